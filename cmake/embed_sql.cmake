@@ -1,0 +1,16 @@
+# Writes a C file holding each SQL migration as a string, in file-name order:
+# cmake -DOUT=file.c -DDIR=deploy/sql/migrations -P embed_sql.cmake
+file(GLOB FILES ${DIR}/*.sql)
+list(SORT FILES)
+set(body "/* Generated from deploy/sql/migrations by cmake/embed_sql.cmake. */\n#include \"cv_migrations.h\"\n\nconst cv_migration_t cv_migrations[] = {\n")
+foreach(file ${FILES})
+  get_filename_component(name ${file} NAME)
+  string(REGEX MATCH "^[0-9]+" version ${name})
+  file(READ ${file} hex HEX)
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
+  math(EXPR version "${version} + 0")
+  string(APPEND body "  {${version}, \"${name}\", (const char[]){${bytes}0x00}},\n")
+endforeach()
+string(APPEND body "};\nconst size_t cv_migrations_count = sizeof cv_migrations / sizeof cv_migrations[0];\n")
+file(WRITE ${OUT}.tmp "${body}")
+file(COPY_FILE ${OUT}.tmp ${OUT} ONLY_IF_DIFFERENT)

@@ -1,0 +1,548 @@
+/* The wire: packs, unpacks and validates conveyor.v1.Envelope, the one message every socket carries. */
+#include "cv_envelope.h"
+
+#include <assert.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "cv_msgpack.h"
+#include "cv_utf8.h"
+
+cv_envelope_t *
+cv_envelope_unpack (const uint8_t *data, size_t size, cv_error_t *err)
+{
+    if (size == 0) {
+        cv_error_set (err, CV_ERR_MALFORMED, NULL, "empty frame");
+        return NULL;
+    }
+    if (size > CV_ENVELOPE_MAX_BYTES) {
+        cv_error_set (err, CV_ERR_MALFORMED, NULL, "frame is %zu bytes, over the limit of %d", size,
+                      CV_ENVELOPE_MAX_BYTES);
+        return NULL;
+    }
+    cv_envelope_t *self = conveyor__v1__envelope__unpack (NULL, size, data);
+    if (!self)
+        cv_error_set (err, CV_ERR_MALFORMED, NULL, "frame of %zu bytes is not a conveyor.v1.Envelope", size);
+    return self;
+}
+
+void
+cv_envelope_destroy (cv_envelope_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        conveyor__v1__envelope__free_unpacked (*self_p, NULL);
+        *self_p = NULL;
+    }
+}
+
+uint8_t *
+cv_envelope_pack (const cv_envelope_t *self, size_t *size)
+{
+    assert (self && size);
+    *size = conveyor__v1__envelope__get_packed_size (self);
+    uint8_t *buffer = malloc (*size ? *size : 1);
+    if (buffer)
+        conveyor__v1__envelope__pack (self, buffer);
+    return buffer;
+}
+
+/*  --------------------------------------------------------------------------
+    Validation: one function per message, each failing with the field's path. */
+
+static int
+s_check_text (const char *value, const char *field, size_t max_bytes, bool required, cv_error_t *err)
+{
+    size_t size = value ? strlen (value) : 0;
+    if (required && size == 0)
+        return cv_error_set (err, CV_ERR_INVALID, field, "%s is required", field);
+    if (size > max_bytes)
+        return cv_error_set (err, CV_ERR_INVALID, field, "%s is %zu bytes, over the limit of %zu", field,
+                             size, max_bytes);
+    if (!cv_utf8_valid (value ? value : "", size))
+        return cv_error_set (err, CV_ERR_INVALID, field, "%s is not valid UTF-8", field);
+    return 0;
+}
+
+/* Ids and names: 1..64 of [A-Za-z0-9_.:-]. */
+static int
+s_check_name (const char *value, const char *field, bool required, cv_error_t *err)
+{
+    size_t size = value ? strlen (value) : 0;
+    if (size == 0)
+        return required ? cv_error_set (err, CV_ERR_INVALID, field, "%s is required", field) : 0;
+    if (size > CV_NAME_MAX_BYTES)
+        return cv_error_set (err, CV_ERR_INVALID, field, "%s is %zu bytes, over the limit of %d", field, size,
+                             CV_NAME_MAX_BYTES);
+    for (const char *c = value; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9')
+              || *c == '_' || *c == '-' || *c == '.' || *c == ':'))
+            return cv_error_set (err, CV_ERR_INVALID, field, "%s has a character outside [A-Za-z0-9_.:-]", field);
+    return 0;
+}
+
+static int
+s_check_hex (const char *value, const char *field, size_t digits, cv_error_t *err)
+{
+    if (!value || !*value)
+        return 0;
+    if (strlen (value) != digits)
+        return cv_error_set (err, CV_ERR_INVALID, field, "%s must be %zu hex digits", field, digits);
+    for (const char *c = value; *c; c++)
+        if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f')))
+            return cv_error_set (err, CV_ERR_INVALID, field, "%s must be lower-case hex", field);
+    return 0;
+}
+
+static int
+s_check_msgpack (ProtobufCBinaryData data, const char *field, cv_error_t *err)
+{
+    json_t *value = cv_msgpack_unpack (data.data, data.len, field, err);
+    if (!value)
+        return -1;
+    bool is_container = json_is_object (value) || json_is_array (value);
+    json_decref (value);
+    if (!is_container)
+        return cv_error_set (err, CV_ERR_INVALID, field, "%s must be a msgpack map or array", field);
+    return 0;
+}
+
+static int
+s_check_intent (const Conveyor__V1__Intent *intent, const char *field, cv_error_t *err)
+{
+    char path[96];
+    if (!intent)
+        return cv_error_set (err, CV_ERR_INVALID, field, "%s is required", field);
+    snprintf (path, sizeof path, "%s.name", field);
+    if (s_check_name (intent->name, path, true, err))
+        return -1;
+    if (!(intent->confidence >= 0.0f && intent->confidence <= 1.0f)) /* NaN fails too */
+        return cv_error_set (err, CV_ERR_INVALID, field, "%s.confidence must be within 0..1", field);
+    if (intent->method < CONVEYOR__V1__INTENT__METHOD__RULE || intent->method > CONVEYOR__V1__INTENT__METHOD__FALLBACK)
+        return cv_error_set (err, CV_ERR_INVALID, field, "%s.method %d is not a known method", field,
+                             (int) intent->method);
+    snprintf (path, sizeof path, "%s.slots", field);
+    if (s_check_msgpack (intent->slots, path, err))
+        return -1;
+    if (intent->n_candidates > CV_MAX_CANDIDATES)
+        return cv_error_set (err, CV_ERR_INVALID, field, "%s.candidates has %zu entries, over the limit of %d",
+                             field, intent->n_candidates, CV_MAX_CANDIDATES);
+    for (size_t i = 0; i < intent->n_candidates; i++) {
+        snprintf (path, sizeof path, "%s.candidates[%zu].name", field, i);
+        if (s_check_name (intent->candidates[i]->name, path, true, err))
+            return -1;
+        float score = intent->candidates[i]->score;
+        if (!(score >= 0.0f && score <= 1.0f))
+            return cv_error_set (err, CV_ERR_INVALID, path, "%s.candidates[%zu].score must be within 0..1", field, i);
+    }
+    snprintf (path, sizeof path, "%s.rule", field);
+    return s_check_name (intent->rule, path, false, err);
+}
+
+static int
+s_check_evidence (const Conveyor__V1__Evidence *evidence, const char *field, cv_error_t *err)
+{
+    char path[96];
+    if (!evidence)
+        return cv_error_set (err, CV_ERR_INVALID, field, "%s is required", field);
+    if (evidence->n_results > CV_MAX_TOOL_RESULTS)
+        return cv_error_set (err, CV_ERR_INVALID, field, "%s.results has %zu entries, over the limit of %d", field,
+                             evidence->n_results, CV_MAX_TOOL_RESULTS);
+    for (size_t i = 0; i < evidence->n_results; i++) {
+        const Conveyor__V1__ToolResult *result = evidence->results[i];
+        snprintf (path, sizeof path, "%s.results[%zu].tool", field, i);
+        if (s_check_name (result->tool, path, true, err))
+            return -1;
+        snprintf (path, sizeof path, "%s.results[%zu].status", field, i);
+        if (result->status < CONVEYOR__V1__TOOL_RESULT__STATUS__OK
+            || result->status > CONVEYOR__V1__TOOL_RESULT__STATUS__TIMED_OUT)
+            return cv_error_set (err, CV_ERR_INVALID, path, "%s %d is not a known status", path, (int) result->status);
+        snprintf (path, sizeof path, "%s.results[%zu].data", field, i);
+        if (s_check_msgpack (result->data, path, err))
+            return -1;
+        snprintf (path, sizeof path, "%s.results[%zu].error", field, i);
+        if (s_check_text (result->error, path, CV_DETAIL_MAX_BYTES, false, err))
+            return -1;
+    }
+    return 0;
+}
+
+static int
+s_check_decision (const Conveyor__V1__Decision *decision, const char *field, cv_error_t *err)
+{
+    char path[96];
+    if (!decision)
+        return cv_error_set (err, CV_ERR_INVALID, field, "%s is required", field);
+    snprintf (path, sizeof path, "%s.outcome", field);
+    if (s_check_name (decision->outcome, path, true, err))
+        return -1;
+    if (decision->n_actions > CV_MAX_ACTIONS)
+        return cv_error_set (err, CV_ERR_INVALID, field, "%s.actions has %zu entries, over the limit of %d", field,
+                             decision->n_actions, CV_MAX_ACTIONS);
+    for (size_t i = 0; i < decision->n_actions; i++) {
+        const Conveyor__V1__Action *action = decision->actions[i];
+        snprintf (path, sizeof path, "%s.actions[%zu].id", field, i);
+        if (s_check_name (action->id, path, true, err))
+            return -1;
+        snprintf (path, sizeof path, "%s.actions[%zu].kind", field, i);
+        if (s_check_name (action->kind, path, true, err))
+            return -1;
+        snprintf (path, sizeof path, "%s.actions[%zu].params", field, i);
+        if (s_check_msgpack (action->params, path, err))
+            return -1;
+    }
+    snprintf (path, sizeof path, "%s.rule", field);
+    if (s_check_name (decision->rule, path, false, err))
+        return -1;
+    snprintf (path, sizeof path, "%s.reason", field);
+    return s_check_text (decision->reason, path, CV_DETAIL_MAX_BYTES, false, err);
+}
+
+static int
+s_check_customer_text (const char *user_id, const char *text, const char *body, cv_error_t *err)
+{
+    char path[64];
+    snprintf (path, sizeof path, "%s.user_id", body);
+    if (s_check_name (user_id, path, true, err))
+        return -1;
+    snprintf (path, sizeof path, "%s.text", body);
+    return s_check_text (text, path, CV_TEXT_MAX_BYTES, true, err);
+}
+
+static bool
+s_is_request (cv_body_t body_case)
+{
+    return body_case == CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST
+           || body_case == CONVEYOR__V1__ENVELOPE__BODY_GATHER_REQUEST
+           || body_case == CONVEYOR__V1__ENVELOPE__BODY_DECIDE_REQUEST
+           || body_case == CONVEYOR__V1__ENVELOPE__BODY_RESPOND_REQUEST;
+}
+
+static int
+s_check_body (const cv_envelope_t *self, cv_error_t *err)
+{
+    switch (self->body_case) {
+    case CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST: {
+        const Conveyor__V1__IntentRequest *body = self->intent_request;
+        if (s_check_customer_text (body->user_id, body->text, "intent_request", err))
+            return -1;
+        return s_check_name (body->session_id, "intent_request.session_id", false, err);
+    }
+    case CONVEYOR__V1__ENVELOPE__BODY_INTENT:
+        return s_check_intent (self->intent, "intent", err);
+    case CONVEYOR__V1__ENVELOPE__BODY_GATHER_REQUEST: {
+        const Conveyor__V1__GatherRequest *body = self->gather_request;
+        if (s_check_customer_text (body->user_id, body->text, "gather_request", err))
+            return -1;
+        return s_check_intent (body->intent, "gather_request.intent", err);
+    }
+    case CONVEYOR__V1__ENVELOPE__BODY_EVIDENCE:
+        return s_check_evidence (self->evidence, "evidence", err);
+    case CONVEYOR__V1__ENVELOPE__BODY_DECIDE_REQUEST: {
+        const Conveyor__V1__DecideRequest *body = self->decide_request;
+        if (s_check_name (body->user_id, "decide_request.user_id", true, err)
+            || s_check_intent (body->intent, "decide_request.intent", err))
+            return -1;
+        return s_check_evidence (body->evidence, "decide_request.evidence", err);
+    }
+    case CONVEYOR__V1__ENVELOPE__BODY_DECISION:
+        return s_check_decision (self->decision, "decision", err);
+    case CONVEYOR__V1__ENVELOPE__BODY_RESPOND_REQUEST: {
+        const Conveyor__V1__RespondRequest *body = self->respond_request;
+        if (s_check_customer_text (body->user_id, body->text, "respond_request", err)
+            || s_check_intent (body->intent, "respond_request.intent", err)
+            || s_check_evidence (body->evidence, "respond_request.evidence", err))
+            return -1;
+        return s_check_decision (body->decision, "respond_request.decision", err);
+    }
+    case CONVEYOR__V1__ENVELOPE__BODY_REPLY:
+        if (s_check_text (self->reply->text, "reply.text", CV_REPLY_MAX_BYTES, true, err))
+            return -1;
+        return s_check_name (self->reply->template_, "reply.template", false, err);
+    case CONVEYOR__V1__ENVELOPE__BODY_ERROR:
+        if (self->error->code < CONVEYOR__V1__ERROR__CODE__MALFORMED || self->error->code > CONVEYOR__V1__ERROR__CODE__INTERNAL)
+            return cv_error_set (err, CV_ERR_INVALID, "error.code", "error.code %d is not a known code",
+                                 (int) self->error->code);
+        if (s_check_text (self->error->field, "error.field", CV_DETAIL_MAX_BYTES, false, err))
+            return -1;
+        return s_check_text (self->error->message, "error.message", CV_DETAIL_MAX_BYTES, false, err);
+    case CONVEYOR__V1__ENVELOPE__BODY_PROBE:
+        return s_check_name (self->probe->service, "probe.service", false, err);
+    case CONVEYOR__V1__ENVELOPE__BODY_PROBE_RESULT: {
+        const Conveyor__V1__ProbeResult *body = self->probe_result;
+        if (s_check_name (body->service, "probe_result.service", true, err)
+            || s_check_name (body->instance, "probe_result.instance", false, err)
+            || s_check_text (body->version, "probe_result.version", CV_NAME_MAX_BYTES, false, err))
+            return -1;
+        return s_check_text (body->detail, "probe_result.detail", CV_DETAIL_MAX_BYTES, false, err);
+    }
+    case CONVEYOR__V1__ENVELOPE__BODY__NOT_SET:
+    default:
+        return cv_error_set (err, CV_ERR_INVALID, "body", "envelope has no body");
+    }
+}
+
+int
+cv_envelope_validate (const cv_envelope_t *self, uint32_t accepted, uint64_t now_ms, cv_error_t *err)
+{
+    assert (self);
+    if (self->schema_version != CV_SCHEMA_VERSION)
+        return cv_error_set (err, CV_ERR_INVALID, "schema_version", "schema_version %u is not %d",
+                             self->schema_version, CV_SCHEMA_VERSION);
+    if (self->body_case == CONVEYOR__V1__ENVELOPE__BODY__NOT_SET)
+        return cv_error_set (err, CV_ERR_INVALID, "body", "envelope has no body");
+    if (!(accepted & CV_BODY (self->body_case)))
+        return cv_error_set (err, CV_ERR_WRONG_BODY, "body", "this service does not take a %s body",
+                             cv_envelope_body_name (self->body_case));
+    if (s_check_name (self->message_id, "message_id", true, err)
+        || s_check_name (self->request_id, "request_id", s_is_request (self->body_case), err)
+        || s_check_hex (self->trace_id, "trace_id", 32, err) || s_check_hex (self->span_id, "span_id", 16, err))
+        return -1;
+    if (s_is_request (self->body_case)) {
+        if (self->deadline_ms == 0)
+            return cv_error_set (err, CV_ERR_INVALID, "deadline_ms", "deadline_ms is required");
+        if (self->deadline_ms <= now_ms)
+            return cv_error_set (err, CV_ERR_DEADLINE_EXCEEDED, "deadline_ms", "deadline passed %llu ms ago",
+                                 (unsigned long long) (now_ms - self->deadline_ms));
+        if (self->attempt == 0)
+            return cv_error_set (err, CV_ERR_INVALID, "attempt", "attempt must be 1 or more");
+    }
+    return s_check_body (self, err);
+}
+
+/*  --------------------------------------------------------------------------
+    Building envelopes */
+
+void
+cv_envelope_random_hex (char *buffer, size_t size)
+{
+    assert (buffer && size > 0);
+    static const char digits[] = "0123456789abcdef";
+    uint8_t random[64];
+    size_t wanted = (size - 1 + 1) / 2;
+    assert (wanted <= sizeof random);
+    if (getrandom (random, wanted, 0) != (ssize_t) wanted) {
+        /* getrandom on Linux only fails before the pool is ready; ids need uniqueness, not secrecy */
+        struct timespec now;
+        clock_gettime (CLOCK_REALTIME, &now);
+        uint64_t x = (uint64_t) now.tv_nsec ^ ((uint64_t) now.tv_sec << 20) ^ (uint64_t) (uintptr_t) buffer;
+        for (size_t i = 0; i < wanted; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            random[i] = (uint8_t) x;
+        }
+    }
+    for (size_t i = 0; i + 1 < size; i++)
+        buffer[i] = digits[(random[i / 2] >> ((i % 2) ? 0 : 4)) & 0x0f];
+    buffer[size - 1] = '\0';
+}
+
+static cv_envelope_t *
+s_envelope_alloc (cv_arena_t *arena)
+{
+    cv_envelope_t *self = cv_arena_alloc (arena, sizeof *self);
+    if (!self)
+        return NULL;
+    conveyor__v1__envelope__init (self);
+    self->schema_version = CV_SCHEMA_VERSION;
+    char span[17];
+    cv_envelope_random_hex (span, sizeof span);
+    self->span_id = cv_arena_strdup (arena, span);
+    return self;
+}
+
+cv_envelope_t *
+cv_envelope_new (cv_arena_t *arena, const char *request_id, const char *trace_id, uint64_t deadline_ms,
+                 uint32_t attempt)
+{
+    cv_envelope_t *self = s_envelope_alloc (arena);
+    if (!self)
+        return NULL;
+    char message_id[33];
+    cv_envelope_random_hex (message_id, sizeof message_id);
+    self->message_id = cv_arena_strdup (arena, message_id);
+    self->request_id = cv_arena_strdup (arena, request_id ? request_id : "");
+    self->trace_id = cv_arena_strdup (arena, trace_id ? trace_id : "");
+    self->deadline_ms = deadline_ms;
+    self->attempt = attempt;
+    return self;
+}
+
+cv_envelope_t *
+cv_envelope_reply_new (cv_arena_t *arena, const cv_envelope_t *request)
+{
+    cv_envelope_t *self = s_envelope_alloc (arena);
+    if (!self)
+        return NULL;
+    if (request) {
+        self->message_id = cv_arena_strdup (arena, request->message_id);
+        self->request_id = cv_arena_strdup (arena, request->request_id);
+        self->trace_id = cv_arena_strdup (arena, request->trace_id);
+        self->deadline_ms = request->deadline_ms;
+        self->attempt = request->attempt;
+    }
+    return self;
+}
+
+void
+cv_envelope_set_error (cv_envelope_t *self, cv_arena_t *arena, const cv_error_t *err)
+{
+    Conveyor__V1__Error *error = cv_arena_alloc (arena, sizeof *error);
+    conveyor__v1__error__init (error);
+    error->code = err->code >= CV_ERR_MALFORMED && err->code <= CV_ERR_INTERNAL
+                      ? (Conveyor__V1__Error__Code) err->code
+                      : CONVEYOR__V1__ERROR__CODE__INTERNAL;
+    error->field = cv_arena_strdup (arena, err->field);
+    error->message = cv_arena_strdup (arena, err->message);
+    self->body_case = CONVEYOR__V1__ENVELOPE__BODY_ERROR;
+    self->error = error;
+}
+
+const char *
+cv_envelope_body_name (cv_body_t body_case)
+{
+    switch (body_case) {
+    case CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST: return "intent_request";
+    case CONVEYOR__V1__ENVELOPE__BODY_INTENT: return "intent";
+    case CONVEYOR__V1__ENVELOPE__BODY_GATHER_REQUEST: return "gather_request";
+    case CONVEYOR__V1__ENVELOPE__BODY_EVIDENCE: return "evidence";
+    case CONVEYOR__V1__ENVELOPE__BODY_DECIDE_REQUEST: return "decide_request";
+    case CONVEYOR__V1__ENVELOPE__BODY_DECISION: return "decision";
+    case CONVEYOR__V1__ENVELOPE__BODY_RESPOND_REQUEST: return "respond_request";
+    case CONVEYOR__V1__ENVELOPE__BODY_REPLY: return "reply";
+    case CONVEYOR__V1__ENVELOPE__BODY_ERROR: return "error";
+    case CONVEYOR__V1__ENVELOPE__BODY_PROBE: return "probe";
+    case CONVEYOR__V1__ENVELOPE__BODY_PROBE_RESULT: return "probe_result";
+    default: return "none";
+    }
+}
+
+/*  --------------------------------------------------------------------------
+    Self-test */
+
+static cv_envelope_t *
+s_round_trip (const cv_envelope_t *envelope)
+{
+    size_t size;
+    uint8_t *packed = cv_envelope_pack (envelope, &size);
+    cv_error_t err;
+    cv_envelope_t *copy = cv_envelope_unpack (packed, size, &err);
+    free (packed);
+    assert (copy);
+    return copy;
+}
+
+static void
+s_expect_invalid (const cv_envelope_t *envelope, uint32_t accepted, uint64_t now, cv_error_code_t code,
+                  const char *field)
+{
+    cv_envelope_t *copy = s_round_trip (envelope);
+    cv_error_t err;
+    cv_error_clear (&err);
+    assert (cv_envelope_validate (copy, accepted, now, &err) == -1);
+    assert (err.code == code);
+    assert (strcmp (err.field, field) == 0);
+    cv_envelope_destroy (&copy);
+}
+
+void
+cv_envelope_test (bool verbose)
+{
+    cv_arena_t *arena = cv_arena_new ();
+    char trace[33];
+    cv_envelope_random_hex (trace, sizeof trace);
+    assert (strlen (trace) == 32);
+    uint64_t now = 1700000000000ULL;
+    uint32_t accepted = CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST);
+
+    cv_envelope_t *request = cv_envelope_new (arena, "req-1", trace, now + 5000, 1);
+    Conveyor__V1__IntentRequest body = CONVEYOR__V1__INTENT_REQUEST__INIT;
+    body.user_id = "cust-1";
+    body.text = "I lost my card";
+    request->body_case = CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST;
+    request->intent_request = &body;
+
+    cv_envelope_t *copy = s_round_trip (request);
+    cv_error_t err;
+    assert (cv_envelope_validate (copy, accepted, now, &err) == 0);
+    assert (strcmp (copy->intent_request->text, "I lost my card") == 0);
+    assert (strcmp (copy->message_id, request->message_id) == 0);
+
+    /* a reply echoes the ids; an Error reply carries the code and field */
+    cv_envelope_t *reply = cv_envelope_reply_new (arena, copy);
+    assert (strcmp (reply->message_id, copy->message_id) == 0);
+    assert (strcmp (reply->span_id, copy->span_id) != 0);
+    cv_error_set (&err, CV_ERR_INVALID, "intent_request.text", "too long");
+    cv_envelope_set_error (reply, arena, &err);
+    cv_envelope_t *error_copy = s_round_trip (reply);
+    assert (cv_envelope_validate (error_copy, CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_ERROR), now, &err) == 0);
+    assert (error_copy->error->code == CONVEYOR__V1__ERROR__CODE__INVALID);
+    assert (strcmp (error_copy->error->field, "intent_request.text") == 0);
+    cv_envelope_destroy (&error_copy);
+    cv_envelope_destroy (&copy);
+
+    /* each rule, one at a time */
+    s_expect_invalid (request, CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_GATHER_REQUEST), now, CV_ERR_WRONG_BODY, "body");
+    s_expect_invalid (request, accepted, now + 6000, CV_ERR_DEADLINE_EXCEEDED, "deadline_ms");
+
+    char *long_text = calloc (1, CV_TEXT_MAX_BYTES + 2);
+    memset (long_text, 'a', CV_TEXT_MAX_BYTES + 1);
+    body.text = long_text;
+    s_expect_invalid (request, accepted, now, CV_ERR_INVALID, "intent_request.text");
+    free (long_text);
+    body.text = "caf\xc3";
+    s_expect_invalid (request, accepted, now, CV_ERR_INVALID, "intent_request.text");
+    body.text = "";
+    s_expect_invalid (request, accepted, now, CV_ERR_INVALID, "intent_request.text");
+    body.text = "fine";
+    body.user_id = "cust 1";
+    s_expect_invalid (request, accepted, now, CV_ERR_INVALID, "intent_request.user_id");
+    body.user_id = "cust-1";
+
+    request->trace_id = "XYZ";
+    s_expect_invalid (request, accepted, now, CV_ERR_INVALID, "trace_id");
+    request->trace_id = trace;
+    request->schema_version = 99;
+    s_expect_invalid (request, accepted, now, CV_ERR_INVALID, "schema_version");
+    request->schema_version = CV_SCHEMA_VERSION;
+    request->attempt = 0;
+    s_expect_invalid (request, accepted, now, CV_ERR_INVALID, "attempt");
+    request->attempt = 1;
+
+    /* a stage result: slots must be msgpack, confidence a number within 0..1 */
+    Conveyor__V1__Intent intent = CONVEYOR__V1__INTENT__INIT;
+    intent.name = "lost_or_stolen_card";
+    intent.confidence = 1.0f;
+    intent.method = CONVEYOR__V1__INTENT__METHOD__RULE;
+    uint8_t bad_slots[] = {0x81, 0xa1};
+    intent.slots.data = bad_slots;
+    intent.slots.len = sizeof bad_slots;
+    cv_envelope_t *result = cv_envelope_reply_new (arena, request);
+    result->body_case = CONVEYOR__V1__ENVELOPE__BODY_INTENT;
+    result->intent = &intent;
+    uint32_t intents = CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_INTENT);
+    s_expect_invalid (result, intents, now, CV_ERR_INVALID, "intent.slots");
+    intent.slots.len = 0;
+    intent.confidence = NAN;
+    s_expect_invalid (result, intents, now, CV_ERR_INVALID, "intent");
+    intent.confidence = 0.5f;
+    intent.method = 42;
+    s_expect_invalid (result, intents, now, CV_ERR_INVALID, "intent");
+    intent.method = CONVEYOR__V1__INTENT__METHOD__MODEL;
+    copy = s_round_trip (result);
+    assert (cv_envelope_validate (copy, intents, now + 999999, &err) == 0); /* results carry no deadline check */
+    cv_envelope_destroy (&copy);
+
+    /* garbage never unpacks into something that validates by accident */
+    const uint8_t garbage[] = {0xff, 0xff, 0xff, 0x01, 0x02};
+    assert (!cv_envelope_unpack (garbage, sizeof garbage, &err));
+    assert (err.code == CV_ERR_MALFORMED);
+    assert (!cv_envelope_unpack (garbage, 0, &err));
+
+    cv_arena_destroy (&arena);
+    if (verbose)
+        printf ("cv_envelope: ok\n");
+}

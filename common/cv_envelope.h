@@ -1,0 +1,66 @@
+/* The wire: packs, unpacks and validates conveyor.v1.Envelope, the one message every socket carries.
+
+   Receivers call cv_envelope_unpack, then cv_envelope_validate with the bodies they take; both
+   fail with an error naming the field and the rule, ready to become an Error reply. This is the
+   only module that calls protobuf-c's pack and unpack. */
+#ifndef CV_ENVELOPE_H
+#define CV_ENVELOPE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conveyor/v1/conveyor.pb-c.h"
+#include "cv_arena.h"
+#include "cv_error.h"
+
+#define CV_SCHEMA_VERSION 1
+#define CV_ENVELOPE_MAX_BYTES (1024 * 1024)
+#define CV_TEXT_MAX_BYTES 2000     /* a customer's message */
+#define CV_REPLY_MAX_BYTES 8000    /* a rendered reply */
+#define CV_NAME_MAX_BYTES 64       /* ids, intent, tool, outcome and action names */
+#define CV_DETAIL_MAX_BYTES 1024   /* error messages and probe details */
+#define CV_MAX_CANDIDATES 16
+#define CV_MAX_TOOL_RESULTS 32
+#define CV_MAX_ACTIONS 16
+
+typedef Conveyor__V1__Envelope cv_envelope_t;
+typedef Conveyor__V1__Envelope__BodyCase cv_body_t;
+
+/* A set of body cases, for cv_envelope_validate. */
+#define CV_BODY(body_case) (1u << ((body_case) -CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST))
+
+/* Unpacks size bytes into a new envelope the caller destroys, or NULL (MALFORMED) when the bytes
+   are not an Envelope or exceed CV_ENVELOPE_MAX_BYTES. */
+cv_envelope_t *cv_envelope_unpack (const uint8_t *data, size_t size, cv_error_t *err) CV_MUST_CHECK;
+void cv_envelope_destroy (cv_envelope_t **self_p);
+
+/* Checks the header and body semantically: the body is one of accepted (a CV_BODY mask), ids well
+   formed, schema version known, deadline not before now_ms (for request bodies), texts within
+   limits and valid UTF-8, enums in range, repeated fields and msgpack within limits. */
+int cv_envelope_validate (const cv_envelope_t *self, uint32_t accepted, uint64_t now_ms, cv_error_t *err)
+    CV_MUST_CHECK;
+
+/* Packs into a malloc'd buffer the caller frees; *size gets its length. */
+uint8_t *cv_envelope_pack (const cv_envelope_t *self, size_t *size);
+
+/* A new envelope in arena, answering request: same message, request and trace ids, deadline and
+   attempt, a new span id. request may be NULL (an unreadable request): ids are left empty. */
+cv_envelope_t *cv_envelope_reply_new (cv_arena_t *arena, const cv_envelope_t *request);
+
+/* A new envelope in arena with a fresh message and span id. */
+cv_envelope_t *cv_envelope_new (cv_arena_t *arena, const char *request_id, const char *trace_id,
+                                uint64_t deadline_ms, uint32_t attempt);
+
+/* Sets self's body to an Error built from err, in arena. */
+void cv_envelope_set_error (cv_envelope_t *self, cv_arena_t *arena, const cv_error_t *err);
+
+/* Writes size-1 random lower-case hex digits and a NUL into buffer: ids and trace ids. */
+void cv_envelope_random_hex (char *buffer, size_t size);
+
+/* The name of a body case, e.g. "intent_request". */
+const char *cv_envelope_body_name (cv_body_t body_case);
+
+void cv_envelope_test (bool verbose);
+
+#endif

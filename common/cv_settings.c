@@ -1,0 +1,290 @@
+/* A service's settings: one table read from the command line and the environment in one place. */
+#include "cv_settings.h"
+
+#include <assert.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_POSITIONAL 16
+
+struct _cv_settings_t {
+    char *program;
+    char *summary;
+    const cv_setting_t *table;
+    size_t count;
+    char **values;            /* effective value of each setting, owned, or NULL */
+    char *positional[MAX_POSITIONAL];
+    size_t positional_count;
+};
+
+cv_settings_t *
+cv_settings_new (const char *program, const char *summary, const cv_setting_t *table, size_t count)
+{
+    cv_settings_t *self = calloc (1, sizeof *self);
+    assert (self);
+    self->program = strdup (program);
+    self->summary = strdup (summary);
+    self->table = table;
+    self->count = count;
+    self->values = calloc (count ? count : 1, sizeof (char *));
+    return self;
+}
+
+void
+cv_settings_destroy (cv_settings_t **self_p)
+{
+    assert (self_p);
+    cv_settings_t *self = *self_p;
+    if (!self)
+        return;
+    for (size_t i = 0; i < self->count; i++)
+        free (self->values[i]);
+    for (size_t i = 0; i < self->positional_count; i++)
+        free (self->positional[i]);
+    free (self->values);
+    free (self->program);
+    free (self->summary);
+    free (self);
+    *self_p = NULL;
+}
+
+static void
+s_env_name (const char *name, char *out, size_t size)
+{
+    size_t used = (size_t) snprintf (out, size, "CONVEYOR_");
+    for (const char *c = name; *c && used + 1 < size; c++)
+        out[used++] = *c == '-' ? '_' : (char) toupper ((unsigned char) *c);
+    out[used] = '\0';
+}
+
+static int
+s_index (const cv_settings_t *self, const char *name)
+{
+    for (size_t i = 0; i < self->count; i++)
+        if (strcmp (self->table[i].name, name) == 0)
+            return (int) i;
+    return -1;
+}
+
+static int
+s_check (const cv_setting_t *setting, const char *value, const char *source, cv_error_t *err)
+{
+    if (setting->type == CV_SETTING_INT) {
+        char *end;
+        errno = 0;
+        long number = strtol (value, &end, 10);
+        if (errno || end == value || *end)
+            return cv_error_set (err, CV_ERR_INVALID, setting->name, "%s: %s is not a whole number", source, value);
+        if (number < setting->min || number > setting->max)
+            return cv_error_set (err, CV_ERR_INVALID, setting->name, "%s: %ld is outside %ld..%ld", source, number,
+                                 setting->min, setting->max);
+    } else if (setting->type == CV_SETTING_BOOL) {
+        if (strcmp (value, "true") && strcmp (value, "false") && strcmp (value, "1") && strcmp (value, "0"))
+            return cv_error_set (err, CV_ERR_INVALID, setting->name, "%s: %s is not true or false", source, value);
+    }
+    return 0;
+}
+
+static void
+s_set (cv_settings_t *self, size_t index, const char *value)
+{
+    free (self->values[index]);
+    self->values[index] = value ? strdup (value) : NULL;
+}
+
+int
+cv_settings_load (cv_settings_t *self, int argc, char **argv, cv_error_t *err)
+{
+    for (size_t i = 0; i < self->count; i++) {
+        const cv_setting_t *setting = &self->table[i];
+        char env[128];
+        s_env_name (setting->name, env, sizeof env);
+        const char *value = getenv (env);
+        if (value && *value) {
+            if (s_check (setting, value, env, err))
+                return -1;
+            s_set (self, i, value);
+        } else
+            s_set (self, i, setting->fallback);
+    }
+    for (int arg = 1; arg < argc; arg++) {
+        const char *word = argv[arg];
+        if (strcmp (word, "--help") == 0 || strcmp (word, "-h") == 0) {
+            cv_settings_usage (self);
+            return 1;
+        }
+        if (strncmp (word, "--", 2) != 0 || word[2] == '\0') {
+            if (self->positional_count == MAX_POSITIONAL)
+                return cv_error_set (err, CV_ERR_INVALID, NULL, "too many arguments");
+            self->positional[self->positional_count++] = strdup (word);
+            continue;
+        }
+        const char *name = word + 2;
+        const char *inline_value = strchr (name, '=');
+        char key[64];
+        size_t key_size = inline_value ? (size_t) (inline_value - name) : strlen (name);
+        snprintf (key, sizeof key, "%.*s", (int) key_size, name);
+        int index = s_index (self, key);
+        if (index < 0)
+            return cv_error_set (err, CV_ERR_INVALID, key, "unknown option --%s (see --help)", key);
+        const cv_setting_t *setting = &self->table[index];
+        const char *value;
+        if (inline_value)
+            value = inline_value + 1;
+        else if (setting->type == CV_SETTING_BOOL)
+            value = "true";
+        else if (arg + 1 < argc)
+            value = argv[++arg];
+        else
+            return cv_error_set (err, CV_ERR_INVALID, key, "--%s needs a value", key);
+        char source[80];
+        snprintf (source, sizeof source, "--%s", key);
+        if (s_check (setting, value, source, err))
+            return -1;
+        s_set (self, (size_t) index, value);
+    }
+    return 0;
+}
+
+const char *
+cv_settings_string (const cv_settings_t *self, const char *name)
+{
+    int index = s_index (self, name);
+    assert (index >= 0); /* a name not in the table is a bug */
+    return self->values[index];
+}
+
+long
+cv_settings_int (const cv_settings_t *self, const char *name)
+{
+    const char *value = cv_settings_string (self, name);
+    return value ? strtol (value, NULL, 10) : 0;
+}
+
+bool
+cv_settings_bool (const cv_settings_t *self, const char *name)
+{
+    const char *value = cv_settings_string (self, name);
+    return value && (strcmp (value, "true") == 0 || strcmp (value, "1") == 0);
+}
+
+size_t
+cv_settings_positional_count (const cv_settings_t *self)
+{
+    return self->positional_count;
+}
+
+const char *
+cv_settings_positional (const cv_settings_t *self, size_t index)
+{
+    return index < self->positional_count ? self->positional[index] : NULL;
+}
+
+/* postgresql://user:secret@host/db -> postgresql://user:***@host/db */
+static void
+s_mask (const char *value, char *out, size_t size)
+{
+    snprintf (out, size, "%s", value);
+    char *scheme = strstr (out, "://");
+    char *at = strchr (out, '@');
+    if (!scheme || !at)
+        return;
+    char *colon = strchr (scheme + 3, ':');
+    if (colon && colon < at) {
+        char rest[512];
+        snprintf (rest, sizeof rest, "%s", at);
+        snprintf (colon, size - (size_t) (colon - out), ":***%s", rest);
+    }
+}
+
+void
+cv_settings_log (const cv_settings_t *self, cv_log_t *log)
+{
+    char line[2048];
+    size_t used = 0;
+    line[0] = '\0';
+    for (size_t i = 0; i < self->count && used < sizeof line; i++) {
+        char masked[512];
+        s_mask (self->values[i] ? self->values[i] : "", masked, sizeof masked);
+        used += (size_t) snprintf (line + used, sizeof line - used, "%s%s=%s", i ? " " : "", self->table[i].name, masked);
+    }
+    cv_log_info (log, "settings: %s", line);
+}
+
+void
+cv_settings_usage (const cv_settings_t *self)
+{
+    printf ("usage: %s [options]\n%s\n\noptions (each also read from its environment variable):\n", self->program,
+            self->summary);
+    for (size_t i = 0; i < self->count; i++) {
+        const cv_setting_t *setting = &self->table[i];
+        char env[128];
+        s_env_name (setting->name, env, sizeof env);
+        printf ("  --%-22s %s\n  %-24s [%s", setting->name, setting->help, "", env);
+        if (setting->fallback)
+            printf (", default %s", setting->fallback);
+        if (setting->type == CV_SETTING_INT)
+            printf (", %ld..%ld", setting->min, setting->max);
+        printf ("]\n");
+    }
+    printf ("  --%-22s %s\n", "help", "show this text");
+}
+
+void
+cv_settings_test (bool verbose)
+{
+    static const cv_setting_t table[] = {
+        {"broker-endpoint", CV_SETTING_STRING, "tcp://127.0.0.1:5555", 0, 0, "broker to connect to"},
+        {"capacity", CV_SETTING_INT, "1", 1, 64, "requests in flight"},
+        {"verbose", CV_SETTING_BOOL, "false", 0, 0, "debug logs"},
+        {"database-url", CV_SETTING_STRING, NULL, 0, 0, "PostgreSQL"},
+    };
+    cv_error_t err;
+    setenv ("CONVEYOR_CAPACITY", "4", 1);
+    cv_settings_t *settings = cv_settings_new ("test", "A test.", table, 4);
+    char *argv[] = {"test", "--verbose", "--broker-endpoint=tcp://x:1", "extra", NULL};
+    assert (cv_settings_load (settings, 4, argv, &err) == 0);
+    assert (strcmp (cv_settings_string (settings, "broker-endpoint"), "tcp://x:1") == 0);
+    assert (cv_settings_int (settings, "capacity") == 4);
+    assert (cv_settings_bool (settings, "verbose"));
+    assert (cv_settings_string (settings, "database-url") == NULL);
+    assert (cv_settings_positional_count (settings) == 1);
+    assert (strcmp (cv_settings_positional (settings, 0), "extra") == 0);
+    cv_settings_destroy (&settings);
+
+    char *flag_wins[] = {"test", "--capacity", "9", NULL};
+    settings = cv_settings_new ("test", "A test.", table, 4);
+    assert (cv_settings_load (settings, 3, flag_wins, &err) == 0);
+    assert (cv_settings_int (settings, "capacity") == 9);
+    cv_settings_destroy (&settings);
+
+    char *out_of_range[] = {"test", "--capacity", "65", NULL};
+    settings = cv_settings_new ("test", "A test.", table, 4);
+    assert (cv_settings_load (settings, 3, out_of_range, &err) == -1);
+    assert (strstr (err.message, "outside 1..64"));
+    cv_settings_destroy (&settings);
+
+    char *unknown[] = {"test", "--capacty", "2", NULL};
+    settings = cv_settings_new ("test", "A test.", table, 4);
+    assert (cv_settings_load (settings, 3, unknown, &err) == -1);
+    assert (strstr (err.message, "unknown option --capacty"));
+    cv_settings_destroy (&settings);
+
+    setenv ("CONVEYOR_CAPACITY", "many", 1);
+    settings = cv_settings_new ("test", "A test.", table, 4);
+    assert (cv_settings_load (settings, 1, argv, &err) == -1);
+    assert (strstr (err.message, "CONVEYOR_CAPACITY"));
+    cv_settings_destroy (&settings);
+    unsetenv ("CONVEYOR_CAPACITY");
+
+    char masked[128];
+    s_mask ("postgresql://app:secret@db:5432/conveyor", masked, sizeof masked);
+    assert (strcmp (masked, "postgresql://app:***@db:5432/conveyor") == 0);
+    s_mask ("postgresql://conveyor@127.0.0.1/conveyor", masked, sizeof masked);
+    assert (strcmp (masked, "postgresql://conveyor@127.0.0.1/conveyor") == 0);
+    if (verbose)
+        printf ("cv_settings: ok\n");
+}

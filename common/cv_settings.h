@@ -1,0 +1,50 @@
+/* A service's settings: one table of (name, type, default, limits, help), read from the command
+   line and the environment in one place, with --help generated from the table.
+
+   A setting named "broker-endpoint" is set by --broker-endpoint VALUE or the environment variable
+   CONVEYOR_BROKER_ENDPOINT; the flag wins over the environment, which wins over the default. */
+#ifndef CV_SETTINGS_H
+#define CV_SETTINGS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "cv_error.h"
+#include "cv_log.h"
+
+typedef enum { CV_SETTING_STRING, CV_SETTING_INT, CV_SETTING_BOOL } cv_setting_type_t;
+
+typedef struct {
+    const char *name;
+    cv_setting_type_t type;
+    const char *fallback;     /* the default, as text; NULL for none */
+    long min, max;            /* for CV_SETTING_INT */
+    const char *help;
+} cv_setting_t;
+
+typedef struct _cv_settings_t cv_settings_t;
+
+/* table (count entries) is borrowed and must outlive the settings. */
+cv_settings_t *cv_settings_new (const char *program, const char *summary, const cv_setting_t *table, size_t count);
+void cv_settings_destroy (cv_settings_t **self_p);
+
+/* Reads argv and the environment. Returns 0 when loaded, 1 when --help was asked (and printed to
+   stdout), -1 with err for an unknown flag, a missing value or a value out of its limits.
+   Positional arguments are kept, in order. */
+int cv_settings_load (cv_settings_t *self, int argc, char **argv, cv_error_t *err) CV_MUST_CHECK;
+
+const char *cv_settings_string (const cv_settings_t *self, const char *name);
+long cv_settings_int (const cv_settings_t *self, const char *name);
+bool cv_settings_bool (const cv_settings_t *self, const char *name);
+size_t cv_settings_positional_count (const cv_settings_t *self);
+const char *cv_settings_positional (const cv_settings_t *self, size_t index);
+
+/* Logs the effective settings, passwords in URLs masked. */
+void cv_settings_log (const cv_settings_t *self, cv_log_t *log);
+
+/* Writes the usage text to stdout. */
+void cv_settings_usage (const cv_settings_t *self);
+
+void cv_settings_test (bool verbose);
+
+#endif

@@ -1,0 +1,16 @@
+/* UTF-8 validation for text that crosses a trust boundary. */
+#ifndef CV_UTF8_H
+#define CV_UTF8_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* True when the size bytes at text are well-formed UTF-8 (no overlongs, surrogates or NULs). */
+bool cv_utf8_valid (const char *text, size_t size);
+
+/* The number of code points in valid UTF-8 text. */
+size_t cv_utf8_length (const char *text, size_t size);
+
+void cv_utf8_test (bool verbose);
+
+#endif

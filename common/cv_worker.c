@@ -1,0 +1,407 @@
+/* A conveyor worker: the generic actor every worker service runs. */
+#include "cv_worker.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Where a request came from, so its reply goes back the same way. */
+typedef enum { ORIGIN_BROKER = 'B', ORIGIN_CONTROL = 'C' } origin_t;
+
+typedef struct {
+    zactor_t *actor;
+    bool busy;
+} handler_t;
+
+typedef struct {
+    const cv_worker_config_t *config;
+    void *logic; /* owned by the handler thread from its start */
+} handler_args_t;
+
+typedef struct {
+    const cv_worker_config_t *config;
+    zsock_t *pipe;
+    zloop_t *loop;
+    zsock_t *broker;            /* DEALER to the orchestrator */
+    zsock_t *control;           /* REP for probes, or NULL */
+    char *control_endpoint;     /* as bound */
+    handler_t *handlers;
+    uint32_t handler_count;
+    zframe_t *waiting_probe;    /* a control probe that arrived while every handler was busy */
+    int liveness;               /* heartbeats left before the broker counts as gone */
+    bool terminated;
+} worker_t;
+
+/*  --------------------------------------------------------------------------
+    Handler threads: unpack, validate, run the logic, pack the reply. */
+
+void
+cv_worker_probe_reply (const char *service, const char *instance, cv_worker_check_fn *check, void *logic,
+                       cv_arena_t *arena, cv_envelope_t *reply)
+{
+    Conveyor__V1__ProbeResult *result = cv_arena_alloc (arena, sizeof *result);
+    conveyor__v1__probe_result__init (result);
+    cv_error_t err;
+    cv_error_clear (&err);
+    int64_t started = zclock_usecs ();
+    int rc = check ? check (logic, arena, &err) : 0;
+    result->latency_us = (uint32_t) (zclock_usecs () - started);
+    result->service = cv_arena_strdup (arena, service);
+    result->instance = cv_arena_strdup (arena, instance);
+    result->version = CONVEYOR_VERSION;
+    result->ok = rc == 0;
+    result->detail = cv_arena_strdup (arena, rc == 0 ? "canned check passed" : err.message);
+    reply->body_case = CONVEYOR__V1__ENVELOPE__BODY_PROBE_RESULT;
+    reply->probe_result = result;
+}
+
+static zframe_t *
+s_handle_frame (const cv_worker_config_t *config, void *logic, zframe_t *frame)
+{
+    cv_arena_t *arena = cv_arena_new ();
+    cv_error_t err;
+    cv_error_clear (&err);
+    cv_envelope_t *request = cv_envelope_unpack (zframe_data (frame), zframe_size (frame), &err);
+    cv_envelope_t *reply = cv_envelope_reply_new (arena, request);
+    uint32_t accepted = CV_BODY (config->request_body) | CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_PROBE);
+    if (!request || cv_envelope_validate (request, accepted, (uint64_t) zclock_time (), &err)) {
+        cv_log_event (config->log, CV_LOG_WARN, request ? request->request_id : NULL,
+                      request ? request->trace_id : NULL, "rejected %s message: %s (field %s)",
+                      cv_error_code_name (err.code), err.message, *err.field ? err.field : "-");
+        cv_envelope_set_error (reply, arena, &err);
+    } else if (request->body_case == CONVEYOR__V1__ENVELOPE__BODY_PROBE)
+        cv_worker_probe_reply (config->service, config->instance, config->check, logic, arena, reply);
+    else {
+        int64_t started = zclock_usecs ();
+        if (config->handle (logic, request, arena, reply, &err)) {
+            cv_log_event (config->log, CV_LOG_WARN, request->request_id, request->trace_id, "%s failed: %s",
+                          cv_envelope_body_name (request->body_case), err.message);
+            cv_envelope_set_error (reply, arena, &err);
+        } else
+            cv_log_event (config->log, CV_LOG_DEBUG, request->request_id, request->trace_id,
+                          "%s answered with %s in %lld us (attempt %u)", cv_envelope_body_name (request->body_case),
+                          cv_envelope_body_name (reply->body_case), (long long) (zclock_usecs () - started),
+                          request->attempt);
+    }
+    size_t size;
+    uint8_t *packed = cv_envelope_pack (reply, &size);
+    zframe_t *out = zframe_new (packed, size);
+    free (packed);
+    cv_envelope_destroy (&request);
+    cv_arena_destroy (&arena);
+    return out;
+}
+
+static void
+s_handler_actor (zsock_t *pipe, void *args)
+{
+    handler_args_t *handler = args;
+    const cv_worker_config_t *config = handler->config;
+    void *logic = handler->logic;
+    free (handler);
+    zsock_signal (pipe, 0);
+    while (!zsys_interrupted) {
+        zmsg_t *msg = zmsg_recv (pipe);
+        if (!msg)
+            break;
+        char *command = zmsg_popstr (msg);
+        if (command && streq (command, "$TERM")) {
+            zstr_free (&command);
+            zmsg_destroy (&msg);
+            break;
+        }
+        /* [origin][envelope] in, [origin][envelope] out */
+        zframe_t *frame = zmsg_pop (msg);
+        if (frame) {
+            zframe_t *reply = s_handle_frame (config, logic, frame);
+            zmsg_t *out = zmsg_new ();
+            zmsg_addstr (out, command);
+            zmsg_append (out, &reply);
+            zmsg_send (&out, pipe);
+            zframe_destroy (&frame);
+        }
+        zstr_free (&command);
+        zmsg_destroy (&msg);
+    }
+    config->logic_destroy (&logic);
+}
+
+/*  --------------------------------------------------------------------------
+    The I/O actor: broker connection, heartbeats, control endpoint, dispatch. */
+
+static int s_broker_readable (zloop_t *loop, zsock_t *reader, void *arg);
+
+static void
+s_connect_broker (worker_t *self)
+{
+    if (self->broker) {
+        zloop_reader_end (self->loop, self->broker);
+        zsock_destroy (&self->broker);
+    }
+    self->broker = zsock_new (ZMQ_DEALER);
+    assert (self->broker);
+    zsock_set_linger (self->broker, 0);
+    if (zsock_connect (self->broker, "%s", self->config->broker_endpoint) != 0)
+        cv_log_error (self->config->log, "cannot connect to broker %s", self->config->broker_endpoint);
+    zloop_reader (self->loop, self->broker, s_broker_readable, self);
+    zmsg_t *ready = cv_mdp_ready (self->config->service, self->config->instance, self->config->capacity);
+    zmsg_send (&ready, self->broker);
+    self->liveness = self->config->liveness;
+}
+
+static handler_t *
+s_idle_handler (worker_t *self)
+{
+    for (uint32_t i = 0; i < self->handler_count; i++)
+        if (!self->handlers[i].busy)
+            return &self->handlers[i];
+    return NULL;
+}
+
+static void
+s_dispatch (handler_t *handler, origin_t origin, zframe_t **frame_p)
+{
+    zmsg_t *msg = zmsg_new ();
+    zmsg_addstrf (msg, "%c", (char) origin);
+    zmsg_append (msg, frame_p);
+    zmsg_send (&msg, zactor_sock (handler->actor));
+    handler->busy = true;
+}
+
+static int s_control_readable (zloop_t *loop, zsock_t *reader, void *arg);
+
+static int
+s_handler_readable (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    worker_t *self = arg;
+    zmsg_t *msg = zmsg_recv (reader);
+    if (!msg)
+        return 0;
+    for (uint32_t i = 0; i < self->handler_count; i++)
+        if (zactor_sock (self->handlers[i].actor) == reader)
+            self->handlers[i].busy = false;
+    char *origin = zmsg_popstr (msg);
+    zframe_t *reply = zmsg_pop (msg);
+    if (origin && reply && origin[0] == ORIGIN_BROKER) {
+        zmsg_t *out = cv_mdp_with_body (CV_MDP_REPLY, zframe_data (reply), zframe_size (reply));
+        zmsg_send (&out, self->broker);
+    } else if (origin && reply && origin[0] == ORIGIN_CONTROL) {
+        zframe_send (&reply, self->control, 0);
+        if (!self->waiting_probe)
+            zloop_reader (self->loop, self->control, s_control_readable, self);
+    }
+    zframe_destroy (&reply);
+    zstr_free (&origin);
+    zmsg_destroy (&msg);
+
+    /* A probe that waited for a free handler goes first. */
+    if (self->waiting_probe) {
+        handler_t *handler = s_idle_handler (self);
+        if (handler)
+            s_dispatch (handler, ORIGIN_CONTROL, &self->waiting_probe);
+    }
+    return 0;
+}
+
+static void
+s_reject_busy (worker_t *self, zframe_t *frame)
+{
+    /* The broker never sends more than the capacity; a request beyond it is answered, not queued. */
+    cv_arena_t *arena = cv_arena_new ();
+    cv_error_t err;
+    cv_envelope_t *request = cv_envelope_unpack (zframe_data (frame), zframe_size (frame), &err);
+    cv_envelope_t *reply = cv_envelope_reply_new (arena, request);
+    cv_error_set (&err, CV_ERR_UNAVAILABLE, NULL, "worker %s is at its capacity of %u", self->config->instance,
+                  self->config->capacity);
+    cv_envelope_set_error (reply, arena, &err);
+    size_t size;
+    uint8_t *packed = cv_envelope_pack (reply, &size);
+    zmsg_t *out = cv_mdp_with_body (CV_MDP_REPLY, packed, size);
+    zmsg_send (&out, self->broker);
+    free (packed);
+    cv_envelope_destroy (&request);
+    cv_arena_destroy (&arena);
+    cv_log_warn (self->config->log, "request beyond capacity %u answered UNAVAILABLE", self->config->capacity);
+}
+
+static int
+s_broker_readable (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    worker_t *self = arg;
+    zmsg_t *msg = zmsg_recv (reader);
+    if (!msg)
+        return 0;
+    self->liveness = self->config->liveness;
+    cv_mdp_message_t message;
+    cv_error_t err;
+    if (cv_mdp_decode (&msg, &message, &err)) {
+        cv_log_warn (self->config->log, "dropped a malformed message from the broker: %s", err.message);
+        return 0;
+    }
+    switch (message.command) {
+    case CV_MDP_REQUEST: {
+        handler_t *handler = s_idle_handler (self);
+        if (handler)
+            s_dispatch (handler, ORIGIN_BROKER, &message.body);
+        else
+            s_reject_busy (self, message.body);
+        break;
+    }
+    case CV_MDP_DISCONNECT:
+        cv_log_info (self->config->log, "broker asked to reconnect");
+        s_connect_broker (self);
+        break;
+    case CV_MDP_HEARTBEAT:
+        break;
+    default:
+        cv_log_warn (self->config->log, "unexpected %s from the broker", cv_mdp_command_name (message.command));
+    }
+    cv_mdp_message_reset (&message);
+    return 0;
+}
+
+static int
+s_control_readable (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    worker_t *self = arg;
+    zframe_t *frame = zframe_recv (reader);
+    if (!frame)
+        return 0;
+    handler_t *handler = s_idle_handler (self);
+    /* REP answers one request at a time: stop reading until this one is answered. */
+    zloop_reader_end (loop, self->control);
+    if (handler)
+        s_dispatch (handler, ORIGIN_CONTROL, &frame);
+    else
+        self->waiting_probe = frame;
+    return 0;
+}
+
+static int
+s_heartbeat (zloop_t *loop, int timer_id, void *arg)
+{
+    worker_t *self = arg;
+    if (--self->liveness <= 0) {
+        cv_log_warn (self->config->log, "broker %s silent for %d heartbeats: reconnecting",
+                     self->config->broker_endpoint, self->config->liveness);
+        s_connect_broker (self);
+        return 0;
+    }
+    zmsg_t *heartbeat = cv_mdp_command (CV_MDP_HEARTBEAT);
+    zmsg_send (&heartbeat, self->broker);
+    return 0;
+}
+
+static int
+s_pipe_readable (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    worker_t *self = arg;
+    zmsg_t *msg = zmsg_recv (reader);
+    if (!msg)
+        return -1;
+    char *command = zmsg_popstr (msg);
+    int rc = 0;
+    if (command && streq (command, "$TERM"))
+        rc = -1;
+    else if (command && streq (command, "CONTROL"))
+        zstr_send (reader, self->control_endpoint ? self->control_endpoint : "");
+    else
+        cv_log_warn (self->config->log, "unknown pipe command %s", command ? command : "(none)");
+    zstr_free (&command);
+    zmsg_destroy (&msg);
+    if (rc == -1)
+        self->terminated = true;
+    return rc;
+}
+
+static int
+s_worker_init (worker_t *self, cv_error_t *err)
+{
+    const cv_worker_config_t *config = self->config;
+    self->loop = zloop_new ();
+    if (config->control_endpoint && *config->control_endpoint) {
+        self->control = zsock_new (ZMQ_REP);
+        zsock_set_linger (self->control, 0);
+        if (zsock_bind (self->control, "%s", config->control_endpoint) < 0)
+            return cv_error_set (err, CV_ERR_UNAVAILABLE, "control_endpoint", "cannot bind control endpoint %s: %s",
+                                 config->control_endpoint, zmq_strerror (zmq_errno ()));
+        self->control_endpoint = zsock_last_endpoint (self->control);
+        zloop_reader (self->loop, self->control, s_control_readable, self);
+    }
+    self->handlers = calloc (config->capacity, sizeof *self->handlers);
+    for (uint32_t i = 0; i < config->capacity; i++) {
+        void *logic = config->logic_new (config->logic_args, config->log, err);
+        if (!logic)
+            return -1;
+        handler_args_t *args = malloc (sizeof *args);
+        args->config = config;
+        args->logic = logic;
+        self->handlers[i].actor = zactor_new (s_handler_actor, args);
+        self->handler_count++;
+        zloop_reader (self->loop, zactor_sock (self->handlers[i].actor), s_handler_readable, self);
+    }
+    zloop_reader (self->loop, self->pipe, s_pipe_readable, self);
+    zloop_timer (self->loop, (size_t) config->heartbeat_ms, 0, s_heartbeat, self);
+    s_connect_broker (self);
+    return 0;
+}
+
+static void
+s_worker_actor (zsock_t *pipe, void *args)
+{
+    worker_t *self = calloc (1, sizeof *self);
+    self->config = args;
+    self->pipe = pipe;
+    zsock_signal (pipe, 0);
+    cv_error_t err;
+    cv_error_clear (&err);
+    if (s_worker_init (self, &err) == 0) {
+        zstr_send (pipe, "OK");
+        cv_log_info (self->config->log, "serving as %s (capacity %u), broker %s, control %s", self->config->service,
+                     self->config->capacity, self->config->broker_endpoint,
+                     self->control_endpoint ? self->control_endpoint : "none");
+        zloop_start (self->loop);
+        if (self->broker && !zsys_interrupted) {
+            zmsg_t *bye = cv_mdp_command (CV_MDP_DISCONNECT);
+            zmsg_send (&bye, self->broker);
+        }
+    } else
+        zstr_sendf (pipe, "ERROR %s", err.message);
+
+    for (uint32_t i = 0; i < self->handler_count; i++)
+        zactor_destroy (&self->handlers[i].actor);
+    free (self->handlers);
+    zframe_destroy (&self->waiting_probe);
+    zsock_destroy (&self->broker);
+    zsock_destroy (&self->control);
+    zstr_free (&self->control_endpoint);
+    zloop_destroy (&self->loop);
+    /* Wait for $TERM when init failed, as an actor must. */
+    while (!self->terminated) {
+        char *command = zstr_recv (pipe);
+        bool term = !command || streq (command, "$TERM");
+        zstr_free (&command);
+        if (term)
+            break;
+    }
+    free (self);
+}
+
+zactor_t *
+cv_worker_start (const cv_worker_config_t *config, cv_error_t *err)
+{
+    assert (config && config->service && config->handle && config->logic_new && config->logic_destroy);
+    assert (config->broker_endpoint && config->instance && config->log);
+    assert (config->capacity >= 1 && config->capacity <= CV_MDP_MAX_CAPACITY);
+    assert (config->heartbeat_ms > 0 && config->liveness > 0);
+    zactor_t *actor = zactor_new (s_worker_actor, (void *) config);
+    char *status = zstr_recv (actor);
+    if (status && streq (status, "OK")) {
+        zstr_free (&status);
+        return actor;
+    }
+    cv_error_set (err, CV_ERR_UNAVAILABLE, NULL, "%s", status ? status + strlen ("ERROR ") : "worker did not start");
+    zstr_free (&status);
+    zactor_destroy (&actor);
+    return NULL;
+}

@@ -1,0 +1,39 @@
+/* The table of self-tests: each class's x_test (bool verbose). */
+#ifndef SELFTESTS_H
+#define SELFTESTS_H
+
+#include <stdbool.h>
+
+#include "cv_arena.h"
+#include "cv_config.h"
+#include "cv_envelope.h"
+#include "cv_error.h"
+#include "cv_log.h"
+#include "cv_mdp.h"
+#include "cv_msgpack.h"
+#include "cv_pg.h"
+#include "cv_settings.h"
+#include "cv_template.h"
+#include "cv_utf8.h"
+
+typedef struct {
+    const char *name;
+    void (*run) (bool verbose);
+} selftest_t;
+
+static const selftest_t selftests[] = {
+    {"cv_arena", cv_arena_test},
+    {"cv_config", cv_config_test},
+    {"cv_envelope", cv_envelope_test},
+    {"cv_error", cv_error_test},
+    {"cv_log", cv_log_test},
+    {"cv_mdp", cv_mdp_test},
+    {"cv_msgpack", cv_msgpack_test},
+    {"cv_pg", cv_pg_test},
+    {"cv_settings", cv_settings_test},
+    {"cv_template", cv_template_test},
+    {"cv_utf8", cv_utf8_test},
+    {NULL, NULL},
+};
+
+#endif
