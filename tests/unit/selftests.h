@@ -6,6 +6,7 @@
 
 #include "cv_arena.h"
 #include "cv_config.h"
+#include "cv_context.h"
 #include "cv_envelope.h"
 #include "cv_error.h"
 #include "cv_log.h"
@@ -24,6 +25,7 @@ typedef struct {
 static const selftest_t selftests[] = {
     {"cv_arena", cv_arena_test},
     {"cv_config", cv_config_test},
+    {"cv_context", cv_context_test},
     {"cv_envelope", cv_envelope_test},
     {"cv_error", cv_error_test},
     {"cv_log", cv_log_test},

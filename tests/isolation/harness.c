@@ -1,0 +1,221 @@
+/* A test harness that plays the orchestrator for one worker over real sockets. */
+#include "harness.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct _harness_t {
+    zsock_t *router;
+    char *endpoint;
+    zframe_t *worker; /* routing id of the worker that said READY */
+};
+
+harness_t *
+harness_new (void)
+{
+    harness_t *self = calloc (1, sizeof *self);
+    self->router = zsock_new (ZMQ_ROUTER);
+    zsock_set_linger (self->router, 0);
+    int port = zsock_bind (self->router, "tcp://127.0.0.1:*");
+    assert (port > 0);
+    self->endpoint = zsys_sprintf ("tcp://127.0.0.1:%d", port);
+    return self;
+}
+
+void
+harness_destroy (harness_t **self_p)
+{
+    harness_t *self = *self_p;
+    if (!self)
+        return;
+    zsock_destroy (&self->router);
+    zstr_free (&self->endpoint);
+    zframe_destroy (&self->worker);
+    free (self);
+    *self_p = NULL;
+}
+
+const char *
+harness_endpoint (harness_t *self)
+{
+    return self->endpoint;
+}
+
+/* Receives the next protocol message within the time left; NULL on timeout. */
+static zmsg_t *
+s_recv (harness_t *self, int64_t until, zframe_t **peer)
+{
+    while (true) {
+        int64_t left = until - zclock_mono ();
+        if (left <= 0)
+            return NULL;
+        zpoller_t *poller = zpoller_new (self->router, NULL);
+        void *ready = zpoller_wait (poller, (int) left);
+        zpoller_destroy (&poller);
+        if (!ready)
+            return NULL;
+        zmsg_t *msg = zmsg_recv (self->router);
+        if (!msg)
+            return NULL;
+        *peer = zmsg_pop (msg);
+        return msg;
+    }
+}
+
+bool
+harness_wait_ready (harness_t *self, const char *service, int timeout_ms)
+{
+    int64_t until = zclock_mono () + timeout_ms;
+    while (true) {
+        zframe_t *peer = NULL;
+        zmsg_t *msg = s_recv (self, until, &peer);
+        if (!msg)
+            return false;
+        cv_mdp_message_t message;
+        cv_error_t err;
+        bool ready = cv_mdp_decode (&msg, &message, &err) == 0 && message.command == CV_MDP_READY
+                     && streq (message.service, service);
+        cv_mdp_message_reset (&message);
+        if (ready) {
+            zframe_destroy (&self->worker);
+            self->worker = peer;
+            return true;
+        }
+        zframe_destroy (&peer);
+    }
+}
+
+cv_envelope_t *
+harness_request_raw (harness_t *self, const void *data, size_t size, int timeout_ms)
+{
+    assert (self->worker);
+    zmsg_t *msg = cv_mdp_with_body (CV_MDP_REQUEST, data, size);
+    zframe_t *peer = zframe_dup (self->worker);
+    zmsg_prepend (msg, &peer);
+    zmsg_send (&msg, self->router);
+
+    int64_t until = zclock_mono () + timeout_ms;
+    while (true) {
+        zframe_t *from = NULL;
+        msg = s_recv (self, until, &from);
+        if (!msg)
+            return NULL;
+        cv_mdp_message_t message;
+        cv_error_t err;
+        int rc = cv_mdp_decode (&msg, &message, &err);
+        if (rc == 0 && message.command == CV_MDP_HEARTBEAT) {
+            zmsg_t *beat = cv_mdp_command (CV_MDP_HEARTBEAT);
+            zmsg_prepend (beat, &from);
+            zmsg_send (&beat, self->router);
+        }
+        zframe_destroy (&from);
+        if (rc == 0 && message.command == CV_MDP_REPLY) {
+            cv_envelope_t *reply = cv_envelope_unpack (zframe_data (message.body), zframe_size (message.body), &err);
+            cv_mdp_message_reset (&message);
+            return reply;
+        }
+        cv_mdp_message_reset (&message);
+    }
+}
+
+cv_envelope_t *
+harness_request (harness_t *self, const cv_envelope_t *request, int timeout_ms)
+{
+    size_t size;
+    uint8_t *packed = cv_envelope_pack (request, &size);
+    cv_envelope_t *reply = harness_request_raw (self, packed, size, timeout_ms);
+    free (packed);
+    return reply;
+}
+
+void
+harness_send_command (harness_t *self, cv_mdp_command_t command)
+{
+    assert (self->worker);
+    zmsg_t *msg = cv_mdp_command (command);
+    zframe_t *peer = zframe_dup (self->worker);
+    zmsg_prepend (msg, &peer);
+    zmsg_send (&msg, self->router);
+}
+
+cv_envelope_t *
+harness_probe (const char *endpoint, int timeout_ms)
+{
+    zsock_t *req = zsock_new (ZMQ_REQ);
+    zsock_set_linger (req, 0);
+    zsock_set_rcvtimeo (req, timeout_ms);
+    if (zsock_connect (req, "%s", endpoint)) {
+        zsock_destroy (&req);
+        return NULL;
+    }
+    cv_arena_t *arena = cv_arena_new ();
+    cv_envelope_t *probe = cv_envelope_new (arena, "", "", 0, 1);
+    Conveyor__V1__Probe body = CONVEYOR__V1__PROBE__INIT;
+    probe->body_case = CONVEYOR__V1__ENVELOPE__BODY_PROBE;
+    probe->probe = &body;
+    size_t size;
+    uint8_t *packed = cv_envelope_pack (probe, &size);
+    zframe_t *frame = zframe_new (packed, size);
+    free (packed);
+    zframe_send (&frame, req, 0);
+    zframe_t *answer = zframe_recv (req);
+    cv_envelope_t *reply = NULL;
+    if (answer) {
+        cv_error_t err;
+        reply = cv_envelope_unpack (zframe_data (answer), zframe_size (answer), &err);
+        zframe_destroy (&answer);
+    }
+    cv_arena_destroy (&arena);
+    zsock_destroy (&req);
+    return reply;
+}
+
+cv_envelope_t *
+harness_envelope (cv_arena_t *arena, int64_t deadline_in_ms)
+{
+    char trace[33];
+    cv_envelope_random_hex (trace, sizeof trace);
+    char request_id[40];
+    cv_envelope_random_hex (request_id, 17);
+    return cv_envelope_new (arena, request_id, trace, (uint64_t) (zclock_time () + deadline_in_ms), 1);
+}
+
+void
+harness_expect_error (const cv_envelope_t *reply, cv_error_code_t code, const char *field, const char *text)
+{
+    assert (reply);
+    if (reply->body_case != CONVEYOR__V1__ENVELOPE__BODY_ERROR) {
+        fprintf (stderr, "expected an Error, got %s\n", cv_envelope_body_name (reply->body_case));
+        abort ();
+    }
+    if ((int) reply->error->code != (int) code || (field && !streq (reply->error->field, field))
+        || (text && !strstr (reply->error->message, text))) {
+        fprintf (stderr, "expected Error %s field %s with '%s', got %s field %s: %s\n", cv_error_code_name (code),
+                 field ? field : "*", text ? text : "", cv_error_code_name ((cv_error_code_t) reply->error->code),
+                 reply->error->field, reply->error->message);
+        abort ();
+    }
+}
+
+zactor_t *
+harness_start_worker (harness_t *self, cv_worker_config_t *config)
+{
+    config->broker_endpoint = self->endpoint;
+    if (!config->control_endpoint)
+        config->control_endpoint = "tcp://127.0.0.1:*";
+    if (!config->instance)
+        config->instance = "test-1";
+    if (!config->capacity)
+        config->capacity = 1;
+    config->heartbeat_ms = 100;
+    config->liveness = 3;
+    cv_error_t err;
+    zactor_t *worker = cv_worker_start (config, &err);
+    if (!worker) {
+        fprintf (stderr, "worker did not start: %s\n", err.message);
+        abort ();
+    }
+    assert (harness_wait_ready (self, config->service, 5000));
+    return worker;
+}

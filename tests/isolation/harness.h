@@ -1,0 +1,49 @@
+/* A test harness that plays the orchestrator for one worker: a ROUTER bound on a free loopback
+   port, the READY handshake, requests sent as REQUEST frames and their REPLY unpacked. Used by
+   the isolation tests of every worker. Waits use poll timeouts, never sleeps. */
+#ifndef HARNESS_H
+#define HARNESS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <czmq.h>
+
+#include "cv_arena.h"
+#include "cv_envelope.h"
+#include "cv_log.h"
+#include "cv_worker.h"
+
+typedef struct _harness_t harness_t;
+
+harness_t *harness_new (void);
+void harness_destroy (harness_t **self_p);
+
+/* The endpoint workers connect to, e.g. tcp://127.0.0.1:41234. */
+const char *harness_endpoint (harness_t *self);
+
+/* Waits for a worker's READY; true when it came from service within timeout_ms. */
+bool harness_wait_ready (harness_t *self, const char *service, int timeout_ms);
+
+/* Sends a packed request to the worker that said READY and returns its reply unpacked (the caller
+   destroys it), or NULL when none came within timeout_ms. Heartbeats are answered meanwhile. */
+cv_envelope_t *harness_request_raw (harness_t *self, const void *data, size_t size, int timeout_ms);
+cv_envelope_t *harness_request (harness_t *self, const cv_envelope_t *request, int timeout_ms);
+
+/* Sends a HEARTBEAT or DISCONNECT to the worker that said READY. */
+void harness_send_command (harness_t *self, cv_mdp_command_t command);
+
+/* Sends a Probe to a control endpoint over REQ and returns the reply, or NULL on timeout. */
+cv_envelope_t *harness_probe (const char *endpoint, int timeout_ms);
+
+/* A new request envelope in arena, deadline deadline_in_ms from now (negative: already passed). */
+cv_envelope_t *harness_envelope (cv_arena_t *arena, int64_t deadline_in_ms);
+
+/* Asserts reply is an Error of code whose field is field (NULL: any) and message contains text. */
+void harness_expect_error (const cv_envelope_t *reply, cv_error_code_t code, const char *field, const char *text);
+
+/* Starts a worker with the common test settings (harness broker, control on a free port,
+   capacity 1, 100 ms heartbeats) on top of base; returns the actor or aborts. */
+zactor_t *harness_start_worker (harness_t *self, cv_worker_config_t *config);
+
+#endif
