@@ -1,0 +1,107 @@
+/* The launcher every worker's main.c calls: settings, agent file, worker actor, signal wait. */
+#include "cv_launcher.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const cv_setting_t s_standard[] = {
+    {"broker-endpoint", CV_SETTING_STRING, "tcp://127.0.0.1:5555", 0, 0, "the orchestrator's broker to connect to"},
+    {"control-endpoint", CV_SETTING_STRING, NULL, 0, 0, "where to answer probes (ZeroMQ REP; port * picks one)"},
+    {"instance", CV_SETTING_STRING, NULL, 0, 0, "this process's id in logs and probes (default SERVICE-HOST-PID)"},
+    {"capacity", CV_SETTING_INT, "1", 1, 64, "requests handled at once (handler threads)"},
+    {"heartbeat-ms", CV_SETTING_INT, "1000", 10, 60000, "heartbeat interval with the broker"},
+    {"liveness", CV_SETTING_INT, "3", 1, 100, "missed heartbeats before reconnecting to the broker"},
+    {"agent-file", CV_SETTING_STRING, "deploy/config/bank-agent.yaml", 0, 0, "the agent's YAML file"},
+    {"verbose", CV_SETTING_BOOL, "false", 0, 0, "log debug events"},
+};
+#define STANDARD_COUNT (sizeof s_standard / sizeof s_standard[0])
+
+int
+cv_launcher_run (const cv_launcher_spec_t *spec, int argc, char **argv)
+{
+    assert (spec && spec->service);
+    size_t count = STANDARD_COUNT + spec->extra_count;
+    cv_setting_t *table = calloc (count, sizeof *table);
+    memcpy (table, s_standard, sizeof s_standard);
+    table[1].fallback = spec->default_control_endpoint;
+    if (spec->extra_count)
+        memcpy (table + STANDARD_COUNT, spec->extra_settings, spec->extra_count * sizeof *table);
+
+    char program[64];
+    snprintf (program, sizeof program, "conveyor-%s", spec->service);
+    cv_settings_t *settings = cv_settings_new (program, spec->summary, table, count);
+    cv_error_t err;
+    int loaded = cv_settings_load (settings, argc, argv, &err);
+    if (loaded != 0) {
+        if (loaded < 0)
+            fprintf (stderr, "%s: %s\n", program, err.message);
+        cv_settings_destroy (&settings);
+        free (table);
+        return loaded < 0 ? 1 : 0;
+    }
+
+    char instance[128];
+    const char *configured = cv_settings_string (settings, "instance");
+    if (configured && *configured)
+        snprintf (instance, sizeof instance, "%s", configured);
+    else {
+        char host[64] = "host";
+        gethostname (host, sizeof host);
+        host[sizeof host - 1] = '\0';
+        snprintf (instance, sizeof instance, "%s-%s-%d", spec->service, host, (int) getpid ());
+    }
+    cv_log_t *log = cv_log_new (spec->service, instance, cv_settings_bool (settings, "verbose"));
+    cv_settings_log (settings, log);
+
+    int rc = 1;
+    cv_config_t *agent = cv_config_load (cv_settings_string (settings, "agent-file"), &err);
+    if (!agent)
+        cv_log_error (log, "cannot load the agent file: %s", err.message);
+    else {
+        cv_launcher_args_t args = {.agent = agent, .settings = settings};
+        cv_worker_config_t config = {
+            .service = spec->service,
+            .request_body = spec->request_body,
+            .logic_new = spec->logic_new,
+            .logic_destroy = spec->logic_destroy,
+            .logic_args = &args,
+            .handle = spec->handle,
+            .check = spec->check,
+            .broker_endpoint = cv_settings_string (settings, "broker-endpoint"),
+            .control_endpoint = cv_settings_string (settings, "control-endpoint"),
+            .instance = instance,
+            .capacity = (uint32_t) cv_settings_int (settings, "capacity"),
+            .heartbeat_ms = (int) cv_settings_int (settings, "heartbeat-ms"),
+            .liveness = (int) cv_settings_int (settings, "liveness"),
+            .log = log,
+        };
+        zactor_t *worker = cv_worker_start (&config, &err);
+        if (!worker)
+            cv_log_error (log, "cannot start: %s", err.message);
+        else {
+            /* czmq's signal handler sets zsys_interrupted on SIGINT and SIGTERM; the wait returns. */
+            zpoller_t *poller = zpoller_new (worker, NULL);
+            while (!zsys_interrupted) {
+                void *which = zpoller_wait (poller, -1);
+                if (which == worker) {
+                    char *unexpected = zstr_recv (worker);
+                    zstr_free (&unexpected);
+                }
+                if (zpoller_terminated (poller))
+                    break;
+            }
+            zpoller_destroy (&poller);
+            zactor_destroy (&worker);
+            cv_log_info (log, "stopped");
+            rc = 0;
+        }
+        cv_config_destroy (&agent);
+    }
+    cv_log_destroy (&log);
+    cv_settings_destroy (&settings);
+    free (table);
+    return rc;
+}

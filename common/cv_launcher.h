@@ -1,0 +1,44 @@
+/* The launcher every worker's main.c calls: reads the standard worker settings (plus the
+   service's own), loads the agent file, starts the cv_worker actor and runs it until SIGINT or
+   SIGTERM. Keeps each main.c to a table and one call.
+
+   Standard settings (flag / environment variable / default):
+     --broker-endpoint   CONVEYOR_BROKER_ENDPOINT   tcp://127.0.0.1:5555
+     --control-endpoint  CONVEYOR_CONTROL_ENDPOINT  the service's default, e.g. tcp://127.0.0.1:5561
+     --instance          CONVEYOR_INSTANCE          SERVICE-HOSTNAME-PID
+     --capacity          CONVEYOR_CAPACITY          1 (handler threads)
+     --heartbeat-ms      CONVEYOR_HEARTBEAT_MS      1000
+     --liveness          CONVEYOR_LIVENESS          3
+     --agent-file        CONVEYOR_AGENT_FILE        deploy/config/bank-agent.yaml
+     --verbose           CONVEYOR_VERBOSE           false */
+#ifndef CV_LAUNCHER_H
+#define CV_LAUNCHER_H
+
+#include "cv_config.h"
+#include "cv_settings.h"
+#include "cv_worker.h"
+
+/* What a service's logic_new receives as logic_args. */
+typedef struct {
+    cv_config_t *agent;          /* the parsed agent file */
+    cv_settings_t *settings;     /* standard and extra settings, effective values */
+} cv_launcher_args_t;
+
+typedef struct {
+    const char *service;
+    const char *summary;                     /* one line for --help */
+    cv_body_t request_body;
+    cv_worker_logic_new_fn *logic_new;
+    cv_worker_logic_destroy_fn *logic_destroy;
+    cv_worker_handle_fn *handle;
+    cv_worker_check_fn *check;
+    const char *default_control_endpoint;
+    const cv_setting_t *extra_settings;      /* the service's own, may be NULL */
+    size_t extra_count;
+} cv_launcher_spec_t;
+
+/* Runs the worker; returns the process exit code (0 after a clean stop, 1 on bad settings or a
+   failed start, with the reason logged). */
+int cv_launcher_run (const cv_launcher_spec_t *spec, int argc, char **argv);
+
+#endif
