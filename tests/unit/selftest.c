@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "selftests.h"
+#include <selftests.h> /* the table, from the include path: tests/unit/<room>/ */
 
 int
 main (int argc, char **argv)

@@ -1,0 +1,122 @@
+/* The HTTP API's input rules for POST /v1/requests. */
+#include "orchestrator_api.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cv_envelope.h"
+
+bool
+orchestrator_api_valid_id (const char *id)
+{
+    size_t length = id ? strlen (id) : 0;
+    if (length == 0 || length > CV_NAME_MAX_BYTES)
+        return false;
+    for (const char *c = id; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_'
+              || *c == '-' || *c == '.' || *c == ':'))
+            return false;
+    return true;
+}
+
+static int
+s_string (json_t *body, const char *field, bool required, const char **out, cv_error_t *err)
+{
+    json_t *value = json_object_get (body, field);
+    if (!value)
+        return required ? cv_error_set (err, CV_ERR_INVALID, field, "%s is required", field) : 0;
+    if (!json_is_string (value))
+        return cv_error_set (err, CV_ERR_INVALID, field, "%s must be a string", field);
+    *out = json_string_value (value);
+    return 0;
+}
+
+static int
+s_id (json_t *body, const char *field, bool required, const char **out, cv_error_t *err)
+{
+    if (s_string (body, field, required, out, err))
+        return -1;
+    if (*out && !orchestrator_api_valid_id (*out))
+        return cv_error_set (err, CV_ERR_INVALID, field, "%s must be 1..%d characters of [A-Za-z0-9_.:-]", field,
+                             CV_NAME_MAX_BYTES);
+    return 0;
+}
+
+int
+orchestrator_api_parse_submission (json_t *body, orchestrator_submission_t *submission, cv_error_t *err)
+{
+    memset (submission, 0, sizeof *submission);
+    if (!json_is_object (body))
+        return cv_error_set (err, CV_ERR_INVALID, "body", "the body must be a JSON object");
+    const char *key;
+    json_t *value;
+    json_object_foreach (body, key, value) {
+        if (strcmp (key, "user_id") && strcmp (key, "text") && strcmp (key, "session_id")
+            && strcmp (key, "idempotency_key"))
+            return cv_error_set (err, CV_ERR_INVALID, key, "unknown field %s", key);
+    }
+    if (s_id (body, "user_id", true, &submission->user_id, err)
+        || s_string (body, "text", true, &submission->text, err)
+        || s_id (body, "session_id", false, &submission->session_id, err)
+        || s_id (body, "idempotency_key", false, &submission->idempotency_key, err))
+        return -1;
+    size_t length = json_string_length (json_object_get (body, "text"));
+    if (length == 0 || strspn (submission->text, " \t\r\n") == length)
+        return cv_error_set (err, CV_ERR_INVALID, "text", "text must not be empty");
+    if (length > CV_TEXT_MAX_BYTES)
+        return cv_error_set (err, CV_ERR_INVALID, "text", "text is %zu bytes, over the limit of %d", length,
+                             CV_TEXT_MAX_BYTES);
+    if (strlen (submission->text) != length)
+        return cv_error_set (err, CV_ERR_INVALID, "text", "text must not contain NUL characters");
+    return 0;
+}
+
+void
+orchestrator_api_test (bool verbose)
+{
+    orchestrator_submission_t submission;
+    cv_error_t err;
+    json_t *body = json_pack ("{s:s, s:s, s:s}", "user_id", "cust-1", "text", "Where is my card?", "idempotency_key",
+                              "k-1");
+    assert (orchestrator_api_parse_submission (body, &submission, &err) == 0);
+    assert (strcmp (submission.user_id, "cust-1") == 0 && strcmp (submission.idempotency_key, "k-1") == 0);
+    assert (submission.session_id == NULL);
+    json_decref (body);
+
+    struct {
+        const char *json;
+        const char *field;
+    } bad[] = {
+        {"[1, 2]", "body"},
+        {"{\"text\": \"hi\"}", "user_id"},
+        {"{\"user_id\": \"cust-1\"}", "text"},
+        {"{\"user_id\": 42, \"text\": \"hi\"}", "user_id"},
+        {"{\"user_id\": \"cust 1\", \"text\": \"hi\"}", "user_id"},
+        {"{\"user_id\": \"cust-1\", \"text\": [\"hi\"]}", "text"},
+        {"{\"user_id\": \"cust-1\", \"text\": \"   \"}", "text"},
+        {"{\"user_id\": \"cust-1\", \"text\": \"a\\u0000b\"}", "text"},
+        {"{\"user_id\": \"cust-1\", \"text\": \"hi\", \"session_id\": false}", "session_id"},
+        {"{\"user_id\": \"cust-1\", \"text\": \"hi\", \"priority\": 1}", "priority"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        json_error_t error;
+        body = json_loads (bad[i].json, JSON_ALLOW_NUL, &error);
+        assert (body);
+        assert (orchestrator_api_parse_submission (body, &submission, &err) == -1);
+        assert (strcmp (err.field, bad[i].field) == 0);
+        json_decref (body);
+    }
+    char long_text[CV_TEXT_MAX_BYTES + 2];
+    memset (long_text, 'x', sizeof long_text - 1);
+    long_text[sizeof long_text - 1] = '\0';
+    body = json_pack ("{s:s, s:s}", "user_id", "cust-1", "text", long_text);
+    assert (orchestrator_api_parse_submission (body, &submission, &err) == -1);
+    assert (strstr (err.message, "over the limit"));
+    json_decref (body);
+    assert (orchestrator_api_valid_id ("r-0123abcd"));
+    assert (!orchestrator_api_valid_id ("../etc"));
+    assert (!orchestrator_api_valid_id (""));
+    if (verbose)
+        printf ("orchestrator_api: ok\n");
+}

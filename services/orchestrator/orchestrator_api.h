@@ -1,0 +1,31 @@
+/* The HTTP API's input rules: what a POST /v1/requests body must hold, checked field by field, so
+   that bad input gets a 4xx naming the field and never reaches a worker. */
+#ifndef ORCHESTRATOR_API_H
+#define ORCHESTRATOR_API_H
+
+#include <stdbool.h>
+
+#include <jansson.h>
+
+#include "cv_error.h"
+
+/* A checked submission; the strings are borrowed from the JSON body. */
+typedef struct {
+    const char *user_id;
+    const char *text;
+    const char *session_id;       /* NULL when absent */
+    const char *idempotency_key;  /* NULL when absent */
+} orchestrator_submission_t;
+
+/* Checks body: an object with user_id and text (required), session_id and idempotency_key
+   (optional), nothing else; ids 1..64 of [A-Za-z0-9_.:-]; text 1..CV_TEXT_MAX_BYTES bytes with no
+   NUL (JSON parsing already rejected invalid UTF-8). -1 with err naming the field otherwise. */
+int orchestrator_api_parse_submission (json_t *body, orchestrator_submission_t *submission, cv_error_t *err)
+    CV_MUST_CHECK;
+
+/* True when id could be a request id (so a look-up is worth a query). */
+bool orchestrator_api_valid_id (const char *id);
+
+void orchestrator_api_test (bool verbose);
+
+#endif

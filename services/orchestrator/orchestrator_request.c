@@ -1,0 +1,481 @@
+/* One customer request's life cycle: the stage state machine, its results and its API document. */
+#include "orchestrator_request.h"
+
+#include <assert.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cv_context.h"
+#include "cv_msgpack.h"
+
+struct _orchestrator_request_t {
+    char *id;
+    char *trace_id;
+    char *user_id;
+    char *session_id;
+    char *text;
+    char *idempotency_key;
+    uint64_t deadline_ms;
+    orchestrator_state_t state;
+    char *error;
+    cv_envelope_t *results[REQUEST_STAGES];   /* owned, by stage */
+    int64_t stage_us[REQUEST_STAGES];
+    char *checkpoint_at[REQUEST_STAGES];      /* noted checkpoints, for the document */
+    double total_ms;
+};
+
+static const char *s_stage_names[] = {"intent", "gather", "decide", "respond"};
+static const char *s_services[] = {"intent", "gatherer", "decision", "responder"};
+static const cv_body_t s_awaited[] = {CONVEYOR__V1__ENVELOPE__BODY_INTENT, CONVEYOR__V1__ENVELOPE__BODY_EVIDENCE,
+                                      CONVEYOR__V1__ENVELOPE__BODY_DECISION, CONVEYOR__V1__ENVELOPE__BODY_REPLY};
+
+static char *
+s_strdup_or_empty (const char *text)
+{
+    return strdup (text ? text : "");
+}
+
+orchestrator_request_t *
+orchestrator_request_new (const char *id, const char *trace_id, const char *user_id, const char *session_id,
+                          const char *text, const char *idempotency_key, uint64_t deadline_ms)
+{
+    assert (user_id && text);
+    orchestrator_request_t *self = calloc (1, sizeof *self);
+    char generated[33];
+    if (id)
+        self->id = strdup (id);
+    else {
+        cv_envelope_random_hex (generated, 21);
+        self->id = malloc (24);
+        snprintf (self->id, 24, "r-%s", generated);
+    }
+    if (trace_id)
+        self->trace_id = strdup (trace_id);
+    else {
+        cv_envelope_random_hex (generated, sizeof generated);
+        self->trace_id = strdup (generated);
+    }
+    self->user_id = strdup (user_id);
+    self->session_id = s_strdup_or_empty (session_id);
+    self->text = strdup (text);
+    self->idempotency_key = s_strdup_or_empty (idempotency_key);
+    self->deadline_ms = deadline_ms;
+    self->state = REQUEST_INTENT;
+    self->total_ms = NAN;
+    return self;
+}
+
+void
+orchestrator_request_destroy (orchestrator_request_t **self_p)
+{
+    assert (self_p);
+    orchestrator_request_t *self = *self_p;
+    if (!self)
+        return;
+    for (int stage = 0; stage < REQUEST_STAGES; stage++) {
+        cv_envelope_destroy (&self->results[stage]);
+        free (self->checkpoint_at[stage]);
+    }
+    free (self->id);
+    free (self->trace_id);
+    free (self->user_id);
+    free (self->session_id);
+    free (self->text);
+    free (self->idempotency_key);
+    free (self->error);
+    free (self);
+    *self_p = NULL;
+}
+
+const char *orchestrator_request_id (const orchestrator_request_t *self) { return self->id; }
+const char *orchestrator_request_trace_id (const orchestrator_request_t *self) { return self->trace_id; }
+const char *orchestrator_request_user_id (const orchestrator_request_t *self) { return self->user_id; }
+const char *orchestrator_request_session_id (const orchestrator_request_t *self) { return self->session_id; }
+const char *orchestrator_request_text (const orchestrator_request_t *self) { return self->text; }
+const char *orchestrator_request_idempotency_key (const orchestrator_request_t *self) { return self->idempotency_key; }
+uint64_t orchestrator_request_deadline (const orchestrator_request_t *self) { return self->deadline_ms; }
+orchestrator_state_t orchestrator_request_state (const orchestrator_request_t *self) { return self->state; }
+const char *orchestrator_request_error (const orchestrator_request_t *self) { return self->error; }
+
+void
+orchestrator_request_set_deadline (orchestrator_request_t *self, uint64_t deadline_ms)
+{
+    self->deadline_ms = deadline_ms;
+}
+
+bool
+orchestrator_request_finished (const orchestrator_request_t *self)
+{
+    return self->state == REQUEST_DONE || self->state == REQUEST_FAILED;
+}
+
+const char *
+orchestrator_request_stage_name (orchestrator_state_t state)
+{
+    return state < REQUEST_STAGES ? s_stage_names[state] : NULL;
+}
+
+const char *
+orchestrator_request_service (orchestrator_state_t state)
+{
+    return state < REQUEST_STAGES ? s_services[state] : NULL;
+}
+
+const char *
+orchestrator_request_status (const orchestrator_request_t *self)
+{
+    switch (self->state) {
+    case REQUEST_DONE: return "done";
+    case REQUEST_FAILED: return "failed";
+    default: return "running";
+    }
+}
+
+const cv_envelope_t *
+orchestrator_request_result (const orchestrator_request_t *self, int stage)
+{
+    return stage >= 0 && stage < REQUEST_STAGES ? self->results[stage] : NULL;
+}
+
+int64_t
+orchestrator_request_stage_us (const orchestrator_request_t *self, int stage)
+{
+    return stage >= 0 && stage < REQUEST_STAGES ? self->stage_us[stage] : 0;
+}
+
+cv_envelope_t *
+orchestrator_request_stage_envelope (orchestrator_request_t *self, cv_arena_t *arena)
+{
+    if (orchestrator_request_finished (self))
+        return NULL;
+    cv_envelope_t *envelope = cv_envelope_new (arena, self->id, self->trace_id, self->deadline_ms, 1);
+    /* Earlier results are borrowed: the envelope is packed before they can go away. */
+    Conveyor__V1__Intent *intent = self->results[0] ? self->results[0]->intent : NULL;
+    Conveyor__V1__Evidence *evidence = self->results[1] ? self->results[1]->evidence : NULL;
+    Conveyor__V1__Decision *decision = self->results[2] ? self->results[2]->decision : NULL;
+    switch (self->state) {
+    case REQUEST_INTENT: {
+        Conveyor__V1__IntentRequest *body = cv_arena_alloc (arena, sizeof *body);
+        conveyor__v1__intent_request__init (body);
+        body->user_id = self->user_id;
+        body->session_id = self->session_id;
+        body->text = self->text;
+        envelope->body_case = CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST;
+        envelope->intent_request = body;
+        break;
+    }
+    case REQUEST_GATHER: {
+        Conveyor__V1__GatherRequest *body = cv_arena_alloc (arena, sizeof *body);
+        conveyor__v1__gather_request__init (body);
+        body->user_id = self->user_id;
+        body->text = self->text;
+        body->intent = intent;
+        envelope->body_case = CONVEYOR__V1__ENVELOPE__BODY_GATHER_REQUEST;
+        envelope->gather_request = body;
+        break;
+    }
+    case REQUEST_DECIDE: {
+        Conveyor__V1__DecideRequest *body = cv_arena_alloc (arena, sizeof *body);
+        conveyor__v1__decide_request__init (body);
+        body->user_id = self->user_id;
+        body->intent = intent;
+        body->evidence = evidence;
+        envelope->body_case = CONVEYOR__V1__ENVELOPE__BODY_DECIDE_REQUEST;
+        envelope->decide_request = body;
+        break;
+    }
+    case REQUEST_RESPOND: {
+        Conveyor__V1__RespondRequest *body = cv_arena_alloc (arena, sizeof *body);
+        conveyor__v1__respond_request__init (body);
+        body->user_id = self->user_id;
+        body->text = self->text;
+        body->intent = intent;
+        body->evidence = evidence;
+        body->decision = decision;
+        envelope->body_case = CONVEYOR__V1__ENVELOPE__BODY_RESPOND_REQUEST;
+        envelope->respond_request = body;
+        break;
+    }
+    case REQUEST_DONE:
+    case REQUEST_FAILED:
+        return NULL;
+    }
+    return envelope;
+}
+
+void
+orchestrator_request_fail (orchestrator_request_t *self, const char *message)
+{
+    free (self->error);
+    self->error = strdup (message);
+    self->state = REQUEST_FAILED;
+}
+
+int
+orchestrator_request_accept (orchestrator_request_t *self, cv_envelope_t **reply_p, int64_t elapsed_us,
+                             cv_error_t *err)
+{
+    assert (reply_p && *reply_p);
+    cv_envelope_t *reply = *reply_p;
+    *reply_p = NULL;
+    int rc = 0;
+    switch (self->state) {
+    case REQUEST_INTENT:
+    case REQUEST_GATHER:
+    case REQUEST_DECIDE:
+    case REQUEST_RESPOND: {
+        int stage = (int) self->state;
+        if (reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_ERROR)
+            rc = cv_error_set (err, (cv_error_code_t) reply->error->code, reply->error->field, "%s worker: %s",
+                               s_services[stage], reply->error->message);
+        else
+            rc = cv_envelope_validate (reply, CV_BODY (s_awaited[stage]), 0, err);
+        if (rc == 0) {
+            cv_envelope_destroy (&self->results[stage]);
+            self->results[stage] = reply;
+            self->stage_us[stage] = elapsed_us;
+            self->state = (orchestrator_state_t) (stage + 1); /* RESPOND + 1 is DONE */
+            return 0;
+        }
+        orchestrator_request_fail (self, err->message);
+        break;
+    }
+    case REQUEST_DONE:
+    case REQUEST_FAILED:
+        rc = cv_error_set (err, CV_ERR_INTERNAL, NULL, "request %s is already %s", self->id,
+                           orchestrator_request_status (self));
+        break;
+    }
+    cv_envelope_destroy (&reply);
+    return rc;
+}
+
+void
+orchestrator_request_note_checkpoint (orchestrator_request_t *self, int stage, const char *at)
+{
+    assert (stage >= 0 && stage < REQUEST_STAGES);
+    free (self->checkpoint_at[stage]);
+    self->checkpoint_at[stage] = strdup (at);
+}
+
+void
+orchestrator_request_set_total_ms (orchestrator_request_t *self, double total_ms)
+{
+    self->total_ms = total_ms;
+}
+
+static double
+s_ms (int64_t us)
+{
+    return (double) us / 1000.0;
+}
+
+/* The evidence summary: per tool its status, row count and time; the rows stay out of the document. */
+static json_t *
+s_evidence_json (const Conveyor__V1__Evidence *evidence)
+{
+    json_t *tools = json_array ();
+    for (size_t i = 0; i < evidence->n_results; i++) {
+        const Conveyor__V1__ToolResult *result = evidence->results[i];
+        json_t *tool = json_pack ("{s:s, s:s, s:f}", "tool", result->tool, "status",
+                                  cv_context_tool_status_name (result->status), "elapsed_ms", s_ms (result->elapsed_us));
+        cv_error_t err;
+        json_t *data = cv_msgpack_unpack (result->data.data, result->data.len, "data", &err);
+        if (json_is_array (data))
+            json_object_set_new (tool, "rows", json_integer ((json_int_t) json_array_size (data)));
+        json_decref (data);
+        if (*result->error)
+            json_object_set_new (tool, "error", json_string (result->error));
+        json_array_append_new (tools, tool);
+    }
+    return json_pack ("{s:o}", "tools", tools);
+}
+
+json_t *
+orchestrator_request_to_json (const orchestrator_request_t *self, bool with_checkpoints)
+{
+    json_t *document = json_pack ("{s:s, s:s, s:s, s:s}", "request_id", self->id, "status",
+                                  orchestrator_request_status (self), "user_id", self->user_id, "trace_id",
+                                  self->trace_id);
+    if (*self->session_id)
+        json_object_set_new (document, "session_id", json_string (self->session_id));
+    if (self->state == REQUEST_FAILED && self->error)
+        json_object_set_new (document, "error", json_pack ("{s:s}", "message", self->error));
+    else if (!orchestrator_request_finished (self))
+        json_object_set_new (document, "stage", json_string (s_stage_names[self->state]));
+
+    const Conveyor__V1__Intent *intent = self->results[0] ? self->results[0]->intent : NULL;
+    const Conveyor__V1__Decision *decision = self->results[2] ? self->results[2]->decision : NULL;
+    cv_error_t err;
+    json_t *context = cv_context_new (self->user_id, self->text, intent, NULL, decision, &err);
+    if (context) {
+        json_t *section = json_object_get (context, "intent");
+        if (section) {
+            json_t *candidates = json_array ();
+            for (size_t i = 0; i < intent->n_candidates; i++)
+                json_array_append_new (candidates, json_pack ("{s:s, s:f}", "name", intent->candidates[i]->name,
+                                                              "score", (double) intent->candidates[i]->score));
+            json_object_set_new (section, "candidates", candidates);
+            if (*intent->rule)
+                json_object_set_new (section, "rule", json_string (intent->rule));
+            json_object_set (document, "intent", section);
+        }
+        if (json_object_get (context, "decision"))
+            json_object_set (document, "decision", json_object_get (context, "decision"));
+        json_decref (context);
+    }
+    if (self->results[1])
+        json_object_set_new (document, "evidence", s_evidence_json (self->results[1]->evidence));
+    if (self->results[3])
+        json_object_set_new (document, "reply", json_pack ("{s:s, s:s}", "text", self->results[3]->reply->text,
+                                                           "template", self->results[3]->reply->template_));
+
+    json_t *timings = json_object ();
+    for (int stage = 0; stage < REQUEST_STAGES; stage++)
+        if (self->results[stage])
+            json_object_set_new (timings, s_stage_names[stage], json_real (s_ms (self->stage_us[stage])));
+    if (!isnan (self->total_ms))
+        json_object_set_new (timings, "total", json_real (self->total_ms));
+    json_object_set_new (document, "timings_ms", timings);
+
+    if (with_checkpoints) {
+        json_t *checkpoints = json_array ();
+        for (int stage = 0; stage < REQUEST_STAGES; stage++)
+            if (self->checkpoint_at[stage])
+                json_array_append_new (checkpoints, json_pack ("{s:i, s:s, s:s}", "seq", stage + 1, "stage",
+                                                               s_stage_names[stage], "at", self->checkpoint_at[stage]));
+        json_object_set_new (document, "checkpoints", checkpoints);
+    }
+    return document;
+}
+
+/*  --------------------------------------------------------------------------
+    Self-test: a request walked through its four stages with hand-made worker replies. */
+
+static bool
+s_equal (const char *a, const char *b)
+{
+    return a && b && strcmp (a, b) == 0;
+}
+
+static cv_envelope_t *
+s_reply (const cv_envelope_t *request, cv_body_t body_case)
+{
+    cv_arena_t *arena = cv_arena_new ();
+    cv_envelope_t *reply = cv_envelope_reply_new (arena, request);
+    Conveyor__V1__Intent intent = CONVEYOR__V1__INTENT__INIT;
+    Conveyor__V1__Evidence evidence = CONVEYOR__V1__EVIDENCE__INIT;
+    Conveyor__V1__Decision decision = CONVEYOR__V1__DECISION__INIT;
+    Conveyor__V1__Reply text = CONVEYOR__V1__REPLY__INIT;
+    Conveyor__V1__Error error = CONVEYOR__V1__ERROR__INIT;
+    reply->body_case = body_case;
+    switch (body_case) {
+    case CONVEYOR__V1__ENVELOPE__BODY_INTENT:
+        intent.name = "card_arrival";
+        intent.confidence = 1.0f;
+        intent.method = CONVEYOR__V1__INTENT__METHOD__RULE;
+        reply->intent = &intent;
+        break;
+    case CONVEYOR__V1__ENVELOPE__BODY_EVIDENCE:
+        reply->evidence = &evidence;
+        break;
+    case CONVEYOR__V1__ENVELOPE__BODY_DECISION:
+        decision.outcome = "answer";
+        decision.rule = "card_on_its_way";
+        reply->decision = &decision;
+        break;
+    case CONVEYOR__V1__ENVELOPE__BODY_REPLY:
+        text.text = "Your card is on its way.";
+        reply->reply = &text;
+        break;
+    default:
+        error.code = CONVEYOR__V1__ERROR__CODE__INVALID;
+        error.message = "bad";
+        reply->body_case = CONVEYOR__V1__ENVELOPE__BODY_ERROR;
+        reply->error = &error;
+    }
+    size_t size;
+    uint8_t *packed = cv_envelope_pack (reply, &size);
+    cv_error_t err;
+    cv_envelope_t *copy = cv_envelope_unpack (packed, size, &err);
+    free (packed);
+    cv_arena_destroy (&arena);
+    return copy;
+}
+
+void
+orchestrator_request_test (bool verbose)
+{
+    uint64_t deadline = 4102444800000ULL; /* 2100 */
+    orchestrator_request_t *request = orchestrator_request_new (NULL, NULL, "cust-1", NULL, "Where is my card?",
+                                                                "key-1", deadline);
+    assert (strncmp (orchestrator_request_id (request), "r-", 2) == 0);
+    assert (strlen (orchestrator_request_trace_id (request)) == 32);
+    assert (s_equal (orchestrator_request_status (request), "running"));
+    cv_error_t err;
+
+    const cv_body_t sent[] = {CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST, CONVEYOR__V1__ENVELOPE__BODY_GATHER_REQUEST,
+                              CONVEYOR__V1__ENVELOPE__BODY_DECIDE_REQUEST, CONVEYOR__V1__ENVELOPE__BODY_RESPOND_REQUEST};
+    for (int stage = 0; stage < REQUEST_STAGES; stage++) {
+        assert (orchestrator_request_state (request) == (orchestrator_state_t) stage);
+        cv_arena_t *arena = cv_arena_new ();
+        cv_envelope_t *envelope = orchestrator_request_stage_envelope (request, arena);
+        assert (envelope && envelope->body_case == sent[stage]);
+        envelope->message_id = "m-1";
+        assert (cv_envelope_validate (envelope, CV_BODY (sent[stage]), 0, &err) == 0);
+        /* a wrong body for this stage would fail it: check on a copy of the state first */
+        cv_envelope_t *reply = s_reply (envelope, s_awaited[stage]);
+        assert (orchestrator_request_accept (request, &reply, 1000 * (stage + 1), &err) == 0);
+        assert (reply == NULL);
+        orchestrator_request_note_checkpoint (request, stage, "2026-01-15T12:00:00Z");
+        cv_arena_destroy (&arena);
+    }
+    assert (orchestrator_request_state (request) == REQUEST_DONE);
+    orchestrator_request_set_total_ms (request, 12.5);
+    json_t *document = orchestrator_request_to_json (request, true);
+    assert (s_equal (json_string_value (json_object_get (document, "status")), "done"));
+    assert (s_equal (json_string_value (json_object_get (json_object_get (document, "intent"), "method")), "rule"));
+    assert (s_equal (json_string_value (json_object_get (json_object_get (document, "reply"), "text")),
+                    "Your card is on its way."));
+    json_t *timings = json_object_get (document, "timings_ms");
+    assert (json_real_value (json_object_get (timings, "gather")) == 2.0);
+    assert (json_real_value (json_object_get (timings, "total")) == 12.5);
+    assert (json_array_size (json_object_get (document, "checkpoints")) == 4);
+    json_decref (document);
+
+    /* a finished request takes nothing more */
+    cv_arena_t *arena = cv_arena_new ();
+    assert (!orchestrator_request_stage_envelope (request, arena));
+    cv_envelope_t *extra = s_reply (cv_envelope_new (arena, "r", NULL, deadline, 1), CONVEYOR__V1__ENVELOPE__BODY_REPLY);
+    assert (orchestrator_request_accept (request, &extra, 1, &err) == -1);
+    cv_arena_destroy (&arena);
+    orchestrator_request_destroy (&request);
+
+    /* an Error reply or the wrong body fails the request with the reason */
+    request = orchestrator_request_new ("r-2", NULL, "cust-1", "s-1", "hello", NULL, deadline);
+    arena = cv_arena_new ();
+    cv_envelope_t *envelope = orchestrator_request_stage_envelope (request, arena);
+    cv_envelope_t *reply = s_reply (envelope, CONVEYOR__V1__ENVELOPE__BODY_ERROR);
+    assert (orchestrator_request_accept (request, &reply, 1, &err) == -1);
+    assert (orchestrator_request_state (request) == REQUEST_FAILED);
+    assert (strstr (orchestrator_request_error (request), "intent worker: bad"));
+    document = orchestrator_request_to_json (request, false);
+    assert (s_equal (json_string_value (json_object_get (document, "status")), "failed"));
+    assert (!json_object_get (document, "checkpoints"));
+    json_decref (document);
+    cv_arena_destroy (&arena);
+    orchestrator_request_destroy (&request);
+
+    request = orchestrator_request_new ("r-3", NULL, "cust-1", NULL, "hello", NULL, deadline);
+    arena = cv_arena_new ();
+    envelope = orchestrator_request_stage_envelope (request, arena);
+    reply = s_reply (envelope, CONVEYOR__V1__ENVELOPE__BODY_REPLY); /* a Reply where an Intent is due */
+    assert (orchestrator_request_accept (request, &reply, 1, &err) == -1);
+    assert (err.code == CV_ERR_WRONG_BODY);
+    cv_arena_destroy (&arena);
+    orchestrator_request_destroy (&request);
+    if (verbose)
+        printf ("orchestrator_request: ok\n");
+}

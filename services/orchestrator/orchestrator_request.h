@@ -1,0 +1,90 @@
+/* One customer request's life cycle: the state machine that moves it through the four stages,
+   the stage requests it sends, the results it keeps, and its JSON document for the HTTP API.
+
+   States, in order (one switch in orchestrator_request_accept moves between them):
+     INTENT   waiting for the intent worker's Intent
+     GATHER   waiting for the gatherer's Evidence
+     DECIDE   waiting for the decision worker's Decision
+     RESPOND  waiting for the responder's Reply
+     DONE     the reply is checkpointed; final
+     FAILED   a stage failed for good (deadline, attempts, invalid result); final
+   A stage result is accepted only when it is the body the current state waits for and it is
+   valid; the caller checkpoints it before sending the next stage (write-ahead). */
+#ifndef ORCHESTRATOR_REQUEST_H
+#define ORCHESTRATOR_REQUEST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "cv_arena.h"
+#include "cv_envelope.h"
+#include "cv_error.h"
+
+typedef enum {
+    REQUEST_INTENT,
+    REQUEST_GATHER,
+    REQUEST_DECIDE,
+    REQUEST_RESPOND,
+    REQUEST_DONE,
+    REQUEST_FAILED
+} orchestrator_state_t;
+
+#define REQUEST_STAGES 4
+
+typedef struct _orchestrator_request_t orchestrator_request_t;
+
+/* A new request in state INTENT. id and trace_id may be NULL to generate them. */
+orchestrator_request_t *orchestrator_request_new (const char *id, const char *trace_id, const char *user_id,
+                                                  const char *session_id, const char *text,
+                                                  const char *idempotency_key, uint64_t deadline_ms);
+void orchestrator_request_destroy (orchestrator_request_t **self_p);
+
+const char *orchestrator_request_id (const orchestrator_request_t *self);
+const char *orchestrator_request_trace_id (const orchestrator_request_t *self);
+const char *orchestrator_request_user_id (const orchestrator_request_t *self);
+const char *orchestrator_request_session_id (const orchestrator_request_t *self);
+const char *orchestrator_request_text (const orchestrator_request_t *self);
+const char *orchestrator_request_idempotency_key (const orchestrator_request_t *self);
+uint64_t orchestrator_request_deadline (const orchestrator_request_t *self);
+void orchestrator_request_set_deadline (orchestrator_request_t *self, uint64_t deadline_ms);
+orchestrator_state_t orchestrator_request_state (const orchestrator_request_t *self);
+bool orchestrator_request_finished (const orchestrator_request_t *self);
+
+/* The stage a state waits for: "intent", "gather", "decide", "respond"; NULL for DONE/FAILED. */
+const char *orchestrator_request_stage_name (orchestrator_state_t state);
+/* The worker service a state's stage goes to. */
+const char *orchestrator_request_service (orchestrator_state_t state);
+/* The status word of the API: "running", "done", "failed". */
+const char *orchestrator_request_status (const orchestrator_request_t *self);
+
+/* The envelope for the current stage, in arena; NULL when finished. */
+cv_envelope_t *orchestrator_request_stage_envelope (orchestrator_request_t *self, cv_arena_t *arena);
+
+/* Takes reply (a worker's answer to the current stage) and its stage time, validates it and moves
+   to the next state. Returns 0, or -1 with err when reply is an Error or not the awaited body;
+   then the request is FAILED and reply is destroyed. */
+int orchestrator_request_accept (orchestrator_request_t *self, cv_envelope_t **reply_p, int64_t elapsed_us,
+                                 cv_error_t *err);
+
+/* Ends the request as FAILED with message. */
+void orchestrator_request_fail (orchestrator_request_t *self, const char *message);
+const char *orchestrator_request_error (const orchestrator_request_t *self);
+
+/* The result of stage (0..3), borrowed, or NULL. */
+const cv_envelope_t *orchestrator_request_result (const orchestrator_request_t *self, int stage);
+int64_t orchestrator_request_stage_us (const orchestrator_request_t *self, int stage);
+
+/* Adds a checkpoint's record for the document (stage 0..3, created at `at`, ISO 8601). */
+void orchestrator_request_note_checkpoint (orchestrator_request_t *self, int stage, const char *at);
+/* Sets the total time in ms, from creation to the final state. */
+void orchestrator_request_set_total_ms (orchestrator_request_t *self, double total_ms);
+
+/* The API document: request_id, status, intent, decision, reply, timings_ms, and with
+   with_checkpoints the checkpoints noted. A new reference. */
+json_t *orchestrator_request_to_json (const orchestrator_request_t *self, bool with_checkpoints);
+
+void orchestrator_request_test (bool verbose);
+
+#endif

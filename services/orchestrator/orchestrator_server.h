@@ -1,0 +1,43 @@
+/* The orchestrator: an actor that runs the HTTP front door, the ZeroMQ broker, the checkpoint
+   store, the probe endpoint and every request's state machine, on one zloop.
+
+   A request is recorded, then each stage is sent to a worker; each stage result is checkpointed in
+   PostgreSQL before the next stage is sent. At start, and every recovery interval, requests left
+   running (after a crash, or while PostgreSQL was away) are loaded from their last checkpoint and
+   continued with a fresh deadline.
+
+   Pipe commands:
+     $TERM       stop (open HTTP exchanges get 503; their requests resume after a restart)
+     HTTP        replies with the HTTP port as bound
+     BROKER      replies with the broker endpoint as bound
+     CONTROL     replies with the control endpoint as bound
+   Start it with orchestrator_server_start, which returns once it serves, or NULL with the reason. */
+#ifndef ORCHESTRATOR_SERVER_H
+#define ORCHESTRATOR_SERVER_H
+
+#include <czmq.h>
+
+#include "cv_error.h"
+#include "cv_log.h"
+
+typedef struct {
+    const char *http_address;       /* 127.0.0.1 */
+    int http_port;                  /* 8080; 0 picks one */
+    const char *broker_endpoint;    /* tcp://127.0.0.1:5555 */
+    const char *control_endpoint;   /* tcp://127.0.0.1:5556 */
+    const char *database_url;
+    const char *instance;
+    int request_timeout_ms;         /* a request's whole deadline */
+    int attempt_timeout_ms;         /* one stage attempt */
+    int max_attempts;
+    int heartbeat_ms;
+    int liveness;
+    int max_in_flight;              /* beyond it, 503 with Retry-After */
+    int recovery_interval_ms;       /* how often to look for requests left running */
+    cv_log_t *log;                  /* borrowed */
+} orchestrator_config_t;
+
+/* config and what it points to must outlive the actor. */
+zactor_t *orchestrator_server_start (const orchestrator_config_t *config, cv_error_t *err);
+
+#endif
