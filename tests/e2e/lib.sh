@@ -1,0 +1,138 @@
+# The end-to-end harness: starts the built binaries as a user would, on free ports, against a
+# fresh database in the fixture's PostgreSQL, and stops them when the test exits.
+#
+# A test sources this file with CONVEYOR_BIN (the build's bin/), CONVEYOR_TEST_PG (the fixture's
+# folder) and CONVEYOR_SOURCE_DIR set by ctest, then calls e2e_setup NAME. Waits poll with a bound;
+# nothing sleeps for a fixed time to let things settle.
+set -euo pipefail
+
+: "${CONVEYOR_BIN:?}" "${CONVEYOR_TEST_PG:?}" "${CONVEYOR_SOURCE_DIR:?}"
+E2E_HEARTBEAT_MS=${E2E_HEARTBEAT_MS:-200}
+
+declare -A E2E_PIDS=()      # name -> pid
+E2E_DIR=""
+E2E_DB=""
+
+e2e_log() { printf '[%s] %s\n' "$(date +%H:%M:%S.%3N)" "$*" >&2; }
+e2e_fail() {
+    e2e_log "FAIL: $*"
+    if [[ -n $E2E_DIR ]]; then
+        for log in "$E2E_DIR"/*.log; do
+            [[ -f $log ]] || continue
+            e2e_log "--- last lines of $(basename "$log")"
+            tail -n 15 "$log" >&2
+        done
+    fi
+    exit 1
+}
+e2e_ok() { e2e_log "ok: $*"; }
+
+e2e_port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+e2e_free_port() {
+    local port
+    for _ in $(seq 1 50); do
+        port=$((20000 + RANDOM % 40000))
+        e2e_port_busy "$port" || { echo "$port"; return 0; }
+    done
+    e2e_fail "no free port"
+}
+
+e2e_cleanup() {
+    local name
+    for name in "${!E2E_PIDS[@]}"; do kill -TERM "${E2E_PIDS[$name]}" 2>/dev/null || true; done
+    for name in "${!E2E_PIDS[@]}"; do wait "${E2E_PIDS[$name]}" 2>/dev/null || true; done
+    if [[ -n $E2E_DB ]]; then
+        psql -X -q -d "$(cat "$CONVEYOR_TEST_PG/url")" -c "DROP DATABASE IF EXISTS $E2E_DB WITH (FORCE)" >/dev/null 2>&1 || true
+    fi
+    [[ -n $E2E_DIR && -z ${E2E_KEEP:-} ]] && rm -rf "$E2E_DIR"
+    return 0
+}
+
+# e2e_setup NAME: a fresh migrated and generated database, free ports, a folder for logs.
+e2e_setup() {
+    local name=$1
+    E2E_DIR=$(mktemp -d "/tmp/conveyor-e2e-$name.XXXXXX")
+    trap e2e_cleanup EXIT
+    E2E_DB="e2e_${name}_$$"
+    export CONVEYOR_DATABASE_URL
+    CONVEYOR_DATABASE_URL=$("$CONVEYOR_SOURCE_DIR/tests/fixtures/pg_fixture.sh" createdb "$CONVEYOR_TEST_PG" "$E2E_DB")
+    E2E_HTTP_PORT=$(e2e_free_port)
+    E2E_BROKER=tcp://127.0.0.1:$(e2e_free_port)
+    E2E_CONTROL=tcp://127.0.0.1:$(e2e_free_port)
+    E2E_API=http://127.0.0.1:$E2E_HTTP_PORT
+    export CONVEYOR_BROKER_ENDPOINT=$E2E_BROKER
+    export CONVEYOR_HEARTBEAT_MS=$E2E_HEARTBEAT_MS
+    export CONVEYOR_AGENT_FILE=${CONVEYOR_AGENT_FILE:-$CONVEYOR_SOURCE_DIR/deploy/config/bank-agent.yaml}
+}
+
+e2e_psql() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$CONVEYOR_DATABASE_URL" "$@"; }
+
+# e2e_start_orchestrator [extra flags]
+e2e_start_orchestrator() {
+    "$CONVEYOR_BIN/conveyor-orchestrator" --http-port "$E2E_HTTP_PORT" --control-endpoint "$E2E_CONTROL" \
+        --recovery-interval-ms 500 "$@" >>"$E2E_DIR/orchestrator.log" 2>&1 &
+    E2E_PIDS[orchestrator]=$!
+}
+
+# e2e_start_worker SERVICE NAME [extra flags]: NAME is its instance id and log name.
+e2e_start_worker() {
+    local service=$1 name=$2
+    shift 2
+    "$CONVEYOR_BIN/conveyor-$service" --instance "$name" --control-endpoint "tcp://127.0.0.1:$(e2e_free_port)" \
+        "$@" >>"$E2E_DIR/$name.log" 2>&1 &
+    E2E_PIDS[$name]=$!
+}
+
+e2e_start_stack() {
+    e2e_start_orchestrator
+    e2e_start_worker intent intent-1
+    e2e_start_worker gatherer gatherer-1
+    e2e_start_worker decision decision-1
+    e2e_start_worker responder responder-1
+    e2e_wait_ready
+}
+
+# e2e_kill NAME [SIGNAL]
+e2e_kill() {
+    local name=$1 signal=${2:-TERM}
+    kill -"$signal" "${E2E_PIDS[$name]}"
+    wait "${E2E_PIDS[$name]}" 2>/dev/null || true
+    unset "E2E_PIDS[$name]"
+}
+
+# e2e_wait TIMEOUT_S DESCRIPTION COMMAND...: polls COMMAND every 0.1 s until it succeeds.
+e2e_wait() {
+    local timeout=$1 what=$2
+    shift 2
+    local deadline=$((SECONDS + timeout))
+    until "$@" >/dev/null 2>&1; do
+        [[ $SECONDS -lt $deadline ]] || e2e_fail "timed out after ${timeout}s waiting for $what"
+        sleep 0.1
+    done
+}
+
+e2e_ready() { [[ $(curl -s -o /dev/null -w '%{http_code}' "$E2E_API/readyz") == 200 ]]; }
+e2e_wait_ready() { e2e_wait 30 "the stack to be ready" e2e_ready; }
+
+# e2e_post JSON: prints "STATUS BODY" of POST /v1/requests.
+e2e_post() {
+    curl -sS -m 30 -o "$E2E_DIR/body" -w '%{http_code}' -X POST "$E2E_API/v1/requests" \
+        -H 'Content-Type: application/json' --data-binary "$1" >"$E2E_DIR/status" || true
+    printf '%s %s' "$(cat "$E2E_DIR/status")" "$(cat "$E2E_DIR/body")"
+}
+
+# e2e_ask USER TEXT: POSTs and prints the answer's body; fails unless 200.
+e2e_ask() {
+    local answer status
+    answer=$(e2e_post "$(jq -cn --arg u "$1" --arg t "$2" '{user_id: $u, text: $t}')")
+    status=${answer%% *}
+    [[ $status == 200 ]] || e2e_fail "POST '$2' answered $status: ${answer#* }"
+    printf '%s' "${answer#* }"
+}
+
+# e2e_expect DESCRIPTION JSON JQ_FILTER: the filter must print true.
+e2e_expect() {
+    local result
+    result=$(jq -r "$3" <<<"$2") || e2e_fail "$1: bad JSON: $2"
+    [[ $result == true ]] || e2e_fail "$1: '$3' is $result in $2"
+}

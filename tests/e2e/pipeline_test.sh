@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# End to end: the whole stack (orchestrator and one of each worker, the built binaries) with a
+# real PostgreSQL. The eight demo intents answered through HTTP, four checkpoints per finished
+# request, actions recorded, idempotency, bad input refused with a 4xx, probes.
+source "$(dirname "$0")/lib.sh"
+e2e_setup pipeline
+e2e_start_stack
+
+# text | intent | outcome | a phrase the reply must hold (cust-1's guaranteed data)
+cases=(
+    "I lost my card yesterday|lost_or_stolen_card|freeze_card|4417"
+    "My new card still hasn't arrived, when will it come?|card_arrival|answer|CP482913374IE"
+    "I want a refund for my last purchase|request_refund|refund_eligible|Lidl"
+    "Why is my transfer still pending?|pending_transfer|answer|Sean Murphy"
+    "My top-up failed, what happened?|top_up_failed|answer|Declined by the issuing bank"
+    "What is the exchange rate for USD?|exchange_rate|answer|USD"
+    "There is a payment I don't recognise on my card|card_payment_not_recognised|escalate|disputes team"
+    "I was charged twice for the same thing|transaction_charged_twice|refund_eligible|Deliveroo"
+    "What is the meaning of life?|unknown|handoff|colleague"
+)
+ids=()
+for case in "${cases[@]}"; do
+    IFS='|' read -r text intent outcome phrase <<<"$case"
+    answer=$(e2e_ask cust-1 "$text")
+    e2e_expect "$text" "$answer" ".status == \"done\" and .intent.name == \"$intent\" and .decision.outcome == \"$outcome\""
+    e2e_expect "$text: reply" "$answer" ".reply.text | contains(\"$phrase\")"
+    e2e_expect "$text: timings" "$answer" \
+        '[.timings_ms.intent, .timings_ms.gather, .timings_ms.decide, .timings_ms.respond, .timings_ms.total] | all(type == "number" and . >= 0)'
+    e2e_expect "$text: no customer rows in the document" "$answer" '[.evidence.tools[] | has("data")] | any | not'
+    ids+=("$(jq -r .request_id <<<"$answer")")
+    e2e_ok "$intent -> $outcome"
+done
+e2e_expect "rule method" "$(e2e_ask cust-1 'I lost my card')" '.intent.method == "rule" and .intent.confidence == 1'
+e2e_expect "unknown is a fallback" "$(e2e_ask cust-1 'Tell me a joke')" '.intent.method == "fallback" and .intent.confidence == 0'
+
+# Four checkpoints per finished request, in the API and in the database.
+for id in "${ids[@]}"; do
+    document=$(curl -sS "$E2E_API/v1/requests/$id")
+    e2e_expect "GET $id" "$document" \
+        '.status == "done" and ([.checkpoints[] | .seq] == [1,2,3,4]) and ([.checkpoints[] | .stage] == ["intent","gather","decide","respond"]) and (.reply.text | length > 0)'
+    [[ $(e2e_psql -c "SELECT count(*) FROM checkpoints WHERE request_id = '$id'") == 4 ]] ||
+        e2e_fail "request $id does not have 4 checkpoints in the database"
+done
+e2e_ok "4 checkpoints per finished request"
+
+# The decision's actions are recorded with the decide checkpoint (not executed yet).
+[[ $(e2e_psql -c "SELECT kind || ':' || status || ':' || (params->>'last4') FROM actions WHERE request_id = '${ids[0]}'") == "freeze_card:recorded:4417" ]] ||
+    e2e_fail "the freeze_card action of ${ids[0]} is not recorded"
+e2e_ok "actions recorded"
+
+# The same idempotency key twice: the first answer, not a second run.
+body='{"user_id": "cust-1", "text": "I lost my card", "idempotency_key": "idem-e2e-1"}'
+first=$(e2e_post "$body")
+second=$(e2e_post "$body")
+[[ ${first%% *} == 200 && ${second%% *} == 200 ]] || e2e_fail "idempotent POSTs answered ${first%% *} and ${second%% *}"
+[[ $(jq -r .request_id <<<"${first#* }") == $(jq -r .request_id <<<"${second#* }") ]] ||
+    e2e_fail "the same idempotency key gave two requests"
+[[ $(e2e_psql -c "SELECT count(*) FROM requests WHERE idempotency_key = 'idem-e2e-1'") == 1 ]] ||
+    e2e_fail "the same idempotency key ran twice"
+e2e_ok "idempotency key honoured"
+
+# Bad input: a 4xx with {"error": {"code", "message"}}, never a run.
+before=$(e2e_psql -c "SELECT count(*) FROM requests")
+expect_refused() {
+    local what=$1 status=$2 code=$3 body=$4 answer
+    answer=$(e2e_post "$body")
+    [[ ${answer%% *} == "$status" ]] || e2e_fail "$what: answered ${answer%% *}, not $status: ${answer#* }"
+    e2e_expect "$what" "${answer#* }" ".error.code == \"$code\" and (.error.message | length > 0)"
+    e2e_ok "$what -> $status $code"
+}
+expect_refused "not JSON" 400 invalid_json 'this is not json'
+expect_refused "missing text" 400 invalid_field '{"user_id": "cust-1"}'
+expect_refused "missing user" 400 invalid_field '{"text": "hello"}'
+expect_refused "text of the wrong type" 400 invalid_field '{"user_id": "cust-1", "text": 42}'
+expect_refused "unknown field" 400 invalid_field '{"user_id": "cust-1", "text": "hi", "admin": true}'
+expect_refused "text over the limit" 400 invalid_field "$(jq -cn --arg t "$(head -c 2001 /dev/zero | tr '\0' a)" '{user_id: "cust-1", text: $t}')"
+expect_refused "invalid UTF-8" 400 invalid_json "$(printf '{"user_id": "cust-1", "text": "caf\xc3\x28"}')"
+expect_refused "body too large" 413 too_large "$(jq -cn --arg t "$(head -c 70000 /dev/zero | tr '\0' a)" '{user_id: "cust-1", text: $t}')"
+[[ $(e2e_psql -c "SELECT count(*) FROM requests") == "$before" ]] || e2e_fail "a refused request was recorded"
+status=$(curl -s -o /dev/null -w '%{http_code}' "$E2E_API/v1/requests/r-doesnotexist")
+[[ $status == 404 ]] || e2e_fail "GET of an unknown request answered $status"
+status=$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "$E2E_API/v1/requests")
+[[ $status == 405 ]] || e2e_fail "DELETE answered $status"
+e2e_ok "bad input refused"
+
+# Health, readiness and probes, direct and through the orchestrator.
+[[ $(curl -s "$E2E_API/healthz" | jq -r .status) == ok ]] || e2e_fail "healthz"
+[[ $(curl -s "$E2E_API/readyz" | jq -r .status) == ready ]] || e2e_fail "readyz"
+for service in orchestrator intent gatherer decision responder; do
+    line=$("$CONVEYOR_BIN/conveyor" probe "$service" --orchestrator "$E2E_CONTROL") || e2e_fail "probe $service: $line"
+    e2e_expect "probe $service" "$line" ".ok == true and .service == \"$service\""
+done
+line=$("$CONVEYOR_BIN/conveyor" probe "$E2E_CONTROL") || e2e_fail "direct probe of the orchestrator: $line"
+e2e_ok "probes"
+e2e_log "PASS"
