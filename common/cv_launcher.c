@@ -79,6 +79,13 @@ cv_launcher_run (const cv_launcher_spec_t *spec, int argc, char **argv)
             .log = log,
         };
         zactor_t *worker = cv_worker_start (&config, &err);
+        const char *control = config.control_endpoint;
+        if (!worker && control && spec->default_control_endpoint && streq (control, spec->default_control_endpoint)) {
+            /* A second copy on the same host, with nothing configured: any free port will do. */
+            cv_log_warn (log, "%s; answering probes on a free port instead", err.message);
+            config.control_endpoint = "tcp://127.0.0.1:*";
+            worker = cv_worker_start (&config, &err);
+        }
         if (!worker)
             cv_log_error (log, "cannot start: %s", err.message);
         else {

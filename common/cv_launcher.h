@@ -4,7 +4,9 @@
 
    Standard settings (flag / environment variable / default):
      --broker-endpoint   CONVEYOR_BROKER_ENDPOINT   tcp://127.0.0.1:5555
-     --control-endpoint  CONVEYOR_CONTROL_ENDPOINT  the service's default, e.g. tcp://127.0.0.1:5561
+     --control-endpoint  CONVEYOR_CONTROL_ENDPOINT  the service's default, e.g. tcp://127.0.0.1:5561;
+                                                    when that default is taken (a second copy on
+                                                    the host), a free port, logged
      --instance          CONVEYOR_INSTANCE          SERVICE-HOSTNAME-PID
      --capacity          CONVEYOR_CAPACITY          1 (handler threads)
      --heartbeat-ms      CONVEYOR_HEARTBEAT_MS      1000

@@ -92,4 +92,16 @@ for service in orchestrator intent gatherer decision responder; do
 done
 line=$("$CONVEYOR_BIN/conveyor" probe "$E2E_CONTROL") || e2e_fail "direct probe of the orchestrator: $line"
 e2e_ok "probes"
+
+# A second copy of a worker needs no configuration: it connects and takes its share.
+"$CONVEYOR_BIN/conveyor-intent" --instance intent-2 --verbose >>"$E2E_DIR/intent-2.log" 2>&1 &
+E2E_PIDS[intent-2]=$!
+two_intents() { [[ $(curl -s "$E2E_API/readyz" | jq .checks.intent) == 2 ]]; }
+e2e_wait 20 "a second intent worker" two_intents
+for text in "I lost my card" "Where is my card?" "My top-up failed"; do
+    e2e_expect "with two intent workers" "$(e2e_ask cust-1 "$text")" '.status == "done"'
+done
+# Least recently used first: the newcomer, which has served nothing, takes the next request.
+grep -q 'intent_request answered' "$E2E_DIR/intent-2.log" || e2e_fail "the second intent worker served nothing"
+e2e_ok "a second worker joined without configuration"
 e2e_log "PASS"
