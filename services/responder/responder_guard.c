@@ -1,0 +1,219 @@
+/* The responder's output guardrails: whitespace, length and internal-data checks on a reply. */
+#include "responder_guard.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cv_utf8.h"
+
+/* Text that never belongs in a reply to a customer. Matched case-sensitively on the collapsed
+   text, so "with the exception of" passes and "NullPointerException" does not. */
+typedef struct {
+    const char *marker;
+    const char *what;
+} marker_t;
+
+static const marker_t s_markers[] = {
+    {"{{", "a template placeholder"},
+    {"}}", "a template placeholder"},
+    {"Traceback", "a stack trace"},
+    {"Stack trace", "a stack trace"},
+    {"stack trace", "a stack trace"},
+    {"Exception", "an exception"},
+    {"Segmentation fault", "a crash report"},
+    {"core dumped", "a crash report"},
+    {"SQLSTATE", "a database error"},
+    {"ERROR:", "an error message"},
+    {"FATAL:", "an error message"},
+    {"PANIC:", "an error message"},
+    {"postgresql://", "a connection URL"},
+    {"postgres://", "a connection URL"},
+    {"message_id", "an envelope field"},
+    {"request_id", "an envelope field"},
+    {"trace_id", "an envelope field"},
+    {"span_id", "an envelope field"},
+    {"deadline_ms", "an envelope field"},
+};
+
+/* ASCII whitespace and every other control character count as space. */
+static bool
+s_is_space (unsigned char c)
+{
+    return c <= 0x20 || c == 0x7f;
+}
+
+/* Punctuation that closes a clause: a space before it, followed by a space or the end, is padding. */
+static bool
+s_is_closing (const unsigned char *c)
+{
+    return *c && strchr (".,;:!?", *c) && (c[1] == '\0' || s_is_space (c[1]));
+}
+
+/* Copies text with each run of space collapsed to one ' ', none at either end and none before
+   closing punctuation: database values are often blank-padded (to_char's Month, char(n)), which
+   would otherwise show as "arrives by Sunday 18 January ." */
+static char *
+s_collapse (const char *text)
+{
+    char *out = malloc (strlen (text) + 1);
+    if (!out)
+        return NULL;
+    size_t used = 0;
+    bool pending_space = false;
+    for (const unsigned char *c = (const unsigned char *) text; *c; c++) {
+        if (s_is_space (*c)) {
+            pending_space = used > 0;
+            continue;
+        }
+        if (pending_space && !s_is_closing (c))
+            out[used++] = ' ';
+        pending_space = false;
+        out[used++] = (char) *c;
+    }
+    out[used] = '\0';
+    return out;
+}
+
+/* Shortens text in place to at most max_bytes without splitting a UTF-8 sequence. */
+static void
+s_cut (char *text, size_t max_bytes)
+{
+    size_t size = strlen (text);
+    if (size <= max_bytes)
+        return;
+    size_t cut = max_bytes;
+    /* text[cut] is the first byte dropped; while it continues a sequence, that sequence started
+       before the cut and must go too. */
+    while (cut > 0 && ((unsigned char) text[cut] & 0xc0) == 0x80)
+        cut--;
+    while (cut > 0 && text[cut - 1] == ' ')
+        cut--;
+    text[cut] = '\0';
+}
+
+char *
+responder_guard_clean (const char *text, size_t max_bytes, cv_error_t *err)
+{
+    assert (text);
+    assert (max_bytes > 0);
+    if (!cv_utf8_valid (text, strlen (text))) {
+        cv_error_set (err, CV_ERR_INVALID, "reply.text", "reply is not valid UTF-8");
+        return NULL;
+    }
+    char *clean = s_collapse (text);
+    if (!clean) {
+        cv_error_set (err, CV_ERR_INTERNAL, "reply.text", "out of memory");
+        return NULL;
+    }
+    if (!*clean) {
+        free (clean);
+        cv_error_set (err, CV_ERR_INVALID, "reply.text", "reply is empty");
+        return NULL;
+    }
+    for (size_t i = 0; i < sizeof s_markers / sizeof s_markers[0]; i++)
+        if (strstr (clean, s_markers[i].marker)) {
+            cv_error_set (err, CV_ERR_INVALID, "reply.text", "reply contains \"%s\", %s", s_markers[i].marker,
+                          s_markers[i].what);
+            free (clean);
+            return NULL;
+        }
+    s_cut (clean, max_bytes);
+    if (!*clean) {
+        free (clean);
+        cv_error_set (err, CV_ERR_INVALID, "reply.text", "reply is empty once cut to %zu bytes", max_bytes);
+        return NULL;
+    }
+    return clean;
+}
+
+/*  --------------------------------------------------------------------------
+    Self-test */
+
+static void
+s_expect_clean (const char *text, size_t max_bytes, const char *expected)
+{
+    cv_error_t err;
+    char *clean = responder_guard_clean (text, max_bytes, &err);
+    if (!clean || strcmp (clean, expected) != 0) {
+        fprintf (stderr, "responder_guard: '%s' (max %zu) gave '%s', expected '%s'%s%s\n", text, max_bytes,
+                 clean ? clean : "(refused)", expected, clean ? "" : ": ", clean ? "" : err.message);
+        abort ();
+    }
+    assert (strlen (clean) <= max_bytes);
+    free (clean);
+}
+
+static void
+s_expect_refused (const char *text, const char *reason)
+{
+    cv_error_t err;
+    char *clean = responder_guard_clean (text, 8000, &err);
+    if (clean || !strstr (err.message, reason)) {
+        fprintf (stderr, "responder_guard: '%s' gave '%s', expected a refusal with '%s'\n", text,
+                 clean ? clean : err.message, reason);
+        abort ();
+    }
+    assert (err.code == CV_ERR_INVALID);
+    assert (strcmp (err.field, "reply.text") == 0);
+}
+
+void
+responder_guard_test (bool verbose)
+{
+    /* whitespace: folded YAML and database values */
+    s_expect_clean ("Hello there.", 100, "Hello there.");
+    s_expect_clean ("  Your card ending\n4417 is\t\tfrozen.  \n", 100, "Your card ending 4417 is frozen.");
+    s_expect_clean ("line one\r\n\r\nline two\x0b\x0c end", 100, "line one line two end");
+    s_expect_clean ("bell\x07" "and\x1b[31mescape\x7f", 100, "bell and [31mescape");
+    s_expect_clean ("caf\xc3\xa9 \xe2\x82\xac 5", 100, "caf\xc3\xa9 \xe2\x82\xac 5");
+    s_expect_clean ("arrive by Sunday 18 January  . Tracking: CP1 , thanks !", 100,
+                    "arrive by Sunday 18 January. Tracking: CP1, thanks!");
+    s_expect_clean ("rate 0 .935 and 1 . 5 and a ...", 100, "rate 0 .935 and 1. 5 and a ...");
+
+    /* length: cut at the limit, never inside a UTF-8 sequence, no trailing space */
+    s_expect_clean ("abcdef", 6, "abcdef");
+    s_expect_clean ("abcdefgh", 6, "abcdef");
+    s_expect_clean ("abc defgh", 4, "abc");
+    s_expect_clean ("ab\xc3\xa9z", 3, "ab");                 /* é is 2 bytes at 2..3 */
+    s_expect_clean ("ab\xc3\xa9z", 4, "ab\xc3\xa9");
+    s_expect_clean ("a\xe2\x82\xac\xe2\x82\xac", 6, "a\xe2\x82\xac");   /* € is 3 bytes */
+    size_t big = 20000;
+    char *long_text = malloc (big + 1);
+    for (size_t i = 0; i < big; i += 2)
+        memcpy (long_text + i, "\xc3\xa9", 2);
+    long_text[big] = '\0';
+    cv_error_t err;
+    char *clean = responder_guard_clean (long_text, 8001, &err);
+    assert (clean && strlen (clean) == 8000);
+    assert (cv_utf8_valid (clean, strlen (clean)));
+    free (clean);
+    free (long_text);
+
+    /* nothing to send */
+    s_expect_refused ("", "empty");
+    s_expect_refused (" \n\t ", "empty");
+    s_expect_refused ("caf\xc3", "UTF-8");
+    clean = responder_guard_clean ("\xf0\x9f\x92\xb3 card", 3, &err); /* not one whole character fits */
+    assert (!clean && strstr (err.message, "empty once cut to 3 bytes"));
+
+    /* internal fields and failures' insides */
+    s_expect_refused ("Hello {{evidence.customer_profile.0.first_name}}", "template placeholder");
+    s_expect_refused ("a stray }} brace", "template placeholder");
+    s_expect_refused ("Traceback (most recent call last): File \"x.py\"", "stack trace");
+    s_expect_refused ("java.lang.NullPointerException at Foo.bar", "\"Exception\"");
+    s_expect_refused ("postgresql statement failed (42P01): relation does not exist SQLSTATE", "database error");
+    s_expect_refused ("ERROR:  relation \"bank.cards\" does not exist", "\"ERROR:\"");
+    s_expect_refused ("FATAL: terminating connection", "error message");
+    s_expect_refused ("Segmentation\n fault (core dumped)", "crash report");
+    s_expect_refused ("see postgresql://app:secret@db/conveyor", "connection URL");
+    s_expect_refused ("your request_id is 1234", "envelope field");
+    s_expect_refused ("trace_id=0af7651916cd43dd8448eb211c80319c", "envelope field");
+
+    /* ordinary words that merely resemble markers pass */
+    s_expect_clean ("With the exception of fees, an error: none. { braces } are fine.", 200,
+                    "With the exception of fees, an error: none. { braces } are fine.");
+    if (verbose)
+        printf ("responder_guard: ok\n");
+}

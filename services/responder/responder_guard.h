@@ -1,0 +1,25 @@
+/* The responder's output guardrails: what a rendered reply must look like before it leaves.
+
+   A reply goes out with its whitespace collapsed (templates come from folded YAML and values
+   from database rows, either may carry newlines, tabs or runs of spaces), cut to a byte limit
+   at a UTF-8 boundary, and only when it holds nothing that looks like an internal field or a
+   failure's insides: a template placeholder, a stack trace, an exception, a database error,
+   an envelope field name. Such a reply is refused, not repaired: the caller renders the next
+   rung of its ladder instead. */
+#ifndef RESPONDER_GUARD_H
+#define RESPONDER_GUARD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "cv_error.h"
+
+/* Returns a cleaned copy of text that may be sent, malloc'd for the caller to free, at most
+   max_bytes long; or NULL with err (INVALID, field "reply.text") saying why text must not leave:
+   it is not valid UTF-8, nothing is left once whitespace is collapsed, or it holds a marker of
+   internal data (the message names the marker). */
+char *responder_guard_clean (const char *text, size_t max_bytes, cv_error_t *err) CV_MUST_CHECK;
+
+void responder_guard_test (bool verbose);
+
+#endif

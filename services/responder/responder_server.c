@@ -1,0 +1,215 @@
+/* The responder worker's logic as cv_worker runs it: RespondRequest in, Reply out. */
+#include "responder_server.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cv_context.h"
+#include "cv_msgpack.h"
+#include "responder_templates.h"
+
+struct _responder_server_t {
+    responder_templates_t *templates;
+    cv_log_t *log; /* borrowed */
+};
+
+void *
+responder_server_new (void *args, cv_log_t *log, cv_error_t *err)
+{
+    const cv_launcher_args_t *launcher = args;
+    assert (launcher && launcher->agent);
+    responder_server_t *self = calloc (1, sizeof *self);
+    if (!self) {
+        cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
+        return NULL;
+    }
+    self->log = log;
+    self->templates = responder_templates_new (launcher->agent, err);
+    if (!self->templates) {
+        free (self);
+        return NULL;
+    }
+    return self;
+}
+
+void
+responder_server_destroy (void **self_p)
+{
+    assert (self_p);
+    responder_server_t *self = *self_p;
+    if (!self)
+        return;
+    responder_templates_destroy (&self->templates);
+    free (self);
+    *self_p = NULL;
+}
+
+/* Renders the reply to a request's parts into reply's body. */
+static int
+s_respond (responder_server_t *self, const Conveyor__V1__RespondRequest *request, const char *request_id,
+           const char *trace_id, cv_arena_t *arena, cv_envelope_t *reply, cv_error_t *err)
+{
+    json_t *context = cv_context_new (request->user_id, request->text, request->intent, request->evidence,
+                                      request->decision, err);
+    if (!context)
+        return -1;
+    const char *used = NULL;
+    char *text = responder_templates_render (self->templates, context, &used, self->log, request_id, trace_id);
+    json_decref (context);
+    Conveyor__V1__Reply *body = cv_arena_alloc (arena, sizeof *body);
+    if (!text || !body) {
+        free (text);
+        return cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory rendering the reply");
+    }
+    conveyor__v1__reply__init (body);
+    body->text = cv_arena_adopt (arena, text, strlen (text) + 1);
+    body->template_ = cv_arena_strdup (arena, used);
+    if (!body->text || !body->template_)
+        return cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory rendering the reply");
+    reply->body_case = CONVEYOR__V1__ENVELOPE__BODY_REPLY;
+    reply->reply = body;
+    return 0;
+}
+
+int
+responder_server_handle (void *logic, const cv_envelope_t *request, cv_arena_t *arena, cv_envelope_t *reply,
+                         cv_error_t *err)
+{
+    responder_server_t *self = logic;
+    assert (self && request && arena && reply);
+    /* cv_worker only hands over the body it was configured with, validated */
+    assert (request->body_case == CONVEYOR__V1__ENVELOPE__BODY_RESPOND_REQUEST);
+    return s_respond (self, request->respond_request, request->request_id, request->trace_id, arena, reply, err);
+}
+
+int
+responder_server_check (void *logic, cv_arena_t *arena, cv_error_t *err)
+{
+    responder_server_t *self = logic;
+    assert (self && arena);
+    /* A message nothing matched: intent unknown, no evidence, the hand-off policy decided. */
+    Conveyor__V1__Intent intent = CONVEYOR__V1__INTENT__INIT;
+    intent.name = "unknown";
+    intent.method = CONVEYOR__V1__INTENT__METHOD__FALLBACK;
+    intent.low_confidence = true;
+    Conveyor__V1__Evidence evidence = CONVEYOR__V1__EVIDENCE__INIT;
+    Conveyor__V1__Decision decision = CONVEYOR__V1__DECISION__INIT;
+    decision.outcome = "handoff";
+    decision.rule = "handoff";
+    Conveyor__V1__RespondRequest request = CONVEYOR__V1__RESPOND_REQUEST__INIT;
+    request.user_id = "probe";
+    request.text = "canned probe request";
+    request.intent = &intent;
+    request.evidence = &evidence;
+    request.decision = &decision;
+    cv_envelope_t *reply = cv_envelope_new (arena, "probe", NULL, 0, 1);
+    if (!reply)
+        return cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
+    if (s_respond (self, &request, "probe", NULL, arena, reply, err))
+        return -1;
+    if (!*reply->reply->text)
+        return cv_error_set (err, CV_ERR_INTERNAL, "reply.text", "the canned hand-off reply (template %s) is empty",
+                             reply->reply->template_);
+    return 0;
+}
+
+/*  --------------------------------------------------------------------------
+    Self-test */
+
+#ifndef CONVEYOR_SOURCE_DIR
+#define CONVEYOR_SOURCE_DIR "."
+#endif
+
+void
+responder_server_test (bool verbose)
+{
+    cv_error_t err;
+    cv_log_t *log = cv_log_new (RESPONDER_SERVICE, "selftest", verbose);
+    cv_config_t *agent = cv_config_load (CONVEYOR_SOURCE_DIR "/deploy/config/bank-agent.yaml", &err);
+    assert (agent);
+    cv_launcher_args_t args = {.agent = agent, .settings = NULL};
+    void *server = responder_server_new (&args, log, &err);
+    assert (server);
+    cv_config_destroy (&agent); /* the server keeps copies */
+
+    cv_arena_t *arena = cv_arena_new ();
+    assert (responder_server_check (server, arena, &err) == 0);
+
+    /* a lost card, frozen by the lost_card_freeze policy */
+    json_t *cards = json_pack ("[{s:s, s:s, s:s}]", "id", "card-1-1", "last4", "4417", "status", "active");
+    json_t *profile = json_pack ("[{s:s, s:s}]", "name", "Alex Morgan", "first_name", "Alex");
+    Conveyor__V1__ToolResult results[2] = {CONVEYOR__V1__TOOL_RESULT__INIT, CONVEYOR__V1__TOOL_RESULT__INIT};
+    results[0].tool = "active_cards";
+    results[0].status = CONVEYOR__V1__TOOL_RESULT__STATUS__OK;
+    results[0].data.data = cv_msgpack_pack (cards, &results[0].data.len, &err);
+    results[1].tool = "customer_profile";
+    results[1].status = CONVEYOR__V1__TOOL_RESULT__STATUS__OK;
+    results[1].data.data = cv_msgpack_pack (profile, &results[1].data.len, &err);
+    Conveyor__V1__ToolResult *pointers[] = {&results[0], &results[1]};
+    Conveyor__V1__Evidence evidence = CONVEYOR__V1__EVIDENCE__INIT;
+    evidence.results = pointers;
+    evidence.n_results = 2;
+    Conveyor__V1__Intent intent = CONVEYOR__V1__INTENT__INIT;
+    intent.name = "lost_or_stolen_card";
+    intent.confidence = 1.0f;
+    intent.method = CONVEYOR__V1__INTENT__METHOD__RULE;
+    Conveyor__V1__Decision decision = CONVEYOR__V1__DECISION__INIT;
+    decision.outcome = "freeze_card";
+    decision.rule = "lost_card_freeze";
+    Conveyor__V1__RespondRequest body = CONVEYOR__V1__RESPOND_REQUEST__INIT;
+    body.user_id = "cust-1";
+    body.text = "I lost my card";
+    body.intent = &intent;
+    body.evidence = &evidence;
+    body.decision = &decision;
+    cv_envelope_t *request = cv_envelope_new (arena, "req-1", NULL, 0, 1);
+    request->body_case = CONVEYOR__V1__ENVELOPE__BODY_RESPOND_REQUEST;
+    request->respond_request = &body;
+
+    cv_envelope_t *reply = cv_envelope_reply_new (arena, request);
+    assert (responder_server_handle (server, request, arena, reply, &err) == 0);
+    assert (reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_REPLY);
+    assert (strcmp (reply->reply->template_, "lost_card_freeze") == 0);
+    assert (strstr (reply->reply->text, "I'm sorry to hear that, Alex. I've frozen your card ending 4417"));
+    /* what the worker sends back passes the orchestrator's validation */
+    reply->deadline_ms = 0;
+    assert (cv_envelope_validate (reply, CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_REPLY), 0, &err) == 0);
+
+    /* the same request without the card evidence falls back */
+    evidence.n_results = 1;
+    pointers[0] = &results[1];
+    reply = cv_envelope_reply_new (arena, request);
+    assert (responder_server_handle (server, request, arena, reply, &err) == 0);
+    assert (strcmp (reply->reply->template_, "fallback") == 0);
+
+    /* evidence that does not decode is the sender's fault */
+    uint8_t *packed_profile = results[1].data.data;
+    uint8_t junk[] = {0xc1};
+    results[1].data.data = junk;
+    results[1].data.len = 1;
+    reply = cv_envelope_reply_new (arena, request);
+    assert (responder_server_handle (server, request, arena, reply, &err) == -1);
+    assert (err.code == CV_ERR_INVALID);
+
+    free (results[0].data.data);
+    free (packed_profile);
+    json_decref (cards);
+    json_decref (profile);
+    cv_arena_destroy (&arena);
+    responder_server_destroy (&server);
+    responder_server_destroy (&server);
+    assert (!server);
+
+    /* an agent file without usable templates: the logic does not start, and says why */
+    agent = cv_config_parse ("broken.yaml", "templates:\n  handoff: Passing you on.\n", &err);
+    assert (agent);
+    args.agent = agent;
+    assert (!responder_server_new (&args, log, &err));
+    assert (strstr (err.message, "broken.yaml:2: templates.fallback: is required"));
+    cv_config_destroy (&agent);
+    cv_log_destroy (&log);
+    if (verbose)
+        printf ("responder_server: ok\n");
+}

@@ -1,0 +1,42 @@
+/* The responder worker's logic as the generic worker actor (cv_worker) runs it: one instance per
+   handler thread, holding the reply templates read from the agent file.
+
+   A RespondRequest (already unpacked and validated by cv_worker) becomes the request's context
+   (cv_context) and then a Reply: the text rendered down the template ladder and the name of the
+   template that rendered it (responder_templates). The probe's canned check renders the hand-off
+   path from a synthetic context. No I/O here: tests call these functions directly, and the
+   isolation test runs them inside a real cv_worker. */
+#ifndef RESPONDER_SERVER_H
+#define RESPONDER_SERVER_H
+
+#include <stdbool.h>
+
+#include "cv_arena.h"
+#include "cv_envelope.h"
+#include "cv_error.h"
+#include "cv_launcher.h"
+#include "cv_log.h"
+#include "cv_worker.h"
+
+#define RESPONDER_SERVICE "responder"
+#define RESPONDER_CONTROL_ENDPOINT "tcp://127.0.0.1:5564"
+
+typedef struct _responder_server_t responder_server_t;
+
+/* cv_worker_logic_new_fn. args is a cv_launcher_args_t, of which only the agent file is read
+   (and not kept); log is borrowed. NULL with err when the templates do not load. */
+void *responder_server_new (void *args, cv_log_t *log, cv_error_t *err);
+/* cv_worker_logic_destroy_fn. */
+void responder_server_destroy (void **self_p);
+
+/* cv_worker_handle_fn: answers a validated RespondRequest with a Reply allocated in arena.
+   -1 with err (INVALID) when a msgpack field does not decode, (INTERNAL) when out of memory. */
+int responder_server_handle (void *self, const cv_envelope_t *request, cv_arena_t *arena, cv_envelope_t *reply,
+                             cv_error_t *err);
+
+/* cv_worker_check_fn: renders the canned hand-off request; -1 with err when the reply is empty. */
+int responder_server_check (void *self, cv_arena_t *arena, cv_error_t *err);
+
+void responder_server_test (bool verbose);
+
+#endif

@@ -1,0 +1,49 @@
+/* The responder's reply templates: the agent file's `templates` section (name -> text), and the
+   ladder that picks which one answers a request.
+
+   A reply is rendered from the request's context (cv_context.h) by the template named after the
+   deciding policy (decision.rule), else the one named after the outcome (decision.outcome), else
+   `fallback`. A rung is skipped when it has no template, when a placeholder has no value, or when
+   its result fails the output guardrails (responder_guard.h). `fallback` must have no placeholders
+   and pass the guardrails when loaded, so the last rung always renders. */
+#ifndef RESPONDER_TEMPLATES_H
+#define RESPONDER_TEMPLATES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "cv_config.h"
+#include "cv_error.h"
+#include "cv_log.h"
+
+/* The template every ladder ends with. */
+#define RESPONDER_FALLBACK "fallback"
+
+typedef struct _responder_templates_t responder_templates_t;
+
+/* Reads and checks the `templates` section of agent: names of [A-Za-z0-9_.:-] (1..64 bytes),
+   non-empty texts whose placeholders are well formed and whose fixed text passes the guardrails,
+   and a `fallback` with no placeholders. NULL with err ("file:line: templates.NAME: reason") on
+   the first problem. Copies what it keeps: agent may be destroyed afterwards. */
+responder_templates_t *responder_templates_new (cv_config_t *agent, cv_error_t *err) CV_MUST_CHECK;
+void responder_templates_destroy (responder_templates_t **self_p);
+
+/* How many templates there are, and the name of the one at index in file order (NULL past the end). */
+size_t responder_templates_size (const responder_templates_t *self);
+const char *responder_templates_name (const responder_templates_t *self, size_t index);
+/* The text of the template called name, as written in the file, or NULL. Borrowed. */
+const char *responder_templates_text (const responder_templates_t *self, const char *name);
+
+/* Renders the reply to context down the ladder (rule, outcome, fallback) and returns it, cleaned
+   by the guardrails and at most CV_REPLY_MAX_BYTES, malloc'd for the caller to free; *used gets
+   the name of the template that rendered it, borrowed from self. NULL only when out of memory.
+   Skipped rungs are logged to log (may be NULL) at debug, a reply refused by the guardrails at
+   warn, with request_id and trace_id (may be NULL). */
+char *responder_templates_render (const responder_templates_t *self, const json_t *context, const char **used,
+                                  cv_log_t *log, const char *request_id, const char *trace_id) CV_MUST_CHECK;
+
+void responder_templates_test (bool verbose);
+
+#endif

@@ -1,0 +1,103 @@
+#!/bin/sh
+# The conveyor CLI as a user meets it: --help everywhere, unknown commands and options, missing
+# and extra arguments, the exit codes `conveyor --help` documents (0 done, 1 failed, 2 usage),
+# and migrate / seed against a closed port: exit 1 with a one-line error.
+#   usage_test.sh PATH_TO_CONVEYOR
+set -u
+bin=$1
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT INT TERM
+# The defaults must not come from the caller's environment.
+unset CONVEYOR_DATABASE_URL CONVEYOR_TIMEOUT_MS CONVEYOR_ORCHESTRATOR_CONTROL CONVEYOR_CUSTOMERS CONVEYOR_SEED
+closed=postgresql://conveyor@127.0.0.1:1/conveyor   # port 1: nothing listens there
+
+fail() {
+    echo "FAIL - $*" >&2
+    echo "  stdout: $(cat "$work/out")" >&2
+    echo "  stderr: $(cat "$work/err")" >&2
+    exit 1
+}
+
+# expect RC ARGS...: runs conveyor ARGS, which must exit RC; output in $work/out and $work/err.
+expect() {
+    want=$1
+    shift
+    "$bin" "$@" >"$work/out" 2>"$work/err"
+    got=$?
+    [ "$got" -eq "$want" ] || fail "conveyor $* exited $got, expected $want"
+    echo "ok - conveyor $* exits $want"
+}
+
+# has FILE TEXT: FILE (out or err) contains TEXT.
+has() {
+    grep -qF -- "$2" "$work/$1" || fail "std$1 lacks '$2'"
+}
+
+# one_line FILE: FILE holds exactly one line.
+one_line() {
+    [ "$(wc -l <"$work/$1")" -eq 1 ] || fail "std$1 is not one line"
+}
+
+expect 0 --help
+has out "usage: conveyor COMMAND [options]"
+has out "probe"
+has out "migrate"
+has out "seed"
+has out "exit status:"
+has out "2  usage error"
+expect 0 help
+has out "usage: conveyor COMMAND [options]"
+expect 0 --version
+has out "conveyor "
+
+expect 2
+has err "usage: conveyor COMMAND [options]"
+expect 2 nosuchcommand
+has err "conveyor: unknown command 'nosuchcommand' (see conveyor --help)"
+one_line err
+
+expect 0 probe --help
+has out "usage: conveyor probe SERVICE|ENDPOINT [options]"
+has out "--timeout-ms"
+has out "CONVEYOR_ORCHESTRATOR_CONTROL, default tcp://127.0.0.1:5556"
+expect 0 help probe
+has out "usage: conveyor probe SERVICE|ENDPOINT [options]"
+expect 0 migrate --help
+has out "usage: conveyor migrate [options]"
+has out "CONVEYOR_DATABASE_URL, default postgresql://conveyor@127.0.0.1:55432/conveyor"
+expect 0 seed --help
+has out "--customers"
+has out "default 1000"
+has out "default 42"
+
+expect 2 probe
+has err "conveyor probe: expects one SERVICE or ENDPOINT"
+one_line err
+expect 2 probe nosuchservice
+has err "no service named 'nosuchservice'"
+expect 2 probe responder intent
+expect 2 probe --bogus tcp://127.0.0.1:1
+has err "unknown option --bogus"
+expect 2 probe --timeout-ms 0 tcp://127.0.0.1:1
+has err "outside 1..600000"
+expect 2 probe --timeout-ms
+has err "--timeout-ms needs a value"
+expect 2 migrate extra
+has err "conveyor migrate: takes no arguments"
+expect 2 seed --customers many
+has err "many is not a whole number"
+expect 2 seed --customers 0
+CONVEYOR_TIMEOUT_MS=soon "$bin" probe tcp://127.0.0.1:1 >"$work/out" 2>"$work/err"
+[ $? -eq 2 ] || fail "a bad CONVEYOR_TIMEOUT_MS is not a usage error"
+has err "CONVEYOR_TIMEOUT_MS"
+
+# nothing listens: exit 1 with one line that says so, nothing on stdout
+expect 1 migrate --database-url "$closed"
+has err "conveyor migrate: cannot reach the database:"
+one_line err
+[ ! -s "$work/out" ] || fail "migrate printed to stdout when it failed"
+CONVEYOR_DATABASE_URL=$closed "$bin" seed --customers 5 >"$work/out" 2>"$work/err"
+[ $? -eq 1 ] || fail "seed against a closed port did not exit 1"
+has err "conveyor seed: cannot reach the database:"
+one_line err
+echo "ok - migrate and seed against a closed port"

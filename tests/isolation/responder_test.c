@@ -1,0 +1,257 @@
+/* Isolation test of the responder worker: the real logic in a real cv_worker, driven by the
+   harness over real sockets with RespondRequests as the orchestrator sends them (several
+   policies of the demo agent file), malformed and invalid traffic, and a probe. */
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cv_config.h"
+#include "cv_msgpack.h"
+#include "harness.h"
+#include "responder_server.h"
+
+/* A RespondRequest in arena: intent, one OK ToolResult per tool in rows (a JSON object of
+   tool -> rows), and the decision; deadline deadline_in_ms from now. */
+static cv_envelope_t *
+s_request (cv_arena_t *arena, const char *intent_name, const char *rows_json, const char *rule, const char *outcome,
+           int64_t deadline_in_ms)
+{
+    cv_error_t err;
+    cv_envelope_t *request = harness_envelope (arena, deadline_in_ms);
+    Conveyor__V1__RespondRequest *body = cv_arena_alloc (arena, sizeof *body);
+    conveyor__v1__respond_request__init (body);
+    body->user_id = "cust-1";
+    body->text = "a customer's message";
+
+    Conveyor__V1__Intent *intent = cv_arena_alloc (arena, sizeof *intent);
+    conveyor__v1__intent__init (intent);
+    intent->name = cv_arena_strdup (arena, intent_name);
+    intent->confidence = 0.97f;
+    intent->method = CONVEYOR__V1__INTENT__METHOD__RULE;
+    body->intent = intent;
+
+    json_t *rows = json_loads (rows_json, 0, NULL);
+    assert (json_is_object (rows));
+    Conveyor__V1__Evidence *evidence = cv_arena_alloc (arena, sizeof *evidence);
+    conveyor__v1__evidence__init (evidence);
+    evidence->results = cv_arena_alloc (arena, (json_object_size (rows) + 1) * sizeof (Conveyor__V1__ToolResult *));
+    const char *tool;
+    json_t *value;
+    json_object_foreach (rows, tool, value) {
+        Conveyor__V1__ToolResult *result = cv_arena_alloc (arena, sizeof *result);
+        conveyor__v1__tool_result__init (result);
+        result->tool = cv_arena_strdup (arena, tool);
+        result->status = CONVEYOR__V1__TOOL_RESULT__STATUS__OK;
+        size_t size;
+        uint8_t *packed = cv_msgpack_pack (value, &size, &err);
+        assert (packed);
+        result->data.data = cv_arena_adopt (arena, packed, size);
+        result->data.len = size;
+        evidence->results[evidence->n_results++] = result;
+    }
+    json_decref (rows);
+    body->evidence = evidence;
+
+    Conveyor__V1__Decision *decision = cv_arena_alloc (arena, sizeof *decision);
+    conveyor__v1__decision__init (decision);
+    decision->outcome = cv_arena_strdup (arena, outcome);
+    decision->rule = cv_arena_strdup (arena, rule);
+    body->decision = decision;
+
+    request->body_case = CONVEYOR__V1__ENVELOPE__BODY_RESPOND_REQUEST;
+    request->respond_request = body;
+    return request;
+}
+
+/* Sends request and returns the reply, checking it answers this request. */
+static cv_envelope_t *
+s_send (harness_t *harness, const cv_envelope_t *request)
+{
+    cv_envelope_t *reply = harness_request (harness, request, 5000);
+    assert (reply);
+    assert (strcmp (reply->message_id, request->message_id) == 0);
+    assert (strcmp (reply->request_id, request->request_id) == 0);
+    assert (strcmp (reply->trace_id, request->trace_id) == 0);
+    return reply;
+}
+
+/* Asks for a reply and checks the template that rendered it and a part of its text. */
+static void
+s_expect_reply (harness_t *harness, const char *intent, const char *rows, const char *rule, const char *outcome,
+                const char *template_name, const char *text)
+{
+    cv_arena_t *arena = cv_arena_new ();
+    cv_envelope_t *request = s_request (arena, intent, rows, rule, outcome, 5000);
+    cv_envelope_t *reply = s_send (harness, request);
+    if (reply->body_case != CONVEYOR__V1__ENVELOPE__BODY_REPLY || strcmp (reply->reply->template_, template_name) != 0
+        || !strstr (reply->reply->text, text)) {
+        fprintf (stderr, "expected a Reply from template %s with '%s', got %s: %s %s\n", template_name, text,
+                 cv_envelope_body_name (reply->body_case),
+                 reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_REPLY ? reply->reply->template_ : "",
+                 reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_REPLY ? reply->reply->text : reply->error->message);
+        abort ();
+    }
+    /* what the orchestrator receives passes its validation */
+    cv_error_t err;
+    assert (cv_envelope_validate (reply, CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_REPLY), 0, &err) == 0);
+    cv_envelope_destroy (&reply);
+    cv_arena_destroy (&arena);
+}
+
+static const char *s_profile = "\"customer_profile\": [{\"name\": \"Alex Morgan\", \"first_name\": \"Alex\"}]";
+
+static void
+s_expect_serving (harness_t *harness)
+{
+    char rows[256];
+    snprintf (rows, sizeof rows, "{%s, \"active_cards\": [{\"id\": \"card-1-1\", \"last4\": \"4417\"}]}", s_profile);
+    s_expect_reply (harness, "lost_or_stolen_card", rows, "lost_card_freeze", "freeze_card", "lost_card_freeze",
+                    "I've frozen your card ending 4417");
+}
+
+int
+main (void)
+{
+    cv_error_t err;
+    cv_log_t *log = cv_log_new (RESPONDER_SERVICE, "test-1", false);
+    cv_config_t *agent = cv_config_load (CONVEYOR_SOURCE_DIR "/deploy/config/bank-agent.yaml", &err);
+    assert (agent);
+    cv_launcher_args_t args = {.agent = agent, .settings = NULL};
+    cv_worker_config_t config = {
+        .service = RESPONDER_SERVICE,
+        .request_body = CONVEYOR__V1__ENVELOPE__BODY_RESPOND_REQUEST,
+        .logic_new = responder_server_new,
+        .logic_destroy = responder_server_destroy,
+        .logic_args = &args,
+        .handle = responder_server_handle,
+        .check = responder_server_check,
+        .log = log,
+    };
+    harness_t *harness = harness_new ();
+    zactor_t *worker = harness_start_worker (harness, &config);
+
+    /* good requests, as the demo's policies decide them */
+    s_expect_serving (harness);
+    char rows[512];
+    snprintf (rows, sizeof rows,
+              "{%s, \"cards_in_delivery\": [{\"last4\": \"9052\", \"expected_arrival\": \"Sunday 18 January  \","
+              " \"delivery_tracking\": \"CP482913374IE\"}]}",
+              s_profile);
+    s_expect_reply (harness, "card_arrival", rows, "card_on_its_way", "answer", "card_on_its_way",
+                    "should arrive by Sunday 18 January. Tracking number: CP482913374IE.");
+    s_expect_reply (harness, "exchange_rate",
+                    "{\"exchange_rates\": [{\"base\": \"EUR\", \"quote\": \"GBP\", \"rate\": \"0.8600\","
+                    " \"as_of\": \"15 Jan 2026 11:00\"}]}",
+                    "exchange_rates", "answer", "exchange_rates", "1 EUR = 0.8600 GBP");
+    snprintf (rows, sizeof rows,
+              "{%s, \"duplicate_payments\": [{\"id\": \"tx-1-1-8\", \"merchant\": \"Deliveroo\", \"amount\": \"18.90\","
+              " \"currency\": \"EUR\", \"day\": \"13 Jan 2026\"}]}",
+              s_profile);
+    s_expect_reply (harness, "transaction_charged_twice", rows, "charged_twice_refund", "refund_eligible",
+                    "charged_twice_refund", "Deliveroo charged you 18.90 EUR twice on 13 Jan 2026.");
+    s_expect_reply (harness, "unknown", "{}", "handoff", "handoff", "handoff", "passing it to a colleague");
+    /* a policy's tool returned nothing the template needs: the ladder ends at the fallback */
+    snprintf (rows, sizeof rows, "{%s, \"active_cards\": []}", s_profile);
+    s_expect_reply (harness, "lost_or_stolen_card", rows, "lost_card_freeze", "freeze_card", "fallback",
+                    "A colleague will look at it");
+    /* a value that would leak an internal error is not sent */
+    s_expect_reply (harness, "top_up_failed",
+                    "{\"failed_topups\": [{\"amount\": \"200.00\", \"currency\": \"EUR\", \"day\": \"15 Jan 2026\","
+                    " \"failure_reason\": \"ERROR: canceling statement due to statement timeout\"}]}",
+                    "topup_failed", "answer", "fallback", "A colleague will look at it");
+
+    /* a frame that is not an Envelope */
+    cv_envelope_t *reply = harness_request_raw (harness, "\x0a\xff\xff\xff garbage", 12, 5000);
+    harness_expect_error (reply, CV_ERR_MALFORMED, NULL, "not a conveyor.v1.Envelope");
+    cv_envelope_destroy (&reply);
+    s_expect_serving (harness);
+
+    /* a body the responder does not take */
+    cv_arena_t *arena = cv_arena_new ();
+    cv_envelope_t *request = harness_envelope (arena, 5000);
+    Conveyor__V1__IntentRequest intent_request = CONVEYOR__V1__INTENT_REQUEST__INIT;
+    intent_request.user_id = "cust-1";
+    intent_request.text = "I lost my card";
+    request->body_case = CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST;
+    request->intent_request = &intent_request;
+    reply = s_send (harness, request);
+    harness_expect_error (reply, CV_ERR_WRONG_BODY, "body", "intent_request");
+    cv_envelope_destroy (&reply);
+    cv_arena_destroy (&arena);
+    s_expect_serving (harness);
+
+    /* an over-long customer text */
+    arena = cv_arena_new ();
+    request = s_request (arena, "unknown", "{}", "handoff", "handoff", 5000);
+    char *long_text = cv_arena_alloc (arena, CV_TEXT_MAX_BYTES + 2);
+    memset (long_text, 'x', CV_TEXT_MAX_BYTES + 1);
+    request->respond_request->text = long_text;
+    reply = s_send (harness, request);
+    harness_expect_error (reply, CV_ERR_INVALID, "respond_request.text", "over the limit");
+    cv_envelope_destroy (&reply);
+    cv_arena_destroy (&arena);
+
+    /* a request whose deadline passed on the way */
+    arena = cv_arena_new ();
+    request = s_request (arena, "unknown", "{}", "handoff", "handoff", -10);
+    reply = s_send (harness, request);
+    harness_expect_error (reply, CV_ERR_DEADLINE_EXCEEDED, "deadline_ms", "deadline passed");
+    cv_envelope_destroy (&reply);
+    cv_arena_destroy (&arena);
+
+    /* no decision to answer, and evidence that is not msgpack */
+    arena = cv_arena_new ();
+    request = s_request (arena, "unknown", "{}", "handoff", "handoff", 5000);
+    request->respond_request->decision = NULL;
+    reply = s_send (harness, request);
+    harness_expect_error (reply, CV_ERR_INVALID, "respond_request.decision", "is required");
+    cv_envelope_destroy (&reply);
+    cv_arena_destroy (&arena);
+    arena = cv_arena_new ();
+    request = s_request (arena, "card_arrival", "{\"cards_in_delivery\": []}", "card_on_its_way", "answer", 5000);
+    static uint8_t junk[] = {0xc1, 0x00};
+    request->respond_request->evidence->results[0]->data.data = junk;
+    request->respond_request->evidence->results[0]->data.len = sizeof junk;
+    reply = s_send (harness, request);
+    harness_expect_error (reply, CV_ERR_INVALID, "respond_request.evidence.results[0].data", NULL);
+    cv_envelope_destroy (&reply);
+    cv_arena_destroy (&arena);
+    s_expect_serving (harness);
+
+    /* the probe runs the canned hand-off check */
+    zstr_send (worker, "CONTROL");
+    char *control = zstr_recv (worker);
+    assert (control && strncmp (control, "tcp://127.0.0.1:", 16) == 0);
+    reply = harness_probe (control, 5000);
+    assert (reply && reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_PROBE_RESULT);
+    assert (reply->probe_result->ok);
+    assert (strcmp (reply->probe_result->service, RESPONDER_SERVICE) == 0);
+    assert (strcmp (reply->probe_result->instance, "test-1") == 0);
+    assert (strcmp (reply->probe_result->detail, "canned check passed") == 0);
+    cv_envelope_destroy (&reply);
+    zstr_free (&control);
+    s_expect_serving (harness);
+
+    zactor_destroy (&worker);
+    harness_destroy (&harness);
+
+    /* an agent file whose templates do not load: the worker does not start, and says why */
+    cv_config_t *broken = cv_config_parse ("broken.yaml", "templates:\n  fallback: 'Hi {{user_id}}'\n", &err);
+    assert (broken);
+    args.agent = broken;
+    config.broker_endpoint = "tcp://127.0.0.1:1";
+    config.control_endpoint = NULL;
+    config.instance = "test-2";
+    config.capacity = 1;
+    config.heartbeat_ms = 100;
+    config.liveness = 3;
+    assert (!cv_worker_start (&config, &err));
+    assert (strstr (err.message, "broken.yaml:2: templates.fallback: must have no placeholders"));
+    cv_config_destroy (&broken);
+
+    cv_config_destroy (&agent);
+    cv_log_destroy (&log);
+    printf ("responder isolation: ok\n");
+    return 0;
+}
