@@ -33,8 +33,8 @@ typedef struct {
 typedef struct {
     owner_kind_t kind;
     server_t *server;
-    int64_t started_us;
     char service[CV_NAME_MAX_BYTES + 1];
+    cv_envelope_t *asked;         /* the caller's Probe, whose ids the answer carries */
 } probe_t;
 
 struct _server_t {
@@ -213,9 +213,11 @@ static void
 s_probe_done (server_t *self, cv_envelope_t *reply, const cv_error_t *cause)
 {
     cv_arena_t *arena = cv_arena_new ();
-    cv_envelope_t *answer = reply;
-    if (!reply || reply->body_case != CONVEYOR__V1__ENVELOPE__BODY_PROBE_RESULT) {
-        answer = cv_envelope_reply_new (arena, reply);
+    cv_envelope_t *answer = cv_envelope_reply_new (arena, self->probe.asked);
+    if (reply && reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_PROBE_RESULT) {
+        answer->body_case = reply->body_case;
+        answer->probe_result = reply->probe_result;
+    } else {
         char detail[CV_DETAIL_MAX_BYTES];
         snprintf (detail, sizeof detail, "%s", !reply ? cause->message
                                                : reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_ERROR
@@ -224,6 +226,7 @@ s_probe_done (server_t *self, cv_envelope_t *reply, const cv_error_t *cause)
         s_probe_failed (self, answer, arena, self->probe.service, detail);
     }
     s_probe_answer (self, answer);
+    cv_envelope_destroy (&self->probe.asked);
     cv_envelope_destroy (&reply);
     cv_arena_destroy (&arena);
 }
@@ -260,11 +263,12 @@ s_control_readable (zloop_t *loop, zsock_t *reader, void *arg)
         } else {
             /* Pass the probe to a worker; the REP socket waits for its answer. */
             snprintf (self->probe.service, sizeof self->probe.service, "%s", service);
-            self->probe.started_us = zclock_usecs ();
             self->probe_open = true;
             zloop_reader_end (loop, self->control);
+            /* The caller's deadline, when it set one, bounds the worker's answer too. */
+            uint64_t deadline = request->deadline_ms ? request->deadline_ms : (uint64_t) zclock_time () + 3000;
             cv_arena_t *job_arena = cv_arena_new ();
-            cv_envelope_t *probe = cv_envelope_new (job_arena, "", "", (uint64_t) zclock_time () + 3000, 1);
+            cv_envelope_t *probe = cv_envelope_new (job_arena, "", "", deadline, 1);
             Conveyor__V1__Probe *body = cv_arena_alloc (job_arena, sizeof *body);
             conveyor__v1__probe__init (body);
             body->service = cv_arena_strdup (job_arena, service);
@@ -273,6 +277,8 @@ s_control_readable (zloop_t *loop, zsock_t *reader, void *arg)
             char job_id[40];
             cv_envelope_random_hex (job_id, 17);
             orchestrator_broker_submit (self->broker, service, job_id, &job_arena, probe, &self->probe);
+            self->probe.asked = request;
+            request = NULL;
         }
     }
     cv_envelope_destroy (&request);
@@ -553,6 +559,7 @@ s_server_actor (zsock_t *pipe, void *args)
 
     orchestrator_http_destroy (&self->http);
     zhashx_destroy (&self->flights);
+    cv_envelope_destroy (&self->probe.asked);
     orchestrator_broker_destroy (&self->broker);
     orchestrator_store_destroy (&self->store);
     zsock_destroy (&self->control);
