@@ -1,0 +1,74 @@
+/* The decision worker's policies: the agent file's `policies` list, validated at load, and the
+   choice of outcome and actions for one request's context (common/cv_context.h).
+
+   Policies are tried in file order; the first whose intent matches (a policy without `intent`
+   takes any) and whose conditions all hold decides:
+     has_rows: TOOL   the tool succeeded with at least one row
+     no_rows: TOOL    the tool succeeded with none
+     failed: TOOL     the tool failed or timed out
+   (each may also name a list of tools, all of which must satisfy it). The decision carries the
+   policy's outcome and reason, the policy's name as its rule, and its actions with their
+   params rendered from the context: string values are cv_template templates, other values are
+   kept. A policy whose params do not render (the evidence lacks a value) does not apply, and the
+   next one is tried. Action ids are "<policy>.<n>" (n from 1), the same on every retry of the
+   same request, as the exactly-once action executor needs.
+
+   The last policy must be the catch-all (no intent, no when), and only it, so every request
+   gets a decision as long as the catch-all's own params render.
+
+   Pure logic, no I/O but debug logs; an instance is read-only once loaded. */
+#ifndef DECISION_POLICY_H
+#define DECISION_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "cv_config.h"
+#include "cv_envelope.h"
+#include "cv_error.h"
+#include "cv_log.h"
+
+typedef struct _decision_policy_t decision_policy_t;
+
+/* One action of a decision; plain data. */
+typedef struct {
+    char id[CV_NAME_MAX_BYTES + 1];    /* "<policy>.<n>" */
+    const char *kind;                  /* borrowed from the policies */
+    json_t *params;                    /* owned: an object, rendered */
+} decision_action_t;
+
+/* What decision_policy_decide chose; plain data, released with decision_result_reset. */
+typedef struct {
+    const char *outcome;               /* borrowed from the policies */
+    const char *rule;                  /* the deciding policy's name, borrowed */
+    const char *reason;                /* borrowed; "" when the policy gives none */
+    decision_action_t actions[CV_MAX_ACTIONS];
+    size_t action_count;
+} decision_result_t;
+
+/* Loads and validates the `policies` section of config; NULL with err naming file:line:key.
+   Nothing of config is kept. log is borrowed, may be NULL. */
+decision_policy_t *decision_policy_new (cv_config_t *config, cv_log_t *log, cv_error_t *err) CV_MUST_CHECK;
+void decision_policy_destroy (decision_policy_t **self_p);
+
+/* Number of policies, the catch-all included. */
+size_t decision_policy_count (const decision_policy_t *self);
+/* The name of policy index, in file order, or NULL past the end. */
+const char *decision_policy_name (const decision_policy_t *self, size_t index);
+/* The name of the catch-all, the last policy. */
+const char *decision_policy_catch_all (const decision_policy_t *self);
+
+/* Decides for context (a cv_context: user_id, text, intent, evidence, tools) into result, which
+   the caller resets. Returns 0, or -1 with err (INTERNAL) when no policy applies, which happens
+   only when the catch-all's params do not render. */
+int decision_policy_decide (const decision_policy_t *self, const json_t *context, decision_result_t *result,
+                            cv_error_t *err) CV_MUST_CHECK;
+
+/* Releases result's params and clears it; NULL-safe. */
+void decision_result_reset (decision_result_t *result);
+
+void decision_policy_test (bool verbose);
+
+#endif

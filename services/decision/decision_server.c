@@ -1,0 +1,283 @@
+/* The decision worker's service glue: DecideRequest in, Decision out, through decision_policy. */
+#include "decision_server.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <czmq.h>
+
+#include "cv_context.h"
+#include "cv_launcher.h"
+#include "cv_msgpack.h"
+#include "decision_policy.h"
+
+typedef struct {
+    decision_policy_t *policies;
+    cv_log_t *log;               /* borrowed */
+    const char *check_intent;    /* what the probe decides for */
+} decision_server_t;
+
+void *
+decision_server_logic_new (void *logic_args, cv_log_t *log, cv_error_t *err)
+{
+    cv_launcher_args_t *args = logic_args;
+    assert (args && args->agent);
+    decision_policy_t *policies = decision_policy_new (args->agent, log, err);
+    if (!policies)
+        return NULL;
+    decision_server_t *self = calloc (1, sizeof *self);
+    assert (self);
+    self->policies = policies;
+    self->log = log;
+    self->check_intent = DECISION_SERVER_CHECK_INTENT;
+    if (log)
+        cv_log_debug (log, "policies loaded from %s: %zu, catch-all %s", cv_config_name (args->agent),
+                      decision_policy_count (policies), decision_policy_catch_all (policies));
+    return self;
+}
+
+void
+decision_server_logic_destroy (void **logic_p)
+{
+    assert (logic_p);
+    decision_server_t *self = *logic_p;
+    if (!self)
+        return;
+    decision_policy_destroy (&self->policies);
+    free (self);
+    *logic_p = NULL;
+}
+
+/* Builds the Decision for result in arena; NULL with err when params cannot be packed. */
+static Conveyor__V1__Decision *
+s_build (const decision_result_t *result, cv_arena_t *arena, cv_error_t *err)
+{
+    Conveyor__V1__Decision *decision = cv_arena_alloc (arena, sizeof *decision);
+    assert (decision);
+    conveyor__v1__decision__init (decision);
+    decision->outcome = cv_arena_strdup (arena, result->outcome);
+    decision->rule = cv_arena_strdup (arena, result->rule);
+    decision->reason = cv_arena_strdup (arena, result->reason);
+    if (result->action_count == 0)
+        return decision;
+    decision->actions = cv_arena_alloc (arena, result->action_count * sizeof *decision->actions);
+    assert (decision->actions);
+    for (size_t i = 0; i < result->action_count; i++) {
+        size_t size = 0;
+        uint8_t *packed = cv_msgpack_pack (result->actions[i].params, &size, err);
+        if (!packed) {
+            cv_error_prefix (err, "action %s params", result->actions[i].id);
+            return NULL;
+        }
+        Conveyor__V1__Action *action = cv_arena_alloc (arena, sizeof *action);
+        assert (action);
+        conveyor__v1__action__init (action);
+        action->id = cv_arena_strdup (arena, result->actions[i].id);
+        action->kind = cv_arena_strdup (arena, result->actions[i].kind);
+        action->params.data = cv_arena_adopt (arena, packed, size);
+        action->params.len = size;
+        decision->actions[decision->n_actions++] = action;
+    }
+    return decision;
+}
+
+/* Decides for one request into a new Decision in arena, or NULL with err. */
+static Conveyor__V1__Decision *
+s_decide (decision_server_t *self, const char *user_id, const Conveyor__V1__Intent *intent,
+          const Conveyor__V1__Evidence *evidence, cv_arena_t *arena, cv_error_t *err)
+{
+    json_t *context = cv_context_new (user_id, NULL, intent, evidence, NULL, err);
+    if (!context)
+        return NULL;
+    decision_result_t result;
+    Conveyor__V1__Decision *decision = NULL;
+    if (decision_policy_decide (self->policies, context, &result, err) == 0)
+        decision = s_build (&result, arena, err);
+    decision_result_reset (&result);
+    json_decref (context);
+    return decision;
+}
+
+int
+decision_server_handle (void *logic, const cv_envelope_t *request, cv_arena_t *arena, cv_envelope_t *reply,
+                        cv_error_t *err)
+{
+    decision_server_t *self = logic;
+    assert (self && request && arena && reply);
+    assert (request->body_case == CONVEYOR__V1__ENVELOPE__BODY_DECIDE_REQUEST);
+    const Conveyor__V1__DecideRequest *body = request->decide_request;
+    Conveyor__V1__Decision *decision = s_decide (self, body->user_id, body->intent, body->evidence, arena, err);
+    if (!decision)
+        return -1;
+    reply->body_case = CONVEYOR__V1__ENVELOPE__BODY_DECISION;
+    reply->decision = decision;
+    return 0;
+}
+
+int
+decision_server_check (void *logic, cv_arena_t *arena, cv_error_t *err)
+{
+    decision_server_t *self = logic;
+    assert (self && arena);
+    Conveyor__V1__Intent intent = CONVEYOR__V1__INTENT__INIT;
+    intent.name = (char *) self->check_intent;
+    intent.method = CONVEYOR__V1__INTENT__METHOD__FALLBACK;
+    intent.low_confidence = true;
+    Conveyor__V1__Evidence evidence = CONVEYOR__V1__EVIDENCE__INIT;
+    Conveyor__V1__Decision *decision = s_decide (self, "probe", &intent, &evidence, arena, err);
+    if (!decision) {
+        cv_error_prefix (err, "canned decision for intent %s", self->check_intent);
+        return -1;
+    }
+    const char *catch_all = decision_policy_catch_all (self->policies);
+    if (strcmp (decision->rule, catch_all) != 0)
+        return cv_error_set (err, CV_ERR_INTERNAL, NULL,
+                             "canned decision for intent %s reached %s, not the catch-all %s", self->check_intent,
+                             decision->rule, catch_all);
+    /* What the orchestrator will check when it receives a Decision. */
+    cv_envelope_t *envelope = cv_envelope_new (arena, "", "", 0, 1);
+    assert (envelope);
+    envelope->body_case = CONVEYOR__V1__ENVELOPE__BODY_DECISION;
+    envelope->decision = decision;
+    if (cv_envelope_validate (envelope, CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_DECISION), (uint64_t) zclock_time (),
+                              err)) {
+        cv_error_prefix (err, "canned decision gives a Decision the orchestrator refuses");
+        return -1;
+    }
+    return 0;
+}
+
+/*  --------------------------------------------------------------------------
+    Self-test */
+
+#ifndef CONVEYOR_SOURCE_DIR
+#    error "CONVEYOR_SOURCE_DIR must name the source tree (for the demo agent file)"
+#endif
+
+void
+decision_server_test (bool verbose)
+{
+    cv_error_t err;
+    cv_log_t *log = cv_log_new (DECISION_SERVER_SERVICE, "selftest", verbose);
+    cv_settings_t *settings = cv_settings_new ("conveyor-decision", "selftest", NULL, 0);
+    cv_config_t *agent = cv_config_load (CONVEYOR_SOURCE_DIR "/deploy/config/bank-agent.yaml", &err);
+    assert (agent);
+    cv_launcher_args_t args = {.agent = agent, .settings = settings};
+    void *logic = decision_server_logic_new (&args, log, &err);
+    assert (logic);
+
+    /* a lost card with an active card on record: freeze it */
+    json_t *rows = json_pack ("[{s:s, s:s, s:s}]", "id", "card-7", "last4", "4417", "status", "active");
+    size_t rows_size;
+    uint8_t *packed_rows = cv_msgpack_pack (rows, &rows_size, &err);
+    assert (packed_rows);
+    Conveyor__V1__ToolResult cards = CONVEYOR__V1__TOOL_RESULT__INIT, profile = CONVEYOR__V1__TOOL_RESULT__INIT;
+    cards.tool = "active_cards";
+    cards.status = CONVEYOR__V1__TOOL_RESULT__STATUS__OK;
+    cards.data.data = packed_rows;
+    cards.data.len = rows_size;
+    profile.tool = "customer_profile";
+    profile.status = CONVEYOR__V1__TOOL_RESULT__STATUS__FAILED;
+    profile.error = "connection refused";
+    Conveyor__V1__ToolResult *results[] = {&profile, &cards};
+    Conveyor__V1__Evidence evidence = CONVEYOR__V1__EVIDENCE__INIT;
+    evidence.results = results;
+    evidence.n_results = 2;
+    Conveyor__V1__Intent intent = CONVEYOR__V1__INTENT__INIT;
+    intent.name = "lost_or_stolen_card";
+    intent.confidence = 1.0f;
+    intent.method = CONVEYOR__V1__INTENT__METHOD__RULE;
+    Conveyor__V1__DecideRequest body = CONVEYOR__V1__DECIDE_REQUEST__INIT;
+    body.user_id = "cust-1";
+    body.intent = &intent;
+    body.evidence = &evidence;
+
+    cv_arena_t *arena = cv_arena_new ();
+    cv_envelope_t *request = cv_envelope_new (arena, "req-1", "", (uint64_t) zclock_time () + 5000, 1);
+    request->body_case = CONVEYOR__V1__ENVELOPE__BODY_DECIDE_REQUEST;
+    request->decide_request = &body;
+    cv_envelope_t *reply = cv_envelope_reply_new (arena, request);
+    assert (decision_server_handle (logic, request, arena, reply, &err) == 0);
+    assert (reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_DECISION);
+    const Conveyor__V1__Decision *decision = reply->decision;
+    assert (streq (decision->outcome, "freeze_card") && streq (decision->rule, "lost_card_freeze"));
+    assert (decision->n_actions == 1);
+    assert (streq (decision->actions[0]->id, "lost_card_freeze.1"));
+    assert (streq (decision->actions[0]->kind, "freeze_card"));
+    assert (!decision->actions[0]->requires_approval);
+    json_t *params = cv_msgpack_unpack (decision->actions[0]->params.data, decision->actions[0]->params.len, "params",
+                                        &err);
+    json_t *expected = json_pack ("{s:s, s:s}", "card_id", "card-7", "last4", "4417");
+    assert (json_equal (params, expected));
+    json_decref (params);
+    json_decref (expected);
+    assert (cv_envelope_validate (reply, CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_DECISION), 0, &err) == 0);
+
+    /* the same request again (a retry) gets the same action id */
+    reply = cv_envelope_reply_new (arena, request);
+    assert (decision_server_handle (logic, request, arena, reply, &err) == 0);
+    assert (streq (reply->decision->actions[0]->id, "lost_card_freeze.1"));
+
+    /* no evidence at all: the catch-all */
+    evidence.n_results = 0;
+    reply = cv_envelope_reply_new (arena, request);
+    assert (decision_server_handle (logic, request, arena, reply, &err) == 0);
+    assert (streq (reply->decision->rule, "handoff") && reply->decision->n_actions == 0);
+
+    /* the probe's check passes, and fails with the reason when the check cannot reach the catch-all */
+    assert (decision_server_check (logic, arena, &err) == 0);
+    cv_arena_destroy (&arena);
+    decision_server_logic_destroy (&logic);
+    assert (!logic);
+    decision_server_logic_destroy (&logic);
+    cv_config_destroy (&agent);
+
+    agent = cv_config_parse ("odd.yaml",
+                             "policies:\n"
+                             "  - name: unknown_answered\n"
+                             "    intent: unknown\n"
+                             "    outcome: answer\n"
+                             "  - name: rest\n"
+                             "    outcome: handoff\n"
+                             "    actions: [{kind: ticket, params: {card: '{{evidence.cards.0.id}}'}}]\n",
+                             &err);
+    assert (agent);
+    args.agent = agent;
+    logic = decision_server_logic_new (&args, log, &err);
+    assert (logic);
+    arena = cv_arena_new ();
+    assert (decision_server_check (logic, arena, &err) == -1);
+    assert (strstr (err.message, "canned decision") && strstr (err.message, "catch-all rest"));
+    /* and a request no policy can decide is an INTERNAL error, not a crash */
+    request = cv_envelope_new (arena, "req-2", "", (uint64_t) zclock_time () + 5000, 1);
+    intent.name = "card_arrival";
+    request->body_case = CONVEYOR__V1__ENVELOPE__BODY_DECIDE_REQUEST;
+    request->decide_request = &body;
+    reply = cv_envelope_reply_new (arena, request);
+    assert (decision_server_handle (logic, request, arena, reply, &err) == -1);
+    assert (err.code == CV_ERR_INTERNAL);
+    /* the check notices a catch-all that is not reached */
+    ((decision_server_t *) logic)->check_intent = "unknown";
+    assert (decision_server_check (logic, arena, &err) == -1);
+    assert (strstr (err.message, "reached unknown_answered, not the catch-all rest"));
+    cv_arena_destroy (&arena);
+    decision_server_logic_destroy (&logic);
+    cv_config_destroy (&agent);
+
+    /* a bad policies section stops the worker from starting, naming the line */
+    agent = cv_config_parse ("bad.yaml", "policies:\n  - name: a\n    intent: x\n    outcome: answer\n", &err);
+    assert (agent);
+    args.agent = agent;
+    assert (!decision_server_logic_new (&args, log, &err));
+    assert (strstr (err.message, "bad.yaml:2: policies: no catch-all"));
+    cv_config_destroy (&agent);
+
+    free (packed_rows);
+    json_decref (rows);
+    cv_settings_destroy (&settings);
+    cv_log_destroy (&log);
+    if (verbose)
+        printf ("decision_server: ok\n");
+}

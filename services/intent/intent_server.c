@@ -1,0 +1,233 @@
+/* The intent worker's service glue: IntentRequest in, Intent out, through intent_rules. */
+#include "intent_server.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <czmq.h>
+
+#include "cv_launcher.h"
+#include "cv_msgpack.h"
+#include "intent_rules.h"
+
+typedef struct {
+    intent_rules_t *rules;
+    cv_log_t *log;              /* borrowed */
+    const char *check_text;     /* what the probe classifies */
+} intent_server_t;
+
+void *
+intent_server_logic_new (void *logic_args, cv_log_t *log, cv_error_t *err)
+{
+    cv_launcher_args_t *args = logic_args;
+    assert (args && args->agent);
+    intent_rules_t *rules = intent_rules_new (args->agent, log, err);
+    if (!rules)
+        return NULL;
+    intent_server_t *self = calloc (1, sizeof *self);
+    assert (self);
+    self->rules = rules;
+    self->log = log;
+    self->check_text = INTENT_SERVER_CHECK_TEXT;
+    if (log)
+        cv_log_debug (log, "intent rules loaded from %s: %zu intents", cv_config_name (args->agent),
+                      intent_rules_count (rules));
+    return self;
+}
+
+void
+intent_server_logic_destroy (void **logic_p)
+{
+    assert (logic_p);
+    intent_server_t *self = *logic_p;
+    if (!self)
+        return;
+    intent_rules_destroy (&self->rules);
+    free (self);
+    *logic_p = NULL;
+}
+
+/* Classifies text into a new Intent in arena, or NULL with err. */
+static Conveyor__V1__Intent *
+s_classify (intent_server_t *self, const char *text, cv_arena_t *arena, cv_error_t *err)
+{
+    intent_match_t match;
+    if (intent_rules_classify (self->rules, text, &match, err)) {
+        intent_match_reset (&match);
+        return NULL;
+    }
+    size_t size = 0;
+    uint8_t *packed = cv_msgpack_pack (match.slots, &size, err);
+    if (!packed) {
+        cv_error_prefix (err, "slots of %s", match.name);
+        intent_match_reset (&match);
+        return NULL;
+    }
+    Conveyor__V1__Intent *intent = cv_arena_alloc (arena, sizeof *intent);
+    assert (intent);
+    conveyor__v1__intent__init (intent);
+    intent->name = cv_arena_strdup (arena, match.name);
+    intent->confidence = match.confidence;
+    intent->method = match.method;
+    intent->rule = cv_arena_strdup (arena, match.rule);
+    intent->slots.data = cv_arena_adopt (arena, packed, size);
+    intent->slots.len = size;
+    intent->low_confidence = match.method == CONVEYOR__V1__INTENT__METHOD__FALLBACK;
+    if (match.method == CONVEYOR__V1__INTENT__METHOD__RULE) {
+        Conveyor__V1__Candidate *candidate = cv_arena_alloc (arena, sizeof *candidate);
+        assert (candidate);
+        conveyor__v1__candidate__init (candidate);
+        candidate->name = intent->name;
+        candidate->score = match.confidence;
+        intent->candidates = cv_arena_alloc (arena, sizeof *intent->candidates);
+        assert (intent->candidates);
+        intent->candidates[0] = candidate;
+        intent->n_candidates = 1;
+    }
+    intent_match_reset (&match);
+    return intent;
+}
+
+int
+intent_server_handle (void *logic, const cv_envelope_t *request, cv_arena_t *arena, cv_envelope_t *reply,
+                      cv_error_t *err)
+{
+    intent_server_t *self = logic;
+    assert (self && request && arena && reply);
+    assert (request->body_case == CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST);
+    Conveyor__V1__Intent *intent = s_classify (self, request->intent_request->text, arena, err);
+    if (!intent) {
+        if (err && strcmp (err->field, "text") == 0)
+            snprintf (err->field, sizeof err->field, "intent_request.text");
+        return -1;
+    }
+    reply->body_case = CONVEYOR__V1__ENVELOPE__BODY_INTENT;
+    reply->intent = intent;
+    return 0;
+}
+
+int
+intent_server_check (void *logic, cv_arena_t *arena, cv_error_t *err)
+{
+    intent_server_t *self = logic;
+    assert (self && arena);
+    Conveyor__V1__Intent *intent = s_classify (self, self->check_text, arena, err);
+    if (!intent) {
+        cv_error_prefix (err, "canned request '%s'", self->check_text);
+        return -1;
+    }
+    if (!intent_rules_known (self->rules, intent->name))
+        return cv_error_set (err, CV_ERR_INTERNAL, NULL,
+                             "canned request '%s' classified as %s, not a configured intent", self->check_text,
+                             intent->name);
+    bool fallback = strcmp (intent->name, INTENT_UNKNOWN) == 0;
+    if (fallback != (intent->method == CONVEYOR__V1__INTENT__METHOD__FALLBACK))
+        return cv_error_set (err, CV_ERR_INTERNAL, NULL, "canned request '%s' classified as %s by method %d",
+                             self->check_text, intent->name, (int) intent->method);
+    /* What the orchestrator will check when it receives an Intent. */
+    cv_envelope_t *envelope = cv_envelope_new (arena, "", "", 0, 1);
+    assert (envelope);
+    envelope->body_case = CONVEYOR__V1__ENVELOPE__BODY_INTENT;
+    envelope->intent = intent;
+    uint64_t now = (uint64_t) zclock_time ();
+    if (cv_envelope_validate (envelope, CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_INTENT), now, err)) {
+        cv_error_prefix (err, "canned request '%s' gives an Intent the orchestrator refuses", self->check_text);
+        return -1;
+    }
+    return 0;
+}
+
+/*  --------------------------------------------------------------------------
+    Self-test */
+
+#ifndef CONVEYOR_SOURCE_DIR
+#    error "CONVEYOR_SOURCE_DIR must name the source tree (for the demo agent file)"
+#endif
+
+static cv_envelope_t *
+s_request (cv_arena_t *arena, const char *text)
+{
+    cv_envelope_t *request = cv_envelope_new (arena, "req-1", "", (uint64_t) zclock_time () + 5000, 1);
+    Conveyor__V1__IntentRequest *body = cv_arena_alloc (arena, sizeof *body);
+    conveyor__v1__intent_request__init (body);
+    body->user_id = cv_arena_strdup (arena, "cust-1");
+    body->text = cv_arena_strdup (arena, text);
+    request->body_case = CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST;
+    request->intent_request = body;
+    return request;
+}
+
+void
+intent_server_test (bool verbose)
+{
+    cv_error_t err;
+    cv_log_t *log = cv_log_new (INTENT_SERVER_SERVICE, "selftest", verbose);
+    cv_settings_t *settings = cv_settings_new ("conveyor-intent", "selftest", NULL, 0);
+    cv_config_t *agent = cv_config_load (CONVEYOR_SOURCE_DIR "/deploy/config/bank-agent.yaml", &err);
+    assert (agent);
+    cv_launcher_args_t args = {.agent = agent, .settings = settings};
+    void *logic = intent_server_logic_new (&args, log, &err);
+    assert (logic);
+
+    /* a rule match: name, rule, slots, the one candidate */
+    cv_arena_t *arena = cv_arena_new ();
+    cv_envelope_t *request = s_request (arena, "I lost my card ending 4417");
+    cv_envelope_t *reply = cv_envelope_reply_new (arena, request);
+    assert (intent_server_handle (logic, request, arena, reply, &err) == 0);
+    assert (reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_INTENT);
+    Conveyor__V1__Intent *intent = reply->intent;
+    assert (streq (intent->name, "lost_or_stolen_card"));
+    assert (intent->confidence == 1.0f && intent->method == CONVEYOR__V1__INTENT__METHOD__RULE);
+    assert (streq (intent->rule, "lost_or_stolen_card:1"));
+    assert (!intent->low_confidence);
+    assert (intent->n_candidates == 1 && streq (intent->candidates[0]->name, "lost_or_stolen_card"));
+    json_t *slots = cv_msgpack_unpack (intent->slots.data, intent->slots.len, "slots", &err);
+    assert (slots && streq (json_string_value (json_object_get (slots, "last4")), "4417"));
+    json_decref (slots);
+    assert (cv_envelope_validate (reply, CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_INTENT), 0, &err) == 0);
+
+    /* the fallback: unknown, low confidence, an empty slots map, no candidates */
+    request = s_request (arena, "what is your favourite colour");
+    reply = cv_envelope_reply_new (arena, request);
+    assert (intent_server_handle (logic, request, arena, reply, &err) == 0);
+    intent = reply->intent;
+    assert (streq (intent->name, "unknown") && intent->confidence == 0.0f);
+    assert (intent->method == CONVEYOR__V1__INTENT__METHOD__FALLBACK && intent->low_confidence);
+    assert (streq (intent->rule, "") && intent->n_candidates == 0);
+    slots = cv_msgpack_unpack (intent->slots.data, intent->slots.len, "slots", &err);
+    assert (json_is_object (slots) && json_object_size (slots) == 0);
+    json_decref (slots);
+    assert (cv_envelope_validate (reply, CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_INTENT), 0, &err) == 0);
+
+    /* text the envelope would have refused: an error naming the field, not a crash */
+    request = s_request (arena, "caf\xc3");
+    reply = cv_envelope_reply_new (arena, request);
+    assert (intent_server_handle (logic, request, arena, reply, &err) == -1);
+    assert (err.code == CV_ERR_INVALID && streq (err.field, "intent_request.text"));
+
+    /* the probe's check passes, and fails with the reason when classification fails */
+    assert (intent_server_check (logic, arena, &err) == 0);
+    ((intent_server_t *) logic)->check_text = "caf\xc3";
+    assert (intent_server_check (logic, arena, &err) == -1);
+    assert (strstr (err.message, "canned request") && strstr (err.message, "UTF-8"));
+    cv_arena_destroy (&arena);
+    intent_server_logic_destroy (&logic);
+    assert (!logic);
+    intent_server_logic_destroy (&logic);
+    cv_config_destroy (&agent);
+
+    /* a bad intents section stops the worker from starting, naming the line */
+    agent = cv_config_parse ("bad.yaml", "intents:\n  x:\n    patterns: ['(?<last4>\\d{4']\n", &err);
+    assert (agent);
+    args.agent = agent;
+    assert (!intent_server_logic_new (&args, log, &err));
+    assert (strstr (err.message, "bad.yaml:3: intents.x.patterns: pattern 1 does not compile"));
+    cv_config_destroy (&agent);
+
+    cv_settings_destroy (&settings);
+    cv_log_destroy (&log);
+    if (verbose)
+        printf ("intent_server: ok\n");
+}

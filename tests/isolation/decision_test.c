@@ -1,0 +1,334 @@
+/* Isolation test of the decision worker: the real policies on the generic worker, started in
+   process with the demo agent file and driven by the harness over real sockets — good requests,
+   malformed traffic, a probe on the control endpoint, and an agent file that cannot start. */
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cv_launcher.h"
+#include "cv_msgpack.h"
+#include "decision_server.h"
+#include "harness.h"
+
+static cv_worker_config_t
+s_config (cv_log_t *log, cv_launcher_args_t *args)
+{
+    cv_worker_config_t config = {
+        .service = DECISION_SERVER_SERVICE,
+        .request_body = CONVEYOR__V1__ENVELOPE__BODY_DECIDE_REQUEST,
+        .logic_new = decision_server_logic_new,
+        .logic_destroy = decision_server_logic_destroy,
+        .logic_args = args,
+        .handle = decision_server_handle,
+        .check = decision_server_check,
+        .capacity = 2,
+        .log = log,
+    };
+    return config;
+}
+
+/* A request under construction: the intent and up to four tool results, all in arena. */
+typedef struct {
+    cv_arena_t *arena;
+    cv_envelope_t *envelope;
+    Conveyor__V1__DecideRequest *body;
+} request_t;
+
+static request_t
+s_request (const char *intent_name, int64_t deadline_in_ms)
+{
+    request_t request;
+    request.arena = cv_arena_new ();
+    request.envelope = harness_envelope (request.arena, deadline_in_ms);
+    request.body = cv_arena_alloc (request.arena, sizeof *request.body);
+    conveyor__v1__decide_request__init (request.body);
+    request.body->user_id = "cust-1";
+    Conveyor__V1__Intent *intent = cv_arena_alloc (request.arena, sizeof *intent);
+    conveyor__v1__intent__init (intent);
+    intent->name = (char *) intent_name;
+    intent->confidence = 1.0f;
+    intent->method = CONVEYOR__V1__INTENT__METHOD__RULE;
+    request.body->intent = intent;
+    Conveyor__V1__Evidence *evidence = cv_arena_alloc (request.arena, sizeof *evidence);
+    conveyor__v1__evidence__init (evidence);
+    evidence->results = cv_arena_alloc (request.arena, 4 * sizeof *evidence->results);
+    request.body->evidence = evidence;
+    request.envelope->body_case = CONVEYOR__V1__ENVELOPE__BODY_DECIDE_REQUEST;
+    request.envelope->decide_request = request.body;
+    return request;
+}
+
+/* Adds a tool result: status OK with rows (JSON text, packed as msgpack), or another status. */
+static Conveyor__V1__ToolResult *
+s_tool (request_t *request, const char *tool, Conveyor__V1__ToolResult__Status status, const char *rows)
+{
+    Conveyor__V1__Evidence *evidence = request->body->evidence;
+    assert (evidence->n_results < 4);
+    Conveyor__V1__ToolResult *result = cv_arena_alloc (request->arena, sizeof *result);
+    conveyor__v1__tool_result__init (result);
+    result->tool = (char *) tool;
+    result->status = status;
+    result->elapsed_us = 321;
+    if (rows) {
+        json_t *value = json_loads (rows, 0, NULL);
+        assert (value);
+        size_t size = 0;
+        cv_error_t err;
+        uint8_t *packed = cv_msgpack_pack (value, &size, &err);
+        assert (packed);
+        result->data.data = cv_arena_adopt (request->arena, packed, size);
+        result->data.len = size;
+        json_decref (value);
+    } else if (status != CONVEYOR__V1__TOOL_RESULT__STATUS__OK)
+        result->error = "statement timeout";
+    evidence->results[evidence->n_results++] = result;
+    return result;
+}
+
+/* Sends request (consumed) and returns the reply, checking it answers the request. */
+static cv_envelope_t *
+s_send (harness_t *harness, request_t *request)
+{
+    cv_envelope_t *reply = harness_request (harness, request->envelope, 5000);
+    assert (reply);
+    assert (streq (reply->message_id, request->envelope->message_id));
+    assert (streq (reply->request_id, request->envelope->request_id));
+    cv_arena_destroy (&request->arena);
+    return reply;
+}
+
+/* Sends request and asserts its Decision: rule, outcome, and the number of actions; returns the
+   reply for more checks. */
+static cv_envelope_t *
+s_expect_decision (harness_t *harness, request_t *request, const char *rule, const char *outcome, size_t actions)
+{
+    cv_envelope_t *reply = s_send (harness, request);
+    if (reply->body_case != CONVEYOR__V1__ENVELOPE__BODY_DECISION) {
+        fprintf (stderr, "expected a Decision by %s, got %s: %s\n", rule, cv_envelope_body_name (reply->body_case),
+                 reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_ERROR ? reply->error->message : "");
+        abort ();
+    }
+    cv_error_t err;
+    assert (cv_envelope_validate (reply, CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_DECISION), 0, &err) == 0);
+    const Conveyor__V1__Decision *decision = reply->decision;
+    if (!streq (decision->rule, rule) || !streq (decision->outcome, outcome) || decision->n_actions != actions) {
+        fprintf (stderr, "expected %s/%s with %zu actions, got %s/%s with %zu\n", rule, outcome, actions,
+                 decision->rule, decision->outcome, decision->n_actions);
+        abort ();
+    }
+    return reply;
+}
+
+/* Asserts action index of reply has id, kind and params equal to the JSON text params. */
+static void
+s_expect_action (const cv_envelope_t *reply, size_t index, const char *id, const char *kind, const char *params)
+{
+    const Conveyor__V1__Action *action = reply->decision->actions[index];
+    assert (streq (action->id, id));
+    assert (streq (action->kind, kind));
+    cv_error_t err;
+    json_t *actual = cv_msgpack_unpack (action->params.data, action->params.len, "params", &err);
+    json_t *expected = json_loads (params, 0, NULL);
+    assert (actual && expected && json_equal (actual, expected));
+    json_decref (actual);
+    json_decref (expected);
+}
+
+int
+main (void)
+{
+    cv_error_t err;
+    cv_log_t *log = cv_log_new (DECISION_SERVER_SERVICE, "test-1", false);
+    cv_settings_t *settings = cv_settings_new ("conveyor-decision", "isolation test", NULL, 0);
+    cv_config_t *agent = cv_config_load (CONVEYOR_SOURCE_DIR "/deploy/config/bank-agent.yaml", &err);
+    assert (agent);
+    cv_launcher_args_t args = {.agent = agent, .settings = settings};
+    harness_t *harness = harness_new ();
+    cv_worker_config_t config = s_config (log, &args);
+    zactor_t *worker = harness_start_worker (harness, &config);
+
+    /* a lost card with an active card on record: freeze it */
+    request_t request = s_request ("lost_or_stolen_card", 5000);
+    s_tool (&request, "customer_profile", CONVEYOR__V1__TOOL_RESULT__STATUS__OK,
+            "[{\"name\": \"Ann Lee\", \"first_name\": \"Ann\", \"country\": \"IE\"}]");
+    s_tool (&request, "active_cards", CONVEYOR__V1__TOOL_RESULT__STATUS__OK,
+            "[{\"id\": \"card-7\", \"last4\": \"4417\", \"status\": \"active\"}]");
+    cv_envelope_t *reply = s_expect_decision (harness, &request, "lost_card_freeze", "freeze_card", 1);
+    assert (streq (reply->decision->reason, "a card reported lost or stolen is frozen at once"));
+    s_expect_action (reply, 0, "lost_card_freeze.1", "freeze_card", "{\"card_id\": \"card-7\", \"last4\": \"4417\"}");
+    cv_envelope_destroy (&reply);
+
+    /* charged twice: a duplicate found, none found, or a duplicate the template cannot use */
+    request = s_request ("transaction_charged_twice", 5000);
+    s_tool (&request, "duplicate_payments", CONVEYOR__V1__TOOL_RESULT__STATUS__OK,
+            "[{\"id\": \"tx-2\", \"merchant\": \"Cafe\", \"amount\": \"3.20\", \"currency\": \"EUR\", "
+            "\"day\": \"02 Mar 2025\", \"original_id\": \"tx-1\"}]");
+    reply = s_expect_decision (harness, &request, "charged_twice_refund", "refund_eligible", 1);
+    s_expect_action (reply, 0, "charged_twice_refund.1", "issue_refund",
+                     "{\"transaction_id\": \"tx-2\", \"amount\": \"3.20\", \"currency\": \"EUR\"}");
+    cv_envelope_destroy (&reply);
+    request = s_request ("transaction_charged_twice", 5000);
+    s_tool (&request, "duplicate_payments", CONVEYOR__V1__TOOL_RESULT__STATUS__OK, "[]");
+    reply = s_expect_decision (harness, &request, "charged_twice_none_found", "answer", 0);
+    cv_envelope_destroy (&reply);
+    request = s_request ("transaction_charged_twice", 5000);
+    s_tool (&request, "duplicate_payments", CONVEYOR__V1__TOOL_RESULT__STATUS__OK, "[{\"id\": \"tx-2\"}]");
+    reply = s_expect_decision (harness, &request, "handoff", "handoff", 0);
+    cv_envelope_destroy (&reply);
+
+    /* a failed lookup, an intent no policy names, an exchange rate found */
+    request = s_request ("card_payment_not_recognised", 5000);
+    s_tool (&request, "recent_card_payments", CONVEYOR__V1__TOOL_RESULT__STATUS__TIMED_OUT, NULL);
+    reply = s_expect_decision (harness, &request, "handoff", "handoff", 0);
+    assert (streq (reply->decision->reason, "nothing more specific applies; a colleague takes over"));
+    cv_envelope_destroy (&reply);
+    request = s_request ("unknown", 5000);
+    request.body->intent->method = CONVEYOR__V1__INTENT__METHOD__FALLBACK;
+    request.body->intent->confidence = 0.0f;
+    reply = s_expect_decision (harness, &request, "handoff", "handoff", 0);
+    cv_envelope_destroy (&reply);
+    request = s_request ("exchange_rate", 5000);
+    s_tool (&request, "exchange_rates", CONVEYOR__V1__TOOL_RESULT__STATUS__OK,
+            "[{\"base\": \"EUR\", \"quote\": \"USD\", \"rate\": \"1.0841\", \"as_of\": \"01 Mar 2025 09:00\"}]");
+    reply = s_expect_decision (harness, &request, "exchange_rates", "answer", 0);
+    cv_envelope_destroy (&reply);
+
+    /* a frame that is not an Envelope */
+    reply = harness_request_raw (harness, "\x0a\xff\xff\xff garbage", 12, 5000);
+    harness_expect_error (reply, CV_ERR_MALFORMED, NULL, "not a conveyor.v1.Envelope");
+    cv_envelope_destroy (&reply);
+
+    /* a body the decision worker does not take: an IntentRequest */
+    cv_arena_t *arena = cv_arena_new ();
+    cv_envelope_t *wrong = harness_envelope (arena, 5000);
+    Conveyor__V1__IntentRequest wrong_body = CONVEYOR__V1__INTENT_REQUEST__INIT;
+    wrong_body.user_id = "cust-1";
+    wrong_body.text = "I lost my card";
+    wrong->body_case = CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST;
+    wrong->intent_request = &wrong_body;
+    reply = harness_request (harness, wrong, 5000);
+    harness_expect_error (reply, CV_ERR_WRONG_BODY, "body", "intent_request");
+    cv_envelope_destroy (&reply);
+    cv_arena_destroy (&arena);
+
+    /* over-long texts: a tool's error message, a user id */
+    char *long_text = malloc (CV_DETAIL_MAX_BYTES + 2);
+    assert (long_text);
+    memset (long_text, 'e', CV_DETAIL_MAX_BYTES + 1);
+    long_text[CV_DETAIL_MAX_BYTES + 1] = '\0';
+    request = s_request ("lost_or_stolen_card", 5000);
+    s_tool (&request, "active_cards", CONVEYOR__V1__TOOL_RESULT__STATUS__FAILED, NULL)->error = long_text;
+    reply = s_send (harness, &request);
+    harness_expect_error (reply, CV_ERR_INVALID, "decide_request.evidence.results[0].error", "over the limit");
+    cv_envelope_destroy (&reply);
+    long_text[CV_NAME_MAX_BYTES + 1] = '\0';
+    request = s_request ("lost_or_stolen_card", 5000);
+    request.body->user_id = long_text;
+    reply = s_send (harness, &request);
+    harness_expect_error (reply, CV_ERR_INVALID, "decide_request.user_id", "over the limit");
+    cv_envelope_destroy (&reply);
+    free (long_text);
+
+    /* evidence that is not msgpack, an intent missing, a passed deadline */
+    request = s_request ("lost_or_stolen_card", 5000);
+    Conveyor__V1__ToolResult *broken = s_tool (&request, "active_cards", CONVEYOR__V1__TOOL_RESULT__STATUS__OK, NULL);
+    broken->data.data = (uint8_t *) "\x91\xc1";
+    broken->data.len = 2;
+    reply = s_send (harness, &request);
+    harness_expect_error (reply, CV_ERR_INVALID, "decide_request.evidence.results[0].data", NULL);
+    cv_envelope_destroy (&reply);
+    request = s_request ("lost_or_stolen_card", 5000);
+    request.body->intent = NULL;
+    reply = s_send (harness, &request);
+    harness_expect_error (reply, CV_ERR_INVALID, "decide_request.intent", "required");
+    cv_envelope_destroy (&reply);
+    request = s_request ("lost_or_stolen_card", -10);
+    reply = s_send (harness, &request);
+    harness_expect_error (reply, CV_ERR_DEADLINE_EXCEEDED, "deadline_ms", "deadline passed");
+    cv_envelope_destroy (&reply);
+
+    /* and the worker keeps serving: a retry of the same request gets the same action id */
+    for (int attempt = 0; attempt < 2; attempt++) {
+        request = s_request ("request_refund", 5000);
+        s_tool (&request, "refundable_payments", CONVEYOR__V1__TOOL_RESULT__STATUS__OK,
+                "[{\"id\": \"tx-9\", \"merchant\": \"Shop\", \"amount\": \"25.00\", \"currency\": \"GBP\"}]");
+        reply = s_expect_decision (harness, &request, "refund_recent_payment", "refund_eligible", 1);
+        s_expect_action (reply, 0, "refund_recent_payment.1", "request_merchant_refund",
+                         "{\"transaction_id\": \"tx-9\", \"amount\": \"25.00\", \"currency\": \"GBP\"}");
+        cv_envelope_destroy (&reply);
+    }
+
+    /* a probe on the control endpoint runs the canned check */
+    zstr_send (worker, "CONTROL");
+    char *control = zstr_recv (worker);
+    assert (control && strncmp (control, "tcp://127.0.0.1:", 16) == 0);
+    reply = harness_probe (control, 5000);
+    assert (reply && reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_PROBE_RESULT);
+    if (!reply->probe_result->ok) {
+        fprintf (stderr, "probe failed: %s\n", reply->probe_result->detail);
+        abort ();
+    }
+    assert (streq (reply->probe_result->service, DECISION_SERVER_SERVICE));
+    cv_envelope_destroy (&reply);
+    zstr_free (&control);
+    request = s_request ("card_arrival", 5000);
+    s_tool (&request, "cards_in_delivery", CONVEYOR__V1__TOOL_RESULT__STATUS__OK, "[{\"id\": \"card-2\"}]");
+    reply = s_expect_decision (harness, &request, "card_on_its_way", "answer", 0);
+    cv_envelope_destroy (&reply);
+
+    zactor_destroy (&worker);
+    harness_destroy (&harness);
+    cv_config_destroy (&agent);
+
+    /* a worker whose catch-all cannot decide starts, but its probe says why it is unwell */
+    agent = cv_config_parse ("odd.yaml",
+                             "policies:\n"
+                             "  - name: rest\n"
+                             "    outcome: handoff\n"
+                             "    actions: [{kind: ticket, params: {card: '{{evidence.cards.0.id}}'}}]\n",
+                             &err);
+    assert (agent);
+    args.agent = agent;
+    harness = harness_new ();
+    config = s_config (log, &args);
+    worker = harness_start_worker (harness, &config);
+    zstr_send (worker, "CONTROL");
+    control = zstr_recv (worker);
+    reply = harness_probe (control, 5000);
+    assert (reply && !reply->probe_result->ok);
+    assert (strstr (reply->probe_result->detail, "catch-all rest"));
+    cv_envelope_destroy (&reply);
+    zstr_free (&control);
+    /* and a request it cannot decide is answered with an Error, not dropped */
+    request = s_request ("lost_or_stolen_card", 5000);
+    reply = s_send (harness, &request);
+    harness_expect_error (reply, CV_ERR_INTERNAL, NULL, "no policy applies");
+    cv_envelope_destroy (&reply);
+    zactor_destroy (&worker);
+    harness_destroy (&harness);
+    cv_config_destroy (&agent);
+
+    /* an agent file without a catch-all: the worker does not start, and says where */
+    agent = cv_config_parse ("broken.yaml",
+                             "policies:\n"
+                             "  - name: freeze\n"
+                             "    intent: lost_or_stolen_card\n"
+                             "    outcome: freeze_card\n",
+                             &err);
+    assert (agent);
+    args.agent = agent;
+    config = s_config (log, &args);
+    config.broker_endpoint = "tcp://127.0.0.1:1";
+    config.instance = "test-2";
+    config.heartbeat_ms = 100;
+    config.liveness = 3;
+    assert (!cv_worker_start (&config, &err));
+    assert (strstr (err.message, "broken.yaml:2: policies: no catch-all"));
+    cv_config_destroy (&agent);
+
+    cv_settings_destroy (&settings);
+    cv_log_destroy (&log);
+    printf ("decision isolation: ok\n");
+    return 0;
+}

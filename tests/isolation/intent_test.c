@@ -1,0 +1,203 @@
+/* Isolation test of the intent worker: the real intent logic on the generic worker, started in
+   process with the demo agent file and driven by the harness over real sockets — good requests,
+   malformed traffic, a probe on the control endpoint, and an agent file that cannot start. */
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cv_launcher.h"
+#include "cv_msgpack.h"
+#include "harness.h"
+#include "intent_server.h"
+
+static cv_worker_config_t
+s_config (cv_log_t *log, cv_launcher_args_t *args)
+{
+    cv_worker_config_t config = {
+        .service = INTENT_SERVER_SERVICE,
+        .request_body = CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST,
+        .logic_new = intent_server_logic_new,
+        .logic_destroy = intent_server_logic_destroy,
+        .logic_args = args,
+        .handle = intent_server_handle,
+        .check = intent_server_check,
+        .capacity = 2, /* two handler threads, each with its own compiled rules */
+        .log = log,
+    };
+    return config;
+}
+
+static cv_envelope_t *
+s_ask (harness_t *harness, const char *text, int64_t deadline_in_ms)
+{
+    cv_arena_t *arena = cv_arena_new ();
+    cv_envelope_t *request = harness_envelope (arena, deadline_in_ms);
+    Conveyor__V1__IntentRequest *body = cv_arena_alloc (arena, sizeof *body);
+    conveyor__v1__intent_request__init (body);
+    body->user_id = "cust-1";
+    body->session_id = "sess-1";
+    body->text = (char *) text;
+    request->body_case = CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST;
+    request->intent_request = body;
+    cv_envelope_t *reply = harness_request (harness, request, 5000);
+    assert (reply);
+    assert (streq (reply->message_id, request->message_id));
+    assert (streq (reply->request_id, request->request_id));
+    assert (streq (reply->trace_id, request->trace_id));
+    cv_arena_destroy (&arena);
+    return reply;
+}
+
+/* Asserts text is classified as intent by rule (NULL for the fallback), with slot name = value
+   when name is given, and that the reply passes the orchestrator's validation. */
+static void
+s_expect_intent (harness_t *harness, const char *text, const char *intent, const char *rule, const char *name,
+                 const char *value)
+{
+    cv_envelope_t *reply = s_ask (harness, text, 5000);
+    if (reply->body_case != CONVEYOR__V1__ENVELOPE__BODY_INTENT) {
+        fprintf (stderr, "'%s': expected an Intent, got %s\n", text, cv_envelope_body_name (reply->body_case));
+        abort ();
+    }
+    cv_error_t err;
+    assert (cv_envelope_validate (reply, CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_INTENT), 0, &err) == 0);
+    const Conveyor__V1__Intent *result = reply->intent;
+    if (!streq (result->name, intent)) {
+        fprintf (stderr, "'%s': expected %s, got %s\n", text, intent, result->name);
+        abort ();
+    }
+    if (rule) {
+        assert (streq (result->rule, rule));
+        assert (result->method == CONVEYOR__V1__INTENT__METHOD__RULE && result->confidence == 1.0f);
+        assert (!result->low_confidence);
+        assert (result->n_candidates == 1 && streq (result->candidates[0]->name, intent));
+    } else {
+        assert (streq (result->rule, ""));
+        assert (result->method == CONVEYOR__V1__INTENT__METHOD__FALLBACK && result->confidence == 0.0f);
+        assert (result->low_confidence && result->n_candidates == 0);
+    }
+    json_t *slots = cv_msgpack_unpack (result->slots.data, result->slots.len, "slots", &err);
+    assert (json_is_object (slots));
+    if (name)
+        assert (streq (json_string_value (json_object_get (slots, name)), value));
+    else
+        assert (json_object_size (slots) == 0);
+    json_decref (slots);
+    cv_envelope_destroy (&reply);
+}
+
+int
+main (void)
+{
+    cv_error_t err;
+    cv_log_t *log = cv_log_new (INTENT_SERVER_SERVICE, "test-1", false);
+    cv_settings_t *settings = cv_settings_new ("conveyor-intent", "isolation test", NULL, 0);
+    cv_config_t *agent = cv_config_load (CONVEYOR_SOURCE_DIR "/deploy/config/bank-agent.yaml", &err);
+    assert (agent);
+    cv_launcher_args_t args = {.agent = agent, .settings = settings};
+    harness_t *harness = harness_new ();
+    cv_worker_config_t config = s_config (log, &args);
+    zactor_t *worker = harness_start_worker (harness, &config);
+
+    /* good traffic: several intents, slots, the fallback */
+    s_expect_intent (harness, "I lost my card ending 4417", "lost_or_stolen_card", "lost_or_stolen_card:1", "last4",
+                     "4417");
+    s_expect_intent (harness, "I was charged twice for my coffee", "transaction_charged_twice",
+                     "transaction_charged_twice:1", NULL, NULL);
+    s_expect_intent (harness, "exchange rate for USD", "exchange_rate", "exchange_rate:1", "currency", "USD");
+    s_expect_intent (harness, "Why was my top up declined?", "top_up_failed", "top_up_failed:1", NULL, NULL);
+    s_expect_intent (harness, "I'm still waiting for my new card", "card_arrival", "card_arrival:2", NULL, NULL);
+    s_expect_intent (harness, "what is your favourite colour", "unknown", NULL, NULL, NULL);
+    s_expect_intent (harness, "\xf0\x9f\x92\xb3 my card was stolen \xf0\x9f\x98\xa2", "lost_or_stolen_card",
+                     "lost_or_stolen_card:2", NULL, NULL);
+
+    /* a frame that is not an Envelope */
+    cv_envelope_t *reply = harness_request_raw (harness, "\x0a\xff\xff\xff garbage", 12, 5000);
+    harness_expect_error (reply, CV_ERR_MALFORMED, NULL, "not a conveyor.v1.Envelope");
+    cv_envelope_destroy (&reply);
+    s_expect_intent (harness, "My card was stolen", "lost_or_stolen_card", "lost_or_stolen_card:2", NULL, NULL);
+
+    /* a body the intent worker does not take: a DecideRequest */
+    cv_arena_t *arena = cv_arena_new ();
+    cv_envelope_t *wrong = harness_envelope (arena, 5000);
+    Conveyor__V1__DecideRequest wrong_body = CONVEYOR__V1__DECIDE_REQUEST__INIT;
+    wrong_body.user_id = "cust-1";
+    wrong->body_case = CONVEYOR__V1__ENVELOPE__BODY_DECIDE_REQUEST;
+    wrong->decide_request = &wrong_body;
+    reply = harness_request (harness, wrong, 5000);
+    harness_expect_error (reply, CV_ERR_WRONG_BODY, "body", "decide_request");
+    cv_envelope_destroy (&reply);
+    cv_arena_destroy (&arena);
+
+    /* an over-long text, invalid UTF-8, an empty text, a passed deadline */
+    char *long_text = malloc (CV_TEXT_MAX_BYTES + 2);
+    assert (long_text);
+    memset (long_text, 'x', CV_TEXT_MAX_BYTES + 1);
+    long_text[CV_TEXT_MAX_BYTES + 1] = '\0';
+    reply = s_ask (harness, long_text, 5000);
+    harness_expect_error (reply, CV_ERR_INVALID, "intent_request.text", "over the limit");
+    cv_envelope_destroy (&reply);
+    /* the longest text allowed is classified */
+    const char *tail = " Someone stole my card";
+    memcpy (long_text + CV_TEXT_MAX_BYTES - strlen (tail), tail, strlen (tail));
+    long_text[CV_TEXT_MAX_BYTES] = '\0';
+    s_expect_intent (harness, long_text, "lost_or_stolen_card", "lost_or_stolen_card:1", NULL, NULL);
+    free (long_text);
+    reply = s_ask (harness, "caf\xc3", 5000);
+    harness_expect_error (reply, CV_ERR_INVALID, "intent_request.text", "UTF-8");
+    cv_envelope_destroy (&reply);
+    reply = s_ask (harness, "", 5000);
+    harness_expect_error (reply, CV_ERR_INVALID, "intent_request.text", "required");
+    cv_envelope_destroy (&reply);
+    reply = s_ask (harness, "I lost my card", -10);
+    harness_expect_error (reply, CV_ERR_DEADLINE_EXCEEDED, "deadline_ms", "deadline passed");
+    cv_envelope_destroy (&reply);
+
+    /* and the worker keeps serving */
+    s_expect_intent (harness, "Can I get a refund?", "request_refund", "request_refund:1", NULL, NULL);
+
+    /* a probe on the control endpoint runs the canned check */
+    zstr_send (worker, "CONTROL");
+    char *control = zstr_recv (worker);
+    assert (control && strncmp (control, "tcp://127.0.0.1:", 16) == 0);
+    reply = harness_probe (control, 5000);
+    assert (reply && reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_PROBE_RESULT);
+    if (!reply->probe_result->ok) {
+        fprintf (stderr, "probe failed: %s\n", reply->probe_result->detail);
+        abort ();
+    }
+    assert (streq (reply->probe_result->service, INTENT_SERVER_SERVICE));
+    assert (streq (reply->probe_result->instance, "test-1"));
+    cv_envelope_destroy (&reply);
+    zstr_free (&control);
+    s_expect_intent (harness, "My transfer is still pending", "pending_transfer", "pending_transfer:1", NULL, NULL);
+
+    zactor_destroy (&worker);
+    harness_destroy (&harness);
+    cv_config_destroy (&agent);
+
+    /* an agent file with a broken pattern: the worker does not start, and says where */
+    agent = cv_config_parse ("broken.yaml",
+                             "intents:\n"
+                             "  lost_or_stolen_card:\n"
+                             "    patterns:\n"
+                             "      - '(?i)\\blost\\b'\n"
+                             "      - '(?i)\\bcard\\b.{0,40}\\b(stolen'\n",
+                             &err);
+    assert (agent);
+    args.agent = agent;
+    config = s_config (log, &args);
+    config.broker_endpoint = "tcp://127.0.0.1:1";
+    config.instance = "test-2";
+    config.heartbeat_ms = 100;
+    config.liveness = 3;
+    assert (!cv_worker_start (&config, &err));
+    assert (strstr (err.message, "broken.yaml:5: intents.lost_or_stolen_card.patterns: pattern 2 does not compile"));
+    cv_config_destroy (&agent);
+
+    cv_settings_destroy (&settings);
+    cv_log_destroy (&log);
+    printf ("intent isolation: ok\n");
+    return 0;
+}
