@@ -301,10 +301,12 @@ cv_node_to_json (cv_node_t *node)
         return array;
     }
     const char *text = cv_node_text (node);
-    if (!text || fy_node_is_null (node))
+    if (!text)
         return json_null ();
-    /* Quoted scalars stay strings; plain ones may be numbers or booleans. */
+    /* Quoted scalars stay strings; plain ones may be null, numbers or booleans. */
     if (fy_node_get_style (node) == FYNS_PLAIN) {
+        if (!*text || strcmp (text, "null") == 0 || strcmp (text, "~") == 0)
+            return json_null ();
         if (strcmp (text, "true") == 0)
             return json_true ();
         if (strcmp (text, "false") == 0)
@@ -331,7 +333,7 @@ cv_config_test (bool verbose)
                        "    timeout_ms: 900000\n"
                        "    params: [user_id, slots.last4]\n"
                        "    query: SELECT 1\n"
-                       "limits: {count: 3, ratio: 0.5, on: true, quoted: '7'}\n";
+                       "limits: {count: 3, ratio: 0.5, on: true, quoted: '7', none: null, quoted_null: 'null'}\n";
     cv_config_t *config = cv_config_parse ("agent.yaml", text, &err);
     assert (config);
     cv_node_t *root = cv_config_root (config);
@@ -360,7 +362,8 @@ cv_config_test (bool verbose)
     assert (strstr (err.message, "tools.cards.url: is required"));
 
     json_t *limits = cv_node_to_json (cv_node_get (root, "limits"));
-    json_t *expected = json_pack ("{s:i, s:f, s:b, s:s}", "count", 3, "ratio", 0.5, "on", 1, "quoted", "7");
+    json_t *expected = json_pack ("{s:i, s:f, s:b, s:s, s:n, s:s}", "count", 3, "ratio", 0.5, "on", 1, "quoted", "7",
+                                  "none", "quoted_null", "null");
     assert (json_equal (limits, expected));
     json_decref (limits);
     json_decref (expected);
