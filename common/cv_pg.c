@@ -17,7 +17,7 @@ s_connect (const char *url, const char *application_name, cv_error_t *err)
 {
     const char *keys[] = {"dbname", "application_name", "connect_timeout", NULL};
     const char *values[] = {url, application_name, CONNECT_TIMEOUT, NULL};
-    /* expand_dbname: the url's own settings apply, then these fill what it leaves unset */
+    /* expand_dbname: the url is expanded first, and the entries after it override its settings */
     PGconn *conn = PQconnectdbParams (keys, values, 1);
     if (!conn || PQstatus (conn) != CONNECTION_OK) {
         cv_pg_fail (conn, NULL, "connect", err);
@@ -104,6 +104,21 @@ cv_pg_run (cv_pg_t *self, const char *sql, int count, const char *const *params,
         return -1;
     PQclear (result);
     return 0;
+}
+
+char *
+cv_pg_fixture_url (void)
+{
+    const char *file = getenv ("CONVEYOR_TEST_PG_URL_FILE");
+    FILE *handle = file ? fopen (file, "r") : NULL;
+    char line[512];
+    bool read = handle && fgets (line, sizeof line, handle);
+    if (handle)
+        fclose (handle);
+    if (!read)
+        return NULL;
+    line[strcspn (line, "\n")] = '\0';
+    return strdup (line);
 }
 
 void

@@ -30,6 +30,10 @@ int cv_pg_run (cv_pg_t *self, const char *sql, int count, const char *const *par
 /* Sets err from a failed result or connection: SQLSTATE and message on one line. */
 int cv_pg_fail (PGconn *conn, const PGresult *result, const char *what, cv_error_t *err);
 
+/* For tests: the URL of the test fixture's database, read from the file CONVEYOR_TEST_PG_URL_FILE
+   names (see tests/fixtures/pg_fixture.cmake); a malloc'd string, or NULL when there is none. */
+char *cv_pg_fixture_url (void);
+
 void cv_pg_test (bool verbose);
 
 #endif

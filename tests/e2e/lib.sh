@@ -31,7 +31,7 @@ e2e_port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 e2e_free_port() {
     local port
     for _ in $(seq 1 50); do
-        port=$((20000 + RANDOM % 40000))
+        port=$((20000 + RANDOM % 12768))  # below the kernel's ephemeral range (32768-60999)
         e2e_port_busy "$port" || { echo "$port"; return 0; }
     done
     e2e_fail "no free port"
@@ -100,12 +100,16 @@ e2e_kill() {
     unset "E2E_PIDS[$name]"
 }
 
-# e2e_wait TIMEOUT_S DESCRIPTION COMMAND...: polls COMMAND every 0.1 s until it succeeds.
+# e2e_wait TIMEOUT_S DESCRIPTION COMMAND...: polls COMMAND every 0.1 s until it succeeds; fails at
+# once when a process the test started has exited.
 e2e_wait() {
-    local timeout=$1 what=$2
+    local timeout=$1 what=$2 name
     shift 2
     local deadline=$((SECONDS + timeout))
     until "$@" >/dev/null 2>&1; do
+        for name in "${!E2E_PIDS[@]}"; do
+            kill -0 "${E2E_PIDS[$name]}" 2>/dev/null || e2e_fail "$name exited while waiting for $what"
+        done
         [[ $SECONDS -lt $deadline ]] || e2e_fail "timed out after ${timeout}s waiting for $what"
         sleep 0.1
     done

@@ -6,7 +6,7 @@
 #
 # Needs CONVEYOR_TEST_PG_URL: a superuser URL to an empty database the test may use (it
 # creates schema bank and the core tables, and drops them again at the end unless
-# CONVEYOR_TEST_KEEP=1). Without it the test is skipped with exit code 77.
+# CONVEYOR_TEST_KEEP=1). ctest gives it one from the pg fixture; without it the test fails.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -14,8 +14,8 @@ migrations="$root/deploy/sql/migrations"
 as_of='2026-01-15 12:00+00'
 
 if [[ -z "${CONVEYOR_TEST_PG_URL:-}" ]]; then
-    echo "skip: CONVEYOR_TEST_PG_URL is not set" >&2
-    exit 77
+    echo "FAIL: CONVEYOR_TEST_PG_URL is not set (ctest sets it from the pg fixture)" >&2
+    exit 1
 fi
 url=$CONVEYOR_TEST_PG_URL
 # Everything the test prints or compares is rendered in UTC.

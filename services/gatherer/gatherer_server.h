@@ -1,0 +1,45 @@
+/* The gatherer's logic as a cv_worker service: a GatherRequest in, the intent's plan run by
+   gatherer_sql, an Evidence out with one ToolResult per tool of the plan. One instance per
+   handler thread, each with its own connection pool.
+
+   Settings of its own (besides the launcher's standard ones):
+     --database-url  CONVEYOR_DATABASE_URL  postgresql://conveyor@127.0.0.1:55432/conveyor
+
+   The probe's canned check runs `SELECT 1` through the same pool and path as the tools, so it
+   fails while PostgreSQL is unreachable. */
+#ifndef GATHERER_SERVER_H
+#define GATHERER_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "cv_launcher.h"
+
+#define GATHERER_SERVICE "gatherer"
+#define GATHERER_DEFAULT_CONTROL_ENDPOINT "tcp://127.0.0.1:5562"
+#define GATHERER_DEFAULT_DATABASE_URL "postgresql://conveyor@127.0.0.1:55432/conveyor"
+#define GATHERER_CHECK_TIMEOUT_MS 1000
+
+/* The settings table the gatherer adds to the launcher's. */
+extern const cv_setting_t gatherer_server_settings[];
+extern const size_t gatherer_server_settings_count;
+
+/* cv_worker_logic_new_fn: logic_args is a cv_launcher_args_t (agent file and settings, which
+   must hold the gatherer's settings). NULL with err when the agent file's tools are wrong. */
+void *gatherer_server_new (void *logic_args, cv_log_t *log, cv_error_t *err);
+/* cv_worker_logic_destroy_fn */
+void gatherer_server_destroy (void **self_p);
+
+/* cv_worker_handle_fn: GatherRequest -> Evidence, built in arena, with one ToolResult per tool of
+   the intent's plan. Tools stop 20 ms before the request's deadline, to leave time for the reply.
+   Rows that would take the Evidence near CV_ENVELOPE_MAX_BYTES turn their tool FAILED. Fails only
+   on a request whose intent slots do not decode (never, once validated). */
+int gatherer_server_handle (void *self, const cv_envelope_t *request, cv_arena_t *arena, cv_envelope_t *reply,
+                            cv_error_t *err);
+
+/* cv_worker_check_fn: 0 when `SELECT 1` answers through the pool, else -1 with the reason. */
+int gatherer_server_check (void *self, cv_arena_t *arena, cv_error_t *err);
+
+void gatherer_server_test (bool verbose);
+
+#endif

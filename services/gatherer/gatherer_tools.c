@@ -1,0 +1,396 @@
+/* The gatherer's tools and plans, read from the agent file. */
+#include "gatherer_tools.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cv_envelope.h"
+
+#define PATH_MAX_BYTES 128 /* as cv_template_lookup's */
+
+typedef struct {
+    char *intent;
+    const gatherer_tool_t **tools; /* borrowed from self->tools */
+    size_t count;
+} plan_t;
+
+struct _gatherer_tools_t {
+    gatherer_tool_t *tools;
+    size_t tool_count;
+    plan_t *plans;
+    size_t plan_count;
+    size_t max_plan;
+};
+
+/* Tool names travel as ToolResult.tool: 1..64 of [A-Za-z0-9_.:-], as cv_envelope checks. */
+static bool
+s_valid_name (const char *name)
+{
+    size_t size = strlen (name);
+    if (size == 0 || size > CV_NAME_MAX_BYTES)
+        return false;
+    for (const char *c = name; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_'
+              || *c == '-' || *c == '.' || *c == ':'))
+            return false;
+    return true;
+}
+
+/* Context paths: dot-separated non-empty parts of [A-Za-z0-9_], as templates use. */
+static bool
+s_valid_path (const char *path)
+{
+    size_t size = strlen (path);
+    if (size == 0 || size >= PATH_MAX_BYTES || path[0] == '.' || path[size - 1] == '.' || strstr (path, ".."))
+        return false;
+    for (const char *c = path; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_'
+              || *c == '.'))
+            return false;
+    return true;
+}
+
+static void
+s_tool_free (gatherer_tool_t *tool)
+{
+    for (size_t i = 0; i < tool->param_count; i++)
+        free ((char *) tool->params[i]);
+    free ((char **) tool->params);
+    free ((char *) tool->name);
+    free ((char *) tool->query);
+}
+
+void
+gatherer_tools_destroy (gatherer_tools_t **self_p)
+{
+    assert (self_p);
+    gatherer_tools_t *self = *self_p;
+    if (!self)
+        return;
+    for (size_t i = 0; i < self->tool_count; i++)
+        s_tool_free (&self->tools[i]);
+    for (size_t i = 0; i < self->plan_count; i++) {
+        free (self->plans[i].intent);
+        free (self->plans[i].tools);
+    }
+    free (self->tools);
+    free (self->plans);
+    free (self);
+    *self_p = NULL;
+}
+
+static int
+s_parse_tool (gatherer_tools_t *self, const cv_config_t *agent, const char *name, cv_node_t *node,
+              cv_error_t *err)
+{
+    static const char *const allowed[] = {"kind", "query", "params", "timeout_ms", "max_rows", NULL};
+    char path[CV_NAME_MAX_BYTES + 16];
+    snprintf (path, sizeof path, "tools.%s", name);
+    if (!s_valid_name (name))
+        return cv_config_fail (agent, node, path, err, "a tool name is 1..%d of [A-Za-z0-9_.:-]",
+                               CV_NAME_MAX_BYTES);
+    if (cv_config_known_keys (agent, node, path, allowed, err))
+        return -1;
+
+    const char *kind = NULL, *query = NULL;
+    long timeout_ms = GATHERER_TIMEOUT_MS_DEFAULT, max_rows = GATHERER_MAX_ROWS_DEFAULT;
+    const char **params = NULL;
+    size_t param_count = 0;
+    if (cv_config_string (agent, node, "kind", path, true, &kind, err))
+        return -1;
+    if (strcmp (kind, "sql") != 0) {
+        char kind_path[sizeof path + 8];
+        snprintf (kind_path, sizeof kind_path, "%s.kind", path);
+        return cv_config_fail (agent, cv_node_get (node, "kind"), kind_path, err,
+                               "kind '%s' is not supported (only sql, for now)", kind);
+    }
+    if (cv_config_string (agent, node, "query", path, true, &query, err)
+        || cv_config_int (agent, node, "timeout_ms", path, 1, GATHERER_TIMEOUT_MS_MAX, &timeout_ms, err)
+        || cv_config_int (agent, node, "max_rows", path, 1, GATHERER_MAX_ROWS_MAX, &max_rows, err)
+        || cv_config_strings (agent, node, "params", path, &params, &param_count, err))
+        return -1;
+
+    char params_path[sizeof path + 8];
+    snprintf (params_path, sizeof params_path, "%s.params", path);
+    int rc = 0;
+    if (param_count > GATHERER_MAX_PARAMS)
+        rc = cv_config_fail (agent, cv_node_get (node, "params"), params_path, err,
+                             "%zu parameters, over the limit of %d", param_count, GATHERER_MAX_PARAMS);
+    for (size_t i = 0; i < param_count && rc == 0; i++)
+        if (!s_valid_path (params[i]))
+            rc = cv_config_fail (agent, cv_node_get (node, "params"), params_path, err,
+                                 "'%s' is not a context path (parts of [A-Za-z0-9_] joined by dots)", params[i]);
+    if (rc == 0) {
+        gatherer_tool_t *tool = &self->tools[self->tool_count++];
+        tool->name = strdup (name);
+        tool->kind = GATHERER_TOOL_SQL;
+        tool->query = strdup (query);
+        char **copies = calloc (param_count ? param_count : 1, sizeof (char *));
+        for (size_t i = 0; i < param_count; i++)
+            copies[i] = strdup (params[i]);
+        tool->params = (const char *const *) copies;
+        tool->param_count = param_count;
+        tool->timeout_ms = (int) timeout_ms;
+        tool->max_rows = (int) max_rows;
+    }
+    free (params);
+    return rc;
+}
+
+static int
+s_parse_plan (gatherer_tools_t *self, const cv_config_t *agent, const char *intent, cv_node_t *node,
+              cv_error_t *err)
+{
+    char path[256];
+    snprintf (path, sizeof path, "intents.%s.tools", intent);
+    cv_node_t *list = cv_node_get (node, "tools");
+    if (!list)
+        return 0;
+    if (!cv_node_is_list (list) && !cv_node_is_scalar (list))
+        return cv_config_fail (agent, list, path, err, "must be a tool name or a list of tool names");
+    size_t count = cv_node_is_list (list) ? cv_node_count (list) : 1;
+    if (count > 0 && strcmp (intent, "unknown") == 0)
+        return cv_config_fail (agent, list, path, err, "the unknown intent runs no tools");
+    if (count > CV_MAX_TOOL_RESULTS)
+        return cv_config_fail (agent, list, path, err, "%zu tools, over the limit of %d", count,
+                               CV_MAX_TOOL_RESULTS);
+
+    plan_t *plan = &self->plans[self->plan_count++];
+    plan->intent = strdup (intent);
+    plan->tools = calloc (count ? count : 1, sizeof *plan->tools);
+    for (size_t i = 0; i < count; i++) {
+        cv_node_t *item = cv_node_is_list (list) ? cv_node_item (list, i) : list;
+        const char *name = cv_node_text (item);
+        if (!name)
+            return cv_config_fail (agent, item, path, err, "item %zu must be a tool name", i + 1);
+        const gatherer_tool_t *tool = gatherer_tools_find (self, name);
+        if (!tool)
+            return cv_config_fail (agent, item, path, err, "no tool named '%s' in tools", name);
+        for (size_t j = 0; j < plan->count; j++)
+            if (plan->tools[j] == tool)
+                return cv_config_fail (agent, item, path, err, "'%s' is listed twice", name);
+        plan->tools[plan->count++] = tool;
+    }
+    if (plan->count > self->max_plan)
+        self->max_plan = plan->count;
+    return 0;
+}
+
+gatherer_tools_t *
+gatherer_tools_new (cv_config_t *agent, cv_error_t *err)
+{
+    assert (agent);
+    cv_node_t *root = cv_config_root (agent);
+    cv_node_t *tools = cv_node_get (root, "tools");
+    cv_node_t *intents = cv_node_get (root, "intents");
+    if (tools && !cv_node_is_map (tools)) {
+        cv_config_fail (agent, tools, "tools", err, "must be a map of tool name to tool");
+        return NULL;
+    }
+    if (intents && !cv_node_is_map (intents)) {
+        cv_config_fail (agent, intents, "intents", err, "must be a map of intent name to intent");
+        return NULL;
+    }
+    gatherer_tools_t *self = calloc (1, sizeof *self);
+    assert (self);
+    size_t tool_count = cv_node_count (tools), intent_count = cv_node_count (intents);
+    self->tools = calloc (tool_count ? tool_count : 1, sizeof *self->tools);
+    self->plans = calloc (intent_count ? intent_count : 1, sizeof *self->plans);
+
+    for (size_t i = 0; i < tool_count; i++) {
+        const char *name = cv_node_key (tools, i);
+        if (!name || s_parse_tool (self, agent, name, cv_node_value (tools, i), err))
+            goto failed;
+    }
+    for (size_t i = 0; i < intent_count; i++) {
+        const char *intent = cv_node_key (intents, i);
+        cv_node_t *node = cv_node_value (intents, i);
+        /* The intent worker checks the rest of an intent; a plan needs a map with `tools`. */
+        if (intent && cv_node_is_map (node) && s_parse_plan (self, agent, intent, node, err))
+            goto failed;
+    }
+    return self;
+failed:
+    gatherer_tools_destroy (&self);
+    return NULL;
+}
+
+const gatherer_tool_t *
+gatherer_tools_find (const gatherer_tools_t *self, const char *name)
+{
+    assert (self && name);
+    for (size_t i = 0; i < self->tool_count; i++)
+        if (strcmp (self->tools[i].name, name) == 0)
+            return &self->tools[i];
+    return NULL;
+}
+
+size_t
+gatherer_tools_count (const gatherer_tools_t *self)
+{
+    assert (self);
+    return self->tool_count;
+}
+
+gatherer_plan_t
+gatherer_tools_plan (const gatherer_tools_t *self, const char *intent)
+{
+    assert (self && intent);
+    gatherer_plan_t plan = {NULL, 0};
+    for (size_t i = 0; i < self->plan_count; i++)
+        if (strcmp (self->plans[i].intent, intent) == 0) {
+            plan.tools = self->plans[i].tools;
+            plan.count = self->plans[i].count;
+        }
+    return plan;
+}
+
+size_t
+gatherer_tools_max_plan (const gatherer_tools_t *self)
+{
+    assert (self);
+    return self->max_plan;
+}
+
+/*  --------------------------------------------------------------------------
+    Self-test */
+
+/* Parses text as an agent file; asserts it fails with a message holding expected. */
+static void
+s_expect_failure (const char *text, const char *expected)
+{
+    cv_error_t err;
+    cv_config_t *agent = cv_config_parse ("agent.yaml", text, &err);
+    assert (agent);
+    gatherer_tools_t *tools = gatherer_tools_new (agent, &err);
+    if (tools || !strstr (err.message, expected)) {
+        fprintf (stderr, "expected failure '%s', got %s\n", expected, tools ? "success" : err.message);
+        abort ();
+    }
+    assert (err.code == CV_ERR_INVALID);
+    cv_config_destroy (&agent);
+}
+
+void
+gatherer_tools_test (bool verbose)
+{
+    const char *text = "intents:\n"                                                 /* 1 */
+                       "  lost_or_stolen_card:\n"                                   /* 2 */
+                       "    patterns: ['lost']\n"                                   /* 3 */
+                       "    tools: [customer_profile, active_cards]\n"              /* 4 */
+                       "  greeting:\n"                                              /* 5 */
+                       "    patterns: ['hello']\n"                                  /* 6 */
+                       "  rates:\n"                                                 /* 7 */
+                       "    tools: exchange_rates\n"                                /* 8 */
+                       "  unknown: {tools: []}\n"                                   /* 9 */
+                       "tools:\n"                                                   /* 10 */
+                       "  customer_profile:\n"                                      /* 11 */
+                       "    kind: sql\n"                                            /* 12 */
+                       "    query: SELECT name FROM bank.customers WHERE id = $1\n" /* 13 */
+                       "    params: [user_id]\n"                                    /* 14 */
+                       "  active_cards:\n"                                          /* 15 */
+                       "    kind: sql\n"                                            /* 16 */
+                       "    query: SELECT last4 FROM bank.cards WHERE customer_id = $1 AND $2::text IS NULL\n"
+                       "    params: [user_id, intent.slots.last4]\n"                /* 18 */
+                       "    timeout_ms: 250\n"                                      /* 19 */
+                       "    max_rows: 5\n"                                          /* 20 */
+                       "  exchange_rates: {kind: sql, query: SELECT 1}\n";          /* 21 */
+    cv_error_t err;
+    cv_config_t *agent = cv_config_parse ("agent.yaml", text, &err);
+    assert (agent);
+    gatherer_tools_t *tools = gatherer_tools_new (agent, &err);
+    if (!tools) {
+        fprintf (stderr, "%s\n", err.message);
+        abort ();
+    }
+    /* Everything is copied: the agent file can go. */
+    cv_config_destroy (&agent);
+    assert (gatherer_tools_count (tools) == 3);
+    assert (gatherer_tools_max_plan (tools) == 2);
+
+    const gatherer_tool_t *cards = gatherer_tools_find (tools, "active_cards");
+    assert (cards && cards->kind == GATHERER_TOOL_SQL);
+    assert (strstr (cards->query, "bank.cards"));
+    assert (cards->param_count == 2);
+    assert (strcmp (cards->params[1], "intent.slots.last4") == 0);
+    assert (cards->timeout_ms == 250 && cards->max_rows == 5);
+    const gatherer_tool_t *rates = gatherer_tools_find (tools, "exchange_rates");
+    assert (rates->timeout_ms == GATHERER_TIMEOUT_MS_DEFAULT && rates->max_rows == GATHERER_MAX_ROWS_DEFAULT);
+    assert (rates->param_count == 0);
+    assert (!gatherer_tools_find (tools, "nope"));
+
+    gatherer_plan_t plan = gatherer_tools_plan (tools, "lost_or_stolen_card");
+    assert (plan.count == 2);
+    assert (strcmp (plan.tools[0]->name, "customer_profile") == 0);
+    assert (plan.tools[1] == cards);
+    plan = gatherer_tools_plan (tools, "rates"); /* a single name is a plan of one */
+    assert (plan.count == 1 && plan.tools[0] == rates);
+    assert (gatherer_tools_plan (tools, "greeting").count == 0);
+    assert (gatherer_tools_plan (tools, "unknown").count == 0);
+    assert (gatherer_tools_plan (tools, "never_heard_of").count == 0);
+    gatherer_tools_destroy (&tools);
+    assert (!tools);
+    gatherer_tools_destroy (&tools);
+
+    /* No tools and no intents at all: nothing to run, not an error. */
+    agent = cv_config_parse ("agent.yaml", "agent: empty\n", &err);
+    tools = gatherer_tools_new (agent, &err);
+    assert (tools && gatherer_tools_count (tools) == 0 && gatherer_tools_max_plan (tools) == 0);
+    assert (gatherer_tools_plan (tools, "anything").count == 0);
+    gatherer_tools_destroy (&tools);
+    cv_config_destroy (&agent);
+
+    /* Every mistake names the file, the line and the key. */
+    s_expect_failure ("tools:\n  cards:\n    kind: http\n    query: x\n",
+                      "agent.yaml:3: tools.cards.kind: kind 'http' is not supported (only sql, for now)");
+    s_expect_failure ("tools:\n  cards:\n    query: SELECT 1\n", "agent.yaml:3: tools.cards.kind: is required");
+    s_expect_failure ("tools:\n  cards:\n    kind: sql\n    params: [user_id]\n",
+                      "agent.yaml:3: tools.cards.query: is required");
+    s_expect_failure ("tools:\n  cards:\n    kind: sql\n    query: ''\n",
+                      "agent.yaml:4: tools.cards.query: must not be empty");
+    s_expect_failure ("tools:\n  cards:\n    kind: sql\n    query: SELECT 1\n    timeout_ms: 0\n",
+                      "agent.yaml:5: tools.cards.timeout_ms: must be 1..60000, not 0");
+    s_expect_failure ("tools:\n  cards:\n    kind: sql\n    query: SELECT 1\n    timeout_ms: 60001\n",
+                      "agent.yaml:5: tools.cards.timeout_ms: must be 1..60000, not 60001");
+    s_expect_failure ("tools:\n  cards:\n    kind: sql\n    query: SELECT 1\n    timeout_ms: soon\n",
+                      "agent.yaml:5: tools.cards.timeout_ms: must be a whole number");
+    s_expect_failure ("tools:\n  cards:\n    kind: sql\n    query: SELECT 1\n    max_rows: 1001\n",
+                      "agent.yaml:5: tools.cards.max_rows: must be 1..1000, not 1001");
+    s_expect_failure ("tools:\n  cards:\n    kind: sql\n    query: SELECT 1\n    retries: 3\n",
+                      "agent.yaml:5: tools.cards.retries: unknown key");
+    s_expect_failure ("tools:\n  cards:\n    kind: sql\n    query: SELECT 1\n    params: [user_id, 'intent..slots']\n",
+                      "agent.yaml:5: tools.cards.params: 'intent..slots' is not a context path");
+    s_expect_failure ("tools:\n  cards:\n    kind: sql\n    query: SELECT 1\n    params: [{a: b}]\n",
+                      "agent.yaml:5: tools.cards.params: item 1 must be a string");
+    s_expect_failure ("tools:\n  'cards!':\n    kind: sql\n    query: SELECT 1\n",
+                      "tools.cards!: a tool name is 1..64 of [A-Za-z0-9_.:-]");
+    s_expect_failure ("tools:\n  cards: SELECT 1\n", "agent.yaml:2: tools.cards: must be a map");
+    s_expect_failure ("tools: [a, b]\n", "agent.yaml:1: tools: must be a map");
+    s_expect_failure ("tools:\n  cards: {kind: sql, query: SELECT 1}\n"
+                      "intents:\n  lost:\n    tools:\n      - cards\n      - cadrs\n",
+                      "agent.yaml:7: intents.lost.tools: no tool named 'cadrs' in tools");
+    s_expect_failure ("tools:\n  cards: {kind: sql, query: SELECT 1}\nintents:\n  lost: {tools: [cards, cards]}\n",
+                      "agent.yaml:4: intents.lost.tools: 'cards' is listed twice");
+    s_expect_failure ("tools:\n  cards: {kind: sql, query: SELECT 1}\nintents:\n  lost: {tools: {a: cards}}\n",
+                      "agent.yaml:4: intents.lost.tools: must be a tool name or a list of tool names");
+    s_expect_failure ("tools:\n  cards: {kind: sql, query: SELECT 1}\nintents:\n  unknown: {tools: [cards]}\n",
+                      "agent.yaml:4: intents.unknown.tools: the unknown intent runs no tools");
+
+    /* The demo bank's agent file parses (ctest runs this from the source folder). */
+    agent = cv_config_load ("deploy/config/bank-agent.yaml", &err);
+    assert (agent);
+    tools = gatherer_tools_new (agent, &err);
+    if (!tools) {
+        fprintf (stderr, "%s\n", err.message);
+        abort ();
+    }
+    plan = gatherer_tools_plan (tools, "lost_or_stolen_card");
+    assert (plan.count == 2 && strcmp (plan.tools[1]->name, "active_cards") == 0);
+    assert (gatherer_tools_plan (tools, "unknown").count == 0);
+    gatherer_tools_destroy (&tools);
+    cv_config_destroy (&agent);
+    if (verbose)
+        printf ("gatherer_tools: ok\n");
+}

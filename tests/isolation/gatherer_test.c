@@ -1,0 +1,323 @@
+/* Isolation test of the gatherer worker: the real gatherer logic in a cv_worker, driven by the
+   harness over real sockets, against the test fixture's PostgreSQL (the demo bank, cust-1's
+   guaranteed rows): good requests, a request without a plan, malformed and invalid traffic,
+   probes, and then PostgreSQL out of reach. Run from the source folder (ctest does). */
+#include <assert.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cv_config.h"
+#include "cv_context.h"
+#include "cv_msgpack.h"
+#include "cv_pg.h"
+#include "cv_template.h"
+#include "gatherer_server.h"
+#include "harness.h"
+
+/* One gatherer worker and everything its configuration points to, which must outlive it. */
+typedef struct {
+    cv_log_t *log;
+    cv_config_t *agent;
+    cv_settings_t *settings;
+    cv_launcher_args_t args;
+    cv_worker_config_t config;
+    harness_t *harness;
+    zactor_t *worker;
+    char *control;
+} gatherer_t;
+
+/* The fixture's URL; a test run without the pg fixture is a mistake in its registration. */
+static char *
+s_fixture_url (void)
+{
+    char *url = cv_pg_fixture_url ();
+    if (!url) {
+        fprintf (stderr, "this test needs the pg fixture (CONVEYOR_TEST_PG_URL_FILE)\n");
+        abort ();
+    }
+    return url;
+}
+
+/* A loopback port nobody listens on: the kernel's choice, bound and closed again. */
+static int
+s_closed_port (void)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in address = {.sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
+    socklen_t size = sizeof address;
+    assert (fd >= 0 && bind (fd, (struct sockaddr *) &address, sizeof address) == 0);
+    assert (getsockname (fd, (struct sockaddr *) &address, &size) == 0);
+    close (fd);
+    return ntohs (address.sin_port);
+}
+
+static gatherer_t *
+s_gatherer_start (const char *url)
+{
+    gatherer_t *self = calloc (1, sizeof *self);
+    cv_error_t err;
+    self->log = cv_log_new (GATHERER_SERVICE, "gatherer-isolation", false);
+    self->agent = cv_config_load ("deploy/config/bank-agent.yaml", &err);
+    assert (self->agent);
+    self->settings = cv_settings_new ("gatherer", "test", gatherer_server_settings, gatherer_server_settings_count);
+    char *argv[] = {"gatherer", "--database-url", (char *) url, NULL};
+    assert (cv_settings_load (self->settings, 3, argv, &err) == 0);
+    self->args = (cv_launcher_args_t) {.agent = self->agent, .settings = self->settings};
+    self->config = (cv_worker_config_t) {
+        .service = GATHERER_SERVICE,
+        .request_body = CONVEYOR__V1__ENVELOPE__BODY_GATHER_REQUEST,
+        .logic_new = gatherer_server_new,
+        .logic_destroy = gatherer_server_destroy,
+        .logic_args = &self->args,
+        .handle = gatherer_server_handle,
+        .check = gatherer_server_check,
+        .capacity = 2, /* two logic instances, each with its own pool */
+        .log = self->log,
+    };
+    self->harness = harness_new ();
+    self->worker = harness_start_worker (self->harness, &self->config);
+    zstr_send (self->worker, "CONTROL");
+    self->control = zstr_recv (self->worker);
+    assert (self->control && strncmp (self->control, "tcp://127.0.0.1:", 16) == 0);
+    return self;
+}
+
+static void
+s_gatherer_stop (gatherer_t **self_p)
+{
+    gatherer_t *self = *self_p;
+    zactor_destroy (&self->worker);
+    harness_destroy (&self->harness);
+    zstr_free (&self->control);
+    cv_settings_destroy (&self->settings);
+    cv_config_destroy (&self->agent);
+    cv_log_destroy (&self->log);
+    free (self);
+    *self_p = NULL;
+}
+
+/* Sends a GatherRequest for user and intent (slots: a JSON object or NULL), text as given, and
+   returns the reply, which answers this request. */
+static cv_envelope_t *
+s_gather (gatherer_t *self, const char *user, const char *text, const char *intent_name, json_t *slots,
+          int64_t deadline_in_ms)
+{
+    cv_arena_t *arena = cv_arena_new ();
+    cv_envelope_t *request = harness_envelope (arena, deadline_in_ms);
+    Conveyor__V1__Intent *intent = cv_arena_alloc (arena, sizeof *intent);
+    conveyor__v1__intent__init (intent);
+    intent->name = (char *) intent_name;
+    intent->confidence = 0.97f;
+    intent->method = CONVEYOR__V1__INTENT__METHOD__RULE;
+    if (slots) {
+        cv_error_t err;
+        size_t size;
+        uint8_t *packed = cv_msgpack_pack (slots, &size, &err);
+        intent->slots.data = cv_arena_adopt (arena, packed, size);
+        intent->slots.len = size;
+    }
+    Conveyor__V1__GatherRequest *body = cv_arena_alloc (arena, sizeof *body);
+    conveyor__v1__gather_request__init (body);
+    body->user_id = (char *) user;
+    body->text = (char *) text;
+    body->intent = intent;
+    request->body_case = CONVEYOR__V1__ENVELOPE__BODY_GATHER_REQUEST;
+    request->gather_request = body;
+    cv_envelope_t *reply = harness_request (self->harness, request, 10000);
+    assert (reply);
+    assert (streq (reply->message_id, request->message_id));
+    assert (streq (reply->request_id, request->request_id));
+    cv_arena_destroy (&arena);
+    return reply;
+}
+
+/* The reply's Evidence as the decision worker sees it (cv_context), after the receiving edge's
+   validation; asserts it holds exactly the tools named, in order. */
+static json_t *
+s_evidence (const cv_envelope_t *reply, const char *const *tools, size_t count)
+{
+    cv_error_t err;
+    if (reply->body_case != CONVEYOR__V1__ENVELOPE__BODY_EVIDENCE) {
+        fprintf (stderr, "expected evidence, got %s: %s\n", cv_envelope_body_name (reply->body_case),
+                 reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_ERROR ? reply->error->message : "");
+        abort ();
+    }
+    assert (cv_envelope_validate (reply, CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_EVIDENCE), (uint64_t) zclock_time (),
+                                  &err) == 0);
+    assert (reply->evidence->n_results == count);
+    for (size_t i = 0; i < count; i++)
+        assert (streq (reply->evidence->results[i]->tool, tools[i]));
+    json_t *context = cv_context_new ("cust-1", "x", NULL, reply->evidence, NULL, &err);
+    assert (context);
+    return context;
+}
+
+static void
+s_expect_text (const json_t *context, const char *path, const char *expected)
+{
+    const char *value = json_string_value (cv_template_lookup (context, path));
+    if (!value || !streq (value, expected)) {
+        fprintf (stderr, "%s: expected '%s', got '%s'\n", path, expected, value ? value : "(none)");
+        abort ();
+    }
+}
+
+static void
+s_expect_rows (const json_t *context, const char *tool, size_t rows)
+{
+    char path[128];
+    snprintf (path, sizeof path, "evidence.%s", tool);
+    json_t *value = cv_template_lookup (context, path);
+    if (!json_is_array (value) || json_array_size (value) != rows) {
+        fprintf (stderr, "%s: expected %zu rows\n", path, rows);
+        abort ();
+    }
+}
+
+static void
+s_expect_probe (gatherer_t *self, bool ok, const char *detail)
+{
+    cv_envelope_t *reply = harness_probe (self->control, 10000);
+    assert (reply && reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_PROBE_RESULT);
+    Conveyor__V1__ProbeResult *result = reply->probe_result;
+    if (result->ok != ok || !strstr (result->detail, detail)) {
+        fprintf (stderr, "probe: expected ok=%d '%s', got ok=%d '%s'\n", ok, detail, result->ok, result->detail);
+        abort ();
+    }
+    assert (streq (result->service, GATHERER_SERVICE));
+    assert (streq (result->instance, "test-1"));
+    cv_envelope_destroy (&reply);
+}
+
+static void
+s_good_traffic (gatherer_t *gatherer)
+{
+    /* a lost card: who the customer is and which cards are active */
+    const char *lost[] = {"customer_profile", "active_cards"};
+    cv_envelope_t *reply = s_gather (gatherer, "cust-1", "I lost my card", "lost_or_stolen_card", NULL, 10000);
+    json_t *context = s_evidence (reply, lost, 2);
+    s_expect_text (context, "tools.customer_profile.status", "ok");
+    s_expect_text (context, "tools.active_cards.status", "ok");
+    s_expect_rows (context, "customer_profile", 1);
+    s_expect_text (context, "evidence.customer_profile.0.first_name", "Alex");
+    s_expect_text (context, "evidence.customer_profile.0.country", "IE");
+    s_expect_rows (context, "active_cards", 1);
+    s_expect_text (context, "evidence.active_cards.0.id", "card-1-1");
+    s_expect_text (context, "evidence.active_cards.0.last4", "4417");
+    s_expect_text (context, "evidence.active_cards.0.status", "active");
+    assert (reply->evidence->results[0]->elapsed_us > 0);
+    json_decref (context);
+    cv_envelope_destroy (&reply);
+
+    /* a slot narrows the query: the shipped card 9052 is not active */
+    json_t *slots = json_pack ("{s:s}", "last4", "9052");
+    reply = s_gather (gatherer, "cust-1", "I lost my card ending 9052", "lost_or_stolen_card", slots, 10000);
+    context = s_evidence (reply, lost, 2);
+    s_expect_text (context, "tools.active_cards.status", "ok");
+    s_expect_rows (context, "active_cards", 0);
+    json_decref (context);
+    json_decref (slots);
+    cv_envelope_destroy (&reply);
+
+    /* charged twice: the Deliveroo duplicate */
+    const char *twice[] = {"customer_profile", "duplicate_payments"};
+    reply = s_gather (gatherer, "cust-1", "I was charged twice", "transaction_charged_twice", NULL, 10000);
+    context = s_evidence (reply, twice, 2);
+    s_expect_text (context, "evidence.duplicate_payments.0.merchant", "Deliveroo");
+    s_expect_text (context, "evidence.duplicate_payments.0.amount", "18.90");
+    json_decref (context);
+    cv_envelope_destroy (&reply);
+
+    /* another customer gets their own rows, not cust-1's */
+    reply = s_gather (gatherer, "cust-2", "I lost my card", "lost_or_stolen_card", NULL, 10000);
+    context = s_evidence (reply, lost, 2);
+    s_expect_rows (context, "customer_profile", 1);
+    const char *name = json_string_value (cv_template_lookup (context, "evidence.customer_profile.0.name"));
+    assert (name && !streq (name, "Alex Morgan"));
+    json_decref (context);
+    cv_envelope_destroy (&reply);
+
+    /* no plan: empty evidence */
+    reply = s_gather (gatherer, "cust-1", "what is the meaning of life", "unknown", NULL, 10000);
+    context = s_evidence (reply, NULL, 0);
+    json_decref (context);
+    cv_envelope_destroy (&reply);
+}
+
+int
+main (void)
+{
+    char *url = s_fixture_url ();
+    gatherer_t *gatherer = s_gatherer_start (url);
+    s_good_traffic (gatherer);
+    s_expect_probe (gatherer, true, "canned check passed");
+
+    /* a frame that is not an Envelope */
+    cv_envelope_t *reply = harness_request_raw (gatherer->harness, "\x0a\xff\xff garbage", 12, 10000);
+    harness_expect_error (reply, CV_ERR_MALFORMED, NULL, "not a conveyor.v1.Envelope");
+    cv_envelope_destroy (&reply);
+
+    /* a body the gatherer does not take */
+    cv_arena_t *arena = cv_arena_new ();
+    cv_envelope_t *wrong = harness_envelope (arena, 10000);
+    Conveyor__V1__IntentRequest intent_request = CONVEYOR__V1__INTENT_REQUEST__INIT;
+    intent_request.user_id = "cust-1";
+    intent_request.text = "I lost my card";
+    wrong->body_case = CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST;
+    wrong->intent_request = &intent_request;
+    reply = harness_request (gatherer->harness, wrong, 10000);
+    harness_expect_error (reply, CV_ERR_WRONG_BODY, "body", "intent_request");
+    cv_envelope_destroy (&reply);
+    cv_arena_destroy (&arena);
+
+    /* an over-long text, a bad user id, a passed deadline */
+    char *long_text = malloc (CV_TEXT_MAX_BYTES + 2);
+    memset (long_text, 'x', CV_TEXT_MAX_BYTES + 1);
+    long_text[CV_TEXT_MAX_BYTES + 1] = '\0';
+    reply = s_gather (gatherer, "cust-1", long_text, "lost_or_stolen_card", NULL, 10000);
+    harness_expect_error (reply, CV_ERR_INVALID, "gather_request.text", "over the limit");
+    cv_envelope_destroy (&reply);
+    free (long_text);
+    reply = s_gather (gatherer, "cust-1'; DROP TABLE bank.cards; --", "I lost my card", "lost_or_stolen_card", NULL,
+                      10000);
+    harness_expect_error (reply, CV_ERR_INVALID, "gather_request.user_id", "character outside");
+    cv_envelope_destroy (&reply);
+    reply = s_gather (gatherer, "cust-1", "I lost my card", "lost_or_stolen_card", NULL, -10);
+    harness_expect_error (reply, CV_ERR_DEADLINE_EXCEEDED, "deadline_ms", "deadline passed");
+    cv_envelope_destroy (&reply);
+
+    /* and it keeps serving */
+    s_good_traffic (gatherer);
+    s_expect_probe (gatherer, true, "canned check passed");
+    s_gatherer_stop (&gatherer);
+
+    /* PostgreSQL out of reach: the request still gets its Evidence, every tool FAILED with the
+       reason; the probe says not ok */
+    char *closed = zsys_sprintf ("postgresql://conveyor@127.0.0.1:%d/conveyor", s_closed_port ());
+    gatherer = s_gatherer_start (closed);
+    const char *lost[] = {"customer_profile", "active_cards"};
+    reply = s_gather (gatherer, "cust-1", "I lost my card", "lost_or_stolen_card", NULL, 10000);
+    json_t *context = s_evidence (reply, lost, 2);
+    for (size_t i = 0; i < 2; i++) {
+        assert (reply->evidence->results[i]->status == CONVEYOR__V1__TOOL_RESULT__STATUS__FAILED);
+        assert (strstr (reply->evidence->results[i]->error, "postgresql connect failed"));
+    }
+    s_expect_text (context, "tools.active_cards.status", "failed");
+    assert (!cv_template_lookup (context, "evidence.active_cards"));
+    json_decref (context);
+    cv_envelope_destroy (&reply);
+    s_expect_probe (gatherer, false, "postgresql check failed");
+    reply = s_gather (gatherer, "cust-1", "hello", "unknown", NULL, 10000);
+    json_decref (s_evidence (reply, NULL, 0));
+    cv_envelope_destroy (&reply);
+    s_gatherer_stop (&gatherer);
+
+    zstr_free (&closed);
+    free (url);
+    printf ("gatherer isolation: ok\n");
+    return 0;
+}
