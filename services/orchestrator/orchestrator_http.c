@@ -198,10 +198,10 @@ orchestrator_http_new (zloop_t *loop, const char *address, int port, size_t max_
     self->arg = arg;
     self->log = log;
     self->daemon = MHD_start_daemon (MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-                                     s_access, self, MHD_OPTION_SOCK_ADDR, &bind_address,
-                                     MHD_OPTION_NOTIFY_COMPLETED, s_completed, self, MHD_OPTION_CONNECTION_TIMEOUT,
-                                     (unsigned) 60, MHD_OPTION_CONNECTION_LIMIT, (unsigned) 1000,
-                                     MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, log, MHD_OPTION_END);
+                                     s_access, self, MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, log,
+                                     MHD_OPTION_SOCK_ADDR, &bind_address, MHD_OPTION_NOTIFY_COMPLETED, s_completed,
+                                     self, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 60,
+                                     MHD_OPTION_CONNECTION_LIMIT, (unsigned) 1000, MHD_OPTION_END);
     if (!self->daemon) {
         cv_error_set (err, CV_ERR_UNAVAILABLE, "http_port", "cannot listen on %s:%d (in use?)", address, port);
         free (self);
