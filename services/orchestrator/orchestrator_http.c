@@ -263,7 +263,7 @@ void
 orchestrator_http_answer (orchestrator_exchange_t *exchange, unsigned status, json_t *document)
 {
     assert (exchange && !exchange->response);
-    char *text = json_dumps (document, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *text = json_dumps (document, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION (6));
     json_decref (document);
     size_t length = text ? strlen (text) : 0;
     char *line = malloc (length + 2);

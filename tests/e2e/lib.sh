@@ -39,6 +39,7 @@ e2e_free_port() {
 
 e2e_cleanup() {
     local name
+    [[ -n ${E2E_PRIVATE_PG:-} ]] && "$CONVEYOR_SOURCE_DIR/deploy/local/pg" stop "$E2E_PRIVATE_PG" >/dev/null 2>&1
     for name in "${!E2E_PIDS[@]}"; do kill -TERM "${E2E_PIDS[$name]}" 2>/dev/null || true; done
     for name in "${!E2E_PIDS[@]}"; do wait "${E2E_PIDS[$name]}" 2>/dev/null || true; done
     if [[ -n $E2E_DB ]]; then
@@ -63,6 +64,18 @@ e2e_setup() {
     export CONVEYOR_BROKER_ENDPOINT=$E2E_BROKER
     export CONVEYOR_HEARTBEAT_MS=$E2E_HEARTBEAT_MS
     export CONVEYOR_AGENT_FILE=${CONVEYOR_AGENT_FILE:-$CONVEYOR_SOURCE_DIR/deploy/config/bank-agent.yaml}
+}
+
+# e2e_private_pg: a PostgreSQL of the test's own (for tests that stop and start it), migrated and
+# seeded; CONVEYOR_DATABASE_URL points at it from then on.
+e2e_private_pg() {
+    E2E_PRIVATE_PG=$E2E_DIR/pg
+    E2E_PG_PORT=$(e2e_free_port)
+    "$CONVEYOR_SOURCE_DIR/deploy/local/pg" start "$E2E_PRIVATE_PG" "$E2E_PG_PORT" 2>>"$E2E_DIR/pg.log" ||
+        e2e_fail "the test's own PostgreSQL did not start"
+    CONVEYOR_DATABASE_URL=$("$CONVEYOR_SOURCE_DIR/deploy/local/pg" url "$E2E_PG_PORT")
+    "$CONVEYOR_BIN/conveyor" migrate >/dev/null && "$CONVEYOR_BIN/conveyor" seed --customers 20 >/dev/null ||
+        e2e_fail "cannot install the schema in the test's own PostgreSQL"
 }
 
 e2e_psql() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$CONVEYOR_DATABASE_URL" "$@"; }
