@@ -38,15 +38,27 @@ e2e_free_port() {
 }
 
 e2e_cleanup() {
-    local name
-    [[ -n ${E2E_PRIVATE_PG:-} ]] && "$CONVEYOR_SOURCE_DIR/deploy/local/pg" stop "$E2E_PRIVATE_PG" >/dev/null 2>&1
+    local status=$? name code unclean=""
     for name in "${!E2E_PIDS[@]}"; do kill -TERM "${E2E_PIDS[$name]}" 2>/dev/null || true; done
-    for name in "${!E2E_PIDS[@]}"; do wait "${E2E_PIDS[$name]}" 2>/dev/null || true; done
+    # A service must stop cleanly on SIGTERM: exit 0, and no sanitizer report in an ASan build.
+    for name in "${!E2E_PIDS[@]}"; do
+        code=0
+        wait "${E2E_PIDS[$name]}" 2>/dev/null || code=$?
+        [[ $code -eq 0 ]] || unclean="$unclean $name($code)"
+    done
+    if [[ -n $unclean ]]; then
+        E2E_KEEP=1
+        e2e_log "FAIL: not a clean stop on SIGTERM:$unclean; logs kept in $E2E_DIR"
+        status=1
+    fi
+    if [[ -n ${E2E_PRIVATE_PG:-} ]]; then
+        "$CONVEYOR_SOURCE_DIR/deploy/local/pg" stop "$E2E_PRIVATE_PG" >/dev/null 2>&1 || true
+    fi
     if [[ -n $E2E_DB ]]; then
         psql -X -q -d "$(cat "$CONVEYOR_TEST_PG/url")" -c "DROP DATABASE IF EXISTS $E2E_DB WITH (FORCE)" >/dev/null 2>&1 || true
     fi
     [[ -n $E2E_DIR && -z ${E2E_KEEP:-} ]] && rm -rf "$E2E_DIR"
-    return 0
+    exit "$status"
 }
 
 # e2e_setup NAME: a fresh migrated and generated database, free ports, a folder for logs.
