@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cv_actor.h"
+
 /* Where a request came from, so its reply goes back the same way. */
 typedef enum { ORIGIN_BROKER = 'B', ORIGIN_CONTROL = 'C' } origin_t;
 
@@ -356,7 +358,7 @@ s_worker_actor (zsock_t *pipe, void *args)
     cv_error_t err;
     cv_error_clear (&err);
     if (s_worker_init (self, &err) == 0) {
-        zstr_send (pipe, "OK");
+        cv_actor_ready (pipe);
         cv_log_info (self->config->log, "serving as %s (capacity %u), broker %s, control %s", self->config->service,
                      self->config->capacity, self->config->broker_endpoint,
                      self->control_endpoint ? self->control_endpoint : "none");
@@ -366,7 +368,7 @@ s_worker_actor (zsock_t *pipe, void *args)
             zmsg_send (&bye, self->broker);
         }
     } else
-        zstr_sendf (pipe, "ERROR %s", err.message);
+        cv_actor_failed (pipe, &err);
 
     for (uint32_t i = 0; i < self->handler_count; i++)
         zactor_destroy (&self->handlers[i].actor);
@@ -376,14 +378,8 @@ s_worker_actor (zsock_t *pipe, void *args)
     zsock_destroy (&self->control);
     zstr_free (&self->control_endpoint);
     zloop_destroy (&self->loop);
-    /* Wait for $TERM when init failed, as an actor must. */
-    while (!self->terminated) {
-        char *command = zstr_recv (pipe);
-        bool term = !command || streq (command, "$TERM");
-        zstr_free (&command);
-        if (term)
-            break;
-    }
+    if (!self->terminated)
+        cv_actor_wait_term (pipe);
     free (self);
 }
 
@@ -394,14 +390,5 @@ cv_worker_start (const cv_worker_config_t *config, cv_error_t *err)
     assert (config->broker_endpoint && config->instance && config->log);
     assert (config->capacity >= 1 && config->capacity <= CV_MDP_MAX_CAPACITY);
     assert (config->heartbeat_ms > 0 && config->liveness > 0);
-    zactor_t *actor = zactor_new (s_worker_actor, (void *) config);
-    char *status = zstr_recv (actor);
-    if (status && streq (status, "OK")) {
-        zstr_free (&status);
-        return actor;
-    }
-    cv_error_set (err, CV_ERR_UNAVAILABLE, NULL, "%s", status ? status + strlen ("ERROR ") : "worker did not start");
-    zstr_free (&status);
-    zactor_destroy (&actor);
-    return NULL;
+    return cv_actor_start (s_worker_actor, (void *) config, err);
 }

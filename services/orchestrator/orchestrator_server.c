@@ -7,6 +7,7 @@
 
 #include <microhttpd.h>
 
+#include "cv_actor.h"
 #include "cv_worker.h"
 #include "orchestrator_api.h"
 #include "orchestrator_broker.h"
@@ -549,13 +550,13 @@ s_server_actor (zsock_t *pipe, void *args)
     cv_error_t err;
     cv_error_clear (&err);
     if (s_server_init (self, &err) == 0) {
-        zstr_send (pipe, "OK");
+        cv_actor_ready (pipe);
         cv_log_info (self->log, "serving HTTP on %s:%d, broker %s, control %s", self->config->http_address,
                      orchestrator_http_port (self->http), orchestrator_broker_endpoint (self->broker),
                      self->control_endpoint);
         zloop_start (self->loop);
     } else
-        zstr_sendf (pipe, "ERROR %s", err.message);
+        cv_actor_failed (pipe, &err);
 
     orchestrator_http_destroy (&self->http);
     zhashx_destroy (&self->flights);
@@ -565,13 +566,8 @@ s_server_actor (zsock_t *pipe, void *args)
     zsock_destroy (&self->control);
     zstr_free (&self->control_endpoint);
     zloop_destroy (&self->loop);
-    while (!self->terminated) {
-        char *command = zstr_recv (pipe);
-        bool term = !command || streq (command, "$TERM");
-        zstr_free (&command);
-        if (term)
-            break;
-    }
+    if (!self->terminated)
+        cv_actor_wait_term (pipe);
     free (self);
 }
 
@@ -579,14 +575,5 @@ zactor_t *
 orchestrator_server_start (const orchestrator_config_t *config, cv_error_t *err)
 {
     assert (config && config->log && config->database_url);
-    zactor_t *actor = zactor_new (s_server_actor, (void *) config);
-    char *status = zstr_recv (actor);
-    if (status && streq (status, "OK")) {
-        zstr_free (&status);
-        return actor;
-    }
-    cv_error_set (err, CV_ERR_UNAVAILABLE, NULL, "%s", status ? status + strlen ("ERROR ") : "did not start");
-    zstr_free (&status);
-    zactor_destroy (&actor);
-    return NULL;
+    return cv_actor_start (s_server_actor, (void *) config, err);
 }

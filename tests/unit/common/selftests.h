@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 
+#include "cv_actor.h"
 #include "cv_arena.h"
 #include "cv_config.h"
 #include "cv_context.h"
@@ -24,6 +25,7 @@ typedef struct {
 } selftest_t;
 
 static const selftest_t selftests[] = {
+    {"cv_actor", cv_actor_test},
     {"cv_arena", cv_arena_test},
     {"cv_config", cv_config_test},
     {"cv_context", cv_context_test},
