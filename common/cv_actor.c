@@ -47,6 +47,21 @@ cv_actor_wait_term (zsock_t *pipe)
     }
 }
 
+void
+cv_actor_wait_interrupt (zactor_t *actor)
+{
+    zpoller_t *poller = zpoller_new (actor, NULL);
+    while (!zsys_interrupted) {
+        if (zpoller_wait (poller, -1) == actor) {
+            char *unexpected = zstr_recv (actor);
+            zstr_free (&unexpected);
+        }
+        if (zpoller_terminated (poller))
+            break;
+    }
+    zpoller_destroy (&poller);
+}
+
 /*  --------------------------------------------------------------------------
     Self-test: an actor that serves, and one that cannot start. */
 

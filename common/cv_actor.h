@@ -21,6 +21,10 @@ void cv_actor_failed (zsock_t *pipe, const cv_error_t *err);
 /* Blocks until $TERM (or the pipe closes): what an actor that failed to start does last. */
 void cv_actor_wait_term (zsock_t *pipe);
 
+/* Blocks until SIGINT or SIGTERM (czmq's handler sets zsys_interrupted): what a main does while its
+   actor serves. Anything the actor sends meanwhile is read and dropped. */
+void cv_actor_wait_interrupt (zactor_t *actor);
+
 void cv_actor_test (bool verbose);
 
 #endif

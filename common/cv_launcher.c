@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cv_actor.h"
+
 static const cv_setting_t s_standard[] = {
     {"broker-endpoint", CV_SETTING_STRING, "tcp://127.0.0.1:5555", 0, 0, "the orchestrator's broker to connect to"},
     {"control-endpoint", CV_SETTING_STRING, NULL, 0, 0, "where to answer probes (ZeroMQ REP; port * picks one)"},
@@ -89,18 +91,7 @@ cv_launcher_run (const cv_launcher_spec_t *spec, int argc, char **argv)
         if (!worker)
             cv_log_error (log, "cannot start: %s", err.message);
         else {
-            /* czmq's signal handler sets zsys_interrupted on SIGINT and SIGTERM; the wait returns. */
-            zpoller_t *poller = zpoller_new (worker, NULL);
-            while (!zsys_interrupted) {
-                void *which = zpoller_wait (poller, -1);
-                if (which == worker) {
-                    char *unexpected = zstr_recv (worker);
-                    zstr_free (&unexpected);
-                }
-                if (zpoller_terminated (poller))
-                    break;
-            }
-            zpoller_destroy (&poller);
+            cv_actor_wait_interrupt (worker);
             zactor_destroy (&worker);
             cv_log_info (log, "stopped");
             rc = 0;

@@ -1,7 +1,7 @@
 /* conveyor-orchestrator: reads its settings and runs the orchestrator actor until SIGINT or SIGTERM. */
 #include <stdio.h>
-#include <unistd.h>
 
+#include "cv_actor.h"
 #include "cv_settings.h"
 #include "orchestrator_server.h"
 
@@ -50,8 +50,7 @@ main (int argc, char **argv)
     zactor_t *server = orchestrator_server_start (&config, &err);
     int rc = 1;
     if (server) {
-        while (!zsys_interrupted)  /* czmq's handler sets this on SIGINT and SIGTERM */
-            pause ();
+        cv_actor_wait_interrupt (server);
         zactor_destroy (&server);
         cv_log_info (log, "stopped");
         rc = 0;
