@@ -50,14 +50,14 @@ cv_actor_wait_term (zsock_t *pipe)
 void
 cv_actor_wait_interrupt (zactor_t *actor)
 {
+    /* The signal may land on any thread, such as the actor's, and leave this one asleep in poll():
+       wake up now and then to look at the flag. */
     zpoller_t *poller = zpoller_new (actor, NULL);
     while (!zsys_interrupted) {
-        if (zpoller_wait (poller, -1) == actor) {
+        if (zpoller_wait (poller, 200) == actor) {
             char *unexpected = zstr_recv (actor);
             zstr_free (&unexpected);
         }
-        if (zpoller_terminated (poller))
-            break;
     }
     zpoller_destroy (&poller);
 }
