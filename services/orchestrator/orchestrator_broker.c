@@ -160,31 +160,44 @@ s_send_job (orchestrator_broker_t *self, job_t *job, worker_t *worker)
                   "sent %s to %s (attempt %u)", job->message_id, worker->instance, job->attempt);
 }
 
+/* A queued job out of attempts or time: it is failed, not sent. */
+static bool
+s_job_expired (const orchestrator_broker_t *self, const job_t *job, uint64_t wall)
+{
+    return !job->worker && (job->envelope->deadline_ms <= wall || job->attempt > self->config.max_attempts);
+}
+
+/* The first expired job, left at the list's cursor; NULL when there is none. */
+static job_t *
+s_first_expired (orchestrator_broker_t *self, uint64_t wall)
+{
+    for (job_t *job = zlistx_first (self->jobs); job; job = zlistx_next (self->jobs))
+        if (s_job_expired (self, job, wall))
+            return job;
+    return NULL;
+}
+
 /* Sends what can be sent, then fails what is out of attempts or time. Failing is done after the
-   walk, one job at a time, because the owner's callback may change the job list. */
+   walk, one job at a time and each looked up again in the list, because the owner's callback may
+   change the list: a job it cancels, even one that expired with this one, must not be reported. */
 static void
 s_dispatch (orchestrator_broker_t *self)
 {
     int64_t now = zclock_mono ();
     uint64_t wall = (uint64_t) zclock_time ();
-    zlistx_t *expired = zlistx_new ();
     for (job_t *job = zlistx_first (self->jobs); job; job = zlistx_next (self->jobs)) {
         if (job->worker && now >= job->attempt_expires)
             s_requeue (self, job, "no reply in time");
-        if (job->worker)
+        if (job->worker || s_job_expired (self, job, wall))
             continue;
-        if (job->envelope->deadline_ms <= wall || job->attempt > self->config.max_attempts) {
-            zlistx_detach_cur (self->jobs); /* the cursor moves back, so the walk goes on */
-            zlistx_add_end (expired, job);
-        }
-        else if (now >= job->not_before) {
+        if (now >= job->not_before) {
             worker_t *worker = s_pick_worker (self, job->service);
             if (worker)
                 s_send_job (self, job, worker);
         }
     }
-    for (job_t *job = zlistx_first (expired); job; job = zlistx_first (expired)) {
-        zlistx_detach_cur (expired);
+    for (job_t *job = s_first_expired (self, wall); job; job = s_first_expired (self, wall)) {
+        zlistx_detach_cur (self->jobs);
         cv_error_t err;
         if (job->envelope->deadline_ms <= wall)
             cv_error_set (&err, CV_ERR_DEADLINE_EXCEEDED, NULL, "%s: deadline passed after %u attempt(s)",
@@ -194,7 +207,6 @@ s_dispatch (orchestrator_broker_t *self)
                           self->config.max_attempts);
         s_job_finish (self, job, NULL, &err);
     }
-    zlistx_destroy (&expired);
 }
 
 /*  --------------------------------------------------------------------------
