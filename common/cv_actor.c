@@ -2,6 +2,8 @@
 #include "cv_actor.h"
 
 #include <assert.h>
+#include <pthread.h>
+#include <signal.h>
 #include <string.h>
 
 #define FAILED_PREFIX "ERROR "
@@ -47,19 +49,45 @@ cv_actor_wait_term (zsock_t *pipe)
     }
 }
 
-void
-cv_actor_wait_interrupt (zactor_t *actor)
+static void
+s_signal_set (sigset_t *set)
 {
-    /* The signal may land on any thread, such as the actor's, and leave this one asleep in poll():
-       wake up now and then to look at the flag. */
-    zpoller_t *poller = zpoller_new (actor, NULL);
-    while (!zsys_interrupted) {
-        if (zpoller_wait (poller, 200) == actor) {
-            char *unexpected = zstr_recv (actor);
-            zstr_free (&unexpected);
-        }
-    }
-    zpoller_destroy (&poller);
+    sigemptyset (set);
+    sigaddset (set, SIGINT);
+    sigaddset (set, SIGTERM);
+}
+
+/* Never runs while the signals are held; it only makes them deliverable. */
+static void
+s_no_handler (int signal_number)
+{
+}
+
+void
+cv_actor_hold_signals (void)
+{
+    zsys_handler_set (NULL);
+    /* A background job of a shell starts with SIGINT ignored, and an ignored signal is dropped
+       even while held: give both signals a handler so that they stay pending for sigwait. */
+    struct sigaction action = {.sa_handler = s_no_handler};
+    sigemptyset (&action.sa_mask);
+    sigaction (SIGINT, &action, NULL);
+    sigaction (SIGTERM, &action, NULL);
+    sigset_t set;
+    s_signal_set (&set);
+    int rc = pthread_sigmask (SIG_BLOCK, &set, NULL);
+    assert (rc == 0);
+}
+
+int
+cv_actor_wait_signal (void)
+{
+    sigset_t set;
+    s_signal_set (&set);
+    int signal_number = 0;
+    while (sigwait (&set, &signal_number) != 0)
+        ;
+    return signal_number;
 }
 
 /*  --------------------------------------------------------------------------
@@ -88,6 +116,23 @@ cv_actor_test (bool verbose)
     actor = cv_actor_start (s_test_actor, "fail", &err);
     assert (!actor);
     assert (strcmp (err.message, "cannot bind tcp://x:1") == 0);
+
+    /* A held signal waits for cv_actor_wait_signal, even one that was ignored before; threads
+       started afterwards hold it too. */
+    sigset_t before;
+    pthread_sigmask (SIG_SETMASK, NULL, &before);
+    signal (SIGINT, SIG_IGN);
+    cv_actor_hold_signals ();
+    actor = cv_actor_start (s_test_actor, "serve", &err);
+    assert (actor);
+    pthread_kill (pthread_self (), SIGINT);
+    assert (cv_actor_wait_signal () == SIGINT);
+    pthread_kill (pthread_self (), SIGTERM);
+    assert (cv_actor_wait_signal () == SIGTERM);
+    zactor_destroy (&actor);
+    pthread_sigmask (SIG_SETMASK, &before, NULL);
+    signal (SIGTERM, SIG_DFL);
+    signal (SIGINT, SIG_DFL);
     if (verbose)
         printf ("cv_actor: ok\n");
 }

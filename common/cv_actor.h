@@ -21,9 +21,15 @@ void cv_actor_failed (zsock_t *pipe, const cv_error_t *err);
 /* Blocks until $TERM (or the pipe closes): what an actor that failed to start does last. */
 void cv_actor_wait_term (zsock_t *pipe);
 
-/* Blocks until SIGINT or SIGTERM (czmq's handler sets zsys_interrupted): what a main does while its
-   actor serves. Anything the actor sends meanwhile is read and dropped. */
-void cv_actor_wait_interrupt (zactor_t *actor);
+/* For a daemon's main, before it starts any thread: holds SIGINT and SIGTERM back in every
+   thread from then on (threads inherit the mask) and keeps czmq from installing its own handler,
+   so the only place these signals are taken is cv_actor_wait_signal. Without this a signal lands
+   on whichever thread the kernel picks, before or after czmq's handler is in place. Both signals
+   stop a daemon even when it was started with SIGINT ignored (a shell's background job). */
+void cv_actor_hold_signals (void);
+
+/* Waits until SIGINT or SIGTERM arrives; returns which. Needs cv_actor_hold_signals first. */
+int cv_actor_wait_signal (void);
 
 void cv_actor_test (bool verbose);
 

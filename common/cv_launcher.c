@@ -2,6 +2,7 @@
 #include "cv_launcher.h"
 
 #include <assert.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@ int
 cv_launcher_run (const cv_launcher_spec_t *spec, int argc, char **argv)
 {
     assert (spec && spec->service);
+    cv_actor_hold_signals (); /* before any thread exists */
     size_t count = STANDARD_COUNT + spec->extra_count;
     cv_setting_t *table = calloc (count, sizeof *table);
     memcpy (table, s_standard, sizeof s_standard);
@@ -91,7 +93,8 @@ cv_launcher_run (const cv_launcher_spec_t *spec, int argc, char **argv)
         if (!worker)
             cv_log_error (log, "cannot start: %s", err.message);
         else {
-            cv_actor_wait_interrupt (worker);
+            int signal_number = cv_actor_wait_signal ();
+            cv_log_info (log, "stopping on %s", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
             zactor_destroy (&worker);
             cv_log_info (log, "stopped");
             rc = 0;

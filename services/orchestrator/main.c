@@ -1,4 +1,5 @@
 /* conveyor-orchestrator: reads its settings and runs the orchestrator actor until SIGINT or SIGTERM. */
+#include <signal.h>
 #include <stdio.h>
 
 #include "cv_actor.h"
@@ -25,6 +26,7 @@ static const cv_setting_t s_settings[] = {
 int
 main (int argc, char **argv)
 {
+    cv_actor_hold_signals (); /* before any thread exists */
     cv_settings_t *settings = cv_settings_new ("conveyor-orchestrator", "The conveyor orchestrator: HTTP API, "
                                                "worker broker and checkpoints.", s_settings,
                                                sizeof s_settings / sizeof *s_settings);
@@ -50,7 +52,8 @@ main (int argc, char **argv)
     zactor_t *server = orchestrator_server_start (&config, &err);
     int rc = 1;
     if (server) {
-        cv_actor_wait_interrupt (server);
+        int signal_number = cv_actor_wait_signal ();
+        cv_log_info (log, "stopping on %s", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
         zactor_destroy (&server);
         cv_log_info (log, "stopped");
         rc = 0;

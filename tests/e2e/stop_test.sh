@@ -10,22 +10,25 @@ export CONVEYOR_DATABASE_URL=postgresql://nobody@127.0.0.1:1/none
 dir=$(mktemp -d /tmp/conveyor-stop.XXXXXX)
 trap 'rm -rf "$dir"' EXIT
 
-fail() { echo "FAIL: $*" >&2; cat "$dir/log" >&2 || true; exit 1; }
+fail() { echo "FAIL: $*" >&2; cat "${log:-/dev/null}" >&2 || true; exit 1; }
 port() { echo $((20000 + RANDOM % 12768)); }
 
-# start NAME: the binary with free ports, waiting until it logs that it serves.
+# start NAME: the binary with free ports and a log of its own, waiting until it logs that it
+# serves. Ports and log name are settled here, in this shell, before the fork: a background
+# child opens its redirection only when it runs.
 start() {
-    local name=$1
+    local name=$1 http=$(port) broker=$(port) control=$(port)
+    log=$dir/$name.$round.$signal.log
     if [[ $name == orchestrator ]]; then
-        "$CONVEYOR_BIN/conveyor-orchestrator" --http-port "$(port)" --broker-endpoint "tcp://127.0.0.1:$(port)" \
-            --control-endpoint "tcp://127.0.0.1:$(port)" >"$dir/log" 2>&1 &
+        "$CONVEYOR_BIN/conveyor-orchestrator" --http-port "$http" --broker-endpoint "tcp://127.0.0.1:$broker" \
+            --control-endpoint "tcp://127.0.0.1:$control" >"$log" 2>&1 &
     else
-        "$CONVEYOR_BIN/conveyor-$name" --broker-endpoint "tcp://127.0.0.1:$(port)" \
-            --control-endpoint "tcp://127.0.0.1:$(port)" >"$dir/log" 2>&1 &
+        "$CONVEYOR_BIN/conveyor-$name" --broker-endpoint "tcp://127.0.0.1:$broker" \
+            --control-endpoint "tcp://127.0.0.1:$control" >"$log" 2>&1 &
     fi
     pid=$!
     for _ in $(seq 1 100); do
-        grep -q '"serving' "$dir/log" && return 0
+        grep -q '"serving' "$log" 2>/dev/null && return 0
         kill -0 "$pid" 2>/dev/null || fail "$name exited at start"
         sleep 0.05
     done
@@ -41,12 +44,13 @@ for name in orchestrator intent gatherer decision responder; do
             code=0
             wait "$pid" || code=$?
             [[ $code -eq 0 ]] || fail "$name exited with $code after SIG$signal"
-            grep -q '"stopped"' "$dir/log" || fail "$name did not log that it stopped"
+            grep -q '"stopped"' "$log" || fail "$name did not log that it stopped"
         done
     done
-    if "$CONVEYOR_BIN/conveyor-$name" --heartbeat-ms 0 >"$dir/log" 2>&1; then
+    log=$dir/$name.bad-setting.log
+    if "$CONVEYOR_BIN/conveyor-$name" --heartbeat-ms 0 >"$log" 2>&1; then
         fail "$name accepted --heartbeat-ms 0"
     fi
-    grep -q 'heartbeat-ms' "$dir/log" || fail "$name did not name the bad setting"
+    grep -q 'heartbeat-ms' "$log" || fail "$name did not name the bad setting"
     echo "ok: $name stops cleanly on SIGTERM and SIGINT, refuses a bad setting"
 done
