@@ -1,6 +1,6 @@
 /* `conveyor probe` run as a user runs it, a child process whose stdout and exit code are checked:
    against a real responder worker started in this process, a closed port, a TCP server that is not
-   ZeroMQ, and REP stubs that answer garbage, the wrong body, an Error, a failed probe or nothing,
+   ZeroMQ, and scripted REP peers that answer garbage, the wrong body, an Error, a failed probe or nothing,
    or play the orchestrator for a probe by service name.
      probe_test PATH_TO_CONVEYOR */
 #include <assert.h>
@@ -121,10 +121,10 @@ s_expect_failure (const char *const *args, const char *detail)
 }
 
 /*  --------------------------------------------------------------------------
-    Stubs: a REP control endpoint answering as told, and a TCP server that is not ZeroMQ. */
+    Scripted peers: a REP control endpoint answering as told, and a TCP server that is not ZeroMQ. */
 
 static void
-s_stub_answer (zsock_t *rep, const char *mode, zframe_t *frame, char *last_service, size_t last_size)
+s_peer_answer (zsock_t *rep, const char *mode, zframe_t *frame, char *last_service, size_t last_size)
 {
     cv_error_t err;
     cv_envelope_t *request = cv_envelope_unpack (zframe_data (frame), zframe_size (frame), &err);
@@ -180,7 +180,7 @@ s_stub_answer (zsock_t *rep, const char *mode, zframe_t *frame, char *last_servi
 
 /* Pipe: sends its endpoint once; then "LAST" answers the service of the last probe received. */
 static void
-s_stub_actor (zsock_t *pipe, void *args)
+s_peer_actor (zsock_t *pipe, void *args)
 {
     const char *mode = args;
     zsock_t *rep = zsock_new (ZMQ_REP);
@@ -204,7 +204,7 @@ s_stub_actor (zsock_t *pipe, void *args)
         } else if (which == rep) {
             zframe_t *frame = zframe_recv (rep);
             if (frame)
-                s_stub_answer (rep, mode, frame, last, sizeof last);
+                s_peer_answer (rep, mode, frame, last, sizeof last);
             zframe_destroy (&frame);
         } else
             break;
@@ -256,11 +256,11 @@ s_closed_port (void)
 }
 
 static zactor_t *
-s_stub (const char *mode, char **endpoint)
+s_peer (const char *mode, char **endpoint)
 {
-    zactor_t *stub = zactor_new (s_stub_actor, (void *) mode);
-    *endpoint = zstr_recv (stub);
-    return stub;
+    zactor_t *peer = zactor_new (s_peer_actor, (void *) mode);
+    *endpoint = zstr_recv (peer);
+    return peer;
 }
 
 int
@@ -346,14 +346,14 @@ main (int argc, char **argv)
         {"silent", "no answer from"},
     };
     for (size_t i = 0; i < sizeof failures / sizeof failures[0]; i++) {
-        zactor_t *stub = s_stub (failures[i].mode, &endpoint);
+        zactor_t *peer = s_peer (failures[i].mode, &endpoint);
         s_expect_failure ((const char *[]) {"probe", endpoint, "--timeout-ms", "300", NULL}, failures[i].detail);
         zstr_free (&endpoint);
-        zactor_destroy (&stub);
+        zactor_destroy (&peer);
     }
 
     /* by service name, through the orchestrator: --orchestrator, its long name, the environment */
-    zactor_t *orchestrator = s_stub ("orchestrator", &endpoint);
+    zactor_t *orchestrator = s_peer ("orchestrator", &endpoint);
     s_run (&run, (const char *[]) {"probe", "responder", "--orchestrator", endpoint, NULL});
     assert (run.rc == 0 && json_is_true (json_object_get (run.line, "ok")));
     assert (streq (s_text (&run, "service"), "responder"));
@@ -384,7 +384,7 @@ main (int argc, char **argv)
     zactor_destroy (&orchestrator);
 
     /* the orchestrator answers about another service than the one asked about */
-    zactor_t *confused = s_stub ("wrong_service", &endpoint);
+    zactor_t *confused = s_peer ("wrong_service", &endpoint);
     char *flag = zsys_sprintf ("--orchestrator=%s", endpoint);
     s_expect_failure ((const char *[]) {"probe", "responder", flag, NULL}, "asked about responder, the answer is about intent");
     zstr_free (&flag);
