@@ -506,6 +506,10 @@ decision_policy_decide (const decision_policy_t *self, const json_t *context, de
     assert (self && context && result);
     memset (result, 0, sizeof *result);
     const char *intent = json_string_value (cv_template_lookup (context, "intent.name"));
+    /* A low-confidence guess is not acted on: no policy that names an intent matches it, so the
+       request goes to the policies for any intent, in the end the catch-all. */
+    if (json_is_true (cv_template_lookup (context, "intent.low_confidence")))
+        intent = NULL;
     cv_error_t skipped;
     cv_error_clear (&skipped);
     for (size_t i = 0; i < self->count; i++) {
@@ -720,6 +724,12 @@ decision_policy_test (bool verbose)
     /* a context without intent or evidence still gets the catch-all */
     json_t *bare = json_pack ("{s:s}", "user_id", "cust-1");
     s_expect (policy, bare, "handoff", "handoff", &result);
+    decision_result_reset (&result);
+
+    /* a low-confidence guess of an intent with a policy is not acted on: the catch-all takes it */
+    json_t *guess = s_context ("lost_or_stolen_card", "active_cards", "ok", "[{\"id\": \"card-1-1\", \"last4\": \"4417\"}]");
+    json_object_set_new (json_object_get (guess, "intent"), "low_confidence", json_true ());
+    s_expect (policy, guess, "handoff", "handoff", &result);
     decision_result_reset (&result);
     decision_result_reset (&result); /* idempotent */
     decision_result_reset (NULL);
