@@ -5,6 +5,8 @@
 # folder) and CONVEYOR_SOURCE_DIR set by ctest, then calls e2e_setup NAME. Waits poll with a bound;
 # nothing sleeps for a fixed time to let things settle.
 set -euo pipefail
+# Loopback traffic never goes through a proxy a CI machine may have configured.
+export no_proxy=127.0.0.1,localhost${no_proxy:+,$no_proxy} NO_PROXY=127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}
 
 : "${CONVEYOR_BIN:?}" "${CONVEYOR_TEST_PG:?}" "${CONVEYOR_SOURCE_DIR:?}"
 E2E_HEARTBEAT_MS=${E2E_HEARTBEAT_MS:-200}

@@ -1,0 +1,179 @@
+/* A client for an OpenAI-compatible chat-completions endpoint (OpenAI, vLLM, llama.cpp's server,
+   Ollama...) over libcurl's easy interface: one blocking call at a time, for worker handler threads.
+
+   A call never outlives the caller's absolute deadline: each attempt's timeout is the configured
+   one or the time left, whichever is shorter. Connect errors, timeouts, dropped connections, 408,
+   429 and 5xx are retried on the main model (exponential backoff with full jitter, or the server's
+   Retry-After / retry-after-ms when that still fits before the deadline); other 4xx and malformed
+   2xx answers are not. Then, if configured and there is time, the fallback model gets one attempt,
+   except after 401/403 (no model fixes a rejected key). A circuit breaker (cv_breaker) watches
+   every attempt — a connection error, a timeout (the deadline's too), 408/429/5xx or a malformed
+   answer counts as a failure; any other answer, 4xx included, shows the endpoint is up — and,
+   while open, refuses calls at once, without a request being sent.
+
+   Answers are parsed strictly: choices[0].message.content must be a string; usage's token counts,
+   when present, must be whole numbers. Bodies over max_response_bytes are refused. Token counts
+   and their cost (configured prices per 1,000 tokens) are added to the client's counters.
+
+   Configuration comes from the agent file's `llm:` section (cv_llm_config_load), then the
+   environment (cv_llm_config_apply_env): infrastructure settings, as containers expect.
+     llm:
+       base_url: http://127.0.0.1:8000/v1   # usually from CONVEYOR_LLM_BASE_URL instead
+       model: qwen2.5-7b-instruct            # CONVEYOR_LLM_MODEL overrides
+       fallback_model: qwen2.5-1.5b-instruct # default: none
+       api_key_env: OPENAI_API_KEY           # the NAME of the variable holding the key; default none
+       timeout_ms: 10000                     # per attempt, 1..600000
+       connect_timeout_ms: 2000              # 1..60000
+       max_retries: 2                        # on the main model, 0..10
+       backoff_base_ms: 100                  # 0..60000
+       backoff_max_ms: 2000                  # 0..600000, not below backoff_base_ms
+       breaker_threshold: 5                  # consecutive failed attempts that open it, 1..1000
+       breaker_cooldown_ms: 30000            # 1..3600000
+       max_tokens: 256                       # 1..1000000
+       temperature: 0                        # 0..2
+       response_format: text                 # or json_object
+       price_prompt_per_1k: 0                # cost units per 1,000 prompt tokens, 0..1000000
+       price_completion_per_1k: 0            # and per 1,000 completion tokens
+       max_response_bytes: 1048576           # 1024..67108864
+   With no base URL or no model there is no LLM (cv_llm_config_enabled is false), the default.
+
+   Threads: a client belongs to one thread (a worker creates one per handler thread, in its
+   logic_new); its counters (cv_llm_stats) may be read from any thread. The first cv_llm_new in a
+   process calls curl_global_init, once (pthread_once); libcurl's global state then lives until the
+   process exits. The API key is read from the environment by cv_llm_new and is never logged. */
+#ifndef CV_LLM_H
+#define CV_LLM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "cv_breaker.h"
+#include "cv_config.h"
+#include "cv_error.h"
+#include "cv_log.h"
+
+#define CV_LLM_NAME_MAX 128
+#define CV_LLM_URL_MAX 512
+
+/* Plain data, copied by value. */
+typedef struct {
+    char base_url[CV_LLM_URL_MAX];        /* e.g. http://127.0.0.1:8000/v1; "" for no LLM */
+    char model[CV_LLM_NAME_MAX];          /* "" for no LLM */
+    char fallback_model[CV_LLM_NAME_MAX]; /* "" for none */
+    char api_key_env[CV_LLM_NAME_MAX];    /* name of the variable holding the key; "" to send none */
+    long timeout_ms;
+    long connect_timeout_ms;
+    long max_retries;
+    long backoff_base_ms;
+    long backoff_max_ms;
+    long breaker_threshold;
+    long breaker_cooldown_ms;
+    long max_tokens;
+    double temperature;
+    bool json_object;                     /* response_format: {"type": "json_object"} */
+    double price_prompt_per_1k;
+    double price_completion_per_1k;
+    long max_response_bytes;
+} cv_llm_config_t;
+
+/* The defaults listed above, no LLM. */
+void cv_llm_config_defaults (cv_llm_config_t *config);
+
+/* Reads the keys present in map (the `llm:` node of file) over config; path names it in errors
+   ("agent.yaml:12: llm.timeout_ms: must be 1..600000, not 0"). Unknown keys are refused. */
+int cv_llm_config_load (cv_llm_config_t *config, const cv_config_t *file, cv_node_t *map, const char *path,
+                        cv_error_t *err) CV_MUST_CHECK;
+
+/* Sets the base URL and the model when given (non-NULL, non-empty), checked as the loader does;
+   for a service that reads them through its cv_settings table. */
+int cv_llm_config_override (cv_llm_config_t *config, const char *base_url, const char *model,
+                            cv_error_t *err) CV_MUST_CHECK;
+
+/* cv_llm_config_override from CONVEYOR_LLM_BASE_URL and CONVEYOR_LLM_MODEL. */
+int cv_llm_config_apply_env (cv_llm_config_t *config, cv_error_t *err) CV_MUST_CHECK;
+
+/* True when a base URL and a model are set: an LLM is configured. */
+bool cv_llm_config_enabled (const cv_llm_config_t *config);
+
+/* Logs the effective configuration at info: the key's variable name, never its value; a password
+   in the base URL masked. */
+void cv_llm_config_log (const cv_llm_config_t *config, cv_log_t *log);
+
+typedef enum { CV_LLM_SYSTEM, CV_LLM_USER, CV_LLM_ASSISTANT } cv_llm_role_t;
+
+/* "system", "user", "assistant". */
+const char *cv_llm_role_name (cv_llm_role_t role);
+
+typedef struct {
+    cv_llm_role_t role;
+    const char *content; /* UTF-8 */
+} cv_llm_message_t;
+
+/* The outcome of a call. Zero it before first use; cv_llm_chat frees what a previous call left
+   in it, cv_llm_reply_reset frees it for good. */
+typedef struct {
+    char *content;                        /* owned; NULL when the call failed */
+    char model[CV_LLM_NAME_MAX];          /* the model that answered */
+    bool fallback;                        /* ...and it was the fallback model */
+    unsigned attempts;                    /* requests sent, both models, failed call included */
+    bool has_usage;                       /* the answer carried usage */
+    long prompt_tokens;
+    long completion_tokens;
+    double cost;                          /* from the configured prices */
+    uint64_t latency_ms;                  /* the whole call, retries and waits included */
+    char finish_reason[32];               /* "" when not given */
+} cv_llm_reply_t;
+
+void cv_llm_reply_reset (cv_llm_reply_t *reply);
+
+/* Counters since the client was made; safe to read from any thread. */
+typedef struct {
+    uint64_t calls;                       /* cv_llm_chat calls */
+    uint64_t failures;                    /* calls that returned -1 */
+    uint64_t short_circuited;             /* calls refused by the open breaker, no request sent */
+    uint64_t attempts;                    /* HTTP requests sent */
+    uint64_t fallbacks;                   /* calls that tried the fallback model */
+    uint64_t prompt_tokens;
+    uint64_t completion_tokens;
+    double cost;
+    cv_breaker_state_t breaker;
+} cv_llm_stats_t;
+
+typedef struct _cv_llm_t cv_llm_t;
+
+/* A client for config (copied), or NULL with err: no LLM configured, a bad base URL, or an API
+   key variable that is named but not set. log is borrowed, may be NULL; it gets breaker moves
+   at warn and each attempt at debug. */
+cv_llm_t *cv_llm_new (const cv_llm_config_t *config, cv_log_t *log, cv_error_t *err) CV_MUST_CHECK;
+void cv_llm_destroy (cv_llm_t **self_p);
+
+/* Asks for a chat completion of count messages (borrowed), giving up at deadline_ms (absolute,
+   ms since the epoch, as an Envelope's deadline). Returns 0 with reply filled, or -1 with err:
+     DEADLINE_EXCEEDED  the deadline passed (or was past) before an answer
+     UNAVAILABLE        the provider failed (connection, timeout, 429, 5xx), or "circuit open"
+     MALFORMED          the answer was not a chat completion (not JSON, no content, too large)
+     INVALID            the request was refused (4xx), or a message is not valid UTF-8
+   On failure reply still tells the attempts and the latency. */
+int cv_llm_chat (cv_llm_t *self, const cv_llm_message_t *messages, size_t count, uint64_t deadline_ms,
+                 cv_llm_reply_t *reply, cv_error_t *err) CV_MUST_CHECK;
+
+/* The reply's content as a JSON object (new reference), tolerating a ```json fence around it
+   and text outside the fence; NULL with err (MALFORMED) for anything else. */
+json_t *cv_llm_json_content (const cv_llm_reply_t *reply, cv_error_t *err) CV_MUST_CHECK;
+
+void cv_llm_stats (const cv_llm_t *self, cv_llm_stats_t *stats);
+
+/* The clock for deadlines and the breaker: ms since the epoch. Default: the system's real-time
+   clock. Tests inject one to move the breaker's cool-down without sleeping. */
+typedef uint64_t (cv_llm_clock_fn) (void *arg);
+void cv_llm_set_clock (cv_llm_t *self, cv_llm_clock_fn *clock, void *arg);
+
+/* Seeds the backoff's jitter (default: from the time and the address), for repeatable tests. */
+void cv_llm_set_seed (cv_llm_t *self, uint64_t seed);
+
+void cv_llm_test (bool verbose);
+
+#endif

@@ -1,0 +1,983 @@
+/* The stand-in LLM server: libmicrohttpd, one thread per connection, answers scripted by the test. */
+#include "fake_llm.h"
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <microhttpd.h>
+
+#define MAX_BODY (4 * 1024 * 1024)
+#define CHAT_PATH "/v1/chat/completions"
+#define CONTROL_PREFIX "/_fake/"
+#define FAILURE_BODY "{\"error\":{\"message\":\"fake failure\",\"type\":\"server_error\"}}"
+
+typedef struct _s_step_t s_step_t;
+struct _s_step_t {
+    fake_llm_mode_t mode;
+    char *text;
+    unsigned status;
+    unsigned delay_ms;
+    char *retry_after;
+    unsigned retry_after_ms;
+    int prompt_tokens;
+    int completion_tokens;
+    bool no_usage;
+    s_step_t *next;
+};
+
+typedef struct _s_intent_t s_intent_t;
+struct _s_intent_t {
+    char *keyword;
+    char *label;
+    s_intent_t *next;
+};
+
+/* A request's body, as it arrives. */
+typedef struct {
+    char *data;
+    size_t size;
+    bool too_large;
+} s_upload_t;
+
+struct _fake_llm_t {
+    struct MHD_Daemon *daemon;
+    int port;
+    char base_url[64];
+    bool verbose;
+    int stop_pipe[2];             /* written once, at stop: wakes every waiting answer */
+    pthread_mutex_t mutex;        /* guards everything below */
+    pthread_cond_t recorded;      /* signalled with each request recorded */
+    s_step_t *queue;
+    s_step_t *queue_tail;
+    size_t pending;
+    s_step_t *fallback;           /* the default step */
+    s_intent_t *intents;
+    json_t *requests;
+    unsigned long served;
+};
+
+static const char *const s_mode_names[] = {"ok", "slow", "status", "malformed", "hang", "close", "intent"};
+
+/* ---------------------------------------------------------------------------------------------
+   Steps */
+
+static s_step_t *
+s_step_new (const fake_llm_step_t *step)
+{
+    assert (step->mode >= FAKE_LLM_OK && step->mode <= FAKE_LLM_INTENT);
+    s_step_t *self = calloc (1, sizeof *self);
+    assert (self);
+    self->mode = step->mode;
+    self->text = step->text ? strdup (step->text) : NULL;
+    self->status = step->status;
+    self->delay_ms = step->delay_ms;
+    self->retry_after = step->retry_after ? strdup (step->retry_after) : NULL;
+    self->retry_after_ms = step->retry_after_ms;
+    self->prompt_tokens = step->prompt_tokens;
+    self->completion_tokens = step->completion_tokens;
+    self->no_usage = step->no_usage;
+    return self;
+}
+
+static s_step_t *
+s_step_dup (const s_step_t *step)
+{
+    return s_step_new (&(fake_llm_step_t){.mode = step->mode,
+                                          .text = step->text,
+                                          .status = step->status,
+                                          .delay_ms = step->delay_ms,
+                                          .retry_after = step->retry_after,
+                                          .retry_after_ms = step->retry_after_ms,
+                                          .prompt_tokens = step->prompt_tokens,
+                                          .completion_tokens = step->completion_tokens,
+                                          .no_usage = step->no_usage});
+}
+
+static void
+s_step_destroy (s_step_t **self_p)
+{
+    s_step_t *self = *self_p;
+    if (!self)
+        return;
+    free (self->text);
+    free (self->retry_after);
+    free (self);
+    *self_p = NULL;
+}
+
+/* A step from its JSON form; strings borrowed from object. */
+static int
+s_step_from_json (json_t *object, fake_llm_step_t *step, char *error, size_t size)
+{
+    memset (step, 0, sizeof *step);
+    if (!json_is_object (object)) {
+        snprintf (error, size, "a step must be a JSON object");
+        return -1;
+    }
+    const char *mode = json_string_value (json_object_get (object, "mode"));
+    size_t index = 0;
+    while (mode && index < sizeof s_mode_names / sizeof s_mode_names[0] && strcmp (mode, s_mode_names[index]) != 0)
+        index++;
+    if (!mode || index == sizeof s_mode_names / sizeof s_mode_names[0]) {
+        snprintf (error, size, "mode must be one of ok, slow, status, malformed, hang, close, intent");
+        return -1;
+    }
+    step->mode = (fake_llm_mode_t) index;
+    const char *key;
+    json_t *value;
+    json_object_foreach (object, key, value) {
+        bool ok = true;
+        if (strcmp (key, "mode") == 0)
+            continue;
+        if (strcmp (key, "content") == 0 || strcmp (key, "body") == 0)
+            ok = (step->text = json_string_value (value)) != NULL;
+        else if (strcmp (key, "retry_after") == 0)
+            ok = (step->retry_after = json_string_value (value)) != NULL;
+        else if (strcmp (key, "usage") == 0) {
+            ok = json_is_boolean (value);
+            step->no_usage = json_is_false (value);
+        } else {
+            json_int_t number = json_integer_value (value);
+            ok = json_is_integer (value) && number >= 0 && number <= 100000000;
+            if (strcmp (key, "status") == 0)
+                step->status = (unsigned) number, ok = ok && number >= 100 && number <= 599;
+            else if (strcmp (key, "delay_ms") == 0)
+                step->delay_ms = (unsigned) number;
+            else if (strcmp (key, "retry_after_ms") == 0)
+                step->retry_after_ms = (unsigned) number;
+            else if (strcmp (key, "prompt_tokens") == 0)
+                step->prompt_tokens = (int) number;
+            else if (strcmp (key, "completion_tokens") == 0)
+                step->completion_tokens = (int) number;
+            else {
+                snprintf (error, size, "unknown step key %s", key);
+                return -1;
+            }
+        }
+        if (!ok) {
+            snprintf (error, size, "bad value for step key %s", key);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+   The server */
+
+static void
+s_lock (fake_llm_t *self)
+{
+    pthread_mutex_lock (&self->mutex);
+}
+
+static void
+s_unlock (fake_llm_t *self)
+{
+    pthread_mutex_unlock (&self->mutex);
+}
+
+/* The next step, the caller's to destroy. */
+static s_step_t *
+s_take_step (fake_llm_t *self)
+{
+    s_lock (self);
+    s_step_t *step = self->queue;
+    if (step) {
+        self->queue = step->next;
+        if (!self->queue)
+            self->queue_tail = NULL;
+        self->pending--;
+        step->next = NULL;
+    } else
+        step = s_step_dup (self->fallback);
+    s_unlock (self);
+    return step;
+}
+
+static void
+s_record (fake_llm_t *self, struct MHD_Connection *connection, const char *method, const char *url,
+          const s_upload_t *upload, json_t *body, const s_step_t *step)
+{
+    const char *authorization = MHD_lookup_connection_value (connection, MHD_HEADER_KIND, "Authorization");
+    json_t *raw = body ? json_deep_copy (body) : json_stringn (upload->data ? upload->data : "", upload->size);
+    json_t *model = json_object_get (body, "model");
+    json_t *messages = json_object_get (body, "messages");
+    json_t *record = json_pack ("{s:s, s:s, s:o?, s:o?, s:O?, s:O?, s:s?}", "method", method, "path", url,
+                                "authorization", authorization ? json_string (authorization) : NULL, "body", raw,
+                                "model", json_is_string (model) ? model : NULL, "messages",
+                                json_is_array (messages) ? messages : NULL, "step",
+                                step ? s_mode_names[step->mode] : NULL);
+    assert (record);
+    s_lock (self);
+    json_array_append_new (self->requests, record);
+    pthread_cond_broadcast (&self->recorded);
+    s_unlock (self);
+    if (self->verbose)
+        fprintf (stderr, "fake-llm: %s %s -> %s\n", method, url, step ? s_mode_names[step->mode] : "-");
+}
+
+/* Waits ms (forever when negative); false when the client went away or the server is stopping. */
+static bool
+s_wait (fake_llm_t *self, struct MHD_Connection *connection, long ms)
+{
+    const union MHD_ConnectionInfo *info = MHD_get_connection_info (connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+    struct pollfd fds[2] = {{.fd = self->stop_pipe[0], .events = POLLIN},
+                            {.fd = info ? info->connect_fd : -1, .events = POLLRDHUP}};
+    struct timespec start;
+    clock_gettime (CLOCK_MONOTONIC, &start);
+    while (true) {
+        int timeout = -1;
+        if (ms >= 0) {
+            struct timespec now;
+            clock_gettime (CLOCK_MONOTONIC, &now);
+            long spent = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+            if (spent >= ms)
+                return true;
+            timeout = (int) (ms - spent);
+        }
+        int ready = poll (fds, 2, timeout);
+        if (ready < 0 && errno != EINTR)
+            return false;
+        if (ready > 0 && fds[0].revents)
+            return false;
+        if (ready > 0 && (fds[1].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)))
+            return false;
+    }
+}
+
+static enum MHD_Result
+s_answer (struct MHD_Connection *connection, unsigned status, const char *body, const char *retry_after,
+          unsigned retry_after_ms)
+{
+    struct MHD_Response *response
+        = MHD_create_response_from_buffer (strlen (body), (void *) body, MHD_RESPMEM_MUST_COPY);
+    MHD_add_response_header (response, "Content-Type", "application/json");
+    if (retry_after)
+        MHD_add_response_header (response, "Retry-After", retry_after);
+    if (retry_after_ms) {
+        char value[32];
+        snprintf (value, sizeof value, "%u", retry_after_ms);
+        MHD_add_response_header (response, "retry-after-ms", value);
+    }
+    enum MHD_Result result = MHD_queue_response (connection, status, response);
+    MHD_destroy_response (response);
+    return result;
+}
+
+static enum MHD_Result
+s_answer_json (struct MHD_Connection *connection, unsigned status, json_t *document)
+{
+    char *text = json_dumps (document, JSON_COMPACT);
+    json_decref (document);
+    enum MHD_Result result = s_answer (connection, status, text ? text : "{}", NULL, 0);
+    free (text);
+    return result;
+}
+
+static enum MHD_Result
+s_answer_error (struct MHD_Connection *connection, unsigned status, const char *type, const char *message)
+{
+    return s_answer_json (connection, status,
+                          json_pack ("{s:{s:s, s:s, s:n}}", "error", "message", message, "type", type, "code"));
+}
+
+static int
+s_estimate_tokens (size_t bytes)
+{
+    return (int) ((bytes + 3) / 4);
+}
+
+/* The content the intent mode answers for the last user message. */
+static char *
+s_choose_intent (fake_llm_t *self, json_t *messages)
+{
+    const char *text = "";
+    for (size_t i = json_array_size (messages); i > 0; i--) {
+        json_t *message = json_array_get (messages, i - 1);
+        const char *role = json_string_value (json_object_get (message, "role"));
+        if (role && strcmp (role, "user") == 0) {
+            text = json_string_value (json_object_get (message, "content"));
+            text = text ? text : "";
+            break;
+        }
+    }
+    const char *label = "unknown";
+    s_lock (self);
+    for (s_intent_t *intent = self->intents; intent; intent = intent->next)
+        if (strcasestr (text, intent->keyword)) {
+            label = intent->label;
+            break;
+        }
+    json_t *answer = json_pack ("{s:s}", "intent", label);
+    s_unlock (self);
+    char *content = json_dumps (answer, JSON_COMPACT);
+    json_decref (answer);
+    return content;
+}
+
+static enum MHD_Result
+s_completion (fake_llm_t *self, struct MHD_Connection *connection, json_t *request, const s_step_t *step,
+              const char *content)
+{
+    json_t *model = json_object_get (request, "model");
+    json_t *answer = json_pack ("{s:s, s:I, s:O?, s:[{s:i, s:{s:s, s:s}, s:s}]}", "object", "chat.completion",
+                                "created", (json_int_t) time (NULL), "model",
+                                json_is_string (model) ? model : NULL, "choices", "index", 0, "message", "role",
+                                "assistant", "content", content, "finish_reason", "stop");
+    assert (answer);
+    if (!step->no_usage) {
+        int prompt = step->prompt_tokens, completion = step->completion_tokens;
+        if (!prompt && !completion) {
+            char *messages = json_dumps (json_object_get (request, "messages"), JSON_COMPACT);
+            prompt = s_estimate_tokens (messages ? strlen (messages) : 0);
+            completion = s_estimate_tokens (strlen (content));
+            free (messages);
+        }
+        json_object_set_new (answer, "usage",
+                             json_pack ("{s:i, s:i, s:i}", "prompt_tokens", prompt, "completion_tokens", completion,
+                                        "total_tokens", prompt + completion));
+    }
+    s_lock (self);
+    unsigned long serial = ++self->served;
+    s_unlock (self);
+    char id[64];
+    snprintf (id, sizeof id, "chatcmpl-fake-%lu", serial);
+    json_object_set_new (answer, "id", json_string (id));
+    return s_answer_json (connection, 200, answer);
+}
+
+static enum MHD_Result
+s_chat (fake_llm_t *self, struct MHD_Connection *connection, json_t *request, const s_step_t *step)
+{
+    switch (step->mode) {
+    case FAKE_LLM_SLOW:
+        if (!s_wait (self, connection, step->delay_ms))
+            return MHD_NO;
+        if (step->status && step->status != 200)
+            return s_answer (connection, step->status,
+                             step->text ? step->text : FAILURE_BODY,
+                             step->retry_after, step->retry_after_ms);
+        return s_completion (self, connection, request, step, step->text ? step->text : "ok");
+    case FAKE_LLM_OK:
+        return s_completion (self, connection, request, step, step->text ? step->text : "ok");
+    case FAKE_LLM_STATUS:
+        return s_answer (connection, step->status ? step->status : 500,
+                         step->text ? step->text : FAILURE_BODY,
+                         step->retry_after, step->retry_after_ms);
+    case FAKE_LLM_MALFORMED:
+        return s_answer (connection, 200, step->text ? step->text : "this is not JSON", NULL, 0);
+    case FAKE_LLM_HANG:
+        s_wait (self, connection, -1);
+        return MHD_NO;
+    case FAKE_LLM_CLOSE:
+        return MHD_NO;
+    case FAKE_LLM_INTENT: {
+        char *content = s_choose_intent (self, json_object_get (request, "messages"));
+        enum MHD_Result result = s_completion (self, connection, request, step, content);
+        free (content);
+        return result;
+    }
+    }
+    return MHD_NO;
+}
+
+/* The /_fake/ paths: scripting over HTTP, for the binary. */
+static enum MHD_Result
+s_control (fake_llm_t *self, struct MHD_Connection *connection, const char *url, const char *method,
+           const s_upload_t *upload)
+{
+    char error[256] = "";
+    const char *path = url + strlen (CONTROL_PREFIX);
+    char *text = strndup (upload->data ? upload->data : "", upload->size);
+    int rc = 0;
+    if (strcmp (path, "steps") == 0 && strcmp (method, "POST") == 0)
+        rc = fake_llm_push_json (self, text, error, sizeof error);
+    else if (strcmp (path, "default") == 0 && strcmp (method, "PUT") == 0)
+        rc = fake_llm_set_default_json (self, text, error, sizeof error);
+    else if (strcmp (path, "intents") == 0 && strcmp (method, "POST") == 0) {
+        json_t *map = json_loads (text, 0, NULL);
+        const char *keyword;
+        json_t *label;
+        json_object_foreach (map, keyword, label) {
+            if (!json_is_string (label)) {
+                snprintf (error, sizeof error, "intent labels must be strings");
+                rc = -1;
+                break;
+            }
+        }
+        if (!json_is_object (map)) {
+            snprintf (error, sizeof error, "intents must be a JSON object of keyword: label");
+            rc = -1;
+        }
+        if (rc == 0)
+            json_object_foreach (map, keyword, label)
+                fake_llm_add_intent (self, keyword, json_string_value (label));
+        json_decref (map);
+    } else if (strcmp (path, "requests") == 0 && strcmp (method, "GET") == 0) {
+        free (text);
+        s_lock (self);
+        json_t *copy = json_deep_copy (self->requests);
+        s_unlock (self);
+        return s_answer_json (connection, 200, copy);
+    } else if (strcmp (path, "reset") == 0 && strcmp (method, "POST") == 0)
+        fake_llm_reset (self);
+    else {
+        free (text);
+        return s_answer_error (connection, 404, "not_found", "no such control path");
+    }
+    free (text);
+    if (rc)
+        return s_answer_error (connection, 400, "invalid_request_error", error);
+    json_int_t pending = (json_int_t) fake_llm_pending (self);
+    return s_answer_json (connection, 200, json_pack ("{s:b, s:I}", "ok", 1, "pending", pending));
+}
+
+static enum MHD_Result
+s_access (void *cls, struct MHD_Connection *connection, const char *url, const char *method, const char *version,
+          const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+    fake_llm_t *self = cls;
+    s_upload_t *upload = *con_cls;
+    if (!upload) {
+        upload = calloc (1, sizeof *upload);
+        assert (upload);
+        *con_cls = upload;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        if (upload->size + *upload_data_size > MAX_BODY)
+            upload->too_large = true;
+        else {
+            upload->data = realloc (upload->data, upload->size + *upload_data_size + 1);
+            assert (upload->data);
+            memcpy (upload->data + upload->size, upload_data, *upload_data_size);
+            upload->size += *upload_data_size;
+            upload->data[upload->size] = '\0';
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (strncmp (url, CONTROL_PREFIX, strlen (CONTROL_PREFIX)) == 0)
+        return s_control (self, connection, url, method, upload);
+
+    json_t *request = upload->size ? json_loadb (upload->data, upload->size, 0, NULL) : NULL;
+    bool is_chat = strcmp (url, CHAT_PATH) == 0 && strcmp (method, "POST") == 0;
+    bool well_formed = json_is_object (request) && json_is_array (json_object_get (request, "messages"));
+    s_step_t *step = is_chat && well_formed && !upload->too_large ? s_take_step (self) : NULL;
+    s_record (self, connection, method, url, upload, request, step);
+    enum MHD_Result result;
+    if (strcmp (url, CHAT_PATH) != 0)
+        result = s_answer_error (connection, 404, "not_found", "no such path");
+    else if (!is_chat)
+        result = s_answer_error (connection, 405, "invalid_request_error", "use POST");
+    else if (upload->too_large)
+        result = s_answer_error (connection, 413, "invalid_request_error", "the body is too large");
+    else if (!well_formed)
+        result = s_answer_error (connection, 400, "invalid_request_error",
+                                 "the body must be a JSON object with a messages list");
+    else
+        result = s_chat (self, connection, request, step);
+    s_step_destroy (&step);
+    json_decref (request);
+    return result;
+}
+
+static void
+s_completed (void *cls, struct MHD_Connection *connection, void **con_cls, enum MHD_RequestTerminationCode code)
+{
+    s_upload_t *upload = *con_cls;
+    if (!upload)
+        return;
+    free (upload->data);
+    free (upload);
+    *con_cls = NULL;
+}
+
+fake_llm_t *
+fake_llm_new (int port, bool verbose)
+{
+    assert (port >= 0 && port <= 65535);
+    fake_llm_t *self = calloc (1, sizeof *self);
+    assert (self);
+    self->verbose = verbose;
+    if (pipe2 (self->stop_pipe, O_CLOEXEC | O_NONBLOCK)) {
+        free (self);
+        return NULL;
+    }
+    pthread_mutex_init (&self->mutex, NULL);
+    pthread_cond_init (&self->recorded, NULL);
+    self->requests = json_array ();
+    self->fallback = s_step_new (&(fake_llm_step_t){.mode = FAKE_LLM_OK});
+    struct sockaddr_in address = {.sin_family = AF_INET,
+                                  .sin_port = htons ((uint16_t) port),
+                                  .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
+    self->daemon = MHD_start_daemon (MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD
+                                         | (verbose ? MHD_USE_ERROR_LOG : 0),
+                                     0, NULL, NULL, s_access, self, MHD_OPTION_SOCK_ADDR, &address,
+                                     MHD_OPTION_NOTIFY_COMPLETED, s_completed, self, MHD_OPTION_CONNECTION_LIMIT,
+                                     (unsigned) 256, MHD_OPTION_END);
+    if (!self->daemon) {
+        fake_llm_destroy (&self);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info (self->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    self->port = info ? info->port : port;
+    snprintf (self->base_url, sizeof self->base_url, "http://127.0.0.1:%d/v1", self->port);
+    return self;
+}
+
+static void
+s_forget_script (fake_llm_t *self)
+{
+    while (self->queue) {
+        s_step_t *next = self->queue->next;
+        s_step_destroy (&self->queue);
+        self->queue = next;
+    }
+    self->queue_tail = NULL;
+    self->pending = 0;
+    while (self->intents) {
+        s_intent_t *next = self->intents->next;
+        free (self->intents->keyword);
+        free (self->intents->label);
+        free (self->intents);
+        self->intents = next;
+    }
+}
+
+void
+fake_llm_destroy (fake_llm_t **self_p)
+{
+    assert (self_p);
+    fake_llm_t *self = *self_p;
+    if (!self)
+        return;
+    /* Wake every waiting answer first: MHD then joins the connection threads. */
+    ssize_t written = write (self->stop_pipe[1], "x", 1);
+    (void) written;
+    if (self->daemon)
+        MHD_stop_daemon (self->daemon);
+    close (self->stop_pipe[0]);
+    close (self->stop_pipe[1]);
+    s_forget_script (self);
+    s_step_destroy (&self->fallback);
+    json_decref (self->requests);
+    pthread_cond_destroy (&self->recorded);
+    pthread_mutex_destroy (&self->mutex);
+    free (self);
+    *self_p = NULL;
+}
+
+int
+fake_llm_port (const fake_llm_t *self)
+{
+    assert (self);
+    return self->port;
+}
+
+const char *
+fake_llm_base_url (const fake_llm_t *self)
+{
+    assert (self);
+    return self->base_url;
+}
+
+void
+fake_llm_push (fake_llm_t *self, const fake_llm_step_t *step)
+{
+    assert (self && step);
+    s_step_t *copy = s_step_new (step);
+    s_lock (self);
+    if (self->queue_tail)
+        self->queue_tail->next = copy;
+    else
+        self->queue = copy;
+    self->queue_tail = copy;
+    self->pending++;
+    s_unlock (self);
+}
+
+void
+fake_llm_set_default (fake_llm_t *self, const fake_llm_step_t *step)
+{
+    assert (self && step);
+    s_step_t *copy = s_step_new (step);
+    s_lock (self);
+    s_step_destroy (&self->fallback);
+    self->fallback = copy;
+    s_unlock (self);
+}
+
+int
+fake_llm_push_json (fake_llm_t *self, const char *text, char *error, size_t size)
+{
+    assert (self && text);
+    json_error_t parse_error;
+    json_t *value = json_loads (text, 0, &parse_error);
+    if (!value) {
+        snprintf (error, size, "not JSON: %s", parse_error.text);
+        return -1;
+    }
+    json_t *list = json_is_array (value) ? json_incref (value) : json_pack ("[O]", value);
+    fake_llm_step_t steps[json_array_size (list) ? json_array_size (list) : 1];
+    int rc = 0;
+    for (size_t i = 0; i < json_array_size (list) && rc == 0; i++)
+        rc = s_step_from_json (json_array_get (list, i), &steps[i], error, size);
+    for (size_t i = 0; i < json_array_size (list) && rc == 0; i++)
+        fake_llm_push (self, &steps[i]);
+    json_decref (list);
+    json_decref (value);
+    return rc;
+}
+
+int
+fake_llm_set_default_json (fake_llm_t *self, const char *text, char *error, size_t size)
+{
+    assert (self && text);
+    json_error_t parse_error;
+    json_t *value = json_loads (text, 0, &parse_error);
+    if (!value) {
+        snprintf (error, size, "not JSON: %s", parse_error.text);
+        return -1;
+    }
+    fake_llm_step_t step;
+    int rc = s_step_from_json (value, &step, error, size);
+    if (rc == 0)
+        fake_llm_set_default (self, &step);
+    json_decref (value);
+    return rc;
+}
+
+void
+fake_llm_add_intent (fake_llm_t *self, const char *keyword, const char *label)
+{
+    assert (self && keyword && *keyword && label);
+    s_intent_t *intent = calloc (1, sizeof *intent);
+    assert (intent);
+    intent->keyword = strdup (keyword);
+    intent->label = strdup (label);
+    s_lock (self);
+    s_intent_t **link = &self->intents;
+    while (*link)
+        link = &(*link)->next;
+    *link = intent;
+    s_unlock (self);
+}
+
+size_t
+fake_llm_pending (fake_llm_t *self)
+{
+    assert (self);
+    s_lock (self);
+    size_t pending = self->pending;
+    s_unlock (self);
+    return pending;
+}
+
+size_t
+fake_llm_request_count (fake_llm_t *self)
+{
+    assert (self);
+    s_lock (self);
+    size_t count = json_array_size (self->requests);
+    s_unlock (self);
+    return count;
+}
+
+bool
+fake_llm_wait_requests (fake_llm_t *self, size_t count, int timeout_ms)
+{
+    assert (self);
+    struct timespec until;
+    clock_gettime (CLOCK_REALTIME, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long) (timeout_ms % 1000) * 1000000;
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+    s_lock (self);
+    int rc = 0;
+    while (json_array_size (self->requests) < count && rc == 0)
+        rc = pthread_cond_timedwait (&self->recorded, &self->mutex, &until);
+    bool reached = json_array_size (self->requests) >= count;
+    s_unlock (self);
+    return reached;
+}
+
+json_t *
+fake_llm_request (fake_llm_t *self, size_t index)
+{
+    assert (self);
+    s_lock (self);
+    json_t *record = json_array_get (self->requests, index);
+    json_t *copy = record ? json_deep_copy (record) : NULL;
+    s_unlock (self);
+    return copy;
+}
+
+void
+fake_llm_reset (fake_llm_t *self)
+{
+    assert (self);
+    s_step_t *ok = s_step_new (&(fake_llm_step_t){.mode = FAKE_LLM_OK});
+    s_lock (self);
+    s_forget_script (self);
+    s_step_destroy (&self->fallback);
+    self->fallback = ok;
+    json_array_clear (self->requests);
+    s_unlock (self);
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Self-test: the fake as a raw HTTP client sees it (libcurl directly, on purpose: cv_llm's own
+   behaviour against the fake is tested in llm_client_test.c). */
+
+typedef struct {
+    CURLcode code;
+    long status;
+    char body[4096];
+    size_t size;
+    char retry_after[32];
+    char retry_after_ms[32];
+} s_http_t;
+
+static size_t
+s_http_body (char *data, size_t size, size_t count, void *arg)
+{
+    s_http_t *http = arg;
+    size_t bytes = size * count;
+    size_t room = sizeof http->body - 1 - http->size;
+    memcpy (http->body + http->size, data, bytes < room ? bytes : room);
+    http->size += bytes < room ? bytes : room;
+    http->body[http->size] = '\0';
+    return bytes;
+}
+
+static size_t
+s_http_header (char *data, size_t size, size_t count, void *arg)
+{
+    s_http_t *http = arg;
+    size_t bytes = size * count;
+    if (bytes > 13 && strncasecmp (data, "Retry-After: ", 13) == 0)
+        snprintf (http->retry_after, sizeof http->retry_after, "%.*s", (int) strcspn (data + 13, "\r\n"), data + 13);
+    if (bytes > 16 && strncasecmp (data, "retry-after-ms: ", 16) == 0)
+        snprintf (http->retry_after_ms, sizeof http->retry_after_ms, "%.*s", (int) strcspn (data + 16, "\r\n"),
+                  data + 16);
+    return bytes;
+}
+
+/* One request on a fresh connection. */
+static void
+s_http (const fake_llm_t *fake, const char *method, const char *path, const char *body, long timeout_ms,
+        s_http_t *http)
+{
+    memset (http, 0, sizeof *http);
+    char url[256];
+    snprintf (url, sizeof url, "http://127.0.0.1:%d%s", fake->port, path);
+    CURL *curl = curl_easy_init ();
+    assert (curl);
+    struct curl_slist *headers = curl_slist_append (NULL, "Authorization: Bearer test-key");
+    headers = curl_slist_append (headers, "Content-Type: application/json");
+    curl_easy_setopt (curl, CURLOPT_URL, url);
+    curl_easy_setopt (curl, CURLOPT_CUSTOMREQUEST, method);
+    if (body)
+        curl_easy_setopt (curl, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt (curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_http_body);
+    curl_easy_setopt (curl, CURLOPT_WRITEDATA, http);
+    curl_easy_setopt (curl, CURLOPT_HEADERFUNCTION, s_http_header);
+    curl_easy_setopt (curl, CURLOPT_HEADERDATA, http);
+    curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, timeout_ms);
+    http->code = curl_easy_perform (curl);
+    curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &http->status);
+    curl_slist_free_all (headers);
+    curl_easy_cleanup (curl);
+}
+
+static json_t *
+s_content (const s_http_t *http)
+{
+    json_t *answer = json_loads (http->body, 0, NULL);
+    json_t *choice = json_array_get (json_object_get (answer, "choices"), 0);
+    json_t *content = json_object_get (json_object_get (choice, "message"), "content");
+    json_t *result = json_is_string (content) ? json_incref (content) : NULL;
+    json_decref (answer);
+    return result;
+}
+
+typedef struct {
+    fake_llm_t *fake;
+    s_http_t http;
+} s_client_t;
+
+static void *
+s_hanging_client (void *arg)
+{
+    s_client_t *client = arg;
+    s_http (client->fake, "POST", CHAT_PATH, "{\"model\":\"m\",\"messages\":[]}", 60000, &client->http);
+    return NULL;
+}
+
+void
+fake_llm_test (bool verbose)
+{
+    curl_global_init (CURL_GLOBAL_DEFAULT);
+    fake_llm_t *fake = fake_llm_new (0, verbose);
+    assert (fake);
+    assert (fake_llm_port (fake) > 0);
+    char expected_url[64];
+    snprintf (expected_url, sizeof expected_url, "http://127.0.0.1:%d/v1", fake_llm_port (fake));
+    assert (strcmp (fake_llm_base_url (fake), expected_url) == 0);
+    const char *chat = "{\"model\":\"small\",\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},"
+                       "{\"role\":\"user\",\"content\":\"Where is my CARD?\"}]}";
+    s_http_t http;
+
+    /* The default: ok, with the requested model and estimated usage; the request is recorded. */
+    s_http (fake, "POST", CHAT_PATH, chat, 5000, &http);
+    assert (http.code == CURLE_OK && http.status == 200);
+    json_t *content = s_content (&http);
+    assert (content && strcmp (json_string_value (content), "ok") == 0);
+    json_decref (content);
+    json_t *answer = json_loads (http.body, 0, NULL);
+    assert (strcmp (json_string_value (json_object_get (answer, "model")), "small") == 0);
+    assert (json_integer_value (json_object_get (json_object_get (answer, "usage"), "prompt_tokens")) > 0);
+    json_decref (answer);
+    assert (fake_llm_request_count (fake) == 1);
+    json_t *record = fake_llm_request (fake, 0);
+    assert (strcmp (json_string_value (json_object_get (record, "path")), CHAT_PATH) == 0);
+    assert (strcmp (json_string_value (json_object_get (record, "authorization")), "Bearer test-key") == 0);
+    assert (strcmp (json_string_value (json_object_get (record, "model")), "small") == 0);
+    assert (json_array_size (json_object_get (record, "messages")) == 2);
+    assert (strcmp (json_string_value (json_object_get (record, "step")), "ok") == 0);
+    json_decref (record);
+    assert (!fake_llm_request (fake, 1));
+
+    /* Steps in order: ok with exact usage, status with Retry-After, malformed, slow. */
+    fake_llm_push (fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "hello", .prompt_tokens = 7,
+                                            .completion_tokens = 3});
+    fake_llm_push (fake, &(fake_llm_step_t){.mode = FAKE_LLM_STATUS, .status = 429, .retry_after = "2",
+                                            .retry_after_ms = 150});
+    fake_llm_push (fake, &(fake_llm_step_t){.mode = FAKE_LLM_MALFORMED});
+    fake_llm_push (fake, &(fake_llm_step_t){.mode = FAKE_LLM_MALFORMED, .text = "{\"object\":\"chat.completion\"}"});
+    fake_llm_push (fake, &(fake_llm_step_t){.mode = FAKE_LLM_SLOW, .delay_ms = 20, .text = "late"});
+    fake_llm_push (fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .no_usage = true});
+    assert (fake_llm_pending (fake) == 6);
+    s_http (fake, "POST", CHAT_PATH, chat, 5000, &http);
+    answer = json_loads (http.body, 0, NULL);
+    assert (json_integer_value (json_object_get (json_object_get (answer, "usage"), "prompt_tokens")) == 7);
+    assert (json_integer_value (json_object_get (json_object_get (answer, "usage"), "total_tokens")) == 10);
+    json_decref (answer);
+    s_http (fake, "POST", CHAT_PATH, chat, 5000, &http);
+    assert (http.status == 429 && strcmp (http.retry_after, "2") == 0 && strcmp (http.retry_after_ms, "150") == 0);
+    assert (strstr (http.body, "\"error\""));
+    s_http (fake, "POST", CHAT_PATH, chat, 5000, &http);
+    assert (http.status == 200 && strcmp (http.body, "this is not JSON") == 0);
+    s_http (fake, "POST", CHAT_PATH, chat, 5000, &http);
+    assert (http.status == 200 && strcmp (http.body, "{\"object\":\"chat.completion\"}") == 0);
+    s_http (fake, "POST", CHAT_PATH, chat, 5000, &http);
+    content = s_content (&http);
+    assert (content && strcmp (json_string_value (content), "late") == 0);
+    json_decref (content);
+    s_http (fake, "POST", CHAT_PATH, chat, 5000, &http);
+    assert (http.status == 200 && !strstr (http.body, "usage"));
+    assert (fake_llm_pending (fake) == 0);
+
+    /* close drops the connection; hang holds it until the client gives up; the fake serves on. */
+    fake_llm_push (fake, &(fake_llm_step_t){.mode = FAKE_LLM_CLOSE});
+    fake_llm_push (fake, &(fake_llm_step_t){.mode = FAKE_LLM_HANG});
+    s_http (fake, "POST", CHAT_PATH, chat, 5000, &http);
+    assert (http.code == CURLE_GOT_NOTHING);
+    s_http (fake, "POST", CHAT_PATH, chat, 200, &http);
+    assert (http.code == CURLE_OPERATION_TIMEDOUT);
+    s_http (fake, "POST", CHAT_PATH, chat, 5000, &http);
+    assert (http.code == CURLE_OK && http.status == 200);
+
+    /* Bad requests take no step; other paths are 404, and recorded. */
+    fake_llm_push (fake, &(fake_llm_step_t){.mode = FAKE_LLM_STATUS, .status = 503});
+    s_http (fake, "POST", CHAT_PATH, "{\"model\":\"m\"}", 5000, &http);
+    assert (http.status == 400);
+    s_http (fake, "POST", CHAT_PATH, "not json", 5000, &http);
+    assert (http.status == 400);
+    s_http (fake, "GET", "/v1/models", NULL, 5000, &http);
+    assert (http.status == 404);
+    assert (fake_llm_pending (fake) == 1);
+    size_t count = fake_llm_request_count (fake);
+    record = fake_llm_request (fake, count - 2);
+    assert (strcmp (json_string_value (json_object_get (record, "body")), "not json") == 0);
+    assert (json_is_null (json_object_get (record, "step")));
+    json_decref (record);
+
+    /* The intent chooser: the first keyword found in the last user message. */
+    fake_llm_reset (fake);
+    assert (fake_llm_request_count (fake) == 0 && fake_llm_pending (fake) == 0);
+    fake_llm_set_default (fake, &(fake_llm_step_t){.mode = FAKE_LLM_INTENT});
+    fake_llm_add_intent (fake, "card", "card_arrival");
+    fake_llm_add_intent (fake, "refund", "request_refund");
+    s_http (fake, "POST", CHAT_PATH, chat, 5000, &http);
+    content = s_content (&http);
+    assert (content && strcmp (json_string_value (content), "{\"intent\":\"card_arrival\"}") == 0);
+    json_decref (content);
+    s_http (fake, "POST", CHAT_PATH, "{\"messages\":[{\"role\":\"user\",\"content\":\"hello\"}]}", 5000, &http);
+    content = s_content (&http);
+    assert (content && strcmp (json_string_value (content), "{\"intent\":\"unknown\"}") == 0);
+    json_decref (content);
+
+    /* Scripting over HTTP, as the binary is scripted. */
+    fake_llm_reset (fake);
+    s_http (fake, "POST", "/_fake/steps", "[{\"mode\":\"status\",\"status\":503},{\"mode\":\"ok\",\"content\":\"x\"}]",
+            5000, &http);
+    assert (http.status == 200 && fake_llm_pending (fake) == 2);
+    s_http (fake, "POST", "/_fake/steps", "{\"mode\":\"teleport\"}", 5000, &http);
+    assert (http.status == 400 && strstr (http.body, "mode must be"));
+    s_http (fake, "POST", "/_fake/steps", "{\"mode\":\"ok\",\"colour\":\"red\"}", 5000, &http);
+    assert (http.status == 400 && strstr (http.body, "unknown step key colour"));
+    s_http (fake, "PUT", "/_fake/default", "{\"mode\":\"intent\"}", 5000, &http);
+    assert (http.status == 200);
+    s_http (fake, "POST", "/_fake/intents", "{\"refund\":\"request_refund\"}", 5000, &http);
+    assert (http.status == 200);
+    s_http (fake, "POST", CHAT_PATH, chat, 5000, &http);
+    assert (http.status == 503);
+    s_http (fake, "POST", CHAT_PATH, chat, 5000, &http);
+    assert (http.status == 200);
+    s_http (fake, "POST", CHAT_PATH, "{\"messages\":[{\"role\":\"user\",\"content\":\"a REFUND please\"}]}", 5000,
+            &http);
+    assert (strstr (http.body, "request_refund"));
+    s_http (fake, "GET", "/_fake/requests", NULL, 5000, &http);
+    json_t *records = json_loads (http.body, 0, NULL);
+    assert (json_array_size (records) == 3 && fake_llm_request_count (fake) == 3);
+    json_decref (records);
+    s_http (fake, "POST", "/_fake/reset", "", 5000, &http);
+    assert (http.status == 200 && fake_llm_request_count (fake) == 0);
+
+    /* Stopping while a request hangs returns, and the client sees the connection end. */
+    fake_llm_set_default (fake, &(fake_llm_step_t){.mode = FAKE_LLM_HANG});
+    s_client_t client = {.fake = fake};
+    pthread_t thread;
+    assert (pthread_create (&thread, NULL, s_hanging_client, &client) == 0);
+    assert (fake_llm_wait_requests (fake, 1, 10000));
+    fake_llm_destroy (&fake);
+    assert (!fake);
+    pthread_join (thread, NULL);
+    assert (client.http.code != CURLE_OK && client.http.code != CURLE_OPERATION_TIMEDOUT);
+    fake_llm_destroy (&fake);
+    curl_global_cleanup ();
+    if (verbose)
+        printf ("fake_llm: ok\n");
+}
