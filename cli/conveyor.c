@@ -7,11 +7,13 @@
 #include "cli_migrate.h"
 #include "cli_probe.h"
 #include "cli_seed.h"
+#include "cli_train.h"
 
 static const cli_command_t s_commands[] = {
     {"probe", CLI_PROBE_SUMMARY, cli_probe_run},
     {"migrate", CLI_MIGRATE_SUMMARY, cli_migrate_run},
     {"seed", CLI_SEED_SUMMARY, cli_seed_run},
+    {"train", CLI_TRAIN_SUMMARY, cli_train_run},
 };
 #define COMMAND_COUNT (sizeof s_commands / sizeof s_commands[0])
 
@@ -19,7 +21,8 @@ static void
 s_usage (FILE *out)
 {
     fprintf (out, "usage: conveyor COMMAND [options]\n"
-                  "Operates a conveyor deployment: probes its services, migrates and seeds its database.\n\n"
+                  "Operates a conveyor deployment: probes its services, migrates and seeds its database,\n"
+                  "trains its intent model.\n\n"
                   "commands:\n");
     for (size_t i = 0; i < COMMAND_COUNT; i++)
         fprintf (out, "  %-9s %s\n", s_commands[i].name, s_commands[i].summary);
@@ -30,7 +33,8 @@ s_usage (FILE *out)
                   "exit status:\n"
                   "  0  done (probe: the service answered ok)\n"
                   "  1  the command failed: a probe not ok, unreachable, unanswered in time or answered\n"
-                  "     with garbage; the database unreachable or a statement failed\n"
+                  "     with garbage; the database unreachable or a statement failed; training data\n"
+                  "     unreadable or malformed, or the model not written\n"
                   "  2  usage error: unknown command or option, missing or extra argument, bad value\n");
 }
 

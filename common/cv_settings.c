@@ -149,6 +149,12 @@ cv_settings_load (cv_settings_t *self, int argc, char **argv, cv_error_t *err)
     return 0;
 }
 
+bool
+cv_settings_has (const cv_settings_t *self, const char *name)
+{
+    return s_index (self, name) >= 0;
+}
+
 const char *
 cv_settings_string (const cv_settings_t *self, const char *name)
 {
@@ -251,6 +257,7 @@ cv_settings_test (bool verbose)
     assert (cv_settings_int (settings, "capacity") == 4);
     assert (cv_settings_bool (settings, "verbose"));
     assert (cv_settings_string (settings, "database-url") == NULL);
+    assert (cv_settings_has (settings, "capacity") && !cv_settings_has (settings, "capacityy"));
     assert (cv_settings_positional_count (settings) == 1);
     assert (strcmp (cv_settings_positional (settings, 0), "extra") == 0);
     cv_settings_destroy (&settings);

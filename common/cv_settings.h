@@ -33,6 +33,8 @@ void cv_settings_destroy (cv_settings_t **self_p);
    Positional arguments are kept, in order. */
 int cv_settings_load (cv_settings_t *self, int argc, char **argv, cv_error_t *err) CV_MUST_CHECK;
 
+/* True when the table has a setting called name. */
+bool cv_settings_has (const cv_settings_t *self, const char *name);
 const char *cv_settings_string (const cv_settings_t *self, const char *name);
 long cv_settings_int (const cv_settings_t *self, const char *name);
 bool cv_settings_bool (const cv_settings_t *self, const char *name);

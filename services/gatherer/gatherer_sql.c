@@ -319,7 +319,7 @@ gatherer_sql_test (bool verbose)
 
     gatherer_tool_t probe_null
         = s_test_tool ("null_param", "SELECT $1::text IS NULL AS is_null, $2::text AS user", 1000, 5);
-    const char *null_params[] = {"intent.slots.last4", "user_id"};
+    const char *null_params[] = {"intent.slots.card_last4", "user_id"};
     probe_null.params = null_params;
     probe_null.param_count = 2;
     const gatherer_tool_t *one = &probe_null;
@@ -331,12 +331,12 @@ gatherer_sql_test (bool verbose)
     json_decref (rows);
     gatherer_sql_result_reset (&results[0]);
 
-    json_object_set_new (json_object_get (json_object_get (context, "intent"), "slots"), "last4", json_string ("9052"));
+    json_object_set_new (json_object_get (json_object_get (context, "intent"), "slots"), "card_last4", json_string ("9052"));
     const gatherer_tool_t *active = gatherer_tools_find (tools, "active_cards");
     gatherer_sql_run (sql, &active, 1, context, 0, results);
     assert (results[0].status == CONVEYOR__V1__TOOL_RESULT__STATUS__OK && results[0].rows == 0);
     gatherer_sql_result_reset (&results[0]);
-    json_object_set_new (json_object_get (json_object_get (context, "intent"), "slots"), "last4", json_integer (4417));
+    json_object_set_new (json_object_get (json_object_get (context, "intent"), "slots"), "card_last4", json_integer (4417));
     gatherer_sql_run (sql, &active, 1, context, 0, results); /* a number goes as its text */
     assert (results[0].status == CONVEYOR__V1__TOOL_RESULT__STATUS__OK && results[0].rows == 1);
     gatherer_sql_result_reset (&results[0]);

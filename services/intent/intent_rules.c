@@ -509,9 +509,9 @@ intent_rules_test (bool verbose)
     intent_match_reset (NULL);
 
     /* slots: the named groups that matched, and only those */
-    s_expect_slot (rules, "I lost my card ending 4417", "lost_or_stolen_card", "last4", "4417");
-    s_expect_slot (rules, "my card was stolen, the one ending in 0042", "lost_or_stolen_card", "last4", "0042");
-    s_expect_slot (rules, "I lost my card", "lost_or_stolen_card", "last4", NULL);
+    s_expect_slot (rules, "I lost my card ending 4417", "lost_or_stolen_card", "card_last4", "4417");
+    s_expect_slot (rules, "my card was stolen, the one ending in 0042", "lost_or_stolen_card", "card_last4", "0042");
+    s_expect_slot (rules, "I lost my card", "lost_or_stolen_card", "card_last4", NULL);
     s_expect_slot (rules, "exchange rate for USD", "exchange_rate", "currency", "USD");
     s_expect_slot (rules, "what's the conversion rate to GBP", "exchange_rate", "currency", "GBP");
     s_expect_slot (rules, "exchange rate for usd", "exchange_rate", "currency", NULL); /* codes are upper case */
@@ -542,7 +542,7 @@ intent_rules_test (bool verbose)
     /* emoji and other scripts: a code point is one `.` */
     s_expect (rules, "My card \xf0\x9f\x92\xb3 was stolen!! \xf0\x9f\x98\xa2", "lost_or_stolen_card", verbose);
     s_expect_slot (rules, "\xf0\x9f\x98\xb1 I lost my card \xf0\x9f\x98\xa2 ending 4417", "lost_or_stolen_card",
-                   "last4", "4417");
+                   "card_last4", "4417");
     s_expect (rules, "Ich habe meine Karte verloren \xf0\x9f\x92\xb3", INTENT_UNKNOWN, verbose);
     s_expect (rules, "\xe6\x88\x91\xe7\x9a\x84\xe5\x8d\xa1\xe4\xb8\xa2\xe4\xba\x86", INTENT_UNKNOWN, verbose);
     s_expect (rules, "Caf\xc3\xa9 charged me twice \xe2\x80\x94 twice!", "transaction_charged_twice", verbose);

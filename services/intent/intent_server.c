@@ -5,35 +5,45 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <czmq.h>
 
 #include "cv_launcher.h"
 #include "cv_msgpack.h"
-#include "intent_rules.h"
+#include "intent_classifier.h"
 
 typedef struct {
-    intent_rules_t *rules;
+    intent_classifier_t *classifier;
     cv_log_t *log;              /* borrowed */
     const char *check_text;     /* what the probe classifies */
 } intent_server_t;
+
+const cv_setting_t intent_server_settings[] = {
+    {"intent-model", CV_SETTING_STRING, NULL, 0, 0, "the trained model file, instead of the agent file's classifier.model"},
+};
+const size_t intent_server_settings_count = sizeof intent_server_settings / sizeof intent_server_settings[0];
 
 void *
 intent_server_logic_new (void *logic_args, cv_log_t *log, cv_error_t *err)
 {
     cv_launcher_args_t *args = logic_args;
     assert (args && args->agent);
-    intent_rules_t *rules = intent_rules_new (args->agent, log, err);
-    if (!rules)
+    const char *model = NULL;
+    if (args->settings && cv_settings_has (args->settings, "intent-model"))
+        model = cv_settings_string (args->settings, "intent-model");
+    intent_classifier_t *classifier = intent_classifier_new (args->agent, model && *model ? model : NULL, log, err);
+    if (!classifier)
         return NULL;
     intent_server_t *self = calloc (1, sizeof *self);
     assert (self);
-    self->rules = rules;
+    self->classifier = classifier;
     self->log = log;
     self->check_text = INTENT_SERVER_CHECK_TEXT;
     if (log)
-        cv_log_debug (log, "intent rules loaded from %s: %zu intents", cv_config_name (args->agent),
-                      intent_rules_count (rules));
+        cv_log_debug (log, "intent classifier from %s: model %s, threshold %.3f, LLM %s", cv_config_name (args->agent),
+                      intent_classifier_has_model (classifier) ? "yes" : "no", intent_classifier_threshold (classifier),
+                      intent_classifier_has_llm (classifier) ? "yes" : "no");
     return self;
 }
 
@@ -44,49 +54,56 @@ intent_server_logic_destroy (void **logic_p)
     intent_server_t *self = *logic_p;
     if (!self)
         return;
-    intent_rules_destroy (&self->rules);
+    intent_classifier_destroy (&self->classifier);
     free (self);
     *logic_p = NULL;
 }
 
-/* Classifies text into a new Intent in arena, or NULL with err. */
+/* Classifies text into a new Intent in arena, or NULL with err. Relative dates are read in UTC. */
 static Conveyor__V1__Intent *
-s_classify (intent_server_t *self, const char *text, cv_arena_t *arena, cv_error_t *err)
+s_classify (intent_server_t *self, const char *text, uint64_t deadline_ms, const char *request_id, cv_arena_t *arena,
+            cv_error_t *err)
 {
-    intent_match_t match;
-    if (intent_rules_classify (self->rules, text, &match, err)) {
-        intent_match_reset (&match);
+    time_t now = time (NULL);
+    struct tm today;
+    gmtime_r (&now, &today);
+    intent_result_t result;
+    if (intent_classifier_classify (self->classifier, text, deadline_ms, today.tm_year + 1900, today.tm_mon + 1,
+                                    today.tm_mday, &result, err))
         return NULL;
-    }
+    if (result.llm_note[0])
+        cv_log_event (self->log, CV_LOG_INFO, request_id, NULL, "below the model's threshold, LLM %s", result.llm_note);
     size_t size = 0;
-    uint8_t *packed = cv_msgpack_pack (match.slots, &size, err);
+    uint8_t *packed = cv_msgpack_pack (result.slots, &size, err);
     if (!packed) {
-        cv_error_prefix (err, "slots of %s", match.name);
-        intent_match_reset (&match);
+        cv_error_prefix (err, "slots of %s", result.name);
+        intent_result_reset (&result);
         return NULL;
     }
     Conveyor__V1__Intent *intent = cv_arena_alloc (arena, sizeof *intent);
     assert (intent);
     conveyor__v1__intent__init (intent);
-    intent->name = cv_arena_strdup (arena, match.name);
-    intent->confidence = match.confidence;
-    intent->method = match.method;
-    intent->rule = cv_arena_strdup (arena, match.rule);
+    intent->name = cv_arena_strdup (arena, result.name);
+    intent->confidence = result.confidence;
+    intent->method = result.method;
+    intent->rule = cv_arena_strdup (arena, result.rule);
     intent->slots.data = cv_arena_adopt (arena, packed, size);
     intent->slots.len = size;
-    intent->low_confidence = match.method == CONVEYOR__V1__INTENT__METHOD__FALLBACK;
-    if (match.method == CONVEYOR__V1__INTENT__METHOD__RULE) {
-        Conveyor__V1__Candidate *candidate = cv_arena_alloc (arena, sizeof *candidate);
-        assert (candidate);
-        conveyor__v1__candidate__init (candidate);
-        candidate->name = intent->name;
-        candidate->score = match.confidence;
-        intent->candidates = cv_arena_alloc (arena, sizeof *intent->candidates);
+    intent->low_confidence = result.low_confidence;
+    if (result.candidate_count) {
+        intent->candidates = cv_arena_alloc (arena, result.candidate_count * sizeof *intent->candidates);
         assert (intent->candidates);
-        intent->candidates[0] = candidate;
-        intent->n_candidates = 1;
+        for (size_t i = 0; i < result.candidate_count; i++) {
+            Conveyor__V1__Candidate *candidate = cv_arena_alloc (arena, sizeof *candidate);
+            assert (candidate);
+            conveyor__v1__candidate__init (candidate);
+            candidate->name = cv_arena_strdup (arena, result.candidates[i].name);
+            candidate->score = result.candidates[i].score;
+            intent->candidates[i] = candidate;
+        }
+        intent->n_candidates = result.candidate_count;
     }
-    intent_match_reset (&match);
+    intent_result_reset (&result);
     return intent;
 }
 
@@ -97,7 +114,8 @@ intent_server_handle (void *logic, const cv_envelope_t *request, cv_arena_t *are
     intent_server_t *self = logic;
     assert (self && request && arena && reply);
     assert (request->body_case == CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST);
-    Conveyor__V1__Intent *intent = s_classify (self, request->intent_request->text, arena, err);
+    Conveyor__V1__Intent *intent = s_classify (self, request->intent_request->text, request->deadline_ms,
+                                               request->request_id, arena, err);
     if (!intent) {
         if (err && strcmp (err->field, "text") == 0)
             snprintf (err->field, sizeof err->field, "intent_request.text");
@@ -113,19 +131,16 @@ intent_server_check (void *logic, cv_arena_t *arena, cv_error_t *err)
 {
     intent_server_t *self = logic;
     assert (self && arena);
-    Conveyor__V1__Intent *intent = s_classify (self, self->check_text, arena, err);
+    /* No LLM for the probe: its deadline is now, so the check measures this worker alone. */
+    Conveyor__V1__Intent *intent = s_classify (self, self->check_text, 1, "", arena, err);
     if (!intent) {
         cv_error_prefix (err, "canned request '%s'", self->check_text);
         return -1;
     }
-    if (!intent_rules_known (self->rules, intent->name))
+    if (!intent_classifier_knows (self->classifier, intent->name))
         return cv_error_set (err, CV_ERR_INTERNAL, NULL,
                              "canned request '%s' classified as %s, not a configured intent", self->check_text,
                              intent->name);
-    bool fallback = strcmp (intent->name, INTENT_UNKNOWN) == 0;
-    if (fallback != (intent->method == CONVEYOR__V1__INTENT__METHOD__FALLBACK))
-        return cv_error_set (err, CV_ERR_INTERNAL, NULL, "canned request '%s' classified as %s by method %d",
-                             self->check_text, intent->name, (int) intent->method);
     /* What the orchestrator will check when it receives an Intent. */
     cv_envelope_t *envelope = cv_envelope_new (arena, "", "", 0, 1);
     assert (envelope);
@@ -164,7 +179,10 @@ intent_server_test (bool verbose)
 {
     cv_error_t err;
     cv_log_t *log = cv_log_new (INTENT_SERVER_SERVICE, "selftest", verbose);
-    cv_settings_t *settings = cv_settings_new ("conveyor-intent", "selftest", NULL, 0);
+    /* The demo model the build trained, named as an operator would: --intent-model. */
+    cv_settings_t *settings = cv_settings_new ("conveyor-intent", "test", intent_server_settings, intent_server_settings_count);
+    char *model_argv[] = {"conveyor-intent", "--intent-model", CONVEYOR_DEMO_MODEL, NULL};
+    assert (cv_settings_load (settings, 3, model_argv, &err) == 0);
     cv_config_t *agent = cv_config_load (CONVEYOR_SOURCE_DIR "/deploy/config/bank-agent.yaml", &err);
     assert (agent);
     cv_launcher_args_t args = {.agent = agent, .settings = settings};
@@ -184,18 +202,27 @@ intent_server_test (bool verbose)
     assert (!intent->low_confidence);
     assert (intent->n_candidates == 1 && streq (intent->candidates[0]->name, "lost_or_stolen_card"));
     json_t *slots = cv_msgpack_unpack (intent->slots.data, intent->slots.len, "slots", &err);
-    assert (slots && streq (json_string_value (json_object_get (slots, "last4")), "4417"));
+    assert (slots && streq (json_string_value (json_object_get (slots, "card_last4")), "4417"));
     json_decref (slots);
     assert (cv_envelope_validate (reply, CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_INTENT), 0, &err) == 0);
 
-    /* the fallback: unknown, low confidence, an empty slots map, no candidates */
+    /* the model, above its threshold: a text it was trained on */
+    request = s_request (arena, "I want to start using my card.");
+    reply = cv_envelope_reply_new (arena, request);
+    assert (intent_server_handle (logic, request, arena, reply, &err) == 0);
+    intent = reply->intent;
+    assert (streq (intent->name, "activate_my_card") && intent->method == CONVEYOR__V1__INTENT__METHOD__MODEL);
+    assert (!intent->low_confidence && intent->confidence > 0.5f && streq (intent->rule, ""));
+    assert (intent->n_candidates == 5 && streq (intent->candidates[0]->name, "activate_my_card"));
+    assert (cv_envelope_validate (reply, CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_INTENT), 0, &err) == 0);
+
+    /* the fallback, without an LLM: the model's guess, low confidence, its candidates */
     request = s_request (arena, "what is your favourite colour");
     reply = cv_envelope_reply_new (arena, request);
     assert (intent_server_handle (logic, request, arena, reply, &err) == 0);
     intent = reply->intent;
-    assert (streq (intent->name, "unknown") && intent->confidence == 0.0f);
     assert (intent->method == CONVEYOR__V1__INTENT__METHOD__FALLBACK && intent->low_confidence);
-    assert (streq (intent->rule, "") && intent->n_candidates == 0);
+    assert (streq (intent->rule, "") && intent->n_candidates == 5 && streq (intent->candidates[0]->name, intent->name));
     slots = cv_msgpack_unpack (intent->slots.data, intent->slots.len, "slots", &err);
     assert (json_is_object (slots) && json_object_size (slots) == 0);
     json_decref (slots);

@@ -1,4 +1,4 @@
-/* conveyor-intent: classifies customer messages into intents with the agent file's rules. */
+/* conveyor-intent: classifies customer messages into intents: rules, the trained model, an LLM. */
 #include "cv_launcher.h"
 #include "intent_server.h"
 
@@ -14,6 +14,8 @@ main (int argc, char **argv)
         .handle = intent_server_handle,
         .check = intent_server_check,
         .default_control_endpoint = INTENT_SERVER_CONTROL_ENDPOINT,
+        .extra_settings = intent_server_settings,
+        .extra_count = intent_server_settings_count,
     };
     return cv_launcher_run (&spec, argc, argv);
 }

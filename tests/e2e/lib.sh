@@ -78,6 +78,7 @@ e2e_setup() {
     export CONVEYOR_BROKER_ENDPOINT=$E2E_BROKER
     export CONVEYOR_HEARTBEAT_MS=$E2E_HEARTBEAT_MS
     export CONVEYOR_AGENT_FILE=${CONVEYOR_AGENT_FILE:-$CONVEYOR_SOURCE_DIR/deploy/config/bank-agent.yaml}
+    export CONVEYOR_INTENT_MODEL=$CONVEYOR_BIN/../models/banking77.model
 }
 
 # e2e_private_pg: a PostgreSQL of the test's own (for tests that stop and start it), migrated and

@@ -6,6 +6,7 @@
 set -euo pipefail
 : "${CONVEYOR_BIN:?}" "${CONVEYOR_SOURCE_DIR:?}"
 export CONVEYOR_AGENT_FILE=$CONVEYOR_SOURCE_DIR/deploy/config/bank-agent.yaml
+export CONVEYOR_INTENT_MODEL=$CONVEYOR_BIN/../models/banking77.model
 export CONVEYOR_DATABASE_URL=postgresql://nobody@127.0.0.1:1/none
 dir=$(mktemp -d /tmp/conveyor-stop.XXXXXX)
 trap 'rm -rf "$dir"' EXIT

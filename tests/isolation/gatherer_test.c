@@ -214,7 +214,7 @@ s_good_traffic (gatherer_t *gatherer)
     cv_envelope_destroy (&reply);
 
     /* a slot narrows the query: the shipped card 9052 is not active */
-    json_t *slots = json_pack ("{s:s}", "last4", "9052");
+    json_t *slots = json_pack ("{s:s}", "card_last4", "9052");
     reply = s_gather (gatherer, "cust-1", "I lost my card ending 9052", "lost_or_stolen_card", slots, 10000);
     context = s_evidence (reply, lost, 2);
     s_expect_text (context, "tools.active_cards.status", "ok");

@@ -8,6 +8,7 @@
 
 #include "cv_launcher.h"
 #include "cv_msgpack.h"
+#include "fake_llm.h"
 #include "harness.h"
 #include "intent_server.h"
 
@@ -63,7 +64,7 @@ s_expect_intent (harness_t *harness, const char *text, const char *intent, const
     cv_error_t err;
     assert (cv_envelope_validate (reply, CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_INTENT), 0, &err) == 0);
     const Conveyor__V1__Intent *result = reply->intent;
-    if (!streq (result->name, intent)) {
+    if (intent && !streq (result->name, intent)) {
         fprintf (stderr, "'%s': expected %s, got %s\n", text, intent, result->name);
         abort ();
     }
@@ -73,9 +74,10 @@ s_expect_intent (harness_t *harness, const char *text, const char *intent, const
         assert (!result->low_confidence);
         assert (result->n_candidates == 1 && streq (result->candidates[0]->name, intent));
     } else {
+        /* the model's guess, below its threshold, with no LLM to ask */
         assert (streq (result->rule, ""));
-        assert (result->method == CONVEYOR__V1__INTENT__METHOD__FALLBACK && result->confidence == 0.0f);
-        assert (result->low_confidence && result->n_candidates == 0);
+        assert (result->method == CONVEYOR__V1__INTENT__METHOD__FALLBACK && result->low_confidence);
+        assert (result->n_candidates == 5 && streq (result->candidates[0]->name, result->name));
     }
     json_t *slots = cv_msgpack_unpack (result->slots.data, result->slots.len, "slots", &err);
     assert (json_is_object (slots));
@@ -87,12 +89,95 @@ s_expect_intent (harness_t *harness, const char *text, const char *intent, const
     cv_envelope_destroy (&reply);
 }
 
+/* The Intent for text, asked with deadline_in_ms. */
+static Conveyor__V1__Intent *
+s_intent_of (harness_t *harness, const char *text, int64_t deadline_in_ms, cv_envelope_t **reply_p)
+{
+    *reply_p = s_ask (harness, text, deadline_in_ms);
+    assert ((*reply_p)->body_case == CONVEYOR__V1__ENVELOPE__BODY_INTENT);
+    return (*reply_p)->intent;
+}
+
+/* Below the model's threshold, with the stand-in LLM server: its pick is taken when it names one
+   of the model's labels; an off-list or malformed answer, an error or a timeout leaves the model's
+   guess, marked low_confidence, within the request's deadline. A confident text never asks it. */
+static void
+s_llm_scenarios (cv_log_t *log, cv_settings_t *settings)
+{
+    fake_llm_t *fake = fake_llm_new (0, false);
+    assert (fake);
+    setenv ("CONVEYOR_LLM_BASE_URL", fake_llm_base_url (fake), 1);
+    setenv ("CONVEYOR_LLM_MODEL", "stand-in", 1);
+    cv_error_t err;
+    cv_config_t *agent = cv_config_load (CONVEYOR_SOURCE_DIR "/deploy/config/bank-agent.yaml", &err);
+    assert (agent);
+    cv_launcher_args_t args = {.agent = agent, .settings = settings};
+    harness_t *harness = harness_new ();
+    cv_worker_config_t config = s_config (log, &args);
+    zactor_t *worker = harness_start_worker (harness, &config);
+    const char *vague = "what is your favourite colour";
+
+    /* the LLM chooses among the labels */
+    fake_llm_push (fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "{\"intent\": \"card_arrival\"}"});
+    cv_envelope_t *reply;
+    Conveyor__V1__Intent *intent = s_intent_of (harness, vague, 5000, &reply);
+    assert (streq (intent->name, "card_arrival") && intent->method == CONVEYOR__V1__INTENT__METHOD__LLM);
+    assert (!intent->low_confidence && intent->n_candidates == 5);
+    cv_envelope_destroy (&reply);
+    assert (fake_llm_request_count (fake) == 1);
+    json_t *sent = fake_llm_request (fake, 0);
+    char *messages = json_dumps (json_object_get (sent, "messages"), JSON_COMPACT);
+    assert (strstr (messages, vague) && strstr (messages, "card_arrival") && strstr (messages, "Most likely"));
+    free (messages);
+    json_decref (sent);
+
+    /* an answer off the list, one that is not JSON, and a server error: the model's guess */
+    fake_llm_push (fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "{\"intent\": \"buy_bitcoin\"}"});
+    intent = s_intent_of (harness, vague, 5000, &reply);
+    assert (intent->method == CONVEYOR__V1__INTENT__METHOD__FALLBACK && intent->low_confidence);
+    assert (!streq (intent->name, "buy_bitcoin"));
+    cv_envelope_destroy (&reply);
+    fake_llm_push (fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "card_arrival, I think"});
+    intent = s_intent_of (harness, vague, 5000, &reply);
+    assert (intent->method == CONVEYOR__V1__INTENT__METHOD__FALLBACK && intent->low_confidence);
+    cv_envelope_destroy (&reply);
+    fake_llm_push (fake, &(fake_llm_step_t){.mode = FAKE_LLM_MALFORMED, .text = "<html>bad gateway</html>"});
+    intent = s_intent_of (harness, vague, 5000, &reply);
+    assert (intent->method == CONVEYOR__V1__INTENT__METHOD__FALLBACK && intent->low_confidence);
+    cv_envelope_destroy (&reply);
+
+    /* an LLM that hangs: the reply still comes before the request's deadline, with the guess */
+    fake_llm_set_default (fake, &(fake_llm_step_t){.mode = FAKE_LLM_HANG});
+    int64_t asked = zclock_time ();
+    intent = s_intent_of (harness, vague, 800, &reply);
+    assert (intent->method == CONVEYOR__V1__INTENT__METHOD__FALLBACK && intent->low_confidence);
+    assert (reply->deadline_ms > (uint64_t) asked && (uint64_t) zclock_time () <= reply->deadline_ms + 100);
+    cv_envelope_destroy (&reply);
+
+    /* a confident text never reaches the LLM */
+    size_t before = fake_llm_request_count (fake);
+    intent = s_intent_of (harness, "I want to start using my card.", 5000, &reply);
+    assert (intent->method == CONVEYOR__V1__INTENT__METHOD__MODEL);
+    cv_envelope_destroy (&reply);
+    assert (fake_llm_request_count (fake) == before);
+
+    zactor_destroy (&worker);
+    harness_destroy (&harness);
+    cv_config_destroy (&agent);
+    fake_llm_destroy (&fake);
+    unsetenv ("CONVEYOR_LLM_BASE_URL");
+    unsetenv ("CONVEYOR_LLM_MODEL");
+}
+
 int
 main (void)
 {
     cv_error_t err;
     cv_log_t *log = cv_log_new (INTENT_SERVER_SERVICE, "test-1", false);
-    cv_settings_t *settings = cv_settings_new ("conveyor-intent", "isolation test", NULL, 0);
+    /* The demo model the build trained, named as an operator would: --intent-model. */
+    cv_settings_t *settings = cv_settings_new ("conveyor-intent", "test", intent_server_settings, intent_server_settings_count);
+    char *model_argv[] = {"conveyor-intent", "--intent-model", CONVEYOR_DEMO_MODEL, NULL};
+    assert (cv_settings_load (settings, 3, model_argv, &err) == 0);
     cv_config_t *agent = cv_config_load (CONVEYOR_SOURCE_DIR "/deploy/config/bank-agent.yaml", &err);
     assert (agent);
     cv_launcher_args_t args = {.agent = agent, .settings = settings};
@@ -101,14 +186,14 @@ main (void)
     zactor_t *worker = harness_start_worker (harness, &config);
 
     /* good traffic: several intents, slots, the fallback */
-    s_expect_intent (harness, "I lost my card ending 4417", "lost_or_stolen_card", "lost_or_stolen_card:1", "last4",
+    s_expect_intent (harness, "I lost my card ending 4417", "lost_or_stolen_card", "lost_or_stolen_card:1", "card_last4",
                      "4417");
     s_expect_intent (harness, "I was charged twice for my coffee", "transaction_charged_twice",
                      "transaction_charged_twice:1", NULL, NULL);
     s_expect_intent (harness, "exchange rate for USD", "exchange_rate", "exchange_rate:1", "currency", "USD");
     s_expect_intent (harness, "Why was my top up declined?", "top_up_failed", "top_up_failed:1", NULL, NULL);
     s_expect_intent (harness, "I'm still waiting for my new card", "card_arrival", "card_arrival:2", NULL, NULL);
-    s_expect_intent (harness, "what is your favourite colour", "unknown", NULL, NULL, NULL);
+    s_expect_intent (harness, "what is your favourite colour", NULL, NULL, NULL, NULL);
     s_expect_intent (harness, "\xf0\x9f\x92\xb3 my card was stolen \xf0\x9f\x98\xa2", "lost_or_stolen_card",
                      "lost_or_stolen_card:2", NULL, NULL);
 
@@ -176,6 +261,8 @@ main (void)
     zactor_destroy (&worker);
     harness_destroy (&harness);
     cv_config_destroy (&agent);
+
+    s_llm_scenarios (log, settings);
 
     /* an agent file with a broken pattern: the worker does not start, and says where */
     agent = cv_config_parse ("broken.yaml",

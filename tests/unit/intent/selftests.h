@@ -4,8 +4,15 @@
 
 #include <stdbool.h>
 
+#include "intent_classifier.h"
+#include "intent_csv.h"
+#include "intent_features.h"
+#include "intent_model.h"
 #include "intent_rules.h"
+#include "intent_slots.h"
 #include "intent_server.h"
+#include "intent_text.h"
+#include "intent_train.h"
 
 typedef struct {
     const char *name;
@@ -13,8 +20,15 @@ typedef struct {
 } selftest_t;
 
 static const selftest_t selftests[] = {
+    {"intent_classifier", intent_classifier_test},
     {"intent_rules", intent_rules_test},
+    {"intent_slots", intent_slots_test},
     {"intent_server", intent_server_test},
+    {"intent_text", intent_text_test},
+    {"intent_features", intent_features_test},
+    {"intent_model", intent_model_test},
+    {"intent_csv", intent_csv_test},
+    {"intent_train", intent_train_test},
     {NULL, NULL},
 };
 

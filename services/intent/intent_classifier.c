@@ -1,0 +1,430 @@
+/* The intent worker's decision order: rules, the trained model, the LLM, the model's guess. */
+#include "intent_classifier.h"
+
+#include <assert.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "cv_llm.h"
+#include "intent_rules.h"
+#include "intent_slots.h"
+#include "intent_train.h"
+
+#define DEFAULT_CANDIDATES 5
+#define DEFAULT_LLM_TIMEOUT_MS 2000
+#define LLM_REPLY_MARGIN_MS 20     /* left for the rest of the request after the LLM answers */
+
+struct _intent_classifier_t {
+    intent_rules_t *rules;
+    intent_slots_t *slots;
+    intent_model_t *model;          /* NULL: rules only */
+    intent_scratch_t *scratch;
+    float threshold;
+    size_t candidates;
+    long llm_timeout_ms;
+    cv_llm_t *llm;                  /* NULL: no LLM */
+    char *llm_system;               /* the LLM's instructions, listing the labels */
+    cv_log_t *log;                  /* borrowed, may be NULL */
+};
+
+static const char *const s_classifier_keys[] = {"model", "threshold", "candidates", "llm_timeout_ms", NULL};
+
+static uint64_t
+s_now_ms (void)
+{
+    struct timeval now;
+    gettimeofday (&now, NULL);
+    return (uint64_t) now.tv_sec * 1000 + (uint64_t) now.tv_usec / 1000;
+}
+
+/* The LLM's instructions: choose one label, answer in JSON. */
+static char *
+s_llm_system (const intent_model_t *model)
+{
+    char *text = NULL;
+    size_t size = 0;
+    FILE *out = open_memstream (&text, &size);
+    fputs ("You classify one message from a bank's customer into exactly one intent. The intents are: ", out);
+    for (size_t i = 0; i < intent_model_label_count (model); i++)
+        fprintf (out, "%s%s", i ? ", " : "", intent_model_label (model, i));
+    fputs (". Answer with a JSON object and nothing else: {\"intent\": \"<one of the intents above>\"}.", out);
+    fclose (out);
+    return text;
+}
+
+static int
+s_load_section (intent_classifier_t *self, cv_config_t *agent, const char *model_override, cv_error_t *err)
+{
+    cv_node_t *root = cv_config_root (agent);
+    cv_node_t *section = cv_node_get (root, "classifier");
+    if (!section && !model_override)
+        return 0;
+    if (section && cv_config_known_keys (agent, section, "classifier", s_classifier_keys, err))
+        return -1;
+    const char *path = model_override;
+    if (!path && cv_config_string (agent, section, "model", "classifier", true, &path, err))
+        return -1;
+    self->model = intent_model_load (path, err);
+    if (!self->model) {
+        cv_error_prefix (err, "intent model %s (train one with `conveyor train` or `make`)", path);
+        return -1;
+    }
+    self->scratch = intent_scratch_new (self->model);
+    self->threshold = intent_model_threshold (self->model);
+    long candidates = DEFAULT_CANDIDATES, timeout = DEFAULT_LLM_TIMEOUT_MS;
+    if (section) {
+        if (cv_config_int (agent, section, "candidates", "classifier", 1, INTENT_MODEL_TOP_MAX, &candidates, err)
+            || cv_config_int (agent, section, "llm_timeout_ms", "classifier", 1, 600000, &timeout, err))
+            return -1;
+        const char *threshold = NULL;
+        if (cv_config_string (agent, section, "threshold", "classifier", false, &threshold, err))
+            return -1;
+        if (threshold && strcmp (threshold, "model") != 0) {
+            char *end;
+            double value = strtod (threshold, &end);
+            if (*end || !(value >= 0.0 && value <= 1.0))
+                return cv_config_fail (agent, cv_node_get (section, "threshold"), "classifier.threshold", err,
+                                       "must be `model` or a number within 0..1");
+            self->threshold = (float) value;
+        }
+    }
+    self->candidates = (size_t) candidates;
+    self->llm_timeout_ms = timeout;
+    return 0;
+}
+
+static int
+s_load_llm (intent_classifier_t *self, cv_config_t *agent, cv_error_t *err)
+{
+    cv_llm_config_t config;
+    cv_llm_config_defaults (&config);
+    cv_node_t *section = cv_node_get (cv_config_root (agent), "llm");
+    if (section && cv_llm_config_load (&config, agent, section, "llm", err))
+        return -1;
+    if (cv_llm_config_apply_env (&config, err))
+        return -1;
+    if (!cv_llm_config_enabled (&config))
+        return 0;
+    if (!self->model)
+        return cv_error_set (err, CV_ERR_INVALID, "llm",
+                             "an LLM is configured but no classifier model: the LLM chooses among the model's labels");
+    config.json_object = true;
+    self->llm = cv_llm_new (&config, self->log, err);
+    if (!self->llm)
+        return -1;
+    self->llm_system = s_llm_system (self->model);
+    return 0;
+}
+
+intent_classifier_t *
+intent_classifier_new (cv_config_t *agent, const char *model_path, cv_log_t *log, cv_error_t *err)
+{
+    assert (agent);
+    intent_classifier_t *self = calloc (1, sizeof *self);
+    assert (self);
+    self->log = log;
+    self->candidates = DEFAULT_CANDIDATES;
+    self->llm_timeout_ms = DEFAULT_LLM_TIMEOUT_MS;
+    self->rules = intent_rules_new (agent, log, err);
+    self->slots = self->rules ? intent_slots_new (err) : NULL;
+    if (!self->slots || s_load_section (self, agent, model_path, err) || s_load_llm (self, agent, err))
+        intent_classifier_destroy (&self);
+    return self;
+}
+
+void
+intent_classifier_destroy (intent_classifier_t **self_p)
+{
+    assert (self_p);
+    intent_classifier_t *self = *self_p;
+    if (!self)
+        return;
+    intent_rules_destroy (&self->rules);
+    intent_slots_destroy (&self->slots);
+    intent_scratch_destroy (&self->scratch);
+    intent_model_destroy (&self->model);
+    cv_llm_destroy (&self->llm);
+    free (self->llm_system);
+    free (self);
+    *self_p = NULL;
+}
+
+bool
+intent_classifier_knows (const intent_classifier_t *self, const char *name)
+{
+    size_t index;
+    return intent_rules_known (self->rules, name) || (self->model && intent_model_find (self->model, name, &index));
+}
+
+bool
+intent_classifier_has_model (const intent_classifier_t *self)
+{
+    return self->model != NULL;
+}
+
+bool
+intent_classifier_has_llm (const intent_classifier_t *self)
+{
+    return self->llm != NULL;
+}
+
+float
+intent_classifier_threshold (const intent_classifier_t *self)
+{
+    return self->threshold;
+}
+
+void
+intent_result_reset (intent_result_t *result)
+{
+    if (!result)
+        return;
+    json_decref (result->slots);
+    memset (result, 0, sizeof *result);
+}
+
+/* The candidates' scores as shares of a softmax over their linear scores. */
+static void
+s_candidates (intent_result_t *result, const intent_prediction_t *prediction)
+{
+    double total = 0.0, best = prediction->count ? prediction->top[0].score : 0.0;
+    for (size_t i = 0; i < prediction->count; i++)
+        total += exp ((double) prediction->top[i].score - best);
+    for (size_t i = 0; i < prediction->count; i++) {
+        result->candidates[i].name = prediction->top[i].name;
+        result->candidates[i].score = (float) (exp ((double) prediction->top[i].score - best) / total);
+    }
+    result->candidate_count = prediction->count;
+}
+
+/* Asks the LLM to choose; returns the label (borrowed from the model) or NULL, saying why in
+   result->llm_note. */
+static const char *
+s_ask_llm (intent_classifier_t *self, const char *text, const intent_prediction_t *prediction, uint64_t deadline_ms,
+           intent_result_t *result)
+{
+    uint64_t now = s_now_ms ();
+    uint64_t until = now + (uint64_t) self->llm_timeout_ms;
+    if (deadline_ms) {
+        uint64_t latest = deadline_ms > LLM_REPLY_MARGIN_MS ? deadline_ms - LLM_REPLY_MARGIN_MS : 0;
+        if (latest < until)
+            until = latest;
+    }
+    if (until <= now) {
+        snprintf (result->llm_note, sizeof result->llm_note, "not asked: no time left");
+        return NULL;
+    }
+    char user[CV_TEXT_MAX_BYTES + 512];
+    int used = snprintf (user, sizeof user, "Message: %s\nMost likely intents, best first:", text);
+    for (size_t i = 0; i < prediction->count && used > 0 && (size_t) used < sizeof user; i++)
+        used += snprintf (user + used, sizeof user - (size_t) used, " %s", prediction->top[i].name);
+    cv_llm_message_t messages[] = {{CV_LLM_SYSTEM, self->llm_system}, {CV_LLM_USER, user}};
+    cv_llm_reply_t reply;
+    memset (&reply, 0, sizeof reply);
+    cv_error_t err;
+    const char *label = NULL;
+    if (cv_llm_chat (self->llm, messages, 2, until, &reply, &err))
+        snprintf (result->llm_note, sizeof result->llm_note, "failed: %s", err.message);
+    else {
+        json_t *answer = cv_llm_json_content (&reply, &err);
+        const char *chosen = json_string_value (json_object_get (answer, "intent"));
+        size_t index;
+        if (!answer)
+            snprintf (result->llm_note, sizeof result->llm_note, "refused: %s", err.message);
+        else if (!chosen)
+            snprintf (result->llm_note, sizeof result->llm_note, "refused: no string \"intent\" in the answer");
+        else if (!intent_model_find (self->model, chosen, &index))
+            snprintf (result->llm_note, sizeof result->llm_note, "refused: %.64s is not an intent", chosen);
+        else {
+            label = intent_model_label (self->model, index);
+            snprintf (result->llm_note, sizeof result->llm_note, "chose %s", label);
+        }
+        json_decref (answer);
+    }
+    cv_llm_reply_reset (&reply);
+    return label;
+}
+
+int
+intent_classifier_classify (intent_classifier_t *self, const char *text, uint64_t deadline_ms, int year, int month,
+                            int day, intent_result_t *result, cv_error_t *err)
+{
+    assert (self && text && result);
+    memset (result, 0, sizeof *result);
+    result->slots = intent_slots_extract (self->slots, text, year, month, day, err);
+    if (!result->slots)
+        return -1;
+
+    intent_match_t match;
+    if (intent_rules_classify (self->rules, text, &match, err)) {
+        intent_match_reset (&match);
+        intent_result_reset (result);
+        return -1;
+    }
+    if (match.method == CONVEYOR__V1__INTENT__METHOD__RULE || !self->model) {
+        result->name = match.name;
+        result->confidence = match.confidence;
+        result->method = match.method;
+        result->low_confidence = match.method != CONVEYOR__V1__INTENT__METHOD__RULE;
+        snprintf (result->rule, sizeof result->rule, "%s", match.rule);
+        json_object_update (result->slots, match.slots); /* the rule's named groups win */
+        if (match.method == CONVEYOR__V1__INTENT__METHOD__RULE) {
+            result->candidates[0].name = match.name;
+            result->candidates[0].score = 1.0f;
+            result->candidate_count = 1;
+        }
+        intent_match_reset (&match);
+        return 0;
+    }
+    intent_match_reset (&match);
+
+    intent_prediction_t prediction;
+    intent_model_predict (self->model, self->scratch, text, strlen (text), self->candidates, &prediction);
+    s_candidates (result, &prediction);
+    result->name = prediction.top[0].name;
+    result->confidence = prediction.confidence;
+    if (prediction.confidence >= self->threshold) {
+        result->method = CONVEYOR__V1__INTENT__METHOD__MODEL;
+        return 0;
+    }
+    const char *chosen = self->llm ? s_ask_llm (self, text, &prediction, deadline_ms, result) : NULL;
+    if (chosen) {
+        /* The LLM's pick, with the model's share for it among the candidates (0 when it was none). */
+        result->name = chosen;
+        result->method = CONVEYOR__V1__INTENT__METHOD__LLM;
+        result->confidence = 0.0f;
+        for (size_t i = 0; i < result->candidate_count; i++)
+            if (strcmp (result->candidates[i].name, chosen) == 0)
+                result->confidence = result->candidates[i].score;
+        return 0;
+    }
+    result->method = CONVEYOR__V1__INTENT__METHOD__FALLBACK;
+    result->low_confidence = true;
+    if (self->llm && self->log)
+        cv_log_debug (self->log, "LLM %s; keeping the model's guess %s", result->llm_note, result->name);
+    return 0;
+}
+
+/*  --------------------------------------------------------------------------
+    Self-test: a small model trained here, rules in front of it, and the fallback. The LLM step
+    runs against the stand-in LLM server in tests/isolation/intent_test.c. */
+
+static intent_classifier_t *
+s_test_classifier (const char *model_path, const char *classifier_section, cv_error_t *err)
+{
+    char text[2048];
+    snprintf (text, sizeof text,
+              "intents:\n"
+              "  lost_or_stolen_card:\n"
+              "    patterns: ['(?i)\\bstolen\\b.*\\bcard\\b(?:.*\\bending (?<card_last4>\\d{4}))?']\n"
+              "%s",
+              classifier_section ? classifier_section : "");
+    if (model_path && classifier_section) {
+        char *at = strstr (text, "MODEL");
+        if (at) {
+            char rest[2048];
+            snprintf (rest, sizeof rest, "%s%s", model_path, at + 5);
+            snprintf (at, sizeof text - (size_t) (at - text), "%s", rest);
+        }
+    }
+    cv_config_t *agent = cv_config_parse ("agent.yaml", text, err);
+    assert (agent);
+    intent_classifier_t *classifier = intent_classifier_new (agent, NULL, NULL, err);
+    cv_config_destroy (&agent);
+    return classifier;
+}
+
+void
+intent_classifier_test (bool verbose)
+{
+    cv_error_t err;
+    /* A model of three labels, from a few phrasings each. */
+    intent_train_t *train = intent_train_new ();
+    const char *examples[][2] = {
+        {"where is my new card", "card_arrival"},         {"my card has not arrived yet", "card_arrival"},
+        {"when will my card be delivered", "card_arrival"}, {"card still not here after a week", "card_arrival"},
+        {"what is the exchange rate", "exchange_rate"},   {"how much is a dollar in euros", "exchange_rate"},
+        {"which rate do you use for pounds", "exchange_rate"}, {"exchange rate for yen today", "exchange_rate"},
+        {"my top up failed", "top_up_failed"},            {"the top-up did not go through", "top_up_failed"},
+        {"why was my top up declined", "top_up_failed"},  {"top up keeps failing", "top_up_failed"},
+    };
+    for (size_t i = 0; i < sizeof examples / sizeof *examples; i++)
+        assert (intent_train_add (train, examples[i][0], strlen (examples[i][0]), examples[i][1], &err) == 0);
+    intent_train_settings_t settings;
+    intent_train_settings_default (&settings);
+    settings.folds = 2;
+    settings.threads = 1;
+    intent_model_t *model = intent_train_fit (train, &settings, NULL, NULL, &err);
+    assert (model);
+    char path[] = "/tmp/intent_classifier_test.XXXXXX";
+    int fd = mkstemp (path);
+    assert (fd >= 0);
+    close (fd);
+    assert (intent_model_save (model, path, &err) == 0);
+    intent_model_destroy (&model);
+    intent_train_destroy (&train);
+
+    /* The model decides when confident enough (threshold 0: always); rules still come first. */
+    intent_classifier_t *classifier = s_test_classifier (path, "classifier: {model: MODEL, threshold: 0, candidates: 3}\n", &err);
+    assert (classifier);
+    assert (intent_classifier_has_model (classifier) && !intent_classifier_has_llm (classifier));
+    assert (intent_classifier_knows (classifier, "exchange_rate") && intent_classifier_knows (classifier, "lost_or_stolen_card"));
+    intent_result_t result;
+    assert (intent_classifier_classify (classifier, "what exchange rate do you use", 0, 2026, 3, 18, &result, &err) == 0);
+    assert (strcmp (result.name, "exchange_rate") == 0);
+    assert (result.method == CONVEYOR__V1__INTENT__METHOD__MODEL && !result.low_confidence);
+    assert (result.candidate_count == 3 && strcmp (result.candidates[0].name, "exchange_rate") == 0);
+    float total = 0;
+    for (size_t i = 0; i < result.candidate_count; i++)
+        total += result.candidates[i].score;
+    assert (fabsf (total - 1.0f) < 1e-4f);
+    intent_result_reset (&result);
+
+    assert (intent_classifier_classify (classifier, "my card was stolen, the card ending 4417, on 15 March", 0, 2026, 3,
+                                        18, &result, &err) == 0);
+    assert (strcmp (result.name, "lost_or_stolen_card") == 0 && result.method == CONVEYOR__V1__INTENT__METHOD__RULE);
+    assert (strcmp (result.rule, "lost_or_stolen_card:1") == 0 && result.confidence == 1.0f);
+    assert (strcmp (json_string_value (json_object_get (result.slots, "card_last4")), "4417") == 0);
+    assert (strcmp (json_string_value (json_object_get (result.slots, "date")), "2026-03-15") == 0);
+    intent_result_reset (&result);
+    intent_classifier_destroy (&classifier);
+
+    /* Below the threshold, with no LLM: the model's guess, marked low confidence. */
+    classifier = s_test_classifier (path, "classifier: {model: MODEL, threshold: 1}\n", &err);
+    assert (classifier);
+    assert (intent_classifier_classify (classifier, "hello there", 0, 2026, 3, 18, &result, &err) == 0);
+    assert (result.method == CONVEYOR__V1__INTENT__METHOD__FALLBACK && result.low_confidence);
+    assert (intent_classifier_knows (classifier, result.name) && result.confidence < 1.0f);
+    assert (result.llm_note[0] == '\0');
+    intent_result_reset (&result);
+    /* bad input is refused, not classified */
+    assert (intent_classifier_classify (classifier, "caf\xc3", 0, 2026, 3, 18, &result, &err) == -1);
+    intent_classifier_destroy (&classifier);
+
+    /* Without a model: rules, then `unknown` by the fallback method. */
+    classifier = s_test_classifier (NULL, NULL, &err);
+    assert (classifier && !intent_classifier_has_model (classifier));
+    assert (intent_classifier_classify (classifier, "what is the exchange rate", 0, 2026, 3, 18, &result, &err) == 0);
+    assert (strcmp (result.name, INTENT_UNKNOWN) == 0 && result.method == CONVEYOR__V1__INTENT__METHOD__FALLBACK);
+    intent_result_reset (&result);
+    intent_classifier_destroy (&classifier);
+
+    /* The section's mistakes, named with file and line. */
+    assert (!s_test_classifier (path, "classifier: {model: MODEL, threshold: high}\n", &err));
+    assert (strstr (err.message, "classifier.threshold") && strstr (err.message, "agent.yaml:"));
+    assert (!s_test_classifier (path, "classifier: {model: MODEL, candidates: 99}\n", &err));
+    assert (strstr (err.message, "classifier.candidates"));
+    assert (!s_test_classifier (path, "classifier: {model: MODEL, modle: x}\n", &err));
+    assert (strstr (err.message, "unknown key"));
+    assert (!s_test_classifier (path, "classifier: {model: /nonexistent/intent.model}\n", &err));
+    assert (strstr (err.message, "/nonexistent/intent.model"));
+    assert (!s_test_classifier (path, "llm: {base_url: 'http://127.0.0.1:1/v1', model: m}\n", &err));
+    assert (strstr (err.message, "no classifier model"));
+    unlink (path);
+    if (verbose)
+        printf ("intent_classifier: ok\n");
+}

@@ -1,0 +1,76 @@
+/* The intent worker's decision order, as logic the worker and `conveyor eval` share:
+
+     1. the agent's rules (intent_rules): exact, must-win patterns   -> method RULE, confidence 1
+     2. the trained model (intent_model), when its calibrated confidence reaches the threshold
+                                                                    -> method MODEL
+     3. below the threshold, the LLM when one is configured: asked to choose one of the model's
+        labels given the text and the model's best candidates, its JSON answer checked against
+        the label list                                              -> method LLM
+     4. otherwise (no LLM, or it failed, timed out or answered off the list): the model's best
+        guess, marked low_confidence                                -> method FALLBACK
+   Without a model (an agent file with no `classifier` section) text that no rule matches is
+   `unknown`, by the fallback method, as before.
+
+   Slots come from intent_slots (amounts, dates, card digits, references, countries, currencies,
+   normalised), overridden by the named groups of the rule that matched.
+
+   The agent file's section:
+     classifier:
+       model: build/models/banking77.model   # relative to the working directory
+       threshold: model                      # or 0..1; `model` takes the one chosen at training
+       candidates: 5                         # the model's best labels kept and shown to the LLM
+       llm_timeout_ms: 2000                  # the LLM's share of a request's time, at most
+   and optionally `llm:` (see cv_llm.h). A classifier instance serves one thread. */
+#ifndef INTENT_CLASSIFIER_H
+#define INTENT_CLASSIFIER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "cv_config.h"
+#include "cv_error.h"
+#include "cv_log.h"
+#include "intent_model.h"
+
+typedef struct _intent_classifier_t intent_classifier_t;
+
+/* A classification; plain data, released with intent_result_reset. */
+typedef struct {
+    const char *name;                          /* borrowed from the classifier */
+    float confidence;                          /* 0..1 */
+    Conveyor__V1__Intent__Method method;
+    bool low_confidence;
+    char rule[CV_NAME_MAX_BYTES + 1];          /* the rule that matched, or "" */
+    json_t *slots;                             /* owned */
+    struct {
+        const char *name;                      /* borrowed */
+        float score;                           /* share of the candidates' softmax, 0..1 */
+    } candidates[INTENT_MODEL_TOP_MAX];
+    size_t candidate_count;
+    char llm_note[160];                        /* what the LLM step did, "" when it was not asked */
+} intent_result_t;
+
+/* Builds the classifier from the agent file; model_path, when not NULL, overrides the file's
+   classifier.model. NULL with err naming the file, line and key, or the model file's problem. */
+intent_classifier_t *intent_classifier_new (cv_config_t *agent, const char *model_path, cv_log_t *log,
+                                            cv_error_t *err) CV_MUST_CHECK;
+void intent_classifier_destroy (intent_classifier_t **self_p);
+
+/* Classifies text; deadline_ms (absolute, ms since the epoch) bounds the LLM step; today (UTC
+   year, month, day) anchors relative dates. -1 with err only for text that is not valid input. */
+int intent_classifier_classify (intent_classifier_t *self, const char *text, uint64_t deadline_ms, int year,
+                                int month, int day, intent_result_t *result, cv_error_t *err) CV_MUST_CHECK;
+void intent_result_reset (intent_result_t *result);
+
+/* True when name is an intent this classifier can return. */
+bool intent_classifier_knows (const intent_classifier_t *self, const char *name);
+bool intent_classifier_has_model (const intent_classifier_t *self);
+bool intent_classifier_has_llm (const intent_classifier_t *self);
+/* The confidence at or above which the model decides alone. */
+float intent_classifier_threshold (const intent_classifier_t *self);
+
+void intent_classifier_test (bool verbose);
+
+#endif

@@ -1,0 +1,1440 @@
+/* The intent worker's slots: PCRE2 patterns that find amounts, dates, cards, references,
+   countries and currencies in a customer's text, and the code that puts each in its normal form. */
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include "intent_slots.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <pcre2.h>
+
+#include "cv_envelope.h"
+#include "cv_utf8.h"
+
+/* Caseless throughout; (?-i:...) marks the few spellings that must keep their case ("TRY", "US"). */
+#define COMPILE_OPTIONS (PCRE2_UTF | PCRE2_UCP | PCRE2_CASELESS | PCRE2_DUPNAMES | PCRE2_NEVER_BACKSLASH_C)
+
+/* What a claimed span is overwritten with in our copy of the text: a control character no pattern
+   matches and every boundary check treats as a non-word, of one byte so offsets stay put. */
+#define CLAIMED '\x1a'
+
+typedef enum {
+    KIND_BLOCK,          /* looks like a slot but is not one: claims its span, gives nothing */
+    KIND_TRANSACTION,
+    KIND_TRANSFER,
+    KIND_DATE,
+    KIND_CARD,
+    KIND_AMOUNT,
+    KIND_CURRENCY,
+    KIND_COUNTRY,
+} kind_t;
+
+/* How a match becomes a value: which named groups and mark it reads. */
+typedef enum {
+    FORM_NONE,           /* nothing: a blocker */
+    FORM_REF,            /* group ref */
+    FORM_YMD,            /* groups d, m and optional y (numbers) */
+    FORM_NAMED,          /* mark = month number, group d, optional group y */
+    FORM_RELATIVE,       /* mark = days from the reference date */
+    FORM_AGO,            /* group n (a count), mark = unit: d, w (week), f (fortnight), m (month) */
+    FORM_WEEKDAY,        /* mark = ISO weekday (1 Monday), optional group dir (next/coming: ahead) */
+    FORM_CARD,           /* group last4 */
+    FORM_AMOUNT,         /* group num, mark = ISO 4217 code or "-" or none */
+    FORM_CODE,           /* mark = the value (ISO code) or "-" for a word that names none */
+} form_t;
+
+/* One way of writing a slot: {CUR} (any currency), {SIGN} (currency signs and codes), {COUNTRY}
+   and {DEMONYM} in source stand for alternations built from the tables below, with a (*MARK) per
+   entry naming its code. */
+typedef struct {
+    kind_t kind;
+    form_t form;
+    const char *source;
+} spec_t;
+
+/* An entry of a name table: a pattern and the code it stands for; NULL for a money word that
+   names no single currency ("kroner"), which still makes an amount. A currency word ("euros") only
+   follows its number; a sign or code ("€", "EUR") may also come before it. */
+typedef struct {
+    const char *pattern;
+    const char *code;
+    bool word;
+} alias_t;
+
+/* A compiled spec. */
+typedef struct {
+    kind_t kind;
+    form_t form;
+    pcre2_code *code;
+} pattern_t;
+
+/* A value found in the text, before it becomes JSON; plain data, so reading allocates nothing. */
+typedef struct {
+    kind_t kind;
+    size_t offset;         /* where the mention starts: values are listed in text order */
+    char text[48];         /* the normal form: "12.50", "2026-03-15", "tx-1-1-9", "ES" */
+    char currency[4];      /* amounts only: ISO 4217, "" when the text names none */
+} item_t;
+
+struct _intent_slots_t {
+    pattern_t *patterns;               /* in reading order */
+    size_t pattern_count;
+    pcre2_match_data *match_data;      /* one thread only */
+    pcre2_match_context *match_context;
+    item_t *items;                     /* found in the current text */
+    size_t item_count;
+    size_t item_max;
+    size_t errors;                     /* pattern runs that ended in an error */
+    /* Our copy of the text: claimed spans are overwritten in it, and PCRE2's JIT may read up to
+       15 bytes past the subject's end, which in a zeroed buffer of our own stays inside it. */
+    char subject[CV_TEXT_MAX_BYTES + 64];
+};
+
+/*  --------------------------------------------------------------------------
+    Name tables. Where one entry's spelling starts another's at the same place, the longer comes
+    first: an alternation takes the first that fits, and "pounds" must not leave "sterling" over. */
+
+static const alias_t s_currencies[] = {
+    /* names with a country first: "US dollars" before "dollars" */
+    {"(?:US|U\\.S\\.|American)\\s*dollars?", "USD", true},
+    {"Canadian\\s+dollars?", "CAD", true},
+    {"(?:Australian|Aussie)\\s+dollars?", "AUD", true},
+    {"(?:New\\s+Zealand|NZ)\\s+dollars?", "NZD", true},
+    {"(?:Hong\\s+Kong|HK)\\s+dollars?", "HKD", true},
+    {"Singapore\\s+dollars?", "SGD", true},
+    {"Swiss\\s+francs?", "CHF", true},
+    {"pounds?\\s+sterling|British\\s+pounds?", "GBP", true},
+    {"Polish\\s+z[łl]ot(?:ys|ych|y|e)", "PLN", true},
+    {"Swedish\\s+kron(?:or|a|er|e)", "SEK", true},
+    {"Norwegian\\s+kron(?:er|e|or|a)", "NOK", true},
+    {"Danish\\s+kron(?:er|e|or|a)", "DKK", true},
+    {"Icelandic\\s+kr[oó]n(?:ur|a)", "ISK", true},
+    {"Czech\\s+(?:korun(?:as|a|y)|crowns?)", "CZK", true},
+    {"Hungarian\\s+forints?", "HUF", true},
+    {"Romanian\\s+(?:lei|leu)", "RON", true},
+    {"Bulgarian\\s+(?:leva|lev)", "BGN", true},
+    {"Japanese\\s+yen", "JPY", true},
+    {"Chinese\\s+(?:yuan|renminbi)", "CNY", true},
+    {"Indian\\s+rupees?", "INR", true},
+    {"Mexican\\s+pesos?", "MXN", true},
+    {"Brazilian\\s+(?:reais|real)", "BRL", true},
+    {"Turkish\\s+liras?", "TRY", true},
+    {"Thai\\s+baht", "THB", true},
+    {"(?:UAE|Emirati)\\s+dirhams?", "AED", true},
+    {"South\\s+African\\s+rand", "ZAR", true},
+    {"(?:South\\s+)?Korean\\s+won", "KRW", true},
+    {"Russian\\s+(?:roubles?|rubles?)", "RUB", true},
+    {"Ukrainian\\s+hryvni?as?", "UAH", true},
+    {"Israeli\\s+(?:new\\s+)?shekels?", "ILS", true},
+    /* dollar signs with a country before the bare one */
+    {"US\\$|U\\.S\\.\\$", "USD", false},
+    {"CA\\$|C\\$", "CAD", false},
+    {"AU\\$|A\\$", "AUD", false},
+    {"NZ\\$", "NZD", false},
+    {"HK\\$", "HKD", false},
+    {"S\\$", "SGD", false},
+    {"R\\$", "BRL", false},
+    {"MX\\$", "MXN", false},
+    {"CN¥|RMB", "CNY", false},
+    /* one word, or a sign or code; codes that are English words keep their case */
+    {"euros?", "EUR", true},
+    {"€|EUR", "EUR", false},
+    {"dollars?|bucks?", "USD", true},
+    {"\\$|USD", "USD", false},
+    {"pounds?|quids?|sterling", "GBP", true},
+    {"£|GBP", "GBP", false},
+    {"francs?", "CHF", true},
+    {"CHF", "CHF", false},
+    {"z[łl]ot(?:ys|ych|y|e|ies)", "PLN", true},
+    {"zł|PLN", "PLN", false},
+    {"yen", "JPY", true},
+    {"¥|円|JPY", "JPY", false},
+    {"yuan|renminbi", "CNY", true},
+    {"CNY", "CNY", false},
+    {"rupees?", "INR", true},
+    {"₹|INR", "INR", false},
+    {"kronor|krona", "SEK", true},
+    {"SEK", "SEK", false},
+    {"NOK", "NOK", false},
+    {"DKK", "DKK", false},
+    {"kr[oó]nur", "ISK", true},
+    {"ISK", "ISK", false},
+    {"korun(?:as|a|y)", "CZK", true},
+    {"Kč|CZK", "CZK", false},
+    {"forints?", "HUF", true},
+    {"HUF", "HUF", false},
+    {"lei|leu", "RON", true},
+    {"(?-i:RON)", "RON", false},
+    {"leva|lev", "BGN", true},
+    {"BGN", "BGN", false},
+    {"baht", "THB", true},
+    {"฿|THB", "THB", false},
+    {"liras?", "TRY", true},
+    {"₺|(?-i:TRY)", "TRY", false},
+    {"dirhams?", "AED", true},
+    {"AED", "AED", false},
+    {"reais", "BRL", true},
+    {"BRL", "BRL", false},
+    {"MXN", "MXN", false},
+    {"rand", "ZAR", true},
+    {"ZAR", "ZAR", false},
+    {"₩|KRW", "KRW", false},
+    {"roubles?|rubles?", "RUB", true},
+    {"₽|(?-i:RUB)", "RUB", false},
+    {"hryvni?as?", "UAH", true},
+    {"₴|UAH", "UAH", false},
+    {"shekels?", "ILS", true},
+    {"₪|(?-i:ILS)", "ILS", false},
+    {"CAD", "CAD", false},
+    {"AUD", "AUD", false},
+    {"NZD", "NZD", false},
+    {"HKD", "HKD", false},
+    {"SGD", "SGD", false},
+    /* money, but which? */
+    {"kroner|krone|pesos?|dinars?", NULL, true},
+    {"kr\\.?", NULL, false},
+};
+
+/* The EU and EEA, and the countries the bank's customers travel to most. */
+static const alias_t s_countries[] = {
+    {"Northern\\s+Ireland|(?:the\\s+)?United\\s+Kingdom|(?:the\\s+)?UK|U\\.K\\.|Great\\s+Britain|Britain|England|"
+     "Scotland|Wales",
+     "GB", false},
+    {"(?:the\\s+)?United\\s+States(?:\\s+of\\s+America)?|USA|U\\.S\\.A\\.?|U\\.S\\.|the\\s+(?-i:US)|"
+     "(?<!south\\s)(?<!latin\\s)(?<!central\\s)(?<!north\\s)America",
+     "US", false},
+    {"(?:the\\s+)?United\\s+Arab\\s+Emirates|(?:the\\s+)?UAE|U\\.A\\.E\\.?", "AE", false},
+    {"(?:the\\s+)?Republic\\s+of\\s+Ireland|Ireland|[EÉ]ire", "IE", false},
+    {"Austria", "AT", false},
+    {"Belgium", "BE", false},
+    {"Bulgaria", "BG", false},
+    {"Croatia", "HR", false},
+    {"Cyprus", "CY", false},
+    {"(?:the\\s+)?Czech\\s+Republic|Czechia", "CZ", false},
+    {"Denmark", "DK", false},
+    {"Estonia", "EE", false},
+    {"Finland", "FI", false},
+    {"France", "FR", false},
+    {"Germany", "DE", false},
+    {"Greece", "GR", false},
+    {"Hungary", "HU", false},
+    {"Italy", "IT", false},
+    {"Latvia", "LV", false},
+    {"Lithuania", "LT", false},
+    {"Luxembourg", "LU", false},
+    {"Malta", "MT", false},
+    {"(?:the\\s+)?Netherlands|Holland", "NL", false},
+    {"Poland", "PL", false},
+    {"Portugal", "PT", false},
+    {"Romania", "RO", false},
+    {"Slovakia", "SK", false},
+    {"Slovenia", "SI", false},
+    {"Spain", "ES", false},
+    {"Sweden", "SE", false},
+    {"Iceland", "IS", false},
+    {"Liechtenstein", "LI", false},
+    {"Norway", "NO", false},
+    {"Switzerland", "CH", false},
+    {"Canada", "CA", false},
+    {"Australia|New\\s+South\\s+Wales", "AU", false},
+    {"Japan", "JP", false},
+    {"(?-i:China)", "CN", false},
+    {"India", "IN", false},
+    {"Mexico", "MX", false},
+    {"Brazil|Brasil", "BR", false},
+    {"(?-i:Turkey)|T[üu]rkiye", "TR", false},
+    {"Thailand", "TH", false},
+    {"New\\s+Zealand", "NZ", false},
+    {"South\\s+Africa", "ZA", false},
+    {"Singapore", "SG", false},
+    {"Hong\\s+Kong", "HK", false},
+    {"South\\s+Korea", "KR", false},
+    {"Russia", "RU", false},
+    {"Ukraine", "UA", false},
+    {"Israel", "IL", false},
+    {"Egypt", "EG", false},
+    {"Morocco", "MA", false},
+    {"Argentina", "AR", false},
+    {"Indonesia", "ID", false},
+    {"(?:the\\s+)?Philippines", "PH", false},
+    {"Vietnam|Viet\\s+Nam", "VN", false},
+    {"Saudi\\s+Arabia", "SA", false},
+    {"Monaco", "MC", false},
+};
+
+static const alias_t s_demonyms[] = {
+    {"Northern\\s+Irish|British|English|Scottish|Welsh", "GB", false},
+    {"American", "US", false},
+    {"Emirati", "AE", false},
+    {"Irish", "IE", false},
+    {"Austrian", "AT", false},
+    {"Belgian", "BE", false},
+    {"Bulgarian", "BG", false},
+    {"Croatian", "HR", false},
+    {"Cypriot", "CY", false},
+    {"Czech", "CZ", false},
+    {"Danish", "DK", false},
+    {"Estonian", "EE", false},
+    {"Finnish", "FI", false},
+    {"French", "FR", false},
+    {"German", "DE", false},
+    {"Greek", "GR", false},
+    {"Hungarian", "HU", false},
+    {"Italian", "IT", false},
+    {"Latvian", "LV", false},
+    {"Lithuanian", "LT", false},
+    {"Luxembourgish", "LU", false},
+    {"Maltese", "MT", false},
+    {"Dutch", "NL", false},
+    {"Polish", "PL", false},
+    {"Portuguese", "PT", false},
+    {"Romanian", "RO", false},
+    {"Slovakian|Slovak", "SK", false},
+    {"Slovenian|Slovene", "SI", false},
+    {"Spanish", "ES", false},
+    {"Swedish", "SE", false},
+    {"Icelandic", "IS", false},
+    {"Norwegian", "NO", false},
+    {"Swiss", "CH", false},
+    {"Canadian", "CA", false},
+    {"Australian", "AU", false},
+    {"Japanese", "JP", false},
+    {"Chinese", "CN", false},
+    {"Indian", "IN", false},
+    {"Mexican", "MX", false},
+    {"Brazilian", "BR", false},
+    {"Turkish", "TR", false},
+    {"Thai", "TH", false},
+};
+
+/*  --------------------------------------------------------------------------
+    Pattern pieces. Digits are [0-9], never \d: with UCP, \d takes any script's digits, which the
+    number code below does not read. */
+
+/* A number as written: digit groups joined by single separators, read by s_number. Atomic, so a
+   match never ends inside a number. */
+#define NUM "(?>[0-9]+(?:[.,'\\x{2019}\\x{A0}\\x{202F}][0-9]+)*)"
+/* Four digits that end there: no more digits, no decimals, no second group of a card number. */
+#define FOUR "(?<last4>[0-9]{4})(?![0-9]|[.,][0-9])(?!\\s*[0-9])"
+/* Not followed by a currency that makes the number before it an amount ("card 1500 euros"); a
+   currency followed by a number is that number's ("March 15 €20"). */
+#define NOT_AMOUNT "(?!\\s*{CUR}(?!\\s*[0-9]))"
+#define MONTH                                                                                          \
+    "(?:january(*:1)|february(*:2)|march(*:3)|april(*:4)|may(*:5)|june(*:6)|july(*:7)|august(*:8)|" \
+    "september(*:9)|october(*:10)|november(*:11)|december(*:12)|jan(*:1)|feb(*:2)|mar(*:3)|"        \
+    "apr(*:4)|jun(*:6)|jul(*:7)|aug(*:8)|sept(*:9)|sep(*:9)|oct(*:10)|nov(*:11)|dec(*:12))"        \
+    "(?!\\p{L})\\.?"
+#define DAY "(?<d>[0-9]{1,2})(?:st|nd|rd|th)?"
+#define YEAR "(?:,?\\s+(?<y>(?:19|20|21)[0-9]{2})(?![0-9])" NOT_AMOUNT ")?"
+#define REFERENCE                                                                                  \
+    "(?<ref>(?-i:(?=[A-Za-z0-9-]*[0-9])[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){2,39}))"         \
+    "(?![\\p{L}\\p{N}_-])"
+#define REFERENCE_WORD                                                                             \
+    "\\s+(?:(?:id|reference|ref|number|no|nr)(?!\\p{L})\\.?|#)(?:\\s+(?:is|was)(?!\\p{L}))?\\s*[:#]?\\s*"
+#define NOT_IN_ID_BEFORE "(?<![\\p{L}\\p{N}_-])"
+#define NOT_IN_ID_AFTER "(?![\\p{L}\\p{N}_-])"
+/* Words after which a number is money even without a currency. */
+#define MONEY                                                                                      \
+    "(?:charged|charge|paid|pay|debited|credited|refunded|refund|spent|sent|send|transferred|"    \
+    "transfer|withdrew|withdrawn|withdraw|withdrawal|costs|cost|costing|price|amount|sum|total|"  \
+    "balance|payment|top[- ]?up|topped\\s+up|deposited|deposit|fee|received)(?!\\p{L})"
+/* Words that may stand between such a word and its number: "charged me only 40". */
+#define FILLER                                                                                     \
+    "(?:\\s+(?:me|us|him|her|them|of|was|is|were|are|for|only|just|about|around|roughly|"         \
+    "approximately|nearly|almost|over|under|exactly|an?|the|extra|another|twice|again|out|back|"  \
+    "in|with|by|total)(?!\\p{L})){0,3}"
+/* What may follow a whole number for it to be money: the end, punctuation, a claimed span (a
+   date, a reference) or a small word — not a noun ("3 times", "10 minutes"). */
+#define FOLLOW                                                                                     \
+    "\\s*(?:[.,;:!?)\\]\\x{1A}]|$)|\\s+(?:and|but|or|on|at|in|to|from|for|with|by|each|twice|"   \
+    "again|today|yesterday|last|this|that|which|so|because|instead|please|when|since|already|"    \
+    "too|as|not|only|into|via|back|off|out|yet|was|is|were|are|has|have|had|i|it|we|you|my|the|"  \
+    "an?|if|though|while)(?!\\p{L})"
+/* Words after which a demonym names a country: "a German website". */
+#define PLACE                                                                                      \
+    "(?:banks?|cards?|accounts?|merchants?|shops?|stores?|websites?|sites?|compan(?:y|ies)|"      \
+    "business(?:es)?|numbers?|phones?|sims?|iban|atms?|cash\\s+machines?|transfers?|payments?|"   \
+    "transactions?|retailers?|sellers?|vendors?|suppliers?|address|app|airlines?|hotels?|tax|"    \
+    "taxes|government|embassy|police|customs)(?!\\p{L})"
+
+/* In reading order: a kind's spans are claimed before the next kind's patterns run. */
+static const spec_t s_specs[] = {
+    /* references: "transaction ID 12345", the bank's ids, other prefixed ids */
+    {KIND_TRANSACTION, FORM_REF, "(?<!\\p{L})(?:transaction|txn)" REFERENCE_WORD REFERENCE},
+    {KIND_TRANSFER, FORM_REF, "(?<!\\p{L})transfer" REFERENCE_WORD REFERENCE},
+    {KIND_TRANSACTION, FORM_REF, NOT_IN_ID_BEFORE "(?<ref>tx(?:-[0-9]{1,9}){3})" NOT_IN_ID_AFTER},
+    {KIND_TRANSFER, FORM_REF, NOT_IN_ID_BEFORE "(?<ref>tr(?:-[0-9]{1,9}){2})" NOT_IN_ID_AFTER},
+    {KIND_TRANSACTION, FORM_REF, NOT_IN_ID_BEFORE "(?<ref>(?:tx|txn|trx)[-_]?[0-9]{4,20})" NOT_IN_ID_AFTER},
+    {KIND_TRANSFER, FORM_REF, NOT_IN_ID_BEFORE "(?<ref>(?:tr|trf)[-_]?[0-9]{4,20})" NOT_IN_ID_AFTER},
+
+    /* not slots: IBANs, international phone numbers, things other than cards that end in four
+       digits, the last four digits of something else, a card brand that starts with a demonym */
+    {KIND_BLOCK, FORM_NONE,
+     "(?-i:(?<![\\p{L}\\p{N}])[A-Z]{2}[0-9]{2}(?:\\h?[A-Z0-9]{4}){2,7}(?:\\h?[A-Z0-9]{1,4})?(?![\\p{L}\\p{N}]))"},
+    {KIND_BLOCK, FORM_NONE, "(?<![\\p{N}+])\\+[0-9]{1,3}(?:[\\h.()-]{0,2}[0-9]){6,14}+(?![0-9])"},
+    {KIND_BLOCK, FORM_NONE,
+     "(?<!\\p{L})(?:account|iban|phone|mobile|telephone|sort\\s+code|year|month|week|period|quarter)"
+     "(?:\\s+number)?\\s+(?:that\\s+|which\\s+)?end(?:ing|s|ed)(?:\\s+(?:in|with|on))?\\s*[:#-]?\\s*[0-9]{4}"
+     "(?![0-9])"},
+    {KIND_BLOCK, FORM_NONE,
+     "(?<!\\p{L})last\\s+(?:four|4)(?:\\s+(?:digits|numbers))?\\s+(?:of|on|from)\\s+(?:my|the|your|this|that)"
+     "\\s+(?:\\p{L}+\\s+)?(?:account|iban|phone|mobile)(?!\\p{L})"},
+    {KIND_BLOCK, FORM_NONE, "(?<!\\p{L})american\\s+express(?!\\p{L})"},
+
+    /* dates: words, "N units ago", weekdays, numbers, day and month name */
+    {KIND_DATE, FORM_RELATIVE,
+     "(?<!\\p{L})(?:(?:the\\s+)?day\\s+before\\s+yesterday(*:-2)|(?:the\\s+)?day\\s+after\\s+tomorrow(*:2)|"
+     "yesterday(*:-1)|last\\s+night(*:-1)|today(*:0)|tonight(*:0)|this\\s+(?:morning|afternoon|evening)(*:0)|"
+     "tomorrow(*:1))(?!\\p{L})"},
+    {KIND_DATE, FORM_AGO,
+     "(?<![\\p{L}\\p{N}])(?<n>[0-9]{1,3}|an?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
+     "(?:a\\s+)?couple(?:\\s+of)?)\\s+(?:days?(*:d)|weeks?(*:w)|fortnights?(*:f)|months?(*:m))\\s+ago(?!\\p{L})"},
+    {KIND_DATE, FORM_WEEKDAY,
+     "(?<!\\p{L})(?:(?<dir>last|this\\s+past|past|on|since|from|next|this\\s+coming|coming)\\s+)?"
+     "(?:monday(*:1)|tuesday(*:2)|wednesday(*:3)|thursday(*:4)|friday(*:5)|saturday(*:6)|sunday(*:7))"
+     "(?!\\p{L})"},
+    {KIND_DATE, FORM_YMD,
+     "(?<![0-9.,/-])(?<y>[0-9]{4})(?<sep>[-/.])(?<m>[0-9]{1,2})\\k<sep>(?<d>[0-9]{1,2})(?![0-9]|[-/.,][0-9])"},
+    {KIND_DATE, FORM_YMD,
+     "(?<![0-9.,/-])(?<d>[0-9]{1,2})(?<sep>[-/.])(?<m>[0-9]{1,2})\\k<sep>(?<y>[0-9]{4}|[0-9]{2})"
+     "(?![0-9]|[-/.,][0-9])"},
+    /* day/month without a year only after a preposition: "24/7 support" and "1/2" are no dates */
+    {KIND_DATE, FORM_YMD,
+     "(?<!\\p{L})(?:on|since|from|dated|until|till|by|before|after)\\s+(?:the\\s+)?(?<d>[0-9]{1,2})/(?<m>[0-9]{1,2})"
+     "(?![0-9]|[-/.,][0-9])"},
+    {KIND_DATE, FORM_NAMED, "(?<![\\p{L}\\p{N}.,/-])" DAY "(?:\\s+of\\s+|\\s+)" MONTH YEAR},
+    {KIND_DATE, FORM_NAMED,
+     "(?<!\\p{L})" MONTH "\\s*(?:the\\s+)?" DAY "(?![\\p{L}\\p{N}]|[.,][0-9])" NOT_AMOUNT YEAR},
+
+    /* card digits, with card context */
+    {KIND_CARD, FORM_CARD, "(?<!\\p{L})end(?:ing|s|ed)(?:\\s+(?:in|with|on))?\\s*[:#-]?\\s*" FOUR NOT_AMOUNT},
+    {KIND_CARD, FORM_CARD,
+     "(?<!\\p{L})last\\s+(?:four|4)(?:\\s+(?:digits|numbers|nos?\\.?))?(?:\\s+(?:of|on|from)\\s+(?:my|the|your|"
+     "this|that)\\s+(?:\\p{L}+\\s+)?card(?:\\s+number)?)?(?:\\s+(?:are|is|were))?\\s*[:=-]?\\s*" FOUR},
+    {KIND_CARD, FORM_CARD, "(?<![\\p{L}\\p{N}*•·#])(?:[*x•·#]{4}[\\s-]*){1,3}" FOUR},
+    {KIND_CARD, FORM_CARD,
+     "(?<!\\p{L})card(?:\\s+(?:number|no\\.?|nr\\.?))?\\s*(?:[:#]\\s*|\\s+)" FOUR NOT_AMOUNT},
+
+    /* amounts: a currency before or after the number, whichever comes first; then money words */
+    {KIND_AMOUNT, FORM_AMOUNT,
+     "(?<![\\p{L}\\p{N}]){SIGN}\\h*(?<num>" NUM ")|(?<![\\p{L}\\p{N}.,'\\x{2019}])(?<num>" NUM ")\\h*{CUR}"},
+    {KIND_AMOUNT, FORM_AMOUNT,
+     "(?<!\\p{L})" MONEY FILLER "\\s+(?<num>" NUM ")(?:(?<=[.,][0-9]{2})|(?=" FOLLOW "))"},
+
+    /* what is left: currencies, countries, demonyms before a place */
+    {KIND_CURRENCY, FORM_CODE, "(?<![\\p{L}\\p{N}]){CUR}"},
+    {KIND_COUNTRY, FORM_CODE, "(?<!\\p{L})(?:{COUNTRY})(?!\\p{L})"},
+    {KIND_COUNTRY, FORM_CODE, "(?<!\\p{L})(?:{DEMONYM})(?=\\s+(?:\\p{L}+\\s+)?" PLACE ")"},
+};
+
+/* The keys of the result, in the order they are added. */
+static const struct {
+    kind_t kind;
+    const char *one;
+    const char *many;
+} s_keys[] = {
+    {KIND_AMOUNT, "amount", "amounts"},
+    {KIND_DATE, "date", "dates"},
+    {KIND_CARD, "card_last4", "card_last4s"},
+    {KIND_TRANSACTION, "transaction_ref", "transaction_refs"},
+    {KIND_TRANSFER, "transfer_ref", "transfer_refs"},
+    {KIND_COUNTRY, "country", "countries"},
+    {KIND_CURRENCY, "currency", "currencies"},
+};
+
+#define COUNT(array) (sizeof (array) / sizeof (array)[0])
+
+/*  --------------------------------------------------------------------------
+    Building the patterns */
+
+/* A growing string; allocation failures are asserted, as everywhere at construction. */
+typedef struct {
+    char *data;
+    size_t size;
+} buffer_t;
+
+static void
+s_append_n (buffer_t *buffer, const char *text, size_t length)
+{
+    char *grown = realloc (buffer->data, buffer->size + length + 1);
+    assert (grown);
+    memcpy (grown + buffer->size, text, length);
+    grown[buffer->size + length] = '\0';
+    buffer->data = grown;
+    buffer->size += length;
+}
+
+static void
+s_append (buffer_t *buffer, const char *text)
+{
+    s_append_n (buffer, text, strlen (text));
+}
+
+/* "(?:(?:pattern)(*:CODE)|...)" over the entries of aliases (only signs and codes unless words):
+   an alternation whose mark names the entry that matched. */
+static char *
+s_alternation (const alias_t *aliases, size_t count, bool words, const char *suffix)
+{
+    buffer_t buffer = {NULL, 0};
+    s_append (&buffer, "(?:");
+    bool first = true;
+    for (size_t i = 0; i < count; i++) {
+        if (aliases[i].word && !words)
+            continue;
+        s_append (&buffer, first ? "(?:" : "|(?:");
+        s_append (&buffer, aliases[i].pattern);
+        s_append (&buffer, ")(*:");
+        s_append (&buffer, aliases[i].code ? aliases[i].code : "-");
+        s_append (&buffer, ")");
+        first = false;
+    }
+    s_append (&buffer, ")");
+    s_append (&buffer, suffix);
+    return buffer.data;
+}
+
+/* source with each {NAME} of names replaced by its text; other braces ({1,9}) stay. */
+static char *
+s_expand (const char *source, const char *const names[], char *const texts[], size_t count)
+{
+    buffer_t buffer = {NULL, 0};
+    s_append (&buffer, "");
+    const char *at = source;
+    while (*at) {
+        const char *brace = strchr (at + (*at == '{'), '{');
+        size_t which = count;
+        for (size_t i = 0; i < count && which == count; i++)
+            if (strncmp (at, names[i], strlen (names[i])) == 0)
+                which = i;
+        if (which < count) {
+            s_append (&buffer, texts[which]);
+            at += strlen (names[which]);
+        } else {
+            size_t length = brace ? (size_t) (brace - at) : strlen (at);
+            s_append_n (&buffer, at, length);
+            at += length;
+        }
+    }
+    return buffer.data;
+}
+
+intent_slots_t *
+intent_slots_new (cv_error_t *err)
+{
+    intent_slots_t *self = calloc (1, sizeof *self);
+    assert (self);
+    self->match_context = pcre2_match_context_create (NULL);
+    assert (self->match_context);
+    pcre2_set_match_limit (self->match_context, INTENT_SLOTS_MATCH_LIMIT);
+    pcre2_set_depth_limit (self->match_context, INTENT_SLOTS_DEPTH_LIMIT);
+    self->patterns = calloc (COUNT (s_specs), sizeof *self->patterns);
+    assert (self->patterns);
+
+    /* A currency ends where a letter would go on: "EUR" is not the start of "Europe". */
+    static const char *const names[] = {"{CUR}", "{SIGN}", "{COUNTRY}", "{DEMONYM}"};
+    char *texts[] = {s_alternation (s_currencies, COUNT (s_currencies), true, "(?!\\p{L})"),
+                     s_alternation (s_currencies, COUNT (s_currencies), false, "(?!\\p{L})"),
+                     s_alternation (s_countries, COUNT (s_countries), true, ""),
+                     s_alternation (s_demonyms, COUNT (s_demonyms), true, "")};
+    int rc = 0;
+    uint32_t most = 0;
+    for (size_t i = 0; i < COUNT (s_specs) && rc == 0; i++) {
+        char *source = s_expand (s_specs[i].source, names, texts, COUNT (names));
+        int code = 0;
+        PCRE2_SIZE offset = 0;
+        pattern_t *pattern = &self->patterns[self->pattern_count];
+        pattern->kind = s_specs[i].kind;
+        pattern->form = s_specs[i].form;
+        pattern->code = pcre2_compile ((PCRE2_SPTR) source, PCRE2_ZERO_TERMINATED, COMPILE_OPTIONS, &code, &offset,
+                                       NULL);
+        if (pattern->code) {
+            /* JIT is an optimisation only: the interpreter runs what it cannot compile */
+            pcre2_jit_compile (pattern->code, PCRE2_JIT_COMPLETE);
+            uint32_t groups = 0;
+            pcre2_pattern_info (pattern->code, PCRE2_INFO_CAPTURECOUNT, &groups);
+            if (groups > most)
+                most = groups;
+            self->pattern_count++;
+        } else {
+            PCRE2_UCHAR message[256];
+            pcre2_get_error_message (code, message, sizeof message);
+            rc = cv_error_set (err, CV_ERR_INTERNAL, NULL, "slot pattern %zu does not compile: %s at offset %zu: %.80s",
+                               i + 1, (const char *) message, (size_t) offset,
+                               source + (offset > 20 ? offset - 20 : 0));
+        }
+        free (source);
+    }
+    for (size_t i = 0; i < COUNT (texts); i++)
+        free (texts[i]);
+    if (rc == 0) {
+        self->match_data = pcre2_match_data_create (most + 1, NULL);
+        assert (self->match_data);
+    } else
+        intent_slots_destroy (&self);
+    return self;
+}
+
+void
+intent_slots_destroy (intent_slots_t **self_p)
+{
+    assert (self_p);
+    intent_slots_t *self = *self_p;
+    if (!self)
+        return;
+    for (size_t i = 0; i < self->pattern_count; i++)
+        pcre2_code_free (self->patterns[i].code);
+    free (self->patterns);
+    pcre2_match_data_free (self->match_data);
+    pcre2_match_context_free (self->match_context);
+    free (self->items);
+    free (self);
+    *self_p = NULL;
+}
+
+size_t
+intent_slots_errors (const intent_slots_t *self)
+{
+    assert (self);
+    return self->errors;
+}
+
+/*  --------------------------------------------------------------------------
+    Calendar: days since 1970-01-01 in the proleptic Gregorian calendar (H. Hinnant's algorithms),
+    so date arithmetic needs no time zone and no struct tm. */
+
+static bool
+s_leap (int year)
+{
+    return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+}
+
+static int
+s_month_days (int year, int month)
+{
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    return month == 2 && s_leap (year) ? 29 : days[month - 1];
+}
+
+static bool
+s_valid_date (int year, int month, int day)
+{
+    return month >= 1 && month <= 12 && day >= 1 && day <= s_month_days (year, month);
+}
+
+static long
+s_days (int year, int month, int day)
+{
+    long y = year - (month <= 2);
+    long era = (y >= 0 ? y : y - 399) / 400;
+    long yoe = y - era * 400;
+    long doy = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1;
+    long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static void
+s_civil (long days, int *year, int *month, int *day)
+{
+    days += 719468;
+    long era = (days >= 0 ? days : days - 146096) / 146097;
+    long doe = days - era * 146097;
+    long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    long mp = (5 * doy + 2) / 153;
+    *day = (int) (doy - (153 * mp + 2) / 5 + 1);
+    *month = (int) (mp < 10 ? mp + 3 : mp - 9);
+    *year = (int) (yoe + era * 400 + (*month <= 2));
+}
+
+/* ISO weekday: 1 Monday .. 7 Sunday (day 0 was a Thursday). */
+static int
+s_weekday (long days)
+{
+    return (int) (((days % 7) + 7 + 3) % 7) + 1;
+}
+
+static void
+s_set_date (item_t *item, long days)
+{
+    int year, month, day;
+    s_civil (days, &year, &month, &day);
+    snprintf (item->text, sizeof item->text, "%04d-%02d-%02d", year, month, day);
+}
+
+/*  --------------------------------------------------------------------------
+    Reading one match */
+
+/* Copies named group name of the last match into buffer; its length, or -1 when the group did not
+   take part or does not fit. */
+static int
+s_group (intent_slots_t *self, const char *name, char *buffer, size_t size)
+{
+    PCRE2_SIZE length = size;
+    int rc = pcre2_substring_copy_byname (self->match_data, (PCRE2_SPTR) name, (PCRE2_UCHAR *) buffer, &length);
+    return rc == 0 ? (int) length : -1;
+}
+
+/* The mark of the last match, "" when it passed none. */
+static const char *
+s_mark (intent_slots_t *self)
+{
+    PCRE2_SPTR mark = pcre2_get_mark (self->match_data);
+    return mark ? (const char *) mark : "";
+}
+
+/* A number as written ("1.234,56", "1,234.56", "12,5", "1'250") into its normal form in out:
+   integer digits without grouping, then "." and two decimals, or none when decimals is 0 and the
+   fraction is zero. False for what is no well-formed number: groups of the wrong size, mixed
+   grouping marks, more than twelve integer digits. */
+static bool
+s_number (const char *text, size_t size, int decimals, char *out, size_t out_size)
+{
+    enum { MOST = 8 };
+    const char *group[MOST];
+    size_t length[MOST];
+    char mark[MOST];               /* the separator after each group: '.', ',' or 'g' (any other) */
+    size_t count = 0, at = 0;
+    while (at < size) {
+        if (count == MOST)
+            return false;
+        group[count] = text + at;
+        length[count] = 0;
+        while (at < size && text[at] >= '0' && text[at] <= '9') {
+            at++;
+            length[count]++;
+        }
+        if (length[count] == 0)
+            return false;
+        size_t start = at;
+        while (at < size && !(text[at] >= '0' && text[at] <= '9'))
+            at++;
+        mark[count] = at - start == 1 && (text[start] == '.' || text[start] == ',') ? text[start] : 'g';
+        count++;
+    }
+    if (count == 0)
+        return false;
+    /* a last group of one or two digits after a dot or comma is the fraction */
+    size_t whole = count;
+    const char *fraction = NULL;
+    size_t fraction_length = 0;
+    if (count >= 2 && mark[count - 2] != 'g' && length[count - 1] <= 2) {
+        whole = count - 1;
+        fraction = group[whole];
+        fraction_length = length[whole];
+    }
+    /* separators inside the integer part group thousands: all alike, not the decimal mark, a first
+       group of one to three digits (not a lone 0: "0.123" is no thousand) and groups of three */
+    if (whole > 1) {
+        if (length[0] > 3 || (length[0] == 1 && group[0][0] == '0'))
+            return false;
+        for (size_t i = 1; i < whole; i++)
+            if (length[i] != 3 || mark[i - 1] != mark[0])
+                return false;
+        if (fraction && mark[whole - 1] == mark[0])
+            return false;
+    }
+    char digits[16];
+    size_t used = 0;
+    for (size_t i = 0; i < whole; i++)
+        for (size_t j = 0; j < length[i]; j++) {
+            char c = group[i][j];
+            if (used == 0 && c == '0')
+                continue;
+            if (used == 12)
+                return false;
+            digits[used++] = c;
+        }
+    if (used == 0)
+        digits[used++] = '0';
+    digits[used] = '\0';
+    char cents[3] = {'0', '0', '\0'};
+    if (fraction) {
+        cents[0] = fraction[0];
+        cents[1] = fraction_length == 2 ? fraction[1] : '0';
+    }
+    if (decimals == 0 && strcmp (cents, "00") == 0)
+        snprintf (out, out_size, "%s", digits);
+    else
+        snprintf (out, out_size, "%s.%s", digits, cents);
+    return true;
+}
+
+/* Currencies whose amounts have no minor unit. */
+static int
+s_decimals (const char *code)
+{
+    return strcmp (code, "JPY") == 0 || strcmp (code, "KRW") == 0 || strcmp (code, "ISK") == 0 ? 0 : 2;
+}
+
+/* True for the bank's own ids: "tx" and three numbers, or "tr" and two, joined by hyphens. */
+static bool
+s_bank_id (const char *ref)
+{
+    if (ref[0] != 't' && ref[0] != 'T')
+        return false;
+    size_t want = ref[1] == 'x' || ref[1] == 'X' ? 3 : ref[1] == 'r' || ref[1] == 'R' ? 2 : 0;
+    size_t parts = 0;
+    const char *at = ref + 2;
+    while (want && at[0] == '-' && at[1] >= '0' && at[1] <= '9') {
+        for (at++; *at >= '0' && *at <= '9'; at++)
+            ;
+        parts++;
+    }
+    return want && *at == '\0' && parts == want;
+}
+
+/* The bank's own ids in lower case, as the bank stores them; any other reference in upper case,
+   as references are usually printed. ASCII only: the patterns take nothing else. */
+static void
+s_reference (const char *ref, char *out, size_t size)
+{
+    bool lower = s_bank_id (ref);
+    snprintf (out, size, "%s", ref);
+    for (char *c = out; *c; c++)
+        if (lower && *c >= 'A' && *c <= 'Z')
+            *c = (char) (*c - 'A' + 'a');
+        else if (!lower && *c >= 'a' && *c <= 'z')
+            *c = (char) (*c - 'a' + 'A');
+}
+
+/* A count as a customer writes it: "3", "three", "a", "a couple of". 0 when unknown. */
+static int
+s_count (const char *text)
+{
+    static const char *const words[] = {"a", "an", "one", "two", "three", "four", "five", "six",
+                                        "seven", "eight", "nine", "ten", "eleven", "twelve"};
+    if (text[0] >= '0' && text[0] <= '9')
+        return atoi (text);
+    if (strcasestr (text, "couple"))
+        return 2;
+    for (size_t i = 0; i < COUNT (words); i++)
+        if (strcasecmp (text, words[i]) == 0)
+            return i < 2 ? 1 : (int) i - 1;
+    return 0; /* a caseless match of another script's letters ("ſix"): no count we know */
+}
+
+/* A day and month, with the year read from group y ("2026", "26") or, when the text gives none,
+   the most recent such date on or before today (eight years back reach any 29 February). Nothing
+   for a date that does not exist or a year outside 1900-2199. */
+static void
+s_set_day_month (intent_slots_t *self, long today, int month, int day, item_t *item)
+{
+    char y[8];
+    int length = s_group (self, "y", y, sizeof y);
+    if (length > 0) {
+        int year = atoi (y) + (length == 2 ? 2000 : 0);
+        if (year >= 1900 && year <= 2199 && s_valid_date (year, month, day))
+            s_set_date (item, s_days (year, month, day));
+        return;
+    }
+    int year, this_month, this_day;
+    s_civil (today, &year, &this_month, &this_day);
+    for (int back = 0; back <= 8; back++, year--)
+        if (s_valid_date (year, month, day) && s_days (year, month, day) <= today) {
+            s_set_date (item, s_days (year, month, day));
+            return;
+        }
+}
+
+/* "15/03/2026", "2026-03-15", "on 15/03". */
+static void
+s_read_ymd (intent_slots_t *self, long today, item_t *item)
+{
+    char m[8], d[8];
+    if (s_group (self, "m", m, sizeof m) > 0 && s_group (self, "d", d, sizeof d) > 0)
+        s_set_day_month (self, today, atoi (m), atoi (d), item);
+}
+
+/* "15 March (2026)", "March 15th". */
+static void
+s_read_named (intent_slots_t *self, long today, item_t *item)
+{
+    char d[8];
+    int month = atoi (s_mark (self));
+    if (month >= 1 && month <= 12 && s_group (self, "d", d, sizeof d) > 0)
+        s_set_day_month (self, today, month, atoi (d), item);
+}
+
+/* "3 days ago", "a month ago": months keep the day, clamped to the month's end. */
+static void
+s_read_ago (intent_slots_t *self, long today, item_t *item)
+{
+    char n[32];
+    if (s_group (self, "n", n, sizeof n) < 0)
+        return;
+    int count = s_count (n);
+    const char *unit = s_mark (self);
+    if (count <= 0)
+        return;
+    if (*unit == 'd' || *unit == 'w' || *unit == 'f')
+        s_set_date (item, today - (long) count * (*unit == 'd' ? 1 : *unit == 'w' ? 7 : 14));
+    else if (*unit == 'm') {
+        int year, month, day;
+        s_civil (today, &year, &month, &day);
+        long index = (long) year * 12 + (month - 1) - count;
+        year = (int) (index / 12);
+        month = (int) (index % 12) + 1;
+        if (day > s_month_days (year, month))
+            day = s_month_days (year, month);
+        s_set_date (item, s_days (year, month, day));
+    }
+}
+
+/* "last Tuesday", "on Tuesday": strictly before today; "next Tuesday": strictly after. */
+static void
+s_read_weekday (intent_slots_t *self, long today, item_t *item)
+{
+    char dir[32] = "";
+    int weekday = atoi (s_mark (self));
+    if (weekday < 1 || weekday > 7)
+        return;
+    s_group (self, "dir", dir, sizeof dir);
+    int now = s_weekday (today);
+    if (strcasestr (dir, "next") || strcasestr (dir, "coming")) {
+        int ahead = (weekday - now + 7) % 7;
+        s_set_date (item, today + (ahead ? ahead : 7));
+    } else {
+        int back = (now - weekday + 7) % 7;
+        s_set_date (item, today - (back ? back : 7));
+    }
+}
+
+/* Reads the last match of pattern into item (item->text stays "" when the match gives no value).
+   True when the match claims its span: everything but a number that is no number, so that what
+   looks like a date but is none ("31/02/2026") does not turn into something else either. */
+static bool
+s_read (intent_slots_t *self, const pattern_t *pattern, long today, item_t *item)
+{
+    char text[48];
+    switch (pattern->form) {
+    case FORM_NONE:
+        return true;
+    case FORM_REF:
+        if (s_group (self, "ref", text, sizeof text) > 0)
+            s_reference (text, item->text, sizeof item->text);
+        return true;
+    case FORM_YMD:
+        s_read_ymd (self, today, item);
+        return true;
+    case FORM_NAMED:
+        s_read_named (self, today, item);
+        return true;
+    case FORM_RELATIVE:
+        s_set_date (item, today + atoi (s_mark (self)));
+        return true;
+    case FORM_AGO:
+        s_read_ago (self, today, item);
+        return true;
+    case FORM_WEEKDAY:
+        s_read_weekday (self, today, item);
+        return true;
+    case FORM_CARD:
+        if (s_group (self, "last4", text, sizeof text) == 4)
+            memcpy (item->text, text, 5);
+        return true;
+    case FORM_AMOUNT: {
+        const char *code = s_mark (self);
+        if (strlen (code) != 3)
+            code = ""; /* no currency said, or a money word that names none */
+        int length = s_group (self, "num", text, sizeof text);
+        if (length < 0 || !s_number (text, (size_t) length, s_decimals (code), item->text, sizeof item->text)) {
+            item->text[0] = '\0';
+            return false;
+        }
+        snprintf (item->currency, sizeof item->currency, "%s", code);
+        return true;
+    }
+    case FORM_CODE: {
+        const char *code = s_mark (self);
+        if (strcmp (code, "-") != 0)
+            snprintf (item->text, sizeof item->text, "%s", code);
+        return true;
+    }
+    }
+    assert (false);
+    return false;
+}
+
+/* Runs pattern over the text from start to end, keeping what it finds and claiming its spans. */
+static void
+s_scan (intent_slots_t *self, const pattern_t *pattern, size_t length, long today)
+{
+    PCRE2_SIZE offset = 0;
+    while (offset < length) {
+        /* the text was checked once; claiming keeps it valid UTF-8 (ASCII over whole characters) */
+        int rc = pcre2_match (pattern->code, (PCRE2_SPTR) self->subject, length, offset, PCRE2_NO_UTF_CHECK,
+                              self->match_data, self->match_context);
+        if (rc == PCRE2_ERROR_NOMATCH)
+            return;
+        if (rc < 0) {
+            self->errors++; /* a limit, most likely: this pattern stops, the others go on */
+            return;
+        }
+        PCRE2_SIZE *ovector = pcre2_get_ovector_pointer (self->match_data);
+        PCRE2_SIZE start = ovector[0], end = ovector[1];
+        assert (end > start); /* every pattern takes at least one character */
+        item_t item = {.kind = pattern->kind, .offset = start};
+        if (s_read (self, pattern, today, &item)) {
+            if (item.text[0]) {
+                if (self->item_count == self->item_max) {
+                    self->item_max = self->item_max ? self->item_max * 2 : 16;
+                    item_t *grown = realloc (self->items, self->item_max * sizeof *grown);
+                    assert (grown);
+                    self->items = grown;
+                }
+                self->items[self->item_count++] = item;
+            }
+            memset (self->subject + start, CLAIMED, end - start);
+        }
+        offset = end;
+    }
+}
+
+static int
+s_compare (const void *a, const void *b)
+{
+    const item_t *x = a, *y = b;
+    if (x->kind != y->kind)
+        return x->kind < y->kind ? -1 : 1;
+    return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+static json_t *
+s_value (const item_t *item)
+{
+    if (item->kind != KIND_AMOUNT)
+        return json_string (item->text);
+    if (!item->currency[0])
+        return json_pack ("{s:s}", "value", item->text);
+    return json_pack ("{s:s, s:s}", "value", item->text, "currency", item->currency);
+}
+
+/* The items as the result object: per kind, distinct values in text order. NULL when memory runs
+   out. */
+static json_t *
+s_collect (intent_slots_t *self)
+{
+    if (self->item_count) /* qsort takes no NULL array, even empty */
+        qsort (self->items, self->item_count, sizeof *self->items, s_compare);
+    json_t *slots = json_object ();
+    bool ok = slots != NULL;
+    for (size_t k = 0; k < COUNT (s_keys) && ok; k++) {
+        json_t *values = json_array ();
+        ok = values != NULL;
+        for (size_t i = 0; i < self->item_count && ok; i++) {
+            const item_t *item = &self->items[i];
+            if (item->kind != s_keys[k].kind)
+                continue;
+            bool seen = false;
+            for (size_t j = 0; j < i && !seen; j++)
+                seen = self->items[j].kind == item->kind && strcmp (self->items[j].text, item->text) == 0
+                       && strcmp (self->items[j].currency, item->currency) == 0;
+            if (!seen)
+                ok = json_array_append_new (values, s_value (item)) == 0;
+        }
+        if (ok && json_array_size (values) >= 1)
+            ok = json_object_set (slots, s_keys[k].one, json_array_get (values, 0)) == 0;
+        if (ok && json_array_size (values) >= 2)
+            ok = json_object_set (slots, s_keys[k].many, values) == 0;
+        json_decref (values);
+    }
+    if (!ok)
+        json_decref (slots);
+    return ok ? slots : NULL;
+}
+
+json_t *
+intent_slots_extract (intent_slots_t *self, const char *text, int year, int month, int day, cv_error_t *err)
+{
+    assert (self && text);
+    assert (year >= 1900 && year <= 9000 && s_valid_date (year, month, day));
+    size_t length = strlen (text);
+    if (length > CV_TEXT_MAX_BYTES) {
+        cv_error_set (err, CV_ERR_INVALID, "text", "text is %zu bytes, over the limit of %d", length,
+                      CV_TEXT_MAX_BYTES);
+        return NULL;
+    }
+    if (!cv_utf8_valid (text, length)) {
+        cv_error_set (err, CV_ERR_INVALID, "text", "text is not valid UTF-8");
+        return NULL;
+    }
+    memcpy (self->subject, text, length + 1);
+    self->item_count = 0;
+    long today = s_days (year, month, day);
+    for (size_t i = 0; i < self->pattern_count; i++)
+        s_scan (self, &self->patterns[i], length, today);
+    json_t *slots = s_collect (self);
+    self->item_count = 0;
+    if (!slots)
+        cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
+    return slots;
+}
+
+/*  --------------------------------------------------------------------------
+    Self-test */
+
+/* Asserts that text, read on year-month-day, gives exactly the slots of the JSON expected. */
+static void
+s_expect_on (intent_slots_t *slots, int year, int month, int day, const char *text, const char *expected,
+             bool verbose)
+{
+    cv_error_t err;
+    json_error_t json_err;
+    json_t *want = json_loads (expected, 0, &json_err);
+    if (!want) {
+        fprintf (stderr, "intent_slots: bad expectation %s: %s\n", expected, json_err.text);
+        abort ();
+    }
+    json_t *got = intent_slots_extract (slots, text, year, month, day, &err);
+    if (!got) {
+        fprintf (stderr, "intent_slots: '%s' failed: %s\n", text, err.message);
+        abort ();
+    }
+    char *dump = json_dumps (got, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!json_equal (got, want)) {
+        fprintf (stderr, "intent_slots: '%s' (on %04d-%02d-%02d)\n  gave     %s\n  expected %s\n", text, year,
+                 month, day, dump, expected);
+        abort ();
+    }
+    if (verbose)
+        printf ("  %-60.60s -> %s\n", text, dump);
+    free (dump);
+    json_decref (got);
+    json_decref (want);
+}
+
+/* The reference date of most cases: Wednesday 18 March 2026. */
+#define TODAY 2026, 3, 18
+
+void
+intent_slots_test (bool verbose)
+{
+    cv_error_t err;
+    intent_slots_t *slots = intent_slots_new (&err);
+    if (!slots) {
+        fprintf (stderr, "intent_slots: %s\n", err.message);
+        abort ();
+    }
+    assert (s_weekday (s_days (TODAY)) == 3);
+
+    static const struct {
+        const char *text, *expected;
+    } cases[] = {
+        /* amounts: every way the brief lists, and the number formats */
+        {"I was charged €12.50", "{\"amount\": {\"value\": \"12.50\", \"currency\": \"EUR\"}}"},
+        {"12,50 EUR went out", "{\"amount\": {\"value\": \"12.50\", \"currency\": \"EUR\"}}"},
+        {"EUR 12.50", "{\"amount\": {\"value\": \"12.50\", \"currency\": \"EUR\"}}"},
+        {"it cost £7", "{\"amount\": {\"value\": \"7.00\", \"currency\": \"GBP\"}}"},
+        {"$1,234.56 is missing", "{\"amount\": {\"value\": \"1234.56\", \"currency\": \"USD\"}}"},
+        {"1.234,56 € fehlen", "{\"amount\": {\"value\": \"1234.56\", \"currency\": \"EUR\"}}"},
+        {"I sent 100 euros", "{\"amount\": {\"value\": \"100.00\", \"currency\": \"EUR\"}}"},
+        {"lend me 50 quid", "{\"amount\": {\"value\": \"50.00\", \"currency\": \"GBP\"}}"},
+        {"20 bucks gone", "{\"amount\": {\"value\": \"20.00\", \"currency\": \"USD\"}}"},
+        {"took out 5 pounds", "{\"amount\": {\"value\": \"5.00\", \"currency\": \"GBP\"}}"},
+        {"30 zloty fee", "{\"amount\": {\"value\": \"30.00\", \"currency\": \"PLN\"}}"},
+        {"30 ZŁOTY", "{\"amount\": {\"value\": \"30.00\", \"currency\": \"PLN\"}}"},
+        {"paid 45 zł", "{\"amount\": {\"value\": \"45.00\", \"currency\": \"PLN\"}}"},
+        {"a 500£ withdrawal", "{\"amount\": {\"value\": \"500.00\", \"currency\": \"GBP\"}}"},
+        {"an extra 1$ charge", "{\"amount\": {\"value\": \"1.00\", \"currency\": \"USD\"}}"},
+        {"usd 20", "{\"amount\": {\"value\": \"20.00\", \"currency\": \"USD\"}}"},
+        {"20 US dollars", "{\"amount\": {\"value\": \"20.00\", \"currency\": \"USD\"}}"},
+        {"US$ 20", "{\"amount\": {\"value\": \"20.00\", \"currency\": \"USD\"}}"},
+        {"CA$20", "{\"amount\": {\"value\": \"20.00\", \"currency\": \"CAD\"}}"},
+        {"50 Swiss francs", "{\"amount\": {\"value\": \"50.00\", \"currency\": \"CHF\"}}"},
+        {"CHF 1'250.00", "{\"amount\": {\"value\": \"1250.00\", \"currency\": \"CHF\"}}"},
+        {"30 pounds sterling", "{\"amount\": {\"value\": \"30.00\", \"currency\": \"GBP\"}}"},
+        {"100 kronor", "{\"amount\": {\"value\": \"100.00\", \"currency\": \"SEK\"}}"},
+        {"100 kroner", "{\"amount\": {\"value\": \"100.00\"}}"},
+        {"1\xc2\xa0" "234,56\xc2\xa0€", "{\"amount\": {\"value\": \"1234.56\", \"currency\": \"EUR\"}}"},
+        {"€1.234", "{\"amount\": {\"value\": \"1234.00\", \"currency\": \"EUR\"}}"},
+        {"€0,5", "{\"amount\": {\"value\": \"0.50\", \"currency\": \"EUR\"}}"},
+        {"€1,234,567.89", "{\"amount\": {\"value\": \"1234567.89\", \"currency\": \"EUR\"}}"},
+        {"¥1,000", "{\"amount\": {\"value\": \"1000\", \"currency\": \"JPY\"}}"},
+        {"5000 yen", "{\"amount\": {\"value\": \"5000\", \"currency\": \"JPY\"}}"},
+        {"¥12.50", "{\"amount\": {\"value\": \"12.50\", \"currency\": \"JPY\"}}"},
+        {"$20,wrong amount", "{\"amount\": {\"value\": \"20.00\", \"currency\": \"USD\"}}"},
+        /* without a currency: after a money word only */
+        {"I was charged 18.90 twice", "{\"amount\": {\"value\": \"18.90\"}}"},
+        {"I paid 40 for a top-up", "{\"amount\": {\"value\": \"40.00\"}}"},
+        {"I transferred 7,000 to my landlord", "{\"amount\": {\"value\": \"7000.00\"}}"},
+        {"I tried to withdraw 30.", "{\"amount\": {\"value\": \"30.00\"}}"},
+        {"my balance is 2841.37", "{\"amount\": {\"value\": \"2841.37\"}}"},
+        {"they charged me 40 yesterday", "{\"amount\": {\"value\": \"40.00\"}, \"date\": \"2026-03-17\"}"},
+        /* several: distinct, in text order, the first as amount */
+        {"charged €18.90 and 18,90 EUR again, then £7 and $3",
+         "{\"amount\": {\"value\": \"18.90\", \"currency\": \"EUR\"}, \"amounts\": ["
+         "{\"value\": \"18.90\", \"currency\": \"EUR\"}, {\"value\": \"7.00\", \"currency\": \"GBP\"},"
+         "{\"value\": \"3.00\", \"currency\": \"USD\"}]}"},
+        {"50 EUR 20 EUR", "{\"amount\": {\"value\": \"50.00\", \"currency\": \"EUR\"}, \"amounts\": ["
+                          "{\"value\": \"50.00\", \"currency\": \"EUR\"}, {\"value\": \"20.00\", \"currency\": \"EUR\"}]}"},
+        /* not amounts */
+        {"I have 4417 points", "{}"},
+        {"I was charged 3 times", "{}"},
+        {"it took 10 minutes", "{}"},
+        {"I paid in 3 instalments", "{}"},
+        {"2026", "{}"},
+        {"version 1.25 of the app", "{}"},
+        {"paid in euros 3 times", "{\"currency\": \"EUR\"}"}, /* a currency word never precedes its number */
+        {"€5, then €5 again", "{\"amount\": {\"value\": \"5.00\", \"currency\": \"EUR\"}}"}, /* distinct values */
+        {"CHF 1’234.50", "{\"amount\": {\"value\": \"1234.50\", \"currency\": \"CHF\"}}"},
+        {"€1.2.3", "{\"currency\": \"EUR\"}"},                /* no number: the symbol alone remains */
+        {"€12345678901234", "{\"currency\": \"EUR\"}"},       /* over twelve digits */
+        {"€0.123", "{\"currency\": \"EUR\"}"},
+
+        /* dates, on Wednesday 18 March 2026 */
+        {"today", "{\"date\": \"2026-03-18\"}"},
+        {"it happened YESTERDAY", "{\"date\": \"2026-03-17\"}"},
+        {"yesterday’s payment", "{\"date\": \"2026-03-17\"}"},
+        {"the day before yesterday", "{\"date\": \"2026-03-16\"}"},
+        {"last night", "{\"date\": \"2026-03-17\"}"},
+        {"this morning", "{\"date\": \"2026-03-18\"}"},
+        {"tomorrow", "{\"date\": \"2026-03-19\"}"},
+        {"last Tuesday", "{\"date\": \"2026-03-17\"}"},
+        {"on Monday", "{\"date\": \"2026-03-16\"}"},
+        {"last Wednesday", "{\"date\": \"2026-03-11\"}"}, /* today is a Wednesday: a week ago */
+        {"on Wednesday", "{\"date\": \"2026-03-11\"}"},
+        {"I have a pending transfer since Thursday", "{\"date\": \"2026-03-12\"}"},
+        {"Saturday", "{\"date\": \"2026-03-14\"}"},
+        {"next Friday", "{\"date\": \"2026-03-20\"}"},
+        {"next Wednesday", "{\"date\": \"2026-03-25\"}"},
+        {"3 days ago", "{\"date\": \"2026-03-15\"}"},
+        {"a day ago", "{\"date\": \"2026-03-17\"}"},
+        {"two days ago", "{\"date\": \"2026-03-16\"}"},
+        {"a week ago", "{\"date\": \"2026-03-11\"}"},
+        {"two weeks ago", "{\"date\": \"2026-03-04\"}"},
+        {"a fortnight ago", "{\"date\": \"2026-03-04\"}"},
+        {"a couple of days ago", "{\"date\": \"2026-03-16\"}"},
+        {"a month ago", "{\"date\": \"2026-02-18\"}"},
+        {"15 March", "{\"date\": \"2026-03-15\"}"},
+        {"on the 15th of March", "{\"date\": \"2026-03-15\"}"},
+        {"March 15th", "{\"date\": \"2026-03-15\"}"},
+        {"mar. 15", "{\"date\": \"2026-03-15\"}"},
+        {"18 March", "{\"date\": \"2026-03-18\"}"},      /* today counts */
+        {"20 March", "{\"date\": \"2025-03-20\"}"},      /* not yet this year: last year's */
+        {"on 3 Dec", "{\"date\": \"2025-12-03\"}"},
+        {"March 3, 2025", "{\"date\": \"2025-03-03\"}"},
+        {"1st of May 2024", "{\"date\": \"2024-05-01\"}"},
+        {"15/03/2026", "{\"date\": \"2026-03-15\"}"},
+        {"2026-03-15", "{\"date\": \"2026-03-15\"}"},
+        {"15.03.2026", "{\"date\": \"2026-03-15\"}"},
+        {"15-3-2026", "{\"date\": \"2026-03-15\"}"},
+        {"15/03/26", "{\"date\": \"2026-03-15\"}"},
+        {"03/04/2026", "{\"date\": \"2026-04-03\"}"},    /* day first */
+        {"I was charged 12.50 EUR on 14/03 at Lidl",
+         "{\"amount\": {\"value\": \"12.50\", \"currency\": \"EUR\"}, \"date\": \"2026-03-14\"}"},
+        {"pending since 20/12", "{\"date\": \"2025-12-20\"}"},
+        {"from 1 March to 5 March", "{\"date\": \"2026-03-01\", \"dates\": [\"2026-03-01\", \"2026-03-05\"]}"},
+        {"May 20 euros were taken", "{\"amount\": {\"value\": \"20.00\", \"currency\": \"EUR\"}}"},
+        {"on 15 March €20 was taken",
+         "{\"date\": \"2026-03-15\", \"amount\": {\"value\": \"20.00\", \"currency\": \"EUR\"}}"},
+        /* not dates */
+        {"in 2026", "{}"},
+        {"31/02/2026", "{}"},
+        {"31 February", "{}"},
+        {"32/01/2026", "{}"},
+        {"2026-13-01", "{}"},
+        {"03/15/2026", "{}"},                             /* month first: no 15th month */
+        {"15/03/1850", "{}"},
+        {"in March", "{}"},
+        {"your 24/7 support", "{}"},
+        {"on 31/02", "{}"},
+        {"a few days ago", "{}"},
+        {"last week", "{}"},
+        {"\xc5\xbfix days ago", "{}"}, /* a long s matches "s" caselessly, but is no count we know */
+
+        /* card digits */
+        {"my card ending 4417 was declined", "{\"card_last4\": \"4417\"}"},
+        {"the one ending in 4417", "{\"card_last4\": \"4417\"}"},
+        {"my card ends with 0042", "{\"card_last4\": \"0042\"}"},
+        {"last four digits 4417", "{\"card_last4\": \"4417\"}"},
+        {"the last 4 digits of my debit card are 4417", "{\"card_last4\": \"4417\"}"},
+        {"**** 4417", "{\"card_last4\": \"4417\"}"},
+        {"XXXX-XXXX-XXXX-4417", "{\"card_last4\": \"4417\"}"},
+        {"•••• 4417", "{\"card_last4\": \"4417\"}"},
+        {"card 4417", "{\"card_last4\": \"4417\"}"},
+        {"Card #4417 and card 9052", "{\"card_last4\": \"4417\", \"card_last4s\": [\"4417\", \"9052\"]}"},
+        {"I’ve lost my card ending in 4417", "{\"card_last4\": \"4417\"}"},
+        /* not card digits */
+        {"my account ending in 4417", "{}"},
+        {"the last four digits of my phone number are 4417", "{}"},
+        {"my card number is 4111 1111 1111 1111", "{}"},
+        {"card ending 20", "{}"},
+        {"€4417", "{\"amount\": {\"value\": \"4417.00\", \"currency\": \"EUR\"}}"},
+        {"paid by card 1500 euros", "{\"amount\": {\"value\": \"1500.00\", \"currency\": \"EUR\"}}"},
+        {"call me on +44 20 7946 0958 about my card", "{}"},
+        {"year ending 2025", "{}"},
+
+        /* references */
+        {"tx-1-1-9", "{\"transaction_ref\": \"tx-1-1-9\"}"},
+        {"what is TX-1-1-9?", "{\"transaction_ref\": \"tx-1-1-9\"}"},
+        {"TX12345678", "{\"transaction_ref\": \"TX12345678\"}"},
+        {"ref tx12345678.", "{\"transaction_ref\": \"TX12345678\"}"},
+        {"transaction ID 12345", "{\"transaction_ref\": \"12345\"}"},
+        {"the transaction reference is: ab-77x1", "{\"transaction_ref\": \"AB-77X1\"}"},
+        {"transfer reference TR-8842", "{\"transfer_ref\": \"TR-8842\"}"},
+        {"tr-1-1", "{\"transfer_ref\": \"tr-1-1\"}"},
+        {"transfer tr-1-1 and payment tx-1-1-7, tx-1-1-8",
+         "{\"transfer_ref\": \"tr-1-1\", \"transaction_ref\": \"tx-1-1-7\","
+         " \"transaction_refs\": [\"tx-1-1-7\", \"tx-1-1-8\"]}"},
+        {"transaction id please", "{}"},
+        {"tx-1-1", "{}"},
+        {"tr-1-1-1", "{}"},
+
+        /* countries */
+        {"I am in Spain", "{\"country\": \"ES\"}"},
+        {"a payment from Germany", "{\"country\": \"DE\"}"},
+        {"I moved to the UK", "{\"country\": \"GB\"}"},
+        {"United States", "{\"country\": \"US\"}"},
+        {"USA", "{\"country\": \"US\"}"},
+        {"travelling in the U.S. now", "{\"country\": \"US\"}"},
+        {"a German website charged me", "{\"country\": \"DE\"}"},
+        {"my Spanish bank account", "{\"country\": \"ES\"}"},
+        {"from Northern Ireland", "{\"country\": \"GB\"}"},
+        {"I live in Ireland", "{\"country\": \"IE\"}"},
+        {"I live in Switzerland but my card is from the Netherlands",
+         "{\"country\": \"CH\", \"countries\": [\"CH\", \"NL\"]}"},
+        {"holiday in Turkey", "{\"country\": \"TR\"}"},
+        {"ordered from China", "{\"country\": \"CN\"}"},
+        {"Dubai in the UAE", "{\"country\": \"AE\"}"},
+        {"a turkey sandwich", "{}"},
+        {"fine china plates", "{}"},
+        {"I speak German", "{}"},
+        {"contact us", "{}"},
+        {"PLEASE HELP US", "{}"},
+        {"my American Express card", "{}"},
+        {"in South America", "{}"},
+
+        /* currencies outside amounts */
+        {"exchange rate for dollars", "{\"currency\": \"USD\"}"},
+        {"What's the exchange rate for USD?", "{\"currency\": \"USD\"}"},
+        {"rate for usd", "{\"currency\": \"USD\"}"},
+        {"US dollars", "{\"currency\": \"USD\"}"},
+        {"pounds sterling", "{\"currency\": \"GBP\"}"},
+        {"sterling", "{\"currency\": \"GBP\"}"},
+        {"francs", "{\"currency\": \"CHF\"}"},
+        {"Swiss francs", "{\"currency\": \"CHF\"}"},
+        {"złoty", "{\"currency\": \"PLN\"}"},
+        {"yen", "{\"currency\": \"JPY\"}"},
+        {"kronor", "{\"currency\": \"SEK\"}"},
+        {"€", "{\"currency\": \"EUR\"}"},
+        {"in £ please", "{\"currency\": \"GBP\"}"},
+        {"$", "{\"currency\": \"USD\"}"},
+        {"¥", "{\"currency\": \"JPY\"}"},
+        {"zł", "{\"currency\": \"PLN\"}"},
+        {"from euros to pounds", "{\"currency\": \"EUR\", \"currencies\": [\"EUR\", \"GBP\"]}"},
+        {"convert 100 EUR to USD",
+         "{\"amount\": {\"value\": \"100.00\", \"currency\": \"EUR\"}, \"currency\": \"USD\"}"},
+        {"Turkish lira", "{\"currency\": \"TRY\"}"},
+        {"TRY", "{\"currency\": \"TRY\"}"},
+        {"try again", "{}"},
+        {"the rate for kroner", "{}"},
+
+        /* all together, as a customer writes */
+        {"My card ending 4417 was charged €18.90 twice yesterday by a Spanish shop, tx-1-1-7 and tx-1-1-8",
+         "{\"amount\": {\"value\": \"18.90\", \"currency\": \"EUR\"}, \"date\": \"2026-03-17\","
+         " \"card_last4\": \"4417\", \"transaction_ref\": \"tx-1-1-7\","
+         " \"transaction_refs\": [\"tx-1-1-7\", \"tx-1-1-8\"], \"country\": \"ES\"}"},
+        {"I sent 250 EUR to Sean in Ireland on 17/03/2026 (tr-1-1), still pending",
+         "{\"amount\": {\"value\": \"250.00\", \"currency\": \"EUR\"}, \"date\": \"2026-03-17\","
+         " \"transfer_ref\": \"tr-1-1\", \"country\": \"IE\"}"},
+        {"IBAN IE29AIBK93115212345678, not my card", "{}"},
+
+        /* empty, emoji, other scripts */
+        {"", "{}"},
+        {"hello", "{}"},
+        {"\xf0\x9f\x92\xb3 card ending 4417 \xf0\x9f\x98\xa2 €5 \xf0\x9f\x98\xa1",
+         "{\"card_last4\": \"4417\", \"amount\": {\"value\": \"5.00\", \"currency\": \"EUR\"}}"},
+        {"\xf0\x9f\x92\xb6\xf0\x9f\x92\xb6\xf0\x9f\x92\xb6", "{}"},
+        {"\xe6\x88\x91\xe7\x9a\x84\xe5\x8d\xa1\xe4\xb8\xa2\xe4\xba\x86 1000円",
+         "{\"amount\": {\"value\": \"1000\", \"currency\": \"JPY\"}}"},
+        {"١٢٣٤ €", "{\"currency\": \"EUR\"}"}, /* other scripts' digits are not read as numbers */
+    };
+    for (size_t i = 0; i < COUNT (cases); i++)
+        s_expect_on (slots, TODAY, cases[i].text, cases[i].expected, verbose);
+
+    /* relative dates across month, year and leap-day boundaries */
+    s_expect_on (slots, 2024, 3, 1, "yesterday", "{\"date\": \"2024-02-29\"}", verbose);
+    s_expect_on (slots, 2024, 3, 1, "2 days ago", "{\"date\": \"2024-02-28\"}", verbose);
+    s_expect_on (slots, 2024, 3, 1, "a month ago", "{\"date\": \"2024-02-01\"}", verbose);
+    s_expect_on (slots, 2024, 3, 1, "29 February", "{\"date\": \"2024-02-29\"}", verbose);
+    s_expect_on (slots, 2026, 3, 1, "29 February", "{\"date\": \"2024-02-29\"}", verbose);
+    s_expect_on (slots, 2026, 3, 1, "29/02/2026", "{}", verbose);
+    s_expect_on (slots, 2024, 2, 29, "29/02/2024", "{\"date\": \"2024-02-29\"}", verbose);
+    s_expect_on (slots, 2026, 1, 1, "yesterday", "{\"date\": \"2025-12-31\"}", verbose);
+    s_expect_on (slots, 2026, 1, 1, "3 days ago", "{\"date\": \"2025-12-29\"}", verbose);
+    s_expect_on (slots, 2026, 1, 1, "a month ago", "{\"date\": \"2025-12-01\"}", verbose);
+    s_expect_on (slots, 2026, 1, 1, "25 December", "{\"date\": \"2025-12-25\"}", verbose);
+    s_expect_on (slots, 2026, 1, 1, "last Friday", "{\"date\": \"2025-12-26\"}", verbose);
+    s_expect_on (slots, 2025, 12, 31, "tomorrow", "{\"date\": \"2026-01-01\"}", verbose);
+    s_expect_on (slots, 2026, 3, 31, "a month ago", "{\"date\": \"2026-02-28\"}", verbose);
+    s_expect_on (slots, 2024, 3, 31, "one month ago", "{\"date\": \"2024-02-29\"}", verbose);
+    s_expect_on (slots, 2026, 3, 17, "last Tuesday", "{\"date\": \"2026-03-10\"}", verbose); /* from a Tuesday */
+    s_expect_on (slots, 2024, 3, 5, "last Tuesday", "{\"date\": \"2024-02-27\"}", verbose);
+    s_expect_on (slots, 2024, 3, 2, "on Thursday", "{\"date\": \"2024-02-29\"}", verbose);
+    s_expect_on (slots, 2100, 3, 1, "yesterday", "{\"date\": \"2100-02-28\"}", verbose); /* 2100 is not leap */
+    s_expect_on (slots, 2000, 3, 1, "yesterday", "{\"date\": \"2000-02-29\"}", verbose); /* 2000 is */
+    for (long days = s_days (1970, 1, 1); days < s_days (2030, 1, 1); days += 97) {
+        int y, m, d;
+        s_civil (days, &y, &m, &d);
+        assert (s_valid_date (y, m, d) && s_days (y, m, d) == days);
+    }
+
+    /* the longest text allowed, with slots only at its very end */
+    char *text = malloc (CV_TEXT_MAX_BYTES + 2);
+    assert (text);
+    for (size_t i = 0; i < CV_TEXT_MAX_BYTES; i++)
+        text[i] = "blah "[i % 5];
+    const char *tail = " card ending 4417, €12.50 on 15/03/2026 in Spain";
+    memcpy (text + CV_TEXT_MAX_BYTES - strlen (tail), tail, strlen (tail) + 1);
+    assert (strlen (text) == CV_TEXT_MAX_BYTES);
+    s_expect_on (slots, TODAY, text,
+                 "{\"card_last4\": \"4417\", \"amount\": {\"value\": \"12.50\", \"currency\": \"EUR\"},"
+                 " \"date\": \"2026-03-15\", \"country\": \"ES\"}",
+                 false);
+    /* one byte more is refused, not truncated */
+    text[CV_TEXT_MAX_BYTES] = 'x';
+    text[CV_TEXT_MAX_BYTES + 1] = '\0';
+    assert (!intent_slots_extract (slots, text, TODAY, &err));
+    assert (err.code == CV_ERR_INVALID && strstr (err.message, "over the limit"));
+
+    /* texts made to make patterns work hard: each ends, with no error, and what they give is
+       bounded (many amounts and dates are fine, a crash or a limit is not) */
+    static const char *const units[] = {"1,", "1.", "€1", "1 EUR ", "**** ", "tx-1-", "1/1/", "a ", "card ", "9",
+                                        "ending 1234 ", "\xe2\x80\x99", "last four ", "+4", "€€", "March 1 "};
+    for (size_t u = 0; u < COUNT (units); u++) {
+        size_t size = strlen (units[u]), filled = 0;
+        while (filled + size <= CV_TEXT_MAX_BYTES) {
+            memcpy (text + filled, units[u], size);
+            filled += size;
+        }
+        text[filled] = '\0';
+        json_t *found = intent_slots_extract (slots, text, TODAY, &err);
+        assert (found);
+        if (verbose)
+            printf ("  %zu x '%s': %zu keys\n", filled / size, units[u], json_object_size (found));
+        json_decref (found);
+    }
+    free (text);
+    assert (intent_slots_errors (slots) == 0);
+
+    /* invalid UTF-8 is refused, never read */
+    static const char *const invalid[] = {"caf\xc3", "\xff€12", "card ending 4417 \xed\xa0\x80", "\xc0\xaf"};
+    for (size_t i = 0; i < COUNT (invalid); i++) {
+        assert (!intent_slots_extract (slots, invalid[i], TODAY, &err));
+        assert (err.code == CV_ERR_INVALID && strstr (err.message, "UTF-8"));
+    }
+
+    /* an instance is reused from text to text; nothing leaks from one into the next */
+    s_expect_on (slots, TODAY, "€5", "{\"amount\": {\"value\": \"5.00\", \"currency\": \"EUR\"}}", false);
+    s_expect_on (slots, TODAY, "hello", "{}", false);
+
+    intent_slots_destroy (&slots);
+    assert (slots == NULL);
+    intent_slots_destroy (&slots);
+
+    if (verbose)
+        printf ("intent_slots: ok\n");
+}
