@@ -7,6 +7,7 @@
 #include "cli_migrate.h"
 #include "cli_probe.h"
 #include "cli_seed.h"
+#include "cli_eval.h"
 #include "cli_train.h"
 
 static const cli_command_t s_commands[] = {
@@ -14,6 +15,7 @@ static const cli_command_t s_commands[] = {
     {"migrate", CLI_MIGRATE_SUMMARY, cli_migrate_run},
     {"seed", CLI_SEED_SUMMARY, cli_seed_run},
     {"train", CLI_TRAIN_SUMMARY, cli_train_run},
+    {"eval", CLI_EVAL_SUMMARY, cli_eval_run},
 };
 #define COMMAND_COUNT (sizeof s_commands / sizeof s_commands[0])
 

@@ -154,11 +154,11 @@ s_add_intent (intent_rules_t *self, cv_config_t *config, const char *name, cv_no
         return -1;
     cv_node_t *patterns = cv_node_get (body, "patterns");
     snprintf (path, sizeof path, "intents.%s.patterns", name);
-    if (!patterns)
-        return cv_config_fail (config, body, path, err, "is required");
-    if (count == 0) {
+    /* No patterns: the intent is the classifier's to find, and its entry gives it tools. */
+    if (patterns && count == 0) {
         free (texts);
-        return cv_config_fail (config, s_at (patterns, body), path, err, "must list at least one pattern");
+        return cv_config_fail (config, s_at (patterns, body), path, err,
+                               "must list at least one pattern, or be left out");
     }
     /* The rule id "<name>:<count>" must fit a name on the wire. */
     if (strlen (name) + 1 + s_digits (count) > CV_NAME_MAX_BYTES) {
@@ -170,6 +170,10 @@ s_add_intent (intent_rules_t *self, cv_config_t *config, const char *name, cv_no
     self->names[self->name_count] = strdup (name);
     assert (self->names[self->name_count]);
     size_t intent = self->name_count++;
+    if (count == 0) {
+        free (texts);
+        return 0;
+    }
     rule_t *grown = realloc (self->rules, (self->rule_count + count) * sizeof *grown);
     assert (grown);
     self->rules = grown;
@@ -431,7 +435,8 @@ void
 intent_rules_test (bool verbose)
 {
     cv_error_t err;
-    cv_config_t *config = cv_config_load (CONVEYOR_SOURCE_DIR "/deploy/config/bank-agent.yaml", &err);
+    /* A broad rule set of its own: the demo agent file keeps only a few must-win rules. */
+    cv_config_t *config = cv_config_load (CONVEYOR_SOURCE_DIR "/tests/unit/intent/rules.yaml", &err);
     assert (config);
     intent_rules_t *rules = intent_rules_new (config, NULL, &err);
     if (!rules) {
@@ -568,8 +573,11 @@ intent_rules_test (bool verbose)
     assert (strstr (err.message, "at offset 9"));
     rules = s_parse ("intents:\n  lost_card:\n    paterns: ['lost']\n", &err);
     assert (!rules && strstr (err.message, "test.yaml:3: intents.lost_card.paterns: unknown key"));
+    /* an intent with tools and no patterns is the classifier's to find: no rule matches it */
     rules = s_parse ("intents:\n  lost_card:\n    tools: [a]\n", &err);
-    assert (!rules && strstr (err.message, "test.yaml:3: intents.lost_card.patterns: is required"));
+    assert (rules && intent_rules_count (rules) == 1 && intent_rules_known (rules, "lost_card"));
+    s_expect (rules, "I lost my card", INTENT_UNKNOWN, verbose);
+    intent_rules_destroy (&rules);
     rules = s_parse ("intents:\n  lost_card:\n    patterns: []\n", &err);
     assert (!rules && strstr (err.message, "test.yaml:3: intents.lost_card.patterns: must list at least one pattern"));
     rules = s_parse ("intents:\n  lost_card:\n    patterns: [{a: b}]\n", &err);

@@ -388,6 +388,17 @@ intent_train_label (const intent_train_t *self, size_t index)
 }
 
 const char *
+intent_train_example (const intent_train_t *self, size_t index, size_t *size, const char **label)
+{
+    assert (self && size && label);
+    if (index >= self->count)
+        return NULL;
+    *size = self->sizes[index];
+    *label = self->names[self->labels[index]];
+    return self->texts[index];
+}
+
+const char *
 intent_train_label_source (const intent_train_t *self, size_t index)
 {
     assert (self);

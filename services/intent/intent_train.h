@@ -126,6 +126,9 @@ size_t intent_train_size (const intent_train_t *self);
 size_t intent_train_label_count (const intent_train_t *self);
 /* Label index's name, in order of first appearance, or NULL past the end. */
 const char *intent_train_label (const intent_train_t *self, size_t index);
+/* Example index: its text (size bytes, NUL-terminated, borrowed) and its label's name (as the
+   model names it, borrowed); NULL past the end. `conveyor eval` reads labelled files this way. */
+const char *intent_train_example (const intent_train_t *self, size_t index, size_t *size, const char **label);
 /* Label index as written in the data (where intent_train_load renamed it), or NULL past the end. */
 const char *intent_train_label_source (const intent_train_t *self, size_t index);
 

@@ -6,6 +6,7 @@
 
 #include "intent_classifier.h"
 #include "intent_csv.h"
+#include "intent_eval.h"
 #include "intent_features.h"
 #include "intent_model.h"
 #include "intent_rules.h"
@@ -21,6 +22,7 @@ typedef struct {
 
 static const selftest_t selftests[] = {
     {"intent_classifier", intent_classifier_test},
+    {"intent_eval", intent_eval_test},
     {"intent_rules", intent_rules_test},
     {"intent_slots", intent_slots_test},
     {"intent_server", intent_server_test},
