@@ -59,7 +59,7 @@ body='{"user_id": "cust-1", "text": "I lost my card", "idempotency_key": "idem-e
 first=$(e2e_post "$body")
 second=$(e2e_post "$body")
 [[ ${first%% *} == 200 && ${second%% *} == 200 ]] || e2e_fail "idempotent POSTs answered ${first%% *} and ${second%% *}"
-[[ $(jq -r .request_id <<<"${first#* }") == $(jq -r .request_id <<<"${second#* }") ]] ||
+[[ "$(jq -r .request_id <<<"${first#* }")" == "$(jq -r .request_id <<<"${second#* }")" ]] ||
     e2e_fail "the same idempotency key gave two requests"
 [[ $(e2e_psql -c "SELECT count(*) FROM requests WHERE idempotency_key = 'idem-e2e-1'") == 1 ]] ||
     e2e_fail "the same idempotency key ran twice"
