@@ -22,6 +22,22 @@ static const cv_setting_t s_standard[] = {
 };
 #define STANDARD_COUNT (sizeof s_standard / sizeof s_standard[0])
 
+cv_worker_config_t
+cv_launcher_worker_config (const cv_launcher_spec_t *spec, cv_launcher_args_t *args, cv_log_t *log)
+{
+    cv_worker_config_t config = {
+        .service = spec->service,
+        .request_body = spec->request_body,
+        .logic_new = spec->logic_new,
+        .logic_destroy = spec->logic_destroy,
+        .logic_args = args,
+        .handle = spec->handle,
+        .check = spec->check,
+        .log = log,
+    };
+    return config;
+}
+
 int
 cv_launcher_run (const cv_launcher_spec_t *spec, int argc, char **argv)
 {
@@ -66,22 +82,13 @@ cv_launcher_run (const cv_launcher_spec_t *spec, int argc, char **argv)
         cv_log_error (log, "cannot load the agent file: %s", err.message);
     else {
         cv_launcher_args_t args = {.agent = agent, .settings = settings};
-        cv_worker_config_t config = {
-            .service = spec->service,
-            .request_body = spec->request_body,
-            .logic_new = spec->logic_new,
-            .logic_destroy = spec->logic_destroy,
-            .logic_args = &args,
-            .handle = spec->handle,
-            .check = spec->check,
-            .broker_endpoint = cv_settings_string (settings, "broker-endpoint"),
-            .control_endpoint = cv_settings_string (settings, "control-endpoint"),
-            .instance = instance,
-            .capacity = (uint32_t) cv_settings_int (settings, "capacity"),
-            .heartbeat_ms = (int) cv_settings_int (settings, "heartbeat-ms"),
-            .liveness = (int) cv_settings_int (settings, "liveness"),
-            .log = log,
-        };
+        cv_worker_config_t config = cv_launcher_worker_config (spec, &args, log);
+        config.broker_endpoint = cv_settings_string (settings, "broker-endpoint");
+        config.control_endpoint = cv_settings_string (settings, "control-endpoint");
+        config.instance = instance;
+        config.capacity = (uint32_t) cv_settings_int (settings, "capacity");
+        config.heartbeat_ms = (int) cv_settings_int (settings, "heartbeat-ms");
+        config.liveness = (int) cv_settings_int (settings, "liveness");
         zactor_t *worker = cv_worker_start (&config, &err);
         const char *control = config.control_endpoint;
         if (!worker && control && spec->default_control_endpoint && streq (control, spec->default_control_endpoint)) {

@@ -39,6 +39,10 @@ typedef struct {
     size_t extra_count;
 } cv_launcher_spec_t;
 
+/* A worker configuration for spec: its service, body and callbacks, with args and log; the
+   endpoints, instance, capacity and timings are left for the caller (tests use the harness's). */
+cv_worker_config_t cv_launcher_worker_config (const cv_launcher_spec_t *spec, cv_launcher_args_t *args, cv_log_t *log);
+
 /* Runs the worker; returns the process exit code (0 after a clean stop, 1 on bad settings or a
    failed start, with the reason logged). */
 int cv_launcher_run (const cv_launcher_spec_t *spec, int argc, char **argv);

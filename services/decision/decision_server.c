@@ -149,6 +149,18 @@ decision_server_check (void *logic, cv_arena_t *arena, cv_error_t *err)
     return 0;
 }
 
+/* What conveyor-decision's main.c runs and its tests start. */
+const cv_launcher_spec_t decision_server_spec = {
+    .service = DECISION_SERVER_SERVICE,
+    .summary = "conveyor's decision worker: chooses an outcome and actions from the intent and evidence",
+    .request_body = CONVEYOR__V1__ENVELOPE__BODY_DECIDE_REQUEST,
+    .logic_new = decision_server_logic_new,
+    .logic_destroy = decision_server_logic_destroy,
+    .handle = decision_server_handle,
+    .check = decision_server_check,
+    .default_control_endpoint = DECISION_SERVER_CONTROL_ENDPOINT,
+};
+
 /*  --------------------------------------------------------------------------
     Self-test */
 

@@ -13,6 +13,7 @@
 #include "cv_arena.h"
 #include "cv_envelope.h"
 #include "cv_error.h"
+#include "cv_launcher.h"
 #include "cv_log.h"
 
 #define DECISION_SERVER_SERVICE "decision"
@@ -38,5 +39,8 @@ int decision_server_handle (void *logic, const cv_envelope_t *request, cv_arena_
 int decision_server_check (void *logic, cv_arena_t *arena, cv_error_t *err);
 
 void decision_server_test (bool verbose);
+
+/* The worker as cv_launcher_run and the tests start it (cv_launcher_worker_config). */
+extern const cv_launcher_spec_t decision_server_spec;
 
 #endif

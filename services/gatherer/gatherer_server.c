@@ -1,6 +1,8 @@
 /* The gatherer's logic as a cv_worker service: GatherRequest in, Evidence out. */
 #include "gatherer_server.h"
 
+#include "cv_launcher.h"
+
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -174,6 +176,21 @@ gatherer_server_check (void *logic, cv_arena_t *arena, cv_error_t *err)
     gatherer_sql_result_reset (&result);
     return rc;
 }
+
+/* What conveyor-gatherer's main.c runs and its tests start. */
+const cv_launcher_spec_t gatherer_server_spec = {
+    .service = GATHERER_SERVICE,
+    .summary = "conveyor's gatherer: runs the tools of an intent's plan (SQL, in parallel) and answers "
+               "with the evidence.",
+    .request_body = CONVEYOR__V1__ENVELOPE__BODY_GATHER_REQUEST,
+    .logic_new = gatherer_server_new,
+    .logic_destroy = gatherer_server_destroy,
+    .handle = gatherer_server_handle,
+    .check = gatherer_server_check,
+    .default_control_endpoint = GATHERER_DEFAULT_CONTROL_ENDPOINT,
+    .extra_settings = gatherer_server_settings,
+    .extra_count = sizeof gatherer_server_settings / sizeof gatherer_server_settings[0],
+};
 
 /*  --------------------------------------------------------------------------
     Self-test: the glue, with PostgreSQL out of reach (tests/isolation/gatherer_test.c drives

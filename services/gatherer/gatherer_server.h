@@ -42,4 +42,7 @@ int gatherer_server_check (void *self, cv_arena_t *arena, cv_error_t *err);
 
 void gatherer_server_test (bool verbose);
 
+/* The worker as cv_launcher_run and the tests start it (cv_launcher_worker_config). */
+extern const cv_launcher_spec_t gatherer_server_spec;
+
 #endif

@@ -154,6 +154,20 @@ intent_server_check (void *logic, cv_arena_t *arena, cv_error_t *err)
     return 0;
 }
 
+/* What conveyor-intent's main.c runs and its tests start. */
+const cv_launcher_spec_t intent_server_spec = {
+    .service = INTENT_SERVER_SERVICE,
+    .summary = "conveyor's intent worker: classifies a customer's text into an intent and its slots",
+    .request_body = CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST,
+    .logic_new = intent_server_logic_new,
+    .logic_destroy = intent_server_logic_destroy,
+    .handle = intent_server_handle,
+    .check = intent_server_check,
+    .default_control_endpoint = INTENT_SERVER_CONTROL_ENDPOINT,
+    .extra_settings = intent_server_settings,
+    .extra_count = sizeof intent_server_settings / sizeof intent_server_settings[0],
+};
+
 /*  --------------------------------------------------------------------------
     Self-test */
 

@@ -15,6 +15,7 @@
 #include "cv_arena.h"
 #include "cv_envelope.h"
 #include "cv_error.h"
+#include "cv_launcher.h"
 #include "cv_log.h"
 #include "cv_settings.h"
 
@@ -43,5 +44,8 @@ int intent_server_handle (void *logic, const cv_envelope_t *request, cv_arena_t 
 int intent_server_check (void *logic, cv_arena_t *arena, cv_error_t *err);
 
 void intent_server_test (bool verbose);
+
+/* The worker as cv_launcher_run and the tests start it (cv_launcher_worker_config). */
+extern const cv_launcher_spec_t intent_server_spec;
 
 #endif

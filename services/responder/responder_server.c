@@ -1,6 +1,8 @@
 /* The responder worker's logic as cv_worker runs it: RespondRequest in, Reply out. */
 #include "responder_server.h"
 
+#include "cv_launcher.h"
+
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,6 +116,19 @@ responder_server_check (void *logic, cv_arena_t *arena, cv_error_t *err)
                              reply->reply->template_);
     return 0;
 }
+
+/* What conveyor-responder's main.c runs and its tests start. */
+const cv_launcher_spec_t responder_server_spec = {
+    .service = RESPONDER_SERVICE,
+    .summary = "The responder worker: renders each request's reply from the agent file's templates\n"
+               "(the deciding policy's, the outcome's, then `fallback`), behind output guardrails.",
+    .request_body = CONVEYOR__V1__ENVELOPE__BODY_RESPOND_REQUEST,
+    .logic_new = responder_server_new,
+    .logic_destroy = responder_server_destroy,
+    .handle = responder_server_handle,
+    .check = responder_server_check,
+    .default_control_endpoint = RESPONDER_CONTROL_ENDPOINT,
+};
 
 /*  --------------------------------------------------------------------------
     Self-test */

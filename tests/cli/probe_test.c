@@ -277,16 +277,7 @@ main (int argc, char **argv)
     cv_config_t *agent = cv_config_load (CONVEYOR_SOURCE_DIR "/deploy/config/bank-agent.yaml", &err);
     assert (agent);
     cv_launcher_args_t args = {.agent = agent, .settings = NULL};
-    cv_worker_config_t config = {
-        .service = RESPONDER_SERVICE,
-        .request_body = CONVEYOR__V1__ENVELOPE__BODY_RESPOND_REQUEST,
-        .logic_new = responder_server_new,
-        .logic_destroy = responder_server_destroy,
-        .logic_args = &args,
-        .handle = responder_server_handle,
-        .check = responder_server_check,
-        .log = log,
-    };
+    cv_worker_config_t config = cv_launcher_worker_config (&responder_server_spec, &args, log);
     harness_t *harness = harness_new ();
     zactor_t *worker = harness_start_worker (harness, &config);
     zstr_send (worker, "CONTROL");

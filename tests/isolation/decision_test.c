@@ -14,17 +14,8 @@
 static cv_worker_config_t
 s_config (cv_log_t *log, cv_launcher_args_t *args)
 {
-    cv_worker_config_t config = {
-        .service = DECISION_SERVER_SERVICE,
-        .request_body = CONVEYOR__V1__ENVELOPE__BODY_DECIDE_REQUEST,
-        .logic_new = decision_server_logic_new,
-        .logic_destroy = decision_server_logic_destroy,
-        .logic_args = args,
-        .handle = decision_server_handle,
-        .check = decision_server_check,
-        .capacity = 2,
-        .log = log,
-    };
+    cv_worker_config_t config = cv_launcher_worker_config (&decision_server_spec, args, log);
+    config.capacity = 2;
     return config;
 }
 

@@ -67,17 +67,8 @@ s_gatherer_start (const char *url)
     char *argv[] = {"gatherer", "--database-url", (char *) url, NULL};
     assert (cv_settings_load (self->settings, 3, argv, &err) == 0);
     self->args = (cv_launcher_args_t) {.agent = self->agent, .settings = self->settings};
-    self->config = (cv_worker_config_t) {
-        .service = GATHERER_SERVICE,
-        .request_body = CONVEYOR__V1__ENVELOPE__BODY_GATHER_REQUEST,
-        .logic_new = gatherer_server_new,
-        .logic_destroy = gatherer_server_destroy,
-        .logic_args = &self->args,
-        .handle = gatherer_server_handle,
-        .check = gatherer_server_check,
-        .capacity = 2, /* two logic instances, each with its own pool */
-        .log = self->log,
-    };
+    self->config = cv_launcher_worker_config (&gatherer_server_spec, &self->args, self->log);
+    self->config.capacity = 2; /* two logic instances, each with its own pool */
     self->harness = harness_new ();
     self->worker = harness_start_worker (self->harness, &self->config);
     zstr_send (self->worker, "CONTROL");

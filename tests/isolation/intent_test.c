@@ -15,17 +15,8 @@
 static cv_worker_config_t
 s_config (cv_log_t *log, cv_launcher_args_t *args)
 {
-    cv_worker_config_t config = {
-        .service = INTENT_SERVER_SERVICE,
-        .request_body = CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST,
-        .logic_new = intent_server_logic_new,
-        .logic_destroy = intent_server_logic_destroy,
-        .logic_args = args,
-        .handle = intent_server_handle,
-        .check = intent_server_check,
-        .capacity = 2, /* two handler threads, each with its own compiled rules */
-        .log = log,
-    };
+    cv_worker_config_t config = cv_launcher_worker_config (&intent_server_spec, args, log);
+    config.capacity = 2; /* two handler threads, each with its own classifier */
     return config;
 }
 
