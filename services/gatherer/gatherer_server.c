@@ -107,7 +107,11 @@ gatherer_server_handle (void *logic, const cv_envelope_t *request, cv_arena_t *a
     json_t *context = cv_context_new (body->user_id, body->text, body->intent, NULL, NULL, err);
     if (!context)
         return -1;
-    gatherer_plan_t plan = gatherer_tools_plan (self->tools, body->intent->name);
+    /* A low-confidence guess is not acted on (the decision worker hands it to a person), so its
+       intent's tools would read the bank's data for nothing. */
+    gatherer_plan_t plan = {0};
+    if (!body->intent->low_confidence)
+        plan = gatherer_tools_plan (self->tools, body->intent->name);
 
     /* The deadline is wall-clock time; tools are timed on the monotonic clock, and stop a little
        before it so that the Evidence still arrives in time (a late reply is dropped). */

@@ -28,6 +28,7 @@ typedef struct {
     harness_t *harness;
     zactor_t *worker;
     char *control;
+    bool low_confidence;        /* what s_gather marks its intent */
 } gatherer_t;
 
 /* The fixture's URL; a test run without the pg fixture is a mistake in its registration. */
@@ -104,6 +105,10 @@ s_gather (gatherer_t *self, const char *user, const char *text, const char *inte
     intent->name = (char *) intent_name;
     intent->confidence = 0.97f;
     intent->method = CONVEYOR__V1__INTENT__METHOD__RULE;
+    if (self->low_confidence) {
+        intent->method = CONVEYOR__V1__INTENT__METHOD__FALLBACK;
+        intent->low_confidence = true;
+    }
     if (slots) {
         cv_error_t err;
         size_t size;
@@ -237,6 +242,14 @@ s_good_traffic (gatherer_t *gatherer)
     context = s_evidence (reply, NULL, 0);
     json_decref (context);
     cv_envelope_destroy (&reply);
+
+    /* a low-confidence guess is not acted on, so nothing is looked up for it */
+    gatherer->low_confidence = true;
+    reply = s_gather (gatherer, "cust-1", "I lost my card", "lost_or_stolen_card", NULL, 10000);
+    context = s_evidence (reply, NULL, 0);
+    json_decref (context);
+    cv_envelope_destroy (&reply);
+    gatherer->low_confidence = false;
 }
 
 int
