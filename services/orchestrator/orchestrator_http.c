@@ -32,7 +32,7 @@ struct _orchestrator_http_t {
     zloop_t *loop;
     struct MHD_Daemon *daemon;
     zmq_pollitem_t item;
-    int timer;
+    int timer;                       /* the one-shot timer for MHD's next run, or -1 */
     size_t max_body;
     orchestrator_http_handler_fn *handler;
     void *arg;
@@ -105,6 +105,8 @@ s_queue (orchestrator_exchange_t *exchange)
     return MHD_queue_response (exchange->connection, exchange->status, exchange->response);
 }
 
+static int s_timer_expired (zloop_t *loop, int timer_id, void *arg);
+
 static enum MHD_Result
 s_access (void *cls, struct MHD_Connection *connection, const char *url, const char *method, const char *version,
           const char *upload_data, size_t *upload_data_size, void **con_cls)
@@ -166,19 +168,35 @@ s_access (void *cls, struct MHD_Connection *connection, const char *url, const c
     return MHD_YES;
 }
 
+/* Runs MHD, then arms the one timer for when MHD must run again. MHD's epoll set is edge-triggered:
+   a connection with data already read into its buffers (the next request on a kept-alive
+   connection, a resumed one) makes no fd readable, and MHD_get_timeout's answer (0 then) is the
+   only signal that it has work. */
+static void
+s_run (orchestrator_http_t *self)
+{
+    MHD_run (self->daemon);
+    if (self->timer != -1)
+        zloop_timer_end (self->loop, self->timer);
+    self->timer = -1;
+    MHD_UNSIGNED_LONG_LONG timeout;
+    if (MHD_get_timeout (self->daemon, &timeout) == MHD_YES)
+        self->timer = zloop_timer (self->loop, (size_t) timeout, 1, s_timer_expired, self);
+}
+
 static int
 s_readable (zloop_t *loop, zmq_pollitem_t *item, void *arg)
 {
-    orchestrator_http_t *self = arg;
-    MHD_run (self->daemon);
+    s_run ((orchestrator_http_t *) arg);
     return 0;
 }
 
 static int
-s_tick (zloop_t *loop, int timer_id, void *arg)
+s_timer_expired (zloop_t *loop, int timer_id, void *arg)
 {
     orchestrator_http_t *self = arg;
-    MHD_run (self->daemon);
+    self->timer = -1; /* a one-shot timer is gone once it fires */
+    s_run (self);
     return 0;
 }
 
@@ -211,7 +229,8 @@ orchestrator_http_new (zloop_t *loop, const char *address, int port, size_t max_
     self->item.fd = info->epoll_fd;
     self->item.events = ZMQ_POLLIN;
     zloop_poller (loop, &self->item, s_readable, self);
-    self->timer = zloop_timer (loop, 250, 0, s_tick, self);
+    self->timer = -1;
+    s_run (self);
     info = MHD_get_daemon_info (self->daemon, MHD_DAEMON_INFO_BIND_PORT);
     self->port = info ? info->port : port;
     return self;
@@ -231,7 +250,8 @@ orchestrator_http_destroy (orchestrator_http_t **self_p)
                                             "the orchestrator is stopping; the request continues after restart");
     MHD_run (self->daemon);
     zloop_poller_end (self->loop, &self->item);
-    zloop_timer_end (self->loop, self->timer);
+    if (self->timer != -1)
+        zloop_timer_end (self->loop, self->timer);
     MHD_stop_daemon (self->daemon);
     while (self->open) {
         orchestrator_exchange_t *next = self->open->next;
@@ -283,8 +303,8 @@ orchestrator_http_answer (orchestrator_exchange_t *exchange, unsigned status, js
     if (exchange->suspended) {
         exchange->suspended = false;
         MHD_resume_connection (exchange->connection);
-        if (!self->in_callback) /* else MHD's wake-up channel brings the loop back */
-            MHD_run (self->daemon);
+        if (!self->in_callback) /* else the MHD_run under way arms the timer when it returns */
+            s_run (self);
     }
 }
 
