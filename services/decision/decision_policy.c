@@ -637,9 +637,9 @@ decision_policy_test (bool verbose)
         abort ();
     }
     cv_config_destroy (&config);
-    assert (decision_policy_count (policy) == 10);
+    assert (decision_policy_count (policy) == 11);
     assert (strcmp (decision_policy_name (policy, 0), "lost_card_freeze") == 0);
-    assert (!decision_policy_name (policy, 10));
+    assert (!decision_policy_name (policy, 11));
     assert (strcmp (decision_policy_catch_all (policy), "handoff") == 0);
 
     decision_result_t result;
