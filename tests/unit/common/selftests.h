@@ -18,6 +18,7 @@
 #include "cv_msgpack.h"
 #include "cv_pg.h"
 #include "cv_pgconn.h"
+#include "cv_pgpipe.h"
 #include "cv_settings.h"
 #include "cv_template.h"
 #include "cv_utf8.h"
@@ -44,6 +45,7 @@ static const selftest_t selftests[] = {
     {"cv_msgpack", cv_msgpack_test},
     {"cv_pg", cv_pg_test},
     {"cv_pgconn", cv_pgconn_test},
+    {"cv_pgpipe", cv_pgpipe_test},
     {"cv_settings", cv_settings_test},
     {"cv_template", cv_template_test},
     {"cv_utf8", cv_utf8_test},
