@@ -12,6 +12,7 @@
 #include "cv_context.h"
 #include "cv_envelope.h"
 #include "cv_error.h"
+#include "cv_histogram.h"
 #include "cv_llm.h"
 #include "cv_log.h"
 #include "cv_mdp.h"
@@ -38,6 +39,7 @@ static const selftest_t selftests[] = {
     {"cv_context", cv_context_test},
     {"cv_envelope", cv_envelope_test},
     {"cv_error", cv_error_test},
+    {"cv_histogram", cv_histogram_test},
     {"cv_llm", cv_llm_test},
     {"cv_llm", llm_client_test}, /* cv_llm against the stand-in LLM server (tests/fakes) */
     {"cv_log", cv_log_test},
