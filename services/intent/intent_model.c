@@ -17,9 +17,13 @@
    threshold */
 #define HEADER_SIZE (MAGIC_SIZE + 4 + 8 + 4 + 4 + 4 + 4 + 4 + 4 + 4 + 4)
 #define CRC_SIZE 4
-/* Scores are summed LANES labels at a time: a fixed-size inner loop the compiler turns into
-   vector instructions at -O2; rows and scores are padded with zeros to a multiple of it. */
+/* The most bytes read from a model in one piece: a row of weights, the biases, a label. */
+#define PIECE_MAX (4 * INTENT_MODEL_MAX_LABELS)
+/* Scores of a whole row are summed LANES labels at a time: a fixed-size inner loop the compiler
+   turns into vector instructions at -O2; whole rows and the scores are padded with zeros to a
+   multiple of it. */
 #define LANES 8
+_Static_assert (INTENT_MODEL_MAX_LABELS <= UINT16_MAX + 1, "a row's labels are kept in 16 bits");
 
 struct _intent_model_t {
     intent_features_settings_t features;
@@ -29,9 +33,19 @@ struct _intent_model_t {
     uint32_t *map;               /* 2^bits entries: row + 1 of a bucket, 0 when it has none */
     uint32_t *buckets;           /* per row, increasing */
     float *idf;                  /* per row */
-    float *weights;              /* [row][label], each row padded to stride */
-    size_t stride;               /* labels rounded up to a whole number of LANES */
     size_t rows;
+    /* The weights. Most rows are mostly zeros: such a row keeps its other weights as (label,
+       weight) pairs, at row_start[r] .. row_start[r + 1] - 1 by increasing label. A row with
+       more than a quarter of its weights non-zero (a frequent feature's, most often) is kept
+       whole, padded to stride, and summed with vector instructions: whole[r] is 1 + its index
+       among those, 0 for a row of pairs. A weight of -0 is kept, so the file written from a
+       model is the file it was read from. */
+    uint32_t *row_start;         /* rows + 1 */
+    uint16_t *pair_labels;
+    float *pair_weights;
+    uint32_t *whole;             /* per row */
+    float *whole_weights;        /* [whole row][stride] */
+    size_t stride;               /* labels rounded up to a whole number of LANES */
     float default_idf;           /* of a bucket without a row */
     float *knot_margins;         /* the confidence map */
     float *knot_probabilities;
@@ -103,9 +117,11 @@ s_new (const intent_features_settings_t *features, const char *const *labels, co
     self->labels = calloc (count, sizeof *self->labels);
     self->bias = calloc (self->stride, sizeof *self->bias);
     self->map = calloc ((size_t) 1 << features->bits, sizeof *self->map);
+    self->row_start = calloc (1, sizeof *self->row_start);
     self->knot_margins = calloc (1, sizeof (float));
     self->knot_probabilities = calloc (1, sizeof (float));
-    bool ok = self->labels && self->bias && self->map && self->knot_margins && self->knot_probabilities;
+    bool ok = self->labels && self->bias && self->map && self->row_start && self->knot_margins
+              && self->knot_probabilities;
     for (size_t i = 0; ok && i < count; i++) {
         self->labels[i] = strndup (labels[i], sizes[i]);
         ok = self->labels[i] != NULL;
@@ -157,7 +173,11 @@ intent_model_destroy (intent_model_t **self_p)
     free (self->map);
     free (self->buckets);
     free (self->idf);
-    free (self->weights);
+    free (self->row_start);
+    free (self->pair_labels);
+    free (self->pair_weights);
+    free (self->whole);
+    free (self->whole_weights);
     free (self->knot_margins);
     free (self->knot_probabilities);
     free (self);
@@ -173,13 +193,17 @@ s_finite (const float *values, size_t count)
     return true;
 }
 
-int
-intent_model_set_weights (intent_model_t *self, size_t rows, const uint32_t *buckets, const float *idf,
-                          const float *weights, const float *bias, float default_idf, cv_error_t *err)
+/* True for a weight a row leaves out: +0 only, so that -0 survives a save and a load. */
+static bool
+s_dropped (float weight)
 {
-    assert (self);
-    assert (bias);
-    assert (rows == 0 || (buckets && idf && weights));
+    return weight == 0.0f && !signbit (weight);
+}
+
+/* Checks what intent_model_set_weights and the decoder take, before anything is changed. */
+static int
+s_check_buckets (const intent_model_t *self, size_t rows, const uint32_t *buckets, cv_error_t *err)
+{
     size_t buckets_total = (size_t) 1 << self->features.bits;
     if (rows > buckets_total)
         return cv_error_set (err, CV_ERR_INVALID, "rows", "%zu rows for %zu buckets", rows, buckets_total);
@@ -187,43 +211,192 @@ intent_model_set_weights (intent_model_t *self, size_t rows, const uint32_t *buc
         if (buckets[row] >= buckets_total || (row > 0 && buckets[row] <= buckets[row - 1]))
             return cv_error_set (err, CV_ERR_INVALID, "buckets", "row %zu: bucket %u out of order or range", row,
                                  buckets[row]);
-    if (!s_finite (idf, rows) || !s_finite (weights, rows * self->label_count)
-        || !s_finite (bias, self->label_count) || !isfinite (default_idf))
+    return 0;
+}
+
+static int
+s_check_idf (size_t rows, const float *idf, float default_idf, cv_error_t *err)
+{
+    if (!s_finite (idf, rows) || !isfinite (default_idf))
         return cv_error_set (err, CV_ERR_INVALID, "weights", "a weight, bias or idf is not a finite number");
     for (size_t row = 0; row < rows; row++)
         if (!(idf[row] > 0))
             return cv_error_set (err, CV_ERR_INVALID, "idf", "row %zu: idf %g is not positive", row, idf[row]);
     if (!(default_idf > 0))
         return cv_error_set (err, CV_ERR_INVALID, "idf", "default idf %g is not positive", default_idf);
+    return 0;
+}
 
-    uint32_t *new_buckets = malloc ((rows ? rows : 1) * sizeof *new_buckets);
-    float *new_idf = malloc ((rows ? rows : 1) * sizeof *new_idf);
-    float *new_weights = calloc (rows ? rows * self->stride : 1, sizeof *new_weights);
-    if (!new_buckets || !new_idf || !new_weights) {
-        free (new_buckets);
-        free (new_idf);
-        free (new_weights);
+/* How much room a model's rows take: pairs and whole rows. */
+typedef struct {
+    size_t pairs;
+    size_t whole_rows;
+} room_t;
+
+/* The weights a row keeps as pairs: those s_dropped does not drop. */
+static size_t
+s_kept (const float *row, size_t label_count)
+{
+    size_t kept = 0;
+    for (size_t label = 0; label < label_count; label++)
+        kept += !s_dropped (row[label]);
+    return kept;
+}
+
+/* True for a row kept whole (see intent_model_t), given the weights it would keep as pairs. */
+static bool
+s_whole (size_t kept, size_t label_count)
+{
+    return 4 * kept > label_count;
+}
+
+/* Adds what one row of label_count weights takes to room. */
+static void
+s_measure (room_t *room, const float *row, size_t label_count)
+{
+    size_t kept = s_kept (row, label_count);
+    if (s_whole (kept, label_count))
+        room->whole_rows++;
+    else
+        room->pairs += kept;
+}
+
+/* Weights being made, for rows rows, to fill with s_add_row; a model's own weights are kept
+   until s_install replaces them. */
+typedef struct {
+    uint32_t *buckets;
+    float *idf;
+    uint32_t *row_start;
+    uint16_t *pair_labels;
+    float *pair_weights;
+    uint32_t *whole;
+    float *whole_weights;
+    size_t label_count, stride;
+    size_t rows;              /* filled so far */
+    room_t used, room;
+} weights_t;
+
+static void
+s_weights_free (weights_t *weights)
+{
+    free (weights->buckets);
+    free (weights->idf);
+    free (weights->row_start);
+    free (weights->pair_labels);
+    free (weights->pair_weights);
+    free (weights->whole);
+    free (weights->whole_weights);
+    memset (weights, 0, sizeof *weights);
+}
+
+static int
+s_weights_alloc (weights_t *weights, const intent_model_t *model, size_t rows, room_t room, cv_error_t *err)
+{
+    memset (weights, 0, sizeof *weights);
+    weights->label_count = model->label_count;
+    weights->stride = model->stride;
+    weights->room = room;
+    weights->buckets = malloc ((rows ? rows : 1) * sizeof *weights->buckets);
+    weights->idf = malloc ((rows ? rows : 1) * sizeof *weights->idf);
+    weights->row_start = malloc ((rows + 1) * sizeof *weights->row_start);
+    weights->whole = malloc ((rows ? rows : 1) * sizeof *weights->whole);
+    weights->pair_labels = malloc ((room.pairs ? room.pairs : 1) * sizeof *weights->pair_labels);
+    weights->pair_weights = malloc ((room.pairs ? room.pairs : 1) * sizeof *weights->pair_weights);
+    weights->whole_weights = calloc (room.whole_rows ? room.whole_rows * model->stride : 1,
+                                     sizeof *weights->whole_weights);
+    if (!weights->buckets || !weights->idf || !weights->row_start || !weights->whole || !weights->pair_labels
+        || !weights->pair_weights || !weights->whole_weights) {
+        s_weights_free (weights);
         return cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory for %zu rows", rows);
     }
-    if (rows) {
-        memcpy (new_buckets, buckets, rows * sizeof *new_buckets);
-        memcpy (new_idf, idf, rows * sizeof *new_idf);
-        for (size_t row = 0; row < rows; row++)
-            memcpy (new_weights + row * self->stride, weights + row * self->label_count,
-                    self->label_count * sizeof *new_weights);
+    weights->row_start[0] = 0;
+    return 0;
+}
+
+/* Appends one row of weights (label_count of them), whole or as pairs; false, with nothing
+   appended, when it does not fit in the room made. */
+static bool
+s_add_row (weights_t *weights, const float *row)
+{
+    size_t labels = weights->label_count;
+    size_t kept = s_kept (row, labels);
+    size_t r = weights->rows;
+    if (s_whole (kept, labels)) {
+        if (weights->used.whole_rows == weights->room.whole_rows)
+            return false;
+        memcpy (weights->whole_weights + weights->used.whole_rows * weights->stride, row, labels * sizeof *row);
+        weights->whole[r] = (uint32_t) ++weights->used.whole_rows;
+    } else {
+        if (kept > weights->room.pairs - weights->used.pairs)
+            return false;
+        for (size_t label = 0; label < labels; label++)
+            if (!s_dropped (row[label])) {
+                weights->pair_labels[weights->used.pairs] = (uint16_t) label;
+                weights->pair_weights[weights->used.pairs] = row[label];
+                weights->used.pairs++;
+            }
+        weights->whole[r] = 0;
     }
+    weights->rows++;
+    weights->row_start[weights->rows] = (uint32_t) weights->used.pairs;
+    return true;
+}
+
+/* Replaces self's weights with weights (whose buckets and idf are filled), taking them. */
+static void
+s_install (intent_model_t *self, weights_t *weights, float default_idf)
+{
     free (self->buckets);
     free (self->idf);
-    free (self->weights);
-    self->buckets = new_buckets;
-    self->idf = new_idf;
-    self->weights = new_weights;
-    self->rows = rows;
-    memset (self->map, 0, buckets_total * sizeof *self->map);
-    for (size_t row = 0; row < rows; row++)
-        self->map[buckets[row]] = (uint32_t) row + 1;
-    memcpy (self->bias, bias, self->label_count * sizeof *self->bias);
+    free (self->row_start);
+    free (self->pair_labels);
+    free (self->pair_weights);
+    free (self->whole);
+    free (self->whole_weights);
+    self->buckets = weights->buckets;
+    self->idf = weights->idf;
+    self->row_start = weights->row_start;
+    self->pair_labels = weights->pair_labels;
+    self->pair_weights = weights->pair_weights;
+    self->whole = weights->whole;
+    self->whole_weights = weights->whole_weights;
+    self->rows = weights->rows;
+    memset (weights, 0, sizeof *weights);
+    memset (self->map, 0, ((size_t) 1 << self->features.bits) * sizeof *self->map);
+    for (size_t row = 0; row < self->rows; row++)
+        self->map[self->buckets[row]] = (uint32_t) row + 1;
     self->default_idf = default_idf;
+}
+
+int
+intent_model_set_weights (intent_model_t *self, size_t rows, const uint32_t *buckets, const float *idf,
+                          const float *weights, const float *bias, float default_idf, cv_error_t *err)
+{
+    assert (self);
+    assert (bias);
+    assert (rows == 0 || (buckets && idf && weights));
+    if (s_check_buckets (self, rows, buckets, err))
+        return -1;
+    if (!s_finite (weights, rows * self->label_count) || !s_finite (bias, self->label_count))
+        return cv_error_set (err, CV_ERR_INVALID, "weights", "a weight, bias or idf is not a finite number");
+    if (s_check_idf (rows, idf, default_idf, err))
+        return -1;
+    room_t room = {0};
+    for (size_t row = 0; row < rows; row++)
+        s_measure (&room, weights + row * self->label_count, self->label_count);
+    weights_t kept;
+    if (s_weights_alloc (&kept, self, rows, room, err))
+        return -1;
+    if (rows) {
+        memcpy (kept.buckets, buckets, rows * sizeof *kept.buckets);
+        memcpy (kept.idf, idf, rows * sizeof *kept.idf);
+    }
+    for (size_t row = 0; row < rows; row++) {
+        bool added = s_add_row (&kept, weights + row * self->label_count);
+        assert (added); /* the room was counted above */
+    }
+    s_install (self, &kept, default_idf);
+    memcpy (self->bias, bias, self->label_count * sizeof *self->bias);
     return 0;
 }
 
@@ -413,9 +586,15 @@ intent_model_predict (const intent_model_t *self, intent_scratch_t *scratch, con
         norm += (double) value * value;
         if (row) {
             /* the row is needed in the next loop: ask for it now, so its loads overlap */
-            const char *weights = (const char *) (self->weights + (size_t) (row - 1) * self->stride);
-            for (size_t byte = 0; byte < self->stride * sizeof (float); byte += 64)
-                __builtin_prefetch (weights + byte);
+            if (self->whole[row - 1]) {
+                size_t whole = self->whole[row - 1] - 1;
+                const char *weights = (const char *) (self->whole_weights + whole * self->stride);
+                for (size_t byte = 0; byte < self->stride * sizeof (float); byte += 64)
+                    __builtin_prefetch (weights + byte);
+            } else {
+                __builtin_prefetch (self->pair_labels + self->row_start[row - 1]);
+                __builtin_prefetch (self->pair_weights + self->row_start[row - 1]);
+            }
             scratch->rows[active] = row - 1;
             scratch->values[active] = value;
             active++;
@@ -423,14 +602,22 @@ intent_model_predict (const intent_model_t *self, intent_scratch_t *scratch, con
     }
     float scale = norm > 0 ? (float) (1.0 / sqrt (norm)) : 0;
 
+    /* Each label's sum takes the same terms in the same order whether a row is whole or in
+       pairs, less the zeros, which add nothing: the scores are those of the whole product of
+       the file's rows, bit for bit. */
     float *scores = scratch->scores;
     size_t stride = self->stride;
     memcpy (scores, self->bias, stride * sizeof *scores);
     for (size_t i = 0; i < active; i++) {
-        const float *row = self->weights + (size_t) scratch->rows[i] * stride;
+        uint32_t row = scratch->rows[i];
         float value = scratch->values[i] * scale;
-        for (size_t label = 0; label < stride; label += LANES)
-            s_add_scaled (scores + label, row + label, value);
+        if (self->whole[row]) {
+            const float *weights = self->whole_weights + (size_t) (self->whole[row] - 1) * stride;
+            for (size_t label = 0; label < stride; label += LANES)
+                s_add_scaled (scores + label, weights + label, value);
+        } else
+            for (uint32_t at = self->row_start[row]; at < self->row_start[row + 1]; at++)
+                scores[self->pair_labels[at]] += value * self->pair_weights[at];
     }
 
     /* the k best, by insertion: k is small */
@@ -460,23 +647,48 @@ intent_model_predict (const intent_model_t *self, intent_scratch_t *scratch, con
 
 /* --- the file --- */
 
-/* CRC-32/ISO-HDLC (zlib's crc32), a byte at a time. */
-static uint32_t
-s_crc32 (const uint8_t *data, size_t size)
-{
-    /* the table is made afresh each time: it costs microseconds, once per load or save, and
-       needs no shared state between threads */
+/* CRC-32/ISO-HDLC (zlib's crc32), a byte at a time, over pieces given in order. The table is
+   made afresh for each load or save: it costs microseconds and needs no state shared between
+   threads. */
+typedef struct {
     uint32_t table[256];
+    uint32_t value;
+} crc_t;
+
+static void
+s_crc_start (crc_t *crc)
+{
     for (uint32_t i = 0; i < 256; i++) {
         uint32_t c = i;
         for (int bit = 0; bit < 8; bit++)
             c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-        table[i] = c;
+        crc->table[i] = c;
     }
-    uint32_t crc = 0xFFFFFFFFu;
+    crc->value = 0xFFFFFFFFu;
+}
+
+static void
+s_crc_add (crc_t *crc, const uint8_t *data, size_t size)
+{
+    uint32_t value = crc->value;
     for (size_t i = 0; i < size; i++)
-        crc = table[(crc ^ data[i]) & 0xFF] ^ (crc >> 8);
-    return crc ^ 0xFFFFFFFFu;
+        value = crc->table[(value ^ data[i]) & 0xFF] ^ (value >> 8);
+    crc->value = value;
+}
+
+static uint32_t
+s_crc_value (const crc_t *crc)
+{
+    return crc->value ^ 0xFFFFFFFFu;
+}
+
+static uint32_t
+s_crc32 (const uint8_t *data, size_t size)
+{
+    crc_t crc;
+    s_crc_start (&crc);
+    s_crc_add (&crc, data, size);
+    return s_crc_value (&crc);
 }
 
 static uint8_t *
@@ -583,110 +795,182 @@ intent_model_encode (const intent_model_t *self, size_t *size)
     for (size_t row = 0; row < self->rows; row++)
         p = s_put_u32 (p, self->buckets[row]);
     p = s_put_f32s (p, self->idf, self->rows);
-    for (size_t row = 0; row < self->rows; row++)
-        p = s_put_f32s (p, self->weights + row * self->stride, self->label_count);
+    for (size_t row = 0; row < self->rows; row++) {
+        if (self->whole[row]) {
+            p = s_put_f32s (p, self->whole_weights + (self->whole[row] - 1) * self->stride, self->label_count);
+            continue;
+        }
+        memset (p, 0, 4 * self->label_count); /* +0, the weights a row of pairs leaves out */
+        for (uint32_t at = self->row_start[row]; at < self->row_start[row + 1]; at++)
+            s_put_f32 (p + 4 * self->pair_labels[at], self->pair_weights[at]);
+        p += 4 * self->label_count;
+    }
     p = s_put_u32 (p, s_crc32 (data, total - CRC_SIZE));
     assert (p == data + total);
     *size = total;
     return data;
 }
 
-/* Decodes the sections after the header, whose counts are checked against the size already. */
-static intent_model_t *
-s_decode_body (const uint8_t *data, const intent_features_settings_t *features, size_t label_count, size_t rows,
-               size_t knots, cv_error_t *err)
-{
-    const uint8_t *p = data + HEADER_SIZE;
-    const char *names[INTENT_MODEL_MAX_LABELS];
-    size_t sizes[INTENT_MODEL_MAX_LABELS];
-    for (size_t i = 0; i < label_count; i++) {
-        sizes[i] = *p++;
-        names[i] = (const char *) p;
-        p += sizes[i];
-    }
-    intent_model_t *self = s_new (features, names, sizes, label_count, err);
-    if (!self)
-        return NULL;
-    float default_idf = s_get_f32 (data + HEADER_SIZE - 12);
-    float coverage = s_get_f32 (data + HEADER_SIZE - 8);
-    float threshold = s_get_f32 (data + HEADER_SIZE - 4);
+/* A model's bytes, read in order, a piece at a time, from memory or from a file: a model on
+   disk is never held whole in memory beside the model made from it. */
+typedef struct {
+    const uint8_t *data;          /* the bytes, or NULL to read file */
+    FILE *file;
+    size_t size;                  /* of the whole model */
+    size_t offset;                /* of the next byte */
+    crc_t crc;                    /* of the bytes read since the last s_rewind */
+    uint8_t piece[PIECE_MAX];     /* what s_read read last from file */
+} reader_t;
 
-    float *bias = malloc (label_count * sizeof *bias);
-    float *margins = malloc (knots * sizeof *margins);
-    float *probabilities = malloc (knots * sizeof *probabilities);
-    uint32_t *buckets = malloc ((rows ? rows : 1) * sizeof *buckets);
-    float *idf = malloc ((rows ? rows : 1) * sizeof *idf);
-    float *weights = malloc ((rows ? rows * label_count : 1) * sizeof *weights);
-    int rc = -1;
-    if (!bias || !margins || !probabilities || !buckets || !idf || !weights)
-        cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory for %zu rows", rows);
-    else {
-        s_get_f32s (p, bias, label_count);
-        p += 4 * label_count;
-        s_get_f32s (p, margins, knots);
-        p += 4 * knots;
-        s_get_f32s (p, probabilities, knots);
-        p += 4 * knots;
-        for (size_t row = 0; row < rows; row++, p += 4)
-            buckets[row] = s_get_u32 (p);
-        s_get_f32s (p, idf, rows);
-        p += 4 * rows;
-        s_get_f32s (p, weights, rows * label_count);
-        rc = intent_model_set_weights (self, rows, buckets, idf, weights, bias, default_idf, err);
-        if (rc == 0)
-            rc = intent_model_set_calibration (self, knots, margins, probabilities, err);
-        if (rc == 0)
-            rc = intent_model_set_threshold (self, coverage, threshold, err);
-    }
-    free (bias);
-    free (margins);
-    free (probabilities);
-    free (buckets);
-    free (idf);
-    free (weights);
-    if (rc)
-        intent_model_destroy (&self);
-    return self;
+/* The next size bytes (at most PIECE_MAX, borrowed until the next read), or NULL when they run
+   past the model's size or the file cannot be read. */
+static const uint8_t *
+s_read (reader_t *reader, size_t size)
+{
+    assert (size <= PIECE_MAX);
+    if (size > reader->size - reader->offset)
+        return NULL;
+    const uint8_t *piece = reader->piece;
+    if (reader->data)
+        piece = reader->data + reader->offset;
+    else if (fread (reader->piece, 1, size, reader->file) != size)
+        return NULL;
+    reader->offset += size;
+    s_crc_add (&reader->crc, piece, size);
+    return piece;
 }
 
-intent_model_t *
-intent_model_decode (const void *bytes, size_t size, cv_error_t *err)
+/* Goes to offset; the checksum counts from there when restart, else it is left as it was. */
+static int
+s_seek (reader_t *reader, size_t offset, bool restart)
 {
-    assert (bytes || size == 0);
-    const uint8_t *data = bytes;
-    if (size < MAGIC_SIZE || memcmp (data, INTENT_MODEL_MAGIC, MAGIC_SIZE) != 0) {
-        cv_error_set (err, CV_ERR_INVALID, NULL, "not an intent model (it does not start with %s)",
-                      INTENT_MODEL_MAGIC);
+    assert (offset <= reader->size);
+    if (!reader->data && fseek (reader->file, (long) offset, SEEK_SET))
+        return -1;
+    reader->offset = offset;
+    if (restart)
+        s_crc_start (&reader->crc);
+    return 0;
+}
+
+static int
+s_read_failed (const reader_t *reader, cv_error_t *err)
+{
+    if (reader->file && ferror (reader->file))
+        return cv_error_set (err, CV_ERR_INVALID, NULL, "cannot read it: %s", strerror (errno));
+    return cv_error_set (err, CV_ERR_INVALID, NULL, "it changed while read");
+}
+
+/* Reads count little-endian floats into values. */
+static int
+s_read_f32s (reader_t *reader, float *values, size_t count)
+{
+    while (count > 0) {
+        size_t some = count < PIECE_MAX / 4 ? count : PIECE_MAX / 4;
+        const uint8_t *piece = s_read (reader, 4 * some);
+        if (!piece)
+            return -1;
+        s_get_f32s (piece, values, some);
+        values += some;
+        count -= some;
+    }
+    return 0;
+}
+
+static int
+s_read_u32s (reader_t *reader, uint32_t *values, size_t count)
+{
+    while (count > 0) {
+        size_t some = count < PIECE_MAX / 4 ? count : PIECE_MAX / 4;
+        const uint8_t *piece = s_read (reader, 4 * some);
+        if (!piece)
+            return -1;
+        for (size_t i = 0; i < some; i++)
+            values[i] = s_get_u32 (piece + 4 * i);
+        values += some;
+        count -= some;
+    }
+    return 0;
+}
+
+/* The first pass: what the frame says, before anything else is read — the magic, the version,
+   the size and the checksum of every byte. */
+static int
+s_check_frame (reader_t *reader, cv_error_t *err)
+{
+    size_t size = reader->size;
+    const uint8_t *header = s_read (reader, size < HEADER_SIZE ? size : HEADER_SIZE);
+    if (!header)
+        return s_read_failed (reader, err);
+    if (size < MAGIC_SIZE || memcmp (header, INTENT_MODEL_MAGIC, MAGIC_SIZE) != 0)
+        return cv_error_set (err, CV_ERR_INVALID, NULL, "not an intent model (it does not start with %s)",
+                             INTENT_MODEL_MAGIC);
+    if (size < HEADER_SIZE + CRC_SIZE)
+        return cv_error_set (err, CV_ERR_INVALID, NULL, "truncated: %zu bytes, fewer than a model's header", size);
+    uint32_t version = s_get_u32 (header + MAGIC_SIZE);
+    if (version != INTENT_MODEL_VERSION)
+        return cv_error_set (err, CV_ERR_INVALID, NULL,
+                             "model format version %u, this build reads version %d: train it again with this conveyor",
+                             version, INTENT_MODEL_VERSION);
+    uint64_t declared = (uint64_t) s_get_u32 (header + MAGIC_SIZE + 4)
+                        | (uint64_t) s_get_u32 (header + MAGIC_SIZE + 8) << 32;
+    if (declared != size)
+        return cv_error_set (err, CV_ERR_INVALID, NULL, "%s: %zu bytes where its header says %llu",
+                             size < declared ? "truncated" : "trailing bytes", size, (unsigned long long) declared);
+    while (reader->offset < size - CRC_SIZE) {
+        size_t left = size - CRC_SIZE - reader->offset;
+        if (!s_read (reader, left < PIECE_MAX ? left : PIECE_MAX))
+            return s_read_failed (reader, err);
+    }
+    uint32_t computed = s_crc_value (&reader->crc);
+    const uint8_t *stored = s_read (reader, CRC_SIZE);
+    if (!stored)
+        return s_read_failed (reader, err);
+    if (s_get_u32 (stored) != computed)
+        return cv_error_set (err, CV_ERR_INVALID, NULL, "corrupted: checksum 0x%08x where the file says 0x%08x",
+                             computed, s_get_u32 (stored));
+    return 0;
+}
+
+/* Measures the room that rows rows of labels weights each take, from where reader is; then
+   goes back, the checksum as it was. */
+static int
+s_measure_rows (reader_t *reader, size_t rows, size_t labels, room_t *room)
+{
+    size_t back = reader->offset;
+    crc_t crc = reader->crc;
+    float row[INTENT_MODEL_MAX_LABELS];
+    for (size_t r = 0; r < rows; r++) {
+        if (s_read_f32s (reader, row, labels))
+            return -1;
+        s_measure (room, row, labels);
+    }
+    if (s_seek (reader, back, false))
+        return -1;
+    reader->crc = crc;
+    return 0;
+}
+
+/* The second pass: every count, name and number, into the model, whose weights are written
+   straight into their rows. The frame was checked by s_check_frame. */
+static intent_model_t *
+s_decode (reader_t *reader, cv_error_t *err)
+{
+    size_t size = reader->size;
+    if (s_seek (reader, 0, true)) {
+        s_read_failed (reader, err);
         return NULL;
     }
-    if (size < HEADER_SIZE + CRC_SIZE) {
-        cv_error_set (err, CV_ERR_INVALID, NULL, "truncated: %zu bytes, fewer than a model's header", size);
+    uint8_t header[HEADER_SIZE];
+    const uint8_t *piece = s_read (reader, HEADER_SIZE);
+    if (!piece) {
+        s_read_failed (reader, err);
         return NULL;
     }
-    uint32_t version = s_get_u32 (data + MAGIC_SIZE);
-    if (version != INTENT_MODEL_VERSION) {
-        cv_error_set (err, CV_ERR_INVALID, NULL,
-                      "model format version %u, this build reads version %d: train it again with this conveyor",
-                      version, INTENT_MODEL_VERSION);
-        return NULL;
-    }
-    uint64_t declared = (uint64_t) s_get_u32 (data + MAGIC_SIZE + 4) | (uint64_t) s_get_u32 (data + MAGIC_SIZE + 8)
-                                                                             << 32;
-    if (declared != size) {
-        cv_error_set (err, CV_ERR_INVALID, NULL, "%s: %zu bytes where its header says %llu",
-                      size < declared ? "truncated" : "trailing bytes", size, (unsigned long long) declared);
-        return NULL;
-    }
-    uint32_t stored = s_get_u32 (data + size - CRC_SIZE);
-    uint32_t computed = s_crc32 (data, size - CRC_SIZE);
-    if (stored != computed) {
-        cv_error_set (err, CV_ERR_INVALID, NULL, "corrupted: checksum 0x%08x where the file says 0x%08x", computed,
-                      stored);
-        return NULL;
-    }
+    memcpy (header, piece, HEADER_SIZE);
     /* The checksum only says that the bytes are those written: a file made otherwise must still
        fail cleanly, so every count is checked before it is used. */
-    const uint8_t *p = data + MAGIC_SIZE + 12;
+    const uint8_t *p = header + MAGIC_SIZE + 12;
     intent_features_settings_t features = {
         .text_flags = s_get_u32 (p), .bits = p[4], .word_max = p[5], .char_min = p[6], .char_max = p[7]};
     if (intent_features_settings_check (&features, err)) {
@@ -699,24 +983,112 @@ intent_model_decode (const void *bytes, size_t size, cv_error_t *err)
         cv_error_set (err, CV_ERR_INVALID, NULL, "bad counts: %u labels, %u rows, %u knots", labels, rows, knots);
         return NULL;
     }
-    /* the labels' lengths, as far as the bytes go */
+    float default_idf = s_get_f32 (header + HEADER_SIZE - 12);
+    float coverage = s_get_f32 (header + HEADER_SIZE - 8);
+    float threshold = s_get_f32 (header + HEADER_SIZE - 4);
+
+    /* the labels, as far as the bytes go; then the size their lengths make */
+    char *text = malloc ((size_t) labels * 256);
+    if (!text) {
+        cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
+        return NULL;
+    }
+    const char *names[INTENT_MODEL_MAX_LABELS];
+    size_t sizes[INTENT_MODEL_MAX_LABELS];
     uint64_t labels_bytes = 0;
-    const uint8_t *label = data + HEADER_SIZE;
     for (uint32_t i = 0; i < labels; i++) {
-        if ((size_t) (label - data) >= size - CRC_SIZE) {
+        const uint8_t *length = reader->offset < size - CRC_SIZE ? s_read (reader, 1) : NULL;
+        sizes[i] = length ? *length : 0;
+        const uint8_t *name = length && sizes[i] <= size - CRC_SIZE - reader->offset ? s_read (reader, sizes[i]) : NULL;
+        if (!name) {
+            free (text);
             cv_error_set (err, CV_ERR_INVALID, NULL, "the labels run past the end of the file");
             return NULL;
         }
-        labels_bytes += *label;
-        label += 1 + *label;
+        memcpy (text + 256 * (size_t) i, name, sizes[i]);
+        names[i] = text + 256 * (size_t) i;
+        labels_bytes += sizes[i];
     }
     uint64_t expected = s_file_size (labels, labels_bytes, rows, knots);
     if (expected != size) {
+        free (text);
         cv_error_set (err, CV_ERR_INVALID, NULL, "%zu bytes where its counts make %llu", size,
                       (unsigned long long) expected);
         return NULL;
     }
-    return s_decode_body (data, &features, labels, rows, knots, err);
+    intent_model_t *self = s_new (&features, names, sizes, labels, err);
+    free (text);
+    if (!self)
+        return NULL;
+
+    float *margins = malloc (knots * sizeof *margins);
+    float *probabilities = malloc (knots * sizeof *probabilities);
+    float row[INTENT_MODEL_MAX_LABELS];
+    weights_t kept = {0};
+    room_t room = {0};
+    int rc = -1;
+    if (!margins || !probabilities)
+        cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
+    else if (s_read_f32s (reader, self->bias, labels) || s_read_f32s (reader, margins, knots)
+             || s_read_f32s (reader, probabilities, knots))
+        s_read_failed (reader, err);
+    else if (!s_finite (self->bias, labels))
+        cv_error_set (err, CV_ERR_INVALID, "weights", "a weight, bias or idf is not a finite number");
+    else if (s_seek (reader, reader->offset + 8 * (size_t) rows, false)
+             || s_measure_rows (reader, rows, labels, &room)
+             || s_seek (reader, reader->offset - 8 * (size_t) rows, false))
+        s_read_failed (reader, err);
+    else if (s_weights_alloc (&kept, self, rows, room, err) == 0) {
+        if (s_read_u32s (reader, kept.buckets, rows) || s_read_f32s (reader, kept.idf, rows))
+            s_read_failed (reader, err);
+        else if (s_check_buckets (self, rows, kept.buckets, err) == 0
+                 && s_check_idf (rows, kept.idf, default_idf, err) == 0) {
+            rc = 0;
+            for (size_t r = 0; rc == 0 && r < rows; r++) {
+                if (s_read_f32s (reader, row, labels))
+                    rc = s_read_failed (reader, err);
+                else if (!s_finite (row, labels))
+                    rc = cv_error_set (err, CV_ERR_INVALID, "weights", "a weight, bias or idf is not a finite number");
+                else if (!s_add_row (&kept, row))
+                    rc = s_read_failed (reader, err); /* more weights than counted: the file changed */
+            }
+            /* the second pass must have read the bytes that the first checked */
+            uint32_t computed = s_crc_value (&reader->crc);
+            const uint8_t *stored = rc == 0 ? s_read (reader, CRC_SIZE) : NULL;
+            if (rc == 0 && (!stored || s_get_u32 (stored) != computed))
+                rc = s_read_failed (reader, err);
+        }
+    }
+    if (rc == 0) {
+        s_install (self, &kept, default_idf);
+        rc = intent_model_set_calibration (self, knots, margins, probabilities, err);
+    }
+    if (rc == 0)
+        rc = intent_model_set_threshold (self, coverage, threshold, err);
+    s_weights_free (&kept);
+    free (margins);
+    free (probabilities);
+    if (rc)
+        intent_model_destroy (&self);
+    return self;
+}
+
+intent_model_t *
+intent_model_decode (const void *bytes, size_t size, cv_error_t *err)
+{
+    assert (bytes || size == 0);
+    static const uint8_t none[1];
+    reader_t *reader = calloc (1, sizeof *reader);
+    if (!reader) {
+        cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
+        return NULL;
+    }
+    reader->data = bytes ? bytes : none;
+    reader->size = size;
+    s_crc_start (&reader->crc);
+    intent_model_t *self = s_check_frame (reader, err) == 0 ? s_decode (reader, err) : NULL;
+    free (reader);
+    return self;
 }
 
 intent_model_t *
@@ -729,21 +1101,25 @@ intent_model_load (const char *path, cv_error_t *err)
         return NULL;
     }
     intent_model_t *self = NULL;
-    uint8_t *data = NULL;
+    reader_t *reader = NULL;
     struct stat status;
     if (fstat (fileno (file), &status) || !S_ISREG (status.st_mode))
         cv_error_set (err, CV_ERR_INVALID, NULL, "%s: not a regular file", path);
     else if ((uint64_t) status.st_size > INTENT_MODEL_MAX_BYTES)
         cv_error_set (err, CV_ERR_INVALID, NULL, "%s: %lld bytes, more than a model may have", path,
                       (long long) status.st_size);
-    else if (!(data = malloc (status.st_size ? (size_t) status.st_size : 1)))
+    else if (!(reader = calloc (1, sizeof *reader)))
         cv_error_set (err, CV_ERR_INTERNAL, NULL, "%s: out of memory", path);
-    else if (fread (data, 1, (size_t) status.st_size, file) != (size_t) status.st_size)
-        cv_error_set (err, CV_ERR_INVALID, NULL, "%s: cannot read it: %s", path,
-                      ferror (file) ? strerror (errno) : "it shrank while read");
-    else if (!(self = intent_model_decode (data, (size_t) status.st_size, err)))
-        cv_error_prefix (err, "%s", path);
-    free (data);
+    else {
+        reader->file = file;
+        reader->size = (size_t) status.st_size;
+        s_crc_start (&reader->crc);
+        if (s_check_frame (reader, err) == 0)
+            self = s_decode (reader, err);
+        if (!self)
+            cv_error_prefix (err, "%s", path);
+    }
+    free (reader);
     fclose (file);
     return self;
 }
@@ -888,6 +1264,100 @@ static void
 s_reseal (uint8_t *data, size_t size)
 {
     s_put_u32 (data + size - CRC_SIZE, s_crc32 (data, size - CRC_SIZE));
+}
+
+/* A model of nine labels whose rows are kept both ways: "alpha" as pairs (one weight and a -0),
+   "beta" whole, "gamma" as no pairs at all. Predictions, the bytes written, and a file flipped on
+   disk. */
+static void
+s_test_rows (const char *directory)
+{
+    intent_features_settings_t settings;
+    intent_features_settings_default (&settings);
+    settings.bits = 12;
+    settings.word_max = 1;
+    settings.char_min = settings.char_max = 0;
+    static const char *const labels[] = {"l0", "l1", "l2", "l3", "l4", "l5", "l6", "l7", "l8"};
+    cv_error_t err;
+    intent_model_t *model = intent_model_new (&settings, labels, 9, &err);
+    assert (model);
+    const char *words[] = {"alpha", "beta", "gamma"};
+    uint32_t mask = (1u << settings.bits) - 1, buckets[3];
+    for (size_t i = 0; i < 3; i++)
+        buckets[i] = intent_features_hash (INTENT_FEATURE_WORD, words[i], strlen (words[i])) & mask;
+    float weights[3][9] = {{0}};
+    weights[0][3] = 2.0f;
+    weights[0][5] = -0.0f;
+    for (size_t label = 0; label < 9; label++)
+        weights[1][label] = label == 7 ? 1.0f : -0.25f;
+    /* the rows in bucket order, as a model keeps them */
+    size_t order[3] = {0, 1, 2};
+    for (size_t i = 1; i < 3; i++)
+        for (size_t j = i; j > 0 && buckets[order[j - 1]] > buckets[order[j]]; j--) {
+            size_t swap = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = swap;
+        }
+    uint32_t sorted[3];
+    float rows[3 * 9], idf[3] = {1.0f, 1.0f, 1.0f}, bias[9] = {0.01f};
+    for (size_t i = 0; i < 3; i++) {
+        sorted[i] = buckets[order[i]];
+        memcpy (rows + 9 * i, weights[order[i]], sizeof weights[0]);
+    }
+    assert (intent_model_set_weights (model, 3, sorted, idf, rows, bias, 1.0f, &err) == 0);
+    assert (intent_model_rows (model) == 3);
+
+    intent_scratch_t *scratch = intent_scratch_new (model);
+    intent_prediction_t prediction;
+    intent_model_predict (model, scratch, "alpha", 5, 2, &prediction);
+    assert (strcmp (prediction.top[0].name, "l3") == 0 && fabsf (prediction.top[0].score - 2.0f) < 1e-6f);
+    assert (strcmp (prediction.top[1].name, "l0") == 0 && prediction.top[1].score == 0.01f);
+    intent_model_predict (model, scratch, "beta", 4, 1, &prediction);
+    assert (strcmp (prediction.top[0].name, "l7") == 0 && fabsf (prediction.top[0].score - 1.0f) < 1e-6f);
+    assert (fabsf (prediction.margin - 1.24f) < 1e-6f); /* the second best: l0, 0.01 - 0.25 */
+    intent_model_predict (model, scratch, "gamma", 5, 1, &prediction);
+    assert (strcmp (prediction.top[0].name, "l0") == 0 && prediction.top[0].score == 0.01f);
+    /* both rows of a text count: l3 from the pairs, less what the whole row takes from it */
+    intent_model_predict (model, scratch, "alpha beta", 10, 3, &prediction);
+    float both = 1.0f / sqrtf (2.0f);
+    assert (strcmp (prediction.top[0].name, "l3") == 0);
+    assert (fabsf (prediction.top[0].score - (2.0f * both - 0.25f * both)) < 1e-5f);
+    assert (strcmp (prediction.top[1].name, "l7") == 0 && fabsf (prediction.top[1].score - both) < 1e-5f);
+
+    /* the file holds every weight as given, -0 too; a load gives the same bytes back */
+    size_t size;
+    uint8_t *data = intent_model_encode (model, &size);
+    assert (data);
+    const uint8_t *written = data + size - CRC_SIZE - 4 * 3 * 9;
+    for (size_t i = 0; i < 3 * 9; i++) {
+        uint32_t bits;
+        memcpy (&bits, &rows[i], sizeof bits);
+        assert (s_get_u32 (written + 4 * i) == bits);
+    }
+    intent_model_t *loaded = intent_model_decode (data, size, &err);
+    assert (loaded);
+    size_t loaded_size;
+    uint8_t *again = intent_model_encode (loaded, &loaded_size);
+    assert (again && loaded_size == size && memcmp (again, data, size) == 0);
+    free (again);
+    intent_model_destroy (&loaded);
+
+    /* on disk: read back whole, and refused once a byte in the middle is flipped */
+    char path[128];
+    snprintf (path, sizeof path, "%s/rows.model", directory);
+    assert (intent_model_save (model, path, &err) == 0);
+    loaded = intent_model_load (path, &err);
+    assert (loaded && intent_model_rows (loaded) == 3);
+    intent_model_destroy (&loaded);
+    data[size / 2] ^= 0x10;
+    FILE *file = fopen (path, "wb");
+    assert (file && fwrite (data, 1, size, file) == size);
+    fclose (file);
+    assert (!intent_model_load (path, &err) && strstr (err.message, "corrupted") && strstr (err.message, path));
+    unlink (path);
+    free (data);
+    intent_scratch_destroy (&scratch);
+    intent_model_destroy (&model);
 }
 
 static const char *const s_texts[] = {
@@ -1076,6 +1546,9 @@ intent_model_test (bool verbose)
     /* a failed setter changes nothing */
     intent_model_predict (model, scratch, "I LOST my card", 14, 1, &prediction);
     assert (strcmp (prediction.top[0].name, "lost_or_stolen_card") == 0);
+
+    /* rows kept as pairs and whole, -0 kept, on disk as in memory */
+    s_test_rows (directory);
 
     /* a known CRC-32 */
     assert (s_crc32 ((const uint8_t *) "123456789", 9) == 0xCBF43926u);

@@ -3,8 +3,10 @@
 
    A text's features are weighted (sublinear tf times idf, then L2-normalised) and each label's
    score is its bias plus the dot product of those weights with the label's weights. The weights
-   are kept for the buckets seen in training only, one contiguous row per bucket holding a weight
-   per label, so a feature costs one table look-up and one pass over one row. The confidence is
+   are kept for the buckets seen in training only, one row per bucket, so a feature costs one
+   table look-up and one pass over one row. In memory a row holds only its non-zero weights, as
+   (label, weight) pairs: a linear SVM's rows are mostly zeros (78% in the demo model), and the
+   sums come out the same, bit for bit, as over the whole row. The confidence is
    the probability that the best label is right, read from the margin between the two best scores
    through a monotone map fitted on out-of-fold predictions at training time (intent_train).
    A model also carries the confidence threshold chosen to keep a share of traffic (its coverage)
@@ -21,7 +23,8 @@
        u32 CRC-32 (ISO-HDLC, as zlib's) of every byte before it.
    Loading checks the magic, the version, the size, the checksum, then every count, name and
    number, so a truncated, corrupted or foreign file is refused with a message saying which,
-   never half-read.
+   never half-read. It reads the file a few kilobytes at a time, twice (the checksum first), so
+   the process never holds a copy of the file beside the model it makes.
 
    A loaded model is read-only: threads may share it, each with its own intent_scratch_t. */
 #ifndef INTENT_MODEL_H
