@@ -51,6 +51,7 @@ struct _cv_pgpipe_t {
     run_t *flight;             /* the transaction in flight, in order */
     run_t *reading;            /* the run of the flight whose result comes next */
     size_t queued;             /* runs queued and in flight */
+    bool corked;               /* runs wait in the queue even when the connection is idle */
     uint64_t commits, committed_runs, connections;
     char last_error[ERROR_BYTES];
 };
@@ -304,7 +305,7 @@ static void
 s_send_batch (cv_pgpipe_t *self)
 {
     if (self->state == PIPE_READY) {
-        if (!self->queue)
+        if (!self->queue || self->corked)
             return;
         run_t **tail = &self->flight;
         for (size_t taken = 0; self->queue && taken < self->config.max_batch; taken++) {
@@ -565,6 +566,15 @@ cv_pgpipe_run (cv_pgpipe_t *self, size_t statement, const char *const *values, c
 }
 
 void
+cv_pgpipe_cork (cv_pgpipe_t *self, bool corked)
+{
+    assert (self);
+    self->corked = corked;
+    if (!corked && self->state == PIPE_READY)
+        s_send_batch (self);
+}
+
+void
 cv_pgpipe_cancel (cv_pgpipe_t *self, void *arg)
 {
     assert (self);
@@ -745,6 +755,17 @@ cv_pgpipe_test (bool verbose)
     assert (commits - commits_before == 2); /* the first alone, the other 19 in one transaction */
     for (int i = 0; i < 20; i++)
         assert (!inserts[i].failed && atoi (inserts[i].value) == i);
+
+    /* corked, runs wait even on an idle connection, then go in one transaction */
+    cv_pgpipe_counts (pipe, &commits_before, &runs_before);
+    test_outcome_t corked[3] = {{0}};
+    cv_pgpipe_cork (pipe, true);
+    for (int i = 0; i < 3; i++)
+        assert (cv_pgpipe_run (pipe, 0, hello, NULL, NULL, s_test_done, &corked[i], &err) == 0);
+    cv_pgpipe_cork (pipe, false);
+    s_test_wait (loop, (test_outcome_t *[]){&corked[0], &corked[1], &corked[2], NULL});
+    cv_pgpipe_counts (pipe, &commits, &runs);
+    assert (commits - commits_before == 1 && runs - runs_before == 3);
 
     /* one run that fails (a duplicate key) fails alone; the others of its transaction commit */
     test_outcome_t first = {0}, duplicate = {0}, after = {0};

@@ -68,6 +68,10 @@ void cv_pgpipe_destroy (cv_pgpipe_t **self_p);
 int cv_pgpipe_run (cv_pgpipe_t *self, size_t statement, const char *const *values, const int *lengths,
                    const int *formats, cv_pgpipe_done_fn *done, void *arg, cv_error_t *err) CV_MUST_CHECK;
 
+/* While corked, runs are queued even when the connection is idle; uncorking sends them, as one
+   transaction. For a caller that queues several runs which should commit together. */
+void cv_pgpipe_cork (cv_pgpipe_t *self, bool corked);
+
 /* Forgets every run whose arg is arg: queued ones are dropped, one in flight still runs, and no
    callback comes for any of them. */
 void cv_pgpipe_cancel (cv_pgpipe_t *self, void *arg);
