@@ -19,6 +19,13 @@ static const cv_setting_t s_settings[] = {
     {"heartbeat-ms", CV_SETTING_INT, "1000", 10, 60000, "heartbeat interval with workers"},
     {"liveness", CV_SETTING_INT, "3", 1, 100, "missed heartbeats before a worker counts as dead"},
     {"max-in-flight", CV_SETTING_INT, "1024", 1, 1000000, "requests in flight before answering 503"},
+    {"max-queued", CV_SETTING_INT, "512", 1, 1000000, "stages waiting for an intent worker before answering 503"},
+    {"durability", CV_SETTING_STRING, "sync", 0, 0,
+     "when checkpoints are committed: sync (before the next stage), async (while it runs; the answer "
+     "waits), exit (only the finished request)"},
+    {"store-connections", CV_SETTING_INT, "2", 1, 64, "PostgreSQL connections of the checkpoint store"},
+    {"store-timeout-ms", CV_SETTING_INT, "5000", 100, 600000,
+     "a checkpoint store statement or connection slower than this fails"},
     {"recovery-interval-ms", CV_SETTING_INT, "5000", 100, 3600000, "how often to resume requests left running"},
     {"verbose", CV_SETTING_BOOL, "false", 0, 0, "log debug events"},
 };
@@ -40,6 +47,13 @@ main (int argc, char **argv)
     }
 #define S(name) cv_settings_string (settings, name)
 #define I(name) (int) cv_settings_int (settings, name)
+    int durability = orchestrator_durability_parse (S ("durability"));
+    if (durability < 0) {
+        fprintf (stderr, "conveyor-orchestrator: --durability must be sync, async or exit, not '%s'\n",
+                 S ("durability"));
+        cv_settings_destroy (&settings);
+        return 1;
+    }
     cv_log_t *log = cv_log_new ("orchestrator", S ("instance"), cv_settings_bool (settings, "verbose"));
     cv_settings_log (settings, log);
     orchestrator_config_t config = {
@@ -47,7 +61,9 @@ main (int argc, char **argv)
         .control_endpoint = S ("control-endpoint"), .database_url = S ("database-url"), .instance = S ("instance"),
         .request_timeout_ms = I ("request-timeout-ms"), .attempt_timeout_ms = I ("attempt-timeout-ms"),
         .max_attempts = I ("max-attempts"), .heartbeat_ms = I ("heartbeat-ms"), .liveness = I ("liveness"),
-        .max_in_flight = I ("max-in-flight"), .recovery_interval_ms = I ("recovery-interval-ms"), .log = log,
+        .max_in_flight = I ("max-in-flight"), .max_queued = I ("max-queued"),
+        .durability = (orchestrator_durability_t) durability, .store_connections = I ("store-connections"),
+        .store_timeout_ms = I ("store-timeout-ms"), .recovery_interval_ms = I ("recovery-interval-ms"), .log = log,
     };
     zactor_t *server = orchestrator_server_start (&config, &err);
     int rc = 1;

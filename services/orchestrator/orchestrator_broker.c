@@ -22,6 +22,7 @@ typedef struct {
 typedef struct {
     char *job_id;
     char *service;
+    orchestrator_broker_done_fn *done;
     void *owner;
     cv_arena_t *arena;
     cv_envelope_t *envelope;
@@ -34,7 +35,6 @@ typedef struct {
 
 struct _orchestrator_broker_t {
     orchestrator_broker_config_t config;
-    orchestrator_broker_done_fn *done;
     zloop_t *loop;
     zsock_t *router;
     char *endpoint;
@@ -98,13 +98,14 @@ s_job_destroy (job_t **self_p)
 /* Tells the owner of a job already detached from the list, and destroys it. The owner's callback
    may submit or cancel jobs, so callers must not hold a cursor into the job list across this. */
 static void
-s_job_finish (orchestrator_broker_t *self, job_t *job, cv_envelope_t *reply, const cv_error_t *err)
+s_job_finish (orchestrator_broker_t *self, job_t *job, cv_envelope_t *reply, zframe_t *body, const cv_error_t *err)
 {
     if (job->worker && job->worker->in_flight > 0)
         job->worker->in_flight--;
     void *owner = job->owner;
+    orchestrator_broker_done_fn *done = job->done;
     s_job_destroy (&job);
-    self->done (owner, reply, err);
+    done (owner, reply, body ? zframe_data (body) : NULL, body ? zframe_size (body) : 0, err);
 }
 
 static int64_t
@@ -205,7 +206,7 @@ s_dispatch (orchestrator_broker_t *self)
         else
             cv_error_set (&err, CV_ERR_UNAVAILABLE, NULL, "%s: gave up after %u attempts", job->service,
                           self->config.max_attempts);
-        s_job_finish (self, job, NULL, &err);
+        s_job_finish (self, job, NULL, NULL, &err);
     }
 }
 
@@ -244,7 +245,7 @@ s_handle_reply (orchestrator_broker_t *self, worker_t *worker, zframe_t *body)
         cv_envelope_destroy (&reply);
         return;
     }
-    s_job_finish (self, job, reply, NULL);
+    s_job_finish (self, job, reply, body, NULL);
 }
 
 static int
@@ -336,10 +337,9 @@ s_tick (zloop_t *loop, int timer_id, void *arg)
     Public API */
 
 orchestrator_broker_t *
-orchestrator_broker_new (zloop_t *loop, const orchestrator_broker_config_t *config, orchestrator_broker_done_fn *done,
-                         cv_error_t *err)
+orchestrator_broker_new (zloop_t *loop, const orchestrator_broker_config_t *config, cv_error_t *err)
 {
-    assert (loop && config && done && config->log);
+    assert (loop && config && config->log);
     assert (config->heartbeat_ms > 0 && config->liveness > 0 && config->max_attempts > 0);
     zsock_t *router = zsock_new (ZMQ_ROUTER);
     zsock_set_linger (router, 0);
@@ -352,7 +352,6 @@ orchestrator_broker_new (zloop_t *loop, const orchestrator_broker_config_t *conf
     }
     orchestrator_broker_t *self = calloc (1, sizeof *self);
     self->config = *config;
-    self->done = done;
     self->loop = loop;
     self->router = router;
     self->endpoint = zsock_last_endpoint (router);
@@ -393,12 +392,13 @@ orchestrator_broker_endpoint (const orchestrator_broker_t *self)
 
 void
 orchestrator_broker_submit (orchestrator_broker_t *self, const char *service, const char *job_id, cv_arena_t **arena_p,
-                            cv_envelope_t *envelope, void *owner)
+                            cv_envelope_t *envelope, orchestrator_broker_done_fn *done, void *owner)
 {
-    assert (arena_p && *arena_p && envelope && owner);
+    assert (arena_p && *arena_p && envelope && done && owner);
     job_t *job = calloc (1, sizeof *job);
     job->job_id = strdup (job_id);
     job->service = strdup (service);
+    job->done = done;
     job->owner = owner;
     job->arena = *arena_p;
     *arena_p = NULL;
@@ -439,4 +439,14 @@ size_t
 orchestrator_broker_jobs (const orchestrator_broker_t *self)
 {
     return zlistx_size (self->jobs);
+}
+
+size_t
+orchestrator_broker_queued (const orchestrator_broker_t *self, const char *service)
+{
+    size_t count = 0;
+    for (job_t *job = zlistx_first (self->jobs); job; job = zlistx_next (self->jobs))
+        if (!job->worker && streq (job->service, service))
+            count++;
+    return count;
 }

@@ -6,7 +6,7 @@
    queued until one is free. When its worker dies (missed heartbeats) or its attempt times out, it
    is sent again, to another worker if there is one, after a backoff, up to max_attempts; a reply
    to an earlier attempt is dropped. A worker's Error reply of UNAVAILABLE is retried likewise;
-   any other Error ends the job. The job's owner hears once, through the done callback.
+   any other Error ends the job. The job's owner hears once, through the job's done callback.
 
    The broker runs inside its owner's zloop; it owns no thread. */
 #ifndef ORCHESTRATOR_BROKER_H
@@ -25,8 +25,10 @@
 typedef struct _orchestrator_broker_t orchestrator_broker_t;
 
 /* Called once per job: reply is the worker's answer (owned by the callee; its body may be an
-   Error), or NULL with err when every attempt failed or the deadline passed. */
-typedef void (orchestrator_broker_done_fn) (void *owner, cv_envelope_t *reply, const cv_error_t *err);
+   Error) and packed/size the bytes it came in (borrowed, for the duration of the call), or reply
+   and packed are NULL with err when every attempt failed or the deadline passed. */
+typedef void (orchestrator_broker_done_fn) (void *owner, cv_envelope_t *reply, const uint8_t *packed, size_t size,
+                                            const cv_error_t *err);
 
 typedef struct {
     const char *endpoint;         /* to bind, e.g. tcp://127.0.0.1:5555 */
@@ -40,7 +42,7 @@ typedef struct {
 
 /* Binds and registers with loop; NULL with err when the endpoint cannot be bound. */
 orchestrator_broker_t *orchestrator_broker_new (zloop_t *loop, const orchestrator_broker_config_t *config,
-                                                orchestrator_broker_done_fn *done, cv_error_t *err);
+                                                cv_error_t *err);
 void orchestrator_broker_destroy (orchestrator_broker_t **self_p);
 
 /* The endpoint as bound (port resolved). */
@@ -48,9 +50,10 @@ const char *orchestrator_broker_endpoint (const orchestrator_broker_t *self);
 
 /* Submits a job: envelope (allocated in *arena_p, both taken) goes to service. The broker sets
    message_id ("<job_id>.<attempt>") and attempt before each send. envelope->deadline_ms bounds all
-   attempts. owner identifies the job in the done callback and in cancel. */
+   attempts. done is called once when the job ends; owner identifies the job there and in cancel. */
 void orchestrator_broker_submit (orchestrator_broker_t *self, const char *service, const char *job_id,
-                                 cv_arena_t **arena_p, cv_envelope_t *envelope, void *owner);
+                                 cv_arena_t **arena_p, cv_envelope_t *envelope, orchestrator_broker_done_fn *done,
+                                 void *owner);
 
 /* Forgets every job of owner without calling done (the owner is going away). */
 void orchestrator_broker_cancel (orchestrator_broker_t *self, void *owner);
@@ -59,5 +62,7 @@ void orchestrator_broker_cancel (orchestrator_broker_t *self, void *owner);
 size_t orchestrator_broker_workers (const orchestrator_broker_t *self, const char *service);
 /* How many jobs wait for a worker or are in flight. */
 size_t orchestrator_broker_jobs (const orchestrator_broker_t *self);
+/* How many jobs of service wait for a free worker. */
+size_t orchestrator_broker_queued (const orchestrator_broker_t *self, const char *service);
 
 #endif

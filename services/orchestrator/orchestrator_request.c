@@ -21,6 +21,8 @@ struct _orchestrator_request_t {
     orchestrator_state_t state;
     char *error;
     cv_envelope_t *results[REQUEST_STAGES];   /* owned, by stage */
+    uint8_t *packed[REQUEST_STAGES];          /* ...and the bytes each came in */
+    size_t packed_size[REQUEST_STAGES];
     int64_t stage_us[REQUEST_STAGES];
     char *checkpoint_at[REQUEST_STAGES];      /* noted checkpoints, for the document */
     double total_ms;
@@ -76,6 +78,7 @@ orchestrator_request_destroy (orchestrator_request_t **self_p)
         return;
     for (int stage = 0; stage < REQUEST_STAGES; stage++) {
         cv_envelope_destroy (&self->results[stage]);
+        free (self->packed[stage]);
         free (self->checkpoint_at[stage]);
     }
     free (self->id);
@@ -137,6 +140,15 @@ const cv_envelope_t *
 orchestrator_request_result (const orchestrator_request_t *self, int stage)
 {
     return stage >= 0 && stage < REQUEST_STAGES ? self->results[stage] : NULL;
+}
+
+const uint8_t *
+orchestrator_request_result_bytes (const orchestrator_request_t *self, int stage, size_t *size)
+{
+    if (stage < 0 || stage >= REQUEST_STAGES || !self->packed[stage])
+        return NULL;
+    *size = self->packed_size[stage];
+    return self->packed[stage];
 }
 
 int64_t
@@ -214,10 +226,10 @@ orchestrator_request_fail (orchestrator_request_t *self, const char *message)
 }
 
 int
-orchestrator_request_accept (orchestrator_request_t *self, cv_envelope_t **reply_p, int64_t elapsed_us,
-                             cv_error_t *err)
+orchestrator_request_accept (orchestrator_request_t *self, cv_envelope_t **reply_p, const uint8_t *packed,
+                             size_t size, int64_t elapsed_us, cv_error_t *err)
 {
-    assert (reply_p && *reply_p);
+    assert (reply_p && *reply_p && packed);
     cv_envelope_t *reply = *reply_p;
     *reply_p = NULL;
     int rc = 0;
@@ -235,6 +247,11 @@ orchestrator_request_accept (orchestrator_request_t *self, cv_envelope_t **reply
         if (rc == 0) {
             cv_envelope_destroy (&self->results[stage]);
             self->results[stage] = reply;
+            free (self->packed[stage]);
+            self->packed[stage] = malloc (size ? size : 1);
+            assert (self->packed[stage]);
+            memcpy (self->packed[stage], packed, size);
+            self->packed_size[stage] = size;
             self->stage_us[stage] = elapsed_us;
             self->state = (orchestrator_state_t) (stage + 1); /* RESPOND + 1 is DONE */
             return 0;
@@ -360,8 +377,10 @@ s_equal (const char *a, const char *b)
     return a && b && strcmp (a, b) == 0;
 }
 
+/* A worker's reply to request with a body of body_case, unpacked from the bytes it came in
+   (*packed_p, the caller's to free). */
 static cv_envelope_t *
-s_reply (const cv_envelope_t *request, cv_body_t body_case)
+s_reply (const cv_envelope_t *request, cv_body_t body_case, uint8_t **packed_p, size_t *size_p)
 {
     cv_arena_t *arena = cv_arena_new ();
     cv_envelope_t *reply = cv_envelope_reply_new (arena, request);
@@ -396,11 +415,9 @@ s_reply (const cv_envelope_t *request, cv_body_t body_case)
         reply->body_case = CONVEYOR__V1__ENVELOPE__BODY_ERROR;
         reply->error = &error;
     }
-    size_t size;
-    uint8_t *packed = cv_envelope_pack (reply, &size);
+    *packed_p = cv_envelope_pack (reply, size_p);
     cv_error_t err;
-    cv_envelope_t *copy = cv_envelope_unpack (packed, size, &err);
-    free (packed);
+    cv_envelope_t *copy = cv_envelope_unpack (*packed_p, *size_p, &err);
     cv_arena_destroy (&arena);
     return copy;
 }
@@ -426,9 +443,15 @@ orchestrator_request_test (bool verbose)
         envelope->message_id = "m-1";
         assert (cv_envelope_validate (envelope, CV_BODY (sent[stage]), 0, &err) == 0);
         /* a wrong body for this stage would fail it: check on a copy of the state first */
-        cv_envelope_t *reply = s_reply (envelope, s_awaited[stage]);
-        assert (orchestrator_request_accept (request, &reply, 1000 * (stage + 1), &err) == 0);
+        uint8_t *packed;
+        size_t size, kept_size;
+        cv_envelope_t *reply = s_reply (envelope, s_awaited[stage], &packed, &size);
+        assert (orchestrator_request_accept (request, &reply, packed, size, 1000 * (stage + 1), &err) == 0);
         assert (reply == NULL);
+        /* the bytes are kept as they came, for the checkpoint */
+        const uint8_t *kept = orchestrator_request_result_bytes (request, stage, &kept_size);
+        assert (kept && kept != packed && kept_size == size && memcmp (kept, packed, size) == 0);
+        free (packed);
         orchestrator_request_note_checkpoint (request, stage, "2026-01-15T12:00:00Z");
         cv_arena_destroy (&arena);
     }
@@ -448,8 +471,12 @@ orchestrator_request_test (bool verbose)
     /* a finished request takes nothing more */
     cv_arena_t *arena = cv_arena_new ();
     assert (!orchestrator_request_stage_envelope (request, arena));
-    cv_envelope_t *extra = s_reply (cv_envelope_new (arena, "r", NULL, deadline, 1), CONVEYOR__V1__ENVELOPE__BODY_REPLY);
-    assert (orchestrator_request_accept (request, &extra, 1, &err) == -1);
+    uint8_t *packed;
+    size_t size;
+    cv_envelope_t *extra = s_reply (cv_envelope_new (arena, "r", NULL, deadline, 1), CONVEYOR__V1__ENVELOPE__BODY_REPLY,
+                                    &packed, &size);
+    assert (orchestrator_request_accept (request, &extra, packed, size, 1, &err) == -1);
+    free (packed);
     cv_arena_destroy (&arena);
     orchestrator_request_destroy (&request);
 
@@ -457,8 +484,10 @@ orchestrator_request_test (bool verbose)
     request = orchestrator_request_new ("r-2", NULL, "cust-1", "s-1", "hello", NULL, deadline);
     arena = cv_arena_new ();
     cv_envelope_t *envelope = orchestrator_request_stage_envelope (request, arena);
-    cv_envelope_t *reply = s_reply (envelope, CONVEYOR__V1__ENVELOPE__BODY_ERROR);
-    assert (orchestrator_request_accept (request, &reply, 1, &err) == -1);
+    cv_envelope_t *reply = s_reply (envelope, CONVEYOR__V1__ENVELOPE__BODY_ERROR, &packed, &size);
+    assert (orchestrator_request_accept (request, &reply, packed, size, 1, &err) == -1);
+    free (packed);
+    assert (!orchestrator_request_result_bytes (request, 0, &size));
     assert (orchestrator_request_state (request) == REQUEST_FAILED);
     assert (strstr (orchestrator_request_error (request), "intent worker: bad"));
     document = orchestrator_request_to_json (request, false);
@@ -471,8 +500,9 @@ orchestrator_request_test (bool verbose)
     request = orchestrator_request_new ("r-3", NULL, "cust-1", NULL, "hello", NULL, deadline);
     arena = cv_arena_new ();
     envelope = orchestrator_request_stage_envelope (request, arena);
-    reply = s_reply (envelope, CONVEYOR__V1__ENVELOPE__BODY_REPLY); /* a Reply where an Intent is due */
-    assert (orchestrator_request_accept (request, &reply, 1, &err) == -1);
+    reply = s_reply (envelope, CONVEYOR__V1__ENVELOPE__BODY_REPLY, &packed, &size); /* a Reply where an Intent is due */
+    assert (orchestrator_request_accept (request, &reply, packed, size, 1, &err) == -1);
+    free (packed);
     assert (err.code == CV_ERR_WRONG_BODY);
     cv_arena_destroy (&arena);
     orchestrator_request_destroy (&request);

@@ -62,11 +62,12 @@ const char *orchestrator_request_status (const orchestrator_request_t *self);
 /* The envelope for the current stage, in arena; NULL when finished. */
 cv_envelope_t *orchestrator_request_stage_envelope (orchestrator_request_t *self, cv_arena_t *arena);
 
-/* Takes reply (a worker's answer to the current stage) and its stage time, validates it and moves
-   to the next state. Returns 0, or -1 with err when reply is an Error or not the awaited body;
-   then the request is FAILED and reply is destroyed. */
-int orchestrator_request_accept (orchestrator_request_t *self, cv_envelope_t **reply_p, int64_t elapsed_us,
-                                 cv_error_t *err);
+/* Takes reply (a worker's answer to the current stage, unpacked from the size bytes at packed,
+   which are copied: the checkpoint stores them as they came) and its stage time, validates it and
+   moves to the next state. Returns 0, or -1 with err when reply is an Error or not the awaited
+   body; then the request is FAILED and reply is destroyed. */
+int orchestrator_request_accept (orchestrator_request_t *self, cv_envelope_t **reply_p, const uint8_t *packed,
+                                 size_t size, int64_t elapsed_us, cv_error_t *err);
 
 /* Ends the request as FAILED with message. */
 void orchestrator_request_fail (orchestrator_request_t *self, const char *message);
@@ -74,6 +75,8 @@ const char *orchestrator_request_error (const orchestrator_request_t *self);
 
 /* The result of stage (0..3), borrowed, or NULL. */
 const cv_envelope_t *orchestrator_request_result (const orchestrator_request_t *self, int stage);
+/* The bytes the result of stage came in (size in *size), borrowed, or NULL. */
+const uint8_t *orchestrator_request_result_bytes (const orchestrator_request_t *self, int stage, size_t *size);
 int64_t orchestrator_request_stage_us (const orchestrator_request_t *self, int stage);
 
 /* Adds a checkpoint's record for the document (stage 0..3, created at `at`, ISO 8601). */

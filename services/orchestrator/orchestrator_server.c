@@ -1,4 +1,5 @@
-/* The orchestrator actor: HTTP front door, broker, checkpoint store, probes and request life cycles. */
+/* The orchestrator actor: wires the HTTP front door, the broker, the store, the requests in flight,
+   the probe endpoint and recovery onto one zloop. */
 #include "orchestrator_server.h"
 
 #include <assert.h>
@@ -9,33 +10,22 @@
 
 #include "cv_actor.h"
 #include "cv_worker.h"
-#include "orchestrator_api.h"
 #include "orchestrator_broker.h"
+#include "orchestrator_flights.h"
 #include "orchestrator_http.h"
-#include "orchestrator_request.h"
+#include "orchestrator_routes.h"
 #include "orchestrator_store.h"
 
 #define MAX_BODY_BYTES (64 * 1024)
 
-/* What a broker job belongs to: a request in flight, or a probe passed through to a worker. */
-typedef enum { OWNER_FLIGHT, OWNER_PROBE } owner_kind_t;
-
 typedef struct _server_t server_t;
 
+/* The one probe a REP socket can have open: passed to a worker, or the orchestrator's own. */
 typedef struct {
-    owner_kind_t kind;
-    server_t *server;
-    orchestrator_request_t *request;
-    zlistx_t *waiters;            /* orchestrator_exchange_t waiting for the answer */
-    int64_t started_us;           /* when the request was accepted, for the total */
-    int64_t stage_started_us;
-} flight_t;
-
-typedef struct {
-    owner_kind_t kind;
     server_t *server;
     char service[CV_NAME_MAX_BYTES + 1];
     cv_envelope_t *asked;         /* the caller's Probe, whose ids the answer carries */
+    int64_t started_us;           /* the orchestrator's own: when its store was pinged */
 } probe_t;
 
 struct _server_t {
@@ -44,134 +34,28 @@ struct _server_t {
     zsock_t *pipe;
     zloop_t *loop;
     orchestrator_broker_t *broker;
-    orchestrator_http_t *http;
     orchestrator_store_t *store;
+    orchestrator_flights_t *flights;
+    orchestrator_routes_t routes;
+    orchestrator_http_t *http;
     zsock_t *control;
     char *control_endpoint;
-    zhashx_t *flights;            /* request id -> flight_t */
-    probe_t probe;                /* the one probe a REP socket can have open */
+    probe_t probe;
     bool probe_open;
+    bool recovering;              /* a recovery round is under way */
+    bool recovery_started;        /* the first round has started */
+    size_t recovery_loads;        /* ...with this many requests still being loaded */
     bool terminated;
 };
 
 static const char *s_services[] = {"intent", "gatherer", "decision", "responder"};
 
 /*  --------------------------------------------------------------------------
-    Flights: requests in memory and the HTTP exchanges waiting for them */
-
-static void
-s_flight_destroy (flight_t **self_p)
-{
-    flight_t *self = *self_p;
-    if (!self)
-        return;
-    orchestrator_broker_cancel (self->server->broker, self);
-    orchestrator_request_destroy (&self->request);
-    zlistx_destroy (&self->waiters);
-    free (self);
-    *self_p = NULL;
-}
-
-static flight_t *
-s_flight_new (server_t *self, orchestrator_request_t **request_p)
-{
-    flight_t *flight = calloc (1, sizeof *flight);
-    flight->kind = OWNER_FLIGHT;
-    flight->server = self;
-    flight->request = *request_p;
-    *request_p = NULL;
-    flight->waiters = zlistx_new ();
-    flight->started_us = zclock_usecs ();
-    zhashx_insert (self->flights, orchestrator_request_id (flight->request), flight);
-    return flight;
-}
-
-static void
-s_answer_waiters (flight_t *flight, unsigned status, json_t *document)
-{
-    for (orchestrator_exchange_t *exchange = zlistx_first (flight->waiters); exchange;
-         exchange = zlistx_next (flight->waiters))
-        orchestrator_http_answer (exchange, status, json_deep_copy (document));
-    zlistx_purge (flight->waiters);
-    json_decref (document);
-}
-
-/* The request reached DONE or FAILED: answer, record a failure, forget it. */
-static void
-s_finish (server_t *self, flight_t *flight, const cv_error_t *cause)
-{
-    orchestrator_request_t *request = flight->request;
-    orchestrator_request_set_total_ms (request, (double) (zclock_usecs () - flight->started_us) / 1000.0);
-    unsigned status = MHD_HTTP_OK;
-    if (orchestrator_request_state (request) == REQUEST_FAILED) {
-        cv_error_t err;
-        if (orchestrator_store_fail (self->store, request, &err))
-            cv_log_event (self->log, CV_LOG_ERROR, orchestrator_request_id (request),
-                          orchestrator_request_trace_id (request), "cannot record the failure: %s", err.message);
-        status = cause && cause->code == CV_ERR_DEADLINE_EXCEEDED ? MHD_HTTP_GATEWAY_TIMEOUT : MHD_HTTP_BAD_GATEWAY;
-        cv_log_event (self->log, CV_LOG_WARN, orchestrator_request_id (request), orchestrator_request_trace_id (request),
-                      "request failed: %s", orchestrator_request_error (request));
-    } else
-        cv_log_event (self->log, CV_LOG_INFO, orchestrator_request_id (request), orchestrator_request_trace_id (request),
-                      "request done in %.1f ms", (double) (zclock_usecs () - flight->started_us) / 1000.0);
-    s_answer_waiters (flight, status, orchestrator_request_to_json (request, false));
-    zhashx_delete (self->flights, orchestrator_request_id (request));
-}
-
-/* Sends the request's current stage to its service. */
-static void
-s_send_stage (server_t *self, flight_t *flight)
-{
-    orchestrator_request_t *request = flight->request;
-    orchestrator_state_t state = orchestrator_request_state (request);
-    cv_arena_t *arena = cv_arena_new ();
-    cv_envelope_t *envelope = orchestrator_request_stage_envelope (request, arena);
-    assert (envelope);
-    char job_id[CV_NAME_MAX_BYTES + 1];
-    snprintf (job_id, sizeof job_id, "%s.%s", orchestrator_request_id (request), orchestrator_request_stage_name (state));
-    flight->stage_started_us = zclock_usecs ();
-    /* The envelope borrows earlier results; the broker packs it before they could change. */
-    orchestrator_broker_submit (self->broker, orchestrator_request_service (state), job_id, &arena, envelope, flight);
-}
-
-static void
-s_flight_done (server_t *self, flight_t *flight, cv_envelope_t *reply, const cv_error_t *cause)
-{
-    orchestrator_request_t *request = flight->request;
-    cv_error_t err;
-    if (!reply) {
-        orchestrator_request_fail (request, cause->message);
-        s_finish (self, flight, cause);
-        return;
-    }
-    int stage = (int) orchestrator_request_state (request);
-    if (orchestrator_request_accept (request, &reply, zclock_usecs () - flight->stage_started_us, &err)) {
-        s_finish (self, flight, &err);
-        return;
-    }
-    /* Write-ahead: the result is durable before the next stage leaves. */
-    if (orchestrator_store_checkpoint (self->store, request, stage, &err)) {
-        cv_log_event (self->log, CV_LOG_ERROR, orchestrator_request_id (request), orchestrator_request_trace_id (request),
-                      "cannot checkpoint %s: %s; the request resumes when PostgreSQL is back",
-                      orchestrator_request_stage_name ((orchestrator_state_t) stage), err.message);
-        json_t *document = json_pack ("{s:{s:s, s:s}, s:s, s:s}", "error", "code", "store_unavailable", "message",
-                                      "the checkpoint store is unavailable; the request will resume", "request_id",
-                                      orchestrator_request_id (request), "status", "running");
-        s_answer_waiters (flight, MHD_HTTP_SERVICE_UNAVAILABLE, document);
-        zhashx_delete (self->flights, orchestrator_request_id (request));
-        return;
-    }
-    if (orchestrator_request_finished (request))
-        s_finish (self, flight, NULL);
-    else
-        s_send_stage (self, flight);
-}
-
-/*  --------------------------------------------------------------------------
-    Probes through the orchestrator */
+    Probes: the orchestrator's own, or passed through to a worker */
 
 static int s_control_readable (zloop_t *loop, zsock_t *reader, void *arg);
 
+/* Sends the answer and takes the next probe. */
 static void
 s_probe_answer (server_t *self, cv_envelope_t *reply)
 {
@@ -182,22 +66,25 @@ s_probe_answer (server_t *self, cv_envelope_t *reply)
     zframe_send (&frame, self->control, 0);
     if (self->probe_open) {
         self->probe_open = false;
+        cv_envelope_destroy (&self->probe.asked);
         zloop_reader (self->loop, self->control, s_control_readable, self);
     }
 }
 
-static int
-s_self_check (void *logic, cv_arena_t *arena, cv_error_t *err)
+/* Holds the next probe until the open one is answered. */
+static void
+s_probe_hold (server_t *self, cv_envelope_t **asked_p, const char *service)
 {
-    server_t *self = logic;
-    if (orchestrator_store_ping (self->store, err))
-        return -1;
-    return 0;
+    snprintf (self->probe.service, sizeof self->probe.service, "%s", service);
+    self->probe.asked = *asked_p;
+    *asked_p = NULL;
+    self->probe_open = true;
+    zloop_reader_end (self->loop, self->control);
 }
 
 /* A ProbeResult that says the service could not be probed. */
 static void
-s_probe_failed (server_t *self, cv_envelope_t *reply, cv_arena_t *arena, const char *service, const char *detail)
+s_probe_failed (cv_envelope_t *reply, cv_arena_t *arena, const char *service, const char *detail)
 {
     Conveyor__V1__ProbeResult *result = cv_arena_alloc (arena, sizeof *result);
     conveyor__v1__probe_result__init (result);
@@ -210,9 +97,38 @@ s_probe_failed (server_t *self, cv_envelope_t *reply, cv_arena_t *arena, const c
     reply->probe_result = result;
 }
 
-static void
-s_probe_done (server_t *self, cv_envelope_t *reply, const cv_error_t *cause)
+/* The orchestrator's own check: its store answered (err NULL) or not. */
+static int
+s_self_check (void *logic, cv_arena_t *arena, cv_error_t *err)
 {
+    const cv_error_t *outcome = logic;
+    if (!outcome)
+        return 0;
+    *err = *outcome;
+    return -1;
+}
+
+static void
+s_self_probe_answer (server_t *self, const cv_error_t *outcome)
+{
+    cv_arena_t *arena = cv_arena_new ();
+    cv_envelope_t *answer = cv_envelope_reply_new (arena, self->probe.asked);
+    cv_worker_probe_reply ("orchestrator", self->config->instance, s_self_check, (void *) outcome, arena, answer);
+    answer->probe_result->latency_us = (uint32_t) (zclock_usecs () - self->probe.started_us);
+    s_probe_answer (self, answer);
+    cv_arena_destroy (&arena);
+}
+
+static void
+s_self_pinged (void *owner, orchestrator_store_answer_t *answer)
+{
+    s_self_probe_answer ((server_t *) owner, answer->err);
+}
+
+static void
+s_worker_probed (void *owner, cv_envelope_t *reply, const uint8_t *packed, size_t size, const cv_error_t *cause)
+{
+    server_t *self = ((probe_t *) owner)->server;
     cv_arena_t *arena = cv_arena_new ();
     cv_envelope_t *answer = cv_envelope_reply_new (arena, self->probe.asked);
     if (reply && reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_PROBE_RESULT) {
@@ -224,10 +140,9 @@ s_probe_done (server_t *self, cv_envelope_t *reply, const cv_error_t *cause)
                                                : reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_ERROR
                                                    ? reply->error->message
                                                    : "the worker answered something else than a ProbeResult");
-        s_probe_failed (self, answer, arena, self->probe.service, detail);
+        s_probe_failed (answer, arena, self->probe.service, detail);
     }
     s_probe_answer (self, answer);
-    cv_envelope_destroy (&self->probe.asked);
     cv_envelope_destroy (&reply);
     cv_arena_destroy (&arena);
 }
@@ -248,8 +163,11 @@ s_control_readable (zloop_t *loop, zsock_t *reader, void *arg)
         cv_envelope_set_error (reply, arena, &err);
         s_probe_answer (self, reply);
     } else if (!*request->probe->service || streq (request->probe->service, "orchestrator")) {
-        cv_worker_probe_reply ("orchestrator", self->config->instance, s_self_check, self, arena, reply);
-        s_probe_answer (self, reply);
+        /* The canned check: a statement through the store, answered when it is. */
+        s_probe_hold (self, &request, "orchestrator");
+        self->probe.started_us = zclock_usecs ();
+        if (orchestrator_store_ping (self->store, s_self_pinged, self, &err))
+            s_self_probe_answer (self, &err);
     } else {
         const char *service = request->probe->service;
         bool known = false;
@@ -259,14 +177,11 @@ s_control_readable (zloop_t *loop, zsock_t *reader, void *arg)
         if (!known || orchestrator_broker_workers (self->broker, service) == 0) {
             snprintf (detail, sizeof detail, known ? "no live %s worker is connected" : "no service named %s",
                       service);
-            s_probe_failed (self, reply, arena, service, detail);
+            s_probe_failed (reply, arena, service, detail);
             s_probe_answer (self, reply);
         } else {
-            /* Pass the probe to a worker; the REP socket waits for its answer. */
-            snprintf (self->probe.service, sizeof self->probe.service, "%s", service);
-            self->probe_open = true;
-            zloop_reader_end (loop, self->control);
-            /* The caller's deadline, when it set one, bounds the worker's answer too. */
+            /* Pass the probe to a worker; the REP socket waits for its answer. The caller's
+               deadline, when it set one, bounds the worker's answer too. */
             uint64_t deadline = request->deadline_ms ? request->deadline_ms : (uint64_t) zclock_time () + 3000;
             cv_arena_t *job_arena = cv_arena_new ();
             cv_envelope_t *probe = cv_envelope_new (job_arena, "", "", deadline, 1);
@@ -277,9 +192,9 @@ s_control_readable (zloop_t *loop, zsock_t *reader, void *arg)
             probe->probe = body;
             char job_id[40];
             cv_envelope_random_hex (job_id, 17);
-            orchestrator_broker_submit (self->broker, service, job_id, &job_arena, probe, &self->probe);
-            self->probe.asked = request;
-            request = NULL;
+            s_probe_hold (self, &request, service);
+            orchestrator_broker_submit (self->broker, self->probe.service, job_id, &job_arena, probe, s_worker_probed,
+                                        &self->probe);
         }
     }
     cv_envelope_destroy (&request);
@@ -287,53 +202,67 @@ s_control_readable (zloop_t *loop, zsock_t *reader, void *arg)
     return 0;
 }
 
+/*  --------------------------------------------------------------------------
+    Recovery: continue requests left running, within the in-flight limit */
+
 static void
-s_job_done (void *owner, cv_envelope_t *reply, const cv_error_t *err)
+s_recovery_loaded (void *owner, orchestrator_store_answer_t *answer)
 {
-    owner_kind_t kind = *(owner_kind_t *) owner;
-    if (kind == OWNER_PROBE) {
-        probe_t *probe = owner;
-        s_probe_done (probe->server, reply, err);
-    } else {
-        flight_t *flight = owner;
-        s_flight_done (flight->server, flight, reply, err);
+    server_t *self = owner;
+    self->recovery_loads--;
+    self->recovering = self->recovery_loads > 0;
+    if (!answer->request) {
+        cv_log_error (self->log, "cannot resume a request: %s", answer->err->message);
+        return;
     }
+    if (!orchestrator_flights_has (self->flights, orchestrator_request_id (answer->request)))
+        orchestrator_flights_resume (self->flights, &answer->request);
 }
 
-/*  --------------------------------------------------------------------------
-    Recovery: continue requests left running */
+static void
+s_recovery_listed (void *owner, orchestrator_store_answer_t *answer)
+{
+    server_t *self = owner;
+    if (!answer->ids) {
+        cv_log_warn (self->log, "cannot look for unfinished requests: %s", answer->err->message);
+        self->recovering = false;
+        return;
+    }
+    for (char **id = answer->ids; *id; id++) {
+        cv_error_t err;
+        if (orchestrator_flights_has (self->flights, *id))
+            continue;
+        if (orchestrator_store_load (self->store, *id, s_recovery_loaded, self, &err))
+            cv_log_event (self->log, CV_LOG_WARN, *id, NULL, "cannot resume yet: %s", err.message);
+        else
+            self->recovery_loads++;
+    }
+    self->recovering = self->recovery_loads > 0;
+}
 
+/* One round: the oldest unfinished requests, as many as the in-flight limit leaves room for
+   (those in memory count: they are skipped, the rest wait for the next round). */
 static void
 s_recover (server_t *self)
 {
-    cv_error_t err;
-    char **ids = orchestrator_store_unfinished (self->store, &err);
-    if (!ids) {
-        cv_log_warn (self->log, "cannot look for unfinished requests: %s", err.message);
+    size_t in_flight = orchestrator_flights_size (self->flights);
+    size_t limit = (size_t) self->config->max_in_flight;
+    if (self->recovering || in_flight >= limit || !orchestrator_store_available (self->store))
         return;
-    }
-    for (char **id = ids; *id; id++) {
-        if (!zhashx_lookup (self->flights, *id)) {
-            orchestrator_request_t *request = orchestrator_store_load (self->store, *id, &err);
-            if (!request)
-                cv_log_event (self->log, CV_LOG_ERROR, *id, NULL, "cannot resume: %s", err.message);
-            else if (orchestrator_request_finished (request)) {
-                /* Every stage was checkpointed but the status was not updated: finish the record. */
-                if (orchestrator_store_checkpoint (self->store, request, REQUEST_RESPOND, &err))
-                    cv_log_event (self->log, CV_LOG_ERROR, *id, NULL, "cannot close: %s", err.message);
-                orchestrator_request_destroy (&request);
-            } else {
-                orchestrator_request_set_deadline (request,
-                                                   (uint64_t) zclock_time () + (uint64_t) self->config->request_timeout_ms);
-                cv_log_event (self->log, CV_LOG_INFO, *id, orchestrator_request_trace_id (request),
-                              "resuming at stage %s", orchestrator_request_stage_name (orchestrator_request_state (request)));
-                flight_t *flight = s_flight_new (self, &request);
-                s_send_stage (self, flight);
-            }
-        }
-        free (*id);
-    }
-    free (ids);
+    cv_error_t err;
+    if (orchestrator_store_unfinished (self->store, limit, s_recovery_listed, self, &err) == 0)
+        self->recovering = self->recovery_started = true;
+}
+
+/* Tries the first round soon after start, until the store takes it. */
+static int
+s_first_recovery (zloop_t *loop, int timer_id, void *arg)
+{
+    server_t *self = arg;
+    s_recover (self);
+    if (self->recovery_started)
+        zloop_timer_end (loop, timer_id);
+    return 0;
 }
 
 static int
@@ -341,132 +270,6 @@ s_recovery_timer (zloop_t *loop, int timer_id, void *arg)
 {
     s_recover ((server_t *) arg);
     return 0;
-}
-
-/*  --------------------------------------------------------------------------
-    HTTP routes */
-
-static void
-s_post_request (server_t *self, orchestrator_exchange_t *exchange, json_t *body)
-{
-    orchestrator_submission_t submission;
-    cv_error_t err;
-    if (!body) {
-        orchestrator_http_answer_error (exchange, MHD_HTTP_BAD_REQUEST, "invalid_json", "a JSON body is required");
-        return;
-    }
-    if (orchestrator_api_parse_submission (body, &submission, &err)) {
-        orchestrator_http_answer_error (exchange, MHD_HTTP_BAD_REQUEST, "invalid_field", "%s", err.message);
-        return;
-    }
-    if (zhashx_size (self->flights) >= (size_t) self->config->max_in_flight) {
-        orchestrator_http_add_header (exchange, "Retry-After", "1");
-        orchestrator_http_answer_error (exchange, MHD_HTTP_SERVICE_UNAVAILABLE, "overloaded",
-                                        "%zu requests in flight; retry shortly", zhashx_size (self->flights));
-        return;
-    }
-    orchestrator_request_t *request = orchestrator_request_new (
-        NULL, NULL, submission.user_id, submission.session_id, submission.text, submission.idempotency_key,
-        (uint64_t) zclock_time () + (uint64_t) self->config->request_timeout_ms);
-    char existing[CV_NAME_MAX_BYTES + 1] = "";
-    int created = orchestrator_store_create (self->store, request, existing, sizeof existing, &err);
-    if (created < 0) {
-        orchestrator_request_destroy (&request);
-        cv_log_error (self->log, "cannot record a request: %s", err.message);
-        orchestrator_http_add_header (exchange, "Retry-After", "1");
-        orchestrator_http_answer_error (exchange, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable",
-                                        "the request store is unavailable; nothing was recorded, retry");
-        return;
-    }
-    if (created == 1) {
-        /* The same idempotency key again: the first request's answer, not a second run. */
-        orchestrator_request_destroy (&request);
-        flight_t *running = zhashx_lookup (self->flights, existing);
-        if (running) {
-            zlistx_add_end (running->waiters, exchange);
-            return;
-        }
-        orchestrator_request_t *first = orchestrator_store_load (self->store, existing, &err);
-        if (!first) {
-            orchestrator_http_answer_error (exchange, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable", "%s",
-                                            err.message);
-            return;
-        }
-        unsigned status = orchestrator_request_state (first) == REQUEST_FAILED ? MHD_HTTP_BAD_GATEWAY
-                          : orchestrator_request_finished (first)            ? MHD_HTTP_OK
-                                                                             : MHD_HTTP_ACCEPTED;
-        orchestrator_http_answer (exchange, status, orchestrator_request_to_json (first, false));
-        orchestrator_request_destroy (&first);
-        return;
-    }
-    cv_log_event (self->log, CV_LOG_DEBUG, orchestrator_request_id (request), orchestrator_request_trace_id (request),
-                  "accepted a request from %s", submission.user_id);
-    flight_t *flight = s_flight_new (self, &request);
-    zlistx_add_end (flight->waiters, exchange);
-    s_send_stage (self, flight);
-}
-
-static void
-s_get_request (server_t *self, orchestrator_exchange_t *exchange, const char *id)
-{
-    if (!orchestrator_api_valid_id (id)) {
-        orchestrator_http_answer_error (exchange, MHD_HTTP_NOT_FOUND, "not_found", "no request %s", id);
-        return;
-    }
-    cv_error_t err;
-    orchestrator_request_t *request = orchestrator_store_load (self->store, id, &err);
-    if (!request) {
-        if (err.code == CV_ERR_INVALID)
-            orchestrator_http_answer_error (exchange, MHD_HTTP_NOT_FOUND, "not_found", "no request %s", id);
-        else
-            orchestrator_http_answer_error (exchange, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable", "%s",
-                                            err.message);
-        return;
-    }
-    orchestrator_http_answer (exchange, MHD_HTTP_OK, orchestrator_request_to_json (request, true));
-    orchestrator_request_destroy (&request);
-}
-
-static void
-s_readyz (server_t *self, orchestrator_exchange_t *exchange)
-{
-    cv_error_t err;
-    bool ready = true;
-    json_t *checks = json_object ();
-    if (orchestrator_store_ping (self->store, &err)) {
-        ready = false;
-        json_object_set_new (checks, "postgresql", json_string (err.message));
-    } else
-        json_object_set_new (checks, "postgresql", json_string ("ok"));
-    for (size_t i = 0; i < sizeof s_services / sizeof *s_services; i++) {
-        size_t workers = orchestrator_broker_workers (self->broker, s_services[i]);
-        ready &= workers > 0;
-        json_object_set_new (checks, s_services[i], json_integer ((json_int_t) workers));
-    }
-    orchestrator_http_answer (exchange, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
-                              json_pack ("{s:s, s:o}", "status", ready ? "ready" : "not_ready", "checks", checks));
-}
-
-static void
-s_route (void *arg, orchestrator_exchange_t *exchange, const char *method, const char *path, json_t *body)
-{
-    server_t *self = arg;
-    bool get = streq (method, "GET"), post = streq (method, "POST");
-    const char *prefix = "/v1/requests/";
-    if (streq (path, "/healthz") && get)
-        orchestrator_http_answer (exchange, MHD_HTTP_OK, json_pack ("{s:s}", "status", "ok"));
-    else if (streq (path, "/readyz") && get)
-        s_readyz (self, exchange);
-    else if (streq (path, "/v1/requests") && post)
-        s_post_request (self, exchange, body);
-    else if (strncmp (path, prefix, strlen (prefix)) == 0 && get)
-        s_get_request (self, exchange, path + strlen (prefix));
-    else if (streq (path, "/healthz") || streq (path, "/readyz") || streq (path, "/v1/requests")
-             || strncmp (path, prefix, strlen (prefix)) == 0)
-        orchestrator_http_answer_error (exchange, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
-                                        "%s is not allowed on %s", method, path);
-    else
-        orchestrator_http_answer_error (exchange, MHD_HTTP_NOT_FOUND, "not_found", "no route %s", path);
 }
 
 /*  --------------------------------------------------------------------------
@@ -500,11 +303,7 @@ s_server_init (server_t *self, cv_error_t *err)
 {
     const orchestrator_config_t *config = self->config;
     self->loop = zloop_new ();
-    self->flights = zhashx_new ();
-    zhashx_set_destructor (self->flights, (zhashx_destructor_fn *) s_flight_destroy);
-    self->probe.kind = OWNER_PROBE;
     self->probe.server = self;
-    self->store = orchestrator_store_new (config->database_url, config->instance);
 
     orchestrator_broker_config_t broker = {
         .endpoint = config->broker_endpoint,
@@ -515,7 +314,7 @@ s_server_init (server_t *self, cv_error_t *err)
         .backoff_ms = 50,
         .log = self->log,
     };
-    self->broker = orchestrator_broker_new (self->loop, &broker, s_job_done, err);
+    self->broker = orchestrator_broker_new (self->loop, &broker, err);
     if (!self->broker)
         return -1;
     self->control = zsock_new (ZMQ_REP);
@@ -525,17 +324,31 @@ s_server_init (server_t *self, cv_error_t *err)
                              config->control_endpoint, zmq_strerror (zmq_errno ()));
     self->control_endpoint = zsock_last_endpoint (self->control);
     zloop_reader (self->loop, self->control, s_control_readable, self);
-    self->http = orchestrator_http_new (self->loop, config->http_address, config->http_port, MAX_BODY_BYTES, s_route,
-                                        self, self->log, err);
+
+    /* The schema first, while nothing is served: the one blocking statement. */
+    orchestrator_store_config_t store = {.url = config->database_url, .application_name = config->instance,
+                                         .connections = (size_t) config->store_connections,
+                                         .timeout_ms = config->store_timeout_ms, .log = self->log};
+    self->store = orchestrator_store_new (self->loop, &store);
+    cv_error_t migrate_err;
+    if (orchestrator_store_migrate (self->store, &migrate_err))
+        cv_log_warn (self->log, "cannot migrate the database yet: %s", migrate_err.message);
+
+    orchestrator_flights_config_t flights = {.durability = config->durability,
+                                             .request_timeout_ms = config->request_timeout_ms};
+    self->flights = orchestrator_flights_new (self->loop, &flights, self->broker, self->store, self->log);
+    self->routes = (orchestrator_routes_t){.flights = self->flights, .store = self->store, .broker = self->broker,
+                                           .log = self->log, .max_in_flight = (size_t) config->max_in_flight,
+                                           .max_queued = (size_t) config->max_queued,
+                                           .request_timeout_ms = config->request_timeout_ms};
+    self->http = orchestrator_http_new (self->loop, config->http_address, config->http_port, MAX_BODY_BYTES,
+                                        orchestrator_routes_handle, &self->routes, self->log, err);
     if (!self->http)
         return -1;
     zloop_reader (self->loop, self->pipe, s_pipe_readable, self);
     zloop_timer (self->loop, (size_t) config->recovery_interval_ms, 0, s_recovery_timer, self);
-
-    cv_error_t migrate_err;
-    if (orchestrator_store_migrate (self->store, &migrate_err))
-        cv_log_warn (self->log, "cannot migrate the database yet: %s", migrate_err.message);
-    s_recover (self);
+    /* The first round as soon as the store is up, then every recovery interval. */
+    zloop_timer (self->loop, 50, 0, s_first_recovery, self);
     return 0;
 }
 
@@ -551,18 +364,21 @@ s_server_actor (zsock_t *pipe, void *args)
     cv_error_clear (&err);
     if (s_server_init (self, &err) == 0) {
         cv_actor_ready (pipe);
-        cv_log_info (self->log, "serving HTTP on %s:%d, broker %s, control %s", self->config->http_address,
-                     orchestrator_http_port (self->http), orchestrator_broker_endpoint (self->broker),
-                     self->control_endpoint);
+        cv_log_info (self->log, "serving HTTP on %s:%d, broker %s, control %s, durability %s",
+                     self->config->http_address, orchestrator_http_port (self->http),
+                     orchestrator_broker_endpoint (self->broker), self->control_endpoint,
+                     orchestrator_durability_name (self->config->durability));
         zloop_start (self->loop);
     } else
         cv_actor_failed (pipe, &err);
 
+    /* Open exchanges are answered 503 first; the flights forget them, and the store and the
+       broker drop what the flights had queued. */
     orchestrator_http_destroy (&self->http);
-    zhashx_destroy (&self->flights);
+    orchestrator_flights_destroy (&self->flights);
     cv_envelope_destroy (&self->probe.asked);
-    orchestrator_broker_destroy (&self->broker);
     orchestrator_store_destroy (&self->store);
+    orchestrator_broker_destroy (&self->broker);
     zsock_destroy (&self->control);
     zstr_free (&self->control_endpoint);
     zloop_destroy (&self->loop);

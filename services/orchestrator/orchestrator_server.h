@@ -2,9 +2,11 @@
    store, the probe endpoint and every request's state machine, on one zloop.
 
    A request is recorded, then each stage is sent to a worker; each stage result is checkpointed in
-   PostgreSQL before the next stage is sent. At start, and every recovery interval, requests left
-   running (after a crash, or while PostgreSQL was away) are loaded from their last checkpoint and
-   continued with a fresh deadline.
+   PostgreSQL, before the next stage is sent or while it runs, as the durability mode says (see
+   orchestrator_flights.h). At start, and every recovery interval, requests left running (after a
+   crash) are loaded from their last checkpoint and continued with a fresh deadline, as many as
+   the in-flight limit leaves room for. Nothing waits for PostgreSQL on the loop: the store answers
+   through callbacks.
 
    Pipe commands:
      $TERM       stop (open HTTP exchanges get 503; their requests resume after a restart)
@@ -19,6 +21,7 @@
 
 #include "cv_error.h"
 #include "cv_log.h"
+#include "orchestrator_flights.h"
 
 typedef struct {
     const char *http_address;       /* 127.0.0.1 */
@@ -32,7 +35,11 @@ typedef struct {
     int max_attempts;
     int heartbeat_ms;
     int liveness;
-    int max_in_flight;              /* beyond it, 503 with Retry-After */
+    int max_in_flight;              /* requests in memory; beyond it, 503 with Retry-After */
+    int max_queued;                 /* stages waiting for an intent worker; beyond it, 503 */
+    orchestrator_durability_t durability;
+    int store_connections;          /* PostgreSQL connections of the checkpoint store */
+    int store_timeout_ms;           /* a store statement or connection slower than this fails */
     int recovery_interval_ms;       /* how often to look for requests left running */
     cv_log_t *log;                  /* borrowed */
 } orchestrator_config_t;

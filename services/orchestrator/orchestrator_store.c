@@ -9,20 +9,101 @@
 #include "cv_migrations.h"
 #include "cv_msgpack.h"
 #include "cv_pg.h"
+#include "cv_pgpipe.h"
 
-struct _orchestrator_store_t {
-    char *url;
-    char *application_name;
-    cv_pg_t *pg;
+/* The statements, prepared on every connection; the enum indexes s_statements. */
+enum { SQL_CREATE, SQL_CHECKPOINT, SQL_FAIL, SQL_LOAD, SQL_UNFINISHED, SQL_PING, SQL_COUNT };
+
+static const cv_pgpipe_statement_t s_statements[SQL_COUNT] = {
+    /* One row: the id and whether this statement recorded it (false: the idempotency key's first
+       request). No row: a concurrent request with the same key is not committed yet. */
+    [SQL_CREATE] = {"create_request",
+                    "WITH recorded AS ("
+                    "  INSERT INTO requests (id, user_id, session_id, text, status, stage, idempotency_key,"
+                    "   deadline_ms, trace_id)"
+                    "  VALUES ($1, $2, NULLIF($3, ''), $4, 'running', 'intent', NULLIF($5, ''), $6::bigint, $7)"
+                    "  ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
+                    "  RETURNING id)"
+                    " SELECT id, true FROM recorded"
+                    " UNION ALL SELECT id, false FROM requests"
+                    "  WHERE user_id = $2 AND idempotency_key = NULLIF($5, '') AND NOT EXISTS (SELECT FROM recorded)",
+                    7, false},
+    [SQL_CHECKPOINT] = {"checkpoint",
+                        "WITH checkpoint AS ("
+                        "  INSERT INTO checkpoints (request_id, seq, stage, body, elapsed_us)"
+                        "  VALUES ($1, $2::int, $3, $4::bytea, $5::bigint) ON CONFLICT DO NOTHING RETURNING 1),"
+                        " recorded AS ("
+                        "  INSERT INTO actions (request_id, action_id, kind, params)"
+                        "  SELECT $1, a->>'id', a->>'kind', a->'params'"
+                        "  FROM jsonb_array_elements(NULLIF($6, '')::jsonb) a"
+                        "  ON CONFLICT DO NOTHING RETURNING 1)"
+                        " UPDATE requests SET stage = $7, status = $8, updated_at = now(),"
+                        "  finished_at = CASE WHEN $8 = 'running' THEN NULL ELSE now() END"
+                        " WHERE id = $1",
+                        8, false},
+    [SQL_FAIL] = {"fail_request",
+                  "UPDATE requests SET status = 'failed', error = $2, finished_at = now(), updated_at = now()"
+                  " WHERE id = $1",
+                  2, false},
+    /* The request's row repeated on each of its checkpoints (one row with NULL checkpoint columns
+       when it has none); binary results, so every column but the body is cast to text. */
+    [SQL_LOAD] = {"load_request",
+                  "SELECT r.id, r.trace_id, r.user_id, coalesce(r.session_id, ''), r.text,"
+                  " coalesce(r.idempotency_key, ''), r.deadline_ms::text, r.status, coalesce(r.error, ''),"
+                  " (extract(epoch FROM r.finished_at - r.created_at) * 1000)::text,"
+                  " c.seq::text, c.body, c.elapsed_us::text,"
+                  " to_char(c.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+                  " FROM requests r LEFT JOIN checkpoints c ON c.request_id = r.id"
+                  " WHERE r.id = $1 ORDER BY c.seq",
+                  1, true},
+    [SQL_UNFINISHED] = {"unfinished_requests",
+                        "SELECT id FROM requests WHERE status = 'running' ORDER BY created_at LIMIT $1::bigint", 1,
+                        false},
+    [SQL_PING] = {"ping", "SELECT 1", 0, false},
 };
 
+/* The columns of SQL_LOAD. */
+enum {
+    LOAD_ID, LOAD_TRACE_ID, LOAD_USER_ID, LOAD_SESSION_ID, LOAD_TEXT, LOAD_IDEMPOTENCY_KEY, LOAD_DEADLINE,
+    LOAD_STATUS, LOAD_ERROR, LOAD_TOTAL_MS, LOAD_SEQ, LOAD_BODY, LOAD_ELAPSED_US, LOAD_AT
+};
+
+struct _orchestrator_store_t {
+    orchestrator_store_config_t config;
+    char *url;
+    cv_pgpipe_t **pipes;
+    size_t pipe_count;
+};
+
+/* One operation in flight: whom to tell, and what the answer needs. */
+typedef struct {
+    orchestrator_store_t *store;
+    int statement;
+    orchestrator_store_fn *fn;
+    void *owner;
+    char id[CV_NAME_MAX_BYTES + 1]; /* load: the request asked for */
+} operation_t;
+
 orchestrator_store_t *
-orchestrator_store_new (const char *url, const char *application_name)
+orchestrator_store_new (zloop_t *loop, const orchestrator_store_config_t *config)
 {
-    assert (url && application_name);
+    assert (loop && config && config->url && config->application_name && config->log);
     orchestrator_store_t *self = calloc (1, sizeof *self);
-    self->url = strdup (url);
-    self->application_name = strdup (application_name);
+    assert (self);
+    self->config = *config;
+    self->url = strdup (config->url);
+    self->config.url = self->url;
+    self->pipe_count = config->connections ? config->connections : 2;
+    self->pipes = calloc (self->pipe_count, sizeof *self->pipes);
+    for (size_t i = 0; i < self->pipe_count; i++) {
+        char name[CV_NAME_MAX_BYTES + 16];
+        snprintf (name, sizeof name, "%s-%zu", config->application_name, i + 1);
+        cv_pgpipe_config_t pipe = {.url = self->url, .application_name = name, .statements = s_statements,
+                                   .statement_count = SQL_COUNT, .timeout_ms = config->timeout_ms,
+                                   .max_batch = 256, .max_queued = config->max_queued ? config->max_queued : 4096,
+                                   .log = config->log};
+        self->pipes[i] = cv_pgpipe_new (loop, &pipe);
+    }
     return self;
 }
 
@@ -33,102 +114,179 @@ orchestrator_store_destroy (orchestrator_store_t **self_p)
     orchestrator_store_t *self = *self_p;
     if (!self)
         return;
-    cv_pg_destroy (&self->pg);
+    for (size_t i = 0; i < self->pipe_count; i++)
+        cv_pgpipe_destroy (&self->pipes[i]);
+    free (self->pipes);
     free (self->url);
-    free (self->application_name);
     free (self);
     *self_p = NULL;
-}
-
-static cv_pg_t *
-s_pg (orchestrator_store_t *self, cv_error_t *err)
-{
-    if (!self->pg)
-        self->pg = cv_pg_new (self->url, self->application_name, err);
-    return self->pg;
-}
-
-static PGresult *
-s_exec (orchestrator_store_t *self, const char *sql, int count, const char *const *params, cv_error_t *err)
-{
-    cv_pg_t *pg = s_pg (self, err);
-    return pg ? cv_pg_exec (pg, sql, count, params, err) : NULL;
 }
 
 int
 orchestrator_store_migrate (orchestrator_store_t *self, cv_error_t *err)
 {
-    cv_pg_t *pg = s_pg (self, err);
+    cv_pg_t *pg = cv_pg_new (self->url, self->config.application_name, err);
+    if (!pg)
+        return -1;
     int applied;
-    return pg ? cv_migrations_apply (pg, &applied, err) : -1;
-}
-
-int
-orchestrator_store_ping (orchestrator_store_t *self, cv_error_t *err)
-{
-    PGresult *result = s_exec (self, "SELECT 1", 0, NULL, err);
-    PQclear (result);
-    return result ? 0 : -1;
-}
-
-int
-orchestrator_store_create (orchestrator_store_t *self, const orchestrator_request_t *request, char *existing_id,
-                           size_t existing_size, cv_error_t *err)
-{
-    char deadline[24];
-    snprintf (deadline, sizeof deadline, "%llu", (unsigned long long) orchestrator_request_deadline (request));
-    const char *params[] = {orchestrator_request_id (request),         orchestrator_request_user_id (request),
-                            orchestrator_request_session_id (request), orchestrator_request_text (request),
-                            orchestrator_request_idempotency_key (request), deadline,
-                            orchestrator_request_trace_id (request)};
-    PGresult *result = s_exec (self,
-                               "INSERT INTO requests (id, user_id, session_id, text, status, stage,"
-                               " idempotency_key, deadline_ms, trace_id)"
-                               " VALUES ($1, $2, NULLIF($3, ''), $4, 'running', 'intent', NULLIF($5, ''), $6, $7)"
-                               " ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL"
-                               " DO NOTHING RETURNING id",
-                               7, params, err);
-    if (!result)
-        return -1;
-    int inserted = PQntuples (result);
-    PQclear (result);
-    if (inserted)
-        return 0;
-    const char *lookup[] = {orchestrator_request_user_id (request), orchestrator_request_idempotency_key (request)};
-    result = s_exec (self, "SELECT id FROM requests WHERE user_id = $1 AND idempotency_key = $2", 2, lookup, err);
-    if (!result)
-        return -1;
-    int rc = 1;
-    if (PQntuples (result) == 1)
-        snprintf (existing_id, existing_size, "%s", PQgetvalue (result, 0, 0));
-    else /* deleted between the two statements, by retention */
-        rc = cv_error_set (err, CV_ERR_UNAVAILABLE, NULL, "idempotency key conflict; retry");
-    PQclear (result);
+    int rc = cv_migrations_apply (pg, &applied, err);
+    cv_pg_destroy (&pg);
     return rc;
 }
 
-/* bytea in text form: \x followed by hex digits. */
-static char *
-s_hex (const uint8_t *data, size_t size)
+/* The connection a request's operations go to: always the same one, so they commit in order. */
+static cv_pgpipe_t *
+s_pipe_of (orchestrator_store_t *self, const char *request_id)
 {
-    static const char digits[] = "0123456789abcdef";
-    char *text = malloc (2 * size + 3);
-    text[0] = '\\';
-    text[1] = 'x';
-    for (size_t i = 0; i < size; i++) {
-        text[2 + 2 * i] = digits[data[i] >> 4];
-        text[3 + 2 * i] = digits[data[i] & 0x0f];
-    }
-    text[2 + 2 * size] = '\0';
-    return text;
+    uint32_t hash = 2166136261u; /* FNV-1a */
+    for (const char *c = request_id; *c; c++)
+        hash = (hash ^ (uint8_t) *c) * 16777619u;
+    return self->pipes[hash % self->pipe_count];
 }
 
-/* The decision's actions as a JSON array for the actions table. */
+/*  --------------------------------------------------------------------------
+    Answers */
+
+static void
+s_answer_error (operation_t *operation, const cv_error_t *err)
+{
+    orchestrator_store_answer_t answer = {.err = err};
+    operation->fn (operation->owner, &answer);
+}
+
+static int
+s_replay_checkpoint (orchestrator_request_t *request, const PGresult *rows, int row, cv_error_t *err)
+{
+    int seq = atoi (PQgetvalue (rows, row, LOAD_SEQ));
+    if (seq != (int) orchestrator_request_state (request) + 1)
+        return cv_error_set (err, CV_ERR_INTERNAL, "seq", "request %s: checkpoint %d out of order",
+                             orchestrator_request_id (request), seq);
+    const uint8_t *body = (const uint8_t *) PQgetvalue (rows, row, LOAD_BODY);
+    size_t size = (size_t) PQgetlength (rows, row, LOAD_BODY);
+    cv_envelope_t *result = cv_envelope_unpack (body, size, err);
+    if (!result
+        || orchestrator_request_accept (request, &result, body, size, atoll (PQgetvalue (rows, row, LOAD_ELAPSED_US)),
+                                        err)) {
+        cv_error_prefix (err, "request %s checkpoint %d", orchestrator_request_id (request), seq);
+        return -1;
+    }
+    orchestrator_request_note_checkpoint (request, seq - 1, PQgetvalue (rows, row, LOAD_AT));
+    return 0;
+}
+
+static orchestrator_request_t *
+s_rebuild (const PGresult *rows, const char *id, cv_error_t *err)
+{
+    if (PQntuples (rows) == 0) {
+        cv_error_set (err, CV_ERR_INVALID, "id", "no request %s", id);
+        return NULL;
+    }
+    orchestrator_request_t *request = orchestrator_request_new (
+        PQgetvalue (rows, 0, LOAD_ID), PQgetvalue (rows, 0, LOAD_TRACE_ID), PQgetvalue (rows, 0, LOAD_USER_ID),
+        PQgetvalue (rows, 0, LOAD_SESSION_ID), PQgetvalue (rows, 0, LOAD_TEXT),
+        PQgetvalue (rows, 0, LOAD_IDEMPOTENCY_KEY), strtoull (PQgetvalue (rows, 0, LOAD_DEADLINE), NULL, 10));
+    if (!PQgetisnull (rows, 0, LOAD_TOTAL_MS))
+        orchestrator_request_set_total_ms (request, strtod (PQgetvalue (rows, 0, LOAD_TOTAL_MS), NULL));
+    for (int row = 0; row < PQntuples (rows); row++)
+        if (!PQgetisnull (rows, row, LOAD_SEQ) && s_replay_checkpoint (request, rows, row, err)) {
+            orchestrator_request_destroy (&request);
+            return NULL;
+        }
+    if (strcmp (PQgetvalue (rows, 0, LOAD_STATUS), "failed") == 0)
+        orchestrator_request_fail (request, PQgetvalue (rows, 0, LOAD_ERROR));
+    return request;
+}
+
+static void
+s_done (void *arg, const PGresult *result, const cv_error_t *err)
+{
+    operation_t *operation = arg;
+    if (err) {
+        s_answer_error (operation, err);
+        free (operation);
+        return;
+    }
+    orchestrator_store_answer_t answer = {.err = NULL};
+    cv_error_t failure;
+    switch (operation->statement) {
+    case SQL_CREATE:
+        if (PQntuples (result) != 1)
+            answer.err = (cv_error_set (&failure, CV_ERR_UNAVAILABLE, NULL,
+                                        "a request with the same idempotency key is being recorded; retry"),
+                          &failure);
+        else if (strcmp (PQgetvalue (result, 0, 1), "t") != 0)
+            answer.existing_id = PQgetvalue (result, 0, 0);
+        break;
+    case SQL_LOAD:
+        answer.request = s_rebuild (result, operation->id, &failure);
+        if (!answer.request)
+            answer.err = &failure;
+        break;
+    case SQL_UNFINISHED: {
+        int count = PQntuples (result);
+        answer.ids = calloc ((size_t) count + 1, sizeof (char *));
+        for (int i = 0; i < count; i++)
+            answer.ids[i] = PQgetvalue (result, i, 0);
+        break;
+    }
+    default:
+        break;
+    }
+    operation->fn (operation->owner, &answer);
+    orchestrator_request_destroy (&answer.request);
+    free (answer.ids);
+    free (operation);
+}
+
+/*  --------------------------------------------------------------------------
+    Operations */
+
+static operation_t *
+s_operation_new (orchestrator_store_t *self, int statement, orchestrator_store_fn *fn, void *owner)
+{
+    assert (fn);
+    operation_t *operation = calloc (1, sizeof *operation);
+    assert (operation);
+    operation->store = self;
+    operation->statement = statement;
+    operation->fn = fn;
+    operation->owner = owner;
+    return operation;
+}
+
+static int
+s_run (cv_pgpipe_t *pipe, operation_t *operation, const char *const *values, const int *lengths, const int *formats,
+       cv_error_t *err)
+{
+    if (cv_pgpipe_run (pipe, (size_t) operation->statement, values, lengths, formats, s_done, operation, err)) {
+        free (operation);
+        return -1;
+    }
+    return 0;
+}
+
+int
+orchestrator_store_create (orchestrator_store_t *self, const orchestrator_request_t *request,
+                           orchestrator_store_fn *fn, void *owner, cv_error_t *err)
+{
+    char deadline[24];
+    snprintf (deadline, sizeof deadline, "%llu", (unsigned long long) orchestrator_request_deadline (request));
+    const char *values[] = {orchestrator_request_id (request),         orchestrator_request_user_id (request),
+                            orchestrator_request_session_id (request), orchestrator_request_text (request),
+                            orchestrator_request_idempotency_key (request), deadline,
+                            orchestrator_request_trace_id (request)};
+    return s_run (s_pipe_of (self, orchestrator_request_id (request)), s_operation_new (self, SQL_CREATE, fn, owner),
+                  values, NULL, NULL, err);
+}
+
+/* The decision's actions as a JSON array for the actions table; NULL when it has none. */
 static char *
 s_actions_json (const Conveyor__V1__Decision *decision)
 {
+    if (!decision || decision->n_actions == 0)
+        return NULL;
     json_t *actions = json_array ();
-    for (size_t i = 0; decision && i < decision->n_actions; i++) {
+    for (size_t i = 0; i < decision->n_actions; i++) {
         const Conveyor__V1__Action *action = decision->actions[i];
         cv_error_t err;
         json_t *params = cv_msgpack_unpack (action->params.data, action->params.len, "params", &err);
@@ -142,132 +300,117 @@ s_actions_json (const Conveyor__V1__Decision *decision)
 
 int
 orchestrator_store_checkpoint (orchestrator_store_t *self, const orchestrator_request_t *request, int stage,
-                               cv_error_t *err)
+                               orchestrator_store_fn *fn, void *owner, cv_error_t *err)
 {
-    const cv_envelope_t *result = orchestrator_request_result (request, stage);
-    assert (result);
     size_t size;
-    uint8_t *packed = cv_envelope_pack (result, &size);
-    char *body = s_hex (packed, size);
-    free (packed);
+    const uint8_t *body = orchestrator_request_result_bytes (request, stage, &size);
+    assert (body);
     char seq[8], elapsed[24];
     snprintf (seq, sizeof seq, "%d", stage + 1);
     snprintf (elapsed, sizeof elapsed, "%lld", (long long) orchestrator_request_stage_us (request, stage));
-    orchestrator_state_t next = orchestrator_request_state (request);
-    const char *next_stage = orchestrator_request_stage_name (next);
+    /* The row as it stood when the stage finished, whenever this is written: the stage after it,
+       and done after the last one (a failure is written by orchestrator_store_fail, after). */
+    bool last = stage == REQUEST_STAGES - 1;
+    const char *next_stage = orchestrator_request_stage_name ((orchestrator_state_t) (last ? stage : stage + 1));
+    const cv_envelope_t *result = orchestrator_request_result (request, stage);
     char *actions = s_actions_json (stage == REQUEST_DECIDE ? result->decision : NULL);
-    const char *params[] = {orchestrator_request_id (request),
+    const char *values[] = {orchestrator_request_id (request),
                             seq,
                             orchestrator_request_stage_name ((orchestrator_state_t) stage),
-                            body,
+                            (const char *) body,
                             elapsed,
-                            actions,
-                            next_stage ? next_stage : orchestrator_request_stage_name (REQUEST_RESPOND),
-                            orchestrator_request_status (request)};
-    /* One statement, one transaction: the checkpoint, the actions and the request's progress. */
-    PGresult *written = s_exec (self,
-                                "WITH checkpoint AS ("
-                                "  INSERT INTO checkpoints (request_id, seq, stage, body, elapsed_us)"
-                                "  VALUES ($1, $2, $3, $4::bytea, $5) ON CONFLICT DO NOTHING RETURNING 1),"
-                                " recorded AS ("
-                                "  INSERT INTO actions (request_id, action_id, kind, params)"
-                                "  SELECT $1, a->>'id', a->>'kind', a->'params' FROM jsonb_array_elements($6::jsonb) a"
-                                "  ON CONFLICT DO NOTHING RETURNING 1)"
-                                " UPDATE requests SET stage = $7, status = $8, updated_at = now(),"
-                                "  finished_at = CASE WHEN $8 = 'running' THEN NULL ELSE now() END"
-                                " WHERE id = $1",
-                                8, params, err);
-    free (body);
+                            actions ? actions : "",
+                            next_stage,
+                            last ? "done" : "running"};
+    int lengths[] = {0, 0, 0, (int) size, 0, 0, 0, 0};
+    int formats[] = {0, 0, 0, 1, 0, 0, 0, 0};
+    int rc = s_run (s_pipe_of (self, orchestrator_request_id (request)),
+                    s_operation_new (self, SQL_CHECKPOINT, fn, owner), values, lengths, formats, err);
     free (actions);
-    PQclear (written);
-    return written ? 0 : -1;
+    return rc;
 }
 
 int
-orchestrator_store_fail (orchestrator_store_t *self, const orchestrator_request_t *request, cv_error_t *err)
+orchestrator_store_fail (orchestrator_store_t *self, const orchestrator_request_t *request,
+                         orchestrator_store_fn *fn, void *owner, cv_error_t *err)
 {
     const char *error = orchestrator_request_error (request);
-    const char *params[] = {orchestrator_request_id (request), error ? error : "failed"};
-    PGresult *result = s_exec (self,
-                               "UPDATE requests SET status = 'failed', error = $2, finished_at = now(),"
-                               " updated_at = now() WHERE id = $1",
-                               2, params, err);
-    PQclear (result);
-    return result ? 0 : -1;
+    const char *values[] = {orchestrator_request_id (request), error ? error : "failed"};
+    return s_run (s_pipe_of (self, orchestrator_request_id (request)), s_operation_new (self, SQL_FAIL, fn, owner),
+                  values, NULL, NULL, err);
 }
 
-static int
-s_replay_checkpoints (orchestrator_request_t *request, PGresult *rows, cv_error_t *err)
+int
+orchestrator_store_load (orchestrator_store_t *self, const char *id, orchestrator_store_fn *fn, void *owner,
+                         cv_error_t *err)
 {
-    for (int row = 0; row < PQntuples (rows); row++) {
-        int seq = atoi (PQgetvalue (rows, row, 0));
-        if (seq != (int) orchestrator_request_state (request) + 1)
-            return cv_error_set (err, CV_ERR_INTERNAL, "seq", "request %s: checkpoint %d out of order",
-                                 orchestrator_request_id (request), seq);
-        size_t size;
-        unsigned char *body = PQunescapeBytea ((const unsigned char *) PQgetvalue (rows, row, 1), &size);
-        cv_envelope_t *result = body ? cv_envelope_unpack (body, size, err) : NULL;
-        PQfreemem (body);
-        if (!result || orchestrator_request_accept (request, &result, atoll (PQgetvalue (rows, row, 2)), err)) {
-            cv_error_prefix (err, "request %s checkpoint %d", orchestrator_request_id (request), seq);
-            return -1;
-        }
-        orchestrator_request_note_checkpoint (request, seq - 1, PQgetvalue (rows, row, 3));
+    operation_t *operation = s_operation_new (self, SQL_LOAD, fn, owner);
+    snprintf (operation->id, sizeof operation->id, "%s", id);
+    const char *values[] = {id};
+    return s_run (s_pipe_of (self, id), operation, values, NULL, NULL, err);
+}
+
+int
+orchestrator_store_unfinished (orchestrator_store_t *self, size_t limit, orchestrator_store_fn *fn, void *owner,
+                               cv_error_t *err)
+{
+    char text[24];
+    snprintf (text, sizeof text, "%zu", limit);
+    const char *values[] = {text};
+    return s_run (self->pipes[0], s_operation_new (self, SQL_UNFINISHED, fn, owner), values, NULL, NULL, err);
+}
+
+int
+orchestrator_store_ping (orchestrator_store_t *self, orchestrator_store_fn *fn, void *owner, cv_error_t *err)
+{
+    if (!orchestrator_store_available (self))
+        return cv_error_set (err, CV_ERR_UNAVAILABLE, NULL, "postgresql unavailable: %s",
+                             orchestrator_store_last_error (self));
+    return s_run (self->pipes[0], s_operation_new (self, SQL_PING, fn, owner), NULL, NULL, NULL, err);
+}
+
+void
+orchestrator_store_cork (orchestrator_store_t *self, bool corked)
+{
+    for (size_t i = 0; i < self->pipe_count; i++)
+        cv_pgpipe_cork (self->pipes[i], corked);
+}
+
+bool
+orchestrator_store_available (const orchestrator_store_t *self)
+{
+    for (size_t i = 0; i < self->pipe_count; i++)
+        if (!cv_pgpipe_up (self->pipes[i]))
+            return false;
+    return true;
+}
+
+const char *
+orchestrator_store_last_error (const orchestrator_store_t *self)
+{
+    for (size_t i = 0; i < self->pipe_count; i++)
+        if (!cv_pgpipe_up (self->pipes[i]))
+            return cv_pgpipe_last_error (self->pipes[i]);
+    return "";
+}
+
+size_t
+orchestrator_store_queued (const orchestrator_store_t *self)
+{
+    size_t queued = 0;
+    for (size_t i = 0; i < self->pipe_count; i++)
+        queued += cv_pgpipe_queued (self->pipes[i]);
+    return queued;
+}
+
+void
+orchestrator_store_counts (const orchestrator_store_t *self, uint64_t *commits, uint64_t *operations)
+{
+    *commits = *operations = 0;
+    for (size_t i = 0; i < self->pipe_count; i++) {
+        uint64_t pipe_commits, pipe_runs;
+        cv_pgpipe_counts (self->pipes[i], &pipe_commits, &pipe_runs);
+        *commits += pipe_commits;
+        *operations += pipe_runs;
     }
-    return 0;
-}
-
-orchestrator_request_t *
-orchestrator_store_load (orchestrator_store_t *self, const char *id, cv_error_t *err)
-{
-    const char *params[] = {id};
-    PGresult *row = s_exec (self,
-                            "SELECT id, trace_id, user_id, coalesce(session_id, ''), text,"
-                            " coalesce(idempotency_key, ''), deadline_ms, status, coalesce(error, ''),"
-                            " extract(epoch FROM finished_at - created_at) * 1000"
-                            " FROM requests WHERE id = $1",
-                            1, params, err);
-    if (!row)
-        return NULL;
-    if (PQntuples (row) != 1) {
-        PQclear (row);
-        cv_error_set (err, CV_ERR_INVALID, "id", "no request %s", id);
-        return NULL;
-    }
-    orchestrator_request_t *request = orchestrator_request_new (
-        PQgetvalue (row, 0, 0), PQgetvalue (row, 0, 1), PQgetvalue (row, 0, 2), PQgetvalue (row, 0, 3),
-        PQgetvalue (row, 0, 4), PQgetvalue (row, 0, 5), strtoull (PQgetvalue (row, 0, 6), NULL, 10));
-    bool failed = strcmp (PQgetvalue (row, 0, 7), "failed") == 0;
-    char *error = strdup (PQgetvalue (row, 0, 8));
-    if (!PQgetisnull (row, 0, 9))
-        orchestrator_request_set_total_ms (request, strtod (PQgetvalue (row, 0, 9), NULL));
-    PQclear (row);
-
-    PGresult *rows = s_exec (self,
-                             "SELECT seq, body, elapsed_us,"
-                             " to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-                             " FROM checkpoints WHERE request_id = $1 ORDER BY seq",
-                             1, params, err);
-    int rc = rows ? s_replay_checkpoints (request, rows, err) : -1;
-    PQclear (rows);
-    if (rc == 0 && failed)
-        orchestrator_request_fail (request, error);
-    free (error);
-    if (rc)
-        orchestrator_request_destroy (&request);
-    return request;
-}
-
-char **
-orchestrator_store_unfinished (orchestrator_store_t *self, cv_error_t *err)
-{
-    PGresult *rows = s_exec (self, "SELECT id FROM requests WHERE status = 'running' ORDER BY created_at", 0, NULL, err);
-    if (!rows)
-        return NULL;
-    int count = PQntuples (rows);
-    char **ids = calloc ((size_t) count + 1, sizeof (char *));
-    for (int i = 0; i < count; i++)
-        ids[i] = strdup (PQgetvalue (rows, i, 0));
-    PQclear (rows);
-    return ids;
 }

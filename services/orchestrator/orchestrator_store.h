@@ -1,52 +1,100 @@
-/* The orchestrator's PostgreSQL store: requests, their stage checkpoints (the packed stage result),
-   the actions a decision recorded, and the look-ups behind GET /v1/requests/{id} and recovery.
+/* The orchestrator's PostgreSQL store: requests, their stage checkpoints (the stage result as the
+   bytes the worker sent), the actions a decision recorded, and the look-ups behind
+   GET /v1/requests/{id} and recovery.
 
-   A checkpoint, the request's new stage and a decision's actions are written by one statement,
-   so they commit together or not at all. Statements run synchronously on one connection, which
-   is re-opened when lost; every failure comes back as -1 with err (UNAVAILABLE when the server
-   cannot be reached). */
+   Nothing here blocks the orchestrator's loop: every operation is queued on one of a small pool
+   of connections in pipeline mode (cv_pgpipe) and answered later through a callback, once the
+   transaction that carried it has committed. Operations that arrive while a transaction is in
+   flight share the next one (group commit). The writes of one request always go to the same
+   connection, so they commit in the order they were made.
+
+   A checkpoint, the request's new stage and status, and a decision's actions are one statement:
+   they commit together or not at all. Every statement is prepared once per connection, with the
+   stage result as a binary parameter.
+
+   While a connection is down every operation for it is refused at once (-1 with UNAVAILABLE), and
+   orchestrator_store_available is false, so the caller can answer 503 instead of waiting. */
 #ifndef ORCHESTRATOR_STORE_H
 #define ORCHESTRATOR_STORE_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include <czmq.h>
 
 #include "cv_error.h"
+#include "cv_log.h"
 #include "orchestrator_request.h"
 
 typedef struct _orchestrator_store_t orchestrator_store_t;
 
-/* Does not connect yet: the first statement does, so the orchestrator starts without PostgreSQL. */
-orchestrator_store_t *orchestrator_store_new (const char *url, const char *application_name);
+typedef struct {
+    const char *url;              /* a libpq URI or key=value string */
+    const char *application_name; /* in pg_stat_activity, with the connection's number */
+    size_t connections;           /* default 2 */
+    int timeout_ms;               /* a statement or a connection slower than this fails; default 5000 */
+    size_t max_queued;            /* operations queued per connection before refusing; default 4096 */
+    cv_log_t *log;                /* borrowed */
+} orchestrator_store_config_t;
+
+/* What an operation's callback gets. err is NULL when it succeeded. */
+typedef struct {
+    const cv_error_t *err;
+    const char *existing_id;          /* create: the first request's id when the (user, idempotency
+                                         key) was used before; NULL when this one was recorded */
+    orchestrator_request_t *request;  /* load: the request rebuilt from its row and checkpoints;
+                                         the callback may take it (and set this to NULL) */
+    char **ids;                       /* unfinished: the ids, NULL-terminated, borrowed */
+} orchestrator_store_answer_t;
+
+/* Called once per operation, from the loop, never from inside the call that queued it. For load,
+   err->code is CV_ERR_INVALID (field "id") when there is no such request. */
+typedef void (orchestrator_store_fn) (void *owner, orchestrator_store_answer_t *answer);
+
+/* Starts connecting (in the background; it keeps trying while PostgreSQL is away). */
+orchestrator_store_t *orchestrator_store_new (zloop_t *loop, const orchestrator_store_config_t *config);
+/* Operations still queued are dropped without their callbacks. */
 void orchestrator_store_destroy (orchestrator_store_t **self_p);
 
-/* Applies the migrations not yet applied. */
+/* Applies the migrations not yet applied. Blocks: call it before serving. */
 int orchestrator_store_migrate (orchestrator_store_t *self, cv_error_t *err) CV_MUST_CHECK;
 
-/* Runs SELECT 1. */
-int orchestrator_store_ping (orchestrator_store_t *self, cv_error_t *err) CV_MUST_CHECK;
+/* Each queues one operation, or returns -1 with err when its connection is down or full (then
+   fn is never called). */
 
-/* Records a new request. Returns 0 when recorded, 1 when its (user, idempotency key) was already
-   used (existing_id gets the first request's id), -1 with err on failure. */
-int orchestrator_store_create (orchestrator_store_t *self, const orchestrator_request_t *request, char *existing_id,
-                               size_t existing_size, cv_error_t *err) CV_MUST_CHECK;
-
-/* Writes the checkpoint of the stage the request just finished (its result, seq = stage + 1),
-   its next stage, its status, and for the decide stage its actions. Idempotent. */
+/* Records a new request as running at its first stage. */
+int orchestrator_store_create (orchestrator_store_t *self, const orchestrator_request_t *request,
+                               orchestrator_store_fn *fn, void *owner, cv_error_t *err) CV_MUST_CHECK;
+/* Writes the checkpoint of a stage the request has finished (its result bytes, seq = stage + 1),
+   the request's row as it stood then (the next stage, or done after the last), and for the decide
+   stage its actions. Idempotent: a checkpoint already written is left as it is. */
 int orchestrator_store_checkpoint (orchestrator_store_t *self, const orchestrator_request_t *request, int stage,
-                                   cv_error_t *err) CV_MUST_CHECK;
-
+                                   orchestrator_store_fn *fn, void *owner, cv_error_t *err) CV_MUST_CHECK;
 /* Marks the request failed with its error. */
-int orchestrator_store_fail (orchestrator_store_t *self, const orchestrator_request_t *request, cv_error_t *err)
+int orchestrator_store_fail (orchestrator_store_t *self, const orchestrator_request_t *request,
+                             orchestrator_store_fn *fn, void *owner, cv_error_t *err) CV_MUST_CHECK;
+/* Rebuilds a request from its row and checkpoints (validated), with the checkpoints noted. */
+int orchestrator_store_load (orchestrator_store_t *self, const char *id, orchestrator_store_fn *fn, void *owner,
+                             cv_error_t *err) CV_MUST_CHECK;
+/* The ids of at most limit requests still running, oldest first. */
+int orchestrator_store_unfinished (orchestrator_store_t *self, size_t limit, orchestrator_store_fn *fn,
+                                   void *owner, cv_error_t *err) CV_MUST_CHECK;
+/* Runs SELECT 1 on the first connection; refused at once when any connection is down. */
+int orchestrator_store_ping (orchestrator_store_t *self, orchestrator_store_fn *fn, void *owner, cv_error_t *err)
     CV_MUST_CHECK;
 
-/* Rebuilds a request from its row and checkpoints (validated), with the checkpoints noted.
-   NULL with err; err->code is CV_ERR_INVALID (field "id") when there is no such request. */
-orchestrator_request_t *orchestrator_store_load (orchestrator_store_t *self, const char *id, cv_error_t *err)
-    CV_MUST_CHECK;
+/* While corked, operations wait even on an idle connection; uncorking sends them together (one
+   transaction per connection): for several writes that should commit at once. */
+void orchestrator_store_cork (orchestrator_store_t *self, bool corked);
 
-/* The ids of requests still running, oldest first: a NULL-terminated array the caller frees
-   (each string and the array). */
-char **orchestrator_store_unfinished (orchestrator_store_t *self, cv_error_t *err) CV_MUST_CHECK;
+/* True when every connection is up (a request's writes may go to any of them). */
+bool orchestrator_store_available (const orchestrator_store_t *self);
+/* Why the store is not available, "" when it is. */
+const char *orchestrator_store_last_error (const orchestrator_store_t *self);
+/* Operations queued or in flight, on all connections. */
+size_t orchestrator_store_queued (const orchestrator_store_t *self);
+/* Transactions committed and the operations they carried, since the store was made. */
+void orchestrator_store_counts (const orchestrator_store_t *self, uint64_t *commits, uint64_t *operations);
 
 #endif

@@ -367,11 +367,18 @@ s_owner (test_t *test, const char *name)
 }
 
 static void
-s_done (void *owner_arg, cv_envelope_t *reply, const cv_error_t *err)
+s_done (void *owner_arg, cv_envelope_t *reply, const uint8_t *packed, size_t size, const cv_error_t *err)
 {
     owner_t *owner = owner_arg;
     test_t *test = owner->test;
     assert ((reply == NULL) != (err == NULL));
+    assert ((reply == NULL) == (packed == NULL));
+    if (reply) { /* the bytes are the reply as it came */
+        cv_error_t unpack_err;
+        cv_envelope_t *again = cv_envelope_unpack (packed, size, &unpack_err);
+        assert (again && streq (again->message_id, reply->message_id) && again->body_case == reply->body_case);
+        cv_envelope_destroy (&again);
+    }
     assert (test->done_count < MAX_OUTCOMES);
     outcome_t *outcome = &test->outcomes[test->done_count++];
     outcome->owner = owner;
@@ -398,7 +405,7 @@ s_submit_at (test_t *test, const char *service, const char *job_id, uint64_t dea
     body->text = cv_arena_strdup (arena, TEXT);
     request->body_case = CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST;
     request->intent_request = body;
-    orchestrator_broker_submit (test->broker, service, job_id, &arena, request, owner);
+    orchestrator_broker_submit (test->broker, service, job_id, &arena, request, s_done, owner);
     assert (arena == NULL);
 }
 
@@ -477,7 +484,7 @@ s_test_new (int attempt_timeout_ms, bool verbose)
         .log = test->log,
     };
     cv_error_t err;
-    test->broker = orchestrator_broker_new (test->loop, &config, s_done, &err);
+    test->broker = orchestrator_broker_new (test->loop, &config, &err);
     if (!test->broker) {
         fprintf (stderr, "broker did not start: %s\n", err.message);
         abort ();

@@ -1,0 +1,141 @@
+/* The HTTP API's routes. */
+#include "orchestrator_routes.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <microhttpd.h>
+
+#include "orchestrator_api.h"
+
+static const char *s_services[] = {"intent", "gatherer", "decision", "responder"};
+
+static void
+s_unavailable (orchestrator_exchange_t *exchange, const char *code, const char *message)
+{
+    orchestrator_http_add_header (exchange, "Retry-After", "1");
+    orchestrator_http_answer_error (exchange, MHD_HTTP_SERVICE_UNAVAILABLE, code, "%s", message);
+}
+
+static void
+s_post_request (orchestrator_routes_t *self, orchestrator_exchange_t *exchange, json_t *body)
+{
+    orchestrator_submission_t submission;
+    cv_error_t err;
+    if (!body) {
+        orchestrator_http_answer_error (exchange, MHD_HTTP_BAD_REQUEST, "invalid_json", "a JSON body is required");
+        return;
+    }
+    if (orchestrator_api_parse_submission (body, &submission, &err)) {
+        orchestrator_http_answer_error (exchange, MHD_HTTP_BAD_REQUEST, "invalid_field", "%s", err.message);
+        return;
+    }
+    size_t in_flight = orchestrator_flights_size (self->flights);
+    size_t queued = orchestrator_broker_queued (self->broker, "intent");
+    if (in_flight >= self->max_in_flight || queued >= self->max_queued) {
+        char message[128];
+        snprintf (message, sizeof message, "%zu requests in flight, %zu waiting for an intent worker; retry shortly",
+                  in_flight, queued);
+        s_unavailable (exchange, "overloaded", message);
+        return;
+    }
+    if (!orchestrator_store_available (self->store)) {
+        char message[CV_DETAIL_MAX_BYTES + 96];
+        snprintf (message, sizeof message, "the request store is unavailable (%s); nothing was recorded, retry",
+                  orchestrator_store_last_error (self->store));
+        s_unavailable (exchange, "store_unavailable", message);
+        return;
+    }
+    orchestrator_request_t *request = orchestrator_request_new (
+        NULL, NULL, submission.user_id, submission.session_id, submission.text, submission.idempotency_key,
+        (uint64_t) zclock_time () + (uint64_t) self->request_timeout_ms);
+    orchestrator_flights_start (self->flights, &request, exchange);
+}
+
+static void
+s_request_loaded (void *owner, orchestrator_store_answer_t *answer)
+{
+    orchestrator_exchange_t *exchange = owner;
+    if (answer->request)
+        orchestrator_http_answer (exchange, MHD_HTTP_OK, orchestrator_request_to_json (answer->request, true));
+    else if (answer->err->code == CV_ERR_INVALID)
+        orchestrator_http_answer_error (exchange, MHD_HTTP_NOT_FOUND, "not_found", "%s", answer->err->message);
+    else
+        s_unavailable (exchange, "store_unavailable", answer->err->message);
+}
+
+static void
+s_get_request (orchestrator_routes_t *self, orchestrator_exchange_t *exchange, const char *id)
+{
+    if (!orchestrator_api_valid_id (id)) {
+        orchestrator_http_answer_error (exchange, MHD_HTTP_NOT_FOUND, "not_found", "no request %s", id);
+        return;
+    }
+    cv_error_t err;
+    if (orchestrator_store_load (self->store, id, s_request_loaded, exchange, &err))
+        s_unavailable (exchange, "store_unavailable", err.message);
+}
+
+/* A readiness check waiting for the store's answer, with the workers counted when it was asked. */
+typedef struct {
+    orchestrator_exchange_t *exchange;
+    json_t *checks;
+    bool ready;
+} readiness_t;
+
+static void
+s_readiness_answer (readiness_t *readiness, const cv_error_t *err)
+{
+    json_object_set_new (readiness->checks, "postgresql", json_string (err ? err->message : "ok"));
+    bool ready = readiness->ready && !err;
+    orchestrator_http_answer (readiness->exchange, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
+                              json_pack ("{s:s, s:o}", "status", ready ? "ready" : "not_ready", "checks",
+                                         readiness->checks));
+    free (readiness);
+}
+
+static void
+s_pinged (void *owner, orchestrator_store_answer_t *answer)
+{
+    s_readiness_answer ((readiness_t *) owner, answer->err);
+}
+
+static void
+s_readyz (orchestrator_routes_t *self, orchestrator_exchange_t *exchange)
+{
+    readiness_t *readiness = calloc (1, sizeof *readiness);
+    readiness->exchange = exchange;
+    readiness->checks = json_object ();
+    readiness->ready = true;
+    for (size_t i = 0; i < sizeof s_services / sizeof *s_services; i++) {
+        size_t workers = orchestrator_broker_workers (self->broker, s_services[i]);
+        readiness->ready &= workers > 0;
+        json_object_set_new (readiness->checks, s_services[i], json_integer ((json_int_t) workers));
+    }
+    cv_error_t err;
+    if (orchestrator_store_ping (self->store, s_pinged, readiness, &err))
+        s_readiness_answer (readiness, &err);
+}
+
+void
+orchestrator_routes_handle (void *arg, orchestrator_exchange_t *exchange, const char *method, const char *path,
+                            json_t *body)
+{
+    orchestrator_routes_t *self = arg;
+    bool get = streq (method, "GET"), post = streq (method, "POST");
+    const char *prefix = "/v1/requests/";
+    if (streq (path, "/healthz") && get)
+        orchestrator_http_answer (exchange, MHD_HTTP_OK, json_pack ("{s:s}", "status", "ok"));
+    else if (streq (path, "/readyz") && get)
+        s_readyz (self, exchange);
+    else if (streq (path, "/v1/requests") && post)
+        s_post_request (self, exchange, body);
+    else if (strncmp (path, prefix, strlen (prefix)) == 0 && get)
+        s_get_request (self, exchange, path + strlen (prefix));
+    else if (streq (path, "/healthz") || streq (path, "/readyz") || streq (path, "/v1/requests")
+             || strncmp (path, prefix, strlen (prefix)) == 0)
+        orchestrator_http_answer_error (exchange, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
+                                        "%s is not allowed on %s", method, path);
+    else
+        orchestrator_http_answer_error (exchange, MHD_HTTP_NOT_FOUND, "not_found", "no route %s", path);
+}

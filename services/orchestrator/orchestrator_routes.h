@@ -1,0 +1,35 @@
+/* The HTTP API's routes: POST /v1/requests, GET /v1/requests/{id}, /healthz and /readyz.
+
+   A new request is refused with 503 and Retry-After, before anything is recorded, when the
+   orchestrator holds max_in_flight requests already, when more than max_queued stages wait for an
+   intent worker, or when the store is away. Look-ups are answered from the store, without
+   blocking the loop: the exchange waits for the answer. */
+#ifndef ORCHESTRATOR_ROUTES_H
+#define ORCHESTRATOR_ROUTES_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "cv_log.h"
+#include "orchestrator_broker.h"
+#include "orchestrator_flights.h"
+#include "orchestrator_http.h"
+#include "orchestrator_store.h"
+
+/* What the routes work with, all borrowed. */
+typedef struct {
+    orchestrator_flights_t *flights;
+    orchestrator_store_t *store;
+    orchestrator_broker_t *broker;
+    cv_log_t *log;
+    size_t max_in_flight;         /* requests in memory before answering 503 */
+    size_t max_queued;            /* stages waiting for an intent worker before answering 503 */
+    int request_timeout_ms;       /* a new request's deadline */
+} orchestrator_routes_t;
+
+/* An orchestrator_http_handler_fn; arg is an orchestrator_routes_t. */
+void orchestrator_routes_handle (void *arg, orchestrator_exchange_t *exchange, const char *method, const char *path,
+                                 json_t *body);
+
+#endif
