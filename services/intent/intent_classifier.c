@@ -3,6 +3,7 @@
 
 #include <assert.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,16 +19,28 @@
 #define DEFAULT_LLM_TIMEOUT_MS 2000
 #define LLM_REPLY_MARGIN_MS 20     /* left for the rest of the request after the LLM answers */
 
-struct _intent_classifier_t {
+/* Read-only once loaded: what every thread's classifier reads. */
+struct _intent_knowledge_t {
     intent_rules_t *rules;
     intent_slots_t *slots;
     intent_model_t *model;          /* NULL: rules only */
-    intent_scratch_t *scratch;
     float threshold;
     size_t candidates;
     long llm_timeout_ms;
-    cv_llm_t *llm;                  /* NULL: no LLM */
+    bool has_llm;
+    cv_llm_config_t llm_config;     /* when has_llm: each classifier makes its own client */
     char *llm_system;               /* the LLM's instructions, listing the labels */
+    cv_log_t *log;                  /* borrowed, may be NULL */
+};
+
+/* One thread's: the knowledge it reads, and what classifying writes. */
+struct _intent_classifier_t {
+    const intent_knowledge_t *knowledge;
+    intent_knowledge_t *owned;      /* the knowledge when this classifier made it, else NULL */
+    intent_rules_scratch_t *rules;
+    intent_slots_scratch_t *slots;
+    intent_scratch_t *model;        /* NULL without a model */
+    cv_llm_t *llm;                  /* NULL: no LLM */
     cv_log_t *log;                  /* borrowed, may be NULL */
 };
 
@@ -57,7 +70,7 @@ s_llm_system (const intent_model_t *model)
 }
 
 static int
-s_load_section (intent_classifier_t *self, cv_config_t *agent, const char *model_override, cv_error_t *err)
+s_load_section (intent_knowledge_t *self, cv_config_t *agent, const char *model_override, cv_error_t *err)
 {
     cv_node_t *root = cv_config_root (agent);
     cv_node_t *section = cv_node_get (root, "classifier");
@@ -73,7 +86,6 @@ s_load_section (intent_classifier_t *self, cv_config_t *agent, const char *model
         cv_error_prefix (err, "intent model %s (train one with `conveyor train` or `make`)", path);
         return -1;
     }
-    self->scratch = intent_scratch_new (self->model);
     self->threshold = intent_model_threshold (self->model);
     long candidates = DEFAULT_CANDIDATES, timeout = DEFAULT_LLM_TIMEOUT_MS;
     if (section) {
@@ -98,33 +110,31 @@ s_load_section (intent_classifier_t *self, cv_config_t *agent, const char *model
 }
 
 static int
-s_load_llm (intent_classifier_t *self, cv_config_t *agent, cv_error_t *err)
+s_load_llm (intent_knowledge_t *self, cv_config_t *agent, cv_error_t *err)
 {
-    cv_llm_config_t config;
-    cv_llm_config_defaults (&config);
+    cv_llm_config_t *config = &self->llm_config;
+    cv_llm_config_defaults (config);
     cv_node_t *section = cv_node_get (cv_config_root (agent), "llm");
-    if (section && cv_llm_config_load (&config, agent, section, "llm", err))
+    if (section && cv_llm_config_load (config, agent, section, "llm", err))
         return -1;
-    if (cv_llm_config_apply_env (&config, err))
+    if (cv_llm_config_apply_env (config, err))
         return -1;
-    if (!cv_llm_config_enabled (&config))
+    if (!cv_llm_config_enabled (config))
         return 0;
     if (!self->model)
         return cv_error_set (err, CV_ERR_INVALID, "llm",
                              "an LLM is configured but no classifier model: the LLM chooses among the model's labels");
-    config.json_object = true;
-    self->llm = cv_llm_new (&config, self->log, err);
-    if (!self->llm)
-        return -1;
+    config->json_object = true;
+    self->has_llm = true;
     self->llm_system = s_llm_system (self->model);
     return 0;
 }
 
-intent_classifier_t *
-intent_classifier_new (cv_config_t *agent, const char *model_path, cv_log_t *log, cv_error_t *err)
+intent_knowledge_t *
+intent_knowledge_new (cv_config_t *agent, const char *model_path, cv_log_t *log, cv_error_t *err)
 {
     assert (agent);
-    intent_classifier_t *self = calloc (1, sizeof *self);
+    intent_knowledge_t *self = calloc (1, sizeof *self);
     assert (self);
     self->log = log;
     self->candidates = DEFAULT_CANDIDATES;
@@ -132,7 +142,64 @@ intent_classifier_new (cv_config_t *agent, const char *model_path, cv_log_t *log
     self->rules = intent_rules_new (agent, log, err);
     self->slots = self->rules ? intent_slots_new (err) : NULL;
     if (!self->slots || s_load_section (self, agent, model_path, err) || s_load_llm (self, agent, err))
+        intent_knowledge_destroy (&self);
+    else if (log)
+        cv_log_debug (log, "intent classifier from %s: %zu intents, model %s (threshold %.3f), LLM %s",
+                      cv_config_name (agent), intent_rules_count (self->rules), self->model ? "yes" : "no",
+                      self->threshold, self->has_llm ? "yes" : "no");
+    return self;
+}
+
+void
+intent_knowledge_destroy (intent_knowledge_t **self_p)
+{
+    assert (self_p);
+    intent_knowledge_t *self = *self_p;
+    if (!self)
+        return;
+    intent_rules_destroy (&self->rules);
+    intent_slots_destroy (&self->slots);
+    intent_model_destroy (&self->model);
+    free (self->llm_system);
+    free (self);
+    *self_p = NULL;
+}
+
+intent_classifier_t *
+intent_classifier_new_from (const intent_knowledge_t *knowledge, cv_log_t *log, cv_error_t *err)
+{
+    assert (knowledge);
+    intent_classifier_t *self = calloc (1, sizeof *self);
+    if (!self) {
+        cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
+        return NULL;
+    }
+    self->knowledge = knowledge;
+    self->log = log;
+    self->rules = intent_rules_scratch_new (knowledge->rules);
+    self->slots = intent_slots_scratch_new (knowledge->slots);
+    self->model = knowledge->model ? intent_scratch_new (knowledge->model) : NULL;
+    if (!self->rules || !self->slots || (knowledge->model && !self->model)) {
+        cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
         intent_classifier_destroy (&self);
+        return NULL;
+    }
+    if (knowledge->has_llm && !(self->llm = cv_llm_new (&knowledge->llm_config, log, err)))
+        intent_classifier_destroy (&self);
+    return self;
+}
+
+intent_classifier_t *
+intent_classifier_new (cv_config_t *agent, const char *model_path, cv_log_t *log, cv_error_t *err)
+{
+    intent_knowledge_t *knowledge = intent_knowledge_new (agent, model_path, log, err);
+    if (!knowledge)
+        return NULL;
+    intent_classifier_t *self = intent_classifier_new_from (knowledge, log, err);
+    if (self)
+        self->owned = knowledge;
+    else
+        intent_knowledge_destroy (&knowledge);
     return self;
 }
 
@@ -143,27 +210,35 @@ intent_classifier_destroy (intent_classifier_t **self_p)
     intent_classifier_t *self = *self_p;
     if (!self)
         return;
-    intent_rules_destroy (&self->rules);
-    intent_slots_destroy (&self->slots);
-    intent_scratch_destroy (&self->scratch);
-    intent_model_destroy (&self->model);
+    intent_rules_scratch_destroy (&self->rules);
+    intent_slots_scratch_destroy (&self->slots);
+    intent_scratch_destroy (&self->model);
     cv_llm_destroy (&self->llm);
-    free (self->llm_system);
+    intent_knowledge_destroy (&self->owned);
     free (self);
     *self_p = NULL;
+}
+
+const intent_knowledge_t *
+intent_classifier_knowledge (const intent_classifier_t *self)
+{
+    assert (self);
+    return self->knowledge;
 }
 
 bool
 intent_classifier_knows (const intent_classifier_t *self, const char *name)
 {
+    const intent_knowledge_t *knowledge = self->knowledge;
     size_t index;
-    return intent_rules_known (self->rules, name) || (self->model && intent_model_find (self->model, name, &index));
+    return intent_rules_known (knowledge->rules, name)
+           || (knowledge->model && intent_model_find (knowledge->model, name, &index));
 }
 
 bool
 intent_classifier_has_model (const intent_classifier_t *self)
 {
-    return self->model != NULL;
+    return self->knowledge->model != NULL;
 }
 
 bool
@@ -175,7 +250,7 @@ intent_classifier_has_llm (const intent_classifier_t *self)
 float
 intent_classifier_threshold (const intent_classifier_t *self)
 {
-    return self->threshold;
+    return self->knowledge->threshold;
 }
 
 void
@@ -207,8 +282,9 @@ static const char *
 s_ask_llm (intent_classifier_t *self, const char *text, const intent_prediction_t *prediction, uint64_t deadline_ms,
            intent_result_t *result)
 {
+    const intent_knowledge_t *knowledge = self->knowledge;
     uint64_t now = s_now_ms ();
-    uint64_t until = now + (uint64_t) self->llm_timeout_ms;
+    uint64_t until = now + (uint64_t) knowledge->llm_timeout_ms;
     if (deadline_ms) {
         uint64_t latest = deadline_ms > LLM_REPLY_MARGIN_MS ? deadline_ms - LLM_REPLY_MARGIN_MS : 0;
         if (latest < until)
@@ -222,7 +298,7 @@ s_ask_llm (intent_classifier_t *self, const char *text, const intent_prediction_
     int used = snprintf (user, sizeof user, "Message: %s\nMost likely intents, best first:", text);
     for (size_t i = 0; i < prediction->count && used > 0 && (size_t) used < sizeof user; i++)
         used += snprintf (user + used, sizeof user - (size_t) used, " %s", prediction->top[i].name);
-    cv_llm_message_t messages[] = {{CV_LLM_SYSTEM, self->llm_system}, {CV_LLM_USER, user}};
+    cv_llm_message_t messages[] = {{CV_LLM_SYSTEM, knowledge->llm_system}, {CV_LLM_USER, user}};
     cv_llm_reply_t reply;
     memset (&reply, 0, sizeof reply);
     cv_error_t err;
@@ -237,10 +313,10 @@ s_ask_llm (intent_classifier_t *self, const char *text, const intent_prediction_
             snprintf (result->llm_note, sizeof result->llm_note, "refused: %s", err.message);
         else if (!chosen)
             snprintf (result->llm_note, sizeof result->llm_note, "refused: no string \"intent\" in the answer");
-        else if (!intent_model_find (self->model, chosen, &index))
+        else if (!intent_model_find (knowledge->model, chosen, &index))
             snprintf (result->llm_note, sizeof result->llm_note, "refused: %.64s is not an intent", chosen);
         else {
-            label = intent_model_label (self->model, index);
+            label = intent_model_label (knowledge->model, index);
             snprintf (result->llm_note, sizeof result->llm_note, "chose %s", label);
         }
         json_decref (answer);
@@ -254,18 +330,19 @@ intent_classifier_classify (intent_classifier_t *self, const char *text, uint64_
                             int day, intent_result_t *result, cv_error_t *err)
 {
     assert (self && text && result);
+    const intent_knowledge_t *knowledge = self->knowledge;
     memset (result, 0, sizeof *result);
-    result->slots = intent_slots_extract (self->slots, text, year, month, day, err);
+    result->slots = intent_slots_extract (knowledge->slots, self->slots, text, year, month, day, err);
     if (!result->slots)
         return -1;
 
     intent_match_t match;
-    if (intent_rules_classify (self->rules, text, &match, err)) {
+    if (intent_rules_classify (knowledge->rules, self->rules, text, &match, err)) {
         intent_match_reset (&match);
         intent_result_reset (result);
         return -1;
     }
-    if (match.method == CONVEYOR__V1__INTENT__METHOD__RULE || !self->model) {
+    if (match.method == CONVEYOR__V1__INTENT__METHOD__RULE || !knowledge->model) {
         result->name = match.name;
         result->confidence = match.confidence;
         result->method = match.method;
@@ -283,11 +360,11 @@ intent_classifier_classify (intent_classifier_t *self, const char *text, uint64_
     intent_match_reset (&match);
 
     intent_prediction_t prediction;
-    intent_model_predict (self->model, self->scratch, text, strlen (text), self->candidates, &prediction);
+    intent_model_predict (knowledge->model, self->model, text, strlen (text), knowledge->candidates, &prediction);
     s_candidates (result, &prediction);
     result->name = prediction.top[0].name;
     result->confidence = prediction.confidence;
-    if (prediction.confidence >= self->threshold) {
+    if (prediction.confidence >= knowledge->threshold) {
         result->method = CONVEYOR__V1__INTENT__METHOD__MODEL;
         return 0;
     }
@@ -313,11 +390,12 @@ intent_classifier_classify (intent_classifier_t *self, const char *text, uint64_
     Self-test: a small model trained here, rules in front of it, and the fallback. The LLM step
     runs against the stand-in LLM server in tests/isolation/intent_test.c. */
 
-static intent_classifier_t *
-s_test_classifier (const char *model_path, const char *classifier_section, cv_error_t *err)
+/* The agent file's text is written in text (size bytes), which the document reads from: it must
+   outlive the document. */
+static cv_config_t *
+s_test_agent (char *text, size_t size, const char *model_path, const char *classifier_section, cv_error_t *err)
 {
-    char text[2048];
-    snprintf (text, sizeof text,
+    snprintf (text, size,
               "intents:\n"
               "  lost_or_stolen_card:\n"
               "    patterns: ['(?i)\\bstolen\\b.*\\bcard\\b(?:.*\\bending (?<card_last4>\\d{4}))?']\n"
@@ -328,14 +406,53 @@ s_test_classifier (const char *model_path, const char *classifier_section, cv_er
         if (at) {
             char rest[2048];
             snprintf (rest, sizeof rest, "%s%s", model_path, at + 5);
-            snprintf (at, sizeof text - (size_t) (at - text), "%s", rest);
+            snprintf (at, size - (size_t) (at - text), "%s", rest);
         }
     }
     cv_config_t *agent = cv_config_parse ("agent.yaml", text, err);
     assert (agent);
+    return agent;
+}
+
+static intent_classifier_t *
+s_test_classifier (const char *model_path, const char *classifier_section, cv_error_t *err)
+{
+    char text[2048];
+    cv_config_t *agent = s_test_agent (text, sizeof text, model_path, classifier_section, err);
     intent_classifier_t *classifier = intent_classifier_new (agent, NULL, NULL, err);
     cv_config_destroy (&agent);
     return classifier;
+}
+
+/* Texts a thread classifies over and over, each against the answer one thread alone gave. */
+static const char *const s_shared_texts[] = {
+    "what exchange rate do you use", "my card was stolen, the card ending 4417, on 15 March", "hello there",
+    "my top up failed twice", "where is my new card", "I paid 12.50 EUR yesterday",
+};
+#define SHARED_TEXTS (sizeof s_shared_texts / sizeof s_shared_texts[0])
+
+typedef struct {
+    intent_classifier_t *classifier;
+    const char *names[SHARED_TEXTS];     /* what one thread alone found */
+    float confidences[SHARED_TEXTS];
+    bool agreed;
+} sharer_t;
+
+static void *
+s_sharer (void *args)
+{
+    sharer_t *sharer = args;
+    sharer->agreed = true;
+    for (size_t round = 0; round < 200; round++)
+        for (size_t i = 0; i < SHARED_TEXTS; i++) {
+            intent_result_t result;
+            cv_error_t err;
+            int rc = intent_classifier_classify (sharer->classifier, s_shared_texts[i], 0, 2026, 3, 18, &result, &err);
+            sharer->agreed &= rc == 0 && strcmp (result.name, sharer->names[i]) == 0
+                              && result.confidence == sharer->confidences[i];
+            intent_result_reset (&result);
+        }
+    return NULL;
 }
 
 void
@@ -392,6 +509,39 @@ intent_classifier_test (bool verbose)
     assert (strcmp (json_string_value (json_object_get (result.slots, "date")), "2026-03-15") == 0);
     intent_result_reset (&result);
     intent_classifier_destroy (&classifier);
+
+    /* One knowledge, loaded once, shared by classifiers on several threads at once: each gives
+       what one alone gives. */
+    char text[2048];
+    cv_config_t *agent = s_test_agent (text, sizeof text, path, "classifier: {model: MODEL, threshold: 0.5}\n", &err);
+    intent_knowledge_t *knowledge = intent_knowledge_new (agent, NULL, NULL, &err);
+    cv_config_destroy (&agent);
+    assert (knowledge);
+    sharer_t sharers[3];
+    pthread_t threads[3];
+    for (size_t t = 0; t < 3; t++) {
+        sharers[t].classifier = intent_classifier_new_from (knowledge, NULL, &err);
+        assert (sharers[t].classifier && intent_classifier_knowledge (sharers[t].classifier) == knowledge);
+    }
+    for (size_t i = 0; i < SHARED_TEXTS; i++) {
+        assert (intent_classifier_classify (sharers[0].classifier, s_shared_texts[i], 0, 2026, 3, 18, &result, &err)
+                == 0);
+        for (size_t t = 0; t < 3; t++) {
+            sharers[t].names[i] = result.name; /* borrowed from the knowledge */
+            sharers[t].confidences[i] = result.confidence;
+        }
+        intent_result_reset (&result);
+    }
+    for (size_t t = 0; t < 3; t++)
+        assert (pthread_create (&threads[t], NULL, s_sharer, &sharers[t]) == 0);
+    for (size_t t = 0; t < 3; t++) {
+        assert (pthread_join (threads[t], NULL) == 0);
+        assert (sharers[t].agreed);
+        intent_classifier_destroy (&sharers[t].classifier);
+    }
+    intent_knowledge_destroy (&knowledge);
+    assert (!knowledge);
+    intent_knowledge_destroy (&knowledge);
 
     /* Below the threshold, with no LLM: the model's guess, marked low confidence. */
     classifier = s_test_classifier (path, "classifier: {model: MODEL, threshold: 1}\n", &err);

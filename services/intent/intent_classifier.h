@@ -20,7 +20,13 @@
        threshold: model                      # or 0..1; `model` takes the one chosen at training
        candidates: 5                         # the model's best labels kept and shown to the LLM
        llm_timeout_ms: 2000                  # the LLM's share of a request's time, at most
-   and optionally `llm:` (see cv_llm.h). A classifier instance serves one thread. */
+   and optionally `llm:` (see cv_llm.h).
+
+   Threads: what is loaded from the agent file (the compiled rules and slot patterns, the model,
+   the settings above) is an intent_knowledge_t, read-only once made, so a worker loads it once
+   and all its threads share it. An intent_classifier_t serves one thread: its own PCRE2 match
+   data, buffers and LLM client over a knowledge it borrows (intent_classifier_new_from), or over
+   one of its own (intent_classifier_new, for a program with one thread). */
 #ifndef INTENT_CLASSIFIER_H
 #define INTENT_CLASSIFIER_H
 
@@ -34,6 +40,7 @@
 #include "cv_log.h"
 #include "intent_model.h"
 
+typedef struct _intent_knowledge_t intent_knowledge_t;
 typedef struct _intent_classifier_t intent_classifier_t;
 
 /* A classification; plain data, released with intent_result_reset. */
@@ -52,11 +59,25 @@ typedef struct {
     char llm_note[160];                        /* what the LLM step did, "" when it was not asked */
 } intent_result_t;
 
-/* Builds the classifier from the agent file; model_path, when not NULL, overrides the file's
-   classifier.model. NULL with err naming the file, line and key, or the model file's problem. */
+/* Loads the agent file's `intents`, `classifier` and `llm` sections, and the model; model_path,
+   when not NULL, overrides the file's classifier.model. Nothing of agent is kept. NULL with err
+   naming the file, line and key, or the model file's problem. log is borrowed, may be NULL. */
+intent_knowledge_t *intent_knowledge_new (cv_config_t *agent, const char *model_path, cv_log_t *log,
+                                          cv_error_t *err) CV_MUST_CHECK;
+void intent_knowledge_destroy (intent_knowledge_t **self_p);
+
+/* A classifier for one thread over knowledge (borrowed, read only; it must outlive the
+   classifier), with its own LLM client when one is configured. NULL with err when the client
+   cannot be made or memory runs out. */
+intent_classifier_t *intent_classifier_new_from (const intent_knowledge_t *knowledge, cv_log_t *log,
+                                                 cv_error_t *err) CV_MUST_CHECK;
+/* The same over a knowledge of its own, loaded as intent_knowledge_new does. */
 intent_classifier_t *intent_classifier_new (cv_config_t *agent, const char *model_path, cv_log_t *log,
                                             cv_error_t *err) CV_MUST_CHECK;
 void intent_classifier_destroy (intent_classifier_t **self_p);
+
+/* The knowledge the classifier reads (borrowed). */
+const intent_knowledge_t *intent_classifier_knowledge (const intent_classifier_t *self);
 
 /* Classifies text; deadline_ms (absolute, ms since the epoch) bounds the LLM step; today (UTC
    year, month, day) anchors relative dates. -1 with err only for text that is not valid input. */

@@ -28,21 +28,40 @@ typedef struct {
     size_t slot_count;
 } rule_t;
 
+/* Read-only once made: every thread reads the same compiled patterns. */
 struct _intent_rules_t {
     char **names;              /* intent names, file order */
     size_t name_count;
     rule_t *rules;             /* every pattern, file order */
     size_t rule_count;
-    pcre2_match_data *match_data;   /* sized for the pattern with most groups; one thread only */
+    uint32_t groups_max;       /* capture groups of the pattern with most */
+    cv_log_t *log;             /* borrowed, may be NULL */
+};
+
+/* One thread's: what a match writes. */
+struct _intent_rules_scratch_t {
+    const intent_rules_t *rules;
+    pcre2_match_data *match_data;   /* sized for the pattern with most groups */
+    pcre2_match_context *match_context;
+    size_t errors;                  /* pattern runs that ended in an error */
     /* The text being classified, copied: PCRE2's JIT reads the subject in 16-byte chunks up to 15
        bytes past its end (never across a page). In a buffer of our own, zeroed at creation, those
        reads stay inside it, so nothing depends on what follows the caller's string and memcheck
        has nothing to report. */
     char subject[CV_TEXT_MAX_BYTES + 64];
-    pcre2_match_context *match_context;
-    size_t errors;             /* pattern runs that ended in an error */
-    cv_log_t *log;             /* borrowed, may be NULL */
 };
+
+/* A match context with this file's limits; NULL only when memory runs out. */
+static pcre2_match_context *
+s_match_context_new (void)
+{
+    pcre2_match_context *context = pcre2_match_context_create (NULL);
+    if (context) {
+        pcre2_set_match_limit (context, INTENT_MATCH_LIMIT);
+        pcre2_set_depth_limit (context, INTENT_DEPTH_LIMIT);
+    }
+    return context;
+}
 
 static const char *const s_intent_keys[] = {"patterns", "tools", NULL};
 
@@ -121,10 +140,13 @@ s_compile (intent_rules_t *self, const cv_config_t *config, cv_node_t *node, con
     s_read_slots (rule);
 
     /* A pattern that matches empty text matches every message: surely not what was meant. */
+    static const char empty[64]; /* room for what the JIT reads past the end */
     pcre2_match_data *probe = pcre2_match_data_create_from_pattern (rule->code, NULL);
-    assert (probe);
-    int rc = pcre2_match (rule->code, (PCRE2_SPTR) self->subject, 0, 0, 0, probe, self->match_context);
+    pcre2_match_context *context = s_match_context_new ();
+    assert (probe && context);
+    int rc = pcre2_match (rule->code, (PCRE2_SPTR) empty, 0, 0, 0, probe, context);
     pcre2_match_data_free (probe);
+    pcre2_match_context_free (context);
     if (rc >= 0)
         return cv_config_fail (config, node, path, err,
                                "pattern %zu matches empty text, so it would match every message", rule->number);
@@ -200,10 +222,6 @@ intent_rules_new (cv_config_t *config, cv_log_t *log, cv_error_t *err)
     intent_rules_t *self = calloc (1, sizeof *self);
     assert (self);
     self->log = log;
-    self->match_context = pcre2_match_context_create (NULL);
-    assert (self->match_context);
-    pcre2_set_match_limit (self->match_context, INTENT_MATCH_LIMIT);
-    pcre2_set_depth_limit (self->match_context, INTENT_DEPTH_LIMIT);
 
     cv_node_t *root = cv_config_root (config);
     cv_node_t *intents = cv_node_get (root, "intents");
@@ -224,17 +242,13 @@ intent_rules_new (cv_config_t *config, cv_log_t *log, cv_error_t *err)
             rc = s_add_intent (self, config, cv_node_key (intents, i), body, s_at (body, intents), err);
         }
     }
-    if (rc == 0) {
-        uint32_t most = 0;
-        for (size_t i = 0; i < self->rule_count; i++) {
-            uint32_t groups = 0;
-            pcre2_pattern_info (self->rules[i].code, PCRE2_INFO_CAPTURECOUNT, &groups);
-            if (groups > most)
-                most = groups;
-        }
-        self->match_data = pcre2_match_data_create (most + 1, NULL);
-        assert (self->match_data);
-    } else
+    for (size_t i = 0; rc == 0 && i < self->rule_count; i++) {
+        uint32_t groups = 0;
+        pcre2_pattern_info (self->rules[i].code, PCRE2_INFO_CAPTURECOUNT, &groups);
+        if (groups > self->groups_max)
+            self->groups_max = groups;
+    }
+    if (rc)
         intent_rules_destroy (&self);
     return self;
 }
@@ -257,10 +271,43 @@ intent_rules_destroy (intent_rules_t **self_p)
     for (size_t i = 0; i < self->name_count; i++)
         free (self->names[i]);
     free (self->names);
+    free (self);
+    *self_p = NULL;
+}
+
+intent_rules_scratch_t *
+intent_rules_scratch_new (const intent_rules_t *rules)
+{
+    assert (rules);
+    intent_rules_scratch_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->rules = rules;
+    self->match_data = pcre2_match_data_create (rules->groups_max + 1, NULL);
+    self->match_context = s_match_context_new ();
+    if (!self->match_data || !self->match_context)
+        intent_rules_scratch_destroy (&self);
+    return self;
+}
+
+void
+intent_rules_scratch_destroy (intent_rules_scratch_t **self_p)
+{
+    assert (self_p);
+    intent_rules_scratch_t *self = *self_p;
+    if (!self)
+        return;
     pcre2_match_data_free (self->match_data);
     pcre2_match_context_free (self->match_context);
     free (self);
     *self_p = NULL;
+}
+
+size_t
+intent_rules_scratch_errors (const intent_rules_scratch_t *self)
+{
+    assert (self);
+    return self->errors;
 }
 
 size_t
@@ -291,22 +338,15 @@ intent_rules_known (const intent_rules_t *self, const char *name)
     return false;
 }
 
-size_t
-intent_rules_errors (const intent_rules_t *self)
-{
-    assert (self);
-    return self->errors;
-}
-
 /* The named groups that took part in the last match, as an object of name -> text. With duplicate
    names (PCRE2_DUPNAMES) the first group of that name that matched wins. */
 static json_t *
-s_slots (const intent_rules_t *self, const rule_t *rule, const char *text, int groups)
+s_slots (const intent_rules_scratch_t *scratch, const rule_t *rule, const char *text, int groups)
 {
     json_t *slots = json_object ();
     if (!slots)
         return NULL;
-    PCRE2_SIZE *ovector = pcre2_get_ovector_pointer (self->match_data);
+    PCRE2_SIZE *ovector = pcre2_get_ovector_pointer (scratch->match_data);
     for (size_t i = 0; i < rule->slot_count; i++) {
         const slot_t *slot = &rule->slots[i];
         if (slot->group >= (uint32_t) groups || ovector[2 * slot->group] == PCRE2_UNSET
@@ -321,9 +361,11 @@ s_slots (const intent_rules_t *self, const rule_t *rule, const char *text, int g
 }
 
 int
-intent_rules_classify (intent_rules_t *self, const char *text, intent_match_t *match, cv_error_t *err)
+intent_rules_classify (const intent_rules_t *self, intent_rules_scratch_t *scratch, const char *text,
+                       intent_match_t *match, cv_error_t *err)
 {
-    assert (self && text && match);
+    assert (self && scratch && text && match);
+    assert (scratch->rules == self);
     memset (match, 0, sizeof *match);
     match->name = INTENT_UNKNOWN;
     match->method = CONVEYOR__V1__INTENT__METHOD__FALLBACK;
@@ -334,16 +376,16 @@ intent_rules_classify (intent_rules_t *self, const char *text, intent_match_t *m
     if (!cv_utf8_valid (text, length))
         return cv_error_set (err, CV_ERR_INVALID, "text", "text is not valid UTF-8");
 
-    memcpy (self->subject, text, length + 1);
+    memcpy (scratch->subject, text, length + 1);
     for (size_t i = 0; i < self->rule_count; i++) {
         const rule_t *rule = &self->rules[i];
         /* The text was checked once above; no need to check it again for every pattern. */
-        int rc = pcre2_match (rule->code, (PCRE2_SPTR) self->subject, length, 0, PCRE2_NO_UTF_CHECK,
-                              self->match_data, self->match_context);
+        int rc = pcre2_match (rule->code, (PCRE2_SPTR) scratch->subject, length, 0, PCRE2_NO_UTF_CHECK,
+                              scratch->match_data, scratch->match_context);
         if (rc == PCRE2_ERROR_NOMATCH)
             continue;
         if (rc < 0) {
-            self->errors++;
+            scratch->errors++;
             if (self->log && cv_log_verbose (self->log)) {
                 PCRE2_UCHAR message[256];
                 pcre2_get_error_message (rc, message, sizeof message);
@@ -352,7 +394,7 @@ intent_rules_classify (intent_rules_t *self, const char *text, intent_match_t *m
             }
             continue;
         }
-        json_t *slots = s_slots (self, rule, self->subject, rc == 0 ? 1 : rc);
+        json_t *slots = s_slots (scratch, rule, scratch->subject, rc == 0 ? 1 : rc);
         if (!slots)
             return cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
         match->name = self->names[rule->intent];
@@ -396,11 +438,12 @@ s_parse (const char *text, cv_error_t *err)
 
 /* Asserts text classifies as intent (INTENT_UNKNOWN for the fallback). */
 static void
-s_expect (intent_rules_t *rules, const char *text, const char *intent, bool verbose)
+s_expect (const intent_rules_t *rules, intent_rules_scratch_t *scratch, const char *text, const char *intent,
+          bool verbose)
 {
     intent_match_t match;
     cv_error_t err;
-    assert (intent_rules_classify (rules, text, &match, &err) == 0);
+    assert (intent_rules_classify (rules, scratch, text, &match, &err) == 0);
     if (strcmp (match.name, intent) != 0) {
         fprintf (stderr, "intent_rules: '%s' is %s (%s), expected %s\n", text, match.name, match.rule, intent);
         abort ();
@@ -417,11 +460,12 @@ s_expect (intent_rules_t *rules, const char *text, const char *intent, bool verb
 
 /* Asserts text classifies as intent with slot name = value. */
 static void
-s_expect_slot (intent_rules_t *rules, const char *text, const char *intent, const char *name, const char *value)
+s_expect_slot (const intent_rules_t *rules, intent_rules_scratch_t *scratch, const char *text, const char *intent,
+               const char *name, const char *value)
 {
     intent_match_t match;
     cv_error_t err;
-    assert (intent_rules_classify (rules, text, &match, &err) == 0);
+    assert (intent_rules_classify (rules, scratch, text, &match, &err) == 0);
     assert (strcmp (match.name, intent) == 0);
     json_t *slot = json_object_get (match.slots, name);
     if (value)
@@ -444,6 +488,8 @@ intent_rules_test (bool verbose)
         abort ();
     }
     cv_config_destroy (&config); /* the rules keep nothing of the document */
+    intent_rules_scratch_t *scratch = intent_rules_scratch_new (rules);
+    assert (scratch);
 
     /* the eight demo intents, in file order */
     static const char *const demo[] = {"transaction_charged_twice", "request_refund", "lost_or_stolen_card",
@@ -502,11 +548,11 @@ intent_rules_test (bool verbose)
         {"card_arrival", "Has my new card come in the post?"},
     };
     for (size_t i = 0; i < sizeof phrasings / sizeof phrasings[0]; i++)
-        s_expect (rules, phrasings[i].text, phrasings[i].intent, verbose);
+        s_expect (rules, scratch, phrasings[i].text, phrasings[i].intent, verbose);
 
     /* the rule id names the intent and the pattern, from 1 */
     intent_match_t match;
-    assert (intent_rules_classify (rules, "My card was stolen", &match, &err) == 0);
+    assert (intent_rules_classify (rules, scratch, "My card was stolen", &match, &err) == 0);
     assert (strcmp (match.rule, "lost_or_stolen_card:2") == 0);
     assert (json_object_size (match.slots) == 0);
     intent_match_reset (&match);
@@ -514,17 +560,19 @@ intent_rules_test (bool verbose)
     intent_match_reset (NULL);
 
     /* slots: the named groups that matched, and only those */
-    s_expect_slot (rules, "I lost my card ending 4417", "lost_or_stolen_card", "card_last4", "4417");
-    s_expect_slot (rules, "my card was stolen, the one ending in 0042", "lost_or_stolen_card", "card_last4", "0042");
-    s_expect_slot (rules, "I lost my card", "lost_or_stolen_card", "card_last4", NULL);
-    s_expect_slot (rules, "exchange rate for USD", "exchange_rate", "currency", "USD");
-    s_expect_slot (rules, "what's the conversion rate to GBP", "exchange_rate", "currency", "GBP");
-    s_expect_slot (rules, "exchange rate for usd", "exchange_rate", "currency", NULL); /* codes are upper case */
+    s_expect_slot (rules, scratch, "I lost my card ending 4417", "lost_or_stolen_card", "card_last4", "4417");
+    s_expect_slot (rules, scratch, "my card was stolen, the one ending in 0042", "lost_or_stolen_card", "card_last4",
+                   "0042");
+    s_expect_slot (rules, scratch, "I lost my card", "lost_or_stolen_card", "card_last4", NULL);
+    s_expect_slot (rules, scratch, "exchange rate for USD", "exchange_rate", "currency", "USD");
+    s_expect_slot (rules, scratch, "what's the conversion rate to GBP", "exchange_rate", "currency", "GBP");
+    /* codes are upper case */
+    s_expect_slot (rules, scratch, "exchange rate for usd", "exchange_rate", "currency", NULL);
 
     /* no rule: the fallback */
-    s_expect (rules, "what is your favourite colour", INTENT_UNKNOWN, verbose);
-    s_expect (rules, "hello", INTENT_UNKNOWN, verbose);
-    s_expect (rules, "", INTENT_UNKNOWN, verbose);
+    s_expect (rules, scratch, "what is your favourite colour", INTENT_UNKNOWN, verbose);
+    s_expect (rules, scratch, "hello", INTENT_UNKNOWN, verbose);
+    s_expect (rules, scratch, "", INTENT_UNKNOWN, verbose);
 
     /* the longest text allowed, with and without an intent at its very end */
     char *text = malloc (CV_TEXT_MAX_BYTES + 2);
@@ -532,29 +580,39 @@ intent_rules_test (bool verbose)
     for (size_t i = 0; i < CV_TEXT_MAX_BYTES; i++)
         text[i] = "blah "[i % 5];
     text[CV_TEXT_MAX_BYTES] = '\0';
-    s_expect (rules, text, INTENT_UNKNOWN, false);
+    s_expect (rules, scratch, text, INTENT_UNKNOWN, false);
     const char *tail = " I lost my card";
     memcpy (text + CV_TEXT_MAX_BYTES - strlen (tail), tail, strlen (tail));
-    s_expect (rules, text, "lost_or_stolen_card", false);
+    s_expect (rules, scratch, text, "lost_or_stolen_card", false);
     /* one byte more is refused, not truncated */
     text[CV_TEXT_MAX_BYTES] = 'x';
     text[CV_TEXT_MAX_BYTES + 1] = '\0';
-    assert (intent_rules_classify (rules, text, &match, &err) == -1);
+    assert (intent_rules_classify (rules, scratch, text, &match, &err) == -1);
     assert (err.code == CV_ERR_INVALID && strstr (err.message, "over the limit"));
     assert (strcmp (match.name, INTENT_UNKNOWN) == 0 && !match.slots);
     free (text);
 
     /* emoji and other scripts: a code point is one `.` */
-    s_expect (rules, "My card \xf0\x9f\x92\xb3 was stolen!! \xf0\x9f\x98\xa2", "lost_or_stolen_card", verbose);
-    s_expect_slot (rules, "\xf0\x9f\x98\xb1 I lost my card \xf0\x9f\x98\xa2 ending 4417", "lost_or_stolen_card",
-                   "card_last4", "4417");
-    s_expect (rules, "Ich habe meine Karte verloren \xf0\x9f\x92\xb3", INTENT_UNKNOWN, verbose);
-    s_expect (rules, "\xe6\x88\x91\xe7\x9a\x84\xe5\x8d\xa1\xe4\xb8\xa2\xe4\xba\x86", INTENT_UNKNOWN, verbose);
-    s_expect (rules, "Caf\xc3\xa9 charged me twice \xe2\x80\x94 twice!", "transaction_charged_twice", verbose);
+    s_expect (rules, scratch, "My card \xf0\x9f\x92\xb3 was stolen!! \xf0\x9f\x98\xa2", "lost_or_stolen_card", verbose);
+    s_expect_slot (rules, scratch, "\xf0\x9f\x98\xb1 I lost my card \xf0\x9f\x98\xa2 ending 4417",
+                   "lost_or_stolen_card", "card_last4", "4417");
+    s_expect (rules, scratch, "Ich habe meine Karte verloren \xf0\x9f\x92\xb3", INTENT_UNKNOWN, verbose);
+    s_expect (rules, scratch, "\xe6\x88\x91\xe7\x9a\x84\xe5\x8d\xa1\xe4\xb8\xa2\xe4\xba\x86", INTENT_UNKNOWN, verbose);
+    s_expect (rules, scratch, "Caf\xc3\xa9 charged me twice \xe2\x80\x94 twice!", "transaction_charged_twice", verbose);
     /* invalid UTF-8 is refused (the envelope refuses it first) */
-    assert (intent_rules_classify (rules, "caf\xc3", &match, &err) == -1);
+    assert (intent_rules_classify (rules, scratch, "caf\xc3", &match, &err) == -1);
     assert (err.code == CV_ERR_INVALID && strstr (err.message, "UTF-8"));
-    assert (intent_rules_errors (rules) == 0); /* the demo patterns never come near the limits */
+    assert (intent_rules_scratch_errors (scratch) == 0); /* the demo patterns never come near the limits */
+
+    /* rules are read-only: threads share them, each with a scratch of its own */
+    intent_rules_scratch_t *other = intent_rules_scratch_new (rules);
+    assert (other);
+    s_expect_slot (rules, other, "I lost my card ending 4417", "lost_or_stolen_card", "card_last4", "4417");
+    s_expect (rules, scratch, "hello", INTENT_UNKNOWN, false);
+    intent_rules_scratch_destroy (&other);
+    intent_rules_scratch_destroy (&scratch);
+    assert (!scratch);
+    intent_rules_scratch_destroy (&scratch);
     intent_rules_destroy (&rules);
     assert (rules == NULL);
     intent_rules_destroy (&rules);
@@ -576,7 +634,9 @@ intent_rules_test (bool verbose)
     /* an intent with tools and no patterns is the classifier's to find: no rule matches it */
     rules = s_parse ("intents:\n  lost_card:\n    tools: [a]\n", &err);
     assert (rules && intent_rules_count (rules) == 1 && intent_rules_known (rules, "lost_card"));
-    s_expect (rules, "I lost my card", INTENT_UNKNOWN, verbose);
+    scratch = intent_rules_scratch_new (rules);
+    s_expect (rules, scratch, "I lost my card", INTENT_UNKNOWN, verbose);
+    intent_rules_scratch_destroy (&scratch);
     intent_rules_destroy (&rules);
     rules = s_parse ("intents:\n  lost_card:\n    patterns: []\n", &err);
     assert (!rules && strstr (err.message, "test.yaml:3: intents.lost_card.patterns: must list at least one pattern"));
@@ -605,12 +665,14 @@ intent_rules_test (bool verbose)
                      "    patterns: ['(?i)lost (?<what>\\w+)', '(?<n>\\d+)|(?<n>x)']\n",
                      &err);
     assert (rules);
-    s_expect (rules, "I lost my card", "first", false);
-    s_expect_slot (rules, "I lost my wallet", "second", "what", "my");
-    assert (intent_rules_classify (rules, "box", &match, &err) == 0);
+    scratch = intent_rules_scratch_new (rules);
+    s_expect (rules, scratch, "I lost my card", "first", false);
+    s_expect_slot (rules, scratch, "I lost my wallet", "second", "what", "my");
+    assert (intent_rules_classify (rules, scratch, "box", &match, &err) == 0);
     assert (strcmp (match.rule, "second:2") == 0); /* duplicate names: the group that matched */
     assert (strcmp (json_string_value (json_object_get (match.slots, "n")), "x") == 0);
     intent_match_reset (&match);
+    intent_rules_scratch_destroy (&scratch);
     intent_rules_destroy (&rules);
 
     /* a pathological pattern cannot hang the worker: the match limit ends it, as no match */
@@ -621,19 +683,21 @@ intent_rules_test (bool verbose)
                      "    patterns: ['a']\n",
                      &err);
     assert (rules);
+    scratch = intent_rules_scratch_new (rules);
     text = malloc (CV_TEXT_MAX_BYTES + 1);
     assert (text);
     memset (text, 'a', CV_TEXT_MAX_BYTES - 1);
     text[CV_TEXT_MAX_BYTES - 1] = 'b';
     text[CV_TEXT_MAX_BYTES] = '\0';
-    s_expect (rules, text, "fine", false);
-    assert (intent_rules_errors (rules) >= 1);
+    s_expect (rules, scratch, text, "fine", false);
+    assert (intent_rules_scratch_errors (scratch) >= 1);
     free (text);
     /* and it is our limit that ends it: this text needs ~2^18 steps, under PCRE2's default limit of
        ten million (no match) but over ours (an error, counted, taken as no match) */
-    size_t errors = intent_rules_errors (rules);
-    s_expect (rules, "aaaaaaaaaaaaaaaaaab", "fine", false);
-    assert (intent_rules_errors (rules) > errors);
+    size_t errors = intent_rules_scratch_errors (scratch);
+    s_expect (rules, scratch, "aaaaaaaaaaaaaaaaaab", "fine", false);
+    assert (intent_rules_scratch_errors (scratch) > errors);
+    intent_rules_scratch_destroy (&scratch);
     intent_rules_destroy (&rules);
 
     if (verbose)

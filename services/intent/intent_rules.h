@@ -6,10 +6,11 @@
    pattern's named groups that took part in the match as slots (name -> matched text). Text that
    no pattern matches is intent "unknown", confidence 0, method FALLBACK.
 
-   Pure logic, no I/O but debug logs. An instance holds one PCRE2 match data, so it serves one
-   thread: the worker builds one per handler thread. Each match runs under a match and depth
-   limit, so a pathological pattern or text cannot hang the worker; a match that hits a limit (or
-   fails otherwise) counts as no match for that pattern. */
+   Pure logic, no I/O but debug logs. The compiled rules are read-only once made, so every
+   thread of a worker shares one intent_rules_t; what a match writes (PCRE2's match data, a copy
+   of the text, the error count) is in an intent_rules_scratch_t, one per thread. Each match runs
+   under a match and depth limit, so a pathological pattern or text cannot hang the worker; a
+   match that hits a limit (or fails otherwise) counts as no match for that pattern. */
 #ifndef INTENT_RULES_H
 #define INTENT_RULES_H
 
@@ -30,6 +31,7 @@
 #define INTENT_DEPTH_LIMIT 1000      /* pcre2_set_depth_limit (the interpreter's backtracking depth) */
 
 typedef struct _intent_rules_t intent_rules_t;
+typedef struct _intent_rules_scratch_t intent_rules_scratch_t;
 
 /* What a classification found; plain data, released with intent_match_reset. */
 typedef struct {
@@ -53,16 +55,22 @@ const char *intent_rules_name (const intent_rules_t *self, size_t index);
 /* True when name is a configured intent or the fallback. */
 bool intent_rules_known (const intent_rules_t *self, const char *name);
 
-/* Pattern runs that ended in an error (the match or depth limit, most likely) instead of a match
-   or a miss, since creation: each counted as no match. Worth a metric: a rising count means a
-   pattern that backtracks too much for some texts. */
-size_t intent_rules_errors (const intent_rules_t *self);
+/* One thread's working memory for intent_rules_classify with rules (borrowed; it must outlive
+   the scratch). NULL only when memory runs out. */
+intent_rules_scratch_t *intent_rules_scratch_new (const intent_rules_t *rules);
+void intent_rules_scratch_destroy (intent_rules_scratch_t **self_p);
 
-/* Classifies text (NUL-terminated) into match, which the caller resets. Returns 0, or -1 with err
-   for text that is not valid UTF-8 or is longer than CV_TEXT_MAX_BYTES (the envelope rejects both
-   before this is called; this is defence in depth), or when memory runs out. */
-int intent_rules_classify (intent_rules_t *self, const char *text, intent_match_t *match, cv_error_t *err)
-    CV_MUST_CHECK;
+/* Pattern runs through this scratch that ended in an error (the match or depth limit, most
+   likely) instead of a match or a miss: each counted as no match. Worth a metric: a rising count
+   means a pattern that backtracks too much for some texts. */
+size_t intent_rules_scratch_errors (const intent_rules_scratch_t *self);
+
+/* Classifies text (NUL-terminated) into match, which the caller resets, with scratch (made for
+   these rules, used by one thread at a time). Returns 0, or -1 with err for text that is not
+   valid UTF-8 or is longer than CV_TEXT_MAX_BYTES (the envelope rejects both before this is
+   called; this is defence in depth), or when memory runs out. */
+int intent_rules_classify (const intent_rules_t *self, intent_rules_scratch_t *scratch, const char *text,
+                           intent_match_t *match, cv_error_t *err) CV_MUST_CHECK;
 
 /* Releases match's slots and clears it; NULL-safe. */
 void intent_match_reset (intent_match_t *match);

@@ -79,10 +79,17 @@ typedef struct {
     char currency[4];      /* amounts only: ISO 4217, "" when the text names none */
 } item_t;
 
+/* Read-only once made: every thread reads the same compiled patterns. */
 struct _intent_slots_t {
     pattern_t *patterns;               /* in reading order */
     size_t pattern_count;
-    pcre2_match_data *match_data;      /* one thread only */
+    uint32_t groups_max;               /* capture groups of the pattern with most */
+};
+
+/* One thread's: what reading a text writes. */
+struct _intent_slots_scratch_t {
+    const intent_slots_t *slots;
+    pcre2_match_data *match_data;
     pcre2_match_context *match_context;
     item_t *items;                     /* found in the current text */
     size_t item_count;
@@ -526,10 +533,6 @@ intent_slots_new (cv_error_t *err)
 {
     intent_slots_t *self = calloc (1, sizeof *self);
     assert (self);
-    self->match_context = pcre2_match_context_create (NULL);
-    assert (self->match_context);
-    pcre2_set_match_limit (self->match_context, INTENT_SLOTS_MATCH_LIMIT);
-    pcre2_set_depth_limit (self->match_context, INTENT_SLOTS_DEPTH_LIMIT);
     self->patterns = calloc (COUNT (s_specs), sizeof *self->patterns);
     assert (self->patterns);
 
@@ -540,7 +543,6 @@ intent_slots_new (cv_error_t *err)
                      s_alternation (s_countries, COUNT (s_countries), true, ""),
                      s_alternation (s_demonyms, COUNT (s_demonyms), true, "")};
     int rc = 0;
-    uint32_t most = 0;
     for (size_t i = 0; i < COUNT (s_specs) && rc == 0; i++) {
         char *source = s_expand (s_specs[i].source, names, texts, COUNT (names));
         int code = 0;
@@ -555,8 +557,8 @@ intent_slots_new (cv_error_t *err)
             pcre2_jit_compile (pattern->code, PCRE2_JIT_COMPLETE);
             uint32_t groups = 0;
             pcre2_pattern_info (pattern->code, PCRE2_INFO_CAPTURECOUNT, &groups);
-            if (groups > most)
-                most = groups;
+            if (groups > self->groups_max)
+                self->groups_max = groups;
             self->pattern_count++;
         } else {
             PCRE2_UCHAR message[256];
@@ -569,10 +571,7 @@ intent_slots_new (cv_error_t *err)
     }
     for (size_t i = 0; i < COUNT (texts); i++)
         free (texts[i]);
-    if (rc == 0) {
-        self->match_data = pcre2_match_data_create (most + 1, NULL);
-        assert (self->match_data);
-    } else
+    if (rc)
         intent_slots_destroy (&self);
     return self;
 }
@@ -587,6 +586,36 @@ intent_slots_destroy (intent_slots_t **self_p)
     for (size_t i = 0; i < self->pattern_count; i++)
         pcre2_code_free (self->patterns[i].code);
     free (self->patterns);
+    free (self);
+    *self_p = NULL;
+}
+
+intent_slots_scratch_t *
+intent_slots_scratch_new (const intent_slots_t *slots)
+{
+    assert (slots);
+    intent_slots_scratch_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->slots = slots;
+    self->match_data = pcre2_match_data_create (slots->groups_max + 1, NULL);
+    self->match_context = pcre2_match_context_create (NULL);
+    if (!self->match_data || !self->match_context) {
+        intent_slots_scratch_destroy (&self);
+        return NULL;
+    }
+    pcre2_set_match_limit (self->match_context, INTENT_SLOTS_MATCH_LIMIT);
+    pcre2_set_depth_limit (self->match_context, INTENT_SLOTS_DEPTH_LIMIT);
+    return self;
+}
+
+void
+intent_slots_scratch_destroy (intent_slots_scratch_t **self_p)
+{
+    assert (self_p);
+    intent_slots_scratch_t *self = *self_p;
+    if (!self)
+        return;
     pcre2_match_data_free (self->match_data);
     pcre2_match_context_free (self->match_context);
     free (self->items);
@@ -595,7 +624,7 @@ intent_slots_destroy (intent_slots_t **self_p)
 }
 
 size_t
-intent_slots_errors (const intent_slots_t *self)
+intent_slots_scratch_errors (const intent_slots_scratch_t *self)
 {
     assert (self);
     return self->errors;
@@ -670,18 +699,18 @@ s_set_date (item_t *item, long days)
 /* Copies named group name of the last match into buffer; its length, or -1 when the group did not
    take part or does not fit. */
 static int
-s_group (intent_slots_t *self, const char *name, char *buffer, size_t size)
+s_group (intent_slots_scratch_t *scratch, const char *name, char *buffer, size_t size)
 {
     PCRE2_SIZE length = size;
-    int rc = pcre2_substring_copy_byname (self->match_data, (PCRE2_SPTR) name, (PCRE2_UCHAR *) buffer, &length);
+    int rc = pcre2_substring_copy_byname (scratch->match_data, (PCRE2_SPTR) name, (PCRE2_UCHAR *) buffer, &length);
     return rc == 0 ? (int) length : -1;
 }
 
 /* The mark of the last match, "" when it passed none. */
 static const char *
-s_mark (intent_slots_t *self)
+s_mark (intent_slots_scratch_t *scratch)
 {
-    PCRE2_SPTR mark = pcre2_get_mark (self->match_data);
+    PCRE2_SPTR mark = pcre2_get_mark (scratch->match_data);
     return mark ? (const char *) mark : "";
 }
 
@@ -820,10 +849,10 @@ s_count (const char *text)
    the most recent such date on or before today (eight years back reach any 29 February). Nothing
    for a date that does not exist or a year outside 1900-2199. */
 static void
-s_set_day_month (intent_slots_t *self, long today, int month, int day, item_t *item)
+s_set_day_month (intent_slots_scratch_t *scratch, long today, int month, int day, item_t *item)
 {
     char y[8];
-    int length = s_group (self, "y", y, sizeof y);
+    int length = s_group (scratch, "y", y, sizeof y);
     if (length > 0) {
         int year = atoi (y) + (length == 2 ? 2000 : 0);
         if (year >= 1900 && year <= 2199 && s_valid_date (year, month, day))
@@ -841,32 +870,32 @@ s_set_day_month (intent_slots_t *self, long today, int month, int day, item_t *i
 
 /* "15/03/2026", "2026-03-15", "on 15/03". */
 static void
-s_read_ymd (intent_slots_t *self, long today, item_t *item)
+s_read_ymd (intent_slots_scratch_t *scratch, long today, item_t *item)
 {
     char m[8], d[8];
-    if (s_group (self, "m", m, sizeof m) > 0 && s_group (self, "d", d, sizeof d) > 0)
-        s_set_day_month (self, today, atoi (m), atoi (d), item);
+    if (s_group (scratch, "m", m, sizeof m) > 0 && s_group (scratch, "d", d, sizeof d) > 0)
+        s_set_day_month (scratch, today, atoi (m), atoi (d), item);
 }
 
 /* "15 March (2026)", "March 15th". */
 static void
-s_read_named (intent_slots_t *self, long today, item_t *item)
+s_read_named (intent_slots_scratch_t *scratch, long today, item_t *item)
 {
     char d[8];
-    int month = atoi (s_mark (self));
-    if (month >= 1 && month <= 12 && s_group (self, "d", d, sizeof d) > 0)
-        s_set_day_month (self, today, month, atoi (d), item);
+    int month = atoi (s_mark (scratch));
+    if (month >= 1 && month <= 12 && s_group (scratch, "d", d, sizeof d) > 0)
+        s_set_day_month (scratch, today, month, atoi (d), item);
 }
 
 /* "3 days ago", "a month ago": months keep the day, clamped to the month's end. */
 static void
-s_read_ago (intent_slots_t *self, long today, item_t *item)
+s_read_ago (intent_slots_scratch_t *scratch, long today, item_t *item)
 {
     char n[32];
-    if (s_group (self, "n", n, sizeof n) < 0)
+    if (s_group (scratch, "n", n, sizeof n) < 0)
         return;
     int count = s_count (n);
-    const char *unit = s_mark (self);
+    const char *unit = s_mark (scratch);
     if (count <= 0)
         return;
     if (*unit == 'd' || *unit == 'w' || *unit == 'f')
@@ -885,13 +914,13 @@ s_read_ago (intent_slots_t *self, long today, item_t *item)
 
 /* "last Tuesday", "on Tuesday": strictly before today; "next Tuesday": strictly after. */
 static void
-s_read_weekday (intent_slots_t *self, long today, item_t *item)
+s_read_weekday (intent_slots_scratch_t *scratch, long today, item_t *item)
 {
     char dir[32] = "";
-    int weekday = atoi (s_mark (self));
+    int weekday = atoi (s_mark (scratch));
     if (weekday < 1 || weekday > 7)
         return;
-    s_group (self, "dir", dir, sizeof dir);
+    s_group (scratch, "dir", dir, sizeof dir);
     int now = s_weekday (today);
     if (strcasestr (dir, "next") || strcasestr (dir, "coming")) {
         int ahead = (weekday - now + 7) % 7;
@@ -906,40 +935,40 @@ s_read_weekday (intent_slots_t *self, long today, item_t *item)
    True when the match claims its span: everything but a number that is no number, so that what
    looks like a date but is none ("31/02/2026") does not turn into something else either. */
 static bool
-s_read (intent_slots_t *self, const pattern_t *pattern, long today, item_t *item)
+s_read (intent_slots_scratch_t *scratch, const pattern_t *pattern, long today, item_t *item)
 {
     char text[48];
     switch (pattern->form) {
     case FORM_NONE:
         return true;
     case FORM_REF:
-        if (s_group (self, "ref", text, sizeof text) > 0)
+        if (s_group (scratch, "ref", text, sizeof text) > 0)
             s_reference (text, item->text, sizeof item->text);
         return true;
     case FORM_YMD:
-        s_read_ymd (self, today, item);
+        s_read_ymd (scratch, today, item);
         return true;
     case FORM_NAMED:
-        s_read_named (self, today, item);
+        s_read_named (scratch, today, item);
         return true;
     case FORM_RELATIVE:
-        s_set_date (item, today + atoi (s_mark (self)));
+        s_set_date (item, today + atoi (s_mark (scratch)));
         return true;
     case FORM_AGO:
-        s_read_ago (self, today, item);
+        s_read_ago (scratch, today, item);
         return true;
     case FORM_WEEKDAY:
-        s_read_weekday (self, today, item);
+        s_read_weekday (scratch, today, item);
         return true;
     case FORM_CARD:
-        if (s_group (self, "last4", text, sizeof text) == 4)
+        if (s_group (scratch, "last4", text, sizeof text) == 4)
             memcpy (item->text, text, 5);
         return true;
     case FORM_AMOUNT: {
-        const char *code = s_mark (self);
+        const char *code = s_mark (scratch);
         if (strlen (code) != 3)
             code = ""; /* no currency said, or a money word that names none */
-        int length = s_group (self, "num", text, sizeof text);
+        int length = s_group (scratch, "num", text, sizeof text);
         if (length < 0 || !s_number (text, (size_t) length, s_decimals (code), item->text, sizeof item->text)) {
             item->text[0] = '\0';
             return false;
@@ -948,7 +977,7 @@ s_read (intent_slots_t *self, const pattern_t *pattern, long today, item_t *item
         return true;
     }
     case FORM_CODE: {
-        const char *code = s_mark (self);
+        const char *code = s_mark (scratch);
         if (strcmp (code, "-") != 0)
             snprintf (item->text, sizeof item->text, "%s", code);
         return true;
@@ -960,34 +989,34 @@ s_read (intent_slots_t *self, const pattern_t *pattern, long today, item_t *item
 
 /* Runs pattern over the text from start to end, keeping what it finds and claiming its spans. */
 static void
-s_scan (intent_slots_t *self, const pattern_t *pattern, size_t length, long today)
+s_scan (intent_slots_scratch_t *scratch, const pattern_t *pattern, size_t length, long today)
 {
     PCRE2_SIZE offset = 0;
     while (offset < length) {
         /* the text was checked once; claiming keeps it valid UTF-8 (ASCII over whole characters) */
-        int rc = pcre2_match (pattern->code, (PCRE2_SPTR) self->subject, length, offset, PCRE2_NO_UTF_CHECK,
-                              self->match_data, self->match_context);
+        int rc = pcre2_match (pattern->code, (PCRE2_SPTR) scratch->subject, length, offset, PCRE2_NO_UTF_CHECK,
+                              scratch->match_data, scratch->match_context);
         if (rc == PCRE2_ERROR_NOMATCH)
             return;
         if (rc < 0) {
-            self->errors++; /* a limit, most likely: this pattern stops, the others go on */
+            scratch->errors++; /* a limit, most likely: this pattern stops, the others go on */
             return;
         }
-        PCRE2_SIZE *ovector = pcre2_get_ovector_pointer (self->match_data);
+        PCRE2_SIZE *ovector = pcre2_get_ovector_pointer (scratch->match_data);
         PCRE2_SIZE start = ovector[0], end = ovector[1];
         assert (end > start); /* every pattern takes at least one character */
         item_t item = {.kind = pattern->kind, .offset = start};
-        if (s_read (self, pattern, today, &item)) {
+        if (s_read (scratch, pattern, today, &item)) {
             if (item.text[0]) {
-                if (self->item_count == self->item_max) {
-                    self->item_max = self->item_max ? self->item_max * 2 : 16;
-                    item_t *grown = realloc (self->items, self->item_max * sizeof *grown);
+                if (scratch->item_count == scratch->item_max) {
+                    scratch->item_max = scratch->item_max ? scratch->item_max * 2 : 16;
+                    item_t *grown = realloc (scratch->items, scratch->item_max * sizeof *grown);
                     assert (grown);
-                    self->items = grown;
+                    scratch->items = grown;
                 }
-                self->items[self->item_count++] = item;
+                scratch->items[scratch->item_count++] = item;
             }
-            memset (self->subject + start, CLAIMED, end - start);
+            memset (scratch->subject + start, CLAIMED, end - start);
         }
         offset = end;
     }
@@ -1015,23 +1044,23 @@ s_value (const item_t *item)
 /* The items as the result object: per kind, distinct values in text order. NULL when memory runs
    out. */
 static json_t *
-s_collect (intent_slots_t *self)
+s_collect (intent_slots_scratch_t *scratch)
 {
-    if (self->item_count) /* qsort takes no NULL array, even empty */
-        qsort (self->items, self->item_count, sizeof *self->items, s_compare);
+    if (scratch->item_count) /* qsort takes no NULL array, even empty */
+        qsort (scratch->items, scratch->item_count, sizeof *scratch->items, s_compare);
     json_t *slots = json_object ();
     bool ok = slots != NULL;
     for (size_t k = 0; k < COUNT (s_keys) && ok; k++) {
         json_t *values = json_array ();
         ok = values != NULL;
-        for (size_t i = 0; i < self->item_count && ok; i++) {
-            const item_t *item = &self->items[i];
+        for (size_t i = 0; i < scratch->item_count && ok; i++) {
+            const item_t *item = &scratch->items[i];
             if (item->kind != s_keys[k].kind)
                 continue;
             bool seen = false;
             for (size_t j = 0; j < i && !seen; j++)
-                seen = self->items[j].kind == item->kind && strcmp (self->items[j].text, item->text) == 0
-                       && strcmp (self->items[j].currency, item->currency) == 0;
+                seen = scratch->items[j].kind == item->kind && strcmp (scratch->items[j].text, item->text) == 0
+                       && strcmp (scratch->items[j].currency, item->currency) == 0;
             if (!seen)
                 ok = json_array_append_new (values, s_value (item)) == 0;
         }
@@ -1047,9 +1076,11 @@ s_collect (intent_slots_t *self)
 }
 
 json_t *
-intent_slots_extract (intent_slots_t *self, const char *text, int year, int month, int day, cv_error_t *err)
+intent_slots_extract (const intent_slots_t *self, intent_slots_scratch_t *scratch, const char *text, int year,
+                      int month, int day, cv_error_t *err)
 {
-    assert (self && text);
+    assert (self && scratch && text);
+    assert (scratch->slots == self);
     assert (year >= 1900 && year <= 9000 && s_valid_date (year, month, day));
     size_t length = strlen (text);
     if (length > CV_TEXT_MAX_BYTES) {
@@ -1061,13 +1092,13 @@ intent_slots_extract (intent_slots_t *self, const char *text, int year, int mont
         cv_error_set (err, CV_ERR_INVALID, "text", "text is not valid UTF-8");
         return NULL;
     }
-    memcpy (self->subject, text, length + 1);
-    self->item_count = 0;
+    memcpy (scratch->subject, text, length + 1);
+    scratch->item_count = 0;
     long today = s_days (year, month, day);
     for (size_t i = 0; i < self->pattern_count; i++)
-        s_scan (self, &self->patterns[i], length, today);
-    json_t *slots = s_collect (self);
-    self->item_count = 0;
+        s_scan (scratch, &self->patterns[i], length, today);
+    json_t *slots = s_collect (scratch);
+    scratch->item_count = 0;
     if (!slots)
         cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
     return slots;
@@ -1078,8 +1109,8 @@ intent_slots_extract (intent_slots_t *self, const char *text, int year, int mont
 
 /* Asserts that text, read on year-month-day, gives exactly the slots of the JSON expected. */
 static void
-s_expect_on (intent_slots_t *slots, int year, int month, int day, const char *text, const char *expected,
-             bool verbose)
+s_expect_on (const intent_slots_t *slots, intent_slots_scratch_t *scratch, int year, int month, int day,
+             const char *text, const char *expected, bool verbose)
 {
     cv_error_t err;
     json_error_t json_err;
@@ -1088,7 +1119,7 @@ s_expect_on (intent_slots_t *slots, int year, int month, int day, const char *te
         fprintf (stderr, "intent_slots: bad expectation %s: %s\n", expected, json_err.text);
         abort ();
     }
-    json_t *got = intent_slots_extract (slots, text, year, month, day, &err);
+    json_t *got = intent_slots_extract (slots, scratch, text, year, month, day, &err);
     if (!got) {
         fprintf (stderr, "intent_slots: '%s' failed: %s\n", text, err.message);
         abort ();
@@ -1118,6 +1149,8 @@ intent_slots_test (bool verbose)
         fprintf (stderr, "intent_slots: %s\n", err.message);
         abort ();
     }
+    intent_slots_scratch_t *scratch = intent_slots_scratch_new (slots);
+    assert (scratch);
     assert (s_weekday (s_days (TODAY)) == 3);
 
     static const struct {
@@ -1353,29 +1386,30 @@ intent_slots_test (bool verbose)
         {"١٢٣٤ €", "{\"currency\": \"EUR\"}"}, /* other scripts' digits are not read as numbers */
     };
     for (size_t i = 0; i < COUNT (cases); i++)
-        s_expect_on (slots, TODAY, cases[i].text, cases[i].expected, verbose);
+        s_expect_on (slots, scratch, TODAY, cases[i].text, cases[i].expected, verbose);
 
     /* relative dates across month, year and leap-day boundaries */
-    s_expect_on (slots, 2024, 3, 1, "yesterday", "{\"date\": \"2024-02-29\"}", verbose);
-    s_expect_on (slots, 2024, 3, 1, "2 days ago", "{\"date\": \"2024-02-28\"}", verbose);
-    s_expect_on (slots, 2024, 3, 1, "a month ago", "{\"date\": \"2024-02-01\"}", verbose);
-    s_expect_on (slots, 2024, 3, 1, "29 February", "{\"date\": \"2024-02-29\"}", verbose);
-    s_expect_on (slots, 2026, 3, 1, "29 February", "{\"date\": \"2024-02-29\"}", verbose);
-    s_expect_on (slots, 2026, 3, 1, "29/02/2026", "{}", verbose);
-    s_expect_on (slots, 2024, 2, 29, "29/02/2024", "{\"date\": \"2024-02-29\"}", verbose);
-    s_expect_on (slots, 2026, 1, 1, "yesterday", "{\"date\": \"2025-12-31\"}", verbose);
-    s_expect_on (slots, 2026, 1, 1, "3 days ago", "{\"date\": \"2025-12-29\"}", verbose);
-    s_expect_on (slots, 2026, 1, 1, "a month ago", "{\"date\": \"2025-12-01\"}", verbose);
-    s_expect_on (slots, 2026, 1, 1, "25 December", "{\"date\": \"2025-12-25\"}", verbose);
-    s_expect_on (slots, 2026, 1, 1, "last Friday", "{\"date\": \"2025-12-26\"}", verbose);
-    s_expect_on (slots, 2025, 12, 31, "tomorrow", "{\"date\": \"2026-01-01\"}", verbose);
-    s_expect_on (slots, 2026, 3, 31, "a month ago", "{\"date\": \"2026-02-28\"}", verbose);
-    s_expect_on (slots, 2024, 3, 31, "one month ago", "{\"date\": \"2024-02-29\"}", verbose);
-    s_expect_on (slots, 2026, 3, 17, "last Tuesday", "{\"date\": \"2026-03-10\"}", verbose); /* from a Tuesday */
-    s_expect_on (slots, 2024, 3, 5, "last Tuesday", "{\"date\": \"2024-02-27\"}", verbose);
-    s_expect_on (slots, 2024, 3, 2, "on Thursday", "{\"date\": \"2024-02-29\"}", verbose);
-    s_expect_on (slots, 2100, 3, 1, "yesterday", "{\"date\": \"2100-02-28\"}", verbose); /* 2100 is not leap */
-    s_expect_on (slots, 2000, 3, 1, "yesterday", "{\"date\": \"2000-02-29\"}", verbose); /* 2000 is */
+    s_expect_on (slots, scratch, 2024, 3, 1, "yesterday", "{\"date\": \"2024-02-29\"}", verbose);
+    s_expect_on (slots, scratch, 2024, 3, 1, "2 days ago", "{\"date\": \"2024-02-28\"}", verbose);
+    s_expect_on (slots, scratch, 2024, 3, 1, "a month ago", "{\"date\": \"2024-02-01\"}", verbose);
+    s_expect_on (slots, scratch, 2024, 3, 1, "29 February", "{\"date\": \"2024-02-29\"}", verbose);
+    s_expect_on (slots, scratch, 2026, 3, 1, "29 February", "{\"date\": \"2024-02-29\"}", verbose);
+    s_expect_on (slots, scratch, 2026, 3, 1, "29/02/2026", "{}", verbose);
+    s_expect_on (slots, scratch, 2024, 2, 29, "29/02/2024", "{\"date\": \"2024-02-29\"}", verbose);
+    s_expect_on (slots, scratch, 2026, 1, 1, "yesterday", "{\"date\": \"2025-12-31\"}", verbose);
+    s_expect_on (slots, scratch, 2026, 1, 1, "3 days ago", "{\"date\": \"2025-12-29\"}", verbose);
+    s_expect_on (slots, scratch, 2026, 1, 1, "a month ago", "{\"date\": \"2025-12-01\"}", verbose);
+    s_expect_on (slots, scratch, 2026, 1, 1, "25 December", "{\"date\": \"2025-12-25\"}", verbose);
+    s_expect_on (slots, scratch, 2026, 1, 1, "last Friday", "{\"date\": \"2025-12-26\"}", verbose);
+    s_expect_on (slots, scratch, 2025, 12, 31, "tomorrow", "{\"date\": \"2026-01-01\"}", verbose);
+    s_expect_on (slots, scratch, 2026, 3, 31, "a month ago", "{\"date\": \"2026-02-28\"}", verbose);
+    s_expect_on (slots, scratch, 2024, 3, 31, "one month ago", "{\"date\": \"2024-02-29\"}", verbose);
+    /* from a Tuesday */
+    s_expect_on (slots, scratch, 2026, 3, 17, "last Tuesday", "{\"date\": \"2026-03-10\"}", verbose);
+    s_expect_on (slots, scratch, 2024, 3, 5, "last Tuesday", "{\"date\": \"2024-02-27\"}", verbose);
+    s_expect_on (slots, scratch, 2024, 3, 2, "on Thursday", "{\"date\": \"2024-02-29\"}", verbose);
+    s_expect_on (slots, scratch, 2100, 3, 1, "yesterday", "{\"date\": \"2100-02-28\"}", verbose); /* 2100 is not leap */
+    s_expect_on (slots, scratch, 2000, 3, 1, "yesterday", "{\"date\": \"2000-02-29\"}", verbose); /* 2000 is */
     for (long days = s_days (1970, 1, 1); days < s_days (2030, 1, 1); days += 97) {
         int y, m, d;
         s_civil (days, &y, &m, &d);
@@ -1390,14 +1424,14 @@ intent_slots_test (bool verbose)
     const char *tail = " card ending 4417, €12.50 on 15/03/2026 in Spain";
     memcpy (text + CV_TEXT_MAX_BYTES - strlen (tail), tail, strlen (tail) + 1);
     assert (strlen (text) == CV_TEXT_MAX_BYTES);
-    s_expect_on (slots, TODAY, text,
+    s_expect_on (slots, scratch, TODAY, text,
                  "{\"card_last4\": \"4417\", \"amount\": {\"value\": \"12.50\", \"currency\": \"EUR\"},"
                  " \"date\": \"2026-03-15\", \"country\": \"ES\"}",
                  false);
     /* one byte more is refused, not truncated */
     text[CV_TEXT_MAX_BYTES] = 'x';
     text[CV_TEXT_MAX_BYTES + 1] = '\0';
-    assert (!intent_slots_extract (slots, text, TODAY, &err));
+    assert (!intent_slots_extract (slots, scratch, text, TODAY, &err));
     assert (err.code == CV_ERR_INVALID && strstr (err.message, "over the limit"));
 
     /* texts made to make patterns work hard: each ends, with no error, and what they give is
@@ -1411,26 +1445,35 @@ intent_slots_test (bool verbose)
             filled += size;
         }
         text[filled] = '\0';
-        json_t *found = intent_slots_extract (slots, text, TODAY, &err);
+        json_t *found = intent_slots_extract (slots, scratch, text, TODAY, &err);
         assert (found);
         if (verbose)
             printf ("  %zu x '%s': %zu keys\n", filled / size, units[u], json_object_size (found));
         json_decref (found);
     }
     free (text);
-    assert (intent_slots_errors (slots) == 0);
+    assert (intent_slots_scratch_errors (scratch) == 0);
 
     /* invalid UTF-8 is refused, never read */
     static const char *const invalid[] = {"caf\xc3", "\xff€12", "card ending 4417 \xed\xa0\x80", "\xc0\xaf"};
     for (size_t i = 0; i < COUNT (invalid); i++) {
-        assert (!intent_slots_extract (slots, invalid[i], TODAY, &err));
+        assert (!intent_slots_extract (slots, scratch, invalid[i], TODAY, &err));
         assert (err.code == CV_ERR_INVALID && strstr (err.message, "UTF-8"));
     }
 
     /* an instance is reused from text to text; nothing leaks from one into the next */
-    s_expect_on (slots, TODAY, "€5", "{\"amount\": {\"value\": \"5.00\", \"currency\": \"EUR\"}}", false);
-    s_expect_on (slots, TODAY, "hello", "{}", false);
+    s_expect_on (slots, scratch, TODAY, "€5", "{\"amount\": {\"value\": \"5.00\", \"currency\": \"EUR\"}}", false);
+    s_expect_on (slots, scratch, TODAY, "hello", "{}", false);
 
+    /* the patterns are read-only: threads share them, each with a scratch of its own */
+    intent_slots_scratch_t *other = intent_slots_scratch_new (slots);
+    assert (other);
+    s_expect_on (slots, other, TODAY, "card ending 4417", "{\"card_last4\": \"4417\"}", false);
+    s_expect_on (slots, scratch, TODAY, "€5", "{\"amount\": {\"value\": \"5.00\", \"currency\": \"EUR\"}}", false);
+    intent_slots_scratch_destroy (&other);
+    intent_slots_scratch_destroy (&scratch);
+    assert (!scratch);
+    intent_slots_scratch_destroy (&scratch);
     intent_slots_destroy (&slots);
     assert (slots == NULL);
     intent_slots_destroy (&slots);

@@ -53,10 +53,11 @@
      A demonym counts only before a bank or shop word ("a German website", "my Spanish bank").
      "Iceland" is the country, even when the customer meant the supermarket.
 
-   Pure logic, no I/O. An instance holds one PCRE2 match data and a copy of the text being read,
-   so it serves one thread: the worker builds one per handler thread. Every match runs under a
-   match and depth limit; a pattern run that hits one counts as an error and ends that pattern's
-   search for that text, never the extraction. */
+   Pure logic, no I/O. The compiled patterns are read-only once made, so every thread of a worker
+   shares one intent_slots_t; what reading a text writes (PCRE2's match data, a copy of the text,
+   the slots found, the error count) is in an intent_slots_scratch_t, one per thread. Every match
+   runs under a match and depth limit; a pattern run that hits one counts as an error and ends
+   that pattern's search for that text, never the extraction. */
 #ifndef INTENT_SLOTS_H
 #define INTENT_SLOTS_H
 
@@ -71,23 +72,30 @@
 #define INTENT_SLOTS_DEPTH_LIMIT 1000    /* pcre2_set_depth_limit (the interpreter's backtracking depth) */
 
 typedef struct _intent_slots_t intent_slots_t;
+typedef struct _intent_slots_scratch_t intent_slots_scratch_t;
 
 /* Compiles the slot patterns, once. NULL with err (INTERNAL) only if one does not compile, which
    is a bug in this file that the self-test catches. */
 intent_slots_t *intent_slots_new (cv_error_t *err) CV_MUST_CHECK;
 void intent_slots_destroy (intent_slots_t **self_p);
 
+/* One thread's working memory for intent_slots_extract with slots (borrowed; it must outlive
+   the scratch). NULL only when memory runs out. */
+intent_slots_scratch_t *intent_slots_scratch_new (const intent_slots_t *slots);
+void intent_slots_scratch_destroy (intent_slots_scratch_t **self_p);
+
 /* Returns a new object (the caller's, to json_decref) of every slot found in text (NUL-terminated),
    with relative dates counted from year-month-day: the caller passes today's date in the bank's
-   time zone, tests a fixed one. The date must exist and its year lie in 1900-9000 (asserted: it
-   comes from the caller's clock, not from a customer). NULL with err INVALID for text that is
-   longer than CV_TEXT_MAX_BYTES or is not valid UTF-8, or INTERNAL when memory runs out. */
-json_t *intent_slots_extract (intent_slots_t *self, const char *text, int year, int month, int day,
-                              cv_error_t *err) CV_MUST_CHECK;
+   time zone, tests a fixed one. scratch was made for these slots and serves one thread at a time.
+   The date must exist and its year lie in 1900-9000 (asserted: it comes from the caller's clock,
+   not from a customer). NULL with err INVALID for text that is longer than CV_TEXT_MAX_BYTES or
+   is not valid UTF-8, or INTERNAL when memory runs out. */
+json_t *intent_slots_extract (const intent_slots_t *self, intent_slots_scratch_t *scratch, const char *text,
+                              int year, int month, int day, cv_error_t *err) CV_MUST_CHECK;
 
-/* Pattern runs that ended in an error (a match limit, most likely) instead of a match or a miss,
-   since creation. Worth a metric: it should stay at zero. */
-size_t intent_slots_errors (const intent_slots_t *self);
+/* Pattern runs through this scratch that ended in an error (a match limit, most likely) instead
+   of a match or a miss. Worth a metric: it should stay at zero. */
+size_t intent_slots_scratch_errors (const intent_slots_scratch_t *self);
 
 void intent_slots_test (bool verbose);
 
