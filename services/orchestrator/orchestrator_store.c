@@ -12,35 +12,40 @@
 #include "cv_pgpipe.h"
 
 /* The statements, prepared on every connection; the enum indexes s_statements. */
-enum { SQL_CREATE, SQL_CHECKPOINT, SQL_FAIL, SQL_LOAD, SQL_UNFINISHED, SQL_PING, SQL_COUNT };
+enum { SQL_CREATE, SQL_CHECKPOINT, SQL_LAST_CHECKPOINT, SQL_FAIL, SQL_LOAD, SQL_UNFINISHED, SQL_PING, SQL_COUNT };
 
 static const cv_pgpipe_statement_t s_statements[SQL_COUNT] = {
     /* One row: the id and whether this statement recorded it (false: the idempotency key's first
        request). No row: a concurrent request with the same key is not committed yet. */
     [SQL_CREATE] = {"create_request",
                     "WITH recorded AS ("
-                    "  INSERT INTO requests (id, user_id, session_id, text, status, stage, idempotency_key,"
-                    "   deadline_ms, trace_id)"
-                    "  VALUES ($1, $2, NULLIF($3, ''), $4, 'running', 'intent', NULLIF($5, ''), $6::bigint, $7)"
+                    "  INSERT INTO requests (id, user_id, session_id, text, status, idempotency_key, deadline_ms,"
+                    "   trace_id)"
+                    "  VALUES ($1, $2, NULLIF($3, ''), $4, 'running', NULLIF($5, ''), $6::bigint, $7)"
                     "  ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
                     "  RETURNING id)"
                     " SELECT id, true FROM recorded"
                     " UNION ALL SELECT id, false FROM requests"
                     "  WHERE user_id = $2 AND idempotency_key = NULLIF($5, '') AND NOT EXISTS (SELECT FROM recorded)",
                     7, false},
+    /* A checkpoint, and a decision's actions with it; the request's row is left alone. */
     [SQL_CHECKPOINT] = {"checkpoint",
-                        "WITH checkpoint AS ("
-                        "  INSERT INTO checkpoints (request_id, seq, stage, body, elapsed_us)"
-                        "  VALUES ($1, $2::int, $3, $4::bytea, $5::bigint) ON CONFLICT DO NOTHING RETURNING 1),"
-                        " recorded AS ("
+                        "WITH recorded AS ("
                         "  INSERT INTO actions (request_id, action_id, kind, params)"
                         "  SELECT $1, a->>'id', a->>'kind', a->'params'"
                         "  FROM jsonb_array_elements(NULLIF($6, '')::jsonb) a"
                         "  ON CONFLICT DO NOTHING RETURNING 1)"
-                        " UPDATE requests SET stage = $7, status = $8, updated_at = now(),"
-                        "  finished_at = CASE WHEN $8 = 'running' THEN NULL ELSE now() END"
-                        " WHERE id = $1",
-                        8, false},
+                        " INSERT INTO checkpoints (request_id, seq, stage, body, elapsed_us)"
+                        " VALUES ($1, $2::int, $3, $4::bytea, $5::bigint) ON CONFLICT DO NOTHING",
+                        6, false},
+    /* The last checkpoint, and the request done with it. */
+    [SQL_LAST_CHECKPOINT] = {"last_checkpoint",
+                             "WITH checkpoint AS ("
+                             "  INSERT INTO checkpoints (request_id, seq, stage, body, elapsed_us)"
+                             "  VALUES ($1, $2::int, $3, $4::bytea, $5::bigint) ON CONFLICT DO NOTHING RETURNING 1)"
+                             " UPDATE requests SET status = 'done', updated_at = now(), finished_at = now()"
+                             " WHERE id = $1",
+                             5, false},
     [SQL_FAIL] = {"fail_request",
                   "UPDATE requests SET status = 'failed', error = $2, finished_at = now(), updated_at = now()"
                   " WHERE id = $1",
@@ -308,10 +313,6 @@ orchestrator_store_checkpoint (orchestrator_store_t *self, const orchestrator_re
     char seq[8], elapsed[24];
     snprintf (seq, sizeof seq, "%d", stage + 1);
     snprintf (elapsed, sizeof elapsed, "%lld", (long long) orchestrator_request_stage_us (request, stage));
-    /* The row as it stood when the stage finished, whenever this is written: the stage after it,
-       and done after the last one (a failure is written by orchestrator_store_fail, after). */
-    bool last = stage == REQUEST_STAGES - 1;
-    const char *next_stage = orchestrator_request_stage_name ((orchestrator_state_t) (last ? stage : stage + 1));
     const cv_envelope_t *result = orchestrator_request_result (request, stage);
     char *actions = s_actions_json (stage == REQUEST_DECIDE ? result->decision : NULL);
     const char *values[] = {orchestrator_request_id (request),
@@ -319,13 +320,14 @@ orchestrator_store_checkpoint (orchestrator_store_t *self, const orchestrator_re
                             orchestrator_request_stage_name ((orchestrator_state_t) stage),
                             (const char *) body,
                             elapsed,
-                            actions ? actions : "",
-                            next_stage,
-                            last ? "done" : "running"};
-    int lengths[] = {0, 0, 0, (int) size, 0, 0, 0, 0};
-    int formats[] = {0, 0, 0, 1, 0, 0, 0, 0};
-    int rc = s_run (s_pipe_of (self, orchestrator_request_id (request)),
-                    s_operation_new (self, SQL_CHECKPOINT, fn, owner), values, lengths, formats, err);
+                            actions ? actions : ""};
+    int lengths[] = {0, 0, 0, (int) size, 0, 0};
+    int formats[] = {0, 0, 0, 1, 0, 0};
+    /* The row changes only with the last one, whenever it is written: a failure is written by
+       orchestrator_store_fail, after the checkpoints. */
+    int statement = stage == REQUEST_STAGES - 1 ? SQL_LAST_CHECKPOINT : SQL_CHECKPOINT;
+    int rc = s_run (s_pipe_of (self, orchestrator_request_id (request)), s_operation_new (self, statement, fn, owner),
+                    values, lengths, formats, err);
     free (actions);
     return rc;
 }

@@ -8,8 +8,9 @@
    flight share the next one (group commit). The writes of one request always go to the same
    connection, so they commit in the order they were made.
 
-   A checkpoint, the request's new stage and status, and a decision's actions are one statement:
-   they commit together or not at all. Every statement is prepared once per connection, with the
+   A checkpoint and a decision's actions, or the last checkpoint and the request's row marked done,
+   are one statement: they commit together or not at all. The row is written only when the request
+   is recorded and when it ends. Every statement is prepared once per connection, with the
    stage result as a binary parameter.
 
    While a connection is down every operation for it is refused at once (-1 with UNAVAILABLE), and
@@ -67,8 +68,8 @@ int orchestrator_store_migrate (orchestrator_store_t *self, cv_error_t *err) CV_
 int orchestrator_store_create (orchestrator_store_t *self, const orchestrator_request_t *request,
                                orchestrator_store_fn *fn, void *owner, cv_error_t *err) CV_MUST_CHECK;
 /* Writes the checkpoint of a stage the request has finished (its result bytes, seq = stage + 1),
-   the request's row as it stood then (the next stage, or done after the last), and for the decide
-   stage its actions. Idempotent: a checkpoint already written is left as it is. */
+   for the decide stage its actions, and with the last stage's the request's row marked done.
+   Idempotent: a checkpoint already written is left as it is. */
 int orchestrator_store_checkpoint (orchestrator_store_t *self, const orchestrator_request_t *request, int stage,
                                    orchestrator_store_fn *fn, void *owner, cv_error_t *err) CV_MUST_CHECK;
 /* Marks the request failed with its error. */
