@@ -248,17 +248,17 @@ s_handle_reply (orchestrator_broker_t *self, worker_t *worker, zframe_t *body)
     s_job_finish (self, job, reply, body, NULL);
 }
 
-static int
-s_router_readable (zloop_t *loop, zsock_t *reader, void *arg)
+/* Handles one message from a worker or a stranger. */
+static void
+s_handle_message (orchestrator_broker_t *self, zsock_t *reader)
 {
-    orchestrator_broker_t *self = arg;
     zmsg_t *msg = zmsg_recv (reader);
     if (!msg)
-        return 0;
+        return;
     zframe_t *identity = zmsg_pop (msg);
     if (!identity) {
         zmsg_destroy (&msg);
-        return 0;
+        return;
     }
     char *key = zframe_strhex (identity);
     cv_mdp_message_t message;
@@ -267,7 +267,7 @@ s_router_readable (zloop_t *loop, zsock_t *reader, void *arg)
         cv_log_warn (self->config.log, "dropped a malformed message from peer %s: %s", key, err.message);
         free (key);
         zframe_destroy (&identity);
-        return 0;
+        return;
     }
     worker_t *worker = zhashx_lookup (self->workers, key);
     int64_t now = zclock_mono ();
@@ -306,6 +306,17 @@ s_router_readable (zloop_t *loop, zsock_t *reader, void *arg)
     cv_mdp_message_reset (&message);
     free (key);
     zframe_destroy (&identity);
+}
+
+/* Takes what has arrived, up to a bound, before dispatching once: under load one wake-up of the
+   loop serves many replies. */
+#define MESSAGES_PER_WAKEUP 64
+static int
+s_router_readable (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    orchestrator_broker_t *self = arg;
+    for (int i = 0; i < MESSAGES_PER_WAKEUP && (i == 0 || (zsock_events (reader) & ZMQ_POLLIN)); i++)
+        s_handle_message (self, reader);
     s_dispatch (self);
     return 0;
 }

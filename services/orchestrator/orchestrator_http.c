@@ -184,6 +184,15 @@ s_run (orchestrator_http_t *self)
         self->timer = zloop_timer (self->loop, (size_t) timeout, 1, s_timer_expired, self);
 }
 
+/* MHD runs at the end of this loop iteration: every answer given in it goes out in one run. */
+static void
+s_run_soon (orchestrator_http_t *self)
+{
+    if (self->timer != -1)
+        zloop_timer_end (self->loop, self->timer);
+    self->timer = zloop_timer (self->loop, 0, 1, s_timer_expired, self);
+}
+
 static int
 s_readable (zloop_t *loop, zmq_pollitem_t *item, void *arg)
 {
@@ -304,7 +313,7 @@ orchestrator_http_answer (orchestrator_exchange_t *exchange, unsigned status, js
         exchange->suspended = false;
         MHD_resume_connection (exchange->connection);
         if (!self->in_callback) /* else the MHD_run under way arms the timer when it returns */
-            s_run (self);
+            s_run_soon (self);
     }
 }
 
