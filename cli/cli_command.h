@@ -3,10 +3,11 @@
    and how it reaches the database.
 
    Exit codes, the same for every command (and documented in `conveyor --help`):
-     0  done (probe: the service is ok)
+     0  done (probe: the service is ok; bench: at least one request was answered)
      1  the command ran and failed: a probe not ok, unreachable, unanswered or answered with
-        garbage; a database unreachable or a statement failed
-     2  usage error: unknown command or option, missing or extra argument, value out of range */
+        garbage; a database unreachable or a statement failed; bench: no request answered
+     2  usage error: unknown command or option, missing or extra argument, value out of range
+        (bench: a --requests file unreadable or malformed) */
 #ifndef CLI_COMMAND_H
 #define CLI_COMMAND_H
 

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli_bench.h"
 #include "cli_command.h"
 #include "cli_migrate.h"
 #include "cli_probe.h"
@@ -16,6 +17,7 @@ static const cli_command_t s_commands[] = {
     {"seed", CLI_SEED_SUMMARY, cli_seed_run},
     {"train", CLI_TRAIN_SUMMARY, cli_train_run},
     {"eval", CLI_EVAL_SUMMARY, cli_eval_run},
+    {"bench", CLI_BENCH_SUMMARY, cli_bench_run},
 };
 #define COMMAND_COUNT (sizeof s_commands / sizeof s_commands[0])
 
@@ -24,7 +26,7 @@ s_usage (FILE *out)
 {
     fprintf (out, "usage: conveyor COMMAND [options]\n"
                   "Operates a conveyor deployment: probes its services, migrates and seeds its database,\n"
-                  "trains its intent model.\n\n"
+                  "trains its intent model, loads its HTTP API.\n\n"
                   "commands:\n");
     for (size_t i = 0; i < COMMAND_COUNT; i++)
         fprintf (out, "  %-9s %s\n", s_commands[i].name, s_commands[i].summary);
@@ -33,11 +35,12 @@ s_usage (FILE *out)
                   "environment variable, CONVEYOR_ and the option's name in capitals with - as _ (e.g.\n"
                   "--database-url: CONVEYOR_DATABASE_URL); an option on the command line wins.\n\n"
                   "exit status:\n"
-                  "  0  done (probe: the service answered ok)\n"
+                  "  0  done (probe: the service answered ok; bench: at least one request was answered)\n"
                   "  1  the command failed: a probe not ok, unreachable, unanswered in time or answered\n"
                   "     with garbage; the database unreachable or a statement failed; training data\n"
-                  "     unreadable or malformed, or the model not written\n"
-                  "  2  usage error: unknown command or option, missing or extra argument, bad value\n");
+                  "     unreadable or malformed, or the model not written; bench: no request answered\n"
+                  "  2  usage error: unknown command or option, missing or extra argument, bad value\n"
+                  "     (bench: a --requests file unreadable or malformed)\n");
 }
 
 int
