@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# End to end: `make run` as a user runs it, stopped by SIGTERM sent to its whole process group (as a
+# terminal's hang-up, a process supervisor or `kill -- -PGID` does) and by SIGINT (Ctrl-C). Each
+# time every service and PostgreSQL must stop, and the script must say so.
+source "$(dirname "$0")/lib.sh"
+E2E_DIR=$(mktemp -d /tmp/conveyor-e2e-run.XXXXXX)
+trap 'for pid in $(pgrep -f "$E2E_DIR" || true); do kill -KILL "$pid" 2>/dev/null || true; done; rm -rf "$E2E_DIR"' EXIT
+
+# The run script under make, as the README's `make run` has it (without its build step).
+printf 'run:\n\t@%s/deploy/local/run\n' "$CONVEYOR_SOURCE_DIR" >"$E2E_DIR/Makefile"
+
+run_and_stop() {
+    local signal=$1 log=$E2E_DIR/run-$1.log
+    export CONVEYOR_RUN_DIR=$E2E_DIR/var CONVEYOR_DEMO_CUSTOMERS=20
+    export CONVEYOR_HTTP_PORT=$(e2e_free_port) CONVEYOR_PG_PORT=$(e2e_free_port)
+    export CONVEYOR_BROKER_PORT=$(e2e_free_port) CONVEYOR_CONTROL_PORT_BASE=$(e2e_free_port)
+    setsid make -s -f "$E2E_DIR/Makefile" run >"$log" 2>&1 &
+    local make_pid=$!
+    serving() { grep -q 'serving at' "$log"; }
+    e2e_wait 120 "make run to serve" serving
+    [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$CONVEYOR_HTTP_PORT/healthz") == 200 ]] ||
+        e2e_fail "make run serves, but not on its port"
+    kill -"$signal" -- -"$make_pid"
+    local deadline=$((SECONDS + 60))
+    while kill -0 "$make_pid" 2>/dev/null; do
+        [[ $SECONDS -lt $deadline ]] || e2e_fail "make run did not end within 60 s of SIG$signal"
+        sleep 0.1
+    done
+    stopped() { grep -q 'conveyor: stopped' "$log"; }
+    e2e_wait 30 "the script to finish its clean-up" stopped
+    left=$(pgrep -fa "$E2E_DIR/var/pg" || true)
+    [[ -z $left ]] || e2e_fail "SIG$signal to make run's process group left PostgreSQL running: $left"
+    left=$(pgrep -fa "conveyor-.*$CONVEYOR_CONTROL_PORT_BASE" || true)
+    [[ -z $left ]] || e2e_fail "SIG$signal to make run's process group left services running: $left"
+    e2e_ok "SIG$signal to make run's process group stops everything"
+}
+run_and_stop TERM
+run_and_stop INT
+e2e_log "PASS"
