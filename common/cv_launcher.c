@@ -21,6 +21,7 @@ static const cv_setting_t s_standard[] = {
     {"verbose", CV_SETTING_BOOL, "false", 0, 0, "log debug events"},
 };
 #define STANDARD_COUNT (sizeof s_standard / sizeof s_standard[0])
+#define CONTROL_ENDPOINT 1
 
 cv_worker_config_t
 cv_launcher_worker_config (const cv_launcher_spec_t *spec, cv_launcher_args_t *args, cv_log_t *log)
@@ -28,9 +29,11 @@ cv_launcher_worker_config (const cv_launcher_spec_t *spec, cv_launcher_args_t *a
     cv_worker_config_t config = {
         .service = spec->service,
         .request_body = spec->request_body,
+        .shared_new = spec->shared_new,
+        .shared_destroy = spec->shared_destroy,
+        .shared_args = args,
         .logic_new = spec->logic_new,
         .logic_destroy = spec->logic_destroy,
-        .logic_args = args,
         .handle = spec->handle,
         .check = spec->check,
         .log = log,
@@ -46,7 +49,7 @@ cv_launcher_run (const cv_launcher_spec_t *spec, int argc, char **argv)
     size_t count = STANDARD_COUNT + spec->extra_count;
     cv_setting_t *table = calloc (count, sizeof *table);
     memcpy (table, s_standard, sizeof s_standard);
-    table[1].fallback = spec->default_control_endpoint;
+    table[CONTROL_ENDPOINT].fallback = spec->default_control_endpoint;
     if (spec->extra_count)
         memcpy (table + STANDARD_COUNT, spec->extra_settings, spec->extra_count * sizeof *table);
 

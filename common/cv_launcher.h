@@ -20,7 +20,7 @@
 #include "cv_settings.h"
 #include "cv_worker.h"
 
-/* What a service's logic_new receives as logic_args. */
+/* What a service's shared_new receives as shared_args. */
 typedef struct {
     cv_config_t *agent;          /* the parsed agent file */
     cv_settings_t *settings;     /* standard and extra settings, effective values */
@@ -30,6 +30,8 @@ typedef struct {
     const char *service;
     const char *summary;                     /* one line for --help */
     cv_body_t request_body;
+    cv_worker_shared_new_fn *shared_new;
+    cv_worker_shared_destroy_fn *shared_destroy;
     cv_worker_logic_new_fn *logic_new;
     cv_worker_logic_destroy_fn *logic_destroy;
     cv_worker_handle_fn *handle;

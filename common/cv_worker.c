@@ -17,7 +17,7 @@ typedef struct {
 
 typedef struct {
     const cv_worker_config_t *config;
-    void *logic; /* owned by the handler thread from its start */
+    const void *shared;         /* the worker's, read only */
 } handler_args_t;
 
 typedef struct {
@@ -27,6 +27,7 @@ typedef struct {
     zsock_t *broker;            /* DEALER to the orchestrator */
     zsock_t *control;           /* REP for probes, or NULL */
     char *control_endpoint;     /* as bound */
+    void *shared;               /* what every handler reads: made first, destroyed last */
     handler_t *handlers;
     uint32_t handler_count;
     zframe_t *waiting_probe;    /* a control probe that arrived while every handler was busy */
@@ -94,14 +95,24 @@ s_handle_frame (const cv_worker_config_t *config, void *logic, zframe_t *frame)
     return out;
 }
 
+/* A handler thread: makes its logic over the shared part, then serves one request at a time. */
 static void
 s_handler_actor (zsock_t *pipe, void *args)
 {
     handler_args_t *handler = args;
     const cv_worker_config_t *config = handler->config;
-    void *logic = handler->logic;
+    const void *shared = handler->shared;
     free (handler);
     zsock_signal (pipe, 0);
+    cv_error_t err;
+    cv_error_clear (&err);
+    void *logic = config->logic_new (shared, config->log, &err);
+    if (!logic) {
+        cv_actor_failed (pipe, &err);
+        cv_actor_wait_term (pipe);
+        return;
+    }
+    cv_actor_ready (pipe);
     while (!zsys_interrupted) {
         zmsg_t *msg = zmsg_recv (pipe);
         if (!msg)
@@ -330,15 +341,19 @@ s_worker_init (worker_t *self, cv_error_t *err)
         self->control_endpoint = zsock_last_endpoint (self->control);
         zloop_reader (self->loop, self->control, s_control_readable, self);
     }
+    self->shared = config->shared_new (config->shared_args, config->log, err);
+    if (!self->shared)
+        return -1;
     self->handlers = calloc (config->capacity, sizeof *self->handlers);
+    assert (self->handlers);
     for (uint32_t i = 0; i < config->capacity; i++) {
-        void *logic = config->logic_new (config->logic_args, config->log, err);
-        if (!logic)
-            return -1;
         handler_args_t *args = malloc (sizeof *args);
+        assert (args);
         args->config = config;
-        args->logic = logic;
-        self->handlers[i].actor = zactor_new (s_handler_actor, args);
+        args->shared = self->shared;
+        self->handlers[i].actor = cv_actor_start (s_handler_actor, args, err);
+        if (!self->handlers[i].actor)
+            return -1;
         self->handler_count++;
         zloop_reader (self->loop, zactor_sock (self->handlers[i].actor), s_handler_readable, self);
     }
@@ -373,6 +388,9 @@ s_worker_actor (zsock_t *pipe, void *args)
     for (uint32_t i = 0; i < self->handler_count; i++)
         zactor_destroy (&self->handlers[i].actor);
     free (self->handlers);
+    /* every handler has stopped and destroyed its logic: nothing reads the shared part now */
+    if (self->shared)
+        self->config->shared_destroy (&self->shared);
     zframe_destroy (&self->waiting_probe);
     zsock_destroy (&self->broker);
     zsock_destroy (&self->control);
@@ -386,7 +404,8 @@ s_worker_actor (zsock_t *pipe, void *args)
 zactor_t *
 cv_worker_start (const cv_worker_config_t *config, cv_error_t *err)
 {
-    assert (config && config->service && config->handle && config->logic_new && config->logic_destroy);
+    assert (config && config->service && config->handle && config->shared_new && config->shared_destroy);
+    assert (config->logic_new && config->logic_destroy);
     assert (config->broker_endpoint && config->instance && config->log);
     assert (config->capacity >= 1 && config->capacity <= CV_MDP_MAX_CAPACITY);
     assert (config->heartbeat_ms > 0 && config->liveness > 0);

@@ -13,28 +13,46 @@
 #include "cv_msgpack.h"
 #include "decision_policy.h"
 
+/* One handler thread's logic: the worker's policies (read only) and the probe's intent. */
 typedef struct {
-    decision_policy_t *policies;
+    const decision_policy_t *policies;
     cv_log_t *log;               /* borrowed */
     const char *check_intent;    /* what the probe decides for */
 } decision_server_t;
 
 void *
-decision_server_logic_new (void *logic_args, cv_log_t *log, cv_error_t *err)
+decision_server_shared_new (void *shared_args, cv_log_t *log, cv_error_t *err)
 {
-    cv_launcher_args_t *args = logic_args;
+    cv_launcher_args_t *args = shared_args;
     assert (args && args->agent);
     decision_policy_t *policies = decision_policy_new (args->agent, log, err);
-    if (!policies)
-        return NULL;
-    decision_server_t *self = calloc (1, sizeof *self);
-    assert (self);
-    self->policies = policies;
-    self->log = log;
-    self->check_intent = DECISION_SERVER_CHECK_INTENT;
-    if (log)
+    if (policies && log)
         cv_log_debug (log, "policies loaded from %s: %zu, catch-all %s", cv_config_name (args->agent),
                       decision_policy_count (policies), decision_policy_catch_all (policies));
+    return policies;
+}
+
+void
+decision_server_shared_destroy (void **shared_p)
+{
+    assert (shared_p);
+    decision_policy_t *policies = *shared_p;
+    decision_policy_destroy (&policies);
+    *shared_p = NULL;
+}
+
+void *
+decision_server_logic_new (const void *shared, cv_log_t *log, cv_error_t *err)
+{
+    assert (shared);
+    decision_server_t *self = calloc (1, sizeof *self);
+    if (!self) {
+        cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
+        return NULL;
+    }
+    self->policies = shared;
+    self->log = log;
+    self->check_intent = DECISION_SERVER_CHECK_INTENT;
     return self;
 }
 
@@ -45,7 +63,6 @@ decision_server_logic_destroy (void **logic_p)
     decision_server_t *self = *logic_p;
     if (!self)
         return;
-    decision_policy_destroy (&self->policies);
     free (self);
     *logic_p = NULL;
 }
@@ -154,6 +171,8 @@ const cv_launcher_spec_t decision_server_spec = {
     .service = DECISION_SERVER_SERVICE,
     .summary = "conveyor's decision worker: chooses an outcome and actions from the intent and evidence",
     .request_body = CONVEYOR__V1__ENVELOPE__BODY_DECIDE_REQUEST,
+    .shared_new = decision_server_shared_new,
+    .shared_destroy = decision_server_shared_destroy,
     .logic_new = decision_server_logic_new,
     .logic_destroy = decision_server_logic_destroy,
     .handle = decision_server_handle,
@@ -177,8 +196,11 @@ decision_server_test (bool verbose)
     cv_config_t *agent = cv_config_load (CONVEYOR_SOURCE_DIR "/deploy/config/bank-agent.yaml", &err);
     assert (agent);
     cv_launcher_args_t args = {.agent = agent, .settings = settings};
-    void *logic = decision_server_logic_new (&args, log, &err);
-    assert (logic);
+    void *shared = decision_server_shared_new (&args, log, &err);
+    assert (shared);
+    cv_config_destroy (&agent); /* the policies keep nothing of the agent file */
+    void *logic = decision_server_logic_new (shared, log, &err);
+    assert (logic && ((decision_server_t *) logic)->policies == shared);
 
     /* a lost card with an active card on record: freeze it */
     json_t *rows = json_pack ("[{s:s, s:s, s:s}]", "id", "card-7", "last4", "4417", "status", "active");
@@ -244,7 +266,9 @@ decision_server_test (bool verbose)
     decision_server_logic_destroy (&logic);
     assert (!logic);
     decision_server_logic_destroy (&logic);
-    cv_config_destroy (&agent);
+    decision_server_shared_destroy (&shared);
+    assert (!shared);
+    decision_server_shared_destroy (&shared);
 
     agent = cv_config_parse ("odd.yaml",
                              "policies:\n"
@@ -257,7 +281,9 @@ decision_server_test (bool verbose)
                              &err);
     assert (agent);
     args.agent = agent;
-    logic = decision_server_logic_new (&args, log, &err);
+    shared = decision_server_shared_new (&args, log, &err);
+    assert (shared);
+    logic = decision_server_logic_new (shared, log, &err);
     assert (logic);
     arena = cv_arena_new ();
     assert (decision_server_check (logic, arena, &err) == -1);
@@ -276,13 +302,14 @@ decision_server_test (bool verbose)
     assert (strstr (err.message, "canned decision") && strstr (err.message, "catch-all rest"));
     cv_arena_destroy (&arena);
     decision_server_logic_destroy (&logic);
+    decision_server_shared_destroy (&shared);
     cv_config_destroy (&agent);
 
     /* a bad policies section stops the worker from starting, naming the line */
     agent = cv_config_parse ("bad.yaml", "policies:\n  - name: a\n    intent: x\n    outcome: answer\n", &err);
     assert (agent);
     args.agent = agent;
-    assert (!decision_server_logic_new (&args, log, &err));
+    assert (!decision_server_shared_new (&args, log, &err));
     assert (strstr (err.message, "bad.yaml:2: policies: no catch-all"));
     cv_config_destroy (&agent);
 

@@ -2,9 +2,9 @@
    Decision with decision_policy. The generic worker (common/cv_worker.h) owns the sockets, the
    threads and the validation of every frame; this file only decides for decoded requests.
 
-   One logic instance per handler thread, created from a cv_launcher_args_t: the agent file's
-   `policies` section is validated at start, and a bad section stops the worker with the file,
-   line and key. */
+   The agent file's `policies` section is loaded and validated once, at start, into the worker's
+   shared part (a decision_policy_t, read-only), and a bad section stops the worker with the file,
+   line and key; every handler thread's logic decides with it. */
 #ifndef DECISION_SERVER_H
 #define DECISION_SERVER_H
 
@@ -22,9 +22,15 @@
    names policies accept) and no evidence, which only the catch-all can decide. */
 #define DECISION_SERVER_CHECK_INTENT "(probe)"
 
-/* cv_worker_logic_new_fn: logic_args is a cv_launcher_args_t (borrowed; only read here). Returns
-   a new logic instance, or NULL with err when the policies section is bad. log is borrowed. */
-void *decision_server_logic_new (void *logic_args, cv_log_t *log, cv_error_t *err);
+/* cv_worker_shared_new_fn: shared_args is a cv_launcher_args_t (borrowed; only read here).
+   Returns the worker's decision_policy_t, or NULL with err when the policies section is bad. */
+void *decision_server_shared_new (void *shared_args, cv_log_t *log, cv_error_t *err);
+/* cv_worker_shared_destroy_fn */
+void decision_server_shared_destroy (void **shared_p);
+
+/* cv_worker_logic_new_fn: a handler's logic over shared (the policies, borrowed). log is
+   borrowed. */
+void *decision_server_logic_new (const void *shared, cv_log_t *log, cv_error_t *err);
 /* cv_worker_logic_destroy_fn */
 void decision_server_logic_destroy (void **logic_p);
 

@@ -24,37 +24,73 @@ const cv_setting_t gatherer_server_settings[] = {
 };
 const size_t gatherer_server_settings_count = sizeof gatherer_server_settings / sizeof gatherer_server_settings[0];
 
+/* What every handler thread reads: the tools and plans, and where the database is. */
 typedef struct {
     gatherer_tools_t *tools;
+    char *url;
+} gatherer_shared_t;
+
+/* One handler thread's logic: its own connection pool over the shared tools. */
+typedef struct {
+    const gatherer_shared_t *shared;
     gatherer_sql_t *sql;
     gatherer_tool_t check;  /* the probe's canned statement */
     cv_log_t *log;          /* borrowed */
 } gatherer_server_t;
 
 void *
-gatherer_server_new (void *logic_args, cv_log_t *log, cv_error_t *err)
+gatherer_server_shared_new (void *shared_args, cv_log_t *log, cv_error_t *err)
 {
-    const cv_launcher_args_t *args = logic_args;
+    const cv_launcher_args_t *args = shared_args;
     assert (args && args->agent && args->settings && log);
+    const char *url = cv_settings_string (args->settings, "database-url");
     gatherer_tools_t *tools = gatherer_tools_new (args->agent, err);
     if (!tools)
         return NULL;
-    const char *url = cv_settings_string (args->settings, "database-url");
     if (!url || !*url) {
         gatherer_tools_destroy (&tools);
         cv_error_set (err, CV_ERR_INVALID, "database-url", "database-url is empty");
         return NULL;
     }
-    gatherer_server_t *self = calloc (1, sizeof *self);
+    gatherer_shared_t *self = calloc (1, sizeof *self);
     assert (self);
     self->tools = tools;
-    size_t pool = gatherer_tools_max_plan (tools);
-    /* The instance id names the sessions in pg_stat_activity. */
-    self->sql = gatherer_sql_new (url, cv_log_instance (log), pool ? pool : 1);
+    self->url = strdup (url);
+    assert (self->url);
+    cv_log_debug (log, "%zu tools, the largest plan runs %zu at once on each handler's connections",
+                  gatherer_tools_count (tools), gatherer_tools_max_plan (tools));
+    return self;
+}
+
+void
+gatherer_server_shared_destroy (void **shared_p)
+{
+    assert (shared_p);
+    gatherer_shared_t *self = *shared_p;
+    if (!self)
+        return;
+    gatherer_tools_destroy (&self->tools);
+    free (self->url);
+    free (self);
+    *shared_p = NULL;
+}
+
+void *
+gatherer_server_new (const void *shared, cv_log_t *log, cv_error_t *err)
+{
+    assert (shared && log);
+    gatherer_server_t *self = calloc (1, sizeof *self);
+    if (!self) {
+        cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
+        return NULL;
+    }
+    self->shared = shared;
+    size_t pool = gatherer_tools_max_plan (self->shared->tools);
+    /* The instance id names the sessions in pg_stat_activity. Connections open when first used. */
+    self->sql = gatherer_sql_new (self->shared->url, cv_log_instance (log), pool ? pool : 1);
     self->check = (gatherer_tool_t) {.name = "check", .kind = GATHERER_TOOL_SQL, .query = "SELECT 1 AS ok",
                                      .timeout_ms = GATHERER_CHECK_TIMEOUT_MS, .max_rows = 1};
     self->log = log;
-    cv_log_debug (log, "%zu tools, the largest plan runs %zu at once", gatherer_tools_count (tools), pool);
     return self;
 }
 
@@ -66,7 +102,6 @@ gatherer_server_destroy (void **self_p)
     if (!self)
         return;
     gatherer_sql_destroy (&self->sql);
-    gatherer_tools_destroy (&self->tools);
     free (self);
     *self_p = NULL;
 }
@@ -111,7 +146,7 @@ gatherer_server_handle (void *logic, const cv_envelope_t *request, cv_arena_t *a
        intent's tools would read the bank's data for nothing. */
     gatherer_plan_t plan = {0};
     if (!body->intent->low_confidence)
-        plan = gatherer_tools_plan (self->tools, body->intent->name);
+        plan = gatherer_tools_plan (self->shared->tools, body->intent->name);
 
     /* The deadline is wall-clock time; tools are timed on the monotonic clock, and stop a little
        before it so that the Evidence still arrives in time (a late reply is dropped). */
@@ -187,6 +222,8 @@ const cv_launcher_spec_t gatherer_server_spec = {
     .summary = "conveyor's gatherer: runs the tools of an intent's plan (SQL, in parallel) and answers "
                "with the evidence.",
     .request_body = CONVEYOR__V1__ENVELOPE__BODY_GATHER_REQUEST,
+    .shared_new = gatherer_server_shared_new,
+    .shared_destroy = gatherer_server_shared_destroy,
     .logic_new = gatherer_server_new,
     .logic_destroy = gatherer_server_destroy,
     .handle = gatherer_server_handle,
@@ -227,8 +264,10 @@ gatherer_server_test (bool verbose)
     assert (agent);
     cv_settings_t *settings = s_test_settings ("postgresql://conveyor@127.0.0.1:1/conveyor");
     cv_launcher_args_t args = {.agent = agent, .settings = settings};
-    void *logic = gatherer_server_new (&args, log, &err);
-    assert (logic);
+    void *shared = gatherer_server_shared_new (&args, log, &err);
+    assert (shared);
+    void *logic = gatherer_server_new (shared, log, &err);
+    assert (logic && ((gatherer_server_t *) logic)->shared == shared);
 
     /* PostgreSQL unreachable: the plan's tools each FAILED, the request still answered */
     cv_arena_t *arena = cv_arena_new ();
@@ -271,13 +310,16 @@ gatherer_server_test (bool verbose)
     gatherer_server_destroy (&logic);
     assert (!logic);
     gatherer_server_destroy (&logic);
+    gatherer_server_shared_destroy (&shared);
+    assert (!shared);
+    gatherer_server_shared_destroy (&shared);
     cv_arena_destroy (&arena);
     cv_config_destroy (&agent);
 
     /* a wrong agent file stops the start, naming file and line */
     agent = cv_config_parse ("agent.yaml", "tools:\n  cards: {kind: http, query: x}\n", &err);
     args.agent = agent;
-    assert (!gatherer_server_new (&args, log, &err));
+    assert (!gatherer_server_shared_new (&args, log, &err));
     assert (strstr (err.message, "agent.yaml:2: tools.cards.kind"));
     cv_config_destroy (&agent);
     cv_settings_destroy (&settings);

@@ -1,6 +1,8 @@
 /* The gatherer's logic as a cv_worker service: a GatherRequest in, the intent's plan run by
-   gatherer_sql, an Evidence out with one ToolResult per tool of the plan. One instance per
-   handler thread, each with its own connection pool.
+   gatherer_sql, an Evidence out with one ToolResult per tool of the plan. The agent file's tools
+   and plans are read once, at start, into the worker's shared part (read-only); each handler
+   thread has its own connection pool, of one connection per tool of the largest plan, opened
+   when first used.
 
    Settings of its own (besides the launcher's standard ones):
      --database-url  CONVEYOR_DATABASE_URL  postgresql://conveyor@127.0.0.1:55432/conveyor
@@ -24,9 +26,16 @@
 extern const cv_setting_t gatherer_server_settings[];
 extern const size_t gatherer_server_settings_count;
 
-/* cv_worker_logic_new_fn: logic_args is a cv_launcher_args_t (agent file and settings, which
-   must hold the gatherer's settings). NULL with err when the agent file's tools are wrong. */
-void *gatherer_server_new (void *logic_args, cv_log_t *log, cv_error_t *err);
+/* cv_worker_shared_new_fn: shared_args is a cv_launcher_args_t (agent file and settings, which
+   must hold the gatherer's settings). NULL with err when the agent file's tools are wrong or the
+   database URL is empty. */
+void *gatherer_server_shared_new (void *shared_args, cv_log_t *log, cv_error_t *err);
+/* cv_worker_shared_destroy_fn */
+void gatherer_server_shared_destroy (void **shared_p);
+
+/* cv_worker_logic_new_fn: a handler's logic over shared (borrowed), with a connection pool of
+   its own that opens nothing yet. */
+void *gatherer_server_new (const void *shared, cv_log_t *log, cv_error_t *err);
 /* cv_worker_logic_destroy_fn */
 void gatherer_server_destroy (void **self_p);
 

@@ -13,6 +13,7 @@
 #include "cv_msgpack.h"
 #include "intent_classifier.h"
 
+/* One handler thread's logic; the knowledge its classifier reads is the worker's. */
 typedef struct {
     intent_classifier_t *classifier;
     cv_log_t *log;              /* borrowed */
@@ -25,14 +26,30 @@ const cv_setting_t intent_server_settings[] = {
 const size_t intent_server_settings_count = sizeof intent_server_settings / sizeof intent_server_settings[0];
 
 void *
-intent_server_logic_new (void *logic_args, cv_log_t *log, cv_error_t *err)
+intent_server_shared_new (void *shared_args, cv_log_t *log, cv_error_t *err)
 {
-    cv_launcher_args_t *args = logic_args;
+    cv_launcher_args_t *args = shared_args;
     assert (args && args->agent);
     const char *model = NULL;
     if (args->settings && cv_settings_has (args->settings, "intent-model"))
         model = cv_settings_string (args->settings, "intent-model");
-    intent_classifier_t *classifier = intent_classifier_new (args->agent, model && *model ? model : NULL, log, err);
+    return intent_knowledge_new (args->agent, model && *model ? model : NULL, log, err);
+}
+
+void
+intent_server_shared_destroy (void **shared_p)
+{
+    assert (shared_p);
+    intent_knowledge_t *knowledge = *shared_p;
+    intent_knowledge_destroy (&knowledge);
+    *shared_p = NULL;
+}
+
+void *
+intent_server_logic_new (const void *shared, cv_log_t *log, cv_error_t *err)
+{
+    assert (shared);
+    intent_classifier_t *classifier = intent_classifier_new_from (shared, log, err);
     if (!classifier)
         return NULL;
     intent_server_t *self = calloc (1, sizeof *self);
@@ -40,10 +57,6 @@ intent_server_logic_new (void *logic_args, cv_log_t *log, cv_error_t *err)
     self->classifier = classifier;
     self->log = log;
     self->check_text = INTENT_SERVER_CHECK_TEXT;
-    if (log)
-        cv_log_debug (log, "intent classifier from %s: model %s, threshold %.3f, LLM %s", cv_config_name (args->agent),
-                      intent_classifier_has_model (classifier) ? "yes" : "no", intent_classifier_threshold (classifier),
-                      intent_classifier_has_llm (classifier) ? "yes" : "no");
     return self;
 }
 
@@ -159,6 +172,8 @@ const cv_launcher_spec_t intent_server_spec = {
     .service = INTENT_SERVER_SERVICE,
     .summary = "conveyor's intent worker: classifies a customer's text into an intent and its slots",
     .request_body = CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST,
+    .shared_new = intent_server_shared_new,
+    .shared_destroy = intent_server_shared_destroy,
     .logic_new = intent_server_logic_new,
     .logic_destroy = intent_server_logic_destroy,
     .handle = intent_server_handle,
@@ -200,8 +215,17 @@ intent_server_test (bool verbose)
     cv_config_t *agent = cv_config_load (CONVEYOR_SOURCE_DIR "/deploy/config/bank-agent.yaml", &err);
     assert (agent);
     cv_launcher_args_t args = {.agent = agent, .settings = settings};
-    void *logic = intent_server_logic_new (&args, log, &err);
+    void *shared = intent_server_shared_new (&args, log, &err);
+    assert (shared);
+    cv_config_destroy (&agent); /* the knowledge keeps nothing of the agent file */
+    void *logic = intent_server_logic_new (shared, log, &err);
     assert (logic);
+    /* a second handler's logic reads the same knowledge, loaded once */
+    void *second = intent_server_logic_new (shared, log, &err);
+    assert (second && second != logic);
+    assert (intent_classifier_knowledge (((intent_server_t *) logic)->classifier) == shared);
+    assert (intent_classifier_knowledge (((intent_server_t *) second)->classifier) == shared);
+    intent_server_logic_destroy (&second);
 
     /* a rule match: name, rule, slots, the one candidate */
     cv_arena_t *arena = cv_arena_new ();
@@ -257,13 +281,15 @@ intent_server_test (bool verbose)
     intent_server_logic_destroy (&logic);
     assert (!logic);
     intent_server_logic_destroy (&logic);
-    cv_config_destroy (&agent);
+    intent_server_shared_destroy (&shared);
+    assert (!shared);
+    intent_server_shared_destroy (&shared);
 
     /* a bad intents section stops the worker from starting, naming the line */
     agent = cv_config_parse ("bad.yaml", "intents:\n  x:\n    patterns: ['(?<last4>\\d{4']\n", &err);
     assert (agent);
     args.agent = agent;
-    assert (!intent_server_logic_new (&args, log, &err));
+    assert (!intent_server_shared_new (&args, log, &err));
     assert (strstr (err.message, "bad.yaml:3: intents.x.patterns: pattern 1 does not compile"));
     cv_config_destroy (&agent);
 

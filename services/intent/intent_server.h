@@ -3,10 +3,11 @@
    (common/cv_worker.h) owns the sockets, the threads and the validation of every frame; this
    file only classifies decoded requests.
 
-   One logic instance per handler thread, created from a cv_launcher_args_t: the agent file's
-   `intents` and `classifier` sections are loaded at start, and a bad section or model file stops
-   the worker with the reason. The worker's own setting --intent-model (CONVEYOR_INTENT_MODEL)
-   names the model file instead of the agent file. */
+   The agent file's `intents`, `classifier` and `llm` sections and the model are loaded once, at
+   start, into the worker's shared part (an intent_knowledge_t, read-only), and a bad section or
+   model file stops the worker with the reason; each handler thread's logic is a classifier over
+   it, with its own match data, buffers and LLM client. The worker's own setting --intent-model
+   (CONVEYOR_INTENT_MODEL) names the model file instead of the agent file. */
 #ifndef INTENT_SERVER_H
 #define INTENT_SERVER_H
 
@@ -27,9 +28,15 @@
 extern const cv_setting_t intent_server_settings[];
 extern const size_t intent_server_settings_count;
 
-/* cv_worker_logic_new_fn: logic_args is a cv_launcher_args_t (borrowed; only read here). Returns
-   a new logic instance, or NULL with err when the intents section is bad. log is borrowed. */
-void *intent_server_logic_new (void *logic_args, cv_log_t *log, cv_error_t *err);
+/* cv_worker_shared_new_fn: shared_args is a cv_launcher_args_t (borrowed; only read here).
+   Returns the worker's intent_knowledge_t, or NULL with err when a section or the model is bad. */
+void *intent_server_shared_new (void *shared_args, cv_log_t *log, cv_error_t *err);
+/* cv_worker_shared_destroy_fn */
+void intent_server_shared_destroy (void **shared_p);
+
+/* cv_worker_logic_new_fn: a handler's classifier over shared (borrowed), or NULL with err when
+   its LLM client cannot be made. log is borrowed. */
+void *intent_server_logic_new (const void *shared, cv_log_t *log, cv_error_t *err);
 /* cv_worker_logic_destroy_fn */
 void intent_server_logic_destroy (void **logic_p);
 

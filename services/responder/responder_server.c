@@ -12,27 +12,40 @@
 #include "cv_msgpack.h"
 #include "responder_templates.h"
 
+/* One handler thread's logic: the worker's templates, read only. */
 struct _responder_server_t {
-    responder_templates_t *templates;
+    const responder_templates_t *templates;
     cv_log_t *log; /* borrowed */
 };
 
 void *
-responder_server_new (void *args, cv_log_t *log, cv_error_t *err)
+responder_server_shared_new (void *args, cv_log_t *log, cv_error_t *err)
 {
     const cv_launcher_args_t *launcher = args;
     assert (launcher && launcher->agent);
+    return responder_templates_new (launcher->agent, err);
+}
+
+void
+responder_server_shared_destroy (void **shared_p)
+{
+    assert (shared_p);
+    responder_templates_t *templates = *shared_p;
+    responder_templates_destroy (&templates);
+    *shared_p = NULL;
+}
+
+void *
+responder_server_new (const void *shared, cv_log_t *log, cv_error_t *err)
+{
+    assert (shared);
     responder_server_t *self = calloc (1, sizeof *self);
     if (!self) {
         cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
         return NULL;
     }
+    self->templates = shared;
     self->log = log;
-    self->templates = responder_templates_new (launcher->agent, err);
-    if (!self->templates) {
-        free (self);
-        return NULL;
-    }
     return self;
 }
 
@@ -43,7 +56,6 @@ responder_server_destroy (void **self_p)
     responder_server_t *self = *self_p;
     if (!self)
         return;
-    responder_templates_destroy (&self->templates);
     free (self);
     *self_p = NULL;
 }
@@ -123,6 +135,8 @@ const cv_launcher_spec_t responder_server_spec = {
     .summary = "The responder worker: renders each request's reply from the agent file's templates\n"
                "(the deciding policy's, the outcome's, then `fallback`), behind output guardrails.",
     .request_body = CONVEYOR__V1__ENVELOPE__BODY_RESPOND_REQUEST,
+    .shared_new = responder_server_shared_new,
+    .shared_destroy = responder_server_shared_destroy,
     .logic_new = responder_server_new,
     .logic_destroy = responder_server_destroy,
     .handle = responder_server_handle,
@@ -145,9 +159,11 @@ responder_server_test (bool verbose)
     cv_config_t *agent = cv_config_load (CONVEYOR_SOURCE_DIR "/deploy/config/bank-agent.yaml", &err);
     assert (agent);
     cv_launcher_args_t args = {.agent = agent, .settings = NULL};
-    void *server = responder_server_new (&args, log, &err);
-    assert (server);
-    cv_config_destroy (&agent); /* the server keeps copies */
+    void *shared = responder_server_shared_new (&args, log, &err);
+    assert (shared);
+    cv_config_destroy (&agent); /* the templates are copies */
+    void *server = responder_server_new (shared, log, &err);
+    assert (server && ((responder_server_t *) server)->templates == shared);
 
     cv_arena_t *arena = cv_arena_new ();
     assert (responder_server_check (server, arena, &err) == 0);
@@ -216,12 +232,15 @@ responder_server_test (bool verbose)
     responder_server_destroy (&server);
     responder_server_destroy (&server);
     assert (!server);
+    responder_server_shared_destroy (&shared);
+    assert (!shared);
+    responder_server_shared_destroy (&shared);
 
     /* an agent file without usable templates: the logic does not start, and says why */
     agent = cv_config_parse ("broken.yaml", "templates:\n  handoff: Passing you on.\n", &err);
     assert (agent);
     args.agent = agent;
-    assert (!responder_server_new (&args, log, &err));
+    assert (!responder_server_shared_new (&args, log, &err));
     assert (strstr (err.message, "broken.yaml:2: templates.fallback: is required"));
     cv_config_destroy (&agent);
     cv_log_destroy (&log);

@@ -1,5 +1,6 @@
-/* The responder worker's logic as the generic worker actor (cv_worker) runs it: one instance per
-   handler thread, holding the reply templates read from the agent file.
+/* The responder worker's logic as the generic worker actor (cv_worker) runs it: the reply
+   templates are read from the agent file once, at start, into the worker's shared part (a
+   responder_templates_t, read-only), and every handler thread renders with them.
 
    A RespondRequest (already unpacked and validated by cv_worker) becomes the request's context
    (cv_context) and then a Reply: the text rendered down the template ladder and the name of the
@@ -23,9 +24,14 @@
 
 typedef struct _responder_server_t responder_server_t;
 
-/* cv_worker_logic_new_fn. args is a cv_launcher_args_t, of which only the agent file is read
-   (and not kept); log is borrowed. NULL with err when the templates do not load. */
-void *responder_server_new (void *args, cv_log_t *log, cv_error_t *err);
+/* cv_worker_shared_new_fn. args is a cv_launcher_args_t, of which only the agent file is read
+   (and not kept); log is borrowed. Returns the templates, or NULL with err when they do not load. */
+void *responder_server_shared_new (void *args, cv_log_t *log, cv_error_t *err);
+/* cv_worker_shared_destroy_fn. */
+void responder_server_shared_destroy (void **shared_p);
+
+/* cv_worker_logic_new_fn: a handler's logic over shared (the templates, borrowed). */
+void *responder_server_new (const void *shared, cv_log_t *log, cv_error_t *err);
 /* cv_worker_logic_destroy_fn. */
 void responder_server_destroy (void **self_p);
 

@@ -69,7 +69,7 @@ s_gatherer_start (const char *url)
     assert (cv_settings_load (self->settings, 3, argv, &err) == 0);
     self->args = (cv_launcher_args_t) {.agent = self->agent, .settings = self->settings};
     self->config = cv_launcher_worker_config (&gatherer_server_spec, &self->args, self->log);
-    self->config.capacity = 2; /* two logic instances, each with its own pool */
+    self->config.capacity = 2; /* two handlers over the shared tools, each with its own pool */
     self->harness = harness_new ();
     self->worker = harness_start_worker (self->harness, &self->config);
     zstr_send (self->worker, "CONTROL");

@@ -9,6 +9,7 @@ struct _harness_t {
     zsock_t *router;
     char *endpoint;
     zframe_t *worker; /* routing id of the worker that said READY */
+    uint32_t capacity; /* ...and the capacity it said */
 };
 
 harness_t *
@@ -76,29 +77,57 @@ harness_wait_ready (harness_t *self, const char *service, int timeout_ms)
         cv_error_t err;
         bool ready = cv_mdp_decode (&msg, &message, &err) == 0 && message.command == CV_MDP_READY
                      && streq (message.service, service);
+        uint32_t capacity = ready ? message.capacity : 0;
         cv_mdp_message_reset (&message);
         if (ready) {
             zframe_destroy (&self->worker);
             self->worker = peer;
+            self->capacity = capacity;
             return true;
         }
         zframe_destroy (&peer);
     }
 }
 
-cv_envelope_t *
-harness_request_raw (harness_t *self, const void *data, size_t size, int timeout_ms)
+uint32_t
+harness_capacity (harness_t *self)
+{
+    return self->capacity;
+}
+
+static void
+s_send_raw (harness_t *self, const void *data, size_t size)
 {
     assert (self->worker);
     zmsg_t *msg = cv_mdp_with_body (CV_MDP_REQUEST, data, size);
     zframe_t *peer = zframe_dup (self->worker);
     zmsg_prepend (msg, &peer);
     zmsg_send (&msg, self->router);
+}
 
+void
+harness_send (harness_t *self, const cv_envelope_t *request)
+{
+    size_t size;
+    uint8_t *packed = cv_envelope_pack (request, &size);
+    s_send_raw (self, packed, size);
+    free (packed);
+}
+
+cv_envelope_t *
+harness_request_raw (harness_t *self, const void *data, size_t size, int timeout_ms)
+{
+    s_send_raw (self, data, size);
+    return harness_receive (self, timeout_ms);
+}
+
+cv_envelope_t *
+harness_receive (harness_t *self, int timeout_ms)
+{
     int64_t until = zclock_mono () + timeout_ms;
     while (true) {
         zframe_t *from = NULL;
-        msg = s_recv (self, until, &from);
+        zmsg_t *msg = s_recv (self, until, &from);
         if (!msg)
             return NULL;
         cv_mdp_message_t message;

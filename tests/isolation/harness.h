@@ -25,10 +25,18 @@ const char *harness_endpoint (harness_t *self);
 /* Waits for a worker's READY; true when it came from service within timeout_ms. */
 bool harness_wait_ready (harness_t *self, const char *service, int timeout_ms);
 
+/* The capacity the worker said READY with. */
+uint32_t harness_capacity (harness_t *self);
+
 /* Sends a packed request to the worker that said READY and returns its reply unpacked (the caller
    destroys it), or NULL when none came within timeout_ms. Heartbeats are answered meanwhile. */
 cv_envelope_t *harness_request_raw (harness_t *self, const void *data, size_t size, int timeout_ms);
 cv_envelope_t *harness_request (harness_t *self, const cv_envelope_t *request, int timeout_ms);
+
+/* The same in two halves, for many requests in flight at once: sends a request without waiting,
+   and returns the next reply to come (the caller destroys it), or NULL after timeout_ms. */
+void harness_send (harness_t *self, const cv_envelope_t *request);
+cv_envelope_t *harness_receive (harness_t *self, int timeout_ms);
 
 /* Sends a HEARTBEAT or DISCONNECT to the worker that said READY. */
 void harness_send_command (harness_t *self, cv_mdp_command_t command);

@@ -16,7 +16,7 @@ static cv_worker_config_t
 s_config (cv_log_t *log, cv_launcher_args_t *args)
 {
     cv_worker_config_t config = cv_launcher_worker_config (&intent_server_spec, args, log);
-    config.capacity = 2; /* two handler threads, each with its own classifier */
+    config.capacity = 2; /* two handler threads, each a classifier over the one knowledge */
     return config;
 }
 

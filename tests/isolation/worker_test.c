@@ -1,26 +1,71 @@
 /* Isolation test of the generic worker actor (cv_worker): a trivial "echo" service driven by the
-   harness over real sockets, good and malformed traffic, probes, and the broker's DISCONNECT. */
+   harness over real sockets, good and malformed traffic, probes, and the broker's DISCONNECT;
+   a worker of capacity N with N requests inside its handlers at once, all reading the one shared
+   part made for the worker. */
 #include <assert.h>
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "harness.h"
 
+/* What the test hands the echo service (shared_args): how to behave, where its handlers meet,
+   and how many shared parts the worker made. */
+typedef struct {
+    const char *mode;             /* NULL, "unhealthy", "refuse", "refuse-logic" */
+    const char *gate;             /* the test's ROUTER that "hold" requests report to */
+    int shared_made;              /* written by shared_new only, before any handler starts */
+} echo_args_t;
+
+/* The echo service's shared part: read only once made. */
 typedef struct {
     bool healthy;
+    bool refuse_logic;
+    const char *gate;
+} echo_shared_t;
+
+/* One handler's logic. */
+typedef struct {
+    const echo_shared_t *shared;
 } echo_t;
 
 static void *
-s_echo_new (void *args, cv_log_t *log, cv_error_t *err)
+s_echo_shared_new (void *args, cv_log_t *log, cv_error_t *err)
 {
-    if (args && streq ((const char *) args, "refuse")) {
+    echo_args_t *echo_args = args;
+    const char *mode = echo_args && echo_args->mode ? echo_args->mode : "";
+    if (streq (mode, "refuse")) {
         cv_error_set (err, CV_ERR_INVALID, NULL, "echo refuses to start");
         return NULL;
     }
+    echo_shared_t *shared = calloc (1, sizeof *shared);
+    shared->healthy = !streq (mode, "unhealthy");
+    shared->refuse_logic = streq (mode, "refuse-logic");
+    shared->gate = echo_args ? echo_args->gate : NULL;
+    if (echo_args)
+        echo_args->shared_made++;
+    return shared;
+}
+
+static void
+s_echo_shared_destroy (void **shared_p)
+{
+    free (*shared_p);
+    *shared_p = NULL;
+}
+
+static void *
+s_echo_new (const void *shared, cv_log_t *log, cv_error_t *err)
+{
+    const echo_shared_t *echo_shared = shared;
+    if (echo_shared->refuse_logic) {
+        cv_error_set (err, CV_ERR_INVALID, NULL, "an echo handler refuses to start");
+        return NULL;
+    }
     echo_t *echo = calloc (1, sizeof *echo);
-    echo->healthy = !(args && streq ((const char *) args, "unhealthy"));
+    echo->shared = echo_shared;
     return echo;
 }
 
@@ -31,12 +76,36 @@ s_echo_destroy (void **logic_p)
     *logic_p = NULL;
 }
 
+/* "hold": tells the gate which shared part, logic and thread it runs with, then waits for the
+   gate's word; the test holds every handler inside a request this way at once. */
+static int
+s_hold (echo_t *echo, cv_arena_t *arena, cv_envelope_t *reply, cv_error_t *err)
+{
+    zsock_t *gate = zsock_new_req (echo->shared->gate);
+    assert (gate);
+    zsock_set_rcvtimeo (gate, 10000);
+    zstr_sendf (gate, "%p %p %lu", (const void *) echo->shared, (void *) echo, (unsigned long) pthread_self ());
+    char *word = zstr_recv (gate);
+    zsock_destroy (&gate);
+    if (!word)
+        return cv_error_set (err, CV_ERR_UNAVAILABLE, NULL, "the gate never let this request go");
+    Conveyor__V1__Reply *body = cv_arena_alloc (arena, sizeof *body);
+    conveyor__v1__reply__init (body);
+    body->text = cv_arena_strdup (arena, word);
+    zstr_free (&word);
+    reply->body_case = CONVEYOR__V1__ENVELOPE__BODY_REPLY;
+    reply->reply = body;
+    return 0;
+}
+
 static int
 s_echo_handle (void *logic, const cv_envelope_t *request, cv_arena_t *arena, cv_envelope_t *reply, cv_error_t *err)
 {
     const char *text = request->intent_request->text;
     if (streq (text, "fail"))
         return cv_error_set (err, CV_ERR_UNAVAILABLE, NULL, "asked to fail");
+    if (streq (text, "hold"))
+        return s_hold (logic, arena, reply, err);
     Conveyor__V1__Reply *body = cv_arena_alloc (arena, sizeof *body);
     conveyor__v1__reply__init (body);
     body->text = cv_arena_strdup (arena, text);
@@ -51,18 +120,20 @@ static int
 s_echo_check (void *logic, cv_arena_t *arena, cv_error_t *err)
 {
     echo_t *echo = logic;
-    return echo->healthy ? 0 : cv_error_set (err, CV_ERR_INTERNAL, NULL, "echo is unwell");
+    return echo->shared->healthy ? 0 : cv_error_set (err, CV_ERR_INTERNAL, NULL, "echo is unwell");
 }
 
 static cv_worker_config_t
-s_config (cv_log_t *log, void *args)
+s_config (cv_log_t *log, echo_args_t *args)
 {
     cv_worker_config_t config = {
         .service = "echo",
         .request_body = CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST,
+        .shared_new = s_echo_shared_new,
+        .shared_destroy = s_echo_shared_destroy,
+        .shared_args = args,
         .logic_new = s_echo_new,
         .logic_destroy = s_echo_destroy,
-        .logic_args = args,
         .handle = s_echo_handle,
         .check = s_echo_check,
         .log = log,
@@ -70,17 +141,25 @@ s_config (cv_log_t *log, void *args)
     return config;
 }
 
+/* A request of text, in arena. */
 static cv_envelope_t *
-s_ask (harness_t *harness, const char *text, int64_t deadline_in_ms)
+s_request (cv_arena_t *arena, const char *text, int64_t deadline_in_ms)
 {
-    cv_arena_t *arena = cv_arena_new ();
     cv_envelope_t *request = harness_envelope (arena, deadline_in_ms);
     Conveyor__V1__IntentRequest *body = cv_arena_alloc (arena, sizeof *body);
     conveyor__v1__intent_request__init (body);
     body->user_id = "cust-1";
-    body->text = (char *) text;
+    body->text = cv_arena_strdup (arena, text);
     request->body_case = CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST;
     request->intent_request = body;
+    return request;
+}
+
+static cv_envelope_t *
+s_ask (harness_t *harness, const char *text, int64_t deadline_in_ms)
+{
+    cv_arena_t *arena = cv_arena_new ();
+    cv_envelope_t *request = s_request (arena, text, deadline_in_ms);
     cv_envelope_t *reply = harness_request (harness, request, 5000);
     assert (reply);
     assert (streq (reply->message_id, request->message_id));
@@ -95,6 +174,107 @@ s_expect_echo (harness_t *harness, const char *text, const char *expected)
     assert (reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_REPLY);
     assert (streq (reply->reply->text, expected));
     cv_envelope_destroy (&reply);
+}
+
+/* A worker of capacity 4 takes 4 requests at once: all 4 are inside their handlers together (each
+   reports to the gate and waits there), on 4 threads with 4 logics, all reading the one shared
+   part made for the worker. A fifth request meanwhile is refused for capacity, not queued; a probe
+   waits for a free handler. */
+static void
+s_test_capacity (cv_log_t *log)
+{
+    enum { CAPACITY = 4 };
+    zsock_t *gate = zsock_new (ZMQ_ROUTER);
+    assert (gate);
+    assert (zsock_bind (gate, "inproc://worker-test-gate") == 0);
+    zsock_set_rcvtimeo (gate, 10000);
+    echo_args_t args = {.gate = "inproc://worker-test-gate"};
+    harness_t *harness = harness_new ();
+    cv_worker_config_t config = s_config (log, &args);
+    config.capacity = CAPACITY;
+    zactor_t *worker = harness_start_worker (harness, &config);
+    assert (harness_capacity (harness) == CAPACITY); /* READY says the capacity it serves */
+    assert (args.shared_made == 1);
+
+    cv_arena_t *arena = cv_arena_new ();
+    for (int i = 0; i < CAPACITY; i++)
+        harness_send (harness, s_request (arena, "hold", 10000));
+    zframe_t *held[CAPACITY];
+    void *shared[CAPACITY], *logic[CAPACITY];
+    unsigned long thread[CAPACITY];
+    for (int i = 0; i < CAPACITY; i++) {
+        zmsg_t *arrival = zmsg_recv (gate); /* [REQ routing id][empty][report] */
+        assert (arrival && zmsg_size (arrival) == 3);
+        held[i] = zmsg_pop (arrival);
+        zframe_t *empty = zmsg_pop (arrival);
+        zframe_destroy (&empty);
+        char *report = zmsg_popstr (arrival);
+        assert (sscanf (report, "%p %p %lu", &shared[i], &logic[i], &thread[i]) == 3);
+        zstr_free (&report);
+        zmsg_destroy (&arrival);
+    }
+    /* all of them in their handlers now, none answered yet */
+    for (int i = 0; i < CAPACITY; i++) {
+        assert (shared[i] == shared[0]);
+        for (int j = 0; j < i; j++)
+            assert (logic[i] != logic[j] && thread[i] != thread[j]);
+    }
+
+    /* one more while every handler is busy: refused for capacity, at once */
+    cv_envelope_t *reply = harness_request (harness, s_request (arena, "one too many", 5000), 5000);
+    harness_expect_error (reply, CV_ERR_UNAVAILABLE, NULL, "at its capacity of 4");
+    cv_envelope_destroy (&reply);
+    /* a probe waits for a handler: it is answered once one is let go */
+    zstr_send (worker, "CONTROL");
+    char *control = zstr_recv (worker);
+    zsock_t *probe = zsock_new_req (control);
+    assert (probe);
+    zsock_set_rcvtimeo (probe, 10000);
+    Conveyor__V1__Probe probe_body = CONVEYOR__V1__PROBE__INIT;
+    cv_envelope_t *probe_request = cv_envelope_new (arena, "", "", 0, 1);
+    probe_request->body_case = CONVEYOR__V1__ENVELOPE__BODY_PROBE;
+    probe_request->probe = &probe_body;
+    size_t size;
+    uint8_t *packed = cv_envelope_pack (probe_request, &size);
+    zframe_t *frame = zframe_new (packed, size);
+    free (packed);
+    zframe_send (&frame, probe, 0);
+
+    /* let them all go: each request gets its own answer */
+    for (int i = 0; i < CAPACITY; i++) {
+        zmsg_t *word = zmsg_new ();
+        zmsg_append (word, &held[i]);
+        zmsg_addstr (word, "");
+        zmsg_addstrf (word, "let go %d", i);
+        zmsg_send (&word, gate);
+    }
+    bool answered[CAPACITY] = {false};
+    for (int i = 0; i < CAPACITY; i++) {
+        reply = harness_receive (harness, 10000);
+        assert (reply && reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_REPLY);
+        int which = -1;
+        assert (sscanf (reply->reply->text, "let go %d", &which) == 1 && which >= 0 && which < CAPACITY);
+        assert (!answered[which]);
+        answered[which] = true;
+        cv_envelope_destroy (&reply);
+    }
+    frame = zframe_recv (probe);
+    assert (frame);
+    cv_error_t err;
+    reply = cv_envelope_unpack (zframe_data (frame), zframe_size (frame), &err);
+    assert (reply && reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_PROBE_RESULT && reply->probe_result->ok);
+    cv_envelope_destroy (&reply);
+    zframe_destroy (&frame);
+    zsock_destroy (&probe);
+    zstr_free (&control);
+
+    /* and the handlers serve on, as many at once as before */
+    s_expect_echo (harness, "after the rush", "AFTER THE RUSH");
+    cv_arena_destroy (&arena);
+    zactor_destroy (&worker);
+    assert (args.shared_made == 1);
+    harness_destroy (&harness);
+    zsock_destroy (&gate);
 }
 
 int
@@ -177,7 +357,8 @@ main (void)
 
     /* an unhealthy service fails its probe with the reason */
     harness = harness_new ();
-    config = s_config (log, "unhealthy");
+    echo_args_t unhealthy = {.mode = "unhealthy"};
+    config = s_config (log, &unhealthy);
     worker = harness_start_worker (harness, &config);
     zstr_send (worker, "CONTROL");
     control = zstr_recv (worker);
@@ -189,8 +370,9 @@ main (void)
     zactor_destroy (&worker);
     harness_destroy (&harness);
 
-    /* logic that cannot start: cv_worker_start says why */
-    config = s_config (log, "refuse");
+    /* logic that cannot start, shared or a handler's: cv_worker_start says why */
+    echo_args_t refuse = {.mode = "refuse"};
+    config = s_config (log, &refuse);
     config.broker_endpoint = "tcp://127.0.0.1:1";
     config.instance = "test-2";
     config.capacity = 1;
@@ -199,6 +381,14 @@ main (void)
     cv_error_t err;
     assert (!cv_worker_start (&config, &err));
     assert (strstr (err.message, "echo refuses to start"));
+    echo_args_t refuse_logic = {.mode = "refuse-logic"};
+    config.shared_args = &refuse_logic;
+    config.capacity = 3;
+    assert (!cv_worker_start (&config, &err));
+    assert (strstr (err.message, "an echo handler refuses to start"));
+    assert (refuse_logic.shared_made == 1);
+
+    s_test_capacity (log);
 
     cv_log_destroy (&log);
     printf ("worker isolation: ok\n");
