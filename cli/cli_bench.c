@@ -294,7 +294,7 @@ s_print (json_t *report, FILE *out)
              (long long) s_int (report, "requests"), s_real (report, "duration_s"), (long long) s_int (report, "answered"),
              (long long) s_int (errors, "total"), (long long) s_int (report, "connections"));
     if (s_int (report, "queued") || s_int (report, "unsent"))
-        fprintf (out, "  late        %lld waited for a free connection, %lld were due but never sent (raise -c)\n",
+        fprintf (out, "  late        %lld waited for a free connection, %lld were due but never sent (all -c busy)\n",
                  (long long) s_int (report, "queued"), (long long) s_int (report, "unsent"));
     fprintf (out, "  throughput  %.1f requests/s answered\n", s_real (report, "throughput_rps"));
     fprintf (out, "  errors      %s", s_int (errors, "total") ? "" : "none");
