@@ -2,6 +2,7 @@
 #include "cv_launcher.h"
 
 #include <assert.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +15,7 @@ static const cv_setting_t s_standard[] = {
     {"broker-endpoint", CV_SETTING_STRING, "tcp://127.0.0.1:5555", 0, 0, "the orchestrator's broker to connect to"},
     {"control-endpoint", CV_SETTING_STRING, NULL, 0, 0, "where to answer probes (ZeroMQ REP; port * picks one)"},
     {"instance", CV_SETTING_STRING, NULL, 0, 0, "this process's id in logs and probes (default SERVICE-HOST-PID)"},
-    {"capacity", CV_SETTING_INT, "1", 1, 64, "requests handled at once (handler threads)"},
+    {"capacity", CV_SETTING_INT, NULL, 1, CV_LAUNCHER_CAPACITY_MAX, NULL}, /* default and help: the service's */
     {"heartbeat-ms", CV_SETTING_INT, "1000", 10, 60000, "heartbeat interval with the broker"},
     {"liveness", CV_SETTING_INT, "3", 1, 100, "missed heartbeats before reconnecting to the broker"},
     {"agent-file", CV_SETTING_STRING, "deploy/config/bank-agent.yaml", 0, 0, "the agent's YAML file"},
@@ -22,6 +23,39 @@ static const cv_setting_t s_standard[] = {
 };
 #define STANDARD_COUNT (sizeof s_standard / sizeof s_standard[0])
 #define CONTROL_ENDPOINT 1
+#define CAPACITY 3
+
+uint32_t
+cv_launcher_cpus (void)
+{
+    cpu_set_t set;
+    CPU_ZERO (&set);
+    if (sched_getaffinity (0, sizeof set, &set) == 0 && CPU_COUNT (&set) > 0)
+        return (uint32_t) CPU_COUNT (&set);
+    long online = sysconf (_SC_NPROCESSORS_ONLN);
+    return online > 0 ? (uint32_t) online : 1;
+}
+
+static uint32_t
+s_per_cpu (const cv_launcher_spec_t *spec)
+{
+    return spec->capacity_per_cpu ? spec->capacity_per_cpu : 1;
+}
+
+static uint32_t
+s_capacity_max (const cv_launcher_spec_t *spec)
+{
+    return spec->capacity_max && spec->capacity_max < CV_LAUNCHER_CAPACITY_MAX ? spec->capacity_max
+                                                                                : CV_LAUNCHER_CAPACITY_MAX;
+}
+
+uint32_t
+cv_launcher_default_capacity (const cv_launcher_spec_t *spec, uint32_t cpus)
+{
+    assert (spec);
+    uint64_t capacity = (uint64_t) s_per_cpu (spec) * (cpus ? cpus : 1);
+    return (uint32_t) (capacity > s_capacity_max (spec) ? s_capacity_max (spec) : capacity);
+}
 
 cv_worker_config_t
 cv_launcher_worker_config (const cv_launcher_spec_t *spec, cv_launcher_args_t *args, cv_log_t *log)
@@ -50,6 +84,16 @@ cv_launcher_run (const cv_launcher_spec_t *spec, int argc, char **argv)
     cv_setting_t *table = calloc (count, sizeof *table);
     memcpy (table, s_standard, sizeof s_standard);
     table[CONTROL_ENDPOINT].fallback = spec->default_control_endpoint;
+    /* The default capacity is this machine's: --help says how much and why. */
+    uint32_t cpus = cv_launcher_cpus ();
+    char capacity[16], capacity_help[320];
+    snprintf (capacity, sizeof capacity, "%u", cv_launcher_default_capacity (spec, cpus));
+    snprintf (capacity_help, sizeof capacity_help,
+              "requests handled at once (handler threads); by default %u per CPU (%u here), at most %u%s%s",
+              s_per_cpu (spec), cpus, s_capacity_max (spec), spec->capacity_why ? ": " : "",
+              spec->capacity_why ? spec->capacity_why : "");
+    table[CAPACITY].fallback = capacity;
+    table[CAPACITY].help = capacity_help;
     if (spec->extra_count)
         memcpy (table + STANDARD_COUNT, spec->extra_settings, spec->extra_count * sizeof *table);
 

@@ -8,7 +8,9 @@
                                                     when that default is taken (a second copy on
                                                     the host), a free port, logged
      --instance          CONVEYOR_INSTANCE          SERVICE-HOSTNAME-PID
-     --capacity          CONVEYOR_CAPACITY          1 (handler threads)
+     --capacity          CONVEYOR_CAPACITY          the service's capacity_per_cpu times the CPUs this
+                                                    process may run on, at most its capacity_max
+                                                    (handler threads: requests served at once)
      --heartbeat-ms      CONVEYOR_HEARTBEAT_MS      1000
      --liveness          CONVEYOR_LIVENESS          3
      --agent-file        CONVEYOR_AGENT_FILE        deploy/config/bank-agent.yaml
@@ -19,6 +21,8 @@
 #include "cv_config.h"
 #include "cv_settings.h"
 #include "cv_worker.h"
+
+#define CV_LAUNCHER_CAPACITY_MAX 64   /* the capacity setting's upper limit */
 
 /* What a service's shared_new receives as shared_args. */
 typedef struct {
@@ -36,6 +40,12 @@ typedef struct {
     cv_worker_logic_destroy_fn *logic_destroy;
     cv_worker_handle_fn *handle;
     cv_worker_check_fn *check;
+    /* The default capacity: capacity_per_cpu handler threads per CPU, at most capacity_max (0:
+       the setting's limit), for the reason capacity_why gives in --help ("it mostly waits on
+       PostgreSQL"). */
+    uint32_t capacity_per_cpu;
+    uint32_t capacity_max;
+    const char *capacity_why;
     const char *default_control_endpoint;
     const cv_setting_t *extra_settings;      /* the service's own, may be NULL */
     size_t extra_count;
@@ -44,6 +54,14 @@ typedef struct {
 /* A worker configuration for spec: its service, body and callbacks, with args and log; the
    endpoints, instance, capacity and timings are left for the caller (tests use the harness's). */
 cv_worker_config_t cv_launcher_worker_config (const cv_launcher_spec_t *spec, cv_launcher_args_t *args, cv_log_t *log);
+
+/* The CPUs this process may run on (its affinity mask, as taskset and cpusets set it), else the
+   online CPUs; at least 1. */
+uint32_t cv_launcher_cpus (void);
+
+/* spec's default capacity on a machine of cpus CPUs: capacity_per_cpu (1 when 0) per CPU, within
+   1..capacity_max (CV_LAUNCHER_CAPACITY_MAX when 0). */
+uint32_t cv_launcher_default_capacity (const cv_launcher_spec_t *spec, uint32_t cpus);
 
 /* Runs the worker; returns the process exit code (0 after a clean stop, 1 on bad settings or a
    failed start, with the reason logged). */

@@ -177,6 +177,8 @@ const cv_launcher_spec_t decision_server_spec = {
     .logic_destroy = decision_server_logic_destroy,
     .handle = decision_server_handle,
     .check = decision_server_check,
+    .capacity_per_cpu = 1,
+    .capacity_why = "deciding is CPU work, with no I/O",
     .default_control_endpoint = DECISION_SERVER_CONTROL_ENDPOINT,
 };
 

@@ -4,7 +4,8 @@
 
    The agent file's `policies` section is loaded and validated once, at start, into the worker's
    shared part (a decision_policy_t, read-only), and a bad section stops the worker with the file,
-   line and key; every handler thread's logic decides with it. */
+   line and key; every handler thread's logic decides with it. Capacity: one handler per CPU by
+   default, as deciding is CPU work. */
 #ifndef DECISION_SERVER_H
 #define DECISION_SERVER_H
 

@@ -228,6 +228,10 @@ const cv_launcher_spec_t gatherer_server_spec = {
     .logic_destroy = gatherer_server_destroy,
     .handle = gatherer_server_handle,
     .check = gatherer_server_check,
+    .capacity_per_cpu = GATHERER_CAPACITY_PER_CPU,
+    .capacity_max = GATHERER_CAPACITY_MAX,
+    .capacity_why = "a handler mostly waits on PostgreSQL, so more are in flight than there are CPUs; each "
+                    "opens up to one connection per tool of the largest plan",
     .default_control_endpoint = GATHERER_DEFAULT_CONTROL_ENDPOINT,
     .extra_settings = gatherer_server_settings,
     .extra_count = sizeof gatherer_server_settings / sizeof gatherer_server_settings[0],

@@ -4,6 +4,11 @@
    thread has its own connection pool, of one connection per tool of the largest plan, opened
    when first used.
 
+   Capacity: GATHERER_CAPACITY_PER_CPU handlers per CPU by default, at most GATHERER_CAPACITY_MAX,
+   as a handler spends most of a request waiting on PostgreSQL. Each handler may hold a pool's
+   connections, so a worker holds up to capacity times the largest plan's tools (8 x 3 on two
+   CPUs with the demo agent): mind PostgreSQL's max_connections when starting many copies.
+
    Settings of its own (besides the launcher's standard ones):
      --database-url  CONVEYOR_DATABASE_URL  postgresql://conveyor@127.0.0.1:55432/conveyor
 
@@ -21,6 +26,8 @@
 #define GATHERER_DEFAULT_CONTROL_ENDPOINT "tcp://127.0.0.1:5562"
 #define GATHERER_DEFAULT_DATABASE_URL "postgresql://conveyor@127.0.0.1:55432/conveyor"
 #define GATHERER_CHECK_TIMEOUT_MS 1000
+#define GATHERER_CAPACITY_PER_CPU 4
+#define GATHERER_CAPACITY_MAX 16
 
 /* The settings table the gatherer adds to the launcher's. */
 extern const cv_setting_t gatherer_server_settings[];

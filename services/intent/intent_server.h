@@ -7,7 +7,8 @@
    start, into the worker's shared part (an intent_knowledge_t, read-only), and a bad section or
    model file stops the worker with the reason; each handler thread's logic is a classifier over
    it, with its own match data, buffers and LLM client. The worker's own setting --intent-model
-   (CONVEYOR_INTENT_MODEL) names the model file instead of the agent file. */
+   (CONVEYOR_INTENT_MODEL) names the model file instead of the agent file. Capacity: one handler
+   per CPU by default, as classifying is CPU work. */
 #ifndef INTENT_SERVER_H
 #define INTENT_SERVER_H
 

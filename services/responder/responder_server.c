@@ -141,6 +141,8 @@ const cv_launcher_spec_t responder_server_spec = {
     .logic_destroy = responder_server_destroy,
     .handle = responder_server_handle,
     .check = responder_server_check,
+    .capacity_per_cpu = 1,
+    .capacity_why = "rendering templates is CPU work, with no I/O",
     .default_control_endpoint = RESPONDER_CONTROL_ENDPOINT,
 };
 

@@ -1,6 +1,7 @@
 /* The responder worker's logic as the generic worker actor (cv_worker) runs it: the reply
    templates are read from the agent file once, at start, into the worker's shared part (a
-   responder_templates_t, read-only), and every handler thread renders with them.
+   responder_templates_t, read-only), and every handler thread renders with them. Capacity: one
+   handler per CPU by default, as rendering is CPU work.
 
    A RespondRequest (already unpacked and validated by cv_worker) becomes the request's context
    (cv_context) and then a Reply: the text rendered down the template ladder and the name of the

@@ -1,7 +1,7 @@
 /* Isolation test of the generic worker actor (cv_worker): a trivial "echo" service driven by the
    harness over real sockets, good and malformed traffic, probes, and the broker's DISCONNECT;
    a worker of capacity N with N requests inside its handlers at once, all reading the one shared
-   part made for the worker. */
+   part made for the worker; and the default capacity the launcher gives a service. */
 #include <assert.h>
 #include <ctype.h>
 #include <pthread.h>
@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cv_launcher.h"
 #include "harness.h"
 
 /* What the test hands the echo service (shared_args): how to behave, where its handlers meet,
@@ -277,6 +278,23 @@ s_test_capacity (cv_log_t *log)
     zsock_destroy (&gate);
 }
 
+/* The launcher's default capacity: a service's share per CPU, within its limit. */
+static void
+s_test_default_capacity (void)
+{
+    assert (cv_launcher_cpus () >= 1);
+    cv_launcher_spec_t cpu_bound = {.service = "cpu"};
+    assert (cv_launcher_default_capacity (&cpu_bound, 1) == 1);
+    assert (cv_launcher_default_capacity (&cpu_bound, 2) == 2);
+    assert (cv_launcher_default_capacity (&cpu_bound, 500) == CV_LAUNCHER_CAPACITY_MAX);
+    cv_launcher_spec_t waits = {.service = "waits", .capacity_per_cpu = 4, .capacity_max = 16};
+    assert (cv_launcher_default_capacity (&waits, 1) == 4);
+    assert (cv_launcher_default_capacity (&waits, 2) == 8);
+    assert (cv_launcher_default_capacity (&waits, 8) == 16);
+    cv_launcher_spec_t too_many = {.service = "many", .capacity_per_cpu = 4, .capacity_max = 1000};
+    assert (cv_launcher_default_capacity (&too_many, 64) == CV_LAUNCHER_CAPACITY_MAX);
+}
+
 int
 main (void)
 {
@@ -389,6 +407,7 @@ main (void)
     assert (refuse_logic.shared_made == 1);
 
     s_test_capacity (log);
+    s_test_default_capacity ();
 
     cv_log_destroy (&log);
     printf ("worker isolation: ok\n");
