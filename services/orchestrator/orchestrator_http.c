@@ -254,9 +254,12 @@ orchestrator_http_destroy (orchestrator_http_t **self_p)
         return;
     /* MHD cannot stop with suspended connections: answer them first. */
     for (orchestrator_exchange_t *exchange = self->open; exchange; exchange = exchange->next)
-        if (!exchange->response && exchange->handled)
+        if (!exchange->response && exchange->handled) {
+            /* A 503 of the API always says when to come back, as the overloaded and store ones do. */
+            orchestrator_http_add_header (exchange, "Retry-After", "1");
             orchestrator_http_answer_error (exchange, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting_down",
                                             "the orchestrator is stopping; the request continues after restart");
+        }
     MHD_run (self->daemon);
     zloop_poller_end (self->loop, &self->item);
     if (self->timer != -1)
