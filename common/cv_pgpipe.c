@@ -566,6 +566,25 @@ cv_pgpipe_run (cv_pgpipe_t *self, size_t statement, const char *const *values, c
 }
 
 void
+cv_pgpipe_abort (cv_pgpipe_t *self, const char *why)
+{
+    assert (self && why);
+    snprintf (self->last_error, sizeof self->last_error, "%s", why);
+    s_watch (self, 0);
+    s_timer_end (self);
+    PQfinish (self->conn);
+    self->conn = NULL;
+    self->state = PIPE_DOWN;
+    cv_error_t err;
+    cv_error_set (&err, CV_ERR_UNAVAILABLE, NULL, "postgresql unavailable: %s", why);
+    run_t *flight = self->flight, *queue = self->queue;
+    self->flight = self->reading = NULL;
+    self->queue = self->queue_tail = NULL;
+    s_fail_all (self, flight, &err);
+    s_fail_all (self, queue, &err);
+}
+
+void
 cv_pgpipe_cork (cv_pgpipe_t *self, bool corked)
 {
     assert (self);
@@ -856,6 +875,19 @@ cv_pgpipe_test (bool verbose)
     assert (cv_pgpipe_run (nowhere, 0, hello, NULL, NULL, s_test_done, &lost, &err) == -1);
     assert (err.code == CV_ERR_UNAVAILABLE && strstr (err.message, "postgresql unavailable"));
     cv_pgpipe_destroy (&nowhere);
+
+    /* abort: what is queued fails at once, callbacks called; the pipe stays down */
+    test_outcome_t aborted[2] = {{0}};
+    assert (cv_pgpipe_run (pipe, 0, hello, NULL, NULL, s_test_done, &aborted[0], &err) == 0);
+    assert (cv_pgpipe_run (pipe, 0, world, NULL, NULL, s_test_done, &aborted[1], &err) == 0);
+    cv_pgpipe_abort (pipe, "stopping");
+    assert (aborted[0].calls == 1 && aborted[0].failed && aborted[0].code == CV_ERR_UNAVAILABLE);
+    assert (aborted[1].calls == 1 && aborted[1].failed);
+    assert (!cv_pgpipe_up (pipe) && cv_pgpipe_queued (pipe) == 0);
+    assert (cv_pgpipe_run (pipe, 0, hello, NULL, NULL, s_test_done, &a, &err) == -1);
+    assert (strstr (err.message, "stopping"));
+    cv_pgpipe_destroy (&pipe);
+    pipe = cv_pgpipe_new (loop, &config);
 
     /* destroy with runs queued: no callbacks */
     test_outcome_t dropped = {0};

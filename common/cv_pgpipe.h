@@ -72,6 +72,11 @@ int cv_pgpipe_run (cv_pgpipe_t *self, size_t statement, const char *const *value
    transaction. For a caller that queues several runs which should commit together. */
 void cv_pgpipe_cork (cv_pgpipe_t *self, bool corked);
 
+/* Closes the connection for good: every run queued or in flight fails at once (its done called
+   with UNAVAILABLE and why), and new runs are refused. For an orderly stop, where each caller
+   still hears of its runs. */
+void cv_pgpipe_abort (cv_pgpipe_t *self, const char *why);
+
 /* Forgets every run whose arg is arg: queued ones are dropped, one in flight still runs, and no
    callback comes for any of them. */
 void cv_pgpipe_cancel (cv_pgpipe_t *self, void *arg);

@@ -359,11 +359,12 @@ s_write_failed (flight_t *flight, const cv_error_t *err)
                       "cannot write to the store: %s; the request resumes when PostgreSQL is back", err->message);
     if (failed)
         s_answer_all (flight->waiters, s_final_status (flight), orchestrator_request_to_json (request, false), false);
-    else if (flight->recorded == 0)
+    else if (flight->recorded == 0) {
+        char message[CV_DETAIL_MAX_BYTES + 64];
+        snprintf (message, sizeof message, "nothing was recorded (%s); retry", err->message);
         s_answer_all (flight->waiters, MHD_HTTP_SERVICE_UNAVAILABLE,
-                      json_pack ("{s:{s:s, s:s}}", "error", "code", "store_unavailable", "message",
-                                 "the request store is unavailable; nothing was recorded, retry"),
-                      true);
+                      json_pack ("{s:{s:s, s:s}}", "error", "code", "store_unavailable", "message", message), true);
+    }
     else if (!park) /* the database refused the write itself: writing it again would fail again */
         s_answer_all (flight->waiters, MHD_HTTP_INTERNAL_SERVER_ERROR,
                       json_pack ("{s:{s:s, s:s}, s:s}", "error", "code", "store_refused", "message", err->message,
@@ -469,6 +470,26 @@ orchestrator_flights_new (zloop_t *loop, const orchestrator_flights_config_t *co
     zhashx_set_destructor (self->table, (zhashx_destructor_fn *) s_flight_destroy);
     self->retry_timer = zloop_timer (loop, (size_t) self->config.retry_ms, 0, s_retry_parked, self);
     return self;
+}
+
+void
+orchestrator_flights_stop (orchestrator_flights_t *self)
+{
+    for (flight_t *flight = zhashx_first (self->table); flight; flight = zhashx_next (self->table)) {
+        if (zlistx_size (flight->waiters) == 0)
+            continue;
+        if (flight->recorded > 0)
+            s_answer_all (flight->waiters, MHD_HTTP_SERVICE_UNAVAILABLE,
+                          json_pack ("{s:{s:s, s:s}, s:s, s:s}", "error", "code", "shutting_down", "message",
+                                     "the orchestrator is stopping; the request resumes when it is back",
+                                     "request_id", s_id (flight), "status", "running"),
+                          true);
+        else
+            s_answer_all (flight->waiters, MHD_HTTP_SERVICE_UNAVAILABLE,
+                          json_pack ("{s:{s:s, s:s}}", "error", "code", "shutting_down", "message",
+                                     "the orchestrator is stopping; nothing was recorded, retry"),
+                          true);
+    }
 }
 
 void

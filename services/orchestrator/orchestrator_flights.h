@@ -9,10 +9,11 @@
 
    Durability modes, and what a crash of the orchestrator can lose (a crash of a worker loses
    nothing in any mode: its stage is sent again):
-     sync   (default) the row is committed before the first stage leaves, and each stage's
-            checkpoint before the next stage leaves. A crash loses at most the stages that were
-            at a worker, which recovery sends again; no answered request and no committed
-            checkpoint is lost.
+     sync   (default) each stage's checkpoint is committed before the next stage leaves; the
+            row commits with the first checkpoint (before the first stage, when the request has
+            an idempotency key). A crash loses at most the stages that were at a worker, which
+            recovery sends again, and a request still at its first stage (its client had no
+            answer, nor its id); no answered request and no committed checkpoint is lost.
      async  each checkpoint is written while the next stage runs; the answer waits for every
             write to commit, so an answered request is as durable as in sync. A crash also loses
             the checkpoints not yet committed: recovery resumes from the last committed one and
@@ -65,6 +66,9 @@ typedef struct {
 orchestrator_flights_t *orchestrator_flights_new (zloop_t *loop, const orchestrator_flights_config_t *config,
                                                   orchestrator_broker_t *broker, orchestrator_store_t *store,
                                                   cv_log_t *log);
+/* Answers every client still waiting, 503 with Retry-After: with the request id when the request
+   was recorded (recovery resumes it after a restart), else saying nothing was recorded. */
+void orchestrator_flights_stop (orchestrator_flights_t *self);
 /* Forgets every request in memory (their rows say running: recovery resumes them). */
 void orchestrator_flights_destroy (orchestrator_flights_t **self_p);
 

@@ -252,21 +252,26 @@ orchestrator_http_destroy (orchestrator_http_t **self_p)
     orchestrator_http_t *self = *self_p;
     if (!self)
         return;
-    /* MHD cannot stop with suspended connections: answer them first. */
-    for (orchestrator_exchange_t *exchange = self->open; exchange; exchange = exchange->next)
+    /* MHD cannot stop with suspended connections: answer what is still open first (the owner
+       answers its own exchanges before, with what it knows of them). Answering an exchange whose
+       client has left frees it: take the next one first. */
+    orchestrator_exchange_t *next;
+    for (orchestrator_exchange_t *exchange = self->open; exchange; exchange = next) {
+        next = exchange->next;
         if (!exchange->response && exchange->handled) {
             /* A 503 of the API always says when to come back, as the overloaded and store ones do. */
             orchestrator_http_add_header (exchange, "Retry-After", "1");
             orchestrator_http_answer_error (exchange, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting_down",
-                                            "the orchestrator is stopping; the request continues after restart");
+                                            "the orchestrator is stopping; retry");
         }
+    }
     MHD_run (self->daemon);
     zloop_poller_end (self->loop, &self->item);
     if (self->timer != -1)
         zloop_timer_end (self->loop, self->timer);
     MHD_stop_daemon (self->daemon);
     while (self->open) {
-        orchestrator_exchange_t *next = self->open->next;
+        next = self->open->next;
         s_exchange_destroy (self->open);
         self->open = next;
     }

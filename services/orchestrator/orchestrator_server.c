@@ -215,6 +215,10 @@ s_recovery_loaded (void *owner, orchestrator_store_answer_t *answer)
         cv_log_error (self->log, "cannot resume a request: %s", answer->err->message);
         return;
     }
+    /* Listed as running, but it failed (and was forgotten) before its load came back: the list
+       and the load are two statements. Nothing is left to do; resuming it would write it again. */
+    if (orchestrator_request_state (answer->request) == REQUEST_FAILED)
+        return;
     if (!orchestrator_flights_has (self->flights, orchestrator_request_id (answer->request)))
         orchestrator_flights_resume (self->flights, &answer->request);
 }
@@ -325,14 +329,15 @@ s_server_init (server_t *self, cv_error_t *err)
     self->control_endpoint = zsock_last_endpoint (self->control);
     zloop_reader (self->loop, self->control, s_control_readable, self);
 
-    /* The schema first, while nothing is served: the one blocking statement. */
+    /* The schema first, while nothing is served and before the store's connections start their
+       clocks: the one blocking statement. */
+    cv_error_t migrate_err;
+    if (orchestrator_store_migrate (config->database_url, config->instance, &migrate_err))
+        cv_log_warn (self->log, "cannot migrate the database yet: %s", migrate_err.message);
     orchestrator_store_config_t store = {.url = config->database_url, .application_name = config->instance,
                                          .connections = (size_t) config->store_connections,
                                          .timeout_ms = config->store_timeout_ms, .log = self->log};
     self->store = orchestrator_store_new (self->loop, &store);
-    cv_error_t migrate_err;
-    if (orchestrator_store_migrate (self->store, &migrate_err))
-        cv_log_warn (self->log, "cannot migrate the database yet: %s", migrate_err.message);
 
     orchestrator_flights_config_t flights = {.durability = config->durability,
                                              .request_timeout_ms = config->request_timeout_ms};
@@ -372,8 +377,13 @@ s_server_actor (zsock_t *pipe, void *args)
     } else
         cv_actor_failed (pipe, &err);
 
-    /* Open exchanges are answered 503 first; the flights forget them, and the store and the
-       broker drop what the flights had queued. */
+    /* An orderly stop: what waits on the store hears it will not be answered, then every request
+       in flight tells its clients what becomes of it, then what is left open gets 503; only then
+       do the flights, the store and the broker go. */
+    if (self->store)
+        orchestrator_store_abort (self->store, "the orchestrator is stopping");
+    if (self->flights)
+        orchestrator_flights_stop (self->flights);
     orchestrator_http_destroy (&self->http);
     orchestrator_flights_destroy (&self->flights);
     cv_envelope_destroy (&self->probe.asked);

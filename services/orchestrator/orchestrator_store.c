@@ -128,15 +128,22 @@ orchestrator_store_destroy (orchestrator_store_t **self_p)
 }
 
 int
-orchestrator_store_migrate (orchestrator_store_t *self, cv_error_t *err)
+orchestrator_store_migrate (const char *url, const char *application_name, cv_error_t *err)
 {
-    cv_pg_t *pg = cv_pg_new (self->url, self->config.application_name, err);
+    cv_pg_t *pg = cv_pg_new (url, application_name, err);
     if (!pg)
         return -1;
     int applied;
     int rc = cv_migrations_apply (pg, &applied, err);
     cv_pg_destroy (&pg);
     return rc;
+}
+
+void
+orchestrator_store_abort (orchestrator_store_t *self, const char *why)
+{
+    for (size_t i = 0; i < self->pipe_count; i++)
+        cv_pgpipe_abort (self->pipes[i], why);
 }
 
 /* The connection a request's operations go to: always the same one, so they commit in order. */

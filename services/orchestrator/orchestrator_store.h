@@ -58,8 +58,13 @@ orchestrator_store_t *orchestrator_store_new (zloop_t *loop, const orchestrator_
 /* Operations still queued are dropped without their callbacks. */
 void orchestrator_store_destroy (orchestrator_store_t **self_p);
 
-/* Applies the migrations not yet applied. Blocks: call it before serving. */
-int orchestrator_store_migrate (orchestrator_store_t *self, cv_error_t *err) CV_MUST_CHECK;
+/* Applies the migrations not yet applied, on a connection of its own. Blocks: call it before the
+   store starts and before serving. */
+int orchestrator_store_migrate (const char *url, const char *application_name, cv_error_t *err) CV_MUST_CHECK;
+
+/* Fails every operation queued or in flight at once, each callback called with UNAVAILABLE and
+   why, and refuses new ones from then on: the first step of an orderly stop. */
+void orchestrator_store_abort (orchestrator_store_t *self, const char *why);
 
 /* Each queues one operation, or returns -1 with err when its connection is down or full (then
    fn is never called). */
