@@ -2,6 +2,7 @@
 #include "cv_launcher.h"
 
 #include <assert.h>
+#include <malloc.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -147,6 +148,14 @@ cv_launcher_run (const cv_launcher_spec_t *spec, int argc, char **argv)
         if (!worker)
             cv_log_error (log, "cannot start: %s", err.message);
         else {
+            /* The service keeps what it needs of the agent file (shared_new copies it), so the
+               document goes now, and the memory that loading used back to the system: a worker
+               runs for long, and its resident memory is what it serves with. */
+            cv_config_destroy (&agent);
+            args.agent = NULL;
+#ifdef __GLIBC__
+            malloc_trim (0);
+#endif
             int signal_number = cv_actor_wait_signal ();
             cv_log_info (log, "stopping on %s", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
             zactor_destroy (&worker);

@@ -24,7 +24,8 @@
 
 #define CV_LAUNCHER_CAPACITY_MAX 64   /* the capacity setting's upper limit */
 
-/* What a service's shared_new receives as shared_args. */
+/* What a service's shared_new receives as shared_args. The launcher frees the agent file once
+   the worker serves: shared_new copies what it keeps. */
 typedef struct {
     cv_config_t *agent;          /* the parsed agent file */
     cv_settings_t *settings;     /* standard and extra settings, effective values */

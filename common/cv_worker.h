@@ -55,7 +55,7 @@ typedef struct {
     cv_body_t request_body;                /* the body this service takes */
     cv_worker_shared_new_fn *shared_new;
     cv_worker_shared_destroy_fn *shared_destroy;
-    void *shared_args;                     /* borrowed; must outlive the worker */
+    void *shared_args;                     /* borrowed; read by shared_new only, in cv_worker_start */
     cv_worker_logic_new_fn *logic_new;
     cv_worker_logic_destroy_fn *logic_destroy;
     cv_worker_handle_fn *handle;
