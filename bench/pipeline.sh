@@ -108,19 +108,23 @@ start_stack() {
     done
 }
 
-# CPU ticks of every conveyor process and PostgreSQL backend, summed.
+# CPU ticks of every conveyor process and of PostgreSQL (all its processes), one "name ticks"
+# line each: orchestrator, intent, gatherer, decision, responder, postgres.
 cpu_ticks() {
-    local total=0 pid
-    local postmaster
+    local pid postmaster name
     postmaster=$(head -1 "$tmp/pg/postmaster.pid")
     for pid in "${pids[@]}" "$postmaster" $(pgrep -P "$postmaster" || true); do
-        [[ -r /proc/$pid/stat ]] && total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+        [[ -r /proc/$pid/stat ]] || continue
+        name=$(cat "/proc/$pid/comm")
+        name=${name#conveyor-}
+        case $name in orches*) name=orchestrator ;; gather*) name=gatherer ;; decisi*) name=decision ;;
+                      respon*) name=responder ;; intent*) name=intent ;; *) name=postgres ;; esac
+        echo "$name $(awk '{print $14 + $15}' "/proc/$pid/stat")"
     done
-    echo "$total"
 }
 peak_mb() { awk '/VmHWM/ {printf "%.1f", $2 / 1000}' "/proc/$1/status" 2>/dev/null || echo "?"; }
 
-printf '| durability | copies | clients | rps | p50 ms | p99 ms | CPU ms/request | store commits/s | checkpoints/s | peak RSS MB (orch, intent, gatherer, decision, responder) |\n'
+printf '| durability | copies | clients | rps | p50 ms | p99 ms | CPU ms/request (orch, intent, gatherer, decision, responder, PostgreSQL) | store commits/s | checkpoints/s | peak RSS MB (orch, intent, gatherer, decision, responder) |\n'
 printf '|---|---|---|---|---|---|---|---|---|---|\n'
 run() {
     local mode=$1 n=$2 c
@@ -130,12 +134,12 @@ run() {
     for c in $clients; do
         local hz ticks0 commits0 checkpoints0 result ticks1 commits1 checkpoints1
         hz=$(getconf CLK_TCK)
-        ticks0=$(cpu_ticks)
+        cpu_ticks >"$tmp/ticks0"
         commits0=$(psql_at "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
         checkpoints0=$(psql_at "SELECT count(*) FROM checkpoints")
         result=$("$bin/conveyor" bench --url "http://127.0.0.1:$http" -c "$c" -d "$duration" \
             --requests "$root/bench/pipeline-4.jsonl" --json 2>/dev/null) || die "bench failed: $result"
-        ticks1=$(cpu_ticks)
+        cpu_ticks >"$tmp/ticks1"
         commits1=$(psql_at "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
         checkpoints1=$(psql_at "SELECT count(*) FROM checkpoints")
         local seconds requests errors
@@ -143,6 +147,13 @@ run() {
         requests=$(jq .answered <<<"$result")
         errors=$(jq .errors.total <<<"$result")
         [[ $errors -eq 0 ]] || say "$mode x$n c=$c: $errors errors: $(jq -c .errors.by_kind <<<"$result")"
+        # ms per request by process: the ticks each group gained over the run
+        local split
+        split=$(awk -v hz="$hz" -v req="$requests" 'NR == FNR { before[$1] += $2; next } { after[$1] += $2 }
+            END { n = split("orchestrator intent gatherer decision responder postgres", names, " ")
+                  for (i = 1; i <= n; i++) printf "%s%.2f", (i > 1 ? ", " : ""), req ? (after[names[i]] - before[names[i]]) * 1000 / hz / req : 0 }' \
+            "$tmp/ticks0" "$tmp/ticks1")
+        local ticks=$(( $(awk '{ t += $2 } END { print t }' "$tmp/ticks1") - $(awk '{ t += $2 } END { print t }' "$tmp/ticks0") ))
         local rss="" pid
         for pid in "${pids[@]:0:1}" "${pids[@]:1:1}" "${pids[@]:$((1 + n)):1}" "${pids[@]:$((1 + 2 * n)):1}" \
                    "${pids[@]:$((1 + 3 * n)):1}"; do
@@ -150,10 +161,10 @@ run() {
         done
         awk -v m="$mode" -v n="$n" -v c="$c" -v rps="$(jq .throughput_rps <<<"$result")" \
             -v p50="$(jq .latency_ms.p50 <<<"$result")" -v p99="$(jq .latency_ms.p99 <<<"$result")" \
-            -v ticks=$((ticks1 - ticks0)) -v hz="$hz" -v req="$requests" -v s="$seconds" \
+            -v ticks="$ticks" -v by="$split" -v hz="$hz" -v req="$requests" -v s="$seconds" \
             -v commits=$((commits1 - commits0 - 3 * requests)) -v cps=$((checkpoints1 - checkpoints0)) -v rss="$rss" \
-            'BEGIN { printf "| %s | %d | %d | %.0f | %.2f | %.2f | %.2f | %.0f | %.0f | %s |\n",
-                     m, n, c, rps, p50, p99, req ? ticks * 1000 / hz / req : 0, commits / s, cps / s, rss }'
+            'BEGIN { printf "| %s | %d | %d | %.0f | %.2f | %.2f | %.2f (%s) | %.0f | %.0f | %s |\n",
+                     m, n, c, rps, p50, p99, req ? ticks * 1000 / hz / req : 0, by, commits / s, cps / s, rss }'
     done
     stop_stack
 }
