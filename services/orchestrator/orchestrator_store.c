@@ -12,12 +12,17 @@
 #include "cv_pgpipe.h"
 
 /* The statements, prepared on every connection; the enum indexes s_statements. */
-enum { SQL_CREATE, SQL_CHECKPOINT, SQL_LAST_CHECKPOINT, SQL_FAIL, SQL_LOAD, SQL_UNFINISHED, SQL_PING, SQL_COUNT };
+enum { SQL_CREATE, SQL_CREATE_KEYED, SQL_CHECKPOINT, SQL_LAST_CHECKPOINT, SQL_FAIL, SQL_LOAD, SQL_UNFINISHED, SQL_PING, SQL_COUNT };
 
 static const cv_pgpipe_statement_t s_statements[SQL_COUNT] = {
+    /* A request without an idempotency key: nothing to look for. One row, as SQL_CREATE_KEYED's. */
+    [SQL_CREATE] = {"create_request",
+                    "INSERT INTO requests (id, user_id, session_id, text, status, deadline_ms, trace_id)"
+                    " VALUES ($1, $2, NULLIF($3, ''), $4, 'running', $5::bigint, $6) RETURNING id, true",
+                    6, false},
     /* One row: the id and whether this statement recorded it (false: the idempotency key's first
        request). No row: a concurrent request with the same key is not committed yet. */
-    [SQL_CREATE] = {"create_request",
+    [SQL_CREATE_KEYED] = {"create_keyed_request",
                     "WITH recorded AS ("
                     "  INSERT INTO requests (id, user_id, session_id, text, status, idempotency_key, deadline_ms,"
                     "   trace_id)"
@@ -222,6 +227,7 @@ s_done (void *arg, const PGresult *result, const cv_error_t *err)
     cv_error_t failure;
     switch (operation->statement) {
     case SQL_CREATE:
+    case SQL_CREATE_KEYED:
         if (PQntuples (result) != 1)
             answer.err = (cv_error_set (&failure, CV_ERR_UNAVAILABLE, NULL,
                                         "a request with the same idempotency key is being recorded; retry"),
@@ -283,12 +289,15 @@ orchestrator_store_create (orchestrator_store_t *self, const orchestrator_reques
 {
     char deadline[24];
     snprintf (deadline, sizeof deadline, "%llu", (unsigned long long) orchestrator_request_deadline (request));
-    const char *values[] = {orchestrator_request_id (request),         orchestrator_request_user_id (request),
-                            orchestrator_request_session_id (request), orchestrator_request_text (request),
-                            orchestrator_request_idempotency_key (request), deadline,
-                            orchestrator_request_trace_id (request)};
-    return s_run (s_pipe_of (self, orchestrator_request_id (request)), s_operation_new (self, SQL_CREATE, fn, owner),
-                  values, NULL, NULL, err);
+    const char *key = orchestrator_request_idempotency_key (request);
+    const char *keyed[] = {orchestrator_request_id (request),         orchestrator_request_user_id (request),
+                           orchestrator_request_session_id (request), orchestrator_request_text (request),
+                           key,                                       deadline,
+                           orchestrator_request_trace_id (request)};
+    const char *plain[] = {keyed[0], keyed[1], keyed[2], keyed[3], deadline, keyed[6]};
+    int statement = *key ? SQL_CREATE_KEYED : SQL_CREATE;
+    return s_run (s_pipe_of (self, orchestrator_request_id (request)), s_operation_new (self, statement, fn, owner),
+                  *key ? keyed : plain, NULL, NULL, err);
 }
 
 /* The decision's actions as a JSON array for the actions table; NULL when it has none. */
