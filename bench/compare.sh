@@ -299,7 +299,21 @@ cpu_ticks() {
     done
     echo "$total"
 }
+# pg_ticks SIDE: CPU time so far of the PostgreSQL backends serving the side's connections (the
+# peer's are named langgraph-peer-*), in clock ticks.
+pg_ticks() {
+    local op="NOT LIKE" pid total=0 stat rest
+    [[ $1 == peer ]] && op="LIKE"
+    for pid in $(sql "SELECT pid FROM pg_stat_activity WHERE backend_type = 'client backend'
+                        AND pid <> pg_backend_pid() AND application_name $op 'langgraph-peer%'"); do
+        stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+        rest=${stat##*) }
+        total=$((total + $(awk '{ print $12 + $13 }' <<<"$rest")))
+    done
+    echo "$total"
+}
 clk_tck=$(getconf CLK_TCK)
+declare -A pg_ms=()
 declare -A cpu_ms=()
 load_before=$(loadavg)
 for side in conveyor peer; do
@@ -318,8 +332,10 @@ for c in $clients; do
         sql "CHECKPOINT" >/dev/null
         say "measuring $side at $c clients for $duration s"
         ticks=$(cpu_ticks "$side")
+        pticks=$(pg_ticks "$side")
         bench "$side" "$url" "$c" "$duration" "$tmp/$side-$c.json"
         cpu_ms[$side-$c]=$(( ($(cpu_ticks "$side") - ticks) * 1000 / clk_tck ))
+        pg_ms[$side-$c]=$(( ($(pg_ticks "$side") - pticks) * 1000 / clk_tck ))
     done
 done
 load_after=$(loadavg)
@@ -363,13 +379,13 @@ kernel $(uname -r); date: $(date -u '+%Y-%m-%d %H:%M UTC'); load average $load_b
 
 Both sides use one PostgreSQL $pg_version ($pg_settings), the demo bank with $customers customers,
 requests from ${requests_file#"$root"/}, ${duration} s per run after a ${warmup} s warm-up per side, driven by \`conveyor bench\`.
-conveyor: the orchestrator and one of each worker (${CONVEYOR_CAPACITY:+CONVEYOR_CAPACITY=$CONVEYOR_CAPACITY, }$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')).
+conveyor: the orchestrator and one of each worker${CONVEYOR_CAPACITY:+ (CONVEYOR_CAPACITY=$CONVEYOR_CAPACITY)}, binaries from ${bin#"$root"/}, checkout at $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?').
 Peer: Node.js $(node --version), @langchain/langgraph $(lock_version @langchain/langgraph),
 @langchain/langgraph-checkpoint-postgres $(lock_version @langchain/langgraph-checkpoint-postgres), pg $(lock_version pg),
 durability ${PEER_DURABILITY:-sync}, pools of ${PEER_TOOLS_POOL:-10} (tools) and ${PEER_CHECKPOINT_POOL:-10} (checkpointer) connections; \`npm ci\` took ${npm_seconds} s.
 
-| side | clients | requests | errors | throughput (req/s) | p50 (ms) | p99 (ms) | CPU a request (ms) | throughput ratio (conveyor / peer) | p50 ratio (peer / conveyor) |
-|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+| side | clients | requests | errors | throughput (req/s) | p50 (ms) | p99 (ms) | CPU a request (ms) | PostgreSQL CPU a request (ms) | throughput ratio (conveyor / peer) | p50 ratio (peer / conveyor) |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
 EOF
 for c in $clients; do
     c_rps=$(field "conveyor-$c" .throughput_rps)
@@ -385,9 +401,10 @@ for c in $clients; do
             r1=""
             r2=""
         fi
-        printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$side" "$c" "$(field "$f" .requests)" \
+        printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$side" "$c" "$(field "$f" .requests)" \
             "$(field "$f" "$errors")" "$(fmt "$(field "$f" .throughput_rps)" 1)" "$(fmt "$(field "$f" .latency_ms.p50)" 2)" \
-            "$(fmt "$(field "$f" .latency_ms.p99)" 2)" "$(per "${cpu_ms[$f]}" "$(field "$f" .requests)")" "$r1" "$r2"
+            "$(fmt "$(field "$f" .latency_ms.p99)" 2)" "$(per "${cpu_ms[$f]}" "$(field "$f" .requests)")" \
+            "$(per "${pg_ms[$f]}" "$(field "$f" .requests)")" "$r1" "$r2"
     done
 done
 for c in $clients; do
@@ -401,7 +418,9 @@ done
 cat <<EOF
 
 CPU a request: user and system time of the side's own processes during the run (conveyor's five, the
-peer's node), divided by the requests; PostgreSQL's CPU is not in it. Peak resident memory (VmHWM) at the end of the runs; PostgreSQL's own processes are not counted on either side.
+peer's node), divided by the requests; PostgreSQL CPU a request: the same for the PostgreSQL backends
+serving the side's connections (WAL writer, checkpointer and the other shared processes not counted).
+Peak resident memory (VmHWM) at the end of the runs; PostgreSQL's own processes are not counted on either side.
 
 | process | program | peak RSS (MiB) |
 |---|---|---:|

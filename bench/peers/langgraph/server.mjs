@@ -173,12 +173,14 @@ function contextOf(state) {
 const toolsPool = new pg.Pool({
   connectionString: databaseUrl,
   max: toolsPoolSize,
+  idleTimeoutMillis: 0, // connections stay open between runs, as conveyor's do
   application_name: "langgraph-peer-tools",
   options: "-c default_transaction_read_only=on",
 });
 const checkpointPool = new pg.Pool({
   connectionString: databaseUrl,
   max: checkpointPoolSize,
+  idleTimeoutMillis: 0,
   application_name: "langgraph-peer-checkpoints",
 });
 for (const pool of [toolsPool, checkpointPool])
