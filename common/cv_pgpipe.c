@@ -171,20 +171,15 @@ s_reconnect (zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
-/* The connection is gone or useless: close it, fail everything, retry after the backoff. */
+/* Closes the connection, DOWN, and fails every run queued or in flight with UNAVAILABLE and why. */
 static void
-s_lose (cv_pgpipe_t *self, const char *why)
+s_close_and_fail (cv_pgpipe_t *self, const char *why)
 {
     snprintf (self->last_error, sizeof self->last_error, "%s", why);
-    cv_log_warn (self->config.log, "postgresql connection %s lost: %s; reconnecting in %d ms",
-                 self->application_name, why, self->backoff_ms);
     s_watch (self, 0);
     PQfinish (self->conn);
     self->conn = NULL;
     self->state = PIPE_DOWN;
-    s_timer_arm (self, self->backoff_ms, s_reconnect);
-    self->backoff_ms = self->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : self->backoff_ms * 2;
-
     cv_error_t err;
     cv_error_set (&err, CV_ERR_UNAVAILABLE, NULL, "postgresql unavailable: %s", why);
     run_t *flight = self->flight, *queue = self->queue;
@@ -192,6 +187,17 @@ s_lose (cv_pgpipe_t *self, const char *why)
     self->queue = self->queue_tail = NULL;
     s_fail_all (self, flight, &err);
     s_fail_all (self, queue, &err);
+}
+
+/* The connection is gone or useless: close it, fail everything, retry after the backoff. */
+static void
+s_lose (cv_pgpipe_t *self, const char *why)
+{
+    cv_log_warn (self->config.log, "postgresql connection %s lost: %s; reconnecting in %d ms",
+                 self->application_name, why, self->backoff_ms);
+    s_timer_arm (self, self->backoff_ms, s_reconnect);
+    self->backoff_ms = self->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : self->backoff_ms * 2;
+    s_close_and_fail (self, why);
 }
 
 /* The connection's error on one line. */
@@ -569,19 +575,8 @@ void
 cv_pgpipe_abort (cv_pgpipe_t *self, const char *why)
 {
     assert (self && why);
-    snprintf (self->last_error, sizeof self->last_error, "%s", why);
-    s_watch (self, 0);
     s_timer_end (self);
-    PQfinish (self->conn);
-    self->conn = NULL;
-    self->state = PIPE_DOWN;
-    cv_error_t err;
-    cv_error_set (&err, CV_ERR_UNAVAILABLE, NULL, "postgresql unavailable: %s", why);
-    run_t *flight = self->flight, *queue = self->queue;
-    self->flight = self->reading = NULL;
-    self->queue = self->queue_tail = NULL;
-    s_fail_all (self, flight, &err);
-    s_fail_all (self, queue, &err);
+    s_close_and_fail (self, why);
 }
 
 void
