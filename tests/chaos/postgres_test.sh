@@ -6,6 +6,9 @@
 # included, within seconds of PostgreSQL being back, with no process restarted.
 source "$(dirname "$0")/lib.sh"
 chaos_setup postgres
+# The cluster lives in the test's folder and goes with it: run as root, deploy/local/pg moves it
+# to /var/tmp (where nothing removes it) unless the postgres OS user can enter the folder.
+chmod o+x "$E2E_DIR"
 e2e_private_pg
 chaos_start_stack
 
