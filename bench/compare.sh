@@ -286,6 +286,15 @@ bench() {
 }
 
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+# idle_percent: how idle the machine's CPUs were over the last 2 s (before the runs: others' load).
+idle_percent() {
+    local a b
+    a=$(head -1 /proc/stat)
+    sleep 2
+    b=$(head -1 /proc/stat)
+    awk -v a="$a" -v b="$b" 'BEGIN { n = split(a, x); split(b, y); for (i = 2; i <= n; i++) t += y[i] - x[i]
+                                     printf "%.0f", (t > 0 ? 100 * (y[5] - x[5]) / t : 0) }'
+}
 # cpu_ticks SIDE: user + system CPU time of the side's processes so far, in clock ticks.
 cpu_ticks() {
     local name total=0 stat rest
@@ -316,6 +325,7 @@ clk_tck=$(getconf CLK_TCK)
 declare -A pg_ms=()
 declare -A cpu_ms=()
 load_before=$(loadavg)
+idle_before=$(idle_percent)
 for side in conveyor peer; do
     url=$conveyor_api
     [[ $side == peer ]] && url=$peer_api
@@ -375,11 +385,13 @@ cat <<EOF
 ## pipeline-4: conveyor and LangGraph.js side by side
 
 Command: \`$command_line\` — machine: $(nproc) cores ($cpu_model), $(sed -n 's/^PRETTY_NAME="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' /etc/os-release 2>/dev/null),
-kernel $(uname -r); date: $(date -u '+%Y-%m-%d %H:%M UTC'); load average $load_before before the runs, $load_after after.
+kernel $(uname -r); date: $(date -u '+%Y-%m-%d %H:%M UTC'); CPUs ${idle_before}% idle just before the runs; load average $load_before before, $load_after after.
 
 Both sides use one PostgreSQL $pg_version ($pg_settings), the demo bank with $customers customers,
 requests from ${requests_file#"$root"/}, ${duration} s per run after a ${warmup} s warm-up per side, driven by \`conveyor bench\`.
-conveyor: the orchestrator and one of each worker${CONVEYOR_CAPACITY:+ (CONVEYOR_CAPACITY=$CONVEYOR_CAPACITY)}, binaries from ${bin#"$root"/}, checkout at $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?').
+conveyor: the orchestrator and one of each worker${CONVEYOR_CAPACITY:+ (CONVEYOR_CAPACITY=$CONVEYOR_CAPACITY)}, binaries from ${bin#"$root"/}$(
+    [[ $bin == "$root"/* ]] && echo " of the checkout at" || echo "; the checkout is at"
+) $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?').
 Peer: Node.js $(node --version), @langchain/langgraph $(lock_version @langchain/langgraph),
 @langchain/langgraph-checkpoint-postgres $(lock_version @langchain/langgraph-checkpoint-postgres), pg $(lock_version pg),
 durability ${PEER_DURABILITY:-sync}, pools of ${PEER_TOOLS_POOL:-10} (tools) and ${PEER_CHECKPOINT_POOL:-10} (checkpointer) connections; \`npm ci\` took ${npm_seconds} s.
