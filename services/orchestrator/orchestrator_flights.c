@@ -521,18 +521,14 @@ orchestrator_flights_resume (orchestrator_flights_t *self, orchestrator_request_
 {
     assert (request_p && *request_p);
     orchestrator_request_t *request = *request_p;
+    assert (!orchestrator_request_finished (request));
     orchestrator_request_set_deadline (request, (uint64_t) zclock_time () + (uint64_t) self->config.request_timeout_ms);
     cv_log_event (self->log, CV_LOG_INFO, orchestrator_request_id (request), orchestrator_request_trace_id (request),
-                  "resuming at stage %s",
-                  orchestrator_request_finished (request)
-                      ? "(all done; closing the record)"
-                      : orchestrator_request_stage_name (orchestrator_request_state (request)));
+                  "resuming at stage %s", orchestrator_request_stage_name (orchestrator_request_state (request)));
     flight_t *flight = s_flight_new (self, request_p);
-    /* Everything it has was read back from the store; a request with all four checkpoints whose
-       row still says running gets its last checkpoint written again, which closes the row. */
-    int stages = (int) orchestrator_request_state (flight->request);
-    flight->accepted = stages > REQUEST_STAGES ? REQUEST_STAGES : stages;
-    flight->issued = flight->recorded = 1 + flight->accepted - (orchestrator_request_finished (flight->request) ? 1 : 0);
+    /* Everything it has was read back from the store: its row and the checkpoints of its stages. */
+    flight->accepted = (int) orchestrator_request_state (flight->request);
+    flight->issued = flight->recorded = 1 + flight->accepted;
     s_step (flight, EVENT_START, NULL);
 }
 

@@ -75,7 +75,8 @@ void orchestrator_flights_destroy (orchestrator_flights_t **self_p);
 /* Takes a new request and runs it; exchange (may be NULL) is answered when it ends. */
 void orchestrator_flights_start (orchestrator_flights_t *self, orchestrator_request_t **request_p,
                                  orchestrator_exchange_t *exchange);
-/* Takes a request reloaded from its checkpoints and continues it with a fresh deadline. */
+/* Takes a request reloaded from its checkpoints, not finished, and continues it with a fresh
+   deadline. */
 void orchestrator_flights_resume (orchestrator_flights_t *self, orchestrator_request_t **request_p);
 /* Adds exchange to the waiters of request id when it is in memory; false when it is not. */
 bool orchestrator_flights_join (orchestrator_flights_t *self, const char *id, orchestrator_exchange_t *exchange);

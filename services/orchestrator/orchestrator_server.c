@@ -215,9 +215,11 @@ s_recovery_loaded (void *owner, orchestrator_store_answer_t *answer)
         cv_log_error (self->log, "cannot resume a request: %s", answer->err->message);
         return;
     }
-    /* Listed as running, but it failed (and was forgotten) before its load came back: the list
-       and the load are two statements. Nothing is left to do; resuming it would write it again. */
-    if (orchestrator_request_state (answer->request) == REQUEST_FAILED)
+    /* Listed as running, but it ended (and was forgotten) before its load came back: the list
+       and the load are two statements. Nothing is left to do; resuming it would write it again.
+       (A row still running always lacks a checkpoint or its failure: the last checkpoint and a
+       failure mark the row in the same statement.) */
+    if (orchestrator_request_finished (answer->request))
         return;
     if (!orchestrator_flights_has (self->flights, orchestrator_request_id (answer->request)))
         orchestrator_flights_resume (self->flights, &answer->request);
