@@ -32,6 +32,7 @@ typedef struct {
     uint32_t handler_count;
     zframe_t *waiting_probe;    /* a control probe that arrived while every handler was busy */
     int liveness;               /* heartbeats left before the broker counts as gone */
+    int64_t last_tick;          /* zclock_mono of the last heartbeat tick acted on */
     bool terminated;
 } worker_t;
 
@@ -294,6 +295,12 @@ static int
 s_heartbeat (zloop_t *loop, int timer_id, void *arg)
 {
     worker_t *self = arg;
+    /* After the process was stopped (SIGSTOP, a paused VM), the loop runs every missed tick at
+       once: they count as one, or a burst of reconnects would register the worker several times. */
+    int64_t now = zclock_mono ();
+    if (self->last_tick && now - self->last_tick < self->config->heartbeat_ms / 2)
+        return 0;
+    self->last_tick = now;
     if (--self->liveness <= 0) {
         cv_log_warn (self->config->log, "broker %s silent for %d heartbeats: reconnecting",
                      self->config->broker_endpoint, self->config->liveness);
