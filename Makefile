@@ -23,7 +23,7 @@ test: build
 
 # Without the end-to-end and fuzz tests, for quick iterations.
 test-quick: build
-	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -LE 'e2e|fuzz'
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -LE 'e2e|fuzz|chaos'
 
 # The suite under AddressSanitizer and UndefinedBehaviorSanitizer, in its own build tree.
 asan: bootstrap

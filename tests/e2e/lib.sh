@@ -30,11 +30,18 @@ e2e_fail() {
 e2e_ok() { e2e_log "ok: $*"; }
 
 e2e_port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# A port nobody listens on, and not one this test handed out already (it is called in a subshell,
+# so what was handed out is kept in a file of the test's folder).
 e2e_free_port() {
-    local port
+    local port given=${E2E_DIR:+$E2E_DIR/ports-given}
     for _ in $(seq 1 50); do
         port=$((20000 + RANDOM % 12768))  # below the kernel's ephemeral range (32768-60999)
-        e2e_port_busy "$port" || { echo "$port"; return 0; }
+        [[ -n $given ]] && grep -qx "$port" "$given" 2>/dev/null && continue
+        if ! e2e_port_busy "$port"; then
+            [[ -n $given ]] && echo "$port" >>"$given"
+            echo "$port"
+            return 0
+        fi
     done
     e2e_fail "no free port"
 }
