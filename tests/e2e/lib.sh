@@ -91,6 +91,9 @@ e2e_setup() {
 # e2e_private_pg: a PostgreSQL of the test's own (for tests that stop and start it), migrated and
 # seeded; CONVEYOR_DATABASE_URL points at it from then on.
 e2e_private_pg() {
+    # The postgres user (when the tests run as root) must be able to enter the test's folder, or
+    # deploy/local/pg puts the cluster in /var/tmp, where nothing removes it.
+    chmod o+x "$E2E_DIR"
     E2E_PRIVATE_PG=$E2E_DIR/pg
     E2E_PG_PORT=$(e2e_free_port)
     "$CONVEYOR_SOURCE_DIR/deploy/local/pg" start "$E2E_PRIVATE_PG" "$E2E_PG_PORT" 2>>"$E2E_DIR/pg.log" ||
