@@ -49,8 +49,16 @@ e2e_free_port() {
 e2e_cleanup() {
     local status=$? name code unclean=""
     for name in "${!E2E_PIDS[@]}"; do kill -TERM "${E2E_PIDS[$name]}" 2>/dev/null || true; done
-    # A service must stop cleanly on SIGTERM: exit 0, and no sanitizer report in an ASan build.
+    # A service must stop cleanly on SIGTERM, within 60 s: exit 0, and no sanitizer report in an
+    # ASan build. One that does not stop is named and killed, rather than left to ctest's timeout.
+    local deadline=$((SECONDS + 60))
     for name in "${!E2E_PIDS[@]}"; do
+        while kill -0 "${E2E_PIDS[$name]}" 2>/dev/null && [[ $SECONDS -lt $deadline ]]; do sleep 0.1; done
+        if kill -0 "${E2E_PIDS[$name]}" 2>/dev/null; then
+            e2e_log "$name did not stop within 60 s of SIGTERM; its threads:"
+            grep -h '^State' /proc/"${E2E_PIDS[$name]}"/task/*/status 2>/dev/null | sort | uniq -c >&2 || true
+            kill -KILL "${E2E_PIDS[$name]}" 2>/dev/null || true
+        fi
         code=0
         wait "${E2E_PIDS[$name]}" 2>/dev/null || code=$?
         [[ $code -eq 0 ]] || unclean="$unclean $name($code)"
@@ -64,7 +72,8 @@ e2e_cleanup() {
         "$CONVEYOR_SOURCE_DIR/deploy/local/pg" stop "$E2E_PRIVATE_PG" >/dev/null 2>&1 || true
     fi
     if [[ -n $E2E_DB ]]; then
-        psql -X -q -d "$(cat "$CONVEYOR_TEST_PG/url")" -c "DROP DATABASE IF EXISTS $E2E_DB WITH (FORCE)" >/dev/null 2>&1 || true
+        timeout 60 psql -X -q -d "$(cat "$CONVEYOR_TEST_PG/url")" -c "DROP DATABASE IF EXISTS $E2E_DB WITH (FORCE)" \
+            >/dev/null 2>&1 || e2e_log "could not drop the test's database $E2E_DB within 60 s"
     fi
     [[ -n $E2E_DIR && -z ${E2E_KEEP:-} ]] && rm -rf "$E2E_DIR"
     exit "$status"
