@@ -5,40 +5,12 @@
 #   bench_usage_test.sh PATH_TO_CONVEYOR
 set -u
 bin=$1
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT INT TERM
+. "$(dirname "$0")/lib.sh"
 # The defaults must not come from the caller's environment.
 unset CONVEYOR_URL CONVEYOR_CLIENTS CONVEYOR_DURATION CONVEYOR_COUNT CONVEYOR_RATE CONVEYOR_REQUESTS \
     CONVEYOR_NEW_CONNECTION CONVEYOR_TIMEOUT_MS CONVEYOR_JSON CONVEYOR_PLOT CONVEYOR_PROGRESS
 export no_proxy=127.0.0.1,localhost NO_PROXY=127.0.0.1,localhost
 closed=http://127.0.0.1:1   # port 1: nothing listens there
-
-fail() {
-    echo "FAIL - $*" >&2
-    echo "  stdout: $(cat "$work/out")" >&2
-    echo "  stderr: $(cat "$work/err")" >&2
-    exit 1
-}
-
-# expect RC ARGS...: runs conveyor ARGS, which must exit RC; output in $work/out and $work/err.
-expect() {
-    want=$1
-    shift
-    "$bin" "$@" >"$work/out" 2>"$work/err"
-    got=$?
-    [ "$got" -eq "$want" ] || fail "conveyor $* exited $got, expected $want"
-    echo "ok - conveyor $* exits $want"
-}
-
-# has FILE TEXT: FILE (out or err) contains TEXT.
-has() {
-    grep -qF -- "$2" "$work/$1" || fail "std$1 lacks '$2'"
-}
-
-# one_line FILE: FILE holds exactly one line.
-one_line() {
-    [ "$(wc -l <"$work/$1")" -eq 1 ] || fail "std$1 is not one line"
-}
 
 # json FILTER: stdout is one JSON object for which the jq FILTER is true.
 json() {

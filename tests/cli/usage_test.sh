@@ -5,38 +5,10 @@
 #   usage_test.sh PATH_TO_CONVEYOR
 set -u
 bin=$1
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT INT TERM
+. "$(dirname "$0")/lib.sh"
 # The defaults must not come from the caller's environment.
 unset CONVEYOR_DATABASE_URL CONVEYOR_TIMEOUT_MS CONVEYOR_ORCHESTRATOR_CONTROL CONVEYOR_CUSTOMERS CONVEYOR_SEED
 closed=postgresql://conveyor@127.0.0.1:1/conveyor   # port 1: nothing listens there
-
-fail() {
-    echo "FAIL - $*" >&2
-    echo "  stdout: $(cat "$work/out")" >&2
-    echo "  stderr: $(cat "$work/err")" >&2
-    exit 1
-}
-
-# expect RC ARGS...: runs conveyor ARGS, which must exit RC; output in $work/out and $work/err.
-expect() {
-    want=$1
-    shift
-    "$bin" "$@" >"$work/out" 2>"$work/err"
-    got=$?
-    [ "$got" -eq "$want" ] || fail "conveyor $* exited $got, expected $want"
-    echo "ok - conveyor $* exits $want"
-}
-
-# has FILE TEXT: FILE (out or err) contains TEXT.
-has() {
-    grep -qF -- "$2" "$work/$1" || fail "std$1 lacks '$2'"
-}
-
-# one_line FILE: FILE holds exactly one line.
-one_line() {
-    [ "$(wc -l <"$work/$1")" -eq 1 ] || fail "std$1 is not one line"
-}
 
 expect 0 --help
 has out "usage: conveyor COMMAND [options]"
