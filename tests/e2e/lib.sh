@@ -83,6 +83,9 @@ e2e_cleanup() {
 e2e_setup() {
     local name=$1
     E2E_DIR=$(mktemp -d "/tmp/conveyor-e2e-$name.XXXXXX")
+    # Traversable by the postgres OS user, so that a private cluster lives here (and goes with the
+    # folder) rather than being moved to /var/tmp by deploy/local/pg.
+    chmod 755 "$E2E_DIR"
     trap e2e_cleanup EXIT
     E2E_DB="e2e_${name}_$$"
     export CONVEYOR_DATABASE_URL

@@ -4,6 +4,7 @@
 # time every service and PostgreSQL must stop, and the script must say so.
 source "$(dirname "$0")/lib.sh"
 E2E_DIR=$(mktemp -d /tmp/conveyor-e2e-run.XXXXXX)
+chmod 755 "$E2E_DIR"  # so that make run's cluster lives here, not in /var/tmp (see deploy/local/pg)
 trap 'for pid in $(pgrep -f "$E2E_DIR" || true); do kill -KILL "$pid" 2>/dev/null || true; done; rm -rf "$E2E_DIR"' EXIT
 
 # The run script under make, as the README's `make run` has it (without its build step).
@@ -28,8 +29,9 @@ run_and_stop() {
     done
     stopped() { grep -q 'conveyor: stopped' "$log"; }
     e2e_wait 30 "the script to finish its clean-up" stopped
-    left=$(pgrep -fa "$E2E_DIR/var/pg" || true)
-    [[ -z $left ]] || e2e_fail "SIG$signal to make run's process group left PostgreSQL running: $left"
+    local pg_status=0
+    "$CONVEYOR_SOURCE_DIR/deploy/local/pg" status "$E2E_DIR/var/pg" >/dev/null || pg_status=$?
+    [[ $pg_status -eq 3 ]] || e2e_fail "SIG$signal to make run's process group left PostgreSQL running"
     left=$(pgrep -fa "conveyor-.*$CONVEYOR_CONTROL_PORT_BASE" || true)
     [[ -z $left ]] || e2e_fail "SIG$signal to make run's process group left services running: $left"
     e2e_ok "SIG$signal to make run's process group stops everything"
