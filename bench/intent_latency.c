@@ -12,7 +12,7 @@
 
 #include "intent_classifier.h"
 #include "intent_model.h"
-#include "intent_train.h"
+#include "learn_examples.h"
 
 static int64_t
 s_now_ns (void)
@@ -48,9 +48,9 @@ main (int argc, char **argv)
     size_t rounds = argc > 4 ? (size_t) atoi (argv[4]) : 3;
     cv_error_t err;
     intent_model_t *model = intent_model_load (argv[1], &err);
-    intent_train_t *data = intent_train_new ();
+    learn_examples_t *data = learn_examples_new ();
     cv_config_t *agent = cv_config_load (argv[3], &err);
-    if (!model || !agent || intent_train_load (data, argv[2], &err)) {
+    if (!model || !agent || learn_examples_load (data, argv[2], &err)) {
         fprintf (stderr, "bench-intent-latency: %s\n", err.message);
         return 1;
     }
@@ -59,7 +59,7 @@ main (int argc, char **argv)
         fprintf (stderr, "bench-intent-latency: %s\n", err.message);
         return 1;
     }
-    size_t count = intent_train_size (data);
+    size_t count = learn_examples_size (data);
     int64_t *samples = malloc (count * rounds * sizeof *samples);
     intent_scratch_t *scratch = intent_scratch_new (model);
     intent_prediction_t prediction;
@@ -68,7 +68,7 @@ main (int argc, char **argv)
         for (size_t i = 0; i < count; i++) {
             size_t size;
             const char *label;
-            const char *text = intent_train_example (data, i, &size, &label);
+            const char *text = learn_examples_example (data, i, &size, &label);
             int64_t started = s_now_ns ();
             intent_model_predict (model, scratch, text, size, 5, &prediction);
             samples[n++] = s_now_ns () - started;
@@ -79,7 +79,7 @@ main (int argc, char **argv)
         for (size_t i = 0; i < count; i++) {
             size_t size;
             const char *label;
-            const char *text = intent_train_example (data, i, &size, &label);
+            const char *text = learn_examples_example (data, i, &size, &label);
             intent_result_t result;
             int64_t started = s_now_ns ();
             if (intent_classifier_classify (classifier, text, 0, 2026, 11, 21, &result, &err) == 0)
@@ -91,7 +91,7 @@ main (int argc, char **argv)
     intent_scratch_destroy (&scratch);
     intent_classifier_destroy (&classifier);
     intent_model_destroy (&model);
-    intent_train_destroy (&data);
+    learn_examples_destroy (&data);
     cv_config_destroy (&agent);
     return 0;
 }

@@ -13,8 +13,8 @@
 #include "cv_context.h"
 #include "cv_envelope.h"
 #include "intent_classifier.h"
-#include "intent_eval.h"
-#include "intent_train.h"
+#include "learn_eval.h"
+#include "learn_examples.h"
 
 #define COMMAND "eval"
 
@@ -46,7 +46,7 @@ s_fast_path (Conveyor__V1__Intent__Method method)
 
 /* Every example through the classifier, in process. */
 static int
-s_eval_local (const intent_train_t *data, cv_settings_t *settings, intent_eval_t *eval)
+s_eval_local (const learn_examples_t *data, cv_settings_t *settings, learn_eval_t *eval)
 {
     cv_error_t err;
     cv_config_t *agent = cv_config_load (cv_settings_string (settings, "agent-file"), &err);
@@ -65,10 +65,10 @@ s_eval_local (const intent_train_t *data, cv_settings_t *settings, intent_eval_t
     gmtime_r (&now, &today);
     long timeout = cv_settings_int (settings, "timeout-ms");
     int rc = CLI_EXIT_OK;
-    for (size_t i = 0; i < intent_train_size (data) && rc == CLI_EXIT_OK; i++) {
+    for (size_t i = 0; i < learn_examples_size (data) && rc == CLI_EXIT_OK; i++) {
         size_t size;
         const char *label;
-        const char *text = intent_train_example (data, i, &size, &label);
+        const char *text = learn_examples_example (data, i, &size, &label);
         intent_result_t result;
         int64_t started = zclock_usecs ();
         if (intent_classifier_classify (classifier, text, (uint64_t) zclock_time () + (uint64_t) timeout,
@@ -78,7 +78,7 @@ s_eval_local (const intent_train_t *data, cv_settings_t *settings, intent_eval_t
             break;
         }
         int64_t elapsed = zclock_usecs () - started;
-        intent_eval_add (eval, label, result.name, s_fast_path (result.method), cv_context_method_name (result.method),
+        learn_eval_add (eval, label, result.name, s_fast_path (result.method), cv_context_method_name (result.method),
                          elapsed);
         intent_result_reset (&result);
     }
@@ -88,7 +88,7 @@ s_eval_local (const intent_train_t *data, cv_settings_t *settings, intent_eval_t
 
 /* Every example to a live worker's control endpoint, one request at a time. */
 static int
-s_eval_remote (const intent_train_t *data, cv_settings_t *settings, intent_eval_t *eval)
+s_eval_remote (const learn_examples_t *data, cv_settings_t *settings, learn_eval_t *eval)
 {
     const char *endpoint = cv_settings_string (settings, "endpoint");
     long timeout = cv_settings_int (settings, "timeout-ms");
@@ -101,10 +101,10 @@ s_eval_remote (const intent_train_t *data, cv_settings_t *settings, intent_eval_
         return CLI_EXIT_USAGE;
     }
     int rc = CLI_EXIT_OK;
-    for (size_t i = 0; i < intent_train_size (data) && rc == CLI_EXIT_OK; i++) {
+    for (size_t i = 0; i < learn_examples_size (data) && rc == CLI_EXIT_OK; i++) {
         size_t size;
         const char *label;
-        const char *text = intent_train_example (data, i, &size, &label);
+        const char *text = learn_examples_example (data, i, &size, &label);
         cv_arena_t *arena = cv_arena_new ();
         char request_id[24];
         snprintf (request_id, sizeof request_id, "eval-%zu", i + 1);
@@ -133,7 +133,7 @@ s_eval_remote (const intent_train_t *data, cv_settings_t *settings, intent_eval_
         else if (reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_ERROR)
             cli_command_fail (COMMAND, "example %zu: the worker answered an error: %s", i + 1, reply->error->message);
         else
-            intent_eval_add (eval, label, reply->intent->name, s_fast_path (reply->intent->method),
+            learn_eval_add (eval, label, reply->intent->name, s_fast_path (reply->intent->method),
                              cv_context_method_name (reply->intent->method), elapsed);
         if (!reply || reply->body_case != CONVEYOR__V1__ENVELOPE__BODY_INTENT)
             rc = CLI_EXIT_FAILED;
@@ -161,29 +161,29 @@ cli_eval_run (int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     cv_error_t err;
-    intent_train_t *data = intent_train_new ();
-    if (intent_train_load (data, path, &err)) {
+    learn_examples_t *data = learn_examples_new ();
+    if (learn_examples_load (data, path, &err)) {
         cli_command_fail (COMMAND, "%s", err.message);
         rc = CLI_EXIT_FAILED;
-    } else if (intent_train_size (data) == 0) {
+    } else if (learn_examples_size (data) == 0) {
         cli_command_fail (COMMAND, "%s has no examples", path);
         rc = CLI_EXIT_FAILED;
     } else {
-        intent_eval_t *eval = intent_eval_new ();
+        learn_eval_t *eval = learn_eval_new ();
         const char *endpoint = cv_settings_string (settings, "endpoint");
         rc = endpoint && *endpoint ? s_eval_remote (data, settings, eval) : s_eval_local (data, settings, eval);
         size_t confusions = (size_t) cv_settings_int (settings, "confusions");
         if (rc == CLI_EXIT_OK && cv_settings_bool (settings, "json")) {
-            json_t *report = intent_eval_json (eval, confusions);
+            json_t *report = learn_eval_json (eval, confusions);
             char *line = json_dumps (report, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION (6));
             printf ("%s\n", line);
             free (line);
             json_decref (report);
         } else if (rc == CLI_EXIT_OK)
-            intent_eval_print (eval, confusions, stdout);
-        intent_eval_destroy (&eval);
+            learn_eval_print (eval, confusions, stdout);
+        learn_eval_destroy (&eval);
     }
-    intent_train_destroy (&data);
+    learn_examples_destroy (&data);
     cv_settings_destroy (&settings);
     return rc;
 }

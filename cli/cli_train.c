@@ -12,19 +12,20 @@
 
 #include "cli_command.h"
 #include "intent_model.h"
-#include "intent_train.h"
+#include "learn_examples.h"
+#include "learn_train.h"
 
 #define COMMAND "train"
 
-/* The options. Those left without a default here take intent_train_settings_default's, filled
+/* The options. Those left without a default here take learn_train_settings_default's, filled
    in by s_defaults, so the command and the library cannot drift apart. */
 static cv_setting_t s_settings[] = {
     {"data", CV_SETTING_STRING, NULL, 0, 0,
      "labelled examples: CSV (RFC 4180), a header naming columns text, category"},
     {"out", CV_SETTING_STRING, NULL, 0, 0, "the model file to write (atomically: a temporary file, renamed)"},
-    {"cv", CV_SETTING_INT, "0", 0, INTENT_TRAIN_MAX_FOLDS,
+    {"cv", CV_SETTING_INT, "0", 0, LEARN_TRAIN_MAX_FOLDS,
      "K >= 2: choose --c, --char-min/max by K-fold CV; 0: use those given"},
-    {"folds", CV_SETTING_INT, NULL, 2, INTENT_TRAIN_MAX_FOLDS,
+    {"folds", CV_SETTING_INT, NULL, 2, LEARN_TRAIN_MAX_FOLDS,
      "without --cv: folds for the accuracy reported and the confidence map"},
     {"seed", CV_SETTING_INT, NULL, 0, 2147483647, "folds and solver order: the same seed, the same model"},
     {"coverage", CV_SETTING_STRING, NULL, 0, 0,
@@ -42,7 +43,7 @@ static cv_setting_t s_settings[] = {
     {"digits", CV_SETTING_STRING, NULL, 0, 0,
      "keep: as written; run: a run of digits is 0; shape: 0 each, up to four"},
     {"symbols", CV_SETTING_BOOL, NULL, 0, 0, "currency signs and emoji are words (--symbols=false: dropped)"},
-    {"threads", CV_SETTING_INT, "0", 0, INTENT_TRAIN_MAX_THREADS, "labels fitted at once; 0: one per processor"},
+    {"threads", CV_SETTING_INT, "0", 0, LEARN_TRAIN_MAX_THREADS, "labels fitted at once; 0: one per processor"},
     {"quiet", CV_SETTING_BOOL, "false", 0, 0, "no progress lines on stderr"},
 };
 #define SETTING_COUNT (sizeof s_settings / sizeof s_settings[0])
@@ -62,8 +63,8 @@ static void
 s_defaults (void)
 {
     static char texts[16][32];
-    intent_train_settings_t defaults;
-    intent_train_settings_default (&defaults);
+    learn_train_settings_t defaults;
+    learn_train_settings_default (&defaults);
     const intent_features_settings_t *features = &defaults.features;
     size_t used = 0;
     for (size_t i = 0; i < SETTING_COUNT; i++) {
@@ -82,7 +83,7 @@ s_defaults (void)
         else if (strcmp (name, "c") == 0)
             snprintf (text, 32, "%g", defaults.c);
         else if (strcmp (name, "loss") == 0)
-            snprintf (text, 32, "%s", defaults.loss == INTENT_TRAIN_HINGE ? "hinge" : "squared-hinge");
+            snprintf (text, 32, "%s", defaults.loss == LEARN_SOLVER_HINGE ? "hinge" : "squared-hinge");
         else if (strcmp (name, "epochs") == 0)
             snprintf (text, 32, "%u", defaults.epochs);
         else if (strcmp (name, "tolerance") == 0)
@@ -130,9 +131,9 @@ s_number (const cv_settings_t *settings, const char *name, double min, double ma
 
 /* Reads the options into settings; false after printing why not (a usage error). */
 static bool
-s_read (const cv_settings_t *options, intent_train_settings_t *settings, bool *grid)
+s_read (const cv_settings_t *options, learn_train_settings_t *settings, bool *grid)
 {
-    intent_train_settings_default (settings);
+    learn_train_settings_default (settings);
     if (cv_settings_positional_count (options) > 0) {
         cli_command_fail (COMMAND, "takes no arguments, got '%s' (see --help)", cv_settings_positional (options, 0));
         return false;
@@ -157,9 +158,9 @@ s_read (const cv_settings_t *options, intent_train_settings_t *settings, bool *g
         return false;
     const char *loss = cv_settings_string (options, "loss");
     if (loss && strcmp (loss, "hinge") == 0)
-        settings->loss = INTENT_TRAIN_HINGE;
+        settings->loss = LEARN_SOLVER_HINGE;
     else if (loss && strcmp (loss, "squared-hinge") == 0)
-        settings->loss = INTENT_TRAIN_SQUARED_HINGE;
+        settings->loss = LEARN_SOLVER_SQUARED_HINGE;
     else {
         cli_command_fail (COMMAND, "--loss: '%s' is not squared-hinge or hinge", loss ? loss : "");
         return false;
@@ -185,11 +186,11 @@ s_read (const cv_settings_t *options, intent_train_settings_t *settings, bool *g
     long threads = cv_settings_int (options, "threads");
     if (threads == 0) {
         long processors = sysconf (_SC_NPROCESSORS_ONLN);
-        threads = processors < 1 ? 1 : processors > INTENT_TRAIN_MAX_THREADS ? INTENT_TRAIN_MAX_THREADS : processors;
+        threads = processors < 1 ? 1 : processors > LEARN_TRAIN_MAX_THREADS ? LEARN_TRAIN_MAX_THREADS : processors;
     }
     settings->threads = (unsigned) threads;
     cv_error_t err;
-    if (intent_train_settings_check (settings, &err)) {
+    if (learn_train_settings_check (settings, &err)) {
         cli_command_fail (COMMAND, "--%s: %s", strcmp (err.field, "char") == 0 ? "char-min" : err.field, err.message);
         return false;
     }
@@ -204,18 +205,18 @@ s_progress (const char *line, void *arg)
 
 /* The report: one screen on stdout. */
 static void
-s_report (const intent_train_t *train, const intent_train_report_t *report, const char *data, const char *out,
+s_report (const learn_examples_t *train, const learn_train_report_t *report, const char *data, const char *out,
           size_t model_bytes, bool grid)
 {
-    const intent_train_settings_t *settings = &report->settings;
+    const learn_train_settings_t *settings = &report->settings;
     const intent_features_settings_t *features = &settings->features;
     printf ("trained %s from %s: %zu examples, %zu labels\n", out, data, report->examples, report->labels);
-    for (size_t i = 0; i < intent_train_label_count (train); i++)
-        if (strcmp (intent_train_label (train, i), intent_train_label_source (train, i)) != 0)
+    for (size_t i = 0; i < learn_examples_label_count (train); i++)
+        if (strcmp (learn_examples_label (train, i), learn_examples_label_source (train, i)) != 0)
             printf ("label '%s' is named %s (intent names are made of A-Z a-z 0-9 _ . : -)\n",
-                    intent_train_label_source (train, i), intent_train_label (train, i));
+                    learn_examples_label_source (train, i), learn_examples_label (train, i));
     printf ("settings: c %g, %s loss, 2^%u buckets, words 1-%u, characters %u-%u, digits %s, symbols %s, seed %llu",
-            settings->c, settings->loss == INTENT_TRAIN_HINGE ? "hinge" : "squared-hinge", features->bits,
+            settings->c, settings->loss == LEARN_SOLVER_HINGE ? "hinge" : "squared-hinge", features->bits,
             features->word_max, features->char_min, features->char_max, s_digits_name (features->text_flags),
             features->text_flags & INTENT_TEXT_SYMBOLS ? "kept" : "dropped", (unsigned long long) settings->seed);
     if (grid)
@@ -226,8 +227,8 @@ s_report (const intent_train_t *train, const intent_train_report_t *report, cons
     printf ("\n  accuracy %.4f, macro-F1 %.4f\n\n", report->accuracy, report->macro_f1);
     printf ("fast path (a confidence at or above the threshold stays on the model):\n"
             "  coverage  threshold  covered  accuracy\n");
-    for (size_t i = 0; i < INTENT_TRAIN_FAST_PATHS; i++) {
-        const intent_train_fast_path_t *fast = &report->fast_path[i];
+    for (size_t i = 0; i < LEARN_TRAIN_FAST_PATHS; i++) {
+        const learn_metrics_fast_path_t *fast = &report->fast_path[i];
         printf ("  %7.0f%%  %9.4f  %6.1f%%  %7.2f%%\n", 100 * fast->coverage, fast->threshold, 100 * fast->covered,
                 100 * fast->accuracy);
     }
@@ -249,7 +250,7 @@ cli_train_run (int argc, char **argv)
                                                    s_settings, SETTING_COUNT, argc, argv, &rc);
     if (!options)
         return rc;
-    intent_train_settings_t settings;
+    learn_train_settings_t settings;
     bool grid;
     if (!s_read (options, &settings, &grid)) {
         cv_settings_destroy (&options);
@@ -266,21 +267,20 @@ cli_train_run (int argc, char **argv)
     char *directory = strdup (out);
     bool writable = directory && access (dirname (directory), W_OK) == 0;
     free (directory);
-    intent_train_t *train = intent_train_new ();
+    learn_examples_t *train = learn_examples_new ();
     intent_model_t *model = NULL;
     if (!writable)
         cli_command_fail (COMMAND, "cannot write the model to %s: %s", out, strerror (errno));
     else if (!train)
         cli_command_fail (COMMAND, "out of memory");
-    else if (intent_train_load (train, data, &err))
+    else if (learn_examples_load (train, data, &err))
         cli_command_fail (COMMAND, "%s", err.message);
     else {
-        if (!quiet)
-            intent_train_set_progress (train, s_progress, NULL);
-        intent_train_grid_t search;
-        intent_train_grid_default (&search);
-        intent_train_report_t report;
-        model = intent_train_fit (train, &settings, grid ? &search : NULL, &report, &err);
+        learn_train_grid_t search;
+        learn_train_grid_default (&search);
+        learn_train_report_t report;
+        model = learn_train_fit (train, &settings, grid ? &search : NULL, quiet ? NULL : s_progress, NULL, &report,
+                                &err);
         if (!model)
             cli_command_fail (COMMAND, "%s", err.message);
         else if (intent_model_save (model, out, &err))
@@ -291,7 +291,7 @@ cli_train_run (int argc, char **argv)
         }
     }
     intent_model_destroy (&model);
-    intent_train_destroy (&train);
+    learn_examples_destroy (&train);
     free (data);
     free (out);
     return rc;

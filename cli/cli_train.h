@@ -1,4 +1,4 @@
-/* `conveyor train`: trains the intent worker's embedded classifier (intent_train) on a labelled
+/* `conveyor train`: trains the intent worker's embedded classifier (learn_train) on a labelled
    CSV file and writes the model atomically, with a one-screen report: the cross-validated
    accuracy and macro-F1, the fast path at 70/80/90% coverage, the settings, time and size. */
 #ifndef CLI_TRAIN_H

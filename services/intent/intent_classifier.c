@@ -13,7 +13,6 @@
 #include "cv_llm.h"
 #include "intent_rules.h"
 #include "intent_slots.h"
-#include "intent_train.h"
 
 #define DEFAULT_CANDIDATES 5
 #define DEFAULT_LLM_TIMEOUT_MS 2000
@@ -387,7 +386,7 @@ intent_classifier_classify (intent_classifier_t *self, const char *text, uint64_
 }
 
 /*  --------------------------------------------------------------------------
-    Self-test: a small model trained here, rules in front of it, and the fallback. The LLM step
+    Self-test: the demo model, rules in front of it, and the fallback. The LLM step
     runs against the stand-in LLM server in tests/isolation/intent_test.c. */
 
 /* The agent file's text is written in text (size bytes), which the document reads from: it must
@@ -459,31 +458,9 @@ void
 intent_classifier_test (bool verbose)
 {
     cv_error_t err;
-    /* A model of three labels, from a few phrasings each. */
-    intent_train_t *train = intent_train_new ();
-    const char *examples[][2] = {
-        {"where is my new card", "card_arrival"},         {"my card has not arrived yet", "card_arrival"},
-        {"when will my card be delivered", "card_arrival"}, {"card still not here after a week", "card_arrival"},
-        {"what is the exchange rate", "exchange_rate"},   {"how much is a dollar in euros", "exchange_rate"},
-        {"which rate do you use for pounds", "exchange_rate"}, {"exchange rate for yen today", "exchange_rate"},
-        {"my top up failed", "top_up_failed"},            {"the top-up did not go through", "top_up_failed"},
-        {"why was my top up declined", "top_up_failed"},  {"top up keeps failing", "top_up_failed"},
-    };
-    for (size_t i = 0; i < sizeof examples / sizeof *examples; i++)
-        assert (intent_train_add (train, examples[i][0], strlen (examples[i][0]), examples[i][1], &err) == 0);
-    intent_train_settings_t settings;
-    intent_train_settings_default (&settings);
-    settings.folds = 2;
-    settings.threads = 1;
-    intent_model_t *model = intent_train_fit (train, &settings, NULL, NULL, &err);
-    assert (model);
-    char path[] = "/tmp/intent_classifier_test.XXXXXX";
-    int fd = mkstemp (path);
-    assert (fd >= 0);
-    close (fd);
-    assert (intent_model_save (model, path, &err) == 0);
-    intent_model_destroy (&model);
-    intent_train_destroy (&train);
+    /* The demo model the build trained from Banking77 (the trainer is the learning kit's, which the
+       worker does not carry). */
+    const char *path = CONVEYOR_DEMO_MODEL;
 
     /* The model decides when confident enough (threshold 0: always); rules still come first. */
     intent_classifier_t *classifier = s_test_classifier (path, "classifier: {model: MODEL, threshold: 0, candidates: 3}\n", &err);
@@ -574,7 +551,6 @@ intent_classifier_test (bool verbose)
     assert (strstr (err.message, "/nonexistent/intent.model"));
     assert (!s_test_classifier (path, "llm: {base_url: 'http://127.0.0.1:1/v1', model: m}\n", &err));
     assert (strstr (err.message, "no classifier model"));
-    unlink (path);
     if (verbose)
         printf ("intent_classifier: ok\n");
 }

@@ -6,14 +6,12 @@
 
 #include "intent_classifier.h"
 #include "intent_csv.h"
-#include "intent_eval.h"
 #include "intent_features.h"
 #include "intent_model.h"
 #include "intent_rules.h"
 #include "intent_slots.h"
 #include "intent_server.h"
 #include "intent_text.h"
-#include "intent_train.h"
 
 typedef struct {
     const char *name;
@@ -22,7 +20,6 @@ typedef struct {
 
 static const selftest_t selftests[] = {
     {"intent_classifier", intent_classifier_test},
-    {"intent_eval", intent_eval_test},
     {"intent_rules", intent_rules_test},
     {"intent_slots", intent_slots_test},
     {"intent_server", intent_server_test},
@@ -30,7 +27,6 @@ static const selftest_t selftests[] = {
     {"intent_features", intent_features_test},
     {"intent_model", intent_model_test},
     {"intent_csv", intent_csv_test},
-    {"intent_train", intent_train_test},
     {NULL, NULL},
 };
 

@@ -1,10 +1,12 @@
 /* The figures of `conveyor eval`, from one (expected, predicted) pair per labelled query. */
-#include "intent_eval.h"
+#include "learn_eval.h"
 
 #include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "learn_metrics.h"
 
 typedef struct {
     uint32_t expected, predicted;
@@ -12,7 +14,7 @@ typedef struct {
     int64_t elapsed_us;
 } query_t;
 
-struct _intent_eval_t {
+struct _learn_eval_t {
     json_t *labels;          /* name -> index */
     char **names;            /* index -> name */
     size_t label_count;
@@ -21,10 +23,10 @@ struct _intent_eval_t {
     size_t count, capacity;
 };
 
-intent_eval_t *
-intent_eval_new (void)
+learn_eval_t *
+learn_eval_new (void)
 {
-    intent_eval_t *self = calloc (1, sizeof *self);
+    learn_eval_t *self = calloc (1, sizeof *self);
     assert (self);
     self->labels = json_object ();
     self->methods = json_object ();
@@ -32,10 +34,10 @@ intent_eval_new (void)
 }
 
 void
-intent_eval_destroy (intent_eval_t **self_p)
+learn_eval_destroy (learn_eval_t **self_p)
 {
     assert (self_p);
-    intent_eval_t *self = *self_p;
+    learn_eval_t *self = *self_p;
     if (!self)
         return;
     json_decref (self->labels);
@@ -49,7 +51,7 @@ intent_eval_destroy (intent_eval_t **self_p)
 }
 
 static uint32_t
-s_label (intent_eval_t *self, const char *name)
+s_label (learn_eval_t *self, const char *name)
 {
     json_t *known = json_object_get (self->labels, name);
     if (known)
@@ -62,7 +64,7 @@ s_label (intent_eval_t *self, const char *name)
 }
 
 void
-intent_eval_add (intent_eval_t *self, const char *expected, const char *predicted, bool fast_path, const char *method,
+learn_eval_add (learn_eval_t *self, const char *expected, const char *predicted, bool fast_path, const char *method,
                  int64_t elapsed_us)
 {
     assert (self && expected && predicted && method);
@@ -87,45 +89,42 @@ intent_eval_add (intent_eval_t *self, const char *expected, const char *predicte
 }
 
 size_t
-intent_eval_count (const intent_eval_t *self)
+learn_eval_count (const learn_eval_t *self)
 {
     return self->count;
 }
 
-double
-intent_eval_accuracy (const intent_eval_t *self)
+/* Accuracy and macro-F1 of the queries so far (learn_metrics_score). */
+static void
+s_score (const learn_eval_t *self, double *accuracy, double *macro_f1)
 {
-    size_t right = 0;
-    for (size_t i = 0; i < self->count; i++)
-        right += self->queries[i].expected == self->queries[i].predicted;
-    return self->count ? (double) right / (double) self->count : 0.0;
+    size_t count = self->count ? self->count : 1;
+    uint32_t *expected = malloc (count * sizeof *expected), *predicted = malloc (count * sizeof *predicted);
+    assert (expected && predicted);
+    for (size_t i = 0; i < self->count; i++) {
+        expected[i] = self->queries[i].expected;
+        predicted[i] = self->queries[i].predicted;
+    }
+    int rc = learn_metrics_score (expected, predicted, self->count, self->label_count, accuracy, macro_f1);
+    assert (rc == 0);
+    free (expected);
+    free (predicted);
 }
 
 double
-intent_eval_macro_f1 (const intent_eval_t *self)
+learn_eval_accuracy (const learn_eval_t *self)
 {
-    if (!self->label_count)
-        return 0.0;
-    size_t *hits = calloc (self->label_count, sizeof *hits);
-    size_t *expected = calloc (self->label_count, sizeof *expected);
-    size_t *predicted = calloc (self->label_count, sizeof *predicted);
-    assert (hits && expected && predicted);
-    for (size_t i = 0; i < self->count; i++) {
-        const query_t *query = &self->queries[i];
-        expected[query->expected]++;
-        predicted[query->predicted]++;
-        hits[query->expected] += query->expected == query->predicted;
-    }
-    double total = 0.0;
-    for (size_t label = 0; label < self->label_count; label++) {
-        /* F1 = 2 TP / (2 TP + FP + FN) = 2 hits / (expected + predicted) */
-        size_t denominator = expected[label] + predicted[label];
-        total += denominator ? 2.0 * (double) hits[label] / (double) denominator : 0.0;
-    }
-    free (hits);
-    free (expected);
-    free (predicted);
-    return total / (double) self->label_count;
+    double accuracy, macro_f1;
+    s_score (self, &accuracy, &macro_f1);
+    return accuracy;
+}
+
+double
+learn_eval_macro_f1 (const learn_eval_t *self)
+{
+    double accuracy, macro_f1;
+    s_score (self, &accuracy, &macro_f1);
+    return macro_f1;
 }
 
 static int
@@ -161,18 +160,24 @@ s_compare_confusions (const void *a, const void *b)
 }
 
 json_t *
-intent_eval_json (const intent_eval_t *self, size_t confusions)
+learn_eval_json (const learn_eval_t *self, size_t confusions)
 {
-    size_t fast = 0, fast_right = 0;
-    int64_t *latencies = malloc ((self->count ? self->count : 1) * sizeof *latencies);
-    assert (latencies);
+    size_t count = self->count ? self->count : 1;
+    int64_t *latencies = malloc (count * sizeof *latencies);
+    bool *fast = malloc (count * sizeof *fast), *correct = malloc (count * sizeof *correct);
+    assert (latencies && fast && correct);
     for (size_t i = 0; i < self->count; i++) {
         const query_t *query = &self->queries[i];
-        fast += query->fast_path;
-        fast_right += query->fast_path && query->expected == query->predicted;
+        fast[i] = query->fast_path;
+        correct[i] = query->expected == query->predicted;
         latencies[i] = query->elapsed_us;
     }
     qsort (latencies, self->count, sizeof *latencies, s_compare_us);
+    double coverage, fast_accuracy, accuracy, macro_f1;
+    learn_metrics_kept (fast, correct, self->count, &coverage, &fast_accuracy);
+    free (fast);
+    free (correct);
+    s_score (self, &accuracy, &macro_f1);
 
     /* Every (expected, predicted) pair that is wrong, counted, the most frequent first. */
     size_t pairs = self->label_count * self->label_count;
@@ -204,12 +209,12 @@ intent_eval_json (const intent_eval_t *self, size_t confusions)
     json_object_foreach (self->methods, method, tally) {
         json_int_t n = json_integer_value (json_object_get (tally, "n"));
         json_int_t right = json_integer_value (json_object_get (tally, "right"));
-        json_object_set_new (methods, method, json_pack ("{s:I, s:f}", "n", n, "accuracy", n ? (double) right / (double) n : 0.0));
+        json_object_set_new (methods, method, json_pack ("{s:I, s:f}", "n", n, "accuracy",
+                                                       learn_metrics_accuracy ((size_t) right, (size_t) n)));
     }
     json_t *report = json_pack (
         "{s:I, s:f, s:f, s:{s:f, s:f}, s:{s:I, s:I, s:I}, s:o, s:o}", "n", (json_int_t) self->count, "accuracy",
-        intent_eval_accuracy (self), "macro_f1", intent_eval_macro_f1 (self), "fast_path", "coverage",
-        self->count ? (double) fast / (double) self->count : 0.0, "accuracy", fast ? (double) fast_right / (double) fast : 0.0,
+        accuracy, "macro_f1", macro_f1, "fast_path", "coverage", coverage, "accuracy", fast_accuracy,
         "latency_us", "p50", (json_int_t) s_percentile (latencies, self->count, 0.50), "p99",
         (json_int_t) s_percentile (latencies, self->count, 0.99), "max",
         (json_int_t) (self->count ? latencies[self->count - 1] : 0), "methods", methods, "confusions", top);
@@ -218,9 +223,9 @@ intent_eval_json (const intent_eval_t *self, size_t confusions)
 }
 
 void
-intent_eval_print (const intent_eval_t *self, size_t confusions, FILE *out)
+learn_eval_print (const learn_eval_t *self, size_t confusions, FILE *out)
 {
-    json_t *report = intent_eval_json (self, confusions);
+    json_t *report = learn_eval_json (self, confusions);
     json_t *fast = json_object_get (report, "fast_path"), *latency = json_object_get (report, "latency_us");
     fprintf (out, "queries      %lld\n", (long long) json_integer_value (json_object_get (report, "n")));
     fprintf (out, "accuracy     %.4f\n", json_real_value (json_object_get (report, "accuracy")));
@@ -248,21 +253,21 @@ intent_eval_print (const intent_eval_t *self, size_t confusions, FILE *out)
 }
 
 void
-intent_eval_test (bool verbose)
+learn_eval_test (bool verbose)
 {
-    intent_eval_t *eval = intent_eval_new ();
-    assert (intent_eval_count (eval) == 0 && intent_eval_accuracy (eval) == 0.0);
+    learn_eval_t *eval = learn_eval_new ();
+    assert (learn_eval_count (eval) == 0 && learn_eval_accuracy (eval) == 0.0);
     /* a: 3 queries, 2 right; b: 2 queries, 1 right (the other taken as a); c: predicted once, never expected */
-    intent_eval_add (eval, "a", "a", true, "rule", 10);
-    intent_eval_add (eval, "a", "a", true, "model", 20);
-    intent_eval_add (eval, "a", "c", false, "fallback", 30);
-    intent_eval_add (eval, "b", "b", true, "model", 40);
-    intent_eval_add (eval, "b", "a", true, "model", 1000);
-    assert (intent_eval_count (eval) == 5);
-    assert (fabs (intent_eval_accuracy (eval) - 0.6) < 1e-12);
+    learn_eval_add (eval, "a", "a", true, "rule", 10);
+    learn_eval_add (eval, "a", "a", true, "model", 20);
+    learn_eval_add (eval, "a", "c", false, "fallback", 30);
+    learn_eval_add (eval, "b", "b", true, "model", 40);
+    learn_eval_add (eval, "b", "a", true, "model", 1000);
+    assert (learn_eval_count (eval) == 5);
+    assert (fabs (learn_eval_accuracy (eval) - 0.6) < 1e-12);
     /* F1: a = 2*2/(3+3) = 0.6667, b = 2*1/(2+1) = 0.6667, c = 0 -> mean 0.4444 */
-    assert (fabs (intent_eval_macro_f1 (eval) - (4.0 / 9.0)) < 1e-9);
-    json_t *report = intent_eval_json (eval, 10);
+    assert (fabs (learn_eval_macro_f1 (eval) - (4.0 / 9.0)) < 1e-9);
+    json_t *report = learn_eval_json (eval, 10);
     assert (json_integer_value (json_object_get (report, "n")) == 5);
     json_t *fast = json_object_get (report, "fast_path");
     assert (fabs (json_real_value (json_object_get (fast, "coverage")) - 0.8) < 1e-12);
@@ -277,14 +282,14 @@ intent_eval_test (bool verbose)
     assert (json_array_size (confusions) == 2);
     assert (strcmp (json_string_value (json_object_get (json_array_get (confusions, 0), "expected")), "a") == 0);
     json_decref (report);
-    report = intent_eval_json (eval, 1);
+    report = learn_eval_json (eval, 1);
     assert (json_array_size (json_object_get (report, "confusions")) == 1);
     json_decref (report);
     if (verbose)
-        intent_eval_print (eval, 5, stdout);
-    intent_eval_destroy (&eval);
+        learn_eval_print (eval, 5, stdout);
+    learn_eval_destroy (&eval);
     assert (!eval);
-    intent_eval_destroy (&eval);
+    learn_eval_destroy (&eval);
     if (verbose)
-        printf ("intent_eval: ok\n");
+        printf ("learn_eval: ok\n");
 }
