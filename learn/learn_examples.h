@@ -2,7 +2,16 @@
    order, added one by one or read from a CSV file with columns `text` and `category`.
 
    Labels are numbered in order of first appearance. A label read from a file that is not a valid
-   intent name is made one (see learn_examples_load) and remembered as written. */
+   intent name is made one (see learn_examples_load) and remembered as written.
+
+   The files are CSV as RFC 4180 writes them, with a header, parsed by libcsv: fields are
+   separated by commas and records by CRLF or LF (a lone CR too). A field in double quotes may hold
+   commas, line breaks and quotes, a quote written twice (""); spaces are part of a field. A quote
+   anywhere else in a field, or anything but a separator after a closing quote, is an error, as is
+   a quoted field left open at the end of the file. Blank lines between records are skipped, a
+   UTF-8 byte order mark at the start too. Every record after the header must have as many
+   fields. Errors name the line, counted from 1 in the file, where the record starts (or, inside a
+   record, where the fault is). The whole file is read into memory: training files are small. */
 #ifndef LEARN_EXAMPLES_H
 #define LEARN_EXAMPLES_H
 
@@ -11,6 +20,9 @@
 #include <stdint.h>
 
 #include "cv_error.h"
+
+#define LEARN_EXAMPLES_MAX_FIELDS 64
+#define LEARN_EXAMPLES_MAX_BYTES (256u * 1024 * 1024)   /* a larger file is refused */
 
 typedef struct _learn_examples_t learn_examples_t;
 

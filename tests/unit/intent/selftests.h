@@ -5,7 +5,6 @@
 #include <stdbool.h>
 
 #include "intent_classifier.h"
-#include "intent_csv.h"
 #include "intent_features.h"
 #include "intent_model.h"
 #include "intent_rules.h"
@@ -26,7 +25,6 @@ static const selftest_t selftests[] = {
     {"intent_text", intent_text_test},
     {"intent_features", intent_features_test},
     {"intent_model", intent_model_test},
-    {"intent_csv", intent_csv_test},
     {NULL, NULL},
 };
 
