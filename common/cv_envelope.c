@@ -70,7 +70,27 @@ s_check_text (const char *value, const char *field, size_t max_bytes, bool requi
     return 0;
 }
 
-/* Ids and names: 1..64 of [A-Za-z0-9_.:-]. */
+bool
+cv_name_valid_bytes (const char *name, size_t size)
+{
+    if (!name || size == 0 || size > CV_NAME_MAX_BYTES)
+        return false;
+    for (size_t i = 0; i < size; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'
+              || c == '.' || c == ':'))
+            return false;
+    }
+    return true;
+}
+
+bool
+cv_name_valid (const char *name)
+{
+    return name && cv_name_valid_bytes (name, strlen (name));
+}
+
+/* Ids and names: the name rule, with an error naming the field. */
 static int
 s_check_name (const char *value, const char *field, bool required, cv_error_t *err)
 {
@@ -80,10 +100,8 @@ s_check_name (const char *value, const char *field, bool required, cv_error_t *e
     if (size > CV_NAME_MAX_BYTES)
         return cv_error_set (err, CV_ERR_INVALID, field, "%s is %zu bytes, over the limit of %d", field, size,
                              CV_NAME_MAX_BYTES);
-    for (const char *c = value; *c; c++)
-        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9')
-              || *c == '_' || *c == '-' || *c == '.' || *c == ':'))
-            return cv_error_set (err, CV_ERR_INVALID, field, "%s has a character outside [A-Za-z0-9_.:-]", field);
+    if (!cv_name_valid_bytes (value, size))
+        return cv_error_set (err, CV_ERR_INVALID, field, "%s has a character outside " CV_NAME_CHARS, field);
     return 0;
 }
 
@@ -491,6 +509,14 @@ cv_envelope_test (bool verbose)
         assert (zhashx_insert (seen, id, "") == 0);
     }
     zhashx_destroy (&seen);
+    /* the name rule: 1..64 of [A-Za-z0-9_.:-], sized or NUL-terminated */
+    assert (cv_name_valid ("lost_or_stolen_card") && cv_name_valid ("r-0123.ab:CD"));
+    assert (!cv_name_valid ("") && !cv_name_valid (NULL) && !cv_name_valid ("../etc") && !cv_name_valid ("a b"));
+    char longest[CV_NAME_MAX_BYTES + 2];
+    memset (longest, 'n', sizeof longest - 1);
+    longest[sizeof longest - 1] = '\0';
+    assert (!cv_name_valid (longest) && cv_name_valid_bytes (longest, CV_NAME_MAX_BYTES));
+    assert (cv_name_valid_bytes ("card?", 4) && !cv_name_valid_bytes ("card?", 5) && !cv_name_valid_bytes ("x", 0));
     uint64_t now = 1700000000000ULL;
     uint32_t accepted = CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST);
 

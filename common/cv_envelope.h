@@ -19,6 +19,7 @@
 #define CV_TEXT_MAX_BYTES 2000     /* a customer's message */
 #define CV_REPLY_MAX_BYTES 8000    /* a rendered reply */
 #define CV_NAME_MAX_BYTES 64       /* ids, intent, tool, outcome and action names */
+#define CV_NAME_CHARS "[A-Za-z0-9_.:-]" /* what such names are made of, for messages */
 #define CV_DETAIL_MAX_BYTES 1024   /* error messages and probe details */
 #define CV_MAX_CANDIDATES 16
 #define CV_MAX_TOOL_RESULTS 32
@@ -34,6 +35,13 @@ typedef Conveyor__V1__Envelope__BodyCase cv_body_t;
    are not an Envelope or exceed CV_ENVELOPE_MAX_BYTES. */
 cv_envelope_t *cv_envelope_unpack (const uint8_t *data, size_t size, cv_error_t *err) CV_MUST_CHECK;
 void cv_envelope_destroy (cv_envelope_t **self_p);
+
+/* The wire's rule for ids and names (service, instance, request, intent, tool, policy, outcome,
+   action and template names): 1..CV_NAME_MAX_BYTES characters of CV_NAME_CHARS. name need not
+   end in a NUL; NULL is not a name. */
+bool cv_name_valid_bytes (const char *name, size_t size);
+/* The same rule for a NUL-terminated string. */
+bool cv_name_valid (const char *name);
 
 /* Checks the header and body semantically: the body is one of accepted (a CV_BODY mask), ids well
    formed, schema version known, deadline not before now_ms (for request bodies), texts within

@@ -19,20 +19,6 @@ struct _responder_templates_t {
     char **texts;    /* owned, as written */
 };
 
-/* Template names travel as Reply.template, so they follow the wire's rule for names. */
-static bool
-s_valid_name (const char *name)
-{
-    size_t size = strlen (name);
-    if (size == 0 || size > CV_NAME_MAX_BYTES)
-        return false;
-    for (const char *c = name; *c; c++)
-        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_'
-              || *c == '-' || *c == '.' || *c == ':'))
-            return false;
-    return true;
-}
-
 static int
 s_find (const responder_templates_t *self, const char *name)
 {
@@ -70,8 +56,8 @@ s_check_template (cv_config_t *agent, cv_node_t *value, const char *name, const 
                   cv_error_t *err)
 {
     cv_error_t inner;
-    if (!s_valid_name (name))
-        return cv_config_fail (agent, value, path, err, "a template name must be 1..%d characters of [A-Za-z0-9_.:-]",
+    if (!cv_name_valid (name))
+        return cv_config_fail (agent, value, path, err, "a template name must be 1..%d characters of " CV_NAME_CHARS,
                                CV_NAME_MAX_BYTES);
     if (!text)
         return cv_config_fail (agent, value, path, err, "must be a string: the reply's text");
