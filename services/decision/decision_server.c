@@ -18,7 +18,7 @@ typedef struct {
     const decision_policy_t *policies;
     cv_log_t *log;               /* borrowed */
     const char *check_intent;    /* what the probe decides for */
-} decision_server_t;
+} decision_server_logic_t;
 
 void *
 decision_server_shared_new (void *shared_args, cv_log_t *log, cv_error_t *err)
@@ -45,7 +45,7 @@ void *
 decision_server_logic_new (const void *shared, cv_log_t *log, cv_error_t *err)
 {
     assert (shared);
-    decision_server_t *self = calloc (1, sizeof *self);
+    decision_server_logic_t *self = calloc (1, sizeof *self);
     if (!self) {
         cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
         return NULL;
@@ -60,7 +60,7 @@ void
 decision_server_logic_destroy (void **logic_p)
 {
     assert (logic_p);
-    decision_server_t *self = *logic_p;
+    decision_server_logic_t *self = *logic_p;
     if (!self)
         return;
     free (self);
@@ -102,7 +102,7 @@ s_build (const decision_result_t *result, cv_arena_t *arena, cv_error_t *err)
 
 /* Decides for one request into a new Decision in arena, or NULL with err. */
 static Conveyor__V1__Decision *
-s_decide (decision_server_t *self, const char *user_id, const Conveyor__V1__Intent *intent,
+s_decide (decision_server_logic_t *self, const char *user_id, const Conveyor__V1__Intent *intent,
           const Conveyor__V1__Evidence *evidence, cv_arena_t *arena, cv_error_t *err)
 {
     json_t *context = cv_context_new (user_id, NULL, intent, evidence, NULL, err);
@@ -121,7 +121,7 @@ int
 decision_server_handle (void *logic, const cv_envelope_t *request, cv_arena_t *arena, cv_envelope_t *reply,
                         cv_error_t *err)
 {
-    decision_server_t *self = logic;
+    decision_server_logic_t *self = logic;
     assert (self && request && arena && reply);
     assert (request->body_case == CONVEYOR__V1__ENVELOPE__BODY_DECIDE_REQUEST);
     const Conveyor__V1__DecideRequest *body = request->decide_request;
@@ -136,7 +136,7 @@ decision_server_handle (void *logic, const cv_envelope_t *request, cv_arena_t *a
 int
 decision_server_check (void *logic, cv_arena_t *arena, cv_error_t *err)
 {
-    decision_server_t *self = logic;
+    decision_server_logic_t *self = logic;
     assert (self && arena);
     Conveyor__V1__Intent intent = CONVEYOR__V1__INTENT__INIT;
     intent.name = (char *) self->check_intent;
@@ -202,7 +202,7 @@ decision_server_test (bool verbose)
     assert (shared);
     cv_config_destroy (&agent); /* the policies keep nothing of the agent file */
     void *logic = decision_server_logic_new (shared, log, &err);
-    assert (logic && ((decision_server_t *) logic)->policies == shared);
+    assert (logic && ((decision_server_logic_t *) logic)->policies == shared);
 
     /* a lost card with an active card on record: freeze it */
     json_t *rows = json_pack ("[{s:s, s:s, s:s}]", "id", "card-7", "last4", "4417", "status", "active");
@@ -299,7 +299,7 @@ decision_server_test (bool verbose)
     assert (decision_server_handle (logic, request, arena, reply, &err) == -1);
     assert (err.code == CV_ERR_INTERNAL);
     /* the canned request is a low-confidence guess: a policy for its intent does not take it */
-    ((decision_server_t *) logic)->check_intent = "unknown";
+    ((decision_server_logic_t *) logic)->check_intent = "unknown";
     assert (decision_server_check (logic, arena, &err) == -1);
     assert (strstr (err.message, "canned decision") && strstr (err.message, "catch-all rest"));
     cv_arena_destroy (&arena);

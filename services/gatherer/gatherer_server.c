@@ -1,4 +1,4 @@
-/* The gatherer's logic as a cv_worker service: GatherRequest in, Evidence out. */
+/* The gatherer worker's service glue: GatherRequest in, Evidence out, through gatherer_tools and gatherer_sql. */
 #include "gatherer_server.h"
 
 #include "cv_launcher.h"
@@ -28,15 +28,15 @@ const size_t gatherer_server_settings_count = sizeof gatherer_server_settings / 
 typedef struct {
     gatherer_tools_t *tools;
     char *url;
-} gatherer_shared_t;
+} gatherer_server_shared_t;
 
 /* One handler thread's logic: its own connection pool over the shared tools. */
 typedef struct {
-    const gatherer_shared_t *shared;
+    const gatherer_server_shared_t *shared;
     gatherer_sql_t *sql;
     gatherer_tool_t check;  /* the probe's canned statement */
     cv_log_t *log;          /* borrowed */
-} gatherer_server_t;
+} gatherer_server_logic_t;
 
 void *
 gatherer_server_shared_new (void *shared_args, cv_log_t *log, cv_error_t *err)
@@ -52,7 +52,7 @@ gatherer_server_shared_new (void *shared_args, cv_log_t *log, cv_error_t *err)
         cv_error_set (err, CV_ERR_INVALID, "database-url", "database-url is empty");
         return NULL;
     }
-    gatherer_shared_t *self = calloc (1, sizeof *self);
+    gatherer_server_shared_t *self = calloc (1, sizeof *self);
     assert (self);
     self->tools = tools;
     self->url = strdup (url);
@@ -66,7 +66,7 @@ void
 gatherer_server_shared_destroy (void **shared_p)
 {
     assert (shared_p);
-    gatherer_shared_t *self = *shared_p;
+    gatherer_server_shared_t *self = *shared_p;
     if (!self)
         return;
     gatherer_tools_destroy (&self->tools);
@@ -76,10 +76,10 @@ gatherer_server_shared_destroy (void **shared_p)
 }
 
 void *
-gatherer_server_new (const void *shared, cv_log_t *log, cv_error_t *err)
+gatherer_server_logic_new (const void *shared, cv_log_t *log, cv_error_t *err)
 {
     assert (shared && log);
-    gatherer_server_t *self = calloc (1, sizeof *self);
+    gatherer_server_logic_t *self = calloc (1, sizeof *self);
     if (!self) {
         cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
         return NULL;
@@ -95,15 +95,15 @@ gatherer_server_new (const void *shared, cv_log_t *log, cv_error_t *err)
 }
 
 void
-gatherer_server_destroy (void **self_p)
+gatherer_server_logic_destroy (void **logic_p)
 {
-    assert (self_p);
-    gatherer_server_t *self = *self_p;
+    assert (logic_p);
+    gatherer_server_logic_t *self = *logic_p;
     if (!self)
         return;
     gatherer_sql_destroy (&self->sql);
     free (self);
-    *self_p = NULL;
+    *logic_p = NULL;
 }
 
 /* ToolResult.error must be valid UTF-8 within CV_DETAIL_MAX_BYTES: a message cut in the middle
@@ -135,7 +135,7 @@ int
 gatherer_server_handle (void *logic, const cv_envelope_t *request, cv_arena_t *arena, cv_envelope_t *reply,
                         cv_error_t *err)
 {
-    gatherer_server_t *self = logic;
+    gatherer_server_logic_t *self = logic;
     assert (self && request && arena && reply);
     assert (request->body_case == CONVEYOR__V1__ENVELOPE__BODY_GATHER_REQUEST);
     const Conveyor__V1__GatherRequest *body = request->gather_request;
@@ -203,7 +203,7 @@ gatherer_server_handle (void *logic, const cv_envelope_t *request, cv_arena_t *a
 int
 gatherer_server_check (void *logic, cv_arena_t *arena, cv_error_t *err)
 {
-    gatherer_server_t *self = logic;
+    gatherer_server_logic_t *self = logic;
     assert (self);
     const gatherer_tool_t *check = &self->check;
     gatherer_sql_result_t result;
@@ -224,8 +224,8 @@ const cv_launcher_spec_t gatherer_server_spec = {
     .request_body = CONVEYOR__V1__ENVELOPE__BODY_GATHER_REQUEST,
     .shared_new = gatherer_server_shared_new,
     .shared_destroy = gatherer_server_shared_destroy,
-    .logic_new = gatherer_server_new,
-    .logic_destroy = gatherer_server_destroy,
+    .logic_new = gatherer_server_logic_new,
+    .logic_destroy = gatherer_server_logic_destroy,
     .handle = gatherer_server_handle,
     .check = gatherer_server_check,
     .capacity_per_cpu = GATHERER_CAPACITY_PER_CPU,
@@ -270,8 +270,8 @@ gatherer_server_test (bool verbose)
     cv_launcher_args_t args = {.agent = agent, .settings = settings};
     void *shared = gatherer_server_shared_new (&args, log, &err);
     assert (shared);
-    void *logic = gatherer_server_new (shared, log, &err);
-    assert (logic && ((gatherer_server_t *) logic)->shared == shared);
+    void *logic = gatherer_server_logic_new (shared, log, &err);
+    assert (logic && ((gatherer_server_logic_t *) logic)->shared == shared);
 
     /* PostgreSQL unreachable: the plan's tools each FAILED, the request still answered */
     cv_arena_t *arena = cv_arena_new ();
@@ -311,9 +311,9 @@ gatherer_server_test (bool verbose)
     assert (gatherer_server_check (logic, arena, &err) == -1);
     assert (err.code == CV_ERR_UNAVAILABLE);
     assert (strstr (err.message, "postgresql check failed: postgresql connect failed"));
-    gatherer_server_destroy (&logic);
+    gatherer_server_logic_destroy (&logic);
     assert (!logic);
-    gatherer_server_destroy (&logic);
+    gatherer_server_logic_destroy (&logic);
     gatherer_server_shared_destroy (&shared);
     assert (!shared);
     gatherer_server_shared_destroy (&shared);

@@ -18,7 +18,7 @@ typedef struct {
     intent_classifier_t *classifier;
     cv_log_t *log;              /* borrowed */
     const char *check_text;     /* what the probe classifies */
-} intent_server_t;
+} intent_server_logic_t;
 
 const cv_setting_t intent_server_settings[] = {
     {"intent-model", CV_SETTING_STRING, NULL, 0, 0, "the trained model file, instead of the agent file's classifier.model"},
@@ -52,7 +52,7 @@ intent_server_logic_new (const void *shared, cv_log_t *log, cv_error_t *err)
     intent_classifier_t *classifier = intent_classifier_new_from (shared, log, err);
     if (!classifier)
         return NULL;
-    intent_server_t *self = calloc (1, sizeof *self);
+    intent_server_logic_t *self = calloc (1, sizeof *self);
     assert (self);
     self->classifier = classifier;
     self->log = log;
@@ -64,7 +64,7 @@ void
 intent_server_logic_destroy (void **logic_p)
 {
     assert (logic_p);
-    intent_server_t *self = *logic_p;
+    intent_server_logic_t *self = *logic_p;
     if (!self)
         return;
     intent_classifier_destroy (&self->classifier);
@@ -74,7 +74,7 @@ intent_server_logic_destroy (void **logic_p)
 
 /* Classifies text into a new Intent in arena, or NULL with err. Relative dates are read in UTC. */
 static Conveyor__V1__Intent *
-s_classify (intent_server_t *self, const char *text, uint64_t deadline_ms, const char *request_id, cv_arena_t *arena,
+s_classify (intent_server_logic_t *self, const char *text, uint64_t deadline_ms, const char *request_id, cv_arena_t *arena,
             cv_error_t *err)
 {
     time_t now = time (NULL);
@@ -124,7 +124,7 @@ int
 intent_server_handle (void *logic, const cv_envelope_t *request, cv_arena_t *arena, cv_envelope_t *reply,
                       cv_error_t *err)
 {
-    intent_server_t *self = logic;
+    intent_server_logic_t *self = logic;
     assert (self && request && arena && reply);
     assert (request->body_case == CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST);
     Conveyor__V1__Intent *intent = s_classify (self, request->intent_request->text, request->deadline_ms,
@@ -142,7 +142,7 @@ intent_server_handle (void *logic, const cv_envelope_t *request, cv_arena_t *are
 int
 intent_server_check (void *logic, cv_arena_t *arena, cv_error_t *err)
 {
-    intent_server_t *self = logic;
+    intent_server_logic_t *self = logic;
     assert (self && arena);
     /* No LLM for the probe: its deadline is now, so the check measures this worker alone. */
     Conveyor__V1__Intent *intent = s_classify (self, self->check_text, 1, "", arena, err);
@@ -225,8 +225,8 @@ intent_server_test (bool verbose)
     /* a second handler's logic reads the same knowledge, loaded once */
     void *second = intent_server_logic_new (shared, log, &err);
     assert (second && second != logic);
-    assert (intent_classifier_knowledge (((intent_server_t *) logic)->classifier) == shared);
-    assert (intent_classifier_knowledge (((intent_server_t *) second)->classifier) == shared);
+    assert (intent_classifier_knowledge (((intent_server_logic_t *) logic)->classifier) == shared);
+    assert (intent_classifier_knowledge (((intent_server_logic_t *) second)->classifier) == shared);
     intent_server_logic_destroy (&second);
 
     /* a rule match: name, rule, slots, the one candidate */
@@ -276,7 +276,7 @@ intent_server_test (bool verbose)
 
     /* the probe's check passes, and fails with the reason when classification fails */
     assert (intent_server_check (logic, arena, &err) == 0);
-    ((intent_server_t *) logic)->check_text = "caf\xc3";
+    ((intent_server_logic_t *) logic)->check_text = "caf\xc3";
     assert (intent_server_check (logic, arena, &err) == -1);
     assert (strstr (err.message, "canned request") && strstr (err.message, "UTF-8"));
     cv_arena_destroy (&arena);

@@ -1,4 +1,4 @@
-/* The responder worker's logic as cv_worker runs it: RespondRequest in, Reply out. */
+/* The responder worker's service glue: RespondRequest in, Reply out, through responder_templates. */
 #include "responder_server.h"
 
 #include "cv_launcher.h"
@@ -13,15 +13,15 @@
 #include "responder_templates.h"
 
 /* One handler thread's logic: the worker's templates, read only. */
-struct _responder_server_t {
+typedef struct {
     const responder_templates_t *templates;
     cv_log_t *log; /* borrowed */
-};
+} responder_server_logic_t;
 
 void *
-responder_server_shared_new (void *args, cv_log_t *log, cv_error_t *err)
+responder_server_shared_new (void *shared_args, cv_log_t *log, cv_error_t *err)
 {
-    const cv_launcher_args_t *launcher = args;
+    const cv_launcher_args_t *launcher = shared_args;
     assert (launcher && launcher->agent);
     return responder_templates_new (launcher->agent, err);
 }
@@ -36,10 +36,10 @@ responder_server_shared_destroy (void **shared_p)
 }
 
 void *
-responder_server_new (const void *shared, cv_log_t *log, cv_error_t *err)
+responder_server_logic_new (const void *shared, cv_log_t *log, cv_error_t *err)
 {
     assert (shared);
-    responder_server_t *self = calloc (1, sizeof *self);
+    responder_server_logic_t *self = calloc (1, sizeof *self);
     if (!self) {
         cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
         return NULL;
@@ -50,19 +50,19 @@ responder_server_new (const void *shared, cv_log_t *log, cv_error_t *err)
 }
 
 void
-responder_server_destroy (void **self_p)
+responder_server_logic_destroy (void **logic_p)
 {
-    assert (self_p);
-    responder_server_t *self = *self_p;
+    assert (logic_p);
+    responder_server_logic_t *self = *logic_p;
     if (!self)
         return;
     free (self);
-    *self_p = NULL;
+    *logic_p = NULL;
 }
 
 /* Renders the reply to a request's parts into reply's body. */
 static int
-s_respond (responder_server_t *self, const Conveyor__V1__RespondRequest *request, const char *request_id,
+s_respond (responder_server_logic_t *self, const Conveyor__V1__RespondRequest *request, const char *request_id,
            const char *trace_id, cv_arena_t *arena, cv_envelope_t *reply, cv_error_t *err)
 {
     json_t *context = cv_context_new (request->user_id, request->text, request->intent, request->evidence,
@@ -91,7 +91,7 @@ int
 responder_server_handle (void *logic, const cv_envelope_t *request, cv_arena_t *arena, cv_envelope_t *reply,
                          cv_error_t *err)
 {
-    responder_server_t *self = logic;
+    responder_server_logic_t *self = logic;
     assert (self && request && arena && reply);
     /* cv_worker only hands over the body it was configured with, validated */
     assert (request->body_case == CONVEYOR__V1__ENVELOPE__BODY_RESPOND_REQUEST);
@@ -101,7 +101,7 @@ responder_server_handle (void *logic, const cv_envelope_t *request, cv_arena_t *
 int
 responder_server_check (void *logic, cv_arena_t *arena, cv_error_t *err)
 {
-    responder_server_t *self = logic;
+    responder_server_logic_t *self = logic;
     assert (self && arena);
     /* A message nothing matched: intent unknown, no evidence, the hand-off policy decided. */
     Conveyor__V1__Intent intent = CONVEYOR__V1__INTENT__INIT;
@@ -137,8 +137,8 @@ const cv_launcher_spec_t responder_server_spec = {
     .request_body = CONVEYOR__V1__ENVELOPE__BODY_RESPOND_REQUEST,
     .shared_new = responder_server_shared_new,
     .shared_destroy = responder_server_shared_destroy,
-    .logic_new = responder_server_new,
-    .logic_destroy = responder_server_destroy,
+    .logic_new = responder_server_logic_new,
+    .logic_destroy = responder_server_logic_destroy,
     .handle = responder_server_handle,
     .check = responder_server_check,
     .capacity_per_cpu = 1,
@@ -164,11 +164,11 @@ responder_server_test (bool verbose)
     void *shared = responder_server_shared_new (&args, log, &err);
     assert (shared);
     cv_config_destroy (&agent); /* the templates are copies */
-    void *server = responder_server_new (shared, log, &err);
-    assert (server && ((responder_server_t *) server)->templates == shared);
+    void *logic = responder_server_logic_new (shared, log, &err);
+    assert (logic && ((responder_server_logic_t *) logic)->templates == shared);
 
     cv_arena_t *arena = cv_arena_new ();
-    assert (responder_server_check (server, arena, &err) == 0);
+    assert (responder_server_check (logic, arena, &err) == 0);
 
     /* a lost card, frozen by the lost_card_freeze policy */
     json_t *cards = json_pack ("[{s:s, s:s, s:s}]", "id", "card-1-1", "last4", "4417", "status", "active");
@@ -202,7 +202,7 @@ responder_server_test (bool verbose)
     request->respond_request = &body;
 
     cv_envelope_t *reply = cv_envelope_reply_new (arena, request);
-    assert (responder_server_handle (server, request, arena, reply, &err) == 0);
+    assert (responder_server_handle (logic, request, arena, reply, &err) == 0);
     assert (reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_REPLY);
     assert (strcmp (reply->reply->template_, "lost_card_freeze") == 0);
     assert (strstr (reply->reply->text, "I'm sorry to hear that, Alex. I've frozen your card ending 4417"));
@@ -214,7 +214,7 @@ responder_server_test (bool verbose)
     evidence.n_results = 1;
     pointers[0] = &results[1];
     reply = cv_envelope_reply_new (arena, request);
-    assert (responder_server_handle (server, request, arena, reply, &err) == 0);
+    assert (responder_server_handle (logic, request, arena, reply, &err) == 0);
     assert (strcmp (reply->reply->template_, "fallback") == 0);
 
     /* evidence that does not decode is the sender's fault */
@@ -223,7 +223,7 @@ responder_server_test (bool verbose)
     results[1].data.data = junk;
     results[1].data.len = 1;
     reply = cv_envelope_reply_new (arena, request);
-    assert (responder_server_handle (server, request, arena, reply, &err) == -1);
+    assert (responder_server_handle (logic, request, arena, reply, &err) == -1);
     assert (err.code == CV_ERR_INVALID);
 
     free (results[0].data.data);
@@ -231,9 +231,9 @@ responder_server_test (bool verbose)
     json_decref (cards);
     json_decref (profile);
     cv_arena_destroy (&arena);
-    responder_server_destroy (&server);
-    responder_server_destroy (&server);
-    assert (!server);
+    responder_server_logic_destroy (&logic);
+    responder_server_logic_destroy (&logic);
+    assert (!logic);
     responder_server_shared_destroy (&shared);
     assert (!shared);
     responder_server_shared_destroy (&shared);
