@@ -432,6 +432,124 @@ cv_envelope_reply_new (cv_arena_t *arena, const cv_envelope_t *request)
     return self;
 }
 
+/* A new message of Type in arena, made empty by its protobuf-c initialiser. */
+#define S_PART_NEW(Type, init)                                                                               \
+    Type *body = cv_arena_alloc (arena, sizeof *body);                                                       \
+    assert (body);                                                                                            \
+    init (body);                                                                                              \
+    return body
+
+/* The same, set as self's body of the given case. */
+#define S_BODY_SET(Type, init, body_case_, field)                                                            \
+    assert (self && arena);                                                                                  \
+    Type *body = cv_arena_alloc (arena, sizeof *body);                                                       \
+    assert (body);                                                                                            \
+    init (body);                                                                                              \
+    self->body_case = body_case_;                                                                             \
+    self->field = body;                                                                                       \
+    return body
+
+Conveyor__V1__IntentRequest *
+cv_envelope_set_intent_request (cv_envelope_t *self, cv_arena_t *arena)
+{
+    S_BODY_SET (Conveyor__V1__IntentRequest, conveyor__v1__intent_request__init,
+                CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST, intent_request);
+}
+
+Conveyor__V1__Intent *
+cv_envelope_set_intent (cv_envelope_t *self, cv_arena_t *arena)
+{
+    S_BODY_SET (Conveyor__V1__Intent, conveyor__v1__intent__init, CONVEYOR__V1__ENVELOPE__BODY_INTENT, intent);
+}
+
+Conveyor__V1__GatherRequest *
+cv_envelope_set_gather_request (cv_envelope_t *self, cv_arena_t *arena)
+{
+    S_BODY_SET (Conveyor__V1__GatherRequest, conveyor__v1__gather_request__init,
+                CONVEYOR__V1__ENVELOPE__BODY_GATHER_REQUEST, gather_request);
+}
+
+Conveyor__V1__Evidence *
+cv_envelope_set_evidence (cv_envelope_t *self, cv_arena_t *arena)
+{
+    S_BODY_SET (Conveyor__V1__Evidence, conveyor__v1__evidence__init, CONVEYOR__V1__ENVELOPE__BODY_EVIDENCE, evidence);
+}
+
+Conveyor__V1__DecideRequest *
+cv_envelope_set_decide_request (cv_envelope_t *self, cv_arena_t *arena)
+{
+    S_BODY_SET (Conveyor__V1__DecideRequest, conveyor__v1__decide_request__init,
+                CONVEYOR__V1__ENVELOPE__BODY_DECIDE_REQUEST, decide_request);
+}
+
+Conveyor__V1__Decision *
+cv_envelope_set_decision (cv_envelope_t *self, cv_arena_t *arena)
+{
+    S_BODY_SET (Conveyor__V1__Decision, conveyor__v1__decision__init, CONVEYOR__V1__ENVELOPE__BODY_DECISION, decision);
+}
+
+Conveyor__V1__RespondRequest *
+cv_envelope_set_respond_request (cv_envelope_t *self, cv_arena_t *arena)
+{
+    S_BODY_SET (Conveyor__V1__RespondRequest, conveyor__v1__respond_request__init,
+                CONVEYOR__V1__ENVELOPE__BODY_RESPOND_REQUEST, respond_request);
+}
+
+Conveyor__V1__Reply *
+cv_envelope_set_reply (cv_envelope_t *self, cv_arena_t *arena)
+{
+    S_BODY_SET (Conveyor__V1__Reply, conveyor__v1__reply__init, CONVEYOR__V1__ENVELOPE__BODY_REPLY, reply);
+}
+
+Conveyor__V1__Probe *
+cv_envelope_set_probe (cv_envelope_t *self, cv_arena_t *arena)
+{
+    S_BODY_SET (Conveyor__V1__Probe, conveyor__v1__probe__init, CONVEYOR__V1__ENVELOPE__BODY_PROBE, probe);
+}
+
+Conveyor__V1__ProbeResult *
+cv_envelope_set_probe_result (cv_envelope_t *self, cv_arena_t *arena)
+{
+    S_BODY_SET (Conveyor__V1__ProbeResult, conveyor__v1__probe_result__init,
+                CONVEYOR__V1__ENVELOPE__BODY_PROBE_RESULT, probe_result);
+}
+
+Conveyor__V1__Intent *
+cv_envelope_intent_new (cv_arena_t *arena)
+{
+    S_PART_NEW (Conveyor__V1__Intent, conveyor__v1__intent__init);
+}
+
+Conveyor__V1__Candidate *
+cv_envelope_candidate_new (cv_arena_t *arena)
+{
+    S_PART_NEW (Conveyor__V1__Candidate, conveyor__v1__candidate__init);
+}
+
+Conveyor__V1__Evidence *
+cv_envelope_evidence_new (cv_arena_t *arena)
+{
+    S_PART_NEW (Conveyor__V1__Evidence, conveyor__v1__evidence__init);
+}
+
+Conveyor__V1__ToolResult *
+cv_envelope_tool_result_new (cv_arena_t *arena)
+{
+    S_PART_NEW (Conveyor__V1__ToolResult, conveyor__v1__tool_result__init);
+}
+
+Conveyor__V1__Decision *
+cv_envelope_decision_new (cv_arena_t *arena)
+{
+    S_PART_NEW (Conveyor__V1__Decision, conveyor__v1__decision__init);
+}
+
+Conveyor__V1__Action *
+cv_envelope_action_new (cv_arena_t *arena)
+{
+    S_PART_NEW (Conveyor__V1__Action, conveyor__v1__action__init);
+}
+
 void
 cv_envelope_set_error (cv_envelope_t *self, cv_arena_t *arena, const cv_error_t *err)
 {
@@ -521,11 +639,10 @@ cv_envelope_test (bool verbose)
     uint32_t accepted = CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST);
 
     cv_envelope_t *request = cv_envelope_new (arena, "req-1", trace, now + 5000, 1);
-    Conveyor__V1__IntentRequest body = CONVEYOR__V1__INTENT_REQUEST__INIT;
-    body.user_id = "cust-1";
-    body.text = "I lost my card";
-    request->body_case = CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST;
-    request->intent_request = &body;
+    Conveyor__V1__IntentRequest *body = cv_envelope_set_intent_request (request, arena);
+    assert (request->body_case == CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST && request->intent_request == body);
+    body->user_id = "cust-1";
+    body->text = "I lost my card";
 
     cv_envelope_t *copy = s_round_trip (request);
     cv_error_t err;
@@ -552,17 +669,17 @@ cv_envelope_test (bool verbose)
 
     char *long_text = calloc (1, CV_TEXT_MAX_BYTES + 2);
     memset (long_text, 'a', CV_TEXT_MAX_BYTES + 1);
-    body.text = long_text;
+    body->text = long_text;
     s_expect_invalid (request, accepted, now, CV_ERR_INVALID, "intent_request.text");
     free (long_text);
-    body.text = "caf\xc3";
+    body->text = "caf\xc3";
     s_expect_invalid (request, accepted, now, CV_ERR_INVALID, "intent_request.text");
-    body.text = "";
+    body->text = "";
     s_expect_invalid (request, accepted, now, CV_ERR_INVALID, "intent_request.text");
-    body.text = "fine";
-    body.user_id = "cust 1";
+    body->text = "fine";
+    body->user_id = "cust 1";
     s_expect_invalid (request, accepted, now, CV_ERR_INVALID, "intent_request.user_id");
-    body.user_id = "cust-1";
+    body->user_id = "cust-1";
 
     request->trace_id = "XYZ";
     s_expect_invalid (request, accepted, now, CV_ERR_INVALID, "trace_id");
@@ -575,28 +692,70 @@ cv_envelope_test (bool verbose)
     request->attempt = 1;
 
     /* a stage result: slots must be msgpack, confidence a number within 0..1 */
-    Conveyor__V1__Intent intent = CONVEYOR__V1__INTENT__INIT;
-    intent.name = "lost_or_stolen_card";
-    intent.confidence = 1.0f;
-    intent.method = CONVEYOR__V1__INTENT__METHOD__RULE;
-    uint8_t bad_slots[] = {0x81, 0xa1};
-    intent.slots.data = bad_slots;
-    intent.slots.len = sizeof bad_slots;
     cv_envelope_t *result = cv_envelope_reply_new (arena, request);
-    result->body_case = CONVEYOR__V1__ENVELOPE__BODY_INTENT;
-    result->intent = &intent;
+    Conveyor__V1__Intent *intent = cv_envelope_set_intent (result, arena);
+    intent->name = "lost_or_stolen_card";
+    intent->confidence = 1.0f;
+    intent->method = CONVEYOR__V1__INTENT__METHOD__RULE;
+    uint8_t bad_slots[] = {0x81, 0xa1};
+    intent->slots.data = bad_slots;
+    intent->slots.len = sizeof bad_slots;
     uint32_t intents = CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_INTENT);
     s_expect_invalid (result, intents, now, CV_ERR_INVALID, "intent.slots");
-    intent.slots.len = 0;
-    intent.confidence = NAN;
+    intent->slots.len = 0;
+    intent->confidence = NAN;
     s_expect_invalid (result, intents, now, CV_ERR_INVALID, "intent");
-    intent.confidence = 0.5f;
-    intent.method = 42;
+    intent->confidence = 0.5f;
+    intent->method = 42;
     s_expect_invalid (result, intents, now, CV_ERR_INVALID, "intent");
-    intent.method = CONVEYOR__V1__INTENT__METHOD__MODEL;
+    intent->method = CONVEYOR__V1__INTENT__METHOD__MODEL;
     copy = s_round_trip (result);
     assert (cv_envelope_validate (copy, intents, now + 999999, &err) == 0); /* results carry no deadline check */
     cv_envelope_destroy (&copy);
+
+    /* every typed body sets its case; parts nest into later requests and pass validation */
+    cv_envelope_t *later = cv_envelope_new (arena, "req-1", trace, now + 5000, 1);
+    Conveyor__V1__DecideRequest *decide = cv_envelope_set_decide_request (later, arena);
+    decide->user_id = "cust-1";
+    decide->intent = cv_envelope_intent_new (arena);
+    decide->intent->name = "card_arrival";
+    decide->intent->method = CONVEYOR__V1__INTENT__METHOD__MODEL;
+    decide->intent->candidates = cv_arena_alloc (arena, sizeof *decide->intent->candidates);
+    decide->intent->candidates[0] = cv_envelope_candidate_new (arena);
+    decide->intent->candidates[0]->name = "card_arrival";
+    decide->intent->n_candidates = 1;
+    decide->evidence = cv_envelope_evidence_new (arena);
+    decide->evidence->results = cv_arena_alloc (arena, sizeof *decide->evidence->results);
+    decide->evidence->results[0] = cv_envelope_tool_result_new (arena);
+    decide->evidence->results[0]->tool = "cards_in_delivery";
+    decide->evidence->results[0]->status = CONVEYOR__V1__TOOL_RESULT__STATUS__OK;
+    decide->evidence->n_results = 1;
+    copy = s_round_trip (later);
+    assert (cv_envelope_validate (copy, CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_DECIDE_REQUEST), now, &err) == 0);
+    assert (streq (copy->decide_request->evidence->results[0]->tool, "cards_in_delivery"));
+    cv_envelope_destroy (&copy);
+    Conveyor__V1__Decision *decision = cv_envelope_set_decision (later, arena);
+    decision->outcome = "freeze_card";
+    decision->actions = cv_arena_alloc (arena, sizeof *decision->actions);
+    decision->actions[0] = cv_envelope_action_new (arena);
+    decision->actions[0]->id = "p.1";
+    decision->actions[0]->kind = "freeze_card";
+    decision->n_actions = 1;
+    assert (later->body_case == CONVEYOR__V1__ENVELOPE__BODY_DECISION && cv_envelope_decision_new (arena));
+    struct {
+        void *body;
+        cv_body_t body_case;
+    } set[] = {
+        {cv_envelope_set_gather_request (later, arena), CONVEYOR__V1__ENVELOPE__BODY_GATHER_REQUEST},
+        {cv_envelope_set_evidence (later, arena), CONVEYOR__V1__ENVELOPE__BODY_EVIDENCE},
+        {cv_envelope_set_respond_request (later, arena), CONVEYOR__V1__ENVELOPE__BODY_RESPOND_REQUEST},
+        {cv_envelope_set_reply (later, arena), CONVEYOR__V1__ENVELOPE__BODY_REPLY},
+        {cv_envelope_set_probe (later, arena), CONVEYOR__V1__ENVELOPE__BODY_PROBE},
+        {cv_envelope_set_probe_result (later, arena), CONVEYOR__V1__ENVELOPE__BODY_PROBE_RESULT},
+    };
+    assert (later->body_case == CONVEYOR__V1__ENVELOPE__BODY_PROBE_RESULT && later->probe_result == set[5].body);
+    for (size_t i = 0; i < sizeof set / sizeof *set; i++)
+        assert (set[i].body && set[i].body_case != CONVEYOR__V1__ENVELOPE__BODY__NOT_SET);
 
     /* garbage never unpacks into something that validates by accident */
     const uint8_t garbage[] = {0xff, 0xff, 0xff, 0x01, 0x02};

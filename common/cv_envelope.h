@@ -60,6 +60,29 @@ cv_envelope_t *cv_envelope_reply_new (cv_arena_t *arena, const cv_envelope_t *re
 cv_envelope_t *cv_envelope_new (cv_arena_t *arena, const char *request_id, const char *trace_id,
                                 uint64_t deadline_ms, uint32_t attempt);
 
+/*  Typed bodies: each sets self's body to a new, empty message of its kind in arena and returns
+    it for the caller to fill. What the caller points it at must outlive the packing (arena memory
+    does). Setting a body replaces the one before. */
+Conveyor__V1__IntentRequest *cv_envelope_set_intent_request (cv_envelope_t *self, cv_arena_t *arena);
+Conveyor__V1__Intent *cv_envelope_set_intent (cv_envelope_t *self, cv_arena_t *arena);
+Conveyor__V1__GatherRequest *cv_envelope_set_gather_request (cv_envelope_t *self, cv_arena_t *arena);
+Conveyor__V1__Evidence *cv_envelope_set_evidence (cv_envelope_t *self, cv_arena_t *arena);
+Conveyor__V1__DecideRequest *cv_envelope_set_decide_request (cv_envelope_t *self, cv_arena_t *arena);
+Conveyor__V1__Decision *cv_envelope_set_decision (cv_envelope_t *self, cv_arena_t *arena);
+Conveyor__V1__RespondRequest *cv_envelope_set_respond_request (cv_envelope_t *self, cv_arena_t *arena);
+Conveyor__V1__Reply *cv_envelope_set_reply (cv_envelope_t *self, cv_arena_t *arena);
+Conveyor__V1__Probe *cv_envelope_set_probe (cv_envelope_t *self, cv_arena_t *arena);
+Conveyor__V1__ProbeResult *cv_envelope_set_probe_result (cv_envelope_t *self, cv_arena_t *arena);
+
+/*  Parts of bodies: a new, empty message in arena, for a stage result that travels inside a
+    later request (an Intent in a GatherRequest) or for the repeated fields. */
+Conveyor__V1__Intent *cv_envelope_intent_new (cv_arena_t *arena);
+Conveyor__V1__Candidate *cv_envelope_candidate_new (cv_arena_t *arena);
+Conveyor__V1__Evidence *cv_envelope_evidence_new (cv_arena_t *arena);
+Conveyor__V1__ToolResult *cv_envelope_tool_result_new (cv_arena_t *arena);
+Conveyor__V1__Decision *cv_envelope_decision_new (cv_arena_t *arena);
+Conveyor__V1__Action *cv_envelope_action_new (cv_arena_t *arena);
+
 /* Sets self's body to an Error built from err, in arena. */
 void cv_envelope_set_error (cv_envelope_t *self, cv_arena_t *arena, const cv_error_t *err);
 

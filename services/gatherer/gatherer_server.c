@@ -157,15 +157,13 @@ gatherer_server_handle (void *logic, const cv_envelope_t *request, cv_arena_t *a
     gatherer_sql_run (self->sql, plan.tools, plan.count, context, deadline_us, results);
     json_decref (context);
 
-    Conveyor__V1__Evidence *evidence = cv_arena_alloc (arena, sizeof *evidence);
-    conveyor__v1__evidence__init (evidence);
+    Conveyor__V1__Evidence *evidence = cv_envelope_set_evidence (reply, arena);
     evidence->results = cv_arena_alloc (arena, (plan.count ? plan.count : 1) * sizeof *evidence->results);
     evidence->n_results = plan.count;
     size_t data_bytes = 0;
     for (size_t i = 0; i < plan.count; i++) {
         gatherer_sql_result_t *result = &results[i];
-        Conveyor__V1__ToolResult *tool = cv_arena_alloc (arena, sizeof *tool);
-        conveyor__v1__tool_result__init (tool);
+        Conveyor__V1__ToolResult *tool = cv_envelope_tool_result_new (arena);
         tool->tool = cv_arena_strdup (arena, plan.tools[i]->name);
         int64_t elapsed = result->finished_us - result->started_us;
         tool->elapsed_us = elapsed < 0 ? 0 : elapsed > UINT32_MAX ? UINT32_MAX : (uint32_t) elapsed;
@@ -195,8 +193,6 @@ gatherer_server_handle (void *logic, const cv_envelope_t *request, cv_arena_t *a
         evidence->results[i] = tool;
         gatherer_sql_result_reset (result);
     }
-    reply->body_case = CONVEYOR__V1__ENVELOPE__BODY_EVIDENCE;
-    reply->evidence = evidence;
     return 0;
 }
 
@@ -276,16 +272,13 @@ gatherer_server_test (bool verbose)
     /* PostgreSQL unreachable: the plan's tools each FAILED, the request still answered */
     cv_arena_t *arena = cv_arena_new ();
     cv_envelope_t *request = cv_envelope_new (arena, "req-1", "", (uint64_t) zclock_time () + 5000, 1);
-    Conveyor__V1__Intent intent = CONVEYOR__V1__INTENT__INIT;
-    intent.name = "lost_or_stolen_card";
-    intent.confidence = 1.0f;
-    intent.method = CONVEYOR__V1__INTENT__METHOD__RULE;
-    Conveyor__V1__GatherRequest body = CONVEYOR__V1__GATHER_REQUEST__INIT;
-    body.user_id = "cust-1";
-    body.text = "I lost my card";
-    body.intent = &intent;
-    request->body_case = CONVEYOR__V1__ENVELOPE__BODY_GATHER_REQUEST;
-    request->gather_request = &body;
+    Conveyor__V1__GatherRequest *body = cv_envelope_set_gather_request (request, arena);
+    body->user_id = "cust-1";
+    body->text = "I lost my card";
+    body->intent = cv_envelope_intent_new (arena);
+    body->intent->name = "lost_or_stolen_card";
+    body->intent->confidence = 1.0f;
+    body->intent->method = CONVEYOR__V1__INTENT__METHOD__RULE;
     cv_envelope_t *reply = cv_envelope_reply_new (arena, request);
     assert (gatherer_server_handle (logic, request, arena, reply, &err) == 0);
     assert (reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_EVIDENCE);
@@ -302,7 +295,7 @@ gatherer_server_test (bool verbose)
                                   &err) == 0);
 
     /* an intent without a plan gets empty evidence */
-    intent.name = "unknown";
+    body->intent->name = "unknown";
     reply = cv_envelope_reply_new (arena, request);
     assert (gatherer_server_handle (logic, request, arena, reply, &err) == 0);
     assert (reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_EVIDENCE && reply->evidence->n_results == 0);
