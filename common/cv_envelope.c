@@ -432,123 +432,46 @@ cv_envelope_reply_new (cv_arena_t *arena, const cv_envelope_t *request)
     return self;
 }
 
-/* A new message of Type in arena, made empty by its protobuf-c initialiser. */
-#define S_PART_NEW(Type, init)                                                                               \
-    Type *body = cv_arena_alloc (arena, sizeof *body);                                                       \
-    assert (body);                                                                                            \
-    init (body);                                                                                              \
-    return body
+/* cv_envelope_set_<field>: a new, empty body of Type in arena, set as self's body. */
+#define S_BODY_SETTER(Type, field, CASE)                                                                       \
+    Type *cv_envelope_set_##field (cv_envelope_t *self, cv_arena_t *arena)                                     \
+    {                                                                                                          \
+        assert (self && arena);                                                                                \
+        Type *body = cv_arena_alloc (arena, sizeof *body);                                                     \
+        assert (body);                                                                                         \
+        conveyor__v1__##field##__init (body);                                                                  \
+        self->body_case = CONVEYOR__V1__ENVELOPE__BODY_##CASE;                                                 \
+        self->field = body;                                                                                    \
+        return body;                                                                                           \
+    }
 
-/* The same, set as self's body of the given case. */
-#define S_BODY_SET(Type, init, body_case_, field)                                                            \
-    assert (self && arena);                                                                                  \
-    Type *body = cv_arena_alloc (arena, sizeof *body);                                                       \
-    assert (body);                                                                                            \
-    init (body);                                                                                              \
-    self->body_case = body_case_;                                                                             \
-    self->field = body;                                                                                       \
-    return body
+S_BODY_SETTER (Conveyor__V1__IntentRequest, intent_request, INTENT_REQUEST)
+S_BODY_SETTER (Conveyor__V1__Intent, intent, INTENT)
+S_BODY_SETTER (Conveyor__V1__GatherRequest, gather_request, GATHER_REQUEST)
+S_BODY_SETTER (Conveyor__V1__Evidence, evidence, EVIDENCE)
+S_BODY_SETTER (Conveyor__V1__DecideRequest, decide_request, DECIDE_REQUEST)
+S_BODY_SETTER (Conveyor__V1__Decision, decision, DECISION)
+S_BODY_SETTER (Conveyor__V1__RespondRequest, respond_request, RESPOND_REQUEST)
+S_BODY_SETTER (Conveyor__V1__Reply, reply, REPLY)
+S_BODY_SETTER (Conveyor__V1__Probe, probe, PROBE)
+S_BODY_SETTER (Conveyor__V1__ProbeResult, probe_result, PROBE_RESULT)
 
-Conveyor__V1__IntentRequest *
-cv_envelope_set_intent_request (cv_envelope_t *self, cv_arena_t *arena)
-{
-    S_BODY_SET (Conveyor__V1__IntentRequest, conveyor__v1__intent_request__init,
-                CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST, intent_request);
-}
+/* cv_envelope_<part>_new: a new, empty message of Type in arena. */
+#define S_PART_NEW(Type, part)                                                                                 \
+    Type *cv_envelope_##part##_new (cv_arena_t *arena)                                                         \
+    {                                                                                                          \
+        Type *part = cv_arena_alloc (arena, sizeof *part);                                                     \
+        assert (part);                                                                                         \
+        conveyor__v1__##part##__init (part);                                                                   \
+        return part;                                                                                           \
+    }
 
-Conveyor__V1__Intent *
-cv_envelope_set_intent (cv_envelope_t *self, cv_arena_t *arena)
-{
-    S_BODY_SET (Conveyor__V1__Intent, conveyor__v1__intent__init, CONVEYOR__V1__ENVELOPE__BODY_INTENT, intent);
-}
-
-Conveyor__V1__GatherRequest *
-cv_envelope_set_gather_request (cv_envelope_t *self, cv_arena_t *arena)
-{
-    S_BODY_SET (Conveyor__V1__GatherRequest, conveyor__v1__gather_request__init,
-                CONVEYOR__V1__ENVELOPE__BODY_GATHER_REQUEST, gather_request);
-}
-
-Conveyor__V1__Evidence *
-cv_envelope_set_evidence (cv_envelope_t *self, cv_arena_t *arena)
-{
-    S_BODY_SET (Conveyor__V1__Evidence, conveyor__v1__evidence__init, CONVEYOR__V1__ENVELOPE__BODY_EVIDENCE, evidence);
-}
-
-Conveyor__V1__DecideRequest *
-cv_envelope_set_decide_request (cv_envelope_t *self, cv_arena_t *arena)
-{
-    S_BODY_SET (Conveyor__V1__DecideRequest, conveyor__v1__decide_request__init,
-                CONVEYOR__V1__ENVELOPE__BODY_DECIDE_REQUEST, decide_request);
-}
-
-Conveyor__V1__Decision *
-cv_envelope_set_decision (cv_envelope_t *self, cv_arena_t *arena)
-{
-    S_BODY_SET (Conveyor__V1__Decision, conveyor__v1__decision__init, CONVEYOR__V1__ENVELOPE__BODY_DECISION, decision);
-}
-
-Conveyor__V1__RespondRequest *
-cv_envelope_set_respond_request (cv_envelope_t *self, cv_arena_t *arena)
-{
-    S_BODY_SET (Conveyor__V1__RespondRequest, conveyor__v1__respond_request__init,
-                CONVEYOR__V1__ENVELOPE__BODY_RESPOND_REQUEST, respond_request);
-}
-
-Conveyor__V1__Reply *
-cv_envelope_set_reply (cv_envelope_t *self, cv_arena_t *arena)
-{
-    S_BODY_SET (Conveyor__V1__Reply, conveyor__v1__reply__init, CONVEYOR__V1__ENVELOPE__BODY_REPLY, reply);
-}
-
-Conveyor__V1__Probe *
-cv_envelope_set_probe (cv_envelope_t *self, cv_arena_t *arena)
-{
-    S_BODY_SET (Conveyor__V1__Probe, conveyor__v1__probe__init, CONVEYOR__V1__ENVELOPE__BODY_PROBE, probe);
-}
-
-Conveyor__V1__ProbeResult *
-cv_envelope_set_probe_result (cv_envelope_t *self, cv_arena_t *arena)
-{
-    S_BODY_SET (Conveyor__V1__ProbeResult, conveyor__v1__probe_result__init,
-                CONVEYOR__V1__ENVELOPE__BODY_PROBE_RESULT, probe_result);
-}
-
-Conveyor__V1__Intent *
-cv_envelope_intent_new (cv_arena_t *arena)
-{
-    S_PART_NEW (Conveyor__V1__Intent, conveyor__v1__intent__init);
-}
-
-Conveyor__V1__Candidate *
-cv_envelope_candidate_new (cv_arena_t *arena)
-{
-    S_PART_NEW (Conveyor__V1__Candidate, conveyor__v1__candidate__init);
-}
-
-Conveyor__V1__Evidence *
-cv_envelope_evidence_new (cv_arena_t *arena)
-{
-    S_PART_NEW (Conveyor__V1__Evidence, conveyor__v1__evidence__init);
-}
-
-Conveyor__V1__ToolResult *
-cv_envelope_tool_result_new (cv_arena_t *arena)
-{
-    S_PART_NEW (Conveyor__V1__ToolResult, conveyor__v1__tool_result__init);
-}
-
-Conveyor__V1__Decision *
-cv_envelope_decision_new (cv_arena_t *arena)
-{
-    S_PART_NEW (Conveyor__V1__Decision, conveyor__v1__decision__init);
-}
-
-Conveyor__V1__Action *
-cv_envelope_action_new (cv_arena_t *arena)
-{
-    S_PART_NEW (Conveyor__V1__Action, conveyor__v1__action__init);
-}
+S_PART_NEW (Conveyor__V1__Intent, intent)
+S_PART_NEW (Conveyor__V1__Candidate, candidate)
+S_PART_NEW (Conveyor__V1__Evidence, evidence)
+S_PART_NEW (Conveyor__V1__ToolResult, tool_result)
+S_PART_NEW (Conveyor__V1__Decision, decision)
+S_PART_NEW (Conveyor__V1__Action, action)
 
 void
 cv_envelope_set_error (cv_envelope_t *self, cv_arena_t *arena, const cv_error_t *err)
@@ -742,20 +665,13 @@ cv_envelope_test (bool verbose)
     decision->actions[0]->kind = "freeze_card";
     decision->n_actions = 1;
     assert (later->body_case == CONVEYOR__V1__ENVELOPE__BODY_DECISION && cv_envelope_decision_new (arena));
-    struct {
-        void *body;
-        cv_body_t body_case;
-    } set[] = {
-        {cv_envelope_set_gather_request (later, arena), CONVEYOR__V1__ENVELOPE__BODY_GATHER_REQUEST},
-        {cv_envelope_set_evidence (later, arena), CONVEYOR__V1__ENVELOPE__BODY_EVIDENCE},
-        {cv_envelope_set_respond_request (later, arena), CONVEYOR__V1__ENVELOPE__BODY_RESPOND_REQUEST},
-        {cv_envelope_set_reply (later, arena), CONVEYOR__V1__ENVELOPE__BODY_REPLY},
-        {cv_envelope_set_probe (later, arena), CONVEYOR__V1__ENVELOPE__BODY_PROBE},
-        {cv_envelope_set_probe_result (later, arena), CONVEYOR__V1__ENVELOPE__BODY_PROBE_RESULT},
-    };
-    assert (later->body_case == CONVEYOR__V1__ENVELOPE__BODY_PROBE_RESULT && later->probe_result == set[5].body);
-    for (size_t i = 0; i < sizeof set / sizeof *set; i++)
-        assert (set[i].body && set[i].body_case != CONVEYOR__V1__ENVELOPE__BODY__NOT_SET);
+    assert (cv_envelope_set_gather_request (later, arena) == later->gather_request);
+    assert (cv_envelope_set_evidence (later, arena) == later->evidence);
+    assert (cv_envelope_set_respond_request (later, arena) == later->respond_request);
+    assert (cv_envelope_set_reply (later, arena) == later->reply);
+    assert (cv_envelope_set_probe (later, arena) == later->probe);
+    assert (cv_envelope_set_probe_result (later, arena) == later->probe_result);
+    assert (later->body_case == CONVEYOR__V1__ENVELOPE__BODY_PROBE_RESULT);
 
     /* garbage never unpacks into something that validates by accident */
     const uint8_t garbage[] = {0xff, 0xff, 0xff, 0x01, 0x02};
