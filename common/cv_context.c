@@ -106,6 +106,16 @@ failed:
     return NULL;
 }
 
+const char *
+cv_context_acted_intent (const json_t *context)
+{
+    assert (context);
+    const json_t *intent = json_object_get (context, "intent");
+    if (json_is_true (json_object_get (intent, "low_confidence")))
+        return NULL;
+    return json_string_value (json_object_get (intent, "name"));
+}
+
 void
 cv_context_test (bool verbose)
 {
@@ -146,6 +156,17 @@ cv_context_test (bool verbose)
     json_t *status = json_object_get (json_object_get (json_object_get (context, "tools"), "transfers"), "status");
     assert (strcmp (json_string_value (status), "timed_out") == 0);
     assert (!json_object_get (context, "decision"));
+    assert (strcmp (cv_context_acted_intent (context), "lost_or_stolen_card") == 0);
+    json_decref (context);
+
+    /* a low-confidence guess, or no intent, is not acted on */
+    intent.low_confidence = true;
+    context = cv_context_new ("cust-1", "I lost my card", &intent, NULL, NULL, &err);
+    assert (context && !cv_context_acted_intent (context));
+    json_decref (context);
+    intent.low_confidence = false;
+    context = cv_context_new ("cust-1", "I lost my card", NULL, NULL, NULL, &err);
+    assert (context && !cv_context_acted_intent (context));
     json_decref (context);
 
     /* a corrupt msgpack field fails cleanly */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cv_context.h"
 #include "cv_msgpack.h"
 #include "cv_template.h"
 
@@ -492,11 +493,9 @@ decision_policy_decide (const decision_policy_t *self, const json_t *context, de
 {
     assert (self && context && result);
     memset (result, 0, sizeof *result);
-    const char *intent = json_string_value (cv_template_lookup (context, "intent.name"));
-    /* A low-confidence guess is not acted on: no policy that names an intent matches it, so the
-       request goes to the policies for any intent, in the end the catch-all. */
-    if (json_is_true (cv_template_lookup (context, "intent.low_confidence")))
-        intent = NULL;
+    /* No intent, or a low-confidence guess: only the policies for any intent, in the end the
+       catch-all, take the request. */
+    const char *intent = cv_context_acted_intent (context);
     cv_error_t skipped;
     cv_error_clear (&skipped);
     for (size_t i = 0; i < self->count; i++) {

@@ -142,11 +142,12 @@ gatherer_server_handle (void *logic, const cv_envelope_t *request, cv_arena_t *a
     json_t *context = cv_context_new (body->user_id, body->text, body->intent, NULL, NULL, err);
     if (!context)
         return -1;
-    /* A low-confidence guess is not acted on (the decision worker hands it to a person), so its
-       intent's tools would read the bank's data for nothing. */
+    /* An intent that is not acted on (a low-confidence guess) would have its tools read the bank's
+       data for nothing. */
+    const char *acted = cv_context_acted_intent (context);
     gatherer_plan_t plan = {0};
-    if (!body->intent->low_confidence)
-        plan = gatherer_tools_plan (self->shared->tools, body->intent->name);
+    if (acted)
+        plan = gatherer_tools_plan (self->shared->tools, acted);
 
     /* The deadline is wall-clock time; tools are timed on the monotonic clock, and stop a little
        before it so that the Evidence still arrives in time (a late reply is dropped). */
