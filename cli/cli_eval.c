@@ -109,12 +109,9 @@ s_eval_remote (const learn_examples_t *data, cv_settings_t *settings, learn_eval
         char request_id[24];
         snprintf (request_id, sizeof request_id, "eval-%zu", i + 1);
         cv_envelope_t *request = cv_envelope_new (arena, request_id, "", (uint64_t) zclock_time () + (uint64_t) timeout, 1);
-        Conveyor__V1__IntentRequest *body = cv_arena_alloc (arena, sizeof *body);
-        conveyor__v1__intent_request__init (body);
+        Conveyor__V1__IntentRequest *body = cv_envelope_set_intent_request (request, arena);
         body->user_id = "eval";
         body->text = (char *) text;
-        request->body_case = CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST;
-        request->intent_request = body;
         size_t packed_size;
         uint8_t *packed = cv_envelope_pack (request, &packed_size);
         zframe_t *frame = zframe_new (packed, packed_size);

@@ -195,10 +195,7 @@ s_exchange (json_t *line, const char *endpoint, const char *service, int timeout
     char trace[33];
     cv_envelope_random_hex (trace, sizeof trace);
     cv_envelope_t *probe = cv_envelope_new (arena, "", trace, (uint64_t) (zclock_time () + timeout_ms), 1);
-    Conveyor__V1__Probe body = CONVEYOR__V1__PROBE__INIT;
-    body.service = (char *) (service ? service : "");
-    probe->body_case = CONVEYOR__V1__ENVELOPE__BODY_PROBE;
-    probe->probe = &body;
+    cv_envelope_set_probe (probe, arena)->service = (char *) (service ? service : "");
     size_t size;
     uint8_t *packed = cv_envelope_pack (probe, &size);
     cv_arena_destroy (&arena);

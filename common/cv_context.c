@@ -106,6 +106,16 @@ failed:
     return NULL;
 }
 
+const char *
+cv_context_acted_intent (const json_t *context)
+{
+    assert (context);
+    const json_t *intent = json_object_get (context, "intent");
+    if (json_is_true (json_object_get (intent, "low_confidence")))
+        return NULL;
+    return json_string_value (json_object_get (intent, "name"));
+}
+
 void
 cv_context_test (bool verbose)
 {
@@ -113,30 +123,31 @@ cv_context_test (bool verbose)
     json_t *slots = json_pack ("{s:s}", "last4", "4417");
     size_t slots_size;
     uint8_t *packed_slots = cv_msgpack_pack (slots, &slots_size, &err);
-    Conveyor__V1__Intent intent = CONVEYOR__V1__INTENT__INIT;
-    intent.name = "lost_or_stolen_card";
-    intent.confidence = 1.0f;
-    intent.method = CONVEYOR__V1__INTENT__METHOD__RULE;
-    intent.slots.data = packed_slots;
-    intent.slots.len = slots_size;
+    cv_arena_t *arena = cv_arena_new ();
+    Conveyor__V1__Intent *intent = cv_envelope_intent_new (arena);
+    intent->name = "lost_or_stolen_card";
+    intent->confidence = 1.0f;
+    intent->method = CONVEYOR__V1__INTENT__METHOD__RULE;
+    intent->slots.data = packed_slots;
+    intent->slots.len = slots_size;
 
     json_t *rows = json_pack ("[{s:s, s:s}]", "id", "card-1", "status", "active");
     size_t rows_size;
     uint8_t *packed_rows = cv_msgpack_pack (rows, &rows_size, &err);
-    Conveyor__V1__ToolResult ok = CONVEYOR__V1__TOOL_RESULT__INIT, failed = CONVEYOR__V1__TOOL_RESULT__INIT;
-    ok.tool = "customer_cards";
-    ok.status = CONVEYOR__V1__TOOL_RESULT__STATUS__OK;
-    ok.data.data = packed_rows;
-    ok.data.len = rows_size;
-    failed.tool = "transfers";
-    failed.status = CONVEYOR__V1__TOOL_RESULT__STATUS__TIMED_OUT;
-    failed.error = "statement timeout";
-    Conveyor__V1__ToolResult *results[] = {&ok, &failed};
-    Conveyor__V1__Evidence evidence = CONVEYOR__V1__EVIDENCE__INIT;
-    evidence.results = results;
-    evidence.n_results = 2;
+    Conveyor__V1__ToolResult *ok = cv_envelope_tool_result_new (arena), *failed = cv_envelope_tool_result_new (arena);
+    ok->tool = "customer_cards";
+    ok->status = CONVEYOR__V1__TOOL_RESULT__STATUS__OK;
+    ok->data.data = packed_rows;
+    ok->data.len = rows_size;
+    failed->tool = "transfers";
+    failed->status = CONVEYOR__V1__TOOL_RESULT__STATUS__TIMED_OUT;
+    failed->error = "statement timeout";
+    Conveyor__V1__ToolResult *results[] = {ok, failed};
+    Conveyor__V1__Evidence *evidence = cv_envelope_evidence_new (arena);
+    evidence->results = results;
+    evidence->n_results = 2;
 
-    json_t *context = cv_context_new ("cust-1", "I lost my card", &intent, &evidence, NULL, &err);
+    json_t *context = cv_context_new ("cust-1", "I lost my card", intent, evidence, NULL, &err);
     assert (context);
     assert (strcmp (json_string_value (json_object_get (json_object_get (json_object_get (context, "intent"), "slots"), "last4")), "4417") == 0);
     assert (strcmp (json_string_value (json_object_get (json_object_get (context, "intent"), "method")), "rule") == 0);
@@ -146,11 +157,23 @@ cv_context_test (bool verbose)
     json_t *status = json_object_get (json_object_get (json_object_get (context, "tools"), "transfers"), "status");
     assert (strcmp (json_string_value (status), "timed_out") == 0);
     assert (!json_object_get (context, "decision"));
+    assert (strcmp (cv_context_acted_intent (context), "lost_or_stolen_card") == 0);
+    json_decref (context);
+
+    /* a low-confidence guess, or no intent, is not acted on */
+    intent->low_confidence = true;
+    context = cv_context_new ("cust-1", "I lost my card", intent, NULL, NULL, &err);
+    assert (context && !cv_context_acted_intent (context));
+    json_decref (context);
+    intent->low_confidence = false;
+    context = cv_context_new ("cust-1", "I lost my card", NULL, NULL, NULL, &err);
+    assert (context && !cv_context_acted_intent (context));
     json_decref (context);
 
     /* a corrupt msgpack field fails cleanly */
-    intent.slots.len = 1;
-    assert (!cv_context_new ("cust-1", "x", &intent, NULL, NULL, &err));
+    intent->slots.len = 1;
+    assert (!cv_context_new ("cust-1", "x", intent, NULL, NULL, &err));
+    cv_arena_destroy (&arena);
 
     free (packed_slots);
     free (packed_rows);

@@ -22,6 +22,12 @@ json_t *cv_context_new (const char *user_id, const char *text, const Conveyor__V
                         const Conveyor__V1__Evidence *evidence, const Conveyor__V1__Decision *decision,
                         cv_error_t *err) CV_MUST_CHECK;
 
+/* The intent the stages after intent act on: the intent's name, or NULL when the context has
+   none or it is a low-confidence guess. A guess is not acted on (the decision worker hands it to
+   a person): the gatherer runs no tools for it, and only policies that name no intent take it.
+   The name is borrowed from context. */
+const char *cv_context_acted_intent (const json_t *context);
+
 /* The name of an intent method as written in contexts and the HTTP API: rule, model, llm, fallback. */
 const char *cv_context_method_name (Conveyor__V1__Intent__Method method);
 /* The name of a tool status: ok, failed, timed_out. */

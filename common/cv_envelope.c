@@ -70,7 +70,27 @@ s_check_text (const char *value, const char *field, size_t max_bytes, bool requi
     return 0;
 }
 
-/* Ids and names: 1..64 of [A-Za-z0-9_.:-]. */
+bool
+cv_name_valid_bytes (const char *name, size_t size)
+{
+    if (!name || size == 0 || size > CV_NAME_MAX_BYTES)
+        return false;
+    for (size_t i = 0; i < size; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'
+              || c == '.' || c == ':'))
+            return false;
+    }
+    return true;
+}
+
+bool
+cv_name_valid (const char *name)
+{
+    return name && cv_name_valid_bytes (name, strlen (name));
+}
+
+/* Ids and names: the name rule, with an error naming the field. */
 static int
 s_check_name (const char *value, const char *field, bool required, cv_error_t *err)
 {
@@ -80,10 +100,8 @@ s_check_name (const char *value, const char *field, bool required, cv_error_t *e
     if (size > CV_NAME_MAX_BYTES)
         return cv_error_set (err, CV_ERR_INVALID, field, "%s is %zu bytes, over the limit of %d", field, size,
                              CV_NAME_MAX_BYTES);
-    for (const char *c = value; *c; c++)
-        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9')
-              || *c == '_' || *c == '-' || *c == '.' || *c == ':'))
-            return cv_error_set (err, CV_ERR_INVALID, field, "%s has a character outside [A-Za-z0-9_.:-]", field);
+    if (!cv_name_valid_bytes (value, size))
+        return cv_error_set (err, CV_ERR_INVALID, field, "%s has a character outside " CV_NAME_CHARS, field);
     return 0;
 }
 
@@ -414,6 +432,47 @@ cv_envelope_reply_new (cv_arena_t *arena, const cv_envelope_t *request)
     return self;
 }
 
+/* cv_envelope_set_<field>: a new, empty body of Type in arena, set as self's body. */
+#define S_BODY_SETTER(Type, field, CASE)                                                                       \
+    Type *cv_envelope_set_##field (cv_envelope_t *self, cv_arena_t *arena)                                     \
+    {                                                                                                          \
+        assert (self && arena);                                                                                \
+        Type *body = cv_arena_alloc (arena, sizeof *body);                                                     \
+        assert (body);                                                                                         \
+        conveyor__v1__##field##__init (body);                                                                  \
+        self->body_case = CONVEYOR__V1__ENVELOPE__BODY_##CASE;                                                 \
+        self->field = body;                                                                                    \
+        return body;                                                                                           \
+    }
+
+S_BODY_SETTER (Conveyor__V1__IntentRequest, intent_request, INTENT_REQUEST)
+S_BODY_SETTER (Conveyor__V1__Intent, intent, INTENT)
+S_BODY_SETTER (Conveyor__V1__GatherRequest, gather_request, GATHER_REQUEST)
+S_BODY_SETTER (Conveyor__V1__Evidence, evidence, EVIDENCE)
+S_BODY_SETTER (Conveyor__V1__DecideRequest, decide_request, DECIDE_REQUEST)
+S_BODY_SETTER (Conveyor__V1__Decision, decision, DECISION)
+S_BODY_SETTER (Conveyor__V1__RespondRequest, respond_request, RESPOND_REQUEST)
+S_BODY_SETTER (Conveyor__V1__Reply, reply, REPLY)
+S_BODY_SETTER (Conveyor__V1__Probe, probe, PROBE)
+S_BODY_SETTER (Conveyor__V1__ProbeResult, probe_result, PROBE_RESULT)
+
+/* cv_envelope_<part>_new: a new, empty message of Type in arena. */
+#define S_PART_NEW(Type, part)                                                                                 \
+    Type *cv_envelope_##part##_new (cv_arena_t *arena)                                                         \
+    {                                                                                                          \
+        Type *part = cv_arena_alloc (arena, sizeof *part);                                                     \
+        assert (part);                                                                                         \
+        conveyor__v1__##part##__init (part);                                                                   \
+        return part;                                                                                           \
+    }
+
+S_PART_NEW (Conveyor__V1__Intent, intent)
+S_PART_NEW (Conveyor__V1__Candidate, candidate)
+S_PART_NEW (Conveyor__V1__Evidence, evidence)
+S_PART_NEW (Conveyor__V1__ToolResult, tool_result)
+S_PART_NEW (Conveyor__V1__Decision, decision)
+S_PART_NEW (Conveyor__V1__Action, action)
+
 void
 cv_envelope_set_error (cv_envelope_t *self, cv_arena_t *arena, const cv_error_t *err)
 {
@@ -491,15 +550,22 @@ cv_envelope_test (bool verbose)
         assert (zhashx_insert (seen, id, "") == 0);
     }
     zhashx_destroy (&seen);
+    /* the name rule: 1..64 of [A-Za-z0-9_.:-], sized or NUL-terminated */
+    assert (cv_name_valid ("lost_or_stolen_card") && cv_name_valid ("r-0123.ab:CD"));
+    assert (!cv_name_valid ("") && !cv_name_valid (NULL) && !cv_name_valid ("../etc") && !cv_name_valid ("a b"));
+    char longest[CV_NAME_MAX_BYTES + 2];
+    memset (longest, 'n', sizeof longest - 1);
+    longest[sizeof longest - 1] = '\0';
+    assert (!cv_name_valid (longest) && cv_name_valid_bytes (longest, CV_NAME_MAX_BYTES));
+    assert (cv_name_valid_bytes ("card?", 4) && !cv_name_valid_bytes ("card?", 5) && !cv_name_valid_bytes ("x", 0));
     uint64_t now = 1700000000000ULL;
     uint32_t accepted = CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST);
 
     cv_envelope_t *request = cv_envelope_new (arena, "req-1", trace, now + 5000, 1);
-    Conveyor__V1__IntentRequest body = CONVEYOR__V1__INTENT_REQUEST__INIT;
-    body.user_id = "cust-1";
-    body.text = "I lost my card";
-    request->body_case = CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST;
-    request->intent_request = &body;
+    Conveyor__V1__IntentRequest *body = cv_envelope_set_intent_request (request, arena);
+    assert (request->body_case == CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST && request->intent_request == body);
+    body->user_id = "cust-1";
+    body->text = "I lost my card";
 
     cv_envelope_t *copy = s_round_trip (request);
     cv_error_t err;
@@ -526,17 +592,17 @@ cv_envelope_test (bool verbose)
 
     char *long_text = calloc (1, CV_TEXT_MAX_BYTES + 2);
     memset (long_text, 'a', CV_TEXT_MAX_BYTES + 1);
-    body.text = long_text;
+    body->text = long_text;
     s_expect_invalid (request, accepted, now, CV_ERR_INVALID, "intent_request.text");
     free (long_text);
-    body.text = "caf\xc3";
+    body->text = "caf\xc3";
     s_expect_invalid (request, accepted, now, CV_ERR_INVALID, "intent_request.text");
-    body.text = "";
+    body->text = "";
     s_expect_invalid (request, accepted, now, CV_ERR_INVALID, "intent_request.text");
-    body.text = "fine";
-    body.user_id = "cust 1";
+    body->text = "fine";
+    body->user_id = "cust 1";
     s_expect_invalid (request, accepted, now, CV_ERR_INVALID, "intent_request.user_id");
-    body.user_id = "cust-1";
+    body->user_id = "cust-1";
 
     request->trace_id = "XYZ";
     s_expect_invalid (request, accepted, now, CV_ERR_INVALID, "trace_id");
@@ -549,28 +615,63 @@ cv_envelope_test (bool verbose)
     request->attempt = 1;
 
     /* a stage result: slots must be msgpack, confidence a number within 0..1 */
-    Conveyor__V1__Intent intent = CONVEYOR__V1__INTENT__INIT;
-    intent.name = "lost_or_stolen_card";
-    intent.confidence = 1.0f;
-    intent.method = CONVEYOR__V1__INTENT__METHOD__RULE;
-    uint8_t bad_slots[] = {0x81, 0xa1};
-    intent.slots.data = bad_slots;
-    intent.slots.len = sizeof bad_slots;
     cv_envelope_t *result = cv_envelope_reply_new (arena, request);
-    result->body_case = CONVEYOR__V1__ENVELOPE__BODY_INTENT;
-    result->intent = &intent;
+    Conveyor__V1__Intent *intent = cv_envelope_set_intent (result, arena);
+    intent->name = "lost_or_stolen_card";
+    intent->confidence = 1.0f;
+    intent->method = CONVEYOR__V1__INTENT__METHOD__RULE;
+    uint8_t bad_slots[] = {0x81, 0xa1};
+    intent->slots.data = bad_slots;
+    intent->slots.len = sizeof bad_slots;
     uint32_t intents = CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_INTENT);
     s_expect_invalid (result, intents, now, CV_ERR_INVALID, "intent.slots");
-    intent.slots.len = 0;
-    intent.confidence = NAN;
+    intent->slots.len = 0;
+    intent->confidence = NAN;
     s_expect_invalid (result, intents, now, CV_ERR_INVALID, "intent");
-    intent.confidence = 0.5f;
-    intent.method = 42;
+    intent->confidence = 0.5f;
+    intent->method = 42;
     s_expect_invalid (result, intents, now, CV_ERR_INVALID, "intent");
-    intent.method = CONVEYOR__V1__INTENT__METHOD__MODEL;
+    intent->method = CONVEYOR__V1__INTENT__METHOD__MODEL;
     copy = s_round_trip (result);
     assert (cv_envelope_validate (copy, intents, now + 999999, &err) == 0); /* results carry no deadline check */
     cv_envelope_destroy (&copy);
+
+    /* every typed body sets its case; parts nest into later requests and pass validation */
+    cv_envelope_t *later = cv_envelope_new (arena, "req-1", trace, now + 5000, 1);
+    Conveyor__V1__DecideRequest *decide = cv_envelope_set_decide_request (later, arena);
+    decide->user_id = "cust-1";
+    decide->intent = cv_envelope_intent_new (arena);
+    decide->intent->name = "card_arrival";
+    decide->intent->method = CONVEYOR__V1__INTENT__METHOD__MODEL;
+    decide->intent->candidates = cv_arena_alloc (arena, sizeof *decide->intent->candidates);
+    decide->intent->candidates[0] = cv_envelope_candidate_new (arena);
+    decide->intent->candidates[0]->name = "card_arrival";
+    decide->intent->n_candidates = 1;
+    decide->evidence = cv_envelope_evidence_new (arena);
+    decide->evidence->results = cv_arena_alloc (arena, sizeof *decide->evidence->results);
+    decide->evidence->results[0] = cv_envelope_tool_result_new (arena);
+    decide->evidence->results[0]->tool = "cards_in_delivery";
+    decide->evidence->results[0]->status = CONVEYOR__V1__TOOL_RESULT__STATUS__OK;
+    decide->evidence->n_results = 1;
+    copy = s_round_trip (later);
+    assert (cv_envelope_validate (copy, CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_DECIDE_REQUEST), now, &err) == 0);
+    assert (streq (copy->decide_request->evidence->results[0]->tool, "cards_in_delivery"));
+    cv_envelope_destroy (&copy);
+    Conveyor__V1__Decision *decision = cv_envelope_set_decision (later, arena);
+    decision->outcome = "freeze_card";
+    decision->actions = cv_arena_alloc (arena, sizeof *decision->actions);
+    decision->actions[0] = cv_envelope_action_new (arena);
+    decision->actions[0]->id = "p.1";
+    decision->actions[0]->kind = "freeze_card";
+    decision->n_actions = 1;
+    assert (later->body_case == CONVEYOR__V1__ENVELOPE__BODY_DECISION && cv_envelope_decision_new (arena));
+    assert (cv_envelope_set_gather_request (later, arena) == later->gather_request);
+    assert (cv_envelope_set_evidence (later, arena) == later->evidence);
+    assert (cv_envelope_set_respond_request (later, arena) == later->respond_request);
+    assert (cv_envelope_set_reply (later, arena) == later->reply);
+    assert (cv_envelope_set_probe (later, arena) == later->probe);
+    assert (cv_envelope_set_probe_result (later, arena) == later->probe_result);
+    assert (later->body_case == CONVEYOR__V1__ENVELOPE__BODY_PROBE_RESULT);
 
     /* garbage never unpacks into something that validates by accident */
     const uint8_t garbage[] = {0xff, 0xff, 0xff, 0x01, 0x02};

@@ -19,6 +19,7 @@
 #define CV_TEXT_MAX_BYTES 2000     /* a customer's message */
 #define CV_REPLY_MAX_BYTES 8000    /* a rendered reply */
 #define CV_NAME_MAX_BYTES 64       /* ids, intent, tool, outcome and action names */
+#define CV_NAME_CHARS "[A-Za-z0-9_.:-]" /* what such names are made of, for messages */
 #define CV_DETAIL_MAX_BYTES 1024   /* error messages and probe details */
 #define CV_MAX_CANDIDATES 16
 #define CV_MAX_TOOL_RESULTS 32
@@ -34,6 +35,13 @@ typedef Conveyor__V1__Envelope__BodyCase cv_body_t;
    are not an Envelope or exceed CV_ENVELOPE_MAX_BYTES. */
 cv_envelope_t *cv_envelope_unpack (const uint8_t *data, size_t size, cv_error_t *err) CV_MUST_CHECK;
 void cv_envelope_destroy (cv_envelope_t **self_p);
+
+/* The wire's rule for ids and names (service, instance, request, intent, tool, policy, outcome,
+   action and template names): 1..CV_NAME_MAX_BYTES characters of CV_NAME_CHARS. name need not
+   end in a NUL; NULL is not a name. */
+bool cv_name_valid_bytes (const char *name, size_t size);
+/* The same rule for a NUL-terminated string. */
+bool cv_name_valid (const char *name);
 
 /* Checks the header and body semantically: the body is one of accepted (a CV_BODY mask), ids well
    formed, schema version known, deadline not before now_ms (for request bodies), texts within
@@ -51,6 +59,29 @@ cv_envelope_t *cv_envelope_reply_new (cv_arena_t *arena, const cv_envelope_t *re
 /* A new envelope in arena with a fresh message and span id. */
 cv_envelope_t *cv_envelope_new (cv_arena_t *arena, const char *request_id, const char *trace_id,
                                 uint64_t deadline_ms, uint32_t attempt);
+
+/*  Typed bodies: each sets self's body to a new, empty message of its kind in arena and returns
+    it for the caller to fill. What the caller points it at must outlive the packing (arena memory
+    does). Setting a body replaces the one before. */
+Conveyor__V1__IntentRequest *cv_envelope_set_intent_request (cv_envelope_t *self, cv_arena_t *arena);
+Conveyor__V1__Intent *cv_envelope_set_intent (cv_envelope_t *self, cv_arena_t *arena);
+Conveyor__V1__GatherRequest *cv_envelope_set_gather_request (cv_envelope_t *self, cv_arena_t *arena);
+Conveyor__V1__Evidence *cv_envelope_set_evidence (cv_envelope_t *self, cv_arena_t *arena);
+Conveyor__V1__DecideRequest *cv_envelope_set_decide_request (cv_envelope_t *self, cv_arena_t *arena);
+Conveyor__V1__Decision *cv_envelope_set_decision (cv_envelope_t *self, cv_arena_t *arena);
+Conveyor__V1__RespondRequest *cv_envelope_set_respond_request (cv_envelope_t *self, cv_arena_t *arena);
+Conveyor__V1__Reply *cv_envelope_set_reply (cv_envelope_t *self, cv_arena_t *arena);
+Conveyor__V1__Probe *cv_envelope_set_probe (cv_envelope_t *self, cv_arena_t *arena);
+Conveyor__V1__ProbeResult *cv_envelope_set_probe_result (cv_envelope_t *self, cv_arena_t *arena);
+
+/*  Parts of bodies: a new, empty message in arena, for a stage result that travels inside a
+    later request (an Intent in a GatherRequest) or for the repeated fields. */
+Conveyor__V1__Intent *cv_envelope_intent_new (cv_arena_t *arena);
+Conveyor__V1__Candidate *cv_envelope_candidate_new (cv_arena_t *arena);
+Conveyor__V1__Evidence *cv_envelope_evidence_new (cv_arena_t *arena);
+Conveyor__V1__ToolResult *cv_envelope_tool_result_new (cv_arena_t *arena);
+Conveyor__V1__Decision *cv_envelope_decision_new (cv_arena_t *arena);
+Conveyor__V1__Action *cv_envelope_action_new (cv_arena_t *arena);
 
 /* Sets self's body to an Error built from err, in arena. */
 void cv_envelope_set_error (cv_envelope_t *self, cv_arena_t *arena, const cv_error_t *err);

@@ -25,8 +25,7 @@ typedef struct {
     zsock_t *pipe;
     zloop_t *loop;
     zsock_t *broker;            /* DEALER to the orchestrator */
-    zsock_t *control;           /* REP for probes, or NULL */
-    char *control_endpoint;     /* as bound */
+    cv_probe_endpoint_t *control; /* for probes, or NULL */
     void *shared;               /* what every handler reads: made first, destroyed last */
     handler_t *handlers;
     uint32_t handler_count;
@@ -38,26 +37,6 @@ typedef struct {
 
 /*  --------------------------------------------------------------------------
     Handler threads: unpack, validate, run the logic, pack the reply. */
-
-void
-cv_worker_probe_reply (const char *service, const char *instance, cv_worker_check_fn *check, void *logic,
-                       cv_arena_t *arena, cv_envelope_t *reply)
-{
-    Conveyor__V1__ProbeResult *result = cv_arena_alloc (arena, sizeof *result);
-    conveyor__v1__probe_result__init (result);
-    cv_error_t err;
-    cv_error_clear (&err);
-    int64_t started = zclock_usecs ();
-    int rc = check ? check (logic, arena, &err) : 0;
-    result->latency_us = (uint32_t) (zclock_usecs () - started);
-    result->service = cv_arena_strdup (arena, service);
-    result->instance = cv_arena_strdup (arena, instance);
-    result->version = CONVEYOR_VERSION;
-    result->ok = rc == 0;
-    result->detail = cv_arena_strdup (arena, rc == 0 ? "canned check passed" : err.message);
-    reply->body_case = CONVEYOR__V1__ENVELOPE__BODY_PROBE_RESULT;
-    reply->probe_result = result;
-}
 
 static zframe_t *
 s_handle_frame (const cv_worker_config_t *config, void *logic, zframe_t *frame)
@@ -74,7 +53,7 @@ s_handle_frame (const cv_worker_config_t *config, void *logic, zframe_t *frame)
                       cv_error_code_name (err.code), err.message, *err.field ? err.field : "-");
         cv_envelope_set_error (reply, arena, &err);
     } else if (request->body_case == CONVEYOR__V1__ENVELOPE__BODY_PROBE)
-        cv_worker_probe_reply (config->service, config->instance, config->check, logic, arena, reply);
+        cv_probe_run (config->service, config->instance, config->check, logic, arena, reply);
     else {
         int64_t started = zclock_usecs ();
         if (config->handle (logic, request, arena, reply, &err)) {
@@ -182,8 +161,6 @@ s_dispatch (handler_t *handler, origin_t origin, zframe_t **frame_p)
     handler->busy = true;
 }
 
-static int s_control_readable (zloop_t *loop, zsock_t *reader, void *arg);
-
 static int
 s_handler_readable (zloop_t *loop, zsock_t *reader, void *arg)
 {
@@ -199,11 +176,8 @@ s_handler_readable (zloop_t *loop, zsock_t *reader, void *arg)
     if (origin && reply && origin[0] == ORIGIN_BROKER) {
         zmsg_t *out = cv_mdp_with_body (CV_MDP_REPLY, zframe_data (reply), zframe_size (reply));
         zmsg_send (&out, self->broker);
-    } else if (origin && reply && origin[0] == ORIGIN_CONTROL) {
-        zframe_send (&reply, self->control, 0);
-        if (!self->waiting_probe)
-            zloop_reader (self->loop, self->control, s_control_readable, self);
-    }
+    } else if (origin && reply && origin[0] == ORIGIN_CONTROL)
+        cv_probe_endpoint_answer (self->control, &reply);
     zframe_destroy (&reply);
     zstr_free (&origin);
     zmsg_destroy (&msg);
@@ -274,21 +248,19 @@ s_broker_readable (zloop_t *loop, zsock_t *reader, void *arg)
     return 0;
 }
 
-static int
-s_control_readable (zloop_t *loop, zsock_t *reader, void *arg)
+/* A control request (the endpoint reads no other until it is answered): to an idle handler,
+   or the first to go when one is free. */
+static void
+s_probe_arrived (void *owner, zframe_t **frame_p)
 {
-    worker_t *self = arg;
-    zframe_t *frame = zframe_recv (reader);
-    if (!frame)
-        return 0;
+    worker_t *self = owner;
     handler_t *handler = s_idle_handler (self);
-    /* REP answers one request at a time: stop reading until this one is answered. */
-    zloop_reader_end (loop, self->control);
     if (handler)
-        s_dispatch (handler, ORIGIN_CONTROL, &frame);
-    else
-        self->waiting_probe = frame;
-    return 0;
+        s_dispatch (handler, ORIGIN_CONTROL, frame_p);
+    else {
+        self->waiting_probe = *frame_p;
+        *frame_p = NULL;
+    }
 }
 
 static int
@@ -324,7 +296,7 @@ s_pipe_readable (zloop_t *loop, zsock_t *reader, void *arg)
     if (command && streq (command, "$TERM"))
         rc = -1;
     else if (command && streq (command, "CONTROL"))
-        zstr_send (reader, self->control_endpoint ? self->control_endpoint : "");
+        zstr_send (reader, self->control ? cv_probe_endpoint_bound (self->control) : "");
     else
         cv_log_warn (self->config->log, "unknown pipe command %s", command ? command : "(none)");
     zstr_free (&command);
@@ -340,13 +312,9 @@ s_worker_init (worker_t *self, cv_error_t *err)
     const cv_worker_config_t *config = self->config;
     self->loop = zloop_new ();
     if (config->control_endpoint && *config->control_endpoint) {
-        self->control = zsock_new (ZMQ_REP);
-        zsock_set_linger (self->control, 0);
-        if (zsock_bind (self->control, "%s", config->control_endpoint) < 0)
-            return cv_error_set (err, CV_ERR_UNAVAILABLE, "control_endpoint", "cannot bind control endpoint %s: %s",
-                                 config->control_endpoint, zmq_strerror (zmq_errno ()));
-        self->control_endpoint = zsock_last_endpoint (self->control);
-        zloop_reader (self->loop, self->control, s_control_readable, self);
+        self->control = cv_probe_endpoint_new (self->loop, config->control_endpoint, s_probe_arrived, self, err);
+        if (!self->control)
+            return -1;
     }
     self->shared = config->shared_new (config->shared_args, config->log, err);
     if (!self->shared)
@@ -383,7 +351,7 @@ s_worker_actor (zsock_t *pipe, void *args)
         cv_actor_ready (pipe);
         cv_log_info (self->config->log, "serving as %s (capacity %u), broker %s, control %s", self->config->service,
                      self->config->capacity, self->config->broker_endpoint,
-                     self->control_endpoint ? self->control_endpoint : "none");
+                     self->control ? cv_probe_endpoint_bound (self->control) : "none");
         zloop_start (self->loop);
         if (self->broker && !zsys_interrupted) {
             zmsg_t *bye = cv_mdp_command (CV_MDP_DISCONNECT);
@@ -400,8 +368,7 @@ s_worker_actor (zsock_t *pipe, void *args)
         self->config->shared_destroy (&self->shared);
     zframe_destroy (&self->waiting_probe);
     zsock_destroy (&self->broker);
-    zsock_destroy (&self->control);
-    zstr_free (&self->control_endpoint);
+    cv_probe_endpoint_destroy (&self->control);
     zloop_destroy (&self->loop);
     if (!self->terminated)
         cv_actor_wait_term (pipe);

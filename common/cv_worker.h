@@ -34,13 +34,14 @@
 #include "cv_error.h"
 #include "cv_log.h"
 #include "cv_mdp.h"
+#include "cv_probe.h"
 
 /* Handles one validated request: fills reply's body (allocated in arena) and returns 0, or
    returns -1 with err, which the worker sends back as an Error. */
 typedef int (cv_worker_handle_fn) (void *logic, const cv_envelope_t *request, cv_arena_t *arena,
                                    cv_envelope_t *reply, cv_error_t *err);
 /* Runs a canned request through the logic: 0 when the service works, else -1 with err. */
-typedef int (cv_worker_check_fn) (void *logic, cv_arena_t *arena, cv_error_t *err);
+typedef cv_probe_check_fn cv_worker_check_fn;
 /* Makes the part of the logic every handler shares, read-only, from shared_args (borrowed), or
    NULL with err, which stops the worker's start. Called once, before any handler starts. */
 typedef void *(cv_worker_shared_new_fn) (void *shared_args, cv_log_t *log, cv_error_t *err);
@@ -71,10 +72,6 @@ typedef struct {
 
 /* Starts the worker actor; config and everything it points to must outlive it. */
 zactor_t *cv_worker_start (const cv_worker_config_t *config, cv_error_t *err);
-
-/* Fills a ProbeResult body in reply by running check on logic; shared with the orchestrator. */
-void cv_worker_probe_reply (const char *service, const char *instance, cv_worker_check_fn *check, void *logic,
-                            cv_arena_t *arena, cv_envelope_t *reply);
 
 
 #endif

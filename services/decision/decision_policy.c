@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cv_context.h"
 #include "cv_msgpack.h"
 #include "cv_template.h"
 
@@ -50,19 +51,6 @@ static const char *const s_action_keys[] = {"kind", "params", NULL};
 /*  --------------------------------------------------------------------------
     Loading and validation */
 
-/* Names that travel on the wire (policy, outcome, kind, intent, tool): 1..64 of [A-Za-z0-9_.:-]. */
-static bool
-s_valid_name (const char *name)
-{
-    if (!name || !*name || strlen (name) > CV_NAME_MAX_BYTES)
-        return false;
-    for (const char *c = name; *c; c++)
-        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_'
-              || *c == '-' || *c == '.' || *c == ':'))
-            return false;
-    return true;
-}
-
 static size_t
 s_digits (size_t number)
 {
@@ -97,10 +85,10 @@ s_name (const cv_config_t *config, cv_node_t *map, const char *key, const char *
 {
     if (cv_config_string (config, map, key, path, required, out, err))
         return -1;
-    if (*out && !s_valid_name (*out)) {
+    if (*out && !cv_name_valid (*out)) {
         char full[256];
         snprintf (full, sizeof full, "%s.%s", path, key);
-        return cv_config_fail (config, cv_node_get (map, key), full, err, "'%s' is not 1..%d of [A-Za-z0-9_.:-]", *out,
+        return cv_config_fail (config, cv_node_get (map, key), full, err, "'%s' is not 1..%d of " CV_NAME_CHARS, *out,
                                CV_NAME_MAX_BYTES);
     }
     return 0;
@@ -160,7 +148,7 @@ s_load_conditions (const cv_config_t *config, cv_node_t *policy_node, policy_t *
         }
         for (size_t i = 0; i < count; i++) {
             int rc = 0;
-            if (!s_valid_name (names[i]))
+            if (!cv_name_valid (names[i]))
                 rc = cv_config_fail (config, node, full, err, "'%s' is not a tool name", names[i]);
             else if (tools && !cv_node_get (tools, names[i]))
                 rc = cv_config_fail (config, node, full, err, "'%s' is not one of the agent's tools", names[i]);
@@ -268,7 +256,7 @@ s_load_policy (decision_policy_t *self, const cv_config_t *config, cv_node_t *no
     policy->intents = calloc (count ? count : 1, sizeof *policy->intents);
     assert (policy->intents);
     for (size_t i = 0; i < count; i++) {
-        if (!s_valid_name (intents[i])) {
+        if (!cv_name_valid (intents[i])) {
             cv_config_fail (config, cv_node_get (node, "intent"), full, err, "'%s' is not an intent name", intents[i]);
             free (intents);
             return -1;
@@ -505,11 +493,9 @@ decision_policy_decide (const decision_policy_t *self, const json_t *context, de
 {
     assert (self && context && result);
     memset (result, 0, sizeof *result);
-    const char *intent = json_string_value (cv_template_lookup (context, "intent.name"));
-    /* A low-confidence guess is not acted on: no policy that names an intent matches it, so the
-       request goes to the policies for any intent, in the end the catch-all. */
-    if (json_is_true (cv_template_lookup (context, "intent.low_confidence")))
-        intent = NULL;
+    /* No intent, or a low-confidence guess: only the policies for any intent, in the end the
+       catch-all, take the request. */
+    const char *intent = cv_context_acted_intent (context);
     cv_error_t skipped;
     cv_error_clear (&skipped);
     for (size_t i = 0; i < self->count; i++) {

@@ -18,7 +18,7 @@ typedef struct {
     const decision_policy_t *policies;
     cv_log_t *log;               /* borrowed */
     const char *check_intent;    /* what the probe decides for */
-} decision_server_t;
+} decision_server_logic_t;
 
 void *
 decision_server_shared_new (void *shared_args, cv_log_t *log, cv_error_t *err)
@@ -45,7 +45,7 @@ void *
 decision_server_logic_new (const void *shared, cv_log_t *log, cv_error_t *err)
 {
     assert (shared);
-    decision_server_t *self = calloc (1, sizeof *self);
+    decision_server_logic_t *self = calloc (1, sizeof *self);
     if (!self) {
         cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
         return NULL;
@@ -60,25 +60,22 @@ void
 decision_server_logic_destroy (void **logic_p)
 {
     assert (logic_p);
-    decision_server_t *self = *logic_p;
+    decision_server_logic_t *self = *logic_p;
     if (!self)
         return;
     free (self);
     *logic_p = NULL;
 }
 
-/* Builds the Decision for result in arena; NULL with err when params cannot be packed. */
-static Conveyor__V1__Decision *
-s_build (const decision_result_t *result, cv_arena_t *arena, cv_error_t *err)
+/* Fills decision from result, in arena; -1 with err when params cannot be packed. */
+static int
+s_build (const decision_result_t *result, Conveyor__V1__Decision *decision, cv_arena_t *arena, cv_error_t *err)
 {
-    Conveyor__V1__Decision *decision = cv_arena_alloc (arena, sizeof *decision);
-    assert (decision);
-    conveyor__v1__decision__init (decision);
     decision->outcome = cv_arena_strdup (arena, result->outcome);
     decision->rule = cv_arena_strdup (arena, result->rule);
     decision->reason = cv_arena_strdup (arena, result->reason);
     if (result->action_count == 0)
-        return decision;
+        return 0;
     decision->actions = cv_arena_alloc (arena, result->action_count * sizeof *decision->actions);
     assert (decision->actions);
     for (size_t i = 0; i < result->action_count; i++) {
@@ -86,65 +83,62 @@ s_build (const decision_result_t *result, cv_arena_t *arena, cv_error_t *err)
         uint8_t *packed = cv_msgpack_pack (result->actions[i].params, &size, err);
         if (!packed) {
             cv_error_prefix (err, "action %s params", result->actions[i].id);
-            return NULL;
+            return -1;
         }
-        Conveyor__V1__Action *action = cv_arena_alloc (arena, sizeof *action);
-        assert (action);
-        conveyor__v1__action__init (action);
+        Conveyor__V1__Action *action = cv_envelope_action_new (arena);
         action->id = cv_arena_strdup (arena, result->actions[i].id);
         action->kind = cv_arena_strdup (arena, result->actions[i].kind);
         action->params.data = cv_arena_adopt (arena, packed, size);
         action->params.len = size;
         decision->actions[decision->n_actions++] = action;
     }
-    return decision;
+    return 0;
 }
 
-/* Decides for one request into a new Decision in arena, or NULL with err. */
-static Conveyor__V1__Decision *
-s_decide (decision_server_t *self, const char *user_id, const Conveyor__V1__Intent *intent,
-          const Conveyor__V1__Evidence *evidence, cv_arena_t *arena, cv_error_t *err)
+/* Decides for one request into decision (its strings in arena); 0, or -1 with err. */
+static int
+s_decide (decision_server_logic_t *self, const char *user_id, const Conveyor__V1__Intent *intent,
+          const Conveyor__V1__Evidence *evidence, Conveyor__V1__Decision *decision, cv_arena_t *arena,
+          cv_error_t *err)
 {
     json_t *context = cv_context_new (user_id, NULL, intent, evidence, NULL, err);
     if (!context)
-        return NULL;
+        return -1;
     decision_result_t result;
-    Conveyor__V1__Decision *decision = NULL;
-    if (decision_policy_decide (self->policies, context, &result, err) == 0)
-        decision = s_build (&result, arena, err);
+    int rc = decision_policy_decide (self->policies, context, &result, err);
+    if (rc == 0)
+        rc = s_build (&result, decision, arena, err);
     decision_result_reset (&result);
     json_decref (context);
-    return decision;
+    return rc;
 }
 
 int
 decision_server_handle (void *logic, const cv_envelope_t *request, cv_arena_t *arena, cv_envelope_t *reply,
                         cv_error_t *err)
 {
-    decision_server_t *self = logic;
+    decision_server_logic_t *self = logic;
     assert (self && request && arena && reply);
     assert (request->body_case == CONVEYOR__V1__ENVELOPE__BODY_DECIDE_REQUEST);
     const Conveyor__V1__DecideRequest *body = request->decide_request;
-    Conveyor__V1__Decision *decision = s_decide (self, body->user_id, body->intent, body->evidence, arena, err);
-    if (!decision)
-        return -1;
-    reply->body_case = CONVEYOR__V1__ENVELOPE__BODY_DECISION;
-    reply->decision = decision;
-    return 0;
+    Conveyor__V1__Decision *decision = cv_envelope_set_decision (reply, arena);
+    return s_decide (self, body->user_id, body->intent, body->evidence, decision, arena, err);
 }
 
 int
 decision_server_check (void *logic, cv_arena_t *arena, cv_error_t *err)
 {
-    decision_server_t *self = logic;
+    decision_server_logic_t *self = logic;
     assert (self && arena);
-    Conveyor__V1__Intent intent = CONVEYOR__V1__INTENT__INIT;
-    intent.name = (char *) self->check_intent;
-    intent.method = CONVEYOR__V1__INTENT__METHOD__FALLBACK;
-    intent.low_confidence = true;
-    Conveyor__V1__Evidence evidence = CONVEYOR__V1__EVIDENCE__INIT;
-    Conveyor__V1__Decision *decision = s_decide (self, "probe", &intent, &evidence, arena, err);
-    if (!decision) {
+    Conveyor__V1__Intent *intent = cv_envelope_intent_new (arena);
+    intent->name = (char *) self->check_intent;
+    intent->method = CONVEYOR__V1__INTENT__METHOD__FALLBACK;
+    intent->low_confidence = true;
+    /* What the orchestrator will check when it receives a Decision. */
+    cv_envelope_t *envelope = cv_envelope_new (arena, "", "", 0, 1);
+    assert (envelope);
+    Conveyor__V1__Decision *decision = cv_envelope_set_decision (envelope, arena);
+    if (s_decide (self, "probe", intent, cv_envelope_evidence_new (arena), decision, arena, err)) {
         cv_error_prefix (err, "canned decision for intent %s", self->check_intent);
         return -1;
     }
@@ -153,11 +147,6 @@ decision_server_check (void *logic, cv_arena_t *arena, cv_error_t *err)
         return cv_error_set (err, CV_ERR_INTERNAL, NULL,
                              "canned decision for intent %s reached %s, not the catch-all %s", self->check_intent,
                              decision->rule, catch_all);
-    /* What the orchestrator will check when it receives a Decision. */
-    cv_envelope_t *envelope = cv_envelope_new (arena, "", "", 0, 1);
-    assert (envelope);
-    envelope->body_case = CONVEYOR__V1__ENVELOPE__BODY_DECISION;
-    envelope->decision = decision;
     if (cv_envelope_validate (envelope, CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_DECISION), (uint64_t) zclock_time (),
                               err)) {
         cv_error_prefix (err, "canned decision gives a Decision the orchestrator refuses");
@@ -202,38 +191,38 @@ decision_server_test (bool verbose)
     assert (shared);
     cv_config_destroy (&agent); /* the policies keep nothing of the agent file */
     void *logic = decision_server_logic_new (shared, log, &err);
-    assert (logic && ((decision_server_t *) logic)->policies == shared);
+    assert (logic && ((decision_server_logic_t *) logic)->policies == shared);
 
     /* a lost card with an active card on record: freeze it */
     json_t *rows = json_pack ("[{s:s, s:s, s:s}]", "id", "card-7", "last4", "4417", "status", "active");
     size_t rows_size;
     uint8_t *packed_rows = cv_msgpack_pack (rows, &rows_size, &err);
     assert (packed_rows);
-    Conveyor__V1__ToolResult cards = CONVEYOR__V1__TOOL_RESULT__INIT, profile = CONVEYOR__V1__TOOL_RESULT__INIT;
-    cards.tool = "active_cards";
-    cards.status = CONVEYOR__V1__TOOL_RESULT__STATUS__OK;
-    cards.data.data = packed_rows;
-    cards.data.len = rows_size;
-    profile.tool = "customer_profile";
-    profile.status = CONVEYOR__V1__TOOL_RESULT__STATUS__FAILED;
-    profile.error = "connection refused";
-    Conveyor__V1__ToolResult *results[] = {&profile, &cards};
-    Conveyor__V1__Evidence evidence = CONVEYOR__V1__EVIDENCE__INIT;
-    evidence.results = results;
-    evidence.n_results = 2;
-    Conveyor__V1__Intent intent = CONVEYOR__V1__INTENT__INIT;
-    intent.name = "lost_or_stolen_card";
-    intent.confidence = 1.0f;
-    intent.method = CONVEYOR__V1__INTENT__METHOD__RULE;
-    Conveyor__V1__DecideRequest body = CONVEYOR__V1__DECIDE_REQUEST__INIT;
-    body.user_id = "cust-1";
-    body.intent = &intent;
-    body.evidence = &evidence;
-
+    /* the request's parts live to the end; each envelope lives in arena */
+    cv_arena_t *parts = cv_arena_new ();
+    Conveyor__V1__ToolResult *cards = cv_envelope_tool_result_new (parts);
+    cards->tool = "active_cards";
+    cards->status = CONVEYOR__V1__TOOL_RESULT__STATUS__OK;
+    cards->data.data = packed_rows;
+    cards->data.len = rows_size;
+    Conveyor__V1__ToolResult *profile = cv_envelope_tool_result_new (parts);
+    profile->tool = "customer_profile";
+    profile->status = CONVEYOR__V1__TOOL_RESULT__STATUS__FAILED;
+    profile->error = "connection refused";
+    Conveyor__V1__ToolResult *results[] = {profile, cards};
+    Conveyor__V1__Evidence *evidence = cv_envelope_evidence_new (parts);
+    evidence->results = results;
+    evidence->n_results = 2;
+    Conveyor__V1__Intent *intent = cv_envelope_intent_new (parts);
+    intent->name = "lost_or_stolen_card";
+    intent->confidence = 1.0f;
+    intent->method = CONVEYOR__V1__INTENT__METHOD__RULE;
     cv_arena_t *arena = cv_arena_new ();
     cv_envelope_t *request = cv_envelope_new (arena, "req-1", "", (uint64_t) zclock_time () + 5000, 1);
-    request->body_case = CONVEYOR__V1__ENVELOPE__BODY_DECIDE_REQUEST;
-    request->decide_request = &body;
+    Conveyor__V1__DecideRequest *body = cv_envelope_set_decide_request (request, arena);
+    body->user_id = "cust-1";
+    body->intent = intent;
+    body->evidence = evidence;
     cv_envelope_t *reply = cv_envelope_reply_new (arena, request);
     assert (decision_server_handle (logic, request, arena, reply, &err) == 0);
     assert (reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_DECISION);
@@ -257,7 +246,7 @@ decision_server_test (bool verbose)
     assert (streq (reply->decision->actions[0]->id, "lost_card_freeze.1"));
 
     /* no evidence at all: the catch-all */
-    evidence.n_results = 0;
+    evidence->n_results = 0;
     reply = cv_envelope_reply_new (arena, request);
     assert (decision_server_handle (logic, request, arena, reply, &err) == 0);
     assert (streq (reply->decision->rule, "handoff") && reply->decision->n_actions == 0);
@@ -292,14 +281,16 @@ decision_server_test (bool verbose)
     assert (strstr (err.message, "canned decision") && strstr (err.message, "catch-all rest"));
     /* and a request no policy can decide is an INTERNAL error, not a crash */
     request = cv_envelope_new (arena, "req-2", "", (uint64_t) zclock_time () + 5000, 1);
-    intent.name = "card_arrival";
-    request->body_case = CONVEYOR__V1__ENVELOPE__BODY_DECIDE_REQUEST;
-    request->decide_request = &body;
+    intent->name = "card_arrival";
+    body = cv_envelope_set_decide_request (request, arena);
+    body->user_id = "cust-1";
+    body->intent = intent;
+    body->evidence = evidence;
     reply = cv_envelope_reply_new (arena, request);
     assert (decision_server_handle (logic, request, arena, reply, &err) == -1);
     assert (err.code == CV_ERR_INTERNAL);
     /* the canned request is a low-confidence guess: a policy for its intent does not take it */
-    ((decision_server_t *) logic)->check_intent = "unknown";
+    ((decision_server_logic_t *) logic)->check_intent = "unknown";
     assert (decision_server_check (logic, arena, &err) == -1);
     assert (strstr (err.message, "canned decision") && strstr (err.message, "catch-all rest"));
     cv_arena_destroy (&arena);
@@ -315,6 +306,7 @@ decision_server_test (bool verbose)
     assert (strstr (err.message, "bad.yaml:2: policies: no catch-all"));
     cv_config_destroy (&agent);
 
+    cv_arena_destroy (&parts);
     free (packed_rows);
     json_decref (rows);
     cv_settings_destroy (&settings);

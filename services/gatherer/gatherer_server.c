@@ -1,4 +1,4 @@
-/* The gatherer's logic as a cv_worker service: GatherRequest in, Evidence out. */
+/* The gatherer worker's service glue: GatherRequest in, Evidence out, through gatherer_tools and gatherer_sql. */
 #include "gatherer_server.h"
 
 #include "cv_launcher.h"
@@ -28,15 +28,15 @@ const size_t gatherer_server_settings_count = sizeof gatherer_server_settings / 
 typedef struct {
     gatherer_tools_t *tools;
     char *url;
-} gatherer_shared_t;
+} gatherer_server_shared_t;
 
 /* One handler thread's logic: its own connection pool over the shared tools. */
 typedef struct {
-    const gatherer_shared_t *shared;
+    const gatherer_server_shared_t *shared;
     gatherer_sql_t *sql;
     gatherer_tool_t check;  /* the probe's canned statement */
     cv_log_t *log;          /* borrowed */
-} gatherer_server_t;
+} gatherer_server_logic_t;
 
 void *
 gatherer_server_shared_new (void *shared_args, cv_log_t *log, cv_error_t *err)
@@ -52,7 +52,7 @@ gatherer_server_shared_new (void *shared_args, cv_log_t *log, cv_error_t *err)
         cv_error_set (err, CV_ERR_INVALID, "database-url", "database-url is empty");
         return NULL;
     }
-    gatherer_shared_t *self = calloc (1, sizeof *self);
+    gatherer_server_shared_t *self = calloc (1, sizeof *self);
     assert (self);
     self->tools = tools;
     self->url = strdup (url);
@@ -66,7 +66,7 @@ void
 gatherer_server_shared_destroy (void **shared_p)
 {
     assert (shared_p);
-    gatherer_shared_t *self = *shared_p;
+    gatherer_server_shared_t *self = *shared_p;
     if (!self)
         return;
     gatherer_tools_destroy (&self->tools);
@@ -76,10 +76,10 @@ gatherer_server_shared_destroy (void **shared_p)
 }
 
 void *
-gatherer_server_new (const void *shared, cv_log_t *log, cv_error_t *err)
+gatherer_server_logic_new (const void *shared, cv_log_t *log, cv_error_t *err)
 {
     assert (shared && log);
-    gatherer_server_t *self = calloc (1, sizeof *self);
+    gatherer_server_logic_t *self = calloc (1, sizeof *self);
     if (!self) {
         cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
         return NULL;
@@ -95,15 +95,15 @@ gatherer_server_new (const void *shared, cv_log_t *log, cv_error_t *err)
 }
 
 void
-gatherer_server_destroy (void **self_p)
+gatherer_server_logic_destroy (void **logic_p)
 {
-    assert (self_p);
-    gatherer_server_t *self = *self_p;
+    assert (logic_p);
+    gatherer_server_logic_t *self = *logic_p;
     if (!self)
         return;
     gatherer_sql_destroy (&self->sql);
     free (self);
-    *self_p = NULL;
+    *logic_p = NULL;
 }
 
 /* ToolResult.error must be valid UTF-8 within CV_DETAIL_MAX_BYTES: a message cut in the middle
@@ -135,18 +135,19 @@ int
 gatherer_server_handle (void *logic, const cv_envelope_t *request, cv_arena_t *arena, cv_envelope_t *reply,
                         cv_error_t *err)
 {
-    gatherer_server_t *self = logic;
+    gatherer_server_logic_t *self = logic;
     assert (self && request && arena && reply);
     assert (request->body_case == CONVEYOR__V1__ENVELOPE__BODY_GATHER_REQUEST);
     const Conveyor__V1__GatherRequest *body = request->gather_request;
     json_t *context = cv_context_new (body->user_id, body->text, body->intent, NULL, NULL, err);
     if (!context)
         return -1;
-    /* A low-confidence guess is not acted on (the decision worker hands it to a person), so its
-       intent's tools would read the bank's data for nothing. */
+    /* An intent that is not acted on (a low-confidence guess) would have its tools read the bank's
+       data for nothing. */
+    const char *acted = cv_context_acted_intent (context);
     gatherer_plan_t plan = {0};
-    if (!body->intent->low_confidence)
-        plan = gatherer_tools_plan (self->shared->tools, body->intent->name);
+    if (acted)
+        plan = gatherer_tools_plan (self->shared->tools, acted);
 
     /* The deadline is wall-clock time; tools are timed on the monotonic clock, and stop a little
        before it so that the Evidence still arrives in time (a late reply is dropped). */
@@ -157,15 +158,13 @@ gatherer_server_handle (void *logic, const cv_envelope_t *request, cv_arena_t *a
     gatherer_sql_run (self->sql, plan.tools, plan.count, context, deadline_us, results);
     json_decref (context);
 
-    Conveyor__V1__Evidence *evidence = cv_arena_alloc (arena, sizeof *evidence);
-    conveyor__v1__evidence__init (evidence);
+    Conveyor__V1__Evidence *evidence = cv_envelope_set_evidence (reply, arena);
     evidence->results = cv_arena_alloc (arena, (plan.count ? plan.count : 1) * sizeof *evidence->results);
     evidence->n_results = plan.count;
     size_t data_bytes = 0;
     for (size_t i = 0; i < plan.count; i++) {
         gatherer_sql_result_t *result = &results[i];
-        Conveyor__V1__ToolResult *tool = cv_arena_alloc (arena, sizeof *tool);
-        conveyor__v1__tool_result__init (tool);
+        Conveyor__V1__ToolResult *tool = cv_envelope_tool_result_new (arena);
         tool->tool = cv_arena_strdup (arena, plan.tools[i]->name);
         int64_t elapsed = result->finished_us - result->started_us;
         tool->elapsed_us = elapsed < 0 ? 0 : elapsed > UINT32_MAX ? UINT32_MAX : (uint32_t) elapsed;
@@ -195,15 +194,13 @@ gatherer_server_handle (void *logic, const cv_envelope_t *request, cv_arena_t *a
         evidence->results[i] = tool;
         gatherer_sql_result_reset (result);
     }
-    reply->body_case = CONVEYOR__V1__ENVELOPE__BODY_EVIDENCE;
-    reply->evidence = evidence;
     return 0;
 }
 
 int
 gatherer_server_check (void *logic, cv_arena_t *arena, cv_error_t *err)
 {
-    gatherer_server_t *self = logic;
+    gatherer_server_logic_t *self = logic;
     assert (self);
     const gatherer_tool_t *check = &self->check;
     gatherer_sql_result_t result;
@@ -224,8 +221,8 @@ const cv_launcher_spec_t gatherer_server_spec = {
     .request_body = CONVEYOR__V1__ENVELOPE__BODY_GATHER_REQUEST,
     .shared_new = gatherer_server_shared_new,
     .shared_destroy = gatherer_server_shared_destroy,
-    .logic_new = gatherer_server_new,
-    .logic_destroy = gatherer_server_destroy,
+    .logic_new = gatherer_server_logic_new,
+    .logic_destroy = gatherer_server_logic_destroy,
     .handle = gatherer_server_handle,
     .check = gatherer_server_check,
     .capacity_per_cpu = GATHERER_CAPACITY_PER_CPU,
@@ -270,22 +267,19 @@ gatherer_server_test (bool verbose)
     cv_launcher_args_t args = {.agent = agent, .settings = settings};
     void *shared = gatherer_server_shared_new (&args, log, &err);
     assert (shared);
-    void *logic = gatherer_server_new (shared, log, &err);
-    assert (logic && ((gatherer_server_t *) logic)->shared == shared);
+    void *logic = gatherer_server_logic_new (shared, log, &err);
+    assert (logic && ((gatherer_server_logic_t *) logic)->shared == shared);
 
     /* PostgreSQL unreachable: the plan's tools each FAILED, the request still answered */
     cv_arena_t *arena = cv_arena_new ();
     cv_envelope_t *request = cv_envelope_new (arena, "req-1", "", (uint64_t) zclock_time () + 5000, 1);
-    Conveyor__V1__Intent intent = CONVEYOR__V1__INTENT__INIT;
-    intent.name = "lost_or_stolen_card";
-    intent.confidence = 1.0f;
-    intent.method = CONVEYOR__V1__INTENT__METHOD__RULE;
-    Conveyor__V1__GatherRequest body = CONVEYOR__V1__GATHER_REQUEST__INIT;
-    body.user_id = "cust-1";
-    body.text = "I lost my card";
-    body.intent = &intent;
-    request->body_case = CONVEYOR__V1__ENVELOPE__BODY_GATHER_REQUEST;
-    request->gather_request = &body;
+    Conveyor__V1__GatherRequest *body = cv_envelope_set_gather_request (request, arena);
+    body->user_id = "cust-1";
+    body->text = "I lost my card";
+    body->intent = cv_envelope_intent_new (arena);
+    body->intent->name = "lost_or_stolen_card";
+    body->intent->confidence = 1.0f;
+    body->intent->method = CONVEYOR__V1__INTENT__METHOD__RULE;
     cv_envelope_t *reply = cv_envelope_reply_new (arena, request);
     assert (gatherer_server_handle (logic, request, arena, reply, &err) == 0);
     assert (reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_EVIDENCE);
@@ -302,7 +296,7 @@ gatherer_server_test (bool verbose)
                                   &err) == 0);
 
     /* an intent without a plan gets empty evidence */
-    intent.name = "unknown";
+    body->intent->name = "unknown";
     reply = cv_envelope_reply_new (arena, request);
     assert (gatherer_server_handle (logic, request, arena, reply, &err) == 0);
     assert (reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_EVIDENCE && reply->evidence->n_results == 0);
@@ -311,9 +305,9 @@ gatherer_server_test (bool verbose)
     assert (gatherer_server_check (logic, arena, &err) == -1);
     assert (err.code == CV_ERR_UNAVAILABLE);
     assert (strstr (err.message, "postgresql check failed: postgresql connect failed"));
-    gatherer_server_destroy (&logic);
+    gatherer_server_logic_destroy (&logic);
     assert (!logic);
-    gatherer_server_destroy (&logic);
+    gatherer_server_logic_destroy (&logic);
     gatherer_server_shared_destroy (&shared);
     assert (!shared);
     gatherer_server_shared_destroy (&shared);

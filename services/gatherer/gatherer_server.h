@@ -42,19 +42,19 @@ void gatherer_server_shared_destroy (void **shared_p);
 
 /* cv_worker_logic_new_fn: a handler's logic over shared (borrowed), with a connection pool of
    its own that opens nothing yet. */
-void *gatherer_server_new (const void *shared, cv_log_t *log, cv_error_t *err);
+void *gatherer_server_logic_new (const void *shared, cv_log_t *log, cv_error_t *err);
 /* cv_worker_logic_destroy_fn */
-void gatherer_server_destroy (void **self_p);
+void gatherer_server_logic_destroy (void **logic_p);
 
 /* cv_worker_handle_fn: GatherRequest -> Evidence, built in arena, with one ToolResult per tool of
    the intent's plan (none for an intent marked low_confidence). Tools stop 20 ms before the request's deadline, to leave time for the reply.
    Rows that would take the Evidence near CV_ENVELOPE_MAX_BYTES turn their tool FAILED. Fails only
    on a request whose intent slots do not decode (never, once validated). */
-int gatherer_server_handle (void *self, const cv_envelope_t *request, cv_arena_t *arena, cv_envelope_t *reply,
+int gatherer_server_handle (void *logic, const cv_envelope_t *request, cv_arena_t *arena, cv_envelope_t *reply,
                             cv_error_t *err);
 
 /* cv_worker_check_fn: 0 when `SELECT 1` answers through the pool, else -1 with the reason. */
-int gatherer_server_check (void *self, cv_arena_t *arena, cv_error_t *err);
+int gatherer_server_check (void *logic, cv_arena_t *arena, cv_error_t *err);
 
 void gatherer_server_test (bool verbose);
 

@@ -24,20 +24,6 @@ struct _gatherer_tools_t {
     size_t max_plan;
 };
 
-/* Tool names travel as ToolResult.tool: 1..64 of [A-Za-z0-9_.:-], as cv_envelope checks. */
-static bool
-s_valid_name (const char *name)
-{
-    size_t size = strlen (name);
-    if (size == 0 || size > CV_NAME_MAX_BYTES)
-        return false;
-    for (const char *c = name; *c; c++)
-        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_'
-              || *c == '-' || *c == '.' || *c == ':'))
-            return false;
-    return true;
-}
-
 /* Context paths: dot-separated non-empty parts of [A-Za-z0-9_], as templates use. */
 static bool
 s_valid_path (const char *path)
@@ -88,8 +74,8 @@ s_parse_tool (gatherer_tools_t *self, const cv_config_t *agent, const char *name
     static const char *const allowed[] = {"kind", "query", "params", "timeout_ms", "max_rows", NULL};
     char path[CV_NAME_MAX_BYTES + 16];
     snprintf (path, sizeof path, "tools.%s", name);
-    if (!s_valid_name (name))
-        return cv_config_fail (agent, node, path, err, "a tool name is 1..%d of [A-Za-z0-9_.:-]",
+    if (!cv_name_valid (name))
+        return cv_config_fail (agent, node, path, err, "a tool name is 1..%d of " CV_NAME_CHARS,
                                CV_NAME_MAX_BYTES);
     if (cv_config_known_keys (agent, node, path, allowed, err))
         return -1;

@@ -65,20 +65,12 @@ struct _intent_scratch_t {
     float values[INTENT_FEATURES_MAX];   /* their weights */
 };
 
-/* Intent names travel in Intent.name and in rule ids: [A-Za-z0-9_.:-]. */
+/* Intent names travel in Intent.name and in rule ids: the wire's name rule. */
 bool
 intent_model_label_valid (const char *name, size_t size)
 {
     assert (name || size == 0);
-    if (size == 0 || size > CV_NAME_MAX_BYTES)
-        return false;
-    for (size_t i = 0; i < size; i++) {
-        char c = name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'
-              || c == '.' || c == ':'))
-            return false;
-    }
-    return true;
+    return cv_name_valid_bytes (name, size);
 }
 
 /* Checks the labels: valid, distinct. */

@@ -65,19 +65,6 @@ s_match_context_new (void)
 
 static const char *const s_intent_keys[] = {"patterns", "tools", NULL};
 
-/* Names of intents travel in Intent.name and in rule ids: [A-Za-z0-9_.:-]. */
-static bool
-s_valid_name (const char *name)
-{
-    if (!name || !*name)
-        return false;
-    for (const char *c = name; *c; c++)
-        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_'
-              || *c == '-' || *c == '.' || *c == ':'))
-            return false;
-    return true;
-}
-
 /* node, or fallback when node has no line of its own (cv_node_line gives none for an empty map
    or list), so that every error names a line. */
 static cv_node_t *
@@ -160,8 +147,8 @@ s_add_intent (intent_rules_t *self, cv_config_t *config, const char *name, cv_no
 {
     char path[CV_NAME_MAX_BYTES + 64];
     snprintf (path, sizeof path, "intents.%s", name ? name : "?");
-    if (!s_valid_name (name))
-        return cv_config_fail (config, key_node, path, err, "intent names are made of [A-Za-z0-9_.:-]");
+    if (!cv_name_valid (name))
+        return cv_config_fail (config, key_node, path, err, "intent names are made of " CV_NAME_CHARS);
     if (strcmp (name, INTENT_UNKNOWN) == 0)
         return cv_config_fail (config, key_node, path, err, "%s is the fallback intent and cannot have rules",
                                INTENT_UNKNOWN);

@@ -18,7 +18,7 @@ typedef struct {
     intent_classifier_t *classifier;
     cv_log_t *log;              /* borrowed */
     const char *check_text;     /* what the probe classifies */
-} intent_server_t;
+} intent_server_logic_t;
 
 const cv_setting_t intent_server_settings[] = {
     {"intent-model", CV_SETTING_STRING, NULL, 0, 0, "the trained model file, instead of the agent file's classifier.model"},
@@ -52,7 +52,7 @@ intent_server_logic_new (const void *shared, cv_log_t *log, cv_error_t *err)
     intent_classifier_t *classifier = intent_classifier_new_from (shared, log, err);
     if (!classifier)
         return NULL;
-    intent_server_t *self = calloc (1, sizeof *self);
+    intent_server_logic_t *self = calloc (1, sizeof *self);
     assert (self);
     self->classifier = classifier;
     self->log = log;
@@ -64,7 +64,7 @@ void
 intent_server_logic_destroy (void **logic_p)
 {
     assert (logic_p);
-    intent_server_t *self = *logic_p;
+    intent_server_logic_t *self = *logic_p;
     if (!self)
         return;
     intent_classifier_destroy (&self->classifier);
@@ -72,10 +72,10 @@ intent_server_logic_destroy (void **logic_p)
     *logic_p = NULL;
 }
 
-/* Classifies text into a new Intent in arena, or NULL with err. Relative dates are read in UTC. */
-static Conveyor__V1__Intent *
-s_classify (intent_server_t *self, const char *text, uint64_t deadline_ms, const char *request_id, cv_arena_t *arena,
-            cv_error_t *err)
+/* Classifies text into intent (its strings in arena); 0, or -1 with err. Relative dates are read in UTC. */
+static int
+s_classify (intent_server_logic_t *self, const char *text, uint64_t deadline_ms, const char *request_id,
+            Conveyor__V1__Intent *intent, cv_arena_t *arena, cv_error_t *err)
 {
     time_t now = time (NULL);
     struct tm today;
@@ -83,7 +83,7 @@ s_classify (intent_server_t *self, const char *text, uint64_t deadline_ms, const
     intent_result_t result;
     if (intent_classifier_classify (self->classifier, text, deadline_ms, today.tm_year + 1900, today.tm_mon + 1,
                                     today.tm_mday, &result, err))
-        return NULL;
+        return -1;
     if (result.llm_note[0])
         cv_log_event (self->log, CV_LOG_INFO, request_id, NULL, "below the model's threshold, LLM %s", result.llm_note);
     size_t size = 0;
@@ -91,11 +91,8 @@ s_classify (intent_server_t *self, const char *text, uint64_t deadline_ms, const
     if (!packed) {
         cv_error_prefix (err, "slots of %s", result.name);
         intent_result_reset (&result);
-        return NULL;
+        return -1;
     }
-    Conveyor__V1__Intent *intent = cv_arena_alloc (arena, sizeof *intent);
-    assert (intent);
-    conveyor__v1__intent__init (intent);
     intent->name = cv_arena_strdup (arena, result.name);
     intent->confidence = result.confidence;
     intent->method = result.method;
@@ -107,9 +104,7 @@ s_classify (intent_server_t *self, const char *text, uint64_t deadline_ms, const
         intent->candidates = cv_arena_alloc (arena, result.candidate_count * sizeof *intent->candidates);
         assert (intent->candidates);
         for (size_t i = 0; i < result.candidate_count; i++) {
-            Conveyor__V1__Candidate *candidate = cv_arena_alloc (arena, sizeof *candidate);
-            assert (candidate);
-            conveyor__v1__candidate__init (candidate);
+            Conveyor__V1__Candidate *candidate = cv_envelope_candidate_new (arena);
             candidate->name = cv_arena_strdup (arena, result.candidates[i].name);
             candidate->score = result.candidates[i].score;
             intent->candidates[i] = candidate;
@@ -117,36 +112,37 @@ s_classify (intent_server_t *self, const char *text, uint64_t deadline_ms, const
         intent->n_candidates = result.candidate_count;
     }
     intent_result_reset (&result);
-    return intent;
+    return 0;
 }
 
 int
 intent_server_handle (void *logic, const cv_envelope_t *request, cv_arena_t *arena, cv_envelope_t *reply,
                       cv_error_t *err)
 {
-    intent_server_t *self = logic;
+    intent_server_logic_t *self = logic;
     assert (self && request && arena && reply);
     assert (request->body_case == CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST);
-    Conveyor__V1__Intent *intent = s_classify (self, request->intent_request->text, request->deadline_ms,
-                                               request->request_id, arena, err);
-    if (!intent) {
+    Conveyor__V1__Intent *intent = cv_envelope_set_intent (reply, arena);
+    if (s_classify (self, request->intent_request->text, request->deadline_ms, request->request_id, intent, arena,
+                    err)) {
         if (err && strcmp (err->field, "text") == 0)
             snprintf (err->field, sizeof err->field, "intent_request.text");
         return -1;
     }
-    reply->body_case = CONVEYOR__V1__ENVELOPE__BODY_INTENT;
-    reply->intent = intent;
     return 0;
 }
 
 int
 intent_server_check (void *logic, cv_arena_t *arena, cv_error_t *err)
 {
-    intent_server_t *self = logic;
+    intent_server_logic_t *self = logic;
     assert (self && arena);
+    /* What the orchestrator will check when it receives an Intent. */
+    cv_envelope_t *envelope = cv_envelope_new (arena, "", "", 0, 1);
+    assert (envelope);
+    Conveyor__V1__Intent *intent = cv_envelope_set_intent (envelope, arena);
     /* No LLM for the probe: its deadline is now, so the check measures this worker alone. */
-    Conveyor__V1__Intent *intent = s_classify (self, self->check_text, 1, "", arena, err);
-    if (!intent) {
+    if (s_classify (self, self->check_text, 1, "", intent, arena, err)) {
         cv_error_prefix (err, "canned request '%s'", self->check_text);
         return -1;
     }
@@ -154,11 +150,6 @@ intent_server_check (void *logic, cv_arena_t *arena, cv_error_t *err)
         return cv_error_set (err, CV_ERR_INTERNAL, NULL,
                              "canned request '%s' classified as %s, not a configured intent", self->check_text,
                              intent->name);
-    /* What the orchestrator will check when it receives an Intent. */
-    cv_envelope_t *envelope = cv_envelope_new (arena, "", "", 0, 1);
-    assert (envelope);
-    envelope->body_case = CONVEYOR__V1__ENVELOPE__BODY_INTENT;
-    envelope->intent = intent;
     uint64_t now = (uint64_t) zclock_time ();
     if (cv_envelope_validate (envelope, CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_INTENT), now, err)) {
         cv_error_prefix (err, "canned request '%s' gives an Intent the orchestrator refuses", self->check_text);
@@ -196,12 +187,9 @@ static cv_envelope_t *
 s_request (cv_arena_t *arena, const char *text)
 {
     cv_envelope_t *request = cv_envelope_new (arena, "req-1", "", (uint64_t) zclock_time () + 5000, 1);
-    Conveyor__V1__IntentRequest *body = cv_arena_alloc (arena, sizeof *body);
-    conveyor__v1__intent_request__init (body);
+    Conveyor__V1__IntentRequest *body = cv_envelope_set_intent_request (request, arena);
     body->user_id = cv_arena_strdup (arena, "cust-1");
     body->text = cv_arena_strdup (arena, text);
-    request->body_case = CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST;
-    request->intent_request = body;
     return request;
 }
 
@@ -225,8 +213,8 @@ intent_server_test (bool verbose)
     /* a second handler's logic reads the same knowledge, loaded once */
     void *second = intent_server_logic_new (shared, log, &err);
     assert (second && second != logic);
-    assert (intent_classifier_knowledge (((intent_server_t *) logic)->classifier) == shared);
-    assert (intent_classifier_knowledge (((intent_server_t *) second)->classifier) == shared);
+    assert (intent_classifier_knowledge (((intent_server_logic_t *) logic)->classifier) == shared);
+    assert (intent_classifier_knowledge (((intent_server_logic_t *) second)->classifier) == shared);
     intent_server_logic_destroy (&second);
 
     /* a rule match: name, rule, slots, the one candidate */
@@ -276,7 +264,7 @@ intent_server_test (bool verbose)
 
     /* the probe's check passes, and fails with the reason when classification fails */
     assert (intent_server_check (logic, arena, &err) == 0);
-    ((intent_server_t *) logic)->check_text = "caf\xc3";
+    ((intent_server_logic_t *) logic)->check_text = "caf\xc3";
     assert (intent_server_check (logic, arena, &err) == -1);
     assert (strstr (err.message, "canned request") && strstr (err.message, "UTF-8"));
     cv_arena_destroy (&arena);

@@ -7,19 +7,6 @@
 
 #include "cv_envelope.h"
 
-bool
-orchestrator_api_valid_id (const char *id)
-{
-    size_t length = id ? strlen (id) : 0;
-    if (length == 0 || length > CV_NAME_MAX_BYTES)
-        return false;
-    for (const char *c = id; *c; c++)
-        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_'
-              || *c == '-' || *c == '.' || *c == ':'))
-            return false;
-    return true;
-}
-
 static int
 s_string (json_t *body, const char *field, bool required, const char **out, cv_error_t *err)
 {
@@ -37,8 +24,8 @@ s_id (json_t *body, const char *field, bool required, const char **out, cv_error
 {
     if (s_string (body, field, required, out, err))
         return -1;
-    if (*out && !orchestrator_api_valid_id (*out))
-        return cv_error_set (err, CV_ERR_INVALID, field, "%s must be 1..%d characters of [A-Za-z0-9_.:-]", field,
+    if (*out && !cv_name_valid (*out))
+        return cv_error_set (err, CV_ERR_INVALID, field, "%s must be 1..%d characters of " CV_NAME_CHARS, field,
                              CV_NAME_MAX_BYTES);
     return 0;
 }
@@ -114,9 +101,9 @@ orchestrator_api_test (bool verbose)
     assert (orchestrator_api_parse_submission (body, &submission, &err) == -1);
     assert (strstr (err.message, "over the limit"));
     json_decref (body);
-    assert (orchestrator_api_valid_id ("r-0123abcd"));
-    assert (!orchestrator_api_valid_id ("../etc"));
-    assert (!orchestrator_api_valid_id (""));
+    assert (cv_name_valid ("r-0123abcd"));
+    assert (!cv_name_valid ("../etc"));
+    assert (!cv_name_valid (""));
     if (verbose)
         printf ("orchestrator_api: ok\n");
 }

@@ -23,9 +23,6 @@ typedef struct {
 int orchestrator_api_parse_submission (json_t *body, orchestrator_submission_t *submission, cv_error_t *err)
     CV_MUST_CHECK;
 
-/* True when id could be a request id (so a look-up is worth a query). */
-bool orchestrator_api_valid_id (const char *id);
-
 void orchestrator_api_test (bool verbose);
 
 #endif

@@ -169,45 +169,33 @@ orchestrator_request_stage_envelope (orchestrator_request_t *self, cv_arena_t *a
     Conveyor__V1__Decision *decision = self->results[2] ? self->results[2]->decision : NULL;
     switch (self->state) {
     case REQUEST_INTENT: {
-        Conveyor__V1__IntentRequest *body = cv_arena_alloc (arena, sizeof *body);
-        conveyor__v1__intent_request__init (body);
+        Conveyor__V1__IntentRequest *body = cv_envelope_set_intent_request (envelope, arena);
         body->user_id = self->user_id;
         body->session_id = self->session_id;
         body->text = self->text;
-        envelope->body_case = CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST;
-        envelope->intent_request = body;
         break;
     }
     case REQUEST_GATHER: {
-        Conveyor__V1__GatherRequest *body = cv_arena_alloc (arena, sizeof *body);
-        conveyor__v1__gather_request__init (body);
+        Conveyor__V1__GatherRequest *body = cv_envelope_set_gather_request (envelope, arena);
         body->user_id = self->user_id;
         body->text = self->text;
         body->intent = intent;
-        envelope->body_case = CONVEYOR__V1__ENVELOPE__BODY_GATHER_REQUEST;
-        envelope->gather_request = body;
         break;
     }
     case REQUEST_DECIDE: {
-        Conveyor__V1__DecideRequest *body = cv_arena_alloc (arena, sizeof *body);
-        conveyor__v1__decide_request__init (body);
+        Conveyor__V1__DecideRequest *body = cv_envelope_set_decide_request (envelope, arena);
         body->user_id = self->user_id;
         body->intent = intent;
         body->evidence = evidence;
-        envelope->body_case = CONVEYOR__V1__ENVELOPE__BODY_DECIDE_REQUEST;
-        envelope->decide_request = body;
         break;
     }
     case REQUEST_RESPOND: {
-        Conveyor__V1__RespondRequest *body = cv_arena_alloc (arena, sizeof *body);
-        conveyor__v1__respond_request__init (body);
+        Conveyor__V1__RespondRequest *body = cv_envelope_set_respond_request (envelope, arena);
         body->user_id = self->user_id;
         body->text = self->text;
         body->intent = intent;
         body->evidence = evidence;
         body->decision = decision;
-        envelope->body_case = CONVEYOR__V1__ENVELOPE__BODY_RESPOND_REQUEST;
-        envelope->respond_request = body;
         break;
     }
     case REQUEST_DONE:
@@ -384,36 +372,31 @@ s_reply (const cv_envelope_t *request, cv_body_t body_case, uint8_t **packed_p, 
 {
     cv_arena_t *arena = cv_arena_new ();
     cv_envelope_t *reply = cv_envelope_reply_new (arena, request);
-    Conveyor__V1__Intent intent = CONVEYOR__V1__INTENT__INIT;
-    Conveyor__V1__Evidence evidence = CONVEYOR__V1__EVIDENCE__INIT;
-    Conveyor__V1__Decision decision = CONVEYOR__V1__DECISION__INIT;
-    Conveyor__V1__Reply text = CONVEYOR__V1__REPLY__INIT;
-    Conveyor__V1__Error error = CONVEYOR__V1__ERROR__INIT;
-    reply->body_case = body_case;
     switch (body_case) {
-    case CONVEYOR__V1__ENVELOPE__BODY_INTENT:
-        intent.name = "card_arrival";
-        intent.confidence = 1.0f;
-        intent.method = CONVEYOR__V1__INTENT__METHOD__RULE;
-        reply->intent = &intent;
+    case CONVEYOR__V1__ENVELOPE__BODY_INTENT: {
+        Conveyor__V1__Intent *intent = cv_envelope_set_intent (reply, arena);
+        intent->name = "card_arrival";
+        intent->confidence = 1.0f;
+        intent->method = CONVEYOR__V1__INTENT__METHOD__RULE;
         break;
+    }
     case CONVEYOR__V1__ENVELOPE__BODY_EVIDENCE:
-        reply->evidence = &evidence;
+        cv_envelope_set_evidence (reply, arena);
         break;
-    case CONVEYOR__V1__ENVELOPE__BODY_DECISION:
-        decision.outcome = "answer";
-        decision.rule = "card_on_its_way";
-        reply->decision = &decision;
+    case CONVEYOR__V1__ENVELOPE__BODY_DECISION: {
+        Conveyor__V1__Decision *decision = cv_envelope_set_decision (reply, arena);
+        decision->outcome = "answer";
+        decision->rule = "card_on_its_way";
         break;
+    }
     case CONVEYOR__V1__ENVELOPE__BODY_REPLY:
-        text.text = "Your card is on its way.";
-        reply->reply = &text;
+        cv_envelope_set_reply (reply, arena)->text = "Your card is on its way.";
         break;
-    default:
-        error.code = CONVEYOR__V1__ERROR__CODE__INVALID;
-        error.message = "bad";
-        reply->body_case = CONVEYOR__V1__ENVELOPE__BODY_ERROR;
-        reply->error = &error;
+    default: {
+        cv_error_t bad;
+        cv_error_set (&bad, CV_ERR_INVALID, NULL, "bad");
+        cv_envelope_set_error (reply, arena, &bad);
+    }
     }
     *packed_p = cv_envelope_pack (reply, size_p);
     cv_error_t err;

@@ -67,7 +67,7 @@ s_request_loaded (void *owner, orchestrator_store_answer_t *answer)
 static void
 s_get_request (orchestrator_routes_t *self, orchestrator_exchange_t *exchange, const char *id)
 {
-    if (!orchestrator_api_valid_id (id)) {
+    if (!cv_name_valid (id)) {
         orchestrator_http_answer_error (exchange, MHD_HTTP_NOT_FOUND, "not_found", "no request %s", id);
         return;
     }

@@ -9,7 +9,7 @@
 #include <microhttpd.h>
 
 #include "cv_actor.h"
-#include "cv_worker.h"
+#include "cv_probe.h"
 #include "orchestrator_broker.h"
 #include "orchestrator_flights.h"
 #include "orchestrator_http.h"
@@ -20,7 +20,7 @@
 
 typedef struct _server_t server_t;
 
-/* The one probe a REP socket can have open: passed to a worker, or the orchestrator's own. */
+/* The one probe the control endpoint can have open: passed to a worker, or the orchestrator's own. */
 typedef struct {
     server_t *server;
     char service[CV_NAME_MAX_BYTES + 1];
@@ -38,10 +38,8 @@ struct _server_t {
     orchestrator_flights_t *flights;
     orchestrator_routes_t routes;
     orchestrator_http_t *http;
-    zsock_t *control;
-    char *control_endpoint;
+    cv_probe_endpoint_t *control;
     probe_t probe;
-    bool probe_open;
     bool recovering;              /* a recovery round is under way */
     bool recovery_started;        /* the first round has started */
     size_t recovery_loads;        /* ...with this many requests still being loaded */
@@ -53,68 +51,32 @@ static const char *s_services[] = {"intent", "gatherer", "decision", "responder"
 /*  --------------------------------------------------------------------------
     Probes: the orchestrator's own, or passed through to a worker */
 
-static int s_control_readable (zloop_t *loop, zsock_t *reader, void *arg);
-
-/* Sends the answer and takes the next probe. */
+/* Sends the answer; the endpoint takes the next probe. */
 static void
 s_probe_answer (server_t *self, cv_envelope_t *reply)
 {
-    size_t size;
-    uint8_t *packed = cv_envelope_pack (reply, &size);
-    zframe_t *frame = zframe_new (packed, size);
-    free (packed);
-    zframe_send (&frame, self->control, 0);
-    if (self->probe_open) {
-        self->probe_open = false;
-        cv_envelope_destroy (&self->probe.asked);
-        zloop_reader (self->loop, self->control, s_control_readable, self);
-    }
+    cv_probe_endpoint_answer_envelope (self->control, reply);
+    cv_envelope_destroy (&self->probe.asked);
 }
 
-/* Holds the next probe until the open one is answered. */
+/* Keeps the open probe until it is answered. */
 static void
 s_probe_hold (server_t *self, cv_envelope_t **asked_p, const char *service)
 {
     snprintf (self->probe.service, sizeof self->probe.service, "%s", service);
     self->probe.asked = *asked_p;
     *asked_p = NULL;
-    self->probe_open = true;
-    zloop_reader_end (self->loop, self->control);
 }
 
-/* A ProbeResult that says the service could not be probed. */
-static void
-s_probe_failed (cv_envelope_t *reply, cv_arena_t *arena, const char *service, const char *detail)
-{
-    Conveyor__V1__ProbeResult *result = cv_arena_alloc (arena, sizeof *result);
-    conveyor__v1__probe_result__init (result);
-    result->service = cv_arena_strdup (arena, service);
-    result->instance = "";
-    result->version = CONVEYOR_VERSION;
-    result->ok = false;
-    result->detail = cv_arena_strdup (arena, detail);
-    reply->body_case = CONVEYOR__V1__ENVELOPE__BODY_PROBE_RESULT;
-    reply->probe_result = result;
-}
-
-/* The orchestrator's own check: its store answered (err NULL) or not. */
-static int
-s_self_check (void *logic, cv_arena_t *arena, cv_error_t *err)
-{
-    const cv_error_t *outcome = logic;
-    if (!outcome)
-        return 0;
-    *err = *outcome;
-    return -1;
-}
-
+/* The orchestrator's own check: its store answered (outcome NULL) or not. */
 static void
 s_self_probe_answer (server_t *self, const cv_error_t *outcome)
 {
     cv_arena_t *arena = cv_arena_new ();
     cv_envelope_t *answer = cv_envelope_reply_new (arena, self->probe.asked);
-    cv_worker_probe_reply ("orchestrator", self->config->instance, s_self_check, (void *) outcome, arena, answer);
-    answer->probe_result->latency_us = (uint32_t) (zclock_usecs () - self->probe.started_us);
+    cv_probe_result_set (answer, arena, "orchestrator", self->config->instance, !outcome,
+                         outcome ? outcome->message : CV_PROBE_PASSED,
+                         (uint32_t) (zclock_usecs () - self->probe.started_us));
     s_probe_answer (self, answer);
     cv_arena_destroy (&arena);
 }
@@ -132,32 +94,30 @@ s_worker_probed (void *owner, cv_envelope_t *reply, const uint8_t *packed, size_
     cv_arena_t *arena = cv_arena_new ();
     cv_envelope_t *answer = cv_envelope_reply_new (arena, self->probe.asked);
     if (reply && reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_PROBE_RESULT) {
-        answer->body_case = reply->body_case;
-        answer->probe_result = reply->probe_result;
+        /* the worker's own result, borrowed: reply outlives the packing */
+        *cv_envelope_set_probe_result (answer, arena) = *reply->probe_result;
     } else {
         char detail[CV_DETAIL_MAX_BYTES];
         snprintf (detail, sizeof detail, "%s", !reply ? cause->message
                                                : reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_ERROR
                                                    ? reply->error->message
                                                    : "the worker answered something else than a ProbeResult");
-        s_probe_failed (answer, arena, self->probe.service, detail);
+        cv_probe_result_set (answer, arena, self->probe.service, NULL, false, detail, 0);
     }
     s_probe_answer (self, answer);
     cv_envelope_destroy (&reply);
     cv_arena_destroy (&arena);
 }
 
-static int
-s_control_readable (zloop_t *loop, zsock_t *reader, void *arg)
+/* A control request (the endpoint reads no other until it is answered). */
+static void
+s_probe_arrived (void *owner, zframe_t **frame_p)
 {
-    server_t *self = arg;
-    zframe_t *frame = zframe_recv (reader);
-    if (!frame)
-        return 0;
+    server_t *self = owner;
     cv_error_t err;
     cv_arena_t *arena = cv_arena_new ();
-    cv_envelope_t *request = cv_envelope_unpack (zframe_data (frame), zframe_size (frame), &err);
-    zframe_destroy (&frame);
+    cv_envelope_t *request = cv_envelope_unpack (zframe_data (*frame_p), zframe_size (*frame_p), &err);
+    zframe_destroy (frame_p);
     cv_envelope_t *reply = cv_envelope_reply_new (arena, request);
     if (!request || cv_envelope_validate (request, CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_PROBE), (uint64_t) zclock_time (), &err)) {
         cv_envelope_set_error (reply, arena, &err);
@@ -177,7 +137,7 @@ s_control_readable (zloop_t *loop, zsock_t *reader, void *arg)
         if (!known || orchestrator_broker_workers (self->broker, service) == 0) {
             snprintf (detail, sizeof detail, known ? "no live %s worker is connected" : "no service named %s",
                       service);
-            s_probe_failed (reply, arena, service, detail);
+            cv_probe_result_set (reply, arena, service, NULL, false, detail, 0);
             s_probe_answer (self, reply);
         } else {
             /* Pass the probe to a worker; the REP socket waits for its answer. The caller's
@@ -185,11 +145,7 @@ s_control_readable (zloop_t *loop, zsock_t *reader, void *arg)
             uint64_t deadline = request->deadline_ms ? request->deadline_ms : (uint64_t) zclock_time () + 3000;
             cv_arena_t *job_arena = cv_arena_new ();
             cv_envelope_t *probe = cv_envelope_new (job_arena, "", "", deadline, 1);
-            Conveyor__V1__Probe *body = cv_arena_alloc (job_arena, sizeof *body);
-            conveyor__v1__probe__init (body);
-            body->service = cv_arena_strdup (job_arena, service);
-            probe->body_case = CONVEYOR__V1__ENVELOPE__BODY_PROBE;
-            probe->probe = body;
+            cv_envelope_set_probe (probe, job_arena)->service = cv_arena_strdup (job_arena, service);
             char job_id[40];
             cv_envelope_random_hex (job_id, 17);
             s_probe_hold (self, &request, service);
@@ -199,7 +155,6 @@ s_control_readable (zloop_t *loop, zsock_t *reader, void *arg)
     }
     cv_envelope_destroy (&request);
     cv_arena_destroy (&arena);
-    return 0;
 }
 
 /*  --------------------------------------------------------------------------
@@ -297,7 +252,7 @@ s_pipe_readable (zloop_t *loop, zsock_t *reader, void *arg)
     else if (streq (command, "BROKER"))
         zstr_send (reader, orchestrator_broker_endpoint (self->broker));
     else if (streq (command, "CONTROL"))
-        zstr_send (reader, self->control_endpoint);
+        zstr_send (reader, cv_probe_endpoint_bound (self->control));
     else
         cv_log_warn (self->log, "unknown pipe command %s", command);
     zstr_free (&command);
@@ -323,13 +278,9 @@ s_server_init (server_t *self, cv_error_t *err)
     self->broker = orchestrator_broker_new (self->loop, &broker, err);
     if (!self->broker)
         return -1;
-    self->control = zsock_new (ZMQ_REP);
-    zsock_set_linger (self->control, 0);
-    if (zsock_bind (self->control, "%s", config->control_endpoint) < 0)
-        return cv_error_set (err, CV_ERR_UNAVAILABLE, "control_endpoint", "cannot bind control endpoint %s: %s",
-                             config->control_endpoint, zmq_strerror (zmq_errno ()));
-    self->control_endpoint = zsock_last_endpoint (self->control);
-    zloop_reader (self->loop, self->control, s_control_readable, self);
+    self->control = cv_probe_endpoint_new (self->loop, config->control_endpoint, s_probe_arrived, self, err);
+    if (!self->control)
+        return -1;
 
     /* The schema first, while nothing is served and before the store's connections start their
        clocks: the one blocking statement. */
@@ -373,7 +324,7 @@ s_server_actor (zsock_t *pipe, void *args)
         cv_actor_ready (pipe);
         cv_log_info (self->log, "serving HTTP on %s:%d, broker %s, control %s, durability %s",
                      self->config->http_address, orchestrator_http_port (self->http),
-                     orchestrator_broker_endpoint (self->broker), self->control_endpoint,
+                     orchestrator_broker_endpoint (self->broker), cv_probe_endpoint_bound (self->control),
                      orchestrator_durability_name (self->config->durability));
         zloop_start (self->loop);
     } else
@@ -391,8 +342,7 @@ s_server_actor (zsock_t *pipe, void *args)
     cv_envelope_destroy (&self->probe.asked);
     orchestrator_store_destroy (&self->store);
     orchestrator_broker_destroy (&self->broker);
-    zsock_destroy (&self->control);
-    zstr_free (&self->control_endpoint);
+    cv_probe_endpoint_destroy (&self->control);
     zloop_destroy (&self->loop);
     if (!self->terminated)
         cv_actor_wait_term (pipe);

@@ -1,4 +1,4 @@
-/* The responder worker's logic as cv_worker runs it: RespondRequest in, Reply out. */
+/* The responder worker's service glue: RespondRequest in, Reply out, through responder_templates. */
 #include "responder_server.h"
 
 #include "cv_launcher.h"
@@ -13,15 +13,15 @@
 #include "responder_templates.h"
 
 /* One handler thread's logic: the worker's templates, read only. */
-struct _responder_server_t {
+typedef struct {
     const responder_templates_t *templates;
     cv_log_t *log; /* borrowed */
-};
+} responder_server_logic_t;
 
 void *
-responder_server_shared_new (void *args, cv_log_t *log, cv_error_t *err)
+responder_server_shared_new (void *shared_args, cv_log_t *log, cv_error_t *err)
 {
-    const cv_launcher_args_t *launcher = args;
+    const cv_launcher_args_t *launcher = shared_args;
     assert (launcher && launcher->agent);
     return responder_templates_new (launcher->agent, err);
 }
@@ -36,10 +36,10 @@ responder_server_shared_destroy (void **shared_p)
 }
 
 void *
-responder_server_new (const void *shared, cv_log_t *log, cv_error_t *err)
+responder_server_logic_new (const void *shared, cv_log_t *log, cv_error_t *err)
 {
     assert (shared);
-    responder_server_t *self = calloc (1, sizeof *self);
+    responder_server_logic_t *self = calloc (1, sizeof *self);
     if (!self) {
         cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
         return NULL;
@@ -50,19 +50,19 @@ responder_server_new (const void *shared, cv_log_t *log, cv_error_t *err)
 }
 
 void
-responder_server_destroy (void **self_p)
+responder_server_logic_destroy (void **logic_p)
 {
-    assert (self_p);
-    responder_server_t *self = *self_p;
+    assert (logic_p);
+    responder_server_logic_t *self = *logic_p;
     if (!self)
         return;
     free (self);
-    *self_p = NULL;
+    *logic_p = NULL;
 }
 
 /* Renders the reply to a request's parts into reply's body. */
 static int
-s_respond (responder_server_t *self, const Conveyor__V1__RespondRequest *request, const char *request_id,
+s_respond (responder_server_logic_t *self, const Conveyor__V1__RespondRequest *request, const char *request_id,
            const char *trace_id, cv_arena_t *arena, cv_envelope_t *reply, cv_error_t *err)
 {
     json_t *context = cv_context_new (request->user_id, request->text, request->intent, request->evidence,
@@ -72,18 +72,13 @@ s_respond (responder_server_t *self, const Conveyor__V1__RespondRequest *request
     const char *used = NULL;
     char *text = responder_templates_render (self->templates, context, &used, self->log, request_id, trace_id);
     json_decref (context);
-    Conveyor__V1__Reply *body = cv_arena_alloc (arena, sizeof *body);
-    if (!text || !body) {
-        free (text);
+    if (!text)
         return cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory rendering the reply");
-    }
-    conveyor__v1__reply__init (body);
+    Conveyor__V1__Reply *body = cv_envelope_set_reply (reply, arena);
     body->text = cv_arena_adopt (arena, text, strlen (text) + 1);
     body->template_ = cv_arena_strdup (arena, used);
     if (!body->text || !body->template_)
         return cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory rendering the reply");
-    reply->body_case = CONVEYOR__V1__ENVELOPE__BODY_REPLY;
-    reply->reply = body;
     return 0;
 }
 
@@ -91,7 +86,7 @@ int
 responder_server_handle (void *logic, const cv_envelope_t *request, cv_arena_t *arena, cv_envelope_t *reply,
                          cv_error_t *err)
 {
-    responder_server_t *self = logic;
+    responder_server_logic_t *self = logic;
     assert (self && request && arena && reply);
     /* cv_worker only hands over the body it was configured with, validated */
     assert (request->body_case == CONVEYOR__V1__ENVELOPE__BODY_RESPOND_REQUEST);
@@ -101,27 +96,27 @@ responder_server_handle (void *logic, const cv_envelope_t *request, cv_arena_t *
 int
 responder_server_check (void *logic, cv_arena_t *arena, cv_error_t *err)
 {
-    responder_server_t *self = logic;
+    responder_server_logic_t *self = logic;
     assert (self && arena);
     /* A message nothing matched: intent unknown, no evidence, the hand-off policy decided. */
-    Conveyor__V1__Intent intent = CONVEYOR__V1__INTENT__INIT;
-    intent.name = "unknown";
-    intent.method = CONVEYOR__V1__INTENT__METHOD__FALLBACK;
-    intent.low_confidence = true;
-    Conveyor__V1__Evidence evidence = CONVEYOR__V1__EVIDENCE__INIT;
-    Conveyor__V1__Decision decision = CONVEYOR__V1__DECISION__INIT;
-    decision.outcome = "handoff";
-    decision.rule = "handoff";
-    Conveyor__V1__RespondRequest request = CONVEYOR__V1__RESPOND_REQUEST__INIT;
-    request.user_id = "probe";
-    request.text = "canned probe request";
-    request.intent = &intent;
-    request.evidence = &evidence;
-    request.decision = &decision;
-    cv_envelope_t *reply = cv_envelope_new (arena, "probe", NULL, 0, 1);
+    cv_envelope_t *canned = cv_envelope_new (arena, "probe", NULL, 0, 1);
+    if (!canned)
+        return cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
+    Conveyor__V1__RespondRequest *request = cv_envelope_set_respond_request (canned, arena);
+    request->user_id = "probe";
+    request->text = "canned probe request";
+    request->intent = cv_envelope_intent_new (arena);
+    request->intent->name = "unknown";
+    request->intent->method = CONVEYOR__V1__INTENT__METHOD__FALLBACK;
+    request->intent->low_confidence = true;
+    request->evidence = cv_envelope_evidence_new (arena);
+    request->decision = cv_envelope_decision_new (arena);
+    request->decision->outcome = "handoff";
+    request->decision->rule = "handoff";
+    cv_envelope_t *reply = cv_envelope_reply_new (arena, canned);
     if (!reply)
         return cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
-    if (s_respond (self, &request, "probe", NULL, arena, reply, err))
+    if (s_respond (self, request, "probe", NULL, arena, reply, err))
         return -1;
     if (!*reply->reply->text)
         return cv_error_set (err, CV_ERR_INTERNAL, "reply.text", "the canned hand-off reply (template %s) is empty",
@@ -137,8 +132,8 @@ const cv_launcher_spec_t responder_server_spec = {
     .request_body = CONVEYOR__V1__ENVELOPE__BODY_RESPOND_REQUEST,
     .shared_new = responder_server_shared_new,
     .shared_destroy = responder_server_shared_destroy,
-    .logic_new = responder_server_new,
-    .logic_destroy = responder_server_destroy,
+    .logic_new = responder_server_logic_new,
+    .logic_destroy = responder_server_logic_destroy,
     .handle = responder_server_handle,
     .check = responder_server_check,
     .capacity_per_cpu = 1,
@@ -164,45 +159,40 @@ responder_server_test (bool verbose)
     void *shared = responder_server_shared_new (&args, log, &err);
     assert (shared);
     cv_config_destroy (&agent); /* the templates are copies */
-    void *server = responder_server_new (shared, log, &err);
-    assert (server && ((responder_server_t *) server)->templates == shared);
+    void *logic = responder_server_logic_new (shared, log, &err);
+    assert (logic && ((responder_server_logic_t *) logic)->templates == shared);
 
     cv_arena_t *arena = cv_arena_new ();
-    assert (responder_server_check (server, arena, &err) == 0);
+    assert (responder_server_check (logic, arena, &err) == 0);
 
     /* a lost card, frozen by the lost_card_freeze policy */
     json_t *cards = json_pack ("[{s:s, s:s, s:s}]", "id", "card-1-1", "last4", "4417", "status", "active");
     json_t *profile = json_pack ("[{s:s, s:s}]", "name", "Alex Morgan", "first_name", "Alex");
-    Conveyor__V1__ToolResult results[2] = {CONVEYOR__V1__TOOL_RESULT__INIT, CONVEYOR__V1__TOOL_RESULT__INIT};
-    results[0].tool = "active_cards";
-    results[0].status = CONVEYOR__V1__TOOL_RESULT__STATUS__OK;
-    results[0].data.data = cv_msgpack_pack (cards, &results[0].data.len, &err);
-    results[1].tool = "customer_profile";
-    results[1].status = CONVEYOR__V1__TOOL_RESULT__STATUS__OK;
-    results[1].data.data = cv_msgpack_pack (profile, &results[1].data.len, &err);
-    Conveyor__V1__ToolResult *pointers[] = {&results[0], &results[1]};
-    Conveyor__V1__Evidence evidence = CONVEYOR__V1__EVIDENCE__INIT;
-    evidence.results = pointers;
-    evidence.n_results = 2;
-    Conveyor__V1__Intent intent = CONVEYOR__V1__INTENT__INIT;
-    intent.name = "lost_or_stolen_card";
-    intent.confidence = 1.0f;
-    intent.method = CONVEYOR__V1__INTENT__METHOD__RULE;
-    Conveyor__V1__Decision decision = CONVEYOR__V1__DECISION__INIT;
-    decision.outcome = "freeze_card";
-    decision.rule = "lost_card_freeze";
-    Conveyor__V1__RespondRequest body = CONVEYOR__V1__RESPOND_REQUEST__INIT;
-    body.user_id = "cust-1";
-    body.text = "I lost my card";
-    body.intent = &intent;
-    body.evidence = &evidence;
-    body.decision = &decision;
+    Conveyor__V1__ToolResult *results[2] = {cv_envelope_tool_result_new (arena), cv_envelope_tool_result_new (arena)};
+    results[0]->tool = "active_cards";
+    results[0]->status = CONVEYOR__V1__TOOL_RESULT__STATUS__OK;
+    results[0]->data.data = cv_msgpack_pack (cards, &results[0]->data.len, &err);
+    results[1]->tool = "customer_profile";
+    results[1]->status = CONVEYOR__V1__TOOL_RESULT__STATUS__OK;
+    results[1]->data.data = cv_msgpack_pack (profile, &results[1]->data.len, &err);
+    Conveyor__V1__ToolResult *pointers[] = {results[0], results[1]};
     cv_envelope_t *request = cv_envelope_new (arena, "req-1", NULL, 0, 1);
-    request->body_case = CONVEYOR__V1__ENVELOPE__BODY_RESPOND_REQUEST;
-    request->respond_request = &body;
+    Conveyor__V1__RespondRequest *body = cv_envelope_set_respond_request (request, arena);
+    body->user_id = "cust-1";
+    body->text = "I lost my card";
+    body->intent = cv_envelope_intent_new (arena);
+    body->intent->name = "lost_or_stolen_card";
+    body->intent->confidence = 1.0f;
+    body->intent->method = CONVEYOR__V1__INTENT__METHOD__RULE;
+    body->evidence = cv_envelope_evidence_new (arena);
+    body->evidence->results = pointers;
+    body->evidence->n_results = 2;
+    body->decision = cv_envelope_decision_new (arena);
+    body->decision->outcome = "freeze_card";
+    body->decision->rule = "lost_card_freeze";
 
     cv_envelope_t *reply = cv_envelope_reply_new (arena, request);
-    assert (responder_server_handle (server, request, arena, reply, &err) == 0);
+    assert (responder_server_handle (logic, request, arena, reply, &err) == 0);
     assert (reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_REPLY);
     assert (strcmp (reply->reply->template_, "lost_card_freeze") == 0);
     assert (strstr (reply->reply->text, "I'm sorry to hear that, Alex. I've frozen your card ending 4417"));
@@ -211,29 +201,29 @@ responder_server_test (bool verbose)
     assert (cv_envelope_validate (reply, CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_REPLY), 0, &err) == 0);
 
     /* the same request without the card evidence falls back */
-    evidence.n_results = 1;
-    pointers[0] = &results[1];
+    body->evidence->n_results = 1;
+    pointers[0] = results[1];
     reply = cv_envelope_reply_new (arena, request);
-    assert (responder_server_handle (server, request, arena, reply, &err) == 0);
+    assert (responder_server_handle (logic, request, arena, reply, &err) == 0);
     assert (strcmp (reply->reply->template_, "fallback") == 0);
 
     /* evidence that does not decode is the sender's fault */
-    uint8_t *packed_profile = results[1].data.data;
+    uint8_t *packed_profile = results[1]->data.data;
     uint8_t junk[] = {0xc1};
-    results[1].data.data = junk;
-    results[1].data.len = 1;
+    results[1]->data.data = junk;
+    results[1]->data.len = 1;
     reply = cv_envelope_reply_new (arena, request);
-    assert (responder_server_handle (server, request, arena, reply, &err) == -1);
+    assert (responder_server_handle (logic, request, arena, reply, &err) == -1);
     assert (err.code == CV_ERR_INVALID);
 
-    free (results[0].data.data);
+    free (results[0]->data.data);
     free (packed_profile);
     json_decref (cards);
     json_decref (profile);
     cv_arena_destroy (&arena);
-    responder_server_destroy (&server);
-    responder_server_destroy (&server);
-    assert (!server);
+    responder_server_logic_destroy (&logic);
+    responder_server_logic_destroy (&logic);
+    assert (!logic);
     responder_server_shared_destroy (&shared);
     assert (!shared);
     responder_server_shared_destroy (&shared);

@@ -23,26 +23,24 @@
 #define RESPONDER_SERVICE "responder"
 #define RESPONDER_CONTROL_ENDPOINT "tcp://127.0.0.1:5564"
 
-typedef struct _responder_server_t responder_server_t;
-
-/* cv_worker_shared_new_fn. args is a cv_launcher_args_t, of which only the agent file is read
+/* cv_worker_shared_new_fn. shared_args is a cv_launcher_args_t, of which only the agent file is read
    (and not kept); log is borrowed. Returns the templates, or NULL with err when they do not load. */
-void *responder_server_shared_new (void *args, cv_log_t *log, cv_error_t *err);
+void *responder_server_shared_new (void *shared_args, cv_log_t *log, cv_error_t *err);
 /* cv_worker_shared_destroy_fn. */
 void responder_server_shared_destroy (void **shared_p);
 
 /* cv_worker_logic_new_fn: a handler's logic over shared (the templates, borrowed). */
-void *responder_server_new (const void *shared, cv_log_t *log, cv_error_t *err);
+void *responder_server_logic_new (const void *shared, cv_log_t *log, cv_error_t *err);
 /* cv_worker_logic_destroy_fn. */
-void responder_server_destroy (void **self_p);
+void responder_server_logic_destroy (void **logic_p);
 
 /* cv_worker_handle_fn: answers a validated RespondRequest with a Reply allocated in arena.
    -1 with err (INVALID) when a msgpack field does not decode, (INTERNAL) when out of memory. */
-int responder_server_handle (void *self, const cv_envelope_t *request, cv_arena_t *arena, cv_envelope_t *reply,
+int responder_server_handle (void *logic, const cv_envelope_t *request, cv_arena_t *arena, cv_envelope_t *reply,
                              cv_error_t *err);
 
 /* cv_worker_check_fn: renders the canned hand-off request; -1 with err when the reply is empty. */
-int responder_server_check (void *self, cv_arena_t *arena, cv_error_t *err);
+int responder_server_check (void *logic, cv_arena_t *arena, cv_error_t *err);
 
 void responder_server_test (bool verbose);
 

@@ -19,20 +19,6 @@ struct _responder_templates_t {
     char **texts;    /* owned, as written */
 };
 
-/* Template names travel as Reply.template, so they follow the wire's rule for names. */
-static bool
-s_valid_name (const char *name)
-{
-    size_t size = strlen (name);
-    if (size == 0 || size > CV_NAME_MAX_BYTES)
-        return false;
-    for (const char *c = name; *c; c++)
-        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_'
-              || *c == '-' || *c == '.' || *c == ':'))
-            return false;
-    return true;
-}
-
 static int
 s_find (const responder_templates_t *self, const char *name)
 {
@@ -70,8 +56,8 @@ s_check_template (cv_config_t *agent, cv_node_t *value, const char *name, const 
                   cv_error_t *err)
 {
     cv_error_t inner;
-    if (!s_valid_name (name))
-        return cv_config_fail (agent, value, path, err, "a template name must be 1..%d characters of [A-Za-z0-9_.:-]",
+    if (!cv_name_valid (name))
+        return cv_config_fail (agent, value, path, err, "a template name must be 1..%d characters of " CV_NAME_CHARS,
                                CV_NAME_MAX_BYTES);
     if (!text)
         return cv_config_fail (agent, value, path, err, "must be a string: the reply's text");
@@ -305,48 +291,41 @@ static json_t *
 s_context (const char *intent_name, const json_t *rows, const char *failed, const char *rule, const char *outcome)
 {
     cv_error_t err;
-    Conveyor__V1__Intent intent = CONVEYOR__V1__INTENT__INIT;
-    intent.name = (char *) intent_name;
-    intent.confidence = 1.0f;
-    intent.method = CONVEYOR__V1__INTENT__METHOD__RULE;
+    cv_arena_t *arena = cv_arena_new ();
+    Conveyor__V1__Intent *intent = cv_envelope_intent_new (arena);
+    intent->name = (char *) intent_name;
+    intent->confidence = 1.0f;
+    intent->method = CONVEYOR__V1__INTENT__METHOD__RULE;
 
+    Conveyor__V1__Evidence *evidence = cv_envelope_evidence_new (arena);
     size_t count = json_object_size (rows) + (failed ? 1 : 0);
-    Conveyor__V1__ToolResult *results = calloc (count ? count : 1, sizeof *results);
-    Conveyor__V1__ToolResult **pointers = calloc (count ? count : 1, sizeof *pointers);
-    size_t used = 0;
+    evidence->results = cv_arena_alloc (arena, (count ? count : 1) * sizeof *evidence->results);
     const char *tool;
     json_t *value;
     json_object_foreach ((json_t *) rows, tool, value) {
-        conveyor__v1__tool_result__init (&results[used]);
-        results[used].tool = (char *) tool;
-        results[used].status = CONVEYOR__V1__TOOL_RESULT__STATUS__OK;
-        results[used].data.data = cv_msgpack_pack (value, &results[used].data.len, &err);
-        assert (results[used].data.data);
-        results[used].elapsed_us = 800;
-        pointers[used] = &results[used];
-        used++;
+        Conveyor__V1__ToolResult *result = cv_envelope_tool_result_new (arena);
+        result->tool = (char *) tool;
+        result->status = CONVEYOR__V1__TOOL_RESULT__STATUS__OK;
+        uint8_t *packed = cv_msgpack_pack (value, &result->data.len, &err);
+        assert (packed);
+        result->data.data = cv_arena_adopt (arena, packed, result->data.len);
+        result->elapsed_us = 800;
+        evidence->results[evidence->n_results++] = result;
     }
     if (failed) {
-        conveyor__v1__tool_result__init (&results[used]);
-        results[used].tool = (char *) failed;
-        results[used].status = CONVEYOR__V1__TOOL_RESULT__STATUS__TIMED_OUT;
-        results[used].error = "canceling statement due to statement timeout";
-        pointers[used] = &results[used];
-        used++;
+        Conveyor__V1__ToolResult *result = cv_envelope_tool_result_new (arena);
+        result->tool = (char *) failed;
+        result->status = CONVEYOR__V1__TOOL_RESULT__STATUS__TIMED_OUT;
+        result->error = "canceling statement due to statement timeout";
+        evidence->results[evidence->n_results++] = result;
     }
-    Conveyor__V1__Evidence evidence = CONVEYOR__V1__EVIDENCE__INIT;
-    evidence.results = pointers;
-    evidence.n_results = used;
 
-    Conveyor__V1__Decision decision = CONVEYOR__V1__DECISION__INIT;
-    decision.outcome = (char *) outcome;
-    decision.rule = (char *) rule;
-    json_t *context = cv_context_new ("cust-1", "the customer's words", &intent, &evidence, &decision, &err);
+    Conveyor__V1__Decision *decision = cv_envelope_decision_new (arena);
+    decision->outcome = (char *) outcome;
+    decision->rule = (char *) rule;
+    json_t *context = cv_context_new ("cust-1", "the customer's words", intent, evidence, decision, &err);
     assert (context);
-    for (size_t i = 0; i < used; i++)
-        free (results[i].data.data);
-    free (results);
-    free (pointers);
+    cv_arena_destroy (&arena);
     return context;
 }
 

@@ -148,26 +148,21 @@ s_peer_answer (zsock_t *rep, const char *mode, zframe_t *frame, char *last_servi
     }
     cv_arena_t *arena = cv_arena_new ();
     cv_envelope_t *reply = cv_envelope_reply_new (arena, request);
-    Conveyor__V1__Reply wrong = CONVEYOR__V1__REPLY__INIT;
-    Conveyor__V1__ProbeResult result = CONVEYOR__V1__PROBE_RESULT__INIT;
-    result.version = "0.1.0";
-    result.latency_us = 42;
-    if (streq (mode, "wrong_body")) {
-        wrong.text = "hello";
-        reply->body_case = CONVEYOR__V1__ENVELOPE__BODY_REPLY;
-        reply->reply = &wrong;
-    } else if (streq (mode, "error")) {
+    if (streq (mode, "wrong_body"))
+        cv_envelope_set_reply (reply, arena)->text = "hello";
+    else if (streq (mode, "error")) {
         cv_error_set (&err, CV_ERR_UNAVAILABLE, "", "no live responder worker is connected");
         cv_envelope_set_error (reply, arena, &err);
     } else {
         /* "orchestrator": answers for the service asked about; "wrong_service": for another one;
            "not_ok": a probe that ran and failed */
-        result.service = streq (mode, "wrong_service") ? "intent" : *request->probe->service ? request->probe->service : "responder";
-        result.instance = "responder-host-1";
-        result.ok = !streq (mode, "not_ok");
-        result.detail = result.ok ? "canned check passed" : "templates did not render";
-        reply->body_case = CONVEYOR__V1__ENVELOPE__BODY_PROBE_RESULT;
-        reply->probe_result = &result;
+        Conveyor__V1__ProbeResult *result = cv_envelope_set_probe_result (reply, arena);
+        result->version = "0.1.0";
+        result->latency_us = 42;
+        result->service = streq (mode, "wrong_service") ? "intent" : *request->probe->service ? request->probe->service : "responder";
+        result->instance = "responder-host-1";
+        result->ok = !streq (mode, "not_ok");
+        result->detail = result->ok ? "canned check passed" : "templates did not render";
     }
     size_t size;
     uint8_t *packed = cv_envelope_pack (reply, &size);

@@ -312,13 +312,10 @@ s_reply_intent (fake_t *fake, const cv_envelope_t *request, const char *name)
 {
     cv_arena_t *arena = cv_arena_new ();
     cv_envelope_t *reply = cv_envelope_reply_new (arena, request);
-    Conveyor__V1__Intent *intent = cv_arena_alloc (arena, sizeof *intent);
-    conveyor__v1__intent__init (intent);
+    Conveyor__V1__Intent *intent = cv_envelope_set_intent (reply, arena);
     intent->name = cv_arena_strdup (arena, name);
     intent->confidence = 0.9f;
     intent->method = CONVEYOR__V1__INTENT__METHOD__RULE;
-    reply->body_case = CONVEYOR__V1__ENVELOPE__BODY_INTENT;
-    reply->intent = intent;
     s_fake_send_envelope (fake, reply);
     cv_arena_destroy (&arena);
 }
@@ -399,12 +396,9 @@ s_submit_at (test_t *test, const char *service, const char *job_id, uint64_t dea
     char trace_id[33];
     cv_envelope_random_hex (trace_id, sizeof trace_id);
     cv_envelope_t *request = cv_envelope_new (arena, job_id, trace_id, deadline, 1);
-    Conveyor__V1__IntentRequest *body = cv_arena_alloc (arena, sizeof *body);
-    conveyor__v1__intent_request__init (body);
+    Conveyor__V1__IntentRequest *body = cv_envelope_set_intent_request (request, arena);
     body->user_id = cv_arena_strdup (arena, "cust-1");
     body->text = cv_arena_strdup (arena, TEXT);
-    request->body_case = CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST;
-    request->intent_request = body;
     orchestrator_broker_submit (test->broker, service, job_id, &arena, request, s_done, owner);
     assert (arena == NULL);
 }

@@ -32,21 +32,16 @@ s_request (const char *intent_name, int64_t deadline_in_ms)
     request_t request;
     request.arena = cv_arena_new ();
     request.envelope = harness_envelope (request.arena, deadline_in_ms);
-    request.body = cv_arena_alloc (request.arena, sizeof *request.body);
-    conveyor__v1__decide_request__init (request.body);
+    request.body = cv_envelope_set_decide_request (request.envelope, request.arena);
     request.body->user_id = "cust-1";
-    Conveyor__V1__Intent *intent = cv_arena_alloc (request.arena, sizeof *intent);
-    conveyor__v1__intent__init (intent);
+    Conveyor__V1__Intent *intent = cv_envelope_intent_new (request.arena);
     intent->name = (char *) intent_name;
     intent->confidence = 1.0f;
     intent->method = CONVEYOR__V1__INTENT__METHOD__RULE;
     request.body->intent = intent;
-    Conveyor__V1__Evidence *evidence = cv_arena_alloc (request.arena, sizeof *evidence);
-    conveyor__v1__evidence__init (evidence);
+    Conveyor__V1__Evidence *evidence = cv_envelope_evidence_new (request.arena);
     evidence->results = cv_arena_alloc (request.arena, 4 * sizeof *evidence->results);
     request.body->evidence = evidence;
-    request.envelope->body_case = CONVEYOR__V1__ENVELOPE__BODY_DECIDE_REQUEST;
-    request.envelope->decide_request = request.body;
     return request;
 }
 
@@ -56,8 +51,7 @@ s_tool (request_t *request, const char *tool, Conveyor__V1__ToolResult__Status s
 {
     Conveyor__V1__Evidence *evidence = request->body->evidence;
     assert (evidence->n_results < 4);
-    Conveyor__V1__ToolResult *result = cv_arena_alloc (request->arena, sizeof *result);
-    conveyor__v1__tool_result__init (result);
+    Conveyor__V1__ToolResult *result = cv_envelope_tool_result_new (request->arena);
     result->tool = (char *) tool;
     result->status = status;
     result->elapsed_us = 321;
@@ -193,11 +187,9 @@ main (void)
     /* a body the decision worker does not take: an IntentRequest */
     cv_arena_t *arena = cv_arena_new ();
     cv_envelope_t *wrong = harness_envelope (arena, 5000);
-    Conveyor__V1__IntentRequest wrong_body = CONVEYOR__V1__INTENT_REQUEST__INIT;
-    wrong_body.user_id = "cust-1";
-    wrong_body.text = "I lost my card";
-    wrong->body_case = CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST;
-    wrong->intent_request = &wrong_body;
+    Conveyor__V1__IntentRequest *wrong_body = cv_envelope_set_intent_request (wrong, arena);
+    wrong_body->user_id = "cust-1";
+    wrong_body->text = "I lost my card";
     reply = harness_request (harness, wrong, 5000);
     harness_expect_error (reply, CV_ERR_WRONG_BODY, "body", "intent_request");
     cv_envelope_destroy (&reply);

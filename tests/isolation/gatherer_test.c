@@ -100,8 +100,7 @@ s_gather (gatherer_t *self, const char *user, const char *text, const char *inte
 {
     cv_arena_t *arena = cv_arena_new ();
     cv_envelope_t *request = harness_envelope (arena, deadline_in_ms);
-    Conveyor__V1__Intent *intent = cv_arena_alloc (arena, sizeof *intent);
-    conveyor__v1__intent__init (intent);
+    Conveyor__V1__Intent *intent = cv_envelope_intent_new (arena);
     intent->name = (char *) intent_name;
     intent->confidence = 0.97f;
     intent->method = CONVEYOR__V1__INTENT__METHOD__RULE;
@@ -116,13 +115,10 @@ s_gather (gatherer_t *self, const char *user, const char *text, const char *inte
         intent->slots.data = cv_arena_adopt (arena, packed, size);
         intent->slots.len = size;
     }
-    Conveyor__V1__GatherRequest *body = cv_arena_alloc (arena, sizeof *body);
-    conveyor__v1__gather_request__init (body);
+    Conveyor__V1__GatherRequest *body = cv_envelope_set_gather_request (request, arena);
     body->user_id = (char *) user;
     body->text = (char *) text;
     body->intent = intent;
-    request->body_case = CONVEYOR__V1__ENVELOPE__BODY_GATHER_REQUEST;
-    request->gather_request = body;
     cv_envelope_t *reply = harness_request (self->harness, request, 10000);
     assert (reply);
     assert (streq (reply->message_id, request->message_id));
@@ -268,11 +264,9 @@ main (void)
     /* a body the gatherer does not take */
     cv_arena_t *arena = cv_arena_new ();
     cv_envelope_t *wrong = harness_envelope (arena, 10000);
-    Conveyor__V1__IntentRequest intent_request = CONVEYOR__V1__INTENT_REQUEST__INIT;
-    intent_request.user_id = "cust-1";
-    intent_request.text = "I lost my card";
-    wrong->body_case = CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST;
-    wrong->intent_request = &intent_request;
+    Conveyor__V1__IntentRequest *intent_request = cv_envelope_set_intent_request (wrong, arena);
+    intent_request->user_id = "cust-1";
+    intent_request->text = "I lost my card";
     reply = harness_request (gatherer->harness, wrong, 10000);
     harness_expect_error (reply, CV_ERR_WRONG_BODY, "body", "intent_request");
     cv_envelope_destroy (&reply);

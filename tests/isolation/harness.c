@@ -180,9 +180,7 @@ harness_probe (const char *endpoint, int timeout_ms)
     }
     cv_arena_t *arena = cv_arena_new ();
     cv_envelope_t *probe = cv_envelope_new (arena, "", "", 0, 1);
-    Conveyor__V1__Probe body = CONVEYOR__V1__PROBE__INIT;
-    probe->body_case = CONVEYOR__V1__ENVELOPE__BODY_PROBE;
-    probe->probe = &body;
+    cv_envelope_set_probe (probe, arena);
     size_t size;
     uint8_t *packed = cv_envelope_pack (probe, &size);
     zframe_t *frame = zframe_new (packed, size);

@@ -25,13 +25,10 @@ s_ask (harness_t *harness, const char *text, int64_t deadline_in_ms)
 {
     cv_arena_t *arena = cv_arena_new ();
     cv_envelope_t *request = harness_envelope (arena, deadline_in_ms);
-    Conveyor__V1__IntentRequest *body = cv_arena_alloc (arena, sizeof *body);
-    conveyor__v1__intent_request__init (body);
+    Conveyor__V1__IntentRequest *body = cv_envelope_set_intent_request (request, arena);
     body->user_id = "cust-1";
     body->session_id = "sess-1";
     body->text = (char *) text;
-    request->body_case = CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST;
-    request->intent_request = body;
     cv_envelope_t *reply = harness_request (harness, request, 5000);
     assert (reply);
     assert (streq (reply->message_id, request->message_id));
@@ -201,10 +198,7 @@ main (void)
     /* a body the intent worker does not take: a DecideRequest */
     cv_arena_t *arena = cv_arena_new ();
     cv_envelope_t *wrong = harness_envelope (arena, 5000);
-    Conveyor__V1__DecideRequest wrong_body = CONVEYOR__V1__DECIDE_REQUEST__INIT;
-    wrong_body.user_id = "cust-1";
-    wrong->body_case = CONVEYOR__V1__ENVELOPE__BODY_DECIDE_REQUEST;
-    wrong->decide_request = &wrong_body;
+    cv_envelope_set_decide_request (wrong, arena)->user_id = "cust-1";
     reply = harness_request (harness, wrong, 5000);
     harness_expect_error (reply, CV_ERR_WRONG_BODY, "body", "decide_request");
     cv_envelope_destroy (&reply);

@@ -327,66 +327,52 @@ s_reply_text (const char *request_id)
 static void
 s_build_intent (cv_arena_t *arena, cv_envelope_t *reply, float confidence)
 {
-    Conveyor__V1__Intent *intent = cv_arena_alloc (arena, sizeof *intent);
-    conveyor__v1__intent__init (intent);
+    Conveyor__V1__Intent *intent = cv_envelope_set_intent (reply, arena);
     intent->name = "card_arrival";
     intent->confidence = confidence;
     intent->method = CONVEYOR__V1__INTENT__METHOD__RULE;
     intent->rule = "card_arrival:1";
     intent->slots = s_msgpack (arena, s_request_map (reply->request_id));
-    reply->body_case = CONVEYOR__V1__ENVELOPE__BODY_INTENT;
-    reply->intent = intent;
 }
 
 static void
 s_build_evidence (cv_arena_t *arena, cv_envelope_t *reply)
 {
-    Conveyor__V1__ToolResult *result = cv_arena_alloc (arena, sizeof *result);
-    conveyor__v1__tool_result__init (result);
+    Conveyor__V1__ToolResult *result = cv_envelope_tool_result_new (arena);
     result->tool = "cards_in_delivery";
     result->status = CONVEYOR__V1__TOOL_RESULT__STATUS__OK;
     result->data = s_msgpack (arena, s_tool_rows (reply->request_id));
     result->elapsed_us = 800;
-    Conveyor__V1__Evidence *evidence = cv_arena_alloc (arena, sizeof *evidence);
-    conveyor__v1__evidence__init (evidence);
+    Conveyor__V1__Evidence *evidence = cv_envelope_set_evidence (reply, arena);
     evidence->n_results = 1;
     evidence->results = cv_arena_alloc (arena, sizeof *evidence->results);
     evidence->results[0] = result;
-    reply->body_case = CONVEYOR__V1__ENVELOPE__BODY_EVIDENCE;
-    reply->evidence = evidence;
 }
 
 static void
 s_build_decision (cv_arena_t *arena, cv_envelope_t *reply)
 {
-    Conveyor__V1__Action *action = cv_arena_alloc (arena, sizeof *action);
-    conveyor__v1__action__init (action);
+    Conveyor__V1__Action *action = cv_envelope_action_new (arena);
     action->id = "a-1";
     action->kind = "notify";
     action->params = s_msgpack (arena, s_request_map (reply->request_id));
-    Conveyor__V1__Decision *decision = cv_arena_alloc (arena, sizeof *decision);
-    conveyor__v1__decision__init (decision);
+    Conveyor__V1__Decision *decision = cv_envelope_set_decision (reply, arena);
     decision->outcome = "answer";
     decision->rule = "card_on_its_way";
     decision->reason = "the card is on its way";
     decision->n_actions = 1;
     decision->actions = cv_arena_alloc (arena, sizeof *decision->actions);
     decision->actions[0] = action;
-    reply->body_case = CONVEYOR__V1__ENVELOPE__BODY_DECISION;
-    reply->decision = decision;
 }
 
 static void
 s_build_reply (cv_arena_t *arena, cv_envelope_t *reply)
 {
-    Conveyor__V1__Reply *body = cv_arena_alloc (arena, sizeof *body);
-    conveyor__v1__reply__init (body);
+    Conveyor__V1__Reply *body = cv_envelope_set_reply (reply, arena);
     char *text = s_reply_text (reply->request_id);
     body->text = cv_arena_strdup (arena, text);
     zstr_free (&text);
     body->template_ = "card_on_its_way";
-    reply->body_case = CONVEYOR__V1__ENVELOPE__BODY_REPLY;
-    reply->reply = body;
 }
 
 /* The checks of what a later stage carries: what the fakes answer for request_id. */
@@ -619,16 +605,13 @@ s_fake_probe (fake_t *fake, const cv_envelope_t *request)
     }
     cv_arena_t *arena = cv_arena_new ();
     cv_envelope_t *reply = cv_envelope_reply_new (arena, request);
-    Conveyor__V1__ProbeResult *result = cv_arena_alloc (arena, sizeof *result);
-    conveyor__v1__probe_result__init (result);
+    Conveyor__V1__ProbeResult *result = cv_envelope_set_probe_result (reply, arena);
     result->service = (char *) s_services[fake->stage];
     result->instance = fake->instance;
     result->version = "test";
     result->ok = fake->probe_answer == PROBE_PASSES;
     result->latency_us = 7;
     result->detail = result->ok ? "the fake answers" : "the fake's canned check failed";
-    reply->body_case = CONVEYOR__V1__ENVELOPE__BODY_PROBE_RESULT;
-    reply->probe_result = result;
     size_t size;
     s_fake_send_reply (fake, reply, false, &size);
     cv_arena_destroy (&arena);
@@ -1063,11 +1046,8 @@ s_probe (test_t *test, const char *service)
     char trace[33];
     cv_envelope_random_hex (trace, sizeof trace);
     cv_envelope_t *probe = cv_envelope_new (arena, "", trace, (uint64_t) zclock_time () + WAIT_MS, 1);
-    Conveyor__V1__Probe *body = cv_arena_alloc (arena, sizeof *body);
-    conveyor__v1__probe__init (body);
+    Conveyor__V1__Probe *body = cv_envelope_set_probe (probe, arena);
     body->service = cv_arena_strdup (arena, service);
-    probe->body_case = CONVEYOR__V1__ENVELOPE__BODY_PROBE;
-    probe->probe = body;
     size_t size;
     uint8_t *packed = cv_envelope_pack (probe, &size);
     const cv_envelope_t *reply = s_control_send (test, packed, size);

@@ -19,13 +19,11 @@ s_request (cv_arena_t *arena, const char *intent_name, const char *rows_json, co
 {
     cv_error_t err;
     cv_envelope_t *request = harness_envelope (arena, deadline_in_ms);
-    Conveyor__V1__RespondRequest *body = cv_arena_alloc (arena, sizeof *body);
-    conveyor__v1__respond_request__init (body);
+    Conveyor__V1__RespondRequest *body = cv_envelope_set_respond_request (request, arena);
     body->user_id = "cust-1";
     body->text = "a customer's message";
 
-    Conveyor__V1__Intent *intent = cv_arena_alloc (arena, sizeof *intent);
-    conveyor__v1__intent__init (intent);
+    Conveyor__V1__Intent *intent = cv_envelope_intent_new (arena);
     intent->name = cv_arena_strdup (arena, intent_name);
     intent->confidence = 0.97f;
     intent->method = CONVEYOR__V1__INTENT__METHOD__RULE;
@@ -33,14 +31,12 @@ s_request (cv_arena_t *arena, const char *intent_name, const char *rows_json, co
 
     json_t *rows = json_loads (rows_json, 0, NULL);
     assert (json_is_object (rows));
-    Conveyor__V1__Evidence *evidence = cv_arena_alloc (arena, sizeof *evidence);
-    conveyor__v1__evidence__init (evidence);
+    Conveyor__V1__Evidence *evidence = cv_envelope_evidence_new (arena);
     evidence->results = cv_arena_alloc (arena, (json_object_size (rows) + 1) * sizeof (Conveyor__V1__ToolResult *));
     const char *tool;
     json_t *value;
     json_object_foreach (rows, tool, value) {
-        Conveyor__V1__ToolResult *result = cv_arena_alloc (arena, sizeof *result);
-        conveyor__v1__tool_result__init (result);
+        Conveyor__V1__ToolResult *result = cv_envelope_tool_result_new (arena);
         result->tool = cv_arena_strdup (arena, tool);
         result->status = CONVEYOR__V1__TOOL_RESULT__STATUS__OK;
         size_t size;
@@ -53,14 +49,11 @@ s_request (cv_arena_t *arena, const char *intent_name, const char *rows_json, co
     json_decref (rows);
     body->evidence = evidence;
 
-    Conveyor__V1__Decision *decision = cv_arena_alloc (arena, sizeof *decision);
-    conveyor__v1__decision__init (decision);
+    Conveyor__V1__Decision *decision = cv_envelope_decision_new (arena);
     decision->outcome = cv_arena_strdup (arena, outcome);
     decision->rule = cv_arena_strdup (arena, rule);
     body->decision = decision;
 
-    request->body_case = CONVEYOR__V1__ENVELOPE__BODY_RESPOND_REQUEST;
-    request->respond_request = body;
     return request;
 }
 
@@ -161,11 +154,9 @@ main (void)
     /* a body the responder does not take */
     cv_arena_t *arena = cv_arena_new ();
     cv_envelope_t *request = harness_envelope (arena, 5000);
-    Conveyor__V1__IntentRequest intent_request = CONVEYOR__V1__INTENT_REQUEST__INIT;
-    intent_request.user_id = "cust-1";
-    intent_request.text = "I lost my card";
-    request->body_case = CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST;
-    request->intent_request = &intent_request;
+    Conveyor__V1__IntentRequest *intent_request = cv_envelope_set_intent_request (request, arena);
+    intent_request->user_id = "cust-1";
+    intent_request->text = "I lost my card";
     reply = s_send (harness, request);
     harness_expect_error (reply, CV_ERR_WRONG_BODY, "body", "intent_request");
     cv_envelope_destroy (&reply);

@@ -90,12 +90,9 @@ s_hold (echo_t *echo, cv_arena_t *arena, cv_envelope_t *reply, cv_error_t *err)
     zsock_destroy (&gate);
     if (!word)
         return cv_error_set (err, CV_ERR_UNAVAILABLE, NULL, "the gate never let this request go");
-    Conveyor__V1__Reply *body = cv_arena_alloc (arena, sizeof *body);
-    conveyor__v1__reply__init (body);
+    Conveyor__V1__Reply *body = cv_envelope_set_reply (reply, arena);
     body->text = cv_arena_strdup (arena, word);
     zstr_free (&word);
-    reply->body_case = CONVEYOR__V1__ENVELOPE__BODY_REPLY;
-    reply->reply = body;
     return 0;
 }
 
@@ -107,13 +104,10 @@ s_echo_handle (void *logic, const cv_envelope_t *request, cv_arena_t *arena, cv_
         return cv_error_set (err, CV_ERR_UNAVAILABLE, NULL, "asked to fail");
     if (streq (text, "hold"))
         return s_hold (logic, arena, reply, err);
-    Conveyor__V1__Reply *body = cv_arena_alloc (arena, sizeof *body);
-    conveyor__v1__reply__init (body);
+    Conveyor__V1__Reply *body = cv_envelope_set_reply (reply, arena);
     body->text = cv_arena_strdup (arena, text);
     for (char *c = body->text; *c; c++)
         *c = (char) toupper ((unsigned char) *c);
-    reply->body_case = CONVEYOR__V1__ENVELOPE__BODY_REPLY;
-    reply->reply = body;
     return 0;
 }
 
@@ -147,12 +141,9 @@ static cv_envelope_t *
 s_request (cv_arena_t *arena, const char *text, int64_t deadline_in_ms)
 {
     cv_envelope_t *request = harness_envelope (arena, deadline_in_ms);
-    Conveyor__V1__IntentRequest *body = cv_arena_alloc (arena, sizeof *body);
-    conveyor__v1__intent_request__init (body);
+    Conveyor__V1__IntentRequest *body = cv_envelope_set_intent_request (request, arena);
     body->user_id = "cust-1";
     body->text = cv_arena_strdup (arena, text);
-    request->body_case = CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST;
-    request->intent_request = body;
     return request;
 }
 
@@ -231,10 +222,8 @@ s_test_capacity (cv_log_t *log)
     zsock_t *probe = zsock_new_req (control);
     assert (probe);
     zsock_set_rcvtimeo (probe, 10000);
-    Conveyor__V1__Probe probe_body = CONVEYOR__V1__PROBE__INIT;
     cv_envelope_t *probe_request = cv_envelope_new (arena, "", "", 0, 1);
-    probe_request->body_case = CONVEYOR__V1__ENVELOPE__BODY_PROBE;
-    probe_request->probe = &probe_body;
+    cv_envelope_set_probe (probe_request, arena);
     size_t size;
     uint8_t *packed = cv_envelope_pack (probe_request, &size);
     zframe_t *frame = zframe_new (packed, size);
@@ -315,10 +304,7 @@ main (void)
     /* a body this service does not take */
     cv_arena_t *arena = cv_arena_new ();
     cv_envelope_t *wrong = harness_envelope (arena, 5000);
-    Conveyor__V1__Reply wrong_body = CONVEYOR__V1__REPLY__INIT;
-    wrong_body.text = "not a request";
-    wrong->body_case = CONVEYOR__V1__ENVELOPE__BODY_REPLY;
-    wrong->reply = &wrong_body;
+    cv_envelope_set_reply (wrong, arena)->text = "not a request";
     reply = harness_request (harness, wrong, 5000);
     harness_expect_error (reply, CV_ERR_WRONG_BODY, "body", "reply");
     cv_envelope_destroy (&reply);

@@ -20,6 +20,7 @@
 #include "cv_pg.h"
 #include "cv_pgconn.h"
 #include "cv_pgpipe.h"
+#include "cv_probe.h"
 #include "cv_settings.h"
 #include "cv_template.h"
 #include "cv_utf8.h"
@@ -48,6 +49,7 @@ static const selftest_t selftests[] = {
     {"cv_pg", cv_pg_test},
     {"cv_pgconn", cv_pgconn_test},
     {"cv_pgpipe", cv_pgpipe_test},
+    {"cv_probe", cv_probe_test},
     {"cv_settings", cv_settings_test},
     {"cv_template", cv_template_test},
     {"cv_utf8", cv_utf8_test},
