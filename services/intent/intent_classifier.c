@@ -12,6 +12,7 @@
 
 #include "cv_llm.h"
 #include "intent_rules.h"
+#include "intent_model_file.h"
 #include "intent_slots.h"
 #include "intent_train.h"
 
@@ -81,7 +82,7 @@ s_load_section (intent_knowledge_t *self, cv_config_t *agent, const char *model_
     const char *path = model_override;
     if (!path && cv_config_string (agent, section, "model", "classifier", true, &path, err))
         return -1;
-    self->model = intent_model_load (path, err);
+    self->model = intent_model_file_load (path, err);
     if (!self->model) {
         cv_error_prefix (err, "intent model %s (train one with `conveyor train` or `make`)", path);
         return -1;
@@ -481,7 +482,7 @@ intent_classifier_test (bool verbose)
     int fd = mkstemp (path);
     assert (fd >= 0);
     close (fd);
-    assert (intent_model_save (model, path, &err) == 0);
+    assert (intent_model_file_save (model, path, &err) == 0);
     intent_model_destroy (&model);
     intent_train_destroy (&train);
 

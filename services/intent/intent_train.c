@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "intent_csv.h"
+#include "intent_model_file.h"
 
 #define BIAS 1.0                 /* the value of the constant feature that carries the bias */
 #define PROGRESS_MAX_BYTES 512
@@ -1475,8 +1476,8 @@ intent_train_test (bool verbose)
     intent_model_t *again = intent_train_fit (train, &settings, NULL, NULL, &err);
     assert (again);
     size_t size, again_size;
-    uint8_t *bytes = intent_model_encode (model, &size);
-    uint8_t *again_bytes = intent_model_encode (again, &again_size);
+    uint8_t *bytes = intent_model_file_encode (model, &size);
+    uint8_t *again_bytes = intent_model_file_encode (again, &again_size);
     assert (size == again_size && memcmp (bytes, again_bytes, size) == 0);
     free (bytes);
     free (again_bytes);

@@ -9,6 +9,7 @@
 #include "intent_eval.h"
 #include "intent_features.h"
 #include "intent_model.h"
+#include "intent_model_file.h"
 #include "intent_rules.h"
 #include "intent_slots.h"
 #include "intent_server.h"
@@ -29,6 +30,7 @@ static const selftest_t selftests[] = {
     {"intent_text", intent_text_test},
     {"intent_features", intent_features_test},
     {"intent_model", intent_model_test},
+    {"intent_model_file", intent_model_file_test},
     {"intent_csv", intent_csv_test},
     {"intent_train", intent_train_test},
     {NULL, NULL},
