@@ -141,7 +141,7 @@ intent_knowledge_new (cv_config_t *agent, const char *model_path, cv_log_t *log,
     self->candidates = DEFAULT_CANDIDATES;
     self->llm_timeout_ms = DEFAULT_LLM_TIMEOUT_MS;
     self->rules = intent_rules_new (agent, log, err);
-    self->slots = self->rules ? intent_slots_new (err) : NULL;
+    self->slots = self->rules ? intent_slots_new (agent, err) : NULL;
     if (!self->slots || s_load_section (self, agent, model_path, err) || s_load_llm (self, agent, err))
         intent_knowledge_destroy (&self);
     else if (log)
