@@ -31,12 +31,35 @@ struct _intent_lexicon_t {
     char (*whole)[4];         /* currencies without a minor unit */
     size_t whole_count;
     char *ids[INTENT_LEXICON_ID_KINDS];
+    char *texts[6];           /* what s_names stand for, made at load */
 };
+
+/* The names intent_lexicon_expand replaces, and what each stands for. */
+static const char *const s_names[] = {"{CUR}", "{SIGN}", "{COUNTRY}", "{DEMONYM}", "{TRANSACTION_ID}", "{TRANSFER_ID}"};
 
 static const char *const s_section_keys[] = {"currencies", "no_minor_unit", "countries", "demonyms", "ids", NULL};
 static const char *const s_currency_keys[] = {"word", "sign", "code", NULL};
 static const char *const s_country_keys[] = {"names", "code", NULL};
 static const char *const s_id_keys[] = {"transaction_ref", "transfer_ref", NULL};
+
+/* Appends text to *buffer (of *size bytes, grown); allocation failures are asserted, as
+   everywhere at construction. */
+static void
+s_append_n (char **buffer, size_t *size, const char *text, size_t length)
+{
+    char *grown = realloc (*buffer, *size + length + 1);
+    assert (grown);
+    memcpy (grown + *size, text, length);
+    grown[*size + length] = '\0';
+    *buffer = grown;
+    *size += length;
+}
+
+static void
+s_append (char **buffer, size_t *size, const char *text)
+{
+    s_append_n (buffer, size, text, strlen (text));
+}
 
 /* Checks that pattern (of node, at path) can be spliced into a slot pattern. */
 static int
@@ -218,8 +241,24 @@ intent_lexicon_new (cv_config_t *agent, cv_error_t *err)
             || s_read_list (agent, section, "currencies", &self->currencies, err)
             || s_read_list (agent, section, "countries", &self->countries, err)
             || s_read_list (agent, section, "demonyms", &self->demonyms, err)
-            || s_read_rest (self, agent, section, err)))
+            || s_read_rest (self, agent, section, err))) {
         intent_lexicon_destroy (&self);
+        return NULL;
+    }
+    /* A currency ends where a letter would go on: "EUR" is not the start of "Europe". */
+    char *currencies = intent_lexicon_alternation (self, INTENT_LEXICON_CURRENCIES);
+    char *signs = intent_lexicon_alternation (self, INTENT_LEXICON_SIGNS);
+    size_t size = strlen (currencies);
+    s_append (&currencies, &size, "(?!\\p{L})");
+    size = strlen (signs);
+    s_append (&signs, &size, "(?!\\p{L})");
+    self->texts[0] = currencies;
+    self->texts[1] = signs;
+    self->texts[2] = intent_lexicon_alternation (self, INTENT_LEXICON_COUNTRIES);
+    self->texts[3] = intent_lexicon_alternation (self, INTENT_LEXICON_DEMONYMS);
+    self->texts[4] = strdup (self->ids[INTENT_LEXICON_TRANSACTION_ID]);
+    self->texts[5] = strdup (self->ids[INTENT_LEXICON_TRANSFER_ID]);
+    assert (self->texts[4] && self->texts[5]);
     return self;
 }
 
@@ -244,21 +283,10 @@ intent_lexicon_destroy (intent_lexicon_t **self_p)
     free (self->whole);
     for (size_t kind = 0; kind < INTENT_LEXICON_ID_KINDS; kind++)
         free (self->ids[kind]);
+    for (size_t i = 0; i < sizeof self->texts / sizeof self->texts[0]; i++)
+        free (self->texts[i]);
     free (self);
     *self_p = NULL;
-}
-
-/* Appends text to *buffer (of *size bytes, grown); allocation failures are asserted, as
-   everywhere at construction. */
-static void
-s_append (char **buffer, size_t *size, const char *text)
-{
-    size_t length = strlen (text);
-    char *grown = realloc (*buffer, *size + length + 1);
-    assert (grown);
-    memcpy (grown + *size, text, length + 1);
-    *buffer = grown;
-    *size += length;
 }
 
 char *
@@ -284,6 +312,33 @@ intent_lexicon_alternation (const intent_lexicon_t *self, intent_lexicon_list_t 
         first = false;
     }
     s_append (&buffer, &size, first ? NEVER ")" : ")");
+    return buffer;
+}
+
+char *
+intent_lexicon_expand (const intent_lexicon_t *self, const char *source)
+{
+    assert (self && source);
+    char *buffer = NULL;
+    size_t size = 0;
+    s_append (&buffer, &size, "");
+    const size_t count = sizeof s_names / sizeof s_names[0];
+    const char *at = source;
+    while (*at) {
+        const char *brace = strchr (at + (*at == '{'), '{');
+        size_t which = count;
+        for (size_t i = 0; i < count && which == count; i++)
+            if (strncmp (at, s_names[i], strlen (s_names[i])) == 0)
+                which = i;
+        if (which < count) {
+            s_append (&buffer, &size, self->texts[which]);
+            at += strlen (s_names[which]);
+        } else {
+            size_t length = brace ? (size_t) (brace - at) : strlen (at);
+            s_append_n (&buffer, &size, at, length);
+            at += length;
+        }
+    }
     return buffer;
 }
 
@@ -345,6 +400,10 @@ intent_lexicon_test (bool verbose)
     assert (intent_lexicon_decimals (lexicon, "JPY") == 0 && intent_lexicon_decimals (lexicon, "EUR") == 2);
     assert (strcmp (intent_lexicon_id (lexicon, INTENT_LEXICON_TRANSACTION_ID), "tx(?:-[0-9]{1,9}){3}") == 0);
     assert (strcmp (intent_lexicon_id (lexicon, INTENT_LEXICON_TRANSFER_ID), "tr(?:-[0-9]{1,9}){2}") == 0);
+    char *expanded = intent_lexicon_expand (lexicon, "a{1,2}{TRANSFER_ID}|{CUR}{NONE}{");
+    assert (strncmp (expanded, "a{1,2}tr(?:-[0-9]{1,9}){2}|(?:(?:(?:US", 36) == 0);
+    assert (strcmp (expanded + strlen (expanded) - 17, ")(?!\\p{L}){NONE}{") == 0);
+    free (expanded);
     if (verbose)
         printf ("  currencies %zu bytes, countries %zu, demonyms %zu\n", strlen (currencies), strlen (countries),
                 strlen (demonyms));

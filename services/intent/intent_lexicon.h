@@ -52,6 +52,11 @@ void intent_lexicon_destroy (intent_lexicon_t **self_p);
    never matches, for an empty list. A new string, the caller's. */
 char *intent_lexicon_alternation (const intent_lexicon_t *self, intent_lexicon_list_t list);
 
+/* source with {CUR} (any currency: the currencies' alternation, not followed by a letter), {SIGN}
+   (the same of signs and codes), {COUNTRY}, {DEMONYM}, {TRANSACTION_ID} and {TRANSFER_ID} replaced
+   by what they stand for; other braces ({1,9}) stay. A new string, the caller's. */
+char *intent_lexicon_expand (const intent_lexicon_t *self, const char *source);
+
 /* The number of decimals amounts in the currency code take: 0 or 2. */
 int intent_lexicon_decimals (const intent_lexicon_t *self, const char *code);
 

@@ -8,12 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include <pcre2.h>
 
 #include "cv_envelope.h"
 #include "cv_utf8.h"
+#include "intent_forms.h"
 #include "intent_lexicon.h"
 
 /* Caseless throughout; (?-i:...) marks the few spellings that must keep their case ("TRY", "US"). */
@@ -50,7 +50,8 @@ typedef enum {
 
 /* One way of writing a slot: {CUR} (any currency), {SIGN} (currency signs and codes), {COUNTRY},
    {DEMONYM}, {TRANSACTION_ID} and {TRANSFER_ID} in source stand for the agent file's lexicon
-   (intent_lexicon): alternations with a (*MARK) per entry naming its code, and the bank's ids. */
+   (intent_lexicon_expand): alternations with a (*MARK) per entry naming its code, and the bank's
+   ids. */
 typedef struct {
     kind_t kind;
     form_t form;
@@ -100,7 +101,7 @@ struct _intent_slots_scratch_t {
     Pattern pieces. Digits are [0-9], never \d: with UCP, \d takes any script's digits, which the
     number code below does not read. */
 
-/* A number as written: digit groups joined by single separators, read by s_number. Atomic, so a
+/* A number as written: digit groups joined by single separators, read by intent_forms_number. Atomic, so a
    match never ends inside a number. */
 #define NUM "(?>[0-9]+(?:[.,'\\x{2019}\\x{A0}\\x{202F}][0-9]+)*)"
 /* Four digits that end there: no more digits, no decimals, no second group of a card number. */
@@ -236,54 +237,6 @@ static const struct {
 /*  --------------------------------------------------------------------------
     Building the patterns */
 
-/* A growing string; allocation failures are asserted, as everywhere at construction. */
-typedef struct {
-    char *data;
-    size_t size;
-} buffer_t;
-
-static void
-s_append_n (buffer_t *buffer, const char *text, size_t length)
-{
-    char *grown = realloc (buffer->data, buffer->size + length + 1);
-    assert (grown);
-    memcpy (grown + buffer->size, text, length);
-    grown[buffer->size + length] = '\0';
-    buffer->data = grown;
-    buffer->size += length;
-}
-
-static void
-s_append (buffer_t *buffer, const char *text)
-{
-    s_append_n (buffer, text, strlen (text));
-}
-
-/* source with each {NAME} of names replaced by its text; other braces ({1,9}) stay. */
-static char *
-s_expand (const char *source, const char *const names[], char *const texts[], size_t count)
-{
-    buffer_t buffer = {NULL, 0};
-    s_append (&buffer, "");
-    const char *at = source;
-    while (*at) {
-        const char *brace = strchr (at + (*at == '{'), '{');
-        size_t which = count;
-        for (size_t i = 0; i < count && which == count; i++)
-            if (strncmp (at, names[i], strlen (names[i])) == 0)
-                which = i;
-        if (which < count) {
-            s_append (&buffer, texts[which]);
-            at += strlen (names[which]);
-        } else {
-            size_t length = brace ? (size_t) (brace - at) : strlen (at);
-            s_append_n (&buffer, at, length);
-            at += length;
-        }
-    }
-    return buffer.data;
-}
-
 /* Compiles the bank's id patterns whole, for s_bank_id. */
 static int
 s_compile_ids (intent_slots_t *self, cv_error_t *err)
@@ -313,23 +266,9 @@ intent_slots_new (cv_config_t *agent, cv_error_t *err)
         return NULL;
     }
 
-    /* A currency ends where a letter would go on: "EUR" is not the start of "Europe". */
-    static const char *const names[] = {"{CUR}", "{SIGN}", "{COUNTRY}", "{DEMONYM}", "{TRANSACTION_ID}",
-                                        "{TRANSFER_ID}"};
-    buffer_t cur = {NULL, 0}, sign = {NULL, 0};
-    cur.data = intent_lexicon_alternation (self->lexicon, INTENT_LEXICON_CURRENCIES);
-    cur.size = strlen (cur.data);
-    s_append (&cur, "(?!\\p{L})");
-    sign.data = intent_lexicon_alternation (self->lexicon, INTENT_LEXICON_SIGNS);
-    sign.size = strlen (sign.data);
-    s_append (&sign, "(?!\\p{L})");
-    char *texts[] = {cur.data, sign.data, intent_lexicon_alternation (self->lexicon, INTENT_LEXICON_COUNTRIES),
-                     intent_lexicon_alternation (self->lexicon, INTENT_LEXICON_DEMONYMS),
-                     strdup (intent_lexicon_id (self->lexicon, INTENT_LEXICON_TRANSACTION_ID)),
-                     strdup (intent_lexicon_id (self->lexicon, INTENT_LEXICON_TRANSFER_ID))};
-    assert (texts[4] && texts[5]);
-    int rc = 0;    for (size_t i = 0; i < COUNT (s_specs) && rc == 0; i++) {
-        char *source = s_expand (s_specs[i].source, names, texts, COUNT (names));
+    int rc = 0;
+    for (size_t i = 0; i < COUNT (s_specs) && rc == 0; i++) {
+        char *source = intent_lexicon_expand (self->lexicon, s_specs[i].source);
         int code = 0;
         PCRE2_SIZE offset = 0;
         pattern_t *pattern = &self->patterns[self->pattern_count];
@@ -354,8 +293,6 @@ intent_slots_new (cv_config_t *agent, cv_error_t *err)
         }
         free (source);
     }
-    for (size_t i = 0; i < COUNT (texts); i++)
-        free (texts[i]);
     if (rc)
         intent_slots_destroy (&self);
     return self;
@@ -420,52 +357,10 @@ intent_slots_scratch_errors (const intent_slots_scratch_t *self)
     return self->errors;
 }
 
-/*  --------------------------------------------------------------------------
-    Calendar: days since 1970-01-01, through timegm and gmtime_r, which know the Gregorian
-    calendar and, in UTC, no time zone. */
-
-static long
-s_days (int year, int month, int day)
-{
-    struct tm tm = {.tm_year = year - 1900, .tm_mon = month - 1, .tm_mday = day};
-    return (long) (timegm (&tm) / 86400);
-}
-
-static struct tm
-s_civil (long days)
-{
-    time_t t = (time_t) days * 86400;
-    struct tm tm;
-    gmtime_r (&t, &tm);
-    return tm;
-}
-
-/* timegm takes month 13 for January of the next year. */
-static int
-s_month_days (int year, int month)
-{
-    return (int) (s_days (year, month + 1, 1) - s_days (year, month, 1));
-}
-
-static bool
-s_valid_date (int year, int month, int day)
-{
-    return month >= 1 && month <= 12 && day >= 1 && day <= s_month_days (year, month);
-}
-
-/* ISO weekday: 1 Monday .. 7 Sunday. */
-static int
-s_weekday (long days)
-{
-    int weekday = s_civil (days).tm_wday;
-    return weekday ? weekday : 7;
-}
-
 static void
 s_set_date (item_t *item, long days)
 {
-    struct tm tm = s_civil (days);
-    snprintf (item->text, sizeof item->text, "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+    intent_forms_date (days, item->text, sizeof item->text);
 }
 
 /*  --------------------------------------------------------------------------
@@ -487,83 +382,6 @@ s_mark (intent_slots_scratch_t *scratch)
 {
     PCRE2_SPTR mark = pcre2_get_mark (scratch->match_data);
     return mark ? (const char *) mark : "";
-}
-
-/* A number as written ("1.234,56", "1,234.56", "12,5", "1'250") into its normal form in out:
-   integer digits without grouping, then "." and two decimals, or none when decimals is 0 and the
-   fraction is zero. False for what is no well-formed number: groups of the wrong size, mixed
-   grouping marks, more than twelve integer digits. */
-static bool
-s_number (const char *text, size_t size, int decimals, char *out, size_t out_size)
-{
-    enum { MOST = 8 };
-    const char *group[MOST];
-    size_t length[MOST];
-    char mark[MOST];               /* the separator after each group: '.', ',' or 'g' (any other) */
-    size_t count = 0, at = 0;
-    while (at < size) {
-        if (count == MOST)
-            return false;
-        group[count] = text + at;
-        length[count] = 0;
-        while (at < size && text[at] >= '0' && text[at] <= '9') {
-            at++;
-            length[count]++;
-        }
-        if (length[count] == 0)
-            return false;
-        size_t start = at;
-        while (at < size && !(text[at] >= '0' && text[at] <= '9'))
-            at++;
-        mark[count] = at - start == 1 && (text[start] == '.' || text[start] == ',') ? text[start] : 'g';
-        count++;
-    }
-    if (count == 0)
-        return false;
-    /* a last group of one or two digits after a dot or comma is the fraction */
-    size_t whole = count;
-    const char *fraction = NULL;
-    size_t fraction_length = 0;
-    if (count >= 2 && mark[count - 2] != 'g' && length[count - 1] <= 2) {
-        whole = count - 1;
-        fraction = group[whole];
-        fraction_length = length[whole];
-    }
-    /* separators inside the integer part group thousands: all alike, not the decimal mark, a first
-       group of one to three digits (not a lone 0: "0.123" is no thousand) and groups of three */
-    if (whole > 1) {
-        if (length[0] > 3 || (length[0] == 1 && group[0][0] == '0'))
-            return false;
-        for (size_t i = 1; i < whole; i++)
-            if (length[i] != 3 || mark[i - 1] != mark[0])
-                return false;
-        if (fraction && mark[whole - 1] == mark[0])
-            return false;
-    }
-    char digits[16];
-    size_t used = 0;
-    for (size_t i = 0; i < whole; i++)
-        for (size_t j = 0; j < length[i]; j++) {
-            char c = group[i][j];
-            if (used == 0 && c == '0')
-                continue;
-            if (used == 12)
-                return false;
-            digits[used++] = c;
-        }
-    if (used == 0)
-        digits[used++] = '0';
-    digits[used] = '\0';
-    char cents[3] = {'0', '0', '\0'};
-    if (fraction) {
-        cents[0] = fraction[0];
-        cents[1] = fraction_length == 2 ? fraction[1] : '0';
-    }
-    if (decimals == 0 && strcmp (cents, "00") == 0)
-        snprintf (out, out_size, "%s", digits);
-    else
-        snprintf (out, out_size, "%s.%s", digits, cents);
-    return true;
 }
 
 /* True for the bank's own ids, as the agent file writes them (slots.ids). */
@@ -591,42 +409,15 @@ s_reference (intent_slots_scratch_t *scratch, const char *ref, char *out, size_t
             *c = (char) (*c - 'a' + 'A');
 }
 
-/* A count as a customer writes it: "3", "three", "a", "a couple of". 0 when unknown. */
-static int
-s_count (const char *text)
-{
-    static const char *const words[] = {"a", "an", "one", "two", "three", "four", "five", "six",
-                                        "seven", "eight", "nine", "ten", "eleven", "twelve"};
-    if (text[0] >= '0' && text[0] <= '9')
-        return atoi (text);
-    if (strcasestr (text, "couple"))
-        return 2;
-    for (size_t i = 0; i < COUNT (words); i++)
-        if (strcasecmp (text, words[i]) == 0)
-            return i < 2 ? 1 : (int) i - 1;
-    return 0; /* a caseless match of another script's letters ("ſix"): no count we know */
-}
-
 /* A day and month, with the year read from group y ("2026", "26") or, when the text gives none,
-   the most recent such date on or before today (eight years back reach any 29 February). Nothing
-   for a date that does not exist or a year outside 1900-2199. */
+   the most recent such date on or before today (intent_forms_day_month). */
 static void
 s_set_day_month (intent_slots_scratch_t *scratch, long today, int month, int day, item_t *item)
 {
     char y[8];
-    int length = s_group (scratch, "y", y, sizeof y);
-    if (length > 0) {
-        int year = atoi (y) + (length == 2 ? 2000 : 0);
-        if (year >= 1900 && year <= 2199 && s_valid_date (year, month, day))
-            s_set_date (item, s_days (year, month, day));
-        return;
-    }
-    int year = s_civil (today).tm_year + 1900;
-    for (int back = 0; back <= 8; back++, year--)
-        if (s_valid_date (year, month, day) && s_days (year, month, day) <= today) {
-            s_set_date (item, s_days (year, month, day));
-            return;
-        }
+    long days;
+    if (intent_forms_day_month (today, s_group (scratch, "y", y, sizeof y) > 0 ? y : NULL, month, day, &days))
+        s_set_date (item, days);
 }
 
 /* "15/03/2026", "2026-03-15", "on 15/03". */
@@ -653,24 +444,10 @@ static void
 s_read_ago (intent_slots_scratch_t *scratch, long today, item_t *item)
 {
     char n[32];
-    if (s_group (scratch, "n", n, sizeof n) < 0)
-        return;
-    int count = s_count (n);
-    const char *unit = s_mark (scratch);
-    if (count <= 0)
-        return;
-    if (*unit == 'd' || *unit == 'w' || *unit == 'f')
-        s_set_date (item, today - (long) count * (*unit == 'd' ? 1 : *unit == 'w' ? 7 : 14));
-    else if (*unit == 'm') {
-        struct tm now = s_civil (today);
-        int year, month, day = now.tm_mday;
-        long index = (long) (now.tm_year + 1900) * 12 + now.tm_mon - count;
-        year = (int) (index / 12);
-        month = (int) (index % 12) + 1;
-        if (day > s_month_days (year, month))
-            day = s_month_days (year, month);
-        s_set_date (item, s_days (year, month, day));
-    }
+    long days;
+    if (s_group (scratch, "n", n, sizeof n) >= 0
+        && intent_forms_ago (today, intent_forms_count (n), *s_mark (scratch), &days))
+        s_set_date (item, days);
 }
 
 /* "last Tuesday", "on Tuesday": strictly before today; "next Tuesday": strictly after. */
@@ -682,14 +459,8 @@ s_read_weekday (intent_slots_scratch_t *scratch, long today, item_t *item)
     if (weekday < 1 || weekday > 7)
         return;
     s_group (scratch, "dir", dir, sizeof dir);
-    int now = s_weekday (today);
-    if (strcasestr (dir, "next") || strcasestr (dir, "coming")) {
-        int ahead = (weekday - now + 7) % 7;
-        s_set_date (item, today + (ahead ? ahead : 7));
-    } else {
-        int back = (now - weekday + 7) % 7;
-        s_set_date (item, today - (back ? back : 7));
-    }
+    bool ahead = strcasestr (dir, "next") || strcasestr (dir, "coming");
+    s_set_date (item, intent_forms_weekday (today, weekday, ahead));
 }
 
 /* Reads the last match of pattern into item (item->text stays "" when the match gives no value).
@@ -730,8 +501,8 @@ s_read (intent_slots_scratch_t *scratch, const pattern_t *pattern, long today, i
         if (strlen (code) != 3)
             code = ""; /* no currency said, or a money word that names none */
         int length = s_group (scratch, "num", text, sizeof text);
-        if (length < 0 || !s_number (text, (size_t) length, intent_lexicon_decimals (scratch->slots->lexicon, code), item->text,
-                                                 sizeof item->text)) {
+        int decimals = intent_lexicon_decimals (scratch->slots->lexicon, code);
+        if (length < 0 || !intent_forms_number (text, (size_t) length, decimals, item->text, sizeof item->text)) {
             item->text[0] = '\0';
             return false;
         }
@@ -843,7 +614,7 @@ intent_slots_extract (const intent_slots_t *self, intent_slots_scratch_t *scratc
 {
     assert (self && scratch && text);
     assert (scratch->slots == self);
-    assert (year >= 1900 && year <= 9000 && s_valid_date (year, month, day));
+    assert (year >= 1900 && year <= 9000 && intent_forms_valid (year, month, day));
     size_t length = strlen (text);
     if (length > CV_TEXT_MAX_BYTES) {
         cv_error_set (err, CV_ERR_INVALID, "text", "text is %zu bytes, over the limit of %d", length,
@@ -856,7 +627,7 @@ intent_slots_extract (const intent_slots_t *self, intent_slots_scratch_t *scratc
     }
     memcpy (scratch->subject, text, length + 1);
     scratch->item_count = 0;
-    long today = s_days (year, month, day);
+    long today = intent_forms_days (year, month, day);
     for (size_t i = 0; i < self->pattern_count; i++)
         s_scan (scratch, &self->patterns[i], length, today);
     json_t *slots = s_collect (scratch);
@@ -959,16 +730,6 @@ intent_slots_test (bool verbose)
     }
     intent_slots_scratch_t *scratch = intent_slots_scratch_new (slots);
     assert (scratch);
-
-    /* the calendar */
-    assert (s_days (1970, 1, 1) == 0 && s_days (1969, 12, 31) == -1 && s_weekday (s_days (TODAY)) == 3);
-    assert (s_month_days (2024, 2) == 29 && s_month_days (2100, 2) == 28 && s_month_days (2026, 12) == 31);
-    assert (s_valid_date (2000, 2, 29) && !s_valid_date (2026, 2, 29) && !s_valid_date (2026, 13, 1));
-    for (long days = s_days (1900, 1, 1); days < s_days (9000, 1, 1); days += 9973) {
-        struct tm tm = s_civil (days);
-        assert (s_valid_date (tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday));
-        assert (s_days (tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday) == days);
-    }
 
     /* every case of the file, read with the demo agent's lexicon */
     size_t cases = s_expect_cases (slots, scratch, CONVEYOR_SOURCE_DIR "/tests/unit/intent/slots.jsonl", verbose);

@@ -8,6 +8,7 @@
 #include "intent_csv.h"
 #include "intent_eval.h"
 #include "intent_features.h"
+#include "intent_forms.h"
 #include "intent_lexicon.h"
 #include "intent_model.h"
 #include "intent_model_file.h"
@@ -27,6 +28,7 @@ static const selftest_t selftests[] = {
     {"intent_eval", intent_eval_test},
     {"intent_rules", intent_rules_test},
     {"intent_lexicon", intent_lexicon_test},
+    {"intent_forms", intent_forms_test},
     {"intent_slots", intent_slots_test},
     {"intent_server", intent_server_test},
     {"intent_text", intent_text_test},
