@@ -6,37 +6,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-/* Scores of a whole row are summed LANES labels at a time: a fixed-size inner loop the compiler
-   turns into vector instructions at -O2; whole rows and the scores are padded with zeros to a
-   multiple of it. */
-#define LANES 8
-_Static_assert (INTENT_MODEL_MAX_LABELS <= UINT16_MAX + 1, "a row's labels are kept in 16 bits");
+#define LANES INTENT_WEIGHTS_LANES
+_Static_assert (INTENT_MODEL_MAX_LABELS <= INTENT_WEIGHTS_MAX_LABELS, "a model's labels fit its weights' rows");
 
 struct _intent_model_t {
     intent_features_settings_t features;
     char **labels;
     size_t label_count;
     float *bias;                 /* per label */
-    /* 2^bits entries: row + 1 of a bucket, 0 when it has none; in 16 bits while the rows fit
-       (half the memory: 512 kB for the demo model's 2^18 buckets), else in 32 */
-    uint16_t *map16;
-    uint32_t *map32;
-    uint32_t *buckets;           /* per row, increasing */
-    float *idf;                  /* per row */
-    size_t rows;
-    /* The weights. Most rows are mostly zeros: such a row keeps its other weights as (label,
-       weight) pairs, at row_start[r] .. row_start[r + 1] - 1 by increasing label. A row with
-       more than a quarter of its weights non-zero (a frequent feature's, most often) is kept
-       whole, padded to stride, and summed with vector instructions: whole[r] is 1 + its index
-       among those, 0 for a row of pairs. A weight of -0 is kept, so the file written from a
-       model is the file it was read from. */
-    uint32_t *row_start;         /* rows + 1 */
-    uint16_t *pair_labels;
-    float *pair_weights;
-    uint32_t *whole;             /* per row */
-    float *whole_weights;        /* [whole row][stride] */
+    intent_weights_t *weights;   /* the rows, see intent_weights */
     size_t stride;               /* labels rounded up to a whole number of LANES */
-    float default_idf;           /* of a bucket without a row */
     float *knot_margins;         /* the confidence map */
     float *knot_probabilities;
     size_t knots;
@@ -106,11 +85,11 @@ s_new (const intent_features_settings_t *features, const char *const *labels, co
     self->stride = (count + LANES - 1) / LANES * LANES;
     self->labels = calloc (count, sizeof *self->labels);
     self->bias = calloc (self->stride, sizeof *self->bias);
-    self->map16 = calloc ((size_t) 1 << features->bits, sizeof *self->map16);
-    self->row_start = calloc (1, sizeof *self->row_start);
+    intent_weights_room_t room = {0};
+    self->weights = intent_weights_new (features->bits, count, 0, NULL, NULL, 1.0f, &room, NULL);
     self->knot_margins = calloc (1, sizeof (float));
     self->knot_probabilities = calloc (1, sizeof (float));
-    bool ok = self->labels && self->bias && self->map16 && self->row_start && self->knot_margins
+    bool ok = self->labels && self->bias && self->weights && self->knot_margins
               && self->knot_probabilities;
     for (size_t i = 0; ok && i < count; i++) {
         self->labels[i] = strndup (labels[i], sizes[i]);
@@ -123,7 +102,6 @@ s_new (const intent_features_settings_t *features, const char *const *labels, co
     }
     /* no map yet: every margin has confidence 0, and nothing reaches the threshold */
     self->knots = 1;
-    self->default_idf = 1.0f;
     self->coverage = 1.0f;
     self->threshold = 1.0f;
     return self;
@@ -160,15 +138,7 @@ intent_model_destroy (intent_model_t **self_p)
         free (self->labels[i]);
     free (self->labels);
     free (self->bias);
-    free (self->map16);
-    free (self->map32);
-    free (self->buckets);
-    free (self->idf);
-    free (self->row_start);
-    free (self->pair_labels);
-    free (self->pair_weights);
-    free (self->whole);
-    free (self->whole_weights);
+    intent_weights_destroy (&self->weights);
     free (self->knot_margins);
     free (self->knot_probabilities);
     free (self);
@@ -184,259 +154,23 @@ s_finite (const float *values, size_t count)
     return true;
 }
 
-/* True for a weight a row leaves out: +0 only, so that -0 survives a save and a load. */
-static bool
-s_dropped (float weight)
-{
-    return weight == 0.0f && !signbit (weight);
-}
-
-/* Checks what intent_model_set_weights and the decoder take, before anything is changed. */
-static int
-s_check_buckets (const intent_model_t *self, size_t rows, const uint32_t *buckets, cv_error_t *err)
-{
-    size_t buckets_total = (size_t) 1 << self->features.bits;
-    if (rows > buckets_total)
-        return cv_error_set (err, CV_ERR_INVALID, "rows", "%zu rows for %zu buckets", rows, buckets_total);
-    for (size_t row = 0; row < rows; row++)
-        if (buckets[row] >= buckets_total || (row > 0 && buckets[row] <= buckets[row - 1]))
-            return cv_error_set (err, CV_ERR_INVALID, "buckets", "row %zu: bucket %u out of order or range", row,
-                                 buckets[row]);
-    return 0;
-}
-
-static int
-s_check_idf (size_t rows, const float *idf, float default_idf, cv_error_t *err)
-{
-    if (!s_finite (idf, rows) || !isfinite (default_idf))
-        return cv_error_set (err, CV_ERR_INVALID, "weights", "a weight, bias or idf is not a finite number");
-    for (size_t row = 0; row < rows; row++)
-        if (!(idf[row] > 0))
-            return cv_error_set (err, CV_ERR_INVALID, "idf", "row %zu: idf %g is not positive", row, idf[row]);
-    if (!(default_idf > 0))
-        return cv_error_set (err, CV_ERR_INVALID, "idf", "default idf %g is not positive", default_idf);
-    return 0;
-}
-
-/* The weights a row keeps as pairs: those s_dropped does not drop. */
-static size_t
-s_kept (const float *row, size_t label_count)
-{
-    size_t kept = 0;
-    for (size_t label = 0; label < label_count; label++)
-        kept += !s_dropped (row[label]);
-    return kept;
-}
-
-/* True for a row kept whole (see intent_model_t), given the weights it would keep as pairs. */
-static bool
-s_whole (size_t kept, size_t label_count)
-{
-    return 4 * kept > label_count;
-}
-
-void
-intent_weights_measure (intent_weights_room_t *room, const float *row, size_t label_count)
-{
-    assert (room && row);
-    size_t kept = s_kept (row, label_count);
-    if (s_whole (kept, label_count))
-        room->whole_rows++;
-    else
-        room->pairs += kept;
-}
-
-/* Weights being made, for rows rows, to fill with s_add_row; a model's own weights are kept
-   until s_install replaces them. */
-struct _intent_weights_t {
-    const intent_model_t *model;  /* made for */
-    size_t expected;          /* rows */
-    float default_idf;
-    uint32_t *buckets;
-    float *idf;
-    uint16_t *map16;          /* one of the two, for the rows */
-    uint32_t *map32;
-    uint32_t *row_start;
-    uint16_t *pair_labels;
-    float *pair_weights;
-    uint32_t *whole;
-    float *whole_weights;
-    size_t label_count, stride;
-    size_t rows;              /* filled so far */
-    intent_weights_room_t used, room;
-};
-
-static void
-s_weights_free (intent_weights_t *weights)
-{
-    free (weights->buckets);
-    free (weights->idf);
-    free (weights->map16);
-    free (weights->map32);
-    free (weights->row_start);
-    free (weights->pair_labels);
-    free (weights->pair_weights);
-    free (weights->whole);
-    free (weights->whole_weights);
-    memset (weights, 0, sizeof *weights);
-}
-
-static int
-s_weights_alloc (intent_weights_t *weights, const intent_model_t *model, size_t rows, intent_weights_room_t room,
-                 cv_error_t *err)
-{
-    memset (weights, 0, sizeof *weights);
-    weights->label_count = model->label_count;
-    weights->stride = model->stride;
-    weights->room = room;
-    weights->buckets = malloc ((rows ? rows : 1) * sizeof *weights->buckets);
-    weights->idf = malloc ((rows ? rows : 1) * sizeof *weights->idf);
-    size_t buckets_total = (size_t) 1 << model->features.bits;
-    if (rows < UINT16_MAX)
-        weights->map16 = calloc (buckets_total, sizeof *weights->map16);
-    else
-        weights->map32 = calloc (buckets_total, sizeof *weights->map32);
-    weights->row_start = malloc ((rows + 1) * sizeof *weights->row_start);
-    weights->whole = malloc ((rows ? rows : 1) * sizeof *weights->whole);
-    weights->pair_labels = malloc ((room.pairs ? room.pairs : 1) * sizeof *weights->pair_labels);
-    weights->pair_weights = malloc ((room.pairs ? room.pairs : 1) * sizeof *weights->pair_weights);
-    weights->whole_weights = calloc (room.whole_rows ? room.whole_rows * model->stride : 1,
-                                     sizeof *weights->whole_weights);
-    if (!weights->buckets || !weights->idf || !(weights->map16 || weights->map32) || !weights->row_start
-        || !weights->whole || !weights->pair_labels || !weights->pair_weights || !weights->whole_weights) {
-        s_weights_free (weights);
-        return cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory for %zu rows", rows);
-    }
-    weights->row_start[0] = 0;
-    return 0;
-}
-
-/* Appends one row of weights (label_count of them), whole or as pairs; false, with nothing
-   appended, when it does not fit in the room made. */
-static bool
-s_add_row (intent_weights_t *weights, const float *row)
-{
-    size_t labels = weights->label_count;
-    size_t kept = s_kept (row, labels);
-    size_t r = weights->rows;
-    if (s_whole (kept, labels)) {
-        if (weights->used.whole_rows == weights->room.whole_rows)
-            return false;
-        memcpy (weights->whole_weights + weights->used.whole_rows * weights->stride, row, labels * sizeof *row);
-        weights->whole[r] = (uint32_t) ++weights->used.whole_rows;
-    } else {
-        if (kept > weights->room.pairs - weights->used.pairs)
-            return false;
-        for (size_t label = 0; label < labels; label++)
-            if (!s_dropped (row[label])) {
-                weights->pair_labels[weights->used.pairs] = (uint16_t) label;
-                weights->pair_weights[weights->used.pairs] = row[label];
-                weights->used.pairs++;
-            }
-        weights->whole[r] = 0;
-    }
-    weights->rows++;
-    weights->row_start[weights->rows] = (uint32_t) weights->used.pairs;
-    return true;
-}
-
-/* Replaces self's weights with weights (whose buckets and idf are filled), taking them. */
-static void
-s_install (intent_model_t *self, intent_weights_t *weights, float default_idf)
-{
-    free (self->buckets);
-    free (self->idf);
-    free (self->map16);
-    free (self->map32);
-    free (self->row_start);
-    free (self->pair_labels);
-    free (self->pair_weights);
-    free (self->whole);
-    free (self->whole_weights);
-    self->buckets = weights->buckets;
-    self->idf = weights->idf;
-    self->map16 = weights->map16;
-    self->map32 = weights->map32;
-    self->row_start = weights->row_start;
-    self->pair_labels = weights->pair_labels;
-    self->pair_weights = weights->pair_weights;
-    self->whole = weights->whole;
-    self->whole_weights = weights->whole_weights;
-    self->rows = weights->rows;
-    memset (weights, 0, sizeof *weights);
-    for (size_t row = 0; row < self->rows; row++)
-        if (self->map16)
-            self->map16[self->buckets[row]] = (uint16_t) (row + 1);
-        else
-            self->map32[self->buckets[row]] = (uint32_t) row + 1;
-    self->default_idf = default_idf;
-}
-
-intent_weights_t *
-intent_weights_new (const intent_model_t *model, size_t rows, const uint32_t *buckets, const float *idf,
-                    float default_idf, const intent_weights_room_t *room, cv_error_t *err)
-{
-    assert (model && room);
-    assert (rows == 0 || (buckets && idf));
-    if (s_check_buckets (model, rows, buckets, err) || s_check_idf (rows, idf, default_idf, err))
-        return NULL;
-    intent_weights_t *self = malloc (sizeof *self);
-    if (!self) {
-        cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
-        return NULL;
-    }
-    if (s_weights_alloc (self, model, rows, *room, err)) {
-        free (self);
-        return NULL;
-    }
-    self->model = model;
-    self->expected = rows;
-    self->default_idf = default_idf;
-    if (rows) {
-        memcpy (self->buckets, buckets, rows * sizeof *self->buckets);
-        memcpy (self->idf, idf, rows * sizeof *self->idf);
-    }
-    return self;
-}
-
-void
-intent_weights_destroy (intent_weights_t **self_p)
-{
-    assert (self_p);
-    if (!*self_p)
-        return;
-    s_weights_free (*self_p);
-    free (*self_p);
-    *self_p = NULL;
-}
-
-int
-intent_weights_add (intent_weights_t *self, const float *row, cv_error_t *err)
-{
-    assert (self && row);
-    if (self->rows == self->expected)
-        return cv_error_set (err, CV_ERR_INVALID, "weights", "more than the %zu rows made room for", self->expected);
-    if (!s_finite (row, self->label_count))
-        return cv_error_set (err, CV_ERR_INVALID, "weights", "a weight, bias or idf is not a finite number");
-    if (!s_add_row (self, row))
-        return cv_error_set (err, CV_ERR_INVALID, "weights", "row %zu: more weights than measured", self->rows);
-    return 0;
-}
-
 int
 intent_model_take_weights (intent_model_t *self, intent_weights_t **weights_p, const float *bias, cv_error_t *err)
 {
     assert (self && weights_p && *weights_p && bias);
     intent_weights_t *weights = *weights_p;
-    assert (weights->model == self);
+    assert (intent_weights_labels (weights) == self->label_count);
+    assert (intent_weights_bits (weights) == self->features.bits);
     int rc = 0;
-    if (weights->rows != weights->expected)
-        rc = cv_error_set (err, CV_ERR_INVALID, "weights", "%zu of %zu rows given", weights->rows,
-                           weights->expected);
+    if (!intent_weights_complete (weights))
+        rc = cv_error_set (err, CV_ERR_INVALID, "weights", "%zu rows given, fewer than made room for",
+                           intent_weights_rows (weights));
     else if (!s_finite (bias, self->label_count))
         rc = cv_error_set (err, CV_ERR_INVALID, "weights", "a weight, bias or idf is not a finite number");
     else {
-        s_install (self, weights, weights->default_idf);
+        intent_weights_destroy (&self->weights);
+        self->weights = weights;
+        *weights_p = NULL;
         memcpy (self->bias, bias, self->label_count * sizeof *self->bias);
     }
     intent_weights_destroy (weights_p);
@@ -450,14 +184,13 @@ intent_model_set_weights (intent_model_t *self, size_t rows, const uint32_t *buc
     assert (self);
     assert (bias);
     assert (rows == 0 || (buckets && idf && weights));
-    if (s_check_buckets (self, rows, buckets, err))
-        return -1;
     if (!s_finite (weights, rows * self->label_count) || !s_finite (bias, self->label_count))
         return cv_error_set (err, CV_ERR_INVALID, "weights", "a weight, bias or idf is not a finite number");
     intent_weights_room_t room = {0};
     for (size_t row = 0; row < rows; row++)
         intent_weights_measure (&room, weights + row * self->label_count, self->label_count);
-    intent_weights_t *kept = intent_weights_new (self, rows, buckets, idf, default_idf, &room, err);
+    intent_weights_t *kept = intent_weights_new (self->features.bits, self->label_count, rows, buckets, idf,
+                                                 default_idf, &room, err);
     if (!kept)
         return -1;
     for (size_t row = 0; row < rows; row++) {
@@ -551,7 +284,7 @@ size_t
 intent_model_rows (const intent_model_t *self)
 {
     assert (self);
-    return self->rows;
+    return intent_weights_rows (self->weights);
 }
 
 float
@@ -579,26 +312,14 @@ float
 intent_model_default_idf (const intent_model_t *self)
 {
     assert (self);
-    return self->default_idf;
+    return intent_weights_default_idf (self->weights);
 }
 
 uint32_t
 intent_model_row (const intent_model_t *self, size_t row, float *idf, float *weights)
 {
-    assert (self && row < self->rows);
-    if (idf)
-        *idf = self->idf[row];
-    if (weights) {
-        if (self->whole[row])
-            memcpy (weights, self->whole_weights + (self->whole[row] - 1) * self->stride,
-                    self->label_count * sizeof *weights);
-        else {
-            memset (weights, 0, self->label_count * sizeof *weights); /* +0, the weights pairs leave out */
-            for (uint32_t at = self->row_start[row]; at < self->row_start[row + 1]; at++)
-                weights[self->pair_labels[at]] = self->pair_weights[at];
-        }
-    }
-    return self->buckets[row];
+    assert (self);
+    return intent_weights_row (self->weights, row, idf, weights);
 }
 
 size_t
@@ -664,15 +385,6 @@ intent_scratch_destroy (intent_scratch_t **self_p)
     *self_p = NULL;
 }
 
-/* y += a * x over LANES floats; restrict tells the compiler they do not overlap, so it may
-   use vector instructions. */
-static inline void
-s_add_scaled (float *restrict y, const float *restrict x, float a)
-{
-    for (size_t lane = 0; lane < LANES; lane++)
-        y[lane] += a * x[lane];
-}
-
 void
 intent_model_predict (const intent_model_t *self, intent_scratch_t *scratch, const char *text, size_t size, size_t k,
                       intent_prediction_t *prediction)
@@ -682,52 +394,12 @@ intent_model_predict (const intent_model_t *self, intent_scratch_t *scratch, con
     assert (k >= 1 && k <= INTENT_MODEL_TOP_MAX);
     size_t labels = self->label_count;
 
-    /* weights of the text's features: sublinear tf times idf, L2-normalised over all of them
-       (a bucket never seen in training counts in the norm, as its idf says, but has no row) */
+    /* the bias plus the product of the text's features with the rows (intent_weights) */
     size_t count = intent_features_extract (scratch->features, text, size);
-    const uint32_t *buckets = intent_features_buckets (scratch->features);
-    const uint32_t *counts = intent_features_counts (scratch->features);
-    size_t active = 0;
-    double norm = 0;
-    for (size_t i = 0; i < count; i++) {
-        uint32_t row = self->map16 ? self->map16[buckets[i]] : self->map32[buckets[i]];
-        float value = intent_features_tf (counts[i]) * (row ? self->idf[row - 1] : self->default_idf);
-        norm += (double) value * value;
-        if (row) {
-            /* the row is needed in the next loop: ask for it now, so its loads overlap */
-            if (self->whole[row - 1]) {
-                size_t whole = self->whole[row - 1] - 1;
-                const char *weights = (const char *) (self->whole_weights + whole * self->stride);
-                for (size_t byte = 0; byte < self->stride * sizeof (float); byte += 64)
-                    __builtin_prefetch (weights + byte);
-            } else {
-                __builtin_prefetch (self->pair_labels + self->row_start[row - 1]);
-                __builtin_prefetch (self->pair_weights + self->row_start[row - 1]);
-            }
-            scratch->rows[active] = row - 1;
-            scratch->values[active] = value;
-            active++;
-        }
-    }
-    float scale = norm > 0 ? (float) (1.0 / sqrt (norm)) : 0;
-
-    /* Each label's sum takes the same terms in the same order whether a row is whole or in
-       pairs, less the zeros, which add nothing: the scores are those of the whole product of
-       the file's rows, bit for bit. */
     float *scores = scratch->scores;
-    size_t stride = self->stride;
-    memcpy (scores, self->bias, stride * sizeof *scores);
-    for (size_t i = 0; i < active; i++) {
-        uint32_t row = scratch->rows[i];
-        float value = scratch->values[i] * scale;
-        if (self->whole[row]) {
-            const float *weights = self->whole_weights + (size_t) (self->whole[row] - 1) * stride;
-            for (size_t label = 0; label < stride; label += LANES)
-                s_add_scaled (scores + label, weights + label, value);
-        } else
-            for (uint32_t at = self->row_start[row]; at < self->row_start[row + 1]; at++)
-                scores[self->pair_labels[at]] += value * self->pair_weights[at];
-    }
+    memcpy (scores, self->bias, self->stride * sizeof *scores);
+    intent_weights_score (self->weights, intent_features_buckets (scratch->features),
+                          intent_features_counts (scratch->features), count, scratch->rows, scratch->values, scores);
 
     /* the k best, by insertion: k is small */
     if (k > labels)
@@ -1013,22 +685,22 @@ intent_model_test (bool verbose)
     intent_weights_measure (&room, row_zero, 3);
     intent_weights_measure (&room, row_b, 3);
     assert (room.pairs == 0 && room.whole_rows == 1);
-    assert (!intent_weights_new (model, 2, unordered, values, 1, &room, &err) && strstr (err.message, "order"));
+    assert (!intent_weights_new (12, 3, 2, unordered, values, 1, &room, &err) && strstr (err.message, "order"));
     float bad_idf[] = {1, 0};
-    assert (!intent_weights_new (model, 2, two, bad_idf, 1, &room, &err) && strstr (err.message, "not positive"));
-    intent_weights_t *built = intent_weights_new (model, 2, two, values, 1, &room, &err);
+    assert (!intent_weights_new (12, 3, 2, two, bad_idf, 1, &room, &err) && strstr (err.message, "not positive"));
+    intent_weights_t *built = intent_weights_new (12, 3, 2, two, values, 1, &room, &err);
     assert (built);
     assert (intent_weights_add (built, row_nan, &err) == -1 && strstr (err.message, "finite"));
     assert (intent_weights_add (built, row_b, &err) == 0);
     assert (intent_weights_add (built, row_b, &err) == -1 && strstr (err.message, "more weights than measured"));
-    assert (intent_model_take_weights (model, &built, bias, &err) == -1 && !built && strstr (err.message, "1 of 2"));
+    assert (intent_model_take_weights (model, &built, bias, &err) == -1 && !built && strstr (err.message, "1 rows given"));
     assert (intent_model_rows (model) == 9); /* unchanged */
-    built = intent_weights_new (model, 2, two, values, 1, &room, &err);
+    built = intent_weights_new (12, 3, 2, two, values, 1, &room, &err);
     assert (built && intent_weights_add (built, row_zero, &err) == 0 && intent_weights_add (built, row_b, &err) == 0);
     assert (intent_weights_add (built, row_zero, &err) == -1 && strstr (err.message, "more than the 2 rows"));
     float bad_bias[3] = {0, INFINITY, 0};
     assert (intent_model_take_weights (model, &built, bad_bias, &err) == -1 && !built);
-    built = intent_weights_new (model, 2, two, values, 1, &room, &err);
+    built = intent_weights_new (12, 3, 2, two, values, 1, &room, &err);
     assert (built && intent_weights_add (built, row_zero, &err) == 0 && intent_weights_add (built, row_b, &err) == 0);
     assert (intent_model_take_weights (model, &built, bias, &err) == 0 && !built);
     assert (intent_model_rows (model) == 2 && intent_model_default_idf (model) == 1.0f);

@@ -4,10 +4,8 @@
    A text's features are weighted (sublinear tf times idf, then L2-normalised) and each label's
    score is its bias plus the dot product of those weights with the label's weights. The weights
    are kept for the buckets seen in training only, one row per bucket, so a feature costs one
-   table look-up and one pass over one row. In memory a row holds only its non-zero weights, as
-   (label, weight) pairs: a linear SVM's rows are mostly zeros (78% in the demo model), and the
-   sums come out the same, bit for bit, as over the whole row. The confidence is
-   the probability that the best label is right, read from the margin between the two best scores
+   table look-up and one pass over one row (intent_weights keeps them). The confidence is the
+   probability that the best label is right, read from the margin between the two best scores
    through a monotone map fitted on out-of-fold predictions at training time (intent_train).
    A model also carries the confidence threshold chosen to keep a share of traffic (its coverage)
    on the model, the "fast path".
@@ -25,6 +23,7 @@
 #include "cv_envelope.h"
 #include "cv_error.h"
 #include "intent_features.h"
+#include "intent_weights.h"
 
 #define INTENT_MODEL_MAX_LABELS 1024
 #define INTENT_MODEL_TOP_MAX CV_MAX_CANDIDATES      /* candidates a prediction can list */
@@ -76,35 +75,8 @@ int intent_model_set_calibration (intent_model_t *self, size_t count, const floa
 int intent_model_set_threshold (intent_model_t *self, float coverage, float threshold, cv_error_t *err)
     CV_MUST_CHECK;
 
-/* Weights given a row at a time, for a reader that streams them (intent_model_file): measure
-   every row with intent_weights_measure, make the room with intent_weights_new, add the rows in
-   order with intent_weights_add, and hand them to the model with intent_model_take_weights. */
-typedef struct _intent_weights_t intent_weights_t;
-
-/* The memory rows of weights take: weights kept as (label, weight) pairs, and rows kept whole. */
-typedef struct {
-    size_t pairs;
-    size_t whole_rows;
-} intent_weights_room_t;
-
-/* Adds what one row of label_count weights takes to room. */
-void intent_weights_measure (intent_weights_room_t *room, const float *row, size_t label_count);
-
-/* Room for rows rows of model's labels (model borrowed: it must outlive them), taking room: the
-   buckets (increasing, each below 2^bits) and idf of each row, and default_idf for buckets
-   without a row, are copied. NULL with err for out-of-order buckets, an idf that is not a
-   positive number, or no memory. */
-intent_weights_t *intent_weights_new (const intent_model_t *model, size_t rows, const uint32_t *buckets,
-                                      const float *idf, float default_idf, const intent_weights_room_t *room,
-                                      cv_error_t *err) CV_MUST_CHECK;
-void intent_weights_destroy (intent_weights_t **self_p);
-
-/* Appends the next row: a weight per label, copied. -1 with err when one is not finite, or the
-   row does not fit the room measured (the rows are not those measured), or all rows are in. */
-int intent_weights_add (intent_weights_t *self, const float *row, cv_error_t *err) CV_MUST_CHECK;
-
-/* Sets the model's weights to *weights_p (made for this model, every row added), taken and
-   nulled even on failure, and its bias (a number per label, copied). -1 with err, the model
+/* Sets the model's weights to *weights_p (made for this model's bits and labels; see
+   intent_weights for making them a row at a time), taken and nulled even on failure, and its bias (a number per label, copied). -1 with err, the model
    unchanged, when rows are missing or a bias is not finite. */
 int intent_model_take_weights (intent_model_t *self, intent_weights_t **weights_p, const float *bias,
                                cv_error_t *err) CV_MUST_CHECK;

@@ -412,7 +412,7 @@ s_decode (reader_t *reader, cv_error_t *err)
     else if (s_read_u32s (reader, buckets, rows) || s_read_f32s (reader, idf, rows)
              || s_measure_rows (reader, rows, labels, &room))
         s_read_failed (reader, err);
-    else if ((weights = intent_weights_new (self, rows, buckets, idf, default_idf, &room, err))) {
+    else if ((weights = intent_weights_new (features.bits, labels, rows, buckets, idf, default_idf, &room, err))) {
         rc = 0;
         for (size_t r = 0; rc == 0 && r < rows; r++) {
             if (s_read_f32s (reader, row, labels))

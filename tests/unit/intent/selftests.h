@@ -17,6 +17,7 @@
 #include "intent_server.h"
 #include "intent_text.h"
 #include "intent_train.h"
+#include "intent_weights.h"
 
 typedef struct {
     const char *name;
@@ -33,6 +34,7 @@ static const selftest_t selftests[] = {
     {"intent_server", intent_server_test},
     {"intent_text", intent_text_test},
     {"intent_features", intent_features_test},
+    {"intent_weights", intent_weights_test},
     {"intent_model", intent_model_test},
     {"intent_model_file", intent_model_file_test},
     {"intent_csv", intent_csv_test},
