@@ -68,7 +68,8 @@ s_check_pattern (const cv_config_t *agent, cv_node_t *node, const char *path, co
     if (!*pattern)
         return cv_config_fail (agent, node, path, err, "must not be empty");
     if (strstr (pattern, "\\Q") || strstr (pattern, "(*"))
-        return cv_config_fail (agent, node, path, err, "must not use \\Q or (*VERB): it is spliced into larger patterns");
+        return cv_config_fail (agent, node, path, err,
+                               "must not use \\Q or (*VERB): it is spliced into larger patterns");
     int code = 0;
     PCRE2_SIZE offset = 0;
     pcre2_code *compiled = pcre2_compile ((PCRE2_SPTR) pattern, PCRE2_ZERO_TERMINATED, COMPILE_OPTIONS, &code,
@@ -461,7 +462,8 @@ intent_lexicon_test (bool verbose)
     s_expect_refused ("slots:\n  demonyms:\n    - {code: ES}\n", "slots.demonyms[1].names: is required");
     s_expect_refused ("slots:\n  no_minor_unit: [JPY, yen]\n", "agent.yaml:2: slots.no_minor_unit: must be 3");
     s_expect_refused ("slots:\n  ids:\n    card: 'c-[0-9]+'\n", "agent.yaml:3: slots.ids.card: unknown key");
-    s_expect_refused ("slots:\n  ids:\n    transfer_ref: 'tr-[0-9'\n", "agent.yaml:3: slots.ids.transfer_ref: does not");
+    s_expect_refused ("slots:\n  ids:\n    transfer_ref: 'tr-[0-9'\n",
+                      "agent.yaml:3: slots.ids.transfer_ref: does not compile");
     s_expect_refused ("slots:\n  currency: []\n", "agent.yaml:2: slots.currency: unknown key");
     s_expect_refused ("slots: [a]\n", "slots: must be a map");
     if (verbose)

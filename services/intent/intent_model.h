@@ -76,8 +76,9 @@ int intent_model_set_threshold (intent_model_t *self, float coverage, float thre
     CV_MUST_CHECK;
 
 /* Sets the model's weights to *weights_p (made for this model's bits and labels; see
-   intent_weights for making them a row at a time), taken and nulled even on failure, and its bias (a number per label, copied). -1 with err, the model
-   unchanged, when rows are missing or a bias is not finite. */
+   intent_weights for making them a row at a time), taken and nulled even on failure, and its
+   bias (a number per label, copied). -1 with err, the model unchanged, when rows are missing or
+   a bias is not finite. */
 int intent_model_take_weights (intent_model_t *self, intent_weights_t **weights_p, const float *bias,
                                cv_error_t *err) CV_MUST_CHECK;
 
