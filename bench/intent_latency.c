@@ -11,7 +11,7 @@
 #include <time.h>
 
 #include "intent_classifier.h"
-#include "intent_model.h"
+#include "intent_model_file.h"
 #include "learn_examples.h"
 
 static int64_t
@@ -47,7 +47,7 @@ main (int argc, char **argv)
     }
     size_t rounds = argc > 4 ? (size_t) atoi (argv[4]) : 3;
     cv_error_t err;
-    intent_model_t *model = intent_model_load (argv[1], &err);
+    intent_model_t *model = intent_model_file_load (argv[1], &err);
     learn_examples_t *data = learn_examples_new ();
     cv_config_t *agent = cv_config_load (argv[3], &err);
     if (!model || !agent || learn_examples_load (data, argv[2], &err)) {

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "cli_command.h"
-#include "intent_model.h"
+#include "intent_model_file.h"
 #include "learn_examples.h"
 #include "learn_train.h"
 
@@ -283,7 +283,7 @@ cli_train_run (int argc, char **argv)
                                 &err);
         if (!model)
             cli_command_fail (COMMAND, "%s", err.message);
-        else if (intent_model_save (model, out, &err))
+        else if (intent_model_file_save (model, out, &err))
             cli_command_fail (COMMAND, "cannot write the model: %s", err.message);
         else {
             s_report (train, &report, data, out, intent_model_file_size (model), grid);

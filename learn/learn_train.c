@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "intent_model_file.h"
 #include "learn_calibration.h"
 #include "learn_matrix.h"
 
@@ -630,8 +631,8 @@ learn_train_test (bool verbose)
     intent_model_t *again = learn_train_fit (examples, &settings, NULL, NULL, NULL, NULL, &err);
     assert (again);
     size_t size, again_size;
-    uint8_t *bytes = intent_model_encode (model, &size);
-    uint8_t *again_bytes = intent_model_encode (again, &again_size);
+    uint8_t *bytes = intent_model_file_encode (model, &size);
+    uint8_t *again_bytes = intent_model_file_encode (again, &again_size);
     assert (size == again_size && memcmp (bytes, again_bytes, size) == 0);
     free (bytes);
     free (again_bytes);

@@ -12,6 +12,7 @@
 
 #include "cv_llm.h"
 #include "intent_rules.h"
+#include "intent_model_file.h"
 #include "intent_slots.h"
 
 #define DEFAULT_CANDIDATES 5
@@ -80,7 +81,7 @@ s_load_section (intent_knowledge_t *self, cv_config_t *agent, const char *model_
     const char *path = model_override;
     if (!path && cv_config_string (agent, section, "model", "classifier", true, &path, err))
         return -1;
-    self->model = intent_model_load (path, err);
+    self->model = intent_model_file_load (path, err);
     if (!self->model) {
         cv_error_prefix (err, "intent model %s (train one with `conveyor train` or `make`)", path);
         return -1;
@@ -139,7 +140,7 @@ intent_knowledge_new (cv_config_t *agent, const char *model_path, cv_log_t *log,
     self->candidates = DEFAULT_CANDIDATES;
     self->llm_timeout_ms = DEFAULT_LLM_TIMEOUT_MS;
     self->rules = intent_rules_new (agent, log, err);
-    self->slots = self->rules ? intent_slots_new (err) : NULL;
+    self->slots = self->rules ? intent_slots_new (agent, err) : NULL;
     if (!self->slots || s_load_section (self, agent, model_path, err) || s_load_llm (self, agent, err))
         intent_knowledge_destroy (&self);
     else if (log)

@@ -1,55 +1,21 @@
-/* The intent classifier: a linear model over hashed features, its confidence map and its file. */
+/* The intent classifier: a linear model over hashed features and its confidence map. */
 #include "intent_model.h"
 
 #include <assert.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#define MAGIC_SIZE 8
-/* magic, version, file size, flags, 4 setting bytes, labels, rows, knots, default idf, coverage,
-   threshold */
-#define HEADER_SIZE (MAGIC_SIZE + 4 + 8 + 4 + 4 + 4 + 4 + 4 + 4 + 4 + 4)
-#define CRC_SIZE 4
-/* The most bytes read from a model in one piece: a row of weights, the biases, a label. */
-#define PIECE_MAX (4 * INTENT_MODEL_MAX_LABELS)
-/* Scores of a whole row are summed LANES labels at a time: a fixed-size inner loop the compiler
-   turns into vector instructions at -O2; whole rows and the scores are padded with zeros to a
-   multiple of it. */
-#define LANES 8
-_Static_assert (INTENT_MODEL_MAX_LABELS <= UINT16_MAX + 1, "a row's labels are kept in 16 bits");
+#define LANES INTENT_WEIGHTS_LANES
+_Static_assert (INTENT_MODEL_MAX_LABELS <= INTENT_WEIGHTS_MAX_LABELS, "a model's labels fit its weights' rows");
 
 struct _intent_model_t {
     intent_features_settings_t features;
     char **labels;
     size_t label_count;
     float *bias;                 /* per label */
-    /* 2^bits entries: row + 1 of a bucket, 0 when it has none; in 16 bits while the rows fit
-       (half the memory: 512 kB for the demo model's 2^18 buckets), else in 32 */
-    uint16_t *map16;
-    uint32_t *map32;
-    uint32_t *buckets;           /* per row, increasing */
-    float *idf;                  /* per row */
-    size_t rows;
-    /* The weights. Most rows are mostly zeros: such a row keeps its other weights as (label,
-       weight) pairs, at row_start[r] .. row_start[r + 1] - 1 by increasing label. A row with
-       more than a quarter of its weights non-zero (a frequent feature's, most often) is kept
-       whole, padded to stride, and summed with vector instructions: whole[r] is 1 + its index
-       among those, 0 for a row of pairs. A weight of -0 is kept, so the file written from a
-       model is the file it was read from. */
-    uint32_t *row_start;         /* rows + 1 */
-    uint16_t *pair_labels;
-    float *pair_weights;
-    uint32_t *whole;             /* per row */
-    float *whole_weights;        /* [whole row][stride] */
+    intent_weights_t *weights;   /* the rows, see intent_weights */
     size_t stride;               /* labels rounded up to a whole number of LANES */
-    float default_idf;           /* of a bucket without a row */
     float *knot_margins;         /* the confidence map */
     float *knot_probabilities;
     size_t knots;
@@ -111,11 +77,11 @@ s_new (const intent_features_settings_t *features, const char *const *labels, co
     self->stride = (count + LANES - 1) / LANES * LANES;
     self->labels = calloc (count, sizeof *self->labels);
     self->bias = calloc (self->stride, sizeof *self->bias);
-    self->map16 = calloc ((size_t) 1 << features->bits, sizeof *self->map16);
-    self->row_start = calloc (1, sizeof *self->row_start);
+    intent_weights_room_t room = {0};
+    self->weights = intent_weights_new (features->bits, count, 0, NULL, NULL, 1.0f, &room, NULL);
     self->knot_margins = calloc (1, sizeof (float));
     self->knot_probabilities = calloc (1, sizeof (float));
-    bool ok = self->labels && self->bias && self->map16 && self->row_start && self->knot_margins
+    bool ok = self->labels && self->bias && self->weights && self->knot_margins
               && self->knot_probabilities;
     for (size_t i = 0; ok && i < count; i++) {
         self->labels[i] = strndup (labels[i], sizes[i]);
@@ -128,7 +94,6 @@ s_new (const intent_features_settings_t *features, const char *const *labels, co
     }
     /* no map yet: every margin has confidence 0, and nothing reaches the threshold */
     self->knots = 1;
-    self->default_idf = 1.0f;
     self->coverage = 1.0f;
     self->threshold = 1.0f;
     return self;
@@ -165,15 +130,7 @@ intent_model_destroy (intent_model_t **self_p)
         free (self->labels[i]);
     free (self->labels);
     free (self->bias);
-    free (self->map16);
-    free (self->map32);
-    free (self->buckets);
-    free (self->idf);
-    free (self->row_start);
-    free (self->pair_labels);
-    free (self->pair_weights);
-    free (self->whole);
-    free (self->whole_weights);
+    intent_weights_destroy (&self->weights);
     free (self->knot_margins);
     free (self->knot_probabilities);
     free (self);
@@ -189,194 +146,27 @@ s_finite (const float *values, size_t count)
     return true;
 }
 
-/* True for a weight a row leaves out: +0 only, so that -0 survives a save and a load. */
-static bool
-s_dropped (float weight)
+int
+intent_model_take_weights (intent_model_t *self, intent_weights_t **weights_p, const float *bias, cv_error_t *err)
 {
-    return weight == 0.0f && !signbit (weight);
-}
-
-/* Checks what intent_model_set_weights and the decoder take, before anything is changed. */
-static int
-s_check_buckets (const intent_model_t *self, size_t rows, const uint32_t *buckets, cv_error_t *err)
-{
-    size_t buckets_total = (size_t) 1 << self->features.bits;
-    if (rows > buckets_total)
-        return cv_error_set (err, CV_ERR_INVALID, "rows", "%zu rows for %zu buckets", rows, buckets_total);
-    for (size_t row = 0; row < rows; row++)
-        if (buckets[row] >= buckets_total || (row > 0 && buckets[row] <= buckets[row - 1]))
-            return cv_error_set (err, CV_ERR_INVALID, "buckets", "row %zu: bucket %u out of order or range", row,
-                                 buckets[row]);
-    return 0;
-}
-
-static int
-s_check_idf (size_t rows, const float *idf, float default_idf, cv_error_t *err)
-{
-    if (!s_finite (idf, rows) || !isfinite (default_idf))
-        return cv_error_set (err, CV_ERR_INVALID, "weights", "a weight, bias or idf is not a finite number");
-    for (size_t row = 0; row < rows; row++)
-        if (!(idf[row] > 0))
-            return cv_error_set (err, CV_ERR_INVALID, "idf", "row %zu: idf %g is not positive", row, idf[row]);
-    if (!(default_idf > 0))
-        return cv_error_set (err, CV_ERR_INVALID, "idf", "default idf %g is not positive", default_idf);
-    return 0;
-}
-
-/* How much room a model's rows take: pairs and whole rows. */
-typedef struct {
-    size_t pairs;
-    size_t whole_rows;
-} room_t;
-
-/* The weights a row keeps as pairs: those s_dropped does not drop. */
-static size_t
-s_kept (const float *row, size_t label_count)
-{
-    size_t kept = 0;
-    for (size_t label = 0; label < label_count; label++)
-        kept += !s_dropped (row[label]);
-    return kept;
-}
-
-/* True for a row kept whole (see intent_model_t), given the weights it would keep as pairs. */
-static bool
-s_whole (size_t kept, size_t label_count)
-{
-    return 4 * kept > label_count;
-}
-
-/* Adds what one row of label_count weights takes to room. */
-static void
-s_measure (room_t *room, const float *row, size_t label_count)
-{
-    size_t kept = s_kept (row, label_count);
-    if (s_whole (kept, label_count))
-        room->whole_rows++;
-    else
-        room->pairs += kept;
-}
-
-/* Weights being made, for rows rows, to fill with s_add_row; a model's own weights are kept
-   until s_install replaces them. */
-typedef struct {
-    uint32_t *buckets;
-    float *idf;
-    uint16_t *map16;          /* one of the two, for the rows */
-    uint32_t *map32;
-    uint32_t *row_start;
-    uint16_t *pair_labels;
-    float *pair_weights;
-    uint32_t *whole;
-    float *whole_weights;
-    size_t label_count, stride;
-    size_t rows;              /* filled so far */
-    room_t used, room;
-} weights_t;
-
-static void
-s_weights_free (weights_t *weights)
-{
-    free (weights->buckets);
-    free (weights->idf);
-    free (weights->map16);
-    free (weights->map32);
-    free (weights->row_start);
-    free (weights->pair_labels);
-    free (weights->pair_weights);
-    free (weights->whole);
-    free (weights->whole_weights);
-    memset (weights, 0, sizeof *weights);
-}
-
-static int
-s_weights_alloc (weights_t *weights, const intent_model_t *model, size_t rows, room_t room, cv_error_t *err)
-{
-    memset (weights, 0, sizeof *weights);
-    weights->label_count = model->label_count;
-    weights->stride = model->stride;
-    weights->room = room;
-    weights->buckets = malloc ((rows ? rows : 1) * sizeof *weights->buckets);
-    weights->idf = malloc ((rows ? rows : 1) * sizeof *weights->idf);
-    size_t buckets_total = (size_t) 1 << model->features.bits;
-    if (rows < UINT16_MAX)
-        weights->map16 = calloc (buckets_total, sizeof *weights->map16);
-    else
-        weights->map32 = calloc (buckets_total, sizeof *weights->map32);
-    weights->row_start = malloc ((rows + 1) * sizeof *weights->row_start);
-    weights->whole = malloc ((rows ? rows : 1) * sizeof *weights->whole);
-    weights->pair_labels = malloc ((room.pairs ? room.pairs : 1) * sizeof *weights->pair_labels);
-    weights->pair_weights = malloc ((room.pairs ? room.pairs : 1) * sizeof *weights->pair_weights);
-    weights->whole_weights = calloc (room.whole_rows ? room.whole_rows * model->stride : 1,
-                                     sizeof *weights->whole_weights);
-    if (!weights->buckets || !weights->idf || !(weights->map16 || weights->map32) || !weights->row_start || !weights->whole || !weights->pair_labels
-        || !weights->pair_weights || !weights->whole_weights) {
-        s_weights_free (weights);
-        return cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory for %zu rows", rows);
+    assert (self && weights_p && *weights_p && bias);
+    intent_weights_t *weights = *weights_p;
+    assert (intent_weights_labels (weights) == self->label_count);
+    assert (intent_weights_bits (weights) == self->features.bits);
+    int rc = 0;
+    if (!intent_weights_complete (weights))
+        rc = cv_error_set (err, CV_ERR_INVALID, "weights", "%zu rows given, fewer than made room for",
+                           intent_weights_rows (weights));
+    else if (!s_finite (bias, self->label_count))
+        rc = cv_error_set (err, CV_ERR_INVALID, "weights", "a weight, bias or idf is not a finite number");
+    else {
+        intent_weights_destroy (&self->weights);
+        self->weights = weights;
+        *weights_p = NULL;
+        memcpy (self->bias, bias, self->label_count * sizeof *self->bias);
     }
-    weights->row_start[0] = 0;
-    return 0;
-}
-
-/* Appends one row of weights (label_count of them), whole or as pairs; false, with nothing
-   appended, when it does not fit in the room made. */
-static bool
-s_add_row (weights_t *weights, const float *row)
-{
-    size_t labels = weights->label_count;
-    size_t kept = s_kept (row, labels);
-    size_t r = weights->rows;
-    if (s_whole (kept, labels)) {
-        if (weights->used.whole_rows == weights->room.whole_rows)
-            return false;
-        memcpy (weights->whole_weights + weights->used.whole_rows * weights->stride, row, labels * sizeof *row);
-        weights->whole[r] = (uint32_t) ++weights->used.whole_rows;
-    } else {
-        if (kept > weights->room.pairs - weights->used.pairs)
-            return false;
-        for (size_t label = 0; label < labels; label++)
-            if (!s_dropped (row[label])) {
-                weights->pair_labels[weights->used.pairs] = (uint16_t) label;
-                weights->pair_weights[weights->used.pairs] = row[label];
-                weights->used.pairs++;
-            }
-        weights->whole[r] = 0;
-    }
-    weights->rows++;
-    weights->row_start[weights->rows] = (uint32_t) weights->used.pairs;
-    return true;
-}
-
-/* Replaces self's weights with weights (whose buckets and idf are filled), taking them. */
-static void
-s_install (intent_model_t *self, weights_t *weights, float default_idf)
-{
-    free (self->buckets);
-    free (self->idf);
-    free (self->map16);
-    free (self->map32);
-    free (self->row_start);
-    free (self->pair_labels);
-    free (self->pair_weights);
-    free (self->whole);
-    free (self->whole_weights);
-    self->buckets = weights->buckets;
-    self->idf = weights->idf;
-    self->map16 = weights->map16;
-    self->map32 = weights->map32;
-    self->row_start = weights->row_start;
-    self->pair_labels = weights->pair_labels;
-    self->pair_weights = weights->pair_weights;
-    self->whole = weights->whole;
-    self->whole_weights = weights->whole_weights;
-    self->rows = weights->rows;
-    memset (weights, 0, sizeof *weights);
-    for (size_t row = 0; row < self->rows; row++)
-        if (self->map16)
-            self->map16[self->buckets[row]] = (uint16_t) (row + 1);
-        else
-            self->map32[self->buckets[row]] = (uint32_t) row + 1;
-    self->default_idf = default_idf;
+    intent_weights_destroy (weights_p);
+    return rc;
 }
 
 int
@@ -386,29 +176,20 @@ intent_model_set_weights (intent_model_t *self, size_t rows, const uint32_t *buc
     assert (self);
     assert (bias);
     assert (rows == 0 || (buckets && idf && weights));
-    if (s_check_buckets (self, rows, buckets, err))
-        return -1;
     if (!s_finite (weights, rows * self->label_count) || !s_finite (bias, self->label_count))
         return cv_error_set (err, CV_ERR_INVALID, "weights", "a weight, bias or idf is not a finite number");
-    if (s_check_idf (rows, idf, default_idf, err))
-        return -1;
-    room_t room = {0};
+    intent_weights_room_t room = {0};
     for (size_t row = 0; row < rows; row++)
-        s_measure (&room, weights + row * self->label_count, self->label_count);
-    weights_t kept;
-    if (s_weights_alloc (&kept, self, rows, room, err))
+        intent_weights_measure (&room, weights + row * self->label_count, self->label_count);
+    intent_weights_t *kept = intent_weights_new (self->features.bits, self->label_count, rows, buckets, idf,
+                                                 default_idf, &room, err);
+    if (!kept)
         return -1;
-    if (rows) {
-        memcpy (kept.buckets, buckets, rows * sizeof *kept.buckets);
-        memcpy (kept.idf, idf, rows * sizeof *kept.idf);
-    }
     for (size_t row = 0; row < rows; row++) {
-        bool added = s_add_row (&kept, weights + row * self->label_count);
-        assert (added); /* the room was counted above */
+        int added = intent_weights_add (kept, weights + row * self->label_count, err);
+        assert (added == 0); /* checked and measured above */
     }
-    s_install (self, &kept, default_idf);
-    memcpy (self->bias, bias, self->label_count * sizeof *self->bias);
-    return 0;
+    return intent_model_take_weights (self, &kept, bias, err);
 }
 
 int
@@ -495,7 +276,7 @@ size_t
 intent_model_rows (const intent_model_t *self)
 {
     assert (self);
-    return self->rows;
+    return intent_weights_rows (self->weights);
 }
 
 float
@@ -510,6 +291,36 @@ intent_model_threshold (const intent_model_t *self)
 {
     assert (self);
     return self->threshold;
+}
+
+const float *
+intent_model_bias (const intent_model_t *self)
+{
+    assert (self);
+    return self->bias;
+}
+
+float
+intent_model_default_idf (const intent_model_t *self)
+{
+    assert (self);
+    return intent_weights_default_idf (self->weights);
+}
+
+uint32_t
+intent_model_row (const intent_model_t *self, size_t row, float *idf, float *weights)
+{
+    assert (self);
+    return intent_weights_row (self->weights, row, idf, weights);
+}
+
+size_t
+intent_model_knots (const intent_model_t *self, const float **margins, const float **probabilities)
+{
+    assert (self && margins && probabilities);
+    *margins = self->knot_margins;
+    *probabilities = self->knot_probabilities;
+    return self->knots;
 }
 
 float
@@ -566,15 +377,6 @@ intent_scratch_destroy (intent_scratch_t **self_p)
     *self_p = NULL;
 }
 
-/* y += a * x over LANES floats; restrict tells the compiler they do not overlap, so it may
-   use vector instructions. */
-static inline void
-s_add_scaled (float *restrict y, const float *restrict x, float a)
-{
-    for (size_t lane = 0; lane < LANES; lane++)
-        y[lane] += a * x[lane];
-}
-
 void
 intent_model_predict (const intent_model_t *self, intent_scratch_t *scratch, const char *text, size_t size, size_t k,
                       intent_prediction_t *prediction)
@@ -584,52 +386,12 @@ intent_model_predict (const intent_model_t *self, intent_scratch_t *scratch, con
     assert (k >= 1 && k <= INTENT_MODEL_TOP_MAX);
     size_t labels = self->label_count;
 
-    /* weights of the text's features: sublinear tf times idf, L2-normalised over all of them
-       (a bucket never seen in training counts in the norm, as its idf says, but has no row) */
+    /* the bias plus the product of the text's features with the rows (intent_weights) */
     size_t count = intent_features_extract (scratch->features, text, size);
-    const uint32_t *buckets = intent_features_buckets (scratch->features);
-    const uint32_t *counts = intent_features_counts (scratch->features);
-    size_t active = 0;
-    double norm = 0;
-    for (size_t i = 0; i < count; i++) {
-        uint32_t row = self->map16 ? self->map16[buckets[i]] : self->map32[buckets[i]];
-        float value = intent_features_tf (counts[i]) * (row ? self->idf[row - 1] : self->default_idf);
-        norm += (double) value * value;
-        if (row) {
-            /* the row is needed in the next loop: ask for it now, so its loads overlap */
-            if (self->whole[row - 1]) {
-                size_t whole = self->whole[row - 1] - 1;
-                const char *weights = (const char *) (self->whole_weights + whole * self->stride);
-                for (size_t byte = 0; byte < self->stride * sizeof (float); byte += 64)
-                    __builtin_prefetch (weights + byte);
-            } else {
-                __builtin_prefetch (self->pair_labels + self->row_start[row - 1]);
-                __builtin_prefetch (self->pair_weights + self->row_start[row - 1]);
-            }
-            scratch->rows[active] = row - 1;
-            scratch->values[active] = value;
-            active++;
-        }
-    }
-    float scale = norm > 0 ? (float) (1.0 / sqrt (norm)) : 0;
-
-    /* Each label's sum takes the same terms in the same order whether a row is whole or in
-       pairs, less the zeros, which add nothing: the scores are those of the whole product of
-       the file's rows, bit for bit. */
     float *scores = scratch->scores;
-    size_t stride = self->stride;
-    memcpy (scores, self->bias, stride * sizeof *scores);
-    for (size_t i = 0; i < active; i++) {
-        uint32_t row = scratch->rows[i];
-        float value = scratch->values[i] * scale;
-        if (self->whole[row]) {
-            const float *weights = self->whole_weights + (size_t) (self->whole[row] - 1) * stride;
-            for (size_t label = 0; label < stride; label += LANES)
-                s_add_scaled (scores + label, weights + label, value);
-        } else
-            for (uint32_t at = self->row_start[row]; at < self->row_start[row + 1]; at++)
-                scores[self->pair_labels[at]] += value * self->pair_weights[at];
-    }
+    memcpy (scores, self->bias, self->stride * sizeof *scores);
+    intent_weights_score (self->weights, intent_features_buckets (scratch->features),
+                          intent_features_counts (scratch->features), count, scratch->rows, scratch->values, scores);
 
     /* the k best, by insertion: k is small */
     if (k > labels)
@@ -654,545 +416,6 @@ intent_model_predict (const intent_model_t *self, intent_scratch_t *scratch, con
             second = scores[label];
     prediction->margin = prediction->top[0].score - second;
     prediction->confidence = intent_model_calibrate (self, prediction->margin);
-}
-
-/* --- the file --- */
-
-/* CRC-32/ISO-HDLC (zlib's crc32), a byte at a time, over pieces given in order. The table is
-   made afresh for each load or save: it costs microseconds and needs no state shared between
-   threads. */
-typedef struct {
-    uint32_t table[256];
-    uint32_t value;
-} crc_t;
-
-static void
-s_crc_start (crc_t *crc)
-{
-    for (uint32_t i = 0; i < 256; i++) {
-        uint32_t c = i;
-        for (int bit = 0; bit < 8; bit++)
-            c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-        crc->table[i] = c;
-    }
-    crc->value = 0xFFFFFFFFu;
-}
-
-static void
-s_crc_add (crc_t *crc, const uint8_t *data, size_t size)
-{
-    uint32_t value = crc->value;
-    for (size_t i = 0; i < size; i++)
-        value = crc->table[(value ^ data[i]) & 0xFF] ^ (value >> 8);
-    crc->value = value;
-}
-
-static uint32_t
-s_crc_value (const crc_t *crc)
-{
-    return crc->value ^ 0xFFFFFFFFu;
-}
-
-static uint32_t
-s_crc32 (const uint8_t *data, size_t size)
-{
-    crc_t crc;
-    s_crc_start (&crc);
-    s_crc_add (&crc, data, size);
-    return s_crc_value (&crc);
-}
-
-static uint8_t *
-s_put_u32 (uint8_t *p, uint32_t value)
-{
-    p[0] = (uint8_t) value;
-    p[1] = (uint8_t) (value >> 8);
-    p[2] = (uint8_t) (value >> 16);
-    p[3] = (uint8_t) (value >> 24);
-    return p + 4;
-}
-
-static uint8_t *
-s_put_f32 (uint8_t *p, float value)
-{
-    uint32_t bits;
-    memcpy (&bits, &value, sizeof bits);
-    return s_put_u32 (p, bits);
-}
-
-static uint8_t *
-s_put_f32s (uint8_t *p, const float *values, size_t count)
-{
-    for (size_t i = 0; i < count; i++)
-        p = s_put_f32 (p, values[i]);
-    return p;
-}
-
-static uint32_t
-s_get_u32 (const uint8_t *p)
-{
-    return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
-}
-
-static float
-s_get_f32 (const uint8_t *p)
-{
-    uint32_t bits = s_get_u32 (p);
-    float value;
-    memcpy (&value, &bits, sizeof value);
-    return value;
-}
-
-static void
-s_get_f32s (const uint8_t *p, float *values, size_t count)
-{
-    for (size_t i = 0; i < count; i++)
-        values[i] = s_get_f32 (p + 4 * i);
-}
-
-/* The file size for a model of these counts; labels_bytes is the sum of the labels' lengths.
-   Computed in 64 bits from 32-bit counts, so it cannot overflow. */
-static uint64_t
-s_file_size (uint64_t labels, uint64_t labels_bytes, uint64_t rows, uint64_t knots)
-{
-    return HEADER_SIZE + labels + labels_bytes + 4 * labels + 8 * knots + 8 * rows + 4 * rows * labels + CRC_SIZE;
-}
-
-size_t
-intent_model_file_size (const intent_model_t *self)
-{
-    assert (self);
-    size_t labels_bytes = 0;
-    for (size_t i = 0; i < self->label_count; i++)
-        labels_bytes += strlen (self->labels[i]);
-    return (size_t) s_file_size (self->label_count, labels_bytes, self->rows, self->knots);
-}
-
-uint8_t *
-intent_model_encode (const intent_model_t *self, size_t *size)
-{
-    assert (self && size);
-    uint64_t total = intent_model_file_size (self);
-    uint8_t *data = malloc (total);
-    if (!data)
-        return NULL;
-    uint8_t *p = data;
-    memcpy (p, INTENT_MODEL_MAGIC, MAGIC_SIZE);
-    p += MAGIC_SIZE;
-    p = s_put_u32 (p, INTENT_MODEL_VERSION);
-    p = s_put_u32 (p, (uint32_t) total);
-    p = s_put_u32 (p, (uint32_t) (total >> 32));
-    p = s_put_u32 (p, self->features.text_flags);
-    *p++ = (uint8_t) self->features.bits;
-    *p++ = (uint8_t) self->features.word_max;
-    *p++ = (uint8_t) self->features.char_min;
-    *p++ = (uint8_t) self->features.char_max;
-    p = s_put_u32 (p, (uint32_t) self->label_count);
-    p = s_put_u32 (p, (uint32_t) self->rows);
-    p = s_put_u32 (p, (uint32_t) self->knots);
-    p = s_put_f32 (p, self->default_idf);
-    p = s_put_f32 (p, self->coverage);
-    p = s_put_f32 (p, self->threshold);
-    assert (p == data + HEADER_SIZE);
-    for (size_t i = 0; i < self->label_count; i++) {
-        size_t length = strlen (self->labels[i]);
-        *p++ = (uint8_t) length;
-        memcpy (p, self->labels[i], length);
-        p += length;
-    }
-    p = s_put_f32s (p, self->bias, self->label_count);
-    p = s_put_f32s (p, self->knot_margins, self->knots);
-    p = s_put_f32s (p, self->knot_probabilities, self->knots);
-    for (size_t row = 0; row < self->rows; row++)
-        p = s_put_u32 (p, self->buckets[row]);
-    p = s_put_f32s (p, self->idf, self->rows);
-    for (size_t row = 0; row < self->rows; row++) {
-        if (self->whole[row]) {
-            p = s_put_f32s (p, self->whole_weights + (self->whole[row] - 1) * self->stride, self->label_count);
-            continue;
-        }
-        memset (p, 0, 4 * self->label_count); /* +0, the weights a row of pairs leaves out */
-        for (uint32_t at = self->row_start[row]; at < self->row_start[row + 1]; at++)
-            s_put_f32 (p + 4 * self->pair_labels[at], self->pair_weights[at]);
-        p += 4 * self->label_count;
-    }
-    p = s_put_u32 (p, s_crc32 (data, total - CRC_SIZE));
-    assert (p == data + total);
-    *size = total;
-    return data;
-}
-
-/* A model's bytes, read in order, a piece at a time, from memory or from a file: a model on
-   disk is never held whole in memory beside the model made from it. */
-typedef struct {
-    const uint8_t *data;          /* the bytes, or NULL to read file */
-    FILE *file;
-    size_t size;                  /* of the whole model */
-    size_t offset;                /* of the next byte */
-    crc_t crc;                    /* of the bytes read since the last s_rewind */
-    uint8_t piece[PIECE_MAX];     /* what s_read read last from file */
-} reader_t;
-
-/* The next size bytes (at most PIECE_MAX, borrowed until the next read), or NULL when they run
-   past the model's size or the file cannot be read. */
-static const uint8_t *
-s_read (reader_t *reader, size_t size)
-{
-    assert (size <= PIECE_MAX);
-    if (size > reader->size - reader->offset)
-        return NULL;
-    const uint8_t *piece = reader->piece;
-    if (reader->data)
-        piece = reader->data + reader->offset;
-    else if (fread (reader->piece, 1, size, reader->file) != size)
-        return NULL;
-    reader->offset += size;
-    s_crc_add (&reader->crc, piece, size);
-    return piece;
-}
-
-/* Goes to offset; the checksum counts from there when restart, else it is left as it was. */
-static int
-s_seek (reader_t *reader, size_t offset, bool restart)
-{
-    assert (offset <= reader->size);
-    if (!reader->data && fseek (reader->file, (long) offset, SEEK_SET))
-        return -1;
-    reader->offset = offset;
-    if (restart)
-        s_crc_start (&reader->crc);
-    return 0;
-}
-
-static int
-s_read_failed (const reader_t *reader, cv_error_t *err)
-{
-    if (reader->file && ferror (reader->file))
-        return cv_error_set (err, CV_ERR_INVALID, NULL, "cannot read it: %s", strerror (errno));
-    return cv_error_set (err, CV_ERR_INVALID, NULL, "it changed while read");
-}
-
-/* Reads count little-endian floats into values. */
-static int
-s_read_f32s (reader_t *reader, float *values, size_t count)
-{
-    while (count > 0) {
-        size_t some = count < PIECE_MAX / 4 ? count : PIECE_MAX / 4;
-        const uint8_t *piece = s_read (reader, 4 * some);
-        if (!piece)
-            return -1;
-        s_get_f32s (piece, values, some);
-        values += some;
-        count -= some;
-    }
-    return 0;
-}
-
-static int
-s_read_u32s (reader_t *reader, uint32_t *values, size_t count)
-{
-    while (count > 0) {
-        size_t some = count < PIECE_MAX / 4 ? count : PIECE_MAX / 4;
-        const uint8_t *piece = s_read (reader, 4 * some);
-        if (!piece)
-            return -1;
-        for (size_t i = 0; i < some; i++)
-            values[i] = s_get_u32 (piece + 4 * i);
-        values += some;
-        count -= some;
-    }
-    return 0;
-}
-
-/* The first pass: what the frame says, before anything else is read — the magic, the version,
-   the size and the checksum of every byte. */
-static int
-s_check_frame (reader_t *reader, cv_error_t *err)
-{
-    size_t size = reader->size;
-    const uint8_t *header = s_read (reader, size < HEADER_SIZE ? size : HEADER_SIZE);
-    if (!header)
-        return s_read_failed (reader, err);
-    if (size < MAGIC_SIZE || memcmp (header, INTENT_MODEL_MAGIC, MAGIC_SIZE) != 0)
-        return cv_error_set (err, CV_ERR_INVALID, NULL, "not an intent model (it does not start with %s)",
-                             INTENT_MODEL_MAGIC);
-    if (size < HEADER_SIZE + CRC_SIZE)
-        return cv_error_set (err, CV_ERR_INVALID, NULL, "truncated: %zu bytes, fewer than a model's header", size);
-    uint32_t version = s_get_u32 (header + MAGIC_SIZE);
-    if (version != INTENT_MODEL_VERSION)
-        return cv_error_set (err, CV_ERR_INVALID, NULL,
-                             "model format version %u, this build reads version %d: train it again with this conveyor",
-                             version, INTENT_MODEL_VERSION);
-    uint64_t declared = (uint64_t) s_get_u32 (header + MAGIC_SIZE + 4)
-                        | (uint64_t) s_get_u32 (header + MAGIC_SIZE + 8) << 32;
-    if (declared != size)
-        return cv_error_set (err, CV_ERR_INVALID, NULL, "%s: %zu bytes where its header says %llu",
-                             size < declared ? "truncated" : "trailing bytes", size, (unsigned long long) declared);
-    while (reader->offset < size - CRC_SIZE) {
-        size_t left = size - CRC_SIZE - reader->offset;
-        if (!s_read (reader, left < PIECE_MAX ? left : PIECE_MAX))
-            return s_read_failed (reader, err);
-    }
-    uint32_t computed = s_crc_value (&reader->crc);
-    const uint8_t *stored = s_read (reader, CRC_SIZE);
-    if (!stored)
-        return s_read_failed (reader, err);
-    if (s_get_u32 (stored) != computed)
-        return cv_error_set (err, CV_ERR_INVALID, NULL, "corrupted: checksum 0x%08x where the file says 0x%08x",
-                             computed, s_get_u32 (stored));
-    return 0;
-}
-
-/* Measures the room that rows rows of labels weights each take, from where reader is; then
-   goes back, the checksum as it was. */
-static int
-s_measure_rows (reader_t *reader, size_t rows, size_t labels, room_t *room)
-{
-    size_t back = reader->offset;
-    crc_t crc = reader->crc;
-    float row[INTENT_MODEL_MAX_LABELS];
-    for (size_t r = 0; r < rows; r++) {
-        if (s_read_f32s (reader, row, labels))
-            return -1;
-        s_measure (room, row, labels);
-    }
-    if (s_seek (reader, back, false))
-        return -1;
-    reader->crc = crc;
-    return 0;
-}
-
-/* The second pass: every count, name and number, into the model, whose weights are written
-   straight into their rows. The frame was checked by s_check_frame. */
-static intent_model_t *
-s_decode (reader_t *reader, cv_error_t *err)
-{
-    size_t size = reader->size;
-    if (s_seek (reader, 0, true)) {
-        s_read_failed (reader, err);
-        return NULL;
-    }
-    uint8_t header[HEADER_SIZE];
-    const uint8_t *piece = s_read (reader, HEADER_SIZE);
-    if (!piece) {
-        s_read_failed (reader, err);
-        return NULL;
-    }
-    memcpy (header, piece, HEADER_SIZE);
-    /* The checksum only says that the bytes are those written: a file made otherwise must still
-       fail cleanly, so every count is checked before it is used. */
-    const uint8_t *p = header + MAGIC_SIZE + 12;
-    intent_features_settings_t features = {
-        .text_flags = s_get_u32 (p), .bits = p[4], .word_max = p[5], .char_min = p[6], .char_max = p[7]};
-    if (intent_features_settings_check (&features, err)) {
-        cv_error_prefix (err, "feature settings");
-        return NULL;
-    }
-    uint32_t labels = s_get_u32 (p + 8), rows = s_get_u32 (p + 12), knots = s_get_u32 (p + 16);
-    if (labels < 2 || labels > INTENT_MODEL_MAX_LABELS || rows > (1u << features.bits) || knots < 1
-        || knots > INTENT_MODEL_MAX_KNOTS) {
-        cv_error_set (err, CV_ERR_INVALID, NULL, "bad counts: %u labels, %u rows, %u knots", labels, rows, knots);
-        return NULL;
-    }
-    float default_idf = s_get_f32 (header + HEADER_SIZE - 12);
-    float coverage = s_get_f32 (header + HEADER_SIZE - 8);
-    float threshold = s_get_f32 (header + HEADER_SIZE - 4);
-
-    /* the labels, as far as the bytes go; then the size their lengths make */
-    char *text = malloc ((size_t) labels * 256);
-    if (!text) {
-        cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
-        return NULL;
-    }
-    const char *names[INTENT_MODEL_MAX_LABELS];
-    size_t sizes[INTENT_MODEL_MAX_LABELS];
-    uint64_t labels_bytes = 0;
-    for (uint32_t i = 0; i < labels; i++) {
-        const uint8_t *length = reader->offset < size - CRC_SIZE ? s_read (reader, 1) : NULL;
-        sizes[i] = length ? *length : 0;
-        const uint8_t *name = length && sizes[i] <= size - CRC_SIZE - reader->offset ? s_read (reader, sizes[i]) : NULL;
-        if (!name) {
-            free (text);
-            cv_error_set (err, CV_ERR_INVALID, NULL, "the labels run past the end of the file");
-            return NULL;
-        }
-        memcpy (text + 256 * (size_t) i, name, sizes[i]);
-        names[i] = text + 256 * (size_t) i;
-        labels_bytes += sizes[i];
-    }
-    uint64_t expected = s_file_size (labels, labels_bytes, rows, knots);
-    if (expected != size) {
-        free (text);
-        cv_error_set (err, CV_ERR_INVALID, NULL, "%zu bytes where its counts make %llu", size,
-                      (unsigned long long) expected);
-        return NULL;
-    }
-    intent_model_t *self = s_new (&features, names, sizes, labels, err);
-    free (text);
-    if (!self)
-        return NULL;
-
-    float *margins = malloc (knots * sizeof *margins);
-    float *probabilities = malloc (knots * sizeof *probabilities);
-    float row[INTENT_MODEL_MAX_LABELS];
-    weights_t kept = {0};
-    room_t room = {0};
-    int rc = -1;
-    if (!margins || !probabilities)
-        cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
-    else if (s_read_f32s (reader, self->bias, labels) || s_read_f32s (reader, margins, knots)
-             || s_read_f32s (reader, probabilities, knots))
-        s_read_failed (reader, err);
-    else if (!s_finite (self->bias, labels))
-        cv_error_set (err, CV_ERR_INVALID, "weights", "a weight, bias or idf is not a finite number");
-    else if (s_seek (reader, reader->offset + 8 * (size_t) rows, false)
-             || s_measure_rows (reader, rows, labels, &room)
-             || s_seek (reader, reader->offset - 8 * (size_t) rows, false))
-        s_read_failed (reader, err);
-    else if (s_weights_alloc (&kept, self, rows, room, err) == 0) {
-        if (s_read_u32s (reader, kept.buckets, rows) || s_read_f32s (reader, kept.idf, rows))
-            s_read_failed (reader, err);
-        else if (s_check_buckets (self, rows, kept.buckets, err) == 0
-                 && s_check_idf (rows, kept.idf, default_idf, err) == 0) {
-            rc = 0;
-            for (size_t r = 0; rc == 0 && r < rows; r++) {
-                if (s_read_f32s (reader, row, labels))
-                    rc = s_read_failed (reader, err);
-                else if (!s_finite (row, labels))
-                    rc = cv_error_set (err, CV_ERR_INVALID, "weights", "a weight, bias or idf is not a finite number");
-                else if (!s_add_row (&kept, row))
-                    rc = s_read_failed (reader, err); /* more weights than counted: the file changed */
-            }
-            /* the second pass must have read the bytes that the first checked */
-            uint32_t computed = s_crc_value (&reader->crc);
-            const uint8_t *stored = rc == 0 ? s_read (reader, CRC_SIZE) : NULL;
-            if (rc == 0 && (!stored || s_get_u32 (stored) != computed))
-                rc = s_read_failed (reader, err);
-        }
-    }
-    if (rc == 0) {
-        s_install (self, &kept, default_idf);
-        rc = intent_model_set_calibration (self, knots, margins, probabilities, err);
-    }
-    if (rc == 0)
-        rc = intent_model_set_threshold (self, coverage, threshold, err);
-    s_weights_free (&kept);
-    free (margins);
-    free (probabilities);
-    if (rc)
-        intent_model_destroy (&self);
-    return self;
-}
-
-intent_model_t *
-intent_model_decode (const void *bytes, size_t size, cv_error_t *err)
-{
-    assert (bytes || size == 0);
-    static const uint8_t none[1];
-    reader_t *reader = calloc (1, sizeof *reader);
-    if (!reader) {
-        cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
-        return NULL;
-    }
-    reader->data = bytes ? bytes : none;
-    reader->size = size;
-    s_crc_start (&reader->crc);
-    intent_model_t *self = s_check_frame (reader, err) == 0 ? s_decode (reader, err) : NULL;
-    free (reader);
-    return self;
-}
-
-intent_model_t *
-intent_model_load (const char *path, cv_error_t *err)
-{
-    assert (path);
-    FILE *file = fopen (path, "rb");
-    if (!file) {
-        cv_error_set (err, CV_ERR_INVALID, NULL, "%s: %s", path, strerror (errno));
-        return NULL;
-    }
-    intent_model_t *self = NULL;
-    reader_t *reader = NULL;
-    struct stat status;
-    if (fstat (fileno (file), &status) || !S_ISREG (status.st_mode))
-        cv_error_set (err, CV_ERR_INVALID, NULL, "%s: not a regular file", path);
-    else if ((uint64_t) status.st_size > INTENT_MODEL_MAX_BYTES)
-        cv_error_set (err, CV_ERR_INVALID, NULL, "%s: %lld bytes, more than a model may have", path,
-                      (long long) status.st_size);
-    else if (!(reader = calloc (1, sizeof *reader)))
-        cv_error_set (err, CV_ERR_INTERNAL, NULL, "%s: out of memory", path);
-    else {
-        reader->file = file;
-        reader->size = (size_t) status.st_size;
-        s_crc_start (&reader->crc);
-        if (s_check_frame (reader, err) == 0)
-            self = s_decode (reader, err);
-        if (!self)
-            cv_error_prefix (err, "%s", path);
-    }
-    free (reader);
-    fclose (file);
-    return self;
-}
-
-/* Writes size bytes to fd; -1 with errno on failure. */
-static int
-s_write_all (int fd, const uint8_t *data, size_t size)
-{
-    while (size > 0) {
-        ssize_t written = write (fd, data, size);
-        if (written < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        data += written;
-        size -= (size_t) written;
-    }
-    return 0;
-}
-
-int
-intent_model_save (const intent_model_t *self, const char *path, cv_error_t *err)
-{
-    assert (self && path);
-    size_t size;
-    uint8_t *data = intent_model_encode (self, &size);
-    if (!data)
-        return cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
-    char *temporary = NULL;
-    if (asprintf (&temporary, "%s.tmp.XXXXXX", path) < 0) {
-        free (data);
-        return cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
-    }
-    int rc = 0;
-    int fd = mkstemp (temporary);
-    if (fd < 0)
-        rc = cv_error_set (err, CV_ERR_INVALID, NULL, "%s: cannot create a file beside it: %s", path,
-                           strerror (errno));
-    else {
-        if (s_write_all (fd, data, size) || fchmod (fd, 0644) || fsync (fd))
-            rc = cv_error_set (err, CV_ERR_INVALID, NULL, "%s: %s", temporary, strerror (errno));
-        if (close (fd) && rc == 0)
-            rc = cv_error_set (err, CV_ERR_INVALID, NULL, "%s: %s", temporary, strerror (errno));
-        if (rc == 0 && rename (temporary, path))
-            rc = cv_error_set (err, CV_ERR_INVALID, NULL, "%s: %s", path, strerror (errno));
-        if (rc)
-            unlink (temporary);
-        else {
-            /* the rename itself survives a crash once the directory is synced */
-            char *copy = strdup (path);
-            int directory = copy ? open (dirname (copy), O_RDONLY | O_DIRECTORY) : -1;
-            if (directory >= 0) {
-                fsync (directory);
-                close (directory);
-            }
-            free (copy);
-        }
-    }
-    free (temporary);
-    free (data);
-    return rc;
 }
 
 /* --- self-test --- */
@@ -1258,30 +481,10 @@ s_test_model (void)
     return self;
 }
 
-/* Asserts that decoding size bytes at data fails, with a message containing expected. */
-static void
-s_expect_refused (const uint8_t *data, size_t size, const char *expected, const char *what)
-{
-    cv_error_t err;
-    intent_model_t *model = intent_model_decode (data, size, &err);
-    if (model || (expected && !strstr (err.message, expected))) {
-        fprintf (stderr, "intent_model: %s: %s\n", what, model ? "accepted" : err.message);
-        abort ();
-    }
-}
-
-/* Rewrites the checksum of a model in data (size bytes) after an edit. */
-static void
-s_reseal (uint8_t *data, size_t size)
-{
-    s_put_u32 (data + size - CRC_SIZE, s_crc32 (data, size - CRC_SIZE));
-}
-
 /* A model of nine labels whose rows are kept both ways: "alpha" as pairs (one weight and a -0),
-   "beta" whole, "gamma" as no pairs at all. Predictions, the bytes written, and a file flipped on
-   disk. */
+   "beta" whole, "gamma" as no pairs at all: predictions, and the rows given back as given. */
 static void
-s_test_rows (const char *directory)
+s_test_rows (void)
 {
     intent_features_settings_t settings;
     intent_features_settings_default (&settings);
@@ -1335,38 +538,12 @@ s_test_rows (const char *directory)
     assert (fabsf (prediction.top[0].score - (2.0f * both - 0.25f * both)) < 1e-5f);
     assert (strcmp (prediction.top[1].name, "l7") == 0 && fabsf (prediction.top[1].score - both) < 1e-5f);
 
-    /* the file holds every weight as given, -0 too; a load gives the same bytes back */
-    size_t size;
-    uint8_t *data = intent_model_encode (model, &size);
-    assert (data);
-    const uint8_t *written = data + size - CRC_SIZE - 4 * 3 * 9;
-    for (size_t i = 0; i < 3 * 9; i++) {
-        uint32_t bits;
-        memcpy (&bits, &rows[i], sizeof bits);
-        assert (s_get_u32 (written + 4 * i) == bits);
+    /* every weight given back as given, -0 too; the bucket and idf of each row */
+    for (size_t r = 0; r < 3; r++) {
+        float row[9], row_idf = 0;
+        assert (intent_model_row (model, r, &row_idf, row) == sorted[r] && row_idf == 1.0f);
+        assert (memcmp (row, rows + 9 * r, sizeof row) == 0);
     }
-    intent_model_t *loaded = intent_model_decode (data, size, &err);
-    assert (loaded);
-    size_t loaded_size;
-    uint8_t *again = intent_model_encode (loaded, &loaded_size);
-    assert (again && loaded_size == size && memcmp (again, data, size) == 0);
-    free (again);
-    intent_model_destroy (&loaded);
-
-    /* on disk: read back whole, and refused once a byte in the middle is flipped */
-    char path[128];
-    snprintf (path, sizeof path, "%s/rows.model", directory);
-    assert (intent_model_save (model, path, &err) == 0);
-    loaded = intent_model_load (path, &err);
-    assert (loaded && intent_model_rows (loaded) == 3);
-    intent_model_destroy (&loaded);
-    data[size / 2] ^= 0x10;
-    FILE *file = fopen (path, "wb");
-    assert (file && fwrite (data, 1, size, file) == size);
-    fclose (file);
-    assert (!intent_model_load (path, &err) && strstr (err.message, "corrupted") && strstr (err.message, path));
-    unlink (path);
-    free (data);
     intent_scratch_destroy (&scratch);
     intent_model_destroy (&model);
 }
@@ -1403,20 +580,6 @@ s_test_many_rows (void)
     assert (strcmp (prediction.top[0].name, "first") == 0 && fabsf (prediction.margin - 1.0f) < 1e-6f);
     intent_model_predict (model, scratch, "beta", 4, 1, &prediction);
     assert (strcmp (prediction.top[0].name, "second") == 0 && fabsf (prediction.margin - 1.0f) < 1e-6f);
-    size_t size;
-    uint8_t *data = intent_model_encode (model, &size);
-    intent_model_t *loaded = intent_model_decode (data, size, &err);
-    assert (loaded);
-    intent_scratch_t *loaded_scratch = intent_scratch_new (loaded);
-    intent_model_predict (loaded, loaded_scratch, "beta", 4, 1, &prediction);
-    assert (strcmp (prediction.top[0].name, "second") == 0);
-    size_t again_size;
-    uint8_t *again = intent_model_encode (loaded, &again_size);
-    assert (again && again_size == size && memcmp (again, data, size) == 0);
-    free (again);
-    free (data);
-    intent_scratch_destroy (&loaded_scratch);
-    intent_model_destroy (&loaded);
     intent_scratch_destroy (&scratch);
     intent_model_destroy (&model);
     free (buckets);
@@ -1482,113 +645,6 @@ intent_model_test (bool verbose)
     intent_model_predict (model, scratch, "stolen", 6, INTENT_MODEL_TOP_MAX, &prediction);
     assert (prediction.count == 3);
 
-    /* save, load: the same predictions, bit for bit, and the same bytes */
-    char directory[] = "/tmp/intent_model_test.XXXXXX";
-    assert (mkdtemp (directory));
-    char path[128], missing[128];
-    snprintf (path, sizeof path, "%s/test.model", directory);
-    snprintf (missing, sizeof missing, "%s/none/test.model", directory);
-    assert (intent_model_save (model, path, &err) == 0);
-    assert (intent_model_save (model, path, &err) == 0); /* over an existing one */
-    assert (intent_model_save (model, missing, &err) == -1 && strstr (err.message, "none/test.model: cannot create"));
-    intent_model_t *loaded = intent_model_load (path, &err);
-    assert (loaded);
-    intent_scratch_t *loaded_scratch = intent_scratch_new (loaded);
-    for (size_t i = 0; i < TEXT_COUNT; i++) {
-        intent_prediction_t before, after;
-        intent_model_predict (model, scratch, s_texts[i], strlen (s_texts[i]), 3, &before);
-        intent_model_predict (loaded, loaded_scratch, s_texts[i], strlen (s_texts[i]), 3, &after);
-        assert (before.count == after.count && before.margin == after.margin && before.confidence == after.confidence);
-        for (size_t j = 0; j < before.count; j++)
-            assert (before.top[j].label == after.top[j].label && before.top[j].score == after.top[j].score
-                    && strcmp (before.top[j].name, after.top[j].name) == 0);
-    }
-    size_t size, loaded_size;
-    uint8_t *data = intent_model_encode (model, &size);
-    uint8_t *loaded_data = intent_model_encode (loaded, &loaded_size);
-    assert (data && loaded_data && size == loaded_size && memcmp (data, loaded_data, size) == 0);
-    assert (intent_model_file_size (model) == size);
-    free (loaded_data);
-    intent_scratch_destroy (&loaded_scratch);
-    intent_model_destroy (&loaded);
-
-    /* a file that is not there, a directory */
-    assert (!intent_model_load (missing, &err) && strstr (err.message, "No such file"));
-    assert (!intent_model_load (directory, &err) && strstr (err.message, "not a regular file"));
-
-    /* truncated anywhere */
-    for (size_t cut = 0; cut < size; cut++)
-        s_expect_refused (data, cut, cut < MAGIC_SIZE ? "not an intent model" : "truncated", "truncated");
-    /* truncated on disk */
-    FILE *file = fopen (path, "wb");
-    assert (file && fwrite (data, 1, size / 2, file) == size / 2);
-    fclose (file);
-    assert (!intent_model_load (path, &err) && strstr (err.message, "truncated") && strstr (err.message, path));
-    if (verbose)
-        printf ("  %s\n", err.message);
-
-    /* a byte flipped anywhere, or a bit */
-    uint8_t *copy = malloc (size + 1);
-    assert (copy);
-    for (size_t at = 0; at < size; at++)
-        for (int mask = 0; mask < 3; mask++) {
-            memcpy (copy, data, size);
-            copy[at] ^= mask == 0 ? 0xFF : mask == 1 ? 0x01 : 0x80;
-            s_expect_refused (copy, size, NULL, "flipped");
-        }
-    memcpy (copy, data, size);
-    copy[size / 2] ^= 0x10;
-    s_expect_refused (copy, size, "corrupted", "flipped in the middle");
-    /* a byte more */
-    memcpy (copy, data, size);
-    copy[size] = 0;
-    s_expect_refused (copy, size + 1, "trailing", "one byte more");
-
-    /* wrong magic, wrong version (with a good checksum) */
-    memcpy (copy, data, size);
-    memcpy (copy, "CVINTENX", MAGIC_SIZE);
-    s_expect_refused (copy, size, "not an intent model", "magic");
-    memcpy (copy, data, size);
-    s_put_u32 (copy + MAGIC_SIZE, INTENT_MODEL_VERSION + 1);
-    s_reseal (copy, size);
-    s_expect_refused (copy, size, "version 2, this build reads version 1", "version");
-
-    /* files of other formats */
-    static const uint8_t png[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R'};
-    s_expect_refused (png, sizeof png, "not an intent model", "png");
-    const char *csv = "text,category\nI lost my card,lost_or_stolen_card\n";
-    s_expect_refused ((const uint8_t *) csv, strlen (csv), "not an intent model", "csv");
-    s_expect_refused ((const uint8_t *) "", 0, "not an intent model", "empty");
-
-    /* well sealed but made wrong: bad settings, counts, labels, numbers */
-    memcpy (copy, data, size);
-    copy[MAGIC_SIZE + 16] = 30; /* bucket bits */
-    s_reseal (copy, size);
-    s_expect_refused (copy, size, "feature settings", "bits");
-    memcpy (copy, data, size);
-    s_put_u32 (copy + MAGIC_SIZE + 20, 0xFFFFFFFFu); /* labels */
-    s_reseal (copy, size);
-    s_expect_refused (copy, size, "bad counts", "labels");
-    memcpy (copy, data, size);
-    s_put_u32 (copy + MAGIC_SIZE + 24, 10); /* one row more than there is */
-    s_reseal (copy, size);
-    s_expect_refused (copy, size, "counts make", "rows");
-    memcpy (copy, data, size);
-    copy[HEADER_SIZE + 1] = 'C'; /* "Card_arrival" is fine; a space is not */
-    copy[HEADER_SIZE + 2] = ' ';
-    s_reseal (copy, size);
-    s_expect_refused (copy, size, "not a valid intent name", "label");
-    memcpy (copy, data, size);
-    s_put_f32 (copy + size - CRC_SIZE - 4, NAN); /* the last weight */
-    s_reseal (copy, size);
-    s_expect_refused (copy, size, "finite", "nan");
-    memcpy (copy, data, size);
-    s_put_f32 (copy + HEADER_SIZE - 8, 1.5f); /* coverage */
-    s_reseal (copy, size);
-    s_expect_refused (copy, size, "coverage", "coverage");
-    free (copy);
-    free (data);
-
     /* the builder's checks */
     static const char *const twice[] = {"a", "a"};
     intent_features_settings_t settings = *intent_model_features (model);
@@ -1611,15 +667,44 @@ intent_model_test (bool verbose)
     intent_model_predict (model, scratch, "I LOST my card", 14, 1, &prediction);
     assert (strcmp (prediction.top[0].name, "lost_or_stolen_card") == 0);
 
-    /* rows kept as pairs and whole, -0 kept, on disk as in memory */
-    s_test_rows (directory);
+    /* weights a row at a time: the room measured, rows past it or missing, numbers that are not */
+    const float *margins, *knot_probabilities;
+    assert (intent_model_knots (model, &margins, &knot_probabilities) == 3 && knot_probabilities[2] == 0.95f);
+    assert (intent_model_default_idf (model) == 4.0f && intent_model_bias (model)[1] == -0.2f);
+    uint32_t two[] = {3, 5};
+    float row_zero[3] = {0, 0, 0}, row_b[3] = {0.5f, -0.0f, 0.25f}, row_nan[3] = {NAN, 0, 0};
+    intent_weights_room_t room = {0};
+    intent_weights_measure (&room, row_zero, 3);
+    intent_weights_measure (&room, row_b, 3);
+    assert (room.pairs == 0 && room.whole_rows == 1);
+    assert (!intent_weights_new (12, 3, 2, unordered, values, 1, &room, &err) && strstr (err.message, "order"));
+    float bad_idf[] = {1, 0};
+    assert (!intent_weights_new (12, 3, 2, two, bad_idf, 1, &room, &err) && strstr (err.message, "not positive"));
+    intent_weights_t *built = intent_weights_new (12, 3, 2, two, values, 1, &room, &err);
+    assert (built);
+    assert (intent_weights_add (built, row_nan, &err) == -1 && strstr (err.message, "finite"));
+    assert (intent_weights_add (built, row_b, &err) == 0);
+    assert (intent_weights_add (built, row_b, &err) == -1 && strstr (err.message, "more weights than measured"));
+    assert (intent_model_take_weights (model, &built, bias, &err) == -1 && !built);
+    assert (strstr (err.message, "1 rows given"));
+    assert (intent_model_rows (model) == 9); /* unchanged */
+    built = intent_weights_new (12, 3, 2, two, values, 1, &room, &err);
+    assert (built && intent_weights_add (built, row_zero, &err) == 0 && intent_weights_add (built, row_b, &err) == 0);
+    assert (intent_weights_add (built, row_zero, &err) == -1 && strstr (err.message, "more than the 2 rows"));
+    float bad_bias[3] = {0, INFINITY, 0};
+    assert (intent_model_take_weights (model, &built, bad_bias, &err) == -1 && !built);
+    built = intent_weights_new (12, 3, 2, two, values, 1, &room, &err);
+    assert (built && intent_weights_add (built, row_zero, &err) == 0 && intent_weights_add (built, row_b, &err) == 0);
+    assert (intent_model_take_weights (model, &built, bias, &err) == 0 && !built);
+    assert (intent_model_rows (model) == 2 && intent_model_default_idf (model) == 1.0f);
+    float back[3];
+    assert (intent_model_row (model, 1, NULL, back) == 5 && memcmp (back, row_b, sizeof back) == 0);
+    assert (intent_model_row (model, 0, NULL, back) == 3 && memcmp (back, row_zero, sizeof back) == 0);
+    intent_weights_destroy (&built);
+
+    /* rows kept as pairs and whole, -0 kept */
+    s_test_rows ();
     s_test_many_rows ();
-
-    /* a known CRC-32 */
-    assert (s_crc32 ((const uint8_t *) "123456789", 9) == 0xCBF43926u);
-
-    unlink (path);
-    assert (rmdir (directory) == 0); /* the saves left no temporary files */
     intent_scratch_destroy (&scratch);
     intent_scratch_destroy (&scratch);
     intent_model_destroy (&model);

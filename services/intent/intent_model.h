@@ -1,30 +1,16 @@
 /* The embedded intent classifier: a multiclass linear model over intent_features, with a
-   calibrated confidence, saved to and loaded from a versioned, checksummed file.
+   calibrated confidence.
 
    A text's features are weighted (sublinear tf times idf, then L2-normalised) and each label's
    score is its bias plus the dot product of those weights with the label's weights. The weights
    are kept for the buckets seen in training only, one row per bucket, so a feature costs one
-   table look-up and one pass over one row. In memory a row holds only its non-zero weights, as
-   (label, weight) pairs: a linear SVM's rows are mostly zeros (78% in the demo model), and the
-   sums come out the same, bit for bit, as over the whole row. The confidence is
-   the probability that the best label is right, read from the margin between the two best scores
-   through a monotone map fitted on out-of-fold predictions at training time (intent_train).
+   table look-up and one pass over one row (intent_weights keeps them). The confidence is the
+   probability that the best label is right, read from the margin between the two best scores
+   through a monotone map fitted on out-of-fold predictions at training time (learn_calibration).
    A model also carries the confidence threshold chosen to keep a share of traffic (its coverage)
    on the model, the "fast path".
 
-   The file, every number little-endian, floats IEEE 754 single precision:
-       magic "CVINTENT", u32 format version, u64 file size,
-       u32 normalisation flags, u8 bucket bits, u8 word n-grams, u8 char n-gram min, u8 max,
-       u32 labels, u32 rows, u32 calibration knots, f32 idf of a bucket without a row,
-       f32 coverage, f32 threshold,
-       each label: u8 length, its bytes;   f32 bias per label;
-       f32 knot margins, f32 knot probabilities;
-       u32 bucket of each row (increasing), f32 idf of each row, f32 weights [row][label],
-       u32 CRC-32 (ISO-HDLC, as zlib's) of every byte before it.
-   Loading checks the magic, the version, the size, the checksum, then every count, name and
-   number, so a truncated, corrupted or foreign file is refused with a message saying which,
-   never half-read. It reads the file a few kilobytes at a time, twice (the checksum first), so
-   the process never holds a copy of the file beside the model it makes.
+   Its file, and how a model is loaded and saved, are intent_model_file's.
 
    A loaded model is read-only: threads may share it, each with its own intent_scratch_t. */
 #ifndef INTENT_MODEL_H
@@ -37,13 +23,11 @@
 #include "cv_envelope.h"
 #include "cv_error.h"
 #include "intent_features.h"
+#include "intent_weights.h"
 
-#define INTENT_MODEL_MAGIC "CVINTENT"
-#define INTENT_MODEL_VERSION 1
 #define INTENT_MODEL_MAX_LABELS 1024
 #define INTENT_MODEL_TOP_MAX CV_MAX_CANDIDATES      /* candidates a prediction can list */
 #define INTENT_MODEL_MAX_KNOTS 4096                 /* points of the confidence map */
-#define INTENT_MODEL_MAX_BYTES (1024u * 1024 * 1024) /* a larger file is refused unread */
 
 typedef struct _intent_model_t intent_model_t;
 typedef struct _intent_scratch_t intent_scratch_t;
@@ -91,23 +75,12 @@ int intent_model_set_calibration (intent_model_t *self, size_t count, const floa
 int intent_model_set_threshold (intent_model_t *self, float coverage, float threshold, cv_error_t *err)
     CV_MUST_CHECK;
 
-/* Reads and validates the model file at path; NULL with err (naming the file) when it cannot be
-   read, is not a model, is of another version, is truncated or corrupted, or holds numbers that
-   make no sense. */
-intent_model_t *intent_model_load (const char *path, cv_error_t *err) CV_MUST_CHECK;
-
-/* The same from size bytes in memory (borrowed). */
-intent_model_t *intent_model_decode (const void *data, size_t size, cv_error_t *err) CV_MUST_CHECK;
-
-/* The model in its file format, in a new buffer the caller frees, of *size bytes. */
-uint8_t *intent_model_encode (const intent_model_t *self, size_t *size);
-
-/* The size of the model's file, in bytes. */
-size_t intent_model_file_size (const intent_model_t *self);
-
-/* Writes the model to path atomically: a temporary file beside it, synced, then renamed over it,
-   so a reader sees the old model or the new, never part of one. -1 with err on failure. */
-int intent_model_save (const intent_model_t *self, const char *path, cv_error_t *err) CV_MUST_CHECK;
+/* Sets the model's weights to *weights_p (made for this model's bits and labels; see
+   intent_weights for making them a row at a time), taken and nulled even on failure, and its
+   bias (a number per label, copied). -1 with err, the model unchanged, when rows are missing or
+   a bias is not finite. */
+int intent_model_take_weights (intent_model_t *self, intent_weights_t **weights_p, const float *bias,
+                               cv_error_t *err) CV_MUST_CHECK;
 
 const intent_features_settings_t *intent_model_features (const intent_model_t *self);
 size_t intent_model_label_count (const intent_model_t *self);
@@ -120,6 +93,14 @@ size_t intent_model_rows (const intent_model_t *self);
 float intent_model_coverage (const intent_model_t *self);
 /* Predictions with a confidence at or above it take the fast path. */
 float intent_model_threshold (const intent_model_t *self);
+/* Label's bias (one per label, borrowed), and the idf of a bucket without a row. */
+const float *intent_model_bias (const intent_model_t *self);
+float intent_model_default_idf (const intent_model_t *self);
+/* The bucket of row (below intent_model_rows); its idf into *idf and its weights, one per label,
+   into weights (+0 where the model keeps none), each when not NULL. */
+uint32_t intent_model_row (const intent_model_t *self, size_t row, float *idf, float *weights);
+/* The confidence map's knots (1 or more): margins and probabilities, borrowed. */
+size_t intent_model_knots (const intent_model_t *self, const float **margins, const float **probabilities);
 /* The confidence map applied to a margin. */
 float intent_model_calibrate (const intent_model_t *self, float margin);
 

@@ -5,14 +5,16 @@
    kind it does not mention is absent, so text with none gives {}):
 
      amount           {"value": "12.50", "currency": "EUR"}: value is a decimal string with a dot,
-                      no grouping and the currency's minor digits (two; none for JPY, KRW and ISK
-                      when the fraction is zero); currency is ISO 4217, absent when the text names
-                      none ("charged 12.50") or one that is not a single currency ("100 kroner")
+                      no grouping and the currency's minor digits (two; none for the agent file's
+                      slots.no_minor_unit, JPY, KRW and ISK in the demo, when the fraction is zero);
+                      currency is ISO 4217, absent when the text names none ("charged 12.50") or
+                      one that is not a single currency ("100 kroner")
      date             "2026-03-15" (ISO 8601); relative dates count from the reference date
      card_last4       "4417"
-     transaction_ref  "tx-1-1-9": the bank's own ids (tx-N-K-J) in lower case, as the bank writes
-                      them; other references ("TX12345678", "transaction ID 12345") in upper case
-     transfer_ref     "tr-1-1" (the bank's tr-N-J) or "TR-8842", the same way
+     transaction_ref  "tx-1-1-9": the bank's own ids (the agent file's slots.ids; the demo bank's
+                      are tx-N-K-J) in lower case, as the bank writes them; other references
+                      ("TX12345678", "transaction ID 12345") in upper case
+     transfer_ref     "tr-1-1" (the demo bank's tr-N-J) or "TR-8842", the same way
      country          "ES" (ISO 3166-1 alpha-2)
      currency         "USD": a currency named outside an amount ("the rate for dollars")
 
@@ -53,7 +55,9 @@
      A demonym counts only before a bank or shop word ("a German website", "my Spanish bank").
      "Iceland" is the country, even when the customer meant the supermarket.
 
-   Pure logic, no I/O. The compiled patterns are read-only once made, so every thread of a worker
+   The currencies, countries and demonyms, and the bank's id formats, are the agent file's (its
+   `slots` section, read by intent_lexicon); the demo agent's choices are those above. Pure logic,
+   no I/O. The compiled patterns are read-only once made, so every thread of a worker
    shares one intent_slots_t; what reading a text writes (PCRE2's match data, a copy of the text,
    the slots found, the error count) is in an intent_slots_scratch_t, one per thread. Every match
    runs under a match and depth limit; a pattern run that hits one counts as an error and ends
@@ -66,6 +70,7 @@
 
 #include <jansson.h>
 
+#include "cv_config.h"
 #include "cv_error.h"
 
 #define INTENT_SLOTS_MATCH_LIMIT 10000   /* pcre2_set_match_limit, per start position */
@@ -74,9 +79,11 @@
 typedef struct _intent_slots_t intent_slots_t;
 typedef struct _intent_slots_scratch_t intent_slots_scratch_t;
 
-/* Compiles the slot patterns, once. NULL with err (INTERNAL) only if one does not compile, which
-   is a bug in this file that the self-test catches. */
-intent_slots_t *intent_slots_new (cv_error_t *err) CV_MUST_CHECK;
+/* Compiles the slot patterns, once, with the lexicon of agent's `slots` section (agent borrowed;
+   without the section, no currency, country or bank id is found). NULL with err INVALID, naming
+   the file, line and key, for a bad entry of the section; INTERNAL if a pattern does not compile,
+   which is a bug in this file that the self-test catches. */
+intent_slots_t *intent_slots_new (cv_config_t *agent, cv_error_t *err) CV_MUST_CHECK;
 void intent_slots_destroy (intent_slots_t **self_p);
 
 /* One thread's working memory for intent_slots_extract with slots (borrowed; it must outlive
