@@ -11,6 +11,8 @@
 
 #include <jansson.h>
 
+#include "cv_assert.h"
+
 typedef struct _intent_eval_t intent_eval_t;
 
 intent_eval_t *intent_eval_new (void);
