@@ -4,6 +4,7 @@
 #include <assert.h>
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,6 +190,37 @@ cv_settings_positional (const cv_settings_t *self, size_t index)
     return index < self->positional_count ? self->positional[index] : NULL;
 }
 
+void
+cv_settings_bind (const cv_settings_t *self, const cv_setting_field_t *fields, size_t count, void *target)
+{
+    assert (self && (fields || !count) && target);
+    for (size_t i = 0; i < count; i++) {
+        const cv_setting_t *setting = &fields[i].setting;
+        if (fields[i].offset == CV_SETTING_UNBOUND)
+            continue;
+        char *field = (char *) target + fields[i].offset;
+        switch (setting->type) {
+        case CV_SETTING_STRING: {
+            const char *value = cv_settings_string (self, setting->name);
+            memcpy (field, &value, sizeof value);
+            break;
+        }
+        case CV_SETTING_INT: {
+            /* The limits keep an INT within int: a table whose limits do not is a bug. */
+            assert (setting->min >= INT_MIN && setting->max <= INT_MAX);
+            int value = (int) cv_settings_int (self, setting->name);
+            memcpy (field, &value, sizeof value);
+            break;
+        }
+        case CV_SETTING_BOOL: {
+            bool value = cv_settings_bool (self, setting->name);
+            memcpy (field, &value, sizeof value);
+            break;
+        }
+        }
+    }
+}
+
 /* postgresql://user:secret@host/db -> postgresql://user:***@host/db */
 static void
 s_mask (const char *value, char *out, size_t size)
@@ -286,6 +318,33 @@ cv_settings_test (bool verbose)
     assert (strstr (err.message, "CONVEYOR_CAPACITY"));
     cv_settings_destroy (&settings);
     unsetenv ("CONVEYOR_CAPACITY");
+
+    /* Rows bound to the fields of a struct: the loaded values land there. */
+    typedef struct {
+        const char *endpoint;
+        int capacity;
+        bool verbose;
+        const char *url;
+    } bound_t;
+    static const cv_setting_field_t fields[] = {
+        {{"broker-endpoint", CV_SETTING_STRING, "tcp://127.0.0.1:5555", 0, 0, "broker to connect to"},
+         CV_SETTING_FIELD (bound_t, endpoint, const char *)},
+        {{"capacity", CV_SETTING_INT, "1", 1, 64, "requests in flight"}, CV_SETTING_FIELD (bound_t, capacity, int)},
+        {{"verbose", CV_SETTING_BOOL, "false", 0, 0, "debug logs"}, CV_SETTING_FIELD (bound_t, verbose, bool)},
+        {{"database-url", CV_SETTING_STRING, NULL, 0, 0, "PostgreSQL"}, CV_SETTING_UNBOUND},
+    };
+    cv_setting_t rows[4];
+    for (size_t i = 0; i < 4; i++)
+        rows[i] = fields[i].setting;
+    char *bound_argv[] = {"test", "--capacity=7", "--verbose", NULL};
+    settings = cv_settings_new ("test", "A test.", rows, 4);
+    assert (cv_settings_load (settings, 3, bound_argv, &err) == 0);
+    bound_t bound = {.url = "untouched"};
+    cv_settings_bind (settings, fields, 4, &bound);
+    assert (bound.capacity == 7 && bound.verbose);
+    assert (strcmp (bound.endpoint, "tcp://127.0.0.1:5555") == 0);
+    assert (strcmp (bound.url, "untouched") == 0);
+    cv_settings_destroy (&settings);
 
     char masked[128];
     s_mask ("postgresql://app:secret@db:5432/conveyor", masked, sizeof masked);

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "cv_error.h"
 #include "cv_log.h"
@@ -21,6 +22,19 @@ typedef struct {
     long min, max;            /* for CV_SETTING_INT */
     const char *help;
 } cv_setting_t;
+
+/* A setting bound to a field of a plain configuration struct, where cv_settings_bind writes its
+   effective value: a STRING as a const char * (borrowed from the settings), an INT as an int, a
+   BOOL as a bool. offset is CV_SETTING_FIELD (struct, member, C type) or CV_SETTING_UNBOUND. */
+typedef struct {
+    cv_setting_t setting;
+    size_t offset;
+} cv_setting_field_t;
+
+#define CV_SETTING_UNBOUND SIZE_MAX
+/* offsetof (type, member), refused at compile time when member is not of type ctype. */
+#define CV_SETTING_FIELD(type, member, ctype)                                                                  \
+    (offsetof (type, member) + 0 * sizeof (_Generic (((type *) 0)->member, ctype: 1)))
 
 typedef struct _cv_settings_t cv_settings_t;
 
@@ -40,6 +54,11 @@ long cv_settings_int (const cv_settings_t *self, const char *name);
 bool cv_settings_bool (const cv_settings_t *self, const char *name);
 size_t cv_settings_positional_count (const cv_settings_t *self);
 const char *cv_settings_positional (const cv_settings_t *self, size_t index);
+
+/* Writes each of the count fields' effective values into target (a struct of the fields' type) at
+   its offset; unbound ones are skipped. Each field's setting must be in self's table (asserted).
+   Strings are borrowed from self and live as long as it does. */
+void cv_settings_bind (const cv_settings_t *self, const cv_setting_field_t *fields, size_t count, void *target);
 
 /* Logs the effective settings, passwords in URLs masked. */
 void cv_settings_log (const cv_settings_t *self, cv_log_t *log);
