@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cv_actor.h"
+#include "cv_llm_config.h"
 
 static const cv_setting_t s_standard[] = {
     {"broker-endpoint", CV_SETTING_STRING, "tcp://127.0.0.1:5555", 0, 0, "the orchestrator's broker to connect to"},
@@ -104,9 +105,12 @@ cv_launcher_run (const cv_launcher_spec_t *spec, int argc, char **argv)
 {
     assert (spec && spec->service);
     cv_actor_hold_signals (); /* before any thread exists */
-    size_t count = STANDARD_COUNT + spec->extra_count;
+    /* The standard rows, the LLM's (every worker may be given one), then the service's own. */
+    size_t llm_count = cv_llm_config_settings_count;
+    size_t count = STANDARD_COUNT + llm_count + spec->extra_count;
     cv_setting_t *table = calloc (count, sizeof *table);
     memcpy (table, s_standard, sizeof s_standard);
+    memcpy (table + STANDARD_COUNT, cv_llm_config_settings, llm_count * sizeof *table);
     table[CONTROL_ENDPOINT].fallback = spec->default_control_endpoint;
     /* The default capacity is this machine's: --help says how much and why. */
     uint32_t cpus = cv_launcher_cpus ();
@@ -119,7 +123,7 @@ cv_launcher_run (const cv_launcher_spec_t *spec, int argc, char **argv)
     table[CAPACITY].fallback = capacity;
     table[CAPACITY].help = capacity_help;
     if (spec->extra_count)
-        memcpy (table + STANDARD_COUNT, spec->extra_settings, spec->extra_count * sizeof *table);
+        memcpy (table + STANDARD_COUNT + llm_count, spec->extra_settings, spec->extra_count * sizeof *table);
 
     char program[64];
     snprintf (program, sizeof program, "conveyor-%s", spec->service);

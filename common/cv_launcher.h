@@ -16,7 +16,12 @@
      --heartbeat-ms      CONVEYOR_HEARTBEAT_MS      1000
      --liveness          CONVEYOR_LIVENESS          3
      --agent-file        CONVEYOR_AGENT_FILE        deploy/config/bank-agent.yaml
-     --verbose           CONVEYOR_VERBOSE           false */
+     --verbose           CONVEYOR_VERBOSE           false
+     --llm-base-url      CONVEYOR_LLM_BASE_URL      none (the agent file's llm.base_url)
+     --llm-model         CONVEYOR_LLM_MODEL         none (the agent file's llm.model)
+                                                    (cv_llm_config_settings; a service that uses
+                                                    an LLM reads them with
+                                                    cv_llm_config_apply_settings) */
 #ifndef CV_LAUNCHER_H
 #define CV_LAUNCHER_H
 

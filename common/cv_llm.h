@@ -15,8 +15,8 @@
    when present, must be whole numbers. Bodies over max_response_bytes are refused. Token counts
    and their cost (configured prices per 1,000 tokens) are added to the client's counters.
 
-   Configuration comes from the agent file's `llm:` section (cv_llm_config_load), then the
-   environment (cv_llm_config_apply_env): infrastructure settings, as containers expect.
+   Configuration (cv_llm_config.h) comes from the agent file's `llm:` section, then the LLM
+   settings --llm-base-url and --llm-model (CONVEYOR_LLM_BASE_URL, CONVEYOR_LLM_MODEL):
      llm:
        base_url: http://127.0.0.1:8000/v1   # usually from CONVEYOR_LLM_BASE_URL instead
        model: qwen2.5-7b-instruct            # CONVEYOR_LLM_MODEL overrides
@@ -40,7 +40,7 @@
    Threads: a client belongs to one thread (a worker creates one per handler thread, in its
    logic_new); its counters (cv_llm_stats) may be read from any thread. The first cv_llm_new in a
    process calls curl_global_init, once (pthread_once); libcurl's global state then lives until the
-   process exits. The API key is read from the environment by cv_llm_new and is never logged. */
+   process exits. The API key is read from the environment (cv_settings_secret) by cv_llm_new and is never logged. */
 #ifndef CV_LLM_H
 #define CV_LLM_H
 
@@ -53,54 +53,8 @@
 #include "cv_breaker.h"
 #include "cv_config.h"
 #include "cv_error.h"
+#include "cv_llm_config.h"
 #include "cv_log.h"
-
-#define CV_LLM_NAME_MAX 128
-#define CV_LLM_URL_MAX 512
-
-/* Plain data, copied by value. */
-typedef struct {
-    char base_url[CV_LLM_URL_MAX];        /* e.g. http://127.0.0.1:8000/v1; "" for no LLM */
-    char model[CV_LLM_NAME_MAX];          /* "" for no LLM */
-    char fallback_model[CV_LLM_NAME_MAX]; /* "" for none */
-    char api_key_env[CV_LLM_NAME_MAX];    /* name of the variable holding the key; "" to send none */
-    long timeout_ms;
-    long connect_timeout_ms;
-    long max_retries;
-    long backoff_base_ms;
-    long backoff_max_ms;
-    long breaker_threshold;
-    long breaker_cooldown_ms;
-    long max_tokens;
-    double temperature;
-    bool json_object;                     /* response_format: {"type": "json_object"} */
-    double price_prompt_per_1k;
-    double price_completion_per_1k;
-    long max_response_bytes;
-} cv_llm_config_t;
-
-/* The defaults listed above, no LLM. */
-void cv_llm_config_defaults (cv_llm_config_t *config);
-
-/* Reads the keys present in map (the `llm:` node of file) over config; path names it in errors
-   ("agent.yaml:12: llm.timeout_ms: must be 1..600000, not 0"). Unknown keys are refused. */
-int cv_llm_config_load (cv_llm_config_t *config, const cv_config_t *file, cv_node_t *map, const char *path,
-                        cv_error_t *err) CV_MUST_CHECK;
-
-/* Sets the base URL and the model when given (non-NULL, non-empty), checked as the loader does;
-   for a service that reads them through its cv_settings table. */
-int cv_llm_config_override (cv_llm_config_t *config, const char *base_url, const char *model,
-                            cv_error_t *err) CV_MUST_CHECK;
-
-/* cv_llm_config_override from CONVEYOR_LLM_BASE_URL and CONVEYOR_LLM_MODEL. */
-int cv_llm_config_apply_env (cv_llm_config_t *config, cv_error_t *err) CV_MUST_CHECK;
-
-/* True when a base URL and a model are set: an LLM is configured. */
-bool cv_llm_config_enabled (const cv_llm_config_t *config);
-
-/* Logs the effective configuration at info: the key's variable name, never its value; a password
-   in the base URL masked. */
-void cv_llm_config_log (const cv_llm_config_t *config, cv_log_t *log);
 
 typedef enum { CV_LLM_SYSTEM, CV_LLM_USER, CV_LLM_ASSISTANT } cv_llm_role_t;
 

@@ -60,7 +60,16 @@ const char *cv_settings_positional (const cv_settings_t *self, size_t index);
    Strings are borrowed from self and live as long as it does. */
 void cv_settings_bind (const cv_settings_t *self, const cv_setting_field_t *fields, size_t count, void *target);
 
-/* Logs the effective settings, passwords in URLs masked. */
+/* The value of the environment variable a configuration file names for a secret (an API key),
+   borrowed, or NULL when unset; never logged. The one read of the environment outside a table. */
+const char *cv_settings_secret (const char *variable);
+
+/* value with the secrets a URL may carry replaced by ***: the password of user:password@, and
+   query parameters whose name has key, token, secret, password or signature in it. out holds
+   size bytes. */
+void cv_settings_mask (const char *value, char *out, size_t size);
+
+/* Logs the effective settings, secrets masked as cv_settings_mask does. */
 void cv_settings_log (const cv_settings_t *self, cv_log_t *log);
 
 /* Writes the usage text to stdout. */
