@@ -11,7 +11,7 @@
    answer counts as a failure; any other answer, 4xx included, shows the endpoint is up — and,
    while open, refuses calls at once, without a request being sent.
 
-   Answers are parsed strictly: choices[0].message.content must be a string; usage's token counts,
+   Answers are parsed strictly (cv_llm_json): choices[0].message.content must be a string; usage's token counts,
    when present, must be whole numbers. Bodies over max_response_bytes are refused. Token counts
    and their cost (configured prices per 1,000 tokens) are added to the client's counters.
 
@@ -54,34 +54,8 @@
 #include "cv_config.h"
 #include "cv_error.h"
 #include "cv_llm_config.h"
+#include "cv_llm_json.h"
 #include "cv_log.h"
-
-typedef enum { CV_LLM_SYSTEM, CV_LLM_USER, CV_LLM_ASSISTANT } cv_llm_role_t;
-
-/* "system", "user", "assistant". */
-const char *cv_llm_role_name (cv_llm_role_t role);
-
-typedef struct {
-    cv_llm_role_t role;
-    const char *content; /* UTF-8 */
-} cv_llm_message_t;
-
-/* The outcome of a call. Zero it before first use; cv_llm_chat frees what a previous call left
-   in it, cv_llm_reply_reset frees it for good. */
-typedef struct {
-    char *content;                        /* owned; NULL when the call failed */
-    char model[CV_LLM_NAME_MAX];          /* the model that answered */
-    bool fallback;                        /* ...and it was the fallback model */
-    unsigned attempts;                    /* requests sent, both models, failed call included */
-    bool has_usage;                       /* the answer carried usage */
-    long prompt_tokens;
-    long completion_tokens;
-    double cost;                          /* from the configured prices */
-    uint64_t latency_ms;                  /* the whole call, retries and waits included */
-    char finish_reason[32];               /* "" when not given */
-} cv_llm_reply_t;
-
-void cv_llm_reply_reset (cv_llm_reply_t *reply);
 
 /* Counters since the client was made; safe to read from any thread. */
 typedef struct {
@@ -113,10 +87,6 @@ void cv_llm_destroy (cv_llm_t **self_p);
    On failure reply still tells the attempts and the latency. */
 int cv_llm_chat (cv_llm_t *self, const cv_llm_message_t *messages, size_t count, uint64_t deadline_ms,
                  cv_llm_reply_t *reply, cv_error_t *err) CV_MUST_CHECK;
-
-/* The reply's content as a JSON object (new reference), tolerating a ```json fence around it
-   and text outside the fence; NULL with err (MALFORMED) for anything else. */
-json_t *cv_llm_json_content (const cv_llm_reply_t *reply, cv_error_t *err) CV_MUST_CHECK;
 
 void cv_llm_stats (const cv_llm_t *self, cv_llm_stats_t *stats);
 
