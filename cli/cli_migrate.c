@@ -48,14 +48,14 @@ cli_migrate_run (int argc, char **argv)
         return CLI_EXIT_FAILED;
     }
     double seconds = cli_command_seconds_since (started);
-    PGresult *result = cv_pg_exec (pg, "SELECT coalesce(max(version), 0) FROM schema_migrations", 0, NULL, &err);
+    cv_pg_result_t *result = cv_pg_exec (pg, "SELECT coalesce(max(version), 0) FROM schema_migrations", 0, NULL, &err);
     if (!result) {
         cli_command_fail (COMMAND, "migrated, but cannot read the schema version: %s", err.message);
         cv_pg_destroy (&pg);
         return CLI_EXIT_FAILED;
     }
-    int version = atoi (PQgetvalue (result, 0, 0));
-    PQclear (result);
+    int version = (int) cv_pg_result_int (result, 0, 0);
+    cv_pg_result_destroy (&result);
     cv_pg_destroy (&pg);
 
     if (applied)

@@ -28,7 +28,7 @@ static const char s_summary[] =
 static char *
 s_counts (cv_pg_t *pg, cv_error_t *err)
 {
-    PGresult *result = cv_pg_exec (pg,
+    cv_pg_result_t *result = cv_pg_exec (pg,
                                    "SELECT (SELECT count(*) FROM bank.accounts), (SELECT count(*) FROM bank.cards),"
                                    " (SELECT count(*) FROM bank.transactions), (SELECT count(*) FROM bank.transfers),"
                                    " (SELECT count(*) FROM bank.topups)",
@@ -36,9 +36,9 @@ s_counts (cv_pg_t *pg, cv_error_t *err)
     if (!result)
         return NULL;
     char *counts = zsys_sprintf ("%s accounts, %s cards, %s transactions, %s transfers, %s top-ups",
-                                 PQgetvalue (result, 0, 0), PQgetvalue (result, 0, 1), PQgetvalue (result, 0, 2),
-                                 PQgetvalue (result, 0, 3), PQgetvalue (result, 0, 4));
-    PQclear (result);
+                                 cv_pg_result_text (result, 0, 0), cv_pg_result_text (result, 0, 1), cv_pg_result_text (result, 0, 2),
+                                 cv_pg_result_text (result, 0, 3), cv_pg_result_text (result, 0, 4));
+    cv_pg_result_destroy (&result);
     return counts;
 }
 
@@ -65,32 +65,32 @@ cli_seed_run (int argc, char **argv)
 
     cv_error_t err;
     rc = CLI_EXIT_FAILED;
-    PGresult *found = cv_pg_exec (
+    cv_pg_result_t *found = cv_pg_exec (
         pg, "SELECT to_regprocedure('bank.generate(integer, integer, timestamp with time zone)') IS NOT NULL", 0,
         NULL, &err);
     if (!found)
         cli_command_fail (COMMAND, "%s", err.message);
-    else if (strcmp (PQgetvalue (found, 0, 0), "t") != 0)
+    else if (!cv_pg_result_bool (found, 0, 0))
         cli_command_fail (COMMAND, "this database has no demo bank (bank.generate): run `conveyor migrate` first");
     else {
         if (isatty (STDERR_FILENO))
             fprintf (stderr, "conveyor seed: generating %s customers (seed %s)...\n", customers, seed);
         const char *params[] = {customers, seed};
         int64_t started = zclock_usecs ();
-        PGresult *result = cv_pg_exec (pg, "SELECT bank.generate($1::integer, $2::integer)", 2, params, &err);
+        cv_pg_result_t *result = cv_pg_exec (pg, "SELECT bank.generate($1::integer, $2::integer)", 2, params, &err);
         if (!result)
             cli_command_fail (COMMAND, "%s", err.message);
         else {
             double seconds = cli_command_seconds_since (started);
             char *counts = s_counts (pg, &err);
-            printf ("seeded the demo bank with %s customers (seed %s) in %.2f s%s%s\n", PQgetvalue (result, 0, 0),
+            printf ("seeded the demo bank with %s customers (seed %s) in %.2f s%s%s\n", cv_pg_result_text (result, 0, 0),
                     seed, seconds, counts ? ": " : "", counts ? counts : "");
             zstr_free (&counts);
-            PQclear (result);
+            cv_pg_result_destroy (&result);
             rc = CLI_EXIT_OK;
         }
     }
-    PQclear (found);
+    cv_pg_result_destroy (&found);
     cv_pg_destroy (&pg);
     return rc;
 }

@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "cv_assert.h"
+
 typedef struct _cv_arena_t cv_arena_t;
 
 cv_arena_t *cv_arena_new (void);

@@ -18,6 +18,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cv_assert.h"
+
 typedef enum {
     CV_BREAKER_CLOSED,   /* calls go through; consecutive failures are counted */
     CV_BREAKER_OPEN,     /* calls are refused until the cool-down has passed */

@@ -56,7 +56,32 @@ cv_error_code_name (cv_error_code_t code)
 }
 
 #include <assert.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdbool.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* A false assert in a child process: true when it aborted the child, as it must in every build
+   type, -DNDEBUG (Release) included. */
+static bool
+s_assert_aborts (void)
+{
+    pid_t child = fork ();
+    assert (child >= 0);
+    if (child == 0) {
+        int null = open ("/dev/null", O_WRONLY);
+        if (null >= 0)
+            dup2 (null, STDERR_FILENO); /* the assert's message is expected */
+        volatile int never = 0;
+        assert (never);
+        _exit (0);
+    }
+    int status = 0;
+    assert (waitpid (child, &status, 0) == child);
+    return WIFSIGNALED (status) && WTERMSIG (status) == SIGABRT;
+}
 
 void
 cv_error_test (bool verbose)
@@ -72,6 +97,13 @@ cv_error_test (bool verbose)
     assert (strcmp (err.message, "agent.yaml:12: too long: 9000 bytes") == 0);
     assert (cv_error_set (NULL, CV_ERR_INTERNAL, NULL, "ignored") == -1);
     assert (strcmp (cv_error_code_name (CV_ERR_DEADLINE_EXCEEDED), "DEADLINE_EXCEEDED") == 0);
+#ifdef NDEBUG
+#error "cv_assert.h undoes NDEBUG: asserts stay on in every build type"
+#endif
+    if (!s_assert_aborts ()) {
+        fprintf (stderr, "cv_error: a false assert did not abort: asserts are compiled away\n");
+        abort ();
+    }
     if (verbose)
         printf ("cv_error: ok\n");
 }

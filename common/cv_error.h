@@ -2,6 +2,8 @@
 #ifndef CV_ERROR_H
 #define CV_ERROR_H
 
+#include "cv_assert.h"
+
 #include <stdarg.h>
 
 #define CV_MUST_CHECK __attribute__ ((warn_unused_result))

@@ -1,4 +1,4 @@
-/* The launcher every worker's main.c calls: settings, agent file, worker actor, signal wait. */
+/* The launcher every service's main.c calls: settings, agent file, the actor, signal wait. */
 #include "cv_launcher.h"
 
 #include <assert.h>
@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cv_actor.h"
+#include "cv_llm_config.h"
 
 static const cv_setting_t s_standard[] = {
     {"broker-endpoint", CV_SETTING_STRING, "tcp://127.0.0.1:5555", 0, 0, "the orchestrator's broker to connect to"},
@@ -76,14 +77,40 @@ cv_launcher_worker_config (const cv_launcher_spec_t *spec, cv_launcher_args_t *a
     return config;
 }
 
+/* Runs actor until SIGINT or SIGTERM, then destroys it; the exit code of a clean stop. */
+static int
+s_wait (zactor_t **actor_p, cv_log_t *log)
+{
+    int signal_number = cv_actor_wait_signal ();
+    cv_log_info (log, "stopping on %s", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+    zactor_destroy (actor_p);
+    cv_log_info (log, "stopped");
+    return 0;
+}
+
+/* Loads settings, printing an error to stderr; 0 to go on, else the exit code in *rc. */
+static int
+s_load (cv_settings_t *settings, const char *program, int argc, char **argv, int *rc)
+{
+    cv_error_t err;
+    int loaded = cv_settings_load (settings, argc, argv, &err);
+    if (loaded < 0)
+        fprintf (stderr, "%s: %s\n", program, err.message);
+    *rc = loaded < 0 ? 1 : 0;
+    return loaded;
+}
+
 int
 cv_launcher_run (const cv_launcher_spec_t *spec, int argc, char **argv)
 {
     assert (spec && spec->service);
     cv_actor_hold_signals (); /* before any thread exists */
-    size_t count = STANDARD_COUNT + spec->extra_count;
+    /* The standard rows, the LLM's (every worker may be given one), then the service's own. */
+    size_t llm_count = cv_llm_config_settings_count;
+    size_t count = STANDARD_COUNT + llm_count + spec->extra_count;
     cv_setting_t *table = calloc (count, sizeof *table);
     memcpy (table, s_standard, sizeof s_standard);
+    memcpy (table + STANDARD_COUNT, cv_llm_config_settings, llm_count * sizeof *table);
     table[CONTROL_ENDPOINT].fallback = spec->default_control_endpoint;
     /* The default capacity is this machine's: --help says how much and why. */
     uint32_t cpus = cv_launcher_cpus ();
@@ -96,19 +123,17 @@ cv_launcher_run (const cv_launcher_spec_t *spec, int argc, char **argv)
     table[CAPACITY].fallback = capacity;
     table[CAPACITY].help = capacity_help;
     if (spec->extra_count)
-        memcpy (table + STANDARD_COUNT, spec->extra_settings, spec->extra_count * sizeof *table);
+        memcpy (table + STANDARD_COUNT + llm_count, spec->extra_settings, spec->extra_count * sizeof *table);
 
     char program[64];
     snprintf (program, sizeof program, "conveyor-%s", spec->service);
     cv_settings_t *settings = cv_settings_new (program, spec->summary, table, count);
     cv_error_t err;
-    int loaded = cv_settings_load (settings, argc, argv, &err);
-    if (loaded != 0) {
-        if (loaded < 0)
-            fprintf (stderr, "%s: %s\n", program, err.message);
+    int rc;
+    if (s_load (settings, program, argc, argv, &rc)) {
         cv_settings_destroy (&settings);
         free (table);
-        return loaded < 0 ? 1 : 0;
+        return rc;
     }
 
     char instance[128];
@@ -124,7 +149,7 @@ cv_launcher_run (const cv_launcher_spec_t *spec, int argc, char **argv)
     cv_log_t *log = cv_log_new (spec->service, instance, cv_settings_bool (settings, "verbose"));
     cv_settings_log (settings, log);
 
-    int rc = 1;
+    rc = 1;
     cv_config_t *agent = cv_config_load (cv_settings_string (settings, "agent-file"), &err);
     if (!agent)
         cv_log_error (log, "cannot load the agent file: %s", err.message);
@@ -156,15 +181,52 @@ cv_launcher_run (const cv_launcher_spec_t *spec, int argc, char **argv)
 #ifdef __GLIBC__
             malloc_trim (0);
 #endif
-            int signal_number = cv_actor_wait_signal ();
-            cv_log_info (log, "stopping on %s", signal_number == SIGINT ? "SIGINT" : "SIGTERM");
-            zactor_destroy (&worker);
-            cv_log_info (log, "stopped");
-            rc = 0;
+            rc = s_wait (&worker, log);
         }
         cv_config_destroy (&agent);
     }
     cv_log_destroy (&log);
+    cv_settings_destroy (&settings);
+    free (table);
+    return rc;
+}
+
+int
+cv_launcher_serve (const cv_launcher_service_t *spec, int argc, char **argv)
+{
+    assert (spec && spec->service && spec->start && spec->config_size);
+    cv_actor_hold_signals (); /* before any thread exists */
+    cv_setting_t *table = calloc (spec->field_count ? spec->field_count : 1, sizeof *table);
+    assert (table);
+    for (size_t i = 0; i < spec->field_count; i++)
+        table[i] = spec->fields[i].setting;
+    char program[64];
+    snprintf (program, sizeof program, "conveyor-%s", spec->service);
+    cv_settings_t *settings = cv_settings_new (program, spec->summary, table, spec->field_count);
+    void *config = calloc (1, spec->config_size);
+    assert (config);
+    cv_error_t err;
+    int rc;
+    if (s_load (settings, program, argc, argv, &rc) == 0) {
+        cv_settings_bind (settings, spec->fields, spec->field_count, config);
+        if (spec->prepare && spec->prepare (config, settings, &err)) {
+            fprintf (stderr, "%s: %s\n", program, err.message);
+            rc = 1;
+        } else {
+            cv_log_t *log = cv_log_new (spec->service, cv_settings_string (settings, "instance"),
+                                        cv_settings_bool (settings, "verbose"));
+            cv_settings_log (settings, log);
+            zactor_t *actor = spec->start (config, log, &err);
+            if (actor)
+                rc = s_wait (&actor, log);
+            else {
+                cv_log_error (log, "cannot start: %s", err.message);
+                rc = 1;
+            }
+            cv_log_destroy (&log);
+        }
+    }
+    free (config);
     cv_settings_destroy (&settings);
     free (table);
     return rc;

@@ -1,6 +1,8 @@
-/* The launcher every worker's main.c calls: reads the standard worker settings (plus the
-   service's own), loads the agent file, starts the cv_worker actor and runs it until SIGINT or
-   SIGTERM. Keeps each main.c to a table and one call.
+/* The launcher every service's main.c calls, keeping each to one call. For a worker
+   (cv_launcher_run): reads the standard worker settings (plus the service's own), loads the agent
+   file, starts the cv_worker actor and runs it until SIGINT or SIGTERM. For a service that is not
+   a worker (cv_launcher_serve, the orchestrator): reads its settings, bound to the fields of its
+   configuration struct, and runs its actor the same way.
 
    Standard settings (flag / environment variable / default):
      --broker-endpoint   CONVEYOR_BROKER_ENDPOINT   tcp://127.0.0.1:5555
@@ -14,7 +16,12 @@
      --heartbeat-ms      CONVEYOR_HEARTBEAT_MS      1000
      --liveness          CONVEYOR_LIVENESS          3
      --agent-file        CONVEYOR_AGENT_FILE        deploy/config/bank-agent.yaml
-     --verbose           CONVEYOR_VERBOSE           false */
+     --verbose           CONVEYOR_VERBOSE           false
+     --llm-base-url      CONVEYOR_LLM_BASE_URL      none (the agent file's llm.base_url)
+     --llm-model         CONVEYOR_LLM_MODEL         none (the agent file's llm.model)
+                                                    (cv_llm_config_settings; a service that uses
+                                                    an LLM reads them with
+                                                    cv_llm_config_apply_settings) */
 #ifndef CV_LAUNCHER_H
 #define CV_LAUNCHER_H
 
@@ -67,5 +74,28 @@ uint32_t cv_launcher_default_capacity (const cv_launcher_spec_t *spec, uint32_t 
 /* Runs the worker; returns the process exit code (0 after a clean stop, 1 on bad settings or a
    failed start, with the reason logged). */
 int cv_launcher_run (const cv_launcher_spec_t *spec, int argc, char **argv);
+
+/* Checks the bound configuration and fills what the table cannot (an enum from its name);
+   0, or -1 with err, a message for the command line. */
+typedef int (cv_launcher_prepare_fn) (void *config, const cv_settings_t *settings, cv_error_t *err);
+/* Starts the service's actor on config (which outlives it) with log (borrowed); NULL with err. */
+typedef zactor_t *(cv_launcher_start_fn) (void *config, cv_log_t *log, cv_error_t *err);
+
+typedef struct {
+    const char *service;                     /* the log's service; the program is conveyor-SERVICE */
+    const char *summary;                     /* for --help */
+    /* The settings, in --help's order, bound to the fields of a configuration struct of
+       config_size bytes. "instance" (the log's instance) and "verbose" must be among them. */
+    const cv_setting_field_t *fields;
+    size_t field_count;
+    size_t config_size;
+    cv_launcher_prepare_fn *prepare;         /* may be NULL */
+    cv_launcher_start_fn *start;
+} cv_launcher_service_t;
+
+/* Runs a service that is not a worker: settings (--help, environment, limits) from spec's
+   fields, bound into a zeroed configuration struct, prepare, the effective settings logged, the
+   actor started and run until SIGINT or SIGTERM. Returns the exit code, as cv_launcher_run. */
+int cv_launcher_serve (const cv_launcher_service_t *spec, int argc, char **argv);
 
 #endif

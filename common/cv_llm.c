@@ -19,9 +19,9 @@
 
 #include <curl/curl.h>
 
+#include "cv_settings.h"
+
 #define EXCERPT_BYTES 160 /* of a server's error text, in an error message */
-#define ENV_BASE_URL "CONVEYOR_LLM_BASE_URL"
-#define ENV_MODEL "CONVEYOR_LLM_MODEL"
 
 /* What one attempt means for the rest of the call. */
 typedef enum {
@@ -68,271 +68,6 @@ static void
 s_curl_init (void)
 {
     s_curl_init_code = curl_global_init (CURL_GLOBAL_DEFAULT);
-}
-
-/* ---------------------------------------------------------------------------------------------
-   Configuration */
-
-void
-cv_llm_config_defaults (cv_llm_config_t *config)
-{
-    assert (config);
-    *config = (cv_llm_config_t){
-        .timeout_ms = 10000,
-        .connect_timeout_ms = 2000,
-        .max_retries = 2,
-        .backoff_base_ms = 100,
-        .backoff_max_ms = 2000,
-        .breaker_threshold = 5,
-        .breaker_cooldown_ms = 30000,
-        .max_tokens = 256,
-        .temperature = 0.0,
-        .json_object = false,
-        .max_response_bytes = 1024 * 1024,
-    };
-}
-
-/* NULL when url is a usable base URL, else why not. */
-static const char *
-s_url_problem (const char *url)
-{
-    if (strncmp (url, "http://", 7) != 0 && strncmp (url, "https://", 8) != 0)
-        return "must start with http:// or https://";
-    if (strlen (url) >= CV_LLM_URL_MAX)
-        return "is too long";
-    for (const char *c = url; *c; c++)
-        if ((unsigned char) *c <= ' ' || *c == 0x7f)
-            return "must not contain spaces or control characters";
-    const char *host = strstr (url, "://") + 3;
-    if (!*host || *host == '/')
-        return "has no host";
-    return NULL;
-}
-
-static const char *
-s_name_problem (const char *name)
-{
-    if (!*name)
-        return "must not be empty";
-    if (strlen (name) >= CV_LLM_NAME_MAX)
-        return "is too long";
-    for (const char *c = name; *c; c++)
-        if ((unsigned char) *c < ' ' || *c == 0x7f || *c == '"')
-            return "must not contain control characters or quotes";
-    return NULL;
-}
-
-static const char *
-s_env_name_problem (const char *name)
-{
-    if (!*name)
-        return NULL; /* no key */
-    if (strlen (name) >= CV_LLM_NAME_MAX)
-        return "is too long";
-    if (!isalpha ((unsigned char) *name) && *name != '_')
-        return "must be an environment variable name";
-    for (const char *c = name; *c; c++)
-        if (!isalnum ((unsigned char) *c) && *c != '_')
-            return "must be an environment variable name";
-    return NULL;
-}
-
-static void
-s_path (char *out, size_t size, const char *path, const char *key)
-{
-    snprintf (out, size, "%s%s%s", path && *path ? path : "", path && *path ? "." : "", key);
-}
-
-/* map[key] copied into out (size bytes) when present, after check (which may be NULL). */
-static int
-s_load_text (const cv_config_t *file, cv_node_t *map, const char *key, const char *path, char *out, size_t size,
-             const char *(*check) (const char *), cv_error_t *err)
-{
-    const char *text = NULL;
-    if (cv_config_string (file, map, key, path, false, &text, err))
-        return -1;
-    if (!text)
-        return 0;
-    const char *problem = check ? check (text) : NULL;
-    if (!problem && strlen (text) >= size)
-        problem = "is too long";
-    if (problem) {
-        char full[256];
-        s_path (full, sizeof full, path, key);
-        return cv_config_fail (file, cv_node_get (map, key), full, err, "%s", problem);
-    }
-    snprintf (out, size, "%s", text);
-    return 0;
-}
-
-/* cv_config has whole numbers only; prices and the temperature are real. */
-static int
-s_load_real (const cv_config_t *file, cv_node_t *map, const char *key, const char *path, double min, double max,
-             double *out, cv_error_t *err)
-{
-    cv_node_t *node = cv_node_get (map, key);
-    if (!node)
-        return 0;
-    char full[256];
-    s_path (full, sizeof full, path, key);
-    const char *text = cv_node_text (node);
-    char *end = NULL;
-    errno = 0;
-    double value = text ? strtod (text, &end) : 0;
-    if (!text || errno || end == text || *end || value != value)
-        return cv_config_fail (file, node, full, err, "must be a number");
-    if (value < min || value > max)
-        return cv_config_fail (file, node, full, err, "must be %g..%g, not %g", min, max, value);
-    *out = value;
-    return 0;
-}
-
-int
-cv_llm_config_load (cv_llm_config_t *config, const cv_config_t *file, cv_node_t *map, const char *path,
-                    cv_error_t *err)
-{
-    assert (config && file);
-    static const char *const keys[] = {"base_url", "model", "fallback_model", "api_key_env", "timeout_ms",
-                                       "connect_timeout_ms", "max_retries", "backoff_base_ms", "backoff_max_ms",
-                                       "breaker_threshold", "breaker_cooldown_ms", "max_tokens", "temperature",
-                                       "response_format", "price_prompt_per_1k", "price_completion_per_1k",
-                                       "max_response_bytes", NULL};
-    if (cv_config_known_keys (file, map, path, keys, err))
-        return -1;
-    if (s_load_text (file, map, "base_url", path, config->base_url, sizeof config->base_url, s_url_problem, err)
-        || s_load_text (file, map, "model", path, config->model, sizeof config->model, s_name_problem, err)
-        || s_load_text (file, map, "fallback_model", path, config->fallback_model, sizeof config->fallback_model,
-                        s_name_problem, err)
-        || s_load_text (file, map, "api_key_env", path, config->api_key_env, sizeof config->api_key_env,
-                        s_env_name_problem, err))
-        return -1;
-    if (cv_config_int (file, map, "timeout_ms", path, 1, 600000, &config->timeout_ms, err)
-        || cv_config_int (file, map, "connect_timeout_ms", path, 1, 60000, &config->connect_timeout_ms, err)
-        || cv_config_int (file, map, "max_retries", path, 0, 10, &config->max_retries, err)
-        || cv_config_int (file, map, "backoff_base_ms", path, 0, 60000, &config->backoff_base_ms, err)
-        || cv_config_int (file, map, "backoff_max_ms", path, 0, 600000, &config->backoff_max_ms, err)
-        || cv_config_int (file, map, "breaker_threshold", path, 1, 1000, &config->breaker_threshold, err)
-        || cv_config_int (file, map, "breaker_cooldown_ms", path, 1, 3600000, &config->breaker_cooldown_ms, err)
-        || cv_config_int (file, map, "max_tokens", path, 1, 1000000, &config->max_tokens, err)
-        || cv_config_int (file, map, "max_response_bytes", path, 1024, 64L * 1024 * 1024,
-                          &config->max_response_bytes, err))
-        return -1;
-    if (s_load_real (file, map, "temperature", path, 0, 2, &config->temperature, err)
-        || s_load_real (file, map, "price_prompt_per_1k", path, 0, 1e6, &config->price_prompt_per_1k, err)
-        || s_load_real (file, map, "price_completion_per_1k", path, 0, 1e6, &config->price_completion_per_1k, err))
-        return -1;
-    const char *format = NULL;
-    if (cv_config_string (file, map, "response_format", path, false, &format, err))
-        return -1;
-    char full[256];
-    if (format) {
-        s_path (full, sizeof full, path, "response_format");
-        if (strcmp (format, "text") != 0 && strcmp (format, "json_object") != 0)
-            return cv_config_fail (file, cv_node_get (map, "response_format"), full, err,
-                                   "must be text or json_object, not %s", format);
-        config->json_object = strcmp (format, "json_object") == 0;
-    }
-    if (config->backoff_max_ms < config->backoff_base_ms) {
-        s_path (full, sizeof full, path, "backoff_max_ms");
-        cv_node_t *node = cv_node_get (map, "backoff_max_ms");
-        return cv_config_fail (file, node ? node : map, full, err, "must not be below backoff_base_ms (%ld)",
-                               config->backoff_base_ms);
-    }
-    return 0;
-}
-
-int
-cv_llm_config_override (cv_llm_config_t *config, const char *base_url, const char *model, cv_error_t *err)
-{
-    assert (config);
-    if (base_url && *base_url) {
-        const char *problem = s_url_problem (base_url);
-        if (problem)
-            return cv_error_set (err, CV_ERR_INVALID, "llm.base_url", "llm base URL %s", problem);
-        snprintf (config->base_url, sizeof config->base_url, "%s", base_url);
-    }
-    if (model && *model) {
-        const char *problem = s_name_problem (model);
-        if (problem)
-            return cv_error_set (err, CV_ERR_INVALID, "llm.model", "llm model %s", problem);
-        snprintf (config->model, sizeof config->model, "%s", model);
-    }
-    return 0;
-}
-
-int
-cv_llm_config_apply_env (cv_llm_config_t *config, cv_error_t *err)
-{
-    if (cv_llm_config_override (config, getenv (ENV_BASE_URL), getenv (ENV_MODEL), err)) {
-        cv_error_prefix (err, "%s / %s", ENV_BASE_URL, ENV_MODEL);
-        return -1;
-    }
-    return 0;
-}
-
-bool
-cv_llm_config_enabled (const cv_llm_config_t *config)
-{
-    assert (config);
-    return config->base_url[0] && config->model[0];
-}
-
-/* The URL with any password replaced by ***. */
-static void
-s_mask_url (const char *url, char *out, size_t size)
-{
-    const char *authority = strstr (url, "://");
-    const char *at = authority ? strchr (authority + 3, '@') : NULL;
-    const char *slash = authority ? strchr (authority + 3, '/') : NULL;
-    const char *colon = authority ? strchr (authority + 3, ':') : NULL;
-    if (at && (!slash || at < slash) && colon && colon < at)
-        snprintf (out, size, "%.*s***%s", (int) (colon + 1 - url), url, at);
-    else
-        snprintf (out, size, "%s", url);
-}
-
-void
-cv_llm_config_log (const cv_llm_config_t *config, cv_log_t *log)
-{
-    assert (config && log);
-    if (!cv_llm_config_enabled (config)) {
-        cv_log_info (log, "llm: none configured");
-        return;
-    }
-    char url[CV_LLM_URL_MAX];
-    s_mask_url (config->base_url, url, sizeof url);
-    cv_log_info (log,
-                 "llm: base_url=%s model=%s fallback_model=%s api_key_env=%s timeout_ms=%ld connect_timeout_ms=%ld "
-                 "max_retries=%ld backoff_ms=%ld..%ld breaker=%ld/%ldms max_tokens=%ld temperature=%g "
-                 "response_format=%s price_per_1k=%g/%g max_response_bytes=%ld",
-                 url, config->model, config->fallback_model[0] ? config->fallback_model : "(none)",
-                 config->api_key_env[0] ? config->api_key_env : "(none)", config->timeout_ms,
-                 config->connect_timeout_ms, config->max_retries, config->backoff_base_ms, config->backoff_max_ms,
-                 config->breaker_threshold, config->breaker_cooldown_ms, config->max_tokens, config->temperature,
-                 config->json_object ? "json_object" : "text", config->price_prompt_per_1k,
-                 config->price_completion_per_1k, config->max_response_bytes);
-}
-
-const char *
-cv_llm_role_name (cv_llm_role_t role)
-{
-    switch (role) {
-    case CV_LLM_SYSTEM:
-        return "system";
-    case CV_LLM_USER:
-        return "user";
-    case CV_LLM_ASSISTANT:
-        return "assistant";
-    }
-    return "user";
-}
-
-void
-cv_llm_reply_reset (cv_llm_reply_t *reply)
-{
-    assert (reply);
-    free (reply->content);
-    memset (reply, 0, sizeof *reply);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -410,20 +145,14 @@ cv_llm_new (const cv_llm_config_t *config, cv_log_t *log, cv_error_t *err)
         cv_error_set (err, CV_ERR_INVALID, "llm", "no LLM configured: a base URL and a model are needed");
         return NULL;
     }
-    const char *problem = s_url_problem (config->base_url);
-    if (!problem)
-        problem = s_name_problem (config->model);
-    if (!problem && config->fallback_model[0])
-        problem = s_name_problem (config->fallback_model);
-    if (!problem)
-        problem = s_env_name_problem (config->api_key_env);
+    const char *problem = cv_llm_config_problem (config);
     if (problem) {
         cv_error_set (err, CV_ERR_INVALID, "llm", "llm configuration: a setting %s", problem);
         return NULL;
     }
     const char *key = NULL;
     if (config->api_key_env[0]) {
-        key = getenv (config->api_key_env);
+        key = cv_settings_secret (config->api_key_env);
         if (!key || !*key) {
             cv_error_set (err, CV_ERR_INVALID, "llm.api_key_env",
                           "the environment variable %s (llm.api_key_env) holds no API key", config->api_key_env);
@@ -574,134 +303,6 @@ s_sleep_ms (uint64_t ms)
         ;
 }
 
-/* The request body for model, or NULL with err when a message is not valid UTF-8. */
-static char *
-s_request_body (cv_llm_t *self, const char *model, const cv_llm_message_t *messages, size_t count,
-                cv_error_t *err)
-{
-    json_t *list = json_array ();
-    for (size_t i = 0; i < count; i++) {
-        assert (messages[i].content);
-        json_t *content = json_string (messages[i].content);
-        if (!content) {
-            json_decref (list);
-            cv_error_set (err, CV_ERR_INVALID, "messages", "llm: message %zu is not valid UTF-8", i + 1);
-            return NULL;
-        }
-        const char *role = cv_llm_role_name (messages[i].role);
-        json_array_append_new (list, json_pack ("{s:s, s:o}", "role", role, "content", content));
-    }
-    json_t *request = json_pack ("{s:s, s:o, s:f, s:I}", "model", model, "messages", list, "temperature",
-                                 self->config.temperature, "max_tokens", (json_int_t) self->config.max_tokens);
-    assert (request);
-    if (self->config.json_object)
-        json_object_set_new (request, "response_format", json_pack ("{s:s}", "type", "json_object"));
-    char *text = json_dumps (request, JSON_COMPACT | JSON_REAL_PRECISION (6));
-    json_decref (request);
-    assert (text);
-    return text;
-}
-
-/* A short, log-safe excerpt of text: printable ASCII, others as '?'. */
-static void
-s_excerpt (const char *text, size_t size, char *out, size_t out_size)
-{
-    size_t used = 0, i = 0;
-    for (; i < size && used + 4 < out_size; i++) {
-        unsigned char c = (unsigned char) text[i];
-        out[used++] = c >= ' ' && c < 0x7f ? (char) c : c == '\n' || c == '\t' ? ' ' : '?';
-    }
-    if (i < size) /* cut short: say so */
-        memcpy (out + used, "...", 4);
-    else
-        out[used] = '\0';
-}
-
-/* What a failed answer's body says: OpenAI's {"error": {"message": ...}} and its cousins, or the
-   start of the raw body. */
-static void
-s_error_detail (const char *body, size_t size, char *out, size_t out_size)
-{
-    out[0] = '\0';
-    if (!size)
-        return;
-    json_t *root = json_loadb (body, size, 0, NULL);
-    json_t *error = json_object_get (root, "error");
-    const char *message = NULL;
-    if (json_is_string (error))
-        message = json_string_value (error);
-    else if (json_is_string (json_object_get (error, "message")))
-        message = json_string_value (json_object_get (error, "message"));
-    else if (json_is_string (json_object_get (root, "message")))
-        message = json_string_value (json_object_get (root, "message"));
-    else if (json_is_string (json_object_get (root, "detail")))
-        message = json_string_value (json_object_get (root, "detail"));
-    if (message)
-        s_excerpt (message, strlen (message), out, out_size);
-    else
-        s_excerpt (body, size, out, out_size);
-    json_decref (root);
-}
-
-static int
-s_token_count (json_t *usage, const char *name, long *out, cv_error_t *err)
-{
-    json_t *value = json_object_get (usage, name);
-    if (!value)
-        return 0;
-    if (!json_is_integer (value) || json_integer_value (value) < 0)
-        return cv_error_set (err, CV_ERR_MALFORMED, name, "usage.%s is not a whole number", name);
-    *out = (long) json_integer_value (value);
-    return 0;
-}
-
-/* Reads a 2xx body into reply, strictly; -1 with err (MALFORMED) when it is no chat completion. */
-static int
-s_parse_answer (cv_llm_t *self, const char *body, size_t size, cv_llm_reply_t *reply, cv_error_t *err)
-{
-    json_error_t error;
-    json_t *root = json_loadb (body ? body : "", size, JSON_REJECT_DUPLICATES, &error);
-    if (!json_is_object (root)) {
-        char excerpt[64];
-        s_excerpt (body ? body : "", size, excerpt, sizeof excerpt);
-        cv_error_set (err, CV_ERR_MALFORMED, "body", "the answer is not a JSON object (%s): \"%s\"",
-                      root ? "another JSON value" : error.text, excerpt);
-        json_decref (root);
-        return -1;
-    }
-    json_t *choices = json_object_get (root, "choices");
-    json_t *message = json_object_get (json_array_get (choices, 0), "message");
-    json_t *content = json_object_get (message, "content");
-    json_t *finish = json_object_get (json_array_get (choices, 0), "finish_reason");
-    json_t *usage = json_object_get (root, "usage");
-    int rc = 0;
-    if (!json_is_array (choices) || json_array_size (choices) == 0)
-        rc = cv_error_set (err, CV_ERR_MALFORMED, "choices", "the answer has no choices");
-    else if (!json_is_object (message))
-        rc = cv_error_set (err, CV_ERR_MALFORMED, "choices[0].message", "the answer's first choice has no message");
-    else if (!json_is_string (content))
-        rc = cv_error_set (err, CV_ERR_MALFORMED, "choices[0].message.content",
-                          "the answer's content is %s, not a string", content ? "another JSON value" : "missing");
-    else if (usage && !json_is_null (usage) && !json_is_object (usage))
-        rc = cv_error_set (err, CV_ERR_MALFORMED, "usage", "the answer's usage is not an object");
-    if (rc == 0 && json_is_object (usage))
-        rc = s_token_count (usage, "prompt_tokens", &reply->prompt_tokens, err)
-             || s_token_count (usage, "completion_tokens", &reply->completion_tokens, err) ? -1 : 0;
-    if (rc == 0) {
-        size_t length = json_string_length (content);
-        reply->content = malloc (length + 1);
-        assert (reply->content);
-        memcpy (reply->content, json_string_value (content), length + 1);
-        reply->has_usage = json_is_object (usage);
-        reply->cost = (double) reply->prompt_tokens / 1000.0 * self->config.price_prompt_per_1k
-                      + (double) reply->completion_tokens / 1000.0 * self->config.price_completion_per_1k;
-        if (json_is_string (finish))
-            snprintf (reply->finish_reason, sizeof reply->finish_reason, "%s", json_string_value (finish));
-    }
-    json_decref (root);
-    return rc;
-}
-
 /* Tells the breaker how an attempt went, and the log when that moved it. */
 static void
 s_record (cv_llm_t *self, bool healthy)
@@ -793,12 +394,12 @@ s_attempt (cv_llm_t *self, const char *body, uint64_t left, cv_llm_reply_t *repl
     long status = 0;
     curl_easy_getinfo (self->curl, CURLINFO_RESPONSE_CODE, &status);
     if (status >= 200 && status < 300) {
-        int rc = s_parse_answer (self, self->body, self->body_size, reply, err);
+        int rc = cv_llm_json_answer (&self->config, self->body, self->body_size, reply, err);
         s_record (self, rc == 0);
         return rc == 0 ? S_OK : S_NEXT_MODEL;
     }
     char detail[EXCERPT_BYTES];
-    s_error_detail (self->body, self->body_size, detail, sizeof detail);
+    cv_llm_json_error_detail (self->body, self->body_size, detail, sizeof detail);
     if (status == 408 || status == 429 || status >= 500) {
         s_record (self, false);
         curl_off_t retry_after_s = 0;
@@ -875,7 +476,7 @@ s_chat (cv_llm_t *self, const cv_llm_message_t *messages, size_t count, uint64_t
     const char *models[2] = {self->config.model, self->config.fallback_model[0] ? self->config.fallback_model : NULL};
     s_verdict_t verdict = S_STOP;
     for (int index = 0; index < 2 && models[index]; index++) {
-        char *body = s_request_body (self, models[index], messages, count, err);
+        char *body = cv_llm_json_request (&self->config, models[index], messages, count, err);
         if (!body)
             return -1;
         if (index == 1)
@@ -937,44 +538,6 @@ cv_llm_chat (cv_llm_t *self, const cv_llm_message_t *messages, size_t count, uin
 /* ---------------------------------------------------------------------------------------------
    JSON answers */
 
-json_t *
-cv_llm_json_content (const cv_llm_reply_t *reply, cv_error_t *err)
-{
-    assert (reply);
-    const char *content = reply->content ? reply->content : "";
-    const char *start = content;
-    const char *end = content + strlen (content);
-    /* Models asked for JSON often wrap it in a Markdown fence, sometimes with words around it. */
-    const char *fence = strstr (content, "```");
-    if (fence) {
-        const char *inside = strchr (fence, '\n');
-        const char *closing = inside ? strstr (inside, "```") : NULL;
-        if (inside && closing) {
-            start = inside + 1;
-            end = closing;
-        }
-    }
-    while (start < end && isspace ((unsigned char) *start))
-        start++;
-    while (end > start && isspace ((unsigned char) end[-1]))
-        end--;
-    json_error_t error;
-    json_t *value = json_loadb (start, (size_t) (end - start), JSON_REJECT_DUPLICATES, &error);
-    if (json_is_object (value))
-        return value;
-    char excerpt[64];
-    s_excerpt (content, strlen (content), excerpt, sizeof excerpt);
-    if (value)
-        cv_error_set (err, CV_ERR_MALFORMED, "content", "the LLM answered JSON that is not an object: \"%s\"", excerpt);
-    else if (start == end)
-        cv_error_set (err, CV_ERR_MALFORMED, "content", "the LLM answered no JSON (empty content)");
-    else
-        cv_error_set (err, CV_ERR_MALFORMED, "content", "the LLM's answer is not JSON (%s): \"%s\"", error.text,
-                      excerpt);
-    json_decref (value);
-    return NULL;
-}
-
 /* ---------------------------------------------------------------------------------------------
    Self-test: everything that needs no HTTP server. The behaviour against a server that answers,
    fails, stalls and lies is tested with the stand-in LLM server (tests/fakes, llm_client_test). */
@@ -991,82 +554,9 @@ s_test_config (bool verbose)
     cv_error_t err;
     cv_llm_config_t config;
     cv_llm_config_defaults (&config);
-    assert (!cv_llm_config_enabled (&config));
-    assert (config.timeout_ms == 10000 && config.max_retries == 2 && config.max_response_bytes == 1048576);
-
-    const char *text = "llm:\n"
-                       "  base_url: http://127.0.0.1:8000/v1\n"
-                       "  model: small\n"
-                       "  fallback_model: big\n"
-                       "  api_key_env: CV_LLM_TEST_KEY\n"
-                       "  timeout_ms: 1500\n"
-                       "  temperature: 0.2\n"
-                       "  response_format: json_object\n"
-                       "  price_prompt_per_1k: 0.5\n"
-                       "  price_completion_per_1k: 1.5\n";
-    cv_config_t *file = cv_config_parse ("agent.yaml", text, &err);
-    assert (file);
-    assert (cv_llm_config_load (&config, file, cv_node_get (cv_config_root (file), "llm"), "llm", &err) == 0);
-    cv_config_destroy (&file);
-    assert (cv_llm_config_enabled (&config));
-    assert (strcmp (config.base_url, "http://127.0.0.1:8000/v1") == 0);
-    assert (strcmp (config.fallback_model, "big") == 0);
-    assert (strcmp (config.api_key_env, "CV_LLM_TEST_KEY") == 0);
-    assert (config.timeout_ms == 1500 && config.connect_timeout_ms == 2000);
-    assert (config.temperature == 0.2 && config.json_object);
-    assert (config.price_completion_per_1k == 1.5);
-
-    /* Errors name the file, the line and the key. */
-    struct {
-        const char *yaml;
-        const char *message;
-    } bad[] = {
-        {"llm:\n  model: m\n  timout_ms: 5\n", "agent.yaml:3: llm.timout_ms: unknown key"},
-        {"llm:\n  timeout_ms: 0\n", "agent.yaml:2: llm.timeout_ms: must be 1..600000, not 0"},
-        {"llm:\n  max_retries: many\n", "agent.yaml:2: llm.max_retries: must be a whole number"},
-        {"llm:\n  temperature: 3\n", "agent.yaml:2: llm.temperature: must be 0..2, not 3"},
-        {"llm:\n  price_prompt_per_1k: cheap\n", "agent.yaml:2: llm.price_prompt_per_1k: must be a number"},
-        {"llm:\n  base_url: ftp://x/v1\n", "agent.yaml:2: llm.base_url: must start with http:// or https://"},
-        {"llm:\n  api_key_env: 'my key'\n", "agent.yaml:2: llm.api_key_env: must be an environment variable name"},
-        {"llm:\n  response_format: yaml\n", "agent.yaml:2: llm.response_format: must be text or json_object, not yaml"},
-        {"llm:\n  backoff_base_ms: 500\n  backoff_max_ms: 100\n",
-         "agent.yaml:3: llm.backoff_max_ms: must not be below backoff_base_ms (500)"},
-        {"llm:\n  model: [a, b]\n", "agent.yaml:2: llm.model: must be a string"},
-        {"llm: yes\n", "llm: must be a map"},
-    };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        file = cv_config_parse ("agent.yaml", bad[i].yaml, &err);
-        assert (file);
-        cv_llm_config_t scratch;
-        cv_llm_config_defaults (&scratch);
-        assert (cv_llm_config_load (&scratch, file, cv_node_get (cv_config_root (file), "llm"), "llm", &err) == -1);
-        if (verbose || !strstr (err.message, bad[i].message))
-            printf ("  %s\n", err.message);
-        assert (strstr (err.message, bad[i].message));
-        assert (err.code == CV_ERR_INVALID);
-        cv_config_destroy (&file);
-    }
-
-    /* Infrastructure comes from the environment, over the file. */
-    setenv (ENV_BASE_URL, "http://llm.internal:9000/v1/", 1);
-    setenv (ENV_MODEL, "env-model", 1);
-    assert (cv_llm_config_apply_env (&config, &err) == 0);
-    assert (strcmp (config.base_url, "http://llm.internal:9000/v1/") == 0);
-    assert (strcmp (config.model, "env-model") == 0);
-    setenv (ENV_BASE_URL, "llm.internal:9000", 1);
-    assert (cv_llm_config_apply_env (&config, &err) == -1);
-    assert (strstr (err.message, ENV_BASE_URL) && strstr (err.message, "http://"));
-    unsetenv (ENV_BASE_URL);
-    unsetenv (ENV_MODEL);
-    assert (cv_llm_config_override (&config, NULL, "", &err) == 0);
-    assert (strcmp (config.model, "env-model") == 0);
-
-    char masked[CV_LLM_URL_MAX];
-    s_mask_url ("https://user:secret@llm.example/v1", masked, sizeof masked);
-    assert (strcmp (masked, "https://user:***@llm.example/v1") == 0);
-    s_mask_url ("http://127.0.0.1:8000/v1", masked, sizeof masked);
-    assert (strcmp (masked, "http://127.0.0.1:8000/v1") == 0);
-
+    snprintf (config.base_url, sizeof config.base_url, "http://127.0.0.1:8000/v1");
+    snprintf (config.model, sizeof config.model, "small");
+    snprintf (config.api_key_env, sizeof config.api_key_env, "CV_LLM_TEST_KEY");
     /* A key variable that is named but empty is a start-up error; a set one is never logged. */
     unsetenv ("CV_LLM_TEST_KEY");
     assert (!cv_llm_new (&config, NULL, &err));
@@ -1085,78 +575,9 @@ s_test_parsing (void)
     cv_llm_config_defaults (&config);
     snprintf (config.base_url, sizeof config.base_url, "http://127.0.0.1:1/v1/");
     snprintf (config.model, sizeof config.model, "m");
-    config.price_prompt_per_1k = 2.0;
-    config.price_completion_per_1k = 4.0;
-    config.json_object = true;
     cv_llm_t *llm = cv_llm_new (&config, NULL, &err);
     assert (llm);
     assert (strcmp (llm->endpoint, "http://127.0.0.1:1/v1/chat/completions") == 0);
-
-    /* The request body. */
-    cv_llm_message_t messages[] = {{CV_LLM_SYSTEM, "Answer in JSON."}, {CV_LLM_USER, "caf\xc3\xa9?"}};
-    char *body = s_request_body (llm, "m", messages, 2, &err);
-    json_t *sent = json_loads (body, 0, NULL);
-    free (body);
-    json_t *expected = json_pack ("{s:s, s:[{s:s, s:s}, {s:s, s:s}], s:f, s:i, s:{s:s}}", "model", "m", "messages",
-                                  "role", "system", "content", "Answer in JSON.", "role", "user", "content",
-                                  "caf\xc3\xa9?", "temperature", 0.0, "max_tokens", 256, "response_format", "type",
-                                  "json_object");
-    assert (json_equal (sent, expected));
-    json_decref (sent);
-    json_decref (expected);
-    cv_llm_message_t broken[] = {{CV_LLM_USER, "\xff\xfe"}};
-    assert (!s_request_body (llm, "m", broken, 1, &err));
-    assert (err.code == CV_ERR_INVALID && strstr (err.message, "UTF-8"));
-
-    /* Answers, good and malformed. */
-    cv_llm_reply_t reply = {0};
-    const char *good = "{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":\"hi\"},"
-                       "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":1000,\"completion_tokens\":500}}";
-    assert (s_parse_answer (llm, good, strlen (good), &reply, &err) == 0);
-    assert (strcmp (reply.content, "hi") == 0 && strcmp (reply.finish_reason, "stop") == 0);
-    assert (reply.has_usage && reply.prompt_tokens == 1000 && reply.completion_tokens == 500);
-    assert (reply.cost == 2.0 + 2.0);
-    cv_llm_reply_reset (&reply);
-    const char *no_usage = "{\"choices\":[{\"message\":{\"content\":\"\"}}],\"usage\":null}";
-    assert (s_parse_answer (llm, no_usage, strlen (no_usage), &reply, &err) == 0);
-    assert (!reply.has_usage && reply.cost == 0 && strcmp (reply.content, "") == 0);
-    cv_llm_reply_reset (&reply);
-    struct {
-        const char *body;
-        const char *field;
-    } malformed[] = {
-        {"", "body"},
-        {"<html>502 Bad Gateway</html>", "body"},
-        {"[1, 2]", "body"},
-        {"{\"id\":\"x\",\"object\":\"chat.completion\"}", "choices"},
-        {"{\"choices\":[]}", "choices"},
-        {"{\"choices\":[{\"text\":\"legacy\"}]}", "choices[0].message"},
-        {"{\"choices\":[{\"message\":{\"content\":null,\"tool_calls\":[]}}]}", "choices[0].message.content"},
-        {"{\"choices\":[{\"message\":{\"content\":42}}]}", "choices[0].message.content"},
-        {"{\"choices\":[{\"message\":{\"content\":\"x\"}}],\"usage\":{\"prompt_tokens\":\"7\"}}", "prompt_tokens"},
-        {"{\"choices\":[{\"message\":{\"content\":\"x\"}}],\"usage\":{\"completion_tokens\":-1}}", "completion_tokens"},
-        {"{\"choices\":[{\"message\":{\"content\":\"x\"}}],\"usage\":7}", "usage"},
-        {"{\"choices\":[{\"message\":{\"content\":\"x\"}}]} trailing", "body"},
-    };
-    for (size_t i = 0; i < sizeof malformed / sizeof malformed[0]; i++) {
-        assert (s_parse_answer (llm, malformed[i].body, strlen (malformed[i].body), &reply, &err) == -1);
-        assert (err.code == CV_ERR_MALFORMED);
-        assert (strcmp (err.field, malformed[i].field) == 0);
-        assert (!reply.content);
-        cv_llm_reply_reset (&reply);
-    }
-
-    /* What a failed answer says. */
-    char detail[EXCERPT_BYTES];
-    const char *openai = "{\"error\":{\"message\":\"Rate limit reached\",\"type\":\"requests\"}}";
-    s_error_detail (openai, strlen (openai), detail, sizeof detail);
-    assert (strcmp (detail, "Rate limit reached") == 0);
-    s_error_detail ("upstream\nreset\x01", 15, detail, sizeof detail);
-    assert (strcmp (detail, "upstream reset?") == 0);
-    char long_text[1000];
-    memset (long_text, 'x', sizeof long_text);
-    s_error_detail (long_text, sizeof long_text, detail, sizeof detail);
-    assert (strlen (detail) < sizeof detail && strcmp (detail + strlen (detail) - 3, "...") == 0);
 
     /* Backoff: full jitter under a doubling ceiling, repeatable for a seed. */
     cv_llm_set_seed (llm, 42);
@@ -1172,44 +593,6 @@ s_test_parsing (void)
     cv_llm_destroy (&llm);
     cv_llm_destroy (&llm);
     assert (!llm);
-}
-
-static void
-s_test_json_content (void)
-{
-    cv_error_t err;
-    cv_llm_reply_t reply = {0};
-    struct {
-        const char *content;
-        const char *intent; /* NULL: must fail */
-    } cases[] = {
-        {"{\"intent\": \"card_arrival\"}", "card_arrival"},
-        {"  \n{\"intent\":\"a\"}\n", "a"},
-        {"```json\n{\"intent\": \"b\"}\n```", "b"},
-        {"```\n{\"intent\": \"c\"}\n```\n", "c"},
-        {"Here you are:\n```json\n{\"intent\": \"d\"}\n```\nAnything else?", "d"},
-        {"", NULL},
-        {"I think it is card_arrival.", NULL},
-        {"[\"card_arrival\"]", NULL},
-        {"{\"intent\": \"x\"} and more", NULL},
-        {"{\"intent\": \"x\", \"intent\": \"y\"}", NULL},
-        {"```json\n{\"intent\": \n```", NULL},
-    };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        reply.content = strdup (cases[i].content);
-        json_t *value = cv_llm_json_content (&reply, &err);
-        if (cases[i].intent) {
-            assert (value);
-            assert (strcmp (json_string_value (json_object_get (value, "intent")), cases[i].intent) == 0);
-        } else {
-            assert (!value);
-            assert (err.code == CV_ERR_MALFORMED && strcmp (err.field, "content") == 0);
-        }
-        json_decref (value);
-        cv_llm_reply_reset (&reply);
-    }
-    /* No content at all, as after a failed call. */
-    assert (!cv_llm_json_content (&reply, &err));
 }
 
 /* A real socket that refuses connections: bound, never listening. */
@@ -1277,7 +660,6 @@ cv_llm_test (bool verbose)
 {
     s_test_config (verbose);
     s_test_parsing ();
-    s_test_json_content ();
     s_test_refused (verbose);
     if (verbose)
         printf ("cv_llm: ok\n");

@@ -11,12 +11,12 @@
    answer counts as a failure; any other answer, 4xx included, shows the endpoint is up — and,
    while open, refuses calls at once, without a request being sent.
 
-   Answers are parsed strictly: choices[0].message.content must be a string; usage's token counts,
+   Answers are parsed strictly (cv_llm_json): choices[0].message.content must be a string; usage's token counts,
    when present, must be whole numbers. Bodies over max_response_bytes are refused. Token counts
    and their cost (configured prices per 1,000 tokens) are added to the client's counters.
 
-   Configuration comes from the agent file's `llm:` section (cv_llm_config_load), then the
-   environment (cv_llm_config_apply_env): infrastructure settings, as containers expect.
+   Configuration (cv_llm_config.h) comes from the agent file's `llm:` section, then the LLM
+   settings --llm-base-url and --llm-model (CONVEYOR_LLM_BASE_URL, CONVEYOR_LLM_MODEL):
      llm:
        base_url: http://127.0.0.1:8000/v1   # usually from CONVEYOR_LLM_BASE_URL instead
        model: qwen2.5-7b-instruct            # CONVEYOR_LLM_MODEL overrides
@@ -40,7 +40,7 @@
    Threads: a client belongs to one thread (a worker creates one per handler thread, in its
    logic_new); its counters (cv_llm_stats) may be read from any thread. The first cv_llm_new in a
    process calls curl_global_init, once (pthread_once); libcurl's global state then lives until the
-   process exits. The API key is read from the environment by cv_llm_new and is never logged. */
+   process exits. The API key is read from the environment (cv_settings_secret) by cv_llm_new and is never logged. */
 #ifndef CV_LLM_H
 #define CV_LLM_H
 
@@ -53,81 +53,9 @@
 #include "cv_breaker.h"
 #include "cv_config.h"
 #include "cv_error.h"
+#include "cv_llm_config.h"
+#include "cv_llm_json.h"
 #include "cv_log.h"
-
-#define CV_LLM_NAME_MAX 128
-#define CV_LLM_URL_MAX 512
-
-/* Plain data, copied by value. */
-typedef struct {
-    char base_url[CV_LLM_URL_MAX];        /* e.g. http://127.0.0.1:8000/v1; "" for no LLM */
-    char model[CV_LLM_NAME_MAX];          /* "" for no LLM */
-    char fallback_model[CV_LLM_NAME_MAX]; /* "" for none */
-    char api_key_env[CV_LLM_NAME_MAX];    /* name of the variable holding the key; "" to send none */
-    long timeout_ms;
-    long connect_timeout_ms;
-    long max_retries;
-    long backoff_base_ms;
-    long backoff_max_ms;
-    long breaker_threshold;
-    long breaker_cooldown_ms;
-    long max_tokens;
-    double temperature;
-    bool json_object;                     /* response_format: {"type": "json_object"} */
-    double price_prompt_per_1k;
-    double price_completion_per_1k;
-    long max_response_bytes;
-} cv_llm_config_t;
-
-/* The defaults listed above, no LLM. */
-void cv_llm_config_defaults (cv_llm_config_t *config);
-
-/* Reads the keys present in map (the `llm:` node of file) over config; path names it in errors
-   ("agent.yaml:12: llm.timeout_ms: must be 1..600000, not 0"). Unknown keys are refused. */
-int cv_llm_config_load (cv_llm_config_t *config, const cv_config_t *file, cv_node_t *map, const char *path,
-                        cv_error_t *err) CV_MUST_CHECK;
-
-/* Sets the base URL and the model when given (non-NULL, non-empty), checked as the loader does;
-   for a service that reads them through its cv_settings table. */
-int cv_llm_config_override (cv_llm_config_t *config, const char *base_url, const char *model,
-                            cv_error_t *err) CV_MUST_CHECK;
-
-/* cv_llm_config_override from CONVEYOR_LLM_BASE_URL and CONVEYOR_LLM_MODEL. */
-int cv_llm_config_apply_env (cv_llm_config_t *config, cv_error_t *err) CV_MUST_CHECK;
-
-/* True when a base URL and a model are set: an LLM is configured. */
-bool cv_llm_config_enabled (const cv_llm_config_t *config);
-
-/* Logs the effective configuration at info: the key's variable name, never its value; a password
-   in the base URL masked. */
-void cv_llm_config_log (const cv_llm_config_t *config, cv_log_t *log);
-
-typedef enum { CV_LLM_SYSTEM, CV_LLM_USER, CV_LLM_ASSISTANT } cv_llm_role_t;
-
-/* "system", "user", "assistant". */
-const char *cv_llm_role_name (cv_llm_role_t role);
-
-typedef struct {
-    cv_llm_role_t role;
-    const char *content; /* UTF-8 */
-} cv_llm_message_t;
-
-/* The outcome of a call. Zero it before first use; cv_llm_chat frees what a previous call left
-   in it, cv_llm_reply_reset frees it for good. */
-typedef struct {
-    char *content;                        /* owned; NULL when the call failed */
-    char model[CV_LLM_NAME_MAX];          /* the model that answered */
-    bool fallback;                        /* ...and it was the fallback model */
-    unsigned attempts;                    /* requests sent, both models, failed call included */
-    bool has_usage;                       /* the answer carried usage */
-    long prompt_tokens;
-    long completion_tokens;
-    double cost;                          /* from the configured prices */
-    uint64_t latency_ms;                  /* the whole call, retries and waits included */
-    char finish_reason[32];               /* "" when not given */
-} cv_llm_reply_t;
-
-void cv_llm_reply_reset (cv_llm_reply_t *reply);
 
 /* Counters since the client was made; safe to read from any thread. */
 typedef struct {
@@ -159,10 +87,6 @@ void cv_llm_destroy (cv_llm_t **self_p);
    On failure reply still tells the attempts and the latency. */
 int cv_llm_chat (cv_llm_t *self, const cv_llm_message_t *messages, size_t count, uint64_t deadline_ms,
                  cv_llm_reply_t *reply, cv_error_t *err) CV_MUST_CHECK;
-
-/* The reply's content as a JSON object (new reference), tolerating a ```json fence around it
-   and text outside the fence; NULL with err (MALFORMED) for anything else. */
-json_t *cv_llm_json_content (const cv_llm_reply_t *reply, cv_error_t *err) CV_MUST_CHECK;
 
 void cv_llm_stats (const cv_llm_t *self, cv_llm_stats_t *stats);
 

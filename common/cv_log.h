@@ -4,6 +4,8 @@
 
 #include <stdbool.h>
 
+#include "cv_assert.h"
+
 typedef struct _cv_log_t cv_log_t;
 
 typedef enum { CV_LOG_DEBUG, CV_LOG_INFO, CV_LOG_WARN, CV_LOG_ERROR } cv_log_level_t;

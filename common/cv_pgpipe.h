@@ -30,6 +30,7 @@
 
 #include "cv_error.h"
 #include "cv_log.h"
+#include "cv_pg.h"
 
 typedef struct _cv_pgpipe_t cv_pgpipe_t;
 
@@ -51,9 +52,9 @@ typedef struct {
     cv_log_t *log;                          /* borrowed */
 } cv_pgpipe_config_t;
 
-/* result is the run's result (borrowed, valid during the call) and err NULL, or result NULL and err
+/* result is the run's result (borrowed, valid during the call; read it with cv_pg_result_*) and err NULL, or result NULL and err
    set: UNAVAILABLE when the connection failed, INTERNAL when the statement failed. */
-typedef void (cv_pgpipe_done_fn) (void *arg, const PGresult *result, const cv_error_t *err);
+typedef void (cv_pgpipe_done_fn) (void *arg, const cv_pg_result_t *result, const cv_error_t *err);
 
 /* Starts connecting at once; registers with loop. config is copied (not what it points to). */
 cv_pgpipe_t *cv_pgpipe_new (zloop_t *loop, const cv_pgpipe_config_t *config);

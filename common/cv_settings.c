@@ -4,9 +4,11 @@
 #include <assert.h>
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define MAX_POSITIONAL 16
 
@@ -189,21 +191,99 @@ cv_settings_positional (const cv_settings_t *self, size_t index)
     return index < self->positional_count ? self->positional[index] : NULL;
 }
 
-/* postgresql://user:secret@host/db -> postgresql://user:***@host/db */
-static void
-s_mask (const char *value, char *out, size_t size)
+const char *
+cv_settings_secret (const char *variable)
 {
+    assert (variable);
+    return getenv (variable);
+}
+
+void
+cv_settings_bind (const cv_settings_t *self, const cv_setting_field_t *fields, size_t count, void *target)
+{
+    assert (self && (fields || !count) && target);
+    for (size_t i = 0; i < count; i++) {
+        const cv_setting_t *setting = &fields[i].setting;
+        if (fields[i].offset == CV_SETTING_UNBOUND)
+            continue;
+        char *field = (char *) target + fields[i].offset;
+        switch (setting->type) {
+        case CV_SETTING_STRING: {
+            const char *value = cv_settings_string (self, setting->name);
+            memcpy (field, &value, sizeof value);
+            break;
+        }
+        case CV_SETTING_INT: {
+            /* The limits keep an INT within int: a table whose limits do not is a bug. */
+            assert (setting->min >= INT_MIN && setting->max <= INT_MAX);
+            int value = (int) cv_settings_int (self, setting->name);
+            memcpy (field, &value, sizeof value);
+            break;
+        }
+        case CV_SETTING_BOOL: {
+            bool value = cv_settings_bool (self, setting->name);
+            memcpy (field, &value, sizeof value);
+            break;
+        }
+        }
+    }
+}
+
+/* True when a URL query parameter called name (size bytes) looks like it holds a secret. */
+static bool
+s_secret_name (const char *name, size_t size)
+{
+    static const char *const words[] = {"key", "token", "secret", "password", "signature", NULL};
+    for (const char *const *word = words; *word; word++) {
+        size_t length = strlen (*word);
+        for (size_t i = 0; i + length <= size; i++)
+            if (strncasecmp (name + i, *word, length) == 0)
+                return true;
+    }
+    return false;
+}
+
+void
+cv_settings_mask (const char *value, char *out, size_t size)
+{
+    assert (value && out && size);
     snprintf (out, size, "%s", value);
     char *scheme = strstr (out, "://");
-    char *at = strchr (out, '@');
-    if (!scheme || !at)
+    if (!scheme)
         return;
+    /* postgresql://user:secret@host/db -> postgresql://user:***@host/db */
+    char *at = strchr (scheme + 3, '@');
+    char *slash = strchr (scheme + 3, '/');
     char *colon = strchr (scheme + 3, ':');
-    if (colon && colon < at) {
-        char rest[512];
+    if (at && (!slash || at < slash) && colon && colon < at) {
+        char rest[1024];
         snprintf (rest, sizeof rest, "%s", at);
         snprintf (colon, size - (size_t) (colon - out), ":***%s", rest);
     }
+    /* ...?api_key=abc&model=x -> ...?api_key=***&model=x */
+    char *query = strchr (out, '?');
+    if (!query)
+        return;
+    char masked[1024];
+    size_t used = (size_t) (query + 1 - out);
+    snprintf (masked, sizeof masked, "%.*s", (int) used, out);
+    for (char *pair = query + 1; *pair;) {
+        size_t length = strcspn (pair, "&");
+        char *equals = memchr (pair, '=', length);
+        size_t name_size = equals ? (size_t) (equals - pair) : length;
+        size_t filled = strlen (masked);
+        if (equals && s_secret_name (pair, name_size))
+            snprintf (masked + filled, sizeof masked - filled, "%.*s=***", (int) name_size, pair);
+        else
+            snprintf (masked + filled, sizeof masked - filled, "%.*s", (int) length, pair);
+        pair += length;
+        if (*pair == '&') {
+            filled = strlen (masked);
+            snprintf (masked + filled, sizeof masked - filled, "&");
+            pair++;
+        }
+    }
+    snprintf (out, size, "%s", masked);
 }
 
 void
@@ -214,7 +294,7 @@ cv_settings_log (const cv_settings_t *self, cv_log_t *log)
     line[0] = '\0';
     for (size_t i = 0; i < self->count && used < sizeof line; i++) {
         char masked[512];
-        s_mask (self->values[i] ? self->values[i] : "", masked, sizeof masked);
+        cv_settings_mask (self->values[i] ? self->values[i] : "", masked, sizeof masked);
         used += (size_t) snprintf (line + used, sizeof line - used, "%s%s=%s", i ? " " : "", self->table[i].name, masked);
     }
     cv_log_info (log, "settings: %s", line);
@@ -287,11 +367,48 @@ cv_settings_test (bool verbose)
     cv_settings_destroy (&settings);
     unsetenv ("CONVEYOR_CAPACITY");
 
+    /* Rows bound to the fields of a struct: the loaded values land there. */
+    typedef struct {
+        const char *endpoint;
+        int capacity;
+        bool verbose;
+        const char *url;
+    } bound_t;
+    static const cv_setting_field_t fields[] = {
+        {{"broker-endpoint", CV_SETTING_STRING, "tcp://127.0.0.1:5555", 0, 0, "broker to connect to"},
+         CV_SETTING_FIELD (bound_t, endpoint, const char *)},
+        {{"capacity", CV_SETTING_INT, "1", 1, 64, "requests in flight"}, CV_SETTING_FIELD (bound_t, capacity, int)},
+        {{"verbose", CV_SETTING_BOOL, "false", 0, 0, "debug logs"}, CV_SETTING_FIELD (bound_t, verbose, bool)},
+        {{"database-url", CV_SETTING_STRING, NULL, 0, 0, "PostgreSQL"}, CV_SETTING_UNBOUND},
+    };
+    cv_setting_t rows[4];
+    for (size_t i = 0; i < 4; i++)
+        rows[i] = fields[i].setting;
+    char *bound_argv[] = {"test", "--capacity=7", "--verbose", NULL};
+    settings = cv_settings_new ("test", "A test.", rows, 4);
+    assert (cv_settings_load (settings, 3, bound_argv, &err) == 0);
+    bound_t bound = {.url = "untouched"};
+    cv_settings_bind (settings, fields, 4, &bound);
+    assert (bound.capacity == 7 && bound.verbose);
+    assert (strcmp (bound.endpoint, "tcp://127.0.0.1:5555") == 0);
+    assert (strcmp (bound.url, "untouched") == 0);
+    cv_settings_destroy (&settings);
+
     char masked[128];
-    s_mask ("postgresql://app:secret@db:5432/conveyor", masked, sizeof masked);
+    cv_settings_mask ("postgresql://app:secret@db:5432/conveyor", masked, sizeof masked);
     assert (strcmp (masked, "postgresql://app:***@db:5432/conveyor") == 0);
-    s_mask ("postgresql://conveyor@127.0.0.1/conveyor", masked, sizeof masked);
+    cv_settings_mask ("postgresql://conveyor@127.0.0.1/conveyor", masked, sizeof masked);
     assert (strcmp (masked, "postgresql://conveyor@127.0.0.1/conveyor") == 0);
+    cv_settings_mask ("https://u:p@llm.example/v1?api_key=abc&model=m&Token=t", masked, sizeof masked);
+    assert (strcmp (masked, "https://u:***@llm.example/v1?api_key=***&model=m&Token=***") == 0);
+    cv_settings_mask ("postgresql://db/conveyor?sslmode=require", masked, sizeof masked);
+    assert (strcmp (masked, "postgresql://db/conveyor?sslmode=require") == 0);
+    cv_settings_mask ("tcp://127.0.0.1:5555", masked, sizeof masked);
+    assert (strcmp (masked, "tcp://127.0.0.1:5555") == 0);
+    assert (!cv_settings_secret ("CV_SETTINGS_TEST_NO_SUCH_VARIABLE"));
+    setenv ("CV_SETTINGS_TEST_KEY", "k", 1);
+    assert (strcmp (cv_settings_secret ("CV_SETTINGS_TEST_KEY"), "k") == 0);
+    unsetenv ("CV_SETTINGS_TEST_KEY");
     if (verbose)
         printf ("cv_settings: ok\n");
 }

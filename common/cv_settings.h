@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "cv_error.h"
 #include "cv_log.h"
@@ -21,6 +22,19 @@ typedef struct {
     long min, max;            /* for CV_SETTING_INT */
     const char *help;
 } cv_setting_t;
+
+/* A setting bound to a field of a plain configuration struct, where cv_settings_bind writes its
+   effective value: a STRING as a const char * (borrowed from the settings), an INT as an int, a
+   BOOL as a bool. offset is CV_SETTING_FIELD (struct, member, C type) or CV_SETTING_UNBOUND. */
+typedef struct {
+    cv_setting_t setting;
+    size_t offset;
+} cv_setting_field_t;
+
+#define CV_SETTING_UNBOUND SIZE_MAX
+/* offsetof (type, member), refused at compile time when member is not of type ctype. */
+#define CV_SETTING_FIELD(type, member, ctype)                                                                  \
+    (offsetof (type, member) + 0 * sizeof (_Generic (((type *) 0)->member, ctype: 1)))
 
 typedef struct _cv_settings_t cv_settings_t;
 
@@ -41,7 +55,21 @@ bool cv_settings_bool (const cv_settings_t *self, const char *name);
 size_t cv_settings_positional_count (const cv_settings_t *self);
 const char *cv_settings_positional (const cv_settings_t *self, size_t index);
 
-/* Logs the effective settings, passwords in URLs masked. */
+/* Writes each of the count fields' effective values into target (a struct of the fields' type) at
+   its offset; unbound ones are skipped. Each field's setting must be in self's table (asserted).
+   Strings are borrowed from self and live as long as it does. */
+void cv_settings_bind (const cv_settings_t *self, const cv_setting_field_t *fields, size_t count, void *target);
+
+/* The value of the environment variable a configuration file names for a secret (an API key),
+   borrowed, or NULL when unset; never logged. The one read of the environment outside a table. */
+const char *cv_settings_secret (const char *variable);
+
+/* value with the secrets a URL may carry replaced by ***: the password of user:password@, and
+   query parameters whose name has key, token, secret, password or signature in it. out holds
+   size bytes. */
+void cv_settings_mask (const char *value, char *out, size_t size);
+
+/* Logs the effective settings, secrets masked as cv_settings_mask does. */
 void cv_settings_log (const cv_settings_t *self, cv_log_t *log);
 
 /* Writes the usage text to stdout. */

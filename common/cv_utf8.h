@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "cv_assert.h"
+
 /* True when the size bytes at text are well-formed UTF-8 (no overlongs, surrogates or NULs). */
 bool cv_utf8_valid (const char *text, size_t size);
 

@@ -12,6 +12,8 @@
 
 #include <jansson.h>
 
+#include "cv_assert.h"
+
 typedef struct _learn_eval_t learn_eval_t;
 
 /* No queries yet; the caller's, freed with learn_eval_destroy. */

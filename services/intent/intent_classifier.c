@@ -110,15 +110,17 @@ s_load_section (intent_knowledge_t *self, cv_config_t *agent, const char *model_
 }
 
 static int
-s_load_llm (intent_knowledge_t *self, cv_config_t *agent, cv_error_t *err)
+s_load_llm (intent_knowledge_t *self, cv_config_t *agent, const cv_settings_t *settings, cv_error_t *err)
 {
     cv_llm_config_t *config = &self->llm_config;
     cv_llm_config_defaults (config);
     cv_node_t *section = cv_node_get (cv_config_root (agent), "llm");
     if (section && cv_llm_config_load (config, agent, section, "llm", err))
         return -1;
-    if (cv_llm_config_apply_env (config, err))
+    if (cv_llm_config_apply_settings (config, settings, err))
         return -1;
+    if (self->log)
+        cv_llm_config_log (config, self->log); /* the effective LLM settings, the key's value never */
     if (!cv_llm_config_enabled (config))
         return 0;
     if (!self->model)
@@ -131,7 +133,8 @@ s_load_llm (intent_knowledge_t *self, cv_config_t *agent, cv_error_t *err)
 }
 
 intent_knowledge_t *
-intent_knowledge_new (cv_config_t *agent, const char *model_path, cv_log_t *log, cv_error_t *err)
+intent_knowledge_new (cv_config_t *agent, const char *model_path, const cv_settings_t *settings, cv_log_t *log,
+                      cv_error_t *err)
 {
     assert (agent);
     intent_knowledge_t *self = calloc (1, sizeof *self);
@@ -141,7 +144,7 @@ intent_knowledge_new (cv_config_t *agent, const char *model_path, cv_log_t *log,
     self->llm_timeout_ms = DEFAULT_LLM_TIMEOUT_MS;
     self->rules = intent_rules_new (agent, log, err);
     self->slots = self->rules ? intent_slots_new (agent, err) : NULL;
-    if (!self->slots || s_load_section (self, agent, model_path, err) || s_load_llm (self, agent, err))
+    if (!self->slots || s_load_section (self, agent, model_path, err) || s_load_llm (self, agent, settings, err))
         intent_knowledge_destroy (&self);
     else if (log)
         cv_log_debug (log, "intent classifier from %s: %zu intents, model %s (threshold %.3f), LLM %s",
@@ -192,7 +195,7 @@ intent_classifier_new_from (const intent_knowledge_t *knowledge, cv_log_t *log, 
 intent_classifier_t *
 intent_classifier_new (cv_config_t *agent, const char *model_path, cv_log_t *log, cv_error_t *err)
 {
-    intent_knowledge_t *knowledge = intent_knowledge_new (agent, model_path, log, err);
+    intent_knowledge_t *knowledge = intent_knowledge_new (agent, model_path, NULL, log, err);
     if (!knowledge)
         return NULL;
     intent_classifier_t *self = intent_classifier_new_from (knowledge, log, err);
@@ -492,7 +495,7 @@ intent_classifier_test (bool verbose)
        what one alone gives. */
     char text[2048];
     cv_config_t *agent = s_test_agent (text, sizeof text, path, "classifier: {model: MODEL, threshold: 0.5}\n", &err);
-    intent_knowledge_t *knowledge = intent_knowledge_new (agent, NULL, NULL, &err);
+    intent_knowledge_t *knowledge = intent_knowledge_new (agent, NULL, NULL, NULL, &err);
     cv_config_destroy (&agent);
     assert (knowledge);
     sharer_t sharers[3];

@@ -38,6 +38,7 @@
 #include "cv_config.h"
 #include "cv_error.h"
 #include "cv_log.h"
+#include "cv_settings.h"
 #include "intent_model.h"
 
 typedef struct _intent_knowledge_t intent_knowledge_t;
@@ -60,10 +61,12 @@ typedef struct {
 } intent_result_t;
 
 /* Loads the agent file's `intents`, `classifier` and `llm` sections, and the model; model_path,
-   when not NULL, overrides the file's classifier.model. Nothing of agent is kept. NULL with err
-   naming the file, line and key, or the model file's problem. log is borrowed, may be NULL. */
-intent_knowledge_t *intent_knowledge_new (cv_config_t *agent, const char *model_path, cv_log_t *log,
-                                          cv_error_t *err) CV_MUST_CHECK;
+   when not NULL, overrides the file's classifier.model; the LLM settings come from settings
+   (borrowed, may be NULL: then from the environment), as cv_llm_config_apply_settings reads them,
+   and are logged. Nothing of agent is kept. NULL with err naming the file, line and key, or the
+   model file's problem. log is borrowed, may be NULL. */
+intent_knowledge_t *intent_knowledge_new (cv_config_t *agent, const char *model_path, const cv_settings_t *settings,
+                                          cv_log_t *log, cv_error_t *err) CV_MUST_CHECK;
 void intent_knowledge_destroy (intent_knowledge_t **self_p);
 
 /* A classifier for one thread over knowledge (borrowed, read only; it must outlive the

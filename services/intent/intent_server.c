@@ -33,7 +33,7 @@ intent_server_shared_new (void *shared_args, cv_log_t *log, cv_error_t *err)
     const char *model = NULL;
     if (args->settings && cv_settings_has (args->settings, "intent-model"))
         model = cv_settings_string (args->settings, "intent-model");
-    return intent_knowledge_new (args->agent, model && *model ? model : NULL, log, err);
+    return intent_knowledge_new (args->agent, model && *model ? model : NULL, args->settings, log, err);
 }
 
 void

@@ -189,7 +189,7 @@ s_recovery_listed (void *owner, orchestrator_store_answer_t *answer)
         self->recovering = false;
         return;
     }
-    for (char **id = answer->ids; *id; id++) {
+    for (const char **id = answer->ids; *id; id++) {
         cv_error_t err;
         if (orchestrator_flights_has (self->flights, *id))
             continue;

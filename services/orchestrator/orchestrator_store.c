@@ -172,50 +172,50 @@ s_answer_error (operation_t *operation, const cv_error_t *err)
 }
 
 static int
-s_replay_checkpoint (orchestrator_request_t *request, const PGresult *rows, int row, cv_error_t *err)
+s_replay_checkpoint (orchestrator_request_t *request, const cv_pg_result_t *rows, int row, cv_error_t *err)
 {
-    int seq = atoi (PQgetvalue (rows, row, LOAD_SEQ));
+    int seq = (int) cv_pg_result_int (rows, row, LOAD_SEQ);
     if (seq != (int) orchestrator_request_state (request) + 1)
         return cv_error_set (err, CV_ERR_INTERNAL, "seq", "request %s: checkpoint %d out of order",
                              orchestrator_request_id (request), seq);
-    const uint8_t *body = (const uint8_t *) PQgetvalue (rows, row, LOAD_BODY);
-    size_t size = (size_t) PQgetlength (rows, row, LOAD_BODY);
+    size_t size;
+    const uint8_t *body = cv_pg_result_bytes (rows, row, LOAD_BODY, &size);
     cv_envelope_t *result = cv_envelope_unpack (body, size, err);
     if (!result
-        || orchestrator_request_accept (request, &result, body, size, atoll (PQgetvalue (rows, row, LOAD_ELAPSED_US)),
+        || orchestrator_request_accept (request, &result, body, size, cv_pg_result_int (rows, row, LOAD_ELAPSED_US),
                                         err)) {
         cv_error_prefix (err, "request %s checkpoint %d", orchestrator_request_id (request), seq);
         return -1;
     }
-    orchestrator_request_note_checkpoint (request, seq - 1, PQgetvalue (rows, row, LOAD_AT));
+    orchestrator_request_note_checkpoint (request, seq - 1, cv_pg_result_text (rows, row, LOAD_AT));
     return 0;
 }
 
 static orchestrator_request_t *
-s_rebuild (const PGresult *rows, const char *id, cv_error_t *err)
+s_rebuild (const cv_pg_result_t *rows, const char *id, cv_error_t *err)
 {
-    if (PQntuples (rows) == 0) {
+    if (cv_pg_result_rows (rows) == 0) {
         cv_error_set (err, CV_ERR_INVALID, "id", "no request %s", id);
         return NULL;
     }
     orchestrator_request_t *request = orchestrator_request_new (
-        PQgetvalue (rows, 0, LOAD_ID), PQgetvalue (rows, 0, LOAD_TRACE_ID), PQgetvalue (rows, 0, LOAD_USER_ID),
-        PQgetvalue (rows, 0, LOAD_SESSION_ID), PQgetvalue (rows, 0, LOAD_TEXT),
-        PQgetvalue (rows, 0, LOAD_IDEMPOTENCY_KEY), strtoull (PQgetvalue (rows, 0, LOAD_DEADLINE), NULL, 10));
-    if (!PQgetisnull (rows, 0, LOAD_TOTAL_MS))
-        orchestrator_request_set_total_ms (request, strtod (PQgetvalue (rows, 0, LOAD_TOTAL_MS), NULL));
-    for (int row = 0; row < PQntuples (rows); row++)
-        if (!PQgetisnull (rows, row, LOAD_SEQ) && s_replay_checkpoint (request, rows, row, err)) {
+        cv_pg_result_text (rows, 0, LOAD_ID), cv_pg_result_text (rows, 0, LOAD_TRACE_ID), cv_pg_result_text (rows, 0, LOAD_USER_ID),
+        cv_pg_result_text (rows, 0, LOAD_SESSION_ID), cv_pg_result_text (rows, 0, LOAD_TEXT),
+        cv_pg_result_text (rows, 0, LOAD_IDEMPOTENCY_KEY), (uint64_t) cv_pg_result_int (rows, 0, LOAD_DEADLINE));
+    if (!cv_pg_result_is_null (rows, 0, LOAD_TOTAL_MS))
+        orchestrator_request_set_total_ms (request, cv_pg_result_real (rows, 0, LOAD_TOTAL_MS));
+    for (int row = 0; row < cv_pg_result_rows (rows); row++)
+        if (!cv_pg_result_is_null (rows, row, LOAD_SEQ) && s_replay_checkpoint (request, rows, row, err)) {
             orchestrator_request_destroy (&request);
             return NULL;
         }
-    if (strcmp (PQgetvalue (rows, 0, LOAD_STATUS), "failed") == 0)
-        orchestrator_request_fail (request, PQgetvalue (rows, 0, LOAD_ERROR));
+    if (strcmp (cv_pg_result_text (rows, 0, LOAD_STATUS), "failed") == 0)
+        orchestrator_request_fail (request, cv_pg_result_text (rows, 0, LOAD_ERROR));
     return request;
 }
 
 static void
-s_done (void *arg, const PGresult *result, const cv_error_t *err)
+s_done (void *arg, const cv_pg_result_t *result, const cv_error_t *err)
 {
     operation_t *operation = arg;
     if (err) {
@@ -228,12 +228,12 @@ s_done (void *arg, const PGresult *result, const cv_error_t *err)
     switch (operation->statement) {
     case SQL_CREATE:
     case SQL_CREATE_KEYED:
-        if (PQntuples (result) != 1)
+        if (cv_pg_result_rows (result) != 1)
             answer.err = (cv_error_set (&failure, CV_ERR_UNAVAILABLE, NULL,
                                         "a request with the same idempotency key is being recorded; retry"),
                           &failure);
-        else if (strcmp (PQgetvalue (result, 0, 1), "t") != 0)
-            answer.existing_id = PQgetvalue (result, 0, 0);
+        else if (!cv_pg_result_bool (result, 0, 1))
+            answer.existing_id = cv_pg_result_text (result, 0, 0);
         break;
     case SQL_LOAD:
         answer.request = s_rebuild (result, operation->id, &failure);
@@ -241,10 +241,10 @@ s_done (void *arg, const PGresult *result, const cv_error_t *err)
             answer.err = &failure;
         break;
     case SQL_UNFINISHED: {
-        int count = PQntuples (result);
+        int count = cv_pg_result_rows (result);
         answer.ids = calloc ((size_t) count + 1, sizeof (char *));
         for (int i = 0; i < count; i++)
-            answer.ids[i] = PQgetvalue (result, i, 0);
+            answer.ids[i] = cv_pg_result_text (result, i, 0);
         break;
     }
     default:

@@ -46,7 +46,7 @@ typedef struct {
                                          key) was used before; NULL when this one was recorded */
     orchestrator_request_t *request;  /* load: the request rebuilt from its row and checkpoints;
                                          the callback may take it (and set this to NULL) */
-    char **ids;                       /* unfinished: the ids, NULL-terminated, borrowed */
+    const char **ids;                    /* unfinished: the ids, NULL-terminated, borrowed */
 } orchestrator_store_answer_t;
 
 /* Called once per operation, from the loop, never from inside the call that queued it. For load,

@@ -43,6 +43,8 @@
 
 #include <jansson.h>
 
+#include "cv_assert.h"
+
 typedef enum {
     FAKE_LLM_OK,
     FAKE_LLM_SLOW,

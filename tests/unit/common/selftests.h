@@ -14,6 +14,8 @@
 #include "cv_error.h"
 #include "cv_histogram.h"
 #include "cv_llm.h"
+#include "cv_llm_config.h"
+#include "cv_llm_json.h"
 #include "cv_log.h"
 #include "cv_mdp.h"
 #include "cv_msgpack.h"
@@ -43,6 +45,8 @@ static const selftest_t selftests[] = {
     {"cv_histogram", cv_histogram_test},
     {"cv_llm", cv_llm_test},
     {"cv_llm", llm_client_test}, /* cv_llm against the stand-in LLM server (tests/fakes) */
+    {"cv_llm_config", cv_llm_config_test},
+    {"cv_llm_json", cv_llm_json_test},
     {"cv_log", cv_log_test},
     {"cv_mdp", cv_mdp_test},
     {"cv_msgpack", cv_msgpack_test},

@@ -6,6 +6,7 @@
 
 #include "orchestrator_api.h"
 #include "orchestrator_request.h"
+#include "orchestrator_settings.h"
 
 typedef struct {
     const char *name;
@@ -15,6 +16,7 @@ typedef struct {
 static const selftest_t selftests[] = {
     {"orchestrator_api", orchestrator_api_test},
     {"orchestrator_request", orchestrator_request_test},
+    {"orchestrator_settings", orchestrator_settings_test},
     {NULL, NULL},
 };
 

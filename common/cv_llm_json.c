@@ -1,0 +1,310 @@
+/* The chat-completions wire format: the request body sent, the answer read strictly, what a
+   failed answer says, and JSON inside an answer's content. No I/O: cv_llm sends and receives. */
+#include "cv_llm_json.h"
+
+#include <assert.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *
+cv_llm_role_name (cv_llm_role_t role)
+{
+    switch (role) {
+    case CV_LLM_SYSTEM:
+        return "system";
+    case CV_LLM_USER:
+        return "user";
+    case CV_LLM_ASSISTANT:
+        return "assistant";
+    }
+    return "user";
+}
+
+void
+cv_llm_reply_reset (cv_llm_reply_t *reply)
+{
+    assert (reply);
+    free (reply->content);
+    memset (reply, 0, sizeof *reply);
+}
+
+char *
+cv_llm_json_request (const cv_llm_config_t *config, const char *model, const cv_llm_message_t *messages, size_t count,
+                     cv_error_t *err)
+{
+    json_t *list = json_array ();
+    for (size_t i = 0; i < count; i++) {
+        assert (messages[i].content);
+        json_t *content = json_string (messages[i].content);
+        if (!content) {
+            json_decref (list);
+            cv_error_set (err, CV_ERR_INVALID, "messages", "llm: message %zu is not valid UTF-8", i + 1);
+            return NULL;
+        }
+        const char *role = cv_llm_role_name (messages[i].role);
+        json_array_append_new (list, json_pack ("{s:s, s:o}", "role", role, "content", content));
+    }
+    json_t *request = json_pack ("{s:s, s:o, s:f, s:I}", "model", model, "messages", list, "temperature",
+                                 config->temperature, "max_tokens", (json_int_t) config->max_tokens);
+    assert (request);
+    if (config->json_object)
+        json_object_set_new (request, "response_format", json_pack ("{s:s}", "type", "json_object"));
+    char *text = json_dumps (request, JSON_COMPACT | JSON_REAL_PRECISION (6));
+    json_decref (request);
+    assert (text);
+    return text;
+}
+
+/* A short, log-safe excerpt of text: printable ASCII, others as '?'. */
+static void
+s_excerpt (const char *text, size_t size, char *out, size_t out_size)
+{
+    size_t used = 0, i = 0;
+    for (; i < size && used + 4 < out_size; i++) {
+        unsigned char c = (unsigned char) text[i];
+        out[used++] = c >= ' ' && c < 0x7f ? (char) c : c == '\n' || c == '\t' ? ' ' : '?';
+    }
+    if (i < size) /* cut short: say so */
+        memcpy (out + used, "...", 4);
+    else
+        out[used] = '\0';
+}
+
+void
+cv_llm_json_error_detail (const char *body, size_t size, char *out, size_t out_size)
+{
+    out[0] = '\0';
+    if (!size)
+        return;
+    json_t *root = json_loadb (body, size, 0, NULL);
+    json_t *error = json_object_get (root, "error");
+    const char *message = NULL;
+    if (json_is_string (error))
+        message = json_string_value (error);
+    else if (json_is_string (json_object_get (error, "message")))
+        message = json_string_value (json_object_get (error, "message"));
+    else if (json_is_string (json_object_get (root, "message")))
+        message = json_string_value (json_object_get (root, "message"));
+    else if (json_is_string (json_object_get (root, "detail")))
+        message = json_string_value (json_object_get (root, "detail"));
+    if (message)
+        s_excerpt (message, strlen (message), out, out_size);
+    else
+        s_excerpt (body, size, out, out_size);
+    json_decref (root);
+}
+
+static int
+s_token_count (json_t *usage, const char *name, long *out, cv_error_t *err)
+{
+    json_t *value = json_object_get (usage, name);
+    if (!value)
+        return 0;
+    if (!json_is_integer (value) || json_integer_value (value) < 0)
+        return cv_error_set (err, CV_ERR_MALFORMED, name, "usage.%s is not a whole number", name);
+    *out = (long) json_integer_value (value);
+    return 0;
+}
+
+int
+cv_llm_json_answer (const cv_llm_config_t *config, const char *body, size_t size, cv_llm_reply_t *reply, cv_error_t *err)
+{
+    json_error_t error;
+    json_t *root = json_loadb (body ? body : "", size, JSON_REJECT_DUPLICATES, &error);
+    if (!json_is_object (root)) {
+        char excerpt[64];
+        s_excerpt (body ? body : "", size, excerpt, sizeof excerpt);
+        cv_error_set (err, CV_ERR_MALFORMED, "body", "the answer is not a JSON object (%s): \"%s\"",
+                      root ? "another JSON value" : error.text, excerpt);
+        json_decref (root);
+        return -1;
+    }
+    json_t *choices = json_object_get (root, "choices");
+    json_t *message = json_object_get (json_array_get (choices, 0), "message");
+    json_t *content = json_object_get (message, "content");
+    json_t *finish = json_object_get (json_array_get (choices, 0), "finish_reason");
+    json_t *usage = json_object_get (root, "usage");
+    int rc = 0;
+    if (!json_is_array (choices) || json_array_size (choices) == 0)
+        rc = cv_error_set (err, CV_ERR_MALFORMED, "choices", "the answer has no choices");
+    else if (!json_is_object (message))
+        rc = cv_error_set (err, CV_ERR_MALFORMED, "choices[0].message", "the answer's first choice has no message");
+    else if (!json_is_string (content))
+        rc = cv_error_set (err, CV_ERR_MALFORMED, "choices[0].message.content",
+                          "the answer's content is %s, not a string", content ? "another JSON value" : "missing");
+    else if (usage && !json_is_null (usage) && !json_is_object (usage))
+        rc = cv_error_set (err, CV_ERR_MALFORMED, "usage", "the answer's usage is not an object");
+    if (rc == 0 && json_is_object (usage))
+        rc = s_token_count (usage, "prompt_tokens", &reply->prompt_tokens, err)
+             || s_token_count (usage, "completion_tokens", &reply->completion_tokens, err) ? -1 : 0;
+    if (rc == 0) {
+        size_t length = json_string_length (content);
+        reply->content = malloc (length + 1);
+        assert (reply->content);
+        memcpy (reply->content, json_string_value (content), length + 1);
+        reply->has_usage = json_is_object (usage);
+        reply->cost = (double) reply->prompt_tokens / 1000.0 * config->price_prompt_per_1k
+                      + (double) reply->completion_tokens / 1000.0 * config->price_completion_per_1k;
+        if (json_is_string (finish))
+            snprintf (reply->finish_reason, sizeof reply->finish_reason, "%s", json_string_value (finish));
+    }
+    json_decref (root);
+    return rc;
+}
+
+json_t *
+cv_llm_json_content (const cv_llm_reply_t *reply, cv_error_t *err)
+{
+    assert (reply);
+    const char *content = reply->content ? reply->content : "";
+    const char *start = content;
+    const char *end = content + strlen (content);
+    /* Models asked for JSON often wrap it in a Markdown fence, sometimes with words around it. */
+    const char *fence = strstr (content, "```");
+    if (fence) {
+        const char *inside = strchr (fence, '\n');
+        const char *closing = inside ? strstr (inside, "```") : NULL;
+        if (inside && closing) {
+            start = inside + 1;
+            end = closing;
+        }
+    }
+    while (start < end && isspace ((unsigned char) *start))
+        start++;
+    while (end > start && isspace ((unsigned char) end[-1]))
+        end--;
+    json_error_t error;
+    json_t *value = json_loadb (start, (size_t) (end - start), JSON_REJECT_DUPLICATES, &error);
+    if (json_is_object (value))
+        return value;
+    char excerpt[64];
+    s_excerpt (content, strlen (content), excerpt, sizeof excerpt);
+    if (value)
+        cv_error_set (err, CV_ERR_MALFORMED, "content", "the LLM answered JSON that is not an object: \"%s\"", excerpt);
+    else if (start == end)
+        cv_error_set (err, CV_ERR_MALFORMED, "content", "the LLM answered no JSON (empty content)");
+    else
+        cv_error_set (err, CV_ERR_MALFORMED, "content", "the LLM's answer is not JSON (%s): \"%s\"", error.text,
+                      excerpt);
+    json_decref (value);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------------------------------------
+   Self-test */
+
+void
+cv_llm_json_test (bool verbose)
+{
+    cv_error_t err;
+    cv_llm_config_t config;
+    cv_llm_config_defaults (&config);
+    snprintf (config.base_url, sizeof config.base_url, "http://127.0.0.1:1/v1/");
+    snprintf (config.model, sizeof config.model, "m");
+    config.price_prompt_per_1k = 2.0;
+    config.price_completion_per_1k = 4.0;
+    config.json_object = true;
+
+    /* The request body. */
+    cv_llm_message_t messages[] = {{CV_LLM_SYSTEM, "Answer in JSON."}, {CV_LLM_USER, "caf\xc3\xa9?"}};
+    char *body = cv_llm_json_request (&config, "m", messages, 2, &err);
+    json_t *sent = json_loads (body, 0, NULL);
+    free (body);
+    json_t *expected = json_pack ("{s:s, s:[{s:s, s:s}, {s:s, s:s}], s:f, s:i, s:{s:s}}", "model", "m", "messages",
+                                  "role", "system", "content", "Answer in JSON.", "role", "user", "content",
+                                  "caf\xc3\xa9?", "temperature", 0.0, "max_tokens", 256, "response_format", "type",
+                                  "json_object");
+    assert (json_equal (sent, expected));
+    json_decref (sent);
+    json_decref (expected);
+    cv_llm_message_t broken[] = {{CV_LLM_USER, "\xff\xfe"}};
+    assert (!cv_llm_json_request (&config, "m", broken, 1, &err));
+    assert (err.code == CV_ERR_INVALID && strstr (err.message, "UTF-8"));
+
+    /* Answers, good and malformed. */
+    cv_llm_reply_t reply = {0};
+    const char *good = "{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":\"hi\"},"
+                       "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":1000,\"completion_tokens\":500}}";
+    assert (cv_llm_json_answer (&config, good, strlen (good), &reply, &err) == 0);
+    assert (strcmp (reply.content, "hi") == 0 && strcmp (reply.finish_reason, "stop") == 0);
+    assert (reply.has_usage && reply.prompt_tokens == 1000 && reply.completion_tokens == 500);
+    assert (reply.cost == 2.0 + 2.0);
+    cv_llm_reply_reset (&reply);
+    const char *no_usage = "{\"choices\":[{\"message\":{\"content\":\"\"}}],\"usage\":null}";
+    assert (cv_llm_json_answer (&config, no_usage, strlen (no_usage), &reply, &err) == 0);
+    assert (!reply.has_usage && reply.cost == 0 && strcmp (reply.content, "") == 0);
+    cv_llm_reply_reset (&reply);
+    struct {
+        const char *body;
+        const char *field;
+    } malformed[] = {
+        {"", "body"},
+        {"<html>502 Bad Gateway</html>", "body"},
+        {"[1, 2]", "body"},
+        {"{\"id\":\"x\",\"object\":\"chat.completion\"}", "choices"},
+        {"{\"choices\":[]}", "choices"},
+        {"{\"choices\":[{\"text\":\"legacy\"}]}", "choices[0].message"},
+        {"{\"choices\":[{\"message\":{\"content\":null,\"tool_calls\":[]}}]}", "choices[0].message.content"},
+        {"{\"choices\":[{\"message\":{\"content\":42}}]}", "choices[0].message.content"},
+        {"{\"choices\":[{\"message\":{\"content\":\"x\"}}],\"usage\":{\"prompt_tokens\":\"7\"}}", "prompt_tokens"},
+        {"{\"choices\":[{\"message\":{\"content\":\"x\"}}],\"usage\":{\"completion_tokens\":-1}}", "completion_tokens"},
+        {"{\"choices\":[{\"message\":{\"content\":\"x\"}}],\"usage\":7}", "usage"},
+        {"{\"choices\":[{\"message\":{\"content\":\"x\"}}]} trailing", "body"},
+    };
+    for (size_t i = 0; i < sizeof malformed / sizeof malformed[0]; i++) {
+        assert (cv_llm_json_answer (&config, malformed[i].body, strlen (malformed[i].body), &reply, &err) == -1);
+        assert (err.code == CV_ERR_MALFORMED);
+        assert (strcmp (err.field, malformed[i].field) == 0);
+        assert (!reply.content);
+        cv_llm_reply_reset (&reply);
+    }
+
+    /* What a failed answer says. */
+    char detail[160];
+    const char *openai = "{\"error\":{\"message\":\"Rate limit reached\",\"type\":\"requests\"}}";
+    cv_llm_json_error_detail (openai, strlen (openai), detail, sizeof detail);
+    assert (strcmp (detail, "Rate limit reached") == 0);
+    cv_llm_json_error_detail ("upstream\nreset\x01", 15, detail, sizeof detail);
+    assert (strcmp (detail, "upstream reset?") == 0);
+    char long_text[1000];
+    memset (long_text, 'x', sizeof long_text);
+    cv_llm_json_error_detail (long_text, sizeof long_text, detail, sizeof detail);
+    assert (strlen (detail) < sizeof detail && strcmp (detail + strlen (detail) - 3, "...") == 0);
+
+    /* JSON inside the content. */
+    struct {
+        const char *content;
+        const char *intent; /* NULL: must fail */
+    } cases[] = {
+        {"{\"intent\": \"card_arrival\"}", "card_arrival"},
+        {"  \n{\"intent\":\"a\"}\n", "a"},
+        {"```json\n{\"intent\": \"b\"}\n```", "b"},
+        {"```\n{\"intent\": \"c\"}\n```\n", "c"},
+        {"Here you are:\n```json\n{\"intent\": \"d\"}\n```\nAnything else?", "d"},
+        {"", NULL},
+        {"I think it is card_arrival.", NULL},
+        {"[\"card_arrival\"]", NULL},
+        {"{\"intent\": \"x\"} and more", NULL},
+        {"{\"intent\": \"x\", \"intent\": \"y\"}", NULL},
+        {"```json\n{\"intent\": \n```", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        reply.content = strdup (cases[i].content);
+        json_t *value = cv_llm_json_content (&reply, &err);
+        if (cases[i].intent) {
+            assert (value);
+            assert (strcmp (json_string_value (json_object_get (value, "intent")), cases[i].intent) == 0);
+        } else {
+            assert (!value);
+            assert (err.code == CV_ERR_MALFORMED && strcmp (err.field, "content") == 0);
+        }
+        json_decref (value);
+        cv_llm_reply_reset (&reply);
+    }
+    /* No content at all, as after a failed call. */
+    assert (!cv_llm_json_content (&reply, &err));
+    if (verbose)
+        printf ("cv_llm_json: ok\n");
+}

@@ -1,0 +1,121 @@
+/* The orchestrator's settings, bound to orchestrator_config_t, and its start for cv_launcher. */
+#include "orchestrator_settings.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "orchestrator_server.h"
+
+#define AT(member, ctype) CV_SETTING_FIELD (orchestrator_config_t, member, ctype)
+
+static const cv_setting_field_t s_fields[] = {
+    {{"http-address", CV_SETTING_STRING, "127.0.0.1", 0, 0, "IPv4 address the HTTP API listens on"},
+     AT (http_address, const char *)},
+    {{"http-port", CV_SETTING_INT, "8080", 0, 65535, "HTTP API port (0 picks one)"}, AT (http_port, int)},
+    {{"broker-endpoint", CV_SETTING_STRING, "tcp://127.0.0.1:5555", 0, 0, "where workers connect (ZeroMQ ROUTER)"},
+     AT (broker_endpoint, const char *)},
+    {{"control-endpoint", CV_SETTING_STRING, "tcp://127.0.0.1:5556", 0, 0, "where probes are answered (ZeroMQ REP)"},
+     AT (control_endpoint, const char *)},
+    {{"database-url", CV_SETTING_STRING, "postgresql://conveyor@127.0.0.1:55432/conveyor", 0, 0, "PostgreSQL"},
+     AT (database_url, const char *)},
+    {{"instance", CV_SETTING_STRING, "orchestrator", 0, 0, "this process's id in logs and probes"},
+     AT (instance, const char *)},
+    {{"request-timeout-ms", CV_SETTING_INT, "15000", 100, 3600000, "a request's whole deadline"},
+     AT (request_timeout_ms, int)},
+    {{"attempt-timeout-ms", CV_SETTING_INT, "5000", 10, 600000, "one stage attempt's limit before a retry"},
+     AT (attempt_timeout_ms, int)},
+    {{"max-attempts", CV_SETTING_INT, "3", 1, 20, "attempts per stage"}, AT (max_attempts, int)},
+    {{"heartbeat-ms", CV_SETTING_INT, "1000", 10, 60000, "heartbeat interval with workers"}, AT (heartbeat_ms, int)},
+    {{"liveness", CV_SETTING_INT, "3", 1, 100, "missed heartbeats before a worker counts as dead"},
+     AT (liveness, int)},
+    {{"max-in-flight", CV_SETTING_INT, "1024", 1, 1000000, "requests in flight before answering 503"},
+     AT (max_in_flight, int)},
+    {{"max-queued", CV_SETTING_INT, "512", 1, 1000000, "stages waiting for an intent worker before answering 503"},
+     AT (max_queued, int)},
+    /* an enum: s_prepare parses it */
+    {{"durability", CV_SETTING_STRING, "sync", 0, 0,
+      "when checkpoints are committed: sync (before the next stage), async (while it runs; the answer "
+      "waits), exit (only the finished request)"},
+     CV_SETTING_UNBOUND},
+    {{"store-connections", CV_SETTING_INT, "2", 1, 64, "PostgreSQL connections of the checkpoint store"},
+     AT (store_connections, int)},
+    {{"store-timeout-ms", CV_SETTING_INT, "5000", 100, 600000,
+      "a checkpoint store statement or connection slower than this fails"},
+     AT (store_timeout_ms, int)},
+    {{"recovery-interval-ms", CV_SETTING_INT, "5000", 100, 3600000, "how often to resume requests left running"},
+     AT (recovery_interval_ms, int)},
+    /* the launcher's: the log's debug events */
+    {{"verbose", CV_SETTING_BOOL, "false", 0, 0, "log debug events"}, CV_SETTING_UNBOUND},
+};
+
+static int
+s_prepare (void *config, const cv_settings_t *settings, cv_error_t *err)
+{
+    orchestrator_config_t *self = config;
+    const char *name = cv_settings_string (settings, "durability");
+    int durability = orchestrator_durability_parse (name);
+    if (durability < 0)
+        return cv_error_set (err, CV_ERR_INVALID, "durability", "--durability must be sync, async or exit, not '%s'",
+                             name);
+    self->durability = (orchestrator_durability_t) durability;
+    return 0;
+}
+
+static zactor_t *
+s_start (void *config, cv_log_t *log, cv_error_t *err)
+{
+    orchestrator_config_t *self = config;
+    self->log = log;
+    return orchestrator_server_start (self, err);
+}
+
+const cv_launcher_service_t orchestrator_settings_service = {
+    .service = "orchestrator",
+    .summary = "The conveyor orchestrator: HTTP API, worker broker and checkpoints.",
+    .fields = s_fields,
+    .field_count = sizeof s_fields / sizeof s_fields[0],
+    .config_size = sizeof (orchestrator_config_t),
+    .prepare = s_prepare,
+    .start = s_start,
+};
+
+void
+orchestrator_settings_test (bool verbose)
+{
+    const cv_launcher_service_t *spec = &orchestrator_settings_service;
+    cv_setting_t table[sizeof s_fields / sizeof s_fields[0]];
+    for (size_t i = 0; i < spec->field_count; i++)
+        table[i] = spec->fields[i].setting;
+    cv_error_t err;
+    char *argv[] = {"conveyor-orchestrator", "--http-port", "0", "--durability=async", "--store-connections", "4",
+                    "--instance", "orch-2", NULL};
+    cv_settings_t *settings = cv_settings_new ("conveyor-orchestrator", spec->summary, table, spec->field_count);
+    assert (cv_settings_load (settings, 8, argv, &err) == 0);
+    orchestrator_config_t config = {0};
+    cv_settings_bind (settings, spec->fields, spec->field_count, &config);
+    assert (spec->prepare (&config, settings, &err) == 0);
+    assert (config.http_port == 0 && strcmp (config.http_address, "127.0.0.1") == 0);
+    assert (strcmp (config.broker_endpoint, "tcp://127.0.0.1:5555") == 0);
+    assert (strcmp (config.control_endpoint, "tcp://127.0.0.1:5556") == 0);
+    assert (strcmp (config.database_url, "postgresql://conveyor@127.0.0.1:55432/conveyor") == 0);
+    assert (strcmp (config.instance, "orch-2") == 0);
+    assert (config.request_timeout_ms == 15000 && config.attempt_timeout_ms == 5000 && config.max_attempts == 3);
+    assert (config.heartbeat_ms == 1000 && config.liveness == 3);
+    assert (config.max_in_flight == 1024 && config.max_queued == 512);
+    assert (config.durability == ORCHESTRATOR_DURABILITY_ASYNC && config.store_connections == 4);
+    assert (config.store_timeout_ms == 5000 && config.recovery_interval_ms == 5000);
+    assert (config.log == NULL);
+    cv_settings_destroy (&settings);
+
+    char *bad[] = {"conveyor-orchestrator", "--durability", "later", NULL};
+    settings = cv_settings_new ("conveyor-orchestrator", spec->summary, table, spec->field_count);
+    assert (cv_settings_load (settings, 3, bad, &err) == 0);
+    cv_settings_bind (settings, spec->fields, spec->field_count, &config);
+    assert (spec->prepare (&config, settings, &err) == -1);
+    assert (strcmp (err.message, "--durability must be sync, async or exit, not 'later'") == 0);
+    cv_settings_destroy (&settings);
+    if (verbose)
+        printf ("orchestrator_settings: ok\n");
+}
