@@ -63,10 +63,10 @@ cv_error_code_name (cv_error_code_t code)
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* A false assert in a child process: true when it aborted the child, as it must in every build
-   type, -DNDEBUG (Release) included. */
+/* A false assert (or, with_message, a false cv_assert_that) in a child process: true when it
+   aborted the child, as it must in every build type, -DNDEBUG (Release) included. */
 static bool
-s_assert_aborts (void)
+s_assert_aborts (bool with_message)
 {
     pid_t child = fork ();
     assert (child >= 0);
@@ -75,7 +75,10 @@ s_assert_aborts (void)
         if (null >= 0)
             dup2 (null, STDERR_FILENO); /* the assert's message is expected */
         volatile int never = 0;
-        assert (never);
+        if (with_message)
+            cv_assert_that (never, "never is %d", never);
+        else
+            assert (never);
         _exit (0);
     }
     int status = 0;
@@ -100,10 +103,8 @@ cv_error_test (bool verbose)
 #ifdef NDEBUG
 #error "cv_assert.h undoes NDEBUG: asserts stay on in every build type"
 #endif
-    if (!s_assert_aborts ()) {
-        fprintf (stderr, "cv_error: a false assert did not abort: asserts are compiled away\n");
-        abort ();
-    }
+    cv_assert_that (s_assert_aborts (false), "cv_error: a false assert did not abort: asserts are compiled away");
+    cv_assert_that (s_assert_aborts (true), "cv_error: a false cv_assert_that did not abort");
     if (verbose)
         printf ("cv_error: ok\n");
 }

@@ -463,10 +463,7 @@ static char *
 s_test_url (void)
 {
     char *url = cv_pg_fixture_url ();
-    if (!url) {
-        fprintf (stderr, "this test needs the pg fixture (CONVEYOR_TEST_PG_URL_FILE)\n");
-        abort ();
-    }
+    cv_assert_that (url, "this test needs the pg fixture (CONVEYOR_TEST_PG_URL_FILE)");
     return url;
 }
 

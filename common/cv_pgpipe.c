@@ -714,10 +714,7 @@ void
 cv_pgpipe_test (bool verbose)
 {
     char *url = cv_pg_fixture_url ();
-    if (!url) {
-        fprintf (stderr, "this test needs the pg fixture (CONVEYOR_TEST_PG_URL_FILE)\n");
-        abort ();
-    }
+    cv_assert_that (url, "this test needs the pg fixture (CONVEYOR_TEST_PG_URL_FILE)");
     char application[64];
     snprintf (application, sizeof application, "cv_pgpipe_test_%d", (int) getpid ());
     cv_log_t *log = cv_log_new ("test", "cv_pgpipe", verbose);

@@ -444,11 +444,9 @@ s_expect_example (const learn_examples_t *examples, size_t index, const char *te
     size_t size;
     const char *name;
     const char *got = learn_examples_example (examples, index, &size, &name);
-    if (!got || size != text_size || memcmp (got, text, size) != 0 || strcmp (name, label) != 0) {
-        fprintf (stderr, "learn_examples: example %zu is [%s] [%s], expected [%s] [%s]\n", index, got ? got : "(none)",
-                 got ? name : "", text, label);
-        abort ();
-    }
+    cv_assert_that (!(!got || size != text_size || memcmp (got, text, size) != 0 || strcmp (name, label) != 0),
+                    "learn_examples: example %zu is [%s] [%s], expected [%s] [%s]", index, got ? got : "(none)",
+                    got ? name : "", text, label);
 }
 
 /* Asserts that loading text as a training file fails with a message containing expected. */
@@ -461,11 +459,8 @@ s_expect_load_error (const char *directory, const char *text, const char *expect
     int rc = learn_examples_load (examples, path, &err);
     if (verbose)
         printf ("  %s\n", rc ? err.message : "(loaded)");
-    if (rc == 0 || !strstr (err.message, expected) || !strstr (err.message, path)) {
-        fprintf (stderr, "learn_examples: loading [%s] gave [%s], expected [%s]\n", text, rc ? err.message : "ok",
-                 expected);
-        abort ();
-    }
+    cv_assert_that (!(rc == 0 || !strstr (err.message, expected) || !strstr (err.message, path)),
+                    "learn_examples: loading [%s] gave [%s], expected [%s]", text, rc ? err.message : "ok", expected);
     learn_examples_destroy (&examples);
     unlink (path);
     free (path);

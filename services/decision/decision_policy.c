@@ -557,11 +557,8 @@ s_expect_load_error (const char *text, const char *expected, bool verbose)
 {
     cv_error_t err;
     decision_policy_t *policy = s_parse (text, &err);
-    if (policy || !strstr (err.message, expected)) {
-        fprintf (stderr, "decision_policy: expected load error '%s', got '%s'\n", expected,
-                 policy ? "success" : err.message);
-        abort ();
-    }
+    cv_assert_that (!(policy || !strstr (err.message, expected)), "decision_policy: expected load error '%s', got '%s'",
+                    expected, policy ? "success" : err.message);
     if (verbose)
         printf ("  %s\n", err.message);
 }
@@ -596,10 +593,8 @@ s_expect (const decision_policy_t *policy, json_t *context, const char *rule, co
     assert (decision_policy_decide (policy, context, result, &err) == 0);
     if (strcmp (result->rule, rule) != 0 || strcmp (result->outcome, outcome) != 0) {
         char *dump = json_dumps (context, JSON_COMPACT);
-        fprintf (stderr, "decision_policy: expected %s/%s, got %s/%s for %s\n", rule, outcome, result->rule,
-                 result->outcome, dump);
-        free (dump);
-        abort ();
+        cv_assert_that (false, "decision_policy: expected %s/%s, got %s/%s for %s", rule, outcome, result->rule,
+                        result->outcome, dump);
     }
     json_decref (context);
 }
@@ -618,10 +613,7 @@ decision_policy_test (bool verbose)
     cv_config_t *config = cv_config_load (CONVEYOR_SOURCE_DIR "/deploy/config/bank-agent.yaml", &err);
     assert (config);
     decision_policy_t *policy = decision_policy_new (config, log, &err);
-    if (!policy) {
-        fprintf (stderr, "decision_policy: %s\n", err.message);
-        abort ();
-    }
+    cv_assert_that (policy, "decision_policy: %s", err.message);
     cv_config_destroy (&config);
     assert (decision_policy_count (policy) == 11);
     assert (strcmp (decision_policy_name (policy, 0), "lost_card_freeze") == 0);
@@ -743,10 +735,7 @@ decision_policy_test (bool verbose)
                       "  - name: rest\n"
                       "    outcome: handoff\n",
                       &err);
-    if (!policy) {
-        fprintf (stderr, "decision_policy: %s\n", err.message);
-        abort ();
-    }
+    cv_assert_that (policy, "decision_policy: %s", err.message);
     s_expect (policy, s_context ("card_arrival", "cards", "failed", NULL), "cards_down", "retry_later", &result);
     assert (strcmp (result.reason, "") == 0);
     decision_result_reset (&result);
@@ -768,9 +757,7 @@ decision_policy_test (bool verbose)
                                   "quoted", "7", "who", "id", "cust-1", "cards", "c1", 3);
     if (!json_equal (result.actions[0].params, expected)) {
         char *dump = json_dumps (result.actions[0].params, JSON_COMPACT | JSON_SORT_KEYS);
-        fprintf (stderr, "decision_policy: params rendered as %s\n", dump);
-        free (dump);
-        abort ();
+        cv_assert_that (false, "decision_policy: params rendered as %s", dump);
     }
     json_decref (expected);
     decision_result_reset (&result);

@@ -205,10 +205,7 @@ static char *
 s_test_url (void)
 {
     char *url = cv_pg_fixture_url ();
-    if (!url) {
-        fprintf (stderr, "this test needs the pg fixture (CONVEYOR_TEST_PG_URL_FILE)\n");
-        abort ();
-    }
+    cv_assert_that (url, "this test needs the pg fixture (CONVEYOR_TEST_PG_URL_FILE)");
     return url;
 }
 
@@ -216,10 +213,8 @@ s_test_url (void)
 static json_t *
 s_test_rows (const gatherer_sql_result_t *result)
 {
-    if (result->status != CONVEYOR__V1__TOOL_RESULT__STATUS__OK) {
-        fprintf (stderr, "expected OK, got status %d: %s\n", (int) result->status, result->error);
-        abort ();
-    }
+    cv_assert_that (result->status == CONVEYOR__V1__TOOL_RESULT__STATUS__OK, "expected OK, got status %d: %s",
+                    (int) result->status, result->error);
     cv_error_t err;
     json_t *rows = cv_msgpack_unpack (result->data, result->size, "data", &err);
     assert (rows && json_is_array (rows));

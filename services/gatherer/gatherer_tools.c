@@ -251,10 +251,8 @@ s_expect_failure (const char *text, const char *expected)
     cv_config_t *agent = cv_config_parse ("agent.yaml", text, &err);
     assert (agent);
     gatherer_tools_t *tools = gatherer_tools_new (agent, &err);
-    if (tools || !strstr (err.message, expected)) {
-        fprintf (stderr, "expected failure '%s', got %s\n", expected, tools ? "success" : err.message);
-        abort ();
-    }
+    cv_assert_that (!(tools || !strstr (err.message, expected)), "expected failure '%s', got %s", expected,
+                    tools ? "success" : err.message);
     assert (err.code == CV_ERR_INVALID);
     cv_config_destroy (&agent);
 }
@@ -287,10 +285,7 @@ gatherer_tools_test (bool verbose)
     cv_config_t *agent = cv_config_parse ("agent.yaml", text, &err);
     assert (agent);
     gatherer_tools_t *tools = gatherer_tools_new (agent, &err);
-    if (!tools) {
-        fprintf (stderr, "%s\n", err.message);
-        abort ();
-    }
+    cv_assert_that (tools, "%s", err.message);
     /* Everything is copied: the agent file can go. */
     cv_config_destroy (&agent);
     assert (gatherer_tools_count (tools) == 3);
@@ -368,10 +363,7 @@ gatherer_tools_test (bool verbose)
     agent = cv_config_load ("deploy/config/bank-agent.yaml", &err);
     assert (agent);
     tools = gatherer_tools_new (agent, &err);
-    if (!tools) {
-        fprintf (stderr, "%s\n", err.message);
-        abort ();
-    }
+    cv_assert_that (tools, "%s", err.message);
     plan = gatherer_tools_plan (tools, "lost_or_stolen_card");
     assert (plan.count == 2 && strcmp (plan.tools[1]->name, "active_cards") == 0);
     assert (gatherer_tools_plan (tools, "unknown").count == 0);

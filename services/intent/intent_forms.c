@@ -8,6 +8,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include "cv_assert.h"
+
 bool
 intent_forms_number (const char *text, size_t size, int decimals, char *out, size_t out_size)
 {
@@ -195,10 +197,7 @@ s_expect_date (long days, const char *expected)
 {
     char text[16];
     intent_forms_date (days, text, sizeof text);
-    if (strcmp (text, expected) != 0) {
-        fprintf (stderr, "intent_forms: %s where %s was expected\n", text, expected);
-        abort ();
-    }
+    cv_assert_that (strcmp (text, expected) == 0, "intent_forms: %s where %s was expected", text, expected);
 }
 
 void
@@ -272,10 +271,8 @@ intent_forms_test (bool verbose)
         char out[32] = "";
         bool read = intent_forms_number (numbers[i].text, strlen (numbers[i].text), numbers[i].decimals, out,
                                          sizeof out);
-        if (read != (numbers[i].expected != NULL) || (read && strcmp (out, numbers[i].expected) != 0)) {
-            fprintf (stderr, "intent_forms: '%s' gave %s\n", numbers[i].text, read ? out : "no number");
-            abort ();
-        }
+        cv_assert_that (!(read != (numbers[i].expected != NULL) || (read && strcmp (out, numbers[i].expected) != 0)),
+                        "intent_forms: '%s' gave %s", numbers[i].text, read ? out : "no number");
         if (verbose)
             printf ("  %s -> %s\n", numbers[i].text, read ? out : "(none)");
     }

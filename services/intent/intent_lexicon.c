@@ -371,11 +371,8 @@ s_expect_refused (const char *text, const char *expected)
     cv_config_t *agent = cv_config_parse ("agent.yaml", text, &err);
     assert (agent);
     intent_lexicon_t *lexicon = intent_lexicon_new (agent, &err);
-    if (lexicon || !strstr (err.message, expected)) {
-        fprintf (stderr, "intent_lexicon: %s\n  gave %s\n  expected %s\n", text,
-                 lexicon ? "a lexicon" : err.message, expected);
-        abort ();
-    }
+    cv_assert_that (!(lexicon || !strstr (err.message, expected)), "intent_lexicon: %s\n  gave %s\n  expected %s", text,
+                    lexicon ? "a lexicon" : err.message, expected);
     assert (err.code == CV_ERR_INVALID);
     cv_config_destroy (&agent);
 }

@@ -608,10 +608,8 @@ s_expect_refused (const uint8_t *data, size_t size, const char *expected, const 
 {
     cv_error_t err;
     intent_model_t *model = intent_model_file_decode (data, size, &err);
-    if (model || (expected && !strstr (err.message, expected))) {
-        fprintf (stderr, "intent_model_file: %s: %s\n", what, model ? "accepted" : err.message);
-        abort ();
-    }
+    cv_assert_that (!(model || (expected && !strstr (err.message, expected))), "intent_model_file: %s: %s", what,
+                    model ? "accepted" : err.message);
 }
 
 /* Rewrites the checksum of a model in data (size bytes) after an edit. */
@@ -692,10 +690,7 @@ s_test_demo (bool verbose)
 #ifdef CONVEYOR_DEMO_MODEL
     cv_error_t err;
     intent_model_t *model = intent_model_file_load (CONVEYOR_DEMO_MODEL, &err);
-    if (!model) {
-        fprintf (stderr, "intent_model_file: %s\n", err.message);
-        abort ();
-    }
+    cv_assert_that (model, "intent_model_file: %s", err.message);
     FILE *file = fopen (CONVEYOR_DEMO_MODEL, "rb");
     assert (file);
     size_t file_size = intent_model_file_size (model);

@@ -431,10 +431,8 @@ s_expect (const intent_rules_t *rules, intent_rules_scratch_t *scratch, const ch
     intent_match_t match;
     cv_error_t err;
     assert (intent_rules_classify (rules, scratch, text, &match, &err) == 0);
-    if (strcmp (match.name, intent) != 0) {
-        fprintf (stderr, "intent_rules: '%s' is %s (%s), expected %s\n", text, match.name, match.rule, intent);
-        abort ();
-    }
+    cv_assert_that (strcmp (match.name, intent) == 0, "intent_rules: '%s' is %s (%s), expected %s", text, match.name,
+                    match.rule, intent);
     if (verbose)
         printf ("  %-28s %-22s <- %s\n", match.name, match.rule, text);
     bool is_rule = strcmp (intent, INTENT_UNKNOWN) != 0;
@@ -470,10 +468,7 @@ intent_rules_test (bool verbose)
     cv_config_t *config = cv_config_load (CONVEYOR_SOURCE_DIR "/tests/unit/intent/rules.yaml", &err);
     assert (config);
     intent_rules_t *rules = intent_rules_new (config, NULL, &err);
-    if (!rules) {
-        fprintf (stderr, "intent_rules: %s\n", err.message);
-        abort ();
-    }
+    cv_assert_that (rules, "intent_rules: %s", err.message);
     cv_config_destroy (&config); /* the rules keep nothing of the document */
     intent_rules_scratch_t *scratch = intent_rules_scratch_new (rules);
     assert (scratch);

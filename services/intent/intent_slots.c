@@ -648,21 +648,12 @@ s_expect_on (const intent_slots_t *slots, intent_slots_scratch_t *scratch, int y
     cv_error_t err;
     json_error_t json_err;
     json_t *want = json_loads (expected, 0, &json_err);
-    if (!want) {
-        fprintf (stderr, "intent_slots: bad expectation %s: %s\n", expected, json_err.text);
-        abort ();
-    }
+    cv_assert_that (want, "intent_slots: bad expectation %s: %s", expected, json_err.text);
     json_t *got = intent_slots_extract (slots, scratch, text, year, month, day, &err);
-    if (!got) {
-        fprintf (stderr, "intent_slots: '%s' failed: %s\n", text, err.message);
-        abort ();
-    }
+    cv_assert_that (got, "intent_slots: '%s' failed: %s", text, err.message);
     char *dump = json_dumps (got, JSON_COMPACT | JSON_SORT_KEYS);
-    if (!json_equal (got, want)) {
-        fprintf (stderr, "intent_slots: '%s' (on %04d-%02d-%02d)\n  gave     %s\n  expected %s\n", text, year,
-                 month, day, dump, expected);
-        abort ();
-    }
+    cv_assert_that (json_equal (got, want), "intent_slots: '%s' (on %04d-%02d-%02d)\n  gave     %s\n  expected %s",
+                    text, year, month, day, dump, expected);
     if (verbose)
         printf ("  %-60.60s -> %s\n", text, dump);
     free (dump);
@@ -690,8 +681,7 @@ s_expect_cases (const intent_slots_t *slots, intent_slots_scratch_t *scratch, co
         json_t *expected = NULL;
         if (!item || json_unpack_ex (item, &json_err, JSON_STRICT, "{s:s, s:o, s?:s}", "text", &text, "slots",
                                      &expected, "on", &on)) {
-            fprintf (stderr, "intent_slots: %s: bad case %s: %s\n", path, line, json_err.text);
-            abort ();
+            cv_assert_that (false, "intent_slots: %s: bad case %s: %s", path, line, json_err.text);
         }
         int year, month, day;
         assert (sscanf (on, "%d-%d-%d", &year, &month, &day) == 3);
@@ -724,10 +714,7 @@ intent_slots_test (bool verbose)
     cv_config_t *agent = cv_config_load (CONVEYOR_SOURCE_DIR "/deploy/config/bank-agent.yaml", &err);
     assert (agent);
     intent_slots_t *slots = intent_slots_new (agent, &err);
-    if (!slots) {
-        fprintf (stderr, "intent_slots: %s\n", err.message);
-        abort ();
-    }
+    cv_assert_that (slots, "intent_slots: %s", err.message);
     intent_slots_scratch_t *scratch = intent_slots_scratch_new (slots);
     assert (scratch);
 

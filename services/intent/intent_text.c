@@ -343,11 +343,9 @@ s_expect (intent_text_t *self, const char *text, size_t size, const char *expect
     intent_text_set (self, text, size);
     if (verbose)
         printf ("  [%.*s] -> [%s]\n", (int) (size > 60 ? 60 : size), text, intent_text_normal (self));
-    if (strcmp (intent_text_normal (self), expected) != 0) {
-        fprintf (stderr, "intent_text: [%.*s] gave [%s], expected [%s]\n", (int) size, text,
-                 intent_text_normal (self), expected);
-        abort ();
-    }
+    cv_assert_that (!(strcmp (intent_text_normal (self), expected) != 0),
+                    "intent_text: [%.*s] gave [%s], expected [%s]", (int) size, text, intent_text_normal (self),
+                    expected);
     /* the words and the joined form agree */
     size_t used = 0;
     for (size_t i = 0; i < intent_text_count (self); i++) {

@@ -136,11 +136,9 @@ s_expect_clean (const char *text, size_t max_bytes, const char *expected)
 {
     cv_error_t err;
     char *clean = responder_guard_clean (text, max_bytes, &err);
-    if (!clean || strcmp (clean, expected) != 0) {
-        fprintf (stderr, "responder_guard: '%s' (max %zu) gave '%s', expected '%s'%s%s\n", text, max_bytes,
-                 clean ? clean : "(refused)", expected, clean ? "" : ": ", clean ? "" : err.message);
-        abort ();
-    }
+    cv_assert_that (!(!clean || strcmp (clean, expected) != 0),
+                    "responder_guard: '%s' (max %zu) gave '%s', expected '%s'%s%s", text, max_bytes,
+                    clean ? clean : "(refused)", expected, clean ? "" : ": ", clean ? "" : err.message);
     assert (strlen (clean) <= max_bytes);
     free (clean);
 }
@@ -150,11 +148,9 @@ s_expect_refused (const char *text, const char *reason)
 {
     cv_error_t err;
     char *clean = responder_guard_clean (text, 8000, &err);
-    if (clean || !strstr (err.message, reason)) {
-        fprintf (stderr, "responder_guard: '%s' gave '%s', expected a refusal with '%s'\n", text,
-                 clean ? clean : err.message, reason);
-        abort ();
-    }
+    cv_assert_that (!(clean || !strstr (err.message, reason)),
+                    "responder_guard: '%s' gave '%s', expected a refusal with '%s'", text, clean ? clean : err.message,
+                    reason);
     assert (err.code == CV_ERR_INVALID);
     assert (strcmp (err.field, "reply.text") == 0);
 }

@@ -256,11 +256,9 @@ s_expect_config_error (const char *yaml, const char *expected)
 {
     cv_error_t err;
     responder_templates_t *templates = s_parse (yaml, &err);
-    if (templates || !strstr (err.message, expected)) {
-        fprintf (stderr, "responder_templates: expected a config error with '%s', got %s\n", expected,
-                 templates ? "none" : err.message);
-        abort ();
-    }
+    cv_assert_that (!(templates || !strstr (err.message, expected)),
+                    "responder_templates: expected a config error with '%s', got %s", expected,
+                    templates ? "none" : err.message);
     assert (err.code == CV_ERR_INVALID);
 }
 
@@ -273,11 +271,9 @@ s_expect_reply (const responder_templates_t *templates, const json_t *context, c
     char *reply = responder_templates_render (templates, context, &used, NULL, NULL, NULL);
     assert (reply && used);
     bool text_ok = partial ? strstr (reply, expected) != NULL : strcmp (reply, expected) == 0;
-    if (strcmp (used, template_name) != 0 || !text_ok) {
-        fprintf (stderr, "responder_templates: expected template %s with '%s', got %s: '%s'\n", template_name,
-                 expected, used, reply);
-        abort ();
-    }
+    cv_assert_that (!(strcmp (used, template_name) != 0 || !text_ok),
+                    "responder_templates: expected template %s with '%s', got %s: '%s'", template_name, expected, used,
+                    reply);
     /* whatever rendered it, the guardrails held */
     assert (strlen (reply) <= CV_REPLY_MAX_BYTES);
     assert (!strstr (reply, "  ") && !strchr (reply, '\n') && !strstr (reply, "{{") && !strstr (reply, " ."));
@@ -378,15 +374,9 @@ s_test_demo (bool verbose)
 {
     cv_error_t err;
     cv_config_t *agent = cv_config_load (CONVEYOR_SOURCE_DIR "/deploy/config/bank-agent.yaml", &err);
-    if (!agent) {
-        fprintf (stderr, "responder_templates: %s\n", err.message);
-        abort ();
-    }
+    cv_assert_that (agent, "responder_templates: %s", err.message);
     responder_templates_t *templates = responder_templates_new (agent, &err);
-    if (!templates) {
-        fprintf (stderr, "responder_templates: the demo's templates do not load: %s\n", err.message);
-        abort ();
-    }
+    cv_assert_that (templates, "responder_templates: the demo's templates do not load: %s", err.message);
     cv_config_destroy (&agent);
     assert (responder_templates_text (templates, RESPONDER_FALLBACK));
     json_t *all = s_demo_rows ();
@@ -446,11 +436,9 @@ s_test_demo (bool verbose)
         json_t *context = s_context ("unknown", all, NULL, name, "answer");
         const char *used;
         char *reply = responder_templates_render (templates, context, &used, NULL, NULL, NULL);
-        if (!reply || strcmp (used, name) != 0) {
-            fprintf (stderr, "responder_templates: demo template %s did not render from the demo evidence (%s)\n",
-                     name, used ? used : "nothing");
-            abort ();
-        }
+        cv_assert_that (!(!reply || strcmp (used, name) != 0),
+                        "responder_templates: demo template %s did not render from the demo evidence (%s)", name,
+                        used ? used : "nothing");
         free (reply);
         json_decref (context);
     }

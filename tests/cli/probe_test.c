@@ -69,11 +69,9 @@ s_run (run_t *run, const char *const *args)
         int64_t left = until - zclock_mono ();
         if (left <= 0) {
             kill (pid, SIGKILL);
-            fprintf (stderr, "conveyor %s %s hung\n", args[0], args[1] ? args[1] : "");
-            abort ();
+            cv_assert_that (false, "conveyor %s %s hung", args[0], args[1] ? args[1] : "");
         }
-        if (poll (fds, 2, (int) left) < 0 && errno != EINTR)
-            abort ();
+        assert (poll (fds, 2, (int) left) >= 0 || errno == EINTR);
         for (int i = 0; i < 2; i++) {
             if (fds[i].fd < 0 || !fds[i].revents)
                 continue;
@@ -94,10 +92,8 @@ s_run (run_t *run, const char *const *args)
     char *newline = strchr (run->out, '\n');
     if (newline && newline[1] == '\0')
         run->line = json_loads (run->out, 0, NULL);
-    if (!json_is_object (run->line)) {
-        fprintf (stderr, "conveyor %s: stdout is not one JSON line: '%s' (stderr '%s')\n", args[0], run->out, run->err);
-        abort ();
-    }
+    cv_assert_that (json_is_object (run->line), "conveyor %s: stdout is not one JSON line: '%s' (stderr '%s')", args[0],
+                    run->out, run->err);
 }
 
 static const char *
@@ -112,10 +108,9 @@ s_expect_failure (const char *const *args, const char *detail)
 {
     run_t run;
     s_run (&run, args);
-    if (run.rc != 1 || !json_is_false (json_object_get (run.line, "ok")) || !strstr (s_text (&run, "detail"), detail)) {
-        fprintf (stderr, "expected exit 1, ok false and '%s'; got exit %d: %s", detail, run.rc, run.out);
-        abort ();
-    }
+    cv_assert_that (!(run.rc != 1 || !json_is_false (json_object_get (run.line, "ok")) ||
+                      !strstr (s_text (&run, "detail"), detail)),
+                    "expected exit 1, ok false and '%s'; got exit %d: %s", detail, run.rc, run.out);
     printf ("ok - conveyor probe %s: %s", args[1], run.out);
     json_decref (run.line);
 }
@@ -281,10 +276,7 @@ main (int argc, char **argv)
 
     run_t run;
     s_run (&run, (const char *[]) {"probe", control, NULL});
-    if (run.rc != 0) {
-        fprintf (stderr, "probe of a live responder exited %d: %s %s", run.rc, run.out, run.err);
-        abort ();
-    }
+    cv_assert_that (run.rc == 0, "probe of a live responder exited %d: %s %s", run.rc, run.out, run.err);
     assert (json_is_true (json_object_get (run.line, "ok")));
     assert (streq (s_text (&run, "service"), "responder"));
     assert (streq (s_text (&run, "instance"), "test-1"));

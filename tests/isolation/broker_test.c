@@ -172,19 +172,14 @@ s_fake_readable (zloop_t *loop, zsock_t *reader, void *arg)
         return 0;
     cv_mdp_message_t message;
     cv_error_t err;
-    if (cv_mdp_decode (&msg, &message, &err)) {
-        fprintf (stderr, "%s: the broker sent a malformed message: %s\n", fake->instance, err.message);
-        abort ();
-    }
+    cv_assert_that (!(cv_mdp_decode (&msg, &message, &err)), "%s: the broker sent a malformed message: %s",
+                    fake->instance, err.message);
     switch (message.command) {
     case CV_MDP_REQUEST: {
         assert (fake->request_count < MAX_REQUESTS);
         cv_envelope_t *request = cv_envelope_unpack (zframe_data (message.body), zframe_size (message.body), &err);
-        if (!request) {
-            fprintf (stderr, "%s: the broker sent a REQUEST that is not an Envelope: %s\n", fake->instance,
-                     err.message);
-            abort ();
-        }
+        cv_assert_that (request, "%s: the broker sent a REQUEST that is not an Envelope: %s", fake->instance,
+                        err.message);
         fake->requests[fake->request_count] = request;
         fake->received_at[fake->request_count] = zclock_mono ();
         fake->request_count++;
@@ -198,8 +193,7 @@ s_fake_readable (zloop_t *loop, zsock_t *reader, void *arg)
         fake->disconnects++;
         break;
     default:
-        fprintf (stderr, "%s: the broker sent %s\n", fake->instance, cv_mdp_command_name (message.command));
-        abort ();
+        cv_assert_that (false, "%s: the broker sent %s", fake->instance, cv_mdp_command_name (message.command));
     }
     cv_mdp_message_reset (&message);
     return s_waited_for (fake->test) ? -1 : 0;
@@ -342,11 +336,9 @@ s_expect_request (const fake_t *fake, size_t index, const char *job_id, uint32_t
     const cv_envelope_t *request = fake->requests[index];
     char message_id[CV_NAME_MAX_BYTES + 1];
     snprintf (message_id, sizeof message_id, "%s.%u", job_id, attempt);
-    if (!streq (request->message_id, message_id) || request->attempt != attempt) {
-        fprintf (stderr, "%s: expected REQUEST %s (attempt %u), got %s (attempt %u)\n", fake->instance, message_id,
-                 attempt, request->message_id, request->attempt);
-        abort ();
-    }
+    cv_assert_that (!(!streq (request->message_id, message_id) || request->attempt != attempt),
+                    "%s: expected REQUEST %s (attempt %u), got %s (attempt %u)", fake->instance, message_id, attempt,
+                    request->message_id, request->attempt);
     assert (streq (request->request_id, job_id));
     assert (request->body_case == CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST);
     assert (streq (request->intent_request->text, TEXT));
@@ -420,16 +412,10 @@ s_outcome_of (const owner_t *owner)
     const outcome_t *found = NULL;
     for (size_t i = 0; i < test->done_count; i++)
         if (test->outcomes[i].owner == owner) {
-            if (found) {
-                fprintf (stderr, "done was called twice for %s\n", owner->name);
-                abort ();
-            }
+            cv_assert_that (!found, "done was called twice for %s", owner->name);
             found = &test->outcomes[i];
         }
-    if (!found) {
-        fprintf (stderr, "done was never called for %s\n", owner->name);
-        abort ();
-    }
+    cv_assert_that (found, "done was never called for %s", owner->name);
     return found;
 }
 
@@ -438,10 +424,7 @@ static void
 s_expect_intent (const outcome_t *outcome, const char *message_id, const char *name)
 {
     const cv_envelope_t *reply = outcome->reply;
-    if (!reply) {
-        fprintf (stderr, "%s: expected a reply, the job failed: %s\n", outcome->owner->name, outcome->err.message);
-        abort ();
-    }
+    cv_assert_that (reply, "%s: expected a reply, the job failed: %s", outcome->owner->name, outcome->err.message);
     assert (reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_INTENT);
     assert (streq (reply->message_id, message_id));
     assert (streq (reply->intent->name, name));
@@ -451,12 +434,9 @@ s_expect_intent (const outcome_t *outcome, const char *message_id, const char *n
 static void
 s_expect_failure (const outcome_t *outcome, cv_error_code_t code, const char *text)
 {
-    if (outcome->reply || outcome->err.code != code || !strstr (outcome->err.message, text)) {
-        fprintf (stderr, "%s: expected failure %s '%s', got %s: %s\n", outcome->owner->name,
-                 cv_error_code_name (code), text, outcome->reply ? "a reply" : cv_error_code_name (outcome->err.code),
-                 outcome->err.message);
-        abort ();
-    }
+    cv_assert_that (!(outcome->reply || outcome->err.code != code || !strstr (outcome->err.message, text)),
+                    "%s: expected failure %s '%s', got %s: %s", outcome->owner->name, cv_error_code_name (code), text,
+                    outcome->reply ? "a reply" : cv_error_code_name (outcome->err.code), outcome->err.message);
 }
 
 /*  --------------------------------------------------------------------------
@@ -479,10 +459,7 @@ s_test_new (int attempt_timeout_ms, bool verbose)
     };
     cv_error_t err;
     test->broker = orchestrator_broker_new (test->loop, &config, &err);
-    if (!test->broker) {
-        fprintf (stderr, "broker did not start: %s\n", err.message);
-        abort ();
-    }
+    cv_assert_that (test->broker, "broker did not start: %s", err.message);
     assert (strncmp (orchestrator_broker_endpoint (test->broker), "tcp://127.0.0.1:", 16) == 0);
     assert (!streq (orchestrator_broker_endpoint (test->broker), "tcp://127.0.0.1:*"));
     int timer = zloop_timer (test->loop, CHECK_MS, 0, s_check, test);

@@ -89,19 +89,16 @@ static cv_envelope_t *
 s_expect_decision (harness_t *harness, request_t *request, const char *rule, const char *outcome, size_t actions)
 {
     cv_envelope_t *reply = s_send (harness, request);
-    if (reply->body_case != CONVEYOR__V1__ENVELOPE__BODY_DECISION) {
-        fprintf (stderr, "expected a Decision by %s, got %s: %s\n", rule, cv_envelope_body_name (reply->body_case),
-                 reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_ERROR ? reply->error->message : "");
-        abort ();
-    }
+    cv_assert_that (reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_DECISION, "expected a Decision by %s, got %s: %s",
+                    rule, cv_envelope_body_name (reply->body_case),
+                    reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_ERROR ? reply->error->message : "");
     cv_error_t err;
     assert (cv_envelope_validate (reply, CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_DECISION), 0, &err) == 0);
     const Conveyor__V1__Decision *decision = reply->decision;
-    if (!streq (decision->rule, rule) || !streq (decision->outcome, outcome) || decision->n_actions != actions) {
-        fprintf (stderr, "expected %s/%s with %zu actions, got %s/%s with %zu\n", rule, outcome, actions,
-                 decision->rule, decision->outcome, decision->n_actions);
-        abort ();
-    }
+    cv_assert_that (
+        !(!streq (decision->rule, rule) || !streq (decision->outcome, outcome) || decision->n_actions != actions),
+        "expected %s/%s with %zu actions, got %s/%s with %zu", rule, outcome, actions, decision->rule,
+        decision->outcome, decision->n_actions);
     return reply;
 }
 
@@ -248,10 +245,7 @@ main (void)
     assert (control && strncmp (control, "tcp://127.0.0.1:", 16) == 0);
     reply = harness_probe (control, 5000);
     assert (reply && reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_PROBE_RESULT);
-    if (!reply->probe_result->ok) {
-        fprintf (stderr, "probe failed: %s\n", reply->probe_result->detail);
-        abort ();
-    }
+    cv_assert_that (reply->probe_result->ok, "probe failed: %s", reply->probe_result->detail);
     assert (streq (reply->probe_result->service, DECISION_SERVER_SERVICE));
     cv_envelope_destroy (&reply);
     zstr_free (&control);

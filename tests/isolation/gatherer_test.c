@@ -36,10 +36,7 @@ static char *
 s_fixture_url (void)
 {
     char *url = cv_pg_fixture_url ();
-    if (!url) {
-        fprintf (stderr, "this test needs the pg fixture (CONVEYOR_TEST_PG_URL_FILE)\n");
-        abort ();
-    }
+    cv_assert_that (url, "this test needs the pg fixture (CONVEYOR_TEST_PG_URL_FILE)");
     return url;
 }
 
@@ -133,11 +130,9 @@ static json_t *
 s_evidence (const cv_envelope_t *reply, const char *const *tools, size_t count)
 {
     cv_error_t err;
-    if (reply->body_case != CONVEYOR__V1__ENVELOPE__BODY_EVIDENCE) {
-        fprintf (stderr, "expected evidence, got %s: %s\n", cv_envelope_body_name (reply->body_case),
-                 reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_ERROR ? reply->error->message : "");
-        abort ();
-    }
+    cv_assert_that (reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_EVIDENCE, "expected evidence, got %s: %s",
+                    cv_envelope_body_name (reply->body_case),
+                    reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_ERROR ? reply->error->message : "");
     assert (cv_envelope_validate (reply, CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_EVIDENCE), (uint64_t) zclock_time (),
                                   &err) == 0);
     assert (reply->evidence->n_results == count);
@@ -152,10 +147,8 @@ static void
 s_expect_text (const json_t *context, const char *path, const char *expected)
 {
     const char *value = json_string_value (cv_template_lookup (context, path));
-    if (!value || !streq (value, expected)) {
-        fprintf (stderr, "%s: expected '%s', got '%s'\n", path, expected, value ? value : "(none)");
-        abort ();
-    }
+    cv_assert_that (!(!value || !streq (value, expected)), "%s: expected '%s', got '%s'", path, expected,
+                    value ? value : "(none)");
 }
 
 static void
@@ -164,10 +157,7 @@ s_expect_rows (const json_t *context, const char *tool, size_t rows)
     char path[128];
     snprintf (path, sizeof path, "evidence.%s", tool);
     json_t *value = cv_template_lookup (context, path);
-    if (!json_is_array (value) || json_array_size (value) != rows) {
-        fprintf (stderr, "%s: expected %zu rows\n", path, rows);
-        abort ();
-    }
+    cv_assert_that (!(!json_is_array (value) || json_array_size (value) != rows), "%s: expected %zu rows", path, rows);
 }
 
 static void
@@ -176,10 +166,8 @@ s_expect_probe (gatherer_t *self, bool ok, const char *detail)
     cv_envelope_t *reply = harness_probe (self->control, 10000);
     assert (reply && reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_PROBE_RESULT);
     Conveyor__V1__ProbeResult *result = reply->probe_result;
-    if (result->ok != ok || !strstr (result->detail, detail)) {
-        fprintf (stderr, "probe: expected ok=%d '%s', got ok=%d '%s'\n", ok, detail, result->ok, result->detail);
-        abort ();
-    }
+    cv_assert_that (!(result->ok != ok || !strstr (result->detail, detail)),
+                    "probe: expected ok=%d '%s', got ok=%d '%s'", ok, detail, result->ok, result->detail);
     assert (streq (result->service, GATHERER_SERVICE));
     assert (streq (result->instance, "test-1"));
     cv_envelope_destroy (&reply);

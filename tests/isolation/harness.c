@@ -212,17 +212,13 @@ void
 harness_expect_error (const cv_envelope_t *reply, cv_error_code_t code, const char *field, const char *text)
 {
     assert (reply);
-    if (reply->body_case != CONVEYOR__V1__ENVELOPE__BODY_ERROR) {
-        fprintf (stderr, "expected an Error, got %s\n", cv_envelope_body_name (reply->body_case));
-        abort ();
-    }
-    if ((int) reply->error->code != (int) code || (field && !streq (reply->error->field, field))
-        || (text && !strstr (reply->error->message, text))) {
-        fprintf (stderr, "expected Error %s field %s with '%s', got %s field %s: %s\n", cv_error_code_name (code),
-                 field ? field : "*", text ? text : "", cv_error_code_name ((cv_error_code_t) reply->error->code),
-                 reply->error->field, reply->error->message);
-        abort ();
-    }
+    cv_assert_that (reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_ERROR, "expected an Error, got %s",
+                    cv_envelope_body_name (reply->body_case));
+    cv_assert_that (!((int) reply->error->code != (int) code || (field && !streq (reply->error->field, field)) ||
+                      (text && !strstr (reply->error->message, text))),
+                    "expected Error %s field %s with '%s', got %s field %s: %s", cv_error_code_name (code),
+                    field ? field : "*", text ? text : "", cv_error_code_name ((cv_error_code_t) reply->error->code),
+                    reply->error->field, reply->error->message);
 }
 
 zactor_t *
@@ -239,10 +235,7 @@ harness_start_worker (harness_t *self, cv_worker_config_t *config)
     config->liveness = 3;
     cv_error_t err;
     zactor_t *worker = cv_worker_start (config, &err);
-    if (!worker) {
-        fprintf (stderr, "worker did not start: %s\n", err.message);
-        abort ();
-    }
+    cv_assert_that (worker, "worker did not start: %s", err.message);
     assert (harness_wait_ready (self, config->service, 5000));
     return worker;
 }

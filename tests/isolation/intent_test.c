@@ -45,17 +45,13 @@ s_expect_intent (harness_t *harness, const char *text, const char *intent, const
                  const char *value)
 {
     cv_envelope_t *reply = s_ask (harness, text, 5000);
-    if (reply->body_case != CONVEYOR__V1__ENVELOPE__BODY_INTENT) {
-        fprintf (stderr, "'%s': expected an Intent, got %s\n", text, cv_envelope_body_name (reply->body_case));
-        abort ();
-    }
+    cv_assert_that (reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_INTENT, "'%s': expected an Intent, got %s", text,
+                    cv_envelope_body_name (reply->body_case));
     cv_error_t err;
     assert (cv_envelope_validate (reply, CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_INTENT), 0, &err) == 0);
     const Conveyor__V1__Intent *result = reply->intent;
-    if (intent && !streq (result->name, intent)) {
-        fprintf (stderr, "'%s': expected %s, got %s\n", text, intent, result->name);
-        abort ();
-    }
+    cv_assert_that (!(intent && !streq (result->name, intent)), "'%s': expected %s, got %s", text, intent,
+                    result->name);
     if (rule && streq (rule, "model")) {
         /* the trained model, above its threshold */
         assert (streq (result->rule, "") && result->method == CONVEYOR__V1__INTENT__METHOD__MODEL);
@@ -237,10 +233,7 @@ main (void)
     assert (control && strncmp (control, "tcp://127.0.0.1:", 16) == 0);
     reply = harness_probe (control, 5000);
     assert (reply && reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_PROBE_RESULT);
-    if (!reply->probe_result->ok) {
-        fprintf (stderr, "probe failed: %s\n", reply->probe_result->detail);
-        abort ();
-    }
+    cv_assert_that (reply->probe_result->ok, "probe failed: %s", reply->probe_result->detail);
     assert (streq (reply->probe_result->service, INTENT_SERVER_SERVICE));
     assert (streq (reply->probe_result->instance, "test-1"));
     cv_envelope_destroy (&reply);

@@ -194,10 +194,8 @@ static void
 s_wait_count (test_t *test, const size_t *counter, size_t target, const char *what)
 {
     count_t count = {counter, target};
-    if (!s_run_until (test, s_count_reached, &count, WAIT_MS)) {
-        fprintf (stderr, "timed out waiting for %s to reach %zu (it is %zu)\n", what, target, *counter);
-        abort ();
-    }
+    cv_assert_that (s_run_until (test, s_count_reached, &count, WAIT_MS),
+                    "timed out waiting for %s to reach %zu (it is %zu)", what, target, *counter);
 }
 
 /*  --------------------------------------------------------------------------
@@ -206,19 +204,15 @@ s_wait_count (test_t *test, const size_t *counter, size_t target, const char *wh
 static void
 s_expect_streq (const char *what, const char *got, const char *expected)
 {
-    if (!got || !streq (got, expected)) {
-        fprintf (stderr, "%s: expected \"%s\", got \"%s\"\n", what, expected, got ? got : "(null)");
-        abort ();
-    }
+    cv_assert_that (!(!got || !streq (got, expected)), "%s: expected \"%s\", got \"%s\"", what, expected,
+                    got ? got : "(null)");
 }
 
 static void
 s_expect_contains (const char *what, const char *got, const char *fragment)
 {
-    if (!got || !strstr (got, fragment)) {
-        fprintf (stderr, "%s: expected it to contain \"%s\", got \"%s\"\n", what, fragment, got ? got : "(null)");
-        abort ();
-    }
+    cv_assert_that (!(!got || !strstr (got, fragment)), "%s: expected it to contain \"%s\", got \"%s\"", what, fragment,
+                    got ? got : "(null)");
 }
 
 /* The value at a dotted path ("error.code") in document, or NULL. */
@@ -294,8 +288,7 @@ s_expect_msgpack (const char *what, ProtobufCBinaryData data, json_t *expected)
     json_t *got = cv_msgpack_unpack (data.data, data.len, what, &err);
     if (!got || !json_equal (got, expected)) {
         char *text = got ? json_dumps (got, JSON_COMPACT) : NULL;
-        fprintf (stderr, "%s: unexpected msgpack %s\n", what, text ? text : err.message);
-        abort ();
+        cv_assert_that (false, "%s: unexpected msgpack %s", what, text ? text : err.message);
     }
     json_decref (got);
     json_decref (expected);
@@ -564,14 +557,11 @@ static void
 s_expect_stage (const fake_t *fake, const cv_envelope_t *request)
 {
     cv_error_t err;
-    if (request->body_case != s_stage_bodies[fake->stage]) {
-        fprintf (stderr, "%s got a %s body\n", fake->instance, cv_envelope_body_name (request->body_case));
-        abort ();
-    }
-    if (cv_envelope_validate (request, CV_BODY (s_stage_bodies[fake->stage]), (uint64_t) zclock_time (), &err)) {
-        fprintf (stderr, "%s got an invalid request: %s\n", fake->instance, err.message);
-        abort ();
-    }
+    cv_assert_that (!(request->body_case != s_stage_bodies[fake->stage]), "%s got a %s body", fake->instance,
+                    cv_envelope_body_name (request->body_case));
+    cv_assert_that (
+        !(cv_envelope_validate (request, CV_BODY (s_stage_bodies[fake->stage]), (uint64_t) zclock_time (), &err)),
+        "%s got an invalid request: %s", fake->instance, err.message);
     char message_id[CV_NAME_MAX_BYTES + 1];
     snprintf (message_id, sizeof message_id, "%s.%s.%u", request->request_id, s_stages[fake->stage],
               request->attempt);
@@ -622,11 +612,8 @@ s_fake_request (fake_t *fake, zframe_t *body)
 {
     cv_error_t err;
     cv_envelope_t *request = cv_envelope_unpack (zframe_data (body), zframe_size (body), &err);
-    if (!request) {
-        fprintf (stderr, "%s: the orchestrator sent a REQUEST that is not an Envelope: %s\n", fake->instance,
-                 err.message);
-        abort ();
-    }
+    cv_assert_that (request, "%s: the orchestrator sent a REQUEST that is not an Envelope: %s", fake->instance,
+                    err.message);
     if (request->body_case == CONVEYOR__V1__ENVELOPE__BODY_PROBE) {
         fake->probes++;
         s_fake_probe (fake, request);
@@ -656,10 +643,8 @@ s_fake_readable (zloop_t *loop, zsock_t *reader, void *arg)
         return 0;
     cv_mdp_message_t message;
     cv_error_t err;
-    if (cv_mdp_decode (&msg, &message, &err)) {
-        fprintf (stderr, "%s: the orchestrator sent a malformed message: %s\n", fake->instance, err.message);
-        abort ();
-    }
+    cv_assert_that (!(cv_mdp_decode (&msg, &message, &err)), "%s: the orchestrator sent a malformed message: %s",
+                    fake->instance, err.message);
     switch (message.command) {
     case CV_MDP_REQUEST:
         s_fake_request (fake, message.body);
@@ -674,8 +659,7 @@ s_fake_readable (zloop_t *loop, zsock_t *reader, void *arg)
         s_fake_ready (fake);
         break;
     default:
-        fprintf (stderr, "%s: the orchestrator sent %s\n", fake->instance, cv_mdp_command_name (message.command));
-        abort ();
+        cv_assert_that (false, "%s: the orchestrator sent %s", fake->instance, cv_mdp_command_name (message.command));
     }
     cv_mdp_message_reset (&message);
     return s_waited_for (fake->test) ? -1 : 0;
@@ -735,7 +719,7 @@ s_fake (test_t *test, int stage)
     for (size_t i = 0; i < test->fake_count; i++)
         if (test->fakes[i]->stage == stage)
             return test->fakes[i];
-    abort ();
+    assert (!"a fake worker serves every stage");
 }
 
 static bool
@@ -916,19 +900,12 @@ s_call_answered (test_t *test, const void *arg)
 static void
 s_http_expect (http_call_t *call, long status)
 {
-    if (!s_run_until (call->test, s_call_answered, call, WAIT_MS)) {
-        fprintf (stderr, "%s %s: no answer in %d ms\n", call->method, call->url, WAIT_MS);
-        abort ();
-    }
-    if (call->status != status) {
-        fprintf (stderr, "%s %s: expected %ld, got %ld: %s\n", call->method, call->url, status, call->status,
-                 call->text);
-        abort ();
-    }
-    if (call->status == 503 && strstr (call->url, "/v1/") && !call->retry_after) {
-        fprintf (stderr, "%s %s: a 503 without Retry-After: %s\n", call->method, call->url, call->text);
-        abort ();
-    }
+    cv_assert_that (s_run_until (call->test, s_call_answered, call, WAIT_MS), "%s %s: no answer in %d ms", call->method,
+                    call->url, WAIT_MS);
+    cv_assert_that (call->status == status, "%s %s: expected %ld, got %ld: %s", call->method, call->url, status,
+                    call->status, call->text);
+    cv_assert_that (!(call->status == 503 && strstr (call->url, "/v1/") && !call->retry_after),
+                    "%s %s: a 503 without Retry-After: %s", call->method, call->url, call->text);
 }
 
 static void
@@ -1053,10 +1030,8 @@ s_probe (test_t *test, const char *service)
     const cv_envelope_t *reply = s_control_send (test, packed, size);
     free (packed);
     cv_error_t err;
-    if (cv_envelope_validate (reply, CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_PROBE_RESULT), 0, &err)) {
-        fprintf (stderr, "probe %s: not a valid ProbeResult: %s\n", service, err.message);
-        abort ();
-    }
+    cv_assert_that (!(cv_envelope_validate (reply, CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_PROBE_RESULT), 0, &err)),
+                    "probe %s: not a valid ProbeResult: %s", service, err.message);
     s_expect_streq ("probe answer trace_id", reply->trace_id, trace);
     cv_arena_destroy (&arena);
     return reply->probe_result;
@@ -1212,7 +1187,7 @@ s_proxy_command (zloop_t *loop, zsock_t *reader, void *arg)
             self->cut = self->stalled = false;
             s_proxy_flush (self);
         } else
-            abort ();
+            assert (!"the proxy knows CUT, STALL and RESTORE only");
         zstr_send (reader, "OK");
     }
     zstr_free (&command);
@@ -1303,10 +1278,7 @@ s_query (test_t *test, const char *sql, const char *param)
     cv_error_t err;
     const char *params[] = {param};
     PGresult *result = cv_pg_exec (test->pg, sql, param ? 1 : 0, params, &err);
-    if (!result) {
-        fprintf (stderr, "%s: %s\n", sql, err.message);
-        abort ();
-    }
+    cv_assert_that (result, "%s: %s", sql, err.message);
     return result;
 }
 
@@ -1352,10 +1324,8 @@ s_expect_checkpoints (test_t *test, const char *id, size_t count)
 {
     PGresult *result = s_query (test, "SELECT seq, stage, encode(body, 'hex') FROM checkpoints"
                                       " WHERE request_id = $1 ORDER BY seq", id);
-    if ((size_t) PQntuples (result) != count) {
-        fprintf (stderr, "request %s: expected %zu checkpoints, found %d\n", id, count, PQntuples (result));
-        abort ();
-    }
+    cv_assert_that (!((size_t) PQntuples (result) != count), "request %s: expected %zu checkpoints, found %d", id,
+                    count, PQntuples (result));
     for (size_t i = 0; i < count; i++) {
         assert (atoi (PQgetvalue (result, (int) i, 0)) == (int) i + 1);
         s_expect_streq ("checkpoint stage", PQgetvalue (result, (int) i, 1), s_stages[i]);
@@ -1391,10 +1361,8 @@ static void
 s_wait_db_status (test_t *test, const char *id, const char *status)
 {
     row_wait_t wait = {id, status};
-    if (!s_run_until (test, s_row_reached, &wait, WAIT_MS)) {
-        fprintf (stderr, "request %s did not become %s in the database\n", id, status);
-        abort ();
-    }
+    cv_assert_that (s_run_until (test, s_row_reached, &wait, WAIT_MS), "request %s did not become %s in the database",
+                    id, status);
 }
 
 /*  --------------------------------------------------------------------------
@@ -1411,10 +1379,7 @@ s_test_new (const run_t *run, const char *name)
     s_conninfo (run, run->port, run->database, test->database_url, sizeof test->database_url);
     cv_error_t err;
     test->pg = cv_pg_new (test->database_url, "isolation-orchestrator", &err);
-    if (!test->pg) {
-        fprintf (stderr, "%s\n", err.message);
-        abort ();
-    }
+    cv_assert_that (test->pg, "%s", err.message);
     test->config = (orchestrator_config_t) {
         .http_address = "127.0.0.1",
         .http_port = 0,
@@ -1444,10 +1409,7 @@ s_start (test_t *test)
 {
     cv_error_t err;
     test->server = orchestrator_server_start (&test->config, &err);
-    if (!test->server) {
-        fprintf (stderr, "the orchestrator did not start: %s\n", err.message);
-        abort ();
-    }
+    cv_assert_that (test->server, "the orchestrator did not start: %s", err.message);
     zstr_send (test->server, "HTTP");
     char *port = zstr_recv (test->server);
     test->http_port = atoi (port);
@@ -2216,11 +2178,9 @@ s_run_sql (const char *url, const char *sql)
 {
     cv_error_t err;
     cv_pg_t *pg = cv_pg_new (url, "isolation-orchestrator", &err);
-    if (!pg || cv_pg_run (pg, "SET client_min_messages = warning", 0, NULL, &err)
-        || cv_pg_run (pg, sql, 0, NULL, &err)) {
-        fprintf (stderr, "%s: %s\n", sql, err.message);
-        abort ();
-    }
+    cv_assert_that (!(!pg || cv_pg_run (pg, "SET client_min_messages = warning", 0, NULL, &err) ||
+                      cv_pg_run (pg, sql, 0, NULL, &err)),
+                    "%s: %s", sql, err.message);
     cv_pg_destroy (&pg);
 }
 
@@ -2228,10 +2188,7 @@ static void
 s_run_init (run_t *run)
 {
     run->fixture_url = cv_pg_fixture_url ();
-    if (!run->fixture_url) {
-        fprintf (stderr, "this test needs the pg fixture (CONVEYOR_TEST_PG_URL_FILE)\n");
-        abort ();
-    }
+    cv_assert_that (run->fixture_url, "this test needs the pg fixture (CONVEYOR_TEST_PG_URL_FILE)");
     char *error = NULL;
     PQconninfoOption *options = PQconninfoParse (run->fixture_url, &error);
     assert (options);

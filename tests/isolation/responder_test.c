@@ -77,14 +77,13 @@ s_expect_reply (harness_t *harness, const char *intent, const char *rows, const 
     cv_arena_t *arena = cv_arena_new ();
     cv_envelope_t *request = s_request (arena, intent, rows, rule, outcome, 5000);
     cv_envelope_t *reply = s_send (harness, request);
-    if (reply->body_case != CONVEYOR__V1__ENVELOPE__BODY_REPLY || strcmp (reply->reply->template_, template_name) != 0
-        || !strstr (reply->reply->text, text)) {
-        fprintf (stderr, "expected a Reply from template %s with '%s', got %s: %s %s\n", template_name, text,
-                 cv_envelope_body_name (reply->body_case),
-                 reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_REPLY ? reply->reply->template_ : "",
-                 reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_REPLY ? reply->reply->text : reply->error->message);
-        abort ();
-    }
+    cv_assert_that (!(reply->body_case != CONVEYOR__V1__ENVELOPE__BODY_REPLY ||
+                      strcmp (reply->reply->template_, template_name) != 0 || !strstr (reply->reply->text, text)),
+                    "expected a Reply from template %s with '%s', got %s: %s %s", template_name, text,
+                    cv_envelope_body_name (reply->body_case),
+                    reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_REPLY ? reply->reply->template_ : "",
+                    reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_REPLY ? reply->reply->text
+                                                                           : reply->error->message);
     /* what the orchestrator receives passes its validation */
     cv_error_t err;
     assert (cv_envelope_validate (reply, CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_REPLY), 0, &err) == 0);
