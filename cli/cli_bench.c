@@ -144,7 +144,7 @@ s_mix_reset (mix_t *mix)
     for (size_t i = 0; i < mix->count; i++)
         free (mix->bodies[i]);
     free (mix->bodies);
-    *mix = (mix_t) {0};
+    *mix = (mix_t){0};
 }
 
 /* Every demo question for every one of DEMO_USERS customers, interleaved so that consecutive
@@ -248,20 +248,21 @@ s_report (const cli_load_options_t *options, cli_load_t *load)
     json_t *latency = json_object ();
     for (size_t i = 0; i < sizeof s_percentiles / sizeof s_percentiles[0]; i++)
         json_object_set_new (latency, s_percentiles[i].key,
-                             any ? s_ms (cv_histogram_value_at (latency_us, s_percentiles[i].percentile)) : json_null ());
+                             any ? s_ms (cv_histogram_value_at (latency_us, s_percentiles[i].percentile))
+                                 : json_null ());
     json_object_set_new (latency, "max", any ? s_ms (cv_histogram_max (latency_us)) : json_null ());
-    json_object_set_new (latency, "mean", any ? s_ms ((int64_t) llround (cv_histogram_mean (latency_us))) : json_null ());
+    json_object_set_new (latency, "mean",
+                         any ? s_ms ((int64_t) llround (cv_histogram_mean (latency_us))) : json_null ());
     double throughput = counts->seconds > 0 ? (double) counts->answered / counts->seconds : 0;
-    return json_pack ("{s:s, s:s, s:I, s:o, s:b, s:f, s:I, s:I, s:I, s:I, s:I, s:f, s:{s:I, s:o}, s:o, s:b}", "url",
-                      options->endpoint, "mode", options->rate ? "open" : "closed", "clients",
-                      (json_int_t) options->clients, "rate_rps",
-                      options->rate ? json_integer (options->rate) : json_null (), "new_connection",
-                      options->new_connection, "duration_s", round (counts->seconds * 1000) / 1000, "requests",
-                      (json_int_t) (counts->answered + counts->failed), "answered", (json_int_t) counts->answered,
-                      "unsent", (json_int_t) counts->unsent, "queued", (json_int_t) counts->queued, "connections",
-                      (json_int_t) counts->connections, "throughput_rps", round (throughput * 10) / 10, "errors",
-                      "total", (json_int_t) counts->failed, "by_kind", kinds, "latency_ms", latency, "interrupted",
-                      counts->interrupted);
+    return json_pack (
+        "{s:s, s:s, s:I, s:o, s:b, s:f, s:I, s:I, s:I, s:I, s:I, s:f, s:{s:I, s:o}, s:o, s:b}", "url",
+        options->endpoint, "mode", options->rate ? "open" : "closed", "clients", (json_int_t) options->clients,
+        "rate_rps", options->rate ? json_integer (options->rate) : json_null (), "new_connection",
+        options->new_connection, "duration_s", round (counts->seconds * 1000) / 1000, "requests",
+        (json_int_t) (counts->answered + counts->failed), "answered", (json_int_t) counts->answered, "unsent",
+        (json_int_t) counts->unsent, "queued", (json_int_t) counts->queued, "connections",
+        (json_int_t) counts->connections, "throughput_rps", round (throughput * 10) / 10, "errors", "total",
+        (json_int_t) counts->failed, "by_kind", kinds, "latency_ms", latency, "interrupted", counts->interrupted);
 }
 
 static json_int_t
@@ -291,8 +292,9 @@ s_print (json_t *report, FILE *out)
              json_is_true (json_object_get (report, "new_connection")) ? "new" : "kept-alive",
              json_is_true (json_object_get (report, "interrupted")) ? " (interrupted)" : "");
     fprintf (out, "  requests    %lld in %.3f s: %lld answered, %lld failed; %lld connections opened\n",
-             (long long) s_int (report, "requests"), s_real (report, "duration_s"), (long long) s_int (report, "answered"),
-             (long long) s_int (errors, "total"), (long long) s_int (report, "connections"));
+             (long long) s_int (report, "requests"), s_real (report, "duration_s"),
+             (long long) s_int (report, "answered"), (long long) s_int (errors, "total"),
+             (long long) s_int (report, "connections"));
     if (s_int (report, "queued") || s_int (report, "unsent"))
         fprintf (out, "  late        %lld waited for a free connection, %lld were due but never sent (all -c busy)\n",
                  (long long) s_int (report, "queued"), (long long) s_int (report, "unsent"));

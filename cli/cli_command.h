@@ -28,8 +28,8 @@
 typedef int (cli_command_fn) (int argc, char **argv);
 
 typedef struct {
-    const char *name;        /* e.g. "probe" */
-    const char *summary;     /* one line for `conveyor --help` */
+    const char *name;    /* e.g. "probe" */
+    const char *summary; /* one line for `conveyor --help` */
     cli_command_fn *run;
 } cli_command_t;
 
@@ -39,8 +39,8 @@ typedef struct {
    to stop: CLI_EXIT_OK after --help printed the usage to stdout, CLI_EXIT_USAGE after a usage
    error was printed to stderr. */
 cv_settings_t *cli_command_settings (const char *command, const char *usage, const char *summary,
-                                     const cv_setting_t *table, size_t count, int argc, char **argv, int *exit_code)
-    CV_MUST_CHECK;
+                                     const cv_setting_t *table, size_t count, int argc, char **argv,
+                                     int *exit_code) CV_MUST_CHECK;
 
 /* Prints "conveyor COMMAND: message" to stderr as one line (newlines and runs of space collapsed). */
 void cli_command_fail (const char *command, const char *format, ...) __attribute__ ((format (printf, 2, 3)));

@@ -79,7 +79,7 @@ s_eval_local (const learn_examples_t *data, cv_settings_t *settings, learn_eval_
         }
         int64_t elapsed = zclock_usecs () - started;
         learn_eval_add (eval, label, result.name, s_fast_path (result.method), cv_context_method_name (result.method),
-                         elapsed);
+                        elapsed);
         intent_result_reset (&result);
     }
     intent_classifier_destroy (&classifier);
@@ -108,7 +108,8 @@ s_eval_remote (const learn_examples_t *data, cv_settings_t *settings, learn_eval
         cv_arena_t *arena = cv_arena_new ();
         char request_id[24];
         snprintf (request_id, sizeof request_id, "eval-%zu", i + 1);
-        cv_envelope_t *request = cv_envelope_new (arena, request_id, "", (uint64_t) zclock_time () + (uint64_t) timeout, 1);
+        cv_envelope_t *request =
+            cv_envelope_new (arena, request_id, "", (uint64_t) zclock_time () + (uint64_t) timeout, 1);
         Conveyor__V1__IntentRequest *body = cv_envelope_set_intent_request (request, arena);
         body->user_id = "eval";
         body->text = (char *) text;
@@ -124,14 +125,17 @@ s_eval_remote (const learn_examples_t *data, cv_settings_t *settings, learn_eval
         cv_envelope_t *reply = answer ? cv_envelope_unpack (zframe_data (answer), zframe_size (answer), &err) : NULL;
         if (!answer)
             cli_command_fail (COMMAND, "%s did not answer example %zu within %ld ms", endpoint, i + 1, timeout + 1000);
-        else if (!reply || cv_envelope_validate (reply, CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_INTENT)
-                                                            | CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_ERROR), 0, &err))
+        else if (!reply
+                 || cv_envelope_validate (reply,
+                                          CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_INTENT)
+                                              | CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_ERROR),
+                                          0, &err))
             cli_command_fail (COMMAND, "example %zu: the answer is not a valid Intent: %s", i + 1, err.message);
         else if (reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_ERROR)
             cli_command_fail (COMMAND, "example %zu: the worker answered an error: %s", i + 1, reply->error->message);
         else
             learn_eval_add (eval, label, reply->intent->name, s_fast_path (reply->intent->method),
-                             cv_context_method_name (reply->intent->method), elapsed);
+                            cv_context_method_name (reply->intent->method), elapsed);
         if (!reply || reply->body_case != CONVEYOR__V1__ENVELOPE__BODY_INTENT)
             rc = CLI_EXIT_FAILED;
         cv_envelope_destroy (&reply);
@@ -146,9 +150,9 @@ int
 cli_eval_run (int argc, char **argv)
 {
     int rc = CLI_EXIT_OK;
-    cv_settings_t *settings = cli_command_settings (COMMAND, "conveyor eval --data FILE.csv [options]", s_summary,
-                                                    s_settings, sizeof s_settings / sizeof s_settings[0], argc, argv,
-                                                    &rc);
+    cv_settings_t *settings =
+        cli_command_settings (COMMAND, "conveyor eval --data FILE.csv [options]", s_summary, s_settings,
+                              sizeof s_settings / sizeof s_settings[0], argc, argv, &rc);
     if (!settings)
         return rc;
     const char *path = cv_settings_string (settings, "data");

@@ -20,37 +20,37 @@
 /* One client: an easy handle kept from one request to the next, so its connection is reused. */
 typedef struct {
     CURL *easy;
-    int64_t due_us;                 /* when its request was due: its latency starts there */
+    int64_t due_us; /* when its request was due: its latency starts there */
     char error[CURL_ERROR_SIZE];
 } client_t;
 
 struct _cli_load_t {
-    cli_load_options_t options;     /* endpoint owned */
-    char *const *bodies;            /* borrowed */
+    cli_load_options_t options; /* endpoint owned */
+    char *const *bodies;        /* borrowed */
     size_t body_count, next_body;
-    uint64_t limit;                 /* the most requests to send; 0: no limit */
+    uint64_t limit; /* the most requests to send; 0: no limit */
 
     /* libcurl, and the sockets it asked us to watch. */
     CURLM *multi;
     struct curl_slist *headers;
     client_t *clients;
-    size_t *idle;                   /* a stack of the free clients' indices */
+    size_t *idle; /* a stack of the free clients' indices */
     size_t idle_count;
-    struct pollfd *watched;         /* each socket's position + 1 is its socketp in libcurl */
-    struct pollfd *ready;           /* scratch: the sockets ppoll found ready */
+    struct pollfd *watched; /* each socket's position + 1 is its socketp in libcurl */
+    struct pollfd *ready;   /* scratch: the sockets ppoll found ready */
     size_t watched_count, watched_size;
-    int64_t timer_us;               /* when libcurl wants CURL_SOCKET_TIMEOUT; -1: not at all */
+    int64_t timer_us; /* when libcurl wants CURL_SOCKET_TIMEOUT; -1: not at all */
 
     /* The run. */
     bool ran;
     int64_t started_us, deadline_us;
-    bool stopped;                   /* no more requests are sent */
-    uint64_t waited_upto;           /* open loop: requests before this one waited for a client */
-    int64_t progress_us;            /* when the next progress line is due */
-    uint64_t progress_finished;     /* requests finished at the last progress line */
+    bool stopped;               /* no more requests are sent */
+    uint64_t waited_upto;       /* open loop: requests before this one waited for a client */
+    int64_t progress_us;        /* when the next progress line is due */
+    uint64_t progress_finished; /* requests finished at the last progress line */
 
     cli_load_counts_t counts;
-    cv_histogram_t *latency_us;     /* of answered requests */
+    cv_histogram_t *latency_us; /* of answered requests */
 };
 
 static int64_t
@@ -344,7 +344,7 @@ s_wait (cli_load_t *self, int64_t now)
         for (size_t i = 0; i < count; i++) {
             short revents = self->ready[i].revents;
             int mask = (revents & POLLIN ? CURL_CSELECT_IN : 0) | (revents & POLLOUT ? CURL_CSELECT_OUT : 0)
-                     | (revents & (POLLERR | POLLHUP | POLLNVAL) ? CURL_CSELECT_ERR : 0);
+                       | (revents & (POLLERR | POLLHUP | POLLNVAL) ? CURL_CSELECT_ERR : 0);
             curl_multi_socket_action (self->multi, self->ready[i].fd, mask, &running);
         }
     }

@@ -21,31 +21,31 @@
 #define CLI_LOAD_STATUS_CODES 600
 
 typedef struct {
-    const char *endpoint;           /* the URL every request is POSTed to */
-    size_t clients;                 /* clients at once (>= 1), each with its connection */
-    long rate;                      /* open loop: requests a second; 0: closed loop */
-    int64_t duration_us;            /* how long to send for (> 0) */
-    uint64_t count;                 /* the most requests to send; 0: no limit */
-    long timeout_ms;                /* each request's limit, from sending to its answer */
-    bool new_connection;            /* a new connection for every request */
-    bool progress;                  /* a progress line on stderr every second */
+    const char *endpoint; /* the URL every request is POSTed to */
+    size_t clients;       /* clients at once (>= 1), each with its connection */
+    long rate;            /* open loop: requests a second; 0: closed loop */
+    int64_t duration_us;  /* how long to send for (> 0) */
+    uint64_t count;       /* the most requests to send; 0: no limit */
+    long timeout_ms;      /* each request's limit, from sending to its answer */
+    bool new_connection;  /* a new connection for every request */
+    bool progress;        /* a progress line on stderr every second */
 } cli_load_options_t;
 
 /* What a run measured; the latencies are in the histogram beside (cli_load_latency_us). */
 typedef struct {
     uint64_t sent;
-    uint64_t answered;              /* a 2xx status */
-    uint64_t failed;                /* everything else, counted below by kind */
+    uint64_t answered;                         /* a 2xx status */
+    uint64_t failed;                           /* everything else, counted below by kind */
     uint64_t by_status[CLI_LOAD_STATUS_CODES]; /* answered with that non-2xx status */
-    uint64_t timeouts;              /* no answer within timeout_ms */
-    uint64_t connection_errors;     /* refused, reset, closed without an answer, unresolved */
-    uint64_t other_errors;          /* any other libcurl error */
-    uint64_t connections;           /* connections opened */
-    uint64_t queued;                /* open loop: sent late, after waiting for a free client */
-    uint64_t unsent;                /* open loop: due before the end, but no client was free */
-    double seconds;                 /* from the first request to the last answer */
-    bool interrupted;               /* a signal (or a failed ppoll) ended the run early */
-    char first_error[256];          /* the first libcurl error's message, "" when none */
+    uint64_t timeouts;                         /* no answer within timeout_ms */
+    uint64_t connection_errors;                /* refused, reset, closed without an answer, unresolved */
+    uint64_t other_errors;                     /* any other libcurl error */
+    uint64_t connections;                      /* connections opened */
+    uint64_t queued;                           /* open loop: sent late, after waiting for a free client */
+    uint64_t unsent;                           /* open loop: due before the end, but no client was free */
+    double seconds;                            /* from the first request to the last answer */
+    bool interrupted;                          /* a signal (or a failed ppoll) ended the run early */
+    char first_error[256];                     /* the first libcurl error's message, "" when none */
 } cli_load_counts_t;
 
 typedef struct _cli_load_t cli_load_t;

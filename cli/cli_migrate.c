@@ -64,7 +64,8 @@ cli_migrate_run (int argc, char **argv)
     else
         printf ("applied 0 migrations: already up to date; schema version %d\n", version);
     if (version > cv_migrations_latest ())
-        fprintf (stderr, "conveyor migrate: note: the database's schema version %d is newer than this conveyor's (%d)\n",
+        fprintf (stderr,
+                 "conveyor migrate: note: the database's schema version %d is newer than this conveyor's (%d)\n",
                  version, cv_migrations_latest ());
     return CLI_EXIT_OK;
 }

@@ -12,7 +12,7 @@
 #define RIGHT (WIDTH - 30)
 #define TOP 64
 #define BOTTOM (HEIGHT - 64)
-#define POINTS 480                /* samples along the percentile axis */
+#define POINTS 480 /* samples along the percentile axis */
 
 /* Writes text with XML's special characters escaped. */
 static void

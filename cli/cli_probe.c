@@ -36,10 +36,10 @@ static const char s_summary[] =
 
 /* What the REQ socket's monitor saw while we waited. */
 typedef struct {
-    bool connected;          /* a TCP (or IPC) connection was made */
-    bool retried;            /* a connection attempt failed and is being retried */
-    bool handshake_failed;   /* the peer does not speak ZMTP (or refused our security) */
-    bool disconnected;       /* the peer closed the connection */
+    bool connected;        /* a TCP (or IPC) connection was made */
+    bool retried;          /* a connection attempt failed and is being retried */
+    bool handshake_failed; /* the peer does not speak ZMTP (or refused our security) */
+    bool disconnected;     /* the peer closed the connection */
 } seen_t;
 
 /* A copy of argv with the --orchestrator alias spelled as its setting; the caller frees the array
@@ -114,8 +114,9 @@ s_silence (json_t *line, const char *endpoint, int timeout_ms, const seen_t *see
     else if (seen->connected)
         snprintf (detail, sizeof detail, "no answer from %s within %d ms", endpoint, timeout_ms);
     else if (seen->retried)
-        snprintf (detail, sizeof detail, "cannot connect to %s: connection refused (nothing listening?), retried for %d ms",
-                  endpoint, timeout_ms);
+        snprintf (detail, sizeof detail,
+                  "cannot connect to %s: connection refused (nothing listening?), retried for %d ms", endpoint,
+                  timeout_ms);
     else
         snprintf (detail, sizeof detail, "cannot connect to %s within %d ms", endpoint, timeout_ms);
     s_set_text (line, "detail", detail);
@@ -135,15 +136,15 @@ s_answer (json_t *line, zmsg_t *answer, const char *endpoint, const char *servic
     }
     zframe_t *frame = zmsg_first (answer);
     cv_envelope_t *reply = cv_envelope_unpack (zframe_data (frame), zframe_size (frame), &err);
-    uint32_t accepted = CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_PROBE_RESULT) | CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_ERROR);
+    uint32_t accepted =
+        CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_PROBE_RESULT) | CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_ERROR);
     if (!reply)
         snprintf (detail, sizeof detail, "the answer from %s is not a probe result: %s", endpoint, err.message);
     else if (reply->body_case != CONVEYOR__V1__ENVELOPE__BODY__NOT_SET && !(accepted & CV_BODY (reply->body_case)))
         snprintf (detail, sizeof detail, "the answer from %s is a %s, not a probe result", endpoint,
                   cv_envelope_body_name (reply->body_case));
     else if (cv_envelope_validate (reply, accepted, (uint64_t) zclock_time (), &err))
-        snprintf (detail, sizeof detail, "the answer from %s is not a valid probe result: %s", endpoint,
-                  err.message);
+        snprintf (detail, sizeof detail, "the answer from %s is not a valid probe result: %s", endpoint, err.message);
     else if (reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_ERROR)
         snprintf (detail, sizeof detail, "%s answered with an error: %s%s%s: %s", endpoint,
                   cv_error_code_name ((cv_error_code_t) reply->error->code), *reply->error->field ? " in " : "",
@@ -272,8 +273,9 @@ cli_probe_run (int argc, char **argv)
         service = target;
         endpoint = cv_settings_string (settings, "orchestrator-control");
     } else
-        cli_command_fail (COMMAND, "no service named '%s': expected intent, gatherer, decision, responder, orchestrator "
-                                   "or an endpoint such as tcp://127.0.0.1:5564",
+        cli_command_fail (COMMAND,
+                          "no service named '%s': expected intent, gatherer, decision, responder, orchestrator "
+                          "or an endpoint such as tcp://127.0.0.1:5564",
                           target);
     if (!endpoint) {
         cv_settings_destroy (&settings);

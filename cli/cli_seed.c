@@ -28,16 +28,18 @@ static const char s_summary[] =
 static char *
 s_counts (cv_pg_t *pg, cv_error_t *err)
 {
-    cv_pg_result_t *result = cv_pg_exec (pg,
-                                   "SELECT (SELECT count(*) FROM bank.accounts), (SELECT count(*) FROM bank.cards),"
-                                   " (SELECT count(*) FROM bank.transactions), (SELECT count(*) FROM bank.transfers),"
-                                   " (SELECT count(*) FROM bank.topups)",
-                                   0, NULL, err);
+    cv_pg_result_t *result =
+        cv_pg_exec (pg,
+                    "SELECT (SELECT count(*) FROM bank.accounts), (SELECT count(*) FROM bank.cards),"
+                    " (SELECT count(*) FROM bank.transactions), (SELECT count(*) FROM bank.transfers),"
+                    " (SELECT count(*) FROM bank.topups)",
+                    0, NULL, err);
     if (!result)
         return NULL;
     char *counts = zsys_sprintf ("%s accounts, %s cards, %s transactions, %s transfers, %s top-ups",
-                                 cv_pg_result_text (result, 0, 0), cv_pg_result_text (result, 0, 1), cv_pg_result_text (result, 0, 2),
-                                 cv_pg_result_text (result, 0, 3), cv_pg_result_text (result, 0, 4));
+                                 cv_pg_result_text (result, 0, 0), cv_pg_result_text (result, 0, 1),
+                                 cv_pg_result_text (result, 0, 2), cv_pg_result_text (result, 0, 3),
+                                 cv_pg_result_text (result, 0, 4));
     cv_pg_result_destroy (&result);
     return counts;
 }
@@ -66,8 +68,8 @@ cli_seed_run (int argc, char **argv)
     cv_error_t err;
     rc = CLI_EXIT_FAILED;
     cv_pg_result_t *found = cv_pg_exec (
-        pg, "SELECT to_regprocedure('bank.generate(integer, integer, timestamp with time zone)') IS NOT NULL", 0,
-        NULL, &err);
+        pg, "SELECT to_regprocedure('bank.generate(integer, integer, timestamp with time zone)') IS NOT NULL", 0, NULL,
+        &err);
     if (!found)
         cli_command_fail (COMMAND, "%s", err.message);
     else if (!cv_pg_result_bool (found, 0, 0))
@@ -83,8 +85,8 @@ cli_seed_run (int argc, char **argv)
         else {
             double seconds = cli_command_seconds_since (started);
             char *counts = s_counts (pg, &err);
-            printf ("seeded the demo bank with %s customers (seed %s) in %.2f s%s%s\n", cv_pg_result_text (result, 0, 0),
-                    seed, seconds, counts ? ": " : "", counts ? counts : "");
+            printf ("seeded the demo bank with %s customers (seed %s) in %.2f s%s%s\n",
+                    cv_pg_result_text (result, 0, 0), seed, seconds, counts ? ": " : "", counts ? counts : "");
             zstr_free (&counts);
             cv_pg_result_destroy (&result);
             rc = CLI_EXIT_OK;

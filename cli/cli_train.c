@@ -28,8 +28,7 @@ static cv_setting_t s_settings[] = {
     {"folds", CV_SETTING_INT, NULL, 2, LEARN_TRAIN_MAX_FOLDS,
      "without --cv: folds for the accuracy reported and the confidence map"},
     {"seed", CV_SETTING_INT, NULL, 0, 2147483647, "folds and solver order: the same seed, the same model"},
-    {"coverage", CV_SETTING_STRING, NULL, 0, 0,
-     "share of traffic (0..1] the confidence threshold keeps on the model"},
+    {"coverage", CV_SETTING_STRING, NULL, 0, 0, "share of traffic (0..1] the confidence threshold keeps on the model"},
     {"c", CV_SETTING_STRING, NULL, 0, 0, "the SVM's cost: larger follows the training data more closely"},
     {"loss", CV_SETTING_STRING, NULL, 0, 0, "the SVM's loss: squared-hinge or hinge"},
     {"epochs", CV_SETTING_INT, NULL, 1, 100000, "passes of coordinate descent per label, at most"},
@@ -40,8 +39,7 @@ static cv_setting_t s_settings[] = {
      "word n-grams up to: 1 words, 2 and pairs, 3 and triples"},
     {"char-min", CV_SETTING_INT, NULL, 0, INTENT_FEATURES_CHAR_MAX, "the shortest character n-gram (0: none)"},
     {"char-max", CV_SETTING_INT, NULL, 0, INTENT_FEATURES_CHAR_MAX, "the longest character n-gram (0: none)"},
-    {"digits", CV_SETTING_STRING, NULL, 0, 0,
-     "keep: as written; run: a run of digits is 0; shape: 0 each, up to four"},
+    {"digits", CV_SETTING_STRING, NULL, 0, 0, "keep: as written; run: a run of digits is 0; shape: 0 each, up to four"},
     {"symbols", CV_SETTING_BOOL, NULL, 0, 0, "currency signs and emoji are words (--symbols=false: dropped)"},
     {"threads", CV_SETTING_INT, "0", 0, LEARN_TRAIN_MAX_THREADS, "labels fitted at once; 0: one per processor"},
     {"quiet", CV_SETTING_BOOL, "false", 0, 0, "no progress lines on stderr"},
@@ -52,9 +50,12 @@ static const char *
 s_digits_name (unsigned flags)
 {
     switch (flags & INTENT_TEXT_DIGITS_MASK) {
-    case INTENT_TEXT_DIGITS_KEEP: return "keep";
-    case INTENT_TEXT_DIGITS_RUN: return "run";
-    default: return "shape";
+    case INTENT_TEXT_DIGITS_KEEP:
+        return "keep";
+    case INTENT_TEXT_DIGITS_RUN:
+        return "run";
+    default:
+        return "shape";
     }
 }
 
@@ -279,8 +280,8 @@ cli_train_run (int argc, char **argv)
         learn_train_grid_t search;
         learn_train_grid_default (&search);
         learn_train_report_t report;
-        model = learn_train_fit (train, &settings, grid ? &search : NULL, quiet ? NULL : s_progress, NULL, &report,
-                                &err);
+        model =
+            learn_train_fit (train, &settings, grid ? &search : NULL, quiet ? NULL : s_progress, NULL, &report, &err);
         if (!model)
             cli_command_fail (COMMAND, "%s", err.message);
         else if (intent_model_file_save (model, out, &err))

@@ -12,12 +12,9 @@
 #include "cli_train.h"
 
 static const cli_command_t s_commands[] = {
-    {"probe", CLI_PROBE_SUMMARY, cli_probe_run},
-    {"migrate", CLI_MIGRATE_SUMMARY, cli_migrate_run},
-    {"seed", CLI_SEED_SUMMARY, cli_seed_run},
-    {"train", CLI_TRAIN_SUMMARY, cli_train_run},
-    {"eval", CLI_EVAL_SUMMARY, cli_eval_run},
-    {"bench", CLI_BENCH_SUMMARY, cli_bench_run},
+    {"probe", CLI_PROBE_SUMMARY, cli_probe_run}, {"migrate", CLI_MIGRATE_SUMMARY, cli_migrate_run},
+    {"seed", CLI_SEED_SUMMARY, cli_seed_run},    {"train", CLI_TRAIN_SUMMARY, cli_train_run},
+    {"eval", CLI_EVAL_SUMMARY, cli_eval_run},    {"bench", CLI_BENCH_SUMMARY, cli_bench_run},
 };
 #define COMMAND_COUNT (sizeof s_commands / sizeof s_commands[0])
 

@@ -18,7 +18,7 @@
 /* A self-test's assert that says what came instead of what was expected: when cond is false, prints
    the printf-style message on stderr, then fails by assert as every check does. cond is evaluated
    once. */
-#define cv_assert_that(cond, ...)                                                                     \
+#define cv_assert_that(cond, ...)                                                                                      \
     ((cond) ? (void) 0 : (fprintf (stderr, __VA_ARGS__), fputc ('\n', stderr), assert (!#cond)))
 
 #endif

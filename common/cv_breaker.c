@@ -16,11 +16,11 @@ struct _cv_breaker_t {
     unsigned threshold;
     uint64_t cooldown_ms;
     cv_breaker_state_t state;
-    unsigned failures;    /* consecutive, since the last success */
-    uint64_t opened_at;   /* OPEN: when it opened */
-    bool trial_out;       /* HALF_OPEN: the trial call has been let through */
-    uint64_t trial_at;    /* HALF_OPEN: when it was */
-    uint64_t opened;      /* times opened, ever */
+    unsigned failures;  /* consecutive, since the last success */
+    uint64_t opened_at; /* OPEN: when it opened */
+    bool trial_out;     /* HALF_OPEN: the trial call has been let through */
+    uint64_t trial_at;  /* HALF_OPEN: when it was */
+    uint64_t opened;    /* times opened, ever */
 };
 
 cv_breaker_t *

@@ -24,8 +24,8 @@ s_build (const char *name, const char *path, const char *text, cv_error_t *err)
     struct fy_diag *diag = fy_diag_create (&diag_cfg);
     fy_diag_set_collect_errors (diag, true);
     struct fy_parse_cfg cfg = {.flags = FYPCF_QUIET | FYPCF_DEFAULT_PARSE, .diag = diag};
-    struct fy_document *document = path ? fy_document_build_from_file (&cfg, path)
-                                        : fy_document_build_from_string (&cfg, text, strlen (text));
+    struct fy_document *document =
+        path ? fy_document_build_from_file (&cfg, path) : fy_document_build_from_string (&cfg, text, strlen (text));
     if (!document || !fy_document_root (document)) {
         void *iterator = NULL;
         struct fy_diag_error *first = fy_diag_errors_iterate (diag, &iterator);

@@ -26,8 +26,8 @@ cv_node_t *cv_config_root (cv_config_t *self);
 const char *cv_config_name (const cv_config_t *self);
 
 /* Fails with "name:line: path: message"; returns -1. */
-int cv_config_fail (const cv_config_t *self, cv_node_t *node, const char *path, cv_error_t *err,
-                    const char *format, ...) __attribute__ ((format (printf, 5, 6)));
+int cv_config_fail (const cv_config_t *self, cv_node_t *node, const char *path, cv_error_t *err, const char *format,
+                    ...) __attribute__ ((format (printf, 5, 6)));
 
 bool cv_node_is_map (cv_node_t *node);
 bool cv_node_is_list (cv_node_t *node);
@@ -46,12 +46,12 @@ const char *cv_node_text (cv_node_t *node);
 /* Typed look-ups of map[key], at path (for errors). Missing optional keys leave *out alone. */
 int cv_config_string (const cv_config_t *self, cv_node_t *map, const char *key, const char *path, bool required,
                       const char **out, cv_error_t *err) CV_MUST_CHECK;
-int cv_config_int (const cv_config_t *self, cv_node_t *map, const char *key, const char *path, long min,
-                   long max, long *out, cv_error_t *err) CV_MUST_CHECK;
+int cv_config_int (const cv_config_t *self, cv_node_t *map, const char *key, const char *path, long min, long max,
+                   long *out, cv_error_t *err) CV_MUST_CHECK;
 /* A list of strings, or a single string taken as a list of one; *out is a malloc'd array of
    borrowed strings the caller frees, *count its length. */
-int cv_config_strings (const cv_config_t *self, cv_node_t *map, const char *key, const char *path,
-                       const char ***out, size_t *count, cv_error_t *err) CV_MUST_CHECK;
+int cv_config_strings (const cv_config_t *self, cv_node_t *map, const char *key, const char *path, const char ***out,
+                       size_t *count, cv_error_t *err) CV_MUST_CHECK;
 /* Fails on a key of map that is not in allowed (NULL-terminated): catches typos. */
 int cv_config_known_keys (const cv_config_t *self, cv_node_t *map, const char *path, const char *const *allowed,
                           cv_error_t *err) CV_MUST_CHECK;

@@ -12,11 +12,16 @@ const char *
 cv_context_method_name (Conveyor__V1__Intent__Method method)
 {
     switch (method) {
-    case CONVEYOR__V1__INTENT__METHOD__RULE: return "rule";
-    case CONVEYOR__V1__INTENT__METHOD__MODEL: return "model";
-    case CONVEYOR__V1__INTENT__METHOD__LLM: return "llm";
-    case CONVEYOR__V1__INTENT__METHOD__FALLBACK: return "fallback";
-    default: return "unspecified";
+    case CONVEYOR__V1__INTENT__METHOD__RULE:
+        return "rule";
+    case CONVEYOR__V1__INTENT__METHOD__MODEL:
+        return "model";
+    case CONVEYOR__V1__INTENT__METHOD__LLM:
+        return "llm";
+    case CONVEYOR__V1__INTENT__METHOD__FALLBACK:
+        return "fallback";
+    default:
+        return "unspecified";
     }
 }
 
@@ -24,10 +29,14 @@ const char *
 cv_context_tool_status_name (Conveyor__V1__ToolResult__Status status)
 {
     switch (status) {
-    case CONVEYOR__V1__TOOL_RESULT__STATUS__OK: return "ok";
-    case CONVEYOR__V1__TOOL_RESULT__STATUS__FAILED: return "failed";
-    case CONVEYOR__V1__TOOL_RESULT__STATUS__TIMED_OUT: return "timed_out";
-    default: return "unspecified";
+    case CONVEYOR__V1__TOOL_RESULT__STATUS__OK:
+        return "ok";
+    case CONVEYOR__V1__TOOL_RESULT__STATUS__FAILED:
+        return "failed";
+    case CONVEYOR__V1__TOOL_RESULT__STATUS__TIMED_OUT:
+        return "timed_out";
+    default:
+        return "unspecified";
     }
 }
 
@@ -149,7 +158,10 @@ cv_context_test (bool verbose)
 
     json_t *context = cv_context_new ("cust-1", "I lost my card", intent, evidence, NULL, &err);
     assert (context);
-    assert (strcmp (json_string_value (json_object_get (json_object_get (json_object_get (context, "intent"), "slots"), "last4")), "4417") == 0);
+    assert (strcmp (json_string_value (
+                        json_object_get (json_object_get (json_object_get (context, "intent"), "slots"), "last4")),
+                    "4417")
+            == 0);
     assert (strcmp (json_string_value (json_object_get (json_object_get (context, "intent"), "method")), "rule") == 0);
     json_t *evidence_json = json_object_get (context, "evidence");
     assert (json_equal (json_object_get (evidence_json, "customer_cards"), rows));

@@ -63,8 +63,8 @@ s_check_text (const char *value, const char *field, size_t max_bytes, bool requi
     if (required && size == 0)
         return cv_error_set (err, CV_ERR_INVALID, field, "%s is required", field);
     if (size > max_bytes)
-        return cv_error_set (err, CV_ERR_INVALID, field, "%s is %zu bytes, over the limit of %zu", field,
-                             size, max_bytes);
+        return cv_error_set (err, CV_ERR_INVALID, field, "%s is %zu bytes, over the limit of %zu", field, size,
+                             max_bytes);
     if (!cv_utf8_valid (value ? value : "", size))
         return cv_error_set (err, CV_ERR_INVALID, field, "%s is not valid UTF-8", field);
     return 0;
@@ -149,8 +149,8 @@ s_check_intent (const Conveyor__V1__Intent *intent, const char *field, cv_error_
     if (s_check_msgpack (intent->slots, path, err))
         return -1;
     if (intent->n_candidates > CV_MAX_CANDIDATES)
-        return cv_error_set (err, CV_ERR_INVALID, field, "%s.candidates has %zu entries, over the limit of %d",
-                             field, intent->n_candidates, CV_MAX_CANDIDATES);
+        return cv_error_set (err, CV_ERR_INVALID, field, "%s.candidates has %zu entries, over the limit of %d", field,
+                             intent->n_candidates, CV_MAX_CANDIDATES);
     for (size_t i = 0; i < intent->n_candidates; i++) {
         snprintf (path, sizeof path, "%s.candidates[%zu].name", field, i);
         if (s_check_name (intent->candidates[i]->name, path, true, err))
@@ -284,7 +284,8 @@ s_check_body (const cv_envelope_t *self, cv_error_t *err)
             return -1;
         return s_check_name (self->reply->template_, "reply.template", false, err);
     case CONVEYOR__V1__ENVELOPE__BODY_ERROR:
-        if (self->error->code < CONVEYOR__V1__ERROR__CODE__MALFORMED || self->error->code > CONVEYOR__V1__ERROR__CODE__INTERNAL)
+        if (self->error->code < CONVEYOR__V1__ERROR__CODE__MALFORMED
+            || self->error->code > CONVEYOR__V1__ERROR__CODE__INTERNAL)
             return cv_error_set (err, CV_ERR_INVALID, "error.code", "error.code %d is not a known code",
                                  (int) self->error->code);
         if (s_check_text (self->error->field, "error.field", CV_DETAIL_MAX_BYTES, false, err))
@@ -311,8 +312,8 @@ cv_envelope_validate (const cv_envelope_t *self, uint32_t accepted, uint64_t now
 {
     assert (self);
     if (self->schema_version != CV_SCHEMA_VERSION)
-        return cv_error_set (err, CV_ERR_INVALID, "schema_version", "schema_version %u is not %d",
-                             self->schema_version, CV_SCHEMA_VERSION);
+        return cv_error_set (err, CV_ERR_INVALID, "schema_version", "schema_version %u is not %d", self->schema_version,
+                             CV_SCHEMA_VERSION);
     if (self->body_case == CONVEYOR__V1__ENVELOPE__BODY__NOT_SET)
         return cv_error_set (err, CV_ERR_INVALID, "body", "envelope has no body");
     if (!(accepted & CV_BODY (self->body_case)))
@@ -433,16 +434,16 @@ cv_envelope_reply_new (cv_arena_t *arena, const cv_envelope_t *request)
 }
 
 /* cv_envelope_set_<field>: a new, empty body of Type in arena, set as self's body. */
-#define S_BODY_SETTER(Type, field, CASE)                                                                       \
-    Type *cv_envelope_set_##field (cv_envelope_t *self, cv_arena_t *arena)                                     \
-    {                                                                                                          \
-        assert (self && arena);                                                                                \
-        Type *body = cv_arena_alloc (arena, sizeof *body);                                                     \
-        assert (body);                                                                                         \
-        conveyor__v1__##field##__init (body);                                                                  \
-        self->body_case = CONVEYOR__V1__ENVELOPE__BODY_##CASE;                                                 \
-        self->field = body;                                                                                    \
-        return body;                                                                                           \
+#define S_BODY_SETTER(Type, field, CASE)                                                                               \
+    Type *cv_envelope_set_##field (cv_envelope_t *self, cv_arena_t *arena)                                             \
+    {                                                                                                                  \
+        assert (self &&arena);                                                                                         \
+        Type *body = cv_arena_alloc (arena, sizeof *body);                                                             \
+        assert (body);                                                                                                 \
+        conveyor__v1__##field##__init (body);                                                                          \
+        self->body_case = CONVEYOR__V1__ENVELOPE__BODY_##CASE;                                                         \
+        self->field = body;                                                                                            \
+        return body;                                                                                                   \
     }
 
 S_BODY_SETTER (Conveyor__V1__IntentRequest, intent_request, INTENT_REQUEST)
@@ -457,13 +458,13 @@ S_BODY_SETTER (Conveyor__V1__Probe, probe, PROBE)
 S_BODY_SETTER (Conveyor__V1__ProbeResult, probe_result, PROBE_RESULT)
 
 /* cv_envelope_<part>_new: a new, empty message of Type in arena. */
-#define S_PART_NEW(Type, part)                                                                                 \
-    Type *cv_envelope_##part##_new (cv_arena_t *arena)                                                         \
-    {                                                                                                          \
-        Type *part = cv_arena_alloc (arena, sizeof *part);                                                     \
-        assert (part);                                                                                         \
-        conveyor__v1__##part##__init (part);                                                                   \
-        return part;                                                                                           \
+#define S_PART_NEW(Type, part)                                                                                         \
+    Type *cv_envelope_##part##_new (cv_arena_t *arena)                                                                 \
+    {                                                                                                                  \
+        Type *part = cv_arena_alloc (arena, sizeof *part);                                                             \
+        assert (part);                                                                                                 \
+        conveyor__v1__##part##__init (part);                                                                           \
+        return part;                                                                                                   \
     }
 
 S_PART_NEW (Conveyor__V1__Intent, intent)
@@ -478,9 +479,8 @@ cv_envelope_set_error (cv_envelope_t *self, cv_arena_t *arena, const cv_error_t 
 {
     Conveyor__V1__Error *error = cv_arena_alloc (arena, sizeof *error);
     conveyor__v1__error__init (error);
-    error->code = err->code >= CV_ERR_MALFORMED && err->code <= CV_ERR_INTERNAL
-                      ? (Conveyor__V1__Error__Code) err->code
-                      : CONVEYOR__V1__ERROR__CODE__INTERNAL;
+    error->code = err->code >= CV_ERR_MALFORMED && err->code <= CV_ERR_INTERNAL ? (Conveyor__V1__Error__Code) err->code
+                                                                                : CONVEYOR__V1__ERROR__CODE__INTERNAL;
     error->field = cv_arena_strdup (arena, err->field);
     error->message = cv_arena_strdup (arena, err->message);
     self->body_case = CONVEYOR__V1__ENVELOPE__BODY_ERROR;
@@ -491,18 +491,30 @@ const char *
 cv_envelope_body_name (cv_body_t body_case)
 {
     switch (body_case) {
-    case CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST: return "intent_request";
-    case CONVEYOR__V1__ENVELOPE__BODY_INTENT: return "intent";
-    case CONVEYOR__V1__ENVELOPE__BODY_GATHER_REQUEST: return "gather_request";
-    case CONVEYOR__V1__ENVELOPE__BODY_EVIDENCE: return "evidence";
-    case CONVEYOR__V1__ENVELOPE__BODY_DECIDE_REQUEST: return "decide_request";
-    case CONVEYOR__V1__ENVELOPE__BODY_DECISION: return "decision";
-    case CONVEYOR__V1__ENVELOPE__BODY_RESPOND_REQUEST: return "respond_request";
-    case CONVEYOR__V1__ENVELOPE__BODY_REPLY: return "reply";
-    case CONVEYOR__V1__ENVELOPE__BODY_ERROR: return "error";
-    case CONVEYOR__V1__ENVELOPE__BODY_PROBE: return "probe";
-    case CONVEYOR__V1__ENVELOPE__BODY_PROBE_RESULT: return "probe_result";
-    default: return "none";
+    case CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST:
+        return "intent_request";
+    case CONVEYOR__V1__ENVELOPE__BODY_INTENT:
+        return "intent";
+    case CONVEYOR__V1__ENVELOPE__BODY_GATHER_REQUEST:
+        return "gather_request";
+    case CONVEYOR__V1__ENVELOPE__BODY_EVIDENCE:
+        return "evidence";
+    case CONVEYOR__V1__ENVELOPE__BODY_DECIDE_REQUEST:
+        return "decide_request";
+    case CONVEYOR__V1__ENVELOPE__BODY_DECISION:
+        return "decision";
+    case CONVEYOR__V1__ENVELOPE__BODY_RESPOND_REQUEST:
+        return "respond_request";
+    case CONVEYOR__V1__ENVELOPE__BODY_REPLY:
+        return "reply";
+    case CONVEYOR__V1__ENVELOPE__BODY_ERROR:
+        return "error";
+    case CONVEYOR__V1__ENVELOPE__BODY_PROBE:
+        return "probe";
+    case CONVEYOR__V1__ENVELOPE__BODY_PROBE_RESULT:
+        return "probe_result";
+    default:
+        return "none";
     }
 }
 

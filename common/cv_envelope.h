@@ -16,11 +16,11 @@
 
 #define CV_SCHEMA_VERSION 1
 #define CV_ENVELOPE_MAX_BYTES (1024 * 1024)
-#define CV_TEXT_MAX_BYTES 2000     /* a customer's message */
-#define CV_REPLY_MAX_BYTES 8000    /* a rendered reply */
-#define CV_NAME_MAX_BYTES 64       /* ids, intent, tool, outcome and action names */
+#define CV_TEXT_MAX_BYTES 2000          /* a customer's message */
+#define CV_REPLY_MAX_BYTES 8000         /* a rendered reply */
+#define CV_NAME_MAX_BYTES 64            /* ids, intent, tool, outcome and action names */
 #define CV_NAME_CHARS "[A-Za-z0-9_.:-]" /* what such names are made of, for messages */
-#define CV_DETAIL_MAX_BYTES 1024   /* error messages and probe details */
+#define CV_DETAIL_MAX_BYTES 1024        /* error messages and probe details */
 #define CV_MAX_CANDIDATES 16
 #define CV_MAX_TOOL_RESULTS 32
 #define CV_MAX_ACTIONS 16
@@ -46,8 +46,7 @@ bool cv_name_valid (const char *name);
 /* Checks the header and body semantically: the body is one of accepted (a CV_BODY mask), ids well
    formed, schema version known, deadline not before now_ms (for request bodies), texts within
    limits and valid UTF-8, enums in range, repeated fields and msgpack within limits. */
-int cv_envelope_validate (const cv_envelope_t *self, uint32_t accepted, uint64_t now_ms, cv_error_t *err)
-    CV_MUST_CHECK;
+int cv_envelope_validate (const cv_envelope_t *self, uint32_t accepted, uint64_t now_ms, cv_error_t *err) CV_MUST_CHECK;
 
 /* Packs into a malloc'd buffer the caller frees; *size gets its length. */
 uint8_t *cv_envelope_pack (const cv_envelope_t *self, size_t *size);
@@ -57,8 +56,8 @@ uint8_t *cv_envelope_pack (const cv_envelope_t *self, size_t *size);
 cv_envelope_t *cv_envelope_reply_new (cv_arena_t *arena, const cv_envelope_t *request);
 
 /* A new envelope in arena with a fresh message and span id. */
-cv_envelope_t *cv_envelope_new (cv_arena_t *arena, const char *request_id, const char *trace_id,
-                                uint64_t deadline_ms, uint32_t attempt);
+cv_envelope_t *cv_envelope_new (cv_arena_t *arena, const char *request_id, const char *trace_id, uint64_t deadline_ms,
+                                uint32_t attempt);
 
 /*  Typed bodies: each sets self's body to a new, empty message of its kind in arena and returns
     it for the caller to fill. What the caller points it at must outlive the packing (arena memory

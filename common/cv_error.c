@@ -44,13 +44,20 @@ const char *
 cv_error_code_name (cv_error_code_t code)
 {
     switch (code) {
-    case CV_OK: return "OK";
-    case CV_ERR_MALFORMED: return "MALFORMED";
-    case CV_ERR_INVALID: return "INVALID";
-    case CV_ERR_WRONG_BODY: return "WRONG_BODY";
-    case CV_ERR_DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
-    case CV_ERR_UNAVAILABLE: return "UNAVAILABLE";
-    case CV_ERR_INTERNAL: return "INTERNAL";
+    case CV_OK:
+        return "OK";
+    case CV_ERR_MALFORMED:
+        return "MALFORMED";
+    case CV_ERR_INVALID:
+        return "INVALID";
+    case CV_ERR_WRONG_BODY:
+        return "WRONG_BODY";
+    case CV_ERR_DEADLINE_EXCEEDED:
+        return "DEADLINE_EXCEEDED";
+    case CV_ERR_UNAVAILABLE:
+        return "UNAVAILABLE";
+    case CV_ERR_INTERNAL:
+        return "INTERNAL";
     }
     return "UNKNOWN";
 }

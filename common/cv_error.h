@@ -11,17 +11,17 @@
 /* The codes mirror conveyor.v1.Error.Code, so an error becomes an Error reply unchanged. */
 typedef enum {
     CV_OK = 0,
-    CV_ERR_MALFORMED = 1,         /* not a valid message at all */
-    CV_ERR_INVALID = 2,           /* a field breaks a rule */
-    CV_ERR_WRONG_BODY = 3,        /* the receiver does not take that body */
+    CV_ERR_MALFORMED = 1,  /* not a valid message at all */
+    CV_ERR_INVALID = 2,    /* a field breaks a rule */
+    CV_ERR_WRONG_BODY = 3, /* the receiver does not take that body */
     CV_ERR_DEADLINE_EXCEEDED = 4,
-    CV_ERR_UNAVAILABLE = 5,       /* a dependency failed; a retry may help */
+    CV_ERR_UNAVAILABLE = 5, /* a dependency failed; a retry may help */
     CV_ERR_INTERNAL = 6
 } cv_error_code_t;
 
 typedef struct {
     cv_error_code_t code;
-    char field[64];               /* the offending field, "" when none */
+    char field[64]; /* the offending field, "" when none */
     char message[512];
 } cv_error_t;
 

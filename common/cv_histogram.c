@@ -7,11 +7,11 @@
 #include <stdlib.h>
 
 struct _cv_histogram_t {
-    int64_t highest;          /* the largest value with a bucket of its own */
-    int digits;               /* significant digits asked for */
-    int bits;                 /* M: values below 2^M are exact */
-    int64_t half;             /* 2^(M-1): buckets per power of two above 2^M */
-    size_t size;              /* buckets */
+    int64_t highest; /* the largest value with a bucket of its own */
+    int digits;      /* significant digits asked for */
+    int bits;        /* M: values below 2^M are exact */
+    int64_t half;    /* 2^(M-1): buckets per power of two above 2^M */
+    size_t size;     /* buckets */
     uint64_t *counts;
     uint64_t total;
     int64_t min, max;

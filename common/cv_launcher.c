@@ -48,7 +48,7 @@ static uint32_t
 s_capacity_max (const cv_launcher_spec_t *spec)
 {
     return spec->capacity_max && spec->capacity_max < CV_LAUNCHER_CAPACITY_MAX ? spec->capacity_max
-                                                                                : CV_LAUNCHER_CAPACITY_MAX;
+                                                                               : CV_LAUNCHER_CAPACITY_MAX;
 }
 
 uint32_t

@@ -29,18 +29,18 @@
 #include "cv_settings.h"
 #include "cv_worker.h"
 
-#define CV_LAUNCHER_CAPACITY_MAX 64   /* the capacity setting's upper limit */
+#define CV_LAUNCHER_CAPACITY_MAX 64 /* the capacity setting's upper limit */
 
 /* What a service's shared_new receives as shared_args. The launcher frees the agent file once
    the worker serves: shared_new copies what it keeps. */
 typedef struct {
-    cv_config_t *agent;          /* the parsed agent file */
-    cv_settings_t *settings;     /* standard and extra settings, effective values */
+    cv_config_t *agent;      /* the parsed agent file */
+    cv_settings_t *settings; /* standard and extra settings, effective values */
 } cv_launcher_args_t;
 
 typedef struct {
     const char *service;
-    const char *summary;                     /* one line for --help */
+    const char *summary; /* one line for --help */
     cv_body_t request_body;
     cv_worker_shared_new_fn *shared_new;
     cv_worker_shared_destroy_fn *shared_destroy;
@@ -55,7 +55,7 @@ typedef struct {
     uint32_t capacity_max;
     const char *capacity_why;
     const char *default_control_endpoint;
-    const cv_setting_t *extra_settings;      /* the service's own, may be NULL */
+    const cv_setting_t *extra_settings; /* the service's own, may be NULL */
     size_t extra_count;
 } cv_launcher_spec_t;
 
@@ -82,14 +82,14 @@ typedef int (cv_launcher_prepare_fn) (void *config, const cv_settings_t *setting
 typedef zactor_t *(cv_launcher_start_fn) (void *config, cv_log_t *log, cv_error_t *err);
 
 typedef struct {
-    const char *service;                     /* the log's service; the program is conveyor-SERVICE */
-    const char *summary;                     /* for --help */
+    const char *service; /* the log's service; the program is conveyor-SERVICE */
+    const char *summary; /* for --help */
     /* The settings, in --help's order, bound to the fields of a configuration struct of
        config_size bytes. "instance" (the log's instance) and "verbose" must be among them. */
     const cv_setting_field_t *fields;
     size_t field_count;
     size_t config_size;
-    cv_launcher_prepare_fn *prepare;         /* may be NULL */
+    cv_launcher_prepare_fn *prepare; /* may be NULL */
     cv_launcher_start_fn *start;
 } cv_launcher_service_t;
 

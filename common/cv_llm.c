@@ -33,21 +33,21 @@ typedef enum {
 
 struct _cv_llm_t {
     cv_llm_config_t config;
-    cv_log_t *log;                        /* borrowed, may be NULL */
-    CURL *curl;                           /* reused: keeps the connection alive between calls */
+    cv_log_t *log; /* borrowed, may be NULL */
+    CURL *curl;    /* reused: keeps the connection alive between calls */
     struct curl_slist *headers;
     char endpoint[CV_LLM_URL_MAX + 32];
     char curl_error[CURL_ERROR_SIZE];
     cv_breaker_t *breaker;
     cv_llm_clock_fn *clock;
     void *clock_arg;
-    uint64_t jitter;                      /* splitmix64 state */
+    uint64_t jitter; /* splitmix64 state */
     /* the answer being read */
     char *body;
     size_t body_size;
     size_t body_capacity;
     bool too_large;
-    long retry_after_ms;                  /* from a retry-after-ms header, -1 when none */
+    long retry_after_ms; /* from a retry-after-ms header, -1 when none */
     /* counters, written by the owning thread only, read by any */
     _Atomic uint64_t calls;
     _Atomic uint64_t failures;
@@ -159,8 +159,8 @@ cv_llm_new (const cv_llm_config_t *config, cv_log_t *log, cv_error_t *err)
             return NULL;
         }
         if (strpbrk (key, "\r\n")) {
-            cv_error_set (err, CV_ERR_INVALID, "llm.api_key_env",
-                          "the API key in %s contains a line break", config->api_key_env);
+            cv_error_set (err, CV_ERR_INVALID, "llm.api_key_env", "the API key in %s contains a line break",
+                          config->api_key_env);
             return NULL;
         }
     }
@@ -338,7 +338,7 @@ s_allow (cv_llm_t *self)
 }
 
 /* Sends body once, with left ms to go before the deadline. Fills reply on S_OK, else err;
-   *wait_ms is the wait the server asked for before a retry, or -1. Tells the breaker the outcome. */
+ *wait_ms is the wait the server asked for before a retry, or -1. Tells the breaker the outcome. */
 static s_verdict_t
 s_attempt (cv_llm_t *self, const char *body, uint64_t left, cv_llm_reply_t *reply, long *wait_ms, cv_error_t *err)
 {
@@ -378,8 +378,7 @@ s_attempt (cv_llm_t *self, const char *body, uint64_t left, cv_llm_reply_t *repl
                               timeout);
                 return S_STOP;
             }
-            cv_error_set (err, CV_ERR_UNAVAILABLE, "llm", "no answer in %ld ms",
-                          (long) (spent_us / 1000));
+            cv_error_set (err, CV_ERR_UNAVAILABLE, "llm", "no answer in %ld ms", (long) (spent_us / 1000));
             return S_RETRY;
         }
         const char *why = self->curl_error[0] ? self->curl_error : curl_easy_strerror (code);
@@ -440,10 +439,9 @@ s_ask_model (cv_llm_t *self, const char *model, long tries, const char *body, ui
             if (reply->attempts == 0) {
                 s_count (&self->short_circuited, 1);
                 uint64_t retry_at = cv_breaker_retry_at (self->breaker);
-                cv_error_set (err, CV_ERR_UNAVAILABLE, "llm",
-                              "circuit open after %u consecutive failures; next trial in %llu ms",
-                              cv_breaker_failures (self->breaker),
-                              (unsigned long long) (retry_at > now ? retry_at - now : 0));
+                cv_error_set (
+                    err, CV_ERR_UNAVAILABLE, "llm", "circuit open after %u consecutive failures; next trial in %llu ms",
+                    cv_breaker_failures (self->breaker), (unsigned long long) (retry_at > now ? retry_at - now : 0));
             } else {
                 cv_error_t last = *err;
                 cv_error_set (err, CV_ERR_UNAVAILABLE, "llm", "circuit now open; last attempt: %s", last.message);
@@ -483,8 +481,8 @@ s_chat (cv_llm_t *self, const cv_llm_message_t *messages, size_t count, uint64_t
             s_count (&self->fallbacks, 1);
         cv_error_t attempt_err;
         cv_error_clear (&attempt_err);
-        verdict = s_ask_model (self, models[index], index == 0 ? 1 + self->config.max_retries : 1, body,
-                               deadline_ms, reply, &attempt_err);
+        verdict = s_ask_model (self, models[index], index == 0 ? 1 + self->config.max_retries : 1, body, deadline_ms,
+                               reply, &attempt_err);
         free (body);
         if (verdict == S_OK) {
             snprintf (reply->model, sizeof reply->model, "%s", models[index]);

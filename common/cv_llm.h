@@ -59,11 +59,11 @@
 
 /* Counters since the client was made; safe to read from any thread. */
 typedef struct {
-    uint64_t calls;                       /* cv_llm_chat calls */
-    uint64_t failures;                    /* calls that returned -1 */
-    uint64_t short_circuited;             /* calls refused by the open breaker, no request sent */
-    uint64_t attempts;                    /* HTTP requests sent */
-    uint64_t fallbacks;                   /* calls that tried the fallback model */
+    uint64_t calls;           /* cv_llm_chat calls */
+    uint64_t failures;        /* calls that returned -1 */
+    uint64_t short_circuited; /* calls refused by the open breaker, no request sent */
+    uint64_t attempts;        /* HTTP requests sent */
+    uint64_t fallbacks;       /* calls that tried the fallback model */
     uint64_t prompt_tokens;
     uint64_t completion_tokens;
     double cost;

@@ -134,15 +134,27 @@ s_load_real (const cv_config_t *file, cv_node_t *map, const char *key, const cha
 }
 
 int
-cv_llm_config_load (cv_llm_config_t *config, const cv_config_t *file, cv_node_t *map, const char *path,
-                    cv_error_t *err)
+cv_llm_config_load (cv_llm_config_t *config, const cv_config_t *file, cv_node_t *map, const char *path, cv_error_t *err)
 {
     assert (config && file);
-    static const char *const keys[] = {"base_url", "model", "fallback_model", "api_key_env", "timeout_ms",
-                                       "connect_timeout_ms", "max_retries", "backoff_base_ms", "backoff_max_ms",
-                                       "breaker_threshold", "breaker_cooldown_ms", "max_tokens", "temperature",
-                                       "response_format", "price_prompt_per_1k", "price_completion_per_1k",
-                                       "max_response_bytes", NULL};
+    static const char *const keys[] = {"base_url",
+                                       "model",
+                                       "fallback_model",
+                                       "api_key_env",
+                                       "timeout_ms",
+                                       "connect_timeout_ms",
+                                       "max_retries",
+                                       "backoff_base_ms",
+                                       "backoff_max_ms",
+                                       "breaker_threshold",
+                                       "breaker_cooldown_ms",
+                                       "max_tokens",
+                                       "temperature",
+                                       "response_format",
+                                       "price_prompt_per_1k",
+                                       "price_completion_per_1k",
+                                       "max_response_bytes",
+                                       NULL};
     if (cv_config_known_keys (file, map, path, keys, err))
         return -1;
     if (s_load_text (file, map, "base_url", path, config->base_url, sizeof config->base_url, s_url_problem, err)
@@ -160,8 +172,8 @@ cv_llm_config_load (cv_llm_config_t *config, const cv_config_t *file, cv_node_t 
         || cv_config_int (file, map, "breaker_threshold", path, 1, 1000, &config->breaker_threshold, err)
         || cv_config_int (file, map, "breaker_cooldown_ms", path, 1, 3600000, &config->breaker_cooldown_ms, err)
         || cv_config_int (file, map, "max_tokens", path, 1, 1000000, &config->max_tokens, err)
-        || cv_config_int (file, map, "max_response_bytes", path, 1024, 64L * 1024 * 1024,
-                          &config->max_response_bytes, err))
+        || cv_config_int (file, map, "max_response_bytes", path, 1024, 64L * 1024 * 1024, &config->max_response_bytes,
+                          err))
         return -1;
     if (s_load_real (file, map, "temperature", path, 0, 2, &config->temperature, err)
         || s_load_real (file, map, "price_prompt_per_1k", path, 0, 1e6, &config->price_prompt_per_1k, err)

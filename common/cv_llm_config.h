@@ -31,7 +31,7 @@ typedef struct {
     long breaker_cooldown_ms;
     long max_tokens;
     double temperature;
-    bool json_object;                     /* response_format: {"type": "json_object"} */
+    bool json_object; /* response_format: {"type": "json_object"} */
     double price_prompt_per_1k;
     double price_completion_per_1k;
     long max_response_bytes;

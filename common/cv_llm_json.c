@@ -109,7 +109,8 @@ s_token_count (json_t *usage, const char *name, long *out, cv_error_t *err)
 }
 
 int
-cv_llm_json_answer (const cv_llm_config_t *config, const char *body, size_t size, cv_llm_reply_t *reply, cv_error_t *err)
+cv_llm_json_answer (const cv_llm_config_t *config, const char *body, size_t size, cv_llm_reply_t *reply,
+                    cv_error_t *err)
 {
     json_error_t error;
     json_t *root = json_loadb (body ? body : "", size, JSON_REJECT_DUPLICATES, &error);
@@ -133,12 +134,14 @@ cv_llm_json_answer (const cv_llm_config_t *config, const char *body, size_t size
         rc = cv_error_set (err, CV_ERR_MALFORMED, "choices[0].message", "the answer's first choice has no message");
     else if (!json_is_string (content))
         rc = cv_error_set (err, CV_ERR_MALFORMED, "choices[0].message.content",
-                          "the answer's content is %s, not a string", content ? "another JSON value" : "missing");
+                           "the answer's content is %s, not a string", content ? "another JSON value" : "missing");
     else if (usage && !json_is_null (usage) && !json_is_object (usage))
         rc = cv_error_set (err, CV_ERR_MALFORMED, "usage", "the answer's usage is not an object");
     if (rc == 0 && json_is_object (usage))
         rc = s_token_count (usage, "prompt_tokens", &reply->prompt_tokens, err)
-             || s_token_count (usage, "completion_tokens", &reply->completion_tokens, err) ? -1 : 0;
+                     || s_token_count (usage, "completion_tokens", &reply->completion_tokens, err)
+                 ? -1
+                 : 0;
     if (rc == 0) {
         size_t length = json_string_length (content);
         reply->content = malloc (length + 1);
@@ -212,10 +215,10 @@ cv_llm_json_test (bool verbose)
     char *body = cv_llm_json_request (&config, "m", messages, 2, &err);
     json_t *sent = json_loads (body, 0, NULL);
     free (body);
-    json_t *expected = json_pack ("{s:s, s:[{s:s, s:s}, {s:s, s:s}], s:f, s:i, s:{s:s}}", "model", "m", "messages",
-                                  "role", "system", "content", "Answer in JSON.", "role", "user", "content",
-                                  "caf\xc3\xa9?", "temperature", 0.0, "max_tokens", 256, "response_format", "type",
-                                  "json_object");
+    json_t *expected =
+        json_pack ("{s:s, s:[{s:s, s:s}, {s:s, s:s}], s:f, s:i, s:{s:s}}", "model", "m", "messages", "role", "system",
+                   "content", "Answer in JSON.", "role", "user", "content", "caf\xc3\xa9?", "temperature", 0.0,
+                   "max_tokens", 256, "response_format", "type", "json_object");
     assert (json_equal (sent, expected));
     json_decref (sent);
     json_decref (expected);

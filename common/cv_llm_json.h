@@ -27,16 +27,16 @@ typedef struct {
 /* The outcome of a call. Zero it before first use; cv_llm_chat frees what a previous call left
    in it, cv_llm_reply_reset frees it for good. */
 typedef struct {
-    char *content;                        /* owned; NULL when the call failed */
-    char model[CV_LLM_NAME_MAX];          /* the model that answered */
-    bool fallback;                        /* ...and it was the fallback model */
-    unsigned attempts;                    /* requests sent, both models, failed call included */
-    bool has_usage;                       /* the answer carried usage */
+    char *content;               /* owned; NULL when the call failed */
+    char model[CV_LLM_NAME_MAX]; /* the model that answered */
+    bool fallback;               /* ...and it was the fallback model */
+    unsigned attempts;           /* requests sent, both models, failed call included */
+    bool has_usage;              /* the answer carried usage */
     long prompt_tokens;
     long completion_tokens;
-    double cost;                          /* from the configured prices */
-    uint64_t latency_ms;                  /* the whole call, retries and waits included */
-    char finish_reason[32];               /* "" when not given */
+    double cost;            /* from the configured prices */
+    uint64_t latency_ms;    /* the whole call, retries and waits included */
+    char finish_reason[32]; /* "" when not given */
 } cv_llm_reply_t;
 
 void cv_llm_reply_reset (cv_llm_reply_t *reply);

@@ -68,8 +68,8 @@ cv_log_instance (const cv_log_t *self)
 }
 
 void
-cv_log_event (cv_log_t *self, cv_log_level_t level, const char *request_id, const char *trace_id,
-              const char *format, ...)
+cv_log_event (cv_log_t *self, cv_log_level_t level, const char *request_id, const char *trace_id, const char *format,
+              ...)
 {
     if (!self || (level == CV_LOG_DEBUG && !self->verbose))
         return;

@@ -23,10 +23,10 @@ const char *cv_log_instance (const cv_log_t *self);
 void cv_log_event (cv_log_t *self, cv_log_level_t level, const char *request_id, const char *trace_id,
                    const char *format, ...) __attribute__ ((format (printf, 5, 6)));
 
-#define cv_log_debug(log, ...)                                                                     \
-    do {                                                                                           \
-        if (cv_log_verbose (log))                                                                  \
-            cv_log_event ((log), CV_LOG_DEBUG, NULL, NULL, __VA_ARGS__);                           \
+#define cv_log_debug(log, ...)                                                                                         \
+    do {                                                                                                               \
+        if (cv_log_verbose (log))                                                                                      \
+            cv_log_event ((log), CV_LOG_DEBUG, NULL, NULL, __VA_ARGS__);                                               \
     } while (0)
 #define cv_log_info(log, ...) cv_log_event ((log), CV_LOG_INFO, NULL, NULL, __VA_ARGS__)
 #define cv_log_warn(log, ...) cv_log_event ((log), CV_LOG_WARN, NULL, NULL, __VA_ARGS__)

@@ -124,11 +124,16 @@ const char *
 cv_mdp_command_name (cv_mdp_command_t command)
 {
     switch (command) {
-    case CV_MDP_READY: return "READY";
-    case CV_MDP_REQUEST: return "REQUEST";
-    case CV_MDP_REPLY: return "REPLY";
-    case CV_MDP_HEARTBEAT: return "HEARTBEAT";
-    case CV_MDP_DISCONNECT: return "DISCONNECT";
+    case CV_MDP_READY:
+        return "READY";
+    case CV_MDP_REQUEST:
+        return "REQUEST";
+    case CV_MDP_REPLY:
+        return "REPLY";
+    case CV_MDP_HEARTBEAT:
+        return "HEARTBEAT";
+    case CV_MDP_DISCONNECT:
+        return "DISCONNECT";
     }
     return "UNKNOWN";
 }

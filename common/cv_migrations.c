@@ -35,7 +35,7 @@ s_apply_one (cv_pg_t *pg, const cv_migration_t *migration, bool *applied, cv_err
             goto rollback;
     }
     return cv_pg_run (pg, "COMMIT", 0, NULL, err);
-rollback: {
+rollback : {
     cv_error_t ignored;
     (void) cv_pg_run (pg, "ROLLBACK", 0, NULL, &ignored);
     return -1;

@@ -76,8 +76,8 @@ cv_msgpack_pack (const json_t *value, size_t *size, cv_error_t *err)
         return NULL;
     }
     if (buffer.size > CV_MSGPACK_MAX_BYTES) {
-        cv_error_set (err, CV_ERR_INVALID, NULL, "packed value is %zu bytes, over the limit of %d",
-                      buffer.size, CV_MSGPACK_MAX_BYTES);
+        cv_error_set (err, CV_ERR_INVALID, NULL, "packed value is %zu bytes, over the limit of %d", buffer.size,
+                      CV_MSGPACK_MAX_BYTES);
         msgpack_sbuffer_destroy (&buffer);
         return NULL;
     }
@@ -109,21 +109,51 @@ s_check_bounds (const uint8_t **p, const uint8_t *end, int depth, const char *fi
         count = tag & 0x0f;
     else if (tag >= 0x80 && tag <= 0x8f)
         count = tag & 0x0f, is_map = true;
-    else switch (tag) {
-        case 0xcc: case 0xd0: skip = 1; break;
-        case 0xcd: case 0xd1: skip = 2; break;
-        case 0xca: case 0xce: case 0xd2: skip = 4; break;
-        case 0xcb: case 0xcf: case 0xd3: skip = 8; break;
-        case 0xd9: skip_width = 1; break;
-        case 0xda: skip_width = 2; break;
-        case 0xdb: skip_width = 4; break;
-        case 0xdc: count_width = 2; break;
-        case 0xdd: count_width = 4; break;
-        case 0xde: count_width = 2, is_map = true; break;
-        case 0xdf: count_width = 4, is_map = true; break;
+    else
+        switch (tag) {
+        case 0xcc:
+        case 0xd0:
+            skip = 1;
+            break;
+        case 0xcd:
+        case 0xd1:
+            skip = 2;
+            break;
+        case 0xca:
+        case 0xce:
+        case 0xd2:
+            skip = 4;
+            break;
+        case 0xcb:
+        case 0xcf:
+        case 0xd3:
+            skip = 8;
+            break;
+        case 0xd9:
+            skip_width = 1;
+            break;
+        case 0xda:
+            skip_width = 2;
+            break;
+        case 0xdb:
+            skip_width = 4;
+            break;
+        case 0xdc:
+            count_width = 2;
+            break;
+        case 0xdd:
+            count_width = 4;
+            break;
+        case 0xde:
+            count_width = 2, is_map = true;
+            break;
+        case 0xdf:
+            count_width = 4, is_map = true;
+            break;
         default:
-            return cv_error_set (err, CV_ERR_INVALID, field, "msgpack type 0x%02x (binary or extension) not allowed", tag);
-    }
+            return cv_error_set (err, CV_ERR_INVALID, field, "msgpack type 0x%02x (binary or extension) not allowed",
+                                 tag);
+        }
     int width = skip_width ? skip_width : count_width;
     if (width) {
         if (remaining < (size_t) width)
@@ -197,8 +227,7 @@ s_to_json (const msgpack_object *object, const char *field, cv_error_t *err)
         json_t *map = json_object ();
         for (uint32_t i = 0; i < object->via.map.size; i++) {
             const msgpack_object_kv *kv = &object->via.map.ptr[i];
-            if (kv->key.type != MSGPACK_OBJECT_STR
-                || !cv_utf8_valid (kv->key.via.str.ptr, kv->key.via.str.size)) {
+            if (kv->key.type != MSGPACK_OBJECT_STR || !cv_utf8_valid (kv->key.via.str.ptr, kv->key.via.str.size)) {
                 cv_error_set (err, CV_ERR_INVALID, field, "msgpack map key is not a UTF-8 string");
                 json_decref (map);
                 return NULL;
@@ -251,8 +280,8 @@ void
 cv_msgpack_test (bool verbose)
 {
     cv_error_t err;
-    json_t *value = json_pack ("{s:s, s:i, s:f, s:b, s:n, s:[i,s,{s:s}]}", "last4", "4417", "amount", -1250,
-                               "rate", 1.5, "ok", 1, "none", "list", 1, "caf\xc3\xa9", "k", "v");
+    json_t *value = json_pack ("{s:s, s:i, s:f, s:b, s:n, s:[i,s,{s:s}]}", "last4", "4417", "amount", -1250, "rate",
+                               1.5, "ok", 1, "none", "list", 1, "caf\xc3\xa9", "k", "v");
     size_t size = 0;
     uint8_t *packed = cv_msgpack_pack (value, &size, &err);
     assert (packed && size > 0);

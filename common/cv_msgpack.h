@@ -21,8 +21,7 @@ uint8_t *cv_msgpack_pack (const json_t *value, size_t *size, cv_error_t *err) CV
    size and depth limits, map keys and strings valid UTF-8, no binary or extension types.
    Returns a new reference the caller owns, or NULL with err naming field and the rule broken.
    Empty input decodes to an empty object (an unset bytes field). */
-json_t *cv_msgpack_unpack (const uint8_t *data, size_t size, const char *field, cv_error_t *err)
-    CV_MUST_CHECK;
+json_t *cv_msgpack_unpack (const uint8_t *data, size_t size, const char *field, cv_error_t *err) CV_MUST_CHECK;
 
 void cv_msgpack_test (bool verbose);
 

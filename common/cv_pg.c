@@ -226,7 +226,9 @@ cv_pg_test (bool verbose)
     /* The accessors, over a result made by hand as a query would return it: (id, n, ok, blob). */
     cv_pg_result_t *result = PQmakeEmptyPGresult (NULL, PGRES_TUPLES_OK);
     assert (result);
-    PGresAttDesc columns[4] = {{.name = "id", .format = 0}, {.name = "n", .format = 0}, {.name = "ok", .format = 0},
+    PGresAttDesc columns[4] = {{.name = "id", .format = 0},
+                               {.name = "n", .format = 0},
+                               {.name = "ok", .format = 0},
                                {.name = "blob", .format = 1}};
     assert (PQsetResultAttrs (result, 4, columns));
     assert (PQsetvalue (result, 0, 0, "r-1", 3) && PQsetvalue (result, 0, 1, "-42", 3));

@@ -87,8 +87,7 @@ cv_pgconn_destroy (cv_pgconn_t **self_p)
 }
 
 /* Ends the statement as failed; the first reason wins. Messages become one line. */
-static void
-s_fail (cv_pgconn_t *self, const char *format, ...) __attribute__ ((format (printf, 2, 3)));
+static void s_fail (cv_pgconn_t *self, const char *format, ...) __attribute__ ((format (printf, 2, 3)));
 static void
 s_fail (cv_pgconn_t *self, const char *format, ...)
 {
@@ -163,8 +162,8 @@ static void
 s_send (cv_pgconn_t *self)
 {
     if (PQsetnonblocking (self->conn, 1) != 0
-        || !PQsendQueryParams (self->conn, self->sql, (int) self->param_count, NULL,
-                               (const char *const *) self->params, NULL, NULL, 0)) {
+        || !PQsendQueryParams (self->conn, self->sql, (int) self->param_count, NULL, (const char *const *) self->params,
+                               NULL, NULL, 0)) {
         s_fail_conn (self, "send");
         return;
     }
@@ -245,8 +244,7 @@ s_retry (cv_pgconn_t *self)
 }
 
 void
-cv_pgconn_start (cv_pgconn_t *self, const char *sql, size_t count, const char *const *params,
-                     size_t max_rows)
+cv_pgconn_start (cv_pgconn_t *self, const char *sql, size_t count, const char *const *params, size_t max_rows)
 {
     assert (self && sql);
     if (self->state == CV_PGCONN_CANCELLING)
@@ -288,10 +286,14 @@ cv_pgconn_events (const cv_pgconn_t *self)
 {
     assert (self);
     switch (self->state) {
-    case CV_PGCONN_CONNECTING: return self->connect_wants == PGRES_POLLING_READING ? POLLIN : POLLOUT;
-    case CV_PGCONN_SENDING: return POLLIN | POLLOUT; /* the server may answer before we finish */
-    case CV_PGCONN_READING: return POLLIN;
-    default: return 0;
+    case CV_PGCONN_CONNECTING:
+        return self->connect_wants == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+    case CV_PGCONN_SENDING:
+        return POLLIN | POLLOUT; /* the server may answer before we finish */
+    case CV_PGCONN_READING:
+        return POLLIN;
+    default:
+        return 0;
     }
 }
 
@@ -525,9 +527,11 @@ cv_pgconn_test (bool verbose)
     cv_pgconn_reset (conn);
 
     /* the session's settings */
-    cv_pgconn_start (conn, "SELECT current_setting ('default_transaction_read_only') AS ro,"
-                               " current_setting ('statement_timeout') AS timeout,"
-                               " current_setting ('client_encoding') AS encoding", 0, NULL, 1);
+    cv_pgconn_start (conn,
+                     "SELECT current_setting ('default_transaction_read_only') AS ro,"
+                     " current_setting ('statement_timeout') AS timeout,"
+                     " current_setting ('client_encoding') AS encoding",
+                     0, NULL, 1);
     s_test_wait (conn);
     expected = json_pack ("[{s:s, s:s, s:s}]", "ro", "on", "timeout", "65s", "encoding", "UTF8");
     assert (json_equal (cv_pgconn_rows (conn), expected));
@@ -549,9 +553,11 @@ cv_pgconn_test (bool verbose)
     assert (cv_pgconn_open (conn));
     /* the next statement waits for the cancelled one to end, on the same connection: no other
        session of ours is still busy */
-    cv_pgconn_start (conn, "SELECT count(*) AS n FROM pg_stat_activity WHERE state = 'active'"
-                               " AND application_name = current_setting ('application_name')"
-                               " AND pid <> pg_backend_pid ()", 0, NULL, 1);
+    cv_pgconn_start (conn,
+                     "SELECT count(*) AS n FROM pg_stat_activity WHERE state = 'active'"
+                     " AND application_name = current_setting ('application_name')"
+                     " AND pid <> pg_backend_pid ()",
+                     0, NULL, 1);
     s_test_wait (conn);
     assert (cv_pgconn_succeeded (conn));
     assert (streq (json_string_value (json_object_get (json_array_get (cv_pgconn_rows (conn), 0), "n")), "0"));
@@ -560,8 +566,10 @@ cv_pgconn_test (bool verbose)
     /* the server ends the session: the next statement opens a new connection, unseen */
     cv_pgconn_t *killer = cv_pgconn_new (url, "cv_pgconn_test_killer");
     const char *victim[] = {application};
-    cv_pgconn_start (killer, "SELECT pg_terminate_backend(pid) AS gone FROM pg_stat_activity"
-                                 " WHERE application_name = $1", 1, victim, 5);
+    cv_pgconn_start (killer,
+                     "SELECT pg_terminate_backend(pid) AS gone FROM pg_stat_activity"
+                     " WHERE application_name = $1",
+                     1, victim, 5);
     s_test_wait (killer);
     assert (cv_pgconn_succeeded (killer));
     assert (json_array_size (cv_pgconn_rows (killer)) == 1);

@@ -47,8 +47,7 @@ void cv_pgconn_destroy (cv_pgconn_t **self_p);
    cancel that arrives before the statement starts), else closes the connection. Opens the
    connection when none is open or the open one is broken. Otherwise never blocks. */
 #define CV_PGCONN_SETTLE_MS 100
-void cv_pgconn_start (cv_pgconn_t *self, const char *sql, size_t count, const char *const *params,
-                          size_t max_rows);
+void cv_pgconn_start (cv_pgconn_t *self, const char *sql, size_t count, const char *const *params, size_t max_rows);
 
 /* What to poll while CONNECTING, SENDING or READING: the socket and POLLIN/POLLOUT. */
 int cv_pgconn_fd (const cv_pgconn_t *self);

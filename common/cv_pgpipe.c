@@ -24,15 +24,15 @@ typedef enum {
 
 typedef struct _run_t run_t;
 struct _run_t {
-    size_t statement;          /* index into the statements */
-    bool prepare;              /* the statement's Prepare, not a run of it */
+    size_t statement; /* index into the statements */
+    bool prepare;     /* the statement's Prepare, not a run of it */
     int count;
-    char **values;             /* count values, in one block with the run */
+    char **values; /* count values, in one block with the run */
     int *lengths;
     int *formats;
-    cv_pgpipe_done_fn *done;   /* NULL once cancelled, and for Prepare */
+    cv_pgpipe_done_fn *done; /* NULL once cancelled, and for Prepare */
     void *arg;
-    PGresult *result;          /* while in flight: what the server said of it */
+    PGresult *result; /* while in flight: what the server said of it */
     run_t *next;
 };
 
@@ -44,8 +44,8 @@ struct _cv_pgpipe_t {
     PGconn *conn;
     pipe_state_t state;
     PostgresPollingStatusType connect_wants;
-    zmq_pollitem_t item;       /* the socket as registered with the loop; fd -1 when none */
-    int timer;                 /* the deadline of the connection or the transaction, or the backoff */
+    zmq_pollitem_t item; /* the socket as registered with the loop; fd -1 when none */
+    int timer;           /* the deadline of the connection or the transaction, or the backoff */
     int backoff_ms;
     run_t *queue, *queue_tail; /* waiting to be sent */
     run_t *flight;             /* the transaction in flight, in order */
@@ -149,8 +149,7 @@ s_timer_end (cv_pgpipe_t *self)
     self->timer = -1;
 }
 
-static int
-s_deadline_passed (zloop_t *loop, int timer_id, void *arg);
+static int s_deadline_passed (zloop_t *loop, int timer_id, void *arg);
 
 static void
 s_timer_arm (cv_pgpipe_t *self, int delay_ms, zloop_timer_fn *handler)
@@ -193,8 +192,8 @@ s_close_and_fail (cv_pgpipe_t *self, const char *why)
 static void
 s_lose (cv_pgpipe_t *self, const char *why)
 {
-    cv_log_warn (self->config.log, "postgresql connection %s lost: %s; reconnecting in %d ms",
-                 self->application_name, why, self->backoff_ms);
+    cv_log_warn (self->config.log, "postgresql connection %s lost: %s; reconnecting in %d ms", self->application_name,
+                 why, self->backoff_ms);
     s_timer_arm (self, self->backoff_ms, s_reconnect);
     self->backoff_ms = self->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : self->backoff_ms * 2;
     s_close_and_fail (self, why);
@@ -362,8 +361,8 @@ s_transaction_ended (cv_pgpipe_t *self)
             if (!flight->result || PQresultStatus (flight->result) != PGRES_COMMAND_OK) {
                 cv_error_t err;
                 cv_pg_fail (self->conn, flight->result, "prepare", &err);
-                cv_log_error (self->config.log, "cannot prepare %s: %s", self->config.statements[flight->statement].name,
-                              err.message);
+                cv_log_error (self->config.log, "cannot prepare %s: %s",
+                              self->config.statements[flight->statement].name, err.message);
             }
             self->queued--;
             s_run_destroy (flight);
@@ -546,16 +545,15 @@ cv_pgpipe_destroy (cv_pgpipe_t **self_p)
 }
 
 int
-cv_pgpipe_run (cv_pgpipe_t *self, size_t statement, const char *const *values, const int *lengths,
-               const int *formats, cv_pgpipe_done_fn *done, void *arg, cv_error_t *err)
+cv_pgpipe_run (cv_pgpipe_t *self, size_t statement, const char *const *values, const int *lengths, const int *formats,
+               cv_pgpipe_done_fn *done, void *arg, cv_error_t *err)
 {
     assert (self && done);
     assert (statement < self->config.statement_count);
     if (self->state == PIPE_DOWN)
         return cv_error_set (err, CV_ERR_UNAVAILABLE, NULL, "postgresql unavailable: %s", self->last_error);
     if (self->queued >= self->config.max_queued)
-        return cv_error_set (err, CV_ERR_UNAVAILABLE, NULL, "postgresql busy: %zu statements queued",
-                             self->queued);
+        return cv_error_set (err, CV_ERR_UNAVAILABLE, NULL, "postgresql busy: %zu statements queued", self->queued);
     run_t *run = s_run_new (statement, self->config.statements[statement].param_count, values, lengths, formats);
     run->done = done;
     run->arg = arg;
@@ -733,8 +731,13 @@ cv_pgpipe_test (bool verbose)
     assert (cv_pg_run (pg, "DROP TABLE IF EXISTS cv_pgpipe_test", 0, NULL, &err) == 0);
     assert (cv_pg_run (pg, "CREATE TABLE cv_pgpipe_test (id int PRIMARY KEY)", 0, NULL, &err) == 0);
 
-    cv_pgpipe_config_t config = {.url = url, .application_name = application, .statements = statements,
-                                 .statement_count = 5, .timeout_ms = 2000, .max_batch = 64, .max_queued = 100,
+    cv_pgpipe_config_t config = {.url = url,
+                                 .application_name = application,
+                                 .statements = statements,
+                                 .statement_count = 5,
+                                 .timeout_ms = 2000,
+                                 .max_batch = 64,
+                                 .max_queued = 100,
                                  .log = log};
     cv_pgpipe_t *pipe = cv_pgpipe_new (loop, &config);
     assert (cv_pgpipe_up (pipe));
@@ -838,9 +841,12 @@ cv_pgpipe_test (bool verbose)
     assert (cv_pgpipe_up (pipe) && cv_pgpipe_connections (pipe) == 2);
 
     /* the server ends the session while idle: noticed without a run, then reconnected */
-    cv_pgpipe_t *killer_pipe = cv_pgpipe_new (loop, &(cv_pgpipe_config_t){
-        .url = url, .application_name = "cv_pgpipe_killer", .statements = statements, .statement_count = 5,
-        .timeout_ms = 2000, .log = log});
+    cv_pgpipe_t *killer_pipe = cv_pgpipe_new (loop, &(cv_pgpipe_config_t){.url = url,
+                                                                          .application_name = "cv_pgpipe_killer",
+                                                                          .statements = statements,
+                                                                          .statement_count = 5,
+                                                                          .timeout_ms = 2000,
+                                                                          .log = log});
     test_outcome_t killed = {0};
     const char *victim[] = {application};
     assert (cv_pgpipe_run (killer_pipe, 4, victim, NULL, NULL, s_test_done, &killed, &err) == 0);
@@ -854,9 +860,12 @@ cv_pgpipe_test (bool verbose)
     assert (!again.failed && streq (again.value, "world"));
 
     /* a server that is not there: DOWN, and runs refused with the reason */
-    cv_pgpipe_t *nowhere = cv_pgpipe_new (loop, &(cv_pgpipe_config_t){
-        .url = "postgresql://nobody@127.0.0.1:1/none", .application_name = "cv_pgpipe_nowhere",
-        .statements = statements, .statement_count = 5, .timeout_ms = 2000, .log = log});
+    cv_pgpipe_t *nowhere = cv_pgpipe_new (loop, &(cv_pgpipe_config_t){.url = "postgresql://nobody@127.0.0.1:1/none",
+                                                                      .application_name = "cv_pgpipe_nowhere",
+                                                                      .statements = statements,
+                                                                      .statement_count = 5,
+                                                                      .timeout_ms = 2000,
+                                                                      .log = log});
     test_outcome_t lost = {0};
     if (cv_pgpipe_up (nowhere)) {
         assert (cv_pgpipe_run (nowhere, 0, hello, NULL, NULL, s_test_done, &lost, &err) == 0);

@@ -35,25 +35,25 @@
 typedef struct _cv_pgpipe_t cv_pgpipe_t;
 
 typedef struct {
-    const char *name;        /* the prepared statement's name */
-    const char *sql;         /* one statement, parameters $1..$n */
+    const char *name; /* the prepared statement's name */
+    const char *sql;  /* one statement, parameters $1..$n */
     int param_count;
-    bool binary_results;     /* results in binary format (bytea as raw bytes; cast the rest to text) */
+    bool binary_results; /* results in binary format (bytea as raw bytes; cast the rest to text) */
 } cv_pgpipe_statement_t;
 
 typedef struct {
-    const char *url;                        /* a libpq URI or key=value string */
+    const char *url; /* a libpq URI or key=value string */
     const char *application_name;
     const cv_pgpipe_statement_t *statements; /* borrowed; must outlive the pipe */
     size_t statement_count;
-    int timeout_ms;                         /* a connection or a transaction slower than this is lost */
-    size_t max_batch;                       /* runs per transaction */
-    size_t max_queued;                      /* runs waiting or in flight; beyond, run refuses */
-    cv_log_t *log;                          /* borrowed */
+    int timeout_ms;    /* a connection or a transaction slower than this is lost */
+    size_t max_batch;  /* runs per transaction */
+    size_t max_queued; /* runs waiting or in flight; beyond, run refuses */
+    cv_log_t *log;     /* borrowed */
 } cv_pgpipe_config_t;
 
-/* result is the run's result (borrowed, valid during the call; read it with cv_pg_result_*) and err NULL, or result NULL and err
-   set: UNAVAILABLE when the connection failed, INTERNAL when the statement failed. */
+/* result is the run's result (borrowed, valid during the call; read it with cv_pg_result_*) and err NULL, or result
+   NULL and err set: UNAVAILABLE when the connection failed, INTERNAL when the statement failed. */
 typedef void (cv_pgpipe_done_fn) (void *arg, const cv_pg_result_t *result, const cv_error_t *err);
 
 /* Starts connecting at once; registers with loop. config is copied (not what it points to). */

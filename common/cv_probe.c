@@ -35,12 +35,12 @@ cv_probe_run (const char *service, const char *instance, cv_probe_check_fn *chec
     The endpoint */
 
 struct _cv_probe_endpoint_t {
-    zloop_t *loop;              /* borrowed */
-    zsock_t *sock;              /* REP */
-    char *bound;                /* the endpoint as bound */
+    zloop_t *loop; /* borrowed */
+    zsock_t *sock; /* REP */
+    char *bound;   /* the endpoint as bound */
     cv_probe_arrived_fn *arrived;
     void *owner;
-    bool open;                  /* a frame was handed over and not answered yet: not reading */
+    bool open; /* a frame was handed over and not answered yet: not reading */
 };
 
 static int
@@ -59,8 +59,7 @@ s_readable (zloop_t *loop, zsock_t *reader, void *arg)
 }
 
 cv_probe_endpoint_t *
-cv_probe_endpoint_new (zloop_t *loop, const char *endpoint, cv_probe_arrived_fn *arrived, void *owner,
-                       cv_error_t *err)
+cv_probe_endpoint_new (zloop_t *loop, const char *endpoint, cv_probe_arrived_fn *arrived, void *owner, cv_error_t *err)
 {
     assert (loop && endpoint && arrived);
     cv_probe_endpoint_t *self = calloc (1, sizeof *self);
@@ -130,7 +129,7 @@ cv_probe_endpoint_answer_envelope (cv_probe_endpoint_t *self, const cv_envelope_
 
 typedef struct {
     cv_probe_endpoint_t *endpoint;
-    zframe_t *held;             /* a frame answered later */
+    zframe_t *held; /* a frame answered later */
     int arrived;
 } s_test_owner_t;
 

@@ -17,7 +17,7 @@ struct _cv_settings_t {
     char *summary;
     const cv_setting_t *table;
     size_t count;
-    char **values;            /* effective value of each setting, owned, or NULL */
+    char **values; /* effective value of each setting, owned, or NULL */
     char *positional[MAX_POSITIONAL];
     size_t positional_count;
 };
@@ -295,7 +295,8 @@ cv_settings_log (const cv_settings_t *self, cv_log_t *log)
     for (size_t i = 0; i < self->count && used < sizeof line; i++) {
         char masked[512];
         cv_settings_mask (self->values[i] ? self->values[i] : "", masked, sizeof masked);
-        used += (size_t) snprintf (line + used, sizeof line - used, "%s%s=%s", i ? " " : "", self->table[i].name, masked);
+        used +=
+            (size_t) snprintf (line + used, sizeof line - used, "%s%s=%s", i ? " " : "", self->table[i].name, masked);
     }
     cv_log_info (log, "settings: %s", line);
 }

@@ -18,8 +18,8 @@ typedef enum { CV_SETTING_STRING, CV_SETTING_INT, CV_SETTING_BOOL } cv_setting_t
 typedef struct {
     const char *name;
     cv_setting_type_t type;
-    const char *fallback;     /* the default, as text; NULL for none */
-    long min, max;            /* for CV_SETTING_INT */
+    const char *fallback; /* the default, as text; NULL for none */
+    long min, max;        /* for CV_SETTING_INT */
     const char *help;
 } cv_setting_t;
 
@@ -33,8 +33,8 @@ typedef struct {
 
 #define CV_SETTING_UNBOUND SIZE_MAX
 /* offsetof (type, member), refused at compile time when member is not of type ctype. */
-#define CV_SETTING_FIELD(type, member, ctype)                                                                  \
-    (offsetof (type, member) + 0 * sizeof (_Generic (((type *) 0)->member, ctype: 1)))
+#define CV_SETTING_FIELD(type, member, ctype)                                                                          \
+    (offsetof (type, member) + 0 * sizeof (_Generic(((type *) 0)->member, ctype : 1)))
 
 typedef struct _cv_settings_t cv_settings_t;
 

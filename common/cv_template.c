@@ -42,12 +42,20 @@ cv_template_scalar_text (const json_t *value)
     if (!value)
         return NULL;
     switch (json_typeof (value)) {
-    case JSON_STRING: return strdup (json_string_value (value));
-    case JSON_INTEGER: snprintf (buffer, sizeof buffer, "%lld", (long long) json_integer_value (value)); break;
-    case JSON_REAL: snprintf (buffer, sizeof buffer, "%.15g", json_real_value (value)); break;
-    case JSON_TRUE: return strdup ("true");
-    case JSON_FALSE: return strdup ("false");
-    default: return NULL;
+    case JSON_STRING:
+        return strdup (json_string_value (value));
+    case JSON_INTEGER:
+        snprintf (buffer, sizeof buffer, "%lld", (long long) json_integer_value (value));
+        break;
+    case JSON_REAL:
+        snprintf (buffer, sizeof buffer, "%.15g", json_real_value (value));
+        break;
+    case JSON_TRUE:
+        return strdup ("true");
+    case JSON_FALSE:
+        return strdup ("false");
+    default:
+        return NULL;
     }
     return strdup (buffer);
 }
@@ -84,7 +92,8 @@ s_walk (const char *text, FILE *out, const json_t *context, cv_error_t *err)
         path[length] = '\0';
         for (const char *c = path; *c; c++)
             if (!isalnum ((unsigned char) *c) && *c != '_' && *c != '.')
-                return cv_error_set (err, CV_ERR_INVALID, path, "placeholder {{%s}} has a character outside [A-Za-z0-9_.]", path);
+                return cv_error_set (err, CV_ERR_INVALID, path,
+                                     "placeholder {{%s}} has a character outside [A-Za-z0-9_.]", path);
         if (out) {
             char *value = cv_template_scalar_text (cv_template_lookup (context, path));
             if (!value)
@@ -127,9 +136,9 @@ void
 cv_template_test (bool verbose)
 {
     cv_error_t err;
-    json_t *context = json_pack ("{s:{s:s}, s:{s:[{s:s, s:f}, {s:s}]}, s:i, s:b}", "intent", "name", "card_arrival",
-                                 "evidence", "cards", "last4", "4417", "amount", 12.5, "last4", "0001", "count", 3,
-                                 "frozen", 0);
+    json_t *context =
+        json_pack ("{s:{s:s}, s:{s:[{s:s, s:f}, {s:s}]}, s:i, s:b}", "intent", "name", "card_arrival", "evidence",
+                   "cards", "last4", "4417", "amount", 12.5, "last4", "0001", "count", 3, "frozen", 0);
     assert (json_is_string (cv_template_lookup (context, "evidence.cards.1.last4")));
     assert (!cv_template_lookup (context, "evidence.cards.2.last4"));
     assert (!cv_template_lookup (context, "evidence.cards.x"));

@@ -17,21 +17,21 @@ typedef struct {
 
 typedef struct {
     const cv_worker_config_t *config;
-    const void *shared;         /* the worker's, read only */
+    const void *shared; /* the worker's, read only */
 } handler_args_t;
 
 typedef struct {
     const cv_worker_config_t *config;
     zsock_t *pipe;
     zloop_t *loop;
-    zsock_t *broker;            /* DEALER to the orchestrator */
+    zsock_t *broker;              /* DEALER to the orchestrator */
     cv_probe_endpoint_t *control; /* for probes, or NULL */
-    void *shared;               /* what every handler reads: made first, destroyed last */
+    void *shared;                 /* what every handler reads: made first, destroyed last */
     handler_t *handlers;
     uint32_t handler_count;
-    zframe_t *waiting_probe;    /* a control probe that arrived while every handler was busy */
-    int liveness;               /* heartbeats left before the broker counts as gone */
-    int64_t last_tick;          /* zclock_mono of the last heartbeat tick acted on */
+    zframe_t *waiting_probe; /* a control probe that arrived while every handler was busy */
+    int liveness;            /* heartbeats left before the broker counts as gone */
+    int64_t last_tick;       /* zclock_mono of the last heartbeat tick acted on */
     bool terminated;
 } worker_t;
 

@@ -38,8 +38,8 @@
 
 /* Handles one validated request: fills reply's body (allocated in arena) and returns 0, or
    returns -1 with err, which the worker sends back as an Error. */
-typedef int (cv_worker_handle_fn) (void *logic, const cv_envelope_t *request, cv_arena_t *arena,
-                                   cv_envelope_t *reply, cv_error_t *err);
+typedef int (cv_worker_handle_fn) (void *logic, const cv_envelope_t *request, cv_arena_t *arena, cv_envelope_t *reply,
+                                   cv_error_t *err);
 /* Runs a canned request through the logic: 0 when the service works, else -1 with err. */
 typedef cv_probe_check_fn cv_worker_check_fn;
 /* Makes the part of the logic every handler shares, read-only, from shared_args (borrowed), or
@@ -52,26 +52,25 @@ typedef void *(cv_worker_logic_new_fn) (const void *shared, cv_log_t *log, cv_er
 typedef void (cv_worker_logic_destroy_fn) (void **logic_p);
 
 typedef struct {
-    const char *service;                   /* e.g. "intent" */
-    cv_body_t request_body;                /* the body this service takes */
+    const char *service;    /* e.g. "intent" */
+    cv_body_t request_body; /* the body this service takes */
     cv_worker_shared_new_fn *shared_new;
     cv_worker_shared_destroy_fn *shared_destroy;
-    void *shared_args;                     /* borrowed; read by shared_new only, in cv_worker_start */
+    void *shared_args; /* borrowed; read by shared_new only, in cv_worker_start */
     cv_worker_logic_new_fn *logic_new;
     cv_worker_logic_destroy_fn *logic_destroy;
     cv_worker_handle_fn *handle;
     cv_worker_check_fn *check;
-    const char *broker_endpoint;           /* e.g. tcp://127.0.0.1:5555 */
-    const char *control_endpoint;          /* e.g. tcp://127.0.0.1:*, NULL for none */
-    const char *instance;                  /* unique per process */
-    uint32_t capacity;                     /* handler threads, requests in flight */
-    int heartbeat_ms;                      /* default 1000 */
-    int liveness;                          /* missed heartbeats before reconnecting, default 3 */
-    cv_log_t *log;                         /* borrowed */
+    const char *broker_endpoint;  /* e.g. tcp://127.0.0.1:5555 */
+    const char *control_endpoint; /* e.g. tcp://127.0.0.1:*, NULL for none */
+    const char *instance;         /* unique per process */
+    uint32_t capacity;            /* handler threads, requests in flight */
+    int heartbeat_ms;             /* default 1000 */
+    int liveness;                 /* missed heartbeats before reconnecting, default 3 */
+    cv_log_t *log;                /* borrowed */
 } cv_worker_config_t;
 
 /* Starts the worker actor; config and everything it points to must outlive it. */
 zactor_t *cv_worker_start (const cv_worker_config_t *config, cv_error_t *err);
-
 
 #endif

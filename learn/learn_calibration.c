@@ -30,7 +30,7 @@ learn_calibration_fit (intent_model_t *model, const float *margins, const bool *
         goto done;
     }
     for (size_t i = 0; i < count; i++)
-        points[i] = (ranked_t) {margins[i], correct[i]};
+        points[i] = (ranked_t){margins[i], correct[i]};
     qsort (points, count, sizeof *points, s_by_margin);
     /* blocks as sums: x of margins, y of rights, weight of points */
     size_t blocks = 0;
@@ -82,7 +82,6 @@ done:
     return knots;
 }
 
-
 void
 learn_calibration_test (bool verbose)
 {
@@ -104,8 +103,8 @@ learn_calibration_test (bool verbose)
         assert (p >= last && p >= 0 && p <= 1);
         last = p;
     }
-    assert (intent_model_calibrate (model, 0.0f) == 0.0f);  /* the lowest margin was wrong */
-    assert (intent_model_calibrate (model, 1.0f) == 1.0f);  /* the two highest were right */
+    assert (intent_model_calibrate (model, 0.0f) == 0.0f); /* the lowest margin was wrong */
+    assert (intent_model_calibrate (model, 1.0f) == 1.0f); /* the two highest were right */
     /* all right: one knot, certainty */
     bool all[3] = {true, true, true};
     assert (learn_calibration_fit (model, margins, all, 3, &err) == 1);

@@ -15,10 +15,10 @@ typedef struct {
 } query_t;
 
 struct _learn_eval_t {
-    json_t *labels;          /* name -> index */
-    char **names;            /* index -> name */
+    json_t *labels; /* name -> index */
+    char **names;   /* index -> name */
     size_t label_count;
-    json_t *methods;         /* name -> {n, right} */
+    json_t *methods; /* name -> {n, right} */
     query_t *queries;
     size_t count, capacity;
 };
@@ -65,7 +65,7 @@ s_label (learn_eval_t *self, const char *name)
 
 void
 learn_eval_add (learn_eval_t *self, const char *expected, const char *predicted, bool fast_path, const char *method,
-                 int64_t elapsed_us)
+                int64_t elapsed_us)
 {
     assert (self && expected && predicted && method);
     if (self->count == self->capacity) {
@@ -84,8 +84,9 @@ learn_eval_add (learn_eval_t *self, const char *expected, const char *predicted,
         json_object_set_new (self->methods, method, seen);
     }
     json_object_set_new (seen, "n", json_integer (json_integer_value (json_object_get (seen, "n")) + 1));
-    json_object_set_new (seen, "right", json_integer (json_integer_value (json_object_get (seen, "right"))
-                                                      + (query->expected == query->predicted)));
+    json_object_set_new (
+        seen, "right",
+        json_integer (json_integer_value (json_object_get (seen, "right")) + (query->expected == query->predicted)));
 }
 
 size_t
@@ -191,14 +192,14 @@ learn_eval_json (const learn_eval_t *self, size_t confusions)
     size_t listed = 0;
     for (size_t pair = 0; pair < pairs; pair++)
         if (counts[pair])
-            list[listed++] = (confusion_t) {(uint32_t) (pair / self->label_count), (uint32_t) (pair % self->label_count),
-                                            counts[pair]};
+            list[listed++] = (confusion_t){(uint32_t) (pair / self->label_count), (uint32_t) (pair % self->label_count),
+                                           counts[pair]};
     qsort (list, listed, sizeof *list, s_compare_confusions);
     json_t *top = json_array ();
     for (size_t i = 0; i < listed && i < confusions; i++)
-        json_array_append_new (top, json_pack ("{s:s, s:s, s:I}", "expected", self->names[list[i].expected],
-                                               "predicted", self->names[list[i].predicted], "count",
-                                               (json_int_t) list[i].count));
+        json_array_append_new (top,
+                               json_pack ("{s:s, s:s, s:I}", "expected", self->names[list[i].expected], "predicted",
+                                          self->names[list[i].predicted], "count", (json_int_t) list[i].count));
     free (list);
     free (counts);
 
@@ -209,15 +210,16 @@ learn_eval_json (const learn_eval_t *self, size_t confusions)
     json_object_foreach (self->methods, method, tally) {
         json_int_t n = json_integer_value (json_object_get (tally, "n"));
         json_int_t right = json_integer_value (json_object_get (tally, "right"));
-        json_object_set_new (methods, method, json_pack ("{s:I, s:f}", "n", n, "accuracy",
-                                                       learn_metrics_accuracy ((size_t) right, (size_t) n)));
+        json_object_set_new (
+            methods, method,
+            json_pack ("{s:I, s:f}", "n", n, "accuracy", learn_metrics_accuracy ((size_t) right, (size_t) n)));
     }
-    json_t *report = json_pack (
-        "{s:I, s:f, s:f, s:{s:f, s:f}, s:{s:I, s:I, s:I}, s:o, s:o}", "n", (json_int_t) self->count, "accuracy",
-        accuracy, "macro_f1", macro_f1, "fast_path", "coverage", coverage, "accuracy", fast_accuracy,
-        "latency_us", "p50", (json_int_t) s_percentile (latencies, self->count, 0.50), "p99",
-        (json_int_t) s_percentile (latencies, self->count, 0.99), "max",
-        (json_int_t) (self->count ? latencies[self->count - 1] : 0), "methods", methods, "confusions", top);
+    json_t *report =
+        json_pack ("{s:I, s:f, s:f, s:{s:f, s:f}, s:{s:I, s:I, s:I}, s:o, s:o}", "n", (json_int_t) self->count,
+                   "accuracy", accuracy, "macro_f1", macro_f1, "fast_path", "coverage", coverage, "accuracy",
+                   fast_accuracy, "latency_us", "p50", (json_int_t) s_percentile (latencies, self->count, 0.50), "p99",
+                   (json_int_t) s_percentile (latencies, self->count, 0.99), "max",
+                   (json_int_t) (self->count ? latencies[self->count - 1] : 0), "methods", methods, "confusions", top);
     free (latencies);
     return report;
 }
@@ -231,7 +233,8 @@ learn_eval_print (const learn_eval_t *self, size_t confusions, FILE *out)
     fprintf (out, "accuracy     %.4f\n", json_real_value (json_object_get (report, "accuracy")));
     fprintf (out, "macro-F1     %.4f\n", json_real_value (json_object_get (report, "macro_f1")));
     fprintf (out, "fast path    %.1f%% of queries, %.4f accurate (rules, and the model above its threshold)\n",
-             100.0 * json_real_value (json_object_get (fast, "coverage")), json_real_value (json_object_get (fast, "accuracy")));
+             100.0 * json_real_value (json_object_get (fast, "coverage")),
+             json_real_value (json_object_get (fast, "accuracy")));
     fprintf (out, "latency      p50 %lld us, p99 %lld us, max %lld us\n",
              (long long) json_integer_value (json_object_get (latency, "p50")),
              (long long) json_integer_value (json_object_get (latency, "p99")),

@@ -23,7 +23,7 @@ void learn_eval_destroy (learn_eval_t **self_p);
 /* Records one query: the label it has, the one it got, whether the fast path decided it (a rule
    or the model above its threshold, no LLM), its method name and how long it took. */
 void learn_eval_add (learn_eval_t *self, const char *expected, const char *predicted, bool fast_path,
-                      const char *method, int64_t elapsed_us);
+                     const char *method, int64_t elapsed_us);
 
 size_t learn_eval_count (const learn_eval_t *self);
 double learn_eval_accuracy (const learn_eval_t *self);

@@ -15,12 +15,12 @@
 #include "intent_model.h"
 
 struct _learn_examples_t {
-    char **texts;                /* the examples, owned */
+    char **texts; /* the examples, owned */
     size_t *sizes;
-    uint32_t *labels;            /* index into names */
+    uint32_t *labels; /* index into names */
     size_t count, capacity;
-    char **names;                /* the labels, in order of first appearance */
-    char **sources;              /* each as written in the data */
+    char **names;   /* the labels, in order of first appearance */
+    char **sources; /* each as written in the data */
     size_t name_count, name_capacity;
 };
 
@@ -90,8 +90,8 @@ s_label (learn_examples_t *self, const char *label, bool rename, cv_error_t *err
             return cv_error_set (err, CV_ERR_INVALID, "label", "labels '%.80s' and '%.80s' would both be named %s",
                                  self->sources[i], label, name);
     if (self->name_count == INTENT_MODEL_MAX_LABELS)
-        return cv_error_set (err, CV_ERR_INVALID, "label", "label '%s' is one more than the %d a model may have",
-                             name, INTENT_MODEL_MAX_LABELS);
+        return cv_error_set (err, CV_ERR_INVALID, "label", "label '%s' is one more than the %d a model may have", name,
+                             INTENT_MODEL_MAX_LABELS);
     if (self->name_count == self->name_capacity) {
         size_t capacity = self->name_capacity ? 2 * self->name_capacity : 64;
         char **names = realloc (self->names, capacity * sizeof *names);
@@ -164,18 +164,18 @@ learn_examples_add (learn_examples_t *self, const char *text, size_t size, const
 typedef struct {
     learn_examples_t *self;
     cv_error_t *err;
-    int rc;                      /* -1 once err is set: the rest of the file is ignored */
-    size_t line;                 /* the line being parsed, from 1 */
-    size_t record_line;          /* where the current record starts; 0 between records */
-    size_t field_line;           /* where the current field starts; 0 where its record does */
-    char *fields;                /* the current record's fields, each NUL-terminated */
+    int rc;             /* -1 once err is set: the rest of the file is ignored */
+    size_t line;        /* the line being parsed, from 1 */
+    size_t record_line; /* where the current record starts; 0 between records */
+    size_t field_line;  /* where the current field starts; 0 where its record does */
+    char *fields;       /* the current record's fields, each NUL-terminated */
     size_t used, size;
     size_t starts[LEARN_EXAMPLES_MAX_FIELDS];
     size_t sizes[LEARN_EXAMPLES_MAX_FIELDS];
-    size_t count;                /* fields in the current record */
+    size_t count; /* fields in the current record */
     char *header[LEARN_EXAMPLES_MAX_FIELDS];
-    size_t columns;              /* 0 until the header is read */
-    size_t text, category;       /* their columns */
+    size_t columns;        /* 0 until the header is read */
+    size_t text, category; /* their columns */
 } reader_t;
 
 /* RFC 4180: spaces are part of a field, so libcsv is told that nothing is a space (by default
@@ -202,8 +202,8 @@ s_field (void *data, size_t size, void *arg)
         size_t grown = 2 * (reader->used + size + 1);
         char *fields = realloc (reader->fields, grown);
         if (!fields) {
-            reader->rc = cv_error_set (reader->err, CV_ERR_INTERNAL, NULL, "line %zu: out of memory",
-                                       reader->record_line);
+            reader->rc =
+                cv_error_set (reader->err, CV_ERR_INTERNAL, NULL, "line %zu: out of memory", reader->record_line);
             return;
         }
         reader->fields = fields;
@@ -255,8 +255,9 @@ s_record (int terminator, void *arg)
     else if (reader->rc == 0) {
         size_t line = reader->record_line, size = reader->sizes[reader->text];
         if (reader->count != reader->columns)
-            reader->rc = cv_error_set (reader->err, CV_ERR_INVALID, NULL, "line %zu: %zu field%s where the header has %zu",
-                                       line, reader->count, reader->count == 1 ? "" : "s", reader->columns);
+            reader->rc =
+                cv_error_set (reader->err, CV_ERR_INVALID, NULL, "line %zu: %zu field%s where the header has %zu", line,
+                              reader->count, reader->count == 1 ? "" : "s", reader->columns);
         else if (size == 0)
             reader->rc = cv_error_set (reader->err, CV_ERR_INVALID, "text", "line %zu: the text is empty", line);
         else if (s_add (reader->self, reader->fields + reader->starts[reader->text], size,
@@ -302,18 +303,21 @@ s_read (learn_examples_t *self, const char *data, size_t size, cv_error_t *err)
             else if (c == '"')
                 reader.rc = cv_error_set (err, CV_ERR_INVALID, NULL,
                                           "line %zu: a quote inside a field that does not start with one (quote "
-                                          "the field and double the quote)", reader.line);
+                                          "the field and double the quote)",
+                                          reader.line);
             else
                 reader.rc = cv_error_set (err, CV_ERR_INVALID, NULL,
                                           "line %zu: '%c' after a closing quote, where a comma or the end of the "
-                                          "line should be", reader.line, c);
+                                          "line should be",
+                                          reader.line, c);
         }
         reader.line += breaks;
         at = end;
     }
     if (reader.rc == 0 && csv_fini (&parser, s_field, s_record, &reader))
-        reader.rc = cv_error_set (err, CV_ERR_INVALID, NULL, "line %zu: a quoted field opened on line %zu is not closed",
-                                  reader.line, reader.field_line ? reader.field_line : reader.record_line);
+        reader.rc =
+            cv_error_set (err, CV_ERR_INVALID, NULL, "line %zu: a quoted field opened on line %zu is not closed",
+                          reader.line, reader.field_line ? reader.field_line : reader.record_line);
     if (reader.rc == 0 && reader.columns == 0)
         reader.rc = cv_error_set (err, CV_ERR_INVALID, NULL, "no header: the file is empty");
     csv_free (&parser);
@@ -388,7 +392,6 @@ learn_examples_label_source (const learn_examples_t *self, size_t index)
     assert (self);
     return index < self->name_count ? self->sources[index] : NULL;
 }
-
 
 const uint32_t *
 learn_examples_labels (const learn_examples_t *self)
@@ -476,7 +479,8 @@ learn_examples_test (bool verbose)
     assert (learn_examples_add (examples, "where is my card", 16, "card_arrival", &err) == 0);
     assert (learn_examples_add (examples, "a\0b", 3, "odd", &err) == 0);
     assert (learn_examples_add (examples, "", 0, "card_arrival", &err) == 0);
-    assert (learn_examples_add (examples, "x", 1, "no spaces please", &err) == -1 && strstr (err.message, "not a valid"));
+    assert (learn_examples_add (examples, "x", 1, "no spaces please", &err) == -1
+            && strstr (err.message, "not a valid"));
     assert (learn_examples_size (examples) == 3 && learn_examples_label_count (examples) == 2);
     assert (strcmp (learn_examples_label (examples, 1), "odd") == 0 && !learn_examples_label (examples, 2));
     assert (strcmp (learn_examples_label_source (examples, 0), "card_arrival") == 0);
@@ -515,8 +519,9 @@ learn_examples_test (bool verbose)
     s_expect_load_error (directory, "text,category\nhello,a?\nbye,a!\n", "line 3: labels 'a?' and 'a!' would both",
                          verbose);
     /* a label that is not a valid intent name is cleaned into one, and remembered as written */
-    path = s_write_file (directory, "renamed.csv", "text,category\nhello,reverted card payment?\nbye,b\n"
-                                                   "again,reverted card payment?\n");
+    path = s_write_file (directory, "renamed.csv",
+                         "text,category\nhello,reverted card payment?\nbye,b\n"
+                         "again,reverted card payment?\n");
     examples = learn_examples_new ();
     assert (learn_examples_load (examples, path, &err) == 0);
     assert (learn_examples_size (examples) == 3 && learn_examples_label_count (examples) == 2);
@@ -596,10 +601,9 @@ learn_examples_test (bool verbose)
     s_expect_load_error (directory, "text,category\nalone\n", "line 2: 1 field where the header has 2", verbose);
     s_expect_load_error (directory, "text,category\rone,a\r\"x\ry\",b\rbad\r", "line 5: 1 field where", verbose);
     /* malformed quoting */
-    s_expect_load_error (directory, "text,category\n\"open,x\nmore\n", "line 4: a quoted field opened on line 2 is not closed",
-                         verbose);
-    s_expect_load_error (directory, "text,category\nfine,x\nmore,\"open\n", "opened on line 3 is not closed",
-                         verbose);
+    s_expect_load_error (directory, "text,category\n\"open,x\nmore\n",
+                         "line 4: a quoted field opened on line 2 is not closed", verbose);
+    s_expect_load_error (directory, "text,category\nfine,x\nmore,\"open\n", "opened on line 3 is not closed", verbose);
     s_expect_load_error (directory, "text,category\n\"closed\"x,y\n", "line 2: 'x' after a closing quote", verbose);
     s_expect_load_error (directory, "text,category\n\"closed\" ,y\n", "line 2: ' ' after a closing quote", verbose);
     s_expect_load_error (directory, "text,category\nsay \"hi\",y\n", "line 2: a quote inside a field", verbose);

@@ -22,7 +22,7 @@
 #include "cv_error.h"
 
 #define LEARN_EXAMPLES_MAX_FIELDS 64
-#define LEARN_EXAMPLES_MAX_BYTES (256u * 1024 * 1024)   /* a larger file is refused */
+#define LEARN_EXAMPLES_MAX_BYTES (256u * 1024 * 1024) /* a larger file is refused */
 
 typedef struct _learn_examples_t learn_examples_t;
 
@@ -33,8 +33,8 @@ void learn_examples_destroy (learn_examples_t **self_p);
 /* Adds an example: size bytes of text (any bytes) and its label (NUL-terminated), copied. -1
    with err when the label is not a valid intent name (see intent_model_new) or would be one label
    too many, or memory runs out. */
-int learn_examples_add (learn_examples_t *self, const char *text, size_t size, const char *label, cv_error_t *err)
-    CV_MUST_CHECK;
+int learn_examples_add (learn_examples_t *self, const char *text, size_t size, const char *label,
+                        cv_error_t *err) CV_MUST_CHECK;
 
 /* Adds the examples of a CSV file with columns `text` and `category` (others are ignored). A
    category that is not a valid intent name is made one: spaces become underscores, other

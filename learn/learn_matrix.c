@@ -145,8 +145,10 @@ learn_matrix_test (bool verbose)
 {
     cv_error_t err;
     learn_examples_t *examples = learn_examples_new ();
-    static const char *const texts[][2] = {
-        {"where is my card", "card_arrival"}, {"my card is lost", "lost"}, {"where is it", "card_arrival"}, {"", "lost"}};
+    static const char *const texts[][2] = {{"where is my card", "card_arrival"},
+                                           {"my card is lost", "lost"},
+                                           {"where is it", "card_arrival"},
+                                           {"", "lost"}};
     for (size_t i = 0; i < 4; i++)
         assert (learn_examples_add (examples, texts[i][0], strlen (texts[i][0]), texts[i][1], &err) == 0);
     intent_features_settings_t settings;
@@ -159,8 +161,10 @@ learn_matrix_test (bool verbose)
     for (size_t row = 0; row < 4; row++) {
         size_t count = intent_features_extract (features, texts[row][0], strlen (texts[row][0]));
         assert (matrix->offsets[row + 1] - matrix->offsets[row] == count);
-        assert (count == 0 || memcmp (matrix->buckets + matrix->offsets[row], intent_features_buckets (features),
-                                      count * sizeof (uint32_t)) == 0);
+        assert (count == 0
+                || memcmp (matrix->buckets + matrix->offsets[row], intent_features_buckets (features),
+                           count * sizeof (uint32_t))
+                       == 0);
     }
     assert (matrix->offsets[3] == matrix->offsets[4]);
     intent_features_destroy (&features);

@@ -15,22 +15,22 @@
 #include "intent_features.h"
 #include "learn_examples.h"
 
-#define LEARN_MATRIX_BIAS 1.0    /* the value of the constant feature that carries the bias */
+#define LEARN_MATRIX_BIAS 1.0 /* the value of the constant feature that carries the bias */
 
 typedef struct {
     size_t rows;
-    size_t *offsets;             /* rows + 1: row r is [offsets[r], offsets[r + 1]) */
+    size_t *offsets; /* rows + 1: row r is [offsets[r], offsets[r + 1]) */
     uint32_t *buckets;
-    float *tf;                   /* sublinear term frequency */
-    float *values;               /* tf times idf, each row L2-normalised: set by learn_matrix_weigh */
-    double *xx;                  /* each row's squared norm, bias included: set by learn_matrix_weigh */
+    float *tf;     /* sublinear term frequency */
+    float *values; /* tf times idf, each row L2-normalised: set by learn_matrix_weigh */
+    double *xx;    /* each row's squared norm, bias included: set by learn_matrix_weigh */
 } learn_matrix_t;
 
 /* The buckets of a set of training rows and their idf. */
 typedef struct {
-    uint32_t *df;                /* 2^bits: in how many training rows each bucket is */
-    float *idf;                  /* 2^bits */
-    uint32_t *seen;              /* the buckets with df > 0, increasing */
+    uint32_t *df;   /* 2^bits: in how many training rows each bucket is */
+    float *idf;     /* 2^bits */
+    uint32_t *seen; /* the buckets with df > 0, increasing */
     size_t seen_count;
 } learn_vocabulary_t;
 

@@ -15,8 +15,8 @@ learn_metrics_accuracy (size_t right, size_t count)
 }
 
 int
-learn_metrics_score (const uint32_t *truth, const uint32_t *predicted, size_t count, size_t labels,
-                     double *accuracy, double *macro_f1)
+learn_metrics_score (const uint32_t *truth, const uint32_t *predicted, size_t count, size_t labels, double *accuracy,
+                     double *macro_f1)
 {
     assert ((truth && predicted) || count == 0);
     assert (accuracy && macro_f1);
@@ -95,7 +95,7 @@ learn_metrics_fast_path (const float *confidences, const bool *correct, size_t c
     float threshold = ranked[keep - 1];
     for (size_t i = 0; i < count; i++)
         kept[i] = confidences[i] >= threshold;
-    *fast_path = (learn_metrics_fast_path_t) {.coverage = coverage, .threshold = threshold};
+    *fast_path = (learn_metrics_fast_path_t){.coverage = coverage, .threshold = threshold};
     learn_metrics_kept (kept, correct, count, &fast_path->covered, &fast_path->accuracy);
     free (ranked);
     free (kept);
@@ -157,7 +157,8 @@ learn_metrics_test (bool verbose)
     assert (fast.threshold == 0.9f && fast.covered == 0.6 && fabs (fast.accuracy - 2.0 / 3.0) < 1e-12);
     assert (learn_metrics_fast_path (tied, tied_correct, 0, 0.5, &fast, &err) == -1);
     assert (learn_metrics_fast_path (tied, tied_correct, 5, 0, &fast, &err) == -1);
-    assert (learn_metrics_fast_path (tied, tied_correct, 5, 1.01, &fast, &err) == -1 && strcmp (err.field, "coverage") == 0);
+    assert (learn_metrics_fast_path (tied, tied_correct, 5, 1.01, &fast, &err) == -1
+            && strcmp (err.field, "coverage") == 0);
     if (verbose)
         printf ("learn_metrics: ok\n");
 }

@@ -12,10 +12,10 @@
 
 /* The fast path at one coverage. Plain data. */
 typedef struct {
-    double coverage;         /* the share of queries asked for */
-    double threshold;        /* the confidence at or above which a query stays on the model */
-    double covered;          /* the share at or above it (ties can add a few) */
-    double accuracy;         /* the accuracy on those */
+    double coverage;  /* the share of queries asked for */
+    double threshold; /* the confidence at or above which a query stays on the model */
+    double covered;   /* the share at or above it (ties can add a few) */
+    double accuracy;  /* the accuracy on those */
 } learn_metrics_fast_path_t;
 
 /* right of count: the accuracy, 0 when count is 0. */

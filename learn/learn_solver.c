@@ -19,8 +19,8 @@ typedef struct {
 /* One thread's working memory. */
 typedef struct {
     run_t *run;
-    double *w;                   /* per bucket, zero between labels */
-    double *alpha;               /* per training example */
+    double *w;     /* per bucket, zero between labels */
+    double *alpha; /* per training example */
     uint32_t *index;
 } worker_t;
 
@@ -133,7 +133,8 @@ s_solve (worker_t *worker, size_t label)
 
     size_t labels = problem->label_count;
     for (size_t t = 0; t < problem->test_count; t++)
-        problem->test_scores[t * labels + label] = (float) (s_dot (matrix, problem->test[t], w) + bias * LEARN_MATRIX_BIAS);
+        problem->test_scores[t * labels + label] =
+            (float) (s_dot (matrix, problem->test[t], w) + bias * LEARN_MATRIX_BIAS);
     const learn_vocabulary_t *vocabulary = problem->vocabulary;
     for (size_t r = 0; r < vocabulary->seen_count; r++) {
         if (problem->weights)

@@ -18,31 +18,31 @@
 #define LEARN_SOLVER_MAX_THREADS 64
 
 typedef enum {
-    LEARN_SOLVER_HINGE,                  /* liblinear -s 3 */
-    LEARN_SOLVER_SQUARED_HINGE           /* liblinear -s 1, its default */
+    LEARN_SOLVER_HINGE,        /* liblinear -s 3 */
+    LEARN_SOLVER_SQUARED_HINGE /* liblinear -s 1, its default */
 } learn_solver_loss_t;
 
 /* One-vs-rest SVMs for every label on a set of training rows of a weighed matrix. Plain data: the
    caller fills the inputs and owns every array. */
 typedef struct {
     const learn_matrix_t *matrix;
-    const uint32_t *labels;              /* per matrix row: its label, below label_count */
+    const uint32_t *labels; /* per matrix row: its label, below label_count */
     size_t label_count;
-    const uint32_t *train;               /* the rows to fit on */
+    const uint32_t *train; /* the rows to fit on */
     size_t train_count;
-    const uint32_t *test;                /* rows scored after fitting; may be none */
+    const uint32_t *test; /* rows scored after fitting; may be none */
     size_t test_count;
-    const learn_vocabulary_t *vocabulary;   /* of the training rows */
-    size_t buckets;                      /* 2^bits */
+    const learn_vocabulary_t *vocabulary; /* of the training rows */
+    size_t buckets;                       /* 2^bits */
     learn_solver_loss_t loss;
     double c;
-    unsigned epochs;                     /* passes over the data, at most, per label */
-    double tolerance;                    /* stop when the projected gradients' spread is within this */
+    unsigned epochs;  /* passes over the data, at most, per label */
+    double tolerance; /* stop when the projected gradients' spread is within this */
     uint64_t seed;
-    float *test_scores;                  /* out, when test_count: [test][label] */
-    float *weights;                      /* out, or NULL: [seen bucket of the vocabulary][label] */
-    float *bias;                         /* out: per label */
-    unsigned passes;                     /* out: the most passes any label took */
+    float *test_scores; /* out, when test_count: [test][label] */
+    float *weights;     /* out, or NULL: [seen bucket of the vocabulary][label] */
+    float *bias;        /* out: per label */
+    unsigned passes;    /* out: the most passes any label took */
 } learn_solver_problem_t;
 
 /* Solves problem on up to threads threads (fewer when threads cannot be started); -1 with err

@@ -20,8 +20,8 @@ static const double s_fast_path_coverages[LEARN_TRAIN_FAST_PATHS] = {0.7, 0.8, 0
 /* One fit's view of its examples, and where its progress goes. */
 typedef struct {
     const learn_examples_t *examples;
-    size_t count;                /* examples */
-    const uint32_t *labels;      /* per example, into names */
+    size_t count;           /* examples */
+    const uint32_t *labels; /* per example, into names */
     const char *const *names;
     size_t name_count;
     learn_train_progress_fn *progress;
@@ -31,8 +31,8 @@ typedef struct {
 /* A combination of settings being cross-validated, and its out-of-fold predictions. */
 typedef struct {
     learn_train_settings_t settings;
-    uint32_t *predicted;         /* per example */
-    float *margins;              /* per example */
+    uint32_t *predicted; /* per example */
+    float *margins;      /* per example */
     double fold_accuracy[LEARN_TRAIN_MAX_FOLDS];
     double accuracy, macro_f1;
 } candidate_t;
@@ -45,8 +45,7 @@ s_now (void)
     return (double) now.tv_sec + (double) now.tv_nsec / 1e9;
 }
 
-static void
-s_progress (const trainer_t *self, const char *format, ...) __attribute__ ((format (printf, 2, 3)));
+static void s_progress (const trainer_t *self, const char *format, ...) __attribute__ ((format (printf, 2, 3)));
 
 static void
 s_progress (const trainer_t *self, const char *format, ...)
@@ -89,8 +88,7 @@ learn_train_settings_check (const learn_train_settings_t *settings, cv_error_t *
     if (settings->epochs < 1 || settings->epochs > 100000)
         return cv_error_set (err, CV_ERR_INVALID, "epochs", "epochs %u is not in 1..100000", settings->epochs);
     if (!(settings->tolerance > 0 && settings->tolerance < 1e3))
-        return cv_error_set (err, CV_ERR_INVALID, "tolerance", "tolerance %g is not in (0, 1000)",
-                             settings->tolerance);
+        return cv_error_set (err, CV_ERR_INVALID, "tolerance", "tolerance %g is not in (0, 1000)", settings->tolerance);
     if (settings->folds < 2 || settings->folds > LEARN_TRAIN_MAX_FOLDS)
         return cv_error_set (err, CV_ERR_INVALID, "folds", "folds %u is not in 2..%d", settings->folds,
                              LEARN_TRAIN_MAX_FOLDS);
@@ -106,7 +104,7 @@ void
 learn_train_grid_default (learn_train_grid_t *grid)
 {
     assert (grid);
-    *grid = (learn_train_grid_t) {
+    *grid = (learn_train_grid_t){
         .c = {1.0, 2.0, 4.0},
         .c_count = 3,
         .char_min = {1, 1, 2},
@@ -209,19 +207,17 @@ s_cross_validate (const trainer_t *self, learn_matrix_t *matrix, candidate_t *ca
             candidate->fold_accuracy[f] = learn_metrics_accuracy (right, test_count);
             if (rc == 0 && !grid)
                 s_progress (self, "fold %u/%u: accuracy %.4f on %zu held out, %.1f s, %u passes at most%s", f + 1,
-                            folds, candidate->fold_accuracy[f], test_count, s_now () - started,
-                            problem.passes,
+                            folds, candidate->fold_accuracy[f], test_count, s_now () - started, problem.passes,
                             problem.passes >= candidate->settings.epochs ? " (the limit)" : "");
         }
         if (rc == 0 && grid)
             s_progress (self, "bits %u, char %u-%u: fold %u/%u done, %zu settings, %.1f s", first->features.bits,
-                        first->features.char_min, first->features.char_max, f + 1, folds, count,
-                        s_now () - started);
+                        first->features.char_min, first->features.char_max, f + 1, folds, count, s_now () - started);
         learn_vocabulary_reset (&vocabulary);
     }
     for (size_t c = 0; rc == 0 && c < count; c++)
-        if (learn_metrics_score (self->labels, candidates[c].predicted, self->count, labels,
-                                 &candidates[c].accuracy, &candidates[c].macro_f1))
+        if (learn_metrics_score (self->labels, candidates[c].predicted, self->count, labels, &candidates[c].accuracy,
+                                 &candidates[c].macro_f1))
             rc = cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
     free (train);
     free (test);
@@ -358,8 +354,8 @@ s_candidates (const trainer_t *self, const learn_train_settings_t *settings, con
 /* Calibrates model on candidate's out-of-fold predictions and sets its threshold; fills report's
    evaluation. */
 static int
-s_finish (const trainer_t *self, intent_model_t *model, const candidate_t *candidate,
-          learn_train_report_t *report, cv_error_t *err)
+s_finish (const trainer_t *self, intent_model_t *model, const candidate_t *candidate, learn_train_report_t *report,
+          cv_error_t *err)
 {
     bool *correct = malloc (self->count * sizeof *correct);
     float *confidences = malloc (self->count * sizeof *confidences);
@@ -376,10 +372,10 @@ s_finish (const trainer_t *self, intent_model_t *model, const candidate_t *candi
             rc = 0;
             for (size_t i = 0; rc == 0 && i < LEARN_TRAIN_FAST_PATHS; i++)
                 rc = learn_metrics_fast_path (confidences, correct, self->count, s_fast_path_coverages[i],
-                                             &report->fast_path[i], err);
+                                              &report->fast_path[i], err);
             if (rc == 0)
                 rc = learn_metrics_fast_path (confidences, correct, self->count, candidate->settings.coverage,
-                                             &report->chosen, err);
+                                              &report->chosen, err);
             if (rc == 0)
                 rc = intent_model_set_threshold (model, (float) candidate->settings.coverage,
                                                  (float) report->chosen.threshold, err);
@@ -447,8 +443,8 @@ learn_train_fit (const learn_examples_t *examples, const learn_train_settings_t 
         learn_matrix_destroy (&matrix);
         for (size_t c = v; rc == 0 && count > 1 && c < v + per_variant; c++) {
             const learn_train_settings_t *tried = &candidates[c].settings;
-            s_progress (self, "settings %zu/%zu: c %g, bits %u, char %u-%u: accuracy %.4f, macro-F1 %.4f", c + 1,
-                        count, tried->c, tried->features.bits, tried->features.char_min, tried->features.char_max,
+            s_progress (self, "settings %zu/%zu: c %g, bits %u, char %u-%u: accuracy %.4f, macro-F1 %.4f", c + 1, count,
+                        tried->c, tried->features.bits, tried->features.char_min, tried->features.char_max,
                         candidates[c].accuracy, candidates[c].macro_f1);
         }
     }
@@ -589,7 +585,8 @@ learn_train_test (bool verbose)
             slice_texts[index][found[index]++] = text;
     }
     examples = learn_examples_new ();
-    const char *held_texts[LABELS * (PER_LABEL - TRAIN_PER_LABEL)], *held_labels[LABELS * (PER_LABEL - TRAIN_PER_LABEL)];
+    const char *held_texts[LABELS * (PER_LABEL - TRAIN_PER_LABEL)],
+        *held_labels[LABELS * (PER_LABEL - TRAIN_PER_LABEL)];
     size_t held = 0;
     for (size_t label = 0; label < LABELS; label++) {
         assert (found[label] == PER_LABEL);
@@ -613,7 +610,8 @@ learn_train_test (bool verbose)
     double accuracy = s_accuracy (model, held_texts, held_labels, held);
     if (verbose)
         printf ("  slice: held-out accuracy %.3f (floor %.3f), cross-validated %.3f, macro-F1 %.3f, threshold "
-                "%.3f for %.0f%%\n", accuracy, floor, report.accuracy, report.macro_f1, report.chosen.threshold,
+                "%.3f for %.0f%%\n",
+                accuracy, floor, report.accuracy, report.macro_f1, report.chosen.threshold,
                 100 * report.chosen.coverage);
     assert (accuracy > floor);
     assert (report.accuracy > floor);
@@ -627,7 +625,7 @@ learn_train_test (bool verbose)
     /* deterministic: the same seed gives the same model, byte for byte, on any number of threads;
        a grid picks one of its candidates */
     settings.threads = 1;
-    grid = (learn_train_grid_t) {.c = {0.1, 1.0}, .c_count = 2, .bits = {12, 14}, .bits_count = 2};
+    grid = (learn_train_grid_t){.c = {0.1, 1.0}, .c_count = 2, .bits = {12, 14}, .bits_count = 2};
     intent_model_t *again = learn_train_fit (examples, &settings, NULL, NULL, NULL, NULL, &err);
     assert (again);
     size_t size, again_size;

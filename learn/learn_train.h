@@ -25,21 +25,21 @@
 #include "learn_solver.h"
 
 #define LEARN_TRAIN_MAX_FOLDS 20
-#define LEARN_TRAIN_GRID_MAX 8           /* values per hyper-parameter in a grid */
-#define LEARN_TRAIN_FAST_PATHS 3         /* the report's fast path at 70, 80 and 90% coverage */
+#define LEARN_TRAIN_GRID_MAX 8   /* values per hyper-parameter in a grid */
+#define LEARN_TRAIN_FAST_PATHS 3 /* the report's fast path at 70, 80 and 90% coverage */
 #define LEARN_TRAIN_MAX_THREADS LEARN_SOLVER_MAX_THREADS
 
 /* What to fit and how; plain data. */
 typedef struct {
     intent_features_settings_t features;
     learn_solver_loss_t loss;
-    double c;                /* the SVM's cost: larger follows the training data more closely */
-    unsigned epochs;         /* passes of coordinate descent over the data, at most, per label */
-    double tolerance;        /* stop when the projected gradients' spread is within this */
-    uint64_t seed;           /* the folds and the order of coordinates */
-    unsigned folds;          /* cross-validation folds, 2..LEARN_TRAIN_MAX_FOLDS */
-    double coverage;         /* the share of traffic the model's threshold keeps on the fast path */
-    unsigned threads;        /* labels fitted at once, 1..LEARN_TRAIN_MAX_THREADS */
+    double c;         /* the SVM's cost: larger follows the training data more closely */
+    unsigned epochs;  /* passes of coordinate descent over the data, at most, per label */
+    double tolerance; /* stop when the projected gradients' spread is within this */
+    uint64_t seed;    /* the folds and the order of coordinates */
+    unsigned folds;   /* cross-validation folds, 2..LEARN_TRAIN_MAX_FOLDS */
+    double coverage;  /* the share of traffic the model's threshold keeps on the fast path */
+    unsigned threads; /* labels fitted at once, 1..LEARN_TRAIN_MAX_THREADS */
 } learn_train_settings_t;
 
 /* Fills settings with the defaults chosen by cross-validation on Banking77. */
@@ -65,20 +65,20 @@ void learn_train_grid_default (learn_train_grid_t *grid);
 
 /* What a fit found; plain data. */
 typedef struct {
-    learn_train_settings_t settings;     /* those fitted: the grid's best, with a grid */
+    learn_train_settings_t settings; /* those fitted: the grid's best, with a grid */
     size_t examples, labels;
-    size_t candidates;                   /* settings cross-validated */
+    size_t candidates; /* settings cross-validated */
     size_t folds;
     double fold_accuracy[LEARN_TRAIN_MAX_FOLDS];
-    double accuracy;                     /* out of fold */
-    double macro_f1;                     /* out of fold, the mean of the labels' F1 */
-    learn_metrics_fast_path_t fast_path[LEARN_TRAIN_FAST_PATHS];   /* at 70, 80, 90% */
-    learn_metrics_fast_path_t chosen;    /* at settings.coverage: the model's threshold */
-    size_t knots;                        /* of the confidence map */
-    size_t rows;                         /* buckets with weights in the model */
-    unsigned passes;                     /* the most passes a label of the final fit took */
-    double seconds;                      /* everything */
-    double fit_seconds;                  /* the final fit alone */
+    double accuracy;                                             /* out of fold */
+    double macro_f1;                                             /* out of fold, the mean of the labels' F1 */
+    learn_metrics_fast_path_t fast_path[LEARN_TRAIN_FAST_PATHS]; /* at 70, 80, 90% */
+    learn_metrics_fast_path_t chosen;                            /* at settings.coverage: the model's threshold */
+    size_t knots;                                                /* of the confidence map */
+    size_t rows;                                                 /* buckets with weights in the model */
+    unsigned passes;                                             /* the most passes a label of the final fit took */
+    double seconds;                                              /* everything */
+    double fit_seconds;                                          /* the final fit alone */
 } learn_train_report_t;
 
 /* Receives one line of progress (no newline). */

@@ -11,9 +11,9 @@
 #include "cv_template.h"
 
 typedef enum {
-    CONDITION_HAS_ROWS,   /* the tool succeeded with at least one row */
-    CONDITION_NO_ROWS,    /* the tool succeeded with none */
-    CONDITION_FAILED      /* the tool failed or timed out */
+    CONDITION_HAS_ROWS, /* the tool succeeded with at least one row */
+    CONDITION_NO_ROWS,  /* the tool succeeded with none */
+    CONDITION_FAILED    /* the tool failed or timed out */
 } condition_kind_t;
 
 typedef struct {
@@ -23,17 +23,17 @@ typedef struct {
 
 typedef struct {
     char *kind;
-    json_t *params;       /* an object; string values anywhere in it are templates */
+    json_t *params; /* an object; string values anywhere in it are templates */
 } action_t;
 
 typedef struct {
     char *name;
-    char **intents;       /* empty: any intent */
+    char **intents; /* empty: any intent */
     size_t intent_count;
     condition_t *conditions;
     size_t condition_count;
     char *outcome;
-    char *reason;         /* "" when none */
+    char *reason; /* "" when none */
     action_t *actions;
     size_t action_count;
 } policy_t;
@@ -41,7 +41,7 @@ typedef struct {
 struct _decision_policy_t {
     policy_t *policies;
     size_t count;
-    cv_log_t *log;        /* borrowed, may be NULL */
+    cv_log_t *log; /* borrowed, may be NULL */
 };
 
 static const char *const s_policy_keys[] = {"name", "intent", "when", "outcome", "reason", "actions", NULL};
@@ -80,8 +80,8 @@ s_at (cv_node_t *node, cv_node_t *fallback)
 
 /* A required or optional wire name at map[key]; *out is borrowed from the document. */
 static int
-s_name (const cv_config_t *config, cv_node_t *map, const char *key, const char *path, bool required,
-        const char **out, cv_error_t *err)
+s_name (const cv_config_t *config, cv_node_t *map, const char *key, const char *path, bool required, const char **out,
+        cv_error_t *err)
 {
     if (cv_config_string (config, map, key, path, required, out, err))
         return -1;
@@ -169,8 +169,7 @@ s_load_conditions (const cv_config_t *config, cv_node_t *policy_node, policy_t *
 }
 
 static int
-s_load_actions (const cv_config_t *config, cv_node_t *policy_node, policy_t *policy, const char *path,
-                cv_error_t *err)
+s_load_actions (const cv_config_t *config, cv_node_t *policy_node, policy_t *policy, const char *path, cv_error_t *err)
 {
     cv_node_t *actions = cv_node_get (policy_node, "actions");
     if (!actions)
@@ -408,7 +407,7 @@ s_condition_holds (const condition_t *condition, const json_t *context)
         return false;
     /* Rows are an array; a tool that returns one record returns an object; no data is {}. */
     const json_t *data = json_object_get (json_object_get (context, "evidence"), condition->tool);
-    bool has_rows = json_is_array (data) ? json_array_size (data) > 0
+    bool has_rows = json_is_array (data)    ? json_array_size (data) > 0
                     : json_is_object (data) ? json_object_size (data) > 0
                                             : data && !json_is_null (data);
     return condition->kind == CONDITION_HAS_ROWS ? has_rows : !has_rows;
@@ -538,7 +537,7 @@ decision_result_reset (decision_result_t *result)
     Self-test */
 
 #ifndef CONVEYOR_SOURCE_DIR
-#    error "CONVEYOR_SOURCE_DIR must name the source tree (for the demo agent file)"
+#error "CONVEYOR_SOURCE_DIR must name the source tree (for the demo agent file)"
 #endif
 
 static decision_policy_t *
@@ -705,7 +704,8 @@ decision_policy_test (bool verbose)
     decision_result_reset (&result);
 
     /* a low-confidence guess of an intent with a policy is not acted on: the catch-all takes it */
-    json_t *guess = s_context ("lost_or_stolen_card", "active_cards", "ok", "[{\"id\": \"card-1-1\", \"last4\": \"4417\"}]");
+    json_t *guess =
+        s_context ("lost_or_stolen_card", "active_cards", "ok", "[{\"id\": \"card-1-1\", \"last4\": \"4417\"}]");
     json_object_set_new (json_object_get (guess, "intent"), "low_confidence", json_true ());
     s_expect (policy, guess, "handoff", "handoff", &result);
     decision_result_reset (&result);
@@ -815,8 +815,8 @@ decision_policy_test (bool verbose)
                          "test.yaml:6: policies.a.actions.0.params.nested.1:", verbose);
     s_expect_load_error ("policies:\n  - name: a b\n    outcome: handoff\n",
                          "test.yaml:2: policies.0.name: 'a b' is not", verbose);
-    s_expect_load_error ("policies:\n  - name: a\n    outcome: hand off\n", "test.yaml:3: policies.a.outcome:",
-                         verbose);
+    s_expect_load_error ("policies:\n  - name: a\n    outcome: hand off\n",
+                         "test.yaml:3: policies.a.outcome:", verbose);
     s_expect_load_error ("policies:\n  - name: a\n    outcome: handoff\n    actions: [{kind: 'x/y'}]\n",
                          "policies.a.actions.0.kind: 'x/y' is not", verbose);
     s_expect_load_error ("policies:\n  - name: a\n    outcome: handoff\n    action: []\n",

@@ -34,16 +34,16 @@ typedef struct _decision_policy_t decision_policy_t;
 
 /* One action of a decision; plain data. */
 typedef struct {
-    char id[CV_NAME_MAX_BYTES + 1];    /* "<policy>.<n>" */
-    const char *kind;                  /* borrowed from the policies */
-    json_t *params;                    /* owned: an object, rendered */
+    char id[CV_NAME_MAX_BYTES + 1]; /* "<policy>.<n>" */
+    const char *kind;               /* borrowed from the policies */
+    json_t *params;                 /* owned: an object, rendered */
 } decision_action_t;
 
 /* What decision_policy_decide chose; plain data, released with decision_result_reset. */
 typedef struct {
-    const char *outcome;               /* borrowed from the policies */
-    const char *rule;                  /* the deciding policy's name, borrowed */
-    const char *reason;                /* borrowed; "" when the policy gives none */
+    const char *outcome; /* borrowed from the policies */
+    const char *rule;    /* the deciding policy's name, borrowed */
+    const char *reason;  /* borrowed; "" when the policy gives none */
     decision_action_t actions[CV_MAX_ACTIONS];
     size_t action_count;
 } decision_result_t;

@@ -16,8 +16,8 @@
 /* One handler thread's logic: the worker's policies (read only) and the probe's intent. */
 typedef struct {
     const decision_policy_t *policies;
-    cv_log_t *log;               /* borrowed */
-    const char *check_intent;    /* what the probe decides for */
+    cv_log_t *log;            /* borrowed */
+    const char *check_intent; /* what the probe decides for */
 } decision_server_logic_t;
 
 void *
@@ -98,8 +98,7 @@ s_build (const decision_result_t *result, Conveyor__V1__Decision *decision, cv_a
 /* Decides for one request into decision (its strings in arena); 0, or -1 with err. */
 static int
 s_decide (decision_server_logic_t *self, const char *user_id, const Conveyor__V1__Intent *intent,
-          const Conveyor__V1__Evidence *evidence, Conveyor__V1__Decision *decision, cv_arena_t *arena,
-          cv_error_t *err)
+          const Conveyor__V1__Evidence *evidence, Conveyor__V1__Decision *decision, cv_arena_t *arena, cv_error_t *err)
 {
     json_t *context = cv_context_new (user_id, NULL, intent, evidence, NULL, err);
     if (!context)
@@ -175,7 +174,7 @@ const cv_launcher_spec_t decision_server_spec = {
     Self-test */
 
 #ifndef CONVEYOR_SOURCE_DIR
-#    error "CONVEYOR_SOURCE_DIR must name the source tree (for the demo agent file)"
+#error "CONVEYOR_SOURCE_DIR must name the source tree (for the demo agent file)"
 #endif
 
 void
@@ -232,8 +231,8 @@ decision_server_test (bool verbose)
     assert (streq (decision->actions[0]->id, "lost_card_freeze.1"));
     assert (streq (decision->actions[0]->kind, "freeze_card"));
     assert (!decision->actions[0]->requires_approval);
-    json_t *params = cv_msgpack_unpack (decision->actions[0]->params.data, decision->actions[0]->params.len, "params",
-                                        &err);
+    json_t *params =
+        cv_msgpack_unpack (decision->actions[0]->params.data, decision->actions[0]->params.len, "params", &err);
     json_t *expected = json_pack ("{s:s, s:s}", "card_id", "card-7", "last4", "4417");
     assert (json_equal (params, expected));
     json_decref (params);

@@ -34,8 +34,8 @@ typedef struct {
 typedef struct {
     const gatherer_server_shared_t *shared;
     gatherer_sql_t *sql;
-    gatherer_tool_t check;  /* the probe's canned statement */
-    cv_log_t *log;          /* borrowed */
+    gatherer_tool_t check; /* the probe's canned statement */
+    cv_log_t *log;         /* borrowed */
 } gatherer_server_logic_t;
 
 void *
@@ -88,8 +88,11 @@ gatherer_server_logic_new (const void *shared, cv_log_t *log, cv_error_t *err)
     size_t pool = gatherer_tools_max_plan (self->shared->tools);
     /* The instance id names the sessions in pg_stat_activity. Connections open when first used. */
     self->sql = gatherer_sql_new (self->shared->url, cv_log_instance (log), pool ? pool : 1);
-    self->check = (gatherer_tool_t) {.name = "check", .kind = GATHERER_TOOL_SQL, .query = "SELECT 1 AS ok",
-                                     .timeout_ms = GATHERER_CHECK_TIMEOUT_MS, .max_rows = 1};
+    self->check = (gatherer_tool_t){.name = "check",
+                                    .kind = GATHERER_TOOL_SQL,
+                                    .query = "SELECT 1 AS ok",
+                                    .timeout_ms = GATHERER_CHECK_TIMEOUT_MS,
+                                    .max_rows = 1};
     self->log = log;
     return self;
 }
@@ -247,8 +250,8 @@ static const char *s_test_agent = "intents:\n"
 static cv_settings_t *
 s_test_settings (const char *url)
 {
-    cv_settings_t *settings = cv_settings_new ("gatherer-test", "test", gatherer_server_settings,
-                                               gatherer_server_settings_count);
+    cv_settings_t *settings =
+        cv_settings_new ("gatherer-test", "test", gatherer_server_settings, gatherer_server_settings_count);
     char *argv[] = {"gatherer-test", "--database-url", (char *) url, NULL};
     cv_error_t err;
     int rc = cv_settings_load (settings, 3, argv, &err);
@@ -292,8 +295,9 @@ gatherer_server_test (bool verbose)
         assert (tool->data.len == 0);
     }
     /* what it sends passes the receiving edge's validation */
-    assert (cv_envelope_validate (reply, CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_EVIDENCE), (uint64_t) zclock_time (),
-                                  &err) == 0);
+    assert (
+        cv_envelope_validate (reply, CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_EVIDENCE), (uint64_t) zclock_time (), &err)
+        == 0);
 
     /* an intent without a plan gets empty evidence */
     body->intent->name = "unknown";

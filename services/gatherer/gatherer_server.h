@@ -47,9 +47,9 @@ void *gatherer_server_logic_new (const void *shared, cv_log_t *log, cv_error_t *
 void gatherer_server_logic_destroy (void **logic_p);
 
 /* cv_worker_handle_fn: GatherRequest -> Evidence, built in arena, with one ToolResult per tool of
-   the intent's plan (none for an intent marked low_confidence). Tools stop 20 ms before the request's deadline, to leave time for the reply.
-   Rows that would take the Evidence near CV_ENVELOPE_MAX_BYTES turn their tool FAILED. Fails only
-   on a request whose intent slots do not decode (never, once validated). */
+   the intent's plan (none for an intent marked low_confidence). Tools stop 20 ms before the request's deadline, to
+   leave time for the reply. Rows that would take the Evidence near CV_ENVELOPE_MAX_BYTES turn their tool FAILED. Fails
+   only on a request whose intent slots do not decode (never, once validated). */
 int gatherer_server_handle (void *logic, const cv_envelope_t *request, cv_arena_t *arena, cv_envelope_t *reply,
                             cv_error_t *err);
 

@@ -113,8 +113,7 @@ s_finish (cv_pgconn_t *conn, gatherer_sql_result_t *result, int64_t now)
 }
 
 static void
-s_time_out (cv_pgconn_t *conn, const gatherer_tool_t *tool, gatherer_sql_result_t *result, int64_t until,
-            int64_t now)
+s_time_out (cv_pgconn_t *conn, const gatherer_tool_t *tool, gatherer_sql_result_t *result, int64_t until, int64_t now)
 {
     result->finished_us = now;
     result->status = CONVEYOR__V1__TOOL_RESULT__STATUS__TIMED_OUT;
@@ -166,8 +165,8 @@ gatherer_sql_run (gatherer_sql_t *self, const gatherer_tool_t *const *tools, siz
         int64_t first = INT64_MAX;
         for (size_t i = 0; i < count; i++)
             if (active[i]) {
-                fds[nfds] = (struct pollfd) {.fd = cv_pgconn_fd (self->conns[i]),
-                                             .events = cv_pgconn_events (self->conns[i])};
+                fds[nfds] =
+                    (struct pollfd){.fd = cv_pgconn_fd (self->conns[i]), .events = cv_pgconn_events (self->conns[i])};
                 which[nfds++] = i;
                 if (until[i] < first)
                     first = until[i];
@@ -243,8 +242,8 @@ s_test_has_row (const json_t *rows, const json_t *expected)
 static gatherer_tool_t
 s_test_tool (const char *name, const char *query, int timeout_ms, int max_rows)
 {
-    gatherer_tool_t tool = {.name = name, .kind = GATHERER_TOOL_SQL, .query = query,
-                            .timeout_ms = timeout_ms, .max_rows = max_rows};
+    gatherer_tool_t tool = {
+        .name = name, .kind = GATHERER_TOOL_SQL, .query = query, .timeout_ms = timeout_ms, .max_rows = max_rows};
     return tool;
 }
 
@@ -263,8 +262,8 @@ gatherer_sql_test (bool verbose)
     gatherer_sql_t *sql = gatherer_sql_new (url, application, 4);
     assert (gatherer_sql_size (sql) == 4);
     gatherer_sql_result_t results[4];
-    json_t *context = json_pack ("{s:s, s:s, s:{s:s, s:{}}}", "user_id", "cust-1", "text", "help", "intent", "name",
-                                 "x", "slots");
+    json_t *context =
+        json_pack ("{s:s, s:s, s:{s:s, s:{}}}", "user_id", "cust-1", "text", "help", "intent", "name", "x", "slots");
 
     /* cust-1's guaranteed rows, through the agent file's own tools (see 0002_demo_bank.sql) */
     const char *names[] = {"active_cards", "cards_in_delivery", "duplicate_payments", "pending_transfers"};
@@ -312,8 +311,8 @@ gatherer_sql_test (bool verbose)
     json_decref (rows);
     gatherer_sql_result_reset (&results[0]);
 
-    gatherer_tool_t probe_null
-        = s_test_tool ("null_param", "SELECT $1::text IS NULL AS is_null, $2::text AS user", 1000, 5);
+    gatherer_tool_t probe_null =
+        s_test_tool ("null_param", "SELECT $1::text IS NULL AS is_null, $2::text AS user", 1000, 5);
     const char *null_params[] = {"intent.slots.card_last4", "user_id"};
     probe_null.params = null_params;
     probe_null.param_count = 2;
@@ -326,12 +325,14 @@ gatherer_sql_test (bool verbose)
     json_decref (rows);
     gatherer_sql_result_reset (&results[0]);
 
-    json_object_set_new (json_object_get (json_object_get (context, "intent"), "slots"), "card_last4", json_string ("9052"));
+    json_object_set_new (json_object_get (json_object_get (context, "intent"), "slots"), "card_last4",
+                         json_string ("9052"));
     const gatherer_tool_t *active = gatherer_tools_find (tools, "active_cards");
     gatherer_sql_run (sql, &active, 1, context, 0, results);
     assert (results[0].status == CONVEYOR__V1__TOOL_RESULT__STATUS__OK && results[0].rows == 0);
     gatherer_sql_result_reset (&results[0]);
-    json_object_set_new (json_object_get (json_object_get (context, "intent"), "slots"), "card_last4", json_integer (4417));
+    json_object_set_new (json_object_get (json_object_get (context, "intent"), "slots"), "card_last4",
+                         json_integer (4417));
     gatherer_sql_run (sql, &active, 1, context, 0, results); /* a number goes as its text */
     assert (results[0].status == CONVEYOR__V1__TOOL_RESULT__STATUS__OK && results[0].rows == 1);
     gatherer_sql_result_reset (&results[0]);
@@ -364,9 +365,11 @@ gatherer_sql_test (bool verbose)
     gatherer_sql_result_reset (&results[0]);
     gatherer_sql_result_reset (&results[1]);
     /* cancelled on the server: no statement of ours still sleeping */
-    gatherer_tool_t sleepers = s_test_tool ("sleepers", "SELECT count(*)::text AS n FROM pg_stat_activity"
-                                                        " WHERE application_name = current_setting ('application_name')"
-                                                        " AND state = 'active' AND pid <> pg_backend_pid ()", 1000, 1);
+    gatherer_tool_t sleepers = s_test_tool ("sleepers",
+                                            "SELECT count(*)::text AS n FROM pg_stat_activity"
+                                            " WHERE application_name = current_setting ('application_name')"
+                                            " AND state = 'active' AND pid <> pg_backend_pid ()",
+                                            1000, 1);
     one = &sleepers;
     gatherer_sql_run (sql, &one, 1, context, 0, results);
     rows = s_test_rows (&results[0]);
@@ -406,8 +409,10 @@ gatherer_sql_test (bool verbose)
     gatherer_sql_result_reset (&results[1]);
 
     /* rows past max_rows are dropped; NULL is nil; JSON values go as JSON text */
-    gatherer_tool_t many = s_test_tool ("many", "SELECT g::text AS n, NULL::text AS none, $1::jsonb ->> 'k' AS k"
-                                                " FROM generate_series(1, 100) g", 1000, 7);
+    gatherer_tool_t many = s_test_tool ("many",
+                                        "SELECT g::text AS n, NULL::text AS none, $1::jsonb ->> 'k' AS k"
+                                        " FROM generate_series(1, 100) g",
+                                        1000, 7);
     const char *json_params[] = {"intent.slots"};
     json_object_set_new (json_object_get (json_object_get (context, "intent"), "slots"), "k", json_string ("v"));
     many.params = json_params;

@@ -25,14 +25,14 @@
 /* One tool's outcome. Plain data; gatherer_sql_result_reset frees data. */
 typedef struct {
     Conveyor__V1__ToolResult__Status status;
-    uint8_t *data;          /* when OK: msgpack array of rows, malloc'd; else NULL */
+    uint8_t *data; /* when OK: msgpack array of rows, malloc'd; else NULL */
     size_t size;
-    size_t rows;            /* rows in data */
-    size_t dropped;         /* rows past max_rows, not in data */
-    bool cancelled;         /* TIMED_OUT and a cancel request reached the server */
+    size_t rows;                          /* rows in data */
+    size_t dropped;                       /* rows past max_rows, not in data */
+    bool cancelled;                       /* TIMED_OUT and a cancel request reached the server */
     char error[GATHERER_SQL_ERROR_BYTES]; /* why it failed or timed out, one line; "" when OK */
-    int64_t started_us;     /* monotonic clock (zclock_usecs): when it was started ... */
-    int64_t finished_us;    /* ... and when its outcome was known */
+    int64_t started_us;                   /* monotonic clock (zclock_usecs): when it was started ... */
+    int64_t finished_us;                  /* ... and when its outcome was known */
 } gatherer_sql_result_t;
 
 typedef struct _gatherer_sql_t gatherer_sql_t;

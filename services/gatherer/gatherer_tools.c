@@ -68,15 +68,13 @@ gatherer_tools_destroy (gatherer_tools_t **self_p)
 }
 
 static int
-s_parse_tool (gatherer_tools_t *self, const cv_config_t *agent, const char *name, cv_node_t *node,
-              cv_error_t *err)
+s_parse_tool (gatherer_tools_t *self, const cv_config_t *agent, const char *name, cv_node_t *node, cv_error_t *err)
 {
     static const char *const allowed[] = {"kind", "query", "params", "timeout_ms", "max_rows", NULL};
     char path[CV_NAME_MAX_BYTES + 16];
     snprintf (path, sizeof path, "tools.%s", name);
     if (!cv_name_valid (name))
-        return cv_config_fail (agent, node, path, err, "a tool name is 1..%d of " CV_NAME_CHARS,
-                               CV_NAME_MAX_BYTES);
+        return cv_config_fail (agent, node, path, err, "a tool name is 1..%d of " CV_NAME_CHARS, CV_NAME_MAX_BYTES);
     if (cv_config_known_keys (agent, node, path, allowed, err))
         return -1;
 
@@ -126,8 +124,7 @@ s_parse_tool (gatherer_tools_t *self, const cv_config_t *agent, const char *name
 }
 
 static int
-s_parse_plan (gatherer_tools_t *self, const cv_config_t *agent, const char *intent, cv_node_t *node,
-              cv_error_t *err)
+s_parse_plan (gatherer_tools_t *self, const cv_config_t *agent, const char *intent, cv_node_t *node, cv_error_t *err)
 {
     char path[256];
     snprintf (path, sizeof path, "intents.%s.tools", intent);
@@ -140,8 +137,7 @@ s_parse_plan (gatherer_tools_t *self, const cv_config_t *agent, const char *inte
     if (count > 0 && strcmp (intent, "unknown") == 0)
         return cv_config_fail (agent, list, path, err, "the unknown intent runs no tools");
     if (count > CV_MAX_TOOL_RESULTS)
-        return cv_config_fail (agent, list, path, err, "%zu tools, over the limit of %d", count,
-                               CV_MAX_TOOL_RESULTS);
+        return cv_config_fail (agent, list, path, err, "%zu tools, over the limit of %d", count, CV_MAX_TOOL_RESULTS);
 
     plan_t *plan = &self->plans[self->plan_count++];
     plan->intent = strdup (intent);
@@ -277,10 +273,10 @@ gatherer_tools_test (bool verbose)
                        "  active_cards:\n"                                          /* 15 */
                        "    kind: sql\n"                                            /* 16 */
                        "    query: SELECT last4 FROM bank.cards WHERE customer_id = $1 AND $2::text IS NULL\n"
-                       "    params: [user_id, intent.slots.last4]\n"                /* 18 */
-                       "    timeout_ms: 250\n"                                      /* 19 */
-                       "    max_rows: 5\n"                                          /* 20 */
-                       "  exchange_rates: {kind: sql, query: SELECT 1}\n";          /* 21 */
+                       "    params: [user_id, intent.slots.last4]\n"       /* 18 */
+                       "    timeout_ms: 250\n"                             /* 19 */
+                       "    max_rows: 5\n"                                 /* 20 */
+                       "  exchange_rates: {kind: sql, query: SELECT 1}\n"; /* 21 */
     cv_error_t err;
     cv_config_t *agent = cv_config_parse ("agent.yaml", text, &err);
     assert (agent);

@@ -35,7 +35,7 @@ typedef struct {
     const char *name;
     gatherer_tool_kind_t kind;
     const char *query;
-    const char *const *params;   /* context paths for $1..$N */
+    const char *const *params; /* context paths for $1..$N */
     size_t param_count;
     int timeout_ms;
     int max_rows;

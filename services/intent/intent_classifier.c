@@ -17,31 +17,31 @@
 
 #define DEFAULT_CANDIDATES 5
 #define DEFAULT_LLM_TIMEOUT_MS 2000
-#define LLM_REPLY_MARGIN_MS 20     /* left for the rest of the request after the LLM answers */
+#define LLM_REPLY_MARGIN_MS 20 /* left for the rest of the request after the LLM answers */
 
 /* Read-only once loaded: what every thread's classifier reads. */
 struct _intent_knowledge_t {
     intent_rules_t *rules;
     intent_slots_t *slots;
-    intent_model_t *model;          /* NULL: rules only */
+    intent_model_t *model; /* NULL: rules only */
     float threshold;
     size_t candidates;
     long llm_timeout_ms;
     bool has_llm;
-    cv_llm_config_t llm_config;     /* when has_llm: each classifier makes its own client */
-    char *llm_system;               /* the LLM's instructions, listing the labels */
-    cv_log_t *log;                  /* borrowed, may be NULL */
+    cv_llm_config_t llm_config; /* when has_llm: each classifier makes its own client */
+    char *llm_system;           /* the LLM's instructions, listing the labels */
+    cv_log_t *log;              /* borrowed, may be NULL */
 };
 
 /* One thread's: the knowledge it reads, and what classifying writes. */
 struct _intent_classifier_t {
     const intent_knowledge_t *knowledge;
-    intent_knowledge_t *owned;      /* the knowledge when this classifier made it, else NULL */
+    intent_knowledge_t *owned; /* the knowledge when this classifier made it, else NULL */
     intent_rules_scratch_t *rules;
     intent_slots_scratch_t *slots;
-    intent_scratch_t *model;        /* NULL without a model */
-    cv_llm_t *llm;                  /* NULL: no LLM */
-    cv_log_t *log;                  /* borrowed, may be NULL */
+    intent_scratch_t *model; /* NULL without a model */
+    cv_llm_t *llm;           /* NULL: no LLM */
+    cv_log_t *log;           /* borrowed, may be NULL */
 };
 
 static const char *const s_classifier_keys[] = {"model", "threshold", "candidates", "llm_timeout_ms", NULL};
@@ -429,14 +429,18 @@ s_test_classifier (const char *model_path, const char *classifier_section, cv_er
 
 /* Texts a thread classifies over and over, each against the answer one thread alone gave. */
 static const char *const s_shared_texts[] = {
-    "what exchange rate do you use", "my card was stolen, the card ending 4417, on 15 March", "hello there",
-    "my top up failed twice", "where is my new card", "I paid 12.50 EUR yesterday",
+    "what exchange rate do you use",
+    "my card was stolen, the card ending 4417, on 15 March",
+    "hello there",
+    "my top up failed twice",
+    "where is my new card",
+    "I paid 12.50 EUR yesterday",
 };
 #define SHARED_TEXTS (sizeof s_shared_texts / sizeof s_shared_texts[0])
 
 typedef struct {
     intent_classifier_t *classifier;
-    const char *names[SHARED_TEXTS];     /* what one thread alone found */
+    const char *names[SHARED_TEXTS]; /* what one thread alone found */
     float confidences[SHARED_TEXTS];
     bool agreed;
 } sharer_t;
@@ -451,8 +455,8 @@ s_sharer (void *args)
             intent_result_t result;
             cv_error_t err;
             int rc = intent_classifier_classify (sharer->classifier, s_shared_texts[i], 0, 2026, 3, 18, &result, &err);
-            sharer->agreed &= rc == 0 && strcmp (result.name, sharer->names[i]) == 0
-                              && result.confidence == sharer->confidences[i];
+            sharer->agreed &=
+                rc == 0 && strcmp (result.name, sharer->names[i]) == 0 && result.confidence == sharer->confidences[i];
             intent_result_reset (&result);
         }
     return NULL;
@@ -467,12 +471,15 @@ intent_classifier_test (bool verbose)
     const char *path = CONVEYOR_DEMO_MODEL;
 
     /* The model decides when confident enough (threshold 0: always); rules still come first. */
-    intent_classifier_t *classifier = s_test_classifier (path, "classifier: {model: MODEL, threshold: 0, candidates: 3}\n", &err);
+    intent_classifier_t *classifier =
+        s_test_classifier (path, "classifier: {model: MODEL, threshold: 0, candidates: 3}\n", &err);
     assert (classifier);
     assert (intent_classifier_has_model (classifier) && !intent_classifier_has_llm (classifier));
-    assert (intent_classifier_knows (classifier, "exchange_rate") && intent_classifier_knows (classifier, "lost_or_stolen_card"));
+    assert (intent_classifier_knows (classifier, "exchange_rate")
+            && intent_classifier_knows (classifier, "lost_or_stolen_card"));
     intent_result_t result;
-    assert (intent_classifier_classify (classifier, "what exchange rate do you use", 0, 2026, 3, 18, &result, &err) == 0);
+    assert (intent_classifier_classify (classifier, "what exchange rate do you use", 0, 2026, 3, 18, &result, &err)
+            == 0);
     assert (strcmp (result.name, "exchange_rate") == 0);
     assert (result.method == CONVEYOR__V1__INTENT__METHOD__MODEL && !result.low_confidence);
     assert (result.candidate_count == 3 && strcmp (result.candidates[0].name, "exchange_rate") == 0);
@@ -483,7 +490,8 @@ intent_classifier_test (bool verbose)
     intent_result_reset (&result);
 
     assert (intent_classifier_classify (classifier, "my card was stolen, the card ending 4417, on 15 March", 0, 2026, 3,
-                                        18, &result, &err) == 0);
+                                        18, &result, &err)
+            == 0);
     assert (strcmp (result.name, "lost_or_stolen_card") == 0 && result.method == CONVEYOR__V1__INTENT__METHOD__RULE);
     assert (strcmp (result.rule, "lost_or_stolen_card:1") == 0 && result.confidence == 1.0f);
     assert (strcmp (json_string_value (json_object_get (result.slots, "card_last4")), "4417") == 0);

@@ -46,18 +46,18 @@ typedef struct _intent_classifier_t intent_classifier_t;
 
 /* A classification; plain data, released with intent_result_reset. */
 typedef struct {
-    const char *name;                          /* borrowed from the classifier */
-    float confidence;                          /* 0..1 */
+    const char *name; /* borrowed from the classifier */
+    float confidence; /* 0..1 */
     Conveyor__V1__Intent__Method method;
     bool low_confidence;
-    char rule[CV_NAME_MAX_BYTES + 1];          /* the rule that matched, or "" */
-    json_t *slots;                             /* owned */
+    char rule[CV_NAME_MAX_BYTES + 1]; /* the rule that matched, or "" */
+    json_t *slots;                    /* owned */
     struct {
-        const char *name;                      /* borrowed */
-        float score;                           /* share of the candidates' softmax, 0..1 */
+        const char *name; /* borrowed */
+        float score;      /* share of the candidates' softmax, 0..1 */
     } candidates[INTENT_MODEL_TOP_MAX];
     size_t candidate_count;
-    char llm_note[160];                        /* what the LLM step did, "" when it was not asked */
+    char llm_note[160]; /* what the LLM step did, "" when it was not asked */
 } intent_result_t;
 
 /* Loads the agent file's `intents`, `classifier` and `llm` sections, and the model; model_path,
@@ -84,8 +84,8 @@ const intent_knowledge_t *intent_classifier_knowledge (const intent_classifier_t
 
 /* Classifies text; deadline_ms (absolute, ms since the epoch) bounds the LLM step; today (UTC
    year, month, day) anchors relative dates. -1 with err only for text that is not valid input. */
-int intent_classifier_classify (intent_classifier_t *self, const char *text, uint64_t deadline_ms, int year,
-                                int month, int day, intent_result_t *result, cv_error_t *err) CV_MUST_CHECK;
+int intent_classifier_classify (intent_classifier_t *self, const char *text, uint64_t deadline_ms, int year, int month,
+                                int day, intent_result_t *result, cv_error_t *err) CV_MUST_CHECK;
 void intent_result_reset (intent_result_t *result);
 
 /* True when name is an intent this classifier can return. */

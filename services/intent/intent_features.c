@@ -12,25 +12,25 @@
 /* Open addressing over twice the most buckets a text can have keeps probe chains short. */
 #define TABLE_BITS 14
 #define TABLE_SIZE (1u << TABLE_BITS)
-_Static_assert (TABLE_SIZE >= 2 * INTENT_FEATURES_MAX, "the table has room for twice the most buckets");
+_Static_assert(TABLE_SIZE >= 2 * INTENT_FEATURES_MAX, "the table has room for twice the most buckets");
 
 struct _intent_features_t {
     intent_features_settings_t settings;
-    uint32_t mask;                       /* 2^bits - 1 */
+    uint32_t mask; /* 2^bits - 1 */
     intent_text_t *text;
     uint32_t buckets[INTENT_FEATURES_MAX];
     uint32_t counts[INTENT_FEATURES_MAX];
     uint16_t slots[INTENT_FEATURES_MAX]; /* where each bucket sits in table, to clear it */
     size_t count;
-    uint32_t table[TABLE_SIZE];          /* bucket + 1 of a slot, 0 when free */
-    uint16_t position[TABLE_SIZE];       /* index into buckets of a slot's bucket */
+    uint32_t table[TABLE_SIZE];    /* bucket + 1 of a slot, 0 when free */
+    uint16_t position[TABLE_SIZE]; /* index into buckets of a slot's bucket */
 };
 
 void
 intent_features_settings_default (intent_features_settings_t *settings)
 {
     assert (settings);
-    *settings = (intent_features_settings_t) {
+    *settings = (intent_features_settings_t){
         .text_flags = INTENT_TEXT_DEFAULT_FLAGS,
         .bits = 18,
         .word_max = 2,

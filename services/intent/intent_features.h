@@ -26,27 +26,27 @@
 #include "intent_text.h"
 
 #define INTENT_FEATURES_BITS_MIN 8
-#define INTENT_FEATURES_BITS_MAX 22       /* a model maps every bucket: 2^22 of them take 16 MB */
-#define INTENT_FEATURES_WORD_MAX 3      /* the longest word n-gram there can be */
-#define INTENT_FEATURES_CHAR_MAX 8      /* the longest character n-gram there can be */
-#define INTENT_FEATURES_MAX 8192        /* distinct buckets per text; further ones are dropped */
+#define INTENT_FEATURES_BITS_MAX 22 /* a model maps every bucket: 2^22 of them take 16 MB */
+#define INTENT_FEATURES_WORD_MAX 3  /* the longest word n-gram there can be */
+#define INTENT_FEATURES_CHAR_MAX 8  /* the longest character n-gram there can be */
+#define INTENT_FEATURES_MAX 8192    /* distinct buckets per text; further ones are dropped */
 
 /* What a feature is, hashed in as its first byte so that a word and a character n-gram with the
    same bytes land in different buckets. */
 typedef enum {
     INTENT_FEATURE_WORD = 'w',
-    INTENT_FEATURE_BIGRAM = 'b',        /* two words joined by a space */
-    INTENT_FEATURE_TRIGRAM = 't',       /* three words joined by spaces */
-    INTENT_FEATURE_CHAR = 'c'           /* a character n-gram of a padded word */
+    INTENT_FEATURE_BIGRAM = 'b',  /* two words joined by a space */
+    INTENT_FEATURE_TRIGRAM = 't', /* three words joined by spaces */
+    INTENT_FEATURE_CHAR = 'c'     /* a character n-gram of a padded word */
 } intent_feature_kind_t;
 
 /* The feature settings, stored in the model file; plain data. */
 typedef struct {
-    unsigned text_flags;     /* intent_text's options (INTENT_TEXT_*) */
-    unsigned bits;           /* 2^bits buckets */
-    unsigned word_max;       /* word n-grams from 1 to word_max: 1..INTENT_FEATURES_WORD_MAX */
-    unsigned char_min;       /* character n-grams from char_min to char_max characters; */
-    unsigned char_max;       /* both 0 for none */
+    unsigned text_flags; /* intent_text's options (INTENT_TEXT_*) */
+    unsigned bits;       /* 2^bits buckets */
+    unsigned word_max;   /* word n-grams from 1 to word_max: 1..INTENT_FEATURES_WORD_MAX */
+    unsigned char_min;   /* character n-grams from char_min to char_max characters; */
+    unsigned char_max;   /* both 0 for none */
 } intent_features_settings_t;
 
 /* Fills settings with the defaults chosen by cross-validation on Banking77. */

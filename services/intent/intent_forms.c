@@ -16,7 +16,7 @@ intent_forms_number (const char *text, size_t size, int decimals, char *out, siz
     enum { MOST = 8 };
     const char *group[MOST];
     size_t length[MOST];
-    char mark[MOST];               /* the separator after each group: '.', ',' or 'g' (any other) */
+    char mark[MOST]; /* the separator after each group: '.', ',' or 'g' (any other) */
     size_t count = 0, at = 0;
     while (at < size) {
         if (count == MOST)
@@ -86,8 +86,8 @@ intent_forms_number (const char *text, size_t size, int decimals, char *out, siz
 int
 intent_forms_count (const char *text)
 {
-    static const char *const words[] = {"a", "an", "one", "two", "three", "four", "five", "six",
-                                        "seven", "eight", "nine", "ten", "eleven", "twelve"};
+    static const char *const words[] = {"a",   "an",    "one",   "two",  "three", "four",   "five",
+                                        "six", "seven", "eight", "nine", "ten",   "eleven", "twelve"};
     if (text[0] >= '0' && text[0] <= '9')
         return atoi (text);
     if (strcasestr (text, "couple"))
@@ -262,15 +262,26 @@ intent_forms_test (bool verbose)
         int decimals;
         const char *expected; /* NULL: no number */
     } numbers[] = {
-        {"12,50", 2, "12.50"}, {"1.234,56", 2, "1234.56"}, {"1,234.56", 2, "1234.56"}, {"1'250", 2, "1250.00"},
-        {"1.234", 2, "1234.00"}, {"0,5", 2, "0.50"}, {"1000", 0, "1000"}, {"12.50", 0, "12.50"},
-        {"007", 2, "7.00"}, {"1,23,456", 2, NULL}, {"0.123", 2, NULL}, {"1.234.56", 2, NULL},
-        {"1,234,567.89", 2, "1234567.89"}, {"1.234,567", 2, NULL}, {"1234567890123", 2, NULL},
+        {"12,50", 2, "12.50"},
+        {"1.234,56", 2, "1234.56"},
+        {"1,234.56", 2, "1234.56"},
+        {"1'250", 2, "1250.00"},
+        {"1.234", 2, "1234.00"},
+        {"0,5", 2, "0.50"},
+        {"1000", 0, "1000"},
+        {"12.50", 0, "12.50"},
+        {"007", 2, "7.00"},
+        {"1,23,456", 2, NULL},
+        {"0.123", 2, NULL},
+        {"1.234.56", 2, NULL},
+        {"1,234,567.89", 2, "1234567.89"},
+        {"1.234,567", 2, NULL},
+        {"1234567890123", 2, NULL},
     };
     for (size_t i = 0; i < sizeof numbers / sizeof numbers[0]; i++) {
         char out[32] = "";
-        bool read = intent_forms_number (numbers[i].text, strlen (numbers[i].text), numbers[i].decimals, out,
-                                         sizeof out);
+        bool read =
+            intent_forms_number (numbers[i].text, strlen (numbers[i].text), numbers[i].decimals, out, sizeof out);
         cv_assert_that (!(read != (numbers[i].expected != NULL) || (read && strcmp (out, numbers[i].expected) != 0)),
                         "intent_forms: '%s' gave %s", numbers[i].text, read ? out : "no number");
         if (verbose)

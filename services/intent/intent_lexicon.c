@@ -18,7 +18,7 @@
 typedef struct {
     char *pattern;
     char code[4];
-    bool word;                /* a currency word, which only follows its number */
+    bool word; /* a currency word, which only follows its number */
 } entry_t;
 
 typedef struct {
@@ -28,10 +28,10 @@ typedef struct {
 
 struct _intent_lexicon_t {
     entries_t currencies, countries, demonyms;
-    char (*whole)[4];         /* currencies without a minor unit */
+    char (*whole)[4]; /* currencies without a minor unit */
     size_t whole_count;
     char *ids[INTENT_LEXICON_ID_KINDS];
-    char *texts[6];           /* what s_names stand for, made at load */
+    char *texts[6]; /* what s_names stand for, made at load */
 };
 
 /* The names intent_lexicon_expand replaces, and what each stands for. */
@@ -72,8 +72,8 @@ s_check_pattern (const cv_config_t *agent, cv_node_t *node, const char *path, co
                                "must not use \\Q or (*VERB): it is spliced into larger patterns");
     int code = 0;
     PCRE2_SIZE offset = 0;
-    pcre2_code *compiled = pcre2_compile ((PCRE2_SPTR) pattern, PCRE2_ZERO_TERMINATED, COMPILE_OPTIONS, &code,
-                                          &offset, NULL);
+    pcre2_code *compiled =
+        pcre2_compile ((PCRE2_SPTR) pattern, PCRE2_ZERO_TERMINATED, COMPILE_OPTIONS, &code, &offset, NULL);
     if (!compiled) {
         PCRE2_UCHAR message[256];
         pcre2_get_error_message (code, message, sizeof message);

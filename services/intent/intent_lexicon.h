@@ -29,8 +29,8 @@ typedef struct _intent_lexicon_t intent_lexicon_t;
 
 /* Which entries an alternation takes. */
 typedef enum {
-    INTENT_LEXICON_CURRENCIES,   /* words, signs and codes */
-    INTENT_LEXICON_SIGNS,        /* signs and codes only: what may stand before a number */
+    INTENT_LEXICON_CURRENCIES, /* words, signs and codes */
+    INTENT_LEXICON_SIGNS,      /* signs and codes only: what may stand before a number */
     INTENT_LEXICON_COUNTRIES,
     INTENT_LEXICON_DEMONYMS,
 } intent_lexicon_list_t;

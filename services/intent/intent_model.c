@@ -7,16 +7,16 @@
 #include <stdlib.h>
 #include <string.h>
 #define LANES INTENT_WEIGHTS_LANES
-_Static_assert (INTENT_MODEL_MAX_LABELS <= INTENT_WEIGHTS_MAX_LABELS, "a model's labels fit its weights' rows");
+_Static_assert(INTENT_MODEL_MAX_LABELS <= INTENT_WEIGHTS_MAX_LABELS, "a model's labels fit its weights' rows");
 
 struct _intent_model_t {
     intent_features_settings_t features;
     char **labels;
     size_t label_count;
-    float *bias;                 /* per label */
-    intent_weights_t *weights;   /* the rows, see intent_weights */
-    size_t stride;               /* labels rounded up to a whole number of LANES */
-    float *knot_margins;         /* the confidence map */
+    float *bias;               /* per label */
+    intent_weights_t *weights; /* the rows, see intent_weights */
+    size_t stride;             /* labels rounded up to a whole number of LANES */
+    float *knot_margins;       /* the confidence map */
     float *knot_probabilities;
     size_t knots;
     float coverage;
@@ -26,9 +26,9 @@ struct _intent_model_t {
 struct _intent_scratch_t {
     const intent_model_t *model;
     intent_features_t *features;
-    float *scores;                       /* per label */
-    uint32_t rows[INTENT_FEATURES_MAX];  /* of the text's features that have one */
-    float values[INTENT_FEATURES_MAX];   /* their weights */
+    float *scores;                      /* per label */
+    uint32_t rows[INTENT_FEATURES_MAX]; /* of the text's features that have one */
+    float values[INTENT_FEATURES_MAX];  /* their weights */
 };
 
 /* Intent names travel in Intent.name and in rule ids: the wire's name rule. */
@@ -48,9 +48,10 @@ s_check_labels (const char *const *labels, const size_t *sizes, size_t count, cv
                              INTENT_MODEL_MAX_LABELS);
     for (size_t i = 0; i < count; i++) {
         if (!intent_model_label_valid (labels[i], sizes[i]))
-            return cv_error_set (err, CV_ERR_INVALID, "labels", "label '%.*s' is not a valid intent name (1..%d of "
-                                 "A-Z a-z 0-9 _ . : -)", (int) (sizes[i] > 80 ? 80 : sizes[i]), labels[i],
-                                 CV_NAME_MAX_BYTES);
+            return cv_error_set (err, CV_ERR_INVALID, "labels",
+                                 "label '%.*s' is not a valid intent name (1..%d of "
+                                 "A-Z a-z 0-9 _ . : -)",
+                                 (int) (sizes[i] > 80 ? 80 : sizes[i]), labels[i], CV_NAME_MAX_BYTES);
         /* quadratic, but once per model and over at most INTENT_MODEL_MAX_LABELS short names */
         for (size_t j = 0; j < i; j++)
             if (sizes[i] == sizes[j] && memcmp (labels[i], labels[j], sizes[i]) == 0)
@@ -81,8 +82,7 @@ s_new (const intent_features_settings_t *features, const char *const *labels, co
     self->weights = intent_weights_new (features->bits, count, 0, NULL, NULL, 1.0f, &room, NULL);
     self->knot_margins = calloc (1, sizeof (float));
     self->knot_probabilities = calloc (1, sizeof (float));
-    bool ok = self->labels && self->bias && self->weights && self->knot_margins
-              && self->knot_probabilities;
+    bool ok = self->labels && self->bias && self->weights && self->knot_margins && self->knot_probabilities;
     for (size_t i = 0; ok && i < count; i++) {
         self->labels[i] = strndup (labels[i], sizes[i]);
         ok = self->labels[i] != NULL;
@@ -181,8 +181,8 @@ intent_model_set_weights (intent_model_t *self, size_t rows, const uint32_t *buc
     intent_weights_room_t room = {0};
     for (size_t row = 0; row < rows; row++)
         intent_weights_measure (&room, weights + row * self->label_count, self->label_count);
-    intent_weights_t *kept = intent_weights_new (self->features.bits, self->label_count, rows, buckets, idf,
-                                                 default_idf, &room, err);
+    intent_weights_t *kept =
+        intent_weights_new (self->features.bits, self->label_count, rows, buckets, idf, default_idf, &room, err);
     if (!kept)
         return -1;
     for (size_t row = 0; row < rows; row++) {
@@ -329,7 +329,7 @@ intent_model_calibrate (const intent_model_t *self, float margin)
     assert (self);
     const float *x = self->knot_margins, *y = self->knot_probabilities;
     size_t count = self->knots;
-    if (!(margin > x[0]))   /* NaN too */
+    if (!(margin > x[0])) /* NaN too */
         return y[0];
     if (margin >= x[count - 1])
         return y[count - 1];
@@ -406,7 +406,7 @@ intent_model_predict (const intent_model_t *self, intent_scratch_t *scratch, con
             prediction->top[at] = prediction->top[at - 1];
             at--;
         }
-        prediction->top[at] = (intent_candidate_t) {label, self->labels[label], score};
+        prediction->top[at] = (intent_candidate_t){label, self->labels[label], score};
     }
     prediction->count = kept;
     /* the margin needs the second best even when only one candidate was asked for */
@@ -445,8 +445,8 @@ s_test_model (void)
     uint32_t mask = (1u << settings.bits) - 1;
     for (size_t label = 0; label < 3; label++)
         for (size_t w = 0; w < 3; w++) {
-            uint32_t bucket = intent_features_hash (INTENT_FEATURE_WORD, words[label][w], strlen (words[label][w]))
-                              & mask;
+            uint32_t bucket =
+                intent_features_hash (INTENT_FEATURE_WORD, words[label][w], strlen (words[label][w])) & mask;
             bool seen = false;
             for (size_t row = 0; row < rows; row++)
                 seen |= buckets[row] == bucket;
@@ -588,8 +588,14 @@ s_test_many_rows (void)
 }
 
 static const char *const s_texts[] = {
-    "When will my new card arrive?", "I LOST my card", "my card was stolen!", "what's the exchange rate for euros",
-    "", "💳 delivery delivery delivery", "nothing to see here", "\xff\xfe garbage \xc3",
+    "When will my new card arrive?",
+    "I LOST my card",
+    "my card was stolen!",
+    "what's the exchange rate for euros",
+    "",
+    "💳 delivery delivery delivery",
+    "nothing to see here",
+    "\xff\xfe garbage \xc3",
 };
 #define TEXT_COUNT (sizeof s_texts / sizeof s_texts[0])
 

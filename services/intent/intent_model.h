@@ -26,25 +26,25 @@
 #include "intent_weights.h"
 
 #define INTENT_MODEL_MAX_LABELS 1024
-#define INTENT_MODEL_TOP_MAX CV_MAX_CANDIDATES      /* candidates a prediction can list */
-#define INTENT_MODEL_MAX_KNOTS 4096                 /* points of the confidence map */
+#define INTENT_MODEL_TOP_MAX CV_MAX_CANDIDATES /* candidates a prediction can list */
+#define INTENT_MODEL_MAX_KNOTS 4096            /* points of the confidence map */
 
 typedef struct _intent_model_t intent_model_t;
 typedef struct _intent_scratch_t intent_scratch_t;
 
 /* One label of a prediction. */
 typedef struct {
-    size_t label;             /* index into the model's labels */
-    const char *name;         /* borrowed from the model */
-    float score;              /* the linear score */
+    size_t label;     /* index into the model's labels */
+    const char *name; /* borrowed from the model */
+    float score;      /* the linear score */
 } intent_candidate_t;
 
 /* What the model makes of a text; plain data. */
 typedef struct {
-    intent_candidate_t top[INTENT_MODEL_TOP_MAX];   /* best first */
+    intent_candidate_t top[INTENT_MODEL_TOP_MAX]; /* best first */
     size_t count;
-    float margin;             /* the best score minus the second best */
-    float confidence;         /* the calibrated probability that top[0] is right, 0..1 */
+    float margin;     /* the best score minus the second best */
+    float confidence; /* the calibrated probability that top[0] is right, 0..1 */
 } intent_prediction_t;
 
 /* True when the size bytes at name make a valid intent name (see intent_model_new). */
@@ -62,18 +62,17 @@ void intent_model_destroy (intent_model_t **self_p);
    per label at weights[row * labels + label]; bias per label; default_idf for buckets without a
    row. Copied. -1 with err for out-of-order buckets or numbers that are not finite. */
 int intent_model_set_weights (intent_model_t *self, size_t rows, const uint32_t *buckets, const float *idf,
-                              const float *weights, const float *bias, float default_idf, cv_error_t *err)
-    CV_MUST_CHECK;
+                              const float *weights, const float *bias, float default_idf,
+                              cv_error_t *err) CV_MUST_CHECK;
 
 /* Sets the confidence map: count knots (1..INTENT_MODEL_MAX_KNOTS) of increasing margins with
    non-decreasing probabilities in 0..1; between knots the map is linear, beyond them flat.
    Copied. -1 with err when the knots are not so. */
-int intent_model_set_calibration (intent_model_t *self, size_t count, const float *margins,
-                                  const float *probabilities, cv_error_t *err) CV_MUST_CHECK;
+int intent_model_set_calibration (intent_model_t *self, size_t count, const float *margins, const float *probabilities,
+                                  cv_error_t *err) CV_MUST_CHECK;
 
 /* Sets the share of traffic (0..1] the threshold was chosen for, and the threshold (0..1). */
-int intent_model_set_threshold (intent_model_t *self, float coverage, float threshold, cv_error_t *err)
-    CV_MUST_CHECK;
+int intent_model_set_threshold (intent_model_t *self, float coverage, float threshold, cv_error_t *err) CV_MUST_CHECK;
 
 /* Sets the model's weights to *weights_p (made for this model's bits and labels; see
    intent_weights for making them a row at a time), taken and nulled even on failure, and its

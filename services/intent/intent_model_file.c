@@ -177,12 +177,12 @@ intent_model_file_encode (const intent_model_t *model, size_t *size)
 /* A model's bytes, read in order, a piece at a time, from memory or from a file: a model on
    disk is never held whole in memory beside the model made from it. */
 typedef struct {
-    const uint8_t *data;          /* the bytes, or NULL to read file */
+    const uint8_t *data; /* the bytes, or NULL to read file */
     FILE *file;
-    size_t size;                  /* of the whole model */
-    size_t offset;                /* of the next byte */
-    uint32_t crc;                 /* of the bytes read since the last restart */
-    uint8_t piece[PIECE_MAX];     /* what s_read read last from file */
+    size_t size;              /* of the whole model */
+    size_t offset;            /* of the next byte */
+    uint32_t crc;             /* of the bytes read since the last restart */
+    uint8_t piece[PIECE_MAX]; /* what s_read read last from file */
 } reader_t;
 
 /* The next size bytes (at most PIECE_MAX, borrowed until the next read), or NULL when they run
@@ -275,8 +275,8 @@ s_check_frame (reader_t *reader, cv_error_t *err)
         return cv_error_set (err, CV_ERR_INVALID, NULL,
                              "model format version %u, this build reads version %d: train it again with this conveyor",
                              version, INTENT_MODEL_VERSION);
-    uint64_t declared = (uint64_t) s_get_u32 (header + MAGIC_SIZE + 4)
-                        | (uint64_t) s_get_u32 (header + MAGIC_SIZE + 8) << 32;
+    uint64_t declared =
+        (uint64_t) s_get_u32 (header + MAGIC_SIZE + 4) | (uint64_t) s_get_u32 (header + MAGIC_SIZE + 8) << 32;
     if (declared != size)
         return cv_error_set (err, CV_ERR_INVALID, NULL, "%s: %zu bytes where its header says %llu",
                              size < declared ? "truncated" : "trailing bytes", size, (unsigned long long) declared);
@@ -382,8 +382,10 @@ s_decode (reader_t *reader, cv_error_t *err)
     /* intent_model_new takes names that end in a NUL: one inside a name would cut it short */
     for (uint32_t i = 0; i < labels; i++) {
         if (!intent_model_label_valid (names[i], sizes[i])) {
-            cv_error_set (err, CV_ERR_INVALID, "labels", "label '%.*s' is not a valid intent name (1..%d of "
-                          "A-Z a-z 0-9 _ . : -)", (int) sizes[i], names[i], CV_NAME_MAX_BYTES);
+            cv_error_set (err, CV_ERR_INVALID, "labels",
+                          "label '%.*s' is not a valid intent name (1..%d of "
+                          "A-Z a-z 0-9 _ . : -)",
+                          (int) sizes[i], names[i], CV_NAME_MAX_BYTES);
             free (text);
             return NULL;
         }
@@ -483,7 +485,7 @@ intent_model_file_load (const char *path, cv_error_t *err)
     else {
         reader->file = file;
         reader->size = (size_t) status.st_size;
-            if (s_check_frame (reader, err) == 0)
+        if (s_check_frame (reader, err) == 0)
             self = s_decode (reader, err);
         if (!self)
             cv_error_prefix (err, "%s", path);
@@ -526,8 +528,7 @@ intent_model_file_save (const intent_model_t *model, const char *path, cv_error_
     int rc = 0;
     int fd = mkstemp (temporary);
     if (fd < 0)
-        rc = cv_error_set (err, CV_ERR_INVALID, NULL, "%s: cannot create a file beside it: %s", path,
-                           strerror (errno));
+        rc = cv_error_set (err, CV_ERR_INVALID, NULL, "%s: cannot create a file beside it: %s", path, strerror (errno));
     else {
         if (s_write_all (fd, data, size) || fchmod (fd, 0644) || fsync (fd))
             rc = cv_error_set (err, CV_ERR_INVALID, NULL, "%s: %s", temporary, strerror (errno));

@@ -21,8 +21,8 @@ typedef struct {
 
 /* One compiled pattern of one intent. */
 typedef struct {
-    size_t intent;             /* index into names */
-    size_t number;             /* the pattern's place in its intent's list, from 1 */
+    size_t intent; /* index into names */
+    size_t number; /* the pattern's place in its intent's list, from 1 */
     pcre2_code *code;
     slot_t *slots;
     size_t slot_count;
@@ -30,20 +30,20 @@ typedef struct {
 
 /* Read-only once made: every thread reads the same compiled patterns. */
 struct _intent_rules_t {
-    char **names;              /* intent names, file order */
+    char **names; /* intent names, file order */
     size_t name_count;
-    rule_t *rules;             /* every pattern, file order */
+    rule_t *rules; /* every pattern, file order */
     size_t rule_count;
-    uint32_t groups_max;       /* capture groups of the pattern with most */
-    cv_log_t *log;             /* borrowed, may be NULL */
+    uint32_t groups_max; /* capture groups of the pattern with most */
+    cv_log_t *log;       /* borrowed, may be NULL */
 };
 
 /* One thread's: what a match writes. */
 struct _intent_rules_scratch_t {
     const intent_rules_t *rules;
-    pcre2_match_data *match_data;   /* sized for the pattern with most groups */
+    pcre2_match_data *match_data; /* sized for the pattern with most groups */
     pcre2_match_context *match_context;
-    size_t errors;                  /* pattern runs that ended in an error */
+    size_t errors; /* pattern runs that ended in an error */
     /* The text being classified, copied: PCRE2's JIT reads the subject in 16-byte chunks up to 15
        bytes past its end (never across a page). In a buffer of our own, zeroed at creation, those
        reads stay inside it, so nothing depends on what follows the caller's string and memcheck
@@ -117,8 +117,8 @@ s_compile (intent_rules_t *self, const cv_config_t *config, cv_node_t *node, con
     if (!rule->code) {
         PCRE2_UCHAR message[256];
         pcre2_get_error_message (code, message, sizeof message);
-        return cv_config_fail (config, node, path, err, "pattern %zu does not compile: %s at offset %zu",
-                               rule->number, (const char *) message, (size_t) offset);
+        return cv_config_fail (config, node, path, err, "pattern %zu does not compile: %s at offset %zu", rule->number,
+                               (const char *) message, (size_t) offset);
     }
     /* JIT is an optimisation only: when it is not available the interpreter runs the pattern. */
     int jit = pcre2_jit_compile (rule->code, PCRE2_JIT_COMPLETE);
@@ -376,8 +376,8 @@ intent_rules_classify (const intent_rules_t *self, intent_rules_scratch_t *scrat
             if (self->log && cv_log_verbose (self->log)) {
                 PCRE2_UCHAR message[256];
                 pcre2_get_error_message (rc, message, sizeof message);
-                cv_log_debug (self->log, "intents.%s pattern %zu skipped: %s", self->names[rule->intent],
-                              rule->number, (const char *) message);
+                cv_log_debug (self->log, "intents.%s pattern %zu skipped: %s", self->names[rule->intent], rule->number,
+                              (const char *) message);
             }
             continue;
         }
@@ -410,7 +410,7 @@ intent_match_reset (intent_match_t *match)
     Self-test */
 
 #ifndef CONVEYOR_SOURCE_DIR
-#    error "CONVEYOR_SOURCE_DIR must name the source tree (for the demo agent file)"
+#error "CONVEYOR_SOURCE_DIR must name the source tree (for the demo agent file)"
 #endif
 
 static intent_rules_t *
@@ -474,9 +474,14 @@ intent_rules_test (bool verbose)
     assert (scratch);
 
     /* the eight demo intents, in file order */
-    static const char *const demo[] = {"transaction_charged_twice", "request_refund", "lost_or_stolen_card",
-                                       "card_payment_not_recognised", "top_up_failed", "pending_transfer",
-                                       "exchange_rate", "card_arrival"};
+    static const char *const demo[] = {"transaction_charged_twice",
+                                       "request_refund",
+                                       "lost_or_stolen_card",
+                                       "card_payment_not_recognised",
+                                       "top_up_failed",
+                                       "pending_transfer",
+                                       "exchange_rate",
+                                       "card_arrival"};
     assert (intent_rules_count (rules) == 8);
     for (size_t i = 0; i < 8; i++) {
         assert (strcmp (intent_rules_name (rules, i), demo[i]) == 0);

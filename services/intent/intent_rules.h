@@ -25,21 +25,21 @@
 #include "cv_error.h"
 #include "cv_log.h"
 
-#define INTENT_UNKNOWN "unknown"     /* the fallback intent; no rule may use this name */
-#define INTENT_RULE_SEPARATOR ':'    /* between intent name and pattern number in a rule id */
-#define INTENT_MATCH_LIMIT 10000     /* pcre2_set_match_limit, per start position */
-#define INTENT_DEPTH_LIMIT 1000      /* pcre2_set_depth_limit (the interpreter's backtracking depth) */
+#define INTENT_UNKNOWN "unknown"  /* the fallback intent; no rule may use this name */
+#define INTENT_RULE_SEPARATOR ':' /* between intent name and pattern number in a rule id */
+#define INTENT_MATCH_LIMIT 10000  /* pcre2_set_match_limit, per start position */
+#define INTENT_DEPTH_LIMIT 1000   /* pcre2_set_depth_limit (the interpreter's backtracking depth) */
 
 typedef struct _intent_rules_t intent_rules_t;
 typedef struct _intent_rules_scratch_t intent_rules_scratch_t;
 
 /* What a classification found; plain data, released with intent_match_reset. */
 typedef struct {
-    const char *name;                       /* borrowed from the rules, or INTENT_UNKNOWN */
-    float confidence;                       /* 1 for a rule, 0 for the fallback */
-    Conveyor__V1__Intent__Method method;    /* RULE or FALLBACK */
-    char rule[CV_NAME_MAX_BYTES + 1];       /* e.g. "lost_or_stolen_card:1"; "" for the fallback */
-    json_t *slots;                          /* owned: object of slot name -> matched text */
+    const char *name;                    /* borrowed from the rules, or INTENT_UNKNOWN */
+    float confidence;                    /* 1 for a rule, 0 for the fallback */
+    Conveyor__V1__Intent__Method method; /* RULE or FALLBACK */
+    char rule[CV_NAME_MAX_BYTES + 1];    /* e.g. "lost_or_stolen_card:1"; "" for the fallback */
+    json_t *slots;                       /* owned: object of slot name -> matched text */
 } intent_match_t;
 
 /* Compiles the `intents` section of config; NULL with err naming file:line:key on a bad section

@@ -16,12 +16,13 @@
 /* One handler thread's logic; the knowledge its classifier reads is the worker's. */
 typedef struct {
     intent_classifier_t *classifier;
-    cv_log_t *log;              /* borrowed */
-    const char *check_text;     /* what the probe classifies */
+    cv_log_t *log;          /* borrowed */
+    const char *check_text; /* what the probe classifies */
 } intent_server_logic_t;
 
 const cv_setting_t intent_server_settings[] = {
-    {"intent-model", CV_SETTING_STRING, NULL, 0, 0, "the trained model file, instead of the agent file's classifier.model"},
+    {"intent-model", CV_SETTING_STRING, NULL, 0, 0,
+     "the trained model file, instead of the agent file's classifier.model"},
 };
 const size_t intent_server_settings_count = sizeof intent_server_settings / sizeof intent_server_settings[0];
 
@@ -180,7 +181,7 @@ const cv_launcher_spec_t intent_server_spec = {
     Self-test */
 
 #ifndef CONVEYOR_SOURCE_DIR
-#    error "CONVEYOR_SOURCE_DIR must name the source tree (for the demo agent file)"
+#error "CONVEYOR_SOURCE_DIR must name the source tree (for the demo agent file)"
 #endif
 
 static cv_envelope_t *
@@ -199,7 +200,8 @@ intent_server_test (bool verbose)
     cv_error_t err;
     cv_log_t *log = cv_log_new (INTENT_SERVER_SERVICE, "selftest", verbose);
     /* The demo model the build trained, named as an operator would: --intent-model. */
-    cv_settings_t *settings = cv_settings_new ("conveyor-intent", "test", intent_server_settings, intent_server_settings_count);
+    cv_settings_t *settings =
+        cv_settings_new ("conveyor-intent", "test", intent_server_settings, intent_server_settings_count);
     char *model_argv[] = {"conveyor-intent", "--intent-model", CONVEYOR_DEMO_MODEL, NULL};
     assert (cv_settings_load (settings, 3, model_argv, &err) == 0);
     cv_config_t *agent = cv_config_load (CONVEYOR_SOURCE_DIR "/deploy/config/bank-agent.yaml", &err);

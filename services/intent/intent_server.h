@@ -23,7 +23,7 @@
 
 #define INTENT_SERVER_SERVICE "intent"
 #define INTENT_SERVER_CONTROL_ENDPOINT "tcp://127.0.0.1:5561"
-#define INTENT_SERVER_CHECK_TEXT "I lost my card"   /* the probe's canned request */
+#define INTENT_SERVER_CHECK_TEXT "I lost my card" /* the probe's canned request */
 
 /* The worker's own settings, for cv_launcher_spec_t.extra_settings. */
 extern const cv_setting_t intent_server_settings[];

@@ -24,7 +24,7 @@
 #define CLAIMED '\x1a'
 
 typedef enum {
-    KIND_BLOCK,          /* looks like a slot but is not one: claims its span, gives nothing */
+    KIND_BLOCK, /* looks like a slot but is not one: claims its span, gives nothing */
     KIND_TRANSACTION,
     KIND_TRANSFER,
     KIND_DATE,
@@ -36,16 +36,16 @@ typedef enum {
 
 /* How a match becomes a value: which named groups and mark it reads. */
 typedef enum {
-    FORM_NONE,           /* nothing: a blocker */
-    FORM_REF,            /* group ref */
-    FORM_YMD,            /* groups d, m and optional y (numbers) */
-    FORM_NAMED,          /* mark = month number, group d, optional group y */
-    FORM_RELATIVE,       /* mark = days from the reference date */
-    FORM_AGO,            /* group n (a count), mark = unit: d, w (week), f (fortnight), m (month) */
-    FORM_WEEKDAY,        /* mark = ISO weekday (1 Monday), optional group dir (next/coming: ahead) */
-    FORM_CARD,           /* group last4 */
-    FORM_AMOUNT,         /* group num, mark = ISO 4217 code or "-" or none */
-    FORM_CODE,           /* mark = the value (ISO code) or "-" for a word that names none */
+    FORM_NONE,     /* nothing: a blocker */
+    FORM_REF,      /* group ref */
+    FORM_YMD,      /* groups d, m and optional y (numbers) */
+    FORM_NAMED,    /* mark = month number, group d, optional group y */
+    FORM_RELATIVE, /* mark = days from the reference date */
+    FORM_AGO,      /* group n (a count), mark = unit: d, w (week), f (fortnight), m (month) */
+    FORM_WEEKDAY,  /* mark = ISO weekday (1 Monday), optional group dir (next/coming: ahead) */
+    FORM_CARD,     /* group last4 */
+    FORM_AMOUNT,   /* group num, mark = ISO 4217 code or "-" or none */
+    FORM_CODE,     /* mark = the value (ISO code) or "-" for a word that names none */
 } form_t;
 
 /* One way of writing a slot: {CUR} (any currency), {SIGN} (currency signs and codes), {COUNTRY},
@@ -68,30 +68,30 @@ typedef struct {
 /* A value found in the text, before it becomes JSON; plain data, so reading allocates nothing. */
 typedef struct {
     kind_t kind;
-    size_t offset;         /* where the mention starts: values are listed in text order */
-    char text[48];         /* the normal form: "12.50", "2026-03-15", "tx-1-1-9", "ES" */
-    char currency[4];      /* amounts only: ISO 4217, "" when the text names none */
+    size_t offset;    /* where the mention starts: values are listed in text order */
+    char text[48];    /* the normal form: "12.50", "2026-03-15", "tx-1-1-9", "ES" */
+    char currency[4]; /* amounts only: ISO 4217, "" when the text names none */
 } item_t;
 
 /* Read-only once made: every thread reads the same compiled patterns. */
 struct _intent_slots_t {
     intent_lexicon_t *lexicon;
     pcre2_code *ids[INTENT_LEXICON_ID_KINDS]; /* the bank's ids, whole: is a reference one? */
-    pattern_t *patterns;               /* in reading order */
+    pattern_t *patterns;                      /* in reading order */
     size_t pattern_count;
-    uint32_t groups_max;               /* capture groups of the pattern with most */
+    uint32_t groups_max; /* capture groups of the pattern with most */
 };
 
 /* One thread's: what reading a text writes. */
 struct _intent_slots_scratch_t {
     const intent_slots_t *slots;
     pcre2_match_data *match_data;
-    pcre2_match_data *id_match;        /* for the ids, so as to leave match_data as it is */
+    pcre2_match_data *id_match; /* for the ids, so as to leave match_data as it is */
     pcre2_match_context *match_context;
-    item_t *items;                     /* found in the current text */
+    item_t *items; /* found in the current text */
     size_t item_count;
     size_t item_max;
-    size_t errors;                     /* pattern runs that ended in an error */
+    size_t errors; /* pattern runs that ended in an error */
     /* Our copy of the text: claimed spans are overwritten in it, and PCRE2's JIT may read up to
        15 bytes past the subject's end, which in a zeroed buffer of our own stays inside it. */
     char subject[CV_TEXT_MAX_BYTES + 64];
@@ -109,42 +109,42 @@ struct _intent_slots_scratch_t {
 /* Not followed by a currency that makes the number before it an amount ("card 1500 euros"); a
    currency followed by a number is that number's ("March 15 €20"). */
 #define NOT_AMOUNT "(?!\\s*{CUR}(?!\\s*[0-9]))"
-#define MONTH                                                                                          \
-    "(?:january(*:1)|february(*:2)|march(*:3)|april(*:4)|may(*:5)|june(*:6)|july(*:7)|august(*:8)|" \
-    "september(*:9)|october(*:10)|november(*:11)|december(*:12)|jan(*:1)|feb(*:2)|mar(*:3)|"        \
-    "apr(*:4)|jun(*:6)|jul(*:7)|aug(*:8)|sept(*:9)|sep(*:9)|oct(*:10)|nov(*:11)|dec(*:12))"        \
+#define MONTH                                                                                                          \
+    "(?:january(*:1)|february(*:2)|march(*:3)|april(*:4)|may(*:5)|june(*:6)|july(*:7)|august(*:8)|"                    \
+    "september(*:9)|october(*:10)|november(*:11)|december(*:12)|jan(*:1)|feb(*:2)|mar(*:3)|"                           \
+    "apr(*:4)|jun(*:6)|jul(*:7)|aug(*:8)|sept(*:9)|sep(*:9)|oct(*:10)|nov(*:11)|dec(*:12))"                            \
     "(?!\\p{L})\\.?"
 #define DAY "(?<d>[0-9]{1,2})(?:st|nd|rd|th)?"
 #define YEAR "(?:,?\\s+(?<y>(?:19|20|21)[0-9]{2})(?![0-9])" NOT_AMOUNT ")?"
-#define REFERENCE                                                                                  \
-    "(?<ref>(?-i:(?=[A-Za-z0-9-]*[0-9])[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){2,39}))"         \
+#define REFERENCE                                                                                                      \
+    "(?<ref>(?-i:(?=[A-Za-z0-9-]*[0-9])[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){2,39}))"                            \
     "(?![\\p{L}\\p{N}_-])"
-#define REFERENCE_WORD                                                                             \
+#define REFERENCE_WORD                                                                                                 \
     "\\s+(?:(?:id|reference|ref|number|no|nr)(?!\\p{L})\\.?|#)(?:\\s+(?:is|was)(?!\\p{L}))?\\s*[:#]?\\s*"
 #define NOT_IN_ID_BEFORE "(?<![\\p{L}\\p{N}_-])"
 #define NOT_IN_ID_AFTER "(?![\\p{L}\\p{N}_-])"
 /* Words after which a number is money even without a currency. */
-#define MONEY                                                                                      \
-    "(?:charged|charge|paid|pay|debited|credited|refunded|refund|spent|sent|send|transferred|"    \
-    "transfer|withdrew|withdrawn|withdraw|withdrawal|costs|cost|costing|price|amount|sum|total|"  \
+#define MONEY                                                                                                          \
+    "(?:charged|charge|paid|pay|debited|credited|refunded|refund|spent|sent|send|transferred|"                         \
+    "transfer|withdrew|withdrawn|withdraw|withdrawal|costs|cost|costing|price|amount|sum|total|"                       \
     "balance|payment|top[- ]?up|topped\\s+up|deposited|deposit|fee|received)(?!\\p{L})"
 /* Words that may stand between such a word and its number: "charged me only 40". */
-#define FILLER                                                                                     \
-    "(?:\\s+(?:me|us|him|her|them|of|was|is|were|are|for|only|just|about|around|roughly|"         \
-    "approximately|nearly|almost|over|under|exactly|an?|the|extra|another|twice|again|out|back|"  \
+#define FILLER                                                                                                         \
+    "(?:\\s+(?:me|us|him|her|them|of|was|is|were|are|for|only|just|about|around|roughly|"                              \
+    "approximately|nearly|almost|over|under|exactly|an?|the|extra|another|twice|again|out|back|"                       \
     "in|with|by|total)(?!\\p{L})){0,3}"
 /* What may follow a whole number for it to be money: the end, punctuation, a claimed span (a
    date, a reference) or a small word — not a noun ("3 times", "10 minutes"). */
-#define FOLLOW                                                                                     \
-    "\\s*(?:[.,;:!?)\\]\\x{1A}]|$)|\\s+(?:and|but|or|on|at|in|to|from|for|with|by|each|twice|"   \
-    "again|today|yesterday|last|this|that|which|so|because|instead|please|when|since|already|"    \
-    "too|as|not|only|into|via|back|off|out|yet|was|is|were|are|has|have|had|i|it|we|you|my|the|"  \
+#define FOLLOW                                                                                                         \
+    "\\s*(?:[.,;:!?)\\]\\x{1A}]|$)|\\s+(?:and|but|or|on|at|in|to|from|for|with|by|each|twice|"                         \
+    "again|today|yesterday|last|this|that|which|so|because|instead|please|when|since|already|"                         \
+    "too|as|not|only|into|via|back|off|out|yet|was|is|were|are|has|have|had|i|it|we|you|my|the|"                       \
     "an?|if|though|while)(?!\\p{L})"
 /* Words after which a demonym names a country: "a German website". */
-#define PLACE                                                                                      \
-    "(?:banks?|cards?|accounts?|merchants?|shops?|stores?|websites?|sites?|compan(?:y|ies)|"      \
-    "business(?:es)?|numbers?|phones?|sims?|iban|atms?|cash\\s+machines?|transfers?|payments?|"   \
-    "transactions?|retailers?|sellers?|vendors?|suppliers?|address|app|airlines?|hotels?|tax|"    \
+#define PLACE                                                                                                          \
+    "(?:banks?|cards?|accounts?|merchants?|shops?|stores?|websites?|sites?|compan(?:y|ies)|"                           \
+    "business(?:es)?|numbers?|phones?|sims?|iban|atms?|cash\\s+machines?|transfers?|payments?|"                        \
+    "transactions?|retailers?|sellers?|vendors?|suppliers?|address|app|airlines?|hotels?|tax|"                         \
     "taxes|government|embassy|police|customs)(?!\\p{L})"
 
 /* In reading order: a kind's spans are claimed before the next kind's patterns run. */
@@ -193,8 +193,7 @@ static const spec_t s_specs[] = {
      "(?<!\\p{L})(?:on|since|from|dated|until|till|by|before|after)\\s+(?:the\\s+)?(?<d>[0-9]{1,2})/(?<m>[0-9]{1,2})"
      "(?![0-9]|[-/.,][0-9])"},
     {KIND_DATE, FORM_NAMED, "(?<![\\p{L}\\p{N}.,/-])" DAY "(?:\\s+of\\s+|\\s+)" MONTH YEAR},
-    {KIND_DATE, FORM_NAMED,
-     "(?<!\\p{L})" MONTH "\\s*(?:the\\s+)?" DAY "(?![\\p{L}\\p{N}]|[.,][0-9])" NOT_AMOUNT YEAR},
+    {KIND_DATE, FORM_NAMED, "(?<!\\p{L})" MONTH "\\s*(?:the\\s+)?" DAY "(?![\\p{L}\\p{N}]|[.,][0-9])" NOT_AMOUNT YEAR},
 
     /* card digits, with card context */
     {KIND_CARD, FORM_CARD, "(?<!\\p{L})end(?:ing|s|ed)(?:\\s+(?:in|with|on))?\\s*[:#-]?\\s*" FOUR NOT_AMOUNT},
@@ -202,14 +201,12 @@ static const spec_t s_specs[] = {
      "(?<!\\p{L})last\\s+(?:four|4)(?:\\s+(?:digits|numbers|nos?\\.?))?(?:\\s+(?:of|on|from)\\s+(?:my|the|your|"
      "this|that)\\s+(?:\\p{L}+\\s+)?card(?:\\s+number)?)?(?:\\s+(?:are|is|were))?\\s*[:=-]?\\s*" FOUR},
     {KIND_CARD, FORM_CARD, "(?<![\\p{L}\\p{N}*•·#])(?:[*x•·#]{4}[\\s-]*){1,3}" FOUR},
-    {KIND_CARD, FORM_CARD,
-     "(?<!\\p{L})card(?:\\s+(?:number|no\\.?|nr\\.?))?\\s*(?:[:#]\\s*|\\s+)" FOUR NOT_AMOUNT},
+    {KIND_CARD, FORM_CARD, "(?<!\\p{L})card(?:\\s+(?:number|no\\.?|nr\\.?))?\\s*(?:[:#]\\s*|\\s+)" FOUR NOT_AMOUNT},
 
     /* amounts: a currency before or after the number, whichever comes first; then money words */
     {KIND_AMOUNT, FORM_AMOUNT,
      "(?<![\\p{L}\\p{N}]){SIGN}\\h*(?<num>" NUM ")|(?<![\\p{L}\\p{N}.,'\\x{2019}])(?<num>" NUM ")\\h*{CUR}"},
-    {KIND_AMOUNT, FORM_AMOUNT,
-     "(?<!\\p{L})" MONEY FILLER "\\s+(?<num>" NUM ")(?:(?<=[.,][0-9]{2})|(?=" FOLLOW "))"},
+    {KIND_AMOUNT, FORM_AMOUNT, "(?<!\\p{L})" MONEY FILLER "\\s+(?<num>" NUM ")(?:(?<=[.,][0-9]{2})|(?=" FOLLOW "))"},
 
     /* what is left: currencies, countries, demonyms before a place */
     {KIND_CURRENCY, FORM_CODE, "(?<![\\p{L}\\p{N}]){CUR}"},
@@ -274,8 +271,8 @@ intent_slots_new (cv_config_t *agent, cv_error_t *err)
         pattern_t *pattern = &self->patterns[self->pattern_count];
         pattern->kind = s_specs[i].kind;
         pattern->form = s_specs[i].form;
-        pattern->code = pcre2_compile ((PCRE2_SPTR) source, PCRE2_ZERO_TERMINATED, COMPILE_OPTIONS, &code, &offset,
-                                       NULL);
+        pattern->code =
+            pcre2_compile ((PCRE2_SPTR) source, PCRE2_ZERO_TERMINATED, COMPILE_OPTIONS, &code, &offset, NULL);
         if (pattern->code) {
             /* JIT is an optimisation only: the interpreter runs what it cannot compile */
             pcre2_jit_compile (pattern->code, PCRE2_JIT_COMPLETE);
@@ -287,9 +284,9 @@ intent_slots_new (cv_config_t *agent, cv_error_t *err)
         } else {
             PCRE2_UCHAR message[256];
             pcre2_get_error_message (code, message, sizeof message);
-            rc = cv_error_set (err, CV_ERR_INTERNAL, NULL, "slot pattern %zu does not compile: %s at offset %zu: %.80s",
-                               i + 1, (const char *) message, (size_t) offset,
-                               source + (offset > 20 ? offset - 20 : 0));
+            rc =
+                cv_error_set (err, CV_ERR_INTERNAL, NULL, "slot pattern %zu does not compile: %s at offset %zu: %.80s",
+                              i + 1, (const char *) message, (size_t) offset, source + (offset > 20 ? offset - 20 : 0));
         }
         free (source);
     }
@@ -390,7 +387,8 @@ s_bank_id (intent_slots_scratch_t *scratch, const char *ref)
 {
     for (size_t kind = 0; kind < INTENT_LEXICON_ID_KINDS; kind++)
         if (pcre2_match (scratch->slots->ids[kind], (PCRE2_SPTR) ref, strlen (ref), 0, 0, scratch->id_match,
-                         scratch->match_context) >= 0)
+                         scratch->match_context)
+            >= 0)
             return true;
     return false;
 }
@@ -679,8 +677,9 @@ s_expect_cases (const intent_slots_t *slots, intent_slots_scratch_t *scratch, co
         json_t *item = json_loads (line, 0, &json_err);
         const char *text = NULL, *on = "2026-03-18";
         json_t *expected = NULL;
-        if (!item || json_unpack_ex (item, &json_err, JSON_STRICT, "{s:s, s:o, s?:s}", "text", &text, "slots",
-                                     &expected, "on", &on)) {
+        if (!item
+            || json_unpack_ex (item, &json_err, JSON_STRICT, "{s:s, s:o, s?:s}", "text", &text, "slots", &expected,
+                               "on", &on)) {
             cv_assert_that (false, "intent_slots: %s: bad case %s: %s", path, line, json_err.text);
         }
         int year, month, day;
@@ -742,8 +741,9 @@ intent_slots_test (bool verbose)
 
     /* texts made to make patterns work hard: each ends, with no error, and what they give is
        bounded (many amounts and dates are fine, a crash or a limit is not) */
-    static const char *const units[] = {"1,", "1.", "€1", "1 EUR ", "**** ", "tx-1-", "1/1/", "a ", "card ", "9",
-                                        "ending 1234 ", "\xe2\x80\x99", "last four ", "+4", "€€", "March 1 "};
+    static const char *const units[] = {"1,",         "1.", "€1",    "1 EUR ",  "**** ",        "tx-1-",
+                                        "1/1/",       "a ", "card ", "9",       "ending 1234 ", "\xe2\x80\x99",
+                                        "last four ", "+4", "€€",    "March 1 "};
     for (size_t u = 0; u < COUNT (units); u++) {
         size_t size = strlen (units[u]), filled = 0;
         while (filled + size <= CV_TEXT_MAX_BYTES) {
@@ -797,8 +797,10 @@ intent_slots_test (bool verbose)
     assert (plain);
     other = intent_slots_scratch_new (plain);
     assert (other);
-    s_expect_on (plain, other, TODAY, "PAY-123456 took EUR 12", "{\"transaction_ref\": \"pay-123456\", "
-                 "\"amount\": {\"value\": \"12\", \"currency\": \"EUR\"}}", false);
+    s_expect_on (plain, other, TODAY, "PAY-123456 took EUR 12",
+                 "{\"transaction_ref\": \"pay-123456\", "
+                 "\"amount\": {\"value\": \"12\", \"currency\": \"EUR\"}}",
+                 false);
     s_expect_on (plain, other, TODAY, "transaction id tx-1-1-9", "{\"transaction_ref\": \"TX-1-1-9\"}", false);
     intent_slots_scratch_destroy (&other);
     intent_slots_destroy (&plain);

@@ -73,8 +73,8 @@
 #include "cv_config.h"
 #include "cv_error.h"
 
-#define INTENT_SLOTS_MATCH_LIMIT 10000   /* pcre2_set_match_limit, per start position */
-#define INTENT_SLOTS_DEPTH_LIMIT 1000    /* pcre2_set_depth_limit (the interpreter's backtracking depth) */
+#define INTENT_SLOTS_MATCH_LIMIT 10000 /* pcre2_set_match_limit, per start position */
+#define INTENT_SLOTS_DEPTH_LIMIT 1000  /* pcre2_set_depth_limit (the interpreter's backtracking depth) */
 
 typedef struct _intent_slots_t intent_slots_t;
 typedef struct _intent_slots_scratch_t intent_slots_scratch_t;
@@ -97,8 +97,8 @@ void intent_slots_scratch_destroy (intent_slots_scratch_t **self_p);
    The date must exist and its year lie in 1900-9000 (asserted: it comes from the caller's clock,
    not from a customer). NULL with err INVALID for text that is longer than CV_TEXT_MAX_BYTES or
    is not valid UTF-8, or INTERNAL when memory runs out. */
-json_t *intent_slots_extract (const intent_slots_t *self, intent_slots_scratch_t *scratch, const char *text,
-                              int year, int month, int day, cv_error_t *err) CV_MUST_CHECK;
+json_t *intent_slots_extract (const intent_slots_t *self, intent_slots_scratch_t *scratch, const char *text, int year,
+                              int month, int day, cv_error_t *err) CV_MUST_CHECK;
 
 /* Pattern runs through this scratch that ended in an error (a match limit, most likely) instead
    of a match or a miss. Worth a metric: it should stay at zero. */

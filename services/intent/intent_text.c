@@ -15,16 +15,15 @@
    until it fits, which only contrived input does. */
 #define CODEPOINTS_MAX (4 * INTENT_TEXT_MAX_BYTES)
 #define SHAPE_MAX_DIGITS 4
-#define NORMALISE_OPTIONS                                                                          \
-    (UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT | UTF8PROC_CASEFOLD | UTF8PROC_IGNORE)
+#define NORMALISE_OPTIONS (UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT | UTF8PROC_CASEFOLD | UTF8PROC_IGNORE)
 
 struct _intent_text_t {
     unsigned flags;
-    char clean[CLEAN_MAX_BYTES + 1];                 /* the input as valid UTF-8 */
-    utf8proc_int32_t codepoints[CODEPOINTS_MAX];     /* normalised */
-    char words[INTENT_TEXT_NORMAL_MAX_BYTES + 1];    /* each word NUL-terminated */
-    char normal[INTENT_TEXT_NORMAL_MAX_BYTES + 1];   /* the same bytes, joined by spaces */
-    size_t used;                                     /* bytes of words (and normal) in use */
+    char clean[CLEAN_MAX_BYTES + 1];               /* the input as valid UTF-8 */
+    utf8proc_int32_t codepoints[CODEPOINTS_MAX];   /* normalised */
+    char words[INTENT_TEXT_NORMAL_MAX_BYTES + 1];  /* each word NUL-terminated */
+    char normal[INTENT_TEXT_NORMAL_MAX_BYTES + 1]; /* the same bytes, joined by spaces */
+    size_t used;                                   /* bytes of words (and normal) in use */
     uint16_t start[INTENT_TEXT_MAX_WORDS];
     uint8_t length[INTENT_TEXT_MAX_WORDS];
     size_t count;
@@ -32,11 +31,11 @@ struct _intent_text_t {
 
 /* The state of the word being written. */
 typedef struct {
-    bool open;             /* a word is being written */
-    bool full;             /* it reached INTENT_TEXT_WORD_MAX_BYTES: the rest is skipped */
-    bool apostrophe;       /* an apostrophe followed its last character */
-    bool done;             /* the text's buffers are full: nothing more is taken */
-    size_t digits;         /* length of the run of digits it ends with */
+    bool open;       /* a word is being written */
+    bool full;       /* it reached INTENT_TEXT_WORD_MAX_BYTES: the rest is skipped */
+    bool apostrophe; /* an apostrophe followed its last character */
+    bool done;       /* the text's buffers are full: nothing more is taken */
+    size_t digits;   /* length of the run of digits it ends with */
 } word_state_t;
 
 intent_text_t *
@@ -136,23 +135,23 @@ static utf8proc_int32_t
 s_fold (utf8proc_int32_t code, void *data)
 {
     switch (code) {
-    case 0x0130:   /* LATIN CAPITAL LETTER I WITH DOT ABOVE: case-folds to i + U+0307 otherwise */
+    case 0x0130: /* LATIN CAPITAL LETTER I WITH DOT ABOVE: case-folds to i + U+0307 otherwise */
         return 'i';
-    case 0x2018:   /* ‘ */
-    case 0x2019:   /* ’ */
-    case 0x201A:   /* ‚ */
-    case 0x201B:   /* ‛ */
-    case 0x2032:   /* ′ */
-    case 0x02BC:   /* ʼ MODIFIER LETTER APOSTROPHE */
-    case 0x00B4:   /* ´ typed for an apostrophe */
-    case 0x0060:   /* ` likewise */
+    case 0x2018: /* ‘ */
+    case 0x2019: /* ’ */
+    case 0x201A: /* ‚ */
+    case 0x201B: /* ‛ */
+    case 0x2032: /* ′ */
+    case 0x02BC: /* ʼ MODIFIER LETTER APOSTROPHE */
+    case 0x00B4: /* ´ typed for an apostrophe */
+    case 0x0060: /* ` likewise */
         return '\'';
-    case 0x201C:   /* “ */
-    case 0x201D:   /* ” */
-    case 0x201E:   /* „ */
-    case 0x201F:   /* ‟ */
-    case 0x00AB:   /* « */
-    case 0x00BB:   /* » */
+    case 0x201C: /* “ */
+    case 0x201D: /* ” */
+    case 0x201E: /* „ */
+    case 0x201F: /* ‟ */
+    case 0x00AB: /* « */
+    case 0x00BB: /* » */
         return '"';
     default:
         return code;
@@ -165,9 +164,9 @@ static size_t
 s_normalise (intent_text_t *self, size_t size)
 {
     while (true) {
-        utf8proc_ssize_t count
-            = utf8proc_decompose_custom ((const utf8proc_uint8_t *) self->clean, (utf8proc_ssize_t) size,
-                                         self->codepoints, CODEPOINTS_MAX, NORMALISE_OPTIONS, s_fold, NULL);
+        utf8proc_ssize_t count =
+            utf8proc_decompose_custom ((const utf8proc_uint8_t *) self->clean, (utf8proc_ssize_t) size,
+                                       self->codepoints, CODEPOINTS_MAX, NORMALISE_OPTIONS, s_fold, NULL);
         /* The input is valid UTF-8 and the options are fixed: an error here is a bug. */
         assert (count >= 0);
         if (count <= CODEPOINTS_MAX) {
@@ -369,14 +368,14 @@ intent_text_test (bool verbose)
 
     /* case folding, NFKC, Unicode letters */
     EXPECT (text, "CAFÉ", "café");
-    EXPECT (text, "CAFE\xcc\x81", "café");                 /* E + combining acute composes */
-    EXPECT (text, "Straße STRASSE", "strasse strasse");    /* German sharp s folds to ss */
+    EXPECT (text, "CAFE\xcc\x81", "café");                   /* E + combining acute composes */
+    EXPECT (text, "Straße STRASSE", "strasse strasse");      /* German sharp s folds to ss */
     EXPECT (text, "İSTANBUL Istanbul", "istanbul istanbul"); /* Turkish dotted I: a plain i */
-    EXPECT (text, "ıi", "ıi");                             /* dotless i is a letter of its own */
+    EXPECT (text, "ıi", "ıi");                               /* dotless i is a letter of its own */
     EXPECT (text, "ＣＡＲＤ　ｆｅｅ", "card fee");           /* fullwidth letters and space */
-    EXPECT (text, "Ｏｎｅ²", "one0");                       /* superscript two is a digit */
-    EXPECT (text, "ΣΊΣΥΦΟΣ", "σίσυφοσ");                   /* final sigma folds to sigma */
-    EXPECT (text, "ﬁnance", "finance");                    /* ligature */
+    EXPECT (text, "Ｏｎｅ²", "one0");                        /* superscript two is a digit */
+    EXPECT (text, "ΣΊΣΥΦΟΣ", "σίσυφοσ");                     /* final sigma folds to sigma */
+    EXPECT (text, "ﬁnance", "finance");                      /* ligature */
 
     /* apostrophes, quotes and punctuation */
     EXPECT (text, "Don’t I’m", "dont im");
@@ -389,7 +388,7 @@ intent_text_test (bool verbose)
     /* digits: each run keeps its shape up to four digits */
     EXPECT (text, "card ending 4417, £20.50 on 2nd", "card ending 0000 £ 00 00 on 0nd");
     EXPECT (text, "1234567890", "0000");
-    EXPECT (text, "２０", "00");                            /* fullwidth digits */
+    EXPECT (text, "２０", "00"); /* fullwidth digits */
 
     /* emoji: a word each; skin tones, joiners and variation selectors dropped */
     EXPECT (text, "thanks👍🏽!", "thanks 👍");
@@ -406,8 +405,8 @@ intent_text_test (bool verbose)
     /* invalid UTF-8 is read as Latin-1; NUL is a space */
     s_expect (text, "caf\xe9 \xff\xfe x", 9, "café ÿþ x", verbose);
     s_expect (text, "a\0b", 3, "a b", verbose);
-    s_expect (text, "\xc3", 1, "ã", verbose);              /* a truncated sequence */
-    s_expect (text, "\xed\xa0\x80z", 4, "í z", verbose);  /* a surrogate: three Latin-1 characters */
+    s_expect (text, "\xc3", 1, "ã", verbose);            /* a truncated sequence */
+    s_expect (text, "\xed\xa0\x80z", 4, "í z", verbose); /* a surrogate: three Latin-1 characters */
 
     /* other digit modes and symbols off */
     intent_text_t *run = intent_text_new (INTENT_TEXT_DIGITS_RUN);

@@ -27,19 +27,19 @@
 
 #include "cv_envelope.h"
 
-#define INTENT_TEXT_MAX_BYTES CV_TEXT_MAX_BYTES   /* input beyond this is not read */
-#define INTENT_TEXT_WORD_MAX_BYTES 48             /* a longer word is cut */
-#define INTENT_TEXT_NORMAL_MAX_BYTES 4096         /* the words, joined by spaces */
+#define INTENT_TEXT_MAX_BYTES CV_TEXT_MAX_BYTES /* input beyond this is not read */
+#define INTENT_TEXT_WORD_MAX_BYTES 48           /* a longer word is cut */
+#define INTENT_TEXT_NORMAL_MAX_BYTES 4096       /* the words, joined by spaces */
 #define INTENT_TEXT_MAX_WORDS 1024
 
 /* Normalisation options, a bit set stored in the model file so that training and prediction
    agree. The digit mode takes the two low bits. */
-#define INTENT_TEXT_DIGITS_KEEP 0x0u     /* digits as written */
-#define INTENT_TEXT_DIGITS_RUN 0x1u      /* each run of digits is "0" */
-#define INTENT_TEXT_DIGITS_SHAPE 0x2u    /* each digit is "0", a run's length kept up to 4 */
+#define INTENT_TEXT_DIGITS_KEEP 0x0u  /* digits as written */
+#define INTENT_TEXT_DIGITS_RUN 0x1u   /* each run of digits is "0" */
+#define INTENT_TEXT_DIGITS_SHAPE 0x2u /* each digit is "0", a run's length kept up to 4 */
 #define INTENT_TEXT_DIGITS_MASK 0x3u
-#define INTENT_TEXT_SYMBOLS 0x4u         /* currency signs and other symbols (emoji) are words */
-#define INTENT_TEXT_KNOWN_FLAGS 0x7u     /* every bit this build knows */
+#define INTENT_TEXT_SYMBOLS 0x4u     /* currency signs and other symbols (emoji) are words */
+#define INTENT_TEXT_KNOWN_FLAGS 0x7u /* every bit this build knows */
 #define INTENT_TEXT_DEFAULT_FLAGS (INTENT_TEXT_DIGITS_SHAPE | INTENT_TEXT_SYMBOLS)
 
 typedef struct _intent_text_t intent_text_t;

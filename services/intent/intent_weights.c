@@ -15,23 +15,23 @@
 struct _intent_weights_t {
     unsigned bits;
     size_t label_count;
-    size_t stride;            /* labels rounded up to a whole number of LANES */
-    size_t expected;          /* rows */
-    size_t rows;              /* added so far */
-    float default_idf;        /* of a bucket without a row */
-    uint32_t *buckets;        /* per row, increasing */
-    float *idf;               /* per row */
+    size_t stride;     /* labels rounded up to a whole number of LANES */
+    size_t expected;   /* rows */
+    size_t rows;       /* added so far */
+    float default_idf; /* of a bucket without a row */
+    uint32_t *buckets; /* per row, increasing */
+    float *idf;        /* per row */
     /* 2^bits entries: row + 1 of a bucket, 0 when it has none; in 16 bits while the rows fit
        (half the memory: 512 kB for the demo model's 2^18 buckets), else in 32 */
     uint16_t *map16;
     uint32_t *map32;
     /* a row of pairs keeps its weights at row_start[r] .. row_start[r + 1] - 1 by increasing
        label; whole[r] is 1 + the row's index among the whole rows, 0 for a row of pairs */
-    uint32_t *row_start;      /* rows + 1 */
+    uint32_t *row_start; /* rows + 1 */
     uint16_t *pair_labels;
     float *pair_weights;
-    uint32_t *whole;          /* per row */
-    float *whole_weights;     /* [whole row][stride] */
+    uint32_t *whole;      /* per row */
+    float *whole_weights; /* [whole row][stride] */
     intent_weights_room_t used, room;
 };
 
@@ -131,8 +131,7 @@ intent_weights_new (unsigned bits, size_t label_count, size_t rows, const uint32
     self->whole = malloc ((rows ? rows : 1) * sizeof *self->whole);
     self->pair_labels = malloc ((room->pairs ? room->pairs : 1) * sizeof *self->pair_labels);
     self->pair_weights = malloc ((room->pairs ? room->pairs : 1) * sizeof *self->pair_weights);
-    self->whole_weights = calloc (room->whole_rows ? room->whole_rows * self->stride : 1,
-                                  sizeof *self->whole_weights);
+    self->whole_weights = calloc (room->whole_rows ? room->whole_rows * self->stride : 1, sizeof *self->whole_weights);
     if (!self->buckets || !self->idf || !(self->map16 || self->map32) || !self->row_start || !self->whole
         || !self->pair_labels || !self->pair_weights || !self->whole_weights) {
         intent_weights_destroy (&self);
@@ -380,7 +379,7 @@ intent_weights_test (bool verbose)
     uint32_t *all = malloc (many * sizeof *all);
     float *ones = malloc (many * sizeof *ones), row[2] = {0, 1};
     assert (all && ones);
-    room = (intent_weights_room_t) {0};
+    room = (intent_weights_room_t){0};
     for (size_t r = 0; r < many; r++) {
         all[r] = (uint32_t) r;
         ones[r] = 1;

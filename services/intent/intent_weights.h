@@ -63,8 +63,8 @@ uint32_t intent_weights_row (const intent_weights_t *self, size_t row, float *id
    count features (bucket and count each) with the rows: each feature weighs its sublinear tf
    times its idf, L2-normalised over all of them (a bucket without a row counts in the norm, as
    default_idf says). rows and values are scratch room for count entries. Allocates nothing. */
-void intent_weights_score (const intent_weights_t *self, const uint32_t *buckets, const uint32_t *counts,
-                           size_t count, uint32_t *rows, float *values, float *scores);
+void intent_weights_score (const intent_weights_t *self, const uint32_t *buckets, const uint32_t *counts, size_t count,
+                           uint32_t *rows, float *values, float *scores);
 
 void intent_weights_test (bool verbose);
 

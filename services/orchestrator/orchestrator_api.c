@@ -43,8 +43,7 @@ orchestrator_api_parse_submission (json_t *body, orchestrator_submission_t *subm
             && strcmp (key, "idempotency_key"))
             return cv_error_set (err, CV_ERR_INVALID, key, "unknown field %s", key);
     }
-    if (s_id (body, "user_id", true, &submission->user_id, err)
-        || s_string (body, "text", true, &submission->text, err)
+    if (s_id (body, "user_id", true, &submission->user_id, err) || s_string (body, "text", true, &submission->text, err)
         || s_id (body, "session_id", false, &submission->session_id, err)
         || s_id (body, "idempotency_key", false, &submission->idempotency_key, err))
         return -1;
@@ -64,8 +63,8 @@ orchestrator_api_test (bool verbose)
 {
     orchestrator_submission_t submission;
     cv_error_t err;
-    json_t *body = json_pack ("{s:s, s:s, s:s}", "user_id", "cust-1", "text", "Where is my card?", "idempotency_key",
-                              "k-1");
+    json_t *body =
+        json_pack ("{s:s, s:s, s:s}", "user_id", "cust-1", "text", "Where is my card?", "idempotency_key", "k-1");
     assert (orchestrator_api_parse_submission (body, &submission, &err) == 0);
     assert (strcmp (submission.user_id, "cust-1") == 0 && strcmp (submission.idempotency_key, "k-1") == 0);
     assert (submission.session_id == NULL);

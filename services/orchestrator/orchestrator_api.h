@@ -13,15 +13,15 @@
 typedef struct {
     const char *user_id;
     const char *text;
-    const char *session_id;       /* NULL when absent */
-    const char *idempotency_key;  /* NULL when absent */
+    const char *session_id;      /* NULL when absent */
+    const char *idempotency_key; /* NULL when absent */
 } orchestrator_submission_t;
 
 /* Checks body: an object with user_id and text (required), session_id and idempotency_key
    (optional), nothing else; ids 1..64 of [A-Za-z0-9_.:-]; text 1..CV_TEXT_MAX_BYTES bytes with no
    NUL (JSON parsing already rejected invalid UTF-8). -1 with err naming the field otherwise. */
-int orchestrator_api_parse_submission (json_t *body, orchestrator_submission_t *submission, cv_error_t *err)
-    CV_MUST_CHECK;
+int orchestrator_api_parse_submission (json_t *body, orchestrator_submission_t *submission,
+                                       cv_error_t *err) CV_MUST_CHECK;
 
 void orchestrator_api_test (bool verbose);
 

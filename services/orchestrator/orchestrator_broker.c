@@ -8,15 +8,15 @@
 #include "cv_mdp.h"
 
 typedef struct {
-    char *key;                /* routing id, hex, for the registry */
+    char *key; /* routing id, hex, for the registry */
     zframe_t *identity;
     char service[65];
     char instance[65];
     uint32_t capacity;
     uint32_t in_flight;
-    int64_t expires_at;       /* mono ms: dead when no message arrives by then */
-    int64_t heartbeat_at;     /* mono ms: when to send the next heartbeat */
-    int64_t last_used;        /* mono ms: for least-recently-used dispatch */
+    int64_t expires_at;   /* mono ms: dead when no message arrives by then */
+    int64_t heartbeat_at; /* mono ms: when to send the next heartbeat */
+    int64_t last_used;    /* mono ms: for least-recently-used dispatch */
 } worker_t;
 
 typedef struct {
@@ -26,11 +26,11 @@ typedef struct {
     void *owner;
     cv_arena_t *arena;
     cv_envelope_t *envelope;
-    uint32_t attempt;         /* of the current or next send */
+    uint32_t attempt; /* of the current or next send */
     char message_id[CV_NAME_MAX_BYTES + 1];
-    worker_t *worker;         /* NULL while queued */
-    int64_t not_before;       /* mono ms: backoff before the next send */
-    int64_t attempt_expires;  /* mono ms: this attempt's limit */
+    worker_t *worker;        /* NULL while queued */
+    int64_t not_before;      /* mono ms: backoff before the next send */
+    int64_t attempt_expires; /* mono ms: this attempt's limit */
 } job_t;
 
 struct _orchestrator_broker_t {
@@ -38,8 +38,8 @@ struct _orchestrator_broker_t {
     zloop_t *loop;
     zsock_t *router;
     char *endpoint;
-    zhashx_t *workers;        /* key -> worker_t */
-    zlistx_t *jobs;           /* job_t, oldest first */
+    zhashx_t *workers; /* key -> worker_t */
+    zlistx_t *jobs;    /* job_t, oldest first */
     int timer;
 };
 
@@ -66,8 +66,7 @@ s_send_to (orchestrator_broker_t *self, zframe_t *identity, zmsg_t **msg_p)
     zmsg_send (msg_p, self->router);
 }
 
-static void
-s_requeue (orchestrator_broker_t *self, job_t *job, const char *why);
+static void s_requeue (orchestrator_broker_t *self, job_t *job, const char *why);
 
 static void
 s_worker_remove (orchestrator_broker_t *self, worker_t *worker, const char *why)
@@ -201,8 +200,8 @@ s_dispatch (orchestrator_broker_t *self)
         zlistx_detach_cur (self->jobs);
         cv_error_t err;
         if (job->envelope->deadline_ms <= wall)
-            cv_error_set (&err, CV_ERR_DEADLINE_EXCEEDED, NULL, "%s: deadline passed after %u attempt(s)",
-                          job->service, job->attempt - 1);
+            cv_error_set (&err, CV_ERR_DEADLINE_EXCEEDED, NULL, "%s: deadline passed after %u attempt(s)", job->service,
+                          job->attempt - 1);
         else
             cv_error_set (&err, CV_ERR_UNAVAILABLE, NULL, "%s: gave up after %u attempts", job->service,
                           self->config.max_attempts);

@@ -31,13 +31,13 @@ typedef void (orchestrator_broker_done_fn) (void *owner, cv_envelope_t *reply, c
                                             const cv_error_t *err);
 
 typedef struct {
-    const char *endpoint;         /* to bind, e.g. tcp://127.0.0.1:5555 */
-    int heartbeat_ms;             /* default 1000 */
-    int liveness;                 /* missed heartbeats before a worker is dead, default 3 */
-    int attempt_timeout_ms;       /* one attempt's limit, default 5000 */
-    uint32_t max_attempts;        /* default 3 */
-    int backoff_ms;               /* first retry's delay, doubled each time, with jitter */
-    cv_log_t *log;                /* borrowed */
+    const char *endpoint;   /* to bind, e.g. tcp://127.0.0.1:5555 */
+    int heartbeat_ms;       /* default 1000 */
+    int liveness;           /* missed heartbeats before a worker is dead, default 3 */
+    int attempt_timeout_ms; /* one attempt's limit, default 5000 */
+    uint32_t max_attempts;  /* default 3 */
+    int backoff_ms;         /* first retry's delay, doubled each time, with jitter */
+    cv_log_t *log;          /* borrowed */
 } orchestrator_broker_config_t;
 
 /* Binds and registers with loop; NULL with err when the endpoint cannot be bound. */

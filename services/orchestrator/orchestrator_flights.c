@@ -32,8 +32,8 @@ typedef struct {
     cv_envelope_t *reply; /* EVENT_RESULT: taken */
     const uint8_t *packed;
     size_t size;
-    const cv_error_t *err;            /* EVENT_RESULT (no reply), EVENT_WRITE_FAILED */
-    const char *existing_id;          /* EVENT_WRITTEN of the row: the idempotency key's first request */
+    const cv_error_t *err;   /* EVENT_RESULT (no reply), EVENT_WRITE_FAILED */
+    const char *existing_id; /* EVENT_WRITTEN of the row: the idempotency key's first request */
 } event_data_t;
 
 struct _orchestrator_flights_t {
@@ -42,7 +42,7 @@ struct _orchestrator_flights_t {
     orchestrator_broker_t *broker;
     orchestrator_store_t *store;
     cv_log_t *log;
-    zhashx_t *table;                  /* request id -> flight_t */
+    zhashx_t *table; /* request id -> flight_t */
     size_t parked;
     int retry_timer;
 };
@@ -51,13 +51,13 @@ typedef struct {
     orchestrator_flights_t *flights;
     orchestrator_request_t *request;
     phase_t phase;
-    zlistx_t *waiters;                /* orchestrator_exchange_t to answer at the end */
-    bool has_key;                     /* an idempotency key: the row goes first in every mode */
-    int accepted;                     /* stages whose results it holds */
-    int issued;                       /* writes queued, in the header's numbering */
-    int recorded;                     /* writes committed */
-    int pending;                      /* writes whose callback has not come yet */
-    cv_error_code_t failure;          /* why it failed, for the status code */
+    zlistx_t *waiters;       /* orchestrator_exchange_t to answer at the end */
+    bool has_key;            /* an idempotency key: the row goes first in every mode */
+    int accepted;            /* stages whose results it holds */
+    int issued;              /* writes queued, in the header's numbering */
+    int recorded;            /* writes committed */
+    int pending;             /* writes whose callback has not come yet */
+    cv_error_code_t failure; /* why it failed, for the status code */
     int64_t started_us;
     int64_t stage_started_us;
 } flight_t;
@@ -194,15 +194,14 @@ s_duplicate_loaded (void *owner, orchestrator_store_answer_t *answer)
 {
     duplicate_t *duplicate = owner;
     if (!answer->request)
-        s_answer_all (duplicate->waiters, MHD_HTTP_SERVICE_UNAVAILABLE,
-                      json_pack ("{s:{s:s, s:s}}", "error", "code", "store_unavailable", "message",
-                                 answer->err->message),
-                      true);
+        s_answer_all (
+            duplicate->waiters, MHD_HTTP_SERVICE_UNAVAILABLE,
+            json_pack ("{s:{s:s, s:s}}", "error", "code", "store_unavailable", "message", answer->err->message), true);
     else {
         orchestrator_request_t *first = answer->request;
         unsigned status = orchestrator_request_state (first) == REQUEST_FAILED ? MHD_HTTP_BAD_GATEWAY
-                          : orchestrator_request_finished (first)            ? MHD_HTTP_OK
-                                                                             : MHD_HTTP_ACCEPTED;
+                          : orchestrator_request_finished (first)              ? MHD_HTTP_OK
+                                                                               : MHD_HTTP_ACCEPTED;
         s_answer_all (duplicate->waiters, status, orchestrator_request_to_json (first, false), false);
     }
     zlistx_destroy (&duplicate->waiters);
@@ -254,8 +253,8 @@ s_send_stage (flight_t *flight)
     snprintf (job_id, sizeof job_id, "%s.%s", s_id (flight), orchestrator_request_stage_name (state));
     flight->stage_started_us = zclock_usecs ();
     /* The envelope borrows earlier results; the broker packs it before they could change. */
-    orchestrator_broker_submit (flight->flights->broker, orchestrator_request_service (state), job_id, &arena,
-                                envelope, s_job_done, flight);
+    orchestrator_broker_submit (flight->flights->broker, orchestrator_request_service (state), job_id, &arena, envelope,
+                                s_job_done, flight);
 }
 
 static void
@@ -364,8 +363,7 @@ s_write_failed (flight_t *flight, const cv_error_t *err)
         snprintf (message, sizeof message, "nothing was recorded (%s); retry", err->message);
         s_answer_all (flight->waiters, MHD_HTTP_SERVICE_UNAVAILABLE,
                       json_pack ("{s:{s:s, s:s}}", "error", "code", "store_unavailable", "message", message), true);
-    }
-    else if (!park) /* the database refused the write itself: writing it again would fail again */
+    } else if (!park) /* the database refused the write itself: writing it again would fail again */
         s_answer_all (flight->waiters, MHD_HTTP_INTERNAL_SERVER_ERROR,
                       json_pack ("{s:{s:s, s:s}, s:s}", "error", "code", "store_refused", "message", err->message,
                                  "request_id", s_id (flight)),
@@ -425,8 +423,8 @@ s_step (flight_t *flight, event_t event, const event_data_t *data)
         cv_log_event (flight->flights->log, CV_LOG_INFO, s_id (flight), orchestrator_request_trace_id (request),
                       "resuming at stage %s after the store came back",
                       orchestrator_request_stage_name (orchestrator_request_state (request)));
-        orchestrator_request_set_deadline (
-            request, (uint64_t) zclock_time () + (uint64_t) flight->flights->config.request_timeout_ms);
+        orchestrator_request_set_deadline (request, (uint64_t) zclock_time ()
+                                                        + (uint64_t) flight->flights->config.request_timeout_ms);
         s_set_phase (flight, PHASE_WRITING);
         break;
     }
@@ -481,8 +479,8 @@ orchestrator_flights_stop (orchestrator_flights_t *self)
         if (flight->recorded > 0)
             s_answer_all (flight->waiters, MHD_HTTP_SERVICE_UNAVAILABLE,
                           json_pack ("{s:{s:s, s:s}, s:s, s:s}", "error", "code", "shutting_down", "message",
-                                     "the orchestrator is stopping; the request resumes when it is back",
-                                     "request_id", s_id (flight), "status", "running"),
+                                     "the orchestrator is stopping; the request resumes when it is back", "request_id",
+                                     s_id (flight), "status", "running"),
                           true);
         else
             s_answer_all (flight->waiters, MHD_HTTP_SERVICE_UNAVAILABLE,

@@ -58,8 +58,8 @@ typedef struct _orchestrator_flights_t orchestrator_flights_t;
 
 typedef struct {
     orchestrator_durability_t durability;
-    int request_timeout_ms;       /* a resumed request's fresh deadline */
-    int retry_ms;                 /* how often parked requests look for the store; default 250 */
+    int request_timeout_ms; /* a resumed request's fresh deadline */
+    int retry_ms;           /* how often parked requests look for the store; default 250 */
 } orchestrator_flights_config_t;
 
 /* broker, store and log are borrowed and must outlive the flights. */

@@ -17,29 +17,29 @@
 struct _orchestrator_exchange_t {
     orchestrator_http_t *http;
     struct MHD_Connection *connection;
-    char *body;                      /* uploaded bytes */
+    char *body; /* uploaded bytes */
     size_t body_size;
     bool too_large;
-    bool handled;                    /* the handler has seen it */
+    bool handled; /* the handler has seen it */
     bool suspended;
-    struct MHD_Response *response;   /* the answer, once there is one */
+    struct MHD_Response *response; /* the answer, once there is one */
     unsigned status;
     char *headers[MAX_HEADERS][2];
-    orchestrator_exchange_t *next;   /* in the http's list of open exchanges */
+    orchestrator_exchange_t *next; /* in the http's list of open exchanges */
 };
 
 struct _orchestrator_http_t {
     zloop_t *loop;
     struct MHD_Daemon *daemon;
     zmq_pollitem_t item;
-    int timer;                       /* the one-shot timer for MHD's next run, or -1 */
+    int timer; /* the one-shot timer for MHD's next run, or -1 */
     size_t max_body;
     orchestrator_http_handler_fn *handler;
     void *arg;
     cv_log_t *log;
-    orchestrator_exchange_t *open;   /* exchanges not yet completed by MHD */
+    orchestrator_exchange_t *open; /* exchanges not yet completed by MHD */
     int port;
-    bool in_callback;                /* inside MHD: running MHD again would re-enter it */
+    bool in_callback; /* inside MHD: running MHD again would re-enter it */
 };
 
 static void
@@ -224,11 +224,11 @@ orchestrator_http_new (zloop_t *loop, const char *address, int port, size_t max_
     self->handler = handler;
     self->arg = arg;
     self->log = log;
-    self->daemon = MHD_start_daemon (MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL,
-                                     s_access, self, MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, log,
-                                     MHD_OPTION_SOCK_ADDR, &bind_address, MHD_OPTION_NOTIFY_COMPLETED, s_completed,
-                                     self, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 60,
-                                     MHD_OPTION_CONNECTION_LIMIT, (unsigned) 1000, MHD_OPTION_END);
+    self->daemon =
+        MHD_start_daemon (MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL, s_access, self,
+                          MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, log, MHD_OPTION_SOCK_ADDR, &bind_address,
+                          MHD_OPTION_NOTIFY_COMPLETED, s_completed, self, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 60,
+                          MHD_OPTION_CONNECTION_LIMIT, (unsigned) 1000, MHD_OPTION_END);
     if (!self->daemon) {
         cv_error_set (err, CV_ERR_UNAVAILABLE, "http_port", "cannot listen on %s:%d (in use?)", address, port);
         free (self);

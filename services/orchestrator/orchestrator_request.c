@@ -20,11 +20,11 @@ struct _orchestrator_request_t {
     uint64_t deadline_ms;
     orchestrator_state_t state;
     char *error;
-    cv_envelope_t *results[REQUEST_STAGES];   /* owned, by stage */
-    uint8_t *packed[REQUEST_STAGES];          /* ...and the bytes each came in */
+    cv_envelope_t *results[REQUEST_STAGES]; /* owned, by stage */
+    uint8_t *packed[REQUEST_STAGES];        /* ...and the bytes each came in */
     size_t packed_size[REQUEST_STAGES];
     int64_t stage_us[REQUEST_STAGES];
-    char *checkpoint_at[REQUEST_STAGES];      /* noted checkpoints, for the document */
+    char *checkpoint_at[REQUEST_STAGES]; /* noted checkpoints, for the document */
     double total_ms;
 };
 
@@ -92,15 +92,51 @@ orchestrator_request_destroy (orchestrator_request_t **self_p)
     *self_p = NULL;
 }
 
-const char *orchestrator_request_id (const orchestrator_request_t *self) { return self->id; }
-const char *orchestrator_request_trace_id (const orchestrator_request_t *self) { return self->trace_id; }
-const char *orchestrator_request_user_id (const orchestrator_request_t *self) { return self->user_id; }
-const char *orchestrator_request_session_id (const orchestrator_request_t *self) { return self->session_id; }
-const char *orchestrator_request_text (const orchestrator_request_t *self) { return self->text; }
-const char *orchestrator_request_idempotency_key (const orchestrator_request_t *self) { return self->idempotency_key; }
-uint64_t orchestrator_request_deadline (const orchestrator_request_t *self) { return self->deadline_ms; }
-orchestrator_state_t orchestrator_request_state (const orchestrator_request_t *self) { return self->state; }
-const char *orchestrator_request_error (const orchestrator_request_t *self) { return self->error; }
+const char *
+orchestrator_request_id (const orchestrator_request_t *self)
+{
+    return self->id;
+}
+const char *
+orchestrator_request_trace_id (const orchestrator_request_t *self)
+{
+    return self->trace_id;
+}
+const char *
+orchestrator_request_user_id (const orchestrator_request_t *self)
+{
+    return self->user_id;
+}
+const char *
+orchestrator_request_session_id (const orchestrator_request_t *self)
+{
+    return self->session_id;
+}
+const char *
+orchestrator_request_text (const orchestrator_request_t *self)
+{
+    return self->text;
+}
+const char *
+orchestrator_request_idempotency_key (const orchestrator_request_t *self)
+{
+    return self->idempotency_key;
+}
+uint64_t
+orchestrator_request_deadline (const orchestrator_request_t *self)
+{
+    return self->deadline_ms;
+}
+orchestrator_state_t
+orchestrator_request_state (const orchestrator_request_t *self)
+{
+    return self->state;
+}
+const char *
+orchestrator_request_error (const orchestrator_request_t *self)
+{
+    return self->error;
+}
 
 void
 orchestrator_request_set_deadline (orchestrator_request_t *self, uint64_t deadline_ms)
@@ -130,9 +166,12 @@ const char *
 orchestrator_request_status (const orchestrator_request_t *self)
 {
     switch (self->state) {
-    case REQUEST_DONE: return "done";
-    case REQUEST_FAILED: return "failed";
-    default: return "running";
+    case REQUEST_DONE:
+        return "done";
+    case REQUEST_FAILED:
+        return "failed";
+    default:
+        return "running";
     }
 }
 
@@ -214,8 +253,8 @@ orchestrator_request_fail (orchestrator_request_t *self, const char *message)
 }
 
 int
-orchestrator_request_accept (orchestrator_request_t *self, cv_envelope_t **reply_p, const uint8_t *packed,
-                             size_t size, int64_t elapsed_us, cv_error_t *err)
+orchestrator_request_accept (orchestrator_request_t *self, cv_envelope_t **reply_p, const uint8_t *packed, size_t size,
+                             int64_t elapsed_us, cv_error_t *err)
 {
     assert (reply_p && *reply_p && packed);
     cv_envelope_t *reply = *reply_p;
@@ -284,8 +323,9 @@ s_evidence_json (const Conveyor__V1__Evidence *evidence)
     json_t *tools = json_array ();
     for (size_t i = 0; i < evidence->n_results; i++) {
         const Conveyor__V1__ToolResult *result = evidence->results[i];
-        json_t *tool = json_pack ("{s:s, s:s, s:f}", "tool", result->tool, "status",
-                                  cv_context_tool_status_name (result->status), "elapsed_ms", s_ms (result->elapsed_us));
+        json_t *tool =
+            json_pack ("{s:s, s:s, s:f}", "tool", result->tool, "status", cv_context_tool_status_name (result->status),
+                       "elapsed_ms", s_ms (result->elapsed_us));
         cv_error_t err;
         json_t *data = cv_msgpack_unpack (result->data.data, result->data.len, "data", &err);
         if (json_is_array (data))
@@ -301,9 +341,9 @@ s_evidence_json (const Conveyor__V1__Evidence *evidence)
 json_t *
 orchestrator_request_to_json (const orchestrator_request_t *self, bool with_checkpoints)
 {
-    json_t *document = json_pack ("{s:s, s:s, s:s, s:s}", "request_id", self->id, "status",
-                                  orchestrator_request_status (self), "user_id", self->user_id, "trace_id",
-                                  self->trace_id);
+    json_t *document =
+        json_pack ("{s:s, s:s, s:s, s:s}", "request_id", self->id, "status", orchestrator_request_status (self),
+                   "user_id", self->user_id, "trace_id", self->trace_id);
     if (*self->session_id)
         json_object_set_new (document, "session_id", json_string (self->session_id));
     if (self->state == REQUEST_FAILED && self->error)
@@ -334,8 +374,9 @@ orchestrator_request_to_json (const orchestrator_request_t *self, bool with_chec
     if (self->results[1])
         json_object_set_new (document, "evidence", s_evidence_json (self->results[1]->evidence));
     if (self->results[3])
-        json_object_set_new (document, "reply", json_pack ("{s:s, s:s}", "text", self->results[3]->reply->text,
-                                                           "template", self->results[3]->reply->template_));
+        json_object_set_new (document, "reply",
+                             json_pack ("{s:s, s:s}", "text", self->results[3]->reply->text, "template",
+                                        self->results[3]->reply->template_));
 
     json_t *timings = json_object ();
     for (int stage = 0; stage < REQUEST_STAGES; stage++)
@@ -409,15 +450,16 @@ void
 orchestrator_request_test (bool verbose)
 {
     uint64_t deadline = 4102444800000ULL; /* 2100 */
-    orchestrator_request_t *request = orchestrator_request_new (NULL, NULL, "cust-1", NULL, "Where is my card?",
-                                                                "key-1", deadline);
+    orchestrator_request_t *request =
+        orchestrator_request_new (NULL, NULL, "cust-1", NULL, "Where is my card?", "key-1", deadline);
     assert (strncmp (orchestrator_request_id (request), "r-", 2) == 0);
     assert (strlen (orchestrator_request_trace_id (request)) == 32);
     assert (s_equal (orchestrator_request_status (request), "running"));
     cv_error_t err;
 
     const cv_body_t sent[] = {CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST, CONVEYOR__V1__ENVELOPE__BODY_GATHER_REQUEST,
-                              CONVEYOR__V1__ENVELOPE__BODY_DECIDE_REQUEST, CONVEYOR__V1__ENVELOPE__BODY_RESPOND_REQUEST};
+                              CONVEYOR__V1__ENVELOPE__BODY_DECIDE_REQUEST,
+                              CONVEYOR__V1__ENVELOPE__BODY_RESPOND_REQUEST};
     for (int stage = 0; stage < REQUEST_STAGES; stage++) {
         assert (orchestrator_request_state (request) == (orchestrator_state_t) stage);
         cv_arena_t *arena = cv_arena_new ();
@@ -444,7 +486,7 @@ orchestrator_request_test (bool verbose)
     assert (s_equal (json_string_value (json_object_get (document, "status")), "done"));
     assert (s_equal (json_string_value (json_object_get (json_object_get (document, "intent"), "method")), "rule"));
     assert (s_equal (json_string_value (json_object_get (json_object_get (document, "reply"), "text")),
-                    "Your card is on its way."));
+                     "Your card is on its way."));
     json_t *timings = json_object_get (document, "timings_ms");
     assert (json_real_value (json_object_get (timings, "gather")) == 2.0);
     assert (json_real_value (json_object_get (timings, "total")) == 12.5);
@@ -456,8 +498,8 @@ orchestrator_request_test (bool verbose)
     assert (!orchestrator_request_stage_envelope (request, arena));
     uint8_t *packed;
     size_t size;
-    cv_envelope_t *extra = s_reply (cv_envelope_new (arena, "r", NULL, deadline, 1), CONVEYOR__V1__ENVELOPE__BODY_REPLY,
-                                    &packed, &size);
+    cv_envelope_t *extra =
+        s_reply (cv_envelope_new (arena, "r", NULL, deadline, 1), CONVEYOR__V1__ENVELOPE__BODY_REPLY, &packed, &size);
     assert (orchestrator_request_accept (request, &extra, packed, size, 1, &err) == -1);
     free (packed);
     cv_arena_destroy (&arena);

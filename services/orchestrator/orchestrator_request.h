@@ -37,8 +37,8 @@ typedef struct _orchestrator_request_t orchestrator_request_t;
 
 /* A new request in state INTENT. id and trace_id may be NULL to generate them. */
 orchestrator_request_t *orchestrator_request_new (const char *id, const char *trace_id, const char *user_id,
-                                                  const char *session_id, const char *text,
-                                                  const char *idempotency_key, uint64_t deadline_ms);
+                                                  const char *session_id, const char *text, const char *idempotency_key,
+                                                  uint64_t deadline_ms);
 void orchestrator_request_destroy (orchestrator_request_t **self_p);
 
 const char *orchestrator_request_id (const orchestrator_request_t *self);

@@ -88,9 +88,9 @@ s_readiness_answer (readiness_t *readiness, const cv_error_t *err)
 {
     json_object_set_new (readiness->checks, "postgresql", json_string (err ? err->message : "ok"));
     bool ready = readiness->ready && !err;
-    orchestrator_http_answer (readiness->exchange, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
-                              json_pack ("{s:s, s:o}", "status", ready ? "ready" : "not_ready", "checks",
-                                         readiness->checks));
+    orchestrator_http_answer (
+        readiness->exchange, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
+        json_pack ("{s:s, s:o}", "status", ready ? "ready" : "not_ready", "checks", readiness->checks));
     free (readiness);
 }
 

@@ -23,9 +23,9 @@ typedef struct {
     orchestrator_store_t *store;
     orchestrator_broker_t *broker;
     cv_log_t *log;
-    size_t max_in_flight;         /* requests in memory before answering 503 */
-    size_t max_queued;            /* stages waiting for an intent worker before answering 503 */
-    int request_timeout_ms;       /* a new request's deadline */
+    size_t max_in_flight;   /* requests in memory before answering 503 */
+    size_t max_queued;      /* stages waiting for an intent worker before answering 503 */
+    int request_timeout_ms; /* a new request's deadline */
 } orchestrator_routes_t;
 
 /* An orchestrator_http_handler_fn; arg is an orchestrator_routes_t. */

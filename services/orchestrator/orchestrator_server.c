@@ -24,8 +24,8 @@ typedef struct _server_t server_t;
 typedef struct {
     server_t *server;
     char service[CV_NAME_MAX_BYTES + 1];
-    cv_envelope_t *asked;         /* the caller's Probe, whose ids the answer carries */
-    int64_t started_us;           /* the orchestrator's own: when its store was pinged */
+    cv_envelope_t *asked; /* the caller's Probe, whose ids the answer carries */
+    int64_t started_us;   /* the orchestrator's own: when its store was pinged */
 } probe_t;
 
 struct _server_t {
@@ -40,9 +40,9 @@ struct _server_t {
     orchestrator_http_t *http;
     cv_probe_endpoint_t *control;
     probe_t probe;
-    bool recovering;              /* a recovery round is under way */
-    bool recovery_started;        /* the first round has started */
-    size_t recovery_loads;        /* ...with this many requests still being loaded */
+    bool recovering;       /* a recovery round is under way */
+    bool recovery_started; /* the first round has started */
+    size_t recovery_loads; /* ...with this many requests still being loaded */
     bool terminated;
 };
 
@@ -98,10 +98,11 @@ s_worker_probed (void *owner, cv_envelope_t *reply, const uint8_t *packed, size_
         *cv_envelope_set_probe_result (answer, arena) = *reply->probe_result;
     } else {
         char detail[CV_DETAIL_MAX_BYTES];
-        snprintf (detail, sizeof detail, "%s", !reply ? cause->message
-                                               : reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_ERROR
-                                                   ? reply->error->message
-                                                   : "the worker answered something else than a ProbeResult");
+        snprintf (detail, sizeof detail, "%s",
+                  !reply ? cause->message
+                  : reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_ERROR
+                      ? reply->error->message
+                      : "the worker answered something else than a ProbeResult");
         cv_probe_result_set (answer, arena, self->probe.service, NULL, false, detail, 0);
     }
     s_probe_answer (self, answer);
@@ -119,7 +120,9 @@ s_probe_arrived (void *owner, zframe_t **frame_p)
     cv_envelope_t *request = cv_envelope_unpack (zframe_data (*frame_p), zframe_size (*frame_p), &err);
     zframe_destroy (frame_p);
     cv_envelope_t *reply = cv_envelope_reply_new (arena, request);
-    if (!request || cv_envelope_validate (request, CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_PROBE), (uint64_t) zclock_time (), &err)) {
+    if (!request
+        || cv_envelope_validate (request, CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_PROBE), (uint64_t) zclock_time (),
+                                 &err)) {
         cv_envelope_set_error (reply, arena, &err);
         s_probe_answer (self, reply);
     } else if (!*request->probe->service || streq (request->probe->service, "orchestrator")) {
@@ -135,8 +138,7 @@ s_probe_arrived (void *owner, zframe_t **frame_p)
             known |= streq (service, s_services[i]);
         char detail[128];
         if (!known || orchestrator_broker_workers (self->broker, service) == 0) {
-            snprintf (detail, sizeof detail, known ? "no live %s worker is connected" : "no service named %s",
-                      service);
+            snprintf (detail, sizeof detail, known ? "no live %s worker is connected" : "no service named %s", service);
             cv_probe_result_set (reply, arena, service, NULL, false, detail, 0);
             s_probe_answer (self, reply);
         } else {
@@ -287,16 +289,21 @@ s_server_init (server_t *self, cv_error_t *err)
     cv_error_t migrate_err;
     if (orchestrator_store_migrate (config->database_url, config->instance, &migrate_err))
         cv_log_warn (self->log, "cannot migrate the database yet: %s", migrate_err.message);
-    orchestrator_store_config_t store = {.url = config->database_url, .application_name = config->instance,
+    orchestrator_store_config_t store = {.url = config->database_url,
+                                         .application_name = config->instance,
                                          .connections = (size_t) config->store_connections,
-                                         .timeout_ms = config->store_timeout_ms, .log = self->log};
+                                         .timeout_ms = config->store_timeout_ms,
+                                         .log = self->log};
     self->store = orchestrator_store_new (self->loop, &store);
 
     orchestrator_flights_config_t flights = {.durability = config->durability,
                                              .request_timeout_ms = config->request_timeout_ms};
     self->flights = orchestrator_flights_new (self->loop, &flights, self->broker, self->store, self->log);
-    self->routes = (orchestrator_routes_t){.flights = self->flights, .store = self->store, .broker = self->broker,
-                                           .log = self->log, .max_in_flight = (size_t) config->max_in_flight,
+    self->routes = (orchestrator_routes_t){.flights = self->flights,
+                                           .store = self->store,
+                                           .broker = self->broker,
+                                           .log = self->log,
+                                           .max_in_flight = (size_t) config->max_in_flight,
                                            .max_queued = (size_t) config->max_queued,
                                            .request_timeout_ms = config->request_timeout_ms};
     self->http = orchestrator_http_new (self->loop, config->http_address, config->http_port, MAX_BODY_BYTES,

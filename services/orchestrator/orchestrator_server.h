@@ -24,24 +24,24 @@
 #include "orchestrator_flights.h"
 
 typedef struct {
-    const char *http_address;       /* 127.0.0.1 */
-    int http_port;                  /* 8080; 0 picks one */
-    const char *broker_endpoint;    /* tcp://127.0.0.1:5555 */
-    const char *control_endpoint;   /* tcp://127.0.0.1:5556 */
+    const char *http_address;     /* 127.0.0.1 */
+    int http_port;                /* 8080; 0 picks one */
+    const char *broker_endpoint;  /* tcp://127.0.0.1:5555 */
+    const char *control_endpoint; /* tcp://127.0.0.1:5556 */
     const char *database_url;
     const char *instance;
-    int request_timeout_ms;         /* a request's whole deadline */
-    int attempt_timeout_ms;         /* one stage attempt */
+    int request_timeout_ms; /* a request's whole deadline */
+    int attempt_timeout_ms; /* one stage attempt */
     int max_attempts;
     int heartbeat_ms;
     int liveness;
-    int max_in_flight;              /* requests in memory; beyond it, 503 with Retry-After */
-    int max_queued;                 /* stages waiting for an intent worker; beyond it, 503 */
+    int max_in_flight; /* requests in memory; beyond it, 503 with Retry-After */
+    int max_queued;    /* stages waiting for an intent worker; beyond it, 503 */
     orchestrator_durability_t durability;
-    int store_connections;          /* PostgreSQL connections of the checkpoint store */
-    int store_timeout_ms;           /* a store statement or connection slower than this fails */
-    int recovery_interval_ms;       /* how often to look for requests left running */
-    cv_log_t *log;                  /* borrowed */
+    int store_connections;    /* PostgreSQL connections of the checkpoint store */
+    int store_timeout_ms;     /* a store statement or connection slower than this fails */
+    int recovery_interval_ms; /* how often to look for requests left running */
+    cv_log_t *log;            /* borrowed */
 } orchestrator_config_t;
 
 /* config and what it points to must outlive the actor. */

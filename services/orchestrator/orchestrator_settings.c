@@ -28,8 +28,7 @@ static const cv_setting_field_t s_fields[] = {
      AT (attempt_timeout_ms, int)},
     {{"max-attempts", CV_SETTING_INT, "3", 1, 20, "attempts per stage"}, AT (max_attempts, int)},
     {{"heartbeat-ms", CV_SETTING_INT, "1000", 10, 60000, "heartbeat interval with workers"}, AT (heartbeat_ms, int)},
-    {{"liveness", CV_SETTING_INT, "3", 1, 100, "missed heartbeats before a worker counts as dead"},
-     AT (liveness, int)},
+    {{"liveness", CV_SETTING_INT, "3", 1, 100, "missed heartbeats before a worker counts as dead"}, AT (liveness, int)},
     {{"max-in-flight", CV_SETTING_INT, "1024", 1, 1000000, "requests in flight before answering 503"},
      AT (max_in_flight, int)},
     {{"max-queued", CV_SETTING_INT, "512", 1, 1000000, "stages waiting for an intent worker before answering 503"},
@@ -89,8 +88,15 @@ orchestrator_settings_test (bool verbose)
     for (size_t i = 0; i < spec->field_count; i++)
         table[i] = spec->fields[i].setting;
     cv_error_t err;
-    char *argv[] = {"conveyor-orchestrator", "--http-port", "0", "--durability=async", "--store-connections", "4",
-                    "--instance", "orch-2", NULL};
+    char *argv[] = {"conveyor-orchestrator",
+                    "--http-port",
+                    "0",
+                    "--durability=async",
+                    "--store-connections",
+                    "4",
+                    "--instance",
+                    "orch-2",
+                    NULL};
     cv_settings_t *settings = cv_settings_new ("conveyor-orchestrator", spec->summary, table, spec->field_count);
     assert (cv_settings_load (settings, 8, argv, &err) == 0);
     orchestrator_config_t config = {0};

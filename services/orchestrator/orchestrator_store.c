@@ -12,7 +12,17 @@
 #include "cv_pgpipe.h"
 
 /* The statements, prepared on every connection; the enum indexes s_statements. */
-enum { SQL_CREATE, SQL_CREATE_KEYED, SQL_CHECKPOINT, SQL_LAST_CHECKPOINT, SQL_FAIL, SQL_LOAD, SQL_UNFINISHED, SQL_PING, SQL_COUNT };
+enum {
+    SQL_CREATE,
+    SQL_CREATE_KEYED,
+    SQL_CHECKPOINT,
+    SQL_LAST_CHECKPOINT,
+    SQL_FAIL,
+    SQL_LOAD,
+    SQL_UNFINISHED,
+    SQL_PING,
+    SQL_COUNT
+};
 
 static const cv_pgpipe_statement_t s_statements[SQL_COUNT] = {
     /* A request without an idempotency key: nothing to look for. One row, as SQL_CREATE_KEYED's. */
@@ -22,17 +32,18 @@ static const cv_pgpipe_statement_t s_statements[SQL_COUNT] = {
                     6, false},
     /* One row: the id and whether this statement recorded it (false: the idempotency key's first
        request). No row: a concurrent request with the same key is not committed yet. */
-    [SQL_CREATE_KEYED] = {"create_keyed_request",
-                    "WITH recorded AS ("
-                    "  INSERT INTO requests (id, user_id, session_id, text, status, idempotency_key, deadline_ms,"
-                    "   trace_id)"
-                    "  VALUES ($1, $2, NULLIF($3, ''), $4, 'running', NULLIF($5, ''), $6::bigint, $7)"
-                    "  ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
-                    "  RETURNING id)"
-                    " SELECT id, true FROM recorded"
-                    " UNION ALL SELECT id, false FROM requests"
-                    "  WHERE user_id = $2 AND idempotency_key = NULLIF($5, '') AND NOT EXISTS (SELECT FROM recorded)",
-                    7, false},
+    [SQL_CREATE_KEYED] =
+        {"create_keyed_request",
+         "WITH recorded AS ("
+         "  INSERT INTO requests (id, user_id, session_id, text, status, idempotency_key, deadline_ms,"
+         "   trace_id)"
+         "  VALUES ($1, $2, NULLIF($3, ''), $4, 'running', NULLIF($5, ''), $6::bigint, $7)"
+         "  ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
+         "  RETURNING id)"
+         " SELECT id, true FROM recorded"
+         " UNION ALL SELECT id, false FROM requests"
+         "  WHERE user_id = $2 AND idempotency_key = NULLIF($5, '') AND NOT EXISTS (SELECT FROM recorded)",
+         7, false},
     /* A checkpoint, and a decision's actions with it; the request's row is left alone. */
     [SQL_CHECKPOINT] = {"checkpoint",
                         "WITH recorded AS ("
@@ -74,8 +85,20 @@ static const cv_pgpipe_statement_t s_statements[SQL_COUNT] = {
 
 /* The columns of SQL_LOAD. */
 enum {
-    LOAD_ID, LOAD_TRACE_ID, LOAD_USER_ID, LOAD_SESSION_ID, LOAD_TEXT, LOAD_IDEMPOTENCY_KEY, LOAD_DEADLINE,
-    LOAD_STATUS, LOAD_ERROR, LOAD_TOTAL_MS, LOAD_SEQ, LOAD_BODY, LOAD_ELAPSED_US, LOAD_AT
+    LOAD_ID,
+    LOAD_TRACE_ID,
+    LOAD_USER_ID,
+    LOAD_SESSION_ID,
+    LOAD_TEXT,
+    LOAD_IDEMPOTENCY_KEY,
+    LOAD_DEADLINE,
+    LOAD_STATUS,
+    LOAD_ERROR,
+    LOAD_TOTAL_MS,
+    LOAD_SEQ,
+    LOAD_BODY,
+    LOAD_ELAPSED_US,
+    LOAD_AT
 };
 
 struct _orchestrator_store_t {
@@ -108,9 +131,13 @@ orchestrator_store_new (zloop_t *loop, const orchestrator_store_config_t *config
     for (size_t i = 0; i < self->pipe_count; i++) {
         char name[CV_NAME_MAX_BYTES + 16];
         snprintf (name, sizeof name, "%s-%zu", config->application_name, i + 1);
-        cv_pgpipe_config_t pipe = {.url = self->url, .application_name = name, .statements = s_statements,
-                                   .statement_count = SQL_COUNT, .timeout_ms = config->timeout_ms,
-                                   .max_batch = 256, .max_queued = config->max_queued ? config->max_queued : 4096,
+        cv_pgpipe_config_t pipe = {.url = self->url,
+                                   .application_name = name,
+                                   .statements = s_statements,
+                                   .statement_count = SQL_COUNT,
+                                   .timeout_ms = config->timeout_ms,
+                                   .max_batch = 256,
+                                   .max_queued = config->max_queued ? config->max_queued : 4096,
                                    .log = config->log};
         self->pipes[i] = cv_pgpipe_new (loop, &pipe);
     }
@@ -199,9 +226,10 @@ s_rebuild (const cv_pg_result_t *rows, const char *id, cv_error_t *err)
         return NULL;
     }
     orchestrator_request_t *request = orchestrator_request_new (
-        cv_pg_result_text (rows, 0, LOAD_ID), cv_pg_result_text (rows, 0, LOAD_TRACE_ID), cv_pg_result_text (rows, 0, LOAD_USER_ID),
-        cv_pg_result_text (rows, 0, LOAD_SESSION_ID), cv_pg_result_text (rows, 0, LOAD_TEXT),
-        cv_pg_result_text (rows, 0, LOAD_IDEMPOTENCY_KEY), (uint64_t) cv_pg_result_int (rows, 0, LOAD_DEADLINE));
+        cv_pg_result_text (rows, 0, LOAD_ID), cv_pg_result_text (rows, 0, LOAD_TRACE_ID),
+        cv_pg_result_text (rows, 0, LOAD_USER_ID), cv_pg_result_text (rows, 0, LOAD_SESSION_ID),
+        cv_pg_result_text (rows, 0, LOAD_TEXT), cv_pg_result_text (rows, 0, LOAD_IDEMPOTENCY_KEY),
+        (uint64_t) cv_pg_result_int (rows, 0, LOAD_DEADLINE));
     if (!cv_pg_result_is_null (rows, 0, LOAD_TOTAL_MS))
         orchestrator_request_set_total_ms (request, cv_pg_result_real (rows, 0, LOAD_TOTAL_MS));
     for (int row = 0; row < cv_pg_result_rows (rows); row++)
@@ -284,15 +312,18 @@ s_run (cv_pgpipe_t *pipe, operation_t *operation, const char *const *values, con
 }
 
 int
-orchestrator_store_create (orchestrator_store_t *self, const orchestrator_request_t *request,
-                           orchestrator_store_fn *fn, void *owner, cv_error_t *err)
+orchestrator_store_create (orchestrator_store_t *self, const orchestrator_request_t *request, orchestrator_store_fn *fn,
+                           void *owner, cv_error_t *err)
 {
     char deadline[24];
     snprintf (deadline, sizeof deadline, "%llu", (unsigned long long) orchestrator_request_deadline (request));
     const char *key = orchestrator_request_idempotency_key (request);
-    const char *keyed[] = {orchestrator_request_id (request),         orchestrator_request_user_id (request),
-                           orchestrator_request_session_id (request), orchestrator_request_text (request),
-                           key,                                       deadline,
+    const char *keyed[] = {orchestrator_request_id (request),
+                           orchestrator_request_user_id (request),
+                           orchestrator_request_session_id (request),
+                           orchestrator_request_text (request),
+                           key,
+                           deadline,
                            orchestrator_request_trace_id (request)};
     const char *plain[] = {keyed[0], keyed[1], keyed[2], keyed[3], deadline, keyed[6]};
     int statement = *key ? SQL_CREATE_KEYED : SQL_CREATE;
@@ -311,8 +342,8 @@ s_actions_json (const Conveyor__V1__Decision *decision)
         const Conveyor__V1__Action *action = decision->actions[i];
         cv_error_t err;
         json_t *params = cv_msgpack_unpack (action->params.data, action->params.len, "params", &err);
-        json_array_append_new (actions, json_pack ("{s:s, s:s, s:o}", "id", action->id, "kind", action->kind,
-                                                   "params", params ? params : json_object ()));
+        json_array_append_new (actions, json_pack ("{s:s, s:s, s:o}", "id", action->id, "kind", action->kind, "params",
+                                                   params ? params : json_object ()));
     }
     char *text = json_dumps (actions, JSON_COMPACT);
     json_decref (actions);
@@ -349,8 +380,8 @@ orchestrator_store_checkpoint (orchestrator_store_t *self, const orchestrator_re
 }
 
 int
-orchestrator_store_fail (orchestrator_store_t *self, const orchestrator_request_t *request,
-                         orchestrator_store_fn *fn, void *owner, cv_error_t *err)
+orchestrator_store_fail (orchestrator_store_t *self, const orchestrator_request_t *request, orchestrator_store_fn *fn,
+                         void *owner, cv_error_t *err)
 {
     const char *error = orchestrator_request_error (request);
     const char *values[] = {orchestrator_request_id (request), error ? error : "failed"};

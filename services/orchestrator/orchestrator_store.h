@@ -42,11 +42,11 @@ typedef struct {
 /* What an operation's callback gets. err is NULL when it succeeded. */
 typedef struct {
     const cv_error_t *err;
-    const char *existing_id;          /* create: the first request's id when the (user, idempotency
-                                         key) was used before; NULL when this one was recorded */
-    orchestrator_request_t *request;  /* load: the request rebuilt from its row and checkpoints;
-                                         the callback may take it (and set this to NULL) */
-    const char **ids;                    /* unfinished: the ids, NULL-terminated, borrowed */
+    const char *existing_id;         /* create: the first request's id when the (user, idempotency
+                                        key) was used before; NULL when this one was recorded */
+    orchestrator_request_t *request; /* load: the request rebuilt from its row and checkpoints;
+                                        the callback may take it (and set this to NULL) */
+    const char **ids;                /* unfinished: the ids, NULL-terminated, borrowed */
 } orchestrator_store_answer_t;
 
 /* Called once per operation, from the loop, never from inside the call that queued it. For load,
@@ -84,11 +84,11 @@ int orchestrator_store_fail (orchestrator_store_t *self, const orchestrator_requ
 int orchestrator_store_load (orchestrator_store_t *self, const char *id, orchestrator_store_fn *fn, void *owner,
                              cv_error_t *err) CV_MUST_CHECK;
 /* The ids of at most limit requests still running, oldest first. */
-int orchestrator_store_unfinished (orchestrator_store_t *self, size_t limit, orchestrator_store_fn *fn,
-                                   void *owner, cv_error_t *err) CV_MUST_CHECK;
+int orchestrator_store_unfinished (orchestrator_store_t *self, size_t limit, orchestrator_store_fn *fn, void *owner,
+                                   cv_error_t *err) CV_MUST_CHECK;
 /* Runs SELECT 1 on the first connection; refused at once when any connection is down. */
-int orchestrator_store_ping (orchestrator_store_t *self, orchestrator_store_fn *fn, void *owner, cv_error_t *err)
-    CV_MUST_CHECK;
+int orchestrator_store_ping (orchestrator_store_t *self, orchestrator_store_fn *fn, void *owner,
+                             cv_error_t *err) CV_MUST_CHECK;
 
 /* While corked, operations wait even on an idle connection; uncorking sends them together (one
    transaction per connection): for several writes that should commit at once. */

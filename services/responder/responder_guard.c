@@ -16,24 +16,12 @@ typedef struct {
 } marker_t;
 
 static const marker_t s_markers[] = {
-    {"{{", "a template placeholder"},
-    {"}}", "a template placeholder"},
-    {"Traceback", "a stack trace"},
-    {"Stack trace", "a stack trace"},
-    {"stack trace", "a stack trace"},
-    {"Exception", "an exception"},
-    {"Segmentation fault", "a crash report"},
-    {"core dumped", "a crash report"},
-    {"SQLSTATE", "a database error"},
-    {"ERROR:", "an error message"},
-    {"FATAL:", "an error message"},
-    {"PANIC:", "an error message"},
-    {"postgresql://", "a connection URL"},
-    {"postgres://", "a connection URL"},
-    {"message_id", "an envelope field"},
-    {"request_id", "an envelope field"},
-    {"trace_id", "an envelope field"},
-    {"span_id", "an envelope field"},
+    {"{{", "a template placeholder"},         {"}}", "a template placeholder"},    {"Traceback", "a stack trace"},
+    {"Stack trace", "a stack trace"},         {"stack trace", "a stack trace"},    {"Exception", "an exception"},
+    {"Segmentation fault", "a crash report"}, {"core dumped", "a crash report"},   {"SQLSTATE", "a database error"},
+    {"ERROR:", "an error message"},           {"FATAL:", "an error message"},      {"PANIC:", "an error message"},
+    {"postgresql://", "a connection URL"},    {"postgres://", "a connection URL"}, {"message_id", "an envelope field"},
+    {"request_id", "an envelope field"},      {"trace_id", "an envelope field"},   {"span_id", "an envelope field"},
     {"deadline_ms", "an envelope field"},
 };
 
@@ -162,7 +150,9 @@ responder_guard_test (bool verbose)
     s_expect_clean ("Hello there.", 100, "Hello there.");
     s_expect_clean ("  Your card ending\n4417 is\t\tfrozen.  \n", 100, "Your card ending 4417 is frozen.");
     s_expect_clean ("line one\r\n\r\nline two\x0b\x0c end", 100, "line one line two end");
-    s_expect_clean ("bell\x07" "and\x1b[31mescape\x7f", 100, "bell and [31mescape");
+    s_expect_clean ("bell\x07"
+                    "and\x1b[31mescape\x7f",
+                    100, "bell and [31mescape");
     s_expect_clean ("caf\xc3\xa9 \xe2\x82\xac 5", 100, "caf\xc3\xa9 \xe2\x82\xac 5");
     s_expect_clean ("arrive by Sunday 18 January  . Tracking: CP1 , thanks !", 100,
                     "arrive by Sunday 18 January. Tracking: CP1, thanks!");
@@ -172,9 +162,9 @@ responder_guard_test (bool verbose)
     s_expect_clean ("abcdef", 6, "abcdef");
     s_expect_clean ("abcdefgh", 6, "abcdef");
     s_expect_clean ("abc defgh", 4, "abc");
-    s_expect_clean ("ab\xc3\xa9z", 3, "ab");                 /* é is 2 bytes at 2..3 */
+    s_expect_clean ("ab\xc3\xa9z", 3, "ab"); /* é is 2 bytes at 2..3 */
     s_expect_clean ("ab\xc3\xa9z", 4, "ab\xc3\xa9");
-    s_expect_clean ("a\xe2\x82\xac\xe2\x82\xac", 6, "a\xe2\x82\xac");   /* € is 3 bytes */
+    s_expect_clean ("a\xe2\x82\xac\xe2\x82\xac", 6, "a\xe2\x82\xac"); /* € is 3 bytes */
     size_t big = 20000;
     char *long_text = malloc (big + 1);
     for (size_t i = 0; i < big; i += 2)

@@ -65,8 +65,8 @@ static int
 s_respond (responder_server_logic_t *self, const Conveyor__V1__RespondRequest *request, const char *request_id,
            const char *trace_id, cv_arena_t *arena, cv_envelope_t *reply, cv_error_t *err)
 {
-    json_t *context = cv_context_new (request->user_id, request->text, request->intent, request->evidence,
-                                      request->decision, err);
+    json_t *context =
+        cv_context_new (request->user_id, request->text, request->intent, request->evidence, request->decision, err);
     if (!context)
         return -1;
     const char *used = NULL;

@@ -15,8 +15,8 @@
 
 struct _responder_templates_t {
     size_t size;
-    char **names;    /* owned, in file order */
-    char **texts;    /* owned, as written */
+    char **names; /* owned, in file order */
+    char **texts; /* owned, as written */
 };
 
 static int
@@ -187,8 +187,8 @@ s_decision_name (const json_t *context, const char *path)
 }
 
 char *
-responder_templates_render (const responder_templates_t *self, const json_t *context, const char **used,
-                            cv_log_t *log, const char *request_id, const char *trace_id)
+responder_templates_render (const responder_templates_t *self, const json_t *context, const char **used, cv_log_t *log,
+                            const char *request_id, const char *trace_id)
 {
     assert (self && context && used);
     static const char *const rung_kinds[] = {"rule", "outcome", "fallback"};
@@ -221,8 +221,8 @@ responder_templates_render (const responder_templates_t *self, const json_t *con
         if (clean) {
             *used = self->names[index];
             if (cv_log_verbose (log))
-                cv_log_event (log, CV_LOG_DEBUG, request_id, trace_id, "reply from template %s (the %s rung)%s%s",
-                              name, rung_kinds[rung], skipped_size ? "; skipped " : "", skipped);
+                cv_log_event (log, CV_LOG_DEBUG, request_id, trace_id, "reply from template %s (the %s rung)%s%s", name,
+                              rung_kinds[rung], skipped_size ? "; skipped " : "", skipped);
             return clean;
         }
         if (skipped_size < sizeof skipped)
@@ -348,7 +348,8 @@ s_demo_rows (void)
         "   \"currency\": \"EUR\", \"day\": \"14 Jan 2026\"}],"
         " \"pending_transfers\": [{\"id\": \"tr-1-1\", \"recipient_name\": \"Sean Murphy\", \"amount\": \"250.00\","
         "   \"currency\": \"EUR\", \"expected\": \"Friday 16 January  \"}],"
-        " \"failed_topups\": [{\"id\": \"top-1-1\", \"amount\": \"200.00\", \"currency\": \"EUR\", \"method\": \"card\","
+        " \"failed_topups\": [{\"id\": \"top-1-1\", \"amount\": \"200.00\", \"currency\": \"EUR\", \"method\": "
+        "\"card\","
         "   \"failure_reason\": \"Declined by the issuing bank of the top-up card\", \"day\": \"15 Jan 2026\"}],"
         " \"exchange_rates\": [{\"base\": \"EUR\", \"quote\": \"CHF\", \"rate\": \"0.9350\","
         "   \"as_of\": \"15 Jan 2026 11:00\"}]"
@@ -493,9 +494,9 @@ s_test_ladder (void)
     assert (!responder_templates_text (templates, "nope"));
 
     /* rule: the deciding policy's own template */
-    json_t *context = json_pack ("{s:s, s:{s:[{s:s}]}, s:{s:s, s:s, s:s}}", "user_id", "cust-1", "evidence",
-                                 "cards", "last4", "4417", "decision", "rule", "card_rule", "outcome", "freeze_card",
-                                 "reason", "");
+    json_t *context =
+        json_pack ("{s:s, s:{s:[{s:s}]}, s:{s:s, s:s, s:s}}", "user_id", "cust-1", "evidence", "cards", "last4", "4417",
+                   "decision", "rule", "card_rule", "outcome", "freeze_card", "reason", "");
     s_expect_reply (templates, context, "card_rule", "Card ending 4417 is frozen.", false);
 
     /* outcome: the rule's template has a placeholder without a value */
@@ -565,22 +566,27 @@ s_test_config_errors (void)
     s_expect_config_error ("templates:\n  fine: Hello.\n", "agent.yaml:2: templates.fallback: is required");
     s_expect_config_error ("templates:\n  fallback: Hi.\n  'bad name': Hello.\n",
                            "agent.yaml:3: templates.bad name: a template name must be");
-    s_expect_config_error ("templates:\n  fallback: Hi.\n  a_name_that_is_far_too_long_to_travel_as_reply_template_on_the_wire: x\n",
-                           "a template name must be 1..64");
-    s_expect_config_error ("templates:\n  fallback: Hi.\n  listy: [a, b]\n", "agent.yaml:3: templates.listy: must be a string");
-    s_expect_config_error ("templates:\n  fallback: Hi.\n  empty: ''\n", "agent.yaml:3: templates.empty: must not be empty");
+    s_expect_config_error (
+        "templates:\n  fallback: Hi.\n  a_name_that_is_far_too_long_to_travel_as_reply_template_on_the_wire: x\n",
+        "a template name must be 1..64");
+    s_expect_config_error ("templates:\n  fallback: Hi.\n  listy: [a, b]\n",
+                           "agent.yaml:3: templates.listy: must be a string");
+    s_expect_config_error ("templates:\n  fallback: Hi.\n  empty: ''\n",
+                           "agent.yaml:3: templates.empty: must not be empty");
     s_expect_config_error ("templates:\n  fallback: Hi.\n  open: >-\n    Hello\n    {{user_id\n",
                            "agent.yaml:4: templates.open: placeholder at offset 6 is not closed");
     s_expect_config_error ("templates:\n  fallback: Hi.\n  odd: 'Hello {{user-id}}'\n",
                            "agent.yaml:3: templates.odd: placeholder {{user-id}} has a character outside");
     s_expect_config_error ("templates:\n  fallback: 'Hi {{user_id}}'\n",
                            "agent.yaml:2: templates.fallback: must have no placeholders");
-    s_expect_config_error ("templates:\n  fallback: '   '\n", "templates.fallback: the output guardrails would refuse it: reply is empty");
+    s_expect_config_error ("templates:\n  fallback: '   '\n",
+                           "templates.fallback: the output guardrails would refuse it: reply is empty");
     s_expect_config_error ("templates:\n  fallback: 'ERROR: try later'\n",
                            "templates.fallback: the output guardrails would refuse it: reply contains \"ERROR:\"");
     s_expect_config_error ("templates:\n  fallback: Hi.\n  leaky: 'Failed: {{x}} (SQLSTATE)'\n",
                            "agent.yaml:3: templates.leaky: the output guardrails would refuse it");
-    s_expect_config_error ("templates:\n  fallback: Hi.\n  braces: 'Hello }} {{x}}'\n", "templates.braces: the output guardrails");
+    s_expect_config_error ("templates:\n  fallback: Hi.\n  braces: 'Hello }} {{x}}'\n",
+                           "templates.braces: the output guardrails");
 }
 
 void

@@ -31,7 +31,7 @@ typedef struct {
     int rc;
     char out[8192];
     char err[8192];
-    json_t *line;     /* stdout parsed, when it is one JSON object on one line */
+    json_t *line; /* stdout parsed, when it is one JSON object on one line */
 } run_t;
 
 /* Runs conveyor with args (NULL-terminated), collects stdout and stderr, waits for its exit. */
@@ -108,8 +108,8 @@ s_expect_failure (const char *const *args, const char *detail)
 {
     run_t run;
     s_run (&run, args);
-    cv_assert_that (!(run.rc != 1 || !json_is_false (json_object_get (run.line, "ok")) ||
-                      !strstr (s_text (&run, "detail"), detail)),
+    cv_assert_that (!(run.rc != 1 || !json_is_false (json_object_get (run.line, "ok"))
+                      || !strstr (s_text (&run, "detail"), detail)),
                     "expected exit 1, ok false and '%s'; got exit %d: %s", detail, run.rc, run.out);
     printf ("ok - conveyor probe %s: %s", args[1], run.out);
     json_decref (run.line);
@@ -124,7 +124,9 @@ s_peer_answer (zsock_t *rep, const char *mode, zframe_t *frame, char *last_servi
     cv_error_t err;
     cv_envelope_t *request = cv_envelope_unpack (zframe_data (frame), zframe_size (frame), &err);
     assert (request && request->body_case == CONVEYOR__V1__ENVELOPE__BODY_PROBE);
-    assert (cv_envelope_validate (request, CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_PROBE), (uint64_t) zclock_time (), &err) == 0);
+    assert (
+        cv_envelope_validate (request, CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_PROBE), (uint64_t) zclock_time (), &err)
+        == 0);
     snprintf (last_service, last_size, "%s", request->probe->service);
     if (streq (mode, "silent")) {
         cv_envelope_destroy (&request);
@@ -154,7 +156,9 @@ s_peer_answer (zsock_t *rep, const char *mode, zframe_t *frame, char *last_servi
         Conveyor__V1__ProbeResult *result = cv_envelope_set_probe_result (reply, arena);
         result->version = "0.1.0";
         result->latency_us = 42;
-        result->service = streq (mode, "wrong_service") ? "intent" : *request->probe->service ? request->probe->service : "responder";
+        result->service = streq (mode, "wrong_service") ? "intent"
+                          : *request->probe->service    ? request->probe->service
+                                                        : "responder";
         result->instance = "responder-host-1";
         result->ok = !streq (mode, "not_ok");
         result->detail = result->ok ? "canned check passed" : "templates did not render";
@@ -275,7 +279,7 @@ main (int argc, char **argv)
     assert (control);
 
     run_t run;
-    s_run (&run, (const char *[]) {"probe", control, NULL});
+    s_run (&run, (const char *[]){"probe", control, NULL});
     cv_assert_that (run.rc == 0, "probe of a live responder exited %d: %s %s", run.rc, run.out, run.err);
     assert (json_is_true (json_object_get (run.line, "ok")));
     assert (streq (s_text (&run, "service"), "responder"));
@@ -289,7 +293,7 @@ main (int argc, char **argv)
     json_decref (run.line);
 
     /* the worker is still there for the next one, and the timeout can be set */
-    s_run (&run, (const char *[]) {"probe", "--timeout-ms", "5000", control, NULL});
+    s_run (&run, (const char *[]){"probe", "--timeout-ms", "5000", control, NULL});
     assert (run.rc == 0);
     json_decref (run.line);
     zactor_destroy (&worker);
@@ -300,15 +304,15 @@ main (int argc, char **argv)
 
     /* nothing listens: exit 1 once the timeout has passed, and it says so */
     char *closed = zsys_sprintf ("tcp://127.0.0.1:%d", s_closed_port ());
-    s_expect_failure ((const char *[]) {"probe", closed, "--timeout-ms", "300", NULL}, "connection refused");
+    s_expect_failure ((const char *[]){"probe", closed, "--timeout-ms", "300", NULL}, "connection refused");
     zstr_free (&closed);
     /* an endpoint ZeroMQ cannot use */
-    s_expect_failure ((const char *[]) {"probe", "tcp://127.0.0.1:notaport", NULL}, "cannot connect to");
+    s_expect_failure ((const char *[]){"probe", "tcp://127.0.0.1:notaport", NULL}, "cannot connect to");
 
     /* something listens, but is not ZeroMQ */
     zactor_t *http = zactor_new (s_http_actor, NULL);
     char *endpoint = zstr_recv (http);
-    s_expect_failure ((const char *[]) {"probe", endpoint, "--timeout-ms", "300", NULL}, endpoint);
+    s_expect_failure ((const char *[]){"probe", endpoint, "--timeout-ms", "300", NULL}, endpoint);
     zstr_free (&endpoint);
     zactor_destroy (&http);
 
@@ -325,14 +329,14 @@ main (int argc, char **argv)
     };
     for (size_t i = 0; i < sizeof failures / sizeof failures[0]; i++) {
         zactor_t *peer = s_peer (failures[i].mode, &endpoint);
-        s_expect_failure ((const char *[]) {"probe", endpoint, "--timeout-ms", "300", NULL}, failures[i].detail);
+        s_expect_failure ((const char *[]){"probe", endpoint, "--timeout-ms", "300", NULL}, failures[i].detail);
         zstr_free (&endpoint);
         zactor_destroy (&peer);
     }
 
     /* by service name, through the orchestrator: --orchestrator, its long name, the environment */
     zactor_t *orchestrator = s_peer ("orchestrator", &endpoint);
-    s_run (&run, (const char *[]) {"probe", "responder", "--orchestrator", endpoint, NULL});
+    s_run (&run, (const char *[]){"probe", "responder", "--orchestrator", endpoint, NULL});
     assert (run.rc == 0 && json_is_true (json_object_get (run.line, "ok")));
     assert (streq (s_text (&run, "service"), "responder"));
     assert (streq (s_text (&run, "instance"), "responder-host-1"));
@@ -343,12 +347,12 @@ main (int argc, char **argv)
     assert (asked && streq (asked, "responder"));
     zstr_free (&asked);
 
-    s_run (&run, (const char *[]) {"probe", "--orchestrator-control", endpoint, "gatherer", NULL});
+    s_run (&run, (const char *[]){"probe", "--orchestrator-control", endpoint, "gatherer", NULL});
     assert (run.rc == 0 && streq (s_text (&run, "service"), "gatherer"));
     json_decref (run.line);
 
     setenv ("CONVEYOR_ORCHESTRATOR_CONTROL", endpoint, 1);
-    s_run (&run, (const char *[]) {"probe", "decision", NULL});
+    s_run (&run, (const char *[]){"probe", "decision", NULL});
     assert (run.rc == 0 && streq (s_text (&run, "service"), "decision"));
     assert (streq (s_text (&run, "endpoint"), endpoint));
     json_decref (run.line);
@@ -364,7 +368,8 @@ main (int argc, char **argv)
     /* the orchestrator answers about another service than the one asked about */
     zactor_t *confused = s_peer ("wrong_service", &endpoint);
     char *flag = zsys_sprintf ("--orchestrator=%s", endpoint);
-    s_expect_failure ((const char *[]) {"probe", "responder", flag, NULL}, "asked about responder, the answer is about intent");
+    s_expect_failure ((const char *[]){"probe", "responder", flag, NULL},
+                      "asked about responder, the answer is about intent");
     zstr_free (&flag);
     zstr_free (&endpoint);
     zactor_destroy (&confused);

@@ -58,13 +58,13 @@ struct _fake_llm_t {
     int port;
     char base_url[64];
     bool verbose;
-    int stop_pipe[2];             /* written once, at stop: wakes every waiting answer */
-    pthread_mutex_t mutex;        /* guards everything below */
-    pthread_cond_t recorded;      /* signalled with each request recorded */
+    int stop_pipe[2];        /* written once, at stop: wakes every waiting answer */
+    pthread_mutex_t mutex;   /* guards everything below */
+    pthread_cond_t recorded; /* signalled with each request recorded */
     s_step_t *queue;
     s_step_t *queue_tail;
     size_t pending;
-    s_step_t *fallback;           /* the default step */
+    s_step_t *fallback; /* the default step */
     s_intent_t *intents;
     json_t *requests;
     unsigned long served;
@@ -217,11 +217,10 @@ s_record (fake_llm_t *self, struct MHD_Connection *connection, const char *metho
     json_t *raw = body ? json_deep_copy (body) : json_stringn (upload->data ? upload->data : "", upload->size);
     json_t *model = json_object_get (body, "model");
     json_t *messages = json_object_get (body, "messages");
-    json_t *record = json_pack ("{s:s, s:s, s:o?, s:o?, s:O?, s:O?, s:s?}", "method", method, "path", url,
-                                "authorization", authorization ? json_string (authorization) : NULL, "body", raw,
-                                "model", json_is_string (model) ? model : NULL, "messages",
-                                json_is_array (messages) ? messages : NULL, "step",
-                                step ? s_mode_names[step->mode] : NULL);
+    json_t *record = json_pack (
+        "{s:s, s:s, s:o?, s:o?, s:O?, s:O?, s:s?}", "method", method, "path", url, "authorization",
+        authorization ? json_string (authorization) : NULL, "body", raw, "model", json_is_string (model) ? model : NULL,
+        "messages", json_is_array (messages) ? messages : NULL, "step", step ? s_mode_names[step->mode] : NULL);
     assert (record);
     s_lock (self);
     json_array_append_new (self->requests, record);
@@ -264,8 +263,8 @@ static enum MHD_Result
 s_answer (struct MHD_Connection *connection, unsigned status, const char *body, const char *retry_after,
           unsigned retry_after_ms)
 {
-    struct MHD_Response *response
-        = MHD_create_response_from_buffer (strlen (body), (void *) body, MHD_RESPMEM_MUST_COPY);
+    struct MHD_Response *response =
+        MHD_create_response_from_buffer (strlen (body), (void *) body, MHD_RESPMEM_MUST_COPY);
     MHD_add_response_header (response, "Content-Type", "application/json");
     if (retry_after)
         MHD_add_response_header (response, "Retry-After", retry_after);
@@ -335,10 +334,10 @@ s_completion (fake_llm_t *self, struct MHD_Connection *connection, json_t *reque
               const char *content)
 {
     json_t *model = json_object_get (request, "model");
-    json_t *answer = json_pack ("{s:s, s:I, s:O?, s:[{s:i, s:{s:s, s:s}, s:s}]}", "object", "chat.completion",
-                                "created", (json_int_t) time (NULL), "model",
-                                json_is_string (model) ? model : NULL, "choices", "index", 0, "message", "role",
-                                "assistant", "content", content, "finish_reason", "stop");
+    json_t *answer =
+        json_pack ("{s:s, s:I, s:O?, s:[{s:i, s:{s:s, s:s}, s:s}]}", "object", "chat.completion", "created",
+                   (json_int_t) time (NULL), "model", json_is_string (model) ? model : NULL, "choices", "index", 0,
+                   "message", "role", "assistant", "content", content, "finish_reason", "stop");
     assert (answer);
     if (!step->no_usage) {
         int prompt = step->prompt_tokens, completion = step->completion_tokens;
@@ -369,15 +368,13 @@ s_chat (fake_llm_t *self, struct MHD_Connection *connection, json_t *request, co
         if (!s_wait (self, connection, step->delay_ms))
             return MHD_NO;
         if (step->status && step->status != 200)
-            return s_answer (connection, step->status,
-                             step->text ? step->text : FAILURE_BODY,
-                             step->retry_after, step->retry_after_ms);
+            return s_answer (connection, step->status, step->text ? step->text : FAILURE_BODY, step->retry_after,
+                             step->retry_after_ms);
         return s_completion (self, connection, request, step, step->text ? step->text : "ok");
     case FAKE_LLM_OK:
         return s_completion (self, connection, request, step, step->text ? step->text : "ok");
     case FAKE_LLM_STATUS:
-        return s_answer (connection, step->status ? step->status : 500,
-                         step->text ? step->text : FAILURE_BODY,
+        return s_answer (connection, step->status ? step->status : 500, step->text ? step->text : FAILURE_BODY,
                          step->retry_after, step->retry_after_ms);
     case FAKE_LLM_MALFORMED:
         return s_answer (connection, 200, step->text ? step->text : "this is not JSON", NULL, 0);
@@ -523,14 +520,12 @@ fake_llm_new (int port, bool verbose)
     pthread_cond_init (&self->recorded, NULL);
     self->requests = json_array ();
     self->fallback = s_step_new (&(fake_llm_step_t){.mode = FAKE_LLM_OK});
-    struct sockaddr_in address = {.sin_family = AF_INET,
-                                  .sin_port = htons ((uint16_t) port),
-                                  .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
-    self->daemon = MHD_start_daemon (MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD
-                                         | (verbose ? MHD_USE_ERROR_LOG : 0),
-                                     0, NULL, NULL, s_access, self, MHD_OPTION_SOCK_ADDR, &address,
-                                     MHD_OPTION_NOTIFY_COMPLETED, s_completed, self, MHD_OPTION_CONNECTION_LIMIT,
-                                     (unsigned) 256, MHD_OPTION_END);
+    struct sockaddr_in address = {
+        .sin_family = AF_INET, .sin_port = htons ((uint16_t) port), .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
+    self->daemon = MHD_start_daemon (
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | (verbose ? MHD_USE_ERROR_LOG : 0), 0, NULL, NULL,
+        s_access, self, MHD_OPTION_SOCK_ADDR, &address, MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned) 256, MHD_OPTION_END);
     if (!self->daemon) {
         fake_llm_destroy (&self);
         return NULL;
@@ -784,8 +779,7 @@ s_http_header (char *data, size_t size, size_t count, void *arg)
 
 /* One request on a fresh connection. */
 static void
-s_http (const fake_llm_t *fake, const char *method, const char *path, const char *body, long timeout_ms,
-        s_http_t *http)
+s_http (const fake_llm_t *fake, const char *method, const char *path, const char *body, long timeout_ms, s_http_t *http)
 {
     memset (http, 0, sizeof *http);
     char url[256];
@@ -870,10 +864,10 @@ fake_llm_test (bool verbose)
     assert (!fake_llm_request (fake, 1));
 
     /* Steps in order: ok with exact usage, status with Retry-After, malformed, slow. */
-    fake_llm_push (fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "hello", .prompt_tokens = 7,
-                                            .completion_tokens = 3});
-    fake_llm_push (fake, &(fake_llm_step_t){.mode = FAKE_LLM_STATUS, .status = 429, .retry_after = "2",
-                                            .retry_after_ms = 150});
+    fake_llm_push (
+        fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "hello", .prompt_tokens = 7, .completion_tokens = 3});
+    fake_llm_push (
+        fake, &(fake_llm_step_t){.mode = FAKE_LLM_STATUS, .status = 429, .retry_after = "2", .retry_after_ms = 150});
     fake_llm_push (fake, &(fake_llm_step_t){.mode = FAKE_LLM_MALFORMED});
     fake_llm_push (fake, &(fake_llm_step_t){.mode = FAKE_LLM_MALFORMED, .text = "{\"object\":\"chat.completion\"}"});
     fake_llm_push (fake, &(fake_llm_step_t){.mode = FAKE_LLM_SLOW, .delay_ms = 20, .text = "late"});

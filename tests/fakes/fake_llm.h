@@ -58,14 +58,14 @@ typedef enum {
 /* One scripted answer; strings are copied by fake_llm_push. Zero fields take the defaults. */
 typedef struct {
     fake_llm_mode_t mode;
-    const char *text;          /* ok, slow: the content; status, malformed: the body; NULL: default */
-    unsigned status;           /* status (and slow, optionally): the HTTP status */
-    unsigned delay_ms;         /* slow */
-    const char *retry_after;   /* status: the Retry-After header, NULL for none */
-    unsigned retry_after_ms;   /* status: the retry-after-ms header, 0 for none */
-    int prompt_tokens;         /* ok, slow, intent: usage; both 0: estimated from the texts */
+    const char *text;        /* ok, slow: the content; status, malformed: the body; NULL: default */
+    unsigned status;         /* status (and slow, optionally): the HTTP status */
+    unsigned delay_ms;       /* slow */
+    const char *retry_after; /* status: the Retry-After header, NULL for none */
+    unsigned retry_after_ms; /* status: the retry-after-ms header, 0 for none */
+    int prompt_tokens;       /* ok, slow, intent: usage; both 0: estimated from the texts */
     int completion_tokens;
-    bool no_usage;             /* leave usage out */
+    bool no_usage; /* leave usage out */
 } fake_llm_step_t;
 
 typedef struct _fake_llm_t fake_llm_t;

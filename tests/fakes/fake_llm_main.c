@@ -7,10 +7,10 @@
 
 #include "fake_llm.h"
 
-static const char s_usage[]
-    = "usage: fake-llm [--port N] [--default STEP] [--step STEP]... [--intent KEYWORD=LABEL]... [--verbose]\n"
-      "  STEP is JSON, e.g. '{\"mode\": \"status\", \"status\": 503}'; see tests/fakes/fake_llm.h.\n"
-      "  --port 0 (the default) takes a free port. Script it at run time with POST /_fake/steps.\n";
+static const char s_usage[] =
+    "usage: fake-llm [--port N] [--default STEP] [--step STEP]... [--intent KEYWORD=LABEL]... [--verbose]\n"
+    "  STEP is JSON, e.g. '{\"mode\": \"status\", \"status\": 503}'; see tests/fakes/fake_llm.h.\n"
+    "  --port 0 (the default) takes a free port. Script it at run time with POST /_fake/steps.\n";
 
 int
 main (int argc, char **argv)

@@ -96,8 +96,9 @@ s_test_good_call (s_test_t *test)
 {
     cv_llm_config_t config = s_config (test);
     cv_llm_t *llm = s_client (test, &config);
-    fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "card_arrival", .prompt_tokens = 1200,
-                                                  .completion_tokens = 300});
+    fake_llm_push (test->fake,
+                   &(fake_llm_step_t){
+                       .mode = FAKE_LLM_OK, .text = "card_arrival", .prompt_tokens = 1200, .completion_tokens = 300});
     cv_llm_reply_t reply = {0};
     cv_error_t err;
     assert (s_ask (test, llm, 5000, &reply, &err) == 0);
@@ -126,8 +127,8 @@ s_test_good_call (s_test_t *test)
     json_decref (record);
 
     /* A second call reuses the client (and its connection); the counters add up. */
-    fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "again", .prompt_tokens = 10,
-                                                  .completion_tokens = 2});
+    fake_llm_push (test->fake, &(fake_llm_step_t){
+                                   .mode = FAKE_LLM_OK, .text = "again", .prompt_tokens = 10, .completion_tokens = 2});
     assert (s_ask (test, llm, 5000, &reply, &err) == 0);
     assert (strcmp (reply.content, "again") == 0);
     cv_llm_stats_t stats;
@@ -158,8 +159,9 @@ s_test_retries (s_test_t *test)
 
     /* 503 on every attempt: 1 + max_retries requests, then UNAVAILABLE naming the status. */
     fake_llm_reset (test->fake);
-    fake_llm_set_default (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_STATUS, .status = 503,
-                                                         .text = "{\"error\":{\"message\":\"overloaded\"}}"});
+    fake_llm_set_default (
+        test->fake,
+        &(fake_llm_step_t){.mode = FAKE_LLM_STATUS, .status = 503, .text = "{\"error\":{\"message\":\"overloaded\"}}"});
     assert (s_ask (test, llm, 5000, &reply, &err) == -1);
     assert (err.code == CV_ERR_UNAVAILABLE && strstr (err.message, "HTTP 503: overloaded"));
     assert (reply.attempts == 3 && !reply.content);
@@ -187,7 +189,8 @@ s_test_retries (s_test_t *test)
 
     /* 400: our request is wrong; no retry. */
     fake_llm_reset (test->fake);
-    fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_STATUS, .status = 400,
+    fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_STATUS,
+                                                  .status = 400,
                                                   .text = "{\"error\":{\"message\":\"max_tokens is too large\"}}"});
     assert (s_ask (test, llm, 5000, &reply, &err) == -1);
     assert (err.code == CV_ERR_INVALID && strstr (err.message, "HTTP 400: max_tokens is too large"));
@@ -395,8 +398,8 @@ s_test_json (s_test_t *test)
     json_decref (record);
 
     /* Fenced JSON is accepted; prose is not. */
-    fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK,
-                                                  .text = "```json\n{\"intent\": \"request_refund\"}\n```"});
+    fake_llm_push (test->fake,
+                   &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "```json\n{\"intent\": \"request_refund\"}\n```"});
     assert (s_ask (test, llm, 5000, &reply, &err) == 0);
     answer = cv_llm_json_content (&reply, &err);
     assert (answer && strcmp (json_string_value (json_object_get (answer, "intent")), "request_refund") == 0);

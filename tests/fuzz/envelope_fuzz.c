@@ -21,15 +21,22 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         const Conveyor__V1__Evidence *evidence = NULL;
         const Conveyor__V1__Decision *decision = NULL;
         switch (envelope->body_case) {
-        case CONVEYOR__V1__ENVELOPE__BODY_INTENT: intent = envelope->intent; break;
-        case CONVEYOR__V1__ENVELOPE__BODY_EVIDENCE: evidence = envelope->evidence; break;
-        case CONVEYOR__V1__ENVELOPE__BODY_DECISION: decision = envelope->decision; break;
+        case CONVEYOR__V1__ENVELOPE__BODY_INTENT:
+            intent = envelope->intent;
+            break;
+        case CONVEYOR__V1__ENVELOPE__BODY_EVIDENCE:
+            evidence = envelope->evidence;
+            break;
+        case CONVEYOR__V1__ENVELOPE__BODY_DECISION:
+            decision = envelope->decision;
+            break;
         case CONVEYOR__V1__ENVELOPE__BODY_RESPOND_REQUEST:
             intent = envelope->respond_request->intent;
             evidence = envelope->respond_request->evidence;
             decision = envelope->respond_request->decision;
             break;
-        default: break;
+        default:
+            break;
         }
         json_t *context = cv_context_new ("fuzz", "fuzz", intent, evidence, decision, &err);
         json_decref (context);

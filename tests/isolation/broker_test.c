@@ -41,9 +41,9 @@ typedef struct {
     cv_envelope_t *requests[MAX_REQUESTS]; /* each REQUEST received, unpacked, oldest first */
     int64_t received_at[MAX_REQUESTS];     /* mono ms when each arrived */
     size_t request_count;
-    size_t heartbeats;                     /* HEARTBEATs received */
-    int64_t last_heartbeat;                /* mono ms when the last one arrived */
-    size_t disconnects;                    /* DISCONNECTs received */
+    size_t heartbeats;      /* HEARTBEATs received */
+    int64_t last_heartbeat; /* mono ms when the last one arrived */
+    size_t disconnects;     /* DISCONNECTs received */
 } fake_t;
 
 /* A job's owner, as the broker's caller has one; the done callback finds the test through it. */
@@ -75,7 +75,7 @@ struct _test_t {
     size_t done_count;
     condition_fn *condition; /* what the running loop waits for */
     const void *condition_arg;
-    int64_t until;           /* mono ms when that wait gives up */
+    int64_t until; /* mono ms when that wait gives up */
 };
 
 /*  --------------------------------------------------------------------------

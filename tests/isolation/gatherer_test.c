@@ -28,7 +28,7 @@ typedef struct {
     harness_t *harness;
     zactor_t *worker;
     char *control;
-    bool low_confidence;        /* what s_gather marks its intent */
+    bool low_confidence; /* what s_gather marks its intent */
 } gatherer_t;
 
 /* The fixture's URL; a test run without the pg fixture is a mistake in its registration. */
@@ -64,7 +64,7 @@ s_gatherer_start (const char *url)
     self->settings = cv_settings_new ("gatherer", "test", gatherer_server_settings, gatherer_server_settings_count);
     char *argv[] = {"gatherer", "--database-url", (char *) url, NULL};
     assert (cv_settings_load (self->settings, 3, argv, &err) == 0);
-    self->args = (cv_launcher_args_t) {.agent = self->agent, .settings = self->settings};
+    self->args = (cv_launcher_args_t){.agent = self->agent, .settings = self->settings};
     self->config = cv_launcher_worker_config (&gatherer_server_spec, &self->args, self->log);
     self->config.capacity = 2; /* two handlers over the shared tools, each with its own pool */
     self->harness = harness_new ();
@@ -133,8 +133,9 @@ s_evidence (const cv_envelope_t *reply, const char *const *tools, size_t count)
     cv_assert_that (reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_EVIDENCE, "expected evidence, got %s: %s",
                     cv_envelope_body_name (reply->body_case),
                     reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_ERROR ? reply->error->message : "");
-    assert (cv_envelope_validate (reply, CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_EVIDENCE), (uint64_t) zclock_time (),
-                                  &err) == 0);
+    assert (
+        cv_envelope_validate (reply, CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_EVIDENCE), (uint64_t) zclock_time (), &err)
+        == 0);
     assert (reply->evidence->n_results == count);
     for (size_t i = 0; i < count; i++)
         assert (streq (reply->evidence->results[i]->tool, tools[i]));
@@ -268,8 +269,8 @@ main (void)
     harness_expect_error (reply, CV_ERR_INVALID, "gather_request.text", "over the limit");
     cv_envelope_destroy (&reply);
     free (long_text);
-    reply = s_gather (gatherer, "cust-1'; DROP TABLE bank.cards; --", "I lost my card", "lost_or_stolen_card", NULL,
-                      10000);
+    reply =
+        s_gather (gatherer, "cust-1'; DROP TABLE bank.cards; --", "I lost my card", "lost_or_stolen_card", NULL, 10000);
     harness_expect_error (reply, CV_ERR_INVALID, "gather_request.user_id", "character outside");
     cv_envelope_destroy (&reply);
     reply = s_gather (gatherer, "cust-1", "I lost my card", "lost_or_stolen_card", NULL, -10);

@@ -8,7 +8,7 @@
 struct _harness_t {
     zsock_t *router;
     char *endpoint;
-    zframe_t *worker; /* routing id of the worker that said READY */
+    zframe_t *worker;  /* routing id of the worker that said READY */
     uint32_t capacity; /* ...and the capacity it said */
 };
 
@@ -214,8 +214,8 @@ harness_expect_error (const cv_envelope_t *reply, cv_error_code_t code, const ch
     assert (reply);
     cv_assert_that (reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_ERROR, "expected an Error, got %s",
                     cv_envelope_body_name (reply->body_case));
-    cv_assert_that (!((int) reply->error->code != (int) code || (field && !streq (reply->error->field, field)) ||
-                      (text && !strstr (reply->error->message, text))),
+    cv_assert_that (!((int) reply->error->code != (int) code || (field && !streq (reply->error->field, field))
+                      || (text && !strstr (reply->error->message, text))),
                     "expected Error %s field %s with '%s', got %s field %s: %s", cv_error_code_name (code),
                     field ? field : "*", text ? text : "", cv_error_code_name ((cv_error_code_t) reply->error->code),
                     reply->error->field, reply->error->message);

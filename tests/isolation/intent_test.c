@@ -163,7 +163,8 @@ main (void)
     cv_error_t err;
     cv_log_t *log = cv_log_new (INTENT_SERVER_SERVICE, "test-1", false);
     /* The demo model the build trained, named as an operator would: --intent-model. */
-    cv_settings_t *settings = cv_settings_new ("conveyor-intent", "test", intent_server_settings, intent_server_settings_count);
+    cv_settings_t *settings =
+        cv_settings_new ("conveyor-intent", "test", intent_server_settings, intent_server_settings_count);
     char *model_argv[] = {"conveyor-intent", "--intent-model", CONVEYOR_DEMO_MODEL, NULL};
     assert (cv_settings_load (settings, 3, model_argv, &err) == 0);
     cv_config_t *agent = cv_config_load (CONVEYOR_SOURCE_DIR "/deploy/config/bank-agent.yaml", &err);
@@ -174,8 +175,8 @@ main (void)
     zactor_t *worker = harness_start_worker (harness, &config);
 
     /* good traffic: several intents, slots, the fallback */
-    s_expect_intent (harness, "I lost my card ending 4417", "lost_or_stolen_card", "lost_or_stolen_card:1", "card_last4",
-                     "4417");
+    s_expect_intent (harness, "I lost my card ending 4417", "lost_or_stolen_card", "lost_or_stolen_card:1",
+                     "card_last4", "4417");
     s_expect_intent (harness, "I was charged twice for my coffee", "transaction_charged_twice",
                      "transaction_charged_twice:1", NULL, NULL);
     s_expect_intent (harness, "What is the exchange rate for USD?", "exchange_rate", "model", "currency", "USD");

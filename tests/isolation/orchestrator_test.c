@@ -40,9 +40,9 @@
 #include "orchestrator_server.h"
 
 #define HEARTBEAT_MS 50
-#define LIVENESS 20       /* a fake stays registered through the test's own short blocking work */
-#define WAIT_MS 5000      /* for what should happen soon: only a broken orchestrator makes a wait take this long */
-#define CHECK_MS 5        /* how often a wait checks what no message announces (the database) */
+#define LIVENESS 20  /* a fake stays registered through the test's own short blocking work */
+#define WAIT_MS 5000 /* for what should happen soon: only a broken orchestrator makes a wait take this long */
+#define CHECK_MS 5   /* how often a wait checks what no message announces (the database) */
 #define CAPACITY 4
 #define MAX_FAKES 8
 #define MAX_REQUESTS 32
@@ -57,11 +57,11 @@ static const cv_body_t s_stage_bodies[] = {
 /* What the whole run shares: where PostgreSQL is, and the run's own database. */
 typedef struct {
     bool verbose;
-    char *fixture_url;     /* the fixture's database, to create and drop ours */
+    char *fixture_url; /* the fixture's database, to create and drop ours */
     char host[64];
     char port[16];
     char user[64];
-    char database[64];     /* ours: orchestrator_test_<pid> */
+    char database[64]; /* ours: orchestrator_test_<pid> */
 } run_t;
 
 typedef struct _test_t test_t;
@@ -69,39 +69,39 @@ typedef bool (condition_fn) (test_t *test, const void *arg);
 
 /* How a fake worker answers a request. */
 typedef enum {
-    ANSWER_HOLD,          /* not yet: the test answers it later */
-    ANSWER_GOOD,          /* the body its stage expects, made from the request id */
-    ANSWER_WRONG_BODY,    /* an Envelope of the wrong body (a Reply for intent, else an Intent) */
-    ANSWER_INVALID,       /* the right body, breaking a rule (an Intent's confidence of 2) */
-    ANSWER_ERROR,         /* an Error INVALID */
-    ANSWER_UNAVAILABLE,   /* an Error UNAVAILABLE, which the broker retries */
-    ANSWER_MALFORMED      /* a REPLY whose body is not an Envelope */
+    ANSWER_HOLD,        /* not yet: the test answers it later */
+    ANSWER_GOOD,        /* the body its stage expects, made from the request id */
+    ANSWER_WRONG_BODY,  /* an Envelope of the wrong body (a Reply for intent, else an Intent) */
+    ANSWER_INVALID,     /* the right body, breaking a rule (an Intent's confidence of 2) */
+    ANSWER_ERROR,       /* an Error INVALID */
+    ANSWER_UNAVAILABLE, /* an Error UNAVAILABLE, which the broker retries */
+    ANSWER_MALFORMED    /* a REPLY whose body is not an Envelope */
 } answer_t;
 
 /* How a fake worker answers a Probe. */
 typedef enum {
-    PROBE_PASSES,         /* a ProbeResult, ok */
-    PROBE_FAILS,          /* a ProbeResult, not ok: its canned check failed, as a real worker says it */
-    PROBE_REFUSED         /* an Error INVALID */
+    PROBE_PASSES, /* a ProbeResult, ok */
+    PROBE_FAILS,  /* a ProbeResult, not ok: its canned check failed, as a real worker says it */
+    PROBE_REFUSED /* an Error INVALID */
 } probe_answer_t;
 
 /* A fake worker: a DEALER connected to the orchestrator's broker, playing one service. */
 typedef struct {
     test_t *test;
-    int stage;                              /* the service it plays, an index into s_services */
+    int stage; /* the service it plays, an index into s_services */
     char instance[32];
     zsock_t *dealer;
-    answer_t answer;                        /* how it answers when nothing is scripted */
-    answer_t script[MAX_SCRIPT];            /* how it answers the next requests, first first */
+    answer_t answer;             /* how it answers when nothing is scripted */
+    answer_t script[MAX_SCRIPT]; /* how it answers the next requests, first first */
     size_t script_size;
-    probe_answer_t probe_answer;            /* how it answers a Probe */
-    cv_envelope_t *requests[MAX_REQUESTS];  /* each stage request received, oldest first */
-    size_t arrival[MAX_REQUESTS];           /* ...and its place among every fake's arrivals */
-    uint8_t *sent[MAX_REQUESTS];            /* the bytes of a good answer to it, once sent */
+    probe_answer_t probe_answer;           /* how it answers a Probe */
+    cv_envelope_t *requests[MAX_REQUESTS]; /* each stage request received, oldest first */
+    size_t arrival[MAX_REQUESTS];          /* ...and its place among every fake's arrivals */
+    uint8_t *sent[MAX_REQUESTS];           /* the bytes of a good answer to it, once sent */
     size_t sent_size[MAX_REQUESTS];
     size_t request_count;
-    size_t probes;                          /* Probes received */
-    size_t heartbeats;                      /* HEARTBEATs received: the first says it is registered */
+    size_t probes;     /* Probes received */
+    size_t heartbeats; /* HEARTBEATs received: the first says it is registered */
 } fake_t;
 
 /* One HTTP exchange, run by libcurl in an actor of its own. The request fields are set before the
@@ -110,13 +110,13 @@ typedef struct {
     test_t *test;
     char *method;
     char *url;
-    char *body;             /* NULL: none */
+    char *body; /* NULL: none */
     zactor_t *actor;
     bool answered;
-    long status;            /* 0 when libcurl failed */
-    char *retry_after;      /* the Retry-After header, NULL when there was none */
-    char *text;             /* the answer's body */
-    json_t *document;       /* ...parsed, NULL when it is not JSON */
+    long status;       /* 0 when libcurl failed */
+    char *retry_after; /* the Retry-After header, NULL when there was none */
+    char *text;        /* the answer's body */
+    json_t *document;  /* ...parsed, NULL when it is not JSON */
 } http_call_t;
 
 struct _test_t {
@@ -130,16 +130,16 @@ struct _test_t {
     int http_port;
     char *broker;
     char *control;
-    zsock_t *prober;             /* REQ to the control endpoint */
-    cv_envelope_t *probe_reply;  /* the last answer it got */
+    zsock_t *prober;            /* REQ to the control endpoint */
+    cv_envelope_t *probe_reply; /* the last answer it got */
     fake_t *fakes[MAX_FAKES];
     size_t fake_count;
-    size_t arrivals;             /* stage requests received by all fakes */
-    cv_pg_t *pg;                 /* the test's own connection, to look at what was committed */
-    zactor_t *proxy;             /* in front of PostgreSQL, when the case has one */
-    condition_fn *condition;     /* what the running loop waits for */
+    size_t arrivals;         /* stage requests received by all fakes */
+    cv_pg_t *pg;             /* the test's own connection, to look at what was committed */
+    zactor_t *proxy;         /* in front of PostgreSQL, when the case has one */
+    condition_fn *condition; /* what the running loop waits for */
     const void *condition_arg;
-    int64_t until;               /* mono ms when that wait gives up */
+    int64_t until; /* mono ms when that wait gives up */
 };
 
 /*  --------------------------------------------------------------------------
@@ -505,10 +505,18 @@ s_fake_answer (fake_t *fake, size_t index, answer_t answer)
         s_build_intent (arena, reply, 2.0f);
     } else {
         switch (fake->stage) {
-        case 0: s_build_intent (arena, reply, 0.875f); break;
-        case 1: s_build_evidence (arena, reply); break;
-        case 2: s_build_decision (arena, reply); break;
-        default: s_build_reply (arena, reply); break;
+        case 0:
+            s_build_intent (arena, reply, 0.875f);
+            break;
+        case 1:
+            s_build_evidence (arena, reply);
+            break;
+        case 2:
+            s_build_decision (arena, reply);
+            break;
+        default:
+            s_build_reply (arena, reply);
+            break;
         }
     }
     bool good = answer == ANSWER_GOOD;
@@ -563,8 +571,7 @@ s_expect_stage (const fake_t *fake, const cv_envelope_t *request)
         !(cv_envelope_validate (request, CV_BODY (s_stage_bodies[fake->stage]), (uint64_t) zclock_time (), &err)),
         "%s got an invalid request: %s", fake->instance, err.message);
     char message_id[CV_NAME_MAX_BYTES + 1];
-    snprintf (message_id, sizeof message_id, "%s.%s.%u", request->request_id, s_stages[fake->stage],
-              request->attempt);
+    snprintf (message_id, sizeof message_id, "%s.%s.%u", request->request_id, s_stages[fake->stage], request->attempt);
     s_expect_streq ("message_id", request->message_id, message_id);
     const char *id = request->request_id;
     switch (fake->stage) {
@@ -1135,8 +1142,8 @@ s_proxy_accept (zloop_t *loop, zmq_pollitem_t *item, void *arg)
     }
     link_t *link = calloc (1, sizeof *link);
     link->proxy = self;
-    link->items[0] = (zmq_pollitem_t) {.fd = client, .events = ZMQ_POLLIN};
-    link->items[1] = (zmq_pollitem_t) {.fd = server, .events = ZMQ_POLLIN};
+    link->items[0] = (zmq_pollitem_t){.fd = client, .events = ZMQ_POLLIN};
+    link->items[1] = (zmq_pollitem_t){.fd = server, .events = ZMQ_POLLIN};
     zlistx_add_end (self->links, link);
     for (int i = 0; i < 2; i++)
         zloop_poller (loop, &link->items[i], s_link_readable, link);
@@ -1199,7 +1206,7 @@ s_proxy_actor (zsock_t *pipe, void *args)
 {
     const run_t *run = args;
     proxy_t *self = calloc (1, sizeof *self);
-    self->upstream = (struct sockaddr_in) {.sin_family = AF_INET, .sin_port = htons ((uint16_t) atoi (run->port))};
+    self->upstream = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons ((uint16_t) atoi (run->port))};
     int rc = inet_pton (AF_INET, run->host, &self->upstream.sin_addr);
     assert (rc == 1);
     self->listener = socket (AF_INET, SOCK_STREAM, 0);
@@ -1322,8 +1329,10 @@ s_db_checkpoints (test_t *test, const char *id)
 static void
 s_expect_checkpoints (test_t *test, const char *id, size_t count)
 {
-    PGresult *result = s_query (test, "SELECT seq, stage, encode(body, 'hex') FROM checkpoints"
-                                      " WHERE request_id = $1 ORDER BY seq", id);
+    PGresult *result = s_query (test,
+                                "SELECT seq, stage, encode(body, 'hex') FROM checkpoints"
+                                " WHERE request_id = $1 ORDER BY seq",
+                                id);
     cv_assert_that (!((size_t) PQntuples (result) != count), "request %s: expected %zu checkpoints, found %d", id,
                     count, PQntuples (result));
     for (size_t i = 0; i < count; i++) {
@@ -1380,7 +1389,7 @@ s_test_new (const run_t *run, const char *name)
     cv_error_t err;
     test->pg = cv_pg_new (test->database_url, "isolation-orchestrator", &err);
     cv_assert_that (test->pg, "%s", err.message);
-    test->config = (orchestrator_config_t) {
+    test->config = (orchestrator_config_t){
         .http_address = "127.0.0.1",
         .http_port = 0,
         .broker_endpoint = "tcp://127.0.0.1:*",
@@ -1453,9 +1462,11 @@ s_test_destroy (test_t **test_p)
     s_stop (test);
     zactor_destroy (&test->proxy);
     /* Whatever a case left running must not be resumed by the next case's orchestrator. */
-    PGresult *result = s_query (test, "DO $$ BEGIN IF to_regclass ('requests') IS NOT NULL THEN"
-                                      " UPDATE requests SET status = 'failed', error = 'left by its test case'"
-                                      " WHERE status = 'running'; END IF; END $$", NULL);
+    PGresult *result = s_query (test,
+                                "DO $$ BEGIN IF to_regclass ('requests') IS NOT NULL THEN"
+                                " UPDATE requests SET status = 'failed', error = 'left by its test case'"
+                                " WHERE status = 'running'; END IF; END $$",
+                                NULL);
     PQclear (result);
     cv_pg_destroy (&test->pg);
     zloop_destroy (&test->loop);
@@ -1514,10 +1525,16 @@ s_test_happy_path (const run_t *run)
 
     s_expect_checkpoints (test, id, 4);
     s_expect_db_status (test, id, "done");
-    assert (s_db_count (test, "SELECT count(*) FROM requests WHERE id = $1 AND finished_at IS NOT NULL"
-                              " AND error IS NULL", id) == 1);
-    assert (s_db_count (test, "SELECT count(*) FROM actions WHERE request_id = $1 AND action_id = 'a-1'"
-                              " AND kind = 'notify' AND params = jsonb_build_object('request', $1::text)", id) == 1);
+    assert (s_db_count (test,
+                        "SELECT count(*) FROM requests WHERE id = $1 AND finished_at IS NOT NULL"
+                        " AND error IS NULL",
+                        id)
+            == 1);
+    assert (s_db_count (test,
+                        "SELECT count(*) FROM actions WHERE request_id = $1 AND action_id = 'a-1'"
+                        " AND kind = 'notify' AND params = jsonb_build_object('request', $1::text)",
+                        id)
+            == 1);
 
     char path[96];
     snprintf (path, sizeof path, "/v1/requests/%s", id);
@@ -1725,8 +1742,11 @@ s_test_idempotency (const run_t *run)
 static bool
 s_insert_waits (test_t *test, const void *arg)
 {
-    return s_db_count (test, "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE $1"
-                             " AND wait_event_type = 'Lock'", arg) > 0;
+    return s_db_count (test,
+                       "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE $1"
+                       " AND wait_event_type = 'Lock'",
+                       arg)
+           > 0;
 }
 
 /* 3b. Two requests with the same user and key recorded at the same moment: the one whose row
@@ -1743,9 +1763,12 @@ s_test_idempotency_race (const run_t *run)
     cv_pg_t *winner = cv_pg_new (test->database_url, "isolation-orchestrator-winner", &err);
     assert (winner);
     assert (cv_pg_run (winner, "BEGIN", 0, NULL, &err) == 0);
-    assert (cv_pg_run (winner, "INSERT INTO requests (id, user_id, text, status, idempotency_key, deadline_ms,"
-                               " trace_id) VALUES ('r-race-winner', 'cust-15', 'Where is my card?', 'running',"
-                               " 'race-1', 0, '0123456789abcdef0123456789abcdef')", 0, NULL, &err) == 0);
+    assert (cv_pg_run (winner,
+                       "INSERT INTO requests (id, user_id, text, status, idempotency_key, deadline_ms,"
+                       " trace_id) VALUES ('r-race-winner', 'cust-15', 'Where is my card?', 'running',"
+                       " 'race-1', 0, '0123456789abcdef0123456789abcdef')",
+                       0, NULL, &err)
+            == 0);
 
     http_call_t *loser = s_post (test, "cust-15", "Where is my card?", "race-1");
     char backends[80];
@@ -2150,7 +2173,7 @@ s_test_terminate (const run_t *run)
 typedef struct {
     const char *name;
     void (*run) (const run_t *run);
-    bool by_name;          /* run only when named */
+    bool by_name; /* run only when named */
 } orchestrator_case_t;
 
 static const orchestrator_case_t s_cases[] = {
@@ -2178,8 +2201,8 @@ s_run_sql (const char *url, const char *sql)
 {
     cv_error_t err;
     cv_pg_t *pg = cv_pg_new (url, "isolation-orchestrator", &err);
-    cv_assert_that (!(!pg || cv_pg_run (pg, "SET client_min_messages = warning", 0, NULL, &err) ||
-                      cv_pg_run (pg, sql, 0, NULL, &err)),
+    cv_assert_that (!(!pg || cv_pg_run (pg, "SET client_min_messages = warning", 0, NULL, &err)
+                      || cv_pg_run (pg, sql, 0, NULL, &err)),
                     "%s: %s", sql, err.message);
     cv_pg_destroy (&pg);
 }

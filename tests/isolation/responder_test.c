@@ -77,8 +77,8 @@ s_expect_reply (harness_t *harness, const char *intent, const char *rows, const 
     cv_arena_t *arena = cv_arena_new ();
     cv_envelope_t *request = s_request (arena, intent, rows, rule, outcome, 5000);
     cv_envelope_t *reply = s_send (harness, request);
-    cv_assert_that (!(reply->body_case != CONVEYOR__V1__ENVELOPE__BODY_REPLY ||
-                      strcmp (reply->reply->template_, template_name) != 0 || !strstr (reply->reply->text, text)),
+    cv_assert_that (!(reply->body_case != CONVEYOR__V1__ENVELOPE__BODY_REPLY
+                      || strcmp (reply->reply->template_, template_name) != 0 || !strstr (reply->reply->text, text)),
                     "expected a Reply from template %s with '%s', got %s: %s %s", template_name, text,
                     cv_envelope_body_name (reply->body_case),
                     reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_REPLY ? reply->reply->template_ : "",

@@ -15,9 +15,9 @@
 /* What the test hands the echo service (shared_args): how to behave, where its handlers meet,
    and how many shared parts the worker made. */
 typedef struct {
-    const char *mode;             /* NULL, "unhealthy", "refuse", "refuse-logic" */
-    const char *gate;             /* the test's ROUTER that "hold" requests report to */
-    int shared_made;              /* written by shared_new only, before any handler starts */
+    const char *mode; /* NULL, "unhealthy", "refuse", "refuse-logic" */
+    const char *gate; /* the test's ROUTER that "hold" requests report to */
+    int shared_made;  /* written by shared_new only, before any handler starts */
 } echo_args_t;
 
 /* The echo service's shared part: read only once made. */
