@@ -3,6 +3,7 @@
 
 #include <assert.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -230,4 +231,153 @@ cv_launcher_serve (const cv_launcher_service_t *spec, int argc, char **argv)
     cv_settings_destroy (&settings);
     free (table);
     return rc;
+}
+
+/*  --------------------------------------------------------------------------
+    Self-test: default capacities, a worker's configuration from a spec, and a service that is not
+    a worker run through its settings to a signal. */
+
+typedef struct {
+    const char *instance;
+    const char *greeting;
+    int tries;
+    bool verbose;
+} s_test_config_t;
+
+static const cv_setting_field_t s_test_fields[] = {
+    {{"instance", CV_SETTING_STRING, "launcher-test", 0, 0, "the instance"},
+     CV_SETTING_FIELD (s_test_config_t, instance, const char *)},
+    {{"greeting", CV_SETTING_STRING, "hello", 0, 0, "what the actor is told"},
+     CV_SETTING_FIELD (s_test_config_t, greeting, const char *)},
+    {{"tries", CV_SETTING_INT, "3", 1, 9, "a bounded number"}, CV_SETTING_FIELD (s_test_config_t, tries, int)},
+    {{"verbose", CV_SETTING_BOOL, "false", 0, 0, "log debug events"},
+     CV_SETTING_FIELD (s_test_config_t, verbose, bool)},
+};
+
+static int s_test_started; /* actors the service's start made */
+
+static int
+s_test_prepare (void *config, const cv_settings_t *settings, cv_error_t *err)
+{
+    (void) settings;
+    const s_test_config_t *test = config;
+    if (streq (test->greeting, "refused"))
+        return cv_error_set (err, CV_ERR_INVALID, "greeting", "--greeting: refused is refused");
+    return 0;
+}
+
+static void
+s_test_actor (zsock_t *pipe, void *args)
+{
+    (void) args;
+    zsock_signal (pipe, 0);
+    cv_actor_ready (pipe);
+    cv_actor_wait_term (pipe);
+}
+
+/* Starts an actor that serves, with SIGTERM already pending, so that the launcher's wait ends at
+   once; or fails when the greeting says so. */
+static zactor_t *
+s_test_start (void *config, cv_log_t *log, cv_error_t *err)
+{
+    (void) log;
+    const s_test_config_t *test = config;
+    assert (test->tries >= 1 && test->tries <= 9);
+    if (streq (test->greeting, "fail")) {
+        cv_error_set (err, CV_ERR_UNAVAILABLE, NULL, "cannot start: told to fail");
+        return NULL;
+    }
+    zactor_t *actor = cv_actor_start (s_test_actor, NULL, err);
+    assert (actor);
+    s_test_started++;
+    pthread_kill (pthread_self (), SIGTERM);
+    return actor;
+}
+
+static int
+s_test_serve (const char *first, const char *second)
+{
+    static const cv_launcher_service_t spec = {
+        .service = "launcher-test",
+        .summary = "the launcher's self-test service",
+        .fields = s_test_fields,
+        .field_count = sizeof s_test_fields / sizeof s_test_fields[0],
+        .config_size = sizeof (s_test_config_t),
+        .prepare = s_test_prepare,
+        .start = s_test_start,
+    };
+    char *argv[] = {"conveyor-launcher-test", (char *) first, (char *) second, NULL};
+    int argc = second ? 3 : first ? 2 : 1;
+    return cv_launcher_serve (&spec, argc, argv);
+}
+
+static int
+s_test_handle (void *logic, const cv_envelope_t *request, cv_arena_t *arena, cv_envelope_t *reply, cv_error_t *err)
+{
+    (void) logic, (void) request, (void) arena, (void) reply, (void) err;
+    return 0;
+}
+
+void
+cv_launcher_test (bool verbose)
+{
+    /* the CPUs: at least one, at most what the machine has online */
+    uint32_t cpus = cv_launcher_cpus ();
+    long online = sysconf (_SC_NPROCESSORS_ONLN);
+    cv_assert_that (cpus >= 1 && (online <= 0 || cpus <= (uint32_t) online), "%u CPUs of %ld online", cpus, online);
+
+    /* the default capacity: per CPU (1 when unset), within 1..capacity_max (the setting's limit
+       when unset or above it) */
+    cv_launcher_spec_t spec = {.service = "launcher-test", .summary = "the launcher's self-test worker"};
+    assert (cv_launcher_default_capacity (&spec, 4) == 4);
+    assert (cv_launcher_default_capacity (&spec, 0) == 1);
+    spec.capacity_per_cpu = 8;
+    assert (cv_launcher_default_capacity (&spec, 2) == 16);
+    assert (cv_launcher_default_capacity (&spec, 100) == CV_LAUNCHER_CAPACITY_MAX);
+    spec.capacity_max = 10;
+    assert (cv_launcher_default_capacity (&spec, 2) == 10);
+    assert (cv_launcher_default_capacity (&spec, 1) == 8);
+    spec.capacity_max = CV_LAUNCHER_CAPACITY_MAX * 2;
+    assert (cv_launcher_default_capacity (&spec, 1000) == CV_LAUNCHER_CAPACITY_MAX);
+
+    /* a worker's configuration: the spec's service, body and callbacks, with the args and log */
+    spec.request_body = CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST;
+    spec.handle = s_test_handle;
+    cv_launcher_args_t args = {0};
+    cv_log_t *log = cv_log_new ("launcher-test", "launcher-test-1", false);
+    cv_worker_config_t config = cv_launcher_worker_config (&spec, &args, log);
+    assert (streq (config.service, "launcher-test"));
+    assert (config.request_body == CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST);
+    assert (config.handle == s_test_handle && !config.check && !config.shared_new && !config.logic_new);
+    assert (config.shared_args == &args && config.log == log);
+    assert (!config.broker_endpoint && !config.control_endpoint && config.capacity == 0);
+    cv_log_destroy (&log);
+
+    /* a worker whose settings are refused, or whose agent file is missing, exits with 1 */
+    sigset_t before;
+    pthread_sigmask (SIG_SETMASK, NULL, &before);
+    char *bad_capacity[] = {"conveyor-launcher-test", "--capacity", "0", NULL};
+    assert (cv_launcher_run (&spec, 3, bad_capacity) == 1);
+    char *no_agent[] = {"conveyor-launcher-test", "--agent-file", "/nonexistent/agent.yaml", NULL};
+    assert (cv_launcher_run (&spec, 3, no_agent) == 1);
+
+    /* a service: --help exits with 0 without starting, a refused setting or a failed prepare or
+       start with 1, and a started service stops on SIGTERM with 0 */
+    assert (s_test_serve ("--help", NULL) == 0);
+    assert (s_test_started == 0);
+    assert (s_test_serve ("--tries", "10") == 1);
+    assert (s_test_serve ("--unknown", "x") == 1);
+    assert (s_test_serve ("--greeting", "refused") == 1);
+    assert (s_test_serve ("--greeting", "fail") == 1);
+    assert (s_test_started == 0);
+    assert (s_test_serve (NULL, NULL) == 0);
+    assert (s_test_started == 1);
+    assert (s_test_serve ("--tries", "9") == 0);
+    assert (s_test_started == 2);
+
+    pthread_sigmask (SIG_SETMASK, &before, NULL);
+    signal (SIGTERM, SIG_DFL);
+    signal (SIGINT, SIG_DFL);
+    if (verbose)
+        printf ("cv_launcher: ok\n");
 }

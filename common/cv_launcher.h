@@ -98,4 +98,6 @@ typedef struct {
    actor started and run until SIGINT or SIGTERM. Returns the exit code, as cv_launcher_run. */
 int cv_launcher_serve (const cv_launcher_service_t *spec, int argc, char **argv);
 
+void cv_launcher_test (bool verbose);
+
 #endif

@@ -25,4 +25,6 @@ int cv_migrations_apply (cv_pg_t *pg, int *applied, cv_error_t *err) CV_MUST_CHE
 /* The highest migration version compiled in. */
 int cv_migrations_latest (void);
 
+void cv_migrations_test (bool verbose);
+
 #endif
