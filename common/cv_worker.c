@@ -2,6 +2,7 @@
 #include "cv_worker.h"
 
 #include <assert.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -384,4 +385,265 @@ cv_worker_start (const cv_worker_config_t *config, cv_error_t *err)
     assert (config->capacity >= 1 && config->capacity <= CV_MDP_MAX_CAPACITY);
     assert (config->heartbeat_ms > 0 && config->liveness > 0);
     return cv_actor_start (s_worker_actor, (void *) config, err);
+}
+
+/*  --------------------------------------------------------------------------
+    Self-test: an "upper" service served to a ROUTER that plays the broker, with good, failing and
+    malformed requests, a probe on the control endpoint, heartbeats and the broker's DISCONNECT. */
+
+static void *
+s_test_shared_new (void *args, cv_log_t *log, cv_error_t *err)
+{
+    (void) log;
+    if (args && streq ((const char *) args, "refuse")) {
+        cv_error_set (err, CV_ERR_INVALID, NULL, "upper refuses to start");
+        return NULL;
+    }
+    int *shared = malloc (sizeof *shared);
+    assert (shared);
+    *shared = 1; /* healthy */
+    return shared;
+}
+
+static void
+s_test_free (void **p)
+{
+    free (*p);
+    *p = NULL;
+}
+
+static void *
+s_test_logic_new (const void *shared, cv_log_t *log, cv_error_t *err)
+{
+    (void) log, (void) err;
+    const int **logic = malloc (sizeof *logic);
+    assert (logic);
+    *logic = shared;
+    return logic;
+}
+
+static int
+s_test_handle (void *logic, const cv_envelope_t *request, cv_arena_t *arena, cv_envelope_t *reply, cv_error_t *err)
+{
+    (void) logic;
+    const char *text = request->intent_request->text;
+    if (streq (text, "fail"))
+        return cv_error_set (err, CV_ERR_UNAVAILABLE, NULL, "asked to fail");
+    Conveyor__V1__Reply *body = cv_envelope_set_reply (reply, arena);
+    body->text = cv_arena_strdup (arena, text);
+    for (char *c = body->text; *c; c++)
+        if (*c >= 'a' && *c <= 'z')
+            *c = (char) (*c - 'a' + 'A');
+    return 0;
+}
+
+static int
+s_test_check (void *logic, cv_arena_t *arena, cv_error_t *err)
+{
+    (void) arena;
+    const int *const *shared = logic;
+    return **shared ? 0 : cv_error_set (err, CV_ERR_INTERNAL, NULL, "upper is unwell");
+}
+
+/* The next message from the worker on router, decoded, within timeout_ms; false on timeout.
+   Heartbeats are answered and skipped unless want is CV_MDP_HEARTBEAT. *peer gets the routing id. */
+static bool
+s_test_receive (zsock_t *router, cv_mdp_command_t want, int timeout_ms, zframe_t **peer, cv_mdp_message_t *message)
+{
+    int64_t until = zclock_mono () + timeout_ms;
+    zpoller_t *poller = zpoller_new (router, NULL);
+    while (zclock_mono () < until) {
+        if (!zpoller_wait (poller, (int) (until - zclock_mono ())))
+            break;
+        zmsg_t *msg = zmsg_recv (router);
+        assert (msg);
+        zframe_destroy (peer);
+        *peer = zmsg_pop (msg);
+        cv_error_t err;
+        cv_assert_that (cv_mdp_decode (&msg, message, &err) == 0, "the worker broke the protocol: %s", err.message);
+        if (message->command == want) {
+            zpoller_destroy (&poller);
+            return true;
+        }
+        cv_assert_that (message->command == CV_MDP_HEARTBEAT, "expected %s, got %s", cv_mdp_command_name (want),
+                        cv_mdp_command_name (message->command));
+        zmsg_t *beat = cv_mdp_command (CV_MDP_HEARTBEAT);
+        zframe_t *to = zframe_dup (*peer);
+        zmsg_prepend (beat, &to);
+        zmsg_send (&beat, router);
+        cv_mdp_message_reset (message);
+    }
+    zpoller_destroy (&poller);
+    return false;
+}
+
+/* Sends data as a REQUEST to peer and returns the reply's envelope (the caller destroys it). */
+static cv_envelope_t *
+s_test_request_raw (zsock_t *router, zframe_t **peer, const void *data, size_t size)
+{
+    zmsg_t *msg = cv_mdp_with_body (CV_MDP_REQUEST, data, size);
+    zframe_t *to = zframe_dup (*peer);
+    zmsg_prepend (msg, &to);
+    zmsg_send (&msg, router);
+    cv_mdp_message_t message;
+    assert (s_test_receive (router, CV_MDP_REPLY, 5000, peer, &message));
+    cv_error_t err;
+    cv_envelope_t *reply = cv_envelope_unpack (zframe_data (message.body), zframe_size (message.body), &err);
+    cv_assert_that (reply, "the reply does not unpack: %s", err.message);
+    cv_mdp_message_reset (&message);
+    return reply;
+}
+
+/* Sends an IntentRequest of text (body_case: any other body instead) and returns the reply. */
+static cv_envelope_t *
+s_test_request (zsock_t *router, zframe_t **peer, const char *text, bool wrong_body)
+{
+    cv_arena_t *arena = cv_arena_new ();
+    cv_envelope_t *request =
+        cv_envelope_new (arena, "req-1", "0123456789abcdef0123456789abcdef", (uint64_t) zclock_time () + 10000, 1);
+    if (wrong_body)
+        cv_envelope_set_reply (request, arena)->text = "not a request";
+    else {
+        Conveyor__V1__IntentRequest *body = cv_envelope_set_intent_request (request, arena);
+        body->user_id = "cust-1";
+        body->text = cv_arena_strdup (arena, text);
+    }
+    size_t size;
+    uint8_t *packed = cv_envelope_pack (request, &size);
+    cv_envelope_t *reply = s_test_request_raw (router, peer, packed, size);
+    free (packed);
+    cv_arena_destroy (&arena);
+    return reply;
+}
+
+static void
+s_test_expect_error (cv_envelope_t **reply_p, cv_error_code_t code)
+{
+    cv_envelope_t *reply = *reply_p;
+    cv_assert_that (reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_ERROR, "expected an Error, got %s",
+                    cv_envelope_body_name (reply->body_case));
+    cv_assert_that ((int) reply->error->code == (int) code, "expected %s, got %s: %s", cv_error_code_name (code),
+                    cv_error_code_name ((cv_error_code_t) reply->error->code), reply->error->message);
+    cv_envelope_destroy (reply_p);
+}
+
+static const char s_test_malformed[] = "\xff\xff\xff not protobuf";
+
+void
+cv_worker_test (bool verbose)
+{
+    zsock_t *router = zsock_new (ZMQ_ROUTER);
+    assert (router);
+    zsock_set_linger (router, 0);
+    int port = zsock_bind (router, "tcp://127.0.0.1:*");
+    assert (port > 0);
+    char endpoint[64];
+    snprintf (endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", port);
+    cv_log_t *log = cv_log_new ("upper", "upper-1", verbose);
+    cv_worker_config_t config = {
+        .service = "upper",
+        .request_body = CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST,
+        .shared_new = s_test_shared_new,
+        .shared_destroy = s_test_free,
+        .logic_new = s_test_logic_new,
+        .logic_destroy = s_test_free,
+        .handle = s_test_handle,
+        .check = s_test_check,
+        .broker_endpoint = endpoint,
+        .control_endpoint = "tcp://127.0.0.1:*",
+        .instance = "upper-1",
+        .capacity = 2,
+        .heartbeat_ms = 200,
+        .liveness = 25, /* the test answers beats only while it waits for the worker */
+        .log = log,
+    };
+
+    /* a service whose shared part cannot be made does not start */
+    config.shared_args = "refuse";
+    cv_error_t err;
+    zactor_t *worker = cv_worker_start (&config, &err);
+    assert (!worker);
+    cv_assert_that (strstr (err.message, "upper refuses to start"), "the start failed with: %s", err.message);
+
+    /* a worker says READY with its service, instance and capacity */
+    config.shared_args = NULL;
+    worker = cv_worker_start (&config, &err);
+    cv_assert_that (worker, "the worker did not start: %s", err.message);
+    zframe_t *peer = NULL;
+    cv_mdp_message_t message;
+    assert (s_test_receive (router, CV_MDP_READY, 5000, &peer, &message));
+    assert (streq (message.service, "upper") && streq (message.instance, "upper-1") && message.capacity == 2);
+    cv_mdp_message_reset (&message);
+
+    /* it beats while idle */
+    assert (s_test_receive (router, CV_MDP_HEARTBEAT, 5000, &peer, &message));
+    cv_mdp_message_reset (&message);
+
+    /* a request is handled; a failure, a wrong body and a malformed frame come back as Errors,
+       and the worker goes on serving */
+    cv_envelope_t *reply = s_test_request (router, &peer, "where is my card?", false);
+    cv_assert_that (reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_REPLY, "got %s",
+                    cv_envelope_body_name (reply->body_case));
+    assert (streq (reply->reply->text, "WHERE IS MY CARD?"));
+    assert (streq (reply->request_id, "req-1"));
+    cv_envelope_destroy (&reply);
+    reply = s_test_request (router, &peer, "fail", false);
+    s_test_expect_error (&reply, CV_ERR_UNAVAILABLE);
+    reply = s_test_request (router, &peer, NULL, true);
+    s_test_expect_error (&reply, CV_ERR_WRONG_BODY);
+    reply = s_test_request_raw (router, &peer, s_test_malformed, sizeof s_test_malformed - 1);
+    s_test_expect_error (&reply, CV_ERR_MALFORMED);
+    reply = s_test_request (router, &peer, "still here", false);
+    assert (reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_REPLY && streq (reply->reply->text, "STILL HERE"));
+    cv_envelope_destroy (&reply);
+
+    /* the control endpoint, as bound, answers a probe through the service's check */
+    zstr_send (worker, "CONTROL");
+    char *control = zstr_recv (worker);
+    assert (control && strncmp (control, "tcp://127.0.0.1:", 16) == 0 && !strchr (control, '*'));
+    zsock_t *req = zsock_new_req (control);
+    assert (req);
+    zsock_set_rcvtimeo (req, 5000);
+    cv_arena_t *arena = cv_arena_new ();
+    cv_envelope_t *probe = cv_envelope_new (arena, "", "", 0, 1);
+    cv_envelope_set_probe (probe, arena);
+    size_t size;
+    uint8_t *packed = cv_envelope_pack (probe, &size);
+    zframe_t *frame = zframe_new (packed, size);
+    free (packed);
+    zframe_send (&frame, req, 0);
+    frame = zframe_recv (req);
+    assert (frame);
+    reply = cv_envelope_unpack (zframe_data (frame), zframe_size (frame), &err);
+    zframe_destroy (&frame);
+    assert (reply && reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_PROBE_RESULT);
+    cv_assert_that (reply->probe_result->ok, "the probe failed: %s", reply->probe_result->detail);
+    assert (streq (reply->probe_result->service, "upper") && streq (reply->probe_result->instance, "upper-1"));
+    cv_envelope_destroy (&reply);
+    cv_arena_destroy (&arena);
+    zsock_destroy (&req);
+    zstr_free (&control);
+
+    /* a broker that does not know the worker says DISCONNECT: the worker says READY again */
+    zmsg_t *bye = cv_mdp_command (CV_MDP_DISCONNECT);
+    zframe_t *to = zframe_dup (peer);
+    zmsg_prepend (bye, &to);
+    zmsg_send (&bye, router);
+    assert (s_test_receive (router, CV_MDP_READY, 5000, &peer, &message));
+    assert (streq (message.service, "upper"));
+    cv_mdp_message_reset (&message);
+    reply = s_test_request (router, &peer, "again", false);
+    assert (reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_REPLY && streq (reply->reply->text, "AGAIN"));
+    cv_envelope_destroy (&reply);
+
+    /* stopping says DISCONNECT to the broker */
+    zactor_destroy (&worker);
+    assert (s_test_receive (router, CV_MDP_DISCONNECT, 5000, &peer, &message));
+    cv_mdp_message_reset (&message);
+
+    zframe_destroy (&peer);
+    zsock_destroy (&router);
+    cv_log_destroy (&log);
+    if (verbose)
+        printf ("cv_worker: ok\n");
 }

@@ -73,4 +73,6 @@ typedef struct {
 /* Starts the worker actor; config and everything it points to must outlive it. */
 zactor_t *cv_worker_start (const cv_worker_config_t *config, cv_error_t *err);
 
+void cv_worker_test (bool verbose);
+
 #endif
