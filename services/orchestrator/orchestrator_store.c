@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cv_migrations.h"
 #include "cv_msgpack.h"
@@ -462,4 +463,269 @@ orchestrator_store_counts (const orchestrator_store_t *self, uint64_t *commits, 
         *commits += pipe_commits;
         *operations += pipe_runs;
     }
+}
+
+/*  --------------------------------------------------------------------------
+    Self-test: a request recorded, checkpointed stage by stage to done and loaded back; a failed
+    one, an idempotency key used twice, the unfinished, a missing id, a ping, and an abort; against
+    a database of the test's own, a copy of the pg fixture's migrated template. */
+
+typedef struct {
+    int answered;                   /* callbacks so far */
+    int wanted;                     /* the loop stops when answered reaches it */
+    cv_error_code_t code;           /* the last answer's error code, CV_ERR_OK... (0) when none */
+    char field[64];                 /* ...and its field */
+    char existing_id[64];           /* create's existing_id, "" when none */
+    orchestrator_request_t *loaded; /* load's request, taken */
+    char ids[8][64];                /* unfinished's ids */
+    size_t id_count;
+    zsock_t *wake; /* tells the loop an answer came */
+} s_test_t;
+
+static void
+s_test_answer (void *owner, orchestrator_store_answer_t *answer)
+{
+    s_test_t *test = owner;
+    test->answered++;
+    test->code = answer->err ? answer->err->code : 0;
+    snprintf (test->field, sizeof test->field, "%s", answer->err ? answer->err->field : "");
+    snprintf (test->existing_id, sizeof test->existing_id, "%s", answer->existing_id ? answer->existing_id : "");
+    if (answer->request) {
+        orchestrator_request_destroy (&test->loaded);
+        test->loaded = answer->request;
+        answer->request = NULL;
+    }
+    test->id_count = 0;
+    for (size_t i = 0; answer->ids && answer->ids[i] && i < 8; i++)
+        snprintf (test->ids[test->id_count++], sizeof test->ids[0], "%s", answer->ids[i]);
+    zstr_send (test->wake, "answered");
+}
+
+static int
+s_test_woken (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    s_test_t *test = arg;
+    char *word = zstr_recv (reader);
+    zstr_free (&word);
+    return test->answered >= test->wanted ? -1 : 0;
+}
+
+static int
+s_test_expired (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop, (void) timer_id, (void) arg;
+    cv_assert_that (false, "the store did not answer within 10 seconds");
+    return -1;
+}
+
+static int
+s_test_until_available (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop, (void) timer_id;
+    return orchestrator_store_available (arg) ? -1 : 0;
+}
+
+/* Runs the loop until count more answers came. */
+static void
+s_test_wait (zloop_t *loop, s_test_t *test, int count)
+{
+    test->wanted = test->answered + count;
+    int timer = zloop_timer (loop, 10000, 1, s_test_expired, NULL);
+    zloop_start (loop);
+    zloop_timer_end (loop, timer);
+    cv_assert_that (test->answered == test->wanted, "%d answers of %d", test->answered, test->wanted);
+}
+
+/* The worker's reply for request's current stage, accepted into it. */
+static void
+s_test_advance (orchestrator_request_t *request, int stage)
+{
+    cv_arena_t *arena = cv_arena_new ();
+    cv_envelope_t *sent = orchestrator_request_stage_envelope (request, arena);
+    assert (sent);
+    cv_envelope_t *reply = cv_envelope_reply_new (arena, sent);
+    if (stage == 0) {
+        Conveyor__V1__Intent *intent = cv_envelope_set_intent (reply, arena);
+        intent->name = "card_arrival";
+        intent->confidence = 1.0f;
+        intent->method = CONVEYOR__V1__INTENT__METHOD__RULE;
+    } else if (stage == 1)
+        cv_envelope_set_evidence (reply, arena);
+    else if (stage == 2) {
+        Conveyor__V1__Decision *decision = cv_envelope_set_decision (reply, arena);
+        decision->outcome = "answer";
+        decision->rule = "card_on_its_way";
+    } else
+        cv_envelope_set_reply (reply, arena)->text = "Your card is on its way.";
+    size_t size;
+    uint8_t *packed = cv_envelope_pack (reply, &size);
+    cv_error_t err;
+    cv_envelope_t *unpacked = cv_envelope_unpack (packed, size, &err);
+    assert (unpacked);
+    cv_assert_that (orchestrator_request_accept (request, &unpacked, packed, size, 1000, &err) == 0,
+                    "stage %d refused: %s", stage, err.message);
+    cv_envelope_destroy (&unpacked);
+    free (packed);
+    cv_arena_destroy (&arena);
+}
+
+void
+orchestrator_store_test (bool verbose)
+{
+    char *url = cv_pg_fixture_url ();
+    cv_assert_that (url, "this test needs the pg fixture (CONVEYOR_TEST_PG_URL_FILE)");
+    /* a database of this process's own, so that its writes meet no other test's */
+    char name[64], drop[128], create[160];
+    snprintf (name, sizeof name, "orchestrator_store_test_%d", (int) getpid ());
+    snprintf (drop, sizeof drop, "DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
+    snprintf (create, sizeof create, "CREATE DATABASE %s TEMPLATE conveyor_template", name);
+    cv_error_t err;
+    cv_pg_t *admin = cv_pg_new (url, "orchestrator_store_test", &err);
+    cv_assert_that (admin, "connect: %s", err.message);
+    cv_assert_that (!cv_pg_run (admin, drop, 0, NULL, &err), "%s: %s", drop, err.message);
+    cv_assert_that (!cv_pg_run (admin, create, 0, NULL, &err), "%s: %s", create, err.message);
+    const char *slash = strrchr (url, '/');
+    assert (slash);
+    char database_url[512];
+    snprintf (database_url, sizeof database_url, "%.*s/%s", (int) (slash - url), url, name);
+
+    /* the template is migrated already: migrating again is a no-op */
+    cv_assert_that (!orchestrator_store_migrate (database_url, "orchestrator_store_test", &err), "migrate: %s",
+                    err.message);
+
+    zloop_t *loop = zloop_new ();
+    s_test_t test = {0};
+    char endpoint[64];
+    snprintf (endpoint, sizeof endpoint, "inproc://orchestrator-store-test-%d", (int) getpid ());
+    zsock_t *woken = zsock_new_pair (zsys_sprintf ("@%s", endpoint));
+    test.wake = zsock_new_pair (zsys_sprintf (">%s", endpoint));
+    assert (woken && test.wake);
+    zloop_reader (loop, woken, s_test_woken, &test);
+    cv_log_t *log = cv_log_new ("orchestrator", "store-test", verbose);
+    orchestrator_store_config_t config = {
+        .url = database_url, .application_name = "orchestrator_store_test", .connections = 2, .log = log};
+    orchestrator_store_t *store = orchestrator_store_new (loop, &config);
+    assert (store);
+    int timer = zloop_timer (loop, 10, 0, s_test_until_available, store);
+    int deadline = zloop_timer (loop, 10000, 1, s_test_expired, NULL);
+    zloop_start (loop);
+    zloop_timer_end (loop, timer);
+    zloop_timer_end (loop, deadline);
+    cv_assert_that (orchestrator_store_available (store), "not available: %s", orchestrator_store_last_error (store));
+    assert (streq (orchestrator_store_last_error (store), ""));
+
+    /* a ping */
+    assert (orchestrator_store_ping (store, s_test_answer, &test, &err) == 0);
+    s_test_wait (loop, &test, 1);
+    assert (test.code == 0);
+
+    /* a request recorded, then each stage's checkpoint, the last marking it done */
+    uint64_t far = 4102444800000ULL; /* 2100 */
+    char key[64];
+    snprintf (key, sizeof key, "key-%d", (int) getpid ());
+    orchestrator_request_t *request =
+        orchestrator_request_new (NULL, NULL, "cust-1", "s-1", "Where is my card?", key, far);
+    assert (orchestrator_store_create (store, request, s_test_answer, &test, &err) == 0);
+    s_test_wait (loop, &test, 1);
+    cv_assert_that (test.code == 0 && !*test.existing_id, "create: code %d, existing %s", test.code, test.existing_id);
+
+    /* a second request with the same user and idempotency key names the first */
+    orchestrator_request_t *again =
+        orchestrator_request_new (NULL, NULL, "cust-1", "s-1", "Where is my card?", key, far);
+    assert (orchestrator_store_create (store, again, s_test_answer, &test, &err) == 0);
+    s_test_wait (loop, &test, 1);
+    cv_assert_that (streq (test.existing_id, orchestrator_request_id (request)), "existing %s, first %s",
+                    test.existing_id, orchestrator_request_id (request));
+    orchestrator_request_destroy (&again);
+
+    /* a second request, failed; both are unfinished until then */
+    orchestrator_request_t *failing = orchestrator_request_new (NULL, NULL, "cust-2", NULL, "hello", NULL, far);
+    assert (orchestrator_store_create (store, failing, s_test_answer, &test, &err) == 0);
+    s_test_wait (loop, &test, 1);
+    assert (orchestrator_store_unfinished (store, 1000, s_test_answer, &test, &err) == 0);
+    s_test_wait (loop, &test, 1);
+    bool seen_first = false, seen_failing = false;
+    for (size_t i = 0; i < test.id_count; i++) {
+        seen_first |= streq (test.ids[i], orchestrator_request_id (request));
+        seen_failing |= streq (test.ids[i], orchestrator_request_id (failing));
+    }
+    assert (seen_first && seen_failing);
+    orchestrator_request_fail (failing, "the test failed it");
+    assert (orchestrator_store_fail (store, failing, s_test_answer, &test, &err) == 0);
+    s_test_wait (loop, &test, 1);
+    assert (test.code == 0);
+    assert (orchestrator_store_load (store, orchestrator_request_id (failing), s_test_answer, &test, &err) == 0);
+    s_test_wait (loop, &test, 1);
+    assert (test.loaded && orchestrator_request_state (test.loaded) == REQUEST_FAILED);
+    assert (streq (orchestrator_request_error (test.loaded), "the test failed it"));
+    orchestrator_request_destroy (&test.loaded);
+
+    /* corked, the four checkpoints go together; one written twice is left as it was */
+    orchestrator_store_cork (store, true);
+    for (int stage = 0; stage < REQUEST_STAGES; stage++) {
+        s_test_advance (request, stage);
+        assert (orchestrator_store_checkpoint (store, request, stage, s_test_answer, &test, &err) == 0);
+    }
+    assert (orchestrator_store_queued (store) == REQUEST_STAGES);
+    uint64_t commits, operations;
+    orchestrator_store_counts (store, &commits, &operations);
+    orchestrator_store_cork (store, false);
+    s_test_wait (loop, &test, REQUEST_STAGES);
+    assert (test.code == 0 && orchestrator_store_queued (store) == 0);
+    uint64_t commits_after, operations_after;
+    orchestrator_store_counts (store, &commits_after, &operations_after);
+    assert (operations_after == operations + REQUEST_STAGES && commits_after > commits);
+    assert (orchestrator_store_checkpoint (store, request, 0, s_test_answer, &test, &err) == 0);
+    s_test_wait (loop, &test, 1);
+    assert (test.code == 0);
+
+    /* loaded back: done, with its results and checkpoints */
+    assert (orchestrator_store_load (store, orchestrator_request_id (request), s_test_answer, &test, &err) == 0);
+    s_test_wait (loop, &test, 1);
+    cv_assert_that (test.loaded, "load: code %d", test.code);
+    assert (orchestrator_request_state (test.loaded) == REQUEST_DONE);
+    assert (streq (orchestrator_request_text (test.loaded), "Where is my card?"));
+    assert (streq (orchestrator_request_user_id (test.loaded), "cust-1"));
+    for (int stage = 0; stage < REQUEST_STAGES; stage++) {
+        size_t size, loaded_size;
+        const uint8_t *bytes = orchestrator_request_result_bytes (request, stage, &size);
+        const uint8_t *loaded = orchestrator_request_result_bytes (test.loaded, stage, &loaded_size);
+        assert (bytes && loaded && size == loaded_size && memcmp (bytes, loaded, size) == 0);
+    }
+    orchestrator_request_destroy (&test.loaded);
+
+    /* no longer unfinished; a missing id is INVALID on field id */
+    assert (orchestrator_store_unfinished (store, 1000, s_test_answer, &test, &err) == 0);
+    s_test_wait (loop, &test, 1);
+    for (size_t i = 0; i < test.id_count; i++)
+        assert (!streq (test.ids[i], orchestrator_request_id (request)));
+    assert (orchestrator_store_load (store, "r-no-such-request", s_test_answer, &test, &err) == 0);
+    s_test_wait (loop, &test, 1);
+    cv_assert_that (test.code == CV_ERR_INVALID && streq (test.field, "id"), "missing id: code %d field %s", test.code,
+                    test.field);
+    assert (!test.loaded);
+
+    /* an abort fails what is queued at once with UNAVAILABLE, and refuses what comes after */
+    orchestrator_store_cork (store, true);
+    assert (orchestrator_store_ping (store, s_test_answer, &test, &err) == 0);
+    int answered = test.answered;
+    orchestrator_store_abort (store, "stopping");
+    assert (test.answered == answered + 1 && test.code == CV_ERR_UNAVAILABLE);
+    assert (orchestrator_store_queued (store) == 0);
+    assert (orchestrator_store_ping (store, s_test_answer, &test, &err) == -1);
+    assert (err.code == CV_ERR_UNAVAILABLE);
+
+    orchestrator_store_destroy (&store);
+    orchestrator_request_destroy (&request);
+    orchestrator_request_destroy (&failing);
+    cv_log_destroy (&log);
+    zsock_destroy (&woken);
+    zsock_destroy (&test.wake);
+    zloop_destroy (&loop);
+    cv_assert_that (!cv_pg_run (admin, drop, 0, NULL, &err), "%s: %s", drop, err.message);
+    cv_pg_destroy (&admin);
+    free (url);
+    if (verbose)
+        printf ("orchestrator_store: ok\n");
 }

@@ -103,4 +103,6 @@ size_t orchestrator_store_queued (const orchestrator_store_t *self);
 /* Transactions committed and the operations they carried, since the store was made. */
 void orchestrator_store_counts (const orchestrator_store_t *self, uint64_t *commits, uint64_t *operations);
 
+void orchestrator_store_test (bool verbose);
+
 #endif
