@@ -7,8 +7,11 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <microhttpd.h>
 
@@ -338,4 +341,254 @@ orchestrator_http_answer_error (orchestrator_exchange_t *exchange, unsigned stat
     if (!text)
         text = json_string ("(message not valid UTF-8)");
     orchestrator_http_answer (exchange, status, json_pack ("{s:{s:s, s:o}}", "error", "code", code, "message", text));
+}
+
+/*  --------------------------------------------------------------------------
+    Self-test: the front door in a zloop, spoken to over a raw TCP socket on the same loop: a GET
+    and a POST on one kept-alive connection, an answer given later from a timer with a header, a
+    body that is not JSON, one too large, a malformed request, and a pending answer on destroy. */
+
+typedef struct {
+    zloop_t *loop;
+    orchestrator_exchange_t *pending; /* a /later exchange waiting for its timer, or for destroy */
+    int handled;
+} s_test_server_t;
+
+static int
+s_test_answer_later (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop, (void) timer_id;
+    s_test_server_t *server = arg;
+    assert (server->pending);
+    orchestrator_http_add_header (server->pending, "Retry-After", "7");
+    orchestrator_http_answer (server->pending, 202, json_pack ("{s:s}", "answered", "later"));
+    server->pending = NULL;
+    return 0;
+}
+
+static void
+s_test_handler (void *arg, orchestrator_exchange_t *exchange, const char *method, const char *path, json_t *body)
+{
+    s_test_server_t *server = arg;
+    server->handled++;
+    if (streq (path, "/later") || streq (path, "/never")) {
+        assert (!server->pending);
+        server->pending = exchange;
+        if (streq (path, "/later"))
+            zloop_timer (server->loop, 1, 1, s_test_answer_later, server);
+        return;
+    }
+    if (streq (path, "/missing")) {
+        orchestrator_http_answer_error (exchange, 404, "not_found", "no route for %s %s", method, path);
+        return;
+    }
+    orchestrator_http_answer (exchange, 200,
+                              json_pack ("{s:s, s:s, s:O?}", "method", method, "path", path, "body", body));
+}
+
+/* The client's side: one TCP connection and what came back on it. */
+typedef struct {
+    int fd;
+    char buffer[8192];
+    size_t length;
+    bool closed;
+} s_test_client_t;
+
+static void
+s_test_connect (s_test_client_t *client, int port)
+{
+    memset (client, 0, sizeof *client);
+    client->fd = socket (AF_INET, SOCK_STREAM, 0);
+    assert (client->fd >= 0);
+    struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons ((uint16_t) port)};
+    address.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    cv_assert_that (connect (client->fd, (struct sockaddr *) &address, sizeof address) == 0, "connect to port %d",
+                    port);
+}
+
+/* The length of the complete response at the start of the buffer, 0 while it is not all there. */
+static size_t
+s_test_complete (const s_test_client_t *client)
+{
+    const char *end = memmem (client->buffer, client->length, "\r\n\r\n", 4);
+    if (!end)
+        return 0;
+    size_t head = (size_t) (end - client->buffer) + 4;
+    size_t content = 0;
+    for (const char *line = client->buffer; line < end; line = strstr (line, "\r\n") + 2)
+        if (strncasecmp (line, "Content-Length:", 15) == 0)
+            content = (size_t) strtoul (line + 15, NULL, 10);
+    return client->length >= head + content ? head + content : 0;
+}
+
+static int
+s_test_readable (zloop_t *loop, zmq_pollitem_t *item, void *arg)
+{
+    (void) loop, (void) item;
+    s_test_client_t *client = arg;
+    assert (client->length < sizeof client->buffer - 1);
+    ssize_t got = recv (client->fd, client->buffer + client->length, sizeof client->buffer - 1 - client->length, 0);
+    if (got <= 0) {
+        client->closed = true;
+        return -1;
+    }
+    client->length += (size_t) got;
+    client->buffer[client->length] = '\0';
+    return s_test_complete (client) ? -1 : 0;
+}
+
+static int
+s_test_expired (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop, (void) timer_id, (void) arg;
+    cv_assert_that (false, "no answer within 10 seconds");
+    return -1;
+}
+
+static int
+s_test_until_pending (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop, (void) timer_id;
+    return ((s_test_server_t *) arg)->pending ? -1 : 0;
+}
+
+/* Sends request on the client's connection and runs the loop until a whole response (or the
+   connection's end) came; returns its status, the response in client->buffer. */
+static int
+s_test_exchange (zloop_t *loop, s_test_client_t *client, const char *request)
+{
+    client->length = 0;
+    client->buffer[0] = '\0';
+    size_t size = strlen (request);
+    assert (send (client->fd, request, size, MSG_NOSIGNAL) == (ssize_t) size);
+    zmq_pollitem_t item = {NULL, client->fd, ZMQ_POLLIN, 0};
+    assert (zloop_poller (loop, &item, s_test_readable, client) == 0);
+    int deadline = zloop_timer (loop, 10000, 1, s_test_expired, NULL);
+    zloop_start (loop);
+    zloop_timer_end (loop, deadline);
+    zloop_poller_end (loop, &item);
+    int status = 0;
+    if (client->length)
+        cv_assert_that (sscanf (client->buffer, "HTTP/1.%*d %d", &status) == 1, "not a status line: %.80s",
+                        client->buffer);
+    return status;
+}
+
+/* The JSON document after the response's head (the caller decrefs it). */
+static json_t *
+s_test_document (const s_test_client_t *client)
+{
+    const char *body = strstr (client->buffer, "\r\n\r\n");
+    assert (body);
+    json_error_t error;
+    json_t *document = json_loads (body + 4, JSON_DISABLE_EOF_CHECK, &error);
+    cv_assert_that (document, "not JSON (%s): %s", error.text, body + 4);
+    return document;
+}
+
+static const char *
+s_test_string (json_t *document, const char *key)
+{
+    return json_string_value (json_object_get (document, key));
+}
+
+void
+orchestrator_http_test (bool verbose)
+{
+    zloop_t *loop = zloop_new ();
+    cv_log_t *log = cv_log_new ("orchestrator", "http-test", verbose);
+    s_test_server_t server = {.loop = loop};
+    cv_error_t err;
+    orchestrator_http_t *http = orchestrator_http_new (loop, "127.0.0.1", 0, 64, s_test_handler, &server, log, &err);
+    cv_assert_that (http, "cannot listen: %s", err.message);
+    int port = orchestrator_http_port (http);
+    assert (port > 0);
+
+    /* a GET and a POST with a JSON body on one kept-alive connection */
+    s_test_client_t client;
+    s_test_connect (&client, port);
+    int status = s_test_exchange (loop, &client, "GET /v1/health HTTP/1.1\r\nHost: test\r\n\r\n");
+    cv_assert_that (status == 200, "GET: %s", client.buffer);
+    assert (strcasestr (client.buffer, "Content-Type: application/json"));
+    json_t *document = s_test_document (&client);
+    assert (streq (s_test_string (document, "method"), "GET")
+            && streq (s_test_string (document, "path"), "/v1/health"));
+    assert (json_is_null (json_object_get (document, "body"))); /* the handler got no body */
+    json_decref (document);
+    status = s_test_exchange (loop, &client,
+                              "POST /v1/requests HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+                              "Content-Length: 13\r\n\r\n{\"text\":\"hi\"}");
+    cv_assert_that (status == 200 && !client.closed, "POST on the kept-alive connection: %s", client.buffer);
+    document = s_test_document (&client);
+    assert (streq (s_test_string (document, "method"), "POST"));
+    assert (streq (json_string_value (json_object_get (json_object_get (document, "body"), "text")), "hi"));
+    json_decref (document);
+
+    /* an answer given later, from the loop, with a header */
+    status = s_test_exchange (loop, &client, "GET /later HTTP/1.1\r\nHost: test\r\n\r\n");
+    cv_assert_that (status == 202, "later: %s", client.buffer);
+    assert (strcasestr (client.buffer, "Retry-After: 7"));
+    document = s_test_document (&client);
+    assert (streq (s_test_string (document, "answered"), "later"));
+    json_decref (document);
+    status = s_test_exchange (loop, &client, "GET /missing HTTP/1.1\r\nHost: test\r\n\r\n");
+    cv_assert_that (status == 404, "missing: %s", client.buffer);
+    document = s_test_document (&client);
+    assert (streq (s_test_string (json_object_get (document, "error"), "code"), "not_found"));
+    json_decref (document);
+
+    /* a body that is not JSON, and one over max_body, are answered here without the handler */
+    int handled = server.handled;
+    status = s_test_exchange (loop, &client,
+                              "POST /v1/requests HTTP/1.1\r\nHost: test\r\nContent-Length: 9\r\n\r\nnot json!");
+    cv_assert_that (status == 400, "not JSON: %s", client.buffer);
+    document = s_test_document (&client);
+    assert (streq (s_test_string (json_object_get (document, "error"), "code"), "invalid_json"));
+    json_decref (document);
+    char large[256];
+    snprintf (large, sizeof large,
+              "POST /v1/requests HTTP/1.1\r\nHost: test\r\nContent-Length: 100\r\n\r\n{\"text\":\"%089d\"}", 0);
+    status = s_test_exchange (loop, &client, large);
+    cv_assert_that (status == 413, "too large: %s", client.buffer);
+    document = s_test_document (&client);
+    assert (streq (s_test_string (json_object_get (document, "error"), "code"), "too_large"));
+    json_decref (document);
+    assert (server.handled == handled);
+    close (client.fd);
+
+    /* a malformed request gets a 400 from libmicrohttpd, never the handler; the server goes on
+       serving (below) */
+    s_test_connect (&client, port);
+    status = s_test_exchange (loop, &client, "GET / HTTP/1.1\r\nthis line is no header\r\n\r\n");
+    cv_assert_that (status == 400, "malformed: %s", client.buffer);
+    assert (server.handled == handled);
+    close (client.fd);
+
+    /* on destroy, an exchange still open is answered 503 */
+    s_test_connect (&client, port);
+    const char *never = "GET /never HTTP/1.1\r\nHost: test\r\n\r\n";
+    assert (send (client.fd, never, strlen (never), MSG_NOSIGNAL) == (ssize_t) strlen (never));
+    /* the loop runs until the handler holds the exchange */
+    int waiting = zloop_timer (loop, 1, 0, s_test_until_pending, &server);
+    int deadline = zloop_timer (loop, 10000, 1, s_test_expired, NULL);
+    zloop_start (loop);
+    zloop_timer_end (loop, waiting);
+    zloop_timer_end (loop, deadline);
+    assert (server.pending);
+    orchestrator_http_destroy (&http);
+    assert (!http);
+    client.length = 0;
+    while (!s_test_complete (&client) && !client.closed) {
+        struct pollfd pollfd = {.fd = client.fd, .events = POLLIN};
+        assert (poll (&pollfd, 1, 10000) == 1);
+        s_test_readable (NULL, NULL, &client);
+    }
+    cv_assert_that (strstr (client.buffer, " 503 ") && strstr (client.buffer, "shutting_down"), "on destroy: %s",
+                    client.buffer);
+    close (client.fd);
+
+    cv_log_destroy (&log);
+    zloop_destroy (&loop);
+    if (verbose)
+        printf ("orchestrator_http: ok\n");
 }

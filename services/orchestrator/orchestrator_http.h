@@ -39,4 +39,6 @@ void orchestrator_http_answer_error (orchestrator_exchange_t *exchange, unsigned
 /* Adds a header to the exchange's coming answer, e.g. Retry-After. */
 void orchestrator_http_add_header (orchestrator_exchange_t *exchange, const char *name, const char *value);
 
+void orchestrator_http_test (bool verbose);
+
 #endif
