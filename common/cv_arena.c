@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cv_alloc.h"
+
 /* Each allocation is its own block on a list: simple, and exact under AddressSanitizer. */
 typedef struct block {
     struct block *next;
@@ -20,7 +22,7 @@ struct _cv_arena_t {
 cv_arena_t *
 cv_arena_new (void)
 {
-    return calloc (1, sizeof (cv_arena_t));
+    return cv_calloc (1, sizeof (cv_arena_t));
 }
 
 void
@@ -43,7 +45,7 @@ void *
 cv_arena_alloc (cv_arena_t *self, size_t size)
 {
     assert (self);
-    block_t *block = calloc (1, sizeof (block_t) + (size ? size : 1));
+    block_t *block = cv_calloc (1, sizeof (block_t) + (size ? size : 1));
     if (!block)
         return NULL;
     block->next = self->blocks;
@@ -108,7 +110,7 @@ cv_arena_test (bool verbose)
     char *formatted = cv_arena_printf (arena, "%s-%d", "cust", 42);
     assert (strcmp (formatted, "cust-42") == 0);
     assert (cv_arena_alloc (arena, 0));
-    char *adopted = cv_arena_adopt (arena, strdup ("mine"), 5);
+    char *adopted = cv_arena_adopt (arena, cv_strdup ("mine"), 5);
     assert (strcmp (adopted, "mine") == 0);
     cv_arena_destroy (&arena);
     assert (arena == NULL);

@@ -11,6 +11,7 @@
 
 #include <czmq.h>
 
+#include "cv_alloc.h"
 #include "cv_msgpack.h"
 #include "cv_utf8.h"
 
@@ -47,7 +48,7 @@ cv_envelope_pack (const cv_envelope_t *self, size_t *size)
 {
     assert (self && size);
     *size = conveyor__v1__envelope__get_packed_size (self);
-    uint8_t *buffer = malloc (*size ? *size : 1);
+    uint8_t *buffer = cv_malloc (*size ? *size : 1);
     if (buffer)
         conveyor__v1__envelope__pack (self, buffer);
     return buffer;
@@ -602,7 +603,7 @@ cv_envelope_test (bool verbose)
     s_expect_invalid (request, CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_GATHER_REQUEST), now, CV_ERR_WRONG_BODY, "body");
     s_expect_invalid (request, accepted, now + 6000, CV_ERR_DEADLINE_EXCEEDED, "deadline_ms");
 
-    char *long_text = calloc (1, CV_TEXT_MAX_BYTES + 2);
+    char *long_text = cv_calloc (1, CV_TEXT_MAX_BYTES + 2);
     memset (long_text, 'a', CV_TEXT_MAX_BYTES + 1);
     body->text = long_text;
     s_expect_invalid (request, accepted, now, CV_ERR_INVALID, "intent_request.text");

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cv_actor.h"
+#include "cv_alloc.h"
 
 /* Where a request came from, so its reply goes back the same way. */
 typedef enum { ORIGIN_BROKER = 'B', ORIGIN_CONTROL = 'C' } origin_t;
@@ -319,11 +320,9 @@ s_worker_init (worker_t *self, cv_error_t *err)
     self->shared = config->shared_new (config->shared_args, config->log, err);
     if (!self->shared)
         return -1;
-    self->handlers = calloc (config->capacity, sizeof *self->handlers);
-    assert (self->handlers);
+    self->handlers = cv_calloc (config->capacity, sizeof *self->handlers);
     for (uint32_t i = 0; i < config->capacity; i++) {
-        handler_args_t *args = malloc (sizeof *args);
-        assert (args);
+        handler_args_t *args = cv_malloc (sizeof *args);
         args->config = config;
         args->shared = self->shared;
         self->handlers[i].actor = cv_actor_start (s_handler_actor, args, err);
@@ -341,7 +340,7 @@ s_worker_init (worker_t *self, cv_error_t *err)
 static void
 s_worker_actor (zsock_t *pipe, void *args)
 {
-    worker_t *self = calloc (1, sizeof *self);
+    worker_t *self = cv_calloc (1, sizeof *self);
     self->config = args;
     self->pipe = pipe;
     zsock_signal (pipe, 0);

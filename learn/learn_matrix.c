@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cv_alloc.h"
+
 void
 learn_matrix_destroy (learn_matrix_t **self_p)
 {
@@ -28,15 +30,15 @@ learn_matrix_new (const learn_examples_t *examples, const intent_features_settin
 {
     assert (examples && settings);
     size_t rows = learn_examples_size (examples);
-    learn_matrix_t *matrix = calloc (1, sizeof *matrix);
+    learn_matrix_t *matrix = cv_calloc (1, sizeof *matrix);
     intent_features_t *features = intent_features_new (settings);
     size_t capacity = 64 * rows + INTENT_FEATURES_MAX;
     if (matrix) {
         matrix->rows = rows;
-        matrix->offsets = malloc ((rows + 1) * sizeof *matrix->offsets);
-        matrix->buckets = malloc (capacity * sizeof *matrix->buckets);
-        matrix->tf = malloc (capacity * sizeof *matrix->tf);
-        matrix->xx = malloc ((rows ? rows : 1) * sizeof *matrix->xx);
+        matrix->offsets = cv_malloc ((rows + 1) * sizeof *matrix->offsets);
+        matrix->buckets = cv_malloc (capacity * sizeof *matrix->buckets);
+        matrix->tf = cv_malloc (capacity * sizeof *matrix->tf);
+        matrix->xx = cv_malloc ((rows ? rows : 1) * sizeof *matrix->xx);
     }
     bool ok = matrix && features && matrix->offsets && matrix->buckets && matrix->tf && matrix->xx;
     size_t used = 0;
@@ -48,10 +50,10 @@ learn_matrix_new (const learn_examples_t *examples, const intent_features_settin
         size_t count = intent_features_extract (features, text, size);
         if (used + count > capacity) {
             capacity = 2 * capacity + count;
-            uint32_t *buckets = realloc (matrix->buckets, capacity * sizeof *buckets);
+            uint32_t *buckets = cv_realloc (matrix->buckets, capacity * sizeof *buckets);
             if (buckets)
                 matrix->buckets = buckets;
-            float *tf = realloc (matrix->tf, capacity * sizeof *tf);
+            float *tf = cv_realloc (matrix->tf, capacity * sizeof *tf);
             if (tf)
                 matrix->tf = tf;
             if (!buckets || !tf) {
@@ -69,7 +71,7 @@ learn_matrix_new (const learn_examples_t *examples, const intent_features_settin
     }
     if (ok) {
         matrix->offsets[rows] = used;
-        ok = (matrix->values = malloc ((used ? used : 1) * sizeof *matrix->values)) != NULL;
+        ok = (matrix->values = cv_malloc ((used ? used : 1) * sizeof *matrix->values)) != NULL;
     }
     intent_features_destroy (&features);
     if (!ok)
@@ -94,8 +96,8 @@ learn_matrix_vocabulary (const learn_matrix_t *self, const uint32_t *train, size
 {
     assert (self && vocabulary);
     assert (train || count == 0);
-    vocabulary->df = calloc (buckets, sizeof *vocabulary->df);
-    vocabulary->idf = malloc (buckets * sizeof *vocabulary->idf);
+    vocabulary->df = cv_calloc (buckets, sizeof *vocabulary->df);
+    vocabulary->idf = cv_malloc (buckets * sizeof *vocabulary->idf);
     if (!vocabulary->df || !vocabulary->idf)
         return -1;
     for (size_t t = 0; t < count; t++) {
@@ -106,7 +108,7 @@ learn_matrix_vocabulary (const learn_matrix_t *self, const uint32_t *train, size
     size_t seen = 0;
     for (size_t bucket = 0; bucket < buckets; bucket++)
         seen += vocabulary->df[bucket] > 0;
-    vocabulary->seen = malloc ((seen ? seen : 1) * sizeof *vocabulary->seen);
+    vocabulary->seen = cv_malloc ((seen ? seen : 1) * sizeof *vocabulary->seen);
     if (!vocabulary->seen)
         return -1;
     vocabulary->seen_count = 0;

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cv_alloc.h"
+
 double
 learn_metrics_accuracy (size_t right, size_t count)
 {
@@ -20,8 +22,8 @@ learn_metrics_score (const uint32_t *truth, const uint32_t *predicted, size_t co
 {
     assert ((truth && predicted) || count == 0);
     assert (accuracy && macro_f1);
-    size_t *tp = calloc (labels + 1, sizeof *tp), *fp = calloc (labels + 1, sizeof *fp);
-    size_t *fn = calloc (labels + 1, sizeof *fn);
+    size_t *tp = cv_calloc (labels + 1, sizeof *tp), *fp = cv_calloc (labels + 1, sizeof *fp);
+    size_t *fn = cv_calloc (labels + 1, sizeof *fn);
     if (!tp || !fp || !fn) {
         free (tp), free (fp), free (fn);
         return -1;
@@ -81,8 +83,8 @@ learn_metrics_fast_path (const float *confidences, const bool *correct, size_t c
         return cv_error_set (err, CV_ERR_INVALID, NULL, "no predictions to choose a threshold from");
     if (!(coverage > 0 && coverage <= 1))
         return cv_error_set (err, CV_ERR_INVALID, "coverage", "coverage %g is not in (0, 1]", coverage);
-    float *ranked = malloc (count * sizeof *ranked);
-    bool *kept = malloc (count * sizeof *kept);
+    float *ranked = cv_malloc (count * sizeof *ranked);
+    bool *kept = cv_malloc (count * sizeof *kept);
     if (!ranked || !kept) {
         free (ranked), free (kept);
         return cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");

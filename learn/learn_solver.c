@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cv_alloc.h"
+
 /* A run of the solver: the labels not yet taken, the most passes one took. */
 typedef struct {
     learn_solver_problem_t *problem;
@@ -178,9 +180,9 @@ learn_solver_run (learn_solver_problem_t *problem, unsigned threads, cv_error_t 
     for (; ready < threads; ready++) {
         worker_t *worker = &workers[ready];
         worker->run = &run;
-        worker->w = calloc (problem->buckets, sizeof *worker->w);
-        worker->alpha = malloc (count * sizeof *worker->alpha);
-        worker->index = malloc (count * sizeof *worker->index);
+        worker->w = cv_calloc (problem->buckets, sizeof *worker->w);
+        worker->alpha = cv_malloc (count * sizeof *worker->alpha);
+        worker->index = cv_malloc (count * sizeof *worker->index);
         if (!worker->w || !worker->alpha || !worker->index) {
             free (worker->w);
             free (worker->alpha);
@@ -285,7 +287,7 @@ learn_solver_test (bool verbose)
     assert (learn_matrix_vocabulary (matrix, all, 18, buckets, &vocabulary) == 0);
     learn_matrix_weigh (matrix, &vocabulary);
     size_t rows = vocabulary.seen_count;
-    float *weights = malloc (rows * 3 * sizeof *weights), *again_weights = malloc (rows * 3 * sizeof *weights);
+    float *weights = cv_malloc (rows * 3 * sizeof *weights), *again_weights = cv_malloc (rows * 3 * sizeof *weights);
     float bias[3], again_bias[3], scores[18 * 3], again_scores[18 * 3];
     unsigned passes, again_passes;
     assert (weights && again_weights);

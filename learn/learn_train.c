@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cv_alloc.h"
 #include "intent_model_file.h"
 #include "learn_calibration.h"
 #include "learn_matrix.h"
@@ -157,8 +158,8 @@ s_cross_validate (const trainer_t *self, learn_matrix_t *matrix, candidate_t *ca
 {
     const learn_train_settings_t *first = &candidates[0].settings;
     size_t labels = self->name_count, buckets = (size_t) 1 << first->features.bits;
-    uint32_t *train = malloc (self->count * sizeof *train), *test = malloc (self->count * sizeof *test);
-    float *scores = malloc ((self->count * labels + 1) * sizeof *scores), *bias = malloc (labels * sizeof *bias);
+    uint32_t *train = cv_malloc (self->count * sizeof *train), *test = cv_malloc (self->count * sizeof *test);
+    float *scores = cv_malloc ((self->count * labels + 1) * sizeof *scores), *bias = cv_malloc (labels * sizeof *bias);
     int rc = 0;
     if (!train || !test || !scores || !bias)
         rc = cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
@@ -234,9 +235,9 @@ s_fit_all (const trainer_t *self, const learn_train_settings_t *settings, unsign
 {
     size_t labels = self->name_count, buckets = (size_t) 1 << settings->features.bits;
     learn_matrix_t *matrix = learn_matrix_new (self->examples, &settings->features);
-    uint32_t *all = malloc (self->count * sizeof *all);
+    uint32_t *all = cv_malloc (self->count * sizeof *all);
     learn_vocabulary_t vocabulary = {0};
-    float *bias = malloc (labels * sizeof *bias), *weights = NULL, *idf = NULL;
+    float *bias = cv_malloc (labels * sizeof *bias), *weights = NULL, *idf = NULL;
     intent_model_t *model = NULL;
     if (!matrix || !all || !bias) {
         cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
@@ -250,8 +251,8 @@ s_fit_all (const trainer_t *self, const learn_train_settings_t *settings, unsign
     }
     learn_matrix_weigh (matrix, &vocabulary);
     size_t rows = vocabulary.seen_count;
-    weights = malloc ((rows * labels + 1) * sizeof *weights);
-    idf = malloc ((rows + 1) * sizeof *idf);
+    weights = cv_malloc ((rows * labels + 1) * sizeof *weights);
+    idf = cv_malloc ((rows + 1) * sizeof *idf);
     if (!weights || !idf) {
         cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory for %zu rows", rows);
         goto done;
@@ -316,7 +317,7 @@ s_candidates (const trainer_t *self, const learn_train_settings_t *settings, con
             && char_count <= LEARN_TRAIN_GRID_MAX);
     *count = c_count * bits_count * char_count;
     *per_variant = c_count;
-    candidate_t *candidates = calloc (*count, sizeof *candidates);
+    candidate_t *candidates = cv_calloc (*count, sizeof *candidates);
     if (!candidates) {
         cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
         return NULL;
@@ -335,8 +336,8 @@ s_candidates (const trainer_t *self, const learn_train_settings_t *settings, con
                 }
                 if (grid && grid->c_count)
                     candidate->c = grid->c[c];
-                candidates[at].predicted = malloc ((self->count + 1) * sizeof *candidates[at].predicted);
-                candidates[at].margins = malloc ((self->count + 1) * sizeof *candidates[at].margins);
+                candidates[at].predicted = cv_malloc ((self->count + 1) * sizeof *candidates[at].predicted);
+                candidates[at].margins = cv_malloc ((self->count + 1) * sizeof *candidates[at].margins);
                 if (!candidates[at].predicted || !candidates[at].margins) {
                     cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
                     s_candidates_destroy (candidates, *count);
@@ -357,8 +358,8 @@ static int
 s_finish (const trainer_t *self, intent_model_t *model, const candidate_t *candidate, learn_train_report_t *report,
           cv_error_t *err)
 {
-    bool *correct = malloc (self->count * sizeof *correct);
-    float *confidences = malloc (self->count * sizeof *confidences);
+    bool *correct = cv_malloc (self->count * sizeof *correct);
+    float *confidences = cv_malloc (self->count * sizeof *confidences);
     int rc = -1;
     if (!correct || !confidences)
         cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
@@ -423,8 +424,8 @@ learn_train_fit (const learn_examples_t *examples, const learn_train_settings_t 
     candidate_t *candidates = s_candidates (self, settings, grid, &count, &per_variant, err);
     if (!candidates)
         return NULL;
-    uint8_t *fold = malloc (self->count * sizeof *fold);
-    uint32_t *scratch = malloc (self->count * sizeof *scratch);
+    uint8_t *fold = cv_malloc (self->count * sizeof *fold);
+    uint32_t *scratch = cv_malloc (self->count * sizeof *scratch);
     intent_model_t *model = NULL;
     int rc = 0;
     if (!fold || !scratch)

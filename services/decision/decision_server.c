@@ -8,6 +8,7 @@
 
 #include <czmq.h>
 
+#include "cv_alloc.h"
 #include "cv_context.h"
 #include "cv_launcher.h"
 #include "cv_msgpack.h"
@@ -45,7 +46,7 @@ void *
 decision_server_logic_new (const void *shared, cv_log_t *log, cv_error_t *err)
 {
     assert (shared);
-    decision_server_logic_t *self = calloc (1, sizeof *self);
+    decision_server_logic_t *self = cv_calloc (1, sizeof *self);
     if (!self) {
         cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
         return NULL;

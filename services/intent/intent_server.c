@@ -9,6 +9,7 @@
 
 #include <czmq.h>
 
+#include "cv_alloc.h"
 #include "cv_launcher.h"
 #include "cv_msgpack.h"
 #include "intent_classifier.h"
@@ -53,8 +54,7 @@ intent_server_logic_new (const void *shared, cv_log_t *log, cv_error_t *err)
     intent_classifier_t *classifier = intent_classifier_new_from (shared, log, err);
     if (!classifier)
         return NULL;
-    intent_server_logic_t *self = calloc (1, sizeof *self);
-    assert (self);
+    intent_server_logic_t *self = cv_calloc (1, sizeof *self);
     self->classifier = classifier;
     self->log = log;
     self->check_text = INTENT_SERVER_CHECK_TEXT;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cv_alloc.h"
 #include "cv_utf8.h"
 
 /* Text that never belongs in a reply to a customer. Matched case-sensitively on the collapsed
@@ -45,7 +46,7 @@ s_is_closing (const unsigned char *c)
 static char *
 s_collapse (const char *text)
 {
-    char *out = malloc (strlen (text) + 1);
+    char *out = cv_malloc (strlen (text) + 1);
     if (!out)
         return NULL;
     size_t used = 0;
@@ -166,7 +167,7 @@ responder_guard_test (bool verbose)
     s_expect_clean ("ab\xc3\xa9z", 4, "ab\xc3\xa9");
     s_expect_clean ("a\xe2\x82\xac\xe2\x82\xac", 6, "a\xe2\x82\xac"); /* € is 3 bytes */
     size_t big = 20000;
-    char *long_text = malloc (big + 1);
+    char *long_text = cv_malloc (big + 1);
     for (size_t i = 0; i < big; i += 2)
         memcpy (long_text + i, "\xc3\xa9", 2);
     long_text[big] = '\0';

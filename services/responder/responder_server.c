@@ -1,6 +1,7 @@
 /* The responder worker's service glue: RespondRequest in, Reply out, through responder_templates. */
 #include "responder_server.h"
 
+#include "cv_alloc.h"
 #include "cv_launcher.h"
 
 #include <assert.h>
@@ -39,7 +40,7 @@ void *
 responder_server_logic_new (const void *shared, cv_log_t *log, cv_error_t *err)
 {
     assert (shared);
-    responder_server_logic_t *self = calloc (1, sizeof *self);
+    responder_server_logic_t *self = cv_calloc (1, sizeof *self);
     if (!self) {
         cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
         return NULL;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cv_alloc.h"
 #include "cv_context.h"
 #include "cv_envelope.h"
 #include "cv_msgpack.h"
@@ -32,7 +33,7 @@ s_find (const responder_templates_t *self, const char *name)
 static char *
 s_fixed_text (const char *text)
 {
-    char *out = malloc (strlen (text) + 1);
+    char *out = cv_malloc (strlen (text) + 1);
     if (!out)
         return NULL;
     size_t used = 0;
@@ -96,10 +97,10 @@ responder_templates_new (cv_config_t *agent, cv_error_t *err)
         return NULL;
     }
     size_t count = cv_node_count (section);
-    responder_templates_t *self = calloc (1, sizeof *self);
+    responder_templates_t *self = cv_calloc (1, sizeof *self);
     if (self) {
-        self->names = calloc (count ? count : 1, sizeof (char *));
-        self->texts = calloc (count ? count : 1, sizeof (char *));
+        self->names = cv_calloc (count ? count : 1, sizeof (char *));
+        self->texts = cv_calloc (count ? count : 1, sizeof (char *));
     }
     if (!self || !self->names || !self->texts) {
         responder_templates_destroy (&self);
@@ -120,8 +121,8 @@ responder_templates_new (cv_config_t *agent, cv_error_t *err)
             goto failed;
         /* libfyaml refuses duplicate keys; a second entry here would shadow the first. */
         assert (s_find (self, name) < 0);
-        self->names[self->size] = strdup (name);
-        self->texts[self->size] = strdup (text);
+        self->names[self->size] = cv_strdup (name);
+        self->texts[self->size] = cv_strdup (text);
         self->size++;
         if (!self->names[self->size - 1] || !self->texts[self->size - 1]) {
             cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
@@ -533,7 +534,7 @@ s_test_ladder (void)
     /* newlines and runs of space from values collapse; an over-long reply is cut to the limit */
     json_object_set_new (json_object_get (context, "decision"), "reason", json_string ("the card\nwas\t\tlost "));
     s_expect_reply (templates, context, "escalate", "Passed on: the card was lost", false);
-    char *long_reason = malloc (3 * CV_REPLY_MAX_BYTES + 1);
+    char *long_reason = cv_malloc (3 * CV_REPLY_MAX_BYTES + 1);
     for (size_t i = 0; i < CV_REPLY_MAX_BYTES; i++)
         memcpy (long_reason + 3 * i, "\xe2\x82\xac", 3); /* € */
     long_reason[3 * CV_REPLY_MAX_BYTES] = '\0';
