@@ -46,8 +46,6 @@ cv_arena_alloc (cv_arena_t *self, size_t size)
 {
     assert (self);
     block_t *block = cv_calloc (1, sizeof (block_t) + (size ? size : 1));
-    if (!block)
-        return NULL;
     block->next = self->blocks;
     self->blocks = block;
     return block->data;

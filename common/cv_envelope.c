@@ -49,8 +49,7 @@ cv_envelope_pack (const cv_envelope_t *self, size_t *size)
     assert (self && size);
     *size = conveyor__v1__envelope__get_packed_size (self);
     uint8_t *buffer = cv_malloc (*size ? *size : 1);
-    if (buffer)
-        conveyor__v1__envelope__pack (self, buffer);
+    conveyor__v1__envelope__pack (self, buffer);
     return buffer;
 }
 

@@ -102,8 +102,6 @@ s_on_body (char *data, size_t size, size_t count, void *arg)
         while (capacity < self->body_size + bytes + 1)
             capacity *= 2;
         char *body = cv_realloc (self->body, capacity);
-        if (!body)
-            return 0;
         self->body = body;
         self->body_capacity = capacity;
     }

@@ -27,8 +27,6 @@ cv_log_new (const char *service, const char *instance, bool verbose)
 {
     assert (service);
     cv_log_t *self = cv_calloc (1, sizeof *self);
-    if (!self)
-        return NULL;
     self->service = cv_strdup (service);
     self->instance = cv_strdup (instance ? instance : "");
     self->verbose = verbose;

@@ -95,14 +95,8 @@ s_label (learn_examples_t *self, const char *label, bool rename, cv_error_t *err
                              INTENT_MODEL_MAX_LABELS);
     if (self->name_count == self->name_capacity) {
         size_t capacity = self->name_capacity ? 2 * self->name_capacity : 64;
-        char **names = cv_realloc (self->names, capacity * sizeof *names);
-        if (names)
-            self->names = names;
-        char **sources = cv_realloc (self->sources, capacity * sizeof *sources);
-        if (sources)
-            self->sources = sources;
-        if (!names || !sources)
-            return cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
+        self->names = cv_realloc (self->names, capacity * sizeof *self->names);
+        self->sources = cv_realloc (self->sources, capacity * sizeof *self->sources);
         self->name_capacity = capacity;
     }
     self->names[self->name_count] = cv_strdup (name);
@@ -124,22 +118,12 @@ s_add (learn_examples_t *self, const char *text, size_t size, const char *label,
         return -1;
     if (self->count == self->capacity) {
         size_t capacity = self->capacity ? 2 * self->capacity : 1024;
-        char **texts = cv_realloc (self->texts, capacity * sizeof *texts);
-        if (texts)
-            self->texts = texts;
-        size_t *sizes = cv_realloc (self->sizes, capacity * sizeof *sizes);
-        if (sizes)
-            self->sizes = sizes;
-        uint32_t *labels = cv_realloc (self->labels, capacity * sizeof *labels);
-        if (labels)
-            self->labels = labels;
-        if (!texts || !sizes || !labels)
-            return cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
+        self->texts = cv_realloc (self->texts, capacity * sizeof *self->texts);
+        self->sizes = cv_realloc (self->sizes, capacity * sizeof *self->sizes);
+        self->labels = cv_realloc (self->labels, capacity * sizeof *self->labels);
         self->capacity = capacity;
     }
     char *copy = cv_malloc (size + 1);
-    if (!copy)
-        return cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
     if (size)
         memcpy (copy, text, size);
     copy[size] = '\0';
@@ -202,11 +186,6 @@ s_field (void *data, size_t size, void *arg)
     if (reader->used + size + 1 > reader->size) {
         size_t grown = 2 * (reader->used + size + 1);
         char *fields = cv_realloc (reader->fields, grown);
-        if (!fields) {
-            reader->rc =
-                cv_error_set (reader->err, CV_ERR_INTERNAL, NULL, "line %zu: out of memory", reader->record_line);
-            return;
-        }
         reader->fields = fields;
         reader->size = grown;
     }
@@ -229,8 +208,6 @@ s_header (reader_t *reader)
     for (size_t i = 0; i < reader->count; i++) {
         const char *name = reader->fields + reader->starts[i];
         reader->header[i] = cv_strdup (name);
-        if (!reader->header[i])
-            return cv_error_set (reader->err, CV_ERR_INTERNAL, NULL, "out of memory");
         reader->columns = i + 1;
         if (!text && strcmp (name, "text") == 0)
             text = true, reader->text = i;

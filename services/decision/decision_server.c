@@ -47,10 +47,6 @@ decision_server_logic_new (const void *shared, cv_log_t *log, cv_error_t *err)
 {
     assert (shared);
     decision_server_logic_t *self = cv_calloc (1, sizeof *self);
-    if (!self) {
-        cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
-        return NULL;
-    }
     self->policies = shared;
     self->log = log;
     self->check_intent = DECISION_SERVER_CHECK_INTENT;

@@ -79,10 +79,6 @@ gatherer_server_logic_new (const void *shared, cv_log_t *log, cv_error_t *err)
 {
     assert (shared && log);
     gatherer_server_logic_t *self = cv_calloc (1, sizeof *self);
-    if (!self) {
-        cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
-        return NULL;
-    }
     self->shared = shared;
     size_t pool = gatherer_tools_max_plan (self->shared->tools);
     /* The instance id names the sessions in pg_stat_activity. Connections open when first used. */

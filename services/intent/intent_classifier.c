@@ -173,10 +173,6 @@ intent_classifier_new_from (const intent_knowledge_t *knowledge, cv_log_t *log, 
 {
     assert (knowledge);
     intent_classifier_t *self = cv_calloc (1, sizeof *self);
-    if (!self) {
-        cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
-        return NULL;
-    }
     self->knowledge = knowledge;
     self->log = log;
     self->rules = intent_rules_scratch_new (knowledge->rules);

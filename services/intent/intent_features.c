@@ -70,15 +70,9 @@ intent_features_new (const intent_features_settings_t *settings)
     assert (settings);
     assert (intent_features_settings_check (settings, NULL) == 0);
     intent_features_t *self = cv_calloc (1, sizeof *self);
-    if (!self)
-        return NULL;
     self->settings = *settings;
     self->mask = (uint32_t) ((1ull << settings->bits) - 1);
     self->text = intent_text_new (settings->text_flags);
-    if (!self->text) {
-        free (self);
-        return NULL;
-    }
     return self;
 }
 

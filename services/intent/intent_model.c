@@ -71,10 +71,6 @@ s_new (const intent_features_settings_t *features, const char *const *labels, co
     if (intent_features_settings_check (features, err) || s_check_labels (labels, sizes, count, err))
         return NULL;
     intent_model_t *self = cv_calloc (1, sizeof *self);
-    if (!self) {
-        cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
-        return NULL;
-    }
     self->features = *features;
     self->label_count = count;
     self->stride = (count + LANES - 1) / LANES * LANES;
@@ -108,10 +104,6 @@ intent_model_new (const intent_features_settings_t *features, const char *const 
     assert (features);
     assert (labels || label_count == 0);
     size_t *sizes = cv_calloc (label_count ? label_count : 1, sizeof *sizes);
-    if (!sizes) {
-        cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
-        return NULL;
-    }
     for (size_t i = 0; i < label_count; i++) {
         assert (labels[i]);
         sizes[i] = strlen (labels[i]);
@@ -212,11 +204,6 @@ intent_model_set_calibration (intent_model_t *self, size_t count, const float *m
     }
     float *new_margins = cv_malloc (count * sizeof *new_margins);
     float *new_probabilities = cv_malloc (count * sizeof *new_probabilities);
-    if (!new_margins || !new_probabilities) {
-        free (new_margins);
-        free (new_probabilities);
-        return cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
-    }
     memcpy (new_margins, margins, count * sizeof *new_margins);
     memcpy (new_probabilities, probabilities, count * sizeof *new_probabilities);
     free (self->knot_margins);
@@ -354,12 +341,10 @@ intent_scratch_new (const intent_model_t *model)
 {
     assert (model);
     intent_scratch_t *self = cv_calloc (1, sizeof *self);
-    if (!self)
-        return NULL;
     self->model = model;
     self->features = intent_features_new (&model->features);
     self->scores = cv_calloc (model->stride, sizeof *self->scores);
-    if (!self->features || !self->scores) {
+    if (!self->features) {
         intent_scratch_destroy (&self);
         return NULL;
     }
@@ -566,7 +551,6 @@ s_test_many_rows (void)
     size_t rows = (size_t) 1 << settings.bits;
     uint32_t *buckets = cv_malloc (rows * sizeof *buckets);
     float *idf = cv_malloc (rows * sizeof *idf), *weights = cv_calloc (2 * rows, sizeof *weights), bias[2] = {0, 0};
-    assert (buckets && idf && weights);
     for (size_t row = 0; row < rows; row++) {
         buckets[row] = (uint32_t) row;
         idf[row] = 1.0f;

@@ -124,8 +124,6 @@ intent_model_file_encode (const intent_model_t *model, size_t *size)
     assert (model && size);
     uint64_t total = intent_model_file_size (model);
     uint8_t *data = cv_malloc (total);
-    if (!data)
-        return NULL;
     const intent_features_settings_t *features = intent_model_features (model);
     size_t labels = intent_model_label_count (model), rows = intent_model_rows (model);
     const float *margins, *probabilities;
@@ -354,10 +352,6 @@ s_decode (reader_t *reader, cv_error_t *err)
 
     /* the labels, as far as the bytes go; then the size their lengths make */
     char *text = cv_malloc ((size_t) labels * 256);
-    if (!text) {
-        cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
-        return NULL;
-    }
     const char *names[INTENT_MODEL_MAX_LABELS];
     size_t sizes[INTENT_MODEL_MAX_LABELS];
     uint64_t labels_bytes = 0;
@@ -454,10 +448,6 @@ intent_model_file_decode (const void *bytes, size_t size, cv_error_t *err)
     assert (bytes || size == 0);
     static const uint8_t none[1];
     reader_t *reader = cv_calloc (1, sizeof *reader);
-    if (!reader) {
-        cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
-        return NULL;
-    }
     reader->data = bytes ? bytes : none;
     reader->size = size;
     intent_model_t *self = s_check_frame (reader, err) == 0 ? s_decode (reader, err) : NULL;
@@ -655,7 +645,6 @@ s_test_many_rows (void)
     size_t rows = (size_t) 1 << settings.bits;
     uint32_t *buckets = cv_malloc (rows * sizeof *buckets);
     float *idf = cv_malloc (rows * sizeof *idf), *weights = cv_calloc (2 * rows, sizeof *weights), bias[2] = {0, 0};
-    assert (buckets && idf && weights);
     for (size_t row = 0; row < rows; row++) {
         buckets[row] = (uint32_t) row;
         idf[row] = 1.0f;
@@ -694,7 +683,7 @@ s_test_demo (bool verbose)
     assert (file);
     size_t file_size = intent_model_file_size (model);
     uint8_t *bytes = cv_malloc (file_size + 1);
-    assert (bytes && fread (bytes, 1, file_size + 1, file) == file_size);
+    assert (fread (bytes, 1, file_size + 1, file) == file_size);
     fclose (file);
     size_t size;
     uint8_t *data = intent_model_file_encode (model, &size);

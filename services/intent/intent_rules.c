@@ -262,8 +262,6 @@ intent_rules_scratch_new (const intent_rules_t *rules)
 {
     assert (rules);
     intent_rules_scratch_t *self = cv_calloc (1, sizeof *self);
-    if (!self)
-        return NULL;
     self->rules = rules;
     self->match_data = pcre2_match_data_create (rules->groups_max + 1, NULL);
     self->match_context = s_match_context_new ();

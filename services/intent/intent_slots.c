@@ -316,8 +316,6 @@ intent_slots_scratch_new (const intent_slots_t *slots)
 {
     assert (slots);
     intent_slots_scratch_t *self = cv_calloc (1, sizeof *self);
-    if (!self)
-        return NULL;
     self->slots = slots;
     self->match_data = pcre2_match_data_create (slots->groups_max + 1, NULL);
     self->id_match = pcre2_match_data_create (1, NULL);

@@ -46,8 +46,6 @@ intent_text_new (unsigned flags)
     assert ((flags & ~INTENT_TEXT_KNOWN_FLAGS) == 0);
     assert ((flags & INTENT_TEXT_DIGITS_MASK) <= INTENT_TEXT_DIGITS_SHAPE);
     intent_text_t *self = cv_calloc (1, sizeof *self);
-    if (!self)
-        return NULL;
     self->flags = flags;
     return self;
 }

@@ -111,10 +111,6 @@ intent_weights_new (unsigned bits, size_t label_count, size_t rows, const uint32
     if (s_check (bits, rows, buckets, idf, default_idf, err))
         return NULL;
     intent_weights_t *self = cv_calloc (1, sizeof *self);
-    if (!self) {
-        cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
-        return NULL;
-    }
     self->bits = bits;
     self->label_count = label_count;
     self->stride = (label_count + LANES - 1) / LANES * LANES;
@@ -380,7 +376,6 @@ intent_weights_test (bool verbose)
     size_t many = (size_t) 1 << 17;
     uint32_t *all = cv_malloc (many * sizeof *all);
     float *ones = cv_malloc (many * sizeof *ones), row[2] = {0, 1};
-    assert (all && ones);
     room = (intent_weights_room_t){0};
     for (size_t r = 0; r < many; r++) {
         all[r] = (uint32_t) r;

@@ -47,8 +47,6 @@ static char *
 s_collapse (const char *text)
 {
     char *out = cv_malloc (strlen (text) + 1);
-    if (!out)
-        return NULL;
     size_t used = 0;
     bool pending_space = false;
     for (const unsigned char *c = (const unsigned char *) text; *c; c++) {

@@ -41,10 +41,6 @@ responder_server_logic_new (const void *shared, cv_log_t *log, cv_error_t *err)
 {
     assert (shared);
     responder_server_logic_t *self = cv_calloc (1, sizeof *self);
-    if (!self) {
-        cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
-        return NULL;
-    }
     self->templates = shared;
     self->log = log;
     return self;

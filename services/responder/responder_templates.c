@@ -34,8 +34,6 @@ static char *
 s_fixed_text (const char *text)
 {
     char *out = cv_malloc (strlen (text) + 1);
-    if (!out)
-        return NULL;
     size_t used = 0;
     const char *cursor = text;
     const char *open;
@@ -98,15 +96,8 @@ responder_templates_new (cv_config_t *agent, cv_error_t *err)
     }
     size_t count = cv_node_count (section);
     responder_templates_t *self = cv_calloc (1, sizeof *self);
-    if (self) {
-        self->names = cv_calloc (count ? count : 1, sizeof (char *));
-        self->texts = cv_calloc (count ? count : 1, sizeof (char *));
-    }
-    if (!self || !self->names || !self->texts) {
-        responder_templates_destroy (&self);
-        cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
-        return NULL;
-    }
+    self->names = cv_calloc (count ? count : 1, sizeof (char *));
+    self->texts = cv_calloc (count ? count : 1, sizeof (char *));
     for (size_t i = 0; i < count; i++) {
         const char *name = cv_node_key (section, i);
         cv_node_t *value = cv_node_value (section, i);
