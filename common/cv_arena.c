@@ -55,7 +55,7 @@ void *
 cv_arena_memdup (cv_arena_t *self, const void *data, size_t size)
 {
     void *copy = cv_arena_alloc (self, size);
-    if (copy && size)
+    if (size)
         memcpy (copy, data, size);
     return copy;
 }
@@ -77,8 +77,6 @@ cv_arena_printf (cv_arena_t *self, const char *format, ...)
     if (size < 0)
         return NULL;
     char *string = cv_arena_alloc (self, (size_t) size + 1);
-    if (!string)
-        return NULL;
     va_start (args, format);
     vsnprintf (string, (size_t) size + 1, format, args);
     va_end (args);

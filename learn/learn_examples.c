@@ -101,11 +101,6 @@ s_label (learn_examples_t *self, const char *label, bool rename, cv_error_t *err
     }
     self->names[self->name_count] = cv_strdup (name);
     self->sources[self->name_count] = cv_strdup (label);
-    if (!self->names[self->name_count] || !self->sources[self->name_count]) {
-        free (self->names[self->name_count]);
-        free (self->sources[self->name_count]);
-        return cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
-    }
     return (int) self->name_count++;
 }
 
@@ -320,13 +315,14 @@ learn_examples_load (learn_examples_t *self, const char *path, cv_error_t *err)
     else if ((unsigned long long) status.st_size > LEARN_EXAMPLES_MAX_BYTES)
         cv_error_set (err, CV_ERR_INVALID, NULL, "%s: %lld bytes, more than the %u a training file may have", path,
                       (long long) status.st_size, LEARN_EXAMPLES_MAX_BYTES);
-    else if (!(data = cv_malloc (status.st_size ? (size_t) status.st_size : 1)))
-        cv_error_set (err, CV_ERR_INTERNAL, NULL, "%s: out of memory", path);
-    else if (fread (data, 1, (size_t) status.st_size, file) != (size_t) status.st_size)
-        cv_error_set (err, CV_ERR_INVALID, NULL, "%s: cannot read it: %s", path,
-                      ferror (file) ? strerror (errno) : "it shrank while read");
-    else if ((rc = s_read (self, data, (size_t) status.st_size, err)))
-        cv_error_prefix (err, "%s", path);
+    else {
+        data = cv_malloc (status.st_size ? (size_t) status.st_size : 1);
+        if (fread (data, 1, (size_t) status.st_size, file) != (size_t) status.st_size)
+            cv_error_set (err, CV_ERR_INVALID, NULL, "%s: cannot read it: %s", path,
+                          ferror (file) ? strerror (errno) : "it shrank while read");
+        else if ((rc = s_read (self, data, (size_t) status.st_size, err)))
+            cv_error_prefix (err, "%s", path);
+    }
     free (data);
     fclose (file);
     return rc;

@@ -330,26 +330,22 @@ s_finish (const trainer_t *self, intent_model_t *model, const candidate_t *candi
     bool *correct = cv_malloc (self->count * sizeof *correct);
     float *confidences = cv_malloc (self->count * sizeof *confidences);
     int rc = -1;
-    if (!correct || !confidences)
-        cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
-    else {
+    for (size_t i = 0; i < self->count; i++)
+        correct[i] = candidate->predicted[i] == self->labels[i];
+    report->knots = learn_calibration_fit (model, candidate->margins, correct, self->count, err);
+    if (report->knots > 0) {
         for (size_t i = 0; i < self->count; i++)
-            correct[i] = candidate->predicted[i] == self->labels[i];
-        report->knots = learn_calibration_fit (model, candidate->margins, correct, self->count, err);
-        if (report->knots > 0) {
-            for (size_t i = 0; i < self->count; i++)
-                confidences[i] = intent_model_calibrate (model, candidate->margins[i]);
-            rc = 0;
-            for (size_t i = 0; rc == 0 && i < LEARN_TRAIN_FAST_PATHS; i++)
-                rc = learn_metrics_fast_path (confidences, correct, self->count, s_fast_path_coverages[i],
-                                              &report->fast_path[i], err);
-            if (rc == 0)
-                rc = learn_metrics_fast_path (confidences, correct, self->count, candidate->settings.coverage,
-                                              &report->chosen, err);
-            if (rc == 0)
-                rc = intent_model_set_threshold (model, (float) candidate->settings.coverage,
-                                                 (float) report->chosen.threshold, err);
-        }
+            confidences[i] = intent_model_calibrate (model, candidate->margins[i]);
+        rc = 0;
+        for (size_t i = 0; rc == 0 && i < LEARN_TRAIN_FAST_PATHS; i++)
+            rc = learn_metrics_fast_path (confidences, correct, self->count, s_fast_path_coverages[i],
+                                          &report->fast_path[i], err);
+        if (rc == 0)
+            rc = learn_metrics_fast_path (confidences, correct, self->count, candidate->settings.coverage,
+                                          &report->chosen, err);
+        if (rc == 0)
+            rc = intent_model_set_threshold (model, (float) candidate->settings.coverage,
+                                             (float) report->chosen.threshold, err);
     }
     free (correct);
     free (confidences);

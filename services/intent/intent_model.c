@@ -77,17 +77,13 @@ s_new (const intent_features_settings_t *features, const char *const *labels, co
     self->labels = cv_calloc (count, sizeof *self->labels);
     self->bias = cv_calloc (self->stride, sizeof *self->bias);
     intent_weights_room_t room = {0};
-    self->weights = intent_weights_new (features->bits, count, 0, NULL, NULL, 1.0f, &room, NULL);
+    self->weights = intent_weights_new (features->bits, count, 0, NULL, NULL, 1.0f, &room, err);
     self->knot_margins = cv_calloc (1, sizeof (float));
     self->knot_probabilities = cv_calloc (1, sizeof (float));
-    bool ok = self->labels && self->bias && self->weights && self->knot_margins && self->knot_probabilities;
-    for (size_t i = 0; ok && i < count; i++) {
+    for (size_t i = 0; i < count; i++)
         self->labels[i] = cv_strndup (labels[i], sizes[i]);
-        ok = self->labels[i] != NULL;
-    }
-    if (!ok) {
+    if (!self->weights) {
         intent_model_destroy (&self);
-        cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
         return NULL;
     }
     /* no map yet: every margin has confidence 0, and nothing reaches the threshold */
@@ -344,10 +340,6 @@ intent_scratch_new (const intent_model_t *model)
     self->model = model;
     self->features = intent_features_new (&model->features);
     self->scores = cv_calloc (model->stride, sizeof *self->scores);
-    if (!self->features) {
-        intent_scratch_destroy (&self);
-        return NULL;
-    }
     return self;
 }
 

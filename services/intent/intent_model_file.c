@@ -400,10 +400,8 @@ s_decode (reader_t *reader, cv_error_t *err)
     intent_weights_t *weights = NULL;
     intent_weights_room_t room = {0};
     int rc = -1;
-    if (!margins || !probabilities || !buckets || !idf)
-        cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
-    else if (s_read_f32s (reader, bias, labels) || s_read_f32s (reader, margins, knots)
-             || s_read_f32s (reader, probabilities, knots))
+    if (s_read_f32s (reader, bias, labels) || s_read_f32s (reader, margins, knots)
+        || s_read_f32s (reader, probabilities, knots))
         s_read_failed (reader, err);
     else if (!s_finite (bias, labels))
         cv_error_set (err, CV_ERR_INVALID, "weights", "a weight, bias or idf is not a finite number");
@@ -472,9 +470,8 @@ intent_model_file_load (const char *path, cv_error_t *err)
     else if ((uint64_t) status.st_size > INTENT_MODEL_MAX_BYTES)
         cv_error_set (err, CV_ERR_INVALID, NULL, "%s: %lld bytes, more than a model may have", path,
                       (long long) status.st_size);
-    else if (!(reader = cv_calloc (1, sizeof *reader)))
-        cv_error_set (err, CV_ERR_INTERNAL, NULL, "%s: out of memory", path);
     else {
+        reader = cv_calloc (1, sizeof *reader);
         reader->file = file;
         reader->size = (size_t) status.st_size;
         if (s_check_frame (reader, err) == 0)
@@ -510,8 +507,6 @@ intent_model_file_save (const intent_model_t *model, const char *path, cv_error_
     assert (model && path);
     size_t size;
     uint8_t *data = intent_model_file_encode (model, &size);
-    if (!data)
-        return cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
     char *temporary = cv_asprintf ("%s.tmp.XXXXXX", path);
     int rc = 0;
     int fd = mkstemp (temporary);

@@ -130,12 +130,6 @@ intent_weights_new (unsigned bits, size_t label_count, size_t rows, const uint32
     self->pair_weights = cv_malloc ((room->pairs ? room->pairs : 1) * sizeof *self->pair_weights);
     self->whole_weights =
         cv_calloc (room->whole_rows ? room->whole_rows * self->stride : 1, sizeof *self->whole_weights);
-    if (!self->buckets || !self->idf || !(self->map16 || self->map32) || !self->row_start || !self->whole
-        || !self->pair_labels || !self->pair_weights || !self->whole_weights) {
-        intent_weights_destroy (&self);
-        cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory for %zu rows", rows);
-        return NULL;
-    }
     if (rows) {
         memcpy (self->buckets, buckets, rows * sizeof *self->buckets);
         memcpy (self->idf, idf, rows * sizeof *self->idf);

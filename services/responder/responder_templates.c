@@ -70,8 +70,6 @@ s_check_template (cv_config_t *agent, cv_node_t *value, const char *name, const 
                                "must have no placeholders: it is the reply when no other template renders");
     /* Fixed text the guardrails refuse would make the template useless on every request. */
     char *fixed = s_fixed_text (text);
-    if (!fixed)
-        return cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
     char *clean = responder_guard_clean (fixed, strlen (fixed) + 1, &inner);
     free (fixed);
     if (!clean)
@@ -115,10 +113,6 @@ responder_templates_new (cv_config_t *agent, cv_error_t *err)
         self->names[self->size] = cv_strdup (name);
         self->texts[self->size] = cv_strdup (text);
         self->size++;
-        if (!self->names[self->size - 1] || !self->texts[self->size - 1]) {
-            cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
-            goto failed;
-        }
     }
     if (s_find (self, RESPONDER_FALLBACK) < 0) {
         cv_config_fail (agent, section, "templates." RESPONDER_FALLBACK, err,
