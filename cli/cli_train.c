@@ -267,14 +267,12 @@ cli_train_run (int argc, char **argv)
     rc = CLI_EXIT_FAILED;
     /* find out now, not after the training, that the model cannot be written there */
     char *directory = cv_strdup (out);
-    bool writable = directory && access (dirname (directory), W_OK) == 0;
+    bool writable = access (dirname (directory), W_OK) == 0;
     free (directory);
     learn_examples_t *train = learn_examples_new ();
     intent_model_t *model = NULL;
     if (!writable)
         cli_command_fail (COMMAND, "cannot write the model to %s: %s", out, strerror (errno));
-    else if (!train)
-        cli_command_fail (COMMAND, "out of memory");
     else if (learn_examples_load (train, data, &err))
         cli_command_fail (COMMAND, "%s", err.message);
     else {

@@ -74,7 +74,6 @@ s_build (const decision_result_t *result, Conveyor__V1__Decision *decision, cv_a
     if (result->action_count == 0)
         return 0;
     decision->actions = cv_arena_alloc (arena, result->action_count * sizeof *decision->actions);
-    assert (decision->actions);
     for (size_t i = 0; i < result->action_count; i++) {
         size_t size = 0;
         uint8_t *packed = cv_msgpack_pack (result->actions[i].params, &size, err);
@@ -132,7 +131,6 @@ decision_server_check (void *logic, cv_arena_t *arena, cv_error_t *err)
     intent->low_confidence = true;
     /* What the orchestrator will check when it receives a Decision. */
     cv_envelope_t *envelope = cv_envelope_new (arena, "", "", 0, 1);
-    assert (envelope);
     Conveyor__V1__Decision *decision = cv_envelope_set_decision (envelope, arena);
     if (s_decide (self, "probe", intent, cv_envelope_evidence_new (arena), decision, arena, err)) {
         cv_error_prefix (err, "canned decision for intent %s", self->check_intent);

@@ -90,10 +90,6 @@ responder_guard_clean (const char *text, size_t max_bytes, cv_error_t *err)
         return NULL;
     }
     char *clean = s_collapse (text);
-    if (!clean) {
-        cv_error_set (err, CV_ERR_INTERNAL, "reply.text", "out of memory");
-        return NULL;
-    }
     if (!*clean) {
         free (clean);
         cv_error_set (err, CV_ERR_INVALID, "reply.text", "reply is empty");
