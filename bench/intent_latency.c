@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cv_alloc.h"
 #include "intent_classifier.h"
 #include "intent_model_file.h"
 #include "learn_examples.h"
@@ -60,7 +61,7 @@ main (int argc, char **argv)
         return 1;
     }
     size_t count = learn_examples_size (data);
-    int64_t *samples = malloc (count * rounds * sizeof *samples);
+    int64_t *samples = cv_malloc (count * rounds * sizeof *samples);
     intent_scratch_t *scratch = intent_scratch_new (model);
     intent_prediction_t prediction;
     size_t n = 0;

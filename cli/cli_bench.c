@@ -18,6 +18,7 @@
 #include "cli_command.h"
 #include "cli_load.h"
 #include "cli_plot.h"
+#include "cv_alloc.h"
 
 #define COMMAND "bench"
 
@@ -99,9 +100,8 @@ typedef struct {
 static char **
 s_unalias (int argc, char **argv, char ***owned)
 {
-    char **out = calloc ((size_t) argc + 1, sizeof (char *));
-    *owned = calloc ((size_t) argc + 1, sizeof (char *));
-    assert (out && *owned);
+    char **out = cv_calloc ((size_t) argc + 1, sizeof (char *));
+    *owned = cv_calloc ((size_t) argc + 1, sizeof (char *));
     bool value_next = false;
     for (int i = 0; i < argc; i++) {
         out[i] = argv[i];
@@ -132,8 +132,7 @@ s_mix_add (mix_t *mix, char *body)
     assert (body);
     if (mix->count == mix->size) {
         mix->size = mix->size ? 2 * mix->size : 64;
-        mix->bodies = realloc (mix->bodies, mix->size * sizeof (char *));
-        assert (mix->bodies);
+        mix->bodies = cv_realloc (mix->bodies, mix->size * sizeof (char *));
     }
     mix->bodies[mix->count++] = body;
 }

@@ -13,6 +13,8 @@
 #include <curl/curl.h>
 #include <czmq.h>
 
+#include "cv_alloc.h"
+
 #define LATENCY_HIGHEST_US (3600LL * 1000 * 1000) /* the histogram's range: up to an hour */
 #define LATENCY_DIGITS 3
 #define SECOND_US 1000000
@@ -82,9 +84,8 @@ s_on_socket (CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
     if (!position) {
         if (self->watched_count == self->watched_size) {
             self->watched_size = self->watched_size ? 2 * self->watched_size : 16;
-            self->watched = realloc (self->watched, self->watched_size * sizeof *self->watched);
-            self->ready = realloc (self->ready, self->watched_size * sizeof *self->ready);
-            assert (self->watched && self->ready);
+            self->watched = cv_realloc (self->watched, self->watched_size * sizeof *self->watched);
+            self->ready = cv_realloc (self->ready, self->watched_size * sizeof *self->ready);
         }
         position = ++self->watched_count;
         self->watched[position - 1].fd = fd;
@@ -117,10 +118,9 @@ cli_load_new (const cli_load_options_t *options, char *const *bodies, size_t bod
 {
     assert (options && options->endpoint && options->clients >= 1 && options->duration_us > 0);
     assert (options->rate >= 0 && bodies && body_count >= 1);
-    cli_load_t *self = calloc (1, sizeof *self);
-    assert (self);
+    cli_load_t *self = cv_calloc (1, sizeof *self);
     self->options = *options;
-    self->options.endpoint = strdup (options->endpoint);
+    self->options.endpoint = cv_strdup (options->endpoint);
     self->bodies = bodies;
     self->body_count = body_count;
     self->limit = options->count;
@@ -134,9 +134,9 @@ cli_load_new (const cli_load_options_t *options, char *const *bodies, size_t bod
     self->multi = curl_multi_init ();
     self->headers = curl_slist_append (NULL, "Content-Type: application/json");
     self->headers = curl_slist_append (self->headers, "Expect:"); /* no 100-continue round trip */
-    self->clients = calloc (options->clients, sizeof (client_t));
-    self->idle = calloc (options->clients, sizeof (size_t));
-    assert (self->options.endpoint && self->latency_us && self->multi && self->headers && self->clients && self->idle);
+    self->clients = cv_calloc (options->clients, sizeof (client_t));
+    self->idle = cv_calloc (options->clients, sizeof (size_t));
+    assert (self->latency_us && self->multi && self->headers);
     curl_multi_setopt (self->multi, CURLMOPT_SOCKETFUNCTION, s_on_socket);
     curl_multi_setopt (self->multi, CURLMOPT_SOCKETDATA, self);
     curl_multi_setopt (self->multi, CURLMOPT_TIMERFUNCTION, s_on_timer);

@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "cli_command.h"
+#include "cv_alloc.h"
 #include "cv_arena.h"
 #include "cv_envelope.h"
 #include "cv_utf8.h"
@@ -47,13 +48,12 @@ typedef struct {
 static char **
 s_unalias (int argc, char **argv, char ***owned)
 {
-    char **out = calloc ((size_t) argc + 1, sizeof (char *));
-    *owned = calloc ((size_t) argc + 1, sizeof (char *));
-    assert (out && *owned);
+    char **out = cv_calloc ((size_t) argc + 1, sizeof (char *));
+    *owned = cv_calloc ((size_t) argc + 1, sizeof (char *));
     for (int i = 0; i < argc; i++) {
         out[i] = argv[i];
         if (strcmp (argv[i], "--orchestrator") == 0)
-            out[i] = (*owned)[i] = strdup ("--orchestrator-control");
+            out[i] = (*owned)[i] = cv_strdup ("--orchestrator-control");
         else if (strncmp (argv[i], "--orchestrator=", 15) == 0)
             out[i] = (*owned)[i] = zsys_sprintf ("--orchestrator-control=%s", argv[i] + 15);
     }

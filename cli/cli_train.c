@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli_command.h"
+#include "cv_alloc.h"
 #include "intent_model_file.h"
 #include "learn_examples.h"
 #include "learn_train.h"
@@ -257,23 +258,21 @@ cli_train_run (int argc, char **argv)
         cv_settings_destroy (&options);
         return CLI_EXIT_USAGE;
     }
-    char *data = strdup (cv_settings_string (options, "data"));
-    char *out = strdup (cv_settings_string (options, "out"));
+    char *data = cv_strdup (cv_settings_string (options, "data"));
+    char *out = cv_strdup (cv_settings_string (options, "out"));
     bool quiet = cv_settings_bool (options, "quiet");
     cv_settings_destroy (&options);
 
     cv_error_t err;
     rc = CLI_EXIT_FAILED;
     /* find out now, not after the training, that the model cannot be written there */
-    char *directory = strdup (out);
-    bool writable = directory && access (dirname (directory), W_OK) == 0;
+    char *directory = cv_strdup (out);
+    bool writable = access (dirname (directory), W_OK) == 0;
     free (directory);
     learn_examples_t *train = learn_examples_new ();
     intent_model_t *model = NULL;
     if (!writable)
         cli_command_fail (COMMAND, "cannot write the model to %s: %s", out, strerror (errno));
-    else if (!train)
-        cli_command_fail (COMMAND, "out of memory");
     else if (learn_examples_load (train, data, &err))
         cli_command_fail (COMMAND, "%s", err.message);
     else {

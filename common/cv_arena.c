@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cv_alloc.h"
+
 /* Each allocation is its own block on a list: simple, and exact under AddressSanitizer. */
 typedef struct block {
     struct block *next;
@@ -20,7 +22,7 @@ struct _cv_arena_t {
 cv_arena_t *
 cv_arena_new (void)
 {
-    return calloc (1, sizeof (cv_arena_t));
+    return cv_calloc (1, sizeof (cv_arena_t));
 }
 
 void
@@ -43,9 +45,7 @@ void *
 cv_arena_alloc (cv_arena_t *self, size_t size)
 {
     assert (self);
-    block_t *block = calloc (1, sizeof (block_t) + (size ? size : 1));
-    if (!block)
-        return NULL;
+    block_t *block = cv_calloc (1, sizeof (block_t) + (size ? size : 1));
     block->next = self->blocks;
     self->blocks = block;
     return block->data;
@@ -55,7 +55,7 @@ void *
 cv_arena_memdup (cv_arena_t *self, const void *data, size_t size)
 {
     void *copy = cv_arena_alloc (self, size);
-    if (copy && size)
+    if (size)
         memcpy (copy, data, size);
     return copy;
 }
@@ -77,8 +77,6 @@ cv_arena_printf (cv_arena_t *self, const char *format, ...)
     if (size < 0)
         return NULL;
     char *string = cv_arena_alloc (self, (size_t) size + 1);
-    if (!string)
-        return NULL;
     va_start (args, format);
     vsnprintf (string, (size_t) size + 1, format, args);
     va_end (args);
@@ -108,7 +106,7 @@ cv_arena_test (bool verbose)
     char *formatted = cv_arena_printf (arena, "%s-%d", "cust", 42);
     assert (strcmp (formatted, "cust-42") == 0);
     assert (cv_arena_alloc (arena, 0));
-    char *adopted = cv_arena_adopt (arena, strdup ("mine"), 5);
+    char *adopted = cv_arena_adopt (arena, cv_strdup ("mine"), 5);
     assert (strcmp (adopted, "mine") == 0);
     cv_arena_destroy (&arena);
     assert (arena == NULL);

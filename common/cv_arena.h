@@ -13,7 +13,7 @@ cv_arena_t *cv_arena_new (void);
 /* Frees every allocation made from the arena. */
 void cv_arena_destroy (cv_arena_t **self_p);
 
-/* Zeroed memory owned by the arena; NULL only when the system is out of memory. */
+/* Zeroed memory owned by the arena; never NULL (out of memory aborts, see cv_alloc.h). */
 void *cv_arena_alloc (cv_arena_t *self, size_t size);
 char *cv_arena_strdup (cv_arena_t *self, const char *string);
 void *cv_arena_memdup (cv_arena_t *self, const void *data, size_t size);

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cv_alloc.h"
+
 typedef enum {
     EVENT_ASK,     /* a call wants to go */
     EVENT_SUCCESS, /* an allowed call succeeded */
@@ -28,8 +30,7 @@ cv_breaker_new (unsigned threshold, uint64_t cooldown_ms)
 {
     assert (threshold >= 1);
     assert (cooldown_ms >= 1);
-    cv_breaker_t *self = calloc (1, sizeof *self);
-    assert (self);
+    cv_breaker_t *self = cv_calloc (1, sizeof *self);
     self->threshold = threshold;
     self->cooldown_ms = cooldown_ms;
     self->state = CV_BREAKER_CLOSED;

@@ -10,6 +10,8 @@
 
 #include <libfyaml.h>
 
+#include "cv_alloc.h"
+
 struct _cv_config_t {
     char *name;
     struct fy_document *document;
@@ -40,8 +42,8 @@ s_build (const char *name, const char *path, const char *text, cv_error_t *err)
         return NULL;
     }
     fy_diag_destroy (diag);
-    cv_config_t *self = calloc (1, sizeof *self);
-    self->name = strdup (name);
+    cv_config_t *self = cv_calloc (1, sizeof *self);
+    self->name = cv_strdup (name);
     self->document = document;
     return self;
 }
@@ -239,7 +241,7 @@ cv_config_strings (const cv_config_t *self, cv_node_t *map, const char *key, con
     if (!node)
         return 0;
     if (cv_node_is_scalar (node)) {
-        *out = malloc (sizeof (char *));
+        *out = cv_malloc (sizeof (char *));
         (*out)[0] = cv_node_text (node);
         *count = 1;
         return 0;
@@ -247,7 +249,7 @@ cv_config_strings (const cv_config_t *self, cv_node_t *map, const char *key, con
     if (!cv_node_is_list (node))
         return cv_config_fail (self, node, full, err, "must be a string or a list of strings");
     size_t items = cv_node_count (node);
-    *out = calloc (items ? items : 1, sizeof (char *));
+    *out = cv_calloc (items ? items : 1, sizeof (char *));
     for (size_t i = 0; i < items; i++) {
         const char *text = cv_node_text (cv_node_item (node, i));
         if (!text) {

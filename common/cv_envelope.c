@@ -11,6 +11,7 @@
 
 #include <czmq.h>
 
+#include "cv_alloc.h"
 #include "cv_msgpack.h"
 #include "cv_utf8.h"
 
@@ -47,9 +48,8 @@ cv_envelope_pack (const cv_envelope_t *self, size_t *size)
 {
     assert (self && size);
     *size = conveyor__v1__envelope__get_packed_size (self);
-    uint8_t *buffer = malloc (*size ? *size : 1);
-    if (buffer)
-        conveyor__v1__envelope__pack (self, buffer);
+    uint8_t *buffer = cv_malloc (*size ? *size : 1);
+    conveyor__v1__envelope__pack (self, buffer);
     return buffer;
 }
 
@@ -390,8 +390,6 @@ static cv_envelope_t *
 s_envelope_alloc (cv_arena_t *arena)
 {
     cv_envelope_t *self = cv_arena_alloc (arena, sizeof *self);
-    if (!self)
-        return NULL;
     conveyor__v1__envelope__init (self);
     self->schema_version = CV_SCHEMA_VERSION;
     char span[17];
@@ -405,8 +403,6 @@ cv_envelope_new (cv_arena_t *arena, const char *request_id, const char *trace_id
                  uint32_t attempt)
 {
     cv_envelope_t *self = s_envelope_alloc (arena);
-    if (!self)
-        return NULL;
     char message_id[33];
     cv_envelope_random_hex (message_id, sizeof message_id);
     self->message_id = cv_arena_strdup (arena, message_id);
@@ -421,8 +417,6 @@ cv_envelope_t *
 cv_envelope_reply_new (cv_arena_t *arena, const cv_envelope_t *request)
 {
     cv_envelope_t *self = s_envelope_alloc (arena);
-    if (!self)
-        return NULL;
     if (request) {
         self->message_id = cv_arena_strdup (arena, request->message_id);
         self->request_id = cv_arena_strdup (arena, request->request_id);
@@ -439,7 +433,6 @@ cv_envelope_reply_new (cv_arena_t *arena, const cv_envelope_t *request)
     {                                                                                                                  \
         assert (self &&arena);                                                                                         \
         Type *body = cv_arena_alloc (arena, sizeof *body);                                                             \
-        assert (body);                                                                                                 \
         conveyor__v1__##field##__init (body);                                                                          \
         self->body_case = CONVEYOR__V1__ENVELOPE__BODY_##CASE;                                                         \
         self->field = body;                                                                                            \
@@ -462,7 +455,6 @@ S_BODY_SETTER (Conveyor__V1__ProbeResult, probe_result, PROBE_RESULT)
     Type *cv_envelope_##part##_new (cv_arena_t *arena)                                                                 \
     {                                                                                                                  \
         Type *part = cv_arena_alloc (arena, sizeof *part);                                                             \
-        assert (part);                                                                                                 \
         conveyor__v1__##part##__init (part);                                                                           \
         return part;                                                                                                   \
     }
@@ -602,7 +594,7 @@ cv_envelope_test (bool verbose)
     s_expect_invalid (request, CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_GATHER_REQUEST), now, CV_ERR_WRONG_BODY, "body");
     s_expect_invalid (request, accepted, now + 6000, CV_ERR_DEADLINE_EXCEEDED, "deadline_ms");
 
-    char *long_text = calloc (1, CV_TEXT_MAX_BYTES + 2);
+    char *long_text = cv_calloc (1, CV_TEXT_MAX_BYTES + 2);
     memset (long_text, 'a', CV_TEXT_MAX_BYTES + 1);
     body->text = long_text;
     s_expect_invalid (request, accepted, now, CV_ERR_INVALID, "intent_request.text");

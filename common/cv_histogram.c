@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "cv_alloc.h"
+
 struct _cv_histogram_t {
     int64_t highest; /* the largest value with a bucket of its own */
     int digits;      /* significant digits asked for */
@@ -46,9 +48,7 @@ cv_histogram_new (int64_t highest, int significant_digits)
 {
     assert (highest >= 2 && highest < ((int64_t) 1 << 62));
     assert (significant_digits >= 1 && significant_digits <= 5);
-    cv_histogram_t *self = calloc (1, sizeof *self);
-    if (!self)
-        return NULL;
+    cv_histogram_t *self = cv_calloc (1, sizeof *self);
     self->highest = highest;
     self->digits = significant_digits;
     /* The smallest M with 2^(M-1) >= 10^digits: a bucket above 2^M is at most 1/10^digits of
@@ -61,11 +61,7 @@ cv_histogram_new (int64_t highest, int significant_digits)
         self->bits++;
     self->half = (int64_t) 1 << (self->bits - 1);
     self->size = s_index (self, (uint64_t) highest) + 1;
-    self->counts = calloc (self->size, sizeof (uint64_t));
-    if (!self->counts) {
-        free (self);
-        return NULL;
-    }
+    self->counts = cv_calloc (self->size, sizeof (uint64_t));
     return self;
 }
 

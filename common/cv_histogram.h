@@ -19,7 +19,7 @@ typedef struct _cv_histogram_t cv_histogram_t;
 
 /* An empty histogram for values 0..highest (highest >= 2) with significant_digits (1..5) of
    precision. Values above highest are counted in highest's bucket (their exact maximum is still
-   kept). NULL only when out of memory. */
+   kept). Never NULL (out of memory aborts, see cv_alloc.h). */
 cv_histogram_t *cv_histogram_new (int64_t highest, int significant_digits);
 void cv_histogram_destroy (cv_histogram_t **self_p);
 

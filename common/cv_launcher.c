@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cv_actor.h"
+#include "cv_alloc.h"
 #include "cv_llm_config.h"
 
 static const cv_setting_t s_standard[] = {
@@ -109,7 +110,7 @@ cv_launcher_run (const cv_launcher_spec_t *spec, int argc, char **argv)
     /* The standard rows, the LLM's (every worker may be given one), then the service's own. */
     size_t llm_count = cv_llm_config_settings_count;
     size_t count = STANDARD_COUNT + llm_count + spec->extra_count;
-    cv_setting_t *table = calloc (count, sizeof *table);
+    cv_setting_t *table = cv_calloc (count, sizeof *table);
     memcpy (table, s_standard, sizeof s_standard);
     memcpy (table + STANDARD_COUNT, cv_llm_config_settings, llm_count * sizeof *table);
     table[CONTROL_ENDPOINT].fallback = spec->default_control_endpoint;
@@ -197,15 +198,13 @@ cv_launcher_serve (const cv_launcher_service_t *spec, int argc, char **argv)
 {
     assert (spec && spec->service && spec->start && spec->config_size);
     cv_actor_hold_signals (); /* before any thread exists */
-    cv_setting_t *table = calloc (spec->field_count ? spec->field_count : 1, sizeof *table);
-    assert (table);
+    cv_setting_t *table = cv_calloc (spec->field_count ? spec->field_count : 1, sizeof *table);
     for (size_t i = 0; i < spec->field_count; i++)
         table[i] = spec->fields[i].setting;
     char program[64];
     snprintf (program, sizeof program, "conveyor-%s", spec->service);
     cv_settings_t *settings = cv_settings_new (program, spec->summary, table, spec->field_count);
-    void *config = calloc (1, spec->config_size);
-    assert (config);
+    void *config = cv_calloc (1, spec->config_size);
     cv_error_t err;
     int rc;
     if (s_load (settings, program, argc, argv, &rc) == 0) {

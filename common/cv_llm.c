@@ -19,6 +19,7 @@
 
 #include <curl/curl.h>
 
+#include "cv_alloc.h"
 #include "cv_settings.h"
 
 #define EXCERPT_BYTES 160 /* of a server's error text, in an error message */
@@ -100,9 +101,7 @@ s_on_body (char *data, size_t size, size_t count, void *arg)
         size_t capacity = self->body_capacity ? self->body_capacity : 4096;
         while (capacity < self->body_size + bytes + 1)
             capacity *= 2;
-        char *body = realloc (self->body, capacity);
-        if (!body)
-            return 0;
+        char *body = cv_realloc (self->body, capacity);
         self->body = body;
         self->body_capacity = capacity;
     }
@@ -176,8 +175,7 @@ cv_llm_new (const cv_llm_config_t *config, cv_log_t *log, cv_error_t *err)
         return NULL;
     }
 
-    cv_llm_t *self = calloc (1, sizeof *self);
-    assert (self);
+    cv_llm_t *self = cv_calloc (1, sizeof *self);
     self->config = *config;
     self->log = log;
     self->curl = curl;
@@ -195,8 +193,7 @@ cv_llm_new (const cv_llm_config_t *config, cv_log_t *log, cv_error_t *err)
     self->headers = curl_slist_append (self->headers, "Expect:"); /* no 100-continue round trip */
     if (key) {
         size_t size = strlen (key) + 32;
-        char *line = malloc (size);
-        assert (line);
+        char *line = cv_malloc (size);
         snprintf (line, size, "Authorization: Bearer %s", key);
         self->headers = curl_slist_append (self->headers, line);
         explicit_bzero (line, size);

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cv_alloc.h"
+
 const char *
 cv_llm_role_name (cv_llm_role_t role)
 {
@@ -144,8 +146,7 @@ cv_llm_json_answer (const cv_llm_config_t *config, const char *body, size_t size
                  : 0;
     if (rc == 0) {
         size_t length = json_string_length (content);
-        reply->content = malloc (length + 1);
-        assert (reply->content);
+        reply->content = cv_malloc (length + 1);
         memcpy (reply->content, json_string_value (content), length + 1);
         reply->has_usage = json_is_object (usage);
         reply->cost = (double) reply->prompt_tokens / 1000.0 * config->price_prompt_per_1k
@@ -294,7 +295,7 @@ cv_llm_json_test (bool verbose)
         {"```json\n{\"intent\": \n```", NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        reply.content = strdup (cases[i].content);
+        reply.content = cv_strdup (cases[i].content);
         json_t *value = cv_llm_json_content (&reply, &err);
         if (cases[i].intent) {
             assert (value);

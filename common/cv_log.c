@@ -11,6 +11,8 @@
 
 #include <jansson.h>
 
+#include "cv_alloc.h"
+
 struct _cv_log_t {
     char *service;
     char *instance;
@@ -24,11 +26,9 @@ cv_log_t *
 cv_log_new (const char *service, const char *instance, bool verbose)
 {
     assert (service);
-    cv_log_t *self = calloc (1, sizeof *self);
-    if (!self)
-        return NULL;
-    self->service = strdup (service);
-    self->instance = strdup (instance ? instance : "");
+    cv_log_t *self = cv_calloc (1, sizeof *self);
+    self->service = cv_strdup (service);
+    self->instance = cv_strdup (instance ? instance : "");
     self->verbose = verbose;
     self->out = stderr;
     if (!self->service || !self->instance)

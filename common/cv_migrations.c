@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cv_alloc.h"
+
 /* Any constant: the advisory lock that serialises concurrent migrators. */
 #define MIGRATION_LOCK "7461626"
 
@@ -81,8 +83,7 @@ s_test_database_url (const char *url, const char *name)
     const char *slash = strrchr (url, '/');
     assert (slash && !strchr (slash, '?'));
     size_t size = (size_t) (slash - url) + 1 + strlen (name) + 1;
-    char *result = malloc (size);
-    assert (result);
+    char *result = cv_malloc (size);
     snprintf (result, size, "%.*s/%s", (int) (slash - url), url, name);
     return result;
 }

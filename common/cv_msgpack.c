@@ -8,6 +8,7 @@
 
 #include <msgpack.h>
 
+#include "cv_alloc.h"
 #include "cv_utf8.h"
 
 static int
@@ -291,7 +292,7 @@ cv_msgpack_test (bool verbose)
     json_decref (back);
 
     /* trailing bytes, truncation */
-    uint8_t *longer = malloc (size + 1);
+    uint8_t *longer = cv_malloc (size + 1);
     memcpy (longer, packed, size);
     longer[size] = 0xc0;
     assert (!cv_msgpack_unpack (longer, size + 1, "slots", &err));

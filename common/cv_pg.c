@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cv_alloc.h"
+
 #define CONNECT_TIMEOUT "5"
 
 struct _cv_pg_t {
@@ -35,7 +37,7 @@ cv_pg_new (const char *url, const char *application_name, cv_error_t *err)
     PGconn *conn = s_connect (url, application_name, err);
     if (!conn)
         return NULL;
-    cv_pg_t *self = calloc (1, sizeof *self);
+    cv_pg_t *self = cv_calloc (1, sizeof *self);
     self->conn = conn;
     return self;
 }
@@ -207,7 +209,7 @@ cv_pg_fixture_url (void)
     if (!read)
         return NULL;
     line[strcspn (line, "\n")] = '\0';
-    return strdup (line);
+    return cv_strdup (line);
 }
 
 void

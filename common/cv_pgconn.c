@@ -13,6 +13,7 @@
 #include <czmq.h>
 #include <libpq-fe.h>
 
+#include "cv_alloc.h"
 #include "cv_pg.h"
 
 #define ERROR_BYTES 512
@@ -43,10 +44,9 @@ cv_pgconn_t *
 cv_pgconn_new (const char *url, const char *application_name)
 {
     assert (url && application_name);
-    cv_pgconn_t *self = calloc (1, sizeof *self);
-    assert (self);
-    self->url = strdup (url);
-    self->application_name = strdup (application_name);
+    cv_pgconn_t *self = cv_calloc (1, sizeof *self);
+    self->url = cv_strdup (url);
+    self->application_name = cv_strdup (application_name);
     self->rows = json_array ();
     return self;
 }
@@ -251,10 +251,10 @@ cv_pgconn_start (cv_pgconn_t *self, const char *sql, size_t count, const char *c
         s_settle (self, CV_PGCONN_SETTLE_MS);
     assert (self->state == CV_PGCONN_IDLE);
     assert (count == 0 || params);
-    self->sql = strdup (sql);
-    self->params = calloc (count ? count : 1, sizeof (char *));
+    self->sql = cv_strdup (sql);
+    self->params = cv_calloc (count ? count : 1, sizeof (char *));
     for (size_t i = 0; i < count; i++)
-        self->params[i] = params[i] ? strdup (params[i]) : NULL;
+        self->params[i] = params[i] ? cv_strdup (params[i]) : NULL;
     self->param_count = count;
     self->max_rows = max_rows;
     json_array_clear (self->rows);

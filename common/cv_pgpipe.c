@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cv_alloc.h"
 #include "cv_pg.h"
 
 #define BACKOFF_FIRST_MS 100
@@ -69,8 +70,7 @@ s_run_new (size_t statement, int count, const char *const *values, const int *le
     for (int i = 0; i < count; i++)
         if (values[i])
             bytes += (size_t) (lengths && formats && formats[i] ? lengths[i] : (int) strlen (values[i])) + 1;
-    run_t *run = calloc (1, bytes);
-    assert (run);
+    run_t *run = cv_calloc (1, bytes);
     run->statement = statement;
     run->count = count;
     run->values = (char **) (run + 1);
@@ -497,8 +497,7 @@ cv_pgpipe_new (zloop_t *loop, const cv_pgpipe_config_t *config)
 {
     assert (loop && config && config->url && config->application_name && config->log);
     assert (config->statements && config->statement_count > 0);
-    cv_pgpipe_t *self = calloc (1, sizeof *self);
-    assert (self);
+    cv_pgpipe_t *self = cv_calloc (1, sizeof *self);
     self->loop = loop;
     self->config = *config;
     if (self->config.timeout_ms <= 0)
@@ -507,8 +506,8 @@ cv_pgpipe_new (zloop_t *loop, const cv_pgpipe_config_t *config)
         self->config.max_batch = 256;
     if (!self->config.max_queued)
         self->config.max_queued = 65536;
-    self->url = strdup (config->url);
-    self->application_name = strdup (config->application_name);
+    self->url = cv_strdup (config->url);
+    self->application_name = cv_strdup (config->application_name);
     self->config.url = self->url;
     self->config.application_name = self->application_name;
     self->item.fd = -1;

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cv_alloc.h"
+
 void
 cv_probe_result_set (cv_envelope_t *reply, cv_arena_t *arena, const char *service, const char *instance, bool ok,
                      const char *detail, uint32_t latency_us)
@@ -62,8 +64,7 @@ cv_probe_endpoint_t *
 cv_probe_endpoint_new (zloop_t *loop, const char *endpoint, cv_probe_arrived_fn *arrived, void *owner, cv_error_t *err)
 {
     assert (loop && endpoint && arrived);
-    cv_probe_endpoint_t *self = calloc (1, sizeof *self);
-    assert (self);
+    cv_probe_endpoint_t *self = cv_calloc (1, sizeof *self);
     self->loop = loop;
     self->arrived = arrived;
     self->owner = owner;

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cv_alloc.h"
+
 #define MAX_POSITIONAL 16
 
 struct _cv_settings_t {
@@ -25,13 +27,12 @@ struct _cv_settings_t {
 cv_settings_t *
 cv_settings_new (const char *program, const char *summary, const cv_setting_t *table, size_t count)
 {
-    cv_settings_t *self = calloc (1, sizeof *self);
-    assert (self);
-    self->program = strdup (program);
-    self->summary = strdup (summary);
+    cv_settings_t *self = cv_calloc (1, sizeof *self);
+    self->program = cv_strdup (program);
+    self->summary = cv_strdup (summary);
     self->table = table;
     self->count = count;
-    self->values = calloc (count ? count : 1, sizeof (char *));
+    self->values = cv_calloc (count ? count : 1, sizeof (char *));
     return self;
 }
 
@@ -94,7 +95,7 @@ static void
 s_set (cv_settings_t *self, size_t index, const char *value)
 {
     free (self->values[index]);
-    self->values[index] = value ? strdup (value) : NULL;
+    self->values[index] = value ? cv_strdup (value) : NULL;
 }
 
 int
@@ -121,7 +122,7 @@ cv_settings_load (cv_settings_t *self, int argc, char **argv, cv_error_t *err)
         if (strncmp (word, "--", 2) != 0 || word[2] == '\0') {
             if (self->positional_count == MAX_POSITIONAL)
                 return cv_error_set (err, CV_ERR_INVALID, NULL, "too many arguments");
-            self->positional[self->positional_count++] = strdup (word);
+            self->positional[self->positional_count++] = cv_strdup (word);
             continue;
         }
         const char *name = word + 2;

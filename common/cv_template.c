@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cv_alloc.h"
+
 #define MAX_PATH 128
 
 json_t *
@@ -43,7 +45,7 @@ cv_template_scalar_text (const json_t *value)
         return NULL;
     switch (json_typeof (value)) {
     case JSON_STRING:
-        return strdup (json_string_value (value));
+        return cv_strdup (json_string_value (value));
     case JSON_INTEGER:
         snprintf (buffer, sizeof buffer, "%lld", (long long) json_integer_value (value));
         break;
@@ -51,13 +53,13 @@ cv_template_scalar_text (const json_t *value)
         snprintf (buffer, sizeof buffer, "%.15g", json_real_value (value));
         break;
     case JSON_TRUE:
-        return strdup ("true");
+        return cv_strdup ("true");
     case JSON_FALSE:
-        return strdup ("false");
+        return cv_strdup ("false");
     default:
         return NULL;
     }
-    return strdup (buffer);
+    return cv_strdup (buffer);
 }
 
 /* Walks text; for each placeholder calls back with its trimmed path. */

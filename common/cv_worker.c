@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cv_actor.h"
+#include "cv_alloc.h"
 
 /* Where a request came from, so its reply goes back the same way. */
 typedef enum { ORIGIN_BROKER = 'B', ORIGIN_CONTROL = 'C' } origin_t;
@@ -320,11 +321,9 @@ s_worker_init (worker_t *self, cv_error_t *err)
     self->shared = config->shared_new (config->shared_args, config->log, err);
     if (!self->shared)
         return -1;
-    self->handlers = calloc (config->capacity, sizeof *self->handlers);
-    assert (self->handlers);
+    self->handlers = cv_calloc (config->capacity, sizeof *self->handlers);
     for (uint32_t i = 0; i < config->capacity; i++) {
-        handler_args_t *args = malloc (sizeof *args);
-        assert (args);
+        handler_args_t *args = cv_malloc (sizeof *args);
         args->config = config;
         args->shared = self->shared;
         self->handlers[i].actor = cv_actor_start (s_handler_actor, args, err);
@@ -342,7 +341,7 @@ s_worker_init (worker_t *self, cv_error_t *err)
 static void
 s_worker_actor (zsock_t *pipe, void *args)
 {
-    worker_t *self = calloc (1, sizeof *self);
+    worker_t *self = cv_calloc (1, sizeof *self);
     self->config = args;
     self->pipe = pipe;
     zsock_signal (pipe, 0);
@@ -399,8 +398,7 @@ s_test_shared_new (void *args, cv_log_t *log, cv_error_t *err)
         cv_error_set (err, CV_ERR_INVALID, NULL, "upper refuses to start");
         return NULL;
     }
-    int *shared = malloc (sizeof *shared);
-    assert (shared);
+    int *shared = cv_malloc (sizeof *shared);
     *shared = 1; /* healthy */
     return shared;
 }
@@ -416,8 +414,7 @@ static void *
 s_test_logic_new (const void *shared, cv_log_t *log, cv_error_t *err)
 {
     (void) log, (void) err;
-    const int **logic = malloc (sizeof *logic);
-    assert (logic);
+    const int **logic = cv_malloc (sizeof *logic);
     *logic = shared;
     return logic;
 }

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "cv_alloc.h"
+
 typedef struct {
     float key;
     bool correct;
@@ -21,14 +23,11 @@ size_t
 learn_calibration_fit (intent_model_t *model, const float *margins, const bool *correct, size_t count, cv_error_t *err)
 {
     assert (model && margins && correct && count > 0);
-    ranked_t *points = malloc (count * sizeof *points);
-    double *x = malloc (count * sizeof *x), *y = malloc (count * sizeof *y), *weight = malloc (count * sizeof *weight);
-    float *knot_x = malloc (count * sizeof *knot_x), *knot_y = malloc (count * sizeof *knot_y);
+    ranked_t *points = cv_malloc (count * sizeof *points);
+    double *x = cv_malloc (count * sizeof *x), *y = cv_malloc (count * sizeof *y),
+           *weight = cv_malloc (count * sizeof *weight);
+    float *knot_x = cv_malloc (count * sizeof *knot_x), *knot_y = cv_malloc (count * sizeof *knot_y);
     size_t knots = 0;
-    if (!points || !x || !y || !weight || !knot_x || !knot_y) {
-        cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
-        goto done;
-    }
     for (size_t i = 0; i < count; i++)
         points[i] = (ranked_t){margins[i], correct[i]};
     qsort (points, count, sizeof *points, s_by_margin);
@@ -75,7 +74,6 @@ learn_calibration_fit (intent_model_t *model, const float *margins, const bool *
     }
     if (intent_model_set_calibration (model, knots, knot_x, knot_y, err))
         knots = 0;
-done:
     free (points);
     free (x), free (y), free (weight);
     free (knot_x), free (knot_y);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cv_alloc.h"
 #include "learn_metrics.h"
 
 typedef struct {
@@ -26,8 +27,7 @@ struct _learn_eval_t {
 learn_eval_t *
 learn_eval_new (void)
 {
-    learn_eval_t *self = calloc (1, sizeof *self);
-    assert (self);
+    learn_eval_t *self = cv_calloc (1, sizeof *self);
     self->labels = json_object ();
     self->methods = json_object ();
     return self;
@@ -56,9 +56,8 @@ s_label (learn_eval_t *self, const char *name)
     json_t *known = json_object_get (self->labels, name);
     if (known)
         return (uint32_t) json_integer_value (known);
-    self->names = realloc (self->names, (self->label_count + 1) * sizeof *self->names);
-    assert (self->names);
-    self->names[self->label_count] = strdup (name);
+    self->names = cv_realloc (self->names, (self->label_count + 1) * sizeof *self->names);
+    self->names[self->label_count] = cv_strdup (name);
     json_object_set_new (self->labels, name, json_integer ((json_int_t) self->label_count));
     return (uint32_t) self->label_count++;
 }
@@ -70,8 +69,7 @@ learn_eval_add (learn_eval_t *self, const char *expected, const char *predicted,
     assert (self && expected && predicted && method);
     if (self->count == self->capacity) {
         self->capacity = self->capacity ? 2 * self->capacity : 1024;
-        self->queries = realloc (self->queries, self->capacity * sizeof *self->queries);
-        assert (self->queries);
+        self->queries = cv_realloc (self->queries, self->capacity * sizeof *self->queries);
     }
     query_t *query = &self->queries[self->count++];
     query->expected = s_label (self, expected);
@@ -100,14 +98,12 @@ static void
 s_score (const learn_eval_t *self, double *accuracy, double *macro_f1)
 {
     size_t count = self->count ? self->count : 1;
-    uint32_t *expected = malloc (count * sizeof *expected), *predicted = malloc (count * sizeof *predicted);
-    assert (expected && predicted);
+    uint32_t *expected = cv_malloc (count * sizeof *expected), *predicted = cv_malloc (count * sizeof *predicted);
     for (size_t i = 0; i < self->count; i++) {
         expected[i] = self->queries[i].expected;
         predicted[i] = self->queries[i].predicted;
     }
-    int rc = learn_metrics_score (expected, predicted, self->count, self->label_count, accuracy, macro_f1);
-    assert (rc == 0);
+    learn_metrics_score (expected, predicted, self->count, self->label_count, accuracy, macro_f1);
     free (expected);
     free (predicted);
 }
@@ -164,9 +160,8 @@ json_t *
 learn_eval_json (const learn_eval_t *self, size_t confusions)
 {
     size_t count = self->count ? self->count : 1;
-    int64_t *latencies = malloc (count * sizeof *latencies);
-    bool *fast = malloc (count * sizeof *fast), *correct = malloc (count * sizeof *correct);
-    assert (latencies && fast && correct);
+    int64_t *latencies = cv_malloc (count * sizeof *latencies);
+    bool *fast = cv_malloc (count * sizeof *fast), *correct = cv_malloc (count * sizeof *correct);
     for (size_t i = 0; i < self->count; i++) {
         const query_t *query = &self->queries[i];
         fast[i] = query->fast_path;
@@ -182,13 +177,11 @@ learn_eval_json (const learn_eval_t *self, size_t confusions)
 
     /* Every (expected, predicted) pair that is wrong, counted, the most frequent first. */
     size_t pairs = self->label_count * self->label_count;
-    size_t *counts = calloc (pairs ? pairs : 1, sizeof *counts);
-    assert (counts);
+    size_t *counts = cv_calloc (pairs ? pairs : 1, sizeof *counts);
     for (size_t i = 0; i < self->count; i++)
         if (self->queries[i].expected != self->queries[i].predicted)
             counts[self->queries[i].expected * self->label_count + self->queries[i].predicted]++;
-    confusion_t *list = malloc ((pairs ? pairs : 1) * sizeof *list);
-    assert (list);
+    confusion_t *list = cv_malloc ((pairs ? pairs : 1) * sizeof *list);
     size_t listed = 0;
     for (size_t pair = 0; pair < pairs; pair++)
         if (counts[pair])

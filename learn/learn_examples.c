@@ -12,6 +12,7 @@
 
 #include <csv.h>
 
+#include "cv_alloc.h"
 #include "intent_model.h"
 
 struct _learn_examples_t {
@@ -27,7 +28,7 @@ struct _learn_examples_t {
 learn_examples_t *
 learn_examples_new (void)
 {
-    return calloc (1, sizeof (learn_examples_t));
+    return cv_calloc (1, sizeof (learn_examples_t));
 }
 
 void
@@ -94,23 +95,12 @@ s_label (learn_examples_t *self, const char *label, bool rename, cv_error_t *err
                              INTENT_MODEL_MAX_LABELS);
     if (self->name_count == self->name_capacity) {
         size_t capacity = self->name_capacity ? 2 * self->name_capacity : 64;
-        char **names = realloc (self->names, capacity * sizeof *names);
-        if (names)
-            self->names = names;
-        char **sources = realloc (self->sources, capacity * sizeof *sources);
-        if (sources)
-            self->sources = sources;
-        if (!names || !sources)
-            return cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
+        self->names = cv_realloc (self->names, capacity * sizeof *self->names);
+        self->sources = cv_realloc (self->sources, capacity * sizeof *self->sources);
         self->name_capacity = capacity;
     }
-    self->names[self->name_count] = strdup (name);
-    self->sources[self->name_count] = strdup (label);
-    if (!self->names[self->name_count] || !self->sources[self->name_count]) {
-        free (self->names[self->name_count]);
-        free (self->sources[self->name_count]);
-        return cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
-    }
+    self->names[self->name_count] = cv_strdup (name);
+    self->sources[self->name_count] = cv_strdup (label);
     return (int) self->name_count++;
 }
 
@@ -123,22 +113,12 @@ s_add (learn_examples_t *self, const char *text, size_t size, const char *label,
         return -1;
     if (self->count == self->capacity) {
         size_t capacity = self->capacity ? 2 * self->capacity : 1024;
-        char **texts = realloc (self->texts, capacity * sizeof *texts);
-        if (texts)
-            self->texts = texts;
-        size_t *sizes = realloc (self->sizes, capacity * sizeof *sizes);
-        if (sizes)
-            self->sizes = sizes;
-        uint32_t *labels = realloc (self->labels, capacity * sizeof *labels);
-        if (labels)
-            self->labels = labels;
-        if (!texts || !sizes || !labels)
-            return cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
+        self->texts = cv_realloc (self->texts, capacity * sizeof *self->texts);
+        self->sizes = cv_realloc (self->sizes, capacity * sizeof *self->sizes);
+        self->labels = cv_realloc (self->labels, capacity * sizeof *self->labels);
         self->capacity = capacity;
     }
-    char *copy = malloc (size + 1);
-    if (!copy)
-        return cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
+    char *copy = cv_malloc (size + 1);
     if (size)
         memcpy (copy, text, size);
     copy[size] = '\0';
@@ -200,12 +180,7 @@ s_field (void *data, size_t size, void *arg)
     }
     if (reader->used + size + 1 > reader->size) {
         size_t grown = 2 * (reader->used + size + 1);
-        char *fields = realloc (reader->fields, grown);
-        if (!fields) {
-            reader->rc =
-                cv_error_set (reader->err, CV_ERR_INTERNAL, NULL, "line %zu: out of memory", reader->record_line);
-            return;
-        }
+        char *fields = cv_realloc (reader->fields, grown);
         reader->fields = fields;
         reader->size = grown;
     }
@@ -227,9 +202,7 @@ s_header (reader_t *reader)
     bool text = false, category = false;
     for (size_t i = 0; i < reader->count; i++) {
         const char *name = reader->fields + reader->starts[i];
-        reader->header[i] = strdup (name);
-        if (!reader->header[i])
-            return cv_error_set (reader->err, CV_ERR_INTERNAL, NULL, "out of memory");
+        reader->header[i] = cv_strdup (name);
         reader->columns = i + 1;
         if (!text && strcmp (name, "text") == 0)
             text = true, reader->text = i;
@@ -342,13 +315,14 @@ learn_examples_load (learn_examples_t *self, const char *path, cv_error_t *err)
     else if ((unsigned long long) status.st_size > LEARN_EXAMPLES_MAX_BYTES)
         cv_error_set (err, CV_ERR_INVALID, NULL, "%s: %lld bytes, more than the %u a training file may have", path,
                       (long long) status.st_size, LEARN_EXAMPLES_MAX_BYTES);
-    else if (!(data = malloc (status.st_size ? (size_t) status.st_size : 1)))
-        cv_error_set (err, CV_ERR_INTERNAL, NULL, "%s: out of memory", path);
-    else if (fread (data, 1, (size_t) status.st_size, file) != (size_t) status.st_size)
-        cv_error_set (err, CV_ERR_INVALID, NULL, "%s: cannot read it: %s", path,
-                      ferror (file) ? strerror (errno) : "it shrank while read");
-    else if ((rc = s_read (self, data, (size_t) status.st_size, err)))
-        cv_error_prefix (err, "%s", path);
+    else {
+        data = cv_malloc (status.st_size ? (size_t) status.st_size : 1);
+        if (fread (data, 1, (size_t) status.st_size, file) != (size_t) status.st_size)
+            cv_error_set (err, CV_ERR_INVALID, NULL, "%s: cannot read it: %s", path,
+                          ferror (file) ? strerror (errno) : "it shrank while read");
+        else if ((rc = s_read (self, data, (size_t) status.st_size, err)))
+            cv_error_prefix (err, "%s", path);
+    }
     free (data);
     fclose (file);
     return rc;
@@ -414,8 +388,7 @@ learn_examples_names (const learn_examples_t *self)
 static char *
 s_write_bytes (const char *directory, const char *name, const char *data, size_t size)
 {
-    char *path = NULL;
-    assert (asprintf (&path, "%s/%s", directory, name) > 0);
+    char *path = cv_asprintf ("%s/%s", directory, name);
     FILE *file = fopen (path, "wb");
     assert (file);
     assert (fwrite (data, 1, size, file) == size);
@@ -622,8 +595,7 @@ learn_examples_test (bool verbose)
 
     /* a long field */
     size_t long_size = 100000;
-    char *long_data = malloc (long_size + 32);
-    assert (long_data);
+    char *long_data = cv_malloc (long_size + 32);
     memcpy (long_data, "text,category\n", 14);
     memset (long_data + 14, 'x', long_size);
     memcpy (long_data + 14 + long_size, ",a\n", 3);

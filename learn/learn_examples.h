@@ -26,7 +26,7 @@
 
 typedef struct _learn_examples_t learn_examples_t;
 
-/* No examples yet. NULL only when memory runs out. */
+/* No examples yet; never NULL (out of memory aborts, see cv_alloc.h). */
 learn_examples_t *learn_examples_new (void);
 void learn_examples_destroy (learn_examples_t **self_p);
 

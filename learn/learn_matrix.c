@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cv_alloc.h"
+
 void
 learn_matrix_destroy (learn_matrix_t **self_p)
 {
@@ -28,19 +30,16 @@ learn_matrix_new (const learn_examples_t *examples, const intent_features_settin
 {
     assert (examples && settings);
     size_t rows = learn_examples_size (examples);
-    learn_matrix_t *matrix = calloc (1, sizeof *matrix);
+    learn_matrix_t *matrix = cv_calloc (1, sizeof *matrix);
     intent_features_t *features = intent_features_new (settings);
     size_t capacity = 64 * rows + INTENT_FEATURES_MAX;
-    if (matrix) {
-        matrix->rows = rows;
-        matrix->offsets = malloc ((rows + 1) * sizeof *matrix->offsets);
-        matrix->buckets = malloc (capacity * sizeof *matrix->buckets);
-        matrix->tf = malloc (capacity * sizeof *matrix->tf);
-        matrix->xx = malloc ((rows ? rows : 1) * sizeof *matrix->xx);
-    }
-    bool ok = matrix && features && matrix->offsets && matrix->buckets && matrix->tf && matrix->xx;
+    matrix->rows = rows;
+    matrix->offsets = cv_malloc ((rows + 1) * sizeof *matrix->offsets);
+    matrix->buckets = cv_malloc (capacity * sizeof *matrix->buckets);
+    matrix->tf = cv_malloc (capacity * sizeof *matrix->tf);
+    matrix->xx = cv_malloc ((rows ? rows : 1) * sizeof *matrix->xx);
     size_t used = 0;
-    for (size_t row = 0; ok && row < rows; row++) {
+    for (size_t row = 0; row < rows; row++) {
         matrix->offsets[row] = used;
         size_t size;
         const char *label;
@@ -48,16 +47,8 @@ learn_matrix_new (const learn_examples_t *examples, const intent_features_settin
         size_t count = intent_features_extract (features, text, size);
         if (used + count > capacity) {
             capacity = 2 * capacity + count;
-            uint32_t *buckets = realloc (matrix->buckets, capacity * sizeof *buckets);
-            if (buckets)
-                matrix->buckets = buckets;
-            float *tf = realloc (matrix->tf, capacity * sizeof *tf);
-            if (tf)
-                matrix->tf = tf;
-            if (!buckets || !tf) {
-                ok = false;
-                break;
-            }
+            matrix->buckets = cv_realloc (matrix->buckets, capacity * sizeof *matrix->buckets);
+            matrix->tf = cv_realloc (matrix->tf, capacity * sizeof *matrix->tf);
         }
         const uint32_t *buckets = intent_features_buckets (features);
         const uint32_t *counts = intent_features_counts (features);
@@ -67,13 +58,9 @@ learn_matrix_new (const learn_examples_t *examples, const intent_features_settin
         }
         used += count;
     }
-    if (ok) {
-        matrix->offsets[rows] = used;
-        ok = (matrix->values = malloc ((used ? used : 1) * sizeof *matrix->values)) != NULL;
-    }
+    matrix->offsets[rows] = used;
+    matrix->values = cv_malloc ((used ? used : 1) * sizeof *matrix->values);
     intent_features_destroy (&features);
-    if (!ok)
-        learn_matrix_destroy (&matrix);
     return matrix;
 }
 
@@ -88,16 +75,14 @@ learn_vocabulary_reset (learn_vocabulary_t *vocabulary)
 }
 
 /* Buckets are distinct within a row, so a bucket's count is its df. */
-int
+void
 learn_matrix_vocabulary (const learn_matrix_t *self, const uint32_t *train, size_t count, size_t buckets,
                          learn_vocabulary_t *vocabulary)
 {
     assert (self && vocabulary);
     assert (train || count == 0);
-    vocabulary->df = calloc (buckets, sizeof *vocabulary->df);
-    vocabulary->idf = malloc (buckets * sizeof *vocabulary->idf);
-    if (!vocabulary->df || !vocabulary->idf)
-        return -1;
+    vocabulary->df = cv_calloc (buckets, sizeof *vocabulary->df);
+    vocabulary->idf = cv_malloc (buckets * sizeof *vocabulary->idf);
     for (size_t t = 0; t < count; t++) {
         uint32_t row = train[t];
         for (size_t i = self->offsets[row]; i < self->offsets[row + 1]; i++)
@@ -106,16 +91,13 @@ learn_matrix_vocabulary (const learn_matrix_t *self, const uint32_t *train, size
     size_t seen = 0;
     for (size_t bucket = 0; bucket < buckets; bucket++)
         seen += vocabulary->df[bucket] > 0;
-    vocabulary->seen = malloc ((seen ? seen : 1) * sizeof *vocabulary->seen);
-    if (!vocabulary->seen)
-        return -1;
+    vocabulary->seen = cv_malloc ((seen ? seen : 1) * sizeof *vocabulary->seen);
     vocabulary->seen_count = 0;
     for (size_t bucket = 0; bucket < buckets; bucket++) {
         vocabulary->idf[bucket] = intent_features_idf (count, vocabulary->df[bucket]);
         if (vocabulary->df[bucket])
             vocabulary->seen[vocabulary->seen_count++] = (uint32_t) bucket;
     }
-    return 0;
 }
 
 void
@@ -173,7 +155,7 @@ learn_matrix_test (bool verbose)
     size_t buckets = (size_t) 1 << settings.bits;
     uint32_t train[] = {0, 1};
     learn_vocabulary_t vocabulary = {0};
-    assert (learn_matrix_vocabulary (matrix, train, 2, buckets, &vocabulary) == 0);
+    learn_matrix_vocabulary (matrix, train, 2, buckets, &vocabulary);
     size_t seen = 0;
     for (size_t bucket = 0; bucket < buckets; bucket++) {
         assert (vocabulary.idf[bucket] == intent_features_idf (2, vocabulary.df[bucket]));

@@ -34,14 +34,14 @@ typedef struct {
     size_t seen_count;
 } learn_vocabulary_t;
 
-/* The features of every example under settings, not yet weighed. NULL when memory runs out. */
+/* The features of every example under settings, not yet weighed; the caller's to destroy. */
 learn_matrix_t *learn_matrix_new (const learn_examples_t *examples, const intent_features_settings_t *settings);
 void learn_matrix_destroy (learn_matrix_t **self_p);
 
 /* Counts the buckets (of 2^bits, buckets of them) of the rows listed in train (count of them) into
-   vocabulary, which the caller frees with learn_vocabulary_reset; -1 when memory runs out. */
-int learn_matrix_vocabulary (const learn_matrix_t *self, const uint32_t *train, size_t count, size_t buckets,
-                             learn_vocabulary_t *vocabulary) CV_MUST_CHECK;
+   vocabulary, which the caller frees with learn_vocabulary_reset. */
+void learn_matrix_vocabulary (const learn_matrix_t *self, const uint32_t *train, size_t count, size_t buckets,
+                              learn_vocabulary_t *vocabulary);
 
 /* Weighs every row with vocabulary's idf: tf times idf, L2-normalised, exactly as
    intent_model_predict does; sets values and xx. */

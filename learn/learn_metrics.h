@@ -22,10 +22,9 @@ typedef struct {
 double learn_metrics_accuracy (size_t right, size_t count);
 
 /* The accuracy and the macro-F1 (the mean over labels 0..labels-1 of their F1, a label never
-   expected nor predicted counting 0) of count predictions against the truth. -1 when memory runs
-   out. */
-int learn_metrics_score (const uint32_t *truth, const uint32_t *predicted, size_t count, size_t labels,
-                         double *accuracy, double *macro_f1) CV_MUST_CHECK;
+   expected nor predicted counting 0) of count predictions against the truth. */
+void learn_metrics_score (const uint32_t *truth, const uint32_t *predicted, size_t count, size_t labels,
+                          double *accuracy, double *macro_f1);
 
 /* Of count predictions, whether each was right and whether the fast path kept it: the share kept
    in *covered and their accuracy in *accuracy (0 when none). */

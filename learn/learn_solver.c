@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cv_alloc.h"
+
 /* A run of the solver: the labels not yet taken, the most passes one took. */
 typedef struct {
     learn_solver_problem_t *problem;
@@ -160,8 +162,8 @@ s_worker (void *arg)
     return NULL;
 }
 
-int
-learn_solver_run (learn_solver_problem_t *problem, unsigned threads, cv_error_t *err)
+void
+learn_solver_run (learn_solver_problem_t *problem, unsigned threads)
 {
     assert (problem && problem->matrix && problem->labels && problem->vocabulary && problem->bias);
     assert (problem->test_count == 0 || (problem->test && problem->test_scores));
@@ -174,40 +176,28 @@ learn_solver_run (learn_solver_problem_t *problem, unsigned threads, cv_error_t 
     worker_t workers[LEARN_SOLVER_MAX_THREADS];
     pthread_t ids[LEARN_SOLVER_MAX_THREADS];
     size_t count = problem->train_count ? problem->train_count : 1;
-    unsigned ready = 0;
-    for (; ready < threads; ready++) {
-        worker_t *worker = &workers[ready];
+    for (unsigned i = 0; i < threads; i++) {
+        worker_t *worker = &workers[i];
         worker->run = &run;
-        worker->w = calloc (problem->buckets, sizeof *worker->w);
-        worker->alpha = malloc (count * sizeof *worker->alpha);
-        worker->index = malloc (count * sizeof *worker->index);
-        if (!worker->w || !worker->alpha || !worker->index) {
-            free (worker->w);
-            free (worker->alpha);
-            free (worker->index);
-            break;
-        }
+        worker->w = cv_calloc (problem->buckets, sizeof *worker->w);
+        worker->alpha = cv_malloc (count * sizeof *worker->alpha);
+        worker->index = cv_malloc (count * sizeof *worker->index);
     }
-    int rc = 0;
-    if (ready < threads)
-        rc = cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory for %u solvers", threads);
     unsigned started = 1;
-    for (; rc == 0 && started < threads; started++)
+    for (; started < threads; started++)
         if (pthread_create (&ids[started], NULL, s_worker, &workers[started])) {
             /* fewer threads do the same work */
             break;
         }
-    if (rc == 0)
-        s_worker (&workers[0]);
-    for (unsigned i = 1; rc == 0 && i < started; i++)
+    s_worker (&workers[0]);
+    for (unsigned i = 1; i < started; i++)
         pthread_join (ids[i], NULL);
-    for (unsigned i = 0; i < ready; i++) {
+    for (unsigned i = 0; i < threads; i++) {
         free (workers[i].w);
         free (workers[i].alpha);
         free (workers[i].index);
     }
     problem->passes = atomic_load (&run.passes);
-    return rc;
 }
 
 /* Fits the examples' labels on all of them (a tiny separable set) and scores them too. */
@@ -240,8 +230,7 @@ s_fit (const learn_matrix_t *matrix, const learn_examples_t *examples, const lea
         .weights = weights,
         .bias = bias,
     };
-    cv_error_t err;
-    assert (learn_solver_run (&problem, threads, &err) == 0);
+    learn_solver_run (&problem, threads);
     *passes = problem.passes;
 }
 
@@ -277,15 +266,14 @@ learn_solver_test (bool verbose)
     settings.bits = 12;
     size_t buckets = (size_t) 1 << settings.bits;
     learn_matrix_t *matrix = learn_matrix_new (examples, &settings);
-    assert (matrix);
     uint32_t all[18];
     for (uint32_t i = 0; i < 18; i++)
         all[i] = i;
     learn_vocabulary_t vocabulary = {0};
-    assert (learn_matrix_vocabulary (matrix, all, 18, buckets, &vocabulary) == 0);
+    learn_matrix_vocabulary (matrix, all, 18, buckets, &vocabulary);
     learn_matrix_weigh (matrix, &vocabulary);
     size_t rows = vocabulary.seen_count;
-    float *weights = malloc (rows * 3 * sizeof *weights), *again_weights = malloc (rows * 3 * sizeof *weights);
+    float *weights = cv_malloc (rows * 3 * sizeof *weights), *again_weights = cv_malloc (rows * 3 * sizeof *weights);
     float bias[3], again_bias[3], scores[18 * 3], again_scores[18 * 3];
     unsigned passes, again_passes;
     assert (weights && again_weights);

@@ -45,9 +45,8 @@ typedef struct {
     unsigned passes;    /* out: the most passes any label took */
 } learn_solver_problem_t;
 
-/* Solves problem on up to threads threads (fewer when threads cannot be started); -1 with err
-   when memory runs out. */
-int learn_solver_run (learn_solver_problem_t *problem, unsigned threads, cv_error_t *err) CV_MUST_CHECK;
+/* Solves problem on up to threads threads (fewer when threads cannot be started). */
+void learn_solver_run (learn_solver_problem_t *problem, unsigned threads);
 
 /* Shuffles count items in an order drawn from state (splitmix64, the same on every machine), which
    it advances: the solver's order of coordinates, and cross-validation's dealing of folds. */

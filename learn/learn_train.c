@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cv_alloc.h"
 #include "intent_model_file.h"
 #include "learn_calibration.h"
 #include "learn_matrix.h"
@@ -151,18 +152,15 @@ s_folds (const trainer_t *self, unsigned folds, uint64_t seed, uint8_t *fold, ui
 }
 
 /* Cross-validates the candidates (count of them, sharing feature settings) on matrix. */
-static int
+static void
 s_cross_validate (const trainer_t *self, learn_matrix_t *matrix, candidate_t *candidates, size_t count,
-                  const uint8_t *fold, unsigned folds, bool grid, cv_error_t *err)
+                  const uint8_t *fold, unsigned folds, bool grid)
 {
     const learn_train_settings_t *first = &candidates[0].settings;
     size_t labels = self->name_count, buckets = (size_t) 1 << first->features.bits;
-    uint32_t *train = malloc (self->count * sizeof *train), *test = malloc (self->count * sizeof *test);
-    float *scores = malloc ((self->count * labels + 1) * sizeof *scores), *bias = malloc (labels * sizeof *bias);
-    int rc = 0;
-    if (!train || !test || !scores || !bias)
-        rc = cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
-    for (unsigned f = 0; rc == 0 && f < folds; f++) {
+    uint32_t *train = cv_malloc (self->count * sizeof *train), *test = cv_malloc (self->count * sizeof *test);
+    float *scores = cv_malloc ((self->count * labels + 1) * sizeof *scores), *bias = cv_malloc (labels * sizeof *bias);
+    for (unsigned f = 0; f < folds; f++) {
         double started = s_now ();
         size_t train_count = 0, test_count = 0;
         for (size_t i = 0; i < self->count; i++)
@@ -171,13 +169,9 @@ s_cross_validate (const trainer_t *self, learn_matrix_t *matrix, candidate_t *ca
             else
                 train[train_count++] = (uint32_t) i;
         learn_vocabulary_t vocabulary = {0};
-        if (learn_matrix_vocabulary (matrix, train, train_count, buckets, &vocabulary)) {
-            learn_vocabulary_reset (&vocabulary);
-            rc = cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
-            break;
-        }
+        learn_matrix_vocabulary (matrix, train, train_count, buckets, &vocabulary);
         learn_matrix_weigh (matrix, &vocabulary);
-        for (size_t c = 0; rc == 0 && c < count; c++) {
+        for (size_t c = 0; c < count; c++) {
             candidate_t *candidate = &candidates[c];
             learn_solver_problem_t problem = {
                 .matrix = matrix,
@@ -197,33 +191,31 @@ s_cross_validate (const trainer_t *self, learn_matrix_t *matrix, candidate_t *ca
                 .test_scores = scores,
                 .bias = bias,
             };
-            rc = learn_solver_run (&problem, candidate->settings.threads, err);
+            learn_solver_run (&problem, candidate->settings.threads);
             size_t right = 0;
-            for (size_t t = 0; rc == 0 && t < test_count; t++) {
+            for (size_t t = 0; t < test_count; t++) {
                 uint32_t row = test[t];
                 candidate->predicted[row] = s_best (scores + t * labels, labels, &candidate->margins[row]);
                 right += candidate->predicted[row] == self->labels[row];
             }
             candidate->fold_accuracy[f] = learn_metrics_accuracy (right, test_count);
-            if (rc == 0 && !grid)
+            if (!grid)
                 s_progress (self, "fold %u/%u: accuracy %.4f on %zu held out, %.1f s, %u passes at most%s", f + 1,
                             folds, candidate->fold_accuracy[f], test_count, s_now () - started, problem.passes,
                             problem.passes >= candidate->settings.epochs ? " (the limit)" : "");
         }
-        if (rc == 0 && grid)
+        if (grid)
             s_progress (self, "bits %u, char %u-%u: fold %u/%u done, %zu settings, %.1f s", first->features.bits,
                         first->features.char_min, first->features.char_max, f + 1, folds, count, s_now () - started);
         learn_vocabulary_reset (&vocabulary);
     }
-    for (size_t c = 0; rc == 0 && c < count; c++)
-        if (learn_metrics_score (self->labels, candidates[c].predicted, self->count, labels, &candidates[c].accuracy,
-                                 &candidates[c].macro_f1))
-            rc = cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
+    for (size_t c = 0; c < count; c++)
+        learn_metrics_score (self->labels, candidates[c].predicted, self->count, labels, &candidates[c].accuracy,
+                             &candidates[c].macro_f1);
     free (train);
     free (test);
     free (scores);
     free (bias);
-    return rc;
 }
 
 /* --- the fit --- */
@@ -234,28 +226,17 @@ s_fit_all (const trainer_t *self, const learn_train_settings_t *settings, unsign
 {
     size_t labels = self->name_count, buckets = (size_t) 1 << settings->features.bits;
     learn_matrix_t *matrix = learn_matrix_new (self->examples, &settings->features);
-    uint32_t *all = malloc (self->count * sizeof *all);
+    uint32_t *all = cv_malloc (self->count * sizeof *all);
     learn_vocabulary_t vocabulary = {0};
-    float *bias = malloc (labels * sizeof *bias), *weights = NULL, *idf = NULL;
+    float *bias = cv_malloc (labels * sizeof *bias), *weights = NULL, *idf = NULL;
     intent_model_t *model = NULL;
-    if (!matrix || !all || !bias) {
-        cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
-        goto done;
-    }
     for (size_t i = 0; i < self->count; i++)
         all[i] = (uint32_t) i;
-    if (learn_matrix_vocabulary (matrix, all, self->count, buckets, &vocabulary)) {
-        cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
-        goto done;
-    }
+    learn_matrix_vocabulary (matrix, all, self->count, buckets, &vocabulary);
     learn_matrix_weigh (matrix, &vocabulary);
     size_t rows = vocabulary.seen_count;
-    weights = malloc ((rows * labels + 1) * sizeof *weights);
-    idf = malloc ((rows + 1) * sizeof *idf);
-    if (!weights || !idf) {
-        cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory for %zu rows", rows);
-        goto done;
-    }
+    weights = cv_malloc ((rows * labels + 1) * sizeof *weights);
+    idf = cv_malloc ((rows + 1) * sizeof *idf);
     learn_solver_problem_t problem = {
         .matrix = matrix,
         .labels = self->labels,
@@ -272,8 +253,7 @@ s_fit_all (const trainer_t *self, const learn_train_settings_t *settings, unsign
         .weights = weights,
         .bias = bias,
     };
-    if (learn_solver_run (&problem, settings->threads, err))
-        goto done;
+    learn_solver_run (&problem, settings->threads);
     *passes = problem.passes;
     for (size_t r = 0; r < rows; r++)
         idf[r] = vocabulary.idf[vocabulary.seen[r]];
@@ -282,7 +262,6 @@ s_fit_all (const trainer_t *self, const learn_train_settings_t *settings, unsign
         && intent_model_set_weights (model, rows, vocabulary.seen, idf, weights, bias,
                                      intent_features_idf (self->count, 0), err))
         intent_model_destroy (&model);
-done:
     learn_matrix_destroy (&matrix);
     learn_vocabulary_reset (&vocabulary);
     free (all);
@@ -316,11 +295,7 @@ s_candidates (const trainer_t *self, const learn_train_settings_t *settings, con
             && char_count <= LEARN_TRAIN_GRID_MAX);
     *count = c_count * bits_count * char_count;
     *per_variant = c_count;
-    candidate_t *candidates = calloc (*count, sizeof *candidates);
-    if (!candidates) {
-        cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
-        return NULL;
-    }
+    candidate_t *candidates = cv_calloc (*count, sizeof *candidates);
     size_t at = 0;
     for (size_t b = 0; b < bits_count; b++)
         for (size_t ch = 0; ch < char_count; ch++)
@@ -335,13 +310,8 @@ s_candidates (const trainer_t *self, const learn_train_settings_t *settings, con
                 }
                 if (grid && grid->c_count)
                     candidate->c = grid->c[c];
-                candidates[at].predicted = malloc ((self->count + 1) * sizeof *candidates[at].predicted);
-                candidates[at].margins = malloc ((self->count + 1) * sizeof *candidates[at].margins);
-                if (!candidates[at].predicted || !candidates[at].margins) {
-                    cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
-                    s_candidates_destroy (candidates, *count);
-                    return NULL;
-                }
+                candidates[at].predicted = cv_malloc ((self->count + 1) * sizeof *candidates[at].predicted);
+                candidates[at].margins = cv_malloc ((self->count + 1) * sizeof *candidates[at].margins);
                 if (learn_train_settings_check (candidate, err)) {
                     cv_error_prefix (err, "grid");
                     s_candidates_destroy (candidates, *count);
@@ -357,29 +327,25 @@ static int
 s_finish (const trainer_t *self, intent_model_t *model, const candidate_t *candidate, learn_train_report_t *report,
           cv_error_t *err)
 {
-    bool *correct = malloc (self->count * sizeof *correct);
-    float *confidences = malloc (self->count * sizeof *confidences);
+    bool *correct = cv_malloc (self->count * sizeof *correct);
+    float *confidences = cv_malloc (self->count * sizeof *confidences);
     int rc = -1;
-    if (!correct || !confidences)
-        cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
-    else {
+    for (size_t i = 0; i < self->count; i++)
+        correct[i] = candidate->predicted[i] == self->labels[i];
+    report->knots = learn_calibration_fit (model, candidate->margins, correct, self->count, err);
+    if (report->knots > 0) {
         for (size_t i = 0; i < self->count; i++)
-            correct[i] = candidate->predicted[i] == self->labels[i];
-        report->knots = learn_calibration_fit (model, candidate->margins, correct, self->count, err);
-        if (report->knots > 0) {
-            for (size_t i = 0; i < self->count; i++)
-                confidences[i] = intent_model_calibrate (model, candidate->margins[i]);
-            rc = 0;
-            for (size_t i = 0; rc == 0 && i < LEARN_TRAIN_FAST_PATHS; i++)
-                rc = learn_metrics_fast_path (confidences, correct, self->count, s_fast_path_coverages[i],
-                                              &report->fast_path[i], err);
-            if (rc == 0)
-                rc = learn_metrics_fast_path (confidences, correct, self->count, candidate->settings.coverage,
-                                              &report->chosen, err);
-            if (rc == 0)
-                rc = intent_model_set_threshold (model, (float) candidate->settings.coverage,
-                                                 (float) report->chosen.threshold, err);
-        }
+            confidences[i] = intent_model_calibrate (model, candidate->margins[i]);
+        rc = 0;
+        for (size_t i = 0; rc == 0 && i < LEARN_TRAIN_FAST_PATHS; i++)
+            rc = learn_metrics_fast_path (confidences, correct, self->count, s_fast_path_coverages[i],
+                                          &report->fast_path[i], err);
+        if (rc == 0)
+            rc = learn_metrics_fast_path (confidences, correct, self->count, candidate->settings.coverage,
+                                          &report->chosen, err);
+        if (rc == 0)
+            rc = intent_model_set_threshold (model, (float) candidate->settings.coverage,
+                                             (float) report->chosen.threshold, err);
     }
     free (correct);
     free (confidences);
@@ -423,25 +389,18 @@ learn_train_fit (const learn_examples_t *examples, const learn_train_settings_t 
     candidate_t *candidates = s_candidates (self, settings, grid, &count, &per_variant, err);
     if (!candidates)
         return NULL;
-    uint8_t *fold = malloc (self->count * sizeof *fold);
-    uint32_t *scratch = malloc (self->count * sizeof *scratch);
+    uint8_t *fold = cv_malloc (self->count * sizeof *fold);
+    uint32_t *scratch = cv_malloc (self->count * sizeof *scratch);
     intent_model_t *model = NULL;
-    int rc = 0;
-    if (!fold || !scratch)
-        rc = cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
-    else
-        s_folds (self, settings->folds, settings->seed, fold, scratch);
+    s_folds (self, settings->folds, settings->seed, fold, scratch);
     s_progress (self, "%zu examples, %zu labels: %u-fold cross-validation of %zu setting%s", self->count,
                 self->name_count, settings->folds, count, count == 1 ? "" : "s");
 
-    for (size_t v = 0; rc == 0 && v < count; v += per_variant) {
+    for (size_t v = 0; v < count; v += per_variant) {
         learn_matrix_t *matrix = learn_matrix_new (self->examples, &candidates[v].settings.features);
-        if (!matrix)
-            rc = cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory for the features");
-        else
-            rc = s_cross_validate (self, matrix, candidates + v, per_variant, fold, settings->folds, count > 1, err);
+        s_cross_validate (self, matrix, candidates + v, per_variant, fold, settings->folds, count > 1);
         learn_matrix_destroy (&matrix);
-        for (size_t c = v; rc == 0 && count > 1 && c < v + per_variant; c++) {
+        for (size_t c = v; count > 1 && c < v + per_variant; c++) {
             const learn_train_settings_t *tried = &candidates[c].settings;
             s_progress (self, "settings %zu/%zu: c %g, bits %u, char %u-%u: accuracy %.4f, macro-F1 %.4f", c + 1, count,
                         tried->c, tried->features.bits, tried->features.char_min, tried->features.char_max,
@@ -454,15 +413,13 @@ learn_train_fit (const learn_examples_t *examples, const learn_train_settings_t 
             || (candidates[c].accuracy == best->accuracy && candidates[c].macro_f1 > best->macro_f1))
             best = &candidates[c];
 
-    if (rc == 0) {
-        double fit_started = s_now ();
-        model = s_fit_all (self, &best->settings, &report->passes, err);
-        report->fit_seconds = s_now () - fit_started;
-        if (model)
-            s_progress (self, "final fit on all %zu examples: %.1f s, %u passes at most%s", self->count,
-                        report->fit_seconds, report->passes,
-                        report->passes >= best->settings.epochs ? " (the limit: raise --epochs)" : "");
-    }
+    double fit_started = s_now ();
+    model = s_fit_all (self, &best->settings, &report->passes, err);
+    report->fit_seconds = s_now () - fit_started;
+    if (model)
+        s_progress (self, "final fit on all %zu examples: %.1f s, %u passes at most%s", self->count,
+                    report->fit_seconds, report->passes,
+                    report->passes >= best->settings.epochs ? " (the limit: raise --epochs)" : "");
     if (model && s_finish (self, model, best, report, err))
         intent_model_destroy (&model);
     if (model) {

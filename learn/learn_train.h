@@ -88,7 +88,7 @@ typedef void (learn_train_progress_fn) (const char *line, void *arg);
    settings->folds folds on examples, fits the best on every example and returns the calibrated
    model (the caller's), with what was found in report (which may be NULL). Progress lines go to
    progress with arg (NULL for none). NULL with err for bad settings, fewer than two labels or
-   fewer examples than folds, or when memory runs out. */
+   fewer examples than folds. */
 intent_model_t *learn_train_fit (const learn_examples_t *examples, const learn_train_settings_t *settings,
                                  const learn_train_grid_t *grid, learn_train_progress_fn *progress, void *arg,
                                  learn_train_report_t *report, cv_error_t *err) CV_MUST_CHECK;

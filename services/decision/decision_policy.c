@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cv_alloc.h"
 #include "cv_context.h"
 #include "cv_msgpack.h"
 #include "cv_template.h"
@@ -65,8 +66,7 @@ s_digits (size_t number)
 static char *
 s_strdup (const char *text)
 {
-    char *copy = strdup (text ? text : "");
-    assert (copy);
+    char *copy = cv_strdup (text ? text : "");
     return copy;
 }
 
@@ -156,8 +156,7 @@ s_load_conditions (const cv_config_t *config, cv_node_t *policy_node, policy_t *
                 free (names);
                 return -1;
             }
-            condition_t *grown = realloc (policy->conditions, (policy->condition_count + 1) * sizeof *grown);
-            assert (grown);
+            condition_t *grown = cv_realloc (policy->conditions, (policy->condition_count + 1) * sizeof *grown);
             policy->conditions = grown;
             policy->conditions[policy->condition_count].kind = kind;
             policy->conditions[policy->condition_count].tool = s_strdup (names[i]);
@@ -186,8 +185,7 @@ s_load_actions (const cv_config_t *config, cv_node_t *policy_node, policy_t *pol
     if (strlen (policy->name) + 1 + s_digits (count) > CV_NAME_MAX_BYTES)
         return cv_config_fail (config, actions, actions_path, err,
                                "the policy name is too long for its action ids (%d bytes at most)", CV_NAME_MAX_BYTES);
-    policy->actions = calloc (count ? count : 1, sizeof *policy->actions);
-    assert (policy->actions);
+    policy->actions = cv_calloc (count ? count : 1, sizeof *policy->actions);
     for (size_t i = 0; i < count; i++) {
         cv_node_t *node = cv_node_item (actions, i);
         char action_path[300];
@@ -252,8 +250,7 @@ s_load_policy (decision_policy_t *self, const cv_config_t *config, cv_node_t *no
         return cv_config_fail (config, s_at (cv_node_get (node, "intent"), node), full, err,
                                "must name at least one intent");
     }
-    policy->intents = calloc (count ? count : 1, sizeof *policy->intents);
-    assert (policy->intents);
+    policy->intents = cv_calloc (count ? count : 1, sizeof *policy->intents);
     for (size_t i = 0; i < count; i++) {
         if (!cv_name_valid (intents[i])) {
             cv_config_fail (config, cv_node_get (node, "intent"), full, err, "'%s' is not an intent name", intents[i]);
@@ -290,8 +287,7 @@ decision_policy_t *
 decision_policy_new (cv_config_t *config, cv_log_t *log, cv_error_t *err)
 {
     assert (config);
-    decision_policy_t *self = calloc (1, sizeof *self);
-    assert (self);
+    decision_policy_t *self = cv_calloc (1, sizeof *self);
     self->log = log;
     cv_node_t *root = cv_config_root (config);
     cv_node_t *policies = cv_node_get (root, "policies");
@@ -307,8 +303,7 @@ decision_policy_new (cv_config_t *config, cv_log_t *log, cv_error_t *err)
                              "must be a list of policies, the catch-all last");
     else {
         size_t count = cv_node_count (policies);
-        self->policies = calloc (count, sizeof *self->policies);
-        assert (self->policies);
+        self->policies = cv_calloc (count, sizeof *self->policies);
         for (size_t i = 0; i < count && rc == 0; i++)
             rc = s_load_policy (self, config, cv_node_item (policies, i), i, tools, err);
         for (size_t i = 0; i + 1 < count && rc == 0; i++)

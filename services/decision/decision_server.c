@@ -8,6 +8,7 @@
 
 #include <czmq.h>
 
+#include "cv_alloc.h"
 #include "cv_context.h"
 #include "cv_launcher.h"
 #include "cv_msgpack.h"
@@ -45,11 +46,7 @@ void *
 decision_server_logic_new (const void *shared, cv_log_t *log, cv_error_t *err)
 {
     assert (shared);
-    decision_server_logic_t *self = calloc (1, sizeof *self);
-    if (!self) {
-        cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
-        return NULL;
-    }
+    decision_server_logic_t *self = cv_calloc (1, sizeof *self);
     self->policies = shared;
     self->log = log;
     self->check_intent = DECISION_SERVER_CHECK_INTENT;
@@ -77,7 +74,6 @@ s_build (const decision_result_t *result, Conveyor__V1__Decision *decision, cv_a
     if (result->action_count == 0)
         return 0;
     decision->actions = cv_arena_alloc (arena, result->action_count * sizeof *decision->actions);
-    assert (decision->actions);
     for (size_t i = 0; i < result->action_count; i++) {
         size_t size = 0;
         uint8_t *packed = cv_msgpack_pack (result->actions[i].params, &size, err);
@@ -135,7 +131,6 @@ decision_server_check (void *logic, cv_arena_t *arena, cv_error_t *err)
     intent->low_confidence = true;
     /* What the orchestrator will check when it receives a Decision. */
     cv_envelope_t *envelope = cv_envelope_new (arena, "", "", 0, 1);
-    assert (envelope);
     Conveyor__V1__Decision *decision = cv_envelope_set_decision (envelope, arena);
     if (s_decide (self, "probe", intent, cv_envelope_evidence_new (arena), decision, arena, err)) {
         cv_error_prefix (err, "canned decision for intent %s", self->check_intent);

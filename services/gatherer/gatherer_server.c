@@ -1,6 +1,7 @@
 /* The gatherer worker's service glue: GatherRequest in, Evidence out, through gatherer_tools and gatherer_sql. */
 #include "gatherer_server.h"
 
+#include "cv_alloc.h"
 #include "cv_launcher.h"
 
 #include <assert.h>
@@ -52,11 +53,9 @@ gatherer_server_shared_new (void *shared_args, cv_log_t *log, cv_error_t *err)
         cv_error_set (err, CV_ERR_INVALID, "database-url", "database-url is empty");
         return NULL;
     }
-    gatherer_server_shared_t *self = calloc (1, sizeof *self);
-    assert (self);
+    gatherer_server_shared_t *self = cv_calloc (1, sizeof *self);
     self->tools = tools;
-    self->url = strdup (url);
-    assert (self->url);
+    self->url = cv_strdup (url);
     cv_log_debug (log, "%zu tools, the largest plan runs %zu at once on each handler's connections",
                   gatherer_tools_count (tools), gatherer_tools_max_plan (tools));
     return self;
@@ -79,11 +78,7 @@ void *
 gatherer_server_logic_new (const void *shared, cv_log_t *log, cv_error_t *err)
 {
     assert (shared && log);
-    gatherer_server_logic_t *self = calloc (1, sizeof *self);
-    if (!self) {
-        cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
-        return NULL;
-    }
+    gatherer_server_logic_t *self = cv_calloc (1, sizeof *self);
     self->shared = shared;
     size_t pool = gatherer_tools_max_plan (self->shared->tools);
     /* The instance id names the sessions in pg_stat_activity. Connections open when first used. */

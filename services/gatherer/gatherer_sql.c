@@ -11,6 +11,7 @@
 
 #include <czmq.h>
 
+#include "cv_alloc.h"
 #include "cv_msgpack.h"
 #include "cv_template.h"
 #include "cv_pg.h"
@@ -25,10 +26,8 @@ gatherer_sql_t *
 gatherer_sql_new (const char *url, const char *application_name, size_t size)
 {
     assert (url && application_name && size > 0);
-    gatherer_sql_t *self = calloc (1, sizeof *self);
-    assert (self);
-    self->conns = calloc (size, sizeof *self->conns);
-    assert (self->conns);
+    gatherer_sql_t *self = cv_calloc (1, sizeof *self);
+    self->conns = cv_calloc (size, sizeof *self->conns);
     for (size_t i = 0; i < size; i++)
         self->conns[i] = cv_pgconn_new (url, application_name);
     self->size = size;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cv_alloc.h"
 #include "cv_envelope.h"
 
 #define PATH_MAX_BYTES 128 /* as cv_template_lookup's */
@@ -108,12 +109,12 @@ s_parse_tool (gatherer_tools_t *self, const cv_config_t *agent, const char *name
                                  "'%s' is not a context path (parts of [A-Za-z0-9_] joined by dots)", params[i]);
     if (rc == 0) {
         gatherer_tool_t *tool = &self->tools[self->tool_count++];
-        tool->name = strdup (name);
+        tool->name = cv_strdup (name);
         tool->kind = GATHERER_TOOL_SQL;
-        tool->query = strdup (query);
-        char **copies = calloc (param_count ? param_count : 1, sizeof (char *));
+        tool->query = cv_strdup (query);
+        char **copies = cv_calloc (param_count ? param_count : 1, sizeof (char *));
         for (size_t i = 0; i < param_count; i++)
-            copies[i] = strdup (params[i]);
+            copies[i] = cv_strdup (params[i]);
         tool->params = (const char *const *) copies;
         tool->param_count = param_count;
         tool->timeout_ms = (int) timeout_ms;
@@ -140,8 +141,8 @@ s_parse_plan (gatherer_tools_t *self, const cv_config_t *agent, const char *inte
         return cv_config_fail (agent, list, path, err, "%zu tools, over the limit of %d", count, CV_MAX_TOOL_RESULTS);
 
     plan_t *plan = &self->plans[self->plan_count++];
-    plan->intent = strdup (intent);
-    plan->tools = calloc (count ? count : 1, sizeof *plan->tools);
+    plan->intent = cv_strdup (intent);
+    plan->tools = cv_calloc (count ? count : 1, sizeof *plan->tools);
     for (size_t i = 0; i < count; i++) {
         cv_node_t *item = cv_node_is_list (list) ? cv_node_item (list, i) : list;
         const char *name = cv_node_text (item);
@@ -175,11 +176,10 @@ gatherer_tools_new (cv_config_t *agent, cv_error_t *err)
         cv_config_fail (agent, intents, "intents", err, "must be a map of intent name to intent");
         return NULL;
     }
-    gatherer_tools_t *self = calloc (1, sizeof *self);
-    assert (self);
+    gatherer_tools_t *self = cv_calloc (1, sizeof *self);
     size_t tool_count = cv_node_count (tools), intent_count = cv_node_count (intents);
-    self->tools = calloc (tool_count ? tool_count : 1, sizeof *self->tools);
-    self->plans = calloc (intent_count ? intent_count : 1, sizeof *self->plans);
+    self->tools = cv_calloc (tool_count ? tool_count : 1, sizeof *self->tools);
+    self->plans = cv_calloc (intent_count ? intent_count : 1, sizeof *self->plans);
 
     for (size_t i = 0; i < tool_count; i++) {
         const char *name = cv_node_key (tools, i);

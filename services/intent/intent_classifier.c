@@ -10,6 +10,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "cv_alloc.h"
 #include "cv_llm.h"
 #include "intent_rules.h"
 #include "intent_model_file.h"
@@ -137,8 +138,7 @@ intent_knowledge_new (cv_config_t *agent, const char *model_path, const cv_setti
                       cv_error_t *err)
 {
     assert (agent);
-    intent_knowledge_t *self = calloc (1, sizeof *self);
-    assert (self);
+    intent_knowledge_t *self = cv_calloc (1, sizeof *self);
     self->log = log;
     self->candidates = DEFAULT_CANDIDATES;
     self->llm_timeout_ms = DEFAULT_LLM_TIMEOUT_MS;
@@ -172,11 +172,7 @@ intent_classifier_t *
 intent_classifier_new_from (const intent_knowledge_t *knowledge, cv_log_t *log, cv_error_t *err)
 {
     assert (knowledge);
-    intent_classifier_t *self = calloc (1, sizeof *self);
-    if (!self) {
-        cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
-        return NULL;
-    }
+    intent_classifier_t *self = cv_calloc (1, sizeof *self);
     self->knowledge = knowledge;
     self->log = log;
     self->rules = intent_rules_scratch_new (knowledge->rules);

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cv_alloc.h"
+
 #define FNV_OFFSET 2166136261u
 #define FNV_PRIME 16777619u
 /* Open addressing over twice the most buckets a text can have keeps probe chains short. */
@@ -67,16 +69,10 @@ intent_features_new (const intent_features_settings_t *settings)
 {
     assert (settings);
     assert (intent_features_settings_check (settings, NULL) == 0);
-    intent_features_t *self = calloc (1, sizeof *self);
-    if (!self)
-        return NULL;
+    intent_features_t *self = cv_calloc (1, sizeof *self);
     self->settings = *settings;
     self->mask = (uint32_t) ((1ull << settings->bits) - 1);
     self->text = intent_text_new (settings->text_flags);
-    if (!self->text) {
-        free (self);
-        return NULL;
-    }
     return self;
 }
 
@@ -377,8 +373,7 @@ intent_features_test (bool verbose)
     assert (memcmp (first_counts, intent_features_counts (features), first_count * sizeof *first_counts) == 0);
 
     /* a text with more distinct features than there is room for is cut at INTENT_FEATURES_MAX */
-    char *many = malloc (INTENT_TEXT_MAX_BYTES);
-    assert (many);
+    char *many = cv_malloc (INTENT_TEXT_MAX_BYTES);
     uint32_t random = 1;
     for (size_t i = 0; i < INTENT_TEXT_MAX_BYTES; i++) {
         random = random * 1103515245u + 12345u;

@@ -57,8 +57,7 @@ int intent_features_settings_check (const intent_features_settings_t *settings, 
 
 typedef struct _intent_features_t intent_features_t;
 
-/* An extractor for settings, which must pass intent_features_settings_check (copied). NULL only
-   when memory runs out. */
+/* An extractor for settings, which must pass intent_features_settings_check (copied); never NULL. */
 intent_features_t *intent_features_new (const intent_features_settings_t *settings);
 void intent_features_destroy (intent_features_t **self_p);
 

@@ -10,6 +10,8 @@
 
 #include <pcre2.h>
 
+#include "cv_alloc.h"
+
 /* As intent_slots compiles the patterns an entry is spliced into. */
 #define COMPILE_OPTIONS (PCRE2_UTF | PCRE2_UCP | PCRE2_CASELESS | PCRE2_DUPNAMES | PCRE2_NEVER_BACKSLASH_C)
 #define NEVER "(*FAIL)"
@@ -47,8 +49,7 @@ static const char *const s_id_keys[] = {"transaction_ref", "transfer_ref", NULL}
 static void
 s_append_n (char **buffer, size_t *size, const char *text, size_t length)
 {
-    char *grown = realloc (*buffer, *size + length + 1);
-    assert (grown);
+    char *grown = cv_realloc (*buffer, *size + length + 1);
     memcpy (grown + *size, text, length);
     grown[*size + length] = '\0';
     *buffer = grown;
@@ -123,8 +124,7 @@ s_read_currency (const cv_config_t *agent, cv_node_t *item, const char *path, en
     if (code && s_check_code (agent, cv_node_get (item, "code"), full, code, 3, entry->code, err))
         return -1;
     entry->word = word != NULL;
-    entry->pattern = strdup (word ? word : sign);
-    assert (entry->pattern);
+    entry->pattern = cv_strdup (word ? word : sign);
     return 0;
 }
 
@@ -152,8 +152,7 @@ s_read_country (const cv_config_t *agent, cv_node_t *item, const char *path, ent
     if (rc == 0)
         rc = s_check_code (agent, cv_node_get (item, "code"), full, code, 2, entry->code, err);
     if (rc == 0) {
-        entry->pattern = calloc (1, length);
-        assert (entry->pattern);
+        entry->pattern = cv_calloc (1, length);
         for (size_t i = 0; i < count; i++) {
             if (i)
                 strcat (entry->pattern, "|");
@@ -175,8 +174,7 @@ s_read_list (const cv_config_t *agent, cv_node_t *section, const char *key, entr
         return 0;
     if (!cv_node_is_list (list))
         return cv_config_fail (agent, list, path, err, "must be a list");
-    entries->items = calloc (cv_node_count (list) + 1, sizeof *entries->items);
-    assert (entries->items);
+    entries->items = cv_calloc (cv_node_count (list) + 1, sizeof *entries->items);
     for (size_t i = 0; i < cv_node_count (list); i++) {
         char item_path[160];
         snprintf (item_path, sizeof item_path, "%s[%zu]", path, i + 1);
@@ -197,8 +195,7 @@ s_read_rest (intent_lexicon_t *self, const cv_config_t *agent, cv_node_t *sectio
     size_t count = 0;
     if (cv_config_strings (agent, section, "no_minor_unit", "slots", &codes, &count, err))
         return -1;
-    self->whole = calloc (count + 1, sizeof *self->whole);
-    assert (self->whole);
+    self->whole = cv_calloc (count + 1, sizeof *self->whole);
     cv_node_t *node = cv_node_get (section, "no_minor_unit");
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < count; i++)
@@ -219,8 +216,7 @@ s_read_rest (intent_lexicon_t *self, const cv_config_t *agent, cv_node_t *sectio
             return -1;
         if (pattern) {
             free (self->ids[kind]);
-            self->ids[kind] = strdup (pattern);
-            assert (self->ids[kind]);
+            self->ids[kind] = cv_strdup (pattern);
         }
     }
     return 0;
@@ -230,11 +226,9 @@ intent_lexicon_t *
 intent_lexicon_new (cv_config_t *agent, cv_error_t *err)
 {
     assert (agent);
-    intent_lexicon_t *self = calloc (1, sizeof *self);
-    assert (self);
+    intent_lexicon_t *self = cv_calloc (1, sizeof *self);
     for (size_t kind = 0; kind < INTENT_LEXICON_ID_KINDS; kind++) {
-        self->ids[kind] = strdup (NEVER);
-        assert (self->ids[kind]);
+        self->ids[kind] = cv_strdup (NEVER);
     }
     cv_node_t *section = cv_node_get (cv_config_root (agent), "slots");
     if (section
@@ -257,8 +251,8 @@ intent_lexicon_new (cv_config_t *agent, cv_error_t *err)
     self->texts[1] = signs;
     self->texts[2] = intent_lexicon_alternation (self, INTENT_LEXICON_COUNTRIES);
     self->texts[3] = intent_lexicon_alternation (self, INTENT_LEXICON_DEMONYMS);
-    self->texts[4] = strdup (self->ids[INTENT_LEXICON_TRANSACTION_ID]);
-    self->texts[5] = strdup (self->ids[INTENT_LEXICON_TRANSFER_ID]);
+    self->texts[4] = cv_strdup (self->ids[INTENT_LEXICON_TRANSACTION_ID]);
+    self->texts[5] = cv_strdup (self->ids[INTENT_LEXICON_TRANSFER_ID]);
     assert (self->texts[4] && self->texts[5]);
     return self;
 }

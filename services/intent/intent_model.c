@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "cv_alloc.h"
 #define LANES INTENT_WEIGHTS_LANES
 _Static_assert(INTENT_MODEL_MAX_LABELS <= INTENT_WEIGHTS_MAX_LABELS, "a model's labels fit its weights' rows");
 
@@ -68,28 +70,20 @@ s_new (const intent_features_settings_t *features, const char *const *labels, co
 {
     if (intent_features_settings_check (features, err) || s_check_labels (labels, sizes, count, err))
         return NULL;
-    intent_model_t *self = calloc (1, sizeof *self);
-    if (!self) {
-        cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
-        return NULL;
-    }
+    intent_model_t *self = cv_calloc (1, sizeof *self);
     self->features = *features;
     self->label_count = count;
     self->stride = (count + LANES - 1) / LANES * LANES;
-    self->labels = calloc (count, sizeof *self->labels);
-    self->bias = calloc (self->stride, sizeof *self->bias);
+    self->labels = cv_calloc (count, sizeof *self->labels);
+    self->bias = cv_calloc (self->stride, sizeof *self->bias);
     intent_weights_room_t room = {0};
-    self->weights = intent_weights_new (features->bits, count, 0, NULL, NULL, 1.0f, &room, NULL);
-    self->knot_margins = calloc (1, sizeof (float));
-    self->knot_probabilities = calloc (1, sizeof (float));
-    bool ok = self->labels && self->bias && self->weights && self->knot_margins && self->knot_probabilities;
-    for (size_t i = 0; ok && i < count; i++) {
-        self->labels[i] = strndup (labels[i], sizes[i]);
-        ok = self->labels[i] != NULL;
-    }
-    if (!ok) {
+    self->weights = intent_weights_new (features->bits, count, 0, NULL, NULL, 1.0f, &room, err);
+    self->knot_margins = cv_calloc (1, sizeof (float));
+    self->knot_probabilities = cv_calloc (1, sizeof (float));
+    for (size_t i = 0; i < count; i++)
+        self->labels[i] = cv_strndup (labels[i], sizes[i]);
+    if (!self->weights) {
         intent_model_destroy (&self);
-        cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
         return NULL;
     }
     /* no map yet: every margin has confidence 0, and nothing reaches the threshold */
@@ -105,11 +99,7 @@ intent_model_new (const intent_features_settings_t *features, const char *const 
 {
     assert (features);
     assert (labels || label_count == 0);
-    size_t *sizes = calloc (label_count ? label_count : 1, sizeof *sizes);
-    if (!sizes) {
-        cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
-        return NULL;
-    }
+    size_t *sizes = cv_calloc (label_count ? label_count : 1, sizeof *sizes);
     for (size_t i = 0; i < label_count; i++) {
         assert (labels[i]);
         sizes[i] = strlen (labels[i]);
@@ -208,13 +198,8 @@ intent_model_set_calibration (intent_model_t *self, size_t count, const float *m
         if (i > 0 && (margins[i] <= margins[i - 1] || probabilities[i] < probabilities[i - 1]))
             return cv_error_set (err, CV_ERR_INVALID, "calibration", "knot %zu: the map is not increasing", i);
     }
-    float *new_margins = malloc (count * sizeof *new_margins);
-    float *new_probabilities = malloc (count * sizeof *new_probabilities);
-    if (!new_margins || !new_probabilities) {
-        free (new_margins);
-        free (new_probabilities);
-        return cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
-    }
+    float *new_margins = cv_malloc (count * sizeof *new_margins);
+    float *new_probabilities = cv_malloc (count * sizeof *new_probabilities);
     memcpy (new_margins, margins, count * sizeof *new_margins);
     memcpy (new_probabilities, probabilities, count * sizeof *new_probabilities);
     free (self->knot_margins);
@@ -351,16 +336,10 @@ intent_scratch_t *
 intent_scratch_new (const intent_model_t *model)
 {
     assert (model);
-    intent_scratch_t *self = calloc (1, sizeof *self);
-    if (!self)
-        return NULL;
+    intent_scratch_t *self = cv_calloc (1, sizeof *self);
     self->model = model;
     self->features = intent_features_new (&model->features);
-    self->scores = calloc (model->stride, sizeof *self->scores);
-    if (!self->features || !self->scores) {
-        intent_scratch_destroy (&self);
-        return NULL;
-    }
+    self->scores = cv_calloc (model->stride, sizeof *self->scores);
     return self;
 }
 
@@ -562,9 +541,8 @@ s_test_many_rows (void)
     intent_model_t *model = intent_model_new (&settings, labels, 2, &err);
     assert (model);
     size_t rows = (size_t) 1 << settings.bits;
-    uint32_t *buckets = malloc (rows * sizeof *buckets);
-    float *idf = malloc (rows * sizeof *idf), *weights = calloc (2 * rows, sizeof *weights), bias[2] = {0, 0};
-    assert (buckets && idf && weights);
+    uint32_t *buckets = cv_malloc (rows * sizeof *buckets);
+    float *idf = cv_malloc (rows * sizeof *idf), *weights = cv_calloc (2 * rows, sizeof *weights), bias[2] = {0, 0};
     for (size_t row = 0; row < rows; row++) {
         buckets[row] = (uint32_t) row;
         idf[row] = 1.0f;

@@ -104,7 +104,7 @@ size_t intent_model_knots (const intent_model_t *self, const float **margins, co
 float intent_model_calibrate (const intent_model_t *self, float margin);
 
 /* One thread's working memory for intent_model_predict, sized for model (borrowed; it must
-   outlive the scratch). NULL only when memory runs out. */
+   outlive the scratch); never NULL. */
 intent_scratch_t *intent_scratch_new (const intent_model_t *model);
 void intent_scratch_destroy (intent_scratch_t **self_p);
 

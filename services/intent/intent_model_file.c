@@ -14,6 +14,8 @@
 
 #include <zlib.h>
 
+#include "cv_alloc.h"
+
 #define MAGIC_SIZE 8
 /* magic, version, file size, flags, 4 setting bytes, labels, rows, knots, default idf, coverage,
    threshold */
@@ -121,9 +123,7 @@ intent_model_file_encode (const intent_model_t *model, size_t *size)
 {
     assert (model && size);
     uint64_t total = intent_model_file_size (model);
-    uint8_t *data = malloc (total);
-    if (!data)
-        return NULL;
+    uint8_t *data = cv_malloc (total);
     const intent_features_settings_t *features = intent_model_features (model);
     size_t labels = intent_model_label_count (model), rows = intent_model_rows (model);
     const float *margins, *probabilities;
@@ -351,11 +351,7 @@ s_decode (reader_t *reader, cv_error_t *err)
     float threshold = s_get_f32 (header + HEADER_SIZE - 4);
 
     /* the labels, as far as the bytes go; then the size their lengths make */
-    char *text = malloc ((size_t) labels * 256);
-    if (!text) {
-        cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
-        return NULL;
-    }
+    char *text = cv_malloc ((size_t) labels * 256);
     const char *names[INTENT_MODEL_MAX_LABELS];
     size_t sizes[INTENT_MODEL_MAX_LABELS];
     uint64_t labels_bytes = 0;
@@ -396,18 +392,16 @@ s_decode (reader_t *reader, cv_error_t *err)
     if (!self)
         return NULL;
 
-    float *margins = malloc (knots * sizeof *margins);
-    float *probabilities = malloc (knots * sizeof *probabilities);
-    uint32_t *buckets = malloc ((rows ? rows : 1) * sizeof *buckets);
-    float *idf = malloc ((rows ? rows : 1) * sizeof *idf);
+    float *margins = cv_malloc (knots * sizeof *margins);
+    float *probabilities = cv_malloc (knots * sizeof *probabilities);
+    uint32_t *buckets = cv_malloc ((rows ? rows : 1) * sizeof *buckets);
+    float *idf = cv_malloc ((rows ? rows : 1) * sizeof *idf);
     float bias[INTENT_MODEL_MAX_LABELS], row[INTENT_MODEL_MAX_LABELS];
     intent_weights_t *weights = NULL;
     intent_weights_room_t room = {0};
     int rc = -1;
-    if (!margins || !probabilities || !buckets || !idf)
-        cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
-    else if (s_read_f32s (reader, bias, labels) || s_read_f32s (reader, margins, knots)
-             || s_read_f32s (reader, probabilities, knots))
+    if (s_read_f32s (reader, bias, labels) || s_read_f32s (reader, margins, knots)
+        || s_read_f32s (reader, probabilities, knots))
         s_read_failed (reader, err);
     else if (!s_finite (bias, labels))
         cv_error_set (err, CV_ERR_INVALID, "weights", "a weight, bias or idf is not a finite number");
@@ -451,11 +445,7 @@ intent_model_file_decode (const void *bytes, size_t size, cv_error_t *err)
 {
     assert (bytes || size == 0);
     static const uint8_t none[1];
-    reader_t *reader = calloc (1, sizeof *reader);
-    if (!reader) {
-        cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
-        return NULL;
-    }
+    reader_t *reader = cv_calloc (1, sizeof *reader);
     reader->data = bytes ? bytes : none;
     reader->size = size;
     intent_model_t *self = s_check_frame (reader, err) == 0 ? s_decode (reader, err) : NULL;
@@ -480,9 +470,8 @@ intent_model_file_load (const char *path, cv_error_t *err)
     else if ((uint64_t) status.st_size > INTENT_MODEL_MAX_BYTES)
         cv_error_set (err, CV_ERR_INVALID, NULL, "%s: %lld bytes, more than a model may have", path,
                       (long long) status.st_size);
-    else if (!(reader = calloc (1, sizeof *reader)))
-        cv_error_set (err, CV_ERR_INTERNAL, NULL, "%s: out of memory", path);
     else {
+        reader = cv_calloc (1, sizeof *reader);
         reader->file = file;
         reader->size = (size_t) status.st_size;
         if (s_check_frame (reader, err) == 0)
@@ -518,13 +507,7 @@ intent_model_file_save (const intent_model_t *model, const char *path, cv_error_
     assert (model && path);
     size_t size;
     uint8_t *data = intent_model_file_encode (model, &size);
-    if (!data)
-        return cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
-    char *temporary = NULL;
-    if (asprintf (&temporary, "%s.tmp.XXXXXX", path) < 0) {
-        free (data);
-        return cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
-    }
+    char *temporary = cv_asprintf ("%s.tmp.XXXXXX", path);
     int rc = 0;
     int fd = mkstemp (temporary);
     if (fd < 0)
@@ -540,7 +523,7 @@ intent_model_file_save (const intent_model_t *model, const char *path, cv_error_
             unlink (temporary);
         else {
             /* the rename itself survives a crash once the directory is synced */
-            char *copy = strdup (path);
+            char *copy = cv_strdup (path);
             int directory = copy ? open (dirname (copy), O_RDONLY | O_DIRECTORY) : -1;
             if (directory >= 0) {
                 fsync (directory);
@@ -655,9 +638,8 @@ s_test_many_rows (void)
     intent_model_t *model = intent_model_new (&settings, labels, 2, &err);
     assert (model);
     size_t rows = (size_t) 1 << settings.bits;
-    uint32_t *buckets = malloc (rows * sizeof *buckets);
-    float *idf = malloc (rows * sizeof *idf), *weights = calloc (2 * rows, sizeof *weights), bias[2] = {0, 0};
-    assert (buckets && idf && weights);
+    uint32_t *buckets = cv_malloc (rows * sizeof *buckets);
+    float *idf = cv_malloc (rows * sizeof *idf), *weights = cv_calloc (2 * rows, sizeof *weights), bias[2] = {0, 0};
     for (size_t row = 0; row < rows; row++) {
         buckets[row] = (uint32_t) row;
         idf[row] = 1.0f;
@@ -695,8 +677,8 @@ s_test_demo (bool verbose)
     FILE *file = fopen (CONVEYOR_DEMO_MODEL, "rb");
     assert (file);
     size_t file_size = intent_model_file_size (model);
-    uint8_t *bytes = malloc (file_size + 1);
-    assert (bytes && fread (bytes, 1, file_size + 1, file) == file_size);
+    uint8_t *bytes = cv_malloc (file_size + 1);
+    assert (fread (bytes, 1, file_size + 1, file) == file_size);
     fclose (file);
     size_t size;
     uint8_t *data = intent_model_file_encode (model, &size);
@@ -778,8 +760,7 @@ intent_model_file_test (bool verbose)
     assert (!intent_model_file_load (path, &err) && strstr (err.message, "truncated") && strstr (err.message, path));
     if (verbose)
         printf ("  %s\n", err.message);
-    uint8_t *copy = malloc (size + 1);
-    assert (copy);
+    uint8_t *copy = cv_malloc (size + 1);
     memcpy (copy, data, size);
     copy[size / 2] ^= 0x10;
     file = fopen (path, "wb");

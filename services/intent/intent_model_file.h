@@ -37,7 +37,7 @@ intent_model_t *intent_model_file_load (const char *path, cv_error_t *err) CV_MU
 intent_model_t *intent_model_file_decode (const void *data, size_t size, cv_error_t *err) CV_MUST_CHECK;
 
 /* The model (borrowed) in its file format, in a new buffer the caller frees, of *size bytes;
-   NULL when memory runs out. */
+   never NULL (out of memory aborts, see cv_alloc.h). */
 uint8_t *intent_model_file_encode (const intent_model_t *model, size_t *size);
 
 /* The size of the model's file, in bytes. */

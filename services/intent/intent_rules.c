@@ -9,6 +9,7 @@
 
 #include <pcre2.h>
 
+#include "cv_alloc.h"
 #include "cv_utf8.h"
 
 #define COMPILE_OPTIONS (PCRE2_UTF | PCRE2_UCP | PCRE2_DUPNAMES | PCRE2_NEVER_BACKSLASH_C)
@@ -95,13 +96,11 @@ s_read_slots (rule_t *rule)
         return;
     pcre2_pattern_info (rule->code, PCRE2_INFO_NAMEENTRYSIZE, &entry_size);
     pcre2_pattern_info (rule->code, PCRE2_INFO_NAMETABLE, &table);
-    rule->slots = calloc (count, sizeof *rule->slots);
-    assert (rule->slots);
+    rule->slots = cv_calloc (count, sizeof *rule->slots);
     for (uint32_t i = 0; i < count; i++) {
         PCRE2_SPTR entry = table + (size_t) i * entry_size;
         rule->slots[i].group = ((uint32_t) entry[0] << 8) | entry[1];
-        rule->slots[i].name = strdup ((const char *) entry + 2);
-        assert (rule->slots[i].name);
+        rule->slots[i].name = cv_strdup ((const char *) entry + 2);
     }
     rule->slot_count = count;
 }
@@ -176,15 +175,13 @@ s_add_intent (intent_rules_t *self, cv_config_t *config, const char *name, cv_no
                                CV_NAME_MAX_BYTES);
     }
 
-    self->names[self->name_count] = strdup (name);
-    assert (self->names[self->name_count]);
+    self->names[self->name_count] = cv_strdup (name);
     size_t intent = self->name_count++;
     if (count == 0) {
         free (texts);
         return 0;
     }
-    rule_t *grown = realloc (self->rules, (self->rule_count + count) * sizeof *grown);
-    assert (grown);
+    rule_t *grown = cv_realloc (self->rules, (self->rule_count + count) * sizeof *grown);
     self->rules = grown;
     int rc = 0;
     for (size_t i = 0; i < count && rc == 0; i++) {
@@ -206,8 +203,7 @@ intent_rules_t *
 intent_rules_new (cv_config_t *config, cv_log_t *log, cv_error_t *err)
 {
     assert (config);
-    intent_rules_t *self = calloc (1, sizeof *self);
-    assert (self);
+    intent_rules_t *self = cv_calloc (1, sizeof *self);
     self->log = log;
 
     cv_node_t *root = cv_config_root (config);
@@ -221,8 +217,7 @@ intent_rules_new (cv_config_t *config, cv_log_t *log, cv_error_t *err)
         rc = cv_config_fail (config, s_at (intents, root), "intents", err, "must name at least one intent");
     else {
         size_t count = cv_node_count (intents);
-        self->names = calloc (count, sizeof *self->names);
-        assert (self->names);
+        self->names = cv_calloc (count, sizeof *self->names);
         for (size_t i = 0; i < count && rc == 0; i++) {
             cv_node_t *body = cv_node_value (intents, i);
             /* Errors about the name point at its body's line: the name's own, or the one after. */
@@ -266,9 +261,7 @@ intent_rules_scratch_t *
 intent_rules_scratch_new (const intent_rules_t *rules)
 {
     assert (rules);
-    intent_rules_scratch_t *self = calloc (1, sizeof *self);
-    if (!self)
-        return NULL;
+    intent_rules_scratch_t *self = cv_calloc (1, sizeof *self);
     self->rules = rules;
     self->match_data = pcre2_match_data_create (rules->groups_max + 1, NULL);
     self->match_context = s_match_context_new ();
@@ -562,8 +555,7 @@ intent_rules_test (bool verbose)
     s_expect (rules, scratch, "", INTENT_UNKNOWN, verbose);
 
     /* the longest text allowed, with and without an intent at its very end */
-    char *text = malloc (CV_TEXT_MAX_BYTES + 2);
-    assert (text);
+    char *text = cv_malloc (CV_TEXT_MAX_BYTES + 2);
     for (size_t i = 0; i < CV_TEXT_MAX_BYTES; i++)
         text[i] = "blah "[i % 5];
     text[CV_TEXT_MAX_BYTES] = '\0';
@@ -671,8 +663,7 @@ intent_rules_test (bool verbose)
                      &err);
     assert (rules);
     scratch = intent_rules_scratch_new (rules);
-    text = malloc (CV_TEXT_MAX_BYTES + 1);
-    assert (text);
+    text = cv_malloc (CV_TEXT_MAX_BYTES + 1);
     memset (text, 'a', CV_TEXT_MAX_BYTES - 1);
     text[CV_TEXT_MAX_BYTES - 1] = 'b';
     text[CV_TEXT_MAX_BYTES] = '\0';

@@ -9,6 +9,7 @@
 
 #include <czmq.h>
 
+#include "cv_alloc.h"
 #include "cv_launcher.h"
 #include "cv_msgpack.h"
 #include "intent_classifier.h"
@@ -53,8 +54,7 @@ intent_server_logic_new (const void *shared, cv_log_t *log, cv_error_t *err)
     intent_classifier_t *classifier = intent_classifier_new_from (shared, log, err);
     if (!classifier)
         return NULL;
-    intent_server_logic_t *self = calloc (1, sizeof *self);
-    assert (self);
+    intent_server_logic_t *self = cv_calloc (1, sizeof *self);
     self->classifier = classifier;
     self->log = log;
     self->check_text = INTENT_SERVER_CHECK_TEXT;
@@ -103,7 +103,6 @@ s_classify (intent_server_logic_t *self, const char *text, uint64_t deadline_ms,
     intent->low_confidence = result.low_confidence;
     if (result.candidate_count) {
         intent->candidates = cv_arena_alloc (arena, result.candidate_count * sizeof *intent->candidates);
-        assert (intent->candidates);
         for (size_t i = 0; i < result.candidate_count; i++) {
             Conveyor__V1__Candidate *candidate = cv_envelope_candidate_new (arena);
             candidate->name = cv_arena_strdup (arena, result.candidates[i].name);
@@ -140,7 +139,6 @@ intent_server_check (void *logic, cv_arena_t *arena, cv_error_t *err)
     assert (self && arena);
     /* What the orchestrator will check when it receives an Intent. */
     cv_envelope_t *envelope = cv_envelope_new (arena, "", "", 0, 1);
-    assert (envelope);
     Conveyor__V1__Intent *intent = cv_envelope_set_intent (envelope, arena);
     /* No LLM for the probe: its deadline is now, so the check measures this worker alone. */
     if (s_classify (self, self->check_text, 1, "", intent, arena, err)) {

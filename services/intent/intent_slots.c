@@ -11,6 +11,7 @@
 
 #include <pcre2.h>
 
+#include "cv_alloc.h"
 #include "cv_envelope.h"
 #include "cv_utf8.h"
 #include "intent_forms.h"
@@ -253,10 +254,8 @@ intent_slots_t *
 intent_slots_new (cv_config_t *agent, cv_error_t *err)
 {
     assert (agent);
-    intent_slots_t *self = calloc (1, sizeof *self);
-    assert (self);
-    self->patterns = calloc (COUNT (s_specs), sizeof *self->patterns);
-    assert (self->patterns);
+    intent_slots_t *self = cv_calloc (1, sizeof *self);
+    self->patterns = cv_calloc (COUNT (s_specs), sizeof *self->patterns);
     self->lexicon = intent_lexicon_new (agent, err);
     if (!self->lexicon || s_compile_ids (self, err)) {
         intent_slots_destroy (&self);
@@ -316,9 +315,7 @@ intent_slots_scratch_t *
 intent_slots_scratch_new (const intent_slots_t *slots)
 {
     assert (slots);
-    intent_slots_scratch_t *self = calloc (1, sizeof *self);
-    if (!self)
-        return NULL;
+    intent_slots_scratch_t *self = cv_calloc (1, sizeof *self);
     self->slots = slots;
     self->match_data = pcre2_match_data_create (slots->groups_max + 1, NULL);
     self->id_match = pcre2_match_data_create (1, NULL);
@@ -541,8 +538,7 @@ s_scan (intent_slots_scratch_t *scratch, const pattern_t *pattern, size_t length
             if (item.text[0]) {
                 if (scratch->item_count == scratch->item_max) {
                     scratch->item_max = scratch->item_max ? scratch->item_max * 2 : 16;
-                    item_t *grown = realloc (scratch->items, scratch->item_max * sizeof *grown);
-                    assert (grown);
+                    item_t *grown = cv_realloc (scratch->items, scratch->item_max * sizeof *grown);
                     scratch->items = grown;
                 }
                 scratch->items[scratch->item_count++] = item;
@@ -722,8 +718,7 @@ intent_slots_test (bool verbose)
     assert (cases > 200);
 
     /* the longest text allowed, with slots only at its very end */
-    char *text = malloc (CV_TEXT_MAX_BYTES + 2);
-    assert (text);
+    char *text = cv_malloc (CV_TEXT_MAX_BYTES + 2);
     for (size_t i = 0; i < CV_TEXT_MAX_BYTES; i++)
         text[i] = "blah "[i % 5];
     const char *tail = " card ending 4417, €12.50 on 15/03/2026 in Spain";

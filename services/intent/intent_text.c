@@ -9,6 +9,8 @@
 
 #include <utf8proc.h>
 
+#include "cv_alloc.h"
+
 /* Each input byte is at most two bytes once invalid ones are read as Latin-1. */
 #define CLEAN_MAX_BYTES (2 * INTENT_TEXT_MAX_BYTES)
 /* NFKC can make one character many (U+FDFA is 18); a text that needs more than this is cut
@@ -43,9 +45,7 @@ intent_text_new (unsigned flags)
 {
     assert ((flags & ~INTENT_TEXT_KNOWN_FLAGS) == 0);
     assert ((flags & INTENT_TEXT_DIGITS_MASK) <= INTENT_TEXT_DIGITS_SHAPE);
-    intent_text_t *self = calloc (1, sizeof *self);
-    if (!self)
-        return NULL;
+    intent_text_t *self = cv_calloc (1, sizeof *self);
     self->flags = flags;
     return self;
 }
@@ -420,8 +420,7 @@ intent_text_test (bool verbose)
 
     /* a 10,000-character word is cut, the text at INTENT_TEXT_MAX_BYTES */
     size_t size = 10000;
-    char *long_text = malloc (size + 16);
-    assert (long_text);
+    char *long_text = cv_malloc (size + 16);
     memset (long_text, 'a', size);
     memcpy (long_text + size, " card", 6);
     assert (intent_text_set (text, long_text, size + 5) == 1); /* " card" is past the cut */

@@ -45,7 +45,7 @@
 typedef struct _intent_text_t intent_text_t;
 
 /* A normaliser with the given option bits (which must be within INTENT_TEXT_KNOWN_FLAGS, with
-   a digit mode of 0..2). NULL only when memory runs out. */
+   a digit mode of 0..2); never NULL. */
 intent_text_t *intent_text_new (unsigned flags);
 void intent_text_destroy (intent_text_t **self_p);
 

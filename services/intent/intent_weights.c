@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cv_alloc.h"
 #include "intent_features.h"
 
 #define LANES INTENT_WEIGHTS_LANES
@@ -109,35 +110,26 @@ intent_weights_new (unsigned bits, size_t label_count, size_t rows, const uint32
     assert (rows == 0 || (buckets && idf));
     if (s_check (bits, rows, buckets, idf, default_idf, err))
         return NULL;
-    intent_weights_t *self = calloc (1, sizeof *self);
-    if (!self) {
-        cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
-        return NULL;
-    }
+    intent_weights_t *self = cv_calloc (1, sizeof *self);
     self->bits = bits;
     self->label_count = label_count;
     self->stride = (label_count + LANES - 1) / LANES * LANES;
     self->expected = rows;
     self->default_idf = default_idf;
     self->room = *room;
-    self->buckets = malloc ((rows ? rows : 1) * sizeof *self->buckets);
-    self->idf = malloc ((rows ? rows : 1) * sizeof *self->idf);
+    self->buckets = cv_malloc ((rows ? rows : 1) * sizeof *self->buckets);
+    self->idf = cv_malloc ((rows ? rows : 1) * sizeof *self->idf);
     size_t buckets_total = (size_t) 1 << bits;
     if (rows < UINT16_MAX)
-        self->map16 = calloc (buckets_total, sizeof *self->map16);
+        self->map16 = cv_calloc (buckets_total, sizeof *self->map16);
     else
-        self->map32 = calloc (buckets_total, sizeof *self->map32);
-    self->row_start = calloc (rows + 1, sizeof *self->row_start);
-    self->whole = malloc ((rows ? rows : 1) * sizeof *self->whole);
-    self->pair_labels = malloc ((room->pairs ? room->pairs : 1) * sizeof *self->pair_labels);
-    self->pair_weights = malloc ((room->pairs ? room->pairs : 1) * sizeof *self->pair_weights);
-    self->whole_weights = calloc (room->whole_rows ? room->whole_rows * self->stride : 1, sizeof *self->whole_weights);
-    if (!self->buckets || !self->idf || !(self->map16 || self->map32) || !self->row_start || !self->whole
-        || !self->pair_labels || !self->pair_weights || !self->whole_weights) {
-        intent_weights_destroy (&self);
-        cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory for %zu rows", rows);
-        return NULL;
-    }
+        self->map32 = cv_calloc (buckets_total, sizeof *self->map32);
+    self->row_start = cv_calloc (rows + 1, sizeof *self->row_start);
+    self->whole = cv_malloc ((rows ? rows : 1) * sizeof *self->whole);
+    self->pair_labels = cv_malloc ((room->pairs ? room->pairs : 1) * sizeof *self->pair_labels);
+    self->pair_weights = cv_malloc ((room->pairs ? room->pairs : 1) * sizeof *self->pair_weights);
+    self->whole_weights =
+        cv_calloc (room->whole_rows ? room->whole_rows * self->stride : 1, sizeof *self->whole_weights);
     if (rows) {
         memcpy (self->buckets, buckets, rows * sizeof *self->buckets);
         memcpy (self->idf, idf, rows * sizeof *self->idf);
@@ -376,9 +368,8 @@ intent_weights_test (bool verbose)
 
     /* more rows than 16 bits count: the map takes 32 */
     size_t many = (size_t) 1 << 17;
-    uint32_t *all = malloc (many * sizeof *all);
-    float *ones = malloc (many * sizeof *ones), row[2] = {0, 1};
-    assert (all && ones);
+    uint32_t *all = cv_malloc (many * sizeof *all);
+    float *ones = cv_malloc (many * sizeof *ones), row[2] = {0, 1};
     room = (intent_weights_room_t){0};
     for (size_t r = 0; r < many; r++) {
         all[r] = (uint32_t) r;

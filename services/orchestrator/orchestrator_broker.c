@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cv_alloc.h"
 #include "cv_mdp.h"
 
 typedef struct {
@@ -275,8 +276,8 @@ s_handle_message (orchestrator_broker_t *self, zsock_t *reader)
     if (message.command == CV_MDP_READY) {
         if (worker)
             s_worker_remove (self, worker, "said READY again");
-        worker = calloc (1, sizeof *worker);
-        worker->key = strdup (key);
+        worker = cv_calloc (1, sizeof *worker);
+        worker->key = cv_strdup (key);
         worker->identity = zframe_dup (identity);
         snprintf (worker->service, sizeof worker->service, "%s", message.service);
         snprintf (worker->instance, sizeof worker->instance, "%s", message.instance);
@@ -360,7 +361,7 @@ orchestrator_broker_new (zloop_t *loop, const orchestrator_broker_config_t *conf
         zsock_destroy (&router);
         return NULL;
     }
-    orchestrator_broker_t *self = calloc (1, sizeof *self);
+    orchestrator_broker_t *self = cv_calloc (1, sizeof *self);
     self->config = *config;
     self->loop = loop;
     self->router = router;
@@ -405,9 +406,9 @@ orchestrator_broker_submit (orchestrator_broker_t *self, const char *service, co
                             cv_envelope_t *envelope, orchestrator_broker_done_fn *done, void *owner)
 {
     assert (arena_p && *arena_p && envelope && done && owner);
-    job_t *job = calloc (1, sizeof *job);
-    job->job_id = strdup (job_id);
-    job->service = strdup (service);
+    job_t *job = cv_calloc (1, sizeof *job);
+    job->job_id = cv_strdup (job_id);
+    job->service = cv_strdup (service);
     job->done = done;
     job->owner = owner;
     job->arena = *arena_p;

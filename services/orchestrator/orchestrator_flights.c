@@ -8,6 +8,8 @@
 
 #include <microhttpd.h>
 
+#include "cv_alloc.h"
+
 /* Where a request in memory is in its life. */
 typedef enum {
     PHASE_WRITING,   /* waiting for writes to commit before its next stage may leave: its row, or in
@@ -103,8 +105,7 @@ s_flight_destroy (flight_t **self_p)
 static flight_t *
 s_flight_new (orchestrator_flights_t *self, orchestrator_request_t **request_p)
 {
-    flight_t *flight = calloc (1, sizeof *flight);
-    assert (flight);
+    flight_t *flight = cv_calloc (1, sizeof *flight);
     flight->flights = self;
     flight->request = *request_p;
     *request_p = NULL;
@@ -220,7 +221,7 @@ s_hand_over (flight_t *flight, const char *first_id)
         zlistx_purge (flight->waiters);
         return;
     }
-    duplicate_t *duplicate = calloc (1, sizeof *duplicate);
+    duplicate_t *duplicate = cv_calloc (1, sizeof *duplicate);
     duplicate->flights = self;
     duplicate->waiters = flight->waiters;
     flight->waiters = zlistx_new ();
@@ -455,8 +456,7 @@ orchestrator_flights_new (zloop_t *loop, const orchestrator_flights_config_t *co
                           orchestrator_store_t *store, cv_log_t *log)
 {
     assert (loop && config && broker && store && log);
-    orchestrator_flights_t *self = calloc (1, sizeof *self);
-    assert (self);
+    orchestrator_flights_t *self = cv_calloc (1, sizeof *self);
     self->config = *config;
     if (self->config.retry_ms <= 0)
         self->config.retry_ms = 250;

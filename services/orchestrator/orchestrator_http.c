@@ -15,6 +15,8 @@
 
 #include <microhttpd.h>
 
+#include "cv_alloc.h"
+
 #define MAX_HEADERS 4
 
 struct _orchestrator_exchange_t {
@@ -117,7 +119,7 @@ s_access (void *cls, struct MHD_Connection *connection, const char *url, const c
     orchestrator_http_t *self = cls;
     orchestrator_exchange_t *exchange = *con_cls;
     if (!exchange) {
-        exchange = calloc (1, sizeof *exchange);
+        exchange = cv_calloc (1, sizeof *exchange);
         exchange->http = self;
         exchange->connection = connection;
         exchange->next = self->open;
@@ -129,7 +131,7 @@ s_access (void *cls, struct MHD_Connection *connection, const char *url, const c
         if (exchange->body_size + *upload_data_size > self->max_body)
             exchange->too_large = true;
         else {
-            exchange->body = realloc (exchange->body, exchange->body_size + *upload_data_size + 1);
+            exchange->body = cv_realloc (exchange->body, exchange->body_size + *upload_data_size + 1);
             memcpy (exchange->body + exchange->body_size, upload_data, *upload_data_size);
             exchange->body_size += *upload_data_size;
             exchange->body[exchange->body_size] = '\0';
@@ -221,7 +223,7 @@ orchestrator_http_new (zloop_t *loop, const char *address, int port, size_t max_
         cv_error_set (err, CV_ERR_INVALID, "http_address", "%s is not an IPv4 address", address);
         return NULL;
     }
-    orchestrator_http_t *self = calloc (1, sizeof *self);
+    orchestrator_http_t *self = cv_calloc (1, sizeof *self);
     self->loop = loop;
     self->max_body = max_body;
     self->handler = handler;
@@ -293,8 +295,8 @@ orchestrator_http_add_header (orchestrator_exchange_t *exchange, const char *nam
 {
     for (int i = 0; i < MAX_HEADERS; i++)
         if (!exchange->headers[i][0]) {
-            exchange->headers[i][0] = strdup (name);
-            exchange->headers[i][1] = strdup (value);
+            exchange->headers[i][0] = cv_strdup (name);
+            exchange->headers[i][1] = cv_strdup (value);
             return;
         }
 }
@@ -306,7 +308,7 @@ orchestrator_http_answer (orchestrator_exchange_t *exchange, unsigned status, js
     char *text = json_dumps (document, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION (6));
     json_decref (document);
     size_t length = text ? strlen (text) : 0;
-    char *line = malloc (length + 2);
+    char *line = cv_malloc (length + 2);
     memcpy (line, text ? text : "", length);
     line[length] = '\n';
     line[length + 1] = '\0';

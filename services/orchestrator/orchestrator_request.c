@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cv_alloc.h"
 #include "cv_context.h"
 #include "cv_msgpack.h"
 
@@ -36,7 +37,7 @@ static const cv_body_t s_awaited[] = {CONVEYOR__V1__ENVELOPE__BODY_INTENT, CONVE
 static char *
 s_strdup_or_empty (const char *text)
 {
-    return strdup (text ? text : "");
+    return cv_strdup (text ? text : "");
 }
 
 orchestrator_request_t *
@@ -44,24 +45,24 @@ orchestrator_request_new (const char *id, const char *trace_id, const char *user
                           const char *text, const char *idempotency_key, uint64_t deadline_ms)
 {
     assert (user_id && text);
-    orchestrator_request_t *self = calloc (1, sizeof *self);
+    orchestrator_request_t *self = cv_calloc (1, sizeof *self);
     char generated[33];
     if (id)
-        self->id = strdup (id);
+        self->id = cv_strdup (id);
     else {
         cv_envelope_random_hex (generated, 21);
-        self->id = malloc (24);
+        self->id = cv_malloc (24);
         snprintf (self->id, 24, "r-%s", generated);
     }
     if (trace_id)
-        self->trace_id = strdup (trace_id);
+        self->trace_id = cv_strdup (trace_id);
     else {
         cv_envelope_random_hex (generated, sizeof generated);
-        self->trace_id = strdup (generated);
+        self->trace_id = cv_strdup (generated);
     }
-    self->user_id = strdup (user_id);
+    self->user_id = cv_strdup (user_id);
     self->session_id = s_strdup_or_empty (session_id);
-    self->text = strdup (text);
+    self->text = cv_strdup (text);
     self->idempotency_key = s_strdup_or_empty (idempotency_key);
     self->deadline_ms = deadline_ms;
     self->state = REQUEST_INTENT;
@@ -248,7 +249,7 @@ void
 orchestrator_request_fail (orchestrator_request_t *self, const char *message)
 {
     free (self->error);
-    self->error = strdup (message);
+    self->error = cv_strdup (message);
     self->state = REQUEST_FAILED;
 }
 
@@ -275,8 +276,7 @@ orchestrator_request_accept (orchestrator_request_t *self, cv_envelope_t **reply
             cv_envelope_destroy (&self->results[stage]);
             self->results[stage] = reply;
             free (self->packed[stage]);
-            self->packed[stage] = malloc (size ? size : 1);
-            assert (self->packed[stage]);
+            self->packed[stage] = cv_malloc (size ? size : 1);
             memcpy (self->packed[stage], packed, size);
             self->packed_size[stage] = size;
             self->stage_us[stage] = elapsed_us;
@@ -301,7 +301,7 @@ orchestrator_request_note_checkpoint (orchestrator_request_t *self, int stage, c
 {
     assert (stage >= 0 && stage < REQUEST_STAGES);
     free (self->checkpoint_at[stage]);
-    self->checkpoint_at[stage] = strdup (at);
+    self->checkpoint_at[stage] = cv_strdup (at);
 }
 
 void

@@ -6,6 +6,7 @@
 
 #include <microhttpd.h>
 
+#include "cv_alloc.h"
 #include "orchestrator_api.h"
 
 static const char *s_services[] = {"intent", "gatherer", "decision", "responder"};
@@ -103,7 +104,7 @@ s_pinged (void *owner, orchestrator_store_answer_t *answer)
 static void
 s_readyz (orchestrator_routes_t *self, orchestrator_exchange_t *exchange)
 {
-    readiness_t *readiness = calloc (1, sizeof *readiness);
+    readiness_t *readiness = cv_calloc (1, sizeof *readiness);
     readiness->exchange = exchange;
     readiness->checks = json_object ();
     readiness->ready = true;

@@ -9,6 +9,7 @@
 #include <microhttpd.h>
 
 #include "cv_actor.h"
+#include "cv_alloc.h"
 #include "cv_probe.h"
 #include "orchestrator_broker.h"
 #include "orchestrator_flights.h"
@@ -320,7 +321,7 @@ s_server_init (server_t *self, cv_error_t *err)
 static void
 s_server_actor (zsock_t *pipe, void *args)
 {
-    server_t *self = calloc (1, sizeof *self);
+    server_t *self = cv_calloc (1, sizeof *self);
     self->config = args;
     self->log = self->config->log;
     self->pipe = pipe;

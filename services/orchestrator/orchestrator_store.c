@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cv_alloc.h"
 #include "cv_migrations.h"
 #include "cv_msgpack.h"
 #include "cv_pg.h"
@@ -122,13 +123,12 @@ orchestrator_store_t *
 orchestrator_store_new (zloop_t *loop, const orchestrator_store_config_t *config)
 {
     assert (loop && config && config->url && config->application_name && config->log);
-    orchestrator_store_t *self = calloc (1, sizeof *self);
-    assert (self);
+    orchestrator_store_t *self = cv_calloc (1, sizeof *self);
     self->config = *config;
-    self->url = strdup (config->url);
+    self->url = cv_strdup (config->url);
     self->config.url = self->url;
     self->pipe_count = config->connections ? config->connections : 2;
-    self->pipes = calloc (self->pipe_count, sizeof *self->pipes);
+    self->pipes = cv_calloc (self->pipe_count, sizeof *self->pipes);
     for (size_t i = 0; i < self->pipe_count; i++) {
         char name[CV_NAME_MAX_BYTES + 16];
         snprintf (name, sizeof name, "%s-%zu", config->application_name, i + 1);
@@ -271,7 +271,7 @@ s_done (void *arg, const cv_pg_result_t *result, const cv_error_t *err)
         break;
     case SQL_UNFINISHED: {
         int count = cv_pg_result_rows (result);
-        answer.ids = calloc ((size_t) count + 1, sizeof (char *));
+        answer.ids = cv_calloc ((size_t) count + 1, sizeof (char *));
         for (int i = 0; i < count; i++)
             answer.ids[i] = cv_pg_result_text (result, i, 0);
         break;
@@ -292,8 +292,7 @@ static operation_t *
 s_operation_new (orchestrator_store_t *self, int statement, orchestrator_store_fn *fn, void *owner)
 {
     assert (fn);
-    operation_t *operation = calloc (1, sizeof *operation);
-    assert (operation);
+    operation_t *operation = cv_calloc (1, sizeof *operation);
     operation->store = self;
     operation->statement = statement;
     operation->fn = fn;

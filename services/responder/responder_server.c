@@ -1,6 +1,7 @@
 /* The responder worker's service glue: RespondRequest in, Reply out, through responder_templates. */
 #include "responder_server.h"
 
+#include "cv_alloc.h"
 #include "cv_launcher.h"
 
 #include <assert.h>
@@ -39,11 +40,7 @@ void *
 responder_server_logic_new (const void *shared, cv_log_t *log, cv_error_t *err)
 {
     assert (shared);
-    responder_server_logic_t *self = calloc (1, sizeof *self);
-    if (!self) {
-        cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
-        return NULL;
-    }
+    responder_server_logic_t *self = cv_calloc (1, sizeof *self);
     self->templates = shared;
     self->log = log;
     return self;
@@ -77,8 +74,6 @@ s_respond (responder_server_logic_t *self, const Conveyor__V1__RespondRequest *r
     Conveyor__V1__Reply *body = cv_envelope_set_reply (reply, arena);
     body->text = cv_arena_adopt (arena, text, strlen (text) + 1);
     body->template_ = cv_arena_strdup (arena, used);
-    if (!body->text || !body->template_)
-        return cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory rendering the reply");
     return 0;
 }
 
@@ -100,8 +95,6 @@ responder_server_check (void *logic, cv_arena_t *arena, cv_error_t *err)
     assert (self && arena);
     /* A message nothing matched: intent unknown, no evidence, the hand-off policy decided. */
     cv_envelope_t *canned = cv_envelope_new (arena, "probe", NULL, 0, 1);
-    if (!canned)
-        return cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
     Conveyor__V1__RespondRequest *request = cv_envelope_set_respond_request (canned, arena);
     request->user_id = "probe";
     request->text = "canned probe request";
@@ -114,8 +107,6 @@ responder_server_check (void *logic, cv_arena_t *arena, cv_error_t *err)
     request->decision->outcome = "handoff";
     request->decision->rule = "handoff";
     cv_envelope_t *reply = cv_envelope_reply_new (arena, canned);
-    if (!reply)
-        return cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
     if (s_respond (self, request, "probe", NULL, arena, reply, err))
         return -1;
     if (!*reply->reply->text)

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cv_alloc.h"
 #include "cv_context.h"
 #include "cv_envelope.h"
 #include "cv_msgpack.h"
@@ -32,9 +33,7 @@ s_find (const responder_templates_t *self, const char *name)
 static char *
 s_fixed_text (const char *text)
 {
-    char *out = malloc (strlen (text) + 1);
-    if (!out)
-        return NULL;
+    char *out = cv_malloc (strlen (text) + 1);
     size_t used = 0;
     const char *cursor = text;
     const char *open;
@@ -71,8 +70,6 @@ s_check_template (cv_config_t *agent, cv_node_t *value, const char *name, const 
                                "must have no placeholders: it is the reply when no other template renders");
     /* Fixed text the guardrails refuse would make the template useless on every request. */
     char *fixed = s_fixed_text (text);
-    if (!fixed)
-        return cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
     char *clean = responder_guard_clean (fixed, strlen (fixed) + 1, &inner);
     free (fixed);
     if (!clean)
@@ -96,16 +93,9 @@ responder_templates_new (cv_config_t *agent, cv_error_t *err)
         return NULL;
     }
     size_t count = cv_node_count (section);
-    responder_templates_t *self = calloc (1, sizeof *self);
-    if (self) {
-        self->names = calloc (count ? count : 1, sizeof (char *));
-        self->texts = calloc (count ? count : 1, sizeof (char *));
-    }
-    if (!self || !self->names || !self->texts) {
-        responder_templates_destroy (&self);
-        cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
-        return NULL;
-    }
+    responder_templates_t *self = cv_calloc (1, sizeof *self);
+    self->names = cv_calloc (count ? count : 1, sizeof (char *));
+    self->texts = cv_calloc (count ? count : 1, sizeof (char *));
     for (size_t i = 0; i < count; i++) {
         const char *name = cv_node_key (section, i);
         cv_node_t *value = cv_node_value (section, i);
@@ -120,13 +110,9 @@ responder_templates_new (cv_config_t *agent, cv_error_t *err)
             goto failed;
         /* libfyaml refuses duplicate keys; a second entry here would shadow the first. */
         assert (s_find (self, name) < 0);
-        self->names[self->size] = strdup (name);
-        self->texts[self->size] = strdup (text);
+        self->names[self->size] = cv_strdup (name);
+        self->texts[self->size] = cv_strdup (text);
         self->size++;
-        if (!self->names[self->size - 1] || !self->texts[self->size - 1]) {
-            cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
-            goto failed;
-        }
     }
     if (s_find (self, RESPONDER_FALLBACK) < 0) {
         cv_config_fail (agent, section, "templates." RESPONDER_FALLBACK, err,
@@ -568,7 +554,7 @@ s_test_ladder (void)
     /* newlines and runs of space from values collapse; an over-long reply is cut to the limit */
     json_object_set_new (json_object_get (context, "decision"), "reason", json_string ("the card\nwas\t\tlost "));
     s_expect_reply (templates, context, "escalate", "Passed on: the card was lost", false);
-    char *long_reason = malloc (3 * CV_REPLY_MAX_BYTES + 1);
+    char *long_reason = cv_malloc (3 * CV_REPLY_MAX_BYTES + 1);
     for (size_t i = 0; i < CV_REPLY_MAX_BYTES; i++)
         memcpy (long_reason + 3 * i, "\xe2\x82\xac", 3); /* € */
     long_reason[3 * CV_REPLY_MAX_BYTES] = '\0';

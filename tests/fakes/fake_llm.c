@@ -20,6 +20,8 @@
 #include <curl/curl.h>
 #include <microhttpd.h>
 
+#include "cv_alloc.h"
+
 #define MAX_BODY (4 * 1024 * 1024)
 #define CHAT_PATH "/v1/chat/completions"
 #define CONTROL_PREFIX "/_fake/"
@@ -79,13 +81,12 @@ static s_step_t *
 s_step_new (const fake_llm_step_t *step)
 {
     assert (step->mode >= FAKE_LLM_OK && step->mode <= FAKE_LLM_INTENT);
-    s_step_t *self = calloc (1, sizeof *self);
-    assert (self);
+    s_step_t *self = cv_calloc (1, sizeof *self);
     self->mode = step->mode;
-    self->text = step->text ? strdup (step->text) : NULL;
+    self->text = step->text ? cv_strdup (step->text) : NULL;
     self->status = step->status;
     self->delay_ms = step->delay_ms;
-    self->retry_after = step->retry_after ? strdup (step->retry_after) : NULL;
+    self->retry_after = step->retry_after ? cv_strdup (step->retry_after) : NULL;
     self->retry_after_ms = step->retry_after_ms;
     self->prompt_tokens = step->prompt_tokens;
     self->completion_tokens = step->completion_tokens;
@@ -400,7 +401,7 @@ s_control (fake_llm_t *self, struct MHD_Connection *connection, const char *url,
 {
     char error[256] = "";
     const char *path = url + strlen (CONTROL_PREFIX);
-    char *text = strndup (upload->data ? upload->data : "", upload->size);
+    char *text = cv_strndup (upload->data ? upload->data : "", upload->size);
     int rc = 0;
     if (strcmp (path, "steps") == 0 && strcmp (method, "POST") == 0)
         rc = fake_llm_push_json (self, text, error, sizeof error);
@@ -451,8 +452,7 @@ s_access (void *cls, struct MHD_Connection *connection, const char *url, const c
     fake_llm_t *self = cls;
     s_upload_t *upload = *con_cls;
     if (!upload) {
-        upload = calloc (1, sizeof *upload);
-        assert (upload);
+        upload = cv_calloc (1, sizeof *upload);
         *con_cls = upload;
         return MHD_YES;
     }
@@ -460,8 +460,7 @@ s_access (void *cls, struct MHD_Connection *connection, const char *url, const c
         if (upload->size + *upload_data_size > MAX_BODY)
             upload->too_large = true;
         else {
-            upload->data = realloc (upload->data, upload->size + *upload_data_size + 1);
-            assert (upload->data);
+            upload->data = cv_realloc (upload->data, upload->size + *upload_data_size + 1);
             memcpy (upload->data + upload->size, upload_data, *upload_data_size);
             upload->size += *upload_data_size;
             upload->data[upload->size] = '\0';
@@ -509,8 +508,7 @@ fake_llm_t *
 fake_llm_new (int port, bool verbose)
 {
     assert (port >= 0 && port <= 65535);
-    fake_llm_t *self = calloc (1, sizeof *self);
-    assert (self);
+    fake_llm_t *self = cv_calloc (1, sizeof *self);
     self->verbose = verbose;
     if (pipe2 (self->stop_pipe, O_CLOEXEC | O_NONBLOCK)) {
         free (self);
@@ -662,10 +660,9 @@ void
 fake_llm_add_intent (fake_llm_t *self, const char *keyword, const char *label)
 {
     assert (self && keyword && *keyword && label);
-    s_intent_t *intent = calloc (1, sizeof *intent);
-    assert (intent);
-    intent->keyword = strdup (keyword);
-    intent->label = strdup (label);
+    s_intent_t *intent = cv_calloc (1, sizeof *intent);
+    intent->keyword = cv_strdup (keyword);
+    intent->label = cv_strdup (label);
     s_lock (self);
     s_intent_t **link = &self->intents;
     while (*link)

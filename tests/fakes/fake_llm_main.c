@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cv_alloc.h"
 #include "fake_llm.h"
 
 static const char s_usage[] =
@@ -61,7 +62,7 @@ main (int argc, char **argv)
         else if (strcmp (flag, "--step") == 0)
             rc = fake_llm_push_json (fake, value, error, sizeof error);
         else if (strcmp (flag, "--intent") == 0 && strchr (value, '=') && value[0] != '=') {
-            char *keyword = strndup (value, (size_t) (strchr (value, '=') - value));
+            char *keyword = cv_strndup (value, (size_t) (strchr (value, '=') - value));
             fake_llm_add_intent (fake, keyword, strchr (value, '=') + 1);
             free (keyword);
         } else

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cv_alloc.h"
 #include "cv_mdp.h"
 #include "orchestrator_broker.h"
 
@@ -204,7 +205,7 @@ static fake_t *
 s_fake_new (test_t *test, const char *instance)
 {
     assert (test->fake_count < MAX_FAKES);
-    fake_t *fake = calloc (1, sizeof *fake);
+    fake_t *fake = cv_calloc (1, sizeof *fake);
     fake->test = test;
     fake->instance = instance;
     fake->dealer = zsock_new (ZMQ_DEALER);
@@ -445,7 +446,7 @@ s_expect_failure (const outcome_t *outcome, cv_error_code_t code, const char *te
 static test_t *
 s_test_new (int attempt_timeout_ms, bool verbose)
 {
-    test_t *test = calloc (1, sizeof *test);
+    test_t *test = cv_calloc (1, sizeof *test);
     test->loop = zloop_new ();
     test->log = cv_log_new ("orchestrator", "broker-test", verbose);
     orchestrator_broker_config_t config = {

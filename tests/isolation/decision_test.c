@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cv_alloc.h"
 #include "cv_launcher.h"
 #include "cv_msgpack.h"
 #include "decision_server.h"
@@ -193,8 +194,7 @@ main (void)
     cv_arena_destroy (&arena);
 
     /* over-long texts: a tool's error message, a user id */
-    char *long_text = malloc (CV_DETAIL_MAX_BYTES + 2);
-    assert (long_text);
+    char *long_text = cv_malloc (CV_DETAIL_MAX_BYTES + 2);
     memset (long_text, 'e', CV_DETAIL_MAX_BYTES + 1);
     long_text[CV_DETAIL_MAX_BYTES + 1] = '\0';
     request = s_request ("lost_or_stolen_card", 5000);

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cv_alloc.h"
 #include "cv_config.h"
 #include "cv_context.h"
 #include "cv_msgpack.h"
@@ -56,7 +57,7 @@ s_closed_port (void)
 static gatherer_t *
 s_gatherer_start (const char *url)
 {
-    gatherer_t *self = calloc (1, sizeof *self);
+    gatherer_t *self = cv_calloc (1, sizeof *self);
     cv_error_t err;
     self->log = cv_log_new (GATHERER_SERVICE, "gatherer-isolation", false);
     self->agent = cv_config_load ("deploy/config/bank-agent.yaml", &err);
@@ -262,7 +263,7 @@ main (void)
     cv_arena_destroy (&arena);
 
     /* an over-long text, a bad user id, a passed deadline */
-    char *long_text = malloc (CV_TEXT_MAX_BYTES + 2);
+    char *long_text = cv_malloc (CV_TEXT_MAX_BYTES + 2);
     memset (long_text, 'x', CV_TEXT_MAX_BYTES + 1);
     long_text[CV_TEXT_MAX_BYTES + 1] = '\0';
     reply = s_gather (gatherer, "cust-1", long_text, "lost_or_stolen_card", NULL, 10000);

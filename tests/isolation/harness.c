@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cv_alloc.h"
+
 struct _harness_t {
     zsock_t *router;
     char *endpoint;
@@ -15,7 +17,7 @@ struct _harness_t {
 harness_t *
 harness_new (void)
 {
-    harness_t *self = calloc (1, sizeof *self);
+    harness_t *self = cv_calloc (1, sizeof *self);
     self->router = zsock_new (ZMQ_ROUTER);
     zsock_set_linger (self->router, 0);
     int port = zsock_bind (self->router, "tcp://127.0.0.1:*");

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cv_alloc.h"
 #include "cv_launcher.h"
 #include "cv_msgpack.h"
 #include "fake_llm.h"
@@ -202,8 +203,7 @@ main (void)
     cv_arena_destroy (&arena);
 
     /* an over-long text, invalid UTF-8, an empty text, a passed deadline */
-    char *long_text = malloc (CV_TEXT_MAX_BYTES + 2);
-    assert (long_text);
+    char *long_text = cv_malloc (CV_TEXT_MAX_BYTES + 2);
     memset (long_text, 'x', CV_TEXT_MAX_BYTES + 1);
     long_text[CV_TEXT_MAX_BYTES + 1] = '\0';
     reply = s_ask (harness, long_text, 5000);

@@ -33,6 +33,7 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#include "cv_alloc.h"
 #include "cv_envelope.h"
 #include "cv_mdp.h"
 #include "cv_msgpack.h"
@@ -258,7 +259,7 @@ s_conninfo (const run_t *run, const char *port, const char *database, char *buff
 static char *
 s_hex (const uint8_t *data, size_t size)
 {
-    char *hex = malloc (2 * size + 1);
+    char *hex = cv_malloc (2 * size + 1);
     for (size_t i = 0; i < size; i++)
         snprintf (hex + 2 * i, 3, "%02x", data[i]);
     hex[2 * size] = '\0';
@@ -410,7 +411,7 @@ s_worker_bytes (cv_envelope_t *reply, size_t *size)
     size_t packed_size;
     uint8_t *packed = cv_envelope_pack (reply, &packed_size);
     reply->schema_version = CV_SCHEMA_VERSION;
-    uint8_t *bytes = malloc (packed_size + 2);
+    uint8_t *bytes = cv_malloc (packed_size + 2);
     memcpy (bytes, packed, packed_size);
     bytes[packed_size] = 7 << 3; /* field 7 (schema_version), varint */
     bytes[packed_size + 1] = CV_SCHEMA_VERSION;
@@ -677,7 +678,7 @@ static fake_t *
 s_fake_new (test_t *test, int stage, answer_t answer)
 {
     assert (test->fake_count < MAX_FAKES);
-    fake_t *fake = calloc (1, sizeof *fake);
+    fake_t *fake = cv_calloc (1, sizeof *fake);
     fake->test = test;
     fake->stage = stage;
     fake->answer = answer;
@@ -776,7 +777,7 @@ static size_t
 s_curl_body (char *data, size_t size, size_t count, void *arg)
 {
     buffer_t *buffer = arg;
-    buffer->data = realloc (buffer->data, buffer->size + size * count + 1);
+    buffer->data = cv_realloc (buffer->data, buffer->size + size * count + 1);
     memcpy (buffer->data + buffer->size, data, size * count);
     buffer->size += size * count;
     buffer->data[buffer->size] = '\0';
@@ -858,7 +859,7 @@ s_http_readable (zloop_t *loop, zsock_t *reader, void *arg)
     assert (status && retry_after && call->text);
     call->status = atol (status);
     if (*retry_after)
-        call->retry_after = strdup (retry_after + 1);
+        call->retry_after = cv_strdup (retry_after + 1);
     json_error_t error;
     call->document = json_loads (call->text, 0, &error);
     zstr_free (&status);
@@ -873,11 +874,11 @@ s_http_readable (zloop_t *loop, zsock_t *reader, void *arg)
 static http_call_t *
 s_http (test_t *test, const char *method, const char *path, const char *body)
 {
-    http_call_t *call = calloc (1, sizeof *call);
+    http_call_t *call = cv_calloc (1, sizeof *call);
     call->test = test;
-    call->method = strdup (method);
+    call->method = cv_strdup (method);
     call->url = zsys_sprintf ("http://127.0.0.1:%d%s", test->http_port, path);
-    call->body = body ? strdup (body) : NULL;
+    call->body = body ? cv_strdup (body) : NULL;
     call->actor = zactor_new (s_http_actor, call);
     int rc = zloop_reader (test->loop, zactor_sock (call->actor), s_http_readable, call);
     assert (rc == 0);
@@ -1116,7 +1117,7 @@ s_link_readable (zloop_t *loop, zmq_pollitem_t *item, void *arg)
         return 0;
     }
     if (link->proxy->stalled) {
-        link->held[from] = realloc (link->held[from], link->held_size[from] + (size_t) got);
+        link->held[from] = cv_realloc (link->held[from], link->held_size[from] + (size_t) got);
         memcpy (link->held[from] + link->held_size[from], buffer, (size_t) got);
         link->held_size[from] += (size_t) got;
         if (from == 0)
@@ -1140,7 +1141,7 @@ s_proxy_accept (zloop_t *loop, zmq_pollitem_t *item, void *arg)
         close (client);
         return 0;
     }
-    link_t *link = calloc (1, sizeof *link);
+    link_t *link = cv_calloc (1, sizeof *link);
     link->proxy = self;
     link->items[0] = (zmq_pollitem_t){.fd = client, .events = ZMQ_POLLIN};
     link->items[1] = (zmq_pollitem_t){.fd = server, .events = ZMQ_POLLIN};
@@ -1205,7 +1206,7 @@ static void
 s_proxy_actor (zsock_t *pipe, void *args)
 {
     const run_t *run = args;
-    proxy_t *self = calloc (1, sizeof *self);
+    proxy_t *self = cv_calloc (1, sizeof *self);
     self->upstream = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons ((uint16_t) atoi (run->port))};
     int rc = inet_pton (AF_INET, run->host, &self->upstream.sin_addr);
     assert (rc == 1);
@@ -1294,7 +1295,7 @@ static char *
 s_db_status (test_t *test, const char *id)
 {
     PGresult *result = s_query (test, "SELECT status FROM requests WHERE id = $1", id);
-    char *status = strdup (PQntuples (result) ? PQgetvalue (result, 0, 0) : "");
+    char *status = cv_strdup (PQntuples (result) ? PQgetvalue (result, 0, 0) : "");
     PQclear (result);
     return status;
 }
@@ -1380,7 +1381,7 @@ s_wait_db_status (test_t *test, const char *id, const char *status)
 static test_t *
 s_test_new (const run_t *run, const char *name)
 {
-    test_t *test = calloc (1, sizeof *test);
+    test_t *test = cv_calloc (1, sizeof *test);
     test->run = run;
     test->loop = zloop_new ();
     snprintf (test->instance, sizeof test->instance, "orch-%s-%d", name, (int) getpid ());
@@ -1573,7 +1574,7 @@ s_test_sync (const run_t *run)
 
     http_call_t *call = s_post (test, "cust-2", "My card has not arrived", NULL);
     s_wait_requests (s_fake (test, 0), 1);
-    char *id = strdup (s_fake (test, 0)->requests[0]->request_id);
+    char *id = cv_strdup (s_fake (test, 0)->requests[0]->request_id);
     for (int stage = 0; stage < 4; stage++) {
         fake_t *fake = s_fake (test, stage);
         s_wait_requests (fake, 1);
@@ -1598,7 +1599,7 @@ s_test_sync (const run_t *run)
 
     call = s_post (test, "cust-2", "My card has not arrived", "sync-key");
     s_wait_requests (s_fake (test, 0), 2);
-    id = strdup (s_fake (test, 0)->requests[1]->request_id);
+    id = cv_strdup (s_fake (test, 0)->requests[1]->request_id);
     s_expect_db_status (test, id, "running");
     s_expect_checkpoints (test, id, 0);
     for (int stage = 0; stage < 4; stage++)
@@ -1975,7 +1976,7 @@ s_test_store_cut (const run_t *run)
 
     http_call_t *call = s_post (test, "cust-10", "Where is my card?", "cut-1");
     s_wait_requests (gatherer, 1);
-    char *id = strdup (gatherer->requests[0]->request_id);
+    char *id = cv_strdup (gatherer->requests[0]->request_id);
     s_expect_checkpoints (test, id, 1);
 
     s_proxy_command_ok (test, "CUT");
@@ -2032,7 +2033,7 @@ s_test_store_stall (const run_t *run)
 
     http_call_t *call = s_post (test, "cust-16", "Where is my card?", "stall-1");
     s_wait_requests (gatherer, 1);
-    char *id = strdup (gatherer->requests[0]->request_id);
+    char *id = cv_strdup (gatherer->requests[0]->request_id);
     s_proxy_command_ok (test, "STALL");
     int64_t answered_at = zclock_mono ();
     s_fake_answer (gatherer, 0, ANSWER_GOOD);
@@ -2140,10 +2141,10 @@ s_test_terminate (const run_t *run)
 
     http_call_t *keyed = s_post (test, "cust-12", "Where is my card?", "term-1");
     s_wait_requests (intent, 1);
-    char *keyed_id = strdup (intent->requests[0]->request_id);
+    char *keyed_id = cv_strdup (intent->requests[0]->request_id);
     http_call_t *gathering = s_post (test, "cust-13", "Where is my card?", NULL);
     s_wait_requests (intent, 2);
-    char *gathering_id = strdup (intent->requests[1]->request_id);
+    char *gathering_id = cv_strdup (intent->requests[1]->request_id);
     s_fake_answer (intent, 1, ANSWER_GOOD);
     s_wait_requests (s_fake (test, 1), 1);
     s_expect_checkpoints (test, gathering_id, 1);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cv_alloc.h"
 #include "cv_launcher.h"
 #include "harness.h"
 
@@ -41,7 +42,7 @@ s_echo_shared_new (void *args, cv_log_t *log, cv_error_t *err)
         cv_error_set (err, CV_ERR_INVALID, NULL, "echo refuses to start");
         return NULL;
     }
-    echo_shared_t *shared = calloc (1, sizeof *shared);
+    echo_shared_t *shared = cv_calloc (1, sizeof *shared);
     shared->healthy = !streq (mode, "unhealthy");
     shared->refuse_logic = streq (mode, "refuse-logic");
     shared->gate = echo_args ? echo_args->gate : NULL;
@@ -65,7 +66,7 @@ s_echo_new (const void *shared, cv_log_t *log, cv_error_t *err)
         cv_error_set (err, CV_ERR_INVALID, NULL, "an echo handler refuses to start");
         return NULL;
     }
-    echo_t *echo = calloc (1, sizeof *echo);
+    echo_t *echo = cv_calloc (1, sizeof *echo);
     echo->shared = echo_shared;
     return echo;
 }
@@ -311,7 +312,7 @@ main (void)
     cv_arena_destroy (&arena);
 
     /* an over-long text, invalid UTF-8, a passed deadline */
-    char *long_text = malloc (CV_TEXT_MAX_BYTES + 2);
+    char *long_text = cv_malloc (CV_TEXT_MAX_BYTES + 2);
     memset (long_text, 'x', CV_TEXT_MAX_BYTES + 1);
     long_text[CV_TEXT_MAX_BYTES + 1] = '\0';
     reply = s_ask (harness, long_text, 5000);
