@@ -17,13 +17,14 @@ build: bootstrap
 run: build
 	@deploy/local/run
 
-# The whole suite: unit, isolation, end to end with a real PostgreSQL, and a short fuzz run.
+# The whole suite: unit, isolation (and both again under valgrind memcheck), end to end with a real
+# PostgreSQL, chaos, and a short fuzz run.
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
-# Without the end-to-end and fuzz tests, for quick iterations.
+# Without the end-to-end, chaos, fuzz and memcheck tests, for quick iterations.
 test-quick: build
-	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -LE 'e2e|fuzz|chaos'
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -LE 'e2e|fuzz|chaos|memcheck'
 
 # The suite under AddressSanitizer and UndefinedBehaviorSanitizer, in its own build tree.
 asan: bootstrap

@@ -137,9 +137,12 @@ s_read_country (const cv_config_t *agent, cv_node_t *item, const char *path, ent
     const char **names = NULL, *code = NULL;
     size_t count = 0;
     if (cv_config_known_keys (agent, item, path, s_country_keys, err)
-        || cv_config_strings (agent, item, "names", path, &names, &count, err)
-        || cv_config_string (agent, item, "code", path, true, &code, err))
+        || cv_config_strings (agent, item, "names", path, &names, &count, err))
         return -1;
+    if (cv_config_string (agent, item, "code", path, true, &code, err)) {
+        free (names);
+        return -1;
+    }
     snprintf (full, sizeof full, "%s.names", path);
     cv_node_t *node = cv_node_get (item, "names");
     int rc = count ? 0 : cv_config_fail (agent, node ? node : item, full, err, "is required");

@@ -7,7 +7,9 @@ bin=$1 source=$2
 model=$bin/../models/banking77.model
 agent=$source/deploy/config/bank-agent.yaml
 dir=$(mktemp -d /tmp/conveyor-eval.XXXXXX)
-trap 'kill "${worker:-0}" 2>/dev/null || true; rm -rf "$dir"' EXIT
+# shellcheck source=../e2e/ports.sh
+source "$source/tests/e2e/ports.sh"
+trap 'kill "${worker:-0}" 2>/dev/null || true; ports_release; rm -rf "$dir"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 # Texts of the training split (the model knows them), a rule's text, quoting and a multi-line field.
@@ -31,11 +33,15 @@ jq -e '.n == 5 and (.accuracy | type) == "number" and (.macro_f1 | type) == "num
 echo "ok: in process: $local_report"
 
 # The same file through a live worker: same answers, latency as the round trip.
-port=$((20000 + RANDOM % 12768))
+port=$(ports_take) || fail "no free port"
 "$bin/conveyor-intent" --agent-file "$agent" --intent-model "$model" --broker-endpoint tcp://127.0.0.1:1 \
     --control-endpoint "tcp://127.0.0.1:$port" 2>"$dir/intent.log" &
 worker=$!
-for _ in $(seq 1 100); do grep -q '"serving' "$dir/intent.log" && break; sleep 0.05; done
+for _ in $(seq 1 100); do
+    "$bin/conveyor" probe "tcp://127.0.0.1:$port" --timeout-ms 200 >/dev/null 2>&1 && break
+    kill -0 "$worker" 2>/dev/null || fail "the worker exited at start: $(cat "$dir/intent.log")"
+    sleep 0.05
+done
 remote_report=$("$bin/conveyor" eval --data "$dir/data.csv" --endpoint "tcp://127.0.0.1:$port" --json) ||
     fail "eval against the worker failed"
 [[ "$(jq -c '[.n, .accuracy, .methods]' <<<"$remote_report")" == "$(jq -c '[.n, .accuracy, .methods]' <<<"$local_report")" ]] ||

@@ -29,22 +29,11 @@ e2e_fail() {
 }
 e2e_ok() { e2e_log "ok: $*"; }
 
-e2e_port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-# A port nobody listens on, and not one this test handed out already (it is called in a subshell,
-# so what was handed out is kept in a file of the test's folder).
-e2e_free_port() {
-    local port given=${E2E_DIR:+$E2E_DIR/ports-given}
-    for _ in $(seq 1 50); do
-        port=$((20000 + RANDOM % 12768))  # below the kernel's ephemeral range (32768-60999)
-        [[ -n $given ]] && grep -qx "$port" "$given" 2>/dev/null && continue
-        if ! e2e_port_busy "$port"; then
-            [[ -n $given ]] && echo "$port" >>"$given"
-            echo "$port"
-            return 0
-        fi
-    done
-    e2e_fail "no free port"
-}
+# shellcheck source=ports.sh
+source "$CONVEYOR_SOURCE_DIR/tests/e2e/ports.sh"
+e2e_port_busy() { ports_busy "$1"; }
+# A port nobody listens on, held for this test under the lock every test shares (tests/e2e/ports.sh).
+e2e_free_port() { ports_take || e2e_fail "no free port"; }
 
 e2e_cleanup() {
     local status=$? name code unclean=""
@@ -75,6 +64,7 @@ e2e_cleanup() {
         timeout 60 psql -X -q -d "$(cat "$CONVEYOR_TEST_PG/url")" -c "DROP DATABASE IF EXISTS $E2E_DB WITH (FORCE)" \
             >/dev/null 2>&1 || e2e_log "could not drop the test's database $E2E_DB within 60 s"
     fi
+    ports_release
     [[ -n $E2E_DIR && -z ${E2E_KEEP:-} ]] && rm -rf "$E2E_DIR"
     exit "$status"
 }
@@ -124,11 +114,12 @@ e2e_start_orchestrator() {
     E2E_PIDS[orchestrator]=$!
 }
 
-# e2e_start_worker SERVICE NAME [extra flags]: NAME is its instance id and log name.
+# e2e_start_worker SERVICE NAME [extra flags]: NAME is its instance id and log name. Its control
+# endpoint is on a port the system picks (nothing here probes a worker directly).
 e2e_start_worker() {
     local service=$1 name=$2
     shift 2
-    "$CONVEYOR_BIN/conveyor-$service" --instance "$name" --control-endpoint "tcp://127.0.0.1:$(e2e_free_port)" \
+    "$CONVEYOR_BIN/conveyor-$service" --instance "$name" --control-endpoint 'tcp://127.0.0.1:*' \
         "$@" >>"$E2E_DIR/$name.log" 2>&1 &
     E2E_PIDS[$name]=$!
 }

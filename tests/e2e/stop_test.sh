@@ -9,16 +9,27 @@ export CONVEYOR_AGENT_FILE=$CONVEYOR_SOURCE_DIR/deploy/config/bank-agent.yaml
 export CONVEYOR_INTENT_MODEL=$CONVEYOR_BIN/../models/banking77.model
 export CONVEYOR_DATABASE_URL=postgresql://nobody@127.0.0.1:1/none
 dir=$(mktemp -d /tmp/conveyor-stop.XXXXXX)
-trap 'rm -rf "$dir"' EXIT
+# shellcheck source=ports.sh
+source "$CONVEYOR_SOURCE_DIR/tests/e2e/ports.sh"
+trap 'ports_release; rm -rf "$dir"' EXIT
 
 fail() { echo "FAIL: $*" >&2; cat "${log:-/dev/null}" >&2 || true; exit 1; }
-port() { echo $((20000 + RANDOM % 12768)); }
+port() { ports_take || fail "no free port"; }
+# answers PORT: the control endpoint on PORT answers a probe (ok or not: there is no PostgreSQL).
+answers() {
+    local line
+    line=$("$CONVEYOR_BIN/conveyor" probe "tcp://127.0.0.1:$1" --timeout-ms 200 2>/dev/null) || true
+    jq -e '.instance != null' <<<"$line" >/dev/null 2>&1
+}
 
-# start NAME: the binary with free ports and a log of its own, waiting until it logs that it
-# serves. Ports and log name are settled here, in this shell, before the fork: a background
-# child opens its redirection only when it runs.
+# start NAME: the binary with free ports and a log of its own, waiting until its control endpoint
+# answers a probe. Ports and log name are settled here, in this shell, before the fork: a
+# background child opens its redirection only when it runs.
 start() {
-    local name=$1 http=$(port) broker=$(port) control=$(port)
+    local name=$1 http broker control
+    http=$(port)
+    broker=$(port)
+    control=$(port)
     log=$dir/$name.$round.$signal.log
     if [[ $name == orchestrator ]]; then
         "$CONVEYOR_BIN/conveyor-orchestrator" --http-port "$http" --broker-endpoint "tcp://127.0.0.1:$broker" \
@@ -29,7 +40,7 @@ start() {
     fi
     pid=$!
     for _ in $(seq 1 100); do
-        grep -q '"serving' "$log" 2>/dev/null && return 0
+        answers "$control" && return 0
         kill -0 "$pid" 2>/dev/null || fail "$name exited at start"
         sleep 0.05
     done

@@ -3,13 +3,15 @@
 #
 # Registers a room's self-tests, the one way every room does: writes the room's table from the
 # list (tests/unit/selftests.h.in), builds RUNNER from the generic runner (tests/unit/selftest.c)
-# linked with LIBRARY, and adds one ctest entry unit.NAME per class, labelled unit.
+# linked with LIBRARY, and adds one ctest entry unit.NAME per class, labelled unit, and its copy
+# memcheck.unit.NAME under valgrind, labelled memcheck.
 #   TESTS      the classes: NAME_test (bool verbose), declared in NAME.h
 #   SCENARIOS  more functions run under a class's name after its self-test, FUNCTION declared in
 #              FUNCTION.h (cv_llm:llm_client_test: cv_llm against the stand-in LLM server)
 #   PG         the classes (also in TESTS) whose self-test needs the PostgreSQL fixture
 #   ARGS, WORKING_DIRECTORY, ENVIRONMENT  for every entry
 include(${PROJECT_SOURCE_DIR}/tests/fixtures/pg_fixture.cmake)
+include(${PROJECT_SOURCE_DIR}/tests/memcheck/memcheck.cmake)
 
 function(conveyor_selftests runner)
   cmake_parse_arguments(PARSE_ARGV 1 ST "" "LIBRARY;WORKING_DIRECTORY" "TESTS;SCENARIOS;PG;ARGS;ENVIRONMENT")
@@ -60,5 +62,9 @@ function(conveyor_selftests runner)
       message(FATAL_ERROR "conveyor_selftests(${runner}): PG entry ${name} is not in TESTS")
     endif()
     conveyor_pg_test(unit.${name})
+  endforeach()
+  # Each entry again under valgrind memcheck (tests/memcheck/memcheck.cmake), label memcheck.
+  foreach(name IN LISTS ST_TESTS)
+    conveyor_memcheck(unit.${name} COMMAND $<TARGET_FILE:${runner}> ${name} ${ST_ARGS})
   endforeach()
 endfunction()
