@@ -597,9 +597,11 @@ orchestrator_store_test (bool verbose)
     s_test_t test = {0};
     char endpoint[64];
     snprintf (endpoint, sizeof endpoint, "inproc://orchestrator-store-test-%d", (int) getpid ());
-    zsock_t *woken = zsock_new_pair (zsys_sprintf ("@%s", endpoint));
-    test.wake = zsock_new_pair (zsys_sprintf (">%s", endpoint));
+    zsock_t *woken = zsock_new (ZMQ_PAIR);
+    test.wake = zsock_new (ZMQ_PAIR);
     assert (woken && test.wake);
+    assert (zsock_bind (woken, "%s", endpoint) == 0);
+    assert (zsock_connect (test.wake, "%s", endpoint) == 0);
     zloop_reader (loop, woken, s_test_woken, &test);
     cv_log_t *log = cv_log_new ("orchestrator", "store-test", verbose);
     orchestrator_store_config_t config = {
