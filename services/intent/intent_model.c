@@ -527,44 +527,6 @@ s_test_rows (void)
     intent_model_destroy (&model);
 }
 
-/* A row for every one of 2^17 buckets: more rows than 16 bits count, so the map takes 32. */
-static void
-s_test_many_rows (void)
-{
-    intent_features_settings_t settings;
-    intent_features_settings_default (&settings);
-    settings.bits = 17;
-    settings.word_max = 1;
-    settings.char_min = settings.char_max = 0;
-    static const char *const labels[] = {"first", "second"};
-    cv_error_t err;
-    intent_model_t *model = intent_model_new (&settings, labels, 2, &err);
-    assert (model);
-    size_t rows = (size_t) 1 << settings.bits;
-    uint32_t *buckets = cv_malloc (rows * sizeof *buckets);
-    float *idf = cv_malloc (rows * sizeof *idf), *weights = cv_calloc (2 * rows, sizeof *weights), bias[2] = {0, 0};
-    for (size_t row = 0; row < rows; row++) {
-        buckets[row] = (uint32_t) row;
-        idf[row] = 1.0f;
-    }
-    uint32_t mask = (uint32_t) rows - 1;
-    weights[2 * (intent_features_hash (INTENT_FEATURE_WORD, "alpha", 5) & mask)] = 1.0f;
-    weights[2 * (intent_features_hash (INTENT_FEATURE_WORD, "beta", 4) & mask) + 1] = 1.0f;
-    assert (intent_model_set_weights (model, rows, buckets, idf, weights, bias, 1.0f, &err) == 0);
-    assert (intent_model_rows (model) == rows);
-    intent_scratch_t *scratch = intent_scratch_new (model);
-    intent_prediction_t prediction;
-    intent_model_predict (model, scratch, "alpha", 5, 1, &prediction);
-    assert (strcmp (prediction.top[0].name, "first") == 0 && fabsf (prediction.margin - 1.0f) < 1e-6f);
-    intent_model_predict (model, scratch, "beta", 4, 1, &prediction);
-    assert (strcmp (prediction.top[0].name, "second") == 0 && fabsf (prediction.margin - 1.0f) < 1e-6f);
-    intent_scratch_destroy (&scratch);
-    intent_model_destroy (&model);
-    free (buckets);
-    free (idf);
-    free (weights);
-}
-
 static const char *const s_texts[] = {
     "When will my new card arrive?",
     "I LOST my card",
@@ -688,7 +650,6 @@ intent_model_test (bool verbose)
 
     /* rows kept as pairs and whole, -0 kept */
     s_test_rows ();
-    s_test_many_rows ();
     intent_scratch_destroy (&scratch);
     intent_scratch_destroy (&scratch);
     intent_model_destroy (&model);

@@ -624,7 +624,7 @@ s_expect_same (const intent_model_t *one, const intent_model_t *other)
 }
 
 /* A row for every one of 2^17 buckets: more rows than 16 bits count, so the model's map takes
-   32; written and read back the same. */
+   32; written and read back the same, and the model read back predicts through that map. */
 static void
 s_test_many_rows (void)
 {
@@ -654,6 +654,13 @@ s_test_many_rows (void)
     intent_model_t *loaded = intent_model_file_decode (data, size, &err);
     assert (loaded && intent_model_rows (loaded) == rows);
     s_expect_same (model, loaded);
+    intent_scratch_t *scratch = intent_scratch_new (loaded);
+    intent_prediction_t prediction;
+    intent_model_predict (loaded, scratch, "alpha", 5, 1, &prediction);
+    assert (strcmp (prediction.top[0].name, "first") == 0 && fabsf (prediction.margin - 1.0f) < 1e-6f);
+    intent_model_predict (loaded, scratch, "beta", 4, 1, &prediction);
+    assert (strcmp (prediction.top[0].name, "second") == 0 && fabsf (prediction.margin - 1.0f) < 1e-6f);
+    intent_scratch_destroy (&scratch);
     size_t again_size;
     uint8_t *again = intent_model_file_encode (loaded, &again_size);
     assert (again && again_size == size && memcmp (again, data, size) == 0);
