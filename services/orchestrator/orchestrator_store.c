@@ -663,17 +663,19 @@ orchestrator_store_test (bool verbose)
     orchestrator_request_destroy (&test.loaded);
 
     /* corked, the four checkpoints go together; one written twice is left as it was */
+    /* queued also counts the statements a connection still being set up is preparing */
+    size_t queued_before = orchestrator_store_queued (store);
     orchestrator_store_cork (store, true);
     for (int stage = 0; stage < REQUEST_STAGES; stage++) {
         s_test_advance (request, stage);
         assert (orchestrator_store_checkpoint (store, request, stage, s_test_answer, &test, &err) == 0);
     }
-    assert (orchestrator_store_queued (store) == REQUEST_STAGES);
+    assert (orchestrator_store_queued (store) == queued_before + REQUEST_STAGES);
     uint64_t commits, operations;
     orchestrator_store_counts (store, &commits, &operations);
     orchestrator_store_cork (store, false);
     s_test_wait (loop, &test, REQUEST_STAGES);
-    assert (test.code == 0 && orchestrator_store_queued (store) == 0);
+    assert (test.code == 0 && orchestrator_store_queued (store) <= queued_before);
     uint64_t commits_after, operations_after;
     orchestrator_store_counts (store, &commits_after, &operations_after);
     assert (operations_after == operations + REQUEST_STAGES && commits_after > commits);
