@@ -11,9 +11,10 @@
 #include <pcre2.h>
 
 #include "cv_alloc.h"
+#include "intent_slots_patterns.h"
 
-/* As intent_slots compiles the patterns an entry is spliced into. */
-#define COMPILE_OPTIONS (PCRE2_UTF | PCRE2_UCP | PCRE2_CASELESS | PCRE2_DUPNAMES | PCRE2_NEVER_BACKSLASH_C)
+/* Entries are compiled as the slot patterns they are spliced into are. */
+#define COMPILE_OPTIONS INTENT_SLOTS_PATTERN_OPTIONS
 #define NEVER "(*FAIL)"
 
 /* One entry: a pattern and the code it stands for ("" for money that names no currency). */
