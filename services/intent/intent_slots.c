@@ -507,12 +507,14 @@ s_expect_on (const intent_slots_t *slots, intent_slots_scratch_t *scratch, int y
 /* The reference date of most cases: Wednesday 18 March 2026. */
 #define TODAY 2026, 3, 18
 
-/* Runs the cases of the file at path (see tests/unit/intent/slots.jsonl); their number. */
-static size_t
-s_expect_cases (const intent_slots_t *slots, intent_slots_scratch_t *scratch, const char *path, bool verbose)
+size_t
+intent_slots_test_cases (const intent_slots_t *self, const char *path, bool verbose)
 {
+    assert (self && path);
+    intent_slots_scratch_t *scratch = intent_slots_scratch_new (self);
+    assert (scratch);
     FILE *file = fopen (path, "r");
-    assert (file);
+    cv_assert_that (file, "intent_slots: cannot read %s", path);
     char line[2048];
     size_t cases = 0;
     while (fgets (line, sizeof line, file)) {
@@ -530,12 +532,14 @@ s_expect_cases (const intent_slots_t *slots, intent_slots_scratch_t *scratch, co
         int year, month, day;
         assert (sscanf (on, "%d-%d-%d", &year, &month, &day) == 3);
         char *want = json_dumps (expected, JSON_COMPACT);
-        s_expect_on (slots, scratch, year, month, day, text, want, verbose);
+        s_expect_on (self, scratch, year, month, day, text, want, verbose);
         free (want);
         json_decref (item);
         cases++;
     }
     fclose (file);
+    assert (intent_slots_scratch_errors (scratch) == 0);
+    intent_slots_scratch_destroy (&scratch);
     return cases;
 }
 
@@ -548,22 +552,67 @@ s_slots_of (const char *text, cv_config_t **agent_p, cv_error_t *err)
     return intent_slots_new (*agent_p, err);
 }
 
-/* The reference date of most cases: Wednesday 18 March 2026. */
-#define TODAY 2026, 3, 18
+/* A slots section of the test's own: a few currencies (words, signs and codes, one that keeps
+   its case, money that names none, one without a minor unit), countries (a list of names, names
+   that keep their case, one after no South), demonyms and the bank's ids, enough for every case
+   of tests/unit/intent/slots.jsonl. */
+static const char s_agent[] = "slots:\n"
+                              "  currencies:\n"
+                              "    - {word: '(?:US|U\\.S\\.|American)\\s*dollars?', code: USD}\n"
+                              "    - {word: 'Swiss\\s+francs?', code: CHF}\n"
+                              "    - {word: 'pounds?\\s+sterling', code: GBP}\n"
+                              "    - {word: 'Turkish\\s+liras?', code: TRY}\n"
+                              "    - {sign: 'US\\$', code: USD}\n"
+                              "    - {sign: 'CA\\$', code: CAD}\n"
+                              "    - {word: 'euros?', code: EUR}\n"
+                              "    - {sign: '€|EUR', code: EUR}\n"
+                              "    - {word: 'dollars?|bucks?', code: USD}\n"
+                              "    - {sign: '\\$|USD', code: USD}\n"
+                              "    - {word: 'pounds?|quids?|sterling', code: GBP}\n"
+                              "    - {sign: '£|GBP', code: GBP}\n"
+                              "    - {word: 'francs?', code: CHF}\n"
+                              "    - {sign: 'CHF', code: CHF}\n"
+                              "    - {word: 'z[łl]oty', code: PLN}\n"
+                              "    - {sign: 'zł', code: PLN}\n"
+                              "    - {word: 'yen', code: JPY}\n"
+                              "    - {sign: '¥|円', code: JPY}\n"
+                              "    - {word: 'kronor', code: SEK}\n"
+                              "    - {sign: '(?-i:TRY)', code: TRY}\n"
+                              "    - {word: 'kroner'}\n"
+                              "  no_minor_unit: [JPY]\n"
+                              "  countries:\n"
+                              "    - {names: ['Northern\\s+Ireland', '(?:the\\s+)?UK'], code: GB}\n"
+                              "    - {names: ['United\\s+States', USA, 'U\\.S\\.', '(?<!south\\s)America'], code: US}\n"
+                              "    - {names: '(?:the\\s+)?UAE', code: AE}\n"
+                              "    - {names: Ireland, code: IE}\n"
+                              "    - {names: Germany, code: DE}\n"
+                              "    - {names: '(?:the\\s+)?Netherlands', code: NL}\n"
+                              "    - {names: Spain, code: ES}\n"
+                              "    - {names: Switzerland, code: CH}\n"
+                              "    - {names: '(?-i:China)', code: CN}\n"
+                              "    - {names: '(?-i:Turkey)', code: TR}\n"
+                              "  demonyms:\n"
+                              "    - {names: American, code: US}\n"
+                              "    - {names: German, code: DE}\n"
+                              "    - {names: Spanish, code: ES}\n"
+                              "  ids:\n"
+                              "    transaction_ref: 'tx(?:-[0-9]{1,9}){3}'\n"
+                              "    transfer_ref: 'tr(?:-[0-9]{1,9}){2}'\n";
 
 void
 intent_slots_test (bool verbose)
 {
     cv_error_t err;
-    cv_config_t *agent = cv_config_load (CONVEYOR_SOURCE_DIR "/deploy/config/bank-agent.yaml", &err);
-    assert (agent);
+    cv_config_t *agent = cv_config_parse ("agent.yaml", s_agent, &err);
+    cv_assert_that (agent, "intent_slots: %s", err.message);
     intent_slots_t *slots = intent_slots_new (agent, &err);
     cv_assert_that (slots, "intent_slots: %s", err.message);
     intent_slots_scratch_t *scratch = intent_slots_scratch_new (slots);
     assert (scratch);
 
-    /* every case of the file, read with the demo agent's lexicon */
-    size_t cases = s_expect_cases (slots, scratch, CONVEYOR_SOURCE_DIR "/tests/unit/intent/slots.jsonl", verbose);
+    /* every case of the file, read with the test's own lexicon (the demo agent's test reads them
+       with the demo's) */
+    size_t cases = intent_slots_test_cases (slots, CONVEYOR_SOURCE_DIR "/tests/unit/intent/slots.jsonl", verbose);
     assert (cases > 200);
 
     /* the longest text allowed, with slots only at its very end */

@@ -104,6 +104,13 @@ json_t *intent_slots_extract (const intent_slots_t *self, intent_slots_scratch_t
    of a match or a miss. Worth a metric: it should stay at zero. */
 size_t intent_slots_scratch_errors (const intent_slots_scratch_t *self);
 
+/* For tests: asserts every case of the file at path, one JSON object a line ({"text", "slots":
+   what the text gives, "on": the reference date when it is not 2026-03-18}; lines that start with
+   # are comments), as self reads it, with no pattern run ending in an error; returns the number
+   of cases. tests/unit/intent/slots.jsonl is the corpus: the self-test reads it with a lexicon of
+   its own, the demo agent's test with the demo's. */
+size_t intent_slots_test_cases (const intent_slots_t *self, const char *path, bool verbose);
+
 void intent_slots_test (bool verbose);
 
 #endif

@@ -1,7 +1,7 @@
 /* The demo bank's agent file, deploy/config/bank-agent.yaml, checked for its own content: what its
-   policies decide for the demo's evidence. The logic is each module's self-test, on small agents
-   of their own; this is what the shipped agent does with it, so that a change to the file that
-   changes what the demo does shows here. */
+   policies decide for the demo's evidence, and the words its slots section reads. The logic is
+   each module's self-test, on small agents of their own; this is what the shipped agent does
+   with it, so that a change to the file that changes what the demo does shows here. */
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +10,8 @@
 #include "cv_assert.h"
 #include "cv_config.h"
 #include "decision_policy.h"
+#include "intent_lexicon.h"
+#include "intent_slots.h"
 
 #ifndef CONVEYOR_SOURCE_DIR
 #error "CONVEYOR_SOURCE_DIR must name the source tree (for the demo agent file)"
@@ -139,6 +141,49 @@ s_test_policies (cv_config_t *agent, bool verbose)
     decision_policy_destroy (&policy);
 }
 
+/* The demo's slots section: its currencies, countries and demonyms in their order, the
+   currencies without a minor unit and the bank's id formats. */
+static void
+s_test_lexicon (cv_config_t *agent)
+{
+    cv_error_t err;
+    intent_lexicon_t *lexicon = intent_lexicon_new (agent, &err);
+    cv_assert_that (lexicon, "bank agent: the demo's slots section does not load: %s", err.message);
+    char *currencies = intent_lexicon_alternation (lexicon, INTENT_LEXICON_CURRENCIES);
+    char *signs = intent_lexicon_alternation (lexicon, INTENT_LEXICON_SIGNS);
+    assert (strncmp (currencies, "(?:(?:(?:US|U\\.S\\.|American)\\s*dollars?)(*:USD)|", 46) == 0);
+    assert (strstr (currencies, "|(?:kroner|krone|pesos?|dinars?)(*:-)|") && !strstr (signs, "kroner"));
+    assert (strstr (signs, "|(?:€|EUR)(*:EUR)|"));
+    char *countries = intent_lexicon_alternation (lexicon, INTENT_LEXICON_COUNTRIES);
+    assert (strstr (countries, "(?:Northern\\s+Ireland|(?:the\\s+)?United\\s+Kingdom|"));
+    char *demonyms = intent_lexicon_alternation (lexicon, INTENT_LEXICON_DEMONYMS);
+    assert (strstr (demonyms, "|(?:German)(*:DE)|"));
+    assert (intent_lexicon_decimals (lexicon, "JPY") == 0 && intent_lexicon_decimals (lexicon, "EUR") == 2);
+    assert (strcmp (intent_lexicon_id (lexicon, INTENT_LEXICON_TRANSACTION_ID), "tx(?:-[0-9]{1,9}){3}") == 0);
+    assert (strcmp (intent_lexicon_id (lexicon, INTENT_LEXICON_TRANSFER_ID), "tr(?:-[0-9]{1,9}){2}") == 0);
+    char *expanded = intent_lexicon_expand (lexicon, "a{1,2}{TRANSFER_ID}|{CUR}{NONE}{");
+    assert (strncmp (expanded, "a{1,2}tr(?:-[0-9]{1,9}){2}|(?:(?:(?:US", 36) == 0);
+    assert (strcmp (expanded + strlen (expanded) - 17, ")(?!\\p{L}){NONE}{") == 0);
+    free (expanded);
+    free (currencies);
+    free (signs);
+    free (countries);
+    free (demonyms);
+    intent_lexicon_destroy (&lexicon);
+}
+
+/* Every case of the slot corpus, read with the demo's slots section. */
+static void
+s_test_slots (cv_config_t *agent, bool verbose)
+{
+    cv_error_t err;
+    intent_slots_t *slots = intent_slots_new (agent, &err);
+    cv_assert_that (slots, "bank agent: %s", err.message);
+    size_t cases = intent_slots_test_cases (slots, CONVEYOR_SOURCE_DIR "/tests/unit/intent/slots.jsonl", verbose);
+    assert (cases > 200);
+    intent_slots_destroy (&slots);
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -147,6 +192,8 @@ main (int argc, char *argv[])
     cv_config_t *agent = cv_config_load (CONVEYOR_SOURCE_DIR "/deploy/config/bank-agent.yaml", &err);
     cv_assert_that (agent, "bank agent: %s", err.message);
     s_test_policies (agent, verbose);
+    s_test_lexicon (agent);
+    s_test_slots (agent, verbose);
     cv_config_destroy (&agent);
     printf ("bank agent: ok\n");
     return 0;
