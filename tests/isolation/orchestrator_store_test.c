@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "cv_alloc.h"
+#include "harness.h"
 #include "otest.h"
 
 /*  --------------------------------------------------------------------------
@@ -20,7 +21,7 @@ s_test_store_down (const otest_run_t *run)
 {
     otest_t *test = otest_test_new (run, "down");
     char port[16];
-    snprintf (port, sizeof port, "%d", otest_closed_port ());
+    snprintf (port, sizeof port, "%d", harness_closed_port ());
     otest_conninfo (run, port, run->database, test->database_url, sizeof test->database_url);
     otest_start (test);
     otest_fakes_start (test, ANSWER_GOOD);

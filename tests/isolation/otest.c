@@ -2,18 +2,16 @@
    probes and the small checks every case uses. */
 #include "otest.h"
 
-#include <arpa/inet.h>
 #include <assert.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
 
 #include "cv_alloc.h"
+#include "harness.h"
 
 const char *otest_services[4] = {"intent", "gatherer", "decision", "responder"};
 const char *otest_stages[4] = {"intent", "gather", "decide", "respond"};
@@ -74,19 +72,6 @@ const char *
 otest_text_at (json_t *document, const char *path)
 {
     return json_string_value (otest_at (document, path));
-}
-
-/* A loopback port nobody listens on: the kernel's choice, bound and closed again. */
-int
-otest_closed_port (void)
-{
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in address = {.sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
-    socklen_t size = sizeof address;
-    assert (fd >= 0 && bind (fd, (struct sockaddr *) &address, sizeof address) == 0);
-    assert (getsockname (fd, (struct sockaddr *) &address, &size) == 0);
-    close (fd);
-    return ntohs (address.sin_port);
 }
 
 /* A connection string for database on port of the fixture's host, as the fixture's user. */
@@ -286,8 +271,7 @@ s_run_sql (const char *url, const char *sql)
 static void
 s_run_init (otest_run_t *run)
 {
-    run->fixture_url = cv_pg_fixture_url ();
-    cv_assert_that (run->fixture_url, "this test needs the pg fixture (CONVEYOR_TEST_PG_URL_FILE)");
+    run->fixture_url = harness_pg_fixture_url ();
     char *error = NULL;
     PQconninfoOption *options = PQconninfoParse (run->fixture_url, &error);
     assert (options);

@@ -171,8 +171,6 @@ void otest_expect_contains (const char *what, const char *got, const char *fragm
 /* The value at a dotted path ("error.code") in document, or NULL; and its string. */
 json_t *otest_at (json_t *document, const char *path);
 const char *otest_text_at (json_t *document, const char *path);
-/* A loopback port nobody listens on: the kernel's choice, bound and closed again. */
-int otest_closed_port (void);
 /* A connection string for database on port of the fixture's host, as the fixture's user. */
 void otest_conninfo (const otest_run_t *run, const char *port, const char *database, char *buffer, size_t size);
 /* data as lower-case hex; the caller frees it. */
