@@ -54,4 +54,18 @@ void harness_expect_error (const cv_envelope_t *reply, cv_error_code_t code, con
    capacity 1, 100 ms heartbeats) on top of base; returns the actor or aborts. */
 zactor_t *harness_start_worker (harness_t *self, cv_worker_config_t *config);
 
+/* Asks a started worker for its control endpoint, which must be on loopback; the caller frees it. */
+char *harness_control_endpoint (zactor_t *worker);
+
+/* Asserts that a worker of config does not start (pointed at a broker nobody runs, as instance
+   test-2, 100 ms heartbeats) and that the error it gives contains text. */
+void harness_expect_no_start (cv_worker_config_t *config, const char *text);
+
+/* A loopback port nobody listens on: the kernel's choice, bound and closed again. */
+int harness_closed_port (void);
+
+/* The pg fixture's database URL (the caller frees it); aborts when the test runs without the
+   fixture, a mistake in its registration. */
+char *harness_pg_fixture_url (void);
+
 #endif
