@@ -239,7 +239,8 @@ harness_start_worker (harness_t *self, cv_worker_config_t *config)
     if (!config->capacity)
         config->capacity = 1;
     config->heartbeat_ms = 100;
-    config->liveness = 3;
+    if (!config->liveness)
+        config->liveness = HARNESS_LIVENESS;
     cv_error_t err;
     zactor_t *worker = cv_worker_start (config, &err);
     cv_assert_that (worker, "worker did not start: %s", err.message);

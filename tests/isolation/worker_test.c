@@ -352,6 +352,7 @@ main (void)
     /* a worker whose broker goes silent reconnects and says READY again */
     harness = harness_new ();
     config = s_config (log, NULL);
+    config.liveness = 3;
     worker = harness_start_worker (harness, &config);
     assert (harness_wait_ready (harness, "echo", 5000)); /* liveness, 3 x 100 ms, ran out */
     s_expect_echo (harness, "reconnected", "RECONNECTED");
