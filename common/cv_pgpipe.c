@@ -10,6 +10,7 @@
 
 #include "cv_alloc.h"
 #include "cv_pg.h"
+#include "cv_pgrun.h"
 
 #define BACKOFF_FIRST_MS 100
 #define BACKOFF_MAX_MS 2000
@@ -23,20 +24,6 @@ typedef enum {
     PIPE_BUSY        /* one transaction in flight */
 } pipe_state_t;
 
-typedef struct _run_t run_t;
-struct _run_t {
-    size_t statement; /* index into the statements */
-    bool prepare;     /* the statement's Prepare, not a run of it */
-    int count;
-    char **values; /* count values, in one block with the run */
-    int *lengths;
-    int *formats;
-    cv_pgpipe_done_fn *done; /* NULL once cancelled, and for Prepare */
-    void *arg;
-    PGresult *result; /* while in flight: what the server said of it */
-    run_t *next;
-};
-
 struct _cv_pgpipe_t {
     zloop_t *loop;
     cv_pgpipe_config_t config;
@@ -48,78 +35,17 @@ struct _cv_pgpipe_t {
     zmq_pollitem_t item; /* the socket as registered with the loop; fd -1 when none */
     int timer;           /* the deadline of the connection or the transaction, or the backoff */
     int backoff_ms;
-    run_t *queue, *queue_tail; /* waiting to be sent */
-    run_t *flight;             /* the transaction in flight, in order */
-    run_t *reading;            /* the run of the flight whose result comes next */
-    size_t queued;             /* runs queued and in flight */
-    bool corked;               /* runs wait in the queue even when the connection is idle */
+    cv_pgrun_list_t queue;  /* waiting to be sent */
+    cv_pgrun_list_t flight; /* the transaction in flight, in order */
+    cv_pgrun_t *reading;    /* the run of the flight whose result comes next */
+    size_t queued;          /* runs queued and in flight */
+    bool corked;            /* runs wait in the queue even when the connection is idle */
     uint64_t commits, committed_runs, connections;
     char last_error[ERROR_BYTES];
 };
 
 static void s_connect (cv_pgpipe_t *self);
 static int s_socket_ready (zloop_t *loop, zmq_pollitem_t *item, void *arg);
-
-/*  --------------------------------------------------------------------------
-    Runs */
-
-static run_t *
-s_run_new (size_t statement, int count, const char *const *values, const int *lengths, const int *formats)
-{
-    size_t bytes = sizeof (run_t) + (size_t) count * (sizeof (char *) + 2 * sizeof (int));
-    for (int i = 0; i < count; i++)
-        if (values[i])
-            bytes += (size_t) (lengths && formats && formats[i] ? lengths[i] : (int) strlen (values[i])) + 1;
-    run_t *run = cv_calloc (1, bytes);
-    run->statement = statement;
-    run->count = count;
-    run->values = (char **) (run + 1);
-    run->lengths = (int *) (run->values + count);
-    run->formats = run->lengths + count;
-    char *data = (char *) (run->formats + count);
-    for (int i = 0; i < count; i++) {
-        run->formats[i] = formats ? formats[i] : 0;
-        if (!values[i])
-            continue;
-        int length = lengths && run->formats[i] ? lengths[i] : (int) strlen (values[i]);
-        memcpy (data, values[i], (size_t) length);
-        data[length] = '\0';
-        run->values[i] = data;
-        run->lengths[i] = length;
-        data += length + 1;
-    }
-    return run;
-}
-
-static void
-s_run_destroy (run_t *run)
-{
-    PQclear (run->result);
-    free (run);
-}
-
-static void
-s_enqueue_front (cv_pgpipe_t *self, run_t *first, run_t *last)
-{
-    last->next = self->queue;
-    self->queue = first;
-    if (!self->queue_tail)
-        self->queue_tail = last;
-}
-
-/* Calls each run's done with err (UNAVAILABLE) and frees the list. */
-static void
-s_fail_all (cv_pgpipe_t *self, run_t *list, const cv_error_t *err)
-{
-    while (list) {
-        run_t *next = list->next;
-        self->queued--;
-        if (list->done)
-            list->done (list->arg, NULL, err);
-        s_run_destroy (list);
-        list = next;
-    }
-}
 
 /*  --------------------------------------------------------------------------
     The socket and the timer */
@@ -181,11 +107,11 @@ s_close_and_fail (cv_pgpipe_t *self, const char *why)
     self->state = PIPE_DOWN;
     cv_error_t err;
     cv_error_set (&err, CV_ERR_UNAVAILABLE, NULL, "postgresql unavailable: %s", why);
-    run_t *flight = self->flight, *queue = self->queue;
-    self->flight = self->reading = NULL;
-    self->queue = self->queue_tail = NULL;
-    s_fail_all (self, flight, &err);
-    s_fail_all (self, queue, &err);
+    cv_pgrun_list_t flight = self->flight, queue = self->queue;
+    self->flight = self->queue = (cv_pgrun_list_t){NULL, NULL};
+    self->reading = NULL;
+    cv_pgrun_list_fail (&flight, &err, &self->queued);
+    cv_pgrun_list_fail (&queue, &err, &self->queued);
 }
 
 /* The connection is gone or useless: close it, fail everything, retry after the backoff. */
@@ -231,13 +157,11 @@ s_prepare (cv_pgpipe_t *self)
         s_lose (self, s_conn_error (self, line, sizeof line));
         return;
     }
-    run_t **tail = &self->flight;
     for (size_t i = 0; i < self->config.statement_count; i++) {
         const cv_pgpipe_statement_t *statement = &self->config.statements[i];
-        run_t *prepare = s_run_new (i, 0, NULL, NULL, NULL);
+        cv_pgrun_t *prepare = cv_pgrun_new (i, 0, NULL, NULL, NULL);
         prepare->prepare = true;
-        *tail = prepare;
-        tail = &prepare->next;
+        cv_pgrun_list_append (&self->flight, prepare);
         self->queued++;
         if (!PQsendPrepare (self->conn, statement->name, statement->sql, statement->param_count, NULL)) {
             char line[ERROR_BYTES];
@@ -246,7 +170,7 @@ s_prepare (cv_pgpipe_t *self)
         }
     }
     self->state = PIPE_PREPARING;
-    self->reading = self->flight;
+    self->reading = self->flight.first;
     s_send_batch (self); /* only the Sync and the flush: the flight is already written */
 }
 
@@ -310,15 +234,10 @@ static void
 s_send_batch (cv_pgpipe_t *self)
 {
     if (self->state == PIPE_READY) {
-        if (!self->queue || self->corked)
+        if (!self->queue.first || self->corked)
             return;
-        run_t **tail = &self->flight;
-        for (size_t taken = 0; self->queue && taken < self->config.max_batch; taken++) {
-            run_t *run = self->queue;
-            self->queue = run->next;
-            run->next = NULL;
-            *tail = run;
-            tail = &run->next;
+        self->flight = cv_pgrun_list_take (&self->queue, self->config.max_batch);
+        for (cv_pgrun_t *run = self->flight.first; run; run = run->next) {
             const cv_pgpipe_statement_t *statement = &self->config.statements[run->statement];
             if (!PQsendQueryPrepared (self->conn, statement->name, run->count, (const char *const *) run->values,
                                       run->lengths, run->formats, statement->binary_results ? 1 : 0)) {
@@ -327,9 +246,7 @@ s_send_batch (cv_pgpipe_t *self)
                 return;
             }
         }
-        if (!self->queue)
-            self->queue_tail = NULL;
-        self->reading = self->flight;
+        self->reading = self->flight.first;
         self->state = PIPE_BUSY;
     }
     if (!PQpipelineSync (self->conn)) {
@@ -347,17 +264,18 @@ static void
 s_transaction_ended (cv_pgpipe_t *self)
 {
     s_timer_end (self);
-    run_t *flight = self->flight;
-    self->flight = self->reading = NULL;
+    cv_pgrun_t *flight = self->flight.first;
+    self->flight = (cv_pgrun_list_t){NULL, NULL};
+    self->reading = NULL;
     bool preparing = self->state == PIPE_PREPARING;
     bool failed = false;
-    for (run_t *run = flight; run; run = run->next) {
+    for (cv_pgrun_t *run = flight; run; run = run->next) {
         ExecStatusType status = run->result ? PQresultStatus (run->result) : PGRES_FATAL_ERROR;
         failed |= status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK;
     }
     if (preparing) {
         while (flight) {
-            run_t *next = flight->next;
+            cv_pgrun_t *next = flight->next;
             if (!flight->result || PQresultStatus (flight->result) != PGRES_COMMAND_OK) {
                 cv_error_t err;
                 cv_pg_fail (self->conn, flight->result, "prepare", &err);
@@ -365,7 +283,7 @@ s_transaction_ended (cv_pgpipe_t *self)
                               self->config.statements[flight->statement].name, err.message);
             }
             self->queued--;
-            s_run_destroy (flight);
+            cv_pgrun_destroy (&flight);
             flight = next;
         }
         self->state = PIPE_READY;
@@ -385,19 +303,19 @@ s_transaction_ended (cv_pgpipe_t *self)
     if (!failed) {
         self->commits++;
         while (flight) {
-            run_t *next = flight->next;
+            cv_pgrun_t *next = flight->next;
             self->committed_runs++;
             self->queued--;
             if (flight->done)
                 flight->done (flight->arg, flight->result, NULL);
-            s_run_destroy (flight);
+            cv_pgrun_destroy (&flight);
             flight = next;
         }
     } else {
         /* The guilty runs fail; the innocent ones go first in the next transaction. */
-        run_t *again = NULL, **again_tail = &again, *again_last = NULL;
+        cv_pgrun_list_t again = {NULL, NULL};
         while (flight) {
-            run_t *next = flight->next;
+            cv_pgrun_t *next = flight->next;
             flight->next = NULL;
             ExecStatusType status = flight->result ? PQresultStatus (flight->result) : PGRES_PIPELINE_ABORTED;
             if (status == PGRES_FATAL_ERROR) {
@@ -406,18 +324,15 @@ s_transaction_ended (cv_pgpipe_t *self)
                 self->queued--;
                 if (flight->done)
                     flight->done (flight->arg, NULL, &err);
-                s_run_destroy (flight);
+                cv_pgrun_destroy (&flight);
             } else {
                 PQclear (flight->result);
                 flight->result = NULL;
-                *again_tail = flight;
-                again_tail = &flight->next;
-                again_last = flight;
+                cv_pgrun_list_append (&again, flight);
             }
             flight = next;
         }
-        if (again)
-            s_enqueue_front (self, again, again_last);
+        cv_pgrun_list_prepend (&self->queue, &again);
     }
     self->state = PIPE_READY;
     s_send_batch (self);
@@ -527,16 +442,8 @@ cv_pgpipe_destroy (cv_pgpipe_t **self_p)
     s_watch (self, 0);
     s_timer_end (self);
     PQfinish (self->conn);
-    for (run_t *list = self->flight; list;) {
-        run_t *next = list->next;
-        s_run_destroy (list);
-        list = next;
-    }
-    for (run_t *list = self->queue; list;) {
-        run_t *next = list->next;
-        s_run_destroy (list);
-        list = next;
-    }
+    cv_pgrun_list_destroy (&self->flight);
+    cv_pgrun_list_destroy (&self->queue);
     free (self->url);
     free (self->application_name);
     free (self);
@@ -553,14 +460,11 @@ cv_pgpipe_run (cv_pgpipe_t *self, size_t statement, const char *const *values, c
         return cv_error_set (err, CV_ERR_UNAVAILABLE, NULL, "postgresql unavailable: %s", self->last_error);
     if (self->queued >= self->config.max_queued)
         return cv_error_set (err, CV_ERR_UNAVAILABLE, NULL, "postgresql busy: %zu statements queued", self->queued);
-    run_t *run = s_run_new (statement, self->config.statements[statement].param_count, values, lengths, formats);
+    cv_pgrun_t *run =
+        cv_pgrun_new (statement, self->config.statements[statement].param_count, values, lengths, formats);
     run->done = done;
     run->arg = arg;
-    if (self->queue_tail)
-        self->queue_tail->next = run;
-    else
-        self->queue = run;
-    self->queue_tail = run;
+    cv_pgrun_list_append (&self->queue, run);
     self->queued++;
     /* Idle: it goes at once, alone. Busy: it waits for the flight to end, with the others. */
     if (self->state == PIPE_READY)
@@ -589,22 +493,8 @@ void
 cv_pgpipe_cancel (cv_pgpipe_t *self, void *arg)
 {
     assert (self);
-    for (run_t *run = self->flight; run; run = run->next)
-        if (run->arg == arg)
-            run->done = NULL;
-    run_t **link = &self->queue;
-    self->queue_tail = NULL;
-    while (*link) {
-        run_t *run = *link;
-        if (run->arg == arg) {
-            *link = run->next;
-            self->queued--;
-            s_run_destroy (run);
-        } else {
-            self->queue_tail = run;
-            link = &run->next;
-        }
-    }
+    cv_pgrun_list_forget (&self->flight, arg);
+    self->queued -= cv_pgrun_list_drop (&self->queue, arg);
 }
 
 bool

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cv_alloc.h"
+#include "intent_model_sample.h"
 #define LANES INTENT_WEIGHTS_LANES
 _Static_assert(INTENT_MODEL_MAX_LABELS <= INTENT_WEIGHTS_MAX_LABELS, "a model's labels fit its weights' rows");
 
@@ -127,15 +128,6 @@ intent_model_destroy (intent_model_t **self_p)
     *self_p = NULL;
 }
 
-static bool
-s_finite (const float *values, size_t count)
-{
-    for (size_t i = 0; i < count; i++)
-        if (!isfinite (values[i]))
-            return false;
-    return true;
-}
-
 int
 intent_model_take_weights (intent_model_t *self, intent_weights_t **weights_p, const float *bias, cv_error_t *err)
 {
@@ -147,8 +139,8 @@ intent_model_take_weights (intent_model_t *self, intent_weights_t **weights_p, c
     if (!intent_weights_complete (weights))
         rc = cv_error_set (err, CV_ERR_INVALID, "weights", "%zu rows given, fewer than made room for",
                            intent_weights_rows (weights));
-    else if (!s_finite (bias, self->label_count))
-        rc = cv_error_set (err, CV_ERR_INVALID, "weights", "a weight, bias or idf is not a finite number");
+    else if (intent_weights_check_finite (bias, self->label_count, err))
+        rc = -1;
     else {
         intent_weights_destroy (&self->weights);
         self->weights = weights;
@@ -166,8 +158,9 @@ intent_model_set_weights (intent_model_t *self, size_t rows, const uint32_t *buc
     assert (self);
     assert (bias);
     assert (rows == 0 || (buckets && idf && weights));
-    if (!s_finite (weights, rows * self->label_count) || !s_finite (bias, self->label_count))
-        return cv_error_set (err, CV_ERR_INVALID, "weights", "a weight, bias or idf is not a finite number");
+    if (intent_weights_check_finite (weights, rows * self->label_count, err)
+        || intent_weights_check_finite (bias, self->label_count, err))
+        return -1;
     intent_weights_room_t room = {0};
     for (size_t row = 0; row < rows; row++)
         intent_weights_measure (&room, weights + row * self->label_count, self->label_count);
@@ -460,44 +453,16 @@ s_test_model (void)
     return self;
 }
 
-/* A model of nine labels whose rows are kept both ways: "alpha" as pairs (one weight and a -0),
-   "beta" whole, "gamma" as no pairs at all: predictions, and the rows given back as given. */
+/* The sample model (intent_model_sample), whose rows are kept both ways: "alpha" as pairs (one
+   weight and a -0), "beta" whole, "gamma" as no pairs at all: predictions, and the rows given back
+   as given. */
 static void
 s_test_rows (void)
 {
-    intent_features_settings_t settings;
-    intent_features_settings_default (&settings);
-    settings.bits = 12;
-    settings.word_max = 1;
-    settings.char_min = settings.char_max = 0;
     static const char *const labels[] = {"l0", "l1", "l2", "l3", "l4", "l5", "l6", "l7", "l8"};
-    cv_error_t err;
-    intent_model_t *model = intent_model_new (&settings, labels, 9, &err);
-    assert (model);
-    const char *words[] = {"alpha", "beta", "gamma"};
-    uint32_t mask = (1u << settings.bits) - 1, buckets[3];
-    for (size_t i = 0; i < 3; i++)
-        buckets[i] = intent_features_hash (INTENT_FEATURE_WORD, words[i], strlen (words[i])) & mask;
-    float weights[3][9] = {{0}};
-    weights[0][3] = 2.0f;
-    weights[0][5] = -0.0f;
-    for (size_t label = 0; label < 9; label++)
-        weights[1][label] = label == 7 ? 1.0f : -0.25f;
-    /* the rows in bucket order, as a model keeps them */
-    size_t order[3] = {0, 1, 2};
-    for (size_t i = 1; i < 3; i++)
-        for (size_t j = i; j > 0 && buckets[order[j - 1]] > buckets[order[j]]; j--) {
-            size_t swap = order[j];
-            order[j] = order[j - 1];
-            order[j - 1] = swap;
-        }
     uint32_t sorted[3];
     float rows[3 * 9], idf[3] = {1.0f, 1.0f, 1.0f}, bias[9] = {0.01f};
-    for (size_t i = 0; i < 3; i++) {
-        sorted[i] = buckets[order[i]];
-        memcpy (rows + 9 * i, weights[order[i]], sizeof weights[0]);
-    }
-    assert (intent_model_set_weights (model, 3, sorted, idf, rows, bias, 1.0f, &err) == 0);
+    intent_model_t *model = intent_model_sample_new (labels, idf, bias, 1.0f, sorted, rows);
     assert (intent_model_rows (model) == 3);
 
     intent_scratch_t *scratch = intent_scratch_new (model);

@@ -13,7 +13,11 @@
    Loading checks the magic, the version, the size, the checksum, then every count, name and
    number, so a truncated, corrupted or foreign file is refused with a message saying which,
    never half-read. It reads the file a few kilobytes at a time, twice (the checksum first), so
-   the process never holds a copy of the file beside the model it makes. */
+   the process never holds a copy of the file beside the model it makes.
+
+   This file writes the format and is the way in for both directions; intent_model_reader does
+   the reading and checking, intent_model_format holds the layout's numbers and checksum, and
+   intent_model_sample the hand-made model whose file the self-test knows byte for byte. */
 #ifndef INTENT_MODEL_FILE_H
 #define INTENT_MODEL_FILE_H
 

@@ -36,13 +36,14 @@ struct _intent_weights_t {
     intent_weights_room_t used, room;
 };
 
-static bool
-s_finite (const float *values, size_t count)
+int
+intent_weights_check_finite (const float *values, size_t count, cv_error_t *err)
 {
+    assert (values || count == 0);
     for (size_t i = 0; i < count; i++)
         if (!isfinite (values[i]))
-            return false;
-    return true;
+            return cv_error_set (err, CV_ERR_INVALID, "weights", "a weight, bias or idf is not a finite number");
+    return 0;
 }
 
 /* True for a weight a row leaves out: +0 only, so that -0 survives a save and a load. */
@@ -91,8 +92,8 @@ s_check (unsigned bits, size_t rows, const uint32_t *buckets, const float *idf, 
         if (buckets[row] >= buckets_total || (row > 0 && buckets[row] <= buckets[row - 1]))
             return cv_error_set (err, CV_ERR_INVALID, "buckets", "row %zu: bucket %u out of order or range", row,
                                  buckets[row]);
-    if (!s_finite (idf, rows) || !isfinite (default_idf))
-        return cv_error_set (err, CV_ERR_INVALID, "weights", "a weight, bias or idf is not a finite number");
+    if (intent_weights_check_finite (idf, rows, err) || intent_weights_check_finite (&default_idf, 1, err))
+        return -1;
     for (size_t row = 0; row < rows; row++)
         if (!(idf[row] > 0))
             return cv_error_set (err, CV_ERR_INVALID, "idf", "row %zu: idf %g is not positive", row, idf[row]);
@@ -164,8 +165,8 @@ intent_weights_add (intent_weights_t *self, const float *row, cv_error_t *err)
     size_t labels = self->label_count, r = self->rows;
     if (r == self->expected)
         return cv_error_set (err, CV_ERR_INVALID, "weights", "more than the %zu rows made room for", self->expected);
-    if (!s_finite (row, labels))
-        return cv_error_set (err, CV_ERR_INVALID, "weights", "a weight, bias or idf is not a finite number");
+    if (intent_weights_check_finite (row, labels, err))
+        return -1;
     size_t kept = s_kept (row, labels);
     if (s_whole (kept, labels)) {
         if (self->used.whole_rows == self->room.whole_rows)
@@ -308,6 +309,12 @@ void
 intent_weights_test (bool verbose)
 {
     cv_error_t err;
+    /* finite numbers pass, none at all too; NaN and infinities do not, with the one message */
+    assert (intent_weights_check_finite ((const float[]){0.0f, -0.0f, -1e30f, 1e30f}, 4, &err) == 0);
+    assert (intent_weights_check_finite (NULL, 0, &err) == 0);
+    assert (intent_weights_check_finite ((const float[]){1.0f, NAN}, 2, &err) == -1 && strstr (err.message, "finite"));
+    assert (intent_weights_check_finite ((const float[]){-INFINITY}, 1, &err) == -1
+            && strcmp (err.field, "weights") == 0);
     /* a row as pairs (one weight, a -0), one whole, one of nothing, over nine labels */
     uint32_t buckets[] = {3, 5, 9};
     float idf[] = {1, 2, 1}, rows[3][9] = {{0}};

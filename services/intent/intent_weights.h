@@ -35,6 +35,10 @@ typedef struct {
 /* Adds what one row of label_count weights takes to room. */
 void intent_weights_measure (intent_weights_room_t *room, const float *row, size_t label_count);
 
+/* 0 when each of count values is a finite number; else -1 with err (on "weights"), the one message
+   every check of a model's numbers gives, whether weight, bias or idf. */
+int intent_weights_check_finite (const float *values, size_t count, cv_error_t *err) CV_MUST_CHECK;
+
 /* Room for rows rows of label_count weights (1..INTENT_WEIGHTS_MAX_LABELS) over 2^bits buckets,
    taking room: the buckets (increasing, each below 2^bits) and idf of each row, and default_idf
    for buckets without a row, are copied. NULL with err for out-of-order buckets, an idf that is
