@@ -358,6 +358,13 @@ cv_pgpool_forget (cv_pgpool_t *self, cv_pgpool_run_t *run)
     s_start_next (self);
 }
 
+zloop_t *
+cv_pgpool_loop (const cv_pgpool_t *self)
+{
+    assert (self);
+    return self->loop;
+}
+
 size_t
 cv_pgpool_size (const cv_pgpool_t *self)
 {

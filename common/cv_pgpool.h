@@ -61,6 +61,9 @@ cv_pgpool_run_t *cv_pgpool_run (cv_pgpool_t *self, const char *sql, size_t count
    and run is gone. */
 void cv_pgpool_forget (cv_pgpool_t *self, cv_pgpool_run_t *run);
 
+/* The loop the pool runs on (borrowed). */
+zloop_t *cv_pgpool_loop (const cv_pgpool_t *self);
+
 /* Connections in all; running a statement (or settling a cancelled one); runs waiting for one. */
 size_t cv_pgpool_size (const cv_pgpool_t *self);
 size_t cv_pgpool_busy (const cv_pgpool_t *self);
