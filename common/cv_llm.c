@@ -20,6 +20,7 @@
 #include <curl/curl.h>
 
 #include "cv_alloc.h"
+#include "cv_buffer.h"
 #include "cv_settings.h"
 
 #define EXCERPT_BYTES 160 /* of a server's error text, in an error message */
@@ -44,9 +45,7 @@ struct _cv_llm_t {
     void *clock_arg;
     uint64_t jitter; /* splitmix64 state */
     /* the answer being read */
-    char *body;
-    size_t body_size;
-    size_t body_capacity;
+    cv_buffer_t body;
     bool too_large;
     long retry_after_ms; /* from a retry-after-ms header, -1 when none */
     /* counters, written by the owning thread only, read by any */
@@ -93,21 +92,10 @@ s_on_body (char *data, size_t size, size_t count, void *arg)
 {
     cv_llm_t *self = arg;
     size_t bytes = size * count;
-    if (self->body_size + bytes > (size_t) self->config.max_response_bytes) {
+    if (!cv_buffer_append (&self->body, data, bytes, (size_t) self->config.max_response_bytes)) {
         self->too_large = true;
         return 0; /* curl stops with CURLE_WRITE_ERROR */
     }
-    if (self->body_size + bytes + 1 > self->body_capacity) {
-        size_t capacity = self->body_capacity ? self->body_capacity : 4096;
-        while (capacity < self->body_size + bytes + 1)
-            capacity *= 2;
-        char *body = cv_realloc (self->body, capacity);
-        self->body = body;
-        self->body_capacity = capacity;
-    }
-    memcpy (self->body + self->body_size, data, bytes);
-    self->body_size += bytes;
-    self->body[self->body_size] = '\0';
     return bytes;
 }
 
@@ -226,7 +214,7 @@ cv_llm_destroy (cv_llm_t **self_p)
         explicit_bzero (header->data, strlen (header->data)); /* the API key */
     curl_slist_free_all (self->headers);
     cv_breaker_destroy (&self->breaker);
-    free (self->body);
+    cv_buffer_release (&self->body);
     free (self);
     *self_p = NULL;
 }
@@ -348,9 +336,7 @@ s_attempt (cv_llm_t *self, const char *body, uint64_t left, cv_llm_reply_t *repl
     curl_easy_setopt (self->curl, CURLOPT_CONNECTTIMEOUT_MS, connect_timeout);
     curl_easy_setopt (self->curl, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt (self->curl, CURLOPT_POSTFIELDSIZE, (long) strlen (body));
-    self->body_size = 0;
-    if (self->body)
-        self->body[0] = '\0';
+    cv_buffer_clear (&self->body);
     self->too_large = false;
     self->retry_after_ms = -1;
     self->curl_error[0] = '\0';
@@ -390,12 +376,12 @@ s_attempt (cv_llm_t *self, const char *body, uint64_t left, cv_llm_reply_t *repl
     long status = 0;
     curl_easy_getinfo (self->curl, CURLINFO_RESPONSE_CODE, &status);
     if (status >= 200 && status < 300) {
-        int rc = cv_llm_json_answer (&self->config, self->body, self->body_size, reply, err);
+        int rc = cv_llm_json_answer (&self->config, self->body.data, self->body.size, reply, err);
         s_record (self, rc == 0);
         return rc == 0 ? S_OK : S_NEXT_MODEL;
     }
     char detail[EXCERPT_BYTES];
-    cv_llm_json_error_detail (self->body, self->body_size, detail, sizeof detail);
+    cv_llm_json_error_detail (self->body.data, self->body.size, detail, sizeof detail);
     if (status == 408 || status == 429 || status >= 500) {
         s_record (self, false);
         curl_off_t retry_after_s = 0;

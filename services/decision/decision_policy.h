@@ -14,7 +14,8 @@
    same request, as the exactly-once action executor needs.
 
    The last policy must be the catch-all (no intent, no when), and only it, so every request
-   gets a decision as long as the catch-all's own params render.
+   gets a decision as long as the catch-all's own params render. The section is read and checked
+   by decision_rules (decision_rules.h has its form); this file decides with it.
 
    Pure logic, no I/O but debug logs; an instance is read-only once loaded. */
 #ifndef DECISION_POLICY_H

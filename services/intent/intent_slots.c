@@ -1,5 +1,5 @@
-/* The intent worker's slots: PCRE2 patterns that find amounts, dates, cards, references,
-   countries and currencies in a customer's text, and the code that puts each in its normal form. */
+/* The intent worker's slots: the slot patterns (intent_slots_patterns) compiled with the agent's
+   lexicon and run over a customer's text, and the code that puts each match in its normal form. */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include "intent_slots.h"
 
@@ -16,59 +16,22 @@
 #include "cv_utf8.h"
 #include "intent_forms.h"
 #include "intent_lexicon.h"
-
-/* Caseless throughout; (?-i:...) marks the few spellings that must keep their case ("TRY", "US"). */
-#define COMPILE_OPTIONS (PCRE2_UTF | PCRE2_UCP | PCRE2_CASELESS | PCRE2_DUPNAMES | PCRE2_NEVER_BACKSLASH_C)
+#include "intent_slots_patterns.h"
 
 /* What a claimed span is overwritten with in our copy of the text: a control character no pattern
    matches and every boundary check treats as a non-word, of one byte so offsets stay put. */
 #define CLAIMED '\x1a'
 
-typedef enum {
-    KIND_BLOCK, /* looks like a slot but is not one: claims its span, gives nothing */
-    KIND_TRANSACTION,
-    KIND_TRANSFER,
-    KIND_DATE,
-    KIND_CARD,
-    KIND_AMOUNT,
-    KIND_CURRENCY,
-    KIND_COUNTRY,
-} kind_t;
-
-/* How a match becomes a value: which named groups and mark it reads. */
-typedef enum {
-    FORM_NONE,     /* nothing: a blocker */
-    FORM_REF,      /* group ref */
-    FORM_YMD,      /* groups d, m and optional y (numbers) */
-    FORM_NAMED,    /* mark = month number, group d, optional group y */
-    FORM_RELATIVE, /* mark = days from the reference date */
-    FORM_AGO,      /* group n (a count), mark = unit: d, w (week), f (fortnight), m (month) */
-    FORM_WEEKDAY,  /* mark = ISO weekday (1 Monday), optional group dir (next/coming: ahead) */
-    FORM_CARD,     /* group last4 */
-    FORM_AMOUNT,   /* group num, mark = ISO 4217 code or "-" or none */
-    FORM_CODE,     /* mark = the value (ISO code) or "-" for a word that names none */
-} form_t;
-
-/* One way of writing a slot: {CUR} (any currency), {SIGN} (currency signs and codes), {COUNTRY},
-   {DEMONYM}, {TRANSACTION_ID} and {TRANSFER_ID} in source stand for the agent file's lexicon
-   (intent_lexicon_expand): alternations with a (*MARK) per entry naming its code, and the bank's
-   ids. */
-typedef struct {
-    kind_t kind;
-    form_t form;
-    const char *source;
-} spec_t;
-
 /* A compiled spec. */
 typedef struct {
-    kind_t kind;
-    form_t form;
+    intent_slot_kind_t kind;
+    intent_slot_form_t form;
     pcre2_code *code;
 } pattern_t;
 
 /* A value found in the text, before it becomes JSON; plain data, so reading allocates nothing. */
 typedef struct {
-    kind_t kind;
+    intent_slot_kind_t kind;
     size_t offset;    /* where the mention starts: values are listed in text order */
     char text[48];    /* the normal form: "12.50", "2026-03-15", "tx-1-1-9", "ES" */
     char currency[4]; /* amounts only: ISO 4217, "" when the text names none */
@@ -98,136 +61,19 @@ struct _intent_slots_scratch_t {
     char subject[CV_TEXT_MAX_BYTES + 64];
 };
 
-/*  --------------------------------------------------------------------------
-    Pattern pieces. Digits are [0-9], never \d: with UCP, \d takes any script's digits, which the
-    number code below does not read. */
-
-/* A number as written: digit groups joined by single separators, read by intent_forms_number. Atomic, so a
-   match never ends inside a number. */
-#define NUM "(?>[0-9]+(?:[.,'\\x{2019}\\x{A0}\\x{202F}][0-9]+)*)"
-/* Four digits that end there: no more digits, no decimals, no second group of a card number. */
-#define FOUR "(?<last4>[0-9]{4})(?![0-9]|[.,][0-9])(?!\\s*[0-9])"
-/* Not followed by a currency that makes the number before it an amount ("card 1500 euros"); a
-   currency followed by a number is that number's ("March 15 €20"). */
-#define NOT_AMOUNT "(?!\\s*{CUR}(?!\\s*[0-9]))"
-#define MONTH                                                                                                          \
-    "(?:january(*:1)|february(*:2)|march(*:3)|april(*:4)|may(*:5)|june(*:6)|july(*:7)|august(*:8)|"                    \
-    "september(*:9)|october(*:10)|november(*:11)|december(*:12)|jan(*:1)|feb(*:2)|mar(*:3)|"                           \
-    "apr(*:4)|jun(*:6)|jul(*:7)|aug(*:8)|sept(*:9)|sep(*:9)|oct(*:10)|nov(*:11)|dec(*:12))"                            \
-    "(?!\\p{L})\\.?"
-#define DAY "(?<d>[0-9]{1,2})(?:st|nd|rd|th)?"
-#define YEAR "(?:,?\\s+(?<y>(?:19|20|21)[0-9]{2})(?![0-9])" NOT_AMOUNT ")?"
-#define REFERENCE                                                                                                      \
-    "(?<ref>(?-i:(?=[A-Za-z0-9-]*[0-9])[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){2,39}))"                            \
-    "(?![\\p{L}\\p{N}_-])"
-#define REFERENCE_WORD                                                                                                 \
-    "\\s+(?:(?:id|reference|ref|number|no|nr)(?!\\p{L})\\.?|#)(?:\\s+(?:is|was)(?!\\p{L}))?\\s*[:#]?\\s*"
-#define NOT_IN_ID_BEFORE "(?<![\\p{L}\\p{N}_-])"
-#define NOT_IN_ID_AFTER "(?![\\p{L}\\p{N}_-])"
-/* Words after which a number is money even without a currency. */
-#define MONEY                                                                                                          \
-    "(?:charged|charge|paid|pay|debited|credited|refunded|refund|spent|sent|send|transferred|"                         \
-    "transfer|withdrew|withdrawn|withdraw|withdrawal|costs|cost|costing|price|amount|sum|total|"                       \
-    "balance|payment|top[- ]?up|topped\\s+up|deposited|deposit|fee|received)(?!\\p{L})"
-/* Words that may stand between such a word and its number: "charged me only 40". */
-#define FILLER                                                                                                         \
-    "(?:\\s+(?:me|us|him|her|them|of|was|is|were|are|for|only|just|about|around|roughly|"                              \
-    "approximately|nearly|almost|over|under|exactly|an?|the|extra|another|twice|again|out|back|"                       \
-    "in|with|by|total)(?!\\p{L})){0,3}"
-/* What may follow a whole number for it to be money: the end, punctuation, a claimed span (a
-   date, a reference) or a small word — not a noun ("3 times", "10 minutes"). */
-#define FOLLOW                                                                                                         \
-    "\\s*(?:[.,;:!?)\\]\\x{1A}]|$)|\\s+(?:and|but|or|on|at|in|to|from|for|with|by|each|twice|"                         \
-    "again|today|yesterday|last|this|that|which|so|because|instead|please|when|since|already|"                         \
-    "too|as|not|only|into|via|back|off|out|yet|was|is|were|are|has|have|had|i|it|we|you|my|the|"                       \
-    "an?|if|though|while)(?!\\p{L})"
-/* Words after which a demonym names a country: "a German website". */
-#define PLACE                                                                                                          \
-    "(?:banks?|cards?|accounts?|merchants?|shops?|stores?|websites?|sites?|compan(?:y|ies)|"                           \
-    "business(?:es)?|numbers?|phones?|sims?|iban|atms?|cash\\s+machines?|transfers?|payments?|"                        \
-    "transactions?|retailers?|sellers?|vendors?|suppliers?|address|app|airlines?|hotels?|tax|"                         \
-    "taxes|government|embassy|police|customs)(?!\\p{L})"
-
-/* In reading order: a kind's spans are claimed before the next kind's patterns run. */
-static const spec_t s_specs[] = {
-    /* references: "transaction ID 12345", the bank's ids, other prefixed ids */
-    {KIND_TRANSACTION, FORM_REF, "(?<!\\p{L})(?:transaction|txn)" REFERENCE_WORD REFERENCE},
-    {KIND_TRANSFER, FORM_REF, "(?<!\\p{L})transfer" REFERENCE_WORD REFERENCE},
-    {KIND_TRANSACTION, FORM_REF, NOT_IN_ID_BEFORE "(?<ref>{TRANSACTION_ID})" NOT_IN_ID_AFTER},
-    {KIND_TRANSFER, FORM_REF, NOT_IN_ID_BEFORE "(?<ref>{TRANSFER_ID})" NOT_IN_ID_AFTER},
-    {KIND_TRANSACTION, FORM_REF, NOT_IN_ID_BEFORE "(?<ref>(?:tx|txn|trx)[-_]?[0-9]{4,20})" NOT_IN_ID_AFTER},
-    {KIND_TRANSFER, FORM_REF, NOT_IN_ID_BEFORE "(?<ref>(?:tr|trf)[-_]?[0-9]{4,20})" NOT_IN_ID_AFTER},
-
-    /* not slots: IBANs, international phone numbers, things other than cards that end in four
-       digits, the last four digits of something else, a card brand that starts with a demonym */
-    {KIND_BLOCK, FORM_NONE,
-     "(?-i:(?<![\\p{L}\\p{N}])[A-Z]{2}[0-9]{2}(?:\\h?[A-Z0-9]{4}){2,7}(?:\\h?[A-Z0-9]{1,4})?(?![\\p{L}\\p{N}]))"},
-    {KIND_BLOCK, FORM_NONE, "(?<![\\p{N}+])\\+[0-9]{1,3}(?:[\\h.()-]{0,2}[0-9]){6,14}+(?![0-9])"},
-    {KIND_BLOCK, FORM_NONE,
-     "(?<!\\p{L})(?:account|iban|phone|mobile|telephone|sort\\s+code|year|month|week|period|quarter)"
-     "(?:\\s+number)?\\s+(?:that\\s+|which\\s+)?end(?:ing|s|ed)(?:\\s+(?:in|with|on))?\\s*[:#-]?\\s*[0-9]{4}"
-     "(?![0-9])"},
-    {KIND_BLOCK, FORM_NONE,
-     "(?<!\\p{L})last\\s+(?:four|4)(?:\\s+(?:digits|numbers))?\\s+(?:of|on|from)\\s+(?:my|the|your|this|that)"
-     "\\s+(?:\\p{L}+\\s+)?(?:account|iban|phone|mobile)(?!\\p{L})"},
-    {KIND_BLOCK, FORM_NONE, "(?<!\\p{L})american\\s+express(?!\\p{L})"},
-
-    /* dates: words, "N units ago", weekdays, numbers, day and month name */
-    {KIND_DATE, FORM_RELATIVE,
-     "(?<!\\p{L})(?:(?:the\\s+)?day\\s+before\\s+yesterday(*:-2)|(?:the\\s+)?day\\s+after\\s+tomorrow(*:2)|"
-     "yesterday(*:-1)|last\\s+night(*:-1)|today(*:0)|tonight(*:0)|this\\s+(?:morning|afternoon|evening)(*:0)|"
-     "tomorrow(*:1))(?!\\p{L})"},
-    {KIND_DATE, FORM_AGO,
-     "(?<![\\p{L}\\p{N}])(?<n>[0-9]{1,3}|an?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
-     "(?:a\\s+)?couple(?:\\s+of)?)\\s+(?:days?(*:d)|weeks?(*:w)|fortnights?(*:f)|months?(*:m))\\s+ago(?!\\p{L})"},
-    {KIND_DATE, FORM_WEEKDAY,
-     "(?<!\\p{L})(?:(?<dir>last|this\\s+past|past|on|since|from|next|this\\s+coming|coming)\\s+)?"
-     "(?:monday(*:1)|tuesday(*:2)|wednesday(*:3)|thursday(*:4)|friday(*:5)|saturday(*:6)|sunday(*:7))"
-     "(?!\\p{L})"},
-    {KIND_DATE, FORM_YMD,
-     "(?<![0-9.,/-])(?<y>[0-9]{4})(?<sep>[-/.])(?<m>[0-9]{1,2})\\k<sep>(?<d>[0-9]{1,2})(?![0-9]|[-/.,][0-9])"},
-    {KIND_DATE, FORM_YMD,
-     "(?<![0-9.,/-])(?<d>[0-9]{1,2})(?<sep>[-/.])(?<m>[0-9]{1,2})\\k<sep>(?<y>[0-9]{4}|[0-9]{2})"
-     "(?![0-9]|[-/.,][0-9])"},
-    /* day/month without a year only after a preposition: "24/7 support" and "1/2" are no dates */
-    {KIND_DATE, FORM_YMD,
-     "(?<!\\p{L})(?:on|since|from|dated|until|till|by|before|after)\\s+(?:the\\s+)?(?<d>[0-9]{1,2})/(?<m>[0-9]{1,2})"
-     "(?![0-9]|[-/.,][0-9])"},
-    {KIND_DATE, FORM_NAMED, "(?<![\\p{L}\\p{N}.,/-])" DAY "(?:\\s+of\\s+|\\s+)" MONTH YEAR},
-    {KIND_DATE, FORM_NAMED, "(?<!\\p{L})" MONTH "\\s*(?:the\\s+)?" DAY "(?![\\p{L}\\p{N}]|[.,][0-9])" NOT_AMOUNT YEAR},
-
-    /* card digits, with card context */
-    {KIND_CARD, FORM_CARD, "(?<!\\p{L})end(?:ing|s|ed)(?:\\s+(?:in|with|on))?\\s*[:#-]?\\s*" FOUR NOT_AMOUNT},
-    {KIND_CARD, FORM_CARD,
-     "(?<!\\p{L})last\\s+(?:four|4)(?:\\s+(?:digits|numbers|nos?\\.?))?(?:\\s+(?:of|on|from)\\s+(?:my|the|your|"
-     "this|that)\\s+(?:\\p{L}+\\s+)?card(?:\\s+number)?)?(?:\\s+(?:are|is|were))?\\s*[:=-]?\\s*" FOUR},
-    {KIND_CARD, FORM_CARD, "(?<![\\p{L}\\p{N}*•·#])(?:[*x•·#]{4}[\\s-]*){1,3}" FOUR},
-    {KIND_CARD, FORM_CARD, "(?<!\\p{L})card(?:\\s+(?:number|no\\.?|nr\\.?))?\\s*(?:[:#]\\s*|\\s+)" FOUR NOT_AMOUNT},
-
-    /* amounts: a currency before or after the number, whichever comes first; then money words */
-    {KIND_AMOUNT, FORM_AMOUNT,
-     "(?<![\\p{L}\\p{N}]){SIGN}\\h*(?<num>" NUM ")|(?<![\\p{L}\\p{N}.,'\\x{2019}])(?<num>" NUM ")\\h*{CUR}"},
-    {KIND_AMOUNT, FORM_AMOUNT, "(?<!\\p{L})" MONEY FILLER "\\s+(?<num>" NUM ")(?:(?<=[.,][0-9]{2})|(?=" FOLLOW "))"},
-
-    /* what is left: currencies, countries, demonyms before a place */
-    {KIND_CURRENCY, FORM_CODE, "(?<![\\p{L}\\p{N}]){CUR}"},
-    {KIND_COUNTRY, FORM_CODE, "(?<!\\p{L})(?:{COUNTRY})(?!\\p{L})"},
-    {KIND_COUNTRY, FORM_CODE, "(?<!\\p{L})(?:{DEMONYM})(?=\\s+(?:\\p{L}+\\s+)?" PLACE ")"},
-};
-
 /* The keys of the result, in the order they are added. */
 static const struct {
-    kind_t kind;
+    intent_slot_kind_t kind;
     const char *one;
     const char *many;
 } s_keys[] = {
-    {KIND_AMOUNT, "amount", "amounts"},
-    {KIND_DATE, "date", "dates"},
-    {KIND_CARD, "card_last4", "card_last4s"},
-    {KIND_TRANSACTION, "transaction_ref", "transaction_refs"},
-    {KIND_TRANSFER, "transfer_ref", "transfer_refs"},
-    {KIND_COUNTRY, "country", "countries"},
-    {KIND_CURRENCY, "currency", "currencies"},
+    {INTENT_SLOT_AMOUNT, "amount", "amounts"},
+    {INTENT_SLOT_DATE, "date", "dates"},
+    {INTENT_SLOT_CARD, "card_last4", "card_last4s"},
+    {INTENT_SLOT_TRANSACTION, "transaction_ref", "transaction_refs"},
+    {INTENT_SLOT_TRANSFER, "transfer_ref", "transfer_refs"},
+    {INTENT_SLOT_COUNTRY, "country", "countries"},
+    {INTENT_SLOT_CURRENCY, "currency", "currencies"},
 };
 
 #define COUNT(array) (sizeof (array) / sizeof (array)[0])
@@ -242,8 +88,9 @@ s_compile_ids (intent_slots_t *self, cv_error_t *err)
     for (size_t kind = 0; kind < INTENT_LEXICON_ID_KINDS; kind++) {
         int code = 0;
         PCRE2_SIZE offset = 0;
-        self->ids[kind] = pcre2_compile ((PCRE2_SPTR) intent_lexicon_id (self->lexicon, kind), PCRE2_ZERO_TERMINATED,
-                                         COMPILE_OPTIONS | PCRE2_ANCHORED | PCRE2_ENDANCHORED, &code, &offset, NULL);
+        self->ids[kind] =
+            pcre2_compile ((PCRE2_SPTR) intent_lexicon_id (self->lexicon, kind), PCRE2_ZERO_TERMINATED,
+                           INTENT_SLOTS_PATTERN_OPTIONS | PCRE2_ANCHORED | PCRE2_ENDANCHORED, &code, &offset, NULL);
         if (!self->ids[kind])
             return cv_error_set (err, CV_ERR_INTERNAL, NULL, "bank id pattern %zu does not compile", kind + 1);
     }
@@ -255,7 +102,9 @@ intent_slots_new (cv_config_t *agent, cv_error_t *err)
 {
     assert (agent);
     intent_slots_t *self = cv_calloc (1, sizeof *self);
-    self->patterns = cv_calloc (COUNT (s_specs), sizeof *self->patterns);
+    size_t spec_count = 0;
+    const intent_slot_spec_t *specs = intent_slots_patterns_specs (&spec_count);
+    self->patterns = cv_calloc (spec_count, sizeof *self->patterns);
     self->lexicon = intent_lexicon_new (agent, err);
     if (!self->lexicon || s_compile_ids (self, err)) {
         intent_slots_destroy (&self);
@@ -263,15 +112,15 @@ intent_slots_new (cv_config_t *agent, cv_error_t *err)
     }
 
     int rc = 0;
-    for (size_t i = 0; i < COUNT (s_specs) && rc == 0; i++) {
-        char *source = intent_lexicon_expand (self->lexicon, s_specs[i].source);
+    for (size_t i = 0; i < spec_count && rc == 0; i++) {
+        char *source = intent_lexicon_expand (self->lexicon, specs[i].source);
         int code = 0;
         PCRE2_SIZE offset = 0;
         pattern_t *pattern = &self->patterns[self->pattern_count];
-        pattern->kind = s_specs[i].kind;
-        pattern->form = s_specs[i].form;
-        pattern->code =
-            pcre2_compile ((PCRE2_SPTR) source, PCRE2_ZERO_TERMINATED, COMPILE_OPTIONS, &code, &offset, NULL);
+        pattern->kind = specs[i].kind;
+        pattern->form = specs[i].form;
+        pattern->code = pcre2_compile ((PCRE2_SPTR) source, PCRE2_ZERO_TERMINATED, INTENT_SLOTS_PATTERN_OPTIONS, &code,
+                                       &offset, NULL);
         if (pattern->code) {
             /* JIT is an optimisation only: the interpreter runs what it cannot compile */
             pcre2_jit_compile (pattern->code, PCRE2_JIT_COMPLETE);
@@ -466,32 +315,32 @@ s_read (intent_slots_scratch_t *scratch, const pattern_t *pattern, long today, i
 {
     char text[48];
     switch (pattern->form) {
-    case FORM_NONE:
+    case INTENT_SLOT_FORM_NONE:
         return true;
-    case FORM_REF:
+    case INTENT_SLOT_FORM_REF:
         if (s_group (scratch, "ref", text, sizeof text) > 0)
             s_reference (scratch, text, item->text, sizeof item->text);
         return true;
-    case FORM_YMD:
+    case INTENT_SLOT_FORM_YMD:
         s_read_ymd (scratch, today, item);
         return true;
-    case FORM_NAMED:
+    case INTENT_SLOT_FORM_NAMED:
         s_read_named (scratch, today, item);
         return true;
-    case FORM_RELATIVE:
+    case INTENT_SLOT_FORM_RELATIVE:
         s_set_date (item, today + atoi (s_mark (scratch)));
         return true;
-    case FORM_AGO:
+    case INTENT_SLOT_FORM_AGO:
         s_read_ago (scratch, today, item);
         return true;
-    case FORM_WEEKDAY:
+    case INTENT_SLOT_FORM_WEEKDAY:
         s_read_weekday (scratch, today, item);
         return true;
-    case FORM_CARD:
+    case INTENT_SLOT_FORM_CARD:
         if (s_group (scratch, "last4", text, sizeof text) == 4)
             memcpy (item->text, text, 5);
         return true;
-    case FORM_AMOUNT: {
+    case INTENT_SLOT_FORM_AMOUNT: {
         const char *code = s_mark (scratch);
         if (strlen (code) != 3)
             code = ""; /* no currency said, or a money word that names none */
@@ -504,7 +353,7 @@ s_read (intent_slots_scratch_t *scratch, const pattern_t *pattern, long today, i
         snprintf (item->currency, sizeof item->currency, "%s", code);
         return true;
     }
-    case FORM_CODE: {
+    case INTENT_SLOT_FORM_CODE: {
         const char *code = s_mark (scratch);
         if (strcmp (code, "-") != 0)
             snprintf (item->text, sizeof item->text, "%s", code);
@@ -561,7 +410,7 @@ s_compare (const void *a, const void *b)
 static json_t *
 s_value (const item_t *item)
 {
-    if (item->kind != KIND_AMOUNT)
+    if (item->kind != INTENT_SLOT_AMOUNT)
         return json_string (item->text);
     if (!item->currency[0])
         return json_pack ("{s:s}", "value", item->text);
@@ -658,12 +507,14 @@ s_expect_on (const intent_slots_t *slots, intent_slots_scratch_t *scratch, int y
 /* The reference date of most cases: Wednesday 18 March 2026. */
 #define TODAY 2026, 3, 18
 
-/* Runs the cases of the file at path (see tests/unit/intent/slots.jsonl); their number. */
-static size_t
-s_expect_cases (const intent_slots_t *slots, intent_slots_scratch_t *scratch, const char *path, bool verbose)
+size_t
+intent_slots_test_cases (const intent_slots_t *self, const char *path, bool verbose)
 {
+    assert (self && path);
+    intent_slots_scratch_t *scratch = intent_slots_scratch_new (self);
+    assert (scratch);
     FILE *file = fopen (path, "r");
-    assert (file);
+    cv_assert_that (file, "intent_slots: cannot read %s", path);
     char line[2048];
     size_t cases = 0;
     while (fgets (line, sizeof line, file)) {
@@ -681,12 +532,14 @@ s_expect_cases (const intent_slots_t *slots, intent_slots_scratch_t *scratch, co
         int year, month, day;
         assert (sscanf (on, "%d-%d-%d", &year, &month, &day) == 3);
         char *want = json_dumps (expected, JSON_COMPACT);
-        s_expect_on (slots, scratch, year, month, day, text, want, verbose);
+        s_expect_on (self, scratch, year, month, day, text, want, verbose);
         free (want);
         json_decref (item);
         cases++;
     }
     fclose (file);
+    assert (intent_slots_scratch_errors (scratch) == 0);
+    intent_slots_scratch_destroy (&scratch);
     return cases;
 }
 
@@ -699,22 +552,67 @@ s_slots_of (const char *text, cv_config_t **agent_p, cv_error_t *err)
     return intent_slots_new (*agent_p, err);
 }
 
-/* The reference date of most cases: Wednesday 18 March 2026. */
-#define TODAY 2026, 3, 18
+/* A slots section of the test's own: a few currencies (words, signs and codes, one that keeps
+   its case, money that names none, one without a minor unit), countries (a list of names, names
+   that keep their case, one after no South), demonyms and the bank's ids, enough for every case
+   of tests/unit/intent/slots.jsonl. */
+static const char s_agent[] = "slots:\n"
+                              "  currencies:\n"
+                              "    - {word: '(?:US|U\\.S\\.|American)\\s*dollars?', code: USD}\n"
+                              "    - {word: 'Swiss\\s+francs?', code: CHF}\n"
+                              "    - {word: 'pounds?\\s+sterling', code: GBP}\n"
+                              "    - {word: 'Turkish\\s+liras?', code: TRY}\n"
+                              "    - {sign: 'US\\$', code: USD}\n"
+                              "    - {sign: 'CA\\$', code: CAD}\n"
+                              "    - {word: 'euros?', code: EUR}\n"
+                              "    - {sign: '€|EUR', code: EUR}\n"
+                              "    - {word: 'dollars?|bucks?', code: USD}\n"
+                              "    - {sign: '\\$|USD', code: USD}\n"
+                              "    - {word: 'pounds?|quids?|sterling', code: GBP}\n"
+                              "    - {sign: '£|GBP', code: GBP}\n"
+                              "    - {word: 'francs?', code: CHF}\n"
+                              "    - {sign: 'CHF', code: CHF}\n"
+                              "    - {word: 'z[łl]oty', code: PLN}\n"
+                              "    - {sign: 'zł', code: PLN}\n"
+                              "    - {word: 'yen', code: JPY}\n"
+                              "    - {sign: '¥|円', code: JPY}\n"
+                              "    - {word: 'kronor', code: SEK}\n"
+                              "    - {sign: '(?-i:TRY)', code: TRY}\n"
+                              "    - {word: 'kroner'}\n"
+                              "  no_minor_unit: [JPY]\n"
+                              "  countries:\n"
+                              "    - {names: ['Northern\\s+Ireland', '(?:the\\s+)?UK'], code: GB}\n"
+                              "    - {names: ['United\\s+States', USA, 'U\\.S\\.', '(?<!south\\s)America'], code: US}\n"
+                              "    - {names: '(?:the\\s+)?UAE', code: AE}\n"
+                              "    - {names: Ireland, code: IE}\n"
+                              "    - {names: Germany, code: DE}\n"
+                              "    - {names: '(?:the\\s+)?Netherlands', code: NL}\n"
+                              "    - {names: Spain, code: ES}\n"
+                              "    - {names: Switzerland, code: CH}\n"
+                              "    - {names: '(?-i:China)', code: CN}\n"
+                              "    - {names: '(?-i:Turkey)', code: TR}\n"
+                              "  demonyms:\n"
+                              "    - {names: American, code: US}\n"
+                              "    - {names: German, code: DE}\n"
+                              "    - {names: Spanish, code: ES}\n"
+                              "  ids:\n"
+                              "    transaction_ref: 'tx(?:-[0-9]{1,9}){3}'\n"
+                              "    transfer_ref: 'tr(?:-[0-9]{1,9}){2}'\n";
 
 void
 intent_slots_test (bool verbose)
 {
     cv_error_t err;
-    cv_config_t *agent = cv_config_load (CONVEYOR_SOURCE_DIR "/deploy/config/bank-agent.yaml", &err);
-    assert (agent);
+    cv_config_t *agent = cv_config_parse ("agent.yaml", s_agent, &err);
+    cv_assert_that (agent, "intent_slots: %s", err.message);
     intent_slots_t *slots = intent_slots_new (agent, &err);
     cv_assert_that (slots, "intent_slots: %s", err.message);
     intent_slots_scratch_t *scratch = intent_slots_scratch_new (slots);
     assert (scratch);
 
-    /* every case of the file, read with the demo agent's lexicon */
-    size_t cases = s_expect_cases (slots, scratch, CONVEYOR_SOURCE_DIR "/tests/unit/intent/slots.jsonl", verbose);
+    /* every case of the file, read with the test's own lexicon (the demo agent's test reads them
+       with the demo's) */
+    size_t cases = intent_slots_test_cases (slots, CONVEYOR_SOURCE_DIR "/tests/unit/intent/slots.jsonl", verbose);
     assert (cases > 200);
 
     /* the longest text allowed, with slots only at its very end */

@@ -56,12 +56,14 @@
      "Iceland" is the country, even when the customer meant the supermarket.
 
    The currencies, countries and demonyms, and the bank's id formats, are the agent file's (its
-   `slots` section, read by intent_lexicon); the demo agent's choices are those above. Pure logic,
-   no I/O. The compiled patterns are read-only once made, so every thread of a worker
-   shares one intent_slots_t; what reading a text writes (PCRE2's match data, a copy of the text,
-   the slots found, the error count) is in an intent_slots_scratch_t, one per thread. Every match
-   runs under a match and depth limit; a pattern run that hits one counts as an error and ends
-   that pattern's search for that text, never the extraction. */
+   `slots` section, read by intent_lexicon); the demo agent's choices are those above. The
+   patterns themselves, by kind and in reading order, are intent_slots_patterns'. Pure logic, no
+   I/O (but intent_slots_test_cases, which reads a file of cases). The compiled patterns are
+   read-only once made, so every thread of a worker shares one intent_slots_t; what reading a
+   text writes (PCRE2's match data, a copy of the text, the slots found, the error count) is in an
+   intent_slots_scratch_t, one per thread. Every match runs under a match and depth limit; a
+   pattern run that hits one counts as an error and ends that pattern's search for that text,
+   never the extraction. */
 #ifndef INTENT_SLOTS_H
 #define INTENT_SLOTS_H
 
@@ -103,6 +105,13 @@ json_t *intent_slots_extract (const intent_slots_t *self, intent_slots_scratch_t
 /* Pattern runs through this scratch that ended in an error (a match limit, most likely) instead
    of a match or a miss. Worth a metric: it should stay at zero. */
 size_t intent_slots_scratch_errors (const intent_slots_scratch_t *self);
+
+/* For tests: asserts every case of the file at path, one JSON object a line ({"text", "slots":
+   what the text gives, "on": the reference date when it is not 2026-03-18}; lines that start with
+   # are comments), as self reads it, with no pattern run ending in an error; returns the number
+   of cases. tests/unit/intent/slots.jsonl is the corpus: the self-test reads it with a lexicon of
+   its own, the demo agent's test with the demo's. */
+size_t intent_slots_test_cases (const intent_slots_t *self, const char *path, bool verbose);
 
 void intent_slots_test (bool verbose);
 

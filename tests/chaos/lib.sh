@@ -10,7 +10,7 @@ CHAOS_SERVICES=(intent gatherer decision responder)
 CHAOS_NAME=""
 CHAOS_BENCH_PID=""
 CHAOS_WITNESS_PIDS=()
-declare -A CHAOS_STARTS=()  # worker name -> how many times it was started
+declare -A CHAOS_CONTROL=()  # worker name -> its control endpoint, the same for each of its starts
 
 # chaos_setup NAME: e2e_setup, and the load's processes stopped too when the test exits.
 chaos_setup() {
@@ -33,17 +33,20 @@ chaos_stop_load() {
     return 0
 }
 
-# chaos_start_worker SERVICE NAME [flags]: e2e_start_worker, counting the starts of NAME. Its
-# control endpoint is on a port the system picks (the last flag wins): with a dozen processes,
-# a port e2e_free_port finds free may be one the orchestrator is about to bind.
+# chaos_start_worker SERVICE NAME [flags]: e2e_start_worker, with its control endpoint on a port
+# taken for NAME at its first start and held by the test until it exits (the last flag wins), so
+# that each start of NAME binds it again and chaos_worker_serving knows where to ask.
 chaos_start_worker() {
-    CHAOS_STARTS[$2]=$((${CHAOS_STARTS[$2]:-0} + 1))
-    e2e_start_worker "$@" --control-endpoint 'tcp://127.0.0.1:*'
+    [[ -n ${CHAOS_CONTROL[$2]:-} ]] || CHAOS_CONTROL[$2]=tcp://127.0.0.1:$(e2e_free_port)
+    e2e_start_worker "$@" --control-endpoint "${CHAOS_CONTROL[$2]}"
 }
 
-# chaos_worker_serving NAME: its latest start serves (each start logs "serving as" once).
+# chaos_worker_serving NAME: NAME answers a probe on its control endpoint, ok: it is up and its
+# own check passes (a copy stopped or killed does not answer; only NAME binds that port).
 chaos_worker_serving() {
-    [[ $(grep -c '"msg":"serving as' "$E2E_DIR/$1.log" 2>/dev/null) -ge ${CHAOS_STARTS[$1]} ]]
+    local line
+    line=$("$CONVEYOR_BIN/conveyor" probe "${CHAOS_CONTROL[$1]}" --timeout-ms 1000 2>/dev/null) &&
+        [[ $(jq -r .instance <<<"$line" 2>/dev/null) == "$1" ]]
 }
 
 # chaos_workers_ready N: readiness says N workers of each service.

@@ -15,9 +15,8 @@ load_s=24
 chaos_bench_start -c 8 -d "$load_s" --timeout-ms 20000
 chaos_witness_start "$load_s" 1
 chaos_for 2
-# The broker's view of worker NAME: the times it was removed for missed heartbeats, and said READY.
-removed() { chaos_log_count orchestrator "\"msg\":\"worker $1 ($2) removed: missed heartbeats"; }
-readied() { chaos_log_count orchestrator "\"msg\":\"worker $1 ready for $2"; }
+# The broker's view of SERVICE, in readiness: the copies it counts alive.
+workers_of() { curl -s -m 5 "$E2E_API/readyz" | jq -r ".checks.$1" 2>/dev/null; }
 # (The functions e2e_wait polls see the caller's variables: not "name", which it declares.)
 
 # First both copies of the decision worker, for longer than the request deadline: the requests
@@ -42,19 +41,18 @@ deadline_failures=$(chaos_count "SELECT count(*) FROM requests WHERE status = 'f
 stopped=""
 for service in "${CHAOS_SERVICES[@]}"; do
     victim=$service-$((RANDOM % 2 + 1))
-    removed_before=$(removed "$victim" "$service")
-    readied_before=$(readied "$victim" "$service")
     kill -STOP "${E2E_PIDS[$victim]}"
     stopped_ms=$(date +%s%3N)
     e2e_log "stopped $victim with SIGSTOP"
-    counted_dead() { [[ $(removed "$victim" "$service") -gt $removed_before ]]; }
+    # Its copy runs on: one alive in readiness means the stopped one is counted dead.
+    counted_dead() { [[ $(workers_of "$service") == 1 ]]; }
     e2e_wait 15 "the broker to count $victim as dead" counted_dead
     chaos_for 0.5
     kill -CONT "${E2E_PIDS[$victim]}"
     held_ms=$(($(date +%s%3N) - stopped_ms))
     e2e_log "continued $victim with SIGCONT after ${held_ms} ms"
     [[ $held_ms -gt $((E2E_HEARTBEAT_MS * 3)) ]] || e2e_fail "$victim was stopped ${held_ms} ms only"
-    back() { [[ $(readied "$victim" "$service") -gt $readied_before ]] && chaos_workers_ready 2; }
+    back() { chaos_worker_serving "$victim" && chaos_workers_ready 2; }
     e2e_wait 15 "$victim to reconnect" back
     e2e_log "$victim reconnected"
     stopped="$stopped $victim(${held_ms}ms)"

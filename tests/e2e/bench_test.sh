@@ -85,9 +85,12 @@ e2e_ok "--plot writes an SVG"
 # during an open-loop run: the requests due while it stood still count their wait, so the worst
 # latency is most of the stall, not the few milliseconds of a request sent after it.
 bench_bg() { "$CONVEYOR_BIN/conveyor" bench --url "$E2E_API" "$@" >"$E2E_DIR/bench.out" 2>"$E2E_DIR/bench.err"; }
+requests_before=$(e2e_psql -c "SELECT count(*) FROM requests")
 bench_bg --rate 20 -d 3 -c 8 --json &
 bench_pid=$!
-sleep 1
+# The stall comes once the open loop is under way: its first requests are recorded.
+under_way() { [[ $(e2e_psql -c "SELECT count(*) FROM requests") -ge $((requests_before + 5)) ]]; }
+e2e_wait 10 "the open loop's first requests" under_way
 kill -STOP "${E2E_PIDS[orchestrator]}"
 sleep 0.4
 kill -CONT "${E2E_PIDS[orchestrator]}"

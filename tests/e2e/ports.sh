@@ -4,7 +4,8 @@
 # Source it from bash. ports_take prints a port below the kernel's ephemeral range (32768-60999)
 # that nothing listens on and no live test holds, and records it in CONVEYOR_PORTS_DIR as held by
 # the sourcing shell ($$, the same in a command substitution); ports_release frees the shell's
-# ports, and a port whose holder has exited is free again without it.
+# ports, and a port whose holder has exited is free again without it. ports_hold hands a port to
+# another process, for one that must outlive the shell (a server the shell starts and leaves).
 # shellcheck shell=bash
 CONVEYOR_PORTS_DIR=${CONVEYOR_PORTS_DIR:-${TMPDIR:-/tmp}/conveyor-test-ports}
 
@@ -25,6 +26,16 @@ ports_take() {
             exit 0
         done
         exit 1
+    )
+}
+
+# ports_hold PORT PID: PORT, which this shell holds, is held by PID from now on (until PID exits).
+ports_hold() {
+    (
+        exec 9>>"$CONVEYOR_PORTS_DIR/lock"
+        flock -w 30 9 || exit 1
+        [[ $(cat "$CONVEYOR_PORTS_DIR/$1" 2>/dev/null) == "$$" && $2 =~ ^[0-9]+$ && -d /proc/$2 ]] || exit 1
+        echo "$2" >"$CONVEYOR_PORTS_DIR/$1"
     )
 }
 

@@ -17,7 +17,12 @@ run_and_stop() {
     export CONVEYOR_BROKER_PORT=$(e2e_free_port) CONVEYOR_CONTROL_PORT_BASE=$(e2e_free_port)
     setsid make -s -f "$E2E_DIR/Makefile" run >"$log" 2>&1 &
     local make_pid=$!
-    serving() { grep -q 'serving at' "$log"; }
+    # Serving: the stack is ready and the script's three sample requests are done.
+    serving() {
+        [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$CONVEYOR_HTTP_PORT/readyz") == 200 ]] &&
+            [[ $(psql -X -q -At -d "$("$CONVEYOR_SOURCE_DIR/deploy/local/pg" url "$CONVEYOR_PG_PORT")" \
+                -c "SELECT count(*) FROM requests WHERE status = 'done'") -ge 3 ]]
+    }
     e2e_wait 120 "make run to serve" serving
     [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$CONVEYOR_HTTP_PORT/healthz") == 200 ]] ||
         e2e_fail "make run serves, but not on its port"
@@ -27,8 +32,11 @@ run_and_stop() {
         [[ $SECONDS -lt $deadline ]] || e2e_fail "make run did not end within 60 s of SIG$signal"
         sleep 0.1
     done
-    stopped() { grep -q 'conveyor: stopped' "$log"; }
-    e2e_wait 30 "the script to finish its clean-up" stopped
+    # The script may still be stopping what it started: done once the lock it holds while it runs
+    # (and what it started inherits) is free.
+    finished() { flock -n "$CONVEYOR_RUN_DIR/run.lock" true; }
+    e2e_wait 30 "the script to finish its clean-up" finished
+    grep -q 'conveyor: stopped' "$log" || e2e_fail "SIG$signal to make run's process group: the script did not say it stopped"
     local pg_status=0
     "$CONVEYOR_SOURCE_DIR/deploy/local/pg" status "$E2E_DIR/var/pg" >/dev/null || pg_status=$?
     [[ $pg_status -eq 3 ]] || e2e_fail "SIG$signal to make run's process group left PostgreSQL running"

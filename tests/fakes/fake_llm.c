@@ -1,4 +1,7 @@
-/* The stand-in LLM server: libmicrohttpd, one thread per connection, answers scripted by the test. */
+/* The stand-in LLM server: libmicrohttpd, one thread per connection, answers scripted by the test.
+   The script (fake_llm_script.c) says what to answer, the answers are worded in fake_llm_reply.c and
+   what arrives is kept in fake_llm_journal.c; this file listens, reads each request, carries out
+   its step's behaviour (waiting, hanging, dropping the connection) and serves the /_fake/ paths. */
 #include "fake_llm.h"
 
 #include <arpa/inet.h>
@@ -8,6 +11,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,37 +25,18 @@
 #include <microhttpd.h>
 
 #include "cv_alloc.h"
+#include "cv_buffer.h"
+#include "fake_llm_journal.h"
+#include "fake_llm_reply.h"
+#include "fake_llm_script.h"
 
 #define MAX_BODY (4 * 1024 * 1024)
 #define CHAT_PATH "/v1/chat/completions"
 #define CONTROL_PREFIX "/_fake/"
-#define FAILURE_BODY "{\"error\":{\"message\":\"fake failure\",\"type\":\"server_error\"}}"
-
-typedef struct _s_step_t s_step_t;
-struct _s_step_t {
-    fake_llm_mode_t mode;
-    char *text;
-    unsigned status;
-    unsigned delay_ms;
-    char *retry_after;
-    unsigned retry_after_ms;
-    int prompt_tokens;
-    int completion_tokens;
-    bool no_usage;
-    s_step_t *next;
-};
-
-typedef struct _s_intent_t s_intent_t;
-struct _s_intent_t {
-    char *keyword;
-    char *label;
-    s_intent_t *next;
-};
 
 /* A request's body, as it arrives. */
 typedef struct {
-    char *data;
-    size_t size;
+    cv_buffer_t body;
     bool too_large;
 } s_upload_t;
 
@@ -60,175 +45,33 @@ struct _fake_llm_t {
     int port;
     char base_url[64];
     bool verbose;
-    int stop_pipe[2];        /* written once, at stop: wakes every waiting answer */
-    pthread_mutex_t mutex;   /* guards everything below */
-    pthread_cond_t recorded; /* signalled with each request recorded */
-    s_step_t *queue;
-    s_step_t *queue_tail;
-    size_t pending;
-    s_step_t *fallback; /* the default step */
-    s_intent_t *intents;
-    json_t *requests;
-    unsigned long served;
+    int stop_pipe[2]; /* written once, at stop: wakes every waiting answer */
+    fake_llm_script_t *script;
+    fake_llm_journal_t *journal;
+    atomic_ulong served; /* chat completions answered, for their ids */
 };
 
-static const char *const s_mode_names[] = {"ok", "slow", "status", "malformed", "hang", "close", "intent"};
-
 /* ---------------------------------------------------------------------------------------------
-   Steps */
-
-static s_step_t *
-s_step_new (const fake_llm_step_t *step)
-{
-    assert (step->mode >= FAKE_LLM_OK && step->mode <= FAKE_LLM_INTENT);
-    s_step_t *self = cv_calloc (1, sizeof *self);
-    self->mode = step->mode;
-    self->text = step->text ? cv_strdup (step->text) : NULL;
-    self->status = step->status;
-    self->delay_ms = step->delay_ms;
-    self->retry_after = step->retry_after ? cv_strdup (step->retry_after) : NULL;
-    self->retry_after_ms = step->retry_after_ms;
-    self->prompt_tokens = step->prompt_tokens;
-    self->completion_tokens = step->completion_tokens;
-    self->no_usage = step->no_usage;
-    return self;
-}
-
-static s_step_t *
-s_step_dup (const s_step_t *step)
-{
-    return s_step_new (&(fake_llm_step_t){.mode = step->mode,
-                                          .text = step->text,
-                                          .status = step->status,
-                                          .delay_ms = step->delay_ms,
-                                          .retry_after = step->retry_after,
-                                          .retry_after_ms = step->retry_after_ms,
-                                          .prompt_tokens = step->prompt_tokens,
-                                          .completion_tokens = step->completion_tokens,
-                                          .no_usage = step->no_usage});
-}
-
-static void
-s_step_destroy (s_step_t **self_p)
-{
-    s_step_t *self = *self_p;
-    if (!self)
-        return;
-    free (self->text);
-    free (self->retry_after);
-    free (self);
-    *self_p = NULL;
-}
-
-/* A step from its JSON form; strings borrowed from object. */
-static int
-s_step_from_json (json_t *object, fake_llm_step_t *step, char *error, size_t size)
-{
-    memset (step, 0, sizeof *step);
-    if (!json_is_object (object)) {
-        snprintf (error, size, "a step must be a JSON object");
-        return -1;
-    }
-    const char *mode = json_string_value (json_object_get (object, "mode"));
-    size_t index = 0;
-    while (mode && index < sizeof s_mode_names / sizeof s_mode_names[0] && strcmp (mode, s_mode_names[index]) != 0)
-        index++;
-    if (!mode || index == sizeof s_mode_names / sizeof s_mode_names[0]) {
-        snprintf (error, size, "mode must be one of ok, slow, status, malformed, hang, close, intent");
-        return -1;
-    }
-    step->mode = (fake_llm_mode_t) index;
-    const char *key;
-    json_t *value;
-    json_object_foreach (object, key, value) {
-        bool ok = true;
-        if (strcmp (key, "mode") == 0)
-            continue;
-        if (strcmp (key, "content") == 0 || strcmp (key, "body") == 0)
-            ok = (step->text = json_string_value (value)) != NULL;
-        else if (strcmp (key, "retry_after") == 0)
-            ok = (step->retry_after = json_string_value (value)) != NULL;
-        else if (strcmp (key, "usage") == 0) {
-            ok = json_is_boolean (value);
-            step->no_usage = json_is_false (value);
-        } else {
-            json_int_t number = json_integer_value (value);
-            ok = json_is_integer (value) && number >= 0 && number <= 100000000;
-            if (strcmp (key, "status") == 0)
-                step->status = (unsigned) number, ok = ok && number >= 100 && number <= 599;
-            else if (strcmp (key, "delay_ms") == 0)
-                step->delay_ms = (unsigned) number;
-            else if (strcmp (key, "retry_after_ms") == 0)
-                step->retry_after_ms = (unsigned) number;
-            else if (strcmp (key, "prompt_tokens") == 0)
-                step->prompt_tokens = (int) number;
-            else if (strcmp (key, "completion_tokens") == 0)
-                step->completion_tokens = (int) number;
-            else {
-                snprintf (error, size, "unknown step key %s", key);
-                return -1;
-            }
-        }
-        if (!ok) {
-            snprintf (error, size, "bad value for step key %s", key);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* ---------------------------------------------------------------------------------------------
-   The server */
-
-static void
-s_lock (fake_llm_t *self)
-{
-    pthread_mutex_lock (&self->mutex);
-}
-
-static void
-s_unlock (fake_llm_t *self)
-{
-    pthread_mutex_unlock (&self->mutex);
-}
-
-/* The next step, the caller's to destroy. */
-static s_step_t *
-s_take_step (fake_llm_t *self)
-{
-    s_lock (self);
-    s_step_t *step = self->queue;
-    if (step) {
-        self->queue = step->next;
-        if (!self->queue)
-            self->queue_tail = NULL;
-        self->pending--;
-        step->next = NULL;
-    } else
-        step = s_step_dup (self->fallback);
-    s_unlock (self);
-    return step;
-}
+   Answering a request */
 
 static void
 s_record (fake_llm_t *self, struct MHD_Connection *connection, const char *method, const char *url,
-          const s_upload_t *upload, json_t *body, const s_step_t *step)
+          const s_upload_t *upload, json_t *body, const fake_llm_step_t *step)
 {
     const char *authorization = MHD_lookup_connection_value (connection, MHD_HEADER_KIND, "Authorization");
-    json_t *raw = body ? json_deep_copy (body) : json_stringn (upload->data ? upload->data : "", upload->size);
+    json_t *raw =
+        body ? json_deep_copy (body) : json_stringn (upload->body.data ? upload->body.data : "", upload->body.size);
     json_t *model = json_object_get (body, "model");
     json_t *messages = json_object_get (body, "messages");
-    json_t *record = json_pack (
-        "{s:s, s:s, s:o?, s:o?, s:O?, s:O?, s:s?}", "method", method, "path", url, "authorization",
-        authorization ? json_string (authorization) : NULL, "body", raw, "model", json_is_string (model) ? model : NULL,
-        "messages", json_is_array (messages) ? messages : NULL, "step", step ? s_mode_names[step->mode] : NULL);
+    const char *mode = step ? fake_llm_mode_name (step->mode) : NULL;
+    json_t *record = json_pack ("{s:s, s:s, s:o?, s:o?, s:O?, s:O?, s:s?}", "method", method, "path", url,
+                                "authorization", authorization ? json_string (authorization) : NULL, "body", raw,
+                                "model", json_is_string (model) ? model : NULL, "messages",
+                                json_is_array (messages) ? messages : NULL, "step", mode);
     assert (record);
-    s_lock (self);
-    json_array_append_new (self->requests, record);
-    pthread_cond_broadcast (&self->recorded);
-    s_unlock (self);
+    fake_llm_journal_add (self->journal, record);
     if (self->verbose)
-        fprintf (stderr, "fake-llm: %s %s -> %s\n", method, url, step ? s_mode_names[step->mode] : "-");
+        fprintf (stderr, "fake-llm: %s %s -> %s\n", method, url, mode ? mode : "-");
 }
 
 /* Waits ms (forever when negative); false when the client went away or the server is stopping. */
@@ -261,131 +104,40 @@ s_wait (fake_llm_t *self, struct MHD_Connection *connection, long ms)
 }
 
 static enum MHD_Result
-s_answer (struct MHD_Connection *connection, unsigned status, const char *body, const char *retry_after,
-          unsigned retry_after_ms)
-{
-    struct MHD_Response *response =
-        MHD_create_response_from_buffer (strlen (body), (void *) body, MHD_RESPMEM_MUST_COPY);
-    MHD_add_response_header (response, "Content-Type", "application/json");
-    if (retry_after)
-        MHD_add_response_header (response, "Retry-After", retry_after);
-    if (retry_after_ms) {
-        char value[32];
-        snprintf (value, sizeof value, "%u", retry_after_ms);
-        MHD_add_response_header (response, "retry-after-ms", value);
-    }
-    enum MHD_Result result = MHD_queue_response (connection, status, response);
-    MHD_destroy_response (response);
-    return result;
-}
-
-static enum MHD_Result
-s_answer_json (struct MHD_Connection *connection, unsigned status, json_t *document)
-{
-    char *text = json_dumps (document, JSON_COMPACT);
-    json_decref (document);
-    enum MHD_Result result = s_answer (connection, status, text ? text : "{}", NULL, 0);
-    free (text);
-    return result;
-}
-
-static enum MHD_Result
-s_answer_error (struct MHD_Connection *connection, unsigned status, const char *type, const char *message)
-{
-    return s_answer_json (connection, status,
-                          json_pack ("{s:{s:s, s:s, s:n}}", "error", "message", message, "type", type, "code"));
-}
-
-static int
-s_estimate_tokens (size_t bytes)
-{
-    return (int) ((bytes + 3) / 4);
-}
-
-/* The content the intent mode answers for the last user message. */
-static char *
-s_choose_intent (fake_llm_t *self, json_t *messages)
-{
-    const char *text = "";
-    for (size_t i = json_array_size (messages); i > 0; i--) {
-        json_t *message = json_array_get (messages, i - 1);
-        const char *role = json_string_value (json_object_get (message, "role"));
-        if (role && strcmp (role, "user") == 0) {
-            text = json_string_value (json_object_get (message, "content"));
-            text = text ? text : "";
-            break;
-        }
-    }
-    const char *label = "unknown";
-    s_lock (self);
-    for (s_intent_t *intent = self->intents; intent; intent = intent->next)
-        if (strcasestr (text, intent->keyword)) {
-            label = intent->label;
-            break;
-        }
-    json_t *answer = json_pack ("{s:s}", "intent", label);
-    s_unlock (self);
-    char *content = json_dumps (answer, JSON_COMPACT);
-    json_decref (answer);
-    return content;
-}
-
-static enum MHD_Result
-s_completion (fake_llm_t *self, struct MHD_Connection *connection, json_t *request, const s_step_t *step,
+s_completion (fake_llm_t *self, struct MHD_Connection *connection, json_t *request, const fake_llm_step_t *step,
               const char *content)
 {
-    json_t *model = json_object_get (request, "model");
-    json_t *answer =
-        json_pack ("{s:s, s:I, s:O?, s:[{s:i, s:{s:s, s:s}, s:s}]}", "object", "chat.completion", "created",
-                   (json_int_t) time (NULL), "model", json_is_string (model) ? model : NULL, "choices", "index", 0,
-                   "message", "role", "assistant", "content", content, "finish_reason", "stop");
-    assert (answer);
-    if (!step->no_usage) {
-        int prompt = step->prompt_tokens, completion = step->completion_tokens;
-        if (!prompt && !completion) {
-            char *messages = json_dumps (json_object_get (request, "messages"), JSON_COMPACT);
-            prompt = s_estimate_tokens (messages ? strlen (messages) : 0);
-            completion = s_estimate_tokens (strlen (content));
-            free (messages);
-        }
-        json_object_set_new (answer, "usage",
-                             json_pack ("{s:i, s:i, s:i}", "prompt_tokens", prompt, "completion_tokens", completion,
-                                        "total_tokens", prompt + completion));
-    }
-    s_lock (self);
-    unsigned long serial = ++self->served;
-    s_unlock (self);
-    char id[64];
-    snprintf (id, sizeof id, "chatcmpl-fake-%lu", serial);
-    json_object_set_new (answer, "id", json_string (id));
-    return s_answer_json (connection, 200, answer);
+    unsigned long serial = atomic_fetch_add (&self->served, 1) + 1;
+    return fake_llm_reply_json (connection, 200, fake_llm_reply_completion (request, step, content, serial));
 }
 
+/* Carries out the step's behaviour for a well-formed chat request. */
 static enum MHD_Result
-s_chat (fake_llm_t *self, struct MHD_Connection *connection, json_t *request, const s_step_t *step)
+s_chat (fake_llm_t *self, struct MHD_Connection *connection, json_t *request, const fake_llm_step_t *step)
 {
     switch (step->mode) {
     case FAKE_LLM_SLOW:
         if (!s_wait (self, connection, step->delay_ms))
             return MHD_NO;
         if (step->status && step->status != 200)
-            return s_answer (connection, step->status, step->text ? step->text : FAILURE_BODY, step->retry_after,
-                             step->retry_after_ms);
+            return fake_llm_reply_send (connection, step->status, step->text ? step->text : FAKE_LLM_FAILURE_BODY,
+                                        step->retry_after, step->retry_after_ms);
         return s_completion (self, connection, request, step, step->text ? step->text : "ok");
     case FAKE_LLM_OK:
         return s_completion (self, connection, request, step, step->text ? step->text : "ok");
     case FAKE_LLM_STATUS:
-        return s_answer (connection, step->status ? step->status : 500, step->text ? step->text : FAILURE_BODY,
-                         step->retry_after, step->retry_after_ms);
+        return fake_llm_reply_send (connection, step->status ? step->status : 500,
+                                    step->text ? step->text : FAKE_LLM_FAILURE_BODY, step->retry_after,
+                                    step->retry_after_ms);
     case FAKE_LLM_MALFORMED:
-        return s_answer (connection, 200, step->text ? step->text : "this is not JSON", NULL, 0);
+        return fake_llm_reply_send (connection, 200, step->text ? step->text : "this is not JSON", NULL, 0);
     case FAKE_LLM_HANG:
         s_wait (self, connection, -1);
         return MHD_NO;
     case FAKE_LLM_CLOSE:
         return MHD_NO;
     case FAKE_LLM_INTENT: {
-        char *content = s_choose_intent (self, json_object_get (request, "messages"));
+        char *content = fake_llm_script_intent (self->script, json_object_get (request, "messages"));
         enum MHD_Result result = s_completion (self, connection, request, step, content);
         free (content);
         return result;
@@ -401,7 +153,7 @@ s_control (fake_llm_t *self, struct MHD_Connection *connection, const char *url,
 {
     char error[256] = "";
     const char *path = url + strlen (CONTROL_PREFIX);
-    char *text = cv_strndup (upload->data ? upload->data : "", upload->size);
+    char *text = cv_strndup (upload->body.data ? upload->body.data : "", upload->body.size);
     int rc = 0;
     if (strcmp (path, "steps") == 0 && strcmp (method, "POST") == 0)
         rc = fake_llm_push_json (self, text, error, sizeof error);
@@ -428,21 +180,18 @@ s_control (fake_llm_t *self, struct MHD_Connection *connection, const char *url,
         json_decref (map);
     } else if (strcmp (path, "requests") == 0 && strcmp (method, "GET") == 0) {
         free (text);
-        s_lock (self);
-        json_t *copy = json_deep_copy (self->requests);
-        s_unlock (self);
-        return s_answer_json (connection, 200, copy);
+        return fake_llm_reply_json (connection, 200, fake_llm_journal_all (self->journal));
     } else if (strcmp (path, "reset") == 0 && strcmp (method, "POST") == 0)
         fake_llm_reset (self);
     else {
         free (text);
-        return s_answer_error (connection, 404, "not_found", "no such control path");
+        return fake_llm_reply_error (connection, 404, "not_found", "no such control path");
     }
     free (text);
     if (rc)
-        return s_answer_error (connection, 400, "invalid_request_error", error);
+        return fake_llm_reply_error (connection, 400, "invalid_request_error", error);
     json_int_t pending = (json_int_t) fake_llm_pending (self);
-    return s_answer_json (connection, 200, json_pack ("{s:b, s:I}", "ok", 1, "pending", pending));
+    return fake_llm_reply_json (connection, 200, json_pack ("{s:b, s:I}", "ok", 1, "pending", pending));
 }
 
 static enum MHD_Result
@@ -457,38 +206,33 @@ s_access (void *cls, struct MHD_Connection *connection, const char *url, const c
         return MHD_YES;
     }
     if (*upload_data_size) {
-        if (upload->size + *upload_data_size > MAX_BODY)
+        if (!cv_buffer_append (&upload->body, upload_data, *upload_data_size, MAX_BODY))
             upload->too_large = true;
-        else {
-            upload->data = cv_realloc (upload->data, upload->size + *upload_data_size + 1);
-            memcpy (upload->data + upload->size, upload_data, *upload_data_size);
-            upload->size += *upload_data_size;
-            upload->data[upload->size] = '\0';
-        }
         *upload_data_size = 0;
         return MHD_YES;
     }
     if (strncmp (url, CONTROL_PREFIX, strlen (CONTROL_PREFIX)) == 0)
         return s_control (self, connection, url, method, upload);
 
-    json_t *request = upload->size ? json_loadb (upload->data, upload->size, 0, NULL) : NULL;
+    json_t *request = upload->body.size ? json_loadb (upload->body.data, upload->body.size, 0, NULL) : NULL;
     bool is_chat = strcmp (url, CHAT_PATH) == 0 && strcmp (method, "POST") == 0;
     bool well_formed = json_is_object (request) && json_is_array (json_object_get (request, "messages"));
-    s_step_t *step = is_chat && well_formed && !upload->too_large ? s_take_step (self) : NULL;
+    fake_llm_taken_t *taken = is_chat && well_formed && !upload->too_large ? fake_llm_script_take (self->script) : NULL;
+    const fake_llm_step_t *step = taken ? fake_llm_taken_step (taken) : NULL;
     s_record (self, connection, method, url, upload, request, step);
     enum MHD_Result result;
     if (strcmp (url, CHAT_PATH) != 0)
-        result = s_answer_error (connection, 404, "not_found", "no such path");
+        result = fake_llm_reply_error (connection, 404, "not_found", "no such path");
     else if (!is_chat)
-        result = s_answer_error (connection, 405, "invalid_request_error", "use POST");
+        result = fake_llm_reply_error (connection, 405, "invalid_request_error", "use POST");
     else if (upload->too_large)
-        result = s_answer_error (connection, 413, "invalid_request_error", "the body is too large");
+        result = fake_llm_reply_error (connection, 413, "invalid_request_error", "the body is too large");
     else if (!well_formed)
-        result = s_answer_error (connection, 400, "invalid_request_error",
-                                 "the body must be a JSON object with a messages list");
+        result = fake_llm_reply_error (connection, 400, "invalid_request_error",
+                                       "the body must be a JSON object with a messages list");
     else
         result = s_chat (self, connection, request, step);
-    s_step_destroy (&step);
+    fake_llm_taken_destroy (&taken);
     json_decref (request);
     return result;
 }
@@ -499,10 +243,13 @@ s_completed (void *cls, struct MHD_Connection *connection, void **con_cls, enum 
     s_upload_t *upload = *con_cls;
     if (!upload)
         return;
-    free (upload->data);
+    cv_buffer_release (&upload->body);
     free (upload);
     *con_cls = NULL;
 }
+
+/* ---------------------------------------------------------------------------------------------
+   The server */
 
 fake_llm_t *
 fake_llm_new (int port, bool verbose)
@@ -514,10 +261,9 @@ fake_llm_new (int port, bool verbose)
         free (self);
         return NULL;
     }
-    pthread_mutex_init (&self->mutex, NULL);
-    pthread_cond_init (&self->recorded, NULL);
-    self->requests = json_array ();
-    self->fallback = s_step_new (&(fake_llm_step_t){.mode = FAKE_LLM_OK});
+    self->script = fake_llm_script_new ();
+    self->journal = fake_llm_journal_new ();
+    atomic_init (&self->served, 0);
     struct sockaddr_in address = {
         .sin_family = AF_INET, .sin_port = htons ((uint16_t) port), .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
     self->daemon = MHD_start_daemon (
@@ -534,25 +280,6 @@ fake_llm_new (int port, bool verbose)
     return self;
 }
 
-static void
-s_forget_script (fake_llm_t *self)
-{
-    while (self->queue) {
-        s_step_t *next = self->queue->next;
-        s_step_destroy (&self->queue);
-        self->queue = next;
-    }
-    self->queue_tail = NULL;
-    self->pending = 0;
-    while (self->intents) {
-        s_intent_t *next = self->intents->next;
-        free (self->intents->keyword);
-        free (self->intents->label);
-        free (self->intents);
-        self->intents = next;
-    }
-}
-
 void
 fake_llm_destroy (fake_llm_t **self_p)
 {
@@ -567,11 +294,8 @@ fake_llm_destroy (fake_llm_t **self_p)
         MHD_stop_daemon (self->daemon);
     close (self->stop_pipe[0]);
     close (self->stop_pipe[1]);
-    s_forget_script (self);
-    s_step_destroy (&self->fallback);
-    json_decref (self->requests);
-    pthread_cond_destroy (&self->recorded);
-    pthread_mutex_destroy (&self->mutex);
+    fake_llm_script_destroy (&self->script);
+    fake_llm_journal_destroy (&self->journal);
     free (self);
     *self_p = NULL;
 }
@@ -594,146 +318,71 @@ void
 fake_llm_push (fake_llm_t *self, const fake_llm_step_t *step)
 {
     assert (self && step);
-    s_step_t *copy = s_step_new (step);
-    s_lock (self);
-    if (self->queue_tail)
-        self->queue_tail->next = copy;
-    else
-        self->queue = copy;
-    self->queue_tail = copy;
-    self->pending++;
-    s_unlock (self);
+    fake_llm_script_push (self->script, step);
 }
 
 void
 fake_llm_set_default (fake_llm_t *self, const fake_llm_step_t *step)
 {
     assert (self && step);
-    s_step_t *copy = s_step_new (step);
-    s_lock (self);
-    s_step_destroy (&self->fallback);
-    self->fallback = copy;
-    s_unlock (self);
+    fake_llm_script_set_default (self->script, step);
 }
 
 int
 fake_llm_push_json (fake_llm_t *self, const char *text, char *error, size_t size)
 {
     assert (self && text);
-    json_error_t parse_error;
-    json_t *value = json_loads (text, 0, &parse_error);
-    if (!value) {
-        snprintf (error, size, "not JSON: %s", parse_error.text);
-        return -1;
-    }
-    json_t *list = json_is_array (value) ? json_incref (value) : json_pack ("[O]", value);
-    fake_llm_step_t steps[json_array_size (list) ? json_array_size (list) : 1];
-    int rc = 0;
-    for (size_t i = 0; i < json_array_size (list) && rc == 0; i++)
-        rc = s_step_from_json (json_array_get (list, i), &steps[i], error, size);
-    for (size_t i = 0; i < json_array_size (list) && rc == 0; i++)
-        fake_llm_push (self, &steps[i]);
-    json_decref (list);
-    json_decref (value);
-    return rc;
+    return fake_llm_script_load (self->script, text, false, error, size);
 }
 
 int
 fake_llm_set_default_json (fake_llm_t *self, const char *text, char *error, size_t size)
 {
     assert (self && text);
-    json_error_t parse_error;
-    json_t *value = json_loads (text, 0, &parse_error);
-    if (!value) {
-        snprintf (error, size, "not JSON: %s", parse_error.text);
-        return -1;
-    }
-    fake_llm_step_t step;
-    int rc = s_step_from_json (value, &step, error, size);
-    if (rc == 0)
-        fake_llm_set_default (self, &step);
-    json_decref (value);
-    return rc;
+    return fake_llm_script_load (self->script, text, true, error, size);
 }
 
 void
 fake_llm_add_intent (fake_llm_t *self, const char *keyword, const char *label)
 {
-    assert (self && keyword && *keyword && label);
-    s_intent_t *intent = cv_calloc (1, sizeof *intent);
-    intent->keyword = cv_strdup (keyword);
-    intent->label = cv_strdup (label);
-    s_lock (self);
-    s_intent_t **link = &self->intents;
-    while (*link)
-        link = &(*link)->next;
-    *link = intent;
-    s_unlock (self);
+    assert (self);
+    fake_llm_script_add_intent (self->script, keyword, label);
 }
 
 size_t
 fake_llm_pending (fake_llm_t *self)
 {
     assert (self);
-    s_lock (self);
-    size_t pending = self->pending;
-    s_unlock (self);
-    return pending;
+    return fake_llm_script_pending (self->script);
 }
 
 size_t
 fake_llm_request_count (fake_llm_t *self)
 {
     assert (self);
-    s_lock (self);
-    size_t count = json_array_size (self->requests);
-    s_unlock (self);
-    return count;
+    return fake_llm_journal_count (self->journal);
 }
 
 bool
 fake_llm_wait_requests (fake_llm_t *self, size_t count, int timeout_ms)
 {
     assert (self);
-    struct timespec until;
-    clock_gettime (CLOCK_REALTIME, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (long) (timeout_ms % 1000) * 1000000;
-    if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
-    }
-    s_lock (self);
-    int rc = 0;
-    while (json_array_size (self->requests) < count && rc == 0)
-        rc = pthread_cond_timedwait (&self->recorded, &self->mutex, &until);
-    bool reached = json_array_size (self->requests) >= count;
-    s_unlock (self);
-    return reached;
+    return fake_llm_journal_wait (self->journal, count, timeout_ms);
 }
 
 json_t *
 fake_llm_request (fake_llm_t *self, size_t index)
 {
     assert (self);
-    s_lock (self);
-    json_t *record = json_array_get (self->requests, index);
-    json_t *copy = record ? json_deep_copy (record) : NULL;
-    s_unlock (self);
-    return copy;
+    return fake_llm_journal_get (self->journal, index);
 }
 
 void
 fake_llm_reset (fake_llm_t *self)
 {
     assert (self);
-    s_step_t *ok = s_step_new (&(fake_llm_step_t){.mode = FAKE_LLM_OK});
-    s_lock (self);
-    s_forget_script (self);
-    s_step_destroy (&self->fallback);
-    self->fallback = ok;
-    json_array_clear (self->requests);
-    s_unlock (self);
+    fake_llm_script_reset (self->script);
+    fake_llm_journal_clear (self->journal);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -743,8 +392,8 @@ fake_llm_reset (fake_llm_t *self)
 typedef struct {
     CURLcode code;
     long status;
-    char body[4096];
-    size_t size;
+    cv_buffer_t received;
+    const char *body; /* received's text, "" when nothing came */
     char retry_after[32];
     char retry_after_ms[32];
 } s_http_t;
@@ -754,11 +403,7 @@ s_http_body (char *data, size_t size, size_t count, void *arg)
 {
     s_http_t *http = arg;
     size_t bytes = size * count;
-    size_t room = sizeof http->body - 1 - http->size;
-    memcpy (http->body + http->size, data, bytes < room ? bytes : room);
-    http->size += bytes < room ? bytes : room;
-    http->body[http->size] = '\0';
-    return bytes;
+    return cv_buffer_append (&http->received, data, bytes, MAX_BODY) ? bytes : 0;
 }
 
 static size_t
@@ -774,10 +419,11 @@ s_http_header (char *data, size_t size, size_t count, void *arg)
     return bytes;
 }
 
-/* One request on a fresh connection. */
+/* One request on a fresh connection; http's last answer is freed first. */
 static void
 s_http (const fake_llm_t *fake, const char *method, const char *path, const char *body, long timeout_ms, s_http_t *http)
 {
+    cv_buffer_release (&http->received);
     memset (http, 0, sizeof *http);
     char url[256];
     snprintf (url, sizeof url, "http://127.0.0.1:%d%s", fake->port, path);
@@ -797,6 +443,7 @@ s_http (const fake_llm_t *fake, const char *method, const char *path, const char
     curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, timeout_ms);
     http->code = curl_easy_perform (curl);
+    http->body = http->received.data ? http->received.data : "";
     curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &http->status);
     curl_slist_free_all (headers);
     curl_easy_cleanup (curl);
@@ -838,7 +485,7 @@ fake_llm_test (bool verbose)
     assert (strcmp (fake_llm_base_url (fake), expected_url) == 0);
     const char *chat = "{\"model\":\"small\",\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},"
                        "{\"role\":\"user\",\"content\":\"Where is my CARD?\"}]}";
-    s_http_t http;
+    s_http_t http = {0};
 
     /* The default: ok, with the requested model and estimated usage; the request is recorded. */
     s_http (fake, "POST", CHAT_PATH, chat, 5000, &http);
@@ -967,6 +614,8 @@ fake_llm_test (bool verbose)
     assert (!fake);
     pthread_join (thread, NULL);
     assert (client.http.code != CURLE_OK && client.http.code != CURLE_OPERATION_TIMEDOUT);
+    cv_buffer_release (&client.http.received);
+    cv_buffer_release (&http.received);
     fake_llm_destroy (&fake);
     curl_global_cleanup ();
     if (verbose)

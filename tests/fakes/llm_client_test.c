@@ -51,17 +51,39 @@ s_config (s_test_t *test)
     return config;
 }
 
-static cv_llm_t *
-s_client (s_test_t *test, const cv_llm_config_t *config)
-{
+/* One scenario's client: the configuration it is made from (s_config's, which the scenario may
+   change before it connects), and its last call's reply and error. */
+typedef struct {
+    cv_llm_config_t config;
+    cv_llm_t *llm;
+    cv_llm_reply_t reply;
     cv_error_t err;
-    cv_llm_t *llm = cv_llm_new (config, test->log, &err);
-    if (!llm)
+} s_client_t;
+
+typedef void (s_scenario_fn) (s_test_t *test, s_client_t *client);
+
+/* A new client from client->config, in place of the one it had; the fake starts afresh. */
+static void
+s_connect (s_test_t *test, s_client_t *client)
+{
+    cv_llm_destroy (&client->llm);
+    cv_error_t err;
+    client->llm = cv_llm_new (&client->config, test->log, &err);
+    if (!client->llm)
         fprintf (stderr, "llm_client_test: %s\n", err.message);
-    assert (llm);
-    cv_llm_set_seed (llm, 7);
+    assert (client->llm);
+    cv_llm_set_seed (client->llm, 7);
     fake_llm_reset (test->fake);
-    return llm;
+}
+
+/* Runs scenario with a client of its own, freed after. */
+static void
+s_run (s_test_t *test, s_scenario_fn *scenario)
+{
+    s_client_t client = {.config = s_config (test)};
+    scenario (test, &client);
+    cv_llm_reply_reset (&client.reply);
+    cv_llm_destroy (&client.llm);
 }
 
 static const cv_llm_message_t s_messages[] = {
@@ -69,13 +91,14 @@ static const cv_llm_message_t s_messages[] = {
     {CV_LLM_USER, "Where is my new card? \xf0\x9f\x92\xb3"},
 };
 
-/* One call with the usual messages, deadline_ms from now. */
+/* One call with the usual messages, deadline_ms from now, into client's reply and error. */
 static int
-s_ask (s_test_t *test, cv_llm_t *llm, uint64_t deadline_ms, cv_llm_reply_t *reply, cv_error_t *err)
+s_ask (s_test_t *test, s_client_t *client, uint64_t deadline_ms)
 {
-    int rc = cv_llm_chat (llm, s_messages, 2, s_now_ms () + deadline_ms, reply, err);
+    cv_llm_reply_t *reply = &client->reply;
+    int rc = cv_llm_chat (client->llm, s_messages, 2, s_now_ms () + deadline_ms, reply, &client->err);
     if (test->verbose)
-        printf ("  -> %s (%u attempts, %llu ms)\n", rc ? err->message : reply->content, reply->attempts,
+        printf ("  -> %s (%u attempts, %llu ms)\n", rc ? client->err.message : reply->content, reply->attempts,
                 (unsigned long long) reply->latency_ms);
     return rc;
 }
@@ -92,22 +115,19 @@ s_recorded (s_test_t *test, size_t index, const char *field, char *out, size_t s
 }
 
 static void
-s_test_good_call (s_test_t *test)
+s_test_good_call (s_test_t *test, s_client_t *client)
 {
-    cv_llm_config_t config = s_config (test);
-    cv_llm_t *llm = s_client (test, &config);
+    s_connect (test, client);
     fake_llm_push (test->fake,
                    &(fake_llm_step_t){
                        .mode = FAKE_LLM_OK, .text = "card_arrival", .prompt_tokens = 1200, .completion_tokens = 300});
-    cv_llm_reply_t reply = {0};
-    cv_error_t err;
-    assert (s_ask (test, llm, 5000, &reply, &err) == 0);
-    assert (strcmp (reply.content, "card_arrival") == 0);
-    assert (strcmp (reply.model, "small") == 0 && !reply.fallback);
-    assert (reply.attempts == 1 && reply.has_usage);
-    assert (reply.prompt_tokens == 1200 && reply.completion_tokens == 300);
-    assert (fabs (reply.cost - (1.2 * 0.5 + 0.3 * 1.5)) < 1e-9);
-    assert (strcmp (reply.finish_reason, "stop") == 0);
+    assert (s_ask (test, client, 5000) == 0);
+    assert (strcmp (client->reply.content, "card_arrival") == 0);
+    assert (strcmp (client->reply.model, "small") == 0 && !client->reply.fallback);
+    assert (client->reply.attempts == 1 && client->reply.has_usage);
+    assert (client->reply.prompt_tokens == 1200 && client->reply.completion_tokens == 300);
+    assert (fabs (client->reply.cost - (1.2 * 0.5 + 0.3 * 1.5)) < 1e-9);
+    assert (strcmp (client->reply.finish_reason, "stop") == 0);
 
     /* What reached the server: the path, the key from the environment, model, messages, settings. */
     assert (fake_llm_request_count (test->fake) == 1);
@@ -129,32 +149,27 @@ s_test_good_call (s_test_t *test)
     /* A second call reuses the client (and its connection); the counters add up. */
     fake_llm_push (test->fake, &(fake_llm_step_t){
                                    .mode = FAKE_LLM_OK, .text = "again", .prompt_tokens = 10, .completion_tokens = 2});
-    assert (s_ask (test, llm, 5000, &reply, &err) == 0);
-    assert (strcmp (reply.content, "again") == 0);
+    assert (s_ask (test, client, 5000) == 0);
+    assert (strcmp (client->reply.content, "again") == 0);
     cv_llm_stats_t stats;
-    cv_llm_stats (llm, &stats);
+    cv_llm_stats (client->llm, &stats);
     assert (stats.calls == 2 && stats.failures == 0 && stats.attempts == 2);
     assert (stats.prompt_tokens == 1210 && stats.completion_tokens == 302);
     assert (fabs (stats.cost - (1.21 * 0.5 + 0.302 * 1.5)) < 1e-9);
     assert (stats.breaker == CV_BREAKER_CLOSED);
-    cv_llm_reply_reset (&reply);
-    cv_llm_destroy (&llm);
 }
 
 static void
-s_test_retries (s_test_t *test)
+s_test_retries (s_test_t *test, s_client_t *client)
 {
-    cv_llm_config_t config = s_config (test);
-    cv_llm_t *llm = s_client (test, &config);
-    cv_llm_reply_t reply = {0};
-    cv_error_t err;
+    s_connect (test, client);
     char path[64];
 
     /* 500 then 200: answered on the second attempt. */
     fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_STATUS, .status = 500});
     fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "second"});
-    assert (s_ask (test, llm, 5000, &reply, &err) == 0);
-    assert (strcmp (reply.content, "second") == 0 && reply.attempts == 2);
+    assert (s_ask (test, client, 5000) == 0);
+    assert (strcmp (client->reply.content, "second") == 0 && client->reply.attempts == 2);
     assert (fake_llm_request_count (test->fake) == 2);
 
     /* 503 on every attempt: 1 + max_retries requests, then UNAVAILABLE naming the status. */
@@ -162,134 +177,123 @@ s_test_retries (s_test_t *test)
     fake_llm_set_default (
         test->fake,
         &(fake_llm_step_t){.mode = FAKE_LLM_STATUS, .status = 503, .text = "{\"error\":{\"message\":\"overloaded\"}}"});
-    assert (s_ask (test, llm, 5000, &reply, &err) == -1);
-    assert (err.code == CV_ERR_UNAVAILABLE && strstr (err.message, "HTTP 503: overloaded"));
-    assert (reply.attempts == 3 && !reply.content);
+    assert (s_ask (test, client, 5000) == -1);
+    assert (client->err.code == CV_ERR_UNAVAILABLE && strstr (client->err.message, "HTTP 503: overloaded"));
+    assert (client->reply.attempts == 3 && !client->reply.content);
     assert (fake_llm_request_count (test->fake) == 3);
 
     /* 429 with Retry-After that fits before the deadline: waited for, then answered. */
     fake_llm_reset (test->fake);
     fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_STATUS, .status = 429, .retry_after = "1"});
     fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "after the wait"});
-    assert (s_ask (test, llm, 10000, &reply, &err) == 0);
-    assert (strcmp (reply.content, "after the wait") == 0 && reply.attempts == 2);
+    assert (s_ask (test, client, 10000) == 0);
+    assert (strcmp (client->reply.content, "after the wait") == 0 && client->reply.attempts == 2);
 
     /* ... and in OpenAI's retry-after-ms. */
     fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_STATUS, .status = 429, .retry_after_ms = 20});
     fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "ms"});
-    assert (s_ask (test, llm, 10000, &reply, &err) == 0);
-    assert (strcmp (reply.content, "ms") == 0 && reply.attempts == 2);
+    assert (s_ask (test, client, 10000) == 0);
+    assert (strcmp (client->reply.content, "ms") == 0 && client->reply.attempts == 2);
 
     /* A Retry-After past the deadline: no retry, the reason says so. */
     fake_llm_reset (test->fake);
     fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_STATUS, .status = 429, .retry_after = "30"});
-    assert (s_ask (test, llm, 3000, &reply, &err) == -1);
-    assert (err.code == CV_ERR_UNAVAILABLE && strstr (err.message, "past the deadline") && strstr (err.message, "429"));
-    assert (reply.attempts == 1 && fake_llm_request_count (test->fake) == 1);
+    assert (s_ask (test, client, 3000) == -1);
+    assert (client->err.code == CV_ERR_UNAVAILABLE && strstr (client->err.message, "past the deadline")
+            && strstr (client->err.message, "429"));
+    assert (client->reply.attempts == 1 && fake_llm_request_count (test->fake) == 1);
 
     /* 400: our request is wrong; no retry. */
     fake_llm_reset (test->fake);
     fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_STATUS,
                                                   .status = 400,
                                                   .text = "{\"error\":{\"message\":\"max_tokens is too large\"}}"});
-    assert (s_ask (test, llm, 5000, &reply, &err) == -1);
-    assert (err.code == CV_ERR_INVALID && strstr (err.message, "HTTP 400: max_tokens is too large"));
-    assert (reply.attempts == 1 && fake_llm_request_count (test->fake) == 1);
+    assert (s_ask (test, client, 5000) == -1);
+    assert (client->err.code == CV_ERR_INVALID && strstr (client->err.message, "HTTP 400: max_tokens is too large"));
+    assert (client->reply.attempts == 1 && fake_llm_request_count (test->fake) == 1);
 
     /* A malformed 200 is not retried on the same model. */
     fake_llm_reset (test->fake);
     fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_MALFORMED});
-    assert (s_ask (test, llm, 5000, &reply, &err) == -1);
-    assert (err.code == CV_ERR_MALFORMED && strcmp (err.field, "body") == 0);
-    assert (reply.attempts == 1 && fake_llm_request_count (test->fake) == 1);
+    assert (s_ask (test, client, 5000) == -1);
+    assert (client->err.code == CV_ERR_MALFORMED && strcmp (client->err.field, "body") == 0);
+    assert (client->reply.attempts == 1 && fake_llm_request_count (test->fake) == 1);
     fake_llm_push (test->fake,
                    &(fake_llm_step_t){.mode = FAKE_LLM_MALFORMED, .text = "{\"object\":\"chat.completion\"}"});
-    assert (s_ask (test, llm, 5000, &reply, &err) == -1);
-    assert (err.code == CV_ERR_MALFORMED && strcmp (err.field, "choices") == 0);
+    assert (s_ask (test, client, 5000) == -1);
+    assert (client->err.code == CV_ERR_MALFORMED && strcmp (client->err.field, "choices") == 0);
 
     /* A connection dropped without an answer is retried. A fresh client, so that libcurl has no
        kept-alive connection to silently retry on itself. */
-    cv_llm_destroy (&llm);
-    llm = s_client (test, &config);
+    s_connect (test, client);
     fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_CLOSE});
     fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "reconnected"});
-    assert (s_ask (test, llm, 5000, &reply, &err) == 0);
-    assert (strcmp (reply.content, "reconnected") == 0 && reply.attempts == 2);
+    assert (s_ask (test, client, 5000) == 0);
+    assert (strcmp (client->reply.content, "reconnected") == 0 && client->reply.attempts == 2);
     assert (strcmp (s_recorded (test, 0, "step", path, sizeof path), "close") == 0);
     assert (fake_llm_request_count (test->fake) == 2);
 
     /* An answer over max_response_bytes is refused, not retried. */
-    cv_llm_destroy (&llm);
-    config.max_response_bytes = 1024;
-    llm = s_client (test, &config);
+    client->config.max_response_bytes = 1024;
+    s_connect (test, client);
     char big[4000];
     memset (big, 'a', sizeof big - 1);
     big[sizeof big - 1] = '\0';
     fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = big});
-    assert (s_ask (test, llm, 5000, &reply, &err) == -1);
-    assert (err.code == CV_ERR_MALFORMED && strstr (err.message, "over 1024 bytes"));
+    assert (s_ask (test, client, 5000) == -1);
+    assert (client->err.code == CV_ERR_MALFORMED && strstr (client->err.message, "over 1024 bytes"));
     assert (fake_llm_request_count (test->fake) == 1);
-    cv_llm_reply_reset (&reply);
-    cv_llm_destroy (&llm);
 }
 
 static void
-s_test_deadlines (s_test_t *test)
+s_test_deadlines (s_test_t *test, s_client_t *client)
 {
-    cv_llm_config_t config = s_config (test);
-    cv_llm_t *llm = s_client (test, &config);
-    cv_llm_reply_t reply = {0};
-    cv_error_t err;
+    s_connect (test, client);
 
     /* Slower than the deadline: DEADLINE_EXCEEDED, no second attempt. */
     fake_llm_set_default (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_SLOW, .delay_ms = 5000});
-    assert (s_ask (test, llm, 300, &reply, &err) == -1);
-    assert (err.code == CV_ERR_DEADLINE_EXCEEDED);
-    assert (reply.attempts == 1 && fake_llm_request_count (test->fake) <= 1);
+    assert (s_ask (test, client, 300) == -1);
+    assert (client->err.code == CV_ERR_DEADLINE_EXCEEDED);
+    assert (client->reply.attempts == 1 && fake_llm_request_count (test->fake) <= 1);
 
     /* Hanging: the same, by the deadline. */
     fake_llm_reset (test->fake);
     fake_llm_set_default (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_HANG});
-    assert (s_ask (test, llm, 300, &reply, &err) == -1);
-    assert (err.code == CV_ERR_DEADLINE_EXCEEDED);
-    assert (reply.attempts == 1 && fake_llm_request_count (test->fake) <= 1);
+    assert (s_ask (test, client, 300) == -1);
+    assert (client->err.code == CV_ERR_DEADLINE_EXCEEDED);
+    assert (client->reply.attempts == 1 && fake_llm_request_count (test->fake) <= 1);
 
     /* A deadline already passed: nothing is sent. */
     fake_llm_reset (test->fake);
-    assert (cv_llm_chat (llm, s_messages, 2, s_now_ms () - 1, &reply, &err) == -1);
-    assert (err.code == CV_ERR_DEADLINE_EXCEEDED && reply.attempts == 0);
+    assert (cv_llm_chat (client->llm, s_messages, 2, s_now_ms () - 1, &client->reply, &client->err) == -1);
+    assert (client->err.code == CV_ERR_DEADLINE_EXCEEDED && client->reply.attempts == 0);
     assert (fake_llm_request_count (test->fake) == 0);
 
     /* Slower than the per-attempt timeout but within the deadline: a timeout is retried. */
-    cv_llm_destroy (&llm);
-    config.timeout_ms = 200;
-    llm = s_client (test, &config);
+    client->config.timeout_ms = 200;
+    s_connect (test, client);
     fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_SLOW, .delay_ms = 5000});
     fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_HANG});
     fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "third time"});
-    assert (s_ask (test, llm, 20000, &reply, &err) == 0);
-    assert (strcmp (reply.content, "third time") == 0 && reply.attempts == 3);
-    cv_llm_reply_reset (&reply);
-    cv_llm_destroy (&llm);
+    assert (s_ask (test, client, 20000) == 0);
+    assert (strcmp (client->reply.content, "third time") == 0 && client->reply.attempts == 3);
 }
 
 static void
-s_test_fallback (s_test_t *test)
+s_test_fallback (s_test_t *test, s_client_t *client)
 {
-    cv_llm_config_t config = s_config (test);
-    snprintf (config.fallback_model, sizeof config.fallback_model, "big");
-    cv_llm_t *llm = s_client (test, &config);
-    cv_llm_reply_t reply = {0};
-    cv_error_t err;
+    snprintf (client->config.fallback_model, sizeof client->config.fallback_model, "big");
+    s_connect (test, client);
     char model[64];
 
     /* The main model fails on every attempt: the fallback answers. */
     for (int i = 0; i < 3; i++)
         fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_STATUS, .status = 503});
     fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "from big"});
-    assert (s_ask (test, llm, 5000, &reply, &err) == 0);
-    assert (strcmp (reply.content, "from big") == 0 && strcmp (reply.model, "big") == 0 && reply.fallback);
-    assert (reply.attempts == 4);
+    assert (s_ask (test, client, 5000) == 0);
+    assert (strcmp (client->reply.content, "from big") == 0 && strcmp (client->reply.model, "big") == 0
+            && client->reply.fallback);
+    assert (client->reply.attempts == 4);
     assert (strcmp (s_recorded (test, 2, "model", model, sizeof model), "small") == 0);
     assert (strcmp (s_recorded (test, 3, "model", model, sizeof model), "big") == 0);
 
@@ -297,98 +301,89 @@ s_test_fallback (s_test_t *test)
     fake_llm_reset (test->fake);
     fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_MALFORMED});
     fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "well formed"});
-    assert (s_ask (test, llm, 5000, &reply, &err) == 0);
-    assert (reply.fallback && reply.attempts == 2);
+    assert (s_ask (test, client, 5000) == 0);
+    assert (client->reply.fallback && client->reply.attempts == 2);
 
     /* Both fail: the fallback gets one attempt only, and the error tells both stories. */
     fake_llm_reset (test->fake);
     fake_llm_set_default (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_STATUS, .status = 502});
-    assert (s_ask (test, llm, 5000, &reply, &err) == -1);
-    assert (reply.attempts == 4 && fake_llm_request_count (test->fake) == 4);
-    assert (err.code == CV_ERR_UNAVAILABLE && strstr (err.message, "model big") && strstr (err.message, "model small"));
+    assert (s_ask (test, client, 5000) == -1);
+    assert (client->reply.attempts == 4 && fake_llm_request_count (test->fake) == 4);
+    assert (client->err.code == CV_ERR_UNAVAILABLE && strstr (client->err.message, "model big")
+            && strstr (client->err.message, "model small"));
 
     /* A refused key: no model will do better, so no fallback. */
     fake_llm_reset (test->fake);
     fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_STATUS, .status = 401});
-    assert (s_ask (test, llm, 5000, &reply, &err) == -1);
-    assert (err.code == CV_ERR_INVALID && strstr (err.message, "API key"));
+    assert (s_ask (test, client, 5000) == -1);
+    assert (client->err.code == CV_ERR_INVALID && strstr (client->err.message, "API key"));
     assert (fake_llm_request_count (test->fake) == 1);
 
     cv_llm_stats_t stats;
-    cv_llm_stats (llm, &stats);
+    cv_llm_stats (client->llm, &stats);
     assert (stats.calls == 4 && stats.failures == 2 && stats.fallbacks == 3);
-    cv_llm_reply_reset (&reply);
-    cv_llm_destroy (&llm);
 }
 
 static void
-s_test_breaker (s_test_t *test)
+s_test_breaker (s_test_t *test, s_client_t *client)
 {
-    cv_llm_config_t config = s_config (test);
-    config.max_retries = 0;
-    config.breaker_threshold = 3;
-    config.breaker_cooldown_ms = 60000;
-    cv_llm_t *llm = s_client (test, &config);
+    client->config.max_retries = 0;
+    client->config.breaker_threshold = 3;
+    client->config.breaker_cooldown_ms = 60000;
+    s_connect (test, client);
     uint64_t now = s_now_ms ();
-    cv_llm_set_clock (llm, s_manual_clock, &now);
-    cv_llm_reply_t reply = {0};
-    cv_error_t err;
+    cv_llm_set_clock (client->llm, s_manual_clock, &now);
     cv_llm_stats_t stats;
 
     /* Three failures open it. */
     fake_llm_set_default (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_STATUS, .status = 500});
     for (int i = 0; i < 3; i++)
-        assert (cv_llm_chat (llm, s_messages, 2, now + 5000, &reply, &err) == -1);
-    cv_llm_stats (llm, &stats);
+        assert (cv_llm_chat (client->llm, s_messages, 2, now + 5000, &client->reply, &client->err) == -1);
+    cv_llm_stats (client->llm, &stats);
     assert (stats.breaker == CV_BREAKER_OPEN);
     assert (fake_llm_request_count (test->fake) == 3);
 
     /* Open: refused at once, nothing reaches the server. */
-    assert (cv_llm_chat (llm, s_messages, 2, now + 5000, &reply, &err) == -1);
-    assert (err.code == CV_ERR_UNAVAILABLE && strstr (err.message, "circuit open"));
-    assert (reply.attempts == 0 && fake_llm_request_count (test->fake) == 3);
+    assert (cv_llm_chat (client->llm, s_messages, 2, now + 5000, &client->reply, &client->err) == -1);
+    assert (client->err.code == CV_ERR_UNAVAILABLE && strstr (client->err.message, "circuit open"));
+    assert (client->reply.attempts == 0 && fake_llm_request_count (test->fake) == 3);
     now += 59999;
-    assert (cv_llm_chat (llm, s_messages, 2, now + 5000, &reply, &err) == -1);
+    assert (cv_llm_chat (client->llm, s_messages, 2, now + 5000, &client->reply, &client->err) == -1);
     assert (fake_llm_request_count (test->fake) == 3);
 
     /* After the cool-down, half-open: the trial fails and it opens again. */
     now += 1;
-    assert (cv_llm_chat (llm, s_messages, 2, now + 5000, &reply, &err) == -1);
-    assert (strstr (err.message, "HTTP 500"));
+    assert (cv_llm_chat (client->llm, s_messages, 2, now + 5000, &client->reply, &client->err) == -1);
+    assert (strstr (client->err.message, "HTTP 500"));
     assert (fake_llm_request_count (test->fake) == 4);
-    assert (cv_llm_chat (llm, s_messages, 2, now + 5000, &reply, &err) == -1);
-    assert (strstr (err.message, "circuit open") && fake_llm_request_count (test->fake) == 4);
+    assert (cv_llm_chat (client->llm, s_messages, 2, now + 5000, &client->reply, &client->err) == -1);
+    assert (strstr (client->err.message, "circuit open") && fake_llm_request_count (test->fake) == 4);
 
     /* Another cool-down; the trial succeeds and closes it. */
     now += 60000;
     fake_llm_set_default (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "back"});
-    assert (cv_llm_chat (llm, s_messages, 2, now + 5000, &reply, &err) == 0);
-    assert (strcmp (reply.content, "back") == 0);
-    cv_llm_stats (llm, &stats);
+    assert (cv_llm_chat (client->llm, s_messages, 2, now + 5000, &client->reply, &client->err) == 0);
+    assert (strcmp (client->reply.content, "back") == 0);
+    cv_llm_stats (client->llm, &stats);
     assert (stats.breaker == CV_BREAKER_CLOSED);
-    assert (cv_llm_chat (llm, s_messages, 2, now + 5000, &reply, &err) == 0);
+    assert (cv_llm_chat (client->llm, s_messages, 2, now + 5000, &client->reply, &client->err) == 0);
     assert (fake_llm_request_count (test->fake) == 6);
-    cv_llm_stats (llm, &stats);
+    cv_llm_stats (client->llm, &stats);
     assert (stats.short_circuited == 3 && stats.calls == 9 && stats.failures == 7);
-    cv_llm_reply_reset (&reply);
-    cv_llm_destroy (&llm);
 }
 
 static void
-s_test_json (s_test_t *test)
+s_test_json (s_test_t *test, s_client_t *client)
 {
-    cv_llm_config_t config = s_config (test);
-    config.json_object = true;
-    cv_llm_t *llm = s_client (test, &config);
-    cv_llm_reply_t reply = {0};
-    cv_error_t err;
+    client->config.json_object = true;
+    s_connect (test, client);
 
     /* The intent chooser answers JSON; response_format was asked for. */
     fake_llm_set_default (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_INTENT});
     fake_llm_add_intent (test->fake, "refund", "request_refund");
     fake_llm_add_intent (test->fake, "card", "card_arrival");
-    assert (s_ask (test, llm, 5000, &reply, &err) == 0);
-    json_t *answer = cv_llm_json_content (&reply, &err);
+    assert (s_ask (test, client, 5000) == 0);
+    json_t *answer = cv_llm_json_content (&client->reply, &client->err);
     assert (answer);
     assert (strcmp (json_string_value (json_object_get (answer, "intent")), "card_arrival") == 0);
     json_decref (answer);
@@ -400,16 +395,14 @@ s_test_json (s_test_t *test)
     /* Fenced JSON is accepted; prose is not. */
     fake_llm_push (test->fake,
                    &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "```json\n{\"intent\": \"request_refund\"}\n```"});
-    assert (s_ask (test, llm, 5000, &reply, &err) == 0);
-    answer = cv_llm_json_content (&reply, &err);
+    assert (s_ask (test, client, 5000) == 0);
+    answer = cv_llm_json_content (&client->reply, &client->err);
     assert (answer && strcmp (json_string_value (json_object_get (answer, "intent")), "request_refund") == 0);
     json_decref (answer);
     fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "It is probably card_arrival."});
-    assert (s_ask (test, llm, 5000, &reply, &err) == 0);
-    assert (!cv_llm_json_content (&reply, &err));
-    assert (err.code == CV_ERR_MALFORMED && strstr (err.message, "not JSON"));
-    cv_llm_reply_reset (&reply);
-    cv_llm_destroy (&llm);
+    assert (s_ask (test, client, 5000) == 0);
+    assert (!cv_llm_json_content (&client->reply, &client->err));
+    assert (client->err.code == CV_ERR_MALFORMED && strstr (client->err.message, "not JSON"));
 }
 
 void
@@ -420,12 +413,12 @@ llm_client_test (bool verbose)
     test.fake = fake_llm_new (0, verbose);
     assert (test.fake);
     test.log = cv_log_new ("llm_client_test", "selftest", verbose);
-    s_test_good_call (&test);
-    s_test_retries (&test);
-    s_test_deadlines (&test);
-    s_test_fallback (&test);
-    s_test_breaker (&test);
-    s_test_json (&test);
+    s_run (&test, s_test_good_call);
+    s_run (&test, s_test_retries);
+    s_run (&test, s_test_deadlines);
+    s_run (&test, s_test_fallback);
+    s_run (&test, s_test_breaker);
+    s_run (&test, s_test_json);
     cv_log_destroy (&test.log);
     fake_llm_destroy (&test.fake);
     unsetenv (KEY_VARIABLE);

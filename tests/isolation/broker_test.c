@@ -1,19 +1,20 @@
 /* Isolation test of the orchestrator's broker (orchestrator_broker): the broker runs in the test's
-   own zloop, bound on a free loopback port, and fake workers (DEALER sockets speaking cv_mdp) drive
-   it over real sockets. It covers registration, LRU dispatch within capacity, resends after a
+   own zloop, bound on a free loopback port, and fake workers (fake_worker.h: DEALER sockets
+   speaking cv_mdp) drive it over real sockets. It covers registration, LRU dispatch within capacity, resends after a
    worker dies, after an attempt times out or after an UNAVAILABLE reply, deadlines, unknown peers,
    malformed traffic, cancel and heartbeats.
 
-   Each wait runs the loop until a condition holds, bounded by a timeout so that a broken broker
+   Each wait runs the loop until a condition holds (loop_wait.h), bounded by a timeout so that a broken broker
    fails the test instead of hanging it. Nothing sleeps. */
 #include <assert.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cv_alloc.h"
 #include "cv_mdp.h"
+#include "fake_worker.h"
+#include "loop_wait.h"
 #include "orchestrator_broker.h"
 
 #define HEARTBEAT_MS 50
@@ -25,27 +26,10 @@
 #define CHECK_MS 2   /* how often a wait checks broker state, which cannot wake the loop by itself */
 
 #define MAX_FAKES 8
-#define MAX_REQUESTS 16
 #define MAX_OUTCOMES 16
 #define TEXT "where is my card"
 
 typedef struct _test_t test_t;
-
-/* A fake worker, or a peer that never says READY: a DEALER connected to the broker. Its loop reader
-   records everything the broker sends it. */
-typedef struct {
-    test_t *test;
-    zsock_t *dealer;
-    const char *instance;
-    bool beating;                          /* sends a HEARTBEAT every HEARTBEAT_MS, like a live worker */
-    int64_t last_sent;                     /* mono ms of the last message it sent */
-    cv_envelope_t *requests[MAX_REQUESTS]; /* each REQUEST received, unpacked, oldest first */
-    int64_t received_at[MAX_REQUESTS];     /* mono ms when each arrived */
-    size_t request_count;
-    size_t heartbeats;      /* HEARTBEATs received */
-    int64_t last_heartbeat; /* mono ms when the last one arrived */
-    size_t disconnects;     /* DISCONNECTs received */
-} fake_t;
 
 /* A job's owner, as the broker's caller has one; the done callback finds the test through it. */
 typedef struct _owner_t owner_t;
@@ -64,71 +48,19 @@ typedef struct {
     int64_t wall;         /* and wall-clock ms, to compare with deadlines */
 } outcome_t;
 
-typedef bool (condition_fn) (test_t *test, const void *arg);
-
 struct _test_t {
     zloop_t *loop;
     cv_log_t *log;
     orchestrator_broker_t *broker;
-    fake_t *fakes[MAX_FAKES];
+    fake_worker_t *fakes[MAX_FAKES];
     size_t fake_count;
     outcome_t outcomes[MAX_OUTCOMES];
     size_t done_count;
-    condition_fn *condition; /* what the running loop waits for */
-    const void *condition_arg;
-    int64_t until; /* mono ms when that wait gives up */
+    loop_wait_t wait; /* what the running loop waits for */
 };
 
 /*  --------------------------------------------------------------------------
-    Waiting: zloop_start until a condition holds or the wait times out */
-
-static bool
-s_waited_for (test_t *test)
-{
-    return test->condition && test->condition (test, test->condition_arg);
-}
-
-/* The loop's check timer: ends the loop once the condition holds or its time is up. */
-static int
-s_check (zloop_t *loop, int timer_id, void *arg)
-{
-    test_t *test = arg;
-    return s_waited_for (test) || zclock_mono () >= test->until ? -1 : 0;
-}
-
-/* Runs the loop until condition holds, at most timeout_ms; true when it held. */
-static bool
-s_run_until (test_t *test, condition_fn *condition, const void *arg, int timeout_ms)
-{
-    test->condition = condition;
-    test->condition_arg = arg;
-    test->until = zclock_mono () + timeout_ms;
-    if (!s_waited_for (test))
-        zloop_start (test->loop);
-    bool met = s_waited_for (test);
-    test->condition = NULL;
-    return met;
-}
-
-typedef struct {
-    const size_t *counter;
-    size_t target;
-} count_t;
-
-static bool
-s_count_reached (test_t *test, const void *arg)
-{
-    const count_t *count = arg;
-    return *count->counter >= count->target;
-}
-
-/* Waits until *counter (a fake's or the test's) reaches target. */
-static bool
-s_wait_count (test_t *test, const size_t *counter, size_t target, int timeout_ms)
-{
-    count_t count = {counter, target};
-    return s_run_until (test, s_count_reached, &count, timeout_ms);
-}
+    Waiting: the loop runs until a condition holds or the wait times out (loop_wait) */
 
 typedef struct {
     const char *service;
@@ -136,8 +68,9 @@ typedef struct {
 } workers_t;
 
 static bool
-s_workers_reached (test_t *test, const void *arg)
+s_workers_reached (void *test_arg, const void *arg)
 {
+    const test_t *test = test_arg;
     const workers_t *want = arg;
     return orchestrator_broker_workers (test->broker, want->service) == want->workers;
 }
@@ -147,7 +80,7 @@ static bool
 s_wait_workers (test_t *test, const char *service, size_t workers, int timeout_ms)
 {
     workers_t want = {service, workers};
-    return s_run_until (test, s_workers_reached, &want, timeout_ms);
+    return loop_wait_run (&test->wait, s_workers_reached, &want, timeout_ms);
 }
 
 /* A barrier on the broker-to-fake pipe, for a registered fake: waits for two more HEARTBEATs.
@@ -155,125 +88,33 @@ s_wait_workers (test_t *test, const char *service, size_t workers, int timeout_m
    per HEARTBEAT_MS, so the second was sent after this call began. Whatever the broker sent this
    fake before then has arrived, and a few broker ticks have run. */
 static void
-s_flush (test_t *test, fake_t *fake)
+s_flush (test_t *test, fake_worker_t *fake)
 {
-    bool flushed = s_wait_count (test, &fake->heartbeats, fake->heartbeats + 2, WAIT_MS);
+    bool flushed = loop_wait_count (&test->wait, &fake->heartbeats, fake->heartbeats + 2, WAIT_MS);
     assert (flushed);
 }
 
 /*  --------------------------------------------------------------------------
     Fake workers */
 
-static int
-s_fake_readable (zloop_t *loop, zsock_t *reader, void *arg)
-{
-    fake_t *fake = arg;
-    zmsg_t *msg = zmsg_recv (reader);
-    if (!msg)
-        return 0;
-    cv_mdp_message_t message;
-    cv_error_t err;
-    cv_assert_that (!(cv_mdp_decode (&msg, &message, &err)), "%s: the broker sent a malformed message: %s",
-                    fake->instance, err.message);
-    switch (message.command) {
-    case CV_MDP_REQUEST: {
-        assert (fake->request_count < MAX_REQUESTS);
-        cv_envelope_t *request = cv_envelope_unpack (zframe_data (message.body), zframe_size (message.body), &err);
-        cv_assert_that (request, "%s: the broker sent a REQUEST that is not an Envelope: %s", fake->instance,
-                        err.message);
-        fake->requests[fake->request_count] = request;
-        fake->received_at[fake->request_count] = zclock_mono ();
-        fake->request_count++;
-        break;
-    }
-    case CV_MDP_HEARTBEAT:
-        fake->heartbeats++;
-        fake->last_heartbeat = zclock_mono ();
-        break;
-    case CV_MDP_DISCONNECT:
-        fake->disconnects++;
-        break;
-    default:
-        cv_assert_that (false, "%s: the broker sent %s", fake->instance, cv_mdp_command_name (message.command));
-    }
-    cv_mdp_message_reset (&message);
-    return s_waited_for (fake->test) ? -1 : 0;
-}
-
 /* A peer connected to the broker that has said nothing yet. */
-static fake_t *
+static fake_worker_t *
 s_fake_new (test_t *test, const char *instance)
 {
     assert (test->fake_count < MAX_FAKES);
-    fake_t *fake = cv_calloc (1, sizeof *fake);
-    fake->test = test;
-    fake->instance = instance;
-    fake->dealer = zsock_new (ZMQ_DEALER);
-    zsock_set_linger (fake->dealer, 0);
-    int rc = zsock_connect (fake->dealer, "%s", orchestrator_broker_endpoint (test->broker));
-    assert (rc == 0);
-    rc = zloop_reader (test->loop, fake->dealer, s_fake_readable, fake);
-    assert (rc == 0);
+    fake_worker_t *fake = fake_worker_new (test->loop, orchestrator_broker_endpoint (test->broker), instance, NULL,
+                                           loop_wait_met_any, &test->wait);
     test->fakes[test->fake_count++] = fake;
     return fake;
 }
 
-static void
-s_fake_destroy (test_t *test, fake_t **fake_p)
-{
-    fake_t *fake = *fake_p;
-    zloop_reader_end (test->loop, fake->dealer);
-    zsock_destroy (&fake->dealer);
-    for (size_t i = 0; i < fake->request_count; i++)
-        cv_envelope_destroy (&fake->requests[i]);
-    free (fake);
-    *fake_p = NULL;
-}
-
-static void
-s_fake_send (fake_t *fake, zmsg_t **msg_p)
-{
-    int rc = zmsg_send (msg_p, fake->dealer);
-    assert (rc == 0);
-    fake->last_sent = zclock_mono ();
-}
-
-static void
-s_fake_command (fake_t *fake, cv_mdp_command_t command)
-{
-    zmsg_t *msg = cv_mdp_command (command);
-    s_fake_send (fake, &msg);
-}
-
-/* Sends the given string frames, NULL-terminated, as one message: for traffic off the protocol. */
-static void
-s_fake_send_strings (fake_t *fake, const char *frame, ...)
-{
-    zmsg_t *msg = zmsg_new ();
-    va_list args;
-    va_start (args, frame);
-    for (; frame; frame = va_arg (args, const char *))
-        zmsg_addstr (msg, frame);
-    va_end (args);
-    s_fake_send (fake, &msg);
-}
-
-/* Says READY and, from then on, heartbeats as a live worker does. */
-static void
-s_fake_ready (fake_t *fake, const char *service, uint32_t capacity)
-{
-    zmsg_t *msg = cv_mdp_ready (service, fake->instance, capacity);
-    s_fake_send (fake, &msg);
-    fake->beating = true;
-}
-
 /* A live worker of service, registered by the broker before this returns. */
-static fake_t *
+static fake_worker_t *
 s_worker_new (test_t *test, const char *service, const char *instance, uint32_t capacity)
 {
     size_t before = orchestrator_broker_workers (test->broker, service);
-    fake_t *fake = s_fake_new (test, instance);
-    s_fake_ready (fake, service, capacity);
+    fake_worker_t *fake = s_fake_new (test, instance);
+    fake_worker_ready (fake, service, capacity);
     bool registered = s_wait_workers (test, service, before + 1, WAIT_MS);
     assert (registered);
     return fake;
@@ -285,25 +126,13 @@ s_beat (zloop_t *loop, int timer_id, void *arg)
 {
     test_t *test = arg;
     for (size_t i = 0; i < test->fake_count; i++)
-        if (test->fakes[i]->beating)
-            s_fake_command (test->fakes[i], CV_MDP_HEARTBEAT);
+        fake_worker_beat (test->fakes[i]);
     return 0;
-}
-
-static void
-s_fake_send_envelope (fake_t *fake, const cv_envelope_t *envelope)
-{
-    size_t size;
-    uint8_t *packed = cv_envelope_pack (envelope, &size);
-    assert (packed);
-    zmsg_t *msg = cv_mdp_with_body (CV_MDP_REPLY, packed, size);
-    free (packed);
-    s_fake_send (fake, &msg);
 }
 
 /* Answers request with an Intent named name; the reply echoes the request's message id. */
 static void
-s_reply_intent (fake_t *fake, const cv_envelope_t *request, const char *name)
+s_reply_intent (fake_worker_t *fake, const cv_envelope_t *request, const char *name)
 {
     cv_arena_t *arena = cv_arena_new ();
     cv_envelope_t *reply = cv_envelope_reply_new (arena, request);
@@ -311,27 +140,24 @@ s_reply_intent (fake_t *fake, const cv_envelope_t *request, const char *name)
     intent->name = cv_arena_strdup (arena, name);
     intent->confidence = 0.9f;
     intent->method = CONVEYOR__V1__INTENT__METHOD__RULE;
-    s_fake_send_envelope (fake, reply);
+    fake_worker_send_envelope (fake, reply);
     cv_arena_destroy (&arena);
 }
 
 /* Answers request with an Error of code. */
 static void
-s_reply_error (fake_t *fake, const cv_envelope_t *request, cv_error_code_t code, const char *message)
+s_reply_error (fake_worker_t *fake, const cv_envelope_t *request, cv_error_code_t code, const char *message)
 {
     cv_arena_t *arena = cv_arena_new ();
-    cv_envelope_t *reply = cv_envelope_reply_new (arena, request);
-    cv_error_t err;
-    cv_error_set (&err, code, NULL, "%s", message);
-    cv_envelope_set_error (reply, arena, &err);
-    s_fake_send_envelope (fake, reply);
+    cv_envelope_t *reply = fake_worker_error_new (arena, request, code, message);
+    fake_worker_send_envelope (fake, reply);
     cv_arena_destroy (&arena);
 }
 
 /* The index-th REQUEST fake received, which must be attempt attempt of job_id: message id
    "<job_id>.<attempt>", the attempt field set, the caller's IntentRequest unchanged. */
 static const cv_envelope_t *
-s_expect_request (const fake_t *fake, size_t index, const char *job_id, uint32_t attempt)
+s_expect_request (const fake_worker_t *fake, size_t index, const char *job_id, uint32_t attempt)
 {
     assert (index < fake->request_count);
     const cv_envelope_t *request = fake->requests[index];
@@ -463,9 +289,8 @@ s_test_new (int attempt_timeout_ms, bool verbose)
     cv_assert_that (test->broker, "broker did not start: %s", err.message);
     assert (strncmp (orchestrator_broker_endpoint (test->broker), "tcp://127.0.0.1:", 16) == 0);
     assert (!streq (orchestrator_broker_endpoint (test->broker), "tcp://127.0.0.1:*"));
-    int timer = zloop_timer (test->loop, CHECK_MS, 0, s_check, test);
-    assert (timer != -1);
-    timer = zloop_timer (test->loop, HEARTBEAT_MS, 0, s_beat, test);
+    loop_wait_init (&test->wait, test->loop, test, CHECK_MS);
+    int timer = zloop_timer (test->loop, HEARTBEAT_MS, 0, s_beat, test);
     assert (timer != -1);
     return test;
 }
@@ -477,7 +302,7 @@ s_test_destroy (test_t **test_p)
     orchestrator_broker_destroy (&test->broker);
     assert (test->broker == NULL);
     for (size_t i = 0; i < test->fake_count; i++)
-        s_fake_destroy (test, &test->fakes[i]);
+        fake_worker_destroy (&test->fakes[i]);
     for (size_t i = 0; i < test->done_count; i++)
         cv_envelope_destroy (&test->outcomes[i].reply);
     zloop_destroy (&test->loop);
@@ -497,19 +322,19 @@ s_test_ready_and_reply (bool verbose)
 {
     test_t *test = s_test_new (ATTEMPT_TIMEOUT_MS, verbose);
     assert (orchestrator_broker_workers (test->broker, "intent") == 0);
-    fake_t *worker = s_worker_new (test, "intent", "intent-1", 1);
+    fake_worker_t *worker = s_worker_new (test, "intent", "intent-1", 1);
     assert (orchestrator_broker_workers (test->broker, "intent") == 1);
     assert (orchestrator_broker_workers (test->broker, "gatherer") == 0);
 
     owner_t owner = s_owner (test, "ready");
     s_submit (test, "intent", "ready-1", 5000, &owner);
     assert (orchestrator_broker_jobs (test->broker) == 1);
-    assert (s_wait_count (test, &worker->request_count, 1, WAIT_MS));
+    assert (loop_wait_count (&test->wait, &worker->request_count, 1, WAIT_MS));
     const cv_envelope_t *request = s_expect_request (worker, 0, "ready-1", 1);
     assert (test->done_count == 0);
 
     s_reply_intent (worker, request, "card_arrival");
-    assert (s_wait_count (test, &test->done_count, 1, WAIT_MS));
+    assert (loop_wait_count (&test->wait, &test->done_count, 1, WAIT_MS));
     s_flush (test, worker); /* a second call, from a later tick, would have come by now */
     assert (test->done_count == 1);
     s_expect_intent (s_outcome_of (&owner), "ready-1.1", "card_arrival");
@@ -524,18 +349,18 @@ static void
 s_test_lru_and_capacity (bool verbose)
 {
     test_t *test = s_test_new (ATTEMPT_TIMEOUT_MS, verbose);
-    fake_t *one = s_worker_new (test, "gatherer", "gatherer-1", 1);
-    fake_t *two = s_worker_new (test, "gatherer", "gatherer-2", 1);
+    fake_worker_t *one = s_worker_new (test, "gatherer", "gatherer-1", 1);
+    fake_worker_t *two = s_worker_new (test, "gatherer", "gatherer-2", 1);
     owner_t first = s_owner (test, "first"), second = s_owner (test, "second");
     owner_t third = s_owner (test, "third"), fourth = s_owner (test, "fourth");
 
     s_submit (test, "gatherer", "lru-1", 5000, &first);
     s_submit (test, "gatherer", "lru-2", 5000, &second);
-    assert (s_wait_count (test, &one->request_count, 1, WAIT_MS));
-    assert (s_wait_count (test, &two->request_count, 1, WAIT_MS));
+    assert (loop_wait_count (&test->wait, &one->request_count, 1, WAIT_MS));
+    assert (loop_wait_count (&test->wait, &two->request_count, 1, WAIT_MS));
     /* Both were idle since they registered, so which takes which job is not defined. */
-    fake_t *worker_1 = streq (one->requests[0]->message_id, "lru-1.1") ? one : two;
-    fake_t *worker_2 = worker_1 == one ? two : one;
+    fake_worker_t *worker_1 = streq (one->requests[0]->message_id, "lru-1.1") ? one : two;
+    fake_worker_t *worker_2 = worker_1 == one ? two : one;
     s_expect_request (worker_1, 0, "lru-1", 1);
     s_expect_request (worker_2, 0, "lru-2", 1);
 
@@ -549,7 +374,7 @@ s_test_lru_and_capacity (bool verbose)
     /* The worker of the second job (the more recently used) replies, so only its freed slot can
        explain where the third job goes. */
     s_reply_intent (worker_2, worker_2->requests[0], "second");
-    assert (s_wait_count (test, &worker_2->request_count, 2, WAIT_MS));
+    assert (loop_wait_count (&test->wait, &worker_2->request_count, 2, WAIT_MS));
     s_expect_request (worker_2, 1, "lru-3", 1);
     assert (worker_1->request_count == 1);
     s_expect_intent (s_outcome_of (&second), "lru-2.1", "second");
@@ -558,13 +383,13 @@ s_test_lru_and_capacity (bool verbose)
        so at a later millisecond), and job 4 goes to worker_1. */
     s_reply_intent (worker_1, worker_1->requests[0], "first");
     s_reply_intent (worker_2, worker_2->requests[1], "third");
-    assert (s_wait_count (test, &test->done_count, 3, WAIT_MS));
+    assert (loop_wait_count (&test->wait, &test->done_count, 3, WAIT_MS));
     s_submit (test, "gatherer", "lru-4", 5000, &fourth);
-    assert (s_wait_count (test, &worker_1->request_count, 2, WAIT_MS));
+    assert (loop_wait_count (&test->wait, &worker_1->request_count, 2, WAIT_MS));
     s_expect_request (worker_1, 1, "lru-4", 1);
     assert (worker_2->request_count == 2);
     s_reply_intent (worker_1, worker_1->requests[1], "fourth");
-    assert (s_wait_count (test, &test->done_count, 4, WAIT_MS));
+    assert (loop_wait_count (&test->wait, &test->done_count, 4, WAIT_MS));
 
     s_expect_intent (s_outcome_of (&first), "lru-1.1", "first");
     s_expect_intent (s_outcome_of (&third), "lru-3.1", "third");
@@ -583,13 +408,13 @@ s_test_waits_for_worker (bool verbose)
     owner_t owner = s_owner (test, "patient");
     s_submit (test, "decision", "wait-1", 5000, &owner);
     /* Two attempt timeouts and many broker ticks go by, and the job must outlast them. */
-    assert (!s_wait_count (test, &test->done_count, 1, 2 * ATTEMPT_TIMEOUT_MS));
+    assert (!loop_wait_count (&test->wait, &test->done_count, 1, 2 * ATTEMPT_TIMEOUT_MS));
     assert (orchestrator_broker_jobs (test->broker) == 1);
 
-    fake_t *worker = s_worker_new (test, "decision", "decision-1", 1);
-    assert (s_wait_count (test, &worker->request_count, 1, WAIT_MS));
+    fake_worker_t *worker = s_worker_new (test, "decision", "decision-1", 1);
+    assert (loop_wait_count (&test->wait, &worker->request_count, 1, WAIT_MS));
     s_reply_intent (worker, s_expect_request (worker, 0, "wait-1", 1), "worth the wait");
-    assert (s_wait_count (test, &test->done_count, 1, WAIT_MS));
+    assert (loop_wait_count (&test->wait, &test->done_count, 1, WAIT_MS));
     s_expect_intent (s_outcome_of (&owner), "wait-1.1", "worth the wait");
     s_test_destroy (&test);
 }
@@ -603,17 +428,17 @@ static void
 s_test_worker_death (bool verbose)
 {
     test_t *test = s_test_new (10 * ATTEMPT_TIMEOUT_MS, verbose);
-    fake_t *dying = s_worker_new (test, "responder", "responder-dying", 1);
+    fake_worker_t *dying = s_worker_new (test, "responder", "responder-dying", 1);
     owner_t owner = s_owner (test, "survivor");
     s_submit (test, "responder", "death-1", 10000, &owner);
-    assert (s_wait_count (test, &dying->request_count, 1, WAIT_MS));
+    assert (loop_wait_count (&test->wait, &dying->request_count, 1, WAIT_MS));
     const cv_envelope_t *first = s_expect_request (dying, 0, "death-1", 1);
     dying->beating = false;
     int64_t silent_since = dying->last_sent;
 
-    fake_t *healthy = s_worker_new (test, "responder", "responder-healthy", 1);
+    fake_worker_t *healthy = s_worker_new (test, "responder", "responder-healthy", 1);
     assert (orchestrator_broker_workers (test->broker, "responder") == 2);
-    assert (s_wait_count (test, &healthy->request_count, 1, WAIT_MS));
+    assert (loop_wait_count (&test->wait, &healthy->request_count, 1, WAIT_MS));
     const cv_envelope_t *second = s_expect_request (healthy, 0, "death-1", 2);
     int64_t resent_at = healthy->received_at[0];
     assert (resent_at - silent_since >= HEARTBEAT_MS * LIVENESS);
@@ -621,12 +446,12 @@ s_test_worker_death (bool verbose)
     assert (orchestrator_broker_workers (test->broker, "responder") == 1);
 
     s_reply_intent (dying, first, "from the dead");
-    assert (s_wait_count (test, &dying->disconnects, 1, WAIT_MS));
+    assert (loop_wait_count (&test->wait, &dying->disconnects, 1, WAIT_MS));
     assert (test->done_count == 0);
     assert (orchestrator_broker_jobs (test->broker) == 1);
 
     s_reply_intent (healthy, second, "from the living");
-    assert (s_wait_count (test, &test->done_count, 1, WAIT_MS));
+    assert (loop_wait_count (&test->wait, &test->done_count, 1, WAIT_MS));
     s_flush (test, healthy);
     assert (test->done_count == 1);
     s_expect_intent (s_outcome_of (&owner), "death-1.2", "from the living");
@@ -641,13 +466,13 @@ static void
 s_test_attempt_timeout (bool verbose)
 {
     test_t *test = s_test_new (ATTEMPT_TIMEOUT_MS, verbose);
-    fake_t *mute = s_worker_new (test, "intent", "intent-mute", 1);
+    fake_worker_t *mute = s_worker_new (test, "intent", "intent-mute", 1);
     owner_t owner = s_owner (test, "impatient");
     s_submit (test, "intent", "slow-1", 10000, &owner);
-    assert (s_wait_count (test, &mute->request_count, 1, WAIT_MS));
+    assert (loop_wait_count (&test->wait, &mute->request_count, 1, WAIT_MS));
     s_expect_request (mute, 0, "slow-1", 1);
 
-    assert (s_wait_count (test, &mute->request_count, 2, WAIT_MS));
+    assert (loop_wait_count (&test->wait, &mute->request_count, 2, WAIT_MS));
     s_expect_request (mute, 1, "slow-1", 2);
     /* Resent on the attempt timeout. The worker's liveness (150 ms) is not what ran out: it is
        still registered. The tolerance covers delivery delays, not the timeout. */
@@ -656,11 +481,11 @@ s_test_attempt_timeout (bool verbose)
 
     /* Same worker, old message id: the broker must not take it for attempt 2's answer. */
     s_reply_intent (mute, mute->requests[0], "too late");
-    assert (s_wait_count (test, &mute->request_count, 3, WAIT_MS));
+    assert (loop_wait_count (&test->wait, &mute->request_count, 3, WAIT_MS));
     s_expect_request (mute, 2, "slow-1", 3);
     assert (test->done_count == 0);
 
-    assert (s_wait_count (test, &test->done_count, 1, WAIT_MS));
+    assert (loop_wait_count (&test->wait, &test->done_count, 1, WAIT_MS));
     const outcome_t *outcome = s_outcome_of (&owner);
     s_expect_failure (outcome, CV_ERR_UNAVAILABLE, "gave up after 3 attempts");
     assert (outcome->at - mute->received_at[2] >= ATTEMPT_TIMEOUT_MS - HEARTBEAT_MS);
@@ -679,25 +504,25 @@ static void
 s_test_error_replies (bool verbose)
 {
     test_t *test = s_test_new (ATTEMPT_TIMEOUT_MS, verbose);
-    fake_t *worker = s_worker_new (test, "gatherer", "gatherer-1", 1);
+    fake_worker_t *worker = s_worker_new (test, "gatherer", "gatherer-1", 1);
     owner_t retried = s_owner (test, "retried"), rejected = s_owner (test, "rejected");
     owner_t exhausted = s_owner (test, "exhausted");
 
     s_submit (test, "gatherer", "flaky-1", 10000, &retried);
-    assert (s_wait_count (test, &worker->request_count, 1, WAIT_MS));
+    assert (loop_wait_count (&test->wait, &worker->request_count, 1, WAIT_MS));
     s_reply_error (worker, s_expect_request (worker, 0, "flaky-1", 1), CV_ERR_UNAVAILABLE, "bank API down");
-    assert (s_wait_count (test, &worker->request_count, 2, WAIT_MS));
+    assert (loop_wait_count (&test->wait, &worker->request_count, 2, WAIT_MS));
     s_expect_request (worker, 1, "flaky-1", 2);
     assert (worker->received_at[1] - worker->received_at[0] < ATTEMPT_TIMEOUT_MS);
     assert (test->done_count == 0);
     s_reply_intent (worker, worker->requests[1], "recovered");
-    assert (s_wait_count (test, &test->done_count, 1, WAIT_MS));
+    assert (loop_wait_count (&test->wait, &test->done_count, 1, WAIT_MS));
     s_expect_intent (s_outcome_of (&retried), "flaky-1.2", "recovered");
 
     s_submit (test, "gatherer", "bad-1", 10000, &rejected);
-    assert (s_wait_count (test, &worker->request_count, 3, WAIT_MS));
+    assert (loop_wait_count (&test->wait, &worker->request_count, 3, WAIT_MS));
     s_reply_error (worker, s_expect_request (worker, 2, "bad-1", 1), CV_ERR_INVALID, "user_id is not known");
-    assert (s_wait_count (test, &test->done_count, 2, WAIT_MS));
+    assert (loop_wait_count (&test->wait, &test->done_count, 2, WAIT_MS));
     const outcome_t *outcome = s_outcome_of (&rejected);
     assert (outcome->reply && outcome->reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_ERROR);
     assert (outcome->reply->error->code == CONVEYOR__V1__ERROR__CODE__INVALID);
@@ -709,11 +534,11 @@ s_test_error_replies (bool verbose)
 
     s_submit (test, "gatherer", "down-1", 10000, &exhausted);
     for (uint32_t attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-        assert (s_wait_count (test, &worker->request_count, 3 + attempt, WAIT_MS));
+        assert (loop_wait_count (&test->wait, &worker->request_count, 3 + attempt, WAIT_MS));
         s_reply_error (worker, s_expect_request (worker, 2 + attempt, "down-1", attempt), CV_ERR_UNAVAILABLE,
                        "still down");
     }
-    assert (s_wait_count (test, &test->done_count, 3, WAIT_MS));
+    assert (loop_wait_count (&test->wait, &test->done_count, 3, WAIT_MS));
     s_expect_failure (s_outcome_of (&exhausted), CV_ERR_UNAVAILABLE, "gave up after 3 attempts");
     s_flush (test, worker);
     assert (worker->request_count == 3 + MAX_ATTEMPTS);
@@ -730,13 +555,13 @@ s_test_deadline (bool verbose)
     test_t *test = s_test_new (ATTEMPT_TIMEOUT_MS, verbose);
     owner_t owner = s_owner (test, "hurried");
     uint64_t deadline = s_submit (test, "responder", "hurry-1", 200, &owner);
-    assert (s_wait_count (test, &test->done_count, 1, WAIT_MS));
+    assert (loop_wait_count (&test->wait, &test->done_count, 1, WAIT_MS));
     const outcome_t *outcome = s_outcome_of (&owner);
     s_expect_failure (outcome, CV_ERR_DEADLINE_EXCEEDED, "deadline passed");
     assert ((uint64_t) outcome->wall >= deadline);
     assert (orchestrator_broker_jobs (test->broker) == 0);
 
-    fake_t *worker = s_worker_new (test, "responder", "responder-1", 1);
+    fake_worker_t *worker = s_worker_new (test, "responder", "responder-1", 1);
     s_flush (test, worker);
     assert (worker->request_count == 0);
     assert (test->done_count == 1);
@@ -750,26 +575,26 @@ static void
 s_test_unknown_peer (bool verbose)
 {
     test_t *test = s_test_new (ATTEMPT_TIMEOUT_MS, verbose);
-    fake_t *worker = s_worker_new (test, "intent", "intent-1", 1);
+    fake_worker_t *worker = s_worker_new (test, "intent", "intent-1", 1);
     owner_t owner = s_owner (test, "targeted");
     s_submit (test, "intent", "ghost-1", 5000, &owner);
-    assert (s_wait_count (test, &worker->request_count, 1, WAIT_MS));
+    assert (loop_wait_count (&test->wait, &worker->request_count, 1, WAIT_MS));
     const cv_envelope_t *request = s_expect_request (worker, 0, "ghost-1", 1);
 
-    fake_t *stranger = s_fake_new (test, "stranger");
-    s_fake_command (stranger, CV_MDP_HEARTBEAT);
-    assert (s_wait_count (test, &stranger->disconnects, 1, WAIT_MS));
+    fake_worker_t *stranger = s_fake_new (test, "stranger");
+    fake_worker_command (stranger, CV_MDP_HEARTBEAT);
+    assert (loop_wait_count (&test->wait, &stranger->disconnects, 1, WAIT_MS));
     s_reply_intent (stranger, request, "impostor");
-    assert (s_wait_count (test, &stranger->disconnects, 2, WAIT_MS));
+    assert (loop_wait_count (&test->wait, &stranger->disconnects, 2, WAIT_MS));
     assert (test->done_count == 0);
     assert (orchestrator_broker_jobs (test->broker) == 1);
     assert (orchestrator_broker_workers (test->broker, "intent") == 1);
 
     s_reply_intent (worker, request, "genuine");
-    assert (s_wait_count (test, &test->done_count, 1, WAIT_MS));
+    assert (loop_wait_count (&test->wait, &test->done_count, 1, WAIT_MS));
     s_expect_intent (s_outcome_of (&owner), "ghost-1.1", "genuine");
 
-    s_fake_ready (stranger, "intent", 1);
+    fake_worker_ready (stranger, "intent", 1);
     assert (s_wait_workers (test, "intent", 2, WAIT_MS));
     s_test_destroy (&test);
 }
@@ -783,46 +608,46 @@ static void
 s_test_malformed (bool verbose)
 {
     test_t *test = s_test_new (ATTEMPT_TIMEOUT_MS, verbose);
-    fake_t *worker = s_worker_new (test, "decision", "decision-1", 1);
+    fake_worker_t *worker = s_worker_new (test, "decision", "decision-1", 1);
 
     /* From a registered worker, before any job. */
-    s_fake_send_strings (worker, "HELLO", "\x04", NULL);
-    s_fake_send_strings (worker, CV_MDP_PROTOCOL, "\x2a", NULL);
-    s_fake_send_strings (worker, CV_MDP_PROTOCOL, "\x04\x04", NULL);
-    s_fake_send_strings (worker, CV_MDP_PROTOCOL, NULL);
+    fake_worker_send_strings (worker, "HELLO", "\x04", NULL);
+    fake_worker_send_strings (worker, CV_MDP_PROTOCOL, "\x2a", NULL);
+    fake_worker_send_strings (worker, CV_MDP_PROTOCOL, "\x04\x04", NULL);
+    fake_worker_send_strings (worker, CV_MDP_PROTOCOL, NULL);
     zmsg_t *msg = cv_mdp_ready ("decision", "decision-1", 0);
-    s_fake_send (worker, &msg);
+    fake_worker_send (worker, &msg);
 
     /* From a new peer: READYs that must not register it. A HEARTBEAT after them still gets a
        DISCONNECT, and the peer's messages arrive in order, so the broker dropped them all. */
-    fake_t *peer = s_fake_new (test, "decision-bad");
+    fake_worker_t *peer = s_fake_new (test, "decision-bad");
     msg = cv_mdp_ready ("decision", "decision-bad", 0);
-    s_fake_send (peer, &msg);
+    fake_worker_send (peer, &msg);
     msg = cv_mdp_ready ("decision", "decision-bad", CV_MDP_MAX_CAPACITY + 1);
-    s_fake_send (peer, &msg);
-    s_fake_send_strings (peer, CV_MDP_PROTOCOL, "\x01", "decision", "decision-bad", "lots", NULL);
-    s_fake_send_strings (peer, CV_MDP_PROTOCOL, "\x01", "decision", "decision-bad", "4x", NULL);
-    s_fake_send_strings (peer, CV_MDP_PROTOCOL, "\x01", "decision", "4", NULL);
-    s_fake_send_strings (peer, CV_MDP_PROTOCOL, "\x01", "", "decision-bad", "4", NULL);
-    s_fake_command (peer, CV_MDP_HEARTBEAT);
-    assert (s_wait_count (test, &peer->disconnects, 1, WAIT_MS));
+    fake_worker_send (peer, &msg);
+    fake_worker_send_strings (peer, CV_MDP_PROTOCOL, "\x01", "decision", "decision-bad", "lots", NULL);
+    fake_worker_send_strings (peer, CV_MDP_PROTOCOL, "\x01", "decision", "decision-bad", "4x", NULL);
+    fake_worker_send_strings (peer, CV_MDP_PROTOCOL, "\x01", "decision", "4", NULL);
+    fake_worker_send_strings (peer, CV_MDP_PROTOCOL, "\x01", "", "decision-bad", "4", NULL);
+    fake_worker_command (peer, CV_MDP_HEARTBEAT);
+    assert (loop_wait_count (&test->wait, &peer->disconnects, 1, WAIT_MS));
     assert (orchestrator_broker_workers (test->broker, "decision") == 1);
 
     /* A job in flight, and junk from its worker before the real reply. */
     owner_t owner = s_owner (test, "unshaken");
     s_submit (test, "decision", "junk-1", 5000, &owner);
-    assert (s_wait_count (test, &worker->request_count, 1, WAIT_MS));
+    assert (loop_wait_count (&test->wait, &worker->request_count, 1, WAIT_MS));
     const cv_envelope_t *request = s_expect_request (worker, 0, "junk-1", 1);
     static const char garbage[] = "\xff\xff\xff not an envelope";
     msg = cv_mdp_with_body (CV_MDP_REPLY, garbage, sizeof garbage - 1);
-    s_fake_send (worker, &msg);
+    fake_worker_send (worker, &msg);
     size_t size;
     uint8_t *packed = cv_envelope_pack (request, &size);
     msg = cv_mdp_with_body (CV_MDP_REPLY, packed, size);
     zmsg_addstr (msg, "an extra frame");
-    s_fake_send (worker, &msg);
+    fake_worker_send (worker, &msg);
     msg = cv_mdp_with_body (CV_MDP_REQUEST, packed, size);
-    s_fake_send (worker, &msg);
+    fake_worker_send (worker, &msg);
     free (packed);
     cv_arena_t *arena = cv_arena_new ();
     cv_envelope_t *stray = cv_envelope_reply_new (arena, request);
@@ -830,18 +655,18 @@ s_test_malformed (bool verbose)
     cv_error_t err;
     cv_error_set (&err, CV_ERR_INVALID, NULL, "answers no job");
     cv_envelope_set_error (stray, arena, &err);
-    s_fake_send_envelope (worker, stray);
+    fake_worker_send_envelope (worker, stray);
     cv_arena_destroy (&arena);
     s_reply_intent (worker, request, "real");
 
-    assert (s_wait_count (test, &test->done_count, 1, WAIT_MS));
+    assert (loop_wait_count (&test->wait, &test->done_count, 1, WAIT_MS));
     s_expect_intent (s_outcome_of (&owner), "junk-1.1", "real");
 
     owner_t after = s_owner (test, "after");
     s_submit (test, "decision", "junk-2", 5000, &after);
-    assert (s_wait_count (test, &worker->request_count, 2, WAIT_MS));
+    assert (loop_wait_count (&test->wait, &worker->request_count, 2, WAIT_MS));
     s_reply_intent (worker, s_expect_request (worker, 1, "junk-2", 1), "still fine");
-    assert (s_wait_count (test, &test->done_count, 2, WAIT_MS));
+    assert (loop_wait_count (&test->wait, &test->done_count, 2, WAIT_MS));
     s_expect_intent (s_outcome_of (&after), "junk-2.1", "still fine");
     assert (orchestrator_broker_workers (test->broker, "decision") == 1);
     assert (worker->disconnects == 0);
@@ -857,12 +682,12 @@ static void
 s_test_cancel (bool verbose)
 {
     test_t *test = s_test_new (ATTEMPT_TIMEOUT_MS, verbose);
-    fake_t *worker = s_worker_new (test, "intent", "intent-1", 1);
+    fake_worker_t *worker = s_worker_new (test, "intent", "intent-1", 1);
     owner_t leaving = s_owner (test, "leaving"), staying = s_owner (test, "staying");
     owner_t queued = s_owner (test, "queued"), other = s_owner (test, "other");
 
     s_submit (test, "intent", "gone-1", 5000, &leaving);
-    assert (s_wait_count (test, &worker->request_count, 1, WAIT_MS));
+    assert (loop_wait_count (&test->wait, &worker->request_count, 1, WAIT_MS));
     s_expect_request (worker, 0, "gone-1", 1);
     orchestrator_broker_cancel (test->broker, &leaving);
     assert (orchestrator_broker_jobs (test->broker) == 0);
@@ -870,9 +695,9 @@ s_test_cancel (bool verbose)
     /* The freed slot takes the next job. Its reply follows the cancelled job's on the same pipe,
        so once done is called for it, the broker has handled both. */
     s_submit (test, "intent", "kept-1", 5000, &staying);
-    assert (s_wait_count (test, &worker->request_count, 2, WAIT_MS));
+    assert (loop_wait_count (&test->wait, &worker->request_count, 2, WAIT_MS));
     s_reply_intent (worker, s_expect_request (worker, 1, "kept-1", 1), "heard");
-    assert (s_wait_count (test, &test->done_count, 1, WAIT_MS));
+    assert (loop_wait_count (&test->wait, &test->done_count, 1, WAIT_MS));
     s_flush (test, worker);
     assert (test->done_count == 1);
     s_expect_intent (s_outcome_of (&staying), "kept-1.1", "heard");
@@ -883,7 +708,7 @@ s_test_cancel (bool verbose)
     orchestrator_broker_cancel (test->broker, &queued);
     assert (orchestrator_broker_jobs (test->broker) == 1);
     /* Both cancelled jobs' deadlines pass during this wait. */
-    assert (!s_wait_count (test, &test->done_count, 2, 3 * 100));
+    assert (!loop_wait_count (&test->wait, &test->done_count, 2, 3 * 100));
     orchestrator_broker_cancel (test->broker, &other);
     assert (orchestrator_broker_jobs (test->broker) == 0);
     assert (test->done_count == 1);
@@ -895,7 +720,7 @@ s_test_cancel (bool verbose)
     uint64_t deadline = (uint64_t) zclock_time () + 100;
     s_submit_at (test, "nobody", "going-1", deadline, &going);
     s_submit_at (test, "nobody", "going-2", deadline, &going);
-    assert (s_wait_count (test, &test->done_count, 2, WAIT_MS));
+    assert (loop_wait_count (&test->wait, &test->done_count, 2, WAIT_MS));
     s_flush (test, worker);
     s_expect_failure (s_outcome_of (&going), CV_ERR_DEADLINE_EXCEEDED, "deadline passed");
     assert (test->done_count == 2);
@@ -909,10 +734,10 @@ static void
 s_test_heartbeats (bool verbose)
 {
     test_t *test = s_test_new (ATTEMPT_TIMEOUT_MS, verbose);
-    fake_t *worker = s_worker_new (test, "decision", "decision-1", 1);
-    assert (s_wait_count (test, &worker->heartbeats, 1, WAIT_MS));
+    fake_worker_t *worker = s_worker_new (test, "decision", "decision-1", 1);
+    assert (loop_wait_count (&test->wait, &worker->heartbeats, 1, WAIT_MS));
     int64_t first = worker->last_heartbeat;
-    assert (s_wait_count (test, &worker->heartbeats, 6, WAIT_MS));
+    assert (loop_wait_count (&test->wait, &worker->heartbeats, 6, WAIT_MS));
     int64_t sixth = worker->last_heartbeat;
     assert (sixth - first >= 5 * HEARTBEAT_MS - HEARTBEAT_MS / 2);
     assert (sixth - first <= 5 * 2 * HEARTBEAT_MS);

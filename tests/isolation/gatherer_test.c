@@ -3,12 +3,9 @@
    guaranteed rows): good requests, a request without a plan, malformed and invalid traffic,
    probes, and then PostgreSQL out of reach. Run from the source folder (ctest does). */
 #include <assert.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include "cv_alloc.h"
 #include "cv_config.h"
@@ -32,28 +29,6 @@ typedef struct {
     bool low_confidence; /* what s_gather marks its intent */
 } gatherer_t;
 
-/* The fixture's URL; a test run without the pg fixture is a mistake in its registration. */
-static char *
-s_fixture_url (void)
-{
-    char *url = cv_pg_fixture_url ();
-    cv_assert_that (url, "this test needs the pg fixture (CONVEYOR_TEST_PG_URL_FILE)");
-    return url;
-}
-
-/* A loopback port nobody listens on: the kernel's choice, bound and closed again. */
-static int
-s_closed_port (void)
-{
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in address = {.sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
-    socklen_t size = sizeof address;
-    assert (fd >= 0 && bind (fd, (struct sockaddr *) &address, sizeof address) == 0);
-    assert (getsockname (fd, (struct sockaddr *) &address, &size) == 0);
-    close (fd);
-    return ntohs (address.sin_port);
-}
-
 static gatherer_t *
 s_gatherer_start (const char *url)
 {
@@ -70,9 +45,7 @@ s_gatherer_start (const char *url)
     self->config.capacity = 2; /* two handlers over the shared tools, each with its own pool */
     self->harness = harness_new ();
     self->worker = harness_start_worker (self->harness, &self->config);
-    zstr_send (self->worker, "CONTROL");
-    self->control = zstr_recv (self->worker);
-    assert (self->control && strncmp (self->control, "tcp://127.0.0.1:", 16) == 0);
+    self->control = harness_control_endpoint (self->worker);
     return self;
 }
 
@@ -241,7 +214,7 @@ s_good_traffic (gatherer_t *gatherer)
 int
 main (void)
 {
-    char *url = s_fixture_url ();
+    char *url = harness_pg_fixture_url ();
     gatherer_t *gatherer = s_gatherer_start (url);
     s_good_traffic (gatherer);
     s_expect_probe (gatherer, true, "canned check passed");
@@ -285,7 +258,7 @@ main (void)
 
     /* PostgreSQL out of reach: the request still gets its Evidence, every tool FAILED with the
        reason; the probe says not ok */
-    char *closed = zsys_sprintf ("postgresql://conveyor@127.0.0.1:%d/conveyor", s_closed_port ());
+    char *closed = zsys_sprintf ("postgresql://conveyor@127.0.0.1:%d/conveyor", harness_closed_port ());
     gatherer = s_gatherer_start (closed);
     const char *lost[] = {"customer_profile", "active_cards"};
     reply = s_gather (gatherer, "cust-1", "I lost my card", "lost_or_stolen_card", NULL, 10000);

@@ -1,11 +1,16 @@
 /* A test harness that plays the orchestrator for one worker over real sockets. */
 #include "harness.h"
 
+#include <arpa/inet.h>
 #include <assert.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "cv_alloc.h"
+#include "cv_pg.h"
 
 struct _harness_t {
     zsock_t *router;
@@ -234,10 +239,53 @@ harness_start_worker (harness_t *self, cv_worker_config_t *config)
     if (!config->capacity)
         config->capacity = 1;
     config->heartbeat_ms = 100;
-    config->liveness = 3;
+    if (!config->liveness)
+        config->liveness = HARNESS_LIVENESS;
     cv_error_t err;
     zactor_t *worker = cv_worker_start (config, &err);
     cv_assert_that (worker, "worker did not start: %s", err.message);
     assert (harness_wait_ready (self, config->service, 5000));
     return worker;
+}
+
+char *
+harness_control_endpoint (zactor_t *worker)
+{
+    zstr_send (worker, "CONTROL");
+    char *control = zstr_recv (worker);
+    assert (control && strncmp (control, "tcp://127.0.0.1:", 16) == 0);
+    return control;
+}
+
+void
+harness_expect_no_start (cv_worker_config_t *config, const char *text)
+{
+    config->broker_endpoint = "tcp://127.0.0.1:1";
+    config->instance = "test-2";
+    config->heartbeat_ms = 100;
+    config->liveness = 3;
+    cv_error_t err;
+    assert (!cv_worker_start (config, &err));
+    cv_assert_that (strstr (err.message, text), "expected the worker not to start with '%s', got: %s", text,
+                    err.message);
+}
+
+int
+harness_closed_port (void)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in address = {.sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
+    socklen_t size = sizeof address;
+    assert (fd >= 0 && bind (fd, (struct sockaddr *) &address, sizeof address) == 0);
+    assert (getsockname (fd, (struct sockaddr *) &address, &size) == 0);
+    close (fd);
+    return ntohs (address.sin_port);
+}
+
+char *
+harness_pg_fixture_url (void)
+{
+    char *url = cv_pg_fixture_url ();
+    cv_assert_that (url, "this test needs the pg fixture (CONVEYOR_TEST_PG_URL_FILE)");
+    return url;
 }

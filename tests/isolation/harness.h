@@ -51,7 +51,25 @@ cv_envelope_t *harness_envelope (cv_arena_t *arena, int64_t deadline_in_ms);
 void harness_expect_error (const cv_envelope_t *reply, cv_error_code_t code, const char *field, const char *text);
 
 /* Starts a worker with the common test settings (harness broker, control on a free port,
-   capacity 1, 100 ms heartbeats) on top of base; returns the actor or aborts. */
+   capacity 1, 100 ms heartbeats, a liveness of HARNESS_LIVENESS beats unless config sets one) on
+   top of config; returns the actor or aborts. The harness answers heartbeats only while it waits,
+   and a test busy elsewhere (slowed down many times under valgrind on a loaded machine) must not
+   make the worker reconnect under it: a test of that sets a liveness of its own. */
+#define HARNESS_LIVENESS 50
 zactor_t *harness_start_worker (harness_t *self, cv_worker_config_t *config);
+
+/* Asks a started worker for its control endpoint, which must be on loopback; the caller frees it. */
+char *harness_control_endpoint (zactor_t *worker);
+
+/* Asserts that a worker of config does not start (pointed at a broker nobody runs, as instance
+   test-2, 100 ms heartbeats) and that the error it gives contains text. */
+void harness_expect_no_start (cv_worker_config_t *config, const char *text);
+
+/* A loopback port nobody listens on: the kernel's choice, bound and closed again. */
+int harness_closed_port (void);
+
+/* The pg fixture's database URL (the caller frees it); aborts when the test runs without the
+   fixture, a mistake in its registration. */
+char *harness_pg_fixture_url (void);
 
 #endif

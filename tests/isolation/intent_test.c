@@ -229,9 +229,7 @@ main (void)
     s_expect_intent (harness, "Can I get a refund?", "request_refund", "model", NULL, NULL);
 
     /* a probe on the control endpoint runs the canned check */
-    zstr_send (worker, "CONTROL");
-    char *control = zstr_recv (worker);
-    assert (control && strncmp (control, "tcp://127.0.0.1:", 16) == 0);
+    char *control = harness_control_endpoint (worker);
     reply = harness_probe (control, 5000);
     assert (reply && reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_PROBE_RESULT);
     cv_assert_that (reply->probe_result->ok, "probe failed: %s", reply->probe_result->detail);
@@ -258,12 +256,8 @@ main (void)
     assert (agent);
     args.agent = agent;
     config = s_config (log, &args);
-    config.broker_endpoint = "tcp://127.0.0.1:1";
-    config.instance = "test-2";
-    config.heartbeat_ms = 100;
-    config.liveness = 3;
-    assert (!cv_worker_start (&config, &err));
-    assert (strstr (err.message, "broken.yaml:5: intents.lost_or_stolen_card.patterns: pattern 2 does not compile"));
+    harness_expect_no_start (&config,
+                             "broken.yaml:5: intents.lost_or_stolen_card.patterns: pattern 2 does not compile");
     cv_config_destroy (&agent);
 
     cv_settings_destroy (&settings);

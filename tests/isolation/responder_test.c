@@ -201,9 +201,7 @@ main (void)
     s_expect_serving (harness);
 
     /* the probe runs the canned hand-off check */
-    zstr_send (worker, "CONTROL");
-    char *control = zstr_recv (worker);
-    assert (control && strncmp (control, "tcp://127.0.0.1:", 16) == 0);
+    char *control = harness_control_endpoint (worker);
     reply = harness_probe (control, 5000);
     assert (reply && reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_PROBE_RESULT);
     assert (reply->probe_result->ok);
@@ -221,14 +219,9 @@ main (void)
     cv_config_t *broken = cv_config_parse ("broken.yaml", "templates:\n  fallback: 'Hi {{user_id}}'\n", &err);
     assert (broken);
     args.agent = broken;
-    config.broker_endpoint = "tcp://127.0.0.1:1";
     config.control_endpoint = NULL;
-    config.instance = "test-2";
     config.capacity = 1;
-    config.heartbeat_ms = 100;
-    config.liveness = 3;
-    assert (!cv_worker_start (&config, &err));
-    assert (strstr (err.message, "broken.yaml:2: templates.fallback: must have no placeholders"));
+    harness_expect_no_start (&config, "broken.yaml:2: templates.fallback: must have no placeholders");
     cv_config_destroy (&broken);
 
     cv_config_destroy (&agent);

@@ -333,9 +333,7 @@ main (void)
     s_expect_echo (harness, "after all that", "AFTER ALL THAT");
 
     /* a probe on the control endpoint */
-    zstr_send (worker, "CONTROL");
-    char *control = zstr_recv (worker);
-    assert (control && strncmp (control, "tcp://127.0.0.1:", 16) == 0);
+    char *control = harness_control_endpoint (worker);
     reply = harness_probe (control, 5000);
     assert (reply && reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_PROBE_RESULT);
     assert (reply->probe_result->ok);
@@ -354,6 +352,7 @@ main (void)
     /* a worker whose broker goes silent reconnects and says READY again */
     harness = harness_new ();
     config = s_config (log, NULL);
+    config.liveness = 3;
     worker = harness_start_worker (harness, &config);
     assert (harness_wait_ready (harness, "echo", 5000)); /* liveness, 3 x 100 ms, ran out */
     s_expect_echo (harness, "reconnected", "RECONNECTED");
@@ -378,14 +377,9 @@ main (void)
     /* logic that cannot start, shared or a handler's: cv_worker_start says why */
     echo_args_t refuse = {.mode = "refuse"};
     config = s_config (log, &refuse);
-    config.broker_endpoint = "tcp://127.0.0.1:1";
-    config.instance = "test-2";
     config.capacity = 1;
-    config.heartbeat_ms = 100;
-    config.liveness = 3;
+    harness_expect_no_start (&config, "echo refuses to start");
     cv_error_t err;
-    assert (!cv_worker_start (&config, &err));
-    assert (strstr (err.message, "echo refuses to start"));
     echo_args_t refuse_logic = {.mode = "refuse-logic"};
     config.shared_args = &refuse_logic;
     config.capacity = 3;

@@ -45,9 +45,10 @@ function(conveyor_memcheck name)
     set_property(TEST memcheck.${name} APPEND PROPERTY ENVIRONMENT ${env})
   endif()
   # An isolation test drives a service whose liveness is on the clock (the harness's workers beat
-  # every 100 ms and reconnect after 300 ms of silence): under valgrind, beside the chaos and e2e
-  # tests on 2 cores, a worker starved that long reconnects mid-request and the test fails. Alone
-  # (RUN_SERIAL) every one of them passes; together they add about a minute of serial time.
+  # every 100 ms and reconnect after HARNESS_LIVENESS beats of silence, tests/isolation/harness.h):
+  # under valgrind, beside the chaos and e2e tests on 2 cores, a starved process is slowed down
+  # many times over, so these run alone (RUN_SERIAL); together they add about a minute of serial
+  # time.
   if(isolation IN_LIST labels)
     set_tests_properties(memcheck.${name} PROPERTIES RUN_SERIAL TRUE)
   endif()

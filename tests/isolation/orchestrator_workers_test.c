@@ -1,0 +1,166 @@
+/* Isolation test of the orchestrator's dealings with its workers (otest.h): garbage from workers
+   (retries, failures, junk off the protocol) and probes through the control endpoint. */
+#include <assert.h>
+#include <stdio.h>
+
+#include "otest.h"
+
+/*  --------------------------------------------------------------------------
+    The cases */
+
+/* 4. Garbage from workers. A REPLY that is not an Envelope is dropped and the stage is sent again
+   when its attempt times out; an UNAVAILABLE Error is retried at once; an Intent that breaks a
+   rule, the wrong body, or an INVALID Error fail the request with 502 and the reason (recorded as
+   failed); junk off the protocol is dropped; a worker that only sends garbage makes the stage give
+   up after its attempts. Through it all the orchestrator keeps serving: the next request is fine. */
+static void
+s_test_worker_garbage (const otest_run_t *run)
+{
+    otest_t *test = otest_test_new (run, "garbage");
+    test->config.attempt_timeout_ms = 200;
+    otest_start (test);
+    otest_fakes_start (test, ANSWER_GOOD);
+    otest_fake_t *intent = otest_fake (test, 0), *gatherer = otest_fake (test, 1);
+    otest_fake_t *decision = otest_fake (test, 2), *responder = otest_fake (test, 3);
+
+    /* malformed, then good: the second attempt succeeds */
+    otest_fake_script (intent, 2, ANSWER_MALFORMED, ANSWER_GOOD);
+    otest_call_t *call = otest_post (test, "cust-7", "Where is my card?", NULL);
+    otest_http_expect (call, 200);
+    otest_expect_done (call);
+    const char *id = otest_request_id (call);
+    assert (otest_fake_count (intent, id) == 2);
+    assert (intent->worker->requests[0]->attempt == 1 && intent->worker->requests[1]->attempt == 2);
+    otest_expect_checkpoints (test, id, 4);
+    otest_http_destroy (&call);
+
+    /* junk off the protocol, from a registered worker */
+    fake_worker_send_strings (intent->worker, "HELLO", "\x04", NULL);
+    fake_worker_send_strings (intent->worker, CV_MDP_PROTOCOL, "\x2a", NULL);
+    fake_worker_send_strings (intent->worker, CV_MDP_PROTOCOL, "\x03", "no envelope", "and an extra frame", NULL);
+
+    /* an Intent that breaks a rule */
+    otest_fake_script (intent, 1, ANSWER_INVALID);
+    call = otest_post (test, "cust-7", "Where is my card?", NULL);
+    otest_http_expect (call, 502);
+    id = otest_request_id (call);
+    otest_expect_streq ("status", otest_text_at (call->document, "status"), "failed");
+    otest_expect_contains ("error.message", otest_text_at (call->document, "error.message"), "confidence");
+    otest_expect_db_status (test, id, "failed");
+    assert (otest_db_checkpoints (test, id) == 0);
+    otest_http_destroy (&call);
+
+    /* the wrong body from the gatherer */
+    otest_fake_script (gatherer, 1, ANSWER_WRONG_BODY);
+    call = otest_post (test, "cust-7", "Where is my card?", NULL);
+    otest_http_expect (call, 502);
+    id = otest_request_id (call);
+    otest_expect_contains ("error.message", otest_text_at (call->document, "error.message"), "intent");
+    otest_expect_db_status (test, id, "failed");
+    otest_expect_checkpoints (test, id, 1);
+    otest_http_destroy (&call);
+
+    /* an Error from the decision worker */
+    otest_fake_script (decision, 1, ANSWER_ERROR);
+    call = otest_post (test, "cust-7", "Where is my card?", NULL);
+    otest_http_expect (call, 502);
+    id = otest_request_id (call);
+    otest_expect_contains ("error.message", otest_text_at (call->document, "error.message"),
+                           "decision worker: the fake decision refuses this request");
+    otest_expect_db_status (test, id, "failed");
+    assert (otest_db_count (test, "SELECT count(*) FROM requests WHERE id = $1 AND error LIKE '%refuses%'", id) == 1);
+    otest_expect_checkpoints (test, id, 2);
+    assert (otest_fake_count (decision, id) == 1);
+    otest_http_destroy (&call);
+
+    /* UNAVAILABLE from the responder: retried */
+    otest_fake_script (responder, 1, ANSWER_UNAVAILABLE);
+    call = otest_post (test, "cust-7", "Where is my card?", NULL);
+    otest_http_expect (call, 200);
+    otest_expect_done (call);
+    assert (otest_fake_count (responder, otest_request_id (call)) == 2);
+    otest_http_destroy (&call);
+
+    /* nothing but garbage: the stage gives up after its attempts */
+    otest_fake_script (intent, 3, ANSWER_MALFORMED, ANSWER_MALFORMED, ANSWER_MALFORMED);
+    call = otest_post (test, "cust-7", "Where is my card?", NULL);
+    otest_http_expect (call, 502);
+    otest_expect_contains ("error.message", otest_text_at (call->document, "error.message"),
+                           "gave up after 3 attempts");
+    assert (otest_fake_count (intent, otest_request_id (call)) == 3);
+    otest_http_destroy (&call);
+
+    /* and it still serves, with every worker registered */
+    call = otest_post (test, "cust-7", "Where is my card?", NULL);
+    otest_http_expect (call, 200);
+    otest_expect_done (call);
+    otest_http_destroy (&call);
+    call = otest_http (test, "GET", "/readyz", NULL);
+    otest_http_expect (call, 200);
+    otest_http_destroy (&call);
+    otest_test_destroy (&test);
+}
+
+/* 7. Probes through the control endpoint. The orchestrator's own ("" or "orchestrator") checks its
+   store; a probe for gatherer goes to the fake gatherer and its ProbeResult comes back; an unknown
+   service, a service with no worker, and a worker whose check fails answer ok=false with why; a
+   frame that is not an Envelope gets an Error, and the endpoint keeps serving. */
+static void
+s_test_probes (const otest_run_t *run)
+{
+    otest_t *test = otest_test_new (run, "probes");
+    otest_start (test);
+    otest_fake_t *gatherer = otest_fake_new (test, 1, ANSWER_GOOD);
+    otest_wait_registered (test);
+
+    const Conveyor__V1__ProbeResult *result = otest_probe (test, "");
+    assert (result->ok);
+    otest_expect_streq ("probe service", result->service, "orchestrator");
+    otest_expect_streq ("probe instance", result->instance, test->instance);
+    result = otest_probe (test, "orchestrator");
+    assert (result->ok);
+
+    result = otest_probe (test, "gatherer");
+    assert (result->ok && gatherer->probes == 1);
+    otest_expect_streq ("probe instance", result->instance, gatherer->worker->instance);
+    otest_expect_streq ("probe detail", result->detail, "the fake answers");
+    assert (result->latency_us == 7);
+
+    result = otest_probe (test, "nosuch");
+    assert (!result->ok);
+    otest_expect_contains ("probe detail", result->detail, "no service named nosuch");
+    result = otest_probe (test, "decision");
+    assert (!result->ok);
+    otest_expect_contains ("probe detail", result->detail, "no live decision worker");
+
+    gatherer->probe_answer = PROBE_FAILS;
+    result = otest_probe (test, "gatherer");
+    assert (!result->ok && gatherer->probes == 2);
+    otest_expect_streq ("probe instance", result->instance, gatherer->worker->instance);
+    otest_expect_contains ("probe detail", result->detail, "canned check failed");
+    gatherer->probe_answer = PROBE_REFUSED;
+    result = otest_probe (test, "gatherer");
+    assert (!result->ok && gatherer->probes == 3);
+    otest_expect_streq ("probe service", result->service, "gatherer");
+    otest_expect_contains ("probe detail", result->detail, "the fake takes no probes today");
+
+    static const char garbage[] = "\xff\xff not a probe";
+    const cv_envelope_t *reply = otest_control_send (test, garbage, sizeof garbage - 1);
+    assert (reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_ERROR);
+    assert (reply->error->code == CONVEYOR__V1__ERROR__CODE__MALFORMED);
+    result = otest_probe (test, "");
+    assert (result->ok);
+    otest_test_destroy (&test);
+}
+
+static const otest_case_t s_cases[] = {
+    {"worker_garbage", s_test_worker_garbage, false},
+    {"probes", s_test_probes, false},
+};
+
+/* isolation-orchestrator-workers [-v] [case]: every case, or the one named. */
+int
+main (int argc, char *argv[])
+{
+    return otest_main (argc, argv, "orchestrator workers isolation", s_cases, sizeof s_cases / sizeof *s_cases);
+}
