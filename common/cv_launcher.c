@@ -49,8 +49,8 @@ s_per_cpu (const cv_launcher_spec_t *spec)
 static uint32_t
 s_capacity_max (const cv_launcher_spec_t *spec)
 {
-    return spec->capacity_max && spec->capacity_max < CV_LAUNCHER_CAPACITY_MAX ? spec->capacity_max
-                                                                               : CV_LAUNCHER_CAPACITY_MAX;
+    uint32_t limit = spec->begin ? CV_MDP_MAX_CAPACITY : CV_LAUNCHER_CAPACITY_MAX;
+    return spec->capacity_max && spec->capacity_max < limit ? spec->capacity_max : limit;
 }
 
 uint32_t
@@ -70,10 +70,14 @@ cv_launcher_worker_config (const cv_launcher_spec_t *spec, cv_launcher_args_t *a
         .shared_new = spec->shared_new,
         .shared_destroy = spec->shared_destroy,
         .shared_args = args,
-        .logic_new = spec->logic_new,
         .logic_destroy = spec->logic_destroy,
+        .logic_new = spec->logic_new,
         .handle = spec->handle,
         .check = spec->check,
+        .loop_logic_new = spec->loop_logic_new,
+        .begin = spec->begin,
+        .check_begin = spec->check_begin,
+        .handlers = spec->handlers,
         .log = log,
     };
     return config;
@@ -119,10 +123,11 @@ cv_launcher_run (const cv_launcher_spec_t *spec, int argc, char **argv)
     char capacity[16], capacity_help[320];
     snprintf (capacity, sizeof capacity, "%u", cv_launcher_default_capacity (spec, cpus));
     snprintf (capacity_help, sizeof capacity_help,
-              "requests handled at once (handler threads); by default %u per CPU (%u here), at most %u%s%s",
-              s_per_cpu (spec), cpus, s_capacity_max (spec), spec->capacity_why ? ": " : "",
-              spec->capacity_why ? spec->capacity_why : "");
+              "requests handled at once (%s); by default %u per CPU (%u here), at most %u%s%s",
+              spec->begin ? "on an event loop" : "handler threads", s_per_cpu (spec), cpus, s_capacity_max (spec),
+              spec->capacity_why ? ": " : "", spec->capacity_why ? spec->capacity_why : "");
     table[CAPACITY].fallback = capacity;
+    table[CAPACITY].max = s_capacity_max (spec);
     table[CAPACITY].help = capacity_help;
     if (spec->extra_count)
         memcpy (table + STANDARD_COUNT + llm_count, spec->extra_settings, spec->extra_count * sizeof *table);

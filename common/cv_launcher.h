@@ -12,7 +12,8 @@
      --instance          CONVEYOR_INSTANCE          SERVICE-HOSTNAME-PID
      --capacity          CONVEYOR_CAPACITY          the service's capacity_per_cpu times the CPUs this
                                                     process may run on, at most its capacity_max
-                                                    (handler threads: requests served at once)
+                                                    (requests served at once: handler threads
+                                                    of a blocking service)
      --heartbeat-ms      CONVEYOR_HEARTBEAT_MS      1000
      --liveness          CONVEYOR_LIVENESS          3
      --agent-file        CONVEYOR_AGENT_FILE        deploy/config/bank-agent.yaml
@@ -29,7 +30,7 @@
 #include "cv_settings.h"
 #include "cv_worker.h"
 
-#define CV_LAUNCHER_CAPACITY_MAX 64 /* the capacity setting's upper limit */
+#define CV_LAUNCHER_CAPACITY_MAX 64 /* the capacity setting's upper limit for a blocking service */
 
 /* What a service's shared_new receives as shared_args. The launcher frees the agent file once
    the worker serves: shared_new copies what it keeps. */
@@ -44,13 +45,20 @@ typedef struct {
     cv_body_t request_body;
     cv_worker_shared_new_fn *shared_new;
     cv_worker_shared_destroy_fn *shared_destroy;
-    cv_worker_logic_new_fn *logic_new;
     cv_worker_logic_destroy_fn *logic_destroy;
+    /* blocking (cv_worker.h): */
+    cv_worker_logic_new_fn *logic_new;
     cv_worker_handle_fn *handle;
     cv_worker_check_fn *check;
-    /* The default capacity: capacity_per_cpu handler threads per CPU, at most capacity_max (0:
-       the setting's limit), for the reason capacity_why gives in --help ("it mostly waits on
-       PostgreSQL"). */
+    /* or on an event loop: */
+    cv_worker_loop_logic_new_fn *loop_logic_new;
+    cv_worker_begin_fn *begin;
+    cv_worker_begin_fn *check_begin;
+    uint32_t handlers; /* event-loop threads, 0 for 1 */
+    /* The default capacity: capacity_per_cpu requests per CPU, at most capacity_max (0: the
+       setting's limit, CV_LAUNCHER_CAPACITY_MAX handler threads for a blocking service,
+       CV_MDP_MAX_CAPACITY for one on an event loop), for the reason capacity_why gives in --help
+       ("it mostly waits on PostgreSQL"). */
     uint32_t capacity_per_cpu;
     uint32_t capacity_max;
     const char *capacity_why;

@@ -185,30 +185,36 @@ s_cancel (cv_pgconn_t *self)
     return sent;
 }
 
+/* Reads and drops what has arrived of a cancelled statement; true once it has ended (the
+   connection then free, or closed when it broke). */
+static bool
+s_drain (cv_pgconn_t *self)
+{
+    if (!PQconsumeInput (self->conn)) {
+        s_close (self);
+        return true;
+    }
+    bool ended = false;
+    while (!ended && !PQisBusy (self->conn)) {
+        PGresult *result = PQgetResult (self->conn);
+        ended = !result;
+        PQclear (result);
+    }
+    if (ended && PQstatus (self->conn) != CONNECTION_OK)
+        s_close (self);
+    return ended;
+}
+
 /* Reads and drops what is left of a cancelled statement, for up to wait_ms, cancelling again
-   every CANCEL_REPEAT_MS; closes the connection when it is not free by then. */
-#define CANCEL_REPEAT_MS 25
+   every CV_PGCONN_CANCEL_REPEAT_MS; closes the connection when it is not free by then. */
 static void
 s_settle (cv_pgconn_t *self, int wait_ms)
 {
     int64_t until = zclock_mono () + wait_ms;
-    int64_t again = zclock_mono () + CANCEL_REPEAT_MS;
+    int64_t again = zclock_mono () + CV_PGCONN_CANCEL_REPEAT_MS;
     while (self->conn) {
-        if (!PQconsumeInput (self->conn)) {
-            s_close (self);
+        if (s_drain (self))
             break;
-        }
-        bool ended = false;
-        while (!ended && !PQisBusy (self->conn)) {
-            PGresult *result = PQgetResult (self->conn);
-            ended = !result;
-            PQclear (result);
-        }
-        if (ended) {
-            if (PQstatus (self->conn) != CONNECTION_OK)
-                s_close (self);
-            break;
-        }
         int64_t now = zclock_mono ();
         if (now >= until) {
             s_close (self);
@@ -216,7 +222,7 @@ s_settle (cv_pgconn_t *self, int wait_ms)
         }
         if (now >= again) {
             s_cancel (self);
-            again = now + CANCEL_REPEAT_MS;
+            again = now + CV_PGCONN_CANCEL_REPEAT_MS;
         }
         int64_t wait = (until < again ? until : again) - now;
         struct pollfd pollfd = {.fd = PQsocket (self->conn), .events = POLLIN};
@@ -291,6 +297,7 @@ cv_pgconn_events (const cv_pgconn_t *self)
     case CV_PGCONN_SENDING:
         return POLLIN | POLLOUT; /* the server may answer before we finish */
     case CV_PGCONN_READING:
+    case CV_PGCONN_CANCELLING:
         return POLLIN;
     default:
         return 0;
@@ -381,6 +388,10 @@ cv_pgconn_advance (cv_pgconn_t *self)
         else
             s_collect (self);
         break;
+    case CV_PGCONN_CANCELLING:
+        if (!self->conn || s_drain (self))
+            self->state = CV_PGCONN_IDLE;
+        break;
     default:
         break;
     }
@@ -451,6 +462,13 @@ cv_pgconn_abandon (cv_pgconn_t *self)
 }
 
 bool
+cv_pgconn_recancel (cv_pgconn_t *self)
+{
+    assert (self);
+    return self->state == CV_PGCONN_CANCELLING && self->conn && s_cancel (self);
+}
+
+bool
 cv_pgconn_open (const cv_pgconn_t *self)
 {
     assert (self);
@@ -467,6 +485,20 @@ s_test_url (void)
     char *url = cv_pg_fixture_url ();
     cv_assert_that (url, "this test needs the pg fixture (CONVEYOR_TEST_PG_URL_FILE)");
     return url;
+}
+
+/* Polls the statement until it is in state (or DONE). */
+static void
+s_test_wait_state (cv_pgconn_t *conn, cv_pgconn_state_t state)
+{
+    int64_t until = zclock_mono () + 10000;
+    while (cv_pgconn_state (conn) != state && cv_pgconn_state (conn) != CV_PGCONN_DONE) {
+        assert (zclock_mono () < until);
+        struct pollfd pollfd = {.fd = cv_pgconn_fd (conn), .events = cv_pgconn_events (conn)};
+        if (poll (&pollfd, 1, 1000) > 0)
+            cv_pgconn_advance (conn);
+    }
+    assert (cv_pgconn_state (conn) == state);
 }
 
 /* Runs the statement to its end, polling as a caller would. */
@@ -563,6 +595,18 @@ cv_pgconn_test (bool verbose)
     assert (streq (json_string_value (json_object_get (json_array_get (cv_pgconn_rows (conn), 0), "n")), "0"));
     cv_pgconn_reset (conn);
 
+    /* an event loop's caller polls the cancelled statement to its end instead of waiting in start */
+    cv_pgconn_start (conn, "SELECT pg_sleep(30)", 0, NULL, 1);
+    assert (cv_pgconn_abandon (conn));
+    int64_t until = zclock_mono () + 10000;
+    while (cv_pgconn_state (conn) == CV_PGCONN_CANCELLING) {
+        assert (zclock_mono () < until);
+        struct pollfd pollfd = {.fd = cv_pgconn_fd (conn), .events = cv_pgconn_events (conn)};
+        assert (pollfd.fd >= 0 && pollfd.events == POLLIN);
+        if (poll (&pollfd, 1, 1000) > 0)
+            cv_pgconn_advance (conn);
+    }
+    assert (cv_pgconn_state (conn) == CV_PGCONN_IDLE && cv_pgconn_open (conn));
     /* the server ends the session: the next statement opens a new connection, unseen */
     cv_pgconn_t *killer = cv_pgconn_new (url, "cv_pgconn_test_killer");
     const char *victim[] = {application};
@@ -581,6 +625,18 @@ cv_pgconn_test (bool verbose)
         fprintf (stderr, "%s\n", cv_pgconn_error (conn));
     assert (cv_pgconn_succeeded (conn));
     cv_pgconn_reset (conn);
+    cv_pgconn_destroy (&conn);
+
+    /* abandoning a cancelling statement closes its connection (on a session of its own: the
+       server goes on with the statement until it notices) */
+    conn = cv_pgconn_new (url, "cv_pgconn_test_closed");
+    cv_pgconn_start (conn, "SELECT pg_sleep(0.2)", 0, NULL, 1);
+    s_test_wait_state (conn, CV_PGCONN_READING);
+    assert (cv_pgconn_abandon (conn));
+    assert (cv_pgconn_recancel (conn));
+    assert (!cv_pgconn_abandon (conn));
+    assert (cv_pgconn_state (conn) == CV_PGCONN_IDLE && !cv_pgconn_open (conn));
+    assert (!cv_pgconn_recancel (conn));
     cv_pgconn_destroy (&conn);
 
     /* abandoning a connection still opening closes it */

@@ -11,8 +11,10 @@
    start goes straight to SENDING when an open connection is healthy, and to DONE when it fails at
    once. abandon takes a statement that runs too long back to IDLE (closing a connection still
    opening) or, once it has been sent, to CANCELLING: the server is asked to cancel it and the
-   connection finishes the statement in the background; the next start waits briefly for that,
-   or closes the connection. So giving up on a statement costs its caller no waiting.
+   connection finishes the statement in the background. A caller on an event loop polls it and
+   advances it like a running statement until it is IDLE again (abandon once more closes it);
+   otherwise the next start waits briefly for that, or closes the connection. So giving up on a
+   statement costs its caller no waiting.
 
    libpq 15 has no non-blocking cancel: PQcancel connects to the server and waits for it to take
    the request, which is quick while the server is up. libpq 17's PQcancelStart would remove that
@@ -49,11 +51,12 @@ void cv_pgconn_destroy (cv_pgconn_t **self_p);
 #define CV_PGCONN_SETTLE_MS 100
 void cv_pgconn_start (cv_pgconn_t *self, const char *sql, size_t count, const char *const *params, size_t max_rows);
 
-/* What to poll while CONNECTING, SENDING or READING: the socket and POLLIN/POLLOUT. */
+/* What to poll while CONNECTING, SENDING, READING or CANCELLING: the socket and POLLIN/POLLOUT. */
 int cv_pgconn_fd (const cv_pgconn_t *self);
 short cv_pgconn_events (const cv_pgconn_t *self);
 
-/* Makes what progress the socket allows; call when poll() reports it. May move to DONE. */
+/* Makes what progress the socket allows; call when poll() reports it. May move to DONE, or from
+   CANCELLING to IDLE once the cancelled statement has ended. */
 void cv_pgconn_advance (cv_pgconn_t *self);
 
 cv_pgconn_state_t cv_pgconn_state (const cv_pgconn_t *self);
@@ -71,8 +74,15 @@ void cv_pgconn_reset (cv_pgconn_t *self);
 
 /* Gives up on the running statement without waiting: closes a connection still opening (to
    IDLE), or asks the server to cancel a sent statement (to CANCELLING; to IDLE with the connection
-   closed when the request cannot be sent). Returns true when a cancel request reached the server. */
+   closed when the request cannot be sent). Returns true when a cancel request reached the server.
+   From CANCELLING, closes the connection (to IDLE). */
 bool cv_pgconn_abandon (cv_pgconn_t *self);
+
+/* While CANCELLING: asks the server again to cancel the statement, as it ignores a request that
+   arrives before the statement has started; true when the request reached it. A caller on an
+   event loop repeats it every CV_PGCONN_CANCEL_REPEAT_MS until the statement has ended. */
+#define CV_PGCONN_CANCEL_REPEAT_MS 25
+bool cv_pgconn_recancel (cv_pgconn_t *self);
 
 /* True while a connection is open (for tests and probes). */
 bool cv_pgconn_open (const cv_pgconn_t *self);

@@ -8,19 +8,16 @@
 
 #include "cv_actor.h"
 #include "cv_alloc.h"
+#include "cv_worker_handler.h"
 
 /* Where a request came from, so its reply goes back the same way. */
 typedef enum { ORIGIN_BROKER = 'B', ORIGIN_CONTROL = 'C' } origin_t;
 
 typedef struct {
     zactor_t *actor;
-    bool busy;
+    uint32_t in_flight; /* requests sent to it and not answered yet */
+    uint32_t limit;     /* at most: 1 for a blocking handler, its share of the capacity on a loop */
 } handler_t;
-
-typedef struct {
-    const cv_worker_config_t *config;
-    const void *shared; /* the worker's, read only */
-} handler_args_t;
 
 typedef struct {
     const cv_worker_config_t *config;
@@ -36,90 +33,6 @@ typedef struct {
     int64_t last_tick;       /* zclock_mono of the last heartbeat tick acted on */
     bool terminated;
 } worker_t;
-
-/*  --------------------------------------------------------------------------
-    Handler threads: unpack, validate, run the logic, pack the reply. */
-
-static zframe_t *
-s_handle_frame (const cv_worker_config_t *config, void *logic, zframe_t *frame)
-{
-    cv_arena_t *arena = cv_arena_new ();
-    cv_error_t err;
-    cv_error_clear (&err);
-    cv_envelope_t *request = cv_envelope_unpack (zframe_data (frame), zframe_size (frame), &err);
-    cv_envelope_t *reply = cv_envelope_reply_new (arena, request);
-    uint32_t accepted = CV_BODY (config->request_body) | CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_PROBE);
-    if (!request || cv_envelope_validate (request, accepted, (uint64_t) zclock_time (), &err)) {
-        cv_log_event (config->log, CV_LOG_WARN, request ? request->request_id : NULL,
-                      request ? request->trace_id : NULL, "rejected %s message: %s (field %s)",
-                      cv_error_code_name (err.code), err.message, *err.field ? err.field : "-");
-        cv_envelope_set_error (reply, arena, &err);
-    } else if (request->body_case == CONVEYOR__V1__ENVELOPE__BODY_PROBE)
-        cv_probe_run (config->service, config->instance, config->check, logic, arena, reply);
-    else {
-        int64_t started = zclock_usecs ();
-        if (config->handle (logic, request, arena, reply, &err)) {
-            cv_log_event (config->log, CV_LOG_WARN, request->request_id, request->trace_id, "%s failed: %s",
-                          cv_envelope_body_name (request->body_case), err.message);
-            cv_envelope_set_error (reply, arena, &err);
-        } else
-            cv_log_event (config->log, CV_LOG_DEBUG, request->request_id, request->trace_id,
-                          "%s answered with %s in %lld us (attempt %u)", cv_envelope_body_name (request->body_case),
-                          cv_envelope_body_name (reply->body_case), (long long) (zclock_usecs () - started),
-                          request->attempt);
-    }
-    size_t size;
-    uint8_t *packed = cv_envelope_pack (reply, &size);
-    zframe_t *out = zframe_new (packed, size);
-    free (packed);
-    cv_envelope_destroy (&request);
-    cv_arena_destroy (&arena);
-    return out;
-}
-
-/* A handler thread: makes its logic over the shared part, then serves one request at a time. */
-static void
-s_handler_actor (zsock_t *pipe, void *args)
-{
-    handler_args_t *handler = args;
-    const cv_worker_config_t *config = handler->config;
-    const void *shared = handler->shared;
-    free (handler);
-    zsock_signal (pipe, 0);
-    cv_error_t err;
-    cv_error_clear (&err);
-    void *logic = config->logic_new (shared, config->log, &err);
-    if (!logic) {
-        cv_actor_failed (pipe, &err);
-        cv_actor_wait_term (pipe);
-        return;
-    }
-    cv_actor_ready (pipe);
-    while (!zsys_interrupted) {
-        zmsg_t *msg = zmsg_recv (pipe);
-        if (!msg)
-            break;
-        char *command = zmsg_popstr (msg);
-        if (command && streq (command, "$TERM")) {
-            zstr_free (&command);
-            zmsg_destroy (&msg);
-            break;
-        }
-        /* [origin][envelope] in, [origin][envelope] out */
-        zframe_t *frame = zmsg_pop (msg);
-        if (frame) {
-            zframe_t *reply = s_handle_frame (config, logic, frame);
-            zmsg_t *out = zmsg_new ();
-            zmsg_addstr (out, command);
-            zmsg_append (out, &reply);
-            zmsg_send (&out, pipe);
-            zframe_destroy (&frame);
-        }
-        zstr_free (&command);
-        zmsg_destroy (&msg);
-    }
-    config->logic_destroy (&logic);
-}
 
 /*  --------------------------------------------------------------------------
     The I/O actor: broker connection, heartbeats, control endpoint, dispatch. */
@@ -144,13 +57,18 @@ s_connect_broker (worker_t *self)
     self->liveness = self->config->liveness;
 }
 
+/* The handler with the most room, or NULL when every one is at its limit. */
 static handler_t *
 s_idle_handler (worker_t *self)
 {
-    for (uint32_t i = 0; i < self->handler_count; i++)
-        if (!self->handlers[i].busy)
-            return &self->handlers[i];
-    return NULL;
+    handler_t *best = NULL;
+    for (uint32_t i = 0; i < self->handler_count; i++) {
+        handler_t *handler = &self->handlers[i];
+        if (handler->in_flight < handler->limit
+            && (!best || handler->limit - handler->in_flight > best->limit - best->in_flight))
+            best = handler;
+    }
+    return best;
 }
 
 static void
@@ -160,7 +78,7 @@ s_dispatch (handler_t *handler, origin_t origin, zframe_t **frame_p)
     zmsg_addstrf (msg, "%c", (char) origin);
     zmsg_append (msg, frame_p);
     zmsg_send (&msg, zactor_sock (handler->actor));
-    handler->busy = true;
+    handler->in_flight++;
 }
 
 static int
@@ -171,8 +89,10 @@ s_handler_readable (zloop_t *loop, zsock_t *reader, void *arg)
     if (!msg)
         return 0;
     for (uint32_t i = 0; i < self->handler_count; i++)
-        if (zactor_sock (self->handlers[i].actor) == reader)
-            self->handlers[i].busy = false;
+        if (zactor_sock (self->handlers[i].actor) == reader) {
+            assert (self->handlers[i].in_flight > 0);
+            self->handlers[i].in_flight--;
+        }
     char *origin = zmsg_popstr (msg);
     zframe_t *reply = zmsg_pop (msg);
     if (origin && reply && origin[0] == ORIGIN_BROKER) {
@@ -321,14 +241,19 @@ s_worker_init (worker_t *self, cv_error_t *err)
     self->shared = config->shared_new (config->shared_args, config->log, err);
     if (!self->shared)
         return -1;
-    self->handlers = cv_calloc (config->capacity, sizeof *self->handlers);
-    for (uint32_t i = 0; i < config->capacity; i++) {
-        handler_args_t *args = cv_malloc (sizeof *args);
+    /* blocking: a thread a request; on a loop: the capacity shared out among the handlers */
+    uint32_t handlers = config->capacity;
+    if (config->begin && config->handlers < config->capacity)
+        handlers = config->handlers ? config->handlers : 1;
+    self->handlers = cv_calloc (handlers, sizeof *self->handlers);
+    for (uint32_t i = 0; i < handlers; i++) {
+        cv_worker_handler_args_t *args = cv_malloc (sizeof *args);
         args->config = config;
         args->shared = self->shared;
-        self->handlers[i].actor = cv_actor_start (s_handler_actor, args, err);
+        self->handlers[i].actor = cv_actor_start (cv_worker_handler_actor, args, err);
         if (!self->handlers[i].actor)
             return -1;
+        self->handlers[i].limit = config->capacity / handlers + (i < config->capacity % handlers);
         self->handler_count++;
         zloop_reader (self->loop, zactor_sock (self->handlers[i].actor), s_handler_readable, self);
     }
@@ -378,8 +303,10 @@ s_worker_actor (zsock_t *pipe, void *args)
 zactor_t *
 cv_worker_start (const cv_worker_config_t *config, cv_error_t *err)
 {
-    assert (config && config->service && config->handle && config->shared_new && config->shared_destroy);
-    assert (config->logic_new && config->logic_destroy);
+    assert (config && config->service && config->shared_new && config->shared_destroy && config->logic_destroy);
+    bool blocking = config->handle && config->logic_new && !config->check_begin && !config->loop_logic_new;
+    bool on_loop = config->begin && config->loop_logic_new && !config->check && !config->logic_new;
+    assert (blocking != on_loop && !(config->handle && config->begin));
     assert (config->broker_endpoint && config->instance && config->log);
     assert (config->capacity >= 1 && config->capacity <= CV_MDP_MAX_CAPACITY);
     assert (config->heartbeat_ms > 0 && config->liveness > 0);
@@ -474,6 +401,8 @@ s_test_receive (zsock_t *router, cv_mdp_command_t want, int timeout_ms, zframe_t
     return false;
 }
 
+static cv_envelope_t *s_test_reply (zsock_t *router, zframe_t **peer);
+
 /* Sends data as a REQUEST to peer and returns the reply's envelope (the caller destroys it). */
 static cv_envelope_t *
 s_test_request_raw (zsock_t *router, zframe_t **peer, const void *data, size_t size)
@@ -482,22 +411,16 @@ s_test_request_raw (zsock_t *router, zframe_t **peer, const void *data, size_t s
     zframe_t *to = zframe_dup (*peer);
     zmsg_prepend (msg, &to);
     zmsg_send (&msg, router);
-    cv_mdp_message_t message;
-    assert (s_test_receive (router, CV_MDP_REPLY, 5000, peer, &message));
-    cv_error_t err;
-    cv_envelope_t *reply = cv_envelope_unpack (zframe_data (message.body), zframe_size (message.body), &err);
-    cv_assert_that (reply, "the reply does not unpack: %s", err.message);
-    cv_mdp_message_reset (&message);
-    return reply;
+    return s_test_reply (router, peer);
 }
 
-/* Sends an IntentRequest of text (body_case: any other body instead) and returns the reply. */
-static cv_envelope_t *
-s_test_request (zsock_t *router, zframe_t **peer, const char *text, bool wrong_body)
+/* Packs an IntentRequest of text (wrong_body: a Reply instead) with request_id; the caller frees. */
+static uint8_t *
+s_test_pack (const char *request_id, const char *text, bool wrong_body, size_t *size)
 {
     cv_arena_t *arena = cv_arena_new ();
     cv_envelope_t *request =
-        cv_envelope_new (arena, "req-1", "0123456789abcdef0123456789abcdef", (uint64_t) zclock_time () + 10000, 1);
+        cv_envelope_new (arena, request_id, "0123456789abcdef0123456789abcdef", (uint64_t) zclock_time () + 10000, 1);
     if (wrong_body)
         cv_envelope_set_reply (request, arena)->text = "not a request";
     else {
@@ -505,11 +428,45 @@ s_test_request (zsock_t *router, zframe_t **peer, const char *text, bool wrong_b
         body->user_id = "cust-1";
         body->text = cv_arena_strdup (arena, text);
     }
+    uint8_t *packed = cv_envelope_pack (request, size);
+    cv_arena_destroy (&arena);
+    return packed;
+}
+
+/* Sends an IntentRequest of text (wrong_body: any other body instead) and returns the reply. */
+static cv_envelope_t *
+s_test_request (zsock_t *router, zframe_t **peer, const char *text, bool wrong_body)
+{
     size_t size;
-    uint8_t *packed = cv_envelope_pack (request, &size);
+    uint8_t *packed = s_test_pack ("req-1", text, wrong_body, &size);
     cv_envelope_t *reply = s_test_request_raw (router, peer, packed, size);
     free (packed);
-    cv_arena_destroy (&arena);
+    return reply;
+}
+
+/* Sends an IntentRequest of text with request_id, without waiting for its reply. */
+static void
+s_test_send (zsock_t *router, zframe_t *peer, const char *request_id, const char *text)
+{
+    size_t size;
+    uint8_t *packed = s_test_pack (request_id, text, false, &size);
+    zmsg_t *msg = cv_mdp_with_body (CV_MDP_REQUEST, packed, size);
+    free (packed);
+    zframe_t *to = zframe_dup (peer);
+    zmsg_prepend (msg, &to);
+    zmsg_send (&msg, router);
+}
+
+/* The next reply on router, unpacked (the caller destroys it). */
+static cv_envelope_t *
+s_test_reply (zsock_t *router, zframe_t **peer)
+{
+    cv_mdp_message_t message;
+    assert (s_test_receive (router, CV_MDP_REPLY, 5000, peer, &message));
+    cv_error_t err;
+    cv_envelope_t *reply = cv_envelope_unpack (zframe_data (message.body), zframe_size (message.body), &err);
+    cv_assert_that (reply, "the reply does not unpack: %s", err.message);
+    cv_mdp_message_reset (&message);
     return reply;
 }
 
@@ -524,18 +481,226 @@ s_test_expect_error (cv_envelope_t **reply_p, cv_error_code_t code)
     cv_envelope_destroy (reply_p);
 }
 
+/* Asks worker for its control endpoint (it must be bound, its port resolved) and returns the
+   ProbeResult that a Probe sent there gets (the caller destroys it). */
+static cv_envelope_t *
+s_test_probe (zactor_t *worker)
+{
+    zstr_send (worker, "CONTROL");
+    char *control = zstr_recv (worker);
+    assert (control && strncmp (control, "tcp://127.0.0.1:", 16) == 0 && !strchr (control, '*'));
+    zsock_t *req = zsock_new_req (control);
+    assert (req);
+    zsock_set_rcvtimeo (req, 5000);
+    cv_arena_t *arena = cv_arena_new ();
+    cv_envelope_t *probe = cv_envelope_new (arena, "", "", 0, 1);
+    cv_envelope_set_probe (probe, arena);
+    size_t size;
+    uint8_t *packed = cv_envelope_pack (probe, &size);
+    zframe_t *frame = zframe_new (packed, size);
+    free (packed);
+    zframe_send (&frame, req, 0);
+    frame = zframe_recv (req);
+    assert (frame);
+    cv_error_t err;
+    cv_envelope_t *reply = cv_envelope_unpack (zframe_data (frame), zframe_size (frame), &err);
+    zframe_destroy (&frame);
+    assert (reply && reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_PROBE_RESULT);
+    cv_arena_destroy (&arena);
+    zsock_destroy (&req);
+    zstr_free (&control);
+    return reply;
+}
+
 static const char s_test_malformed[] = "\xff\xff\xff not protobuf";
 
-void
-cv_worker_test (bool verbose)
+/* The same service on an event loop: "hold" waits until a "release" finishes every held call,
+   the last held first; any other text is answered from a timer, never inside begin. */
+#define S_TEST_HELD_MAX 8
+
+typedef struct {
+    zloop_t *loop;
+    const int *shared;
+    cv_worker_call_t *held[S_TEST_HELD_MAX];
+    size_t held_count;
+} s_test_loop_logic_t;
+
+static void *
+s_test_loop_logic_new (const void *shared, zloop_t *loop, cv_log_t *log, cv_error_t *err)
+{
+    (void) log, (void) err;
+    s_test_loop_logic_t *logic = cv_calloc (1, sizeof *logic);
+    logic->loop = loop;
+    logic->shared = shared;
+    return logic;
+}
+
+static void
+s_test_answer (void *logic, cv_worker_call_t *call)
+{
+    cv_error_t err;
+    cv_error_clear (&err);
+    int rc = s_test_handle (logic, cv_worker_call_request (call), cv_worker_call_arena (call),
+                            cv_worker_call_reply (call), &err);
+    cv_worker_call_finish (call, rc, &err);
+}
+
+static int
+s_test_timer (zloop_t *loop, int timer_id, void *call)
+{
+    (void) loop, (void) timer_id;
+    s_test_answer (NULL, call);
+    return 0;
+}
+
+static void
+s_test_begin (void *logic_, cv_worker_call_t *call)
+{
+    s_test_loop_logic_t *logic = logic_;
+    const char *text = cv_worker_call_request (call)->intent_request->text;
+    if (streq (text, "hold")) {
+        assert (logic->held_count < S_TEST_HELD_MAX);
+        logic->held[logic->held_count++] = call;
+    } else if (streq (text, "release")) {
+        while (logic->held_count)
+            s_test_answer (logic, logic->held[--logic->held_count]);
+        s_test_answer (logic, call);
+    } else
+        zloop_timer (logic->loop, 1, 1, s_test_timer, call);
+}
+
+static int
+s_test_check_timer (zloop_t *loop, int timer_id, void *call)
+{
+    (void) loop, (void) timer_id;
+    cv_worker_call_finish (call, 0, NULL);
+    return 0;
+}
+
+static void
+s_test_check_begin (void *logic_, cv_worker_call_t *call)
+{
+    s_test_loop_logic_t *logic = logic_;
+    assert (cv_worker_call_request (call)->body_case == CONVEYOR__V1__ENVELOPE__BODY_PROBE);
+    if (*logic->shared)
+        zloop_timer (logic->loop, 1, 1, s_test_check_timer, call);
+    else {
+        cv_error_t err;
+        cv_error_set (&err, CV_ERR_INTERNAL, NULL, "upper is unwell");
+        cv_worker_call_finish (call, -1, &err);
+    }
+}
+
+/* A ROUTER bound on a free loopback port, its endpoint in endpoint. */
+static zsock_t *
+s_test_router (char *endpoint, size_t size)
 {
     zsock_t *router = zsock_new (ZMQ_ROUTER);
     assert (router);
     zsock_set_linger (router, 0);
     int port = zsock_bind (router, "tcp://127.0.0.1:*");
     assert (port > 0);
+    snprintf (endpoint, size, "tcp://127.0.0.1:%d", port);
+    return router;
+}
+
+/* The event-loop service: requests in flight at once and answered out of order, the capacity
+   shared by two handlers, a check finished from a timer, and calls held at stop dropped. */
+static void
+s_test_on_loop (cv_log_t *log)
+{
     char endpoint[64];
-    snprintf (endpoint, sizeof endpoint, "tcp://127.0.0.1:%d", port);
+    zsock_t *router = s_test_router (endpoint, sizeof endpoint);
+    cv_worker_config_t config = {
+        .service = "upper",
+        .request_body = CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST,
+        .shared_new = s_test_shared_new,
+        .shared_destroy = s_test_free,
+        .logic_destroy = s_test_free,
+        .loop_logic_new = s_test_loop_logic_new,
+        .begin = s_test_begin,
+        .check_begin = s_test_check_begin,
+        .broker_endpoint = endpoint,
+        .control_endpoint = "tcp://127.0.0.1:*",
+        .instance = "upper-1",
+        .capacity = 4,
+        .handlers = 2,
+        .heartbeat_ms = 200,
+        .liveness = 25,
+        .log = log,
+    };
+    cv_error_t err;
+    zactor_t *worker = cv_worker_start (&config, &err);
+    cv_assert_that (worker, "the worker on a loop did not start: %s", err.message);
+    zframe_t *peer = NULL;
+    cv_mdp_message_t message;
+    assert (s_test_receive (router, CV_MDP_READY, 5000, &peer, &message));
+    assert (message.capacity == 4);
+    cv_mdp_message_reset (&message);
+
+    /* four at once over two handlers, each answered from its loop; a failure, a malformed frame */
+    const char *ids[] = {"a", "b", "c", "d"};
+    for (size_t i = 0; i < 4; i++)
+        s_test_send (router, peer, ids[i], ids[i]);
+    bool answered[4] = {false};
+    for (size_t i = 0; i < 4; i++) {
+        cv_envelope_t *reply = s_test_reply (router, &peer);
+        assert (reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_REPLY);
+        size_t which = (size_t) (reply->request_id[0] - 'a');
+        assert (which < 4 && !answered[which] && reply->reply->text[0] == "ABCD"[which]);
+        answered[which] = true;
+        cv_envelope_destroy (&reply);
+    }
+    cv_envelope_t *reply = s_test_request (router, &peer, "fail", false);
+    s_test_expect_error (&reply, CV_ERR_UNAVAILABLE);
+    reply = s_test_request_raw (router, &peer, s_test_malformed, sizeof s_test_malformed - 1);
+    s_test_expect_error (&reply, CV_ERR_MALFORMED);
+    reply = s_test_probe (worker);
+    cv_assert_that (reply->probe_result->ok, "the probe failed: %s", reply->probe_result->detail);
+    cv_envelope_destroy (&reply);
+    zactor_destroy (&worker);
+    assert (s_test_receive (router, CV_MDP_DISCONNECT, 5000, &peer, &message));
+    cv_mdp_message_reset (&message);
+
+    /* one handler: three held calls are answered when a fourth releases them, the last held first,
+       which a handler serving one call at a time could never do */
+    config.handlers = 1;
+    worker = cv_worker_start (&config, &err);
+    cv_assert_that (worker, "the worker on a loop did not start: %s", err.message);
+    assert (s_test_receive (router, CV_MDP_READY, 5000, &peer, &message));
+    cv_mdp_message_reset (&message);
+    s_test_send (router, peer, "held-1", "hold");
+    s_test_send (router, peer, "held-2", "hold");
+    s_test_send (router, peer, "held-3", "hold");
+    s_test_send (router, peer, "release", "release");
+    const char *order[] = {"held-3", "held-2", "held-1", "release"};
+    for (size_t i = 0; i < 4; i++) {
+        reply = s_test_reply (router, &peer);
+        cv_assert_that (streq (reply->request_id, order[i]), "reply %zu is %s, expected %s", i, reply->request_id,
+                        order[i]);
+        assert (reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_REPLY
+                && streq (reply->reply->text, "HOLD") == (i < 3));
+        cv_envelope_destroy (&reply);
+    }
+
+    /* at its capacity, a fifth request is answered UNAVAILABLE at once; stopping with four calls
+       held drops them (memcheck sees them freed) and says DISCONNECT */
+    for (size_t i = 0; i < 4; i++)
+        s_test_send (router, peer, ids[i], "hold");
+    reply = s_test_request (router, &peer, "one more", false);
+    s_test_expect_error (&reply, CV_ERR_UNAVAILABLE);
+    zactor_destroy (&worker);
+    assert (s_test_receive (router, CV_MDP_DISCONNECT, 5000, &peer, &message));
+    cv_mdp_message_reset (&message);
+    zframe_destroy (&peer);
+    zsock_destroy (&router);
+}
+
+void
+cv_worker_test (bool verbose)
+{
+    char endpoint[64];
+    zsock_t *router = s_test_router (endpoint, sizeof endpoint);
     cv_log_t *log = cv_log_new ("upper", "upper-1", verbose);
     cv_worker_config_t config = {
         .service = "upper",
@@ -595,31 +760,10 @@ cv_worker_test (bool verbose)
     cv_envelope_destroy (&reply);
 
     /* the control endpoint, as bound, answers a probe through the service's check */
-    zstr_send (worker, "CONTROL");
-    char *control = zstr_recv (worker);
-    assert (control && strncmp (control, "tcp://127.0.0.1:", 16) == 0 && !strchr (control, '*'));
-    zsock_t *req = zsock_new_req (control);
-    assert (req);
-    zsock_set_rcvtimeo (req, 5000);
-    cv_arena_t *arena = cv_arena_new ();
-    cv_envelope_t *probe = cv_envelope_new (arena, "", "", 0, 1);
-    cv_envelope_set_probe (probe, arena);
-    size_t size;
-    uint8_t *packed = cv_envelope_pack (probe, &size);
-    zframe_t *frame = zframe_new (packed, size);
-    free (packed);
-    zframe_send (&frame, req, 0);
-    frame = zframe_recv (req);
-    assert (frame);
-    reply = cv_envelope_unpack (zframe_data (frame), zframe_size (frame), &err);
-    zframe_destroy (&frame);
-    assert (reply && reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_PROBE_RESULT);
+    reply = s_test_probe (worker);
     cv_assert_that (reply->probe_result->ok, "the probe failed: %s", reply->probe_result->detail);
     assert (streq (reply->probe_result->service, "upper") && streq (reply->probe_result->instance, "upper-1"));
     cv_envelope_destroy (&reply);
-    cv_arena_destroy (&arena);
-    zsock_destroy (&req);
-    zstr_free (&control);
 
     /* a broker that does not know the worker says DISCONNECT: the worker says READY again */
     zmsg_t *bye = cv_mdp_command (CV_MDP_DISCONNECT);
@@ -640,6 +784,8 @@ cv_worker_test (bool verbose)
 
     zframe_destroy (&peer);
     zsock_destroy (&router);
+
+    s_test_on_loop (log);
     cv_log_destroy (&log);
     if (verbose)
         printf ("cv_worker: ok\n");

@@ -2,8 +2,6 @@
 #include "gatherer_sql.h"
 
 #include <assert.h>
-#include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,43 +15,16 @@
 #include "cv_pg.h"
 #include "cv_pgconn.h"
 
-struct _gatherer_sql_t {
-    cv_pgconn_t **conns;
-    size_t size;
+struct _gatherer_sql_call_t {
+    cv_pgpool_t *pool;
+    cv_pgpool_run_t *run;
+    const gatherer_tool_t *tool;
+    int64_t limit_ms; /* how long it was given */
+    bool by_deadline; /* the deadline, not the tool's timeout, limits it */
+    gatherer_sql_result_t *result;
+    gatherer_sql_done_fn *done;
+    void *arg;
 };
-
-gatherer_sql_t *
-gatherer_sql_new (const char *url, const char *application_name, size_t size)
-{
-    assert (url && application_name && size > 0);
-    gatherer_sql_t *self = cv_calloc (1, sizeof *self);
-    self->conns = cv_calloc (size, sizeof *self->conns);
-    for (size_t i = 0; i < size; i++)
-        self->conns[i] = cv_pgconn_new (url, application_name);
-    self->size = size;
-    return self;
-}
-
-void
-gatherer_sql_destroy (gatherer_sql_t **self_p)
-{
-    assert (self_p);
-    gatherer_sql_t *self = *self_p;
-    if (!self)
-        return;
-    for (size_t i = 0; i < self->size; i++)
-        cv_pgconn_destroy (&self->conns[i]);
-    free (self->conns);
-    free (self);
-    *self_p = NULL;
-}
-
-size_t
-gatherer_sql_size (const gatherer_sql_t *self)
-{
-    assert (self);
-    return self->size;
-}
 
 void
 gatherer_sql_result_reset (gatherer_sql_result_t *result)
@@ -75,24 +46,24 @@ s_param_text (const json_t *context, const char *path)
     return cv_template_scalar_text (value);
 }
 
+/* Records a statement's outcome. */
 static void
-s_start (cv_pgconn_t *conn, const gatherer_tool_t *tool, const json_t *context)
+s_record (gatherer_sql_call_t *call, const cv_pgpool_outcome_t *outcome)
 {
-    char *params[GATHERER_MAX_PARAMS];
-    assert (tool->param_count <= GATHERER_MAX_PARAMS);
-    for (size_t i = 0; i < tool->param_count; i++)
-        params[i] = s_param_text (context, tool->params[i]);
-    cv_pgconn_start (conn, tool->query, tool->param_count, (const char *const *) params, (size_t) tool->max_rows);
-    for (size_t i = 0; i < tool->param_count; i++)
-        free (params[i]);
-}
-
-/* Records the outcome of a statement that ended, and frees its connection for the next. */
-static void
-s_finish (cv_pgconn_t *conn, gatherer_sql_result_t *result, int64_t now)
-{
-    result->finished_us = now;
-    if (cv_pgconn_succeeded (conn)) {
+    gatherer_sql_result_t *result = call->result;
+    result->started_us = outcome->started_us;
+    result->finished_us = outcome->finished_us;
+    const cv_pgconn_t *conn = outcome->conn;
+    if (outcome->timed_out) {
+        result->status = CONVEYOR__V1__TOOL_RESULT__STATUS__TIMED_OUT;
+        result->cancelled = outcome->cancelled;
+        snprintf (result->error, sizeof result->error, "%s after %lld ms%s%s",
+                  call->by_deadline ? "the request's deadline came" : "timed out", (long long) call->limit_ms,
+                  outcome->connecting ? " while connecting to postgresql"
+                  : outcome->waited   ? " waiting for a free postgresql connection"
+                                      : "",
+                  outcome->cancelled ? " (statement cancelled)" : "");
+    } else if (cv_pgconn_succeeded (conn)) {
         cv_error_t err;
         json_t *rows = cv_pgconn_rows (conn);
         result->data = cv_msgpack_pack (rows, &result->size, &err);
@@ -108,91 +79,70 @@ s_finish (cv_pgconn_t *conn, gatherer_sql_result_t *result, int64_t now)
         result->status = CONVEYOR__V1__TOOL_RESULT__STATUS__FAILED;
         snprintf (result->error, sizeof result->error, "%s", cv_pgconn_error (conn));
     }
-    cv_pgconn_reset (conn);
 }
 
 static void
-s_time_out (cv_pgconn_t *conn, const gatherer_tool_t *tool, gatherer_sql_result_t *result, int64_t until, int64_t now)
+s_pool_done (void *arg, const cv_pgpool_outcome_t *outcome)
 {
-    result->finished_us = now;
-    result->status = CONVEYOR__V1__TOOL_RESULT__STATUS__TIMED_OUT;
-    bool by_deadline = until < result->started_us + (int64_t) tool->timeout_ms * 1000;
-    bool connecting = cv_pgconn_state (conn) == CV_PGCONN_CONNECTING;
-    result->cancelled = cv_pgconn_abandon (conn);
-    snprintf (result->error, sizeof result->error, "%s after %lld ms%s%s",
-              by_deadline ? "the request's deadline came" : "timed out",
-              (long long) (until - result->started_us) / 1000, connecting ? " while connecting to postgresql" : "",
-              result->cancelled ? " (statement cancelled)" : "");
+    gatherer_sql_call_t *call = arg;
+    s_record (call, outcome);
+    gatherer_sql_done_fn *done = call->done;
+    void *done_arg = call->arg;
+    free (call);
+    done (done_arg);
+}
+
+/* Reports the outcome of a call that could not start, from the loop as any other. */
+static void
+s_no_time (void *arg, const cv_pgpool_outcome_t *outcome)
+{
+    gatherer_sql_call_t *call = arg;
+    call->result->started_us = outcome->started_us;
+    call->result->finished_us = outcome->finished_us;
+    call->result->status = CONVEYOR__V1__TOOL_RESULT__STATUS__TIMED_OUT;
+    snprintf (call->result->error, sizeof call->result->error, "the request's deadline left no time to start");
+    gatherer_sql_done_fn *done = call->done;
+    void *done_arg = call->arg;
+    free (call);
+    done (done_arg);
+}
+
+gatherer_sql_call_t *
+gatherer_sql_start (cv_pgpool_t *pool, const gatherer_tool_t *tool, const json_t *context, int64_t deadline_us,
+                    gatherer_sql_result_t *result, gatherer_sql_done_fn *done, void *arg)
+{
+    assert (pool && tool && result && done);
+    assert (tool->param_count <= GATHERER_MAX_PARAMS);
+    memset (result, 0, sizeof *result);
+    gatherer_sql_call_t *call = cv_calloc (1, sizeof *call);
+    call->pool = pool;
+    call->tool = tool;
+    call->result = result;
+    call->done = done;
+    call->arg = arg;
+    int64_t now = zclock_usecs ();
+    int64_t until_us = now + (int64_t) tool->timeout_ms * 1000;
+    if (deadline_us && deadline_us < until_us) {
+        until_us = deadline_us;
+        call->by_deadline = true;
+    }
+    call->limit_ms = (until_us - now) / 1000;
+    char *params[GATHERER_MAX_PARAMS];
+    for (size_t i = 0; i < tool->param_count; i++)
+        params[i] = s_param_text (context, tool->params[i]);
+    call->run = cv_pgpool_run (pool, tool->query, tool->param_count, (const char *const *) params,
+                               (size_t) tool->max_rows, until_us, until_us <= now ? s_no_time : s_pool_done, call);
+    for (size_t i = 0; i < tool->param_count; i++)
+        free (params[i]);
+    return call;
 }
 
 void
-gatherer_sql_run (gatherer_sql_t *self, const gatherer_tool_t *const *tools, size_t count, const json_t *context,
-                  int64_t deadline_us, gatherer_sql_result_t *results)
+gatherer_sql_forget (gatherer_sql_call_t *call)
 {
-    assert (self && results);
-    assert (count <= self->size);
-    assert (count == 0 || tools);
-    int64_t until[CV_MAX_TOOL_RESULTS];
-    bool active[CV_MAX_TOOL_RESULTS];
-    assert (count <= CV_MAX_TOOL_RESULTS);
-
-    int64_t now;
-    for (size_t i = 0; i < count; i++) {
-        memset (&results[i], 0, sizeof results[i]);
-        results[i].started_us = now = zclock_usecs ();
-        until[i] = now + (int64_t) tools[i]->timeout_ms * 1000;
-        if (deadline_us && deadline_us < until[i])
-            until[i] = deadline_us;
-        active[i] = false;
-        if (until[i] <= now) {
-            results[i].finished_us = now;
-            results[i].status = CONVEYOR__V1__TOOL_RESULT__STATUS__TIMED_OUT;
-            snprintf (results[i].error, sizeof results[i].error, "the request's deadline left no time to start");
-            continue;
-        }
-        s_start (self->conns[i], tools[i], context);
-        if (cv_pgconn_state (self->conns[i]) == CV_PGCONN_DONE)
-            s_finish (self->conns[i], &results[i], zclock_usecs ());
-        else
-            active[i] = true;
-    }
-
-    while (true) {
-        struct pollfd fds[CV_MAX_TOOL_RESULTS];
-        size_t which[CV_MAX_TOOL_RESULTS];
-        nfds_t nfds = 0;
-        int64_t first = INT64_MAX;
-        for (size_t i = 0; i < count; i++)
-            if (active[i]) {
-                fds[nfds] =
-                    (struct pollfd){.fd = cv_pgconn_fd (self->conns[i]), .events = cv_pgconn_events (self->conns[i])};
-                which[nfds++] = i;
-                if (until[i] < first)
-                    first = until[i];
-            }
-        if (nfds == 0)
-            break;
-        now = zclock_usecs ();
-        int wait_ms = first <= now ? 0 : (int) ((first - now + 999) / 1000);
-        if (poll (fds, nfds, wait_ms) < 0 && errno != EINTR)
-            assert (false); /* EFAULT, EINVAL, ENOMEM: a bug or a dying machine */
-
-        for (nfds_t n = 0; n < nfds; n++) {
-            size_t i = which[n];
-            if (fds[n].revents)
-                cv_pgconn_advance (self->conns[i]);
-            if (cv_pgconn_state (self->conns[i]) == CV_PGCONN_DONE) {
-                s_finish (self->conns[i], &results[i], zclock_usecs ());
-                active[i] = false;
-            }
-        }
-        now = zclock_usecs ();
-        for (size_t i = 0; i < count; i++)
-            if (active[i] && until[i] <= now) {
-                s_time_out (self->conns[i], tools[i], &results[i], until[i], now);
-                active[i] = false;
-            }
-    }
+    assert (call);
+    cv_pgpool_forget (call->pool, call->run);
+    free (call);
 }
 
 /*  --------------------------------------------------------------------------
@@ -246,6 +196,46 @@ s_test_tool (const char *name, const char *query, int timeout_ms, int max_rows)
     return tool;
 }
 
+/* A loop and a pool to run tools on, as the worker has. */
+typedef struct {
+    zloop_t *loop;
+    cv_pgpool_t *pool;
+    size_t pending;
+} s_test_t;
+
+static void
+s_test_done (void *arg)
+{
+    s_test_t *test = arg;
+    assert (test->pending > 0);
+    test->pending--;
+}
+
+static int
+s_test_tick (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop, (void) timer_id;
+    s_test_t *test = arg;
+    return test->pending ? 0 : -1;
+}
+
+/* Starts count tools at once and runs the loop until each has its result. */
+static void
+s_test_run (s_test_t *test, const gatherer_tool_t *const *tools, size_t count, const json_t *context,
+            int64_t deadline_us, gatherer_sql_result_t *results)
+{
+    test->pending = count;
+    for (size_t i = 0; i < count; i++)
+        gatherer_sql_start (test->pool, tools[i], context, deadline_us, &results[i], s_test_done, test);
+    int tick = zloop_timer (test->loop, 1, 0, s_test_tick, test);
+    int64_t until = zclock_mono () + 20000;
+    while (test->pending) {
+        assert (zclock_mono () < until);
+        zloop_start (test->loop);
+    }
+    zloop_timer_end (test->loop, tick);
+}
+
 void
 gatherer_sql_test (bool verbose)
 {
@@ -258,8 +248,8 @@ gatherer_sql_test (bool verbose)
     /* named for this process, so what other tests run on the fixture's server never counts here */
     char application[64];
     snprintf (application, sizeof application, "gatherer_sql_test_%d", (int) getpid ());
-    gatherer_sql_t *sql = gatherer_sql_new (url, application, 4);
-    assert (gatherer_sql_size (sql) == 4);
+    s_test_t test = {.loop = zloop_new ()};
+    test.pool = cv_pgpool_new (test.loop, url, application, 4);
     gatherer_sql_result_t results[4];
     json_t *context =
         json_pack ("{s:s, s:s, s:{s:s, s:{}}}", "user_id", "cust-1", "text", "help", "intent", "name", "x", "slots");
@@ -269,7 +259,7 @@ gatherer_sql_test (bool verbose)
     const gatherer_tool_t *bank[4];
     for (size_t i = 0; i < 4; i++)
         assert ((bank[i] = gatherer_tools_find (tools, names[i])));
-    gatherer_sql_run (sql, bank, 4, context, 0, results);
+    s_test_run (&test, bank, 4, context, 0, results);
     json_t *rows = s_test_rows (&results[0]);
     json_t *want = json_pack ("{s:s, s:s, s:s}", "id", "card-1-1", "last4", "4417", "status", "active");
     assert (s_test_has_row (rows, want));
@@ -301,7 +291,7 @@ gatherer_sql_test (bool verbose)
 
     /* the failed top-up and the card slot: a slot narrows, a missing slot is NULL (no filter) */
     const gatherer_tool_t *topups = gatherer_tools_find (tools, "failed_topups");
-    gatherer_sql_run (sql, &topups, 1, context, 0, results);
+    s_test_run (&test, &topups, 1, context, 0, results);
     rows = s_test_rows (&results[0]);
     want = json_pack ("{s:s, s:s, s:s, s:s}", "id", "top-1-1", "amount", "200.00", "method", "card", "failure_reason",
                       "Declined by the issuing bank of the top-up card");
@@ -316,7 +306,7 @@ gatherer_sql_test (bool verbose)
     probe_null.params = null_params;
     probe_null.param_count = 2;
     const gatherer_tool_t *one = &probe_null;
-    gatherer_sql_run (sql, &one, 1, context, 0, results);
+    s_test_run (&test, &one, 1, context, 0, results);
     rows = s_test_rows (&results[0]);
     want = json_pack ("{s:s, s:s}", "is_null", "t", "user", "cust-1");
     assert (s_test_has_row (rows, want));
@@ -327,12 +317,12 @@ gatherer_sql_test (bool verbose)
     json_object_set_new (json_object_get (json_object_get (context, "intent"), "slots"), "card_last4",
                          json_string ("9052"));
     const gatherer_tool_t *active = gatherer_tools_find (tools, "active_cards");
-    gatherer_sql_run (sql, &active, 1, context, 0, results);
+    s_test_run (&test, &active, 1, context, 0, results);
     assert (results[0].status == CONVEYOR__V1__TOOL_RESULT__STATUS__OK && results[0].rows == 0);
     gatherer_sql_result_reset (&results[0]);
     json_object_set_new (json_object_get (json_object_get (context, "intent"), "slots"), "card_last4",
                          json_integer (4417));
-    gatherer_sql_run (sql, &active, 1, context, 0, results); /* a number goes as its text */
+    s_test_run (&test, &active, 1, context, 0, results); /* a number goes as its text */
     assert (results[0].status == CONVEYOR__V1__TOOL_RESULT__STATUS__OK && results[0].rows == 1);
     gatherer_sql_result_reset (&results[0]);
 
@@ -340,7 +330,7 @@ gatherer_sql_test (bool verbose)
     gatherer_tool_t slow_a = s_test_tool ("slow_a", "SELECT pg_sleep(0.3)::text AS slept", 5000, 1);
     gatherer_tool_t slow_b = s_test_tool ("slow_b", "SELECT pg_sleep(0.3)::text AS slept", 5000, 1);
     const gatherer_tool_t *both[] = {&slow_a, &slow_b};
-    gatherer_sql_run (sql, both, 2, context, 0, results);
+    s_test_run (&test, both, 2, context, 0, results);
     assert (results[0].status == CONVEYOR__V1__TOOL_RESULT__STATUS__OK);
     assert (results[1].status == CONVEYOR__V1__TOOL_RESULT__STATUS__OK);
     assert (results[0].started_us < results[1].finished_us && results[1].started_us < results[0].finished_us);
@@ -354,7 +344,7 @@ gatherer_sql_test (bool verbose)
     gatherer_tool_t sleepy = s_test_tool ("sleepy", "SELECT pg_sleep(30)", 200, 1);
     gatherer_tool_t quick = s_test_tool ("quick", "SELECT 'fine' AS how", 5000, 1);
     const gatherer_tool_t *mixed[] = {&sleepy, &quick};
-    gatherer_sql_run (sql, mixed, 2, context, 0, results);
+    s_test_run (&test, mixed, 2, context, 0, results);
     assert (results[0].status == CONVEYOR__V1__TOOL_RESULT__STATUS__TIMED_OUT);
     assert (results[0].cancelled);
     assert (strstr (results[0].error, "timed out after 200 ms (statement cancelled)"));
@@ -370,7 +360,7 @@ gatherer_sql_test (bool verbose)
                                             " AND state = 'active' AND pid <> pg_backend_pid ()",
                                             1000, 1);
     one = &sleepers;
-    gatherer_sql_run (sql, &one, 1, context, 0, results);
+    s_test_run (&test, &one, 1, context, 0, results);
     rows = s_test_rows (&results[0]);
     want = json_pack ("{s:s}", "n", "0");
     assert (s_test_has_row (rows, want));
@@ -381,11 +371,11 @@ gatherer_sql_test (bool verbose)
     /* the request's deadline cuts a tool's own timeout short */
     gatherer_tool_t patient = s_test_tool ("patient", "SELECT pg_sleep(30)", 60000, 1);
     one = &patient;
-    gatherer_sql_run (sql, &one, 1, context, zclock_usecs () + 150000, results);
+    s_test_run (&test, &one, 1, context, zclock_usecs () + 150000, results);
     assert (results[0].status == CONVEYOR__V1__TOOL_RESULT__STATUS__TIMED_OUT);
     assert (strstr (results[0].error, "the request's deadline came after"));
     gatherer_sql_result_reset (&results[0]);
-    gatherer_sql_run (sql, &one, 1, context, zclock_usecs () - 1, results);
+    s_test_run (&test, &one, 1, context, zclock_usecs () - 1, results);
     assert (results[0].status == CONVEYOR__V1__TOOL_RESULT__STATUS__TIMED_OUT);
     assert (strstr (results[0].error, "left no time"));
     gatherer_sql_result_reset (&results[0]);
@@ -397,7 +387,7 @@ gatherer_sql_test (bool verbose)
                                           " VALUES ('cust-x', 'X', 'x@example.com', 'IE') RETURNING id",
                                           1000, 1);
     const gatherer_tool_t *bad[] = {&broken, &writer};
-    gatherer_sql_run (sql, bad, 2, context, 0, results);
+    s_test_run (&test, bad, 2, context, 0, results);
     assert (results[0].status == CONVEYOR__V1__TOOL_RESULT__STATUS__FAILED);
     assert (strstr (results[0].error, "(42703): column \"no_such_column\" does not exist"));
     assert (!strchr (results[0].error, '\n'));
@@ -417,7 +407,7 @@ gatherer_sql_test (bool verbose)
     many.params = json_params;
     many.param_count = 1;
     one = &many;
-    gatherer_sql_run (sql, &one, 1, context, 0, results);
+    s_test_run (&test, &one, 1, context, 0, results);
     rows = s_test_rows (&results[0]);
     assert (results[0].rows == 7 && results[0].dropped == 93);
     want = json_pack ("{s:s, s:n, s:s}", "n", "7", "none", "k", "v");
@@ -425,19 +415,22 @@ gatherer_sql_test (bool verbose)
     json_decref (want);
     json_decref (rows);
     gatherer_sql_result_reset (&results[0]);
-    gatherer_sql_run (sql, NULL, 0, context, 0, results); /* an empty plan is fine */
-    gatherer_sql_destroy (&sql);
+    cv_pgpool_destroy (&test.pool);
 
     /* PostgreSQL unreachable: every tool FAILED with the connection error */
-    sql = gatherer_sql_new ("postgresql://conveyor@127.0.0.1:1/conveyor", "gatherer_sql_test", 2);
-    gatherer_sql_run (sql, mixed, 2, context, 0, results);
+    test.pool = cv_pgpool_new (test.loop, "postgresql://conveyor@127.0.0.1:1/conveyor", "gatherer_sql_test", 2);
+    s_test_run (&test, mixed, 2, context, 0, results);
     for (size_t i = 0; i < 2; i++) {
         assert (results[i].status == CONVEYOR__V1__TOOL_RESULT__STATUS__FAILED);
         assert (strstr (results[i].error, "postgresql connect failed"));
         gatherer_sql_result_reset (&results[i]);
     }
-    gatherer_sql_destroy (&sql);
-    assert (!sql);
+
+    /* a call given up on is never heard of; the pool serves on */
+    test.pending = 0;
+    gatherer_sql_forget (gatherer_sql_start (test.pool, &sleepy, context, 0, &results[0], s_test_done, &test));
+    cv_pgpool_destroy (&test.pool);
+    zloop_destroy (&test.loop);
 
     json_decref (context);
     gatherer_tools_destroy (&tools);

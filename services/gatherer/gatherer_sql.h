@@ -1,7 +1,6 @@
-/* Runs the SQL tools of one request's plan in parallel: each tool on its own connection of a
-   small pool (cv_pgconn), its parameters taken from the request's context, all of them under
-   one poll() until each has finished or reached its own timeout — the smaller of the tool's
-   timeout_ms and the request's deadline — when it is cancelled on the server.
+/* Runs one SQL tool through the gatherer's connection pool (cv_pgpool, on the worker's loop):
+   its parameters taken from the request's context, within the smaller of the tool's timeout_ms
+   and the request's deadline, when it is cancelled on the server.
 
    Every tool gets a result, whatever happens: OK with its rows (a msgpack array of row objects,
    column name to text, NULL as nil; rows past max_rows dropped), FAILED with the reason on one
@@ -18,6 +17,7 @@
 #include <jansson.h>
 
 #include "cv_envelope.h"
+#include "cv_pgpool.h"
 #include "gatherer_tools.h"
 
 #define GATHERER_SQL_ERROR_BYTES 512
@@ -35,21 +35,22 @@ typedef struct {
     int64_t finished_us;                  /* ... and when its outcome was known */
 } gatherer_sql_result_t;
 
-typedef struct _gatherer_sql_t gatherer_sql_t;
+typedef struct _gatherer_sql_call_t gatherer_sql_call_t;
 
-/* A pool of size connections (one per tool of the largest plan) to url, each named
-   application_name (the worker instance). Opens nothing yet. Strings are copied. */
-gatherer_sql_t *gatherer_sql_new (const char *url, const char *application_name, size_t size);
-void gatherer_sql_destroy (gatherer_sql_t **self_p);
+/* The tool's result is in (the caller's result, given to gatherer_sql_start). The call is gone. */
+typedef void (gatherer_sql_done_fn) (void *arg);
 
-size_t gatherer_sql_size (const gatherer_sql_t *self);
+/* Starts tool on pool and returns; fills *result and calls done with arg once, later, from a
+   callback of the pool's loop. Parameters are context paths (cv_template_lookup): scalars go as
+   text, objects and arrays as JSON text, a missing or null value as SQL NULL; context is read
+   now only. deadline_us is the request's deadline on the zclock_usecs clock, 0 for none. */
+gatherer_sql_call_t *gatherer_sql_start (cv_pgpool_t *pool, const gatherer_tool_t *tool, const json_t *context,
+                                         int64_t deadline_us, gatherer_sql_result_t *result, gatherer_sql_done_fn *done,
+                                         void *arg);
 
-/* Runs count tools (at most the pool's size) at once and fills results[i] for tools[i].
-   Parameters are context paths (cv_template_lookup): scalars go as text, objects and arrays as
-   JSON text, a missing or null value as SQL NULL. deadline_us is the request's deadline on the
-   zclock_usecs clock, 0 for none. Returns when every tool has its result. */
-void gatherer_sql_run (gatherer_sql_t *self, const gatherer_tool_t *const *tools, size_t count, const json_t *context,
-                       int64_t deadline_us, gatherer_sql_result_t *results);
+/* Gives up on a call not done yet: done is never called, result is left as it is, the
+   statement is cancelled, and the call is gone. */
+void gatherer_sql_forget (gatherer_sql_call_t *call);
 
 /* Frees a result's data and clears it. */
 void gatherer_sql_result_reset (gatherer_sql_result_t *result);

@@ -1,0 +1,210 @@
+/* One request's plan in flight on the gatherer's loop, and the Evidence it ends with. */
+#include "gatherer_run.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cv_alloc.h"
+#include "cv_context.h"
+#include "cv_utf8.h"
+#include "gatherer_sql.h"
+
+/* Room left in an Envelope for everything but the tools' rows. */
+#define EVIDENCE_DATA_MAX_BYTES (CV_ENVELOPE_MAX_BYTES - 64 * 1024)
+
+typedef struct {
+    gatherer_run_t *run;
+    size_t index;
+    gatherer_sql_call_t *call; /* while it runs */
+} tool_slot_t;
+
+struct _gatherer_run_t {
+    zloop_t *loop;
+    cv_worker_call_t *call;
+    gatherer_plan_t plan;
+    tool_slot_t tools[CV_MAX_TOOL_RESULTS];
+    gatherer_sql_result_t results[CV_MAX_TOOL_RESULTS];
+    size_t pending;  /* tools without their result yet */
+    int empty_timer; /* an empty plan's finish, from the loop; -1 */
+    cv_log_t *log;
+    gatherer_run_over_fn *over;
+    void *owner;
+};
+
+/* ToolResult.error must be valid UTF-8 within CV_DETAIL_MAX_BYTES: a message cut in the middle
+   of a character loses that character; one in another encoding loses its non-ASCII bytes. */
+static char *
+s_wire_text (cv_arena_t *arena, const char *text)
+{
+    char *copy = cv_arena_strdup (arena, text);
+    size_t size = strlen (copy);
+    if (size > CV_DETAIL_MAX_BYTES)
+        copy[size = CV_DETAIL_MAX_BYTES] = '\0';
+    size_t lead = size;
+    while (lead > 0 && size - lead < 4 && ((unsigned char) copy[lead - 1] & 0xc0) == 0x80)
+        lead--;
+    if (lead > 0 && ((unsigned char) copy[lead - 1] & 0xc0) == 0xc0) {
+        unsigned char byte = (unsigned char) copy[lead - 1];
+        size_t needed = byte >= 0xf0 ? 4 : byte >= 0xe0 ? 3 : 2;
+        if (size - (lead - 1) < needed)
+            copy[size = lead - 1] = '\0';
+    }
+    if (!cv_utf8_valid (copy, size))
+        for (char *c = copy; *c; c++)
+            if ((unsigned char) *c >= 0x80)
+                *c = '?';
+    return copy;
+}
+
+/* The Evidence of every result, in the call's reply; the results' rows move into its arena. */
+static void
+s_set_evidence (gatherer_run_t *self)
+{
+    const cv_envelope_t *request = cv_worker_call_request (self->call);
+    cv_arena_t *arena = cv_worker_call_arena (self->call);
+    Conveyor__V1__Evidence *evidence = cv_envelope_set_evidence (cv_worker_call_reply (self->call), arena);
+    size_t count = self->plan.count;
+    evidence->results = cv_arena_alloc (arena, (count ? count : 1) * sizeof *evidence->results);
+    evidence->n_results = count;
+    size_t data_bytes = 0;
+    for (size_t i = 0; i < count; i++) {
+        gatherer_sql_result_t *result = &self->results[i];
+        Conveyor__V1__ToolResult *tool = cv_envelope_tool_result_new (arena);
+        tool->tool = cv_arena_strdup (arena, self->plan.tools[i]->name);
+        int64_t elapsed = result->finished_us - result->started_us;
+        tool->elapsed_us = elapsed < 0 ? 0 : elapsed > UINT32_MAX ? UINT32_MAX : (uint32_t) elapsed;
+        tool->status = result->status;
+        if (result->status == CONVEYOR__V1__TOOL_RESULT__STATUS__OK) {
+            if (data_bytes + result->size > EVIDENCE_DATA_MAX_BYTES) {
+                tool->status = CONVEYOR__V1__TOOL_RESULT__STATUS__FAILED;
+                snprintf (result->error, sizeof result->error,
+                          "%zu rows (%zu bytes) would take the evidence over %d bytes", result->rows, result->size,
+                          EVIDENCE_DATA_MAX_BYTES);
+            } else {
+                tool->data.data = cv_arena_adopt (arena, result->data, result->size);
+                tool->data.len = result->size;
+                result->data = NULL;
+                data_bytes += result->size;
+            }
+        }
+        if (*result->error)
+            tool->error = s_wire_text (arena, result->error);
+        if (tool->status == CONVEYOR__V1__TOOL_RESULT__STATUS__OK)
+            cv_log_event (self->log, CV_LOG_DEBUG, request->request_id, request->trace_id,
+                          "tool %s: %zu rows%s in %u us", tool->tool, result->rows,
+                          result->dropped ? " (more dropped)" : "", tool->elapsed_us);
+        else
+            cv_log_event (self->log, CV_LOG_WARN, request->request_id, request->trace_id, "tool %s %s in %u us: %s",
+                          tool->tool, cv_context_tool_status_name (tool->status), tool->elapsed_us, tool->error);
+        evidence->results[i] = tool;
+        gatherer_sql_result_reset (result);
+    }
+}
+
+/* Every tool has its result: the Evidence goes, the owner forgets the run, the run goes. */
+static void
+s_over (gatherer_run_t *self)
+{
+    s_set_evidence (self);
+    cv_worker_call_finish (self->call, 0, NULL);
+    self->call = NULL;
+    self->over (self->owner, self);
+    gatherer_run_destroy (&self);
+}
+
+static void
+s_tool_done (void *arg)
+{
+    tool_slot_t *slot = arg;
+    gatherer_run_t *self = slot->run;
+    slot->call = NULL;
+    assert (self->pending > 0);
+    if (--self->pending == 0)
+        s_over (self);
+}
+
+static int
+s_empty_plan (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop, (void) timer_id;
+    gatherer_run_t *self = arg;
+    self->empty_timer = -1;
+    s_over (self);
+    return 0;
+}
+
+gatherer_run_t *
+gatherer_run_start (cv_pgpool_t *pool, gatherer_plan_t plan, const json_t *context, cv_worker_call_t *call,
+                    cv_log_t *log, gatherer_run_over_fn *over, void *owner)
+{
+    assert (pool && call && log && over);
+    assert (plan.count <= CV_MAX_TOOL_RESULTS);
+    gatherer_run_t *self = cv_calloc (1, sizeof *self);
+    self->loop = cv_pgpool_loop (pool);
+    self->call = call;
+    self->plan = plan;
+    self->log = log;
+    self->over = over;
+    self->owner = owner;
+    self->empty_timer = -1;
+    if (plan.count == 0) {
+        self->empty_timer = zloop_timer (self->loop, 0, 1, s_empty_plan, self);
+        assert (self->empty_timer >= 0);
+        return self;
+    }
+    /* The deadline is wall-clock time; tools are timed on the monotonic clock, and stop a little
+       before it so that the Evidence still arrives in time (a late reply is dropped). */
+    const cv_envelope_t *request = cv_worker_call_request (call);
+    int64_t deadline_us = 0;
+    if (request->deadline_ms)
+        deadline_us =
+            zclock_usecs () + ((int64_t) request->deadline_ms - zclock_time () - GATHERER_RUN_REPLY_MARGIN_MS) * 1000;
+    self->pending = plan.count;
+    for (size_t i = 0; i < plan.count; i++) {
+        self->tools[i] = (tool_slot_t){.run = self, .index = i};
+        self->tools[i].call = gatherer_sql_start (pool, plan.tools[i], context, deadline_us, &self->results[i],
+                                                  s_tool_done, &self->tools[i]);
+    }
+    return self;
+}
+
+void
+gatherer_run_destroy (gatherer_run_t **self_p)
+{
+    assert (self_p);
+    gatherer_run_t *self = *self_p;
+    if (!self)
+        return;
+    for (size_t i = 0; i < self->plan.count; i++) {
+        if (self->tools[i].call)
+            gatherer_sql_forget (self->tools[i].call);
+        gatherer_sql_result_reset (&self->results[i]);
+    }
+    if (self->empty_timer >= 0)
+        zloop_timer_end (self->loop, self->empty_timer);
+    free (self);
+    *self_p = NULL;
+}
+
+/*  --------------------------------------------------------------------------
+    Self-test */
+
+void
+gatherer_run_test (bool verbose)
+{
+    /* text for the wire: cut at a character boundary, within the limit, UTF-8 */
+    cv_arena_t *arena = cv_arena_new ();
+    char long_text[CV_DETAIL_MAX_BYTES + 8];
+    memset (long_text, 'x', sizeof long_text);
+    memcpy (long_text + CV_DETAIL_MAX_BYTES - 1, "\xc3\xa9", 2); /* é across the limit */
+    long_text[sizeof long_text - 1] = '\0';
+    char *wire = s_wire_text (arena, long_text);
+    assert (strlen (wire) == CV_DETAIL_MAX_BYTES - 1 && cv_utf8_valid (wire, strlen (wire)));
+    assert (streq (s_wire_text (arena, "caf\xc3\xa9"), "caf\xc3\xa9"));
+    assert (streq (s_wire_text (arena, "caf\xe9 au lait"), "caf? au lait"));
+    cv_arena_destroy (&arena);
+    if (verbose)
+        printf ("gatherer_run: ok\n");
+}

@@ -1,0 +1,41 @@
+/* One request's plan in flight on the gatherer's loop: every tool of the plan started at once on
+   the pool (gatherer_sql), each result recorded as it comes, and, when the last has come, the
+   Evidence built in the worker call's reply and the call finished.
+
+   The Evidence has one ToolResult per tool, in the plan's order. Rows that would take it near
+   CV_ENVELOPE_MAX_BYTES turn their tool FAILED; error texts are cut to CV_DETAIL_MAX_BYTES and made
+   valid UTF-8 for the wire. Tools stop GATHERER_RUN_REPLY_MARGIN_MS before the request's deadline,
+   so that the Evidence still arrives in time. */
+#ifndef GATHERER_RUN_H
+#define GATHERER_RUN_H
+
+#include <stdbool.h>
+
+#include <jansson.h>
+
+#include "cv_log.h"
+#include "cv_pgpool.h"
+#include "cv_worker.h"
+#include "gatherer_tools.h"
+
+#define GATHERER_RUN_REPLY_MARGIN_MS 20
+
+typedef struct _gatherer_run_t gatherer_run_t;
+
+/* The run has finished its call and is about to be destroyed: the owner forgets it. */
+typedef void (gatherer_run_over_fn) (void *owner, gatherer_run_t *run);
+
+/* Starts plan's tools for call (a GatherRequest) over context (borrowed, read now only) on pool,
+   and returns; finishes call later, from the loop, then calls over with owner and destroys
+   itself. An empty plan finishes from the loop too. */
+gatherer_run_t *gatherer_run_start (cv_pgpool_t *pool, gatherer_plan_t plan, const json_t *context,
+                                    cv_worker_call_t *call, cv_log_t *log, gatherer_run_over_fn *over, void *owner);
+
+/* Gives up on a run not over yet (the worker is stopping): its tools are forgotten, its call is
+   not finished, over is not called. */
+void gatherer_run_destroy (gatherer_run_t **self_p);
+
+/* The wire text of errors (the run itself is driven by the gatherer's isolation test). */
+void gatherer_run_test (bool verbose);
+
+#endif
