@@ -595,6 +595,9 @@ gatherer_tools_test (bool verbose)
     plan = gatherer_tools_plan (tools, "lost_or_stolen_card");
     assert (plan.count == 2 && strcmp (plan.tools[1]->name, "active_cards") == 0);
     assert (plan.inputs[0] == 0 && plan.inputs[1] == 0);
+    plan = gatherer_tools_plan (tools, "compromised_card"); /* card_payments reads active_cards */
+    assert (plan.count == 3 && strcmp (plan.tools[2]->name, "card_payments") == 0);
+    assert (plan.inputs[0] == 0 && plan.inputs[1] == 0 && plan.inputs[2] == 1u << 1);
     assert (gatherer_tools_plan (tools, "unknown").count == 0);
     gatherer_tools_destroy (&tools);
     cv_config_destroy (&agent);

@@ -1,6 +1,6 @@
 /* Isolation test of the gatherer worker: the real gatherer logic in a cv_worker, driven by the
    harness over real sockets, against the test fixture's PostgreSQL (the demo bank, cust-1's
-   guaranteed rows): good requests, a request without a plan, malformed and
+   guaranteed rows): good requests, a two-step plan, a request without a plan, malformed and
    invalid traffic, probes, then plans of a small agent of its own (tools that overlap, inputs
    that time out), and then PostgreSQL out of reach. Run from the source folder (ctest does). */
 #include <assert.h>
@@ -211,6 +211,34 @@ s_good_traffic (gatherer_t *gatherer)
     const char *name = json_string_value (cv_template_lookup (context, "evidence.customer_profile.0.name"));
     assert (name && !streq (name, "Alex Morgan"));
     json_decref (context);
+    cv_envelope_destroy (&reply);
+
+    /* a two-step plan: card_payments reads the card active_cards found */
+    const char *compromised[] = {"customer_profile", "active_cards", "card_payments"};
+    reply = s_gather (gatherer, "cust-1", "someone is using my card", "compromised_card", NULL, 10000);
+    context = s_evidence (reply, compromised, 3);
+    s_expect_text (context, "tools.active_cards.status", "ok");
+    s_expect_text (context, "tools.card_payments.status", "ok");
+    s_expect_text (context, "evidence.active_cards.0.id", "card-1-1");
+    s_expect_rows (context, "card_payments", 3);
+    s_expect_text (context, "evidence.card_payments.0.merchant", "Uber"); /* tx-1-1-12, the latest on card-1-1 */
+    s_expect_text (context, "evidence.card_payments.0.amount", "14.20");
+    json_decref (context);
+    cv_envelope_destroy (&reply);
+
+    /* its first step finds no card: the second does not run, says why, and the request is answered */
+    slots = json_pack ("{s:s}", "card_last4", "9052");
+    reply = s_gather (gatherer, "cust-1", "someone is using my card 9052", "compromised_card", slots, 10000);
+    context = s_evidence (reply, compromised, 3);
+    s_expect_text (context, "tools.customer_profile.status", "ok");
+    s_expect_text (context, "tools.active_cards.status", "ok");
+    s_expect_rows (context, "active_cards", 0);
+    s_expect_text (context, "tools.card_payments.status", "failed");
+    s_expect_text (context, "tools.card_payments.error",
+                   "input evidence.active_cards.0.id: active_cards returned no rows");
+    assert (!cv_template_lookup (context, "evidence.card_payments"));
+    json_decref (context);
+    json_decref (slots);
     cv_envelope_destroy (&reply);
 
     /* no plan: empty evidence */
