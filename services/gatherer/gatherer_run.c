@@ -92,6 +92,7 @@ s_set_evidence (gatherer_run_t *self)
         int64_t elapsed = result->finished_us - result->started_us;
         tool->elapsed_us = elapsed < 0 ? 0 : elapsed > UINT32_MAX ? UINT32_MAX : (uint32_t) elapsed;
         tool->status = result->status;
+        tool->attempts = result->attempts;
         if (result->status == CONVEYOR__V1__TOOL_RESULT__STATUS__OK) {
             if (data_bytes + result->size > EVIDENCE_DATA_MAX_BYTES) {
                 tool->status = CONVEYOR__V1__TOOL_RESULT__STATUS__FAILED;

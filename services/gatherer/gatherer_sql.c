@@ -54,6 +54,7 @@ s_record (gatherer_sql_call_t *call, const cv_pgpool_outcome_t *outcome)
     result->started_us = outcome->started_us;
     result->finished_us = outcome->finished_us;
     const cv_pgconn_t *conn = outcome->conn;
+    result->attempts = outcome->waited ? 0 : 1;
     if (outcome->timed_out) {
         result->status = CONVEYOR__V1__TOOL_RESULT__STATUS__TIMED_OUT;
         result->cancelled = outcome->cancelled;
@@ -288,6 +289,7 @@ gatherer_sql_test (bool verbose)
     for (size_t i = 0; i < 4; i++) {
         assert (results[i].finished_us >= results[i].started_us);
         assert (!*results[i].error);
+        assert (results[i].attempts == 1);
         gatherer_sql_result_reset (&results[i]);
     }
 
@@ -383,6 +385,7 @@ gatherer_sql_test (bool verbose)
     assert (results[0].status == CONVEYOR__V1__TOOL_RESULT__STATUS__TIMED_OUT);
     assert (strstr (results[0].error, "left no time"));
     assert (results[0].by_deadline);
+    assert (results[0].attempts == 0);
     gatherer_sql_result_reset (&results[0]);
 
     /* an SQL error is FAILED with the message on one line; a write fails: sessions are read-only */

@@ -27,6 +27,8 @@ for case in "${cases[@]}"; do
     e2e_expect "$text: timings" "$answer" \
         '[.timings_ms.intent, .timings_ms.gather, .timings_ms.decide, .timings_ms.respond, .timings_ms.total] | all(type == "number" and . >= 0)'
     e2e_expect "$text: no customer rows in the document" "$answer" '[.evidence.tools[] | has("data")] | any | not'
+    e2e_expect "$text: each tool explains itself" "$answer" \
+        '[.evidence.tools[] | (.name | type == "string") and .status == "ok" and (.duration_ms | type == "number") and .attempts == 1 and .cached == false and .breaker_open == false] | all'
     ids+=("$(jq -r .request_id <<<"$answer")")
     e2e_ok "$intent -> $outcome"
 done
