@@ -36,7 +36,7 @@ done
 # reply is made of the second's rows.
 document=$(curl -sS "$E2E_API/v1/requests/${ids[8]}")
 e2e_expect "two steps: both tools" "$document" \
-    '[.evidence.tools[] | select(.tool == "active_cards" or .tool == "card_payments") | [.tool, .status, .rows]] == [["active_cards", "ok", 1], ["card_payments", "ok", 3]]'
+    '[.evidence.tools[] | select(.name == "active_cards" or .name == "card_payments") | [.name, .status, .rows]] == [["active_cards", "ok", 1], ["card_payments", "ok", 3]]'
 e2e_expect "two steps: the reply" "$document" '.reply.template == "compromised_card_payments" and (.reply.text | contains("card ending 4417 is 14.20 EUR at Uber"))'
 e2e_ok "a tool that reads another's result"
 e2e_expect "rule method" "$(e2e_ask cust-1 'I lost my card')" '.intent.method == "rule" and .intent.confidence == 1'
