@@ -4,9 +4,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +21,7 @@
 #include "cv_alloc.h"
 #include "cv_assert.h"
 #include "cv_buffer.h"
+#include "cv_mhd_stop.h"
 
 #define MAX_UPLOAD (64 * 1024)
 #define FX_PREFIX "/v1/fx/"
@@ -35,7 +34,7 @@ struct _bankapi_server_t {
     int port;
     bool fixed_day; /* deliveries as of config->as_of, not today */
     int64_t as_of_day;
-    int stop_pipe[2]; /* written once, at stop: wakes every waiting answer */
+    cv_mhd_stop_t *stop; /* raised at stop: wakes every waiting answer */
     bankapi_faults_t *faults;
     atomic_ulong requests;
 };
@@ -81,30 +80,6 @@ s_error (struct MHD_Connection *connection, unsigned status, const char *code, c
                    retry_after);
 }
 
-/* Waits ms (forever when negative); false when the client went away or the server is stopping. */
-static bool
-s_wait (bankapi_server_t *self, struct MHD_Connection *connection, long ms)
-{
-    const union MHD_ConnectionInfo *info = MHD_get_connection_info (connection, MHD_CONNECTION_INFO_CONNECTION_FD);
-    struct pollfd fds[2] = {{.fd = self->stop_pipe[0], .events = POLLIN},
-                            {.fd = info ? info->connect_fd : -1, .events = POLLRDHUP}};
-    int64_t until = zclock_mono () + ms;
-    while (true) {
-        int timeout = -1;
-        if (ms >= 0) {
-            int64_t left = until - zclock_mono ();
-            if (left <= 0)
-                return true;
-            timeout = (int) left;
-        }
-        int ready = poll (fds, 2, timeout);
-        if (ready < 0 && errno != EINTR)
-            return false;
-        if (ready > 0 && (fds[0].revents || (fds[1].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL))))
-            return false;
-    }
-}
-
 /* The answer a failing request gets, in its fault's mode. */
 static enum MHD_Result
 s_fail (bankapi_server_t *self, struct MHD_Connection *connection, const bankapi_fault_t *fault)
@@ -113,7 +88,7 @@ s_fail (bankapi_server_t *self, struct MHD_Connection *connection, const bankapi
     case BANKAPI_FAIL_STATUS:
         return s_error (connection, fault->status, "injected", "a failure asked for by the test", fault->retry_after);
     case BANKAPI_FAIL_HANG:
-        s_wait (self, connection, -1);
+        cv_mhd_stop_wait (self->stop, connection, -1);
         return MHD_NO;
     case BANKAPI_FAIL_CLOSE:
         return MHD_NO;
@@ -242,7 +217,7 @@ s_access (void *cls, struct MHD_Connection *connection, const char *url, const c
     if (strcmp (method, "GET") != 0)
         return s_error (connection, 405, "method_not_allowed", "use GET", NULL);
     bankapi_verdict_t verdict = bankapi_faults_decide (self->faults, route);
-    if (verdict.delay_ms && !s_wait (self, connection, verdict.delay_ms))
+    if (verdict.delay_ms && !cv_mhd_stop_wait (self->stop, connection, verdict.delay_ms))
         return MHD_NO;
     if (verdict.fail)
         return s_fail (self, connection, &verdict.fault);
@@ -282,7 +257,8 @@ bankapi_server_new (const bankapi_config_t *config, cv_error_t *err)
         return NULL;
     }
     self->fixed_day = *config->as_of;
-    if (pipe2 (self->stop_pipe, O_CLOEXEC | O_NONBLOCK)) {
+    self->stop = cv_mhd_stop_new ();
+    if (!self->stop) {
         cv_error_set (err, CV_ERR_INTERNAL, "", "pipe: %s", strerror (errno));
         free (self);
         return NULL;
@@ -313,12 +289,10 @@ bankapi_server_destroy (bankapi_server_t **self_p)
     if (!self)
         return;
     /* Wake every waiting answer first: libmicrohttpd then joins the connection threads. */
-    ssize_t written = write (self->stop_pipe[1], "x", 1);
-    (void) written;
+    cv_mhd_stop_raise (self->stop);
     if (self->daemon)
         MHD_stop_daemon (self->daemon);
-    close (self->stop_pipe[0]);
-    close (self->stop_pipe[1]);
+    cv_mhd_stop_destroy (&self->stop);
     bankapi_faults_destroy (&self->faults);
     free (self);
     *self_p = NULL;
