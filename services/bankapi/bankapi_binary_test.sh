@@ -17,7 +17,7 @@ fail () { echo "FAIL: $*" >&2; exit 1; }
 # Starts the binary with "$@", logging to $work/log; sets pid and root once it serves.
 start () {
     : >"$work/log"
-    "$bin" --http-port 0 --as-of 2026-11-21 "$@" 2>"$work/log" &
+    "$bin" --bankapi-port 0 --as-of 2026-11-21 "$@" 2>"$work/log" &
     pid=$!
     for _ in $(seq 200); do
         port=$(grep -o 'serving HTTP on 127\.0\.0\.1:[0-9]*' "$work/log" | grep -o '[0-9]*$' || true)
@@ -41,7 +41,7 @@ rate=$(curl -s -f "$root/v1/fx/EUR/GBP")
 [ "$(jq -r .rate <<<"$rate")" = 0.86 ] || fail "EUR/GBP: $rate"
 parcel=$(curl -s -f "$root/v1/deliveries/CP482913374IE")
 [ "$(jq -r .carrier <<<"$parcel")" = "An Post" ] || fail "parcel: $parcel"
-grep -q '"settings"\|http-port' "$work/log" || fail "the effective settings are not logged"
+grep -q '"settings"\|bankapi-port' "$work/log" || fail "the effective settings are not logged"
 
 curl -s -f -X POST -d '{"route": "fx", "status": 429, "mode": "status", "retry_after": "5"}' \
      "$root/_test/faults" >/dev/null || fail "POST /_test/faults"

@@ -246,7 +246,7 @@ bankapi_server_new (const bankapi_config_t *config, cv_error_t *err)
     assert (config->http_port >= 0 && config->http_port <= 65535);
     struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons ((uint16_t) config->http_port)};
     if (inet_pton (AF_INET, config->http_address, &address.sin_addr) != 1) {
-        cv_error_set (err, CV_ERR_INVALID, "http-address", "not an IPv4 address: %s", config->http_address);
+        cv_error_set (err, CV_ERR_INVALID, "bankapi-address", "not an IPv4 address: %s", config->http_address);
         return NULL;
     }
     bankapi_server_t *self = cv_calloc (1, sizeof *self);
@@ -271,7 +271,7 @@ bankapi_server_new (const bankapi_config_t *config, cv_error_t *err)
                                      s_access, self, MHD_OPTION_SOCK_ADDR, &address, MHD_OPTION_NOTIFY_COMPLETED,
                                      s_completed, self, MHD_OPTION_CONNECTION_LIMIT, (unsigned) 512, MHD_OPTION_END);
     if (!self->daemon) {
-        cv_error_set (err, CV_ERR_UNAVAILABLE, "http-port", "cannot listen on %s:%d", config->http_address,
+        cv_error_set (err, CV_ERR_UNAVAILABLE, "bankapi-port", "cannot listen on %s:%d", config->http_address,
                       config->http_port);
         bankapi_server_destroy (&self);
         return NULL;

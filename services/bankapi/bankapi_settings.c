@@ -11,9 +11,9 @@
 #define AT(member, ctype) CV_SETTING_FIELD (bankapi_config_t, member, ctype)
 
 static const cv_setting_field_t s_fields[] = {
-    {{"http-address", CV_SETTING_STRING, "127.0.0.1", 0, 0, "IPv4 address the API listens on"},
+    {{"bankapi-address", CV_SETTING_STRING, "127.0.0.1", 0, 0, "IPv4 address the API listens on"},
      AT (http_address, const char *)},
-    {{"http-port", CV_SETTING_INT, "8090", 0, 65535, "API port (0 picks one)"}, AT (http_port, int)},
+    {{"bankapi-port", CV_SETTING_INT, "8090", 0, 65535, "API port (0 picks one)"}, AT (http_port, int)},
     {{"instance", CV_SETTING_STRING, "bankapi", 0, 0, "this process's id in logs"}, AT (instance, const char *)},
     {{"as-of", CV_SETTING_STRING, "", 0, 0, "the day parcels are tracked as of, YYYY-MM-DD (empty: today, UTC)"},
      AT (as_of, const char *)},
@@ -125,7 +125,7 @@ bankapi_settings_test (bool verbose)
                       "--test-control",
                       "--as-of",
                       "2026-11-21",
-                      "--http-port",
+                      "--bankapi-port",
                       "0",
                       NULL};
     assert (s_load (16, faulty, table, &config, &settings, &err) == 0);
