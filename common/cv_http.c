@@ -258,9 +258,10 @@ s_finish (cv_http_call_t *call, CURLcode code)
 {
     cv_http_outcome_t *outcome = &call->outcome;
     outcome->result = s_result (call, code);
-    long connects = 0;
+    long connects = 0, sent = 0;
     curl_easy_getinfo (call->easy, CURLINFO_NUM_CONNECTS, &connects);
-    outcome->reused = connects == 0 && code != CURLE_COULDNT_CONNECT;
+    curl_easy_getinfo (call->easy, CURLINFO_REQUEST_SIZE, &sent);
+    outcome->reused = connects == 0 && sent > 0; /* sent, over no connection of its own */
     if (outcome->result == CV_HTTP_ANSWERED) {
         long status = 0;
         curl_easy_getinfo (call->easy, CURLINFO_RESPONSE_CODE, &status);
