@@ -7,9 +7,7 @@
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -26,6 +24,7 @@
 
 #include "cv_alloc.h"
 #include "cv_buffer.h"
+#include "cv_mhd_stop.h"
 #include "fake_llm_journal.h"
 #include "fake_llm_reply.h"
 #include "fake_llm_script.h"
@@ -45,7 +44,7 @@ struct _fake_llm_t {
     int port;
     char base_url[64];
     bool verbose;
-    int stop_pipe[2]; /* written once, at stop: wakes every waiting answer */
+    cv_mhd_stop_t *stop; /* raised at stop: wakes every waiting answer */
     fake_llm_script_t *script;
     fake_llm_journal_t *journal;
     atomic_ulong served; /* chat completions answered, for their ids */
@@ -74,35 +73,6 @@ s_record (fake_llm_t *self, struct MHD_Connection *connection, const char *metho
         fprintf (stderr, "fake-llm: %s %s -> %s\n", method, url, mode ? mode : "-");
 }
 
-/* Waits ms (forever when negative); false when the client went away or the server is stopping. */
-static bool
-s_wait (fake_llm_t *self, struct MHD_Connection *connection, long ms)
-{
-    const union MHD_ConnectionInfo *info = MHD_get_connection_info (connection, MHD_CONNECTION_INFO_CONNECTION_FD);
-    struct pollfd fds[2] = {{.fd = self->stop_pipe[0], .events = POLLIN},
-                            {.fd = info ? info->connect_fd : -1, .events = POLLRDHUP}};
-    struct timespec start;
-    clock_gettime (CLOCK_MONOTONIC, &start);
-    while (true) {
-        int timeout = -1;
-        if (ms >= 0) {
-            struct timespec now;
-            clock_gettime (CLOCK_MONOTONIC, &now);
-            long spent = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
-            if (spent >= ms)
-                return true;
-            timeout = (int) (ms - spent);
-        }
-        int ready = poll (fds, 2, timeout);
-        if (ready < 0 && errno != EINTR)
-            return false;
-        if (ready > 0 && fds[0].revents)
-            return false;
-        if (ready > 0 && (fds[1].revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)))
-            return false;
-    }
-}
-
 static enum MHD_Result
 s_completion (fake_llm_t *self, struct MHD_Connection *connection, json_t *request, const fake_llm_step_t *step,
               const char *content)
@@ -117,7 +87,7 @@ s_chat (fake_llm_t *self, struct MHD_Connection *connection, json_t *request, co
 {
     switch (step->mode) {
     case FAKE_LLM_SLOW:
-        if (!s_wait (self, connection, step->delay_ms))
+        if (!cv_mhd_stop_wait (self->stop, connection, step->delay_ms))
             return MHD_NO;
         if (step->status && step->status != 200)
             return fake_llm_reply_send (connection, step->status, step->text ? step->text : FAKE_LLM_FAILURE_BODY,
@@ -132,7 +102,7 @@ s_chat (fake_llm_t *self, struct MHD_Connection *connection, json_t *request, co
     case FAKE_LLM_MALFORMED:
         return fake_llm_reply_send (connection, 200, step->text ? step->text : "this is not JSON", NULL, 0);
     case FAKE_LLM_HANG:
-        s_wait (self, connection, -1);
+        cv_mhd_stop_wait (self->stop, connection, -1);
         return MHD_NO;
     case FAKE_LLM_CLOSE:
         return MHD_NO;
@@ -257,7 +227,8 @@ fake_llm_new (int port, bool verbose)
     assert (port >= 0 && port <= 65535);
     fake_llm_t *self = cv_calloc (1, sizeof *self);
     self->verbose = verbose;
-    if (pipe2 (self->stop_pipe, O_CLOEXEC | O_NONBLOCK)) {
+    self->stop = cv_mhd_stop_new ();
+    if (!self->stop) {
         free (self);
         return NULL;
     }
@@ -288,12 +259,10 @@ fake_llm_destroy (fake_llm_t **self_p)
     if (!self)
         return;
     /* Wake every waiting answer first: MHD then joins the connection threads. */
-    ssize_t written = write (self->stop_pipe[1], "x", 1);
-    (void) written;
+    cv_mhd_stop_raise (self->stop);
     if (self->daemon)
         MHD_stop_daemon (self->daemon);
-    close (self->stop_pipe[0]);
-    close (self->stop_pipe[1]);
+    cv_mhd_stop_destroy (&self->stop);
     fake_llm_script_destroy (&self->script);
     fake_llm_journal_destroy (&self->journal);
     free (self);
