@@ -41,7 +41,6 @@
 #define LATENCY_DIGITS 3
 #define READY_TIMEOUT_MS 30000
 #define STOP_TIMEOUT_MS 10000
-#define HEARTBEAT_US SECOND_US /* the orchestrator's default heartbeat */
 #define MAX_LEVELS 16
 
 static const cv_setting_t s_settings[] = {
@@ -61,6 +60,8 @@ static const cv_setting_t s_settings[] = {
     {"gatherer", CV_SETTING_STRING, NULL, 0, 0, "the conveyor-gatherer to run (default: the one beside this program)"},
     {"agent-file", CV_SETTING_STRING, NULL, 0, 0, "passed to the gatherer as --agent-file (default: its own)"},
     {"gatherer-log", CV_SETTING_STRING, NULL, 0, 0, "append the gatherer's log to this file (default: stderr)"},
+    {"heartbeat-ms", CV_SETTING_INT, "1000", 10, 60000,
+     "heartbeats both ways, as the orchestrator's; passed to the gatherer as --heartbeat-ms"},
     {"timeout-ms", CV_SETTING_INT, "10000", 100, 600000, "each request's deadline; no reply by then is an error"},
     {"seed", CV_SETTING_INT, "42", 0, INT_MAX, "the seed of the users' draw"},
     {"json", CV_SETTING_BOOL, "false", 0, 0, "one JSON object a run instead of the table"},
@@ -166,7 +167,7 @@ s_spawn (run_t *self)
 {
     cv_settings_t *settings = self->settings;
     const char *configured = cv_settings_string (settings, "gatherer");
-    char *owned[4]; /* the words of argv made here */
+    char *owned[5]; /* the words of argv made here */
     size_t owned_count = 0;
     char *program = owned[owned_count++] = configured && *configured ? cv_strdup (configured) : s_default_gatherer ();
     char *argv[24];
@@ -178,6 +179,8 @@ s_spawn (run_t *self)
     argv[argc++] = "tcp://127.0.0.1:*";
     argv[argc++] = "--instance";
     argv[argc++] = owned[owned_count++] = cv_asprintf ("gatherer-load-%zu", self->in_flight);
+    argv[argc++] = "--heartbeat-ms";
+    argv[argc++] = owned[owned_count++] = cv_asprintf ("%ld", cv_settings_int (settings, "heartbeat-ms"));
     argv[argc++] = "--database-url";
     argv[argc++] = (char *) cv_settings_string (settings, "database-url");
     argv[argc++] = "--database-connections";
@@ -377,7 +380,7 @@ s_pump (run_t *self, int64_t wake_us)
     if (self->worker && now >= self->heartbeat_us) {
         zmsg_t *beat = cv_mdp_command (CV_MDP_HEARTBEAT);
         s_send_to_worker (self, &beat);
-        self->heartbeat_us = now + HEARTBEAT_US;
+        self->heartbeat_us = now + cv_settings_int (self->settings, "heartbeat-ms") * 1000LL;
         if (!bench_process_alive (self->gatherer))
             return -1;
     }
