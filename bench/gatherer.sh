@@ -40,7 +40,7 @@ while [[ $# -gt 0 ]]; do
 done
 bin=${CONVEYOR_BIN:-$root/build/bin}
 bench_name=gatherer
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$root/bench/lib.sh"
 for b in conveyor conveyor-gatherer bench-gatherer-load; do
     [[ -x $bin/$b ]] || die "$bin/$b is missing; build first"

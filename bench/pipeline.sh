@@ -40,7 +40,7 @@ while [[ $# -gt 0 ]]; do
 done
 bin=${CONVEYOR_BIN:-$root/build/bin}
 bench_name=pipeline
-# shellcheck source=lib.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$root/bench/lib.sh"
 for tool in jq psql curl; do command -v "$tool" >/dev/null || die "$tool is not installed"; done
 [[ -x $bin/conveyor ]] || die "$bin/conveyor is missing; build first"
