@@ -8,7 +8,6 @@
 # up, and drives them with `conveyor bench --requests bench/pipeline-4.jsonl`. Prints one markdown
 # table. Everything it started is stopped when it exits, on Ctrl-C and SIGTERM too.
 set -euo pipefail
-export no_proxy=127.0.0.1,localhost${no_proxy:+,$no_proxy} NO_PROXY=127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 usage() {
@@ -40,8 +39,9 @@ while [[ $# -gt 0 ]]; do
     esac
 done
 bin=${CONVEYOR_BIN:-$root/build/bin}
-say() { printf 'pipeline: %s\n' "$*" >&2; }
-die() { say "$*"; exit 1; }
+bench_name=pipeline
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$root/bench/lib.sh"
 for tool in jq psql curl; do command -v "$tool" >/dev/null || die "$tool is not installed"; done
 [[ -x $bin/conveyor ]] || die "$bin/conveyor is missing; build first"
 
@@ -58,7 +58,7 @@ cleanup() {
     local status=$?
     trap - EXIT INT TERM
     stop_stack
-    "$root/deploy/local/pg" stop "$tmp/pg" >/dev/null 2>&1 || true
+    bench_pg_stop "$tmp/pg"
     [[ $status -eq 0 ]] && rm -rf "$tmp" || say "logs kept in $tmp"
     exit "$status"
 }
@@ -66,22 +66,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-    local port
-    for _ in $(seq 1 100); do
-        port=$((20000 + RANDOM % 12768))
-        port_busy "$port" || { echo "$port"; return; }
-    done
-    die "no free port"
-}
-
-pg_port=$(free_port)
-"$root/deploy/local/pg" start "$tmp/pg" "$pg_port" >"$tmp/pg-start.log" 2>&1 || die "PostgreSQL did not start"
-export CONVEYOR_DATABASE_URL
-CONVEYOR_DATABASE_URL=$("$root/deploy/local/pg" url "$pg_port")
-"$bin/conveyor" migrate >/dev/null
-"$bin/conveyor" seed --customers 1000 --seed 42 >/dev/null
+bench_pg_start "$tmp/pg" 1000
 export CONVEYOR_AGENT_FILE=${CONVEYOR_AGENT_FILE:-$root/deploy/config/bank-agent.yaml}
 export CONVEYOR_INTENT_MODEL=${CONVEYOR_INTENT_MODEL:-$bin/../models/banking77.model}
 psql_at() { psql -X -q -At -d "$CONVEYOR_DATABASE_URL" -c "$1"; }
@@ -122,7 +107,6 @@ cpu_ticks() {
         echo "$name $(awk '{print $14 + $15}' "/proc/$pid/stat")"
     done
 }
-peak_mb() { awk '/VmHWM/ {printf "%.1f", $2 / 1000}' "/proc/$1/status" 2>/dev/null || echo "?"; }
 
 printf '| durability | copies | clients | rps | p50 ms | p99 ms | CPU ms/request (orch, intent, gatherer, decision, responder, PostgreSQL) | store commits/s | checkpoints/s | peak RSS MB (orch, intent, gatherer, decision, responder) |\n'
 printf '|---|---|---|---|---|---|---|---|---|---|\n'
@@ -175,4 +159,4 @@ for n in $copies; do
         run sync "$n"
     fi
 done
-say "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); $(date -u +%Y-%m-%d)"
+say "machine: $(bench_machine)"

@@ -213,13 +213,6 @@ s_mix_load (mix_t *mix, const char *path)
     return rc;
 }
 
-/* Milliseconds with microseconds' precision. */
-static json_t *
-s_ms (int64_t us)
-{
-    return json_real ((double) us / 1000.0);
-}
-
 /* What the run measured, as the --json object (the text report is read from it too). */
 static json_t *
 s_report (const cli_load_options_t *options, cli_load_t *load)
@@ -239,19 +232,7 @@ s_report (const cli_load_options_t *options, cli_load_t *load)
         json_object_set_new (kinds, "connection", json_integer ((json_int_t) counts->connection_errors));
     if (counts->other_errors)
         json_object_set_new (kinds, "other", json_integer ((json_int_t) counts->other_errors));
-    static const struct {
-        const char *key;
-        double percentile;
-    } s_percentiles[] = {{"p50", 50}, {"p90", 90}, {"p99", 99}, {"p999", 99.9}};
-    bool any = cv_histogram_count (latency_us) > 0;
-    json_t *latency = json_object ();
-    for (size_t i = 0; i < sizeof s_percentiles / sizeof s_percentiles[0]; i++)
-        json_object_set_new (latency, s_percentiles[i].key,
-                             any ? s_ms (cv_histogram_value_at (latency_us, s_percentiles[i].percentile))
-                                 : json_null ());
-    json_object_set_new (latency, "max", any ? s_ms (cv_histogram_max (latency_us)) : json_null ());
-    json_object_set_new (latency, "mean",
-                         any ? s_ms ((int64_t) llround (cv_histogram_mean (latency_us))) : json_null ());
+    json_t *latency = cli_load_latency_json (latency_us);
     double throughput = counts->seconds > 0 ? (double) counts->answered / counts->seconds : 0;
     return json_pack (
         "{s:s, s:s, s:I, s:o, s:b, s:f, s:I, s:I, s:I, s:I, s:I, s:f, s:{s:I, s:o}, s:o, s:b}", "url",

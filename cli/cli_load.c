@@ -12,6 +12,7 @@
 
 #include <curl/curl.h>
 #include <czmq.h>
+#include <jansson.h>
 
 #include "cv_alloc.h"
 
@@ -408,4 +409,31 @@ cli_load_latency_us (const cli_load_t *self)
 {
     assert (self);
     return self->latency_us;
+}
+
+/* Milliseconds with microseconds' precision. */
+static json_t *
+s_ms (int64_t us)
+{
+    return json_real ((double) us / 1000.0);
+}
+
+json_t *
+cli_load_latency_json (const cv_histogram_t *latency_us)
+{
+    assert (latency_us);
+    static const struct {
+        const char *key;
+        double percentile;
+    } s_percentiles[] = {{"p50", 50}, {"p90", 90}, {"p99", 99}, {"p999", 99.9}};
+    bool any = cv_histogram_count (latency_us) > 0;
+    json_t *latency = json_object ();
+    for (size_t i = 0; i < sizeof s_percentiles / sizeof s_percentiles[0]; i++)
+        json_object_set_new (latency, s_percentiles[i].key,
+                             any ? s_ms (cv_histogram_value_at (latency_us, s_percentiles[i].percentile))
+                                 : json_null ());
+    json_object_set_new (latency, "max", any ? s_ms (cv_histogram_max (latency_us)) : json_null ());
+    json_object_set_new (latency, "mean",
+                         any ? s_ms ((int64_t) llround (cv_histogram_mean (latency_us))) : json_null ());
+    return latency;
 }

@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "cv_histogram.h"
 
 #define CLI_LOAD_STATUS_CODES 600
@@ -62,5 +64,10 @@ void cli_load_run (cli_load_t *self);
 const cli_load_counts_t *cli_load_counts (const cli_load_t *self);
 /* The latency of every answered request in microseconds (borrowed from the load). */
 const cv_histogram_t *cli_load_latency_us (const cli_load_t *self);
+
+/* A report's latency object from a histogram of microseconds (any load's, this one's or another
+   generator's): {"p50", "p90", "p99", "p999", "max", "mean"} in milliseconds, each null when
+   nothing was recorded. A new reference, the caller's. */
+json_t *cli_load_latency_json (const cv_histogram_t *latency_us);
 
 #endif
