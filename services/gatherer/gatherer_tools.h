@@ -3,16 +3,24 @@
 
      tools:
        active_cards:
-         kind: sql                    -- the only kind so far
+         kind: sql                    -- sql or kb_search
          query: SELECT ... $1 ...     -- required; one statement, parameters $1..$N
          params: [user_id, intent.slots.last4]   -- context paths for $1..$N (see cv_context.h)
          timeout_ms: 1000             -- 1..60000, default 1000
          max_rows: 5                  -- 1..1000, default 50; rows beyond it are dropped
+       kb_answers:
+         kind: kb_search              -- the knowledge base (gatherer_kb.h)
+         query: text                  -- the context path of the search text, default text
+         intent: intent.name          -- optional filter: a context path (dotted) or an intent name
+         max_rows: 3                  -- default 3; timeout_ms as above
      intents:
        lost_or_stolen_card:
          tools: [customer_profile, active_cards]  -- each must be a tool above
 
-   Errors name the file, the line and the key ("bank-agent.yaml:68: tools.cards.kind: ..."). */
+   A kb_search tool is held as the SQL it runs: its statement in query, its parameters in params,
+   and in fixed the texts of those that are not context paths (its row limit, an intent given by
+   name). Errors name the file, the line and the key
+   ("bank-agent.yaml:68: tools.cards.kind: ..."). */
 #ifndef GATHERER_TOOLS_H
 #define GATHERER_TOOLS_H
 
@@ -28,7 +36,7 @@
 #define GATHERER_MAX_ROWS_MAX 1000
 #define GATHERER_MAX_PARAMS 32
 
-typedef enum { GATHERER_TOOL_SQL } gatherer_tool_kind_t;
+typedef enum { GATHERER_TOOL_SQL, GATHERER_TOOL_KB_SEARCH } gatherer_tool_kind_t;
 
 /* One tool: plain data, owned by the gatherer_tools_t it came from. */
 typedef struct {
@@ -36,6 +44,7 @@ typedef struct {
     gatherer_tool_kind_t kind;
     const char *query;
     const char *const *params; /* context paths for $1..$N */
+    const char *const *fixed;  /* NULL, or per parameter: a text it is, or NULL (its path's value) */
     size_t param_count;
     int timeout_ms;
     int max_rows;
