@@ -1,7 +1,8 @@
 /* Isolation test of the gatherer worker: the real gatherer logic in a cv_worker, driven by the
    harness over real sockets, against the test fixture's PostgreSQL (the demo bank, cust-1's
-   guaranteed rows): good requests, a request without a plan, malformed and invalid traffic,
-   probes, and then PostgreSQL out of reach. Run from the source folder (ctest does). */
+   guaranteed rows, its knowledge base): good requests, a request without a plan, malformed and
+   invalid traffic, probes, and then PostgreSQL out of reach. Run from the source folder (ctest
+   does). */
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -196,6 +197,36 @@ s_good_traffic (gatherer_t *gatherer)
     json_decref (context);
     cv_envelope_destroy (&reply);
 
+    /* an intent the demo does not act on: the knowledge base, within the intent's articles */
+    const char *kb[] = {"kb_answers"};
+    reply = s_gather (gatherer, "cust-1", "How do I link my card?", "card_linking", NULL, 10000);
+    context = s_evidence (reply, kb, 1);
+    s_expect_text (context, "tools.kb_answers.status", "ok");
+    s_expect_rows (context, "kb_answers", 1);
+    s_expect_text (context, "evidence.kb_answers.0.slug", "card-linking");
+    s_expect_text (context, "evidence.kb_answers.0.title", "Linking a card to your account");
+    const char *snippet = json_string_value (cv_template_lookup (context, "evidence.kb_answers.0.snippet"));
+    assert (snippet && strstr (snippet, "Link a card"));
+    json_decref (context);
+    cv_envelope_destroy (&reply);
+    reply = s_gather (gatherer, "cust-1", "What is the minimum age for an account?", "age_limit", NULL, 10000);
+    context = s_evidence (reply, kb, 1);
+    s_expect_text (context, "evidence.kb_answers.0.slug", "age-limit");
+    json_decref (context);
+    cv_envelope_destroy (&reply);
+    /* SQL in the text is only words to look for: nothing found for them, and no failure */
+    reply = s_gather (gatherer, "cust-1", "' OR 1=1; DROP TABLE bank.kb_articles; --", "age_limit", NULL, 10000);
+    context = s_evidence (reply, kb, 1);
+    s_expect_text (context, "tools.kb_answers.status", "ok");
+    s_expect_rows (context, "kb_answers", 0);
+    json_decref (context);
+    cv_envelope_destroy (&reply);
+    reply = s_gather (gatherer, "cust-1", "\"link\" my 'card'; --", "card_linking", NULL, 10000);
+    context = s_evidence (reply, kb, 1);
+    s_expect_text (context, "evidence.kb_answers.0.slug", "card-linking");
+    json_decref (context);
+    cv_envelope_destroy (&reply);
+
     /* no plan: empty evidence */
     reply = s_gather (gatherer, "cust-1", "what is the meaning of life", "unknown", NULL, 10000);
     context = s_evidence (reply, NULL, 0);
@@ -269,6 +300,12 @@ main (void)
     }
     s_expect_text (context, "tools.active_cards.status", "failed");
     assert (!cv_template_lookup (context, "evidence.active_cards"));
+    json_decref (context);
+    cv_envelope_destroy (&reply);
+    const char *kb[] = {"kb_answers"};
+    reply = s_gather (gatherer, "cust-1", "How do I link my card?", "card_linking", NULL, 10000);
+    context = s_evidence (reply, kb, 1);
+    s_expect_text (context, "tools.kb_answers.status", "failed");
     json_decref (context);
     cv_envelope_destroy (&reply);
     s_expect_probe (gatherer, false, "postgresql check failed");

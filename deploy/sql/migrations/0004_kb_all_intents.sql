@@ -6,7 +6,9 @@
 -- loads these too) and reloads the articles of a database that is already generated.
 --
 -- Intent names are Banking77's (PolyAI, CC BY 4.0; see data/banking77/NOTICE.md). The articles
--- are the demo bank's own text. One VALUES row per article: slug, intent, title, body.
+-- are the demo bank's own text. One VALUES row per article: slug, intent, title, body. An intent
+-- is named as the pipeline names it: Banking77's "reverted_card_payment?" is reverted_card_payment
+-- (learn/learn_examples.h).
 --
 -- A title says what an article is about better than any word of its body: the search vector now
 -- weights the title's words above the body's (A and D), so that ts_rank puts the article whose
@@ -301,7 +303,7 @@ begin
      'Share the IBAN and BIC shown in the app under Account details. Friends who bank with us can '
      'also pay you with your phone number. Euro transfers from SEPA banks usually arrive within '
      'one working day; you get a notification when the money is in.'),
-    ('reverted-card-payment', 'reverted_card_payment?', 'A card payment was reverted',
+    ('reverted-card-payment', 'reverted_card_payment', 'A card payment was reverted',
      'A reverted payment is one the merchant cancelled before completing it, or one we returned '
      'because it was not completed in time. The money goes back to your balance. If you still '
      'owe the merchant, they may charge the card again, so check with them.'),
