@@ -11,7 +11,7 @@
    first, so that only they get a snippet, the costly part. */
 #define KB_BEST                                                                                                        \
     "SELECT slug, title,"                                                                                              \
-    " ts_headline ('english', body, q, 'MaxWords=35, MinWords=15, StartSel=\"\", StopSel=\"\"') AS snippet,"           \
+    " ts_headline ('english', body, q, 'MaxWords=50, MinWords=30, StartSel=\"\", StopSel=\"\"') AS snippet,"           \
     " rank::text AS rank"                                                                                              \
     " FROM (SELECT a.slug, a.title, a.body, q, ts_rank (a.tsv, q) AS rank"                                             \
     " FROM bank.kb_articles a,"                                                                                        \
