@@ -252,6 +252,7 @@ s_test_search (s_test_t *test, const gatherer_tool_t *tool, const char *text, co
     json_t *context = json_pack ("{s:s, s:s, s:{s:s?}}", "user_id", "cust-1", "text", text, "intent", "name", intent);
     gatherer_sql_result_t result;
     s_test_run (test, &tool, 1, context, 0, &result);
+    cv_assert_that (result.status == CONVEYOR__V1__TOOL_RESULT__STATUS__OK, "'%s': %s", text, result.error);
     json_t *rows = s_test_rows (&result);
     const char *first = s_test_slug (rows, 0);
     if (!expected || !streq (expected, "*"))
@@ -347,6 +348,16 @@ gatherer_sql_test (bool verbose)
     gatherer_sql_result_t results[4];
     json_t *context =
         json_pack ("{s:s, s:s, s:{s:s, s:{}}}", "user_id", "cust-1", "text", "help", "intent", "name", "x", "slots");
+
+    /* The pool's four connections open first, with time to spare: under valgrind on a busy
+       machine, opening one can take longer than the agent's tools are given. */
+    gatherer_tool_t warm = s_test_tool ("warm", "SELECT 1 AS one", 20000, 1);
+    const gatherer_tool_t *warm_up[] = {&warm, &warm, &warm, &warm};
+    s_test_run (&test, warm_up, 4, context, 0, results);
+    for (size_t i = 0; i < 4; i++) {
+        assert (results[i].status == CONVEYOR__V1__TOOL_RESULT__STATUS__OK);
+        gatherer_sql_result_reset (&results[i]);
+    }
 
     /* cust-1's guaranteed rows, through the agent file's own tools (see 0002_demo_bank.sql) */
     const char *names[] = {"active_cards", "cards_in_delivery", "duplicate_payments", "pending_transfers"};
