@@ -149,6 +149,27 @@ s_expect_probe (gatherer_t *self, bool ok, const char *detail)
     cv_envelope_destroy (&reply);
 }
 
+/* Asks for intent's plan, the knowledge base's kb_answers, with text; asserts the search is OK
+   and finds slug first, with its title and a snippet (NULL: finds nothing). */
+static void
+s_expect_article (gatherer_t *gatherer, const char *text, const char *intent, const char *slug)
+{
+    const char *kb[] = {"kb_answers"};
+    cv_envelope_t *reply = s_gather (gatherer, "cust-1", text, intent, NULL, 10000);
+    json_t *context = s_evidence (reply, kb, 1);
+    s_expect_text (context, "tools.kb_answers.status", "ok");
+    if (slug) {
+        s_expect_text (context, "evidence.kb_answers.0.slug", slug);
+        assert (json_is_string (cv_template_lookup (context, "evidence.kb_answers.0.title")));
+        const char *snippet = json_string_value (cv_template_lookup (context, "evidence.kb_answers.0.snippet"));
+        assert (snippet && *snippet);
+        assert (atof (json_string_value (cv_template_lookup (context, "evidence.kb_answers.0.rank"))) > 0);
+    } else
+        s_expect_rows (context, "kb_answers", 0);
+    json_decref (context);
+    cv_envelope_destroy (&reply);
+}
+
 static void
 s_good_traffic (gatherer_t *gatherer)
 {
@@ -198,34 +219,11 @@ s_good_traffic (gatherer_t *gatherer)
     cv_envelope_destroy (&reply);
 
     /* an intent the demo does not act on: the knowledge base, within the intent's articles */
-    const char *kb[] = {"kb_answers"};
-    reply = s_gather (gatherer, "cust-1", "How do I link my card?", "card_linking", NULL, 10000);
-    context = s_evidence (reply, kb, 1);
-    s_expect_text (context, "tools.kb_answers.status", "ok");
-    s_expect_rows (context, "kb_answers", 1);
-    s_expect_text (context, "evidence.kb_answers.0.slug", "card-linking");
-    s_expect_text (context, "evidence.kb_answers.0.title", "Linking a card to your account");
-    const char *snippet = json_string_value (cv_template_lookup (context, "evidence.kb_answers.0.snippet"));
-    assert (snippet && strstr (snippet, "Link a card"));
-    json_decref (context);
-    cv_envelope_destroy (&reply);
-    reply = s_gather (gatherer, "cust-1", "What is the minimum age for an account?", "age_limit", NULL, 10000);
-    context = s_evidence (reply, kb, 1);
-    s_expect_text (context, "evidence.kb_answers.0.slug", "age-limit");
-    json_decref (context);
-    cv_envelope_destroy (&reply);
+    s_expect_article (gatherer, "How do I link my card?", "card_linking", "card-linking");
+    s_expect_article (gatherer, "What is the minimum age for an account?", "age_limit", "age-limit");
     /* SQL in the text is only words to look for: nothing found for them, and no failure */
-    reply = s_gather (gatherer, "cust-1", "' OR 1=1; DROP TABLE bank.kb_articles; --", "age_limit", NULL, 10000);
-    context = s_evidence (reply, kb, 1);
-    s_expect_text (context, "tools.kb_answers.status", "ok");
-    s_expect_rows (context, "kb_answers", 0);
-    json_decref (context);
-    cv_envelope_destroy (&reply);
-    reply = s_gather (gatherer, "cust-1", "\"link\" my 'card'; --", "card_linking", NULL, 10000);
-    context = s_evidence (reply, kb, 1);
-    s_expect_text (context, "evidence.kb_answers.0.slug", "card-linking");
-    json_decref (context);
-    cv_envelope_destroy (&reply);
+    s_expect_article (gatherer, "' OR 1=1; DROP TABLE bank.kb_articles; --", "age_limit", NULL);
+    s_expect_article (gatherer, "\"link\" my 'card'; --", "card_linking", "card-linking");
 
     /* no plan: empty evidence */
     reply = s_gather (gatherer, "cust-1", "what is the meaning of life", "unknown", NULL, 10000);
