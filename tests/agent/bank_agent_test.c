@@ -54,10 +54,10 @@ s_test_policies (cv_config_t *agent, bool verbose)
     cv_error_t err;
     decision_policy_t *policy = decision_policy_new (agent, NULL, &err);
     cv_assert_that (policy, "bank agent: the demo's policies do not load: %s", err.message);
-    assert (decision_policy_count (policy) == 12);
+    assert (decision_policy_count (policy) == 13);
     assert (strcmp (decision_policy_name (policy, 0), "lost_card_freeze") == 0);
-    assert (strcmp (decision_policy_name (policy, 10), "kb_answer") == 0);
-    assert (!decision_policy_name (policy, 12));
+    assert (strcmp (decision_policy_name (policy, 11), "kb_answer") == 0);
+    assert (!decision_policy_name (policy, 13));
     assert (strcmp (decision_policy_catch_all (policy), "handoff") == 0);
 
     static const struct {
@@ -100,6 +100,14 @@ s_test_policies (cv_config_t *agent, bool verbose)
         {"{\"intent\": \"card_arrival\", \"cards_in_delivery\": [{\"id\": \"card-2\"}],"
          " \"active_cards\": [{\"id\": \"card-1\"}]}",
          "card_on_its_way_card_in_use", "answer", NULL, NULL},
+        /* a compromised card: the payments on the card found, else (none, or it could not look) hand off */
+        {"{\"intent\": \"compromised_card\", \"active_cards\": [{\"id\": \"card-1\"}],"
+         " \"card_payments\": [{\"id\": \"tx-3\", \"merchant\": \"Uber\"}]}",
+         "compromised_card_payments", "answer", "the latest payments on the card, for the customer to check", NULL},
+        {"{\"intent\": \"compromised_card\", \"active_cards\": [], \"card_payments\": \"failed\"}", "handoff",
+         "handoff", NULL, NULL},
+        {"{\"intent\": \"compromised_card\", \"active_cards\": [{\"id\": \"card-1\"}], \"card_payments\": []}",
+         "handoff", "handoff", NULL, NULL},
         {"{\"intent\": \"pending_transfer\", \"pending_transfers\": [{\"id\": \"tr-1\"}]}", "transfer_pending",
          "answer", NULL, NULL},
         {"{\"intent\": \"top_up_failed\", \"failed_topups\": [{\"id\": \"tp-1\"}]}", "topup_failed", "answer", NULL,
@@ -195,7 +203,7 @@ s_test_slots (cv_config_t *agent, bool verbose)
 }
 
 /* Every one of Banking77's 77 intents (as the pipeline names them: characters outside
-   [A-Za-z0-9_.:-] dropped) has a plan: the eight the demo acts on their own tools, every other
+   [A-Za-z0-9_.:-] dropped) has a plan: the nine the demo acts on their own tools, every other
    the knowledge base, searched within the intent's articles. */
 static void
 s_test_plans (cv_config_t *agent)
@@ -222,7 +230,7 @@ s_test_plans (cv_config_t *agent)
         for (size_t i = 0; i < plan.count; i++)
             by_kb += plan.tools[i] == kb;
     }
-    assert (by_kb == 77 - 8);
+    assert (by_kb == 77 - 9);
     json_decref (names);
     gatherer_tools_destroy (&tools);
 }
