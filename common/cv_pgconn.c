@@ -17,8 +17,10 @@
 #include "cv_pg.h"
 
 #define ERROR_BYTES 512
-/* Callers time statements out themselves (60 s at most); the server's limit is a backstop. */
-#define SESSION_OPTIONS "-c default_transaction_read_only=on -c statement_timeout=65000"
+/* Callers time statements out themselves (60 s at most); the server's limit is a backstop.
+   Notices (a full-text search of a text without a word to look for raises one) would reach
+   stderr as raw libpq lines, outside the JSON log: only warnings and errors are sent. */
+#define SESSION_OPTIONS "-c default_transaction_read_only=on -c statement_timeout=65000 -c client_min_messages=warning"
 
 struct _cv_pgconn_t {
     char *url;

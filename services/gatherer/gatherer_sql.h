@@ -44,8 +44,9 @@ typedef void (gatherer_sql_done_fn) (void *arg);
 
 /* Starts tool on pool and returns; fills *result and calls done with arg once, later, from a
    callback of the pool's loop. Parameters are context paths (cv_template_lookup): scalars go as
-   text, objects and arrays as JSON text, a missing or null value as SQL NULL; context is read
-   now only. deadline_us is the request's deadline on the zclock_usecs clock, 0 for none. */
+   text, objects and arrays as JSON text, a missing or null value as SQL NULL; a parameter with
+   a fixed text goes as that text; context is read now only. deadline_us is the request's deadline on the zclock_usecs
+   clock, 0 for none. */
 gatherer_sql_call_t *gatherer_sql_start (cv_pgpool_t *pool, const gatherer_tool_t *tool, const json_t *context,
                                          int64_t deadline_us, gatherer_sql_result_t *result, gatherer_sql_done_fn *done,
                                          void *arg);

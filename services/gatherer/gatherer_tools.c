@@ -9,6 +9,7 @@
 
 #include "cv_alloc.h"
 #include "cv_envelope.h"
+#include "gatherer_kb.h"
 
 #define PATH_MAX_BYTES 128 /* as cv_template_lookup's */
 #define EVIDENCE_PREFIX "evidence."
@@ -69,9 +70,12 @@ s_tool_free (gatherer_tool_t *tool)
     for (size_t i = 0; i < tool->param_count; i++) {
         free ((char *) tool->params[i]);
         free ((char *) tool->reads[i]);
+        if (tool->fixed)
+            free ((char *) tool->fixed[i]);
     }
     free ((char **) tool->params);
     free ((char **) tool->reads);
+    free ((char **) tool->fixed);
     free ((bool *) tool->optional);
     free ((char *) tool->name);
     free ((char *) tool->query);
@@ -98,36 +102,21 @@ gatherer_tools_destroy (gatherer_tools_t **self_p)
     *self_p = NULL;
 }
 
+/* A kind: sql tool's query and params. */
 static int
-s_parse_tool (gatherer_tools_t *self, const cv_config_t *agent, const char *name, cv_node_t *node, cv_error_t *err)
+s_parse_sql (gatherer_tools_t *self, const cv_config_t *agent, const char *name, cv_node_t *node, const char *path,
+             long timeout_ms, cv_error_t *err)
 {
-    static const char *const allowed[] = {"kind", "query", "params", "timeout_ms", "max_rows", NULL};
-    char path[CV_NAME_MAX_BYTES + 16];
-    snprintf (path, sizeof path, "tools.%s", name);
-    if (!cv_name_valid (name))
-        return cv_config_fail (agent, node, path, err, "a tool name is 1..%d of " CV_NAME_CHARS, CV_NAME_MAX_BYTES);
-    if (cv_config_known_keys (agent, node, path, allowed, err))
-        return -1;
-
-    const char *kind = NULL, *query = NULL;
-    long timeout_ms = GATHERER_TIMEOUT_MS_DEFAULT, max_rows = GATHERER_MAX_ROWS_DEFAULT;
+    const char *query = NULL;
+    long max_rows = GATHERER_MAX_ROWS_DEFAULT;
     const char **params = NULL;
     size_t param_count = 0;
-    if (cv_config_string (agent, node, "kind", path, true, &kind, err))
-        return -1;
-    if (strcmp (kind, "sql") != 0) {
-        char kind_path[sizeof path + 8];
-        snprintf (kind_path, sizeof kind_path, "%s.kind", path);
-        return cv_config_fail (agent, cv_node_get (node, "kind"), kind_path, err,
-                               "kind '%s' is not supported (only sql, for now)", kind);
-    }
     if (cv_config_string (agent, node, "query", path, true, &query, err)
-        || cv_config_int (agent, node, "timeout_ms", path, 1, GATHERER_TIMEOUT_MS_MAX, &timeout_ms, err)
         || cv_config_int (agent, node, "max_rows", path, 1, GATHERER_MAX_ROWS_MAX, &max_rows, err)
         || cv_config_strings (agent, node, "params", path, &params, &param_count, err))
         return -1;
 
-    char params_path[sizeof path + 8];
+    char params_path[CV_NAME_MAX_BYTES + 24];
     snprintf (params_path, sizeof params_path, "%s.params", path);
     cv_node_t *params_node = cv_node_get (node, "params");
     int rc = 0;
@@ -177,6 +166,97 @@ s_parse_tool (gatherer_tools_t *self, const cv_config_t *agent, const char *name
     }
     free (params);
     return rc;
+}
+
+/* A kind: kb_search tool: the path of its text, its intent filter and its row limit, held as
+   the statement it runs (gatherer_kb.h) with those as its parameters. Its paths are the
+   request's: it reads no other tool. */
+static int
+s_parse_kb (gatherer_tools_t *self, const cv_config_t *agent, const char *name, cv_node_t *node, const char *path,
+            long timeout_ms, cv_error_t *err)
+{
+    const char *query = GATHERER_KB_QUERY_DEFAULT, *intent = NULL;
+    long max_rows = GATHERER_KB_MAX_ROWS_DEFAULT;
+    if (cv_config_string (agent, node, "query", path, false, &query, err)
+        || cv_config_string (agent, node, "intent", path, false, &intent, err)
+        || cv_config_int (agent, node, "max_rows", path, 1, GATHERER_MAX_ROWS_MAX, &max_rows, err))
+        return -1;
+    char key_path[CV_NAME_MAX_BYTES + 24];
+    snprintf (key_path, sizeof key_path, "%s.query", path);
+    if (!s_valid_path (query))
+        return cv_config_fail (agent, cv_node_get (node, "query"), key_path, err,
+                               "'%s' is not a context path (parts of [A-Za-z0-9_] joined by dots)", query);
+    if (strncmp (query, EVIDENCE_PREFIX, strlen (EVIDENCE_PREFIX)) == 0 || strcmp (query, "evidence") == 0)
+        return cv_config_fail (agent, cv_node_get (node, "query"), key_path, err,
+                               "'%s': a kb_search reads the request, not another tool's evidence", query);
+    /* A dotted value is where the context holds the intent; a plain one is the intent itself. */
+    bool by_path = intent && strchr (intent, '.');
+    snprintf (key_path, sizeof key_path, "%s.intent", path);
+    if (by_path && !s_valid_path (intent))
+        return cv_config_fail (agent, cv_node_get (node, "intent"), key_path, err,
+                               "'%s' is not a context path (parts of [A-Za-z0-9_] joined by dots)", intent);
+    if (by_path && strncmp (intent, EVIDENCE_PREFIX, strlen (EVIDENCE_PREFIX)) == 0)
+        return cv_config_fail (agent, cv_node_get (node, "intent"), key_path, err,
+                               "'%s': a kb_search reads the request, not another tool's evidence", intent);
+    if (intent && !by_path && !cv_name_valid (intent))
+        return cv_config_fail (agent, cv_node_get (node, "intent"), key_path, err,
+                               "'%s' is neither an intent name (" CV_NAME_CHARS ") nor a context path", intent);
+
+    /* $1 the text, $2 the intent when filtered, last the row limit: fixed, as a named intent is */
+    char limit[24];
+    snprintf (limit, sizeof limit, "%ld", max_rows);
+    const char *params[] = {query, intent ? intent : limit, limit};
+    const char *fixed[] = {NULL, intent && by_path ? NULL : params[1], limit};
+    size_t count = intent ? 3 : 2;
+    char **copies = cv_calloc (count, sizeof (char *));
+    char **texts = cv_calloc (count, sizeof (char *));
+    for (size_t i = 0; i < count; i++) {
+        copies[i] = cv_strdup (params[i]);
+        texts[i] = fixed[i] ? cv_strdup (fixed[i]) : NULL;
+    }
+    gatherer_tool_t *tool = &self->tools[self->tool_count++];
+    tool->name = cv_strdup (name);
+    tool->kind = GATHERER_TOOL_KB_SEARCH;
+    tool->query = cv_strdup (gatherer_kb_statement (intent != NULL));
+    tool->params = (const char *const *) copies;
+    tool->reads = cv_calloc (count, sizeof (char *));
+    tool->optional = cv_calloc (count, sizeof (bool));
+    tool->fixed = (const char *const *) texts;
+    tool->param_count = count;
+    tool->timeout_ms = (int) timeout_ms;
+    tool->max_rows = (int) max_rows;
+    return 0;
+}
+
+static int
+s_parse_tool (gatherer_tools_t *self, const cv_config_t *agent, const char *name, cv_node_t *node, cv_error_t *err)
+{
+    static const char *const sql_keys[] = {"kind", "query", "params", "timeout_ms", "max_rows", NULL};
+    static const char *const kb_keys[] = {"kind", "query", "intent", "timeout_ms", "max_rows", NULL};
+    char path[CV_NAME_MAX_BYTES + 16];
+    snprintf (path, sizeof path, "tools.%s", name);
+    if (!cv_name_valid (name))
+        return cv_config_fail (agent, node, path, err, "a tool name is 1..%d of " CV_NAME_CHARS, CV_NAME_MAX_BYTES);
+    /* The keys a tool may have depend on its kind; kind itself is checked after them. */
+    const char *peek = cv_node_text (cv_node_get (node, "kind"));
+    bool kb = peek && strcmp (peek, "kb_search") == 0;
+    if (cv_config_known_keys (agent, node, path, kb ? kb_keys : sql_keys, err))
+        return -1;
+
+    const char *kind = NULL;
+    long timeout_ms = GATHERER_TIMEOUT_MS_DEFAULT;
+    if (cv_config_string (agent, node, "kind", path, true, &kind, err))
+        return -1;
+    if (strcmp (kind, "sql") != 0 && !kb) {
+        char kind_path[sizeof path + 8];
+        snprintf (kind_path, sizeof kind_path, "%s.kind", path);
+        return cv_config_fail (agent, cv_node_get (node, "kind"), kind_path, err,
+                               "kind '%s' is not supported (sql or kb_search)", kind);
+    }
+    if (cv_config_int (agent, node, "timeout_ms", path, 1, GATHERER_TIMEOUT_MS_MAX, &timeout_ms, err))
+        return -1;
+    return kb ? s_parse_kb (self, agent, name, node, path, timeout_ms, err)
+              : s_parse_sql (self, agent, name, node, path, timeout_ms, err);
 }
 
 /* Fails at the line of tool's param index, under its `params` key. */
@@ -490,9 +570,55 @@ gatherer_tools_test (bool verbose)
     gatherer_tools_destroy (&tools);
     cv_config_destroy (&agent);
 
+    /* kb_search tools: held as the statement they run, with their parameters */
+    agent =
+        cv_config_parse ("agent.yaml",
+                         "tools:\n"
+                         "  kb: {kind: kb_search}\n"
+                         "  kb_mine: {kind: kb_search, query: intent.slots.topic, intent: intent.name, max_rows: 2}\n"
+                         "  kb_cards: {kind: kb_search, intent: card_arrival, timeout_ms: 300}\n",
+                         &err);
+    tools = gatherer_tools_new (agent, &err);
+    cv_assert_that (tools, "%s", err.message);
+    cv_config_destroy (&agent);
+    const gatherer_tool_t *kb = gatherer_tools_find (tools, "kb");
+    assert (kb->kind == GATHERER_TOOL_KB_SEARCH && strcmp (kb->query, gatherer_kb_statement (false)) == 0);
+    assert (kb->param_count == 2 && strcmp (kb->params[0], "text") == 0 && !kb->fixed[0]
+            && strcmp (kb->fixed[1], "3") == 0);
+    assert (kb->max_rows == GATHERER_KB_MAX_ROWS_DEFAULT && kb->timeout_ms == GATHERER_TIMEOUT_MS_DEFAULT);
+    kb = gatherer_tools_find (tools, "kb_mine");
+    assert (strcmp (kb->query, gatherer_kb_statement (true)) == 0 && kb->param_count == 3);
+    assert (strcmp (kb->params[0], "intent.slots.topic") == 0 && strcmp (kb->params[1], "intent.name") == 0);
+    assert (!kb->fixed[0] && !kb->fixed[1] && strcmp (kb->fixed[2], "2") == 0 && kb->max_rows == 2);
+    kb = gatherer_tools_find (tools, "kb_cards");
+    assert (strcmp (kb->query, gatherer_kb_statement (true)) == 0 && kb->param_count == 3);
+    assert (!kb->fixed[0] && strcmp (kb->fixed[1], "card_arrival") == 0 && strcmp (kb->fixed[2], "3") == 0);
+    assert (kb->timeout_ms == 300);
+    gatherer_tools_destroy (&tools);
+
     /* Every mistake names the file, the line and the key. */
     s_expect_failure ("tools:\n  cards:\n    kind: http\n    query: x\n",
-                      "agent.yaml:3: tools.cards.kind: kind 'http' is not supported (only sql, for now)");
+                      "agent.yaml:3: tools.cards.kind: kind 'http' is not supported (sql or kb_search)");
+    s_expect_failure ("tools:\n  kb:\n    kind: kb_search\n    query: 'text..x'\n",
+                      "agent.yaml:4: tools.kb.query: 'text..x' is not a context path");
+    s_expect_failure ("tools:\n  kb:\n    kind: kb_search\n    query: SELECT 1\n",
+                      "agent.yaml:4: tools.kb.query: 'SELECT 1' is not a context path");
+    s_expect_failure ("tools:\n  kb:\n    kind: kb_search\n    intent: 'intent.'\n",
+                      "agent.yaml:4: tools.kb.intent: 'intent.' is not a context path");
+    s_expect_failure ("tools:\n  kb:\n    kind: kb_search\n    intent: 'card arrival'\n",
+                      "agent.yaml:4: tools.kb.intent: 'card arrival' is neither an intent name");
+    s_expect_failure ("tools:\n  kb:\n    kind: kb_search\n    intent: [a, b]\n",
+                      "agent.yaml:4: tools.kb.intent: must be a string");
+    s_expect_failure ("tools:\n  kb:\n    kind: kb_search\n    params: [text]\n",
+                      "agent.yaml:4: tools.kb.params: unknown key");
+    s_expect_failure ("tools:\n  kb:\n    kind: kb_search\n    max_rows: 0\n",
+                      "agent.yaml:4: tools.kb.max_rows: must be 1..1000, not 0");
+    s_expect_failure ("tools:\n  kb:\n    kind: kb_search\n    timeout_ms: 60001\n",
+                      "agent.yaml:4: tools.kb.timeout_ms: must be 1..60000, not 60001");
+    s_expect_failure ("tools:\n  cards:\n    kind: sql\n    query: SELECT 1\n    intent: x\n",
+                      "agent.yaml:5: tools.cards.intent: unknown key");
+    s_expect_failure ("tools:\n  kb:\n    kind: kb_search\n    query: evidence.cards.0.id\n",
+                      "agent.yaml:4: tools.kb.query: 'evidence.cards.0.id': a kb_search reads the request");
     s_expect_failure ("tools:\n  cards:\n    query: SELECT 1\n", "agent.yaml:3: tools.cards.kind: is required");
     s_expect_failure ("tools:\n  cards:\n    kind: sql\n    params: [user_id]\n",
                       "agent.yaml:3: tools.cards.query: is required");

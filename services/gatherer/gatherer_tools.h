@@ -3,11 +3,16 @@
 
      tools:
        active_cards:
-         kind: sql                    -- the only kind so far
+         kind: sql                    -- sql or kb_search
          query: SELECT ... $1 ...     -- required; one statement, parameters $1..$N
          params: [user_id, intent.slots.last4]   -- context paths for $1..$N (see cv_context.h)
          timeout_ms: 1000             -- 1..60000, default 1000
          max_rows: 5                  -- 1..1000, default 50; rows beyond it are dropped
+       kb_answers:
+         kind: kb_search              -- the knowledge base (gatherer_kb.h)
+         query: text                  -- the context path of the search text, default text
+         intent: intent.name          -- optional filter: a context path (dotted) or an intent name
+         max_rows: 3                  -- default 3; timeout_ms as above
        card_payments:
          kind: sql
          query: SELECT ... WHERE card_id = $1 ...
@@ -30,7 +35,11 @@
    Refused at start, naming the file, the line and the key: a reference to a tool that does not
    exist, a cycle (a tool reading itself, or a -> b -> a), and a plan that runs a tool without
    the tools it reads; the key is the offending parameter's ("bank-agent.yaml:68:
-   tools.card_payments.params: ..."), as for every other mistake in a tool. */
+   tools.card_payments.params: ..."), as for every other mistake in a tool.
+
+   A kb_search tool is held as the SQL it runs: its statement in query, its parameters in params,
+   and in fixed the texts of those that are not context paths (its row limit, an intent given by
+   name). Its paths are the request's (text, intent.name): it reads no other tool. */
 #ifndef GATHERER_TOOLS_H
 #define GATHERER_TOOLS_H
 
@@ -47,7 +56,7 @@
 #define GATHERER_MAX_ROWS_MAX 1000
 #define GATHERER_MAX_PARAMS 32
 
-typedef enum { GATHERER_TOOL_SQL } gatherer_tool_kind_t;
+typedef enum { GATHERER_TOOL_SQL, GATHERER_TOOL_KB_SEARCH } gatherer_tool_kind_t;
 
 /* One tool: plain data, owned by the gatherer_tools_t it came from. */
 typedef struct {
@@ -58,6 +67,7 @@ typedef struct {
     const char *const *reads;  /* per param: the tool whose evidence it reads, or NULL; the array
                                   may be NULL when none does (a tool made by hand) */
     const bool *optional;      /* per param: marked `?`; NULL as reads */
+    const char *const *fixed;  /* NULL, or per param: a text it is, or NULL (its path's value) */
     size_t param_count;
     int timeout_ms;
     int max_rows;

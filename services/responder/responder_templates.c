@@ -341,7 +341,9 @@ s_demo_rows (void)
         "\"card\","
         "   \"failure_reason\": \"Declined by the issuing bank of the top-up card\", \"day\": \"15 Jan 2026\"}],"
         " \"exchange_rates\": [{\"base\": \"EUR\", \"quote\": \"CHF\", \"rate\": \"0.9350\","
-        "   \"as_of\": \"15 Jan 2026 11:00\"}]"
+        "   \"as_of\": \"15 Jan 2026 11:00\"}],"
+        " \"kb_answers\": [{\"slug\": \"card-linking\", \"title\": \"Linking a card to your account\","
+        "   \"snippet\": \"open the app, go to Cards, tap Link a card\", \"rank\": \"0.6363602\"}]"
         "}",
         0, NULL);
     assert (rows);
@@ -464,6 +466,11 @@ s_test_demo (bool verbose)
          true},
         {"exchange_rate", "exchange_rates", "exchange_rates", "answer",
          "Today's rate: 1 EUR = 0.9350 CHF (as of 15 Jan 2026 11:00 UTC).", false},
+        {"card_linking", "kb_answers", "kb_answer", "answer",
+         "From our help pages, \"Linking a card to your account\" says: \"...open the app, go to Cards, tap Link a "
+         "card...\" "
+         "If this does not answer your question, reply here and a colleague will help.",
+         false},
         {"unknown", NULL, "handoff", "handoff",
          "Thanks for your message. I can't answer this one reliably myself, so I'm passing it to a colleague who "
          "will reply here shortly.",

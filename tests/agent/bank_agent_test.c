@@ -1,5 +1,6 @@
 /* The demo bank's agent file, deploy/config/bank-agent.yaml, checked for its own content: what its
-   policies decide for the demo's evidence, and the words its slots section reads. The logic is
+   policies decide for the demo's evidence, that every intent has a plan, and the words its slots
+   section reads. The logic is
    each module's self-test, on small agents of their own; this is what the shipped agent does
    with it, so that a change to the file that changes what the demo does shows here. */
 #include <assert.h>
@@ -10,6 +11,7 @@
 #include "cv_assert.h"
 #include "cv_config.h"
 #include "decision_policy.h"
+#include "gatherer_tools.h"
 #include "intent_lexicon.h"
 #include "intent_slots.h"
 
@@ -52,9 +54,10 @@ s_test_policies (cv_config_t *agent, bool verbose)
     cv_error_t err;
     decision_policy_t *policy = decision_policy_new (agent, NULL, &err);
     cv_assert_that (policy, "bank agent: the demo's policies do not load: %s", err.message);
-    assert (decision_policy_count (policy) == 12);
+    assert (decision_policy_count (policy) == 13);
     assert (strcmp (decision_policy_name (policy, 0), "lost_card_freeze") == 0);
-    assert (!decision_policy_name (policy, 12));
+    assert (strcmp (decision_policy_name (policy, 11), "kb_answer") == 0);
+    assert (!decision_policy_name (policy, 13));
     assert (strcmp (decision_policy_catch_all (policy), "handoff") == 0);
 
     static const struct {
@@ -115,6 +118,13 @@ s_test_policies (cv_config_t *agent, bool verbose)
         {"{\"intent\": \"exchange_rate\", \"exchange_rates\": []}", "handoff", "handoff", NULL, NULL},
         {"{\"intent\": \"unknown\"}", "handoff", "handoff", NULL, NULL},
         {"{\"intent\": \"card_arrival\", \"active_cards\": [{\"id\": \"card-2\"}]}", "handoff", "handoff", NULL, NULL},
+        /* the other intents: the knowledge base's article, or a hand-off when it has none */
+        {"{\"intent\": \"card_linking\", \"kb_answers\": [{\"slug\": \"card-linking\", \"title\": \"Linking\","
+         " \"snippet\": \"tap Link a card\", \"rank\": \"0.6\"}]}",
+         "kb_answer", "answer", "an article of the knowledge base answers the question", NULL},
+        {"{\"intent\": \"card_linking\", \"kb_answers\": []}", "handoff", "handoff", NULL, NULL},
+        {"{\"intent\": \"age_limit\", \"kb_answers\": \"failed\"}", "handoff", "handoff", NULL, NULL},
+        {"{\"intent\": \"age_limit\", \"kb_answers\": \"timed_out\"}", "handoff", "handoff", NULL, NULL},
         /* no intent or evidence at all, and a low-confidence guess of an intent with a policy */
         {"{}", "handoff", "handoff", NULL, NULL},
         {"{\"intent\": \"lost_or_stolen_card\", \"guess\": true,"
@@ -192,6 +202,39 @@ s_test_slots (cv_config_t *agent, bool verbose)
     intent_slots_destroy (&slots);
 }
 
+/* Every one of Banking77's 77 intents (as the pipeline names them: characters outside
+   [A-Za-z0-9_.:-] dropped) has a plan: the nine the demo acts on their own tools, every other
+   the knowledge base, searched within the intent's articles. */
+static void
+s_test_plans (cv_config_t *agent)
+{
+    cv_error_t err;
+    gatherer_tools_t *tools = gatherer_tools_new (agent, &err);
+    cv_assert_that (tools, "bank agent: the demo's tools do not load: %s", err.message);
+    const gatherer_tool_t *kb = gatherer_tools_find (tools, "kb_answers");
+    assert (kb && kb->kind == GATHERER_TOOL_KB_SEARCH);
+    assert (strcmp (kb->params[0], "text") == 0 && strcmp (kb->params[1], "intent.name") == 0);
+    json_t *names = json_load_file (CONVEYOR_SOURCE_DIR "/data/banking77/categories.json", 0, NULL);
+    assert (json_is_array (names) && json_array_size (names) == 77);
+    size_t index, by_kb = 0;
+    json_t *name;
+    json_array_foreach (names, index, name) {
+        char intent[128];
+        size_t size = 0;
+        for (const char *c = json_string_value (name); *c && size < sizeof intent - 1; c++)
+            if (strchr ("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-", *c))
+                intent[size++] = *c;
+        intent[size] = '\0';
+        gatherer_plan_t plan = gatherer_tools_plan (tools, intent);
+        cv_assert_that (plan.count > 0, "bank agent: intent %s has no plan", intent);
+        for (size_t i = 0; i < plan.count; i++)
+            by_kb += plan.tools[i] == kb;
+    }
+    assert (by_kb == 77 - 9);
+    json_decref (names);
+    gatherer_tools_destroy (&tools);
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -200,6 +243,7 @@ main (int argc, char *argv[])
     cv_config_t *agent = cv_config_load (CONVEYOR_SOURCE_DIR "/deploy/config/bank-agent.yaml", &err);
     cv_assert_that (agent, "bank agent: %s", err.message);
     s_test_policies (agent, verbose);
+    s_test_plans (agent);
     s_test_lexicon (agent);
     s_test_slots (agent, verbose);
     cv_config_destroy (&agent);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End to end: the whole stack (orchestrator and one of each worker, the built binaries) with a
-# real PostgreSQL. The nine demo intents answered through HTTP (one through a two-step plan), four checkpoints per finished
-# request, actions recorded, idempotency, bad input refused with a 4xx, probes.
+# real PostgreSQL. The nine demo intents answered through HTTP (one through a two-step plan),
+# another from the knowledge base, four checkpoints per finished request, actions recorded,
+# idempotency, bad input refused with a 4xx, probes.
 source "$(dirname "$0")/lib.sh"
 e2e_setup pipeline
 e2e_start_stack
@@ -48,6 +49,16 @@ ids+=("$(jq -r .request_id <<<"$guess")")
 # What the model is sure of is answered by it.
 e2e_expect "the model" "$(e2e_ask cust-1 'I want to start using my card.')" \
     '.intent.name == "activate_my_card" and .intent.method == "model" and (.intent.low_confidence | not)'
+
+# What the demo does not act on is answered from the knowledge base: the intent's own article.
+kb=$(e2e_ask cust-1 'How old do I need to be to open an account?')
+e2e_expect "a knowledge-base answer" "$kb" \
+    '.status == "done" and .intent.name == "age_limit" and .decision.outcome == "answer" and .decision.rule == "kb_answer"'
+e2e_expect "a knowledge-base answer: reply" "$kb" '.reply.text | contains("How old do I need to be to open an account?") and contains("age of 18")'
+kb_id=$(jq -r .request_id <<<"$kb")
+e2e_expect "a knowledge-base answer: the kb tool in the request document" "$(curl -sS "$E2E_API/v1/requests/$kb_id")" \
+    '[.evidence.tools[] | select(.name == "kb_answers" and .status == "ok")] | length == 1'
+ids+=("$kb_id")
 
 # Four checkpoints per finished request, in the API and in the database.
 for id in "${ids[@]}"; do

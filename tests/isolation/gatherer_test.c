@@ -1,8 +1,9 @@
 /* Isolation test of the gatherer worker: the real gatherer logic in a cv_worker, driven by the
    harness over real sockets, against the test fixture's PostgreSQL (the demo bank, cust-1's
-   guaranteed rows): good requests, a two-step plan, a request without a plan, malformed and
-   invalid traffic, probes, then plans of a small agent of its own (tools that overlap, inputs
-   that time out), and then PostgreSQL out of reach. Run from the source folder (ctest does). */
+   guaranteed rows, its knowledge base): good requests, a two-step plan, knowledge-base searches,
+   a request without a plan, malformed and invalid traffic, probes, then plans of a small agent
+   of its own (tools that overlap, inputs that time out), and then PostgreSQL out of reach. Run
+   from the source folder (ctest does). */
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -165,6 +166,27 @@ s_expect_probe (gatherer_t *self, bool ok, const char *detail)
     cv_envelope_destroy (&reply);
 }
 
+/* Asks for intent's plan, the knowledge base's kb_answers, with text; asserts the search is OK
+   and finds slug first, with its title and a snippet (NULL: finds nothing). */
+static void
+s_expect_article (gatherer_t *gatherer, const char *text, const char *intent, const char *slug)
+{
+    const char *kb[] = {"kb_answers"};
+    cv_envelope_t *reply = s_gather (gatherer, "cust-1", text, intent, NULL, 10000);
+    json_t *context = s_evidence (reply, kb, 1);
+    s_expect_text (context, "tools.kb_answers.status", "ok");
+    if (slug) {
+        s_expect_text (context, "evidence.kb_answers.0.slug", slug);
+        assert (json_is_string (cv_template_lookup (context, "evidence.kb_answers.0.title")));
+        const char *snippet = json_string_value (cv_template_lookup (context, "evidence.kb_answers.0.snippet"));
+        assert (snippet && *snippet);
+        assert (atof (json_string_value (cv_template_lookup (context, "evidence.kb_answers.0.rank"))) > 0);
+    } else
+        s_expect_rows (context, "kb_answers", 0);
+    json_decref (context);
+    cv_envelope_destroy (&reply);
+}
+
 static void
 s_good_traffic (gatherer_t *gatherer)
 {
@@ -212,6 +234,13 @@ s_good_traffic (gatherer_t *gatherer)
     assert (name && !streq (name, "Alex Morgan"));
     json_decref (context);
     cv_envelope_destroy (&reply);
+
+    /* an intent the demo does not act on: the knowledge base, within the intent's articles */
+    s_expect_article (gatherer, "How do I link my card?", "card_linking", "card-linking");
+    s_expect_article (gatherer, "What is the minimum age for an account?", "age_limit", "age-limit");
+    /* SQL in the text is only words to look for: nothing found for them, and no failure */
+    s_expect_article (gatherer, "' OR 1=1; DROP TABLE bank.kb_articles; --", "age_limit", NULL);
+    s_expect_article (gatherer, "\"link\" my 'card'; --", "card_linking", "card-linking");
 
     /* a two-step plan: card_payments reads the card active_cards found */
     const char *compromised[] = {"customer_profile", "active_cards", "card_payments"};
@@ -423,6 +452,12 @@ main (void)
     }
     s_expect_text (context, "tools.active_cards.status", "failed");
     assert (!cv_template_lookup (context, "evidence.active_cards"));
+    json_decref (context);
+    cv_envelope_destroy (&reply);
+    const char *kb[] = {"kb_answers"};
+    reply = s_gather (gatherer, "cust-1", "How do I link my card?", "card_linking", NULL, 10000);
+    context = s_evidence (reply, kb, 1);
+    s_expect_text (context, "tools.kb_answers.status", "failed");
     json_decref (context);
     cv_envelope_destroy (&reply);
     s_expect_probe (gatherer, false, "postgresql check failed");

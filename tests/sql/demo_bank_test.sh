@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Tests the SQL migrations and the demo bank generator against a real PostgreSQL:
 # the migrations apply, bank.generate() is deterministic (and independent of the session
-# TimeZone), the seed matters, every cust-1 guarantee of 0002_demo_bank.sql holds, and
+# TimeZone), the seed matters, every cust-1 guarantee of 0002_demo_bank.sql holds, the knowledge
+# base has an article for each of the 77 intents (0004_kb_all_intents.sql), and
 # size 1 works.
 #
 # Needs CONVEYOR_TEST_PG_URL: a superuser URL to an empty database the test may use (it
@@ -11,6 +12,9 @@ set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 migrations="$root/deploy/sql/migrations"
+# The 77 intent names (Banking77, PolyAI, CC BY 4.0; see data/banking77/NOTICE.md), which the
+# pipeline writes without characters outside [A-Za-z0-9_.:-] (learn/learn_examples.h).
+intents=$(tr -d '\n' <"$root/data/banking77/categories.json")
 as_of='2026-01-15 12:00+00'
 
 if [[ -z "${CONVEYOR_TEST_PG_URL:-}" ]]; then
@@ -142,6 +146,10 @@ check_shape() {
                     'pending_transfer', 'top_up_failed', 'exchange_rate', 'card_payment_not_recognised',
                     'transaction_charged_twice'] <@ array_agg(intent)
          from bank.kb_articles"
+    check "$label: knowledge base has an article for every Banking77 intent" \
+        "select array(select distinct intent from bank.kb_articles order by 1)
+                = array(select regexp_replace(name, '[^A-Za-z0-9_.:-]', '', 'g')
+                          from jsonb_array_elements_text('$intents'::jsonb) name order by 1)"
     check "$label: knowledge base search finds the card arrival article" \
         "select slug = 'card-arrival' from bank.kb_articles, websearch_to_tsquery('english', 'when will my card arrive') q
          where tsv @@ q order by ts_rank(tsv, q) desc, slug limit 1"
@@ -160,7 +168,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for f in "$migrations/0001_core.sql" "$migrations/0002_demo_bank.sql"; do
+for f in "$migrations"/*.sql; do
     # conveyor migrate owns the transaction and the version table.
     if grep -qiE '^[[:space:]]*(begin|commit|rollback)[[:space:]]*;' "$f"; then
         fail "$(basename "$f") contains its own BEGIN/COMMIT"
