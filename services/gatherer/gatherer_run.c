@@ -8,24 +8,40 @@
 
 #include "cv_alloc.h"
 #include "cv_context.h"
+#include "cv_msgpack.h"
+#include "cv_template.h"
 #include "cv_utf8.h"
 #include "gatherer_sql.h"
 
 /* Room left in an Envelope for everything but the tools' rows. */
 #define EVIDENCE_DATA_MAX_BYTES (CV_ENVELOPE_MAX_BYTES - 64 * 1024)
 
+/* Where a tool of the plan is. */
+typedef enum {
+    TOOL_WAITING, /* for the results of the tools it reads */
+    TOOL_RUNNING, /* on the pool */
+    TOOL_DONE     /* its result is in: run, or stopped by its inputs */
+} tool_state_t;
+
 typedef struct {
     gatherer_run_t *run;
     size_t index;
+    tool_state_t state;
     gatherer_sql_call_t *call; /* while it runs */
 } tool_slot_t;
 
 struct _gatherer_run_t {
     zloop_t *loop;
+    cv_pgpool_t *pool;
     cv_worker_call_t *call;
     gatherer_plan_t plan;
     tool_slot_t tools[CV_MAX_TOOL_RESULTS];
     gatherer_sql_result_t results[CV_MAX_TOOL_RESULTS];
+    json_t *context; /* when some tool reads another: the request's, with evidence.TOOL of the
+                        tools done that are read */
+    uint32_t read;   /* the tools some tool reads */
+    uint32_t done;   /* the tools with their result */
+    int64_t deadline_us;
     size_t pending;  /* tools without their result yet */
     int empty_timer; /* an empty plan's finish, from the loop; -1 */
     cv_log_t *log;
@@ -76,6 +92,7 @@ s_set_evidence (gatherer_run_t *self)
         int64_t elapsed = result->finished_us - result->started_us;
         tool->elapsed_us = elapsed < 0 ? 0 : elapsed > UINT32_MAX ? UINT32_MAX : (uint32_t) elapsed;
         tool->status = result->status;
+        tool->attempts = result->attempts;
         if (result->status == CONVEYOR__V1__TOOL_RESULT__STATUS__OK) {
             if (data_bytes + result->size > EVIDENCE_DATA_MAX_BYTES) {
                 tool->status = CONVEYOR__V1__TOOL_RESULT__STATUS__FAILED;
@@ -114,14 +131,116 @@ s_over (gatherer_run_t *self)
     gatherer_run_destroy (&self);
 }
 
+static void s_tool_done (void *arg);
+
+/* Stops tool index without running it when an input is not there; false when it may run. */
+static bool
+s_inputs_fail (gatherer_run_t *self, size_t index)
+{
+    const gatherer_tool_t *tool = self->plan.tools[index];
+    gatherer_sql_result_t *result = &self->results[index];
+    for (size_t p = 0; p < tool->param_count; p++) {
+        if (!tool->reads || !tool->reads[p])
+            continue;
+        const char *path = tool->params[p], *input = tool->reads[p];
+        int from = gatherer_plan_index (self->plan, input);
+        assert (from >= 0); /* gatherer_tools made sure */
+        const gatherer_sql_result_t *source = &self->results[from];
+        json_t *value = cv_template_lookup (self->context, path);
+        json_t *rows = json_object_get (json_object_get (self->context, "evidence"), input);
+        if (source->status == CONVEYOR__V1__TOOL_RESULT__STATUS__TIMED_OUT && source->by_deadline) {
+            result->status = CONVEYOR__V1__TOOL_RESULT__STATUS__TIMED_OUT;
+            result->by_deadline = true;
+            snprintf (result->error, sizeof result->error,
+                      "the request's deadline came while it waited for %s (input %s)", input, path);
+        } else if (source->status != CONVEYOR__V1__TOOL_RESULT__STATUS__OK) {
+            result->status = CONVEYOR__V1__TOOL_RESULT__STATUS__FAILED;
+            snprintf (result->error, sizeof result->error, "input %s: %s %s", path, input,
+                      source->status == CONVEYOR__V1__TOOL_RESULT__STATUS__TIMED_OUT ? "timed out" : "failed");
+        } else if ((!value || json_is_null (value)) && !(tool->optional && tool->optional[p])) {
+            result->status = CONVEYOR__V1__TOOL_RESULT__STATUS__FAILED;
+            if (!rows)
+                snprintf (result->error, sizeof result->error, "input %s: %s's rows could not be read", path, input);
+            else if (json_array_size (rows) == 0)
+                snprintf (result->error, sizeof result->error, "input %s: %s returned no rows", path, input);
+            else
+                snprintf (result->error, sizeof result->error, "input %s: %s's %zu row(s) have %s there", path, input,
+                          json_array_size (rows), value ? "a null" : "nothing");
+        } else
+            continue;
+        result->started_us = result->finished_us = zclock_usecs ();
+        return true;
+    }
+    return false;
+}
+
+/* Starts every waiting tool whose inputs are all done, and stops those whose inputs are not
+   there (which may make others ready in turn). */
+static void
+s_start_ready (gatherer_run_t *self, const json_t *context)
+{
+    bool moved = true;
+    while (moved) {
+        moved = false;
+        for (size_t i = 0; i < self->plan.count; i++) {
+            tool_slot_t *slot = &self->tools[i];
+            uint32_t inputs = self->plan.inputs ? self->plan.inputs[i] : 0;
+            if (slot->state != TOOL_WAITING || (inputs & ~self->done) != 0)
+                continue;
+            moved = true;
+            if (inputs && s_inputs_fail (self, i)) {
+                slot->state = TOOL_DONE;
+                self->done |= (uint32_t) 1 << i;
+                assert (self->pending > 0);
+                self->pending--;
+                continue;
+            }
+            slot->state = TOOL_RUNNING;
+            slot->call = gatherer_sql_start (self->pool, self->plan.tools[i], context, self->deadline_us,
+                                             &self->results[i], s_tool_done, slot);
+        }
+    }
+}
+
+/* The rows of a tool that others read, into the context as evidence.TOOL (cv_context's shape). */
+static void
+s_add_evidence (gatherer_run_t *self, size_t index)
+{
+    const gatherer_sql_result_t *result = &self->results[index];
+    const char *name = self->plan.tools[index]->name;
+    cv_error_t err;
+    json_t *rows = cv_msgpack_unpack (result->data, result->size, name, &err);
+    if (!rows) {
+        /* its readers say so ("rows could not be read") */
+        const cv_envelope_t *request = cv_worker_call_request (self->call);
+        cv_log_event (self->log, CV_LOG_WARN, request->request_id, request->trace_id,
+                      "tool %s: rows not readable by the tools that read them: %s", name, err.message);
+        return;
+    }
+    json_t *evidence = json_object_get (self->context, "evidence");
+    if (!evidence) {
+        evidence = json_object ();
+        json_object_set_new (self->context, "evidence", evidence);
+    }
+    json_object_set_new (evidence, name, rows);
+}
+
 static void
 s_tool_done (void *arg)
 {
     tool_slot_t *slot = arg;
     gatherer_run_t *self = slot->run;
     slot->call = NULL;
+    slot->state = TOOL_DONE;
+    self->done |= (uint32_t) 1 << slot->index;
+    if ((self->read & ((uint32_t) 1 << slot->index))
+        && self->results[slot->index].status == CONVEYOR__V1__TOOL_RESULT__STATUS__OK)
+        s_add_evidence (self, slot->index);
     assert (self->pending > 0);
-    if (--self->pending == 0)
+    self->pending--;
+    if (self->read)
+        s_start_ready (self, self->context);
+    if (self->pending == 0)
         s_over (self);
 }
 
@@ -143,6 +262,7 @@ gatherer_run_start (cv_pgpool_t *pool, gatherer_plan_t plan, const json_t *conte
     assert (plan.count <= CV_MAX_TOOL_RESULTS);
     gatherer_run_t *self = cv_calloc (1, sizeof *self);
     self->loop = cv_pgpool_loop (pool);
+    self->pool = pool;
     self->call = call;
     self->plan = plan;
     self->log = log;
@@ -161,12 +281,17 @@ gatherer_run_start (cv_pgpool_t *pool, gatherer_plan_t plan, const json_t *conte
     if (request->deadline_ms)
         deadline_us =
             zclock_usecs () + ((int64_t) request->deadline_ms - zclock_time () - GATHERER_RUN_REPLY_MARGIN_MS) * 1000;
+    self->deadline_us = deadline_us;
     self->pending = plan.count;
     for (size_t i = 0; i < plan.count; i++) {
-        self->tools[i] = (tool_slot_t){.run = self, .index = i};
-        self->tools[i].call = gatherer_sql_start (pool, plan.tools[i], context, deadline_us, &self->results[i],
-                                                  s_tool_done, &self->tools[i]);
+        self->tools[i] = (tool_slot_t){.run = self, .index = i, .state = TOOL_WAITING};
+        self->read |= plan.inputs ? plan.inputs[i] : 0;
     }
+    /* Tools that read others see the context as it grows; the rest read it now only. */
+    if (self->read)
+        self->context = context ? json_deep_copy (context) : json_object ();
+    s_start_ready (self, self->read ? self->context : context);
+    assert (self->pending > 0); /* a DAG has tools that read none, and they run */
     return self;
 }
 
@@ -184,6 +309,7 @@ gatherer_run_destroy (gatherer_run_t **self_p)
     }
     if (self->empty_timer >= 0)
         zloop_timer_end (self->loop, self->empty_timer);
+    json_decref (self->context);
     free (self);
     *self_p = NULL;
 }

@@ -1,6 +1,14 @@
-/* One request's plan in flight on the gatherer's loop: every tool of the plan started at once on
-   the pool (gatherer_sql), each result recorded as it comes, and, when the last has come, the
-   Evidence built in the worker call's reply and the call finished.
+/* One request's plan in flight on the gatherer's loop: every tool whose inputs are ready started
+   at once on the pool (gatherer_sql), each result recorded as it comes, and, when the last has
+   come, the Evidence built in the worker call's reply and the call finished.
+
+   The plan is a DAG (gatherer_tools.h): the tools that read no other start at once; when a tool
+   another reads is done, its rows join the run's copy of the context as evidence.TOOL, and the
+   tools whose inputs are now all done start. A tool whose input failed, timed out or is not
+   there (a required path that finds nothing) does not run: it is FAILED, with an error naming
+   the input and why ("input evidence.active_cards.0.id: active_cards returned no rows"). One
+   still waiting when the request's deadline comes is TIMED_OUT ("the request's deadline came
+   while it waited for active_cards ...").
 
    The Evidence has one ToolResult per tool, in the plan's order. Rows that would take it near
    CV_ENVELOPE_MAX_BYTES turn their tool FAILED; error texts are cut to CV_DETAIL_MAX_BYTES and made

@@ -54,9 +54,11 @@ s_record (gatherer_sql_call_t *call, const cv_pgpool_outcome_t *outcome)
     result->started_us = outcome->started_us;
     result->finished_us = outcome->finished_us;
     const cv_pgconn_t *conn = outcome->conn;
+    result->attempts = outcome->waited ? 0 : 1;
     if (outcome->timed_out) {
         result->status = CONVEYOR__V1__TOOL_RESULT__STATUS__TIMED_OUT;
         result->cancelled = outcome->cancelled;
+        result->by_deadline = call->by_deadline;
         snprintf (result->error, sizeof result->error, "%s after %lld ms%s%s",
                   call->by_deadline ? "the request's deadline came" : "timed out", (long long) call->limit_ms,
                   outcome->connecting ? " while connecting to postgresql"
@@ -100,6 +102,7 @@ s_no_time (void *arg, const cv_pgpool_outcome_t *outcome)
     call->result->started_us = outcome->started_us;
     call->result->finished_us = outcome->finished_us;
     call->result->status = CONVEYOR__V1__TOOL_RESULT__STATUS__TIMED_OUT;
+    call->result->by_deadline = true;
     snprintf (call->result->error, sizeof call->result->error, "the request's deadline left no time to start");
     gatherer_sql_done_fn *done = call->done;
     void *done_arg = call->arg;
@@ -286,6 +289,7 @@ gatherer_sql_test (bool verbose)
     for (size_t i = 0; i < 4; i++) {
         assert (results[i].finished_us >= results[i].started_us);
         assert (!*results[i].error);
+        assert (results[i].attempts == 1);
         gatherer_sql_result_reset (&results[i]);
     }
 
@@ -348,6 +352,7 @@ gatherer_sql_test (bool verbose)
     assert (results[0].status == CONVEYOR__V1__TOOL_RESULT__STATUS__TIMED_OUT);
     assert (results[0].cancelled);
     assert (strstr (results[0].error, "timed out after 200 ms (statement cancelled)"));
+    assert (!results[0].by_deadline);
     assert (results[0].finished_us - results[0].started_us >= 200000);
     assert (!results[0].data);
     assert (results[1].status == CONVEYOR__V1__TOOL_RESULT__STATUS__OK && results[1].rows == 1);
@@ -374,10 +379,13 @@ gatherer_sql_test (bool verbose)
     s_test_run (&test, &one, 1, context, zclock_usecs () + 150000, results);
     assert (results[0].status == CONVEYOR__V1__TOOL_RESULT__STATUS__TIMED_OUT);
     assert (strstr (results[0].error, "the request's deadline came after"));
+    assert (results[0].by_deadline);
     gatherer_sql_result_reset (&results[0]);
     s_test_run (&test, &one, 1, context, zclock_usecs () - 1, results);
     assert (results[0].status == CONVEYOR__V1__TOOL_RESULT__STATUS__TIMED_OUT);
     assert (strstr (results[0].error, "left no time"));
+    assert (results[0].by_deadline);
+    assert (results[0].attempts == 0);
     gatherer_sql_result_reset (&results[0]);
 
     /* an SQL error is FAILED with the message on one line; a write fails: sessions are read-only */

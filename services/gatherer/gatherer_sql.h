@@ -30,6 +30,8 @@ typedef struct {
     size_t rows;                          /* rows in data */
     size_t dropped;                       /* rows past max_rows, not in data */
     bool cancelled;                       /* TIMED_OUT and a cancel request reached the server */
+    bool by_deadline;                     /* TIMED_OUT by the request's deadline, not the tool's timeout */
+    unsigned attempts;                    /* times it was sent: 0 when it never got a connection */
     char error[GATHERER_SQL_ERROR_BYTES]; /* why it failed or timed out, one line; "" when OK */
     int64_t started_us;                   /* monotonic clock (zclock_usecs): when it was started ... */
     int64_t finished_us;                  /* ... and when its outcome was known */

@@ -2,6 +2,7 @@
 #include "gatherer_tools.h"
 
 #include <assert.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,10 +11,15 @@
 #include "cv_envelope.h"
 
 #define PATH_MAX_BYTES 128 /* as cv_template_lookup's */
+#define EVIDENCE_PREFIX "evidence."
+
+/* A plan's inputs are bit sets of its tools. */
+_Static_assert(CV_MAX_TOOL_RESULTS <= 32, "a plan's inputs are uint32_t bit sets");
 
 typedef struct {
     char *intent;
     const gatherer_tool_t **tools; /* borrowed from self->tools */
+    uint32_t *inputs;              /* per tool, the plan's tools it reads */
     size_t count;
 } plan_t;
 
@@ -23,6 +29,7 @@ struct _gatherer_tools_t {
     plan_t *plans;
     size_t plan_count;
     size_t max_plan;
+    cv_node_t **params_nodes; /* per tool, its `params` (or NULL), while gatherer_tools_new runs */
 };
 
 /* Context paths: dot-separated non-empty parts of [A-Za-z0-9_], as templates use. */
@@ -39,12 +46,33 @@ s_valid_path (const char *path)
     return true;
 }
 
+/* The node of param index in params (a list, or a single path). */
+static cv_node_t *
+s_param_node (cv_node_t *params, size_t index)
+{
+    return cv_node_is_list (params) ? cv_node_item (params, index) : params;
+}
+
+/* The tool an evidence path reads (malloc'd), or NULL for another path. */
+static char *
+s_read_tool (const char *path)
+{
+    if (strncmp (path, EVIDENCE_PREFIX, strlen (EVIDENCE_PREFIX)) != 0)
+        return NULL;
+    const char *name = path + strlen (EVIDENCE_PREFIX);
+    return cv_strndup (name, strcspn (name, "."));
+}
+
 static void
 s_tool_free (gatherer_tool_t *tool)
 {
-    for (size_t i = 0; i < tool->param_count; i++)
+    for (size_t i = 0; i < tool->param_count; i++) {
         free ((char *) tool->params[i]);
+        free ((char *) tool->reads[i]);
+    }
     free ((char **) tool->params);
+    free ((char **) tool->reads);
+    free ((bool *) tool->optional);
     free ((char *) tool->name);
     free ((char *) tool->query);
 }
@@ -61,9 +89,11 @@ gatherer_tools_destroy (gatherer_tools_t **self_p)
     for (size_t i = 0; i < self->plan_count; i++) {
         free (self->plans[i].intent);
         free (self->plans[i].tools);
+        free (self->plans[i].inputs);
     }
     free (self->tools);
     free (self->plans);
+    free (self->params_nodes);
     free (self);
     *self_p = NULL;
 }
@@ -99,29 +129,153 @@ s_parse_tool (gatherer_tools_t *self, const cv_config_t *agent, const char *name
 
     char params_path[sizeof path + 8];
     snprintf (params_path, sizeof params_path, "%s.params", path);
+    cv_node_t *params_node = cv_node_get (node, "params");
     int rc = 0;
     if (param_count > GATHERER_MAX_PARAMS)
-        rc = cv_config_fail (agent, cv_node_get (node, "params"), params_path, err,
-                             "%zu parameters, over the limit of %d", param_count, GATHERER_MAX_PARAMS);
-    for (size_t i = 0; i < param_count && rc == 0; i++)
-        if (!s_valid_path (params[i]))
-            rc = cv_config_fail (agent, cv_node_get (node, "params"), params_path, err,
+        rc = cv_config_fail (agent, params_node, params_path, err, "%zu parameters, over the limit of %d", param_count,
+                             GATHERER_MAX_PARAMS);
+    char **copies = cv_calloc (param_count ? param_count : 1, sizeof (char *));
+    char **reads = cv_calloc (param_count ? param_count : 1, sizeof (char *));
+    bool *optional = cv_calloc (param_count ? param_count : 1, sizeof (bool));
+    for (size_t i = 0; i < param_count && rc == 0; i++) {
+        size_t size = strlen (params[i]);
+        optional[i] = size > 0 && params[i][size - 1] == '?';
+        copies[i] = cv_strndup (params[i], optional[i] ? size - 1 : size);
+        reads[i] = s_read_tool (copies[i]);
+        cv_node_t *item = s_param_node (params_node, i);
+        if (!s_valid_path (copies[i]))
+            rc = cv_config_fail (agent, item, params_path, err,
                                  "'%s' is not a context path (parts of [A-Za-z0-9_] joined by dots)", params[i]);
+        else if (strcmp (copies[i], "evidence") == 0)
+            rc = cv_config_fail (agent, item, params_path, err,
+                                 "'%s' names no tool: an input is evidence.TOOL, evidence.TOOL.N.FIELD...", params[i]);
+        else if (optional[i] && !reads[i])
+            rc = cv_config_fail (agent, item, params_path, err,
+                                 "'%s': only an evidence path takes `?`; a missing %s is NULL already", params[i],
+                                 copies[i]);
+    }
     if (rc == 0) {
         gatherer_tool_t *tool = &self->tools[self->tool_count++];
         tool->name = cv_strdup (name);
         tool->kind = GATHERER_TOOL_SQL;
         tool->query = cv_strdup (query);
-        char **copies = cv_calloc (param_count ? param_count : 1, sizeof (char *));
-        for (size_t i = 0; i < param_count; i++)
-            copies[i] = cv_strdup (params[i]);
         tool->params = (const char *const *) copies;
+        tool->reads = (const char *const *) reads;
+        tool->optional = optional;
         tool->param_count = param_count;
         tool->timeout_ms = (int) timeout_ms;
         tool->max_rows = (int) max_rows;
+        self->params_nodes[self->tool_count - 1] = params_node;
+    } else {
+        for (size_t i = 0; i < param_count; i++) {
+            free (copies[i]);
+            free (reads[i]);
+        }
+        free (copies);
+        free (reads);
+        free (optional);
     }
     free (params);
     return rc;
+}
+
+/* Fails at the line of tool's param index, under its `params` key. */
+static int __attribute__ ((format (printf, 6, 7)))
+s_param_fail (const gatherer_tools_t *self, const cv_config_t *agent, const gatherer_tool_t *tool, size_t index,
+              cv_error_t *err, const char *format, ...)
+{
+    char path[CV_NAME_MAX_BYTES + 16], message[300];
+    snprintf (path, sizeof path, "tools.%s.params", tool->name);
+    va_list args;
+    va_start (args, format);
+    vsnprintf (message, sizeof message, format, args);
+    va_end (args);
+    cv_node_t *params = self->params_nodes[tool - self->tools];
+    return cv_config_fail (agent, s_param_node (params, index), path, err, "%s", message);
+}
+
+/* Every evidence path reads a tool that exists. */
+static int
+s_check_reads (const gatherer_tools_t *self, const cv_config_t *agent, cv_error_t *err)
+{
+    for (size_t i = 0; i < self->tool_count; i++) {
+        const gatherer_tool_t *tool = &self->tools[i];
+        for (size_t p = 0; p < tool->param_count; p++)
+            if (tool->reads[p] && !gatherer_tools_find (self, tool->reads[p]))
+                return s_param_fail (self, agent, tool, p, err, "'%s' reads no tool: there is no %s in tools",
+                                     tool->params[p], tool->reads[p]);
+    }
+    return 0;
+}
+
+/* Depth-first from tool index at, with the tools on the way in path[0..depth); state is 0 for a
+   tool not seen yet, 1 while on the way, 2 once every tool it reads is known to end. */
+static int
+s_visit (const gatherer_tools_t *self, const cv_config_t *agent, size_t at, char *state, size_t *path, size_t depth,
+         cv_error_t *err)
+{
+    const gatherer_tool_t *tool = &self->tools[at];
+    state[at] = 1;
+    path[depth] = at;
+    for (size_t p = 0; p < tool->param_count; p++) {
+        if (!tool->reads[p])
+            continue;
+        size_t next = (size_t) (gatherer_tools_find (self, tool->reads[p]) - self->tools);
+        if (state[next] == 1) {
+            /* the cycle: from next, where it starts, along the way back to next */
+            char cycle[1024] = "";
+            size_t from = 0;
+            while (path[from] != next)
+                from++;
+            for (size_t k = from; k <= depth; k++) {
+                strncat (cycle, self->tools[path[k]].name, sizeof cycle - strlen (cycle) - 1);
+                strncat (cycle, " -> ", sizeof cycle - strlen (cycle) - 1);
+            }
+            strncat (cycle, self->tools[next].name, sizeof cycle - strlen (cycle) - 1);
+            return s_param_fail (self, agent, tool, p, err, "'%s' makes a cycle: %s", tool->params[p], cycle);
+        }
+        if (state[next] == 0 && s_visit (self, agent, next, state, path, depth + 1, err))
+            return -1;
+    }
+    state[at] = 2;
+    return 0;
+}
+
+/* No tool reads itself, directly or through others. */
+static int
+s_check_cycles (const gatherer_tools_t *self, const cv_config_t *agent, cv_error_t *err)
+{
+    size_t count = self->tool_count ? self->tool_count : 1;
+    char *state = cv_calloc (count, 1);
+    size_t *path = cv_calloc (count, sizeof *path);
+    int rc = 0;
+    for (size_t i = 0; i < self->tool_count && rc == 0; i++)
+        if (state[i] == 0)
+            rc = s_visit (self, agent, i, state, path, 0, err);
+    free (state);
+    free (path);
+    return rc;
+}
+
+/* What each tool of plan waits for; fails when it reads a tool the plan does not run. */
+static int
+s_plan_inputs (const gatherer_tools_t *self, const cv_config_t *agent, plan_t *plan, cv_error_t *err)
+{
+    gatherer_plan_t view = {plan->tools, plan->inputs, plan->count};
+    for (size_t i = 0; i < plan->count; i++) {
+        const gatherer_tool_t *tool = plan->tools[i];
+        for (size_t p = 0; p < tool->param_count; p++) {
+            if (!tool->reads[p])
+                continue;
+            int input = gatherer_plan_index (view, tool->reads[p]);
+            if (input < 0)
+                return s_param_fail (self, agent, tool, p, err,
+                                     "'%s' reads %s, which the plan of intents.%s does not run", tool->params[p],
+                                     tool->reads[p], plan->intent);
+            plan->inputs[i] |= (uint32_t) 1 << input;
+        }
+    }
+    return 0;
 }
 
 static int
@@ -143,6 +297,7 @@ s_parse_plan (gatherer_tools_t *self, const cv_config_t *agent, const char *inte
     plan_t *plan = &self->plans[self->plan_count++];
     plan->intent = cv_strdup (intent);
     plan->tools = cv_calloc (count ? count : 1, sizeof *plan->tools);
+    plan->inputs = cv_calloc (count ? count : 1, sizeof *plan->inputs);
     for (size_t i = 0; i < count; i++) {
         cv_node_t *item = cv_node_is_list (list) ? cv_node_item (list, i) : list;
         const char *name = cv_node_text (item);
@@ -158,7 +313,7 @@ s_parse_plan (gatherer_tools_t *self, const cv_config_t *agent, const char *inte
     }
     if (plan->count > self->max_plan)
         self->max_plan = plan->count;
-    return 0;
+    return s_plan_inputs (self, agent, plan, err);
 }
 
 gatherer_tools_t *
@@ -180,12 +335,15 @@ gatherer_tools_new (cv_config_t *agent, cv_error_t *err)
     size_t tool_count = cv_node_count (tools), intent_count = cv_node_count (intents);
     self->tools = cv_calloc (tool_count ? tool_count : 1, sizeof *self->tools);
     self->plans = cv_calloc (intent_count ? intent_count : 1, sizeof *self->plans);
+    self->params_nodes = cv_calloc (tool_count ? tool_count : 1, sizeof *self->params_nodes);
 
     for (size_t i = 0; i < tool_count; i++) {
         const char *name = cv_node_key (tools, i);
         if (!name || s_parse_tool (self, agent, name, cv_node_value (tools, i), err))
             goto failed;
     }
+    if (s_check_reads (self, agent, err) || s_check_cycles (self, agent, err))
+        goto failed;
     for (size_t i = 0; i < intent_count; i++) {
         const char *intent = cv_node_key (intents, i);
         cv_node_t *node = cv_node_value (intents, i);
@@ -193,6 +351,8 @@ gatherer_tools_new (cv_config_t *agent, cv_error_t *err)
         if (intent && cv_node_is_map (node) && s_parse_plan (self, agent, intent, node, err))
             goto failed;
     }
+    free (self->params_nodes); /* the agent file's, which may go now */
+    self->params_nodes = NULL;
     return self;
 failed:
     gatherer_tools_destroy (&self);
@@ -220,13 +380,24 @@ gatherer_plan_t
 gatherer_tools_plan (const gatherer_tools_t *self, const char *intent)
 {
     assert (self && intent);
-    gatherer_plan_t plan = {NULL, 0};
+    gatherer_plan_t plan = {NULL, NULL, 0};
     for (size_t i = 0; i < self->plan_count; i++)
         if (strcmp (self->plans[i].intent, intent) == 0) {
             plan.tools = self->plans[i].tools;
+            plan.inputs = self->plans[i].inputs;
             plan.count = self->plans[i].count;
         }
     return plan;
+}
+
+int
+gatherer_plan_index (gatherer_plan_t plan, const char *name)
+{
+    assert (name);
+    for (size_t i = 0; i < plan.count; i++)
+        if (strcmp (plan.tools[i]->name, name) == 0)
+            return (int) i;
+    return -1;
 }
 
 size_t
@@ -355,6 +526,67 @@ gatherer_tools_test (bool verbose)
     s_expect_failure ("tools:\n  cards: {kind: sql, query: SELECT 1}\nintents:\n  unknown: {tools: [cards]}\n",
                       "agent.yaml:4: intents.unknown.tools: the unknown intent runs no tools");
 
+    /* A plan as a DAG: payments waits for cards and profile, listed before or after it. */
+    text = "tools:\n"                                                   /* 1 */
+           "  cards: {kind: sql, query: SELECT 1, params: [user_id]}\n" /* 2 */
+           "  payments:\n"                                              /* 3 */
+           "    kind: sql\n"                                            /* 4 */
+           "    query: SELECT 2\n"                                      /* 5 */
+           "    params:\n"                                              /* 6 */
+           "      - user_id\n"                                          /* 7 */
+           "      - evidence.cards.0.id\n"                              /* 8 */
+           "      - evidence.profile.0.name?\n"                         /* 9 */
+           "  profile: {kind: sql, query: SELECT 3}\n"                  /* 10 */
+           "intents:\n"                                                 /* 11 */
+           "  compromised: {tools: [payments, profile, cards]}\n"       /* 12 */
+           "  lost: {tools: [cards]}\n";                                /* 13 */
+    agent = cv_config_parse ("agent.yaml", text, &err);
+    assert (agent);
+    tools = gatherer_tools_new (agent, &err);
+    cv_assert_that (tools, "%s", err.message);
+    cv_config_destroy (&agent);
+    const gatherer_tool_t *payments = gatherer_tools_find (tools, "payments");
+    assert (payments->param_count == 3);
+    assert (!payments->reads[0] && !payments->optional[0]);
+    assert (strcmp (payments->params[1], "evidence.cards.0.id") == 0 && strcmp (payments->reads[1], "cards") == 0);
+    assert (!payments->optional[1]);
+    assert (strcmp (payments->params[2], "evidence.profile.0.name") == 0
+            && strcmp (payments->reads[2], "profile") == 0);
+    assert (payments->optional[2]);
+    plan = gatherer_tools_plan (tools, "compromised");
+    assert (plan.count == 3);
+    assert (gatherer_plan_index (plan, "payments") == 0 && gatherer_plan_index (plan, "cards") == 2);
+    assert (gatherer_plan_index (plan, "nope") == -1);
+    assert (plan.inputs[0] == ((1u << 1) | (1u << 2))); /* profile and cards */
+    assert (plan.inputs[1] == 0 && plan.inputs[2] == 0);
+    plan = gatherer_tools_plan (tools, "lost"); /* cards reads nothing, so it runs alone */
+    assert (plan.count == 1 && plan.inputs[0] == 0);
+    gatherer_tools_destroy (&tools);
+
+    /* An input that is not there, a cycle, a plan without the tools its tools read: refused,
+       at the offending parameter. */
+    s_expect_failure ("tools:\n  a:\n    kind: sql\n    query: SELECT 1\n    params:\n      - user_id\n"
+                      "      - evidence.nope.0.id\n",
+                      "agent.yaml:7: tools.a.params: 'evidence.nope.0.id' reads no tool: there is no nope in tools");
+    s_expect_failure ("tools:\n  a:\n    kind: sql\n    query: SELECT 1\n    params: [evidence.a.0.id]\n",
+                      "agent.yaml:5: tools.a.params: 'evidence.a.0.id' makes a cycle: a -> a");
+    s_expect_failure ("tools:\n  a: {kind: sql, query: SELECT 1, params: [evidence.b.0.id]}\n"
+                      "  b: {kind: sql, query: SELECT 2, params: [user_id, evidence.a]}\n",
+                      "agent.yaml:3: tools.b.params: 'evidence.a' makes a cycle: a -> b -> a");
+    s_expect_failure ("tools:\n  a: {kind: sql, query: SELECT 1, params: [evidence.c.0.id]}\n"
+                      "  b: {kind: sql, query: SELECT 2, params: [evidence.a.0.id]}\n"
+                      "  c: {kind: sql, query: SELECT 3, params: [evidence.b.0.id]}\n",
+                      "agent.yaml:3: tools.b.params: 'evidence.a.0.id' makes a cycle: a -> c -> b -> a");
+    s_expect_failure ("tools:\n  cards: {kind: sql, query: SELECT 1}\n"
+                      "  payments: {kind: sql, query: SELECT 2, params: [evidence.cards.0.id]}\n"
+                      "intents:\n  lost: {tools: [payments]}\n",
+                      "agent.yaml:3: tools.payments.params: 'evidence.cards.0.id' reads cards, which the plan of "
+                      "intents.lost does not run");
+    s_expect_failure ("tools:\n  a: {kind: sql, query: SELECT 1, params: [intent.slots.x?]}\n",
+                      "agent.yaml:2: tools.a.params: 'intent.slots.x?': only an evidence path takes `?`");
+    s_expect_failure ("tools:\n  a: {kind: sql, query: SELECT 1, params: evidence}\n",
+                      "agent.yaml:2: tools.a.params: 'evidence' names no tool");
+
     /* The demo bank's agent file parses (ctest runs this from the source folder). */
     agent = cv_config_load ("deploy/config/bank-agent.yaml", &err);
     assert (agent);
@@ -362,6 +594,10 @@ gatherer_tools_test (bool verbose)
     cv_assert_that (tools, "%s", err.message);
     plan = gatherer_tools_plan (tools, "lost_or_stolen_card");
     assert (plan.count == 2 && strcmp (plan.tools[1]->name, "active_cards") == 0);
+    assert (plan.inputs[0] == 0 && plan.inputs[1] == 0);
+    plan = gatherer_tools_plan (tools, "compromised_card"); /* card_payments reads active_cards */
+    assert (plan.count == 3 && strcmp (plan.tools[2]->name, "card_payments") == 0);
+    assert (plan.inputs[0] == 0 && plan.inputs[1] == 0 && plan.inputs[2] == 1u << 1);
     assert (gatherer_tools_plan (tools, "unknown").count == 0);
     gatherer_tools_destroy (&tools);
     cv_config_destroy (&agent);

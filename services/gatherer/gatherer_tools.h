@@ -8,16 +8,35 @@
          params: [user_id, intent.slots.last4]   -- context paths for $1..$N (see cv_context.h)
          timeout_ms: 1000             -- 1..60000, default 1000
          max_rows: 5                  -- 1..1000, default 50; rows beyond it are dropped
+       card_payments:
+         kind: sql
+         query: SELECT ... WHERE card_id = $1 ...
+         params: [evidence.active_cards.0.id, user_id]  -- reads active_cards' first row
      intents:
        lost_or_stolen_card:
          tools: [customer_profile, active_cards]  -- each must be a tool above
+       compromised_card:
+         tools: [active_cards, card_payments]     -- card_payments runs once active_cards is done
 
-   Errors name the file, the line and the key ("bank-agent.yaml:68: tools.cards.kind: ..."). */
+   A plan is a small DAG. A parameter `evidence.TOOL...` reads the rows another tool of the same
+   plan returned (cv_context's shape: an array of row objects), and so makes its tool wait for
+   TOOL; the others start at once. A tool may read a tool listed after it. Such an input is
+   required: when the path finds nothing (no rows, no such field, a null), or when TOOL failed or
+   timed out, the tool does not run and is FAILED with the reason. A `?` after an evidence path
+   (`evidence.active_cards.0.id?`) makes it optional: a value it does not find goes as SQL NULL,
+   as a missing slot does; TOOL failing still stops the tool (no data and "could not look" stay
+   apart). Every other path (user_id, text, intent.slots.X) is optional already and takes no `?`.
+
+   Refused at start, naming the file, the line and the key: a reference to a tool that does not
+   exist, a cycle (a tool reading itself, or a -> b -> a), and a plan that runs a tool without
+   the tools it reads; the key is the offending parameter's ("bank-agent.yaml:68:
+   tools.card_payments.params: ..."), as for every other mistake in a tool. */
 #ifndef GATHERER_TOOLS_H
 #define GATHERER_TOOLS_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "cv_config.h"
 #include "cv_error.h"
@@ -35,15 +54,20 @@ typedef struct {
     const char *name;
     gatherer_tool_kind_t kind;
     const char *query;
-    const char *const *params; /* context paths for $1..$N */
+    const char *const *params; /* context paths for $1..$N, without the `?` */
+    const char *const *reads;  /* per param: the tool whose evidence it reads, or NULL; the array
+                                  may be NULL when none does (a tool made by hand) */
+    const bool *optional;      /* per param: marked `?`; NULL as reads */
     size_t param_count;
     int timeout_ms;
     int max_rows;
 } gatherer_tool_t;
 
-/* An intent's plan: the tools to run, in the order the agent file lists them. Borrowed. */
+/* An intent's plan: the tools to run, in the order the agent file lists them (the Evidence's
+   order), and what each waits for. Borrowed. */
 typedef struct {
     const gatherer_tool_t *const *tools;
+    const uint32_t *inputs; /* per tool: bit j set when it reads the evidence of tools[j] */
     size_t count;
 } gatherer_plan_t;
 
@@ -62,7 +86,10 @@ size_t gatherer_tools_count (const gatherer_tools_t *self);
    agent file does not know. Borrowed from self. */
 gatherer_plan_t gatherer_tools_plan (const gatherer_tools_t *self, const char *intent);
 
-/* The number of tools in the largest plan: how many run at once. */
+/* The index in plan of the tool named name, or -1. */
+int gatherer_plan_index (gatherer_plan_t plan, const char *name);
+
+/* The number of tools in the largest plan: at most how many run at once. */
 size_t gatherer_tools_max_plan (const gatherer_tools_t *self);
 
 void gatherer_tools_test (bool verbose);

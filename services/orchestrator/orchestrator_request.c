@@ -316,16 +316,18 @@ s_ms (int64_t us)
     return (double) us / 1000.0;
 }
 
-/* The evidence summary: per tool its status, row count and time; the rows stay out of the document. */
+/* The evidence summary: per tool its name, status, time, attempts, whether it came from the cache
+   or its breaker was open, its row count and error; the rows stay out of the document. */
 static json_t *
 s_evidence_json (const Conveyor__V1__Evidence *evidence)
 {
     json_t *tools = json_array ();
     for (size_t i = 0; i < evidence->n_results; i++) {
         const Conveyor__V1__ToolResult *result = evidence->results[i];
-        json_t *tool =
-            json_pack ("{s:s, s:s, s:f}", "tool", result->tool, "status", cv_context_tool_status_name (result->status),
-                       "elapsed_ms", s_ms (result->elapsed_us));
+        json_t *tool = json_pack ("{s:s, s:s, s:f, s:i, s:b, s:b}", "name", result->tool, "status",
+                                  cv_context_tool_status_name (result->status), "duration_ms",
+                                  s_ms (result->elapsed_us), "attempts", (int) result->attempts, "cached",
+                                  result->cached, "breaker_open", result->breaker_open);
         cv_error_t err;
         json_t *data = cv_msgpack_unpack (result->data.data, result->data.len, "data", &err);
         if (json_is_array (data))

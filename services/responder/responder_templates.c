@@ -328,6 +328,9 @@ s_demo_rows (void)
         "    \"status\": \"pending\", \"day\": \"15 Jan 2026\"},"
         "   {\"id\": \"tx-1-1-9\", \"merchant\": \"Lidl\", \"amount\": \"23.47\", \"currency\": \"EUR\","
         "    \"status\": \"completed\", \"day\": \"14 Jan 2026\"}],"
+        " \"card_payments\": ["
+        "   {\"id\": \"tx-1-1-12\", \"merchant\": \"Uber\", \"amount\": \"14.20\", \"currency\": \"EUR\","
+        "    \"status\": \"pending\", \"day\": \"15 Jan 2026\"}],"
         " \"duplicate_payments\": [{\"id\": \"tx-1-1-8\", \"merchant\": \"Deliveroo\", \"amount\": \"18.90\","
         "   \"currency\": \"EUR\", \"day\": \"13 Jan 2026\", \"original_id\": \"tx-1-1-7\"}],"
         " \"refundable_payments\": [{\"id\": \"tx-1-1-9\", \"merchant\": \"Lidl\", \"amount\": \"23.47\","
@@ -476,6 +479,12 @@ s_test_demo (bool verbose)
         if (verbose)
             printf ("  demo template %s: ok\n", cases[i].rule);
     }
+
+    /* a policy that reads two tools: the card active_cards found, and card_payments on it */
+    json_t *both = s_context ("compromised_card", all, NULL, "compromised_card_payments", "answer");
+    s_expect_reply (templates, both, "compromised_card_payments",
+                    "The latest payment on your card ending 4417 is 14.20 EUR at Uber on 15 Jan 2026.", true);
+    json_decref (both);
 
     /* every template in the file renders from the demo's evidence (a new one needs evidence here) */
     for (size_t i = 0; i < responder_templates_size (templates); i++) {

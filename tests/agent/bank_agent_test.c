@@ -52,9 +52,9 @@ s_test_policies (cv_config_t *agent, bool verbose)
     cv_error_t err;
     decision_policy_t *policy = decision_policy_new (agent, NULL, &err);
     cv_assert_that (policy, "bank agent: the demo's policies do not load: %s", err.message);
-    assert (decision_policy_count (policy) == 11);
+    assert (decision_policy_count (policy) == 12);
     assert (strcmp (decision_policy_name (policy, 0), "lost_card_freeze") == 0);
-    assert (!decision_policy_name (policy, 11));
+    assert (!decision_policy_name (policy, 12));
     assert (strcmp (decision_policy_catch_all (policy), "handoff") == 0);
 
     static const struct {
@@ -97,6 +97,14 @@ s_test_policies (cv_config_t *agent, bool verbose)
         {"{\"intent\": \"card_arrival\", \"cards_in_delivery\": [{\"id\": \"card-2\"}],"
          " \"active_cards\": [{\"id\": \"card-1\"}]}",
          "card_on_its_way_card_in_use", "answer", NULL, NULL},
+        /* a compromised card: the payments on the card found, else (none, or it could not look) hand off */
+        {"{\"intent\": \"compromised_card\", \"active_cards\": [{\"id\": \"card-1\"}],"
+         " \"card_payments\": [{\"id\": \"tx-3\", \"merchant\": \"Uber\"}]}",
+         "compromised_card_payments", "answer", "the latest payments on the card, for the customer to check", NULL},
+        {"{\"intent\": \"compromised_card\", \"active_cards\": [], \"card_payments\": \"failed\"}", "handoff",
+         "handoff", NULL, NULL},
+        {"{\"intent\": \"compromised_card\", \"active_cards\": [{\"id\": \"card-1\"}], \"card_payments\": []}",
+         "handoff", "handoff", NULL, NULL},
         {"{\"intent\": \"pending_transfer\", \"pending_transfers\": [{\"id\": \"tr-1\"}]}", "transfer_pending",
          "answer", NULL, NULL},
         {"{\"intent\": \"top_up_failed\", \"failed_topups\": [{\"id\": \"tp-1\"}]}", "topup_failed", "answer", NULL,

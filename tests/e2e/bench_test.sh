@@ -36,7 +36,7 @@ while read -r line; do
     answer=$(e2e_ask "$(jq -r .user_id <<<"$line")" "$(jq -r .text <<<"$line")")
     e2e_expect "pipeline-4 $(jq -r .user_id <<<"$line")" "$answer" \
         '.intent.name == "card_arrival" and .intent.method == "model" and .decision.outcome == "answer"
-         and ([.evidence.tools[] | select(.status == "ok") | .tool] | sort) == ["active_cards", "cards_in_delivery", "customer_profile"]'
+         and ([.evidence.tools[] | select(.status == "ok") | .name] | sort) == ["active_cards", "cards_in_delivery", "customer_profile"]'
 done <"$workload"
 e2e_ok "pipeline-4's users are answered"
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # End to end: the whole stack (orchestrator and one of each worker, the built binaries) with a
-# real PostgreSQL. The eight demo intents answered through HTTP, four checkpoints per finished
+# real PostgreSQL. The nine demo intents answered through HTTP (one through a two-step plan), four checkpoints per finished
 # request, actions recorded, idempotency, bad input refused with a 4xx, probes.
 source "$(dirname "$0")/lib.sh"
 e2e_setup pipeline
@@ -16,6 +16,7 @@ cases=(
     "What is the exchange rate for USD?|exchange_rate|answer|USD"
     "There is a payment I don't recognise on my card|card_payment_not_recognised|escalate|disputes team"
     "I was charged twice for the same thing|transaction_charged_twice|refund_eligible|Deliveroo"
+    "I think my card has been compromised|compromised_card|answer|14.20 EUR at Uber"
 )
 ids=()
 for case in "${cases[@]}"; do
@@ -26,9 +27,18 @@ for case in "${cases[@]}"; do
     e2e_expect "$text: timings" "$answer" \
         '[.timings_ms.intent, .timings_ms.gather, .timings_ms.decide, .timings_ms.respond, .timings_ms.total] | all(type == "number" and . >= 0)'
     e2e_expect "$text: no customer rows in the document" "$answer" '[.evidence.tools[] | has("data")] | any | not'
+    e2e_expect "$text: each tool explains itself" "$answer" \
+        '[.evidence.tools[] | (.name | type == "string") and .status == "ok" and (.duration_ms | type == "number") and .attempts == 1 and .cached == false and .breaker_open == false] | all'
     ids+=("$(jq -r .request_id <<<"$answer")")
     e2e_ok "$intent -> $outcome"
 done
+# A two-step plan: card_payments reads the card that active_cards found; both ran, and the
+# reply is made of the second's rows.
+document=$(curl -sS "$E2E_API/v1/requests/${ids[8]}")
+e2e_expect "two steps: both tools" "$document" \
+    '[.evidence.tools[] | select(.name == "active_cards" or .name == "card_payments") | [.name, .status, .rows]] == [["active_cards", "ok", 1], ["card_payments", "ok", 3]]'
+e2e_expect "two steps: the reply" "$document" '.reply.template == "compromised_card_payments" and (.reply.text | contains("card ending 4417 is 14.20 EUR at Uber"))'
+e2e_ok "a tool that reads another's result"
 e2e_expect "rule method" "$(e2e_ask cust-1 'I lost my card')" '.intent.method == "rule" and .intent.confidence == 1'
 # What neither a rule nor the model is sure of (no LLM here) is a guess, marked so, and a person takes it.
 guess=$(e2e_ask cust-1 'What is the meaning of life?')

@@ -1,7 +1,8 @@
 /* Isolation test of the gatherer worker: the real gatherer logic in a cv_worker, driven by the
    harness over real sockets, against the test fixture's PostgreSQL (the demo bank, cust-1's
-   guaranteed rows): good requests, a request without a plan, malformed and invalid traffic,
-   probes, and then PostgreSQL out of reach. Run from the source folder (ctest does). */
+   guaranteed rows): good requests, a two-step plan, a request without a plan, malformed and
+   invalid traffic, probes, then plans of a small agent of its own (tools that overlap, inputs
+   that time out), and then PostgreSQL out of reach. Run from the source folder (ctest does). */
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,14 +30,16 @@ typedef struct {
     bool low_confidence; /* what s_gather marks its intent */
 } gatherer_t;
 
+/* A gatherer on url with the agent file text, or the demo bank's when NULL. */
 static gatherer_t *
-s_gatherer_start (const char *url)
+s_gatherer_start_with (const char *url, const char *agent)
 {
     gatherer_t *self = cv_calloc (1, sizeof *self);
     cv_error_t err;
     self->log = cv_log_new (GATHERER_SERVICE, "gatherer-isolation", false);
-    self->agent = cv_config_load ("deploy/config/bank-agent.yaml", &err);
-    assert (self->agent);
+    self->agent =
+        agent ? cv_config_parse ("agent.yaml", agent, &err) : cv_config_load ("deploy/config/bank-agent.yaml", &err);
+    cv_assert_that (self->agent, "%s", err.message);
     self->settings = cv_settings_new ("gatherer", "test", gatherer_server_settings, gatherer_server_settings_count);
     char *argv[] = {"gatherer", "--database-url", (char *) url, NULL};
     assert (cv_settings_load (self->settings, 3, argv, &err) == 0);
@@ -47,6 +50,12 @@ s_gatherer_start (const char *url)
     self->worker = harness_start_worker (self->harness, &self->config);
     self->control = harness_control_endpoint (self->worker);
     return self;
+}
+
+static gatherer_t *
+s_gatherer_start (const char *url)
+{
+    return s_gatherer_start_with (url, NULL);
 }
 
 static void
@@ -63,13 +72,11 @@ s_gatherer_stop (gatherer_t **self_p)
     *self_p = NULL;
 }
 
-/* Sends a GatherRequest for user and intent (slots: a JSON object or NULL), text as given, and
-   returns the reply, which answers this request. */
+/* A GatherRequest for user and intent (slots: a JSON object or NULL), text as given, in arena. */
 static cv_envelope_t *
-s_gather (gatherer_t *self, const char *user, const char *text, const char *intent_name, json_t *slots,
-          int64_t deadline_in_ms)
+s_gather_request (gatherer_t *self, cv_arena_t *arena, const char *user, const char *text, const char *intent_name,
+                  json_t *slots, int64_t deadline_in_ms)
 {
-    cv_arena_t *arena = cv_arena_new ();
     cv_envelope_t *request = harness_envelope (arena, deadline_in_ms);
     Conveyor__V1__Intent *intent = cv_envelope_intent_new (arena);
     intent->name = (char *) intent_name;
@@ -90,6 +97,16 @@ s_gather (gatherer_t *self, const char *user, const char *text, const char *inte
     body->user_id = (char *) user;
     body->text = (char *) text;
     body->intent = intent;
+    return request;
+}
+
+/* Sends a GatherRequest (as s_gather_request) and returns the reply, which answers this request. */
+static cv_envelope_t *
+s_gather (gatherer_t *self, const char *user, const char *text, const char *intent_name, json_t *slots,
+          int64_t deadline_in_ms)
+{
+    cv_arena_t *arena = cv_arena_new ();
+    cv_envelope_t *request = s_gather_request (self, arena, user, text, intent_name, slots, deadline_in_ms);
     cv_envelope_t *reply = harness_request (self->harness, request, 10000);
     assert (reply);
     assert (streq (reply->message_id, request->message_id));
@@ -196,6 +213,34 @@ s_good_traffic (gatherer_t *gatherer)
     json_decref (context);
     cv_envelope_destroy (&reply);
 
+    /* a two-step plan: card_payments reads the card active_cards found */
+    const char *compromised[] = {"customer_profile", "active_cards", "card_payments"};
+    reply = s_gather (gatherer, "cust-1", "someone is using my card", "compromised_card", NULL, 10000);
+    context = s_evidence (reply, compromised, 3);
+    s_expect_text (context, "tools.active_cards.status", "ok");
+    s_expect_text (context, "tools.card_payments.status", "ok");
+    s_expect_text (context, "evidence.active_cards.0.id", "card-1-1");
+    s_expect_rows (context, "card_payments", 3);
+    s_expect_text (context, "evidence.card_payments.0.merchant", "Uber"); /* tx-1-1-12, the latest on card-1-1 */
+    s_expect_text (context, "evidence.card_payments.0.amount", "14.20");
+    json_decref (context);
+    cv_envelope_destroy (&reply);
+
+    /* its first step finds no card: the second does not run, says why, and the request is answered */
+    slots = json_pack ("{s:s}", "card_last4", "9052");
+    reply = s_gather (gatherer, "cust-1", "someone is using my card 9052", "compromised_card", slots, 10000);
+    context = s_evidence (reply, compromised, 3);
+    s_expect_text (context, "tools.customer_profile.status", "ok");
+    s_expect_text (context, "tools.active_cards.status", "ok");
+    s_expect_rows (context, "active_cards", 0);
+    s_expect_text (context, "tools.card_payments.status", "failed");
+    s_expect_text (context, "tools.card_payments.error",
+                   "input evidence.active_cards.0.id: active_cards returned no rows");
+    assert (!cv_template_lookup (context, "evidence.card_payments"));
+    json_decref (context);
+    json_decref (slots);
+    cv_envelope_destroy (&reply);
+
     /* no plan: empty evidence */
     reply = s_gather (gatherer, "cust-1", "what is the meaning of life", "unknown", NULL, 10000);
     context = s_evidence (reply, NULL, 0);
@@ -209,6 +254,114 @@ s_good_traffic (gatherer_t *gatherer)
     json_decref (context);
     cv_envelope_destroy (&reply);
     gatherer->low_confidence = false;
+}
+
+/* A small agent of its own: tools that overlap, and inputs that fail, time out, or are optional. */
+static const char *s_dag_agent =
+    "intents:\n"
+    "  overlap: {tools: [slow_a, slow_b, after_a]}\n"
+    "  short: {tools: [hasty, after_hasty, optional_hasty]}\n"
+    "  late: {tools: [sleepy, after_sleepy, after_after]}\n"
+    "  optional: {tools: [slow_a, maybe]}\n"
+    "tools:\n"
+    "  slow_a: {kind: sql, query: \"SELECT pg_sleep(1)::text AS slept, 'a' AS id /* dag_overlap */\", timeout_ms: "
+    "10000}\n"
+    "  slow_b: {kind: sql, query: \"SELECT pg_sleep(1)::text AS slept /* dag_overlap */\", timeout_ms: 10000}\n"
+    "  after_a:\n"
+    "    kind: sql\n"
+    "    query: >-\n"
+    "      SELECT $1::text AS got, (SELECT count(*) FROM pg_stat_activity WHERE state = 'active'\n"
+    "      AND query LIKE '%/* dag_overlap */' AND pid <> pg_backend_pid ())::text AS running\n"
+    "    params: [evidence.slow_a.0.id]\n"
+    "  hasty: {kind: sql, query: 'SELECT pg_sleep(5)::text AS x', timeout_ms: 100}\n"
+    "  after_hasty: {kind: sql, query: 'SELECT $1::text AS got', params: [evidence.hasty.0.x]}\n"
+    "  optional_hasty: {kind: sql, query: 'SELECT $1::text AS got', params: [evidence.hasty.0.x?]}\n"
+    "  sleepy: {kind: sql, query: 'SELECT pg_sleep(5)::text AS x', timeout_ms: 10000}\n"
+    "  after_sleepy: {kind: sql, query: 'SELECT $1::text AS x', params: [evidence.sleepy.0.x]}\n"
+    "  after_after: {kind: sql, query: 'SELECT $1::text AS x', params: [evidence.after_sleepy.0.x]}\n"
+    "  maybe: {kind: sql, query: 'SELECT $1::text IS NULL AS was_null', params: [evidence.slow_a.0.nope?]}\n";
+
+/* Statements of slow_a and slow_b running now, as PostgreSQL sees them. */
+static int
+s_overlapping (cv_pg_t *pg)
+{
+    cv_error_t err;
+    cv_pg_result_t *result = cv_pg_exec (pg,
+                                         "SELECT count(*) FROM pg_stat_activity WHERE state = 'active'"
+                                         " AND query LIKE '%/* dag_overlap */' AND pid <> pg_backend_pid ()",
+                                         0, NULL, &err);
+    cv_assert_that (result, "%s", err.message);
+    int count = (int) cv_pg_result_int (result, 0, 0);
+    cv_pg_result_destroy (&result);
+    return count;
+}
+
+static void
+s_dag_traffic (const char *url)
+{
+    gatherer_t *gatherer = s_gatherer_start_with (url, s_dag_agent);
+
+    /* two independent tools run at the same time (PostgreSQL sees both at once); the one that
+       reads slow_a starts after it, with its value, once both are done */
+    cv_error_t err;
+    cv_pg_t *pg = cv_pg_new (url, "gatherer-isolation-watch", &err);
+    cv_assert_that (pg, "%s", err.message);
+    cv_arena_t *arena = cv_arena_new ();
+    harness_send (gatherer->harness, s_gather_request (gatherer, arena, "cust-1", "x", "overlap", NULL, 10000));
+    int64_t until = zclock_mono () + 10000;
+    while (s_overlapping (pg) < 2) {
+        assert (zclock_mono () < until);
+        zclock_sleep (10); /* polling PostgreSQL, which has no event to wait on */
+    }
+    cv_envelope_t *reply = harness_receive (gatherer->harness, 10000);
+    assert (reply);
+    cv_arena_destroy (&arena);
+    cv_pg_destroy (&pg);
+    const char *overlap[] = {"slow_a", "slow_b", "after_a"};
+    json_t *context = s_evidence (reply, overlap, 3);
+    s_expect_text (context, "tools.after_a.status", "ok");
+    s_expect_text (context, "evidence.after_a.0.got", "a");
+    s_expect_text (context, "evidence.after_a.0.running", "0"); /* slow_a was done, and slow_b too */
+    json_decref (context);
+    cv_envelope_destroy (&reply);
+
+    /* an input that timed out: the tools that require it fail, saying so; an optional one
+       still does not run on a tool that could not look */
+    const char *hasty[] = {"hasty", "after_hasty", "optional_hasty"};
+    reply = s_gather (gatherer, "cust-1", "x", "short", NULL, 10000);
+    context = s_evidence (reply, hasty, 3);
+    s_expect_text (context, "tools.hasty.status", "timed_out");
+    s_expect_text (context, "tools.after_hasty.status", "failed");
+    s_expect_text (context, "tools.after_hasty.error", "input evidence.hasty.0.x: hasty timed out");
+    s_expect_text (context, "tools.optional_hasty.status", "failed");
+    json_decref (context);
+    cv_envelope_destroy (&reply);
+
+    /* an optional input that finds nothing goes as NULL */
+    const char *optional[] = {"slow_a", "maybe"};
+    reply = s_gather (gatherer, "cust-1", "x", "optional", NULL, 10000);
+    context = s_evidence (reply, optional, 2);
+    s_expect_text (context, "tools.maybe.status", "ok");
+    s_expect_text (context, "evidence.maybe.0.was_null", "t");
+    json_decref (context);
+    cv_envelope_destroy (&reply);
+
+    /* the request's deadline comes while tools wait for their inputs: they are TIMED_OUT, and
+       the Evidence still comes */
+    reply = s_gather (gatherer, "cust-1", "x", "late", NULL, 1500);
+    assert (reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_EVIDENCE && reply->evidence->n_results == 3);
+    Conveyor__V1__ToolResult **results = reply->evidence->results;
+    assert (results[0]->status == CONVEYOR__V1__TOOL_RESULT__STATUS__TIMED_OUT);
+    assert (strstr (results[0]->error, "the request's deadline came after"));
+    for (size_t i = 1; i < 3; i++) {
+        assert (results[i]->status == CONVEYOR__V1__TOOL_RESULT__STATUS__TIMED_OUT);
+        cv_assert_that (strstr (results[i]->error, "the request's deadline came while it waited for"), "%s",
+                        results[i]->error);
+    }
+    assert (strstr (results[1]->error, "waited for sleepy (input evidence.sleepy.0.x)"));
+    assert (strstr (results[2]->error, "waited for after_sleepy (input evidence.after_sleepy.0.x)"));
+    cv_envelope_destroy (&reply);
+    s_gatherer_stop (&gatherer);
 }
 
 int
@@ -255,6 +408,7 @@ main (void)
     s_good_traffic (gatherer);
     s_expect_probe (gatherer, true, "canned check passed");
     s_gatherer_stop (&gatherer);
+    s_dag_traffic (url);
 
     /* PostgreSQL out of reach: the request still gets its Evidence, every tool FAILED with the
        reason; the probe says not ok */
