@@ -435,6 +435,28 @@ gatherer_sql_test (bool verbose)
     assert (results[0].status == CONVEYOR__V1__TOOL_RESULT__STATUS__OK && results[0].rows == 1);
     gatherer_sql_result_reset (&results[0]);
 
+    /* a parameter is a value, never SQL: quotes, a `;` and an OR 1=1 find nothing and break
+       nothing, in the slot and in the user id */
+    const char *hostile[] = {"4417' OR 1=1 --", "'; DELETE FROM bank.cards; --", "4417\"", "' OR ''='"};
+    for (size_t i = 0; i < sizeof hostile / sizeof hostile[0]; i++) {
+        json_object_set_new (json_object_get (json_object_get (context, "intent"), "slots"), "card_last4",
+                             json_string (hostile[i]));
+        s_test_run (&test, &active, 1, context, 0, results);
+        cv_assert_that (results[0].status == CONVEYOR__V1__TOOL_RESULT__STATUS__OK && results[0].rows == 0,
+                        "the slot %s: status %d, %zu rows: %s", hostile[i], (int) results[0].status, results[0].rows,
+                        results[0].error);
+        gatherer_sql_result_reset (&results[0]);
+    }
+    json_t *intruder = json_deep_copy (context);
+    json_object_set_new (intruder, "user_id", json_string ("cust-1' OR 1=1 --"));
+    json_object_del (json_object_get (json_object_get (intruder, "intent"), "slots"), "card_last4");
+    s_test_run (&test, &active, 1, intruder, 0, results);
+    assert (results[0].status == CONVEYOR__V1__TOOL_RESULT__STATUS__OK && results[0].rows == 0);
+    gatherer_sql_result_reset (&results[0]);
+    json_decref (intruder);
+    json_object_set_new (json_object_get (json_object_get (context, "intent"), "slots"), "card_last4",
+                         json_integer (4417));
+
     /* kb_search tools: the right article for a few phrasings; the intent filter; a hostile text
        finds nothing it should not and does not fail; a text without words finds nothing */
     s_test_kb (&test);
