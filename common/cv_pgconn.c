@@ -373,8 +373,10 @@ cv_pgconn_advance (cv_pgconn_t *self)
         self->connect_wants = PQconnectPoll (self->conn);
         if (self->connect_wants == PGRES_POLLING_FAILED)
             s_fail_conn (self, "connect");
-        else if (self->connect_wants == PGRES_POLLING_OK)
+        else if (self->connect_wants == PGRES_POLLING_OK && self->sql)
             s_send (self);
+        else if (self->connect_wants == PGRES_POLLING_OK)
+            self->state = CV_PGCONN_IDLE; /* opened for the next statement (see abandon) */
         break;
     case CV_PGCONN_SENDING:
         if (!PQconsumeInput (self->conn))
@@ -396,6 +398,12 @@ cv_pgconn_advance (cv_pgconn_t *self)
         break;
     default:
         break;
+    }
+    if (self->state == CV_PGCONN_DONE && !self->sql) {
+        /* a connection opened for no statement failed: nobody waits for the outcome */
+        self->failed = false;
+        self->error[0] = '\0';
+        self->state = CV_PGCONN_IDLE;
     }
     if (self->state == CV_PGCONN_DONE && self->failed && !self->conn)
         s_retry (self);
@@ -449,6 +457,13 @@ bool
 cv_pgconn_abandon (cv_pgconn_t *self)
 {
     assert (self);
+    if (self->state == CV_PGCONN_CONNECTING && self->sql) {
+        /* A server slow to accept is not helped by a new connection for every statement: this
+           one goes on opening, for the next. */
+        s_forget_statement (self);
+        json_array_clear (self->rows);
+        return false;
+    }
     bool cancelled = false;
     if (self->state == CV_PGCONN_SENDING || self->state == CV_PGCONN_READING)
         cancelled = s_cancel (self);
@@ -645,12 +660,35 @@ cv_pgconn_test (bool verbose)
     assert (!cv_pgconn_recancel (conn));
     cv_pgconn_destroy (&conn);
 
-    /* abandoning a connection still opening closes it */
+    /* abandoning a statement whose connection is still opening lets the connection open, for
+       the next statement, without running it; abandoning it again closes it */
     conn = cv_pgconn_new (url, application);
     cv_pgconn_start (conn, "SELECT 1", 0, NULL, 1);
     assert (cv_pgconn_state (conn) == CV_PGCONN_CONNECTING);
     assert (!cv_pgconn_abandon (conn));
+    assert (cv_pgconn_state (conn) == CV_PGCONN_CONNECTING);
+    s_test_wait_state (conn, CV_PGCONN_IDLE);
+    assert (cv_pgconn_open (conn));
+    cv_pgconn_start (conn, "SELECT 'next' AS v", 0, NULL, 1);
+    assert (cv_pgconn_state (conn) != CV_PGCONN_CONNECTING);
+    s_test_wait (conn);
+    assert (cv_pgconn_succeeded (conn));
+    cv_pgconn_reset (conn);
+    cv_pgconn_destroy (&conn);
+    conn = cv_pgconn_new (url, application);
+    cv_pgconn_start (conn, "SELECT 1", 0, NULL, 1);
+    assert (!cv_pgconn_abandon (conn) && cv_pgconn_state (conn) == CV_PGCONN_CONNECTING);
+    assert (!cv_pgconn_abandon (conn));
     assert (cv_pgconn_state (conn) == CV_PGCONN_IDLE && !cv_pgconn_open (conn));
+    cv_pgconn_destroy (&conn);
+    /* one opening for nobody that fails is simply IDLE again, with no error to read */
+    conn = cv_pgconn_new ("postgresql://conveyor@127.0.0.1:1/conveyor", application);
+    cv_pgconn_start (conn, "SELECT 1", 0, NULL, 1);
+    if (cv_pgconn_state (conn) == CV_PGCONN_CONNECTING) {
+        assert (!cv_pgconn_abandon (conn));
+        s_test_wait_state (conn, CV_PGCONN_IDLE);
+        assert (!cv_pgconn_open (conn));
+    }
     cv_pgconn_destroy (&conn);
 
     /* nobody listening: a connection error, one line */

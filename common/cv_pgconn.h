@@ -9,8 +9,8 @@
    Life of a statement:
      IDLE --start--> CONNECTING --> SENDING --> READING --> DONE --reset--> IDLE
    start goes straight to SENDING when an open connection is healthy, and to DONE when it fails at
-   once. abandon takes a statement that runs too long back to IDLE (closing a connection still
-   opening) or, once it has been sent, to CANCELLING: the server is asked to cancel it and the
+   once. abandon lets a connection still opening go on opening for the next statement or, once
+   the statement has been sent, takes it to CANCELLING: the server is asked to cancel it and the
    connection finishes the statement in the background. A caller on an event loop polls it and
    advances it like a running statement until it is IDLE again (abandon once more closes it);
    otherwise the next start waits briefly for that, or closes the connection. So giving up on a
@@ -72,10 +72,12 @@ const char *cv_pgconn_error (const cv_pgconn_t *self);
 /* From DONE back to IDLE, keeping a healthy connection for the next statement. */
 void cv_pgconn_reset (cv_pgconn_t *self);
 
-/* Gives up on the running statement without waiting: closes a connection still opening (to
-   IDLE), or asks the server to cancel a sent statement (to CANCELLING; to IDLE with the connection
-   closed when the request cannot be sent). Returns true when a cancel request reached the server.
-   From CANCELLING, closes the connection (to IDLE). */
+/* Gives up on the running statement without waiting. A connection still opening goes on
+   opening, for the next statement, without running this one (it stays CONNECTING and becomes IDLE
+   once open, or once it failed): a server slow to accept is not given a new connection for every
+   statement. A sent statement is cancelled on the server (to CANCELLING; to IDLE with the
+   connection closed when the request cannot be sent). Returns true when a cancel request reached
+   the server. From CANCELLING, or CONNECTING for no statement, closes the connection (to IDLE). */
 bool cv_pgconn_abandon (cv_pgconn_t *self);
 
 /* While CANCELLING: asks the server again to cancel the statement, as it ignores a request that

@@ -134,19 +134,20 @@ s_defer (cv_pgpool_run_t *run)
 /*  --------------------------------------------------------------------------
     Connections */
 
-/* A cancelled statement that has not ended yet: asked again to stop, or its connection closed
-   once it has had CV_PGPOOL_SETTLE_MS. */
+/* A cancelled statement that has not ended yet is asked again to stop, and its connection closed
+   once it has had CV_PGPOOL_SETTLE_MS; a connection still opening for nobody is closed once it has
+   had CV_PGPOOL_CONNECT_MS. */
 static int
 s_settle_tick (zloop_t *loop, int timer_id, void *arg)
 {
     (void) loop, (void) timer_id;
     slot_t *slot = arg;
     if (zclock_usecs () < slot->settle_until_us) {
-        cv_pgconn_recancel (slot->conn);
+        cv_pgconn_recancel (slot->conn); /* nothing while it is opening */
         return 0;
     }
     s_end_timer (slot->pool, &slot->settle_timer);
-    cv_pgconn_abandon (slot->conn); /* from CANCELLING: closes it */
+    cv_pgconn_abandon (slot->conn); /* cancelling, or opening for nobody: closes it */
     s_watch (slot);
     s_start_next (slot->pool);
     return 0;
@@ -175,8 +176,10 @@ s_abandon (slot_t *slot, cv_pgpool_run_t *run)
     slot->run = NULL;
     run->slot = NULL;
     s_watch (slot);
-    if (cv_pgconn_state (slot->conn) == CV_PGCONN_CANCELLING) {
-        slot->settle_until_us = zclock_usecs () + CV_PGPOOL_SETTLE_MS * 1000;
+    cv_pgconn_state_t state = cv_pgconn_state (slot->conn);
+    if (state == CV_PGCONN_CANCELLING || state == CV_PGCONN_CONNECTING) {
+        int settle_ms = state == CV_PGCONN_CANCELLING ? CV_PGPOOL_SETTLE_MS : CV_PGPOOL_CONNECT_MS;
+        slot->settle_until_us = zclock_usecs () + (int64_t) settle_ms * 1000;
         slot->settle_timer = zloop_timer (self->loop, CV_PGCONN_CANCEL_REPEAT_MS, 0, s_settle_tick, slot);
         assert (slot->settle_timer >= 0);
     }
@@ -193,8 +196,8 @@ s_readable (zloop_t *loop, zmq_pollitem_t *item, void *arg)
     cv_pgconn_advance (slot->conn);
     if (cv_pgconn_state (slot->conn) == CV_PGCONN_DONE && slot->run)
         s_finished (slot);
-    else if (before == CV_PGCONN_CANCELLING && cv_pgconn_state (slot->conn) == CV_PGCONN_IDLE)
-        s_end_timer (slot->pool, &slot->settle_timer);
+    else if (!slot->run && cv_pgconn_state (slot->conn) == CV_PGCONN_IDLE)
+        s_end_timer (slot->pool, &slot->settle_timer); /* settled: cancelled statement over, or opened */
     s_watch (slot);
     s_start_next (slot->pool);
     return 0;

@@ -10,7 +10,10 @@
    A statement that reaches its limit is abandoned (cancelled on the server) and reported as
    timed out. Its connection stays out of use until the cancelled statement has ended, or is
    closed when that takes longer than CV_PGPOOL_SETTLE_MS, so no statement ever waits behind
-   one that was given up on. Connections open lazily, re-open when they broke, and keep serving
+   one that was given up on. A statement that reaches its limit while its connection is still
+   opening leaves the connection to open, for the statements after it (closed if that takes
+   longer than CV_PGPOOL_CONNECT_MS): a server slow to accept is not given a new connection for
+   every statement. Connections open lazily, re-open when they broke, and keep serving
    while PostgreSQL is down: each statement then fails on its own, at once.
 
    Not thread-safe: a pool belongs to its loop's thread. */
@@ -26,6 +29,7 @@
 #include "cv_pgconn.h"
 
 #define CV_PGPOOL_SETTLE_MS 1000
+#define CV_PGPOOL_CONNECT_MS 10000
 
 typedef struct _cv_pgpool_t cv_pgpool_t;
 typedef struct _cv_pgpool_run_t cv_pgpool_run_t;

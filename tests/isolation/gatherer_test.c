@@ -46,7 +46,7 @@ s_gatherer_start_with (const char *url, const char *agent)
     assert (cv_settings_load (self->settings, 3, argv, &err) == 0);
     self->args = (cv_launcher_args_t){.agent = self->agent, .settings = self->settings};
     self->config = cv_launcher_worker_config (&gatherer_server_spec, &self->args, self->log);
-    self->config.capacity = 2; /* two handlers over the shared tools, each with its own pool */
+    self->config.capacity = 2; /* two requests in flight on the one event loop, over its pool */
     self->harness = harness_new ();
     self->worker = harness_start_worker (self->harness, &self->config);
     self->control = harness_control_endpoint (self->worker);
@@ -114,6 +114,26 @@ s_gather (gatherer_t *self, const char *user, const char *text, const char *inte
     assert (streq (reply->request_id, request->request_id));
     cv_arena_destroy (&arena);
     return reply;
+}
+
+/* Waits until the demo's largest plan (card_arrival, three tools at once) comes back with every
+   tool OK: the pool's connections are then open. Their first opening counts against the demo
+   tools' 1000 ms, which valgrind on a loaded machine can use up; a connection keeps opening when
+   its tool gives up (cv_pgpool), so a later request finds it open. Not a timing: a condition. */
+static void
+s_warm_up (gatherer_t *self)
+{
+    int64_t until = zclock_mono () + 30000;
+    while (true) {
+        cv_envelope_t *reply = s_gather (self, "cust-1", "Where is my card?", "card_arrival", NULL, 10000);
+        bool ok = reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_EVIDENCE && reply->evidence->n_results == 3;
+        for (size_t i = 0; ok && i < reply->evidence->n_results; i++)
+            ok = reply->evidence->results[i]->status == CONVEYOR__V1__TOOL_RESULT__STATUS__OK;
+        cv_envelope_destroy (&reply);
+        if (ok)
+            return;
+        cv_assert_that (zclock_mono () < until, "the gatherer's tools did not answer within 30 s");
+    }
 }
 
 /* The reply's Evidence as the decision worker sees it (cv_context), after the receiving edge's
@@ -293,14 +313,14 @@ static const char *s_dag_agent =
     "  late: {tools: [sleepy, after_sleepy, after_after]}\n"
     "  optional: {tools: [slow_a, maybe]}\n"
     "tools:\n"
-    "  slow_a: {kind: sql, query: \"SELECT pg_sleep(1)::text AS slept, 'a' AS id /* dag_overlap */\", timeout_ms: "
+    "  slow_a: {kind: sql, query: \"SELECT pg_sleep(1)::text AS slept, 'a' AS id /* dag_overlap a */\", timeout_ms: "
     "10000}\n"
-    "  slow_b: {kind: sql, query: \"SELECT pg_sleep(1)::text AS slept /* dag_overlap */\", timeout_ms: 10000}\n"
+    "  slow_b: {kind: sql, query: \"SELECT pg_sleep(1)::text AS slept /* dag_overlap b */\", timeout_ms: 10000}\n"
     "  after_a:\n"
     "    kind: sql\n"
     "    query: >-\n"
     "      SELECT $1::text AS got, (SELECT count(*) FROM pg_stat_activity WHERE state = 'active'\n"
-    "      AND query LIKE '%/* dag_overlap */' AND pid <> pg_backend_pid ())::text AS running\n"
+    "      AND query LIKE '%/* dag_overlap a */' AND pid <> pg_backend_pid ())::text AS running\n"
     "    params: [evidence.slow_a.0.id]\n"
     "  hasty: {kind: sql, query: 'SELECT pg_sleep(5)::text AS x', timeout_ms: 100}\n"
     "  after_hasty: {kind: sql, query: 'SELECT $1::text AS got', params: [evidence.hasty.0.x]}\n"
@@ -317,7 +337,7 @@ s_overlapping (cv_pg_t *pg)
     cv_error_t err;
     cv_pg_result_t *result = cv_pg_exec (pg,
                                          "SELECT count(*) FROM pg_stat_activity WHERE state = 'active'"
-                                         " AND query LIKE '%/* dag_overlap */' AND pid <> pg_backend_pid ()",
+                                         " AND query LIKE '%/* dag_overlap _ */' AND pid <> pg_backend_pid ()",
                                          0, NULL, &err);
     cv_assert_that (result, "%s", err.message);
     int count = (int) cv_pg_result_int (result, 0, 0);
@@ -331,7 +351,7 @@ s_dag_traffic (const char *url)
     gatherer_t *gatherer = s_gatherer_start_with (url, s_dag_agent);
 
     /* two independent tools run at the same time (PostgreSQL sees both at once); the one that
-       reads slow_a starts after it, with its value, once both are done */
+       reads slow_a starts after it, with its value (slow_b, which it does not read, may still run) */
     cv_error_t err;
     cv_pg_t *pg = cv_pg_new (url, "gatherer-isolation-watch", &err);
     cv_assert_that (pg, "%s", err.message);
@@ -350,7 +370,7 @@ s_dag_traffic (const char *url)
     json_t *context = s_evidence (reply, overlap, 3);
     s_expect_text (context, "tools.after_a.status", "ok");
     s_expect_text (context, "evidence.after_a.0.got", "a");
-    s_expect_text (context, "evidence.after_a.0.running", "0"); /* slow_a was done, and slow_b too */
+    s_expect_text (context, "evidence.after_a.0.running", "0"); /* slow_a was done */
     json_decref (context);
     cv_envelope_destroy (&reply);
 
@@ -398,6 +418,7 @@ main (void)
 {
     char *url = harness_pg_fixture_url ();
     gatherer_t *gatherer = s_gatherer_start (url);
+    s_warm_up (gatherer);
     s_good_traffic (gatherer);
     s_expect_probe (gatherer, true, "canned check passed");
 
