@@ -468,9 +468,11 @@ size_t
 gatherer_tools_index (const gatherer_tools_t *self, const gatherer_tool_t *tool)
 {
     assert (self && tool);
-    if (tool < self->tools || tool >= self->tools + self->tool_count)
+    /* compared as addresses: a tool made by hand is in no array of self's */
+    uintptr_t at = (uintptr_t) tool, first = (uintptr_t) self->tools;
+    if (at < first || at >= first + self->tool_count * sizeof *self->tools)
         return SIZE_MAX;
-    return (size_t) (tool - self->tools);
+    return (at - first) / sizeof *self->tools;
 }
 
 size_t
@@ -572,6 +574,13 @@ gatherer_tools_test (bool verbose)
     assert (rates->timeout_ms == GATHERER_TIMEOUT_MS_DEFAULT && rates->max_rows == GATHERER_MAX_ROWS_DEFAULT);
     assert (rates->param_count == 0);
     assert (!gatherer_tools_find (tools, "nope"));
+    /* every tool by index, and its protections: the defaults when the file says none */
+    for (size_t i = 0; i < gatherer_tools_count (tools); i++)
+        assert (gatherer_tools_index (tools, gatherer_tools_tool (tools, i)) == i);
+    gatherer_tool_t by_hand = *rates;
+    assert (gatherer_tools_index (tools, &by_hand) == SIZE_MAX);
+    assert (rates->resilience.retries.max_attempts == 1 && rates->resilience.cache_ttl_ms == 0);
+    assert (rates->resilience.breaker_failures == GATHERER_BREAKER_FAILURES_DEFAULT && rates->resilience.personal);
 
     gatherer_plan_t plan = gatherer_tools_plan (tools, "lost_or_stolen_card");
     assert (plan.count == 2);
