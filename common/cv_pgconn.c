@@ -39,6 +39,7 @@ struct _cv_pgconn_t {
     json_t *rows;
     size_t dropped;
     bool failed;
+    bool lost; /* failed because the connection could not open or broke */
     char error[ERROR_BYTES];
 };
 
@@ -120,6 +121,7 @@ static void
 s_fail_conn (cv_pgconn_t *self, const char *what)
 {
     s_fail (self, "postgresql %s failed: %s", what, self->conn ? PQerrorMessage (self->conn) : "out of memory");
+    self->lost = true;
     if (!self->conn || PQstatus (self->conn) == CONNECTION_BAD)
         s_close (self);
 }
@@ -244,6 +246,7 @@ s_retry (cv_pgconn_t *self)
     self->retried = true;
     self->reused = false;
     self->failed = false;
+    self->lost = false;
     self->error[0] = '\0';
     json_array_clear (self->rows);
     self->dropped = 0;
@@ -268,6 +271,7 @@ cv_pgconn_start (cv_pgconn_t *self, const char *sql, size_t count, const char *c
     json_array_clear (self->rows);
     self->dropped = 0;
     self->failed = false;
+    self->lost = false;
     self->error[0] = '\0';
     self->retried = false;
 
@@ -354,6 +358,10 @@ s_collect (cv_pgconn_t *self)
             const char *primary = PQresultErrorField (result, PG_DIAG_MESSAGE_PRIMARY);
             s_fail (self, "postgresql statement failed (%s): %s", state ? state : "?",
                     primary ? primary : PQresultErrorMessage (result));
+            /* class 08 (connection exception) and 57P01..57P03 (the server going away) are about
+               the connection, not the statement */
+            if (state && (strncmp (state, "08", 2) == 0 || strncmp (state, "57P0", 4) == 0))
+                self->lost = true;
             self->state = CV_PGCONN_READING; /* keep reading to the end of the statement */
         }
         PQclear (result);
@@ -435,6 +443,13 @@ cv_pgconn_dropped (const cv_pgconn_t *self)
 {
     assert (self);
     return self->dropped;
+}
+
+bool
+cv_pgconn_lost (const cv_pgconn_t *self)
+{
+    assert (self && self->state == CV_PGCONN_DONE);
+    return self->failed && self->lost;
 }
 
 const char *
@@ -572,6 +587,7 @@ cv_pgconn_test (bool verbose)
     assert (strstr (cv_pgconn_error (conn),
                     "postgresql statement failed (42P01): relation \"no_such_table\" does not exist"));
     assert (!strchr (cv_pgconn_error (conn), '\n'));
+    assert (!cv_pgconn_lost (conn)); /* the statement's fault: another try fails the same */
     assert (json_array_size (cv_pgconn_rows (conn)) == 0);
     cv_pgconn_reset (conn);
 
@@ -699,6 +715,7 @@ cv_pgconn_test (bool verbose)
     assert (!cv_pgconn_succeeded (conn));
     assert (strstr (cv_pgconn_error (conn), "postgresql connect failed"));
     assert (!strchr (cv_pgconn_error (conn), '\n'));
+    assert (cv_pgconn_lost (conn));
     assert (!cv_pgconn_open (conn));
     cv_pgconn_reset (conn);
     /* a malformed URL fails at once */

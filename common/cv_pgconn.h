@@ -68,6 +68,10 @@ bool cv_pgconn_succeeded (const cv_pgconn_t *self);
 json_t *cv_pgconn_rows (const cv_pgconn_t *self);
 size_t cv_pgconn_dropped (const cv_pgconn_t *self);
 const char *cv_pgconn_error (const cv_pgconn_t *self);
+/* Once DONE: whether it failed on the connection (it could not open, broke, or the server ended
+   the session) rather than on the statement itself: worth another try, where a statement error
+   would only come again. */
+bool cv_pgconn_lost (const cv_pgconn_t *self);
 
 /* From DONE back to IDLE, keeping a healthy connection for the next statement. */
 void cv_pgconn_reset (cv_pgconn_t *self);

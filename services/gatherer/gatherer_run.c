@@ -11,6 +11,7 @@
 #include "cv_msgpack.h"
 #include "cv_template.h"
 #include "cv_utf8.h"
+#include "gatherer_call.h"
 #include "gatherer_sql.h"
 
 /* Room left in an Envelope for everything but the tools' rows. */
@@ -27,12 +28,12 @@ typedef struct {
     gatherer_run_t *run;
     size_t index;
     tool_state_t state;
-    gatherer_sql_call_t *call; /* while it runs */
+    gatherer_call_t *call; /* while it runs */
 } tool_slot_t;
 
 struct _gatherer_run_t {
     zloop_t *loop;
-    cv_pgpool_t *pool;
+    const gatherer_call_env_t *env;
     cv_worker_call_t *call;
     gatherer_plan_t plan;
     tool_slot_t tools[CV_MAX_TOOL_RESULTS];
@@ -93,6 +94,8 @@ s_set_evidence (gatherer_run_t *self)
         tool->elapsed_us = elapsed < 0 ? 0 : elapsed > UINT32_MAX ? UINT32_MAX : (uint32_t) elapsed;
         tool->status = result->status;
         tool->attempts = result->attempts;
+        tool->cached = result->cached;
+        tool->breaker_open = result->breaker_open;
         if (result->status == CONVEYOR__V1__TOOL_RESULT__STATUS__OK) {
             if (data_bytes + result->size > EVIDENCE_DATA_MAX_BYTES) {
                 tool->status = CONVEYOR__V1__TOOL_RESULT__STATUS__FAILED;
@@ -110,8 +113,9 @@ s_set_evidence (gatherer_run_t *self)
             tool->error = s_wire_text (arena, result->error);
         if (tool->status == CONVEYOR__V1__TOOL_RESULT__STATUS__OK)
             cv_log_event (self->log, CV_LOG_DEBUG, request->request_id, request->trace_id,
-                          "tool %s: %zu rows%s in %u us", tool->tool, result->rows,
-                          result->dropped ? " (more dropped)" : "", tool->elapsed_us);
+                          "tool %s: %zu rows%s in %u us, %u attempt(s)%s", tool->tool, result->rows,
+                          result->dropped ? " (more dropped)" : "", tool->elapsed_us, tool->attempts,
+                          tool->cached ? ", cached" : "");
         else
             cv_log_event (self->log, CV_LOG_WARN, request->request_id, request->trace_id, "tool %s %s in %u us: %s",
                           tool->tool, cv_context_tool_status_name (tool->status), tool->elapsed_us, tool->error);
@@ -177,7 +181,7 @@ s_inputs_fail (gatherer_run_t *self, size_t index)
 /* Starts every waiting tool whose inputs are all done, and stops those whose inputs are not
    there (which may make others ready in turn). */
 static void
-s_start_ready (gatherer_run_t *self, const json_t *context)
+s_start_ready (gatherer_run_t *self, json_t *context)
 {
     bool moved = true;
     while (moved) {
@@ -196,8 +200,8 @@ s_start_ready (gatherer_run_t *self, const json_t *context)
                 continue;
             }
             slot->state = TOOL_RUNNING;
-            slot->call = gatherer_sql_start (self->pool, self->plan.tools[i], context, self->deadline_us,
-                                             &self->results[i], s_tool_done, slot);
+            slot->call = gatherer_call_start (self->env, self->plan.tools[i], context, self->deadline_us,
+                                              &self->results[i], s_tool_done, slot);
         }
     }
 }
@@ -255,14 +259,14 @@ s_empty_plan (zloop_t *loop, int timer_id, void *arg)
 }
 
 gatherer_run_t *
-gatherer_run_start (cv_pgpool_t *pool, gatherer_plan_t plan, const json_t *context, cv_worker_call_t *call,
+gatherer_run_start (const gatherer_call_env_t *env, gatherer_plan_t plan, json_t *context, cv_worker_call_t *call,
                     cv_log_t *log, gatherer_run_over_fn *over, void *owner)
 {
-    assert (pool && call && log && over);
+    assert (env && call && log && over);
     assert (plan.count <= CV_MAX_TOOL_RESULTS);
     gatherer_run_t *self = cv_calloc (1, sizeof *self);
-    self->loop = cv_pgpool_loop (pool);
-    self->pool = pool;
+    self->loop = env->loop;
+    self->env = env;
     self->call = call;
     self->plan = plan;
     self->log = log;
@@ -304,7 +308,7 @@ gatherer_run_destroy (gatherer_run_t **self_p)
         return;
     for (size_t i = 0; i < self->plan.count; i++) {
         if (self->tools[i].call)
-            gatherer_sql_forget (self->tools[i].call);
+            gatherer_call_forget (self->tools[i].call);
         gatherer_sql_result_reset (&self->results[i]);
     }
     if (self->empty_timer >= 0)

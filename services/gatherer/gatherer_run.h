@@ -1,6 +1,6 @@
 /* One request's plan in flight on the gatherer's loop: every tool whose inputs are ready started
-   at once on the pool (gatherer_sql), each result recorded as it comes, and, when the last has
-   come, the Evidence built in the worker call's reply and the call finished.
+   at once through its cache, breaker and retries (gatherer_call), each result recorded as it comes, and, when the last
+   has come, the Evidence built in the worker call's reply and the call finished.
 
    The plan is a DAG (gatherer_tools.h): the tools that read no other start at once; when a tool
    another reads is done, its rows join the run's copy of the context as evidence.TOOL, and the
@@ -22,8 +22,8 @@
 #include <jansson.h>
 
 #include "cv_log.h"
-#include "cv_pgpool.h"
 #include "cv_worker.h"
+#include "gatherer_call.h"
 #include "gatherer_tools.h"
 
 #define GATHERER_RUN_REPLY_MARGIN_MS 20
@@ -33,10 +33,12 @@ typedef struct _gatherer_run_t gatherer_run_t;
 /* The run has finished its call and is about to be destroyed: the owner forgets it. */
 typedef void (gatherer_run_over_fn) (void *owner, gatherer_run_t *run);
 
-/* Starts plan's tools for call (a GatherRequest) over context (borrowed, read now only) on pool,
-   and returns; finishes call later, from the loop, then calls over with owner and destroys
-   itself. An empty plan finishes from the loop too. */
-gatherer_run_t *gatherer_run_start (cv_pgpool_t *pool, gatherer_plan_t plan, const json_t *context,
+/* Starts plan's tools for call (a GatherRequest) over context (a reference is kept while a tool
+   may retry; the caller must not change it) through env (borrowed; outlives the run), and
+   returns; finishes call later, from the loop, then calls over with owner and destroys itself.
+   An empty plan finishes from the loop too. The ToolResults' attempts, cached and breaker_open
+   say what gatherer_call did. */
+gatherer_run_t *gatherer_run_start (const gatherer_call_env_t *env, gatherer_plan_t plan, json_t *context,
                                     cv_worker_call_t *call, cv_log_t *log, gatherer_run_over_fn *over, void *owner);
 
 /* Gives up on a run not over yet (the worker is stopping): its tools are forgotten, its call is

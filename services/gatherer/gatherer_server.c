@@ -9,9 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cv_context.h"
 #include "cv_pgpool.h"
+#include "gatherer_call.h"
 #include "gatherer_run.h"
 #include "gatherer_sql.h"
 #include "gatherer_tools.h"
@@ -24,17 +26,24 @@ const cv_setting_t gatherer_server_settings[] = {
 };
 const size_t gatherer_server_settings_count = sizeof gatherer_server_settings / sizeof gatherer_server_settings[0];
 
-/* What every handler thread reads: the tools and plans, and where the database is. */
+/* What every handler thread reads: the tools and plans, and where the database is; and each
+   tool's circuit breaker, one per tool per process, which every event-loop thread's calls of
+   that tool go through (cv_breaker is thread-safe). */
 typedef struct {
     gatherer_tools_t *tools;
+    cv_breaker_t **breakers; /* per tool, in gatherer_tools_index order */
     char *url;
     size_t connections;
 } gatherer_server_shared_t;
 
-/* One event-loop thread's logic: its connection pool and the requests in flight on it. */
+/* One event-loop thread's logic: its connection pool, its results cache and retry randomness
+   (the tools' env), and the requests in flight on it. */
 typedef struct {
     const gatherer_server_shared_t *shared;
     cv_pgpool_t *pool;
+    cv_cache_t *cache;
+    cv_backoff_rng_t rng;
+    gatherer_call_env_t env;
     zlistx_t *runs;                 /* gatherer_run_t, in flight */
     gatherer_tool_t check;          /* the probe's canned statement */
     cv_worker_call_t *checking;     /* the probe in flight (one at a time), or NULL */
@@ -59,6 +68,14 @@ gatherer_server_shared_new (void *shared_args, cv_log_t *log, cv_error_t *err)
     }
     gatherer_server_shared_t *self = cv_calloc (1, sizeof *self);
     self->tools = tools;
+    size_t count = gatherer_tools_count (tools);
+    self->breakers = cv_calloc (count ? count : 1, sizeof *self->breakers);
+    for (size_t i = 0; i < count; i++) {
+        const gatherer_resilience_t *resilience = &gatherer_tools_tool (tools, i)->resilience;
+        self->breakers[i] = cv_breaker_new (resilience->breaker_failures, resilience->breaker_cooldown_ms);
+        cv_breaker_set_rate (self->breakers[i], resilience->breaker_min_calls, resilience->breaker_window_ms,
+                             resilience->breaker_percent);
+    }
     self->url = cv_strdup (url);
     self->connections = (size_t) cv_settings_int (args->settings, "database-connections");
     cv_log_debug (log, "%zu tools, the largest plan runs %zu at once; %zu connections per event loop",
@@ -73,6 +90,9 @@ gatherer_server_shared_destroy (void **shared_p)
     gatherer_server_shared_t *self = *shared_p;
     if (!self)
         return;
+    for (size_t i = 0; i < gatherer_tools_count (self->tools); i++)
+        cv_breaker_destroy (&self->breakers[i]);
+    free (self->breakers);
     gatherer_tools_destroy (&self->tools);
     free (self->url);
     free (self);
@@ -88,6 +108,15 @@ gatherer_server_logic_new (const void *shared, zloop_t *loop, cv_log_t *log, cv_
     self->shared = shared;
     /* The instance id names the sessions in pg_stat_activity. Connections open when first used. */
     self->pool = cv_pgpool_new (loop, self->shared->url, cv_log_instance (log), self->shared->connections);
+    self->cache = cv_cache_new (GATHERER_CACHE_ENTRIES, GATHERER_CACHE_BYTES);
+    /* differs between the loops of a process, and between processes */
+    cv_backoff_seed (&self->rng, (uint64_t) zclock_usecs () ^ ((uint64_t) getpid () << 32) ^ (uintptr_t) self);
+    self->env = (gatherer_call_env_t){.loop = loop,
+                                      .pool = self->pool,
+                                      .cache = self->cache,
+                                      .rng = &self->rng,
+                                      .tools = self->shared->tools,
+                                      .breakers = self->shared->breakers};
     self->runs = zlistx_new ();
     self->check = (gatherer_tool_t){.name = "check",
                                     .kind = GATHERER_TOOL_SQL,
@@ -113,6 +142,7 @@ gatherer_server_logic_destroy (void **logic_p)
         gatherer_sql_forget (self->check_sql);
     gatherer_sql_result_reset (&self->check_result);
     cv_pgpool_destroy (&self->pool);
+    cv_cache_destroy (&self->cache);
     free (self);
     *logic_p = NULL;
 }
@@ -146,7 +176,7 @@ gatherer_server_begin (void *logic, cv_worker_call_t *call)
     gatherer_plan_t plan = {0};
     if (acted)
         plan = gatherer_tools_plan (self->shared->tools, acted);
-    gatherer_run_t *run = gatherer_run_start (self->pool, plan, context, call, self->log, s_run_over, self);
+    gatherer_run_t *run = gatherer_run_start (&self->env, plan, context, call, self->log, s_run_over, self);
     zlistx_add_end (self->runs, run);
     json_decref (context);
 }

@@ -5,6 +5,11 @@
    opened when first used, which the tools of all the requests in flight on it share: a worker
    holds that many connections per thread, whatever its capacity.
 
+   Each tool has one circuit breaker per process, in the shared part, which the calls of every
+   event-loop thread go through (cv_breaker is thread-safe), so a failing dependency is seen as
+   one; each event-loop thread has its own results cache (cv_cache is not thread-safe: at most
+   GATHERER_CACHE_ENTRIES results and GATHERER_CACHE_BYTES), and its own retry randomness.
+
    Capacity: GATHERER_CAPACITY_PER_CPU requests in flight per CPU by default, at most
    GATHERER_CAPACITY_MAX, on GATHERER_HANDLERS thread(s): a request costs the gatherer little CPU
    and mostly waits on PostgreSQL, so one loop keeps many in flight.
@@ -32,6 +37,8 @@
 #define GATHERER_HANDLERS 1
 #define GATHERER_DEFAULT_CONNECTIONS "8"
 #define GATHERER_CONNECTIONS_MAX 256
+#define GATHERER_CACHE_ENTRIES 4096
+#define GATHERER_CACHE_BYTES (16u * 1024 * 1024)
 
 /* The settings table the gatherer adds to the launcher's. */
 extern const cv_setting_t gatherer_server_settings[];

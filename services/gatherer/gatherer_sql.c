@@ -55,8 +55,11 @@ s_record (gatherer_sql_call_t *call, const cv_pgpool_outcome_t *outcome)
     result->finished_us = outcome->finished_us;
     const cv_pgconn_t *conn = outcome->conn;
     result->attempts = outcome->waited ? 0 : 1;
+    result->retry_after_ms = CV_BACKOFF_NO_RETRY_AFTER;
     if (outcome->timed_out) {
         result->status = CONVEYOR__V1__TOOL_RESULT__STATUS__TIMED_OUT;
+        result->dependency = true;
+        result->failure = CV_BACKOFF_TIMEOUT;
         result->cancelled = outcome->cancelled;
         result->by_deadline = call->by_deadline;
         snprintf (result->error, sizeof result->error, "%s after %lld ms%s%s",
@@ -80,6 +83,9 @@ s_record (gatherer_sql_call_t *call, const cv_pgpool_outcome_t *outcome)
     } else {
         result->status = CONVEYOR__V1__TOOL_RESULT__STATUS__FAILED;
         snprintf (result->error, sizeof result->error, "%s", cv_pgconn_error (conn));
+        /* PostgreSQL out of reach is worth another try; a statement error would only come again */
+        result->dependency = cv_pgconn_lost (conn);
+        result->failure = CV_BACKOFF_CONNECT;
     }
 }
 
@@ -103,6 +109,7 @@ s_no_time (void *arg, const cv_pgpool_outcome_t *outcome)
     call->result->finished_us = outcome->finished_us;
     call->result->status = CONVEYOR__V1__TOOL_RESULT__STATUS__TIMED_OUT;
     call->result->by_deadline = true;
+    call->result->retry_after_ms = CV_BACKOFF_NO_RETRY_AFTER;
     snprintf (call->result->error, sizeof call->result->error, "the request's deadline left no time to start");
     gatherer_sql_done_fn *done = call->done;
     void *done_arg = call->arg;

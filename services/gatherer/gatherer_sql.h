@@ -16,13 +16,15 @@
 
 #include <jansson.h>
 
+#include "cv_backoff.h"
 #include "cv_envelope.h"
 #include "cv_pgpool.h"
 #include "gatherer_tools.h"
 
 #define GATHERER_SQL_ERROR_BYTES 512
 
-/* One tool's outcome. Plain data; gatherer_sql_result_reset frees data. */
+/* One tool's outcome, whatever its kind (gatherer_call fills it for every kind through the same
+   fields). Plain data; gatherer_sql_result_reset frees data. */
 typedef struct {
     Conveyor__V1__ToolResult__Status status;
     uint8_t *data; /* when OK: msgpack array of rows, malloc'd; else NULL */
@@ -32,6 +34,13 @@ typedef struct {
     bool cancelled;                       /* TIMED_OUT and a cancel request reached the server */
     bool by_deadline;                     /* TIMED_OUT by the request's deadline, not the tool's timeout */
     unsigned attempts;                    /* times it was sent: 0 when it never got a connection */
+    bool dependency;                      /* FAILED or TIMED_OUT because of what the tool calls (failure says how),
+                                             not because of its own request (an SQL error, an HTTP 4xx) */
+    cv_backoff_failure_t failure;         /* when dependency: connection, timeout, or HTTP status */
+    int http_status;                      /* when failure is CV_BACKOFF_HTTP */
+    int64_t retry_after_ms;               /* the wait the answer asked for, or CV_BACKOFF_NO_RETRY_AFTER */
+    bool cached;                          /* served from the cache (gatherer_call) */
+    bool breaker_open;                    /* refused at once by the tool's breaker (gatherer_call) */
     char error[GATHERER_SQL_ERROR_BYTES]; /* why it failed or timed out, one line; "" when OK */
     int64_t started_us;                   /* monotonic clock (zclock_usecs): when it was started ... */
     int64_t finished_us;                  /* ... and when its outcome was known */

@@ -231,8 +231,11 @@ s_parse_kb (gatherer_tools_t *self, const cv_config_t *agent, const char *name, 
 static int
 s_parse_tool (gatherer_tools_t *self, const cv_config_t *agent, const char *name, cv_node_t *node, cv_error_t *err)
 {
-    static const char *const sql_keys[] = {"kind", "query", "params", "timeout_ms", "max_rows", NULL};
-    static const char *const kb_keys[] = {"kind", "query", "intent", "timeout_ms", "max_rows", NULL};
+    /* each kind's own keys, then gatherer_resilience_keys */
+    static const char *const sql_keys[] = {"kind",    "query",   "params", "timeout_ms", "max_rows",
+                                           "retries", "breaker", "cache",  "personal",   NULL};
+    static const char *const kb_keys[] = {"kind",    "query",   "intent", "timeout_ms", "max_rows",
+                                          "retries", "breaker", "cache",  "personal",   NULL};
     char path[CV_NAME_MAX_BYTES + 16];
     snprintf (path, sizeof path, "tools.%s", name);
     if (!cv_name_valid (name))
@@ -253,10 +256,15 @@ s_parse_tool (gatherer_tools_t *self, const cv_config_t *agent, const char *name
         return cv_config_fail (agent, cv_node_get (node, "kind"), kind_path, err,
                                "kind '%s' is not supported (sql or kb_search)", kind);
     }
-    if (cv_config_int (agent, node, "timeout_ms", path, 1, GATHERER_TIMEOUT_MS_MAX, &timeout_ms, err))
+    gatherer_resilience_t resilience;
+    if (cv_config_int (agent, node, "timeout_ms", path, 1, GATHERER_TIMEOUT_MS_MAX, &timeout_ms, err)
+        || gatherer_resilience_parse (agent, node, path, &resilience, err))
         return -1;
-    return kb ? s_parse_kb (self, agent, name, node, path, timeout_ms, err)
-              : s_parse_sql (self, agent, name, node, path, timeout_ms, err);
+    int rc = kb ? s_parse_kb (self, agent, name, node, path, timeout_ms, err)
+                : s_parse_sql (self, agent, name, node, path, timeout_ms, err);
+    if (rc == 0)
+        self->tools[self->tool_count - 1].resilience = resilience;
+    return rc;
 }
 
 /* Fails at the line of tool's param index, under its `params` key. */
@@ -449,6 +457,24 @@ gatherer_tools_find (const gatherer_tools_t *self, const char *name)
     return NULL;
 }
 
+const gatherer_tool_t *
+gatherer_tools_tool (const gatherer_tools_t *self, size_t index)
+{
+    assert (self && index < self->tool_count);
+    return &self->tools[index];
+}
+
+size_t
+gatherer_tools_index (const gatherer_tools_t *self, const gatherer_tool_t *tool)
+{
+    assert (self && tool);
+    /* compared as addresses: a tool made by hand is in no array of self's */
+    uintptr_t at = (uintptr_t) tool, first = (uintptr_t) self->tools;
+    if (at < first || at >= first + self->tool_count * sizeof *self->tools)
+        return SIZE_MAX;
+    return (at - first) / sizeof *self->tools;
+}
+
 size_t
 gatherer_tools_count (const gatherer_tools_t *self)
 {
@@ -548,6 +574,13 @@ gatherer_tools_test (bool verbose)
     assert (rates->timeout_ms == GATHERER_TIMEOUT_MS_DEFAULT && rates->max_rows == GATHERER_MAX_ROWS_DEFAULT);
     assert (rates->param_count == 0);
     assert (!gatherer_tools_find (tools, "nope"));
+    /* every tool by index, and its protections: the defaults when the file says none */
+    for (size_t i = 0; i < gatherer_tools_count (tools); i++)
+        assert (gatherer_tools_index (tools, gatherer_tools_tool (tools, i)) == i);
+    gatherer_tool_t by_hand = *rates;
+    assert (gatherer_tools_index (tools, &by_hand) == SIZE_MAX);
+    assert (rates->resilience.retries.max_attempts == 1 && rates->resilience.cache_ttl_ms == 0);
+    assert (rates->resilience.breaker_failures == GATHERER_BREAKER_FAILURES_DEFAULT && rates->resilience.personal);
 
     gatherer_plan_t plan = gatherer_tools_plan (tools, "lost_or_stolen_card");
     assert (plan.count == 2);
@@ -632,8 +665,13 @@ gatherer_tools_test (bool verbose)
                       "agent.yaml:5: tools.cards.timeout_ms: must be a whole number");
     s_expect_failure ("tools:\n  cards:\n    kind: sql\n    query: SELECT 1\n    max_rows: 1001\n",
                       "agent.yaml:5: tools.cards.max_rows: must be 1..1000, not 1001");
+    s_expect_failure ("tools:\n  cards:\n    kind: sql\n    query: SELECT 1\n    retry: 3\n",
+                      "agent.yaml:5: tools.cards.retry: unknown key");
+    /* retries, breaker, cache and personal are read by gatherer_resilience, for every kind */
     s_expect_failure ("tools:\n  cards:\n    kind: sql\n    query: SELECT 1\n    retries: 3\n",
-                      "agent.yaml:5: tools.cards.retries: unknown key");
+                      "agent.yaml:5: tools.cards.retries: must be a map");
+    s_expect_failure ("tools:\n  kb:\n    kind: kb_search\n    cache: {ttl_ms: 0}\n",
+                      "agent.yaml:4: tools.kb.cache.ttl_ms: must be 1..86400000, not 0");
     s_expect_failure ("tools:\n  cards:\n    kind: sql\n    query: SELECT 1\n    params: [user_id, 'intent..slots']\n",
                       "agent.yaml:5: tools.cards.params: 'intent..slots' is not a context path");
     s_expect_failure ("tools:\n  cards:\n    kind: sql\n    query: SELECT 1\n    params: [{a: b}]\n",

@@ -17,11 +17,19 @@
          kind: sql
          query: SELECT ... WHERE card_id = $1 ...
          params: [evidence.active_cards.0.id, user_id]  -- reads active_cards' first row
+         retries: {max_attempts: 3, base_ms: 50, cap_ms: 1000}   -- default: no retry
+         breaker: {failures: 5, rate: {min_calls: 20, window_ms: 10000, percent: 50},
+                   cooldown_ms: 5000}   -- every tool has one; these are its defaults
+         cache: {ttl_ms: 60000}       -- default: not cached
+         personal: true               -- default: cached results are the user's only
      intents:
        lost_or_stolen_card:
          tools: [customer_profile, active_cards]  -- each must be a tool above
        compromised_card:
          tools: [active_cards, card_payments]     -- card_payments runs once active_cards is done
+
+   Every kind takes retries, breaker, cache and personal, read and documented in
+   gatherer_resilience.h and applied by gatherer_call.h, the same way for every kind.
 
    A plan is a small DAG. A parameter `evidence.TOOL...` reads the rows another tool of the same
    plan returned (cv_context's shape: an array of row objects), and so makes its tool wait for
@@ -49,6 +57,7 @@
 
 #include "cv_config.h"
 #include "cv_error.h"
+#include "gatherer_resilience.h"
 
 #define GATHERER_TIMEOUT_MS_DEFAULT 1000
 #define GATHERER_TIMEOUT_MS_MAX 60000
@@ -71,6 +80,7 @@ typedef struct {
     size_t param_count;
     int timeout_ms;
     int max_rows;
+    gatherer_resilience_t resilience; /* retries, breaker, cache (gatherer_resilience.h) */
 } gatherer_tool_t;
 
 /* An intent's plan: the tools to run, in the order the agent file lists them (the Evidence's
@@ -91,6 +101,11 @@ void gatherer_tools_destroy (gatherer_tools_t **self_p);
 /* The tool named name, or NULL. */
 const gatherer_tool_t *gatherer_tools_find (const gatherer_tools_t *self, const char *name);
 size_t gatherer_tools_count (const gatherer_tools_t *self);
+/* Tool index (< gatherer_tools_count), in the agent file's order. Borrowed from self. */
+const gatherer_tool_t *gatherer_tools_tool (const gatherer_tools_t *self, size_t index);
+/* The index of tool (one of self's) among self's tools, 0..count-1; SIZE_MAX for a tool that is
+   not self's (one made by hand). */
+size_t gatherer_tools_index (const gatherer_tools_t *self, const gatherer_tool_t *tool);
 
 /* The plan of intent name: empty for `unknown`, for an intent without tools and for a name the
    agent file does not know. Borrowed from self. */

@@ -2,7 +2,8 @@
    harness over real sockets, against the test fixture's PostgreSQL (the demo bank, cust-1's
    guaranteed rows, its knowledge base): good requests, a two-step plan, knowledge-base searches,
    a request without a plan, malformed and invalid traffic, probes, then plans of a small agent
-   of its own (tools that overlap, inputs that time out), and then PostgreSQL out of reach. Run
+   of its own (tools that overlap, inputs that time out), tools that are retried, stopped by
+   their breaker or cached, and then PostgreSQL out of reach. Run
    from the source folder (ctest does). */
 #include <assert.h>
 #include <stdio.h>
@@ -413,6 +414,228 @@ s_dag_traffic (const char *url)
     s_gatherer_stop (&gatherer);
 }
 
+/* An agent whose tools are retried, have small breakers, or are cached. */
+static const char *s_resilience_agent =
+    "intents:\n"
+    "  flaky: {tools: [flaky]}\n"
+    "  fragile: {tools: [fragile]}\n"
+    "  remembered: {tools: [remembered, shared, mine, wrong]}\n"
+    "tools:\n"
+    "  flaky:\n"
+    "    kind: sql\n"
+    "    query: \"SELECT pg_sleep(0.5)::text AS slept, 'ok' AS got /* resil_flaky */\"\n"
+    "    timeout_ms: 10000\n"
+    "    retries: {max_attempts: 4, base_ms: 10, cap_ms: 50}\n"
+    "  fragile:\n"
+    "    kind: sql\n"
+    "    query: 'SELECT pg_sleep($1::float)::text AS slept'\n"
+    "    params: [intent.slots.sleep]\n"
+    "    timeout_ms: 100\n"
+    "    breaker: {failures: 2, cooldown_ms: 300}\n"
+    "  remembered:\n"
+    "    kind: sql\n"
+    "    query: 'SELECT random()::text AS r, $1::text AS last4'\n"
+    "    params: [intent.slots.last4]\n"
+    "    cache: {ttl_ms: 600000}\n"
+    "  shared: {kind: sql, query: 'SELECT random()::text AS r', cache: {ttl_ms: 600000}, personal: false}\n"
+    "  mine: {kind: sql, query: 'SELECT random()::text AS r', cache: {ttl_ms: 600000}}\n"
+    "  wrong:\n"
+    "    kind: sql\n"
+    "    query: 'SELECT (1 / 0)::text AS never'\n"
+    "    cache: {ttl_ms: 600000}\n"
+    "    retries: {max_attempts: 3, base_ms: 1}\n"
+    "    breaker: {failures: 1}\n";
+
+/* The pid of a statement of the flaky tool running now, other than not_pid, or 0. */
+static int
+s_flaky_pid (cv_pg_t *pg, int not_pid)
+{
+    cv_error_t err;
+    char not_text[16];
+    snprintf (not_text, sizeof not_text, "%d", not_pid);
+    const char *params[] = {not_text};
+    cv_pg_result_t *result = cv_pg_exec (pg,
+                                         "SELECT coalesce (max (pid), 0) FROM pg_stat_activity WHERE state = 'active'"
+                                         " AND query LIKE '%/* resil_flaky */' AND pid <> pg_backend_pid ()"
+                                         " AND pid <> $1::int",
+                                         1, params, &err);
+    cv_assert_that (result, "%s", err.message);
+    int pid = (int) cv_pg_result_int (result, 0, 0);
+    cv_pg_result_destroy (&result);
+    return pid;
+}
+
+/* Waits for a flaky statement other than not_pid and ends its session, as an operator's
+   pg_terminate_backend or a server restart would; returns its pid. */
+static int
+s_terminate_flaky (cv_pg_t *pg, int not_pid)
+{
+    int64_t until = zclock_mono () + 10000;
+    int pid;
+    while ((pid = s_flaky_pid (pg, not_pid)) == 0) {
+        assert (zclock_mono () < until);
+        zclock_sleep (10); /* polling PostgreSQL, which has no event to wait on */
+    }
+    char pid_text[16];
+    snprintf (pid_text, sizeof pid_text, "%d", pid);
+    const char *params[] = {pid_text};
+    cv_error_t err;
+    cv_pg_result_t *result = cv_pg_exec (pg, "SELECT pg_terminate_backend ($1::int)::text", 1, params, &err);
+    cv_assert_that (result, "%s", err.message);
+    cv_pg_result_destroy (&result);
+    return pid;
+}
+
+/* The one tool of a reply, after validation. */
+static const Conveyor__V1__ToolResult *
+s_only (const cv_envelope_t *reply, const char *tool)
+{
+    const char *tools[] = {tool};
+    json_decref (s_evidence (reply, tools, 1));
+    return reply->evidence->results[0];
+}
+
+/* The reply to a request whose fragile tool sleeps that long (seconds, as text). */
+static cv_envelope_t *
+s_fragile (gatherer_t *gatherer, const char *sleep)
+{
+    json_t *slots = json_pack ("{s:s}", "sleep", sleep);
+    cv_envelope_t *reply = s_gather (gatherer, "cust-1", "x", "fragile", slots, 10000);
+    json_decref (slots);
+    return reply;
+}
+
+/* A request of user (with a last4 slot): the random() of remembered, shared and mine joined by
+   '|' (malloc'd), and the reply in *reply_p. */
+static char *
+s_remembered (gatherer_t *gatherer, const char *user, const char *last4, cv_envelope_t **reply_p)
+{
+    json_t *slots = json_pack ("{s:s}", "last4", last4);
+    cv_envelope_t *reply = s_gather (gatherer, user, "x", "remembered", slots, 10000);
+    json_decref (slots);
+    const char *tools[] = {"remembered", "shared", "mine", "wrong"};
+    json_t *context = s_evidence (reply, tools, 4);
+    char *r = zsys_sprintf ("%s|%s|%s", json_string_value (cv_template_lookup (context, "evidence.remembered.0.r")),
+                            json_string_value (cv_template_lookup (context, "evidence.shared.0.r")),
+                            json_string_value (cv_template_lookup (context, "evidence.mine.0.r")));
+    json_decref (context);
+    *reply_p = reply;
+    return r;
+}
+
+/* The random() of each cached tool in a reply of s_remembered, split. */
+static void
+s_split (char *values, char **parts)
+{
+    parts[0] = values;
+    parts[1] = strchr (parts[0], '|');
+    *parts[1]++ = '\0';
+    parts[2] = strchr (parts[1], '|');
+    *parts[2]++ = '\0';
+}
+
+static void
+s_resilience_traffic (const char *url)
+{
+    gatherer_t *gatherer = s_gatherer_start_with (url, s_resilience_agent);
+    cv_error_t err;
+    cv_pg_t *pg = cv_pg_new (url, "gatherer-isolation-watch", &err);
+    cv_assert_that (pg, "%s", err.message);
+
+    /* retries: the session of a flaky statement is ended under it, twice; the connection
+       failure is retried on a new connection, and the tool succeeds (a first connection opened
+       before may be re-sent once by the pool unseen: at least two attempts either way) */
+    cv_arena_t *arena = cv_arena_new ();
+    harness_send (gatherer->harness, s_gather_request (gatherer, arena, "cust-1", "x", "flaky", NULL, 10000));
+    int first = s_terminate_flaky (pg, 0);
+    s_terminate_flaky (pg, first);
+    cv_envelope_t *reply = harness_receive (gatherer->harness, 10000);
+    assert (reply);
+    cv_arena_destroy (&arena);
+    const Conveyor__V1__ToolResult *result = s_only (reply, "flaky");
+    cv_assert_that (result->status == CONVEYOR__V1__TOOL_RESULT__STATUS__OK, "flaky: %s", result->error);
+    cv_assert_that (result->attempts >= 2 && result->attempts <= 4, "flaky: %u attempts", result->attempts);
+    assert (!result->cached && !result->breaker_open);
+    cv_envelope_destroy (&reply);
+
+    /* a breaker: two timeouts open it; the next call fails at once without running; after the
+       cool-down one trial goes, succeeds, and closes it */
+    for (int i = 0; i < 2; i++) {
+        reply = s_fragile (gatherer, "1");
+        result = s_only (reply, "fragile");
+        assert (result->status == CONVEYOR__V1__TOOL_RESULT__STATUS__TIMED_OUT);
+        assert (result->attempts == 1 && !result->breaker_open);
+        cv_envelope_destroy (&reply);
+    }
+    reply = s_fragile (gatherer, "0");
+    result = s_only (reply, "fragile");
+    assert (result->status == CONVEYOR__V1__TOOL_RESULT__STATUS__FAILED);
+    assert (result->breaker_open && result->attempts == 0);
+    cv_assert_that (strstr (result->error, "circuit breaker is open"), "%s", result->error);
+    cv_envelope_destroy (&reply);
+    int64_t until = zclock_mono () + 10000;
+    while (true) {
+        reply = s_fragile (gatherer, "0");
+        result = s_only (reply, "fragile");
+        if (result->status == CONVEYOR__V1__TOOL_RESULT__STATUS__OK)
+            break;
+        assert (result->breaker_open && zclock_mono () < until);
+        cv_envelope_destroy (&reply);
+        zclock_sleep (20); /* the cool-down has no event to wait on */
+    }
+    assert (result->attempts == 1 && !result->breaker_open);
+    cv_envelope_destroy (&reply);
+    reply = s_fragile (gatherer, "0");
+    result = s_only (reply, "fragile");
+    assert (result->status == CONVEYOR__V1__TOOL_RESULT__STATUS__OK && !result->breaker_open);
+    cv_envelope_destroy (&reply);
+
+    /* the cache: random() shows whether a statement ran. A second call is served from the
+       cache, without attempts; a personal tool's result never goes to another user, a shared
+       one's does; an SQL error is neither retried, nor cached, nor counted by the breaker */
+    char *parts[3], *again[3], *other[3];
+    char *first_values = s_remembered (gatherer, "cust-1", "4417", &reply);
+    s_split (first_values, parts);
+    for (size_t i = 0; i < 3; i++) {
+        assert (!reply->evidence->results[i]->cached && reply->evidence->results[i]->attempts == 1);
+        assert (strlen (parts[i]) > 0);
+    }
+    const Conveyor__V1__ToolResult *wrong = reply->evidence->results[3];
+    assert (wrong->status == CONVEYOR__V1__TOOL_RESULT__STATUS__FAILED && wrong->attempts == 1);
+    assert (strstr (wrong->error, "(22012)"));
+    cv_envelope_destroy (&reply);
+    char *again_values = s_remembered (gatherer, "cust-1", "4417", &reply);
+    s_split (again_values, again);
+    for (size_t i = 0; i < 3; i++) {
+        cv_assert_that (reply->evidence->results[i]->cached, "tool %zu not cached", i);
+        assert (reply->evidence->results[i]->attempts == 0);
+        assert (streq (again[i], parts[i]));
+    }
+    wrong = reply->evidence->results[3];
+    assert (wrong->status == CONVEYOR__V1__TOOL_RESULT__STATUS__FAILED && !wrong->cached && !wrong->breaker_open);
+    assert (wrong->attempts == 1);
+    cv_envelope_destroy (&reply);
+    char *other_values = s_remembered (gatherer, "cust-2", "4417", &reply);
+    s_split (other_values, other);
+    assert (!reply->evidence->results[0]->cached && !streq (other[0], parts[0])); /* personal */
+    assert (reply->evidence->results[1]->cached && streq (other[1], parts[1]));   /* shared */
+    assert (!reply->evidence->results[2]->cached && !streq (other[2], parts[2])); /* personal */
+    cv_envelope_destroy (&reply);
+    free (other_values);
+    /* other parameters, another key */
+    other_values = s_remembered (gatherer, "cust-1", "9052", &reply);
+    s_split (other_values, other);
+    assert (!reply->evidence->results[0]->cached && !streq (other[0], parts[0]));
+    assert (reply->evidence->results[2]->cached && streq (other[2], parts[2]));
+    cv_envelope_destroy (&reply);
+    free (other_values);
+    free (again_values);
+    free (first_values);
+
+    cv_pg_destroy (&pg);
+    s_gatherer_stop (&gatherer);
+}
+
 int
 main (void)
 {
@@ -459,6 +682,7 @@ main (void)
     s_expect_probe (gatherer, true, "canned check passed");
     s_gatherer_stop (&gatherer);
     s_dag_traffic (url);
+    s_resilience_traffic (url);
 
     /* PostgreSQL out of reach: the request still gets its Evidence, every tool FAILED with the
        reason; the probe says not ok */

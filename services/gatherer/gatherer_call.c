@@ -1,0 +1,369 @@
+/* One tool through its cache, its breaker and its retries, for any kind of tool. */
+#include "gatherer_call.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cv_alloc.h"
+#include "cv_template.h"
+
+/* A cached value: rows and dropped, then the rows' msgpack. */
+#define CACHED_HEADER_BYTES (2 * sizeof (uint64_t))
+
+struct _gatherer_call_t {
+    const gatherer_call_env_t *env;
+    const gatherer_tool_t *tool;
+    json_t *context; /* a reference: every attempt reads its parameters */
+    int64_t deadline_us;
+    cv_breaker_t *breaker; /* the tool's, or NULL */
+    uint8_t *key;          /* its cache key when it is cached, else NULL */
+    size_t key_size;
+    gatherer_sql_call_t *sql; /* the attempt running, for sql and kb_search */
+    int timer;                /* a retry's wait, or the delivery of a result known at once; -1 */
+    unsigned tries;           /* attempts started */
+    unsigned attempts;        /* their attempts, as each kind counts them (sent) */
+    int64_t started_us;
+    gatherer_sql_result_t last; /* the last attempt's result */
+    gatherer_sql_result_t *result;
+    gatherer_call_done_fn *done;
+    void *arg;
+};
+
+bool
+gatherer_call_dependency_failed (const gatherer_sql_result_t *attempt)
+{
+    assert (attempt);
+    return attempt->status != CONVEYOR__V1__TOOL_RESULT__STATUS__OK && attempt->dependency
+           && cv_backoff_retryable (attempt->failure, attempt->http_status);
+}
+
+/* The cache key of tool over context, and its size. */
+static uint8_t *
+s_key (const gatherer_tool_t *tool, const json_t *context, size_t *key_size)
+{
+    assert (tool->param_count <= GATHERER_MAX_PARAMS);
+    char *texts[GATHERER_MAX_PARAMS];
+    cv_cache_part_t parts[GATHERER_MAX_PARAMS];
+    for (size_t i = 0; i < tool->param_count; i++) {
+        if (tool->fixed && tool->fixed[i])
+            texts[i] = cv_strdup (tool->fixed[i]);
+        else {
+            json_t *value = context ? cv_template_lookup (context, tool->params[i]) : NULL;
+            /* missing and null both go as SQL NULL: one key */
+            texts[i] = value ? json_dumps (value, JSON_ENCODE_ANY | JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+            if (!texts[i])
+                texts[i] = cv_strdup ("null");
+        }
+        parts[i] = (cv_cache_part_t){.bytes = texts[i], .size = strlen (texts[i])};
+    }
+    const char *user = NULL;
+    if (tool->resilience.personal) {
+        user = context ? json_string_value (json_object_get (context, "user_id")) : NULL;
+        if (!user)
+            user = ""; /* still a user's key, never the shared one */
+    }
+    uint8_t *key = cv_cache_key (tool->name, user, tool->param_count ? parts : NULL, tool->param_count, key_size);
+    for (size_t i = 0; i < tool->param_count; i++)
+        free (texts[i]);
+    return key;
+}
+
+/* Fills result from a cached value; false when the value is not one of ours. */
+static bool
+s_from_cache (const uint8_t *value, size_t size, gatherer_sql_result_t *result)
+{
+    if (size < CACHED_HEADER_BYTES)
+        return false;
+    uint64_t rows, dropped;
+    memcpy (&rows, value, sizeof rows);
+    memcpy (&dropped, value + sizeof rows, sizeof dropped);
+    result->status = CONVEYOR__V1__TOOL_RESULT__STATUS__OK;
+    result->size = size - CACHED_HEADER_BYTES;
+    result->data = cv_malloc (result->size ? result->size : 1);
+    memcpy (result->data, value + CACHED_HEADER_BYTES, result->size);
+    result->rows = (size_t) rows;
+    result->dropped = (size_t) dropped;
+    result->cached = true;
+    result->retry_after_ms = CV_BACKOFF_NO_RETRY_AFTER;
+    return true;
+}
+
+/* Stores an OK result under the call's key. */
+static void
+s_to_cache (gatherer_call_t *self, const gatherer_sql_result_t *result, uint64_t now_ms)
+{
+    size_t size = CACHED_HEADER_BYTES + result->size;
+    uint8_t *value = cv_malloc (size);
+    uint64_t rows = result->rows, dropped = result->dropped;
+    memcpy (value, &rows, sizeof rows);
+    memcpy (value + sizeof rows, &dropped, sizeof dropped);
+    if (result->size)
+        memcpy (value + CACHED_HEADER_BYTES, result->data, result->size);
+    /* too big for the cache: the result is still the caller's, only not kept */
+    (void) cv_cache_put (self->env->cache, self->key, self->key_size, value, size, self->tool->resilience.cache_ttl_ms,
+                         now_ms);
+    free (value);
+}
+
+/* The call is over: the caller hears of it, and the call goes. */
+static void
+s_finish (gatherer_call_t *self)
+{
+    gatherer_call_done_fn *done = self->done;
+    void *arg = self->arg;
+    free (self->key);
+    json_decref (self->context);
+    gatherer_sql_result_reset (&self->last);
+    free (self);
+    done (arg);
+}
+
+/* The last attempt's result becomes the caller's. */
+static void
+s_settle (gatherer_call_t *self)
+{
+    gatherer_sql_result_t *result = self->result;
+    *result = self->last;
+    memset (&self->last, 0, sizeof self->last);
+    result->attempts = self->attempts;
+    result->started_us = self->started_us;
+    if (result->status == CONVEYOR__V1__TOOL_RESULT__STATUS__OK && self->key)
+        s_to_cache (self, result, (uint64_t) zclock_mono ());
+    s_finish (self);
+}
+
+static void s_attempt (gatherer_call_t *self);
+
+static int
+s_deliver (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop, (void) timer_id;
+    gatherer_call_t *self = arg;
+    self->timer = -1;
+    s_finish (self);
+    return 0;
+}
+
+static int
+s_retry (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop, (void) timer_id;
+    gatherer_call_t *self = arg;
+    self->timer = -1;
+    /* the breaker may have opened while it waited (other requests' failures): the last failure stands */
+    if (self->breaker && !cv_breaker_allow (self->breaker, (uint64_t) zclock_mono ())) {
+        size_t used = strlen (self->last.error);
+        snprintf (self->last.error + used, sizeof self->last.error - used, "%s", " (not retried: breaker open)");
+        s_settle (self);
+        return 0;
+    }
+    s_attempt (self);
+    return 0;
+}
+
+static void
+s_attempt_done (void *arg)
+{
+    gatherer_call_t *self = arg;
+    self->sql = NULL;
+    self->attempts += self->last.attempts;
+    bool failed = gatherer_call_dependency_failed (&self->last);
+    uint64_t now_ms = (uint64_t) zclock_mono ();
+    if (self->breaker) {
+        if (failed)
+            cv_breaker_failure (self->breaker, now_ms);
+        else
+            cv_breaker_success (self->breaker, now_ms);
+    }
+    uint64_t delay_ms = 0;
+    if (failed && !self->last.by_deadline) {
+        cv_backoff_t schedule = self->tool->resilience.retries;
+        if (schedule.max_attempts == 0)
+            schedule.max_attempts = 1;
+        uint64_t remaining_ms = UINT64_MAX;
+        if (self->deadline_us) {
+            int64_t left = (self->deadline_us - zclock_usecs ()) / 1000;
+            remaining_ms = left > 0 ? (uint64_t) left : 0;
+        }
+        if (cv_backoff_next (&schedule, self->env->rng, self->tries, self->last.retry_after_ms, remaining_ms,
+                             &delay_ms)) {
+            self->timer = zloop_timer (self->env->loop, (size_t) delay_ms, 1, s_retry, self);
+            assert (self->timer >= 0);
+            return;
+        }
+    }
+    s_settle (self);
+}
+
+/* One attempt: the one place that knows the kinds. */
+static void
+s_attempt (gatherer_call_t *self)
+{
+    self->tries++;
+    gatherer_sql_result_reset (&self->last);
+    switch (self->tool->kind) {
+    case GATHERER_TOOL_SQL:
+    case GATHERER_TOOL_KB_SEARCH:
+        self->sql = gatherer_sql_start (self->env->pool, self->tool, self->context, self->deadline_us, &self->last,
+                                        s_attempt_done, self);
+        break;
+    }
+}
+
+gatherer_call_t *
+gatherer_call_start (const gatherer_call_env_t *env, const gatherer_tool_t *tool, json_t *context, int64_t deadline_us,
+                     gatherer_sql_result_t *result, gatherer_call_done_fn *done, void *arg)
+{
+    assert (env && env->loop && env->pool && env->rng && tool && result && done);
+    memset (result, 0, sizeof *result);
+    gatherer_call_t *self = cv_calloc (1, sizeof *self);
+    self->env = env;
+    self->tool = tool;
+    self->context = json_incref (context);
+    self->deadline_us = deadline_us;
+    self->timer = -1;
+    self->result = result;
+    self->done = done;
+    self->arg = arg;
+    self->started_us = zclock_usecs ();
+    uint64_t now_ms = (uint64_t) zclock_mono ();
+
+    if (env->cache && tool->resilience.cache_ttl_ms) {
+        self->key = s_key (tool, context, &self->key_size);
+        size_t size;
+        const void *value = cv_cache_get (env->cache, self->key, self->key_size, now_ms, &size);
+        if (value && s_from_cache (value, size, result)) {
+            result->started_us = result->finished_us = self->started_us;
+            self->timer = zloop_timer (env->loop, 0, 1, s_deliver, self);
+            assert (self->timer >= 0);
+            return self;
+        }
+    }
+    size_t index = env->tools ? gatherer_tools_index (env->tools, tool) : SIZE_MAX;
+    self->breaker = index != SIZE_MAX ? env->breakers[index] : NULL;
+    if (self->breaker && !cv_breaker_allow (self->breaker, now_ms)) {
+        cv_breaker_stats_t stats;
+        cv_breaker_stats (self->breaker, now_ms, &stats);
+        result->status = CONVEYOR__V1__TOOL_RESULT__STATUS__FAILED;
+        result->breaker_open = true;
+        result->retry_after_ms = CV_BACKOFF_NO_RETRY_AFTER;
+        result->started_us = result->finished_us = self->started_us;
+        snprintf (result->error, sizeof result->error,
+                  "not run: its circuit breaker is %s (opened on %s failures); next trial in %lld ms",
+                  cv_breaker_state_name (stats.state), cv_breaker_cause_name (stats.cause),
+                  stats.retry_at > now_ms ? (long long) (stats.retry_at - now_ms) : 0LL);
+        self->timer = zloop_timer (env->loop, 0, 1, s_deliver, self);
+        assert (self->timer >= 0);
+        return self;
+    }
+    s_attempt (self);
+    return self;
+}
+
+void
+gatherer_call_forget (gatherer_call_t *call)
+{
+    assert (call);
+    if (call->sql)
+        gatherer_sql_forget (call->sql);
+    if (call->timer >= 0)
+        zloop_timer_end (call->env->loop, call->timer);
+    free (call->key);
+    json_decref (call->context);
+    gatherer_sql_result_reset (&call->last);
+    free (call);
+}
+
+/*  --------------------------------------------------------------------------
+    Self-test (calls themselves run in the gatherer's isolation test, against PostgreSQL) */
+
+void
+gatherer_call_test (bool verbose)
+{
+    /* what counts as a failure of the dependency */
+    gatherer_sql_result_t attempt = {.status = CONVEYOR__V1__TOOL_RESULT__STATUS__OK};
+    assert (!gatherer_call_dependency_failed (&attempt));
+    attempt = (gatherer_sql_result_t){
+        .status = CONVEYOR__V1__TOOL_RESULT__STATUS__FAILED, .dependency = true, .failure = CV_BACKOFF_CONNECT};
+    assert (gatherer_call_dependency_failed (&attempt));
+    attempt.dependency = false; /* an SQL error */
+    assert (!gatherer_call_dependency_failed (&attempt));
+    attempt = (gatherer_sql_result_t){
+        .status = CONVEYOR__V1__TOOL_RESULT__STATUS__TIMED_OUT, .dependency = true, .failure = CV_BACKOFF_TIMEOUT};
+    assert (gatherer_call_dependency_failed (&attempt));
+    attempt = (gatherer_sql_result_t){.status = CONVEYOR__V1__TOOL_RESULT__STATUS__FAILED,
+                                      .dependency = true,
+                                      .failure = CV_BACKOFF_HTTP,
+                                      .http_status = 503};
+    assert (gatherer_call_dependency_failed (&attempt));
+    attempt.http_status = 429;
+    assert (gatherer_call_dependency_failed (&attempt));
+    attempt.http_status = 404;
+    assert (!gatherer_call_dependency_failed (&attempt));
+
+    /* keys: the parameters' values and, for a personal tool, the user */
+    const char *params[] = {"user_id", "intent.slots.last4"};
+    gatherer_tool_t tool = {.name = "cards", .params = params, .param_count = 2};
+    tool.resilience.personal = true;
+    json_t *one = json_pack ("{s:s, s:{s:{s:s}}}", "user_id", "cust-1", "intent", "slots", "last4", "4417");
+    json_t *other = json_pack ("{s:s, s:{s:{s:s}}}", "user_id", "cust-2", "intent", "slots", "last4", "4417");
+    json_t *missing = json_pack ("{s:s}", "user_id", "cust-1");
+    json_t *null = json_pack ("{s:s, s:{s:{s:n}}}", "user_id", "cust-1", "intent", "slots", "last4");
+    size_t size_one, size_other, size_missing, size_null;
+    uint8_t *key_one = s_key (&tool, one, &size_one);
+    uint8_t *key_again = s_key (&tool, one, &size_other);
+    assert (size_one == size_other && memcmp (key_one, key_again, size_one) == 0);
+    free (key_again);
+    uint8_t *key_other = s_key (&tool, other, &size_other);
+    assert (size_one != size_other || memcmp (key_one, key_other, size_one) != 0);
+    uint8_t *key_missing = s_key (&tool, missing, &size_missing);
+    uint8_t *key_null = s_key (&tool, null, &size_null);
+    assert (size_missing == size_null && memcmp (key_missing, key_null, size_null) == 0);
+    assert (size_one != size_null || memcmp (key_one, key_null, size_one) != 0);
+    free (key_other);
+    free (key_missing);
+    free (key_null);
+    /* a shared tool: the same key whoever asks, never a personal one */
+    const char *no_user[] = {"intent.slots.last4"};
+    tool.params = no_user;
+    tool.param_count = 1;
+    tool.resilience.personal = false;
+    uint8_t *shared_one = s_key (&tool, one, &size_one);
+    uint8_t *shared_other = s_key (&tool, other, &size_other);
+    assert (size_one == size_other && memcmp (shared_one, shared_other, size_one) == 0);
+    tool.resilience.personal = true;
+    uint8_t *personal = s_key (&tool, one, &size_other);
+    assert (size_one != size_other || memcmp (shared_one, personal, size_one) != 0);
+    free (shared_one);
+    free (shared_other);
+    free (personal);
+    free (key_one);
+
+    /* a cached value comes back as it went */
+    cv_cache_t *cache = cv_cache_new (4, 4096);
+    gatherer_call_env_t env = {.cache = cache};
+    gatherer_call_t call = {.env = &env, .tool = &tool, .key = (uint8_t *) "k", .key_size = 1};
+    tool.resilience.cache_ttl_ms = 1000;
+    uint8_t rows[] = {0x91, 0x80}; /* [{}] */
+    gatherer_sql_result_t ok = {
+        .status = CONVEYOR__V1__TOOL_RESULT__STATUS__OK, .data = rows, .size = sizeof rows, .rows = 1, .dropped = 2};
+    s_to_cache (&call, &ok, 10);
+    size_t size;
+    const void *value = cv_cache_get (cache, "k", 1, 20, &size);
+    gatherer_sql_result_t back = {0};
+    assert (value && s_from_cache (value, size, &back));
+    assert (back.status == CONVEYOR__V1__TOOL_RESULT__STATUS__OK && back.cached && back.attempts == 0);
+    assert (back.rows == 1 && back.dropped == 2 && back.size == sizeof rows && memcmp (back.data, rows, 2) == 0);
+    gatherer_sql_result_reset (&back);
+    assert (!cv_cache_get (cache, "k", 1, 1010, &size)); /* its time passed */
+    assert (!s_from_cache ((const uint8_t *) "x", 1, &back));
+    cv_cache_destroy (&cache);
+    json_decref (one);
+    json_decref (other);
+    json_decref (missing);
+    json_decref (null);
+    if (verbose)
+        printf ("gatherer_call: ok\n");
+}

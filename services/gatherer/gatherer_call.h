@@ -1,0 +1,72 @@
+/* One tool of a request run through its protections (gatherer_resilience.h), whatever its kind:
+
+     cached OK result for its key?  --yes--> served (cached, 0 attempts)
+       | no
+     breaker allows?                --no---> FAILED at once (breaker_open, 0 attempts)
+       | yes
+     attempt: start the tool, hear its result
+       | a failure of what it calls (connection, timeout, HTTP 5xx/429), attempts left, and
+       | cv_backoff_next's wait leaves time before the deadline: wait on a zloop timer, ask the
+       | breaker again, attempt again
+       v
+     the last attempt's result (attempts: every try), cached when OK and the tool is cached
+
+   An attempt is the only place that knows kinds: sql and kb_search go to gatherer_sql; a new
+   kind adds its start and forget there and fills the same gatherer_sql_result_t (status,
+   dependency, failure, http_status, retry_after_ms). The breaker hears every attempt: a failure
+   of what the tool calls counts against it, anything else (an OK, an SQL error: the dependency
+   answered) is a success.
+
+   The cache key is the tool's name, its parameters' values (as JSON text, fixed ones as their
+   text) and, for a personal tool, the request's user_id: one customer's result is never served
+   to another. Results are heard exactly once, from a callback of the loop, never from inside
+   gatherer_call_start. */
+#ifndef GATHERER_CALL_H
+#define GATHERER_CALL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <czmq.h>
+#include <jansson.h>
+
+#include "cv_backoff.h"
+#include "cv_breaker.h"
+#include "cv_cache.h"
+#include "cv_pgpool.h"
+#include "gatherer_sql.h"
+#include "gatherer_tools.h"
+
+/* Where a loop's tools run, and what protects them (plain data, borrowed; outlives the calls). */
+typedef struct {
+    zloop_t *loop;
+    cv_pgpool_t *pool;             /* sql and kb_search tools run here */
+    cv_cache_t *cache;             /* this loop's results, or NULL: nothing cached */
+    cv_backoff_rng_t *rng;         /* this loop's */
+    const gatherer_tools_t *tools; /* whose tools the breakers are for; NULL: no breakers */
+    cv_breaker_t *const *breakers; /* per tool of tools (gatherer_tools_index); thread-safe, shared */
+} gatherer_call_env_t;
+
+typedef struct _gatherer_call_t gatherer_call_t;
+
+/* The tool's result is in (the caller's result, given to gatherer_call_start). The call is gone. */
+typedef void (gatherer_call_done_fn) (void *arg);
+
+/* Starts tool over context (a reference is kept for retries: it must not change the values the
+   tool's parameters read) and returns; fills *result and calls done with arg once, later, from a
+   callback of env's loop. deadline_us: the request's deadline on the zclock_usecs clock, 0 for
+   none; no attempt starts after it. */
+gatherer_call_t *gatherer_call_start (const gatherer_call_env_t *env, const gatherer_tool_t *tool, json_t *context,
+                                      int64_t deadline_us, gatherer_sql_result_t *result, gatherer_call_done_fn *done,
+                                      void *arg);
+
+/* Gives up on a call not done yet: done is never called, result is left as it is, what runs is
+   abandoned, and the call is gone. */
+void gatherer_call_forget (gatherer_call_t *call);
+
+/* Whether an attempt's result is a failure of what the tool calls (for the breaker and retries). */
+bool gatherer_call_dependency_failed (const gatherer_sql_result_t *attempt);
+
+void gatherer_call_test (bool verbose);
+
+#endif
