@@ -74,12 +74,6 @@ orchestrator_toolcheck_destroy (orchestrator_toolcheck_t **self_p)
     *self_p = NULL;
 }
 
-size_t
-orchestrator_toolcheck_size (const orchestrator_toolcheck_t *self)
-{
-    return zlistx_size (self->runs);
-}
-
 json_t *
 orchestrator_toolcheck_document (const char *user_id, const char *intent, const Conveyor__V1__Evidence *evidence,
                                  double duration_ms)

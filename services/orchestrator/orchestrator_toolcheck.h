@@ -40,8 +40,6 @@ void orchestrator_toolcheck_destroy (orchestrator_toolcheck_t **self_p);
 
 /* Runs the tool test body asks for (body borrowed, may be NULL) and answers exchange when it ends. */
 void orchestrator_toolcheck_start (orchestrator_toolcheck_t *self, orchestrator_exchange_t *exchange, json_t *body);
-/* How many tests are in flight. */
-size_t orchestrator_toolcheck_size (const orchestrator_toolcheck_t *self);
 
 /* The 200 document for evidence (borrowed); a new reference. */
 json_t *orchestrator_toolcheck_document (const char *user_id, const char *intent,
