@@ -8,6 +8,7 @@
 #include "cli_migrate.h"
 #include "cli_probe.h"
 #include "cli_seed.h"
+#include "cli_tools.h"
 #include "cli_eval.h"
 #include "cli_train.h"
 
@@ -15,6 +16,7 @@ static const cli_command_t s_commands[] = {
     {"probe", CLI_PROBE_SUMMARY, cli_probe_run}, {"migrate", CLI_MIGRATE_SUMMARY, cli_migrate_run},
     {"seed", CLI_SEED_SUMMARY, cli_seed_run},    {"train", CLI_TRAIN_SUMMARY, cli_train_run},
     {"eval", CLI_EVAL_SUMMARY, cli_eval_run},    {"bench", CLI_BENCH_SUMMARY, cli_bench_run},
+    {"tools", CLI_TOOLS_SUMMARY, cli_tools_run},
 };
 #define COMMAND_COUNT (sizeof s_commands / sizeof s_commands[0])
 
@@ -23,7 +25,7 @@ s_usage (FILE *out)
 {
     fprintf (out, "usage: conveyor COMMAND [options]\n"
                   "Operates a conveyor deployment: probes its services, migrates and seeds its database,\n"
-                  "trains its intent model, loads its HTTP API.\n\n"
+                  "trains its intent model, loads its HTTP API, tests an intent's tools.\n\n"
                   "commands:\n");
     for (size_t i = 0; i < COMMAND_COUNT; i++)
         fprintf (out, "  %-9s %s\n", s_commands[i].name, s_commands[i].summary);
@@ -32,12 +34,15 @@ s_usage (FILE *out)
                   "environment variable, CONVEYOR_ and the option's name in capitals with - as _ (e.g.\n"
                   "--database-url: CONVEYOR_DATABASE_URL); an option on the command line wins.\n\n"
                   "exit status:\n"
-                  "  0  done (probe: the service answered ok; bench: at least one request was answered)\n"
+                  "  0  done (probe: the service answered ok; bench: at least one request was answered;\n"
+                  "     tools test: every tool ok)\n"
                   "  1  the command failed: a probe not ok, unreachable, unanswered in time or answered\n"
                   "     with garbage; the database unreachable or a statement failed; training data\n"
-                  "     unreadable or malformed, or the model not written; bench: no request answered\n"
+                  "     unreadable or malformed, or the model not written; bench: no request answered;\n"
+                  "     tools test: a tool not ok\n"
                   "  2  usage error: unknown command or option, missing or extra argument, bad value\n"
-                  "     (bench: a --requests file unreadable or malformed)\n");
+                  "     (bench: a --requests file unreadable or malformed; tools test: an unknown intent\n"
+                  "     or an orchestrator that cannot be reached)\n");
 }
 
 int

@@ -173,6 +173,13 @@ gatherer_server_begin (void *logic, cv_worker_call_t *call)
     /* An intent that is not acted on (a low-confidence guess) would have its tools read the bank's
        data for nothing. */
     const char *acted = cv_context_acted_intent (context);
+    if (body->diagnostic && !gatherer_tools_has_plan (self->shared->tools, body->intent->name)) {
+        json_decref (context);
+        cv_error_set (&err, CV_ERR_INVALID, "gather_request.intent.name", "the agent file plans no tools for intent %s",
+                      body->intent->name);
+        cv_worker_call_finish (call, -1, &err);
+        return;
+    }
     gatherer_plan_t plan = {0};
     if (acted)
         plan = gatherer_tools_plan (self->shared->tools, acted);

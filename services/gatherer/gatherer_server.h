@@ -58,8 +58,9 @@ void *gatherer_server_logic_new (const void *shared, zloop_t *loop, cv_log_t *lo
 void gatherer_server_logic_destroy (void **logic_p);
 
 /* cv_worker_begin_fn: a GatherRequest's plan started; its Evidence finishes the call (none for an
-   intent marked low_confidence). Fails the call only on a request whose intent slots do not
-   decode (never, once validated). */
+   intent marked low_confidence). Fails the call on a request whose intent slots do not decode
+   (never, once validated), and with INVALID on a diagnostic request (`conveyor tools test`) for
+   an intent the agent file plans no tools for, where a pipeline request gets empty Evidence. */
 void gatherer_server_begin (void *logic, cv_worker_call_t *call);
 
 /* cv_worker_begin_fn for the probe: passes when `SELECT 1` answers through the pool. */

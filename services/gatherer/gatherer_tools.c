@@ -496,6 +496,16 @@ gatherer_tools_plan (const gatherer_tools_t *self, const char *intent)
     return plan;
 }
 
+bool
+gatherer_tools_has_plan (const gatherer_tools_t *self, const char *intent)
+{
+    assert (self && intent);
+    for (size_t i = 0; i < self->plan_count; i++)
+        if (strcmp (self->plans[i].intent, intent) == 0)
+            return true;
+    return false;
+}
+
 int
 gatherer_plan_index (gatherer_plan_t plan, const char *name)
 {
@@ -591,6 +601,8 @@ gatherer_tools_test (bool verbose)
     assert (gatherer_tools_plan (tools, "greeting").count == 0);
     assert (gatherer_tools_plan (tools, "unknown").count == 0);
     assert (gatherer_tools_plan (tools, "never_heard_of").count == 0);
+    assert (gatherer_tools_has_plan (tools, "lost_or_stolen_card") && gatherer_tools_has_plan (tools, "unknown"));
+    assert (!gatherer_tools_has_plan (tools, "greeting") && !gatherer_tools_has_plan (tools, "never_heard_of"));
     gatherer_tools_destroy (&tools);
     assert (!tools);
     gatherer_tools_destroy (&tools);

@@ -111,6 +111,9 @@ size_t gatherer_tools_index (const gatherer_tools_t *self, const gatherer_tool_t
    agent file does not know. Borrowed from self. */
 gatherer_plan_t gatherer_tools_plan (const gatherer_tools_t *self, const char *intent);
 
+/* True when the agent file gives intent name a plan (a `tools` key, even an empty one). */
+bool gatherer_tools_has_plan (const gatherer_tools_t *self, const char *intent);
+
 /* The index in plan of the tool named name, or -1. */
 int gatherer_plan_index (gatherer_plan_t plan, const char *name);
 

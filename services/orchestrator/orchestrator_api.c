@@ -1,10 +1,11 @@
-/* The HTTP API's input rules for POST /v1/requests. */
+/* The HTTP API's input rules for POST /v1/requests and POST /v1/tools/test. */
 #include "orchestrator_api.h"
 
 #include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "cv_assert.h"
 #include "cv_envelope.h"
 
 static int
@@ -30,31 +31,81 @@ s_id (json_t *body, const char *field, bool required, const char **out, cv_error
     return 0;
 }
 
-int
-orchestrator_api_parse_submission (json_t *body, orchestrator_submission_t *submission, cv_error_t *err)
+/* body must be an object whose keys are all in fields (NULL-terminated). */
+static int
+s_only_fields (json_t *body, const char *const *fields, cv_error_t *err)
 {
-    memset (submission, 0, sizeof *submission);
     if (!json_is_object (body))
         return cv_error_set (err, CV_ERR_INVALID, "body", "the body must be a JSON object");
     const char *key;
     json_t *value;
     json_object_foreach (body, key, value) {
-        if (strcmp (key, "user_id") && strcmp (key, "text") && strcmp (key, "session_id")
-            && strcmp (key, "idempotency_key"))
+        const char *const *field = fields;
+        while (*field && strcmp (key, *field))
+            field++;
+        if (!*field)
             return cv_error_set (err, CV_ERR_INVALID, key, "unknown field %s", key);
     }
-    if (s_id (body, "user_id", true, &submission->user_id, err) || s_string (body, "text", true, &submission->text, err)
-        || s_id (body, "session_id", false, &submission->session_id, err)
-        || s_id (body, "idempotency_key", false, &submission->idempotency_key, err))
+    return 0;
+}
+
+/* A customer's text: 1..CV_TEXT_MAX_BYTES bytes, not only blanks, no NUL. */
+static int
+s_text (json_t *body, bool required, const char **out, cv_error_t *err)
+{
+    if (s_string (body, "text", required, out, err))
         return -1;
+    if (!*out)
+        return 0;
     size_t length = json_string_length (json_object_get (body, "text"));
-    if (length == 0 || strspn (submission->text, " \t\r\n") == length)
+    if (length == 0 || strspn (*out, " \t\r\n") == length)
         return cv_error_set (err, CV_ERR_INVALID, "text", "text must not be empty");
     if (length > CV_TEXT_MAX_BYTES)
         return cv_error_set (err, CV_ERR_INVALID, "text", "text is %zu bytes, over the limit of %d", length,
                              CV_TEXT_MAX_BYTES);
-    if (strlen (submission->text) != length)
+    if (strlen (*out) != length)
         return cv_error_set (err, CV_ERR_INVALID, "text", "text must not contain NUL characters");
+    return 0;
+}
+
+int
+orchestrator_api_parse_submission (json_t *body, orchestrator_submission_t *submission, cv_error_t *err)
+{
+    static const char *const fields[] = {"user_id", "text", "session_id", "idempotency_key", NULL};
+    memset (submission, 0, sizeof *submission);
+    if (s_only_fields (body, fields, err) || s_id (body, "user_id", true, &submission->user_id, err)
+        || s_string (body, "text", true, &submission->text, err)
+        || s_id (body, "session_id", false, &submission->session_id, err)
+        || s_id (body, "idempotency_key", false, &submission->idempotency_key, err))
+        return -1;
+    return s_text (body, true, &submission->text, err);
+}
+
+int
+orchestrator_api_parse_tool_test (json_t *body, orchestrator_tool_test_t *test, cv_error_t *err)
+{
+    static const char *const fields[] = {"user_id", "intent", "slots", "text", NULL};
+    memset (test, 0, sizeof *test);
+    if (s_only_fields (body, fields, err) || s_id (body, "user_id", true, &test->user_id, err)
+        || s_id (body, "intent", true, &test->intent, err) || s_text (body, false, &test->text, err))
+        return -1;
+    if (!test->text)
+        test->text = test->intent;
+    json_t *slots = json_object_get (body, "slots");
+    if (!slots)
+        return 0;
+    if (!json_is_object (slots))
+        return cv_error_set (err, CV_ERR_INVALID, "slots", "slots must be an object of slot name to value");
+    const char *key;
+    json_t *value;
+    json_object_foreach (slots, key, value) {
+        if (!cv_name_valid (key))
+            return cv_error_set (err, CV_ERR_INVALID, "slots",
+                                 "slot name '%s' must be 1..%d characters of " CV_NAME_CHARS, key, CV_NAME_MAX_BYTES);
+        if (!json_is_string (value) && !json_is_number (value) && !json_is_boolean (value))
+            return cv_error_set (err, CV_ERR_INVALID, "slots", "slot %s must be a string, a number or a boolean", key);
+    }
+    test->slots = slots;
     return 0;
 }
 
@@ -100,6 +151,35 @@ orchestrator_api_test (bool verbose)
     assert (orchestrator_api_parse_submission (body, &submission, &err) == -1);
     assert (strstr (err.message, "over the limit"));
     json_decref (body);
+
+    orchestrator_tool_test_t test;
+    body = json_pack ("{s:s, s:s, s:{s:s, s:i}}", "user_id", "cust-1", "intent", "lost_or_stolen_card", "slots",
+                      "last4", "4417", "amount", 20);
+    assert (orchestrator_api_parse_tool_test (body, &test, &err) == 0);
+    assert (strcmp (test.intent, "lost_or_stolen_card") == 0 && strcmp (test.text, "lost_or_stolen_card") == 0);
+    assert (json_object_size (test.slots) == 2);
+    json_decref (body);
+    struct {
+        const char *json;
+        const char *field;
+    } bad_tests[] = {
+        {"{\"intent\": \"card_arrival\"}", "user_id"},
+        {"{\"user_id\": \"cust-1\"}", "intent"},
+        {"{\"user_id\": \"cust-1\", \"intent\": \"no such\"}", "intent"},
+        {"{\"user_id\": \"cust-1\", \"intent\": \"card_arrival\", \"slots\": [1]}", "slots"},
+        {"{\"user_id\": \"cust-1\", \"intent\": \"card_arrival\", \"slots\": {\"a\": {}}}", "slots"},
+        {"{\"user_id\": \"cust-1\", \"intent\": \"card_arrival\", \"slots\": {\"a b\": 1}}", "slots"},
+        {"{\"user_id\": \"cust-1\", \"intent\": \"card_arrival\", \"text\": \" \"}", "text"},
+        {"{\"user_id\": \"cust-1\", \"intent\": \"card_arrival\", \"request_id\": \"r-1\"}", "request_id"},
+    };
+    for (size_t i = 0; i < sizeof bad_tests / sizeof *bad_tests; i++) {
+        json_error_t error;
+        body = json_loads (bad_tests[i].json, 0, &error);
+        assert (body);
+        assert (orchestrator_api_parse_tool_test (body, &test, &err) == -1);
+        cv_assert_that (strcmp (err.field, bad_tests[i].field) == 0, "%s: %s", bad_tests[i].json, err.message);
+        json_decref (body);
+    }
     assert (cv_name_valid ("r-0123abcd"));
     assert (!cv_name_valid ("../etc"));
     assert (!cv_name_valid (""));

@@ -133,8 +133,10 @@ orchestrator_routes_handle (void *arg, orchestrator_exchange_t *exchange, const 
         s_post_request (self, exchange, body);
     else if (strncmp (path, prefix, strlen (prefix)) == 0 && get)
         s_get_request (self, exchange, path + strlen (prefix));
+    else if (streq (path, "/v1/tools/test") && post)
+        orchestrator_toolcheck_start (self->toolcheck, exchange, body);
     else if (streq (path, "/healthz") || streq (path, "/readyz") || streq (path, "/v1/requests")
-             || strncmp (path, prefix, strlen (prefix)) == 0)
+             || streq (path, "/v1/tools/test") || strncmp (path, prefix, strlen (prefix)) == 0)
         orchestrator_http_answer_error (exchange, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
                                         "%s is not allowed on %s", method, path);
     else

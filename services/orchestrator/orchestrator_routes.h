@@ -1,4 +1,5 @@
-/* The HTTP API's routes: POST /v1/requests, GET /v1/requests/{id}, /healthz and /readyz.
+/* The HTTP API's routes: POST /v1/requests, GET /v1/requests/{id}, POST /v1/tools/test (a
+   diagnostic: orchestrator_toolcheck.h), /healthz and /readyz.
 
    A new request is refused with 503 and Retry-After, before anything is recorded, when the
    orchestrator holds max_in_flight requests already, when more than max_queued stages wait for an
@@ -16,12 +17,14 @@
 #include "orchestrator_flights.h"
 #include "orchestrator_http.h"
 #include "orchestrator_store.h"
+#include "orchestrator_toolcheck.h"
 
 /* What the routes work with, all borrowed. */
 typedef struct {
     orchestrator_flights_t *flights;
     orchestrator_store_t *store;
     orchestrator_broker_t *broker;
+    orchestrator_toolcheck_t *toolcheck;
     cv_log_t *log;
     size_t max_in_flight;   /* requests in memory before answering 503 */
     size_t max_queued;      /* stages waiting for an intent worker before answering 503 */

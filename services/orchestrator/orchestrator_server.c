@@ -37,6 +37,7 @@ struct _server_t {
     orchestrator_broker_t *broker;
     orchestrator_store_t *store;
     orchestrator_flights_t *flights;
+    orchestrator_toolcheck_t *toolcheck;
     orchestrator_routes_t routes;
     orchestrator_http_t *http;
     cv_probe_endpoint_t *control;
@@ -300,9 +301,11 @@ s_server_init (server_t *self, cv_error_t *err)
     orchestrator_flights_config_t flights = {.durability = config->durability,
                                              .request_timeout_ms = config->request_timeout_ms};
     self->flights = orchestrator_flights_new (self->loop, &flights, self->broker, self->store, self->log);
+    self->toolcheck = orchestrator_toolcheck_new (self->broker, config->request_timeout_ms, self->log);
     self->routes = (orchestrator_routes_t){.flights = self->flights,
                                            .store = self->store,
                                            .broker = self->broker,
+                                           .toolcheck = self->toolcheck,
                                            .log = self->log,
                                            .max_in_flight = (size_t) config->max_in_flight,
                                            .max_queued = (size_t) config->max_queued,
@@ -347,6 +350,7 @@ s_server_actor (zsock_t *pipe, void *args)
         orchestrator_flights_stop (self->flights);
     orchestrator_http_destroy (&self->http);
     orchestrator_flights_destroy (&self->flights);
+    orchestrator_toolcheck_destroy (&self->toolcheck);
     cv_envelope_destroy (&self->probe.asked);
     orchestrator_store_destroy (&self->store);
     orchestrator_broker_destroy (&self->broker);

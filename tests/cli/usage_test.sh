@@ -8,6 +8,7 @@ bin=$1
 . "$(dirname "$0")/lib.sh"
 # The defaults must not come from the caller's environment.
 unset CONVEYOR_DATABASE_URL CONVEYOR_TIMEOUT_MS CONVEYOR_ORCHESTRATOR_CONTROL CONVEYOR_CUSTOMERS CONVEYOR_SEED
+unset CONVEYOR_URL CONVEYOR_USER CONVEYOR_TEXT CONVEYOR_JSON
 closed=postgresql://conveyor@127.0.0.1:1/conveyor   # port 1: nothing listens there
 
 expect 0 --help
@@ -73,3 +74,32 @@ CONVEYOR_DATABASE_URL=$closed "$bin" seed --customers 5 >"$work/out" 2>"$work/er
 has err "conveyor seed: cannot reach the database:"
 one_line err
 echo "ok - migrate and seed against a closed port"
+
+# tools test: its help, its refusals, and an orchestrator that is not there (a connection error is 2)
+expect 0 tools test --help
+has out "usage: conveyor tools test INTENT --user USER [--slot NAME=VALUE ...] [options]"
+has out "--slot NAME=VALUE (repeatable)"
+has out "CONVEYOR_URL, default http://127.0.0.1:8080"
+expect 0 help tools
+has out "usage: conveyor tools test INTENT"
+expect 2 tools
+has err "usage: conveyor tools test INTENT"
+expect 2 tools frob
+has err "conveyor tools: unknown subcommand 'frob'"
+one_line err
+expect 2 tools test --user cust-1
+has err "conveyor tools test: expects one INTENT"
+expect 2 tools test card_arrival
+has err "conveyor tools test: --user is required"
+expect 2 tools test card_arrival --user cust-1 --slot
+has err "--slot needs NAME=VALUE"
+expect 2 tools test card_arrival --user cust-1 --slot last4
+has err "--slot takes NAME=VALUE, not 'last4'"
+expect 2 tools test card_arrival --user cust-1 --url ftp://x
+has err "--url must be an http:// or https:// URL"
+expect 2 tools test card_arrival --user cust-1 --bogus
+expect 2 tools test card_arrival --user cust-1 --slot last4=4417 --url http://127.0.0.1:1
+has err "conveyor tools test: cannot reach http://127.0.0.1:1/v1/tools/test"
+one_line err
+[ ! -s "$work/out" ] || fail "tools test printed to stdout when it failed"
+echo "ok - tools test usage and a closed port"

@@ -30,6 +30,7 @@ typedef struct {
     zactor_t *worker;
     char *control;
     bool low_confidence; /* what s_gather marks its intent */
+    bool diagnostic;     /* what s_gather marks its request (`conveyor tools test`) */
 } gatherer_t;
 
 /* A gatherer on url with the agent file text, or the demo bank's when NULL. */
@@ -99,6 +100,7 @@ s_gather_request (gatherer_t *self, cv_arena_t *arena, const char *user, const c
     body->user_id = (char *) user;
     body->text = (char *) text;
     body->intent = intent;
+    body->diagnostic = self->diagnostic;
     return request;
 }
 
@@ -675,6 +677,20 @@ main (void)
     cv_envelope_destroy (&reply);
     reply = s_gather (gatherer, "cust-1", "I lost my card", "lost_or_stolen_card", NULL, -10);
     harness_expect_error (reply, CV_ERR_DEADLINE_EXCEEDED, "deadline_ms", "deadline passed");
+    cv_envelope_destroy (&reply);
+
+    /* a diagnostic request runs its intent's plan as a pipeline request does; for an intent with
+       no plan it is refused, naming the intent, where a pipeline request gets empty Evidence */
+    gatherer->diagnostic = true;
+    reply = s_gather (gatherer, "cust-1", "lost_or_stolen_card", "lost_or_stolen_card", NULL, 10000);
+    json_decref (s_evidence (reply, (const char *const[]){"customer_profile", "active_cards"}, 2));
+    cv_envelope_destroy (&reply);
+    reply = s_gather (gatherer, "cust-1", "no_such_intent", "no_such_intent", NULL, 10000);
+    harness_expect_error (reply, CV_ERR_INVALID, "gather_request.intent.name", "no tools for intent no_such_intent");
+    cv_envelope_destroy (&reply);
+    gatherer->diagnostic = false;
+    reply = s_gather (gatherer, "cust-1", "no_such_intent", "no_such_intent", NULL, 10000);
+    json_decref (s_evidence (reply, NULL, 0));
     cv_envelope_destroy (&reply);
 
     /* and it keeps serving */

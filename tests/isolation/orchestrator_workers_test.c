@@ -1,8 +1,13 @@
 /* Isolation test of the orchestrator's dealings with its workers (otest.h): garbage from workers
-   (retries, failures, junk off the protocol) and probes through the control endpoint. */
+   (retries, failures, junk off the protocol), probes through the control endpoint, and tool tests
+   (POST /v1/tools/test) through the gatherer. */
 #include <assert.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "cv_alloc.h"
+#include "cv_msgpack.h"
 #include "otest.h"
 
 /*  --------------------------------------------------------------------------
@@ -153,9 +158,100 @@ s_test_probes (const otest_run_t *run)
     otest_test_destroy (&test);
 }
 
+/* POST /v1/tools/test for body; its answer must have status. */
+static otest_call_t *
+s_tool_test (otest_t *test, const char *body, long status)
+{
+    otest_call_t *call = otest_http (test, "POST", "/v1/tools/test", body);
+    otest_http_expect (call, status);
+    return call;
+}
+
+/* 8. Tool tests. With no gatherer, 503 and Retry-After; a bad body, 400 naming the field. With
+   one, a diagnostic GatherRequest carries the user, the intent (as a rule that matched), its
+   slots and a text (the intent's name by default), and the Evidence comes back with every tool's
+   rows themselves; nothing is recorded. An intent the gatherer has no plan for is 400 naming it,
+   any other Error 502; and GET is not allowed. */
+static void
+s_test_tool_tests (const otest_run_t *run)
+{
+    otest_t *test = otest_test_new (run, "tools");
+    otest_start (test);
+    const char *body = "{\"user_id\": \"cust-1\", \"intent\": \"lost_or_stolen_card\", \"slots\": {\"last4\": "
+                       "\"4417\", \"amount\": 20}}";
+    otest_call_t *call = s_tool_test (test, body, 503);
+    otest_expect_error (call, "no_gatherer");
+    otest_http_destroy (&call);
+
+    otest_fake_t *gatherer = otest_fake_new (test, 1, ANSWER_HOLD);
+    otest_wait_registered (test);
+    call = s_tool_test (test, "{\"user_id\": \"cust-1\"}", 400);
+    otest_expect_error (call, "invalid_field");
+    otest_expect_contains ("error.message", otest_text_at (call->document, "error.message"), "intent is required");
+    otest_http_destroy (&call);
+
+    call = otest_http (test, "POST", "/v1/tools/test", body);
+    otest_wait_requests (gatherer, 1);
+    const cv_envelope_t *request = gatherer->worker->requests[0];
+    const Conveyor__V1__GatherRequest *gather = request->gather_request;
+    assert (gather->diagnostic);
+    otest_expect_streq ("user_id", gather->user_id, "cust-1");
+    otest_expect_streq ("text", gather->text, "lost_or_stolen_card");
+    otest_expect_streq ("intent", gather->intent->name, "lost_or_stolen_card");
+    assert (gather->intent->confidence == 1.0f && gather->intent->method == CONVEYOR__V1__INTENT__METHOD__RULE);
+    assert (!gather->intent->low_confidence);
+    cv_error_t err;
+    json_t *slots = cv_msgpack_unpack (gather->intent->slots.data, gather->intent->slots.len, "slots", &err);
+    json_t *expected = json_pack ("{s:s, s:i}", "last4", "4417", "amount", 20);
+    cv_assert_that (slots && json_equal (slots, expected), "the slots as given");
+    json_decref (slots);
+    json_decref (expected);
+    char *id = cv_strdup (request->request_id);
+    otest_fake_answer (gatherer, 0, ANSWER_GOOD);
+    otest_http_expect (call, 200);
+    otest_expect_streq ("intent", otest_text_at (call->document, "intent"), "lost_or_stolen_card");
+    otest_expect_streq ("user_id", otest_text_at (call->document, "user_id"), "cust-1");
+    json_t *tools = otest_at (call->document, "tools");
+    assert (json_array_size (tools) == 1);
+    json_t *tool = json_array_get (tools, 0);
+    otest_expect_streq ("tool name", json_string_value (json_object_get (tool, "name")), "cards_in_delivery");
+    otest_expect_streq ("tool status", json_string_value (json_object_get (tool, "status")), "ok");
+    assert (json_real_value (json_object_get (tool, "duration_ms")) == 0.8);
+    assert (json_is_integer (json_object_get (tool, "attempts")));
+    assert (json_is_false (json_object_get (tool, "cached")) && json_is_false (json_object_get (tool, "breaker_open")));
+    assert (json_is_null (json_object_get (tool, "error")));
+    expected = json_pack ("[{s:s, s:s}]", "request", id, "last4", "9052");
+    cv_assert_that (json_equal (json_object_get (tool, "rows"), expected), "the rows themselves");
+    json_decref (expected);
+    otest_http_destroy (&call);
+    /* a diagnostic: no request row, no checkpoint */
+    assert (otest_db_count (test, "SELECT count(*) FROM requests WHERE id = $1", id) == 0);
+    assert (otest_db_checkpoints (test, id) == 0);
+    free (id);
+
+    /* no plan for the intent: 400 naming it; any other Error: 502 */
+    otest_fake_script (gatherer, 2, ANSWER_NO_PLAN, ANSWER_ERROR);
+    call = s_tool_test (test, "{\"user_id\": \"cust-1\", \"intent\": \"no_such_intent\"}", 400);
+    otest_expect_error (call, "unknown_intent");
+    otest_expect_contains ("error.message", otest_text_at (call->document, "error.message"),
+                           "unknown intent no_such_intent");
+    otest_http_destroy (&call);
+    call = s_tool_test (test, "{\"user_id\": \"cust-1\", \"intent\": \"card_arrival\", \"text\": \"where?\"}", 502);
+    otest_expect_error (call, "gatherer_error");
+    otest_expect_contains ("error.message", otest_text_at (call->document, "error.message"), "refuses this request");
+    otest_expect_streq ("text", gatherer->worker->requests[2]->gather_request->text, "where?");
+    otest_http_destroy (&call);
+
+    call = otest_http (test, "GET", "/v1/tools/test", NULL);
+    otest_http_expect (call, 405);
+    otest_http_destroy (&call);
+    otest_test_destroy (&test);
+}
+
 static const otest_case_t s_cases[] = {
     {"worker_garbage", s_test_worker_garbage, false},
     {"probes", s_test_probes, false},
+    {"tool_tests", s_test_tool_tests, false},
 };
 
 /* isolation-orchestrator-workers [-v] [case]: every case, or the one named. */

@@ -68,6 +68,7 @@ typedef enum {
     ANSWER_INVALID,     /* the right body, breaking a rule (an Intent's confidence of 2) */
     ANSWER_ERROR,       /* an Error INVALID */
     ANSWER_UNAVAILABLE, /* an Error UNAVAILABLE, which the broker retries */
+    ANSWER_NO_PLAN,     /* the gatherer's Error INVALID for a diagnostic request: its intent has no plan */
     ANSWER_MALFORMED    /* a REPLY whose body is not an Envelope */
 } otest_answer_t;
 

@@ -206,6 +206,18 @@ otest_fake_answer (otest_fake_t *fake, size_t index, otest_answer_t answer)
         fake_worker_send_reply (fake->worker, garbage, sizeof garbage - 1);
         return;
     }
+    if (answer == ANSWER_NO_PLAN) {
+        assert (fake->stage == 1 && request->gather_request->diagnostic);
+        cv_arena_t *arena = cv_arena_new ();
+        snprintf (message, sizeof message, "the agent file plans no tools for intent %s",
+                  request->gather_request->intent->name);
+        cv_envelope_t *reply = fake_worker_error_new (arena, request, CV_ERR_INVALID, message);
+        reply->error->field = "gather_request.intent.name";
+        size_t size;
+        s_fake_send_reply (fake, reply, false, &size);
+        cv_arena_destroy (&arena);
+        return;
+    }
     if (answer == ANSWER_ERROR || answer == ANSWER_UNAVAILABLE) {
         snprintf (message, sizeof message, "the fake %s %s", otest_services[fake->stage],
                   answer == ANSWER_ERROR ? "refuses this request" : "is busy");
@@ -295,8 +307,9 @@ s_expect_stage (const otest_fake_t *fake, const cv_envelope_t *request)
     otest_expect_streq ("message_id", request->message_id, message_id);
     const char *id = request->request_id;
     switch (fake->stage) {
-    case 1:
-        s_expect_intent (request->gather_request->intent, id);
+    case 1: /* a diagnostic request (POST /v1/tools/test) carries the intent the test asked for */
+        if (!request->gather_request->diagnostic)
+            s_expect_intent (request->gather_request->intent, id);
         break;
     case 2:
         s_expect_intent (request->decide_request->intent, id);
