@@ -604,6 +604,26 @@ s_test_router (char *endpoint, size_t size)
     return router;
 }
 
+/* The "upper" service's configuration without its way of serving (blocking or on a loop). */
+static cv_worker_config_t
+s_test_config (const char *endpoint, cv_log_t *log)
+{
+    cv_worker_config_t config = {
+        .service = "upper",
+        .request_body = CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST,
+        .shared_new = s_test_shared_new,
+        .shared_destroy = s_test_free,
+        .logic_destroy = s_test_free,
+        .broker_endpoint = endpoint,
+        .control_endpoint = "tcp://127.0.0.1:*",
+        .instance = "upper-1",
+        .heartbeat_ms = 200,
+        .liveness = 25, /* the test answers beats only while it waits for the worker */
+        .log = log,
+    };
+    return config;
+}
+
 /* The event-loop service: requests in flight at once and answered out of order, the capacity
    shared by two handlers, a check finished from a timer, and calls held at stop dropped. */
 static void
@@ -611,24 +631,12 @@ s_test_on_loop (cv_log_t *log)
 {
     char endpoint[64];
     zsock_t *router = s_test_router (endpoint, sizeof endpoint);
-    cv_worker_config_t config = {
-        .service = "upper",
-        .request_body = CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST,
-        .shared_new = s_test_shared_new,
-        .shared_destroy = s_test_free,
-        .logic_destroy = s_test_free,
-        .loop_logic_new = s_test_loop_logic_new,
-        .begin = s_test_begin,
-        .check_begin = s_test_check_begin,
-        .broker_endpoint = endpoint,
-        .control_endpoint = "tcp://127.0.0.1:*",
-        .instance = "upper-1",
-        .capacity = 4,
-        .handlers = 2,
-        .heartbeat_ms = 200,
-        .liveness = 25,
-        .log = log,
-    };
+    cv_worker_config_t config = s_test_config (endpoint, log);
+    config.loop_logic_new = s_test_loop_logic_new;
+    config.begin = s_test_begin;
+    config.check_begin = s_test_check_begin;
+    config.capacity = 4;
+    config.handlers = 2;
     cv_error_t err;
     zactor_t *worker = cv_worker_start (&config, &err);
     cv_assert_that (worker, "the worker on a loop did not start: %s", err.message);
@@ -702,23 +710,11 @@ cv_worker_test (bool verbose)
     char endpoint[64];
     zsock_t *router = s_test_router (endpoint, sizeof endpoint);
     cv_log_t *log = cv_log_new ("upper", "upper-1", verbose);
-    cv_worker_config_t config = {
-        .service = "upper",
-        .request_body = CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST,
-        .shared_new = s_test_shared_new,
-        .shared_destroy = s_test_free,
-        .logic_new = s_test_logic_new,
-        .logic_destroy = s_test_free,
-        .handle = s_test_handle,
-        .check = s_test_check,
-        .broker_endpoint = endpoint,
-        .control_endpoint = "tcp://127.0.0.1:*",
-        .instance = "upper-1",
-        .capacity = 2,
-        .heartbeat_ms = 200,
-        .liveness = 25, /* the test answers beats only while it waits for the worker */
-        .log = log,
-    };
+    cv_worker_config_t config = s_test_config (endpoint, log);
+    config.logic_new = s_test_logic_new;
+    config.handle = s_test_handle;
+    config.check = s_test_check;
+    config.capacity = 2;
 
     /* a service whose shared part cannot be made does not start */
     config.shared_args = "refuse";
