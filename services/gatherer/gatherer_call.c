@@ -25,14 +25,14 @@ struct _gatherer_call_t {
     unsigned tries;           /* attempts started */
     unsigned attempts;        /* their attempts, as each kind counts them (sent) */
     int64_t started_us;
-    gatherer_sql_result_t last; /* the last attempt's result */
-    gatherer_sql_result_t *result;
+    gatherer_result_t last; /* the last attempt's result */
+    gatherer_result_t *result;
     gatherer_call_done_fn *done;
     void *arg;
 };
 
 bool
-gatherer_call_dependency_failed (const gatherer_sql_result_t *attempt)
+gatherer_call_dependency_failed (const gatherer_result_t *attempt)
 {
     assert (attempt);
     return attempt->status != CONVEYOR__V1__TOOL_RESULT__STATUS__OK && attempt->dependency
@@ -72,7 +72,7 @@ s_key (const gatherer_tool_t *tool, const json_t *context, size_t *key_size)
 
 /* Fills result from a cached value; false when the value is not one of ours. */
 static bool
-s_from_cache (const uint8_t *value, size_t size, gatherer_sql_result_t *result)
+s_from_cache (const uint8_t *value, size_t size, gatherer_result_t *result)
 {
     if (size < CACHED_HEADER_BYTES)
         return false;
@@ -92,7 +92,7 @@ s_from_cache (const uint8_t *value, size_t size, gatherer_sql_result_t *result)
 
 /* Stores an OK result under the call's key. */
 static void
-s_to_cache (gatherer_call_t *self, const gatherer_sql_result_t *result, uint64_t now_ms)
+s_to_cache (gatherer_call_t *self, const gatherer_result_t *result, uint64_t now_ms)
 {
     size_t size = CACHED_HEADER_BYTES + result->size;
     uint8_t *value = cv_malloc (size);
@@ -115,7 +115,7 @@ s_finish (gatherer_call_t *self)
     void *arg = self->arg;
     free (self->key);
     json_decref (self->context);
-    gatherer_sql_result_reset (&self->last);
+    gatherer_result_reset (&self->last);
     free (self);
     done (arg);
 }
@@ -124,7 +124,7 @@ s_finish (gatherer_call_t *self)
 static void
 s_settle (gatherer_call_t *self)
 {
-    gatherer_sql_result_t *result = self->result;
+    gatherer_result_t *result = self->result;
     *result = self->last;
     memset (&self->last, 0, sizeof self->last);
     result->attempts = self->attempts;
@@ -202,7 +202,7 @@ static void
 s_attempt (gatherer_call_t *self)
 {
     self->tries++;
-    gatherer_sql_result_reset (&self->last);
+    gatherer_result_reset (&self->last);
     switch (self->tool->kind) {
     case GATHERER_TOOL_SQL:
     case GATHERER_TOOL_KB_SEARCH:
@@ -214,7 +214,7 @@ s_attempt (gatherer_call_t *self)
 
 gatherer_call_t *
 gatherer_call_start (const gatherer_call_env_t *env, const gatherer_tool_t *tool, json_t *context, int64_t deadline_us,
-                     gatherer_sql_result_t *result, gatherer_call_done_fn *done, void *arg)
+                     gatherer_result_t *result, gatherer_call_done_fn *done, void *arg)
 {
     assert (env && env->loop && env->pool && env->rng && tool && result && done);
     memset (result, 0, sizeof *result);
@@ -272,7 +272,7 @@ gatherer_call_forget (gatherer_call_t *call)
         zloop_timer_end (call->env->loop, call->timer);
     free (call->key);
     json_decref (call->context);
-    gatherer_sql_result_reset (&call->last);
+    gatherer_result_reset (&call->last);
     free (call);
 }
 
@@ -283,20 +283,20 @@ void
 gatherer_call_test (bool verbose)
 {
     /* what counts as a failure of the dependency */
-    gatherer_sql_result_t attempt = {.status = CONVEYOR__V1__TOOL_RESULT__STATUS__OK};
+    gatherer_result_t attempt = {.status = CONVEYOR__V1__TOOL_RESULT__STATUS__OK};
     assert (!gatherer_call_dependency_failed (&attempt));
-    attempt = (gatherer_sql_result_t){
+    attempt = (gatherer_result_t){
         .status = CONVEYOR__V1__TOOL_RESULT__STATUS__FAILED, .dependency = true, .failure = CV_BACKOFF_CONNECT};
     assert (gatherer_call_dependency_failed (&attempt));
     attempt.dependency = false; /* an SQL error */
     assert (!gatherer_call_dependency_failed (&attempt));
-    attempt = (gatherer_sql_result_t){
+    attempt = (gatherer_result_t){
         .status = CONVEYOR__V1__TOOL_RESULT__STATUS__TIMED_OUT, .dependency = true, .failure = CV_BACKOFF_TIMEOUT};
     assert (gatherer_call_dependency_failed (&attempt));
-    attempt = (gatherer_sql_result_t){.status = CONVEYOR__V1__TOOL_RESULT__STATUS__FAILED,
-                                      .dependency = true,
-                                      .failure = CV_BACKOFF_HTTP,
-                                      .http_status = 503};
+    attempt = (gatherer_result_t){.status = CONVEYOR__V1__TOOL_RESULT__STATUS__FAILED,
+                                  .dependency = true,
+                                  .failure = CV_BACKOFF_HTTP,
+                                  .http_status = 503};
     assert (gatherer_call_dependency_failed (&attempt));
     attempt.http_status = 429;
     assert (gatherer_call_dependency_failed (&attempt));
@@ -347,16 +347,16 @@ gatherer_call_test (bool verbose)
     gatherer_call_t call = {.env = &env, .tool = &tool, .key = (uint8_t *) "k", .key_size = 1};
     tool.resilience.cache_ttl_ms = 1000;
     uint8_t rows[] = {0x91, 0x80}; /* [{}] */
-    gatherer_sql_result_t ok = {
+    gatherer_result_t ok = {
         .status = CONVEYOR__V1__TOOL_RESULT__STATUS__OK, .data = rows, .size = sizeof rows, .rows = 1, .dropped = 2};
     s_to_cache (&call, &ok, 10);
     size_t size;
     const void *value = cv_cache_get (cache, "k", 1, 20, &size);
-    gatherer_sql_result_t back = {0};
+    gatherer_result_t back = {0};
     assert (value && s_from_cache (value, size, &back));
     assert (back.status == CONVEYOR__V1__TOOL_RESULT__STATUS__OK && back.cached && back.attempts == 0);
     assert (back.rows == 1 && back.dropped == 2 && back.size == sizeof rows && memcmp (back.data, rows, 2) == 0);
-    gatherer_sql_result_reset (&back);
+    gatherer_result_reset (&back);
     assert (!cv_cache_get (cache, "k", 1, 1010, &size)); /* its time passed */
     assert (!s_from_cache ((const uint8_t *) "x", 1, &back));
     cv_cache_destroy (&cache);

@@ -12,7 +12,7 @@
      the last attempt's result (attempts: every try), cached when OK and the tool is cached
 
    An attempt is the only place that knows kinds: sql and kb_search go to gatherer_sql; a new
-   kind adds its start and forget there and fills the same gatherer_sql_result_t (status,
+   kind adds its start and forget there and fills the same gatherer_result_t (status,
    dependency, failure, http_status, retry_after_ms). The breaker hears every attempt: a failure
    of what the tool calls counts against it, anything else (an OK, an SQL error: the dependency
    answered) is a success.
@@ -57,7 +57,7 @@ typedef void (gatherer_call_done_fn) (void *arg);
    callback of env's loop. deadline_us: the request's deadline on the zclock_usecs clock, 0 for
    none; no attempt starts after it. */
 gatherer_call_t *gatherer_call_start (const gatherer_call_env_t *env, const gatherer_tool_t *tool, json_t *context,
-                                      int64_t deadline_us, gatherer_sql_result_t *result, gatherer_call_done_fn *done,
+                                      int64_t deadline_us, gatherer_result_t *result, gatherer_call_done_fn *done,
                                       void *arg);
 
 /* Gives up on a call not done yet: done is never called, result is left as it is, what runs is
@@ -65,7 +65,7 @@ gatherer_call_t *gatherer_call_start (const gatherer_call_env_t *env, const gath
 void gatherer_call_forget (gatherer_call_t *call);
 
 /* Whether an attempt's result is a failure of what the tool calls (for the breaker and retries). */
-bool gatherer_call_dependency_failed (const gatherer_sql_result_t *attempt);
+bool gatherer_call_dependency_failed (const gatherer_result_t *attempt);
 
 void gatherer_call_test (bool verbose);
 

@@ -37,7 +37,7 @@ struct _gatherer_run_t {
     cv_worker_call_t *call;
     gatherer_plan_t plan;
     tool_slot_t tools[CV_MAX_TOOL_RESULTS];
-    gatherer_sql_result_t results[CV_MAX_TOOL_RESULTS];
+    gatherer_result_t results[CV_MAX_TOOL_RESULTS];
     json_t *context; /* when some tool reads another: the request's, with evidence.TOOL of the
                         tools done that are read */
     uint32_t read;   /* the tools some tool reads */
@@ -87,7 +87,7 @@ s_set_evidence (gatherer_run_t *self)
     evidence->n_results = count;
     size_t data_bytes = 0;
     for (size_t i = 0; i < count; i++) {
-        gatherer_sql_result_t *result = &self->results[i];
+        gatherer_result_t *result = &self->results[i];
         Conveyor__V1__ToolResult *tool = cv_envelope_tool_result_new (arena);
         tool->tool = cv_arena_strdup (arena, self->plan.tools[i]->name);
         int64_t elapsed = result->finished_us - result->started_us;
@@ -120,7 +120,7 @@ s_set_evidence (gatherer_run_t *self)
             cv_log_event (self->log, CV_LOG_WARN, request->request_id, request->trace_id, "tool %s %s in %u us: %s",
                           tool->tool, cv_context_tool_status_name (tool->status), tool->elapsed_us, tool->error);
         evidence->results[i] = tool;
-        gatherer_sql_result_reset (result);
+        gatherer_result_reset (result);
     }
 }
 
@@ -142,14 +142,14 @@ static bool
 s_inputs_fail (gatherer_run_t *self, size_t index)
 {
     const gatherer_tool_t *tool = self->plan.tools[index];
-    gatherer_sql_result_t *result = &self->results[index];
+    gatherer_result_t *result = &self->results[index];
     for (size_t p = 0; p < tool->param_count; p++) {
         if (!tool->reads || !tool->reads[p])
             continue;
         const char *path = tool->params[p], *input = tool->reads[p];
         int from = gatherer_plan_index (self->plan, input);
         assert (from >= 0); /* gatherer_tools made sure */
-        const gatherer_sql_result_t *source = &self->results[from];
+        const gatherer_result_t *source = &self->results[from];
         json_t *value = cv_template_lookup (self->context, path);
         json_t *rows = json_object_get (json_object_get (self->context, "evidence"), input);
         if (source->status == CONVEYOR__V1__TOOL_RESULT__STATUS__TIMED_OUT && source->by_deadline) {
@@ -210,7 +210,7 @@ s_start_ready (gatherer_run_t *self, json_t *context)
 static void
 s_add_evidence (gatherer_run_t *self, size_t index)
 {
-    const gatherer_sql_result_t *result = &self->results[index];
+    const gatherer_result_t *result = &self->results[index];
     const char *name = self->plan.tools[index]->name;
     cv_error_t err;
     json_t *rows = cv_msgpack_unpack (result->data, result->size, name, &err);
@@ -309,7 +309,7 @@ gatherer_run_destroy (gatherer_run_t **self_p)
     for (size_t i = 0; i < self->plan.count; i++) {
         if (self->tools[i].call)
             gatherer_call_forget (self->tools[i].call);
-        gatherer_sql_result_reset (&self->results[i]);
+        gatherer_result_reset (&self->results[i]);
     }
     if (self->empty_timer >= 0)
         zloop_timer_end (self->loop, self->empty_timer);

@@ -48,7 +48,7 @@ typedef struct {
     gatherer_tool_t check;          /* the probe's canned statement */
     cv_worker_call_t *checking;     /* the probe in flight (one at a time), or NULL */
     gatherer_sql_call_t *check_sql; /* its statement */
-    gatherer_sql_result_t check_result;
+    gatherer_result_t check_result;
     cv_log_t *log; /* borrowed */
 } gatherer_server_logic_t;
 
@@ -140,7 +140,7 @@ gatherer_server_logic_destroy (void **logic_p)
     zlistx_destroy (&self->runs);
     if (self->check_sql)
         gatherer_sql_forget (self->check_sql);
-    gatherer_sql_result_reset (&self->check_result);
+    gatherer_result_reset (&self->check_result);
     cv_pgpool_destroy (&self->pool);
     cv_cache_destroy (&self->cache);
     free (self);
@@ -192,7 +192,7 @@ static void
 s_checked (void *arg)
 {
     gatherer_server_logic_t *self = arg;
-    gatherer_sql_result_t *result = &self->check_result;
+    gatherer_result_t *result = &self->check_result;
     cv_worker_call_t *call = self->checking;
     self->checking = NULL;
     self->check_sql = NULL;
@@ -201,7 +201,7 @@ s_checked (void *arg)
     if (result->status != CONVEYOR__V1__TOOL_RESULT__STATUS__OK || result->rows != 1)
         rc = cv_error_set (&err, CV_ERR_UNAVAILABLE, NULL, "postgresql check %s: %s",
                            cv_context_tool_status_name (result->status), result->error);
-    gatherer_sql_result_reset (result);
+    gatherer_result_reset (result);
     cv_worker_call_finish (call, rc, &err);
 }
 

@@ -21,18 +21,10 @@ struct _gatherer_sql_call_t {
     const gatherer_tool_t *tool;
     int64_t limit_ms; /* how long it was given */
     bool by_deadline; /* the deadline, not the tool's timeout, limits it */
-    gatherer_sql_result_t *result;
+    gatherer_result_t *result;
     gatherer_sql_done_fn *done;
     void *arg;
 };
-
-void
-gatherer_sql_result_reset (gatherer_sql_result_t *result)
-{
-    assert (result);
-    free (result->data);
-    memset (result, 0, sizeof *result);
-}
 
 /* A parameter's text from the context: malloc'd, or NULL for SQL NULL. */
 static char *
@@ -50,7 +42,7 @@ s_param_text (const json_t *context, const char *path)
 static void
 s_record (gatherer_sql_call_t *call, const cv_pgpool_outcome_t *outcome)
 {
-    gatherer_sql_result_t *result = call->result;
+    gatherer_result_t *result = call->result;
     result->started_us = outcome->started_us;
     result->finished_us = outcome->finished_us;
     const cv_pgconn_t *conn = outcome->conn;
@@ -119,7 +111,7 @@ s_no_time (void *arg, const cv_pgpool_outcome_t *outcome)
 
 gatherer_sql_call_t *
 gatherer_sql_start (cv_pgpool_t *pool, const gatherer_tool_t *tool, const json_t *context, int64_t deadline_us,
-                    gatherer_sql_result_t *result, gatherer_sql_done_fn *done, void *arg)
+                    gatherer_result_t *result, gatherer_sql_done_fn *done, void *arg)
 {
     assert (pool && tool && result && done);
     assert (tool->param_count <= GATHERER_MAX_PARAMS);
@@ -170,7 +162,7 @@ s_test_url (void)
 
 /* The rows of an OK result, decoded as the decision worker will see them. */
 static json_t *
-s_test_rows (const gatherer_sql_result_t *result)
+s_test_rows (const gatherer_result_t *result)
 {
     cv_assert_that (result->status == CONVEYOR__V1__TOOL_RESULT__STATUS__OK, "expected OK, got status %d: %s",
                     (int) result->status, result->error);
@@ -233,7 +225,7 @@ s_test_tick (zloop_t *loop, int timer_id, void *arg)
 /* Starts count tools at once and runs the loop until each has its result. */
 static void
 s_test_run (s_test_t *test, const gatherer_tool_t *const *tools, size_t count, const json_t *context,
-            int64_t deadline_us, gatherer_sql_result_t *results)
+            int64_t deadline_us, gatherer_result_t *results)
 {
     test->pending = count;
     for (size_t i = 0; i < count; i++)
@@ -260,7 +252,7 @@ static void
 s_test_search (s_test_t *test, const gatherer_tool_t *tool, const char *text, const char *intent, const char *expected)
 {
     json_t *context = json_pack ("{s:s, s:s, s:{s:s?}}", "user_id", "cust-1", "text", text, "intent", "name", intent);
-    gatherer_sql_result_t result;
+    gatherer_result_t result;
     s_test_run (test, &tool, 1, context, 0, &result);
     cv_assert_that (result.status == CONVEYOR__V1__TOOL_RESULT__STATUS__OK, "'%s': %s", text, result.error);
     json_t *rows = s_test_rows (&result);
@@ -280,7 +272,7 @@ s_test_search (s_test_t *test, const gatherer_tool_t *tool, const char *text, co
     }
     json_decref (rows);
     json_decref (context);
-    gatherer_sql_result_reset (&result);
+    gatherer_result_reset (&result);
 }
 
 static void
@@ -325,14 +317,14 @@ s_test_kb (s_test_t *test)
     gatherer_tool_t count =
         s_test_tool ("count", "SELECT count(DISTINCT intent)::text AS n FROM bank.kb_articles", 1000, 1);
     const gatherer_tool_t *one = &count;
-    gatherer_sql_result_t result;
+    gatherer_result_t result;
     json_t *context = json_object ();
     s_test_run (test, &one, 1, context, 0, &result);
     json_t *rows = s_test_rows (&result);
     assert (streq (json_string_value (json_object_get (json_array_get (rows, 0), "n")), "77"));
     json_decref (rows);
     json_decref (context);
-    gatherer_sql_result_reset (&result);
+    gatherer_result_reset (&result);
     /* nothing to look for: no rows, not a failure */
     s_test_search (test, kb, "", NULL, NULL);
     s_test_search (test, kb, "?!... ;;", NULL, NULL);
@@ -355,7 +347,7 @@ gatherer_sql_test (bool verbose)
     snprintf (application, sizeof application, "gatherer_sql_test_%d", (int) getpid ());
     s_test_t test = {.loop = zloop_new ()};
     test.pool = cv_pgpool_new (test.loop, url, application, 4);
-    gatherer_sql_result_t results[4];
+    gatherer_result_t results[4];
     json_t *context =
         json_pack ("{s:s, s:s, s:{s:s, s:{}}}", "user_id", "cust-1", "text", "help", "intent", "name", "x", "slots");
 
@@ -366,7 +358,7 @@ gatherer_sql_test (bool verbose)
     s_test_run (&test, warm_up, 4, context, 0, results);
     for (size_t i = 0; i < 4; i++) {
         assert (results[i].status == CONVEYOR__V1__TOOL_RESULT__STATUS__OK);
-        gatherer_sql_result_reset (&results[i]);
+        gatherer_result_reset (&results[i]);
     }
 
     /* cust-1's guaranteed rows, through the agent file's own tools (see 0002_demo_bank.sql) */
@@ -402,7 +394,7 @@ gatherer_sql_test (bool verbose)
         assert (results[i].finished_us >= results[i].started_us);
         assert (!*results[i].error);
         assert (results[i].attempts == 1);
-        gatherer_sql_result_reset (&results[i]);
+        gatherer_result_reset (&results[i]);
     }
 
     /* the failed top-up and the card slot: a slot narrows, a missing slot is NULL (no filter) */
@@ -414,7 +406,7 @@ gatherer_sql_test (bool verbose)
     assert (s_test_has_row (rows, want));
     json_decref (want);
     json_decref (rows);
-    gatherer_sql_result_reset (&results[0]);
+    gatherer_result_reset (&results[0]);
 
     gatherer_tool_t probe_null =
         s_test_tool ("null_param", "SELECT $1::text IS NULL AS is_null, $2::text AS user", 1000, 5);
@@ -428,19 +420,19 @@ gatherer_sql_test (bool verbose)
     assert (s_test_has_row (rows, want));
     json_decref (want);
     json_decref (rows);
-    gatherer_sql_result_reset (&results[0]);
+    gatherer_result_reset (&results[0]);
 
     json_object_set_new (json_object_get (json_object_get (context, "intent"), "slots"), "card_last4",
                          json_string ("9052"));
     const gatherer_tool_t *active = gatherer_tools_find (tools, "active_cards");
     s_test_run (&test, &active, 1, context, 0, results);
     assert (results[0].status == CONVEYOR__V1__TOOL_RESULT__STATUS__OK && results[0].rows == 0);
-    gatherer_sql_result_reset (&results[0]);
+    gatherer_result_reset (&results[0]);
     json_object_set_new (json_object_get (json_object_get (context, "intent"), "slots"), "card_last4",
                          json_integer (4417));
     s_test_run (&test, &active, 1, context, 0, results); /* a number goes as its text */
     assert (results[0].status == CONVEYOR__V1__TOOL_RESULT__STATUS__OK && results[0].rows == 1);
-    gatherer_sql_result_reset (&results[0]);
+    gatherer_result_reset (&results[0]);
 
     /* a parameter is a value, never SQL: quotes, a `;` and an OR 1=1 find nothing and break
        nothing, in the slot and in the user id */
@@ -452,14 +444,14 @@ gatherer_sql_test (bool verbose)
         cv_assert_that (results[0].status == CONVEYOR__V1__TOOL_RESULT__STATUS__OK && results[0].rows == 0,
                         "the slot %s: status %d, %zu rows: %s", hostile[i], (int) results[0].status, results[0].rows,
                         results[0].error);
-        gatherer_sql_result_reset (&results[0]);
+        gatherer_result_reset (&results[0]);
     }
     json_t *intruder = json_deep_copy (context);
     json_object_set_new (intruder, "user_id", json_string ("cust-1' OR 1=1 --"));
     json_object_del (json_object_get (json_object_get (intruder, "intent"), "slots"), "card_last4");
     s_test_run (&test, &active, 1, intruder, 0, results);
     assert (results[0].status == CONVEYOR__V1__TOOL_RESULT__STATUS__OK && results[0].rows == 0);
-    gatherer_sql_result_reset (&results[0]);
+    gatherer_result_reset (&results[0]);
     json_decref (intruder);
     json_object_set_new (json_object_get (json_object_get (context, "intent"), "slots"), "card_last4",
                          json_integer (4417));
@@ -479,8 +471,8 @@ gatherer_sql_test (bool verbose)
     /* each slept 0.3 s on the server, so each window is at least that long */
     assert (results[0].finished_us - results[0].started_us >= 300000);
     assert (results[1].finished_us - results[1].started_us >= 300000);
-    gatherer_sql_result_reset (&results[0]);
-    gatherer_sql_result_reset (&results[1]);
+    gatherer_result_reset (&results[0]);
+    gatherer_result_reset (&results[1]);
 
     /* a tool past its timeout is TIMED_OUT and cancelled; the other one is OK */
     gatherer_tool_t sleepy = s_test_tool ("sleepy", "SELECT pg_sleep(30)", 200, 1);
@@ -494,8 +486,8 @@ gatherer_sql_test (bool verbose)
     assert (results[0].finished_us - results[0].started_us >= 200000);
     assert (!results[0].data);
     assert (results[1].status == CONVEYOR__V1__TOOL_RESULT__STATUS__OK && results[1].rows == 1);
-    gatherer_sql_result_reset (&results[0]);
-    gatherer_sql_result_reset (&results[1]);
+    gatherer_result_reset (&results[0]);
+    gatherer_result_reset (&results[1]);
     /* cancelled on the server: no statement of ours still sleeping */
     gatherer_tool_t sleepers = s_test_tool ("sleepers",
                                             "SELECT count(*)::text AS n FROM pg_stat_activity"
@@ -509,7 +501,7 @@ gatherer_sql_test (bool verbose)
     assert (s_test_has_row (rows, want));
     json_decref (want);
     json_decref (rows);
-    gatherer_sql_result_reset (&results[0]);
+    gatherer_result_reset (&results[0]);
 
     /* the request's deadline cuts a tool's own timeout short */
     gatherer_tool_t patient = s_test_tool ("patient", "SELECT pg_sleep(30)", 60000, 1);
@@ -518,13 +510,13 @@ gatherer_sql_test (bool verbose)
     assert (results[0].status == CONVEYOR__V1__TOOL_RESULT__STATUS__TIMED_OUT);
     assert (strstr (results[0].error, "the request's deadline came after"));
     assert (results[0].by_deadline);
-    gatherer_sql_result_reset (&results[0]);
+    gatherer_result_reset (&results[0]);
     s_test_run (&test, &one, 1, context, zclock_usecs () - 1, results);
     assert (results[0].status == CONVEYOR__V1__TOOL_RESULT__STATUS__TIMED_OUT);
     assert (strstr (results[0].error, "left no time"));
     assert (results[0].by_deadline);
     assert (results[0].attempts == 0);
-    gatherer_sql_result_reset (&results[0]);
+    gatherer_result_reset (&results[0]);
 
     /* an SQL error is FAILED with the message on one line; a write fails: sessions are read-only */
     gatherer_tool_t broken = s_test_tool ("broken", "SELECT no_such_column FROM bank.customers", 1000, 1);
@@ -540,8 +532,8 @@ gatherer_sql_test (bool verbose)
     assert (results[1].status == CONVEYOR__V1__TOOL_RESULT__STATUS__FAILED);
     assert (strstr (results[1].error,
                     "postgresql statement failed (25006): cannot execute INSERT in a read-only transaction"));
-    gatherer_sql_result_reset (&results[0]);
-    gatherer_sql_result_reset (&results[1]);
+    gatherer_result_reset (&results[0]);
+    gatherer_result_reset (&results[1]);
 
     /* rows past max_rows are dropped; NULL is nil; JSON values go as JSON text */
     gatherer_tool_t many = s_test_tool ("many",
@@ -560,7 +552,7 @@ gatherer_sql_test (bool verbose)
     assert (s_test_has_row (rows, want));
     json_decref (want);
     json_decref (rows);
-    gatherer_sql_result_reset (&results[0]);
+    gatherer_result_reset (&results[0]);
     cv_pgpool_destroy (&test.pool);
 
     /* PostgreSQL unreachable: every tool FAILED with the connection error */
@@ -569,7 +561,7 @@ gatherer_sql_test (bool verbose)
     for (size_t i = 0; i < 2; i++) {
         assert (results[i].status == CONVEYOR__V1__TOOL_RESULT__STATUS__FAILED);
         assert (strstr (results[i].error, "postgresql connect failed"));
-        gatherer_sql_result_reset (&results[i]);
+        gatherer_result_reset (&results[i]);
     }
 
     /* a call given up on is never heard of; the pool serves on */

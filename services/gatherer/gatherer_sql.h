@@ -19,32 +19,8 @@
 #include "cv_backoff.h"
 #include "cv_envelope.h"
 #include "cv_pgpool.h"
+#include "gatherer_result.h"
 #include "gatherer_tools.h"
-
-#define GATHERER_SQL_ERROR_BYTES 512
-
-/* One tool's outcome, whatever its kind (gatherer_call fills it for every kind through the same
-   fields). Plain data; gatherer_sql_result_reset frees data. */
-typedef struct {
-    Conveyor__V1__ToolResult__Status status;
-    uint8_t *data; /* when OK: msgpack array of rows, malloc'd; else NULL */
-    size_t size;
-    size_t rows;                          /* rows in data */
-    size_t dropped;                       /* rows past max_rows, not in data */
-    bool cancelled;                       /* TIMED_OUT and a cancel request reached the server */
-    bool by_deadline;                     /* TIMED_OUT by the request's deadline, not the tool's timeout */
-    unsigned attempts;                    /* times it was sent: 0 when it never got a connection */
-    bool dependency;                      /* FAILED or TIMED_OUT because of what the tool calls (failure says how),
-                                             not because of its own request (an SQL error, an HTTP 4xx) */
-    cv_backoff_failure_t failure;         /* when dependency: connection, timeout, or HTTP status */
-    int http_status;                      /* when failure is CV_BACKOFF_HTTP */
-    int64_t retry_after_ms;               /* the wait the answer asked for, or CV_BACKOFF_NO_RETRY_AFTER */
-    bool cached;                          /* served from the cache (gatherer_call) */
-    bool breaker_open;                    /* refused at once by the tool's breaker (gatherer_call) */
-    char error[GATHERER_SQL_ERROR_BYTES]; /* why it failed or timed out, one line; "" when OK */
-    int64_t started_us;                   /* monotonic clock (zclock_usecs): when it was started ... */
-    int64_t finished_us;                  /* ... and when its outcome was known */
-} gatherer_sql_result_t;
 
 typedef struct _gatherer_sql_call_t gatherer_sql_call_t;
 
@@ -57,15 +33,12 @@ typedef void (gatherer_sql_done_fn) (void *arg);
    a fixed text goes as that text; context is read now only. deadline_us is the request's deadline on the zclock_usecs
    clock, 0 for none. */
 gatherer_sql_call_t *gatherer_sql_start (cv_pgpool_t *pool, const gatherer_tool_t *tool, const json_t *context,
-                                         int64_t deadline_us, gatherer_sql_result_t *result, gatherer_sql_done_fn *done,
+                                         int64_t deadline_us, gatherer_result_t *result, gatherer_sql_done_fn *done,
                                          void *arg);
 
 /* Gives up on a call not done yet: done is never called, result is left as it is, the
    statement is cancelled, and the call is gone. */
 void gatherer_sql_forget (gatherer_sql_call_t *call);
-
-/* Frees a result's data and clears it. */
-void gatherer_sql_result_reset (gatherer_sql_result_t *result);
 
 void gatherer_sql_test (bool verbose);
 
