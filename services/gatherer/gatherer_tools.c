@@ -11,9 +11,6 @@
 #include "cv_envelope.h"
 #include "gatherer_kb.h"
 
-#define PATH_MAX_BYTES 128 /* as cv_template_lookup's */
-#define EVIDENCE_PREFIX "evidence."
-
 /* A plan's inputs are bit sets of its tools. */
 _Static_assert(CV_MAX_TOOL_RESULTS <= 32, "a plan's inputs are uint32_t bit sets");
 
@@ -32,37 +29,6 @@ struct _gatherer_tools_t {
     size_t max_plan;
     cv_node_t **params_nodes; /* per tool, its `params` (or NULL), while gatherer_tools_new runs */
 };
-
-/* Context paths: dot-separated non-empty parts of [A-Za-z0-9_], as templates use. */
-static bool
-s_valid_path (const char *path)
-{
-    size_t size = strlen (path);
-    if (size == 0 || size >= PATH_MAX_BYTES || path[0] == '.' || path[size - 1] == '.' || strstr (path, ".."))
-        return false;
-    for (const char *c = path; *c; c++)
-        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_'
-              || *c == '.'))
-            return false;
-    return true;
-}
-
-/* The node of param index in params (a list, or a single path). */
-static cv_node_t *
-s_param_node (cv_node_t *params, size_t index)
-{
-    return cv_node_is_list (params) ? cv_node_item (params, index) : params;
-}
-
-/* The tool an evidence path reads (malloc'd), or NULL for another path. */
-static char *
-s_read_tool (const char *path)
-{
-    if (strncmp (path, EVIDENCE_PREFIX, strlen (EVIDENCE_PREFIX)) != 0)
-        return NULL;
-    const char *name = path + strlen (EVIDENCE_PREFIX);
-    return cv_strndup (name, strcspn (name, "."));
-}
 
 static void
 s_tool_free (gatherer_tool_t *tool)
@@ -109,63 +75,24 @@ s_parse_sql (gatherer_tools_t *self, const cv_config_t *agent, const char *name,
 {
     const char *query = NULL;
     long max_rows = GATHERER_MAX_ROWS_DEFAULT;
-    const char **params = NULL;
-    size_t param_count = 0;
+    gatherer_params_t params;
     if (cv_config_string (agent, node, "query", path, true, &query, err)
         || cv_config_int (agent, node, "max_rows", path, 1, GATHERER_MAX_ROWS_MAX, &max_rows, err)
-        || cv_config_strings (agent, node, "params", path, &params, &param_count, err))
+        || gatherer_params_parse (agent, node, path, false, &params, err))
         return -1;
-
-    char params_path[CV_NAME_MAX_BYTES + 24];
-    snprintf (params_path, sizeof params_path, "%s.params", path);
-    cv_node_t *params_node = cv_node_get (node, "params");
-    int rc = 0;
-    if (param_count > GATHERER_MAX_PARAMS)
-        rc = cv_config_fail (agent, params_node, params_path, err, "%zu parameters, over the limit of %d", param_count,
-                             GATHERER_MAX_PARAMS);
-    char **copies = cv_calloc (param_count ? param_count : 1, sizeof (char *));
-    char **reads = cv_calloc (param_count ? param_count : 1, sizeof (char *));
-    bool *optional = cv_calloc (param_count ? param_count : 1, sizeof (bool));
-    for (size_t i = 0; i < param_count && rc == 0; i++) {
-        size_t size = strlen (params[i]);
-        optional[i] = size > 0 && params[i][size - 1] == '?';
-        copies[i] = cv_strndup (params[i], optional[i] ? size - 1 : size);
-        reads[i] = s_read_tool (copies[i]);
-        cv_node_t *item = s_param_node (params_node, i);
-        if (!s_valid_path (copies[i]))
-            rc = cv_config_fail (agent, item, params_path, err,
-                                 "'%s' is not a context path (parts of [A-Za-z0-9_] joined by dots)", params[i]);
-        else if (strcmp (copies[i], "evidence") == 0)
-            rc = cv_config_fail (agent, item, params_path, err,
-                                 "'%s' names no tool: an input is evidence.TOOL, evidence.TOOL.N.FIELD...", params[i]);
-        else if (optional[i] && !reads[i])
-            rc = cv_config_fail (agent, item, params_path, err,
-                                 "'%s': only an evidence path takes `?`; a missing %s is NULL already", params[i],
-                                 copies[i]);
-    }
-    if (rc == 0) {
-        gatherer_tool_t *tool = &self->tools[self->tool_count++];
-        tool->name = cv_strdup (name);
-        tool->kind = GATHERER_TOOL_SQL;
-        tool->query = cv_strdup (query);
-        tool->params = (const char *const *) copies;
-        tool->reads = (const char *const *) reads;
-        tool->optional = optional;
-        tool->param_count = param_count;
-        tool->timeout_ms = (int) timeout_ms;
-        tool->max_rows = (int) max_rows;
-        self->params_nodes[self->tool_count - 1] = params_node;
-    } else {
-        for (size_t i = 0; i < param_count; i++) {
-            free (copies[i]);
-            free (reads[i]);
-        }
-        free (copies);
-        free (reads);
-        free (optional);
-    }
-    free (params);
-    return rc;
+    gatherer_tool_t *tool = &self->tools[self->tool_count++];
+    tool->name = cv_strdup (name);
+    tool->kind = GATHERER_TOOL_SQL;
+    tool->query = cv_strdup (query);
+    tool->params = (const char *const *) params.paths;
+    tool->reads = (const char *const *) params.reads;
+    tool->optional = params.optional;
+    tool->param_count = params.count;
+    tool->timeout_ms = (int) timeout_ms;
+    tool->max_rows = (int) max_rows;
+    self->params_nodes[self->tool_count - 1] = params.node;
+    free (params.names);
+    return 0;
 }
 
 /* A kind: kb_search tool: the path of its text, its intent filter and its row limit, held as
@@ -183,19 +110,19 @@ s_parse_kb (gatherer_tools_t *self, const cv_config_t *agent, const char *name, 
         return -1;
     char key_path[CV_NAME_MAX_BYTES + 24];
     snprintf (key_path, sizeof key_path, "%s.query", path);
-    if (!s_valid_path (query))
+    if (!gatherer_params_valid_path (query))
         return cv_config_fail (agent, cv_node_get (node, "query"), key_path, err,
                                "'%s' is not a context path (parts of [A-Za-z0-9_] joined by dots)", query);
-    if (strncmp (query, EVIDENCE_PREFIX, strlen (EVIDENCE_PREFIX)) == 0 || strcmp (query, "evidence") == 0)
+    if (gatherer_params_reads_evidence (query))
         return cv_config_fail (agent, cv_node_get (node, "query"), key_path, err,
                                "'%s': a kb_search reads the request, not another tool's evidence", query);
     /* A dotted value is where the context holds the intent; a plain one is the intent itself. */
     bool by_path = intent && strchr (intent, '.');
     snprintf (key_path, sizeof key_path, "%s.intent", path);
-    if (by_path && !s_valid_path (intent))
+    if (by_path && !gatherer_params_valid_path (intent))
         return cv_config_fail (agent, cv_node_get (node, "intent"), key_path, err,
                                "'%s' is not a context path (parts of [A-Za-z0-9_] joined by dots)", intent);
-    if (by_path && strncmp (intent, EVIDENCE_PREFIX, strlen (EVIDENCE_PREFIX)) == 0)
+    if (by_path && gatherer_params_reads_evidence (intent))
         return cv_config_fail (agent, cv_node_get (node, "intent"), key_path, err,
                                "'%s': a kb_search reads the request, not another tool's evidence", intent);
     if (intent && !by_path && !cv_name_valid (intent))
@@ -279,7 +206,7 @@ s_param_fail (const gatherer_tools_t *self, const cv_config_t *agent, const gath
     vsnprintf (message, sizeof message, format, args);
     va_end (args);
     cv_node_t *params = self->params_nodes[tool - self->tools];
-    return cv_config_fail (agent, s_param_node (params, index), path, err, "%s", message);
+    return cv_config_fail (agent, gatherer_params_item (params, index), path, err, "%s", message);
 }
 
 /* Every evidence path reads a tool that exists. */
@@ -687,7 +614,7 @@ gatherer_tools_test (bool verbose)
     s_expect_failure ("tools:\n  cards:\n    kind: sql\n    query: SELECT 1\n    params: [user_id, 'intent..slots']\n",
                       "agent.yaml:5: tools.cards.params: 'intent..slots' is not a context path");
     s_expect_failure ("tools:\n  cards:\n    kind: sql\n    query: SELECT 1\n    params: [{a: b}]\n",
-                      "agent.yaml:5: tools.cards.params: item 1 must be a string");
+                      "agent.yaml:5: tools.cards.params: item 1 must be a context path");
     s_expect_failure ("tools:\n  'cards!':\n    kind: sql\n    query: SELECT 1\n",
                       "tools.cards!: a tool name is 1..64 of [A-Za-z0-9_.:-]");
     s_expect_failure ("tools:\n  cards: SELECT 1\n", "agent.yaml:2: tools.cards: must be a map");

@@ -57,13 +57,13 @@
 
 #include "cv_config.h"
 #include "cv_error.h"
+#include "gatherer_params.h"
 #include "gatherer_resilience.h"
 
 #define GATHERER_TIMEOUT_MS_DEFAULT 1000
 #define GATHERER_TIMEOUT_MS_MAX 60000
 #define GATHERER_MAX_ROWS_DEFAULT 50
 #define GATHERER_MAX_ROWS_MAX 1000
-#define GATHERER_MAX_PARAMS 32
 
 typedef enum { GATHERER_TOOL_SQL, GATHERER_TOOL_KB_SEARCH } gatherer_tool_kind_t;
 

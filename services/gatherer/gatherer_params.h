@@ -1,0 +1,52 @@
+/* A tool's parameters, read from its `params` in the agent file: for each, the context path it
+   reads (cv_context.h), the tool whose evidence that is when it is an evidence path, and whether
+   it is optional (a `?` after an evidence path). An sql tool lists them, for $1..$N:
+
+       params: [user_id, evidence.active_cards.0.id?]
+
+   an http tool names them, for the {name} placeholders of its URL and body:
+
+       params: {tracking: evidence.cards_in_delivery.0.delivery_tracking, quote: intent.slots.currency}
+
+   Pure parsing: whether an evidence path names a tool that exists is gatherer_tools' to check. */
+#ifndef GATHERER_PARAMS_H
+#define GATHERER_PARAMS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "cv_config.h"
+#include "cv_error.h"
+
+#define GATHERER_MAX_PARAMS 32
+#define GATHERER_PARAM_NAME_MAX_BYTES 64
+
+/* Parsed parameters (plain data; gatherer_params_free frees it). Every array has count entries
+   (at least one allocated, so that an empty list is not NULL). */
+typedef struct {
+    char **paths;   /* context paths, without the `?` */
+    char **reads;   /* per path: the tool it reads (evidence.TOOL...), or NULL */
+    bool *optional; /* per path: marked `?` */
+    char **names;   /* per path: its placeholder name, when named; else NULL */
+    size_t count;
+    cv_node_t *node; /* the agent file's `params` node (borrowed from it), or NULL when absent */
+} gatherer_params_t;
+
+/* Reads tool_node's `params` (at path, "tools.NAME", for errors): a list (or one path) when not
+   named, a map of placeholder names ([A-Za-z0-9_]) to paths when named. A missing `params` is
+   none. -1 with err at the offending item's line. */
+int gatherer_params_parse (const cv_config_t *agent, cv_node_t *tool_node, const char *path, bool named,
+                           gatherer_params_t *out, cv_error_t *err) CV_MUST_CHECK;
+void gatherer_params_free (gatherer_params_t *params);
+
+/* The node of parameter index in params (a list's item, a map's value, or a single path). */
+cv_node_t *gatherer_params_item (cv_node_t *params, size_t index);
+
+/* Whether path is a context path: dot-separated non-empty parts of [A-Za-z0-9_]. */
+bool gatherer_params_valid_path (const char *path);
+/* Whether path reads another tool's evidence (evidence or evidence.TOOL...). */
+bool gatherer_params_reads_evidence (const char *path);
+
+void gatherer_params_test (bool verbose);
+
+#endif
