@@ -20,10 +20,11 @@ struct _gatherer_call_t {
     cv_breaker_t *breaker; /* the tool's, or NULL */
     uint8_t *key;          /* its cache key when it is cached, else NULL */
     size_t key_size;
-    gatherer_sql_call_t *sql; /* the attempt running, for sql and kb_search */
-    int timer;                /* a retry's wait, or the delivery of a result known at once; -1 */
-    unsigned tries;           /* attempts started */
-    unsigned attempts;        /* their attempts, as each kind counts them (sent) */
+    gatherer_sql_call_t *sql;   /* the attempt running, for sql and kb_search ... */
+    gatherer_http_call_t *http; /* ... and for http */
+    int timer;                  /* a retry's wait, or the delivery of a result known at once; -1 */
+    unsigned tries;             /* attempts started */
+    unsigned attempts;          /* their attempts, as each kind counts them (sent) */
     int64_t started_us;
     gatherer_result_t last; /* the last attempt's result */
     gatherer_result_t *result;
@@ -168,6 +169,7 @@ s_attempt_done (void *arg)
 {
     gatherer_call_t *self = arg;
     self->sql = NULL;
+    self->http = NULL;
     self->attempts += self->last.attempts;
     bool failed = gatherer_call_dependency_failed (&self->last);
     uint64_t now_ms = (uint64_t) zclock_mono ();
@@ -197,6 +199,17 @@ s_attempt_done (void *arg)
     s_settle (self);
 }
 
+/* An attempt whose result was known as it started, heard from the loop as any other. */
+static int
+s_attempt_known (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop, (void) timer_id;
+    gatherer_call_t *self = arg;
+    self->timer = -1;
+    s_attempt_done (self);
+    return 0;
+}
+
 /* One attempt: the one place that knows the kinds. */
 static void
 s_attempt (gatherer_call_t *self)
@@ -208,6 +221,15 @@ s_attempt (gatherer_call_t *self)
     case GATHERER_TOOL_KB_SEARCH:
         self->sql = gatherer_sql_start (self->env->pool, self->tool, self->context, self->deadline_us, &self->last,
                                         s_attempt_done, self);
+        break;
+    case GATHERER_TOOL_HTTP:
+        assert (self->env->http);
+        self->http = gatherer_http_start (self->env->http, self->tool, self->context, self->deadline_us, &self->last,
+                                          s_attempt_done, self);
+        if (!self->http) {
+            self->timer = zloop_timer (self->env->loop, 0, 1, s_attempt_known, self);
+            assert (self->timer >= 0);
+        }
         break;
     }
 }
@@ -268,6 +290,8 @@ gatherer_call_forget (gatherer_call_t *call)
     assert (call);
     if (call->sql)
         gatherer_sql_forget (call->sql);
+    if (call->http)
+        gatherer_http_forget (call->http);
     if (call->timer >= 0)
         zloop_timer_end (call->env->loop, call->timer);
     free (call->key);

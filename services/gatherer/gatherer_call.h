@@ -34,13 +34,15 @@
 #include "cv_breaker.h"
 #include "cv_cache.h"
 #include "cv_pgpool.h"
+#include "gatherer_http.h"
 #include "gatherer_sql.h"
 #include "gatherer_tools.h"
 
 /* Where a loop's tools run, and what protects them (plain data, borrowed; outlives the calls). */
 typedef struct {
     zloop_t *loop;
-    cv_pgpool_t *pool;             /* sql and kb_search tools run here */
+    cv_pgpool_t *pool;             /* sql and kb_search tools run here ... */
+    cv_http_t *http;               /* ... http ones here (NULL when the agent file has none) */
     cv_cache_t *cache;             /* this loop's results, or NULL: nothing cached */
     cv_backoff_rng_t *rng;         /* this loop's */
     const gatherer_tools_t *tools; /* whose tools the breakers are for; NULL: no breakers */

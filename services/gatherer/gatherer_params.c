@@ -11,6 +11,7 @@
 #include "cv_alloc.h"
 #include "cv_assert.h"
 #include "cv_envelope.h"
+#include "cv_template.h"
 
 #define PATH_MAX_BYTES 128 /* as cv_template_lookup's */
 #define EVIDENCE_PREFIX "evidence."
@@ -54,6 +55,18 @@ s_read_tool (const char *path)
         return NULL;
     const char *name = path + strlen (EVIDENCE_PREFIX);
     return cv_strndup (name, strcspn (name, "."));
+}
+
+char *
+gatherer_params_text (const json_t *root, const char *path)
+{
+    assert (path);
+    json_t *value = root ? cv_template_lookup (root, path) : NULL;
+    if (!value || json_is_null (value))
+        return NULL;
+    if (json_is_object (value) || json_is_array (value))
+        return json_dumps (value, JSON_COMPACT | JSON_ENSURE_ASCII);
+    return cv_template_scalar_text (value);
 }
 
 cv_node_t *
@@ -228,6 +241,27 @@ gatherer_params_test (bool verbose)
     s_expect_failure ("tools:\n  t: {params: [user_id]}\n", true, "must be a map of placeholder name");
     s_expect_failure ("tools:\n  t:\n    params:\n      ok: user_id\n      'no-dash': text\n", true,
                       "agent.yaml:5: tools.t.params: 'no-dash' is not a placeholder name");
+    /* values as text */
+    json_t *root =
+        json_pack ("{s:s, s:i, s:b, s:n, s:{s:[i,s]}}", "s", "x'y", "n", 42, "b", 1, "null", "o", "a", 1, "z");
+    char *text = gatherer_params_text (root, "s");
+    assert (streq (text, "x'y"));
+    free (text);
+    text = gatherer_params_text (root, "n");
+    assert (streq (text, "42"));
+    free (text);
+    text = gatherer_params_text (root, "b");
+    assert (streq (text, "true"));
+    free (text);
+    text = gatherer_params_text (root, "o");
+    assert (streq (text, "{\"a\":[1,\"z\"]}"));
+    free (text);
+    text = gatherer_params_text (root, "o.a.1");
+    assert (streq (text, "z"));
+    free (text);
+    assert (!gatherer_params_text (root, "null") && !gatherer_params_text (root, "missing"));
+    assert (!gatherer_params_text (NULL, "s"));
+    json_decref (root);
     if (verbose)
         printf ("gatherer_params: ok\n");
 }

@@ -15,6 +15,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "cv_config.h"
 #include "cv_error.h"
 
@@ -46,6 +48,11 @@ cv_node_t *gatherer_params_item (cv_node_t *params, size_t index);
 bool gatherer_params_valid_path (const char *path);
 /* Whether path reads another tool's evidence (evidence or evidence.TOOL...). */
 bool gatherer_params_reads_evidence (const char *path);
+
+/* The text of the value at path in root (a request's context, an HTTP answer), as parameters and
+   kept fields go: a scalar as it is (numbers in their shortest form), an object or an array as
+   compact JSON; malloc'd, or NULL when there is no value there or it is null. */
+char *gatherer_params_text (const json_t *root, const char *path);
 
 void gatherer_params_test (bool verbose);
 

@@ -41,6 +41,7 @@ typedef struct {
 typedef struct {
     const gatherer_server_shared_t *shared;
     cv_pgpool_t *pool;
+    cv_http_t *http; /* when the agent file has http tools */
     cv_cache_t *cache;
     cv_backoff_rng_t rng;
     gatherer_call_env_t env;
@@ -103,9 +104,17 @@ void *
 gatherer_server_logic_new (const void *shared, zloop_t *loop, cv_log_t *log, cv_error_t *err)
 {
     assert (shared && loop && log);
-    (void) err;
     gatherer_server_logic_t *self = cv_calloc (1, sizeof *self);
     self->shared = shared;
+    const gatherer_tools_t *tools = self->shared->tools;
+    for (size_t i = 0; i < gatherer_tools_count (tools) && !self->http; i++)
+        if (gatherer_tools_tool (tools, i)->kind == GATHERER_TOOL_HTTP) {
+            self->http = cv_http_new (loop, err);
+            if (!self->http) {
+                free (self);
+                return NULL;
+            }
+        }
     /* The instance id names the sessions in pg_stat_activity. Connections open when first used. */
     self->pool = cv_pgpool_new (loop, self->shared->url, cv_log_instance (log), self->shared->connections);
     self->cache = cv_cache_new (GATHERER_CACHE_ENTRIES, GATHERER_CACHE_BYTES);
@@ -113,6 +122,7 @@ gatherer_server_logic_new (const void *shared, zloop_t *loop, cv_log_t *log, cv_
     cv_backoff_seed (&self->rng, (uint64_t) zclock_usecs () ^ ((uint64_t) getpid () << 32) ^ (uintptr_t) self);
     self->env = (gatherer_call_env_t){.loop = loop,
                                       .pool = self->pool,
+                                      .http = self->http,
                                       .cache = self->cache,
                                       .rng = &self->rng,
                                       .tools = self->shared->tools,
@@ -141,6 +151,7 @@ gatherer_server_logic_destroy (void **logic_p)
     if (self->check_sql)
         gatherer_sql_forget (self->check_sql);
     gatherer_result_reset (&self->check_result);
+    cv_http_destroy (&self->http);
     cv_pgpool_destroy (&self->pool);
     cv_cache_destroy (&self->cache);
     free (self);
@@ -218,8 +229,8 @@ gatherer_server_check_begin (void *logic, cv_worker_call_t *call)
 /* What conveyor-gatherer's main.c runs and its tests start. */
 const cv_launcher_spec_t gatherer_server_spec = {
     .service = GATHERER_SERVICE,
-    .summary = "conveyor's gatherer: runs the tools of an intent's plan (SQL, in parallel) and answers "
-               "with the evidence.",
+    .summary = "conveyor's gatherer: runs the tools of an intent's plan (SQL, knowledge-base search and HTTP, "
+               "in parallel where they do not depend on one another) and answers with the evidence.",
     .request_body = CONVEYOR__V1__ENVELOPE__BODY_GATHER_REQUEST,
     .shared_new = gatherer_server_shared_new,
     .shared_destroy = gatherer_server_shared_destroy,
@@ -230,8 +241,8 @@ const cv_launcher_spec_t gatherer_server_spec = {
     .capacity_per_cpu = GATHERER_CAPACITY_PER_CPU,
     .handlers = GATHERER_HANDLERS,
     .capacity_max = GATHERER_CAPACITY_MAX,
-    .capacity_why = "requests mostly wait on PostgreSQL, on one event loop that runs the tools of all of "
-                    "them over its database-connections",
+    .capacity_why = "requests mostly wait on PostgreSQL and HTTP services, on one event loop that runs the "
+                    "tools of all of them",
     .default_control_endpoint = GATHERER_DEFAULT_CONTROL_ENDPOINT,
     .extra_settings = gatherer_server_settings,
     .extra_count = sizeof gatherer_server_settings / sizeof gatherer_server_settings[0],
@@ -287,7 +298,7 @@ gatherer_server_test (bool verbose)
     cv_config_destroy (&agent);
 
     /* a wrong agent file stops the start, naming file and line */
-    agent = cv_config_parse ("agent.yaml", "tools:\n  cards: {kind: http, query: x}\n", &err);
+    agent = cv_config_parse ("agent.yaml", "tools:\n  cards: {kind: ftp, query: x}\n", &err);
     args.agent = agent;
     assert (!gatherer_server_shared_new (&args, log, &err));
     assert (strstr (err.message, "agent.yaml:2: tools.cards.kind"));

@@ -26,18 +26,6 @@ struct _gatherer_sql_call_t {
     void *arg;
 };
 
-/* A parameter's text from the context: malloc'd, or NULL for SQL NULL. */
-static char *
-s_param_text (const json_t *context, const char *path)
-{
-    json_t *value = context ? cv_template_lookup (context, path) : NULL;
-    if (!value || json_is_null (value))
-        return NULL;
-    if (json_is_object (value) || json_is_array (value))
-        return json_dumps (value, JSON_COMPACT | JSON_ENSURE_ASCII);
-    return cv_template_scalar_text (value);
-}
-
 /* Records a statement's outcome. */
 static void
 s_record (gatherer_sql_call_t *call, const cv_pgpool_outcome_t *outcome)
@@ -131,8 +119,8 @@ gatherer_sql_start (cv_pgpool_t *pool, const gatherer_tool_t *tool, const json_t
     call->limit_ms = (until_us - now) / 1000;
     char *params[GATHERER_MAX_PARAMS];
     for (size_t i = 0; i < tool->param_count; i++)
-        params[i] =
-            tool->fixed && tool->fixed[i] ? cv_strdup (tool->fixed[i]) : s_param_text (context, tool->params[i]);
+        params[i] = tool->fixed && tool->fixed[i] ? cv_strdup (tool->fixed[i])
+                                                  : gatherer_params_text (context, tool->params[i]);
     call->run = cv_pgpool_run (pool, tool->query, tool->param_count, (const char *const *) params,
                                (size_t) tool->max_rows, until_us, until_us <= now ? s_no_time : s_pool_done, call);
     for (size_t i = 0; i < tool->param_count; i++)

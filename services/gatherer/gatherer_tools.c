@@ -45,6 +45,7 @@ s_tool_free (gatherer_tool_t *tool)
     free ((bool *) tool->optional);
     free ((char *) tool->name);
     free ((char *) tool->query);
+    gatherer_http_spec_destroy (&tool->http);
 }
 
 void
@@ -155,40 +156,97 @@ s_parse_kb (gatherer_tools_t *self, const cv_config_t *agent, const char *name, 
     return 0;
 }
 
+/* A kind: http tool: its parameters, named for the placeholders, and what it sends and keeps
+   (gatherer_http_spec.h). */
+static int
+s_parse_http (gatherer_tools_t *self, const cv_config_t *agent, const char *name, cv_node_t *node, const char *path,
+              long timeout_ms, cv_error_t *err)
+{
+    long max_rows = GATHERER_MAX_ROWS_DEFAULT;
+    gatherer_params_t params;
+    if (cv_config_int (agent, node, "max_rows", path, 1, GATHERER_MAX_ROWS_MAX, &max_rows, err)
+        || gatherer_params_parse (agent, node, path, true, &params, err))
+        return -1;
+    gatherer_http_spec_t *http = gatherer_http_spec_parse (agent, node, path, &params, err);
+    if (!http) {
+        gatherer_params_free (&params);
+        return -1;
+    }
+    gatherer_tool_t *tool = &self->tools[self->tool_count++];
+    tool->name = cv_strdup (name);
+    tool->kind = GATHERER_TOOL_HTTP;
+    tool->query = cv_asprintf ("%s %s", http->method, http->url);
+    tool->params = (const char *const *) params.paths;
+    tool->reads = (const char *const *) params.reads;
+    tool->optional = params.optional;
+    tool->param_count = params.count;
+    tool->timeout_ms = (int) timeout_ms;
+    tool->max_rows = (int) max_rows;
+    tool->http = http;
+    self->params_nodes[self->tool_count - 1] = params.node;
+    for (size_t i = 0; i < params.count; i++)
+        free (params.names[i]); /* the spec has its copies */
+    free (params.names);
+    return 0;
+}
+
 static int
 s_parse_tool (gatherer_tools_t *self, const cv_config_t *agent, const char *name, cv_node_t *node, cv_error_t *err)
 {
-    /* each kind's own keys, then gatherer_resilience_keys */
+    /* each kind's own keys, then gatherer_resilience's */
     static const char *const sql_keys[] = {"kind",    "query",   "params", "timeout_ms", "max_rows",
                                            "retries", "breaker", "cache",  "personal",   NULL};
     static const char *const kb_keys[] = {"kind",    "query",   "intent", "timeout_ms", "max_rows",
                                           "retries", "breaker", "cache",  "personal",   NULL};
+    static const char *const http_keys[] = {"kind",       "method",  "url",     "params",   "headers",
+                                            "body",       "keep",    "rows",    "max_rows", "max_response_bytes",
+                                            "timeout_ms", "retries", "breaker", "cache",    "personal",
+                                            NULL};
+    static const struct {
+        const char *name;
+        gatherer_tool_kind_t kind;
+        const char *const *keys;
+    } kinds[] = {{"sql", GATHERER_TOOL_SQL, sql_keys},
+                 {"kb_search", GATHERER_TOOL_KB_SEARCH, kb_keys},
+                 {"http", GATHERER_TOOL_HTTP, http_keys}};
     char path[CV_NAME_MAX_BYTES + 16];
     snprintf (path, sizeof path, "tools.%s", name);
     if (!cv_name_valid (name))
         return cv_config_fail (agent, node, path, err, "a tool name is 1..%d of " CV_NAME_CHARS, CV_NAME_MAX_BYTES);
-    /* The keys a tool may have depend on its kind; kind itself is checked after them. */
-    const char *peek = cv_node_text (cv_node_get (node, "kind"));
-    bool kb = peek && strcmp (peek, "kb_search") == 0;
-    if (cv_config_known_keys (agent, node, path, kb ? kb_keys : sql_keys, err))
+    if (!cv_node_is_map (node))
+        return cv_config_fail (agent, node, path, err, "must be a map: the tool's kind and its keys");
+    const char *kind_name = NULL;
+    if (cv_config_string (agent, node, "kind", path, true, &kind_name, err))
         return -1;
-
-    const char *kind = NULL;
-    long timeout_ms = GATHERER_TIMEOUT_MS_DEFAULT;
-    if (cv_config_string (agent, node, "kind", path, true, &kind, err))
-        return -1;
-    if (strcmp (kind, "sql") != 0 && !kb) {
+    size_t k = 0;
+    while (k < sizeof kinds / sizeof kinds[0] && strcmp (kinds[k].name, kind_name) != 0)
+        k++;
+    if (k == sizeof kinds / sizeof kinds[0]) {
         char kind_path[sizeof path + 8];
         snprintf (kind_path, sizeof kind_path, "%s.kind", path);
         return cv_config_fail (agent, cv_node_get (node, "kind"), kind_path, err,
-                               "kind '%s' is not supported (sql or kb_search)", kind);
+                               "kind '%s' is not supported (sql, kb_search or http)", kind_name);
     }
+    /* the keys a tool may have depend on its kind */
+    if (cv_config_known_keys (agent, node, path, kinds[k].keys, err))
+        return -1;
+    long timeout_ms = GATHERER_TIMEOUT_MS_DEFAULT;
     gatherer_resilience_t resilience;
     if (cv_config_int (agent, node, "timeout_ms", path, 1, GATHERER_TIMEOUT_MS_MAX, &timeout_ms, err)
         || gatherer_resilience_parse (agent, node, path, &resilience, err))
         return -1;
-    int rc = kb ? s_parse_kb (self, agent, name, node, path, timeout_ms, err)
-                : s_parse_sql (self, agent, name, node, path, timeout_ms, err);
+    int rc = -1;
+    switch (kinds[k].kind) {
+    case GATHERER_TOOL_SQL:
+        rc = s_parse_sql (self, agent, name, node, path, timeout_ms, err);
+        break;
+    case GATHERER_TOOL_KB_SEARCH:
+        rc = s_parse_kb (self, agent, name, node, path, timeout_ms, err);
+        break;
+    case GATHERER_TOOL_HTTP:
+        rc = s_parse_http (self, agent, name, node, path, timeout_ms, err);
+        break;
+    }
     if (rc == 0)
         self->tools[self->tool_count - 1].resilience = resilience;
     return rc;
@@ -569,8 +627,14 @@ gatherer_tools_test (bool verbose)
     gatherer_tools_destroy (&tools);
 
     /* Every mistake names the file, the line and the key. */
+    s_expect_failure ("tools:\n  cards:\n    kind: ftp\n    query: x\n",
+                      "agent.yaml:3: tools.cards.kind: kind 'ftp' is not supported (sql, kb_search or http)");
     s_expect_failure ("tools:\n  cards:\n    kind: http\n    query: x\n",
-                      "agent.yaml:3: tools.cards.kind: kind 'http' is not supported (sql or kb_search)");
+                      "agent.yaml:4: tools.cards.query: unknown key");
+    /* an http tool's named parameters take part in the plan as any: here, one it reads is missing */
+    s_expect_failure ("tools:\n  parcel:\n    kind: http\n    url: 'http://h/{t}'\n"
+                      "    params: {t: evidence.cards.0.tracking}\n    keep: {status: status}\n",
+                      "agent.yaml:5: tools.parcel.params: 'evidence.cards.0.tracking' reads no tool");
     s_expect_failure ("tools:\n  kb:\n    kind: kb_search\n    query: 'text..x'\n",
                       "agent.yaml:4: tools.kb.query: 'text..x' is not a context path");
     s_expect_failure ("tools:\n  kb:\n    kind: kb_search\n    query: SELECT 1\n",

@@ -3,7 +3,7 @@
 
      tools:
        active_cards:
-         kind: sql                    -- sql or kb_search
+         kind: sql                    -- sql, kb_search or http (gatherer_http_spec.h)
          query: SELECT ... $1 ...     -- required; one statement, parameters $1..$N
          params: [user_id, intent.slots.last4]   -- context paths for $1..$N (see cv_context.h)
          timeout_ms: 1000             -- 1..60000, default 1000
@@ -57,6 +57,7 @@
 
 #include "cv_config.h"
 #include "cv_error.h"
+#include "gatherer_http_spec.h"
 #include "gatherer_params.h"
 #include "gatherer_resilience.h"
 
@@ -65,7 +66,7 @@
 #define GATHERER_MAX_ROWS_DEFAULT 50
 #define GATHERER_MAX_ROWS_MAX 1000
 
-typedef enum { GATHERER_TOOL_SQL, GATHERER_TOOL_KB_SEARCH } gatherer_tool_kind_t;
+typedef enum { GATHERER_TOOL_SQL, GATHERER_TOOL_KB_SEARCH, GATHERER_TOOL_HTTP } gatherer_tool_kind_t;
 
 /* One tool: plain data, owned by the gatherer_tools_t it came from. */
 typedef struct {
@@ -81,6 +82,7 @@ typedef struct {
     int timeout_ms;
     int max_rows;
     gatherer_resilience_t resilience; /* retries, breaker, cache (gatherer_resilience.h) */
+    gatherer_http_spec_t *http;       /* an http tool's request and answer, else NULL */
 } gatherer_tool_t;
 
 /* An intent's plan: the tools to run, in the order the agent file lists them (the Evidence's
