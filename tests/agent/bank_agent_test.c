@@ -54,10 +54,10 @@ s_test_policies (cv_config_t *agent, bool verbose)
     cv_error_t err;
     decision_policy_t *policy = decision_policy_new (agent, NULL, &err);
     cv_assert_that (policy, "bank agent: the demo's policies do not load: %s", err.message);
-    assert (decision_policy_count (policy) == 13);
+    assert (decision_policy_count (policy) == 16);
     assert (strcmp (decision_policy_name (policy, 0), "lost_card_freeze") == 0);
-    assert (strcmp (decision_policy_name (policy, 11), "kb_answer") == 0);
-    assert (!decision_policy_name (policy, 13));
+    assert (strcmp (decision_policy_name (policy, 14), "kb_answer") == 0);
+    assert (!decision_policy_name (policy, 16));
     assert (strcmp (decision_policy_catch_all (policy), "handoff") == 0);
 
     static const struct {
@@ -95,7 +95,15 @@ s_test_policies (cv_config_t *agent, bool verbose)
          "unrecognised_payment_review", "escalate", NULL,
          "[{\"id\": \"unrecognised_payment_review.1\", \"kind\": \"open_dispute\","
          " \"params\": {\"transaction_id\": \"tx-5\"}}]"},
-        {"{\"intent\": \"card_arrival\", \"cards_in_delivery\": [{\"id\": \"card-2\", \"last4\": \"0042\"}]}",
+        /* a card on its way: the tracker's word, or, when it could not be asked, the bank's own */
+        {"{\"intent\": \"card_arrival\", \"cards_in_delivery\": [{\"id\": \"card-2\"}],"
+         " \"delivery_status\": [{\"carrier\": \"An Post\"}], \"active_cards\": [{\"id\": \"card-1\"}]}",
+         "card_tracked_card_in_use", "answer", NULL, NULL},
+        {"{\"intent\": \"card_arrival\", \"cards_in_delivery\": [{\"id\": \"card-2\"}],"
+         " \"delivery_status\": [{\"carrier\": \"An Post\"}], \"active_cards\": []}",
+         "card_tracked", "answer", NULL, NULL},
+        {"{\"intent\": \"card_arrival\", \"cards_in_delivery\": [{\"id\": \"card-2\", \"last4\": \"0042\"}],"
+         " \"delivery_status\": \"failed\"}",
          "card_on_its_way", "answer", NULL, NULL},
         {"{\"intent\": \"card_arrival\", \"cards_in_delivery\": [{\"id\": \"card-2\"}],"
          " \"active_cards\": [{\"id\": \"card-1\"}]}",
@@ -112,7 +120,11 @@ s_test_policies (cv_config_t *agent, bool verbose)
          "answer", NULL, NULL},
         {"{\"intent\": \"top_up_failed\", \"failed_topups\": [{\"id\": \"tp-1\"}]}", "topup_failed", "answer", NULL,
          NULL},
-        {"{\"intent\": \"exchange_rate\","
+        /* a rate: the FX service's, or, when it could not be asked, the bank's reference rates */
+        {"{\"intent\": \"exchange_rate\", \"fx_rate\": [{\"quote\": \"USD\", \"rate\": \"1.16\"}],"
+         " \"exchange_rates\": [{\"base\": \"EUR\", \"quote\": \"USD\", \"rate\": \"1.0841\"}]}",
+         "fx_rate", "answer", NULL, NULL},
+        {"{\"intent\": \"exchange_rate\", \"fx_rate\": \"failed\","
          " \"exchange_rates\": [{\"base\": \"EUR\", \"quote\": \"USD\", \"rate\": \"1.0841\"}]}",
          "exchange_rates", "answer", NULL, NULL},
         {"{\"intent\": \"exchange_rate\", \"exchange_rates\": []}", "handoff", "handoff", NULL, NULL},

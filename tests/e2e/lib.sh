@@ -84,6 +84,9 @@ e2e_setup() {
     E2E_BROKER=tcp://127.0.0.1:$(e2e_free_port)
     E2E_CONTROL=tcp://127.0.0.1:$(e2e_free_port)
     E2E_API=http://127.0.0.1:$E2E_HTTP_PORT
+    # The gatherer's http tools call the test's own bank API (e2e_start_bankapi), never one on
+    # the agent file's default port.
+    export CONVEYOR_BANKAPI_URL=http://127.0.0.1:$(e2e_free_port)
     export CONVEYOR_BROKER_ENDPOINT=$E2E_BROKER
     export CONVEYOR_HEARTBEAT_MS=$E2E_HEARTBEAT_MS
     export CONVEYOR_AGENT_FILE=${CONVEYOR_AGENT_FILE:-$CONVEYOR_SOURCE_DIR/deploy/config/bank-agent.yaml}
@@ -124,7 +127,17 @@ e2e_start_worker() {
     E2E_PIDS[$name]=$!
 }
 
+# e2e_start_bankapi [extra flags]: the bank's other systems at CONVEYOR_BANKAPI_URL, their test
+# controls on (POST $CONVEYOR_BANKAPI_URL/_test/faults makes a route slow or failing).
+e2e_start_bankapi() {
+    "$CONVEYOR_BIN/conveyor-bankapi" --bankapi-port "${CONVEYOR_BANKAPI_URL##*:}" --test-control "$@" \
+        >>"$E2E_DIR/bankapi.log" 2>&1 &
+    E2E_PIDS[bankapi]=$!
+    e2e_wait 30 "the bank API" curl -sf "$CONVEYOR_BANKAPI_URL/healthz"
+}
+
 e2e_start_stack() {
+    e2e_start_bankapi
     e2e_start_orchestrator
     e2e_start_worker intent intent-1
     e2e_start_worker gatherer gatherer-1

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # End to end: the whole stack (orchestrator and one of each worker, the built binaries) with a
-# real PostgreSQL. The nine demo intents answered through HTTP (one through a two-step plan),
+# real PostgreSQL and the demo bank's HTTP service. The nine demo intents answered through HTTP (one through a two-step plan),
 # another from the knowledge base, four checkpoints per finished request, actions recorded,
 # idempotency, bad input refused with a 4xx, probes.
 source "$(dirname "$0")/lib.sh"
@@ -33,6 +33,15 @@ for case in "${cases[@]}"; do
     ids+=("$(jq -r .request_id <<<"$answer")")
     e2e_ok "$intent -> $outcome"
 done
+# The bank's other systems, over HTTP: the card tracker, asked with the tracking number the first
+# SQL tool found, and the FX service, asked with the currency the customer named.
+document=$(curl -sS "$E2E_API/v1/requests/${ids[1]}")
+e2e_expect "the card tracker" "$document" \
+    '.decision.rule == "card_tracked_card_in_use" and (.reply.text | contains("An Post")) and ([.evidence.tools[] | select(.name == "delivery_status") | [.status, .rows]] == [["ok", 1]])'
+document=$(curl -sS "$E2E_API/v1/requests/${ids[5]}")
+e2e_expect "the FX service" "$document" \
+    '.decision.rule == "fx_rate" and (.reply.text | test("1 EUR = [0-9.]+ USD \\(reference mid rate"))'
+e2e_ok "http tools: the card tracker and the FX service"
 # A two-step plan: card_payments reads the card that active_cards found; both ran, and the
 # reply is made of the second's rows.
 document=$(curl -sS "$E2E_API/v1/requests/${ids[8]}")

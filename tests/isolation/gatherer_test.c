@@ -17,121 +17,24 @@
 #include "cv_pg.h"
 #include "cv_template.h"
 #include "gatherer_server.h"
+#include "gtest.h"
 #include "harness.h"
 
-/* One gatherer worker and everything its configuration points to, which must outlive it. */
-typedef struct {
-    cv_log_t *log;
-    cv_config_t *agent;
-    cv_settings_t *settings;
-    cv_launcher_args_t args;
-    cv_worker_config_t config;
-    harness_t *harness;
-    zactor_t *worker;
-    char *control;
-    bool low_confidence; /* what s_gather marks its intent */
-    bool diagnostic;     /* what s_gather marks its request (`conveyor tools test`) */
-} gatherer_t;
-
-/* A gatherer on url with the agent file text, or the demo bank's when NULL. */
-static gatherer_t *
-s_gatherer_start_with (const char *url, const char *agent)
-{
-    gatherer_t *self = cv_calloc (1, sizeof *self);
-    cv_error_t err;
-    self->log = cv_log_new (GATHERER_SERVICE, "gatherer-isolation", false);
-    self->agent =
-        agent ? cv_config_parse ("agent.yaml", agent, &err) : cv_config_load ("deploy/config/bank-agent.yaml", &err);
-    cv_assert_that (self->agent, "%s", err.message);
-    self->settings = cv_settings_new ("gatherer", "test", gatherer_server_settings, gatherer_server_settings_count);
-    char *argv[] = {"gatherer", "--database-url", (char *) url, NULL};
-    assert (cv_settings_load (self->settings, 3, argv, &err) == 0);
-    self->args = (cv_launcher_args_t){.agent = self->agent, .settings = self->settings};
-    self->config = cv_launcher_worker_config (&gatherer_server_spec, &self->args, self->log);
-    self->config.capacity = 2; /* two requests in flight on the one event loop, over its pool */
-    self->harness = harness_new ();
-    self->worker = harness_start_worker (self->harness, &self->config);
-    self->control = harness_control_endpoint (self->worker);
-    return self;
-}
-
-static gatherer_t *
-s_gatherer_start (const char *url)
-{
-    return s_gatherer_start_with (url, NULL);
-}
-
+/* Waits until the demo's largest SQL plan (card_arrival: three SQL tools at once, and its http
+   tool, which finds no bank API here) comes back with every SQL tool OK: the pool's connections
+   are then open. Their first opening counts against the demo tools' 1000 ms, which valgrind on a
+   loaded machine can use up; a connection keeps opening when its tool gives up (cv_pgpool), so a
+   later request finds it open. Not a timing: a condition. */
 static void
-s_gatherer_stop (gatherer_t **self_p)
-{
-    gatherer_t *self = *self_p;
-    zactor_destroy (&self->worker);
-    harness_destroy (&self->harness);
-    zstr_free (&self->control);
-    cv_settings_destroy (&self->settings);
-    cv_config_destroy (&self->agent);
-    cv_log_destroy (&self->log);
-    free (self);
-    *self_p = NULL;
-}
-
-/* A GatherRequest for user and intent (slots: a JSON object or NULL), text as given, in arena. */
-static cv_envelope_t *
-s_gather_request (gatherer_t *self, cv_arena_t *arena, const char *user, const char *text, const char *intent_name,
-                  json_t *slots, int64_t deadline_in_ms)
-{
-    cv_envelope_t *request = harness_envelope (arena, deadline_in_ms);
-    Conveyor__V1__Intent *intent = cv_envelope_intent_new (arena);
-    intent->name = (char *) intent_name;
-    intent->confidence = 0.97f;
-    intent->method = CONVEYOR__V1__INTENT__METHOD__RULE;
-    if (self->low_confidence) {
-        intent->method = CONVEYOR__V1__INTENT__METHOD__FALLBACK;
-        intent->low_confidence = true;
-    }
-    if (slots) {
-        cv_error_t err;
-        size_t size;
-        uint8_t *packed = cv_msgpack_pack (slots, &size, &err);
-        intent->slots.data = cv_arena_adopt (arena, packed, size);
-        intent->slots.len = size;
-    }
-    Conveyor__V1__GatherRequest *body = cv_envelope_set_gather_request (request, arena);
-    body->user_id = (char *) user;
-    body->text = (char *) text;
-    body->intent = intent;
-    body->diagnostic = self->diagnostic;
-    return request;
-}
-
-/* Sends a GatherRequest (as s_gather_request) and returns the reply, which answers this request. */
-static cv_envelope_t *
-s_gather (gatherer_t *self, const char *user, const char *text, const char *intent_name, json_t *slots,
-          int64_t deadline_in_ms)
-{
-    cv_arena_t *arena = cv_arena_new ();
-    cv_envelope_t *request = s_gather_request (self, arena, user, text, intent_name, slots, deadline_in_ms);
-    cv_envelope_t *reply = harness_request (self->harness, request, 10000);
-    assert (reply);
-    assert (streq (reply->message_id, request->message_id));
-    assert (streq (reply->request_id, request->request_id));
-    cv_arena_destroy (&arena);
-    return reply;
-}
-
-/* Waits until the demo's largest plan (card_arrival, three tools at once) comes back with every
-   tool OK: the pool's connections are then open. Their first opening counts against the demo
-   tools' 1000 ms, which valgrind on a loaded machine can use up; a connection keeps opening when
-   its tool gives up (cv_pgpool), so a later request finds it open. Not a timing: a condition. */
-static void
-s_warm_up (gatherer_t *self)
+s_warm_up (gtest_t *self)
 {
     int64_t until = zclock_mono () + 30000;
     while (true) {
-        cv_envelope_t *reply = s_gather (self, "cust-1", "Where is my card?", "card_arrival", NULL, 10000);
-        bool ok = reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_EVIDENCE && reply->evidence->n_results == 3;
+        cv_envelope_t *reply = gtest_gather (self, "cust-1", "Where is my card?", "card_arrival", NULL, 10000);
+        bool ok = reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_EVIDENCE && reply->evidence->n_results == 4;
         for (size_t i = 0; ok && i < reply->evidence->n_results; i++)
-            ok = reply->evidence->results[i]->status == CONVEYOR__V1__TOOL_RESULT__STATUS__OK;
+            ok = streq (reply->evidence->results[i]->tool, "delivery_status")
+                 || reply->evidence->results[i]->status == CONVEYOR__V1__TOOL_RESULT__STATUS__OK;
         cv_envelope_destroy (&reply);
         if (ok)
             return;
@@ -139,120 +42,70 @@ s_warm_up (gatherer_t *self)
     }
 }
 
-/* The reply's Evidence as the decision worker sees it (cv_context), after the receiving edge's
-   validation; asserts it holds exactly the tools named, in order. */
-static json_t *
-s_evidence (const cv_envelope_t *reply, const char *const *tools, size_t count)
-{
-    cv_error_t err;
-    cv_assert_that (reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_EVIDENCE, "expected evidence, got %s: %s",
-                    cv_envelope_body_name (reply->body_case),
-                    reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_ERROR ? reply->error->message : "");
-    assert (
-        cv_envelope_validate (reply, CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_EVIDENCE), (uint64_t) zclock_time (), &err)
-        == 0);
-    assert (reply->evidence->n_results == count);
-    for (size_t i = 0; i < count; i++)
-        assert (streq (reply->evidence->results[i]->tool, tools[i]));
-    json_t *context = cv_context_new ("cust-1", "x", NULL, reply->evidence, NULL, &err);
-    assert (context);
-    return context;
-}
-
-static void
-s_expect_text (const json_t *context, const char *path, const char *expected)
-{
-    const char *value = json_string_value (cv_template_lookup (context, path));
-    cv_assert_that (!(!value || !streq (value, expected)), "%s: expected '%s', got '%s'", path, expected,
-                    value ? value : "(none)");
-}
-
-static void
-s_expect_rows (const json_t *context, const char *tool, size_t rows)
-{
-    char path[128];
-    snprintf (path, sizeof path, "evidence.%s", tool);
-    json_t *value = cv_template_lookup (context, path);
-    cv_assert_that (!(!json_is_array (value) || json_array_size (value) != rows), "%s: expected %zu rows", path, rows);
-}
-
-static void
-s_expect_probe (gatherer_t *self, bool ok, const char *detail)
-{
-    cv_envelope_t *reply = harness_probe (self->control, 10000);
-    assert (reply && reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_PROBE_RESULT);
-    Conveyor__V1__ProbeResult *result = reply->probe_result;
-    cv_assert_that (!(result->ok != ok || !strstr (result->detail, detail)),
-                    "probe: expected ok=%d '%s', got ok=%d '%s'", ok, detail, result->ok, result->detail);
-    assert (streq (result->service, GATHERER_SERVICE));
-    assert (streq (result->instance, "test-1"));
-    cv_envelope_destroy (&reply);
-}
-
 /* Asks for intent's plan, the knowledge base's kb_answers, with text; asserts the search is OK
    and finds slug first, with its title and a snippet (NULL: finds nothing). */
 static void
-s_expect_article (gatherer_t *gatherer, const char *text, const char *intent, const char *slug)
+s_expect_article (gtest_t *gatherer, const char *text, const char *intent, const char *slug)
 {
     const char *kb[] = {"kb_answers"};
-    cv_envelope_t *reply = s_gather (gatherer, "cust-1", text, intent, NULL, 10000);
-    json_t *context = s_evidence (reply, kb, 1);
-    s_expect_text (context, "tools.kb_answers.status", "ok");
+    cv_envelope_t *reply = gtest_gather (gatherer, "cust-1", text, intent, NULL, 10000);
+    json_t *context = gtest_evidence (reply, kb, 1);
+    gtest_expect_text (context, "tools.kb_answers.status", "ok");
     if (slug) {
-        s_expect_text (context, "evidence.kb_answers.0.slug", slug);
+        gtest_expect_text (context, "evidence.kb_answers.0.slug", slug);
         assert (json_is_string (cv_template_lookup (context, "evidence.kb_answers.0.title")));
         const char *snippet = json_string_value (cv_template_lookup (context, "evidence.kb_answers.0.snippet"));
         assert (snippet && *snippet);
         assert (atof (json_string_value (cv_template_lookup (context, "evidence.kb_answers.0.rank"))) > 0);
     } else
-        s_expect_rows (context, "kb_answers", 0);
+        gtest_expect_rows (context, "kb_answers", 0);
     json_decref (context);
     cv_envelope_destroy (&reply);
 }
 
 static void
-s_good_traffic (gatherer_t *gatherer)
+s_good_traffic (gtest_t *gatherer)
 {
     /* a lost card: who the customer is and which cards are active */
     const char *lost[] = {"customer_profile", "active_cards"};
-    cv_envelope_t *reply = s_gather (gatherer, "cust-1", "I lost my card", "lost_or_stolen_card", NULL, 10000);
-    json_t *context = s_evidence (reply, lost, 2);
-    s_expect_text (context, "tools.customer_profile.status", "ok");
-    s_expect_text (context, "tools.active_cards.status", "ok");
-    s_expect_rows (context, "customer_profile", 1);
-    s_expect_text (context, "evidence.customer_profile.0.first_name", "Alex");
-    s_expect_text (context, "evidence.customer_profile.0.country", "IE");
-    s_expect_rows (context, "active_cards", 1);
-    s_expect_text (context, "evidence.active_cards.0.id", "card-1-1");
-    s_expect_text (context, "evidence.active_cards.0.last4", "4417");
-    s_expect_text (context, "evidence.active_cards.0.status", "active");
+    cv_envelope_t *reply = gtest_gather (gatherer, "cust-1", "I lost my card", "lost_or_stolen_card", NULL, 10000);
+    json_t *context = gtest_evidence (reply, lost, 2);
+    gtest_expect_text (context, "tools.customer_profile.status", "ok");
+    gtest_expect_text (context, "tools.active_cards.status", "ok");
+    gtest_expect_rows (context, "customer_profile", 1);
+    gtest_expect_text (context, "evidence.customer_profile.0.first_name", "Alex");
+    gtest_expect_text (context, "evidence.customer_profile.0.country", "IE");
+    gtest_expect_rows (context, "active_cards", 1);
+    gtest_expect_text (context, "evidence.active_cards.0.id", "card-1-1");
+    gtest_expect_text (context, "evidence.active_cards.0.last4", "4417");
+    gtest_expect_text (context, "evidence.active_cards.0.status", "active");
     assert (reply->evidence->results[0]->elapsed_us > 0);
     json_decref (context);
     cv_envelope_destroy (&reply);
 
     /* a slot narrows the query: the shipped card 9052 is not active */
     json_t *slots = json_pack ("{s:s}", "card_last4", "9052");
-    reply = s_gather (gatherer, "cust-1", "I lost my card ending 9052", "lost_or_stolen_card", slots, 10000);
-    context = s_evidence (reply, lost, 2);
-    s_expect_text (context, "tools.active_cards.status", "ok");
-    s_expect_rows (context, "active_cards", 0);
+    reply = gtest_gather (gatherer, "cust-1", "I lost my card ending 9052", "lost_or_stolen_card", slots, 10000);
+    context = gtest_evidence (reply, lost, 2);
+    gtest_expect_text (context, "tools.active_cards.status", "ok");
+    gtest_expect_rows (context, "active_cards", 0);
     json_decref (context);
     json_decref (slots);
     cv_envelope_destroy (&reply);
 
     /* charged twice: the Deliveroo duplicate */
     const char *twice[] = {"customer_profile", "duplicate_payments"};
-    reply = s_gather (gatherer, "cust-1", "I was charged twice", "transaction_charged_twice", NULL, 10000);
-    context = s_evidence (reply, twice, 2);
-    s_expect_text (context, "evidence.duplicate_payments.0.merchant", "Deliveroo");
-    s_expect_text (context, "evidence.duplicate_payments.0.amount", "18.90");
+    reply = gtest_gather (gatherer, "cust-1", "I was charged twice", "transaction_charged_twice", NULL, 10000);
+    context = gtest_evidence (reply, twice, 2);
+    gtest_expect_text (context, "evidence.duplicate_payments.0.merchant", "Deliveroo");
+    gtest_expect_text (context, "evidence.duplicate_payments.0.amount", "18.90");
     json_decref (context);
     cv_envelope_destroy (&reply);
 
     /* another customer gets their own rows, not cust-1's */
-    reply = s_gather (gatherer, "cust-2", "I lost my card", "lost_or_stolen_card", NULL, 10000);
-    context = s_evidence (reply, lost, 2);
-    s_expect_rows (context, "customer_profile", 1);
+    reply = gtest_gather (gatherer, "cust-2", "I lost my card", "lost_or_stolen_card", NULL, 10000);
+    context = gtest_evidence (reply, lost, 2);
+    gtest_expect_rows (context, "customer_profile", 1);
     const char *name = json_string_value (cv_template_lookup (context, "evidence.customer_profile.0.name"));
     assert (name && !streq (name, "Alex Morgan"));
     json_decref (context);
@@ -267,42 +120,42 @@ s_good_traffic (gatherer_t *gatherer)
 
     /* a two-step plan: card_payments reads the card active_cards found */
     const char *compromised[] = {"customer_profile", "active_cards", "card_payments"};
-    reply = s_gather (gatherer, "cust-1", "someone is using my card", "compromised_card", NULL, 10000);
-    context = s_evidence (reply, compromised, 3);
-    s_expect_text (context, "tools.active_cards.status", "ok");
-    s_expect_text (context, "tools.card_payments.status", "ok");
-    s_expect_text (context, "evidence.active_cards.0.id", "card-1-1");
-    s_expect_rows (context, "card_payments", 3);
-    s_expect_text (context, "evidence.card_payments.0.merchant", "Uber"); /* tx-1-1-12, the latest on card-1-1 */
-    s_expect_text (context, "evidence.card_payments.0.amount", "14.20");
+    reply = gtest_gather (gatherer, "cust-1", "someone is using my card", "compromised_card", NULL, 10000);
+    context = gtest_evidence (reply, compromised, 3);
+    gtest_expect_text (context, "tools.active_cards.status", "ok");
+    gtest_expect_text (context, "tools.card_payments.status", "ok");
+    gtest_expect_text (context, "evidence.active_cards.0.id", "card-1-1");
+    gtest_expect_rows (context, "card_payments", 3);
+    gtest_expect_text (context, "evidence.card_payments.0.merchant", "Uber"); /* tx-1-1-12, the latest on card-1-1 */
+    gtest_expect_text (context, "evidence.card_payments.0.amount", "14.20");
     json_decref (context);
     cv_envelope_destroy (&reply);
 
     /* its first step finds no card: the second does not run, says why, and the request is answered */
     slots = json_pack ("{s:s}", "card_last4", "9052");
-    reply = s_gather (gatherer, "cust-1", "someone is using my card 9052", "compromised_card", slots, 10000);
-    context = s_evidence (reply, compromised, 3);
-    s_expect_text (context, "tools.customer_profile.status", "ok");
-    s_expect_text (context, "tools.active_cards.status", "ok");
-    s_expect_rows (context, "active_cards", 0);
-    s_expect_text (context, "tools.card_payments.status", "failed");
-    s_expect_text (context, "tools.card_payments.error",
-                   "input evidence.active_cards.0.id: active_cards returned no rows");
+    reply = gtest_gather (gatherer, "cust-1", "someone is using my card 9052", "compromised_card", slots, 10000);
+    context = gtest_evidence (reply, compromised, 3);
+    gtest_expect_text (context, "tools.customer_profile.status", "ok");
+    gtest_expect_text (context, "tools.active_cards.status", "ok");
+    gtest_expect_rows (context, "active_cards", 0);
+    gtest_expect_text (context, "tools.card_payments.status", "failed");
+    gtest_expect_text (context, "tools.card_payments.error",
+                       "input evidence.active_cards.0.id: active_cards returned no rows");
     assert (!cv_template_lookup (context, "evidence.card_payments"));
     json_decref (context);
     json_decref (slots);
     cv_envelope_destroy (&reply);
 
     /* no plan: empty evidence */
-    reply = s_gather (gatherer, "cust-1", "what is the meaning of life", "unknown", NULL, 10000);
-    context = s_evidence (reply, NULL, 0);
+    reply = gtest_gather (gatherer, "cust-1", "what is the meaning of life", "unknown", NULL, 10000);
+    context = gtest_evidence (reply, NULL, 0);
     json_decref (context);
     cv_envelope_destroy (&reply);
 
     /* a low-confidence guess is not acted on, so nothing is looked up for it */
     gatherer->low_confidence = true;
-    reply = s_gather (gatherer, "cust-1", "I lost my card", "lost_or_stolen_card", NULL, 10000);
-    context = s_evidence (reply, NULL, 0);
+    reply = gtest_gather (gatherer, "cust-1", "I lost my card", "lost_or_stolen_card", NULL, 10000);
+    context = gtest_evidence (reply, NULL, 0);
     json_decref (context);
     cv_envelope_destroy (&reply);
     gatherer->low_confidence = false;
@@ -351,7 +204,7 @@ s_overlapping (cv_pg_t *pg)
 static void
 s_dag_traffic (const char *url)
 {
-    gatherer_t *gatherer = s_gatherer_start_with (url, s_dag_agent);
+    gtest_t *gatherer = gtest_start_with (url, s_dag_agent);
 
     /* two independent tools run at the same time (PostgreSQL sees both at once); the one that
        reads slow_a starts after it, with its value (slow_b, which it does not read, may still run) */
@@ -359,7 +212,7 @@ s_dag_traffic (const char *url)
     cv_pg_t *pg = cv_pg_new (url, "gatherer-isolation-watch", &err);
     cv_assert_that (pg, "%s", err.message);
     cv_arena_t *arena = cv_arena_new ();
-    harness_send (gatherer->harness, s_gather_request (gatherer, arena, "cust-1", "x", "overlap", NULL, 10000));
+    harness_send (gatherer->harness, gtest_gather_request (gatherer, arena, "cust-1", "x", "overlap", NULL, 10000));
     int64_t until = zclock_mono () + 10000;
     while (s_overlapping (pg) < 2) {
         assert (zclock_mono () < until);
@@ -370,37 +223,37 @@ s_dag_traffic (const char *url)
     cv_arena_destroy (&arena);
     cv_pg_destroy (&pg);
     const char *overlap[] = {"slow_a", "slow_b", "after_a"};
-    json_t *context = s_evidence (reply, overlap, 3);
-    s_expect_text (context, "tools.after_a.status", "ok");
-    s_expect_text (context, "evidence.after_a.0.got", "a");
-    s_expect_text (context, "evidence.after_a.0.running", "0"); /* slow_a was done */
+    json_t *context = gtest_evidence (reply, overlap, 3);
+    gtest_expect_text (context, "tools.after_a.status", "ok");
+    gtest_expect_text (context, "evidence.after_a.0.got", "a");
+    gtest_expect_text (context, "evidence.after_a.0.running", "0"); /* slow_a was done */
     json_decref (context);
     cv_envelope_destroy (&reply);
 
     /* an input that timed out: the tools that require it fail, saying so; an optional one
        still does not run on a tool that could not look */
     const char *hasty[] = {"hasty", "after_hasty", "optional_hasty"};
-    reply = s_gather (gatherer, "cust-1", "x", "short", NULL, 10000);
-    context = s_evidence (reply, hasty, 3);
-    s_expect_text (context, "tools.hasty.status", "timed_out");
-    s_expect_text (context, "tools.after_hasty.status", "failed");
-    s_expect_text (context, "tools.after_hasty.error", "input evidence.hasty.0.x: hasty timed out");
-    s_expect_text (context, "tools.optional_hasty.status", "failed");
+    reply = gtest_gather (gatherer, "cust-1", "x", "short", NULL, 10000);
+    context = gtest_evidence (reply, hasty, 3);
+    gtest_expect_text (context, "tools.hasty.status", "timed_out");
+    gtest_expect_text (context, "tools.after_hasty.status", "failed");
+    gtest_expect_text (context, "tools.after_hasty.error", "input evidence.hasty.0.x: hasty timed out");
+    gtest_expect_text (context, "tools.optional_hasty.status", "failed");
     json_decref (context);
     cv_envelope_destroy (&reply);
 
     /* an optional input that finds nothing goes as NULL */
     const char *optional[] = {"slow_a", "maybe"};
-    reply = s_gather (gatherer, "cust-1", "x", "optional", NULL, 10000);
-    context = s_evidence (reply, optional, 2);
-    s_expect_text (context, "tools.maybe.status", "ok");
-    s_expect_text (context, "evidence.maybe.0.was_null", "t");
+    reply = gtest_gather (gatherer, "cust-1", "x", "optional", NULL, 10000);
+    context = gtest_evidence (reply, optional, 2);
+    gtest_expect_text (context, "tools.maybe.status", "ok");
+    gtest_expect_text (context, "evidence.maybe.0.was_null", "t");
     json_decref (context);
     cv_envelope_destroy (&reply);
 
     /* the request's deadline comes while tools wait for their inputs: they are TIMED_OUT, and
        the Evidence still comes */
-    reply = s_gather (gatherer, "cust-1", "x", "late", NULL, 1500);
+    reply = gtest_gather (gatherer, "cust-1", "x", "late", NULL, 1500);
     assert (reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_EVIDENCE && reply->evidence->n_results == 3);
     Conveyor__V1__ToolResult **results = reply->evidence->results;
     assert (results[0]->status == CONVEYOR__V1__TOOL_RESULT__STATUS__TIMED_OUT);
@@ -413,7 +266,7 @@ s_dag_traffic (const char *url)
     assert (strstr (results[1]->error, "waited for sleepy (input evidence.sleepy.0.x)"));
     assert (strstr (results[2]->error, "waited for after_sleepy (input evidence.after_sleepy.0.x)"));
     cv_envelope_destroy (&reply);
-    s_gatherer_stop (&gatherer);
+    gtest_stop (&gatherer);
 }
 
 /* An agent whose tools are retried, have small breakers, or are cached. */
@@ -493,16 +346,16 @@ static const Conveyor__V1__ToolResult *
 s_only (const cv_envelope_t *reply, const char *tool)
 {
     const char *tools[] = {tool};
-    json_decref (s_evidence (reply, tools, 1));
+    json_decref (gtest_evidence (reply, tools, 1));
     return reply->evidence->results[0];
 }
 
 /* The reply to a request whose fragile tool sleeps that long (seconds, as text). */
 static cv_envelope_t *
-s_fragile (gatherer_t *gatherer, const char *sleep)
+s_fragile (gtest_t *gatherer, const char *sleep)
 {
     json_t *slots = json_pack ("{s:s}", "sleep", sleep);
-    cv_envelope_t *reply = s_gather (gatherer, "cust-1", "x", "fragile", slots, 10000);
+    cv_envelope_t *reply = gtest_gather (gatherer, "cust-1", "x", "fragile", slots, 10000);
     json_decref (slots);
     return reply;
 }
@@ -510,13 +363,13 @@ s_fragile (gatherer_t *gatherer, const char *sleep)
 /* A request of user (with a last4 slot): the random() of remembered, shared and mine joined by
    '|' (malloc'd), and the reply in *reply_p. */
 static char *
-s_remembered (gatherer_t *gatherer, const char *user, const char *last4, cv_envelope_t **reply_p)
+s_remembered (gtest_t *gatherer, const char *user, const char *last4, cv_envelope_t **reply_p)
 {
     json_t *slots = json_pack ("{s:s}", "last4", last4);
-    cv_envelope_t *reply = s_gather (gatherer, user, "x", "remembered", slots, 10000);
+    cv_envelope_t *reply = gtest_gather (gatherer, user, "x", "remembered", slots, 10000);
     json_decref (slots);
     const char *tools[] = {"remembered", "shared", "mine", "wrong"};
-    json_t *context = s_evidence (reply, tools, 4);
+    json_t *context = gtest_evidence (reply, tools, 4);
     char *r = zsys_sprintf ("%s|%s|%s", json_string_value (cv_template_lookup (context, "evidence.remembered.0.r")),
                             json_string_value (cv_template_lookup (context, "evidence.shared.0.r")),
                             json_string_value (cv_template_lookup (context, "evidence.mine.0.r")));
@@ -539,7 +392,7 @@ s_split (char *values, char **parts)
 static void
 s_resilience_traffic (const char *url)
 {
-    gatherer_t *gatherer = s_gatherer_start_with (url, s_resilience_agent);
+    gtest_t *gatherer = gtest_start_with (url, s_resilience_agent);
     cv_error_t err;
     cv_pg_t *pg = cv_pg_new (url, "gatherer-isolation-watch", &err);
     cv_assert_that (pg, "%s", err.message);
@@ -548,7 +401,7 @@ s_resilience_traffic (const char *url)
        failure is retried on a new connection, and the tool succeeds (a first connection opened
        before may be re-sent once by the pool unseen: at least two attempts either way) */
     cv_arena_t *arena = cv_arena_new ();
-    harness_send (gatherer->harness, s_gather_request (gatherer, arena, "cust-1", "x", "flaky", NULL, 10000));
+    harness_send (gatherer->harness, gtest_gather_request (gatherer, arena, "cust-1", "x", "flaky", NULL, 10000));
     int first = s_terminate_flaky (pg, 0);
     s_terminate_flaky (pg, first);
     cv_envelope_t *reply = harness_receive (gatherer->harness, 10000);
@@ -635,17 +488,21 @@ s_resilience_traffic (const char *url)
     free (first_values);
 
     cv_pg_destroy (&pg);
-    s_gatherer_stop (&gatherer);
+    gtest_stop (&gatherer);
 }
 
 int
 main (void)
 {
     char *url = harness_pg_fixture_url ();
-    gatherer_t *gatherer = s_gatherer_start (url);
+    /* the demo's http tools find no bank API (tests/isolation/gatherer_http_test.c has one) */
+    char *nowhere = zsys_sprintf ("http://127.0.0.1:%d", harness_closed_port ());
+    setenv ("CONVEYOR_BANKAPI_URL", nowhere, 1);
+    zstr_free (&nowhere);
+    gtest_t *gatherer = gtest_start (url);
     s_warm_up (gatherer);
     s_good_traffic (gatherer);
-    s_expect_probe (gatherer, true, "canned check passed");
+    gtest_expect_probe (gatherer, true, "canned check passed");
 
     /* a frame that is not an Envelope */
     cv_envelope_t *reply = harness_request_raw (gatherer->harness, "\x0a\xff\xff garbage", 12, 10000);
@@ -667,65 +524,65 @@ main (void)
     char *long_text = cv_malloc (CV_TEXT_MAX_BYTES + 2);
     memset (long_text, 'x', CV_TEXT_MAX_BYTES + 1);
     long_text[CV_TEXT_MAX_BYTES + 1] = '\0';
-    reply = s_gather (gatherer, "cust-1", long_text, "lost_or_stolen_card", NULL, 10000);
+    reply = gtest_gather (gatherer, "cust-1", long_text, "lost_or_stolen_card", NULL, 10000);
     harness_expect_error (reply, CV_ERR_INVALID, "gather_request.text", "over the limit");
     cv_envelope_destroy (&reply);
     free (long_text);
-    reply =
-        s_gather (gatherer, "cust-1'; DROP TABLE bank.cards; --", "I lost my card", "lost_or_stolen_card", NULL, 10000);
+    reply = gtest_gather (gatherer, "cust-1'; DROP TABLE bank.cards; --", "I lost my card", "lost_or_stolen_card", NULL,
+                          10000);
     harness_expect_error (reply, CV_ERR_INVALID, "gather_request.user_id", "character outside");
     cv_envelope_destroy (&reply);
-    reply = s_gather (gatherer, "cust-1", "I lost my card", "lost_or_stolen_card", NULL, -10);
+    reply = gtest_gather (gatherer, "cust-1", "I lost my card", "lost_or_stolen_card", NULL, -10);
     harness_expect_error (reply, CV_ERR_DEADLINE_EXCEEDED, "deadline_ms", "deadline passed");
     cv_envelope_destroy (&reply);
 
     /* a diagnostic request runs its intent's plan as a pipeline request does; for an intent with
        no plan it is refused, naming the intent, where a pipeline request gets empty Evidence */
     gatherer->diagnostic = true;
-    reply = s_gather (gatherer, "cust-1", "lost_or_stolen_card", "lost_or_stolen_card", NULL, 10000);
-    json_decref (s_evidence (reply, (const char *const[]){"customer_profile", "active_cards"}, 2));
+    reply = gtest_gather (gatherer, "cust-1", "lost_or_stolen_card", "lost_or_stolen_card", NULL, 10000);
+    json_decref (gtest_evidence (reply, (const char *const[]){"customer_profile", "active_cards"}, 2));
     cv_envelope_destroy (&reply);
-    reply = s_gather (gatherer, "cust-1", "no_such_intent", "no_such_intent", NULL, 10000);
+    reply = gtest_gather (gatherer, "cust-1", "no_such_intent", "no_such_intent", NULL, 10000);
     harness_expect_error (reply, CV_ERR_INVALID, "gather_request.intent.name", "no tools for intent no_such_intent");
     cv_envelope_destroy (&reply);
     gatherer->diagnostic = false;
-    reply = s_gather (gatherer, "cust-1", "no_such_intent", "no_such_intent", NULL, 10000);
-    json_decref (s_evidence (reply, NULL, 0));
+    reply = gtest_gather (gatherer, "cust-1", "no_such_intent", "no_such_intent", NULL, 10000);
+    json_decref (gtest_evidence (reply, NULL, 0));
     cv_envelope_destroy (&reply);
 
     /* and it keeps serving */
     s_good_traffic (gatherer);
-    s_expect_probe (gatherer, true, "canned check passed");
-    s_gatherer_stop (&gatherer);
+    gtest_expect_probe (gatherer, true, "canned check passed");
+    gtest_stop (&gatherer);
     s_dag_traffic (url);
     s_resilience_traffic (url);
 
     /* PostgreSQL out of reach: the request still gets its Evidence, every tool FAILED with the
        reason; the probe says not ok */
     char *closed = zsys_sprintf ("postgresql://conveyor@127.0.0.1:%d/conveyor", harness_closed_port ());
-    gatherer = s_gatherer_start (closed);
+    gatherer = gtest_start (closed);
     const char *lost[] = {"customer_profile", "active_cards"};
-    reply = s_gather (gatherer, "cust-1", "I lost my card", "lost_or_stolen_card", NULL, 10000);
-    json_t *context = s_evidence (reply, lost, 2);
+    reply = gtest_gather (gatherer, "cust-1", "I lost my card", "lost_or_stolen_card", NULL, 10000);
+    json_t *context = gtest_evidence (reply, lost, 2);
     for (size_t i = 0; i < 2; i++) {
         assert (reply->evidence->results[i]->status == CONVEYOR__V1__TOOL_RESULT__STATUS__FAILED);
         assert (strstr (reply->evidence->results[i]->error, "postgresql connect failed"));
     }
-    s_expect_text (context, "tools.active_cards.status", "failed");
+    gtest_expect_text (context, "tools.active_cards.status", "failed");
     assert (!cv_template_lookup (context, "evidence.active_cards"));
     json_decref (context);
     cv_envelope_destroy (&reply);
     const char *kb[] = {"kb_answers"};
-    reply = s_gather (gatherer, "cust-1", "How do I link my card?", "card_linking", NULL, 10000);
-    context = s_evidence (reply, kb, 1);
-    s_expect_text (context, "tools.kb_answers.status", "failed");
+    reply = gtest_gather (gatherer, "cust-1", "How do I link my card?", "card_linking", NULL, 10000);
+    context = gtest_evidence (reply, kb, 1);
+    gtest_expect_text (context, "tools.kb_answers.status", "failed");
     json_decref (context);
     cv_envelope_destroy (&reply);
-    s_expect_probe (gatherer, false, "postgresql check failed");
-    reply = s_gather (gatherer, "cust-1", "hello", "unknown", NULL, 10000);
-    json_decref (s_evidence (reply, NULL, 0));
+    gtest_expect_probe (gatherer, false, "postgresql check failed");
+    reply = gtest_gather (gatherer, "cust-1", "hello", "unknown", NULL, 10000);
+    json_decref (gtest_evidence (reply, NULL, 0));
     cv_envelope_destroy (&reply);
-    s_gatherer_stop (&gatherer);
+    gtest_stop (&gatherer);
 
     zstr_free (&closed);
     free (url);
