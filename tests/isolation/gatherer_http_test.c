@@ -1,0 +1,238 @@
+/* Isolation test of the gatherer's http tools: the real gatherer worker, driven by the harness over
+   real sockets, calling the demo bank's HTTP service (conveyor-bankapi's server, in process, on a
+   port of its own) while that service is told to misbehave in each of its ways: slow, 500, 429
+   with Retry-After, hanging, closing the connection, malformed or oversized JSON. Each behaves as
+   its tool says (timeout, retries, the breaker opening and recovering), the request still gets
+   its Evidence with the failure named, and a customer's text never leaves its URL segment. */
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bankapi_server.h"
+#include "cv_assert.h"
+#include "cv_template.h"
+#include "gtest.h"
+
+static const char *s_agent = "intents:\n"
+                             "  shared_rate: {tools: [rate]}\n"
+                             "  track: {tools: [parcel]}\n"
+                             "  track_retried: {tools: [parcel_retried]}\n"
+                             "  fragile: {tools: [rate_fragile]}\n"
+                             "tools:\n"
+                             "  rate:\n"
+                             "    kind: http\n"
+                             "    url: '${GTEST_BANKAPI_URL}/v1/fx/EUR/{quote}'\n"
+                             "    params: {quote: intent.slots.currency}\n"
+                             "    keep: {rate: rate, quote: quote}\n"
+                             "    timeout_ms: 5000\n"
+                             "    cache: {ttl_ms: 60000}\n"
+                             "    personal: false\n"
+                             "  parcel:\n"
+                             "    kind: http\n"
+                             "    url: '${GTEST_BANKAPI_URL}/v1/deliveries/{tracking}'\n"
+                             "    params: {tracking: intent.slots.tracking}\n"
+                             "    keep: {status: status, carrier: carrier, expected: expected_date}\n"
+                             "    timeout_ms: 5000\n"
+                             "    cache: {ttl_ms: 60000}\n"
+                             "  parcel_retried:\n"
+                             "    kind: http\n"
+                             "    url: '${GTEST_BANKAPI_URL}/v1/deliveries/{tracking}'\n"
+                             "    params: {tracking: intent.slots.tracking}\n"
+                             "    keep: {status: status}\n"
+                             "    timeout_ms: 300\n"
+                             "    retries: {max_attempts: 3, base_ms: 1, cap_ms: 5}\n"
+                             "    breaker: {failures: 1000, rate: {min_calls: 100000, window_ms: 10000, percent: 100}}\n"
+                             "  rate_fragile:\n"
+                             "    kind: http\n"
+                             "    url: '${GTEST_BANKAPI_URL}/v1/fx/EUR/{quote}'\n"
+                             "    params: {quote: intent.slots.currency}\n"
+                             "    keep: {rate: rate}\n"
+                             "    timeout_ms: 5000\n"
+                             "    breaker: {failures: 2, cooldown_ms: 300}\n";
+
+#define TRACKING "CP482913374IE"
+
+/* The one tool's result of asking intent with one slot, by user; the reply is the caller's. */
+static const Conveyor__V1__ToolResult *
+s_ask (gtest_t *gatherer, const char *user, const char *intent, const char *slot, const char *value,
+       cv_envelope_t **reply)
+{
+    json_t *slots = value ? json_pack ("{s:s}", slot, value) : NULL;
+    *reply = gtest_gather (gatherer, user, "x", intent, slots, 10000);
+    json_decref (slots);
+    cv_assert_that ((*reply)->body_case == CONVEYOR__V1__ENVELOPE__BODY_EVIDENCE && (*reply)->evidence->n_results == 1,
+                    "%s: expected one tool's evidence", intent);
+    return (*reply)->evidence->results[0];
+}
+
+/* Asks track_retried about tracking while the deliveries route has fault; asserts the tool's
+   status, attempts and a phrase of its error. */
+static void
+s_expect_fault (gtest_t *gatherer, bankapi_server_t *bank, const bankapi_fault_t *fault, const char *tracking,
+                Conveyor__V1__ToolResult__Status status, unsigned attempts, const char *error)
+{
+    bankapi_faults_reset (bankapi_server_faults (bank));
+    if (fault)
+        bankapi_faults_set (bankapi_server_faults (bank), BANKAPI_ROUTE_DELIVERIES, fault);
+    cv_envelope_t *reply;
+    const Conveyor__V1__ToolResult *result = s_ask (gatherer, "cust-1", "track_retried", "tracking", tracking, &reply);
+    cv_assert_that (result->status == status && result->attempts == attempts && strstr (result->error, error),
+                    "%s: expected status %d after %u attempts with '%s', got %d after %u: '%s'",
+                    fault ? bankapi_faults_mode_name (fault->mode) : "no fault", status, attempts, error,
+                    result->status, result->attempts, result->error);
+    assert (!result->cached && !result->breaker_open);
+    cv_envelope_destroy (&reply);
+}
+
+static void
+s_answers_and_cache (gtest_t *gatherer)
+{
+    /* a parcel: the fields kept, as text */
+    cv_envelope_t *reply;
+    const Conveyor__V1__ToolResult *result = s_ask (gatherer, "cust-1", "track", "tracking", TRACKING, &reply);
+    assert (result->status == CONVEYOR__V1__TOOL_RESULT__STATUS__OK && result->attempts == 1 && !result->cached);
+    json_t *context = gtest_evidence (reply, (const char *const[]){"parcel"}, 1);
+    gtest_expect_rows (context, "parcel", 1);
+    gtest_expect_text (context, "evidence.parcel.0.carrier", "An Post");
+    gtest_expect_text (context, "evidence.parcel.0.status", "in_transit");
+    assert (json_is_string (cv_template_lookup (context, "evidence.parcel.0.expected")));
+    json_decref (context);
+    cv_envelope_destroy (&reply);
+    /* personal: cached for its user, never served to another */
+    result = s_ask (gatherer, "cust-1", "track", "tracking", TRACKING, &reply);
+    assert (result->status == CONVEYOR__V1__TOOL_RESULT__STATUS__OK && result->cached && result->attempts == 0);
+    cv_envelope_destroy (&reply);
+    result = s_ask (gatherer, "cust-2", "track", "tracking", TRACKING, &reply);
+    assert (result->status == CONVEYOR__V1__TOOL_RESULT__STATUS__OK && !result->cached && result->attempts == 1);
+    cv_envelope_destroy (&reply);
+    /* shared: one customer's look-up serves the next */
+    result = s_ask (gatherer, "cust-1", "shared_rate", "currency", "USD", &reply);
+    assert (result->status == CONVEYOR__V1__TOOL_RESULT__STATUS__OK && !result->cached);
+    context = gtest_evidence (reply, (const char *const[]){"rate"}, 1);
+    gtest_expect_text (context, "evidence.rate.0.quote", "USD");
+    assert (atof (json_string_value (cv_template_lookup (context, "evidence.rate.0.rate"))) > 0);
+    json_decref (context);
+    cv_envelope_destroy (&reply);
+    result = s_ask (gatherer, "cust-2", "shared_rate", "currency", "USD", &reply);
+    assert (result->status == CONVEYOR__V1__TOOL_RESULT__STATUS__OK && result->cached);
+    cv_envelope_destroy (&reply);
+    /* a currency the service does not quote: its 404, with its own message, not retried */
+    result = s_ask (gatherer, "cust-1", "shared_rate", "currency", "XYZ", &reply);
+    assert (result->status == CONVEYOR__V1__TOOL_RESULT__STATUS__FAILED && result->attempts == 1);
+    cv_assert_that (strstr (result->error, "answered HTTP 404"), "%s", result->error);
+    cv_envelope_destroy (&reply);
+}
+
+static void
+s_faults (gtest_t *gatherer, bankapi_server_t *bank)
+{
+    const Conveyor__V1__ToolResult__Status ok = CONVEYOR__V1__TOOL_RESULT__STATUS__OK,
+                                           failed = CONVEYOR__V1__TOOL_RESULT__STATUS__FAILED,
+                                           timed_out = CONVEYOR__V1__TOOL_RESULT__STATUS__TIMED_OUT;
+    s_expect_fault (gatherer, bank, NULL, TRACKING, ok, 1, "");
+    /* what a customer typed stays one path segment: no other route is reached */
+    s_expect_fault (gatherer, bank, NULL, "../../fx/EUR/USD", failed, 1,
+                    "answered HTTP 404: no parcel has that tracking number");
+    s_expect_fault (gatherer, bank, NULL, "' OR 1=1 --", failed, 1, "answered HTTP 404");
+    /* a value the request does not have: the tool fails, naming it, and nothing is sent */
+    s_expect_fault (gatherer, bank, NULL, NULL, failed, 0,
+                    "no value for {tracking}: the request has no intent.slots.tracking");
+
+    bankapi_fault_t fault = {.fail_rate = 100, .mode = BANKAPI_FAIL_STATUS, .status = 500};
+    s_expect_fault (gatherer, bank, &fault, TRACKING, failed, 3, "answered HTTP 500: a failure asked for by the test");
+    fault.status = 400; /* the tool's own mistake: the same request gets the same answer */
+    s_expect_fault (gatherer, bank, &fault, TRACKING, failed, 1, "answered HTTP 400");
+    /* 429 with Retry-After: each retry waits what the service asked for (1 s), not the tool's 1..5 ms */
+    fault.status = 429;
+    snprintf (fault.retry_after, sizeof fault.retry_after, "1");
+    int64_t started = zclock_mono ();
+    s_expect_fault (gatherer, bank, &fault, TRACKING, failed, 3, "answered HTTP 429");
+    int64_t waited = zclock_mono () - started;
+    cv_assert_that (waited >= 1900, "two retries after Retry-After: 1 took %lld ms", (long long) waited);
+    fault = (bankapi_fault_t){.delay_ms = 2000, .status = 500};
+    s_expect_fault (gatherer, bank, &fault, TRACKING, timed_out, 3, "timed out after 300 ms");
+    fault = (bankapi_fault_t){.fail_rate = 100, .mode = BANKAPI_FAIL_HANG, .status = 500};
+    s_expect_fault (gatherer, bank, &fault, TRACKING, timed_out, 3, "timed out after 300 ms");
+    fault.mode = BANKAPI_FAIL_CLOSE;
+    s_expect_fault (gatherer, bank, &fault, TRACKING, failed, 3, "");
+    /* what came back cannot be read: the same request would get it again */
+    fault.mode = BANKAPI_FAIL_MALFORMED;
+    s_expect_fault (gatherer, bank, &fault, TRACKING, failed, 1, "the answer is not JSON");
+    fault.mode = BANKAPI_FAIL_OVERSIZED;
+    s_expect_fault (gatherer, bank, &fault, TRACKING, failed, 1, "over");
+    /* and once the service behaves again, so does the tool */
+    s_expect_fault (gatherer, bank, NULL, TRACKING, ok, 1, "");
+}
+
+static void
+s_breaker (gtest_t *gatherer, bankapi_server_t *bank)
+{
+    bankapi_fault_t fault = {.fail_rate = 100, .mode = BANKAPI_FAIL_STATUS, .status = 503};
+    bankapi_faults_set (bankapi_server_faults (bank), BANKAPI_ROUTE_FX, &fault);
+    cv_envelope_t *reply;
+    for (int i = 0; i < 2; i++) {
+        const Conveyor__V1__ToolResult *result = s_ask (gatherer, "cust-1", "fragile", "currency", "GBP", &reply);
+        assert (result->status == CONVEYOR__V1__TOOL_RESULT__STATUS__FAILED && !result->breaker_open);
+        assert (result->attempts == 1 && strstr (result->error, "answered HTTP 503"));
+        cv_envelope_destroy (&reply);
+    }
+    /* two failures in a row open it: the tool fails at once, sending nothing */
+    uint64_t sent = bankapi_server_requests (bank);
+    const Conveyor__V1__ToolResult *result = s_ask (gatherer, "cust-2", "fragile", "currency", "GBP", &reply);
+    assert (result->status == CONVEYOR__V1__TOOL_RESULT__STATUS__FAILED && result->breaker_open);
+    assert (result->attempts == 0 && strstr (result->error, "circuit breaker is open"));
+    assert (bankapi_server_requests (bank) == sent);
+    cv_envelope_destroy (&reply);
+    /* the service recovers; after the cool-down a trial call goes through and closes it */
+    bankapi_faults_reset (bankapi_server_faults (bank));
+    int64_t until = zclock_mono () + 10000;
+    bool closed = false;
+    while (!closed) {
+        cv_assert_that (zclock_mono () < until, "the breaker did not let a trial call through within 10 s");
+        result = s_ask (gatherer, "cust-1", "fragile", "currency", "GBP", &reply);
+        closed = result->status == CONVEYOR__V1__TOOL_RESULT__STATUS__OK;
+        assert (closed || result->breaker_open);
+        cv_envelope_destroy (&reply);
+        if (!closed)
+            zclock_sleep (20); /* the cool-down is 300 ms: no need to ask a thousand times */
+    }
+    result = s_ask (gatherer, "cust-2", "fragile", "currency", "GBP", &reply);
+    assert (result->status == CONVEYOR__V1__TOOL_RESULT__STATUS__OK && !result->breaker_open && result->attempts == 1);
+    cv_envelope_destroy (&reply);
+}
+
+int
+main (void)
+{
+    cv_log_t *log = cv_log_new ("bankapi", "bankapi-isolation", false);
+    bankapi_config_t config = {.http_address = "127.0.0.1", .as_of = "", .seed = 1, .log = log};
+    cv_error_t err;
+    bankapi_server_t *bank = bankapi_server_new (&config, &err);
+    cv_assert_that (bank, "%s", err.message);
+    char *bank_url = zsys_sprintf ("http://127.0.0.1:%d", bankapi_server_port (bank));
+    setenv ("GTEST_BANKAPI_URL", bank_url, 1);
+
+    char *url = harness_pg_fixture_url ();
+    gtest_t *gatherer = gtest_start_with (url, s_agent);
+    s_answers_and_cache (gatherer);
+    s_faults (gatherer, bank);
+    s_breaker (gatherer, bank);
+    gtest_expect_probe (gatherer, true, "canned check passed");
+    gtest_stop (&gatherer);
+
+    /* a service out of reach: each attempt fails on the connection, and the Evidence says so */
+    bankapi_server_destroy (&bank);
+    gatherer = gtest_start_with (url, s_agent);
+    cv_envelope_t *reply;
+    const Conveyor__V1__ToolResult *result = s_ask (gatherer, "cust-1", "track_retried", "tracking", TRACKING, &reply);
+    assert (result->status == CONVEYOR__V1__TOOL_RESULT__STATUS__FAILED && result->attempts == 3 && *result->error);
+    cv_envelope_destroy (&reply);
+    gtest_stop (&gatherer);
+
+    zstr_free (&bank_url);
+    free (url);
+    cv_log_destroy (&log);
+    printf ("gatherer http isolation: ok\n");
+    return 0;
+}
