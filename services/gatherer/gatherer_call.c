@@ -164,6 +164,31 @@ s_retry (zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
+/* Tells the tool's breaker how an attempt went, and the log when that moved it: an operator sees
+   when a dependency was given up on, and when it came back. (The loop is the only one calling
+   this tool's breaker in the gatherer, so reading the state around the report is exact.) */
+static void
+s_tell_breaker (gatherer_call_t *self, bool failed, uint64_t now_ms)
+{
+    cv_breaker_state_t before = cv_breaker_state (self->breaker);
+    if (failed)
+        cv_breaker_failure (self->breaker, now_ms);
+    else
+        cv_breaker_success (self->breaker, now_ms);
+    cv_breaker_stats_t after;
+    cv_breaker_stats (self->breaker, now_ms, &after);
+    if (after.state == before || !self->env->log)
+        return;
+    if (after.state == CV_BREAKER_OPEN)
+        cv_log_warn (self->env->log,
+                     "tool %s: circuit breaker %s -> open (on %s failures: %u in a row), calls refused for %llu ms: %s",
+                     self->tool->name, cv_breaker_state_name (before), cv_breaker_cause_name (after.cause),
+                     after.failures, (unsigned long long) (after.retry_at - now_ms), self->last.error);
+    else
+        cv_log_info (self->env->log, "tool %s: circuit breaker %s -> %s, the trial call succeeded", self->tool->name,
+                     cv_breaker_state_name (before), cv_breaker_state_name (after.state));
+}
+
 static void
 s_attempt_done (void *arg)
 {
@@ -173,12 +198,8 @@ s_attempt_done (void *arg)
     self->attempts += self->last.attempts;
     bool failed = gatherer_call_dependency_failed (&self->last);
     uint64_t now_ms = (uint64_t) zclock_mono ();
-    if (self->breaker) {
-        if (failed)
-            cv_breaker_failure (self->breaker, now_ms);
-        else
-            cv_breaker_success (self->breaker, now_ms);
-    }
+    if (self->breaker)
+        s_tell_breaker (self, failed, now_ms);
     uint64_t delay_ms = 0;
     if (failed && !self->last.by_deadline) {
         cv_backoff_t schedule = self->tool->resilience.retries;

@@ -33,6 +33,7 @@
 #include "cv_backoff.h"
 #include "cv_breaker.h"
 #include "cv_cache.h"
+#include "cv_log.h"
 #include "cv_pgpool.h"
 #include "gatherer_http.h"
 #include "gatherer_sql.h"
@@ -47,6 +48,7 @@ typedef struct {
     cv_backoff_rng_t *rng;         /* this loop's */
     const gatherer_tools_t *tools; /* whose tools the breakers are for; NULL: no breakers */
     cv_breaker_t *const *breakers; /* per tool of tools (gatherer_tools_index); thread-safe, shared */
+    cv_log_t *log;                 /* where a breaker opening or closing is told, or NULL */
 } gatherer_call_env_t;
 
 typedef struct _gatherer_call_t gatherer_call_t;

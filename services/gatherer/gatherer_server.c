@@ -126,7 +126,8 @@ gatherer_server_logic_new (const void *shared, zloop_t *loop, cv_log_t *log, cv_
                                       .cache = self->cache,
                                       .rng = &self->rng,
                                       .tools = self->shared->tools,
-                                      .breakers = self->shared->breakers};
+                                      .breakers = self->shared->breakers,
+                                      .log = log};
     self->runs = zlistx_new ();
     self->check = (gatherer_tool_t){.name = "check",
                                     .kind = GATHERER_TOOL_SQL,
