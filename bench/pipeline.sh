@@ -69,6 +69,8 @@ trap 'exit 143' TERM
 bench_pg_start "$tmp/pg" 1000
 export CONVEYOR_AGENT_FILE=${CONVEYOR_AGENT_FILE:-$root/deploy/config/bank-agent.yaml}
 export CONVEYOR_INTENT_MODEL=${CONVEYOR_INTENT_MODEL:-$bin/../models/banking77.model}
+# The demo bank's HTTP service, which card_arrival's card tracker calls: one per stack.
+export CONVEYOR_BANKAPI_URL=http://127.0.0.1:$(free_port)
 psql_at() { psql -X -q -At -d "$CONVEYOR_DATABASE_URL" -c "$1"; }
 
 # start_stack MODE COPIES: the orchestrator and COPIES of each worker, ready.
@@ -86,6 +88,9 @@ start_stack() {
             pids+=($!)
         done
     done
+    # last, so that the pipeline's processes keep their places in pids
+    "$bin/conveyor-bankapi" --bankapi-port "${CONVEYOR_BANKAPI_URL##*:}" >>"$tmp/bankapi.log" 2>&1 &
+    pids+=($!)
     local deadline=$((SECONDS + 60))
     until [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$http/readyz") == 200 ]]; do
         [[ $SECONDS -lt $deadline ]] || die "the stack is not ready after 60 s; see $tmp"
@@ -94,7 +99,8 @@ start_stack() {
 }
 
 # CPU ticks of every conveyor process and of PostgreSQL (all its processes), one "name ticks"
-# line each: orchestrator, intent, gatherer, decision, responder, postgres.
+# line each: orchestrator, intent, gatherer, decision, responder, postgres. The demo bank's HTTP
+# service stands for another system: its CPU is not the pipeline's.
 cpu_ticks() {
     local pid postmaster name
     postmaster=$(head -1 "$tmp/pg/postmaster.pid")
@@ -102,6 +108,7 @@ cpu_ticks() {
         [[ -r /proc/$pid/stat ]] || continue
         name=$(cat "/proc/$pid/comm")
         name=${name#conveyor-}
+        [[ $name == bankap* ]] && continue
         case $name in orches*) name=orchestrator ;; gather*) name=gatherer ;; decisi*) name=decision ;;
                       respon*) name=responder ;; intent*) name=intent ;; *) name=postgres ;; esac
         echo "$name $(awk '{print $14 + $15}' "/proc/$pid/stat")"

@@ -27,6 +27,7 @@
 #define FX_PREFIX "/v1/fx/"
 #define DELIVERIES_PREFIX "/v1/deliveries/"
 #define CONTROL_PATH "/_test/faults"
+#define MAX_ASKED_DELAY_MS 60000
 
 struct _bankapi_server_t {
     const bankapi_config_t *config;
@@ -217,6 +218,15 @@ s_access (void *cls, struct MHD_Connection *connection, const char *url, const c
     if (strcmp (method, "GET") != 0)
         return s_error (connection, 405, "method_not_allowed", "use GET", NULL);
     bankapi_verdict_t verdict = bankapi_faults_decide (self->faults, route);
+    /* a request's own delay, for benchmarks that need tools of different speeds on one route */
+    const char *asked = MHD_lookup_connection_value (connection, MHD_GET_ARGUMENT_KIND, "delay_ms");
+    if (asked && self->config->test_control && s_from_loopback (connection)) {
+        char *end;
+        long delay_ms = strtol (asked, &end, 10);
+        if (end == asked || *end || delay_ms < 0 || delay_ms > MAX_ASKED_DELAY_MS)
+            return s_error (connection, 400, "bad_delay", "delay_ms is a whole number of ms, 0..60000", NULL);
+        verdict.delay_ms += (unsigned) delay_ms;
+    }
     if (verdict.delay_ms && !cv_mhd_stop_wait (self->stop, connection, verdict.delay_ms))
         return MHD_NO;
     if (verdict.fail)
@@ -477,6 +487,15 @@ bankapi_server_test (bool verbose)
 
     /* health, rates and parcels */
     json_t *document = s_test_json (&client, "/healthz");
+    json_decref (document);
+    /* a request may ask for its own delay, with the test control on */
+    int64_t asked_at = zclock_mono ();
+    document = s_test_json (&client, "/v1/fx/EUR/GBP?delay_ms=40");
+    assert (zclock_mono () - asked_at >= 40);
+    json_decref (document);
+    s_test (&client, "GET", "/v1/fx/EUR/GBP?delay_ms=soon", NULL, 5000, 65536);
+    assert (client.answer.status == 400 && strstr (client.answer.body, "bad_delay"));
+    document = s_test_json (&client, "/healthz");
     assert (json_is_true (json_object_get (document, "ok")));
     json_decref (document);
     document = s_test_json (&client, "/v1/fx/EUR/GBP");

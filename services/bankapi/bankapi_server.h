@@ -15,6 +15,8 @@
      GET /_test/faults     the faults, as JSON
      POST /_test/faults    sets one (bankapi_faults.h's JSON form)
      DELETE /_test/faults  every route well behaved again
+   and, on the same terms, a /v1 request's query parameter delay_ms=N (0..60000) adds N ms before
+   its answer: a benchmark's tools of different speeds on one route.
 
    One thread per connection (libmicrohttpd's), so that a slow or hanging answer holds up no
    other. Stopping wakes every waiting answer, hanging ones included. */

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # End to end: bench-gatherer-load against a conveyor-gatherer it starts, on a copy of the fixture's
-# demo bank: 4 requests in flight for 1 s, every one answered with three OK tools; a list of
-# in-flight counts, one run and one gatherer each; a count above the gatherer's capacity refused.
-# No figure is checked beyond "some requests".
+# demo bank and the benchmark's agent file (bench/agents/gatherer.yaml): 4 requests in flight for
+# 1 s, every one answered with three OK tools; a list of in-flight counts, one run and one gatherer
+# each; a count above the gatherer's capacity refused; the benchmark's HTTP plans against the
+# demo bank's service. No figure is checked beyond "some requests".
 source "$(dirname "$0")/lib.sh"
+export CONVEYOR_AGENT_FILE=$CONVEYOR_SOURCE_DIR/bench/agents/gatherer.yaml
 e2e_setup gatherer_load
 
 # load ARGS...: runs bench-gatherer-load against the test's database (50 customers); stdout in
@@ -36,4 +38,11 @@ e2e_ok "a list of in-flight counts"
 load --in-flight 5 --capacity 4 --duration-s 1
 [[ $load_rc -eq 1 ]] || e2e_fail "above capacity: exited $load_rc, not 1"
 grep -q 'said capacity 4, below 5 in flight' "$E2E_DIR/load.err" || e2e_fail "above capacity: $(cat "$E2E_DIR/load.err")"
+# The HTTP plans: three tools at once, and a cached one.
+e2e_start_bankapi
+for intent in three_http cached_rate; do
+    load --intent "$intent" --in-flight 2 --duration-s 1 --json
+    [[ $load_rc -eq 0 ]] || e2e_fail "$intent: exited $load_rc: $(cat "$E2E_DIR/load.err")"
+    e2e_expect "$intent" "$(cat "$E2E_DIR/load.out")" '.requests > 0 and .ok == .requests and .errors.total == 0'
+done
 e2e_ok "gatherer load"
