@@ -69,6 +69,31 @@ gatherer_tools_destroy (gatherer_tools_t **self_p)
     *self_p = NULL;
 }
 
+/* Adds a tool of kind that runs query (taken) with params (taken; their names, which the tool does
+   not keep, freed); returns it for its kind's own fields. */
+static gatherer_tool_t *
+s_add_tool (gatherer_tools_t *self, const char *name, gatherer_tool_kind_t kind, char *query, gatherer_params_t *params,
+            long timeout_ms, long max_rows)
+{
+    gatherer_tool_t *tool = &self->tools[self->tool_count];
+    self->params_nodes[self->tool_count++] = params->node;
+    tool->name = cv_strdup (name);
+    tool->kind = kind;
+    tool->query = query;
+    tool->params = (const char *const *) params->paths;
+    tool->reads = (const char *const *) params->reads;
+    tool->optional = params->optional;
+    tool->param_count = params->count;
+    tool->timeout_ms = (int) timeout_ms;
+    tool->max_rows = (int) max_rows;
+    if (params->names)
+        for (size_t i = 0; i < params->count; i++)
+            free (params->names[i]);
+    free (params->names);
+    memset (params, 0, sizeof *params);
+    return tool;
+}
+
 /* A kind: sql tool's query and params. */
 static int
 s_parse_sql (gatherer_tools_t *self, const cv_config_t *agent, const char *name, cv_node_t *node, const char *path,
@@ -81,18 +106,7 @@ s_parse_sql (gatherer_tools_t *self, const cv_config_t *agent, const char *name,
         || cv_config_int (agent, node, "max_rows", path, 1, GATHERER_MAX_ROWS_MAX, &max_rows, err)
         || gatherer_params_parse (agent, node, path, false, &params, err))
         return -1;
-    gatherer_tool_t *tool = &self->tools[self->tool_count++];
-    tool->name = cv_strdup (name);
-    tool->kind = GATHERER_TOOL_SQL;
-    tool->query = cv_strdup (query);
-    tool->params = (const char *const *) params.paths;
-    tool->reads = (const char *const *) params.reads;
-    tool->optional = params.optional;
-    tool->param_count = params.count;
-    tool->timeout_ms = (int) timeout_ms;
-    tool->max_rows = (int) max_rows;
-    self->params_nodes[self->tool_count - 1] = params.node;
-    free (params.names);
+    s_add_tool (self, name, GATHERER_TOOL_SQL, cv_strdup (query), &params, timeout_ms, max_rows);
     return 0;
 }
 
@@ -172,21 +186,9 @@ s_parse_http (gatherer_tools_t *self, const cv_config_t *agent, const char *name
         gatherer_params_free (&params);
         return -1;
     }
-    gatherer_tool_t *tool = &self->tools[self->tool_count++];
-    tool->name = cv_strdup (name);
-    tool->kind = GATHERER_TOOL_HTTP;
-    tool->query = cv_asprintf ("%s %s", http->method, http->url);
-    tool->params = (const char *const *) params.paths;
-    tool->reads = (const char *const *) params.reads;
-    tool->optional = params.optional;
-    tool->param_count = params.count;
-    tool->timeout_ms = (int) timeout_ms;
-    tool->max_rows = (int) max_rows;
+    char *query = cv_asprintf ("%s %s", http->method, http->url);
+    gatherer_tool_t *tool = s_add_tool (self, name, GATHERER_TOOL_HTTP, query, &params, timeout_ms, max_rows);
     tool->http = http;
-    self->params_nodes[self->tool_count - 1] = params.node;
-    for (size_t i = 0; i < params.count; i++)
-        free (params.names[i]); /* the spec has its copies */
-    free (params.names);
     return 0;
 }
 

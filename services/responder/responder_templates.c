@@ -340,8 +340,12 @@ s_demo_rows (void)
         " \"failed_topups\": [{\"id\": \"top-1-1\", \"amount\": \"200.00\", \"currency\": \"EUR\", \"method\": "
         "\"card\","
         "   \"failure_reason\": \"Declined by the issuing bank of the top-up card\", \"day\": \"15 Jan 2026\"}],"
+        " \"delivery_status\": [{\"status\": \"in_transit\", \"expected_date\": \"2026-01-17\","
+        "   \"carrier\": \"An Post\", \"last_event\": \"Arrived at the sorting centre\"}],"
         " \"exchange_rates\": [{\"base\": \"EUR\", \"quote\": \"CHF\", \"rate\": \"0.9350\","
         "   \"as_of\": \"15 Jan 2026 11:00\"}],"
+        " \"fx_rate\": [{\"base\": \"EUR\", \"quote\": \"USD\", \"rate\": \"1.16\", \"as_of\": \"2026-01-15\","
+        "   \"source\": \"reference mid rate\"}],"
         " \"kb_answers\": [{\"slug\": \"card-linking\", \"title\": \"Linking a card to your account\","
         "   \"snippet\": \"open the app, go to Cards, tap Link a card\", \"rank\": \"0.6363602\"}]"
         "}",
@@ -466,6 +470,8 @@ s_test_demo (bool verbose)
          true},
         {"exchange_rate", "exchange_rates", "exchange_rates", "answer",
          "Today's rate: 1 EUR = 0.9350 CHF (as of 15 Jan 2026 11:00 UTC).", false},
+        {"exchange_rate", "fx_rate", "fx_rate", "answer",
+         "Today's rate: 1 EUR = 1.16 USD (reference mid rate, 2026-01-15).", false},
         {"card_linking", "kb_answers", "kb_answer", "answer",
          "From our help pages, \"Linking a card to your account\" says: \"...open the app, go to Cards, tap Link a "
          "card...\" "
@@ -492,6 +498,13 @@ s_test_demo (bool verbose)
     s_expect_reply (templates, both, "compromised_card_payments",
                     "The latest payment on your card ending 4417 is 14.20 EUR at Uber on 15 Jan 2026.", true);
     json_decref (both);
+    /* ... and one that reads what the card tracker said about the card the bank's data found */
+    json_t *tracked = s_context ("card_arrival", all, NULL, "card_tracked", "answer");
+    s_expect_reply (templates, tracked, "card_tracked",
+                    "Your new card ending 9052 is with An Post (\"Arrived at the sorting centre\") and should arrive "
+                    "by 2026-01-17. Tracking number: CP482913374IE.",
+                    false);
+    json_decref (tracked);
 
     /* every template in the file renders from the demo's evidence (a new one needs evidence here) */
     for (size_t i = 0; i < responder_templates_size (templates); i++) {
