@@ -58,10 +58,12 @@ chaos_workers_ready() {
     done
 }
 
-# chaos_start_stack [orchestrator flags]: the orchestrator and two copies of every worker, NAME-1
-# and NAME-2 (intent-1, intent-2...); returns when each is connected.
+# chaos_start_stack [orchestrator flags]: the demo bank's HTTP service (once), the orchestrator and
+# two copies of every worker, NAME-1 and NAME-2 (intent-1, intent-2...); returns when each is
+# connected.
 chaos_start_stack() {
     local service
+    [[ -n ${E2E_PIDS[bankapi]:-} ]] || e2e_start_bankapi
     e2e_start_orchestrator "$@"
     for service in "${CHAOS_SERVICES[@]}"; do
         chaos_start_worker "$service" "$service-1"
