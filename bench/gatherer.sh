@@ -55,6 +55,9 @@ for b in conveyor conveyor-gatherer conveyor-bankapi bench-gatherer-load; do
     [[ -x $bin/$b ]] || die "$bin/$b is missing; build first"
 done
 [[ $customers =~ ^[0-9]+$ && $customers -ge 1 ]] || die "--customers must be a whole number >= 1, not '$customers'"
+for plan in $plans; do
+    [[ $plan == sql || $plan == http || $plan == cached ]] || die "no plan '$plan' (sql, http, cached)"
+done
 
 tmp=$(mktemp -d /tmp/conveyor-gatherer.XXXXXX)
 chmod 755 "$tmp" # the postgres OS user (when we are root) must be able to enter it
@@ -107,7 +110,6 @@ for plan in $plans; do
         sql) run sql card_arrival $in_flight || rc=$? ;;
         http) run http three_http 1 16 || rc=$? ;;
         cached) run cached cached_rate 1 || rc=$? ;;
-        *) die "no plan '$plan' (sql, http, cached)" ;;
     esac
 done
 say "machine: $(bench_machine); $customers customers, $connections connections"

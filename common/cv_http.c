@@ -262,13 +262,15 @@ s_finish (cv_http_call_t *call, CURLcode code)
     curl_easy_getinfo (call->easy, CURLINFO_NUM_CONNECTS, &connects);
     curl_easy_getinfo (call->easy, CURLINFO_REQUEST_SIZE, &sent);
     outcome->reused = connects == 0 && sent > 0; /* sent, over no connection of its own */
-    if (outcome->result == CV_HTTP_ANSWERED) {
+    if (outcome->result == CV_HTTP_ANSWERED || outcome->result == CV_HTTP_TOO_LARGE) {
         long status = 0;
         curl_easy_getinfo (call->easy, CURLINFO_RESPONSE_CODE, &status);
         outcome->status = (int) status;
-    } else if (outcome->result == CV_HTTP_TOO_LARGE)
-        snprintf (call->error, sizeof call->error, "response over %zu bytes", call->max_body);
-    else
+    }
+    if (outcome->result == CV_HTTP_TOO_LARGE)
+        snprintf (call->error, sizeof call->error, "HTTP %d with a response over %zu bytes", outcome->status,
+                  call->max_body);
+    else if (outcome->result != CV_HTTP_ANSWERED)
         snprintf (call->error, sizeof call->error, "%s: %s", cv_http_result_name (outcome->result),
                   call->curl_error[0] ? call->curl_error : curl_easy_strerror (code));
     curl_multi_remove_handle (call->client->multi, call->easy);
@@ -507,6 +509,10 @@ cv_http_failure (const cv_http_outcome_t *outcome, cv_backoff_failure_t *failure
         *http_status = 0;
         return true;
     case CV_HTTP_TOO_LARGE:
+        /* a failing status says more than the size: a proxy's long 503 page is still a 503 */
+        *failure = CV_BACKOFF_HTTP;
+        *http_status = outcome->status >= 300 ? outcome->status : 0;
+        return true;
     case CV_HTTP_FAILED:
         *failure = CV_BACKOFF_HTTP;
         *http_status = 0;
@@ -668,6 +674,8 @@ cv_http_test (bool verbose)
         {CV_HTTP_MALFORMED, 0, true, CV_BACKOFF_CONNECT, true},
         {CV_HTTP_TIMEOUT, 0, true, CV_BACKOFF_TIMEOUT, true},
         {CV_HTTP_TOO_LARGE, 0, true, CV_BACKOFF_HTTP, false},
+        {CV_HTTP_TOO_LARGE, 200, true, CV_BACKOFF_HTTP, false},
+        {CV_HTTP_TOO_LARGE, 503, true, CV_BACKOFF_HTTP, true},
         {CV_HTTP_FAILED, 0, true, CV_BACKOFF_HTTP, false},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

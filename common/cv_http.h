@@ -59,7 +59,7 @@ typedef struct {
 /* A request's outcome; everything borrowed, valid during the done callback only. */
 typedef struct {
     cv_http_result_t result;
-    int status;                        /* ANSWERED: the HTTP status; otherwise 0 */
+    int status;                        /* ANSWERED and TOO_LARGE: the HTTP status; otherwise 0 */
     const char *body;                  /* ANSWERED: body_size bytes and a NUL; otherwise "" */
     size_t body_size;                  /* */
     const char *const *answer_headers; /* ANSWERED: the value of each asked-for header, in the */
@@ -93,9 +93,9 @@ size_t cv_http_in_flight (const cv_http_t *self);
 /* Whether outcome is a failure and which, as cv_backoff sees it: refused and closed are
    CV_BACKOFF_CONNECT (a malformed answer too: the exchange broke, as a connection that broke
    mid-answer does), a timeout CV_BACKOFF_TIMEOUT, an answer with a status other than 2xx
-   CV_BACKOFF_HTTP with that status. An answer over the limit, or a request that cannot be made,
-   is CV_BACKOFF_HTTP with status 0, which cv_backoff_retryable never retries: the same request
-   gets the same result. Returns false (and leaves the outputs alone) for a 2xx answer. */
+   CV_BACKOFF_HTTP with that status. An answer over the limit is CV_BACKOFF_HTTP with its status
+   when that is not 2xx (a long 503 page is a 503), else with status 0, as a request that cannot
+   be made is: cv_backoff_retryable never retries those, the same request gets the same result. Returns false (and leaves the outputs alone) for a 2xx answer. */
 bool cv_http_failure (const cv_http_outcome_t *outcome, cv_backoff_failure_t *failure, int *http_status);
 
 /* "answered", "refused", "timeout", "closed", "malformed", "too_large" or "failed", for logs. */

@@ -95,6 +95,12 @@ cv_http_url_build (const char *url_template, size_t count, const char *const *na
             return NULL;
         }
         assert (values[i]);
+        if (strcmp (values[i], ".") == 0 || strcmp (values[i], "..") == 0) {
+            cv_buffer_release (&out);
+            cv_error_set (err, CV_ERR_INVALID, "url", "{%.*s} cannot be '%s': libcurl would remove it as a dot segment",
+                          (int) length, at + 1, values[i]);
+            return NULL;
+        }
         char *escaped = cv_http_url_escape (values[i]);
         fits = s_append (&out, escaped, strlen (escaped));
         free (escaped);
@@ -167,6 +173,13 @@ cv_http_url_test (bool verbose)
               "http://h/v1/fx/..%2F..%2Fadmin%3Fx%3D1%26y%3D2%23f/a%20b%2Fc/caf%C3%A9");
     const char *at_sign[] = {"evil.example@"};
     s_refuse ("http://{base}h/x", 1, names, at_sign, "not a URL"); /* never a user name */
+
+    /* ... and never a dot segment, which would go up the path */
+    const char *dots[] = {"..", "."};
+    s_refuse ("http://h/v1/fx/EUR/{base}", 1, names, dots, "{base} cannot be '..'");
+    s_refuse ("http://h/v1/fx/EUR/{quote}", 2, names, dots, "{quote} cannot be '.'");
+    const char *more_dots[] = {"...", ".x"};
+    s_expect ("http://h/{base}/{quote}", 2, names, more_dots, "http://h/.../.x");
 
     s_refuse ("http://h/{nope}", 1, names, plain, "no value for {nope}");
     s_refuse ("http://h/{base", 1, names, plain, "unclosed");

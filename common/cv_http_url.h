@@ -4,8 +4,9 @@
 
    A template is a URL with placeholders "{name}": "http://bankapi:8090/v1/fx/{base}/{quote}".
    "{{" and "}}" stand for literal braces. Every byte of a value but the unreserved ones
-   (A-Z a-z 0-9 - . _ ~) is escaped as %XX (curl_easy_escape), "/" and "?" included. The result
-   must parse as an http:// or https:// URL (libcurl's URL parser, CURLU). */
+   (A-Z a-z 0-9 - . _ ~) is escaped as %XX (curl_easy_escape), "/" and "?" included; a value that
+   is "." or ".." is refused, since libcurl would read it as a dot segment and go up the path. The
+   result must parse as an http:// or https:// URL (libcurl's URL parser, CURLU). */
 #ifndef CV_HTTP_URL_H
 #define CV_HTTP_URL_H
 

@@ -165,8 +165,9 @@ s_retry (zloop_t *loop, int timer_id, void *arg)
 }
 
 /* Tells the tool's breaker how an attempt went, and the log when that moved it: an operator sees
-   when a dependency was given up on, and when it came back. (The loop is the only one calling
-   this tool's breaker in the gatherer, so reading the state around the report is exact.) */
+   when a dependency was given up on, and when it came back. The state is read around the report:
+   exact while one loop thread of the process calls the breakers (gatherer_server's
+   GATHERER_HANDLERS); with more, a line could name another thread's move. */
 static void
 s_tell_breaker (gatherer_call_t *self, bool failed, uint64_t now_ms)
 {
@@ -205,7 +206,9 @@ s_attempt_done (void *arg)
         cv_backoff_t schedule = self->tool->resilience.retries;
         if (schedule.max_attempts == 0)
             schedule.max_attempts = 1;
-        uint64_t remaining_ms = UINT64_MAX;
+        /* without a deadline, still no wait past the longest a tool's retries may (a Retry-After of
+           hours is a service gone for hours) */
+        uint64_t remaining_ms = GATHERER_RETRIES_MS_MAX;
         if (self->deadline_us) {
             int64_t left = (self->deadline_us - zclock_usecs ()) / 1000;
             remaining_ms = left > 0 ? (uint64_t) left : 0;
@@ -283,6 +286,13 @@ gatherer_call_start (const gatherer_call_env_t *env, const gatherer_tool_t *tool
             assert (self->timer >= 0);
             return self;
         }
+    }
+    /* a request that cannot be made is no call: it fails at once, its breaker never asked, so a
+       half-open breaker's trial goes to a request that reaches the service */
+    if (tool->kind == GATHERER_TOOL_HTTP && !gatherer_http_can_start (tool, context, result)) {
+        self->timer = zloop_timer (env->loop, 0, 1, s_deliver, self);
+        assert (self->timer >= 0);
+        return self;
     }
     size_t index = env->tools ? gatherer_tools_index (env->tools, tool) : SIZE_MAX;
     self->breaker = index != SIZE_MAX ? env->breakers[index] : NULL;

@@ -2,6 +2,7 @@
 #include "gatherer_http.h"
 
 #include <assert.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,7 +127,7 @@ s_record (gatherer_http_call_t *self, const cv_http_outcome_t *outcome)
     cv_backoff_failure_t failure = CV_BACKOFF_CONNECT;
     int status = 0;
     switch (outcome->result) {
-    case CV_HTTP_ANSWERED:
+    case CV_HTTP_ANSWERED: {
         if (!cv_http_failure (outcome, &failure, &status)) {
             s_read_answer (self->tool, outcome->body, outcome->body_size, result);
             break;
@@ -139,6 +140,7 @@ s_record (gatherer_http_call_t *self, const cv_http_outcome_t *outcome)
         s_answer_error (outcome, message, sizeof message);
         s_fail (result, true, failure, status, "answered HTTP %d%s", outcome->status, message);
         break;
+    }
     case CV_HTTP_TIMEOUT:
         result->status = CONVEYOR__V1__TOOL_RESULT__STATUS__TIMED_OUT;
         result->dependency = true;
@@ -170,22 +172,18 @@ s_transfer_done (void *arg, const cv_http_outcome_t *outcome)
 }
 
 /* The body template with each "{name}" string replaced by that parameter's value (its JSON type
-   kept); NULL with the name in *missing when the request has no such value. New reference. */
+   kept); NULL when the request has no such value. New reference. */
 static json_t *
-s_fill_body (const json_t *template, const gatherer_tool_t *tool, const json_t *context, const char **missing)
+s_fill_body (const json_t *template, const gatherer_tool_t *tool, const json_t *context)
 {
     if (json_is_string (template)) {
-        const char *text = json_string_value (template);
-        size_t size = strlen (text);
-        for (size_t i = 0; size > 2 && text[0] == '{' && i < tool->param_count; i++) {
+        size_t size;
+        const char *wanted = gatherer_http_spec_placeholder (json_string_value (template), &size);
+        for (size_t i = 0; wanted && i < tool->param_count; i++) {
             const char *name = tool->http->names[i];
-            if (strlen (name) == size - 2 && memcmp (name, text + 1, size - 2) == 0) {
+            if (strlen (name) == size && memcmp (name, wanted, size) == 0) {
                 json_t *value = context ? cv_template_lookup (context, tool->params[i]) : NULL;
-                if (!value || json_is_null (value)) {
-                    *missing = name;
-                    return NULL;
-                }
-                return json_deep_copy (value);
+                return value && !json_is_null (value) ? json_deep_copy (value) : NULL;
             }
         }
         return json_incref ((json_t *) template);
@@ -196,7 +194,7 @@ s_fill_body (const json_t *template, const gatherer_tool_t *tool, const json_t *
     if (json_is_object (template)) {
         copy = json_object ();
         json_object_foreach ((json_t *) template, key, item) {
-            json_t *filled = s_fill_body (item, tool, context, missing);
+            json_t *filled = s_fill_body (item, tool, context);
             if (!filled) {
                 json_decref (copy);
                 return NULL;
@@ -208,7 +206,7 @@ s_fill_body (const json_t *template, const gatherer_tool_t *tool, const json_t *
     if (json_is_array (template)) {
         copy = json_array ();
         json_array_foreach (template, index, item) {
-            json_t *filled = s_fill_body (item, tool, context, missing);
+            json_t *filled = s_fill_body (item, tool, context);
             if (!filled) {
                 json_decref (copy);
                 return NULL;
@@ -244,9 +242,8 @@ s_build (const gatherer_tool_t *tool, const json_t *context, char **url, char **
         goto done;
     }
     if (spec->body) {
-        const char *missing = NULL;
-        json_t *document = s_fill_body (spec->body, tool, context, &missing);
-        assert (document); /* every placeholder has its text above */
+        json_t *document = s_fill_body (spec->body, tool, context);
+        assert (document); /* every placeholder is a parameter (gatherer_http_spec), and each has its text above */
         *body = json_dumps (document, JSON_COMPACT);
         json_decref (document);
         cv_assert_that (*body, "json_dumps: out of memory");
@@ -254,6 +251,22 @@ s_build (const gatherer_tool_t *tool, const json_t *context, char **url, char **
 done:
     for (size_t i = 0; i < filled; i++)
         free (texts[i]);
+}
+
+bool
+gatherer_http_can_start (const gatherer_tool_t *tool, const json_t *context, gatherer_result_t *result)
+{
+    assert (tool && tool->kind == GATHERER_TOOL_HTTP && result);
+    char *url, *body;
+    s_build (tool, context, &url, &body, result);
+    if (!url) {
+        result->retry_after_ms = CV_BACKOFF_NO_RETRY_AFTER;
+        result->started_us = result->finished_us = zclock_usecs ();
+        return false;
+    }
+    free (url);
+    free (body);
+    return true;
 }
 
 gatherer_http_call_t *
@@ -272,12 +285,14 @@ gatherer_http_start (cv_http_t *http, const gatherer_tool_t *tool, const json_t 
 
     const char *headers[MAX_HEADERS];
     size_t header_count = 0;
-    bool typed = false;
+    bool typed = false, accepting = false;
     for (size_t i = 0; i < spec->header_count; i++) {
         headers[header_count++] = spec->headers[i];
         typed = typed || strncasecmp (spec->headers[i], "Content-Type:", strlen ("Content-Type:")) == 0;
+        accepting = accepting || strncasecmp (spec->headers[i], "Accept:", strlen ("Accept:")) == 0;
     }
-    headers[header_count++] = "Accept: application/json";
+    if (!accepting)
+        headers[header_count++] = "Accept: application/json";
     if (body && !typed)
         headers[header_count++] = "Content-Type: application/json";
 
@@ -359,6 +374,14 @@ s_heard (void *arg)
     *(int *) arg += 1;
 }
 
+/* Ends the loop once the call was heard of (arg: the count s_heard moves). */
+static int
+s_until_heard (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop, (void) timer_id;
+    return *(int *) arg > 0 ? -1 : 0;
+}
+
 void
 gatherer_http_test (bool verbose)
 {
@@ -410,6 +433,15 @@ gatherer_http_test (bool verbose)
     assert (!url && result.status == CONVEYOR__V1__TOOL_RESULT__STATUS__FAILED && !result.dependency);
     assert (streq (result.error, "no value for {q}: the request has no intent.slots.q"));
     gatherer_result_reset (&result);
+    assert (!gatherer_http_can_start (tool, partial, &result) && result.attempts == 0);
+    assert (strstr (result.error, "no value for {q}"));
+    gatherer_result_reset (&result);
+    assert (gatherer_http_can_start (tool, context, &result) && result.status == 0);
+    /* a dot segment would climb the path: refused, not sent */
+    json_t *dots = json_pack ("{s:s, s:{s:{s:s}}}", "user_id", "..", "intent", "slots", "q", "x");
+    assert (!gatherer_http_can_start (tool, dots, &result) && strstr (result.error, "{id} cannot be '..'"));
+    gatherer_result_reset (&result);
+    json_decref (dots);
     /* ... and gatherer_http_start says so at once */
     zloop_t *loop = zloop_new ();
     cv_error_t err;
@@ -423,9 +455,10 @@ gatherer_http_test (bool verbose)
     /* a service out of reach: failed on the connection, heard from the loop */
     gatherer_http_call_t *call = gatherer_http_start (http, tool, context, 0, &result, s_heard, &heard);
     assert (call && heard == 0);
-    zloop_timer (loop, 5000, 1, s_stop_loop, NULL);
-    while (heard == 0 && zloop_start (loop) == 0)
-        ;
+    int stop = zloop_timer (loop, 5000, 1, s_stop_loop, NULL), poll = zloop_timer (loop, 2, 0, s_until_heard, &heard);
+    zloop_start (loop);
+    zloop_timer_end (loop, stop);
+    zloop_timer_end (loop, poll);
     assert (heard == 1 && result.status == CONVEYOR__V1__TOOL_RESULT__STATUS__FAILED && result.attempts == 1);
     assert (result.dependency && result.failure == CV_BACKOFF_CONNECT && *result.error);
     gatherer_result_reset (&result);
@@ -441,10 +474,11 @@ gatherer_http_test (bool verbose)
     /* rows from an array, past max_rows dropped; a body's placeholders keep their JSON type */
     tools = s_tool ("tools:\n  t:\n    kind: http\n    method: POST\n    url: 'http://h/x'\n"
                     "    params: {q: intent.slots.q, n: intent.slots.n}\n"
-                    "    body: {q: '{q}', n: ['{n}', '{n} as text'], fixed: 2}\n"
+                    "    body: {q: '{q}', n: ['{n}', '{n} as text', '{nX'], fixed: 2}\n"
                     "    keep: {id: id}\n    rows: data.items\n    max_rows: 2\n",
                     &tool);
     answer = "{\"data\": {\"items\": [{\"id\": 1}, {\"id\": 2}, {\"id\": 3}]}}";
+    /* a body string that only starts like a placeholder is sent as written */
     s_read_answer (tool, answer, strlen (answer), &result);
     assert (result.status == CONVEYOR__V1__TOOL_RESULT__STATUS__OK && result.rows == 2 && result.dropped == 1);
     gatherer_result_reset (&result);
@@ -455,7 +489,7 @@ gatherer_http_test (bool verbose)
     json_t *numbers = json_pack ("{s:{s:{s:s, s:i}}}", "intent", "slots", "q", "\"quoted\"", "n", 7);
     s_build (tool, numbers, &url, &body, &result);
     assert (streq (url, "http://h/x"));
-    assert (streq (body, "{\"q\":\"\\\"quoted\\\"\",\"n\":[7,\"{n} as text\"],\"fixed\":2}"));
+    assert (streq (body, "{\"q\":\"\\\"quoted\\\"\",\"n\":[7,\"{n} as text\",\"{nX\"],\"fixed\":2}"));
     free (url);
     free (body);
     json_decref (numbers);

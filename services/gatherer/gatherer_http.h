@@ -8,8 +8,8 @@
    FAILED with the reason on one line: the service out of reach or the connection broken, an
    HTTP status other than 2xx (with the answer's own error message when it gives one in JSON), a
    body over max_response_bytes, an answer that is not JSON; or TIMED_OUT. For the retry layer
-   and the breaker (gatherer_call), the failure's kind and HTTP status are set, and a 429's or a
-   503's Retry-After is read into retry_after_ms. A failure never fails the request. */
+   and the breaker (gatherer_call), the failure's kind and HTTP status are set, and a failing
+   answer's Retry-After is read into retry_after_ms. A failure never fails the request. */
 #ifndef GATHERER_HTTP_H
 #define GATHERER_HTTP_H
 
@@ -35,6 +35,11 @@ typedef void (gatherer_http_done_fn) (void *arg);
 gatherer_http_call_t *gatherer_http_start (cv_http_t *http, const gatherer_tool_t *tool, const json_t *context,
                                            int64_t deadline_us, gatherer_result_t *result, gatherer_http_done_fn *done,
                                            void *arg);
+
+/* Whether tool's request can be made over context: false, with *result FAILED saying why (a
+   parameter the request has no value for, a value that cannot be a URL segment), when it cannot,
+   so that the caller fails it without asking the tool's breaker: nothing would be sent. */
+bool gatherer_http_can_start (const gatherer_tool_t *tool, const json_t *context, gatherer_result_t *result);
 
 /* Gives up on a call not done yet: done is never called, result is left as it is, the transfer is
    dropped, and the call is gone. */

@@ -21,15 +21,6 @@
 
 static const char *const s_methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", NULL};
 
-/* [A-Za-z0-9_], 1..GATHERER_PARAM_NAME_MAX_BYTES-1 of them: a parameter's or a kept field's name. */
-static bool
-s_valid_name (const char *name)
-{
-    size_t size = strlen (name);
-    return size > 0 && size < GATHERER_PARAM_NAME_MAX_BYTES
-           && strspn (name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") == size;
-}
-
 /* A header name: an HTTP token. */
 static bool
 s_valid_header_name (const char *name)
@@ -39,10 +30,25 @@ s_valid_header_name (const char *name)
            && strspn (name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-.^_`|~") == size;
 }
 
+/* Appends a value from the environment; in a URL template, its braces doubled, so that it is
+   only ever text, never a placeholder. */
+static bool
+s_append_value (cv_buffer_t *out, const char *value, size_t size, bool in_url)
+{
+    bool fits = true;
+    for (size_t i = 0; i < size && fits; i++) {
+        bool brace = in_url && (value[i] == '{' || value[i] == '}');
+        fits = cv_buffer_append (out, value + i, 1, RESOLVED_MAX_BYTES)
+               && (!brace || cv_buffer_append (out, value + i, 1, RESOLVED_MAX_BYTES));
+    }
+    return fits;
+}
+
 /* text with each ${NAME} and ${NAME:-default} replaced by the environment's value (a new string),
    or NULL with err, failing at node under key_path. */
 static char *
-s_resolve_env (const cv_config_t *agent, cv_node_t *node, const char *key_path, const char *text, cv_error_t *err)
+s_resolve_env (const cv_config_t *agent, cv_node_t *node, const char *key_path, const char *text, bool in_url,
+               cv_error_t *err)
 {
     cv_buffer_t out = {0};
     const char *at = text;
@@ -73,14 +79,14 @@ s_resolve_env (const cv_config_t *agent, cv_node_t *node, const char *key_path, 
         variable[name_size] = '\0';
         const char *value = cv_settings_secret (variable);
         if (!value && fallback && fallback < end)
-            fits = fits && cv_buffer_append (&out, fallback + 2, (size_t) (end - fallback - 2), RESOLVED_MAX_BYTES);
+            fits = fits && s_append_value (&out, fallback + 2, (size_t) (end - fallback - 2), in_url);
         else if (!value) {
             cv_config_fail (agent, node, key_path, err,
                             "the environment variable %s is not set (write ${%s:-default} for a default)", variable,
                             variable);
             goto failed;
         } else
-            fits = fits && cv_buffer_append (&out, value, strlen (value), RESOLVED_MAX_BYTES);
+            fits = fits && s_append_value (&out, value, strlen (value), in_url);
         at = end + 1;
     }
     if (!fits) {
@@ -132,7 +138,7 @@ s_parse_url (gatherer_http_spec_t *self, const cv_config_t *agent, cv_node_t *no
     snprintf (key_path, sizeof key_path, "%s.url", path);
     if (cv_config_string (agent, node, "url", path, true, &url, err))
         return -1;
-    self->url = s_resolve_env (agent, cv_node_get (node, "url"), key_path, url, err);
+    self->url = s_resolve_env (agent, cv_node_get (node, "url"), key_path, url, true, err);
     if (!self->url)
         return -1;
     const char *values[GATHERER_MAX_PARAMS];
@@ -140,10 +146,17 @@ s_parse_url (gatherer_http_spec_t *self, const cv_config_t *agent, cv_node_t *no
         values[i] = "x";
     cv_error_t why;
     char *built = cv_http_url_build (self->url, params->count, (const char *const *) params->names, values, &why);
-    if (!built)
-        return cv_config_fail (agent, cv_node_get (node, "url"), key_path, err, "%s", why.message);
-    free (built);
-    return 0;
+    if (built) {
+        free (built);
+        return 0;
+    }
+    /* the resolved URL may hold a secret: only a template with nothing resolved is quoted */
+    if (strstr (url, "${"))
+        return cv_config_fail (agent, cv_node_get (node, "url"), key_path, err,
+                               "'%s' does not make an http(s) URL once its ${...} are resolved, or names a "
+                               "placeholder that is not one of the tool's params",
+                               url);
+    return cv_config_fail (agent, cv_node_get (node, "url"), key_path, err, "%s", why.message);
 }
 
 static int
@@ -170,7 +183,7 @@ s_parse_headers (gatherer_http_spec_t *self, const cv_config_t *agent, cv_node_t
             return cv_config_fail (agent, value_node, key_path, err, "'%s' is not a header name", name ? name : "");
         if (!value || strpbrk (value, "\r\n"))
             return cv_config_fail (agent, value_node, key_path, err, "%s: the value must be one line of text", name);
-        char *resolved = s_resolve_env (agent, value_node, key_path, value, err);
+        char *resolved = s_resolve_env (agent, value_node, key_path, value, false, err);
         if (!resolved)
             return -1;
         if (strpbrk (resolved, "\r\n")) {
@@ -183,10 +196,10 @@ s_parse_headers (gatherer_http_spec_t *self, const cv_config_t *agent, cv_node_t
     return 0;
 }
 
-/* The placeholder a body string stands for ("{name}" exactly), or NULL for a literal. */
-static const char *
-s_body_placeholder (const char *text, size_t *size)
+const char *
+gatherer_http_spec_placeholder (const char *text, size_t *size)
 {
+    assert (text && size);
     size_t length = strlen (text);
     if (length < 3 || text[0] != '{' || text[length - 1] != '}' || strpbrk (text + 1, "{}") != text + length - 1)
         return NULL;
@@ -201,7 +214,7 @@ s_check_body (const json_t *value, const gatherer_params_t *params, const cv_con
 {
     if (json_is_string (value)) {
         size_t size;
-        const char *name = s_body_placeholder (json_string_value (value), &size);
+        const char *name = gatherer_http_spec_placeholder (json_string_value (value), &size);
         if (!name)
             return 0;
         for (size_t i = 0; i < params->count; i++)
@@ -262,7 +275,7 @@ s_parse_keep (gatherer_http_spec_t *self, const cv_config_t *agent, cv_node_t *n
         const char *name = cv_node_key (keep, i);
         cv_node_t *value = cv_node_value (keep, i);
         const char *answer_path = cv_node_text (value);
-        if (!name || !s_valid_name (name))
+        if (!name || !gatherer_params_valid_name (name))
             return cv_config_fail (agent, value, key_path, err, "'%s' is not a field name (1..%d of [A-Za-z0-9_])",
                                    name ? name : "", GATHERER_PARAM_NAME_MAX_BYTES - 1);
         if (!answer_path || !gatherer_params_valid_path (answer_path))
@@ -412,6 +425,22 @@ gatherer_http_spec_test (bool verbose)
                       "A: the value must be one line");
     s_expect_failure ("tools:\n  t: {url: 'http://h/x', keep: {a: a}, max_response_bytes: 0}\n",
                       "tools.t.max_response_bytes");
+    /* an environment value is text in the URL, never a placeholder; an unresolved URL that fails
+       is quoted as written, never resolved (it may hold a secret) */
+    setenv ("GATHERER_HTTP_SPEC_TEST_TOKEN", "http://h/{x}", 1);
+    spec = s_parse ("tools:\n  t: {url: '${GATHERER_HTTP_SPEC_TEST_TOKEN}/y', keep: {a: a}}\n", &err);
+    cv_assert_that (spec, "%s", err.message);
+    assert (streq (spec->url, "http://h/{{x}}/y"));
+    gatherer_http_spec_destroy (&spec);
+    setenv ("GATHERER_HTTP_SPEC_TEST_TOKEN", "ftp://s3cret@h", 1);
+    spec = s_parse ("tools:\n  t: {url: '${GATHERER_HTTP_SPEC_TEST_TOKEN}/y', keep: {a: a}}\n", &err);
+    assert (!spec && strstr (err.message, "'${GATHERER_HTTP_SPEC_TEST_TOKEN}/y' does not make an http(s) URL once"));
+    assert (!strstr (err.message, "s3cret"));
+    size_t size;
+    const char *name = gatherer_http_spec_placeholder ("{tracking}", &size);
+    assert (name && size == 8 && strncmp (name, "tracking", size) == 0);
+    assert (!gatherer_http_spec_placeholder ("{qX", &size) && !gatherer_http_spec_placeholder ("{a}{b}", &size));
+    assert (!gatherer_http_spec_placeholder ("{}", &size) && !gatherer_http_spec_placeholder ("x{a}", &size));
     unsetenv ("GATHERER_HTTP_SPEC_TEST_TOKEN");
     if (verbose)
         printf ("gatherer_http_spec: ok\n");

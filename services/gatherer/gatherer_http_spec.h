@@ -17,8 +17,9 @@
          timeout_ms: 500                  -- as every kind; retries, breaker, cache, personal too
 
    `${NAME}` and `${NAME:-default}` in the URL and the headers are the operator's: the
-   environment's value, read at start, so that secrets stay out of the agent file; a variable
-   that is not set and has no default stops the start, naming file, line and key. `{name}` in
+   environment's value, read at start, so that secrets stay out of the agent file (in the URL it
+   is text: its braces are no placeholders); a variable that is not set and has no default stops
+   the start, naming file, line and key, and an error never quotes a resolved value. `{name}` in
    the URL is a parameter (gatherer_params.h: a named map of context paths), filled per request
    and percent-escaped (cv_http_url.h): what a customer typed is only ever one path segment or
    query value. In the body, a string that is exactly "{name}" becomes that parameter's value,
@@ -67,6 +68,10 @@ typedef struct {
 gatherer_http_spec_t *gatherer_http_spec_parse (const cv_config_t *agent, cv_node_t *node, const char *path,
                                                 const gatherer_params_t *params, cv_error_t *err) CV_MUST_CHECK;
 void gatherer_http_spec_destroy (gatherer_http_spec_t **self_p);
+
+/* The parameter name a body string stands for when it is exactly "{name}" (size bytes at the
+   returned pointer, within text), or NULL for a string that is sent as written. */
+const char *gatherer_http_spec_placeholder (const char *text, size_t *size);
 
 void gatherer_http_spec_test (bool verbose);
 

@@ -37,10 +37,10 @@ gatherer_params_reads_evidence (const char *path)
     return strcmp (path, "evidence") == 0 || strncmp (path, EVIDENCE_PREFIX, strlen (EVIDENCE_PREFIX)) == 0;
 }
 
-/* A placeholder name: 1..GATHERER_PARAM_NAME_MAX_BYTES-1 of [A-Za-z0-9_]. */
-static bool
-s_valid_name (const char *name)
+bool
+gatherer_params_valid_name (const char *name)
 {
+    assert (name);
     size_t size = strlen (name);
     if (size == 0 || size >= GATHERER_PARAM_NAME_MAX_BYTES)
         return false;
@@ -98,8 +98,8 @@ gatherer_params_free (gatherer_params_t *params)
 
 /* Checks and keeps parameter index, text as written. */
 static int
-s_parse_one (const cv_config_t *agent, gatherer_params_t *out, size_t index, const char *text, const char *params_path,
-             cv_error_t *err)
+s_parse_one (const cv_config_t *agent, gatherer_params_t *out, size_t index, const char *text, bool named,
+             const char *params_path, cv_error_t *err)
 {
     cv_node_t *item = gatherer_params_item (out->node, index);
     if (!text)
@@ -119,6 +119,9 @@ s_parse_one (const cv_config_t *agent, gatherer_params_t *out, size_t index, con
     if (strcmp (path, "evidence") == 0)
         return cv_config_fail (agent, item, params_path, err,
                                "'%s' names no tool: an input is evidence.TOOL, evidence.TOOL.N.FIELD...", text);
+    if (optional && named)
+        return cv_config_fail (agent, item, params_path, err,
+                               "'%s': a named parameter fills a placeholder and is required; it takes no `?`", text);
     if (optional && !reads)
         return cv_config_fail (agent, item, params_path, err,
                                "'%s': only an evidence path takes `?`; a missing %s is NULL already", text, path);
@@ -152,13 +155,13 @@ gatherer_params_parse (const cv_config_t *agent, cv_node_t *tool_node, const cha
     out->names = named ? cv_calloc (slots, sizeof (char *)) : NULL;
     for (size_t i = 0; i < count; i++) {
         const char *text = cv_node_text (gatherer_params_item (node, i));
-        if (s_parse_one (agent, out, i, text, params_path, err))
+        if (s_parse_one (agent, out, i, text, named, params_path, err))
             goto failed;
         if (!named)
             continue;
         const char *name = cv_node_key (node, i);
         out->names[i] = cv_strdup (name ? name : "");
-        if (!name || !s_valid_name (name)) {
+        if (!name || !gatherer_params_valid_name (name)) {
             cv_config_fail (agent, gatherer_params_item (node, i), params_path, err,
                             "'%s' is not a placeholder name (1..%d of [A-Za-z0-9_])", name ? name : "",
                             GATHERER_PARAM_NAME_MAX_BYTES - 1);
@@ -239,6 +242,9 @@ gatherer_params_test (bool verbose)
     s_expect_failure ("tools:\n  t: {params: [[user_id]]}\n", false, "item 1 must be a context path");
     s_expect_failure ("tools:\n  t: {params: {a: user_id}}\n", false, "must be a context path or a list");
     s_expect_failure ("tools:\n  t: {params: [user_id]}\n", true, "must be a map of placeholder name");
+    s_expect_failure ("tools:\n  t: {params: {a: 'evidence.cards.0.id?'}}\n", true, "it takes no `?`");
+    assert (gatherer_params_valid_name ("card_4") && !gatherer_params_valid_name ("")
+            && !gatherer_params_valid_name ("a.b"));
     s_expect_failure ("tools:\n  t:\n    params:\n      ok: user_id\n      'no-dash': text\n", true,
                       "agent.yaml:5: tools.t.params: 'no-dash' is not a placeholder name");
     /* values as text */

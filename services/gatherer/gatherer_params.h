@@ -35,8 +35,8 @@ typedef struct {
 } gatherer_params_t;
 
 /* Reads tool_node's `params` (at path, "tools.NAME", for errors): a list (or one path) when not
-   named, a map of placeholder names ([A-Za-z0-9_]) to paths when named. A missing `params` is
-   none. -1 with err at the offending item's line. */
+   named, a map of placeholder names ([A-Za-z0-9_]) to paths when named (each required: no `?`).
+   A missing `params` is none. -1 with err at the offending item's line. */
 int gatherer_params_parse (const cv_config_t *agent, cv_node_t *tool_node, const char *path, bool named,
                            gatherer_params_t *out, cv_error_t *err) CV_MUST_CHECK;
 void gatherer_params_free (gatherer_params_t *params);
@@ -46,6 +46,9 @@ cv_node_t *gatherer_params_item (cv_node_t *params, size_t index);
 
 /* Whether path is a context path: dot-separated non-empty parts of [A-Za-z0-9_]. */
 bool gatherer_params_valid_path (const char *path);
+/* Whether name is a placeholder's or a kept field's name: 1..GATHERER_PARAM_NAME_MAX_BYTES-1 of
+   [A-Za-z0-9_]. */
+bool gatherer_params_valid_name (const char *name);
 /* Whether path reads another tool's evidence (evidence or evidence.TOOL...). */
 bool gatherer_params_reads_evidence (const char *path);
 

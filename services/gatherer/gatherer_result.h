@@ -38,4 +38,6 @@ typedef struct {
 /* Frees a result's data and clears it. */
 void gatherer_result_reset (gatherer_result_t *result);
 
+void gatherer_result_test (bool verbose);
+
 #endif

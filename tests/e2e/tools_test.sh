@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End to end: `conveyor tools test` against the whole stack (the built binaries, the fixture's
 # PostgreSQL with the demo bank). An intent's tools run at the gatherer and come back with their
-# rows, as a table and as JSON; a slot narrows a tool; a two-step plan runs both steps; an intent
+# rows, as a table and as JSON; a slot narrows a tool; a two-step plan runs both steps; http tools
+# answer, fail and are retried, and come from the cache; an intent
 # the agent file plans no tools for exits 2 naming it; nothing is recorded.
 source "$(dirname "$0")/lib.sh"
 e2e_setup tools
@@ -39,6 +40,26 @@ answer=$("${conveyor[@]}" compromised_card --user cust-1 --json) || e2e_fail "to
 e2e_expect "two steps" "$answer" \
     '[.tools[] | select(.name == "active_cards" or .name == "card_payments") | [.name, .status, (.rows | length)]] == [["active_cards", "ok", 1], ["card_payments", "ok", 3]]'
 e2e_ok "a two-step plan"
+
+# HTTP tools: the card tracker reads the tracking number cards_in_delivery found; the FX service is
+# asked for the slot's currency, then, told to fail, retried and reported failed (exit 1), with
+# the bank's own rates still there; and a repeated look-up comes from the cache.
+answer=$("${conveyor[@]}" card_arrival --user cust-1 --json) || e2e_fail "tools test card_arrival exited $?"
+e2e_expect "the card tracker" "$answer" \
+    '.tools[] | select(.name == "delivery_status") | .status == "ok" and .attempts == 1 and .rows[0].carrier == "An Post"'
+answer=$("${conveyor[@]}" exchange_rate --user cust-1 --slot currency=GBP --json) || e2e_fail "tools test exchange_rate exited $?"
+e2e_expect "the FX service" "$answer" '.tools[] | select(.name == "fx_rate") | .status == "ok" and .rows[0].quote == "GBP"'
+curl -sf -X POST "$CONVEYOR_BANKAPI_URL/_test/faults" -d '{"route": "fx", "mode": "status", "status": 503}' >/dev/null ||
+    e2e_fail "the bank API took no fault"
+rc=0
+answer=$("${conveyor[@]}" exchange_rate --user cust-1 --slot currency=CHF --json) || rc=$?
+[[ $rc == 1 ]] || e2e_fail "a failed http tool exited $rc, not 1"
+e2e_expect "the FX service failing" "$answer" \
+    '[.tools[] | [.name, .status, .attempts]] == [["customer_profile", "ok", 1], ["fx_rate", "failed", 3], ["exchange_rates", "ok", 1]] and (.tools[1].error | contains("HTTP 503"))'
+answer=$("${conveyor[@]}" exchange_rate --user cust-2 --slot currency=GBP --json) || e2e_fail "a cached rate exited $?"
+e2e_expect "a shared rate from the cache" "$answer" '.tools[] | select(.name == "fx_rate") | .status == "ok" and .cached and .attempts == 0'
+curl -sf -X DELETE "$CONVEYOR_BANKAPI_URL/_test/faults" >/dev/null || e2e_fail "the bank API's faults did not clear"
+e2e_ok "http tools: answered, failing and retried, cached"
 
 # An intent the agent file plans no tools for: exit 2, one line naming it, nothing on stdout.
 rc=0

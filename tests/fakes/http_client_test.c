@@ -275,11 +275,18 @@ http_client_test (bool verbose)
 
     /* a body over the limit is an error, whether its length is announced or only seen */
     s_test_one (http, &server, &test, &args[0], S_ANSWER, ok, 5000, 10);
-    assert (test.result[0] == CV_HTTP_TOO_LARGE && streq (test.error[0], "response over 10 bytes"));
+    assert (test.result[0] == CV_HTTP_TOO_LARGE && streq (test.error[0], "HTTP 200 with a response over 10 bytes"));
     s_test_one (http, &server, &test, &args[0], S_CLOSE, "HTTP/1.1 200 OK\r\n\r\n0123456789abcdef", 5000, 10);
-    assert (test.result[0] == CV_HTTP_TOO_LARGE && streq (test.error[0], "response over 10 bytes"));
+    assert (test.result[0] == CV_HTTP_TOO_LARGE && streq (test.error[0], "HTTP 200 with a response over 10 bytes"));
     s_test_one (http, &server, &test, &args[0], S_CLOSE, "HTTP/1.1 200 OK\r\n\r\n0123456789", 5000, 10);
     assert (test.result[0] == CV_HTTP_ANSWERED && streq (test.body[0], "0123456789"));
+    /* ... and a long error page is still its status: a 503 worth another try */
+    s_test_one (http, &server, &test, &args[0], S_CLOSE, "HTTP/1.1 503 Busy\r\n\r\n0123456789abcdef", 5000, 10);
+    assert (test.result[0] == CV_HTTP_TOO_LARGE && test.status[0] == 503);
+    assert (streq (test.error[0], "HTTP 503 with a response over 10 bytes"));
+    const cv_http_outcome_t long_page = {.result = CV_HTTP_TOO_LARGE, .status = 503};
+    assert (cv_http_failure (&long_page, &failure, &status) && failure == CV_BACKOFF_HTTP && status == 503);
+    assert (cv_backoff_retryable (failure, status));
 
     /* the transport's failures, each of its kind */
     s_test_one (http, &server, &test, &args[0], S_CLOSE, "", 5000, 1024);
