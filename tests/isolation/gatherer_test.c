@@ -642,7 +642,10 @@ int
 main (void)
 {
     char *url = harness_pg_fixture_url ();
-    gatherer_t *gatherer = s_gatherer_start (url);
+    /* the demo's tools, as the gatherer's read-only role (its own agents' tools, which watch
+       their sessions in pg_stat_activity, connect as the fixture's owner) */
+    char *reader = harness_pg_fixture_gatherer_url ();
+    gatherer_t *gatherer = s_gatherer_start (reader);
     s_warm_up (gatherer);
     s_good_traffic (gatherer);
     s_expect_probe (gatherer, true, "canned check passed");
@@ -728,6 +731,7 @@ main (void)
     s_gatherer_stop (&gatherer);
 
     zstr_free (&closed);
+    free (reader);
     free (url);
     printf ("gatherer isolation: ok\n");
     return 0;
