@@ -1,4 +1,4 @@
-/* One PostgreSQL connection driven without blocking: open, send, read rows, cancel. */
+/* One PostgreSQL connection driven without blocking: open, prepare, send, read rows, cancel. */
 #include "cv_pgconn.h"
 
 #include <assert.h>
@@ -15,6 +15,7 @@
 
 #include "cv_alloc.h"
 #include "cv_pg.h"
+#include "cv_pgconn_names.h"
 
 #define ERROR_BYTES 512
 /* Callers time statements out themselves (60 s at most); the server's limit is a backstop.
@@ -30,7 +31,11 @@ struct _cv_pgconn_t {
     PostgresPollingStatusType connect_wants; /* while CONNECTING: what PQconnectPoll waits for */
     bool reused;                             /* the statement went to a connection opened before it */
     bool retried;                            /* ...and was sent again on a fresh one */
+    cv_pgconn_names_t *names;                /* what this session has prepared */
     /* the statement */
+    char preparing[CV_PGCONN_NAME_BYTES]; /* the name it is being prepared under, or "" */
+    bool prepared;                        /* sent as a statement the session had prepared */
+    bool stale;                           /* ...which the server no longer knows or must re-plan */
     char *sql;
     char **params;
     size_t param_count;
@@ -51,6 +56,7 @@ cv_pgconn_new (const char *url, const char *application_name)
     self->url = cv_strdup (url);
     self->application_name = cv_strdup (application_name);
     self->rows = json_array ();
+    self->names = cv_pgconn_names_new (CV_PGCONN_PREPARED_MAX);
     return self;
 }
 
@@ -59,6 +65,9 @@ s_close (cv_pgconn_t *self)
 {
     PQfinish (self->conn);
     self->conn = NULL;
+    /* the session's prepared statements went with it */
+    cv_pgconn_names_clear (self->names);
+    self->preparing[0] = '\0';
 }
 
 static void
@@ -71,6 +80,8 @@ s_forget_statement (cv_pgconn_t *self)
     self->params = NULL;
     self->sql = NULL;
     self->param_count = 0;
+    self->preparing[0] = '\0';
+    self->prepared = self->stale = false;
 }
 
 void
@@ -83,6 +94,7 @@ cv_pgconn_destroy (cv_pgconn_t **self_p)
     s_close (self);
     s_forget_statement (self);
     json_decref (self->rows);
+    cv_pgconn_names_destroy (&self->names);
     free (self->url);
     free (self->application_name);
     free (self);
@@ -162,12 +174,30 @@ s_flush (cv_pgconn_t *self)
         self->state = rc == 0 ? CV_PGCONN_READING : CV_PGCONN_SENDING;
 }
 
+/* Sends the statement: the first run of its text on this session prepares it first (the
+   execution follows once the server has taken it: s_collect); later runs execute what is
+   prepared; past CV_PGCONN_PREPARED_MAX a new text runs unprepared, parameterised all the same. */
 static void
 s_send (cv_pgconn_t *self)
 {
-    if (PQsetnonblocking (self->conn, 1) != 0
-        || !PQsendQueryParams (self->conn, self->sql, (int) self->param_count, NULL, (const char *const *) self->params,
-                               NULL, NULL, 0)) {
+    if (PQsetnonblocking (self->conn, 1) != 0) {
+        s_fail_conn (self, "send");
+        return;
+    }
+    const char *name = cv_pgconn_names_find (self->names, self->sql);
+    if (!name && cv_pgconn_names_next (self->names, self->preparing)) {
+        /* no parameter types: the server infers them, as it does for an unprepared statement */
+        if (!PQsendPrepare (self->conn, self->preparing, self->sql, 0, NULL))
+            s_fail_conn (self, "prepare");
+        else
+            s_flush (self);
+        return;
+    }
+    self->prepared = name != NULL;
+    const char *const *params = (const char *const *) self->params;
+    int sent = name ? PQsendQueryPrepared (self->conn, name, (int) self->param_count, params, NULL, NULL, 0)
+                    : PQsendQueryParams (self->conn, self->sql, (int) self->param_count, NULL, params, NULL, NULL, 0);
+    if (!sent) {
         s_fail_conn (self, "send");
         return;
     }
@@ -236,8 +266,9 @@ s_settle (cv_pgconn_t *self, int wait_ms)
     self->state = CV_PGCONN_IDLE;
 }
 
-/* A connection opened before this statement turned out to be dead: once, open a new one and send
-   the statement again (tools only read, so running one twice is harmless). */
+/* A connection opened before this statement turned out to be dead, or its prepared statements
+   stale: once, open a new one and send the statement again (tools only read, so running one
+   twice is harmless). */
 static bool
 s_retry (cv_pgconn_t *self)
 {
@@ -245,6 +276,7 @@ s_retry (cv_pgconn_t *self)
         return false;
     self->retried = true;
     self->reused = false;
+    self->prepared = self->stale = false;
     self->failed = false;
     self->lost = false;
     self->error[0] = '\0';
@@ -338,8 +370,20 @@ s_collect (cv_pgconn_t *self)
 {
     while (self->conn && !PQisBusy (self->conn)) {
         PGresult *result = PQgetResult (self->conn);
+        if (!result && self->preparing[0] && !self->failed) {
+            /* prepared: now run it */
+            cv_pgconn_names_add (self->names, self->sql, self->preparing);
+            self->preparing[0] = '\0';
+            s_send (self);
+            return;
+        }
         if (!result) {
             self->state = CV_PGCONN_DONE;
+            /* A session whose prepared statements went astray (a tool ran DEALLOCATE or DISCARD)
+               or no longer fit the tables (their columns changed) is closed: the statement runs
+               again on a fresh one (s_retry), which prepares afresh. */
+            if (self->stale)
+                s_close (self);
             break;
         }
         ExecStatusType status = PQresultStatus (result);
@@ -362,6 +406,9 @@ s_collect (cv_pgconn_t *self)
                the connection, not the statement */
             if (state && (strncmp (state, "08", 2) == 0 || strncmp (state, "57P0", 4) == 0))
                 self->lost = true;
+            /* 26000: no such prepared statement; 0A000: "cached plan must not change result type" */
+            if (state && self->prepared && (streq (state, "26000") || streq (state, "0A000")))
+                self->stale = true;
             self->state = CV_PGCONN_READING; /* keep reading to the end of the statement */
         }
         PQclear (result);
@@ -507,6 +554,21 @@ cv_pgconn_open (const cv_pgconn_t *self)
     return self->conn != NULL;
 }
 
+size_t
+cv_pgconn_prepared (const cv_pgconn_t *self)
+{
+    assert (self);
+    return cv_pgconn_names_count (self->names);
+}
+
+void
+cv_pgconn_set_prepared_max (cv_pgconn_t *self, size_t max)
+{
+    assert (self && !self->conn && self->state == CV_PGCONN_IDLE);
+    cv_pgconn_names_destroy (&self->names);
+    self->names = cv_pgconn_names_new (max);
+}
+
 /*  --------------------------------------------------------------------------
     Self-test, against the PostgreSQL of the test fixture (tests/fixtures/pg_fixture.sh). */
 
@@ -537,14 +599,7 @@ s_test_wait_state (cv_pgconn_t *conn, cv_pgconn_state_t state)
 static void
 s_test_wait (cv_pgconn_t *conn)
 {
-    int64_t until = zclock_mono () + 10000;
-    while (cv_pgconn_state (conn) != CV_PGCONN_DONE) {
-        assert (zclock_mono () < until);
-        struct pollfd pollfd = {.fd = cv_pgconn_fd (conn), .events = cv_pgconn_events (conn)};
-        assert (pollfd.fd >= 0);
-        if (poll (&pollfd, 1, 1000) > 0)
-            cv_pgconn_advance (conn);
-    }
+    s_test_wait_state (conn, CV_PGCONN_DONE);
 }
 
 void
@@ -569,7 +624,7 @@ cv_pgconn_test (bool verbose)
     assert (cv_pgconn_dropped (conn) == 0);
     assert (streq (cv_pgconn_error (conn), ""));
     cv_pgconn_reset (conn);
-    assert (cv_pgconn_open (conn));
+    assert (cv_pgconn_open (conn) && cv_pgconn_prepared (conn) == 1);
 
     /* the open connection is used again; rows past max_rows are dropped */
     cv_pgconn_start (conn, "SELECT g::text AS n FROM generate_series(1, 10) g", 0, NULL, 3);
@@ -577,7 +632,7 @@ cv_pgconn_test (bool verbose)
     s_test_wait (conn);
     assert (cv_pgconn_succeeded (conn));
     assert (json_array_size (cv_pgconn_rows (conn)) == 3);
-    assert (cv_pgconn_dropped (conn) == 7);
+    assert (cv_pgconn_dropped (conn) == 7 && cv_pgconn_prepared (conn) == 2);
     cv_pgconn_reset (conn);
 
     /* an SQL error: one line with its SQLSTATE; the connection stays usable */
@@ -587,7 +642,7 @@ cv_pgconn_test (bool verbose)
     assert (strstr (cv_pgconn_error (conn),
                     "postgresql statement failed (42P01): relation \"no_such_table\" does not exist"));
     assert (!strchr (cv_pgconn_error (conn), '\n'));
-    assert (!cv_pgconn_lost (conn)); /* the statement's fault: another try fails the same */
+    assert (!cv_pgconn_lost (conn) && cv_pgconn_prepared (conn) == 2); /* the statement's fault */
     assert (json_array_size (cv_pgconn_rows (conn)) == 0);
     cv_pgconn_reset (conn);
 
@@ -658,10 +713,21 @@ cv_pgconn_test (bool verbose)
     cv_pgconn_destroy (&killer);
     cv_pgconn_start (conn, "SELECT 1 AS one", 0, NULL, 1);
     s_test_wait (conn);
-    if (!cv_pgconn_succeeded (conn))
-        fprintf (stderr, "%s\n", cv_pgconn_error (conn));
-    assert (cv_pgconn_succeeded (conn));
+    cv_assert_that (cv_pgconn_succeeded (conn), "%s", cv_pgconn_error (conn));
+    assert (cv_pgconn_prepared (conn) == 1); /* a new session prepares again */
     cv_pgconn_reset (conn);
+    cv_pgconn_destroy (&conn);
+
+    /* past its bound, a session runs new texts unprepared, parameterised all the same */
+    conn = cv_pgconn_new (url, application);
+    cv_pgconn_set_prepared_max (conn, 1);
+    const char *texts[] = {"SELECT $1::text AS v", "SELECT $1::text || '!' AS v", "SELECT $1::text AS v"};
+    for (size_t i = 0; i < 3; i++) {
+        cv_pgconn_start (conn, texts[i], 1, params, 1);
+        s_test_wait (conn);
+        assert (cv_pgconn_succeeded (conn) && cv_pgconn_prepared (conn) == 1);
+        cv_pgconn_reset (conn);
+    }
     cv_pgconn_destroy (&conn);
 
     /* abandoning a cancelling statement closes its connection (on a session of its own: the

@@ -2,6 +2,13 @@
    one poll(): open it (lazily, again when it broke), send one parameterised statement, read its
    rows, cancel it on the server when it runs too long.
 
+   Statements are prepared: the first run of a text on a session prepares it (one round trip
+   more, on first use only), later runs execute the prepared statement. A session prepares at
+   most CV_PGCONN_PREPARED_MAX texts (a tool set is small); past that, new texts run unprepared,
+   still parameterised, until the connection is opened again, which forgets them all
+   (cv_pgconn_names). A statement the server says it does not know, or whose plan no longer
+   fits its tables, closes the session and runs once more on a fresh one.
+
    Sessions are read-only (default_transaction_read_only=on), in UTF-8, and named after the
    caller (application_name) in pg_stat_activity. Rows come in single-row mode, so a statement
    that returns more than max_rows costs time (bounded by the caller's timeout), not memory.
@@ -92,6 +99,12 @@ bool cv_pgconn_recancel (cv_pgconn_t *self);
 
 /* True while a connection is open (for tests and probes). */
 bool cv_pgconn_open (const cv_pgconn_t *self);
+
+/* Statements the open session has prepared (0 with none open), for tests and probes. */
+#define CV_PGCONN_PREPARED_MAX 64
+size_t cv_pgconn_prepared (const cv_pgconn_t *self);
+/* Prepares at most max texts per session instead (for tests); only while no connection is open. */
+void cv_pgconn_set_prepared_max (cv_pgconn_t *self, size_t max);
 
 void cv_pgconn_test (bool verbose);
 

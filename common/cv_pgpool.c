@@ -402,7 +402,8 @@ typedef struct {
     bool timed_out[8];
     bool waited[8];
     bool cancelled[8];
-    char value[8][32]; /* the first row's v */
+    char value[8][32];  /* the first row's v */
+    size_t prepared[8]; /* statements prepared on its connection, once it ended */
     char error[8][256];
 } s_test_t;
 
@@ -426,6 +427,7 @@ s_test_done (void *arg, const cv_pgpool_outcome_t *outcome)
     if (!outcome->timed_out) {
         test->succeeded[i] = cv_pgconn_succeeded (outcome->conn);
         snprintf (test->error[i], sizeof test->error[i], "%s", cv_pgconn_error (outcome->conn));
+        test->prepared[i] = cv_pgconn_prepared (outcome->conn);
         json_t *row = json_array_get (cv_pgconn_rows (outcome->conn), 0);
         const char *value = json_string_value (json_object_get (row, "v"));
         snprintf (test->value[i], sizeof test->value[i], "%s", value ? value : "");
@@ -562,7 +564,36 @@ cv_pgpool_test (bool verbose)
     cv_pgpool_destroy (&pool);
     assert (!pool && test.done == 0);
 
+    /* prepared statements: a connection prepares a text the first time it runs it, and only then
+       (pg_prepared_statements holds it once); a statement the server refuses fails on its own and
+       the connection serves on; one whose prepared statements went astray runs on a fresh one */
+    pool = cv_pgpool_new (loop, url, application, 1);
+    const char *text = "SELECT $1::text AS v";
+    const char *runs[][2] = {{text, "a"},
+                             {text, "b"},
+                             {"SELECT count(*)::text AS v FROM pg_prepared_statements WHERE statement = $1", text},
+                             {"SELEC $1", "syntax"},
+                             {text, "c"},
+                             {"DEALLOCATE ALL", NULL},
+                             {text, "d"}};
+    memset (&test, 0, sizeof test);
+    for (int i = 0; i < 7; i++)
+        s_test_run (pool, &args[i], runs[i][0], runs[i][1], 5000);
+    s_test_wait (loop, &test, 7);
+    assert (test.succeeded[0] && streq (test.value[0], "a") && test.prepared[0] == 1);
+    assert (test.succeeded[1] && streq (test.value[1], "b") && test.prepared[1] == 1);
+    cv_assert_that (test.succeeded[2] && streq (test.value[2], "1"), "%s %s", test.value[2], test.error[2]);
+    assert (test.prepared[2] == 2);
+    assert (!test.succeeded[3] && strstr (test.error[3], "postgresql statement failed (42601): syntax error"));
+    assert (test.prepared[3] == 2);
+    assert (test.succeeded[4] && streq (test.value[4], "c") && test.prepared[4] == 2);
+    assert (test.succeeded[5]);
+    cv_assert_that (test.succeeded[6] && streq (test.value[6], "d"), "%s", test.error[6]);
+    assert (test.prepared[6] == 1); /* a new session, which prepared the text again */
+    cv_pgpool_destroy (&pool);
+
     /* PostgreSQL out of reach: each statement fails on its own, heard of from the loop */
+    memset (&test, 0, sizeof test);
     pool = cv_pgpool_new (loop, "postgresql://conveyor@127.0.0.1:1/conveyor?connect_timeout=2", application, 1);
     s_test_run (pool, &args[0], "SELECT 1", NULL, 5000);
     s_test_run (pool, &args[1], "SELECT 1", NULL, 5000);

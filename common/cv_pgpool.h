@@ -1,10 +1,11 @@
 /* A pool of read-only PostgreSQL connections (cv_pgconn) driven by a zloop, so that one thread
    runs the statements of many requests at once without ever blocking on the database.
 
-   Each statement is queued and runs on the first free connection, within its own time limit,
-   and its caller hears of it exactly once, through its done callback, from a callback of the
-   loop: never from inside cv_pgpool_run, so a caller may start several statements in a row and
-   read their outcomes later. A caller that no longer wants an outcome forgets the run: done is
+   Each statement is queued and runs on the first free connection, within its own time limit
+   (prepared there the first time that connection runs its text: cv_pgconn.h), and its caller
+   hears of it exactly once, through its done callback, from a callback of the loop: never from
+   inside cv_pgpool_run, so a caller may start several statements in a row and read their
+   outcomes later. A caller that no longer wants an outcome forgets the run: done is
    then never called, and a statement already sent is cancelled on the server.
 
    A statement that reaches its limit is abandoned (cancelled on the server) and reported as

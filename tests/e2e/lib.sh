@@ -3,7 +3,9 @@
 #
 # A test sources this file with CONVEYOR_BIN (the build's bin/), CONVEYOR_TEST_PG (the fixture's
 # folder) and CONVEYOR_SOURCE_DIR set by ctest, then calls e2e_setup NAME. Waits poll with a bound;
-# nothing sleeps for a fixed time to let things settle.
+# nothing sleeps for a fixed time to let things settle. Every service connects as
+# CONVEYOR_DATABASE_URL says, but the gatherer, which connects as E2E_GATHERER_URL: the same
+# database as its read-only login role conveyor_gatherer (deploy/sql/roles.sql).
 set -euo pipefail
 # Loopback traffic never goes through a proxy a CI machine may have configured.
 export no_proxy=127.0.0.1,localhost${no_proxy:+,$no_proxy} NO_PROXY=127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}
@@ -14,6 +16,7 @@ E2E_HEARTBEAT_MS=${E2E_HEARTBEAT_MS:-200}
 declare -A E2E_PIDS=()      # name -> pid
 E2E_DIR=""
 E2E_DB=""
+E2E_GATHERER_URL=""
 
 e2e_log() { printf '[%s] %s\n' "$(date +%H:%M:%S.%3N)" "$*" >&2; }
 e2e_fail() {
@@ -32,6 +35,8 @@ e2e_ok() { e2e_log "ok: $*"; }
 # shellcheck source=ports.sh
 source "$CONVEYOR_SOURCE_DIR/tests/e2e/ports.sh"
 e2e_port_busy() { ports_busy "$1"; }
+# The database at URL $1 (one of deploy/local/pg's, as conveyor), as the gatherer's login role.
+e2e_as_gatherer() { sed 's|^postgresql://conveyor@|postgresql://conveyor_gatherer@|' <<<"$1"; }
 # A port nobody listens on, held for this test under the lock every test shares (tests/e2e/ports.sh).
 e2e_free_port() { ports_take || e2e_fail "no free port"; }
 
@@ -80,6 +85,7 @@ e2e_setup() {
     E2E_DB="e2e_${name}_$$"
     export CONVEYOR_DATABASE_URL
     CONVEYOR_DATABASE_URL=$("$CONVEYOR_SOURCE_DIR/tests/fixtures/pg_fixture.sh" createdb "$CONVEYOR_TEST_PG" "$E2E_DB")
+    E2E_GATHERER_URL=$(e2e_as_gatherer "$CONVEYOR_DATABASE_URL")
     E2E_HTTP_PORT=$(e2e_free_port)
     E2E_BROKER=tcp://127.0.0.1:$(e2e_free_port)
     E2E_CONTROL=tcp://127.0.0.1:$(e2e_free_port)
@@ -104,8 +110,10 @@ e2e_private_pg() {
     "$CONVEYOR_SOURCE_DIR/deploy/local/pg" start "$E2E_PRIVATE_PG" "$E2E_PG_PORT" 2>>"$E2E_DIR/pg.log" ||
         e2e_fail "the test's own PostgreSQL did not start"
     CONVEYOR_DATABASE_URL=$("$CONVEYOR_SOURCE_DIR/deploy/local/pg" url "$E2E_PG_PORT")
-    "$CONVEYOR_BIN/conveyor" migrate >/dev/null && "$CONVEYOR_BIN/conveyor" seed --customers 20 >/dev/null ||
+    "$CONVEYOR_BIN/conveyor" migrate >/dev/null && "$CONVEYOR_BIN/conveyor" seed --customers 20 >/dev/null &&
+        "$CONVEYOR_SOURCE_DIR/deploy/local/pg" roles "$CONVEYOR_DATABASE_URL" ||
         e2e_fail "cannot install the schema in the test's own PostgreSQL"
+    E2E_GATHERER_URL=$(e2e_as_gatherer "$CONVEYOR_DATABASE_URL")
 }
 
 e2e_psql() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$CONVEYOR_DATABASE_URL" "$@"; }
@@ -118,12 +126,14 @@ e2e_start_orchestrator() {
 }
 
 # e2e_start_worker SERVICE NAME [extra flags]: NAME is its instance id and log name. Its control
-# endpoint is on a port the system picks (nothing here probes a worker directly).
+# endpoint is on a port the system picks (nothing here probes a worker directly). A gatherer
+# connects as E2E_GATHERER_URL, unless the extra flags say otherwise (the last flag wins).
 e2e_start_worker() {
-    local service=$1 name=$2
+    local service=$1 name=$2 own=()
     shift 2
+    [[ $service == gatherer && -n $E2E_GATHERER_URL ]] && own=(--database-url "$E2E_GATHERER_URL")
     "$CONVEYOR_BIN/conveyor-$service" --instance "$name" --control-endpoint 'tcp://127.0.0.1:*' \
-        "$@" >>"$E2E_DIR/$name.log" 2>&1 &
+        "${own[@]}" "$@" >>"$E2E_DIR/$name.log" 2>&1 &
     E2E_PIDS[$name]=$!
 }
 

@@ -147,6 +147,12 @@ done
 line=$("$CONVEYOR_BIN/conveyor" probe "$E2E_CONTROL") || e2e_fail "direct probe of the orchestrator: $line"
 e2e_ok "probes"
 
+# The gatherer reads the bank as its read-only role, never as the tables' owner.
+sessions=$(e2e_psql -c "SELECT string_agg (DISTINCT usename, ',') FROM pg_stat_activity
+                         WHERE application_name = 'gatherer-1' AND datname = current_database ()")
+[[ $sessions == conveyor_gatherer ]] || e2e_fail "the gatherer's sessions are of '$sessions', not conveyor_gatherer"
+e2e_ok "the gatherer connects as conveyor_gatherer"
+
 # A second copy of a worker needs no configuration: it connects and takes its share.
 "$CONVEYOR_BIN/conveyor-intent" --instance intent-2 --verbose >>"$E2E_DIR/intent-2.log" 2>&1 &
 E2E_PIDS[intent-2]=$!

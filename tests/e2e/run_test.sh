@@ -26,6 +26,10 @@ run_and_stop() {
     e2e_wait 120 "make run to serve" serving
     [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$CONVEYOR_HTTP_PORT/healthz") == 200 ]] ||
         e2e_fail "make run serves, but not on its port"
+    # the gatherer (which answered the sample requests) reads the bank as its read-only role
+    [[ $(psql -X -q -At -d "$("$CONVEYOR_SOURCE_DIR/deploy/local/pg" url "$CONVEYOR_PG_PORT")" \
+        -c "SELECT count(*) FROM pg_stat_activity WHERE usename = 'conveyor_gatherer'") -ge 1 ]] ||
+        e2e_fail "make run's gatherer does not connect as conveyor_gatherer"
     kill -"$signal" -- -"$make_pid"
     local deadline=$((SECONDS + 60))
     while kill -0 "$make_pid" 2>/dev/null; do

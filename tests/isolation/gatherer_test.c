@@ -499,7 +499,10 @@ main (void)
     char *nowhere = zsys_sprintf ("http://127.0.0.1:%d", harness_closed_port ());
     setenv ("CONVEYOR_BANKAPI_URL", nowhere, 1);
     zstr_free (&nowhere);
-    gtest_t *gatherer = gtest_start (url);
+    /* the demo's tools, as the gatherer's read-only role (its own agents' tools, which watch
+       their sessions in pg_stat_activity, connect as the fixture's owner) */
+    char *reader = harness_pg_fixture_gatherer_url ();
+    gtest_t *gatherer = gtest_start (reader);
     s_warm_up (gatherer);
     s_good_traffic (gatherer);
     gtest_expect_probe (gatherer, true, "canned check passed");
@@ -585,6 +588,7 @@ main (void)
     gtest_stop (&gatherer);
 
     zstr_free (&closed);
+    free (reader);
     free (url);
     printf ("gatherer isolation: ok\n");
     return 0;

@@ -13,9 +13,14 @@
 #include "cv_template.h"
 #include "gatherer_server.h"
 
-/* A gatherer on url with the agent file text, or the demo bank's when NULL. */
 gtest_t *
 gtest_start_with (const char *url, const char *agent)
+{
+    return gtest_start_pooled (url, agent, GATHERER_DEFAULT_CONNECTIONS);
+}
+
+gtest_t *
+gtest_start_pooled (const char *url, const char *agent, const char *connections)
 {
     gtest_t *self = cv_calloc (1, sizeof *self);
     cv_error_t err;
@@ -24,8 +29,8 @@ gtest_start_with (const char *url, const char *agent)
         agent ? cv_config_parse ("agent.yaml", agent, &err) : cv_config_load ("deploy/config/bank-agent.yaml", &err);
     cv_assert_that (self->agent, "%s", err.message);
     self->settings = cv_settings_new ("gatherer", "test", gatherer_server_settings, gatherer_server_settings_count);
-    char *argv[] = {"gatherer", "--database-url", (char *) url, NULL};
-    assert (cv_settings_load (self->settings, 3, argv, &err) == 0);
+    char *argv[] = {"gatherer", "--database-url", (char *) url, "--database-connections", (char *) connections, NULL};
+    assert (cv_settings_load (self->settings, 5, argv, &err) == 0);
     self->args = (cv_launcher_args_t){.agent = self->agent, .settings = self->settings};
     self->config = cv_launcher_worker_config (&gatherer_server_spec, &self->args, self->log);
     self->config.capacity = 2; /* two requests in flight on the one event loop, over its pool */

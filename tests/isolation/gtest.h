@@ -33,6 +33,8 @@ typedef struct {
 /* A gatherer on url (its database) with the agent file text, or the demo bank's when NULL; run
    from the source folder. Two requests in flight. */
 gtest_t *gtest_start_with (const char *url, const char *agent);
+/* ... with that many database connections (a number, as --database-connections takes it). */
+gtest_t *gtest_start_pooled (const char *url, const char *agent, const char *connections);
 gtest_t *gtest_start (const char *url);
 void gtest_stop (gtest_t **self_p);
 

@@ -289,3 +289,14 @@ harness_pg_fixture_url (void)
     cv_assert_that (url, "this test needs the pg fixture (CONVEYOR_TEST_PG_URL_FILE)");
     return url;
 }
+
+char *
+harness_pg_fixture_gatherer_url (void)
+{
+    char *url = harness_pg_fixture_url ();
+    const char *owner = "postgresql://conveyor@"; /* as deploy/local/pg url prints it */
+    cv_assert_that (strncmp (url, owner, strlen (owner)) == 0, "unexpected fixture URL %s", url);
+    char *gatherer = cv_asprintf ("postgresql://conveyor_gatherer@%s", url + strlen (owner));
+    free (url);
+    return gatherer;
+}

@@ -71,5 +71,8 @@ int harness_closed_port (void);
 /* The pg fixture's database URL (the caller frees it); aborts when the test runs without the
    fixture, a mistake in its registration. */
 char *harness_pg_fixture_url (void);
+/* The same database as the gatherer's read-only login role, conveyor_gatherer, which the fixture
+   makes (deploy/sql/roles.sql): what a gatherer under test connects as. The caller frees it. */
+char *harness_pg_fixture_gatherer_url (void);
 
 #endif
