@@ -96,7 +96,8 @@ run() {
     shift 2
     say "plan $plan: intent $intent at $* in flight"
     "$bin/bench-gatherer-load" --intent "$intent" --in-flight "$(tr ' ' , <<<"$*")" --duration-s "$duration" \
-        --warmup-s 2 --users "$customers" --connections "$connections" --gatherer "$bin/conveyor-gatherer" \
+        --warmup-s 2 --users "$customers" --database-url "$BENCH_GATHERER_URL" --connections "$connections" \
+        --gatherer "$bin/conveyor-gatherer" \
         --gatherer-log "$tmp/gatherer-$plan.log" &
     load_pid=$!
     local rc=0

@@ -82,9 +82,12 @@ start_stack() {
         --durability "$mode" >>"$tmp/orchestrator.log" 2>&1 &
     pids+=($!)
     for service in intent gatherer decision responder; do
+        # the gatherer as its read-only role, as make run starts it
+        local own=()
+        [[ $service == gatherer ]] && own=(--database-url "$BENCH_GATHERER_URL")
         for i in $(seq 1 "$n"); do
             "$bin/conveyor-$service" --instance "$service-$i" --control-endpoint "tcp://127.0.0.1:$(free_port)" \
-                >>"$tmp/$service-$i.log" 2>&1 &
+                "${own[@]}" >>"$tmp/$service-$i.log" 2>&1 &
             pids+=($!)
         done
     done
