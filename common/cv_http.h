@@ -95,7 +95,8 @@ size_t cv_http_in_flight (const cv_http_t *self);
    mid-answer does), a timeout CV_BACKOFF_TIMEOUT, an answer with a status other than 2xx
    CV_BACKOFF_HTTP with that status. An answer over the limit is CV_BACKOFF_HTTP with its status
    when that is not 2xx (a long 503 page is a 503), else with status 0, as a request that cannot
-   be made is: cv_backoff_retryable never retries those, the same request gets the same result. Returns false (and leaves the outputs alone) for a 2xx answer. */
+   be made is: cv_backoff_retryable never retries those, the same request gets the same result. Returns false (and
+   leaves the outputs alone) for a 2xx answer. */
 bool cv_http_failure (const cv_http_outcome_t *outcome, cv_backoff_failure_t *failure, int *http_status);
 
 /* "answered", "refused", "timeout", "closed", "malformed", "too_large" or "failed", for logs. */
