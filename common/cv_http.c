@@ -48,7 +48,7 @@ struct _cv_http_t {
     zlistx_t *sockets; /* s_socket_t, every socket watched */
 };
 
-/* libcurl's process-wide set-up, done once by the first client. */
+/* libcurl's process-wide set-up, done once (cv_http_global_init). */
 static pthread_once_t s_curl_once = PTHREAD_ONCE_INIT;
 static CURLcode s_curl_code = CURLE_FAILED_INIT;
 
@@ -385,15 +385,22 @@ s_easy (cv_http_call_t *call, const cv_http_request_t *request, int64_t now_us)
 /*  --------------------------------------------------------------------------
     The client */
 
+int
+cv_http_global_init (cv_error_t *err)
+{
+    pthread_once (&s_curl_once, s_curl_global);
+    if (s_curl_code != CURLE_OK)
+        return cv_error_set (err, CV_ERR_INTERNAL, "", "libcurl failed to start: curl_global_init: %s",
+                             curl_easy_strerror (s_curl_code));
+    return 0;
+}
+
 cv_http_t *
 cv_http_new (zloop_t *loop, cv_error_t *err)
 {
     assert (loop);
-    pthread_once (&s_curl_once, s_curl_global);
-    if (s_curl_code != CURLE_OK) {
-        cv_error_set (err, CV_ERR_INTERNAL, "", "curl_global_init: %s", curl_easy_strerror (s_curl_code));
+    if (cv_http_global_init (err))
         return NULL;
-    }
     CURLM *multi = curl_multi_init ();
     if (!multi) {
         cv_error_set (err, CV_ERR_INTERNAL, "", "curl_multi_init failed");

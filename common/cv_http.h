@@ -73,6 +73,13 @@ typedef struct {
 /* A request's outcome (borrowed, valid during the call). The call is gone once this returns. */
 typedef void (cv_http_done_fn) (void *arg, const cv_http_outcome_t *outcome);
 
+/* Sets libcurl up for the process (curl_global_init), once, whoever calls first. Call it from the
+   main thread before other threads start: OpenSSL, which libcurl starts, keeps state for the
+   thread that started it, and its clean-up at exit runs on the main thread and frees only that
+   one's. cv_http_new and cv_llm_new call it too, for a program that did not. -1 with err when
+   libcurl cannot start. */
+int cv_http_global_init (cv_error_t *err) CV_MUST_CHECK;
+
 /* A client on loop (borrowed; it outlives the client). NULL with err when libcurl cannot start. */
 cv_http_t *cv_http_new (zloop_t *loop, cv_error_t *err) CV_MUST_CHECK;
 /* Drops every request in flight, without calling any done, and closes the connections. Not from

@@ -13,6 +13,7 @@
 
 #include "cv_actor.h"
 #include "cv_alloc.h"
+#include "cv_http.h"
 #include "cv_llm_config.h"
 
 static const cv_setting_t s_standard[] = {
@@ -157,8 +158,11 @@ cv_launcher_run (const cv_launcher_spec_t *spec, int argc, char **argv)
     cv_settings_log (settings, log);
 
     rc = 1;
-    cv_config_t *agent = cv_config_load (cv_settings_string (settings, "agent-file"), &err);
-    if (!agent)
+    cv_config_t *agent = NULL;
+    /* on this thread, before the worker's exist (cv_http_global_init says why) */
+    if (spec->http_client && cv_http_global_init (&err))
+        cv_log_error (log, "%s", err.message);
+    else if (!(agent = cv_config_load (cv_settings_string (settings, "agent-file"), &err)))
         cv_log_error (log, "cannot load the agent file: %s", err.message);
     else {
         cv_launcher_args_t args = {.agent = agent, .settings = settings};

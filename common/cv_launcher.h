@@ -65,6 +65,7 @@ typedef struct {
     const char *default_control_endpoint;
     const cv_setting_t *extra_settings; /* the service's own, may be NULL */
     size_t extra_count;
+    bool http_client; /* makes HTTP calls (cv_http, cv_llm): libcurl is set up on the main thread */
 } cv_launcher_spec_t;
 
 /* A worker configuration for spec: its service, body and callbacks, with args and log; the

@@ -21,6 +21,7 @@
 
 #include "cv_alloc.h"
 #include "cv_buffer.h"
+#include "cv_http.h"
 #include "cv_settings.h"
 
 #define EXCERPT_BYTES 160 /* of a server's error text, in an error message */
@@ -59,16 +60,6 @@ struct _cv_llm_t {
     _Atomic double cost;
     _Atomic int breaker_state;
 };
-
-/* libcurl's process-wide set-up, done once by the first client. */
-static pthread_once_t s_curl_once = PTHREAD_ONCE_INIT;
-static CURLcode s_curl_init_code = CURLE_FAILED_INIT;
-
-static void
-s_curl_init (void)
-{
-    s_curl_init_code = curl_global_init (CURL_GLOBAL_DEFAULT);
-}
 
 /* ---------------------------------------------------------------------------------------------
    The client */
@@ -151,12 +142,8 @@ cv_llm_new (const cv_llm_config_t *config, cv_log_t *log, cv_error_t *err)
             return NULL;
         }
     }
-    pthread_once (&s_curl_once, s_curl_init);
-    if (s_curl_init_code != CURLE_OK) {
-        cv_error_set (err, CV_ERR_INTERNAL, "llm", "libcurl failed to start: %s",
-                      curl_easy_strerror (s_curl_init_code));
+    if (cv_http_global_init (err))
         return NULL;
-    }
     CURL *curl = curl_easy_init ();
     if (!curl) {
         cv_error_set (err, CV_ERR_INTERNAL, "llm", "libcurl could not make a handle");

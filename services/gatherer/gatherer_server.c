@@ -250,6 +250,7 @@ const cv_launcher_spec_t gatherer_server_spec = {
     .default_control_endpoint = GATHERER_DEFAULT_CONTROL_ENDPOINT,
     .extra_settings = gatherer_server_settings,
     .extra_count = sizeof gatherer_server_settings / sizeof gatherer_server_settings[0],
+    .http_client = true,
 };
 
 /*  --------------------------------------------------------------------------

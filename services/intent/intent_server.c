@@ -173,6 +173,7 @@ const cv_launcher_spec_t intent_server_spec = {
     .default_control_endpoint = INTENT_SERVER_CONTROL_ENDPOINT,
     .extra_settings = intent_server_settings,
     .extra_count = sizeof intent_server_settings / sizeof intent_server_settings[0],
+    .http_client = true, /* its LLM client, when one is configured */
 };
 
 /*  --------------------------------------------------------------------------
