@@ -7,15 +7,22 @@
 --                          and later) and nothing of conveyor's own tables (requests,
 --                          checkpoints, actions, sessions, cache...). The gatherer's SQL tools
 --                          run as its member.
+--   conveyor_bank_writer   performs actions through the bank's write path: EXECUTE on its
+--                          functions (freeze_card, refund_transaction, cancel_transfer,
+--                          order_replacement_card; migration 0006), which run as the schema's
+--                          owner and check every change themselves, and no grant on any table.
+--                          The executor, which performs the decisions' actions, runs as its member.
 --
--- (A role that writes a few bank tables, for the decision worker's executor, belongs here too,
--- beside this one.) Everything else stays with the role that ran `conveyor migrate`, which owns
--- the tables: the orchestrator and the CLI connect as that one.
+-- Everything else stays with the role that ran `conveyor migrate`, which owns the tables: the
+-- orchestrator and the CLI connect as that one.
 --
 -- Run it with psql, after `conveyor migrate`, as a role that may create roles and owns the
 -- schemas (or a superuser), once per database and again after an upgrade; it is idempotent:
 --
 --   psql -v ON_ERROR_STOP=1 -d "$DATABASE_URL" -f deploy/sql/roles.sql -v gatherer_login=conveyor_gatherer
+--
+-- executor_login (optional, as gatherer_login) names the executor's login role: made a member of
+-- conveyor_bank_writer only.
 --
 -- gatherer_login (optional) names the gatherer's login role: created when missing (LOGIN, no
 -- password: give it one with `\password conveyor_gatherer`, or use another authentication in
@@ -33,6 +40,11 @@
 select set_config('conveyor.gatherer_login', :'gatherer_login', false) as gatherer_login_set \gset
 \else
 select set_config('conveyor.gatherer_login', '', false) as gatherer_login_set \gset
+\endif
+\if :{?executor_login}
+select set_config('conveyor.executor_login', :'executor_login', false) as executor_login_set \gset
+\else
+select set_config('conveyor.executor_login', '', false) as executor_login_set \gset
 \endif
 
 do $$
@@ -71,6 +83,41 @@ begin
         execute format('grant conveyor_bank_reader to %I', login);
         -- a second wall: even a session opened by hand is read-only
         execute format('alter role %I set default_transaction_read_only = on', login);
+    end if;
+end
+$$;
+
+do $$
+declare
+    login text := current_setting('conveyor.executor_login');
+begin
+    if not exists (select from pg_proc where proname = 'freeze_card'
+                                         and pronamespace = (select oid from pg_namespace where nspname = 'bank')) then
+        raise exception 'the bank''s write path is missing: run `conveyor migrate` on this database first';
+    end if;
+    if not exists (select from pg_roles where rolname = 'conveyor_bank_writer') then
+        create role conveyor_bank_writer nologin;
+    end if;
+    comment on role conveyor_bank_writer is 'conveyor: performs actions through the bank''s write path, nothing else (deploy/sql/roles.sql)';
+    -- the write path's functions run as the schema's owner and check every change themselves:
+    -- the role needs no grant on any table
+    grant usage on schema bank to conveyor_bank_writer;
+    grant execute on function bank.freeze_card(text, text, text), bank.refund_transaction(text, text, text, numeric),
+        bank.cancel_transfer(text, text, text), bank.order_replacement_card(text, text, text) to conveyor_bank_writer;
+
+    if login <> '' then
+        if not exists (select from pg_roles where rolname = login) then
+            execute format('create role %I login', login);
+        end if;
+        if exists (select from pg_roles
+                   where rolname = login and (rolsuper or rolcreaterole or rolcreatedb or rolbypassrls)) then
+            raise exception 'role % may do more than act through the write path (superuser, createrole, createdb '
+                            'or bypassrls): give the executor a login role of its own', login;
+        end if;
+        if exists (select from pg_namespace where nspowner = (select oid from pg_roles where rolname = login)) then
+            raise exception 'role % owns a schema of this database: give the executor a login role of its own', login;
+        end if;
+        execute format('grant conveyor_bank_writer to %I', login);
     end if;
 end
 $$;
