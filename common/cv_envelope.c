@@ -6,8 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
 
 #include <czmq.h>
 
@@ -191,6 +189,78 @@ s_check_evidence (const Conveyor__V1__Evidence *evidence, const char *field, cv_
     return 0;
 }
 
+/* A request's actions: each with an id unique among them (its idempotency key is made of it), a
+   kind and msgpack params. */
+static int
+s_check_actions (Conveyor__V1__Action **actions, size_t count, const char *field, cv_error_t *err)
+{
+    char path[96];
+    for (size_t i = 0; i < count; i++) {
+        const Conveyor__V1__Action *action = actions[i];
+        snprintf (path, sizeof path, "%s.actions[%zu].id", field, i);
+        if (s_check_name (action->id, path, true, err))
+            return -1;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp (actions[j]->id, action->id) == 0)
+                return cv_error_set (err, CV_ERR_INVALID, path, "%s repeats actions[%zu].id %s", path, j, action->id);
+        snprintf (path, sizeof path, "%s.actions[%zu].kind", field, i);
+        if (s_check_name (action->kind, path, true, err))
+            return -1;
+        snprintf (path, sizeof path, "%s.actions[%zu].params", field, i);
+        if (s_check_msgpack (action->params, path, err))
+            return -1;
+    }
+    return 0;
+}
+
+static int
+s_check_execute_request (const Conveyor__V1__ExecuteRequest *body, cv_error_t *err)
+{
+    if (s_check_name (body->user_id, "execute_request.user_id", true, err))
+        return -1;
+    if (body->n_actions == 0)
+        return cv_error_set (err, CV_ERR_INVALID, "execute_request.actions", "execute_request.actions is required");
+    if (body->n_actions > CV_MAX_ACTIONS)
+        return cv_error_set (err, CV_ERR_INVALID, "execute_request.actions",
+                             "execute_request.actions has %zu entries, over the limit of %d", body->n_actions,
+                             CV_MAX_ACTIONS);
+    return s_check_actions (body->actions, body->n_actions, "execute_request", err);
+}
+
+static int
+s_check_action_results (const Conveyor__V1__ActionResults *body, cv_error_t *err)
+{
+    char path[96];
+    if (body->n_results > CV_MAX_ACTIONS)
+        return cv_error_set (err, CV_ERR_INVALID, "action_results.results",
+                             "action_results.results has %zu entries, over the limit of %d", body->n_results,
+                             CV_MAX_ACTIONS);
+    for (size_t i = 0; i < body->n_results; i++) {
+        const Conveyor__V1__ActionResult *result = body->results[i];
+        snprintf (path, sizeof path, "action_results.results[%zu].action_id", i);
+        if (s_check_name (result->action_id, path, true, err))
+            return -1;
+        snprintf (path, sizeof path, "action_results.results[%zu].kind", i);
+        if (s_check_name (result->kind, path, true, err))
+            return -1;
+        snprintf (path, sizeof path, "action_results.results[%zu].outcome", i);
+        if (result->outcome < CONVEYOR__V1__ACTION_RESULT__OUTCOME__DONE
+            || result->outcome > CONVEYOR__V1__ACTION_RESULT__OUTCOME__FAILED)
+            return cv_error_set (err, CV_ERR_INVALID, path, "%s %d is not a known outcome", path,
+                                 (int) result->outcome);
+        snprintf (path, sizeof path, "action_results.results[%zu].result", i);
+        if (s_check_msgpack (result->result, path, err))
+            return -1;
+        snprintf (path, sizeof path, "action_results.results[%zu].reason", i);
+        if (s_check_text (result->reason, path, CV_DETAIL_MAX_BYTES, false, err))
+            return -1;
+        snprintf (path, sizeof path, "action_results.results[%zu].elapsed_us", i);
+        if (result->elapsed_us < 0)
+            return cv_error_set (err, CV_ERR_INVALID, path, "%s must not be negative", path);
+    }
+    return 0;
+}
+
 static int
 s_check_decision (const Conveyor__V1__Decision *decision, const char *field, cv_error_t *err)
 {
@@ -203,18 +273,8 @@ s_check_decision (const Conveyor__V1__Decision *decision, const char *field, cv_
     if (decision->n_actions > CV_MAX_ACTIONS)
         return cv_error_set (err, CV_ERR_INVALID, field, "%s.actions has %zu entries, over the limit of %d", field,
                              decision->n_actions, CV_MAX_ACTIONS);
-    for (size_t i = 0; i < decision->n_actions; i++) {
-        const Conveyor__V1__Action *action = decision->actions[i];
-        snprintf (path, sizeof path, "%s.actions[%zu].id", field, i);
-        if (s_check_name (action->id, path, true, err))
-            return -1;
-        snprintf (path, sizeof path, "%s.actions[%zu].kind", field, i);
-        if (s_check_name (action->kind, path, true, err))
-            return -1;
-        snprintf (path, sizeof path, "%s.actions[%zu].params", field, i);
-        if (s_check_msgpack (action->params, path, err))
-            return -1;
-    }
+    if (s_check_actions (decision->actions, decision->n_actions, field, err))
+        return -1;
     snprintf (path, sizeof path, "%s.rule", field);
     if (s_check_name (decision->rule, path, false, err))
         return -1;
@@ -239,7 +299,8 @@ s_is_request (cv_body_t body_case)
     return body_case == CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST
            || body_case == CONVEYOR__V1__ENVELOPE__BODY_GATHER_REQUEST
            || body_case == CONVEYOR__V1__ENVELOPE__BODY_DECIDE_REQUEST
-           || body_case == CONVEYOR__V1__ENVELOPE__BODY_RESPOND_REQUEST;
+           || body_case == CONVEYOR__V1__ENVELOPE__BODY_RESPOND_REQUEST
+           || body_case == CONVEYOR__V1__ENVELOPE__BODY_EXECUTE_REQUEST;
 }
 
 static int
@@ -301,6 +362,10 @@ s_check_body (const cv_envelope_t *self, cv_error_t *err)
             return -1;
         return s_check_text (body->detail, "probe_result.detail", CV_DETAIL_MAX_BYTES, false, err);
     }
+    case CONVEYOR__V1__ENVELOPE__BODY_EXECUTE_REQUEST:
+        return s_check_execute_request (self->execute_request, err);
+    case CONVEYOR__V1__ENVELOPE__BODY_ACTION_RESULTS:
+        return s_check_action_results (self->action_results, err);
     case CONVEYOR__V1__ENVELOPE__BODY__NOT_SET:
     default:
         return cv_error_set (err, CV_ERR_INVALID, "body", "envelope has no body");
@@ -337,54 +402,6 @@ cv_envelope_validate (const cv_envelope_t *self, uint32_t accepted, uint64_t now
 
 /*  --------------------------------------------------------------------------
     Building envelopes */
-
-/* Bytes from the kernel's generator, fetched 4 KiB at a time per thread and each used once: a
-   request id stays unguessable without a system call for every id (about ten per request). The
-   pool is per thread, so no lock; a thread's pool dies with it. */
-static void
-s_random_bytes (uint8_t *out, size_t size)
-{
-    static __thread uint8_t pool[4096];
-    static __thread size_t next, filled; /* pool[next..filled) is unused */
-    while (size > 0) {
-        if (next == filled) {
-            ssize_t got = getrandom (pool, sizeof pool, 0);
-            if (got <= 0) {
-                /* only before the kernel's pool is ready, at boot: ids need uniqueness, not secrecy */
-                struct timespec now;
-                clock_gettime (CLOCK_REALTIME, &now);
-                uint64_t x = (uint64_t) now.tv_nsec ^ ((uint64_t) now.tv_sec << 20) ^ (uint64_t) (uintptr_t) out;
-                for (size_t i = 0; i < sizeof pool; i++) {
-                    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-                    pool[i] = (uint8_t) x;
-                }
-                got = sizeof pool;
-            }
-            next = 0;
-            filled = (size_t) got;
-        }
-        size_t take = size < filled - next ? size : filled - next;
-        memcpy (out, pool + next, take);
-        memset (pool + next, 0, take); /* each byte is used once */
-        next += take;
-        out += take;
-        size -= take;
-    }
-}
-
-void
-cv_envelope_random_hex (char *buffer, size_t size)
-{
-    assert (buffer && size > 0);
-    static const char digits[] = "0123456789abcdef";
-    uint8_t random[64];
-    size_t wanted = (size - 1 + 1) / 2;
-    assert (wanted <= sizeof random);
-    s_random_bytes (random, wanted);
-    for (size_t i = 0; i + 1 < size; i++)
-        buffer[i] = digits[(random[i / 2] >> ((i % 2) ? 0 : 4)) & 0x0f];
-    buffer[size - 1] = '\0';
-}
 
 static cv_envelope_t *
 s_envelope_alloc (cv_arena_t *arena)
@@ -449,6 +466,8 @@ S_BODY_SETTER (Conveyor__V1__RespondRequest, respond_request, RESPOND_REQUEST)
 S_BODY_SETTER (Conveyor__V1__Reply, reply, REPLY)
 S_BODY_SETTER (Conveyor__V1__Probe, probe, PROBE)
 S_BODY_SETTER (Conveyor__V1__ProbeResult, probe_result, PROBE_RESULT)
+S_BODY_SETTER (Conveyor__V1__ExecuteRequest, execute_request, EXECUTE_REQUEST)
+S_BODY_SETTER (Conveyor__V1__ActionResults, action_results, ACTION_RESULTS)
 
 /* cv_envelope_<part>_new: a new, empty message of Type in arena. */
 #define S_PART_NEW(Type, part)                                                                                         \
@@ -465,6 +484,7 @@ S_PART_NEW (Conveyor__V1__Evidence, evidence)
 S_PART_NEW (Conveyor__V1__ToolResult, tool_result)
 S_PART_NEW (Conveyor__V1__Decision, decision)
 S_PART_NEW (Conveyor__V1__Action, action)
+S_PART_NEW (Conveyor__V1__ActionResult, action_result)
 
 void
 cv_envelope_set_error (cv_envelope_t *self, cv_arena_t *arena, const cv_error_t *err)
@@ -505,6 +525,10 @@ cv_envelope_body_name (cv_body_t body_case)
         return "probe";
     case CONVEYOR__V1__ENVELOPE__BODY_PROBE_RESULT:
         return "probe_result";
+    case CONVEYOR__V1__ENVELOPE__BODY_EXECUTE_REQUEST:
+        return "execute_request";
+    case CONVEYOR__V1__ENVELOPE__BODY_ACTION_RESULTS:
+        return "action_results";
     default:
         return "none";
     }
@@ -538,6 +562,61 @@ s_expect_invalid (const cv_envelope_t *envelope, uint32_t accepted, uint64_t now
     cv_envelope_destroy (&copy);
 }
 
+/* The executor's bodies: an ExecuteRequest's actions, unique and within limits, and the results. */
+static void
+s_test_execute (cv_arena_t *arena, const char *trace, uint64_t now)
+{
+    uint32_t executes = CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_EXECUTE_REQUEST), answers = executes << 1;
+    cv_envelope_t *request = cv_envelope_new (arena, "req-1", trace, now + 5000, 1);
+    Conveyor__V1__ExecuteRequest *execute = cv_envelope_set_execute_request (request, arena);
+    execute->user_id = "cust-1";
+    s_expect_invalid (request, executes, now, CV_ERR_INVALID, "execute_request.actions"); /* none */
+    execute->actions = cv_arena_alloc (arena, (CV_MAX_ACTIONS + 1) * sizeof *execute->actions);
+    for (size_t i = 0; i <= CV_MAX_ACTIONS; i++) {
+        execute->actions[i] = cv_envelope_action_new (arena);
+        execute->actions[i]->id = cv_arena_strdup (arena, (char[]){(char) ('a' + i), '\0'});
+        execute->actions[i]->kind = "freeze_card";
+    }
+    execute->n_actions = 2;
+    cv_envelope_t *copy = s_round_trip (request);
+    cv_error_t err;
+    assert (cv_envelope_validate (copy, executes, now, &err) == 0
+            && streq (copy->execute_request->actions[1]->id, "b"));
+    cv_envelope_destroy (&copy);
+    s_expect_invalid (request, executes, now + 6000, CV_ERR_DEADLINE_EXCEEDED, "deadline_ms");
+    execute->n_actions = CV_MAX_ACTIONS + 1;
+    s_expect_invalid (request, executes, now, CV_ERR_INVALID, "execute_request.actions");
+    execute->n_actions = 2;
+    execute->actions[1]->id = "a"; /* two actions under one idempotency key */
+    s_expect_invalid (request, executes, now, CV_ERR_INVALID, "execute_request.actions[1].id");
+    uint8_t bad[] = {0x81, 0xa1};
+    execute->actions[0]->params = (ProtobufCBinaryData){.data = bad, .len = sizeof bad};
+    s_expect_invalid (request, executes, now, CV_ERR_INVALID, "execute_request.actions[0].params");
+
+    cv_envelope_t *reply = cv_envelope_reply_new (arena, request);
+    Conveyor__V1__ActionResults *results = cv_envelope_set_action_results (reply, arena);
+    assert (streq (cv_envelope_body_name (reply->body_case), "action_results")
+            && answers == CV_BODY (reply->body_case));
+    results->results = cv_arena_alloc (arena, sizeof *results->results);
+    Conveyor__V1__ActionResult *result = results->results[0] = cv_envelope_action_result_new (arena);
+    results->n_results = 1;
+    *result =
+        (Conveyor__V1__ActionResult){result->base, "a", "freeze_card", CONVEYOR__V1__ACTION_RESULT__OUTCOME__REFUSED,
+                                     .reason = "the card is frozen, not active"};
+    copy = s_round_trip (reply);
+    assert (cv_envelope_validate (copy, answers, now + 999999, &err) == 0); /* results carry no deadline check */
+    assert (streq (copy->action_results->results[0]->reason, "the card is frozen, not active"));
+    cv_envelope_destroy (&copy);
+    result->outcome = CONVEYOR__V1__ACTION_RESULT__OUTCOME__OUTCOME_UNSPECIFIED;
+    s_expect_invalid (reply, answers, now, CV_ERR_INVALID, "action_results.results[0].outcome");
+    result->outcome = CONVEYOR__V1__ACTION_RESULT__OUTCOME__FAILED;
+    result->result = (ProtobufCBinaryData){.data = bad, .len = sizeof bad};
+    s_expect_invalid (reply, answers, now, CV_ERR_INVALID, "action_results.results[0].result");
+    result->result.len = 0;
+    result->elapsed_us = -1;
+    s_expect_invalid (reply, answers, now, CV_ERR_INVALID, "action_results.results[0].elapsed_us");
+}
+
 void
 cv_envelope_test (bool verbose)
 {
@@ -545,15 +624,6 @@ cv_envelope_test (bool verbose)
     char trace[33];
     cv_envelope_random_hex (trace, sizeof trace);
     assert (strlen (trace) == 32);
-    /* ids stay distinct across refills of the random pool (a refill every 512 of these) */
-    zhashx_t *seen = zhashx_new ();
-    for (int i = 0; i < 3000; i++) {
-        char id[17];
-        cv_envelope_random_hex (id, sizeof id);
-        assert (strlen (id) == 16 && strspn (id, "0123456789abcdef") == 16);
-        assert (zhashx_insert (seen, id, "") == 0);
-    }
-    zhashx_destroy (&seen);
     /* the name rule: 1..64 of [A-Za-z0-9_.:-], sized or NUL-terminated */
     assert (cv_name_valid ("lost_or_stolen_card") && cv_name_valid ("r-0123.ab:CD"));
     assert (!cv_name_valid ("") && !cv_name_valid (NULL) && !cv_name_valid ("../etc") && !cv_name_valid ("a b"));
@@ -676,6 +746,8 @@ cv_envelope_test (bool verbose)
     assert (cv_envelope_set_probe (later, arena) == later->probe);
     assert (cv_envelope_set_probe_result (later, arena) == later->probe_result);
     assert (later->body_case == CONVEYOR__V1__ENVELOPE__BODY_PROBE_RESULT);
+
+    s_test_execute (arena, trace, now);
 
     /* garbage never unpacks into something that validates by accident */
     const uint8_t garbage[] = {0xff, 0xff, 0xff, 0x01, 0x02};

@@ -12,6 +12,7 @@
 
 #include "conveyor/v1/conveyor.pb-c.h"
 #include "cv_arena.h"
+#include "cv_envelope_ids.h"
 #include "cv_error.h"
 
 #define CV_SCHEMA_VERSION 1
@@ -23,7 +24,7 @@
 #define CV_DETAIL_MAX_BYTES 1024        /* error messages and probe details */
 #define CV_MAX_CANDIDATES 16
 #define CV_MAX_TOOL_RESULTS 32
-#define CV_MAX_ACTIONS 16
+#define CV_MAX_ACTIONS 16 /* a decision's, an ExecuteRequest's (ids unique), an ActionResults' */
 
 typedef Conveyor__V1__Envelope cv_envelope_t;
 typedef Conveyor__V1__Envelope__BodyCase cv_body_t;
@@ -72,6 +73,8 @@ Conveyor__V1__RespondRequest *cv_envelope_set_respond_request (cv_envelope_t *se
 Conveyor__V1__Reply *cv_envelope_set_reply (cv_envelope_t *self, cv_arena_t *arena);
 Conveyor__V1__Probe *cv_envelope_set_probe (cv_envelope_t *self, cv_arena_t *arena);
 Conveyor__V1__ProbeResult *cv_envelope_set_probe_result (cv_envelope_t *self, cv_arena_t *arena);
+Conveyor__V1__ExecuteRequest *cv_envelope_set_execute_request (cv_envelope_t *self, cv_arena_t *arena);
+Conveyor__V1__ActionResults *cv_envelope_set_action_results (cv_envelope_t *self, cv_arena_t *arena);
 
 /*  Parts of bodies: a new, empty message in arena, for a stage result that travels inside a
     later request (an Intent in a GatherRequest) or for the repeated fields. */
@@ -81,12 +84,10 @@ Conveyor__V1__Evidence *cv_envelope_evidence_new (cv_arena_t *arena);
 Conveyor__V1__ToolResult *cv_envelope_tool_result_new (cv_arena_t *arena);
 Conveyor__V1__Decision *cv_envelope_decision_new (cv_arena_t *arena);
 Conveyor__V1__Action *cv_envelope_action_new (cv_arena_t *arena);
+Conveyor__V1__ActionResult *cv_envelope_action_result_new (cv_arena_t *arena);
 
 /* Sets self's body to an Error built from err, in arena. */
 void cv_envelope_set_error (cv_envelope_t *self, cv_arena_t *arena, const cv_error_t *err);
-
-/* Writes size-1 random lower-case hex digits and a NUL into buffer: ids and trace ids. */
-void cv_envelope_random_hex (char *buffer, size_t size);
 
 /* The name of a body case, e.g. "intent_request". */
 const char *cv_envelope_body_name (cv_body_t body_case);
