@@ -21,7 +21,8 @@
 /* Callers time statements out themselves (60 s at most); the server's limit is a backstop.
    Notices (a full-text search of a text without a word to look for raises one) would reach
    stderr as raw libpq lines, outside the JSON log: only warnings and errors are sent. */
-#define SESSION_OPTIONS "-c default_transaction_read_only=on -c statement_timeout=65000 -c client_min_messages=warning"
+#define SESSION_OPTIONS(ro)                                                                                            \
+    "-c default_transaction_read_only=" ro " -c statement_timeout=65000 -c client_min_messages=warning"
 
 struct _cv_pgconn_t {
     char *url;
@@ -31,6 +32,7 @@ struct _cv_pgconn_t {
     PostgresPollingStatusType connect_wants; /* while CONNECTING: what PQconnectPoll waits for */
     bool reused;                             /* the statement went to a connection opened before it */
     bool retried;                            /* ...and was sent again on a fresh one */
+    bool writable;                           /* sessions may write (cv_pgconn_set_writable) */
     cv_pgconn_names_t *names;                /* what this session has prepared */
     /* the statement */
     char preparing[CV_PGCONN_NAME_BYTES]; /* the name it is being prepared under, or "" */
@@ -142,9 +144,10 @@ static void
 s_open (cv_pgconn_t *self)
 {
     const char *keys[] = {"dbname", "application_name", "options", "client_encoding", NULL};
-    /* After the URL, so these win over what it says: a tool can never write, and a statement
-       whose cancel went astray (or whose caller died) still ends on the server. */
-    const char *values[] = {self->url, self->application_name, SESSION_OPTIONS, "UTF8", NULL};
+    /* After the URL, so these win over it: only a writable connection writes; a statement whose
+       cancel went astray (or whose caller died) still ends on the server. */
+    const char *options = self->writable ? SESSION_OPTIONS ("off") : SESSION_OPTIONS ("on");
+    const char *values[] = {self->url, self->application_name, options, "UTF8", NULL};
     self->conn = PQconnectStartParams (keys, values, 1);
     if (!self->conn || PQstatus (self->conn) == CONNECTION_BAD) {
         s_fail_conn (self, "connect");
@@ -569,17 +572,15 @@ cv_pgconn_set_prepared_max (cv_pgconn_t *self, size_t max)
     self->names = cv_pgconn_names_new (max);
 }
 
+void
+cv_pgconn_set_writable (cv_pgconn_t *self)
+{
+    assert (self && !self->conn && self->state == CV_PGCONN_IDLE);
+    self->writable = true;
+}
+
 /*  --------------------------------------------------------------------------
     Self-test, against the PostgreSQL of the test fixture (tests/fixtures/pg_fixture.sh). */
-
-/* The fixture's URL; a test run without the pg fixture is a mistake in its registration. */
-static char *
-s_test_url (void)
-{
-    char *url = cv_pg_fixture_url ();
-    cv_assert_that (url, "this test needs the pg fixture (CONVEYOR_TEST_PG_URL_FILE)");
-    return url;
-}
 
 /* Polls the statement until it is in state (or DONE). */
 static void
@@ -605,7 +606,8 @@ s_test_wait (cv_pgconn_t *conn)
 void
 cv_pgconn_test (bool verbose)
 {
-    char *url = s_test_url ();
+    char *url = cv_pg_fixture_url (); /* without it, the test's registration is wrong */
+    cv_assert_that (url, "this test needs the pg fixture (CONVEYOR_TEST_PG_URL_FILE)");
     /* named for this process, so what other tests run on the fixture's server never counts here */
     char application[64];
     snprintf (application, sizeof application, "cv_pgconn_test_%d", (int) getpid ());

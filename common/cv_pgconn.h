@@ -9,7 +9,7 @@
    (cv_pgconn_names). A statement the server says it does not know, or whose plan no longer
    fits its tables, closes the session and runs once more on a fresh one.
 
-   Sessions are read-only (default_transaction_read_only=on), in UTF-8, and named after the
+   Sessions are read-only (default_transaction_read_only=on) unless made writable, in UTF-8, and named after the
    caller (application_name) in pg_stat_activity. Rows come in single-row mode, so a statement
    that returns more than max_rows costs time (bounded by the caller's timeout), not memory.
 
@@ -105,6 +105,11 @@ bool cv_pgconn_open (const cv_pgconn_t *self);
 size_t cv_pgconn_prepared (const cv_pgconn_t *self);
 /* Prepares at most max texts per session instead (for tests); only while no connection is open. */
 void cv_pgconn_set_prepared_max (cv_pgconn_t *self, size_t max);
+
+/* Lets this connection's sessions write (default_transaction_read_only=off): for a caller whose
+   statements change data, such as the executor's actions, under a role granted only that. Only
+   while no connection is open. */
+void cv_pgconn_set_writable (cv_pgconn_t *self);
 
 void cv_pgconn_test (bool verbose);
 

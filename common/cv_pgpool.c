@@ -361,6 +361,14 @@ cv_pgpool_forget (cv_pgpool_t *self, cv_pgpool_run_t *run)
     s_start_next (self);
 }
 
+void
+cv_pgpool_set_writable (cv_pgpool_t *self)
+{
+    assert (self);
+    for (size_t i = 0; i < self->size; i++)
+        cv_pgconn_set_writable (self->slots[i].conn);
+}
+
 zloop_t *
 cv_pgpool_loop (const cv_pgpool_t *self)
 {

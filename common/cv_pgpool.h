@@ -1,4 +1,4 @@
-/* A pool of read-only PostgreSQL connections (cv_pgconn) driven by a zloop, so that one thread
+/* A pool of PostgreSQL connections (cv_pgconn; read-only unless made writable) driven by a zloop, so that one thread
    runs the statements of many requests at once without ever blocking on the database.
 
    Each statement is queued and runs on the first free connection, within its own time limit
@@ -65,6 +65,10 @@ cv_pgpool_run_t *cv_pgpool_run (cv_pgpool_t *self, const char *sql, size_t count
 /* The caller no longer wants run's outcome: done is never called, a sent statement is cancelled,
    and run is gone. */
 void cv_pgpool_forget (cv_pgpool_t *self, cv_pgpool_run_t *run);
+
+/* Lets the pool's sessions write (cv_pgconn_set_writable), before it runs anything: the executor's
+   pool, whose statements are the bank's actions. */
+void cv_pgpool_set_writable (cv_pgpool_t *self);
 
 /* The loop the pool runs on (borrowed). */
 zloop_t *cv_pgpool_loop (const cv_pgpool_t *self);
