@@ -515,6 +515,16 @@ cv_pgpool_test (bool verbose)
     assert (streq (test.value[0], "one") && streq (test.value[1], "two") && streq (test.value[2], "three"));
     assert (cv_pgpool_busy (pool) == 0 && cv_pgpool_waiting (pool) == 0);
 
+    /* sessions are read-only, unless the pool was made writable before it opened any */
+    memset (&test, 0, sizeof test);
+    s_test_run (pool, &args[0], "SELECT current_setting ('default_transaction_read_only') AS v", NULL, 5000);
+    cv_pgpool_t *writable = cv_pgpool_new (loop, url, application, 1);
+    cv_pgpool_set_writable (writable);
+    s_test_run (writable, &args[1], "SELECT current_setting ('default_transaction_read_only') AS v", NULL, 5000);
+    s_test_wait (loop, &test, 2);
+    assert (streq (test.value[0], "on") && streq (test.value[1], "off"));
+    cv_pgpool_destroy (&writable);
+
     /* an SQL error is that statement's alone */
     memset (&test, 0, sizeof test);
     s_test_run (pool, &args[0], "SELECT * FROM no_such_table", NULL, 5000);
