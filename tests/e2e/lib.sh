@@ -5,7 +5,9 @@
 # folder) and CONVEYOR_SOURCE_DIR set by ctest, then calls e2e_setup NAME. Waits poll with a bound;
 # nothing sleeps for a fixed time to let things settle. Every service connects as
 # CONVEYOR_DATABASE_URL says, but the gatherer, which connects as E2E_GATHERER_URL: the same
-# database as its read-only login role conveyor_gatherer (deploy/sql/roles.sql).
+# database as its read-only login role conveyor_gatherer (deploy/sql/roles.sql), and the
+# executor, which connects as that database's conveyor_executor (it may only call the bank's
+# actions; nothing sends it work yet).
 set -euo pipefail
 # Loopback traffic never goes through a proxy a CI machine may have configured.
 export no_proxy=127.0.0.1,localhost${no_proxy:+,$no_proxy} NO_PROXY=127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}
@@ -132,6 +134,8 @@ e2e_start_worker() {
     local service=$1 name=$2 own=()
     shift 2
     [[ $service == gatherer && -n $E2E_GATHERER_URL ]] && own=(--database-url "$E2E_GATHERER_URL")
+    [[ $service == executor ]] &&
+        own=(--database-url "$(sed 's|^postgresql://conveyor@|postgresql://conveyor_executor@|' <<<"$CONVEYOR_DATABASE_URL")")
     "$CONVEYOR_BIN/conveyor-$service" --instance "$name" --control-endpoint 'tcp://127.0.0.1:*' \
         "${own[@]}" "$@" >>"$E2E_DIR/$name.log" 2>&1 &
     E2E_PIDS[$name]=$!
@@ -153,6 +157,7 @@ e2e_start_stack() {
     e2e_start_worker gatherer gatherer-1
     e2e_start_worker decision decision-1
     e2e_start_worker responder responder-1
+    e2e_start_worker executor executor-1
     e2e_wait_ready
 }
 

@@ -290,13 +290,74 @@ harness_pg_fixture_url (void)
     return url;
 }
 
+/* url (the owner's, as deploy/local/pg url prints it) with another user. */
+static char *
+s_as_role (const char *url, const char *role)
+{
+    const char *owner = "postgresql://conveyor@";
+    cv_assert_that (strncmp (url, owner, strlen (owner)) == 0, "unexpected fixture URL %s", url);
+    return cv_asprintf ("postgresql://%s@%s", role, url + strlen (owner));
+}
+
 char *
 harness_pg_fixture_gatherer_url (void)
 {
     char *url = harness_pg_fixture_url ();
-    const char *owner = "postgresql://conveyor@"; /* as deploy/local/pg url prints it */
-    cv_assert_that (strncmp (url, owner, strlen (owner)) == 0, "unexpected fixture URL %s", url);
-    char *gatherer = cv_asprintf ("postgresql://conveyor_gatherer@%s", url + strlen (owner));
+    char *gatherer = s_as_role (url, "conveyor_gatherer");
     free (url);
     return gatherer;
+}
+
+char *
+harness_pg_fixture_executor_url (const char *url)
+{
+    return s_as_role (url, "conveyor_executor");
+}
+
+/* The fixture's URL with database name instead of its own (which ends the URL). */
+static char *
+s_database_url (const char *name)
+{
+    char *url = harness_pg_fixture_url ();
+    char *slash = strrchr (url, '/');
+    cv_assert_that (slash && streq (slash, "/conveyor"), "unexpected fixture URL %s", url);
+    *slash = '\0';
+    char *other = cv_asprintf ("%s/%s", url, name);
+    free (url);
+    return other;
+}
+
+/* Runs sql on the fixture server's postgres database, as the owner. */
+static void
+s_admin (const char *sql)
+{
+    char *url = s_database_url ("postgres");
+    cv_error_t err;
+    cv_pg_t *pg = cv_pg_new (url, "harness", &err);
+    cv_assert_that (pg, "%s", err.message);
+    cv_assert_that (cv_pg_run (pg, sql, 0, NULL, &err) == 0, "%s: %s", sql, err.message);
+    cv_pg_destroy (&pg);
+    free (url);
+}
+
+char *
+harness_pg_database_new (const char *name)
+{
+    assert (name && strspn (name, "abcdefghijklmnopqrstuvwxyz0123456789_") == strlen (name));
+    char *sql = cv_asprintf ("DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
+    s_admin (sql);
+    free (sql);
+    sql = cv_asprintf ("CREATE DATABASE %s TEMPLATE conveyor_template", name);
+    s_admin (sql);
+    free (sql);
+    return s_database_url (name);
+}
+
+void
+harness_pg_database_drop (const char *name)
+{
+    assert (name && strspn (name, "abcdefghijklmnopqrstuvwxyz0123456789_") == strlen (name));
+    char *sql = cv_asprintf ("DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
+    s_admin (sql);
+    free (sql);
 }

@@ -74,5 +74,15 @@ char *harness_pg_fixture_url (void);
 /* The same database as the gatherer's read-only login role, conveyor_gatherer, which the fixture
    makes (deploy/sql/roles.sql): what a gatherer under test connects as. The caller frees it. */
 char *harness_pg_fixture_gatherer_url (void);
+/* The database of url (an owner's URL of the fixture's server) as the executor's login role,
+   conveyor_executor, which the fixture makes: it may call the bank's actions and write no table.
+   The caller frees it. */
+char *harness_pg_fixture_executor_url (const char *url);
+
+/* A database of the test's own, name ([a-z0-9_]), made afresh on the fixture's server as a copy
+   of its migrated and generated one (conveyor_template, as pg_fixture.sh createdb does), for a
+   test that changes the bank; returns its owner's URL (the caller frees it). Drop it after. */
+char *harness_pg_database_new (const char *name);
+void harness_pg_database_drop (const char *name);
 
 #endif
