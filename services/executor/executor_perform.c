@@ -212,15 +212,3 @@ executor_perform_begin (executor_perform_t *self)
     assert (self && self->next == 0 && self->call);
     s_perform_next (self);
 }
-
-/*  --------------------------------------------------------------------------
-    Self-test: a run needs a worker's call; tests/isolation/executor_test.c drives runs through
-    the worker over sockets, against the fixture's PostgreSQL and one out of reach. */
-
-void
-executor_perform_test (bool verbose)
-{
-    assert (MAX_ROWS > 1);
-    if (verbose)
-        printf ("executor_perform: ok\n");
-}

@@ -11,7 +11,10 @@
 
    A connection failure or a timeout is retried with the kind's schedule (cv_backoff), within the
    request's deadline; the idempotency key makes a second attempt a replay, never a second
-   change. The request itself never fails for one action: ActionResults finishes the call. */
+   change. The request itself never fails for one action: ActionResults finishes the call.
+
+   No self-test: a run needs a worker's call, so tests/isolation/executor_test.c drives runs
+   through the worker over sockets, against the fixture's PostgreSQL and one out of reach. */
 #ifndef EXECUTOR_PERFORM_H
 #define EXECUTOR_PERFORM_H
 
@@ -48,7 +51,5 @@ void executor_perform_begin (executor_perform_t *self);
 /* Gives up on a run not over yet (the worker is stopping): its statement is forgotten, its call
    left unfinished (the worker's), over never called. */
 void executor_perform_destroy (executor_perform_t **self_p);
-
-void executor_perform_test (bool verbose);
 
 #endif

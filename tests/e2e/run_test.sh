@@ -15,6 +15,7 @@ run_and_stop() {
     export CONVEYOR_RUN_DIR=$E2E_DIR/var CONVEYOR_DEMO_CUSTOMERS=20
     export CONVEYOR_HTTP_PORT=$(e2e_free_port) CONVEYOR_PG_PORT=$(e2e_free_port)
     export CONVEYOR_BROKER_PORT=$(e2e_free_port) CONVEYOR_CONTROL_PORT_BASE=$(e2e_free_port)
+    export CONVEYOR_BANKAPI_PORT=$(e2e_free_port)
     setsid make -s -f "$E2E_DIR/Makefile" run >"$log" 2>&1 &
     local make_pid=$!
     # Serving: the stack is ready and the script's three sample requests are done.
