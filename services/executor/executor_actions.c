@@ -72,7 +72,7 @@ s_parse_kind (const cv_config_t *agent, const char *kind, cv_node_t *map, execut
         || cv_config_int (agent, map, "timeout_ms", path, 1, EXECUTOR_TIMEOUT_MS_MAX, &timeout_ms, err)
         || s_retries (agent, map, path, &out->retries, err))
         return -1;
-    if (gatherer_params_parse (agent, map, path, false, &out->params, err))
+    if (cv_params_parse (agent, map, path, false, &out->params, err))
         return -1;
     out->kind = cv_strdup (kind);
     out->query = cv_strdup (query);
@@ -81,7 +81,7 @@ s_parse_kind (const cv_config_t *agent, const char *kind, cv_node_t *map, execut
         if (!s_known_root (out->params.paths[i])) {
             char params_path[PATH_BYTES];
             snprintf (params_path, sizeof params_path, "%s.params", path);
-            return cv_config_fail (agent, gatherer_params_item (out->params.node, i), params_path, err,
+            return cv_config_fail (agent, cv_params_item (out->params.node, i), params_path, err,
                                    "'%s' is not user_id, request_id, action.id, action.kind, action.key or "
                                    "action.params.NAME",
                                    out->params.paths[i]);
@@ -132,7 +132,7 @@ executor_actions_destroy (executor_actions_t **self_p)
         free (self->kinds[i].kind);
         free (self->kinds[i].query);
         if (self->kinds[i].params.paths)
-            gatherer_params_free (&self->kinds[i].params);
+            cv_params_free (&self->kinds[i].params);
     }
     free (self->kinds);
     free (self);
@@ -176,7 +176,7 @@ executor_actions_texts (const executor_action_t *action, const json_t *context)
     assert (action && context);
     char **texts = cv_calloc (action->params.count ? action->params.count : 1, sizeof *texts);
     for (size_t i = 0; i < action->params.count; i++)
-        texts[i] = gatherer_params_text (context, action->params.paths[i]);
+        texts[i] = cv_params_text (context, action->params.paths[i]);
     return texts;
 }
 

@@ -30,7 +30,7 @@
 #include "cv_config.h"
 #include "cv_envelope.h"
 #include "cv_error.h"
-#include "gatherer_params.h"
+#include "cv_params.h"
 
 #define EXECUTOR_TIMEOUT_MS_DEFAULT 2000
 #define EXECUTOR_TIMEOUT_MS_MAX 60000
@@ -45,7 +45,7 @@
 typedef struct {
     char *kind;
     char *query;
-    gatherer_params_t params; /* context paths for $1..$N */
+    cv_params_t params; /* context paths for $1..$N */
     unsigned timeout_ms;
     cv_backoff_t retries;
 } executor_action_t;

@@ -44,9 +44,9 @@ gatherer_call_dependency_failed (const gatherer_result_t *attempt)
 static uint8_t *
 s_key (const gatherer_tool_t *tool, const json_t *context, size_t *key_size)
 {
-    assert (tool->param_count <= GATHERER_MAX_PARAMS);
-    char *texts[GATHERER_MAX_PARAMS];
-    cv_cache_part_t parts[GATHERER_MAX_PARAMS];
+    assert (tool->param_count <= CV_PARAMS_MAX);
+    char *texts[CV_PARAMS_MAX];
+    cv_cache_part_t parts[CV_PARAMS_MAX];
     for (size_t i = 0; i < tool->param_count; i++) {
         if (tool->fixed && tool->fixed[i])
             texts[i] = cv_strdup (tool->fixed[i]);

@@ -53,7 +53,7 @@ s_row (const gatherer_http_spec_t *spec, const json_t *item)
 {
     json_t *row = json_object ();
     for (size_t i = 0; i < spec->keep_count; i++) {
-        char *text = gatherer_params_text (item, spec->keep_paths[i]);
+        char *text = cv_params_text (item, spec->keep_paths[i]);
         json_object_set_new (row, spec->keep_names[i], text ? json_string (text) : json_null ());
         free (text);
     }
@@ -223,11 +223,11 @@ static void
 s_build (const gatherer_tool_t *tool, const json_t *context, char **url, char **body, gatherer_result_t *result)
 {
     const gatherer_http_spec_t *spec = tool->http;
-    char *texts[GATHERER_MAX_PARAMS];
+    char *texts[CV_PARAMS_MAX];
     size_t filled = 0;
     *url = *body = NULL;
     for (; filled < tool->param_count; filled++) {
-        texts[filled] = gatherer_params_text (context, tool->params[filled]);
+        texts[filled] = cv_params_text (context, tool->params[filled]);
         if (!texts[filled]) {
             s_fail (result, false, CV_BACKOFF_HTTP, 0, "no value for {%s}: the request has no %s", spec->names[filled],
                     tool->params[filled]);

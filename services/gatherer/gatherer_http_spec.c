@@ -131,7 +131,7 @@ gatherer_http_spec_destroy (gatherer_http_spec_t **self_p)
    which also checks that it makes an http(s) URL). */
 static int
 s_parse_url (gatherer_http_spec_t *self, const cv_config_t *agent, cv_node_t *node, const char *path,
-             const gatherer_params_t *params, cv_error_t *err)
+             const cv_params_t *params, cv_error_t *err)
 {
     const char *url = NULL;
     char key_path[KEY_PATH_BYTES];
@@ -141,7 +141,7 @@ s_parse_url (gatherer_http_spec_t *self, const cv_config_t *agent, cv_node_t *no
     self->url = s_resolve_env (agent, cv_node_get (node, "url"), key_path, url, true, err);
     if (!self->url)
         return -1;
-    const char *values[GATHERER_MAX_PARAMS];
+    const char *values[CV_PARAMS_MAX];
     for (size_t i = 0; i < params->count; i++)
         values[i] = "x";
     cv_error_t why;
@@ -209,7 +209,7 @@ gatherer_http_spec_placeholder (const char *text, size_t *size)
 
 /* Every "{name}" string of the body template is a parameter's. */
 static int
-s_check_body (const json_t *value, const gatherer_params_t *params, const cv_config_t *agent, cv_node_t *node,
+s_check_body (const json_t *value, const cv_params_t *params, const cv_config_t *agent, cv_node_t *node,
               const char *key_path, cv_error_t *err)
 {
     if (json_is_string (value)) {
@@ -241,7 +241,7 @@ s_check_body (const json_t *value, const gatherer_params_t *params, const cv_con
 
 static int
 s_parse_body (gatherer_http_spec_t *self, const cv_config_t *agent, cv_node_t *node, const char *path,
-              const gatherer_params_t *params, cv_error_t *err)
+              const cv_params_t *params, cv_error_t *err)
 {
     char key_path[KEY_PATH_BYTES];
     snprintf (key_path, sizeof key_path, "%s.body", path);
@@ -275,10 +275,10 @@ s_parse_keep (gatherer_http_spec_t *self, const cv_config_t *agent, cv_node_t *n
         const char *name = cv_node_key (keep, i);
         cv_node_t *value = cv_node_value (keep, i);
         const char *answer_path = cv_node_text (value);
-        if (!name || !gatherer_params_valid_name (name))
+        if (!name || !cv_params_valid_name (name))
             return cv_config_fail (agent, value, key_path, err, "'%s' is not a field name (1..%d of [A-Za-z0-9_])",
-                                   name ? name : "", GATHERER_PARAM_NAME_MAX_BYTES - 1);
-        if (!answer_path || !gatherer_params_valid_path (answer_path))
+                                   name ? name : "", CV_PARAM_NAME_MAX_BYTES - 1);
+        if (!answer_path || !cv_params_valid_path (answer_path))
             return cv_config_fail (agent, value, key_path, err,
                                    "%s: '%s' is not a path into the answer (keys and indices joined by dots)", name,
                                    answer_path ? answer_path : "");
@@ -290,7 +290,7 @@ s_parse_keep (gatherer_http_spec_t *self, const cv_config_t *agent, cv_node_t *n
 }
 
 gatherer_http_spec_t *
-gatherer_http_spec_parse (const cv_config_t *agent, cv_node_t *node, const char *path, const gatherer_params_t *params,
+gatherer_http_spec_parse (const cv_config_t *agent, cv_node_t *node, const char *path, const cv_params_t *params,
                           cv_error_t *err)
 {
     assert (agent && node && path && params && params->names);
@@ -317,7 +317,7 @@ gatherer_http_spec_parse (const cv_config_t *agent, cv_node_t *node, const char 
         goto failed;
     }
     self->method = cv_strdup (method);
-    if (rows && !gatherer_params_valid_path (rows)) {
+    if (rows && !cv_params_valid_path (rows)) {
         snprintf (key_path, sizeof key_path, "%s.rows", path);
         cv_config_fail (agent, cv_node_get (node, "rows"), key_path, err,
                         "'%s' is not a path into the answer (keys and indices joined by dots)", rows);
@@ -344,11 +344,11 @@ s_parse (const char *text, cv_error_t *err)
     cv_config_t *agent = cv_config_parse ("agent.yaml", text, err);
     assert (agent);
     cv_node_t *tool = cv_node_get (cv_node_get (cv_config_root (agent), "tools"), "t");
-    gatherer_params_t params;
+    cv_params_t params;
     gatherer_http_spec_t *spec = NULL;
-    if (gatherer_params_parse (agent, tool, "tools.t", true, &params, err) == 0) {
+    if (cv_params_parse (agent, tool, "tools.t", true, &params, err) == 0) {
         spec = gatherer_http_spec_parse (agent, tool, "tools.t", &params, err);
-        gatherer_params_free (&params);
+        cv_params_free (&params);
     }
     cv_config_destroy (&agent);
     return spec;

@@ -20,7 +20,7 @@
    environment's value, read at start, so that secrets stay out of the agent file (in the URL it
    is text: its braces are no placeholders); a variable that is not set and has no default stops
    the start, naming file, line and key, and an error never quotes a resolved value. `{name}` in
-   the URL is a parameter (gatherer_params.h: a named map of context paths), filled per request
+   the URL is a parameter (cv_params.h: a named map of context paths), filled per request
    and percent-escaped (cv_http_url.h): what a customer typed is only ever one path segment or
    query value. In the body, a string that is exactly "{name}" becomes that parameter's value,
    its JSON type kept; every other value goes as written: a customer's text is never spliced
@@ -41,7 +41,7 @@
 
 #include "cv_config.h"
 #include "cv_error.h"
-#include "gatherer_params.h"
+#include "cv_params.h"
 
 #define GATHERER_HTTP_MAX_RESPONSE_DEFAULT (64 * 1024)
 #define GATHERER_HTTP_MAX_RESPONSE_MAX (16 * 1024 * 1024)
@@ -66,7 +66,7 @@ typedef struct {
 /* Reads the http keys of tool node (at path "tools.NAME", for errors) whose parameters, already
    parsed, are params (their names are copied). NULL with err at the offending key's line. */
 gatherer_http_spec_t *gatherer_http_spec_parse (const cv_config_t *agent, cv_node_t *node, const char *path,
-                                                const gatherer_params_t *params, cv_error_t *err) CV_MUST_CHECK;
+                                                const cv_params_t *params, cv_error_t *err) CV_MUST_CHECK;
 void gatherer_http_spec_destroy (gatherer_http_spec_t **self_p);
 
 /* The parameter name a body string stands for when it is exactly "{name}" (size bytes at the

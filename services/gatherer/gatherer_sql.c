@@ -102,7 +102,7 @@ gatherer_sql_start (cv_pgpool_t *pool, const gatherer_tool_t *tool, const json_t
                     gatherer_result_t *result, gatherer_sql_done_fn *done, void *arg)
 {
     assert (pool && tool && result && done);
-    assert (tool->param_count <= GATHERER_MAX_PARAMS);
+    assert (tool->param_count <= CV_PARAMS_MAX);
     memset (result, 0, sizeof *result);
     gatherer_sql_call_t *call = cv_calloc (1, sizeof *call);
     call->pool = pool;
@@ -117,10 +117,10 @@ gatherer_sql_start (cv_pgpool_t *pool, const gatherer_tool_t *tool, const json_t
         call->by_deadline = true;
     }
     call->limit_ms = (until_us - now) / 1000;
-    char *params[GATHERER_MAX_PARAMS];
+    char *params[CV_PARAMS_MAX];
     for (size_t i = 0; i < tool->param_count; i++)
-        params[i] = tool->fixed && tool->fixed[i] ? cv_strdup (tool->fixed[i])
-                                                  : gatherer_params_text (context, tool->params[i]);
+        params[i] =
+            tool->fixed && tool->fixed[i] ? cv_strdup (tool->fixed[i]) : cv_params_text (context, tool->params[i]);
     call->run = cv_pgpool_run (pool, tool->query, tool->param_count, (const char *const *) params,
                                (size_t) tool->max_rows, until_us, until_us <= now ? s_no_time : s_pool_done, call);
     for (size_t i = 0; i < tool->param_count; i++)

@@ -72,7 +72,7 @@ gatherer_tools_destroy (gatherer_tools_t **self_p)
 /* Adds a tool of kind that runs query (taken) with params (taken; their names, which the tool does
    not keep, freed); returns it for its kind's own fields. */
 static gatherer_tool_t *
-s_add_tool (gatherer_tools_t *self, const char *name, gatherer_tool_kind_t kind, char *query, gatherer_params_t *params,
+s_add_tool (gatherer_tools_t *self, const char *name, gatherer_tool_kind_t kind, char *query, cv_params_t *params,
             long timeout_ms, long max_rows)
 {
     gatherer_tool_t *tool = &self->tools[self->tool_count];
@@ -101,10 +101,10 @@ s_parse_sql (gatherer_tools_t *self, const cv_config_t *agent, const char *name,
 {
     const char *query = NULL;
     long max_rows = GATHERER_MAX_ROWS_DEFAULT;
-    gatherer_params_t params;
+    cv_params_t params;
     if (cv_config_string (agent, node, "query", path, true, &query, err)
         || cv_config_int (agent, node, "max_rows", path, 1, GATHERER_MAX_ROWS_MAX, &max_rows, err)
-        || gatherer_params_parse (agent, node, path, false, &params, err))
+        || cv_params_parse (agent, node, path, false, &params, err))
         return -1;
     s_add_tool (self, name, GATHERER_TOOL_SQL, cv_strdup (query), &params, timeout_ms, max_rows);
     return 0;
@@ -125,19 +125,19 @@ s_parse_kb (gatherer_tools_t *self, const cv_config_t *agent, const char *name, 
         return -1;
     char key_path[CV_NAME_MAX_BYTES + 24];
     snprintf (key_path, sizeof key_path, "%s.query", path);
-    if (!gatherer_params_valid_path (query))
+    if (!cv_params_valid_path (query))
         return cv_config_fail (agent, cv_node_get (node, "query"), key_path, err,
                                "'%s' is not a context path (parts of [A-Za-z0-9_] joined by dots)", query);
-    if (gatherer_params_reads_evidence (query))
+    if (cv_params_reads_evidence (query))
         return cv_config_fail (agent, cv_node_get (node, "query"), key_path, err,
                                "'%s': a kb_search reads the request, not another tool's evidence", query);
     /* A dotted value is where the context holds the intent; a plain one is the intent itself. */
     bool by_path = intent && strchr (intent, '.');
     snprintf (key_path, sizeof key_path, "%s.intent", path);
-    if (by_path && !gatherer_params_valid_path (intent))
+    if (by_path && !cv_params_valid_path (intent))
         return cv_config_fail (agent, cv_node_get (node, "intent"), key_path, err,
                                "'%s' is not a context path (parts of [A-Za-z0-9_] joined by dots)", intent);
-    if (by_path && gatherer_params_reads_evidence (intent))
+    if (by_path && cv_params_reads_evidence (intent))
         return cv_config_fail (agent, cv_node_get (node, "intent"), key_path, err,
                                "'%s': a kb_search reads the request, not another tool's evidence", intent);
     if (intent && !by_path && !cv_name_valid (intent))
@@ -177,13 +177,13 @@ s_parse_http (gatherer_tools_t *self, const cv_config_t *agent, const char *name
               long timeout_ms, cv_error_t *err)
 {
     long max_rows = GATHERER_MAX_ROWS_DEFAULT;
-    gatherer_params_t params;
+    cv_params_t params;
     if (cv_config_int (agent, node, "max_rows", path, 1, GATHERER_MAX_ROWS_MAX, &max_rows, err)
-        || gatherer_params_parse (agent, node, path, true, &params, err))
+        || cv_params_parse (agent, node, path, true, &params, err))
         return -1;
     gatherer_http_spec_t *http = gatherer_http_spec_parse (agent, node, path, &params, err);
     if (!http) {
-        gatherer_params_free (&params);
+        cv_params_free (&params);
         return -1;
     }
     char *query = cv_asprintf ("%s %s", http->method, http->url);
@@ -266,7 +266,7 @@ s_param_fail (const gatherer_tools_t *self, const cv_config_t *agent, const gath
     vsnprintf (message, sizeof message, format, args);
     va_end (args);
     cv_node_t *params = self->params_nodes[tool - self->tools];
-    return cv_config_fail (agent, gatherer_params_item (params, index), path, err, "%s", message);
+    return cv_config_fail (agent, cv_params_item (params, index), path, err, "%s", message);
 }
 
 /* Every evidence path reads a tool that exists. */

@@ -58,7 +58,7 @@
 #include "cv_config.h"
 #include "cv_error.h"
 #include "gatherer_http_spec.h"
-#include "gatherer_params.h"
+#include "cv_params.h"
 #include "gatherer_resilience.h"
 
 #define GATHERER_TIMEOUT_MS_DEFAULT 1000

@@ -98,7 +98,7 @@ s_check (cv_pg_t *pg, const char *what, const char *sql, int count, const char *
 static bool
 s_params (const gatherer_tool_t *tool, const json_t *context, char **params)
 {
-    assert (tool->param_count <= GATHERER_MAX_PARAMS);
+    assert (tool->param_count <= CV_PARAMS_MAX);
     bool complete = true;
     for (size_t i = 0; i < tool->param_count; i++) {
         json_t *value = cv_template_lookup (context, tool->params[i]);
@@ -129,7 +129,7 @@ s_gather_inputs (cv_pg_t *pg, const gatherer_tools_t *tools, const gatherer_tool
         const gatherer_tool_t *input = gatherer_tools_find (tools, tool->reads[i]);
         assert (input);
         s_gather_inputs (pg, tools, input, context);
-        char *params[GATHERER_MAX_PARAMS];
+        char *params[CV_PARAMS_MAX];
         json_t *rows = json_array ();
         if (s_params (input, context, params)) {
             char *sql = cv_asprintf ("SELECT coalesce(json_agg(q), '[]')::text FROM (%s) q", input->query);
@@ -154,7 +154,7 @@ static int
 s_check_tool (cv_pg_t *pg, const gatherer_tools_t *tools, const gatherer_tool_t *tool, json_t *context, bool verbose)
 {
     s_gather_inputs (pg, tools, tool, context);
-    char *params[GATHERER_MAX_PARAMS];
+    char *params[CV_PARAMS_MAX];
     bool complete = s_params (tool, context, params);
     char *request = json_dumps (context, JSON_COMPACT);
     char *what = cv_asprintf ("tool %s for %s", tool->name, request);
