@@ -47,6 +47,27 @@ select set_config('conveyor.executor_login', :'executor_login', false) as execut
 select set_config('conveyor.executor_login', '', false) as executor_login_set \gset
 \endif
 
+-- A service's login role: created when missing, refused when it could do more than its capability
+-- (a superuser, a role that owns a schema...: the walls would be pointless), made a member of
+-- capability. For this session only (pg_temp).
+create function pg_temp.conveyor_service_login(login text, service text, capability text) returns void
+language plpgsql as $$
+begin
+    if not exists (select from pg_roles where rolname = login) then
+        execute format('create role %I login', login);
+    end if;
+    if exists (select from pg_roles
+               where rolname = login and (rolsuper or rolcreaterole or rolcreatedb or rolbypassrls)) then
+        raise exception 'role % may do more than % allows (superuser, createrole, createdb or bypassrls): '
+                        'give the % a login role of its own', login, capability, service;
+    end if;
+    if exists (select from pg_namespace where nspowner = (select oid from pg_roles where rolname = login)) then
+        raise exception 'role % owns a schema of this database: give the % a login role of its own', login, service;
+    end if;
+    execute format('grant %I to %I', capability, login);
+end
+$$;
+
 do $$
 declare
     login text := current_setting('conveyor.gatherer_login');
@@ -68,19 +89,7 @@ begin
                    owner);
 
     if login <> '' then
-        if not exists (select from pg_roles where rolname = login) then
-            execute format('create role %I login', login);
-        end if;
-        -- a login that could do more than read the bank would make the walls pointless
-        if exists (select from pg_roles
-                   where rolname = login and (rolsuper or rolcreaterole or rolcreatedb or rolbypassrls)) then
-            raise exception 'role % may do more than read the bank (superuser, createrole, createdb or bypassrls): '
-                            'give the gatherer a login role of its own', login;
-        end if;
-        if exists (select from pg_namespace where nspowner = (select oid from pg_roles where rolname = login)) then
-            raise exception 'role % owns a schema of this database: give the gatherer a login role of its own', login;
-        end if;
-        execute format('grant conveyor_bank_reader to %I', login);
+        perform pg_temp.conveyor_service_login(login, 'gatherer', 'conveyor_bank_reader');
         -- a second wall: even a session opened by hand is read-only
         execute format('alter role %I set default_transaction_read_only = on', login);
     end if;
@@ -106,18 +115,7 @@ begin
         bank.cancel_transfer(text, text, text), bank.order_replacement_card(text, text, text) to conveyor_bank_writer;
 
     if login <> '' then
-        if not exists (select from pg_roles where rolname = login) then
-            execute format('create role %I login', login);
-        end if;
-        if exists (select from pg_roles
-                   where rolname = login and (rolsuper or rolcreaterole or rolcreatedb or rolbypassrls)) then
-            raise exception 'role % may do more than act through the write path (superuser, createrole, createdb '
-                            'or bypassrls): give the executor a login role of its own', login;
-        end if;
-        if exists (select from pg_namespace where nspowner = (select oid from pg_roles where rolname = login)) then
-            raise exception 'role % owns a schema of this database: give the executor a login role of its own', login;
-        end if;
-        execute format('grant conveyor_bank_writer to %I', login);
+        perform pg_temp.conveyor_service_login(login, 'executor', 'conveyor_bank_writer');
     end if;
 end
 $$;

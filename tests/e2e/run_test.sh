@@ -27,10 +27,16 @@ run_and_stop() {
     e2e_wait 120 "make run to serve" serving
     [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$CONVEYOR_HTTP_PORT/healthz") == 200 ]] ||
         e2e_fail "make run serves, but not on its port"
-    # the gatherer (which answered the sample requests) reads the bank as its read-only role
-    [[ $(psql -X -q -At -d "$("$CONVEYOR_SOURCE_DIR/deploy/local/pg" url "$CONVEYOR_PG_PORT")" \
-        -c "SELECT count(*) FROM pg_stat_activity WHERE usename = 'conveyor_gatherer'") -ge 1 ]] ||
-        e2e_fail "make run's gatherer does not connect as conveyor_gatherer"
+    # the gatherer reads the bank as its read-only role: while it answers a request, its sessions
+    # (named after its instance) are there, and every one of them is conveyor_gatherer's
+    gatherer_as_its_role() {
+        curl -s -o /dev/null -X POST "http://127.0.0.1:$CONVEYOR_HTTP_PORT/v1/requests" \
+            -d '{"user_id": "cust-1", "text": "I lost my card"}'
+        [[ $(psql -X -q -At -d "$("$CONVEYOR_SOURCE_DIR/deploy/local/pg" url "$CONVEYOR_PG_PORT")" -c \
+            "SELECT count(*) FILTER (WHERE usename = 'conveyor_gatherer') || ' ' || count(*) FILTER (WHERE usename <> 'conveyor_gatherer')
+               FROM pg_stat_activity WHERE application_name LIKE 'gatherer-%'") =~ ^[1-9][0-9]*\ 0$ ]]
+    }
+    e2e_wait 30 "make run's gatherer to read the bank as conveyor_gatherer, and only as it" gatherer_as_its_role
     kill -"$signal" -- -"$make_pid"
     local deadline=$((SECONDS + 60))
     while kill -0 "$make_pid" 2>/dev/null; do
