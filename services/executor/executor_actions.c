@@ -9,6 +9,7 @@
 #include <czmq.h>
 
 #include "cv_alloc.h"
+#include "cv_backoff_config.h"
 #include "cv_assert.h"
 
 #define PATH_BYTES (CV_NAME_MAX_BYTES + 48)
@@ -19,7 +20,6 @@ struct _executor_actions_t {
 };
 
 static const char *const s_action_keys[] = {"query", "params", "timeout_ms", "retries", NULL};
-static const char *const s_retries_keys[] = {"max_attempts", "base_ms", "cap_ms", NULL};
 
 /* The paths an action reads: the request's user and id, and the action's own fields. */
 static bool
@@ -33,27 +33,11 @@ s_known_root (const char *path)
 static int
 s_retries (const cv_config_t *agent, cv_node_t *map, const char *path, cv_backoff_t *out, cv_error_t *err)
 {
-    long attempts = EXECUTOR_RETRIES_ATTEMPTS_DEFAULT, base_ms = EXECUTOR_RETRIES_BASE_MS_DEFAULT,
-         cap_ms = EXECUTOR_RETRIES_CAP_MS_DEFAULT;
-    cv_node_t *node = cv_node_get (map, "retries");
-    char retries_path[PATH_BYTES];
-    snprintf (retries_path, sizeof retries_path, "%s.retries", path);
-    if (node) {
-        if (!cv_node_is_map (node))
-            return cv_config_fail (agent, node, retries_path, err, "must be a map of max_attempts, base_ms, cap_ms");
-        if (cv_config_known_keys (agent, node, retries_path, s_retries_keys, err)
-            || cv_config_int (agent, node, "max_attempts", retries_path, 1, EXECUTOR_RETRIES_ATTEMPTS_MAX, &attempts,
-                              err)
-            || cv_config_int (agent, node, "base_ms", retries_path, 0, EXECUTOR_RETRIES_MS_MAX, &base_ms, err))
-            return -1;
-        if (!cv_node_get (node, "cap_ms") && cap_ms < base_ms)
-            cap_ms = base_ms;
-        if (cv_config_int (agent, node, "cap_ms", retries_path, base_ms, EXECUTOR_RETRIES_MS_MAX, &cap_ms, err))
-            return -1;
-    }
-    *out =
-        (cv_backoff_t){.base_ms = (uint64_t) base_ms, .cap_ms = (uint64_t) cap_ms, .max_attempts = (unsigned) attempts};
-    return 0;
+    /* an action is retried by default: the idempotency key makes a retry a replay */
+    static const cv_backoff_t defaults = {.max_attempts = EXECUTOR_RETRIES_ATTEMPTS_DEFAULT,
+                                          .base_ms = EXECUTOR_RETRIES_BASE_MS_DEFAULT,
+                                          .cap_ms = EXECUTOR_RETRIES_CAP_MS_DEFAULT};
+    return cv_backoff_config_parse (agent, map, path, &defaults, &defaults, out, err);
 }
 
 static int

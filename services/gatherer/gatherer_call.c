@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cv_alloc.h"
+#include "cv_backoff_config.h"
 #include "cv_template.h"
 
 /* A cached value: rows and dropped, then the rows' msgpack. */
@@ -208,7 +209,7 @@ s_attempt_done (void *arg)
             schedule.max_attempts = 1;
         /* without a deadline, still no wait past the longest a tool's retries may (a Retry-After of
            hours is a service gone for hours) */
-        uint64_t remaining_ms = GATHERER_RETRIES_MS_MAX;
+        uint64_t remaining_ms = CV_BACKOFF_CONFIG_MS_MAX;
         if (self->deadline_us) {
             int64_t left = (self->deadline_us - zclock_usecs ()) / 1000;
             remaining_ms = left > 0 ? (uint64_t) left : 0;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cv_backoff_config.h"
 #include "cv_envelope.h"
 
 #define KEY_PATH_BYTES (CV_NAME_MAX_BYTES + 48)
@@ -29,26 +30,12 @@ s_section (const cv_config_t *agent, cv_node_t *map, const char *key, const char
 static int
 s_retries (const cv_config_t *agent, cv_node_t *tool, const char *path, gatherer_resilience_t *out, cv_error_t *err)
 {
-    static const char *const keys[] = {"max_attempts", "base_ms", "cap_ms", NULL};
-    char section_path[KEY_PATH_BYTES];
-    cv_node_t *node;
-    if (s_section (agent, tool, "retries", path, keys, &node, section_path, err))
-        return -1;
-    out->retries = (cv_backoff_t){.max_attempts = 1};
-    if (!node)
-        return 0;
-    long attempts = GATHERER_RETRIES_ATTEMPTS_DEFAULT, base_ms = GATHERER_RETRIES_BASE_MS_DEFAULT,
-         cap_ms = GATHERER_RETRIES_CAP_MS_DEFAULT;
-    if (cv_config_int (agent, node, "max_attempts", section_path, 1, GATHERER_RETRIES_ATTEMPTS_MAX, &attempts, err)
-        || cv_config_int (agent, node, "base_ms", section_path, 0, GATHERER_RETRIES_MS_MAX, &base_ms, err))
-        return -1;
-    if (!cv_node_get (node, "cap_ms") && cap_ms < base_ms)
-        cap_ms = base_ms;
-    if (cv_config_int (agent, node, "cap_ms", section_path, base_ms, GATHERER_RETRIES_MS_MAX, &cap_ms, err))
-        return -1;
-    out->retries =
-        (cv_backoff_t){.base_ms = (uint64_t) base_ms, .cap_ms = (uint64_t) cap_ms, .max_attempts = (unsigned) attempts};
-    return 0;
+    /* no `retries`: one attempt */
+    static const cv_backoff_t absent = {.max_attempts = 1},
+                              defaults = {.max_attempts = GATHERER_RETRIES_ATTEMPTS_DEFAULT,
+                                          .base_ms = GATHERER_RETRIES_BASE_MS_DEFAULT,
+                                          .cap_ms = GATHERER_RETRIES_CAP_MS_DEFAULT};
+    return cv_backoff_config_parse (agent, tool, path, &absent, &defaults, &out->retries, err);
 }
 
 static int
