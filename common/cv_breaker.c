@@ -248,22 +248,31 @@ cv_breaker_allow (cv_breaker_t *self, uint64_t now_ms)
     return allowed;
 }
 
-void
-cv_breaker_success (cv_breaker_t *self, uint64_t now_ms)
+static void s_stats (const cv_breaker_t *self, uint64_t now_ms, cv_breaker_stats_t *stats);
+
+cv_breaker_state_t
+cv_breaker_report (cv_breaker_t *self, bool failed, uint64_t now_ms, cv_breaker_stats_t *after)
 {
     assert (self);
     s_lock (self);
-    s_move (self, EVENT_SUCCESS, now_ms);
+    cv_breaker_state_t before = self->state;
+    s_move (self, failed ? EVENT_FAILURE : EVENT_SUCCESS, now_ms);
+    if (after)
+        s_stats (self, now_ms, after);
     s_unlock (self);
+    return before;
+}
+
+void
+cv_breaker_success (cv_breaker_t *self, uint64_t now_ms)
+{
+    cv_breaker_report (self, false, now_ms, NULL);
 }
 
 void
 cv_breaker_failure (cv_breaker_t *self, uint64_t now_ms)
 {
-    assert (self);
-    s_lock (self);
-    s_move (self, EVENT_FAILURE, now_ms);
-    s_unlock (self);
+    cv_breaker_report (self, true, now_ms, NULL);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -345,11 +354,10 @@ cv_breaker_opened (const cv_breaker_t *self)
     return opened;
 }
 
-void
-cv_breaker_stats (const cv_breaker_t *self, uint64_t now_ms, cv_breaker_stats_t *stats)
+/* The stats, the lock held. */
+static void
+s_stats (const cv_breaker_t *self, uint64_t now_ms, cv_breaker_stats_t *stats)
 {
-    assert (self && stats);
-    s_lock (self);
     *stats = (cv_breaker_stats_t){
         .state = self->state,
         .cause = self->cause,
@@ -360,6 +368,14 @@ cv_breaker_stats (const cv_breaker_t *self, uint64_t now_ms, cv_breaker_stats_t 
         .refused = self->refused,
     };
     s_window_count (self, now_ms, &stats->window_calls, &stats->window_failures);
+}
+
+void
+cv_breaker_stats (const cv_breaker_t *self, uint64_t now_ms, cv_breaker_stats_t *stats)
+{
+    assert (self && stats);
+    s_lock (self);
+    s_stats (self, now_ms, stats);
     s_unlock (self);
 }
 
@@ -657,6 +673,21 @@ cv_breaker_test (bool verbose)
     cv_breaker_t *breaker = cv_breaker_new (3, 500);
     assert (cv_breaker_state (breaker) == CV_BREAKER_CLOSED);
     assert (cv_breaker_retry_at (breaker) == 0);
+
+    /* a report tells its own move: the state before, the stats after */
+    {
+        cv_breaker_t *moved = cv_breaker_new (1, 500);
+        cv_breaker_stats_t after;
+        assert (cv_breaker_allow (moved, now));
+        assert (cv_breaker_report (moved, true, now, &after) == CV_BREAKER_CLOSED);
+        assert (after.state == CV_BREAKER_OPEN && after.cause == CV_BREAKER_CONSECUTIVE);
+        assert (after.failures == 1 && after.retry_at == now + 500);
+        assert (cv_breaker_allow (moved, now + 500)); /* the trial */
+        assert (cv_breaker_report (moved, false, now + 500, &after) == CV_BREAKER_HALF_OPEN);
+        assert (after.state == CV_BREAKER_CLOSED && after.failures == 0);
+        assert (cv_breaker_report (moved, false, now + 501, NULL) == CV_BREAKER_CLOSED);
+        cv_breaker_destroy (&moved);
+    }
 
     /* CLOSED: failures below the threshold, broken by a success, do not open it. */
     for (int i = 0; i < 2; i++) {

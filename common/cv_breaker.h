@@ -84,6 +84,10 @@ bool cv_breaker_allow (cv_breaker_t *self, uint64_t now_ms);
    half-open one. While CLOSED both outcomes also go into the window. */
 void cv_breaker_success (cv_breaker_t *self, uint64_t now_ms);
 void cv_breaker_failure (cv_breaker_t *self, uint64_t now_ms);
+/* Reports an outcome as those do (failed or not), and returns the state before it, with the stats
+   after it in *after (when not NULL), all in one step: a caller that logs the breaker's moves sees
+   its own report's move, whatever other threads report. */
+cv_breaker_state_t cv_breaker_report (cv_breaker_t *self, bool failed, uint64_t now_ms, cv_breaker_stats_t *after);
 
 /* The state as last moved (OPEN becomes HALF_OPEN only in cv_breaker_allow). */
 cv_breaker_state_t cv_breaker_state (const cv_breaker_t *self);

@@ -279,20 +279,15 @@ s_sleep_ms (uint64_t ms)
 static void
 s_record (cv_llm_t *self, bool healthy)
 {
-    cv_breaker_state_t before = cv_breaker_state (self->breaker);
-    uint64_t now = s_now (self);
-    if (healthy)
-        cv_breaker_success (self->breaker, now);
-    else
-        cv_breaker_failure (self->breaker, now);
-    cv_breaker_state_t after = cv_breaker_state (self->breaker);
+    cv_breaker_stats_t stats;
+    cv_breaker_state_t before = cv_breaker_report (self->breaker, !healthy, s_now (self), &stats);
+    cv_breaker_state_t after = stats.state;
     atomic_store_explicit (&self->breaker_state, (int) after, memory_order_relaxed);
     if (before == after || !self->log)
         return;
     if (after == CV_BREAKER_OPEN)
         cv_log_warn (self->log, "llm: circuit %s -> open after %u consecutive failures, for %ld ms",
-                     cv_breaker_state_name (before), cv_breaker_failures (self->breaker),
-                     self->config.breaker_cooldown_ms);
+                     cv_breaker_state_name (before), stats.failures, self->config.breaker_cooldown_ms);
     else
         cv_log_warn (self->log, "llm: circuit %s -> %s, the endpoint answers again", cv_breaker_state_name (before),
                      cv_breaker_state_name (after));

@@ -166,19 +166,12 @@ s_retry (zloop_t *loop, int timer_id, void *arg)
 }
 
 /* Tells the tool's breaker how an attempt went, and the log when that moved it: an operator sees
-   when a dependency was given up on, and when it came back. The state is read around the report:
-   exact while one loop thread of the process calls the breakers (gatherer_server's
-   GATHERER_HANDLERS); with more, a line could name another thread's move. */
+   when a dependency was given up on, and when it came back. */
 static void
 s_tell_breaker (gatherer_call_t *self, bool failed, uint64_t now_ms)
 {
-    cv_breaker_state_t before = cv_breaker_state (self->breaker);
-    if (failed)
-        cv_breaker_failure (self->breaker, now_ms);
-    else
-        cv_breaker_success (self->breaker, now_ms);
     cv_breaker_stats_t after;
-    cv_breaker_stats (self->breaker, now_ms, &after);
+    cv_breaker_state_t before = cv_breaker_report (self->breaker, failed, now_ms, &after);
     if (after.state == before || !self->env->log)
         return;
     if (after.state == CV_BREAKER_OPEN)

@@ -18,9 +18,6 @@
 #include "gatherer_sql.h"
 #include "gatherer_tools.h"
 
-/* gatherer_call logs a breaker's moves by reading its state around each report. */
-_Static_assert(GATHERER_HANDLERS == 1, "one event-loop thread calls the tools' breakers");
-
 const cv_setting_t gatherer_server_settings[] = {
     {"database-url", CV_SETTING_STRING, GATHERER_DEFAULT_DATABASE_URL, 0, 0,
      "PostgreSQL holding the data the tools read (libpq URI or key=value string)"},
