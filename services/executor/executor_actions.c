@@ -70,6 +70,17 @@ s_parse_kind (const cv_config_t *agent, const char *kind, cv_node_t *map, execut
                                    "action.params.NAME",
                                    out->params.paths[i]);
         }
+    /* a retry (every action has them: a lost connection may hide a change made) is safe only when
+       the bank sees the same key again */
+    bool keyed = false;
+    for (size_t i = 0; i < out->params.count; i++)
+        keyed = keyed || strcmp (out->params.paths[i], "action.key") == 0;
+    if (!keyed) {
+        char params_path[PATH_BYTES];
+        snprintf (params_path, sizeof params_path, "%s.params", path);
+        return cv_config_fail (agent, out->params.node ? out->params.node : map, params_path, err,
+                               "must pass action.key, the idempotency key that makes a retry a replay");
+    }
     return 0;
 }
 
@@ -198,7 +209,7 @@ executor_actions_test (bool verbose)
                                           "    params: [action.key, user_id, action.params.card_id]\n"
                                           "    timeout_ms: 1500\n"
                                           "    retries: {max_attempts: 4, base_ms: 20, cap_ms: 200}\n"
-                                          "  ping: {query: 'SELECT 1'}\n",
+                                          "  ping: {query: 'SELECT $1::text', params: action.key}\n",
                                           &err);
     assert (agent);
     executor_actions_t *actions = executor_actions_new (agent, &err);
@@ -208,7 +219,7 @@ executor_actions_test (bool verbose)
     assert (freeze && freeze->timeout_ms == 1500 && freeze->params.count == 3);
     assert (freeze->retries.max_attempts == 4 && freeze->retries.base_ms == 20 && freeze->retries.cap_ms == 200);
     const executor_action_t *ping = executor_actions_find (actions, "ping");
-    assert (ping && ping->timeout_ms == EXECUTOR_TIMEOUT_MS_DEFAULT && ping->params.count == 0);
+    assert (ping && ping->timeout_ms == EXECUTOR_TIMEOUT_MS_DEFAULT && ping->params.count == 1);
     assert (ping->retries.max_attempts == EXECUTOR_RETRIES_ATTEMPTS_DEFAULT);
     assert (!executor_actions_find (actions, "launch_rocket"));
 
@@ -255,6 +266,10 @@ executor_actions_test (bool verbose)
     s_expect_failure ("actions:\n  freeze_card:\n    query: x\n    params: ['action.params.$x']\n",
                       "not a context path");
     s_expect_failure ("actions:\n  'freeze card': {query: x}\n", "an action kind is");
+    /* without the key, a retry could act twice */
+    s_expect_failure ("actions:\n  freeze_card:\n    query: x\n    params: [user_id]\n",
+                      "agent.yaml:4: actions.freeze_card.params: must pass action.key");
+    s_expect_failure ("actions:\n  freeze_card: {query: x}\n", "actions.freeze_card.params: must pass action.key");
     if (verbose)
         printf ("executor_actions: ok\n");
 }

@@ -26,7 +26,9 @@ struct _executor_perform_t {
     char **texts;                  /* its parameters' texts */
     cv_pgpool_run_t *run;          /* its statement, while it runs */
     int timer;                     /* the wait before its next attempt, or -1 */
-    unsigned attempts;             /* sent so far */
+    unsigned tries;                /* attempts made, sent or not */
+    unsigned attempts;             /* of which sent */
+    int64_t limit_ms;              /* the attempt's time: its timeout, or what the deadline left */
     int64_t started_us;
     executor_outcome_t outcome;
 };
@@ -95,7 +97,8 @@ s_record (executor_perform_t *self)
         if (packed) {
             result->result.data = cv_arena_adopt (arena, packed, size);
             result->result.len = size;
-        }
+        } else /* the bank's answer is known, only not sendable: say so rather than send it empty */
+            result->reason = cv_arena_strdup (arena, err.message);
     }
     const cv_envelope_t *request = cv_worker_call_request (self->call);
     cv_log_event (
@@ -131,10 +134,18 @@ s_sent (void *arg, const cv_pgpool_outcome_t *outcome)
     executor_perform_t *self = arg;
     self->run = NULL;
     bool retryable = false;
-    if (outcome->timed_out) {
+    int64_t limit_ms = self->limit_ms;
+    if (!outcome->waited && !outcome->connecting)
+        self->attempts++; /* sent */
+    if (outcome->timed_out && (outcome->waited || outcome->connecting)) {
+        executor_outcome_fail (&self->outcome, "not sent within %lld ms: %s", (long long) limit_ms,
+                               outcome->waited ? "every connection busy" : "postgresql still connecting");
+        retryable = true;
+    } else if (outcome->timed_out) {
         executor_outcome_fail (&self->outcome,
-                               "no answer within %u ms%s (it may have been applied: the same key replays it)",
-                               self->kind->timeout_ms, outcome->waited ? ", every connection busy" : "");
+                               "no answer within %lld ms (it may have been applied: the same key "
+                               "replays it)",
+                               (long long) limit_ms);
         retryable = true;
     } else if (!cv_pgconn_succeeded (outcome->conn)) {
         executor_outcome_fail (&self->outcome, "%s", cv_pgconn_error (outcome->conn));
@@ -145,7 +156,7 @@ s_sent (void *arg, const cv_pgpool_outcome_t *outcome)
         int64_t remaining_us = self->deadline_us - zclock_usecs ();
         uint64_t delay_ms;
         if (remaining_us > 0
-            && cv_backoff_next (&self->kind->retries, self->env.rng, self->attempts, CV_BACKOFF_NO_RETRY_AFTER,
+            && cv_backoff_next (&self->kind->retries, self->env.rng, ++self->tries, CV_BACKOFF_NO_RETRY_AFTER,
                                 (uint64_t) remaining_us / 1000, &delay_ms)) {
             self->timer = zloop_timer (self->env.loop, delay_ms ? delay_ms : 1, 1, s_retry, self);
             if (self->timer != -1)
@@ -159,10 +170,10 @@ s_sent (void *arg, const cv_pgpool_outcome_t *outcome)
 static void
 s_send (executor_perform_t *self)
 {
-    int64_t until_us = zclock_usecs () + (int64_t) self->kind->timeout_ms * 1000;
+    int64_t now_us = zclock_usecs (), until_us = now_us + (int64_t) self->kind->timeout_ms * 1000;
     if (until_us > self->deadline_us)
         until_us = self->deadline_us;
-    self->attempts++;
+    self->limit_ms = (until_us - now_us) / 1000;
     self->run = cv_pgpool_run (self->env.pool, self->kind->query, self->kind->params.count,
                                (const char *const *) self->texts, MAX_ROWS, until_us, s_sent, self);
 }
@@ -179,10 +190,15 @@ s_perform_next (executor_perform_t *self)
     }
     const Conveyor__V1__Action *action = self->request->actions[self->next];
     self->started_us = zclock_usecs ();
-    self->attempts = 0;
+    self->tries = self->attempts = 0;
     self->kind = executor_actions_find (self->env.actions, action->kind);
     if (!self->kind) {
         executor_outcome_fail (&self->outcome, "the agent file says nothing of how to perform a %s", action->kind);
+        s_record (self);
+        return;
+    }
+    if (action->requires_approval) {
+        executor_outcome_fail (&self->outcome, "it waits for a person's approval: only approved actions are performed");
         s_record (self);
         return;
     }

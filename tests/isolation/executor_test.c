@@ -73,6 +73,7 @@ typedef struct {
     const char *id;
     const char *kind;
     json_t *params;
+    bool requires_approval;
 } s_action_t;
 
 /* An ExecuteRequest of request_id for user with count actions, in arena. */
@@ -89,6 +90,7 @@ s_request (cv_arena_t *arena, const char *request_id, const char *user, const s_
         Conveyor__V1__Action *action = body->actions[i] = cv_envelope_action_new (arena);
         action->id = (char *) actions[i].id;
         action->kind = (char *) actions[i].kind;
+        action->requires_approval = actions[i].requires_approval;
         if (actions[i].params) {
             cv_error_t err;
             size_t size;
@@ -292,6 +294,14 @@ s_bank_traffic (etest_t *executor, cv_pg_t *pg)
     assert (reply->action_results->results[0]->attempts == 0 && reply->action_results->results[0]->result.len == 0);
     s_expect (reply, 1, refused, false, "the customer has no such transfer");
     cv_envelope_destroy (&reply);
+
+    /* an action still waiting for a person's approval is never performed */
+    s_action_t unapproved[] = {{"a1", "cancel_transfer", transfer, true}};
+    reply = s_execute (executor, "req-unapproved", "cust-1", unapproved, 1);
+    s_expect (reply, 0, failed, false, "waits for a person's approval");
+    assert (reply->action_results->results[0]->attempts == 0);
+    cv_envelope_destroy (&reply);
+    s_expect_query (pg, "SELECT count(*) FROM bank.applied_actions WHERE idempotency_key LIKE 'req-unapproved:%'", "0");
     json_decref (transfer);
     json_decref (card);
 }
@@ -334,14 +344,18 @@ s_bad_traffic (etest_t *executor)
 }
 
 /* A small agent of its own: what the executor makes of statements that go wrong. */
-static const char *s_wrong_agent = "actions:\n"
-                                   "  broken: {query: 'SELECT no_such_function($1) AS outcome', params: [action.key]}\n"
-                                   "  not_bank: {query: \"SELECT '{\\\"ok\\\": 1}'::jsonb AS outcome\"}\n"
-                                   "  no_row: {query: 'SELECT 1 AS outcome WHERE false'}\n"
-                                   "  slow:\n"
-                                   "    query: SELECT pg_sleep(5)::text AS outcome\n"
-                                   "    timeout_ms: 200\n"
-                                   "    retries: {max_attempts: 2, base_ms: 0}\n";
+static const char *s_wrong_agent =
+    "actions:\n"
+    "  broken: {query: 'SELECT no_such_function($1) AS outcome', params: [action.key]}\n"
+    "  not_bank:\n"
+    "    query: \"SELECT jsonb_build_object ('ok', 1, 'key', $1::text) AS outcome\"\n"
+    "    params: [action.key]\n"
+    "  no_row: {query: 'SELECT 1 AS outcome WHERE $1::text IS NULL', params: [action.key]}\n"
+    "  slow:\n"
+    "    query: SELECT pg_sleep(5)::text || $1 AS outcome\n"
+    "    params: [action.key]\n"
+    "    timeout_ms: 200\n"
+    "    retries: {max_attempts: 2, base_ms: 0}\n";
 
 static void
 s_wrong_traffic (const char *url)
