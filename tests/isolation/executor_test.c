@@ -209,7 +209,7 @@ s_bank_traffic (etest_t *executor, cv_pg_t *pg)
                                               failed = CONVEYOR__V1__ACTION_RESULT__OUTCOME__FAILED;
     s_expect_query (pg, "SELECT status FROM bank.cards WHERE id = 'card-1-1'", "active");
     json_t *card = json_pack ("{s:s, s:s}", "card_id", "card-1-1", "last4", "4417");
-    s_action_t freeze[] = {{"a1", "freeze_card", card}};
+    s_action_t freeze[] = {{"a1", "freeze_card", card, false}};
 
     /* cust-1 lost card-1-1: frozen, once */
     cv_envelope_t *reply = s_execute (executor, "req-freeze", "cust-1", freeze, 1);
@@ -234,7 +234,7 @@ s_bank_traffic (etest_t *executor, cv_pg_t *pg)
     free (applied_after);
 
     /* another request's freeze of the frozen card is refused with the bank's reason */
-    s_action_t refreeze[] = {{"a9", "freeze_card", card}};
+    s_action_t refreeze[] = {{"a9", "freeze_card", card, false}};
     reply = s_execute (executor, "req-refreeze", "cust-1", refreeze, 1);
     s_expect (reply, 0, refused, false, "the card is frozen, not active");
     s_expect_result (reply, 0, "reason", "the card is frozen, not active");
@@ -252,7 +252,8 @@ s_bank_traffic (etest_t *executor, cv_pg_t *pg)
     sql = cv_asprintf ("SELECT count(*) FROM bank.cards WHERE customer_id = '%s'", owner);
     char *cards_before = s_query (pg, sql);
     json_t *lost_card = json_pack ("{s:s}", "card_id", lost);
-    s_action_t replace[] = {{"a1", "freeze_card", lost_card}, {"a2", "order_replacement_card", lost_card}};
+    s_action_t replace[] = {{"a1", "freeze_card", lost_card, false},
+                            {"a2", "order_replacement_card", lost_card, false}};
     reply = s_execute (executor, "req-replace", owner, replace, 2);
     s_expect (reply, 0, done, false, NULL);
     s_expect (reply, 1, done, false, NULL);
@@ -288,7 +289,7 @@ s_bank_traffic (etest_t *executor, cv_pg_t *pg)
     /* a kind the agent file does not say how to perform fails alone: the request is answered,
        and the action after it is performed */
     json_t *transfer = json_pack ("{s:s}", "transfer_id", "tr-none");
-    s_action_t unknown[] = {{"a1", "launch_rocket", NULL}, {"a2", "cancel_transfer", transfer}};
+    s_action_t unknown[] = {{"a1", "launch_rocket", NULL, false}, {"a2", "cancel_transfer", transfer, false}};
     reply = s_execute (executor, "req-unknown", "cust-1", unknown, 2);
     s_expect (reply, 0, failed, false, "says nothing of how to perform a launch_rocket");
     assert (reply->action_results->results[0]->attempts == 0 && reply->action_results->results[0]->result.len == 0);
@@ -324,7 +325,7 @@ s_bad_traffic (etest_t *executor)
     cv_envelope_destroy (&reply);
 
     /* two actions under one key */
-    s_action_t twice[] = {{"a1", "freeze_card", NULL}, {"a1", "freeze_card", NULL}};
+    s_action_t twice[] = {{"a1", "freeze_card", NULL, false}, {"a1", "freeze_card", NULL, false}};
     reply = harness_request (executor->harness, s_request (arena, "req-bad", "cust-1", twice, 2), 10000);
     harness_expect_error (reply, CV_ERR_INVALID, "execute_request.actions[1].id", "repeats");
     cv_envelope_destroy (&reply);
@@ -362,8 +363,10 @@ s_wrong_traffic (const char *url)
 {
     const Conveyor__V1__ActionResult__Outcome failed = CONVEYOR__V1__ACTION_RESULT__OUTCOME__FAILED;
     etest_t *executor = s_start (url, s_wrong_agent);
-    s_action_t wrong[] = {
-        {"a1", "broken", NULL}, {"a2", "not_bank", NULL}, {"a3", "no_row", NULL}, {"a4", "slow", NULL}};
+    s_action_t wrong[] = {{"a1", "broken", NULL, false},
+                          {"a2", "not_bank", NULL, false},
+                          {"a3", "no_row", NULL, false},
+                          {"a4", "slow", NULL, false}};
     cv_envelope_t *reply = s_execute (executor, "req-wrong", "cust-1", wrong, 4);
     /* an SQL error is not retried: the same statement would fail again */
     s_expect (reply, 0, failed, false, "(42883)");
@@ -402,7 +405,7 @@ main (void)
     char *closed = zsys_sprintf ("postgresql://conveyor_executor@127.0.0.1:%d/conveyor", harness_closed_port ());
     executor = s_start (closed, NULL);
     json_t *card = json_pack ("{s:s}", "card_id", "card-1-1");
-    s_action_t freeze[] = {{"a1", "freeze_card", card}};
+    s_action_t freeze[] = {{"a1", "freeze_card", card, false}};
     cv_envelope_t *reply = s_execute (executor, "req-nowhere", "cust-1", freeze, 1);
     s_expect (reply, 0, CONVEYOR__V1__ACTION_RESULT__OUTCOME__FAILED, false, "postgresql connect failed");
     assert (reply->action_results->results[0]->attempts == 3); /* the demo's retries */
