@@ -83,6 +83,8 @@ begin
 
     grant usage on schema bank to conveyor_bank_reader;
     grant select on all tables in schema bank to conveyor_bank_reader;
+    -- every customer's actions and their outcomes are the executor's, not a tool's to read
+    revoke select on bank.applied_actions from conveyor_bank_reader;
     -- tables a later migration adds to the bank, created by the schema's owner
     select nspowner::regrole::text into owner from pg_namespace where nspname = 'bank';
     execute format('alter default privileges for role %s in schema bank grant select on tables to conveyor_bank_reader',

@@ -18,6 +18,8 @@ as_role() { sed -E "s#^postgresql://[^@]*@#postgresql://$1@#" <<<"$url"; }
 executor=$(as_role conveyor_executor)
 gatherer=$(as_role conveyor_gatherer)
 
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL - $*" >&2; exit 1; }
 ok() { echo "ok - $*"; }
 # q [URL] SQL: one value, unaligned.
@@ -40,12 +42,19 @@ expect "freeze another customer's card" "$theirs" '.outcome == "refused" and .re
 ok "freeze_card: once per key, refused when the card is no longer active or not the customer's"
 
 # a key is one action's: another kind with it is an error, and nothing changes
-if q_as "$executor" "select bank.cancel_transfer('freeze-1', 'cust-1', 'tr-1-1')" 2>"${TMPDIR:-/tmp}/kind.err"; then
+if q_as "$executor" "select bank.cancel_transfer('freeze-1', 'cust-1', 'tr-1-1')" 2>"$tmp/kind.err"; then
     fail "a freeze key was taken by cancel_transfer"
 fi
-grep -q "idempotency key freeze-1 was applied by freeze_card, not cancel_transfer" "${TMPDIR:-/tmp}/kind.err" ||
-    fail "the kind error: $(cat "${TMPDIR:-/tmp}/kind.err")"
-ok "an idempotency key belongs to one kind of action"
+grep -q "idempotency key freeze-1 was applied by freeze_card, not cancel_transfer" "$tmp/kind.err" ||
+    fail "the kind error: $(cat "$tmp/kind.err")"
+# ... and to its parameters: the same key for another customer or card is an error, never a
+# replay that would hand them this outcome
+if q_as "$executor" "select bank.freeze_card('freeze-1', 'cust-2', 'card-2-1')" 2>"$tmp/params.err"; then
+    fail "a freeze key replayed for other parameters"
+fi
+grep -q "idempotency key freeze-1 was applied with other parameters" "$tmp/params.err" ||
+    fail "the parameters error: $(cat "$tmp/params.err")"
+ok "an idempotency key belongs to one kind of action, with its parameters"
 
 # refund_transaction: a payment refundable today (completed, recent, not refunded), sent twice at
 # once with one key, then with another key: one refund
@@ -55,12 +64,32 @@ payment=$(q "select t.id from bank.transactions t join bank.accounts a on a.id =
                 and not exists (select from bank.refunds r where r.transaction_id = t.id)
               order by t.created_at desc limit 1")
 [[ -n $payment ]] || fail "cust-1 has no refundable payment"
-for i in 1 2; do
-    q_as "$executor" "select bank.refund_transaction('refund-1', 'cust-1', '$payment', null) from pg_sleep(0.2)" \
-        >"${TMPDIR:-/tmp}/refund.$i" &
-done
-wait
-outcomes=$(cat "${TMPDIR:-/tmp}/refund.1" "${TMPDIR:-/tmp}/refund.2" | jq -s -c '[.[] | [.outcome, .replayed]] | sort')
+# at_once NAME CALL_A CALL_B: A runs CALL_A in a transaction it keeps open; once B, running
+# CALL_B, is seen waiting for a lock A holds, A commits. Their outputs in $tmp/NAME.a and .b.
+at_once() {
+    local name=$1
+    { printf 'begin;\n\\pset tuples_only on\n\\pset format unaligned\nselect %s;\n' "$2"
+      # stays open until B waits (the fifo is written below)
+      printf '\\! cat %s/%s.go >/dev/null\ncommit;\n' "$tmp" "$name"; } >"$tmp/$name.sql"
+    mkfifo "$tmp/$name.go"
+    psql -X -q -v ON_ERROR_STOP=1 -d "$executor" -f "$tmp/$name.sql" >"$tmp/$name.a" 2>&1 &
+    local a=$!
+    # A holds the lock once its call has returned inside the transaction
+    local deadline=$((SECONDS + 20))
+    until [[ -s $tmp/$name.a ]]; do [[ $SECONDS -lt $deadline ]] || fail "$name: A did not run"; sleep 0.05; done
+    q_as "$executor" "select $3" >"$tmp/$name.b" 2>&1 &
+    local b=$!
+    until [[ $(q "select count(*) from pg_stat_activity where wait_event_type = 'Lock' and usename = 'conveyor_executor'") -ge 1 ]]; do
+        [[ $SECONDS -lt $deadline ]] || fail "$name: B never waited for A's lock"
+        sleep 0.05
+    done
+    echo go >"$tmp/$name.go"
+    wait "$a" || fail "$name: A failed: $(cat "$tmp/$name.a")"
+    wait "$b" || fail "$name: B failed: $(cat "$tmp/$name.b")"
+}
+at_once same_key "bank.refund_transaction('refund-1', 'cust-1', '$payment', null)" \
+    "bank.refund_transaction('refund-1', 'cust-1', '$payment', null)"
+outcomes=$(cat "$tmp/same_key.a" "$tmp/same_key.b" | jq -s -c '[.[] | [.outcome, .replayed]]')
 [[ $outcomes == '[["done",false],["done",true]]' ]] || fail "one key at once twice: $outcomes"
 [[ $(q "select count(*) from bank.refunds where transaction_id = '$payment'") == 1 ]] || fail "not one refund"
 later=$(q_as "$executor" "select bank.refund_transaction('refund-2', 'cust-1', '$payment', null)")
@@ -73,17 +102,27 @@ payment=$(q "select t.id from bank.transactions t join bank.accounts a on a.id =
                 and not exists (select from bank.refunds r where r.transaction_id = t.id)
               order by t.id limit 1")
 customer=$(q "select a.customer_id from bank.transactions t join bank.accounts a on a.id = t.account_id where t.id = '$payment'")
-for i in 1 2; do
-    q_as "$executor" "select bank.refund_transaction('race-$i', '$customer', '$payment', null) from pg_sleep(0.2)" \
-        >"${TMPDIR:-/tmp}/race.$i" &
-done
-wait
-outcomes=$(cat "${TMPDIR:-/tmp}/race.1" "${TMPDIR:-/tmp}/race.2" | jq -s -c '[.[].outcome] | sort')
+at_once race "bank.refund_transaction('race-1', '$customer', '$payment', null)" \
+    "bank.refund_transaction('race-2', '$customer', '$payment', null)"
+outcomes=$(cat "$tmp/race.a" "$tmp/race.b" | jq -s -c '[.[].outcome]')
 [[ $outcomes == '["done","refused"]' ]] || fail "two keys at once: $outcomes"
 [[ $(q "select count(*) from bank.refunds where transaction_id = '$payment'") == 1 ]] || fail "two keys: not one refund"
-too_much=$(q_as "$executor" "select bank.refund_transaction('refund-3', 'cust-1', 'tx-none', 5)")
-expect "no such payment" "$too_much" '.outcome == "refused" and .reason == "the customer has no such transaction"'
-ok "refund_transaction: two keys at once for one payment refund it once"
+none=$(q_as "$executor" "select bank.refund_transaction('refund-3', 'cust-1', 'tx-none', 5)")
+expect "no such payment" "$none" '.outcome == "refused" and .reason == "the customer has no such transaction"'
+# amounts: more than the payment, not positive, or finer than a cent are refused, as given
+partial=$(q "select t.id || ' ' || t.amount from bank.transactions t join bank.accounts a on a.id = t.account_id
+              where a.customer_id = '$customer' and t.kind = 'card_payment' and t.status = 'completed'
+                and t.created_at > now() - interval '60 days'
+                and not exists (select from bank.refunds r where r.transaction_id = t.id) limit 1")
+read -r partial_id partial_amount <<<"$partial"
+[[ -n $partial_id ]] || fail "$customer has no second refundable payment"
+for amount in "$partial_amount + 0.01" 0 -1 0.001 1000000000000000; do
+    refusal=$(q_as "$executor" "select bank.refund_transaction('amount-$RANDOM', '$customer', '$partial_id', $amount)")
+    expect "refund of $amount" "$refusal" '.outcome == "refused" and (.reason | contains("is not an amount of cents"))'
+done
+half=$(q_as "$executor" "select bank.refund_transaction('amount-half', '$customer', '$partial_id', 0.01)")
+expect "a partial refund" "$half" '.outcome == "done" and .amount == "0.01"'
+ok "refund_transaction: two keys at once for one payment refund it once; amounts checked as given"
 
 # cancel_transfer: a pending one, once
 transfer=$(q "select tr.id from bank.transfers tr join bank.accounts a on a.id = tr.account_id
@@ -119,12 +158,16 @@ ok "order_replacement_card: one new card for a frozen card, none while one is on
 for sql in "update bank.cards set status = 'active' where id = 'card-1-1'" \
            "insert into bank.applied_actions (idempotency_key, kind, params, outcome, result) values ('x', 'x', '{}', 'done', '{}')" \
            "select count(*) from requests"; do
-    if q_as "$executor" "$sql" 2>/dev/null; then fail "the executor may: $sql"; fi
+    if q_as "$executor" "$sql" 2>"$tmp/denied.err"; then fail "the executor may: $sql"; fi
+    grep -q "permission denied" "$tmp/denied.err" || fail "$sql: $(cat "$tmp/denied.err")"
 done
-if q_as "$gatherer" "select bank.freeze_card('gatherer-1', 'cust-1', 'card-1-2')" 2>"${TMPDIR:-/tmp}/role.err"; then
+# the actions' log is not a tool's to read
+if q_as "$gatherer" "select count(*) from bank.applied_actions" 2>"$tmp/log.err"; then fail "the gatherer reads the actions"; fi
+grep -q "permission denied for table applied_actions" "$tmp/log.err" || fail "gatherer: $(cat "$tmp/log.err")"
+if q_as "$gatherer" "select bank.freeze_card('gatherer-1', 'cust-1', 'card-1-2')" 2>"$tmp/role.err"; then
     fail "the gatherer may freeze a card"
 fi
-grep -q "permission denied for function freeze_card" "${TMPDIR:-/tmp}/role.err" || fail "gatherer: $(cat "${TMPDIR:-/tmp}/role.err")"
+grep -q "permission denied for function freeze_card" "$tmp/role.err" || fail "gatherer: $(cat "$tmp/role.err")"
 [[ $(q "select has_function_privilege('public', 'bank.refund_transaction(text, text, text, numeric)', 'execute')") == f ]] ||
     fail "PUBLIC may refund"
 [[ $(q "select count(*) from bank.applied_actions where idempotency_key = 'gatherer-1'") == 0 ]] || fail "a key was taken"

@@ -22,10 +22,11 @@ create table bank.applied_actions (
 );
 
 -- The outcome already recorded under key, marked replayed, or null for a key not applied yet.
--- Takes the key's lock until the transaction ends. A key applied by another kind of action is a
--- caller's bug: an error, never a silent replay.
-create function bank.action_replay(p_key text, p_kind text) returns jsonb
-language plpgsql set search_path = pg_catalog, bank as $$
+-- Takes the key's lock until the transaction ends. A key applied by another kind of action, or
+-- with other parameters (another customer's, another card), is a caller's bug: an error, never a
+-- silent replay, which would also hand one customer's outcome to another.
+create function bank.action_replay(p_key text, p_kind text, p_params jsonb) returns jsonb
+language plpgsql set search_path = pg_catalog, bank, pg_temp as $$
 declare
     applied bank.applied_actions;
 begin
@@ -41,6 +42,9 @@ begin
         raise exception 'idempotency key % was applied by %, not %', p_key, applied.kind, p_kind
             using errcode = '23505';
     end if;
+    if applied.params <> p_params then
+        raise exception 'idempotency key % was applied with other parameters', p_key using errcode = '23505';
+    end if;
     return applied.result || jsonb_build_object('replayed', true);
 end
 $$;
@@ -48,7 +52,7 @@ $$;
 -- Records an outcome under key and returns it (replayed false).
 create function bank.action_record(p_key text, p_kind text, p_params jsonb, p_outcome text, p_result jsonb)
 returns jsonb
-language sql set search_path = pg_catalog, bank as $$
+language sql set search_path = pg_catalog, bank, pg_temp as $$
     insert into bank.applied_actions (idempotency_key, kind, params, outcome, result)
     values (p_key, p_kind, p_params, p_outcome, jsonb_build_object('outcome', p_outcome) || p_result)
     returning result || jsonb_build_object('replayed', false)
@@ -56,10 +60,10 @@ $$;
 
 -- Freezes an active card of the customer.
 create function bank.freeze_card(p_key text, p_customer_id text, p_card_id text) returns jsonb
-language plpgsql security definer set search_path = pg_catalog, bank as $$
+language plpgsql security definer set search_path = pg_catalog, bank, pg_temp as $$
 declare
     params jsonb := jsonb_build_object('customer_id', p_customer_id, 'card_id', p_card_id);
-    previous jsonb := bank.action_replay(p_key, 'freeze_card');
+    previous jsonb := bank.action_replay(p_key, 'freeze_card', params);
     card bank.cards;
 begin
     if previous is not null then
@@ -85,11 +89,11 @@ $$;
 -- for at most its amount (the whole of it when p_amount is null).
 create function bank.refund_transaction(p_key text, p_customer_id text, p_transaction_id text, p_amount numeric)
 returns jsonb
-language plpgsql security definer set search_path = pg_catalog, bank as $$
+language plpgsql security definer set search_path = pg_catalog, bank, pg_temp as $$
 declare
     params jsonb := jsonb_build_object('customer_id', p_customer_id, 'transaction_id', p_transaction_id,
                                        'amount', p_amount);
-    previous jsonb := bank.action_replay(p_key, 'refund_transaction');
+    previous jsonb := bank.action_replay(p_key, 'refund_transaction', params);
     payment bank.transactions;
     amount numeric(14, 2);
     refund_id text;
@@ -100,20 +104,22 @@ begin
     end if;
     select t.* into payment from bank.transactions t join bank.accounts a on a.id = t.account_id
      where t.id = p_transaction_id and a.customer_id = p_customer_id for update of t;
-    amount := coalesce(p_amount, payment.amount);
+    -- the amount is checked as given, before it is rounded into the refund's column
     refused := case
         when payment.id is null then 'the customer has no such transaction'
         when payment.kind <> 'card_payment' then format('it is a %s, not a card payment', payment.kind)
         when payment.status <> 'completed' then format('the payment is %s, not completed', payment.status)
         when payment.created_at < now() - interval '60 days' then 'the payment is older than 60 days'
-        when exists (select from bank.refunds where transaction_id = payment.id) then 'the payment is refunded already'
-        when amount <= 0 or amount > payment.amount then format('%s is not between 0 and the payment''s %s', amount,
-                                                                 payment.amount)
+        when exists (select from bank.refunds where transaction_id = payment.id and status <> 'rejected')
+            then 'the payment is refunded already'
+        when p_amount is not null and (p_amount <= 0 or p_amount > payment.amount or p_amount <> round(p_amount, 2))
+            then format('%s is not an amount of cents between 0 and the payment''s %s', p_amount, payment.amount)
     end;
     if refused is not null then
         return bank.action_record(p_key, 'refund_transaction', params, 'refused',
                                   jsonb_build_object('reason', refused, 'transaction_id', p_transaction_id));
     end if;
+    amount := coalesce(p_amount, payment.amount);
     refund_id := 'ref-' || substr(payment.id, 4);
     insert into bank.refunds (id, transaction_id, amount, status) values (refund_id, payment.id, amount, 'approved');
     return bank.action_record(p_key, 'refund_transaction', params, 'done',
@@ -124,10 +130,10 @@ $$;
 
 -- Cancels a pending transfer of the customer's.
 create function bank.cancel_transfer(p_key text, p_customer_id text, p_transfer_id text) returns jsonb
-language plpgsql security definer set search_path = pg_catalog, bank as $$
+language plpgsql security definer set search_path = pg_catalog, bank, pg_temp as $$
 declare
     params jsonb := jsonb_build_object('customer_id', p_customer_id, 'transfer_id', p_transfer_id);
-    previous jsonb := bank.action_replay(p_key, 'cancel_transfer');
+    previous jsonb := bank.action_replay(p_key, 'cancel_transfer', params);
     transfer bank.transfers;
 begin
     if previous is not null then
@@ -154,10 +160,10 @@ $$;
 -- Orders a replacement for a card of the customer's that is frozen, lost or stolen, unless one is
 -- on its way already: a new card on the same account, `ordered`, expected in five days.
 create function bank.order_replacement_card(p_key text, p_customer_id text, p_card_id text) returns jsonb
-language plpgsql security definer set search_path = pg_catalog, bank as $$
+language plpgsql security definer set search_path = pg_catalog, bank, pg_temp as $$
 declare
     params jsonb := jsonb_build_object('customer_id', p_customer_id, 'card_id', p_card_id);
-    previous jsonb := bank.action_replay(p_key, 'order_replacement_card');
+    previous jsonb := bank.action_replay(p_key, 'order_replacement_card', params);
     card bank.cards;
     new_id text;
     new_last4 text;
@@ -168,7 +174,7 @@ begin
         return previous;
     end if;
     -- the customer's row first: two orders for two of their cards queue here
-    perform from bank.customers where id = p_customer_id for update;
+    perform from bank.customers where id = p_customer_id for no key update;
     select * into card from bank.cards where id = p_card_id and customer_id = p_customer_id for update;
     refused := case
         when card.id is null then 'the customer has no such card'
@@ -183,10 +189,10 @@ begin
                                   jsonb_build_object('reason', refused, 'card_id', p_card_id));
     end if;
     select 'card-' || split_part(p_customer_id, '-', 2) || '-'
-           || (coalesce(max(nullif(regexp_replace(id, '^card-[0-9]+-', ''), id)::int), 0) + 1)
+           || (coalesce(max(nullif(regexp_replace(id, '^card-[0-9]+-', ''), id)::bigint), 0) + 1)
       into new_id
       from bank.cards where customer_id = p_customer_id and id ~ '^card-[0-9]+-[0-9]+$';
-    new_last4 := lpad((abs(hashtext(p_key)) % 10000)::text, 4, '0');
+    new_last4 := lpad(mod(abs(hashtext(p_key)::bigint), 10000)::text, 4, '0');
     insert into bank.cards (id, customer_id, account_id, last4, status, issued_at, expected_arrival)
     values (new_id, p_customer_id, card.account_id, new_last4, 'ordered', now(), arrival);
     return bank.action_record(p_key, 'order_replacement_card', params, 'done',
@@ -196,6 +202,6 @@ end
 $$;
 
 -- Functions are callable by everyone unless told otherwise: these only by the executor's role.
-revoke all on function bank.action_replay(text, text), bank.action_record(text, text, jsonb, text, jsonb),
+revoke all on function bank.action_replay(text, text, jsonb), bank.action_record(text, text, jsonb, text, jsonb),
     bank.freeze_card(text, text, text), bank.refund_transaction(text, text, text, numeric),
     bank.cancel_transfer(text, text, text), bank.order_replacement_card(text, text, text) from public;
