@@ -270,8 +270,8 @@ s_settle (cv_pgconn_t *self, int wait_ms)
 }
 
 /* A connection opened before this statement turned out to be dead, or its prepared statements
-   stale: once, open a new one and send the statement again (tools only read, so running one
-   twice is harmless). */
+   stale: once, open a new one and send the statement again (a tool only reads; an action's
+   statement carries its idempotency key, so a second run is a replay). */
 static bool
 s_retry (cv_pgconn_t *self)
 {
