@@ -227,34 +227,39 @@ s_check_execute_request (const Conveyor__V1__ExecuteRequest *body, cv_error_t *e
     return s_check_actions (body->actions, body->n_actions, "execute_request", err);
 }
 
+/* An executor's results, in field (an ActionResults' or a RespondRequest's): one per action,
+   each action id once. */
 static int
-s_check_action_results (const Conveyor__V1__ActionResults *body, cv_error_t *err)
+s_check_action_results (Conveyor__V1__ActionResult **results, size_t count, const char *field, cv_error_t *err)
 {
     char path[96];
-    if (body->n_results > CV_MAX_ACTIONS)
-        return cv_error_set (err, CV_ERR_INVALID, "action_results.results",
-                             "action_results.results has %zu entries, over the limit of %d", body->n_results,
+    if (count > CV_MAX_ACTIONS)
+        return cv_error_set (err, CV_ERR_INVALID, field, "%s has %zu entries, over the limit of %d", field, count,
                              CV_MAX_ACTIONS);
-    for (size_t i = 0; i < body->n_results; i++) {
-        const Conveyor__V1__ActionResult *result = body->results[i];
-        snprintf (path, sizeof path, "action_results.results[%zu].action_id", i);
+    for (size_t i = 0; i < count; i++) {
+        const Conveyor__V1__ActionResult *result = results[i];
+        snprintf (path, sizeof path, "%s[%zu].action_id", field, i);
         if (s_check_name (result->action_id, path, true, err))
             return -1;
-        snprintf (path, sizeof path, "action_results.results[%zu].kind", i);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp (results[j]->action_id, result->action_id) == 0)
+                return cv_error_set (err, CV_ERR_INVALID, path, "%s repeats %s[%zu].action_id %s", path, field, j,
+                                     result->action_id);
+        snprintf (path, sizeof path, "%s[%zu].kind", field, i);
         if (s_check_name (result->kind, path, true, err))
             return -1;
-        snprintf (path, sizeof path, "action_results.results[%zu].outcome", i);
+        snprintf (path, sizeof path, "%s[%zu].outcome", field, i);
         if (result->outcome < CONVEYOR__V1__ACTION_RESULT__OUTCOME__DONE
             || result->outcome > CONVEYOR__V1__ACTION_RESULT__OUTCOME__FAILED)
             return cv_error_set (err, CV_ERR_INVALID, path, "%s %d is not a known outcome", path,
                                  (int) result->outcome);
-        snprintf (path, sizeof path, "action_results.results[%zu].result", i);
+        snprintf (path, sizeof path, "%s[%zu].result", field, i);
         if (s_check_msgpack (result->result, path, err))
             return -1;
-        snprintf (path, sizeof path, "action_results.results[%zu].reason", i);
+        snprintf (path, sizeof path, "%s[%zu].reason", field, i);
         if (s_check_text (result->reason, path, CV_DETAIL_MAX_BYTES, false, err))
             return -1;
-        snprintf (path, sizeof path, "action_results.results[%zu].elapsed_us", i);
+        snprintf (path, sizeof path, "%s[%zu].elapsed_us", field, i);
         if (result->elapsed_us < 0)
             return cv_error_set (err, CV_ERR_INVALID, path, "%s must not be negative", path);
     }
@@ -336,9 +341,11 @@ s_check_body (const cv_envelope_t *self, cv_error_t *err)
         const Conveyor__V1__RespondRequest *body = self->respond_request;
         if (s_check_customer_text (body->user_id, body->text, "respond_request", err)
             || s_check_intent (body->intent, "respond_request.intent", err)
-            || s_check_evidence (body->evidence, "respond_request.evidence", err))
+            || s_check_evidence (body->evidence, "respond_request.evidence", err)
+            || s_check_decision (body->decision, "respond_request.decision", err))
             return -1;
-        return s_check_decision (body->decision, "respond_request.decision", err);
+        return s_check_action_results (body->action_results, body->n_action_results, "respond_request.action_results",
+                                       err);
     }
     case CONVEYOR__V1__ENVELOPE__BODY_REPLY:
         if (s_check_text (self->reply->text, "reply.text", CV_REPLY_MAX_BYTES, true, err))
@@ -365,7 +372,8 @@ s_check_body (const cv_envelope_t *self, cv_error_t *err)
     case CONVEYOR__V1__ENVELOPE__BODY_EXECUTE_REQUEST:
         return s_check_execute_request (self->execute_request, err);
     case CONVEYOR__V1__ENVELOPE__BODY_ACTION_RESULTS:
-        return s_check_action_results (self->action_results, err);
+        return s_check_action_results (self->action_results->results, self->action_results->n_results,
+                                       "action_results.results", err);
     case CONVEYOR__V1__ENVELOPE__BODY__NOT_SET:
     default:
         return cv_error_set (err, CV_ERR_INVALID, "body", "envelope has no body");
@@ -615,6 +623,30 @@ s_test_execute (cv_arena_t *arena, const char *trace, uint64_t now)
     result->result.len = 0;
     result->elapsed_us = -1;
     s_expect_invalid (reply, answers, now, CV_ERR_INVALID, "action_results.results[0].elapsed_us");
+    result->elapsed_us = 0;
+    results->results = cv_arena_alloc (arena, 2 * sizeof *results->results);
+    results->results[0] = results->results[1] = result; /* one action answered twice */
+    results->n_results = 2;
+    s_expect_invalid (reply, answers, now, CV_ERR_INVALID, "action_results.results[1].action_id");
+
+    /* the responder hears the same results, checked the same way */
+    cv_envelope_t *respond = cv_envelope_new (arena, "r-1", NULL, now + 1000, 1);
+    respond->message_id = "m-2";
+    Conveyor__V1__RespondRequest *body = cv_envelope_set_respond_request (respond, arena);
+    body->user_id = "cust-1";
+    body->text = "I lost my card";
+    body->intent = cv_envelope_intent_new (arena);
+    body->intent->name = "lost_or_stolen_card";
+    body->intent->method = CONVEYOR__V1__INTENT__METHOD__RULE;
+    body->evidence = cv_envelope_evidence_new (arena);
+    body->decision = cv_envelope_decision_new (arena);
+    body->decision->outcome = "freeze_card";
+    body->action_results = results->results;
+    body->n_action_results = 1;
+    uint32_t responds = CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_RESPOND_REQUEST);
+    cv_assert_that (cv_envelope_validate (respond, responds, now, &err) == 0, "respond_request: %s", err.message);
+    result->outcome = CONVEYOR__V1__ACTION_RESULT__OUTCOME__OUTCOME_UNSPECIFIED;
+    s_expect_invalid (respond, responds, now, CV_ERR_INVALID, "respond_request.action_results[0].outcome");
 }
 
 void
