@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cv_msgpack.h"
+#include "cv_template.h"
 
 const char *
 cv_context_method_name (Conveyor__V1__Intent__Method method)
@@ -37,6 +38,21 @@ cv_context_tool_status_name (Conveyor__V1__ToolResult__Status status)
         return "timed_out";
     default:
         return "unspecified";
+    }
+}
+
+const char *
+cv_context_action_outcome_name (Conveyor__V1__ActionResult__Outcome outcome)
+{
+    switch (outcome) {
+    case CONVEYOR__V1__ACTION_RESULT__OUTCOME__DONE:
+        return "done";
+    case CONVEYOR__V1__ACTION_RESULT__OUTCOME__REFUSED:
+        return "refused";
+    case CONVEYOR__V1__ACTION_RESULT__OUTCOME__FAILED:
+        return "failed";
+    default:
+        return "unknown";
     }
 }
 
@@ -115,6 +131,57 @@ failed:
     return NULL;
 }
 
+/* Statuses from worst to best: a decision's actions_status is the first any of its actions has.
+   Not performed is worse than refused: a refusal is the bank's final word, a customer can be
+   told it; nothing is known of an action not performed. */
+static const char *const s_action_statuses[] = {"failed", "not_performed", "refused", "done"};
+
+static size_t
+s_action_status_rank (const char *status)
+{
+    for (size_t i = 0; i < sizeof s_action_statuses / sizeof s_action_statuses[0]; i++)
+        if (strcmp (s_action_statuses[i], status) == 0)
+            return i;
+    return 0; /* an outcome with no name counts as failed */
+}
+
+int
+cv_context_add_action_results (json_t *context, Conveyor__V1__ActionResult *const *results, size_t count,
+                               cv_error_t *err)
+{
+    assert (context && (results || count == 0));
+    json_t *decision = json_object_get (context, "decision");
+    if (!decision)
+        return 0;
+    json_t *actions = json_object_get (decision, "actions");
+    size_t worst = sizeof s_action_statuses / sizeof s_action_statuses[0] - 1;
+    size_t index;
+    json_t *action;
+    json_array_foreach (actions, index, action) {
+        const char *id = json_string_value (json_object_get (action, "id"));
+        const Conveyor__V1__ActionResult *found = NULL;
+        for (size_t i = 0; i < count && !found; i++)
+            if (id && strcmp (results[i]->action_id, id) == 0)
+                found = results[i];
+        json_t *result = found && found->result.len
+                             ? cv_msgpack_unpack (found->result.data, found->result.len, "action_results.result", err)
+                             : json_object ();
+        if (!result)
+            return -1;
+        const char *status = found ? cv_context_action_outcome_name (found->outcome) : "not_performed";
+        json_object_set_new (action, "status", json_string (status));
+        json_object_set_new (action, "reason", json_string (found ? found->reason : ""));
+        json_object_set_new (action, "replayed", json_boolean (found && found->replayed));
+        json_object_set_new (action, "result", result);
+        size_t rank = s_action_status_rank (status);
+        if (rank < worst)
+            worst = rank;
+    }
+    json_object_set_new (decision, "actions_status",
+                         json_string (json_array_size (actions) ? s_action_statuses[worst] : "none"));
+    return 0;
+}
+
 const char *
 cv_context_acted_intent (const json_t *context)
 {
@@ -181,6 +248,84 @@ cv_context_test (bool verbose)
     context = cv_context_new ("cust-1", "I lost my card", NULL, NULL, NULL, &err);
     assert (context && !cv_context_acted_intent (context));
     json_decref (context);
+
+    /* the executor's results, by action id: the worst status sums the decision up */
+    Conveyor__V1__Action *actions[] = {cv_envelope_action_new (arena), cv_envelope_action_new (arena)};
+    actions[0]->id = "lost.1";
+    actions[0]->kind = "freeze_card";
+    actions[1]->id = "lost.2";
+    actions[1]->kind = "order_replacement_card";
+    Conveyor__V1__Decision *decision = cv_envelope_decision_new (arena);
+    decision->outcome = "freeze_card";
+    decision->rule = "lost";
+    decision->actions = actions;
+    decision->n_actions = 2;
+    json_t *frozen = json_pack ("{s:s, s:s}", "card_id", "card-1", "last4", "4417");
+    size_t frozen_size;
+    uint8_t *packed_frozen = cv_msgpack_pack (frozen, &frozen_size, &err);
+    Conveyor__V1__ActionResult *done = cv_envelope_action_result_new (arena),
+                               *refused = cv_envelope_action_result_new (arena);
+    done->action_id = "lost.1";
+    done->outcome = CONVEYOR__V1__ACTION_RESULT__OUTCOME__DONE;
+    done->replayed = true;
+    done->result.data = packed_frozen;
+    done->result.len = frozen_size;
+    refused->action_id = "lost.2";
+    refused->outcome = CONVEYOR__V1__ACTION_RESULT__OUTCOME__REFUSED;
+    refused->reason = "a new card for this account is on its way already";
+    Conveyor__V1__ActionResult *action_results[] = {refused, done};
+    static const struct {
+        size_t count;
+        const char *first, *second, *summary;
+    } sums[] = {{2, "done", "refused", "refused"},
+                {1, "not_performed", "refused", "not_performed"},
+                {0, "not_performed", "not_performed", "not_performed"}};
+    for (size_t i = 0; i < sizeof sums / sizeof sums[0]; i++) {
+        context = cv_context_new ("cust-1", "I lost my card", NULL, NULL, decision, &err);
+        assert (context);
+        assert (cv_context_add_action_results (context, action_results, sums[i].count, &err) == 0);
+        json_t *section = json_object_get (context, "decision"), *list = json_object_get (section, "actions");
+        assert (strcmp (json_string_value (json_object_get (section, "actions_status")), sums[i].summary) == 0);
+        assert (strcmp (json_string_value (json_object_get (json_array_get (list, 0), "status")), sums[i].first) == 0);
+        assert (strcmp (json_string_value (json_object_get (json_array_get (list, 1), "status")), sums[i].second) == 0);
+        if (i == 0) {
+            assert (json_equal (json_object_get (json_array_get (list, 0), "result"), frozen));
+            assert (json_is_true (json_object_get (json_array_get (list, 0), "replayed")));
+            assert (strcmp (json_string_value (json_object_get (json_array_get (list, 1), "reason")), refused->reason)
+                    == 0);
+            assert (json_object_size (json_object_get (json_array_get (list, 1), "result")) == 0);
+        }
+        json_decref (context);
+    }
+    /* failed is the worst; every action done is done; no actions is none */
+    refused->outcome = CONVEYOR__V1__ACTION_RESULT__OUTCOME__FAILED;
+    context = cv_context_new ("cust-1", "x", NULL, NULL, decision, &err);
+    assert (cv_context_add_action_results (context, action_results, 2, &err) == 0);
+    assert (strcmp (json_string_value (cv_template_lookup (context, "decision.actions_status")), "failed") == 0);
+    json_decref (context);
+    refused->outcome = CONVEYOR__V1__ACTION_RESULT__OUTCOME__DONE;
+    context = cv_context_new ("cust-1", "x", NULL, NULL, decision, &err);
+    assert (cv_context_add_action_results (context, action_results, 2, &err) == 0);
+    assert (strcmp (json_string_value (cv_template_lookup (context, "decision.actions_status")), "done") == 0);
+    json_decref (context);
+    decision->n_actions = 0;
+    context = cv_context_new ("cust-1", "x", NULL, NULL, decision, &err);
+    assert (cv_context_add_action_results (context, NULL, 0, &err) == 0);
+    assert (strcmp (json_string_value (cv_template_lookup (context, "decision.actions_status")), "none") == 0);
+    json_decref (context);
+    /* a result that does not decode fails cleanly; a context without a decision is left alone */
+    decision->n_actions = 2;
+    done->result.len = 1;
+    context = cv_context_new ("cust-1", "x", NULL, NULL, decision, &err);
+    assert (cv_context_add_action_results (context, action_results, 2, &err) == -1);
+    json_decref (context);
+    context = cv_context_new ("cust-1", "x", NULL, NULL, NULL, &err);
+    assert (cv_context_add_action_results (context, action_results, 2, &err) == 0
+            && !json_object_get (context, "decision"));
+    json_decref (context);
+    assert (strcmp (cv_context_action_outcome_name (CONVEYOR__V1__ACTION_RESULT__OUTCOME__REFUSED), "refused") == 0);
+    free (packed_frozen);
+    json_decref (frozen);
 
     /* a corrupt msgpack field fails cleanly */
     intent->slots.len = 1;

@@ -5,7 +5,13 @@
        "intent":   { "name", "confidence", "method", "low_confidence", "slots": {...} },
        "evidence": { TOOL: [row, ...] },                  -- tools that succeeded
        "tools":    { TOOL: { "status": "ok"|"failed"|"timed_out", "error": "..." } },
-       "decision": { "outcome", "rule", "reason", "actions": [ { "id", "kind", "params" } ] } }
+       "decision": { "outcome", "rule", "reason", "actions": [ { "id", "kind", "params", "requires_approval" } ] } }
+
+   cv_context_add_action_results adds what the executor did to each action and to the decision:
+       action:   "status": "done"|"refused"|"failed"|"not_performed", "reason": "...",
+                 "replayed": bool, "result": { what the bank returned, {} when nothing }
+       decision: "actions_status": the worst of its actions' statuses, in the order failed,
+                 not_performed, refused, done; "none" when it has no actions.
 
    Sections whose message is NULL are left out. */
 #ifndef CV_CONTEXT_H
@@ -32,6 +38,15 @@ const char *cv_context_acted_intent (const json_t *context);
 const char *cv_context_method_name (Conveyor__V1__Intent__Method method);
 /* The name of a tool status: ok, failed, timed_out. */
 const char *cv_context_tool_status_name (Conveyor__V1__ToolResult__Status status);
+/* The name of an action's outcome: done, refused, failed. */
+const char *cv_context_action_outcome_name (Conveyor__V1__ActionResult__Outcome outcome);
+
+/* Adds the executor's results to the decision of context (from cv_context_new): each action gets
+   the status of the result whose action_id names it, "not_performed" when none does, and the
+   decision its actions_status (shape above). A context without a decision is left as it is.
+   -1 with err when a result's msgpack does not decode (validated messages always do). */
+int cv_context_add_action_results (json_t *context, Conveyor__V1__ActionResult *const *results, size_t count,
+                                   cv_error_t *err) CV_MUST_CHECK;
 
 void cv_context_test (bool verbose);
 

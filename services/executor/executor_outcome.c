@@ -9,6 +9,7 @@
 #include <czmq.h>
 
 #include "cv_assert.h"
+#include "cv_context.h"
 #include "cv_utf8.h"
 
 /* A reason travels in a validated text field: one line, cut on a character's boundary. */
@@ -82,21 +83,6 @@ executor_outcome_read (const json_t *rows, executor_outcome_t *out)
     out->result = answer;
 }
 
-const char *
-executor_outcome_name (Conveyor__V1__ActionResult__Outcome outcome)
-{
-    switch (outcome) {
-    case CONVEYOR__V1__ACTION_RESULT__OUTCOME__DONE:
-        return "done";
-    case CONVEYOR__V1__ACTION_RESULT__OUTCOME__REFUSED:
-        return "refused";
-    case CONVEYOR__V1__ACTION_RESULT__OUTCOME__FAILED:
-        return "failed";
-    default:
-        return "unknown";
-    }
-}
-
 /*  --------------------------------------------------------------------------
     Self-test */
 
@@ -117,7 +103,7 @@ executor_outcome_test (bool verbose)
     assert (out.outcome == CONVEYOR__V1__ACTION_RESULT__OUTCOME__DONE && !out.replayed && !*out.reason);
     assert (json_object_size (out.result) == 2
             && streq (json_string_value (json_object_get (out.result, "last4")), "4417"));
-    assert (streq (executor_outcome_name (out.outcome), "done"));
+    assert (streq (cv_context_action_outcome_name (out.outcome), "done"));
     s_read ("{\"outcome\": \"done\", \"replayed\": true}", &out);
     assert (out.outcome == CONVEYOR__V1__ACTION_RESULT__OUTCOME__DONE && out.replayed
             && json_object_size (out.result) == 0);
@@ -141,7 +127,7 @@ executor_outcome_test (bool verbose)
     assert (streq (out.reason, "the action's statement returned 0 rows, not one"));
     json_decref (rows);
     executor_outcome_fail (&out, "line one\nline two");
-    assert (streq (out.reason, "line one line two") && streq (executor_outcome_name (out.outcome), "failed"));
+    assert (streq (out.reason, "line one line two") && streq (cv_context_action_outcome_name (out.outcome), "failed"));
     char long_reason[1201] = {0}; /* 600 two-byte characters: cut within the limit, on a boundary */
     for (size_t i = 0; i < 600; i++)
         memcpy (long_reason + 2 * i, "\xc3\xa9", 2);

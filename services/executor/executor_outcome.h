@@ -25,9 +25,6 @@ void executor_outcome_read (const json_t *rows, executor_outcome_t *out);
 void executor_outcome_fail (executor_outcome_t *out, const char *format, ...) __attribute__ ((format (printf, 2, 3)));
 void executor_outcome_reset (executor_outcome_t *out);
 
-/* "done", "refused" or "failed". */
-const char *executor_outcome_name (Conveyor__V1__ActionResult__Outcome outcome);
-
 void executor_outcome_test (bool verbose);
 
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cv_alloc.h"
+#include "cv_context.h"
 #include "cv_msgpack.h"
 #include "executor_outcome.h"
 
@@ -104,8 +105,8 @@ s_record (executor_perform_t *self)
     cv_log_event (
         self->env.log, result->outcome == CONVEYOR__V1__ACTION_RESULT__OUTCOME__FAILED ? CV_LOG_WARN : CV_LOG_INFO,
         request->request_id, request->trace_id, "action %s (%s) %s%s after %u attempt(s) in %lld us%s%s", action->id,
-        action->kind, executor_outcome_name (result->outcome), result->replayed ? ", replayed" : "", result->attempts,
-        (long long) result->elapsed_us, *result->reason ? ": " : "", result->reason);
+        action->kind, cv_context_action_outcome_name (result->outcome), result->replayed ? ", replayed" : "",
+        result->attempts, (long long) result->elapsed_us, *result->reason ? ": " : "", result->reason);
     self->results->results[self->results->n_results++] = result;
     if (self->kind)
         executor_actions_texts_free (self->texts, self->kind->params.count);
