@@ -66,6 +66,10 @@ s_respond (responder_server_logic_t *self, const Conveyor__V1__RespondRequest *r
         cv_context_new (request->user_id, request->text, request->intent, request->evidence, request->decision, err);
     if (!context)
         return -1;
+    if (cv_context_add_action_results (context, request->action_results, request->n_action_results, err)) {
+        json_decref (context);
+        return -1;
+    }
     const char *used = NULL;
     char *text = responder_templates_render (self->templates, context, &used, self->log, request_id, trace_id);
     json_decref (context);
@@ -198,6 +202,29 @@ responder_server_test (bool verbose)
     reply = cv_envelope_reply_new (arena, request);
     assert (responder_server_handle (logic, request, arena, reply, &err) == 0);
     assert (strcmp (reply->reply->template_, "fallback") == 0);
+
+    /* the executor's results reach the context: one that does not decode is the sender's fault */
+    Conveyor__V1__Action *action = cv_envelope_action_new (arena);
+    action->id = "lost_card_freeze.1";
+    action->kind = "freeze_card";
+    Conveyor__V1__Action *actions[] = {action};
+    body->decision->actions = actions;
+    body->decision->n_actions = 1;
+    Conveyor__V1__ActionResult *done = cv_envelope_action_result_new (arena);
+    done->action_id = "lost_card_freeze.1";
+    done->kind = "freeze_card";
+    done->outcome = CONVEYOR__V1__ACTION_RESULT__OUTCOME__DONE;
+    uint8_t not_msgpack[] = {0xc1};
+    done->result.data = not_msgpack;
+    done->result.len = 1;
+    Conveyor__V1__ActionResult *action_results[] = {done};
+    body->action_results = action_results;
+    body->n_action_results = 1;
+    reply = cv_envelope_reply_new (arena, request);
+    assert (responder_server_handle (logic, request, arena, reply, &err) == -1);
+    assert (err.code == CV_ERR_INVALID && strstr (err.field, "action_results"));
+    body->decision->n_actions = 0;
+    body->n_action_results = 0;
 
     /* evidence that does not decode is the sender's fault */
     uint8_t *packed_profile = results[1]->data.data;
