@@ -190,8 +190,8 @@ responder_server_test (bool verbose)
     assert (responder_server_handle (logic, request, arena, reply, &err) == 0);
     assert (reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_REPLY);
     assert (strcmp (reply->reply->template_, "lost_card_freeze") == 0);
-    assert (
-        strstr (reply->reply->text, "I'm sorry to hear that, Alex. I've asked for your card ending 4417 to be frozen"));
+    assert (strstr (reply->reply->text,
+                    "I'm sorry to hear that, Alex. I've recorded that your card ending 4417 is to be frozen"));
     /* what the worker sends back passes the orchestrator's validation */
     reply->deadline_ms = 0;
     assert (cv_envelope_validate (reply, CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_REPLY), 0, &err) == 0);

@@ -443,8 +443,8 @@ s_test_demo (bool verbose)
         bool partial;
     } cases[] = {
         {"lost_or_stolen_card", "active_cards", "lost_card_freeze", "freeze_card",
-         "I'm sorry to hear that, Alex. I've asked for your card ending 4417 to be frozen, and a colleague will "
-         "confirm it here. To stop it at once, freeze it yourself in the app under Cards.",
+         "I'm sorry to hear that, Alex. I've recorded that your card ending 4417 is to be frozen. To stop it at "
+         "once, freeze it yourself in the app under Cards.",
          false},
         {"transaction_charged_twice", "duplicate_payments", "charged_twice_refund", "refund_eligible",
          "You're right: Deliveroo charged you 18.90 EUR twice on 13 Jan 2026. I've asked for the second payment "

@@ -99,7 +99,7 @@ s_expect_serving (harness_t *harness)
     char rows[256];
     snprintf (rows, sizeof rows, "{%s, \"active_cards\": [{\"id\": \"card-1-1\", \"last4\": \"4417\"}]}", s_profile);
     s_expect_reply (harness, "lost_or_stolen_card", rows, "lost_card_freeze", "freeze_card", "lost_card_freeze",
-                    "I've asked for your card ending 4417 to be frozen");
+                    "I've recorded that your card ending 4417 is to be frozen");
 }
 
 int
