@@ -300,11 +300,10 @@ static const char s_agent[] = "policies:\n"
                               "    when: { has_rows: duplicate_payments }\n"
                               "    outcome: refund_eligible\n"
                               "    actions:\n"
-                              "      - kind: issue_refund\n"
+                              "      - kind: refund_transaction\n"
                               "        params:\n"
                               "          transaction_id: '{{evidence.duplicate_payments.0.id}}'\n"
                               "          amount: '{{evidence.duplicate_payments.0.amount}}'\n"
-                              "          currency: '{{evidence.duplicate_payments.0.currency}}'\n"
                               "  - name: charged_twice_none_found\n"
                               "    intent: transaction_charged_twice\n"
                               "    when: { no_rows: duplicate_payments }\n"
@@ -361,21 +360,19 @@ decision_policy_test (bool verbose)
               s_context ("transaction_charged_twice", "duplicate_payments", "ok",
                          "[{\"id\": \"tx-2\", \"merchant\": \"Cafe\", \"amount\": \"3.20\", \"currency\": \"EUR\"}]"),
               "charged_twice_refund", "refund_eligible", &result);
-    assert (result.action_count == 1 && strcmp (result.actions[0].kind, "issue_refund") == 0);
+    assert (result.action_count == 1 && strcmp (result.actions[0].kind, "refund_transaction") == 0);
     assert (strcmp (result.actions[0].id, "charged_twice_refund.1") == 0);
     assert (strcmp (s_param (&result, 0, "transaction_id"), "tx-2") == 0);
     assert (strcmp (s_param (&result, 0, "amount"), "3.20") == 0);
-    assert (strcmp (s_param (&result, 0, "currency"), "EUR") == 0);
+    assert (json_object_size (result.actions[0].params) == 2);
     assert (strcmp (result.reason, "") == 0);
     decision_result_reset (&result);
     s_expect (policy, s_context ("transaction_charged_twice", "duplicate_payments", "ok", "[]"),
               "charged_twice_none_found", "answer", &result);
     assert (result.action_count == 0);
     decision_result_reset (&result);
-    /* an action whose template lacks data (no currency): that policy does not apply, the next is tried */
-    s_expect (policy,
-              s_context ("transaction_charged_twice", "duplicate_payments", "ok",
-                         "[{\"id\": \"tx-2\", \"amount\": \"3.20\"}]"),
+    /* an action whose template lacks data (no amount): that policy does not apply, the next is tried */
+    s_expect (policy, s_context ("transaction_charged_twice", "duplicate_payments", "ok", "[{\"id\": \"tx-2\"}]"),
               "handoff", "handoff", &result);
     decision_result_reset (&result);
 

@@ -123,7 +123,8 @@ responder_server_check (void *logic, cv_arena_t *arena, cv_error_t *err)
 const cv_launcher_spec_t responder_server_spec = {
     .service = RESPONDER_SERVICE,
     .summary = "The responder worker: renders each request's reply from the agent file's templates\n"
-               "(the deciding policy's, the outcome's, then `fallback`), behind output guardrails.",
+               "(the deciding policy's, the outcome's, then `fallback`; for a decision that acted, those\n"
+               "for what became of its actions), behind output guardrails.",
     .request_body = CONVEYOR__V1__ENVELOPE__BODY_RESPOND_REQUEST,
     .shared_new = responder_server_shared_new,
     .shared_destroy = responder_server_shared_destroy,
@@ -160,9 +161,10 @@ responder_server_test (bool verbose)
     cv_arena_t *arena = cv_arena_new ();
     assert (responder_server_check (logic, arena, &err) == 0);
 
-    /* a lost card, frozen by the lost_card_freeze policy */
+    /* a lost card, frozen by the lost_card_freeze policy: the executor's result says it is done */
     json_t *cards = json_pack ("[{s:s, s:s, s:s}]", "id", "card-1-1", "last4", "4417", "status", "active");
     json_t *profile = json_pack ("[{s:s, s:s}]", "name", "Alex Morgan", "first_name", "Alex");
+    json_t *frozen = json_pack ("{s:s, s:s, s:s}", "card_id", "card-1-1", "last4", "4417", "status", "frozen");
     Conveyor__V1__ToolResult *results[2] = {cv_envelope_tool_result_new (arena), cv_envelope_tool_result_new (arena)};
     results[0]->tool = "active_cards";
     results[0]->status = CONVEYOR__V1__TOOL_RESULT__STATUS__OK;
@@ -185,25 +187,6 @@ responder_server_test (bool verbose)
     body->decision = cv_envelope_decision_new (arena);
     body->decision->outcome = "freeze_card";
     body->decision->rule = "lost_card_freeze";
-
-    cv_envelope_t *reply = cv_envelope_reply_new (arena, request);
-    assert (responder_server_handle (logic, request, arena, reply, &err) == 0);
-    assert (reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_REPLY);
-    assert (strcmp (reply->reply->template_, "lost_card_freeze") == 0);
-    assert (strstr (reply->reply->text,
-                    "I'm sorry to hear that, Alex. I've recorded that your card ending 4417 is to be frozen"));
-    /* what the worker sends back passes the orchestrator's validation */
-    reply->deadline_ms = 0;
-    assert (cv_envelope_validate (reply, CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_REPLY), 0, &err) == 0);
-
-    /* the same request without the card evidence falls back */
-    body->evidence->n_results = 1;
-    pointers[0] = results[1];
-    reply = cv_envelope_reply_new (arena, request);
-    assert (responder_server_handle (logic, request, arena, reply, &err) == 0);
-    assert (strcmp (reply->reply->template_, "fallback") == 0);
-
-    /* the executor's results reach the context: one that does not decode is the sender's fault */
     Conveyor__V1__Action *action = cv_envelope_action_new (arena);
     action->id = "lost_card_freeze.1";
     action->kind = "freeze_card";
@@ -214,11 +197,42 @@ responder_server_test (bool verbose)
     done->action_id = "lost_card_freeze.1";
     done->kind = "freeze_card";
     done->outcome = CONVEYOR__V1__ACTION_RESULT__OUTCOME__DONE;
+    uint8_t *packed_frozen = cv_msgpack_pack (frozen, &done->result.len, &err);
+    done->result.data = packed_frozen;
+    Conveyor__V1__ActionResult *action_results[] = {done};
+    body->action_results = action_results;
+    body->n_action_results = 1;
+
+    cv_envelope_t *reply = cv_envelope_reply_new (arena, request);
+    assert (responder_server_handle (logic, request, arena, reply, &err) == 0);
+    assert (reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_REPLY);
+    assert (strcmp (reply->reply->template_, "lost_card_freeze.done") == 0);
+    assert (strstr (reply->reply->text, "I'm sorry to hear that, Alex. I've frozen your card ending 4417"));
+    /* what the worker sends back passes the orchestrator's validation */
+    reply->deadline_ms = 0;
+    assert (cv_envelope_validate (reply, CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_REPLY), 0, &err) == 0);
+
+    /* the same decision with no result from the executor: nothing is said to have been done */
+    body->n_action_results = 0;
+    reply = cv_envelope_reply_new (arena, request);
+    assert (responder_server_handle (logic, request, arena, reply, &err) == 0);
+    assert (strcmp (reply->reply->template_, "actions.not_performed") == 0);
+    assert (!strstr (reply->reply->text, "frozen"));
+
+    /* a decision that did not act, whose policy has no template but for what its actions became,
+       and without the card evidence: the fallback */
+    body->decision->n_actions = 0;
+    body->evidence->n_results = 1;
+    pointers[0] = results[1];
+    reply = cv_envelope_reply_new (arena, request);
+    assert (responder_server_handle (logic, request, arena, reply, &err) == 0);
+    assert (strcmp (reply->reply->template_, "fallback") == 0);
+
+    /* the executor's results reach the context: one that does not decode is the sender's fault */
+    body->decision->n_actions = 1;
     uint8_t not_msgpack[] = {0xc1};
     done->result.data = not_msgpack;
     done->result.len = 1;
-    Conveyor__V1__ActionResult *action_results[] = {done};
-    body->action_results = action_results;
     body->n_action_results = 1;
     reply = cv_envelope_reply_new (arena, request);
     assert (responder_server_handle (logic, request, arena, reply, &err) == -1);
@@ -237,6 +251,8 @@ responder_server_test (bool verbose)
 
     free (results[0]->data.data);
     free (packed_profile);
+    free (packed_frozen);
+    json_decref (frozen);
     json_decref (cards);
     json_decref (profile);
     cv_arena_destroy (&arena);

@@ -1,4 +1,5 @@
-/* The responder's reply templates and the ladder that picks one: rule, outcome, fallback. */
+/* The responder's reply templates and the ladder that picks one: rule, outcome, fallback, or, for a
+   decision that acted, the templates for what became of its actions. */
 #include "responder_templates.h"
 
 #include <assert.h>
@@ -172,21 +173,67 @@ s_decision_name (const json_t *context, const char *path)
     return name && *name ? name : NULL;
 }
 
+/* What became of the decision's actions: its actions_status, or NULL when it has none. A
+   decision with actions whose results never reached the context is not_performed: nothing is
+   known to have happened. */
+static const char *
+s_actions_status (const json_t *context)
+{
+    const char *status = s_decision_name (context, "decision.actions_status");
+    if (status)
+        return strcmp (status, "none") == 0 ? NULL : status;
+    return json_array_size (cv_template_lookup (context, "decision.actions")) ? "not_performed" : NULL;
+}
+
+/* The longest rung name: a policy or outcome name, a dot and a status. */
+#define S_RUNG_MAX (CV_NAME_MAX_BYTES + 32)
+
 char *
 responder_templates_render (const responder_templates_t *self, const json_t *context, const char **used, cv_log_t *log,
                             const char *request_id, const char *trace_id)
 {
     assert (self && context && used);
-    static const char *const rung_kinds[] = {"rule", "outcome", "fallback"};
-    const char *rungs[] = {s_decision_name (context, "decision.rule"), s_decision_name (context, "decision.outcome"),
-                           RESPONDER_FALLBACK};
+    const char *rule = s_decision_name (context, "decision.rule");
+    const char *outcome = s_decision_name (context, "decision.outcome");
+    const char *status = s_actions_status (context);
+    /* A decision that acted is answered only by templates written for what became of its actions:
+       the plain rule and outcome templates could claim a change the bank did not make. */
+    char rungs[4][S_RUNG_MAX];
+    const char *rung_kinds[4];
+    size_t rung_count = 0;
+    if (status) {
+        if (rule) {
+            snprintf (rungs[rung_count], S_RUNG_MAX, "%s.%s", rule, status);
+            rung_kinds[rung_count++] = "rule.status";
+        }
+        if (outcome) {
+            snprintf (rungs[rung_count], S_RUNG_MAX, "%s.%s", outcome, status);
+            rung_kinds[rung_count++] = "outcome.status";
+        }
+        snprintf (rungs[rung_count], S_RUNG_MAX, "actions.%s", status);
+        rung_kinds[rung_count++] = "actions.status";
+    } else {
+        if (rule) {
+            snprintf (rungs[rung_count], S_RUNG_MAX, "%s", rule);
+            rung_kinds[rung_count++] = "rule";
+        }
+        if (outcome) {
+            snprintf (rungs[rung_count], S_RUNG_MAX, "%s", outcome);
+            rung_kinds[rung_count++] = "outcome";
+        }
+    }
+    snprintf (rungs[rung_count], S_RUNG_MAX, "%s", RESPONDER_FALLBACK);
+    rung_kinds[rung_count++] = "fallback";
+
     char skipped[600] = "";
     size_t skipped_size = 0;
     *used = NULL;
-    for (size_t rung = 0; rung < 3; rung++) {
+    for (size_t rung = 0; rung < rung_count; rung++) {
         const char *name = rungs[rung];
-        if (!name || (rung > 0 && rungs[0] && strcmp (rungs[0], name) == 0)
-            || (rung > 1 && rungs[1] && strcmp (rungs[1], name) == 0))
+        bool tried = false;
+        for (size_t earlier = 0; earlier < rung && !tried; earlier++)
+            tried = strcmp (rungs[earlier], name) == 0;
+        if (tried)
             continue;
         cv_error_t err;
         char *clean = NULL;
@@ -266,11 +313,34 @@ s_expect_reply (const responder_templates_t *templates, const json_t *context, c
     free (reply);
 }
 
+/* One action of a decision and what the executor made of it: status done, refused or failed
+   comes back as an ActionResult with result (a JSON object, the bank's answer; NULL for none)
+   and reason; not_performed as no ActionResult at all. */
+typedef struct {
+    const char *kind;
+    const char *status;
+    const char *result;
+    const char *reason;
+} acted_t;
+
+static Conveyor__V1__ActionResult__Outcome
+s_outcome_of (const char *status)
+{
+    if (strcmp (status, "done") == 0)
+        return CONVEYOR__V1__ACTION_RESULT__OUTCOME__DONE;
+    if (strcmp (status, "refused") == 0)
+        return CONVEYOR__V1__ACTION_RESULT__OUTCOME__REFUSED;
+    assert (strcmp (status, "failed") == 0);
+    return CONVEYOR__V1__ACTION_RESULT__OUTCOME__FAILED;
+}
+
 /* A context as the responder builds it: protobuf Intent, Evidence (one ToolResult per tool in
-   rows, msgpack rows as the gatherer sends them; failed lists tools that failed) and Decision,
-   through cv_context_new. */
+   rows, msgpack rows as the gatherer sends them; failed lists tools that failed), Decision (with
+   the one action acted describes, or none when acted is NULL), through cv_context_new, and the
+   executor's results through cv_context_add_action_results. */
 static json_t *
-s_context (const char *intent_name, const json_t *rows, const char *failed, const char *rule, const char *outcome)
+s_context (const char *intent_name, const json_t *rows, const char *failed, const char *rule, const char *outcome,
+           const acted_t *acted)
 {
     cv_error_t err;
     cv_arena_t *arena = cv_arena_new ();
@@ -305,8 +375,38 @@ s_context (const char *intent_name, const json_t *rows, const char *failed, cons
     Conveyor__V1__Decision *decision = cv_envelope_decision_new (arena);
     decision->outcome = (char *) outcome;
     decision->rule = (char *) rule;
+    Conveyor__V1__ActionResult *action_result = NULL;
+    if (acted) {
+        Conveyor__V1__Action *action = cv_envelope_action_new (arena);
+        char id[S_RUNG_MAX];
+        snprintf (id, sizeof id, "%s.1", rule);
+        action->id = cv_arena_strdup (arena, id);
+        action->kind = (char *) acted->kind;
+        json_t *params = json_object ();
+        uint8_t *packed = cv_msgpack_pack (params, &action->params.len, &err);
+        assert (packed);
+        action->params.data = cv_arena_adopt (arena, packed, action->params.len);
+        json_decref (params);
+        decision->actions = cv_arena_alloc (arena, sizeof *decision->actions);
+        decision->actions[0] = action;
+        decision->n_actions = 1;
+        if (strcmp (acted->status, "not_performed") != 0) {
+            action_result = cv_envelope_action_result_new (arena);
+            action_result->action_id = action->id;
+            action_result->kind = action->kind;
+            action_result->outcome = s_outcome_of (acted->status);
+            action_result->reason = (char *) (acted->reason ? acted->reason : "");
+            json_t *result = json_loads (acted->result ? acted->result : "{}", 0, NULL);
+            assert (json_is_object (result));
+            packed = cv_msgpack_pack (result, &action_result->result.len, &err);
+            assert (packed);
+            action_result->result.data = cv_arena_adopt (arena, packed, action_result->result.len);
+            json_decref (result);
+        }
+    }
     json_t *context = cv_context_new ("cust-1", "the customer's words", intent, evidence, decision, &err);
     assert (context);
+    assert (cv_context_add_action_results (context, &action_result, action_result ? 1 : 0, &err) == 0);
     cv_arena_destroy (&arena);
     return context;
 }
@@ -387,7 +487,7 @@ s_test_evidence (void)
 
     /* the tool answered: the policy's template fills in */
     json_t *rows = s_rows_of (all, "active_cards");
-    json_t *context = s_context ("lost_or_stolen_card", rows, NULL, "card_frozen", "freeze_card");
+    json_t *context = s_context ("lost_or_stolen_card", rows, NULL, "card_frozen", "freeze_card", NULL);
     s_expect_reply (templates, context, "card_frozen", "I've frozen your card ending 4417.", false);
     json_decref (context);
     json_decref (rows);
@@ -395,26 +495,26 @@ s_test_evidence (void)
     /* the gatherer's tool timed out: the policy's template cannot fill in, and there is no
        template named after the outcome, so the fallback answers */
     rows = s_rows_of (all, NULL);
-    context = s_context ("lost_or_stolen_card", rows, "active_cards", "card_frozen", "freeze_card");
+    context = s_context ("lost_or_stolen_card", rows, "active_cards", "card_frozen", "freeze_card", NULL);
     s_expect_reply (templates, context, RESPONDER_FALLBACK, "A colleague will reply.", false);
     json_decref (context);
     json_decref (rows);
 
     /* a policy without a template of its own answers through the outcome's */
     rows = s_rows_of (all, NULL);
-    context = s_context ("unknown", rows, NULL, "some_new_policy", "handoff");
+    context = s_context ("unknown", rows, NULL, "some_new_policy", "handoff", NULL);
     s_expect_reply (templates, context, "handoff", "A colleague will take this one.", false);
     json_decref (context);
     json_decref (rows);
 
     /* a value that would leak a database error out of a template is refused */
     rows = s_rows_of (all, "failed_topups");
-    context = s_context ("top_up_failed", rows, NULL, "failed_topup", "answer");
+    context = s_context ("top_up_failed", rows, NULL, "failed_topup", "answer", NULL);
     s_expect_reply (templates, context, "failed_topup", "did not go through: Declined by the card's bank.", true);
     json_decref (context);
     json_object_set_new (json_array_get (json_object_get (rows, "failed_topups"), 0), "failure_reason",
                          json_string ("ERROR: permission denied for table topups (SQLSTATE 42501)"));
-    context = s_context ("top_up_failed", rows, NULL, "failed_topup", "answer");
+    context = s_context ("top_up_failed", rows, NULL, "failed_topup", "answer", NULL);
     s_expect_reply (templates, context, RESPONDER_FALLBACK, "A colleague will reply.", false);
     json_decref (context);
     json_decref (rows);
@@ -423,8 +523,88 @@ s_test_evidence (void)
     responder_templates_destroy (&templates);
 }
 
+/* What the demo bank's write path (deploy/sql/migrations/0006_bank_write_path.sql) answers each
+   acting policy of bank-agent.yaml, for the demo's evidence (s_demo_rows): its action's kind, the
+   result when done, and the result and reason when refused. */
+static const struct {
+    const char *rule, *kind, *done, *refused, *refused_reason;
+} s_demo_actions[] = {
+    {"lost_card_freeze", "freeze_card", "{\"card_id\": \"card-1-1\", \"last4\": \"4417\", \"status\": \"frozen\"}",
+     "{\"reason\": \"the card is frozen, not active\", \"card_id\": \"card-1-1\", \"last4\": \"4417\"}",
+     "the card is frozen, not active"},
+    {"charged_twice_refund", "refund_transaction",
+     "{\"refund_id\": \"ref-1-1-8\", \"transaction_id\": \"tx-1-1-8\", \"amount\": \"18.90\", \"currency\": \"EUR\"}",
+     "{\"reason\": \"the payment is refunded already\", \"transaction_id\": \"tx-1-1-8\"}",
+     "the payment is refunded already"},
+    {"refund_recent_payment", "refund_transaction",
+     "{\"refund_id\": \"ref-1-1-9\", \"transaction_id\": \"tx-1-1-9\", \"amount\": \"23.47\", \"currency\": \"EUR\"}",
+     "{\"reason\": \"the payment is older than 60 days\", \"transaction_id\": \"tx-1-1-9\"}",
+     "the payment is older than 60 days"},
+};
+#define S_DEMO_ACTIONS (sizeof s_demo_actions / sizeof s_demo_actions[0])
+
+/* A failed action's reason: internal, and never to be shown to the customer. */
+#define S_FAILED_REASON "could not connect to server: Connection refused"
+
+/* What became of rule's action, as the demo bank answers it, in *acted: done, refused, failed or
+   not_performed. A rule the table does not know gets an action of another kind, whose bank
+   answer holds nothing a policy's own template could read. */
+static void
+s_demo_acted (const char *rule, const char *status, acted_t *acted)
+{
+    *acted = (acted_t){.kind = "some_kind", .status = status};
+    if (strcmp (status, "refused") == 0)
+        acted->reason = "the payment is refunded already";
+    else if (strcmp (status, "failed") == 0)
+        acted->reason = S_FAILED_REASON;
+    for (size_t i = 0; i < S_DEMO_ACTIONS; i++)
+        if (strcmp (s_demo_actions[i].rule, rule) == 0) {
+            acted->kind = s_demo_actions[i].kind;
+            if (strcmp (status, "done") == 0)
+                acted->result = s_demo_actions[i].done;
+            else if (strcmp (status, "refused") == 0) {
+                acted->result = s_demo_actions[i].refused;
+                acted->reason = s_demo_actions[i].refused_reason;
+            }
+        }
+}
+
+/* The kind of the first action of the policy called rule in the agent's policies (as JSON), or
+   NULL when it has none (or there is no such policy). */
+static const char *
+s_policy_action_kind (const json_t *policies, const char *rule)
+{
+    size_t index;
+    json_t *policy;
+    json_array_foreach (policies, index, policy) {
+        if (strcmp (json_string_value (json_object_get (policy, "name")), rule) == 0)
+            return json_string_value (
+                json_object_get (json_array_get (json_object_get (policy, "actions"), 0), "kind"));
+    }
+    return NULL;
+}
+
+static const char *const s_statuses[] = {"done", "refused", "failed", "not_performed"};
+#define S_STATUSES (sizeof s_statuses / sizeof s_statuses[0])
+
+/* The status a template is named after ("lost_card_freeze.done": done), and the length of the
+   name before it; NULL when the name ends in none. */
+static const char *
+s_status_of (const char *name, size_t *prefix_size)
+{
+    const char *dot = strrchr (name, '.');
+    if (!dot)
+        return NULL;
+    for (size_t i = 0; i < S_STATUSES; i++)
+        if (strcmp (dot + 1, s_statuses[i]) == 0) {
+            *prefix_size = (size_t) (dot - name);
+            return s_statuses[i];
+        }
+    return NULL;
+}
+
 /* The demo's own check: bank-agent.yaml's templates load, and each renders the demo's evidence as
-   the demo's policies decide it. */
+   the demo's policies decide it and the demo bank answers their actions. */
 static void
 s_test_demo (bool verbose)
 {
@@ -433,94 +613,280 @@ s_test_demo (bool verbose)
     cv_assert_that (agent, "responder_templates: %s", err.message);
     responder_templates_t *templates = responder_templates_new (agent, &err);
     cv_assert_that (templates, "responder_templates: the demo's templates do not load: %s", err.message);
+    json_t *policies = cv_node_to_json (cv_node_get (cv_config_root (agent), "policies"));
+    assert (json_is_array (policies));
     cv_config_destroy (&agent);
     assert (responder_templates_text (templates, RESPONDER_FALLBACK));
     json_t *all = s_demo_rows ();
 
-    /* each demo policy, with the evidence its intent gathers, as bank-agent.yaml decides it */
+    /* the table of the bank's answers is the agent file's: each acting policy is in it, with its kind */
+    size_t index;
+    json_t *policy;
+    json_array_foreach (policies, index, policy) {
+        const char *rule = json_string_value (json_object_get (policy, "name"));
+        const char *kind = s_policy_action_kind (policies, rule);
+        acted_t acted;
+        s_demo_acted (rule, "done", &acted);
+        cv_assert_that (!kind || strcmp (acted.kind, kind) == 0,
+                        "responder_templates: policy %s acts (%s): s_demo_actions needs the bank's answers to it", rule,
+                        kind);
+    }
+
+    for (size_t i = 0; i < S_DEMO_ACTIONS; i++) {
+        const char *kind = s_policy_action_kind (policies, s_demo_actions[i].rule);
+        cv_assert_that (kind && strcmp (kind, s_demo_actions[i].kind) == 0,
+                        "responder_templates: s_demo_actions: policy %s does not act with %s in the agent file",
+                        s_demo_actions[i].rule, s_demo_actions[i].kind);
+    }
+
+    /* each demo policy, with the evidence its intent gathers, as bank-agent.yaml decides it and
+       (for one that acts) as the bank answers; a policy's own template for a status it lacks
+       gives way to the generic one, and a failed action's reason is never shown */
     static const struct {
-        const char *intent, *tool, *rule, *outcome, *expected;
+        const char *intent, *tool, *rule, *outcome, *status, *template_name, *expected;
         bool partial;
     } cases[] = {
-        {"lost_or_stolen_card", "active_cards", "lost_card_freeze", "freeze_card",
-         "I'm sorry to hear that, Alex. I've recorded that your card ending 4417 is to be frozen. To stop it at "
-         "once, freeze it yourself in the app under Cards.",
+        {"lost_or_stolen_card", "active_cards", "lost_card_freeze", "freeze_card", "done", "lost_card_freeze.done",
+         "I'm sorry to hear that, Alex. I've frozen your card ending 4417, so nobody can pay with it. If you find it "
+         "again, you can unfreeze it in the app under Cards; if not, you can order a replacement there.",
          false},
-        {"transaction_charged_twice", "duplicate_payments", "charged_twice_refund", "refund_eligible",
-         "You're right: Deliveroo charged you 18.90 EUR twice on 13 Jan 2026. I've asked for the second payment "
-         "to be refunded;",
+        {"lost_or_stolen_card", "active_cards", "lost_card_freeze", "freeze_card", "refused",
+         "lost_card_freeze.refused",
+         "I'm sorry to hear that, Alex. I couldn't freeze your card ending 4417: the card is frozen, not active. You "
+         "can see the card's status, and order a replacement, in the app under Cards.",
+         false},
+        {"lost_or_stolen_card", "active_cards", "lost_card_freeze", "freeze_card", "failed", "lost_card_freeze.failed",
+         "I'm sorry to hear that, Alex. I couldn't freeze your card ending 4417 just now. Please freeze it yourself "
+         "at once in the app under Cards, so nobody can pay with it.",
+         false},
+        {"lost_or_stolen_card", "active_cards", "lost_card_freeze", "freeze_card", "not_performed",
+         "actions.not_performed", "I couldn't do that for you just now.", true},
+        {"transaction_charged_twice", "duplicate_payments", "charged_twice_refund", "refund_eligible", "done",
+         "charged_twice_refund.done",
+         "You're right: Deliveroo charged you 18.90 EUR twice on 13 Jan 2026. I've refunded the second payment: "
+         "18.90 EUR is on its way back to your account (refund reference ref-1-1-8).",
+         false},
+        {"transaction_charged_twice", "duplicate_payments", "charged_twice_refund", "refund_eligible", "refused",
+         "charged_twice_refund.refused",
+         "Deliveroo charged you 18.90 EUR twice on 13 Jan 2026, but I couldn't refund the second payment: the "
+         "payment is refunded already.",
          true},
-        {"transaction_charged_twice", NULL, "charged_twice_none_found", "answer",
+        {"transaction_charged_twice", "duplicate_payments", "charged_twice_refund", "refund_eligible", "failed",
+         "charged_twice_refund.failed", "but I couldn't refund the second payment just now.", true},
+        {"transaction_charged_twice", NULL, "charged_twice_none_found", "answer", NULL, "charged_twice_none_found",
          "I can't see a payment taken twice on your account.", true},
-        {"request_refund", "refundable_payments", "refund_recent_payment", "refund_eligible",
-         "Your latest card payment is 23.47 EUR at Lidl on 14 Jan 2026. I've asked for a refund of it;", true},
-        {"card_payment_not_recognised", "recent_card_payments", "unrecognised_payment_review", "escalate",
-         "Your most recent card payment is 14.20 EUR to Uber on 15 Jan 2026.", true},
-        {"card_arrival", "cards_in_delivery", "card_on_its_way", "answer",
+        {"request_refund", "refundable_payments", "refund_recent_payment", "refund_eligible", "done",
+         "refund_recent_payment.done",
+         "I've refunded your latest card payment, 23.47 EUR at Lidl on 14 Jan 2026: 23.47 EUR is on its way back to "
+         "your account (refund reference ref-1-1-9).",
+         false},
+        {"request_refund", "refundable_payments", "refund_recent_payment", "refund_eligible", "refused",
+         "refund_recent_payment.refused",
+         "Your latest card payment is 23.47 EUR at Lidl on 14 Jan 2026, but I couldn't refund it: the payment is "
+         "older than 60 days. You can ask Lidl for a refund to your card.",
+         false},
+        {"request_refund", "refundable_payments", "refund_recent_payment", "refund_eligible", "failed",
+         "refund_recent_payment.failed", "I couldn't refund it just now;", true},
+        {"card_payment_not_recognised", "recent_card_payments", "unrecognised_payment_review", "escalate", NULL,
+         "unrecognised_payment_review", "Your most recent card payment is 14.20 EUR to Uber on 15 Jan 2026.", true},
+        {"card_arrival", "cards_in_delivery", "card_on_its_way", "answer", NULL, "card_on_its_way",
          "Your new card ending 9052 is on its way and should arrive by Sunday 18 January. Tracking number: "
          "CP482913374IE.",
          false},
-        {"pending_transfer", "pending_transfers", "transfer_pending", "answer",
+        {"pending_transfer", "pending_transfers", "transfer_pending", "answer", NULL, "transfer_pending",
          "Your transfer of 250.00 EUR to Sean Murphy is still being processed and should arrive by Friday 16 "
          "January.",
          false},
-        {"top_up_failed", "failed_topups", "topup_failed", "answer",
+        {"top_up_failed", "failed_topups", "topup_failed", "answer", NULL, "topup_failed",
          "Your top-up of 200.00 EUR on 15 Jan 2026 did not go through: Declined by the issuing bank of the top-up "
          "card. No money was taken;",
          true},
-        {"exchange_rate", "exchange_rates", "exchange_rates", "answer",
+        {"exchange_rate", "exchange_rates", "exchange_rates", "answer", NULL, "exchange_rates",
          "Today's rate: 1 EUR = 0.9350 CHF (as of 15 Jan 2026 11:00 UTC).", false},
-        {"exchange_rate", "fx_rate", "fx_rate", "answer",
+        {"exchange_rate", "fx_rate", "fx_rate", "answer", NULL, "fx_rate",
          "Today's rate: 1 EUR = 1.16 USD (reference mid rate, 2026-01-15).", false},
-        {"card_linking", "kb_answers", "kb_answer", "answer",
+        {"card_linking", "kb_answers", "kb_answer", "answer", NULL, "kb_answer",
          "From our help pages, \"Linking a card to your account\" says: \"...open the app, go to Cards, tap Link a "
          "card...\" "
          "If this does not answer your question, reply here and a colleague will help.",
          false},
-        {"unknown", NULL, "handoff", "handoff",
+        {"unknown", NULL, "handoff", "handoff", NULL, "handoff",
          "Thanks for your message. I can't answer this one reliably myself, so I'm passing it to a colleague who "
          "will reply here shortly.",
          false},
     };
     size_t case_count = sizeof cases / sizeof cases[0];
     for (size_t i = 0; i < case_count; i++) {
+        /* the case's policy acts exactly when the agent file says it does */
+        const char *kind = s_policy_action_kind (policies, cases[i].rule);
+        cv_assert_that (!kind == !cases[i].status, "responder_templates: demo case %s: the policy %s", cases[i].rule,
+                        kind ? "acts" : "does not act");
+        acted_t acted;
+        if (cases[i].status)
+            s_demo_acted (cases[i].rule, cases[i].status, &acted);
         json_t *rows = s_rows_of (all, cases[i].tool);
-        json_t *context = s_context (cases[i].intent, rows, NULL, cases[i].rule, cases[i].outcome);
-        s_expect_reply (templates, context, cases[i].rule, cases[i].expected, cases[i].partial);
+        json_t *context =
+            s_context (cases[i].intent, rows, NULL, cases[i].rule, cases[i].outcome, cases[i].status ? &acted : NULL);
+        s_expect_reply (templates, context, cases[i].template_name, cases[i].expected, cases[i].partial);
         json_decref (context);
         json_decref (rows);
         if (verbose)
-            printf ("  demo template %s: ok\n", cases[i].rule);
+            printf ("  demo template %s: ok\n", cases[i].template_name);
     }
 
     /* a policy that reads two tools: the card active_cards found, and card_payments on it */
-    json_t *both = s_context ("compromised_card", all, NULL, "compromised_card_payments", "answer");
+    json_t *both = s_context ("compromised_card", all, NULL, "compromised_card_payments", "answer", NULL);
     s_expect_reply (templates, both, "compromised_card_payments",
                     "The latest payment on your card ending 4417 is 14.20 EUR at Uber on 15 Jan 2026.", true);
     json_decref (both);
     /* ... and one that reads what the card tracker said about the card the bank's data found */
-    json_t *tracked = s_context ("card_arrival", all, NULL, "card_tracked", "answer");
+    json_t *tracked = s_context ("card_arrival", all, NULL, "card_tracked", "answer", NULL);
     s_expect_reply (templates, tracked, "card_tracked",
                     "Your new card ending 9052 is with An Post (\"Arrived at the sorting centre\") and should arrive "
                     "by 2026-01-17. Tracking number: CP482913374IE.",
                     false);
     json_decref (tracked);
 
-    /* every template in the file renders from the demo's evidence (a new one needs evidence here) */
+    /* every template in the file renders from the demo's evidence (a new one needs evidence here):
+       one named after a status, for a decision whose action the bank answered so; a policy's own
+       is for a policy that acts (no other decision would use it), and never shows a failed
+       action's reason */
     for (size_t i = 0; i < responder_templates_size (templates); i++) {
         const char *name = responder_templates_name (templates, i);
-        json_t *context = s_context ("unknown", all, NULL, name, "answer");
+        size_t prefix_size = 0;
+        const char *status = s_status_of (name, &prefix_size);
+        char rule[S_RUNG_MAX];
+        snprintf (rule, sizeof rule, "%.*s", (int) (status ? prefix_size : strlen (name)), name);
+        acted_t acted;
+        if (status) {
+            s_demo_acted (rule, status, &acted);
+            cv_assert_that (strcmp (rule, "actions") == 0 || s_policy_action_kind (policies, rule),
+                            "responder_templates: template %s is for the actions of %s, which has none", name, rule);
+        } else
+            cv_assert_that (!s_policy_action_kind (policies, rule),
+                            "responder_templates: template %s is never used: policy %s acts, and is answered by "
+                            "%s.done, .refused, .failed or .not_performed",
+                            name, rule, rule);
+        json_t *context = s_context ("unknown", all, NULL, rule, "answer", status ? &acted : NULL);
         const char *used;
         char *reply = responder_templates_render (templates, context, &used, NULL, NULL, NULL);
         cv_assert_that (!(!reply || strcmp (used, name) != 0),
                         "responder_templates: demo template %s did not render from the demo evidence (%s)", name,
                         used ? used : "nothing");
+        assert (!strstr (reply, S_FAILED_REASON));
         free (reply);
         json_decref (context);
     }
 
+    json_decref (policies);
     json_decref (all);
     responder_templates_destroy (&templates);
+}
+
+/* The ladder of a decision with actions: `<rule>.<status>`, `<outcome>.<status>`,
+   `actions.<status>`, then fallback; the plain rule and outcome templates are never used. */
+static void
+s_test_action_rungs (void)
+{
+    cv_error_t err;
+    responder_templates_t *templates =
+        s_parse ("templates:\n"
+                 "  card_rule: Card rule, before acting.\n"
+                 "  card_rule.done: 'Rule done: card {{decision.actions.0.result.last4}} frozen.'\n"
+                 "  card_rule.refused: 'Rule refused: {{decision.actions.0.reason}}.'\n"
+                 "  card_rule.failed: 'Rule failed for card {{evidence.active_cards.0.last4}}.'\n"
+                 "  card_rule.not_performed: Rule not performed.\n"
+                 "  freeze_card: Outcome, before acting.\n"
+                 "  freeze_card.done: Outcome done.\n"
+                 "  freeze_card.refused: 'Outcome refused: {{decision.actions.0.reason}}.'\n"
+                 "  actions.done: Actions done.\n"
+                 "  actions.refused: 'Actions refused: {{decision.actions.0.reason}}.'\n"
+                 "  actions.failed: Actions failed.\n"
+                 "  actions.not_performed: Actions not performed.\n"
+                 "  fallback: Fallback.\n",
+                 &err);
+    cv_assert_that (templates, "responder_templates: %s", err.message);
+    json_t *rows = json_loads ("{\"active_cards\": [{\"id\": \"card-7\", \"last4\": \"4417\"}]}", 0, NULL);
+    json_t *no_rows = json_object ();
+    static const acted_t done = {"freeze_card", "done", "{\"card_id\": \"card-7\", \"last4\": \"4417\"}", NULL};
+    static const acted_t done_bare = {"freeze_card", "done", NULL, NULL};
+    static const acted_t refused = {"freeze_card", "refused", "{\"reason\": \"the card is frozen, not active\"}",
+                                    "the card is frozen, not active"};
+    static const acted_t failed = {"freeze_card", "failed", NULL, "canceling statement due to statement timeout"};
+    static const acted_t not_performed = {"freeze_card", "not_performed", NULL, NULL};
+    static const struct {
+        const char *rule, *outcome;
+        bool with_rows;
+        const acted_t *acted;
+        const char *template_name, *expected;
+    } cases[] = {
+        /* each status reaches the rule's template for it, which reads the bank's answer */
+        {"card_rule", "freeze_card", true, &done, "card_rule.done", "Rule done: card 4417 frozen."},
+        {"card_rule", "freeze_card", true, &refused, "card_rule.refused",
+         "Rule refused: the card is frozen, not active."},
+        {"card_rule", "freeze_card", true, &failed, "card_rule.failed", "Rule failed for card 4417."},
+        {"card_rule", "freeze_card", true, &not_performed, "card_rule.not_performed", "Rule not performed."},
+        /* no rule template for the status, or one that cannot fill in: the outcome's for it */
+        {"other_rule", "freeze_card", true, &done, "freeze_card.done", "Outcome done."},
+        {"card_rule", "freeze_card", true, &done_bare, "freeze_card.done", "Outcome done."},
+        {"", "freeze_card", true, &refused, "freeze_card.refused", "Outcome refused: the card is frozen, not active."},
+        /* ... nor an outcome template for it: the generic one */
+        {"card_rule", "freeze_card", false, &failed, "actions.failed", "Actions failed."},
+        {"other_rule", "freeze_card", true, &not_performed, "actions.not_performed", "Actions not performed."},
+        {"other_rule", "escalate", true, &done, "actions.done", "Actions done."},
+        {"other_rule", "escalate", true, &refused, "actions.refused",
+         "Actions refused: the card is frozen, not active."},
+        /* a rule named like the generic templates: each name is tried once */
+        {"actions", "actions", true, &done, "actions.done", "Actions done."},
+        /* without actions, the ladder of old: the rule's template, then the outcome's */
+        {"card_rule", "freeze_card", true, NULL, "card_rule", "Card rule, before acting."},
+        {"other_rule", "freeze_card", true, NULL, "freeze_card", "Outcome, before acting."},
+        {"other_rule", "answer", true, NULL, RESPONDER_FALLBACK, "Fallback."},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_t *context = s_context ("lost_or_stolen_card", cases[i].with_rows ? rows : no_rows, NULL, cases[i].rule,
+                                     cases[i].outcome, cases[i].acted);
+        s_expect_reply (templates, context, cases[i].template_name, cases[i].expected, false);
+        json_decref (context);
+    }
+    responder_templates_destroy (&templates);
+
+    /* with no template for what became of the actions, the fallback answers: never the plain
+       rule or outcome template, which was written as though the action had happened */
+    templates = s_parse ("templates:\n"
+                         "  card_rule: Card rule, before acting.\n"
+                         "  card_rule.done: 'Rule done: card {{decision.actions.0.result.last4}} frozen.'\n"
+                         "  freeze_card: Outcome, before acting.\n"
+                         "  fallback: Fallback.\n",
+                         &err);
+    assert (templates);
+    static const acted_t *const fall[] = {&done_bare, &refused, &failed, &not_performed};
+    for (size_t i = 0; i < sizeof fall / sizeof fall[0]; i++) {
+        json_t *context = s_context ("lost_or_stolen_card", rows, NULL, "card_rule", "freeze_card", fall[i]);
+        s_expect_reply (templates, context, RESPONDER_FALLBACK, "Fallback.", false);
+        json_decref (context);
+    }
+    /* a decision with actions whose results never reached the context: not performed, not the
+       plain rule template */
+    json_t *context = json_pack ("{s:{s:s, s:s, s:[{s:s, s:s}]}}", "decision", "rule", "card_rule", "outcome",
+                                 "freeze_card", "actions", "id", "card_rule.1", "kind", "freeze_card");
+    s_expect_reply (templates, context, RESPONDER_FALLBACK, "Fallback.", false);
+    /* ... and the same decision when the results say it has no actions */
+    json_object_set_new (json_object_get (context, "decision"), "actions", json_array ());
+    json_object_set_new (json_object_get (context, "decision"), "actions_status", json_string ("none"));
+    s_expect_reply (templates, context, "card_rule", "Card rule, before acting.", false);
+    /* the rung that answered is logged; logging does not change the answer */
+    cv_log_t *log = cv_log_new ("responder", "selftest", false);
+    json_object_set_new (json_object_get (context, "decision"), "actions_status", json_string ("done"));
+    const char *used;
+    char *reply = responder_templates_render (templates, context, &used, log, "req-1", NULL);
+    assert (reply && strcmp (used, RESPONDER_FALLBACK) == 0);
+    free (reply);
+    cv_log_destroy (&log);
+    json_decref (context);
+    responder_templates_destroy (&templates);
+    json_decref (no_rows);
+    json_decref (rows);
 }
 
 static void
@@ -645,6 +1011,7 @@ responder_templates_test (bool verbose)
     s_test_ladder ();
     s_test_config_errors ();
     s_test_evidence ();
+    s_test_action_rungs ();
     s_test_demo (verbose);
     if (verbose)
         printf ("responder_templates: ok\n");

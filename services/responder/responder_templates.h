@@ -1,11 +1,20 @@
 /* The responder's reply templates: the agent file's `templates` section (name -> text), and the
    ladder that picks which one answers a request.
 
-   A reply is rendered from the request's context (cv_context.h) by the template named after the
-   deciding policy (decision.rule), else the one named after the outcome (decision.outcome), else
-   `fallback`. A rung is skipped when it has no template, when a placeholder has no value, or when
-   its result fails the output guardrails (responder_guard.h). `fallback` must have no placeholders
-   and pass the guardrails when loaded, so the last rung always renders. */
+   A reply is rendered from the request's context (cv_context.h). For a decision without actions
+   (decision.actions_status "none") the ladder is the template named after the deciding policy
+   (decision.rule), else the one named after the outcome (decision.outcome), else `fallback`.
+
+   A decision with actions is answered only from what became of them, decision.actions_status
+   (done, refused, failed or not_performed; not_performed when the executor's results never
+   reached the context): `<rule>.<status>`, else `<outcome>.<status>`, else `actions.<status>`,
+   else `fallback`. Its plain rule and outcome templates are never used: written before the
+   action ran, they could claim a change the bank did not make.
+
+   A rung is skipped when it has no template, when a placeholder has no value, or when its result
+   fails the output guardrails (responder_guard.h); a name already tried is not tried again.
+   `fallback` must have no placeholders and pass the guardrails when loaded, so the last rung
+   always renders. */
 #ifndef RESPONDER_TEMPLATES_H
 #define RESPONDER_TEMPLATES_H
 
@@ -36,11 +45,12 @@ const char *responder_templates_name (const responder_templates_t *self, size_t 
 /* The text of the template called name, as written in the file, or NULL. Borrowed. */
 const char *responder_templates_text (const responder_templates_t *self, const char *name);
 
-/* Renders the reply to context down the ladder (rule, outcome, fallback) and returns it, cleaned
+/* Renders the reply to context down the ladder (above) and returns it, cleaned
    by the guardrails and at most CV_REPLY_MAX_BYTES, malloc'd for the caller to free; *used gets
    the name of the template that rendered it, borrowed from self. NULL only when out of memory.
-   Skipped rungs are logged to log (may be NULL) at debug, a reply refused by the guardrails at
-   warn, with request_id and trace_id (may be NULL). */
+   The rung that answered and those skipped are logged to log (may be NULL) at debug, each by its
+   kind (rule, outcome, rule.status, outcome.status, actions.status, fallback), a reply refused by
+   the guardrails at warn, with request_id and trace_id (may be NULL). */
 char *responder_templates_render (const responder_templates_t *self, const json_t *context, const char **used,
                                   cv_log_t *log, const char *request_id, const char *trace_id) CV_MUST_CHECK;
 

@@ -1,8 +1,8 @@
 /* The demo bank's agent file, deploy/config/bank-agent.yaml, checked for its own content: what its
-   policies decide for the demo's evidence, that every intent has a plan, and the words its slots
-   section reads. The logic is
-   each module's self-test, on small agents of their own; this is what the shipped agent does
-   with it, so that a change to the file that changes what the demo does shows here. */
+   policies decide for the demo's evidence, that every intent has a plan, that every action a
+   policy asks for is one the executor can perform, and the words its slots section reads. The
+   logic is each module's self-test, on small agents of their own; this is what the shipped agent
+   does with it, so that a change to the file that changes what the demo does shows here. */
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,28 +73,26 @@ s_test_policies (cv_config_t *agent, bool verbose)
         {"{\"intent\": \"lost_or_stolen_card\", \"active_cards\": []}", "handoff", "handoff",
          "nothing more specific applies; a colleague takes over", NULL},
         {"{\"intent\": \"lost_or_stolen_card\", \"active_cards\": \"timed_out\"}", "handoff", "handoff", NULL, NULL},
-        /* charged twice: a duplicate found, none found, one the refund's params cannot use */
+        /* charged twice: a duplicate found (refunded by the bank's refund_transaction), none found,
+           one the refund's params cannot use */
         {"{\"intent\": \"transaction_charged_twice\", \"duplicate_payments\":"
          " [{\"id\": \"tx-2\", \"merchant\": \"Cafe\", \"amount\": \"3.20\", \"currency\": \"EUR\"}]}",
          "charged_twice_refund", "refund_eligible", NULL,
-         "[{\"id\": \"charged_twice_refund.1\", \"kind\": \"issue_refund\","
-         " \"params\": {\"transaction_id\": \"tx-2\", \"amount\": \"3.20\", \"currency\": \"EUR\"}}]"},
+         "[{\"id\": \"charged_twice_refund.1\", \"kind\": \"refund_transaction\","
+         " \"params\": {\"transaction_id\": \"tx-2\", \"amount\": \"3.20\"}}]"},
         {"{\"intent\": \"transaction_charged_twice\", \"duplicate_payments\": []}", "charged_twice_none_found",
          "answer", NULL, NULL},
-        {"{\"intent\": \"transaction_charged_twice\", \"duplicate_payments\": [{\"id\": \"tx-2\", \"amount\": "
-         "\"3.20\"}]}",
-         "handoff", "handoff", NULL, NULL},
+        {"{\"intent\": \"transaction_charged_twice\", \"duplicate_payments\": [{\"id\": \"tx-2\"}]}", "handoff",
+         "handoff", NULL, NULL},
         /* the other policies, each for a representative context */
         {"{\"intent\": \"request_refund\", \"refundable_payments\": [{\"id\": \"tx-9\", \"merchant\": \"Shop\","
          " \"amount\": \"25.00\", \"currency\": \"GBP\", \"day\": \"01 Mar 2025\"}]}",
          "refund_recent_payment", "refund_eligible", NULL,
-         "[{\"id\": \"refund_recent_payment.1\", \"kind\": \"request_merchant_refund\","
-         " \"params\": {\"transaction_id\": \"tx-9\", \"amount\": \"25.00\", \"currency\": \"GBP\"}}]"},
+         "[{\"id\": \"refund_recent_payment.1\", \"kind\": \"refund_transaction\","
+         " \"params\": {\"transaction_id\": \"tx-9\", \"amount\": \"25.00\"}}]"},
         {"{\"intent\": \"card_payment_not_recognised\","
          " \"recent_card_payments\": [{\"id\": \"tx-5\", \"amount\": \"9.99\"}]}",
-         "unrecognised_payment_review", "escalate", NULL,
-         "[{\"id\": \"unrecognised_payment_review.1\", \"kind\": \"open_dispute\","
-         " \"params\": {\"transaction_id\": \"tx-5\"}}]"},
+         "unrecognised_payment_review", "escalate", NULL, NULL},
         /* a card on its way: the tracker's word, or, when it could not be asked, the bank's own */
         {"{\"intent\": \"card_arrival\", \"cards_in_delivery\": [{\"id\": \"card-2\"}],"
          " \"delivery_status\": [{\"carrier\": \"An Post\"}], \"active_cards\": [{\"id\": \"card-1\"}]}",
@@ -247,6 +245,32 @@ s_test_plans (cv_config_t *agent)
     gatherer_tools_destroy (&tools);
 }
 
+/* Every action a policy asks for is of a kind the `actions` section says how to perform: one it
+   does not would always fail, and the customer would only ever hear that it could not be done. */
+static void
+s_test_action_kinds (cv_config_t *agent)
+{
+    cv_node_t *root = cv_config_root (agent);
+    cv_node_t *policies = cv_node_get (root, "policies");
+    cv_node_t *performed = cv_node_get (root, "actions");
+    assert (cv_node_is_list (policies) && cv_node_is_map (performed));
+    size_t acting = 0;
+    for (size_t i = 0; i < cv_node_count (policies); i++) {
+        cv_node_t *policy = cv_node_item (policies, i);
+        cv_node_t *actions = cv_node_get (policy, "actions");
+        for (size_t a = 0; actions && a < cv_node_count (actions); a++) {
+            const char *kind = cv_node_text (cv_node_get (cv_node_item (actions, a), "kind"));
+            cv_assert_that (kind && cv_node_get (performed, kind),
+                            "bank agent: policy %s asks for an action of kind %s, which the actions section does "
+                            "not perform",
+                            cv_node_text (cv_node_get (policy, "name")), kind ? kind : "(none)");
+            acting++;
+        }
+    }
+    /* the lost card's freeze and the two refunds */
+    assert (acting == 3);
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -256,6 +280,7 @@ main (int argc, char *argv[])
     cv_assert_that (agent, "bank agent: %s", err.message);
     s_test_policies (agent, verbose);
     s_test_plans (agent);
+    s_test_action_kinds (agent);
     s_test_lexicon (agent);
     s_test_slots (agent, verbose);
     cv_config_destroy (&agent);

@@ -148,8 +148,8 @@ main (void)
             "[{\"id\": \"tx-2\", \"merchant\": \"Cafe\", \"amount\": \"3.20\", \"currency\": \"EUR\", "
             "\"day\": \"02 Mar 2025\", \"original_id\": \"tx-1\"}]");
     reply = s_expect_decision (harness, &request, "charged_twice_refund", "refund_eligible", 1);
-    s_expect_action (reply, 0, "charged_twice_refund.1", "issue_refund",
-                     "{\"transaction_id\": \"tx-2\", \"amount\": \"3.20\", \"currency\": \"EUR\"}");
+    s_expect_action (reply, 0, "charged_twice_refund.1", "refund_transaction",
+                     "{\"transaction_id\": \"tx-2\", \"amount\": \"3.20\"}");
     cv_envelope_destroy (&reply);
     request = s_request ("transaction_charged_twice", 5000);
     s_tool (&request, "duplicate_payments", CONVEYOR__V1__TOOL_RESULT__STATUS__OK, "[]");
@@ -234,8 +234,8 @@ main (void)
         s_tool (&request, "refundable_payments", CONVEYOR__V1__TOOL_RESULT__STATUS__OK,
                 "[{\"id\": \"tx-9\", \"merchant\": \"Shop\", \"amount\": \"25.00\", \"currency\": \"GBP\"}]");
         reply = s_expect_decision (harness, &request, "refund_recent_payment", "refund_eligible", 1);
-        s_expect_action (reply, 0, "refund_recent_payment.1", "request_merchant_refund",
-                         "{\"transaction_id\": \"tx-9\", \"amount\": \"25.00\", \"currency\": \"GBP\"}");
+        s_expect_action (reply, 0, "refund_recent_payment.1", "refund_transaction",
+                         "{\"transaction_id\": \"tx-9\", \"amount\": \"25.00\"}");
         cv_envelope_destroy (&reply);
     }
 

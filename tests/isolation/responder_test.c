@@ -1,6 +1,7 @@
 /* Isolation test of the responder worker: the real logic in a real cv_worker, driven by the
    harness over real sockets with RespondRequests as the orchestrator sends them (several
-   policies of the demo agent file), malformed and invalid traffic, and a probe. */
+   policies of the demo agent file, some with the executor's action results), malformed and
+   invalid traffic, and a probe. */
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +13,8 @@
 #include "responder_server.h"
 
 /* A RespondRequest in arena: intent, one OK ToolResult per tool in rows (a JSON object of
-   tool -> rows), and the decision; deadline deadline_in_ms from now. */
+   tool -> rows), and the decision (without actions: s_act adds them); deadline deadline_in_ms
+   from now. */
 static cv_envelope_t *
 s_request (cv_arena_t *arena, const char *intent_name, const char *rows_json, const char *rule, const char *outcome,
            int64_t deadline_in_ms)
@@ -57,6 +59,41 @@ s_request (cv_arena_t *arena, const char *intent_name, const char *rows_json, co
     return request;
 }
 
+/* Gives request's decision an action of kind, "<rule>.1", and, unless outcome is
+   OUTCOME_UNSPECIFIED (the executor did not report on it), the executor's ActionResult for it:
+   outcome, the bank's answer (result_json, a JSON object) and reason. */
+static void
+s_act (cv_arena_t *arena, cv_envelope_t *request, const char *kind, Conveyor__V1__ActionResult__Outcome outcome,
+       const char *result_json, const char *reason)
+{
+    cv_error_t err;
+    Conveyor__V1__RespondRequest *body = request->respond_request;
+    Conveyor__V1__Action *action = cv_envelope_action_new (arena);
+    char id[80];
+    snprintf (id, sizeof id, "%s.1", body->decision->rule);
+    action->id = cv_arena_strdup (arena, id);
+    action->kind = cv_arena_strdup (arena, kind);
+    body->decision->actions = cv_arena_alloc (arena, sizeof (Conveyor__V1__Action *));
+    body->decision->actions[0] = action;
+    body->decision->n_actions = 1;
+    if (outcome == CONVEYOR__V1__ACTION_RESULT__OUTCOME__OUTCOME_UNSPECIFIED)
+        return;
+    Conveyor__V1__ActionResult *result = cv_envelope_action_result_new (arena);
+    result->action_id = action->id;
+    result->kind = action->kind;
+    result->outcome = outcome;
+    result->reason = cv_arena_strdup (arena, reason ? reason : "");
+    json_t *value = json_loads (result_json, 0, NULL);
+    assert (json_is_object (value));
+    uint8_t *packed = cv_msgpack_pack (value, &result->result.len, &err);
+    assert (packed);
+    result->result.data = cv_arena_adopt (arena, packed, result->result.len);
+    json_decref (value);
+    body->action_results = cv_arena_alloc (arena, sizeof (Conveyor__V1__ActionResult *));
+    body->action_results[0] = result;
+    body->n_action_results = 1;
+}
+
 /* Sends request and returns the reply, checking it answers this request. */
 static cv_envelope_t *
 s_send (harness_t *harness, const cv_envelope_t *request)
@@ -69,13 +106,10 @@ s_send (harness_t *harness, const cv_envelope_t *request)
     return reply;
 }
 
-/* Asks for a reply and checks the template that rendered it and a part of its text. */
+/* Sends request and checks the template that rendered its reply and a part of the text. */
 static void
-s_expect_reply (harness_t *harness, const char *intent, const char *rows, const char *rule, const char *outcome,
-                const char *template_name, const char *text)
+s_expect_reply_to (harness_t *harness, const cv_envelope_t *request, const char *template_name, const char *text)
 {
-    cv_arena_t *arena = cv_arena_new ();
-    cv_envelope_t *request = s_request (arena, intent, rows, rule, outcome, 5000);
     cv_envelope_t *reply = s_send (harness, request);
     cv_assert_that (!(reply->body_case != CONVEYOR__V1__ENVELOPE__BODY_REPLY
                       || strcmp (reply->reply->template_, template_name) != 0 || !strstr (reply->reply->text, text)),
@@ -88,6 +122,16 @@ s_expect_reply (harness_t *harness, const char *intent, const char *rows, const 
     cv_error_t err;
     assert (cv_envelope_validate (reply, CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_REPLY), 0, &err) == 0);
     cv_envelope_destroy (&reply);
+}
+
+/* Asks for a reply to a decision without actions and checks the template and a part of the text. */
+static void
+s_expect_reply (harness_t *harness, const char *intent, const char *rows, const char *rule, const char *outcome,
+                const char *template_name, const char *text)
+{
+    cv_arena_t *arena = cv_arena_new ();
+    cv_envelope_t *request = s_request (arena, intent, rows, rule, outcome, 5000);
+    s_expect_reply_to (harness, request, template_name, text);
     cv_arena_destroy (&arena);
 }
 
@@ -96,10 +140,68 @@ static const char *s_profile = "\"customer_profile\": [{\"name\": \"Alex Morgan\
 static void
 s_expect_serving (harness_t *harness)
 {
-    char rows[256];
+    s_expect_reply (harness, "card_arrival",
+                    "{\"cards_in_delivery\": [{\"last4\": \"9052\", \"expected_arrival\": \"Sunday 18 January\","
+                    " \"delivery_tracking\": \"CP482913374IE\"}]}",
+                    "card_on_its_way", "answer", "card_on_its_way", "Your new card ending 9052 is on its way");
+}
+
+/* A lost card, as the lost_card_freeze policy decides it: the reply says what the executor
+   reports became of the freeze, and only that. */
+static void
+s_expect_acted (harness_t *harness)
+{
+    char rows[512];
     snprintf (rows, sizeof rows, "{%s, \"active_cards\": [{\"id\": \"card-1-1\", \"last4\": \"4417\"}]}", s_profile);
-    s_expect_reply (harness, "lost_or_stolen_card", rows, "lost_card_freeze", "freeze_card", "lost_card_freeze",
-                    "I've recorded that your card ending 4417 is to be frozen");
+
+    /* done: the card the bank froze, by the last4 it answered (not the one the tool read) */
+    cv_arena_t *arena = cv_arena_new ();
+    cv_envelope_t *request = s_request (arena, "lost_or_stolen_card", rows, "lost_card_freeze", "freeze_card", 5000);
+    s_act (arena, request, "freeze_card", CONVEYOR__V1__ACTION_RESULT__OUTCOME__DONE,
+           "{\"card_id\": \"card-1-1\", \"last4\": \"7001\", \"status\": \"frozen\"}", NULL);
+    s_expect_reply_to (harness, request, "lost_card_freeze.done", "Alex. I've frozen your card ending 7001");
+    cv_arena_destroy (&arena);
+
+    /* refused: the bank's reason */
+    arena = cv_arena_new ();
+    request = s_request (arena, "lost_or_stolen_card", rows, "lost_card_freeze", "freeze_card", 5000);
+    s_act (arena, request, "freeze_card", CONVEYOR__V1__ACTION_RESULT__OUTCOME__REFUSED,
+           "{\"reason\": \"the card is cancelled, not active\", \"card_id\": \"card-1-1\", \"last4\": \"4417\"}",
+           "the card is cancelled, not active");
+    s_expect_reply_to (harness, request, "lost_card_freeze.refused",
+                       "I couldn't freeze your card ending 4417: the card is cancelled, not active.");
+    cv_arena_destroy (&arena);
+
+    /* failed: what to do now, never the reason */
+    arena = cv_arena_new ();
+    request = s_request (arena, "lost_or_stolen_card", rows, "lost_card_freeze", "freeze_card", 5000);
+    s_act (arena, request, "freeze_card", CONVEYOR__V1__ACTION_RESULT__OUTCOME__FAILED, "{}",
+           "canceling statement due to statement timeout");
+    s_expect_reply_to (harness, request, "lost_card_freeze.failed", "Please freeze it yourself at once");
+    cv_arena_destroy (&arena);
+
+    /* an action the executor did not report on: not performed, and the reply claims nothing */
+    arena = cv_arena_new ();
+    request = s_request (arena, "lost_or_stolen_card", rows, "lost_card_freeze", "freeze_card", 5000);
+    s_act (arena, request, "freeze_card", CONVEYOR__V1__ACTION_RESULT__OUTCOME__OUTCOME_UNSPECIFIED, NULL, NULL);
+    s_expect_reply_to (harness, request, "actions.not_performed", "I couldn't do that for you just now.");
+    cv_arena_destroy (&arena);
+
+    /* a refund: the amount and reference the bank answered */
+    snprintf (rows, sizeof rows,
+              "{%s, \"duplicate_payments\": [{\"id\": \"tx-1-1-8\", \"merchant\": \"Deliveroo\", \"amount\": \"18.90\","
+              " \"currency\": \"EUR\", \"day\": \"13 Jan 2026\"}]}",
+              s_profile);
+    arena = cv_arena_new ();
+    request = s_request (arena, "transaction_charged_twice", rows, "charged_twice_refund", "refund_eligible", 5000);
+    s_act (arena, request, "refund_transaction", CONVEYOR__V1__ACTION_RESULT__OUTCOME__DONE,
+           "{\"refund_id\": \"ref-1-1-8\", \"transaction_id\": \"tx-1-1-8\", \"amount\": \"18.90\","
+           " \"currency\": \"EUR\"}",
+           NULL);
+    s_expect_reply_to (harness, request, "charged_twice_refund.done",
+                       "I've refunded the second payment: 18.90 EUR is on its way back to your account (refund "
+                       "reference ref-1-1-8).");
+    cv_arena_destroy (&arena);
 }
 
 int
@@ -127,17 +229,15 @@ main (void)
                     "{\"exchange_rates\": [{\"base\": \"EUR\", \"quote\": \"GBP\", \"rate\": \"0.8600\","
                     " \"as_of\": \"15 Jan 2026 11:00\"}]}",
                     "exchange_rates", "answer", "exchange_rates", "1 EUR = 0.8600 GBP");
-    snprintf (rows, sizeof rows,
-              "{%s, \"duplicate_payments\": [{\"id\": \"tx-1-1-8\", \"merchant\": \"Deliveroo\", \"amount\": \"18.90\","
-              " \"currency\": \"EUR\", \"day\": \"13 Jan 2026\"}]}",
-              s_profile);
-    s_expect_reply (harness, "transaction_charged_twice", rows, "charged_twice_refund", "refund_eligible",
-                    "charged_twice_refund", "Deliveroo charged you 18.90 EUR twice on 13 Jan 2026.");
+    snprintf (rows, sizeof rows, "{%s, \"duplicate_payments\": []}", s_profile);
+    s_expect_reply (harness, "transaction_charged_twice", rows, "charged_twice_none_found", "answer",
+                    "charged_twice_none_found", "I can't see a payment taken twice on your account.");
     s_expect_reply (harness, "unknown", "{}", "handoff", "handoff", "handoff", "passing it to a colleague");
     /* a policy's tool returned nothing the template needs: the ladder ends at the fallback */
-    snprintf (rows, sizeof rows, "{%s, \"active_cards\": []}", s_profile);
-    s_expect_reply (harness, "lost_or_stolen_card", rows, "lost_card_freeze", "freeze_card", "fallback",
+    s_expect_reply (harness, "card_arrival", "{\"cards_in_delivery\": []}", "card_on_its_way", "answer", "fallback",
                     "A colleague will look at it");
+    /* decisions that acted, with the executor's results (or none) */
+    s_expect_acted (harness);
     /* a value that would leak an internal error is not sent */
     s_expect_reply (harness, "top_up_failed",
                     "{\"failed_topups\": [{\"amount\": \"200.00\", \"currency\": \"EUR\", \"day\": \"15 Jan 2026\","
