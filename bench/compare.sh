@@ -70,7 +70,7 @@ model=${CONVEYOR_INTENT_MODEL:-$bin/../models/banking77.model}
 for tool in node npm jq curl psql; do
     command -v "$tool" >/dev/null || die "$tool is not installed"
 done
-for b in conveyor conveyor-orchestrator conveyor-intent conveyor-gatherer conveyor-decision conveyor-responder; do
+for b in conveyor conveyor-orchestrator conveyor-intent conveyor-gatherer conveyor-decision conveyor-executor conveyor-responder; do
     [[ -x $bin/$b ]] || die "$bin/$b is missing; build conveyor first (or set CONVEYOR_BIN)"
 done
 [[ -f $model ]] || die "the intent model $model is missing (set CONVEYOR_INTENT_MODEL)"
@@ -232,7 +232,7 @@ export CONVEYOR_INTENT_MODEL=$model
 say "starting conveyor: orchestrator on http://127.0.0.1:$conveyor_http and one of each worker"
 start orchestrator "$bin/conveyor-orchestrator" --http-port "$conveyor_http" \
     --control-endpoint "tcp://127.0.0.1:$orchestrator_control"
-for service in intent gatherer decision responder; do
+for service in intent gatherer decision executor responder; do
     free_port control
     start "$service" "$bin/conveyor-$service" --instance "$service-1" --control-endpoint "tcp://127.0.0.1:$control"
 done

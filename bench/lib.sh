@@ -25,7 +25,8 @@ free_port() {
 # bench_pg_start DIR CUSTOMERS: a PostgreSQL cluster in DIR (deploy/local/pg) on a free port,
 # migrated, with the demo bank of CUSTOMERS customers (seed 42) and the services' roles
 # (deploy/sql/roles.sql); CONVEYOR_DATABASE_URL is exported pointing at it, and
-# BENCH_GATHERER_URL is the gatherer's read-only role's URL. Its start log is DIR-start.log, the
+# BENCH_GATHERER_URL and BENCH_EXECUTOR_URL are the URLs of the gatherer's read-only role and of
+# the executor's, which may only call the bank's actions. Its start log is DIR-start.log, the
 # server's DIR/log.
 bench_pg_start() {
     local dir=$1 customers=$2 port
@@ -37,6 +38,7 @@ bench_pg_start() {
     "$bin/conveyor" seed --customers "$customers" --seed 42 >/dev/null || die "conveyor seed failed"
     "$bench_root/deploy/local/pg" roles "$CONVEYOR_DATABASE_URL" >/dev/null || die "the roles did not apply"
     BENCH_GATHERER_URL=$("$bench_root/deploy/local/pg" url "$port" conveyor_gatherer)
+    BENCH_EXECUTOR_URL=$("$bench_root/deploy/local/pg" url "$port" conveyor_executor)
 }
 
 # bench_pg_stop DIR: stops the cluster in DIR; fine if it is not running.

@@ -81,10 +81,13 @@ start_stack() {
     "$bin/conveyor-orchestrator" --http-port "$http" --control-endpoint "tcp://127.0.0.1:$(free_port)" \
         --durability "$mode" >>"$tmp/orchestrator.log" 2>&1 &
     pids+=($!)
-    for service in intent gatherer decision responder; do
-        # the gatherer as its read-only role, as make run starts it
+    # the executor last: the workload has no actions, so it only has to be there (readiness asks
+    # for every stage's service), and the others keep their places in pids
+    for service in intent gatherer decision responder executor; do
+        # the gatherer and the executor as their own roles, as make run starts them
         local own=()
         [[ $service == gatherer ]] && own=(--database-url "$BENCH_GATHERER_URL")
+        [[ $service == executor ]] && own=(--database-url "$BENCH_EXECUTOR_URL")
         for i in $(seq 1 "$n"); do
             "$bin/conveyor-$service" --instance "$service-$i" --control-endpoint "tcp://127.0.0.1:$(free_port)" \
                 "${own[@]}" >>"$tmp/$service-$i.log" 2>&1 &
@@ -102,7 +105,7 @@ start_stack() {
 }
 
 # CPU ticks of every conveyor process and of PostgreSQL (all its processes), one "name ticks"
-# line each: orchestrator, intent, gatherer, decision, responder, postgres. The demo bank's HTTP
+# line each: orchestrator, intent, gatherer, decision, responder, executor, postgres. The demo bank's HTTP
 # service stands for another system: its CPU is not the pipeline's.
 cpu_ticks() {
     local pid postmaster name
@@ -113,12 +116,13 @@ cpu_ticks() {
         name=${name#conveyor-}
         [[ $name == bankap* ]] && continue
         case $name in orches*) name=orchestrator ;; gather*) name=gatherer ;; decisi*) name=decision ;;
-                      respon*) name=responder ;; intent*) name=intent ;; *) name=postgres ;; esac
+                      respon*) name=responder ;; intent*) name=intent ;; execut*) name=executor ;;
+                      *) name=postgres ;; esac
         echo "$name $(awk '{print $14 + $15}' "/proc/$pid/stat")"
     done
 }
 
-printf '| durability | copies | clients | rps | p50 ms | p99 ms | CPU ms/request (orch, intent, gatherer, decision, responder, PostgreSQL) | store commits/s | checkpoints/s | peak RSS MB (orch, intent, gatherer, decision, responder) |\n'
+printf '| durability | copies | clients | rps | p50 ms | p99 ms | CPU ms/request (orch, intent, gatherer, decision, responder, executor, PostgreSQL) | store commits/s | checkpoints/s | peak RSS MB (orch, intent, gatherer, decision, responder) |\n'
 printf '|---|---|---|---|---|---|---|---|---|---|\n'
 run() {
     local mode=$1 n=$2 c
@@ -144,7 +148,7 @@ run() {
         # ms per request by process: the ticks each group gained over the run
         local split
         split=$(awk -v hz="$hz" -v req="$requests" 'NR == FNR { before[$1] += $2; next } { after[$1] += $2 }
-            END { n = split("orchestrator intent gatherer decision responder postgres", names, " ")
+            END { n = split("orchestrator intent gatherer decision responder executor postgres", names, " ")
                   for (i = 1; i <= n; i++) printf "%s%.2f", (i > 1 ? ", " : ""), req ? (after[names[i]] - before[names[i]]) * 1000 / hz / req : 0 }' \
             "$tmp/ticks0" "$tmp/ticks1")
         local ticks=$(( $(awk '{ t += $2 } END { print t }' "$tmp/ticks1") - $(awk '{ t += $2 } END { print t }' "$tmp/ticks0") ))

@@ -13,11 +13,10 @@
 #include "cv_alloc.h"
 #include "cv_arena.h"
 #include "cv_envelope.h"
+#include "cv_probe.h"
 #include "cv_utf8.h"
 
 #define COMMAND "probe"
-
-static const char *const s_services[] = {"intent", "gatherer", "decision", "responder", "orchestrator", NULL};
 
 static const cv_setting_t s_settings[] = {
     {"timeout-ms", CV_SETTING_INT, "3000", 1, 600000, "how long to wait for the answer, in milliseconds"},
@@ -28,7 +27,7 @@ static const cv_setting_t s_settings[] = {
 static const char s_summary[] =
     "Asks a service whether it works: a Probe to its control endpoint (ENDPOINT, e.g.\n"
     "tcp://127.0.0.1:5564), or by name through the orchestrator (SERVICE: intent, gatherer,\n"
-    "decision, responder or orchestrator). The service runs a canned request through its own\n"
+    "decision, executor, responder or orchestrator). The service runs a canned request through its own\n"
     "logic. Prints one JSON line:\n"
     "  {\"service\", \"instance\", \"version\", \"ok\", \"latency_us\" (the service's check),\n"
     "   \"detail\", \"endpoint\", \"round_trip_us\"}\n"
@@ -74,10 +73,10 @@ s_set_text (json_t *line, const char *key, const char *text)
 static bool
 s_known_service (const char *name)
 {
-    for (const char *const *service = s_services; *service; service++)
+    for (const char *const *service = cv_worker_services; *service; service++)
         if (strcmp (*service, name) == 0)
             return true;
-    return false;
+    return strcmp (name, "orchestrator") == 0;
 }
 
 static void
@@ -273,10 +272,11 @@ cli_probe_run (int argc, char **argv)
         service = target;
         endpoint = cv_settings_string (settings, "orchestrator-control");
     } else
-        cli_command_fail (COMMAND,
-                          "no service named '%s': expected intent, gatherer, decision, responder, orchestrator "
-                          "or an endpoint such as tcp://127.0.0.1:5564",
-                          target);
+        cli_command_fail (
+            COMMAND,
+            "no service named '%s': expected intent, gatherer, decision, executor, responder, orchestrator "
+            "or an endpoint such as tcp://127.0.0.1:5564",
+            target);
     if (!endpoint) {
         cv_settings_destroy (&settings);
         return CLI_EXIT_USAGE;

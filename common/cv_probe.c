@@ -7,6 +7,8 @@
 
 #include "cv_alloc.h"
 
+const char *const cv_worker_services[] = {"intent", "gatherer", "decision", "executor", "responder", NULL};
+
 void
 cv_probe_result_set (cv_envelope_t *reply, cv_arena_t *arena, const char *service, const char *instance, bool ok,
                      const char *detail, uint32_t latency_us)

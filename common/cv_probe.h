@@ -16,6 +16,10 @@
 #include "cv_envelope.h"
 #include "cv_error.h"
 
+/* The worker services, in the order a request's stages visit them, NULL-terminated: the names
+   workers register under with the orchestrator's broker and answer probes as. */
+extern const char *const cv_worker_services[];
+
 /* The detail of a probe whose check passed. */
 #define CV_PROBE_PASSED "canned check passed"
 

@@ -55,7 +55,7 @@ typedef struct {
     phase_t phase;
     zlistx_t *waiters;       /* orchestrator_exchange_t to answer at the end */
     bool has_key;            /* an idempotency key: the row goes first in every mode */
-    int accepted;            /* stages whose results it holds */
+    int accepted;            /* stage results it holds (a skipped stage has none) */
     int issued;              /* writes queued, in the header's numbering */
     int recorded;            /* writes committed */
     int pending;             /* writes whose callback has not come yet */
@@ -265,7 +265,8 @@ s_write_done (void *owner, orchestrator_store_answer_t *answer)
     s_step ((flight_t *) owner, answer->err ? EVENT_WRITE_FAILED : EVENT_WRITTEN, &data);
 }
 
-/* Queues write number item (0 the row, 1..accepted the checkpoints, then the failure). */
+/* Queues write number item (0 the row, 1..accepted the checkpoints of the results in the order
+   they came, then the failure). */
 static int
 s_issue (flight_t *flight, int item, cv_error_t *err)
 {
@@ -273,8 +274,19 @@ s_issue (flight_t *flight, int item, cv_error_t *err)
     if (item == 0)
         return orchestrator_store_create (store, flight->request, s_write_done, flight, err);
     if (item <= flight->accepted)
-        return orchestrator_store_checkpoint (store, flight->request, item - 1, s_write_done, flight, err);
+        return orchestrator_store_checkpoint (store, flight->request,
+                                              orchestrator_request_result_stage (flight->request, item - 1),
+                                              s_write_done, flight, err);
     return orchestrator_store_fail (store, flight->request, s_write_done, flight, err);
+}
+
+/* True when the next stage performs the decision's actions: whatever the mode, the request's row
+   and its actions' rows (the decide checkpoint) are committed before they leave, so that a crash
+   finds them and a retry acts under the same keys, never twice. */
+static bool
+s_before_side_effects (const flight_t *flight)
+{
+    return orchestrator_request_state (flight->request) == REQUEST_EXECUTE;
 }
 
 /* How many writes the mode wants issued by now. Without an idempotency key, the row waits for
@@ -286,7 +298,8 @@ s_writes_wanted (const flight_t *flight)
     bool finished = orchestrator_request_finished (flight->request);
     bool failed = orchestrator_request_state (flight->request) == REQUEST_FAILED;
     int all = 1 + flight->accepted + (failed ? 1 : 0);
-    if (finished || (flight->flights->config.durability != ORCHESTRATOR_DURABILITY_EXIT && flight->accepted > 0))
+    if (finished || s_before_side_effects (flight)
+        || (flight->flights->config.durability != ORCHESTRATOR_DURABILITY_EXIT && flight->accepted > 0))
         return all;
     return flight->has_key ? 1 : 0;
 }
@@ -295,7 +308,8 @@ s_writes_wanted (const flight_t *flight)
 static int
 s_writes_before_sending (const flight_t *flight)
 {
-    if (flight->flights->config.durability == ORCHESTRATOR_DURABILITY_SYNC && flight->accepted > 0)
+    if (s_before_side_effects (flight)
+        || (flight->flights->config.durability == ORCHESTRATOR_DURABILITY_SYNC && flight->accepted > 0))
         return 1 + flight->accepted;
     return flight->has_key ? 1 : 0;
 }
@@ -525,7 +539,7 @@ orchestrator_flights_resume (orchestrator_flights_t *self, orchestrator_request_
                   "resuming at stage %s", orchestrator_request_stage_name (orchestrator_request_state (request)));
     flight_t *flight = s_flight_new (self, request_p);
     /* Everything it has was read back from the store: its row and the checkpoints of its stages. */
-    flight->accepted = (int) orchestrator_request_state (flight->request);
+    flight->accepted = orchestrator_request_result_count (flight->request);
     flight->issued = flight->recorded = 1 + flight->accepted;
     s_step (flight, EVENT_START, NULL);
 }

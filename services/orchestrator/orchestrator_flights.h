@@ -3,9 +3,15 @@
    request, one function that moves it) drives the stages through the broker and the writes
    through the store, in the order the durability mode asks for.
 
-   A request's writes are numbered: 0 its row, 1..4 the checkpoints of its four stages, and for a
-   failed request one more, the failure. They are issued in order and commit in order (the store
-   keeps one request on one connection).
+   A request's writes are numbered: 0 its row, 1..n the checkpoints of its stages in the order
+   they ran (four or five: execute only when the decision has actions), and for a failed request
+   one more, the failure. They are issued in order and commit in order (the store keeps one
+   request on one connection).
+
+   In every mode, the execute stage leaves only once the request's row and every checkpoint
+   before it are committed: the decide checkpoint records the decision's actions, and an action
+   is recorded before it is performed. A crash then finds the actions and sends them again under
+   the same idempotency keys, which the bank applies once.
 
    Durability modes, and what a crash of the orchestrator can lose (a crash of a worker loses
    nothing in any mode: its stage is sent again):
@@ -20,10 +26,10 @@
             runs the later stages again. A request that had no row committed is lost whole (its
             client had no answer). With an idempotency key, the row is committed before the first
             stage, as in sync, so the key still holds.
-     exit   nothing is written until the request finishes; then its row and its checkpoints
-            together, and the answer waits for them. A crash loses every unanswered request
-            (their clients had no answer and may retry); with an idempotency key the row is
-            committed first and recovery runs the request again from its start.
+     exit   nothing is written until the request finishes, or reaches its execute stage (see
+            above); then its row and its checkpoints together, and the answer waits for them. A crash loses every
+   unanswered request (their clients had no answer and may retry); with an idempotency key the row is committed first
+   and recovery runs the request again from its start.
 
    When a write fails because the store is away, the request is PARKED: what it has is kept, no
    stage is sent, and its client is answered 503 with Retry-After and the request id (or, for a

@@ -8,8 +8,10 @@
 #include <string.h>
 
 #include "cv_alloc.h"
+#include "cv_assert.h"
 #include "cv_context.h"
 #include "cv_msgpack.h"
+#include "cv_probe.h"
 
 struct _orchestrator_request_t {
     char *id;
@@ -29,10 +31,10 @@ struct _orchestrator_request_t {
     double total_ms;
 };
 
-static const char *s_stage_names[] = {"intent", "gather", "decide", "respond"};
-static const char *s_services[] = {"intent", "gatherer", "decision", "responder"};
-static const cv_body_t s_awaited[] = {CONVEYOR__V1__ENVELOPE__BODY_INTENT, CONVEYOR__V1__ENVELOPE__BODY_EVIDENCE,
-                                      CONVEYOR__V1__ENVELOPE__BODY_DECISION, CONVEYOR__V1__ENVELOPE__BODY_REPLY};
+static const char *s_stage_names[REQUEST_STAGES] = {"intent", "gather", "decide", "execute", "respond"};
+static const cv_body_t s_awaited[REQUEST_STAGES] = {
+    CONVEYOR__V1__ENVELOPE__BODY_INTENT, CONVEYOR__V1__ENVELOPE__BODY_EVIDENCE, CONVEYOR__V1__ENVELOPE__BODY_DECISION,
+    CONVEYOR__V1__ENVELOPE__BODY_ACTION_RESULTS, CONVEYOR__V1__ENVELOPE__BODY_REPLY};
 
 static char *
 s_strdup_or_empty (const char *text)
@@ -160,7 +162,7 @@ orchestrator_request_stage_name (orchestrator_state_t state)
 const char *
 orchestrator_request_service (orchestrator_state_t state)
 {
-    return state < REQUEST_STAGES ? s_services[state] : NULL;
+    return state < REQUEST_STAGES ? cv_worker_services[state] : NULL; /* one service per stage, in order */
 }
 
 const char *
@@ -197,6 +199,40 @@ orchestrator_request_stage_us (const orchestrator_request_t *self, int stage)
     return stage >= 0 && stage < REQUEST_STAGES ? self->stage_us[stage] : 0;
 }
 
+int
+orchestrator_request_result_count (const orchestrator_request_t *self)
+{
+    int count = 0;
+    for (int stage = 0; stage < REQUEST_STAGES; stage++)
+        count += self->results[stage] != NULL;
+    return count;
+}
+
+int
+orchestrator_request_result_stage (const orchestrator_request_t *self, int index)
+{
+    assert (index >= 0);
+    for (int stage = 0; stage < REQUEST_STAGES; stage++)
+        if (self->results[stage] && index-- == 0)
+            return stage;
+    assert (false && "fewer results than index");
+    return -1;
+}
+
+/* The decision's actions, or NULL when there is no decision yet. */
+static const Conveyor__V1__Decision *
+s_decision (const orchestrator_request_t *self)
+{
+    return self->results[REQUEST_DECIDE] ? self->results[REQUEST_DECIDE]->decision : NULL;
+}
+
+/* The executor's results, or NULL before it answered (or when the decision had no actions). */
+static const Conveyor__V1__ActionResults *
+s_action_results (const orchestrator_request_t *self)
+{
+    return self->results[REQUEST_EXECUTE] ? self->results[REQUEST_EXECUTE]->action_results : NULL;
+}
+
 cv_envelope_t *
 orchestrator_request_stage_envelope (orchestrator_request_t *self, cv_arena_t *arena)
 {
@@ -204,9 +240,10 @@ orchestrator_request_stage_envelope (orchestrator_request_t *self, cv_arena_t *a
         return NULL;
     cv_envelope_t *envelope = cv_envelope_new (arena, self->id, self->trace_id, self->deadline_ms, 1);
     /* Earlier results are borrowed: the envelope is packed before they can go away. */
-    Conveyor__V1__Intent *intent = self->results[0] ? self->results[0]->intent : NULL;
-    Conveyor__V1__Evidence *evidence = self->results[1] ? self->results[1]->evidence : NULL;
-    Conveyor__V1__Decision *decision = self->results[2] ? self->results[2]->decision : NULL;
+    Conveyor__V1__Intent *intent = self->results[REQUEST_INTENT] ? self->results[REQUEST_INTENT]->intent : NULL;
+    Conveyor__V1__Evidence *evidence = self->results[REQUEST_GATHER] ? self->results[REQUEST_GATHER]->evidence : NULL;
+    Conveyor__V1__Decision *decision = (Conveyor__V1__Decision *) s_decision (self);
+    const Conveyor__V1__ActionResults *performed = s_action_results (self);
     switch (self->state) {
     case REQUEST_INTENT: {
         Conveyor__V1__IntentRequest *body = cv_envelope_set_intent_request (envelope, arena);
@@ -229,6 +266,13 @@ orchestrator_request_stage_envelope (orchestrator_request_t *self, cv_arena_t *a
         body->evidence = evidence;
         break;
     }
+    case REQUEST_EXECUTE: {
+        Conveyor__V1__ExecuteRequest *body = cv_envelope_set_execute_request (envelope, arena);
+        body->user_id = self->user_id;
+        body->n_actions = decision->n_actions;
+        body->actions = decision->actions;
+        break;
+    }
     case REQUEST_RESPOND: {
         Conveyor__V1__RespondRequest *body = cv_envelope_set_respond_request (envelope, arena);
         body->user_id = self->user_id;
@@ -236,6 +280,10 @@ orchestrator_request_stage_envelope (orchestrator_request_t *self, cv_arena_t *a
         body->intent = intent;
         body->evidence = evidence;
         body->decision = decision;
+        if (performed) {
+            body->n_action_results = performed->n_results;
+            body->action_results = performed->results;
+        }
         break;
     }
     case REQUEST_DONE:
@@ -253,6 +301,36 @@ orchestrator_request_fail (orchestrator_request_t *self, const char *message)
     self->state = REQUEST_FAILED;
 }
 
+/* The executor's results answer the decision's actions one for one, in their order: an answer
+   for another action, or a missing one, would let the reply speak of what was not done. */
+static int
+s_check_performed (const Conveyor__V1__Decision *decision, const Conveyor__V1__ActionResults *performed,
+                   cv_error_t *err)
+{
+    if (performed->n_results != decision->n_actions)
+        return cv_error_set (err, CV_ERR_INVALID, "results", "executor worker: %zu results for %zu actions",
+                             performed->n_results, decision->n_actions);
+    for (size_t i = 0; i < decision->n_actions; i++) {
+        const Conveyor__V1__Action *action = decision->actions[i];
+        const Conveyor__V1__ActionResult *result = performed->results[i];
+        if (strcmp (result->action_id, action->id) != 0 || strcmp (result->kind, action->kind) != 0)
+            return cv_error_set (err, CV_ERR_INVALID, "results",
+                                 "executor worker: result %zu is for %s (%s), the action is %s (%s)", i,
+                                 result->action_id, result->kind, action->id, action->kind);
+    }
+    return 0;
+}
+
+/* The state after stage: the next one, except that a decision without actions has nothing to
+   execute. */
+static orchestrator_state_t
+s_next_state (const orchestrator_request_t *self, int stage)
+{
+    if (stage == REQUEST_DECIDE && s_decision (self)->n_actions == 0)
+        return REQUEST_RESPOND;
+    return (orchestrator_state_t) (stage + 1); /* RESPOND + 1 is DONE */
+}
+
 int
 orchestrator_request_accept (orchestrator_request_t *self, cv_envelope_t **reply_p, const uint8_t *packed, size_t size,
                              int64_t elapsed_us, cv_error_t *err)
@@ -265,13 +343,16 @@ orchestrator_request_accept (orchestrator_request_t *self, cv_envelope_t **reply
     case REQUEST_INTENT:
     case REQUEST_GATHER:
     case REQUEST_DECIDE:
+    case REQUEST_EXECUTE:
     case REQUEST_RESPOND: {
         int stage = (int) self->state;
         if (reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_ERROR)
             rc = cv_error_set (err, (cv_error_code_t) reply->error->code, reply->error->field, "%s worker: %s",
-                               s_services[stage], reply->error->message);
+                               cv_worker_services[stage], reply->error->message);
         else
             rc = cv_envelope_validate (reply, CV_BODY (s_awaited[stage]), 0, err);
+        if (rc == 0 && stage == REQUEST_EXECUTE)
+            rc = s_check_performed (s_decision (self), reply->action_results, err);
         if (rc == 0) {
             cv_envelope_destroy (&self->results[stage]);
             self->results[stage] = reply;
@@ -280,7 +361,7 @@ orchestrator_request_accept (orchestrator_request_t *self, cv_envelope_t **reply
             memcpy (self->packed[stage], packed, size);
             self->packed_size[stage] = size;
             self->stage_us[stage] = elapsed_us;
-            self->state = (orchestrator_state_t) (stage + 1); /* RESPOND + 1 is DONE */
+            self->state = s_next_state (self, stage);
             return 0;
         }
         orchestrator_request_fail (self, err->message);
@@ -353,10 +434,18 @@ orchestrator_request_to_json (const orchestrator_request_t *self, bool with_chec
     else if (!orchestrator_request_finished (self))
         json_object_set_new (document, "stage", json_string (s_stage_names[self->state]));
 
-    const Conveyor__V1__Intent *intent = self->results[0] ? self->results[0]->intent : NULL;
-    const Conveyor__V1__Decision *decision = self->results[2] ? self->results[2]->decision : NULL;
+    const Conveyor__V1__Intent *intent = self->results[REQUEST_INTENT] ? self->results[REQUEST_INTENT]->intent : NULL;
+    const Conveyor__V1__ActionResults *performed = s_action_results (self);
     cv_error_t err;
-    json_t *context = cv_context_new (self->user_id, self->text, intent, NULL, decision, &err);
+    json_t *context = cv_context_new (self->user_id, self->text, intent, NULL, s_decision (self), &err);
+    /* Each action with what became of it: the executor's answer, or not performed when the
+       request failed before the executor answered. While it runs, an action has no status yet. */
+    if (context && (performed || self->state == REQUEST_FAILED)
+        && cv_context_add_action_results (context, performed ? performed->results : NULL,
+                                          performed ? performed->n_results : 0, &err)) {
+        json_decref (context);
+        context = NULL;
+    }
     if (context) {
         json_t *section = json_object_get (context, "intent");
         if (section) {
@@ -373,12 +462,12 @@ orchestrator_request_to_json (const orchestrator_request_t *self, bool with_chec
             json_object_set (document, "decision", json_object_get (context, "decision"));
         json_decref (context);
     }
-    if (self->results[1])
-        json_object_set_new (document, "evidence", s_evidence_json (self->results[1]->evidence));
-    if (self->results[3])
+    if (self->results[REQUEST_GATHER])
+        json_object_set_new (document, "evidence", s_evidence_json (self->results[REQUEST_GATHER]->evidence));
+    const cv_envelope_t *reply = self->results[REQUEST_RESPOND];
+    if (reply)
         json_object_set_new (document, "reply",
-                             json_pack ("{s:s, s:s}", "text", self->results[3]->reply->text, "template",
-                                        self->results[3]->reply->template_));
+                             json_pack ("{s:s, s:s}", "text", reply->reply->text, "template", reply->reply->template_));
 
     json_t *timings = json_object ();
     for (int stage = 0; stage < REQUEST_STAGES; stage++)
@@ -400,7 +489,9 @@ orchestrator_request_to_json (const orchestrator_request_t *self, bool with_chec
 }
 
 /*  --------------------------------------------------------------------------
-    Self-test: a request walked through its four stages with hand-made worker replies. */
+    Self-test: requests walked through their stages with hand-made worker replies: one whose
+    decision has an action (five stages), one whose decision has none (execute skipped), and the
+    replies that fail a request. */
 
 static bool
 s_equal (const char *a, const char *b)
@@ -408,17 +499,27 @@ s_equal (const char *a, const char *b)
     return a && b && strcmp (a, b) == 0;
 }
 
+/* What the test's hand-made workers answer. */
+typedef struct {
+    bool with_action;      /* the decision has one action, a-1 freeze_card */
+    const char *result_id; /* the executor answers for this action id */
+    size_t results;        /* ...with this many results */
+} s_script_t;
+
 /* A worker's reply to request with a body of body_case, unpacked from the bytes it came in
    (*packed_p, the caller's to free). */
 static cv_envelope_t *
-s_reply (const cv_envelope_t *request, cv_body_t body_case, uint8_t **packed_p, size_t *size_p)
+s_reply (const cv_envelope_t *request, cv_body_t body_case, const s_script_t *script, uint8_t **packed_p,
+         size_t *size_p)
 {
     cv_arena_t *arena = cv_arena_new ();
     cv_envelope_t *reply = cv_envelope_reply_new (arena, request);
+    cv_error_t err;
+    uint8_t *packed_result = NULL;
     switch (body_case) {
     case CONVEYOR__V1__ENVELOPE__BODY_INTENT: {
         Conveyor__V1__Intent *intent = cv_envelope_set_intent (reply, arena);
-        intent->name = "card_arrival";
+        intent->name = "lost_or_stolen_card";
         intent->confidence = 1.0f;
         intent->method = CONVEYOR__V1__INTENT__METHOD__RULE;
         break;
@@ -428,12 +529,40 @@ s_reply (const cv_envelope_t *request, cv_body_t body_case, uint8_t **packed_p, 
         break;
     case CONVEYOR__V1__ENVELOPE__BODY_DECISION: {
         Conveyor__V1__Decision *decision = cv_envelope_set_decision (reply, arena);
-        decision->outcome = "answer";
-        decision->rule = "card_on_its_way";
+        decision->outcome = script->with_action ? "freeze_card" : "answer";
+        decision->rule = script->with_action ? "lost_card_freeze" : "card_on_its_way";
+        if (script->with_action) {
+            Conveyor__V1__Action *action = cv_envelope_action_new (arena);
+            action->id = "a-1";
+            action->kind = "freeze_card";
+            decision->actions = cv_arena_alloc (arena, sizeof *decision->actions);
+            decision->actions[0] = action;
+            decision->n_actions = 1;
+        }
+        break;
+    }
+    case CONVEYOR__V1__ENVELOPE__BODY_ACTION_RESULTS: {
+        Conveyor__V1__ActionResults *performed = cv_envelope_set_action_results (reply, arena);
+        json_t *bank = json_pack ("{s:s}", "last4", "4417");
+        size_t size;
+        packed_result = cv_msgpack_pack (bank, &size, &err);
+        json_decref (bank);
+        performed->n_results = script->results;
+        performed->results = cv_arena_alloc (arena, (script->results + 1) * sizeof *performed->results);
+        for (size_t i = 0; i < script->results; i++) {
+            Conveyor__V1__ActionResult *result = cv_envelope_action_result_new (arena);
+            result->action_id = (char *) (i == 0 ? script->result_id : "a-2");
+            result->kind = "freeze_card";
+            result->outcome = CONVEYOR__V1__ACTION_RESULT__OUTCOME__DONE;
+            result->result.data = packed_result;
+            result->result.len = size;
+            result->attempts = 1;
+            performed->results[i] = result;
+        }
         break;
     }
     case CONVEYOR__V1__ENVELOPE__BODY_REPLY:
-        cv_envelope_set_reply (reply, arena)->text = "Your card is on its way.";
+        cv_envelope_set_reply (reply, arena)->text = "Your card ending 4417 is frozen.";
         break;
     default: {
         cv_error_t bad;
@@ -442,10 +571,45 @@ s_reply (const cv_envelope_t *request, cv_body_t body_case, uint8_t **packed_p, 
     }
     }
     *packed_p = cv_envelope_pack (reply, size_p);
-    cv_error_t err;
     cv_envelope_t *copy = cv_envelope_unpack (*packed_p, *size_p, &err);
+    free (packed_result);
     cv_arena_destroy (&arena);
     return copy;
+}
+
+/* Runs request's current stage with the script's workers: checks what is sent, and returns
+   what accepting the reply returned. */
+static int
+s_run_stage (orchestrator_request_t *request, const s_script_t *script, cv_error_t *err)
+{
+    static const cv_body_t sent[REQUEST_STAGES] = {
+        CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST, CONVEYOR__V1__ENVELOPE__BODY_GATHER_REQUEST,
+        CONVEYOR__V1__ENVELOPE__BODY_DECIDE_REQUEST, CONVEYOR__V1__ENVELOPE__BODY_EXECUTE_REQUEST,
+        CONVEYOR__V1__ENVELOPE__BODY_RESPOND_REQUEST};
+    int stage = (int) orchestrator_request_state (request);
+    cv_arena_t *arena = cv_arena_new ();
+    cv_envelope_t *envelope = orchestrator_request_stage_envelope (request, arena);
+    assert (envelope && envelope->body_case == sent[stage]);
+    envelope->message_id = "m-1";
+    assert (cv_envelope_validate (envelope, CV_BODY (sent[stage]), 0, err) == 0);
+    if (stage == REQUEST_EXECUTE) /* the decision's actions go to the executor */
+        assert (envelope->execute_request->n_actions == 1
+                && s_equal (envelope->execute_request->actions[0]->id, "a-1"));
+    if (stage == REQUEST_RESPOND) /* ...and what they did, to the responder */
+        assert (envelope->respond_request->n_action_results == (script->with_action ? 1u : 0u));
+    uint8_t *packed;
+    size_t size, kept_size;
+    cv_envelope_t *reply = s_reply (envelope, s_awaited[stage], script, &packed, &size);
+    int rc = orchestrator_request_accept (request, &reply, packed, size, 1000 * (stage + 1), err);
+    assert (reply == NULL);
+    if (rc == 0) { /* the bytes are kept as they came, for the checkpoint */
+        const uint8_t *kept = orchestrator_request_result_bytes (request, stage, &kept_size);
+        assert (kept && kept != packed && kept_size == size && memcmp (kept, packed, size) == 0);
+        orchestrator_request_note_checkpoint (request, stage, "2026-01-15T12:00:00Z");
+    }
+    free (packed);
+    cv_arena_destroy (&arena);
+    return rc;
 }
 
 void
@@ -453,34 +617,21 @@ orchestrator_request_test (bool verbose)
 {
     uint64_t deadline = 4102444800000ULL; /* 2100 */
     orchestrator_request_t *request =
-        orchestrator_request_new (NULL, NULL, "cust-1", NULL, "Where is my card?", "key-1", deadline);
+        orchestrator_request_new (NULL, NULL, "cust-1", NULL, "I lost my card", "key-1", deadline);
     assert (strncmp (orchestrator_request_id (request), "r-", 2) == 0);
     assert (strlen (orchestrator_request_trace_id (request)) == 32);
     assert (s_equal (orchestrator_request_status (request), "running"));
+    assert (s_equal (orchestrator_request_service (REQUEST_EXECUTE), "executor"));
+    assert (!orchestrator_request_service (REQUEST_DONE));
     cv_error_t err;
 
-    const cv_body_t sent[] = {CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST, CONVEYOR__V1__ENVELOPE__BODY_GATHER_REQUEST,
-                              CONVEYOR__V1__ENVELOPE__BODY_DECIDE_REQUEST,
-                              CONVEYOR__V1__ENVELOPE__BODY_RESPOND_REQUEST};
+    /* a decision with an action: all five stages */
+    s_script_t acting = {.with_action = true, .result_id = "a-1", .results = 1};
     for (int stage = 0; stage < REQUEST_STAGES; stage++) {
         assert (orchestrator_request_state (request) == (orchestrator_state_t) stage);
-        cv_arena_t *arena = cv_arena_new ();
-        cv_envelope_t *envelope = orchestrator_request_stage_envelope (request, arena);
-        assert (envelope && envelope->body_case == sent[stage]);
-        envelope->message_id = "m-1";
-        assert (cv_envelope_validate (envelope, CV_BODY (sent[stage]), 0, &err) == 0);
-        /* a wrong body for this stage would fail it: check on a copy of the state first */
-        uint8_t *packed;
-        size_t size, kept_size;
-        cv_envelope_t *reply = s_reply (envelope, s_awaited[stage], &packed, &size);
-        assert (orchestrator_request_accept (request, &reply, packed, size, 1000 * (stage + 1), &err) == 0);
-        assert (reply == NULL);
-        /* the bytes are kept as they came, for the checkpoint */
-        const uint8_t *kept = orchestrator_request_result_bytes (request, stage, &kept_size);
-        assert (kept && kept != packed && kept_size == size && memcmp (kept, packed, size) == 0);
-        free (packed);
-        orchestrator_request_note_checkpoint (request, stage, "2026-01-15T12:00:00Z");
-        cv_arena_destroy (&arena);
+        assert (s_run_stage (request, &acting, &err) == 0);
+        assert (orchestrator_request_result_count (request) == stage + 1);
+        assert (orchestrator_request_result_stage (request, stage) == stage);
     }
     assert (orchestrator_request_state (request) == REQUEST_DONE);
     orchestrator_request_set_total_ms (request, 12.5);
@@ -488,11 +639,15 @@ orchestrator_request_test (bool verbose)
     assert (s_equal (json_string_value (json_object_get (document, "status")), "done"));
     assert (s_equal (json_string_value (json_object_get (json_object_get (document, "intent"), "method")), "rule"));
     assert (s_equal (json_string_value (json_object_get (json_object_get (document, "reply"), "text")),
-                     "Your card is on its way."));
+                     "Your card ending 4417 is frozen."));
+    json_t *action = json_array_get (json_object_get (json_object_get (document, "decision"), "actions"), 0);
+    assert (s_equal (json_string_value (json_object_get (action, "status")), "done"));
+    assert (s_equal (json_string_value (json_object_get (json_object_get (action, "result"), "last4")), "4417"));
     json_t *timings = json_object_get (document, "timings_ms");
     assert (json_real_value (json_object_get (timings, "gather")) == 2.0);
+    assert (json_real_value (json_object_get (timings, "execute")) == 4.0);
     assert (json_real_value (json_object_get (timings, "total")) == 12.5);
-    assert (json_array_size (json_object_get (document, "checkpoints")) == 4);
+    assert (json_array_size (json_object_get (document, "checkpoints")) == REQUEST_STAGES);
     json_decref (document);
 
     /* a finished request takes nothing more */
@@ -500,18 +655,55 @@ orchestrator_request_test (bool verbose)
     assert (!orchestrator_request_stage_envelope (request, arena));
     uint8_t *packed;
     size_t size;
-    cv_envelope_t *extra =
-        s_reply (cv_envelope_new (arena, "r", NULL, deadline, 1), CONVEYOR__V1__ENVELOPE__BODY_REPLY, &packed, &size);
+    cv_envelope_t *extra = s_reply (cv_envelope_new (arena, "r", NULL, deadline, 1), CONVEYOR__V1__ENVELOPE__BODY_REPLY,
+                                    &acting, &packed, &size);
     assert (orchestrator_request_accept (request, &extra, packed, size, 1, &err) == -1);
     free (packed);
     cv_arena_destroy (&arena);
     orchestrator_request_destroy (&request);
 
+    /* a decision without actions skips execute: four results, the last one the reply's */
+    s_script_t answering = {.with_action = false};
+    request = orchestrator_request_new ("r-1", NULL, "cust-1", NULL, "Where is my card?", NULL, deadline);
+    for (int stage = 0; stage <= REQUEST_DECIDE; stage++)
+        assert (s_run_stage (request, &answering, &err) == 0);
+    assert (orchestrator_request_state (request) == REQUEST_RESPOND);
+    assert (s_run_stage (request, &answering, &err) == 0);
+    assert (orchestrator_request_state (request) == REQUEST_DONE);
+    assert (orchestrator_request_result_count (request) == 4);
+    assert (orchestrator_request_result_stage (request, 3) == REQUEST_RESPOND);
+    assert (!orchestrator_request_result (request, REQUEST_EXECUTE));
+    document = orchestrator_request_to_json (request, true);
+    assert (!json_object_get (json_object_get (document, "timings_ms"), "execute"));
+    assert (json_array_size (json_object_get (document, "checkpoints")) == 4);
+    json_decref (document);
+    orchestrator_request_destroy (&request);
+
+    /* results that do not answer the actions one for one fail the request */
+    s_script_t strays[] = {{.with_action = true, .result_id = "a-9", .results = 1},
+                           {.with_action = true, .result_id = "a-1", .results = 2},
+                           {.with_action = true, .result_id = "a-1", .results = 0}};
+    for (size_t i = 0; i < sizeof strays / sizeof strays[0]; i++) {
+        request = orchestrator_request_new ("r-4", NULL, "cust-1", NULL, "I lost my card", NULL, deadline);
+        for (int stage = 0; stage <= REQUEST_DECIDE; stage++)
+            assert (s_run_stage (request, &strays[i], &err) == 0);
+        assert (s_run_stage (request, &strays[i], &err) == -1);
+        cv_assert_that (err.code == CV_ERR_INVALID && strstr (err.message, "executor worker"), "stray %zu: %s", i,
+                        err.message);
+        assert (orchestrator_request_state (request) == REQUEST_FAILED);
+        /* the document says the action was not performed */
+        document = orchestrator_request_to_json (request, false);
+        action = json_array_get (json_object_get (json_object_get (document, "decision"), "actions"), 0);
+        assert (s_equal (json_string_value (json_object_get (action, "status")), "not_performed"));
+        json_decref (document);
+        orchestrator_request_destroy (&request);
+    }
+
     /* an Error reply or the wrong body fails the request with the reason */
     request = orchestrator_request_new ("r-2", NULL, "cust-1", "s-1", "hello", NULL, deadline);
     arena = cv_arena_new ();
     cv_envelope_t *envelope = orchestrator_request_stage_envelope (request, arena);
-    cv_envelope_t *reply = s_reply (envelope, CONVEYOR__V1__ENVELOPE__BODY_ERROR, &packed, &size);
+    cv_envelope_t *reply = s_reply (envelope, CONVEYOR__V1__ENVELOPE__BODY_ERROR, &acting, &packed, &size);
     assert (orchestrator_request_accept (request, &reply, packed, size, 1, &err) == -1);
     free (packed);
     assert (!orchestrator_request_result_bytes (request, 0, &size));
@@ -527,7 +719,8 @@ orchestrator_request_test (bool verbose)
     request = orchestrator_request_new ("r-3", NULL, "cust-1", NULL, "hello", NULL, deadline);
     arena = cv_arena_new ();
     envelope = orchestrator_request_stage_envelope (request, arena);
-    reply = s_reply (envelope, CONVEYOR__V1__ENVELOPE__BODY_REPLY, &packed, &size); /* a Reply where an Intent is due */
+    /* a Reply where an Intent is due */
+    reply = s_reply (envelope, CONVEYOR__V1__ENVELOPE__BODY_REPLY, &acting, &packed, &size);
     assert (orchestrator_request_accept (request, &reply, packed, size, 1, &err) == -1);
     free (packed);
     assert (err.code == CV_ERR_WRONG_BODY);

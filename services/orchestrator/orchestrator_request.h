@@ -1,11 +1,13 @@
-/* One customer request's life cycle: the state machine that moves it through the four stages,
+/* One customer request's life cycle: the state machine that moves it through its stages,
    the stage requests it sends, the results it keeps, and its JSON document for the HTTP API.
 
    States, in order (one switch in orchestrator_request_accept moves between them):
      INTENT   waiting for the intent worker's Intent
      GATHER   waiting for the gatherer's Evidence
      DECIDE   waiting for the decision worker's Decision
-     RESPOND  waiting for the responder's Reply
+     EXECUTE  waiting for the executor's ActionResults, one for each of the decision's actions;
+              a decision without actions goes straight to RESPOND
+     RESPOND  waiting for the responder's Reply, written from the results of all the above
      DONE     the reply is checkpointed; final
      FAILED   a stage failed for good (deadline, attempts, invalid result); final
    A stage result is accepted only when it is the body the current state waits for and it is
@@ -26,12 +28,13 @@ typedef enum {
     REQUEST_INTENT,
     REQUEST_GATHER,
     REQUEST_DECIDE,
+    REQUEST_EXECUTE,
     REQUEST_RESPOND,
     REQUEST_DONE,
     REQUEST_FAILED
 } orchestrator_state_t;
 
-#define REQUEST_STAGES 4
+#define REQUEST_STAGES 5
 
 typedef struct _orchestrator_request_t orchestrator_request_t;
 
@@ -52,9 +55,11 @@ void orchestrator_request_set_deadline (orchestrator_request_t *self, uint64_t d
 orchestrator_state_t orchestrator_request_state (const orchestrator_request_t *self);
 bool orchestrator_request_finished (const orchestrator_request_t *self);
 
-/* The stage a state waits for: "intent", "gather", "decide", "respond"; NULL for DONE/FAILED. */
+/* The stage a state waits for: "intent", "gather", "decide", "execute", "respond"; NULL for
+   DONE/FAILED. */
 const char *orchestrator_request_stage_name (orchestrator_state_t state);
-/* The worker service a state's stage goes to. */
+/* The worker service a state's stage goes to: "intent", "gatherer", "decision", "executor",
+   "responder"; NULL for DONE/FAILED. */
 const char *orchestrator_request_service (orchestrator_state_t state);
 /* The status word of the API: "running", "done", "failed". */
 const char *orchestrator_request_status (const orchestrator_request_t *self);
@@ -73,18 +78,24 @@ int orchestrator_request_accept (orchestrator_request_t *self, cv_envelope_t **r
 void orchestrator_request_fail (orchestrator_request_t *self, const char *message);
 const char *orchestrator_request_error (const orchestrator_request_t *self);
 
-/* The result of stage (0..3), borrowed, or NULL. */
+/* The result of stage (0..REQUEST_STAGES-1), borrowed, or NULL (not reached, or skipped). */
 const cv_envelope_t *orchestrator_request_result (const orchestrator_request_t *self, int stage);
 /* The bytes the result of stage came in (size in *size), borrowed, or NULL. */
 const uint8_t *orchestrator_request_result_bytes (const orchestrator_request_t *self, int stage, size_t *size);
 int64_t orchestrator_request_stage_us (const orchestrator_request_t *self, int stage);
+/* How many stage results the request holds (a skipped stage has none), and the stage of the
+   index-th of them, in the order they came (0 <= index < the count). */
+int orchestrator_request_result_count (const orchestrator_request_t *self);
+int orchestrator_request_result_stage (const orchestrator_request_t *self, int index);
 
-/* Adds a checkpoint's record for the document (stage 0..3, created at `at`, ISO 8601). */
+/* Adds a checkpoint's record for the document (stage 0..REQUEST_STAGES-1, created at `at`,
+   ISO 8601). */
 void orchestrator_request_note_checkpoint (orchestrator_request_t *self, int stage, const char *at);
 /* Sets the total time in ms, from creation to the final state. */
 void orchestrator_request_set_total_ms (orchestrator_request_t *self, double total_ms);
 
-/* The API document: request_id, status, intent, decision, reply, timings_ms, and with
+/* The API document: request_id, status, intent, evidence, decision (each action with what the
+   executor answered: status, reason, replayed, result), reply, timings_ms, and with
    with_checkpoints the checkpoints noted. A new reference. */
 json_t *orchestrator_request_to_json (const orchestrator_request_t *self, bool with_checkpoints);
 

@@ -7,9 +7,8 @@
 #include <microhttpd.h>
 
 #include "cv_alloc.h"
+#include "cv_probe.h"
 #include "orchestrator_api.h"
-
-static const char *s_services[] = {"intent", "gatherer", "decision", "responder"};
 
 static void
 s_unavailable (orchestrator_exchange_t *exchange, const char *code, const char *message)
@@ -108,10 +107,10 @@ s_readyz (orchestrator_routes_t *self, orchestrator_exchange_t *exchange)
     readiness->exchange = exchange;
     readiness->checks = json_object ();
     readiness->ready = true;
-    for (size_t i = 0; i < sizeof s_services / sizeof *s_services; i++) {
-        size_t workers = orchestrator_broker_workers (self->broker, s_services[i]);
+    for (const char *const *service = cv_worker_services; *service; service++) {
+        size_t workers = orchestrator_broker_workers (self->broker, *service);
         readiness->ready &= workers > 0;
-        json_object_set_new (readiness->checks, s_services[i], json_integer ((json_int_t) workers));
+        json_object_set_new (readiness->checks, *service, json_integer ((json_int_t) workers));
     }
     cv_error_t err;
     if (orchestrator_store_ping (self->store, s_pinged, readiness, &err))

@@ -48,8 +48,6 @@ struct _server_t {
     bool terminated;
 };
 
-static const char *s_services[] = {"intent", "gatherer", "decision", "responder"};
-
 /*  --------------------------------------------------------------------------
     Probes: the orchestrator's own, or passed through to a worker */
 
@@ -136,8 +134,8 @@ s_probe_arrived (void *owner, zframe_t **frame_p)
     } else {
         const char *service = request->probe->service;
         bool known = false;
-        for (size_t i = 0; i < sizeof s_services / sizeof *s_services; i++)
-            known |= streq (service, s_services[i]);
+        for (const char *const *worker = cv_worker_services; *worker; worker++)
+            known |= streq (service, *worker);
         char detail[128];
         if (!known || orchestrator_broker_workers (self->broker, service) == 0) {
             snprintf (detail, sizeof detail, known ? "no live %s worker is connected" : "no service named %s", service);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cv_alloc.h"
+#include "cv_context.h"
 #include "cv_migrations.h"
 #include "cv_msgpack.h"
 #include "cv_pg.h"
@@ -46,16 +47,25 @@ static const cv_pgpipe_statement_t s_statements[SQL_COUNT] = {
          " UNION ALL SELECT id, false FROM requests"
          "  WHERE user_id = $2 AND idempotency_key = NULLIF($5, '') AND NOT EXISTS (SELECT FROM recorded)",
          7, false},
-    /* A checkpoint, and a decision's actions with it; the request's row is left alone. */
+    /* A checkpoint; with the decide stage's the decision's actions, recorded ($6), and with the
+       execute stage's what became of them ($7), once: a performed action's row is final. The
+       request's row is left alone. */
     [SQL_CHECKPOINT] = {"checkpoint",
                         "WITH recorded AS ("
                         "  INSERT INTO actions (request_id, action_id, kind, params)"
                         "  SELECT $1, a->>'id', a->>'kind', a->'params'"
                         "  FROM jsonb_array_elements(NULLIF($6, '')::jsonb) a"
-                        "  ON CONFLICT DO NOTHING RETURNING 1)"
+                        "  ON CONFLICT DO NOTHING RETURNING 1),"
+                        " performed AS ("
+                        "  UPDATE actions SET status = p->>'status', result = p->'result',"
+                        "   reason = NULLIF(p->>'reason', ''), replayed = (p->>'replayed')::boolean,"
+                        "   attempts = (p->>'attempts')::int, performed_at = now(), updated_at = now()"
+                        "  FROM jsonb_array_elements(NULLIF($7, '')::jsonb) p"
+                        "  WHERE actions.request_id = $1 AND actions.action_id = p->>'id'"
+                        "   AND actions.status = 'recorded' RETURNING 1)"
                         " INSERT INTO checkpoints (request_id, seq, stage, body, elapsed_us)"
                         " VALUES ($1, $2::int, $3, $4::bytea, $5::bigint) ON CONFLICT DO NOTHING",
-                        6, false},
+                        7, false},
     /* The last checkpoint, and the request done with it. */
     [SQL_LAST_CHECKPOINT] = {"last_checkpoint",
                              "WITH checkpoint AS ("
@@ -350,6 +360,29 @@ s_actions_json (const Conveyor__V1__Decision *decision)
     return text;
 }
 
+/* The executor's results as a JSON array for the actions table; NULL when there are none. */
+static char *
+s_performed_json (const Conveyor__V1__ActionResults *performed)
+{
+    if (!performed || performed->n_results == 0)
+        return NULL;
+    json_t *rows = json_array ();
+    for (size_t i = 0; i < performed->n_results; i++) {
+        const Conveyor__V1__ActionResult *result = performed->results[i];
+        cv_error_t err;
+        json_t *answer = result->result.len
+                             ? cv_msgpack_unpack (result->result.data, result->result.len, "result", &err)
+                             : json_object ();
+        json_array_append_new (rows, json_pack ("{s:s, s:s, s:o, s:s, s:b, s:i}", "id", result->action_id, "status",
+                                                cv_context_action_outcome_name (result->outcome), "result",
+                                                answer ? answer : json_object (), "reason", result->reason, "replayed",
+                                                result->replayed, "attempts", (int) result->attempts));
+    }
+    char *text = json_dumps (rows, JSON_COMPACT);
+    json_decref (rows);
+    return text;
+}
+
 int
 orchestrator_store_checkpoint (orchestrator_store_t *self, const orchestrator_request_t *request, int stage,
                                orchestrator_store_fn *fn, void *owner, cv_error_t *err)
@@ -362,20 +395,23 @@ orchestrator_store_checkpoint (orchestrator_store_t *self, const orchestrator_re
     snprintf (elapsed, sizeof elapsed, "%lld", (long long) orchestrator_request_stage_us (request, stage));
     const cv_envelope_t *result = orchestrator_request_result (request, stage);
     char *actions = s_actions_json (stage == REQUEST_DECIDE ? result->decision : NULL);
+    char *performed = s_performed_json (stage == REQUEST_EXECUTE ? result->action_results : NULL);
     const char *values[] = {orchestrator_request_id (request),
                             seq,
                             orchestrator_request_stage_name ((orchestrator_state_t) stage),
                             (const char *) body,
                             elapsed,
-                            actions ? actions : ""};
-    int lengths[] = {0, 0, 0, (int) size, 0, 0};
-    int formats[] = {0, 0, 0, 1, 0, 0};
+                            actions ? actions : "",
+                            performed ? performed : ""};
+    int lengths[] = {0, 0, 0, (int) size, 0, 0, 0};
+    int formats[] = {0, 0, 0, 1, 0, 0, 0};
     /* The row changes only with the last one, whenever it is written: a failure is written by
        orchestrator_store_fail, after the checkpoints. */
     int statement = stage == REQUEST_STAGES - 1 ? SQL_LAST_CHECKPOINT : SQL_CHECKPOINT;
     int rc = s_run (s_pipe_of (self, orchestrator_request_id (request)), s_operation_new (self, statement, fn, owner),
                     values, lengths, formats, err);
     free (actions);
+    free (performed);
     return rc;
 }
 
@@ -536,30 +572,54 @@ s_test_wait (zloop_t *loop, s_test_t *test, int count)
     cv_assert_that (test->answered == test->wanted, "%d answers of %d", test->answered, test->wanted);
 }
 
-/* The worker's reply for request's current stage, accepted into it. */
+/* The worker's reply for request's current stage (stage), accepted into it: the decision freezes
+   a card, a-1, and the executor answers that it did. */
 static void
 s_test_advance (orchestrator_request_t *request, int stage)
 {
+    assert ((int) orchestrator_request_state (request) == stage);
     cv_arena_t *arena = cv_arena_new ();
     cv_envelope_t *sent = orchestrator_request_stage_envelope (request, arena);
     assert (sent);
     cv_envelope_t *reply = cv_envelope_reply_new (arena, sent);
-    if (stage == 0) {
+    cv_error_t err;
+    uint8_t *bank_answer = NULL;
+    if (stage == REQUEST_INTENT) {
         Conveyor__V1__Intent *intent = cv_envelope_set_intent (reply, arena);
-        intent->name = "card_arrival";
+        intent->name = "lost_or_stolen_card";
         intent->confidence = 1.0f;
         intent->method = CONVEYOR__V1__INTENT__METHOD__RULE;
-    } else if (stage == 1)
+    } else if (stage == REQUEST_GATHER)
         cv_envelope_set_evidence (reply, arena);
-    else if (stage == 2) {
+    else if (stage == REQUEST_DECIDE) {
         Conveyor__V1__Decision *decision = cv_envelope_set_decision (reply, arena);
-        decision->outcome = "answer";
-        decision->rule = "card_on_its_way";
+        decision->outcome = "freeze_card";
+        decision->rule = "lost_card_freeze";
+        Conveyor__V1__Action *action = cv_envelope_action_new (arena);
+        action->id = "a-1";
+        action->kind = "freeze_card";
+        decision->actions = cv_arena_alloc (arena, sizeof *decision->actions);
+        decision->actions[0] = action;
+        decision->n_actions = 1;
+    } else if (stage == REQUEST_EXECUTE) {
+        Conveyor__V1__ActionResults *performed = cv_envelope_set_action_results (reply, arena);
+        Conveyor__V1__ActionResult *result = cv_envelope_action_result_new (arena);
+        result->action_id = "a-1";
+        result->kind = "freeze_card";
+        result->outcome = CONVEYOR__V1__ACTION_RESULT__OUTCOME__DONE;
+        result->attempts = 2;
+        json_t *answer = json_pack ("{s:s}", "last4", "4417");
+        bank_answer = cv_msgpack_pack (answer, &result->result.len, &err);
+        json_decref (answer);
+        result->result.data = bank_answer;
+        performed->results = cv_arena_alloc (arena, sizeof *performed->results);
+        performed->results[0] = result;
+        performed->n_results = 1;
     } else
-        cv_envelope_set_reply (reply, arena)->text = "Your card is on its way.";
+        cv_envelope_set_reply (reply, arena)->text = "Your card ending 4417 is frozen.";
     size_t size;
     uint8_t *packed = cv_envelope_pack (reply, &size);
-    cv_error_t err;
+    free (bank_answer);
     cv_envelope_t *unpacked = cv_envelope_unpack (packed, size, &err);
     assert (unpacked);
     cv_assert_that (orchestrator_request_accept (request, &unpacked, packed, size, 1000, &err) == 0,
@@ -662,7 +722,7 @@ orchestrator_store_test (bool verbose)
     assert (streq (orchestrator_request_error (test.loaded), "the test failed it"));
     orchestrator_request_destroy (&test.loaded);
 
-    /* corked, the four checkpoints go together; one written twice is left as it was */
+    /* corked, the five checkpoints go together; one written twice is left as it was */
     /* queued also counts the statements a connection still being set up is preparing */
     size_t queued_before = orchestrator_store_queued (store);
     orchestrator_store_cork (store, true);
@@ -682,6 +742,26 @@ orchestrator_store_test (bool verbose)
     assert (orchestrator_store_checkpoint (store, request, 0, s_test_answer, &test, &err) == 0);
     s_test_wait (loop, &test, 1);
     assert (test.code == 0);
+
+    /* the decision's action was recorded with the decide checkpoint, and marked done with the
+       execute one, with the bank's answer */
+    char query[256];
+    snprintf (query, sizeof query,
+              "SELECT status, result->>'last4', coalesce(reason, ''), replayed::text, attempts::text,"
+              " (performed_at IS NOT NULL)::text FROM actions WHERE request_id = '%s' AND action_id = 'a-1'",
+              orchestrator_request_id (request));
+    cv_pg_t *reader = cv_pg_new (database_url, "orchestrator_store_test", &err);
+    cv_assert_that (reader, "connect: %s", err.message);
+    cv_pg_result_t *row = cv_pg_exec (reader, query, 0, NULL, &err);
+    cv_assert_that (row && cv_pg_result_rows (row) == 1, "the action's row: %s", row ? "missing" : err.message);
+    cv_assert_that (streq (cv_pg_result_text (row, 0, 0), "done") && streq (cv_pg_result_text (row, 0, 1), "4417")
+                        && streq (cv_pg_result_text (row, 0, 2), "") && streq (cv_pg_result_text (row, 0, 3), "false")
+                        && streq (cv_pg_result_text (row, 0, 4), "2") && streq (cv_pg_result_text (row, 0, 5), "true"),
+                    "the action's row: %s %s '%s' %s %s %s", cv_pg_result_text (row, 0, 0),
+                    cv_pg_result_text (row, 0, 1), cv_pg_result_text (row, 0, 2), cv_pg_result_text (row, 0, 3),
+                    cv_pg_result_text (row, 0, 4), cv_pg_result_text (row, 0, 5));
+    cv_pg_result_destroy (&row);
+    cv_pg_destroy (&reader);
 
     /* loaded back: done, with its results and checkpoints */
     assert (orchestrator_store_load (store, orchestrator_request_id (request), s_test_answer, &test, &err) == 0);

@@ -1,5 +1,5 @@
 /* The orchestrator's PostgreSQL store: requests, their stage checkpoints (the stage result as the
-   bytes the worker sent), the actions a decision recorded, and the look-ups behind
+   bytes the worker sent), the actions a decision took and what became of them, and the look-ups behind
    GET /v1/requests/{id} and recovery.
 
    Nothing here blocks the orchestrator's loop: every operation is queued on one of a small pool
@@ -8,10 +8,10 @@
    flight share the next one (group commit). The writes of one request always go to the same
    connection, so they commit in the order they were made.
 
-   A checkpoint and a decision's actions, or the last checkpoint and the request's row marked done,
-   are one statement: they commit together or not at all. The row is written only when the request
-   is recorded and when it ends. Every statement is prepared once per connection, with the
-   stage result as a binary parameter.
+   A checkpoint and its actions' rows (recorded with the decision, updated with the executor's
+   answer), or the last checkpoint and the request's row marked done, are one statement: they commit together or not at
+   all. The row is written only when the request is recorded and when it ends. Every statement is prepared once per
+   connection, with the stage result as a binary parameter.
 
    While a connection is down every operation for it is refused at once (-1 with UNAVAILABLE), and
    orchestrator_store_available is false, so the caller can answer 503 instead of waiting. */
@@ -72,8 +72,10 @@ void orchestrator_store_abort (orchestrator_store_t *self, const char *why);
 /* Records a new request as running at its first stage. */
 int orchestrator_store_create (orchestrator_store_t *self, const orchestrator_request_t *request,
                                orchestrator_store_fn *fn, void *owner, cv_error_t *err) CV_MUST_CHECK;
-/* Writes the checkpoint of a stage the request has finished (its result bytes, seq = stage + 1),
-   for the decide stage its actions, and with the last stage's the request's row marked done.
+/* Writes the checkpoint of a stage the request has finished (its result bytes, seq = stage + 1):
+   with the decide stage's the decision's actions, recorded; with the execute stage's what the
+   executor answered for each (status, result, reason, replayed, attempts, when); with the last
+   stage's the request's row marked done.
    Idempotent: a checkpoint already written is left as it is. */
 int orchestrator_store_checkpoint (orchestrator_store_t *self, const orchestrator_request_t *request, int stage,
                                    orchestrator_store_fn *fn, void *owner, cv_error_t *err) CV_MUST_CHECK;

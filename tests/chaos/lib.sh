@@ -1,12 +1,14 @@
 # The chaos harness, on top of the end-to-end one (tests/e2e/lib.sh): a stack with two copies of
 # every worker under steady load from `conveyor bench`, clients that keep the request ids they are
-# given, and the checks every scenario ends with: no request left running, checkpoints 1..n with
-# no gap and at most 4, every answered request done with its 4 checkpoints, every request id a
-# client was given finished, and a short clean bench run. Everything is bounded: a load runs for
+# given, and the checks every scenario ends with: no request left running, each request's checkpoints
+# a beginning of its stages (1 intent, 2 gather, 3 decide, 4 execute when the decision has actions,
+# 5 respond) without gap or repeat, every answered request done with all of them and its actions
+# performed, each once in the bank, every request id a client was given finished, and a short clean
+# bench run. Everything is bounded: a load runs for
 # seconds, a wait polls with a deadline, and a fault is paced by the test's own clock.
 source "$(dirname "${BASH_SOURCE[0]}")/../e2e/lib.sh"
 
-CHAOS_SERVICES=(intent gatherer decision responder)
+CHAOS_SERVICES=(intent gatherer decision executor responder)
 CHAOS_NAME=""
 CHAOS_BENCH_PID=""
 CHAOS_WITNESS_PIDS=()
@@ -185,16 +187,35 @@ chaos_wait_served() {
     CHAOS_BACK_S=$(awk -v ms="$(($(date +%s%3N) - started_ms))" 'BEGIN { printf "%.1f", ms / 1000 }')
 }
 
-# chaos_check_store: the checkpoints' promises, in the database. Run once nothing is running.
+# Each request with the seqs of its checkpoints ("1,2,3") and the seqs of all its stages ("1,2,3,4,5"
+# when its decision recorded actions, else "1,2,3,5"): id, status, seqs, stages.
+CHAOS_SEQS="SELECT r.id, r.status, coalesce(string_agg(c.seq::text, ',' ORDER BY c.seq), '') AS seqs,
+                   CASE WHEN EXISTS (SELECT FROM actions a WHERE a.request_id = r.id) THEN '1,2,3,4,5'
+                        ELSE '1,2,3,5' END AS stages
+            FROM requests r LEFT JOIN checkpoints c ON c.request_id = r.id GROUP BY r.id, r.status"
+
+# chaos_check_store: the checkpoints' and the actions' promises, in the database. Run once nothing
+# is running.
 chaos_check_store() {
     local bad
-    bad=$(e2e_psql -c "SELECT request_id || ' has ' || count(*) || ' checkpoints, the last seq ' || max(seq)
-                       FROM checkpoints GROUP BY request_id HAVING count(*) <> max(seq) OR max(seq) > 4 OR min(seq) < 1")
-    [[ -z $bad ]] || e2e_fail "checkpoints duplicated, missing or beyond 4: $bad"
-    bad=$(e2e_psql -c "SELECT r.id || ' is done with ' || count(c.seq) || ' checkpoints'
-                       FROM requests r LEFT JOIN checkpoints c ON c.request_id = r.id
-                       WHERE r.status = 'done' GROUP BY r.id HAVING count(c.seq) <> 4")
-    [[ -z $bad ]] || e2e_fail "a done request without its 4 checkpoints: $bad"
+    bad=$(e2e_psql -c "SELECT id || ' has checkpoints ' || seqs || ' of ' || stages FROM ($CHAOS_SEQS) s
+                       WHERE seqs <> '' AND NOT (stages || ',') LIKE (seqs || ',%')")
+    [[ -z $bad ]] || e2e_fail "checkpoints duplicated, missing or out of order: $bad"
+    bad=$(e2e_psql -c "SELECT id || ' is done with checkpoints ' || seqs FROM ($CHAOS_SEQS) s
+                       WHERE status = 'done' AND seqs <> stages")
+    [[ -z $bad ]] || e2e_fail "a done request without a checkpoint of each of its stages: $bad"
+    # Exactly once: a done request's actions were performed, and each action's key was applied by
+    # the bank once (its primary key) and for no other action.
+    bad=$(e2e_psql -c "SELECT a.request_id || ' ' || a.action_id || ' ' || a.status FROM actions a
+                       JOIN requests r ON r.id = a.request_id WHERE r.status = 'done' AND a.status = 'recorded'")
+    [[ -z $bad ]] || e2e_fail "a done request with an action not performed: $bad"
+    bad=$(e2e_psql -c "SELECT b.idempotency_key FROM bank.applied_actions b LEFT JOIN actions a
+                       ON b.idempotency_key = a.request_id || ':' || a.action_id WHERE a.action_id IS NULL")
+    [[ -z $bad ]] || e2e_fail "the bank applied a key no action of the pipeline has: $bad"
+    bad=$(e2e_psql -c "SELECT a.request_id || ' ' || a.action_id FROM actions a
+                       WHERE a.status IN ('done', 'refused') AND NOT EXISTS (SELECT FROM bank.applied_actions b
+                           WHERE b.idempotency_key = a.request_id || ':' || a.action_id AND b.outcome = a.status)")
+    [[ -z $bad ]] || e2e_fail "an action said done or refused that the bank has no record of: $bad"
     bad=$(e2e_psql -c "SELECT id FROM requests WHERE status <> 'running' AND finished_at IS NULL")
     [[ -z $bad ]] || e2e_fail "finished requests without finished_at: $bad"
     # A decision's actions are written with its checkpoint, in one statement: none without it,
@@ -205,8 +226,8 @@ chaos_check_store() {
     [[ -z $bad ]] || e2e_fail "actions recorded apart from their decision's checkpoint: $bad"
 }
 
-# chaos_check_witnessed: every request a witness was answered 200 for is done with its 4
-# checkpoints; every request id a witness was given (a 503 of a parked request carries one) has
+# chaos_check_witnessed: every request a witness was answered 200 for is done with a checkpoint of
+# each of its stages; every request id a witness was given (a 503 of a parked request carries one) has
 # finished; every 503 carries Retry-After. Sets CHAOS_WITNESSED (answers seen) and CHAOS_IDS.
 chaos_check_witnessed() {
     local file=$E2E_DIR/witness.txt ids bad
@@ -225,10 +246,9 @@ chaos_check_witnessed() {
     [[ -z $bad ]] || e2e_fail "requests given an id but not finished: $bad"
     ids=$(awk '$1 == 200 { printf "%s'\''%s'\''", sep, $2; sep = "," }' "$file")
     if [[ -n $ids ]]; then
-        bad=$(e2e_psql -c "SELECT r.id || ' ' || r.status || ' with ' || count(c.seq) || ' checkpoints'
-                           FROM requests r LEFT JOIN checkpoints c ON c.request_id = r.id WHERE r.id IN ($ids)
-                           GROUP BY r.id, r.status HAVING r.status <> 'done' OR count(c.seq) <> 4")
-        [[ -z $bad ]] || e2e_fail "answered 200 but not done with 4 checkpoints: $bad"
+        bad=$(e2e_psql -c "SELECT id || ' ' || status || ' with checkpoints ' || seqs FROM ($CHAOS_SEQS) s
+                           WHERE id IN ($ids) AND (status <> 'done' OR seqs <> stages)")
+        [[ -z $bad ]] || e2e_fail "answered 200 but not done with a checkpoint of each of its stages: $bad"
     fi
 }
 

@@ -12,6 +12,7 @@ e2e_start_worker intent intent-1
 e2e_start_worker gatherer gatherer-1
 e2e_start_worker decision decision-1
 e2e_start_worker responder responder-1
+e2e_start_worker executor executor-1
 e2e_wait_ready
 
 # bench ARGS...: runs conveyor bench against the stack; stdout in $E2E_DIR/bench.out, stderr in

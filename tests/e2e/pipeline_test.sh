@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # End to end: the whole stack (orchestrator and one of each worker, the built binaries) with a
 # real PostgreSQL and the demo bank's HTTP service. The nine demo intents answered through HTTP (one through a two-step plan),
-# another from the knowledge base, four checkpoints per finished request, actions recorded,
-# idempotency, bad input refused with a 4xx, probes.
+# another from the knowledge base, a checkpoint per stage of each finished request, the actions
+# performed through the bank's write path, idempotency, bad input refused with a 4xx, probes.
 source "$(dirname "$0")/lib.sh"
 e2e_setup pipeline
 e2e_start_stack
 
-# text | intent | outcome | a phrase the reply must hold (cust-1's guaranteed data)
+# text | intent | outcome | a phrase the reply must hold (cust-1's guaranteed data). The actions
+# are performed: the lost card comes last, as the card it freezes is the one the others read.
 cases=(
-    "I lost my card yesterday|lost_or_stolen_card|freeze_card|4417"
     "My new card still hasn't arrived, when will it come?|card_arrival|answer|CP482913374IE"
     "I want a refund for my last purchase|request_refund|refund_eligible|Lidl"
     "Why is my transfer still pending?|pending_transfer|answer|Sean Murphy"
@@ -18,6 +18,7 @@ cases=(
     "There is a payment I don't recognise on my card|card_payment_not_recognised|escalate|disputes team"
     "I was charged twice for the same thing|transaction_charged_twice|refund_eligible|Deliveroo"
     "I think my card has been compromised|compromised_card|answer|14.20 EUR at Uber"
+    "I lost my card yesterday|lost_or_stolen_card|freeze_card|4417"
 )
 ids=()
 for case in "${cases[@]}"; do
@@ -35,16 +36,16 @@ for case in "${cases[@]}"; do
 done
 # The bank's other systems, over HTTP: the card tracker, asked with the tracking number the first
 # SQL tool found, and the FX service, asked with the currency the customer named.
-document=$(curl -sS "$E2E_API/v1/requests/${ids[1]}")
+document=$(curl -sS "$E2E_API/v1/requests/${ids[0]}")
 e2e_expect "the card tracker" "$document" \
     '.decision.rule == "card_tracked_card_in_use" and (.reply.text | contains("An Post")) and ([.evidence.tools[] | select(.name == "delivery_status") | [.status, .rows]] == [["ok", 1]])'
-document=$(curl -sS "$E2E_API/v1/requests/${ids[5]}")
+document=$(curl -sS "$E2E_API/v1/requests/${ids[4]}")
 e2e_expect "the FX service" "$document" \
     '.decision.rule == "fx_rate" and (.reply.text | test("1 EUR = [0-9.]+ USD \\(reference mid rate"))'
 e2e_ok "http tools: the card tracker and the FX service"
 # A two-step plan: card_payments reads the card that active_cards found; both ran, and the
 # reply is made of the second's rows.
-document=$(curl -sS "$E2E_API/v1/requests/${ids[8]}")
+document=$(curl -sS "$E2E_API/v1/requests/${ids[7]}")
 e2e_expect "two steps: both tools" "$document" \
     '[.evidence.tools[] | select(.name == "active_cards" or .name == "card_payments") | [.name, .status, .rows]] == [["active_cards", "ok", 1], ["card_payments", "ok", 3]]'
 e2e_expect "two steps: the reply" "$document" '.reply.template == "compromised_card_payments" and (.reply.text | contains("card ending 4417 is 14.20 EUR at Uber"))'
@@ -69,20 +70,30 @@ e2e_expect "a knowledge-base answer: the kb tool in the request document" "$(cur
     '[.evidence.tools[] | select(.name == "kb_answers" and .status == "ok")] | length == 1'
 ids+=("$kb_id")
 
-# Four checkpoints per finished request, in the API and in the database.
+# A checkpoint per stage of each finished request, in the API and in the database: five when the
+# decision had actions, four when it had none (nothing to execute).
 for id in "${ids[@]}"; do
     document=$(curl -sS "$E2E_API/v1/requests/$id")
     e2e_expect "GET $id" "$document" \
-        '.status == "done" and ([.checkpoints[] | .seq] == [1,2,3,4]) and ([.checkpoints[] | .stage] == ["intent","gather","decide","respond"]) and (.reply.text | length > 0)'
-    [[ $(e2e_psql -c "SELECT count(*) FROM checkpoints WHERE request_id = '$id'") == 4 ]] ||
-        e2e_fail "request $id does not have 4 checkpoints in the database"
+        '.status == "done" and (.reply.text | length > 0) and (if (.decision.actions | length) > 0
+           then [.checkpoints[] | [.seq, .stage]] == [[1,"intent"],[2,"gather"],[3,"decide"],[4,"execute"],[5,"respond"]]
+           else [.checkpoints[] | [.seq, .stage]] == [[1,"intent"],[2,"gather"],[3,"decide"],[5,"respond"]] end)'
+    expected=$(jq '.checkpoints | length' <<<"$document")
+    [[ $(e2e_psql -c "SELECT count(*) FROM checkpoints WHERE request_id = '$id'") == "$expected" ]] ||
+        e2e_fail "request $id does not have its $expected checkpoints in the database"
 done
-e2e_ok "4 checkpoints per finished request"
+e2e_ok "a checkpoint per stage of each finished request"
 
-# The decision's actions are recorded with the decide checkpoint (not executed yet).
-[[ $(e2e_psql -c "SELECT kind || ':' || status || ':' || (params->>'last4') FROM actions WHERE request_id = '${ids[0]}'") == "freeze_card:recorded:4417" ]] ||
-    e2e_fail "the freeze_card action of ${ids[0]} is not recorded"
-e2e_ok "actions recorded"
+# The lost card's freeze was performed through the bank's write path: the action's row says done,
+# with the bank's answer, the card is frozen, and the document says so.
+lost=${ids[8]}
+[[ $(e2e_psql -c "SELECT kind || ':' || status || ':' || (result->>'last4') FROM actions WHERE request_id = '$lost'") == "freeze_card:done:4417" ]] ||
+    e2e_fail "the freeze_card action of $lost is not done: $(e2e_psql -c "SELECT * FROM actions WHERE request_id = '$lost'")"
+[[ $(e2e_psql -c "SELECT status FROM bank.cards WHERE customer_id = 'cust-1' AND last4 = '4417'") == frozen ]] ||
+    e2e_fail "cust-1's card 4417 is not frozen"
+e2e_expect "the action in the document" "$(curl -sS "$E2E_API/v1/requests/$lost")" \
+    '.decision.actions_status == "done" and (.decision.actions[0] | .kind == "freeze_card" and .status == "done" and .result.last4 == "4417" and (.replayed | not))'
+e2e_ok "actions performed"
 
 # The same idempotency key twice: the first answer, not a second run.
 body='{"user_id": "cust-1", "text": "I lost my card", "idempotency_key": "idem-e2e-1"}'

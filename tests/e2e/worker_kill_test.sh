@@ -13,6 +13,7 @@ e2e_start_orchestrator --attempt-timeout-ms 60000
 e2e_start_worker intent intent-1
 e2e_start_worker decision decision-1
 e2e_start_worker responder responder-1
+e2e_start_worker executor executor-1
 e2e_start_worker gatherer gatherer-a
 e2e_wait_ready
 
@@ -47,8 +48,8 @@ answer=$(cat "$E2E_DIR/answer")
 e2e_expect "completed after the kill" "$answer" \
     '.status == "done" and .intent.name == "lost_or_stolen_card" and .decision.outcome == "freeze_card" and ([.evidence.tools[].status] | all(. == "ok"))'
 id=$(jq -r .request_id <<<"$answer")
-[[ $(e2e_psql -c "SELECT string_agg(seq::text, ',' ORDER BY seq) FROM checkpoints WHERE request_id = '$id'") == "1,2,3,4" ]] ||
-    e2e_fail "request $id does not have checkpoints 1..4"
+[[ $(e2e_psql -c "SELECT string_agg(seq::text, ',' ORDER BY seq) FROM checkpoints WHERE request_id = '$id'") == "1,2,3,4,5" ]] ||
+    e2e_fail "request $id does not have checkpoints 1..5"
 grep -q 'gather attempt 1 failed\|gatherer attempt 1 failed' "$E2E_DIR/orchestrator.log" ||
     e2e_fail "the orchestrator did not log the failed first attempt"
 e2e_ok "the request completed on gatherer-b"

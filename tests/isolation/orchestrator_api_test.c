@@ -25,7 +25,7 @@ s_test_happy_path (const otest_run_t *run)
     call = otest_http (test, "GET", "/readyz", NULL);
     otest_http_expect (call, 200);
     otest_expect_streq ("readyz", otest_text_at (call->document, "checks.postgresql"), "ok");
-    for (int stage = 0; stage < 4; stage++) {
+    for (int stage = 0; stage < OTEST_STAGES; stage++) {
         char path[64];
         snprintf (path, sizeof path, "checks.%s", otest_services[stage]);
         assert (json_integer_value (otest_at (call->document, path)) == 1);
@@ -40,20 +40,21 @@ s_test_happy_path (const otest_run_t *run)
     otest_expect_streq ("decision.outcome", otest_text_at (call->document, "decision.outcome"), "answer");
     assert (json_array_size (otest_at (call->document, "evidence.tools")) == 1);
     size_t last_arrival = 0;
-    for (int stage = 0; stage < 4; stage++) {
+    for (int stage = 0; stage < OTEST_STAGES; stage++) {
         otest_fake_t *fake = otest_fake (test, stage);
         assert (fake->worker->request_count == 1 && streq (fake->worker->requests[0]->request_id, id));
         assert (fake->worker->requests[0]->attempt == 1);
         assert (fake->arrival[0] > last_arrival); /* in stage order */
         last_arrival = fake->arrival[0];
     }
-    const Conveyor__V1__IntentRequest *asked = otest_fake (test, 0)->worker->requests[0]->intent_request;
+    const Conveyor__V1__IntentRequest *asked = otest_fake (test, OTEST_INTENT)->worker->requests[0]->intent_request;
     otest_expect_streq ("intent_request.user_id", asked->user_id, "cust-1");
     otest_expect_streq ("intent_request.text", asked->text, "Where is my new card?");
-    otest_expect_streq ("respond_request.text", otest_fake (test, 3)->worker->requests[0]->respond_request->text,
+    otest_expect_streq ("respond_request.text",
+                        otest_fake (test, OTEST_RESPONDER)->worker->requests[0]->respond_request->text,
                         "Where is my new card?");
 
-    otest_expect_checkpoints (test, id, 4);
+    otest_expect_checkpoints (test, id, OTEST_STAGES);
     otest_expect_db_status (test, id, "done");
     assert (otest_db_count (test,
                             "SELECT count(*) FROM requests WHERE id = $1 AND finished_at IS NOT NULL"
@@ -62,7 +63,8 @@ s_test_happy_path (const otest_run_t *run)
             == 1);
     assert (otest_db_count (test,
                             "SELECT count(*) FROM actions WHERE request_id = $1 AND action_id = 'a-1'"
-                            " AND kind = 'notify' AND params = jsonb_build_object('request', $1::text)",
+                            " AND kind = 'notify' AND params = jsonb_build_object('request', $1::text)"
+                            " AND status = 'done' AND result = jsonb_build_object('request', $1::text)",
                             id)
             == 1);
 
@@ -71,9 +73,13 @@ s_test_happy_path (const otest_run_t *run)
     otest_call_t *get = otest_http (test, "GET", path, NULL);
     otest_http_expect (get, 200);
     otest_expect_done (get);
+    /* the action, and what the executor answered for it */
+    otest_expect_streq ("the action's kind", otest_text_at (get->document, "decision.actions.0.kind"), "notify");
+    otest_expect_streq ("the action's status", otest_text_at (get->document, "decision.actions.0.status"), "done");
+    otest_expect_streq ("the action's result", otest_text_at (get->document, "decision.actions.0.result.request"), id);
     json_t *checkpoints = otest_at (get->document, "checkpoints");
-    assert (json_array_size (checkpoints) == 4);
-    for (size_t i = 0; i < 4; i++)
+    assert (json_array_size (checkpoints) == OTEST_STAGES);
+    for (size_t i = 0; i < OTEST_STAGES; i++)
         otest_expect_streq ("checkpoint",
                             json_string_value (json_object_get (json_array_get (checkpoints, i), "stage")),
                             otest_stages[i]);
@@ -100,7 +106,7 @@ s_test_idempotency (const otest_run_t *run)
     otest_t *test = otest_test_new (run, "idempotency");
     otest_start (test);
     otest_fakes_start (test, ANSWER_GOOD);
-    otest_fake_t *intent = otest_fake (test, 0);
+    otest_fake_t *intent = otest_fake (test, OTEST_INTENT);
     intent->answer = ANSWER_HOLD;
 
     otest_call_t *first = otest_post (test, "cust-5", "Where is my card?", "idem-1");
@@ -122,7 +128,7 @@ s_test_idempotency (const otest_run_t *run)
     otest_expect_done (third);
     otest_expect_streq ("the third POST's request_id", otest_request_id (third), id);
     assert (intent->worker->request_count == 1);
-    for (int stage = 0; stage < 4; stage++)
+    for (int stage = 0; stage < OTEST_STAGES; stage++)
         assert (otest_fake_count (otest_fake (test, stage), id) == 1);
 
     otest_call_t *other = otest_post (test, "cust-6", "Where is my card?", "idem-1");
@@ -131,7 +137,7 @@ s_test_idempotency (const otest_run_t *run)
     assert (!streq (otest_request_id (other), id));
     assert (intent->worker->request_count == 2);
     assert (otest_db_count (test, "SELECT count(*) FROM requests WHERE idempotency_key = $1", "idem-1") == 2);
-    otest_expect_checkpoints (test, id, 4);
+    otest_expect_checkpoints (test, id, OTEST_STAGES);
     otest_http_destroy (&first);
     otest_http_destroy (&second);
     otest_http_destroy (&third);
@@ -188,7 +194,7 @@ s_test_idempotency_race (const otest_run_t *run)
     otest_expect_streq ("the retry's request_id", otest_request_id (retry), "r-race-winner");
     otest_expect_streq ("the retry's status", otest_text_at (retry->document, "status"), "running");
     otest_http_destroy (&retry);
-    assert (otest_fake (test, 0)->worker->request_count == 0);
+    assert (otest_fake (test, OTEST_INTENT)->worker->request_count == 0);
     otest_test_destroy (&test);
 }
 
@@ -202,7 +208,7 @@ s_test_back_pressure (const otest_run_t *run)
     test->config.max_in_flight = 2;
     otest_start (test);
     otest_fakes_start (test, ANSWER_GOOD);
-    otest_fake_t *intent = otest_fake (test, 0);
+    otest_fake_t *intent = otest_fake (test, OTEST_INTENT);
     intent->answer = ANSWER_HOLD;
 
     otest_call_t *held[2];

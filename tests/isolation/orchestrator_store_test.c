@@ -62,7 +62,7 @@ s_test_store_cut (const otest_run_t *run)
     otest_proxy_start (test);
     otest_start (test);
     otest_fakes_start (test, ANSWER_GOOD);
-    otest_fake_t *gatherer = otest_fake (test, 1), *decision = otest_fake (test, 2);
+    otest_fake_t *gatherer = otest_fake (test, OTEST_GATHERER), *decision = otest_fake (test, OTEST_DECISION);
     gatherer->answer = decision->answer = ANSWER_HOLD;
 
     otest_call_t *call = otest_post (test, "cust-10", "Where is my card?", "cut-1");
@@ -98,7 +98,7 @@ s_test_store_cut (const otest_run_t *run)
     otest_http_expect (call, 200);
     otest_expect_done (call);
     otest_expect_streq ("the retry's request_id", otest_request_id (call), id);
-    otest_expect_checkpoints (test, id, 4);
+    otest_expect_checkpoints (test, id, OTEST_STAGES);
     otest_expect_db_status (test, id, "done");
     otest_http_destroy (&call);
     free (id);
@@ -119,7 +119,7 @@ s_test_store_stall (const otest_run_t *run)
     /* The store's connections may have timed out while the actor migrated at start (the migration
        blocks its loop, and 300 ms is short): wait until they are up again. */
     otest_wait_ready (test);
-    otest_fake_t *gatherer = otest_fake (test, 1), *decision = otest_fake (test, 2);
+    otest_fake_t *gatherer = otest_fake (test, OTEST_GATHERER), *decision = otest_fake (test, OTEST_DECISION);
     gatherer->answer = decision->answer = ANSWER_HOLD;
 
     otest_call_t *call = otest_post (test, "cust-16", "Where is my card?", "stall-1");
@@ -139,7 +139,7 @@ s_test_store_stall (const otest_run_t *run)
     assert (streq (decision->worker->requests[0]->request_id, id));
     otest_fake_answer (decision, 0, ANSWER_GOOD);
     otest_wait_db_status (test, id, "done");
-    otest_expect_checkpoints (test, id, 4);
+    otest_expect_checkpoints (test, id, OTEST_STAGES);
     free (id);
     otest_test_destroy (&test);
 }
@@ -176,7 +176,7 @@ s_test_terminate (const otest_run_t *run)
     otest_t *test = otest_test_new (run, "term");
     otest_start (test);
     otest_fakes_start (test, ANSWER_HOLD);
-    otest_fake_t *intent = otest_fake (test, 0);
+    otest_fake_t *intent = otest_fake (test, OTEST_INTENT);
 
     otest_call_t *keyed = otest_post (test, "cust-12", "Where is my card?", "term-1");
     otest_wait_requests (intent, 1);
@@ -185,7 +185,7 @@ s_test_terminate (const otest_run_t *run)
     otest_wait_requests (intent, 2);
     char *gathering_id = cv_strdup (intent->worker->requests[1]->request_id);
     otest_fake_answer (intent, 1, ANSWER_GOOD);
-    otest_wait_requests (otest_fake (test, 1), 1);
+    otest_wait_requests (otest_fake (test, OTEST_GATHERER), 1);
     otest_expect_checkpoints (test, gathering_id, 1);
 
     otest_stop (test);
@@ -202,9 +202,9 @@ s_test_terminate (const otest_run_t *run)
     otest_fakes_start (test, ANSWER_GOOD);
     otest_wait_db_status (test, keyed_id, "done");
     otest_wait_db_status (test, gathering_id, "done");
-    assert (otest_fake_count (otest_fake (test, 0), gathering_id) == 0); /* resumed at its gather stage */
-    assert (otest_fake_count (otest_fake (test, 1), gathering_id) == 1);
-    assert (otest_fake_count (otest_fake (test, 0), keyed_id) == 1);
+    assert (otest_fake_count (otest_fake (test, OTEST_INTENT), gathering_id) == 0); /* resumed at its gather stage */
+    assert (otest_fake_count (otest_fake (test, OTEST_GATHERER), gathering_id) == 1);
+    assert (otest_fake_count (otest_fake (test, OTEST_INTENT), keyed_id) == 1);
     free (keyed_id);
     free (gathering_id);
     otest_test_destroy (&test);

@@ -25,8 +25,8 @@ s_test_worker_garbage (const otest_run_t *run)
     test->config.attempt_timeout_ms = 200;
     otest_start (test);
     otest_fakes_start (test, ANSWER_GOOD);
-    otest_fake_t *intent = otest_fake (test, 0), *gatherer = otest_fake (test, 1);
-    otest_fake_t *decision = otest_fake (test, 2), *responder = otest_fake (test, 3);
+    otest_fake_t *intent = otest_fake (test, OTEST_INTENT), *gatherer = otest_fake (test, OTEST_GATHERER);
+    otest_fake_t *decision = otest_fake (test, OTEST_DECISION), *responder = otest_fake (test, OTEST_RESPONDER);
 
     /* malformed, then good: the second attempt succeeds */
     otest_fake_script (intent, 2, ANSWER_MALFORMED, ANSWER_GOOD);
@@ -36,7 +36,7 @@ s_test_worker_garbage (const otest_run_t *run)
     const char *id = otest_request_id (call);
     assert (otest_fake_count (intent, id) == 2);
     assert (intent->worker->requests[0]->attempt == 1 && intent->worker->requests[1]->attempt == 2);
-    otest_expect_checkpoints (test, id, 4);
+    otest_expect_checkpoints (test, id, OTEST_STAGES);
     otest_http_destroy (&call);
 
     /* junk off the protocol, from a registered worker */
@@ -78,6 +78,30 @@ s_test_worker_garbage (const otest_run_t *run)
     assert (otest_fake_count (decision, id) == 1);
     otest_http_destroy (&call);
 
+    /* the wrong body from the executor: the request fails, its action is left as recorded and its
+       document says it was not performed */
+    otest_fake_t *executor = otest_fake (test, OTEST_EXECUTOR);
+    otest_fake_script (executor, 1, ANSWER_WRONG_BODY);
+    call = otest_post (test, "cust-7", "Where is my card?", NULL);
+    otest_http_expect (call, 502);
+    id = otest_request_id (call);
+    otest_expect_contains ("error.message", otest_text_at (call->document, "error.message"), "intent");
+    otest_expect_streq ("the action's status", otest_text_at (call->document, "decision.actions.0.status"),
+                        "not_performed");
+    otest_expect_db_status (test, id, "failed");
+    otest_expect_checkpoints (test, id, 3);
+    assert (otest_db_count (test, "SELECT count(*) FROM actions WHERE request_id = $1 AND status = 'recorded'", id)
+            == 1);
+    otest_http_destroy (&call);
+
+    /* UNAVAILABLE from the executor, then from the responder: retried */
+    otest_fake_script (executor, 1, ANSWER_UNAVAILABLE);
+    call = otest_post (test, "cust-7", "Where is my card?", NULL);
+    otest_http_expect (call, 200);
+    otest_expect_done (call);
+    assert (otest_fake_count (executor, otest_request_id (call)) == 2);
+    otest_http_destroy (&call);
+
     /* UNAVAILABLE from the responder: retried */
     otest_fake_script (responder, 1, ANSWER_UNAVAILABLE);
     call = otest_post (test, "cust-7", "Where is my card?", NULL);
@@ -115,7 +139,7 @@ s_test_probes (const otest_run_t *run)
 {
     otest_t *test = otest_test_new (run, "probes");
     otest_start (test);
-    otest_fake_t *gatherer = otest_fake_new (test, 1, ANSWER_GOOD);
+    otest_fake_t *gatherer = otest_fake_new (test, OTEST_GATHERER, ANSWER_GOOD);
     otest_wait_registered (test);
 
     const Conveyor__V1__ProbeResult *result = otest_probe (test, "");
@@ -183,7 +207,7 @@ s_test_tool_tests (const otest_run_t *run)
     otest_expect_error (call, "no_gatherer");
     otest_http_destroy (&call);
 
-    otest_fake_t *gatherer = otest_fake_new (test, 1, ANSWER_HOLD);
+    otest_fake_t *gatherer = otest_fake_new (test, OTEST_GATHERER, ANSWER_HOLD);
     otest_wait_registered (test);
     call = s_tool_test (test, "{\"user_id\": \"cust-1\"}", 400);
     otest_expect_error (call, "invalid_field");

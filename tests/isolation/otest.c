@@ -13,8 +13,8 @@
 #include "cv_alloc.h"
 #include "harness.h"
 
-const char *otest_services[4] = {"intent", "gatherer", "decision", "responder"};
-const char *otest_stages[4] = {"intent", "gather", "decide", "respond"};
+const char *otest_services[OTEST_STAGES] = {"intent", "gatherer", "decision", "executor", "responder"};
+const char *otest_stages[OTEST_STAGES] = {"intent", "gather", "decide", "execute", "respond"};
 
 /*  --------------------------------------------------------------------------
     Waiting: the loop runs until a condition holds or the wait times out (loop_wait.h) */
@@ -63,8 +63,11 @@ otest_at (json_t *document, const char *path)
     snprintf (copy, sizeof copy, "%s", path);
     json_t *value = document;
     char *save;
-    for (char *key = strtok_r (copy, ".", &save); key && value; key = strtok_r (NULL, ".", &save))
-        value = json_object_get (value, key);
+    for (char *key = strtok_r (copy, ".", &save); key && value; key = strtok_r (NULL, ".", &save)) {
+        char *end;
+        unsigned long index = strtoul (key, &end, 10);
+        value = json_is_array (value) && *key && !*end ? json_array_get (value, index) : json_object_get (value, key);
+    }
     return value;
 }
 

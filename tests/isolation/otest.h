@@ -44,9 +44,13 @@
 #define OTEST_MAX_FAKES 8
 #define OTEST_MAX_SCRIPT 8
 
-/* The four services, in pipeline order, and the stage each serves (checkpoints are named so). */
-extern const char *otest_services[4];
-extern const char *otest_stages[4];
+/* The services, in pipeline order: a fake's `stage`, an index into the names below. Every fake
+   decision has an action, so every request the fakes answer well runs all five stages. */
+enum { OTEST_INTENT, OTEST_GATHERER, OTEST_DECISION, OTEST_EXECUTOR, OTEST_RESPONDER, OTEST_STAGES };
+
+/* The service of each stage, and the stage each serves (checkpoints are named so). */
+extern const char *otest_services[OTEST_STAGES];
+extern const char *otest_stages[OTEST_STAGES];
 
 /* What the whole run shares: where PostgreSQL is, and the run's own database. */
 typedef struct {
@@ -169,7 +173,8 @@ const Conveyor__V1__ProbeResult *otest_probe (otest_t *test, const char *service
 /* Checks, aborting with what and both values when they differ. */
 void otest_expect_streq (const char *what, const char *got, const char *expected);
 void otest_expect_contains (const char *what, const char *got, const char *fragment);
-/* The value at a dotted path ("error.code") in document, or NULL; and its string. */
+/* The value at a dotted path ("error.code", "decision.actions.0.status": a number indexes an
+   array) in document, or NULL; and its string. */
 json_t *otest_at (json_t *document, const char *path);
 const char *otest_text_at (json_t *document, const char *path);
 /* A connection string for database on port of the fixture's host, as the fixture's user. */

@@ -12,9 +12,10 @@
 #include "cv_alloc.h"
 #include "cv_msgpack.h"
 
-static const cv_body_t s_stage_bodies[] = {
+static const cv_body_t s_stage_bodies[OTEST_STAGES] = {
     CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST, CONVEYOR__V1__ENVELOPE__BODY_GATHER_REQUEST,
-    CONVEYOR__V1__ENVELOPE__BODY_DECIDE_REQUEST, CONVEYOR__V1__ENVELOPE__BODY_RESPOND_REQUEST};
+    CONVEYOR__V1__ENVELOPE__BODY_DECIDE_REQUEST, CONVEYOR__V1__ENVELOPE__BODY_EXECUTE_REQUEST,
+    CONVEYOR__V1__ENVELOPE__BODY_RESPOND_REQUEST};
 
 /* value (taken) as msgpack, in arena. */
 static ProtobufCBinaryData
@@ -109,6 +110,24 @@ s_build_decision (cv_arena_t *arena, cv_envelope_t *reply)
     decision->actions[0] = action;
 }
 
+/* The executor's answer: each action of the request done, the bank's answer the request id. */
+static void
+s_build_action_results (cv_arena_t *arena, cv_envelope_t *reply, const Conveyor__V1__ExecuteRequest *request)
+{
+    Conveyor__V1__ActionResults *performed = cv_envelope_set_action_results (reply, arena);
+    performed->n_results = request->n_actions;
+    performed->results = cv_arena_alloc (arena, (request->n_actions + 1) * sizeof *performed->results);
+    for (size_t i = 0; i < request->n_actions; i++) {
+        Conveyor__V1__ActionResult *result = cv_envelope_action_result_new (arena);
+        result->action_id = cv_arena_strdup (arena, request->actions[i]->id);
+        result->kind = cv_arena_strdup (arena, request->actions[i]->kind);
+        result->outcome = CONVEYOR__V1__ACTION_RESULT__OUTCOME__DONE;
+        result->result = s_msgpack (arena, s_request_map (reply->request_id));
+        result->attempts = 1;
+        performed->results[i] = result;
+    }
+}
+
 static void
 s_build_reply (cv_arena_t *arena, cv_envelope_t *reply)
 {
@@ -140,13 +159,30 @@ s_expect_evidence (const Conveyor__V1__Evidence *evidence, const char *request_i
 }
 
 static void
+s_expect_actions (Conveyor__V1__Action *const *actions, size_t count, const char *request_id)
+{
+    assert (count == 1);
+    otest_expect_streq ("action id", actions[0]->id, "a-1");
+    otest_expect_streq ("action kind", actions[0]->kind, "notify");
+    s_expect_msgpack ("action params", actions[0]->params, s_request_map (request_id));
+}
+
+static void
 s_expect_decision (const Conveyor__V1__Decision *decision, const char *request_id)
 {
-    assert (decision && decision->n_actions == 1);
+    assert (decision);
     otest_expect_streq ("decision.outcome", decision->outcome, "answer");
     otest_expect_streq ("decision.rule", decision->rule, "card_on_its_way");
-    otest_expect_streq ("action id", decision->actions[0]->id, "a-1");
-    s_expect_msgpack ("action params", decision->actions[0]->params, s_request_map (request_id));
+    s_expect_actions (decision->actions, decision->n_actions, request_id);
+}
+
+static void
+s_expect_action_results (Conveyor__V1__ActionResult *const *results, size_t count, const char *request_id)
+{
+    assert (count == 1);
+    otest_expect_streq ("action result id", results[0]->action_id, "a-1");
+    assert (results[0]->outcome == CONVEYOR__V1__ACTION_RESULT__OUTCOME__DONE);
+    s_expect_msgpack ("action result", results[0]->result, s_request_map (request_id));
 }
 
 /* What a worker sends: the envelope packed, with its schema_version moved after the body. A
@@ -207,7 +243,7 @@ otest_fake_answer (otest_fake_t *fake, size_t index, otest_answer_t answer)
         return;
     }
     if (answer == ANSWER_NO_PLAN) {
-        assert (fake->stage == 1 && request->gather_request->diagnostic);
+        assert (fake->stage == OTEST_GATHERER && request->gather_request->diagnostic);
         cv_arena_t *arena = cv_arena_new ();
         snprintf (message, sizeof message, "the agent file plans no tools for intent %s",
                   request->gather_request->intent->name);
@@ -227,23 +263,26 @@ otest_fake_answer (otest_fake_t *fake, size_t index, otest_answer_t answer)
     cv_arena_t *arena = cv_arena_new ();
     cv_envelope_t *reply = cv_envelope_reply_new (arena, request);
     if (answer == ANSWER_WRONG_BODY) {
-        if (fake->stage == 0)
+        if (fake->stage == OTEST_INTENT)
             s_build_reply (arena, reply);
         else
             s_build_intent (arena, reply, 0.875f);
     } else if (answer == ANSWER_INVALID) {
-        assert (fake->stage == 0);
+        assert (fake->stage == OTEST_INTENT);
         s_build_intent (arena, reply, 2.0f);
     } else {
         switch (fake->stage) {
-        case 0:
+        case OTEST_INTENT:
             s_build_intent (arena, reply, 0.875f);
             break;
-        case 1:
+        case OTEST_GATHERER:
             s_build_evidence (arena, reply);
             break;
-        case 2:
+        case OTEST_DECISION:
             s_build_decision (arena, reply);
+            break;
+        case OTEST_EXECUTOR:
+            s_build_action_results (arena, reply, request->execute_request);
             break;
         default:
             s_build_reply (arena, reply);
@@ -307,18 +346,24 @@ s_expect_stage (const otest_fake_t *fake, const cv_envelope_t *request)
     otest_expect_streq ("message_id", request->message_id, message_id);
     const char *id = request->request_id;
     switch (fake->stage) {
-    case 1: /* a diagnostic request (POST /v1/tools/test) carries the intent the test asked for */
+    case OTEST_GATHERER: /* a diagnostic request (POST /v1/tools/test) carries the intent the test asked for */
         if (!request->gather_request->diagnostic)
             s_expect_intent (request->gather_request->intent, id);
         break;
-    case 2:
+    case OTEST_DECISION:
         s_expect_intent (request->decide_request->intent, id);
         s_expect_evidence (request->decide_request->evidence, id);
         break;
-    case 3:
+    case OTEST_EXECUTOR: /* the decision's actions, for the request's user */
+        assert (*request->execute_request->user_id);
+        s_expect_actions (request->execute_request->actions, request->execute_request->n_actions, id);
+        break;
+    case OTEST_RESPONDER: /* everything before, and what the actions did */
         s_expect_intent (request->respond_request->intent, id);
         s_expect_evidence (request->respond_request->evidence, id);
         s_expect_decision (request->respond_request->decision, id);
+        s_expect_action_results (request->respond_request->action_results, request->respond_request->n_action_results,
+                                 id);
         break;
     default:
         break;
@@ -448,7 +493,7 @@ otest_wait_registered (otest_t *test)
 void
 otest_fakes_start (otest_t *test, otest_answer_t answer)
 {
-    for (int stage = 0; stage < 4; stage++)
+    for (int stage = 0; stage < OTEST_STAGES; stage++)
         otest_fake_new (test, stage, answer);
     otest_wait_registered (test);
 }
