@@ -8,6 +8,7 @@
 
 #include "cv_alloc.h"
 #include "cv_context.h"
+#include "cv_crash.h"
 #include "cv_msgpack.h"
 #include "executor_outcome.h"
 
@@ -151,8 +152,10 @@ s_sent (void *arg, const cv_pgpool_outcome_t *outcome)
     } else if (!cv_pgconn_succeeded (outcome->conn)) {
         executor_outcome_fail (&self->outcome, "%s", cv_pgconn_error (outcome->conn));
         retryable = cv_pgconn_lost (outcome->conn); /* an SQL error would only come again */
-    } else
+    } else {
+        CV_CRASH_POINT ("executor.after_side_effect"); /* the bank committed it; nobody knows yet */
         executor_outcome_read (cv_pgconn_rows (outcome->conn), &self->outcome);
+    }
     if (retryable) {
         int64_t remaining_us = self->deadline_us - zclock_usecs ();
         uint64_t delay_ms;
@@ -171,6 +174,7 @@ s_sent (void *arg, const cv_pgpool_outcome_t *outcome)
 static void
 s_send (executor_perform_t *self)
 {
+    CV_CRASH_POINT ("executor.before_side_effect");
     int64_t now_us = zclock_usecs (), until_us = now_us + (int64_t) self->kind->timeout_ms * 1000;
     if (until_us > self->deadline_us)
         until_us = self->deadline_us;

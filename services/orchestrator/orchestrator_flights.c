@@ -9,6 +9,7 @@
 #include <microhttpd.h>
 
 #include "cv_alloc.h"
+#include "cv_crash.h"
 
 /* Where a request in memory is in its life. */
 typedef enum {
@@ -247,6 +248,10 @@ s_send_stage (flight_t *flight)
 {
     orchestrator_request_t *request = flight->request;
     orchestrator_state_t state = orchestrator_request_state (request);
+    if (state == REQUEST_EXECUTE)
+        CV_CRASH_POINT ("orchestrator.before_execute"); /* the actions' rows are committed */
+    else if (state == REQUEST_RESPOND && orchestrator_request_result (request, REQUEST_EXECUTE))
+        CV_CRASH_POINT ("orchestrator.after_execute_checkpoint"); /* in sync, their outcome too */
     cv_arena_t *arena = cv_arena_new ();
     cv_envelope_t *envelope = orchestrator_request_stage_envelope (request, arena);
     assert (envelope);
@@ -405,14 +410,20 @@ s_step (flight_t *flight, event_t event, const event_data_t *data)
         assert (flight->phase == PHASE_AT_WORKER);
         cv_error_t err;
         cv_envelope_t *reply = data->reply;
+        orchestrator_state_t stage = orchestrator_request_state (request);
         if (!reply) {
             orchestrator_request_fail (request, data->err->message);
             flight->failure = data->err->code;
         } else if (orchestrator_request_accept (request, &reply, data->packed, data->size,
                                                 zclock_usecs () - flight->stage_started_us, &err))
             flight->failure = err.code;
-        else
+        else {
             flight->accepted++;
+            if (orchestrator_request_state (request) == REQUEST_EXECUTE)
+                CV_CRASH_POINT ("orchestrator.before_actions_recorded");
+            else if (stage == REQUEST_EXECUTE)
+                CV_CRASH_POINT ("orchestrator.after_action_results"); /* performed, not checkpointed */
+        }
         s_set_phase (flight, PHASE_WRITING);
         break;
     }

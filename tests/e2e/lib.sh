@@ -120,21 +120,23 @@ e2e_private_pg() {
 
 e2e_psql() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$CONVEYOR_DATABASE_URL" "$@"; }
 
-# e2e_start_orchestrator [extra flags]
+# e2e_start_orchestrator [extra flags]: conveyor-orchestrator, or the binary E2E_ORCHESTRATOR names
+# (its crash-test build, say).
 e2e_start_orchestrator() {
-    "$CONVEYOR_BIN/conveyor-orchestrator" --http-port "$E2E_HTTP_PORT" --control-endpoint "$E2E_CONTROL" \
+    "$CONVEYOR_BIN/${E2E_ORCHESTRATOR:-conveyor-orchestrator}" --http-port "$E2E_HTTP_PORT" --control-endpoint "$E2E_CONTROL" \
         --recovery-interval-ms 500 "$@" >>"$E2E_DIR/orchestrator.log" 2>&1 &
     E2E_PIDS[orchestrator]=$!
 }
 
 # e2e_start_worker SERVICE NAME [extra flags]: NAME is its instance id and log name. Its control
 # endpoint is on a port the system picks (nothing here probes a worker directly). A gatherer
-# connects as E2E_GATHERER_URL, unless the extra flags say otherwise (the last flag wins).
+# connects as E2E_GATHERER_URL, unless the extra flags say otherwise (the last flag wins); an
+# executor as its own role. SERVICE may name a crash-test build: executor-crashes.
 e2e_start_worker() {
     local service=$1 name=$2 own=()
     shift 2
     [[ $service == gatherer && -n $E2E_GATHERER_URL ]] && own=(--database-url "$E2E_GATHERER_URL")
-    [[ $service == executor ]] &&
+    [[ ${service%-crashes} == executor ]] &&
         own=(--database-url "$(sed 's|^postgresql://conveyor@|postgresql://conveyor_executor@|' <<<"$CONVEYOR_DATABASE_URL")")
     "$CONVEYOR_BIN/conveyor-$service" --instance "$name" --control-endpoint 'tcp://127.0.0.1:*' \
         "${own[@]}" "$@" >>"$E2E_DIR/$name.log" 2>&1 &
