@@ -10,6 +10,7 @@
 
 #include "cv_alloc.h"
 #include "cv_context.h"
+#include "cv_crash.h"
 #include "cv_launcher.h"
 #include "cv_msgpack.h"
 #include "decision_policy.h"
@@ -117,7 +118,9 @@ decision_server_handle (void *logic, const cv_envelope_t *request, cv_arena_t *a
     assert (request->body_case == CONVEYOR__V1__ENVELOPE__BODY_DECIDE_REQUEST);
     const Conveyor__V1__DecideRequest *body = request->decide_request;
     Conveyor__V1__Decision *decision = cv_envelope_set_decision (reply, arena);
-    return s_decide (self, body->user_id, body->intent, body->evidence, decision, arena, err);
+    int rc = s_decide (self, body->user_id, body->intent, body->evidence, decision, arena, err);
+    CV_CRASH_POINT ("decision.before_reply"); /* decided, not yet answered */
+    return rc;
 }
 
 int

@@ -12,17 +12,22 @@
 # then, from the bank's own tables: the card is frozen, its idempotency key applied once, the
 # action's row done (replayed where the bank had applied the key before the crash), the request
 # done with one checkpoint of each stage, and the reply the one for a freeze that was done.
+# Then two copies of a worker at work on the same stage at once: a decision worker, then an
+# executor, hangs (SIGSTOP at decision.before_reply, at executor.after_side_effect) with the stage,
+# the broker gives it to a second copy, and the first is continued: its late answer is dropped,
+# and the freeze is still done once.
 source "$(dirname "$0")/lib.sh"
 chaos_setup crash_points
 e2e_start_bankapi
-for service in intent gatherer decision responder; do
+for service in intent gatherer responder; do
     e2e_start_worker "$service" "$service-1"
 done
+e2e_start_worker decision decision-1
 
 # Customers with an active card, one per crash point.
 mapfile -t customers < <(e2e_psql -c "SELECT customer_id FROM bank.cards WHERE status = 'active'
-                                       GROUP BY customer_id ORDER BY customer_id LIMIT 6")
-[[ ${#customers[@]} -eq 6 ]] || e2e_fail "the demo bank has fewer than 6 customers with an active card"
+                                       GROUP BY customer_id ORDER BY customer_id LIMIT 8")
+[[ ${#customers[@]} -eq 8 ]] || e2e_fail "the demo bank has fewer than 8 customers with an active card"
 
 # wait_died NAME: NAME's process has ended (it was expected to kill itself); forgets it.
 wait_died() {
@@ -34,7 +39,11 @@ wait_died() {
     wait "${E2E_PIDS[$1]}" 2>/dev/null || true
     unset "E2E_PIDS[$1]"
 }
-executors() { [[ $(curl -s -m 5 "$E2E_API/readyz" | jq -r .checks.executor) == "$1" ]]; }
+# workers SERVICE N: readiness counts N workers of SERVICE.
+workers() { [[ $(curl -s -m 5 "$E2E_API/readyz" | jq -r ".checks.$1") == "$2" ]]; }
+executors() { workers executor "$1"; }
+# stopped NAME: NAME's process is stopped (SIGSTOP at its crash point).
+stopped() { [[ $(awk '{ print $3 }' "/proc/${E2E_PIDS[$1]}/stat" 2>/dev/null) == T ]]; }
 
 # check_frozen CUSTOMER ID REPLAYED: request ID froze CUSTOMER's card once, and says so.
 check_frozen() {
@@ -107,5 +116,41 @@ for point in orchestrator.before_actions_recorded orchestrator.before_execute or
     check_frozen "$customer" "$id" "$replayed"
     e2e_kill orchestrator
     e2e_ok "$point: the freeze was done once$([[ $replayed == true ]] && echo ', the retry a replay')"
+done
+
+# Two copies on one stage at once. An attempt times out after a second: the stage goes to the
+# second copy while the first still holds it, both sides counting the hung copy alive for 20 s
+# of missed heartbeats, so that it keeps its place and sends its answer when continued.
+e2e_start_orchestrator --attempt-timeout-ms 1000 --heartbeat-ms 200 --liveness 100
+for point in decision.before_reply executor.after_side_effect; do
+    customer=${customers[n]}
+    n=$((n + 1))
+    service=${point%%.*}
+    # the healthy copy of the service so far goes: the hanging one is the only one at first
+    case $service in decision) e2e_kill decision-1 ;; executor) e2e_kill executor-0 ;; esac
+    CONVEYOR_CRASH_AT=$point:stop e2e_start_worker "$service-crashes" "hung-$n" --liveness 100
+    e2e_wait 30 "the hanging $service to register" workers "$service" 1
+    curl -sS -m 60 -o "$E2E_DIR/answer-$n" -w '%{http_code}' -X POST "$E2E_API/v1/requests" -H 'Content-Type: application/json' \
+        --data-binary "$(jq -cn --arg u "$customer" '{user_id: $u, text: "I lost my card"}')" >"$E2E_DIR/status-$n" &
+    client=$!
+    e2e_wait 30 "the $service to hang at $point" stopped "hung-$n"
+    e2e_log "the $service hangs at $point"
+    e2e_start_worker "$service" "$service-$n"
+    wait "$client" || true
+    [[ $(cat "$E2E_DIR/status-$n") == 200 ]] || e2e_fail "$point: $(cat "$E2E_DIR/status-$n") $(cat "$E2E_DIR/answer-$n")"
+    id=$(jq -r .request_id "$E2E_DIR/answer-$n")
+    # The hung copy goes on: its answer comes late, to a stage that has moved on.
+    kill -CONT "${E2E_PIDS[hung-$n]}"
+    stage=decide
+    [[ $service == executor ]] && stage=execute
+    late() { grep -F "dropped a late or unknown reply $id.$stage.1 from hung-$n" "$E2E_DIR/orchestrator.log"; }
+    e2e_wait 30 "the continued $service's late answer to be dropped" late
+    replayed=false
+    [[ $service == executor ]] && replayed=true
+    check_frozen "$customer" "$id" "$replayed"
+    [[ $(e2e_psql -c "SELECT count(*) FROM actions WHERE request_id = '$id'") == 1 ]] ||
+        e2e_fail "$point: the late answer added actions"
+    e2e_kill "hung-$n"
+    e2e_ok "$point: two copies at once, the freeze done once$([[ $replayed == true ]] && echo ', the second a replay')"
 done
 e2e_log "PASS"
