@@ -51,8 +51,10 @@ executor_perform_new (const executor_perform_env_t *env, cv_worker_call_t *call,
     self->owner = owner;
     self->request = request->execute_request;
     self->timer = -1;
-    /* the deadline is ms since the epoch; statements are timed on the monotonic clock */
-    self->deadline_us = zclock_usecs () + ((int64_t) request->deadline_ms - zclock_time ()) * 1000;
+    /* the deadline is ms since the epoch; statements are timed on the monotonic clock, and end
+       early enough for the answer to be in time */
+    self->deadline_us = zclock_usecs () + ((int64_t) request->deadline_ms - zclock_time ()) * 1000
+                        - (int64_t) EXECUTOR_REPLY_MARGIN_MS * 1000;
     cv_arena_t *arena = cv_worker_call_arena (call);
     self->results = cv_envelope_set_action_results (cv_worker_call_reply (call), arena);
     size_t count = self->request->n_actions;
@@ -208,7 +210,10 @@ s_perform_next (executor_perform_t *self)
         return;
     }
     if (self->deadline_us <= self->started_us) {
-        executor_outcome_fail (&self->outcome, "the request's deadline passed before the action was sent");
+        executor_outcome_fail (&self->outcome,
+                               "the request's deadline left no time to perform it and answer (%d ms are kept for "
+                               "the answer)",
+                               EXECUTOR_REPLY_MARGIN_MS);
         s_record (self);
         return;
     }

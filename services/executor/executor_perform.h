@@ -5,12 +5,14 @@
      DONE / REFUSED  the bank's answer (executor_outcome.h), replayed when its key was applied
                      before;
      FAILED          an unknown kind, an SQL error, an answer not of the bank's form, the
-                     request's deadline passed before it was sent, or PostgreSQL out of reach or
+                     request's deadline too near to send it, or PostgreSQL out of reach or
                      too slow on every attempt (the statement may then have been applied: the
                      same key replays it).
 
    A connection failure or a timeout is retried with the kind's schedule (cv_backoff), within the
-   request's deadline; the idempotency key makes a second attempt a replay, never a second
+   request's deadline less EXECUTOR_REPLY_MARGIN_MS, kept for the answer to reach the orchestrator
+   in time (an answer after the deadline is lost, and the orchestrator knows nothing of what was
+   done); the idempotency key makes a second attempt a replay, never a second
    change. The request itself never fails for one action: ActionResults finishes the call.
 
    No self-test: a run needs a worker's call, so tests/isolation/executor_test.c drives runs
@@ -27,6 +29,10 @@
 #include "cv_pgpool.h"
 #include "cv_worker.h"
 #include "executor_actions.h"
+
+/* The time before the request's deadline kept for the answer: no statement is sent, or waited
+   for, past the deadline less this. */
+#define EXECUTOR_REPLY_MARGIN_MS 100
 
 /* What every run of an event-loop thread shares (borrowed; all outlive the runs). */
 typedef struct {

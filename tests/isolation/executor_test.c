@@ -17,6 +17,7 @@
 #include "cv_launcher.h"
 #include "cv_msgpack.h"
 #include "cv_pg.h"
+#include "executor_perform.h"
 #include "executor_server.h"
 #include "harness.h"
 
@@ -295,6 +296,19 @@ s_bank_traffic (etest_t *executor, cv_pg_t *pg)
     assert (reply->action_results->results[0]->attempts == 0 && reply->action_results->results[0]->result.len == 0);
     s_expect (reply, 1, refused, false, "the customer has no such transfer");
     cv_envelope_destroy (&reply);
+
+    /* a deadline too near to perform the action and answer in time: not sent */
+    cv_arena_t *arena = cv_arena_new ();
+    cv_envelope_t *hasty = s_request (arena, "req-hasty", "cust-1", freeze, 1);
+    hasty->deadline_ms = (uint64_t) zclock_time () + EXECUTOR_REPLY_MARGIN_MS / 2;
+    reply = harness_request (executor->harness, hasty, 10000);
+    cv_assert_that (reply && reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_ACTION_RESULTS, "a hasty request: %s",
+                    reply ? cv_envelope_body_name (reply->body_case) : "no answer");
+    s_expect (reply, 0, failed, false, "left no time to perform it");
+    assert (reply->action_results->results[0]->attempts == 0);
+    cv_envelope_destroy (&reply);
+    cv_arena_destroy (&arena);
+    s_expect_query (pg, "SELECT count(*) FROM bank.applied_actions WHERE idempotency_key LIKE 'req-hasty:%'", "0");
 
     /* an action still waiting for a person's approval is never performed */
     s_action_t unapproved[] = {{"a1", "cancel_transfer", transfer, true}};
