@@ -708,11 +708,11 @@ s_test_demo (bool verbose)
         {"card_linking", "kb_answers", "kb_answer", "answer", NULL, "kb_answer",
          "From our help pages, \"Linking a card to your account\" says: \"...open the app, go to Cards, tap Link a "
          "card...\" "
-         "If this does not answer your question, reply here and a colleague will help.",
+         "If this does not answer your question, a colleague can: contact us under Help in the app.",
          false},
         {"unknown", NULL, "handoff", "handoff", NULL, "handoff",
-         "Thanks for your message. I can't answer this one reliably myself, so I'm passing it to a colleague who "
-         "will reply here shortly.",
+         "Thanks for your message. I can't answer this one reliably myself; a colleague can: contact us under Help "
+         "in the app.",
          false},
     };
     size_t case_count = sizeof cases / sizeof cases[0];

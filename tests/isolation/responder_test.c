@@ -232,17 +232,18 @@ main (void)
     snprintf (rows, sizeof rows, "{%s, \"duplicate_payments\": []}", s_profile);
     s_expect_reply (harness, "transaction_charged_twice", rows, "charged_twice_none_found", "answer",
                     "charged_twice_none_found", "I can't see a payment taken twice on your account.");
-    s_expect_reply (harness, "unknown", "{}", "handoff", "handoff", "handoff", "passing it to a colleague");
+    s_expect_reply (harness, "unknown", "{}", "handoff", "handoff", "handoff",
+                    "I can't answer this one reliably myself");
     /* a policy's tool returned nothing the template needs: the ladder ends at the fallback */
     s_expect_reply (harness, "card_arrival", "{\"cards_in_delivery\": []}", "card_on_its_way", "answer", "fallback",
-                    "A colleague will look at it");
+                    "I can't answer it here");
     /* decisions that acted, with the executor's results (or none) */
     s_expect_acted (harness);
     /* a value that would leak an internal error is not sent */
     s_expect_reply (harness, "top_up_failed",
                     "{\"failed_topups\": [{\"amount\": \"200.00\", \"currency\": \"EUR\", \"day\": \"15 Jan 2026\","
                     " \"failure_reason\": \"ERROR: canceling statement due to statement timeout\"}]}",
-                    "topup_failed", "answer", "fallback", "A colleague will look at it");
+                    "topup_failed", "answer", "fallback", "I can't answer it here");
 
     /* a frame that is not an Envelope */
     cv_envelope_t *reply = harness_request_raw (harness, "\x0a\xff\xff\xff garbage", 12, 5000);

@@ -118,9 +118,9 @@ const TEMPLATES = {
     "{{evidence.cards_in_delivery.0.expected_arrival}}. Tracking number: " +
     "{{evidence.cards_in_delivery.0.delivery_tracking}}.",
   handoff:
-    "Thanks for your message. I can't answer this one reliably myself, so I'm passing it to a " +
-    "colleague who will reply here shortly.",
-  fallback: "Thanks for your message. A colleague will look at it and reply here shortly.",
+    "Thanks for your message. I can't answer this one reliably myself; a colleague can: contact us " +
+    "under Help in the app.",
+  fallback: "Thanks for your message. I can't answer it here; a colleague can: contact us under Help in the app.",
 };
 
 // Intent: a small deterministic keyword function. It cannot run conveyor's classifier (a linear
