@@ -102,8 +102,14 @@ s_decision (const Conveyor__V1__Decision *decision, cv_error_t *err)
         json_array_append_new (actions, json_pack ("{s:s, s:s, s:o, s:b}", "id", action->id, "kind", action->kind,
                                                    "params", params, "requires_approval", action->requires_approval));
     }
-    return json_pack ("{s:s, s:s, s:s, s:o}", "outcome", decision->outcome, "rule", decision->rule, "reason",
-                      decision->reason, "actions", actions);
+    /* An unset log (a decision from before logs) decodes to {}. */
+    json_t *log = cv_msgpack_unpack (decision->log.data, decision->log.len, "decision.log", err);
+    if (!log) {
+        json_decref (actions);
+        return NULL;
+    }
+    return json_pack ("{s:s, s:s, s:s, s:o, s:o}", "outcome", decision->outcome, "rule", decision->rule, "reason",
+                      decision->reason, "actions", actions, "log", log);
 }
 
 json_t *
@@ -260,6 +266,27 @@ cv_context_test (bool verbose)
     decision->rule = "lost";
     decision->actions = actions;
     decision->n_actions = 2;
+    /* the decision log decodes into the decision's section; unset, it is {} */
+    json_t *log = json_pack ("{s:s, s:[{s:s, s:b}], s:{s:s}}", "rule", "lost", "checked", "policy", "lost", "matched",
+                             1, "values", "evidence.customer_cards.0.status", "active");
+    size_t log_size;
+    uint8_t *packed_log = cv_msgpack_pack (log, &log_size, &err);
+    decision->log.data = packed_log;
+    decision->log.len = log_size;
+    context = cv_context_new ("cust-1", "I lost my card", NULL, NULL, decision, &err);
+    assert (context && json_equal (cv_template_lookup (context, "decision.log"), log));
+    assert (strcmp (json_string_value (cv_template_lookup (context, "decision.log.checked.0.policy")), "lost") == 0);
+    json_decref (context);
+    decision->log.len = 1; /* cut short: does not decode */
+    assert (!cv_context_new ("cust-1", "I lost my card", NULL, NULL, decision, &err));
+    decision->log.len = 0;
+    context = cv_context_new ("cust-1", "I lost my card", NULL, NULL, decision, &err);
+    assert (context && json_is_object (cv_template_lookup (context, "decision.log"))
+            && json_object_size (cv_template_lookup (context, "decision.log")) == 0);
+    json_decref (context);
+    decision->log.data = NULL;
+    free (packed_log);
+    json_decref (log);
     json_t *frozen = json_pack ("{s:s, s:s}", "card_id", "card-1", "last4", "4417");
     size_t frozen_size;
     uint8_t *packed_frozen = cv_msgpack_pack (frozen, &frozen_size, &err);

@@ -5,7 +5,8 @@
        "intent":   { "name", "confidence", "method", "low_confidence", "slots": {...} },
        "evidence": { TOOL: [row, ...] },                  -- tools that succeeded
        "tools":    { TOOL: { "status": "ok"|"failed"|"timed_out", "error": "..." } },
-       "decision": { "outcome", "rule", "reason", "actions": [ { "id", "kind", "params", "requires_approval" } ] } }
+       "decision": { "outcome", "rule", "reason", "actions": [ { "id", "kind", "params", "requires_approval" } ],
+                     "log": { "rule", "now", "checked", "values" } } }  -- services/decision/decision_policy.h
 
    cv_context_add_action_results adds what the executor did to each action and to the decision:
        action:   "status": "done"|"refused"|"failed"|"not_performed", "reason": "...",

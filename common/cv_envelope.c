@@ -129,6 +129,23 @@ s_check_msgpack (ProtobufCBinaryData data, const char *field, cv_error_t *err)
     return 0;
 }
 
+/* A msgpack map of at most max_bytes: the Decision's log. */
+static int
+s_check_msgpack_map (ProtobufCBinaryData data, const char *field, size_t max_bytes, cv_error_t *err)
+{
+    if (data.len > max_bytes)
+        return cv_error_set (err, CV_ERR_INVALID, field, "%s is %zu bytes, over the limit of %zu", field, data.len,
+                             max_bytes);
+    json_t *value = cv_msgpack_unpack (data.data, data.len, field, err);
+    if (!value)
+        return -1;
+    bool is_map = json_is_object (value);
+    json_decref (value);
+    if (!is_map)
+        return cv_error_set (err, CV_ERR_INVALID, field, "%s must be a msgpack map", field);
+    return 0;
+}
+
 static int
 s_check_intent (const Conveyor__V1__Intent *intent, const char *field, cv_error_t *err)
 {
@@ -284,7 +301,10 @@ s_check_decision (const Conveyor__V1__Decision *decision, const char *field, cv_
     if (s_check_name (decision->rule, path, false, err))
         return -1;
     snprintf (path, sizeof path, "%s.reason", field);
-    return s_check_text (decision->reason, path, CV_DETAIL_MAX_BYTES, false, err);
+    if (s_check_text (decision->reason, path, CV_DETAIL_MAX_BYTES, false, err))
+        return -1;
+    snprintf (path, sizeof path, "%s.log", field);
+    return s_check_msgpack_map (decision->log, path, CV_DECISION_LOG_MAX_BYTES, err);
 }
 
 static int
@@ -770,6 +790,44 @@ cv_envelope_test (bool verbose)
     decision->actions[0]->id = "p.1";
     decision->actions[0]->kind = "freeze_card";
     decision->n_actions = 1;
+    /* its log: unset, or a msgpack map within its bound; a list, a string or garbage is refused */
+    uint32_t decisions = CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_DECISION);
+    copy = s_round_trip (later);
+    assert (cv_envelope_validate (copy, decisions, now, &err) == 0);
+    cv_envelope_destroy (&copy);
+    json_t *log = json_pack ("{s:s, s:[{s:s, s:b}], s:{s:n}}", "rule", "p", "checked", "policy", "p", "matched", 1,
+                             "values", "evidence.cards.0.id");
+    size_t log_size;
+    uint8_t *packed_log = cv_msgpack_pack (log, &log_size, &err);
+    assert (packed_log);
+    decision->log = (ProtobufCBinaryData){.data = packed_log, .len = log_size};
+    copy = s_round_trip (later);
+    cv_assert_that (cv_envelope_validate (copy, decisions, now, &err) == 0, "decision.log: %s", err.message);
+    cv_envelope_destroy (&copy);
+    uint8_t list[] = {0x91, 0x01}, text[] = {0xa1, 'x'};
+    decision->log = (ProtobufCBinaryData){.data = list, .len = sizeof list};
+    s_expect_invalid (later, decisions, now, CV_ERR_INVALID, "decision.log");
+    decision->log = (ProtobufCBinaryData){.data = text, .len = sizeof text};
+    s_expect_invalid (later, decisions, now, CV_ERR_INVALID, "decision.log");
+    decision->log = (ProtobufCBinaryData){.data = bad_slots, .len = sizeof bad_slots};
+    s_expect_invalid (later, decisions, now, CV_ERR_INVALID, "decision.log");
+    /* a map over the bound: one long string value */
+    json_t *big = json_object ();
+    char *filler = cv_malloc (CV_DECISION_LOG_MAX_BYTES + 1);
+    memset (filler, 'v', CV_DECISION_LOG_MAX_BYTES);
+    filler[CV_DECISION_LOG_MAX_BYTES] = '\0';
+    json_object_set_new (big, "values", json_string (filler));
+    size_t big_size;
+    uint8_t *packed_big = cv_msgpack_pack (big, &big_size, &err);
+    assert (packed_big && big_size > CV_DECISION_LOG_MAX_BYTES);
+    decision->log = (ProtobufCBinaryData){.data = packed_big, .len = big_size};
+    s_expect_invalid (later, decisions, now, CV_ERR_INVALID, "decision.log");
+    decision->log = (ProtobufCBinaryData){0};
+    free (packed_big);
+    free (filler);
+    json_decref (big);
+    free (packed_log);
+    json_decref (log);
     assert (later->body_case == CONVEYOR__V1__ENVELOPE__BODY_DECISION && cv_envelope_decision_new (arena));
     assert (cv_envelope_set_gather_request (later, arena) == later->gather_request);
     assert (cv_envelope_set_evidence (later, arena) == later->evidence);

@@ -26,6 +26,8 @@
 #define CV_MAX_TOOL_RESULTS 32
 #define CV_MAX_ACTIONS 16 /* a decision's, an ExecuteRequest's (ids unique), an ActionResults' */
 
+#define CV_DECISION_LOG_MAX_BYTES (64 * 1024) /* a Decision's log, packed */
+
 typedef Conveyor__V1__Envelope cv_envelope_t;
 typedef Conveyor__V1__Envelope__BodyCase cv_body_t;
 

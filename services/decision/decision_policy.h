@@ -6,7 +6,18 @@
      has_rows: TOOL   the tool succeeded with at least one row
      no_rows: TOOL    the tool succeeded with none
      failed: TOOL     the tool failed or timed out
-   (each may also name a list of tools, all of which must satisfy it). The decision carries the
+   (each may also name a list of tools, all of which must satisfy it), and checks on values of
+   the context, tried in order after them:
+     checks:
+       - {value: evidence.refundable_payments.0.amount, at_most: 500}
+   A check has one operator: equals, not_equals (a string operand matches strings, a number
+   numbers and numeric strings such as "18.90", a boolean booleans); above, at_least, below,
+   at_most, between: [lo, hi] (inclusive), on numbers and numeric strings; in, not_in, on a list
+   of such operands; present: true|false; within_days, older_than_days: N, on an ISO 8601 date
+   or timestamp ("2026-01-14", "2026-01-14T10:00:00Z", without a zone UTC), against the
+   decision's now: within N days holds when it is at most N days before now (a later time too),
+   older than N days when it is more. A value missing, null or of the wrong type fails the check
+   (not_equals and not_in too), except present: false, which it satisfies. The decision carries the
    policy's outcome and reason, the policy's name as its rule, and its actions with their
    params rendered from the context: string values are cv_template templates, other values are
    kept. A policy whose params do not render (the evidence lacks a value) does not apply, and the
@@ -23,6 +34,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -47,7 +59,21 @@ typedef struct {
     const char *reason;  /* borrowed; "" when the policy gives none */
     decision_action_t actions[CV_MAX_ACTIONS];
     size_t action_count;
+    /* owned: the decision log, an object
+         {"rule": NAME, "now": ISO 8601,
+          "checked": [{"policy": NAME, "matched": bool, "failed": "the first condition that
+                       failed"}, ...] -- the policies tried, in order, the deciding one last,
+          "checked_omitted": N -- when over DECISION_LOG_CHECKED_MAX were tried,
+          "values": {PATH: the value a check read, null when missing}}
+       within DECISION_LOG_MAX_BYTES packed: strings are cut, at most DECISION_LOG_VALUES_MAX
+       values are kept. */
+    json_t *log;
 } decision_result_t;
+
+#define DECISION_LOG_CHECKED_MAX 64
+#define DECISION_LOG_VALUES_MAX 32
+#define DECISION_LOG_TEXT_MAX 200 /* bytes of a failed condition, or of a string value */
+#define DECISION_LOG_MAX_BYTES CV_DECISION_LOG_MAX_BYTES
 
 /* Loads and validates the `policies` section of config; NULL with err naming file:line:key.
    Nothing of config is kept. log is borrowed, may be NULL. */
@@ -61,10 +87,11 @@ const char *decision_policy_name (const decision_policy_t *self, size_t index);
 /* The name of the catch-all, the last policy. */
 const char *decision_policy_catch_all (const decision_policy_t *self);
 
-/* Decides for context (a cv_context: user_id, text, intent, evidence, tools) into result, which
+/* Decides for context (a cv_context: user_id, text, intent, evidence, tools) at now (what
+   within_days and older_than_days count from: the wall clock, or a test's) into result, which
    the caller resets. Returns 0, or -1 with err (INTERNAL) when no policy applies, which happens
    only when the catch-all's params do not render. */
-int decision_policy_decide (const decision_policy_t *self, const json_t *context, decision_result_t *result,
+int decision_policy_decide (const decision_policy_t *self, const json_t *context, time_t now, decision_result_t *result,
                             cv_error_t *err) CV_MUST_CHECK;
 
 /* Releases result's params and clears it; NULL-safe. */

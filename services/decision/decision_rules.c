@@ -13,8 +13,17 @@
 #include "cv_template.h"
 
 static const char *const s_policy_keys[] = {"name", "intent", "when", "outcome", "reason", "actions", NULL};
-static const char *const s_when_keys[] = {"has_rows", "no_rows", "failed", NULL};
+static const char *const s_when_keys[] = {"has_rows", "no_rows", "failed", "checks", NULL};
 static const char *const s_action_keys[] = {"kind", "params", NULL};
+/* In decision_check_op_t's order. */
+static const char *const s_check_ops[] = {"equals",      "not_equals",      "above", "at_least", "below",
+                                          "at_most",     "between",         "in",    "not_in",   "present",
+                                          "within_days", "older_than_days", NULL};
+/* What a check's value may start with: the parts of a decision's context (common/cv_context.h). */
+static const char *const s_value_roots[] = {"user_id", "text", "intent", "evidence", "tools", NULL};
+
+#define S_VALUE_MAX_BYTES 127 /* as cv_template's paths */
+#define S_DAYS_MAX 36500      /* a hundred years */
 
 /*  --------------------------------------------------------------------------
     Loading and validation */
@@ -86,6 +95,190 @@ s_check_templates (const cv_config_t *config, cv_node_t *node, const char *path,
     return 0;
 }
 
+const char *
+decision_check_op_name (decision_check_op_t op)
+{
+    assert (op <= DECISION_CHECK_OLDER_THAN_DAYS);
+    return s_check_ops[op];
+}
+
+/* Why path is not a context path a check can read, or NULL when it is one. */
+static const char *
+s_value_path_problem (const char *path, cv_node_t *tools, char *why, size_t size)
+{
+    size_t length = strlen (path);
+    if (length == 0 || length > S_VALUE_MAX_BYTES) {
+        snprintf (why, size, "must be a path of 1..%d bytes", S_VALUE_MAX_BYTES);
+        return why;
+    }
+    for (const char *c = path; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '_'
+              || *c == '.')) {
+            snprintf (why, size, "'%s' has a character outside [A-Za-z0-9_.]", path);
+            return why;
+        }
+    if (path[0] == '.' || path[length - 1] == '.' || strstr (path, "..")) {
+        snprintf (why, size, "'%s' has an empty part", path);
+        return why;
+    }
+    size_t root_length = strcspn (path, ".");
+    bool known = false;
+    for (size_t i = 0; s_value_roots[i] && !known; i++)
+        known = strlen (s_value_roots[i]) == root_length && strncmp (path, s_value_roots[i], root_length) == 0;
+    if (!known) {
+        snprintf (why, size,
+                  "'%s' is not in the decision's context: a path starts with user_id, text, intent (slots are "
+                  "intent.slots.NAME), evidence or tools",
+                  path);
+        return why;
+    }
+    /* evidence.TOOL and tools.TOOL name one of the agent's tools, when the file lists them. */
+    if (tools && (strncmp (path, "evidence.", 9) == 0 || strncmp (path, "tools.", 6) == 0)) {
+        const char *tool = strchr (path, '.') + 1;
+        char name[S_VALUE_MAX_BYTES + 1];
+        size_t tool_length = strcspn (tool, ".");
+        memcpy (name, tool, tool_length);
+        name[tool_length] = '\0';
+        if (!cv_node_get (tools, name)) {
+            snprintf (why, size, "'%s' names '%s', which is not one of the agent's tools", path, name);
+            return why;
+        }
+    }
+    return NULL;
+}
+
+static bool
+s_is_scalar_operand (const json_t *operand)
+{
+    return json_is_string (operand) || json_is_number (operand) || json_is_boolean (operand);
+}
+
+/* Why operand does not suit op, or NULL when it does. */
+static const char *
+s_operand_problem (decision_check_op_t op, const json_t *operand, char *why, size_t size)
+{
+    switch (op) {
+    case DECISION_CHECK_EQUALS:
+    case DECISION_CHECK_NOT_EQUALS:
+        return s_is_scalar_operand (operand) ? NULL : "must be a string, a number or true/false";
+    case DECISION_CHECK_ABOVE:
+    case DECISION_CHECK_AT_LEAST:
+    case DECISION_CHECK_BELOW:
+    case DECISION_CHECK_AT_MOST:
+        return json_is_number (operand) ? NULL : "must be a number";
+    case DECISION_CHECK_BETWEEN: {
+        const json_t *lo = json_array_get (operand, 0), *hi = json_array_get (operand, 1);
+        if (!json_is_array (operand) || json_array_size (operand) != 2 || !json_is_number (lo) || !json_is_number (hi))
+            return "must be a list of two numbers, [lo, hi]";
+        if (json_number_value (lo) > json_number_value (hi)) {
+            snprintf (why, size, "[%.15g, %.15g] is empty: lo is above hi", json_number_value (lo),
+                      json_number_value (hi));
+            return why;
+        }
+        return NULL;
+    }
+    case DECISION_CHECK_IN:
+    case DECISION_CHECK_NOT_IN: {
+        if (!json_is_array (operand) || json_array_size (operand) == 0)
+            return "must be a non-empty list of strings, numbers or true/false";
+        size_t index;
+        const json_t *item;
+        json_array_foreach (operand, index, item)
+            if (!s_is_scalar_operand (item)) {
+                snprintf (why, size, "item %zu is not a string, a number or true/false", index);
+                return why;
+            }
+        return NULL;
+    }
+    case DECISION_CHECK_PRESENT:
+        return json_is_boolean (operand) ? NULL : "must be true or false";
+    case DECISION_CHECK_WITHIN_DAYS:
+    case DECISION_CHECK_OLDER_THAN_DAYS:
+        if (!json_is_integer (operand) || json_integer_value (operand) < 0
+            || json_integer_value (operand) > S_DAYS_MAX) {
+            snprintf (why, size, "must be a whole number of days, 0..%d", S_DAYS_MAX);
+            return why;
+        }
+        return NULL;
+    }
+    return "is not an operator";
+}
+
+static int
+s_load_check (const cv_config_t *config, cv_node_t *node, decision_check_t *check, const char *path, cv_node_t *tools,
+              cv_error_t *err)
+{
+    char full[400], why[300];
+    if (!cv_node_is_map (node))
+        return cv_config_fail (config, node, path, err, "must be a map {value: PATH, OPERATOR: OPERAND}");
+    /* Keys first: a typo in an operator is named as such, not as a missing operator. */
+    cv_node_t *op_node = NULL;
+    for (size_t i = 0; i < cv_node_count (node); i++) {
+        const char *key = cv_node_key (node, i);
+        snprintf (full, sizeof full, "%s.%s", path, key ? key : "?");
+        if (key && strcmp (key, "value") == 0)
+            continue;
+        size_t op = 0;
+        while (s_check_ops[op] && (!key || strcmp (s_check_ops[op], key) != 0))
+            op++;
+        if (!s_check_ops[op])
+            return cv_config_fail (config, s_at (cv_node_value (node, i), node), full, err,
+                                   "unknown key: a check is {value: PATH} and one of equals, not_equals, above, "
+                                   "at_least, below, at_most, between, in, not_in, present, within_days, "
+                                   "older_than_days");
+        if (op_node)
+            return cv_config_fail (config, s_at (cv_node_value (node, i), node), full, err,
+                                   "is a second operator, after %s: a check has exactly one", s_check_ops[check->op]);
+        op_node = cv_node_value (node, i);
+        check->op = (decision_check_op_t) op;
+    }
+    const char *value = NULL;
+    if (cv_config_string (config, node, "value", path, true, &value, err))
+        return -1;
+    snprintf (full, sizeof full, "%s.value", path);
+    if (s_value_path_problem (value, tools, why, sizeof why))
+        return cv_config_fail (config, s_at (cv_node_get (node, "value"), node), full, err, "%s", why);
+    if (!op_node)
+        return cv_config_fail (config, node, path, err,
+                               "has no operator: one of equals, not_equals, above, at_least, below, at_most, between, "
+                               "in, not_in, present, within_days, older_than_days");
+    json_t *operand = cv_node_to_json (op_node);
+    assert (operand);
+    snprintf (full, sizeof full, "%s.%s", path, s_check_ops[check->op]);
+    const char *problem = s_operand_problem (check->op, operand, why, sizeof why);
+    if (problem) {
+        json_decref (operand);
+        return cv_config_fail (config, s_at (op_node, node), full, err, "%s", problem);
+    }
+    check->value = s_strdup (value);
+    check->operand = operand;
+    return 0;
+}
+
+static int
+s_load_checks (const cv_config_t *config, cv_node_t *when, decision_rule_t *policy, const char *when_path,
+               cv_node_t *tools, cv_error_t *err)
+{
+    cv_node_t *checks = cv_node_get (when, "checks");
+    if (!checks)
+        return 0;
+    char path[300];
+    snprintf (path, sizeof path, "%s.checks", when_path);
+    if (!cv_node_is_list (checks) || cv_node_count (checks) == 0)
+        return cv_config_fail (config, s_at (checks, when), path, err,
+                               "must be a non-empty list of {value: PATH, OPERATOR: OPERAND}");
+    size_t count = cv_node_count (checks);
+    policy->checks = cv_calloc (count, sizeof *policy->checks);
+    for (size_t i = 0; i < count; i++) {
+        char check_path[320];
+        snprintf (check_path, sizeof check_path, "%s.%zu", path, i);
+        if (s_load_check (config, cv_node_item (checks, i), &policy->checks[i], check_path, tools, err))
+            return -1;
+        policy->check_count++;
+    }
+    return 0;
+}
+
 static int
 s_load_conditions (const cv_config_t *config, cv_node_t *policy_node, decision_rule_t *policy, const char *path,
                    cv_node_t *tools, cv_error_t *err)
@@ -99,7 +292,7 @@ s_load_conditions (const cv_config_t *config, cv_node_t *policy_node, decision_r
         return -1;
     if (cv_node_count (when) == 0)
         return cv_config_fail (config, s_at (when, policy_node), when_path, err,
-                               "must name at least one condition (has_rows, no_rows, failed)");
+                               "must name at least one condition (has_rows, no_rows, failed, checks)");
     for (decision_condition_kind_t kind = DECISION_CONDITION_HAS_ROWS; kind <= DECISION_CONDITION_FAILED; kind++) {
         const char *key = s_when_keys[kind];
         const char **names = NULL;
@@ -132,7 +325,7 @@ s_load_conditions (const cv_config_t *config, cv_node_t *policy_node, decision_r
         }
         free (names);
     }
-    return 0;
+    return s_load_checks (config, when, policy, when_path, tools, err);
 }
 
 static int
@@ -250,7 +443,7 @@ bool
 decision_rule_catches_all (const decision_rule_t *policy)
 {
     assert (policy);
-    return policy->intent_count == 0 && policy->condition_count == 0;
+    return policy->intent_count == 0 && policy->condition_count == 0 && policy->check_count == 0;
 }
 
 decision_rules_t *
@@ -309,6 +502,11 @@ decision_rules_destroy (decision_rules_t **self_p)
         for (size_t j = 0; j < policy->condition_count; j++)
             free (policy->conditions[j].tool);
         free (policy->conditions);
+        for (size_t j = 0; j < policy->check_count; j++) {
+            free (policy->checks[j].value);
+            json_decref (policy->checks[j].operand);
+        }
+        free (policy->checks);
         free (policy->outcome);
         free (policy->reason);
         for (size_t j = 0; j < policy->action_count; j++) {
@@ -344,6 +542,13 @@ decision_rules_test (bool verbose)
                                            "  - name: none_found\n"
                                            "    when: { no_rows: cards }\n"
                                            "    outcome: answer\n"
+                                           "  - name: checked\n"
+                                           "    when:\n"
+                                           "      checks:\n"
+                                           "        - {value: evidence.cards.0.amount, between: [1, 500]}\n"
+                                           "        - {value: intent.slots.card_last4, present: true}\n"
+                                           "        - {value: tools.profile.status, in: [ok, failed]}\n"
+                                           "    outcome: answer\n"
                                            "  - name: rest\n"
                                            "    outcome: handoff\n",
                                            &err);
@@ -351,7 +556,7 @@ decision_rules_test (bool verbose)
     decision_rules_t *rules = decision_rules_new (config, &err);
     cv_assert_that (rules, "decision_rules: %s", err.message);
     cv_config_destroy (&config); /* the rules keep nothing of the document */
-    assert (rules->count == 3);
+    assert (rules->count == 4);
 
     const decision_rule_t *lost = &rules->items[0];
     assert (strcmp (lost->name, "lost") == 0 && lost->intent_count == 2);
@@ -374,8 +579,21 @@ decision_rules_test (bool verbose)
     assert (none_found->intent_count == 0 && none_found->condition_count == 1);
     assert (none_found->conditions[0].kind == DECISION_CONDITION_NO_ROWS);
     assert (strcmp (none_found->reason, "") == 0 && none_found->action_count == 0);
-    assert (!decision_rule_catches_all (none_found));
-    assert (decision_rule_catches_all (&rules->items[2]));
+    assert (!decision_rule_catches_all (none_found) && none_found->check_count == 0);
+
+    /* checks: the path, the operator, the operand as written */
+    const decision_rule_t *checked = &rules->items[2];
+    assert (checked->condition_count == 0 && checked->check_count == 3 && !decision_rule_catches_all (checked));
+    assert (strcmp (checked->checks[0].value, "evidence.cards.0.amount") == 0);
+    assert (checked->checks[0].op == DECISION_CHECK_BETWEEN);
+    expected = json_pack ("[i, i]", 1, 500);
+    assert (json_equal (checked->checks[0].operand, expected));
+    json_decref (expected);
+    assert (checked->checks[1].op == DECISION_CHECK_PRESENT && json_is_true (checked->checks[1].operand));
+    assert (checked->checks[2].op == DECISION_CHECK_IN && json_array_size (checked->checks[2].operand) == 2);
+    assert (strcmp (decision_check_op_name (DECISION_CHECK_OLDER_THAN_DAYS), "older_than_days") == 0);
+    assert (strcmp (decision_check_op_name (DECISION_CHECK_EQUALS), "equals") == 0);
+    assert (decision_rule_catches_all (&rules->items[3]));
     decision_rules_destroy (&rules);
     assert (!rules);
     decision_rules_destroy (&rules);

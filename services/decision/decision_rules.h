@@ -4,12 +4,16 @@
 
    Each policy has a wire name, unique in the file; the intents it takes (none: any); its
    conditions, one per tool named under when: has_rows, no_rows or failed (each a tool name or a
-   list, every tool one of the agent's when the file has a tools section); an outcome (a wire
-   name) and a reason (at most CV_DETAIL_MAX_BYTES, "" when none); and at most CV_MAX_ACTIONS
-   actions {kind, params}, params a map whose every string is a cv_template template, checked at
-   load, and whose whole value travels as msgpack. The last policy, and only it, is the catch-all:
-   no intent and no when. A policy name must leave room for its action ids ("<policy>.<n>") in a
-   wire name. A mistake is refused with the file, the line and the key.
+   list, every tool one of the agent's when the file has a tools section); its checks, a list
+   under when: checks, each {value: PATH, OPERATOR: OPERAND} with exactly one operator (see
+   decision_check_op_t), PATH one a template could name under user_id, text, intent, evidence or
+   tools (evidence.TOOL and tools.TOOL one of the agent's), the operand of the operator's type
+   (between's lo not above its hi); an outcome (a wire name) and a reason (at most CV_DETAIL_MAX_BYTES, "" when none);
+   and at most CV_MAX_ACTIONS actions {kind, params}, params a map whose every string is a cv_template template, checked
+   at load, and whose whole value travels as msgpack. The last policy, and only it, is the catch-all: no intent and no
+   when. A policy name must leave room for its action ids ("<policy>.<n>") in a wire name. A mistake is refused with the
+   file, the line and the key
+   ("agent.yaml:42: policies.refund.when.checks.0.between: [20, 10] is empty: lo is above hi").
 
    Plain data, read-only once loaded; nothing of the document is kept. */
 #ifndef DECISION_RULES_H
@@ -35,6 +39,29 @@ typedef struct {
     char *tool;
 } decision_condition_t;
 
+/* A check's operator, and what its operand must be. */
+typedef enum {
+    DECISION_CHECK_EQUALS,         /* a string, number or boolean */
+    DECISION_CHECK_NOT_EQUALS,     /* the same */
+    DECISION_CHECK_ABOVE,          /* a number */
+    DECISION_CHECK_AT_LEAST,       /* a number */
+    DECISION_CHECK_BELOW,          /* a number */
+    DECISION_CHECK_AT_MOST,        /* a number */
+    DECISION_CHECK_BETWEEN,        /* [lo, hi], numbers, lo <= hi; inclusive */
+    DECISION_CHECK_IN,             /* a non-empty list of strings, numbers or booleans */
+    DECISION_CHECK_NOT_IN,         /* the same */
+    DECISION_CHECK_PRESENT,        /* a boolean */
+    DECISION_CHECK_WITHIN_DAYS,    /* a whole number of days, 0..36500 */
+    DECISION_CHECK_OLDER_THAN_DAYS /* the same */
+} decision_check_op_t;
+
+/* One check of a policy's when, on one value of the context. */
+typedef struct {
+    char *value; /* the context path, as a template names it */
+    decision_check_op_t op;
+    json_t *operand; /* as the file wrote it, of the operator's type */
+} decision_check_t;
+
 /* One action a policy takes, before its params are rendered. */
 typedef struct {
     char *kind;
@@ -48,6 +75,8 @@ typedef struct {
     size_t intent_count;
     decision_condition_t *conditions; /* all must hold */
     size_t condition_count;
+    decision_check_t *checks; /* all must hold, tried in file order after the conditions */
+    size_t check_count;
     char *outcome;
     char *reason; /* "" when none */
     decision_rule_action_t *actions;
@@ -67,6 +96,9 @@ void decision_rules_destroy (decision_rules_t **self_p);
 
 /* True for a policy with no intent and no when: it takes every request. */
 bool decision_rule_catches_all (const decision_rule_t *rule);
+
+/* The name of a check's operator as the file writes it ("at_most"). */
+const char *decision_check_op_name (decision_check_op_t op);
 
 void decision_rules_test (bool verbose);
 

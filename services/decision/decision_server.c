@@ -72,6 +72,16 @@ s_build (const decision_result_t *result, Conveyor__V1__Decision *decision, cv_a
     decision->outcome = cv_arena_strdup (arena, result->outcome);
     decision->rule = cv_arena_strdup (arena, result->rule);
     decision->reason = cv_arena_strdup (arena, result->reason);
+    if (result->log) {
+        size_t size = 0;
+        uint8_t *packed = cv_msgpack_pack (result->log, &size, err);
+        if (!packed) {
+            cv_error_prefix (err, "decision log");
+            return -1;
+        }
+        decision->log.data = cv_arena_adopt (arena, packed, size);
+        decision->log.len = size;
+    }
     if (result->action_count == 0)
         return 0;
     decision->actions = cv_arena_alloc (arena, result->action_count * sizeof *decision->actions);
@@ -101,7 +111,7 @@ s_decide (decision_server_logic_t *self, const char *user_id, const Conveyor__V1
     if (!context)
         return -1;
     decision_result_t result;
-    int rc = decision_policy_decide (self->policies, context, &result, err);
+    int rc = decision_policy_decide (self->policies, context, time (NULL), &result, err);
     if (rc == 0)
         rc = s_build (&result, decision, arena, err);
     decision_result_reset (&result);
@@ -236,6 +246,13 @@ decision_server_test (bool verbose)
     json_decref (params);
     json_decref (expected);
     assert (cv_envelope_validate (reply, CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_DECISION), 0, &err) == 0);
+    /* the decision log travels with it, as msgpack */
+    json_t *decision_log = cv_msgpack_unpack (decision->log.data, decision->log.len, "log", &err);
+    assert (decision_log && streq (json_string_value (json_object_get (decision_log, "rule")), "lost_card_freeze"));
+    expected = json_pack ("[{s:s, s:b}]", "policy", "lost_card_freeze", "matched", 1);
+    assert (json_equal (json_object_get (decision_log, "checked"), expected));
+    json_decref (expected);
+    json_decref (decision_log);
 
     /* the same request again (a retry) gets the same action id */
     reply = cv_envelope_reply_new (arena, request);

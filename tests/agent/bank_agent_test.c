@@ -19,6 +19,8 @@
 #error "CONVEYOR_SOURCE_DIR must name the source tree (for the demo agent file)"
 #endif
 
+#define S_NOW ((time_t) 1772366400) /* 2026-03-01T12:00:00Z: the decisions' now */
+
 /* A decision context from a short form: {"intent": NAME, "guess": true (a low-confidence one),
    TOOL: rows (ok, with those rows) or "failed" / "timed_out", ...}. */
 static json_t *
@@ -54,10 +56,10 @@ s_test_policies (cv_config_t *agent, bool verbose)
     cv_error_t err;
     decision_policy_t *policy = decision_policy_new (agent, NULL, &err);
     cv_assert_that (policy, "bank agent: the demo's policies do not load: %s", err.message);
-    assert (decision_policy_count (policy) == 16);
+    assert (decision_policy_count (policy) == 17);
     assert (strcmp (decision_policy_name (policy, 0), "lost_card_freeze") == 0);
-    assert (strcmp (decision_policy_name (policy, 14), "kb_answer") == 0);
-    assert (!decision_policy_name (policy, 16));
+    assert (strcmp (decision_policy_name (policy, 15), "kb_answer") == 0);
+    assert (!decision_policy_name (policy, 17));
     assert (strcmp (decision_policy_catch_all (policy), "handoff") == 0);
 
     static const struct {
@@ -85,11 +87,28 @@ s_test_policies (cv_config_t *agent, bool verbose)
         {"{\"intent\": \"transaction_charged_twice\", \"duplicate_payments\": [{\"id\": \"tx-2\"}]}", "handoff",
          "handoff", NULL, NULL},
         /* the other policies, each for a representative context */
+        /* a refund: made at once when at most 500 and of the last 30 days, else a colleague's */
         {"{\"intent\": \"request_refund\", \"refundable_payments\": [{\"id\": \"tx-9\", \"merchant\": \"Shop\","
-         " \"amount\": \"25.00\", \"currency\": \"GBP\", \"day\": \"01 Mar 2025\"}]}",
+         " \"amount\": \"25.00\", \"currency\": \"GBP\", \"day\": \"27 Feb 2026\","
+         " \"created_at\": \"2026-02-27T10:15:00Z\"}]}",
          "refund_recent_payment", "refund_eligible", NULL,
          "[{\"id\": \"refund_recent_payment.1\", \"kind\": \"refund_transaction\","
          " \"params\": {\"transaction_id\": \"tx-9\", \"amount\": \"25.00\"}}]"},
+        {"{\"intent\": \"request_refund\", \"refundable_payments\": [{\"id\": \"tx-9\", \"amount\": \"500.00\","
+         " \"created_at\": \"2026-01-30T12:00:00Z\"}]}",
+         "refund_recent_payment", "refund_eligible", NULL,
+         "[{\"id\": \"refund_recent_payment.1\", \"kind\": \"refund_transaction\","
+         " \"params\": {\"transaction_id\": \"tx-9\", \"amount\": \"500.00\"}}]"},
+        {"{\"intent\": \"request_refund\", \"refundable_payments\": [{\"id\": \"tx-9\", \"amount\": \"500.01\","
+         " \"created_at\": \"2026-02-27T10:15:00Z\"}]}",
+         "refund_for_review", "handoff",
+         "a refund over 500, or of a payment more than 30 days old, is a colleague's to "
+         "decide",
+         NULL},
+        {"{\"intent\": \"request_refund\", \"refundable_payments\": [{\"id\": \"tx-9\", \"amount\": \"25.00\","
+         " \"created_at\": \"2026-01-20T08:00:00Z\"}]}",
+         "refund_for_review", "handoff", NULL, NULL},
+        {"{\"intent\": \"request_refund\", \"refundable_payments\": []}", "handoff", "handoff", NULL, NULL},
         {"{\"intent\": \"card_payment_not_recognised\","
          " \"recent_card_payments\": [{\"id\": \"tx-5\", \"amount\": \"9.99\"}]}",
          "unrecognised_payment_review", "escalate", NULL, NULL},
@@ -144,7 +163,7 @@ s_test_policies (cv_config_t *agent, bool verbose)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         json_t *context = s_context (cases[i].context);
         decision_result_t result;
-        assert (decision_policy_decide (policy, context, &result, &err) == 0);
+        assert (decision_policy_decide (policy, context, S_NOW, &result, &err) == 0);
         json_t *actions = json_array ();
         for (size_t a = 0; a < result.action_count; a++)
             json_array_append_new (actions, json_pack ("{s:s, s:s, s:O}", "id", result.actions[a].id, "kind",

@@ -43,6 +43,12 @@ document=$(curl -sS "$E2E_API/v1/requests/${ids[4]}")
 e2e_expect "the FX service" "$document" \
     '.decision.rule == "fx_rate" and (.reply.text | test("1 EUR = [0-9.]+ USD \\(reference mid rate"))'
 e2e_ok "http tools: the card tracker and the FX service"
+# The decision log in the request's document: the refund's policy read the payment's amount and
+# date (within its 30 days), and each policy tried before it says why it did not apply.
+document=$(curl -sS "$E2E_API/v1/requests/${ids[1]}")
+e2e_expect "the decision log" "$document" \
+    '.decision.log.rule == "refund_recent_payment" and (.decision.log.checked | length == 4 and (last == {"policy": "refund_recent_payment", "matched": true}) and (.[:3] | all(.matched == false and (.failed | startswith("intent "))))) and .decision.log.values["evidence.refundable_payments.0.amount"] == "23.47" and (.decision.log.values["evidence.refundable_payments.0.created_at"] | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z$"))'
+e2e_ok "the decision log"
 # A two-step plan: card_payments reads the card that active_cards found; both ran, and the
 # reply is made of the second's rows.
 document=$(curl -sS "$E2E_API/v1/requests/${ids[7]}")

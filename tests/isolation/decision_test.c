@@ -228,16 +228,62 @@ main (void)
     harness_expect_error (reply, CV_ERR_DEADLINE_EXCEEDED, "deadline_ms", "deadline passed");
     cv_envelope_destroy (&reply);
 
-    /* and the worker keeps serving: a retry of the same request gets the same action id */
+    /* and the worker keeps serving: a retry of the same request gets the same action id. The
+       payment is a day old by the worker's clock, so within the policy's 30 days. */
+    char rows[256], created_at[32];
+    time_t yesterday = time (NULL) - 86400;
+    struct tm tm;
+    strftime (created_at, sizeof created_at, "%Y-%m-%dT%H:%M:%SZ", gmtime_r (&yesterday, &tm));
+    snprintf (rows, sizeof rows,
+              "[{\"id\": \"tx-9\", \"merchant\": \"Shop\", \"amount\": \"25.00\", \"currency\": \"GBP\","
+              " \"created_at\": \"%s\"}]",
+              created_at);
     for (int attempt = 0; attempt < 2; attempt++) {
         request = s_request ("request_refund", 5000);
-        s_tool (&request, "refundable_payments", CONVEYOR__V1__TOOL_RESULT__STATUS__OK,
-                "[{\"id\": \"tx-9\", \"merchant\": \"Shop\", \"amount\": \"25.00\", \"currency\": \"GBP\"}]");
+        s_tool (&request, "refundable_payments", CONVEYOR__V1__TOOL_RESULT__STATUS__OK, rows);
         reply = s_expect_decision (harness, &request, "refund_recent_payment", "refund_eligible", 1);
         s_expect_action (reply, 0, "refund_recent_payment.1", "refund_transaction",
                          "{\"transaction_id\": \"tx-9\", \"amount\": \"25.00\"}");
+        /* its log: the policies tried before it and why they did not apply, and the values read */
+        json_t *decision_log = cv_msgpack_unpack (reply->decision->log.data, reply->decision->log.len, "log", &err);
+        assert (decision_log);
+        json_object_del (decision_log, "now"); /* the worker's clock */
+        json_t *expected =
+            json_pack ("{s:s, s:[{s:s, s:b, s:s}, {s:s, s:b, s:s}, {s:s, s:b, s:s}, {s:s, s:b}],"
+                       " s:{s:s, s:s}}",
+                       "rule", "refund_recent_payment", "checked", "policy", "lost_card_freeze", "matched", 0, "failed",
+                       "intent lost_or_stolen_card: the request's is request_refund", "policy", "charged_twice_refund",
+                       "matched", 0, "failed", "intent transaction_charged_twice: the request's is request_refund",
+                       "policy", "charged_twice_none_found", "matched", 0, "failed",
+                       "intent transaction_charged_twice: the request's is request_refund", "policy",
+                       "refund_recent_payment", "matched", 1, "values", "evidence.refundable_payments.0.amount",
+                       "25.00", "evidence.refundable_payments.0.created_at", created_at);
+        char *got = json_dumps (decision_log, JSON_COMPACT | JSON_SORT_KEYS);
+        cv_assert_that (json_equal (decision_log, expected), "decision log %s", got);
+        free (got);
+        json_decref (expected);
+        json_decref (decision_log);
         cv_envelope_destroy (&reply);
     }
+    /* a payment of 45 days ago is not refunded at once: a colleague decides, and the log says why */
+    time_t weeks_ago = time (NULL) - 45 * 86400;
+    strftime (created_at, sizeof created_at, "%Y-%m-%dT%H:%M:%SZ", gmtime_r (&weeks_ago, &tm));
+    snprintf (rows, sizeof rows, "[{\"id\": \"tx-9\", \"amount\": \"25.00\", \"created_at\": \"%s\"}]", created_at);
+    request = s_request ("request_refund", 5000);
+    s_tool (&request, "refundable_payments", CONVEYOR__V1__TOOL_RESULT__STATUS__OK, rows);
+    reply = s_expect_decision (harness, &request, "refund_for_review", "handoff", 0);
+    json_t *decision_log = cv_msgpack_unpack (reply->decision->log.data, reply->decision->log.len, "log", &err);
+    assert (decision_log);
+    json_t *refund = json_array_get (json_object_get (decision_log, "checked"), 3);
+    char failed[160];
+    snprintf (failed, sizeof failed, "checks[1]: evidence.refundable_payments.0.created_at %s within_days 30",
+              created_at);
+    assert (streq (json_string_value (json_object_get (refund, "policy")), "refund_recent_payment"));
+    cv_assert_that (streq (json_string_value (json_object_get (refund, "failed")), failed), "failed: %s",
+                    json_string_value (json_object_get (refund, "failed")));
+    assert (streq (json_string_value (json_object_get (decision_log, "rule")), "refund_for_review"));
+    json_decref (decision_log);
+    cv_envelope_destroy (&reply);
 
     /* a probe on the control endpoint runs the canned check */
     char *control = harness_control_endpoint (worker);
