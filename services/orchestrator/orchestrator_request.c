@@ -421,6 +421,21 @@ s_evidence_json (const Conveyor__V1__Evidence *evidence)
     return json_pack ("{s:o}", "tools", tools);
 }
 
+/* When each action's row was committed, recorded (with the decide checkpoint) and performed (with
+   the execute one), where the checkpoints are known: a request read back from the store. */
+static void
+s_note_action_times (const orchestrator_request_t *self, json_t *actions)
+{
+    size_t index;
+    json_t *action;
+    json_array_foreach (actions, index, action) {
+        if (self->checkpoint_at[REQUEST_DECIDE])
+            json_object_set_new (action, "recorded_at", json_string (self->checkpoint_at[REQUEST_DECIDE]));
+        if (self->checkpoint_at[REQUEST_EXECUTE])
+            json_object_set_new (action, "performed_at", json_string (self->checkpoint_at[REQUEST_EXECUTE]));
+    }
+}
+
 json_t *
 orchestrator_request_to_json (const orchestrator_request_t *self, bool with_checkpoints)
 {
@@ -458,8 +473,11 @@ orchestrator_request_to_json (const orchestrator_request_t *self, bool with_chec
                 json_object_set_new (section, "rule", json_string (intent->rule));
             json_object_set (document, "intent", section);
         }
-        if (json_object_get (context, "decision"))
-            json_object_set (document, "decision", json_object_get (context, "decision"));
+        json_t *decision = json_object_get (context, "decision");
+        if (decision) {
+            s_note_action_times (self, json_object_get (decision, "actions"));
+            json_object_set (document, "decision", decision);
+        }
         json_decref (context);
     }
     if (self->results[REQUEST_GATHER])
@@ -643,6 +661,8 @@ orchestrator_request_test (bool verbose)
     json_t *action = json_array_get (json_object_get (json_object_get (document, "decision"), "actions"), 0);
     assert (s_equal (json_string_value (json_object_get (action, "status")), "done"));
     assert (s_equal (json_string_value (json_object_get (json_object_get (action, "result"), "last4")), "4417"));
+    assert (s_equal (json_string_value (json_object_get (action, "recorded_at")), "2026-01-15T12:00:00Z"));
+    assert (s_equal (json_string_value (json_object_get (action, "performed_at")), "2026-01-15T12:00:00Z"));
     json_t *timings = json_object_get (document, "timings_ms");
     assert (json_real_value (json_object_get (timings, "gather")) == 2.0);
     assert (json_real_value (json_object_get (timings, "execute")) == 4.0);

@@ -36,6 +36,9 @@ e2e_expect "the lost card: reply" "$first" '.reply.template == "lost_card_freeze
 [[ $(e2e_psql -c "SELECT status FROM bank.cards WHERE customer_id = 'cust-1' AND last4 = '4417'") == frozen ]] ||
     e2e_fail "cust-1's card 4417 is not frozen"
 [[ $(applied cust-1) == 1 ]] || e2e_fail "the freeze was applied $(applied cust-1) times"
+# Read back, the document says when the action's row was recorded and when it was performed.
+e2e_expect "the lost card, read back" "$(curl -sS "$E2E_API/v1/requests/$id")" \
+    '.decision.actions[0] | .status == "done" and (.recorded_at | test("^20[0-9-]+T[0-9:.]+Z$")) and (.performed_at | test("^20[0-9-]+T")) and .performed_at >= .recorded_at'
 [[ $(e2e_psql -c "SELECT status || ':' || attempts || ':' || replayed FROM actions WHERE request_id = '$id'") == done:1:false ]] ||
     e2e_fail "the action's row: $(e2e_psql -c "SELECT * FROM actions WHERE request_id = '$id'")"
 e2e_ok "a lost card is frozen, once"
