@@ -51,6 +51,10 @@ cv_context_action_outcome_name (Conveyor__V1__ActionResult__Outcome outcome)
         return "refused";
     case CONVEYOR__V1__ACTION_RESULT__OUTCOME__FAILED:
         return "failed";
+    case CONVEYOR__V1__ACTION_RESULT__OUTCOME__PENDING_APPROVAL:
+        return "pending_approval";
+    case CONVEYOR__V1__ACTION_RESULT__OUTCOME__REJECTED:
+        return "rejected";
     default:
         return "unknown";
     }
@@ -140,7 +144,8 @@ failed:
 /* Statuses from worst to best: a decision's actions_status is the first any of its actions has.
    Not performed is worse than refused: a refusal is the bank's final word, a customer can be
    told it; nothing is known of an action not performed. */
-static const char *const s_action_statuses[] = {"failed", "not_performed", "refused", "done"};
+static const char *const s_action_statuses[] = {"failed",   "not_performed", "pending_approval",
+                                                "rejected", "refused",       "done"};
 
 static size_t
 s_action_status_rank (const char *status)

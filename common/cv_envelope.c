@@ -245,9 +245,11 @@ s_check_execute_request (const Conveyor__V1__ExecuteRequest *body, cv_error_t *e
 }
 
 /* An executor's results, in field (an ActionResults' or a RespondRequest's): one per action,
-   each action id once. */
+   each action id once, each outcome at most last_outcome (the executor's end at FAILED; the
+   orchestrator's to the responder may also say an action waits for approval or was rejected). */
 static int
-s_check_action_results (Conveyor__V1__ActionResult **results, size_t count, const char *field, cv_error_t *err)
+s_check_action_results (Conveyor__V1__ActionResult **results, size_t count, const char *field,
+                        Conveyor__V1__ActionResult__Outcome last_outcome, cv_error_t *err)
 {
     char path[96];
     if (count > CV_MAX_ACTIONS)
@@ -266,8 +268,7 @@ s_check_action_results (Conveyor__V1__ActionResult **results, size_t count, cons
         if (s_check_name (result->kind, path, true, err))
             return -1;
         snprintf (path, sizeof path, "%s[%zu].outcome", field, i);
-        if (result->outcome < CONVEYOR__V1__ACTION_RESULT__OUTCOME__DONE
-            || result->outcome > CONVEYOR__V1__ACTION_RESULT__OUTCOME__FAILED)
+        if (result->outcome < CONVEYOR__V1__ACTION_RESULT__OUTCOME__DONE || result->outcome > last_outcome)
             return cv_error_set (err, CV_ERR_INVALID, path, "%s %d is not a known outcome", path,
                                  (int) result->outcome);
         snprintf (path, sizeof path, "%s[%zu].result", field, i);
@@ -365,7 +366,7 @@ s_check_body (const cv_envelope_t *self, cv_error_t *err)
             || s_check_decision (body->decision, "respond_request.decision", err))
             return -1;
         return s_check_action_results (body->action_results, body->n_action_results, "respond_request.action_results",
-                                       err);
+                                       CONVEYOR__V1__ACTION_RESULT__OUTCOME__REJECTED, err);
     }
     case CONVEYOR__V1__ENVELOPE__BODY_REPLY:
         if (s_check_text (self->reply->text, "reply.text", CV_REPLY_MAX_BYTES, true, err))
@@ -393,7 +394,7 @@ s_check_body (const cv_envelope_t *self, cv_error_t *err)
         return s_check_execute_request (self->execute_request, err);
     case CONVEYOR__V1__ENVELOPE__BODY_ACTION_RESULTS:
         return s_check_action_results (self->action_results->results, self->action_results->n_results,
-                                       "action_results.results", err);
+                                       "action_results.results", CONVEYOR__V1__ACTION_RESULT__OUTCOME__FAILED, err);
     case CONVEYOR__V1__ENVELOPE__BODY__NOT_SET:
     default:
         return cv_error_set (err, CV_ERR_INVALID, "body", "envelope has no body");
@@ -637,6 +638,9 @@ s_test_execute (cv_arena_t *arena, const char *trace, uint64_t now)
     cv_envelope_destroy (&copy);
     result->outcome = CONVEYOR__V1__ACTION_RESULT__OUTCOME__OUTCOME_UNSPECIFIED;
     s_expect_invalid (reply, answers, now, CV_ERR_INVALID, "action_results.results[0].outcome");
+    /* waiting for approval, or rejected, is the orchestrator's word, never the executor's */
+    result->outcome = CONVEYOR__V1__ACTION_RESULT__OUTCOME__PENDING_APPROVAL;
+    s_expect_invalid (reply, answers, now, CV_ERR_INVALID, "action_results.results[0].outcome");
     result->outcome = CONVEYOR__V1__ACTION_RESULT__OUTCOME__FAILED;
     result->result = (ProtobufCBinaryData){.data = bad, .len = sizeof bad};
     s_expect_invalid (reply, answers, now, CV_ERR_INVALID, "action_results.results[0].result");
@@ -665,6 +669,13 @@ s_test_execute (cv_arena_t *arena, const char *trace, uint64_t now)
     body->n_action_results = 1;
     uint32_t responds = CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_RESPOND_REQUEST);
     cv_assert_that (cv_envelope_validate (respond, responds, now, &err) == 0, "respond_request: %s", err.message);
+    /* ...but for the orchestrator's own outcomes: waiting for approval, rejected */
+    result->outcome = CONVEYOR__V1__ACTION_RESULT__OUTCOME__PENDING_APPROVAL;
+    cv_assert_that (cv_envelope_validate (respond, responds, now, &err) == 0, "pending: %s", err.message);
+    result->outcome = CONVEYOR__V1__ACTION_RESULT__OUTCOME__REJECTED;
+    cv_assert_that (cv_envelope_validate (respond, responds, now, &err) == 0, "rejected: %s", err.message);
+    result->outcome = (Conveyor__V1__ActionResult__Outcome) 6;
+    s_expect_invalid (respond, responds, now, CV_ERR_INVALID, "respond_request.action_results[0].outcome");
     result->outcome = CONVEYOR__V1__ACTION_RESULT__OUTCOME__OUTCOME_UNSPECIFIED;
     s_expect_invalid (respond, responds, now, CV_ERR_INVALID, "respond_request.action_results[0].outcome");
 }

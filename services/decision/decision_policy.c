@@ -2,7 +2,6 @@
 #include "decision_policy.h"
 
 #include <assert.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,11 +11,13 @@
 #include "cv_context.h"
 #include "cv_msgpack.h"
 #include "cv_template.h"
+#include "decision_approvals.h"
 #include "decision_rules.h"
 
 struct _decision_policy_t {
-    decision_rules_t *rules; /* the agent file's, the catch-all last */
-    cv_log_t *log;           /* borrowed, may be NULL */
+    decision_rules_t *rules;         /* the agent file's, the catch-all last */
+    decision_approvals_t *approvals; /* which actions wait for a person */
+    cv_log_t *log;                   /* borrowed, may be NULL */
 };
 
 decision_policy_t *
@@ -26,8 +27,14 @@ decision_policy_new (cv_config_t *config, cv_log_t *log, cv_error_t *err)
     decision_rules_t *rules = decision_rules_new (config, err);
     if (!rules)
         return NULL;
+    decision_approvals_t *approvals = decision_approvals_new (config, err);
+    if (!approvals) {
+        decision_rules_destroy (&rules);
+        return NULL;
+    }
     decision_policy_t *self = cv_calloc (1, sizeof *self);
     self->rules = rules;
+    self->approvals = approvals;
     self->log = log;
     return self;
 }
@@ -40,6 +47,7 @@ decision_policy_destroy (decision_policy_t **self_p)
     if (!self)
         return;
     decision_rules_destroy (&self->rules);
+    decision_approvals_destroy (&self->approvals);
     free (self);
     *self_p = NULL;
 }
@@ -111,35 +119,6 @@ s_condition_holds (const decision_condition_t *condition, const json_t *context,
     return !why;
 }
 
-/* A number, or a string that is one written plainly ("18.90", "-3", "500"): the bank's amounts
-   are numeric text. Hex, exponents, inf and nan are not amounts. */
-static bool
-s_number (const json_t *value, double *out)
-{
-    if (json_is_number (value)) {
-        *out = json_number_value (value);
-        return true;
-    }
-    const char *text = json_string_value (value);
-    if (!text)
-        return false;
-    const char *c = text;
-    if (*c == '-' || *c == '+')
-        c++;
-    size_t digits = 0;
-    while (*c >= '0' && *c <= '9')
-        c++, digits++;
-    if (*c == '.') {
-        c++;
-        while (*c >= '0' && *c <= '9')
-            c++, digits++;
-    }
-    if (digits == 0 || *c)
-        return false;
-    *out = strtod (text, NULL);
-    return isfinite (*out);
-}
-
 /* 1 when value equals operand, 0 when it differs, -1 when it is not of the operand's type. */
 static int
 s_compare_equal (const json_t *value, const json_t *operand)
@@ -148,7 +127,7 @@ s_compare_equal (const json_t *value, const json_t *operand)
         return json_is_boolean (value) ? json_equal (value, operand) : -1;
     if (json_is_number (operand)) {
         double number;
-        return s_number (value, &number) ? number == json_number_value (operand) : -1;
+        return decision_value_number (value, &number) ? number == json_number_value (operand) : -1;
     }
     if (!json_is_string (value))
         return -1;
@@ -246,7 +225,7 @@ s_check_holds (const decision_check_t *check, const json_t *value, time_t now)
     if (!value)
         return false;
     double number = 0, lo, hi;
-    bool numeric = s_number (value, &number);
+    bool numeric = decision_value_number (value, &number);
     time_t when;
     switch (check->op) {
     case DECISION_CHECK_EQUALS:
@@ -432,10 +411,11 @@ s_render (const json_t *value, const json_t *context, const char *path, cv_error
     return json_deep_copy (value);
 }
 
-/* Fills result's actions from policy; -1 with err (and result's actions released) when a param
-   does not render. */
+/* Fills result's actions from policy, each marked when it waits for a person's approval; -1 with
+   err (and result's actions released) when a param does not render. */
 static int
-s_render_actions (const decision_rule_t *policy, const json_t *context, decision_result_t *result, cv_error_t *err)
+s_render_actions (const decision_policy_t *self, const decision_rule_t *policy, const json_t *context,
+                  decision_result_t *result, cv_error_t *err)
 {
     for (size_t i = 0; i < policy->action_count; i++) {
         decision_action_t *action = &result->actions[i];
@@ -449,6 +429,7 @@ s_render_actions (const decision_rule_t *policy, const json_t *context, decision
         snprintf (action->id, sizeof action->id, "%s.%zu", policy->name, i + 1);
         action->kind = policy->actions[i].kind;
         action->params = params;
+        action->requires_approval = decision_approvals_needed (self->approvals, action->kind, params);
         result->action_count++;
     }
     return 0;
@@ -497,7 +478,7 @@ decision_policy_decide (const decision_policy_t *self, const json_t *context, ti
             s_log_checked (log, policy->name, false, failed);
             continue;
         }
-        if (s_render_actions (policy, context, result, &skipped)) {
+        if (s_render_actions (self, policy, context, result, &skipped)) {
             if (self->log)
                 cv_log_debug (self->log, "policy %s does not apply: %s", policy->name, skipped.message);
             snprintf (failed, sizeof failed, "%s", skipped.message);
@@ -1239,6 +1220,34 @@ decision_policy_test (bool verbose)
     s_expect_load_error ("policies:\n  - name: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n"
                          "    outcome: x\n    actions: [{kind: k}]\n",
                          "too long for its action ids", verbose);
+
+    /* an action the approvals section names is marked: by its amount, here, or by its kind */
+    policy = s_parse ("approvals: {kinds: [freeze_card], amount_above: 100}\n"
+                      "policies:\n"
+                      "  - name: refund\n"
+                      "    when: { has_rows: t }\n"
+                      "    outcome: refund_eligible\n"
+                      "    actions:\n"
+                      "      - kind: refund_transaction\n"
+                      "        params: { amount: '{{evidence.t.0.amount}}' }\n"
+                      "      - kind: freeze_card\n"
+                      "      - kind: note\n"
+                      "  - name: rest\n"
+                      "    outcome: handoff\n",
+                      &err);
+    cv_assert_that (policy, "decision_policy: %s", err.message);
+    s_expect (policy, s_context ("any", "t", "ok", "[{\"amount\": \"100.01\"}]"), "refund", "refund_eligible", &result);
+    assert (result.action_count == 3);
+    assert (result.actions[0].requires_approval && result.actions[1].requires_approval);
+    assert (!result.actions[2].requires_approval);
+    decision_result_reset (&result);
+    s_expect (policy, s_context ("any", "t", "ok", "[{\"amount\": \"23.47\"}]"), "refund", "refund_eligible", &result);
+    assert (!result.actions[0].requires_approval && result.actions[1].requires_approval);
+    decision_result_reset (&result);
+    decision_policy_destroy (&policy);
+    /* and a mistake there stops the policies from loading */
+    s_expect_load_error ("approvals: {amount_above: 0}\npolicies:\n  - name: rest\n    outcome: handoff\n",
+                         "test.yaml:1: approvals.amount_above: must be a positive number", verbose);
 
     s_test_operators (verbose);
     s_test_checks (verbose);

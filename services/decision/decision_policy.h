@@ -22,7 +22,8 @@
    params rendered from the context: string values are cv_template templates, other values are
    kept. A policy whose params do not render (the evidence lacks a value) does not apply, and the
    next one is tried. Action ids are "<policy>.<n>" (n from 1), the same on every retry of the
-   same request, as the exactly-once action executor needs.
+   same request, as the exactly-once action executor needs. An action the agent file's
+   `approvals` section names (decision_approvals.h) is marked requires_approval.
 
    The last policy must be the catch-all (no intent, no when), and only it, so every request
    gets a decision as long as the catch-all's own params render. The section is read and checked
@@ -50,6 +51,7 @@ typedef struct {
     char id[CV_NAME_MAX_BYTES + 1]; /* "<policy>.<n>" */
     const char *kind;               /* borrowed from the policies */
     json_t *params;                 /* owned: an object, rendered */
+    bool requires_approval;         /* it waits for a person (decision_approvals.h) */
 } decision_action_t;
 
 /* What decision_policy_decide chose; plain data, released with decision_result_reset. */
@@ -75,7 +77,7 @@ typedef struct {
 #define DECISION_LOG_TEXT_MAX 200 /* bytes of a failed condition, or of a string value */
 #define DECISION_LOG_MAX_BYTES CV_DECISION_LOG_MAX_BYTES
 
-/* Loads and validates the `policies` section of config; NULL with err naming file:line:key.
+/* Loads and validates the `policies` and `approvals` sections of config; NULL with err naming file:line:key.
    Nothing of config is kept. log is borrowed, may be NULL. */
 decision_policy_t *decision_policy_new (cv_config_t *config, cv_log_t *log, cv_error_t *err) CV_MUST_CHECK;
 void decision_policy_destroy (decision_policy_t **self_p);

@@ -2,6 +2,7 @@
 #include "decision_rules.h"
 
 #include <assert.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,36 @@ static const char *const s_value_roots[] = {"user_id", "text", "intent", "eviden
 
 #define S_VALUE_MAX_BYTES 127 /* as cv_template's paths */
 #define S_DAYS_MAX 36500      /* a hundred years */
+
+/*  --------------------------------------------------------------------------
+    Values */
+
+bool
+decision_value_number (const json_t *value, double *out)
+{
+    if (json_is_number (value)) {
+        *out = json_number_value (value);
+        return true;
+    }
+    const char *text = json_string_value (value);
+    if (!text)
+        return false;
+    const char *c = text;
+    if (*c == '-' || *c == '+')
+        c++;
+    size_t digits = 0;
+    while (*c >= '0' && *c <= '9')
+        c++, digits++;
+    if (*c == '.') {
+        c++;
+        while (*c >= '0' && *c <= '9')
+            c++, digits++;
+    }
+    if (digits == 0 || *c)
+        return false;
+    *out = strtod (text, NULL);
+    return isfinite (*out);
+}
 
 /*  --------------------------------------------------------------------------
     Loading and validation */

@@ -100,6 +100,11 @@ bool decision_rule_catches_all (const decision_rule_t *rule);
 /* The name of a check's operator as the file writes it ("at_most"). */
 const char *decision_check_op_name (decision_check_op_t op);
 
+/* Whether value is a number, or a string that is one written plainly ("18.90", "-3", "500"):
+   the bank's amounts are numeric text. Hex, exponents, inf and nan are not amounts. The number
+   into *out. */
+bool decision_value_number (const json_t *value, double *out);
+
 void decision_rules_test (bool verbose);
 
 #endif

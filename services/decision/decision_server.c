@@ -97,6 +97,7 @@ s_build (const decision_result_t *result, Conveyor__V1__Decision *decision, cv_a
         action->kind = cv_arena_strdup (arena, result->actions[i].kind);
         action->params.data = cv_arena_adopt (arena, packed, size);
         action->params.len = size;
+        action->requires_approval = result->actions[i].requires_approval;
         decision->actions[decision->n_actions++] = action;
     }
     return 0;

@@ -418,7 +418,8 @@ s_step (flight_t *flight, event_t event, const event_data_t *data)
                                                 zclock_usecs () - flight->stage_started_us, &err))
             flight->failure = err.code;
         else {
-            flight->accepted++;
+            /* the execute stage's result too, when the orchestrator made it (approvals) */
+            flight->accepted = orchestrator_request_result_count (request);
             if (orchestrator_request_state (request) == REQUEST_EXECUTE)
                 CV_CRASH_POINT ("orchestrator.before_actions_recorded");
             else if (stage == REQUEST_EXECUTE)
@@ -549,9 +550,11 @@ orchestrator_flights_resume (orchestrator_flights_t *self, orchestrator_request_
     cv_log_event (self->log, CV_LOG_INFO, orchestrator_request_id (request), orchestrator_request_trace_id (request),
                   "resuming at stage %s", orchestrator_request_stage_name (orchestrator_request_state (request)));
     flight_t *flight = s_flight_new (self, request_p);
-    /* Everything it has was read back from the store: its row and the checkpoints of its stages. */
+    /* What it has was read back from the store: its row and the checkpoints of its stages. A
+       result made again on the way (the orchestrator's own, for actions held for approval) may
+       still lack its checkpoint: written next. */
     flight->accepted = orchestrator_request_result_count (flight->request);
-    flight->issued = flight->recorded = 1 + flight->accepted;
+    flight->issued = flight->recorded = 1 + orchestrator_request_checkpoint_count (flight->request);
     s_step (flight, EVENT_START, NULL);
 }
 

@@ -290,6 +290,12 @@ orchestrator_http_port (const orchestrator_http_t *self)
     return self->port;
 }
 
+const char *
+orchestrator_http_header (orchestrator_exchange_t *exchange, const char *name)
+{
+    return exchange->connection ? MHD_lookup_connection_value (exchange->connection, MHD_HEADER_KIND, name) : NULL;
+}
+
 void
 orchestrator_http_add_header (orchestrator_exchange_t *exchange, const char *name, const char *value)
 {

@@ -36,6 +36,8 @@ void orchestrator_http_answer (orchestrator_exchange_t *exchange, unsigned statu
 /* Answers with {"error": {"code": code, "message": message}}. */
 void orchestrator_http_answer_error (orchestrator_exchange_t *exchange, unsigned status, const char *code,
                                      const char *format, ...) __attribute__ ((format (printf, 4, 5)));
+/* The request's header name (case-insensitive), or NULL; borrowed, valid while the handler runs. */
+const char *orchestrator_http_header (orchestrator_exchange_t *exchange, const char *name);
 /* Adds a header to the exchange's coming answer, e.g. Retry-After. */
 void orchestrator_http_add_header (orchestrator_exchange_t *exchange, const char *name, const char *value);
 

@@ -29,6 +29,13 @@ struct _orchestrator_request_t {
     int64_t stage_us[REQUEST_STAGES];
     char *checkpoint_at[REQUEST_STAGES]; /* noted checkpoints, for the document */
     double total_ms;
+    /* approvals: a follow-up's parent and what was decided, and a request's own follow-up */
+    char *parent_id;
+    orchestrator_approval_t approval;
+    char *approver;
+    char *follow_up_id;
+    orchestrator_approval_t follow_up_approval; /* what the person decided, once they have */
+    bool awaiting;                              /* done, its actions waiting for a person's decision */
 };
 
 static const char *s_stage_names[REQUEST_STAGES] = {"intent", "gather", "decide", "execute", "respond"};
@@ -91,6 +98,9 @@ orchestrator_request_destroy (orchestrator_request_t **self_p)
     free (self->text);
     free (self->idempotency_key);
     free (self->error);
+    free (self->parent_id);
+    free (self->approver);
+    free (self->follow_up_id);
     free (self);
     *self_p = NULL;
 }
@@ -170,7 +180,7 @@ orchestrator_request_status (const orchestrator_request_t *self)
 {
     switch (self->state) {
     case REQUEST_DONE:
-        return "done";
+        return self->awaiting ? "pending_approval" : "done";
     case REQUEST_FAILED:
         return "failed";
     default:
@@ -271,6 +281,14 @@ orchestrator_request_stage_envelope (orchestrator_request_t *self, cv_arena_t *a
         body->user_id = self->user_id;
         body->n_actions = decision->n_actions;
         body->actions = decision->actions;
+        if (self->approval == REQUEST_APPROVAL_APPROVED) {
+            /* a person approved them: they wait no more (the executor performs none that do) */
+            body->actions = cv_arena_alloc (arena, decision->n_actions * sizeof *body->actions);
+            for (size_t i = 0; i < decision->n_actions; i++) {
+                body->actions[i] = cv_arena_memdup (arena, decision->actions[i], sizeof *decision->actions[i]);
+                body->actions[i]->requires_approval = false;
+            }
+        }
         break;
     }
     case REQUEST_RESPOND: {
@@ -291,6 +309,61 @@ orchestrator_request_stage_envelope (orchestrator_request_t *self, cv_arena_t *a
         return NULL;
     }
     return envelope;
+}
+
+void
+orchestrator_request_set_follow_up_of (orchestrator_request_t *self, const char *parent_id,
+                                       orchestrator_approval_t approval, const char *approver)
+{
+    assert (parent_id && approval != REQUEST_APPROVAL_NONE && approver);
+    free (self->parent_id);
+    free (self->approver);
+    self->parent_id = cv_strdup (parent_id);
+    self->approval = approval;
+    self->approver = cv_strdup (approver);
+}
+
+const char *
+orchestrator_request_parent_id (const orchestrator_request_t *self)
+{
+    return self->parent_id;
+}
+
+orchestrator_approval_t
+orchestrator_request_approval (const orchestrator_request_t *self)
+{
+    return self->approval;
+}
+
+const char *
+orchestrator_request_approver (const orchestrator_request_t *self)
+{
+    return self->approver;
+}
+
+bool
+orchestrator_request_awaiting_approval (const orchestrator_request_t *self)
+{
+    return self->awaiting;
+}
+
+void
+orchestrator_request_note_follow_up (orchestrator_request_t *self, const char *follow_up_id,
+                                     orchestrator_approval_t approval)
+{
+    free (self->follow_up_id);
+    self->follow_up_id = cv_strdup (follow_up_id);
+    self->follow_up_approval = approval;
+    self->awaiting = false;
+}
+
+int
+orchestrator_request_checkpoint_count (const orchestrator_request_t *self)
+{
+    int count = 0;
+    for (int stage = 0; stage < REQUEST_STAGES; stage++)
+        count += self->checkpoint_at[stage] != NULL;
+    return count;
 }
 
 void
@@ -321,14 +394,76 @@ s_check_performed (const Conveyor__V1__Decision *decision, const Conveyor__V1__A
     return 0;
 }
 
-/* The state after stage: the next one, except that a decision without actions has nothing to
-   execute. */
-static orchestrator_state_t
-s_next_state (const orchestrator_request_t *self, int stage)
+/* True when an action of the decision waits for a person's approval. */
+static bool
+s_needs_approval (const Conveyor__V1__Decision *decision)
 {
-    if (stage == REQUEST_DECIDE && s_decision (self)->n_actions == 0)
+    for (size_t i = 0; i < decision->n_actions; i++)
+        if (decision->actions[i]->requires_approval)
+            return true;
+    return false;
+}
+
+/* The execute stage's result when nothing may be performed: the orchestrator's own, outcome for
+   every action (PENDING_APPROVAL, or REJECTED with why), kept with its bytes as a worker's is. */
+static void
+s_hold_actions (orchestrator_request_t *self, Conveyor__V1__ActionResult__Outcome outcome)
+{
+    const Conveyor__V1__Decision *decision = s_decision (self);
+    cv_arena_t *arena = cv_arena_new ();
+    cv_envelope_t *envelope = cv_envelope_new (arena, self->id, self->trace_id, self->deadline_ms, 1);
+    envelope->message_id = cv_arena_strdup (arena, "orchestrator");
+    Conveyor__V1__ActionResults *held = cv_envelope_set_action_results (envelope, arena);
+    held->results = cv_arena_alloc (arena, decision->n_actions * sizeof *held->results);
+    char reason[CV_DETAIL_MAX_BYTES];
+    if (outcome == CONVEYOR__V1__ACTION_RESULT__OUTCOME__PENDING_APPROVAL)
+        snprintf (reason, sizeof reason, "waits for a person's approval");
+    else if (self->approver && strcmp (self->approver, ORCHESTRATOR_APPROVAL_EXPIRED) == 0)
+        snprintf (reason, sizeof reason, "its approval expired");
+    else
+        snprintf (reason, sizeof reason, "rejected by %s", self->approver ? self->approver : "an operator");
+    for (size_t i = 0; i < decision->n_actions; i++) {
+        Conveyor__V1__ActionResult *result = cv_envelope_action_result_new (arena);
+        result->action_id = decision->actions[i]->id;
+        result->kind = decision->actions[i]->kind;
+        result->outcome = outcome;
+        result->reason = reason;
+        held->results[held->n_results++] = result;
+    }
+    size_t size;
+    uint8_t *packed = cv_envelope_pack (envelope, &size);
+    cv_error_t err;
+    cv_envelope_t *copy = cv_envelope_unpack (packed, size, &err);
+    assert (copy);
+    cv_envelope_destroy (&self->results[REQUEST_EXECUTE]);
+    self->results[REQUEST_EXECUTE] = copy;
+    free (self->packed[REQUEST_EXECUTE]);
+    self->packed[REQUEST_EXECUTE] = packed;
+    self->packed_size[REQUEST_EXECUTE] = size;
+    self->stage_us[REQUEST_EXECUTE] = 0;
+    cv_arena_destroy (&arena);
+}
+
+/* The state after stage: the next one, except after the decision. Without actions there is
+   nothing to execute; with one that waits for a person, nothing is performed until one decides
+   (a follow-up approved performs them; rejected, it says so). */
+static orchestrator_state_t
+s_next_state (orchestrator_request_t *self, int stage)
+{
+    if (stage != REQUEST_DECIDE)
+        return (orchestrator_state_t) (stage + 1); /* RESPOND + 1 is DONE */
+    const Conveyor__V1__Decision *decision = s_decision (self);
+    if (decision->n_actions == 0)
         return REQUEST_RESPOND;
-    return (orchestrator_state_t) (stage + 1); /* RESPOND + 1 is DONE */
+    if (!s_needs_approval (decision) || self->approval == REQUEST_APPROVAL_APPROVED)
+        return REQUEST_EXECUTE;
+    if (self->approval == REQUEST_APPROVAL_REJECTED)
+        s_hold_actions (self, CONVEYOR__V1__ACTION_RESULT__OUTCOME__REJECTED);
+    else {
+        s_hold_actions (self, CONVEYOR__V1__ACTION_RESULT__OUTCOME__PENDING_APPROVAL);
+        self->awaiting = true;
+    }
+    return REQUEST_RESPOND;
 }
 
 int
@@ -429,6 +564,12 @@ s_note_action_times (const orchestrator_request_t *self, json_t *actions)
     size_t index;
     json_t *action;
     json_array_foreach (actions, index, action) {
+        /* held for approval, then decided: what the person decided (the follow-up acts on it) */
+        const char *status = json_string_value (json_object_get (action, "status"));
+        if (self->follow_up_id && status && strcmp (status, "pending_approval") == 0)
+            json_object_set_new (
+                action, "status",
+                json_string (self->follow_up_approval == REQUEST_APPROVAL_APPROVED ? "approved" : "rejected"));
         if (self->checkpoint_at[REQUEST_DECIDE])
             json_object_set_new (action, "recorded_at", json_string (self->checkpoint_at[REQUEST_DECIDE]));
         if (self->checkpoint_at[REQUEST_EXECUTE])
@@ -444,6 +585,15 @@ orchestrator_request_to_json (const orchestrator_request_t *self, bool with_chec
                    "user_id", self->user_id, "trace_id", self->trace_id);
     if (*self->session_id)
         json_object_set_new (document, "session_id", json_string (self->session_id));
+    if (self->parent_id)
+        json_object_set_new (document, "parent_id", json_string (self->parent_id));
+    if (self->approval != REQUEST_APPROVAL_NONE)
+        json_object_set_new (document, "approval",
+                             json_pack ("{s:s, s:s}", "decision",
+                                        self->approval == REQUEST_APPROVAL_APPROVED ? "approved" : "rejected",
+                                        "approver", self->approver));
+    if (self->follow_up_id)
+        json_object_set_new (document, "follow_up_id", json_string (self->follow_up_id));
     if (self->state == REQUEST_FAILED && self->error)
         json_object_set_new (document, "error", json_pack ("{s:s}", "message", self->error));
     else if (!orchestrator_request_finished (self))
@@ -520,6 +670,7 @@ s_equal (const char *a, const char *b)
 /* What the test's hand-made workers answer. */
 typedef struct {
     bool with_action;      /* the decision has one action, a-1 freeze_card */
+    bool needs_approval;   /* ...which waits for a person's approval */
     const char *result_id; /* the executor answers for this action id */
     size_t results;        /* ...with this many results */
 } s_script_t;
@@ -553,6 +704,7 @@ s_reply (const cv_envelope_t *request, cv_body_t body_case, const s_script_t *sc
             Conveyor__V1__Action *action = cv_envelope_action_new (arena);
             action->id = "a-1";
             action->kind = "freeze_card";
+            action->requires_approval = script->needs_approval;
             decision->actions = cv_arena_alloc (arena, sizeof *decision->actions);
             decision->actions[0] = action;
             decision->n_actions = 1;
@@ -698,6 +850,69 @@ orchestrator_request_test (bool verbose)
     assert (json_array_size (json_object_get (document, "checkpoints")) == 4);
     json_decref (document);
     orchestrator_request_destroy (&request);
+
+    /* an action that waits for a person: nothing performed, the reply told it waits, and the
+       request done but pending approval */
+    s_script_t waiting = {.with_action = true, .needs_approval = true, .result_id = "a-1", .results = 1};
+    request = orchestrator_request_new ("r-5", NULL, "cust-1", NULL, "Refund my payment", NULL, deadline);
+    for (int stage = 0; stage <= REQUEST_DECIDE; stage++)
+        assert (s_run_stage (request, &waiting, &err) == 0);
+    assert (orchestrator_request_state (request) == REQUEST_RESPOND
+            && orchestrator_request_result_count (request) == 4);
+    const cv_envelope_t *held = orchestrator_request_result (request, REQUEST_EXECUTE);
+    assert (held && held->action_results->n_results == 1
+            && held->action_results->results[0]->outcome == CONVEYOR__V1__ACTION_RESULT__OUTCOME__PENDING_APPROVAL);
+    assert (orchestrator_request_result_bytes (request, REQUEST_EXECUTE, &size));
+    assert (s_run_stage (request, &waiting, &err) == 0);
+    assert (orchestrator_request_state (request) == REQUEST_DONE && orchestrator_request_awaiting_approval (request));
+    document = orchestrator_request_to_json (request, false);
+    assert (s_equal (json_string_value (json_object_get (document, "status")), "pending_approval"));
+    assert (s_equal (json_string_value (json_object_get (json_object_get (document, "decision"), "actions_status")),
+                     "pending_approval"));
+    json_decref (document);
+    orchestrator_request_note_follow_up (request, "r-5-a", REQUEST_APPROVAL_APPROVED);
+    document = orchestrator_request_to_json (request, false);
+    action = json_array_get (json_object_get (json_object_get (document, "decision"), "actions"), 0);
+    assert (s_equal (json_string_value (json_object_get (action, "status")), "approved"));
+    json_decref (document);
+    assert (!orchestrator_request_awaiting_approval (request));
+    assert (s_equal (orchestrator_request_status (request), "done"));
+    orchestrator_request_destroy (&request);
+
+    /* its follow-up, approved, performs the action; rejected, or expired, says why not */
+    request = orchestrator_request_new ("r-5-a", NULL, "cust-1", NULL, "Refund my payment", NULL, deadline);
+    orchestrator_request_set_follow_up_of (request, "r-5", REQUEST_APPROVAL_APPROVED, "alice");
+    for (int stage = 0; stage <= REQUEST_DECIDE; stage++)
+        assert (s_run_stage (request, &waiting, &err) == 0);
+    assert (orchestrator_request_state (request) == REQUEST_EXECUTE);
+    cv_arena_t *sending = cv_arena_new (); /* approved: the executor hears they wait no more */
+    cv_envelope_t *execute = orchestrator_request_stage_envelope (request, sending);
+    assert (!execute->execute_request->actions[0]->requires_approval);
+    assert (orchestrator_request_result (request, REQUEST_DECIDE)->decision->actions[0]->requires_approval);
+    cv_arena_destroy (&sending);
+    assert (s_run_stage (request, &waiting, &err) == 0 && s_run_stage (request, &waiting, &err) == 0);
+    document = orchestrator_request_to_json (request, false);
+    assert (s_equal (json_string_value (json_object_get (document, "status")), "done"));
+    assert (s_equal (json_string_value (json_object_get (document, "parent_id")), "r-5"));
+    assert (
+        s_equal (json_string_value (json_object_get (json_object_get (document, "approval"), "approver")), "alice"));
+    json_decref (document);
+    orchestrator_request_destroy (&request);
+    const char *approvers[] = {"bob", ORCHESTRATOR_APPROVAL_EXPIRED};
+    const char *reasons[] = {"rejected by bob", "its approval expired"};
+    for (size_t i = 0; i < 2; i++) {
+        request = orchestrator_request_new ("r-5-a", NULL, "cust-1", NULL, "Refund my payment", NULL, deadline);
+        orchestrator_request_set_follow_up_of (request, "r-5", REQUEST_APPROVAL_REJECTED, approvers[i]);
+        for (int stage = 0; stage <= REQUEST_DECIDE; stage++)
+            assert (s_run_stage (request, &waiting, &err) == 0);
+        assert (orchestrator_request_state (request) == REQUEST_RESPOND);
+        held = orchestrator_request_result (request, REQUEST_EXECUTE);
+        assert (held->action_results->results[0]->outcome == CONVEYOR__V1__ACTION_RESULT__OUTCOME__REJECTED);
+        assert (s_equal (held->action_results->results[0]->reason, reasons[i]));
+        assert (s_run_stage (request, &waiting, &err) == 0);
+        assert (s_equal (orchestrator_request_status (request), "done"));
+        orchestrator_request_destroy (&request);
+    }
 
     /* results that do not answer the actions one for one fail the request */
     s_script_t strays[] = {{.with_action = true, .result_id = "a-9", .results = 1},

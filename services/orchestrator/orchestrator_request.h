@@ -6,7 +6,12 @@
      GATHER   waiting for the gatherer's Evidence
      DECIDE   waiting for the decision worker's Decision
      EXECUTE  waiting for the executor's ActionResults, one for each of the decision's actions;
-              a decision without actions goes straight to RESPOND
+              a decision without actions goes straight to RESPOND, and so does one with an
+              action that waits for a person's approval: its execute result is then the
+              orchestrator's own (every action PENDING_APPROVAL), its reply says what happens
+              next, and it ends DONE with the status word "pending_approval". A follow-up request
+              (orchestrator_request_set_follow_up_of) carries the decision: approved, it goes to
+              EXECUTE; rejected, to RESPOND with every action REJECTED.
      RESPOND  waiting for the responder's Reply, written from the results of all the above
      DONE     the reply is checkpointed; final
      FAILED   a stage failed for good (deadline, attempts, invalid result); final
@@ -36,6 +41,11 @@ typedef enum {
 
 #define REQUEST_STAGES 5
 
+typedef enum { REQUEST_APPROVAL_NONE, REQUEST_APPROVAL_APPROVED, REQUEST_APPROVAL_REJECTED } orchestrator_approval_t;
+
+/* The approver recorded when a pending approval expires. */
+#define ORCHESTRATOR_APPROVAL_EXPIRED "expired"
+
 typedef struct _orchestrator_request_t orchestrator_request_t;
 
 /* A new request in state INTENT. id and trace_id may be NULL to generate them. */
@@ -61,7 +71,7 @@ const char *orchestrator_request_stage_name (orchestrator_state_t state);
 /* The worker service a state's stage goes to: "intent", "gatherer", "decision", "executor",
    "responder"; NULL for DONE/FAILED. */
 const char *orchestrator_request_service (orchestrator_state_t state);
-/* The status word of the API: "running", "done", "failed". */
+/* The status word of the API: "running", "done", "failed", "pending_approval". */
 const char *orchestrator_request_status (const orchestrator_request_t *self);
 
 /* The envelope for the current stage, in arena; NULL when finished. */
@@ -73,6 +83,20 @@ cv_envelope_t *orchestrator_request_stage_envelope (orchestrator_request_t *self
    body; then the request is FAILED and reply is destroyed. */
 int orchestrator_request_accept (orchestrator_request_t *self, cv_envelope_t **reply_p, const uint8_t *packed,
                                  size_t size, int64_t elapsed_us, cv_error_t *err);
+
+/* Makes self the follow-up of request parent_id, whose actions approver approved or rejected:
+   call it before its stages are accepted (or replayed). */
+void orchestrator_request_set_follow_up_of (orchestrator_request_t *self, const char *parent_id,
+                                            orchestrator_approval_t approval, const char *approver);
+const char *orchestrator_request_parent_id (const orchestrator_request_t *self); /* NULL: none */
+orchestrator_approval_t orchestrator_request_approval (const orchestrator_request_t *self);
+const char *orchestrator_request_approver (const orchestrator_request_t *self); /* NULL: none */
+/* True while the request is done with its actions waiting for a person. */
+bool orchestrator_request_awaiting_approval (const orchestrator_request_t *self);
+/* Notes that a person decided (approval) and the follow-up's id, for the document: its actions
+   say approved or rejected, no longer pending; the request no longer awaits. */
+void orchestrator_request_note_follow_up (orchestrator_request_t *self, const char *follow_up_id,
+                                          orchestrator_approval_t approval);
 
 /* Ends the request as FAILED with message. */
 void orchestrator_request_fail (orchestrator_request_t *self, const char *message);
@@ -88,6 +112,8 @@ int64_t orchestrator_request_stage_us (const orchestrator_request_t *self, int s
 int orchestrator_request_result_count (const orchestrator_request_t *self);
 int orchestrator_request_result_stage (const orchestrator_request_t *self, int index);
 
+/* How many checkpoints were noted: those committed, for a request read back from the store. */
+int orchestrator_request_checkpoint_count (const orchestrator_request_t *self);
 /* Adds a checkpoint's record for the document (stage 0..REQUEST_STAGES-1, created at `at`,
    ISO 8601). */
 void orchestrator_request_note_checkpoint (orchestrator_request_t *self, int stage, const char *at);
@@ -95,7 +121,8 @@ void orchestrator_request_note_checkpoint (orchestrator_request_t *self, int sta
 void orchestrator_request_set_total_ms (orchestrator_request_t *self, double total_ms);
 
 /* The API document: request_id, status, intent, evidence, decision (each action with what the
-   executor answered: status, reason, replayed, result), reply, timings_ms, and with
+   executor answered: status, reason, replayed, result), reply, timings_ms, parent_id and
+   approval {decision, approver} for a follow-up, follow_up_id once a person decided, and with
    with_checkpoints the checkpoints noted. A new reference. */
 json_t *orchestrator_request_to_json (const orchestrator_request_t *self, bool with_checkpoints);
 

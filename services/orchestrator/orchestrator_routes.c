@@ -117,6 +117,20 @@ s_readyz (orchestrator_routes_t *self, orchestrator_exchange_t *exchange)
         s_readiness_answer (readiness, &err);
 }
 
+/* POST /v1/requests/{id}/approve or /reject (rest is "{id}/approve"); false when rest is neither. */
+static bool
+s_decision_route (orchestrator_routes_t *self, orchestrator_exchange_t *exchange, const char *rest, json_t *body)
+{
+    const char *slash = strchr (rest, '/');
+    if (!slash || (!streq (slash, "/approve") && !streq (slash, "/reject")))
+        return false;
+    char id[CV_NAME_MAX_BYTES + 2];
+    snprintf (id, sizeof id, "%.*s", (int) (slash - rest < (long) sizeof id - 1 ? slash - rest : (long) sizeof id - 1),
+              rest);
+    orchestrator_approvals_decide (self->approvals, exchange, id, streq (slash, "/approve"), body);
+    return true;
+}
+
 void
 orchestrator_routes_handle (void *arg, orchestrator_exchange_t *exchange, const char *method, const char *path,
                             json_t *body)
@@ -132,10 +146,16 @@ orchestrator_routes_handle (void *arg, orchestrator_exchange_t *exchange, const 
         s_post_request (self, exchange, body);
     else if (strncmp (path, prefix, strlen (prefix)) == 0 && get)
         s_get_request (self, exchange, path + strlen (prefix));
+    else if (strncmp (path, prefix, strlen (prefix)) == 0 && post
+             && s_decision_route (self, exchange, path + strlen (prefix), body))
+        ;
+    else if (streq (path, "/v1/approvals") && get)
+        orchestrator_approvals_list (self->approvals, exchange);
     else if (streq (path, "/v1/tools/test") && post)
         orchestrator_toolcheck_start (self->toolcheck, exchange, body);
     else if (streq (path, "/healthz") || streq (path, "/readyz") || streq (path, "/v1/requests")
-             || streq (path, "/v1/tools/test") || strncmp (path, prefix, strlen (prefix)) == 0)
+             || streq (path, "/v1/tools/test") || streq (path, "/v1/approvals")
+             || strncmp (path, prefix, strlen (prefix)) == 0)
         orchestrator_http_answer_error (exchange, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
                                         "%s is not allowed on %s", method, path);
     else

@@ -1,5 +1,6 @@
 /* The HTTP API's routes: POST /v1/requests, GET /v1/requests/{id}, POST /v1/tools/test (a
-   diagnostic: orchestrator_toolcheck.h), /healthz and /readyz.
+   diagnostic: orchestrator_toolcheck.h), GET /v1/approvals and POST /v1/requests/{id}/approve
+   and /reject (orchestrator_approvals.h), /healthz and /readyz.
 
    A new request is refused with 503 and Retry-After, before anything is recorded, when the
    orchestrator holds max_in_flight requests already, when more than max_queued stages wait for an
@@ -13,6 +14,7 @@
 #include <jansson.h>
 
 #include "cv_log.h"
+#include "orchestrator_approvals.h"
 #include "orchestrator_broker.h"
 #include "orchestrator_flights.h"
 #include "orchestrator_http.h"
@@ -25,6 +27,7 @@ typedef struct {
     orchestrator_store_t *store;
     orchestrator_broker_t *broker;
     orchestrator_toolcheck_t *toolcheck;
+    orchestrator_approvals_t *approvals;
     cv_log_t *log;
     size_t max_in_flight;   /* requests in memory before answering 503 */
     size_t max_queued;      /* stages waiting for an intent worker before answering 503 */

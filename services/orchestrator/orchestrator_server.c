@@ -39,6 +39,7 @@ struct _server_t {
     orchestrator_flights_t *flights;
     orchestrator_toolcheck_t *toolcheck;
     orchestrator_routes_t routes;
+    orchestrator_approvals_t *approvals;
     orchestrator_http_t *http;
     cv_probe_endpoint_t *control;
     probe_t probe;
@@ -300,10 +301,15 @@ s_server_init (server_t *self, cv_error_t *err)
                                              .request_timeout_ms = config->request_timeout_ms};
     self->flights = orchestrator_flights_new (self->loop, &flights, self->broker, self->store, self->log);
     self->toolcheck = orchestrator_toolcheck_new (self->broker, config->request_timeout_ms, self->log);
+    orchestrator_approvals_config_t approvals = {.operator_token = config->operator_token,
+                                                 .expiry_s = config->approval_expiry_s,
+                                                 .request_timeout_ms = config->request_timeout_ms};
+    self->approvals = orchestrator_approvals_new (self->loop, &approvals, self->flights, self->store, self->log);
     self->routes = (orchestrator_routes_t){.flights = self->flights,
                                            .store = self->store,
                                            .broker = self->broker,
                                            .toolcheck = self->toolcheck,
+                                           .approvals = self->approvals,
                                            .log = self->log,
                                            .max_in_flight = (size_t) config->max_in_flight,
                                            .max_queued = (size_t) config->max_queued,
@@ -349,6 +355,7 @@ s_server_actor (zsock_t *pipe, void *args)
     orchestrator_http_destroy (&self->http);
     orchestrator_flights_destroy (&self->flights);
     orchestrator_toolcheck_destroy (&self->toolcheck);
+    orchestrator_approvals_destroy (&self->approvals);
     cv_envelope_destroy (&self->probe.asked);
     orchestrator_store_destroy (&self->store);
     orchestrator_broker_destroy (&self->broker);

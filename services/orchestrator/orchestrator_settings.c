@@ -45,6 +45,9 @@ static const cv_setting_field_t s_fields[] = {
      AT (store_timeout_ms, int)},
     {{"recovery-interval-ms", CV_SETTING_INT, "5000", 100, 3600000, "how often to resume requests left running"},
      AT (recovery_interval_ms, int)},
+    {{"approval-expiry-s", CV_SETTING_INT, "86400", 1, 31536000,
+      "how long actions wait for a person's approval before they are rejected"},
+     AT (approval_expiry_s, int)},
     /* the launcher's: the log's debug events */
     {{"verbose", CV_SETTING_BOOL, "false", 0, 0, "log debug events"}, CV_SETTING_UNBOUND},
 };
@@ -59,6 +62,8 @@ s_prepare (void *config, const cv_settings_t *settings, cv_error_t *err)
         return cv_error_set (err, CV_ERR_INVALID, "durability", "--durability must be sync, async or exit, not '%s'",
                              name);
     self->durability = (orchestrator_durability_t) durability;
+    /* a secret: from the environment only, never logged */
+    self->operator_token = cv_settings_secret ("CONVEYOR_OPERATOR_TOKEN");
     return 0;
 }
 

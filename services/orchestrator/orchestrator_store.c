@@ -24,6 +24,9 @@ enum {
     SQL_LOAD,
     SQL_UNFINISHED,
     SQL_PING,
+    SQL_DECIDE,
+    SQL_APPROVALS,
+    SQL_EXPIRED,
     SQL_COUNT
 };
 
@@ -66,14 +69,14 @@ static const cv_pgpipe_statement_t s_statements[SQL_COUNT] = {
                         " INSERT INTO checkpoints (request_id, seq, stage, body, elapsed_us)"
                         " VALUES ($1, $2::int, $3, $4::bytea, $5::bigint) ON CONFLICT DO NOTHING",
                         7, false},
-    /* The last checkpoint, and the request done with it. */
+    /* The last checkpoint, and the request done with it ($6: done, or pending_approval). */
     [SQL_LAST_CHECKPOINT] = {"last_checkpoint",
                              "WITH checkpoint AS ("
                              "  INSERT INTO checkpoints (request_id, seq, stage, body, elapsed_us)"
                              "  VALUES ($1, $2::int, $3, $4::bytea, $5::bigint) ON CONFLICT DO NOTHING RETURNING 1)"
-                             " UPDATE requests SET status = 'done', updated_at = now(), finished_at = now()"
+                             " UPDATE requests SET status = $6, updated_at = now(), finished_at = now()"
                              " WHERE id = $1",
-                             5, false},
+                             6, false},
     [SQL_FAIL] = {"fail_request",
                   "UPDATE requests SET status = 'failed', error = $2, finished_at = now(), updated_at = now()"
                   " WHERE id = $1",
@@ -85,7 +88,10 @@ static const cv_pgpipe_statement_t s_statements[SQL_COUNT] = {
                   " coalesce(r.idempotency_key, ''), r.deadline_ms::text, r.status, coalesce(r.error, ''),"
                   " (extract(epoch FROM r.finished_at - r.created_at) * 1000)::text,"
                   " c.seq::text, c.body, c.elapsed_us::text,"
-                  " to_char(c.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+                  " to_char(c.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
+                  " coalesce(r.parent_id, ''), coalesce(r.approval, ''), coalesce(r.approver, ''),"
+                  " coalesce((SELECT f.id FROM requests f WHERE f.parent_id = r.id), ''),"
+                  " coalesce((SELECT f.approval FROM requests f WHERE f.parent_id = r.id), '')"
                   " FROM requests r LEFT JOIN checkpoints c ON c.request_id = r.id"
                   " WHERE r.id = $1 ORDER BY c.seq",
                   1, true},
@@ -93,6 +99,53 @@ static const cv_pgpipe_statement_t s_statements[SQL_COUNT] = {
                         "SELECT id FROM requests WHERE status = 'running' ORDER BY created_at LIMIT $1::bigint", 1,
                         false},
     [SQL_PING] = {"ping", "SELECT 1", 0, false},
+    /* A person's decision on a request pending approval ($1), in one statement: its waiting
+       actions marked $3 (approved or rejected) by $4, the request done, and its follow-up $2
+       recorded with the first three checkpoints and the action rows copied. One row: the
+       follow-up's id, its approval and whether this statement made it; no row: no such request
+       waits (or another decision on it is being committed). */
+    [SQL_DECIDE] = {"decide_approval",
+                    "WITH parent AS ("
+                    "  SELECT id, user_id, session_id, text, trace_id FROM requests"
+                    "  WHERE id = $1 AND status = 'pending_approval' FOR UPDATE),"
+                    " decided AS ("
+                    "  UPDATE actions SET status = $3, approver = $4, decided_at = now(), updated_at = now()"
+                    "  WHERE request_id = $1 AND status = 'pending_approval' AND EXISTS (SELECT FROM parent)"
+                    "  RETURNING 1),"
+                    " closed AS ("
+                    "  UPDATE requests SET status = 'done', updated_at = now()"
+                    "  WHERE id = $1 AND EXISTS (SELECT FROM parent) RETURNING 1),"
+                    " follow_up AS ("
+                    "  INSERT INTO requests (id, user_id, session_id, text, status, deadline_ms, trace_id,"
+                    "   parent_id, approval, approver)"
+                    "  SELECT $2, user_id, session_id, text, 'running', $5::bigint, trace_id, id, $3, $4"
+                    "  FROM parent RETURNING id, approval),"
+                    " copied AS ("
+                    "  INSERT INTO checkpoints (request_id, seq, stage, body, elapsed_us)"
+                    "  SELECT $2, seq, stage, body, elapsed_us FROM checkpoints"
+                    "  WHERE request_id = $1 AND seq <= 3 AND EXISTS (SELECT FROM follow_up) RETURNING 1),"
+                    " copied_actions AS ("
+                    "  INSERT INTO actions (request_id, action_id, kind, params, approver, decided_at)"
+                    "  SELECT $2, action_id, kind, params, $4, now() FROM actions"
+                    "  WHERE request_id = $1 AND EXISTS (SELECT FROM follow_up) RETURNING 1)"
+                    " SELECT id, approval, true FROM follow_up"
+                    " UNION ALL SELECT id, approval, false FROM requests"
+                    "  WHERE parent_id = $1 AND NOT EXISTS (SELECT FROM follow_up)",
+                    5, false},
+    /* What waits for a person, oldest first. */
+    [SQL_APPROVALS] = {"approvals",
+                       "SELECT a.request_id, a.action_id, a.kind, a.params::text, r.user_id,"
+                       " to_char(r.finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+                       " FROM actions a JOIN requests r ON r.id = a.request_id"
+                       " WHERE r.status = 'pending_approval' AND a.status = 'pending_approval'"
+                       " ORDER BY r.finished_at, a.request_id, a.action_id LIMIT $1::bigint",
+                       1, false},
+    /* Requests that have waited for a person longer than $1 seconds. */
+    [SQL_EXPIRED] = {"expired_approvals",
+                     "SELECT id FROM requests WHERE status = 'pending_approval'"
+                     " AND finished_at < now() - make_interval(secs => $1::double precision)"
+                     " ORDER BY finished_at LIMIT $2::bigint",
+                     2, false},
 };
 
 /* The columns of SQL_LOAD. */
@@ -110,7 +163,12 @@ enum {
     LOAD_SEQ,
     LOAD_BODY,
     LOAD_ELAPSED_US,
-    LOAD_AT
+    LOAD_AT,
+    LOAD_PARENT_ID,
+    LOAD_APPROVAL,
+    LOAD_APPROVER,
+    LOAD_FOLLOW_UP_ID,
+    LOAD_FOLLOW_UP_APPROVAL
 };
 
 struct _orchestrator_store_t {
@@ -213,6 +271,13 @@ static int
 s_replay_checkpoint (orchestrator_request_t *request, const cv_pg_result_t *rows, int row, cv_error_t *err)
 {
     int seq = (int) cv_pg_result_int (rows, row, LOAD_SEQ);
+    /* the orchestrator's own execute result (the actions held for approval) is made again from
+       the decision, as it was the first time */
+    if (seq == REQUEST_EXECUTE + 1 && orchestrator_request_state (request) == REQUEST_RESPOND
+        && orchestrator_request_result (request, REQUEST_EXECUTE)) {
+        orchestrator_request_note_checkpoint (request, REQUEST_EXECUTE, cv_pg_result_text (rows, row, LOAD_AT));
+        return 0;
+    }
     if (seq != (int) orchestrator_request_state (request) + 1)
         return cv_error_set (err, CV_ERR_INTERNAL, "seq", "request %s: checkpoint %d out of order",
                              orchestrator_request_id (request), seq);
@@ -243,6 +308,13 @@ s_rebuild (const cv_pg_result_t *rows, const char *id, cv_error_t *err)
         (uint64_t) cv_pg_result_int (rows, 0, LOAD_DEADLINE));
     if (!cv_pg_result_is_null (rows, 0, LOAD_TOTAL_MS))
         orchestrator_request_set_total_ms (request, cv_pg_result_real (rows, 0, LOAD_TOTAL_MS));
+    const char *parent_id = cv_pg_result_text (rows, 0, LOAD_PARENT_ID);
+    if (*parent_id)
+        orchestrator_request_set_follow_up_of (request, parent_id,
+                                               strcmp (cv_pg_result_text (rows, 0, LOAD_APPROVAL), "approved") == 0
+                                                   ? REQUEST_APPROVAL_APPROVED
+                                                   : REQUEST_APPROVAL_REJECTED,
+                                               cv_pg_result_text (rows, 0, LOAD_APPROVER));
     for (int row = 0; row < cv_pg_result_rows (rows); row++)
         if (!cv_pg_result_is_null (rows, row, LOAD_SEQ) && s_replay_checkpoint (request, rows, row, err)) {
             orchestrator_request_destroy (&request);
@@ -250,6 +322,11 @@ s_rebuild (const cv_pg_result_t *rows, const char *id, cv_error_t *err)
         }
     if (strcmp (cv_pg_result_text (rows, 0, LOAD_STATUS), "failed") == 0)
         orchestrator_request_fail (request, cv_pg_result_text (rows, 0, LOAD_ERROR));
+    if (*cv_pg_result_text (rows, 0, LOAD_FOLLOW_UP_ID))
+        orchestrator_request_note_follow_up (
+            request, cv_pg_result_text (rows, 0, LOAD_FOLLOW_UP_ID),
+            strcmp (cv_pg_result_text (rows, 0, LOAD_FOLLOW_UP_APPROVAL), "approved") == 0 ? REQUEST_APPROVAL_APPROVED
+                                                                                           : REQUEST_APPROVAL_REJECTED);
     return request;
 }
 
@@ -279,6 +356,33 @@ s_done (void *arg, const cv_pg_result_t *result, const cv_error_t *err)
         if (!answer.request)
             answer.err = &failure;
         break;
+    case SQL_DECIDE:
+        if (cv_pg_result_rows (result) != 1)
+            answer.err = (cv_error_set (&failure, CV_ERR_INVALID, "id",
+                                        "request %s has no action waiting for approval (or another decision on it is "
+                                        "being recorded)",
+                                        operation->id),
+                          &failure);
+        else {
+            answer.existing_id = cv_pg_result_text (result, 0, 0);
+            answer.approval = cv_pg_result_text (result, 0, 1);
+            answer.made = cv_pg_result_bool (result, 0, 2);
+        }
+        break;
+    case SQL_APPROVALS:
+        answer.approvals = json_array ();
+        for (int i = 0; i < cv_pg_result_rows (result); i++) {
+            json_error_t parse;
+            json_t *params = json_loads (cv_pg_result_text (result, i, 3), 0, &parse);
+            json_array_append_new (
+                answer.approvals,
+                json_pack ("{s:s, s:s, s:s, s:o, s:s, s:s}", "request_id", cv_pg_result_text (result, i, 0),
+                           "action_id", cv_pg_result_text (result, i, 1), "kind", cv_pg_result_text (result, i, 2),
+                           "params", params ? params : json_object (), "user_id", cv_pg_result_text (result, i, 4),
+                           "waiting_since", cv_pg_result_text (result, i, 5)));
+        }
+        break;
+    case SQL_EXPIRED:
     case SQL_UNFINISHED: {
         int count = cv_pg_result_rows (result);
         answer.ids = cv_calloc ((size_t) count + 1, sizeof (char *));
@@ -292,6 +396,7 @@ s_done (void *arg, const cv_pg_result_t *result, const cv_error_t *err)
     operation->fn (operation->owner, &answer);
     orchestrator_request_destroy (&answer.request);
     free (answer.ids);
+    json_decref (answer.approvals);
     free (operation);
 }
 
@@ -396,18 +501,21 @@ orchestrator_store_checkpoint (orchestrator_store_t *self, const orchestrator_re
     const cv_envelope_t *result = orchestrator_request_result (request, stage);
     char *actions = s_actions_json (stage == REQUEST_DECIDE ? result->decision : NULL);
     char *performed = s_performed_json (stage == REQUEST_EXECUTE ? result->action_results : NULL);
+    /* The row changes only with the last one, whenever it is written: a failure is written by
+       orchestrator_store_fail, after the checkpoints. */
+    bool last = stage == REQUEST_STAGES - 1;
     const char *values[] = {orchestrator_request_id (request),
                             seq,
                             orchestrator_request_stage_name ((orchestrator_state_t) stage),
                             (const char *) body,
                             elapsed,
-                            actions ? actions : "",
+                            last      ? orchestrator_request_status (request)
+                            : actions ? actions
+                                      : "",
                             performed ? performed : ""};
     int lengths[] = {0, 0, 0, (int) size, 0, 0, 0};
     int formats[] = {0, 0, 0, 1, 0, 0, 0};
-    /* The row changes only with the last one, whenever it is written: a failure is written by
-       orchestrator_store_fail, after the checkpoints. */
-    int statement = stage == REQUEST_STAGES - 1 ? SQL_LAST_CHECKPOINT : SQL_CHECKPOINT;
+    int statement = last ? SQL_LAST_CHECKPOINT : SQL_CHECKPOINT;
     int rc = s_run (s_pipe_of (self, orchestrator_request_id (request)), s_operation_new (self, statement, fn, owner),
                     values, lengths, formats, err);
     free (actions);
@@ -443,6 +551,42 @@ orchestrator_store_unfinished (orchestrator_store_t *self, size_t limit, orchest
     snprintf (text, sizeof text, "%zu", limit);
     const char *values[] = {text};
     return s_run (self->pipes[0], s_operation_new (self, SQL_UNFINISHED, fn, owner), values, NULL, NULL, err);
+}
+
+int
+orchestrator_store_decide (orchestrator_store_t *self, const char *parent_id, const char *follow_up_id,
+                           orchestrator_approval_t approval, const char *approver, uint64_t deadline_ms,
+                           orchestrator_store_fn *fn, void *owner, cv_error_t *err)
+{
+    assert (approval != REQUEST_APPROVAL_NONE);
+    char deadline[24];
+    snprintf (deadline, sizeof deadline, "%llu", (unsigned long long) deadline_ms);
+    const char *values[] = {parent_id, follow_up_id, approval == REQUEST_APPROVAL_APPROVED ? "approved" : "rejected",
+                            approver, deadline};
+    operation_t *operation = s_operation_new (self, SQL_DECIDE, fn, owner);
+    snprintf (operation->id, sizeof operation->id, "%s", parent_id);
+    return s_run (s_pipe_of (self, parent_id), operation, values, NULL, NULL, err);
+}
+
+int
+orchestrator_store_approvals (orchestrator_store_t *self, size_t limit, orchestrator_store_fn *fn, void *owner,
+                              cv_error_t *err)
+{
+    char text[24];
+    snprintf (text, sizeof text, "%zu", limit);
+    const char *values[] = {text};
+    return s_run (self->pipes[0], s_operation_new (self, SQL_APPROVALS, fn, owner), values, NULL, NULL, err);
+}
+
+int
+orchestrator_store_expired (orchestrator_store_t *self, int older_than_s, size_t limit, orchestrator_store_fn *fn,
+                            void *owner, cv_error_t *err)
+{
+    char seconds[24], count[24];
+    snprintf (seconds, sizeof seconds, "%d", older_than_s);
+    snprintf (count, sizeof count, "%zu", limit);
+    const char *values[] = {seconds, count};
+    return s_run (self->pipes[0], s_operation_new (self, SQL_EXPIRED, fn, owner), values, NULL, NULL, err);
 }
 
 int
@@ -512,7 +656,10 @@ typedef struct {
     char field[64];                 /* ...and its field */
     char existing_id[64];           /* create's existing_id, "" when none */
     orchestrator_request_t *loaded; /* load's request, taken */
-    char ids[8][64];                /* unfinished's ids */
+    char approval[16];              /* decide's */
+    bool made;
+    char listed[4096]; /* approvals', as JSON */
+    char ids[8][64];   /* unfinished's ids */
     size_t id_count;
     zsock_t *wake; /* tells the loop an answer came */
 } s_test_t;
@@ -529,6 +676,14 @@ s_test_answer (void *owner, orchestrator_store_answer_t *answer)
         orchestrator_request_destroy (&test->loaded);
         test->loaded = answer->request;
         answer->request = NULL;
+    }
+    snprintf (test->approval, sizeof test->approval, "%s", answer->approval ? answer->approval : "");
+    test->made = answer->made;
+    test->listed[0] = '\0';
+    if (answer->approvals) {
+        char *text = json_dumps (answer->approvals, JSON_COMPACT);
+        snprintf (test->listed, sizeof test->listed, "%s", text);
+        free (text);
     }
     test->id_count = 0;
     for (size_t i = 0; answer->ids && answer->ids[i] && i < 8; i++)
@@ -573,9 +728,9 @@ s_test_wait (zloop_t *loop, s_test_t *test, int count)
 }
 
 /* The worker's reply for request's current stage (stage), accepted into it: the decision freezes
-   a card, a-1, and the executor answers that it did. */
+   a card, a-1 (waiting for approval when approval is set), and the executor answers that it did. */
 static void
-s_test_advance (orchestrator_request_t *request, int stage)
+s_test_advance_with (orchestrator_request_t *request, int stage, bool approval)
 {
     assert ((int) orchestrator_request_state (request) == stage);
     cv_arena_t *arena = cv_arena_new ();
@@ -598,6 +753,7 @@ s_test_advance (orchestrator_request_t *request, int stage)
         Conveyor__V1__Action *action = cv_envelope_action_new (arena);
         action->id = "a-1";
         action->kind = "freeze_card";
+        action->requires_approval = approval;
         decision->actions = cv_arena_alloc (arena, sizeof *decision->actions);
         decision->actions[0] = action;
         decision->n_actions = 1;
@@ -627,6 +783,90 @@ s_test_advance (orchestrator_request_t *request, int stage)
     cv_envelope_destroy (&unpacked);
     free (packed);
     cv_arena_destroy (&arena);
+}
+
+static void
+s_test_advance (orchestrator_request_t *request, int stage)
+{
+    s_test_advance_with (request, stage, false);
+}
+
+/* A request whose action waits for a person: recorded pending_approval, listed, decided once
+   (approved: its follow-up recorded from its checkpoints, running at EXECUTE), and no longer
+   listed or expired after. */
+static void
+s_test_approvals (orchestrator_store_t *store, zloop_t *loop, s_test_t *test)
+{
+    cv_error_t err;
+    uint64_t far = 4102444800000ULL;
+    orchestrator_request_t *request = orchestrator_request_new (NULL, NULL, "cust-3", NULL, "Refund it", NULL, far);
+    assert (orchestrator_store_create (store, request, s_test_answer, test, &err) == 0);
+    s_test_wait (loop, test, 1);
+    for (int stage = 0; !orchestrator_request_finished (request); stage++) {
+        s_test_advance_with (request, (int) orchestrator_request_state (request), true);
+        if (orchestrator_request_state (request) == REQUEST_RESPOND) { /* the held execute result */
+            assert (orchestrator_store_checkpoint (store, request, REQUEST_DECIDE, s_test_answer, test, &err) == 0);
+            assert (orchestrator_store_checkpoint (store, request, REQUEST_EXECUTE, s_test_answer, test, &err) == 0);
+            s_test_wait (loop, test, 2);
+        } else if (orchestrator_request_state (request) != REQUEST_EXECUTE) {
+            int done = orchestrator_request_finished (request) ? REQUEST_RESPOND : stage;
+            assert (orchestrator_store_checkpoint (store, request, done, s_test_answer, test, &err) == 0);
+            s_test_wait (loop, test, 1);
+        }
+        assert (stage < REQUEST_STAGES);
+    }
+    cv_assert_that (test->code == 0, "checkpoints: code %d", test->code);
+    assert (orchestrator_request_awaiting_approval (request));
+    const char *id = orchestrator_request_id (request);
+
+    /* listed; read back, it is still waiting */
+    assert (orchestrator_store_approvals (store, 100, s_test_answer, test, &err) == 0);
+    s_test_wait (loop, test, 1);
+    cv_assert_that (strstr (test->listed, id) && strstr (test->listed, "freeze_card"), "approvals: %s", test->listed);
+    assert (orchestrator_store_load (store, id, s_test_answer, test, &err) == 0);
+    s_test_wait (loop, test, 1);
+    assert (test->loaded && streq (orchestrator_request_status (test->loaded), "pending_approval"));
+    orchestrator_request_destroy (&test->loaded);
+
+    /* approved: the follow-up is made once */
+    char follow_up[64];
+    snprintf (follow_up, sizeof follow_up, "%s-f", id);
+    assert (orchestrator_store_decide (store, id, follow_up, REQUEST_APPROVAL_APPROVED, "alice", far, s_test_answer,
+                                       test, &err)
+            == 0);
+    s_test_wait (loop, test, 1);
+    cv_assert_that (test->code == 0 && streq (test->existing_id, follow_up) && test->made, "decide: %d %s %d",
+                    test->code, test->existing_id, test->made);
+    assert (orchestrator_store_decide (store, id, "r-other", REQUEST_APPROVAL_REJECTED, "bob", far, s_test_answer, test,
+                                       &err)
+            == 0);
+    s_test_wait (loop, test, 1);
+    assert (test->code == 0 && streq (test->existing_id, follow_up) && !test->made
+            && streq (test->approval, "approved"));
+    /* the follow-up runs from the parent's decision, approved: its execute stage is next */
+    assert (orchestrator_store_load (store, follow_up, s_test_answer, test, &err) == 0);
+    s_test_wait (loop, test, 1);
+    cv_assert_that (test->loaded && orchestrator_request_state (test->loaded) == REQUEST_EXECUTE, "follow-up: %d",
+                    test->loaded ? (int) orchestrator_request_state (test->loaded) : -1);
+    assert (streq (orchestrator_request_parent_id (test->loaded), id));
+    assert (streq (orchestrator_request_approver (test->loaded), "alice"));
+    orchestrator_request_destroy (&test->loaded);
+    /* the parent is done, pointing at it; nothing waits or expires any more */
+    assert (orchestrator_store_load (store, id, s_test_answer, test, &err) == 0);
+    s_test_wait (loop, test, 1);
+    assert (test->loaded && streq (orchestrator_request_status (test->loaded), "done"));
+    orchestrator_request_destroy (&test->loaded);
+    assert (orchestrator_store_expired (store, 0, 100, s_test_answer, test, &err) == 0);
+    s_test_wait (loop, test, 1);
+    for (size_t i = 0; i < test->id_count; i++)
+        assert (!streq (test->ids[i], id));
+    /* deciding on a request that does not wait: INVALID on field id */
+    assert (orchestrator_store_decide (store, "r-no-such", "r-x", REQUEST_APPROVAL_APPROVED, "alice", far,
+                                       s_test_answer, test, &err)
+            == 0);
+    s_test_wait (loop, test, 1);
+    assert (test->code == CV_ERR_INVALID && streq (test->field, "id"));
+    orchestrator_request_destroy (&request);
 }
 
 void
@@ -777,6 +1017,8 @@ orchestrator_store_test (bool verbose)
         assert (bytes && loaded && size == loaded_size && memcmp (bytes, loaded, size) == 0);
     }
     orchestrator_request_destroy (&test.loaded);
+
+    s_test_approvals (store, loop, &test);
 
     /* no longer unfinished; a missing id is INVALID on field id */
     assert (orchestrator_store_unfinished (store, 1000, s_test_answer, &test, &err) == 0);

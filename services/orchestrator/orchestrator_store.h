@@ -46,7 +46,13 @@ typedef struct {
                                         key) was used before; NULL when this one was recorded */
     orchestrator_request_t *request; /* load: the request rebuilt from its row and checkpoints;
                                         the callback may take it (and set this to NULL) */
-    const char **ids;                /* unfinished: the ids, NULL-terminated, borrowed */
+    const char **ids;                /* unfinished, expired: the ids, NULL-terminated, borrowed */
+    const char *approval;            /* decide: the follow-up's approval, approved or rejected
+                                        (existing_id its id) */
+    bool made;                       /* decide: this decision made the follow-up (false: an
+                                        earlier one did) */
+    json_t *approvals;               /* approvals: [{request_id, action_id, kind, params,
+                                        user_id, waiting_since}], borrowed */
 } orchestrator_store_answer_t;
 
 /* Called once per operation, from the loop, never from inside the call that queued it. For load,
@@ -88,6 +94,21 @@ int orchestrator_store_load (orchestrator_store_t *self, const char *id, orchest
 /* The ids of at most limit requests still running, oldest first. */
 int orchestrator_store_unfinished (orchestrator_store_t *self, size_t limit, orchestrator_store_fn *fn, void *owner,
                                    cv_error_t *err) CV_MUST_CHECK;
+/* A person's decision (approval approved or rejected, by approver) on request parent_id, pending
+   approval: its actions marked so, it done, and its follow-up follow_up_id recorded (running,
+   with deadline_ms) from its first three checkpoints and its actions, for the caller to load
+   and resume. Answers existing_id (the follow-up's id: this one, or an earlier decision's, made
+   false) and its approval; INVALID on field id when no such request waits. */
+int orchestrator_store_decide (orchestrator_store_t *self, const char *parent_id, const char *follow_up_id,
+                               orchestrator_approval_t approval, const char *approver, uint64_t deadline_ms,
+                               orchestrator_store_fn *fn, void *owner, cv_error_t *err) CV_MUST_CHECK;
+/* The actions waiting for a person, at most limit, oldest first. */
+int orchestrator_store_approvals (orchestrator_store_t *self, size_t limit, orchestrator_store_fn *fn, void *owner,
+                                  cv_error_t *err) CV_MUST_CHECK;
+/* The ids of at most limit requests that have waited for a person over older_than_s seconds. */
+int orchestrator_store_expired (orchestrator_store_t *self, int older_than_s, size_t limit, orchestrator_store_fn *fn,
+                                void *owner, cv_error_t *err) CV_MUST_CHECK;
+
 /* Runs SELECT 1 on the first connection; refused at once when any connection is down. */
 int orchestrator_store_ping (orchestrator_store_t *self, orchestrator_store_fn *fn, void *owner,
                              cv_error_t *err) CV_MUST_CHECK;

@@ -313,9 +313,10 @@ s_expect_reply (const responder_templates_t *templates, const json_t *context, c
     free (reply);
 }
 
-/* One action of a decision and what the executor made of it: status done, refused or failed
-   comes back as an ActionResult with result (a JSON object, the bank's answer; NULL for none)
-   and reason; not_performed as no ActionResult at all. */
+/* One action of a decision and what became of it: status done, refused or failed (the
+   executor's), pending_approval or rejected (the orchestrator's, for an action that waits for a
+   person) comes back as an ActionResult with result (a JSON object, the bank's answer; NULL for
+   none) and reason; not_performed as no ActionResult at all. */
 typedef struct {
     const char *kind;
     const char *status;
@@ -330,6 +331,10 @@ s_outcome_of (const char *status)
         return CONVEYOR__V1__ACTION_RESULT__OUTCOME__DONE;
     if (strcmp (status, "refused") == 0)
         return CONVEYOR__V1__ACTION_RESULT__OUTCOME__REFUSED;
+    if (strcmp (status, "pending_approval") == 0)
+        return CONVEYOR__V1__ACTION_RESULT__OUTCOME__PENDING_APPROVAL;
+    if (strcmp (status, "rejected") == 0)
+        return CONVEYOR__V1__ACTION_RESULT__OUTCOME__REJECTED;
     assert (strcmp (status, "failed") == 0);
     return CONVEYOR__V1__ACTION_RESULT__OUTCOME__FAILED;
 }
@@ -545,10 +550,15 @@ static const struct {
 
 /* A failed action's reason: internal, and never to be shown to the customer. */
 #define S_FAILED_REASON "could not connect to server: Connection refused"
+/* A rejected action's reason: the operator's note, for the bank, never for the customer. */
+#define S_REJECTED_REASON "rejected by operator ops-7: customer flagged for review"
+/* A waiting action's reason, as the orchestrator writes it. */
+#define S_PENDING_REASON "waits for a person's approval"
 
-/* What became of rule's action, as the demo bank answers it, in *acted: done, refused, failed or
-   not_performed. A rule the table does not know gets an action of another kind, whose bank
-   answer holds nothing a policy's own template could read. */
+/* What became of rule's action, as the demo bank answers it (or, waiting for approval or
+   rejected, as the orchestrator says), in *acted: done, refused, failed, pending_approval,
+   rejected or not_performed. A rule the table does not know gets an action of another kind,
+   whose bank answer holds nothing a policy's own template could read. */
 static void
 s_demo_acted (const char *rule, const char *status, acted_t *acted)
 {
@@ -557,6 +567,10 @@ s_demo_acted (const char *rule, const char *status, acted_t *acted)
         acted->reason = "the payment is refunded already";
     else if (strcmp (status, "failed") == 0)
         acted->reason = S_FAILED_REASON;
+    else if (strcmp (status, "pending_approval") == 0)
+        acted->reason = S_PENDING_REASON;
+    else if (strcmp (status, "rejected") == 0)
+        acted->reason = S_REJECTED_REASON;
     for (size_t i = 0; i < S_DEMO_ACTIONS; i++)
         if (strcmp (s_demo_actions[i].rule, rule) == 0) {
             acted->kind = s_demo_actions[i].kind;
@@ -584,7 +598,7 @@ s_policy_action_kind (const json_t *policies, const char *rule)
     return NULL;
 }
 
-static const char *const s_statuses[] = {"done", "refused", "failed", "not_performed"};
+static const char *const s_statuses[] = {"done", "refused", "failed", "not_performed", "pending_approval", "rejected"};
 #define S_STATUSES (sizeof s_statuses / sizeof s_statuses[0])
 
 /* The status a template is named after ("lost_card_freeze.done": done), and the length of the
@@ -673,6 +687,19 @@ s_test_demo (bool verbose)
          true},
         {"transaction_charged_twice", "duplicate_payments", "charged_twice_refund", "refund_eligible", "failed",
          "charged_twice_refund.failed", "but I couldn't refund the second payment just now.", true},
+        /* a refund over the approvals' amount waits for a colleague: not made yet, the answer
+           comes here; rejected, nothing was refunded, and the operator's note is never shown */
+        {"transaction_charged_twice", "duplicate_payments", "charged_twice_refund", "refund_eligible",
+         "pending_approval", "charged_twice_refund.pending_approval",
+         "Deliveroo charged you 18.90 EUR twice on 13 Jan 2026. A colleague must approve refunding the second "
+         "payment first, so it is not refunded yet. You'll get the answer here once they decide.",
+         false},
+        {"transaction_charged_twice", "duplicate_payments", "charged_twice_refund", "refund_eligible", "rejected",
+         "charged_twice_refund.rejected",
+         "Deliveroo charged you 18.90 EUR twice on 13 Jan 2026, but the refund of the second payment was not "
+         "approved (or the approval expired), so nothing was refunded. If it still looks wrong, contact us under "
+         "Help in the app.",
+         false},
         {"transaction_charged_twice", NULL, "charged_twice_none_found", "answer", NULL, "charged_twice_none_found",
          "I can't see a payment taken twice on your account.", true},
         {"request_refund", "refundable_payments", "refund_recent_payment", "refund_eligible", "done",
@@ -687,6 +714,27 @@ s_test_demo (bool verbose)
          false},
         {"request_refund", "refundable_payments", "refund_recent_payment", "refund_eligible", "failed",
          "refund_recent_payment.failed", "I couldn't refund it just now;", true},
+        {"request_refund", "refundable_payments", "refund_recent_payment", "refund_eligible", "pending_approval",
+         "refund_recent_payment.pending_approval",
+         "Your latest card payment is 23.47 EUR at Lidl on 14 Jan 2026. A colleague must approve its refund first, "
+         "so it is not refunded yet. You'll get the answer here once they decide.",
+         false},
+        {"request_refund", "refundable_payments", "refund_recent_payment", "refund_eligible", "rejected",
+         "refund_recent_payment.rejected",
+         "Your latest card payment is 23.47 EUR at Lidl on 14 Jan 2026. Its refund was not approved (or the "
+         "approval expired), so nothing was refunded. If you'd like to talk it through, contact us under Help in "
+         "the app.",
+         false},
+        /* a policy without templates of its own for them: the generic ones */
+        {"lost_or_stolen_card", "active_cards", "lost_card_freeze", "freeze_card", "pending_approval",
+         "actions.pending_approval",
+         "A colleague must approve what you asked for first, so it is not done yet. You'll get the answer here once "
+         "they decide.",
+         false},
+        {"lost_or_stolen_card", "active_cards", "lost_card_freeze", "freeze_card", "rejected", "actions.rejected",
+         "What you asked for was not approved (or the approval expired), so nothing was changed. If you have "
+         "questions, contact us under Help in the app.",
+         false},
         {"card_payment_not_recognised", "recent_card_payments", "unrecognised_payment_review", "escalate", NULL,
          "unrecognised_payment_review", "Your most recent card payment is 14.20 EUR to Uber on 15 Jan 2026.", true},
         {"card_arrival", "cards_in_delivery", "card_on_its_way", "answer", NULL, "card_on_its_way",
@@ -765,7 +813,7 @@ s_test_demo (bool verbose)
         } else
             cv_assert_that (!s_policy_action_kind (policies, rule),
                             "responder_templates: template %s is never used: policy %s acts, and is answered by "
-                            "%s.done, .refused, .failed or .not_performed",
+                            "%s.done, .refused, .failed, .not_performed, .pending_approval or .rejected",
                             name, rule, rule);
         json_t *context = s_context ("unknown", all, NULL, rule, "answer", status ? &acted : NULL);
         const char *used;
@@ -773,7 +821,11 @@ s_test_demo (bool verbose)
         cv_assert_that (!(!reply || strcmp (used, name) != 0),
                         "responder_templates: demo template %s did not render from the demo evidence (%s)", name,
                         used ? used : "nothing");
-        assert (!strstr (reply, S_FAILED_REASON));
+        assert (!strstr (reply, S_FAILED_REASON) && !strstr (reply, S_REJECTED_REASON));
+        /* waiting or rejected, nothing is done: no reply says a refund is made */
+        if (status && (strcmp (status, "pending_approval") == 0 || strcmp (status, "rejected") == 0))
+            cv_assert_that (!strstr (reply, "I've refunded") && !strstr (reply, "on its way back"),
+                            "responder_templates: %s claims a refund: %s", name, reply);
         free (reply);
         json_decref (context);
     }

@@ -49,7 +49,8 @@ s_context (const char *form)
 }
 
 /* What the demo's policies decide for each context: the rule, the outcome, the reason when given,
-   and the actions, as [{id, kind, params}]. */
+   and the actions, as [{id, kind, params}], with "requires_approval": true for one that waits for
+   a person's approval (the approvals section: a refund over 100). */
 static void
 s_test_policies (cv_config_t *agent, bool verbose)
 {
@@ -98,7 +99,30 @@ s_test_policies (cv_config_t *agent, bool verbose)
          " \"created_at\": \"2026-01-30T12:00:00Z\"}]}",
          "refund_recent_payment", "refund_eligible", NULL,
          "[{\"id\": \"refund_recent_payment.1\", \"kind\": \"refund_transaction\","
-         " \"params\": {\"transaction_id\": \"tx-9\", \"amount\": \"500.00\"}}]"},
+         " \"params\": {\"transaction_id\": \"tx-9\", \"amount\": \"500.00\"}, \"requires_approval\": true}]"},
+        /* ... over 100 it waits for a colleague's approval; at 100, and for the demo customer's
+           23.47 at Lidl, it does not */
+        {"{\"intent\": \"request_refund\", \"refundable_payments\": [{\"id\": \"tx-9\", \"amount\": \"100.01\","
+         " \"created_at\": \"2026-02-27T10:15:00Z\"}]}",
+         "refund_recent_payment", "refund_eligible", NULL,
+         "[{\"id\": \"refund_recent_payment.1\", \"kind\": \"refund_transaction\","
+         " \"params\": {\"transaction_id\": \"tx-9\", \"amount\": \"100.01\"}, \"requires_approval\": true}]"},
+        {"{\"intent\": \"request_refund\", \"refundable_payments\": [{\"id\": \"tx-9\", \"amount\": \"100.00\","
+         " \"created_at\": \"2026-02-27T10:15:00Z\"}]}",
+         "refund_recent_payment", "refund_eligible", NULL,
+         "[{\"id\": \"refund_recent_payment.1\", \"kind\": \"refund_transaction\","
+         " \"params\": {\"transaction_id\": \"tx-9\", \"amount\": \"100.00\"}}]"},
+        {"{\"intent\": \"request_refund\", \"refundable_payments\": [{\"id\": \"tx-1-1-9\", \"merchant\": \"Lidl\","
+         " \"amount\": \"23.47\", \"currency\": \"EUR\", \"created_at\": \"2026-02-14T09:30:00Z\"}]}",
+         "refund_recent_payment", "refund_eligible", NULL,
+         "[{\"id\": \"refund_recent_payment.1\", \"kind\": \"refund_transaction\","
+         " \"params\": {\"transaction_id\": \"tx-1-1-9\", \"amount\": \"23.47\"}}]"},
+        /* a duplicate over 100 waits too */
+        {"{\"intent\": \"transaction_charged_twice\", \"duplicate_payments\":"
+         " [{\"id\": \"tx-4\", \"merchant\": \"Hotel\", \"amount\": \"240.00\", \"currency\": \"EUR\"}]}",
+         "charged_twice_refund", "refund_eligible", NULL,
+         "[{\"id\": \"charged_twice_refund.1\", \"kind\": \"refund_transaction\","
+         " \"params\": {\"transaction_id\": \"tx-4\", \"amount\": \"240.00\"}, \"requires_approval\": true}]"},
         {"{\"intent\": \"request_refund\", \"refundable_payments\": [{\"id\": \"tx-9\", \"amount\": \"500.01\","
          " \"created_at\": \"2026-02-27T10:15:00Z\"}]}",
          "refund_for_review", "handoff",
@@ -165,9 +189,13 @@ s_test_policies (cv_config_t *agent, bool verbose)
         decision_result_t result;
         assert (decision_policy_decide (policy, context, S_NOW, &result, &err) == 0);
         json_t *actions = json_array ();
-        for (size_t a = 0; a < result.action_count; a++)
-            json_array_append_new (actions, json_pack ("{s:s, s:s, s:O}", "id", result.actions[a].id, "kind",
-                                                       result.actions[a].kind, "params", result.actions[a].params));
+        for (size_t a = 0; a < result.action_count; a++) {
+            json_t *action = json_pack ("{s:s, s:s, s:O}", "id", result.actions[a].id, "kind", result.actions[a].kind,
+                                        "params", result.actions[a].params);
+            if (result.actions[a].requires_approval)
+                json_object_set_new (action, "requires_approval", json_true ());
+            json_array_append_new (actions, action);
+        }
         json_t *expected = json_loads (cases[i].actions ? cases[i].actions : "[]", 0, NULL);
         assert (expected);
         char *got = json_dumps (actions, JSON_COMPACT | JSON_SORT_KEYS);

@@ -1,6 +1,6 @@
 /* Isolation test of the decision worker: the real policies on the generic worker, started in
    process with the demo agent file and driven by the harness over real sockets — good requests,
-   malformed traffic, a probe on the control endpoint, and an agent file that cannot start. */
+   malformed traffic, a probe on the control endpoint, and agent files that cannot start. */
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,6 +116,30 @@ s_expect_action (const cv_envelope_t *reply, size_t index, const char *id, const
     assert (actual && expected && json_equal (actual, expected));
     json_decref (actual);
     json_decref (expected);
+}
+
+/* Whether the demo's refund of a payment of amount (numeric text), made yesterday, waits for a
+   person's approval: its one action's requires_approval. */
+static bool
+s_action_waits (harness_t *harness, const char *amount)
+{
+    char rows[256], created_at[32];
+    time_t yesterday = time (NULL) - 86400;
+    struct tm tm;
+    strftime (created_at, sizeof created_at, "%Y-%m-%dT%H:%M:%SZ", gmtime_r (&yesterday, &tm));
+    snprintf (rows, sizeof rows,
+              "[{\"id\": \"tx-9\", \"merchant\": \"Shop\", \"amount\": \"%s\", \"currency\": \"EUR\","
+              " \"created_at\": \"%s\"}]",
+              amount, created_at);
+    request_t request = s_request ("request_refund", 5000);
+    s_tool (&request, "refundable_payments", CONVEYOR__V1__TOOL_RESULT__STATUS__OK, rows);
+    cv_envelope_t *reply = s_expect_decision (harness, &request, "refund_recent_payment", "refund_eligible", 1);
+    char params[128];
+    snprintf (params, sizeof params, "{\"transaction_id\": \"tx-9\", \"amount\": \"%s\"}", amount);
+    s_expect_action (reply, 0, "refund_recent_payment.1", "refund_transaction", params);
+    bool waits = reply->decision->actions[0]->requires_approval;
+    cv_envelope_destroy (&reply);
+    return waits;
 }
 
 int
@@ -265,6 +289,12 @@ main (void)
         json_decref (decision_log);
         cv_envelope_destroy (&reply);
     }
+    /* the agent file's approvals: a refund over 100 waits for a person, one of 100 or less does not */
+    assert (!s_action_waits (harness, "100.00"));
+    assert (!s_action_waits (harness, "23.47"));
+    assert (s_action_waits (harness, "100.01"));
+    assert (s_action_waits (harness, "480.00"));
+
     /* a payment of 45 days ago is not refunded at once: a colleague decides, and the log says why */
     time_t weeks_ago = time (NULL) - 45 * 86400;
     strftime (created_at, sizeof created_at, "%Y-%m-%dT%H:%M:%SZ", gmtime_r (&weeks_ago, &tm));
@@ -341,6 +371,19 @@ main (void)
     args.agent = agent;
     config = s_config (log, &args);
     harness_expect_no_start (&config, "broken.yaml:2: policies: no catch-all");
+    cv_config_destroy (&agent);
+    /* ... nor one whose approvals section is wrong */
+    agent = cv_config_parse ("broken.yaml",
+                             "approvals:\n"
+                             "  amount_above: none\n"
+                             "policies:\n"
+                             "  - name: rest\n"
+                             "    outcome: handoff\n",
+                             &err);
+    assert (agent);
+    args.agent = agent;
+    config = s_config (log, &args);
+    harness_expect_no_start (&config, "broken.yaml:2: approvals.amount_above: must be a positive number");
     cv_config_destroy (&agent);
 
     cv_settings_destroy (&settings);

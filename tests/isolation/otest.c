@@ -189,6 +189,7 @@ otest_test_new (const otest_run_t *run, const char *name)
         .store_connections = 2,
         .store_timeout_ms = 3000,
         .recovery_interval_ms = 3600000, /* one round at start, none during a case */
+        .approval_expiry_s = 86400,
         .log = test->log,
     };
     return test;

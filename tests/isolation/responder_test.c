@@ -202,6 +202,46 @@ s_expect_acted (harness_t *harness)
                        "I've refunded the second payment: 18.90 EUR is on its way back to your account (refund "
                        "reference ref-1-1-8).");
     cv_arena_destroy (&arena);
+    /* a refund over the approvals' amount, as the orchestrator answers it: waiting for a
+       colleague (not made yet, the answer comes here), then rejected (nothing refunded, and the
+       operator's note is never shown) */
+    snprintf (rows, sizeof rows,
+              "{%s, \"refundable_payments\": [{\"id\": \"tx-1-1-12\", \"merchant\": \"Zalando\","
+              " \"amount\": \"240.00\", \"currency\": \"EUR\", \"day\": \"12 Jan 2026\"}]}",
+              s_profile);
+    static const struct {
+        Conveyor__V1__ActionResult__Outcome outcome;
+        const char *reason, *template_name, *text;
+    } waited[] = {
+        {CONVEYOR__V1__ACTION_RESULT__OUTCOME__PENDING_APPROVAL, "waits for a person's approval",
+         "refund_recent_payment.pending_approval",
+         "Your latest card payment is 240.00 EUR at Zalando on 12 Jan 2026. A colleague must approve its refund "
+         "first, so it is not refunded yet. You'll get the answer here once they decide."},
+        {CONVEYOR__V1__ACTION_RESULT__OUTCOME__REJECTED, "rejected by ops-7: the customer is under review",
+         "refund_recent_payment.rejected",
+         "Your latest card payment is 240.00 EUR at Zalando on 12 Jan 2026. Its refund was not approved (or the "
+         "approval expired), so nothing was refunded. If you'd like to talk it through, contact us under Help in "
+         "the app."},
+    };
+    for (size_t i = 0; i < sizeof waited / sizeof waited[0]; i++) {
+        arena = cv_arena_new ();
+        request = s_request (arena, "request_refund", rows, "refund_recent_payment", "refund_eligible", 5000);
+        s_act (arena, request, "refund_transaction", waited[i].outcome, "{}", waited[i].reason);
+        request->respond_request->decision->actions[0]->requires_approval = true;
+        cv_envelope_t *reply = s_send (harness, request);
+        cv_assert_that (reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_REPLY
+                            && strcmp (reply->reply->template_, waited[i].template_name) == 0
+                            && strcmp (reply->reply->text, waited[i].text) == 0,
+                        "expected the Reply '%s' from %s, got %s %s", waited[i].text, waited[i].template_name,
+                        reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_REPLY ? reply->reply->template_ : "",
+                        reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_REPLY
+                            ? reply->reply->text
+                            : cv_envelope_body_name (reply->body_case));
+        cv_error_t err;
+        assert (cv_envelope_validate (reply, CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_REPLY), 0, &err) == 0);
+        cv_envelope_destroy (&reply);
+        cv_arena_destroy (&arena);
+    }
 }
 
 int
