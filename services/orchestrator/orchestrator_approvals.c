@@ -133,7 +133,9 @@ s_decided (void *owner, orchestrator_store_answer_t *answer)
         if (answer->err->code != CV_ERR_INVALID)
             cv_log_event (self->log, CV_LOG_ERROR, decision->id, NULL, "cannot record a decision: %s",
                           answer->err->message);
-        if (exchange && answer->err->code == CV_ERR_INVALID)
+        if (exchange && answer->err->code == CV_ERR_INVALID && streq (answer->err->field, "id"))
+            orchestrator_http_answer_error (exchange, MHD_HTTP_NOT_FOUND, "not_found", "%s", answer->err->message);
+        else if (exchange && answer->err->code == CV_ERR_INVALID)
             orchestrator_http_answer_error (exchange, MHD_HTTP_CONFLICT, "not_pending", "%s", answer->err->message);
         else if (exchange)
             s_unavailable (exchange, answer->err->message);

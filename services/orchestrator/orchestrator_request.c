@@ -35,7 +35,9 @@ struct _orchestrator_request_t {
     char *approver;
     char *follow_up_id;
     orchestrator_approval_t follow_up_approval; /* what the person decided, once they have */
-    bool awaiting;                              /* done, its actions waiting for a person's decision */
+    char *decided_by;
+    char *decided_at;
+    bool awaiting; /* done, its actions waiting for a person's decision */
 };
 
 static const char *s_stage_names[REQUEST_STAGES] = {"intent", "gather", "decide", "execute", "respond"};
@@ -101,6 +103,8 @@ orchestrator_request_destroy (orchestrator_request_t **self_p)
     free (self->parent_id);
     free (self->approver);
     free (self->follow_up_id);
+    free (self->decided_by);
+    free (self->decided_at);
     free (self);
     *self_p = NULL;
 }
@@ -349,10 +353,14 @@ orchestrator_request_awaiting_approval (const orchestrator_request_t *self)
 
 void
 orchestrator_request_note_follow_up (orchestrator_request_t *self, const char *follow_up_id,
-                                     orchestrator_approval_t approval)
+                                     orchestrator_approval_t approval, const char *approver, const char *at)
 {
     free (self->follow_up_id);
+    free (self->decided_by);
+    free (self->decided_at);
     self->follow_up_id = cv_strdup (follow_up_id);
+    self->decided_by = cv_strdup (approver);
+    self->decided_at = cv_strdup (at);
     self->follow_up_approval = approval;
     self->awaiting = false;
 }
@@ -566,10 +574,13 @@ s_note_action_times (const orchestrator_request_t *self, json_t *actions)
     json_array_foreach (actions, index, action) {
         /* held for approval, then decided: what the person decided (the follow-up acts on it) */
         const char *status = json_string_value (json_object_get (action, "status"));
-        if (self->follow_up_id && status && strcmp (status, "pending_approval") == 0)
+        if (self->follow_up_id && status && strcmp (status, "pending_approval") == 0) {
             json_object_set_new (
                 action, "status",
                 json_string (self->follow_up_approval == REQUEST_APPROVAL_APPROVED ? "approved" : "rejected"));
+            json_object_set_new (action, "approver", json_string (self->decided_by));
+            json_object_set_new (action, "decided_at", json_string (self->decided_at));
+        }
         if (self->checkpoint_at[REQUEST_DECIDE])
             json_object_set_new (action, "recorded_at", json_string (self->checkpoint_at[REQUEST_DECIDE]));
         if (self->checkpoint_at[REQUEST_EXECUTE])
@@ -870,10 +881,12 @@ orchestrator_request_test (bool verbose)
     assert (s_equal (json_string_value (json_object_get (json_object_get (document, "decision"), "actions_status")),
                      "pending_approval"));
     json_decref (document);
-    orchestrator_request_note_follow_up (request, "r-5-a", REQUEST_APPROVAL_APPROVED);
+    orchestrator_request_note_follow_up (request, "r-5-a", REQUEST_APPROVAL_APPROVED, "alice", "2026-01-15T13:00:00Z");
     document = orchestrator_request_to_json (request, false);
     action = json_array_get (json_object_get (json_object_get (document, "decision"), "actions"), 0);
     assert (s_equal (json_string_value (json_object_get (action, "status")), "approved"));
+    assert (s_equal (json_string_value (json_object_get (action, "approver")), "alice"));
+    assert (s_equal (json_string_value (json_object_get (action, "decided_at")), "2026-01-15T13:00:00Z"));
     json_decref (document);
     assert (!orchestrator_request_awaiting_approval (request));
     assert (s_equal (orchestrator_request_status (request), "done"));

@@ -93,10 +93,11 @@ orchestrator_approval_t orchestrator_request_approval (const orchestrator_reques
 const char *orchestrator_request_approver (const orchestrator_request_t *self); /* NULL: none */
 /* True while the request is done with its actions waiting for a person. */
 bool orchestrator_request_awaiting_approval (const orchestrator_request_t *self);
-/* Notes that a person decided (approval) and the follow-up's id, for the document: its actions
-   say approved or rejected, no longer pending; the request no longer awaits. */
+/* Notes that approver decided (approval) at `at` (ISO 8601) and the follow-up's id, for the
+   document: its actions say approved or rejected, by whom and when; the request no longer
+   awaits. */
 void orchestrator_request_note_follow_up (orchestrator_request_t *self, const char *follow_up_id,
-                                          orchestrator_approval_t approval);
+                                          orchestrator_approval_t approval, const char *approver, const char *at);
 
 /* Ends the request as FAILED with message. */
 void orchestrator_request_fail (orchestrator_request_t *self, const char *message);

@@ -91,7 +91,10 @@ static const cv_pgpipe_statement_t s_statements[SQL_COUNT] = {
                   " to_char(c.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
                   " coalesce(r.parent_id, ''), coalesce(r.approval, ''), coalesce(r.approver, ''),"
                   " coalesce((SELECT f.id FROM requests f WHERE f.parent_id = r.id), ''),"
-                  " coalesce((SELECT f.approval FROM requests f WHERE f.parent_id = r.id), '')"
+                  " coalesce((SELECT f.approval FROM requests f WHERE f.parent_id = r.id), ''),"
+                  " coalesce((SELECT f.approver FROM requests f WHERE f.parent_id = r.id), ''),"
+                  " coalesce((SELECT to_char(f.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+                  "  FROM requests f WHERE f.parent_id = r.id), '')"
                   " FROM requests r LEFT JOIN checkpoints c ON c.request_id = r.id"
                   " WHERE r.id = $1 ORDER BY c.seq",
                   1, true},
@@ -102,8 +105,9 @@ static const cv_pgpipe_statement_t s_statements[SQL_COUNT] = {
     /* A person's decision on a request pending approval ($1), in one statement: its waiting
        actions marked $3 (approved or rejected) by $4, the request done, and its follow-up $2
        recorded with the first three checkpoints and the action rows copied. One row: the
-       follow-up's id, its approval and whether this statement made it; no row: no such request
-       waits (or another decision on it is being committed). */
+       follow-up's id, its approval and whether this statement made it, or '' when there is no
+       request $1 at all; no row: it does not wait (or another decision on it is being
+       committed). */
     [SQL_DECIDE] = {"decide_approval",
                     "WITH parent AS ("
                     "  SELECT id, user_id, session_id, text, trace_id FROM requests"
@@ -130,7 +134,8 @@ static const cv_pgpipe_statement_t s_statements[SQL_COUNT] = {
                     "  WHERE request_id = $1 AND EXISTS (SELECT FROM follow_up) RETURNING 1)"
                     " SELECT id, approval, true FROM follow_up"
                     " UNION ALL SELECT id, approval, false FROM requests"
-                    "  WHERE parent_id = $1 AND NOT EXISTS (SELECT FROM follow_up)",
+                    "  WHERE parent_id = $1 AND NOT EXISTS (SELECT FROM follow_up)"
+                    " UNION ALL SELECT '', '', false WHERE NOT EXISTS (SELECT FROM requests WHERE id = $1)",
                     5, false},
     /* What waits for a person, oldest first. */
     [SQL_APPROVALS] = {"approvals",
@@ -168,7 +173,9 @@ enum {
     LOAD_APPROVAL,
     LOAD_APPROVER,
     LOAD_FOLLOW_UP_ID,
-    LOAD_FOLLOW_UP_APPROVAL
+    LOAD_FOLLOW_UP_APPROVAL,
+    LOAD_FOLLOW_UP_APPROVER,
+    LOAD_FOLLOW_UP_AT
 };
 
 struct _orchestrator_store_t {
@@ -326,7 +333,8 @@ s_rebuild (const cv_pg_result_t *rows, const char *id, cv_error_t *err)
         orchestrator_request_note_follow_up (
             request, cv_pg_result_text (rows, 0, LOAD_FOLLOW_UP_ID),
             strcmp (cv_pg_result_text (rows, 0, LOAD_FOLLOW_UP_APPROVAL), "approved") == 0 ? REQUEST_APPROVAL_APPROVED
-                                                                                           : REQUEST_APPROVAL_REJECTED);
+                                                                                           : REQUEST_APPROVAL_REJECTED,
+            cv_pg_result_text (rows, 0, LOAD_FOLLOW_UP_APPROVER), cv_pg_result_text (rows, 0, LOAD_FOLLOW_UP_AT));
     return request;
 }
 
@@ -358,11 +366,13 @@ s_done (void *arg, const cv_pg_result_t *result, const cv_error_t *err)
         break;
     case SQL_DECIDE:
         if (cv_pg_result_rows (result) != 1)
-            answer.err = (cv_error_set (&failure, CV_ERR_INVALID, "id",
+            answer.err = (cv_error_set (&failure, CV_ERR_INVALID, "status",
                                         "request %s has no action waiting for approval (or another decision on it is "
                                         "being recorded)",
                                         operation->id),
                           &failure);
+        else if (!*cv_pg_result_text (result, 0, 0))
+            answer.err = (cv_error_set (&failure, CV_ERR_INVALID, "id", "no request %s", operation->id), &failure);
         else {
             answer.existing_id = cv_pg_result_text (result, 0, 0);
             answer.approval = cv_pg_result_text (result, 0, 1);
@@ -860,12 +870,18 @@ s_test_approvals (orchestrator_store_t *store, zloop_t *loop, s_test_t *test)
     s_test_wait (loop, test, 1);
     for (size_t i = 0; i < test->id_count; i++)
         assert (!streq (test->ids[i], id));
-    /* deciding on a request that does not wait: INVALID on field id */
+    /* deciding on a request that is not there: INVALID on field id; on one that does not wait
+       (any more, or ever): on field status */
     assert (orchestrator_store_decide (store, "r-no-such", "r-x", REQUEST_APPROVAL_APPROVED, "alice", far,
                                        s_test_answer, test, &err)
             == 0);
     s_test_wait (loop, test, 1);
     assert (test->code == CV_ERR_INVALID && streq (test->field, "id"));
+    assert (orchestrator_store_decide (store, follow_up, "r-y", REQUEST_APPROVAL_APPROVED, "alice", far, s_test_answer,
+                                       test, &err)
+            == 0);
+    s_test_wait (loop, test, 1);
+    assert (test->code == CV_ERR_INVALID && streq (test->field, "status"));
     orchestrator_request_destroy (&request);
 }
 

@@ -98,7 +98,8 @@ int orchestrator_store_unfinished (orchestrator_store_t *self, size_t limit, orc
    approval: its actions marked so, it done, and its follow-up follow_up_id recorded (running,
    with deadline_ms) from its first three checkpoints and its actions, for the caller to load
    and resume. Answers existing_id (the follow-up's id: this one, or an earlier decision's, made
-   false) and its approval; INVALID on field id when no such request waits. */
+   false) and its approval; INVALID on field id when there is no such request, on field status
+   when it does not wait for a person. */
 int orchestrator_store_decide (orchestrator_store_t *self, const char *parent_id, const char *follow_up_id,
                                orchestrator_approval_t approval, const char *approver, uint64_t deadline_ms,
                                orchestrator_store_fn *fn, void *owner, cv_error_t *err) CV_MUST_CHECK;

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # End to end: actions that wait for a person. A refund above the agent file's amount_above is not
 # performed: the reply says it waits, the request ends pending_approval, GET /v1/approvals lists
-# it (with the operator token only). Approved, its follow-up request performs it once (approving
-# again gives the same follow-up; rejecting then is refused); rejected, or left to expire,
+# it (with the operator token only: 401 without it, 403 when none is configured). Approved, its
+# follow-up request performs it once (approving again gives the same follow-up; rejecting then is
+# refused, 409; an unknown id is 404); rejected, or left to expire,
 # nothing reaches the bank and the follow-up's reply says so. Who decided and when is recorded.
 source "$(dirname "$0")/lib.sh"
 e2e_setup approvals
@@ -70,9 +71,16 @@ again=$(operator POST "/v1/requests/$id/approve" '{"approver": "alice"}')
 [[ $(refunds "$tx") == 1 ]] || e2e_fail "approving twice refunded twice"
 opposite=$(operator POST "/v1/requests/$id/reject" '{"approver": "bob"}')
 [[ ${opposite%% *} == 409 ]] || e2e_fail "rejecting what was approved: $opposite"
+unknown=$(operator POST "/v1/requests/r-no-such-request/approve" '{"approver": "alice"}')
+[[ ${unknown%% *} == 404 ]] || e2e_fail "approving an unknown request: $unknown"
+not_waiting=$(operator POST "/v1/requests/$follow_up/approve" '{"approver": "alice"}')
+[[ ${not_waiting%% *} == 409 ]] || e2e_fail "approving a request that waits for nobody: $not_waiting"
+[[ $(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' --data-binary '{"approver": "mallory"}' \
+    "$E2E_API/v1/requests/$id/approve") == 401 ]] || e2e_fail "an approval without the token"
 [[ $(e2e_psql -c "SELECT status || ':' || approver || ':' || (decided_at IS NOT NULL) FROM actions WHERE request_id = '$id'") == approved:alice:true ]] ||
     e2e_fail "the parent's action does not record the approval"
-e2e_expect "the parent, read back" "$(curl -sS "$E2E_API/v1/requests/$id")" ".status == \"done\" and .follow_up_id == \"$follow_up\""
+e2e_expect "the parent, read back" "$(curl -sS "$E2E_API/v1/requests/$id")" \
+    ".status == \"done\" and .follow_up_id == \"$follow_up\" and (.decision.actions[0] | .status == \"approved\" and .approver == \"alice\" and (.decided_at | test(\"^20\")))"
 e2e_ok "approved: performed once by the follow-up; approving twice is harmless"
 
 # 3. Rejected: nothing reaches the bank, and the reply says so.
