@@ -107,8 +107,10 @@ s_follow_up_loaded (void *owner, orchestrator_store_answer_t *answer)
         if (exchange)
             s_unavailable (exchange, answer->err->message);
     } else if (orchestrator_request_finished (request)) {
-        if (exchange)
-            orchestrator_http_answer (exchange, MHD_HTTP_OK, orchestrator_request_to_json (request, false));
+        if (exchange) /* as flights answer a finished request: a failed one is 502 */
+            orchestrator_http_answer (
+                exchange, orchestrator_request_state (request) == REQUEST_FAILED ? MHD_HTTP_BAD_GATEWAY : MHD_HTTP_OK,
+                orchestrator_request_to_json (request, false));
     } else if (orchestrator_flights_has (self->flights, orchestrator_request_id (request))) {
         if (exchange && !orchestrator_flights_join (self->flights, orchestrator_request_id (request), exchange))
             s_unavailable (exchange, "the follow-up is finishing; ask again");
@@ -136,7 +138,8 @@ s_decided (void *owner, orchestrator_store_answer_t *answer)
         if (exchange && answer->err->code == CV_ERR_INVALID && streq (answer->err->field, "id"))
             orchestrator_http_answer_error (exchange, MHD_HTTP_NOT_FOUND, "not_found", "%s", answer->err->message);
         else if (exchange && answer->err->code == CV_ERR_INVALID)
-            orchestrator_http_answer_error (exchange, MHD_HTTP_CONFLICT, "not_pending", "%s", answer->err->message);
+            orchestrator_http_answer_error (exchange, MHD_HTTP_CONFLICT, "not_pending",
+                                            "%s; if it was just decided, ask again", answer->err->message);
         else if (exchange)
             s_unavailable (exchange, answer->err->message);
         free (decision);

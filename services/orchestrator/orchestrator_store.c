@@ -75,7 +75,7 @@ static const cv_pgpipe_statement_t s_statements[SQL_COUNT] = {
                              "  INSERT INTO checkpoints (request_id, seq, stage, body, elapsed_us)"
                              "  VALUES ($1, $2::int, $3, $4::bytea, $5::bigint) ON CONFLICT DO NOTHING RETURNING 1)"
                              " UPDATE requests SET status = $6, updated_at = now(), finished_at = now()"
-                             " WHERE id = $1",
+                             " WHERE id = $1 AND status = 'running'",
                              6, false},
     [SQL_FAIL] = {"fail_request",
                   "UPDATE requests SET status = 'failed', error = $2, finished_at = now(), updated_at = now()"
@@ -106,8 +106,11 @@ static const cv_pgpipe_statement_t s_statements[SQL_COUNT] = {
        actions marked $3 (approved or rejected) by $4, the request done, and its follow-up $2
        recorded with the first three checkpoints and the action rows copied. One row: the
        follow-up's id, its approval and whether this statement made it, or '' when there is no
-       request $1 at all; no row: it does not wait (or another decision on it is being
-       committed). */
+       request $1 at all; no row: it does not wait, or another decision on it committed while
+       this one waited for the row's lock (its follow-up is not in this statement's snapshot).
+       One orchestrator sends every decision on a request through one connection, in order, so
+       the second sees the first; two orchestrators could meet this, and the caller then says
+       to ask again. */
     [SQL_DECIDE] = {"decide_approval",
                     "WITH parent AS ("
                     "  SELECT id, user_id, session_id, text, trace_id FROM requests"

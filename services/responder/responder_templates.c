@@ -687,12 +687,13 @@ s_test_demo (bool verbose)
          true},
         {"transaction_charged_twice", "duplicate_payments", "charged_twice_refund", "refund_eligible", "failed",
          "charged_twice_refund.failed", "but I couldn't refund the second payment just now.", true},
-        /* a refund over the approvals' amount waits for a colleague: not made yet, the answer
-           comes here; rejected, nothing was refunded, and the operator's note is never shown */
+        /* a refund over the approvals' amount waits for a colleague: not made yet, and the account
+           will show the decision; rejected, nothing was refunded, and the reason is never shown */
         {"transaction_charged_twice", "duplicate_payments", "charged_twice_refund", "refund_eligible",
          "pending_approval", "charged_twice_refund.pending_approval",
          "Deliveroo charged you 18.90 EUR twice on 13 Jan 2026. A colleague must approve refunding the second "
-         "payment first, so it is not refunded yet. You'll get the answer here once they decide.",
+         "payment first, so it is not refunded yet. Once it is approved, you'll see the refund in the app; if it is "
+         "not, nothing changes on your account.",
          false},
         {"transaction_charged_twice", "duplicate_payments", "charged_twice_refund", "refund_eligible", "rejected",
          "charged_twice_refund.rejected",
@@ -717,7 +718,8 @@ s_test_demo (bool verbose)
         {"request_refund", "refundable_payments", "refund_recent_payment", "refund_eligible", "pending_approval",
          "refund_recent_payment.pending_approval",
          "Your latest card payment is 23.47 EUR at Lidl on 14 Jan 2026. A colleague must approve its refund first, "
-         "so it is not refunded yet. You'll get the answer here once they decide.",
+         "so it is not refunded yet. Once it is approved, you'll see the refund in the app; if it is not, nothing "
+         "changes on your account.",
          false},
         {"request_refund", "refundable_payments", "refund_recent_payment", "refund_eligible", "rejected",
          "refund_recent_payment.rejected",
@@ -728,8 +730,8 @@ s_test_demo (bool verbose)
         /* a policy without templates of its own for them: the generic ones */
         {"lost_or_stolen_card", "active_cards", "lost_card_freeze", "freeze_card", "pending_approval",
          "actions.pending_approval",
-         "A colleague must approve what you asked for first, so it is not done yet. You'll get the answer here once "
-         "they decide.",
+         "A colleague must approve what you asked for first, so it is not done yet. Once it is approved, you'll see "
+         "the change in the app; if it is not, nothing changes on your account.",
          false},
         {"lost_or_stolen_card", "active_cards", "lost_card_freeze", "freeze_card", "rejected", "actions.rejected",
          "What you asked for was not approved (or the approval expired), so nothing was changed. If you have "

@@ -216,7 +216,8 @@ s_expect_acted (harness_t *harness)
         {CONVEYOR__V1__ACTION_RESULT__OUTCOME__PENDING_APPROVAL, "waits for a person's approval",
          "refund_recent_payment.pending_approval",
          "Your latest card payment is 240.00 EUR at Zalando on 12 Jan 2026. A colleague must approve its refund "
-         "first, so it is not refunded yet. You'll get the answer here once they decide."},
+         "first, so it is not refunded yet. Once it is approved, you'll see the refund in the app; if it is not, "
+         "nothing changes on your account."},
         {CONVEYOR__V1__ACTION_RESULT__OUTCOME__REJECTED, "rejected by ops-7: the customer is under review",
          "refund_recent_payment.rejected",
          "Your latest card payment is 240.00 EUR at Zalando on 12 Jan 2026. Its refund was not approved (or the "

@@ -21,4 +21,4 @@ create unique index requests_one_follow_up on requests (parent_id) where parent_
 alter table actions add column decided_at timestamptz;  -- when a person (or the expiry) decided
 
 -- The approvals queue, and the expiry's scan, read requests waiting for a person.
-create index requests_pending_approval on requests (created_at) where status = 'pending_approval';
+create index requests_pending_approval on requests (finished_at) where status = 'pending_approval';
