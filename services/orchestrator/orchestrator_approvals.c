@@ -21,7 +21,8 @@ struct _orchestrator_approvals_t {
     orchestrator_store_t *store;
     cv_log_t *log;
     int timer;
-    bool expiring; /* a round of expiry is under way */
+    bool listing;              /* an expiry round is asking for what expired */
+    size_t expiring_decisions; /* ...and its decisions not answered yet: no new round until none */
 };
 
 /* One decision on its way through the store: whose, and who waits for its answer. */
@@ -31,6 +32,15 @@ typedef struct {
     char id[CV_NAME_MAX_BYTES + 1];    /* the request decided on */
     bool approve;
 } decision_t;
+
+/* The end of a decision: an expiry's is counted off its round. */
+static void
+s_decision_free (decision_t *decision)
+{
+    if (!decision->exchange)
+        decision->approvals->expiring_decisions--;
+    free (decision);
+}
 
 static void
 s_unavailable (orchestrator_exchange_t *exchange, const char *message)
@@ -122,7 +132,7 @@ s_follow_up_loaded (void *owner, orchestrator_store_answer_t *answer)
         if (exchange && !orchestrator_flights_join (self->flights, id, exchange))
             s_unavailable (exchange, "the follow-up is finishing; ask again");
     }
-    free (decision);
+    s_decision_free (decision);
 }
 
 static void
@@ -142,7 +152,7 @@ s_decided (void *owner, orchestrator_store_answer_t *answer)
                                             "%s; if it was just decided, ask again", answer->err->message);
         else if (exchange)
             s_unavailable (exchange, answer->err->message);
-        free (decision);
+        s_decision_free (decision);
         return;
     }
     const char *asked = decision->approve ? "approved" : "rejected";
@@ -157,19 +167,19 @@ s_decided (void *owner, orchestrator_store_answer_t *answer)
                                                      ? "its actions were approved already"
                                                      : "its actions were rejected already",
                                                  "follow_up_id", answer->existing_id));
-        free (decision);
+        s_decision_free (decision);
         return;
     }
     /* The follow-up: joined when it runs here, else loaded (and run, or read when finished). */
     if (exchange && orchestrator_flights_join (self->flights, answer->existing_id, exchange)) {
-        free (decision);
+        s_decision_free (decision);
         return;
     }
     cv_error_t err;
     if (orchestrator_store_load (self->store, answer->existing_id, s_follow_up_loaded, decision, &err)) {
         if (exchange)
             s_unavailable (exchange, err.message);
-        free (decision);
+        s_decision_free (decision);
     }
 }
 
@@ -182,6 +192,8 @@ s_decide (orchestrator_approvals_t *self, orchestrator_exchange_t *exchange, con
     decision_t *decision = cv_calloc (1, sizeof *decision);
     decision->approvals = self;
     decision->exchange = exchange;
+    if (!exchange)
+        self->expiring_decisions++;
     decision->approve = approve;
     snprintf (decision->id, sizeof decision->id, "%s", id);
     char follow_up_id[24], random[22];
@@ -193,7 +205,7 @@ s_decide (orchestrator_approvals_t *self, orchestrator_exchange_t *exchange, con
             (uint64_t) zclock_time () + (uint64_t) self->config.request_timeout_ms, s_decided, decision, &err)) {
         if (exchange)
             s_unavailable (exchange, err.message);
-        free (decision);
+        s_decision_free (decision);
     }
 }
 
@@ -224,7 +236,7 @@ static void
 s_expired (void *owner, orchestrator_store_answer_t *answer)
 {
     orchestrator_approvals_t *self = owner;
-    self->expiring = false;
+    self->listing = false;
     if (answer->err)
         return; /* the store is away: the next round asks again */
     for (size_t i = 0; answer->ids[i]; i++) {
@@ -240,10 +252,11 @@ s_expiry_timer (zloop_t *loop, int timer_id, void *arg)
     (void) loop, (void) timer_id;
     orchestrator_approvals_t *self = arg;
     cv_error_t err;
-    if (!self->expiring && orchestrator_store_available (self->store)
+    /* one round at a time, so that no request is listed again while its decision is recorded */
+    if (!self->listing && self->expiring_decisions == 0 && orchestrator_store_available (self->store)
         && orchestrator_store_expired (self->store, self->config.expiry_s, EXPIRED_PER_ROUND, s_expired, self, &err)
                == 0)
-        self->expiring = true;
+        self->listing = true;
     return 0;
 }
 
