@@ -45,8 +45,7 @@ s_decision_free (decision_t *decision)
 static void
 s_unavailable (orchestrator_exchange_t *exchange, const char *message)
 {
-    orchestrator_http_add_header (exchange, "Retry-After", "1");
-    orchestrator_http_answer_error (exchange, MHD_HTTP_SERVICE_UNAVAILABLE, "store_unavailable", "%s", message);
+    orchestrator_http_answer_unavailable (exchange, "store_unavailable", "%s", message);
 }
 
 /* True when the exchange carries the operator token; else answers it 401, or 403 when there is
@@ -196,9 +195,8 @@ s_decide (orchestrator_approvals_t *self, orchestrator_exchange_t *exchange, con
         self->expiring_decisions++;
     decision->approve = approve;
     snprintf (decision->id, sizeof decision->id, "%s", id);
-    char follow_up_id[24], random[22];
-    cv_envelope_random_hex (random, sizeof random);
-    snprintf (follow_up_id, sizeof follow_up_id, "r-%s", random);
+    char follow_up_id[REQUEST_ID_BYTES];
+    orchestrator_request_new_id (follow_up_id);
     cv_error_t err;
     if (orchestrator_store_decide (
             self->store, id, follow_up_id, approve ? REQUEST_APPROVAL_APPROVED : REQUEST_APPROVAL_REJECTED, approver,

@@ -56,7 +56,6 @@ typedef struct {
     phase_t phase;
     zlistx_t *waiters;       /* orchestrator_exchange_t to answer at the end */
     bool has_key;            /* an idempotency key: the row goes first in every mode */
-    int accepted;            /* stage results it holds (a skipped stage has none) */
     int issued;              /* writes queued, in the header's numbering */
     int recorded;            /* writes committed */
     int pending;             /* writes whose callback has not come yet */
@@ -270,7 +269,15 @@ s_write_done (void *owner, orchestrator_store_answer_t *answer)
     s_step ((flight_t *) owner, answer->err ? EVENT_WRITE_FAILED : EVENT_WRITTEN, &data);
 }
 
-/* Queues write number item (0 the row, 1..accepted the checkpoints of the results in the order
+/* The stage results the request holds (a skipped stage has none; the orchestrator's own, for
+   actions held for approval, counts): each is one checkpoint to write. */
+static int
+s_accepted (const flight_t *flight)
+{
+    return orchestrator_request_result_count (flight->request);
+}
+
+/* Queues write number item (0 the row, 1..s_accepted the checkpoints of the results in the order
    they came, then the failure). */
 static int
 s_issue (flight_t *flight, int item, cv_error_t *err)
@@ -278,7 +285,7 @@ s_issue (flight_t *flight, int item, cv_error_t *err)
     orchestrator_store_t *store = flight->flights->store;
     if (item == 0)
         return orchestrator_store_create (store, flight->request, s_write_done, flight, err);
-    if (item <= flight->accepted)
+    if (item <= s_accepted (flight))
         return orchestrator_store_checkpoint (store, flight->request,
                                               orchestrator_request_result_stage (flight->request, item - 1),
                                               s_write_done, flight, err);
@@ -302,9 +309,10 @@ s_writes_wanted (const flight_t *flight)
 {
     bool finished = orchestrator_request_finished (flight->request);
     bool failed = orchestrator_request_state (flight->request) == REQUEST_FAILED;
-    int all = 1 + flight->accepted + (failed ? 1 : 0);
+    int accepted = s_accepted (flight);
+    int all = 1 + accepted + (failed ? 1 : 0);
     if (finished || s_before_side_effects (flight)
-        || (flight->flights->config.durability != ORCHESTRATOR_DURABILITY_EXIT && flight->accepted > 0))
+        || (flight->flights->config.durability != ORCHESTRATOR_DURABILITY_EXIT && accepted > 0))
         return all;
     return flight->has_key ? 1 : 0;
 }
@@ -314,8 +322,8 @@ static int
 s_writes_before_sending (const flight_t *flight)
 {
     if (s_before_side_effects (flight)
-        || (flight->flights->config.durability == ORCHESTRATOR_DURABILITY_SYNC && flight->accepted > 0))
-        return 1 + flight->accepted;
+        || (flight->flights->config.durability == ORCHESTRATOR_DURABILITY_SYNC && s_accepted (flight) > 0))
+        return 1 + s_accepted (flight);
     return flight->has_key ? 1 : 0;
 }
 
@@ -418,8 +426,6 @@ s_step (flight_t *flight, event_t event, const event_data_t *data)
                                                 zclock_usecs () - flight->stage_started_us, &err))
             flight->failure = err.code;
         else {
-            /* the execute stage's result too, when the orchestrator made it (approvals) */
-            flight->accepted = orchestrator_request_result_count (request);
             if (orchestrator_request_state (request) == REQUEST_EXECUTE)
                 CV_CRASH_POINT ("orchestrator.before_actions_recorded");
             else if (stage == REQUEST_EXECUTE)
@@ -553,7 +559,6 @@ orchestrator_flights_resume (orchestrator_flights_t *self, orchestrator_request_
     /* What it has was read back from the store: its row and the checkpoints of its stages. A
        result made again on the way (the orchestrator's own, for actions held for approval) may
        still lack its checkpoint: written next. */
-    flight->accepted = orchestrator_request_result_count (flight->request);
     flight->issued = flight->recorded = 1 + orchestrator_request_checkpoint_count (flight->request);
     s_step (flight, EVENT_START, NULL);
 }

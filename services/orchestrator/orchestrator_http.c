@@ -264,10 +264,7 @@ orchestrator_http_destroy (orchestrator_http_t **self_p)
     for (orchestrator_exchange_t *exchange = self->open; exchange; exchange = next) {
         next = exchange->next;
         if (!exchange->response && exchange->handled) {
-            /* A 503 of the API always says when to come back, as the overloaded and store ones do. */
-            orchestrator_http_add_header (exchange, "Retry-After", "1");
-            orchestrator_http_answer_error (exchange, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting_down",
-                                            "the orchestrator is stopping; retry");
+            orchestrator_http_answer_unavailable (exchange, "shutting_down", "the orchestrator is stopping; retry");
         }
     }
     MHD_run (self->daemon);
@@ -336,19 +333,35 @@ orchestrator_http_answer (orchestrator_exchange_t *exchange, unsigned status, js
     }
 }
 
-void
-orchestrator_http_answer_error (orchestrator_exchange_t *exchange, unsigned status, const char *code,
-                                const char *format, ...)
+static void
+s_answer_error (orchestrator_exchange_t *exchange, unsigned status, const char *code, const char *format, va_list args)
 {
     char message[1024];
-    va_list args;
-    va_start (args, format);
     vsnprintf (message, sizeof message, format, args);
-    va_end (args);
     json_t *text = json_string (message);
     if (!text)
         text = json_string ("(message not valid UTF-8)");
     orchestrator_http_answer (exchange, status, json_pack ("{s:{s:s, s:o}}", "error", "code", code, "message", text));
+}
+
+void
+orchestrator_http_answer_error (orchestrator_exchange_t *exchange, unsigned status, const char *code,
+                                const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    s_answer_error (exchange, status, code, format, args);
+    va_end (args);
+}
+
+void
+orchestrator_http_answer_unavailable (orchestrator_exchange_t *exchange, const char *code, const char *format, ...)
+{
+    orchestrator_http_add_header (exchange, "Retry-After", "1");
+    va_list args;
+    va_start (args, format);
+    s_answer_error (exchange, MHD_HTTP_SERVICE_UNAVAILABLE, code, format, args);
+    va_end (args);
 }
 
 /*  --------------------------------------------------------------------------

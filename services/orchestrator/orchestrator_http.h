@@ -36,6 +36,10 @@ void orchestrator_http_answer (orchestrator_exchange_t *exchange, unsigned statu
 /* Answers with {"error": {"code": code, "message": message}}. */
 void orchestrator_http_answer_error (orchestrator_exchange_t *exchange, unsigned status, const char *code,
                                      const char *format, ...) __attribute__ ((format (printf, 4, 5)));
+/* Answers 503 with Retry-After: 1 and {"error": {"code", "message"}}: every 503 of the API says
+   when to come back. */
+void orchestrator_http_answer_unavailable (orchestrator_exchange_t *exchange, const char *code, const char *format, ...)
+    __attribute__ ((format (printf, 3, 4)));
 /* The request's header name (case-insensitive), or NULL; borrowed, valid while the handler runs. */
 const char *orchestrator_http_header (orchestrator_exchange_t *exchange, const char *name);
 /* Adds a header to the exchange's coming answer, e.g. Retry-After. */

@@ -51,6 +51,14 @@ s_strdup_or_empty (const char *text)
     return cv_strdup (text ? text : "");
 }
 
+void
+orchestrator_request_new_id (char id[REQUEST_ID_BYTES])
+{
+    char random[REQUEST_ID_BYTES - 2];
+    cv_envelope_random_hex (random, sizeof random);
+    snprintf (id, REQUEST_ID_BYTES, "r-%s", random);
+}
+
 orchestrator_request_t *
 orchestrator_request_new (const char *id, const char *trace_id, const char *user_id, const char *session_id,
                           const char *text, const char *idempotency_key, uint64_t deadline_ms)
@@ -61,9 +69,8 @@ orchestrator_request_new (const char *id, const char *trace_id, const char *user
     if (id)
         self->id = cv_strdup (id);
     else {
-        cv_envelope_random_hex (generated, 21);
-        self->id = cv_malloc (24);
-        snprintf (self->id, 24, "r-%s", generated);
+        self->id = cv_malloc (REQUEST_ID_BYTES);
+        orchestrator_request_new_id (self->id);
     }
     if (trace_id)
         self->trace_id = cv_strdup (trace_id);

@@ -48,6 +48,11 @@ typedef enum { REQUEST_APPROVAL_NONE, REQUEST_APPROVAL_APPROVED, REQUEST_APPROVA
 
 typedef struct _orchestrator_request_t orchestrator_request_t;
 
+/* The bytes of a request id orchestrator_request_new_id writes, its NUL included. */
+#define REQUEST_ID_BYTES 24
+/* A new random request id, "r-" and 21 hex digits, into id. */
+void orchestrator_request_new_id (char id[REQUEST_ID_BYTES]);
+
 /* A new request in state INTENT. id and trace_id may be NULL to generate them. */
 orchestrator_request_t *orchestrator_request_new (const char *id, const char *trace_id, const char *user_id,
                                                   const char *session_id, const char *text, const char *idempotency_key,

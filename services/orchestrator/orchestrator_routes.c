@@ -11,13 +11,6 @@
 #include "orchestrator_api.h"
 
 static void
-s_unavailable (orchestrator_exchange_t *exchange, const char *code, const char *message)
-{
-    orchestrator_http_add_header (exchange, "Retry-After", "1");
-    orchestrator_http_answer_error (exchange, MHD_HTTP_SERVICE_UNAVAILABLE, code, "%s", message);
-}
-
-static void
 s_post_request (orchestrator_routes_t *self, orchestrator_exchange_t *exchange, json_t *body)
 {
     orchestrator_submission_t submission;
@@ -36,14 +29,14 @@ s_post_request (orchestrator_routes_t *self, orchestrator_exchange_t *exchange, 
         char message[128];
         snprintf (message, sizeof message, "%zu requests in flight, %zu waiting for an intent worker; retry shortly",
                   in_flight, queued);
-        s_unavailable (exchange, "overloaded", message);
+        orchestrator_http_answer_unavailable (exchange, "overloaded", "%s", message);
         return;
     }
     if (!orchestrator_store_available (self->store)) {
         char message[CV_DETAIL_MAX_BYTES + 96];
         snprintf (message, sizeof message, "the request store is unavailable (%s); nothing was recorded, retry",
                   orchestrator_store_last_error (self->store));
-        s_unavailable (exchange, "store_unavailable", message);
+        orchestrator_http_answer_unavailable (exchange, "store_unavailable", "%s", message);
         return;
     }
     orchestrator_request_t *request = orchestrator_request_new (
@@ -61,7 +54,7 @@ s_request_loaded (void *owner, orchestrator_store_answer_t *answer)
     else if (answer->err->code == CV_ERR_INVALID)
         orchestrator_http_answer_error (exchange, MHD_HTTP_NOT_FOUND, "not_found", "%s", answer->err->message);
     else
-        s_unavailable (exchange, "store_unavailable", answer->err->message);
+        orchestrator_http_answer_unavailable (exchange, "store_unavailable", "%s", answer->err->message);
 }
 
 static void
@@ -73,7 +66,7 @@ s_get_request (orchestrator_routes_t *self, orchestrator_exchange_t *exchange, c
     }
     cv_error_t err;
     if (orchestrator_store_load (self->store, id, s_request_loaded, exchange, &err))
-        s_unavailable (exchange, "store_unavailable", err.message);
+        orchestrator_http_answer_unavailable (exchange, "store_unavailable", "%s", err.message);
 }
 
 /* A readiness check waiting for the store's answer, with the workers counted when it was asked. */

@@ -182,9 +182,8 @@ orchestrator_toolcheck_start (orchestrator_toolcheck_t *self, orchestrator_excha
         return;
     }
     if (orchestrator_broker_workers (self->broker, "gatherer") == 0) {
-        orchestrator_http_add_header (exchange, "Retry-After", "1");
-        orchestrator_http_answer_error (exchange, MHD_HTTP_SERVICE_UNAVAILABLE, "no_gatherer",
-                                        "no gatherer worker is connected; retry shortly");
+        orchestrator_http_answer_unavailable (exchange, "no_gatherer",
+                                              "no gatherer worker is connected; retry shortly");
         return;
     }
     run_t *run = cv_calloc (1, sizeof *run);
