@@ -6,6 +6,7 @@
 source "$(dirname "$0")/lib.sh"
 e2e_setup postgres_outage
 e2e_private_pg
+export CONVEYOR_OPERATOR_TOKEN=outage-operator
 e2e_start_stack
 
 e2e_expect "before the outage" "$(e2e_ask cust-1 'I lost my card')" '.status == "done"'
@@ -18,6 +19,16 @@ grep -q '^HTTP/1.1 503' <<<"$headers" || e2e_fail "POST during the outage: $head
 grep -qi '^Retry-After: 1' <<<"$headers" || e2e_fail "no Retry-After during the outage: $headers"
 e2e_expect "POST during the outage" "$(cat "$E2E_DIR/body")" '.error.code == "store_unavailable"'
 e2e_ok "a new request is refused with 503 and Retry-After"
+
+# The approvals queue and a decision on it are refused the same way: nothing is decided unrecorded.
+for call in "GET /v1/approvals" "POST /v1/requests/r-any/approve"; do
+    headers=$(curl -sS -D - -o "$E2E_DIR/body" -X "${call% *}" "$E2E_API${call#* }" -H "Authorization: Bearer $CONVEYOR_OPERATOR_TOKEN" \
+        -H 'Content-Type: application/json' -d '{"approver": "alice"}')
+    grep -q '^HTTP/1.1 503' <<<"$headers" || e2e_fail "$call during the outage: $headers"
+    grep -qi '^Retry-After: 1' <<<"$headers" || e2e_fail "no Retry-After for $call during the outage: $headers"
+    e2e_expect "$call during the outage" "$(cat "$E2E_DIR/body")" '.error.code == "store_unavailable"'
+done
+e2e_ok "the approvals are refused with 503 and Retry-After"
 
 readyz=$(curl -s -w ' %{http_code}' "$E2E_API/readyz")
 [[ ${readyz##* } == 503 ]] || e2e_fail "readyz during the outage answered ${readyz##* }"
