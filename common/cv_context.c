@@ -36,6 +36,8 @@ cv_context_tool_status_name (Conveyor__V1__ToolResult__Status status)
         return "failed";
     case CONVEYOR__V1__TOOL_RESULT__STATUS__TIMED_OUT:
         return "timed_out";
+    case CONVEYOR__V1__TOOL_RESULT__STATUS__OVER_BUDGET:
+        return "over_budget";
     default:
         return "unspecified";
     }

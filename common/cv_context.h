@@ -4,7 +4,7 @@
      { "user_id": "cust-1", "text": "...",
        "intent":   { "name", "confidence", "method", "low_confidence", "slots": {...} },
        "evidence": { TOOL: [row, ...] },                  -- tools that succeeded
-       "tools":    { TOOL: { "status": "ok"|"failed"|"timed_out", "error": "..." } },
+       "tools":    { TOOL: { "status": "ok"|"failed"|"timed_out"|"over_budget", "error": "..." } },
        "decision": { "outcome", "rule", "reason", "actions": [ { "id", "kind", "params", "requires_approval" } ],
                      "log": { "rule", "now", "checked", "values" } } }  -- services/decision/decision_policy.h
 
@@ -37,7 +37,7 @@ const char *cv_context_acted_intent (const json_t *context);
 
 /* The name of an intent method as written in contexts and the HTTP API: rule, model, llm, fallback. */
 const char *cv_context_method_name (Conveyor__V1__Intent__Method method);
-/* The name of a tool status: ok, failed, timed_out. */
+/* The name of a tool status: ok, failed, timed_out, over_budget. */
 const char *cv_context_tool_status_name (Conveyor__V1__ToolResult__Status status);
 /* The name of an action's outcome: done, refused, failed. */
 const char *cv_context_action_outcome_name (Conveyor__V1__ActionResult__Outcome outcome);

@@ -194,7 +194,7 @@ s_check_evidence (const Conveyor__V1__Evidence *evidence, const char *field, cv_
             return -1;
         snprintf (path, sizeof path, "%s.results[%zu].status", field, i);
         if (result->status < CONVEYOR__V1__TOOL_RESULT__STATUS__OK
-            || result->status > CONVEYOR__V1__TOOL_RESULT__STATUS__TIMED_OUT)
+            || result->status > CONVEYOR__V1__TOOL_RESULT__STATUS__OVER_BUDGET)
             return cv_error_set (err, CV_ERR_INVALID, path, "%s %d is not a known status", path, (int) result->status);
         snprintf (path, sizeof path, "%s.results[%zu].data", field, i);
         if (s_check_msgpack (result->data, path, err))
@@ -360,10 +360,16 @@ s_check_body (const cv_envelope_t *self, cv_error_t *err)
         return s_check_decision (self->decision, "decision", err);
     case CONVEYOR__V1__ENVELOPE__BODY_RESPOND_REQUEST: {
         const Conveyor__V1__RespondRequest *body = self->respond_request;
+        if (body->stopped < CONVEYOR__V1__RESPOND_REQUEST__STOP__STOP_UNSPECIFIED
+            || body->stopped > CONVEYOR__V1__RESPOND_REQUEST__STOP__OUT_OF_ATTEMPTS)
+            return cv_error_set (err, CV_ERR_INVALID, "respond_request.stopped",
+                                 "respond_request.stopped %d is not a known reason", (int) body->stopped);
+        /* a stopped request has the results of the stages that ran, and only those */
+        bool stopped = body->stopped != CONVEYOR__V1__RESPOND_REQUEST__STOP__STOP_UNSPECIFIED;
         if (s_check_customer_text (body->user_id, body->text, "respond_request", err)
-            || s_check_intent (body->intent, "respond_request.intent", err)
-            || s_check_evidence (body->evidence, "respond_request.evidence", err)
-            || s_check_decision (body->decision, "respond_request.decision", err))
+            || ((!stopped || body->intent) && s_check_intent (body->intent, "respond_request.intent", err))
+            || ((!stopped || body->evidence) && s_check_evidence (body->evidence, "respond_request.evidence", err))
+            || ((!stopped || body->decision) && s_check_decision (body->decision, "respond_request.decision", err)))
             return -1;
         return s_check_action_results (body->action_results, body->n_action_results, "respond_request.action_results",
                                        CONVEYOR__V1__ACTION_RESULT__OUTCOME__REJECTED, err);
@@ -678,6 +684,20 @@ s_test_execute (cv_arena_t *arena, const char *trace, uint64_t now)
     s_expect_invalid (respond, responds, now, CV_ERR_INVALID, "respond_request.action_results[0].outcome");
     result->outcome = CONVEYOR__V1__ACTION_RESULT__OUTCOME__OUTCOME_UNSPECIFIED;
     s_expect_invalid (respond, responds, now, CV_ERR_INVALID, "respond_request.action_results[0].outcome");
+    result->outcome = CONVEYOR__V1__ACTION_RESULT__OUTCOME__DONE;
+
+    /* a request stopped before its later stages has only the results of those that ran */
+    body->evidence = NULL;
+    s_expect_invalid (respond, responds, now, CV_ERR_INVALID, "respond_request.evidence");
+    body->stopped = CONVEYOR__V1__RESPOND_REQUEST__STOP__OVER_BUDGET;
+    body->decision = NULL;
+    body->n_action_results = 0;
+    cv_assert_that (cv_envelope_validate (respond, responds, now, &err) == 0, "stopped: %s", err.message);
+    body->stopped = CONVEYOR__V1__RESPOND_REQUEST__STOP__OUT_OF_ATTEMPTS;
+    body->intent = NULL;
+    cv_assert_that (cv_envelope_validate (respond, responds, now, &err) == 0, "no intent: %s", err.message);
+    body->stopped = (Conveyor__V1__RespondRequest__Stop) 3;
+    s_expect_invalid (respond, responds, now, CV_ERR_INVALID, "respond_request.stopped");
 }
 
 void
