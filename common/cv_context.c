@@ -44,6 +44,19 @@ cv_context_tool_status_name (Conveyor__V1__ToolResult__Status status)
 }
 
 const char *
+cv_context_stop_name (Conveyor__V1__RespondRequest__Stop stopped)
+{
+    switch (stopped) {
+    case CONVEYOR__V1__RESPOND_REQUEST__STOP__OVER_BUDGET:
+        return "over_budget";
+    case CONVEYOR__V1__RESPOND_REQUEST__STOP__OUT_OF_ATTEMPTS:
+        return "out_of_attempts";
+    default:
+        return NULL;
+    }
+}
+
+const char *
 cv_context_action_outcome_name (Conveyor__V1__ActionResult__Outcome outcome)
 {
     switch (outcome) {

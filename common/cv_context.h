@@ -6,7 +6,8 @@
        "evidence": { TOOL: [row, ...] },                  -- tools that succeeded
        "tools":    { TOOL: { "status": "ok"|"failed"|"timed_out"|"over_budget", "error": "..." } },
        "decision": { "outcome", "rule", "reason", "actions": [ { "id", "kind", "params", "requires_approval" } ],
-                     "log": { "rule", "now", "checked", "values" } } }  -- services/decision/decision_policy.h
+                     "log": { "rule", "now", "checked", "values" } },  -- services/decision/decision_policy.h
+       "stopped":  "over_budget"|"out_of_attempts" }      -- the responder's, for a request stopped early
 
    cv_context_add_action_results adds what the executor did to each action and to the decision:
        action:   "status": "done"|"refused"|"failed"|"not_performed", "reason": "...",
@@ -39,6 +40,9 @@ const char *cv_context_acted_intent (const json_t *context);
 const char *cv_context_method_name (Conveyor__V1__Intent__Method method);
 /* The name of a tool status: ok, failed, timed_out, over_budget. */
 const char *cv_context_tool_status_name (Conveyor__V1__ToolResult__Status status);
+/* Why a request stopped before its later stages: over_budget, out_of_attempts; NULL when it did
+   not (STOP_UNSPECIFIED). Its context then holds "stopped": that name. */
+const char *cv_context_stop_name (Conveyor__V1__RespondRequest__Stop stopped);
 /* The name of an action's outcome: done, refused, failed. */
 const char *cv_context_action_outcome_name (Conveyor__V1__ActionResult__Outcome outcome);
 

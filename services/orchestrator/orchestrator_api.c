@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cv_assert.h"
+#include "cv_budget.h"
 #include "cv_envelope.h"
 
 static int
@@ -71,13 +72,22 @@ s_text (json_t *body, bool required, const char **out, cv_error_t *err)
 int
 orchestrator_api_parse_submission (json_t *body, orchestrator_submission_t *submission, cv_error_t *err)
 {
-    static const char *const fields[] = {"user_id", "text", "session_id", "idempotency_key", NULL};
+    static const char *const fields[] = {"user_id", "text", "session_id", "idempotency_key", "budget", NULL};
     memset (submission, 0, sizeof *submission);
     if (s_only_fields (body, fields, err) || s_id (body, "user_id", true, &submission->user_id, err)
         || s_string (body, "text", true, &submission->text, err)
         || s_id (body, "session_id", false, &submission->session_id, err)
         || s_id (body, "idempotency_key", false, &submission->idempotency_key, err))
         return -1;
+    json_t *budget = json_object_get (body, "budget");
+    if (budget) {
+        double units = json_number_value (budget);
+        if (!json_is_number (budget) || !(units >= 0 && units <= CV_BUDGET_MAX_UNITS))
+            return cv_error_set (err, CV_ERR_INVALID, "budget", "budget must be a number of cost units, 0..%g",
+                                 CV_BUDGET_MAX_UNITS);
+        submission->has_budget = true;
+        submission->budget_micros = cv_budget_micros (units);
+    }
     return s_text (body, true, &submission->text, err);
 }
 
@@ -118,7 +128,15 @@ orchestrator_api_test (bool verbose)
         json_pack ("{s:s, s:s, s:s}", "user_id", "cust-1", "text", "Where is my card?", "idempotency_key", "k-1");
     assert (orchestrator_api_parse_submission (body, &submission, &err) == 0);
     assert (strcmp (submission.user_id, "cust-1") == 0 && strcmp (submission.idempotency_key, "k-1") == 0);
-    assert (submission.session_id == NULL);
+    assert (submission.session_id == NULL && !submission.has_budget);
+    json_decref (body);
+    body = json_pack ("{s:s, s:s, s:f}", "user_id", "cust-1", "text", "Refund it", "budget", 0.0025);
+    assert (orchestrator_api_parse_submission (body, &submission, &err) == 0);
+    assert (submission.has_budget && submission.budget_micros == 2500);
+    json_decref (body);
+    body = json_pack ("{s:s, s:s, s:i}", "user_id", "cust-1", "text", "Refund it", "budget", 0);
+    assert (orchestrator_api_parse_submission (body, &submission, &err) == 0);
+    assert (submission.has_budget && submission.budget_micros == 0);
     json_decref (body);
 
     struct {
@@ -135,6 +153,9 @@ orchestrator_api_test (bool verbose)
         {"{\"user_id\": \"cust-1\", \"text\": \"a\\u0000b\"}", "text"},
         {"{\"user_id\": \"cust-1\", \"text\": \"hi\", \"session_id\": false}", "session_id"},
         {"{\"user_id\": \"cust-1\", \"text\": \"hi\", \"priority\": 1}", "priority"},
+        {"{\"user_id\": \"cust-1\", \"text\": \"hi\", \"budget\": \"0.01\"}", "budget"},
+        {"{\"user_id\": \"cust-1\", \"text\": \"hi\", \"budget\": -1}", "budget"},
+        {"{\"user_id\": \"cust-1\", \"text\": \"hi\", \"budget\": 1e7}", "budget"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         json_error_t error;

@@ -4,6 +4,7 @@
 #define ORCHESTRATOR_API_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -15,11 +16,14 @@ typedef struct {
     const char *text;
     const char *session_id;      /* NULL when absent */
     const char *idempotency_key; /* NULL when absent */
+    bool has_budget;             /* a cost budget of its own ... */
+    uint64_t budget_micros;      /* ... of this many micros */
 } orchestrator_submission_t;
 
-/* Checks body: an object with user_id and text (required), session_id and idempotency_key
-   (optional), nothing else; ids 1..64 of [A-Za-z0-9_.:-]; text 1..CV_TEXT_MAX_BYTES bytes with no
-   NUL (JSON parsing already rejected invalid UTF-8). -1 with err naming the field otherwise. */
+/* Checks body: an object with user_id and text (required), session_id, idempotency_key and
+   budget (optional), nothing else; ids 1..64 of [A-Za-z0-9_.:-]; text 1..CV_TEXT_MAX_BYTES bytes
+   with no NUL (JSON parsing already rejected invalid UTF-8); budget a number of cost units,
+   0..CV_BUDGET_MAX_UNITS. -1 with err naming the field otherwise. */
 int orchestrator_api_parse_submission (json_t *body, orchestrator_submission_t *submission,
                                        cv_error_t *err) CV_MUST_CHECK;
 

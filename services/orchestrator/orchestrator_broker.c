@@ -27,7 +27,8 @@ typedef struct {
     void *owner;
     cv_arena_t *arena;
     cv_envelope_t *envelope;
-    uint32_t attempt; /* of the current or next send */
+    uint32_t attempt;      /* of the current or next send */
+    uint32_t max_attempts; /* this job's */
     char message_id[CV_NAME_MAX_BYTES + 1];
     worker_t *worker;        /* NULL while queued */
     int64_t not_before;      /* mono ms: backoff before the next send */
@@ -104,8 +105,9 @@ s_job_finish (orchestrator_broker_t *self, job_t *job, cv_envelope_t *reply, zfr
         job->worker->in_flight--;
     void *owner = job->owner;
     orchestrator_broker_done_fn *done = job->done;
+    uint32_t sent = reply ? job->attempt : job->attempt - 1; /* a failed job's attempt is the next one */
     s_job_destroy (&job);
-    done (owner, reply, body ? zframe_data (body) : NULL, body ? zframe_size (body) : 0, err);
+    done (owner, reply, body ? zframe_data (body) : NULL, body ? zframe_size (body) : 0, sent, err);
 }
 
 static int64_t
@@ -165,7 +167,7 @@ s_send_job (orchestrator_broker_t *self, job_t *job, worker_t *worker)
 static bool
 s_job_expired (const orchestrator_broker_t *self, const job_t *job, uint64_t wall)
 {
-    return !job->worker && (job->envelope->deadline_ms <= wall || job->attempt > self->config.max_attempts);
+    return !job->worker && (job->envelope->deadline_ms <= wall || job->attempt > job->max_attempts);
 }
 
 /* The first expired job, left at the list's cursor; NULL when there is none. */
@@ -204,8 +206,8 @@ s_dispatch (orchestrator_broker_t *self)
             cv_error_set (&err, CV_ERR_DEADLINE_EXCEEDED, NULL, "%s: deadline passed after %u attempt(s)", job->service,
                           job->attempt - 1);
         else
-            cv_error_set (&err, CV_ERR_UNAVAILABLE, NULL, "%s: gave up after %u attempts", job->service,
-                          self->config.max_attempts);
+            cv_error_set (&err, CV_ERR_UNAVAILABLE, NULL, "%s: gave up after %u attempt(s)", job->service,
+                          job->max_attempts);
         s_job_finish (self, job, NULL, NULL, &err);
     }
 }
@@ -403,7 +405,8 @@ orchestrator_broker_endpoint (const orchestrator_broker_t *self)
 
 void
 orchestrator_broker_submit (orchestrator_broker_t *self, const char *service, const char *job_id, cv_arena_t **arena_p,
-                            cv_envelope_t *envelope, orchestrator_broker_done_fn *done, void *owner)
+                            cv_envelope_t *envelope, uint32_t max_attempts, orchestrator_broker_done_fn *done,
+                            void *owner)
 {
     assert (arena_p && *arena_p && envelope && done && owner);
     job_t *job = cv_calloc (1, sizeof *job);
@@ -415,6 +418,8 @@ orchestrator_broker_submit (orchestrator_broker_t *self, const char *service, co
     *arena_p = NULL;
     job->envelope = envelope;
     job->attempt = 1;
+    job->max_attempts =
+        max_attempts && max_attempts < self->config.max_attempts ? max_attempts : self->config.max_attempts;
     zlistx_add_end (self->jobs, job);
     s_dispatch (self);
 }

@@ -4,7 +4,8 @@
 
    A job is one stage request for one service. It is sent to an idle worker of that service, or
    queued until one is free. When its worker dies (missed heartbeats) or its attempt times out, it
-   is sent again, to another worker if there is one, after a backoff, up to max_attempts; a reply
+   is sent again, to another worker if there is one, after a backoff, up to max_attempts (the
+   configured one, or a job's own lower one); a reply
    to an earlier attempt is dropped. A worker's Error reply of UNAVAILABLE is retried likewise;
    any other Error ends the job. The job's owner hears once, through the job's done callback.
 
@@ -26,9 +27,10 @@ typedef struct _orchestrator_broker_t orchestrator_broker_t;
 
 /* Called once per job: reply is the worker's answer (owned by the callee; its body may be an
    Error) and packed/size the bytes it came in (borrowed, for the duration of the call), or reply
-   and packed are NULL with err when every attempt failed or the deadline passed. */
+   and packed are NULL with err when every attempt failed or the deadline passed. attempts: how
+   many times the job was sent. */
 typedef void (orchestrator_broker_done_fn) (void *owner, cv_envelope_t *reply, const uint8_t *packed, size_t size,
-                                            const cv_error_t *err);
+                                            uint32_t attempts, const cv_error_t *err);
 
 typedef struct {
     const char *endpoint;   /* to bind, e.g. tcp://127.0.0.1:5555 */
@@ -50,10 +52,11 @@ const char *orchestrator_broker_endpoint (const orchestrator_broker_t *self);
 
 /* Submits a job: envelope (allocated in *arena_p, both taken) goes to service. The broker sets
    message_id ("<job_id>.<attempt>") and attempt before each send. envelope->deadline_ms bounds all
-   attempts. done is called once when the job ends; owner identifies the job there and in cancel. */
+   attempts, and so does max_attempts when it is below the configured one (0: the configured
+   one). done is called once when the job ends; owner identifies the job there and in cancel. */
 void orchestrator_broker_submit (orchestrator_broker_t *self, const char *service, const char *job_id,
-                                 cv_arena_t **arena_p, cv_envelope_t *envelope, orchestrator_broker_done_fn *done,
-                                 void *owner);
+                                 cv_arena_t **arena_p, cv_envelope_t *envelope, uint32_t max_attempts,
+                                 orchestrator_broker_done_fn *done, void *owner);
 
 /* Forgets every job of owner without calling done (the owner is going away). */
 void orchestrator_broker_cancel (orchestrator_broker_t *self, void *owner);

@@ -9,6 +9,7 @@
 #include <microhttpd.h>
 
 #include "cv_alloc.h"
+#include "cv_budget.h"
 #include "cv_crash.h"
 
 /* Where a request in memory is in its life. */
@@ -35,6 +36,7 @@ typedef struct {
     cv_envelope_t *reply; /* EVENT_RESULT: taken */
     const uint8_t *packed;
     size_t size;
+    uint32_t attempts;       /* EVENT_RESULT: how many times the stage was sent */
     const cv_error_t *err;   /* EVENT_RESULT (no reply), EVENT_WRITE_FAILED */
     const char *existing_id; /* EVENT_WRITTEN of the row: the idempotency key's first request */
 } event_data_t;
@@ -236,9 +238,10 @@ s_hand_over (flight_t *flight, const char *first_id)
     Stages and writes */
 
 static void
-s_job_done (void *owner, cv_envelope_t *reply, const uint8_t *packed, size_t size, const cv_error_t *err)
+s_job_done (void *owner, cv_envelope_t *reply, const uint8_t *packed, size_t size, uint32_t attempts,
+            const cv_error_t *err)
 {
-    event_data_t data = {.reply = reply, .packed = packed, .size = size, .err = err};
+    event_data_t data = {.reply = reply, .packed = packed, .size = size, .attempts = attempts, .err = err};
     s_step ((flight_t *) owner, EVENT_RESULT, &data);
 }
 
@@ -259,7 +262,7 @@ s_send_stage (flight_t *flight)
     flight->stage_started_us = zclock_usecs ();
     /* The envelope borrows earlier results; the broker packs it before they could change. */
     orchestrator_broker_submit (flight->flights->broker, orchestrator_request_service (state), job_id, &arena, envelope,
-                                s_job_done, flight);
+                                orchestrator_request_attempts_allowed (request), s_job_done, flight);
 }
 
 static void
@@ -406,6 +409,28 @@ s_write_failed (flight_t *flight, const cv_error_t *err)
     s_set_phase (flight, park ? PHASE_PARKED : PHASE_GONE);
 }
 
+/* Why the request stopped before its later stages, once, when it does. */
+static void
+s_log_stop (const flight_t *flight)
+{
+    const orchestrator_request_t *request = flight->request;
+    const orchestrator_limits_t *limits = orchestrator_request_limits (request);
+    orchestrator_spend_t spend;
+    orchestrator_request_spend (request, &spend);
+    char spent[CV_BUDGET_TEXT_BYTES], budget[CV_BUDGET_TEXT_BYTES];
+    cv_budget_format (spend.micros, spent);
+    cv_budget_format (limits->budget_micros, budget);
+    if (orchestrator_request_stopped (request) == CONVEYOR__V1__RESPOND_REQUEST__STOP__OVER_BUDGET)
+        cv_log_event (flight->flights->log, CV_LOG_WARN, s_id (flight), orchestrator_request_trace_id (request),
+                      "stopped over its budget: %s spent of %s, and a spend left undone; answering that it could "
+                      "not be finished",
+                      spent, budget);
+    else
+        cv_log_event (flight->flights->log, CV_LOG_WARN, s_id (flight), orchestrator_request_trace_id (request),
+                      "stopped after %u stage attempts, its limit; answering that it could not be finished",
+                      orchestrator_request_attempts_used (request));
+}
+
 /* The one function that moves a request between phases. */
 static void
 s_step (flight_t *flight, event_t event, const event_data_t *data)
@@ -420,12 +445,16 @@ s_step (flight_t *flight, event_t event, const event_data_t *data)
         cv_envelope_t *reply = data->reply;
         orchestrator_state_t stage = orchestrator_request_state (request);
         if (!reply) {
-            orchestrator_request_fail (request, data->err->message);
-            flight->failure = data->err->code;
+            if (orchestrator_request_stage_failed (request, data->attempts, data->err))
+                flight->failure = data->err->code;
+            else
+                s_log_stop (flight);
         } else if (orchestrator_request_accept (request, &reply, data->packed, data->size,
-                                                zclock_usecs () - flight->stage_started_us, &err))
+                                                zclock_usecs () - flight->stage_started_us, data->attempts, &err))
             flight->failure = err.code;
         else {
+            if (stage != REQUEST_RESPOND && orchestrator_request_stopped (request))
+                s_log_stop (flight);
             if (orchestrator_request_state (request) == REQUEST_EXECUTE)
                 CV_CRASH_POINT ("orchestrator.before_actions_recorded");
             else if (stage == REQUEST_EXECUTE)

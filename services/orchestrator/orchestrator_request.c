@@ -9,6 +9,7 @@
 
 #include "cv_alloc.h"
 #include "cv_assert.h"
+#include "cv_budget.h"
 #include "cv_context.h"
 #include "cv_msgpack.h"
 #include "cv_probe.h"
@@ -38,6 +39,11 @@ struct _orchestrator_request_t {
     char *decided_by;
     char *decided_at;
     bool awaiting; /* done, its actions waiting for a person's decision */
+    /* limits: the cost budget, and the stage attempts with what they used */
+    orchestrator_limits_t limits;
+    uint32_t stage_attempts[REQUEST_STAGES]; /* of the stages whose result is kept */
+    uint32_t lost_attempts;                  /* of stages that failed for good */
+    Conveyor__V1__RespondRequest__Stop stopped;
 };
 
 static const char *s_stage_names[REQUEST_STAGES] = {"intent", "gather", "decide", "execute", "respond"};
@@ -191,6 +197,8 @@ orchestrator_request_status (const orchestrator_request_t *self)
 {
     switch (self->state) {
     case REQUEST_DONE:
+        if (self->stopped)
+            return cv_context_stop_name (self->stopped);
         return self->awaiting ? "pending_approval" : "done";
     case REQUEST_FAILED:
         return "failed";
@@ -254,12 +262,116 @@ s_action_results (const orchestrator_request_t *self)
     return self->results[REQUEST_EXECUTE] ? self->results[REQUEST_EXECUTE]->action_results : NULL;
 }
 
+void
+orchestrator_request_set_limits (orchestrator_request_t *self, const orchestrator_limits_t *limits)
+{
+    self->limits = *limits;
+    if (!limits->budgeted)
+        self->limits.budget_micros = 0;
+}
+
+const orchestrator_limits_t *
+orchestrator_request_limits (const orchestrator_request_t *self)
+{
+    return &self->limits;
+}
+
+void
+orchestrator_request_spend (const orchestrator_request_t *self, orchestrator_spend_t *spend)
+{
+    *spend = (orchestrator_spend_t){0};
+    const cv_envelope_t *intent = self->results[REQUEST_INTENT];
+    if (intent && intent->intent->spend) {
+        const Conveyor__V1__Spend *llm = intent->intent->spend;
+        spend->prompt_tokens = cv_budget_add (spend->prompt_tokens, llm->prompt_tokens);
+        spend->completion_tokens = cv_budget_add (spend->completion_tokens, llm->completion_tokens);
+        spend->llm_micros = cv_budget_add (spend->llm_micros, llm->cost_micros);
+    }
+    const cv_envelope_t *gather = self->results[REQUEST_GATHER];
+    for (size_t i = 0; gather && i < gather->evidence->n_results; i++)
+        spend->tool_micros = cv_budget_add (spend->tool_micros, gather->evidence->results[i]->cost_micros);
+    spend->micros = cv_budget_add (spend->llm_micros, spend->tool_micros);
+}
+
+uint32_t
+orchestrator_request_attempts_used (const orchestrator_request_t *self)
+{
+    uint32_t used = self->lost_attempts;
+    for (int stage = 0; stage < REQUEST_STAGES; stage++)
+        used += self->stage_attempts[stage];
+    return used;
+}
+
+uint32_t
+orchestrator_request_attempts_allowed (const orchestrator_request_t *self)
+{
+    if (!self->limits.max_attempts)
+        return 0;
+    uint32_t used = orchestrator_request_attempts_used (self);
+    if (used < self->limits.max_attempts)
+        return self->limits.max_attempts - used;
+    /* past the limit, only the reply goes, once: a stopped request's, or one whose other stages
+       are all done (it tells what they did) */
+    assert (self->state == REQUEST_RESPOND);
+    return 1;
+}
+
+uint32_t
+orchestrator_request_stage_attempts (const orchestrator_request_t *self, int stage)
+{
+    return stage >= 0 && stage < REQUEST_STAGES ? self->stage_attempts[stage] : 0;
+}
+
+Conveyor__V1__RespondRequest__Stop
+orchestrator_request_stopped (const orchestrator_request_t *self)
+{
+    return self->stopped;
+}
+
+/* Stops the request before its later stages: it goes to RESPOND for the reply that says so. */
+static void
+s_stop (orchestrator_request_t *self, Conveyor__V1__RespondRequest__Stop why)
+{
+    self->stopped = why;
+    self->state = REQUEST_RESPOND;
+}
+
+void
+orchestrator_request_stop_for_attempts (orchestrator_request_t *self)
+{
+    assert (self->state < REQUEST_RESPOND && !self->stopped);
+    s_stop (self, CONVEYOR__V1__RESPOND_REQUEST__STOP__OUT_OF_ATTEMPTS);
+}
+
+int
+orchestrator_request_stage_failed (orchestrator_request_t *self, uint32_t attempts, const cv_error_t *err)
+{
+    assert (!orchestrator_request_finished (self));
+    self->lost_attempts += attempts;
+    bool out_of_attempts = err->code == CV_ERR_UNAVAILABLE && self->limits.max_attempts
+                           && orchestrator_request_attempts_used (self) >= self->limits.max_attempts;
+    if (out_of_attempts && self->state < REQUEST_RESPOND && !self->stopped) {
+        s_stop (self, CONVEYOR__V1__RESPOND_REQUEST__STOP__OUT_OF_ATTEMPTS);
+        return 0;
+    }
+    orchestrator_request_fail (self, err->message);
+    return -1;
+}
+
 cv_envelope_t *
 orchestrator_request_stage_envelope (orchestrator_request_t *self, cv_arena_t *arena)
 {
     if (orchestrator_request_finished (self))
         return NULL;
     cv_envelope_t *envelope = cv_envelope_new (arena, self->id, self->trace_id, self->deadline_ms, 1);
+    if (self->limits.budgeted) {
+        orchestrator_spend_t spend;
+        orchestrator_request_spend (self, &spend);
+        envelope->budget = cv_arena_alloc (arena, sizeof *envelope->budget);
+        conveyor__v1__budget__init (envelope->budget);
+        envelope->budget->cost_micros_left =
+            spend.micros < self->limits.budget_micros ? self->limits.budget_micros - spend.micros : 0;
+    }
     /* Earlier results are borrowed: the envelope is packed before they can go away. */
     Conveyor__V1__Intent *intent = self->results[REQUEST_INTENT] ? self->results[REQUEST_INTENT]->intent : NULL;
     Conveyor__V1__Evidence *evidence = self->results[REQUEST_GATHER] ? self->results[REQUEST_GATHER]->evidence : NULL;
@@ -313,6 +425,7 @@ orchestrator_request_stage_envelope (orchestrator_request_t *self, cv_arena_t *a
             body->n_action_results = performed->n_results;
             body->action_results = performed->results;
         }
+        body->stopped = self->stopped;
         break;
     }
     case REQUEST_DONE:
@@ -481,9 +594,45 @@ s_next_state (orchestrator_request_t *self, int stage)
     return REQUEST_RESPOND;
 }
 
+/* True when a stage left a spend undone because it did not fit the budget left. */
+static bool
+s_spend_refused (const orchestrator_request_t *self, int stage)
+{
+    const cv_envelope_t *result = self->results[stage];
+    if (stage == REQUEST_INTENT)
+        return result->intent->spend && result->intent->spend->over_budget;
+    if (stage == REQUEST_GATHER)
+        for (size_t i = 0; i < result->evidence->n_results; i++)
+            if (result->evidence->results[i]->status == CONVEYOR__V1__TOOL_RESULT__STATUS__OVER_BUDGET)
+                return true;
+    return false;
+}
+
+/* After the result of stage is kept, on to the next state: stopped when a stage would have
+   overspent (or did), or when the attempts are used up before a stage other than the reply,
+   which tells what the others did. */
+static void
+s_after_stage (orchestrator_request_t *self, int stage)
+{
+    if (stage >= REQUEST_RESPOND || self->stopped) {
+        self->state = REQUEST_DONE;
+        return;
+    }
+    orchestrator_spend_t spend;
+    orchestrator_request_spend (self, &spend);
+    if (s_spend_refused (self, stage) || (self->limits.budgeted && spend.micros > self->limits.budget_micros)) {
+        s_stop (self, CONVEYOR__V1__RESPOND_REQUEST__STOP__OVER_BUDGET);
+        return;
+    }
+    self->state = s_next_state (self, stage);
+    if (self->state != REQUEST_RESPOND && self->limits.max_attempts
+        && orchestrator_request_attempts_used (self) >= self->limits.max_attempts)
+        s_stop (self, CONVEYOR__V1__RESPOND_REQUEST__STOP__OUT_OF_ATTEMPTS);
+}
+
 int
 orchestrator_request_accept (orchestrator_request_t *self, cv_envelope_t **reply_p, const uint8_t *packed, size_t size,
-                             int64_t elapsed_us, cv_error_t *err)
+                             int64_t elapsed_us, uint32_t attempts, cv_error_t *err)
 {
     assert (reply_p && *reply_p && packed);
     cv_envelope_t *reply = *reply_p;
@@ -511,9 +660,11 @@ orchestrator_request_accept (orchestrator_request_t *self, cv_envelope_t **reply
             memcpy (self->packed[stage], packed, size);
             self->packed_size[stage] = size;
             self->stage_us[stage] = elapsed_us;
-            self->state = s_next_state (self, stage);
+            self->stage_attempts[stage] = attempts;
+            s_after_stage (self, stage);
             return 0;
         }
+        self->lost_attempts += attempts;
         orchestrator_request_fail (self, err->message);
         break;
     }
@@ -547,6 +698,13 @@ s_ms (int64_t us)
     return (double) us / 1000.0;
 }
 
+/* Micros in the agent's cost units, for the document. */
+static double
+s_units (uint64_t micros)
+{
+    return (double) micros / CV_BUDGET_MICROS_PER_UNIT;
+}
+
 /* The evidence summary: per tool its name, status, time, attempts, whether it came from the cache
    or its breaker was open, its row count and error; the rows stay out of the document. */
 static json_t *
@@ -555,10 +713,11 @@ s_evidence_json (const Conveyor__V1__Evidence *evidence)
     json_t *tools = json_array ();
     for (size_t i = 0; i < evidence->n_results; i++) {
         const Conveyor__V1__ToolResult *result = evidence->results[i];
-        json_t *tool = json_pack ("{s:s, s:s, s:f, s:i, s:b, s:b}", "name", result->tool, "status",
-                                  cv_context_tool_status_name (result->status), "duration_ms",
-                                  s_ms (result->elapsed_us), "attempts", (int) result->attempts, "cached",
-                                  result->cached, "breaker_open", result->breaker_open);
+        json_t *tool =
+            json_pack ("{s:s, s:s, s:f, s:i, s:b, s:b, s:f}", "name", result->tool, "status",
+                       cv_context_tool_status_name (result->status), "duration_ms", s_ms (result->elapsed_us),
+                       "attempts", (int) result->attempts, "cached", result->cached, "breaker_open",
+                       result->breaker_open, "cost", s_units (result->cost_micros));
         cv_error_t err;
         json_t *data = cv_msgpack_unpack (result->data.data, result->data.len, "data", &err);
         if (json_is_array (data))
@@ -654,6 +813,22 @@ orchestrator_request_to_json (const orchestrator_request_t *self, bool with_chec
     if (reply)
         json_object_set_new (document, "reply",
                              json_pack ("{s:s, s:s}", "text", reply->reply->text, "template", reply->reply->template_));
+
+    orchestrator_spend_t spend;
+    orchestrator_request_spend (self, &spend);
+    json_t *cost =
+        json_pack ("{s:f, s:f, s:f, s:I, s:I}", "total", s_units (spend.micros), "llm", s_units (spend.llm_micros),
+                   "tools", s_units (spend.tool_micros), "prompt_tokens", (json_int_t) spend.prompt_tokens,
+                   "completion_tokens", (json_int_t) spend.completion_tokens);
+    if (self->limits.budgeted)
+        json_object_set_new (cost, "budget", json_real (s_units (self->limits.budget_micros)));
+    json_object_set_new (document, "cost", cost);
+    json_t *attempts = json_pack ("{s:i}", "used", (int) orchestrator_request_attempts_used (self));
+    if (self->limits.max_attempts)
+        json_object_set_new (attempts, "limit", json_integer (self->limits.max_attempts));
+    json_object_set_new (document, "attempts", attempts);
+    if (self->stopped)
+        json_object_set_new (document, "stopped", json_string (cv_context_stop_name (self->stopped)));
 
     json_t *timings = json_object ();
     for (int stage = 0; stage < REQUEST_STAGES; stage++)
@@ -788,7 +963,7 @@ s_run_stage (orchestrator_request_t *request, const s_script_t *script, cv_error
     uint8_t *packed;
     size_t size, kept_size;
     cv_envelope_t *reply = s_reply (envelope, s_awaited[stage], script, &packed, &size);
-    int rc = orchestrator_request_accept (request, &reply, packed, size, 1000 * (stage + 1), err);
+    int rc = orchestrator_request_accept (request, &reply, packed, size, 1000 * (stage + 1), 1, err);
     assert (reply == NULL);
     if (rc == 0) { /* the bytes are kept as they came, for the checkpoint */
         const uint8_t *kept = orchestrator_request_result_bytes (request, stage, &kept_size);
@@ -847,7 +1022,7 @@ orchestrator_request_test (bool verbose)
     size_t size;
     cv_envelope_t *extra = s_reply (cv_envelope_new (arena, "r", NULL, deadline, 1), CONVEYOR__V1__ENVELOPE__BODY_REPLY,
                                     &acting, &packed, &size);
-    assert (orchestrator_request_accept (request, &extra, packed, size, 1, &err) == -1);
+    assert (orchestrator_request_accept (request, &extra, packed, size, 1, 1, &err) == -1);
     free (packed);
     cv_arena_destroy (&arena);
     orchestrator_request_destroy (&request);
@@ -959,7 +1134,7 @@ orchestrator_request_test (bool verbose)
     arena = cv_arena_new ();
     cv_envelope_t *envelope = orchestrator_request_stage_envelope (request, arena);
     cv_envelope_t *reply = s_reply (envelope, CONVEYOR__V1__ENVELOPE__BODY_ERROR, &acting, &packed, &size);
-    assert (orchestrator_request_accept (request, &reply, packed, size, 1, &err) == -1);
+    assert (orchestrator_request_accept (request, &reply, packed, size, 1, 1, &err) == -1);
     free (packed);
     assert (!orchestrator_request_result_bytes (request, 0, &size));
     assert (orchestrator_request_state (request) == REQUEST_FAILED);
@@ -976,7 +1151,7 @@ orchestrator_request_test (bool verbose)
     envelope = orchestrator_request_stage_envelope (request, arena);
     /* a Reply where an Intent is due */
     reply = s_reply (envelope, CONVEYOR__V1__ENVELOPE__BODY_REPLY, &acting, &packed, &size);
-    assert (orchestrator_request_accept (request, &reply, packed, size, 1, &err) == -1);
+    assert (orchestrator_request_accept (request, &reply, packed, size, 1, 1, &err) == -1);
     free (packed);
     assert (err.code == CV_ERR_WRONG_BODY);
     cv_arena_destroy (&arena);

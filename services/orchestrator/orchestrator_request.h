@@ -15,8 +15,18 @@
      RESPOND  waiting for the responder's Reply, written from the results of all the above
      DONE     the reply is checkpointed; final
      FAILED   a stage failed for good (deadline, attempts, invalid result); final
-   A stage result is accepted only when it is the body the current state waits for and it is
-   valid; the caller checkpoints it before sending the next stage (write-ahead). */
+
+   Limits (orchestrator_request_set_limits): a cost budget, which every stage is sent with as
+   what is left of it, and a number of stage attempts, retries included. A request stops, and
+   goes straight to RESPOND for a reply that says it could not be finished here
+   (RespondRequest.stopped), when a stage left a spend undone because it did not fit the budget
+   left (or spent past it), or when its attempts are used up: a stage before the reply due with
+   none left, or a stage whose workers failed until the last of them went. The reply gets one
+   attempt past the limit, stopped or not (it tells what the stages did); a stopped request ends DONE with the status
+   word "over_budget" or "out_of_attempts". What it spent is the sum of its stages' results
+   (orchestrator_request_spend), so a request read back from its checkpoints knows it again. A stage result is accepted
+   only when it is the body the current state waits for and it is valid; the caller checkpoints it before sending the
+   next stage (write-ahead). */
 #ifndef ORCHESTRATOR_REQUEST_H
 #define ORCHESTRATOR_REQUEST_H
 
@@ -76,18 +86,61 @@ const char *orchestrator_request_stage_name (orchestrator_state_t state);
 /* The worker service a state's stage goes to: "intent", "gatherer", "decision", "executor",
    "responder"; NULL for DONE/FAILED. */
 const char *orchestrator_request_service (orchestrator_state_t state);
-/* The status word of the API: "running", "done", "failed", "pending_approval". */
+/* The status word of the API: "running", "done", "failed", "pending_approval", "over_budget",
+   "out_of_attempts". */
 const char *orchestrator_request_status (const orchestrator_request_t *self);
+
+/* A request's limits (see above). */
+typedef struct {
+    bool budgeted;          /* false: no cost budget */
+    uint64_t budget_micros; /* when budgeted */
+    uint32_t max_attempts;  /* stage attempts in all; 0: no limit */
+} orchestrator_limits_t;
+
+/* Sets the limits, before the first stage (or replay). */
+void orchestrator_request_set_limits (orchestrator_request_t *self, const orchestrator_limits_t *limits);
+const orchestrator_limits_t *orchestrator_request_limits (const orchestrator_request_t *self);
+
+/* What the request's stages spent, from their results. */
+typedef struct {
+    uint64_t prompt_tokens;
+    uint64_t completion_tokens;
+    uint64_t llm_micros;
+    uint64_t tool_micros;
+    uint64_t micros; /* both */
+} orchestrator_spend_t;
+void orchestrator_request_spend (const orchestrator_request_t *self, orchestrator_spend_t *spend);
+
+/* Stage attempts used so far: those of the results kept and of the stages that failed. */
+uint32_t orchestrator_request_attempts_used (const orchestrator_request_t *self);
+/* The attempts the current stage may take (the broker's max_attempts for its job): what is left
+   of the limit, one for the reply past it, 0 without a limit. */
+uint32_t orchestrator_request_attempts_allowed (const orchestrator_request_t *self);
+/* The attempts the result of stage took (0: not reached, or the orchestrator's own). */
+uint32_t orchestrator_request_stage_attempts (const orchestrator_request_t *self, int stage);
+
+/* Why the request stopped, or STOP_UNSPECIFIED. */
+Conveyor__V1__RespondRequest__Stop orchestrator_request_stopped (const orchestrator_request_t *self);
+
+/* The current stage's job failed for good after attempts attempts (err from the broker). When
+   that used up the request's attempts (err UNAVAILABLE: its workers failed until the last) and
+   the stage is not RESPOND, the request stops and 0 is returned: its reply is next. Otherwise
+   it is FAILED with err's message and -1 is returned. */
+int orchestrator_request_stage_failed (orchestrator_request_t *self, uint32_t attempts, const cv_error_t *err);
+/* Stops a request before RESPOND for its attempts, as orchestrator_request_stage_failed does:
+   for a request read back whose next checkpoint is its reply (the failed stage left none). */
+void orchestrator_request_stop_for_attempts (orchestrator_request_t *self);
 
 /* The envelope for the current stage, in arena; NULL when finished. */
 cv_envelope_t *orchestrator_request_stage_envelope (orchestrator_request_t *self, cv_arena_t *arena);
 
 /* Takes reply (a worker's answer to the current stage, unpacked from the size bytes at packed,
-   which are copied: the checkpoint stores them as they came) and its stage time, validates it and
-   moves to the next state. Returns 0, or -1 with err when reply is an Error or not the awaited
-   body; then the request is FAILED and reply is destroyed. */
+   which are copied: the checkpoint stores them as they came), its stage time and the attempts it
+   took, validates it and moves to the next state (or stops the request, see above). Returns 0,
+   or -1 with err when reply is an Error or not the awaited body; then the request is FAILED and
+   reply is destroyed. */
 int orchestrator_request_accept (orchestrator_request_t *self, cv_envelope_t **reply_p, const uint8_t *packed,
-                                 size_t size, int64_t elapsed_us, cv_error_t *err);
+                                 size_t size, int64_t elapsed_us, uint32_t attempts, cv_error_t *err);
 
 /* Makes self the follow-up of request parent_id, whose actions approver approved or rejected:
    call it before its stages are accepted (or replayed). */

@@ -42,6 +42,13 @@ s_post_request (orchestrator_routes_t *self, orchestrator_exchange_t *exchange, 
     orchestrator_request_t *request = orchestrator_request_new (
         NULL, NULL, submission.user_id, submission.session_id, submission.text, submission.idempotency_key,
         (uint64_t) zclock_time () + (uint64_t) self->request_timeout_ms);
+    /* a submission may lower the configured budget, never raise it */
+    orchestrator_limits_t limits = self->limits;
+    if (submission.has_budget && (!limits.budgeted || submission.budget_micros < limits.budget_micros)) {
+        limits.budgeted = true;
+        limits.budget_micros = submission.budget_micros;
+    }
+    orchestrator_request_set_limits (request, &limits);
     orchestrator_flights_start (self->flights, &request, exchange);
 }
 

@@ -29,9 +29,10 @@ typedef struct {
     orchestrator_toolcheck_t *toolcheck;
     orchestrator_approvals_t *approvals;
     cv_log_t *log;
-    size_t max_in_flight;   /* requests in memory before answering 503 */
-    size_t max_queued;      /* stages waiting for an intent worker before answering 503 */
-    int request_timeout_ms; /* a new request's deadline */
+    size_t max_in_flight;         /* requests in memory before answering 503 */
+    size_t max_queued;            /* stages waiting for an intent worker before answering 503 */
+    int request_timeout_ms;       /* a new request's deadline */
+    orchestrator_limits_t limits; /* a new request's, unless it asks for a lower budget */
 } orchestrator_routes_t;
 
 /* An orchestrator_http_handler_fn; arg is an orchestrator_routes_t. */

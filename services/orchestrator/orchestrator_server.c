@@ -89,7 +89,8 @@ s_self_pinged (void *owner, orchestrator_store_answer_t *answer)
 }
 
 static void
-s_worker_probed (void *owner, cv_envelope_t *reply, const uint8_t *packed, size_t size, const cv_error_t *cause)
+s_worker_probed (void *owner, cv_envelope_t *reply, const uint8_t *packed, size_t size, uint32_t attempts,
+                 const cv_error_t *cause)
 {
     server_t *self = ((probe_t *) owner)->server;
     cv_arena_t *arena = cv_arena_new ();
@@ -152,8 +153,8 @@ s_probe_arrived (void *owner, zframe_t **frame_p)
             char job_id[40];
             cv_envelope_random_hex (job_id, 17);
             s_probe_hold (self, &request, service);
-            orchestrator_broker_submit (self->broker, self->probe.service, job_id, &job_arena, probe, s_worker_probed,
-                                        &self->probe);
+            orchestrator_broker_submit (self->broker, self->probe.service, job_id, &job_arena, probe, 0,
+                                        s_worker_probed, &self->probe);
         }
     }
     cv_envelope_destroy (&request);
@@ -313,7 +314,8 @@ s_server_init (server_t *self, cv_error_t *err)
                                            .log = self->log,
                                            .max_in_flight = (size_t) config->max_in_flight,
                                            .max_queued = (size_t) config->max_queued,
-                                           .request_timeout_ms = config->request_timeout_ms};
+                                           .request_timeout_ms = config->request_timeout_ms,
+                                           .limits = config->limits};
     self->http = orchestrator_http_new (self->loop, config->http_address, config->http_port, MAX_BODY_BYTES,
                                         orchestrator_routes_handle, &self->routes, self->log, err);
     if (!self->http)

@@ -38,12 +38,13 @@ typedef struct {
     int max_in_flight; /* requests in memory; beyond it, 503 with Retry-After */
     int max_queued;    /* stages waiting for an intent worker; beyond it, 503 */
     orchestrator_durability_t durability;
-    int store_connections;      /* PostgreSQL connections of the checkpoint store */
-    int store_timeout_ms;       /* a store statement or connection slower than this fails */
-    int recovery_interval_ms;   /* how often to look for requests left running */
-    int approval_expiry_s;      /* a request waits this long for a person before it is rejected */
-    const char *operator_token; /* CONVEYOR_OPERATOR_TOKEN: guards the approval routes; NULL: off */
-    cv_log_t *log;              /* borrowed */
+    int store_connections;        /* PostgreSQL connections of the checkpoint store */
+    int store_timeout_ms;         /* a store statement or connection slower than this fails */
+    int recovery_interval_ms;     /* how often to look for requests left running */
+    int approval_expiry_s;        /* a request waits this long for a person before it is rejected */
+    const char *operator_token;   /* CONVEYOR_OPERATOR_TOKEN: guards the approval routes; NULL: off */
+    orchestrator_limits_t limits; /* every new request's: --budget, --request-attempts */
+    cv_log_t *log;                /* borrowed */
 } orchestrator_config_t;
 
 /* config and what it points to must outlive the actor. */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cv_budget.h"
 #include "orchestrator_server.h"
 
 #define AT(member, ctype) CV_SETTING_FIELD (orchestrator_config_t, member, ctype)
@@ -48,6 +49,14 @@ static const cv_setting_field_t s_fields[] = {
     {{"approval-expiry-s", CV_SETTING_INT, "86400", 1, 31536000,
       "how long actions wait for a person's approval before they are rejected"},
      AT (approval_expiry_s, int)},
+    /* a real number or none: s_prepare parses it */
+    {{"budget", CV_SETTING_STRING, "none", 0, 0,
+      "a request's cost budget in the agent's cost units (LLM tokens at its prices, tool calls at their "
+      "costs), or none; a request may ask for a lower one"},
+     CV_SETTING_UNBOUND},
+    {{"request-attempts", CV_SETTING_INT, "10", 0, 1000,
+      "stage attempts a request may use in all, retries included (0: no limit)"},
+     CV_SETTING_UNBOUND},
     /* the launcher's: the log's debug events */
     {{"verbose", CV_SETTING_BOOL, "false", 0, 0, "log debug events"}, CV_SETTING_UNBOUND},
 };
@@ -62,6 +71,18 @@ s_prepare (void *config, const cv_settings_t *settings, cv_error_t *err)
         return cv_error_set (err, CV_ERR_INVALID, "durability", "--durability must be sync, async or exit, not '%s'",
                              name);
     self->durability = (orchestrator_durability_t) durability;
+    const char *budget = cv_settings_string (settings, "budget");
+    self->limits = (orchestrator_limits_t){.max_attempts = (uint32_t) cv_settings_int (settings, "request-attempts")};
+    if (strcmp (budget, "none") != 0) {
+        char *end = NULL;
+        double units = strtod (budget, &end);
+        if (end == budget || *end || !(units >= 0 && units <= CV_BUDGET_MAX_UNITS))
+            return cv_error_set (err, CV_ERR_INVALID, "budget",
+                                 "--budget must be none or a number of cost units, 0..%g, not '%s'",
+                                 CV_BUDGET_MAX_UNITS, budget);
+        self->limits.budgeted = true;
+        self->limits.budget_micros = cv_budget_micros (units);
+    }
     /* a secret: from the environment only, never logged */
     self->operator_token = cv_settings_secret ("CONVEYOR_OPERATOR_TOKEN");
     return 0;
@@ -118,6 +139,23 @@ orchestrator_settings_test (bool verbose)
     assert (config.durability == ORCHESTRATOR_DURABILITY_ASYNC && config.store_connections == 4);
     assert (config.store_timeout_ms == 5000 && config.recovery_interval_ms == 5000);
     assert (config.log == NULL);
+    assert (!config.limits.budgeted && config.limits.max_attempts == 10);
+    cv_settings_destroy (&settings);
+
+    char *limited[] = {"conveyor-orchestrator", "--budget", "0.05", "--request-attempts=4", NULL};
+    settings = cv_settings_new ("conveyor-orchestrator", spec->summary, table, spec->field_count);
+    assert (cv_settings_load (settings, 4, limited, &err) == 0);
+    cv_settings_bind (settings, spec->fields, spec->field_count, &config);
+    assert (spec->prepare (&config, settings, &err) == 0);
+    assert (config.limits.budgeted && config.limits.budget_micros == 50000 && config.limits.max_attempts == 4);
+    cv_settings_destroy (&settings);
+
+    char *priceless[] = {"conveyor-orchestrator", "--budget", "cheap", NULL};
+    settings = cv_settings_new ("conveyor-orchestrator", spec->summary, table, spec->field_count);
+    assert (cv_settings_load (settings, 3, priceless, &err) == 0);
+    cv_settings_bind (settings, spec->fields, spec->field_count, &config);
+    assert (spec->prepare (&config, settings, &err) == -1);
+    assert (strcmp (err.message, "--budget must be none or a number of cost units, 0..1e+06, not 'cheap'") == 0);
     cv_settings_destroy (&settings);
 
     char *bad[] = {"conveyor-orchestrator", "--durability", "later", NULL};

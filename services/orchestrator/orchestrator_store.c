@@ -33,23 +33,26 @@ enum {
 static const cv_pgpipe_statement_t s_statements[SQL_COUNT] = {
     /* A request without an idempotency key: nothing to look for. One row, as SQL_CREATE_KEYED's. */
     [SQL_CREATE] = {"create_request",
-                    "INSERT INTO requests (id, user_id, session_id, text, status, deadline_ms, trace_id)"
-                    " VALUES ($1, $2, NULLIF($3, ''), $4, 'running', $5::bigint, $6) RETURNING id, true",
-                    6, false},
+                    "INSERT INTO requests (id, user_id, session_id, text, status, deadline_ms, trace_id,"
+                    " budget_micros, max_attempts)"
+                    " VALUES ($1, $2, NULLIF($3, ''), $4, 'running', $5::bigint, $6, NULLIF($7, '')::bigint, $8::int)"
+                    " RETURNING id, true",
+                    8, false},
     /* One row: the id and whether this statement recorded it (false: the idempotency key's first
        request). No row: a concurrent request with the same key is not committed yet. */
     [SQL_CREATE_KEYED] =
         {"create_keyed_request",
          "WITH recorded AS ("
          "  INSERT INTO requests (id, user_id, session_id, text, status, idempotency_key, deadline_ms,"
-         "   trace_id)"
-         "  VALUES ($1, $2, NULLIF($3, ''), $4, 'running', NULLIF($5, ''), $6::bigint, $7)"
+         "   trace_id, budget_micros, max_attempts)"
+         "  VALUES ($1, $2, NULLIF($3, ''), $4, 'running', NULLIF($5, ''), $6::bigint, $7,"
+         "   NULLIF($8, '')::bigint, $9::int)"
          "  ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
          "  RETURNING id)"
          " SELECT id, true FROM recorded"
          " UNION ALL SELECT id, false FROM requests"
          "  WHERE user_id = $2 AND idempotency_key = NULLIF($5, '') AND NOT EXISTS (SELECT FROM recorded)",
-         7, false},
+         9, false},
     /* A checkpoint; with the decide stage's the decision's actions, recorded ($6), and with the
        execute stage's what became of them ($7), once: a performed action's row is final. The
        request's row is left alone. */
@@ -66,17 +69,19 @@ static const cv_pgpipe_statement_t s_statements[SQL_COUNT] = {
                         "  FROM jsonb_array_elements(NULLIF($7, '')::jsonb) p"
                         "  WHERE actions.request_id = $1 AND actions.action_id = p->>'id'"
                         "   AND actions.status = 'recorded' RETURNING 1)"
-                        " INSERT INTO checkpoints (request_id, seq, stage, body, elapsed_us)"
-                        " VALUES ($1, $2::int, $3, $4::bytea, $5::bigint) ON CONFLICT DO NOTHING",
-                        7, false},
-    /* The last checkpoint, and the request done with it ($6: done, or pending_approval). */
+                        " INSERT INTO checkpoints (request_id, seq, stage, body, elapsed_us, attempts)"
+                        " VALUES ($1, $2::int, $3, $4::bytea, $5::bigint, $8::int) ON CONFLICT DO NOTHING",
+                        8, false},
+    /* The last checkpoint, and the request done with it ($6: done, pending_approval, over_budget
+       or out_of_attempts). */
     [SQL_LAST_CHECKPOINT] = {"last_checkpoint",
                              "WITH checkpoint AS ("
-                             "  INSERT INTO checkpoints (request_id, seq, stage, body, elapsed_us)"
-                             "  VALUES ($1, $2::int, $3, $4::bytea, $5::bigint) ON CONFLICT DO NOTHING RETURNING 1)"
+                             "  INSERT INTO checkpoints (request_id, seq, stage, body, elapsed_us, attempts)"
+                             "  VALUES ($1, $2::int, $3, $4::bytea, $5::bigint, $7::int) ON CONFLICT DO NOTHING"
+                             "  RETURNING 1)"
                              " UPDATE requests SET status = $6, updated_at = now(), finished_at = now()"
                              " WHERE id = $1 AND status = 'running'",
-                             6, false},
+                             7, false},
     [SQL_FAIL] = {"fail_request",
                   "UPDATE requests SET status = 'failed', error = $2, finished_at = now(), updated_at = now()"
                   " WHERE id = $1",
@@ -87,14 +92,15 @@ static const cv_pgpipe_statement_t s_statements[SQL_COUNT] = {
                   "SELECT r.id, r.trace_id, r.user_id, coalesce(r.session_id, ''), r.text,"
                   " coalesce(r.idempotency_key, ''), r.deadline_ms::text, r.status, coalesce(r.error, ''),"
                   " (extract(epoch FROM r.finished_at - r.created_at) * 1000)::text,"
-                  " c.seq::text, c.body, c.elapsed_us::text,"
+                  " c.seq::text, c.body, c.elapsed_us::text, c.attempts::text,"
                   " to_char(c.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),"
                   " coalesce(r.parent_id, ''), coalesce(r.approval, ''), coalesce(r.approver, ''),"
                   " coalesce((SELECT f.id FROM requests f WHERE f.parent_id = r.id), ''),"
                   " coalesce((SELECT f.approval FROM requests f WHERE f.parent_id = r.id), ''),"
                   " coalesce((SELECT f.approver FROM requests f WHERE f.parent_id = r.id), ''),"
                   " coalesce((SELECT to_char(f.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-                  "  FROM requests f WHERE f.parent_id = r.id), '')"
+                  "  FROM requests f WHERE f.parent_id = r.id), ''),"
+                  " coalesce(r.budget_micros::text, ''), r.max_attempts::text"
                   " FROM requests r LEFT JOIN checkpoints c ON c.request_id = r.id"
                   " WHERE r.id = $1 ORDER BY c.seq",
                   1, true},
@@ -113,7 +119,7 @@ static const cv_pgpipe_statement_t s_statements[SQL_COUNT] = {
        to ask again. */
     [SQL_DECIDE] = {"decide_approval",
                     "WITH parent AS ("
-                    "  SELECT id, user_id, session_id, text, trace_id FROM requests"
+                    "  SELECT id, user_id, session_id, text, trace_id, budget_micros, max_attempts FROM requests"
                     "  WHERE id = $1 AND status = 'pending_approval' FOR UPDATE),"
                     " decided AS ("
                     "  UPDATE actions SET status = $3, approver = $4, decided_at = now(), updated_at = now()"
@@ -124,12 +130,13 @@ static const cv_pgpipe_statement_t s_statements[SQL_COUNT] = {
                     "  WHERE id = $1 AND EXISTS (SELECT FROM parent) RETURNING 1),"
                     " follow_up AS ("
                     "  INSERT INTO requests (id, user_id, session_id, text, status, deadline_ms, trace_id,"
-                    "   parent_id, approval, approver)"
-                    "  SELECT $2, user_id, session_id, text, 'running', $5::bigint, trace_id, id, $3, $4"
+                    "   parent_id, approval, approver, budget_micros, max_attempts)"
+                    "  SELECT $2, user_id, session_id, text, 'running', $5::bigint, trace_id, id, $3, $4,"
+                    "   budget_micros, max_attempts"
                     "  FROM parent RETURNING id, approval),"
                     " copied AS ("
-                    "  INSERT INTO checkpoints (request_id, seq, stage, body, elapsed_us)"
-                    "  SELECT $2, seq, stage, body, elapsed_us FROM checkpoints"
+                    "  INSERT INTO checkpoints (request_id, seq, stage, body, elapsed_us, attempts)"
+                    "  SELECT $2, seq, stage, body, elapsed_us, attempts FROM checkpoints"
                     "  WHERE request_id = $1 AND seq <= 3 AND EXISTS (SELECT FROM follow_up) RETURNING 1),"
                     " copied_actions AS ("
                     "  INSERT INTO actions (request_id, action_id, kind, params, approver, decided_at)"
@@ -171,6 +178,7 @@ enum {
     LOAD_SEQ,
     LOAD_BODY,
     LOAD_ELAPSED_US,
+    LOAD_ATTEMPTS,
     LOAD_AT,
     LOAD_PARENT_ID,
     LOAD_APPROVAL,
@@ -178,7 +186,9 @@ enum {
     LOAD_FOLLOW_UP_ID,
     LOAD_FOLLOW_UP_APPROVAL,
     LOAD_FOLLOW_UP_APPROVER,
-    LOAD_FOLLOW_UP_AT
+    LOAD_FOLLOW_UP_AT,
+    LOAD_BUDGET,
+    LOAD_MAX_ATTEMPTS
 };
 
 struct _orchestrator_store_t {
@@ -288,6 +298,10 @@ s_replay_checkpoint (orchestrator_request_t *request, const cv_pg_result_t *rows
         orchestrator_request_note_checkpoint (request, REQUEST_EXECUTE, cv_pg_result_text (rows, row, LOAD_AT));
         return 0;
     }
+    /* the reply of a request stopped for its attempts follows the last stage that answered: the
+       stage that used them up left no checkpoint */
+    if (seq == REQUEST_RESPOND + 1 && orchestrator_request_state (request) < REQUEST_RESPOND)
+        orchestrator_request_stop_for_attempts (request);
     if (seq != (int) orchestrator_request_state (request) + 1)
         return cv_error_set (err, CV_ERR_INTERNAL, "seq", "request %s: checkpoint %d out of order",
                              orchestrator_request_id (request), seq);
@@ -296,7 +310,7 @@ s_replay_checkpoint (orchestrator_request_t *request, const cv_pg_result_t *rows
     cv_envelope_t *result = cv_envelope_unpack (body, size, err);
     if (!result
         || orchestrator_request_accept (request, &result, body, size, cv_pg_result_int (rows, row, LOAD_ELAPSED_US),
-                                        err)) {
+                                        (uint32_t) cv_pg_result_int (rows, row, LOAD_ATTEMPTS), err)) {
         cv_error_prefix (err, "request %s checkpoint %d", orchestrator_request_id (request), seq);
         return -1;
     }
@@ -318,6 +332,11 @@ s_rebuild (const cv_pg_result_t *rows, const char *id, cv_error_t *err)
         (uint64_t) cv_pg_result_int (rows, 0, LOAD_DEADLINE));
     if (!cv_pg_result_is_null (rows, 0, LOAD_TOTAL_MS))
         orchestrator_request_set_total_ms (request, cv_pg_result_real (rows, 0, LOAD_TOTAL_MS));
+    const char *budget = cv_pg_result_text (rows, 0, LOAD_BUDGET);
+    orchestrator_limits_t limits = {.budgeted = *budget != '\0',
+                                    .budget_micros = *budget ? strtoull (budget, NULL, 10) : 0,
+                                    .max_attempts = (uint32_t) cv_pg_result_int (rows, 0, LOAD_MAX_ATTEMPTS)};
+    orchestrator_request_set_limits (request, &limits);
     const char *parent_id = cv_pg_result_text (rows, 0, LOAD_PARENT_ID);
     if (*parent_id)
         orchestrator_request_set_follow_up_of (request, parent_id,
@@ -443,8 +462,12 @@ int
 orchestrator_store_create (orchestrator_store_t *self, const orchestrator_request_t *request, orchestrator_store_fn *fn,
                            void *owner, cv_error_t *err)
 {
-    char deadline[24];
+    char deadline[24], budget[24] = "", max_attempts[16];
     snprintf (deadline, sizeof deadline, "%llu", (unsigned long long) orchestrator_request_deadline (request));
+    const orchestrator_limits_t *limits = orchestrator_request_limits (request);
+    if (limits->budgeted)
+        snprintf (budget, sizeof budget, "%llu", (unsigned long long) limits->budget_micros);
+    snprintf (max_attempts, sizeof max_attempts, "%u", limits->max_attempts);
     const char *key = orchestrator_request_idempotency_key (request);
     const char *keyed[] = {orchestrator_request_id (request),
                            orchestrator_request_user_id (request),
@@ -452,8 +475,10 @@ orchestrator_store_create (orchestrator_store_t *self, const orchestrator_reques
                            orchestrator_request_text (request),
                            key,
                            deadline,
-                           orchestrator_request_trace_id (request)};
-    const char *plain[] = {keyed[0], keyed[1], keyed[2], keyed[3], deadline, keyed[6]};
+                           orchestrator_request_trace_id (request),
+                           budget,
+                           max_attempts};
+    const char *plain[] = {keyed[0], keyed[1], keyed[2], keyed[3], deadline, keyed[6], budget, max_attempts};
     int statement = *key ? SQL_CREATE_KEYED : SQL_CREATE;
     return s_run (s_pipe_of (self, orchestrator_request_id (request)), s_operation_new (self, statement, fn, owner),
                   *key ? keyed : plain, NULL, NULL, err);
@@ -508,9 +533,10 @@ orchestrator_store_checkpoint (orchestrator_store_t *self, const orchestrator_re
     size_t size;
     const uint8_t *body = orchestrator_request_result_bytes (request, stage, &size);
     assert (body);
-    char seq[8], elapsed[24];
+    char seq[8], elapsed[24], attempts[16];
     snprintf (seq, sizeof seq, "%d", stage + 1);
     snprintf (elapsed, sizeof elapsed, "%lld", (long long) orchestrator_request_stage_us (request, stage));
+    snprintf (attempts, sizeof attempts, "%u", orchestrator_request_stage_attempts (request, stage));
     const cv_envelope_t *result = orchestrator_request_result (request, stage);
     char *actions = s_actions_json (stage == REQUEST_DECIDE ? result->decision : NULL);
     char *performed = s_performed_json (stage == REQUEST_EXECUTE ? result->action_results : NULL);
@@ -525,9 +551,12 @@ orchestrator_store_checkpoint (orchestrator_store_t *self, const orchestrator_re
                             last      ? orchestrator_request_status (request)
                             : actions ? actions
                                       : "",
-                            performed ? performed : ""};
-    int lengths[] = {0, 0, 0, (int) size, 0, 0, 0};
-    int formats[] = {0, 0, 0, 1, 0, 0, 0};
+                            last        ? attempts
+                            : performed ? performed
+                                        : "",
+                            attempts};
+    int lengths[] = {0, 0, 0, (int) size, 0, 0, 0, 0};
+    int formats[] = {0, 0, 0, 1, 0, 0, 0, 0};
     int statement = last ? SQL_LAST_CHECKPOINT : SQL_CHECKPOINT;
     int rc = s_run (s_pipe_of (self, orchestrator_request_id (request)), s_operation_new (self, statement, fn, owner),
                     values, lengths, formats, err);
@@ -791,7 +820,7 @@ s_test_advance_with (orchestrator_request_t *request, int stage, bool approval)
     free (bank_answer);
     cv_envelope_t *unpacked = cv_envelope_unpack (packed, size, &err);
     assert (unpacked);
-    cv_assert_that (orchestrator_request_accept (request, &unpacked, packed, size, 1000, &err) == 0,
+    cv_assert_that (orchestrator_request_accept (request, &unpacked, packed, size, 1000, 1, &err) == 0,
                     "stage %d refused: %s", stage, err.message);
     cv_envelope_destroy (&unpacked);
     free (packed);

@@ -122,7 +122,8 @@ s_answer (run_t *run, cv_envelope_t *reply, const cv_error_t *failure)
 }
 
 static void
-s_job_done (void *owner, cv_envelope_t *reply, const uint8_t *packed, size_t size, const cv_error_t *err)
+s_job_done (void *owner, cv_envelope_t *reply, const uint8_t *packed, size_t size, uint32_t attempts,
+            const cv_error_t *err)
 {
     (void) packed;
     (void) size;
@@ -208,7 +209,7 @@ orchestrator_toolcheck_start (orchestrator_toolcheck_t *self, orchestrator_excha
     zlistx_add_end (self->runs, run);
     char job_id[CV_NAME_MAX_BYTES + 1];
     snprintf (job_id, sizeof job_id, "%s.gather", run->id);
-    orchestrator_broker_submit (self->broker, "gatherer", job_id, &arena, envelope, s_job_done, run);
+    orchestrator_broker_submit (self->broker, "gatherer", job_id, &arena, envelope, 0, s_job_done, run);
 }
 
 void

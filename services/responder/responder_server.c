@@ -70,6 +70,9 @@ s_respond (responder_server_logic_t *self, const Conveyor__V1__RespondRequest *r
         json_decref (context);
         return -1;
     }
+    const char *stopped = cv_context_stop_name (request->stopped);
+    if (stopped)
+        json_object_set_new (context, "stopped", json_string (stopped));
     const char *used = NULL;
     char *text = responder_templates_render (self->templates, context, &used, self->log, request_id, trace_id);
     json_decref (context);

@@ -165,7 +165,7 @@ responder_templates_text (const responder_templates_t *self, const char *name)
     return index < 0 ? NULL : self->texts[index];
 }
 
-/* decision.rule or decision.outcome from the context, or NULL. */
+/* decision.rule, decision.outcome or stopped from the context, or NULL. */
 static const char *
 s_decision_name (const json_t *context, const char *path)
 {
@@ -196,12 +196,17 @@ responder_templates_render (const responder_templates_t *self, const json_t *con
     const char *rule = s_decision_name (context, "decision.rule");
     const char *outcome = s_decision_name (context, "decision.outcome");
     const char *status = s_actions_status (context);
+    const char *stopped = s_decision_name (context, "stopped");
     /* A decision that acted is answered only by templates written for what became of its actions:
        the plain rule and outcome templates could claim a change the bank did not make. */
     char rungs[4][S_RUNG_MAX];
     const char *rung_kinds[4];
     size_t rung_count = 0;
-    if (status) {
+    if (stopped) {
+        /* the request did not finish: no template written for a finished one may answer it */
+        snprintf (rungs[rung_count], S_RUNG_MAX, "stopped.%s", stopped);
+        rung_kinds[rung_count++] = "stopped.reason";
+    } else if (status) {
         if (rule) {
             snprintf (rungs[rung_count], S_RUNG_MAX, "%s.%s", rule, status);
             rung_kinds[rung_count++] = "rule.status";
@@ -1059,10 +1064,47 @@ s_test_config_errors (void)
                            "templates.braces: the output guardrails");
 }
 
+/* A request stopped early is answered by `stopped.<reason>`, else the fallback, whatever its
+   decision and actions would have chosen. */
+static void
+s_test_stopped (void)
+{
+    cv_error_t err;
+    responder_templates_t *templates = s_parse ("templates:\n"
+                                                "  card_rule: Card rule.\n"
+                                                "  actions.done: Actions done.\n"
+                                                "  stopped.over_budget: Over budget.\n"
+                                                "  fallback: Fallback.\n",
+                                                &err);
+    cv_assert_that (templates, "responder_templates: %s", err.message);
+    static const struct {
+        const char *context, *template_name;
+    } cases[] = {
+        {"{\"stopped\": \"over_budget\", \"intent\": {\"name\": \"card_arrival\"}}", "stopped.over_budget"},
+        {"{\"stopped\": \"over_budget\", \"decision\": {\"rule\": \"card_rule\", \"actions_status\": \"done\"}}",
+         "stopped.over_budget"},
+        {"{\"stopped\": \"out_of_attempts\", \"decision\": {\"rule\": \"card_rule\"}}", "fallback"},
+        {"{\"stopped\": \"out_of_attempts\"}", "fallback"},
+        {"{\"decision\": {\"rule\": \"card_rule\"}}", "card_rule"}, /* not stopped: as ever */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        json_t *context = json_loads (cases[i].context, 0, NULL);
+        assert (context);
+        const char *used = NULL;
+        char *text = responder_templates_render (templates, context, &used, NULL, NULL, NULL);
+        cv_assert_that (text && used && strcmp (used, cases[i].template_name) == 0, "case %zu: %s, not %s", i,
+                        used ? used : "(none)", cases[i].template_name);
+        free (text);
+        json_decref (context);
+    }
+    responder_templates_destroy (&templates);
+}
+
 void
 responder_templates_test (bool verbose)
 {
     s_test_ladder ();
+    s_test_stopped ();
     s_test_config_errors ();
     s_test_evidence ();
     s_test_action_rungs ();

@@ -11,6 +11,10 @@
    else `fallback`. Its plain rule and outcome templates are never used: written before the
    action ran, they could claim a change the bank did not make.
 
+   A request stopped before its later stages (context "stopped": over_budget or out_of_attempts,
+   RespondRequest.stopped) is answered by `stopped.<reason>`, else `fallback`: whatever ran, it
+   did not finish, and no template written for a finished request may answer it.
+
    A rung is skipped when it has no template, when a placeholder has no value, or when its result
    fails the output guardrails (responder_guard.h); a name already tried is not tried again.
    `fallback` must have no placeholders and pass the guardrails when loaded, so the last rung
@@ -49,7 +53,7 @@ const char *responder_templates_text (const responder_templates_t *self, const c
    by the guardrails and at most CV_REPLY_MAX_BYTES, malloc'd for the caller to free; *used gets
    the name of the template that rendered it, borrowed from self. NULL only when out of memory.
    The rung that answered and those skipped are logged to log (may be NULL) at debug, each by its
-   kind (rule, outcome, rule.status, outcome.status, actions.status, fallback), a reply refused by
+   kind (rule, outcome, rule.status, outcome.status, actions.status, stopped.reason, fallback), a reply refused by
    the guardrails at warn, with request_id and trace_id (may be NULL). */
 char *responder_templates_render (const responder_templates_t *self, const json_t *context, const char **used,
                                   cv_log_t *log, const char *request_id, const char *trace_id) CV_MUST_CHECK;

@@ -36,7 +36,8 @@ typedef struct _owner_t owner_t;
 struct _owner_t {
     test_t *test;
     const char *name;
-    owner_t *cancels; /* cancelled from inside done, as an owner going away does; NULL: none */
+    owner_t *cancels;      /* cancelled from inside done, as an owner going away does; NULL: none */
+    uint32_t max_attempts; /* the job's own limit; 0: the broker's */
 };
 
 /* One call of the done callback. */
@@ -44,6 +45,7 @@ typedef struct {
     owner_t *owner;
     cv_envelope_t *reply; /* owned; NULL when the job failed */
     cv_error_t err;       /* the failure, when it failed */
+    uint32_t attempts;    /* how many times the job was sent */
     int64_t at;           /* mono ms of the call */
     int64_t wall;         /* and wall-clock ms, to compare with deadlines */
 } outcome_t;
@@ -178,12 +180,13 @@ s_expect_request (const fake_worker_t *fake, size_t index, const char *job_id, u
 static owner_t
 s_owner (test_t *test, const char *name)
 {
-    owner_t owner = {test, name, NULL};
+    owner_t owner = {test, name, NULL, 0};
     return owner;
 }
 
 static void
-s_done (void *owner_arg, cv_envelope_t *reply, const uint8_t *packed, size_t size, const cv_error_t *err)
+s_done (void *owner_arg, cv_envelope_t *reply, const uint8_t *packed, size_t size, uint32_t attempts,
+        const cv_error_t *err)
 {
     owner_t *owner = owner_arg;
     test_t *test = owner->test;
@@ -199,6 +202,7 @@ s_done (void *owner_arg, cv_envelope_t *reply, const uint8_t *packed, size_t siz
     outcome_t *outcome = &test->outcomes[test->done_count++];
     outcome->owner = owner;
     outcome->reply = reply;
+    outcome->attempts = attempts;
     if (err)
         outcome->err = *err;
     outcome->at = zclock_mono ();
@@ -218,7 +222,7 @@ s_submit_at (test_t *test, const char *service, const char *job_id, uint64_t dea
     Conveyor__V1__IntentRequest *body = cv_envelope_set_intent_request (request, arena);
     body->user_id = cv_arena_strdup (arena, "cust-1");
     body->text = cv_arena_strdup (arena, TEXT);
-    orchestrator_broker_submit (test->broker, service, job_id, &arena, request, s_done, owner);
+    orchestrator_broker_submit (test->broker, service, job_id, &arena, request, owner->max_attempts, s_done, owner);
     assert (arena == NULL);
 }
 
@@ -487,7 +491,7 @@ s_test_attempt_timeout (bool verbose)
 
     assert (loop_wait_count (&test->wait, &test->done_count, 1, WAIT_MS));
     const outcome_t *outcome = s_outcome_of (&owner);
-    s_expect_failure (outcome, CV_ERR_UNAVAILABLE, "gave up after 3 attempts");
+    s_expect_failure (outcome, CV_ERR_UNAVAILABLE, "gave up after 3 attempt(s)");
     assert (outcome->at - mute->received_at[2] >= ATTEMPT_TIMEOUT_MS - HEARTBEAT_MS);
     s_flush (test, mute);
     assert (mute->request_count == MAX_ATTEMPTS);
@@ -518,6 +522,7 @@ s_test_error_replies (bool verbose)
     s_reply_intent (worker, worker->requests[1], "recovered");
     assert (loop_wait_count (&test->wait, &test->done_count, 1, WAIT_MS));
     s_expect_intent (s_outcome_of (&retried), "flaky-1.2", "recovered");
+    assert (s_outcome_of (&retried)->attempts == 2);
 
     s_submit (test, "gatherer", "bad-1", 10000, &rejected);
     assert (loop_wait_count (&test->wait, &worker->request_count, 3, WAIT_MS));
@@ -539,10 +544,38 @@ s_test_error_replies (bool verbose)
                        "still down");
     }
     assert (loop_wait_count (&test->wait, &test->done_count, 3, WAIT_MS));
-    s_expect_failure (s_outcome_of (&exhausted), CV_ERR_UNAVAILABLE, "gave up after 3 attempts");
+    s_expect_failure (s_outcome_of (&exhausted), CV_ERR_UNAVAILABLE, "gave up after 3 attempt(s)");
+    assert (s_outcome_of (&exhausted)->attempts == MAX_ATTEMPTS);
     s_flush (test, worker);
     assert (worker->request_count == 3 + MAX_ATTEMPTS);
     assert (test->done_count == 3);
+    assert (orchestrator_broker_jobs (test->broker) == 0);
+
+    /* A job's own lower limit (its request's attempts left) ends it sooner; a higher one does not
+       raise the broker's. */
+    owner_t capped = s_owner (test, "capped");
+    capped.max_attempts = 2;
+    s_submit (test, "gatherer", "capped-1", 10000, &capped);
+    for (uint32_t attempt = 1; attempt <= 2; attempt++) {
+        assert (loop_wait_count (&test->wait, &worker->request_count, 3 + MAX_ATTEMPTS + attempt, WAIT_MS));
+        s_reply_error (worker, s_expect_request (worker, 2 + MAX_ATTEMPTS + attempt, "capped-1", attempt),
+                       CV_ERR_UNAVAILABLE, "still down");
+    }
+    assert (loop_wait_count (&test->wait, &test->done_count, 4, WAIT_MS));
+    s_expect_failure (s_outcome_of (&capped), CV_ERR_UNAVAILABLE, "gave up after 2 attempt(s)");
+    assert (s_outcome_of (&capped)->attempts == 2);
+    owner_t generous = s_owner (test, "generous");
+    generous.max_attempts = MAX_ATTEMPTS + 5;
+    s_submit (test, "gatherer", "generous-1", 10000, &generous);
+    for (uint32_t attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+        assert (loop_wait_count (&test->wait, &worker->request_count, 5 + MAX_ATTEMPTS + attempt, WAIT_MS));
+        s_reply_error (worker, s_expect_request (worker, 4 + MAX_ATTEMPTS + attempt, "generous-1", attempt),
+                       CV_ERR_UNAVAILABLE, "still down");
+    }
+    assert (loop_wait_count (&test->wait, &test->done_count, 5, WAIT_MS));
+    s_expect_failure (s_outcome_of (&generous), CV_ERR_UNAVAILABLE, "gave up after 3 attempt(s)");
+    s_flush (test, worker);
+    assert (worker->request_count == 5 + 2 * MAX_ATTEMPTS);
     assert (orchestrator_broker_jobs (test->broker) == 0);
     s_test_destroy (&test);
 }

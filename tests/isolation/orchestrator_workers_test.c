@@ -115,7 +115,7 @@ s_test_worker_garbage (const otest_run_t *run)
     call = otest_post (test, "cust-7", "Where is my card?", NULL);
     otest_http_expect (call, 502);
     otest_expect_contains ("error.message", otest_text_at (call->document, "error.message"),
-                           "gave up after 3 attempts");
+                           "gave up after 3 attempt(s)");
     assert (otest_fake_count (intent, otest_request_id (call)) == 3);
     otest_http_destroy (&call);
 
