@@ -801,6 +801,10 @@ gatherer_tools_test (bool verbose)
     assert (plan.count == 3 && strcmp (plan.tools[2]->name, "card_payments") == 0);
     assert (plan.inputs[0] == 0 && plan.inputs[1] == 0 && plan.inputs[2] == 1u << 1);
     assert (gatherer_tools_plan (tools, "unknown").count == 0);
+    /* its own database is free; the calls to the bank's other systems cost */
+    assert (gatherer_tools_find (tools, "active_cards")->cost_micros == 0);
+    assert (gatherer_tools_find (tools, "delivery_status")->cost_micros == 1000);
+    assert (gatherer_tools_find (tools, "fx_rate")->cost_micros == 1000);
     gatherer_tools_destroy (&tools);
     cv_config_destroy (&agent);
     if (verbose)
