@@ -20,7 +20,7 @@ struct _gatherer_call_t {
     json_t *context; /* a reference: every attempt reads its parameters */
     int64_t deadline_us;
     cv_budget_t *budget;   /* the request's: every attempt's cost is reserved from it */
-    uint64_t charged;      /* what the attempts sent cost, reserved from budget */
+    uint64_t charged;      /* its attempts' cost, reserved from budget (an attempt never sent gives it back) */
     cv_breaker_t *breaker; /* the tool's, or NULL */
     uint8_t *key;          /* its cache key when it is cached, else NULL */
     size_t key_size;
