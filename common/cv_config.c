@@ -230,6 +230,27 @@ cv_config_int (const cv_config_t *self, cv_node_t *map, const char *key, const c
 }
 
 int
+cv_config_real (const cv_config_t *self, cv_node_t *map, const char *key, const char *path, double min, double max,
+                double *out, cv_error_t *err)
+{
+    char full[256];
+    s_join (full, sizeof full, path, key);
+    cv_node_t *node = cv_node_get (map, key);
+    if (!node)
+        return 0;
+    const char *text = cv_node_text (node);
+    char *end = NULL;
+    errno = 0;
+    double value = text ? strtod (text, &end) : 0;
+    if (!text || errno || end == text || *end || value != value)
+        return cv_config_fail (self, node, full, err, "must be a number");
+    if (value < min || value > max)
+        return cv_config_fail (self, node, full, err, "must be %g..%g, not %g", min, max, value);
+    *out = value;
+    return 0;
+}
+
+int
 cv_config_strings (const cv_config_t *self, cv_node_t *map, const char *key, const char *path, const char ***out,
                    size_t *count, cv_error_t *err)
 {
@@ -348,6 +369,35 @@ cv_config_test (bool verbose)
     assert (cv_config_int (config, cards, "timeout_ms", "tools.cards", 1, 60000, &timeout, &err) == -1);
     assert (strcmp (err.message, "agent.yaml:4: tools.cards.timeout_ms: must be 1..60000, not 900000") == 0);
     assert (timeout == 500);
+
+    /* real numbers: whole or not, within limits, and nothing else */
+    cv_node_t *limits_map = cv_node_get (root, "limits");
+    double real = 7;
+    assert (cv_config_real (config, limits_map, "ratio", "limits", 0, 1, &real, &err) == 0 && real == 0.5);
+    assert (cv_config_real (config, limits_map, "count", "limits", 0, 10, &real, &err) == 0 && real == 3);
+    assert (cv_config_real (config, limits_map, "absent", "limits", 0, 1, &real, &err) == 0 && real == 3);
+    assert (cv_config_real (config, limits_map, "count", "limits", 0, 2.5, &real, &err) == -1);
+    assert (strcmp (err.message, "agent.yaml:7: limits.count: must be 0..2.5, not 3") == 0);
+    assert (cv_config_real (config, limits_map, "on", "limits", 0, 1, &real, &err) == -1);
+    assert (strcmp (err.message, "agent.yaml:7: limits.on: must be a number") == 0);
+    assert (cv_config_real (config, limits_map, "none", "limits", 0, 1, &real, &err) == -1);
+    assert (strstr (err.message, "limits.none: must be a number"));
+    assert (cv_config_real (config, root, "limits", "", 0, 1, &real, &err) == -1); /* a map */
+    assert (strcmp (err.message, "agent.yaml:7: limits: must be a number") == 0);
+    assert (real == 3);
+    cv_config_t *odd = cv_config_parse ("odd.yaml", "nan: nan\ninf: inf\ntail: 0.5x\ntiny: 1e-400\n", &err);
+    assert (odd);
+    cv_node_t *odd_root = cv_config_root (odd);
+    assert (cv_config_real (odd, odd_root, "nan", "", 0, 1, &real, &err) == -1);
+    assert (strcmp (err.message, "odd.yaml:1: nan: must be a number") == 0);
+    assert (cv_config_real (odd, odd_root, "inf", "", 0, 1e6, &real, &err) == -1);
+    assert (strcmp (err.message, "odd.yaml:2: inf: must be 0..1e+06, not inf") == 0);
+    assert (cv_config_real (odd, odd_root, "tail", "", 0, 1, &real, &err) == -1);
+    assert (strcmp (err.message, "odd.yaml:3: tail: must be a number") == 0);
+    assert (cv_config_real (odd, odd_root, "tiny", "", 0, 1, &real, &err) == -1);
+    assert (strcmp (err.message, "odd.yaml:4: tiny: must be a number") == 0);
+    assert (real == 3);
+    cv_config_destroy (&odd);
 
     const char **params;
     size_t count;

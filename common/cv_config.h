@@ -48,6 +48,10 @@ int cv_config_string (const cv_config_t *self, cv_node_t *map, const char *key, 
                       const char **out, cv_error_t *err) CV_MUST_CHECK;
 int cv_config_int (const cv_config_t *self, cv_node_t *map, const char *key, const char *path, long min, long max,
                    long *out, cv_error_t *err) CV_MUST_CHECK;
+/* A real number (a price, a cost, a temperature) in min..max: "must be a number" for a text
+   strtod does not read whole (or NaN), "must be MIN..MAX, not X" for one outside. */
+int cv_config_real (const cv_config_t *self, cv_node_t *map, const char *key, const char *path, double min, double max,
+                    double *out, cv_error_t *err) CV_MUST_CHECK;
 /* A list of strings, or a single string taken as a list of one; *out is a malloc'd array of
    borrowed strings the caller frees, *count its length. */
 int cv_config_strings (const cv_config_t *self, cv_node_t *map, const char *key, const char *path, const char ***out,

@@ -4,7 +4,6 @@
 
 #include <assert.h>
 #include <ctype.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,28 +110,6 @@ s_load_text (const cv_config_t *file, cv_node_t *map, const char *key, const cha
     return 0;
 }
 
-/* cv_config has whole numbers only; prices and the temperature are real. */
-static int
-s_load_real (const cv_config_t *file, cv_node_t *map, const char *key, const char *path, double min, double max,
-             double *out, cv_error_t *err)
-{
-    cv_node_t *node = cv_node_get (map, key);
-    if (!node)
-        return 0;
-    char full[256];
-    s_path (full, sizeof full, path, key);
-    const char *text = cv_node_text (node);
-    char *end = NULL;
-    errno = 0;
-    double value = text ? strtod (text, &end) : 0;
-    if (!text || errno || end == text || *end || value != value)
-        return cv_config_fail (file, node, full, err, "must be a number");
-    if (value < min || value > max)
-        return cv_config_fail (file, node, full, err, "must be %g..%g, not %g", min, max, value);
-    *out = value;
-    return 0;
-}
-
 int
 cv_llm_config_load (cv_llm_config_t *config, const cv_config_t *file, cv_node_t *map, const char *path, cv_error_t *err)
 {
@@ -175,9 +152,9 @@ cv_llm_config_load (cv_llm_config_t *config, const cv_config_t *file, cv_node_t 
         || cv_config_int (file, map, "max_response_bytes", path, 1024, 64L * 1024 * 1024, &config->max_response_bytes,
                           err))
         return -1;
-    if (s_load_real (file, map, "temperature", path, 0, 2, &config->temperature, err)
-        || s_load_real (file, map, "price_prompt_per_1k", path, 0, 1e6, &config->price_prompt_per_1k, err)
-        || s_load_real (file, map, "price_completion_per_1k", path, 0, 1e6, &config->price_completion_per_1k, err))
+    if (cv_config_real (file, map, "temperature", path, 0, 2, &config->temperature, err)
+        || cv_config_real (file, map, "price_prompt_per_1k", path, 0, 1e6, &config->price_prompt_per_1k, err)
+        || cv_config_real (file, map, "price_completion_per_1k", path, 0, 1e6, &config->price_completion_per_1k, err))
         return -1;
     const char *format = NULL;
     if (cv_config_string (file, map, "response_format", path, false, &format, err))

@@ -8,6 +8,7 @@
 
 #include "cv_alloc.h"
 #include "cv_backoff_config.h"
+#include "cv_budget.h"
 #include "cv_template.h"
 
 /* A cached value: rows and dropped, then the rows' msgpack. */
@@ -18,6 +19,8 @@ struct _gatherer_call_t {
     const gatherer_tool_t *tool;
     json_t *context; /* a reference: every attempt reads its parameters */
     int64_t deadline_us;
+    cv_budget_t *budget;   /* the request's: every attempt's cost is reserved from it */
+    uint64_t charged;      /* its attempts' cost, reserved from budget (an attempt never sent gives it back) */
     cv_breaker_t *breaker; /* the tool's, or NULL */
     uint8_t *key;          /* its cache key when it is cached, else NULL */
     size_t key_size;
@@ -130,6 +133,7 @@ s_settle (gatherer_call_t *self)
     *result = self->last;
     memset (&self->last, 0, sizeof self->last);
     result->attempts = self->attempts;
+    result->cost_micros = self->charged;
     result->started_us = self->started_us;
     if (result->status == CONVEYOR__V1__TOOL_RESULT__STATUS__OK && self->key)
         s_to_cache (self, result, (uint64_t) zclock_mono ());
@@ -137,6 +141,58 @@ s_settle (gatherer_call_t *self)
 }
 
 static void s_attempt (gatherer_call_t *self);
+
+/* Reserves an attempt's cost from the request's budget, before the attempt is asked of the
+   breaker (an allowed call must be made); false when it does not fit what is left. */
+static bool
+s_reserve (gatherer_call_t *self)
+{
+    if (!cv_budget_reserve (self->budget, self->tool->cost_micros))
+        return false;
+    self->charged += self->tool->cost_micros;
+    return true;
+}
+
+/* Gives an attempt's cost back: it was never made (refused by the breaker, or never sent). */
+static void
+s_release (gatherer_call_t *self)
+{
+    assert (self->charged >= self->tool->cost_micros);
+    cv_budget_release (self->budget, self->tool->cost_micros);
+    self->charged -= self->tool->cost_micros;
+}
+
+/* The next attempt does not fit the budget: it is not started, and the call's result is
+   OVER_BUDGET, with the attempts made before it and the last one's failure. */
+static void
+s_over_budget (gatherer_call_t *self)
+{
+    char cost[CV_BUDGET_TEXT_BYTES], left[CV_BUDGET_TEXT_BYTES], error[GATHERER_RESULT_ERROR_BYTES];
+    cv_budget_format (self->tool->cost_micros, cost);
+    cv_budget_format (self->budget->left, left);
+    if (self->tries == 0)
+        snprintf (error, sizeof error, "not run: costs %s a call, %s left of the request's budget", cost, left);
+    else
+        snprintf (error, sizeof error,
+                  "not retried: costs %s a call, %s left of the request's budget (after %u attempt(s), the last: %.*s)",
+                  cost, left, self->attempts, (int) (sizeof error / 2), self->last.error);
+    gatherer_result_reset (&self->last);
+    self->last.status = CONVEYOR__V1__TOOL_RESULT__STATUS__OVER_BUDGET;
+    self->last.retry_after_ms = CV_BACKOFF_NO_RETRY_AFTER;
+    self->last.finished_us = zclock_usecs ();
+    memcpy (self->last.error, error, sizeof error);
+}
+
+/* A result known before any attempt (over the budget), heard from the loop as any other. */
+static int
+s_settle_known (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop, (void) timer_id;
+    gatherer_call_t *self = arg;
+    self->timer = -1;
+    s_settle (self);
+    return 0;
+}
 
 static int
 s_deliver (zloop_t *loop, int timer_id, void *arg)
@@ -154,8 +210,15 @@ s_retry (zloop_t *loop, int timer_id, void *arg)
     (void) loop, (void) timer_id;
     gatherer_call_t *self = arg;
     self->timer = -1;
+    /* a retry is a call too: it costs as the first did */
+    if (!s_reserve (self)) {
+        s_over_budget (self);
+        s_settle (self);
+        return 0;
+    }
     /* the breaker may have opened while it waited (other requests' failures): the last failure stands */
     if (self->breaker && !cv_breaker_allow (self->breaker, (uint64_t) zclock_mono ())) {
+        s_release (self);
         size_t used = strlen (self->last.error);
         snprintf (self->last.error + used, sizeof self->last.error - used, "%s", " (not retried: breaker open)");
         s_settle (self);
@@ -191,6 +254,8 @@ s_attempt_done (void *arg)
     self->sql = NULL;
     self->http = NULL;
     self->attempts += self->last.attempts;
+    if (self->last.attempts == 0)
+        s_release (self); /* never sent (no connection came, or it could not start): no call made */
     bool failed = gatherer_call_dependency_failed (&self->last);
     uint64_t now_ms = (uint64_t) zclock_mono ();
     if (self->breaker)
@@ -254,15 +319,16 @@ s_attempt (gatherer_call_t *self)
 
 gatherer_call_t *
 gatherer_call_start (const gatherer_call_env_t *env, const gatherer_tool_t *tool, json_t *context, int64_t deadline_us,
-                     gatherer_result_t *result, gatherer_call_done_fn *done, void *arg)
+                     cv_budget_t *budget, gatherer_result_t *result, gatherer_call_done_fn *done, void *arg)
 {
-    assert (env && env->loop && env->pool && env->rng && tool && result && done);
+    assert (env && env->loop && env->pool && env->rng && tool && budget && result && done);
     memset (result, 0, sizeof *result);
     gatherer_call_t *self = cv_calloc (1, sizeof *self);
     self->env = env;
     self->tool = tool;
     self->context = json_incref (context);
     self->deadline_us = deadline_us;
+    self->budget = budget;
     self->timer = -1;
     self->result = result;
     self->done = done;
@@ -288,9 +354,16 @@ gatherer_call_start (const gatherer_call_env_t *env, const gatherer_tool_t *tool
         assert (self->timer >= 0);
         return self;
     }
+    if (!s_reserve (self)) {
+        s_over_budget (self);
+        self->timer = zloop_timer (env->loop, 0, 1, s_settle_known, self);
+        assert (self->timer >= 0);
+        return self;
+    }
     size_t index = env->tools ? gatherer_tools_index (env->tools, tool) : SIZE_MAX;
     self->breaker = index != SIZE_MAX ? env->breakers[index] : NULL;
     if (self->breaker && !cv_breaker_allow (self->breaker, now_ms)) {
+        s_release (self);
         cv_breaker_stats_t stats;
         cv_breaker_stats (self->breaker, now_ms, &stats);
         result->status = CONVEYOR__V1__TOOL_RESULT__STATUS__FAILED;
@@ -326,7 +399,44 @@ gatherer_call_forget (gatherer_call_t *call)
 }
 
 /*  --------------------------------------------------------------------------
-    Self-test (calls themselves run in the gatherer's isolation test, against PostgreSQL) */
+    Self-test (calls against PostgreSQL run in the gatherer's isolation test) */
+
+static void
+s_heard (void *arg)
+{
+    *(int *) arg += 1;
+}
+
+static int
+s_until_heard (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop, (void) timer_id;
+    return *(int *) arg > 0 ? -1 : 0;
+}
+
+static int
+s_stop_loop (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop, (void) timer_id, (void) arg;
+    return -1;
+}
+
+/* Runs tool over context with budget in env until its result is heard, into *result; asserts it
+   is heard from the loop, never from inside gatherer_call_start. */
+static void
+s_run_call (const gatherer_call_env_t *env, const gatherer_tool_t *tool, json_t *context, cv_budget_t *budget,
+            gatherer_result_t *result)
+{
+    int heard = 0;
+    gatherer_call_t *call = gatherer_call_start (env, tool, context, 0, budget, result, s_heard, &heard);
+    assert (call && heard == 0);
+    int stop = zloop_timer (env->loop, 5000, 1, s_stop_loop, NULL);
+    int poll = zloop_timer (env->loop, 1, 0, s_until_heard, &heard);
+    zloop_start (env->loop);
+    zloop_timer_end (env->loop, stop);
+    zloop_timer_end (env->loop, poll);
+    assert (heard == 1);
+}
 
 void
 gatherer_call_test (bool verbose)
@@ -409,6 +519,100 @@ gatherer_call_test (bool verbose)
     assert (!cv_cache_get (cache, "k", 1, 1010, &size)); /* its time passed */
     assert (!s_from_cache ((const uint8_t *) "x", 1, &back));
     cv_cache_destroy (&cache);
+
+    /* cost: reserved per attempt from the request's budget; what does not fit is not started. The
+       tool calls a port where nothing listens: every attempt is sent, and fails on the connection. */
+    cv_error_t err;
+    cv_config_t *agent = cv_config_parse ("agent.yaml",
+                                          "tools:\n"
+                                          "  parcel:\n"
+                                          "    kind: http\n"
+                                          "    url: 'http://127.0.0.1:1/v1/parcels/{id}'\n"
+                                          "    params: {id: user_id}\n"
+                                          "    keep: {status: status}\n"
+                                          "    cost: 0.002\n"
+                                          "    retries: {max_attempts: 3, base_ms: 1, cap_ms: 2}\n"
+                                          "    breaker: {failures: 1000}\n"
+                                          "    cache: {ttl_ms: 60000}\n",
+                                          &err);
+    assert (agent);
+    gatherer_tools_t *tools = gatherer_tools_new (agent, &err);
+    cv_assert_that (tools, "%s", err.message);
+    cv_config_destroy (&agent);
+    const gatherer_tool_t *parcel = gatherer_tools_find (tools, "parcel");
+    assert (parcel->cost_micros == 2000);
+    zloop_t *loop = zloop_new ();
+    cv_http_t *http = cv_http_new (loop, &err);
+    assert (http);
+    cv_pgpool_t *pool = cv_pgpool_new (loop, "postgresql://127.0.0.1:1/none", "gatherer_call_test", 1);
+    cv_backoff_rng_t rng;
+    cv_backoff_seed (&rng, 7);
+    cv_breaker_t *breaker = cv_breaker_new (1000, 60000);
+    cv_breaker_t *const breakers[] = {breaker};
+    cache = cv_cache_new (4, 4096);
+    env = (gatherer_call_env_t){
+        .loop = loop, .pool = pool, .http = http, .cache = cache, .rng = &rng, .tools = tools, .breakers = breakers};
+    json_t *context = json_pack ("{s:s}", "user_id", "cust-1");
+    gatherer_result_t result;
+    cv_budget_t budget;
+
+    /* no budget: every attempt runs and is paid for */
+    cv_budget_from_wire (&budget, NULL);
+    s_run_call (&env, parcel, context, &budget, &result);
+    assert (result.status == CONVEYOR__V1__TOOL_RESULT__STATUS__FAILED && result.attempts == 3);
+    assert (result.cost_micros == 6000 && budget.spent == 6000);
+    gatherer_result_reset (&result);
+
+    /* room for two attempts: the third is not started, and the result says what came before */
+    cv_budget_limit (&budget, 5000);
+    s_run_call (&env, parcel, context, &budget, &result);
+    assert (result.status == CONVEYOR__V1__TOOL_RESULT__STATUS__OVER_BUDGET && result.attempts == 2);
+    assert (result.cost_micros == 4000 && budget.spent == 4000 && budget.left == 1000);
+    const char *not_retried = "not retried: costs 0.002000 a call, 0.001000 left of the request's budget "
+                              "(after 2 attempt(s), the last: ";
+    cv_assert_that (strncmp (result.error, not_retried, strlen (not_retried)) == 0, "%s", result.error);
+    assert (!result.data && !result.cached && !result.breaker_open);
+    gatherer_result_reset (&result);
+
+    /* no room for one: not run at all, and nothing spent */
+    s_run_call (&env, parcel, context, &budget, &result);
+    assert (result.status == CONVEYOR__V1__TOOL_RESULT__STATUS__OVER_BUDGET && result.attempts == 0);
+    assert (result.cost_micros == 0 && budget.spent == 4000 && budget.left == 1000);
+    assert (streq (result.error, "not run: costs 0.002000 a call, 0.001000 left of the request's budget"));
+    gatherer_result_reset (&result);
+
+    /* a cached result makes no call: served with nothing left */
+    gatherer_call_t keyed = {.env = &env, .tool = parcel};
+    keyed.key = s_key (parcel, context, &keyed.key_size);
+    s_to_cache (&keyed, &ok, (uint64_t) zclock_mono ());
+    free (keyed.key);
+    cv_budget_limit (&budget, 0);
+    s_run_call (&env, parcel, context, &budget, &result);
+    assert (result.status == CONVEYOR__V1__TOOL_RESULT__STATUS__OK && result.cached && result.attempts == 0);
+    assert (result.cost_micros == 0 && budget.spent == 0);
+    gatherer_result_reset (&result);
+
+    /* a breaker that refuses makes no call: its reservation is given back */
+    json_t *other_user = json_pack ("{s:s}", "user_id", "cust-2"); /* not cached */
+    uint64_t now_ms = (uint64_t) zclock_mono ();
+    while (cv_breaker_state (breaker) != CV_BREAKER_OPEN) {
+        assert (cv_breaker_allow (breaker, now_ms));
+        cv_breaker_failure (breaker, now_ms);
+    }
+    cv_budget_limit (&budget, 2000);
+    s_run_call (&env, parcel, other_user, &budget, &result);
+    assert (result.status == CONVEYOR__V1__TOOL_RESULT__STATUS__FAILED && result.breaker_open);
+    assert (result.attempts == 0 && result.cost_micros == 0 && budget.spent == 0 && budget.left == 2000);
+    gatherer_result_reset (&result);
+
+    json_decref (other_user);
+    json_decref (context);
+    cv_cache_destroy (&cache);
+    cv_breaker_destroy (&breaker);
+    cv_pgpool_destroy (&pool);
+    cv_http_destroy (&http);
+    zloop_destroy (&loop);
+    gatherer_tools_destroy (&tools);
     json_decref (one);
     json_decref (other);
     json_decref (missing);

@@ -30,6 +30,7 @@ typedef struct {
     int64_t retry_after_ms;                  /* the wait the answer asked for, or CV_BACKOFF_NO_RETRY_AFTER */
     bool cached;                             /* served from the cache (gatherer_call) */
     bool breaker_open;                       /* refused at once by the tool's breaker (gatherer_call) */
+    uint64_t cost_micros;                    /* the tool's cost times the attempts sent (gatherer_call) */
     char error[GATHERER_RESULT_ERROR_BYTES]; /* why it failed or timed out, one line; "" when OK */
     int64_t started_us;                      /* monotonic clock (zclock_usecs): when it was started ... */
     int64_t finished_us;                     /* ... and when its outcome was known */

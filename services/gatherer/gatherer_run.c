@@ -43,8 +43,9 @@ struct _gatherer_run_t {
     uint32_t read;   /* the tools some tool reads */
     uint32_t done;   /* the tools with their result */
     int64_t deadline_us;
-    size_t pending;  /* tools without their result yet */
-    int empty_timer; /* an empty plan's finish, from the loop; -1 */
+    cv_budget_t budget; /* the request's: every call's attempts reserve their cost from it */
+    size_t pending;     /* tools without their result yet */
+    int empty_timer;    /* an empty plan's finish, from the loop; -1 */
     cv_log_t *log;
     gatherer_run_over_fn *over;
     void *owner;
@@ -96,6 +97,7 @@ s_set_evidence (gatherer_run_t *self)
         tool->attempts = result->attempts;
         tool->cached = result->cached;
         tool->breaker_open = result->breaker_open;
+        tool->cost_micros = result->cost_micros;
         if (result->status == CONVEYOR__V1__TOOL_RESULT__STATUS__OK) {
             if (data_bytes + result->size > EVIDENCE_DATA_MAX_BYTES) {
                 tool->status = CONVEYOR__V1__TOOL_RESULT__STATUS__FAILED;
@@ -111,11 +113,13 @@ s_set_evidence (gatherer_run_t *self)
         }
         if (*result->error)
             tool->error = s_wire_text (arena, result->error);
+        char cost[CV_BUDGET_TEXT_BYTES];
+        cv_budget_format (tool->cost_micros, cost);
         if (tool->status == CONVEYOR__V1__TOOL_RESULT__STATUS__OK)
             cv_log_event (self->log, CV_LOG_DEBUG, request->request_id, request->trace_id,
-                          "tool %s: %zu rows%s in %u us, %u attempt(s)%s", tool->tool, result->rows,
+                          "tool %s: %zu rows%s in %u us, %u attempt(s)%s, cost %s", tool->tool, result->rows,
                           result->dropped ? " (more dropped)" : "", tool->elapsed_us, tool->attempts,
-                          tool->cached ? ", cached" : "");
+                          tool->cached ? ", cached" : "", cost);
         else
             cv_log_event (self->log, CV_LOG_WARN, request->request_id, request->trace_id, "tool %s %s in %u us: %s",
                           tool->tool, cv_context_tool_status_name (tool->status), tool->elapsed_us, tool->error);
@@ -136,6 +140,20 @@ s_over (gatherer_run_t *self)
 }
 
 static void s_tool_done (void *arg);
+
+/* How an input that is not OK ended, after its name. */
+static const char *
+s_not_ok (Conveyor__V1__ToolResult__Status status)
+{
+    switch (status) {
+    case CONVEYOR__V1__TOOL_RESULT__STATUS__TIMED_OUT:
+        return "timed out";
+    case CONVEYOR__V1__TOOL_RESULT__STATUS__OVER_BUDGET:
+        return "was left undone: its call did not fit the request's budget";
+    default:
+        return "failed";
+    }
+}
 
 /* Stops tool index without running it when an input is not there; false when it may run. */
 static bool
@@ -159,8 +177,7 @@ s_inputs_fail (gatherer_run_t *self, size_t index)
                       "the request's deadline came while it waited for %s (input %s)", input, path);
         } else if (source->status != CONVEYOR__V1__TOOL_RESULT__STATUS__OK) {
             result->status = CONVEYOR__V1__TOOL_RESULT__STATUS__FAILED;
-            snprintf (result->error, sizeof result->error, "input %s: %s %s", path, input,
-                      source->status == CONVEYOR__V1__TOOL_RESULT__STATUS__TIMED_OUT ? "timed out" : "failed");
+            snprintf (result->error, sizeof result->error, "input %s: %s %s", path, input, s_not_ok (source->status));
         } else if ((!value || json_is_null (value)) && !(tool->optional && tool->optional[p])) {
             result->status = CONVEYOR__V1__TOOL_RESULT__STATUS__FAILED;
             if (!rows)
@@ -200,7 +217,7 @@ s_start_ready (gatherer_run_t *self, json_t *context)
                 continue;
             }
             slot->state = TOOL_RUNNING;
-            slot->call = gatherer_call_start (self->env, self->plan.tools[i], context, self->deadline_us,
+            slot->call = gatherer_call_start (self->env, self->plan.tools[i], context, self->deadline_us, &self->budget,
                                               &self->results[i], s_tool_done, slot);
         }
     }
@@ -286,6 +303,7 @@ gatherer_run_start (const gatherer_call_env_t *env, gatherer_plan_t plan, json_t
         deadline_us =
             zclock_usecs () + ((int64_t) request->deadline_ms - zclock_time () - GATHERER_RUN_REPLY_MARGIN_MS) * 1000;
     self->deadline_us = deadline_us;
+    cv_budget_from_wire (&self->budget, request->budget);
     self->pending = plan.count;
     for (size_t i = 0; i < plan.count; i++) {
         self->tools[i] = (tool_slot_t){.run = self, .index = i, .state = TOOL_WAITING};

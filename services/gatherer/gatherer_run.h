@@ -10,6 +10,15 @@
    still waiting when the request's deadline comes is TIMED_OUT ("the request's deadline came
    while it waited for active_cards ...").
 
+   The run holds the request's cost budget (the GatherRequest Envelope's budget; none when it has
+   none), and every call of the run reserves each attempt's cost from it (gatherer_call.h): one
+   budget on the loop's thread, taken in the order attempts start. Of two tools that run side by
+   side, the one started first (the earlier in the plan, when both start at once) gets the last
+   of the budget; the other is OVER_BUDGET and never runs its query. A tool that reads an
+   OVER_BUDGET tool does not run either: it is FAILED, naming its input ("input
+   evidence.active_cards.0.id: active_cards was left undone: its call did not fit the request's
+   budget"). Each ToolResult's cost_micros is what its calls cost.
+
    The Evidence has one ToolResult per tool, in the plan's order. Rows that would take it near
    CV_ENVELOPE_MAX_BYTES turn their tool FAILED; error texts are cut to CV_DETAIL_MAX_BYTES and made
    valid UTF-8 for the wire. Tools stop GATHERER_RUN_REPLY_MARGIN_MS before the request's deadline,

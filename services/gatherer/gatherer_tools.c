@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cv_alloc.h"
+#include "cv_budget.h"
 #include "cv_envelope.h"
 #include "gatherer_kb.h"
 
@@ -196,14 +197,14 @@ static int
 s_parse_tool (gatherer_tools_t *self, const cv_config_t *agent, const char *name, cv_node_t *node, cv_error_t *err)
 {
     /* each kind's own keys, then gatherer_resilience's */
-    static const char *const sql_keys[] = {"kind",    "query",   "params", "timeout_ms", "max_rows",
+    static const char *const sql_keys[] = {"kind",    "query",   "params", "timeout_ms", "max_rows", "cost",
                                            "retries", "breaker", "cache",  "personal",   NULL};
-    static const char *const kb_keys[] = {"kind",    "query",   "intent", "timeout_ms", "max_rows",
+    static const char *const kb_keys[] = {"kind",    "query",   "intent", "timeout_ms", "max_rows", "cost",
                                           "retries", "breaker", "cache",  "personal",   NULL};
-    static const char *const http_keys[] = {"kind",       "method",  "url",     "params",   "headers",
-                                            "body",       "keep",    "rows",    "max_rows", "max_response_bytes",
-                                            "timeout_ms", "retries", "breaker", "cache",    "personal",
-                                            NULL};
+    static const char *const http_keys[] = {"kind",       "method", "url",     "params",   "headers",
+                                            "body",       "keep",   "rows",    "max_rows", "max_response_bytes",
+                                            "timeout_ms", "cost",   "retries", "breaker",  "cache",
+                                            "personal",   NULL};
     static const struct {
         const char *name;
         gatherer_tool_kind_t kind;
@@ -233,8 +234,10 @@ s_parse_tool (gatherer_tools_t *self, const cv_config_t *agent, const char *name
     if (cv_config_known_keys (agent, node, path, kinds[k].keys, err))
         return -1;
     long timeout_ms = GATHERER_TIMEOUT_MS_DEFAULT;
+    double cost = 0;
     gatherer_resilience_t resilience;
     if (cv_config_int (agent, node, "timeout_ms", path, 1, GATHERER_TIMEOUT_MS_MAX, &timeout_ms, err)
+        || cv_config_real (agent, node, "cost", path, 0, CV_BUDGET_MAX_UNITS, &cost, err)
         || gatherer_resilience_parse (agent, node, path, &resilience, err))
         return -1;
     int rc = -1;
@@ -249,8 +252,10 @@ s_parse_tool (gatherer_tools_t *self, const cv_config_t *agent, const char *name
         rc = s_parse_http (self, agent, name, node, path, timeout_ms, err);
         break;
     }
-    if (rc == 0)
+    if (rc == 0) {
         self->tools[self->tool_count - 1].resilience = resilience;
+        self->tools[self->tool_count - 1].cost_micros = cv_budget_micros (cost);
+    }
     return rc;
 }
 
@@ -550,7 +555,8 @@ gatherer_tools_test (bool verbose)
                        "    params: [user_id, intent.slots.last4]\n"       /* 18 */
                        "    timeout_ms: 250\n"                             /* 19 */
                        "    max_rows: 5\n"                                 /* 20 */
-                       "  exchange_rates: {kind: sql, query: SELECT 1}\n"; /* 21 */
+                       "    cost: 0.0025\n"                                /* 21 */
+                       "  exchange_rates: {kind: sql, query: SELECT 1}\n"; /* 22 */
     cv_error_t err;
     cv_config_t *agent = cv_config_parse ("agent.yaml", text, &err);
     assert (agent);
@@ -567,8 +573,10 @@ gatherer_tools_test (bool verbose)
     assert (cards->param_count == 2);
     assert (strcmp (cards->params[1], "intent.slots.last4") == 0);
     assert (cards->timeout_ms == 250 && cards->max_rows == 5);
+    assert (cards->cost_micros == 2500); /* 0.0025 units a call */
     const gatherer_tool_t *rates = gatherer_tools_find (tools, "exchange_rates");
     assert (rates->timeout_ms == GATHERER_TIMEOUT_MS_DEFAULT && rates->max_rows == GATHERER_MAX_ROWS_DEFAULT);
+    assert (rates->cost_micros == 0); /* free unless the file says otherwise */
     assert (rates->param_count == 0);
     assert (!gatherer_tools_find (tools, "nope"));
     /* every tool by index, and its protections: the defaults when the file says none */
@@ -628,6 +636,23 @@ gatherer_tools_test (bool verbose)
     assert (kb->timeout_ms == 300);
     gatherer_tools_destroy (&tools);
 
+    /* Every kind may cost: whole units, fractions, nothing, and the most a cost may be. */
+    agent = cv_config_parse ("agent.yaml",
+                             "tools:\n"
+                             "  kb: {kind: kb_search, cost: 0.000001}\n"
+                             "  rates: {kind: http, url: 'http://h/rates', keep: {rate: rate}, cost: 2}\n"
+                             "  free: {kind: sql, query: SELECT 1, cost: 0}\n"
+                             "  dear: {kind: sql, query: SELECT 1, cost: 1000000}\n",
+                             &err);
+    tools = gatherer_tools_new (agent, &err);
+    cv_assert_that (tools, "%s", err.message);
+    cv_config_destroy (&agent);
+    assert (gatherer_tools_find (tools, "kb")->cost_micros == 1);
+    assert (gatherer_tools_find (tools, "rates")->cost_micros == 2 * CV_BUDGET_MICROS_PER_UNIT);
+    assert (gatherer_tools_find (tools, "free")->cost_micros == 0);
+    assert (gatherer_tools_find (tools, "dear")->cost_micros == 1000000ULL * CV_BUDGET_MICROS_PER_UNIT);
+    gatherer_tools_destroy (&tools);
+
     /* Every mistake names the file, the line and the key. */
     s_expect_failure ("tools:\n  cards:\n    kind: ftp\n    query: x\n",
                       "agent.yaml:3: tools.cards.kind: kind 'ftp' is not supported (sql, kb_search or http)");
@@ -670,6 +695,14 @@ gatherer_tools_test (bool verbose)
                       "agent.yaml:5: tools.cards.timeout_ms: must be a whole number");
     s_expect_failure ("tools:\n  cards:\n    kind: sql\n    query: SELECT 1\n    max_rows: 1001\n",
                       "agent.yaml:5: tools.cards.max_rows: must be 1..1000, not 1001");
+    s_expect_failure ("tools:\n  cards:\n    kind: sql\n    query: SELECT 1\n    cost: cheap\n",
+                      "agent.yaml:5: tools.cards.cost: must be a number");
+    s_expect_failure ("tools:\n  cards:\n    kind: sql\n    query: SELECT 1\n    cost: -0.001\n",
+                      "agent.yaml:5: tools.cards.cost: must be 0..1e+06, not -0.001");
+    s_expect_failure ("tools:\n  kb:\n    kind: kb_search\n    cost: 2000000\n",
+                      "agent.yaml:4: tools.kb.cost: must be 0..1e+06, not 2e+06");
+    s_expect_failure ("tools:\n  rates:\n    kind: http\n    url: 'http://h/r'\n    keep: {a: a}\n    cost: [0.1]\n",
+                      "agent.yaml:6: tools.rates.cost: must be a number");
     s_expect_failure ("tools:\n  cards:\n    kind: sql\n    query: SELECT 1\n    retry: 3\n",
                       "agent.yaml:5: tools.cards.retry: unknown key");
     /* retries, breaker, cache and personal are read by gatherer_resilience, for every kind */
@@ -768,6 +801,10 @@ gatherer_tools_test (bool verbose)
     assert (plan.count == 3 && strcmp (plan.tools[2]->name, "card_payments") == 0);
     assert (plan.inputs[0] == 0 && plan.inputs[1] == 0 && plan.inputs[2] == 1u << 1);
     assert (gatherer_tools_plan (tools, "unknown").count == 0);
+    /* its own database is free; the calls to the bank's other systems cost */
+    assert (gatherer_tools_find (tools, "active_cards")->cost_micros == 0);
+    assert (gatherer_tools_find (tools, "delivery_status")->cost_micros == 1000);
+    assert (gatherer_tools_find (tools, "fx_rate")->cost_micros == 1000);
     gatherer_tools_destroy (&tools);
     cv_config_destroy (&agent);
     if (verbose)

@@ -8,6 +8,8 @@
          params: [user_id, intent.slots.last4]   -- context paths for $1..$N (see cv_context.h)
          timeout_ms: 1000             -- 1..60000, default 1000
          max_rows: 5                  -- 1..1000, default 50; rows beyond it are dropped
+         cost: 0.002                  -- what a call costs, in the agent's cost unit (cv_budget.h):
+                                         a real number 0..CV_BUDGET_MAX_UNITS, default 0 (free)
        kb_answers:
          kind: kb_search              -- the knowledge base (gatherer_kb.h)
          query: text                  -- the context path of the search text, default text
@@ -28,8 +30,10 @@
        compromised_card:
          tools: [active_cards, card_payments]     -- card_payments runs once active_cards is done
 
-   Every kind takes retries, breaker, cache and personal, read and documented in
-   gatherer_resilience.h and applied by gatherer_call.h, the same way for every kind.
+   Every kind takes cost, retries, breaker, cache and personal: retries, breaker, cache and personal
+   are read and documented in gatherer_resilience.h and applied by gatherer_call.h, the same way
+   for every kind; cost is charged by gatherer_call.h to the request's budget, once per attempt
+   (a retry is a call too; a cached result is none).
 
    A plan is a small DAG. A parameter `evidence.TOOL...` reads the rows another tool of the same
    plan returned (cv_context's shape: an array of row objects), and so makes its tool wait for
@@ -81,6 +85,7 @@ typedef struct {
     size_t param_count;
     int timeout_ms;
     int max_rows;
+    uint64_t cost_micros;             /* what one attempt costs (cv_budget.h), 0 when free */
     gatherer_resilience_t resilience; /* retries, breaker, cache (gatherer_resilience.h) */
     gatherer_http_spec_t *http;       /* an http tool's request and answer, else NULL */
 } gatherer_tool_t;

@@ -3,7 +3,8 @@
    port of its own) while that service is told to misbehave in each of its ways: slow, 500, 429
    with Retry-After, hanging, closing the connection, malformed or oversized JSON. Each behaves as
    its tool says (timeout, retries, the breaker opening and recovering), the request still gets
-   its Evidence with the failure named, and a customer's text never leaves its URL segment. */
+   its Evidence with the failure named, and a customer's text never leaves its URL segment. Tools
+   that cost are held to the request's budget: what does not fit is never sent. */
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,8 @@ static const char *s_agent =
     "  track: {tools: [parcel]}\n"
     "  track_retried: {tools: [parcel_retried]}\n"
     "  fragile: {tools: [rate_fragile]}\n"
+    "  priced: {tools: [parcel_priced, rate_priced]}\n"
+    "  priced_chain: {tools: [parcel_priced, parcel_echo]}\n"
     "tools:\n"
     "  rate:\n"
     "    kind: http\n"
@@ -50,7 +53,25 @@ static const char *s_agent =
     "    params: {quote: intent.slots.currency}\n"
     "    keep: {rate: rate}\n"
     "    timeout_ms: 5000\n"
-    "    breaker: {failures: 2, cooldown_ms: 300}\n";
+    "    breaker: {failures: 2, cooldown_ms: 300}\n"
+    "  parcel_priced:\n"
+    "    kind: http\n"
+    "    url: '${GTEST_BANKAPI_URL}/v1/deliveries/{tracking}'\n"
+    "    params: {tracking: intent.slots.tracking}\n"
+    "    keep: {status: status}\n"
+    "    timeout_ms: 5000\n"
+    "    cost: 0.002\n"
+    "  rate_priced:\n"
+    "    kind: http\n"
+    "    url: '${GTEST_BANKAPI_URL}/v1/fx/EUR/{quote}'\n"
+    "    params: {quote: intent.slots.currency}\n"
+    "    keep: {rate: rate}\n"
+    "    timeout_ms: 5000\n"
+    "    cost: 0.002\n"
+    "  parcel_echo:\n"
+    "    kind: sql\n"
+    "    query: SELECT $1::text AS status\n"
+    "    params: [evidence.parcel_priced.0.status]\n";
 
 #define TRACKING "CP482913374IE"
 
@@ -239,6 +260,91 @@ s_breaker (gtest_t *gatherer, bankapi_server_t *bank)
     cv_envelope_destroy (&reply);
 }
 
+/* Asks intent about a parcel and a currency with a budget of budget_micros (-1: none). */
+static cv_envelope_t *
+s_ask_priced (gtest_t *gatherer, const char *intent, int64_t budget_micros)
+{
+    cv_arena_t *arena = cv_arena_new ();
+    json_t *slots = json_pack ("{s:s, s:s}", "tracking", TRACKING, "currency", "USD");
+    cv_envelope_t *request = gtest_gather_request (gatherer, arena, "cust-1", "x", intent, slots, 10000);
+    json_decref (slots);
+    Conveyor__V1__Budget budget = CONVEYOR__V1__BUDGET__INIT;
+    if (budget_micros >= 0) {
+        budget.cost_micros_left = (uint64_t) budget_micros;
+        request->budget = &budget;
+    }
+    cv_envelope_t *reply = harness_request (gatherer->harness, request, 10000);
+    assert (reply && streq (reply->message_id, request->message_id));
+    cv_arena_destroy (&arena);
+    return reply;
+}
+
+static void
+s_budget (gtest_t *gatherer, bankapi_server_t *bank)
+{
+    const Conveyor__V1__ToolResult__Status ok = CONVEYOR__V1__TOOL_RESULT__STATUS__OK,
+                                           over = CONVEYOR__V1__TOOL_RESULT__STATUS__OVER_BUDGET;
+    const char *const priced[] = {"parcel_priced", "rate_priced"};
+    bankapi_faults_reset (bankapi_server_faults (bank));
+
+    /* without a budget both run, and each says what it cost */
+    uint64_t sent = bankapi_server_requests (bank);
+    cv_envelope_t *reply = s_ask_priced (gatherer, "priced", -1);
+    json_t *context = gtest_evidence (reply, priced, 2);
+    json_decref (context);
+    for (size_t i = 0; i < 2; i++) {
+        const Conveyor__V1__ToolResult *result = reply->evidence->results[i];
+        cv_assert_that (result->status == ok && result->attempts == 1 && result->cost_micros == 2000,
+                        "%s without a budget: status %d, %u attempt(s), cost %llu: %s", result->tool, result->status,
+                        result->attempts, (unsigned long long) result->cost_micros, result->error);
+    }
+    assert (bankapi_server_requests (bank) == sent + 2);
+    cv_envelope_destroy (&reply);
+
+    /* exactly enough for both: both run */
+    sent = bankapi_server_requests (bank);
+    reply = s_ask_priced (gatherer, "priced", 4000);
+    json_decref (gtest_evidence (reply, priced, 2));
+    assert (reply->evidence->results[0]->status == ok && reply->evidence->results[1]->status == ok);
+    assert (bankapi_server_requests (bank) == sent + 2);
+    cv_envelope_destroy (&reply);
+
+    /* enough for one: the first to start (the first in the plan) runs; the other is never sent */
+    sent = bankapi_server_requests (bank);
+    reply = s_ask_priced (gatherer, "priced", 3000);
+    context = gtest_evidence (reply, priced, 2);
+    gtest_expect_text (context, "evidence.parcel_priced.0.status", "in_transit");
+    json_decref (context);
+    const Conveyor__V1__ToolResult *paid = reply->evidence->results[0], *left = reply->evidence->results[1];
+    assert (paid->status == ok && paid->attempts == 1 && paid->cost_micros == 2000);
+    cv_assert_that (left->status == over && left->attempts == 0 && left->cost_micros == 0
+                        && streq (left->error, "not run: costs 0.002000 a call, 0.001000 left of the request's budget"),
+                    "rate_priced over the budget: status %d, %u attempt(s), cost %llu: %s", left->status,
+                    left->attempts, (unsigned long long) left->cost_micros, left->error);
+    assert (bankapi_server_requests (bank) == sent + 1);
+    cv_envelope_destroy (&reply);
+
+    /* a tool that reads one left undone does not run either, and says which input and why */
+    sent = bankapi_server_requests (bank);
+    reply = s_ask_priced (gatherer, "priced_chain", 1000);
+    json_decref (gtest_evidence (reply, (const char *const[]){"parcel_priced", "parcel_echo"}, 2));
+    assert (reply->evidence->results[0]->status == over && reply->evidence->results[0]->cost_micros == 0);
+    const Conveyor__V1__ToolResult *echo = reply->evidence->results[1];
+    cv_assert_that (echo->status == CONVEYOR__V1__TOOL_RESULT__STATUS__FAILED && echo->attempts == 0
+                        && streq (echo->error, "input evidence.parcel_priced.0.status: parcel_priced was left undone: "
+                                               "its call did not fit the request's budget"),
+                    "parcel_echo: status %d: %s", echo->status, echo->error);
+    assert (bankapi_server_requests (bank) == sent);
+    cv_envelope_destroy (&reply);
+    /* ... and runs, for free, once its input did */
+    reply = s_ask_priced (gatherer, "priced_chain", 2000);
+    context = gtest_evidence (reply, (const char *const[]){"parcel_priced", "parcel_echo"}, 2);
+    gtest_expect_text (context, "evidence.parcel_echo.0.status", "in_transit");
+    json_decref (context);
+    assert (reply->evidence->results[1]->status == ok && reply->evidence->results[1]->cost_micros == 0);
+    cv_envelope_destroy (&reply);
+}
+
 int
 main (void)
 {
@@ -255,6 +361,7 @@ main (void)
     s_answers_and_cache (gatherer);
     s_faults (gatherer, bank);
     s_breaker (gatherer, bank);
+    s_budget (gatherer, bank);
     gtest_expect_probe (gatherer, true, "canned check passed");
     gtest_stop (&gatherer);
 
