@@ -255,12 +255,15 @@ intent_server_test (bool verbose)
     assert (intent->n_candidates == 5 && streq (intent->candidates[0]->name, "activate_my_card"));
     assert (cv_envelope_validate (reply, CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_INTENT), 0, &err) == 0);
 
-    /* the fallback, without an LLM: the model's guess, low confidence, its candidates */
+    /* the fallback, without an LLM: the model's guess, low confidence, its candidates; a budget,
+       even an empty one, changes nothing, and there is no spend to tell */
     request = s_request (arena, "what is your favourite colour");
+    Conveyor__V1__Budget empty = CONVEYOR__V1__BUDGET__INIT;
+    request->budget = &empty;
     reply = cv_envelope_reply_new (arena, request);
     assert (intent_server_handle (logic, request, arena, reply, &err) == 0);
     intent = reply->intent;
-    assert (intent->method == CONVEYOR__V1__INTENT__METHOD__FALLBACK && intent->low_confidence);
+    assert (intent->method == CONVEYOR__V1__INTENT__METHOD__FALLBACK && intent->low_confidence && !intent->spend);
     assert (streq (intent->rule, "") && intent->n_candidates == 5 && streq (intent->candidates[0]->name, intent->name));
     slots = cv_msgpack_unpack (intent->slots.data, intent->slots.len, "slots", &err);
     assert (json_is_object (slots) && json_object_size (slots) == 0);
