@@ -83,7 +83,7 @@ main (int argc, char **argv)
             const char *text = learn_examples_example (data, i, &size, &label);
             intent_result_t result;
             int64_t started = s_now_ns ();
-            if (intent_classifier_classify (classifier, text, 0, 2026, 11, 21, &result, &err) == 0)
+            if (intent_classifier_classify (classifier, text, 0, NULL, 2026, 11, 21, &result, &err) == 0)
                 samples[n++] = s_now_ns () - started;
             intent_result_reset (&result);
         }

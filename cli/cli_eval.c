@@ -71,7 +71,7 @@ s_eval_local (const learn_examples_t *data, cv_settings_t *settings, learn_eval_
         const char *text = learn_examples_example (data, i, &size, &label);
         intent_result_t result;
         int64_t started = zclock_usecs ();
-        if (intent_classifier_classify (classifier, text, (uint64_t) zclock_time () + (uint64_t) timeout,
+        if (intent_classifier_classify (classifier, text, (uint64_t) zclock_time () + (uint64_t) timeout, NULL,
                                         today.tm_year + 1900, today.tm_mon + 1, today.tm_mday, &result, &err)) {
             cli_command_fail (COMMAND, "example %zu: %s", i + 1, err.message);
             rc = CLI_EXIT_FAILED;

@@ -515,6 +515,7 @@ S_BODY_SETTER (Conveyor__V1__ActionResults, action_results, ACTION_RESULTS)
 
 S_PART_NEW (Conveyor__V1__Intent, intent)
 S_PART_NEW (Conveyor__V1__Candidate, candidate)
+S_PART_NEW (Conveyor__V1__Spend, spend)
 S_PART_NEW (Conveyor__V1__Evidence, evidence)
 S_PART_NEW (Conveyor__V1__ToolResult, tool_result)
 S_PART_NEW (Conveyor__V1__Decision, decision)

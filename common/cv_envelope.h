@@ -82,6 +82,7 @@ Conveyor__V1__ActionResults *cv_envelope_set_action_results (cv_envelope_t *self
     later request (an Intent in a GatherRequest) or for the repeated fields. */
 Conveyor__V1__Intent *cv_envelope_intent_new (cv_arena_t *arena);
 Conveyor__V1__Candidate *cv_envelope_candidate_new (cv_arena_t *arena);
+Conveyor__V1__Spend *cv_envelope_spend_new (cv_arena_t *arena);
 Conveyor__V1__Evidence *cv_envelope_evidence_new (cv_arena_t *arena);
 Conveyor__V1__ToolResult *cv_envelope_tool_result_new (cv_arena_t *arena);
 Conveyor__V1__Decision *cv_envelope_decision_new (cv_arena_t *arena);

@@ -20,6 +20,7 @@
 #include <curl/curl.h>
 
 #include "cv_alloc.h"
+#include "cv_budget.h"
 #include "cv_buffer.h"
 #include "cv_http.h"
 #include "cv_settings.h"
@@ -36,8 +37,9 @@ typedef enum {
 
 struct _cv_llm_t {
     cv_llm_config_t config;
-    cv_log_t *log; /* borrowed, may be NULL */
-    CURL *curl;    /* reused: keeps the connection alive between calls */
+    cv_llm_prices_t prices; /* config's, in micros */
+    cv_log_t *log;          /* borrowed, may be NULL */
+    CURL *curl;             /* reused: keeps the connection alive between calls */
     struct curl_slist *headers;
     char endpoint[CV_LLM_URL_MAX + 32];
     char curl_error[CURL_ERROR_SIZE];
@@ -57,7 +59,7 @@ struct _cv_llm_t {
     _Atomic uint64_t fallbacks;
     _Atomic uint64_t prompt_tokens;
     _Atomic uint64_t completion_tokens;
-    _Atomic double cost;
+    _Atomic uint64_t cost_micros;
     _Atomic int breaker_state;
 };
 
@@ -119,6 +121,8 @@ cv_llm_new (const cv_llm_config_t *config, cv_log_t *log, cv_error_t *err)
     assert (config->backoff_base_ms >= 0 && config->backoff_max_ms >= config->backoff_base_ms);
     assert (config->breaker_threshold >= 1 && config->breaker_cooldown_ms >= 1 && config->max_tokens >= 1);
     assert (config->max_response_bytes >= 1024);
+    assert (config->price_prompt_per_1k >= 0 && config->price_prompt_per_1k <= CV_BUDGET_MAX_UNITS);
+    assert (config->price_completion_per_1k >= 0 && config->price_completion_per_1k <= CV_BUDGET_MAX_UNITS);
     if (!cv_llm_config_enabled (config)) {
         cv_error_set (err, CV_ERR_INVALID, "llm", "no LLM configured: a base URL and a model are needed");
         return NULL;
@@ -152,6 +156,7 @@ cv_llm_new (const cv_llm_config_t *config, cv_log_t *log, cv_error_t *err)
 
     cv_llm_t *self = cv_calloc (1, sizeof *self);
     self->config = *config;
+    self->prices = cv_llm_prices_of (config);
     self->log = log;
     self->curl = curl;
     self->clock = s_system_clock;
@@ -232,7 +237,7 @@ cv_llm_stats (const cv_llm_t *self, cv_llm_stats_t *stats)
     stats->fallbacks = atomic_load_explicit (&self->fallbacks, memory_order_relaxed);
     stats->prompt_tokens = atomic_load_explicit (&self->prompt_tokens, memory_order_relaxed);
     stats->completion_tokens = atomic_load_explicit (&self->completion_tokens, memory_order_relaxed);
-    stats->cost = atomic_load_explicit (&self->cost, memory_order_relaxed);
+    stats->cost_micros = atomic_load_explicit (&self->cost_micros, memory_order_relaxed);
     stats->breaker = (cv_breaker_state_t) atomic_load_explicit (&self->breaker_state, memory_order_relaxed);
 }
 
@@ -240,6 +245,19 @@ static void
 s_count (_Atomic uint64_t *counter, uint64_t amount)
 {
     atomic_fetch_add_explicit (counter, amount, memory_order_relaxed);
+}
+
+uint64_t
+cv_llm_worst_cost (const cv_llm_t *self, const cv_llm_message_t *messages, size_t count)
+{
+    assert (self && (messages || count == 0));
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < count; i++) {
+        assert (messages[i].content);
+        bytes = cv_budget_add (bytes, strlen (messages[i].content));
+    }
+    /* The fallback model answers at the same prices: one answer's worst case is the call's. */
+    return cv_llm_prices_cost (&self->prices, bytes, (uint64_t) self->config.max_tokens);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -358,7 +376,7 @@ s_attempt (cv_llm_t *self, const char *body, uint64_t left, cv_llm_reply_t *repl
     long status = 0;
     curl_easy_getinfo (self->curl, CURLINFO_RESPONSE_CODE, &status);
     if (status >= 200 && status < 300) {
-        int rc = cv_llm_json_answer (&self->config, self->body.data, self->body.size, reply, err);
+        int rc = cv_llm_json_answer (&self->prices, self->body.data, self->body.size, reply, err);
         s_record (self, rc == 0);
         return rc == 0 ? S_OK : S_NEXT_MODEL;
     }
@@ -491,10 +509,11 @@ cv_llm_chat (cv_llm_t *self, const cv_llm_message_t *messages, size_t count, uin
         s_count (&self->failures, 1);
         return -1;
     }
+    if (!reply->has_usage) /* its real cost is unknown: charged the most it could have been */
+        reply->cost_micros = cv_llm_worst_cost (self, messages, count);
     s_count (&self->prompt_tokens, (uint64_t) reply->prompt_tokens);
     s_count (&self->completion_tokens, (uint64_t) reply->completion_tokens);
-    atomic_store_explicit (&self->cost, atomic_load_explicit (&self->cost, memory_order_relaxed) + reply->cost,
-                           memory_order_relaxed);
+    s_count (&self->cost_micros, reply->cost_micros);
     return 0;
 }
 
@@ -538,9 +557,23 @@ s_test_parsing (void)
     cv_llm_config_defaults (&config);
     snprintf (config.base_url, sizeof config.base_url, "http://127.0.0.1:1/v1/");
     snprintf (config.model, sizeof config.model, "m");
+    config.price_prompt_per_1k = 0.0005;     /* 500 micros per 1,000 tokens: half a micro each */
+    config.price_completion_per_1k = 0.0015; /* 1,500 */
+    config.max_tokens = 100;
     cv_llm_t *llm = cv_llm_new (&config, NULL, &err);
     assert (llm);
     assert (strcmp (llm->endpoint, "http://127.0.0.1:1/v1/chat/completions") == 0);
+
+    /* The worst case: every content byte a prompt token, max_tokens answered, each part rounded up. */
+    cv_llm_message_t messages[] = {{CV_LLM_SYSTEM, "hello"}, {CV_LLM_USER, "caf\xc3\xa9"}}; /* 5 + 5 bytes */
+    assert (cv_llm_worst_cost (llm, messages, 2) == 5 + 150);
+    assert (cv_llm_worst_cost (llm, messages, 1) == 3 + 150); /* 2.5 micros of prompt: 3 */
+    assert (cv_llm_worst_cost (llm, messages, 0) == 150);
+    cv_llm_destroy (&llm);
+    config.price_prompt_per_1k = 0;
+    config.price_completion_per_1k = 0;
+    llm = cv_llm_new (&config, NULL, &err);
+    assert (llm && cv_llm_worst_cost (llm, messages, 2) == 0); /* free: fits any budget */
 
     /* Backoff: full jitter under a doubling ceiling, repeatable for a seed. */
     cv_llm_set_seed (llm, 42);

@@ -13,7 +13,15 @@
 
    Answers are parsed strictly (cv_llm_json): choices[0].message.content must be a string; usage's token counts,
    when present, must be whole numbers. Bodies over max_response_bytes are refused. Token counts
-   and their cost (configured prices per 1,000 tokens) are added to the client's counters.
+   and their cost are added to the client's counters.
+
+   Cost is in micros (cv_budget.h): the prices, configured in units per 1,000 tokens, are
+   converted once when the client is made, and a call costs its usage's tokens at them, each
+   rounded up to a whole micro. Only the answer that comes back is billed: retries and the
+   fallback model bill nothing of their own, so one answer's worst case (cv_llm_worst_cost) is
+   the call's, and a caller reserves it from a budget before the call. An answer whose usage
+   does not give both token counts is charged that worst case: its real cost is unknown, and a
+   budget must never count less than was spent. The fallback model has the main one's prices.
 
    Configuration (cv_llm_config.h) comes from the agent file's `llm:` section, then the LLM
    settings --llm-base-url and --llm-model (CONVEYOR_LLM_BASE_URL, CONVEYOR_LLM_MODEL):
@@ -66,7 +74,7 @@ typedef struct {
     uint64_t fallbacks;       /* calls that tried the fallback model */
     uint64_t prompt_tokens;
     uint64_t completion_tokens;
-    double cost;
+    uint64_t cost_micros; /* the replies' cost_micros */
     cv_breaker_state_t breaker;
 } cv_llm_stats_t;
 
@@ -89,6 +97,11 @@ int cv_llm_chat (cv_llm_t *self, const cv_llm_message_t *messages, size_t count,
                  cv_llm_reply_t *reply, cv_error_t *err) CV_MUST_CHECK;
 
 void cv_llm_stats (const cv_llm_t *self, cv_llm_stats_t *stats);
+
+/* The most one cv_llm_chat of count messages (borrowed) can cost, in micros, at the configured
+   prices: every byte of the messages' contents a prompt token (a byte-level tokenizer never
+   makes more tokens than bytes) and max_tokens completion tokens. Saturates at UINT64_MAX. */
+uint64_t cv_llm_worst_cost (const cv_llm_t *self, const cv_llm_message_t *messages, size_t count);
 
 /* The clock for deadlines and the breaker: ms since the epoch. Default: the system's real-time
    clock. Tests inject one to move the breaker's cool-down without sleeping. */

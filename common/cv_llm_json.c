@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cv_alloc.h"
+#include "cv_budget.h"
 
 const char *
 cv_llm_role_name (cv_llm_role_t role)
@@ -22,6 +23,22 @@ cv_llm_role_name (cv_llm_role_t role)
         return "assistant";
     }
     return "user";
+}
+
+cv_llm_prices_t
+cv_llm_prices_of (const cv_llm_config_t *config)
+{
+    assert (config);
+    return (cv_llm_prices_t){.prompt_per_1k = cv_budget_micros (config->price_prompt_per_1k),
+                             .completion_per_1k = cv_budget_micros (config->price_completion_per_1k)};
+}
+
+uint64_t
+cv_llm_prices_cost (const cv_llm_prices_t *prices, uint64_t prompt_tokens, uint64_t completion_tokens)
+{
+    assert (prices);
+    return cv_budget_add (cv_budget_token_cost (prompt_tokens, prices->prompt_per_1k),
+                          cv_budget_token_cost (completion_tokens, prices->completion_per_1k));
 }
 
 void
@@ -98,10 +115,12 @@ cv_llm_json_error_detail (const char *body, size_t size, char *out, size_t out_s
     json_decref (root);
 }
 
+/* usage's count name into *out, and *given true, when it is there. */
 static int
-s_token_count (json_t *usage, const char *name, long *out, cv_error_t *err)
+s_token_count (json_t *usage, const char *name, long *out, bool *given, cv_error_t *err)
 {
     json_t *value = json_object_get (usage, name);
+    *given = value != NULL;
     if (!value)
         return 0;
     if (!json_is_integer (value) || json_integer_value (value) < 0)
@@ -111,9 +130,10 @@ s_token_count (json_t *usage, const char *name, long *out, cv_error_t *err)
 }
 
 int
-cv_llm_json_answer (const cv_llm_config_t *config, const char *body, size_t size, cv_llm_reply_t *reply,
+cv_llm_json_answer (const cv_llm_prices_t *prices, const char *body, size_t size, cv_llm_reply_t *reply,
                     cv_error_t *err)
 {
+    assert (prices && reply);
     json_error_t error;
     json_t *root = json_loadb (body ? body : "", size, JSON_REJECT_DUPLICATES, &error);
     if (!json_is_object (root)) {
@@ -139,18 +159,23 @@ cv_llm_json_answer (const cv_llm_config_t *config, const char *body, size_t size
                            "the answer's content is %s, not a string", content ? "another JSON value" : "missing");
     else if (usage && !json_is_null (usage) && !json_is_object (usage))
         rc = cv_error_set (err, CV_ERR_MALFORMED, "usage", "the answer's usage is not an object");
+    long prompt_tokens = 0, completion_tokens = 0;
+    bool prompt_given = false, completion_given = false;
     if (rc == 0 && json_is_object (usage))
-        rc = s_token_count (usage, "prompt_tokens", &reply->prompt_tokens, err)
-                     || s_token_count (usage, "completion_tokens", &reply->completion_tokens, err)
+        rc = s_token_count (usage, "prompt_tokens", &prompt_tokens, &prompt_given, err)
+                     || s_token_count (usage, "completion_tokens", &completion_tokens, &completion_given, err)
                  ? -1
                  : 0;
     if (rc == 0) {
         size_t length = json_string_length (content);
         reply->content = cv_malloc (length + 1);
         memcpy (reply->content, json_string_value (content), length + 1);
-        reply->has_usage = json_is_object (usage);
-        reply->cost = (double) reply->prompt_tokens / 1000.0 * config->price_prompt_per_1k
-                      + (double) reply->completion_tokens / 1000.0 * config->price_completion_per_1k;
+        reply->prompt_tokens = prompt_tokens;
+        reply->completion_tokens = completion_tokens;
+        /* a count left out could be any number: only both make the cost known */
+        reply->has_usage = prompt_given && completion_given;
+        reply->cost_micros =
+            reply->has_usage ? cv_llm_prices_cost (prices, (uint64_t) prompt_tokens, (uint64_t) completion_tokens) : 0;
         if (json_is_string (finish))
             snprintf (reply->finish_reason, sizeof reply->finish_reason, "%s", json_string_value (finish));
     }
@@ -227,18 +252,40 @@ cv_llm_json_test (bool verbose)
     assert (!cv_llm_json_request (&config, "m", broken, 1, &err));
     assert (err.code == CV_ERR_INVALID && strstr (err.message, "UTF-8"));
 
+    /* Prices in micros, and what tokens cost at them: a part of a micro is a whole one. */
+    cv_llm_prices_t prices = cv_llm_prices_of (&config);
+    assert (prices.prompt_per_1k == 2000000 && prices.completion_per_1k == 4000000);
+    assert (cv_llm_prices_cost (&prices, 1000, 500) == 4000000 && cv_llm_prices_cost (&prices, 0, 0) == 0);
+    cv_llm_config_t cheap = config;
+    cheap.price_prompt_per_1k = 0.0015; /* 1.5 micros a token */
+    cheap.price_completion_per_1k = 0;
+    cv_llm_prices_t cheap_prices = cv_llm_prices_of (&cheap);
+    assert (cheap_prices.prompt_per_1k == 1500 && cheap_prices.completion_per_1k == 0);
+    assert (cv_llm_prices_cost (&cheap_prices, 1, 1000000) == 2 && cv_llm_prices_cost (&cheap_prices, 2, 0) == 3);
+    assert (cv_llm_prices_cost (&prices, UINT64_MAX, 1) == UINT64_MAX);
+
     /* Answers, good and malformed. */
     cv_llm_reply_t reply = {0};
     const char *good = "{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":\"hi\"},"
                        "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":1000,\"completion_tokens\":500}}";
-    assert (cv_llm_json_answer (&config, good, strlen (good), &reply, &err) == 0);
+    assert (cv_llm_json_answer (&prices, good, strlen (good), &reply, &err) == 0);
     assert (strcmp (reply.content, "hi") == 0 && strcmp (reply.finish_reason, "stop") == 0);
     assert (reply.has_usage && reply.prompt_tokens == 1000 && reply.completion_tokens == 500);
-    assert (reply.cost == 2.0 + 2.0);
+    assert (reply.cost_micros == 2000000 + 2000000);
     cv_llm_reply_reset (&reply);
+    const char *odd = "{\"choices\":[{\"message\":{\"content\":\"hi\"}}],\"usage\":{\"prompt_tokens\":1,"
+                      "\"completion_tokens\":0}}";
+    assert (cv_llm_json_answer (&cheap_prices, odd, strlen (odd), &reply, &err) == 0);
+    assert (reply.has_usage && reply.cost_micros == 2); /* 1.5 micros, rounded up */
+    cv_llm_reply_reset (&reply);
+    /* No usage, or usage without both counts: the cost is unknown, left to the caller's worst case. */
     const char *no_usage = "{\"choices\":[{\"message\":{\"content\":\"\"}}],\"usage\":null}";
-    assert (cv_llm_json_answer (&config, no_usage, strlen (no_usage), &reply, &err) == 0);
-    assert (!reply.has_usage && reply.cost == 0 && strcmp (reply.content, "") == 0);
+    assert (cv_llm_json_answer (&prices, no_usage, strlen (no_usage), &reply, &err) == 0);
+    assert (!reply.has_usage && reply.cost_micros == 0 && strcmp (reply.content, "") == 0);
+    cv_llm_reply_reset (&reply);
+    const char *half_usage = "{\"choices\":[{\"message\":{\"content\":\"x\"}}],\"usage\":{\"prompt_tokens\":7}}";
+    assert (cv_llm_json_answer (&prices, half_usage, strlen (half_usage), &reply, &err) == 0);
+    assert (!reply.has_usage && reply.prompt_tokens == 7 && reply.completion_tokens == 0 && reply.cost_micros == 0);
     cv_llm_reply_reset (&reply);
     struct {
         const char *body;
@@ -253,15 +300,17 @@ cv_llm_json_test (bool verbose)
         {"{\"choices\":[{\"message\":{\"content\":null,\"tool_calls\":[]}}]}", "choices[0].message.content"},
         {"{\"choices\":[{\"message\":{\"content\":42}}]}", "choices[0].message.content"},
         {"{\"choices\":[{\"message\":{\"content\":\"x\"}}],\"usage\":{\"prompt_tokens\":\"7\"}}", "prompt_tokens"},
-        {"{\"choices\":[{\"message\":{\"content\":\"x\"}}],\"usage\":{\"completion_tokens\":-1}}", "completion_tokens"},
+        {"{\"choices\":[{\"message\":{\"content\":\"x\"}}],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":-1}}",
+         "completion_tokens"},
         {"{\"choices\":[{\"message\":{\"content\":\"x\"}}],\"usage\":7}", "usage"},
         {"{\"choices\":[{\"message\":{\"content\":\"x\"}}]} trailing", "body"},
     };
     for (size_t i = 0; i < sizeof malformed / sizeof malformed[0]; i++) {
-        assert (cv_llm_json_answer (&config, malformed[i].body, strlen (malformed[i].body), &reply, &err) == -1);
+        assert (cv_llm_json_answer (&prices, malformed[i].body, strlen (malformed[i].body), &reply, &err) == -1);
         assert (err.code == CV_ERR_MALFORMED);
         assert (strcmp (err.field, malformed[i].field) == 0);
-        assert (!reply.content);
+        /* nothing of a refused answer is kept: not its content, not the counts read before the fault */
+        assert (!reply.content && reply.prompt_tokens == 0 && reply.completion_tokens == 0 && !reply.has_usage);
         cv_llm_reply_reset (&reply);
     }
 

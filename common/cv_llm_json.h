@@ -1,7 +1,8 @@
 /* The chat-completions wire format of an OpenAI-compatible endpoint: messages, the request body,
    the answer parsed strictly into a reply (choices[0].message.content must be a string; usage's
-   token counts, when present, whole numbers; cost from the configured prices), what a failed
-   answer says, and a JSON object inside a reply's content. No I/O: cv_llm sends and receives. */
+   token counts, when present, whole numbers; cost in micros from the configured prices), what a
+   failed answer says, and a JSON object inside a reply's content. No I/O: cv_llm sends and
+   receives. */
 #ifndef CV_LLM_JSON_H
 #define CV_LLM_JSON_H
 
@@ -24,6 +25,19 @@ typedef struct {
     const char *content; /* UTF-8 */
 } cv_llm_message_t;
 
+/* The configured prices (units per 1,000 tokens) in micros per 1,000 tokens: converted once,
+   with cv_budget_micros, so that every cost is whole micros (cv_budget_token_cost). */
+typedef struct {
+    uint64_t prompt_per_1k;
+    uint64_t completion_per_1k;
+} cv_llm_prices_t;
+
+/* config's prices in micros. */
+cv_llm_prices_t cv_llm_prices_of (const cv_llm_config_t *config);
+/* What prompt_tokens and completion_tokens cost at prices, each rounded up to a whole micro;
+   saturates at UINT64_MAX. */
+uint64_t cv_llm_prices_cost (const cv_llm_prices_t *prices, uint64_t prompt_tokens, uint64_t completion_tokens);
+
 /* The outcome of a call. Zero it before first use; cv_llm_chat frees what a previous call left
    in it, cv_llm_reply_reset frees it for good. */
 typedef struct {
@@ -31,10 +45,13 @@ typedef struct {
     char model[CV_LLM_NAME_MAX]; /* the model that answered */
     bool fallback;               /* ...and it was the fallback model */
     unsigned attempts;           /* requests sent, both models, failed call included */
-    bool has_usage;              /* the answer carried usage */
-    long prompt_tokens;
+    bool has_usage;              /* the answer's usage gave both token counts */
+    long prompt_tokens;          /* as usage gave them; 0 when it did not */
     long completion_tokens;
-    double cost;            /* from the configured prices */
+    /* What the answer cost at the configured prices. Without both counts its real cost is
+       unknown: cv_llm_chat then charges the call's worst case (cv_llm_worst_cost). A failed
+       call costs 0: a provider bills the answers it gives. */
+    uint64_t cost_micros;
     uint64_t latency_ms;    /* the whole call, retries and waits included */
     char finish_reason[32]; /* "" when not given */
 } cv_llm_reply_t;
@@ -47,9 +64,11 @@ void cv_llm_reply_reset (cv_llm_reply_t *reply);
 char *cv_llm_json_request (const cv_llm_config_t *config, const char *model, const cv_llm_message_t *messages,
                            size_t count, cv_error_t *err) CV_MUST_CHECK;
 
-/* Reads a 2xx body of size bytes into reply (content owned by it), strictly, with its cost from
-   config's prices; -1 with err (MALFORMED, the field named) when it is no chat completion. */
-int cv_llm_json_answer (const cv_llm_config_t *config, const char *body, size_t size, cv_llm_reply_t *reply,
+/* Reads a 2xx body of size bytes into reply (content owned by it), strictly, with its cost at
+   prices when usage gives both token counts (else 0, has_usage false: the caller knows the
+   worst case); -1 with err (MALFORMED, the field named) and reply untouched when it is no chat
+   completion. */
+int cv_llm_json_answer (const cv_llm_prices_t *prices, const char *body, size_t size, cv_llm_reply_t *reply,
                         cv_error_t *err) CV_MUST_CHECK;
 
 /* What a failed answer's body says, log-safe, in out (out_size bytes): OpenAI's

@@ -1,16 +1,20 @@
 /* The intent worker's decision order: rules, the trained model, the LLM, the model's guess. */
 #include "intent_classifier.h"
 
+#include <arpa/inet.h>
 #include <assert.h>
 #include <math.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
 
 #include "cv_alloc.h"
+#include "cv_assert.h"
 #include "cv_llm.h"
 #include "intent_rules.h"
 #include "intent_model_file.h"
@@ -275,11 +279,27 @@ s_candidates (intent_result_t *result, const intent_prediction_t *prediction)
     result->candidate_count = prediction->count;
 }
 
-/* Asks the LLM to choose; returns the label (borrowed from the model) or NULL, saying why in
-   result->llm_note. */
+/* Settles a call reserved at reserved micros that cost cost: gives back what it did not spend.
+   A call can cost more only when the provider counts more prompt tokens than the bytes it was
+   sent (a chat template's own); the excess is then taken from what is left, as far as it goes.
+   True when the cost stayed within the reservation. */
+static bool
+s_settle (cv_budget_t *budget, uint64_t reserved, uint64_t cost)
+{
+    if (cost <= reserved) {
+        cv_budget_release (budget, reserved - cost);
+        return true;
+    }
+    if (!cv_budget_reserve (budget, cost - reserved))
+        (void) cv_budget_reserve (budget, budget->left); /* all that is left, which always fits */
+    return false;
+}
+
+/* Asks the LLM to choose, when its worst case fits budget; returns the label (borrowed from the
+   model) or NULL, saying why in result->llm_note; result->spend gets what the call spent. */
 static const char *
 s_ask_llm (intent_classifier_t *self, const char *text, const intent_prediction_t *prediction, uint64_t deadline_ms,
-           intent_result_t *result)
+           cv_budget_t *budget, intent_result_t *result)
 {
     const intent_knowledge_t *knowledge = self->knowledge;
     uint64_t now = s_now_ms ();
@@ -298,11 +318,27 @@ s_ask_llm (intent_classifier_t *self, const char *text, const intent_prediction_
     for (size_t i = 0; i < prediction->count && used > 0 && (size_t) used < sizeof user; i++)
         used += snprintf (user + used, sizeof user - (size_t) used, " %s", prediction->top[i].name);
     cv_llm_message_t messages[] = {{CV_LLM_SYSTEM, knowledge->llm_system}, {CV_LLM_USER, user}};
+    uint64_t worst = cv_llm_worst_cost (self->llm, messages, 2);
+    result->has_spend = true;
+    if (!cv_budget_reserve (budget, worst)) {
+        char worst_text[CV_BUDGET_TEXT_BYTES], left_text[CV_BUDGET_TEXT_BYTES];
+        cv_budget_format (worst, worst_text);
+        cv_budget_format (budget->left, left_text);
+        result->spend.over_budget = true;
+        snprintf (result->llm_note, sizeof result->llm_note,
+                  "not asked: over budget, the call could cost %s and %s is left", worst_text, left_text);
+        return NULL;
+    }
     cv_llm_reply_t reply;
     memset (&reply, 0, sizeof reply);
     cv_error_t err;
     const char *label = NULL;
-    if (cv_llm_chat (self->llm, messages, 2, until, &reply, &err))
+    int rc = cv_llm_chat (self->llm, messages, 2, until, &reply, &err);
+    bool within = s_settle (budget, worst, reply.cost_micros);
+    result->spend.prompt_tokens = (uint64_t) reply.prompt_tokens;
+    result->spend.completion_tokens = (uint64_t) reply.completion_tokens;
+    result->spend.cost_micros = reply.cost_micros;
+    if (rc)
         snprintf (result->llm_note, sizeof result->llm_note, "failed: %s", err.message);
     else {
         json_t *answer = cv_llm_json_content (&reply, &err);
@@ -320,13 +356,21 @@ s_ask_llm (intent_classifier_t *self, const char *text, const intent_prediction_
         }
         json_decref (answer);
     }
+    if (!within) {
+        char cost_text[CV_BUDGET_TEXT_BYTES], worst_text[CV_BUDGET_TEXT_BYTES];
+        cv_budget_format (reply.cost_micros, cost_text);
+        cv_budget_format (worst, worst_text);
+        size_t noted = strlen (result->llm_note);
+        snprintf (result->llm_note + noted, sizeof result->llm_note - noted, "; it cost %s, over its worst case %s",
+                  cost_text, worst_text);
+    }
     cv_llm_reply_reset (&reply);
     return label;
 }
 
 int
-intent_classifier_classify (intent_classifier_t *self, const char *text, uint64_t deadline_ms, int year, int month,
-                            int day, intent_result_t *result, cv_error_t *err)
+intent_classifier_classify (intent_classifier_t *self, const char *text, uint64_t deadline_ms, cv_budget_t *budget,
+                            int year, int month, int day, intent_result_t *result, cv_error_t *err)
 {
     assert (self && text && result);
     const intent_knowledge_t *knowledge = self->knowledge;
@@ -367,7 +411,12 @@ intent_classifier_classify (intent_classifier_t *self, const char *text, uint64_
         result->method = CONVEYOR__V1__INTENT__METHOD__MODEL;
         return 0;
     }
-    const char *chosen = self->llm ? s_ask_llm (self, text, &prediction, deadline_ms, result) : NULL;
+    cv_budget_t unlimited;
+    if (!budget) {
+        cv_budget_from_wire (&unlimited, NULL);
+        budget = &unlimited;
+    }
+    const char *chosen = self->llm ? s_ask_llm (self, text, &prediction, deadline_ms, budget, result) : NULL;
     if (chosen) {
         /* The LLM's pick, with the model's share for it among the candidates (0 when it was none). */
         result->name = chosen;
@@ -386,8 +435,9 @@ intent_classifier_classify (intent_classifier_t *self, const char *text, uint64_
 }
 
 /*  --------------------------------------------------------------------------
-    Self-test: the demo model, rules in front of it, and the fallback. The LLM step
-    runs against the stand-in LLM server in tests/isolation/intent_test.c. */
+    Self-test: the demo model, rules in front of it, the fallback, and the budget's say over the
+    LLM step. The LLM answering runs against the stand-in LLM server in
+    tests/isolation/intent_test.c. */
 
 /* The agent file's text is written in text (size bytes), which the document reads from: it must
    outlive the document. */
@@ -450,12 +500,101 @@ s_sharer (void *args)
         for (size_t i = 0; i < SHARED_TEXTS; i++) {
             intent_result_t result;
             cv_error_t err;
-            int rc = intent_classifier_classify (sharer->classifier, s_shared_texts[i], 0, 2026, 3, 18, &result, &err);
+            int rc =
+                intent_classifier_classify (sharer->classifier, s_shared_texts[i], 0, NULL, 2026, 3, 18, &result, &err);
             sharer->agreed &=
                 rc == 0 && strcmp (result.name, sharer->names[i]) == 0 && result.confidence == sharer->confidences[i];
             intent_result_reset (&result);
         }
     return NULL;
+}
+
+/* Settling reservations: what a call did not cost comes back; what it cost beyond comes out of
+   what is left, as far as it goes. */
+static void
+s_test_settle (void)
+{
+    cv_budget_t budget;
+    cv_budget_limit (&budget, 100);
+    assert (cv_budget_reserve (&budget, 60) && s_settle (&budget, 60, 20));
+    assert (budget.left == 80 && budget.spent == 20);
+    assert (cv_budget_reserve (&budget, 60) && s_settle (&budget, 60, 60));
+    assert (budget.left == 20 && budget.spent == 80);
+    cv_budget_limit (&budget, 100);
+    assert (cv_budget_reserve (&budget, 60) && !s_settle (&budget, 60, 70));
+    assert (budget.left == 30 && budget.spent == 70);
+    cv_budget_limit (&budget, 100);
+    assert (cv_budget_reserve (&budget, 60) && !s_settle (&budget, 60, 500));
+    assert (budget.left == 0 && budget.spent == 100);
+    cv_budget_from_wire (&budget, NULL);
+    assert (cv_budget_reserve (&budget, 60) && !s_settle (&budget, 60, 500) && budget.spent == 500);
+}
+
+/* The budget decides whether the LLM is asked. Its endpoint refuses connections (a socket bound
+   and never listening), so an asked LLM fails at once, and says so in the note. */
+static void
+s_test_budget (const char *path, const char *guess)
+{
+    int sock = socket (AF_INET, SOCK_STREAM, 0);
+    assert (sock >= 0);
+    struct sockaddr_in address = {.sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
+    assert (bind (sock, (struct sockaddr *) &address, sizeof address) == 0);
+    socklen_t size = sizeof address;
+    assert (getsockname (sock, (struct sockaddr *) &address, &size) == 0);
+    /* The prompt is free and an answer of 10 tokens at 1 unit per 1,000: the worst case is 10,000 micros. */
+    char section[512];
+    snprintf (section, sizeof section,
+              "classifier: {model: MODEL, threshold: 1}\n"
+              "llm: {base_url: 'http://127.0.0.1:%d/v1', model: m, max_retries: 0, max_tokens: 10,\n"
+              "      price_prompt_per_1k: 0, price_completion_per_1k: 1}\n",
+              ntohs (address.sin_port));
+    cv_error_t err;
+    intent_classifier_t *classifier = s_test_classifier (path, section, &err);
+    assert (classifier && intent_classifier_has_llm (classifier));
+    intent_result_t result;
+    uint64_t deadline = s_now_ms () + 5000;
+
+    /* A micro short of the worst case: not asked, the model's guess, over_budget, nothing spent. */
+    cv_budget_t budget;
+    cv_budget_limit (&budget, 9999);
+    assert (intent_classifier_classify (classifier, "hello there", deadline, &budget, 2026, 3, 18, &result, &err) == 0);
+    assert (result.method == CONVEYOR__V1__INTENT__METHOD__FALLBACK && result.low_confidence);
+    assert (strcmp (result.name, guess) == 0);
+    assert (result.has_spend && result.spend.over_budget);
+    assert (result.spend.prompt_tokens == 0 && result.spend.completion_tokens == 0 && result.spend.cost_micros == 0);
+    assert (budget.left == 9999 && budget.spent == 0);
+    cv_assert_that (strstr (result.llm_note, "over budget") && strstr (result.llm_note, "0.010000")
+                        && strstr (result.llm_note, "0.009999"),
+                    "note: %s", result.llm_note);
+    intent_result_reset (&result);
+
+    /* Exactly the worst case: asked; the call failed, cost nothing, and the reservation came back. */
+    cv_budget_limit (&budget, 10000);
+    assert (intent_classifier_classify (classifier, "hello there", deadline, &budget, 2026, 3, 18, &result, &err) == 0);
+    assert (result.method == CONVEYOR__V1__INTENT__METHOD__FALLBACK && strcmp (result.name, guess) == 0);
+    cv_assert_that (strncmp (result.llm_note, "failed: ", 8) == 0, "note: %s", result.llm_note);
+    assert (result.has_spend && !result.spend.over_budget && result.spend.cost_micros == 0);
+    assert (budget.left == 10000 && budget.spent == 0);
+    intent_result_reset (&result);
+
+    /* No budget: asked, as before budgets, and the spend still told. */
+    assert (intent_classifier_classify (classifier, "hello there", deadline, NULL, 2026, 3, 18, &result, &err) == 0);
+    assert (strncmp (result.llm_note, "failed: ", 8) == 0 && result.has_spend && !result.spend.over_budget);
+    intent_result_reset (&result);
+
+    /* The LLM not needed (a rule decides) or out of time: no spend, the budget untouched, even empty. */
+    cv_budget_limit (&budget, 0);
+    assert (intent_classifier_classify (classifier, "a stolen card", deadline, &budget, 2026, 3, 18, &result, &err)
+            == 0);
+    assert (result.method == CONVEYOR__V1__INTENT__METHOD__RULE && !result.has_spend && result.llm_note[0] == '\0');
+    intent_result_reset (&result);
+    assert (intent_classifier_classify (classifier, "hello there", 1, &budget, 2026, 3, 18, &result, &err) == 0);
+    assert (result.method == CONVEYOR__V1__INTENT__METHOD__FALLBACK && !result.has_spend);
+    assert (strcmp (result.llm_note, "not asked: no time left") == 0);
+    assert (budget.left == 0 && budget.spent == 0);
+    intent_result_reset (&result);
+    intent_classifier_destroy (&classifier);
+    close (sock);
 }
 
 void
@@ -474,8 +613,9 @@ intent_classifier_test (bool verbose)
     assert (intent_classifier_knows (classifier, "exchange_rate")
             && intent_classifier_knows (classifier, "lost_or_stolen_card"));
     intent_result_t result;
-    assert (intent_classifier_classify (classifier, "what exchange rate do you use", 0, 2026, 3, 18, &result, &err)
-            == 0);
+    assert (
+        intent_classifier_classify (classifier, "what exchange rate do you use", 0, NULL, 2026, 3, 18, &result, &err)
+        == 0);
     assert (strcmp (result.name, "exchange_rate") == 0);
     assert (result.method == CONVEYOR__V1__INTENT__METHOD__MODEL && !result.low_confidence);
     assert (result.candidate_count == 3 && strcmp (result.candidates[0].name, "exchange_rate") == 0);
@@ -485,8 +625,8 @@ intent_classifier_test (bool verbose)
     assert (fabsf (total - 1.0f) < 1e-4f);
     intent_result_reset (&result);
 
-    assert (intent_classifier_classify (classifier, "my card was stolen, the card ending 4417, on 15 March", 0, 2026, 3,
-                                        18, &result, &err)
+    assert (intent_classifier_classify (classifier, "my card was stolen, the card ending 4417, on 15 March", 0, NULL,
+                                        2026, 3, 18, &result, &err)
             == 0);
     assert (strcmp (result.name, "lost_or_stolen_card") == 0 && result.method == CONVEYOR__V1__INTENT__METHOD__RULE);
     assert (strcmp (result.rule, "lost_or_stolen_card:1") == 0 && result.confidence == 1.0f);
@@ -509,8 +649,9 @@ intent_classifier_test (bool verbose)
         assert (sharers[t].classifier && intent_classifier_knowledge (sharers[t].classifier) == knowledge);
     }
     for (size_t i = 0; i < SHARED_TEXTS; i++) {
-        assert (intent_classifier_classify (sharers[0].classifier, s_shared_texts[i], 0, 2026, 3, 18, &result, &err)
-                == 0);
+        assert (
+            intent_classifier_classify (sharers[0].classifier, s_shared_texts[i], 0, NULL, 2026, 3, 18, &result, &err)
+            == 0);
         for (size_t t = 0; t < 3; t++) {
             sharers[t].names[i] = result.name; /* borrowed from the knowledge */
             sharers[t].confidences[i] = result.confidence;
@@ -531,19 +672,25 @@ intent_classifier_test (bool verbose)
     /* Below the threshold, with no LLM: the model's guess, marked low confidence. */
     classifier = s_test_classifier (path, "classifier: {model: MODEL, threshold: 1}\n", &err);
     assert (classifier);
-    assert (intent_classifier_classify (classifier, "hello there", 0, 2026, 3, 18, &result, &err) == 0);
+    assert (intent_classifier_classify (classifier, "hello there", 0, NULL, 2026, 3, 18, &result, &err) == 0);
     assert (result.method == CONVEYOR__V1__INTENT__METHOD__FALLBACK && result.low_confidence);
     assert (intent_classifier_knows (classifier, result.name) && result.confidence < 1.0f);
-    assert (result.llm_note[0] == '\0');
+    assert (result.llm_note[0] == '\0' && !result.has_spend); /* no LLM, nothing spent or held back */
+    char guess[CV_NAME_MAX_BYTES + 1];
+    snprintf (guess, sizeof guess, "%s", result.name);
     intent_result_reset (&result);
     /* bad input is refused, not classified */
-    assert (intent_classifier_classify (classifier, "caf\xc3", 0, 2026, 3, 18, &result, &err) == -1);
+    assert (intent_classifier_classify (classifier, "caf\xc3", 0, NULL, 2026, 3, 18, &result, &err) == -1);
     intent_classifier_destroy (&classifier);
+
+    s_test_settle ();
+    s_test_budget (path, guess);
 
     /* Without a model: rules, then `unknown` by the fallback method. */
     classifier = s_test_classifier (NULL, NULL, &err);
     assert (classifier && !intent_classifier_has_model (classifier));
-    assert (intent_classifier_classify (classifier, "what is the exchange rate", 0, 2026, 3, 18, &result, &err) == 0);
+    assert (intent_classifier_classify (classifier, "what is the exchange rate", 0, NULL, 2026, 3, 18, &result, &err)
+            == 0);
     assert (strcmp (result.name, INTENT_UNKNOWN) == 0 && result.method == CONVEYOR__V1__INTENT__METHOD__FALLBACK);
     intent_result_reset (&result);
     intent_classifier_destroy (&classifier);

@@ -6,10 +6,17 @@
      3. below the threshold, the LLM when one is configured: asked to choose one of the model's
         labels given the text and the model's best candidates, its JSON answer checked against
         the label list                                              -> method LLM
-     4. otherwise (no LLM, or it failed, timed out or answered off the list): the model's best
-        guess, marked low_confidence                                -> method FALLBACK
+     4. otherwise (no LLM, or it failed, timed out, answered off the list or did not fit the
+        request's budget): the model's best guess, marked low_confidence -> method FALLBACK
    Without a model (an agent file with no `classifier` section) text that no rule matches is
    `unknown`, by the fallback method, as before.
+
+   The LLM costs money, so the request's budget decides (cv_budget.h): before the call its worst
+   case (cv_llm_worst_cost) is reserved, and when that does not fit what is left the LLM is not
+   asked: the intent is the model's guess, as without an LLM, and the spend says over_budget.
+   After a call, answered or failed, what it did not cost is given back. The result's spend is
+   the call's tokens and cost, for Intent.spend; there is none when the LLM was neither asked nor
+   kept from being asked by the budget (a rule or the model decided, no LLM, no time left).
 
    Slots come from intent_slots (amounts, dates, card digits, references, countries, currencies,
    normalised), overridden by the named groups of the rule that matched.
@@ -35,6 +42,7 @@
 
 #include <jansson.h>
 
+#include "cv_budget.h"
 #include "cv_config.h"
 #include "cv_error.h"
 #include "cv_log.h"
@@ -58,6 +66,15 @@ typedef struct {
     } candidates[INTENT_MODEL_TOP_MAX];
     size_t candidate_count;
     char llm_note[160]; /* what the LLM step did, "" when it was not asked */
+    /* What the LLM step spent, as Intent.spend: has_spend when the LLM was asked, or would have
+       been but for the budget (over_budget, nothing spent). */
+    bool has_spend;
+    struct {
+        uint64_t prompt_tokens;
+        uint64_t completion_tokens;
+        uint64_t cost_micros; /* cv_llm_reply_t's */
+        bool over_budget;     /* the call's worst case did not fit: not asked */
+    } spend;
 } intent_result_t;
 
 /* Loads the agent file's `intents`, `classifier` and `llm` sections, and the model; model_path,
@@ -82,10 +99,12 @@ void intent_classifier_destroy (intent_classifier_t **self_p);
 /* The knowledge the classifier reads (borrowed). */
 const intent_knowledge_t *intent_classifier_knowledge (const intent_classifier_t *self);
 
-/* Classifies text; deadline_ms (absolute, ms since the epoch) bounds the LLM step; today (UTC
-   year, month, day) anchors relative dates. -1 with err only for text that is not valid input. */
-int intent_classifier_classify (intent_classifier_t *self, const char *text, uint64_t deadline_ms, int year, int month,
-                                int day, intent_result_t *result, cv_error_t *err) CV_MUST_CHECK;
+/* Classifies text; deadline_ms (absolute, ms since the epoch) bounds the LLM step, and budget
+   (borrowed; NULL: no budget) pays for it: the call is reserved from it and settled to its real
+   cost, so that budget afterwards holds what the request may still spend; today (UTC year,
+   month, day) anchors relative dates. -1 with err only for text that is not valid input. */
+int intent_classifier_classify (intent_classifier_t *self, const char *text, uint64_t deadline_ms, cv_budget_t *budget,
+                                int year, int month, int day, intent_result_t *result, cv_error_t *err) CV_MUST_CHECK;
 void intent_result_reset (intent_result_t *result);
 
 /* True when name is an intent this classifier can return. */

@@ -73,16 +73,17 @@ intent_server_logic_destroy (void **logic_p)
     *logic_p = NULL;
 }
 
-/* Classifies text into intent (its strings in arena); 0, or -1 with err. Relative dates are read in UTC. */
+/* Classifies text into intent (its strings in arena), the LLM paid from budget; 0, or -1 with
+   err. Relative dates are read in UTC. */
 static int
-s_classify (intent_server_logic_t *self, const char *text, uint64_t deadline_ms, const char *request_id,
-            Conveyor__V1__Intent *intent, cv_arena_t *arena, cv_error_t *err)
+s_classify (intent_server_logic_t *self, const char *text, uint64_t deadline_ms, cv_budget_t *budget,
+            const char *request_id, Conveyor__V1__Intent *intent, cv_arena_t *arena, cv_error_t *err)
 {
     time_t now = time (NULL);
     struct tm today;
     gmtime_r (&now, &today);
     intent_result_t result;
-    if (intent_classifier_classify (self->classifier, text, deadline_ms, today.tm_year + 1900, today.tm_mon + 1,
+    if (intent_classifier_classify (self->classifier, text, deadline_ms, budget, today.tm_year + 1900, today.tm_mon + 1,
                                     today.tm_mday, &result, err))
         return -1;
     if (result.llm_note[0])
@@ -111,6 +112,13 @@ s_classify (intent_server_logic_t *self, const char *text, uint64_t deadline_ms,
         }
         intent->n_candidates = result.candidate_count;
     }
+    if (result.has_spend) {
+        intent->spend = cv_envelope_spend_new (arena);
+        intent->spend->prompt_tokens = result.spend.prompt_tokens;
+        intent->spend->completion_tokens = result.spend.completion_tokens;
+        intent->spend->cost_micros = result.spend.cost_micros;
+        intent->spend->over_budget = result.spend.over_budget;
+    }
     intent_result_reset (&result);
     return 0;
 }
@@ -123,8 +131,10 @@ intent_server_handle (void *logic, const cv_envelope_t *request, cv_arena_t *are
     assert (self && request && arena && reply);
     assert (request->body_case == CONVEYOR__V1__ENVELOPE__BODY_INTENT_REQUEST);
     Conveyor__V1__Intent *intent = cv_envelope_set_intent (reply, arena);
-    if (s_classify (self, request->intent_request->text, request->deadline_ms, request->request_id, intent, arena,
-                    err)) {
+    cv_budget_t budget; /* what the request may still spend: this stage's to use */
+    cv_budget_from_wire (&budget, request->budget);
+    if (s_classify (self, request->intent_request->text, request->deadline_ms, &budget, request->request_id, intent,
+                    arena, err)) {
         if (err && strcmp (err->field, "text") == 0)
             snprintf (err->field, sizeof err->field, "intent_request.text");
         return -1;
@@ -141,7 +151,7 @@ intent_server_check (void *logic, cv_arena_t *arena, cv_error_t *err)
     cv_envelope_t *envelope = cv_envelope_new (arena, "", "", 0, 1);
     Conveyor__V1__Intent *intent = cv_envelope_set_intent (envelope, arena);
     /* No LLM for the probe: its deadline is now, so the check measures this worker alone. */
-    if (s_classify (self, self->check_text, 1, "", intent, arena, err)) {
+    if (s_classify (self, self->check_text, 1, NULL, "", intent, arena, err)) {
         cv_error_prefix (err, "canned request '%s'", self->check_text);
         return -1;
     }
@@ -245,12 +255,15 @@ intent_server_test (bool verbose)
     assert (intent->n_candidates == 5 && streq (intent->candidates[0]->name, "activate_my_card"));
     assert (cv_envelope_validate (reply, CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_INTENT), 0, &err) == 0);
 
-    /* the fallback, without an LLM: the model's guess, low confidence, its candidates */
+    /* the fallback, without an LLM: the model's guess, low confidence, its candidates; a budget,
+       even an empty one, changes nothing, and there is no spend to tell */
     request = s_request (arena, "what is your favourite colour");
+    Conveyor__V1__Budget empty = CONVEYOR__V1__BUDGET__INIT;
+    request->budget = &empty;
     reply = cv_envelope_reply_new (arena, request);
     assert (intent_server_handle (logic, request, arena, reply, &err) == 0);
     intent = reply->intent;
-    assert (intent->method == CONVEYOR__V1__INTENT__METHOD__FALLBACK && intent->low_confidence);
+    assert (intent->method == CONVEYOR__V1__INTENT__METHOD__FALLBACK && intent->low_confidence && !intent->spend);
     assert (streq (intent->rule, "") && intent->n_candidates == 5 && streq (intent->candidates[0]->name, intent->name));
     slots = cv_msgpack_unpack (intent->slots.data, intent->slots.len, "slots", &err);
     assert (json_is_object (slots) && json_object_size (slots) == 0);

@@ -43,7 +43,9 @@ void intent_server_logic_destroy (void **logic_p);
 
 /* cv_worker_handle_fn: classifies request's IntentRequest text into an Intent body in arena:
    name, confidence, method, rule, slots (msgpack map), the candidates, and low_confidence for a
-   guess. The request's deadline bounds the LLM step. */
+   guess. The request's deadline bounds the LLM step and its budget (the Envelope's, absent: none)
+   pays for it: Intent.spend tells the call's tokens and cost, or over_budget when its worst case
+   did not fit and the LLM was not asked; absent when the LLM had no part. */
 int intent_server_handle (void *logic, const cv_envelope_t *request, cv_arena_t *arena, cv_envelope_t *reply,
                           cv_error_t *err);
 

@@ -2,7 +2,6 @@
 #include "llm_client_test.h"
 
 #include <assert.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,7 +125,8 @@ s_test_good_call (s_test_t *test, s_client_t *client)
     assert (strcmp (client->reply.model, "small") == 0 && !client->reply.fallback);
     assert (client->reply.attempts == 1 && client->reply.has_usage);
     assert (client->reply.prompt_tokens == 1200 && client->reply.completion_tokens == 300);
-    assert (fabs (client->reply.cost - (1.2 * 0.5 + 0.3 * 1.5)) < 1e-9);
+    /* 1,200 tokens at 0.5 units (500,000 micros) per 1,000, 300 at 1.5 */
+    assert (client->reply.cost_micros == 600000 + 450000);
     assert (strcmp (client->reply.finish_reason, "stop") == 0);
 
     /* What reached the server: the path, the key from the environment, model, messages, settings. */
@@ -155,7 +155,7 @@ s_test_good_call (s_test_t *test, s_client_t *client)
     cv_llm_stats (client->llm, &stats);
     assert (stats.calls == 2 && stats.failures == 0 && stats.attempts == 2);
     assert (stats.prompt_tokens == 1210 && stats.completion_tokens == 302);
-    assert (fabs (stats.cost - (1.21 * 0.5 + 0.302 * 1.5)) < 1e-9);
+    assert (client->reply.cost_micros == 5000 + 3000 && stats.cost_micros == 1050000 + 8000);
     assert (stats.breaker == CV_BREAKER_CLOSED);
 }
 
@@ -324,6 +324,61 @@ s_test_fallback (s_test_t *test, s_client_t *client)
     assert (stats.calls == 4 && stats.failures == 2 && stats.fallbacks == 3);
 }
 
+/* What calls cost: their usage at the prices; without usage, the worst case; only the answer
+   that comes back, whatever failed before it; nothing for a call that fails. */
+static void
+s_test_cost (s_test_t *test, s_client_t *client)
+{
+    snprintf (client->config.fallback_model, sizeof client->config.fallback_model, "big");
+    s_connect (test, client);
+    /* 74 bytes of messages at 500 micros a token, 256 tokens at 1,500 */
+    uint64_t worst = cv_llm_worst_cost (client->llm, s_messages, 2);
+    assert (worst == 37000 + 384000);
+
+    /* No usage: the answer is charged the worst case, and counts no tokens. */
+    fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "untold", .no_usage = true});
+    assert (s_ask (test, client, 5000) == 0);
+    assert (!client->reply.has_usage && client->reply.prompt_tokens == 0 && client->reply.completion_tokens == 0);
+    assert (client->reply.cost_micros == worst);
+
+    /* Usage with one count only: the other could be anything, so the worst case again. */
+    fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_MALFORMED,
+                                                  .text = "{\"choices\":[{\"message\":{\"content\":\"half\"}}],"
+                                                          "\"usage\":{\"prompt_tokens\":12}}"});
+    assert (s_ask (test, client, 5000) == 0);
+    assert (!client->reply.has_usage && client->reply.prompt_tokens == 12 && client->reply.cost_micros == worst);
+
+    /* A retried call, and one the fallback answered: only the answer is billed. */
+    fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_STATUS, .status = 500});
+    fake_llm_push (test->fake, &(fake_llm_step_t){
+                                   .mode = FAKE_LLM_OK, .text = "late", .prompt_tokens = 40, .completion_tokens = 4});
+    assert (s_ask (test, client, 5000) == 0);
+    assert (client->reply.attempts == 2 && client->reply.cost_micros == 20000 + 6000);
+    /* The main model's answer is malformed after a count it gave: nothing of it is billed or kept. */
+    const char *faulty = "{\"choices\":[{\"message\":{\"content\":\"x\"}}],"
+                         "\"usage\":{\"prompt_tokens\":900,\"completion_tokens\":-1}}";
+    fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_MALFORMED, .text = faulty});
+    fake_llm_push (test->fake,
+                   &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "big", .prompt_tokens = 2, .completion_tokens = 1});
+    assert (s_ask (test, client, 5000) == 0);
+    assert (client->reply.fallback && client->reply.prompt_tokens == 2 && client->reply.completion_tokens == 1);
+    assert (client->reply.cost_micros == 1000 + 1500);
+    fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_MALFORMED, .text = faulty});
+    fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "big", .no_usage = true});
+    assert (s_ask (test, client, 5000) == 0);
+    assert (client->reply.fallback && client->reply.prompt_tokens == 0 && client->reply.cost_micros == worst);
+
+    /* A call that fails costs nothing, and leaves the counters' tokens and cost alone. */
+    fake_llm_set_default (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_STATUS, .status = 503});
+    assert (s_ask (test, client, 5000) == -1);
+    assert (client->reply.cost_micros == 0 && client->reply.prompt_tokens == 0);
+    cv_llm_stats_t stats;
+    cv_llm_stats (client->llm, &stats);
+    assert (stats.calls == 6 && stats.failures == 1);
+    assert (stats.prompt_tokens == 12 + 40 + 2 && stats.completion_tokens == 4 + 1);
+    assert (stats.cost_micros == worst + worst + 26000 + 2500 + worst);
+}
+
 static void
 s_test_breaker (s_test_t *test, s_client_t *client)
 {
@@ -417,6 +472,7 @@ llm_client_test (bool verbose)
     s_run (&test, s_test_retries);
     s_run (&test, s_test_deadlines);
     s_run (&test, s_test_fallback);
+    s_run (&test, s_test_cost);
     s_run (&test, s_test_breaker);
     s_run (&test, s_test_json);
     cv_log_destroy (&test.log);

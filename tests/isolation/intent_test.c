@@ -21,11 +21,13 @@ s_config (cv_log_t *log, cv_launcher_args_t *args)
     return config;
 }
 
+/* text asked with deadline_in_ms and budget (NULL: none) on the envelope. */
 static cv_envelope_t *
-s_ask (harness_t *harness, const char *text, int64_t deadline_in_ms)
+s_ask_within (harness_t *harness, const char *text, int64_t deadline_in_ms, Conveyor__V1__Budget *budget)
 {
     cv_arena_t *arena = cv_arena_new ();
     cv_envelope_t *request = harness_envelope (arena, deadline_in_ms);
+    request->budget = budget;
     Conveyor__V1__IntentRequest *body = cv_envelope_set_intent_request (request, arena);
     body->user_id = "cust-1";
     body->session_id = "sess-1";
@@ -37,6 +39,12 @@ s_ask (harness_t *harness, const char *text, int64_t deadline_in_ms)
     assert (streq (reply->trace_id, request->trace_id));
     cv_arena_destroy (&arena);
     return reply;
+}
+
+static cv_envelope_t *
+s_ask (harness_t *harness, const char *text, int64_t deadline_in_ms)
+{
+    return s_ask_within (harness, text, deadline_in_ms, NULL);
 }
 
 /* Asserts text is classified as intent by rule (NULL for the fallback), with slot name = value
@@ -53,6 +61,7 @@ s_expect_intent (harness_t *harness, const char *text, const char *intent, const
     const Conveyor__V1__Intent *result = reply->intent;
     cv_assert_that (!(intent && !streq (result->name, intent)), "'%s': expected %s, got %s", text, intent,
                     result->name);
+    assert (!result->spend); /* no LLM: nothing spent, nothing held back */
     if (rule && streq (rule, "model")) {
         /* the trained model, above its threshold */
         assert (streq (result->rule, "") && result->method == CONVEYOR__V1__INTENT__METHOD__MODEL);
@@ -158,6 +167,166 @@ s_llm_scenarios (cv_log_t *log, cv_settings_t *settings)
     unsetenv ("CONVEYOR_LLM_MODEL");
 }
 
+/* The bank agent's file with LLM prices: 0.002 units (2,000 micros) per 1,000 prompt tokens and
+   0.004 (4,000) per 1,000 completion tokens; max_tokens stays 256. Owned; it must outlive the
+   configuration read from it. */
+static char *
+s_priced_agent_text (void)
+{
+    FILE *file = fopen (CONVEYOR_SOURCE_DIR "/deploy/config/bank-agent.yaml", "r");
+    assert (file);
+    char *text = NULL;
+    size_t size = 0;
+    FILE *out = open_memstream (&text, &size);
+    char chunk[4096];
+    size_t read;
+    while ((read = fread (chunk, 1, sizeof chunk, file)) > 0)
+        fwrite (chunk, 1, read, out);
+    fclose (file);
+    fputs ("\nllm:\n  price_prompt_per_1k: 0.002\n  price_completion_per_1k: 0.004\n", out);
+    fclose (out);
+    return text;
+}
+
+/* The most the index-th request the fake got could have cost at those prices: every byte of its
+   messages' contents a prompt token (2 micros each) and 256 completion tokens (1,024 micros). */
+static uint64_t
+s_worst_of (fake_llm_t *fake, size_t index)
+{
+    json_t *record = fake_llm_request (fake, index);
+    assert (record);
+    uint64_t bytes = 0;
+    size_t i;
+    json_t *message;
+    json_array_foreach (json_object_get (record, "messages"), i, message)
+        bytes += strlen (json_string_value (json_object_get (message, "content")));
+    json_decref (record);
+    assert (bytes > 0);
+    return bytes * 2 + 1024;
+}
+
+/* Asserts the LLM was asked for intent's request and spent prompt and completion tokens, cost micros. */
+static void
+s_expect_spend (const Conveyor__V1__Intent *intent, uint64_t prompt, uint64_t completion, uint64_t cost)
+{
+    assert (intent->spend);
+    cv_assert_that (intent->spend->prompt_tokens == prompt && intent->spend->completion_tokens == completion
+                        && intent->spend->cost_micros == cost && !intent->spend->over_budget,
+                    "spend: %llu + %llu tokens, %llu micros, over_budget %d",
+                    (unsigned long long) intent->spend->prompt_tokens,
+                    (unsigned long long) intent->spend->completion_tokens,
+                    (unsigned long long) intent->spend->cost_micros, intent->spend->over_budget);
+}
+
+/* The request's budget against the stand-in LLM server, whose journal shows what it was asked:
+   without a budget the LLM is asked as before and Intent.spend tells its usage at the prices; a
+   budget a micro short of the call's worst case keeps the request from the LLM (the model's
+   guess, over_budget); a budget of exactly the worst case lets it through. */
+static void
+s_budget_scenarios (cv_log_t *log, cv_settings_t *settings)
+{
+    fake_llm_t *fake = fake_llm_new (0, false);
+    assert (fake);
+    setenv ("CONVEYOR_LLM_BASE_URL", fake_llm_base_url (fake), 1);
+    setenv ("CONVEYOR_LLM_MODEL", "stand-in", 1);
+    cv_error_t err;
+    char *text = s_priced_agent_text ();
+    cv_config_t *agent = cv_config_parse ("bank-agent.yaml", text, &err);
+    assert (agent);
+    cv_launcher_args_t args = {.agent = agent, .settings = settings};
+    harness_t *harness = harness_new ();
+    cv_worker_config_t config = s_config (log, &args);
+    zactor_t *worker = harness_start_worker (harness, &config);
+    const char *vague = "what is your favourite colour";
+    const fake_llm_step_t answer = {
+        .mode = FAKE_LLM_OK, .text = "{\"intent\": \"card_arrival\"}", .prompt_tokens = 1200, .completion_tokens = 30};
+    /* 1,200 tokens at 2,000 micros per 1,000, and 30 at 4,000 */
+    const uint64_t cost = 2400 + 120;
+
+    /* (c) no budget: asked, as before, and the spend told */
+    fake_llm_push (fake, &answer);
+    cv_envelope_t *reply;
+    Conveyor__V1__Intent *intent = s_intent_of (harness, vague, 5000, &reply);
+    assert (streq (intent->name, "card_arrival") && intent->method == CONVEYOR__V1__INTENT__METHOD__LLM);
+    s_expect_spend (intent, 1200, 30, cost);
+    assert (cv_envelope_validate (reply, CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_INTENT), 0, &err) == 0);
+    cv_envelope_destroy (&reply);
+    assert (fake_llm_request_count (fake) == 1);
+    uint64_t worst = s_worst_of (fake, 0);
+    assert (worst > cost);
+
+    /* (b) a micro short of the worst case: the fake gets no request, the intent is the model's
+       guess, and the spend says over_budget with nothing spent */
+    Conveyor__V1__Budget budget = CONVEYOR__V1__BUDGET__INIT;
+    budget.cost_micros_left = worst - 1;
+    fake_llm_push (fake, &answer);
+    reply = s_ask_within (harness, vague, 5000, &budget);
+    assert (reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_INTENT);
+    intent = reply->intent;
+    assert (intent->method == CONVEYOR__V1__INTENT__METHOD__FALLBACK && intent->low_confidence);
+    assert (intent->n_candidates == 5 && streq (intent->candidates[0]->name, intent->name));
+    assert (intent->spend && intent->spend->over_budget);
+    assert (intent->spend->prompt_tokens == 0 && intent->spend->completion_tokens == 0
+            && intent->spend->cost_micros == 0);
+    assert (cv_envelope_validate (reply, CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_INTENT), 0, &err) == 0);
+    cv_envelope_destroy (&reply);
+    assert (fake_llm_request_count (fake) == 1 && fake_llm_pending (fake) == 1);
+    budget.cost_micros_left = 0;
+    reply = s_ask_within (harness, vague, 5000, &budget);
+    assert (reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_INTENT && reply->intent->spend->over_budget);
+    cv_envelope_destroy (&reply);
+    assert (fake_llm_request_count (fake) == 1);
+
+    /* (a) exactly the worst case, and plenty: asked (the answer the fake kept), its usage at the prices */
+    budget.cost_micros_left = worst;
+    reply = s_ask_within (harness, vague, 5000, &budget);
+    intent = reply->intent;
+    assert (streq (intent->name, "card_arrival") && intent->method == CONVEYOR__V1__INTENT__METHOD__LLM);
+    s_expect_spend (intent, 1200, 30, cost);
+    cv_envelope_destroy (&reply);
+    assert (fake_llm_request_count (fake) == 2 && s_worst_of (fake, 1) == worst);
+    budget.cost_micros_left = 1000000;
+    fake_llm_push (fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK,
+                                            .text = "{\"intent\": \"card_arrival\"}",
+                                            .prompt_tokens = 900,
+                                            .completion_tokens = 8});
+    reply = s_ask_within (harness, vague, 5000, &budget);
+    s_expect_spend (reply->intent, 900, 8, 1800 + 32);
+    cv_envelope_destroy (&reply);
+
+    /* an answer without usage is charged the worst case; a failed call costs nothing */
+    fake_llm_push (fake,
+                   &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "{\"intent\": \"card_arrival\"}", .no_usage = true});
+    reply = s_ask_within (harness, vague, 5000, &budget);
+    assert (reply->intent->method == CONVEYOR__V1__INTENT__METHOD__LLM);
+    s_expect_spend (reply->intent, 0, 0, worst);
+    cv_envelope_destroy (&reply);
+    fake_llm_set_default (fake, &(fake_llm_step_t){.mode = FAKE_LLM_STATUS, .status = 400});
+    reply = s_ask_within (harness, vague, 5000, &budget);
+    assert (reply->intent->method == CONVEYOR__V1__INTENT__METHOD__FALLBACK);
+    s_expect_spend (reply->intent, 0, 0, 0);
+    cv_envelope_destroy (&reply);
+    assert (fake_llm_request_count (fake) == 5);
+
+    /* the LLM not needed: no spend, whatever the budget */
+    budget.cost_micros_left = 0;
+    reply = s_ask_within (harness, "I want to start using my card.", 5000, &budget);
+    assert (reply->intent->method == CONVEYOR__V1__INTENT__METHOD__MODEL && !reply->intent->spend);
+    cv_envelope_destroy (&reply);
+    reply = s_ask_within (harness, "I lost my card", 5000, &budget);
+    assert (reply->intent->method == CONVEYOR__V1__INTENT__METHOD__RULE && !reply->intent->spend);
+    cv_envelope_destroy (&reply);
+    assert (fake_llm_request_count (fake) == 5);
+
+    zactor_destroy (&worker);
+    harness_destroy (&harness);
+    cv_config_destroy (&agent);
+    free (text);
+    fake_llm_destroy (&fake);
+    unsetenv ("CONVEYOR_LLM_BASE_URL");
+    unsetenv ("CONVEYOR_LLM_MODEL");
+}
+
 int
 main (void)
 {
@@ -244,6 +413,7 @@ main (void)
     cv_config_destroy (&agent);
 
     s_llm_scenarios (log, settings);
+    s_budget_scenarios (log, settings);
 
     /* an agent file with a broken pattern: the worker does not start, and says where */
     agent = cv_config_parse ("broken.yaml",
