@@ -866,6 +866,11 @@ typedef struct {
     bool needs_approval;   /* ...which waits for a person's approval */
     const char *result_id; /* the executor answers for this action id */
     size_t results;        /* ...with this many results */
+    uint64_t llm_micros;   /* the intent's LLM spent this ... */
+    bool llm_refused;      /* ... or left a call undone for the budget */
+    uint64_t tool_micros;  /* the evidence has one tool that cost this ... */
+    bool tool_refused;     /* ... or was left undone for the budget */
+    uint32_t attempts;     /* each stage took this many attempts; 0: one */
 } s_script_t;
 
 /* A worker's reply to request with a body of body_case, unpacked from the bytes it came in
@@ -884,11 +889,37 @@ s_reply (const cv_envelope_t *request, cv_body_t body_case, const s_script_t *sc
         intent->name = "lost_or_stolen_card";
         intent->confidence = 1.0f;
         intent->method = CONVEYOR__V1__INTENT__METHOD__RULE;
+        if (script->llm_micros || script->llm_refused) {
+            intent->spend = cv_arena_alloc (arena, sizeof *intent->spend);
+            conveyor__v1__spend__init (intent->spend);
+            intent->spend->prompt_tokens = script->llm_micros ? 1000 : 0;
+            intent->spend->completion_tokens = script->llm_micros ? 20 : 0;
+            intent->spend->cost_micros = script->llm_micros;
+            intent->spend->over_budget = script->llm_refused;
+        }
         break;
     }
-    case CONVEYOR__V1__ENVELOPE__BODY_EVIDENCE:
-        cv_envelope_set_evidence (reply, arena);
+    case CONVEYOR__V1__ENVELOPE__BODY_EVIDENCE: {
+        Conveyor__V1__Evidence *evidence = cv_envelope_set_evidence (reply, arena);
+        if (script->tool_micros || script->tool_refused) {
+            json_t *rows = json_array ();
+            size_t size;
+            packed_result = cv_msgpack_pack (rows, &size, &err);
+            json_decref (rows);
+            Conveyor__V1__ToolResult *tool = cv_arena_alloc (arena, sizeof *tool);
+            conveyor__v1__tool_result__init (tool);
+            tool->tool = "fx_rate";
+            tool->status = script->tool_refused ? CONVEYOR__V1__TOOL_RESULT__STATUS__OVER_BUDGET
+                                                : CONVEYOR__V1__TOOL_RESULT__STATUS__OK;
+            tool->data.data = packed_result;
+            tool->data.len = size;
+            tool->cost_micros = script->tool_micros;
+            evidence->results = cv_arena_alloc (arena, sizeof *evidence->results);
+            evidence->results[0] = tool;
+            evidence->n_results = 1;
+        }
         break;
+    }
     case CONVEYOR__V1__ENVELOPE__BODY_DECISION: {
         Conveyor__V1__Decision *decision = cv_envelope_set_decision (reply, arena);
         decision->outcome = script->with_action ? "freeze_card" : "answer";
@@ -958,12 +989,13 @@ s_run_stage (orchestrator_request_t *request, const s_script_t *script, cv_error
     if (stage == REQUEST_EXECUTE) /* the decision's actions go to the executor */
         assert (envelope->execute_request->n_actions == 1
                 && s_equal (envelope->execute_request->actions[0]->id, "a-1"));
-    if (stage == REQUEST_RESPOND) /* ...and what they did, to the responder */
+    if (stage == REQUEST_RESPOND && !envelope->respond_request->stopped) /* ...and what they did, to the responder */
         assert (envelope->respond_request->n_action_results == (script->with_action ? 1u : 0u));
     uint8_t *packed;
     size_t size, kept_size;
     cv_envelope_t *reply = s_reply (envelope, s_awaited[stage], script, &packed, &size);
-    int rc = orchestrator_request_accept (request, &reply, packed, size, 1000 * (stage + 1), 1, err);
+    int rc = orchestrator_request_accept (request, &reply, packed, size, 1000 * (stage + 1),
+                                          script->attempts ? script->attempts : 1, err);
     assert (reply == NULL);
     if (rc == 0) { /* the bytes are kept as they came, for the checkpoint */
         const uint8_t *kept = orchestrator_request_result_bytes (request, stage, &kept_size);
@@ -975,9 +1007,164 @@ s_run_stage (orchestrator_request_t *request, const s_script_t *script, cv_error
     return rc;
 }
 
+/* What the current stage is sent as the budget left: -1 for none. */
+static int64_t
+s_budget_left (orchestrator_request_t *request)
+{
+    cv_arena_t *arena = cv_arena_new ();
+    cv_envelope_t *envelope = orchestrator_request_stage_envelope (request, arena);
+    int64_t left = envelope->budget ? (int64_t) envelope->budget->cost_micros_left : -1;
+    cv_arena_destroy (&arena);
+    return left;
+}
+
+/* A new request under limits. */
+static orchestrator_request_t *
+s_limited (bool budgeted, uint64_t budget_micros, uint32_t max_attempts)
+{
+    orchestrator_request_t *request =
+        orchestrator_request_new (NULL, NULL, "cust-1", NULL, "I lost my card", NULL, 4102444800000ULL);
+    orchestrator_limits_t limits = {.budgeted = budgeted, .budget_micros = budget_micros, .max_attempts = max_attempts};
+    orchestrator_request_set_limits (request, &limits);
+    return request;
+}
+
+/* The document's value at key.key2 (key2 may be NULL). */
+static json_t *
+s_field (json_t *document, const char *key, const char *key2)
+{
+    json_t *value = json_object_get (document, key);
+    return key2 ? json_object_get (value, key2) : value;
+}
+
+/* Budgets and attempt limits: what each stage is sent, the sums, and where a request stops. */
+static void
+s_test_limits (void)
+{
+    cv_error_t err;
+    /* within the budget: each stage hears what is left, the document sums the spend */
+    s_script_t spending = {
+        .with_action = true, .result_id = "a-1", .results = 1, .llm_micros = 1200, .tool_micros = 3000};
+    orchestrator_request_t *request = s_limited (true, 5000, 0);
+    assert (s_budget_left (request) == 5000 && orchestrator_request_attempts_allowed (request) == 0);
+    assert (s_run_stage (request, &spending, &err) == 0 && s_budget_left (request) == 3800);
+    assert (s_run_stage (request, &spending, &err) == 0 && s_budget_left (request) == 800);
+    while (!orchestrator_request_finished (request))
+        assert (s_run_stage (request, &spending, &err) == 0);
+    assert (s_equal (orchestrator_request_status (request), "done"));
+    json_t *document = orchestrator_request_to_json (request, false);
+    assert (json_real_value (s_field (document, "cost", "total")) == 0.0042);
+    assert (json_real_value (s_field (document, "cost", "llm")) == 0.0012);
+    assert (json_real_value (s_field (document, "cost", "tools")) == 0.003);
+    assert (json_real_value (s_field (document, "cost", "budget")) == 0.005);
+    assert (json_integer_value (s_field (document, "cost", "prompt_tokens")) == 1000);
+    assert (json_integer_value (s_field (document, "attempts", "used")) == 5);
+    assert (!s_field (document, "attempts", "limit") && !s_field (document, "stopped", NULL));
+    json_decref (document);
+    orchestrator_request_destroy (&request);
+
+    /* no budget: nothing sent, the spend still counted */
+    request = s_limited (false, 0, 0);
+    assert (s_budget_left (request) == -1);
+    assert (s_run_stage (request, &spending, &err) == 0 && s_run_stage (request, &spending, &err) == 0);
+    orchestrator_spend_t spend;
+    orchestrator_request_spend (request, &spend);
+    assert (spend.micros == 4200 && spend.llm_micros == 1200 && spend.tool_micros == 3000);
+    orchestrator_request_destroy (&request);
+
+    /* a stage that left a spend undone stops the request: the reply is next, told why, and
+       given only what ran */
+    static const struct {
+        s_script_t script;
+        uint64_t budget;
+        int stopped_after; /* the stage after which it stops */
+    } over[] = {
+        {{.llm_refused = true}, 1000, REQUEST_INTENT},
+        {{.llm_micros = 200, .tool_refused = true}, 1000, REQUEST_GATHER},
+        {{.llm_micros = 200, .tool_micros = 900}, 1000, REQUEST_GATHER}, /* spent past it: stopped too */
+        {{.llm_micros = 1001}, 1000, REQUEST_INTENT},
+    };
+    for (size_t i = 0; i < sizeof over / sizeof *over; i++) {
+        request = s_limited (true, over[i].budget, 0);
+        for (int stage = 0; stage <= over[i].stopped_after; stage++)
+            assert (s_run_stage (request, &over[i].script, &err) == 0);
+        assert (orchestrator_request_state (request) == REQUEST_RESPOND);
+        assert (orchestrator_request_stopped (request) == CONVEYOR__V1__RESPOND_REQUEST__STOP__OVER_BUDGET);
+        cv_arena_t *arena = cv_arena_new ();
+        cv_envelope_t *respond = orchestrator_request_stage_envelope (request, arena);
+        assert (respond->respond_request->stopped == CONVEYOR__V1__RESPOND_REQUEST__STOP__OVER_BUDGET);
+        assert ((respond->respond_request->evidence != NULL) == (over[i].stopped_after == REQUEST_GATHER));
+        assert (!respond->respond_request->decision);
+        cv_arena_destroy (&arena);
+        assert (s_run_stage (request, &over[i].script, &err) == 0);
+        assert (orchestrator_request_state (request) == REQUEST_DONE);
+        assert (s_equal (orchestrator_request_status (request), "over_budget"));
+        document = orchestrator_request_to_json (request, false);
+        assert (s_equal (json_string_value (s_field (document, "stopped", NULL)), "over_budget"));
+        assert (s_equal (json_string_value (s_field (document, "status", NULL)), "over_budget"));
+        json_decref (document);
+        orchestrator_request_destroy (&request);
+    }
+
+    /* attempts: each stage may take what is left; used up before a stage, the request stops */
+    s_script_t retried = {.with_action = true, .result_id = "a-1", .results = 1, .attempts = 2};
+    request = s_limited (false, 0, 4);
+    assert (orchestrator_request_attempts_allowed (request) == 4);
+    assert (s_run_stage (request, &retried, &err) == 0 && orchestrator_request_attempts_allowed (request) == 2);
+    assert (s_run_stage (request, &retried, &err) == 0);
+    assert (orchestrator_request_attempts_used (request) == 4
+            && orchestrator_request_state (request) == REQUEST_RESPOND);
+    assert (orchestrator_request_stopped (request) == CONVEYOR__V1__RESPOND_REQUEST__STOP__OUT_OF_ATTEMPTS);
+    assert (orchestrator_request_attempts_allowed (request) == 1); /* the reply's, past the limit */
+    assert (s_run_stage (request, &retried, &err) == 0);
+    assert (s_equal (orchestrator_request_status (request), "out_of_attempts"));
+    document = orchestrator_request_to_json (request, false);
+    assert (json_integer_value (s_field (document, "attempts", "used")) == 6);
+    assert (json_integer_value (s_field (document, "attempts", "limit")) == 4);
+    json_decref (document);
+    orchestrator_request_destroy (&request);
+
+    /* ...but the reply of a request whose other stages all ran still goes, and tells them */
+    s_script_t once = {.with_action = true, .result_id = "a-1", .results = 1};
+    request = s_limited (false, 0, 4);
+    for (int stage = 0; stage <= REQUEST_EXECUTE; stage++)
+        assert (s_run_stage (request, &once, &err) == 0);
+    assert (orchestrator_request_state (request) == REQUEST_RESPOND && !orchestrator_request_stopped (request));
+    assert (orchestrator_request_attempts_allowed (request) == 1);
+    assert (s_run_stage (request, &once, &err) == 0 && s_equal (orchestrator_request_status (request), "done"));
+    orchestrator_request_destroy (&request);
+
+    /* a stage whose workers failed until the last attempt went stops the request; a deadline,
+       or a stage failing within its own limit, fails it */
+    cv_error_t gave_up, late;
+    cv_error_set (&gave_up, CV_ERR_UNAVAILABLE, NULL, "gatherer: gave up after 3 attempt(s)");
+    cv_error_set (&late, CV_ERR_DEADLINE_EXCEEDED, NULL, "gatherer: deadline passed after 2 attempt(s)");
+    request = s_limited (false, 0, 4);
+    assert (s_run_stage (request, &once, &err) == 0 && orchestrator_request_attempts_allowed (request) == 3);
+    assert (orchestrator_request_stage_failed (request, 3, &gave_up) == 0);
+    assert (orchestrator_request_state (request) == REQUEST_RESPOND
+            && orchestrator_request_attempts_used (request) == 4);
+    assert (orchestrator_request_stopped (request) == CONVEYOR__V1__RESPOND_REQUEST__STOP__OUT_OF_ATTEMPTS);
+    assert (s_run_stage (request, &once, &err) == 0
+            && s_equal (orchestrator_request_status (request), "out_of_attempts"));
+    orchestrator_request_destroy (&request);
+    request = s_limited (false, 0, 10);
+    assert (s_run_stage (request, &once, &err) == 0);
+    assert (orchestrator_request_stage_failed (request, 3, &gave_up) == -1);
+    assert (orchestrator_request_state (request) == REQUEST_FAILED);
+    assert (s_equal (orchestrator_request_error (request), "gatherer: gave up after 3 attempt(s)"));
+    orchestrator_request_destroy (&request);
+    request = s_limited (false, 0, 3);
+    assert (s_run_stage (request, &once, &err) == 0);
+    assert (orchestrator_request_stage_failed (request, 2, &late) == -1);
+    assert (orchestrator_request_state (request) == REQUEST_FAILED);
+    orchestrator_request_destroy (&request);
+}
+
 void
 orchestrator_request_test (bool verbose)
 {
+    s_test_limits ();
     uint64_t deadline = 4102444800000ULL; /* 2100 */
     orchestrator_request_t *request =
         orchestrator_request_new (NULL, NULL, "cust-1", NULL, "I lost my card", "key-1", deadline);
