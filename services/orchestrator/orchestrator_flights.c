@@ -421,10 +421,10 @@ s_log_stop (const flight_t *flight)
     cv_budget_format (spend.micros, spent);
     cv_budget_format (limits->budget_micros, budget);
     if (orchestrator_request_stopped (request) == CONVEYOR__V1__RESPOND_REQUEST__STOP__OVER_BUDGET)
-        cv_log_event (flight->flights->log, CV_LOG_WARN, s_id (flight), orchestrator_request_trace_id (request),
-                      "stopped over its budget: %s spent of %s, and a spend left undone; answering that it could "
-                      "not be finished",
-                      spent, budget);
+        cv_log_event (
+            flight->flights->log, CV_LOG_WARN, s_id (flight), orchestrator_request_trace_id (request),
+            "stopped over its budget: %s spent of %s%s; answering that it could not be finished", spent, budget,
+            spend.micros > limits->budget_micros ? "" : ", and a spend left undone that did not fit the rest");
     else
         cv_log_event (flight->flights->log, CV_LOG_WARN, s_id (flight), orchestrator_request_trace_id (request),
                       "stopped after %u stage attempts, its limit; answering that it could not be finished",

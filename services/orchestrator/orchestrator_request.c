@@ -336,11 +336,26 @@ s_stop (orchestrator_request_t *self, Conveyor__V1__RespondRequest__Stop why)
     self->state = REQUEST_RESPOND;
 }
 
+uint32_t
+orchestrator_request_lost_attempts (const orchestrator_request_t *self)
+{
+    return self->lost_attempts;
+}
+
 void
+orchestrator_request_note_lost_attempts (orchestrator_request_t *self, uint32_t attempts)
+{
+    self->lost_attempts = attempts;
+}
+
+int
 orchestrator_request_stop_for_attempts (orchestrator_request_t *self)
 {
-    assert (self->state < REQUEST_RESPOND && !self->stopped);
+    if (self->state >= REQUEST_RESPOND || self->stopped || !self->limits.max_attempts
+        || orchestrator_request_attempts_used (self) < self->limits.max_attempts)
+        return -1;
     s_stop (self, CONVEYOR__V1__RESPOND_REQUEST__STOP__OUT_OF_ATTEMPTS);
+    return 0;
 }
 
 int
@@ -781,8 +796,8 @@ orchestrator_request_to_json (const orchestrator_request_t *self, bool with_chec
     cv_error_t err;
     json_t *context = cv_context_new (self->user_id, self->text, intent, NULL, s_decision (self), &err);
     /* Each action with what became of it: the executor's answer, or not performed when the
-       request failed before the executor answered. While it runs, an action has no status yet. */
-    if (context && (performed || self->state == REQUEST_FAILED)
+       request failed or stopped before the executor answered. While it runs, an action has no status yet. */
+    if (context && (performed || self->state == REQUEST_FAILED || self->stopped)
         && cv_context_add_action_results (context, performed ? performed->results : NULL,
                                           performed ? performed->n_results : 0, &err)) {
         json_decref (context);
@@ -1108,6 +1123,7 @@ s_test_limits (void)
 
     /* attempts: each stage may take what is left; used up before a stage, the request stops */
     s_script_t retried = {.with_action = true, .result_id = "a-1", .results = 1, .attempts = 2};
+    s_script_t once = {.with_action = true, .result_id = "a-1", .results = 1};
     request = s_limited (false, 0, 4);
     assert (orchestrator_request_attempts_allowed (request) == 4);
     assert (s_run_stage (request, &retried, &err) == 0 && orchestrator_request_attempts_allowed (request) == 2);
@@ -1124,8 +1140,36 @@ s_test_limits (void)
     json_decref (document);
     orchestrator_request_destroy (&request);
 
+    /* stopped before its actions ran: they say not performed */
+    request = s_limited (false, 0, 6);
+    for (int stage = 0; stage <= REQUEST_DECIDE; stage++)
+        assert (s_run_stage (request, &retried, &err) == 0);
+    assert (orchestrator_request_stopped (request) == CONVEYOR__V1__RESPOND_REQUEST__STOP__OUT_OF_ATTEMPTS);
+    assert (s_run_stage (request, &retried, &err) == 0);
+    document = orchestrator_request_to_json (request, false);
+    json_t *action = json_array_get (s_field (document, "decision", "actions"), 0);
+    assert (s_equal (json_string_value (json_object_get (action, "status")), "not_performed"));
+    json_decref (document);
+    orchestrator_request_destroy (&request);
+
+    /* read back, a reply that follows a stage which left no checkpoint is a stop only when the
+       row's lost attempts used the limit up */
+    request = s_limited (false, 0, 5);
+    assert (s_run_stage (request, &once, &err) == 0);
+    orchestrator_request_note_lost_attempts (request, 3);
+    assert (orchestrator_request_stop_for_attempts (request) == -1
+            && orchestrator_request_state (request) == REQUEST_GATHER);
+    orchestrator_request_note_lost_attempts (request, 4);
+    assert (orchestrator_request_stop_for_attempts (request) == 0
+            && orchestrator_request_state (request) == REQUEST_RESPOND);
+    orchestrator_request_destroy (&request);
+    request = s_limited (false, 0, 0);
+    assert (s_run_stage (request, &once, &err) == 0);
+    orchestrator_request_note_lost_attempts (request, 40);
+    assert (orchestrator_request_stop_for_attempts (request) == -1);
+    orchestrator_request_destroy (&request);
+
     /* ...but the reply of a request whose other stages all ran still goes, and tells them */
-    s_script_t once = {.with_action = true, .result_id = "a-1", .results = 1};
     request = s_limited (false, 0, 4);
     for (int stage = 0; stage <= REQUEST_EXECUTE; stage++)
         assert (s_run_stage (request, &once, &err) == 0);

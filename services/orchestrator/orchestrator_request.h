@@ -127,9 +127,14 @@ Conveyor__V1__RespondRequest__Stop orchestrator_request_stopped (const orchestra
    the stage is not RESPOND, the request stops and 0 is returned: its reply is next. Otherwise
    it is FAILED with err's message and -1 is returned. */
 int orchestrator_request_stage_failed (orchestrator_request_t *self, uint32_t attempts, const cv_error_t *err);
-/* Stops a request before RESPOND for its attempts, as orchestrator_request_stage_failed does:
-   for a request read back whose next checkpoint is its reply (the failed stage left none). */
-void orchestrator_request_stop_for_attempts (orchestrator_request_t *self);
+/* The attempts of the stage that failed for good (orchestrator_request_stage_failed), which left
+   no checkpoint: the request's last write records them, and a request read back notes them. */
+uint32_t orchestrator_request_lost_attempts (const orchestrator_request_t *self);
+void orchestrator_request_note_lost_attempts (orchestrator_request_t *self, uint32_t attempts);
+/* For a request read back whose next checkpoint is its reply though a stage before it left none:
+   stops it for its attempts, as orchestrator_request_stage_failed did, and returns 0 when they
+   are used up (the lost ones noted); else -1, and nothing changes. */
+int orchestrator_request_stop_for_attempts (orchestrator_request_t *self);
 
 /* The envelope for the current stage, in arena; NULL when finished. */
 cv_envelope_t *orchestrator_request_stage_envelope (orchestrator_request_t *self, cv_arena_t *arena);

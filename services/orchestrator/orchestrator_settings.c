@@ -55,7 +55,7 @@ static const cv_setting_field_t s_fields[] = {
       "costs), or none; a request may ask for a lower one"},
      CV_SETTING_UNBOUND},
     {{"request-attempts", CV_SETTING_INT, "10", 0, 1000,
-      "stage attempts a request may use in all, retries included (0: no limit)"},
+      "stage attempts a request may use in all, retries included (0: no limit; else at least 5)"},
      CV_SETTING_UNBOUND},
     /* the launcher's: the log's debug events */
     {{"verbose", CV_SETTING_BOOL, "false", 0, 0, "log debug events"}, CV_SETTING_UNBOUND},
@@ -72,7 +72,12 @@ s_prepare (void *config, const cv_settings_t *settings, cv_error_t *err)
                              name);
     self->durability = (orchestrator_durability_t) durability;
     const char *budget = cv_settings_string (settings, "budget");
-    self->limits = (orchestrator_limits_t){.max_attempts = (uint32_t) cv_settings_int (settings, "request-attempts")};
+    long attempts = cv_settings_int (settings, "request-attempts");
+    if (attempts > 0 && attempts < REQUEST_STAGES)
+        return cv_error_set (err, CV_ERR_INVALID, "request-attempts",
+                             "--request-attempts must be 0 (no limit) or at least %d, one for each stage, not %ld",
+                             REQUEST_STAGES, attempts);
+    self->limits = (orchestrator_limits_t){.max_attempts = (uint32_t) attempts};
     if (strcmp (budget, "none") != 0) {
         char *end = NULL;
         double units = strtod (budget, &end);
@@ -142,12 +147,21 @@ orchestrator_settings_test (bool verbose)
     assert (!config.limits.budgeted && config.limits.max_attempts == 10);
     cv_settings_destroy (&settings);
 
-    char *limited[] = {"conveyor-orchestrator", "--budget", "0.05", "--request-attempts=4", NULL};
+    char *limited[] = {"conveyor-orchestrator", "--budget", "0.05", "--request-attempts=6", NULL};
     settings = cv_settings_new ("conveyor-orchestrator", spec->summary, table, spec->field_count);
     assert (cv_settings_load (settings, 4, limited, &err) == 0);
     cv_settings_bind (settings, spec->fields, spec->field_count, &config);
     assert (spec->prepare (&config, settings, &err) == 0);
-    assert (config.limits.budgeted && config.limits.budget_micros == 50000 && config.limits.max_attempts == 4);
+    assert (config.limits.budgeted && config.limits.budget_micros == 50000 && config.limits.max_attempts == 6);
+    cv_settings_destroy (&settings);
+
+    char *stingy[] = {"conveyor-orchestrator", "--request-attempts", "4", NULL};
+    settings = cv_settings_new ("conveyor-orchestrator", spec->summary, table, spec->field_count);
+    assert (cv_settings_load (settings, 3, stingy, &err) == 0);
+    cv_settings_bind (settings, spec->fields, spec->field_count, &config);
+    assert (spec->prepare (&config, settings, &err) == -1);
+    assert (strcmp (err.message, "--request-attempts must be 0 (no limit) or at least 5, one for each stage, not 4")
+            == 0);
     cv_settings_destroy (&settings);
 
     char *priceless[] = {"conveyor-orchestrator", "--budget", "cheap", NULL};

@@ -79,13 +79,14 @@ static const cv_pgpipe_statement_t s_statements[SQL_COUNT] = {
                              "  INSERT INTO checkpoints (request_id, seq, stage, body, elapsed_us, attempts)"
                              "  VALUES ($1, $2::int, $3, $4::bytea, $5::bigint, $7::int) ON CONFLICT DO NOTHING"
                              "  RETURNING 1)"
-                             " UPDATE requests SET status = $6, updated_at = now(), finished_at = now()"
+                             " UPDATE requests SET status = $6, lost_attempts = $8::int, updated_at = now(),"
+                             "  finished_at = now()"
                              " WHERE id = $1 AND status = 'running'",
-                             7, false},
+                             8, false},
     [SQL_FAIL] = {"fail_request",
-                  "UPDATE requests SET status = 'failed', error = $2, finished_at = now(), updated_at = now()"
-                  " WHERE id = $1",
-                  2, false},
+                  "UPDATE requests SET status = 'failed', error = $2, lost_attempts = $3::int, finished_at = now(),"
+                  " updated_at = now() WHERE id = $1",
+                  3, false},
     /* The request's row repeated on each of its checkpoints (one row with NULL checkpoint columns
        when it has none); binary results, so every column but the body is cast to text. */
     [SQL_LOAD] = {"load_request",
@@ -100,7 +101,7 @@ static const cv_pgpipe_statement_t s_statements[SQL_COUNT] = {
                   " coalesce((SELECT f.approver FROM requests f WHERE f.parent_id = r.id), ''),"
                   " coalesce((SELECT to_char(f.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
                   "  FROM requests f WHERE f.parent_id = r.id), ''),"
-                  " coalesce(r.budget_micros::text, ''), r.max_attempts::text"
+                  " coalesce(r.budget_micros::text, ''), r.max_attempts::text, r.lost_attempts::text"
                   " FROM requests r LEFT JOIN checkpoints c ON c.request_id = r.id"
                   " WHERE r.id = $1 ORDER BY c.seq",
                   1, true},
@@ -110,7 +111,8 @@ static const cv_pgpipe_statement_t s_statements[SQL_COUNT] = {
     [SQL_PING] = {"ping", "SELECT 1", 0, false},
     /* A person's decision on a request pending approval ($1), in one statement: its waiting
        actions marked $3 (approved or rejected) by $4, the request done, and its follow-up $2
-       recorded with the first three checkpoints and the action rows copied. One row: the
+       recorded with the first three checkpoints (with no attempts: the follow-up counts its own)
+       and the action rows copied. One row: the
        follow-up's id, its approval and whether this statement made it, or '' when there is no
        request $1 at all; no row: it does not wait, or another decision on it committed while
        this one waited for the row's lock (its follow-up is not in this statement's snapshot).
@@ -136,7 +138,7 @@ static const cv_pgpipe_statement_t s_statements[SQL_COUNT] = {
                     "  FROM parent RETURNING id, approval),"
                     " copied AS ("
                     "  INSERT INTO checkpoints (request_id, seq, stage, body, elapsed_us, attempts)"
-                    "  SELECT $2, seq, stage, body, elapsed_us, attempts FROM checkpoints"
+                    "  SELECT $2, seq, stage, body, elapsed_us, 0 FROM checkpoints"
                     "  WHERE request_id = $1 AND seq <= 3 AND EXISTS (SELECT FROM follow_up) RETURNING 1),"
                     " copied_actions AS ("
                     "  INSERT INTO actions (request_id, action_id, kind, params, approver, decided_at)"
@@ -188,7 +190,8 @@ enum {
     LOAD_FOLLOW_UP_APPROVER,
     LOAD_FOLLOW_UP_AT,
     LOAD_BUDGET,
-    LOAD_MAX_ATTEMPTS
+    LOAD_MAX_ATTEMPTS,
+    LOAD_LOST_ATTEMPTS
 };
 
 struct _orchestrator_store_t {
@@ -299,9 +302,9 @@ s_replay_checkpoint (orchestrator_request_t *request, const cv_pg_result_t *rows
         return 0;
     }
     /* the reply of a request stopped for its attempts follows the last stage that answered: the
-       stage that used them up left no checkpoint */
+       stage that used them up left no checkpoint, its attempts are the row's lost ones */
     if (seq == REQUEST_RESPOND + 1 && orchestrator_request_state (request) < REQUEST_RESPOND)
-        orchestrator_request_stop_for_attempts (request);
+        (void) orchestrator_request_stop_for_attempts (request); /* else out of order, below */
     if (seq != (int) orchestrator_request_state (request) + 1)
         return cv_error_set (err, CV_ERR_INTERNAL, "seq", "request %s: checkpoint %d out of order",
                              orchestrator_request_id (request), seq);
@@ -337,6 +340,7 @@ s_rebuild (const cv_pg_result_t *rows, const char *id, cv_error_t *err)
                                     .budget_micros = *budget ? strtoull (budget, NULL, 10) : 0,
                                     .max_attempts = (uint32_t) cv_pg_result_int (rows, 0, LOAD_MAX_ATTEMPTS)};
     orchestrator_request_set_limits (request, &limits);
+    orchestrator_request_note_lost_attempts (request, (uint32_t) cv_pg_result_int (rows, 0, LOAD_LOST_ATTEMPTS));
     const char *parent_id = cv_pg_result_text (rows, 0, LOAD_PARENT_ID);
     if (*parent_id)
         orchestrator_request_set_follow_up_of (request, parent_id,
@@ -533,16 +537,19 @@ orchestrator_store_checkpoint (orchestrator_store_t *self, const orchestrator_re
     size_t size;
     const uint8_t *body = orchestrator_request_result_bytes (request, stage, &size);
     assert (body);
-    char seq[8], elapsed[24], attempts[16];
+    char seq[8], elapsed[24], attempts[16], lost[16];
     snprintf (seq, sizeof seq, "%d", stage + 1);
     snprintf (elapsed, sizeof elapsed, "%lld", (long long) orchestrator_request_stage_us (request, stage));
     snprintf (attempts, sizeof attempts, "%u", orchestrator_request_stage_attempts (request, stage));
+    snprintf (lost, sizeof lost, "%u", orchestrator_request_lost_attempts (request));
     const cv_envelope_t *result = orchestrator_request_result (request, stage);
     char *actions = s_actions_json (stage == REQUEST_DECIDE ? result->decision : NULL);
     char *performed = s_performed_json (stage == REQUEST_EXECUTE ? result->action_results : NULL);
     /* The row changes only with the last one, whenever it is written: a failure is written by
        orchestrator_store_fail, after the checkpoints. */
     bool last = stage == REQUEST_STAGES - 1;
+    /* $1..$5 alike; then SQL_CHECKPOINT's actions, outcomes and attempts, or SQL_LAST_CHECKPOINT's
+       status, attempts and the lost attempts */
     const char *values[] = {orchestrator_request_id (request),
                             seq,
                             orchestrator_request_stage_name ((orchestrator_state_t) stage),
@@ -554,7 +561,7 @@ orchestrator_store_checkpoint (orchestrator_store_t *self, const orchestrator_re
                             last        ? attempts
                             : performed ? performed
                                         : "",
-                            attempts};
+                            last ? lost : attempts};
     int lengths[] = {0, 0, 0, (int) size, 0, 0, 0, 0};
     int formats[] = {0, 0, 0, 1, 0, 0, 0, 0};
     int statement = last ? SQL_LAST_CHECKPOINT : SQL_CHECKPOINT;
@@ -570,7 +577,9 @@ orchestrator_store_fail (orchestrator_store_t *self, const orchestrator_request_
                          void *owner, cv_error_t *err)
 {
     const char *error = orchestrator_request_error (request);
-    const char *values[] = {orchestrator_request_id (request), error ? error : "failed"};
+    char lost[16];
+    snprintf (lost, sizeof lost, "%u", orchestrator_request_lost_attempts (request));
+    const char *values[] = {orchestrator_request_id (request), error ? error : "failed", lost};
     return s_run (s_pipe_of (self, orchestrator_request_id (request)), s_operation_new (self, SQL_FAIL, fn, owner),
                   values, NULL, NULL, err);
 }

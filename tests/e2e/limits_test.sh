@@ -7,9 +7,9 @@
 #     request read back from its checkpoints.
 #   - The same question with room for the call: answered, the call's cost in the document; then
 #     again with no room, answered from the gatherer's cache, which costs nothing.
-#   - A hung gatherer under an orchestrator that allows 4 stage attempts a request: the gather
-#     stage's attempts use up the rest, the request stops out_of_attempts, and its reply still
-#     comes, within the request's deadline.
+#   - A hung gatherer under an orchestrator that allows 5 stage attempts a request (and 5 a
+#     stage): the gather stage's attempts use up the rest, the request stops out_of_attempts, and
+#     its reply still comes, within the request's deadline; read back, it counts the same attempts.
 source "$(dirname "$0")/lib.sh"
 e2e_setup limits
 e2e_start_bankapi --verbose
@@ -57,11 +57,11 @@ e2e_expect "cached" "${answer#* }" \
 [[ $(fx_calls) == 1 ]] || e2e_fail "the cached answer called the FX service"
 e2e_ok "a paid call within the budget is charged; a cached one is free"
 
-# 3. Four stage attempts a request, a gatherer that never answers: the intent takes one, the
-# gather stage the other three, and the reply goes past the limit. Its heartbeats stopped with it:
+# 3. Five stage attempts a request, a gatherer that never answers: the intent takes one, the
+# gather stage the other four, and the reply goes past the limit. Its heartbeats stopped with it:
 # a long liveness keeps it counted as alive, so every attempt goes to it and times out.
 e2e_kill orchestrator
-e2e_start_orchestrator --request-attempts 4 --attempt-timeout-ms 500 --liveness 100
+e2e_start_orchestrator --request-attempts 5 --max-attempts 5 --attempt-timeout-ms 500 --liveness 100
 e2e_wait_ready
 kill -STOP "${E2E_PIDS[gatherer-1]}"
 started=$SECONDS
@@ -71,13 +71,14 @@ kill -CONT "${E2E_PIDS[gatherer-1]}"
 answer=${answer#* }
 id=$(jq -r .request_id <<<"$answer")
 e2e_expect "out of attempts" "$answer" \
-    '.status == "out_of_attempts" and .stopped == "out_of_attempts" and .attempts.limit == 4
-     and .attempts.used >= 4 and (.evidence | not) and (.decision | not)
+    '.status == "out_of_attempts" and .stopped == "out_of_attempts" and .attempts.limit == 5
+     and .attempts.used >= 6 and (.evidence | not) and (.decision | not)
      and .reply.template == "stopped.out_of_attempts"'
 ((SECONDS - started < 15)) || e2e_fail "the reply took $((SECONDS - started)) s, past the request's deadline"
+used=$(jq .attempts.used <<<"$answer")
 e2e_expect "out of attempts, read back" "$(curl -sS "$E2E_API/v1/requests/$id")" \
-    '.status == "out_of_attempts" and .reply.template == "stopped.out_of_attempts"
-     and ([.checkpoints[].stage] == ["intent", "respond"])'
+    ".status == \"out_of_attempts\" and .reply.template == \"stopped.out_of_attempts\" and .attempts.used == $used
+     and ([.checkpoints[].stage] == [\"intent\", \"respond\"])"
 [[ $(e2e_psql -c "SELECT status FROM requests WHERE id = '$id'") == out_of_attempts ]] ||
     e2e_fail "the request's row does not say out_of_attempts"
 [[ $(e2e_psql -c "SELECT count(*) FROM bank.applied_actions") == 0 ]] || e2e_fail "a stopped request acted"
