@@ -15,6 +15,8 @@
      RESPOND  waiting for the responder's Reply, written from the results of all the above
      DONE     the reply is checkpointed; final
      FAILED   a stage failed for good (deadline, attempts, invalid result); final
+   A stage result is accepted only when it is the body the current state waits for and it is
+   valid; the caller checkpoints it before sending the next stage (write-ahead).
 
    Limits (orchestrator_request_set_limits): a cost budget, which every stage is sent with as
    what is left of it, and a number of stage attempts, retries included. A request stops, and
@@ -22,11 +24,14 @@
    (RespondRequest.stopped), when a stage left a spend undone because it did not fit the budget
    left (or spent past it), or when its attempts are used up: a stage before the reply due with
    none left, or a stage whose workers failed until the last of them went. The reply gets one
-   attempt past the limit, stopped or not (it tells what the stages did); a stopped request ends DONE with the status
-   word "over_budget" or "out_of_attempts". What it spent is the sum of its stages' results
-   (orchestrator_request_spend), so a request read back from its checkpoints knows it again. A stage result is accepted
-   only when it is the body the current state waits for and it is valid; the caller checkpoints it before sending the
-   next stage (write-ahead). */
+   attempt past the limit, stopped or not (it tells what the stages did). A stopped request ends
+   DONE with the status word "over_budget" or "out_of_attempts".
+
+   What a request spent is the sum of its stages' results (orchestrator_request_spend), so a
+   request read back from its checkpoints knows it again; its attempts are its checkpoints' and,
+   for the stage that failed for good, the row's lost attempts. Not counted: the spend of an
+   attempt whose answer never came, and the attempts of a stage at a worker when the request was
+   parked or its orchestrator stopped. A follow-up counts its own attempts, not its parent's. */
 #ifndef ORCHESTRATOR_REQUEST_H
 #define ORCHESTRATOR_REQUEST_H
 
