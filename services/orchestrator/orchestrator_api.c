@@ -50,23 +50,30 @@ s_only_fields (json_t *body, const char *const *fields, cv_error_t *err)
     return 0;
 }
 
-/* A customer's text: 1..CV_TEXT_MAX_BYTES bytes, not only blanks, no NUL. */
+int
+orchestrator_api_check_text (json_t *value, const char *field, cv_error_t *err)
+{
+    const char *text = json_string_value (value);
+    size_t length = json_string_length (value);
+    if (!text)
+        return cv_error_set (err, CV_ERR_INVALID, field, "%s must be a string", field);
+    if (length == 0 || strspn (text, " \t\r\n") == length)
+        return cv_error_set (err, CV_ERR_INVALID, field, "%s must not be empty", field);
+    if (length > CV_TEXT_MAX_BYTES)
+        return cv_error_set (err, CV_ERR_INVALID, field, "%s is %zu bytes, over the limit of %d", field, length,
+                             CV_TEXT_MAX_BYTES);
+    if (strlen (text) != length)
+        return cv_error_set (err, CV_ERR_INVALID, field, "%s must not contain NUL characters", field);
+    return 0;
+}
+
+/* A customer's text, as orchestrator_api_check_text says. */
 static int
 s_text (json_t *body, bool required, const char **out, cv_error_t *err)
 {
     if (s_string (body, "text", required, out, err))
         return -1;
-    if (!*out)
-        return 0;
-    size_t length = json_string_length (json_object_get (body, "text"));
-    if (length == 0 || strspn (*out, " \t\r\n") == length)
-        return cv_error_set (err, CV_ERR_INVALID, "text", "text must not be empty");
-    if (length > CV_TEXT_MAX_BYTES)
-        return cv_error_set (err, CV_ERR_INVALID, "text", "text is %zu bytes, over the limit of %d", length,
-                             CV_TEXT_MAX_BYTES);
-    if (strlen (*out) != length)
-        return cv_error_set (err, CV_ERR_INVALID, "text", "text must not contain NUL characters");
-    return 0;
+    return *out ? orchestrator_api_check_text (json_object_get (body, "text"), "text", err) : 0;
 }
 
 int

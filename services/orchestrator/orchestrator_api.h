@@ -27,6 +27,10 @@ typedef struct {
 int orchestrator_api_parse_submission (json_t *body, orchestrator_submission_t *submission,
                                        cv_error_t *err) CV_MUST_CHECK;
 
+/* value is a customer's text: a string of 1..CV_TEXT_MAX_BYTES bytes, not only blanks, with no
+   NUL; -1 with err naming field otherwise. */
+int orchestrator_api_check_text (json_t *value, const char *field, cv_error_t *err) CV_MUST_CHECK;
+
 /* A checked tool test; the strings and slots are borrowed from the JSON body. */
 typedef struct {
     const char *user_id;

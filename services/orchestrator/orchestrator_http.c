@@ -30,6 +30,9 @@ struct _orchestrator_exchange_t {
     struct MHD_Response *response; /* the answer, once there is one */
     unsigned status;
     char *headers[MAX_HEADERS][2];
+    orchestrator_http_shape_fn *shape; /* NULL: answers go as they are */
+    void *shape_arg;
+    const char *content_type;      /* of the answer: static text; NULL for JSON */
     orchestrator_exchange_t *next; /* in the http's list of open exchanges */
 };
 
@@ -106,7 +109,8 @@ s_queue (orchestrator_exchange_t *exchange)
     for (int i = 0; i < MAX_HEADERS; i++)
         if (exchange->headers[i][0])
             MHD_add_response_header (exchange->response, exchange->headers[i][0], exchange->headers[i][1]);
-    MHD_add_response_header (exchange->response, "Content-Type", "application/json");
+    MHD_add_response_header (exchange->response, "Content-Type",
+                             exchange->content_type ? exchange->content_type : "application/json");
     return MHD_queue_response (exchange->connection, exchange->status, exchange->response);
 }
 
@@ -304,10 +308,18 @@ orchestrator_http_add_header (orchestrator_exchange_t *exchange, const char *nam
         }
 }
 
+static void s_respond (orchestrator_exchange_t *exchange, unsigned status, char *body, size_t size);
+
 void
 orchestrator_http_answer (orchestrator_exchange_t *exchange, unsigned status, json_t *document)
 {
     assert (exchange && !exchange->response);
+    orchestrator_http_shape_fn *shape = exchange->shape;
+    if (shape) {
+        exchange->shape = NULL; /* the shape answers through here */
+        shape (exchange->shape_arg, exchange, status, document);
+        return;
+    }
     char *text = json_dumps (document, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION (6));
     json_decref (document);
     size_t length = text ? strlen (text) : 0;
@@ -316,8 +328,24 @@ orchestrator_http_answer (orchestrator_exchange_t *exchange, unsigned status, js
     line[length] = '\n';
     line[length + 1] = '\0';
     free (text);
+    s_respond (exchange, status, line, length + 1);
+}
+
+void
+orchestrator_http_answer_text (orchestrator_exchange_t *exchange, unsigned status, const char *content_type, char *text)
+{
+    assert (exchange && !exchange->response && content_type && text);
+    exchange->shape = NULL;
+    exchange->content_type = content_type;
+    s_respond (exchange, status, text, strlen (text));
+}
+
+/* Answers with the size bytes at body (taken, malloc'd). */
+static void
+s_respond (orchestrator_exchange_t *exchange, unsigned status, char *body, size_t size)
+{
     exchange->status = status;
-    exchange->response = MHD_create_response_from_buffer (length + 1, line, MHD_RESPMEM_MUST_FREE);
+    exchange->response = MHD_create_response_from_buffer (size, body, MHD_RESPMEM_MUST_FREE);
     orchestrator_http_t *self = exchange->http;
     if (!exchange->connection) {
         /* The client is gone: nothing to send, nothing left to keep. */
@@ -331,6 +359,13 @@ orchestrator_http_answer (orchestrator_exchange_t *exchange, unsigned status, js
         if (!self->in_callback) /* else the MHD_run under way arms the timer when it returns */
             s_run_soon (self);
     }
+}
+
+void
+orchestrator_http_set_shape (orchestrator_exchange_t *exchange, orchestrator_http_shape_fn *shape, void *arg)
+{
+    exchange->shape = shape;
+    exchange->shape_arg = arg;
 }
 
 static void

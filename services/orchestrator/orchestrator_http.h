@@ -42,6 +42,19 @@ void orchestrator_http_answer_unavailable (orchestrator_exchange_t *exchange, co
     __attribute__ ((format (printf, 3, 4)));
 /* The request's header name (case-insensitive), or NULL; borrowed, valid while the handler runs. */
 const char *orchestrator_http_header (orchestrator_exchange_t *exchange, const char *name);
+/* Answers exchange with status and text (taken, malloc'd, NUL-terminated) as content_type
+   (static text, e.g. text/event-stream). After this the exchange is gone. */
+void orchestrator_http_answer_text (orchestrator_exchange_t *exchange, unsigned status, const char *content_type,
+                                    char *text);
+
+/* Gives the answer of status and document (taken) another form, e.g. the OpenAI-compatible
+   routes' (orchestrator_chat.h), and answers exchange with it: orchestrator_http_answer (which no
+   longer shapes it) or orchestrator_http_answer_text. arg is borrowed. */
+typedef void (orchestrator_http_shape_fn) (void *arg, orchestrator_exchange_t *exchange, unsigned status,
+                                           json_t *document);
+/* Every answer of the exchange, whoever gives it (errors included), goes through shape. */
+void orchestrator_http_set_shape (orchestrator_exchange_t *exchange, orchestrator_http_shape_fn *shape, void *arg);
+
 /* Adds a header to the exchange's coming answer, e.g. Retry-After. */
 void orchestrator_http_add_header (orchestrator_exchange_t *exchange, const char *name, const char *value);
 

@@ -9,20 +9,12 @@
 #include "cv_alloc.h"
 #include "cv_probe.h"
 #include "orchestrator_api.h"
+#include "orchestrator_chat.h"
 
+/* Starts a request for submission, or answers why not now. */
 static void
-s_post_request (orchestrator_routes_t *self, orchestrator_exchange_t *exchange, json_t *body)
+s_submit (orchestrator_routes_t *self, orchestrator_exchange_t *exchange, const orchestrator_submission_t *submission)
 {
-    orchestrator_submission_t submission;
-    cv_error_t err;
-    if (!body) {
-        orchestrator_http_answer_error (exchange, MHD_HTTP_BAD_REQUEST, "invalid_json", "a JSON body is required");
-        return;
-    }
-    if (orchestrator_api_parse_submission (body, &submission, &err)) {
-        orchestrator_http_answer_error (exchange, MHD_HTTP_BAD_REQUEST, "invalid_field", "%s", err.message);
-        return;
-    }
     size_t in_flight = orchestrator_flights_size (self->flights);
     size_t queued = orchestrator_broker_queued (self->broker, "intent");
     if (in_flight >= self->max_in_flight || queued >= self->max_queued) {
@@ -40,16 +32,59 @@ s_post_request (orchestrator_routes_t *self, orchestrator_exchange_t *exchange, 
         return;
     }
     orchestrator_request_t *request = orchestrator_request_new (
-        NULL, NULL, submission.user_id, submission.session_id, submission.text, submission.idempotency_key,
+        NULL, NULL, submission->user_id, submission->session_id, submission->text, submission->idempotency_key,
         (uint64_t) zclock_time () + (uint64_t) self->request_timeout_ms);
     /* a submission may lower the configured budget, never raise it */
     orchestrator_limits_t limits = self->limits;
-    if (submission.has_budget && (!limits.budgeted || submission.budget_micros < limits.budget_micros)) {
+    if (submission->has_budget && (!limits.budgeted || submission->budget_micros < limits.budget_micros)) {
         limits.budgeted = true;
-        limits.budget_micros = submission.budget_micros;
+        limits.budget_micros = submission->budget_micros;
     }
     orchestrator_request_set_limits (request, &limits);
     orchestrator_flights_start (self->flights, &request, exchange);
+}
+
+static void
+s_post_request (orchestrator_routes_t *self, orchestrator_exchange_t *exchange, json_t *body)
+{
+    orchestrator_submission_t submission;
+    cv_error_t err;
+    if (!body) {
+        orchestrator_http_answer_error (exchange, MHD_HTTP_BAD_REQUEST, "invalid_json", "a JSON body is required");
+        return;
+    }
+    if (orchestrator_api_parse_submission (body, &submission, &err)) {
+        orchestrator_http_answer_error (exchange, MHD_HTTP_BAD_REQUEST, "invalid_field", "%s", err.message);
+        return;
+    }
+    s_submit (self, exchange, &submission);
+}
+
+/* POST /v1/chat/completions: a request whose answers, errors included, take OpenAI's shapes. */
+static void
+s_post_chat (orchestrator_routes_t *self, orchestrator_exchange_t *exchange, json_t *body)
+{
+    orchestrator_submission_t submission;
+    cv_error_t err;
+    const char *user = self->chat.user_header ? orchestrator_http_header (exchange, self->chat.user_header) : NULL;
+    if (!body) {
+        orchestrator_http_answer (
+            exchange, MHD_HTTP_BAD_REQUEST,
+            orchestrator_chat_error (MHD_HTTP_BAD_REQUEST, "a JSON body is required", NULL, "invalid_json"));
+        return;
+    }
+    bool stream;
+    if (orchestrator_chat_parse (&self->chat, body, user, &submission, &stream, &err)) {
+        bool unknown_model = streq (err.field, "model") && json_is_string (json_object_get (body, "model"));
+        unsigned status = unknown_model ? MHD_HTTP_NOT_FOUND : MHD_HTTP_BAD_REQUEST;
+        orchestrator_http_answer (exchange, status,
+                                  orchestrator_chat_error (status, err.message, err.field,
+                                                           unknown_model ? "model_not_found" : "invalid_value"));
+        return;
+    }
+    orchestrator_http_set_shape (exchange, stream ? orchestrator_chat_answer_stream : orchestrator_chat_answer,
+                                 &self->chat);
+    s_submit (self, exchange, &submission);
 }
 
 static void
@@ -144,6 +179,10 @@ orchestrator_routes_handle (void *arg, orchestrator_exchange_t *exchange, const 
         s_readyz (self, exchange);
     else if (streq (path, "/v1/requests") && post)
         s_post_request (self, exchange, body);
+    else if (streq (path, "/v1/chat/completions") && post)
+        s_post_chat (self, exchange, body);
+    else if (streq (path, "/v1/models") && get)
+        orchestrator_http_answer (exchange, MHD_HTTP_OK, orchestrator_chat_models (&self->chat));
     else if (strncmp (path, prefix, strlen (prefix)) == 0 && get)
         s_get_request (self, exchange, path + strlen (prefix));
     else if (strncmp (path, prefix, strlen (prefix)) == 0 && post
@@ -154,8 +193,8 @@ orchestrator_routes_handle (void *arg, orchestrator_exchange_t *exchange, const 
     else if (streq (path, "/v1/tools/test") && post)
         orchestrator_toolcheck_start (self->toolcheck, exchange, body);
     else if (streq (path, "/healthz") || streq (path, "/readyz") || streq (path, "/v1/requests")
-             || streq (path, "/v1/tools/test") || streq (path, "/v1/approvals")
-             || strncmp (path, prefix, strlen (prefix)) == 0)
+             || streq (path, "/v1/tools/test") || streq (path, "/v1/approvals") || streq (path, "/v1/chat/completions")
+             || streq (path, "/v1/models") || strncmp (path, prefix, strlen (prefix)) == 0)
         orchestrator_http_answer_error (exchange, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
                                         "%s is not allowed on %s", method, path);
     else

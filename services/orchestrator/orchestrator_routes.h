@@ -16,6 +16,7 @@
 #include "cv_log.h"
 #include "orchestrator_approvals.h"
 #include "orchestrator_broker.h"
+#include "orchestrator_chat.h"
 #include "orchestrator_flights.h"
 #include "orchestrator_http.h"
 #include "orchestrator_store.h"
@@ -29,10 +30,11 @@ typedef struct {
     orchestrator_toolcheck_t *toolcheck;
     orchestrator_approvals_t *approvals;
     cv_log_t *log;
-    size_t max_in_flight;         /* requests in memory before answering 503 */
-    size_t max_queued;            /* stages waiting for an intent worker before answering 503 */
-    int request_timeout_ms;       /* a new request's deadline */
-    orchestrator_limits_t limits; /* a new request's, unless it asks for a lower budget */
+    size_t max_in_flight;            /* requests in memory before answering 503 */
+    size_t max_queued;               /* stages waiting for an intent worker before answering 503 */
+    int request_timeout_ms;          /* a new request's deadline */
+    orchestrator_limits_t limits;    /* a new request's, unless it asks for a lower budget */
+    orchestrator_chat_config_t chat; /* the OpenAI-compatible routes' */
 } orchestrator_routes_t;
 
 /* An orchestrator_http_handler_fn; arg is an orchestrator_routes_t. */

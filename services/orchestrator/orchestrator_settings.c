@@ -57,6 +57,12 @@ static const cv_setting_field_t s_fields[] = {
     {{"request-attempts", CV_SETTING_INT, "10", 0, 1000,
       "stage attempts a request may use in all, retries included (0: no limit; else at least 5)"},
      CV_SETTING_UNBOUND},
+    {{"chat-model", CV_SETTING_STRING, "conveyor", 0, 0,
+      "the model name the agent answers to on POST /v1/chat/completions and GET /v1/models"},
+     AT (chat_model, const char *)},
+    {{"chat-user-header", CV_SETTING_STRING, "X-User-Id", 0, 0,
+      "the header with the customer's id for a chat completion without `user` (empty: none)"},
+     AT (chat_user_header, const char *)},
     /* the launcher's: the log's debug events */
     {{"verbose", CV_SETTING_BOOL, "false", 0, 0, "log debug events"}, CV_SETTING_UNBOUND},
 };
@@ -71,6 +77,9 @@ s_prepare (void *config, const cv_settings_t *settings, cv_error_t *err)
         return cv_error_set (err, CV_ERR_INVALID, "durability", "--durability must be sync, async or exit, not '%s'",
                              name);
     self->durability = (orchestrator_durability_t) durability;
+    if (!cv_name_valid (cv_settings_string (settings, "chat-model")))
+        return cv_error_set (err, CV_ERR_INVALID, "chat-model",
+                             "--chat-model must be 1..%d characters of " CV_NAME_CHARS, CV_NAME_MAX_BYTES);
     const char *budget = cv_settings_string (settings, "budget");
     long attempts = cv_settings_int (settings, "request-attempts");
     if (attempts > 0 && attempts < REQUEST_STAGES)

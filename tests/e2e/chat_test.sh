@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# End to end: the OpenAI-compatible front door, as an OpenAI client speaks to it. With the whole
+# stack and a real PostgreSQL:
+#   - GET /v1/models lists the agent as one model.
+#   - POST /v1/chat/completions: the last user message is the request, `user` (or the X-User-Id
+#     header) the customer; the answer is a chat.completion whose assistant message is the reply,
+#     with conveyor's request id, which GET /v1/requests/{id} knows.
+#   - stream: true answers server-sent events: the reply, the reason it ended, [DONE].
+#   - Mistakes get OpenAI's error shape: an unknown model (404), a last message that is not the
+#     user's, no user, a stream flag that is not a boolean; and a request whose decision worker is
+#     gone times out into an error of that shape carrying its request id.
+source "$(dirname "$0")/lib.sh"
+e2e_setup chat
+e2e_start_bankapi
+e2e_start_orchestrator --chat-model bank-desk --request-timeout-ms 3000
+for service in intent gatherer decision executor responder; do
+    e2e_start_worker "$service" "$service-1"
+done
+e2e_wait_ready
+
+# chat BODY [HEADER]: prints "STATUS BODY" of POST /v1/chat/completions.
+chat() {
+    local header=()
+    [[ -n ${2:-} ]] && header=(-H "$2")
+    curl -sS -m 30 -o "$E2E_DIR/body" -w '%{http_code}' -X POST "$E2E_API/v1/chat/completions" \
+        -H 'Content-Type: application/json' "${header[@]}" --data-binary "$1" >"$E2E_DIR/status" || true
+    printf '%s %s' "$(cat "$E2E_DIR/status")" "$(cat "$E2E_DIR/body")"
+}
+
+e2e_expect "the models" "$(curl -sS "$E2E_API/v1/models")" \
+    '.object == "list" and (.data | length) == 1 and .data[0].id == "bank-desk" and .data[0].object == "model"'
+e2e_ok "GET /v1/models lists the agent"
+
+answer=$(chat '{"model": "bank-desk", "user": "cust-1", "temperature": 0.3,
+  "messages": [{"role": "system", "content": "You are a bank."}, {"role": "user", "content": "hello"},
+               {"role": "assistant", "content": "How can I help?"}, {"role": "user", "content": "I lost my card"}]}')
+[[ ${answer%% *} == 200 ]] || e2e_fail "a chat completion: ${answer%% *} ${answer#* }"
+answer=${answer#* }
+e2e_expect "a chat completion" "$answer" \
+    '.object == "chat.completion" and .model == "bank-desk" and (.id | startswith("chatcmpl-r-"))
+     and .choices[0].message.role == "assistant" and (.choices[0].message.content | contains("4417"))
+     and .choices[0].finish_reason == "stop" and .usage.total_tokens == 0
+     and .conveyor.status == "done" and .id == "chatcmpl-" + .conveyor.request_id'
+id=$(jq -r .conveyor.request_id <<<"$answer")
+e2e_expect "the chat's request" "$(curl -sS "$E2E_API/v1/requests/$id")" \
+    '.status == "done" and .user_id == "cust-1" and .intent.name == "lost_or_stolen_card" and .reply.template == "lost_card_freeze.done"'
+e2e_ok "a chat completion is a conveyor request, answered as the assistant's message"
+
+answer=$(chat '{"model": "bank-desk", "messages": [{"role": "user", "content": "Where is my new card? It still hasnt arrived"}]}' 'X-User-Id: cust-1')
+[[ ${answer%% *} == 200 ]] || e2e_fail "the user from the header: ${answer%% *} ${answer#* }"
+e2e_expect "the user from the header" "${answer#* }" '.choices[0].message.content | contains("9052")'
+e2e_ok "the customer may come in the X-User-Id header"
+
+# Streamed: server-sent events, the reply in the first chunk, finish_reason in the last, then [DONE].
+curl -sS -m 30 -D "$E2E_DIR/headers" -o "$E2E_DIR/events" -X POST "$E2E_API/v1/chat/completions" \
+    -H 'Content-Type: application/json' \
+    --data-binary '{"model": "bank-desk", "user": "cust-1", "stream": true, "messages": [{"role": "user", "content": "What is the exchange rate for USD?"}]}'
+grep -qi '^content-type: text/event-stream' "$E2E_DIR/headers" || e2e_fail "a stream is not text/event-stream: $(cat "$E2E_DIR/headers")"
+[[ $(grep -c '^data: ' "$E2E_DIR/events") == 3 && $(grep '^data: ' "$E2E_DIR/events" | tail -1) == 'data: [DONE]' ]] ||
+    e2e_fail "the events: $(cat "$E2E_DIR/events")"
+chunks=$(sed -n 's/^data: \({.*\)$/\1/p' "$E2E_DIR/events" | jq -s .)
+e2e_expect "the stream" "$chunks" \
+    'length == 2 and all(.[]; .object == "chat.completion.chunk" and .model == "bank-desk")
+     and .[0].id == .[1].id and .[0].choices[0].delta.role == "assistant"
+     and (.[0].choices[0].delta.content | test("1 EUR = [0-9.]+ USD")) and .[0].choices[0].finish_reason == null
+     and .[1].choices[0].finish_reason == "stop" and .[1].conveyor.status == "done"'
+e2e_ok "stream: true answers server-sent events ending in [DONE]"
+
+expect_error() { # DESCRIPTION STATUS PARAM ANSWER
+    [[ ${4%% *} == "$2" ]] || e2e_fail "$1: ${4%% *} ${4#* }"
+    e2e_expect "$1" "${4#* }" ".error.param == $3 and (.error.message | length > 0) and (.error.type | length > 0) and (.error.code | length > 0)"
+}
+expect_error "an unknown model" 404 '"model"' "$(chat '{"model": "gpt-4o", "user": "cust-1", "messages": [{"role": "user", "content": "hi"}]}')"
+expect_error "the assistant's last" 400 '"messages"' \
+    "$(chat '{"model": "bank-desk", "user": "cust-1", "messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yes?"}]}')"
+expect_error "no user" 400 '"user"' "$(chat '{"model": "bank-desk", "messages": [{"role": "user", "content": "hi"}]}')"
+expect_error "a stream that is not a boolean" 400 '"stream"' \
+    "$(chat '{"model": "bank-desk", "user": "cust-1", "stream": "yes", "messages": [{"role": "user", "content": "hi"}]}')"
+expect_error "no JSON" 400 null "$(chat '')"
+e2e_ok "mistakes are answered in OpenAI's error shape"
+
+e2e_kill decision-1
+answer=$(chat '{"model": "bank-desk", "user": "cust-1", "messages": [{"role": "user", "content": "I lost my card"}]}')
+expect_error "no decision worker" 504 null "$answer"
+e2e_expect "no decision worker" "${answer#* }" \
+    '.error.type == "server_error" and (.conveyor.request_id | startswith("r-")) and .conveyor.status == "failed"'
+e2e_ok "a request that fails is an OpenAI error with its request id"
