@@ -2,12 +2,17 @@
 #include "responder_guard.h"
 
 #include <assert.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cv_alloc.h"
 #include "cv_utf8.h"
+
+/* Conveyor's identifiers: a request id is "r-" and 21 hex digits, a trace id 32. */
+#define REQUEST_ID_HEX_DIGITS 21
+#define TRACE_ID_HEX_DIGITS 32
 
 /* Text that never belongs in a reply to a customer. Matched case-sensitively on the collapsed
    text, so "with the exception of" passes and "NullPointerException" does not. */
@@ -80,6 +85,59 @@ s_cut (char *text, size_t max_bytes)
     text[cut] = '\0';
 }
 
+/* The most digits a reply may show in one number: a card's last four are fine, a whole card or
+   account number is not. Digits in one number may be grouped by single spaces or dashes
+   ("4417 1234 5678 9012"); any other character ends it. */
+#define GUARD_MAX_NUMBER_DIGITS 11
+
+static bool
+s_is_digit (unsigned char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static bool
+s_is_hex (unsigned char c)
+{
+    return s_is_digit (c) || (c >= 'a' && c <= 'f');
+}
+
+/* True when text shows a number of more than GUARD_MAX_NUMBER_DIGITS digits. */
+static bool
+s_long_number (const char *text)
+{
+    size_t digits = 0;
+    for (const unsigned char *c = (const unsigned char *) text; *c; c++) {
+        if (s_is_digit (*c))
+            digits++;
+        else if (!((*c == ' ' || *c == '-') && digits > 0 && s_is_digit (c[1])))
+            digits = 0;
+        if (digits > GUARD_MAX_NUMBER_DIGITS)
+            return true;
+    }
+    return false;
+}
+
+/* True when text shows one of conveyor's own identifiers: a request id ("r-" and 21 hex digits)
+   or a trace id (32 hex digits), each standing alone. */
+static bool
+s_internal_id (const char *text)
+{
+    const unsigned char *start = (const unsigned char *) text;
+    for (const unsigned char *c = start; *c; c++) {
+        if (c > start && (isalnum (c[-1]) || c[-1] == '-'))
+            continue;
+        const unsigned char *hex = c[0] == 'r' && c[1] == '-' ? c + 2 : c;
+        size_t run = 0;
+        while (s_is_hex (hex[run]))
+            run++;
+        bool alone = !isalnum (hex[run]) && hex[run] != '-';
+        if (alone && ((hex != c && run == REQUEST_ID_HEX_DIGITS) || (hex == c && run == TRACE_ID_HEX_DIGITS)))
+            return true;
+    }
+    return false;
+}
+
 char *
 responder_guard_clean (const char *text, size_t max_bytes, cv_error_t *err)
 {
@@ -102,6 +160,14 @@ responder_guard_clean (const char *text, size_t max_bytes, cv_error_t *err)
             free (clean);
             return NULL;
         }
+    const char *why = s_long_number (clean)   ? "a card or account number: only its last four digits may show"
+                      : s_internal_id (clean) ? "an internal identifier"
+                                              : NULL;
+    if (why) {
+        cv_error_set (err, CV_ERR_INVALID, "reply.text", "reply contains %s", why);
+        free (clean);
+        return NULL;
+    }
     s_cut (clean, max_bytes);
     if (!*clean) {
         free (clean);
@@ -191,6 +257,20 @@ responder_guard_test (bool verbose)
     s_expect_refused ("see postgresql://app:secret@db/conveyor", "connection URL");
     s_expect_refused ("your request_id is 1234", "envelope field");
     s_expect_refused ("trace_id=0af7651916cd43dd8448eb211c80319c", "envelope field");
+
+    /* numbers: a card's last four, an amount, a phone number or a tracking number pass; a
+       whole card or account number, grouped or not, does not */
+    s_expect_clean ("Card ending 4417, 18.90 EUR, call +353 1 234 5678, tracking CP482913374IE.", 200,
+                    "Card ending 4417, 18.90 EUR, call +353 1 234 5678, tracking CP482913374IE.");
+    s_expect_clean ("ids 1234-5678-901 and 12 345 678 901", 200, "ids 1234-5678-901 and 12 345 678 901");
+    s_expect_refused ("Your card 4417123456789012 is frozen", "card or account number");
+    s_expect_refused ("Your card 4417 1234 5678 9012 is frozen", "card or account number");
+    s_expect_refused ("account 1234-5678-9012", "card or account number");
+    /* conveyor's own identifiers */
+    s_expect_refused ("Your request r-19d91be3d13fd13b425a8 is done", "internal identifier");
+    s_expect_refused ("(0d2787504ddde71452cf9d76152fd9bf)", "internal identifier");
+    s_expect_clean ("ref-1-1-8, xr-19d91be3d13fd13b425a8, r-19d91be3d13fd13b425a, deadbeef", 200,
+                    "ref-1-1-8, xr-19d91be3d13fd13b425a8, r-19d91be3d13fd13b425a, deadbeef");
 
     /* ordinary words that merely resemble markers pass */
     s_expect_clean ("With the exception of fees, an error: none. { braces } are fine.", 200,

@@ -4,8 +4,9 @@
    from database rows, either may carry newlines, tabs or runs of spaces), cut to a byte limit
    at a UTF-8 boundary, and only when it holds nothing that looks like an internal field or a
    failure's insides: a template placeholder, a stack trace, an exception, a database error,
-   an envelope field name. Such a reply is refused, not repaired: the caller renders the next
-   rung of its ladder instead. */
+   an envelope field name, a number of more than 11 digits (a whole card or account number: only
+   a card's last four digits may show), conveyor's own request or trace ids. Such a reply is
+   refused, not repaired: the caller renders the next rung of its ladder instead. */
 #ifndef RESPONDER_GUARD_H
 #define RESPONDER_GUARD_H
 
