@@ -44,6 +44,18 @@ cv_budget_release (cv_budget_t *self, uint64_t micros)
         self->left = cv_budget_add (self->left, micros);
 }
 
+bool
+cv_budget_settle (cv_budget_t *self, uint64_t reserved, uint64_t cost)
+{
+    if (cost <= reserved) {
+        cv_budget_release (self, reserved - cost);
+        return true;
+    }
+    if (!cv_budget_reserve (self, cost - reserved))
+        (void) cv_budget_reserve (self, self->left); /* all that is left, which always fits */
+    return false;
+}
+
 uint64_t
 cv_budget_add (uint64_t a, uint64_t b)
 {
@@ -93,6 +105,22 @@ cv_budget_test (bool verbose)
     cv_budget_release (&budget, 250);
     assert (budget.left == 250 && budget.spent == 750);
     assert (cv_budget_reserve (&budget, 250) && budget.left == 0);
+
+    /* Settling: what a spend did not use comes back; what it overran comes out of what is left,
+       as far as it goes. */
+    cv_budget_limit (&budget, 100);
+    assert (cv_budget_reserve (&budget, 60) && cv_budget_settle (&budget, 60, 20));
+    assert (budget.left == 80 && budget.spent == 20);
+    assert (cv_budget_reserve (&budget, 60) && cv_budget_settle (&budget, 60, 60));
+    assert (budget.left == 20 && budget.spent == 80);
+    cv_budget_limit (&budget, 100);
+    assert (cv_budget_reserve (&budget, 60) && !cv_budget_settle (&budget, 60, 70));
+    assert (budget.left == 30 && budget.spent == 70);
+    cv_budget_limit (&budget, 100);
+    assert (cv_budget_reserve (&budget, 60) && !cv_budget_settle (&budget, 60, 500));
+    assert (budget.left == 0 && budget.spent == 100);
+    cv_budget_from_wire (&budget, NULL);
+    assert (cv_budget_reserve (&budget, 60) && !cv_budget_settle (&budget, 60, 500) && budget.spent == 500);
 
     /* No budget on the wire: everything fits, and is still counted. */
     cv_budget_from_wire (&budget, NULL);

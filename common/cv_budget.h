@@ -39,6 +39,12 @@ bool cv_budget_reserve (cv_budget_t *self, uint64_t micros);
 /* Gives back micros of what was reserved (at most what was spent). */
 void cv_budget_release (cv_budget_t *self, uint64_t micros);
 
+/* Settles a spend reserved at reserved micros that cost cost: gives back what it did not spend.
+   A spend that cost more (an LLM provider counting more prompt tokens than the worst case
+   reckoned) takes the excess from what is left, as far as it goes. True when the cost stayed
+   within the reservation. */
+bool cv_budget_settle (cv_budget_t *self, uint64_t reserved, uint64_t cost);
+
 uint64_t cv_budget_add (uint64_t a, uint64_t b);
 uint64_t cv_budget_multiply (uint64_t a, uint64_t b);
 

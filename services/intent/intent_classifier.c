@@ -279,22 +279,6 @@ s_candidates (intent_result_t *result, const intent_prediction_t *prediction)
     result->candidate_count = prediction->count;
 }
 
-/* Settles a call reserved at reserved micros that cost cost: gives back what it did not spend.
-   A call can cost more only when the provider counts more prompt tokens than the bytes it was
-   sent (a chat template's own); the excess is then taken from what is left, as far as it goes.
-   True when the cost stayed within the reservation. */
-static bool
-s_settle (cv_budget_t *budget, uint64_t reserved, uint64_t cost)
-{
-    if (cost <= reserved) {
-        cv_budget_release (budget, reserved - cost);
-        return true;
-    }
-    if (!cv_budget_reserve (budget, cost - reserved))
-        (void) cv_budget_reserve (budget, budget->left); /* all that is left, which always fits */
-    return false;
-}
-
 /* Asks the LLM to choose, when its worst case fits budget; returns the label (borrowed from the
    model) or NULL, saying why in result->llm_note; result->spend gets what the call spent. */
 static const char *
@@ -334,7 +318,7 @@ s_ask_llm (intent_classifier_t *self, const char *text, const intent_prediction_
     cv_error_t err;
     const char *label = NULL;
     int rc = cv_llm_chat (self->llm, messages, 2, until, &reply, &err);
-    bool within = s_settle (budget, worst, reply.cost_micros);
+    bool within = cv_budget_settle (budget, worst, reply.cost_micros);
     result->spend.prompt_tokens = (uint64_t) reply.prompt_tokens;
     result->spend.completion_tokens = (uint64_t) reply.completion_tokens;
     result->spend.cost_micros = reply.cost_micros;
@@ -509,27 +493,6 @@ s_sharer (void *args)
     return NULL;
 }
 
-/* Settling reservations: what a call did not cost comes back; what it cost beyond comes out of
-   what is left, as far as it goes. */
-static void
-s_test_settle (void)
-{
-    cv_budget_t budget;
-    cv_budget_limit (&budget, 100);
-    assert (cv_budget_reserve (&budget, 60) && s_settle (&budget, 60, 20));
-    assert (budget.left == 80 && budget.spent == 20);
-    assert (cv_budget_reserve (&budget, 60) && s_settle (&budget, 60, 60));
-    assert (budget.left == 20 && budget.spent == 80);
-    cv_budget_limit (&budget, 100);
-    assert (cv_budget_reserve (&budget, 60) && !s_settle (&budget, 60, 70));
-    assert (budget.left == 30 && budget.spent == 70);
-    cv_budget_limit (&budget, 100);
-    assert (cv_budget_reserve (&budget, 60) && !s_settle (&budget, 60, 500));
-    assert (budget.left == 0 && budget.spent == 100);
-    cv_budget_from_wire (&budget, NULL);
-    assert (cv_budget_reserve (&budget, 60) && !s_settle (&budget, 60, 500) && budget.spent == 500);
-}
-
 /* The budget decides whether the LLM is asked. Its endpoint refuses connections (a socket bound
    and never listening), so an asked LLM fails at once, and says so in the note. */
 static void
@@ -683,7 +646,6 @@ intent_classifier_test (bool verbose)
     assert (intent_classifier_classify (classifier, "caf\xc3", 0, NULL, 2026, 3, 18, &result, &err) == -1);
     intent_classifier_destroy (&classifier);
 
-    s_test_settle ();
     s_test_budget (path, guess);
 
     /* Without a model: rules, then `unknown` by the fallback method. */

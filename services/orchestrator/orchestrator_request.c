@@ -280,9 +280,13 @@ void
 orchestrator_request_spend (const orchestrator_request_t *self, orchestrator_spend_t *spend)
 {
     *spend = (orchestrator_spend_t){0};
-    const cv_envelope_t *intent = self->results[REQUEST_INTENT];
-    if (intent && intent->intent->spend) {
-        const Conveyor__V1__Spend *llm = intent->intent->spend;
+    const cv_envelope_t *intent = self->results[REQUEST_INTENT], *reply = self->results[REQUEST_RESPOND];
+    const Conveyor__V1__Spend *llm_spends[] = {intent ? intent->intent->spend : NULL,
+                                               reply ? reply->reply->spend : NULL};
+    for (size_t i = 0; i < sizeof llm_spends / sizeof *llm_spends; i++) {
+        const Conveyor__V1__Spend *llm = llm_spends[i];
+        if (!llm)
+            continue;
         spend->prompt_tokens = cv_budget_add (spend->prompt_tokens, llm->prompt_tokens);
         spend->completion_tokens = cv_budget_add (spend->completion_tokens, llm->completion_tokens);
         spend->llm_micros = cv_budget_add (spend->llm_micros, llm->cost_micros);
@@ -886,6 +890,7 @@ typedef struct {
     uint64_t tool_micros;  /* the evidence has one tool that cost this ... */
     bool tool_refused;     /* ... or was left undone for the budget */
     uint32_t attempts;     /* each stage took this many attempts; 0: one */
+    uint64_t reply_micros; /* the responder's LLM spent this */
 } s_script_t;
 
 /* A worker's reply to request with a body of body_case, unpacked from the bytes it came in
@@ -970,9 +975,16 @@ s_reply (const cv_envelope_t *request, cv_body_t body_case, const s_script_t *sc
         }
         break;
     }
-    case CONVEYOR__V1__ENVELOPE__BODY_REPLY:
-        cv_envelope_set_reply (reply, arena)->text = "Your card ending 4417 is frozen.";
+    case CONVEYOR__V1__ENVELOPE__BODY_REPLY: {
+        Conveyor__V1__Reply *written = cv_envelope_set_reply (reply, arena);
+        written->text = "Your card ending 4417 is frozen.";
+        if (script->reply_micros) {
+            written->spend = cv_envelope_spend_new (arena);
+            written->spend->completion_tokens = 30;
+            written->spend->cost_micros = script->reply_micros;
+        }
         break;
+    }
     default: {
         cv_error_t bad;
         cv_error_set (&bad, CV_ERR_INVALID, NULL, "bad");
@@ -1058,8 +1070,12 @@ s_test_limits (void)
 {
     cv_error_t err;
     /* within the budget: each stage hears what is left, the document sums the spend */
-    s_script_t spending = {
-        .with_action = true, .result_id = "a-1", .results = 1, .llm_micros = 1200, .tool_micros = 3000};
+    s_script_t spending = {.with_action = true,
+                           .result_id = "a-1",
+                           .results = 1,
+                           .llm_micros = 1200,
+                           .tool_micros = 3000,
+                           .reply_micros = 500};
     orchestrator_request_t *request = s_limited (true, 5000, 0);
     assert (s_budget_left (request) == 5000 && orchestrator_request_attempts_allowed (request) == 0);
     assert (s_run_stage (request, &spending, &err) == 0 && s_budget_left (request) == 3800);
@@ -1068,8 +1084,9 @@ s_test_limits (void)
         assert (s_run_stage (request, &spending, &err) == 0);
     assert (s_equal (orchestrator_request_status (request), "done"));
     json_t *document = orchestrator_request_to_json (request, false);
-    assert (json_real_value (s_field (document, "cost", "total")) == 0.0042);
-    assert (json_real_value (s_field (document, "cost", "llm")) == 0.0012);
+    assert (json_real_value (s_field (document, "cost", "total")) == 0.0047); /* the reply's LLM too */
+    assert (json_real_value (s_field (document, "cost", "llm")) == 0.0017);
+    assert (json_integer_value (s_field (document, "cost", "completion_tokens")) == 50);
     assert (json_real_value (s_field (document, "cost", "tools")) == 0.003);
     assert (json_real_value (s_field (document, "cost", "budget")) == 0.005);
     assert (json_integer_value (s_field (document, "cost", "prompt_tokens")) == 1000);

@@ -11,39 +11,48 @@
 
 #include "cv_context.h"
 #include "cv_msgpack.h"
+#include "responder_llm.h"
 #include "responder_templates.h"
 
-/* One handler thread's logic: the worker's templates, read only. */
+/* What the handler threads share, read only: the templates, and the LLM replies' rules. */
 typedef struct {
-    const responder_templates_t *templates;
+    responder_templates_t *templates;
+    responder_llm_t *llm; /* NULL: every reply is a template's */
+} responder_shared_t;
+
+/* One handler thread's logic: the shared parts, and its own LLM client. */
+typedef struct {
+    const responder_shared_t *shared;
+    cv_llm_t *llm; /* NULL without LLM replies */
     cv_log_t *log; /* borrowed */
 } responder_server_logic_t;
+
+void
+responder_server_shared_destroy (void **shared_p)
+{
+    assert (shared_p);
+    responder_shared_t *shared = *shared_p;
+    if (!shared)
+        return;
+    responder_templates_destroy (&shared->templates);
+    responder_llm_destroy (&shared->llm);
+    free (shared);
+    *shared_p = NULL;
+}
 
 void *
 responder_server_shared_new (void *shared_args, cv_log_t *log, cv_error_t *err)
 {
     const cv_launcher_args_t *launcher = shared_args;
     assert (launcher && launcher->agent);
-    return responder_templates_new (launcher->agent, err);
-}
-
-void
-responder_server_shared_destroy (void **shared_p)
-{
-    assert (shared_p);
-    responder_templates_t *templates = *shared_p;
-    responder_templates_destroy (&templates);
-    *shared_p = NULL;
-}
-
-void *
-responder_server_logic_new (const void *shared, cv_log_t *log, cv_error_t *err)
-{
-    assert (shared);
-    responder_server_logic_t *self = cv_calloc (1, sizeof *self);
-    self->templates = shared;
-    self->log = log;
-    return self;
+    responder_shared_t *shared = cv_calloc (1, sizeof *shared);
+    if (!(shared->templates = responder_templates_new (launcher->agent, err))
+        || responder_llm_load (launcher->agent, launcher->settings, log, &shared->llm, err)) {
+        void *doomed = shared;
+        responder_server_shared_destroy (&doomed);
+        return NULL;
+    }
+    return shared;
 }
 
 void
@@ -53,15 +62,65 @@ responder_server_logic_destroy (void **logic_p)
     responder_server_logic_t *self = *logic_p;
     if (!self)
         return;
+    cv_llm_destroy (&self->llm);
     free (self);
     *logic_p = NULL;
 }
 
-/* Renders the reply to a request's parts into reply's body. */
-static int
-s_respond (responder_server_logic_t *self, const Conveyor__V1__RespondRequest *request, const char *request_id,
-           const char *trace_id, cv_arena_t *arena, cv_envelope_t *reply, cv_error_t *err)
+void *
+responder_server_logic_new (const void *shared_arg, cv_log_t *log, cv_error_t *err)
 {
+    const responder_shared_t *shared = shared_arg;
+    assert (shared);
+    responder_server_logic_t *self = cv_calloc (1, sizeof *self);
+    self->shared = shared;
+    self->log = log;
+    if (shared->llm && !(self->llm = responder_llm_client (shared->llm, log, err))) {
+        void *doomed = self;
+        responder_server_logic_destroy (&doomed);
+        return NULL;
+    }
+    return self;
+}
+
+/* The LLM's reply to the request, when the agent file gives it this one and it comes: into
+   reply's body, with what it spent. False when the templates are to answer. */
+static bool
+s_llm_reply (responder_server_logic_t *self, const Conveyor__V1__RespondRequest *request, const json_t *context,
+             const cv_envelope_t *envelope, cv_arena_t *arena, cv_envelope_t *reply)
+{
+    if (!self->llm || !responder_llm_wanted (self->shared->llm, context))
+        return false;
+    cv_budget_t budget;
+    cv_budget_from_wire (&budget, envelope->budget);
+    responder_llm_outcome_t outcome;
+    char *text = responder_llm_write (self->shared->llm, self->llm, context, request->text, envelope->deadline_ms,
+                                      CV_REPLY_MAX_BYTES, &budget, &outcome);
+    Conveyor__V1__Reply *body = cv_envelope_set_reply (reply, arena);
+    if (outcome.asked || outcome.over_budget) {
+        body->spend = cv_envelope_spend_new (arena);
+        body->spend->prompt_tokens = outcome.prompt_tokens;
+        body->spend->completion_tokens = outcome.completion_tokens;
+        body->spend->cost_micros = outcome.cost_micros;
+        body->spend->over_budget = outcome.over_budget;
+    }
+    if (!text) {
+        cv_log_event (self->log, CV_LOG_INFO, envelope->request_id, envelope->trace_id,
+                      "reply from the templates: LLM %s", outcome.note);
+        return false;
+    }
+    body->text = cv_arena_adopt (arena, text, strlen (text) + 1);
+    body->template_ = "llm";
+    return true;
+}
+
+/* Writes the reply to a request's parts into reply's body: the LLM's, or the templates'. */
+static int
+s_respond (responder_server_logic_t *self, const cv_envelope_t *envelope, cv_arena_t *arena, cv_envelope_t *reply,
+           cv_error_t *err)
+{
+    const Conveyor__V1__RespondRequest *request = envelope->respond_request;
+    const char *request_id = envelope->request_id, *trace_id = envelope->trace_id;
     json_t *context =
         cv_context_new (request->user_id, request->text, request->intent, request->evidence, request->decision, err);
     if (!context)
@@ -73,12 +132,18 @@ s_respond (responder_server_logic_t *self, const Conveyor__V1__RespondRequest *r
     const char *stopped = cv_context_stop_name (request->stopped);
     if (stopped)
         json_object_set_new (context, "stopped", json_string (stopped));
+    if (s_llm_reply (self, request, context, envelope, arena, reply)) {
+        json_decref (context);
+        return 0;
+    }
     const char *used = NULL;
-    char *text = responder_templates_render (self->templates, context, &used, self->log, request_id, trace_id);
+    char *text = responder_templates_render (self->shared->templates, context, &used, self->log, request_id, trace_id);
     json_decref (context);
     if (!text)
         return cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory rendering the reply");
-    Conveyor__V1__Reply *body = cv_envelope_set_reply (reply, arena);
+    Conveyor__V1__Reply *body = reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_REPLY
+                                    ? reply->reply /* the LLM's attempt left its spend */
+                                    : cv_envelope_set_reply (reply, arena);
     body->text = cv_arena_adopt (arena, text, strlen (text) + 1);
     body->template_ = cv_arena_strdup (arena, used);
     return 0;
@@ -92,7 +157,7 @@ responder_server_handle (void *logic, const cv_envelope_t *request, cv_arena_t *
     assert (self && request && arena && reply);
     /* cv_worker only hands over the body it was configured with, validated */
     assert (request->body_case == CONVEYOR__V1__ENVELOPE__BODY_RESPOND_REQUEST);
-    return s_respond (self, request->respond_request, request->request_id, request->trace_id, arena, reply, err);
+    return s_respond (self, request, arena, reply, err);
 }
 
 int
@@ -114,7 +179,7 @@ responder_server_check (void *logic, cv_arena_t *arena, cv_error_t *err)
     request->decision->outcome = "handoff";
     request->decision->rule = "handoff";
     cv_envelope_t *reply = cv_envelope_reply_new (arena, canned);
-    if (s_respond (self, request, "probe", NULL, arena, reply, err))
+    if (s_respond (self, canned, arena, reply, err))
         return -1;
     if (!*reply->reply->text)
         return cv_error_set (err, CV_ERR_INTERNAL, "reply.text", "the canned hand-off reply (template %s) is empty",
@@ -127,7 +192,8 @@ const cv_launcher_spec_t responder_server_spec = {
     .service = RESPONDER_SERVICE,
     .summary = "The responder worker: renders each request's reply from the agent file's templates\n"
                "(the deciding policy's, the outcome's, then `fallback`; for a decision that acted, those\n"
-               "for what became of its actions), behind output guardrails.",
+               "for what became of its actions), or has the LLM write it where llm_replies says so,\n"
+               "behind output guardrails.",
     .request_body = CONVEYOR__V1__ENVELOPE__BODY_RESPOND_REQUEST,
     .shared_new = responder_server_shared_new,
     .shared_destroy = responder_server_shared_destroy,
@@ -159,7 +225,7 @@ responder_server_test (bool verbose)
     assert (shared);
     cv_config_destroy (&agent); /* the templates are copies */
     void *logic = responder_server_logic_new (shared, log, &err);
-    assert (logic && ((responder_server_logic_t *) logic)->templates == shared);
+    assert (logic && ((responder_server_logic_t *) logic)->shared == shared);
 
     cv_arena_t *arena = cv_arena_new ();
     assert (responder_server_check (logic, arena, &err) == 0);

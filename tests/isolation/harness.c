@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <assert.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -360,4 +361,22 @@ harness_pg_database_drop (const char *name)
     char *sql = cv_asprintf ("DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
     s_admin (sql);
     free (sql);
+}
+
+char *
+harness_agent_text (const char *appended)
+{
+    FILE *file = fopen (CONVEYOR_SOURCE_DIR "/deploy/config/bank-agent.yaml", "r");
+    assert (file);
+    char *text = NULL;
+    size_t size = 0;
+    FILE *out = open_memstream (&text, &size);
+    char chunk[4096];
+    size_t read;
+    while ((read = fread (chunk, 1, sizeof chunk, file)) > 0)
+        fwrite (chunk, 1, read, out);
+    fclose (file);
+    fputs (appended, out);
+    fclose (out);
+    return text;
 }

@@ -68,6 +68,10 @@ void harness_expect_no_start (cv_worker_config_t *config, const char *text);
 /* A loopback port nobody listens on: the kernel's choice, bound and closed again. */
 int harness_closed_port (void);
 
+/* The demo agent file's text with appended after it (another section, say `llm:` with prices);
+   malloc'd, and it must outlive the configuration parsed from it. */
+char *harness_agent_text (const char *appended);
+
 /* The pg fixture's database URL (the caller frees it); aborts when the test runs without the
    fixture, a mistake in its registration. */
 char *harness_pg_fixture_url (void);

@@ -167,26 +167,9 @@ s_llm_scenarios (cv_log_t *log, cv_settings_t *settings)
     unsetenv ("CONVEYOR_LLM_MODEL");
 }
 
-/* The bank agent's file with LLM prices: 0.002 units (2,000 micros) per 1,000 prompt tokens and
-   0.004 (4,000) per 1,000 completion tokens; max_tokens stays 256. Owned; it must outlive the
-   configuration read from it. */
-static char *
-s_priced_agent_text (void)
-{
-    FILE *file = fopen (CONVEYOR_SOURCE_DIR "/deploy/config/bank-agent.yaml", "r");
-    assert (file);
-    char *text = NULL;
-    size_t size = 0;
-    FILE *out = open_memstream (&text, &size);
-    char chunk[4096];
-    size_t read;
-    while ((read = fread (chunk, 1, sizeof chunk, file)) > 0)
-        fwrite (chunk, 1, read, out);
-    fclose (file);
-    fputs ("\nllm:\n  price_prompt_per_1k: 0.002\n  price_completion_per_1k: 0.004\n", out);
-    fclose (out);
-    return text;
-}
+/* The LLM prices of the budget scenarios: 0.002 units (2,000 micros) per 1,000 prompt tokens and
+   0.004 (4,000) per 1,000 completion tokens; max_tokens stays 256. */
+#define PRICES "\nllm:\n  price_prompt_per_1k: 0.002\n  price_completion_per_1k: 0.004\n"
 
 /* The most the index-th request the fake got could have cost at those prices: every byte of its
    messages' contents a prompt token (2 micros each) and 256 completion tokens (1,024 micros). */
@@ -230,7 +213,7 @@ s_budget_scenarios (cv_log_t *log, cv_settings_t *settings)
     setenv ("CONVEYOR_LLM_BASE_URL", fake_llm_base_url (fake), 1);
     setenv ("CONVEYOR_LLM_MODEL", "stand-in", 1);
     cv_error_t err;
-    char *text = s_priced_agent_text ();
+    char *text = harness_agent_text (PRICES);
     cv_config_t *agent = cv_config_parse ("bank-agent.yaml", text, &err);
     assert (agent);
     cv_launcher_args_t args = {.agent = agent, .settings = settings};

@@ -9,6 +9,7 @@
 
 #include "cv_config.h"
 #include "cv_msgpack.h"
+#include "fake_llm.h"
 #include "harness.h"
 #include "responder_server.h"
 
@@ -245,6 +246,84 @@ s_expect_acted (harness_t *harness)
     }
 }
 
+/* LLM-written replies, with the stand-in LLM server, for the demo's kb_answer policy: the LLM's
+   reply when it comes and passes the guardrails, with its spend; the template when the call fails,
+   writes what the guardrails refuse, or would not fit the budget (then nothing is sent); never for
+   a policy the agent file does not give the LLM. The customer's text is a message of its own. */
+static void
+s_llm_scenarios (cv_log_t *log)
+{
+    fake_llm_t *fake = fake_llm_new (0, false);
+    assert (fake);
+    setenv ("CONVEYOR_LLM_BASE_URL", fake_llm_base_url (fake), 1);
+    setenv ("CONVEYOR_LLM_MODEL", "stand-in", 1);
+    cv_error_t err;
+    char *text = harness_agent_text ("\nllm:\n  price_prompt_per_1k: 0.002\n  price_completion_per_1k: 0.004\n");
+    cv_config_t *agent = cv_config_parse ("bank-agent.yaml", text, &err);
+    assert (agent);
+    cv_launcher_args_t args = {.agent = agent, .settings = NULL};
+    cv_worker_config_t config = cv_launcher_worker_config (&responder_server_spec, &args, log);
+    harness_t *harness = harness_new ();
+    zactor_t *worker = harness_start_worker (harness, &config);
+    char rows[512];
+    snprintf (rows, sizeof rows,
+              "{%s, \"kb_answers\": [{\"title\": \"Freezing a card\", \"snippet\": \"tap Cards, then Freeze\"}]}",
+              s_profile);
+    const char *kb_template = "From our help pages";
+
+    fake_llm_push (fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "Hi Alex, tap Cards, then Freeze."});
+    cv_arena_t *arena = cv_arena_new ();
+    cv_envelope_t *request = s_request (arena, "card_linking", rows, "kb_answer", "answer", 5000);
+    cv_envelope_t *reply = s_send (harness, request);
+    cv_assert_that (streq (reply->reply->template_, "llm")
+                        && streq (reply->reply->text, "Hi Alex, tap Cards, then Freeze."),
+                    "the LLM's reply: %s (%s)", reply->reply->text, reply->reply->template_);
+    assert (reply->reply->spend && reply->reply->spend->completion_tokens > 0 && !reply->reply->spend->over_budget);
+    cv_envelope_destroy (&reply);
+    assert (fake_llm_request_count (fake) == 1);
+    json_t *sent = fake_llm_request (fake, 0);
+    json_t *messages = json_object_get (sent, "messages");
+    assert (json_array_size (messages) == 3);
+    assert (streq (json_string_value (json_object_get (json_array_get (messages, 2), "role")), "user"));
+    assert (
+        streq (json_string_value (json_object_get (json_array_get (messages, 2), "content")), "a customer's message"));
+    const char *facts = json_string_value (json_object_get (json_array_get (messages, 1), "content"));
+    assert (strstr (facts, "Freezing a card") && strstr (facts, "Alex") && !strstr (facts, "Alex Morgan"));
+    json_decref (sent);
+
+    /* a reply the guardrails refuse, a failed call: the template */
+    fake_llm_push (fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "Your card 4417123456789012 is fine."});
+    s_expect_reply_to (harness, request, "kb_answer", kb_template);
+    fake_llm_push (fake, &(fake_llm_step_t){.mode = FAKE_LLM_STATUS, .status = 400});
+    s_expect_reply_to (harness, request, "kb_answer", kb_template);
+    assert (fake_llm_request_count (fake) == 3);
+
+    /* no room in the budget: not asked, and the spend says why */
+    Conveyor__V1__Budget empty = CONVEYOR__V1__BUDGET__INIT;
+    request->budget = &empty;
+    reply = s_send (harness, request);
+    assert (streq (reply->reply->template_, "kb_answer") && reply->reply->spend && reply->reply->spend->over_budget);
+    cv_envelope_destroy (&reply);
+    assert (fake_llm_request_count (fake) == 3);
+    cv_arena_destroy (&arena);
+
+    /* a policy the agent file keeps for its template */
+    snprintf (rows, sizeof rows,
+              "{%s, \"cards_in_delivery\": [{\"last4\": \"9052\", \"expected_arrival\": \"Sunday 18 January\","
+              " \"delivery_tracking\": \"CP482913374IE\"}]}",
+              s_profile);
+    s_expect_reply (harness, "card_arrival", rows, "card_on_its_way", "answer", "card_on_its_way", "CP482913374IE");
+    assert (fake_llm_request_count (fake) == 3);
+
+    zactor_destroy (&worker);
+    harness_destroy (&harness);
+    cv_config_destroy (&agent);
+    free (text);
+    fake_llm_destroy (&fake);
+    unsetenv ("CONVEYOR_LLM_BASE_URL");
+    unsetenv ("CONVEYOR_LLM_MODEL");
+}
+
 int
 main (void)
 {
@@ -365,6 +444,8 @@ main (void)
     config.capacity = 1;
     harness_expect_no_start (&config, "broken.yaml:2: templates.fallback: must have no placeholders");
     cv_config_destroy (&broken);
+
+    s_llm_scenarios (log);
 
     cv_config_destroy (&agent);
     cv_log_destroy (&log);
