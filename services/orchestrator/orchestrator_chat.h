@@ -21,6 +21,9 @@
 #include "orchestrator_api.h"
 #include "orchestrator_http.h"
 
+/* The name the agent answers to unless --chat-model says another. */
+#define ORCHESTRATOR_CHAT_MODEL "conveyor"
+
 typedef struct {
     const char *model;       /* the name the agent answers to */
     const char *user_header; /* where the user id is when the body has no `user`; NULL: nowhere */

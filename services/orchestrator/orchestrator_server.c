@@ -306,19 +306,20 @@ s_server_init (server_t *self, cv_error_t *err)
                                                  .expiry_s = config->approval_expiry_s,
                                                  .request_timeout_ms = config->request_timeout_ms};
     self->approvals = orchestrator_approvals_new (self->loop, &approvals, self->flights, self->store, self->log);
-    self->routes =
-        (orchestrator_routes_t){.flights = self->flights,
-                                .store = self->store,
-                                .broker = self->broker,
-                                .toolcheck = self->toolcheck,
-                                .approvals = self->approvals,
-                                .log = self->log,
-                                .max_in_flight = (size_t) config->max_in_flight,
-                                .max_queued = (size_t) config->max_queued,
-                                .request_timeout_ms = config->request_timeout_ms,
-                                .limits = config->limits,
-                                .chat = {.model = config->chat_model,
-                                         .user_header = *config->chat_user_header ? config->chat_user_header : NULL}};
+    self->routes = (orchestrator_routes_t){
+        .flights = self->flights,
+        .store = self->store,
+        .broker = self->broker,
+        .toolcheck = self->toolcheck,
+        .approvals = self->approvals,
+        .log = self->log,
+        .max_in_flight = (size_t) config->max_in_flight,
+        .max_queued = (size_t) config->max_queued,
+        .request_timeout_ms = config->request_timeout_ms,
+        .limits = config->limits,
+        .chat = {.model = config->chat_model ? config->chat_model : ORCHESTRATOR_CHAT_MODEL,
+                 .user_header =
+                     config->chat_user_header && *config->chat_user_header ? config->chat_user_header : NULL}};
     self->http = orchestrator_http_new (self->loop, config->http_address, config->http_port, MAX_BODY_BYTES,
                                         orchestrator_routes_handle, &self->routes, self->log, err);
     if (!self->http)

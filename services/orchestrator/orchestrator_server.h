@@ -44,8 +44,8 @@ typedef struct {
     int approval_expiry_s;        /* a request waits this long for a person before it is rejected */
     const char *operator_token;   /* CONVEYOR_OPERATOR_TOKEN: guards the approval routes; NULL: off */
     orchestrator_limits_t limits; /* every new request's: --budget, --request-attempts */
-    const char *chat_model;       /* the agent's name on the OpenAI-compatible routes */
-    const char *chat_user_header; /* where their user id is when the body has none; "" for nowhere */
+    const char *chat_model;       /* the agent's name on the OpenAI-compatible routes; NULL: the default */
+    const char *chat_user_header; /* where their user id is when the body has none; NULL or "": nowhere */
     cv_log_t *log;                /* borrowed */
 } orchestrator_config_t;
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cv_budget.h"
+#include "orchestrator_chat.h"
 #include "orchestrator_server.h"
 
 #define AT(member, ctype) CV_SETTING_FIELD (orchestrator_config_t, member, ctype)
@@ -57,7 +58,7 @@ static const cv_setting_field_t s_fields[] = {
     {{"request-attempts", CV_SETTING_INT, "10", 0, 1000,
       "stage attempts a request may use in all, retries included (0: no limit; else at least 5)"},
      CV_SETTING_UNBOUND},
-    {{"chat-model", CV_SETTING_STRING, "conveyor", 0, 0,
+    {{"chat-model", CV_SETTING_STRING, ORCHESTRATOR_CHAT_MODEL, 0, 0,
       "the model name the agent answers to on POST /v1/chat/completions and GET /v1/models"},
      AT (chat_model, const char *)},
     {{"chat-user-header", CV_SETTING_STRING, "X-User-Id", 0, 0,
