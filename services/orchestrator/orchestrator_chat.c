@@ -177,16 +177,29 @@ orchestrator_chat_events (const json_t *completion)
     return events;
 }
 
+/* X-Request-Id: conveyor's request id, where OpenAI's clients look for one (their _request_id). */
+static void
+s_add_request_id (orchestrator_exchange_t *exchange, const json_t *completion)
+{
+    const char *request_id =
+        json_string_value (json_object_get (json_object_get (completion, "conveyor"), "request_id"));
+    if (request_id)
+        orchestrator_http_add_header (exchange, "X-Request-Id", request_id);
+}
+
 void
 orchestrator_chat_answer (void *config, orchestrator_exchange_t *exchange, unsigned status, json_t *document)
 {
-    orchestrator_http_answer (exchange, status, orchestrator_chat_completion (config, status, document));
+    json_t *completion = orchestrator_chat_completion (config, status, document);
+    s_add_request_id (exchange, completion);
+    orchestrator_http_answer (exchange, status, completion);
 }
 
 void
 orchestrator_chat_answer_stream (void *config, orchestrator_exchange_t *exchange, unsigned status, json_t *document)
 {
     json_t *completion = orchestrator_chat_completion (config, status, document);
+    s_add_request_id (exchange, completion);
     if (!json_object_get (completion, "choices")) { /* an error: before any event, as JSON */
         orchestrator_http_answer (exchange, status, completion);
         return;
