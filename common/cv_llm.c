@@ -1,5 +1,5 @@
-/* A blocking OpenAI-compatible chat-completions client: deadline, retries, fallback model,
-   circuit breaker, strict parsing and cost accounting. */
+/* A blocking OpenAI-compatible chat-completions client: deadline, retries, a fallback model or
+   endpoint, the process's shared circuit breakers, strict parsing and cost accounting. */
 #include "cv_llm.h"
 
 #include <arpa/inet.h>
@@ -23,27 +23,37 @@
 #include "cv_budget.h"
 #include "cv_buffer.h"
 #include "cv_http.h"
+#include "cv_llm_breakers.h"
 #include "cv_settings.h"
 
 #define EXCERPT_BYTES 160 /* of a server's error text, in an error message */
 
 /* What one attempt means for the rest of the call. */
 typedef enum {
-    S_OK,         /* answered */
-    S_RETRY,      /* transient: the same model may answer next time */
-    S_NEXT_MODEL, /* this model will not answer this request; the fallback may */
-    S_STOP        /* nothing will answer in time, or at all */
+    S_OK,          /* answered */
+    S_RETRY,       /* transient: the same model may answer next time */
+    S_NEXT_MODEL,  /* this model will not answer this request; the fallback may */
+    S_KEY_REFUSED, /* the endpoint refused the key: only another endpoint may answer */
+    S_STOP         /* nothing will answer in time, or at all */
 } s_verdict_t;
+
+/* Where one model answers: the main one, or the fallback. */
+typedef struct {
+    char model[CV_LLM_NAME_MAX];
+    char label[CV_LLM_NAME_MAX + CV_LLM_URL_MAX + 8]; /* the model, and where when not the main endpoint */
+    char endpoint[CV_LLM_URL_MAX + 32];               /* .../chat/completions */
+    struct curl_slist *headers;                       /* the key's among them */
+    cv_breaker_t *breaker;                            /* the process's for endpoint and model */
+} s_route_t;
 
 struct _cv_llm_t {
     cv_llm_config_t config;
     cv_llm_prices_t prices; /* config's, in micros */
     cv_log_t *log;          /* borrowed, may be NULL */
-    CURL *curl;             /* reused: keeps the connection alive between calls */
-    struct curl_slist *headers;
-    char endpoint[CV_LLM_URL_MAX + 32];
+    CURL *curl;             /* reused: keeps the connections alive between calls */
+    s_route_t routes[2];    /* the main model's, then the fallback's */
+    int route_count;
     char curl_error[CURL_ERROR_SIZE];
-    cv_breaker_t *breaker;
     cv_llm_clock_fn *clock;
     void *clock_arg;
     uint64_t jitter; /* splitmix64 state */
@@ -60,7 +70,7 @@ struct _cv_llm_t {
     _Atomic uint64_t prompt_tokens;
     _Atomic uint64_t completion_tokens;
     _Atomic uint64_t cost_micros;
-    _Atomic int breaker_state;
+    _Atomic uint64_t connections;
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -113,6 +123,51 @@ s_on_header (char *data, size_t size, size_t count, void *arg)
     return bytes;
 }
 
+/* The next route: model at base_url, with the key in the variable key_env ("" for none), and
+   the process's breaker for them. -1 with err when the key is named but unusable. */
+static int
+s_route_init (cv_llm_t *self, const char *base_url, const char *model, const char *key_env, cv_error_t *err)
+{
+    assert (self->route_count < 2);
+    const char *key = NULL;
+    if (key_env[0]) {
+        key = cv_settings_secret (key_env);
+        if (!key || !*key)
+            return cv_error_set (err, CV_ERR_INVALID, "llm.api_key_env", "the environment variable %s holds no API key",
+                                 key_env);
+        if (strpbrk (key, "\r\n"))
+            return cv_error_set (err, CV_ERR_INVALID, "llm.api_key_env", "the API key in %s contains a line break",
+                                 key_env);
+    }
+    s_route_t *route = &self->routes[self->route_count++];
+    size_t length = strlen (base_url);
+    while (length && base_url[length - 1] == '/')
+        length--;
+    snprintf (route->endpoint, sizeof route->endpoint, "%.*s/chat/completions", (int) length, base_url);
+    snprintf (route->model, sizeof route->model, "%s", model);
+    if (strcmp (base_url, self->config.base_url) == 0)
+        snprintf (route->label, sizeof route->label, "%s", model);
+    else {
+        char masked[CV_LLM_URL_MAX];
+        cv_settings_mask (base_url, masked, sizeof masked);
+        snprintf (route->label, sizeof route->label, "%s at %s", model, masked);
+    }
+    route->headers = curl_slist_append (NULL, "Content-Type: application/json");
+    route->headers = curl_slist_append (route->headers, "Accept: application/json");
+    route->headers = curl_slist_append (route->headers, "Expect:"); /* no 100-continue round trip */
+    if (key) {
+        size_t size = strlen (key) + 32;
+        char *line = cv_malloc (size);
+        snprintf (line, size, "Authorization: Bearer %s", key);
+        route->headers = curl_slist_append (route->headers, line);
+        explicit_bzero (line, size);
+        free (line);
+    }
+    route->breaker = cv_llm_breakers_acquire (route->endpoint, model, (unsigned) self->config.breaker_threshold,
+                                              (uint64_t) self->config.breaker_cooldown_ms);
+    return 0;
+}
+
 cv_llm_t *
 cv_llm_new (const cv_llm_config_t *config, cv_log_t *log, cv_error_t *err)
 {
@@ -132,20 +187,6 @@ cv_llm_new (const cv_llm_config_t *config, cv_log_t *log, cv_error_t *err)
         cv_error_set (err, CV_ERR_INVALID, "llm", "llm configuration: a setting %s", problem);
         return NULL;
     }
-    const char *key = NULL;
-    if (config->api_key_env[0]) {
-        key = cv_settings_secret (config->api_key_env);
-        if (!key || !*key) {
-            cv_error_set (err, CV_ERR_INVALID, "llm.api_key_env",
-                          "the environment variable %s (llm.api_key_env) holds no API key", config->api_key_env);
-            return NULL;
-        }
-        if (strpbrk (key, "\r\n")) {
-            cv_error_set (err, CV_ERR_INVALID, "llm.api_key_env", "the API key in %s contains a line break",
-                          config->api_key_env);
-            return NULL;
-        }
-    }
     if (cv_http_global_init (err))
         return NULL;
     CURL *curl = curl_easy_init ();
@@ -161,26 +202,23 @@ cv_llm_new (const cv_llm_config_t *config, cv_log_t *log, cv_error_t *err)
     self->curl = curl;
     self->clock = s_system_clock;
     self->jitter = s_system_clock (NULL) ^ ((uint64_t) (uintptr_t) self << 16) ^ (uint64_t) getpid ();
-    self->breaker = cv_breaker_new ((unsigned) config->breaker_threshold, (uint64_t) config->breaker_cooldown_ms);
     self->retry_after_ms = -1;
-    size_t length = strlen (config->base_url);
-    while (length && config->base_url[length - 1] == '/')
-        length--;
-    snprintf (self->endpoint, sizeof self->endpoint, "%.*s/chat/completions", (int) length, config->base_url);
-
-    self->headers = curl_slist_append (NULL, "Content-Type: application/json");
-    self->headers = curl_slist_append (self->headers, "Accept: application/json");
-    self->headers = curl_slist_append (self->headers, "Expect:"); /* no 100-continue round trip */
-    if (key) {
-        size_t size = strlen (key) + 32;
-        char *line = cv_malloc (size);
-        snprintf (line, size, "Authorization: Bearer %s", key);
-        self->headers = curl_slist_append (self->headers, line);
-        explicit_bzero (line, size);
-        free (line);
+    if (s_route_init (self, config->base_url, config->model, config->api_key_env, err)) {
+        cv_llm_destroy (&self);
+        return NULL;
     }
-    curl_easy_setopt (curl, CURLOPT_URL, self->endpoint);
-    curl_easy_setopt (curl, CURLOPT_HTTPHEADER, self->headers);
+    if (cv_llm_config_has_fallback (config)) {
+        const char *base_url = config->fallback_base_url[0] ? config->fallback_base_url : config->base_url;
+        /* The main key goes to the main endpoint only: another provider gets its own, or none. */
+        const char *key_env = config->fallback_api_key_env[0]            ? config->fallback_api_key_env
+                              : strcmp (base_url, config->base_url) == 0 ? config->api_key_env
+                                                                         : "";
+        if (s_route_init (self, base_url, config->fallback_model[0] ? config->fallback_model : config->model, key_env,
+                          err)) {
+            cv_llm_destroy (&self);
+            return NULL;
+        }
+    }
     curl_easy_setopt (curl, CURLOPT_POST, 1L);
     curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_on_body);
     curl_easy_setopt (curl, CURLOPT_WRITEDATA, self);
@@ -202,10 +240,13 @@ cv_llm_destroy (cv_llm_t **self_p)
     if (!self)
         return;
     curl_easy_cleanup (self->curl);
-    for (struct curl_slist *header = self->headers; header; header = header->next)
-        explicit_bzero (header->data, strlen (header->data)); /* the API key */
-    curl_slist_free_all (self->headers);
-    cv_breaker_destroy (&self->breaker);
+    for (int i = 0; i < self->route_count; i++) {
+        s_route_t *route = &self->routes[i];
+        for (struct curl_slist *header = route->headers; header; header = header->next)
+            explicit_bzero (header->data, strlen (header->data)); /* the API key */
+        curl_slist_free_all (route->headers);
+        cv_llm_breakers_release (&route->breaker);
+    }
     cv_buffer_release (&self->body);
     free (self);
     *self_p = NULL;
@@ -238,7 +279,9 @@ cv_llm_stats (const cv_llm_t *self, cv_llm_stats_t *stats)
     stats->prompt_tokens = atomic_load_explicit (&self->prompt_tokens, memory_order_relaxed);
     stats->completion_tokens = atomic_load_explicit (&self->completion_tokens, memory_order_relaxed);
     stats->cost_micros = atomic_load_explicit (&self->cost_micros, memory_order_relaxed);
-    stats->breaker = (cv_breaker_state_t) atomic_load_explicit (&self->breaker_state, memory_order_relaxed);
+    stats->connections = atomic_load_explicit (&self->connections, memory_order_relaxed);
+    stats->breaker = cv_breaker_state (self->routes[0].breaker);
+    stats->fallback_breaker = self->route_count > 1 ? cv_breaker_state (self->routes[1].breaker) : CV_BREAKER_CLOSED;
 }
 
 static void
@@ -293,45 +336,46 @@ s_sleep_ms (uint64_t ms)
         ;
 }
 
-/* Tells the breaker how an attempt went, and the log when that moved it. */
+/* Tells route's breaker how an attempt went, and the log when that moved it. */
 static void
-s_record (cv_llm_t *self, bool healthy)
+s_record (cv_llm_t *self, s_route_t *route, bool healthy)
 {
     cv_breaker_stats_t stats;
-    cv_breaker_state_t before = cv_breaker_report (self->breaker, !healthy, s_now (self), &stats);
+    cv_breaker_state_t before = cv_breaker_report (route->breaker, !healthy, s_now (self), &stats);
     cv_breaker_state_t after = stats.state;
-    atomic_store_explicit (&self->breaker_state, (int) after, memory_order_relaxed);
     if (before == after || !self->log)
         return;
     if (after == CV_BREAKER_OPEN)
-        cv_log_warn (self->log, "llm: circuit %s -> open after %u consecutive failures, for %ld ms",
+        cv_log_warn (self->log, "llm: circuit of %s %s -> open after %u consecutive failures, for %ld ms", route->label,
                      cv_breaker_state_name (before), stats.failures, self->config.breaker_cooldown_ms);
     else
-        cv_log_warn (self->log, "llm: circuit %s -> %s, the endpoint answers again", cv_breaker_state_name (before),
-                     cv_breaker_state_name (after));
+        cv_log_warn (self->log, "llm: circuit of %s %s -> %s, the endpoint answers again", route->label,
+                     cv_breaker_state_name (before), cv_breaker_state_name (after));
 }
 
 static bool
-s_allow (cv_llm_t *self)
+s_allow (cv_llm_t *self, s_route_t *route)
 {
-    bool allowed = cv_breaker_allow (self->breaker, s_now (self));
-    cv_breaker_state_t state = cv_breaker_state (self->breaker);
-    if (allowed && state == CV_BREAKER_HALF_OPEN && self->log)
-        cv_log_warn (self->log, "llm: circuit half-open, sending a trial request");
-    atomic_store_explicit (&self->breaker_state, (int) state, memory_order_relaxed);
+    bool allowed = cv_breaker_allow (route->breaker, s_now (self));
+    if (allowed && cv_breaker_state (route->breaker) == CV_BREAKER_HALF_OPEN && self->log)
+        cv_log_warn (self->log, "llm: circuit of %s half-open, sending a trial request", route->label);
     return allowed;
 }
 
-/* Sends body once, with left ms to go before the deadline. Fills reply on S_OK, else err;
- *wait_ms is the wait the server asked for before a retry, or -1. Tells the breaker the outcome. */
+/* Sends body to route once, with left ms to go before the deadline. Fills reply on S_OK, else
+   err; *wait_ms is the wait the server asked for before a retry, or -1. Tells the breaker the
+   outcome. */
 static s_verdict_t
-s_attempt (cv_llm_t *self, const char *body, uint64_t left, cv_llm_reply_t *reply, long *wait_ms, cv_error_t *err)
+s_attempt (cv_llm_t *self, s_route_t *route, const char *body, uint64_t left, cv_llm_reply_t *reply, long *wait_ms,
+           cv_error_t *err)
 {
     assert (left > 0);
     *wait_ms = -1;
     bool capped = left <= (uint64_t) self->config.timeout_ms;
     long timeout = capped ? (long) left : self->config.timeout_ms;
     long connect_timeout = self->config.connect_timeout_ms < timeout ? self->config.connect_timeout_ms : timeout;
+    curl_easy_setopt (self->curl, CURLOPT_URL, route->endpoint);
+    curl_easy_setopt (self->curl, CURLOPT_HTTPHEADER, route->headers);
     curl_easy_setopt (self->curl, CURLOPT_TIMEOUT_MS, timeout);
     curl_easy_setopt (self->curl, CURLOPT_CONNECTTIMEOUT_MS, connect_timeout);
     curl_easy_setopt (self->curl, CURLOPT_POSTFIELDS, body);
@@ -344,15 +388,18 @@ s_attempt (cv_llm_t *self, const char *body, uint64_t left, cv_llm_reply_t *repl
     CURLcode code = curl_easy_perform (self->curl);
     reply->attempts++;
     s_count (&self->attempts, 1);
+    long connects = 0;
+    curl_easy_getinfo (self->curl, CURLINFO_NUM_CONNECTS, &connects);
+    s_count (&self->connections, (uint64_t) connects);
 
     if (code != CURLE_OK) {
         if (code == CURLE_WRITE_ERROR && self->too_large) {
-            s_record (self, false);
+            s_record (self, route, false);
             cv_error_set (err, CV_ERR_MALFORMED, "body", "the answer is over %ld bytes",
                           self->config.max_response_bytes);
             return S_NEXT_MODEL;
         }
-        s_record (self, false);
+        s_record (self, route, false);
         if (code == CURLE_OPERATION_TIMEDOUT) {
             curl_off_t spent_us = 0;
             curl_easy_getinfo (self->curl, CURLINFO_TOTAL_TIME_T, &spent_us);
@@ -377,13 +424,13 @@ s_attempt (cv_llm_t *self, const char *body, uint64_t left, cv_llm_reply_t *repl
     curl_easy_getinfo (self->curl, CURLINFO_RESPONSE_CODE, &status);
     if (status >= 200 && status < 300) {
         int rc = cv_llm_json_answer (&self->prices, self->body.data, self->body.size, reply, err);
-        s_record (self, rc == 0);
+        s_record (self, route, rc == 0);
         return rc == 0 ? S_OK : S_NEXT_MODEL;
     }
     char detail[EXCERPT_BYTES];
     cv_llm_json_error_detail (self->body.data, self->body.size, detail, sizeof detail);
     if (status == 408 || status == 429 || status >= 500) {
-        s_record (self, false);
+        s_record (self, route, false);
         curl_off_t retry_after_s = 0;
         curl_easy_getinfo (self->curl, CURLINFO_RETRY_AFTER, &retry_after_s);
         if (self->retry_after_ms >= 0)
@@ -394,22 +441,24 @@ s_attempt (cv_llm_t *self, const char *body, uint64_t left, cv_llm_reply_t *repl
         return S_RETRY;
     }
     /* The server is up and refused this request: nothing for the breaker to count. */
-    s_record (self, true);
+    s_record (self, route, true);
     if (status == 401 || status == 403) {
         cv_error_set (err, CV_ERR_INVALID, "llm.api_key_env", "HTTP %ld, the API key was refused%s%s", status,
                       *detail ? ": " : "", detail);
-        return S_STOP;
+        return S_KEY_REFUSED;
     }
     cv_error_set (err, CV_ERR_INVALID, "llm", "HTTP %ld%s%s", status, *detail ? ": " : "", detail);
     return S_NEXT_MODEL;
 }
 
-/* The attempts of one model: 1 + max_retries for the main one, 1 for the fallback. */
+/* The attempts on one route: 1 + max_retries for the main one, 1 for the fallback. Its breaker
+   open, none: the fallback may answer instead. */
 static s_verdict_t
-s_ask_model (cv_llm_t *self, const char *model, long tries, const char *body, uint64_t deadline_ms,
+s_ask_model (cv_llm_t *self, s_route_t *route, long tries, const char *body, uint64_t deadline_ms,
              cv_llm_reply_t *reply, cv_error_t *err)
 {
     s_verdict_t verdict = S_RETRY;
+    unsigned attempts_before = reply->attempts;
     for (long attempt = 0; attempt < tries; attempt++) {
         /* The deadline first: a trial the breaker lets through must be reported. */
         uint64_t now = s_now (self);
@@ -418,23 +467,23 @@ s_ask_model (cv_llm_t *self, const char *model, long tries, const char *body, ui
                           reply->attempts + 1);
             return S_STOP;
         }
-        if (!s_allow (self)) {
-            if (reply->attempts == 0) {
+        if (!s_allow (self, route)) {
+            if (reply->attempts == attempts_before) {
                 s_count (&self->short_circuited, 1);
-                uint64_t retry_at = cv_breaker_retry_at (self->breaker);
+                uint64_t retry_at = cv_breaker_retry_at (route->breaker);
                 cv_error_set (
                     err, CV_ERR_UNAVAILABLE, "llm", "circuit open after %u consecutive failures; next trial in %llu ms",
-                    cv_breaker_failures (self->breaker), (unsigned long long) (retry_at > now ? retry_at - now : 0));
+                    cv_breaker_failures (route->breaker), (unsigned long long) (retry_at > now ? retry_at - now : 0));
             } else {
                 cv_error_t last = *err;
                 cv_error_set (err, CV_ERR_UNAVAILABLE, "llm", "circuit now open; last attempt: %s", last.message);
             }
-            return S_STOP;
+            return S_NEXT_MODEL;
         }
         long wait_ms;
-        verdict = s_attempt (self, body, deadline_ms - now, reply, &wait_ms, err);
+        verdict = s_attempt (self, route, body, deadline_ms - now, reply, &wait_ms, err);
         if (self->log && cv_log_verbose (self->log))
-            cv_log_debug (self->log, "llm: %s attempt %u: %s", model, reply->attempts,
+            cv_log_debug (self->log, "llm: %s attempt %u: %s", route->label, reply->attempts,
                           verdict == S_OK ? "answered" : err->message);
         if (verdict != S_RETRY || attempt + 1 == tries)
             return verdict;
@@ -454,36 +503,38 @@ static int
 s_chat (cv_llm_t *self, const cv_llm_message_t *messages, size_t count, uint64_t deadline_ms, cv_llm_reply_t *reply,
         cv_error_t *err)
 {
-    const char *models[2] = {self->config.model, self->config.fallback_model[0] ? self->config.fallback_model : NULL};
-    s_verdict_t verdict = S_STOP;
-    for (int index = 0; index < 2 && models[index]; index++) {
-        char *body = cv_llm_json_request (&self->config, models[index], messages, count, err);
+    for (int index = 0; index < self->route_count; index++) {
+        s_route_t *route = &self->routes[index];
+        char *body = cv_llm_json_request (&self->config, route->model, messages, count, err);
         if (!body)
             return -1;
         if (index == 1)
             s_count (&self->fallbacks, 1);
         cv_error_t attempt_err;
         cv_error_clear (&attempt_err);
-        verdict = s_ask_model (self, models[index], index == 0 ? 1 + self->config.max_retries : 1, body, deadline_ms,
-                               reply, &attempt_err);
+        s_verdict_t verdict = s_ask_model (self, route, index == 0 ? 1 + self->config.max_retries : 1, body,
+                                           deadline_ms, reply, &attempt_err);
         free (body);
         if (verdict == S_OK) {
-            snprintf (reply->model, sizeof reply->model, "%s", models[index]);
+            snprintf (reply->model, sizeof reply->model, "%s", route->model);
             reply->fallback = index == 1;
             return 0;
         }
         if (index == 0) {
             *err = attempt_err;
-            cv_error_prefix (err, "model %s", models[index]);
+            cv_error_prefix (err, "model %s", route->label);
         } else {
-            /* Both models failed: the fallback's error decides, the main one's is kept for the log. */
+            /* Both failed: the fallback's error decides, the main one's is kept for the log. */
             cv_error_t main_err = *err;
             *err = attempt_err;
-            cv_error_prefix (err, "model %s", models[index]);
+            cv_error_prefix (err, "model %s", route->label);
             size_t used = strlen (err->message);
             snprintf (err->message + used, sizeof err->message - used, "; %s", main_err.message);
         }
-        if (verdict == S_STOP)
+        /* No model fixes a refused key; another endpoint, with a key of its own, may. */
+        bool other_endpoint =
+            index + 1 < self->route_count && strcmp (self->routes[index + 1].endpoint, route->endpoint) != 0;
+        if (verdict == S_STOP || (verdict == S_KEY_REFUSED && !other_endpoint))
             break;
     }
     cv_error_prefix (err, "llm call failed after %u attempt%s", reply->attempts, reply->attempts == 1 ? "" : "s");
@@ -562,7 +613,8 @@ s_test_parsing (void)
     config.max_tokens = 100;
     cv_llm_t *llm = cv_llm_new (&config, NULL, &err);
     assert (llm);
-    assert (strcmp (llm->endpoint, "http://127.0.0.1:1/v1/chat/completions") == 0);
+    assert (strcmp (llm->routes[0].endpoint, "http://127.0.0.1:1/v1/chat/completions") == 0);
+    assert (llm->route_count == 1);
 
     /* The worst case: every content byte a prompt token, max_tokens answered, each part rounded up. */
     cv_llm_message_t messages[] = {{CV_LLM_SYSTEM, "hello"}, {CV_LLM_USER, "caf\xc3\xa9"}}; /* 5 + 5 bytes */

@@ -5,11 +5,16 @@
    one or the time left, whichever is shorter. Connect errors, timeouts, dropped connections, 408,
    429 and 5xx are retried on the main model (exponential backoff with full jitter, or the server's
    Retry-After / retry-after-ms when that still fits before the deadline); other 4xx and malformed
-   2xx answers are not. Then, if configured and there is time, the fallback model gets one attempt,
-   except after 401/403 (no model fixes a rejected key). A circuit breaker (cv_breaker) watches
-   every attempt — a connection error, a timeout (the deadline's too), 408/429/5xx or a malformed
-   answer counts as a failure; any other answer, 4xx included, shows the endpoint is up — and,
-   while open, refuses calls at once, without a request being sent.
+   2xx answers are not. Then, if configured and there is time, the fallback gets one attempt: another
+   model at the same endpoint, or a model at another endpoint (another provider, another
+   server), except after 401/403 from the endpoint the fallback shares (no model fixes a rejected
+   key). A circuit breaker per endpoint and model watches every attempt — a connection error, a
+   timeout (the deadline's too), 408/429/5xx or a malformed answer counts as a failure; any other
+   answer, 4xx included, shows the endpoint is up — and, while open, refuses at once, without a
+   request being sent: the fallback answers alone while the main model's breaker is open. The
+   breakers are the process's (cv_llm_breakers), shared by every client made for the same endpoint,
+   model and breaker settings: when a provider goes down, the first thread to see it opens the
+   circuit for all of them.
 
    Answers are parsed strictly (cv_llm_json): choices[0].message.content must be a string; usage's token counts,
    when present, must be whole numbers. Bodies over max_response_bytes are refused. Token counts
@@ -28,8 +33,10 @@
      llm:
        base_url: http://127.0.0.1:8000/v1   # usually from CONVEYOR_LLM_BASE_URL instead
        model: qwen2.5-7b-instruct            # CONVEYOR_LLM_MODEL overrides
-       fallback_model: qwen2.5-1.5b-instruct # default: none
        api_key_env: OPENAI_API_KEY           # the NAME of the variable holding the key; default none
+       fallback_model: qwen2.5-1.5b-instruct # default: the main model (with a fallback_base_url), else none
+       fallback_base_url: http://10.0.0.9:8000/v1 # default: base_url
+       fallback_api_key_env: BACKUP_KEY      # default: api_key_env at base_url, none at another endpoint
        timeout_ms: 10000                     # per attempt, 1..600000
        connect_timeout_ms: 2000              # 1..60000
        max_retries: 2                        # on the main model, 0..10
@@ -45,8 +52,12 @@
        max_response_bytes: 1048576           # 1024..67108864
    With no base URL or no model there is no LLM (cv_llm_config_enabled is false), the default.
 
+   Connections: the client keeps one libcurl handle, whose connections (one per endpoint) stay open
+   between calls; the stats count the connections opened, so reuse shows as fewer than attempts.
+
    Threads: a client belongs to one thread (a worker creates one per handler thread, in its
-   logic_new); its counters (cv_llm_stats) may be read from any thread. The first cv_llm_new in a
+   logic_new), its breakers are shared with the process's other clients; its counters
+   (cv_llm_stats) may be read from any thread. The first cv_llm_new in a
    process calls curl_global_init, once (pthread_once); libcurl's global state then lives until the
    process exits. The API key is read from the environment (cv_settings_secret) by cv_llm_new and is never logged. */
 #ifndef CV_LLM_H
@@ -69,20 +80,23 @@
 typedef struct {
     uint64_t calls;           /* cv_llm_chat calls */
     uint64_t failures;        /* calls that returned -1 */
-    uint64_t short_circuited; /* calls refused by the open breaker, no request sent */
+    uint64_t short_circuited; /* a model skipped by its open breaker, no request sent to it (a
+                                 call may count one for each model) */
     uint64_t attempts;        /* HTTP requests sent */
-    uint64_t fallbacks;       /* calls that tried the fallback model */
+    uint64_t connections;     /* connections opened for them */
+    uint64_t fallbacks;       /* calls that tried the fallback */
     uint64_t prompt_tokens;
     uint64_t completion_tokens;
-    uint64_t cost_micros; /* the replies' cost_micros */
-    cv_breaker_state_t breaker;
+    uint64_t cost_micros;                /* the replies' cost_micros */
+    cv_breaker_state_t breaker;          /* the main model's breaker, as the process's clients left it */
+    cv_breaker_state_t fallback_breaker; /* the fallback's; CLOSED when there is none */
 } cv_llm_stats_t;
 
 typedef struct _cv_llm_t cv_llm_t;
 
-/* A client for config (copied), or NULL with err: no LLM configured, a bad base URL, or an API
-   key variable that is named but not set. log is borrowed, may be NULL; it gets breaker moves
-   at warn and each attempt at debug. */
+/* A client for config (copied), or NULL with err: no LLM configured, a bad base URL, a fallback
+   that is the main model, or an API key variable that is named but not set. log is borrowed, may be NULL; it gets
+   breaker moves at warn and each attempt at debug. */
 cv_llm_t *cv_llm_new (const cv_llm_config_t *config, cv_log_t *log, cv_error_t *err) CV_MUST_CHECK;
 void cv_llm_destroy (cv_llm_t **self_p);
 

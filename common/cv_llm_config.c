@@ -117,7 +117,9 @@ cv_llm_config_load (cv_llm_config_t *config, const cv_config_t *file, cv_node_t 
     static const char *const keys[] = {"base_url",
                                        "model",
                                        "fallback_model",
+                                       "fallback_base_url",
                                        "api_key_env",
+                                       "fallback_api_key_env",
                                        "timeout_ms",
                                        "connect_timeout_ms",
                                        "max_retries",
@@ -138,8 +140,12 @@ cv_llm_config_load (cv_llm_config_t *config, const cv_config_t *file, cv_node_t 
         || s_load_text (file, map, "model", path, config->model, sizeof config->model, s_name_problem, err)
         || s_load_text (file, map, "fallback_model", path, config->fallback_model, sizeof config->fallback_model,
                         s_name_problem, err)
+        || s_load_text (file, map, "fallback_base_url", path, config->fallback_base_url,
+                        sizeof config->fallback_base_url, s_url_problem, err)
         || s_load_text (file, map, "api_key_env", path, config->api_key_env, sizeof config->api_key_env,
-                        s_env_name_problem, err))
+                        s_env_name_problem, err)
+        || s_load_text (file, map, "fallback_api_key_env", path, config->fallback_api_key_env,
+                        sizeof config->fallback_api_key_env, s_env_name_problem, err))
         return -1;
     if (cv_config_int (file, map, "timeout_ms", path, 1, 600000, &config->timeout_ms, err)
         || cv_config_int (file, map, "connect_timeout_ms", path, 1, 60000, &config->connect_timeout_ms, err)
@@ -233,9 +239,24 @@ cv_llm_config_problem (const cv_llm_config_t *config)
         problem = s_name_problem (config->model);
     if (!problem && config->fallback_model[0])
         problem = s_name_problem (config->fallback_model);
+    if (!problem && config->fallback_base_url[0])
+        problem = s_url_problem (config->fallback_base_url);
     if (!problem)
         problem = s_env_name_problem (config->api_key_env);
+    if (!problem)
+        problem = s_env_name_problem (config->fallback_api_key_env);
+    if (!problem && cv_llm_config_has_fallback (config)
+        && strcmp (config->fallback_base_url[0] ? config->fallback_base_url : config->base_url, config->base_url) == 0
+        && strcmp (config->fallback_model[0] ? config->fallback_model : config->model, config->model) == 0)
+        problem = "makes the fallback the main endpoint and model";
     return problem;
+}
+
+bool
+cv_llm_config_has_fallback (const cv_llm_config_t *config)
+{
+    assert (config);
+    return config->fallback_model[0] || config->fallback_base_url[0];
 }
 
 bool
@@ -255,14 +276,22 @@ s_describe (const cv_llm_config_t *config, char *out, size_t size)
     }
     char url[CV_LLM_URL_MAX];
     cv_settings_mask (config->base_url, url, sizeof url);
+    char fallback[CV_LLM_URL_MAX];
+    if (!cv_llm_config_has_fallback (config))
+        snprintf (fallback, sizeof fallback, "(none)");
+    else if (config->fallback_base_url[0])
+        cv_settings_mask (config->fallback_base_url, fallback, sizeof fallback);
+    else
+        snprintf (fallback, sizeof fallback, "base_url");
     snprintf (out, size,
-              "llm: base_url=%s model=%s fallback_model=%s api_key_env=%s timeout_ms=%ld connect_timeout_ms=%ld "
+              "llm: base_url=%s model=%s api_key_env=%s fallback=%s%s%s%s%s timeout_ms=%ld connect_timeout_ms=%ld "
               "max_retries=%ld backoff_ms=%ld..%ld breaker=%ld/%ldms max_tokens=%ld temperature=%g "
               "response_format=%s price_per_1k=%g/%g max_response_bytes=%ld",
-              url, config->model, config->fallback_model[0] ? config->fallback_model : "(none)",
-              config->api_key_env[0] ? config->api_key_env : "(none)", config->timeout_ms, config->connect_timeout_ms,
-              config->max_retries, config->backoff_base_ms, config->backoff_max_ms, config->breaker_threshold,
-              config->breaker_cooldown_ms, config->max_tokens, config->temperature,
+              url, config->model, config->api_key_env[0] ? config->api_key_env : "(none)", fallback,
+              config->fallback_model[0] ? " model=" : "", config->fallback_model,
+              config->fallback_api_key_env[0] ? " api_key_env=" : "", config->fallback_api_key_env, config->timeout_ms,
+              config->connect_timeout_ms, config->max_retries, config->backoff_base_ms, config->backoff_max_ms,
+              config->breaker_threshold, config->breaker_cooldown_ms, config->max_tokens, config->temperature,
               config->json_object ? "json_object" : "text", config->price_prompt_per_1k,
               config->price_completion_per_1k, config->max_response_bytes);
 }
@@ -292,7 +321,9 @@ cv_llm_config_test (bool verbose)
                        "  base_url: http://127.0.0.1:8000/v1\n"
                        "  model: small\n"
                        "  fallback_model: big\n"
+                       "  fallback_base_url: https://backup.example/v1\n"
                        "  api_key_env: CV_LLM_TEST_KEY\n"
+                       "  fallback_api_key_env: CV_LLM_TEST_BACKUP_KEY\n"
                        "  timeout_ms: 1500\n"
                        "  temperature: 0.2\n"
                        "  response_format: json_object\n"
@@ -304,7 +335,19 @@ cv_llm_config_test (bool verbose)
     cv_config_destroy (&file);
     assert (cv_llm_config_enabled (&config));
     assert (strcmp (config.base_url, "http://127.0.0.1:8000/v1") == 0);
-    assert (strcmp (config.fallback_model, "big") == 0);
+    assert (strcmp (config.fallback_model, "big") == 0 && cv_llm_config_has_fallback (&config));
+    assert (strcmp (config.fallback_base_url, "https://backup.example/v1") == 0);
+    assert (strcmp (config.fallback_api_key_env, "CV_LLM_TEST_BACKUP_KEY") == 0);
+    assert (!cv_llm_config_problem (&config));
+    /* A fallback that is the main endpoint and model is none. */
+    cv_llm_config_t same = config;
+    snprintf (same.fallback_base_url, sizeof same.fallback_base_url, "%s", same.base_url);
+    snprintf (same.fallback_model, sizeof same.fallback_model, "%s", same.model);
+    assert (strcmp (cv_llm_config_problem (&same), "makes the fallback the main endpoint and model") == 0);
+    same.fallback_model[0] = '\0';
+    assert (cv_llm_config_problem (&same));
+    same.fallback_base_url[0] = '\0';
+    assert (!cv_llm_config_problem (&same) && !cv_llm_config_has_fallback (&same));
     assert (strcmp (config.api_key_env, "CV_LLM_TEST_KEY") == 0);
     assert (config.timeout_ms == 1500 && config.connect_timeout_ms == 2000);
     assert (config.temperature == 0.2 && config.json_object);
@@ -321,6 +364,10 @@ cv_llm_config_test (bool verbose)
         {"llm:\n  temperature: 3\n", "agent.yaml:2: llm.temperature: must be 0..2, not 3"},
         {"llm:\n  price_prompt_per_1k: cheap\n", "agent.yaml:2: llm.price_prompt_per_1k: must be a number"},
         {"llm:\n  base_url: ftp://x/v1\n", "agent.yaml:2: llm.base_url: must start with http:// or https://"},
+        {"llm:\n  fallback_base_url: backup:8000\n",
+         "agent.yaml:2: llm.fallback_base_url: must start with http:// or https://"},
+        {"llm:\n  fallback_api_key_env: 1KEY\n",
+         "agent.yaml:2: llm.fallback_api_key_env: must be an environment variable name"},
         {"llm:\n  api_key_env: 'my key'\n", "agent.yaml:2: llm.api_key_env: must be an environment variable name"},
         {"llm:\n  response_format: yaml\n", "agent.yaml:2: llm.response_format: must be text or json_object, not yaml"},
         {"llm:\n  backoff_base_ms: 500\n  backoff_max_ms: 100\n",
@@ -378,12 +425,14 @@ cv_llm_config_test (bool verbose)
     snprintf (launched.api_key_env, sizeof launched.api_key_env, "CV_LLM_CONFIG_TEST_KEY");
     setenv ("CV_LLM_CONFIG_TEST_KEY", "sk-in-the-environment", 1);
     char line[2048];
+    snprintf (launched.fallback_base_url, sizeof launched.fallback_base_url, "https://ops:pw@backup.example/v1");
     s_describe (&launched, line, sizeof line);
     if (verbose)
         printf ("  %s\n", line);
     assert (strstr (line, "base_url=https://llm.example/v1?api_key=*** model=env-model"));
     assert (strstr (line, "api_key_env=CV_LLM_CONFIG_TEST_KEY"));
-    assert (!strstr (line, "sk-"));
+    assert (strstr (line, "fallback=https://ops:***@backup.example/v1 timeout_ms="));
+    assert (!strstr (line, "sk-") && !strstr (line, "pw@"));
     unsetenv ("CV_LLM_CONFIG_TEST_KEY");
     cv_llm_config_t none;
     cv_llm_config_defaults (&none);

@@ -18,10 +18,13 @@
 
 /* Plain data, copied by value. */
 typedef struct {
-    char base_url[CV_LLM_URL_MAX];        /* e.g. http://127.0.0.1:8000/v1; "" for no LLM */
-    char model[CV_LLM_NAME_MAX];          /* "" for no LLM */
-    char fallback_model[CV_LLM_NAME_MAX]; /* "" for none */
-    char api_key_env[CV_LLM_NAME_MAX];    /* name of the variable holding the key; "" to send none */
+    char base_url[CV_LLM_URL_MAX];     /* e.g. http://127.0.0.1:8000/v1; "" for no LLM */
+    char model[CV_LLM_NAME_MAX];       /* "" for no LLM */
+    char api_key_env[CV_LLM_NAME_MAX]; /* name of the variable holding the key; "" to send none */
+    /* The fallback: another model, at base_url or at another endpoint; none when both are "". */
+    char fallback_model[CV_LLM_NAME_MAX];       /* "": the main model */
+    char fallback_base_url[CV_LLM_URL_MAX];     /* "": the main base URL */
+    char fallback_api_key_env[CV_LLM_NAME_MAX]; /* "": the main key at the main base URL, none elsewhere */
     long timeout_ms;
     long connect_timeout_ms;
     long max_retries;
@@ -64,12 +67,16 @@ int cv_llm_config_apply_settings (cv_llm_config_t *config, const cv_settings_t *
 /* cv_llm_config_apply_settings with no settings: CONVEYOR_LLM_BASE_URL and CONVEYOR_LLM_MODEL. */
 int cv_llm_config_apply_env (cv_llm_config_t *config, cv_error_t *err) CV_MUST_CHECK;
 
-/* NULL when config's base URL, model, fallback model and key variable name are usable, else
-   what is wrong with the first that is not ("must start with http:// or https://"). */
+/* NULL when config's URLs, models and key variable names are usable, and a fallback, when there
+   is one, differs from the main endpoint and model; else what is wrong with the first that is not
+   ("must start with http:// or https://"). */
 const char *cv_llm_config_problem (const cv_llm_config_t *config);
 
 /* True when a base URL and a model are set: an LLM is configured. */
 bool cv_llm_config_enabled (const cv_llm_config_t *config);
+
+/* True when a fallback is configured: a fallback model, a fallback base URL, or both. */
+bool cv_llm_config_has_fallback (const cv_llm_config_t *config);
 
 /* Logs the effective configuration at info: the key's variable name, never its value; a password
    in the base URL masked. */

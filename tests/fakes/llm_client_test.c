@@ -2,12 +2,14 @@
 #include "llm_client_test.h"
 
 #include <assert.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "cv_llm.h"
+#include "cv_llm_breakers.h"
 #include "fake_llm.h"
 
 #define KEY_VARIABLE "CV_LLM_CLIENT_TEST_KEY"
@@ -156,7 +158,9 @@ s_test_good_call (s_test_t *test, s_client_t *client)
     assert (stats.calls == 2 && stats.failures == 0 && stats.attempts == 2);
     assert (stats.prompt_tokens == 1210 && stats.completion_tokens == 302);
     assert (client->reply.cost_micros == 5000 + 3000 && stats.cost_micros == 1050000 + 8000);
-    assert (stats.breaker == CV_BREAKER_CLOSED);
+    assert (stats.breaker == CV_BREAKER_CLOSED && stats.fallback_breaker == CV_BREAKER_CLOSED);
+    /* ...over one connection, kept alive */
+    assert (stats.connections == 1);
 }
 
 static void
@@ -427,6 +431,222 @@ s_test_breaker (s_test_t *test, s_client_t *client)
     assert (stats.short_circuited == 3 && stats.calls == 9 && stats.failures == 7);
 }
 
+/* One breaker per endpoint and model for the process: what one client's failures open, another
+   client of the same endpoint and model finds open, without sending anything; a client of
+   another model has its own; the trial after the cool-down, sent by either, closes it for both. */
+static void
+s_test_shared_breaker (s_test_t *test, s_client_t *client)
+{
+    client->config.max_retries = 0;
+    client->config.breaker_threshold = 2;
+    client->config.breaker_cooldown_ms = 60000;
+    s_connect (test, client);
+    cv_error_t err;
+    cv_llm_t *twin = cv_llm_new (&client->config, test->log, &err);
+    cv_llm_config_t other_config = client->config;
+    snprintf (other_config.model, sizeof other_config.model, "other");
+    cv_llm_t *other = cv_llm_new (&other_config, test->log, &err);
+    assert (twin && other);
+    uint64_t now = s_now_ms ();
+    cv_llm_set_clock (client->llm, s_manual_clock, &now);
+    cv_llm_set_clock (twin, s_manual_clock, &now);
+    cv_llm_set_clock (other, s_manual_clock, &now);
+    cv_llm_reply_t reply = {0};
+    cv_llm_stats_t stats;
+
+    fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_STATUS, .status = 500});
+    fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_STATUS, .status = 500});
+    assert (cv_llm_chat (client->llm, s_messages, 2, now + 5000, &client->reply, &client->err) == -1);
+    assert (cv_llm_chat (client->llm, s_messages, 2, now + 5000, &client->reply, &client->err) == -1);
+    assert (fake_llm_request_count (test->fake) == 2);
+
+    /* The twin never failed, and is refused at once. */
+    assert (cv_llm_chat (twin, s_messages, 2, now + 5000, &reply, &err) == -1);
+    assert (err.code == CV_ERR_UNAVAILABLE && strstr (err.message, "circuit open") && reply.attempts == 0);
+    assert (fake_llm_request_count (test->fake) == 2);
+    cv_llm_stats (twin, &stats);
+    assert (stats.breaker == CV_BREAKER_OPEN && stats.short_circuited == 1 && stats.attempts == 0);
+
+    /* Another model at the same endpoint is another breaker. */
+    assert (cv_llm_chat (other, s_messages, 2, now + 5000, &reply, &err) == 0);
+    assert (fake_llm_request_count (test->fake) == 3);
+
+    /* After the cool-down the twin's trial closes it for the first client too. */
+    now += 60000;
+    assert (cv_llm_chat (twin, s_messages, 2, now + 5000, &reply, &err) == 0);
+    cv_llm_stats (client->llm, &stats);
+    assert (stats.breaker == CV_BREAKER_CLOSED);
+    assert (cv_llm_chat (client->llm, s_messages, 2, now + 5000, &client->reply, &client->err) == 0);
+    assert (fake_llm_request_count (test->fake) == 5);
+
+    cv_llm_reply_reset (&reply);
+    cv_llm_destroy (&twin);
+    cv_llm_destroy (&other);
+}
+
+/* Threads, each with its client, as a worker's handler threads: the outage opens one breaker for
+   all of them after threshold failures (and the few already in flight), not threshold each. */
+#define SHARED_THREADS 4
+#define SHARED_CALLS 10
+
+typedef struct {
+    cv_llm_config_t config;
+    cv_log_t *log;
+    unsigned failures;
+} s_thread_t;
+
+static void *
+s_thread_calls (void *arg)
+{
+    s_thread_t *thread = arg;
+    cv_error_t err;
+    cv_llm_t *llm = cv_llm_new (&thread->config, thread->log, &err);
+    assert (llm);
+    cv_llm_reply_t reply = {0};
+    for (int i = 0; i < SHARED_CALLS; i++)
+        if (cv_llm_chat (llm, s_messages, 2, s_now_ms () + 5000, &reply, &err) == -1)
+            thread->failures++;
+    cv_llm_reply_reset (&reply);
+    cv_llm_destroy (&llm);
+    return NULL;
+}
+
+static void
+s_test_threads_share (s_test_t *test, s_client_t *client)
+{
+    client->config.max_retries = 0;
+    client->config.breaker_threshold = 3;
+    client->config.breaker_cooldown_ms = 60000;
+    s_connect (test, client); /* holds the breaker, so the threads' clients share it */
+    fake_llm_set_default (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_STATUS, .status = 503});
+    pthread_t threads[SHARED_THREADS];
+    s_thread_t state[SHARED_THREADS];
+    for (int i = 0; i < SHARED_THREADS; i++) {
+        state[i] = (s_thread_t){.config = client->config, .log = test->log};
+        assert (pthread_create (&threads[i], NULL, s_thread_calls, &state[i]) == 0);
+    }
+    for (int i = 0; i < SHARED_THREADS; i++) {
+        pthread_join (threads[i], NULL);
+        assert (state[i].failures == SHARED_CALLS);
+    }
+    size_t sent = fake_llm_request_count (test->fake);
+    if (test->verbose)
+        printf ("  %d threads, %d calls each: %zu requests reached the server\n", SHARED_THREADS, SHARED_CALLS, sent);
+    assert (sent >= 3 && sent <= 3 + SHARED_THREADS - 1);
+    cv_llm_stats_t stats;
+    cv_llm_stats (client->llm, &stats);
+    assert (stats.breaker == CV_BREAKER_OPEN);
+}
+
+/* While the main model's breaker is open, the fallback answers alone: the main one is not asked. */
+static void
+s_test_fallback_while_open (s_test_t *test, s_client_t *client)
+{
+    snprintf (client->config.fallback_model, sizeof client->config.fallback_model, "big");
+    client->config.max_retries = 0;
+    client->config.breaker_threshold = 2;
+    client->config.breaker_cooldown_ms = 60000;
+    s_connect (test, client);
+    uint64_t now = s_now_ms ();
+    cv_llm_set_clock (client->llm, s_manual_clock, &now);
+    char model[64];
+
+    for (int i = 0; i < 2; i++) {
+        fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_STATUS, .status = 500});
+        fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "from big"});
+        assert (cv_llm_chat (client->llm, s_messages, 2, now + 5000, &client->reply, &client->err) == 0);
+        assert (client->reply.fallback && client->reply.attempts == 2);
+    }
+    cv_llm_stats_t stats;
+    cv_llm_stats (client->llm, &stats);
+    assert (stats.breaker == CV_BREAKER_OPEN && stats.fallback_breaker == CV_BREAKER_CLOSED);
+
+    fake_llm_reset (test->fake);
+    fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "big alone"});
+    assert (cv_llm_chat (client->llm, s_messages, 2, now + 5000, &client->reply, &client->err) == 0);
+    assert (strcmp (client->reply.content, "big alone") == 0 && strcmp (client->reply.model, "big") == 0);
+    assert (client->reply.fallback && client->reply.attempts == 1);
+    assert (fake_llm_request_count (test->fake) == 1);
+    assert (strcmp (s_recorded (test, 0, "model", model, sizeof model), "big") == 0);
+
+    /* Both open: refused at once, the error names both. */
+    fake_llm_set_default (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_STATUS, .status = 500});
+    for (int i = 0; i < 2; i++)
+        assert (cv_llm_chat (client->llm, s_messages, 2, now + 5000, &client->reply, &client->err) == -1);
+    size_t sent = fake_llm_request_count (test->fake);
+    assert (cv_llm_chat (client->llm, s_messages, 2, now + 5000, &client->reply, &client->err) == -1);
+    assert (client->reply.attempts == 0 && fake_llm_request_count (test->fake) == sent);
+    assert (strstr (client->err.message, "model big: circuit open") && strstr (client->err.message, "model small"));
+    cv_llm_stats (client->llm, &stats);
+    assert (stats.fallback_breaker == CV_BREAKER_OPEN && stats.short_circuited == 3 + 2);
+
+    /* The main model's cool-down ends: its trial goes first, and, answered, closes it. */
+    now += 60000;
+    fake_llm_reset (test->fake);
+    assert (cv_llm_chat (client->llm, s_messages, 2, now + 5000, &client->reply, &client->err) == 0);
+    assert (!client->reply.fallback && strcmp (s_recorded (test, 0, "model", model, sizeof model), "small") == 0);
+    cv_llm_stats (client->llm, &stats);
+    assert (stats.breaker == CV_BREAKER_CLOSED);
+}
+
+/* A fallback at another endpoint: a second stand-in, its own key (the main key never goes
+   there), its own breaker; a key the main endpoint refuses does not stop it. */
+static void
+s_test_fallback_endpoint (s_test_t *test, s_client_t *client)
+{
+    fake_llm_t *backup = fake_llm_new (0, test->verbose);
+    assert (backup);
+    snprintf (client->config.fallback_base_url, sizeof client->config.fallback_base_url, "%s",
+              fake_llm_base_url (backup));
+    client->config.max_retries = 0;
+    s_connect (test, client);
+    char text[128];
+
+    fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_STATUS, .status = 503});
+    fake_llm_push (backup, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "from the backup"});
+    assert (s_ask (test, client, 5000) == 0);
+    assert (strcmp (client->reply.content, "from the backup") == 0 && client->reply.fallback);
+    assert (strcmp (client->reply.model, "small") == 0); /* the same model, elsewhere */
+    assert (fake_llm_request_count (test->fake) == 1 && fake_llm_request_count (backup) == 1);
+    json_t *record = fake_llm_request (backup, 0);
+    assert (json_is_null (json_object_get (record, "authorization")));
+    json_decref (record);
+
+    /* A key of its own, from its own variable; a refused main key does not stop it. */
+    snprintf (client->config.fallback_api_key_env, sizeof client->config.fallback_api_key_env,
+              "CV_LLM_CLIENT_TEST_BACKUP_KEY");
+    setenv ("CV_LLM_CLIENT_TEST_BACKUP_KEY", "sk-backup", 1);
+    s_connect (test, client);
+    fake_llm_reset (backup);
+    fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_STATUS, .status = 401});
+    assert (s_ask (test, client, 5000) == 0);
+    assert (client->reply.fallback);
+    assert (strcmp (s_recorded (test, 0, "authorization", text, sizeof text), "Bearer " KEY) == 0);
+    record = fake_llm_request (backup, 0);
+    assert (strcmp (json_string_value (json_object_get (record, "authorization")), "Bearer sk-backup") == 0);
+    json_decref (record);
+
+    /* Both down: the error names where the fallback was. */
+    fake_llm_set_default (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_STATUS, .status = 502});
+    fake_llm_set_default (backup, &(fake_llm_step_t){.mode = FAKE_LLM_STATUS, .status = 500});
+    assert (s_ask (test, client, 5000) == -1);
+    snprintf (text, sizeof text, "model small at %s", fake_llm_base_url (backup));
+    assert (strstr (client->err.message, text) && strstr (client->err.message, "HTTP 502"));
+    cv_llm_stats_t stats;
+    cv_llm_stats (client->llm, &stats);
+    assert (stats.connections == 2); /* one to each endpoint, each kept */
+
+    /* The fallback may not be the main endpoint and model again. */
+    cv_llm_config_t same = client->config;
+    snprintf (same.fallback_base_url, sizeof same.fallback_base_url, "%s", same.base_url);
+    cv_error_t err;
+    assert (!cv_llm_new (&same, NULL, &err) && strstr (err.message, "fallback the main endpoint and model"));
+
+    unsetenv ("CV_LLM_CLIENT_TEST_BACKUP_KEY");
+    cv_llm_destroy (&client->llm);
+    fake_llm_destroy (&backup);
+}
+
 static void
 s_test_json (s_test_t *test, s_client_t *client)
 {
@@ -474,7 +694,12 @@ llm_client_test (bool verbose)
     s_run (&test, s_test_fallback);
     s_run (&test, s_test_cost);
     s_run (&test, s_test_breaker);
+    s_run (&test, s_test_shared_breaker);
+    s_run (&test, s_test_threads_share);
+    s_run (&test, s_test_fallback_while_open);
+    s_run (&test, s_test_fallback_endpoint);
     s_run (&test, s_test_json);
+    assert (cv_llm_breakers_count () == 0); /* every client gave its breakers back */
     cv_log_destroy (&test.log);
     fake_llm_destroy (&test.fake);
     unsetenv (KEY_VARIABLE);
