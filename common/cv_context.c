@@ -51,6 +51,8 @@ cv_context_stop_name (Conveyor__V1__RespondRequest__Stop stopped)
         return "over_budget";
     case CONVEYOR__V1__RESPOND_REQUEST__STOP__OUT_OF_ATTEMPTS:
         return "out_of_attempts";
+    case CONVEYOR__V1__RESPOND_REQUEST__STOP__STAGE_FAILED:
+        return "stage_failed";
     default:
         return NULL;
     }

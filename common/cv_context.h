@@ -40,8 +40,9 @@ const char *cv_context_acted_intent (const json_t *context);
 const char *cv_context_method_name (Conveyor__V1__Intent__Method method);
 /* The name of a tool status: ok, failed, timed_out, over_budget. */
 const char *cv_context_tool_status_name (Conveyor__V1__ToolResult__Status status);
-/* Why a request stopped before its later stages: over_budget, out_of_attempts; NULL when it did
-   not (STOP_UNSPECIFIED). Its context then holds "stopped": that name. */
+/* Why a request stopped before its later stages: over_budget, out_of_attempts, stage_failed;
+   NULL when it did not (STOP_UNSPECIFIED). Its context then holds "stopped": that name (and, for
+   stage_failed, "failed_stage": the stage's name). */
 const char *cv_context_stop_name (Conveyor__V1__RespondRequest__Stop stopped);
 /* The name of an action's outcome: done, refused, failed. */
 const char *cv_context_action_outcome_name (Conveyor__V1__ActionResult__Outcome outcome);

@@ -361,9 +361,18 @@ s_check_body (const cv_envelope_t *self, cv_error_t *err)
     case CONVEYOR__V1__ENVELOPE__BODY_RESPOND_REQUEST: {
         const Conveyor__V1__RespondRequest *body = self->respond_request;
         if (body->stopped < CONVEYOR__V1__RESPOND_REQUEST__STOP__STOP_UNSPECIFIED
-            || body->stopped > CONVEYOR__V1__RESPOND_REQUEST__STOP__OUT_OF_ATTEMPTS)
+            || body->stopped > CONVEYOR__V1__RESPOND_REQUEST__STOP__STAGE_FAILED)
             return cv_error_set (err, CV_ERR_INVALID, "respond_request.stopped",
                                  "respond_request.stopped %d is not a known reason", (int) body->stopped);
+        /* the stage that failed is named exactly when one did, and it is one before the reply */
+        bool stage_failed = body->stopped == CONVEYOR__V1__RESPOND_REQUEST__STOP__STAGE_FAILED;
+        const char *failed = body->failed_stage ? body->failed_stage : "";
+        bool known = strcmp (failed, "intent") == 0 || strcmp (failed, "gather") == 0 || strcmp (failed, "decide") == 0
+                     || strcmp (failed, "execute") == 0;
+        if (stage_failed ? !known : *failed != '\0')
+            return cv_error_set (err, CV_ERR_INVALID, "respond_request.failed_stage",
+                                 "respond_request.failed_stage \"%.40s\" %s", failed,
+                                 stage_failed ? "is not a stage before the reply" : "is set, but no stage failed");
         /* a stopped request has the results of the stages that ran, and only those */
         bool stopped = body->stopped != CONVEYOR__V1__RESPOND_REQUEST__STOP__STOP_UNSPECIFIED;
         if (s_check_customer_text (body->user_id, body->text, "respond_request", err)
@@ -697,7 +706,16 @@ s_test_execute (cv_arena_t *arena, const char *trace, uint64_t now)
     body->stopped = CONVEYOR__V1__RESPOND_REQUEST__STOP__OUT_OF_ATTEMPTS;
     body->intent = NULL;
     cv_assert_that (cv_envelope_validate (respond, responds, now, &err) == 0, "no intent: %s", err.message);
-    body->stopped = (Conveyor__V1__RespondRequest__Stop) 3;
+    body->stopped = CONVEYOR__V1__RESPOND_REQUEST__STOP__STAGE_FAILED;
+    s_expect_invalid (respond, responds, now, CV_ERR_INVALID, "respond_request.failed_stage"); /* which? */
+    body->failed_stage = "respond";
+    s_expect_invalid (respond, responds, now, CV_ERR_INVALID, "respond_request.failed_stage");
+    body->failed_stage = "gather";
+    cv_assert_that (cv_envelope_validate (respond, responds, now, &err) == 0, "stage failed: %s", err.message);
+    body->stopped = CONVEYOR__V1__RESPOND_REQUEST__STOP__OVER_BUDGET;
+    s_expect_invalid (respond, responds, now, CV_ERR_INVALID, "respond_request.failed_stage"); /* none failed */
+    body->failed_stage = "";
+    body->stopped = (Conveyor__V1__RespondRequest__Stop) 4;
     s_expect_invalid (respond, responds, now, CV_ERR_INVALID, "respond_request.stopped");
 }
 

@@ -420,7 +420,11 @@ s_log_stop (const flight_t *flight)
     char spent[CV_BUDGET_TEXT_BYTES], budget[CV_BUDGET_TEXT_BYTES];
     cv_budget_format (spend.micros, spent);
     cv_budget_format (limits->budget_micros, budget);
-    if (orchestrator_request_stopped (request) == CONVEYOR__V1__RESPOND_REQUEST__STOP__OVER_BUDGET)
+    if (orchestrator_request_failed_stage (request))
+        cv_log_event (flight->flights->log, CV_LOG_WARN, s_id (flight), orchestrator_request_trace_id (request),
+                      "stage %s failed: %s; answering that it could not be completed",
+                      orchestrator_request_failed_stage (request), orchestrator_request_error (request));
+    else if (orchestrator_request_stopped (request) == CONVEYOR__V1__RESPOND_REQUEST__STOP__OVER_BUDGET)
         cv_log_event (
             flight->flights->log, CV_LOG_WARN, s_id (flight), orchestrator_request_trace_id (request),
             "stopped over its budget: %s spent of %s%s; answering that it could not be finished", spent, budget,
@@ -429,6 +433,18 @@ s_log_stop (const flight_t *flight)
         cv_log_event (flight->flights->log, CV_LOG_WARN, s_id (flight), orchestrator_request_trace_id (request),
                       "stopped after %u stage attempts, its limit; answering that it could not be finished",
                       orchestrator_request_attempts_used (request));
+}
+
+/* Keeps the reply's reserve from the request's deadline, as of now: the configured one, or half
+   the time left when that is less, so that the stages before the reply keep the other half. */
+static void
+s_keep_reply_reserve (const orchestrator_flights_t *self, orchestrator_request_t *request)
+{
+    uint64_t now = (uint64_t) zclock_time ();
+    uint64_t deadline = orchestrator_request_deadline (request);
+    uint64_t half_left = deadline > now ? (deadline - now) / 2 : 0;
+    uint64_t reserve = self->config.reply_reserve_ms > 0 ? (uint64_t) self->config.reply_reserve_ms : 0;
+    orchestrator_request_set_reply_reserve (request, (uint32_t) (reserve < half_left ? reserve : half_left));
 }
 
 /* The one function that moves a request between phases. */
@@ -450,9 +466,12 @@ s_step (flight_t *flight, event_t event, const event_data_t *data)
             else
                 s_log_stop (flight);
         } else if (orchestrator_request_accept (request, &reply, data->packed, data->size,
-                                                zclock_usecs () - flight->stage_started_us, data->attempts, &err))
-            flight->failure = err.code;
-        else {
+                                                zclock_usecs () - flight->stage_started_us, data->attempts, &err)) {
+            if (orchestrator_request_failed_stage (request))
+                s_log_stop (flight);
+            else
+                flight->failure = err.code;
+        } else {
             if (stage != REQUEST_RESPOND && orchestrator_request_stopped (request))
                 s_log_stop (flight);
             if (orchestrator_request_state (request) == REQUEST_EXECUTE)
@@ -487,6 +506,7 @@ s_step (flight_t *flight, event_t event, const event_data_t *data)
                       orchestrator_request_stage_name (orchestrator_request_state (request)));
         orchestrator_request_set_deadline (request, (uint64_t) zclock_time ()
                                                         + (uint64_t) flight->flights->config.request_timeout_ms);
+        s_keep_reply_reserve (flight->flights, request);
         s_set_phase (flight, PHASE_WRITING);
         break;
     }
@@ -569,6 +589,7 @@ orchestrator_flights_start (orchestrator_flights_t *self, orchestrator_request_t
                             orchestrator_exchange_t *exchange)
 {
     assert (request_p && *request_p);
+    s_keep_reply_reserve (self, *request_p);
     flight_t *flight = s_flight_new (self, request_p);
     if (exchange)
         zlistx_add_end (flight->waiters, exchange);
@@ -582,6 +603,7 @@ orchestrator_flights_resume (orchestrator_flights_t *self, orchestrator_request_
     orchestrator_request_t *request = *request_p;
     assert (!orchestrator_request_finished (request));
     orchestrator_request_set_deadline (request, (uint64_t) zclock_time () + (uint64_t) self->config.request_timeout_ms);
+    s_keep_reply_reserve (self, request);
     cv_log_event (self->log, CV_LOG_INFO, orchestrator_request_id (request), orchestrator_request_trace_id (request),
                   "resuming at stage %s", orchestrator_request_stage_name (orchestrator_request_state (request)));
     flight_t *flight = s_flight_new (self, request_p);

@@ -65,6 +65,7 @@ typedef struct _orchestrator_flights_t orchestrator_flights_t;
 typedef struct {
     orchestrator_durability_t durability;
     int request_timeout_ms; /* a resumed request's fresh deadline */
+    int reply_reserve_ms;   /* kept from each request's deadline for its reply, at most half its time */
     int retry_ms;           /* how often parked requests look for the store; default 250 */
 } orchestrator_flights_config_t;
 

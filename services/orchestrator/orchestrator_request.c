@@ -44,6 +44,8 @@ struct _orchestrator_request_t {
     uint32_t stage_attempts[REQUEST_STAGES]; /* of the stages whose result is kept */
     uint32_t lost_attempts;                  /* of stages that failed for good */
     Conveyor__V1__RespondRequest__Stop stopped;
+    orchestrator_state_t failed_stage; /* STAGE_FAILED: the stage that did */
+    uint32_t reply_reserve_ms;         /* kept from the deadline for the reply */
 };
 
 static const char *s_stage_names[REQUEST_STAGES] = {"intent", "gather", "decide", "execute", "respond"};
@@ -340,6 +342,40 @@ s_stop (orchestrator_request_t *self, Conveyor__V1__RespondRequest__Stop why)
     self->state = REQUEST_RESPOND;
 }
 
+/* The current stage, one before the reply, failed for good (message says how): the reply says
+   so, and what happens next. */
+static void
+s_stop_stage_failed (orchestrator_request_t *self, const char *message)
+{
+    assert (self->state < REQUEST_RESPOND);
+    free (self->error);
+    self->error = cv_strdup (message);
+    self->failed_stage = self->state;
+    s_stop (self, CONVEYOR__V1__RESPOND_REQUEST__STOP__STAGE_FAILED);
+}
+
+const char *
+orchestrator_request_failed_stage (const orchestrator_request_t *self)
+{
+    return self->stopped == CONVEYOR__V1__RESPOND_REQUEST__STOP__STAGE_FAILED ? s_stage_names[self->failed_stage]
+                                                                              : NULL;
+}
+
+int
+orchestrator_request_stop_for_stage_failure (orchestrator_request_t *self, const char *message)
+{
+    if (self->state >= REQUEST_RESPOND || self->stopped)
+        return -1;
+    s_stop_stage_failed (self, message);
+    return 0;
+}
+
+void
+orchestrator_request_set_reply_reserve (orchestrator_request_t *self, uint32_t reserve_ms)
+{
+    self->reply_reserve_ms = reserve_ms;
+}
+
 uint32_t
 orchestrator_request_lost_attempts (const orchestrator_request_t *self)
 {
@@ -373,6 +409,10 @@ orchestrator_request_stage_failed (orchestrator_request_t *self, uint32_t attemp
         s_stop (self, CONVEYOR__V1__RESPOND_REQUEST__STOP__OUT_OF_ATTEMPTS);
         return 0;
     }
+    if (self->state < REQUEST_RESPOND && !self->stopped) {
+        s_stop_stage_failed (self, err->message);
+        return 0;
+    }
     orchestrator_request_fail (self, err->message);
     return -1;
 }
@@ -382,7 +422,12 @@ orchestrator_request_stage_envelope (orchestrator_request_t *self, cv_arena_t *a
 {
     if (orchestrator_request_finished (self))
         return NULL;
-    cv_envelope_t *envelope = cv_envelope_new (arena, self->id, self->trace_id, self->deadline_ms, 1);
+    /* The stages before the reply have until the deadline less the reply's reserve: when one of
+       them fails at its deadline, the reply that says so still has time to be written. */
+    uint64_t deadline_ms = self->deadline_ms;
+    if (self->state < REQUEST_RESPOND && deadline_ms > self->reply_reserve_ms)
+        deadline_ms -= self->reply_reserve_ms;
+    cv_envelope_t *envelope = cv_envelope_new (arena, self->id, self->trace_id, deadline_ms, 1);
     if (self->limits.budgeted) {
         orchestrator_spend_t spend;
         orchestrator_request_spend (self, &spend);
@@ -445,6 +490,8 @@ orchestrator_request_stage_envelope (orchestrator_request_t *self, cv_arena_t *a
             body->action_results = performed->results;
         }
         body->stopped = self->stopped;
+        const char *failed_stage = orchestrator_request_failed_stage (self);
+        body->failed_stage = (char *) (failed_stage ? failed_stage : "");
         break;
     }
     case REQUEST_DONE:
@@ -684,7 +731,10 @@ orchestrator_request_accept (orchestrator_request_t *self, cv_envelope_t **reply
             return 0;
         }
         self->lost_attempts += attempts;
-        orchestrator_request_fail (self, err->message);
+        if (stage < REQUEST_RESPOND && !self->stopped)
+            s_stop_stage_failed (self, err->message); /* an unusable answer: the reply still comes */
+        else
+            orchestrator_request_fail (self, err->message);
         break;
     }
     case REQUEST_DONE:
@@ -749,16 +799,22 @@ s_evidence_json (const Conveyor__V1__Evidence *evidence)
     return json_pack ("{s:o}", "tools", tools);
 }
 
-/* When each action's row was committed, recorded (with the decide checkpoint) and performed (with
-   the execute one), where the checkpoints are known: a request read back from the store. */
+/* What the document says of each action beyond its result: unknown when the execute stage failed
+   without an answer, what a person decided of one held for approval, and when its row was
+   committed, recorded (with the decide checkpoint) and performed (with the execute one), where the
+   checkpoints are known: a request read back from the store. */
 static void
-s_note_action_times (const orchestrator_request_t *self, json_t *actions)
+s_note_actions (const orchestrator_request_t *self, json_t *actions)
 {
     size_t index;
     json_t *action;
     json_array_foreach (actions, index, action) {
         /* held for approval, then decided: what the person decided (the follow-up acts on it) */
         const char *status = json_string_value (json_object_get (action, "status"));
+        /* the executor took it and its answer never came: it may have been performed or not */
+        if (self->stopped == CONVEYOR__V1__RESPOND_REQUEST__STOP__STAGE_FAILED && self->failed_stage == REQUEST_EXECUTE
+            && status && strcmp (status, "not_performed") == 0)
+            json_object_set_new (action, "status", json_string ("unknown"));
         if (self->follow_up_id && status && strcmp (status, "pending_approval") == 0) {
             json_object_set_new (
                 action, "status",
@@ -790,7 +846,7 @@ orchestrator_request_to_json (const orchestrator_request_t *self, bool with_chec
                                         "approver", self->approver));
     if (self->follow_up_id)
         json_object_set_new (document, "follow_up_id", json_string (self->follow_up_id));
-    if (self->state == REQUEST_FAILED && self->error)
+    if ((self->state == REQUEST_FAILED || orchestrator_request_failed_stage (self)) && self->error)
         json_object_set_new (document, "error", json_pack ("{s:s}", "message", self->error));
     else if (!orchestrator_request_finished (self))
         json_object_set_new (document, "stage", json_string (s_stage_names[self->state]));
@@ -821,7 +877,7 @@ orchestrator_request_to_json (const orchestrator_request_t *self, bool with_chec
         }
         json_t *decision = json_object_get (context, "decision");
         if (decision) {
-            s_note_action_times (self, json_object_get (decision, "actions"));
+            s_note_actions (self, json_object_get (decision, "actions"));
             json_object_set (document, "decision", decision);
         }
         json_decref (context);
@@ -848,6 +904,8 @@ orchestrator_request_to_json (const orchestrator_request_t *self, bool with_chec
     json_object_set_new (document, "attempts", attempts);
     if (self->stopped)
         json_object_set_new (document, "stopped", json_string (cv_context_stop_name (self->stopped)));
+    if (orchestrator_request_failed_stage (self))
+        json_object_set_new (document, "failed_stage", json_string (orchestrator_request_failed_stage (self)));
 
     json_t *timings = json_object ();
     for (int stage = 0; stage < REQUEST_STAGES; stage++)
@@ -1195,8 +1253,9 @@ s_test_limits (void)
     assert (s_run_stage (request, &once, &err) == 0 && s_equal (orchestrator_request_status (request), "done"));
     orchestrator_request_destroy (&request);
 
-    /* a stage whose workers failed until the last attempt went stops the request; a deadline,
-       or a stage failing within its own limit, fails it */
+    /* a stage whose workers failed until the last attempt went stops the request for its
+       attempts; a deadline, or a stage failing within its own limit, stops it because the stage
+       failed; only the reply's own failure fails it */
     cv_error_t gave_up, late;
     cv_error_set (&gave_up, CV_ERR_UNAVAILABLE, NULL, "gatherer: gave up after 3 attempt(s)");
     cv_error_set (&late, CV_ERR_DEADLINE_EXCEEDED, NULL, "gatherer: deadline passed after 2 attempt(s)");
@@ -1211,14 +1270,54 @@ s_test_limits (void)
     orchestrator_request_destroy (&request);
     request = s_limited (false, 0, 10);
     assert (s_run_stage (request, &once, &err) == 0);
-    assert (orchestrator_request_stage_failed (request, 3, &gave_up) == -1);
-    assert (orchestrator_request_state (request) == REQUEST_FAILED);
+    assert (orchestrator_request_stage_failed (request, 3, &gave_up) == 0);
+    assert (orchestrator_request_state (request) == REQUEST_RESPOND);
+    assert (orchestrator_request_stopped (request) == CONVEYOR__V1__RESPOND_REQUEST__STOP__STAGE_FAILED);
+    assert (s_equal (orchestrator_request_failed_stage (request), "gather"));
     assert (s_equal (orchestrator_request_error (request), "gatherer: gave up after 3 attempt(s)"));
     orchestrator_request_destroy (&request);
     request = s_limited (false, 0, 3);
     assert (s_run_stage (request, &once, &err) == 0);
+    assert (orchestrator_request_stage_failed (request, 2, &late) == 0);
+    assert (s_equal (orchestrator_request_failed_stage (request), "gather"));
+    /* the reply is told which stage failed, and the request ends answered */
+    cv_arena_t *arena = cv_arena_new ();
+    cv_envelope_t *respond = orchestrator_request_stage_envelope (request, arena);
+    assert (respond->respond_request->stopped == CONVEYOR__V1__RESPOND_REQUEST__STOP__STAGE_FAILED);
+    assert (s_equal (respond->respond_request->failed_stage, "gather") && !respond->respond_request->evidence);
+    cv_arena_destroy (&arena);
+    assert (s_run_stage (request, &once, &err) == 0 && s_equal (orchestrator_request_status (request), "stage_failed"));
+    document = orchestrator_request_to_json (request, false);
+    assert (s_equal (json_string_value (s_field (document, "failed_stage", NULL)), "gather"));
+    assert (s_equal (json_string_value (s_field (document, "error", "message")), late.message));
+    json_decref (document);
+    /* ...read back, its reply following the last stage that answered, it stops so again */
+    assert (orchestrator_request_stop_for_stage_failure (request, "again") == -1);
+    orchestrator_request_destroy (&request);
+    request = s_limited (false, 0, 3);
+    assert (s_run_stage (request, &once, &err) == 0);
+    assert (orchestrator_request_stop_for_stage_failure (request, late.message) == 0);
+    assert (s_equal (orchestrator_request_failed_stage (request), "gather"));
+    assert (orchestrator_request_stop_for_stage_failure (request, late.message) == -1); /* once */
+    orchestrator_request_destroy (&request);
+    /* the reply's own failure has nothing left to answer with: the request fails */
+    request = s_limited (false, 0, 0);
+    for (int stage = 0; stage <= REQUEST_EXECUTE; stage++)
+        assert (s_run_stage (request, &once, &err) == 0);
     assert (orchestrator_request_stage_failed (request, 2, &late) == -1);
-    assert (orchestrator_request_state (request) == REQUEST_FAILED);
+    assert (orchestrator_request_state (request) == REQUEST_FAILED && !orchestrator_request_failed_stage (request));
+    orchestrator_request_destroy (&request);
+
+    /* the stages before the reply have the deadline less the reply's reserve; the reply all of it */
+    request = s_limited (false, 0, 0);
+    orchestrator_request_set_deadline (request, 4102444800000ULL);
+    orchestrator_request_set_reply_reserve (request, 700);
+    arena = cv_arena_new ();
+    assert (orchestrator_request_stage_envelope (request, arena)->deadline_ms == 4102444800000ULL - 700);
+    for (int stage = 0; stage <= REQUEST_EXECUTE; stage++)
+        assert (s_run_stage (request, &once, &err) == 0);
+    assert (orchestrator_request_stage_envelope (request, arena)->deadline_ms == 4102444800000ULL);
+    cv_arena_destroy (&arena);
     orchestrator_request_destroy (&request);
 }
 
@@ -1357,7 +1456,8 @@ orchestrator_request_test (bool verbose)
         orchestrator_request_destroy (&request);
     }
 
-    /* results that do not answer the actions one for one fail the request */
+    /* results that do not answer the actions one for one fail the execute stage: the reply says
+       it could not be confirmed */
     s_script_t strays[] = {{.with_action = true, .result_id = "a-9", .results = 1},
                            {.with_action = true, .result_id = "a-1", .results = 2},
                            {.with_action = true, .result_id = "a-1", .results = 0}};
@@ -1368,16 +1468,17 @@ orchestrator_request_test (bool verbose)
         assert (s_run_stage (request, &strays[i], &err) == -1);
         cv_assert_that (err.code == CV_ERR_INVALID && strstr (err.message, "executor worker"), "stray %zu: %s", i,
                         err.message);
-        assert (orchestrator_request_state (request) == REQUEST_FAILED);
-        /* the document says the action was not performed */
+        assert (orchestrator_request_state (request) == REQUEST_RESPOND);
+        assert (s_equal (orchestrator_request_failed_stage (request), "execute"));
+        /* the document cannot say whether the action was performed */
         document = orchestrator_request_to_json (request, false);
         action = json_array_get (json_object_get (json_object_get (document, "decision"), "actions"), 0);
-        assert (s_equal (json_string_value (json_object_get (action, "status")), "not_performed"));
+        assert (s_equal (json_string_value (json_object_get (action, "status")), "unknown"));
         json_decref (document);
         orchestrator_request_destroy (&request);
     }
 
-    /* an Error reply or the wrong body fails the request with the reason */
+    /* an Error reply or the wrong body fails the stage with the reason; the reply still comes */
     request = orchestrator_request_new ("r-2", NULL, "cust-1", "s-1", "hello", NULL, deadline);
     arena = cv_arena_new ();
     cv_envelope_t *envelope = orchestrator_request_stage_envelope (request, arena);
@@ -1385,11 +1486,14 @@ orchestrator_request_test (bool verbose)
     assert (orchestrator_request_accept (request, &reply, packed, size, 1, 1, &err) == -1);
     free (packed);
     assert (!orchestrator_request_result_bytes (request, 0, &size));
-    assert (orchestrator_request_state (request) == REQUEST_FAILED);
+    assert (orchestrator_request_state (request) == REQUEST_RESPOND);
+    assert (s_equal (orchestrator_request_failed_stage (request), "intent"));
     assert (strstr (orchestrator_request_error (request), "intent worker: bad"));
+    assert (s_run_stage (request, &acting, &err) == 0);
     document = orchestrator_request_to_json (request, false);
-    assert (s_equal (json_string_value (json_object_get (document, "status")), "failed"));
-    assert (!json_object_get (document, "checkpoints"));
+    assert (s_equal (json_string_value (json_object_get (document, "status")), "stage_failed"));
+    assert (strstr (json_string_value (s_field (document, "error", "message")), "intent worker: bad"));
+    assert (!json_object_get (document, "checkpoints") && !json_object_get (document, "intent"));
     json_decref (document);
     cv_arena_destroy (&arena);
     orchestrator_request_destroy (&request);
@@ -1401,7 +1505,7 @@ orchestrator_request_test (bool verbose)
     reply = s_reply (envelope, CONVEYOR__V1__ENVELOPE__BODY_REPLY, &acting, &packed, &size);
     assert (orchestrator_request_accept (request, &reply, packed, size, 1, 1, &err) == -1);
     free (packed);
-    assert (err.code == CV_ERR_WRONG_BODY);
+    assert (err.code == CV_ERR_WRONG_BODY && s_equal (orchestrator_request_failed_stage (request), "intent"));
     cv_arena_destroy (&arena);
     orchestrator_request_destroy (&request);
     if (verbose)

@@ -14,7 +14,9 @@
               EXECUTE; rejected, to RESPOND with every action REJECTED.
      RESPOND  waiting for the responder's Reply, written from the results of all the above
      DONE     the reply is checkpointed; final
-     FAILED   a stage failed for good (deadline, attempts, invalid result); final
+     FAILED   the reply's stage failed for good (deadline, attempts, invalid result); final. A
+              stage before it that fails so stops the request instead (below): a customer always
+              gets a reply while a responder can write one.
    A stage result is accepted only when it is the body the current state waits for and it is
    valid; the caller checkpoints it before sending the next stage (write-ahead).
 
@@ -24,8 +26,13 @@
    (RespondRequest.stopped), when a stage left a spend undone because it did not fit the budget
    left (or spent past it), or when its attempts are used up: a stage before the reply due with
    none left, or a stage whose workers failed until the last of them went. The reply gets one
-   attempt past the limit, stopped or not (it tells what the stages did). A stopped request ends
-   DONE with the status word "over_budget" or "out_of_attempts".
+   attempt past the limit, stopped or not (it tells what the stages did). A stage before the reply
+   that fails for good — no answer before its deadline, its workers gone or giving up, an Error or
+   an answer that breaks the schema — stops the request too (STAGE_FAILED, with the stage's name
+   and the error): the reply says honestly that the look-up, the decision or the action could not
+   be completed, and what happens next. Those stages are sent with the request's deadline less the
+   reply's reserve (orchestrator_request_set_reply_reserve), so the reply has time left. A stopped
+   request ends DONE with the status word "over_budget", "out_of_attempts" or "stage_failed".
 
    What a request spent is the sum of its stages' results (orchestrator_request_spend), so a
    request read back from its checkpoints knows it again; its attempts are its checkpoints' and,
@@ -127,10 +134,10 @@ uint32_t orchestrator_request_stage_attempts (const orchestrator_request_t *self
 /* Why the request stopped, or STOP_UNSPECIFIED. */
 Conveyor__V1__RespondRequest__Stop orchestrator_request_stopped (const orchestrator_request_t *self);
 
-/* The current stage's job failed for good after attempts attempts (err from the broker). When
-   that used up the request's attempts (err UNAVAILABLE: its workers failed until the last) and
-   the stage is not RESPOND, the request stops and 0 is returned: its reply is next. Otherwise
-   it is FAILED with err's message and -1 is returned. */
+/* The current stage's job failed for good after attempts attempts (err from the broker). Before
+   RESPOND the request stops and 0 is returned: its reply is next — OUT_OF_ATTEMPTS when that used
+   up the request's attempts (err UNAVAILABLE: its workers failed until the last), STAGE_FAILED
+   otherwise. For RESPOND it is FAILED with err's message and -1 is returned. */
 int orchestrator_request_stage_failed (orchestrator_request_t *self, uint32_t attempts, const cv_error_t *err);
 /* The attempts of the stage that failed for good (orchestrator_request_stage_failed), which left
    no checkpoint: the request's last write records them, and a request read back notes them. */
@@ -141,14 +148,29 @@ void orchestrator_request_note_lost_attempts (orchestrator_request_t *self, uint
    are used up (the lost ones noted); else -1, and nothing changes. */
 int orchestrator_request_stop_for_attempts (orchestrator_request_t *self);
 
+/* The stage that failed for good, for a request stopped for it (STAGE_FAILED): "intent",
+   "gather", "decide" or "execute"; NULL for any other. orchestrator_request_error tells how. */
+const char *orchestrator_request_failed_stage (const orchestrator_request_t *self);
+/* For a request read back whose reply follows a stage that left no checkpoint, and whose row says
+   it stopped because that stage failed (message, the row's error): stops it so again, as
+   orchestrator_request_stage_failed did, and returns 0; -1 when it is past its stages or already
+   stopped, and nothing changes. */
+int orchestrator_request_stop_for_stage_failure (orchestrator_request_t *self, const char *message);
+
+/* The time kept from the deadline for the reply (0 by default): the stages before it are sent
+   with the deadline less reserve_ms, so that when one fails at its deadline, there is still time
+   to answer that it did. */
+void orchestrator_request_set_reply_reserve (orchestrator_request_t *self, uint32_t reserve_ms);
+
 /* The envelope for the current stage, in arena; NULL when finished. */
 cv_envelope_t *orchestrator_request_stage_envelope (orchestrator_request_t *self, cv_arena_t *arena);
 
 /* Takes reply (a worker's answer to the current stage, unpacked from the size bytes at packed,
    which are copied: the checkpoint stores them as they came), its stage time and the attempts it
    took, validates it and moves to the next state (or stops the request, see above). Returns 0,
-   or -1 with err when reply is an Error or not the awaited body; then the request is FAILED and
-   reply is destroyed. */
+   or -1 with err when reply is an Error or not the awaited body, and reply is destroyed: then a
+   stage before the reply has failed, and the request stops for it (STAGE_FAILED: its reply is
+   next), or the reply itself has, and the request is FAILED. */
 int orchestrator_request_accept (orchestrator_request_t *self, cv_envelope_t **reply_p, const uint8_t *packed,
                                  size_t size, int64_t elapsed_us, uint32_t attempts, cv_error_t *err);
 

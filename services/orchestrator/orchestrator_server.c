@@ -299,7 +299,8 @@ s_server_init (server_t *self, cv_error_t *err)
     self->store = orchestrator_store_new (self->loop, &store);
 
     orchestrator_flights_config_t flights = {.durability = config->durability,
-                                             .request_timeout_ms = config->request_timeout_ms};
+                                             .request_timeout_ms = config->request_timeout_ms,
+                                             .reply_reserve_ms = config->reply_reserve_ms};
     self->flights = orchestrator_flights_new (self->loop, &flights, self->broker, self->store, self->log);
     self->toolcheck = orchestrator_toolcheck_new (self->broker, config->request_timeout_ms, self->log);
     orchestrator_approvals_config_t approvals = {.operator_token = config->operator_token,

@@ -32,6 +32,7 @@ typedef struct {
     const char *instance;
     int request_timeout_ms; /* a request's whole deadline */
     int attempt_timeout_ms; /* one stage attempt */
+    int reply_reserve_ms;   /* kept from a request's deadline for its reply */
     int max_attempts;
     int heartbeat_ms;
     int liveness;

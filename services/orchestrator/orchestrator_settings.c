@@ -28,6 +28,10 @@ static const cv_setting_field_t s_fields[] = {
      AT (request_timeout_ms, int)},
     {{"attempt-timeout-ms", CV_SETTING_INT, "5000", 10, 600000, "one stage attempt's limit before a retry"},
      AT (attempt_timeout_ms, int)},
+    {{"reply-reserve-ms", CV_SETTING_INT, "1000", 0, 600000,
+      "kept from a request's deadline for its reply, so that a stage failing at its deadline is still answered "
+      "(at most half the request's time)"},
+     AT (reply_reserve_ms, int)},
     {{"max-attempts", CV_SETTING_INT, "3", 1, 20, "attempts per stage"}, AT (max_attempts, int)},
     {{"heartbeat-ms", CV_SETTING_INT, "1000", 10, 60000, "heartbeat interval with workers"}, AT (heartbeat_ms, int)},
     {{"liveness", CV_SETTING_INT, "3", 1, 100, "missed heartbeats before a worker counts as dead"}, AT (liveness, int)},

@@ -72,17 +72,17 @@ static const cv_pgpipe_statement_t s_statements[SQL_COUNT] = {
                         " INSERT INTO checkpoints (request_id, seq, stage, body, elapsed_us, attempts)"
                         " VALUES ($1, $2::int, $3, $4::bytea, $5::bigint, $8::int) ON CONFLICT DO NOTHING",
                         8, false},
-    /* The last checkpoint, and the request done with it ($6: done, pending_approval, over_budget
-       or out_of_attempts). */
+    /* The last checkpoint, and the request done with it ($6: done, pending_approval, over_budget,
+       out_of_attempts or stage_failed, whose stage's error is $9). */
     [SQL_LAST_CHECKPOINT] = {"last_checkpoint",
                              "WITH checkpoint AS ("
                              "  INSERT INTO checkpoints (request_id, seq, stage, body, elapsed_us, attempts)"
                              "  VALUES ($1, $2::int, $3, $4::bytea, $5::bigint, $7::int) ON CONFLICT DO NOTHING"
                              "  RETURNING 1)"
-                             " UPDATE requests SET status = $6, lost_attempts = $8::int, updated_at = now(),"
-                             "  finished_at = now()"
+                             " UPDATE requests SET status = $6, lost_attempts = $8::int, error = NULLIF($9, ''),"
+                             "  updated_at = now(), finished_at = now()"
                              " WHERE id = $1 AND status = 'running'",
-                             8, false},
+                             9, false},
     [SQL_FAIL] = {"fail_request",
                   "UPDATE requests SET status = 'failed', error = $2, lost_attempts = $3::int, finished_at = now(),"
                   " updated_at = now() WHERE id = $1",
@@ -301,10 +301,15 @@ s_replay_checkpoint (orchestrator_request_t *request, const cv_pg_result_t *rows
         orchestrator_request_note_checkpoint (request, REQUEST_EXECUTE, cv_pg_result_text (rows, row, LOAD_AT));
         return 0;
     }
-    /* the reply of a request stopped for its attempts follows the last stage that answered: the
-       stage that used them up left no checkpoint, its attempts are the row's lost ones */
-    if (seq == REQUEST_RESPOND + 1 && orchestrator_request_state (request) < REQUEST_RESPOND)
-        (void) orchestrator_request_stop_for_attempts (request); /* else out of order, below */
+    /* the reply of a request stopped for its attempts, or because a stage failed, follows the last
+       stage that answered: the stage that used them up, or failed, left no checkpoint; its
+       attempts are the row's lost ones, its error the row's */
+    if (seq == REQUEST_RESPOND + 1 && orchestrator_request_state (request) < REQUEST_RESPOND) {
+        if (strcmp (cv_pg_result_text (rows, row, LOAD_STATUS), "stage_failed") == 0)
+            (void) orchestrator_request_stop_for_stage_failure (request, cv_pg_result_text (rows, row, LOAD_ERROR));
+        else
+            (void) orchestrator_request_stop_for_attempts (request); /* else out of order, below */
+    }
     if (seq != (int) orchestrator_request_state (request) + 1)
         return cv_error_set (err, CV_ERR_INTERNAL, "seq", "request %s: checkpoint %d out of order",
                              orchestrator_request_id (request), seq);
@@ -549,7 +554,8 @@ orchestrator_store_checkpoint (orchestrator_store_t *self, const orchestrator_re
        orchestrator_store_fail, after the checkpoints. */
     bool last = stage == REQUEST_STAGES - 1;
     /* $1..$5 alike; then SQL_CHECKPOINT's actions, outcomes and attempts, or SQL_LAST_CHECKPOINT's
-       status, attempts and the lost attempts */
+       status, attempts, the lost attempts and the error of a stage that failed */
+    const char *stage_error = orchestrator_request_failed_stage (request) ? orchestrator_request_error (request) : "";
     const char *values[] = {orchestrator_request_id (request),
                             seq,
                             orchestrator_request_stage_name ((orchestrator_state_t) stage),
@@ -561,9 +567,10 @@ orchestrator_store_checkpoint (orchestrator_store_t *self, const orchestrator_re
                             last        ? attempts
                             : performed ? performed
                                         : "",
-                            last ? lost : attempts};
-    int lengths[] = {0, 0, 0, (int) size, 0, 0, 0, 0};
-    int formats[] = {0, 0, 0, 1, 0, 0, 0, 0};
+                            last ? lost : attempts,
+                            stage_error};
+    int lengths[] = {0, 0, 0, (int) size, 0, 0, 0, 0, 0};
+    int formats[] = {0, 0, 0, 1, 0, 0, 0, 0, 0};
     int statement = last ? SQL_LAST_CHECKPOINT : SQL_CHECKPOINT;
     int rc = s_run (s_pipe_of (self, orchestrator_request_id (request)), s_operation_new (self, statement, fn, owner),
                     values, lengths, formats, err);

@@ -132,6 +132,8 @@ s_respond (responder_server_logic_t *self, const cv_envelope_t *envelope, cv_are
     const char *stopped = cv_context_stop_name (request->stopped);
     if (stopped)
         json_object_set_new (context, "stopped", json_string (stopped));
+    if (request->failed_stage && *request->failed_stage)
+        json_object_set_new (context, "failed_stage", json_string (request->failed_stage));
     if (s_llm_reply (self, request, context, envelope, arena, reply)) {
         json_decref (context);
         return 0;

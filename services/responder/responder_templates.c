@@ -197,13 +197,19 @@ responder_templates_render (const responder_templates_t *self, const json_t *con
     const char *outcome = s_decision_name (context, "decision.outcome");
     const char *status = s_actions_status (context);
     const char *stopped = s_decision_name (context, "stopped");
+    const char *failed_stage = s_decision_name (context, "failed_stage");
     /* A decision that acted is answered only by templates written for what became of its actions:
        the plain rule and outcome templates could claim a change the bank did not make. */
     char rungs[4][S_RUNG_MAX];
     const char *rung_kinds[4];
     size_t rung_count = 0;
     if (stopped) {
-        /* the request did not finish: no template written for a finished one may answer it */
+        /* the request did not finish: no template written for a finished one may answer it; one
+           stopped by a failed stage is told first what that stage could not do */
+        if (failed_stage) {
+            snprintf (rungs[rung_count], S_RUNG_MAX, "stopped.%s.%s", stopped, failed_stage);
+            rung_kinds[rung_count++] = "stopped.reason.stage";
+        }
         snprintf (rungs[rung_count], S_RUNG_MAX, "stopped.%s", stopped);
         rung_kinds[rung_count++] = "stopped.reason";
     } else if (status) {
@@ -1064,8 +1070,8 @@ s_test_config_errors (void)
                            "templates.braces: the output guardrails");
 }
 
-/* A request stopped early is answered by `stopped.<reason>`, else the fallback, whatever its
-   decision and actions would have chosen. */
+/* A request stopped early is answered by `stopped.<reason>` (first `stopped.<reason>.<stage>`
+   when a stage failed), else the fallback, whatever its decision and actions would have chosen. */
 static void
 s_test_stopped (void)
 {
@@ -1074,6 +1080,8 @@ s_test_stopped (void)
                                                 "  card_rule: Card rule.\n"
                                                 "  actions.done: Actions done.\n"
                                                 "  stopped.over_budget: Over budget.\n"
+                                                "  stopped.stage_failed.gather: No look-up.\n"
+                                                "  stopped.stage_failed: A stage failed.\n"
                                                 "  fallback: Fallback.\n",
                                                 &err);
     cv_assert_that (templates, "responder_templates: %s", err.message);
@@ -1086,6 +1094,11 @@ s_test_stopped (void)
         {"{\"stopped\": \"out_of_attempts\", \"decision\": {\"rule\": \"card_rule\"}}", "fallback"},
         {"{\"stopped\": \"out_of_attempts\"}", "fallback"},
         {"{\"decision\": {\"rule\": \"card_rule\"}}", "card_rule"}, /* not stopped: as ever */
+        {"{\"stopped\": \"stage_failed\", \"failed_stage\": \"gather\", \"intent\": {\"name\": \"card_arrival\"}}",
+         "stopped.stage_failed.gather"},
+        {"{\"stopped\": \"stage_failed\", \"failed_stage\": \"execute\", \"decision\": {\"rule\": \"card_rule\", "
+         "\"actions\": [{\"kind\": \"freeze_card\"}]}}",
+         "stopped.stage_failed"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         json_t *context = json_loads (cases[i].context, 0, NULL);

@@ -198,9 +198,14 @@ CHAOS_SEQS="SELECT r.id, r.status, coalesce(string_agg(c.seq::text, ',' ORDER BY
 # is running.
 chaos_check_store() {
     local bad
+    # (A request whose stage failed has the checkpoints of the stages before it, then the reply's.)
     bad=$(e2e_psql -c "SELECT id || ' has checkpoints ' || seqs || ' of ' || stages FROM ($CHAOS_SEQS) s
-                       WHERE seqs <> '' AND NOT (stages || ',') LIKE (seqs || ',%')")
+                       WHERE seqs <> '' AND NOT (stages || ',') LIKE (seqs || ',%')
+                         AND NOT (status = 'stage_failed' AND (seqs = '5' OR (seqs LIKE '%,5'
+                                  AND (stages || ',') LIKE (left(seqs, -2) || ',%') AND seqs <> stages)))")
     [[ -z $bad ]] || e2e_fail "checkpoints duplicated, missing or out of order: $bad"
+    bad=$(e2e_psql -c "SELECT id FROM requests WHERE status = 'stage_failed' AND coalesce(error, '') = ''")
+    [[ -z $bad ]] || e2e_fail "requests whose stage failed, with no error to say how: $bad"
     bad=$(e2e_psql -c "SELECT id || ' is done with checkpoints ' || seqs FROM ($CHAOS_SEQS) s
                        WHERE status = 'done' AND seqs <> stages")
     [[ -z $bad ]] || e2e_fail "a done request without a checkpoint of each of its stages: $bad"
@@ -227,7 +232,8 @@ chaos_check_store() {
 }
 
 # chaos_check_witnessed: every request a witness was answered 200 for is done with a checkpoint of
-# each of its stages; every request id a witness was given (a 503 of a parked request carries one) has
+# each of its stages, or answered although a stage failed (stage_failed, with the reply's
+# checkpoint); every request id a witness was given (a 503 of a parked request carries one) has
 # finished; every 503 carries Retry-After. Sets CHAOS_WITNESSED (answers seen) and CHAOS_IDS.
 chaos_check_witnessed() {
     local file=$E2E_DIR/witness.txt ids bad
@@ -242,13 +248,14 @@ chaos_check_witnessed() {
     [[ -n $ids ]] || e2e_fail "the witness clients were given no request id"
     bad=$(e2e_psql -c "SELECT i FROM unnest(ARRAY[$ids]) i WHERE NOT EXISTS (SELECT FROM requests WHERE id = i)" | head -n 3)
     [[ -z $bad ]] || e2e_fail "request ids given to a client but not in the database: $bad"
-    bad=$(e2e_psql -c "SELECT id || ' ' || status FROM requests WHERE id IN ($ids) AND status NOT IN ('done', 'failed')")
+    bad=$(e2e_psql -c "SELECT id || ' ' || status FROM requests WHERE id IN ($ids) AND status NOT IN ('done', 'failed', 'stage_failed')")
     [[ -z $bad ]] || e2e_fail "requests given an id but not finished: $bad"
     ids=$(awk '$1 == 200 { printf "%s'\''%s'\''", sep, $2; sep = "," }' "$file")
     if [[ -n $ids ]]; then
         bad=$(e2e_psql -c "SELECT id || ' ' || status || ' with checkpoints ' || seqs FROM ($CHAOS_SEQS) s
-                           WHERE id IN ($ids) AND (status <> 'done' OR seqs <> stages)")
-        [[ -z $bad ]] || e2e_fail "answered 200 but not done with a checkpoint of each of its stages: $bad"
+                           WHERE id IN ($ids) AND NOT (status = 'done' AND seqs = stages
+                                                       OR status = 'stage_failed' AND seqs LIKE '%5')")
+        [[ -z $bad ]] || e2e_fail "answered 200 but neither done with a checkpoint of each of its stages nor answered after a stage failed: $bad"
     fi
 }
 

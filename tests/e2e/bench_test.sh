@@ -107,14 +107,14 @@ bench_expect "open loop through a stall" 0 '.answered > 0 and .latency_ms.max >=
 bench_expect "a closed port" 1 '.answered == 0 and .errors.by_kind.connection > 0 and .errors.total == .requests'
 grep -q 'conveyor bench: no request was answered' "$E2E_DIR/bench.err" || e2e_fail "a closed port: no failure line"
 
-# No decision worker: every request ends at its 2 s deadline with a 5xx from the orchestrator,
-# counted under its status; with a client timeout shorter than that, under timeout.
-e2e_kill decision-1
+# No responder: nothing can answer, so every request ends at its 2 s deadline with a 5xx from the
+# orchestrator, counted under its status; with a client timeout shorter than that, under timeout.
+e2e_kill responder-1
 bench -c 2 -d 1 --timeout-ms 20000 --json
-bench_expect "no decision worker" 1 \
+bench_expect "no responder" 1 \
     '.answered == 0 and .requests > 0 and .errors.total == .requests and ([.errors.by_kind | keys[] | startswith("5")] | all)'
 bench -c 2 -d 1 --timeout-ms 300 --json
-bench_expect "no decision worker, a 300 ms timeout" 1 \
+bench_expect "no responder, a 300 ms timeout" 1 \
     '.answered == 0 and .errors.by_kind.timeout > 0 and .errors.total == .requests'
 # The requests their clients gave up on still end, at their deadline; the stack stops idle.
 none_running() { [[ $(e2e_psql -c "SELECT count(*) FROM requests WHERE status = 'running'") == 0 ]]; }

@@ -7,8 +7,10 @@
 #     with conveyor's request id, which GET /v1/requests/{id} knows.
 #   - stream: true answers server-sent events: the reply, the reason it ended, [DONE].
 #   - Mistakes get OpenAI's error shape: an unknown model (404), a last message that is not the
-#     user's, no user, a stream flag that is not a boolean; and a request whose decision worker is
-#     gone times out into an error of that shape carrying its request id.
+#     user's, no user, a stream flag that is not a boolean.
+#   - A request whose decision worker is gone is answered all the same, honestly, within its
+#     deadline; one whose responder is gone too times out into an error of that shape carrying its
+#     request id.
 source "$(dirname "$0")/lib.sh"
 e2e_setup chat
 e2e_start_bankapi
@@ -79,9 +81,27 @@ expect_error "a stream that is not a boolean" 400 '"stream"' \
 expect_error "no JSON" 400 null "$(chat '')"
 e2e_ok "mistakes are answered in OpenAI's error shape"
 
+# With no decision worker the decide stage fails at its deadline, which keeps the reply's reserve
+# from the request's: the customer is still answered, honestly, within the request's deadline.
 e2e_kill decision-1
+started_ms=$(date +%s%3N)
 answer=$(chat '{"model": "bank-desk", "user": "cust-1", "messages": [{"role": "user", "content": "I lost my card"}]}')
-expect_error "no decision worker" 504 null "$answer"
+took_ms=$(($(date +%s%3N) - started_ms))
+[[ ${answer%% *} == 200 ]] || e2e_fail "no decision worker: ${answer%% *} ${answer#* }"
 e2e_expect "no decision worker" "${answer#* }" \
+    '(.choices[0].message.content | startswith("I couldn'"'"'t work out what to do about this just now, so nothing was changed"))
+     and .conveyor.status == "stage_failed"'
+[[ $took_ms -lt 3000 ]] || e2e_fail "the honest reply took ${took_ms} ms, past the request's deadline of 3000 ms"
+id=$(jq -r .conveyor.request_id <<<"${answer#* }")
+e2e_expect "the request whose decide stage failed" "$(curl -sS "$E2E_API/v1/requests/$id")" \
+    '.status == "stage_failed" and .failed_stage == "decide" and (.error.message | length > 0)
+     and .reply.template == "stopped.stage_failed.decide" and .intent.name == "lost_or_stolen_card"'
+e2e_ok "a stage that fails still gets the customer an honest reply, within the deadline (${took_ms} ms)"
+
+# With no responder either, nothing can answer: an OpenAI error with the request id.
+e2e_kill responder-1
+answer=$(chat '{"model": "bank-desk", "user": "cust-1", "messages": [{"role": "user", "content": "I lost my card"}]}')
+expect_error "no responder" 504 null "$answer"
+e2e_expect "no responder" "${answer#* }" \
     '.error.type == "server_error" and (.conveyor.request_id | startswith("r-")) and .conveyor.status == "failed"'
 e2e_ok "a request that fails is an OpenAI error with its request id"

@@ -10,6 +10,9 @@
 #   - A hung gatherer under an orchestrator that allows 5 stage attempts a request (and 5 a
 #     stage): the gather stage's attempts use up the rest, the request stops out_of_attempts, and
 #     its reply still comes, within the request's deadline; read back, it counts the same attempts.
+#   - A hung gatherer whose attempt outlasts the request's deadline: the gather stage fails at the
+#     deadline less the reply's reserve, and the reply says honestly that the look-up could not be
+#     done, within the request's deadline; read back from its checkpoints and its row, the same.
 source "$(dirname "$0")/lib.sh"
 e2e_setup limits
 e2e_start_bankapi --verbose
@@ -84,3 +87,29 @@ e2e_expect "out of attempts, read back" "$(curl -sS "$E2E_API/v1/requests/$id")"
 [[ $(e2e_psql -c "SELECT count(*) FROM bank.applied_actions") == 0 ]] || e2e_fail "a stopped request acted"
 grep -q "stopped after [0-9]* stage attempts" "$E2E_DIR/orchestrator.log" || e2e_fail "no log line says why it stopped"
 e2e_ok "a request that used up its attempts stops, and its reply still comes"
+
+# 4. A gatherer that never answers, an attempt longer than the request: the gather stage gives up
+# at the request's deadline less the reply's reserve (1 s of 3), and the reply says why.
+e2e_kill orchestrator
+e2e_start_orchestrator --request-timeout-ms 3000 --attempt-timeout-ms 60000 --liveness 100
+e2e_wait_ready
+kill -STOP "${E2E_PIDS[gatherer-1]}"
+started_ms=$(date +%s%3N)
+answer=$(e2e_post '{"user_id": "cust-1", "text": "I lost my card"}')
+took_ms=$(($(date +%s%3N) - started_ms))
+kill -CONT "${E2E_PIDS[gatherer-1]}"
+[[ ${answer%% *} == 200 ]] || e2e_fail "gather timed out: ${answer%% *} ${answer#* }"
+answer=${answer#* }
+id=$(jq -r .request_id <<<"$answer")
+honest='.status == "stage_failed" and .stopped == "stage_failed" and .failed_stage == "gather"
+        and (.error.message | contains("deadline passed")) and .intent.name == "lost_or_stolen_card"
+        and (.evidence | not) and (.decision | not) and .reply.template == "stopped.stage_failed.gather"
+        and (.reply.text | startswith("I couldn'"'"'t look up your details just now"))'
+e2e_expect "gather timed out" "$answer" "$honest"
+[[ $took_ms -lt 3000 ]] || e2e_fail "the reply took ${took_ms} ms, past the request's deadline of 3000 ms"
+e2e_expect "gather timed out, read back" "$(curl -sS "$E2E_API/v1/requests/$id")" \
+    "$honest and ([.checkpoints[].stage] == [\"intent\", \"respond\"])"
+[[ $(e2e_psql -c "SELECT status FROM requests WHERE id = '$id' AND error LIKE 'gatherer: deadline passed%'") == stage_failed ]] ||
+    e2e_fail "the request's row: $(e2e_psql -c "SELECT status, error FROM requests WHERE id = '$id'")"
+grep -q "stage gather failed: gatherer: deadline passed" "$E2E_DIR/orchestrator.log" || e2e_fail "no log line says the stage failed"
+e2e_ok "a gatherer that times out still gets the customer an honest reply, within the deadline (${took_ms} ms)"

@@ -222,6 +222,9 @@ void otest_http_destroy (otest_call_t **call_p);
 const char *otest_request_id (const otest_call_t *call);
 /* Checks a 200 for a request the fakes answered well: done, with the responder's reply. */
 void otest_expect_done (const otest_call_t *call);
+/* Checks a 200 for a request whose stage (an OTEST_ stage before the reply) failed with an error
+   that says fragment: stage_failed, naming the stage, with the responder's reply all the same. */
+void otest_expect_stage_failed (const otest_call_t *call, int stage, const char *fragment);
 void otest_expect_error (const otest_call_t *call, const char *code);
 /* Waits until /readyz says the orchestrator is ready, as a deployment's readiness probe does. */
 void otest_wait_ready (otest_t *test);
@@ -251,6 +254,9 @@ void otest_expect_db_status (otest_t *test, const char *id, const char *expected
 /* The request has exactly count checkpoints committed, in order, each holding the very bytes its
    stage's fake sent. */
 void otest_expect_checkpoints (otest_t *test, const char *id, size_t count);
+/* The request whose stage failed (an OTEST_ stage before the reply) has the checkpoints of the
+   stages before it, then the reply's, each as above. */
+void otest_expect_checkpoints_past_failure (otest_t *test, const char *id, int failed);
 /* Waits until the request's row says status: for requests that finish with no client waiting. */
 void otest_wait_db_status (otest_t *test, const char *id, const char *status);
 

@@ -56,10 +56,10 @@ otest_db_checkpoints (otest_t *test, const char *id)
     return otest_db_count (test, "SELECT count(*) FROM checkpoints WHERE request_id = $1", id);
 }
 
-/* The request has exactly count checkpoints committed, in order, each holding the very bytes its
-   stage's fake sent. */
-void
-otest_expect_checkpoints (otest_t *test, const char *id, size_t count)
+/* The request has exactly count checkpoints committed, in order, of stages[0..count), each
+   holding the very bytes its stage's fake sent. */
+static void
+s_expect_checkpoints_of (otest_t *test, const char *id, const int *stages, size_t count)
 {
     PGresult *result = otest_query (test,
                                     "SELECT seq, stage, encode(body, 'hex') FROM checkpoints"
@@ -68,9 +68,9 @@ otest_expect_checkpoints (otest_t *test, const char *id, size_t count)
     cv_assert_that (!((size_t) PQntuples (result) != count), "request %s: expected %zu checkpoints, found %d", id,
                     count, PQntuples (result));
     for (size_t i = 0; i < count; i++) {
-        assert (atoi (PQgetvalue (result, (int) i, 0)) == (int) i + 1);
-        otest_expect_streq ("checkpoint stage", PQgetvalue (result, (int) i, 1), otest_stages[i]);
-        otest_fake_t *fake = otest_fake (test, (int) i);
+        assert (atoi (PQgetvalue (result, (int) i, 0)) == stages[i] + 1); /* seq is the stage's number */
+        otest_expect_streq ("checkpoint stage", PQgetvalue (result, (int) i, 1), otest_stages[stages[i]]);
+        otest_fake_t *fake = otest_fake (test, stages[i]);
         int index = otest_fake_find (fake, id);
         assert (index >= 0 && fake->sent[index]);
         char *hex = otest_hex (fake->sent[index], fake->sent_size[index]);
@@ -80,6 +80,25 @@ otest_expect_checkpoints (otest_t *test, const char *id, size_t count)
         free (hex);
     }
     PQclear (result);
+}
+
+void
+otest_expect_checkpoints (otest_t *test, const char *id, size_t count)
+{
+    const int stages[OTEST_STAGES] = {OTEST_INTENT, OTEST_GATHERER, OTEST_DECISION, OTEST_EXECUTOR, OTEST_RESPONDER};
+    assert (count <= OTEST_STAGES);
+    s_expect_checkpoints_of (test, id, stages, count);
+}
+
+void
+otest_expect_checkpoints_past_failure (otest_t *test, const char *id, int failed)
+{
+    int stages[OTEST_STAGES];
+    assert (failed < OTEST_RESPONDER);
+    for (int stage = 0; stage < failed; stage++)
+        stages[stage] = stage;
+    stages[failed] = OTEST_RESPONDER;
+    s_expect_checkpoints_of (test, id, stages, (size_t) failed + 1);
 }
 
 typedef struct {

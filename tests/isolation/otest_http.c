@@ -202,6 +202,18 @@ otest_expect_done (const otest_call_t *call)
 }
 
 void
+otest_expect_stage_failed (const otest_call_t *call, int stage, const char *fragment)
+{
+    const char *id = otest_request_id (call);
+    otest_expect_streq ("status", otest_text_at (call->document, "status"), "stage_failed");
+    otest_expect_streq ("failed_stage", otest_text_at (call->document, "failed_stage"), otest_stages[stage]);
+    otest_expect_contains ("error.message", otest_text_at (call->document, "error.message"), fragment);
+    char *reply = otest_reply_text (id);
+    otest_expect_streq ("reply.text", otest_text_at (call->document, "reply.text"), reply);
+    zstr_free (&reply);
+}
+
+void
 otest_expect_error (const otest_call_t *call, const char *code)
 {
     otest_expect_streq ("error.code", otest_text_at (call->document, "error.code"), code);
