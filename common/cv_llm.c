@@ -123,21 +123,22 @@ s_on_header (char *data, size_t size, size_t count, void *arg)
     return bytes;
 }
 
-/* The next route: model at base_url, with the key in the variable key_env ("" for none), and
-   the process's breaker for them. -1 with err when the key is named but unusable. */
+/* The next route: model at base_url, with the key in the variable key_env ("" for none; key_field
+   names the setting that chose it), and the process's breaker for them. -1 with err when the key
+   is named but unusable. */
 static int
-s_route_init (cv_llm_t *self, const char *base_url, const char *model, const char *key_env, cv_error_t *err)
+s_route_init (cv_llm_t *self, const char *base_url, const char *model, const char *key_env, const char *key_field,
+              cv_error_t *err)
 {
     assert (self->route_count < 2);
     const char *key = NULL;
     if (key_env[0]) {
         key = cv_settings_secret (key_env);
         if (!key || !*key)
-            return cv_error_set (err, CV_ERR_INVALID, "llm.api_key_env", "the environment variable %s holds no API key",
+            return cv_error_set (err, CV_ERR_INVALID, key_field, "the environment variable %s holds no API key",
                                  key_env);
         if (strpbrk (key, "\r\n"))
-            return cv_error_set (err, CV_ERR_INVALID, "llm.api_key_env", "the API key in %s contains a line break",
-                                 key_env);
+            return cv_error_set (err, CV_ERR_INVALID, key_field, "the API key in %s contains a line break", key_env);
     }
     s_route_t *route = &self->routes[self->route_count++];
     size_t length = strlen (base_url);
@@ -145,7 +146,7 @@ s_route_init (cv_llm_t *self, const char *base_url, const char *model, const cha
         length--;
     snprintf (route->endpoint, sizeof route->endpoint, "%.*s/chat/completions", (int) length, base_url);
     snprintf (route->model, sizeof route->model, "%s", model);
-    if (strcmp (base_url, self->config.base_url) == 0)
+    if (cv_llm_config_same_url (base_url, self->config.base_url))
         snprintf (route->label, sizeof route->label, "%s", model);
     else {
         char masked[CV_LLM_URL_MAX];
@@ -203,18 +204,20 @@ cv_llm_new (const cv_llm_config_t *config, cv_log_t *log, cv_error_t *err)
     self->clock = s_system_clock;
     self->jitter = s_system_clock (NULL) ^ ((uint64_t) (uintptr_t) self << 16) ^ (uint64_t) getpid ();
     self->retry_after_ms = -1;
-    if (s_route_init (self, config->base_url, config->model, config->api_key_env, err)) {
+    if (s_route_init (self, config->base_url, config->model, config->api_key_env, "llm.api_key_env", err)) {
         cv_llm_destroy (&self);
         return NULL;
     }
     if (cv_llm_config_has_fallback (config)) {
-        const char *base_url = config->fallback_base_url[0] ? config->fallback_base_url : config->base_url;
+        bool elsewhere = cv_llm_config_fallback_elsewhere (config);
         /* The main key goes to the main endpoint only: another provider gets its own, or none. */
-        const char *key_env = config->fallback_api_key_env[0]            ? config->fallback_api_key_env
-                              : strcmp (base_url, config->base_url) == 0 ? config->api_key_env
-                                                                         : "";
-        if (s_route_init (self, base_url, config->fallback_model[0] ? config->fallback_model : config->model, key_env,
-                          err)) {
+        bool own_key = config->fallback_api_key_env[0];
+        if (s_route_init (self, elsewhere ? config->fallback_base_url : config->base_url,
+                          config->fallback_model[0] ? config->fallback_model : config->model,
+                          own_key     ? config->fallback_api_key_env
+                          : elsewhere ? ""
+                                      : config->api_key_env,
+                          own_key ? "llm.fallback_api_key_env" : "llm.api_key_env", err)) {
             cv_llm_destroy (&self);
             return NULL;
         }

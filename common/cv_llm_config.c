@@ -245,11 +245,29 @@ cv_llm_config_problem (const cv_llm_config_t *config)
         problem = s_env_name_problem (config->api_key_env);
     if (!problem)
         problem = s_env_name_problem (config->fallback_api_key_env);
-    if (!problem && cv_llm_config_has_fallback (config)
-        && strcmp (config->fallback_base_url[0] ? config->fallback_base_url : config->base_url, config->base_url) == 0
+    if (!problem && cv_llm_config_has_fallback (config) && !cv_llm_config_fallback_elsewhere (config)
         && strcmp (config->fallback_model[0] ? config->fallback_model : config->model, config->model) == 0)
         problem = "makes the fallback the main endpoint and model";
     return problem;
+}
+
+bool
+cv_llm_config_same_url (const char *a, const char *b)
+{
+    assert (a && b);
+    size_t a_length = strlen (a), b_length = strlen (b);
+    while (a_length && a[a_length - 1] == '/')
+        a_length--;
+    while (b_length && b[b_length - 1] == '/')
+        b_length--;
+    return a_length == b_length && memcmp (a, b, a_length) == 0;
+}
+
+bool
+cv_llm_config_fallback_elsewhere (const cv_llm_config_t *config)
+{
+    assert (config);
+    return config->fallback_base_url[0] && !cv_llm_config_same_url (config->fallback_base_url, config->base_url);
 }
 
 bool
@@ -346,6 +364,14 @@ cv_llm_config_test (bool verbose)
     assert (strcmp (cv_llm_config_problem (&same), "makes the fallback the main endpoint and model") == 0);
     same.fallback_model[0] = '\0';
     assert (cv_llm_config_problem (&same));
+    /* the same endpoint however many slashes end it */
+    snprintf (same.fallback_base_url, sizeof same.fallback_base_url, "%s//", same.base_url);
+    snprintf (same.fallback_model, sizeof same.fallback_model, "%s", same.model);
+    assert (!cv_llm_config_fallback_elsewhere (&same) && cv_llm_config_problem (&same));
+    assert (cv_llm_config_same_url ("http://a/v1/", "http://a/v1")
+            && !cv_llm_config_same_url ("http://a/v1", "http://a/v2"));
+    assert (!cv_llm_config_same_url ("http://a/v", "http://a/v1") && cv_llm_config_same_url ("", "/"));
+    same.fallback_model[0] = '\0';
     same.fallback_base_url[0] = '\0';
     assert (!cv_llm_config_problem (&same) && !cv_llm_config_has_fallback (&same));
     assert (strcmp (config.api_key_env, "CV_LLM_TEST_KEY") == 0);

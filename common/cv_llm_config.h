@@ -77,6 +77,11 @@ bool cv_llm_config_enabled (const cv_llm_config_t *config);
 
 /* True when a fallback is configured: a fallback model, a fallback base URL, or both. */
 bool cv_llm_config_has_fallback (const cv_llm_config_t *config);
+/* True when the fallback has a base URL of its own that is not the main one: another endpoint,
+   which never gets the main one's key. */
+bool cv_llm_config_fallback_elsewhere (const cv_llm_config_t *config);
+/* True when two base URLs are the same but for slashes at their ends. */
+bool cv_llm_config_same_url (const char *a, const char *b);
 
 /* Logs the effective configuration at info: the key's variable name, never its value; a password
    in the base URL masked. */

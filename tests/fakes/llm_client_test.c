@@ -77,6 +77,21 @@ s_connect (s_test_t *test, s_client_t *client)
     fake_llm_reset (test->fake);
 }
 
+/* A new client with no retries and a breaker that opens after threshold failures for a minute;
+   its clock is *now (set to the time) unless now is NULL. */
+static void
+s_connect_breaking (s_test_t *test, s_client_t *client, long threshold, uint64_t *now)
+{
+    client->config.max_retries = 0;
+    client->config.breaker_threshold = threshold;
+    client->config.breaker_cooldown_ms = 60000;
+    s_connect (test, client);
+    if (now) {
+        *now = s_now_ms ();
+        cv_llm_set_clock (client->llm, s_manual_clock, now);
+    }
+}
+
 /* Runs scenario with a client of its own, freed after. */
 static void
 s_run (s_test_t *test, s_scenario_fn *scenario)
@@ -386,12 +401,8 @@ s_test_cost (s_test_t *test, s_client_t *client)
 static void
 s_test_breaker (s_test_t *test, s_client_t *client)
 {
-    client->config.max_retries = 0;
-    client->config.breaker_threshold = 3;
-    client->config.breaker_cooldown_ms = 60000;
-    s_connect (test, client);
-    uint64_t now = s_now_ms ();
-    cv_llm_set_clock (client->llm, s_manual_clock, &now);
+    uint64_t now;
+    s_connect_breaking (test, client, 3, &now);
     cv_llm_stats_t stats;
 
     /* Three failures open it. */
@@ -437,18 +448,14 @@ s_test_breaker (s_test_t *test, s_client_t *client)
 static void
 s_test_shared_breaker (s_test_t *test, s_client_t *client)
 {
-    client->config.max_retries = 0;
-    client->config.breaker_threshold = 2;
-    client->config.breaker_cooldown_ms = 60000;
-    s_connect (test, client);
+    uint64_t now;
+    s_connect_breaking (test, client, 2, &now);
     cv_error_t err;
     cv_llm_t *twin = cv_llm_new (&client->config, test->log, &err);
     cv_llm_config_t other_config = client->config;
     snprintf (other_config.model, sizeof other_config.model, "other");
     cv_llm_t *other = cv_llm_new (&other_config, test->log, &err);
     assert (twin && other);
-    uint64_t now = s_now_ms ();
-    cv_llm_set_clock (client->llm, s_manual_clock, &now);
     cv_llm_set_clock (twin, s_manual_clock, &now);
     cv_llm_set_clock (other, s_manual_clock, &now);
     cv_llm_reply_t reply = {0};
@@ -514,10 +521,7 @@ s_thread_calls (void *arg)
 static void
 s_test_threads_share (s_test_t *test, s_client_t *client)
 {
-    client->config.max_retries = 0;
-    client->config.breaker_threshold = 3;
-    client->config.breaker_cooldown_ms = 60000;
-    s_connect (test, client); /* holds the breaker, so the threads' clients share it */
+    s_connect_breaking (test, client, 3, NULL); /* holds the breaker, so the threads' clients share it */
     fake_llm_set_default (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_STATUS, .status = 503});
     pthread_t threads[SHARED_THREADS];
     s_thread_t state[SHARED_THREADS];
@@ -543,12 +547,8 @@ static void
 s_test_fallback_while_open (s_test_t *test, s_client_t *client)
 {
     snprintf (client->config.fallback_model, sizeof client->config.fallback_model, "big");
-    client->config.max_retries = 0;
-    client->config.breaker_threshold = 2;
-    client->config.breaker_cooldown_ms = 60000;
-    s_connect (test, client);
-    uint64_t now = s_now_ms ();
-    cv_llm_set_clock (client->llm, s_manual_clock, &now);
+    uint64_t now;
+    s_connect_breaking (test, client, 2, &now);
     char model[64];
 
     for (int i = 0; i < 2; i++) {
@@ -636,11 +636,32 @@ s_test_fallback_endpoint (s_test_t *test, s_client_t *client)
     cv_llm_stats (client->llm, &stats);
     assert (stats.connections == 2); /* one to each endpoint, each kept */
 
-    /* The fallback may not be the main endpoint and model again. */
+    /* The fallback may not be the main endpoint and model again, however its URL ends. */
     cv_llm_config_t same = client->config;
-    snprintf (same.fallback_base_url, sizeof same.fallback_base_url, "%s", same.base_url);
+    snprintf (same.fallback_base_url, sizeof same.fallback_base_url, "%s/", same.base_url);
     cv_error_t err;
     assert (!cv_llm_new (&same, NULL, &err) && strstr (err.message, "fallback the main endpoint and model"));
+
+    /* A key variable of its own that holds none is the fallback's setting at fault. */
+    setenv ("CV_LLM_CLIENT_TEST_BACKUP_KEY", "", 1);
+    assert (!cv_llm_new (&client->config, NULL, &err) && strcmp (err.field, "llm.fallback_api_key_env") == 0);
+    assert (strstr (err.message, "CV_LLM_CLIENT_TEST_BACKUP_KEY holds no API key"));
+
+    /* The main URL with a slash at its end is the main endpoint: the main key goes with the
+       fallback model there, and a refused key stops the call, as no model fixes it. */
+    snprintf (same.fallback_model, sizeof same.fallback_model, "big");
+    same.fallback_api_key_env[0] = '\0';
+    cv_llm_destroy (&client->llm);
+    client->llm = cv_llm_new (&same, test->log, &err);
+    assert (client->llm);
+    fake_llm_reset (test->fake);
+    fake_llm_set_default (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "ok"});
+    fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_STATUS, .status = 500});
+    assert (s_ask (test, client, 5000) == 0 && client->reply.fallback);
+    assert (strcmp (s_recorded (test, 1, "authorization", text, sizeof text), "Bearer " KEY) == 0);
+    fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_STATUS, .status = 401});
+    assert (s_ask (test, client, 5000) == -1 && fake_llm_request_count (test->fake) == 3);
+    assert (strstr (client->err.message, "model small: ") && !strstr (client->err.message, " at "));
 
     unsetenv ("CV_LLM_CLIENT_TEST_BACKUP_KEY");
     cv_llm_destroy (&client->llm);
