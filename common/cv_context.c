@@ -44,6 +44,25 @@ cv_context_tool_status_name (Conveyor__V1__ToolResult__Status status)
 }
 
 const char *
+cv_context_rung_name (Conveyor__V1__ReplyStep__Rung rung)
+{
+    switch (rung) {
+    case CONVEYOR__V1__REPLY_STEP__RUNG__LLM:
+        return "llm";
+    case CONVEYOR__V1__REPLY_STEP__RUNG__LLM_FALLBACK:
+        return "llm_fallback";
+    case CONVEYOR__V1__REPLY_STEP__RUNG__TEMPLATE:
+        return "template";
+    case CONVEYOR__V1__REPLY_STEP__RUNG__STATIC:
+        return "static";
+    case CONVEYOR__V1__REPLY_STEP__RUNG__HANDOFF:
+        return "handoff";
+    default:
+        return NULL;
+    }
+}
+
+const char *
 cv_context_stop_name (Conveyor__V1__RespondRequest__Stop stopped)
 {
     switch (stopped) {
@@ -223,6 +242,13 @@ cv_context_acted_intent (const json_t *context)
 void
 cv_context_test (bool verbose)
 {
+    /* the names of enums as documents show them; none for a value out of range */
+    assert (strcmp (cv_context_stop_name (CONVEYOR__V1__RESPOND_REQUEST__STOP__STAGE_FAILED), "stage_failed") == 0);
+    assert (!cv_context_stop_name (CONVEYOR__V1__RESPOND_REQUEST__STOP__STOP_UNSPECIFIED));
+    assert (strcmp (cv_context_rung_name (CONVEYOR__V1__REPLY_STEP__RUNG__LLM_FALLBACK), "llm_fallback") == 0);
+    assert (strcmp (cv_context_rung_name (CONVEYOR__V1__REPLY_STEP__RUNG__HANDOFF), "handoff") == 0);
+    assert (!cv_context_rung_name (CONVEYOR__V1__REPLY_STEP__RUNG__RUNG_UNSPECIFIED)
+            && !cv_context_rung_name ((Conveyor__V1__ReplyStep__Rung) 6));
     cv_error_t err;
     json_t *slots = json_pack ("{s:s}", "last4", "4417");
     size_t slots_size;

@@ -44,6 +44,9 @@ const char *cv_context_tool_status_name (Conveyor__V1__ToolResult__Status status
    NULL when it did not (STOP_UNSPECIFIED). Its context then holds "stopped": that name (and, for
    stage_failed, "failed_stage": the stage's name). */
 const char *cv_context_stop_name (Conveyor__V1__RespondRequest__Stop stopped);
+/* The name of a reply's rung (ReplyStep.rung): llm, llm_fallback, template, static, handoff;
+   NULL for none. */
+const char *cv_context_rung_name (Conveyor__V1__ReplyStep__Rung rung);
 /* The name of an action's outcome: done, refused, failed. */
 const char *cv_context_action_outcome_name (Conveyor__V1__ActionResult__Outcome outcome);
 

@@ -329,6 +329,37 @@ s_is_request (cv_body_t body_case)
            || body_case == CONVEYOR__V1__ENVELOPE__BODY_EXECUTE_REQUEST;
 }
 
+/* A reply's ladder: at most CV_REPLY_STEPS_MAX rungs, each known and named, every one but the
+   last saying why it did not answer, the last (which did) saying nothing. */
+static int
+s_check_reply_steps (const Conveyor__V1__Reply *reply, cv_error_t *err)
+{
+    if (reply->n_steps > CV_REPLY_STEPS_MAX)
+        return cv_error_set (err, CV_ERR_INVALID, "reply.steps", "reply.steps has %zu rungs, over the limit of %d",
+                             reply->n_steps, CV_REPLY_STEPS_MAX);
+    for (size_t i = 0; i < reply->n_steps; i++) {
+        const Conveyor__V1__ReplyStep *step = reply->steps[i];
+        char field[48];
+        snprintf (field, sizeof field, "reply.steps[%zu]", i);
+        if (step->rung < CONVEYOR__V1__REPLY_STEP__RUNG__LLM || step->rung > CONVEYOR__V1__REPLY_STEP__RUNG__HANDOFF)
+            return cv_error_set (err, CV_ERR_INVALID, field, "%s.rung %d is not a known rung", field, (int) step->rung);
+        if (s_check_text (step->name, field, CV_STEP_NAME_MAX_BYTES, true, err)
+            || s_check_text (step->skipped, field, CV_DETAIL_MAX_BYTES, false, err))
+            return -1;
+        bool last = i + 1 == reply->n_steps, skipped = step->skipped && *step->skipped;
+        if (last == skipped)
+            return cv_error_set (err, CV_ERR_INVALID, field, "%s %s", field,
+                                 last ? "answered, but says why it did not" : "did not answer, but says not why");
+    }
+    return 0;
+}
+
+bool
+cv_envelope_reply_escalated (const Conveyor__V1__Reply *reply)
+{
+    return reply && reply->n_steps && reply->steps[reply->n_steps - 1]->rung == CONVEYOR__V1__REPLY_STEP__RUNG__HANDOFF;
+}
+
 static int
 s_check_body (const cv_envelope_t *self, cv_error_t *err)
 {
@@ -384,9 +415,10 @@ s_check_body (const cv_envelope_t *self, cv_error_t *err)
                                        CONVEYOR__V1__ACTION_RESULT__OUTCOME__REJECTED, err);
     }
     case CONVEYOR__V1__ENVELOPE__BODY_REPLY:
-        if (s_check_text (self->reply->text, "reply.text", CV_REPLY_MAX_BYTES, true, err))
+        if (s_check_text (self->reply->text, "reply.text", CV_REPLY_MAX_BYTES, true, err)
+            || s_check_name (self->reply->template_, "reply.template", false, err))
             return -1;
-        return s_check_name (self->reply->template_, "reply.template", false, err);
+        return s_check_reply_steps (self->reply, err);
     case CONVEYOR__V1__ENVELOPE__BODY_ERROR:
         if (self->error->code < CONVEYOR__V1__ERROR__CODE__MALFORMED
             || self->error->code > CONVEYOR__V1__ERROR__CODE__INTERNAL)
@@ -530,6 +562,7 @@ S_PART_NEW (Conveyor__V1__ToolResult, tool_result)
 S_PART_NEW (Conveyor__V1__Decision, decision)
 S_PART_NEW (Conveyor__V1__Action, action)
 S_PART_NEW (Conveyor__V1__ActionResult, action_result)
+S_PART_NEW (Conveyor__V1__ReplyStep, reply_step)
 
 void
 cv_envelope_set_error (cv_envelope_t *self, cv_arena_t *arena, const cv_error_t *err)
@@ -605,6 +638,58 @@ s_expect_invalid (const cv_envelope_t *envelope, uint32_t accepted, uint64_t now
     assert (err.code == code);
     assert (strcmp (err.field, field) == 0);
     cv_envelope_destroy (&copy);
+}
+
+/* A reply's ladder: known rungs, each named, the skipped ones saying why, the last not; the
+   hand-off at the end escalates it. */
+static void
+s_test_reply_steps (cv_arena_t *arena, const char *trace, uint64_t now)
+{
+    uint32_t replies = CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_REPLY);
+    cv_envelope_t *reply = cv_envelope_new (arena, "req-1", trace, now + 5000, 1);
+    Conveyor__V1__Reply *body = cv_envelope_set_reply (reply, arena);
+    body->text = "Hello.";
+    cv_error_t err;
+    assert (cv_envelope_validate (reply, replies, now, &err) == 0 && !cv_envelope_reply_escalated (body));
+    Conveyor__V1__ReplyStep *steps[CV_REPLY_STEPS_MAX + 1];
+    for (size_t i = 0; i < CV_REPLY_STEPS_MAX + 1; i++) {
+        steps[i] = cv_envelope_reply_step_new (arena);
+        steps[i]->rung = CONVEYOR__V1__REPLY_STEP__RUNG__TEMPLATE;
+        steps[i]->name = "card_rule";
+        steps[i]->skipped = "a placeholder left";
+    }
+    body->steps = steps;
+    body->n_steps = 2;
+    steps[0]->rung = CONVEYOR__V1__REPLY_STEP__RUNG__LLM;
+    steps[0]->name = "meta-llama/Llama-3.1-8B-Instruct"; /* a model's name is no wire name */
+    steps[1]->skipped = "";
+    assert (cv_envelope_validate (reply, replies, now, &err) == 0 && !cv_envelope_reply_escalated (body));
+    steps[1]->rung = CONVEYOR__V1__REPLY_STEP__RUNG__HANDOFF;
+    cv_envelope_t *copy = s_round_trip (reply);
+    assert (cv_envelope_validate (copy, replies, now, &err) == 0 && cv_envelope_reply_escalated (copy->reply));
+    assert (copy->reply->n_steps == 2 && streq (copy->reply->steps[0]->name, steps[0]->name));
+    cv_envelope_destroy (&copy);
+    steps[1]->skipped = "and yet";
+    s_expect_invalid (reply, replies, now, CV_ERR_INVALID, "reply.steps[1]"); /* the last answered */
+    steps[1]->skipped = "";
+    steps[0]->skipped = "";
+    s_expect_invalid (reply, replies, now, CV_ERR_INVALID, "reply.steps[0]"); /* why not? */
+    steps[0]->skipped = "HTTP 500";
+    steps[0]->name = "";
+    s_expect_invalid (reply, replies, now, CV_ERR_INVALID, "reply.steps[0]");
+    steps[0]->name = "small";
+    steps[0]->rung = (Conveyor__V1__ReplyStep__Rung) 6;
+    s_expect_invalid (reply, replies, now, CV_ERR_INVALID, "reply.steps[0]");
+    steps[0]->rung = CONVEYOR__V1__REPLY_STEP__RUNG__RUNG_UNSPECIFIED;
+    s_expect_invalid (reply, replies, now, CV_ERR_INVALID, "reply.steps[0]");
+    steps[0]->rung = CONVEYOR__V1__REPLY_STEP__RUNG__LLM;
+    steps[1]->skipped = "no value for evidence.cards.0.last4";
+    body->n_steps = CV_REPLY_STEPS_MAX + 1;
+    steps[CV_REPLY_STEPS_MAX]->skipped = "";
+    s_expect_invalid (reply, replies, now, CV_ERR_INVALID, "reply.steps");
+    body->n_steps = CV_REPLY_STEPS_MAX;
+    steps[CV_REPLY_STEPS_MAX - 1]->skipped = "";
+    assert (cv_envelope_validate (reply, replies, now, &err) == 0);
 }
 
 /* The executor's bodies: an ExecuteRequest's actions, unique and within limits, and the results. */
@@ -888,6 +973,7 @@ cv_envelope_test (bool verbose)
     assert (later->body_case == CONVEYOR__V1__ENVELOPE__BODY_PROBE_RESULT);
 
     s_test_execute (arena, trace, now);
+    s_test_reply_steps (arena, trace, now);
 
     /* garbage never unpacks into something that validates by accident */
     const uint8_t garbage[] = {0xff, 0xff, 0xff, 0x01, 0x02};

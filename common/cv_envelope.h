@@ -24,7 +24,9 @@
 #define CV_DETAIL_MAX_BYTES 1024        /* error messages and probe details */
 #define CV_MAX_CANDIDATES 16
 #define CV_MAX_TOOL_RESULTS 32
-#define CV_MAX_ACTIONS 16 /* a decision's, an ExecuteRequest's (ids unique), an ActionResults' */
+#define CV_MAX_ACTIONS 16          /* a decision's, an ExecuteRequest's (ids unique), an ActionResults' */
+#define CV_REPLY_STEPS_MAX 10      /* the rungs of a reply's ladder it records */
+#define CV_STEP_NAME_MAX_BYTES 128 /* a reply step's name: a model's or a template's */
 
 #define CV_DECISION_LOG_MAX_BYTES (64 * 1024) /* a Decision's log, packed */
 
@@ -88,6 +90,10 @@ Conveyor__V1__ToolResult *cv_envelope_tool_result_new (cv_arena_t *arena);
 Conveyor__V1__Decision *cv_envelope_decision_new (cv_arena_t *arena);
 Conveyor__V1__Action *cv_envelope_action_new (cv_arena_t *arena);
 Conveyor__V1__ActionResult *cv_envelope_action_result_new (cv_arena_t *arena);
+Conveyor__V1__ReplyStep *cv_envelope_reply_step_new (cv_arena_t *arena);
+
+/* Whether reply's ladder ended in the hand-off to a person: the request is escalated. */
+bool cv_envelope_reply_escalated (const Conveyor__V1__Reply *reply);
 
 /* Sets self's body to an Error built from err, in arena. */
 void cv_envelope_set_error (cv_envelope_t *self, cv_arena_t *arena, const cv_error_t *err);

@@ -511,8 +511,10 @@ s_chat (cv_llm_t *self, const cv_llm_message_t *messages, size_t count, uint64_t
         char *body = cv_llm_json_request (&self->config, route->model, messages, count, err);
         if (!body)
             return -1;
-        if (index == 1)
+        if (index == 1) {
             s_count (&self->fallbacks, 1);
+            reply->fallback_tried = true;
+        }
         cv_error_t attempt_err;
         cv_error_clear (&attempt_err);
         s_verdict_t verdict = s_ask_model (self, route, index == 0 ? 1 + self->config.max_retries : 1, body,
@@ -526,6 +528,7 @@ s_chat (cv_llm_t *self, const cv_llm_message_t *messages, size_t count, uint64_t
         if (index == 0) {
             *err = attempt_err;
             cv_error_prefix (err, "model %s", route->label);
+            snprintf (reply->main_failure, sizeof reply->main_failure, "%s", err->message);
         } else {
             /* Both failed: the fallback's error decides, the main one's is kept for the log. */
             cv_error_t main_err = *err;

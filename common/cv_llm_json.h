@@ -44,6 +44,8 @@ typedef struct {
     char *content;               /* owned; NULL when the call failed */
     char model[CV_LLM_NAME_MAX]; /* the model that answered */
     bool fallback;               /* ...and it was the fallback model */
+    bool fallback_tried;         /* the fallback model was asked (or skipped for its open breaker) */
+    char main_failure[256];      /* why the main model did not answer; "" when it did */
     unsigned attempts;           /* requests sent, both models, failed call included */
     bool has_usage;              /* the answer's usage gave both token counts */
     long prompt_tokens;          /* as usage gave them; 0 when it did not */

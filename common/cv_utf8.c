@@ -53,6 +53,18 @@ cv_utf8_length (const char *text, size_t size)
     return count;
 }
 
+size_t
+cv_utf8_prefix (const char *text, size_t max_bytes)
+{
+    size_t size = strnlen (text, max_bytes + 1);
+    if (size <= max_bytes)
+        return size;
+    size = max_bytes;
+    while (size > 0 && ((uint8_t) text[size] & 0xC0) == 0x80)
+        size--; /* text[size], the first byte left out, continues a code point: leave it all out */
+    return size;
+}
+
 void
 cv_utf8_test (bool verbose)
 {
@@ -71,6 +83,11 @@ cv_utf8_test (bool verbose)
         assert (!cv_utf8_valid (bad[i], strlen (bad[i])));
     assert (!cv_utf8_valid ("a\0b", 3));
     assert (cv_utf8_length ("caf\xc3\xa9", 5) == 4);
+    /* prefixes end between code points */
+    assert (cv_utf8_prefix ("caf\xc3\xa9", 10) == 5 && cv_utf8_prefix ("caf\xc3\xa9", 5) == 5);
+    assert (cv_utf8_prefix ("caf\xc3\xa9", 4) == 3 && cv_utf8_prefix ("caf\xc3\xa9", 3) == 3);
+    assert (cv_utf8_prefix ("\xf0\x9f\x92\xb3!", 3) == 0 && cv_utf8_prefix ("\xf0\x9f\x92\xb3!", 4) == 4);
+    assert (cv_utf8_prefix ("", 0) == 0 && cv_utf8_prefix ("ab", 0) == 0);
     if (verbose)
         printf ("cv_utf8: ok\n");
 }

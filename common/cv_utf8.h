@@ -13,6 +13,10 @@ bool cv_utf8_valid (const char *text, size_t size);
 /* The number of code points in valid UTF-8 text. */
 size_t cv_utf8_length (const char *text, size_t size);
 
+/* The length of text's longest prefix of at most max_bytes that ends between code points: where
+   valid UTF-8 text may be cut and stay valid. */
+size_t cv_utf8_prefix (const char *text, size_t max_bytes);
+
 void cv_utf8_test (bool verbose);
 
 #endif

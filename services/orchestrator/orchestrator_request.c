@@ -201,7 +201,10 @@ orchestrator_request_status (const orchestrator_request_t *self)
     case REQUEST_DONE:
         if (self->stopped)
             return cv_context_stop_name (self->stopped);
-        return self->awaiting ? "pending_approval" : "done";
+        if (self->awaiting)
+            return "pending_approval";
+        const cv_envelope_t *reply = self->results[REQUEST_RESPOND];
+        return reply && cv_envelope_reply_escalated (reply->reply) ? "escalated" : "done";
     case REQUEST_FAILED:
         return "failed";
     default:
@@ -799,6 +802,27 @@ s_evidence_json (const Conveyor__V1__Evidence *evidence)
     return json_pack ("{s:o}", "tools", tools);
 }
 
+/* The reply: its text, the template that rendered it, and the rungs of the ladder tried, the
+   last the one that answered; escalated when that was the hand-off to a person. */
+static json_t *
+s_reply_json (const Conveyor__V1__Reply *reply)
+{
+    json_t *section = json_pack ("{s:s, s:s}", "text", reply->text, "template", reply->template_);
+    if (reply->n_steps) {
+        json_t *steps = json_array ();
+        for (size_t i = 0; i < reply->n_steps; i++) {
+            const Conveyor__V1__ReplyStep *step = reply->steps[i];
+            json_t *item = json_pack ("{s:s, s:s}", "rung", cv_context_rung_name (step->rung), "name", step->name);
+            if (*step->skipped)
+                json_object_set_new (item, "skipped", json_string (step->skipped));
+            json_array_append_new (steps, item);
+        }
+        json_object_set_new (section, "steps", steps);
+    }
+    json_object_set_new (section, "escalated", json_boolean (cv_envelope_reply_escalated (reply)));
+    return section;
+}
+
 /* What the document says of each action beyond its result: unknown when the execute stage failed
    without an answer, what a person decided of one held for approval, and when its row was
    committed, recorded (with the decide checkpoint) and performed (with the execute one), where the
@@ -886,8 +910,7 @@ orchestrator_request_to_json (const orchestrator_request_t *self, bool with_chec
         json_object_set_new (document, "evidence", s_evidence_json (self->results[REQUEST_GATHER]->evidence));
     const cv_envelope_t *reply = self->results[REQUEST_RESPOND];
     if (reply)
-        json_object_set_new (document, "reply",
-                             json_pack ("{s:s, s:s}", "text", reply->reply->text, "template", reply->reply->template_));
+        json_object_set_new (document, "reply", s_reply_json (reply->reply));
 
     orchestrator_spend_t spend;
     orchestrator_request_spend (self, &spend);
@@ -949,6 +972,7 @@ typedef struct {
     bool tool_refused;     /* ... or was left undone for the budget */
     uint32_t attempts;     /* each stage took this many attempts; 0: one */
     uint64_t reply_micros; /* the responder's LLM spent this */
+    bool escalated;        /* the reply's LLM failed, its template too: the hand-off answered */
 } s_script_t;
 
 /* A worker's reply to request with a body of body_case, unpacked from the bytes it came in
@@ -1040,6 +1064,20 @@ s_reply (const cv_envelope_t *request, cv_body_t body_case, const s_script_t *sc
             written->spend = cv_envelope_spend_new (arena);
             written->spend->completion_tokens = 30;
             written->spend->cost_micros = script->reply_micros;
+        }
+        if (script->escalated) {
+            written->template_ = "fallback";
+            written->n_steps = 3;
+            written->steps = cv_arena_alloc (arena, 3 * sizeof *written->steps);
+            const Conveyor__V1__ReplyStep__Rung rungs[] = {CONVEYOR__V1__REPLY_STEP__RUNG__LLM,
+                                                           CONVEYOR__V1__REPLY_STEP__RUNG__TEMPLATE,
+                                                           CONVEYOR__V1__REPLY_STEP__RUNG__HANDOFF};
+            const char *names[] = {"small", "card_rule", "fallback"}, *skipped[] = {"HTTP 500", "no value", ""};
+            for (int i = 0; i < 3; i++) {
+                written->steps[i] = cv_envelope_reply_step_new (arena);
+                *written->steps[i] = (Conveyor__V1__ReplyStep){written->steps[i]->base, rungs[i], (char *) names[i],
+                                                               (char *) skipped[i]};
+            }
         }
         break;
     }
@@ -1321,10 +1359,47 @@ s_test_limits (void)
     orchestrator_request_destroy (&request);
 }
 
+/* A reply that ended in the hand-off escalates the request; its document shows the rungs tried. */
+static void
+s_test_escalated (void)
+{
+    orchestrator_request_t *request =
+        orchestrator_request_new ("r-9", NULL, "cust-1", NULL, "I lost my card", NULL, 4102444800000ULL);
+    s_script_t handed_off = {.escalated = true};
+    cv_error_t err;
+    while (!orchestrator_request_finished (request))
+        assert (s_run_stage (request, &handed_off, &err) == 0);
+    assert (s_equal (orchestrator_request_status (request), "escalated"));
+    json_t *document = orchestrator_request_to_json (request, false);
+    assert (s_equal (json_string_value (s_field (document, "status", NULL)), "escalated"));
+    json_t *reply = json_object_get (document, "reply");
+    assert (json_is_true (json_object_get (reply, "escalated")));
+    json_t *steps = json_object_get (reply, "steps");
+    assert (json_array_size (steps) == 3);
+    assert (s_equal (json_string_value (json_object_get (json_array_get (steps, 0), "rung")), "llm"));
+    assert (s_equal (json_string_value (json_object_get (json_array_get (steps, 0), "skipped")), "HTTP 500"));
+    assert (s_equal (json_string_value (json_object_get (json_array_get (steps, 2), "rung")), "handoff"));
+    assert (!json_object_get (json_array_get (steps, 2), "skipped"));
+    json_decref (document);
+    orchestrator_request_destroy (&request);
+
+    /* a reply with no steps recorded was a template's: done, not escalated */
+    request = orchestrator_request_new ("r-10", NULL, "cust-1", NULL, "I lost my card", NULL, 4102444800000ULL);
+    s_script_t plain = {0};
+    while (!orchestrator_request_finished (request))
+        assert (s_run_stage (request, &plain, &err) == 0);
+    document = orchestrator_request_to_json (request, false);
+    assert (s_equal (json_string_value (s_field (document, "status", NULL)), "done"));
+    assert (json_is_false (s_field (document, "reply", "escalated")) && !s_field (document, "reply", "steps"));
+    json_decref (document);
+    orchestrator_request_destroy (&request);
+}
+
 void
 orchestrator_request_test (bool verbose)
 {
     s_test_limits ();
+    s_test_escalated ();
     uint64_t deadline = 4102444800000ULL; /* 2100 */
     orchestrator_request_t *request =
         orchestrator_request_new (NULL, NULL, "cust-1", NULL, "I lost my card", "key-1", deadline);

@@ -161,11 +161,19 @@ s_facts (const responder_llm_t *self, const json_t *context)
     return message;
 }
 
+/* The fallback model's name: its own, or the main one's at the fallback endpoint. */
+static const char *
+s_fallback_model (const responder_llm_t *self)
+{
+    return self->llm.fallback_model[0] ? self->llm.fallback_model : self->llm.model;
+}
+
 char *
 responder_llm_write (const responder_llm_t *self, cv_llm_t *llm, const json_t *context, const char *text,
-                     uint64_t deadline_ms, size_t max_bytes, cv_budget_t *budget, responder_llm_outcome_t *outcome)
+                     uint64_t deadline_ms, size_t max_bytes, cv_budget_t *budget, responder_llm_outcome_t *outcome,
+                     responder_steps_t *steps)
 {
-    assert (self && llm && context && text && budget && outcome);
+    assert (self && llm && context && text && budget && outcome && steps);
     memset (outcome, 0, sizeof *outcome);
     char *facts = s_facts (self, context);
     cv_llm_message_t messages[] = {{CV_LLM_SYSTEM, self->instructions}, {CV_LLM_SYSTEM, facts}, {CV_LLM_USER, text}};
@@ -177,6 +185,7 @@ responder_llm_write (const responder_llm_t *self, cv_llm_t *llm, const json_t *c
         outcome->over_budget = true;
         snprintf (outcome->note, sizeof outcome->note, "not asked: over budget, the call could cost %s and %s is left",
                   worst_text, left_text);
+        responder_steps_add (steps, CONVEYOR__V1__REPLY_STEP__RUNG__LLM, self->llm.model, outcome->note);
         free (facts);
         return NULL;
     }
@@ -197,6 +206,18 @@ responder_llm_write (const responder_llm_t *self, cv_llm_t *llm, const json_t *c
     else if (!(clean = responder_guard_clean (reply.content, max_bytes, &err)))
         snprintf (outcome->note, sizeof outcome->note, "the LLM's reply was refused by the guardrails: %s",
                   err.message);
+    /* The rungs: the main model, and the fallback where it was tried; the error of a call that
+       failed is the fallback's first when both were. */
+    if (reply.main_failure[0])
+        responder_steps_add (steps, CONVEYOR__V1__REPLY_STEP__RUNG__LLM, self->llm.model, reply.main_failure);
+    if (!rc || !reply.main_failure[0] || reply.fallback_tried)
+        responder_steps_add (steps,
+                             reply.fallback_tried ? CONVEYOR__V1__REPLY_STEP__RUNG__LLM_FALLBACK
+                                                  : CONVEYOR__V1__REPLY_STEP__RUNG__LLM,
+                             reply.fallback_tried ? s_fallback_model (self) : self->llm.model,
+                             clean ? NULL
+                             : rc  ? err.message
+                                   : outcome->note);
     cv_llm_reply_reset (&reply);
     return clean;
 }

@@ -34,6 +34,7 @@
 #include "cv_llm.h"
 #include "cv_log.h"
 #include "cv_settings.h"
+#include "responder_steps.h"
 
 typedef struct _responder_llm_t responder_llm_t;
 
@@ -62,10 +63,12 @@ typedef struct {
 
 /* Asks llm to write the reply to text with context's facts, giving up at deadline_ms, paid from
    budget. Returns the reply, cleaned by the guardrails and at most max_bytes, malloc'd; or NULL
-   with outcome->note saying why (over budget, the call failed, the guardrails refused it). */
+   with outcome->note saying why (over budget, the call failed, the guardrails refused it). The
+   rungs it tried are added to steps: the main model (LLM), and the fallback model
+   (LLM_FALLBACK) where it was asked, each with why it did not answer. */
 char *responder_llm_write (const responder_llm_t *self, cv_llm_t *llm, const json_t *context, const char *text,
                            uint64_t deadline_ms, size_t max_bytes, cv_budget_t *budget,
-                           responder_llm_outcome_t *outcome);
+                           responder_llm_outcome_t *outcome, responder_steps_t *steps);
 
 void responder_llm_test (bool verbose);
 

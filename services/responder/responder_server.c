@@ -87,7 +87,7 @@ responder_server_logic_new (const void *shared_arg, cv_log_t *log, cv_error_t *e
    reply's body, with what it spent. False when the templates are to answer. */
 static bool
 s_llm_reply (responder_server_logic_t *self, const Conveyor__V1__RespondRequest *request, const json_t *context,
-             const cv_envelope_t *envelope, cv_arena_t *arena, cv_envelope_t *reply)
+             const cv_envelope_t *envelope, cv_arena_t *arena, cv_envelope_t *reply, responder_steps_t *steps)
 {
     if (!self->llm || !responder_llm_wanted (self->shared->llm, context))
         return false;
@@ -95,7 +95,7 @@ s_llm_reply (responder_server_logic_t *self, const Conveyor__V1__RespondRequest 
     cv_budget_from_wire (&budget, envelope->budget);
     responder_llm_outcome_t outcome;
     char *text = responder_llm_write (self->shared->llm, self->llm, context, request->text, envelope->deadline_ms,
-                                      CV_REPLY_MAX_BYTES, &budget, &outcome);
+                                      CV_REPLY_MAX_BYTES, &budget, &outcome, steps);
     Conveyor__V1__Reply *body = cv_envelope_set_reply (reply, arena);
     if (outcome.asked || outcome.over_budget) {
         body->spend = cv_envelope_spend_new (arena);
@@ -134,12 +134,15 @@ s_respond (responder_server_logic_t *self, const cv_envelope_t *envelope, cv_are
         json_object_set_new (context, "stopped", json_string (stopped));
     if (request->failed_stage && *request->failed_stage)
         json_object_set_new (context, "failed_stage", json_string (request->failed_stage));
-    if (s_llm_reply (self, request, context, envelope, arena, reply)) {
+    responder_steps_t steps = {0};
+    if (s_llm_reply (self, request, context, envelope, arena, reply, &steps)) {
         json_decref (context);
+        responder_steps_to_reply (&steps, arena, reply->reply);
         return 0;
     }
     const char *used = NULL;
-    char *text = responder_templates_render (self->shared->templates, context, &used, self->log, request_id, trace_id);
+    char *text =
+        responder_templates_render (self->shared->templates, context, &used, &steps, self->log, request_id, trace_id);
     json_decref (context);
     if (!text)
         return cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory rendering the reply");
@@ -148,6 +151,12 @@ s_respond (responder_server_logic_t *self, const cv_envelope_t *envelope, cv_are
                                     : cv_envelope_set_reply (reply, arena);
     body->text = cv_arena_adopt (arena, text, strlen (text) + 1);
     body->template_ = cv_arena_strdup (arena, used);
+    responder_steps_to_reply (&steps, arena, body);
+    if (cv_envelope_reply_escalated (body))
+        cv_log_event (
+            self->log, CV_LOG_WARN, request_id, trace_id,
+            "no reply for this request rendered above the hand-off (%zu rung(s) tried): escalated to a person",
+            steps.count);
     return 0;
 }
 
@@ -192,10 +201,11 @@ responder_server_check (void *logic, cv_arena_t *arena, cv_error_t *err)
 /* What conveyor-responder's main.c runs and its tests start. */
 const cv_launcher_spec_t responder_server_spec = {
     .service = RESPONDER_SERVICE,
-    .summary = "The responder worker: renders each request's reply from the agent file's templates\n"
-               "(the deciding policy's, the outcome's, then `fallback`; for a decision that acted, those\n"
-               "for what became of its actions), or has the LLM write it where llm_replies says so,\n"
-               "behind output guardrails.",
+    .summary = "The responder worker: writes each request's reply down a ladder, behind output guardrails:\n"
+               "the LLM where llm_replies says so (its main model, then its fallback), the agent file's\n"
+               "templates (the deciding policy's, the outcome's; for a decision that acted, those for what\n"
+               "became of its actions), the intent's static text, and last the hand-off (`fallback`), which\n"
+               "escalates the request to a person. The reply records the rungs it tried.",
     .request_body = CONVEYOR__V1__ENVELOPE__BODY_RESPOND_REQUEST,
     .shared_new = responder_server_shared_new,
     .shared_destroy = responder_server_shared_destroy,

@@ -14,6 +14,7 @@
 #include "cv_template.h"
 #include "cv_utf8.h"
 #include "responder_guard.h"
+#include "responder_steps.h"
 
 struct _responder_templates_t {
     size_t size;
@@ -69,6 +70,10 @@ s_check_template (cv_config_t *agent, cv_node_t *value, const char *name, const 
     if (is_fallback && strstr (text, "{{"))
         return cv_config_fail (agent, value, path, err,
                                "must have no placeholders: it is the reply when no other template renders");
+    if (strncmp (name, RESPONDER_STATIC_PREFIX, strlen (RESPONDER_STATIC_PREFIX)) == 0 && strstr (text, "{{"))
+        return cv_config_fail (agent, value, path, err,
+                               "must have no placeholders: it is the intent's reply when no template for the "
+                               "request renders");
     /* Fixed text the guardrails refuse would make the template useless on every request. */
     char *fixed = s_fixed_text (text);
     char *clean = responder_guard_clean (fixed, strlen (fixed) + 1, &inner);
@@ -189,8 +194,8 @@ s_actions_status (const json_t *context)
 #define S_RUNG_MAX (CV_NAME_MAX_BYTES + 32)
 
 char *
-responder_templates_render (const responder_templates_t *self, const json_t *context, const char **used, cv_log_t *log,
-                            const char *request_id, const char *trace_id)
+responder_templates_render (const responder_templates_t *self, const json_t *context, const char **used,
+                            responder_steps_t *steps, cv_log_t *log, const char *request_id, const char *trace_id)
 {
     assert (self && context && used);
     const char *rule = s_decision_name (context, "decision.rule");
@@ -198,6 +203,7 @@ responder_templates_render (const responder_templates_t *self, const json_t *con
     const char *status = s_actions_status (context);
     const char *stopped = s_decision_name (context, "stopped");
     const char *failed_stage = s_decision_name (context, "failed_stage");
+    const char *intent = s_decision_name (context, "intent.name");
     /* A decision that acted is answered only by templates written for what became of its actions:
        the plain rule and outcome templates could claim a change the bank did not make. */
     char rungs[4][S_RUNG_MAX];
@@ -232,9 +238,14 @@ responder_templates_render (const responder_templates_t *self, const json_t *con
             snprintf (rungs[rung_count], S_RUNG_MAX, "%s", outcome);
             rung_kinds[rung_count++] = "outcome";
         }
+        if (intent) {
+            snprintf (rungs[rung_count], S_RUNG_MAX, RESPONDER_STATIC_PREFIX "%s", intent);
+            rung_kinds[rung_count++] = "static";
+        }
     }
     snprintf (rungs[rung_count], S_RUNG_MAX, "%s", RESPONDER_FALLBACK);
     rung_kinds[rung_count++] = "fallback";
+    assert (rung_count <= sizeof rungs / sizeof *rungs);
 
     char skipped[600] = "";
     size_t skipped_size = 0;
@@ -262,6 +273,12 @@ responder_templates_render (const responder_templates_t *self, const json_t *con
                 free (raw);
             }
         }
+        Conveyor__V1__ReplyStep__Rung step_rung =
+            strcmp (rung_kinds[rung], "fallback") == 0 ? CONVEYOR__V1__REPLY_STEP__RUNG__HANDOFF
+            : strcmp (rung_kinds[rung], "static") == 0 ? CONVEYOR__V1__REPLY_STEP__RUNG__STATIC
+                                                       : CONVEYOR__V1__REPLY_STEP__RUNG__TEMPLATE;
+        if (steps && index >= 0) /* a template that is not there is no rung tried */
+            responder_steps_add (steps, step_rung, name, clean ? NULL : err.message);
         if (clean) {
             *used = self->names[index];
             if (cv_log_verbose (log))
@@ -312,7 +329,7 @@ s_expect_reply (const responder_templates_t *templates, const json_t *context, c
                 const char *expected, bool partial)
 {
     const char *used;
-    char *reply = responder_templates_render (templates, context, &used, NULL, NULL, NULL);
+    char *reply = responder_templates_render (templates, context, &used, NULL, NULL, NULL, NULL);
     assert (reply && used);
     bool text_ok = partial ? strstr (reply, expected) != NULL : strcmp (reply, expected) == 0;
     cv_assert_that (!(strcmp (used, template_name) != 0 || !text_ok),
@@ -830,7 +847,7 @@ s_test_demo (bool verbose)
                             name, rule, rule);
         json_t *context = s_context ("unknown", all, NULL, rule, "answer", status ? &acted : NULL);
         const char *used;
-        char *reply = responder_templates_render (templates, context, &used, NULL, NULL, NULL);
+        char *reply = responder_templates_render (templates, context, &used, NULL, NULL, NULL, NULL);
         cv_assert_that (!(!reply || strcmp (used, name) != 0),
                         "responder_templates: demo template %s did not render from the demo evidence (%s)", name,
                         used ? used : "nothing");
@@ -944,7 +961,7 @@ s_test_action_rungs (void)
     cv_log_t *log = cv_log_new ("responder", "selftest", false);
     json_object_set_new (json_object_get (context, "decision"), "actions_status", json_string ("done"));
     const char *used;
-    char *reply = responder_templates_render (templates, context, &used, log, "req-1", NULL);
+    char *reply = responder_templates_render (templates, context, &used, NULL, log, "req-1", NULL);
     assert (reply && strcmp (used, RESPONDER_FALLBACK) == 0);
     free (reply);
     cv_log_destroy (&log);
@@ -1021,7 +1038,7 @@ s_test_ladder (void)
     json_object_set_new (json_object_get (context, "decision"), "reason", json_string (long_reason));
     free (long_reason);
     const char *used;
-    char *reply = responder_templates_render (templates, context, &used, NULL, NULL, NULL);
+    char *reply = responder_templates_render (templates, context, &used, NULL, NULL, NULL, NULL);
     assert (reply && strcmp (used, "escalate") == 0);
     assert (strlen (reply) <= CV_REPLY_MAX_BYTES && strlen (reply) > CV_REPLY_MAX_BYTES - 3);
     assert (cv_utf8_valid (reply, strlen (reply)));
@@ -1030,13 +1047,76 @@ s_test_ladder (void)
     /* logging which rung answered does not change the answer */
     cv_log_t *log = cv_log_new ("responder", "selftest", false);
     json_object_set_new (json_object_get (context, "decision"), "reason", json_string ("lost"));
-    reply = responder_templates_render (templates, context, &used, log, "req-1", NULL);
+    reply = responder_templates_render (templates, context, &used, NULL, log, "req-1", NULL);
     assert (reply && strcmp (reply, "Passed on: lost") == 0);
     free (reply);
     cv_log_destroy (&log);
     json_decref (context);
     responder_templates_destroy (&templates);
     responder_templates_destroy (&templates);
+}
+
+/* The rungs tried are recorded: each template there was, with why it did not render, down to the
+   one that did; the intent's static text before the hand-off, for a request that did not act. */
+static void
+s_test_steps (void)
+{
+    cv_error_t err;
+    responder_templates_t *templates = s_parse ("templates:\n"
+                                                "  card_rule: 'Card ending {{evidence.cards.0.last4}}.'\n"
+                                                "  freeze_card: 'Frozen: {{decision.reason}}'\n"
+                                                "  static.card_arrival: New cards arrive within five working days.\n"
+                                                "  actions.done: Done.\n"
+                                                "  fallback: A colleague will reply.\n",
+                                                &err);
+    assert (templates);
+    json_t *context = json_pack ("{s:{s:s}, s:{s:s, s:s}}", "intent", "name", "card_arrival", "decision", "rule",
+                                 "card_rule", "outcome", "freeze_card");
+    responder_steps_t steps = {0};
+    const char *used;
+    char *reply = responder_templates_render (templates, context, &used, &steps, NULL, NULL, NULL);
+    assert (reply && strcmp (used, "static.card_arrival") == 0);
+    assert (steps.count == 3);
+    assert (steps.steps[0].rung == CONVEYOR__V1__REPLY_STEP__RUNG__TEMPLATE
+            && strcmp (steps.steps[0].name, "card_rule") == 0 && strstr (steps.steps[0].skipped, "last4"));
+    assert (strcmp (steps.steps[1].name, "freeze_card") == 0 && strstr (steps.steps[1].skipped, "reason"));
+    assert (steps.steps[2].rung == CONVEYOR__V1__REPLY_STEP__RUNG__STATIC && !*steps.steps[2].skipped);
+    free (reply);
+
+    /* another intent has no static text: the hand-off */
+    json_object_set_new (json_object_get (context, "intent"), "name", json_string ("card_linking"));
+    steps = (responder_steps_t){0};
+    reply = responder_templates_render (templates, context, &used, &steps, NULL, NULL, NULL);
+    assert (reply && strcmp (used, RESPONDER_FALLBACK) == 0 && steps.count == 3);
+    assert (steps.steps[2].rung == CONVEYOR__V1__REPLY_STEP__RUNG__HANDOFF && !*steps.steps[2].skipped);
+    free (reply);
+
+    /* a decision that acted never gets the static text: it cannot tell what the actions did */
+    json_object_set_new (json_object_get (context, "intent"), "name", json_string ("card_arrival"));
+    json_object_set_new (json_object_get (context, "decision"), "actions",
+                         json_pack ("[{s:s, s:s}]", "kind", "freeze_card", "status", "failed"));
+    json_object_set_new (json_object_get (context, "decision"), "actions_status", json_string ("failed"));
+    steps = (responder_steps_t){0};
+    reply = responder_templates_render (templates, context, &used, &steps, NULL, NULL, NULL);
+    assert (reply && strcmp (used, RESPONDER_FALLBACK) == 0);
+    assert (steps.count == 1 && steps.steps[0].rung == CONVEYOR__V1__REPLY_STEP__RUNG__HANDOFF);
+    free (reply);
+
+    /* the first rung that renders is the only step */
+    json_object_set_new (json_object_get (context, "decision"), "actions_status", json_string ("done"));
+    steps = (responder_steps_t){0};
+    reply = responder_templates_render (templates, context, &used, &steps, NULL, NULL, NULL);
+    assert (reply && strcmp (used, "actions.done") == 0 && steps.count == 1);
+    assert (steps.steps[0].rung == CONVEYOR__V1__REPLY_STEP__RUNG__TEMPLATE);
+    free (reply);
+    json_decref (context);
+    responder_templates_destroy (&templates);
+
+    /* a static text may hold no placeholder: it must answer every request of its intent */
+    s_expect_config_error ("templates:\n"
+                           "  static.card_arrival: 'Card {{evidence.cards.0.last4}}'\n"
+                           "  fallback: A colleague will reply.\n",
+                           "templates.static.card_arrival: must have no placeholders");
 }
 
 static void
@@ -1104,7 +1184,7 @@ s_test_stopped (void)
         json_t *context = json_loads (cases[i].context, 0, NULL);
         assert (context);
         const char *used = NULL;
-        char *text = responder_templates_render (templates, context, &used, NULL, NULL, NULL);
+        char *text = responder_templates_render (templates, context, &used, NULL, NULL, NULL, NULL);
         cv_assert_that (text && used && strcmp (used, cases[i].template_name) == 0, "case %zu: %s, not %s", i,
                         used ? used : "(none)", cases[i].template_name);
         free (text);
@@ -1117,6 +1197,7 @@ void
 responder_templates_test (bool verbose)
 {
     s_test_ladder ();
+    s_test_steps ();
     s_test_stopped ();
     s_test_config_errors ();
     s_test_evidence ();

@@ -15,10 +15,16 @@
    RespondRequest.stopped) is answered by `stopped.<reason>`, else `fallback`: whatever ran, it
    did not finish, and no template written for a finished request may answer it.
 
+   A request whose decision has no actions and that did not stop has one rung more before
+   `fallback`: its intent's static text, `static.<intent>` (no placeholders, so it renders unless
+   the guardrails refuse it), which must hold for every request of that intent: it may not claim
+   that anything was looked up or done.
+
    A rung is skipped when it has no template, when a placeholder has no value, or when its result
    fails the output guardrails (responder_guard.h); a name already tried is not tried again.
    `fallback` must have no placeholders and pass the guardrails when loaded, so the last rung
-   always renders. */
+   always renders; it is the hand-off to a person, and a reply from it escalates the request
+   (ReplyStep.HANDOFF). */
 #ifndef RESPONDER_TEMPLATES_H
 #define RESPONDER_TEMPLATES_H
 
@@ -30,9 +36,12 @@
 #include "cv_config.h"
 #include "cv_error.h"
 #include "cv_log.h"
+#include "responder_steps.h"
 
-/* The template every ladder ends with. */
+/* The template every ladder ends with: the hand-off. */
 #define RESPONDER_FALLBACK "fallback"
+/* The intent's static text is the template named this and the intent's name. */
+#define RESPONDER_STATIC_PREFIX "static."
 
 typedef struct _responder_templates_t responder_templates_t;
 
@@ -52,11 +61,14 @@ const char *responder_templates_text (const responder_templates_t *self, const c
 /* Renders the reply to context down the ladder (above) and returns it, cleaned
    by the guardrails and at most CV_REPLY_MAX_BYTES, malloc'd for the caller to free; *used gets
    the name of the template that rendered it, borrowed from self. NULL only when out of memory.
-   The rung that answered and those skipped are logged to log (may be NULL) at debug, each by its
-   kind (rule, outcome, rule.status, outcome.status, actions.status, stopped.reason, fallback), a reply refused by
-   the guardrails at warn, with request_id and trace_id (may be NULL). */
+   Each template tried is added to steps (unless NULL): TEMPLATE, STATIC or HANDOFF, with why it
+   did not render. The rung that answered and those skipped are logged to log (may be NULL) at
+   debug, each by its kind (rule, outcome, rule.status, outcome.status, actions.status,
+   stopped.reason, stopped.reason.stage, static, fallback), a reply refused by the guardrails at
+   warn, with request_id and trace_id (may be NULL). */
 char *responder_templates_render (const responder_templates_t *self, const json_t *context, const char **used,
-                                  cv_log_t *log, const char *request_id, const char *trace_id) CV_MUST_CHECK;
+                                  responder_steps_t *steps, cv_log_t *log, const char *request_id,
+                                  const char *trace_id) CV_MUST_CHECK;
 
 void responder_templates_test (bool verbose);
 

@@ -207,12 +207,12 @@ chaos_check_store() {
     bad=$(e2e_psql -c "SELECT id FROM requests WHERE status = 'stage_failed' AND coalesce(error, '') = ''")
     [[ -z $bad ]] || e2e_fail "requests whose stage failed, with no error to say how: $bad"
     bad=$(e2e_psql -c "SELECT id || ' is done with checkpoints ' || seqs FROM ($CHAOS_SEQS) s
-                       WHERE status = 'done' AND seqs <> stages")
+                       WHERE status IN ('done', 'escalated') AND seqs <> stages")
     [[ -z $bad ]] || e2e_fail "a done request without a checkpoint of each of its stages: $bad"
     # Exactly once: a done request's actions were performed, and each action's key was applied by
     # the bank once (its primary key) and for no other action.
     bad=$(e2e_psql -c "SELECT a.request_id || ' ' || a.action_id || ' ' || a.status FROM actions a
-                       JOIN requests r ON r.id = a.request_id WHERE r.status = 'done' AND a.status = 'recorded'")
+                       JOIN requests r ON r.id = a.request_id WHERE r.status IN ('done', 'escalated') AND a.status = 'recorded'")
     [[ -z $bad ]] || e2e_fail "a done request with an action not performed: $bad"
     bad=$(e2e_psql -c "SELECT b.idempotency_key FROM bank.applied_actions b LEFT JOIN actions a
                        ON b.idempotency_key = a.request_id || ':' || a.action_id WHERE a.action_id IS NULL")
@@ -231,8 +231,8 @@ chaos_check_store() {
     [[ -z $bad ]] || e2e_fail "actions recorded apart from their decision's checkpoint: $bad"
 }
 
-# chaos_check_witnessed: every request a witness was answered 200 for is done with a checkpoint of
-# each of its stages, or answered although a stage failed (stage_failed, with the reply's
+# chaos_check_witnessed: every request a witness was answered 200 for is done (or escalated to a
+# person) with a checkpoint of each of its stages, or answered although a stage failed (stage_failed, with the reply's
 # checkpoint); every request id a witness was given (a 503 of a parked request carries one) has
 # finished; every 503 carries Retry-After. Sets CHAOS_WITNESSED (answers seen) and CHAOS_IDS.
 chaos_check_witnessed() {
@@ -248,12 +248,12 @@ chaos_check_witnessed() {
     [[ -n $ids ]] || e2e_fail "the witness clients were given no request id"
     bad=$(e2e_psql -c "SELECT i FROM unnest(ARRAY[$ids]) i WHERE NOT EXISTS (SELECT FROM requests WHERE id = i)" | head -n 3)
     [[ -z $bad ]] || e2e_fail "request ids given to a client but not in the database: $bad"
-    bad=$(e2e_psql -c "SELECT id || ' ' || status FROM requests WHERE id IN ($ids) AND status NOT IN ('done', 'failed', 'stage_failed')")
+    bad=$(e2e_psql -c "SELECT id || ' ' || status FROM requests WHERE id IN ($ids) AND status NOT IN ('done', 'escalated', 'failed', 'stage_failed')")
     [[ -z $bad ]] || e2e_fail "requests given an id but not finished: $bad"
     ids=$(awk '$1 == 200 { printf "%s'\''%s'\''", sep, $2; sep = "," }' "$file")
     if [[ -n $ids ]]; then
         bad=$(e2e_psql -c "SELECT id || ' ' || status || ' with checkpoints ' || seqs FROM ($CHAOS_SEQS) s
-                           WHERE id IN ($ids) AND NOT (status = 'done' AND seqs = stages
+                           WHERE id IN ($ids) AND NOT (status IN ('done', 'escalated') AND seqs = stages
                                                        OR status = 'stage_failed' AND seqs LIKE '%5')")
         [[ -z $bad ]] || e2e_fail "answered 200 but neither done with a checkpoint of each of its stages nor answered after a stage failed: $bad"
     fi

@@ -105,3 +105,24 @@ expect_error "no responder" 504 null "$answer"
 e2e_expect "no responder" "${answer#* }" \
     '.error.type == "server_error" and (.conveyor.request_id | startswith("r-")) and .conveyor.status == "failed"'
 e2e_ok "a request that fails is an OpenAI error with its request id"
+
+# A reply no template can write goes down the ladder to the hand-off: an agent file whose card
+# delivery templates are renamed away answers a card delivery question with its fallback, and the
+# request ends escalated, its reply recording the rungs it tried.
+sed -E 's/^  (card_tracked|card_on_its_way)(_card_in_use)?:/  retired_\1\2:/; s/^  static\.card_arrival:/  static.retired:/' \
+    "$CONVEYOR_SOURCE_DIR/deploy/config/bank-agent.yaml" >"$E2E_DIR/agent-without-card-delivery.yaml"
+CONVEYOR_AGENT_FILE=$E2E_DIR/agent-without-card-delivery.yaml e2e_start_worker responder responder-2
+e2e_start_worker decision decision-2
+e2e_wait_ready
+answer=$(chat '{"model": "bank-desk", "user": "cust-1", "messages": [{"role": "user", "content": "Where is my new card? It still hasnt arrived"}]}')
+[[ ${answer%% *} == 200 ]] || e2e_fail "escalated: ${answer%% *} ${answer#* }"
+e2e_expect "escalated" "${answer#* }" \
+    '.conveyor.status == "escalated" and (.choices[0].message.content | contains("a colleague can"))'
+id=$(jq -r .conveyor.request_id <<<"${answer#* }")
+e2e_expect "the escalated request" "$(curl -sS "$E2E_API/v1/requests/$id")" \
+    '.status == "escalated" and .intent.name == "card_arrival" and .reply.template == "fallback"
+     and .reply.escalated and .reply.steps == [{"rung": "handoff", "name": "fallback"}]'
+[[ $(e2e_psql -c "SELECT status FROM requests WHERE id = '$id'") == escalated ]] ||
+    e2e_fail "the escalated request's row: $(e2e_psql -c "SELECT status FROM requests WHERE id = '$id'")"
+grep -q "escalated to a person" "$E2E_DIR/responder-2.log" || e2e_fail "no log line says the request was escalated"
+e2e_ok "a reply only the hand-off could write escalates the request, and records its rungs"

@@ -104,7 +104,8 @@ id=$(jq -r .request_id <<<"$answer")
 honest='.status == "stage_failed" and .stopped == "stage_failed" and .failed_stage == "gather"
         and (.error.message | contains("deadline passed")) and .intent.name == "lost_or_stolen_card"
         and (.evidence | not) and (.decision | not) and .reply.template == "stopped.stage_failed.gather"
-        and (.reply.text | startswith("I couldn'"'"'t look up your details just now"))'
+        and (.reply.text | startswith("I couldn'"'"'t look up your details just now"))
+        and .reply.steps == [{"rung": "template", "name": "stopped.stage_failed.gather"}] and (.reply.escalated | not)'
 e2e_expect "gather timed out" "$answer" "$honest"
 [[ $took_ms -lt 3000 ]] || e2e_fail "the reply took ${took_ms} ms, past the request's deadline of 3000 ms"
 e2e_expect "gather timed out, read back" "$(curl -sS "$E2E_API/v1/requests/$id")" \

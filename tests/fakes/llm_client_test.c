@@ -139,7 +139,8 @@ s_test_good_call (s_test_t *test, s_client_t *client)
                        .mode = FAKE_LLM_OK, .text = "card_arrival", .prompt_tokens = 1200, .completion_tokens = 300});
     assert (s_ask (test, client, 5000) == 0);
     assert (strcmp (client->reply.content, "card_arrival") == 0);
-    assert (strcmp (client->reply.model, "small") == 0 && !client->reply.fallback);
+    assert (strcmp (client->reply.model, "small") == 0 && !client->reply.fallback && !*client->reply.main_failure
+            && !client->reply.fallback_tried);
     assert (client->reply.attempts == 1 && client->reply.has_usage);
     assert (client->reply.prompt_tokens == 1200 && client->reply.completion_tokens == 300);
     /* 1,200 tokens at 0.5 units (500,000 micros) per 1,000, 300 at 1.5 */
@@ -313,6 +314,8 @@ s_test_fallback (s_test_t *test, s_client_t *client)
     assert (strcmp (client->reply.content, "from big") == 0 && strcmp (client->reply.model, "big") == 0
             && client->reply.fallback);
     assert (client->reply.attempts == 4);
+    assert (strstr (client->reply.main_failure, "model small") && strstr (client->reply.main_failure, "HTTP 503"));
+    assert (client->reply.fallback_tried);
     assert (strcmp (s_recorded (test, 2, "model", model, sizeof model), "small") == 0);
     assert (strcmp (s_recorded (test, 3, "model", model, sizeof model), "big") == 0);
 
@@ -330,6 +333,7 @@ s_test_fallback (s_test_t *test, s_client_t *client)
     assert (client->reply.attempts == 4 && fake_llm_request_count (test->fake) == 4);
     assert (client->err.code == CV_ERR_UNAVAILABLE && strstr (client->err.message, "model big")
             && strstr (client->err.message, "model small"));
+    assert (client->reply.fallback_tried && strstr (client->reply.main_failure, "model small: "));
 
     /* A refused key: no model will do better, so no fallback. */
     fake_llm_reset (test->fake);

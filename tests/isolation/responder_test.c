@@ -9,6 +9,7 @@
 
 #include "cv_config.h"
 #include "cv_msgpack.h"
+#include "cv_context.h"
 #include "fake_llm.h"
 #include "harness.h"
 #include "responder_server.h"
@@ -246,6 +247,108 @@ s_expect_acted (harness_t *harness)
     }
 }
 
+/* The reply's rungs: what rung is i of reply, and why it was skipped ("" when it answered). */
+static void
+s_expect_step (const cv_envelope_t *reply, size_t i, Conveyor__V1__ReplyStep__Rung rung, const char *name,
+               const char *skipped)
+{
+    cv_assert_that (i < reply->reply->n_steps, "the reply has %zu rungs, not %zu", reply->reply->n_steps, i + 1);
+    const Conveyor__V1__ReplyStep *step = reply->reply->steps[i];
+    cv_assert_that (step->rung == rung && streq (step->name, name) && strstr (step->skipped, skipped)
+                        && (*skipped || !*step->skipped),
+                    "rung %zu: %s %s (%s), expected %s %s (%s)", i, cv_context_rung_name (step->rung), step->name,
+                    step->skipped, cv_context_rung_name (rung), name, skipped);
+}
+
+/* Sends request with the fake's answers pushed first, and checks the reply's template, its rung
+   count, and that it validates. */
+static cv_envelope_t *
+s_climb (harness_t *harness, const cv_envelope_t *request, const char *template_name, size_t rungs)
+{
+    cv_envelope_t *reply = s_send (harness, request);
+    cv_error_t err;
+    assert (cv_envelope_validate (reply, CV_BODY (CONVEYOR__V1__ENVELOPE__BODY_REPLY), 0, &err) == 0);
+    cv_assert_that (streq (reply->reply->template_, template_name) && reply->reply->n_steps == rungs,
+                    "expected template %s after %zu rung(s), got %s after %zu", template_name, rungs,
+                    reply->reply->template_, reply->reply->n_steps);
+    return reply;
+}
+
+/* A kb_answer request of intent whose look-up found nothing, with both models down: past the
+   LLM's two rungs and the template, which cannot render, answered by template_name. */
+static cv_envelope_t *
+s_climb_past_template (harness_t *harness, cv_arena_t *arena, const char *intent, const char *template_name)
+{
+    cv_envelope_t *request = s_request (arena, intent, "{\"kb_answers\": []}", "kb_answer", "answer", 5000);
+    cv_envelope_t *reply = s_climb (harness, request, template_name, 4);
+    s_expect_step (reply, 2, CONVEYOR__V1__REPLY_STEP__RUNG__TEMPLATE, "kb_answer", "evidence.kb_answers.0.title");
+    return reply;
+}
+
+/* Each rung of the ladder, reached by a fault of the stand-in: the main model; the fallback model
+   when the main one fails; the template when both fail or the guardrails refuse what they wrote;
+   the intent's static text when the template cannot render either; the hand-off, which escalates,
+   for an intent without one. Every reply records the rungs it tried and why each did not answer. */
+static void
+s_ladder (harness_t *harness, fake_llm_t *fake)
+{
+    const Conveyor__V1__ReplyStep__Rung LLM = CONVEYOR__V1__REPLY_STEP__RUNG__LLM,
+                                        FALLBACK = CONVEYOR__V1__REPLY_STEP__RUNG__LLM_FALLBACK,
+                                        TEMPLATE = CONVEYOR__V1__REPLY_STEP__RUNG__TEMPLATE;
+    char rows[512];
+    snprintf (rows, sizeof rows,
+              "{%s, \"kb_answers\": [{\"title\": \"Linking a card\", \"snippet\": \"tap Cards, then Link\"}]}",
+              s_profile);
+    cv_arena_t *arena = cv_arena_new ();
+    cv_envelope_t *request = s_request (arena, "card_linking", rows, "kb_answer", "answer", 5000);
+    fake_llm_reset (fake);
+
+    fake_llm_push (fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "Tap Cards, then Link."});
+    cv_envelope_t *reply = s_climb (harness, request, "llm", 1);
+    s_expect_step (reply, 0, LLM, "stand-in", "");
+    assert (!cv_envelope_reply_escalated (reply->reply));
+    cv_envelope_destroy (&reply);
+
+    fake_llm_push (fake, &(fake_llm_step_t){.mode = FAKE_LLM_STATUS, .status = 503});
+    fake_llm_push (fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "From the bigger model: tap Cards."});
+    reply = s_climb (harness, request, "llm", 2);
+    assert (streq (reply->reply->text, "From the bigger model: tap Cards."));
+    s_expect_step (reply, 0, LLM, "stand-in", "HTTP 503");
+    s_expect_step (reply, 1, FALLBACK, "stand-in-big", "");
+    cv_envelope_destroy (&reply);
+
+    /* the fallback's reply refused by the guardrails: the template */
+    fake_llm_push (fake, &(fake_llm_step_t){.mode = FAKE_LLM_STATUS, .status = 500});
+    fake_llm_push (fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "Use card 4417123456789012."});
+    reply = s_climb (harness, request, "kb_answer", 3);
+    s_expect_step (reply, 0, LLM, "stand-in", "HTTP 500");
+    s_expect_step (reply, 1, FALLBACK, "stand-in-big", "guardrails");
+    s_expect_step (reply, 2, TEMPLATE, "kb_answer", "");
+    cv_envelope_destroy (&reply);
+
+    /* both down: the template */
+    fake_llm_set_default (fake, &(fake_llm_step_t){.mode = FAKE_LLM_STATUS, .status = 502});
+    reply = s_climb (harness, request, "kb_answer", 3);
+    s_expect_step (reply, 0, LLM, "stand-in", "HTTP 502");
+    s_expect_step (reply, 1, FALLBACK, "stand-in-big", "HTTP 502");
+    cv_envelope_destroy (&reply);
+    cv_arena_destroy (&arena);
+
+    /* both down and the look-up without what the template shows: the intent's static text; for an
+       intent with none, the hand-off, escalated */
+    arena = cv_arena_new ();
+    reply = s_climb_past_template (harness, arena, "card_linking", "static.card_linking");
+    s_expect_step (reply, 3, CONVEYOR__V1__REPLY_STEP__RUNG__STATIC, "static.card_linking", "");
+    assert (strstr (reply->reply->text, "link a card") && !cv_envelope_reply_escalated (reply->reply));
+    cv_envelope_destroy (&reply);
+    reply = s_climb_past_template (harness, arena, "age_limit", "fallback");
+    s_expect_step (reply, 3, CONVEYOR__V1__REPLY_STEP__RUNG__HANDOFF, "fallback", "");
+    assert (cv_envelope_reply_escalated (reply->reply) && strstr (reply->reply->text, "a colleague can"));
+    cv_envelope_destroy (&reply);
+    cv_arena_destroy (&arena);
+    fake_llm_set_default (fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "ok"});
+}
+
 /* LLM-written replies, with the stand-in LLM server, for the demo's kb_answer policy: the LLM's
    reply when it comes and passes the guardrails, with its spend; the template when the call fails,
    writes what the guardrails refuse, or would not fit the budget (then nothing is sent); never for
@@ -258,7 +361,8 @@ s_llm_scenarios (cv_log_t *log)
     setenv ("CONVEYOR_LLM_BASE_URL", fake_llm_base_url (fake), 1);
     setenv ("CONVEYOR_LLM_MODEL", "stand-in", 1);
     cv_error_t err;
-    char *text = harness_agent_text ("\nllm:\n  price_prompt_per_1k: 0.002\n  price_completion_per_1k: 0.004\n");
+    char *text = harness_agent_text ("\nllm:\n  price_prompt_per_1k: 0.002\n  price_completion_per_1k: 0.004\n"
+                                     "  fallback_model: stand-in-big\n  max_retries: 0\n");
     cv_config_t *agent = cv_config_parse ("bank-agent.yaml", text, &err);
     assert (agent);
     cv_launcher_args_t args = {.agent = agent, .settings = NULL};
@@ -295,8 +399,9 @@ s_llm_scenarios (cv_log_t *log)
     fake_llm_push (fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "Your card 4417123456789012 is fine."});
     s_expect_reply_to (harness, request, "kb_answer", kb_template);
     fake_llm_push (fake, &(fake_llm_step_t){.mode = FAKE_LLM_STATUS, .status = 400});
+    fake_llm_push (fake, &(fake_llm_step_t){.mode = FAKE_LLM_STATUS, .status = 400}); /* and the fallback's */
     s_expect_reply_to (harness, request, "kb_answer", kb_template);
-    assert (fake_llm_request_count (fake) == 3);
+    assert (fake_llm_request_count (fake) == 4);
 
     /* no room in the budget: not asked, and the spend says why */
     Conveyor__V1__Budget empty = CONVEYOR__V1__BUDGET__INIT;
@@ -304,7 +409,7 @@ s_llm_scenarios (cv_log_t *log)
     reply = s_send (harness, request);
     assert (streq (reply->reply->template_, "kb_answer") && reply->reply->spend && reply->reply->spend->over_budget);
     cv_envelope_destroy (&reply);
-    assert (fake_llm_request_count (fake) == 3);
+    assert (fake_llm_request_count (fake) == 4);
     cv_arena_destroy (&arena);
 
     /* a policy the agent file keeps for its template */
@@ -313,7 +418,9 @@ s_llm_scenarios (cv_log_t *log)
               " \"delivery_tracking\": \"CP482913374IE\"}]}",
               s_profile);
     s_expect_reply (harness, "card_arrival", rows, "card_on_its_way", "answer", "card_on_its_way", "CP482913374IE");
-    assert (fake_llm_request_count (fake) == 3);
+    assert (fake_llm_request_count (fake) == 4);
+
+    s_ladder (harness, fake);
 
     zactor_destroy (&worker);
     harness_destroy (&harness);
@@ -354,8 +461,11 @@ main (void)
                     "charged_twice_none_found", "I can't see a payment taken twice on your account.");
     s_expect_reply (harness, "unknown", "{}", "handoff", "handoff", "handoff",
                     "I can't answer this one reliably myself");
-    /* a policy's tool returned nothing the template needs: the ladder ends at the fallback */
-    s_expect_reply (harness, "card_arrival", "{\"cards_in_delivery\": []}", "card_on_its_way", "answer", "fallback",
+    /* a policy's tool returned nothing the template needs: the intent's static text, or, for an
+       intent without one, the hand-off */
+    s_expect_reply (harness, "card_arrival", "{\"cards_in_delivery\": []}", "card_on_its_way", "answer",
+                    "static.card_arrival", "New cards usually arrive within a week");
+    s_expect_reply (harness, "age_limit", "{\"kb_answers\": []}", "kb_answer", "answer", "fallback",
                     "I can't answer it here");
     /* decisions that acted, with the executor's results (or none) */
     s_expect_acted (harness);
