@@ -418,6 +418,13 @@ s_check_body (const cv_envelope_t *self, cv_error_t *err)
         if (s_check_text (self->reply->text, "reply.text", CV_REPLY_MAX_BYTES, true, err)
             || s_check_name (self->reply->template_, "reply.template", false, err))
             return -1;
+        if (self->reply->n_input_flags > CV_INPUT_FLAGS_MAX)
+            return cv_error_set (err, CV_ERR_INVALID, "reply.input_flags",
+                                 "reply.input_flags has %zu flags, over the limit of %d", self->reply->n_input_flags,
+                                 CV_INPUT_FLAGS_MAX);
+        for (size_t i = 0; i < self->reply->n_input_flags; i++)
+            if (s_check_name (self->reply->input_flags[i], "reply.input_flags", true, err))
+                return -1;
         return s_check_reply_steps (self->reply, err);
     case CONVEYOR__V1__ENVELOPE__BODY_ERROR:
         if (self->error->code < CONVEYOR__V1__ERROR__CODE__MALFORMED
@@ -690,6 +697,19 @@ s_test_reply_steps (cv_arena_t *arena, const char *trace, uint64_t now)
     body->n_steps = CV_REPLY_STEPS_MAX;
     steps[CV_REPLY_STEPS_MAX - 1]->skipped = "";
     assert (cv_envelope_validate (reply, replies, now, &err) == 0);
+
+    /* the input's flags are names, a few */
+    char *flags[CV_INPUT_FLAGS_MAX + 1] = {"ignore_instructions", "role marker"};
+    body->input_flags = flags;
+    body->n_input_flags = 1;
+    assert (cv_envelope_validate (reply, replies, now, &err) == 0);
+    body->n_input_flags = 2;
+    s_expect_invalid (reply, replies, now, CV_ERR_INVALID, "reply.input_flags");
+    for (size_t i = 0; i <= CV_INPUT_FLAGS_MAX; i++)
+        flags[i] = "role_marker";
+    body->n_input_flags = CV_INPUT_FLAGS_MAX + 1;
+    s_expect_invalid (reply, replies, now, CV_ERR_INVALID, "reply.input_flags");
+    body->n_input_flags = 0;
 }
 
 /* The executor's bodies: an ExecuteRequest's actions, unique and within limits, and the results. */

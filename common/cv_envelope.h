@@ -26,6 +26,7 @@
 #define CV_MAX_TOOL_RESULTS 32
 #define CV_MAX_ACTIONS 16          /* a decision's, an ExecuteRequest's (ids unique), an ActionResults' */
 #define CV_REPLY_STEPS_MAX 10      /* the rungs of a reply's ladder it records */
+#define CV_INPUT_FLAGS_MAX 8       /* the kinds of injection phrasing a reply notes */
 #define CV_STEP_NAME_MAX_BYTES 128 /* a reply step's name: a model's or a template's */
 
 #define CV_DECISION_LOG_MAX_BYTES (64 * 1024) /* a Decision's log, packed */

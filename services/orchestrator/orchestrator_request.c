@@ -909,8 +909,15 @@ orchestrator_request_to_json (const orchestrator_request_t *self, bool with_chec
     if (self->results[REQUEST_GATHER])
         json_object_set_new (document, "evidence", s_evidence_json (self->results[REQUEST_GATHER]->evidence));
     const cv_envelope_t *reply = self->results[REQUEST_RESPOND];
-    if (reply)
+    if (reply) {
         json_object_set_new (document, "reply", s_reply_json (reply->reply));
+        if (reply->reply->n_input_flags) {
+            json_t *flags = json_array ();
+            for (size_t i = 0; i < reply->reply->n_input_flags; i++)
+                json_array_append_new (flags, json_string (reply->reply->input_flags[i]));
+            json_object_set_new (document, "input_flags", flags);
+        }
+    }
 
     orchestrator_spend_t spend;
     orchestrator_request_spend (self, &spend);

@@ -21,6 +21,7 @@ struct _responder_llm_t {
     char **names;   /* `for`, NULL-terminated */
     char **visible; /* context paths, NULL-terminated */
     char *instructions;
+    bool writes_flagged; /* flagged_input: llm */
 };
 
 static char **
@@ -62,15 +63,23 @@ responder_llm_load (cv_config_t *agent, const cv_settings_t *settings, cv_log_t 
     cv_node_t *section = cv_node_get (cv_config_root (agent), "llm_replies");
     if (!section)
         return 0;
-    static const char *const keys[] = {"for", "instructions", "visible", NULL};
+    static const char *const keys[] = {"for", "instructions", "visible", "flagged_input", NULL};
     if (cv_config_known_keys (agent, section, "llm_replies", keys, err))
         return -1;
     const char **names = NULL, **visible = NULL;
     size_t name_count = 0, visible_count = 0;
-    const char *instructions = NULL;
+    const char *instructions = NULL, *flagged = NULL;
     if (cv_config_strings (agent, section, "for", "llm_replies", &names, &name_count, err)
         || cv_config_strings (agent, section, "visible", "llm_replies", &visible, &visible_count, err)
-        || cv_config_string (agent, section, "instructions", "llm_replies", true, &instructions, err)) {
+        || cv_config_string (agent, section, "instructions", "llm_replies", true, &instructions, err)
+        || cv_config_string (agent, section, "flagged_input", "llm_replies", false, &flagged, err)) {
+        free (names);
+        free (visible);
+        return -1;
+    }
+    if (flagged && strcmp (flagged, "templates") != 0 && strcmp (flagged, "llm") != 0) {
+        cv_config_fail (agent, cv_node_get (section, "flagged_input"), "llm_replies.flagged_input", err,
+                        "must be templates (a flagged customer's text never reaches the LLM) or llm");
         free (names);
         free (visible);
         return -1;
@@ -87,6 +96,7 @@ responder_llm_load (cv_config_t *agent, const cv_settings_t *settings, cv_log_t 
     self->names = s_copy_list (names, name_count);
     self->visible = s_copy_list (visible, visible_count);
     self->instructions = cv_strdup (instructions);
+    self->writes_flagged = flagged && strcmp (flagged, "llm") == 0;
     free (names);
     free (visible);
     cv_llm_config_defaults (&self->llm);
@@ -135,6 +145,20 @@ responder_llm_wanted (const responder_llm_t *self, const json_t *context)
     return s_named (self, json_string_value (json_object_get (decision, "rule")))
            || s_named (self, json_string_value (json_object_get (decision, "outcome")))
            || s_named (self, json_string_value (cv_template_lookup (context, "intent.name")));
+}
+
+const char *
+responder_llm_model (const responder_llm_t *self)
+{
+    assert (self);
+    return self->llm.model;
+}
+
+bool
+responder_llm_writes_flagged (const responder_llm_t *self)
+{
+    assert (self);
+    return self->writes_flagged;
 }
 
 /* The facts message: the intent, the decision's outcome and reason, the visible paths' values. */
@@ -285,7 +309,18 @@ responder_llm_test (bool verbose)
                     "facts: %s", facts);
     free (facts);
     json_decref (context);
+    assert (!responder_llm_writes_flagged (self) && strcmp (responder_llm_model (self), "m") == 0);
     responder_llm_destroy (&self);
+
+    /* flagged texts: kept from the LLM by default, given to it when the agent says so */
+    snprintf (yaml, sizeof yaml, "%s  flagged_input: llm\nllm: {base_url: 'http://127.0.0.1:9/v1', model: m}\n",
+              section);
+    self = s_load (yaml, &err);
+    assert (self && responder_llm_writes_flagged (self));
+    responder_llm_destroy (&self);
+    snprintf (yaml, sizeof yaml, "%s  flagged_input: never\nllm: {base_url: 'http://127.0.0.1:9/v1', model: m}\n",
+              section);
+    assert (!s_load (yaml, &err) && strstr (err.message, "llm_replies.flagged_input: must be templates"));
 
     /* mistakes, with file, line and key */
     assert (!s_load ("llm_replies:\n  for: [a]\n", &err) && strstr (err.message, "instructions"));

@@ -7,6 +7,9 @@
          You are the support desk of a bank. Answer in two sentences, from the facts only.
        visible: [evidence.cards_in_delivery.0.last4, evidence.fx_rate.0.rate]
                                           -- context paths the LLM may see (cv_context.h)
+       flagged_input: templates           -- a customer's text with a known injection phrasing
+                                             (cv_injection.h): templates (the default: it never
+                                             reaches the LLM) or llm
 
    With the `llm:` section (cv_llm.h) or the LLM settings giving an endpoint and a model, a request
    whose decision.rule, decision.outcome or intent.name is in `for` gets its reply from the LLM;
@@ -47,6 +50,11 @@ void responder_llm_destroy (responder_llm_t **self_p);
 
 /* A client for one handler thread (cv_llm's rules), or NULL with err. */
 cv_llm_t *responder_llm_client (const responder_llm_t *self, cv_log_t *log, cv_error_t *err) CV_MUST_CHECK;
+
+/* The main model's name. */
+const char *responder_llm_model (const responder_llm_t *self);
+/* Whether the LLM writes replies to texts flagged with injection phrasings (flagged_input: llm). */
+bool responder_llm_writes_flagged (const responder_llm_t *self);
 
 /* Whether the reply to context (cv_context.h, the responder's) is the LLM's to write. */
 bool responder_llm_wanted (const responder_llm_t *self, const json_t *context);

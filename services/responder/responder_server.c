@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cv_context.h"
+#include "cv_injection.h"
 #include "cv_msgpack.h"
 #include "responder_llm.h"
 #include "responder_templates.h"
@@ -17,7 +18,8 @@
 /* What the handler threads share, read only: the templates, and the LLM replies' rules. */
 typedef struct {
     responder_templates_t *templates;
-    responder_llm_t *llm; /* NULL: every reply is a template's */
+    responder_llm_t *llm;      /* NULL: every reply is a template's */
+    cv_injection_t *injection; /* the known injection phrasings */
 } responder_shared_t;
 
 /* One handler thread's logic: the shared parts, and its own LLM client. */
@@ -36,6 +38,7 @@ responder_server_shared_destroy (void **shared_p)
         return;
     responder_templates_destroy (&shared->templates);
     responder_llm_destroy (&shared->llm);
+    cv_injection_destroy (&shared->injection);
     free (shared);
     *shared_p = NULL;
 }
@@ -47,7 +50,8 @@ responder_server_shared_new (void *shared_args, cv_log_t *log, cv_error_t *err)
     assert (launcher && launcher->agent);
     responder_shared_t *shared = cv_calloc (1, sizeof *shared);
     if (!(shared->templates = responder_templates_new (launcher->agent, err))
-        || responder_llm_load (launcher->agent, launcher->settings, log, &shared->llm, err)) {
+        || responder_llm_load (launcher->agent, launcher->settings, log, &shared->llm, err)
+        || !(shared->injection = cv_injection_new (err))) {
         void *doomed = shared;
         responder_server_shared_destroy (&doomed);
         return NULL;
@@ -87,10 +91,17 @@ responder_server_logic_new (const void *shared_arg, cv_log_t *log, cv_error_t *e
    reply's body, with what it spent. False when the templates are to answer. */
 static bool
 s_llm_reply (responder_server_logic_t *self, const Conveyor__V1__RespondRequest *request, const json_t *context,
-             const cv_envelope_t *envelope, cv_arena_t *arena, cv_envelope_t *reply, responder_steps_t *steps)
+             const char *flagged, const cv_envelope_t *envelope, cv_arena_t *arena, cv_envelope_t *reply,
+             responder_steps_t *steps)
 {
     if (!self->llm || !responder_llm_wanted (self->shared->llm, context))
         return false;
+    if (flagged && !responder_llm_writes_flagged (self->shared->llm)) {
+        char why[160];
+        snprintf (why, sizeof why, "not asked: the customer's text holds a known injection phrasing (%s)", flagged);
+        responder_steps_add (steps, CONVEYOR__V1__REPLY_STEP__RUNG__LLM, responder_llm_model (self->shared->llm), why);
+        return false;
+    }
     cv_budget_t budget;
     cv_budget_from_wire (&budget, envelope->budget);
     responder_llm_outcome_t outcome;
@@ -114,6 +125,16 @@ s_llm_reply (responder_server_logic_t *self, const Conveyor__V1__RespondRequest 
     return true;
 }
 
+/* The kinds of injection phrasing the customer's text holds, on the reply. */
+static void
+s_note_flags (Conveyor__V1__Reply *reply, const char *const *flags, size_t count, cv_arena_t *arena)
+{
+    reply->n_input_flags = count;
+    reply->input_flags = count ? cv_arena_alloc (arena, count * sizeof *reply->input_flags) : NULL;
+    for (size_t i = 0; i < count; i++)
+        reply->input_flags[i] = (char *) flags[i];
+}
+
 /* Writes the reply to a request's parts into reply's body: the LLM's, or the templates'. */
 static int
 s_respond (responder_server_logic_t *self, const cv_envelope_t *envelope, cv_arena_t *arena, cv_envelope_t *reply,
@@ -134,10 +155,19 @@ s_respond (responder_server_logic_t *self, const cv_envelope_t *envelope, cv_are
         json_object_set_new (context, "stopped", json_string (stopped));
     if (request->failed_stage && *request->failed_stage)
         json_object_set_new (context, "failed_stage", json_string (request->failed_stage));
+    const char *flags[CV_INJECTION_KINDS];
+    size_t flag_count = cv_injection_scan (self->shared->injection, request->text, flags);
+    char flagged[CV_INJECTION_KINDS * CV_NAME_MAX_BYTES] = "";
+    for (size_t i = 0; i < flag_count; i++)
+        snprintf (flagged + strlen (flagged), sizeof flagged - strlen (flagged), "%s%s", i ? ", " : "", flags[i]);
+    if (flag_count)
+        cv_log_event (self->log, CV_LOG_WARN, request_id, trace_id,
+                      "the customer's text holds known prompt-injection phrasings: %s", flagged);
     responder_steps_t steps = {0};
-    if (s_llm_reply (self, request, context, envelope, arena, reply, &steps)) {
+    if (s_llm_reply (self, request, context, flag_count ? flagged : NULL, envelope, arena, reply, &steps)) {
         json_decref (context);
         responder_steps_to_reply (&steps, arena, reply->reply);
+        s_note_flags (reply->reply, flags, flag_count, arena);
         return 0;
     }
     const char *used = NULL;
@@ -152,6 +182,7 @@ s_respond (responder_server_logic_t *self, const cv_envelope_t *envelope, cv_are
     body->text = cv_arena_adopt (arena, text, strlen (text) + 1);
     body->template_ = cv_arena_strdup (arena, used);
     responder_steps_to_reply (&steps, arena, body);
+    s_note_flags (body, flags, flag_count, arena);
     if (cv_envelope_reply_escalated (body))
         cv_log_event (
             self->log, CV_LOG_WARN, request_id, trace_id,
