@@ -1,5 +1,6 @@
 /* A blocking OpenAI-compatible chat-completions client: deadline, retries, a fallback model or
-   endpoint, the process's shared circuit breakers, strict parsing and cost accounting. */
+   endpoint, the process's shared circuit breakers and answer cache, strict parsing and cost
+   accounting. */
 #include "cv_llm.h"
 
 #include <arpa/inet.h>
@@ -24,6 +25,7 @@
 #include "cv_buffer.h"
 #include "cv_http.h"
 #include "cv_llm_breakers.h"
+#include "cv_llm_cache.h"
 #include "cv_settings.h"
 
 #define EXCERPT_BYTES 160 /* of a server's error text, in an error message */
@@ -53,6 +55,7 @@ struct _cv_llm_t {
     CURL *curl;             /* reused: keeps the connections alive between calls */
     s_route_t routes[2];    /* the main model's, then the fallback's */
     int route_count;
+    cv_llm_cache_t *cache; /* the process's for the main endpoint; NULL when cache_ttl_ms is 0 */
     char curl_error[CURL_ERROR_SIZE];
     cv_llm_clock_fn *clock;
     void *clock_arg;
@@ -71,6 +74,8 @@ struct _cv_llm_t {
     _Atomic uint64_t completion_tokens;
     _Atomic uint64_t cost_micros;
     _Atomic uint64_t connections;
+    _Atomic uint64_t cache_hits;
+    _Atomic uint64_t cache_misses;
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -176,6 +181,7 @@ cv_llm_new (const cv_llm_config_t *config, cv_log_t *log, cv_error_t *err)
     assert (config->timeout_ms >= 1 && config->connect_timeout_ms >= 1 && config->max_retries >= 0);
     assert (config->backoff_base_ms >= 0 && config->backoff_max_ms >= config->backoff_base_ms);
     assert (config->breaker_threshold >= 1 && config->breaker_cooldown_ms >= 1 && config->max_tokens >= 1);
+    assert (config->cache_ttl_ms >= 0 && config->cache_max_entries >= 1 && config->cache_max_bytes >= 1);
     assert (config->max_response_bytes >= 1024);
     assert (config->price_prompt_per_1k >= 0 && config->price_prompt_per_1k <= CV_BUDGET_MAX_UNITS);
     assert (config->price_completion_per_1k >= 0 && config->price_completion_per_1k <= CV_BUDGET_MAX_UNITS);
@@ -222,6 +228,9 @@ cv_llm_new (const cv_llm_config_t *config, cv_log_t *log, cv_error_t *err)
             return NULL;
         }
     }
+    if (config->cache_ttl_ms > 0)
+        self->cache = cv_llm_cache_acquire (self->routes[0].endpoint, (uint64_t) config->cache_ttl_ms,
+                                            (size_t) config->cache_max_entries, (size_t) config->cache_max_bytes);
     curl_easy_setopt (curl, CURLOPT_POST, 1L);
     curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_on_body);
     curl_easy_setopt (curl, CURLOPT_WRITEDATA, self);
@@ -250,6 +259,7 @@ cv_llm_destroy (cv_llm_t **self_p)
         curl_slist_free_all (route->headers);
         cv_llm_breakers_release (&route->breaker);
     }
+    cv_llm_cache_release (&self->cache);
     cv_buffer_release (&self->body);
     free (self);
     *self_p = NULL;
@@ -283,6 +293,8 @@ cv_llm_stats (const cv_llm_t *self, cv_llm_stats_t *stats)
     stats->completion_tokens = atomic_load_explicit (&self->completion_tokens, memory_order_relaxed);
     stats->cost_micros = atomic_load_explicit (&self->cost_micros, memory_order_relaxed);
     stats->connections = atomic_load_explicit (&self->connections, memory_order_relaxed);
+    stats->cache_hits = atomic_load_explicit (&self->cache_hits, memory_order_relaxed);
+    stats->cache_misses = atomic_load_explicit (&self->cache_misses, memory_order_relaxed);
     stats->breaker = cv_breaker_state (self->routes[0].breaker);
     stats->fallback_breaker = self->route_count > 1 ? cv_breaker_state (self->routes[1].breaker) : CV_BREAKER_CLOSED;
 }
@@ -547,9 +559,65 @@ s_chat (cv_llm_t *self, const cv_llm_message_t *messages, size_t count, uint64_t
     return -1;
 }
 
+/* ---------------------------------------------------------------------------------------------
+   The answer cache */
+
+/* The cache key of a request from scope ("" shared, else a user's): the body the main model
+   would be sent, which holds everything that changes the answer (model, messages, max_tokens,
+   temperature, response_format) exactly as it would go; NULL when there is none to send (a
+   message that is not UTF-8: s_chat reports it). */
+static uint8_t *
+s_cache_key (cv_llm_t *self, const cv_llm_message_t *messages, size_t count, const char *scope, size_t *key_size)
+{
+    cv_error_t ignored;
+    char *body = cv_llm_json_request (&self->config, self->routes[0].model, messages, count, &ignored);
+    if (!body)
+        return NULL;
+    cv_cache_part_t part = {body, strlen (body)};
+    /* A user's key never equals the shared one or another user's (cv_cache_key). */
+    uint8_t *key = cv_cache_key ("chat", *scope ? scope : NULL, &part, 1, key_size);
+    free (body);
+    return key;
+}
+
+/* A stored answer: its finish reason, a NUL, then its content. The model is the main one: the
+   only one whose answers are stored. */
+static void
+s_cache_store (cv_llm_t *self, const uint8_t *key, size_t key_size, const cv_llm_reply_t *reply)
+{
+    size_t reason = strlen (reply->finish_reason);
+    size_t content = strlen (reply->content);
+    size_t size = reason + 1 + content;
+    char *value = cv_malloc (size);
+    memcpy (value, reply->finish_reason, reason + 1);
+    memcpy (value + reason + 1, reply->content, content);
+    /* Over the byte budget it is not stored, and the caller has its answer all the same. */
+    (void) cv_llm_cache_store (self->cache, key, key_size, value, size, s_now (self));
+    free (value);
+}
+
+/* Fills reply from the cache when it holds an answer under key: true, or false for a miss. */
+static bool
+s_cache_answer (cv_llm_t *self, const uint8_t *key, size_t key_size, cv_llm_reply_t *reply)
+{
+    size_t size;
+    uint8_t *value = cv_llm_cache_lookup (self->cache, key, key_size, s_now (self), &size);
+    if (!value)
+        return false;
+    const char *reason = (const char *) value;
+    size_t reason_size = strlen (reason);
+    assert (reason_size < size); /* as s_cache_store wrote it */
+    reply->content = cv_strndup (reason + reason_size + 1, size - reason_size - 1);
+    snprintf (reply->finish_reason, sizeof reply->finish_reason, "%s", reason);
+    snprintf (reply->model, sizeof reply->model, "%s", self->routes[0].model);
+    reply->cached = true;
+    free (value);
+    return true;
+}
+
 int
-cv_llm_chat (cv_llm_t *self, const cv_llm_message_t *messages, size_t count, uint64_t deadline_ms,
-             cv_llm_reply_t *reply, cv_error_t *err)
+cv_llm_chat_for (cv_llm_t *self, const cv_llm_message_t *messages, size_t count, const char *cache_scope,
+                 uint64_t deadline_ms, cv_llm_reply_t *reply, cv_error_t *err)
 {
     assert (self && reply);
     assert (messages && count > 0);
@@ -559,19 +627,44 @@ cv_llm_chat (cv_llm_t *self, const cv_llm_message_t *messages, size_t count, uin
     cv_llm_reply_reset (reply);
     uint64_t started = s_now (self);
     s_count (&self->calls, 1);
+    uint8_t *key = NULL;
+    size_t key_size = 0;
+    if (self->cache && cache_scope && started < deadline_ms)
+        key = s_cache_key (self, messages, count, cache_scope, &key_size);
+    if (key && s_cache_answer (self, key, key_size, reply)) {
+        /* Nothing was sent, so nothing was spent: no tokens, no cost, no attempt. */
+        s_count (&self->cache_hits, 1);
+        free (key);
+        uint64_t now = s_now (self);
+        reply->latency_ms = now > started ? now - started : 0;
+        return 0;
+    }
+    if (key)
+        s_count (&self->cache_misses, 1);
     int rc = s_chat (self, messages, count, deadline_ms, reply, err);
     uint64_t now = s_now (self);
     reply->latency_ms = now > started ? now - started : 0;
     if (rc) {
+        free (key);
         s_count (&self->failures, 1);
         return -1;
     }
+    if (key && !reply->fallback)
+        s_cache_store (self, key, key_size, reply);
+    free (key);
     if (!reply->has_usage) /* its real cost is unknown: charged the most it could have been */
         reply->cost_micros = cv_llm_worst_cost (self, messages, count);
     s_count (&self->prompt_tokens, (uint64_t) reply->prompt_tokens);
     s_count (&self->completion_tokens, (uint64_t) reply->completion_tokens);
     s_count (&self->cost_micros, reply->cost_micros);
     return 0;
+}
+
+int
+cv_llm_chat (cv_llm_t *self, const cv_llm_message_t *messages, size_t count, uint64_t deadline_ms,
+             cv_llm_reply_t *reply, cv_error_t *err)
+{
+    return cv_llm_chat_for (self, messages, count, NULL, deadline_ms, reply, err);
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -28,6 +28,17 @@
    does not give both token counts is charged that worst case: its real cost is unknown, and a
    budget must never count less than was spent. The fallback model has the main one's prices.
 
+   The answer cache (off by default): with cache_ttl_ms set, cv_llm_chat_for answers a request it
+   has seen answered within the TTL from the cache, with no request sent and nothing billed. It is
+   exact: the key is the request itself, as it would be sent to the main model (the model, every
+   message, max_tokens, temperature, response_format), and the scope the caller gives, so that an
+   answer to a prompt that holds one customer's data is never served to another. Only the main
+   model's well-formed answers are stored: a failure is not an answer, and the fallback's is a
+   stand-in, which must not hide the main model for a TTL once it answers again. The cache is the
+   process's (cv_llm_cache), shared by every client made for the same endpoint and cache settings,
+   as the breakers are; an answer over its byte budget is returned, not stored. cv_llm_chat is
+   never cached: its callers have not said whose data their messages hold.
+
    Configuration (cv_llm_config.h) comes from the agent file's `llm:` section, then the LLM
    settings --llm-base-url and --llm-model (CONVEYOR_LLM_BASE_URL, CONVEYOR_LLM_MODEL):
      llm:
@@ -50,13 +61,16 @@
        price_prompt_per_1k: 0                # cost units per 1,000 prompt tokens, 0..1000000
        price_completion_per_1k: 0            # and per 1,000 completion tokens
        max_response_bytes: 1048576           # 1024..67108864
+       cache_ttl_ms: 0                       # how long an answer is reused, 0..86400000; 0: no cache
+       cache_max_entries: 1024               # answers kept at most, 1..1000000
+       cache_max_bytes: 4194304              # their requests' and contents' bytes, 1024..1073741824
    With no base URL or no model there is no LLM (cv_llm_config_enabled is false), the default.
 
    Connections: the client keeps one libcurl handle, whose connections (one per endpoint) stay open
    between calls; the stats count the connections opened, so reuse shows as fewer than attempts.
 
    Threads: a client belongs to one thread (a worker creates one per handler thread, in its
-   logic_new), its breakers are shared with the process's other clients; its counters
+   logic_new), its breakers and its cache are shared with the process's other clients; its counters
    (cv_llm_stats) may be read from any thread. The first cv_llm_new in a
    process calls curl_global_init, once (pthread_once); libcurl's global state then lives until the
    process exits. The API key is read from the environment (cv_settings_secret) by cv_llm_new and is never logged. */
@@ -78,7 +92,7 @@
 
 /* Counters since the client was made; safe to read from any thread. */
 typedef struct {
-    uint64_t calls;           /* cv_llm_chat calls */
+    uint64_t calls;           /* cv_llm_chat and cv_llm_chat_for calls */
     uint64_t failures;        /* calls that returned -1 */
     uint64_t short_circuited; /* a model skipped by its open breaker, no request sent to it (a
                                  call may count one for each model) */
@@ -88,6 +102,8 @@ typedef struct {
     uint64_t prompt_tokens;
     uint64_t completion_tokens;
     uint64_t cost_micros;                /* the replies' cost_micros */
+    uint64_t cache_hits;                 /* calls answered from the cache, nothing sent */
+    uint64_t cache_misses;               /* cacheable calls it had no answer for */
     cv_breaker_state_t breaker;          /* the main model's breaker, as the process's clients left it */
     cv_breaker_state_t fallback_breaker; /* the fallback's; CLOSED when there is none */
 } cv_llm_stats_t;
@@ -106,9 +122,22 @@ void cv_llm_destroy (cv_llm_t **self_p);
      UNAVAILABLE        the provider failed (connection, timeout, 429, 5xx), or "circuit open"
      MALFORMED          the answer was not a chat completion (not JSON, no content, too large)
      INVALID            the request was refused (4xx), or a message is not valid UTF-8
-   On failure reply still tells the attempts and the latency. */
+   On failure reply still tells the attempts and the latency. Never answered from the cache: as
+   cv_llm_chat_for with cache_scope NULL. */
 int cv_llm_chat (cv_llm_t *self, const cv_llm_message_t *messages, size_t count, uint64_t deadline_ms,
                  cv_llm_reply_t *reply, cv_error_t *err) CV_MUST_CHECK;
+
+/* cv_llm_chat, answered from the answer cache when the client has one and has seen the request
+   answered within the TTL; cache_scope (borrowed) says who may share the answer:
+     NULL       nobody: not looked up, not stored (a prompt whose data the caller cannot vouch for)
+     ""         everyone: the messages hold no personal data (a help-page question, say)
+     a user id  that user only: the messages hold that user's data; the key includes the id
+   A cached reply has cached true, attempts 0, tokens 0 and costs 0; its model is the main one.
+   A successful, well-formed answer of the main model is stored for the next call (unless it is
+   over the cache's byte budget). A call whose deadline has passed is not answered from the
+   cache either: it fails with DEADLINE_EXCEEDED, as ever. */
+int cv_llm_chat_for (cv_llm_t *self, const cv_llm_message_t *messages, size_t count, const char *cache_scope,
+                     uint64_t deadline_ms, cv_llm_reply_t *reply, cv_error_t *err) CV_MUST_CHECK;
 
 void cv_llm_stats (const cv_llm_t *self, cv_llm_stats_t *stats);
 
@@ -117,8 +146,9 @@ void cv_llm_stats (const cv_llm_t *self, cv_llm_stats_t *stats);
    makes more tokens than bytes) and max_tokens completion tokens. Saturates at UINT64_MAX. */
 uint64_t cv_llm_worst_cost (const cv_llm_t *self, const cv_llm_message_t *messages, size_t count);
 
-/* The clock for deadlines and the breaker: ms since the epoch. Default: the system's real-time
-   clock. Tests inject one to move the breaker's cool-down without sleeping. */
+/* The clock for deadlines, the breaker and the cache's TTL: ms since the epoch. Default: the
+   system's real-time clock. Tests inject one to move the breaker's cool-down, or the cache's
+   entries past their TTL, without sleeping. */
 typedef uint64_t (cv_llm_clock_fn) (void *arg);
 void cv_llm_set_clock (cv_llm_t *self, cv_llm_clock_fn *clock, void *arg);
 

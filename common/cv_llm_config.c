@@ -34,6 +34,9 @@ cv_llm_config_defaults (cv_llm_config_t *config)
         .temperature = 0.0,
         .json_object = false,
         .max_response_bytes = 1024 * 1024,
+        .cache_ttl_ms = 0,
+        .cache_max_entries = 1024,
+        .cache_max_bytes = 4L * 1024 * 1024,
     };
 }
 
@@ -133,6 +136,9 @@ cv_llm_config_load (cv_llm_config_t *config, const cv_config_t *file, cv_node_t 
                                        "price_prompt_per_1k",
                                        "price_completion_per_1k",
                                        "max_response_bytes",
+                                       "cache_ttl_ms",
+                                       "cache_max_entries",
+                                       "cache_max_bytes",
                                        NULL};
     if (cv_config_known_keys (file, map, path, keys, err))
         return -1;
@@ -156,7 +162,10 @@ cv_llm_config_load (cv_llm_config_t *config, const cv_config_t *file, cv_node_t 
         || cv_config_int (file, map, "breaker_cooldown_ms", path, 1, 3600000, &config->breaker_cooldown_ms, err)
         || cv_config_int (file, map, "max_tokens", path, 1, 1000000, &config->max_tokens, err)
         || cv_config_int (file, map, "max_response_bytes", path, 1024, 64L * 1024 * 1024, &config->max_response_bytes,
-                          err))
+                          err)
+        || cv_config_int (file, map, "cache_ttl_ms", path, 0, 86400000, &config->cache_ttl_ms, err)
+        || cv_config_int (file, map, "cache_max_entries", path, 1, 1000000, &config->cache_max_entries, err)
+        || cv_config_int (file, map, "cache_max_bytes", path, 1024, 1024L * 1024 * 1024, &config->cache_max_bytes, err))
         return -1;
     if (cv_config_real (file, map, "temperature", path, 0, 2, &config->temperature, err)
         || cv_config_real (file, map, "price_prompt_per_1k", path, 0, 1e6, &config->price_prompt_per_1k, err)
@@ -301,17 +310,23 @@ s_describe (const cv_llm_config_t *config, char *out, size_t size)
         cv_settings_mask (config->fallback_base_url, fallback, sizeof fallback);
     else
         snprintf (fallback, sizeof fallback, "base_url");
+    char cache[96];
+    if (config->cache_ttl_ms > 0)
+        snprintf (cache, sizeof cache, "%ldms/%ld entries/%ld bytes", config->cache_ttl_ms, config->cache_max_entries,
+                  config->cache_max_bytes);
+    else
+        snprintf (cache, sizeof cache, "off");
     snprintf (out, size,
               "llm: base_url=%s model=%s api_key_env=%s fallback=%s%s%s%s%s timeout_ms=%ld connect_timeout_ms=%ld "
               "max_retries=%ld backoff_ms=%ld..%ld breaker=%ld/%ldms max_tokens=%ld temperature=%g "
-              "response_format=%s price_per_1k=%g/%g max_response_bytes=%ld",
+              "response_format=%s price_per_1k=%g/%g max_response_bytes=%ld cache=%s",
               url, config->model, config->api_key_env[0] ? config->api_key_env : "(none)", fallback,
               config->fallback_model[0] ? " model=" : "", config->fallback_model,
               config->fallback_api_key_env[0] ? " api_key_env=" : "", config->fallback_api_key_env, config->timeout_ms,
               config->connect_timeout_ms, config->max_retries, config->backoff_base_ms, config->backoff_max_ms,
               config->breaker_threshold, config->breaker_cooldown_ms, config->max_tokens, config->temperature,
               config->json_object ? "json_object" : "text", config->price_prompt_per_1k,
-              config->price_completion_per_1k, config->max_response_bytes);
+              config->price_completion_per_1k, config->max_response_bytes, cache);
 }
 
 void
@@ -334,6 +349,7 @@ cv_llm_config_test (bool verbose)
     cv_llm_config_defaults (&config);
     assert (!cv_llm_config_enabled (&config));
     assert (config.timeout_ms == 10000 && config.max_retries == 2 && config.max_response_bytes == 1048576);
+    assert (config.cache_ttl_ms == 0 && config.cache_max_entries == 1024 && config.cache_max_bytes == 4194304);
 
     const char *text = "llm:\n"
                        "  base_url: http://127.0.0.1:8000/v1\n"
@@ -346,7 +362,9 @@ cv_llm_config_test (bool verbose)
                        "  temperature: 0.2\n"
                        "  response_format: json_object\n"
                        "  price_prompt_per_1k: 0.5\n"
-                       "  price_completion_per_1k: 1.5\n";
+                       "  price_completion_per_1k: 1.5\n"
+                       "  cache_ttl_ms: 60000\n"
+                       "  cache_max_bytes: 65536\n";
     cv_config_t *file = cv_config_parse ("agent.yaml", text, &err);
     assert (file);
     assert (cv_llm_config_load (&config, file, cv_node_get (cv_config_root (file), "llm"), "llm", &err) == 0);
@@ -378,6 +396,7 @@ cv_llm_config_test (bool verbose)
     assert (config.timeout_ms == 1500 && config.connect_timeout_ms == 2000);
     assert (config.temperature == 0.2 && config.json_object);
     assert (config.price_completion_per_1k == 1.5);
+    assert (config.cache_ttl_ms == 60000 && config.cache_max_entries == 1024 && config.cache_max_bytes == 65536);
 
     /* Errors name the file, the line and the key. */
     struct {
@@ -399,6 +418,9 @@ cv_llm_config_test (bool verbose)
         {"llm:\n  backoff_base_ms: 500\n  backoff_max_ms: 100\n",
          "agent.yaml:3: llm.backoff_max_ms: must not be below backoff_base_ms (500)"},
         {"llm:\n  model: [a, b]\n", "agent.yaml:2: llm.model: must be a string"},
+        {"llm:\n  cache_ttl_ms: -1\n", "agent.yaml:2: llm.cache_ttl_ms: must be 0..86400000, not -1"},
+        {"llm:\n  cache_max_entries: 0\n", "agent.yaml:2: llm.cache_max_entries: must be 1..1000000, not 0"},
+        {"llm:\n  cache_max_bytes: 1023\n", "agent.yaml:2: llm.cache_max_bytes: must be 1024..1073741824, not 1023"},
         {"llm: yes\n", "llm: must be a map"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -459,6 +481,10 @@ cv_llm_config_test (bool verbose)
     assert (strstr (line, "api_key_env=CV_LLM_CONFIG_TEST_KEY"));
     assert (strstr (line, "fallback=https://ops:***@backup.example/v1 timeout_ms="));
     assert (!strstr (line, "sk-") && !strstr (line, "pw@"));
+    assert (strstr (line, " cache=off"));
+    launched.cache_ttl_ms = 60000;
+    s_describe (&launched, line, sizeof line);
+    assert (strstr (line, " cache=60000ms/1024 entries/4194304 bytes"));
     unsetenv ("CV_LLM_CONFIG_TEST_KEY");
     cv_llm_config_t none;
     cv_llm_config_defaults (&none);

@@ -38,6 +38,10 @@ typedef struct {
     double price_prompt_per_1k;
     double price_completion_per_1k;
     long max_response_bytes;
+    /* The answer cache (cv_llm_cache): off when cache_ttl_ms is 0. */
+    long cache_ttl_ms;
+    long cache_max_entries;
+    long cache_max_bytes;
 } cv_llm_config_t;
 
 /* The defaults listed above, no LLM. */

@@ -46,13 +46,15 @@ typedef struct {
     bool fallback;               /* ...and it was the fallback model */
     bool fallback_tried;         /* the fallback model was asked (or skipped for its open breaker) */
     char main_failure[256];      /* why the main model did not answer; "" when it did */
-    unsigned attempts;           /* requests sent, both models, failed call included */
+    bool cached;                 /* the answer came from the answer cache (cv_llm_chat_for): none was sent */
+    unsigned attempts;           /* requests sent, both models, failed call included; 0 when cached */
     bool has_usage;              /* the answer's usage gave both token counts */
     long prompt_tokens;          /* as usage gave them; 0 when it did not */
     long completion_tokens;
     /* What the answer cost at the configured prices. Without both counts its real cost is
        unknown: cv_llm_chat then charges the call's worst case (cv_llm_worst_cost). A failed
-       call costs 0: a provider bills the answers it gives. */
+       call costs 0: a provider bills the answers it gives. A cached one costs 0 too, with 0
+       tokens and has_usage false: nothing was spent on it. */
     uint64_t cost_micros;
     uint64_t latency_ms;    /* the whole call, retries and waits included */
     char finish_reason[32]; /* "" when not given */

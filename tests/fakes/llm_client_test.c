@@ -1,4 +1,5 @@
-/* cv_llm against the stand-in LLM server: every way the server can answer, and the breaker. */
+/* cv_llm against the stand-in LLM server: every way the server can answer, the breaker and the
+   answer cache. */
 #include "llm_client_test.h"
 
 #include <assert.h>
@@ -10,6 +11,7 @@
 
 #include "cv_llm.h"
 #include "cv_llm_breakers.h"
+#include "cv_llm_cache.h"
 #include "fake_llm.h"
 
 #define KEY_VARIABLE "CV_LLM_CLIENT_TEST_KEY"
@@ -705,6 +707,242 @@ s_test_json (s_test_t *test, s_client_t *client)
     assert (client->err.code == CV_ERR_MALFORMED && strstr (client->err.message, "not JSON"));
 }
 
+/* One cacheable call with messages (count of them) for scope at now, deadline 5 s on, into
+   client's reply and error. */
+static int
+s_ask_for (s_test_t *test, s_client_t *client, cv_llm_t *llm, const cv_llm_message_t *messages, size_t count,
+           const char *scope, uint64_t now)
+{
+    int rc = cv_llm_chat_for (llm, messages, count, scope, now + 5000, &client->reply, &client->err);
+    if (test->verbose)
+        printf ("  %s -> %s%s (%u attempts)\n", scope ? scope : "(no scope)",
+                rc ? client->err.message : client->reply.content, client->reply.cached ? ", cached" : "",
+                client->reply.attempts);
+    return rc;
+}
+
+/* The answer cache: the same request for the same scope, within the TTL, is answered with no
+   request sent and nothing billed; another message, model, setting or user is another request;
+   a call without a scope is never cached. */
+static void
+s_test_cache (s_test_t *test, s_client_t *client)
+{
+    client->config.cache_ttl_ms = 60000;
+    s_connect (test, client);
+    uint64_t now = s_now_ms ();
+    cv_llm_set_clock (client->llm, s_manual_clock, &now);
+    cv_llm_reply_t *reply = &client->reply;
+    cv_llm_stats_t stats;
+
+    /* A miss: sent, billed, stored. */
+    fake_llm_push (test->fake,
+                   &(fake_llm_step_t){
+                       .mode = FAKE_LLM_OK, .text = "card_arrival", .prompt_tokens = 1200, .completion_tokens = 300});
+    assert (s_ask_for (test, client, client->llm, s_messages, 2, "", now) == 0);
+    assert (!reply->cached && reply->attempts == 1 && reply->cost_micros == 1050000);
+    assert (fake_llm_request_count (test->fake) == 1);
+
+    /* A hit: nothing sent, nothing spent, the same answer. */
+    assert (s_ask_for (test, client, client->llm, s_messages, 2, "", now) == 0);
+    assert (reply->cached && strcmp (reply->content, "card_arrival") == 0);
+    assert (reply->attempts == 0 && reply->cost_micros == 0 && !reply->has_usage);
+    assert (reply->prompt_tokens == 0 && reply->completion_tokens == 0);
+    assert (strcmp (reply->model, "small") == 0 && !reply->fallback && strcmp (reply->finish_reason, "stop") == 0);
+    assert (fake_llm_request_count (test->fake) == 1);
+    cv_llm_stats (client->llm, &stats);
+    assert (stats.cache_hits == 1 && stats.cache_misses == 1);
+    assert (stats.calls == 2 && stats.attempts == 1 && stats.failures == 0);
+    assert (stats.cost_micros == 1050000 && stats.prompt_tokens == 1200 && stats.completion_tokens == 300);
+
+    /* Another message is another request. */
+    cv_llm_message_t other[] = {s_messages[0], {CV_LLM_USER, "I want my money back"}};
+    assert (s_ask_for (test, client, client->llm, other, 2, "", now) == 0);
+    assert (!reply->cached && fake_llm_request_count (test->fake) == 2);
+    /* One message fewer, too: the system prompt alone. */
+    assert (s_ask_for (test, client, client->llm, s_messages, 1, "", now) == 0);
+    assert (!reply->cached && fake_llm_request_count (test->fake) == 3);
+
+    /* A user's answer is that user's: neither the shared one nor another user's. */
+    assert (s_ask_for (test, client, client->llm, s_messages, 2, "alice", now) == 0);
+    assert (!reply->cached && fake_llm_request_count (test->fake) == 4);
+    assert (s_ask_for (test, client, client->llm, s_messages, 2, "alice", now) == 0);
+    assert (reply->cached && fake_llm_request_count (test->fake) == 4);
+    assert (s_ask_for (test, client, client->llm, s_messages, 2, "bob", now) == 0);
+    assert (!reply->cached && fake_llm_request_count (test->fake) == 5);
+
+    /* No scope: never looked up, never stored, whether through cv_llm_chat or not. */
+    cv_llm_stats (client->llm, &stats);
+    uint64_t hits = stats.cache_hits, misses = stats.cache_misses;
+    for (int i = 0; i < 2; i++) {
+        assert (s_ask_for (test, client, client->llm, s_messages, 2, NULL, now) == 0);
+        assert (!reply->cached);
+        assert (cv_llm_chat (client->llm, s_messages, 2, now + 5000, reply, &client->err) == 0);
+        assert (!reply->cached);
+    }
+    assert (fake_llm_request_count (test->fake) == 5 + 4);
+    cv_llm_stats (client->llm, &stats);
+    assert (stats.cache_hits == hits && stats.cache_misses == misses);
+
+    /* The TTL: still there a millisecond before it ends, gone when it does. */
+    size_t sent = fake_llm_request_count (test->fake);
+    now += 59999;
+    assert (s_ask_for (test, client, client->llm, s_messages, 2, "", now) == 0);
+    assert (reply->cached && fake_llm_request_count (test->fake) == sent);
+    now += 1;
+    assert (s_ask_for (test, client, client->llm, s_messages, 2, "", now) == 0);
+    assert (!reply->cached && fake_llm_request_count (test->fake) == sent + 1);
+    /* ...and the answer just sent is stored afresh. */
+    assert (s_ask_for (test, client, client->llm, s_messages, 2, "", now) == 0);
+    assert (reply->cached && fake_llm_request_count (test->fake) == sent + 1);
+
+    /* A deadline already passed is not met from the cache either. */
+    assert (cv_llm_chat_for (client->llm, s_messages, 2, "", now - 1, reply, &client->err) == -1);
+    assert (client->err.code == CV_ERR_DEADLINE_EXCEEDED && !reply->cached && !reply->content);
+}
+
+/* Only a successful, well-formed answer of the main model is stored: not an HTTP error, not a
+   malformed answer, not the fallback's. */
+static void
+s_test_cache_failures (s_test_t *test, s_client_t *client)
+{
+    client->config.cache_ttl_ms = 60000;
+    client->config.max_retries = 0;
+    snprintf (client->config.fallback_model, sizeof client->config.fallback_model, "big");
+    s_connect (test, client);
+    uint64_t now = s_now_ms ();
+    cv_llm_set_clock (client->llm, s_manual_clock, &now);
+    cv_llm_reply_t *reply = &client->reply;
+
+    /* Both models fail: nothing stored, the next call is sent. */
+    fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_STATUS, .status = 500});
+    fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_STATUS, .status = 500});
+    assert (s_ask_for (test, client, client->llm, s_messages, 2, "", now) == -1);
+    /* A malformed answer from both. */
+    fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_MALFORMED, .text = "{\"choices\": []}"});
+    fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_MALFORMED, .text = "not json"});
+    assert (s_ask_for (test, client, client->llm, s_messages, 2, "", now) == -1);
+    assert (client->err.code == CV_ERR_MALFORMED);
+    assert (fake_llm_request_count (test->fake) == 4);
+
+    /* The fallback answers: returned, not stored; the main model is asked again next time. */
+    fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_STATUS, .status = 503});
+    fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "from big"});
+    assert (s_ask_for (test, client, client->llm, s_messages, 2, "", now) == 0);
+    assert (reply->fallback && !reply->cached && strcmp (reply->content, "from big") == 0);
+    assert (fake_llm_request_count (test->fake) == 6);
+
+    /* The main model answers: stored, and the next call is a hit. */
+    fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "from small"});
+    assert (s_ask_for (test, client, client->llm, s_messages, 2, "", now) == 0);
+    assert (!reply->fallback && !reply->cached && fake_llm_request_count (test->fake) == 7);
+    assert (s_ask_for (test, client, client->llm, s_messages, 2, "", now) == 0);
+    assert (reply->cached && strcmp (reply->content, "from small") == 0 && fake_llm_request_count (test->fake) == 7);
+    cv_llm_stats_t stats;
+    cv_llm_stats (client->llm, &stats);
+    assert (stats.cache_hits == 1 && stats.cache_misses == 4 && stats.failures == 2);
+}
+
+/* The cache is the process's: a client made for the same endpoint and cache settings finds what
+   another stored; a client of another model or with another max_tokens shares the cache but not
+   the answer; other cache settings are another cache. */
+static void
+s_test_cache_shared (s_test_t *test, s_client_t *client)
+{
+    client->config.cache_ttl_ms = 60000;
+    s_connect (test, client);
+    cv_error_t err;
+    cv_llm_t *twin = cv_llm_new (&client->config, test->log, &err);
+    cv_llm_config_t other_model = client->config;
+    snprintf (other_model.model, sizeof other_model.model, "other");
+    cv_llm_t *other = cv_llm_new (&other_model, test->log, &err);
+    cv_llm_config_t shorter = client->config;
+    shorter.max_tokens = 16;
+    cv_llm_t *terse = cv_llm_new (&shorter, test->log, &err);
+    cv_llm_config_t briefer = client->config;
+    briefer.cache_ttl_ms = 1000;
+    cv_llm_t *brief = cv_llm_new (&briefer, test->log, &err);
+    assert (twin && other && terse && brief);
+    assert (cv_llm_cache_count () == 2);
+    uint64_t now = s_now_ms ();
+    cv_llm_t *clients[] = {client->llm, twin, other, terse, brief};
+    for (size_t i = 0; i < sizeof clients / sizeof clients[0]; i++)
+        cv_llm_set_clock (clients[i], s_manual_clock, &now);
+    cv_llm_reply_t *reply = &client->reply;
+
+    fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "paid once"});
+    assert (s_ask_for (test, client, client->llm, s_messages, 2, "carol", now) == 0);
+    assert (s_ask_for (test, client, twin, s_messages, 2, "carol", now) == 0);
+    assert (reply->cached && strcmp (reply->content, "paid once") == 0);
+    assert (fake_llm_request_count (test->fake) == 1);
+    cv_llm_stats_t stats;
+    cv_llm_stats (twin, &stats);
+    assert (stats.cache_hits == 1 && stats.cache_misses == 0 && stats.attempts == 0);
+
+    /* Another model, another max_tokens: another request; another TTL: another cache. */
+    assert (s_ask_for (test, client, other, s_messages, 2, "carol", now) == 0);
+    assert (!reply->cached && fake_llm_request_count (test->fake) == 2);
+    assert (s_ask_for (test, client, terse, s_messages, 2, "carol", now) == 0);
+    assert (!reply->cached && fake_llm_request_count (test->fake) == 3);
+    assert (s_ask_for (test, client, brief, s_messages, 2, "carol", now) == 0);
+    assert (!reply->cached && fake_llm_request_count (test->fake) == 4);
+    /* ...each stored its own: all hits now. */
+    for (size_t i = 0; i < sizeof clients / sizeof clients[0]; i++) {
+        assert (s_ask_for (test, client, clients[i], s_messages, 2, "carol", now) == 0);
+        assert (reply->cached);
+    }
+    assert (fake_llm_request_count (test->fake) == 4);
+
+    /* The last holder gone, the cache goes; one made afresh is empty. */
+    cv_llm_destroy (&twin);
+    cv_llm_destroy (&other);
+    cv_llm_destroy (&terse);
+    cv_llm_destroy (&brief);
+    assert (cv_llm_cache_count () == 1);
+    cv_llm_destroy (&client->llm);
+    assert (cv_llm_cache_count () == 0);
+    s_connect (test, client);
+    cv_llm_set_clock (client->llm, s_manual_clock, &now);
+    assert (s_ask_for (test, client, client->llm, s_messages, 2, "carol", now) == 0);
+    assert (!reply->cached && fake_llm_request_count (test->fake) == 1);
+
+    /* No cache configured: a scope changes nothing. */
+    client->config.cache_ttl_ms = 0;
+    s_connect (test, client);
+    for (int i = 0; i < 2; i++) {
+        assert (s_ask_for (test, client, client->llm, s_messages, 2, "", s_now_ms ()) == 0);
+        assert (!reply->cached);
+    }
+    assert (fake_llm_request_count (test->fake) == 2 && cv_llm_cache_count () == 0);
+    cv_llm_stats (client->llm, &stats);
+    assert (stats.cache_hits == 0 && stats.cache_misses == 0);
+}
+
+/* An answer over the cache's byte budget is returned whole and not stored; one that fits is. */
+static void
+s_test_cache_budget (s_test_t *test, s_client_t *client)
+{
+    client->config.cache_ttl_ms = 60000;
+    client->config.cache_max_bytes = 1024;
+    s_connect (test, client);
+    cv_llm_reply_t *reply = &client->reply;
+    char big[2001];
+    memset (big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    fake_llm_set_default (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = big});
+    for (int i = 0; i < 2; i++) {
+        assert (s_ask_for (test, client, client->llm, s_messages, 2, "", s_now_ms ()) == 0);
+        assert (!reply->cached && strcmp (reply->content, big) == 0);
+    }
+    assert (fake_llm_request_count (test->fake) == 2);
+
+    fake_llm_set_default (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "small enough"});
+    assert (s_ask_for (test, client, client->llm, s_messages, 2, "", s_now_ms ()) == 0);
+    assert (!reply->cached && fake_llm_request_count (test->fake) == 3);
+    assert (s_ask_for (test, client, client->llm, s_messages, 2, "", s_now_ms ()) == 0);
+    assert (reply->cached && strcmp (reply->content, "small enough") == 0);
+    assert (fake_llm_request_count (test->fake) == 3);
+}
+
 void
 llm_client_test (bool verbose)
 {
@@ -724,7 +962,12 @@ llm_client_test (bool verbose)
     s_run (&test, s_test_fallback_while_open);
     s_run (&test, s_test_fallback_endpoint);
     s_run (&test, s_test_json);
+    s_run (&test, s_test_cache);
+    s_run (&test, s_test_cache_failures);
+    s_run (&test, s_test_cache_shared);
+    s_run (&test, s_test_cache_budget);
     assert (cv_llm_breakers_count () == 0); /* every client gave its breakers back */
+    assert (cv_llm_cache_count () == 0);    /* and its cache */
     cv_log_destroy (&test.log);
     fake_llm_destroy (&test.fake);
     unsetenv (KEY_VARIABLE);
