@@ -52,7 +52,8 @@ struct _cv_llm_t {
     cv_llm_config_t config;
     cv_llm_prices_t prices; /* config's, in micros */
     cv_log_t *log;          /* borrowed, may be NULL */
-    CURL *curl;             /* reused: keeps the connections alive between calls */
+    CURL *curl;             /* reused for every attempt */
+    CURLM *multi;           /* runs curl's transfers, and keeps their connections alive between calls */
     s_route_t routes[2];    /* the main model's, then the fallback's */
     int route_count;
     cv_llm_cache_t *cache; /* the process's for the main endpoint; NULL when cache_ttl_ms is 0 */
@@ -63,6 +64,7 @@ struct _cv_llm_t {
     /* the answer being read */
     cv_buffer_t body;
     bool too_large;
+    bool answering;      /* the answer's first header line (its status line) has arrived */
     long retry_after_ms; /* from a retry-after-ms header, -1 when none */
     /* counters, written by the owning thread only, read by any */
     _Atomic uint64_t calls;
@@ -107,12 +109,14 @@ s_on_body (char *data, size_t size, size_t count, void *arg)
     return bytes;
 }
 
-/* Picks up retry-after-ms (OpenAI, Azure); curl parses the standard Retry-After itself. */
+/* Notes that the server has begun to answer (for first_byte_timeout_ms), and picks up
+   retry-after-ms (OpenAI, Azure); curl parses the standard Retry-After itself. */
 static size_t
 s_on_header (char *data, size_t size, size_t count, void *arg)
 {
     cv_llm_t *self = arg;
     size_t bytes = size * count;
+    self->answering = true;
     static const char name[] = "retry-after-ms:";
     if (bytes > sizeof name - 1 && bytes < 64 && strncasecmp (data, name, sizeof name - 1) == 0) {
         char value[64];
@@ -197,7 +201,10 @@ cv_llm_new (const cv_llm_config_t *config, cv_log_t *log, cv_error_t *err)
     if (cv_http_global_init (err))
         return NULL;
     CURL *curl = curl_easy_init ();
-    if (!curl) {
+    CURLM *multi = curl_multi_init ();
+    if (!curl || !multi) {
+        curl_easy_cleanup (curl);
+        curl_multi_cleanup (multi);
         cv_error_set (err, CV_ERR_INTERNAL, "llm", "libcurl could not make a handle");
         return NULL;
     }
@@ -207,6 +214,7 @@ cv_llm_new (const cv_llm_config_t *config, cv_log_t *log, cv_error_t *err)
     self->prices = cv_llm_prices_of (config);
     self->log = log;
     self->curl = curl;
+    self->multi = multi;
     self->clock = s_system_clock;
     self->jitter = s_system_clock (NULL) ^ ((uint64_t) (uintptr_t) self << 16) ^ (uint64_t) getpid ();
     self->retry_after_ms = -1;
@@ -251,6 +259,7 @@ cv_llm_destroy (cv_llm_t **self_p)
     cv_llm_t *self = *self_p;
     if (!self)
         return;
+    curl_multi_cleanup (self->multi); /* no transfer is left in it: s_perform takes each out */
     curl_easy_cleanup (self->curl);
     for (int i = 0; i < self->route_count; i++) {
         s_route_t *route = &self->routes[i];
@@ -377,6 +386,72 @@ s_allow (cv_llm_t *self, s_route_t *route)
     return allowed;
 }
 
+static uint64_t
+s_monotonic_ms (void)
+{
+    struct timespec now;
+    clock_gettime (CLOCK_MONOTONIC, &now);
+    return (uint64_t) now.tv_sec * 1000 + (uint64_t) now.tv_nsec / 1000000;
+}
+
+/* Runs the transfer set up on self->curl to its end, and returns its outcome; with first_byte_ms
+   (> 0), ends it as CURLE_OPERATION_TIMEDOUT, *first_byte_late set, when the answer has not
+   begun that long after the transfer did: curl hands the header callback whole lines, so "begun"
+   is its status line arriving, a few bytes after the first.
+
+   Why the multi interface rather than curl_easy_perform with a check in a callback: libcurl has
+   no first-byte timeout for HTTP (CURLOPT_SERVER_RESPONSE_TIMEOUT is for FTP and the mail
+   protocols), CURLOPT_LOW_SPEED_TIME counts whole seconds and watches the whole transfer, not its
+   start, and CURLOPT_XFERINFOFUNCTION is called about once a second while nothing moves, so a
+   limit of 200 ms would be noticed a second late. Here the loop waits in curl_multi_poll no longer
+   than the time left before the limit (curl shortens the wait for timers of its own: the total
+   and connect timeouts still fire on time), then looks at the flag s_on_header sets. The multi
+   handle is the client's, so its connection cache keeps the connections between calls as
+   curl_easy_perform's hidden one did. The time is the monotonic clock's: a timeout measures time
+   spent, which an injected clock does not. */
+static CURLcode
+s_perform (cv_llm_t *self, long first_byte_ms, bool *first_byte_late)
+{
+    *first_byte_late = false;
+    self->answering = false;
+    uint64_t started = s_monotonic_ms ();
+    CURLcode code = CURLE_OK;
+    CURLMcode failed = curl_multi_add_handle (self->multi, self->curl);
+    bool done = false;
+    while (!failed && !done) {
+        int running;
+        failed = curl_multi_perform (self->multi, &running);
+        CURLMsg *message;
+        int queued;
+        while (!failed && (message = curl_multi_info_read (self->multi, &queued)))
+            if (message->msg == CURLMSG_DONE && message->easy_handle == self->curl) {
+                code = message->data.result;
+                done = true;
+            }
+        if (failed || done)
+            break;
+        int wait_ms = 1000;
+        if (first_byte_ms > 0 && !self->answering) {
+            uint64_t spent = s_monotonic_ms () - started;
+            if (spent >= (uint64_t) first_byte_ms) {
+                *first_byte_late = true; /* taking the handle out below drops the connection */
+                code = CURLE_OPERATION_TIMEDOUT;
+                break;
+            }
+            if ((uint64_t) first_byte_ms - spent < (uint64_t) wait_ms)
+                wait_ms = (int) ((uint64_t) first_byte_ms - spent);
+        }
+        failed = curl_multi_poll (self->multi, NULL, 0, wait_ms, NULL);
+    }
+    curl_multi_remove_handle (self->multi, self->curl);
+    if (failed) {
+        /* libcurl itself failed (out of memory, say): the attempt failed, the next may not. */
+        snprintf (self->curl_error, sizeof self->curl_error, "libcurl: %s", curl_multi_strerror (failed));
+        return CURLE_FAILED_INIT;
+    }
+    return code;
+}
+
 /* Sends body to route once, with left ms to go before the deadline. Fills reply on S_OK, else
    err; *wait_ms is the wait the server asked for before a retry, or -1. Tells the breaker the
    outcome. */
@@ -400,12 +475,23 @@ s_attempt (cv_llm_t *self, s_route_t *route, const char *body, uint64_t left, cv
     self->retry_after_ms = -1;
     self->curl_error[0] = '\0';
 
-    CURLcode code = curl_easy_perform (self->curl);
+    /* A first-byte limit matters only when it ends before the attempt's own timeout. */
+    long first_byte_ms = self->config.first_byte_timeout_ms < timeout ? self->config.first_byte_timeout_ms : 0;
+    bool first_byte_late;
+    CURLcode code = s_perform (self, first_byte_ms, &first_byte_late);
     reply->attempts++;
     s_count (&self->attempts, 1);
     long connects = 0;
     curl_easy_getinfo (self->curl, CURLINFO_NUM_CONNECTS, &connects);
     s_count (&self->connections, (uint64_t) connects);
+
+    if (first_byte_late) {
+        /* A server that has not begun to answer is as down as one that does not answer at all:
+           for the breaker, and for a retry, which may reach a livelier replica. */
+        s_record (self, route, false);
+        cv_error_set (err, CV_ERR_UNAVAILABLE, "llm", "no first byte of an answer in %ld ms", first_byte_ms);
+        return S_RETRY;
+    }
 
     if (code != CURLE_OK) {
         if (code == CURLE_WRITE_ERROR && self->too_large) {

@@ -24,6 +24,7 @@ cv_llm_config_defaults (cv_llm_config_t *config)
     assert (config);
     *config = (cv_llm_config_t){
         .timeout_ms = 10000,
+        .first_byte_timeout_ms = 0,
         .connect_timeout_ms = 2000,
         .max_retries = 2,
         .backoff_base_ms = 100,
@@ -124,6 +125,7 @@ cv_llm_config_load (cv_llm_config_t *config, const cv_config_t *file, cv_node_t 
                                        "api_key_env",
                                        "fallback_api_key_env",
                                        "timeout_ms",
+                                       "first_byte_timeout_ms",
                                        "connect_timeout_ms",
                                        "max_retries",
                                        "backoff_base_ms",
@@ -154,6 +156,7 @@ cv_llm_config_load (cv_llm_config_t *config, const cv_config_t *file, cv_node_t 
                         sizeof config->fallback_api_key_env, s_env_name_problem, err))
         return -1;
     if (cv_config_int (file, map, "timeout_ms", path, 1, 600000, &config->timeout_ms, err)
+        || cv_config_int (file, map, "first_byte_timeout_ms", path, 0, 600000, &config->first_byte_timeout_ms, err)
         || cv_config_int (file, map, "connect_timeout_ms", path, 1, 60000, &config->connect_timeout_ms, err)
         || cv_config_int (file, map, "max_retries", path, 0, 10, &config->max_retries, err)
         || cv_config_int (file, map, "backoff_base_ms", path, 0, 60000, &config->backoff_base_ms, err)
@@ -316,17 +319,18 @@ s_describe (const cv_llm_config_t *config, char *out, size_t size)
                   config->cache_max_bytes);
     else
         snprintf (cache, sizeof cache, "off");
-    snprintf (out, size,
-              "llm: base_url=%s model=%s api_key_env=%s fallback=%s%s%s%s%s timeout_ms=%ld connect_timeout_ms=%ld "
-              "max_retries=%ld backoff_ms=%ld..%ld breaker=%ld/%ldms max_tokens=%ld temperature=%g "
-              "response_format=%s price_per_1k=%g/%g max_response_bytes=%ld cache=%s",
-              url, config->model, config->api_key_env[0] ? config->api_key_env : "(none)", fallback,
-              config->fallback_model[0] ? " model=" : "", config->fallback_model,
-              config->fallback_api_key_env[0] ? " api_key_env=" : "", config->fallback_api_key_env, config->timeout_ms,
-              config->connect_timeout_ms, config->max_retries, config->backoff_base_ms, config->backoff_max_ms,
-              config->breaker_threshold, config->breaker_cooldown_ms, config->max_tokens, config->temperature,
-              config->json_object ? "json_object" : "text", config->price_prompt_per_1k,
-              config->price_completion_per_1k, config->max_response_bytes, cache);
+    snprintf (
+        out, size,
+        "llm: base_url=%s model=%s api_key_env=%s fallback=%s%s%s%s%s timeout_ms=%ld first_byte_timeout_ms=%ld "
+        "connect_timeout_ms=%ld max_retries=%ld backoff_ms=%ld..%ld breaker=%ld/%ldms max_tokens=%ld temperature=%g "
+        "response_format=%s price_per_1k=%g/%g max_response_bytes=%ld cache=%s",
+        url, config->model, config->api_key_env[0] ? config->api_key_env : "(none)", fallback,
+        config->fallback_model[0] ? " model=" : "", config->fallback_model,
+        config->fallback_api_key_env[0] ? " api_key_env=" : "", config->fallback_api_key_env, config->timeout_ms,
+        config->first_byte_timeout_ms, config->connect_timeout_ms, config->max_retries, config->backoff_base_ms,
+        config->backoff_max_ms, config->breaker_threshold, config->breaker_cooldown_ms, config->max_tokens,
+        config->temperature, config->json_object ? "json_object" : "text", config->price_prompt_per_1k,
+        config->price_completion_per_1k, config->max_response_bytes, cache);
 }
 
 void
@@ -350,6 +354,7 @@ cv_llm_config_test (bool verbose)
     assert (!cv_llm_config_enabled (&config));
     assert (config.timeout_ms == 10000 && config.max_retries == 2 && config.max_response_bytes == 1048576);
     assert (config.cache_ttl_ms == 0 && config.cache_max_entries == 1024 && config.cache_max_bytes == 4194304);
+    assert (config.first_byte_timeout_ms == 0);
 
     const char *text = "llm:\n"
                        "  base_url: http://127.0.0.1:8000/v1\n"
@@ -359,6 +364,7 @@ cv_llm_config_test (bool verbose)
                        "  api_key_env: CV_LLM_TEST_KEY\n"
                        "  fallback_api_key_env: CV_LLM_TEST_BACKUP_KEY\n"
                        "  timeout_ms: 1500\n"
+                       "  first_byte_timeout_ms: 400\n"
                        "  temperature: 0.2\n"
                        "  response_format: json_object\n"
                        "  price_prompt_per_1k: 0.5\n"
@@ -393,7 +399,7 @@ cv_llm_config_test (bool verbose)
     same.fallback_base_url[0] = '\0';
     assert (!cv_llm_config_problem (&same) && !cv_llm_config_has_fallback (&same));
     assert (strcmp (config.api_key_env, "CV_LLM_TEST_KEY") == 0);
-    assert (config.timeout_ms == 1500 && config.connect_timeout_ms == 2000);
+    assert (config.timeout_ms == 1500 && config.first_byte_timeout_ms == 400 && config.connect_timeout_ms == 2000);
     assert (config.temperature == 0.2 && config.json_object);
     assert (config.price_completion_per_1k == 1.5);
     assert (config.cache_ttl_ms == 60000 && config.cache_max_entries == 1024 && config.cache_max_bytes == 65536);
@@ -418,6 +424,8 @@ cv_llm_config_test (bool verbose)
         {"llm:\n  backoff_base_ms: 500\n  backoff_max_ms: 100\n",
          "agent.yaml:3: llm.backoff_max_ms: must not be below backoff_base_ms (500)"},
         {"llm:\n  model: [a, b]\n", "agent.yaml:2: llm.model: must be a string"},
+        {"llm:\n  first_byte_timeout_ms: 600001\n",
+         "agent.yaml:2: llm.first_byte_timeout_ms: must be 0..600000, not 600001"},
         {"llm:\n  cache_ttl_ms: -1\n", "agent.yaml:2: llm.cache_ttl_ms: must be 0..86400000, not -1"},
         {"llm:\n  cache_max_entries: 0\n", "agent.yaml:2: llm.cache_max_entries: must be 1..1000000, not 0"},
         {"llm:\n  cache_max_bytes: 1023\n", "agent.yaml:2: llm.cache_max_bytes: must be 1024..1073741824, not 1023"},
@@ -481,7 +489,7 @@ cv_llm_config_test (bool verbose)
     assert (strstr (line, "api_key_env=CV_LLM_CONFIG_TEST_KEY"));
     assert (strstr (line, "fallback=https://ops:***@backup.example/v1 timeout_ms="));
     assert (!strstr (line, "sk-") && !strstr (line, "pw@"));
-    assert (strstr (line, " cache=off"));
+    assert (strstr (line, " cache=off") && strstr (line, " first_byte_timeout_ms=0 "));
     launched.cache_ttl_ms = 60000;
     s_describe (&launched, line, sizeof line);
     assert (strstr (line, " cache=60000ms/1024 entries/4194304 bytes"));

@@ -26,6 +26,7 @@ typedef struct {
     char fallback_base_url[CV_LLM_URL_MAX];     /* "": the main base URL */
     char fallback_api_key_env[CV_LLM_NAME_MAX]; /* "": the main key at the main base URL, none elsewhere */
     long timeout_ms;
+    long first_byte_timeout_ms; /* 0: none but timeout_ms */
     long connect_timeout_ms;
     long max_retries;
     long backoff_base_ms;

@@ -943,6 +943,51 @@ s_test_cache_budget (s_test_t *test, s_client_t *client)
     assert (fake_llm_request_count (test->fake) == 3);
 }
 
+/* The first-byte timeout: a server that has not begun to answer within it fails the attempt as
+   a timeout, retried and counted by the breaker, long before the total timeout would; one that
+   begins in time is left to finish; a deadline shorter than it still decides. */
+static void
+s_test_first_byte (s_test_t *test, s_client_t *client)
+{
+    client->config.first_byte_timeout_ms = 200;
+    client->config.timeout_ms = 10000;
+    client->config.max_retries = 1;
+    client->config.breaker_threshold = 3;
+    client->config.breaker_cooldown_ms = 60000;
+    s_connect (test, client);
+    cv_llm_stats_t stats;
+
+    /* Fast, and slow to finish but begun in time (the headers wait for the body here, so
+       "begun" is the whole answer's 50 ms): unaffected. */
+    assert (s_ask (test, client, 20000) == 0);
+    assert (strcmp (client->reply.content, "ok") == 0 && client->reply.attempts == 1);
+    fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_SLOW, .delay_ms = 50, .text = "in time"});
+    assert (s_ask (test, client, 20000) == 0);
+    assert (strcmp (client->reply.content, "in time") == 0 && client->reply.attempts == 1);
+
+    /* A deadline that ends before the first-byte limit: the deadline's error, as before. */
+    fake_llm_set_default (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_SLOW, .delay_ms = 2000});
+    assert (s_ask (test, client, 150) == -1);
+    assert (client->err.code == CV_ERR_DEADLINE_EXCEEDED && client->reply.attempts == 1);
+
+    /* 2 s before the first byte, 10 s allowed in all: each attempt gives up at 200 ms, and the
+       call fails fast, naming the first byte, after its retry. */
+    uint64_t started = s_now_ms ();
+    assert (s_ask (test, client, 20000) == -1);
+    uint64_t spent = s_now_ms () - started;
+    if (test->verbose)
+        printf ("  two attempts without a first byte: %llu ms\n", (unsigned long long) spent);
+    assert (spent < 1500);
+    assert (client->err.code == CV_ERR_UNAVAILABLE);
+    assert (strstr (client->err.message, "no first byte of an answer in 200 ms"));
+    assert (client->reply.attempts == 2 && client->reply.latency_ms < 1500);
+    assert (fake_llm_wait_requests (test->fake, 5, 1000) && fake_llm_request_count (test->fake) == 5);
+
+    /* Each counted as a failure: with the deadline's, three in a row open the breaker. */
+    cv_llm_stats (client->llm, &stats);
+    assert (stats.breaker == CV_BREAKER_OPEN && stats.attempts == 5 && stats.failures == 2);
+}
+
 void
 llm_client_test (bool verbose)
 {
@@ -966,6 +1011,7 @@ llm_client_test (bool verbose)
     s_run (&test, s_test_cache_failures);
     s_run (&test, s_test_cache_shared);
     s_run (&test, s_test_cache_budget);
+    s_run (&test, s_test_first_byte);
     assert (cv_llm_breakers_count () == 0); /* every client gave its breakers back */
     assert (cv_llm_cache_count () == 0);    /* and its cache */
     cv_log_destroy (&test.log);
