@@ -682,6 +682,26 @@ s_cache_store (cv_llm_t *self, const uint8_t *key, size_t key_size, const cv_llm
     free (value);
 }
 
+/* Whether reply is an answer to keep for the TTL: complete (finish_reason "stop": not cut off at
+   max_tokens, not stopped by a content filter, not silent about why it ended), with content, and
+   in JSON mode content that parses as JSON (cv_llm_json_content). Anything else may be a failure
+   to the caller, and stored it would be served to every caller of the scope until it expires,
+   with no way past it but another prompt. The fallback's answers are not kept either: they are
+   a stand-in, which must not hide the main model for a TTL once it answers again. */
+static bool
+s_cacheable (const cv_llm_t *self, const cv_llm_reply_t *reply)
+{
+    if (reply->fallback || strcmp (reply->finish_reason, "stop") != 0 || !reply->content || !reply->content[0])
+        return false;
+    if (!self->config.json_object)
+        return true;
+    cv_error_t ignored;
+    json_t *object = cv_llm_json_content (reply, &ignored);
+    bool parsed = object != NULL;
+    json_decref (object);
+    return parsed;
+}
+
 /* Fills reply from the cache when it holds an answer under key: true, or false for a miss. */
 static bool
 s_cache_answer (cv_llm_t *self, const uint8_t *key, size_t key_size, cv_llm_reply_t *reply)
@@ -735,7 +755,7 @@ cv_llm_chat_for (cv_llm_t *self, const cv_llm_message_t *messages, size_t count,
         s_count (&self->failures, 1);
         return -1;
     }
-    if (key && !reply->fallback)
+    if (key && s_cacheable (self, reply))
         s_cache_store (self, key, key_size, reply);
     free (key);
     if (!reply->has_usage) /* its real cost is unknown: charged the most it could have been */
@@ -744,6 +764,22 @@ cv_llm_chat_for (cv_llm_t *self, const cv_llm_message_t *messages, size_t count,
     s_count (&self->completion_tokens, (uint64_t) reply->completion_tokens);
     s_count (&self->cost_micros, reply->cost_micros);
     return 0;
+}
+
+bool
+cv_llm_forget (cv_llm_t *self, const cv_llm_message_t *messages, size_t count, const char *cache_scope)
+{
+    assert (self);
+    assert (messages && count > 0);
+    if (!self->cache || !cache_scope)
+        return false;
+    size_t key_size;
+    uint8_t *key = s_cache_key (self, messages, count, cache_scope, &key_size);
+    if (!key)
+        return false;
+    bool forgotten = cv_llm_cache_forget (self->cache, key, key_size);
+    free (key);
+    return forgotten;
 }
 
 int

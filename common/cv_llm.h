@@ -34,8 +34,11 @@
    exact: the key is the request itself, as it would be sent to the main model (the model, every
    message, max_tokens, temperature, response_format), and the scope the caller gives, so that an
    answer to a prompt that holds one customer's data is never served to another. Only the main
-   model's well-formed answers are stored: a failure is not an answer, and the fallback's is a
-   stand-in, which must not hide the main model for a TTL once it answers again. The cache is the
+   model's complete answers are stored: finish_reason "stop", content not empty, and in JSON mode
+   content that parses as JSON. A truncated, filtered or empty answer would be one bad answer
+   served for the whole TTL; the fallback's is a stand-in, which must not hide the main model for
+   a TTL once it answers again. A caller whose own checks reject a stored answer (a label outside
+   its list, a reply its guardrails refuse) drops it with cv_llm_forget. The cache is the
    process's (cv_llm_cache), shared by every client made for the same endpoint and cache settings,
    as the breakers are; an answer over its byte budget is returned, not stored. cv_llm_chat is
    never cached: its callers have not said whose data their messages hold.
@@ -136,11 +139,17 @@ int cv_llm_chat (cv_llm_t *self, const cv_llm_message_t *messages, size_t count,
      ""         everyone: the messages hold no personal data (a help-page question, say)
      a user id  that user only: the messages hold that user's data; the key includes the id
    A cached reply has cached true, attempts 0, tokens 0 and costs 0; its model is the main one.
-   A successful, well-formed answer of the main model is stored for the next call (unless it is
-   over the cache's byte budget). A call whose deadline has passed is not answered from the
-   cache either: it fails with DEADLINE_EXCEEDED, as ever. */
+   A complete answer of the main model (see the cache paragraph above) is stored for the next
+   call (unless it is over the cache's byte budget). A call whose deadline has passed is not
+   answered from the cache either: it fails with DEADLINE_EXCEEDED, as ever. */
 int cv_llm_chat_for (cv_llm_t *self, const cv_llm_message_t *messages, size_t count, const char *cache_scope,
                      uint64_t deadline_ms, cv_llm_reply_t *reply, cv_error_t *err) CV_MUST_CHECK;
+
+/* Drops the stored answer to count messages (borrowed) for cache_scope, as cv_llm_chat_for would
+   have found it, for a caller that rejected the answer it was given: the next identical call is
+   sent again instead of being served it for the TTL. True when an answer was dropped; false when
+   none was stored (or there is no cache, or no scope). */
+bool cv_llm_forget (cv_llm_t *self, const cv_llm_message_t *messages, size_t count, const char *cache_scope);
 
 void cv_llm_stats (const cv_llm_t *self, cv_llm_stats_t *stats);
 

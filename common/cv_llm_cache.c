@@ -103,6 +103,16 @@ cv_llm_cache_store (cv_llm_cache_t *self, const void *key, size_t key_size, cons
     return rc;
 }
 
+bool
+cv_llm_cache_forget (cv_llm_cache_t *self, const void *key, size_t key_size)
+{
+    assert (self && key && key_size >= 1);
+    pthread_mutex_lock (&self->lock);
+    bool removed = cv_cache_remove (self->cache, key, key_size);
+    pthread_mutex_unlock (&self->lock);
+    return removed;
+}
+
 void
 cv_llm_cache_stats (cv_llm_cache_t *self, cv_cache_stats_t *stats)
 {
@@ -183,6 +193,10 @@ cv_llm_cache_test (bool verbose)
     assert (!cv_llm_cache_lookup (endpoint, "q", 1, 0, &size) && !cv_llm_cache_lookup (ttl, "q", 1, 0, &size));
     /* ...for the cache's TTL: gone at put's now + 1000. */
     assert (!cv_llm_cache_lookup (one, "q", 1, 1000, &size));
+    /* Forgotten: gone for every holder; forgetting it again finds nothing. */
+    assert (cv_llm_cache_store (one, "f", 1, "x", 1, 0) == 0);
+    assert (cv_llm_cache_forget (two, "f", 1) && !cv_llm_cache_forget (one, "f", 1));
+    assert (!cv_llm_cache_lookup (one, "f", 1, 0, &size));
     /* An empty value is a value. */
     assert (cv_llm_cache_store (one, "e", 1, NULL, 0, 0) == 0);
     got = cv_llm_cache_lookup (one, "e", 1, 0, &size);
@@ -196,7 +210,7 @@ cv_llm_cache_test (bool verbose)
     assert (!cv_llm_cache_lookup (bytes, "big", 3, 0, &size));
     cv_cache_stats_t stats;
     cv_llm_cache_stats (one, &stats);
-    assert (stats.entries == 1 && stats.hits == 3 && stats.misses == 2 && stats.expirations == 1);
+    assert (stats.entries == 1 && stats.hits == 3 && stats.misses == 3 && stats.expirations == 1);
 
     /* Holders on several threads come and go, storing and reading at once; the cache stays while
        one holds it. */

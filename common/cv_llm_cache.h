@@ -44,6 +44,9 @@ uint8_t *cv_llm_cache_lookup (cv_llm_cache_t *self, const void *key, size_t key_
 int cv_llm_cache_store (cv_llm_cache_t *self, const void *key, size_t key_size, const void *value, size_t value_size,
                         uint64_t now_ms);
 
+/* Drops the value under key, live or not: true when there was one. */
+bool cv_llm_cache_forget (cv_llm_cache_t *self, const void *key, size_t key_size);
+
 /* What the cache holds and has done, every holder's look-ups together. */
 void cv_llm_cache_stats (cv_llm_cache_t *self, cv_cache_stats_t *stats);
 

@@ -800,8 +800,9 @@ s_test_cache (s_test_t *test, s_client_t *client)
     assert (client->err.code == CV_ERR_DEADLINE_EXCEEDED && !reply->cached && !reply->content);
 }
 
-/* Only a successful, well-formed answer of the main model is stored: not an HTTP error, not a
-   malformed answer, not the fallback's. */
+/* Only a complete answer of the main model is stored: not an HTTP error, not a malformed answer,
+   not the fallback's, not one cut off, filtered, empty or silent about why it ended, and in JSON
+   mode not one that is no JSON; cv_llm_forget drops one the caller rejected. */
 static void
 s_test_cache_failures (s_test_t *test, s_client_t *client)
 {
@@ -840,6 +841,61 @@ s_test_cache_failures (s_test_t *test, s_client_t *client)
     cv_llm_stats_t stats;
     cv_llm_stats (client->llm, &stats);
     assert (stats.cache_hits == 1 && stats.cache_misses == 4 && stats.failures == 2);
+
+    /* Answers that came back but are none to keep: cut off at max_tokens, filtered to nothing,
+       empty, silent about why they ended. Each is the caller's, and the next identical call is
+       sent, and stores its complete answer. */
+    const char *incomplete[] = {
+        "{\"choices\":[{\"message\":{\"content\":\"{\\\"intent\\\": \\\"card_arr\"},"
+        "\"finish_reason\":\"length\"}]}",
+        "{\"choices\":[{\"message\":{\"content\":\"\"},\"finish_reason\":\"content_filter\"}]}",
+        "{\"choices\":[{\"message\":{\"content\":\"\"},\"finish_reason\":\"stop\"}]}",
+        "{\"choices\":[{\"message\":{\"content\":\"no reason given\"}}]}",
+    };
+    for (size_t i = 0; i < sizeof incomplete / sizeof incomplete[0]; i++) {
+        char text[64];
+        snprintf (text, sizeof text, "Question %zu", i);
+        cv_llm_message_t question[] = {{CV_LLM_USER, text}};
+        size_t sent = fake_llm_request_count (test->fake);
+        fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_MALFORMED, .text = incomplete[i]});
+        assert (s_ask_for (test, client, client->llm, question, 1, "", now) == 0);
+        assert (!reply->cached && !reply->fallback && fake_llm_request_count (test->fake) == sent + 1);
+        assert (s_ask_for (test, client, client->llm, question, 1, "", now) == 0);
+        assert (!reply->cached && strcmp (reply->content, "ok") == 0);
+        assert (fake_llm_request_count (test->fake) == sent + 2);
+        assert (s_ask_for (test, client, client->llm, question, 1, "", now) == 0);
+        assert (reply->cached && fake_llm_request_count (test->fake) == sent + 2);
+    }
+
+    /* In JSON mode, content that is no JSON is a failure to every caller that asked for JSON: not
+       kept; JSON content is. */
+    client->config.json_object = true;
+    s_connect (test, client);
+    cv_llm_set_clock (client->llm, s_manual_clock, &now);
+    fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "sure! here it is"});
+    fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "{\"intent\": \"card_arrival\"}"});
+    assert (s_ask_for (test, client, client->llm, s_messages, 2, "", now) == 0);
+    assert (strcmp (reply->content, "sure! here it is") == 0);
+    assert (s_ask_for (test, client, client->llm, s_messages, 2, "", now) == 0);
+    assert (!reply->cached && fake_llm_request_count (test->fake) == 2);
+    assert (s_ask_for (test, client, client->llm, s_messages, 2, "", now) == 0);
+    assert (reply->cached && strcmp (reply->content, "{\"intent\": \"card_arrival\"}") == 0);
+    assert (fake_llm_request_count (test->fake) == 2);
+
+    /* A stored answer the caller rejects is forgotten: the next identical call is sent. Only the
+       scope's: forgetting another scope's, or one never stored, drops nothing. */
+    assert (!cv_llm_forget (client->llm, s_messages, 2, "alice"));
+    assert (!cv_llm_forget (client->llm, s_messages, 1, ""));
+    assert (!cv_llm_forget (client->llm, s_messages, 2, NULL));
+    assert (s_ask_for (test, client, client->llm, s_messages, 2, "", now) == 0);
+    assert (reply->cached && fake_llm_request_count (test->fake) == 2);
+    assert (cv_llm_forget (client->llm, s_messages, 2, ""));
+    assert (!cv_llm_forget (client->llm, s_messages, 2, ""));
+    fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "{\"intent\": \"request_refund\"}"});
+    assert (s_ask_for (test, client, client->llm, s_messages, 2, "", now) == 0);
+    assert (!reply->cached && strstr (reply->content, "request_refund") && fake_llm_request_count (test->fake) == 3);
+    assert (s_ask_for (test, client, client->llm, s_messages, 2, "", now) == 0);
+    assert (reply->cached && strstr (reply->content, "request_refund"));
 }
 
 /* The cache is the process's: a client made for the same endpoint and cache settings finds what
@@ -915,6 +971,7 @@ s_test_cache_shared (s_test_t *test, s_client_t *client)
     assert (fake_llm_request_count (test->fake) == 2 && cv_llm_cache_count () == 0);
     cv_llm_stats (client->llm, &stats);
     assert (stats.cache_hits == 0 && stats.cache_misses == 0);
+    assert (!cv_llm_forget (client->llm, s_messages, 2, ""));
 }
 
 /* An answer over the cache's byte budget is returned whole and not stored; one that fits is. */
