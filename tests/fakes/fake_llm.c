@@ -81,6 +81,54 @@ s_completion (fake_llm_t *self, struct MHD_Connection *connection, json_t *reque
     return fake_llm_reply_json (connection, 200, fake_llm_reply_completion (request, step, content, serial));
 }
 
+/* A slow_body answer's body, held back: the status line and headers go at once, and the first
+   call for the body waits delay_ms (in the connection's thread, as the slow mode's wait). */
+typedef struct {
+    cv_mhd_stop_t *stop;
+    struct MHD_Connection *connection;
+    long delay_ms;
+    bool waited;
+    size_t size;
+    char text[];
+} s_late_body_t;
+
+static ssize_t
+s_late_body_read (void *cls, uint64_t position, char *buffer, size_t max)
+{
+    s_late_body_t *late = cls;
+    if (!late->waited) {
+        if (!cv_mhd_stop_wait (late->stop, late->connection, late->delay_ms))
+            return MHD_CONTENT_READER_END_WITH_ERROR; /* the client went away, or the server stops */
+        late->waited = true;
+    }
+    if (position >= late->size)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    size_t bytes = late->size - (size_t) position < max ? late->size - (size_t) position : max;
+    memcpy (buffer, late->text + position, bytes);
+    return (ssize_t) bytes;
+}
+
+static enum MHD_Result
+s_late_completion (fake_llm_t *self, struct MHD_Connection *connection, json_t *request, const fake_llm_step_t *step)
+{
+    unsigned long serial = atomic_fetch_add (&self->served, 1) + 1;
+    json_t *answer = fake_llm_reply_completion (request, step, step->text ? step->text : "ok", serial);
+    char *text = json_dumps (answer, JSON_COMPACT);
+    json_decref (answer);
+    assert (text);
+    size_t size = strlen (text);
+    s_late_body_t *late = cv_malloc (sizeof *late + size);
+    *late = (s_late_body_t){.stop = self->stop, .connection = connection, .delay_ms = step->delay_ms, .size = size};
+    memcpy (late->text, text, size);
+    free (text);
+    /* The size is known, so MHD sends Content-Length with the headers, before it asks for the body. */
+    struct MHD_Response *response = MHD_create_response_from_callback (size, 4096, s_late_body_read, late, free);
+    MHD_add_response_header (response, "Content-Type", "application/json");
+    enum MHD_Result result = MHD_queue_response (connection, 200, response);
+    MHD_destroy_response (response);
+    return result;
+}
+
 /* Carries out the step's behaviour for a well-formed chat request. */
 static enum MHD_Result
 s_chat (fake_llm_t *self, struct MHD_Connection *connection, json_t *request, const fake_llm_step_t *step)
@@ -95,6 +143,8 @@ s_chat (fake_llm_t *self, struct MHD_Connection *connection, json_t *request, co
         return s_completion (self, connection, request, step, step->text ? step->text : "ok");
     case FAKE_LLM_OK:
         return s_completion (self, connection, request, step, step->text ? step->text : "ok");
+    case FAKE_LLM_SLOW_BODY:
+        return s_late_completion (self, connection, request, step);
     case FAKE_LLM_STATUS:
         return fake_llm_reply_send (connection, step->status ? step->status : 500,
                                     step->text ? step->text : FAKE_LLM_FAILURE_BODY, step->retry_after,
@@ -365,6 +415,8 @@ typedef struct {
     const char *body; /* received's text, "" when nothing came */
     char retry_after[32];
     char retry_after_ms[32];
+    curl_off_t first_byte_us; /* when the answer's first byte came, from the start */
+    curl_off_t total_us;      /* and its last */
 } s_http_t;
 
 static size_t
@@ -414,6 +466,8 @@ s_http (const fake_llm_t *fake, const char *method, const char *path, const char
     http->code = curl_easy_perform (curl);
     http->body = http->received.data ? http->received.data : "";
     curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &http->status);
+    curl_easy_getinfo (curl, CURLINFO_STARTTRANSFER_TIME_T, &http->first_byte_us);
+    curl_easy_getinfo (curl, CURLINFO_TOTAL_TIME_T, &http->total_us);
     curl_slist_free_all (headers);
     curl_easy_cleanup (curl);
 }
@@ -505,6 +559,19 @@ fake_llm_test (bool verbose)
     s_http (fake, "POST", CHAT_PATH, chat, 5000, &http);
     assert (http.status == 200 && !strstr (http.body, "usage"));
     assert (fake_llm_pending (fake) == 0);
+
+    /* slow_body: the status line and headers at once, the body delay_ms later. The gap between
+       the first byte and the last is the fake's wait, whatever the scheduler did before it. */
+    fake_llm_push (fake, &(fake_llm_step_t){.mode = FAKE_LLM_SLOW_BODY, .delay_ms = 800, .text = "late body"});
+    s_http (fake, "POST", CHAT_PATH, chat, 10000, &http);
+    assert (http.code == CURLE_OK && http.status == 200);
+    content = s_content (&http);
+    assert (content && strcmp (json_string_value (content), "late body") == 0);
+    json_decref (content);
+    if (verbose)
+        printf ("  slow_body: first byte at %lld us, last at %lld us\n", (long long) http.first_byte_us,
+                (long long) http.total_us);
+    assert (http.total_us >= 800000 && http.total_us - http.first_byte_us >= 400000);
 
     /* close drops the connection; hang holds it until the client gives up; the fake serves on. */
     fake_llm_push (fake, &(fake_llm_step_t){.mode = FAKE_LLM_CLOSE});

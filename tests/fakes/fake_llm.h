@@ -12,6 +12,8 @@
    the default step (fake_llm_set_default; at first: ok, content "ok"). Modes:
      ok         200, a chat completion: content text (default "ok"), the requested model, usage
      slow       waits delay_ms, then answers as ok, or as status when a status is given
+     slow_body  sends the status line and headers of an ok answer at once, then waits delay_ms
+                before its body (a server that begins in time and is slow to finish)
      status     answers status (429, 500, 503, 400...) with body text (default: an OpenAI-style
                 error), and the Retry-After / retry-after-ms headers when given
      malformed  200 with text as the body, verbatim (default: a body that is not JSON)
@@ -29,7 +31,7 @@
      POST /_fake/intents   {"keyword": "label", ...}, added in order
      GET  /_fake/requests  the recorded requests, a JSON list
      POST /_fake/reset     empties the queue, the records and the intents; default back to ok
-   A step as JSON: {"mode": "ok|slow|status|malformed|hang|close|intent", "content" or "body": TEXT,
+   A step as JSON: {"mode": "ok|slow|slow_body|status|malformed|hang|close|intent", "content" or "body": TEXT,
    "status": N, "delay_ms": N, "retry_after": "TEXT", "retry_after_ms": N, "prompt_tokens": N,
    "completion_tokens": N, "usage": false}.
 
@@ -52,18 +54,19 @@ typedef enum {
     FAKE_LLM_MALFORMED,
     FAKE_LLM_HANG,
     FAKE_LLM_CLOSE,
-    FAKE_LLM_INTENT
+    FAKE_LLM_INTENT,
+    FAKE_LLM_SLOW_BODY
 } fake_llm_mode_t;
 
 /* One scripted answer; strings are copied by fake_llm_push. Zero fields take the defaults. */
 typedef struct {
     fake_llm_mode_t mode;
-    const char *text;        /* ok, slow: the content; status, malformed: the body; NULL: default */
+    const char *text;        /* ok, slow, slow_body: the content; status, malformed: the body; NULL: default */
     unsigned status;         /* status (and slow, optionally): the HTTP status */
-    unsigned delay_ms;       /* slow */
+    unsigned delay_ms;       /* slow, slow_body */
     const char *retry_after; /* status: the Retry-After header, NULL for none */
     unsigned retry_after_ms; /* status: the retry-after-ms header, 0 for none */
-    int prompt_tokens;       /* ok, slow, intent: usage; both 0: estimated from the texts */
+    int prompt_tokens;       /* ok, slow, slow_body, intent: usage; both 0: estimated from the texts */
     int completion_tokens;
     bool no_usage; /* leave usage out */
 } fake_llm_step_t;

@@ -32,7 +32,7 @@ struct _fake_llm_script_t {
     s_intent_t *intents;
 };
 
-static const char *const s_mode_names[] = {"ok", "slow", "status", "malformed", "hang", "close", "intent"};
+static const char *const s_mode_names[] = {"ok", "slow", "status", "malformed", "hang", "close", "intent", "slow_body"};
 #define MODE_COUNT (sizeof s_mode_names / sizeof s_mode_names[0])
 
 /* ---------------------------------------------------------------------------------------------
@@ -41,7 +41,7 @@ static const char *const s_mode_names[] = {"ok", "slow", "status", "malformed", 
 static fake_llm_taken_t *
 s_taken_new (const fake_llm_step_t *step)
 {
-    assert (step->mode >= FAKE_LLM_OK && step->mode <= FAKE_LLM_INTENT);
+    assert (step->mode >= FAKE_LLM_OK && (size_t) step->mode < MODE_COUNT);
     size_t text = step->text ? strlen (step->text) + 1 : 0;
     size_t retry_after = step->retry_after ? strlen (step->retry_after) + 1 : 0;
     fake_llm_taken_t *self = cv_calloc (1, sizeof *self + text + retry_after);
@@ -89,7 +89,7 @@ s_step_from_json (json_t *object, fake_llm_step_t *step, char *error, size_t siz
     while (mode && index < MODE_COUNT && strcmp (mode, s_mode_names[index]) != 0)
         index++;
     if (!mode || index == MODE_COUNT) {
-        snprintf (error, size, "mode must be one of ok, slow, status, malformed, hang, close, intent");
+        snprintf (error, size, "mode must be one of ok, slow, slow_body, status, malformed, hang, close, intent");
         return -1;
     }
     step->mode = (fake_llm_mode_t) index;

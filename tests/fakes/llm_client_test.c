@@ -1000,49 +1000,58 @@ s_test_cache_budget (s_test_t *test, s_client_t *client)
     assert (fake_llm_request_count (test->fake) == 3);
 }
 
-/* The first-byte timeout: a server that has not begun to answer within it fails the attempt as
-   a timeout, retried and counted by the breaker, long before the total timeout would; one that
-   begins in time is left to finish; a deadline shorter than it still decides. */
+/* The first-byte timeout: a server that has begun to answer within it is left to finish, however
+   long its body takes (up to timeout_ms); one that has not fails the attempt as a timeout,
+   retried and counted by the breaker, long before the total timeout would; a deadline shorter
+   than the limit still decides. The limits are far from what the stand-in takes to begin (a few
+   ms, a few tens under valgrind), and the checks are on the client's own counts and errors, not
+   on tight time bounds. */
 static void
 s_test_first_byte (s_test_t *test, s_client_t *client)
 {
-    client->config.first_byte_timeout_ms = 200;
+    client->config.first_byte_timeout_ms = 1000;
     client->config.timeout_ms = 10000;
     client->config.max_retries = 1;
+    s_connect (test, client);
+
+    /* Fast: unaffected. */
+    assert (s_ask (test, client, 20000) == 0);
+    assert (strcmp (client->reply.content, "ok") == 0 && client->reply.attempts == 1);
+    /* Begun at once, finished twice the limit later: the limit is on the start, not the whole. */
+    fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_SLOW_BODY, .delay_ms = 2000, .text = "in time"});
+    assert (s_ask (test, client, 20000) == 0);
+    assert (strcmp (client->reply.content, "in time") == 0 && client->reply.attempts == 1);
+    assert (client->reply.latency_ms >= 2000);
+
+    /* A server that never begins, to a client with a short limit and a breaker that opens after
+       three failures. */
+    client->config.first_byte_timeout_ms = 200;
     client->config.breaker_threshold = 3;
     client->config.breaker_cooldown_ms = 60000;
     s_connect (test, client);
-    cv_llm_stats_t stats;
+    fake_llm_set_default (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_HANG});
 
-    /* Fast, and slow to finish but begun in time (the headers wait for the body here, so
-       "begun" is the whole answer's 50 ms): unaffected. */
-    assert (s_ask (test, client, 20000) == 0);
-    assert (strcmp (client->reply.content, "ok") == 0 && client->reply.attempts == 1);
-    fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_SLOW, .delay_ms = 50, .text = "in time"});
-    assert (s_ask (test, client, 20000) == 0);
-    assert (strcmp (client->reply.content, "in time") == 0 && client->reply.attempts == 1);
-
-    /* A deadline that ends before the first-byte limit: the deadline's error, as before. */
-    fake_llm_set_default (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_SLOW, .delay_ms = 2000});
+    /* A deadline that ends before the limit: the deadline's error, as before. */
     assert (s_ask (test, client, 150) == -1);
     assert (client->err.code == CV_ERR_DEADLINE_EXCEEDED && client->reply.attempts == 1);
+    assert (!strstr (client->err.message, "first byte"));
 
-    /* 2 s before the first byte, 10 s allowed in all: each attempt gives up at 200 ms, and the
-       call fails fast, naming the first byte, after its retry. */
+    /* 10 s allowed in all: each attempt gives up at the limit, and the call fails after its
+       retry, naming the first byte (the total timeout's error says "no answer in"). */
     uint64_t started = s_now_ms ();
     assert (s_ask (test, client, 20000) == -1);
     uint64_t spent = s_now_ms () - started;
     if (test->verbose)
         printf ("  two attempts without a first byte: %llu ms\n", (unsigned long long) spent);
-    assert (spent < 1500);
     assert (client->err.code == CV_ERR_UNAVAILABLE);
     assert (strstr (client->err.message, "no first byte of an answer in 200 ms"));
-    assert (client->reply.attempts == 2 && client->reply.latency_ms < 1500);
-    assert (fake_llm_wait_requests (test->fake, 5, 1000) && fake_llm_request_count (test->fake) == 5);
+    assert (client->reply.attempts == 2);
+    assert (spent < (uint64_t) client->config.timeout_ms / 2);
 
     /* Each counted as a failure: with the deadline's, three in a row open the breaker. */
+    cv_llm_stats_t stats;
     cv_llm_stats (client->llm, &stats);
-    assert (stats.breaker == CV_BREAKER_OPEN && stats.attempts == 5 && stats.failures == 2);
+    assert (stats.breaker == CV_BREAKER_OPEN && stats.attempts == 3 && stats.failures == 2);
 }
 
 void
