@@ -64,7 +64,9 @@ struct _cv_llm_t {
     /* the answer being read */
     cv_buffer_t body;
     bool too_large;
-    bool answering;      /* the answer's first header line (its status line) has arrived */
+    bool request_sent;   /* libcurl has a connection and begins to send the request... */
+    uint64_t sent_at_ms; /* ...at this monotonic time: the first-byte limit runs from here */
+    bool status_seen;    /* the final answer's status line has arrived (not a 1xx one's) */
     long retry_after_ms; /* from a retry-after-ms header, -1 when none */
     /* counters, written by the owning thread only, read by any */
     _Atomic uint64_t calls;
@@ -92,6 +94,14 @@ s_system_clock (void *arg)
 }
 
 static uint64_t
+s_monotonic_ms (void)
+{
+    struct timespec now;
+    clock_gettime (CLOCK_MONOTONIC, &now);
+    return (uint64_t) now.tv_sec * 1000 + (uint64_t) now.tv_nsec / 1000000;
+}
+
+static uint64_t
 s_now (const cv_llm_t *self)
 {
     return self->clock (self->clock_arg);
@@ -109,6 +119,33 @@ s_on_body (char *data, size_t size, size_t count, void *arg)
     return bytes;
 }
 
+/* Notes when the request begins to go out, for first_byte_timeout_ms: libcurl calls this once it
+   has a connection (new, with its TLS handshake and any proxy tunnel, or reused), just before it
+   sends the request, the moment its pretransfer time measures. */
+static int
+s_on_prereq (void *arg, char *primary_ip, char *local_ip, int primary_port, int local_port)
+{
+    cv_llm_t *self = arg;
+    self->sent_at_ms = s_monotonic_ms ();
+    self->request_sent = true;
+    return CURL_PREREQFUNC_OK;
+}
+
+/* Whether a header line is the status line of a final answer ("HTTP/1.1 200 OK", "HTTP/2 503"):
+   an interim one (100 Continue, 103 Early Hints) does not begin the answer, and a server may send
+   one at once and then stall. */
+static bool
+s_final_status_line (const char *data, size_t bytes)
+{
+    if (bytes < 5 || strncmp (data, "HTTP/", 5) != 0)
+        return false;
+    const char *space = memchr (data, ' ', bytes);
+    if (!space || (size_t) (space - data) + 4 > bytes)
+        return false;
+    return isdigit ((unsigned char) space[1]) && isdigit ((unsigned char) space[2])
+           && isdigit ((unsigned char) space[3]) && space[1] >= '2';
+}
+
 /* Notes that the server has begun to answer (for first_byte_timeout_ms), and picks up
    retry-after-ms (OpenAI, Azure); curl parses the standard Retry-After itself. */
 static size_t
@@ -116,7 +153,8 @@ s_on_header (char *data, size_t size, size_t count, void *arg)
 {
     cv_llm_t *self = arg;
     size_t bytes = size * count;
-    self->answering = true;
+    if (!self->status_seen && s_final_status_line (data, bytes))
+        self->status_seen = true;
     static const char name[] = "retry-after-ms:";
     if (bytes > sizeof name - 1 && bytes < 64 && strncasecmp (data, name, sizeof name - 1) == 0) {
         char value[64];
@@ -186,7 +224,7 @@ cv_llm_new (const cv_llm_config_t *config, cv_log_t *log, cv_error_t *err)
     assert (config->backoff_base_ms >= 0 && config->backoff_max_ms >= config->backoff_base_ms);
     assert (config->breaker_threshold >= 1 && config->breaker_cooldown_ms >= 1 && config->max_tokens >= 1);
     assert (config->cache_ttl_ms >= 0 && config->cache_max_entries >= 1 && config->cache_max_bytes >= 1);
-    assert (config->max_response_bytes >= 1024);
+    assert (config->max_response_bytes >= 1024 && config->first_byte_timeout_ms >= 0);
     assert (config->price_prompt_per_1k >= 0 && config->price_prompt_per_1k <= CV_BUDGET_MAX_UNITS);
     assert (config->price_completion_per_1k >= 0 && config->price_completion_per_1k <= CV_BUDGET_MAX_UNITS);
     if (!cv_llm_config_enabled (config)) {
@@ -244,6 +282,10 @@ cv_llm_new (const cv_llm_config_t *config, cv_log_t *log, cv_error_t *err)
     curl_easy_setopt (curl, CURLOPT_WRITEDATA, self);
     curl_easy_setopt (curl, CURLOPT_HEADERFUNCTION, s_on_header);
     curl_easy_setopt (curl, CURLOPT_HEADERDATA, self);
+    curl_easy_setopt (curl, CURLOPT_PREREQFUNCTION, s_on_prereq);
+    curl_easy_setopt (curl, CURLOPT_PREREQDATA, self);
+    /* A proxy's "200 Connection established" is not the server's answer: not to s_on_header. */
+    curl_easy_setopt (curl, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
     curl_easy_setopt (curl, CURLOPT_ERRORBUFFER, self->curl_error);
     curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L); /* threads: no SIGALRM for timeouts */
     curl_easy_setopt (curl, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -386,18 +428,14 @@ s_allow (cv_llm_t *self, s_route_t *route)
     return allowed;
 }
 
-static uint64_t
-s_monotonic_ms (void)
-{
-    struct timespec now;
-    clock_gettime (CLOCK_MONOTONIC, &now);
-    return (uint64_t) now.tv_sec * 1000 + (uint64_t) now.tv_nsec / 1000000;
-}
-
 /* Runs the transfer set up on self->curl to its end, and returns its outcome; with first_byte_ms
-   (> 0), ends it as CURLE_OPERATION_TIMEDOUT, *first_byte_late set, when the answer has not
-   begun that long after the transfer did: curl hands the header callback whole lines, so "begun"
-   is its status line arriving, a few bytes after the first.
+   (> 0), ends it early, *first_byte_late set (the caller looks at that before the code), when the
+   answer has not begun that long after the request began to go out (s_on_prereq). Resolving the
+   name, connecting, the TLS handshake and a proxy's tunnel do not count: connect_timeout_ms
+   governs those, and a cold connection to a distant provider must not fail as a server that does
+   not answer. curl hands the header callback whole lines, so "begun" is the final status line
+   arriving, a few bytes after the first: an interim 1xx one, or a proxy's answer to CONNECT
+   (suppressed), does not count.
 
    Why the multi interface rather than curl_easy_perform with a check in a callback: libcurl has
    no first-byte timeout for HTTP (CURLOPT_SERVER_RESPONSE_TIMEOUT is for FTP and the mail
@@ -413,8 +451,8 @@ static CURLcode
 s_perform (cv_llm_t *self, long first_byte_ms, bool *first_byte_late)
 {
     *first_byte_late = false;
-    self->answering = false;
-    uint64_t started = s_monotonic_ms ();
+    self->request_sent = false;
+    self->status_seen = false;
     CURLcode code = CURLE_OK;
     CURLMcode failed = curl_multi_add_handle (self->multi, self->curl);
     bool done = false;
@@ -431,15 +469,15 @@ s_perform (cv_llm_t *self, long first_byte_ms, bool *first_byte_late)
         if (failed || done)
             break;
         int wait_ms = 1000;
-        if (first_byte_ms > 0 && !self->answering) {
-            uint64_t spent = s_monotonic_ms () - started;
-            if (spent >= (uint64_t) first_byte_ms) {
+        if (first_byte_ms > 0 && self->request_sent && !self->status_seen) {
+            uint64_t now = s_monotonic_ms ();
+            uint64_t waited = now > self->sent_at_ms ? now - self->sent_at_ms : 0;
+            if (waited >= (uint64_t) first_byte_ms) {
                 *first_byte_late = true; /* taking the handle out below drops the connection */
-                code = CURLE_OPERATION_TIMEDOUT;
                 break;
             }
-            if ((uint64_t) first_byte_ms - spent < (uint64_t) wait_ms)
-                wait_ms = (int) ((uint64_t) first_byte_ms - spent);
+            if ((uint64_t) first_byte_ms - waited < (uint64_t) wait_ms)
+                wait_ms = (int) ((uint64_t) first_byte_ms - waited);
         }
         failed = curl_multi_poll (self->multi, NULL, 0, wait_ms, NULL);
     }

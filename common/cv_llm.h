@@ -3,23 +3,29 @@
 
    A call never outlives the caller's absolute deadline: each attempt's timeout is the configured
    one or the time left, whichever is shorter. With first_byte_timeout_ms, an attempt whose server
-   has not sent the first line of its answer (the status line) by then fails as a timeout too,
-   however long the total would have let it run: a server that is slow to start is usually stuck
-   (queued behind others, or wedged), and a retry, or the fallback, answers sooner. Connect
-   errors, timeouts, dropped connections, 408, 429 and 5xx are retried on the main model (exponential backoff with full
-   jitter, or the server's Retry-After / retry-after-ms when that still fits before the deadline); other 4xx and
-   malformed 2xx answers are not. Then, if configured and there is time, the fallback gets one attempt: another model at
-   the same endpoint, or a model at another endpoint (another provider, another server), except after 401/403 from the
-   endpoint the fallback shares (no model fixes a rejected key). A circuit breaker per endpoint and model watches every
-   attempt — a connection error, a timeout (the deadline's too), 408/429/5xx or a malformed answer counts as a failure;
-   any other answer, 4xx included, shows the endpoint is up — and, while open, refuses at once, without a request being
-   sent: the fallback answers alone while the main model's breaker is open. The breakers are the process's
-   (cv_llm_breakers), shared by every client made for the same endpoint, model and breaker settings: when a provider
-   goes down, the first thread to see it opens the circuit for all of them.
+   has not sent the first line of its final answer (its status line: an interim 1xx one does not
+   count) that long after the request went out fails as a timeout too, however long the total would
+   have let it run: a server that is slow to start is usually stuck (queued behind others, or
+   wedged), and a retry, or the fallback, answers sooner. The limit runs from when libcurl has a
+   connection and sends the request: resolving, connecting, TLS and a proxy's tunnel are
+   connect_timeout_ms's.
 
-   Answers are parsed strictly (cv_llm_json): choices[0].message.content must be a string; usage's token counts,
-   when present, must be whole numbers. Bodies over max_response_bytes are refused. Token counts
-   and their cost are added to the client's counters.
+   Connect errors, timeouts, dropped connections, 408, 429 and 5xx are retried on the main model
+   (exponential backoff with full jitter, or the server's Retry-After / retry-after-ms when that
+   still fits before the deadline); other 4xx and malformed 2xx answers are not. Then, if configured
+   and there is time, the fallback gets one attempt: another model at the same endpoint, or a model
+   at another endpoint (another provider, another server), except after 401/403 from the endpoint
+   the fallback shares (no model fixes a rejected key). A circuit breaker per endpoint and model
+   watches every attempt — a connection error, a timeout (the deadline's too), 408/429/5xx or a
+   malformed answer counts as a failure; any other answer, 4xx included, shows the endpoint is up —
+   and, while open, refuses at once, without a request being sent: the fallback answers alone while
+   the main model's breaker is open. The breakers are the process's (cv_llm_breakers), shared by
+   every client made for the same endpoint, model and breaker settings: when a provider goes down,
+   the first thread to see it opens the circuit for all of them.
+
+   Answers are parsed strictly (cv_llm_json): choices[0].message.content must be a string; usage's
+   token counts, when present, must be whole numbers. Bodies over max_response_bytes are refused.
+   Token counts and their cost are added to the client's counters.
 
    Cost is in micros (cv_budget.h): the prices, configured in units per 1,000 tokens, are
    converted once when the client is made, and a call costs its usage's tokens at them, each
@@ -53,7 +59,7 @@
        fallback_base_url: http://10.0.0.9:8000/v1 # default: base_url
        fallback_api_key_env: BACKUP_KEY      # default: api_key_env at base_url, none at another endpoint
        timeout_ms: 10000                     # per attempt, 1..600000
-       first_byte_timeout_ms: 0              # until the answer begins, 0..600000; 0: timeout_ms alone
+       first_byte_timeout_ms: 0              # request sent to status line, 0..600000; 0: timeout_ms alone
        connect_timeout_ms: 2000              # 1..60000
        max_retries: 2                        # on the main model, 0..10
        backoff_base_ms: 100                  # 0..60000
@@ -72,14 +78,16 @@
    With no base URL or no model there is no LLM (cv_llm_config_enabled is false), the default.
 
    Connections: the client keeps one libcurl handle and runs it on a multi handle of its own, whose
-   connections (one per endpoint) stay open between calls; the stats count the connections opened, so reuse shows as
-   fewer than attempts.
+   connections (one per endpoint) stay open between calls; the stats count the connections opened,
+   so reuse shows as fewer than attempts. cv_http drives libcurl's multi interface too, on a zloop's
+   sockets, for event-driven callers; this one blocks its thread, as its callers want.
 
    Threads: a client belongs to one thread (a worker creates one per handler thread, in its
-   logic_new) and blocks it for a call, its breakers and its cache are shared with the process's other clients; its
-   counters (cv_llm_stats) may be read from any thread. The first cv_llm_new in a process calls curl_global_init, once
-   (pthread_once); libcurl's global state then lives until the process exits. The API key is read from the environment
-   (cv_settings_secret) by cv_llm_new and is never logged. */
+   logic_new) and blocks it for a call, its breakers and its cache are shared with the process's
+   other clients; its counters (cv_llm_stats) may be read from any thread. The first cv_llm_new in a
+   process calls curl_global_init, once (pthread_once); libcurl's global state then lives until the
+   process exits. The API key is read from the environment (cv_settings_secret) by cv_llm_new and is
+   never logged. */
 #ifndef CV_LLM_H
 #define CV_LLM_H
 

@@ -2,12 +2,18 @@
    answer cache. */
 #include "llm_client_test.h"
 
+#include <arpa/inet.h>
 #include <assert.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cv_llm.h"
 #include "cv_llm_breakers.h"
@@ -1054,6 +1060,149 @@ s_test_first_byte (s_test_t *test, s_client_t *client)
     assert (stats.breaker == CV_BREAKER_OPEN && stats.attempts == 3 && stats.failures == 2);
 }
 
+/* A raw HTTP server, for what the stand-in cannot do: a connection that waits to be accepted (the
+   listen queue full, so the kernel drops the client's SYN and the client sends it again a second
+   later), or an interim 1xx status line and then silence. It serves one connection: reads one
+   request, writes answer, and holds the connection until the client hangs up or the test ends. */
+typedef struct {
+    int listener;
+    int filler; /* a connection that fills the listen queue for hold_ms, or -1 */
+    long hold_ms;
+    const char *answer;
+    int wake[2]; /* written to at the end: the server stops waiting */
+    char base_url[64];
+    pthread_t thread;
+} s_raw_t;
+
+/* Waits ms (forever when negative) for fd (-1: none) to be readable: true when it is, false at
+   the end of the time or the test. */
+static bool
+s_raw_wait (s_raw_t *raw, int fd, long ms)
+{
+    struct pollfd fds[2] = {{.fd = raw->wake[0], .events = POLLIN}, {.fd = fd, .events = POLLIN}};
+    int ready;
+    while ((ready = poll (fds, 2, (int) ms)) == -1 && errno == EINTR)
+        ;
+    return ready > 0 && !fds[0].revents && fds[1].revents;
+}
+
+static void *
+s_raw_serve (void *arg)
+{
+    s_raw_t *raw = arg;
+    if (raw->filler >= 0) {
+        (void) s_raw_wait (raw, -1, raw->hold_ms);
+        int queued = accept (raw->listener, NULL, NULL); /* the filler: room for the client now */
+        if (queued >= 0)
+            close (queued);
+    }
+    if (!s_raw_wait (raw, raw->listener, -1))
+        return NULL;
+    int connection = accept (raw->listener, NULL, NULL);
+    if (connection < 0)
+        return NULL;
+    /* The request: its headers, then Content-Length bytes of body (curl's spelling). */
+    char request[16384];
+    size_t got = 0;
+    while (got < sizeof request - 1 && s_raw_wait (raw, connection, -1)) {
+        ssize_t bytes = read (connection, request + got, sizeof request - 1 - got);
+        if (bytes <= 0)
+            break;
+        got += (size_t) bytes;
+        request[got] = '\0';
+        const char *end = strstr (request, "\r\n\r\n");
+        const char *length = strstr (request, "Content-Length: ");
+        if (end && (!length || got >= (size_t) (end + 4 - request) + strtoul (length + 16, NULL, 10)))
+            break;
+    }
+    size_t size = strlen (raw->answer), sent = 0;
+    while (sent < size) {
+        ssize_t bytes = write (connection, raw->answer + sent, size - sent);
+        if (bytes <= 0)
+            break;
+        sent += (size_t) bytes;
+    }
+    while (s_raw_wait (raw, connection, -1) && read (connection, request, sizeof request) > 0)
+        ;
+    close (connection);
+    return NULL;
+}
+
+/* Starts raw on a free port, with its listen queue full for hold_ms when hold_ms > 0. */
+static void
+s_raw_start (s_raw_t *raw, long hold_ms, const char *answer)
+{
+    *raw = (s_raw_t){.filler = -1, .hold_ms = hold_ms, .answer = answer};
+    raw->listener = socket (AF_INET, SOCK_STREAM, 0);
+    assert (raw->listener >= 0);
+    struct sockaddr_in address = {.sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
+    assert (bind (raw->listener, (struct sockaddr *) &address, sizeof address) == 0);
+    assert (listen (raw->listener, 0) == 0); /* room for one connection waiting to be accepted */
+    socklen_t size = sizeof address;
+    assert (getsockname (raw->listener, (struct sockaddr *) &address, &size) == 0);
+    snprintf (raw->base_url, sizeof raw->base_url, "http://127.0.0.1:%d/v1", ntohs (address.sin_port));
+    if (hold_ms > 0) {
+        raw->filler = socket (AF_INET, SOCK_STREAM, 0);
+        assert (raw->filler >= 0);
+        assert (connect (raw->filler, (struct sockaddr *) &address, sizeof address) == 0);
+    }
+    assert (pipe (raw->wake) == 0);
+    assert (pthread_create (&raw->thread, NULL, s_raw_serve, raw) == 0);
+}
+
+static void
+s_raw_stop (s_raw_t *raw)
+{
+    assert (write (raw->wake[1], "", 1) == 1);
+    pthread_join (raw->thread, NULL);
+    if (raw->filler >= 0)
+        close (raw->filler);
+    close (raw->listener);
+    close (raw->wake[0]);
+    close (raw->wake[1]);
+}
+
+/* The first-byte limit runs from the request, not from before the connection: a connection that
+   takes longer than the limit to be made (the listen queue full: a second until the client's SYN
+   is sent again) is connect_timeout_ms's business, and the answer that then begins at once is
+   taken. An interim status line (103 Early Hints) does not begin the answer: a server that sends
+   one and then stalls fails on the limit, not on the total timeout. */
+static void
+s_test_first_byte_start (s_test_t *test, s_client_t *client)
+{
+    const char *body =
+        "{\"choices\":[{\"message\":{\"content\":\"after a slow connect\"},\"finish_reason\":\"stop\"}]}";
+    char answer[256];
+    snprintf (answer, sizeof answer,
+              "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s", strlen (body),
+              body);
+    s_raw_t raw;
+    s_raw_start (&raw, 500, answer);
+    snprintf (client->config.base_url, sizeof client->config.base_url, "%s", raw.base_url);
+    client->config.first_byte_timeout_ms = 300;
+    client->config.connect_timeout_ms = 5000;
+    client->config.timeout_ms = 10000;
+    client->config.max_retries = 0;
+    s_connect (test, client);
+    assert (s_ask (test, client, 20000) == 0);
+    assert (strcmp (client->reply.content, "after a slow connect") == 0 && client->reply.attempts == 1);
+    /* The connection did take longer than the limit: what the call is about. */
+    assert (client->reply.latency_ms > (uint64_t) client->config.first_byte_timeout_ms);
+    cv_llm_destroy (&client->llm);
+    s_raw_stop (&raw);
+
+    s_raw_start (&raw, 0, "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n");
+    snprintf (client->config.base_url, sizeof client->config.base_url, "%s", raw.base_url);
+    client->config.timeout_ms = 5000;
+    s_connect (test, client);
+    assert (s_ask (test, client, 20000) == -1);
+    assert (client->err.code == CV_ERR_UNAVAILABLE
+            && strstr (client->err.message, "no first byte of an answer in 300 ms"));
+    assert (client->reply.attempts == 1);
+    cv_llm_destroy (&client->llm);
+    s_raw_stop (&raw);
+}
+
 void
 llm_client_test (bool verbose)
 {
@@ -1078,6 +1227,7 @@ llm_client_test (bool verbose)
     s_run (&test, s_test_cache_shared);
     s_run (&test, s_test_cache_budget);
     s_run (&test, s_test_first_byte);
+    s_run (&test, s_test_first_byte_start);
     assert (cv_llm_breakers_count () == 0); /* every client gave its breakers back */
     assert (cv_llm_cache_count () == 0);    /* and its cache */
     cv_log_destroy (&test.log);
