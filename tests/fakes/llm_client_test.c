@@ -776,18 +776,34 @@ s_test_cache (s_test_t *test, s_client_t *client)
     assert (s_ask_for (test, client, client->llm, s_messages, 2, "bob", now) == 0);
     assert (!reply->cached && fake_llm_request_count (test->fake) == 5);
 
-    /* No scope: never looked up, never stored, whether through cv_llm_chat or not. */
+    /* No scope: never looked up, never stored, whether through cv_llm_chat or not. Messages never
+       asked before, so that an answer stored under another scope's key by mistake would show:
+       asked with the shared scope or a user's afterwards, each is a miss, sent and answered anew. */
+    const cv_llm_message_t personal[] = {{CV_LLM_USER, "My IBAN is DE89 3704 0044 0532 0130 00; is it blocked?"}};
     cv_llm_stats (client->llm, &stats);
     uint64_t hits = stats.cache_hits, misses = stats.cache_misses;
+    size_t before = fake_llm_request_count (test->fake);
     for (int i = 0; i < 2; i++) {
-        assert (s_ask_for (test, client, client->llm, s_messages, 2, NULL, now) == 0);
-        assert (!reply->cached);
-        assert (cv_llm_chat (client->llm, s_messages, 2, now + 5000, reply, &client->err) == 0);
-        assert (!reply->cached);
+        char text[32];
+        snprintf (text, sizeof text, "private %d", 2 * i);
+        fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = text});
+        assert (s_ask_for (test, client, client->llm, personal, 1, NULL, now) == 0);
+        assert (!reply->cached && strcmp (reply->content, text) == 0);
+        snprintf (text, sizeof text, "private %d", 2 * i + 1);
+        fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = text});
+        assert (cv_llm_chat (client->llm, personal, 1, now + 5000, reply, &client->err) == 0);
+        assert (!reply->cached && strcmp (reply->content, text) == 0);
     }
-    assert (fake_llm_request_count (test->fake) == 5 + 4);
+    assert (fake_llm_request_count (test->fake) == before + 4);
     cv_llm_stats (client->llm, &stats);
     assert (stats.cache_hits == hits && stats.cache_misses == misses);
+    fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "asked shared"});
+    assert (s_ask_for (test, client, client->llm, personal, 1, "", now) == 0);
+    assert (!reply->cached && strcmp (reply->content, "asked shared") == 0);
+    fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "asked by alice"});
+    assert (s_ask_for (test, client, client->llm, personal, 1, "alice", now) == 0);
+    assert (!reply->cached && strcmp (reply->content, "asked by alice") == 0);
+    assert (fake_llm_request_count (test->fake) == before + 6);
 
     /* The TTL: still there a millisecond before it ends, gone when it does. */
     size_t sent = fake_llm_request_count (test->fake);
