@@ -686,7 +686,16 @@ s_chat (cv_llm_t *self, const cv_llm_message_t *messages, size_t count, uint64_t
 /* ---------------------------------------------------------------------------------------------
    The answer cache */
 
-/* The cache key of a request from scope ("" shared, else a user's): the body the main model
+const char cv_llm_scope_shared[] = "(shared)";
+
+/* Whether answers for scope are cached at all: the shared scope, or a user's (not NULL, not ""). */
+static bool
+s_scoped (const char *scope)
+{
+    return scope == CV_LLM_SCOPE_SHARED || (scope && *scope);
+}
+
+/* The cache key of a request from scope (CV_LLM_SCOPE_SHARED, else a user's): the body the main model
    would be sent, which holds everything that changes the answer (model, messages, max_tokens,
    temperature, response_format) exactly as it would go; NULL when there is none to send (a
    message that is not UTF-8: s_chat reports it). */
@@ -699,7 +708,7 @@ s_cache_key (cv_llm_t *self, const cv_llm_message_t *messages, size_t count, con
         return NULL;
     cv_cache_part_t part = {body, strlen (body)};
     /* A user's key never equals the shared one or another user's (cv_cache_key). */
-    uint8_t *key = cv_cache_key ("chat", *scope ? scope : NULL, &part, 1, key_size);
+    uint8_t *key = cv_cache_key ("chat", scope == CV_LLM_SCOPE_SHARED ? NULL : scope, &part, 1, key_size);
     free (body);
     return key;
 }
@@ -773,7 +782,7 @@ cv_llm_chat_for (cv_llm_t *self, const cv_llm_message_t *messages, size_t count,
     s_count (&self->calls, 1);
     uint8_t *key = NULL;
     size_t key_size = 0;
-    if (self->cache && cache_scope && started < deadline_ms)
+    if (self->cache && s_scoped (cache_scope) && started < deadline_ms)
         key = s_cache_key (self, messages, count, cache_scope, &key_size);
     if (key && s_cache_answer (self, key, key_size, reply)) {
         /* Nothing was sent, so nothing was spent: no tokens, no cost, no attempt. */
@@ -809,7 +818,7 @@ cv_llm_forget (cv_llm_t *self, const cv_llm_message_t *messages, size_t count, c
 {
     assert (self);
     assert (messages && count > 0);
-    if (!self->cache || !cache_scope)
+    if (!self->cache || !s_scoped (cache_scope))
         return false;
     size_t key_size;
     uint8_t *key = s_cache_key (self, messages, count, cache_scope, &key_size);

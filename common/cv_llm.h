@@ -141,11 +141,20 @@ void cv_llm_destroy (cv_llm_t **self_p);
 int cv_llm_chat (cv_llm_t *self, const cv_llm_message_t *messages, size_t count, uint64_t deadline_ms,
                  cv_llm_reply_t *reply, cv_error_t *err) CV_MUST_CHECK;
 
+/* The cache scope of messages that hold no personal data (a help-page question, say), whose
+   answer every caller may share. Only this constant means it, compared by address: no user id,
+   whatever it spells, and not "", which a missing user id often is. */
+extern const char cv_llm_scope_shared[];
+#define CV_LLM_SCOPE_SHARED cv_llm_scope_shared
+
 /* cv_llm_chat, answered from the answer cache when the client has one and has seen the request
    answered within the TTL; cache_scope (borrowed) says who may share the answer:
-     NULL       nobody: not looked up, not stored (a prompt whose data the caller cannot vouch for)
-     ""         everyone: the messages hold no personal data (a help-page question, say)
-     a user id  that user only: the messages hold that user's data; the key includes the id
+     NULL or ""           nobody: not looked up, not stored (a prompt whose data the caller cannot
+                          vouch for). Pass NULL when there is no user id; "" is taken as NULL, so
+                          that an empty user id (an anonymous session, a field left out) never
+                          shares a customer's answer with everyone
+     CV_LLM_SCOPE_SHARED  everyone: the messages hold no personal data
+     a user id            that user only: the messages hold that user's data; the key includes it
    A cached reply has cached true, attempts 0, tokens 0 and costs 0; its model is the main one.
    A complete answer of the main model (see the cache paragraph above) is stored for the next
    call (unless it is over the cache's byte budget). A call whose deadline has passed is not

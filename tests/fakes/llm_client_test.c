@@ -721,7 +721,10 @@ s_ask_for (s_test_t *test, s_client_t *client, cv_llm_t *llm, const cv_llm_messa
 {
     int rc = cv_llm_chat_for (llm, messages, count, scope, now + 5000, &client->reply, &client->err);
     if (test->verbose)
-        printf ("  %s -> %s%s (%u attempts)\n", scope ? scope : "(no scope)",
+        printf ("  %s -> %s%s (%u attempts)\n",
+                scope == CV_LLM_SCOPE_SHARED ? "(shared)"
+                : scope                      ? scope
+                                             : "(no scope)",
                 rc ? client->err.message : client->reply.content, client->reply.cached ? ", cached" : "",
                 client->reply.attempts);
     return rc;
@@ -744,12 +747,12 @@ s_test_cache (s_test_t *test, s_client_t *client)
     fake_llm_push (test->fake,
                    &(fake_llm_step_t){
                        .mode = FAKE_LLM_OK, .text = "card_arrival", .prompt_tokens = 1200, .completion_tokens = 300});
-    assert (s_ask_for (test, client, client->llm, s_messages, 2, "", now) == 0);
+    assert (s_ask_for (test, client, client->llm, s_messages, 2, CV_LLM_SCOPE_SHARED, now) == 0);
     assert (!reply->cached && reply->attempts == 1 && reply->cost_micros == 1050000);
     assert (fake_llm_request_count (test->fake) == 1);
 
     /* A hit: nothing sent, nothing spent, the same answer. */
-    assert (s_ask_for (test, client, client->llm, s_messages, 2, "", now) == 0);
+    assert (s_ask_for (test, client, client->llm, s_messages, 2, CV_LLM_SCOPE_SHARED, now) == 0);
     assert (reply->cached && strcmp (reply->content, "card_arrival") == 0);
     assert (reply->attempts == 0 && reply->cost_micros == 0 && !reply->has_usage);
     assert (reply->prompt_tokens == 0 && reply->completion_tokens == 0);
@@ -762,10 +765,10 @@ s_test_cache (s_test_t *test, s_client_t *client)
 
     /* Another message is another request. */
     cv_llm_message_t other[] = {s_messages[0], {CV_LLM_USER, "I want my money back"}};
-    assert (s_ask_for (test, client, client->llm, other, 2, "", now) == 0);
+    assert (s_ask_for (test, client, client->llm, other, 2, CV_LLM_SCOPE_SHARED, now) == 0);
     assert (!reply->cached && fake_llm_request_count (test->fake) == 2);
     /* One message fewer, too: the system prompt alone. */
-    assert (s_ask_for (test, client, client->llm, s_messages, 1, "", now) == 0);
+    assert (s_ask_for (test, client, client->llm, s_messages, 1, CV_LLM_SCOPE_SHARED, now) == 0);
     assert (!reply->cached && fake_llm_request_count (test->fake) == 3);
 
     /* A user's answer is that user's: neither the shared one nor another user's. */
@@ -797,28 +800,48 @@ s_test_cache (s_test_t *test, s_client_t *client)
     assert (fake_llm_request_count (test->fake) == before + 4);
     cv_llm_stats (client->llm, &stats);
     assert (stats.cache_hits == hits && stats.cache_misses == misses);
-    fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "asked shared"});
+    /* An empty user id is no user: as NULL, never the shared scope. */
+    fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "empty user 1"});
+    fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "empty user 2"});
     assert (s_ask_for (test, client, client->llm, personal, 1, "", now) == 0);
+    assert (!reply->cached && strcmp (reply->content, "empty user 1") == 0);
+    assert (s_ask_for (test, client, client->llm, personal, 1, "", now) == 0);
+    assert (!reply->cached && strcmp (reply->content, "empty user 2") == 0);
+    assert (fake_llm_request_count (test->fake) == before + 6);
+    cv_llm_stats (client->llm, &stats);
+    assert (stats.cache_hits == hits && stats.cache_misses == misses);
+    assert (!cv_llm_forget (client->llm, personal, 1, ""));
+    fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "asked shared"});
+    assert (s_ask_for (test, client, client->llm, personal, 1, CV_LLM_SCOPE_SHARED, now) == 0);
     assert (!reply->cached && strcmp (reply->content, "asked shared") == 0);
     fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "asked by alice"});
     assert (s_ask_for (test, client, client->llm, personal, 1, "alice", now) == 0);
     assert (!reply->cached && strcmp (reply->content, "asked by alice") == 0);
-    assert (fake_llm_request_count (test->fake) == before + 6);
+    assert (fake_llm_request_count (test->fake) == before + 8);
+    /* The shared scope is the constant, not its spelling: a user id that spells it is a user's. */
+    char spelled[64];
+    snprintf (spelled, sizeof spelled, "%s", CV_LLM_SCOPE_SHARED);
+    fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "asked by a user"});
+    assert (s_ask_for (test, client, client->llm, personal, 1, spelled, now) == 0);
+    assert (!reply->cached && strcmp (reply->content, "asked by a user") == 0);
+    assert (s_ask_for (test, client, client->llm, personal, 1, CV_LLM_SCOPE_SHARED, now) == 0);
+    assert (reply->cached && strcmp (reply->content, "asked shared") == 0);
+    assert (fake_llm_request_count (test->fake) == before + 9);
 
     /* The TTL: still there a millisecond before it ends, gone when it does. */
     size_t sent = fake_llm_request_count (test->fake);
     now += 59999;
-    assert (s_ask_for (test, client, client->llm, s_messages, 2, "", now) == 0);
+    assert (s_ask_for (test, client, client->llm, s_messages, 2, CV_LLM_SCOPE_SHARED, now) == 0);
     assert (reply->cached && fake_llm_request_count (test->fake) == sent);
     now += 1;
-    assert (s_ask_for (test, client, client->llm, s_messages, 2, "", now) == 0);
+    assert (s_ask_for (test, client, client->llm, s_messages, 2, CV_LLM_SCOPE_SHARED, now) == 0);
     assert (!reply->cached && fake_llm_request_count (test->fake) == sent + 1);
     /* ...and the answer just sent is stored afresh. */
-    assert (s_ask_for (test, client, client->llm, s_messages, 2, "", now) == 0);
+    assert (s_ask_for (test, client, client->llm, s_messages, 2, CV_LLM_SCOPE_SHARED, now) == 0);
     assert (reply->cached && fake_llm_request_count (test->fake) == sent + 1);
 
     /* A deadline already passed is not met from the cache either. */
-    assert (cv_llm_chat_for (client->llm, s_messages, 2, "", now - 1, reply, &client->err) == -1);
+    assert (cv_llm_chat_for (client->llm, s_messages, 2, CV_LLM_SCOPE_SHARED, now - 1, reply, &client->err) == -1);
     assert (client->err.code == CV_ERR_DEADLINE_EXCEEDED && !reply->cached && !reply->content);
 }
 
@@ -839,26 +862,26 @@ s_test_cache_failures (s_test_t *test, s_client_t *client)
     /* Both models fail: nothing stored, the next call is sent. */
     fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_STATUS, .status = 500});
     fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_STATUS, .status = 500});
-    assert (s_ask_for (test, client, client->llm, s_messages, 2, "", now) == -1);
+    assert (s_ask_for (test, client, client->llm, s_messages, 2, CV_LLM_SCOPE_SHARED, now) == -1);
     /* A malformed answer from both. */
     fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_MALFORMED, .text = "{\"choices\": []}"});
     fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_MALFORMED, .text = "not json"});
-    assert (s_ask_for (test, client, client->llm, s_messages, 2, "", now) == -1);
+    assert (s_ask_for (test, client, client->llm, s_messages, 2, CV_LLM_SCOPE_SHARED, now) == -1);
     assert (client->err.code == CV_ERR_MALFORMED);
     assert (fake_llm_request_count (test->fake) == 4);
 
     /* The fallback answers: returned, not stored; the main model is asked again next time. */
     fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_STATUS, .status = 503});
     fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "from big"});
-    assert (s_ask_for (test, client, client->llm, s_messages, 2, "", now) == 0);
+    assert (s_ask_for (test, client, client->llm, s_messages, 2, CV_LLM_SCOPE_SHARED, now) == 0);
     assert (reply->fallback && !reply->cached && strcmp (reply->content, "from big") == 0);
     assert (fake_llm_request_count (test->fake) == 6);
 
     /* The main model answers: stored, and the next call is a hit. */
     fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "from small"});
-    assert (s_ask_for (test, client, client->llm, s_messages, 2, "", now) == 0);
+    assert (s_ask_for (test, client, client->llm, s_messages, 2, CV_LLM_SCOPE_SHARED, now) == 0);
     assert (!reply->fallback && !reply->cached && fake_llm_request_count (test->fake) == 7);
-    assert (s_ask_for (test, client, client->llm, s_messages, 2, "", now) == 0);
+    assert (s_ask_for (test, client, client->llm, s_messages, 2, CV_LLM_SCOPE_SHARED, now) == 0);
     assert (reply->cached && strcmp (reply->content, "from small") == 0 && fake_llm_request_count (test->fake) == 7);
     cv_llm_stats_t stats;
     cv_llm_stats (client->llm, &stats);
@@ -880,12 +903,12 @@ s_test_cache_failures (s_test_t *test, s_client_t *client)
         cv_llm_message_t question[] = {{CV_LLM_USER, text}};
         size_t sent = fake_llm_request_count (test->fake);
         fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_MALFORMED, .text = incomplete[i]});
-        assert (s_ask_for (test, client, client->llm, question, 1, "", now) == 0);
+        assert (s_ask_for (test, client, client->llm, question, 1, CV_LLM_SCOPE_SHARED, now) == 0);
         assert (!reply->cached && !reply->fallback && fake_llm_request_count (test->fake) == sent + 1);
-        assert (s_ask_for (test, client, client->llm, question, 1, "", now) == 0);
+        assert (s_ask_for (test, client, client->llm, question, 1, CV_LLM_SCOPE_SHARED, now) == 0);
         assert (!reply->cached && strcmp (reply->content, "ok") == 0);
         assert (fake_llm_request_count (test->fake) == sent + 2);
-        assert (s_ask_for (test, client, client->llm, question, 1, "", now) == 0);
+        assert (s_ask_for (test, client, client->llm, question, 1, CV_LLM_SCOPE_SHARED, now) == 0);
         assert (reply->cached && fake_llm_request_count (test->fake) == sent + 2);
     }
 
@@ -896,27 +919,27 @@ s_test_cache_failures (s_test_t *test, s_client_t *client)
     cv_llm_set_clock (client->llm, s_manual_clock, &now);
     fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "sure! here it is"});
     fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "{\"intent\": \"card_arrival\"}"});
-    assert (s_ask_for (test, client, client->llm, s_messages, 2, "", now) == 0);
+    assert (s_ask_for (test, client, client->llm, s_messages, 2, CV_LLM_SCOPE_SHARED, now) == 0);
     assert (strcmp (reply->content, "sure! here it is") == 0);
-    assert (s_ask_for (test, client, client->llm, s_messages, 2, "", now) == 0);
+    assert (s_ask_for (test, client, client->llm, s_messages, 2, CV_LLM_SCOPE_SHARED, now) == 0);
     assert (!reply->cached && fake_llm_request_count (test->fake) == 2);
-    assert (s_ask_for (test, client, client->llm, s_messages, 2, "", now) == 0);
+    assert (s_ask_for (test, client, client->llm, s_messages, 2, CV_LLM_SCOPE_SHARED, now) == 0);
     assert (reply->cached && strcmp (reply->content, "{\"intent\": \"card_arrival\"}") == 0);
     assert (fake_llm_request_count (test->fake) == 2);
 
     /* A stored answer the caller rejects is forgotten: the next identical call is sent. Only the
        scope's: forgetting another scope's, or one never stored, drops nothing. */
     assert (!cv_llm_forget (client->llm, s_messages, 2, "alice"));
-    assert (!cv_llm_forget (client->llm, s_messages, 1, ""));
+    assert (!cv_llm_forget (client->llm, s_messages, 1, CV_LLM_SCOPE_SHARED));
     assert (!cv_llm_forget (client->llm, s_messages, 2, NULL));
-    assert (s_ask_for (test, client, client->llm, s_messages, 2, "", now) == 0);
+    assert (s_ask_for (test, client, client->llm, s_messages, 2, CV_LLM_SCOPE_SHARED, now) == 0);
     assert (reply->cached && fake_llm_request_count (test->fake) == 2);
-    assert (cv_llm_forget (client->llm, s_messages, 2, ""));
-    assert (!cv_llm_forget (client->llm, s_messages, 2, ""));
+    assert (cv_llm_forget (client->llm, s_messages, 2, CV_LLM_SCOPE_SHARED));
+    assert (!cv_llm_forget (client->llm, s_messages, 2, CV_LLM_SCOPE_SHARED));
     fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "{\"intent\": \"request_refund\"}"});
-    assert (s_ask_for (test, client, client->llm, s_messages, 2, "", now) == 0);
+    assert (s_ask_for (test, client, client->llm, s_messages, 2, CV_LLM_SCOPE_SHARED, now) == 0);
     assert (!reply->cached && strstr (reply->content, "request_refund") && fake_llm_request_count (test->fake) == 3);
-    assert (s_ask_for (test, client, client->llm, s_messages, 2, "", now) == 0);
+    assert (s_ask_for (test, client, client->llm, s_messages, 2, CV_LLM_SCOPE_SHARED, now) == 0);
     assert (reply->cached && strstr (reply->content, "request_refund"));
 }
 
@@ -987,13 +1010,13 @@ s_test_cache_shared (s_test_t *test, s_client_t *client)
     client->config.cache_ttl_ms = 0;
     s_connect (test, client);
     for (int i = 0; i < 2; i++) {
-        assert (s_ask_for (test, client, client->llm, s_messages, 2, "", s_now_ms ()) == 0);
+        assert (s_ask_for (test, client, client->llm, s_messages, 2, CV_LLM_SCOPE_SHARED, s_now_ms ()) == 0);
         assert (!reply->cached);
     }
     assert (fake_llm_request_count (test->fake) == 2 && cv_llm_cache_count () == 0);
     cv_llm_stats (client->llm, &stats);
     assert (stats.cache_hits == 0 && stats.cache_misses == 0);
-    assert (!cv_llm_forget (client->llm, s_messages, 2, ""));
+    assert (!cv_llm_forget (client->llm, s_messages, 2, CV_LLM_SCOPE_SHARED));
 }
 
 /* An answer over the cache's byte budget is returned whole and not stored; one that fits is. */
@@ -1009,15 +1032,15 @@ s_test_cache_budget (s_test_t *test, s_client_t *client)
     big[sizeof big - 1] = '\0';
     fake_llm_set_default (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = big});
     for (int i = 0; i < 2; i++) {
-        assert (s_ask_for (test, client, client->llm, s_messages, 2, "", s_now_ms ()) == 0);
+        assert (s_ask_for (test, client, client->llm, s_messages, 2, CV_LLM_SCOPE_SHARED, s_now_ms ()) == 0);
         assert (!reply->cached && strcmp (reply->content, big) == 0);
     }
     assert (fake_llm_request_count (test->fake) == 2);
 
     fake_llm_set_default (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "small enough"});
-    assert (s_ask_for (test, client, client->llm, s_messages, 2, "", s_now_ms ()) == 0);
+    assert (s_ask_for (test, client, client->llm, s_messages, 2, CV_LLM_SCOPE_SHARED, s_now_ms ()) == 0);
     assert (!reply->cached && fake_llm_request_count (test->fake) == 3);
-    assert (s_ask_for (test, client, client->llm, s_messages, 2, "", s_now_ms ()) == 0);
+    assert (s_ask_for (test, client, client->llm, s_messages, 2, CV_LLM_SCOPE_SHARED, s_now_ms ()) == 0);
     assert (reply->cached && strcmp (reply->content, "small enough") == 0);
     assert (fake_llm_request_count (test->fake) == 3);
 }
