@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <czmq.h>
+#include <openssl/evp.h>
 
 #include "cv_alloc.h"
 
@@ -277,6 +278,31 @@ cv_cache_key (const char *tool, const char *user, const cv_cache_part_t *params,
     return key;
 }
 
+uint8_t *
+cv_cache_key_digest (const char *tool, const char *user, const cv_cache_part_t *params, size_t count, size_t *key_size)
+{
+    assert (tool && key_size);
+    assert (params || count == 0);
+    uint8_t digest[CV_CACHE_DIGEST_BYTES];
+    unsigned digest_size = 0;
+    EVP_MD_CTX *context = EVP_MD_CTX_new ();
+    bool ok = context && EVP_DigestInit_ex (context, EVP_sha256 (), NULL);
+    for (size_t i = 0; ok && i < count; i++) {
+        assert (params[i].size <= UINT32_MAX);
+        uint8_t prefix[4]; /* as s_put_part writes it */
+        for (int byte = 0; byte < 4; byte++)
+            prefix[byte] = (uint8_t) (params[i].size >> (24 - 8 * byte));
+        ok = EVP_DigestUpdate (context, prefix, sizeof prefix)
+             && (params[i].size == 0 || EVP_DigestUpdate (context, params[i].bytes, params[i].size));
+    }
+    ok = ok && EVP_DigestFinal_ex (context, digest, &digest_size) && digest_size == sizeof digest;
+    EVP_MD_CTX_free (context);
+    /* Only out of memory fails SHA-256 here, and that aborts, as cv_alloc's policy has it. */
+    cv_assert_that (ok, "libcrypto could not compute a SHA-256");
+    cv_cache_part_t part = {digest, sizeof digest};
+    return cv_cache_key (tool, user, &part, 1, key_size);
+}
+
 /* ---------------------------------------------------------------------------------------------
    Self-test */
 
@@ -484,6 +510,46 @@ s_test_keys (void)
     assert (!s_same_key ("t", "ab", NULL, 0, "t", "a", b, 1));
     /* No parameter can pass for a scope: the scope byte is always right after the tool's name. */
     assert (!s_same_key ("t", "u", NULL, 0, "t", NULL, u, 1));
+
+    /* Digest keys: the parameters' SHA-256 over their length-prefixed parts, the tool and the
+       user in the clear; the same separations hold. */
+    size_t digest_size, plain_size;
+    cv_cache_part_t request[] = {{"{\"model\":\"m\"}", 13}, {"", 0}};
+    uint8_t *digest = cv_cache_key_digest ("chat", "alice", request, 2, &digest_size);
+    static const uint8_t expected[CV_CACHE_DIGEST_BYTES] = {
+        0x1a, 0x49, 0xdf, 0x15, 0xd5, 0xb1, 0x52, 0xc7, 0x54, 0xcc, 0xbb, 0xc6, 0xa1, 0x97, 0x37, 0x4e,
+        0xb0, 0xd7, 0x91, 0x9b, 0x02, 0xdf, 0x28, 0xa6, 0x62, 0x1f, 0x8f, 0xa9, 0xa8, 0xdf, 0x79, 0x97};
+    uint8_t *plain = cv_cache_key ("chat", "alice", (cv_cache_part_t[]){{expected, sizeof expected}}, 1, &plain_size);
+    assert (digest_size == plain_size && memcmp (digest, plain, plain_size) == 0);
+    free (digest);
+    free (plain);
+    static const char prompt[20000]; /* a long system prompt's size */
+    uint8_t *big_key =
+        cv_cache_key_digest ("chat", NULL, (cv_cache_part_t[]){{prompt, sizeof prompt}}, 1, &digest_size);
+    assert (digest_size == 4 + 4 + 1 + 4 + CV_CACHE_DIGEST_BYTES); /* whatever the parameters' size */
+    free (big_key);
+    struct {
+        const char *user;
+        cv_cache_part_t parts[2];
+        size_t count;
+    } keys[] = {{NULL, {{"ab", 2}, {"c", 1}}, 2},
+                {NULL, {{"a", 1}, {"bc", 2}}, 2},
+                {NULL, {{"abc", 3}}, 1},
+                {"", {{"ab", 2}, {"c", 1}}, 2},
+                {"u", {{"ab", 2}, {"c", 1}}, 2},
+                {NULL, {{"", 0}}, 1},
+                {NULL, {{NULL, 0}}, 0}};
+    size_t key_count = sizeof keys / sizeof keys[0];
+    for (size_t i = 0; i < key_count; i++)
+        for (size_t j = 0; j < key_count; j++) {
+            size_t size_i, size_j;
+            uint8_t *key_i = cv_cache_key_digest ("t", keys[i].user, keys[i].parts, keys[i].count, &size_i);
+            uint8_t *key_j = cv_cache_key_digest ("t", keys[j].user, keys[j].parts, keys[j].count, &size_j);
+            bool same = size_i == size_j && memcmp (key_i, key_j, size_i) == 0;
+            cv_assert_that (same == (i == j), "digest keys %zu and %zu", i, j);
+            free (key_i);
+            free (key_j);
+        }
 
     /* Through a cache: two users asking the same personal question never share an entry; a
        shared tool's answer serves everyone. */

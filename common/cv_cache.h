@@ -76,6 +76,16 @@ void cv_cache_stats (const cv_cache_t *self, cv_cache_stats_t *stats);
 uint8_t *cv_cache_key (const char *tool, const char *user, const cv_cache_part_t *params, size_t count,
                        size_t *key_size);
 
+/* cv_cache_key with the parameters replaced by their SHA-256 (libcrypto): over the parts, each
+   length-prefixed as cv_cache_key lays them out, so no two lists of parts share a digest but by a
+   collision. The key is small whatever the parameters' size (a chat request of 20 KB, say), so
+   the byte budget goes to values, and the parameters' text is not kept in the cache; the tool and
+   the user stay outside the digest, in the clear, so that the scope's separation does not rest on
+   the hash. Returns the key, the caller's to free, and its size in *key_size. */
+#define CV_CACHE_DIGEST_BYTES 32
+uint8_t *cv_cache_key_digest (const char *tool, const char *user, const cv_cache_part_t *params, size_t count,
+                              size_t *key_size);
+
 void cv_cache_test (bool verbose);
 
 #endif

@@ -638,15 +638,22 @@ s_ask_model (cv_llm_t *self, s_route_t *route, long tries, const char *body, uin
     return verdict;
 }
 
+/* The call's attempts, main model then fallback. main_body is the request for the main model
+   (borrowed); the fallback sends it too when it is the same model elsewhere, else a body of its
+   own. */
 static int
-s_chat (cv_llm_t *self, const cv_llm_message_t *messages, size_t count, uint64_t deadline_ms, cv_llm_reply_t *reply,
-        cv_error_t *err)
+s_chat (cv_llm_t *self, const cv_llm_message_t *messages, size_t count, const char *main_body, uint64_t deadline_ms,
+        cv_llm_reply_t *reply, cv_error_t *err)
 {
     for (int index = 0; index < self->route_count; index++) {
         s_route_t *route = &self->routes[index];
-        char *body = cv_llm_json_request (&self->config, route->model, messages, count, err);
-        if (!body)
-            return -1;
+        char *own = NULL;
+        if (index > 0 && strcmp (route->model, self->routes[0].model) != 0) {
+            own = cv_llm_json_request (&self->config, route->model, messages, count, err);
+            if (!own)
+                return -1;
+        }
+        const char *body = own ? own : main_body;
         if (index == 1) {
             s_count (&self->fallbacks, 1);
             reply->fallback_tried = true;
@@ -655,7 +662,7 @@ s_chat (cv_llm_t *self, const cv_llm_message_t *messages, size_t count, uint64_t
         cv_error_clear (&attempt_err);
         s_verdict_t verdict = s_ask_model (self, route, index == 0 ? 1 + self->config.max_retries : 1, body,
                                            deadline_ms, reply, &attempt_err);
-        free (body);
+        free (own);
         if (verdict == S_OK) {
             snprintf (reply->model, sizeof reply->model, "%s", route->model);
             reply->fallback = index == 1;
@@ -695,22 +702,17 @@ s_scoped (const char *scope)
     return scope == CV_LLM_SCOPE_SHARED || (scope && *scope);
 }
 
-/* The cache key of a request from scope (CV_LLM_SCOPE_SHARED, else a user's): the body the main model
-   would be sent, which holds everything that changes the answer (model, messages, max_tokens,
-   temperature, response_format) exactly as it would go; NULL when there is none to send (a
-   message that is not UTF-8: s_chat reports it). */
+/* The cache key of body, the request for the main model, from scope (CV_LLM_SCOPE_SHARED, else a
+   user's): the body holds everything that changes the answer (model, messages, max_tokens,
+   temperature, response_format) exactly as it goes, and the key holds its SHA-256, not its text
+   (cv_cache_key_digest), so that a long system prompt does not spend the byte budget, and no
+   prompt's text is kept for the TTL. The scope stays in the clear: a user's key never equals the
+   shared one or another user's, however the hash falls. */
 static uint8_t *
-s_cache_key (cv_llm_t *self, const cv_llm_message_t *messages, size_t count, const char *scope, size_t *key_size)
+s_cache_key (const char *body, const char *scope, size_t *key_size)
 {
-    cv_error_t ignored;
-    char *body = cv_llm_json_request (&self->config, self->routes[0].model, messages, count, &ignored);
-    if (!body)
-        return NULL;
     cv_cache_part_t part = {body, strlen (body)};
-    /* A user's key never equals the shared one or another user's (cv_cache_key). */
-    uint8_t *key = cv_cache_key ("chat", scope == CV_LLM_SCOPE_SHARED ? NULL : scope, &part, 1, key_size);
-    free (body);
-    return key;
+    return cv_cache_key_digest ("chat", scope == CV_LLM_SCOPE_SHARED ? NULL : scope, &part, 1, key_size);
 }
 
 /* A stored answer: its finish reason, a NUL, then its content. The model is the main one: the
@@ -780,21 +782,29 @@ cv_llm_chat_for (cv_llm_t *self, const cv_llm_message_t *messages, size_t count,
     cv_llm_reply_reset (reply);
     uint64_t started = s_now (self);
     s_count (&self->calls, 1);
+    /* The main model's request, built once: the cache's key and the first attempts' body. */
+    char *body = cv_llm_json_request (&self->config, self->routes[0].model, messages, count, err);
+    if (!body) {
+        s_count (&self->failures, 1);
+        return -1;
+    }
     uint8_t *key = NULL;
     size_t key_size = 0;
     if (self->cache && s_scoped (cache_scope) && started < deadline_ms)
-        key = s_cache_key (self, messages, count, cache_scope, &key_size);
+        key = s_cache_key (body, cache_scope, &key_size);
     if (key && s_cache_answer (self, key, key_size, reply)) {
         /* Nothing was sent, so nothing was spent: no tokens, no cost, no attempt. */
         s_count (&self->cache_hits, 1);
         free (key);
+        free (body);
         uint64_t now = s_now (self);
         reply->latency_ms = now > started ? now - started : 0;
         return 0;
     }
     if (key)
         s_count (&self->cache_misses, 1);
-    int rc = s_chat (self, messages, count, deadline_ms, reply, err);
+    int rc = s_chat (self, messages, count, body, deadline_ms, reply, err);
+    free (body);
     uint64_t now = s_now (self);
     reply->latency_ms = now > started ? now - started : 0;
     if (rc) {
@@ -820,10 +830,13 @@ cv_llm_forget (cv_llm_t *self, const cv_llm_message_t *messages, size_t count, c
     assert (messages && count > 0);
     if (!self->cache || !s_scoped (cache_scope))
         return false;
+    cv_error_t ignored;
+    char *body = cv_llm_json_request (&self->config, self->routes[0].model, messages, count, &ignored);
+    if (!body)
+        return false; /* never sent, so never stored */
     size_t key_size;
-    uint8_t *key = s_cache_key (self, messages, count, cache_scope, &key_size);
-    if (!key)
-        return false;
+    uint8_t *key = s_cache_key (body, cache_scope, &key_size);
+    free (body);
     bool forgotten = cv_llm_cache_forget (self->cache, key, key_size);
     free (key);
     return forgotten;

@@ -37,17 +37,18 @@
 
    The answer cache (off by default): with cache_ttl_ms set, cv_llm_chat_for answers a request it
    has seen answered within the TTL from the cache, with no request sent and nothing billed. It is
-   exact: the key is the request itself, as it would be sent to the main model (the model, every
-   message, max_tokens, temperature, response_format), and the scope the caller gives, so that an
-   answer to a prompt that holds one customer's data is never served to another. Only the main
-   model's complete answers are stored: finish_reason "stop", content not empty, and in JSON mode
-   content that parses as JSON. A truncated, filtered or empty answer would be one bad answer
-   served for the whole TTL; the fallback's is a stand-in, which must not hide the main model for
-   a TTL once it answers again. A caller whose own checks reject a stored answer (a label outside
-   its list, a reply its guardrails refuse) drops it with cv_llm_forget. The cache is the
-   process's (cv_llm_cache), shared by every client made for the same endpoint and cache settings,
-   as the breakers are; an answer over its byte budget is returned, not stored. cv_llm_chat is
-   never cached: its callers have not said whose data their messages hold.
+   exact: the key is the SHA-256 of the request as it would be sent to the main model (the model,
+   every message, max_tokens, temperature, response_format), so that no prompt's text is kept for
+   the TTL and a long system prompt does not spend the byte budget, beside the scope the caller
+   gives, in the clear, so that an answer to a prompt that holds one customer's data is never served
+   to another. Only the main model's complete answers are stored: finish_reason "stop", content not
+   empty, and in JSON mode content that parses as JSON. A truncated, filtered or empty answer would
+   be one bad answer served for the whole TTL; the fallback's is a stand-in, which must not hide the
+   main model for a TTL once it answers again. A caller whose own checks reject a stored answer (a
+   label outside its list, a reply its guardrails refuse) drops it with cv_llm_forget. The cache is
+   the process's (cv_llm_cache), shared by every client made for the same endpoint and cache
+   settings, as the breakers are; an answer over its byte budget is returned, not stored.
+   cv_llm_chat is never cached: its callers have not said whose data their messages hold.
 
    Configuration (cv_llm_config.h) comes from the agent file's `llm:` section, then the LLM
    settings --llm-base-url and --llm-model (CONVEYOR_LLM_BASE_URL, CONVEYOR_LLM_MODEL):
@@ -74,7 +75,7 @@
        max_response_bytes: 1048576           # 1024..67108864
        cache_ttl_ms: 0                       # how long an answer is reused, 0..86400000; 0: no cache
        cache_max_entries: 1024               # answers kept at most, 1..1000000
-       cache_max_bytes: 4194304              # their requests' and contents' bytes, 1024..1073741824
+       cache_max_bytes: 4194304              # their keys' and contents' bytes, 1024..1073741824
    With no base URL or no model there is no LLM (cv_llm_config_enabled is false), the default.
 
    Connections: the client keeps one libcurl handle and runs it on a multi handle of its own, whose

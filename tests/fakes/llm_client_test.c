@@ -1019,7 +1019,8 @@ s_test_cache_shared (s_test_t *test, s_client_t *client)
     assert (!cv_llm_forget (client->llm, s_messages, 2, CV_LLM_SCOPE_SHARED));
 }
 
-/* An answer over the cache's byte budget is returned whole and not stored; one that fits is. */
+/* An answer over the cache's byte budget is returned whole and not stored; one that fits is, however
+   long its prompt. */
 static void
 s_test_cache_budget (s_test_t *test, s_client_t *client)
 {
@@ -1043,6 +1044,15 @@ s_test_cache_budget (s_test_t *test, s_client_t *client)
     assert (s_ask_for (test, client, client->llm, s_messages, 2, CV_LLM_SCOPE_SHARED, s_now_ms ()) == 0);
     assert (reply->cached && strcmp (reply->content, "small enough") == 0);
     assert (fake_llm_request_count (test->fake) == 3);
+
+    /* The key is the request's digest, not its text: a system prompt twice the budget leaves room
+       for its short answer. */
+    const cv_llm_message_t long_prompt[] = {{CV_LLM_SYSTEM, big}, {CV_LLM_USER, "Where is my card?"}};
+    assert (s_ask_for (test, client, client->llm, long_prompt, 2, CV_LLM_SCOPE_SHARED, s_now_ms ()) == 0);
+    assert (!reply->cached && fake_llm_request_count (test->fake) == 4);
+    assert (s_ask_for (test, client, client->llm, long_prompt, 2, CV_LLM_SCOPE_SHARED, s_now_ms ()) == 0);
+    assert (reply->cached && strcmp (reply->content, "small enough") == 0);
+    assert (fake_llm_request_count (test->fake) == 4);
 }
 
 /* The first-byte timeout: a server that has begun to answer within it is left to finish, however
