@@ -278,12 +278,11 @@ cv_cache_key (const char *tool, const char *user, const cv_cache_part_t *params,
     return key;
 }
 
-uint8_t *
-cv_cache_key_digest (const char *tool, const char *user, const cv_cache_part_t *params, size_t count, size_t *key_size)
+void
+cv_cache_digest (const cv_cache_part_t *params, size_t count, uint8_t digest[CV_CACHE_DIGEST_BYTES])
 {
-    assert (tool && key_size);
     assert (params || count == 0);
-    uint8_t digest[CV_CACHE_DIGEST_BYTES];
+    assert (digest);
     unsigned digest_size = 0;
     EVP_MD_CTX *context = EVP_MD_CTX_new ();
     bool ok = context && EVP_DigestInit_ex (context, EVP_sha256 (), NULL);
@@ -295,10 +294,18 @@ cv_cache_key_digest (const char *tool, const char *user, const cv_cache_part_t *
         ok = EVP_DigestUpdate (context, prefix, sizeof prefix)
              && (params[i].size == 0 || EVP_DigestUpdate (context, params[i].bytes, params[i].size));
     }
-    ok = ok && EVP_DigestFinal_ex (context, digest, &digest_size) && digest_size == sizeof digest;
+    ok = ok && EVP_DigestFinal_ex (context, digest, &digest_size) && digest_size == CV_CACHE_DIGEST_BYTES;
     EVP_MD_CTX_free (context);
     /* Only out of memory fails SHA-256 here, and that aborts, as cv_alloc's policy has it. */
     cv_assert_that (ok, "libcrypto could not compute a SHA-256");
+}
+
+uint8_t *
+cv_cache_key_digest (const char *tool, const char *user, const cv_cache_part_t *params, size_t count, size_t *key_size)
+{
+    assert (tool && key_size);
+    uint8_t digest[CV_CACHE_DIGEST_BYTES];
+    cv_cache_digest (params, count, digest);
     cv_cache_part_t part = {digest, sizeof digest};
     return cv_cache_key (tool, user, &part, 1, key_size);
 }
@@ -521,6 +528,9 @@ s_test_keys (void)
         0xb0, 0xd7, 0x91, 0x9b, 0x02, 0xdf, 0x28, 0xa6, 0x62, 0x1f, 0x8f, 0xa9, 0xa8, 0xdf, 0x79, 0x97};
     uint8_t *plain = cv_cache_key ("chat", "alice", (cv_cache_part_t[]){{expected, sizeof expected}}, 1, &plain_size);
     assert (digest_size == plain_size && memcmp (digest, plain, plain_size) == 0);
+    uint8_t raw[CV_CACHE_DIGEST_BYTES];
+    cv_cache_digest (request, 2, raw);
+    assert (memcmp (raw, expected, sizeof raw) == 0);
     free (digest);
     free (plain);
     static const char prompt[20000]; /* a long system prompt's size */

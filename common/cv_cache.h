@@ -83,6 +83,9 @@ uint8_t *cv_cache_key (const char *tool, const char *user, const cv_cache_part_t
    the user stay outside the digest, in the clear, so that the scope's separation does not rest on
    the hash. Returns the key, the caller's to free, and its size in *key_size. */
 #define CV_CACHE_DIGEST_BYTES 32
+/* The SHA-256 of count parts at params, each length-prefixed as cv_cache_key lays them out, in
+   digest: cv_cache_key_digest's, for a caller that keys something else by it. */
+void cv_cache_digest (const cv_cache_part_t *params, size_t count, uint8_t digest[CV_CACHE_DIGEST_BYTES]);
 uint8_t *cv_cache_key_digest (const char *tool, const char *user, const cv_cache_part_t *params, size_t count,
                               size_t *key_size);
 

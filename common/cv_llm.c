@@ -274,9 +274,19 @@ cv_llm_new (const cv_llm_config_t *config, cv_log_t *log, cv_error_t *err)
             return NULL;
         }
     }
-    if (config->cache_ttl_ms > 0)
-        self->cache = cv_llm_cache_acquire (self->routes[0].endpoint, (uint64_t) config->cache_ttl_ms,
-                                            (size_t) config->cache_max_entries, (size_t) config->cache_max_bytes);
+    if (config->cache_ttl_ms > 0) {
+        /* The account is the key's digest: clients of one endpoint with other keys (tenants) share
+           no answers, and two variables that hold the same key share them. */
+        const char *key = config->api_key_env[0] ? cv_settings_secret (config->api_key_env) : "";
+        assert (key); /* s_route_init has checked it */
+        cv_llm_cache_settings_t settings = {.endpoint = self->routes[0].endpoint,
+                                            .ttl_ms = (uint64_t) config->cache_ttl_ms,
+                                            .max_entries = (size_t) config->cache_max_entries,
+                                            .max_bytes = (size_t) config->cache_max_bytes,
+                                            .max_answer_bytes = (size_t) config->max_response_bytes};
+        cv_cache_digest (&(cv_cache_part_t){key, strlen (key)}, 1, settings.account);
+        self->cache = cv_llm_cache_acquire (&settings);
+    }
     curl_easy_setopt (curl, CURLOPT_POST, 1L);
     curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_on_body);
     curl_easy_setopt (curl, CURLOPT_WRITEDATA, self);

@@ -46,9 +46,10 @@
    be one bad answer served for the whole TTL; the fallback's is a stand-in, which must not hide the
    main model for a TTL once it answers again. A caller whose own checks reject a stored answer (a
    label outside its list, a reply its guardrails refuse) drops it with cv_llm_forget. The cache is
-   the process's (cv_llm_cache), shared by every client made for the same endpoint and cache
-   settings, as the breakers are; an answer over its byte budget is returned, not stored.
-   cv_llm_chat is never cached: its callers have not said whose data their messages hold.
+   the process's (cv_llm_cache), shared by every client made for the same endpoint, API key (by its
+   digest: another key is another account), cache settings and max_response_bytes, as the breakers
+   are; an answer over its byte budget is returned, not stored. cv_llm_chat is never cached: its
+   callers have not said whose data their messages hold.
 
    Configuration (cv_llm_config.h) comes from the agent file's `llm:` section, then the LLM
    settings --llm-base-url and --llm-model (CONVEYOR_LLM_BASE_URL, CONVEYOR_LLM_MODEL):

@@ -12,37 +12,41 @@
 #include "cv_alloc.h"
 
 struct _cv_llm_cache_t {
-    struct _cv_llm_cache_t *next; /* in the registry, guarded by s_lock */
-    char *endpoint;
-    uint64_t ttl_ms;
-    size_t max_entries;
-    size_t max_bytes;
-    size_t holders;       /* guarded by s_lock */
-    pthread_mutex_t lock; /* around cache, which is not thread-safe itself */
+    struct _cv_llm_cache_t *next;     /* in the registry, guarded by s_lock */
+    cv_llm_cache_settings_t settings; /* its endpoint this cache's copy */
+    size_t holders;                   /* guarded by s_lock */
+    pthread_mutex_t lock;             /* around cache, which is not thread-safe itself */
     cv_cache_t *cache;
 };
 
 static pthread_mutex_t s_lock = PTHREAD_MUTEX_INITIALIZER;
 static cv_llm_cache_t *s_caches; /* guarded by s_lock */
 
-cv_llm_cache_t *
-cv_llm_cache_acquire (const char *endpoint, uint64_t ttl_ms, size_t max_entries, size_t max_bytes)
+static bool
+s_same_settings (const cv_llm_cache_settings_t *a, const cv_llm_cache_settings_t *b)
 {
-    assert (endpoint && ttl_ms >= 1 && max_entries >= 1 && max_bytes >= 1);
+    return strcmp (a->endpoint, b->endpoint) == 0 && memcmp (a->account, b->account, sizeof a->account) == 0
+           && a->ttl_ms == b->ttl_ms && a->max_entries == b->max_entries && a->max_bytes == b->max_bytes
+           && a->max_answer_bytes == b->max_answer_bytes;
+}
+
+cv_llm_cache_t *
+cv_llm_cache_acquire (const cv_llm_cache_settings_t *settings)
+{
+    assert (settings && settings->endpoint);
+    assert (settings->ttl_ms >= 1 && settings->max_entries >= 1 && settings->max_bytes >= 1);
     pthread_mutex_lock (&s_lock);
     cv_llm_cache_t *self = s_caches;
-    while (self
-           && (strcmp (self->endpoint, endpoint) != 0 || self->ttl_ms != ttl_ms || self->max_entries != max_entries
-               || self->max_bytes != max_bytes))
+    while (self && !s_same_settings (&self->settings, settings))
         self = self->next;
     if (!self) {
         self = cv_calloc (1, sizeof *self);
-        self->endpoint = cv_strdup (endpoint);
-        self->ttl_ms = ttl_ms;
-        self->max_entries = max_entries;
-        self->max_bytes = max_bytes;
-        pthread_mutex_init (&self->lock, NULL);
-        self->cache = cv_cache_new (max_entries, max_bytes);
+        self->settings = *settings;
+        self->settings.endpoint = cv_strdup (settings->endpoint);
+        int rc = pthread_mutex_init (&self->lock, NULL);
+        assert (rc == 0); /* a default mutex: nothing to fail on Linux */
+        (void) rc;
+        self->cache = cv_cache_new (settings->max_entries, settings->max_bytes);
         self->next = s_caches;
         s_caches = self;
     }
@@ -67,7 +71,7 @@ cv_llm_cache_release (cv_llm_cache_t **cache_p)
         *link = self->next;
         cv_cache_destroy (&self->cache);
         pthread_mutex_destroy (&self->lock);
-        free (self->endpoint);
+        free ((char *) self->settings.endpoint);
         free (self);
     }
     pthread_mutex_unlock (&s_lock);
@@ -98,7 +102,7 @@ cv_llm_cache_store (cv_llm_cache_t *self, const void *key, size_t key_size, cons
 {
     assert (self && key && key_size >= 1);
     pthread_mutex_lock (&self->lock);
-    int rc = cv_cache_put (self->cache, key, key_size, value, value_size, self->ttl_ms, now_ms);
+    int rc = cv_cache_put (self->cache, key, key_size, value, value_size, self->settings.ttl_ms, now_ms);
     pthread_mutex_unlock (&self->lock);
     return rc;
 }
@@ -140,13 +144,25 @@ cv_llm_cache_count (void)
 #define TEST_ROUNDS 500
 #define TEST_URL "http://a/v1/chat/completions"
 
+/* The settings the self-test's caches differ by, from one the threads share. */
+static cv_llm_cache_settings_t
+s_test_settings (const char *endpoint, uint64_t ttl_ms, size_t max_entries, size_t max_bytes)
+{
+    return (cv_llm_cache_settings_t){.endpoint = endpoint,
+                                     .ttl_ms = ttl_ms,
+                                     .max_entries = max_entries,
+                                     .max_bytes = max_bytes,
+                                     .max_answer_bytes = 1048576};
+}
+
 /* A holder on its own thread: acquires the shared cache, stores and reads its own keys and the
    common one, and gives it back; the values it reads must be whole, never another's half-written. */
 static void *
 s_test_holder (void *arg)
 {
     cv_llm_cache_t *shared = arg;
-    cv_llm_cache_t *cache = cv_llm_cache_acquire (TEST_URL, 1000, 64, 4096);
+    cv_llm_cache_settings_t settings = s_test_settings (TEST_URL, 1000, 64, 4096);
+    cv_llm_cache_t *cache = cv_llm_cache_acquire (&settings);
     assert (cache == shared); /* the test's own hold keeps it alive: always the same one */
     char key[32], value[32];
     for (int i = 0; i < TEST_ROUNDS; i++) {
@@ -167,16 +183,35 @@ void
 cv_llm_cache_test (bool verbose)
 {
     size_t before = cv_llm_cache_count ();
-    cv_llm_cache_t *one = cv_llm_cache_acquire (TEST_URL, 1000, 64, 4096);
-    cv_llm_cache_t *two = cv_llm_cache_acquire (TEST_URL, 1000, 64, 4096);
+    cv_llm_cache_settings_t settings = s_test_settings (TEST_URL, 1000, 64, 4096);
+    cv_llm_cache_t *one = cv_llm_cache_acquire (&settings);
+    char same_url[] = TEST_URL; /* compared by value, not by address */
+    settings.endpoint = same_url;
+    cv_llm_cache_t *two = cv_llm_cache_acquire (&settings);
     assert (one && one == two); /* same endpoint and settings: one cache */
-    cv_llm_cache_t *endpoint = cv_llm_cache_acquire ("http://b/v1/chat/completions", 1000, 64, 4096);
-    cv_llm_cache_t *ttl = cv_llm_cache_acquire (TEST_URL, 500, 64, 4096);
-    cv_llm_cache_t *entries = cv_llm_cache_acquire (TEST_URL, 1000, 32, 4096);
-    cv_llm_cache_t *bytes = cv_llm_cache_acquire (TEST_URL, 1000, 64, 2048);
-    assert (endpoint != one && ttl != one && entries != one && bytes != one);
-    assert (endpoint != ttl && ttl != entries && entries != bytes);
-    assert (cv_llm_cache_count () == before + 5);
+    settings = s_test_settings ("http://b/v1/chat/completions", 1000, 64, 4096);
+    cv_llm_cache_t *endpoint = cv_llm_cache_acquire (&settings);
+    settings = s_test_settings (TEST_URL, 500, 64, 4096);
+    cv_llm_cache_t *ttl = cv_llm_cache_acquire (&settings);
+    settings = s_test_settings (TEST_URL, 1000, 32, 4096);
+    cv_llm_cache_t *entries = cv_llm_cache_acquire (&settings);
+    settings = s_test_settings (TEST_URL, 1000, 64, 2048);
+    cv_llm_cache_t *bytes = cv_llm_cache_acquire (&settings);
+    /* Another account at the endpoint, or clients that refuse longer answers: caches of their own. */
+    settings = s_test_settings (TEST_URL, 1000, 64, 4096);
+    settings.account[0] = 1;
+    cv_llm_cache_t *account = cv_llm_cache_acquire (&settings);
+    settings = s_test_settings (TEST_URL, 1000, 64, 4096);
+    settings.max_answer_bytes = 65536;
+    cv_llm_cache_t *answers = cv_llm_cache_acquire (&settings);
+    cv_llm_cache_t *others[] = {endpoint, ttl, entries, bytes, account, answers};
+    size_t other_count = sizeof others / sizeof others[0];
+    for (size_t i = 0; i < other_count; i++) {
+        assert (others[i] != one);
+        for (size_t j = i + 1; j < other_count; j++)
+            assert (others[i] != others[j]);
+    }
+    assert (cv_llm_cache_count () == before + 7);
 
     /* Shared: what one holder stores, the other finds, as a copy with a NUL after it. */
     size_t size = 99;
@@ -227,10 +262,11 @@ cv_llm_cache_test (bool verbose)
 
     /* Released: the last holder frees it, and the next acquire starts an empty one. */
     cv_llm_cache_release (&one);
-    assert (!one && cv_llm_cache_count () == before + 5);
+    assert (!one && cv_llm_cache_count () == before + 7);
     cv_llm_cache_release (&two);
-    assert (cv_llm_cache_count () == before + 4);
-    cv_llm_cache_t *fresh = cv_llm_cache_acquire (TEST_URL, 1000, 64, 4096);
+    assert (cv_llm_cache_count () == before + 6);
+    settings = s_test_settings (TEST_URL, 1000, 64, 4096);
+    cv_llm_cache_t *fresh = cv_llm_cache_acquire (&settings);
     cv_llm_cache_stats (fresh, &stats);
     assert (stats.entries == 0 && stats.hits == 0);
     cv_llm_cache_release (&fresh);
@@ -238,6 +274,8 @@ cv_llm_cache_test (bool verbose)
     cv_llm_cache_release (&ttl);
     cv_llm_cache_release (&entries);
     cv_llm_cache_release (&bytes);
+    cv_llm_cache_release (&account);
+    cv_llm_cache_release (&answers);
     cv_llm_cache_release (&bytes); /* NULL: nothing */
     assert (cv_llm_cache_count () == before);
     if (verbose)

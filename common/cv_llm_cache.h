@@ -5,11 +5,14 @@
 
    A cache lives while a client holds it, as the breakers do (cv_llm_breakers):
    cv_llm_cache_acquire makes it on the first call for its key and counts the later ones;
-   cv_llm_cache_release gives one back and frees the cache with the last. The key is the
-   endpoint's URL, the TTL and the two bounds: a client configured for a short TTL must never be
-   served an answer stored for a longer one, so two configurations that disagree get caches of
-   their own. What the entries are keyed by (the model, the messages, the settings, the user) is
-   the client's business (cv_llm.c); this holds bytes.
+   cv_llm_cache_release gives one back and frees the cache with the last. The key is all that
+   may make one client's answers wrong for another (cv_llm_cache_settings_t): the endpoint's URL;
+   the account, as the digest of the API key, so that a tenant is never served what another
+   tenant's key paid for (one endpoint, two accounts); the TTL, since a client configured for a
+   short TTL must never be served an answer stored for a longer one; the bounds; and the longest
+   answer the clients accept, since one that refuses answers over 64 KB must not be served a
+   megabyte another stored. Two configurations that disagree get caches of their own. What the entries are keyed by (the
+   model, the messages, the settings, the user) is the client's business (cv_llm.c); this holds bytes.
 
    Thread-safe: one mutex guards the registry (taken when a client is made or destroyed), and each
    cache has its own, held for one look-up or store. A look-up returns a copy, because cv_cache's
@@ -27,9 +30,18 @@
 
 typedef struct _cv_llm_cache_t cv_llm_cache_t;
 
-/* The process's cache for endpoint (copied) with these settings (ttl_ms >= 1, max_entries >= 1,
-   max_bytes >= 1); never NULL. Give it back with cv_llm_cache_release. */
-cv_llm_cache_t *cv_llm_cache_acquire (const char *endpoint, uint64_t ttl_ms, size_t max_entries, size_t max_bytes);
+/* What a cache is shared by (plain data): clients that agree on all of it share one. */
+typedef struct {
+    const char *endpoint;                   /* the main endpoint's URL (borrowed; the cache copies it) */
+    uint8_t account[CV_CACHE_DIGEST_BYTES]; /* the SHA-256 of the API key (of "" for none) */
+    uint64_t ttl_ms;                        /* >= 1 */
+    size_t max_entries;                     /* >= 1 */
+    size_t max_bytes;                       /* >= 1, keys and values */
+    size_t max_answer_bytes;                /* the clients' max_response_bytes */
+} cv_llm_cache_settings_t;
+
+/* The process's cache for settings; never NULL. Give it back with cv_llm_cache_release. */
+cv_llm_cache_t *cv_llm_cache_acquire (const cv_llm_cache_settings_t *settings);
 /* Gives back *cache_p (NULL is allowed) and sets it to NULL; the last holder frees it. */
 void cv_llm_cache_release (cv_llm_cache_t **cache_p);
 

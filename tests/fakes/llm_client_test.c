@@ -943,62 +943,74 @@ s_test_cache_failures (s_test_t *test, s_client_t *client)
     assert (reply->cached && strstr (reply->content, "request_refund"));
 }
 
-/* The cache is the process's: a client made for the same endpoint and cache settings finds what
-   another stored; a client of another model or with another max_tokens shares the cache but not
-   the answer; other cache settings are another cache. */
+/* The cache is the process's: a client made for the same endpoint, account and cache settings
+   finds what another stored (a client whose key is the same under another variable's name too); a
+   client whose request differs (model, max_tokens, temperature, response format) shares the cache
+   but not the answer; another TTL, another account at the endpoint (another key) or a smaller
+   limit on answers is another cache. */
 static void
 s_test_cache_shared (s_test_t *test, s_client_t *client)
 {
     client->config.cache_ttl_ms = 60000;
     s_connect (test, client);
-    cv_error_t err;
-    cv_llm_t *twin = cv_llm_new (&client->config, test->log, &err);
-    cv_llm_config_t other_model = client->config;
-    snprintf (other_model.model, sizeof other_model.model, "other");
-    cv_llm_t *other = cv_llm_new (&other_model, test->log, &err);
-    cv_llm_config_t shorter = client->config;
-    shorter.max_tokens = 16;
-    cv_llm_t *terse = cv_llm_new (&shorter, test->log, &err);
-    cv_llm_config_t briefer = client->config;
-    briefer.cache_ttl_ms = 1000;
-    cv_llm_t *brief = cv_llm_new (&briefer, test->log, &err);
-    assert (twin && other && terse && brief);
-    assert (cv_llm_cache_count () == 2);
+    setenv ("CV_LLM_CLIENT_TEST_SAME_KEY", KEY, 1);
+    setenv ("CV_LLM_CLIENT_TEST_OTHER_KEY", "sk-another-tenant", 1);
+    enum { TWIN, SAME_KEY, MODEL, MAX_TOKENS, TEMPERATURE, JSON, TTL, ACCOUNT, ANSWER_BYTES, VARIANTS };
+    cv_llm_config_t configs[VARIANTS];
+    for (int i = 0; i < VARIANTS; i++)
+        configs[i] = client->config;
+    snprintf (configs[SAME_KEY].api_key_env, sizeof configs[SAME_KEY].api_key_env, "CV_LLM_CLIENT_TEST_SAME_KEY");
+    snprintf (configs[MODEL].model, sizeof configs[MODEL].model, "other");
+    configs[MAX_TOKENS].max_tokens = 16;
+    configs[TEMPERATURE].temperature = 0.7;
+    configs[JSON].json_object = true;
+    configs[TTL].cache_ttl_ms = 1000;
+    snprintf (configs[ACCOUNT].api_key_env, sizeof configs[ACCOUNT].api_key_env, "CV_LLM_CLIENT_TEST_OTHER_KEY");
+    configs[ANSWER_BYTES].max_response_bytes = 65536;
+    cv_llm_t *variants[VARIANTS];
     uint64_t now = s_now_ms ();
-    cv_llm_t *clients[] = {client->llm, twin, other, terse, brief};
-    for (size_t i = 0; i < sizeof clients / sizeof clients[0]; i++)
-        cv_llm_set_clock (clients[i], s_manual_clock, &now);
+    cv_llm_set_clock (client->llm, s_manual_clock, &now);
+    for (int i = 0; i < VARIANTS; i++) {
+        cv_error_t err;
+        variants[i] = cv_llm_new (&configs[i], test->log, &err);
+        assert (variants[i]);
+        cv_llm_set_clock (variants[i], s_manual_clock, &now);
+    }
+    assert (cv_llm_cache_count () == 4); /* the first client's, and TTL's, ACCOUNT's, ANSWER_BYTES' */
     cv_llm_reply_t *reply = &client->reply;
+    /* JSON, so that the client in JSON mode stores it too. */
+    fake_llm_set_default (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "{\"answer\": \"paid once\"}"});
 
-    fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "paid once"});
     assert (s_ask_for (test, client, client->llm, s_messages, 2, "carol", now) == 0);
-    assert (s_ask_for (test, client, twin, s_messages, 2, "carol", now) == 0);
-    assert (reply->cached && strcmp (reply->content, "paid once") == 0);
-    assert (fake_llm_request_count (test->fake) == 1);
+    assert (s_ask_for (test, client, variants[TWIN], s_messages, 2, "carol", now) == 0);
+    assert (reply->cached && strstr (reply->content, "paid once"));
+    assert (s_ask_for (test, client, variants[SAME_KEY], s_messages, 2, "carol", now) == 0);
+    assert (reply->cached && fake_llm_request_count (test->fake) == 1);
     cv_llm_stats_t stats;
-    cv_llm_stats (twin, &stats);
+    cv_llm_stats (variants[TWIN], &stats);
     assert (stats.cache_hits == 1 && stats.cache_misses == 0 && stats.attempts == 0);
 
-    /* Another model, another max_tokens: another request; another TTL: another cache. */
-    assert (s_ask_for (test, client, other, s_messages, 2, "carol", now) == 0);
-    assert (!reply->cached && fake_llm_request_count (test->fake) == 2);
-    assert (s_ask_for (test, client, terse, s_messages, 2, "carol", now) == 0);
-    assert (!reply->cached && fake_llm_request_count (test->fake) == 3);
-    assert (s_ask_for (test, client, brief, s_messages, 2, "carol", now) == 0);
-    assert (!reply->cached && fake_llm_request_count (test->fake) == 4);
-    /* ...each stored its own: all hits now. */
-    for (size_t i = 0; i < sizeof clients / sizeof clients[0]; i++) {
-        assert (s_ask_for (test, client, clients[i], s_messages, 2, "carol", now) == 0);
-        assert (reply->cached);
+    /* Each of the others is sent its own request, ... */
+    size_t sent = 1;
+    for (int i = MODEL; i < VARIANTS; i++) {
+        assert (s_ask_for (test, client, variants[i], s_messages, 2, "carol", now) == 0);
+        cv_assert_that (!reply->cached && fake_llm_request_count (test->fake) == ++sent, "variant %d", i);
     }
-    assert (fake_llm_request_count (test->fake) == 4);
+    /* ...and stored its own: all hits now. */
+    assert (s_ask_for (test, client, client->llm, s_messages, 2, "carol", now) == 0);
+    assert (reply->cached);
+    for (int i = 0; i < VARIANTS; i++) {
+        assert (s_ask_for (test, client, variants[i], s_messages, 2, "carol", now) == 0);
+        cv_assert_that (reply->cached, "variant %d", i);
+    }
+    assert (fake_llm_request_count (test->fake) == sent);
 
     /* The last holder gone, the cache goes; one made afresh is empty. */
-    cv_llm_destroy (&twin);
-    cv_llm_destroy (&other);
-    cv_llm_destroy (&terse);
-    cv_llm_destroy (&brief);
+    for (int i = 0; i < VARIANTS; i++)
+        cv_llm_destroy (&variants[i]);
     assert (cv_llm_cache_count () == 1);
+    unsetenv ("CV_LLM_CLIENT_TEST_SAME_KEY");
+    unsetenv ("CV_LLM_CLIENT_TEST_OTHER_KEY");
     cv_llm_destroy (&client->llm);
     assert (cv_llm_cache_count () == 0);
     s_connect (test, client);
