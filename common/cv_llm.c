@@ -58,8 +58,10 @@ struct _cv_llm_t {
     int route_count;
     cv_llm_cache_t *cache; /* the process's for the main endpoint; NULL when cache_ttl_ms is 0 */
     char curl_error[CURL_ERROR_SIZE];
-    cv_llm_clock_fn *clock;
+    cv_llm_clock_fn *clock; /* deadlines and breakers: the epoch's */
     void *clock_arg;
+    cv_llm_clock_fn *cache_clock; /* the cache's TTL: the monotonic one's */
+    void *cache_clock_arg;
     uint64_t jitter; /* splitmix64 state */
     /* the answer being read */
     cv_buffer_t body;
@@ -102,9 +104,21 @@ s_monotonic_ms (void)
 }
 
 static uint64_t
+s_monotonic_clock (void *arg)
+{
+    return s_monotonic_ms ();
+}
+
+static uint64_t
 s_now (const cv_llm_t *self)
 {
     return self->clock (self->clock_arg);
+}
+
+static uint64_t
+s_cache_now (const cv_llm_t *self)
+{
+    return self->cache_clock (self->cache_clock_arg);
 }
 
 static size_t
@@ -254,6 +268,7 @@ cv_llm_new (const cv_llm_config_t *config, cv_log_t *log, cv_error_t *err)
     self->curl = curl;
     self->multi = multi;
     self->clock = s_system_clock;
+    self->cache_clock = s_monotonic_clock;
     self->jitter = s_system_clock (NULL) ^ ((uint64_t) (uintptr_t) self << 16) ^ (uint64_t) getpid ();
     self->retry_after_ms = -1;
     if (s_route_init (self, config->base_url, config->model, config->api_key_env, "llm.api_key_env", err)) {
@@ -332,6 +347,14 @@ cv_llm_set_clock (cv_llm_t *self, cv_llm_clock_fn *clock, void *arg)
     assert (self && clock);
     self->clock = clock;
     self->clock_arg = arg;
+}
+
+void
+cv_llm_set_cache_clock (cv_llm_t *self, cv_llm_clock_fn *clock, void *arg)
+{
+    assert (self && clock);
+    self->cache_clock = clock;
+    self->cache_clock_arg = arg;
 }
 
 void
@@ -737,7 +760,7 @@ s_cache_store (cv_llm_t *self, const uint8_t *key, size_t key_size, const cv_llm
     memcpy (value, reply->finish_reason, reason + 1);
     memcpy (value + reason + 1, reply->content, content);
     /* Over the byte budget it is not stored, and the caller has its answer all the same. */
-    (void) cv_llm_cache_store (self->cache, key, key_size, value, size, s_now (self));
+    (void) cv_llm_cache_store (self->cache, key, key_size, value, size, s_cache_now (self));
     free (value);
 }
 
@@ -766,7 +789,7 @@ static bool
 s_cache_answer (cv_llm_t *self, const uint8_t *key, size_t key_size, cv_llm_reply_t *reply)
 {
     size_t size;
-    uint8_t *value = cv_llm_cache_lookup (self->cache, key, key_size, s_now (self), &size);
+    uint8_t *value = cv_llm_cache_lookup (self->cache, key, key_size, s_cache_now (self), &size);
     if (!value)
         return false;
     const char *reason = (const char *) value;

@@ -177,11 +177,16 @@ void cv_llm_stats (const cv_llm_t *self, cv_llm_stats_t *stats);
    makes more tokens than bytes) and max_tokens completion tokens. Saturates at UINT64_MAX. */
 uint64_t cv_llm_worst_cost (const cv_llm_t *self, const cv_llm_message_t *messages, size_t count);
 
-/* The clock for deadlines, the breaker and the cache's TTL: ms since the epoch. Default: the
-   system's real-time clock. Tests inject one to move the breaker's cool-down, or the cache's
-   entries past their TTL, without sleeping. */
+/* The clock for deadlines and the breaker: ms since the epoch, as a deadline is. Default: the
+   system's real-time clock. Tests inject one to move the breaker's cool-down without sleeping. */
 typedef uint64_t (cv_llm_clock_fn) (void *arg);
 void cv_llm_set_clock (cv_llm_t *self, cv_llm_clock_fn *clock, void *arg);
+
+/* The clock for the cache's TTL: ms on a clock that only goes forward, so that a step of the wall
+   clock (NTP, an operator) neither keeps answers past their TTL nor drops them all. Default: the
+   system's monotonic clock. Every client of one cache must use the same (the process's default,
+   or a test's, which moves entries past their TTL without sleeping). */
+void cv_llm_set_cache_clock (cv_llm_t *self, cv_llm_clock_fn *clock, void *arg);
 
 /* Seeds the backoff's jitter (default: from the time and the address), for repeatable tests. */
 void cv_llm_set_seed (cv_llm_t *self, uint64_t seed);

@@ -740,6 +740,7 @@ s_test_cache (s_test_t *test, s_client_t *client)
     s_connect (test, client);
     uint64_t now = s_now_ms ();
     cv_llm_set_clock (client->llm, s_manual_clock, &now);
+    cv_llm_set_cache_clock (client->llm, s_manual_clock, &now);
     cv_llm_reply_t *reply = &client->reply;
     cv_llm_stats_t stats;
 
@@ -857,6 +858,7 @@ s_test_cache_failures (s_test_t *test, s_client_t *client)
     s_connect (test, client);
     uint64_t now = s_now_ms ();
     cv_llm_set_clock (client->llm, s_manual_clock, &now);
+    cv_llm_set_cache_clock (client->llm, s_manual_clock, &now);
     cv_llm_reply_t *reply = &client->reply;
 
     /* Both models fail: nothing stored, the next call is sent. */
@@ -917,6 +919,7 @@ s_test_cache_failures (s_test_t *test, s_client_t *client)
     client->config.json_object = true;
     s_connect (test, client);
     cv_llm_set_clock (client->llm, s_manual_clock, &now);
+    cv_llm_set_cache_clock (client->llm, s_manual_clock, &now);
     fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "sure! here it is"});
     fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "{\"intent\": \"card_arrival\"}"});
     assert (s_ask_for (test, client, client->llm, s_messages, 2, CV_LLM_SCOPE_SHARED, now) == 0);
@@ -970,11 +973,13 @@ s_test_cache_shared (s_test_t *test, s_client_t *client)
     cv_llm_t *variants[VARIANTS];
     uint64_t now = s_now_ms ();
     cv_llm_set_clock (client->llm, s_manual_clock, &now);
+    cv_llm_set_cache_clock (client->llm, s_manual_clock, &now);
     for (int i = 0; i < VARIANTS; i++) {
         cv_error_t err;
         variants[i] = cv_llm_new (&configs[i], test->log, &err);
         assert (variants[i]);
         cv_llm_set_clock (variants[i], s_manual_clock, &now);
+        cv_llm_set_cache_clock (variants[i], s_manual_clock, &now);
     }
     assert (cv_llm_cache_count () == 4); /* the first client's, and TTL's, ACCOUNT's, ANSWER_BYTES' */
     cv_llm_reply_t *reply = &client->reply;
@@ -1015,6 +1020,7 @@ s_test_cache_shared (s_test_t *test, s_client_t *client)
     assert (cv_llm_cache_count () == 0);
     s_connect (test, client);
     cv_llm_set_clock (client->llm, s_manual_clock, &now);
+    cv_llm_set_cache_clock (client->llm, s_manual_clock, &now);
     assert (s_ask_for (test, client, client->llm, s_messages, 2, "carol", now) == 0);
     assert (!reply->cached && fake_llm_request_count (test->fake) == 1);
 
@@ -1029,6 +1035,31 @@ s_test_cache_shared (s_test_t *test, s_client_t *client)
     cv_llm_stats (client->llm, &stats);
     assert (stats.cache_hits == 0 && stats.cache_misses == 0);
     assert (!cv_llm_forget (client->llm, s_messages, 2, CV_LLM_SCOPE_SHARED));
+}
+
+/* The TTL runs on the cache's clock (the monotonic one's), not the wall clock: a step of the wall
+   clock, forwards or back, leaves a stored answer alone; the cache's clock passing the TTL ends
+   it. */
+static void
+s_test_cache_clock (s_test_t *test, s_client_t *client)
+{
+    client->config.cache_ttl_ms = 60000;
+    s_connect (test, client);
+    uint64_t wall = s_now_ms (), steady = 1000;
+    cv_llm_set_clock (client->llm, s_manual_clock, &wall);
+    cv_llm_set_cache_clock (client->llm, s_manual_clock, &steady);
+    cv_llm_reply_t *reply = &client->reply;
+    assert (s_ask_for (test, client, client->llm, s_messages, 2, CV_LLM_SCOPE_SHARED, wall) == 0);
+    assert (!reply->cached && fake_llm_request_count (test->fake) == 1);
+    wall += 3600000; /* the wall clock stepped an hour on */
+    assert (s_ask_for (test, client, client->llm, s_messages, 2, CV_LLM_SCOPE_SHARED, wall) == 0);
+    assert (reply->cached);
+    wall -= 2 * 3600000; /* and an hour back */
+    assert (s_ask_for (test, client, client->llm, s_messages, 2, CV_LLM_SCOPE_SHARED, wall) == 0);
+    assert (reply->cached && fake_llm_request_count (test->fake) == 1);
+    steady += 60000;
+    assert (s_ask_for (test, client, client->llm, s_messages, 2, CV_LLM_SCOPE_SHARED, wall) == 0);
+    assert (!reply->cached && fake_llm_request_count (test->fake) == 2);
 }
 
 /* An answer over the cache's byte budget is returned whole and not stored; one that fits is, however
@@ -1287,6 +1318,7 @@ llm_client_test (bool verbose)
     s_run (&test, s_test_cache_failures);
     s_run (&test, s_test_cache_shared);
     s_run (&test, s_test_cache_budget);
+    s_run (&test, s_test_cache_clock);
     s_run (&test, s_test_first_byte);
     s_run (&test, s_test_first_byte_start);
     assert (cv_llm_breakers_count () == 0); /* every client gave its breakers back */
