@@ -786,7 +786,7 @@ s_cacheable (const cv_llm_t *self, const cv_llm_reply_t *reply)
 
 /* Fills reply from the cache when it holds an answer under key: true, or false for a miss. */
 static bool
-s_cache_answer (cv_llm_t *self, const uint8_t *key, size_t key_size, cv_llm_reply_t *reply)
+s_cache_lookup_reply (cv_llm_t *self, const uint8_t *key, size_t key_size, cv_llm_reply_t *reply)
 {
     size_t size;
     uint8_t *value = cv_llm_cache_lookup (self->cache, key, key_size, s_cache_now (self), &size);
@@ -825,7 +825,7 @@ cv_llm_chat_for (cv_llm_t *self, const cv_llm_message_t *messages, size_t count,
     size_t key_size = 0;
     if (self->cache && s_scoped (cache_scope) && started < deadline_ms)
         key = s_cache_key (body, cache_scope, &key_size);
-    if (key && s_cache_answer (self, key, key_size, reply)) {
+    if (key && s_cache_lookup_reply (self, key, key_size, reply)) {
         /* Nothing was sent, so nothing was spent: no tokens, no cost, no attempt. */
         s_count (&self->cache_hits, 1);
         free (key);
@@ -881,9 +881,6 @@ cv_llm_chat (cv_llm_t *self, const cv_llm_message_t *messages, size_t count, uin
 {
     return cv_llm_chat_for (self, messages, count, NULL, deadline_ms, reply, err);
 }
-
-/* ---------------------------------------------------------------------------------------------
-   JSON answers */
 
 /* ---------------------------------------------------------------------------------------------
    Self-test: everything that needs no HTTP server. The behaviour against a server that answers,

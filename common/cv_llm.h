@@ -48,8 +48,11 @@
    label outside its list, a reply its guardrails refuse) drops it with cv_llm_forget. The cache is
    the process's (cv_llm_cache), shared by every client made for the same endpoint, API key (by its
    digest: another key is another account), cache settings and max_response_bytes, as the breakers
-   are; an answer over its byte budget is returned, not stored. cv_llm_chat is never cached: its
-   callers have not said whose data their messages hold.
+   are; an answer over its byte budget is returned, not stored. There is no single flight: identical
+   requests that miss at once, on several threads, are each sent (and paid for). At a temperature
+   above 0 the cache pins one sample of the model's answers for the TTL: leave it off where callers
+   want the variety. cv_llm_chat is never cached: its callers have not said whose data their
+   messages hold.
 
    Configuration (cv_llm_config.h) comes from the agent file's `llm:` section, then the LLM
    settings --llm-base-url and --llm-model (CONVEYOR_LLM_BASE_URL, CONVEYOR_LLM_MODEL):

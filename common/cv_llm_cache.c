@@ -67,14 +67,18 @@ cv_llm_cache_release (cv_llm_cache_t **cache_p)
     while (*link && *link != self)
         link = &(*link)->next;
     assert (*link); /* a cache this registry never gave out */
-    if (--self->holders == 0) {
+    bool last = --self->holders == 0;
+    if (last)
         *link = self->next;
+    pthread_mutex_unlock (&s_lock);
+    /* Unlinked, it is this thread's alone: freeing up to a million entries holds up no other
+       client's cv_llm_new or cv_llm_destroy. */
+    if (last) {
         cv_cache_destroy (&self->cache);
         pthread_mutex_destroy (&self->lock);
         free ((char *) self->settings.endpoint);
         free (self);
     }
-    pthread_mutex_unlock (&s_lock);
     *cache_p = NULL;
 }
 
