@@ -193,9 +193,9 @@ s_fallback_model (const responder_llm_t *self)
 }
 
 char *
-responder_llm_write (const responder_llm_t *self, cv_llm_t *llm, const json_t *context, const char *text,
-                     uint64_t deadline_ms, size_t max_bytes, cv_budget_t *budget, responder_llm_outcome_t *outcome,
-                     responder_steps_t *steps)
+responder_llm_write (const responder_llm_t *self, cv_llm_t *llm, const json_t *context, const char *user_id,
+                     const char *text, uint64_t deadline_ms, size_t max_bytes, cv_budget_t *budget,
+                     responder_llm_outcome_t *outcome, responder_steps_t *steps)
 {
     assert (self && llm && context && text && budget && outcome && steps);
     memset (outcome, 0, sizeof *outcome);
@@ -218,8 +218,8 @@ responder_llm_write (const responder_llm_t *self, cv_llm_t *llm, const json_t *c
     memset (&reply, 0, sizeof reply);
     cv_error_t err;
     outcome->asked = true;
-    int rc = cv_llm_chat (llm, messages, 3, until, &reply, &err);
-    free (facts);
+    /* The facts are the customer's: an answer from the cache is this customer's own, never another's. */
+    int rc = cv_llm_chat_for (llm, messages, 3, user_id, until, &reply, &err);
     (void) cv_budget_settle (budget, worst, reply.cost_micros);
     outcome->prompt_tokens = (uint64_t) reply.prompt_tokens;
     outcome->completion_tokens = (uint64_t) reply.completion_tokens;
@@ -227,9 +227,13 @@ responder_llm_write (const responder_llm_t *self, cv_llm_t *llm, const json_t *c
     char *clean = NULL;
     if (rc)
         snprintf (outcome->note, sizeof outcome->note, "the LLM failed: %s", err.message);
-    else if (!(clean = responder_guard_clean (reply.content, max_bytes, &err)))
+    else if (!(clean = responder_guard_clean (reply.content, max_bytes, &err))) {
         snprintf (outcome->note, sizeof outcome->note, "the LLM's reply was refused by the guardrails: %s",
                   err.message);
+        (void) cv_llm_forget (llm, messages, 3, user_id); /* not to be served again for the TTL */
+    }
+    outcome->cached = reply.cached;
+    free (facts);
     /* The rungs: the main model, and the fallback where it was tried; the error of a call that
        failed is the fallback's first when both were. */
     if (reply.main_failure[0])

@@ -66,16 +66,19 @@ typedef struct {
     uint64_t prompt_tokens; /* what the call spent */
     uint64_t completion_tokens;
     uint64_t cost_micros;
+    bool cached;    /* the answer came from the cache: nothing was sent */
     char note[256]; /* why there is no reply, for the log */
 } responder_llm_outcome_t;
 
-/* Asks llm to write the reply to text with context's facts, giving up at deadline_ms, paid from
-   budget. Returns the reply, cleaned by the guardrails and at most max_bytes, malloc'd; or NULL
-   with outcome->note saying why (over budget, the call failed, the guardrails refused it). The
-   rungs it tried are added to steps: the main model (LLM), and the fallback model
-   (LLM_FALLBACK) where it was asked, each with why it did not answer. */
-char *responder_llm_write (const responder_llm_t *self, cv_llm_t *llm, const json_t *context, const char *text,
-                           uint64_t deadline_ms, size_t max_bytes, cv_budget_t *budget,
+/* Asks llm to write the reply to user_id's text with context's facts, giving up at deadline_ms,
+   paid from budget; with the `llm:` section's answer cache (cache_ttl_ms), the same facts and text
+   within the TTL are answered from it for this user only, at no cost, and a cached answer the
+   guardrails refuse is dropped from it. Returns the reply, cleaned by the guardrails and at most max_bytes, malloc'd;
+   or NULL with outcome->note saying why (over budget, the call failed, the guardrails refused it). The rungs it tried
+   are added to steps: the main model (LLM), and the fallback model (LLM_FALLBACK) where it was asked, each with why it
+   did not answer. */
+char *responder_llm_write (const responder_llm_t *self, cv_llm_t *llm, const json_t *context, const char *user_id,
+                           const char *text, uint64_t deadline_ms, size_t max_bytes, cv_budget_t *budget,
                            responder_llm_outcome_t *outcome, responder_steps_t *steps);
 
 void responder_llm_test (bool verbose);

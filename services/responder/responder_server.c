@@ -105,8 +105,8 @@ s_llm_reply (responder_server_logic_t *self, const Conveyor__V1__RespondRequest 
     cv_budget_t budget;
     cv_budget_from_wire (&budget, envelope->budget);
     responder_llm_outcome_t outcome;
-    char *text = responder_llm_write (self->shared->llm, self->llm, context, request->text, envelope->deadline_ms,
-                                      CV_REPLY_MAX_BYTES, &budget, &outcome, steps);
+    char *text = responder_llm_write (self->shared->llm, self->llm, context, request->user_id, request->text,
+                                      envelope->deadline_ms, CV_REPLY_MAX_BYTES, &budget, &outcome, steps);
     Conveyor__V1__Reply *body = cv_envelope_set_reply (reply, arena);
     if (outcome.asked || outcome.over_budget) {
         body->spend = cv_envelope_spend_new (arena);

@@ -247,6 +247,52 @@ s_expect_acted (harness_t *harness)
     }
 }
 
+/* A responder with the demo agent and an LLM, the stand-in, with a fallback model and no retries;
+   llm_extra adds to its `llm:` section. */
+typedef struct {
+    fake_llm_t *fake;
+    char *text;
+    cv_config_t *agent;
+    cv_launcher_args_t args; /* the worker reads these two while it runs */
+    cv_worker_config_t config;
+    harness_t *harness;
+    zactor_t *worker;
+} s_llm_stack_t;
+
+static void
+s_llm_stack_start (s_llm_stack_t *stack, const char *llm_extra, cv_log_t *log)
+{
+    stack->fake = fake_llm_new (0, false);
+    assert (stack->fake);
+    setenv ("CONVEYOR_LLM_BASE_URL", fake_llm_base_url (stack->fake), 1);
+    setenv ("CONVEYOR_LLM_MODEL", "stand-in", 1);
+    char section[512];
+    snprintf (section, sizeof section,
+              "\nllm:\n  price_prompt_per_1k: 0.002\n  price_completion_per_1k: 0.004\n"
+              "  fallback_model: stand-in-big\n  max_retries: 0\n%s",
+              llm_extra);
+    stack->text = harness_agent_text (section);
+    cv_error_t err;
+    stack->agent = cv_config_parse ("bank-agent.yaml", stack->text, &err);
+    assert (stack->agent);
+    stack->args = (cv_launcher_args_t){.agent = stack->agent, .settings = NULL};
+    stack->config = cv_launcher_worker_config (&responder_server_spec, &stack->args, log);
+    stack->harness = harness_new ();
+    stack->worker = harness_start_worker (stack->harness, &stack->config);
+}
+
+static void
+s_llm_stack_stop (s_llm_stack_t *stack)
+{
+    zactor_destroy (&stack->worker);
+    harness_destroy (&stack->harness);
+    cv_config_destroy (&stack->agent);
+    free (stack->text);
+    fake_llm_destroy (&stack->fake);
+    unsetenv ("CONVEYOR_LLM_BASE_URL");
+    unsetenv ("CONVEYOR_LLM_MODEL");
+}
+
 /* The reply's rungs: what rung is i of reply, and why it was skipped ("" when it answered). */
 static void
 s_expect_step (const cv_envelope_t *reply, size_t i, Conveyor__V1__ReplyStep__Rung rung, const char *name,
@@ -385,19 +431,10 @@ s_flagged_input (harness_t *harness, fake_llm_t *fake)
 static void
 s_llm_scenarios (cv_log_t *log)
 {
-    fake_llm_t *fake = fake_llm_new (0, false);
-    assert (fake);
-    setenv ("CONVEYOR_LLM_BASE_URL", fake_llm_base_url (fake), 1);
-    setenv ("CONVEYOR_LLM_MODEL", "stand-in", 1);
-    cv_error_t err;
-    char *text = harness_agent_text ("\nllm:\n  price_prompt_per_1k: 0.002\n  price_completion_per_1k: 0.004\n"
-                                     "  fallback_model: stand-in-big\n  max_retries: 0\n");
-    cv_config_t *agent = cv_config_parse ("bank-agent.yaml", text, &err);
-    assert (agent);
-    cv_launcher_args_t args = {.agent = agent, .settings = NULL};
-    cv_worker_config_t config = cv_launcher_worker_config (&responder_server_spec, &args, log);
-    harness_t *harness = harness_new ();
-    zactor_t *worker = harness_start_worker (harness, &config);
+    s_llm_stack_t stack;
+    s_llm_stack_start (&stack, "", log);
+    fake_llm_t *fake = stack.fake;
+    harness_t *harness = stack.harness;
     char rows[512];
     snprintf (rows, sizeof rows,
               "{%s, \"kb_answers\": [{\"title\": \"Freezing a card\", \"snippet\": \"tap Cards, then Freeze\"}]}",
@@ -452,13 +489,50 @@ s_llm_scenarios (cv_log_t *log)
     s_flagged_input (harness, fake);
     s_ladder (harness, fake); /* last: it leaves the main model's breaker open */
 
-    zactor_destroy (&worker);
-    harness_destroy (&harness);
-    cv_config_destroy (&agent);
-    free (text);
-    fake_llm_destroy (&fake);
-    unsetenv ("CONVEYOR_LLM_BASE_URL");
-    unsetenv ("CONVEYOR_LLM_MODEL");
+    s_llm_stack_stop (&stack);
+}
+
+/* The answer cache (cache_ttl_ms): the same facts and text from the same customer within the TTL
+   are answered from it, with nothing sent or spent; another customer's are sent; an answer the
+   guardrails refused is not served again. */
+static void
+s_cache_scenarios (cv_log_t *log)
+{
+    s_llm_stack_t stack;
+    s_llm_stack_start (&stack, "  cache_ttl_ms: 60000\n", log);
+    char rows[512];
+    snprintf (rows, sizeof rows,
+              "{%s, \"kb_answers\": [{\"title\": \"Linking a card\", \"snippet\": \"tap Cards, then Link\"}]}",
+              s_profile);
+    cv_arena_t *arena = cv_arena_new ();
+    cv_envelope_t *request = s_request (arena, "card_linking", rows, "kb_answer", "answer", 5000);
+    fake_llm_push (stack.fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "Tap Cards, then Link."});
+    cv_envelope_t *reply = s_climb (stack.harness, request, "llm", 1);
+    assert (reply->reply->spend && reply->reply->spend->cost_micros > 0);
+    cv_envelope_destroy (&reply);
+    reply = s_climb (stack.harness, request, "llm", 1);
+    assert (streq (reply->reply->text, "Tap Cards, then Link.") && fake_llm_request_count (stack.fake) == 1);
+    assert (reply->reply->spend && reply->reply->spend->cost_micros == 0
+            && reply->reply->spend->completion_tokens == 0);
+    cv_envelope_destroy (&reply);
+
+    /* another customer, the same words and facts: sent, and answered for them */
+    request->respond_request->user_id = "cust-2";
+    fake_llm_push (stack.fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "Cards, then Link."});
+    reply = s_climb (stack.harness, request, "llm", 1);
+    assert (streq (reply->reply->text, "Cards, then Link.") && fake_llm_request_count (stack.fake) == 2);
+    cv_envelope_destroy (&reply);
+
+    /* an answer the guardrails refuse is dropped: the next identical request is sent again */
+    request->respond_request->text = "and my card number?";
+    fake_llm_push (stack.fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "It is 4417123456789012."});
+    reply = s_climb (stack.harness, request, "kb_answer", 2);
+    cv_envelope_destroy (&reply);
+    reply = s_climb (stack.harness, request, "llm", 1); /* the default answer, "ok" */
+    assert (fake_llm_request_count (stack.fake) == 4);
+    cv_envelope_destroy (&reply);
+    cv_arena_destroy (&arena);
+    s_llm_stack_stop (&stack);
 }
 
 int
@@ -586,6 +660,7 @@ main (void)
     cv_config_destroy (&broken);
 
     s_llm_scenarios (log);
+    s_cache_scenarios (log);
 
     cv_config_destroy (&agent);
     cv_log_destroy (&log);
