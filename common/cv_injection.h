@@ -2,10 +2,10 @@
    markers ("system:", "<|im_start|>", "[INST]"), a new persona ("you are now", "developer mode"),
    asking for the prompt itself. Each kind has a name; a text is flagged with the kinds it holds.
 
-   The patterns are PCRE2, caseless, on UTF-8 text whose runs of white space count as one; they
-   are written narrowly, so that a customer's ordinary message ("please ignore my previous
-   message") is not flagged: a flag is a reason to keep the text away from an LLM's writing, not
-   proof of an attack. Compiled once (cv_injection_new), matched from any thread. */
+   The patterns are PCRE2, caseless, on UTF-8 text whose runs of white space count as one; a text
+   too costly to scan for a kind counts as holding it. They are written narrowly, so that a customer's ordinary message
+   ("please ignore my previous message") is not flagged: a flag is a reason to keep the text away from an LLM's writing,
+   not proof of an attack. Compiled once (cv_injection_new), matched from any thread. */
 #ifndef CV_INJECTION_H
 #define CV_INJECTION_H
 

@@ -710,6 +710,7 @@ s_chat (cv_llm_t *self, const cv_llm_message_t *messages, size_t count, const ch
             cv_error_t main_err = *err;
             *err = attempt_err;
             cv_error_prefix (err, "model %s", route->label);
+            snprintf (reply->fallback_failure, sizeof reply->fallback_failure, "%s", err->message);
             size_t used = strlen (err->message);
             snprintf (err->message + used, sizeof err->message - used, "; %s", main_err.message);
         }

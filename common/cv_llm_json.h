@@ -46,6 +46,7 @@ typedef struct {
     bool fallback;               /* ...and it was the fallback model */
     bool fallback_tried;         /* the fallback model was asked (or skipped for its open breaker) */
     char main_failure[256];      /* why the main model did not answer; "" when it did */
+    char fallback_failure[256];  /* why the fallback did not, when it was asked and failed */
     bool cached;                 /* the answer came from the answer cache (cv_llm_chat_for): none was sent */
     unsigned attempts;           /* requests sent, both models, failed call included; 0 when cached */
     bool has_usage;              /* the answer's usage gave both token counts */

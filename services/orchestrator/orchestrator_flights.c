@@ -435,16 +435,12 @@ s_log_stop (const flight_t *flight)
                       orchestrator_request_attempts_used (request));
 }
 
-/* Keeps the reply's reserve from the request's deadline, as of now: the configured one, or half
-   the time left when that is less, so that the stages before the reply keep the other half. */
+/* Keeps the reply's reserve from the request's deadline, as of now (orchestrator_request.h). */
 static void
 s_keep_reply_reserve (const orchestrator_flights_t *self, orchestrator_request_t *request)
 {
-    uint64_t now = (uint64_t) zclock_time ();
-    uint64_t deadline = orchestrator_request_deadline (request);
-    uint64_t half_left = deadline > now ? (deadline - now) / 2 : 0;
-    uint64_t reserve = self->config.reply_reserve_ms > 0 ? (uint64_t) self->config.reply_reserve_ms : 0;
-    orchestrator_request_set_reply_reserve (request, (uint32_t) (reserve < half_left ? reserve : half_left));
+    (void) orchestrator_request_keep_reply_reserve (request, (uint32_t) self->config.reply_reserve_ms,
+                                                    (uint64_t) zclock_time ());
 }
 
 /* The one function that moves a request between phases. */
@@ -467,8 +463,8 @@ s_step (flight_t *flight, event_t event, const event_data_t *data)
                 s_log_stop (flight);
         } else if (orchestrator_request_accept (request, &reply, data->packed, data->size,
                                                 zclock_usecs () - flight->stage_started_us, data->attempts, &err)) {
-            if (orchestrator_request_failed_stage (request))
-                s_log_stop (flight);
+            if (stage != REQUEST_RESPOND && orchestrator_request_failed_stage (request))
+                s_log_stop (flight); /* its reply is next */
             else
                 flight->failure = err.code;
         } else {

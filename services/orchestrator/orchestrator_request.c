@@ -373,10 +373,12 @@ orchestrator_request_stop_for_stage_failure (orchestrator_request_t *self, const
     return 0;
 }
 
-void
-orchestrator_request_set_reply_reserve (orchestrator_request_t *self, uint32_t reserve_ms)
+uint32_t
+orchestrator_request_keep_reply_reserve (orchestrator_request_t *self, uint32_t configured_ms, uint64_t now_ms)
 {
-    self->reply_reserve_ms = reserve_ms;
+    uint64_t half_left = self->deadline_ms > now_ms ? (self->deadline_ms - now_ms) / 2 : 0;
+    self->reply_reserve_ms = (uint32_t) (configured_ms < half_left ? configured_ms : half_left);
+    return self->reply_reserve_ms;
 }
 
 uint32_t
@@ -566,8 +568,19 @@ orchestrator_request_checkpoint_count (const orchestrator_request_t *self)
 void
 orchestrator_request_fail (orchestrator_request_t *self, const char *message)
 {
+    char *error;
+    if (self->stopped == CONVEYOR__V1__RESPOND_REQUEST__STOP__STAGE_FAILED) {
+        /* The reply to a stage's failure failed too: the request fails with both causes, and
+           is no longer stopped, as it reads back from its checkpoints and its row. */
+        size_t size = strlen (message) + strlen (self->error) + 64;
+        error = cv_malloc (size);
+        snprintf (error, size, "%s (after stage %s failed: %s)", message, s_stage_names[self->failed_stage],
+                  self->error);
+        self->stopped = CONVEYOR__V1__RESPOND_REQUEST__STOP__STOP_UNSPECIFIED;
+    } else
+        error = cv_strdup (message);
     free (self->error);
-    self->error = cv_strdup (message);
+    self->error = error;
     self->state = REQUEST_FAILED;
 }
 
@@ -1345,6 +1358,20 @@ s_test_limits (void)
     assert (s_equal (orchestrator_request_failed_stage (request), "gather"));
     assert (orchestrator_request_stop_for_stage_failure (request, late.message) == -1); /* once */
     orchestrator_request_destroy (&request);
+    /* the reply to a stage's failure fails too: the request fails with both causes, not stopped */
+    request = s_limited (false, 0, 3);
+    assert (s_run_stage (request, &once, &err) == 0);
+    assert (orchestrator_request_stage_failed (request, 2, &late) == 0);
+    cv_error_t no_reply;
+    cv_error_set (&no_reply, CV_ERR_DEADLINE_EXCEEDED, NULL, "responder: deadline passed after 1 attempt(s)");
+    assert (orchestrator_request_stage_failed (request, 1, &no_reply) == -1);
+    assert (orchestrator_request_state (request) == REQUEST_FAILED && !orchestrator_request_failed_stage (request));
+    assert (!orchestrator_request_stopped (request));
+    assert (s_equal (orchestrator_request_error (request),
+                     "responder: deadline passed after 1 attempt(s) (after stage "
+                     "gather failed: gatherer: deadline passed after 2 attempt(s))"));
+    orchestrator_request_destroy (&request);
+
     /* the reply's own failure has nothing left to answer with: the request fails */
     request = s_limited (false, 0, 0);
     for (int stage = 0; stage <= REQUEST_EXECUTE; stage++)
@@ -1355,8 +1382,15 @@ s_test_limits (void)
 
     /* the stages before the reply have the deadline less the reply's reserve; the reply all of it */
     request = s_limited (false, 0, 0);
-    orchestrator_request_set_deadline (request, 4102444800000ULL);
-    orchestrator_request_set_reply_reserve (request, 700);
+    uint64_t deadline_ms = 4102444800000ULL;
+    orchestrator_request_set_deadline (request, deadline_ms);
+    /* the configured reserve, or half the time left when that is less, or none past the deadline */
+    assert (orchestrator_request_keep_reply_reserve (request, 700, deadline_ms - 3000) == 700);
+    assert (orchestrator_request_keep_reply_reserve (request, 700, deadline_ms - 1000) == 500);
+    assert (orchestrator_request_keep_reply_reserve (request, 700, deadline_ms) == 0);
+    assert (orchestrator_request_keep_reply_reserve (request, 700, deadline_ms + 5) == 0);
+    assert (orchestrator_request_keep_reply_reserve (request, 0, deadline_ms - 3000) == 0);
+    assert (orchestrator_request_keep_reply_reserve (request, 700, deadline_ms - 3000) == 700);
     arena = cv_arena_new ();
     assert (orchestrator_request_stage_envelope (request, arena)->deadline_ms == 4102444800000ULL - 700);
     for (int stage = 0; stage <= REQUEST_EXECUTE; stage++)

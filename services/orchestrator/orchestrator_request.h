@@ -31,7 +31,7 @@
    an answer that breaks the schema — stops the request too (STAGE_FAILED, with the stage's name
    and the error): the reply says honestly that the look-up, the decision or the action could not
    be completed, and what happens next. Those stages are sent with the request's deadline less the
-   reply's reserve (orchestrator_request_set_reply_reserve), so the reply has time left. A stopped
+   reply's reserve (orchestrator_request_keep_reply_reserve), so the reply has time left. A stopped
    request ends DONE with the status word "over_budget", "out_of_attempts" or "stage_failed".
 
    What a request spent is the sum of its stages' results (orchestrator_request_spend), so a
@@ -98,8 +98,9 @@ const char *orchestrator_request_stage_name (orchestrator_state_t state);
 /* The worker service a state's stage goes to: "intent", "gatherer", "decision", "executor",
    "responder"; NULL for DONE/FAILED. */
 const char *orchestrator_request_service (orchestrator_state_t state);
-/* The status word of the API: "running", "done", "failed", "pending_approval", "over_budget",
-   "out_of_attempts". */
+/* The status word of the API: "running", "failed", or for a finished request, in this order of
+   precedence: why it stopped ("over_budget", "out_of_attempts", "stage_failed"), then
+   "pending_approval", then "escalated" (its reply was the hand-off), else "done". */
 const char *orchestrator_request_status (const orchestrator_request_t *self);
 
 /* A request's limits (see above). */
@@ -157,10 +158,13 @@ const char *orchestrator_request_failed_stage (const orchestrator_request_t *sel
    stopped, and nothing changes. */
 int orchestrator_request_stop_for_stage_failure (orchestrator_request_t *self, const char *message);
 
-/* The time kept from the deadline for the reply (0 by default): the stages before it are sent
-   with the deadline less reserve_ms, so that when one fails at its deadline, there is still time
-   to answer that it did. */
-void orchestrator_request_set_reply_reserve (orchestrator_request_t *self, uint32_t reserve_ms);
+/* Keeps time from the deadline for the reply (none by default): the stages before it are sent
+   with the deadline less the reserve, so that when one fails at its deadline, there is still time
+   to answer that it did. The reserve is configured_ms, or half the time left at now_ms when that
+   is less (none once the deadline is past), so that the stages keep the other half. Call it again
+   whenever the deadline is set anew (a resumed request). Returns the reserve kept. */
+uint32_t orchestrator_request_keep_reply_reserve (orchestrator_request_t *self, uint32_t configured_ms,
+                                                  uint64_t now_ms);
 
 /* The envelope for the current stage, in arena; NULL when finished. */
 cv_envelope_t *orchestrator_request_stage_envelope (orchestrator_request_t *self, cv_arena_t *arena);
@@ -189,7 +193,8 @@ bool orchestrator_request_awaiting_approval (const orchestrator_request_t *self)
 void orchestrator_request_note_follow_up (orchestrator_request_t *self, const char *follow_up_id,
                                           orchestrator_approval_t approval, const char *approver, const char *at);
 
-/* Ends the request as FAILED with message. */
+/* Ends the request as FAILED with message. A request stopped because a stage failed (its reply
+   failing now) is no longer stopped, and its error holds both causes: message, then the stage's. */
 void orchestrator_request_fail (orchestrator_request_t *self, const char *message);
 const char *orchestrator_request_error (const orchestrator_request_t *self);
 

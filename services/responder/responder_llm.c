@@ -234,8 +234,7 @@ responder_llm_write (const responder_llm_t *self, cv_llm_t *llm, const json_t *c
     }
     outcome->cached = reply.cached;
     free (facts);
-    /* The rungs: the main model, and the fallback where it was tried; the error of a call that
-       failed is the fallback's first when both were. */
+    /* The rungs: the main model, and the fallback where it was tried, each with its own error. */
     if (reply.main_failure[0])
         responder_steps_add (steps, CONVEYOR__V1__REPLY_STEP__RUNG__LLM, self->llm.model, reply.main_failure);
     if (!rc || !reply.main_failure[0] || reply.fallback_tried)
@@ -243,9 +242,10 @@ responder_llm_write (const responder_llm_t *self, cv_llm_t *llm, const json_t *c
                              reply.fallback_tried ? CONVEYOR__V1__REPLY_STEP__RUNG__LLM_FALLBACK
                                                   : CONVEYOR__V1__REPLY_STEP__RUNG__LLM,
                              reply.fallback_tried ? s_fallback_model (self) : self->llm.model,
-                             clean ? NULL
-                             : rc  ? err.message
-                                   : outcome->note);
+                             clean                             ? NULL
+                             : rc && reply.fallback_failure[0] ? reply.fallback_failure
+                             : rc                              ? err.message
+                                                               : outcome->note);
     cv_llm_reply_reset (&reply);
     return clean;
 }

@@ -256,6 +256,27 @@ const cv_launcher_spec_t responder_server_spec = {
 #define CONVEYOR_SOURCE_DIR "."
 #endif
 
+/* The injection phrasings are narrow: not one of Banking77's training questions, a customer's
+   ordinary words, is flagged (the README says so). */
+static void
+s_test_ordinary_texts (const cv_injection_t *injection)
+{
+    FILE *file = fopen (CONVEYOR_SOURCE_DIR "/data/banking77/train.csv", "r");
+    assert (file);
+    char line[4096];
+    size_t lines = 0, flagged = 0;
+    while (fgets (line, sizeof line, file)) {
+        const char *kinds[CV_INJECTION_KINDS];
+        lines++;
+        if (cv_injection_scan (injection, line, kinds)) {
+            fprintf (stderr, "responder_server: flagged as %s: %s", kinds[0], line);
+            flagged++;
+        }
+    }
+    fclose (file);
+    assert (lines > 10000 && flagged == 0);
+}
+
 void
 responder_server_test (bool verbose)
 {
@@ -269,6 +290,7 @@ responder_server_test (bool verbose)
     cv_config_destroy (&agent); /* the templates are copies */
     void *logic = responder_server_logic_new (shared, log, &err);
     assert (logic && ((responder_server_logic_t *) logic)->shared == shared);
+    s_test_ordinary_texts (((responder_server_logic_t *) logic)->shared->injection);
 
     cv_arena_t *arena = cv_arena_new ();
     assert (responder_server_check (logic, arena, &err) == 0);

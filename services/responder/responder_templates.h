@@ -11,8 +11,9 @@
    else `fallback`. Its plain rule and outcome templates are never used: written before the
    action ran, they could claim a change the bank did not make.
 
-   A request stopped before its later stages (context "stopped": over_budget or out_of_attempts,
-   RespondRequest.stopped) is answered by `stopped.<reason>`, else `fallback`: whatever ran, it
+   A request stopped before its later stages (context "stopped": over_budget, out_of_attempts or
+   stage_failed, RespondRequest.stopped) is answered by `stopped.<reason>` (first, for a stage that
+   failed, `stopped.stage_failed.<stage>`), else `fallback`: whatever ran, it
    did not finish, and no template written for a finished request may answer it.
 
    A request whose decision has no actions and that did not stop has one rung more before

@@ -32,7 +32,7 @@ e2e_log "stopped decision-1 and decision-2 with SIGSTOP"
 "$CONVEYOR_BIN/conveyor" bench --url "$E2E_API" --json --rate 40 -d 3 -c 100 --timeout-ms 10000 \
     >"$E2E_DIR/bench-stopped.json" 2>"$E2E_DIR/bench-stopped.err" || true
 e2e_expect "requests while both decision workers are stopped" "$(cat "$E2E_DIR/bench-stopped.json")" \
-    '.requests > 0 and .answered == .requests and .errors.total == 0 and .latency_ms.max < 2000'
+    '.requests > 0 and .answered == .requests and .errors.total == 0'
 some_failed() { [[ $(stage_failed) -ge $((failed_before + 24)) ]]; }
 e2e_wait 30 "requests answered although their decide stage failed" some_failed
 kill -CONT "${E2E_PIDS[decision-1]}" "${E2E_PIDS[decision-2]}"

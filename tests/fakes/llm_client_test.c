@@ -342,6 +342,8 @@ s_test_fallback (s_test_t *test, s_client_t *client)
     assert (client->err.code == CV_ERR_UNAVAILABLE && strstr (client->err.message, "model big")
             && strstr (client->err.message, "model small"));
     assert (client->reply.fallback_tried && strstr (client->reply.main_failure, "model small: "));
+    assert (strncmp (client->reply.fallback_failure, "model big: ", 11) == 0
+            && !strstr (client->reply.fallback_failure, "model small"));
 
     /* A refused key: no model will do better, so no fallback. */
     fake_llm_reset (test->fake);

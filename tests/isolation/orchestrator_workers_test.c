@@ -80,6 +80,29 @@ s_test_worker_garbage (const otest_run_t *run)
     assert (otest_fake_count (decision, id) == 1);
     otest_http_destroy (&call);
 
+    /* an Error from the gatherer, then from the responder: nothing can answer, the request fails
+       with both causes, and reads back as it answered */
+    otest_fake_script (gatherer, 1, ANSWER_ERROR);
+    otest_fake_script (responder, 1, ANSWER_ERROR);
+    call = otest_post (test, "cust-7", "Where is my card?", NULL);
+    otest_http_expect (call, 502);
+    id = otest_request_id (call);
+    otest_expect_streq ("status", otest_text_at (call->document, "status"), "failed");
+    otest_expect_contains ("error.message", otest_text_at (call->document, "error.message"),
+                           "responder worker: the fake responder refuses this request (after stage gather failed: "
+                           "gatherer worker: the fake gatherer refuses this request)");
+    assert (!otest_text_at (call->document, "failed_stage") && !otest_text_at (call->document, "stopped"));
+    otest_expect_db_status (test, id, "failed");
+    char path[96];
+    snprintf (path, sizeof path, "/v1/requests/%s", id);
+    otest_call_t *read_back = otest_http (test, "GET", path, NULL);
+    otest_http_expect (read_back, 200);
+    otest_expect_streq ("read back", otest_text_at (read_back->document, "error.message"),
+                        otest_text_at (call->document, "error.message"));
+    assert (!otest_text_at (read_back->document, "failed_stage"));
+    otest_http_destroy (&read_back);
+    otest_http_destroy (&call);
+
     /* the wrong body from the executor: the stage fails, its action is left as recorded and the
        document cannot say whether it was performed */
     otest_fake_t *executor = otest_fake (test, OTEST_EXECUTOR);

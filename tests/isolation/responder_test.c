@@ -376,7 +376,8 @@ s_ladder (harness_t *harness, fake_llm_t *fake)
     fake_llm_set_default (fake, &(fake_llm_step_t){.mode = FAKE_LLM_STATUS, .status = 502});
     reply = s_climb (harness, request, "kb_answer", 3);
     s_expect_step (reply, 0, LLM, "stand-in", "HTTP 502");
-    s_expect_step (reply, 1, FALLBACK, "stand-in-big", "HTTP 502");
+    s_expect_step (reply, 1, FALLBACK, "stand-in-big", "model stand-in-big: HTTP 502");
+    assert (!strstr (reply->reply->steps[1]->skipped, "model stand-in:")); /* its own error only */
     cv_envelope_destroy (&reply);
     cv_arena_destroy (&arena);
 
