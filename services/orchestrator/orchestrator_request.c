@@ -410,7 +410,9 @@ orchestrator_request_stage_failed (orchestrator_request_t *self, uint32_t attemp
     self->lost_attempts += attempts;
     bool out_of_attempts = err->code == CV_ERR_UNAVAILABLE && self->limits.max_attempts
                            && orchestrator_request_attempts_used (self) >= self->limits.max_attempts;
-    if (out_of_attempts && self->state < REQUEST_RESPOND && !self->stopped) {
+    /* The executor had the actions, so whether they were performed is not known: that is a failed
+       stage's reply, whatever used up the attempts. */
+    if (out_of_attempts && self->state < REQUEST_EXECUTE && !self->stopped) {
         s_stop (self, CONVEYOR__V1__RESPOND_REQUEST__STOP__OUT_OF_ATTEMPTS);
         return 0;
     }
@@ -915,6 +917,9 @@ orchestrator_request_to_json (const orchestrator_request_t *self, bool with_chec
         json_t *decision = json_object_get (context, "decision");
         if (decision) {
             s_note_actions (self, json_object_get (decision, "actions"));
+            if (self->stopped == CONVEYOR__V1__RESPOND_REQUEST__STOP__STAGE_FAILED
+                && self->failed_stage == REQUEST_EXECUTE && json_object_get (decision, "actions_status"))
+                json_object_set_new (decision, "actions_status", json_string ("unknown"));
             json_object_set (document, "decision", decision);
         }
         json_decref (context);
@@ -1358,6 +1363,25 @@ s_test_limits (void)
     assert (s_equal (orchestrator_request_failed_stage (request), "gather"));
     assert (orchestrator_request_stop_for_stage_failure (request, late.message) == -1); /* once */
     orchestrator_request_destroy (&request);
+    /* the executor's workers failing until the request's last attempt: the actions were sent, so
+       the stage failed and whether they were performed is unknown, not "out of attempts" */
+    s_script_t acting_once = {.with_action = true, .result_id = "a-1", .results = 1};
+    request = s_limited (false, 0, 5);
+    for (int stage = 0; stage <= REQUEST_DECIDE; stage++)
+        assert (s_run_stage (request, &acting_once, &err) == 0);
+    assert (orchestrator_request_state (request) == REQUEST_EXECUTE);
+    assert (orchestrator_request_stage_failed (request, 2, &gave_up) == 0);
+    assert (s_equal (orchestrator_request_failed_stage (request), "execute"));
+    assert (s_run_stage (request, &acting_once, &err) == 0
+            && s_equal (orchestrator_request_status (request), "stage_failed"));
+    document = orchestrator_request_to_json (request, false);
+    assert (s_equal (json_string_value (s_field (document, "decision", "actions_status")), "unknown"));
+    assert (s_equal (
+        json_string_value (json_object_get (json_array_get (s_field (document, "decision", "actions"), 0), "status")),
+        "unknown"));
+    json_decref (document);
+    orchestrator_request_destroy (&request);
+
     /* the reply to a stage's failure fails too: the request fails with both causes, not stopped */
     request = s_limited (false, 0, 3);
     assert (s_run_stage (request, &once, &err) == 0);

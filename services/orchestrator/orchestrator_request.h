@@ -137,8 +137,9 @@ Conveyor__V1__RespondRequest__Stop orchestrator_request_stopped (const orchestra
 
 /* The current stage's job failed for good after attempts attempts (err from the broker). Before
    RESPOND the request stops and 0 is returned: its reply is next — OUT_OF_ATTEMPTS when that used
-   up the request's attempts (err UNAVAILABLE: its workers failed until the last), STAGE_FAILED
-   otherwise. For RESPOND it is FAILED with err's message and -1 is returned. */
+   up the request's attempts (err UNAVAILABLE: its workers failed until the last) before EXECUTE,
+   STAGE_FAILED otherwise (always for EXECUTE, whose actions may or may not have been performed). For RESPOND it is
+   FAILED with err's message and -1 is returned. */
 int orchestrator_request_stage_failed (orchestrator_request_t *self, uint32_t attempts, const cv_error_t *err);
 /* The attempts of the stage that failed for good (orchestrator_request_stage_failed), which left
    no checkpoint: the request's last write records them, and a request read back notes them. */
