@@ -18,6 +18,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <czmq.h>
+
 #include "cv_config.h"
 #include "cv_histogram.h"
 #include "cv_llm.h"
@@ -30,14 +32,6 @@ s_now_ns (void)
     struct timespec now;
     clock_gettime (CLOCK_MONOTONIC, &now);
     return (int64_t) now.tv_sec * 1000000000 + now.tv_nsec;
-}
-
-static uint64_t
-s_wall_ms (void)
-{
-    struct timespec now;
-    clock_gettime (CLOCK_REALTIME, &now);
-    return (uint64_t) now.tv_sec * 1000 + (uint64_t) now.tv_nsec / 1000000;
 }
 
 /* One line: the histogram's percentiles, in µs, less offset_ns from each. */
@@ -123,7 +117,7 @@ s_calls (const char *what, fake_llm_t *fake, cv_llm_t *llm, const fake_llm_step_
     for (size_t i = 0; i < calls; i++) {
         cv_error_t err;
         int64_t started = s_now_ns ();
-        int rc = cv_llm_chat_for (llm, s_messages, 3, scope, s_wall_ms () + 10000, &reply, &err);
+        int rc = cv_llm_chat_for (llm, s_messages, 3, scope, (uint64_t) zclock_time () + 10000, &reply, &err);
         cv_histogram_record (ns, s_now_ns () - started);
         if (rc) {
             fprintf (stderr, "bench-responder: %s\n", err.message);

@@ -98,17 +98,18 @@ size_t
 cv_injection_scan (const cv_injection_t *self, const char *text, const char *out[CV_INJECTION_KINDS])
 {
     assert (self && text && out);
-    size_t count = 0;
+    size_t count = 0, size = strlen (text);
+    /* Whether a kind matches is all that is asked: one pair of offsets does for every pattern. */
+    pcre2_match_data *match = pcre2_match_data_create (1, NULL);
     for (size_t i = 0; i < CV_INJECTION_KINDS; i++) {
         /* A text that cannot be scanned (past the match's limits, out of memory) counts as
            holding the kind: a crafted text must not slip through by being costly to match. */
-        pcre2_match_data *match = pcre2_match_data_create_from_pattern (self->codes[i], NULL);
-        int rc = match ? pcre2_match (self->codes[i], (PCRE2_SPTR) text, strlen (text), 0, 0, match, self->context)
+        int rc = match ? pcre2_match (self->codes[i], (PCRE2_SPTR) text, size, 0, 0, match, self->context)
                        : PCRE2_ERROR_NOMEMORY;
         if (rc != PCRE2_ERROR_NOMATCH)
             out[count++] = s_kinds[i].name;
-        pcre2_match_data_free (match);
     }
+    pcre2_match_data_free (match);
     return count;
 }
 

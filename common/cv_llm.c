@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <czmq.h>
 
 #include "cv_alloc.h"
 #include "cv_budget.h"
@@ -90,23 +91,13 @@ struct _cv_llm_t {
 static uint64_t
 s_system_clock (void *arg)
 {
-    struct timespec now;
-    clock_gettime (CLOCK_REALTIME, &now);
-    return (uint64_t) now.tv_sec * 1000 + (uint64_t) now.tv_nsec / 1000000;
-}
-
-static uint64_t
-s_monotonic_ms (void)
-{
-    struct timespec now;
-    clock_gettime (CLOCK_MONOTONIC, &now);
-    return (uint64_t) now.tv_sec * 1000 + (uint64_t) now.tv_nsec / 1000000;
+    return (uint64_t) zclock_time ();
 }
 
 static uint64_t
 s_monotonic_clock (void *arg)
 {
-    return s_monotonic_ms ();
+    return (uint64_t) zclock_mono ();
 }
 
 static uint64_t
@@ -140,7 +131,7 @@ static int
 s_on_prereq (void *arg, char *primary_ip, char *local_ip, int primary_port, int local_port)
 {
     cv_llm_t *self = arg;
-    self->sent_at_ms = s_monotonic_ms ();
+    self->sent_at_ms = (uint64_t) zclock_mono ();
     self->request_sent = true;
     return CURL_PREREQFUNC_OK;
 }
@@ -503,7 +494,7 @@ s_perform (cv_llm_t *self, long first_byte_ms, bool *first_byte_late)
             break;
         int wait_ms = 1000;
         if (first_byte_ms > 0 && self->request_sent && !self->status_seen) {
-            uint64_t now = s_monotonic_ms ();
+            uint64_t now = (uint64_t) zclock_mono ();
             uint64_t waited = now > self->sent_at_ms ? now - self->sent_at_ms : 0;
             if (waited >= (uint64_t) first_byte_ms) {
                 *first_byte_late = true; /* taking the handle out below drops the connection */

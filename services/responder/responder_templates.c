@@ -208,6 +208,10 @@ responder_templates_render (const responder_templates_t *self, const json_t *con
        the plain rule and outcome templates could claim a change the bank did not make. */
     char rungs[4][S_RUNG_MAX];
     const char *rung_kinds[4];
+    /* the ladder's rung each is, as the reply records it: a template for the request, but for two */
+    Conveyor__V1__ReplyStep__Rung rung_steps[4] = {
+        CONVEYOR__V1__REPLY_STEP__RUNG__TEMPLATE, CONVEYOR__V1__REPLY_STEP__RUNG__TEMPLATE,
+        CONVEYOR__V1__REPLY_STEP__RUNG__TEMPLATE, CONVEYOR__V1__REPLY_STEP__RUNG__TEMPLATE};
     size_t rung_count = 0;
     if (stopped) {
         /* the request did not finish: no template written for a finished one may answer it; one
@@ -240,10 +244,12 @@ responder_templates_render (const responder_templates_t *self, const json_t *con
         }
         if (intent) {
             snprintf (rungs[rung_count], S_RUNG_MAX, RESPONDER_STATIC_PREFIX "%s", intent);
+            rung_steps[rung_count] = CONVEYOR__V1__REPLY_STEP__RUNG__STATIC;
             rung_kinds[rung_count++] = "static";
         }
     }
     snprintf (rungs[rung_count], S_RUNG_MAX, "%s", RESPONDER_FALLBACK);
+    rung_steps[rung_count] = CONVEYOR__V1__REPLY_STEP__RUNG__HANDOFF;
     rung_kinds[rung_count++] = "fallback";
     assert (rung_count <= sizeof rungs / sizeof *rungs);
 
@@ -273,12 +279,8 @@ responder_templates_render (const responder_templates_t *self, const json_t *con
                 free (raw);
             }
         }
-        Conveyor__V1__ReplyStep__Rung step_rung =
-            strcmp (rung_kinds[rung], "fallback") == 0 ? CONVEYOR__V1__REPLY_STEP__RUNG__HANDOFF
-            : strcmp (rung_kinds[rung], "static") == 0 ? CONVEYOR__V1__REPLY_STEP__RUNG__STATIC
-                                                       : CONVEYOR__V1__REPLY_STEP__RUNG__TEMPLATE;
         if (steps && index >= 0) /* a template that is not there is no rung tried */
-            responder_steps_add (steps, step_rung, name, clean ? NULL : err.message);
+            responder_steps_add (steps, rung_steps[rung], name, clean ? NULL : err.message);
         if (clean) {
             *used = self->names[index];
             if (cv_log_verbose (log))
