@@ -319,6 +319,33 @@ s_check_customer_text (const char *user_id, const char *text, const char *body, 
     return s_check_text (text, path, CV_TEXT_MAX_BYTES, true, err);
 }
 
+/* A request's earlier turns: at most CV_CONTEXT_TURNS_MAX, each a known role with content, all together
+   at most CV_CONTEXT_MAX_BYTES. */
+static int
+s_check_context (Conveyor__V1__Turn *const *turns, size_t count, const char *field, cv_error_t *err)
+{
+    if (count > CV_CONTEXT_TURNS_MAX)
+        return cv_error_set (err, CV_ERR_INVALID, field, "%s has %zu turns, over the limit of %d", field, count,
+                             CV_CONTEXT_TURNS_MAX);
+    size_t bytes = 0;
+    char path[64];
+    for (size_t i = 0; i < count; i++) {
+        if (turns[i]->role != CONVEYOR__V1__TURN__ROLE__USER && turns[i]->role != CONVEYOR__V1__TURN__ROLE__ASSISTANT) {
+            snprintf (path, sizeof path, "%s[%zu].role", field, i);
+            return cv_error_set (err, CV_ERR_INVALID, path, "%s %d is not user or assistant", path,
+                                 (int) turns[i]->role);
+        }
+        snprintf (path, sizeof path, "%s[%zu].content", field, i);
+        if (s_check_text (turns[i]->content, path, CV_REPLY_MAX_BYTES, true, err))
+            return -1;
+        bytes += strlen (turns[i]->content);
+    }
+    if (bytes > CV_CONTEXT_MAX_BYTES)
+        return cv_error_set (err, CV_ERR_INVALID, field, "%s is %zu bytes, over the limit of %d", field, bytes,
+                             CV_CONTEXT_MAX_BYTES);
+    return 0;
+}
+
 static bool
 s_is_request (cv_body_t body_case)
 {
@@ -407,6 +434,7 @@ s_check_body (const cv_envelope_t *self, cv_error_t *err)
         /* a stopped request has the results of the stages that ran, and only those */
         bool stopped = body->stopped != CONVEYOR__V1__RESPOND_REQUEST__STOP__STOP_UNSPECIFIED;
         if (s_check_customer_text (body->user_id, body->text, "respond_request", err)
+            || s_check_context (body->context, body->n_context, "respond_request.context", err)
             || ((!stopped || body->intent) && s_check_intent (body->intent, "respond_request.intent", err))
             || ((!stopped || body->evidence) && s_check_evidence (body->evidence, "respond_request.evidence", err))
             || ((!stopped || body->decision) && s_check_decision (body->decision, "respond_request.decision", err)))
@@ -570,6 +598,7 @@ S_PART_NEW (Conveyor__V1__Decision, decision)
 S_PART_NEW (Conveyor__V1__Action, action)
 S_PART_NEW (Conveyor__V1__ActionResult, action_result)
 S_PART_NEW (Conveyor__V1__ReplyStep, reply_step)
+S_PART_NEW (Conveyor__V1__Turn, turn)
 
 void
 cv_envelope_set_error (cv_envelope_t *self, cv_arena_t *arena, const cv_error_t *err)
@@ -795,6 +824,38 @@ s_test_execute (cv_arena_t *arena, const char *trace, uint64_t now)
     cv_assert_that (cv_envelope_validate (respond, responds, now, &err) == 0, "pending: %s", err.message);
     result->outcome = CONVEYOR__V1__ACTION_RESULT__OUTCOME__REJECTED;
     cv_assert_that (cv_envelope_validate (respond, responds, now, &err) == 0, "rejected: %s", err.message);
+    /* ...with the conversation before it: known roles, each turn's content and all of it bounded */
+    Conveyor__V1__Turn *turns[CV_CONTEXT_TURNS_MAX + 1];
+    static char long_turn[CV_REPLY_MAX_BYTES + 2];
+    memset (long_turn, 'a', sizeof long_turn - 1);
+    for (size_t i = 0; i < CV_CONTEXT_TURNS_MAX + 1; i++) {
+        turns[i] = cv_envelope_turn_new (arena);
+        turns[i]->role = i % 2 ? CONVEYOR__V1__TURN__ROLE__ASSISTANT : CONVEYOR__V1__TURN__ROLE__USER;
+        turns[i]->content = "My card has not come.";
+    }
+    body->context = turns;
+    body->n_context = CV_CONTEXT_TURNS_MAX;
+    cv_assert_that (cv_envelope_validate (respond, responds, now, &err) == 0, "context: %s", err.message);
+    body->n_context = CV_CONTEXT_TURNS_MAX + 1;
+    s_expect_invalid (respond, responds, now, CV_ERR_INVALID, "respond_request.context");
+    body->n_context = 2;
+    turns[1]->role = CONVEYOR__V1__TURN__ROLE__ROLE_UNSPECIFIED;
+    s_expect_invalid (respond, responds, now, CV_ERR_INVALID, "respond_request.context[1].role");
+    turns[1]->role = CONVEYOR__V1__TURN__ROLE__ASSISTANT;
+    turns[1]->content = "";
+    s_expect_invalid (respond, responds, now, CV_ERR_INVALID, "respond_request.context[1].content");
+    turns[1]->content = long_turn; /* one byte over a turn's limit */
+    s_expect_invalid (respond, responds, now, CV_ERR_INVALID, "respond_request.context[1].content");
+    turns[1]->content = "\xff\xfe";
+    s_expect_invalid (respond, responds, now, CV_ERR_INVALID, "respond_request.context[1].content");
+    long_turn[CV_REPLY_MAX_BYTES] = '\0'; /* a turn at its limit, but three over the whole's */
+    turns[0]->content = turns[1]->content = long_turn;
+    turns[2]->content = long_turn;
+    body->n_context = 3;
+    s_expect_invalid (respond, responds, now, CV_ERR_INVALID, "respond_request.context");
+    body->n_context = 2;
+    cv_assert_that (cv_envelope_validate (respond, responds, now, &err) == 0, "two long turns: %s", err.message);
+    body->n_context = 0;
     result->outcome = (Conveyor__V1__ActionResult__Outcome) 6;
     s_expect_invalid (respond, responds, now, CV_ERR_INVALID, "respond_request.action_results[0].outcome");
     result->outcome = CONVEYOR__V1__ACTION_RESULT__OUTCOME__OUTCOME_UNSPECIFIED;

@@ -28,6 +28,8 @@
 #define CV_REPLY_STEPS_MAX 10      /* the rungs of a reply's ladder it records */
 #define CV_INPUT_FLAGS_MAX 8       /* the kinds of injection phrasing a reply notes */
 #define CV_STEP_NAME_MAX_BYTES 128 /* a reply step's name: a model's or a template's */
+#define CV_CONTEXT_TURNS_MAX 16    /* the earlier turns of a conversation a request carries */
+#define CV_CONTEXT_MAX_BYTES 16000 /* ...their contents' bytes, each turn's at most CV_REPLY_MAX_BYTES */
 
 #define CV_DECISION_LOG_MAX_BYTES (64 * 1024) /* a Decision's log, packed */
 
@@ -92,6 +94,7 @@ Conveyor__V1__Decision *cv_envelope_decision_new (cv_arena_t *arena);
 Conveyor__V1__Action *cv_envelope_action_new (cv_arena_t *arena);
 Conveyor__V1__ActionResult *cv_envelope_action_result_new (cv_arena_t *arena);
 Conveyor__V1__ReplyStep *cv_envelope_reply_step_new (cv_arena_t *arena);
+Conveyor__V1__Turn *cv_envelope_turn_new (cv_arena_t *arena);
 
 /* Whether reply's ladder ended in the hand-off to a person: the request is escalated. */
 bool cv_envelope_reply_escalated (const Conveyor__V1__Reply *reply);

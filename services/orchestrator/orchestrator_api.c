@@ -76,10 +76,63 @@ s_text (json_t *body, bool required, const char **out, cv_error_t *err)
     return *out ? orchestrator_api_check_text (json_object_get (body, "text"), "text", err) : 0;
 }
 
+/* A message's content as a turn of the context: the content when the role is kept and it is text. */
+static const char *
+s_turn_content (const json_t *message, const char *role)
+{
+    if (strcmp (role, "user") != 0 && strcmp (role, "assistant") != 0)
+        return NULL;
+    return json_string_value (json_object_get (message, "content"));
+}
+
+int
+orchestrator_api_context (const json_t *messages, size_t count, const char *field, json_t **context, cv_error_t *err)
+{
+    *context = NULL;
+    char path[64];
+    for (size_t i = 0; i < count; i++) {
+        const json_t *message = json_array_get (messages, i);
+        const char *role = json_string_value (json_object_get (message, "role"));
+        snprintf (path, sizeof path, "%s[%zu]", field, i);
+        if (!json_is_object (message) || !role)
+            return cv_error_set (err, CV_ERR_INVALID, path, "%s must be an object with a role", path);
+        const char *content = s_turn_content (message, role);
+        if (content && strlen (content) != json_string_length (json_object_get (message, "content"))) {
+            snprintf (path, sizeof path, "%s[%zu].content", field, i);
+            return cv_error_set (err, CV_ERR_INVALID, path, "%s must not contain NUL characters", path);
+        }
+    }
+    /* the latest turns that fit, walking back from the newest */
+    size_t first = count, turns = 0, bytes = 0;
+    for (size_t i = count; i-- > 0;) {
+        const json_t *message = json_array_get (messages, i);
+        const char *content = s_turn_content (message, json_string_value (json_object_get (message, "role")));
+        if (!content || strspn (content, " \t\r\n") == strlen (content))
+            continue;
+        size_t size = strlen (content);
+        if (turns == CV_CONTEXT_TURNS_MAX || size > CV_REPLY_MAX_BYTES || bytes + size > CV_CONTEXT_MAX_BYTES)
+            break;
+        turns++;
+        bytes += size;
+        first = i;
+    }
+    if (turns == 0)
+        return 0;
+    *context = json_array ();
+    for (size_t i = first; i < count; i++) {
+        const json_t *message = json_array_get (messages, i);
+        const char *role = json_string_value (json_object_get (message, "role"));
+        const char *content = s_turn_content (message, role);
+        if (content && strspn (content, " \t\r\n") != strlen (content))
+            json_array_append_new (*context, json_pack ("{s:s, s:s}", "role", role, "content", content));
+    }
+    return 0;
+}
+
 int
 orchestrator_api_parse_submission (json_t *body, orchestrator_submission_t *submission, cv_error_t *err)
 {
-    static const char *const fields[] = {"user_id", "text", "session_id", "idempotency_key", "budget", NULL};
+    static const char *const fields[] = {"user_id", "text", "session_id", "idempotency_key", "budget", "context", NULL};
     memset (submission, 0, sizeof *submission);
     if (s_only_fields (body, fields, err) || s_id (body, "user_id", true, &submission->user_id, err)
         || s_string (body, "text", true, &submission->text, err)
@@ -95,7 +148,15 @@ orchestrator_api_parse_submission (json_t *body, orchestrator_submission_t *subm
         submission->has_budget = true;
         submission->budget_micros = cv_budget_micros (units);
     }
-    return s_text (body, true, &submission->text, err);
+    if (s_text (body, true, &submission->text, err))
+        return -1;
+    json_t *context = json_object_get (body, "context");
+    if (!context)
+        return 0;
+    if (!json_is_array (context))
+        return cv_error_set (err, CV_ERR_INVALID, "context",
+                             "context must be an array of {\"role\", \"content\"} messages, oldest first");
+    return orchestrator_api_context (context, json_array_size (context), "context", &submission->context, err);
 }
 
 int
@@ -124,6 +185,73 @@ orchestrator_api_parse_tool_test (json_t *body, orchestrator_tool_test_t *test, 
     }
     test->slots = slots;
     return 0;
+}
+
+/* The session's context: the user's and assistant's turns with text, the latest that fit. */
+static void
+s_test_context (void)
+{
+    orchestrator_submission_t submission;
+    cv_error_t err;
+    json_t *body = json_loads ("{\"user_id\": \"cust-1\", \"text\": \"And when?\", \"context\": ["
+                               " {\"role\": \"system\", \"content\": \"You are a pirate.\"},"
+                               " {\"role\": \"user\", \"content\": \"I ordered a new card.\"},"
+                               " {\"role\": \"assistant\", \"content\": null, \"tool_calls\": []},"
+                               " {\"role\": \"assistant\", \"content\": \"It is on its way.\"},"
+                               " {\"role\": \"user\", \"content\": \"  \"}]}",
+                               0, NULL);
+    assert (orchestrator_api_parse_submission (body, &submission, &err) == 0);
+    char *kept = json_dumps (submission.context, JSON_COMPACT);
+    cv_assert_that (strcmp (kept, "[{\"role\":\"user\",\"content\":\"I ordered a new card.\"},"
+                                  "{\"role\":\"assistant\",\"content\":\"It is on its way.\"}]")
+                        == 0,
+                    "kept %s", kept);
+    free (kept);
+    json_decref (submission.context);
+    json_decref (body);
+
+    /* the latest turns: at most CV_CONTEXT_TURNS_MAX, then within CV_CONTEXT_MAX_BYTES */
+    json_t *messages = json_array ();
+    for (int i = 0; i < CV_CONTEXT_TURNS_MAX + 4; i++)
+        json_array_append_new (messages, json_pack ("{s:s, s:s}", "role", i % 2 ? "assistant" : "user", "content",
+                                                    i == 0 ? "the oldest" : "later"));
+    json_t *context;
+    assert (orchestrator_api_context (messages, json_array_size (messages), "messages", &context, &err) == 0);
+    assert (json_array_size (context) == CV_CONTEXT_TURNS_MAX);
+    assert (strcmp (json_string_value (json_object_get (json_array_get (context, 0), "content")), "later") == 0);
+    json_decref (context);
+    static char big[CV_REPLY_MAX_BYTES + 1];
+    memset (big, 'b', CV_REPLY_MAX_BYTES);
+    json_array_clear (messages);
+    for (int i = 0; i < 3; i++)
+        json_array_append_new (messages, json_pack ("{s:s, s:s}", "role", "assistant", "content", big));
+    assert (orchestrator_api_context (messages, 3, "messages", &context, &err) == 0);
+    assert (json_array_size (context) == CV_CONTEXT_MAX_BYTES / CV_REPLY_MAX_BYTES);
+    json_decref (context);
+    json_array_append_new (messages, json_pack ("{s:s, s:s#}", "role", "user", "content", big, CV_REPLY_MAX_BYTES));
+    memset (big, 'b', sizeof big);
+    json_array_append_new (messages, json_pack ("{s:s, s:s#}", "role", "user", "content", big, sizeof big));
+    assert (orchestrator_api_context (messages, 5, "messages", &context, &err) == 0);
+    assert (!context); /* the newest is over a turn's limit: nothing before it either */
+    json_decref (messages);
+
+    struct {
+        const char *json;
+        const char *field;
+    } bad[] = {
+        {"{\"user_id\": \"cust-1\", \"text\": \"hi\", \"context\": {}}", "context"},
+        {"{\"user_id\": \"cust-1\", \"text\": \"hi\", \"context\": [\"hello\"]}", "context[0]"},
+        {"{\"user_id\": \"cust-1\", \"text\": \"hi\", \"context\": [{\"content\": \"hello\"}]}", "context[0]"},
+        {"{\"user_id\": \"cust-1\", \"text\": \"hi\", \"context\": [{\"role\": \"user\", \"content\": \"a\\u0000b\"}]}",
+         "context[0].content"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        body = json_loads (bad[i].json, JSON_ALLOW_NUL, NULL);
+        assert (body);
+        assert (orchestrator_api_parse_submission (body, &submission, &err) == -1);
+        cv_assert_that (strcmp (err.field, bad[i].field) == 0, "%s: %s", bad[i].json, err.field);
+        json_decref (body);
+    }
 }
 
 void
@@ -179,6 +307,8 @@ orchestrator_api_test (bool verbose)
     assert (orchestrator_api_parse_submission (body, &submission, &err) == -1);
     assert (strstr (err.message, "over the limit"));
     json_decref (body);
+
+    s_test_context ();
 
     orchestrator_tool_test_t test;
     body = json_pack ("{s:s, s:s, s:{s:s, s:i}}", "user_id", "cust-1", "intent", "lost_or_stolen_card", "slots",

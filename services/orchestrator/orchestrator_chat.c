@@ -83,16 +83,18 @@ orchestrator_chat_parse (const orchestrator_chat_config_t *config, json_t *body,
         if (!json_is_string (user))
             return cv_error_set (err, CV_ERR_INVALID, "user", "user must be a string");
         submission->user_id = json_string_value (user);
-        return s_user (submission->user_id, "user", err);
-    }
-    if (header_user) {
+        if (s_user (submission->user_id, "user", err))
+            return -1;
+    } else if (header_user) {
         submission->user_id = header_user;
-        return s_user (header_user, config->user_header, err);
-    }
-    if (config->user_header)
+        if (s_user (header_user, config->user_header, err))
+            return -1;
+    } else if (config->user_header)
         return cv_error_set (err, CV_ERR_INVALID, "user", "user is required (or the %s header): the customer's id",
                              config->user_header);
-    return cv_error_set (err, CV_ERR_INVALID, "user", "user is required: the customer's id");
+    else
+        return cv_error_set (err, CV_ERR_INVALID, "user", "user is required: the customer's id");
+    return orchestrator_api_context (messages, count - 1, "messages", &submission->context, err);
 }
 
 json_t *
@@ -217,7 +219,7 @@ s_expect_refused (const orchestrator_chat_config_t *config, const char *text, co
                   const char *field)
 {
     json_error_t error;
-    json_t *body = json_loads (text, 0, &error);
+    json_t *body = json_loads (text, JSON_ALLOW_NUL, &error);
     cv_assert_that (body, "bad test JSON %s: %s", text, error.text);
     orchestrator_submission_t submission;
     cv_error_t err;
@@ -244,10 +246,16 @@ orchestrator_chat_test (bool verbose)
     cv_assert_that (orchestrator_chat_parse (&config, body, "cust-9", &submission, &stream, &err) == 0, "parse: %s",
                     err.message);
     assert (strcmp (submission.text, "I lost my card") == 0 && strcmp (submission.user_id, "cust-1") == 0 && !stream);
+    /* the earlier messages: the user's with text is the context, not the system's nor a null */
+    assert (json_array_size (submission.context) == 1);
+    assert (strcmp (json_string_value (json_object_get (json_array_get (submission.context, 0), "content")), "hello")
+            == 0);
+    json_decref (submission.context);
     json_object_del (body, "user"); /* the header's user, then */
     json_object_set_new (body, "stream", json_true ());
     assert (orchestrator_chat_parse (&config, body, "cust-9", &submission, &stream, &err) == 0);
     assert (strcmp (submission.user_id, "cust-9") == 0 && stream);
+    json_decref (submission.context);
     assert (orchestrator_chat_parse (&config, body, NULL, &submission, &stream, &err) == -1
             && strcmp (err.field, "user") == 0);
     assert (strstr (err.message, "X-User-Id"));
@@ -281,6 +289,10 @@ orchestrator_chat_test (bool verbose)
                       NULL, "user");
     s_expect_refused (&config, "{\"model\": \"bank-desk\", \"messages\": [{\"role\": \"user\", \"content\": \"hi\"}]}",
                       "a/b", "user");
+    s_expect_refused (&config,
+                      "{\"model\": \"bank-desk\", \"messages\": [{\"role\": \"user\", \"content\": \"a\\u0000b\"},"
+                      " {\"role\": \"user\", \"content\": \"hi\"}]}",
+                      "c", "messages[0].content");
 
     /* a done request becomes a chat.completion */
     json_t *shaped = orchestrator_chat_completion (

@@ -2,9 +2,12 @@
    OpenAI client or a chat UI talks to conveyor. The agent appears as one model (--chat-model).
 
    A chat completion is a conveyor request: the last message, which must be the user's, is its
-   text; `user` (or, without it, the header --chat-user-header names) is its user id. The other
-   messages are accepted and not used yet: the pipeline answers one message at a time. So are the
-   sampling fields (temperature, max_tokens, ...): conveyor's replies are not sampled. Its answer
+   text; `user` (or, without it, the header --chat-user-header names) is its user id. The earlier
+   user and assistant messages are the session's context (orchestrator_api_context: the latest
+   that fit), kept with the request and given to the reply's writer as the conversation so far;
+   system and developer messages are not taken as instructions (the agent file has its own), and
+   tool messages are left out. The sampling fields (temperature, max_tokens, ...) are accepted and
+   not used: conveyor's replies are not sampled. Its answer
    is a chat.completion whose assistant message is the reply, with conveyor's request id in `id`
    ("chatcmpl-" and the id) and in `conveyor.request_id`, and the request's tokens in `usage`;
    every error is in OpenAI's shape, {"error": {"message", "type", "param", "code"}}. With
@@ -30,7 +33,8 @@ typedef struct {
 } orchestrator_chat_config_t;
 
 /* Reads a chat completion request (body, borrowed; header_user the value of the user header, or
-   NULL) into submission, whose strings are borrowed from body and header_user. -1 with err
+   NULL) into submission, whose strings are borrowed from body and header_user (its context is
+   its own, the caller's to release). -1 with err
    (CV_ERR_INVALID) otherwise, its field the parameter at fault: model (a model other than the
    agent's, which the route answers 404), messages, messages[i].content, user, stream. *stream:
    whether the answer is to be streamed. */

@@ -20,6 +20,7 @@ struct _orchestrator_request_t {
     char *user_id;
     char *session_id;
     char *text;
+    json_t *context; /* the conversation before text; NULL when none */
     char *idempotency_key;
     uint64_t deadline_ms;
     orchestrator_state_t state;
@@ -113,6 +114,7 @@ orchestrator_request_destroy (orchestrator_request_t **self_p)
     free (self->user_id);
     free (self->session_id);
     free (self->text);
+    json_decref (self->context);
     free (self->idempotency_key);
     free (self->error);
     free (self->parent_id);
@@ -265,6 +267,38 @@ static const Conveyor__V1__ActionResults *
 s_action_results (const orchestrator_request_t *self)
 {
     return self->results[REQUEST_EXECUTE] ? self->results[REQUEST_EXECUTE]->action_results : NULL;
+}
+
+void
+orchestrator_request_set_context (orchestrator_request_t *self, json_t *context)
+{
+    json_decref (self->context);
+    self->context = json_incref (context);
+}
+
+const json_t *
+orchestrator_request_context (const orchestrator_request_t *self)
+{
+    return self->context;
+}
+
+/* The context as the responder's turns, in arena; their strings are borrowed from the request. */
+static Conveyor__V1__Turn **
+s_turns (const orchestrator_request_t *self, cv_arena_t *arena, size_t *count)
+{
+    *count = json_array_size (self->context);
+    if (*count == 0)
+        return NULL;
+    Conveyor__V1__Turn **turns = cv_arena_alloc (arena, *count * sizeof *turns);
+    for (size_t i = 0; i < *count; i++) {
+        const json_t *turn = json_array_get (self->context, i);
+        turns[i] = cv_envelope_turn_new (arena);
+        turns[i]->role = strcmp (json_string_value (json_object_get (turn, "role")), "assistant") == 0
+                             ? CONVEYOR__V1__TURN__ROLE__ASSISTANT
+                             : CONVEYOR__V1__TURN__ROLE__USER;
+        turns[i]->content = (char *) json_string_value (json_object_get (turn, "content"));
+    }
+    return turns;
 }
 
 void
@@ -497,6 +531,7 @@ orchestrator_request_stage_envelope (orchestrator_request_t *self, cv_arena_t *a
             body->action_results = performed->results;
         }
         body->stopped = self->stopped;
+        body->context = s_turns (self, arena, &body->n_context);
         const char *failed_stage = orchestrator_request_failed_stage (self);
         body->failed_stage = (char *) (failed_stage ? failed_stage : "");
         break;
@@ -876,6 +911,8 @@ orchestrator_request_to_json (const orchestrator_request_t *self, bool with_chec
                    "user_id", self->user_id, "trace_id", self->trace_id);
     if (*self->session_id)
         json_object_set_new (document, "session_id", json_string (self->session_id));
+    if (self->context)
+        json_object_set_new (document, "context", json_deep_copy (self->context));
     if (self->parent_id)
         json_object_set_new (document, "parent_id", json_string (self->parent_id));
     if (self->approval != REQUEST_APPROVAL_NONE)
@@ -1139,6 +1176,14 @@ s_run_stage (orchestrator_request_t *request, const s_script_t *script, cv_error
                 && s_equal (envelope->execute_request->actions[0]->id, "a-1"));
     if (stage == REQUEST_RESPOND && !envelope->respond_request->stopped) /* ...and what they did, to the responder */
         assert (envelope->respond_request->n_action_results == (script->with_action ? 1u : 0u));
+    if (stage == REQUEST_RESPOND) /* with the conversation so far, in order */
+        for (size_t i = 0; i < envelope->respond_request->n_context; i++) {
+            const json_t *turn = json_array_get (orchestrator_request_context (request), i);
+            const Conveyor__V1__Turn *sent_turn = envelope->respond_request->context[i];
+            assert (s_equal (sent_turn->content, json_string_value (json_object_get (turn, "content"))));
+            assert ((sent_turn->role == CONVEYOR__V1__TURN__ROLE__ASSISTANT)
+                    == s_equal (json_string_value (json_object_get (turn, "role")), "assistant"));
+        }
     uint8_t *packed;
     size_t size, kept_size;
     cv_envelope_t *reply = s_reply (envelope, s_awaited[stage], script, &packed, &size);
@@ -1517,15 +1562,23 @@ orchestrator_request_test (bool verbose)
     /* a decision without actions skips execute: four results, the last one the reply's */
     s_script_t answering = {.with_action = false};
     request = orchestrator_request_new ("r-1", NULL, "cust-1", NULL, "Where is my card?", NULL, deadline);
+    json_t *context = json_pack ("[{s:s, s:s}, {s:s, s:s}]", "role", "user", "content", "I ordered a card.", "role",
+                                 "assistant", "content", "It is on its way.");
+    orchestrator_request_set_context (request, context);
+    json_decref (context);
     for (int stage = 0; stage <= REQUEST_DECIDE; stage++)
         assert (s_run_stage (request, &answering, &err) == 0);
     assert (orchestrator_request_state (request) == REQUEST_RESPOND);
+    cv_arena_t *scratch = cv_arena_new ();
+    assert (orchestrator_request_stage_envelope (request, scratch)->respond_request->n_context == 2);
+    cv_arena_destroy (&scratch);
     assert (s_run_stage (request, &answering, &err) == 0);
     assert (orchestrator_request_state (request) == REQUEST_DONE);
     assert (orchestrator_request_result_count (request) == 4);
     assert (orchestrator_request_result_stage (request, 3) == REQUEST_RESPOND);
     assert (!orchestrator_request_result (request, REQUEST_EXECUTE));
     document = orchestrator_request_to_json (request, true);
+    assert (json_equal (json_object_get (document, "context"), (json_t *) orchestrator_request_context (request)));
     assert (!json_object_get (json_object_get (document, "timings_ms"), "execute"));
     assert (json_array_size (json_object_get (document, "checkpoints")) == 4);
     json_decref (document);

@@ -87,6 +87,11 @@ const char *orchestrator_request_user_id (const orchestrator_request_t *self);
 const char *orchestrator_request_session_id (const orchestrator_request_t *self);
 const char *orchestrator_request_text (const orchestrator_request_t *self);
 const char *orchestrator_request_idempotency_key (const orchestrator_request_t *self);
+/* The session's context: the conversation before the text, an array of {"role": "user" or
+   "assistant", "content"} objects as orchestrator_api_context makes them (held: a reference is
+   taken), set before the first stage or replay; the responder gets it. NULL: none, the default. */
+void orchestrator_request_set_context (orchestrator_request_t *self, json_t *context);
+const json_t *orchestrator_request_context (const orchestrator_request_t *self);
 uint64_t orchestrator_request_deadline (const orchestrator_request_t *self);
 void orchestrator_request_set_deadline (orchestrator_request_t *self, uint64_t deadline_ms);
 orchestrator_state_t orchestrator_request_state (const orchestrator_request_t *self);

@@ -41,6 +41,7 @@ s_submit (orchestrator_routes_t *self, orchestrator_exchange_t *exchange, const 
         limits.budget_micros = submission->budget_micros;
     }
     orchestrator_request_set_limits (request, &limits);
+    orchestrator_request_set_context (request, submission->context);
     orchestrator_flights_start (self->flights, &request, exchange);
 }
 
@@ -58,6 +59,7 @@ s_post_request (orchestrator_routes_t *self, orchestrator_exchange_t *exchange, 
         return;
     }
     s_submit (self, exchange, &submission);
+    json_decref (submission.context);
 }
 
 /* POST /v1/chat/completions: a request whose answers, errors included, take OpenAI's shapes. */
@@ -85,6 +87,7 @@ s_post_chat (orchestrator_routes_t *self, orchestrator_exchange_t *exchange, jso
     orchestrator_http_set_shape (exchange, stream ? orchestrator_chat_answer_stream : orchestrator_chat_answer,
                                  &self->chat);
     s_submit (self, exchange, &submission);
+    json_decref (submission.context);
 }
 
 static void

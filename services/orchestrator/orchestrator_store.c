@@ -34,25 +34,26 @@ static const cv_pgpipe_statement_t s_statements[SQL_COUNT] = {
     /* A request without an idempotency key: nothing to look for. One row, as SQL_CREATE_KEYED's. */
     [SQL_CREATE] = {"create_request",
                     "INSERT INTO requests (id, user_id, session_id, text, status, deadline_ms, trace_id,"
-                    " budget_micros, max_attempts)"
-                    " VALUES ($1, $2, NULLIF($3, ''), $4, 'running', $5::bigint, $6, NULLIF($7, '')::bigint, $8::int)"
+                    " budget_micros, max_attempts, context)"
+                    " VALUES ($1, $2, NULLIF($3, ''), $4, 'running', $5::bigint, $6, NULLIF($7, '')::bigint, $8::int,"
+                    " NULLIF($9, '')::jsonb)"
                     " RETURNING id, true",
-                    8, false},
+                    9, false},
     /* One row: the id and whether this statement recorded it (false: the idempotency key's first
        request). No row: a concurrent request with the same key is not committed yet. */
     [SQL_CREATE_KEYED] =
         {"create_keyed_request",
          "WITH recorded AS ("
          "  INSERT INTO requests (id, user_id, session_id, text, status, idempotency_key, deadline_ms,"
-         "   trace_id, budget_micros, max_attempts)"
+         "   trace_id, budget_micros, max_attempts, context)"
          "  VALUES ($1, $2, NULLIF($3, ''), $4, 'running', NULLIF($5, ''), $6::bigint, $7,"
-         "   NULLIF($8, '')::bigint, $9::int)"
+         "   NULLIF($8, '')::bigint, $9::int, NULLIF($10, '')::jsonb)"
          "  ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
          "  RETURNING id)"
          " SELECT id, true FROM recorded"
          " UNION ALL SELECT id, false FROM requests"
          "  WHERE user_id = $2 AND idempotency_key = NULLIF($5, '') AND NOT EXISTS (SELECT FROM recorded)",
-         9, false},
+         10, false},
     /* A checkpoint; with the decide stage's the decision's actions, recorded ($6), and with the
        execute stage's what became of them ($7), once: a performed action's row is final. The
        request's row is left alone. */
@@ -101,7 +102,8 @@ static const cv_pgpipe_statement_t s_statements[SQL_COUNT] = {
                   " coalesce((SELECT f.approver FROM requests f WHERE f.parent_id = r.id), ''),"
                   " coalesce((SELECT to_char(f.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
                   "  FROM requests f WHERE f.parent_id = r.id), ''),"
-                  " coalesce(r.budget_micros::text, ''), r.max_attempts::text, r.lost_attempts::text"
+                  " coalesce(r.budget_micros::text, ''), r.max_attempts::text, r.lost_attempts::text,"
+                  " coalesce(r.context::text, '')"
                   " FROM requests r LEFT JOIN checkpoints c ON c.request_id = r.id"
                   " WHERE r.id = $1 ORDER BY c.seq",
                   1, true},
@@ -121,7 +123,8 @@ static const cv_pgpipe_statement_t s_statements[SQL_COUNT] = {
        to ask again. */
     [SQL_DECIDE] = {"decide_approval",
                     "WITH parent AS ("
-                    "  SELECT id, user_id, session_id, text, trace_id, budget_micros, max_attempts FROM requests"
+                    "  SELECT id, user_id, session_id, text, trace_id, budget_micros, max_attempts, context"
+                    "  FROM requests"
                     "  WHERE id = $1 AND status = 'pending_approval' FOR UPDATE),"
                     " decided AS ("
                     "  UPDATE actions SET status = $3, approver = $4, decided_at = now(), updated_at = now()"
@@ -132,9 +135,9 @@ static const cv_pgpipe_statement_t s_statements[SQL_COUNT] = {
                     "  WHERE id = $1 AND EXISTS (SELECT FROM parent) RETURNING 1),"
                     " follow_up AS ("
                     "  INSERT INTO requests (id, user_id, session_id, text, status, deadline_ms, trace_id,"
-                    "   parent_id, approval, approver, budget_micros, max_attempts)"
+                    "   parent_id, approval, approver, budget_micros, max_attempts, context)"
                     "  SELECT $2, user_id, session_id, text, 'running', $5::bigint, trace_id, id, $3, $4,"
-                    "   budget_micros, max_attempts"
+                    "   budget_micros, max_attempts, context"
                     "  FROM parent RETURNING id, approval),"
                     " copied AS ("
                     "  INSERT INTO checkpoints (request_id, seq, stage, body, elapsed_us, attempts)"
@@ -191,7 +194,8 @@ enum {
     LOAD_FOLLOW_UP_AT,
     LOAD_BUDGET,
     LOAD_MAX_ATTEMPTS,
-    LOAD_LOST_ATTEMPTS
+    LOAD_LOST_ATTEMPTS,
+    LOAD_CONTEXT
 };
 
 struct _orchestrator_store_t {
@@ -346,6 +350,20 @@ s_rebuild (const cv_pg_result_t *rows, const char *id, cv_error_t *err)
                                     .max_attempts = (uint32_t) cv_pg_result_int (rows, 0, LOAD_MAX_ATTEMPTS)};
     orchestrator_request_set_limits (request, &limits);
     orchestrator_request_note_lost_attempts (request, (uint32_t) cv_pg_result_int (rows, 0, LOAD_LOST_ATTEMPTS));
+    const char *context = cv_pg_result_text (rows, 0, LOAD_CONTEXT);
+    if (*context) {
+        json_error_t error;
+        json_t *turns = json_loads (context, 0, &error);
+        if (!json_is_array (turns)) {
+            json_decref (turns);
+            orchestrator_request_destroy (&request);
+            cv_error_set (err, CV_ERR_INTERNAL, "context", "request %s: its stored context is not an array: %s", id,
+                          error.text);
+            return NULL;
+        }
+        orchestrator_request_set_context (request, turns);
+        json_decref (turns);
+    }
     const char *parent_id = cv_pg_result_text (rows, 0, LOAD_PARENT_ID);
     if (*parent_id)
         orchestrator_request_set_follow_up_of (request, parent_id,
@@ -478,6 +496,9 @@ orchestrator_store_create (orchestrator_store_t *self, const orchestrator_reques
         snprintf (budget, sizeof budget, "%llu", (unsigned long long) limits->budget_micros);
     snprintf (max_attempts, sizeof max_attempts, "%u", limits->max_attempts);
     const char *key = orchestrator_request_idempotency_key (request);
+    char *context = orchestrator_request_context (request)
+                        ? json_dumps (orchestrator_request_context (request), JSON_COMPACT)
+                        : NULL;
     const char *keyed[] = {orchestrator_request_id (request),
                            orchestrator_request_user_id (request),
                            orchestrator_request_session_id (request),
@@ -486,11 +507,14 @@ orchestrator_store_create (orchestrator_store_t *self, const orchestrator_reques
                            deadline,
                            orchestrator_request_trace_id (request),
                            budget,
-                           max_attempts};
-    const char *plain[] = {keyed[0], keyed[1], keyed[2], keyed[3], deadline, keyed[6], budget, max_attempts};
+                           max_attempts,
+                           context ? context : ""};
+    const char *plain[] = {keyed[0], keyed[1], keyed[2], keyed[3], deadline, keyed[6], budget, max_attempts, keyed[9]};
     int statement = *key ? SQL_CREATE_KEYED : SQL_CREATE;
-    return s_run (s_pipe_of (self, orchestrator_request_id (request)), s_operation_new (self, statement, fn, owner),
-                  *key ? keyed : plain, NULL, NULL, err);
+    int rc = s_run (s_pipe_of (self, orchestrator_request_id (request)), s_operation_new (self, statement, fn, owner),
+                    *key ? keyed : plain, NULL, NULL, err);
+    free (context);
+    return rc;
 }
 
 /* The decision's actions as a JSON array for the actions table; NULL when it has none. */
@@ -858,6 +882,8 @@ s_test_approvals (orchestrator_store_t *store, zloop_t *loop, s_test_t *test)
     cv_error_t err;
     uint64_t far = 4102444800000ULL;
     orchestrator_request_t *request = orchestrator_request_new (NULL, NULL, "cust-3", NULL, "Refund it", NULL, far);
+    json_t *context = json_pack ("[{s:s, s:s}]", "role", "user", "content", "I was charged twice.");
+    orchestrator_request_set_context (request, context);
     assert (orchestrator_store_create (store, request, s_test_answer, test, &err) == 0);
     s_test_wait (loop, test, 1);
     for (int stage = 0; !orchestrator_request_finished (request); stage++) {
@@ -908,6 +934,8 @@ s_test_approvals (orchestrator_store_t *store, zloop_t *loop, s_test_t *test)
                     test->loaded ? (int) orchestrator_request_state (test->loaded) : -1);
     assert (streq (orchestrator_request_parent_id (test->loaded), id));
     assert (streq (orchestrator_request_approver (test->loaded), "alice"));
+    assert (json_equal ((json_t *) orchestrator_request_context (test->loaded), context)); /* the parent's */
+    json_decref (context);
     orchestrator_request_destroy (&test->loaded);
     /* the parent is done, pointing at it; nothing waits or expires any more */
     assert (orchestrator_store_load (store, id, s_test_answer, test, &err) == 0);
@@ -991,6 +1019,9 @@ orchestrator_store_test (bool verbose)
     snprintf (key, sizeof key, "key-%d", (int) getpid ());
     orchestrator_request_t *request =
         orchestrator_request_new (NULL, NULL, "cust-1", "s-1", "Where is my card?", key, far);
+    json_t *context = json_pack ("[{s:s, s:s}, {s:s, s:s}]", "role", "user", "content", "I ordered a card \u2764",
+                                 "role", "assistant", "content", "It is on its way.");
+    orchestrator_request_set_context (request, context);
     assert (orchestrator_store_create (store, request, s_test_answer, &test, &err) == 0);
     s_test_wait (loop, &test, 1);
     cv_assert_that (test.code == 0 && !*test.existing_id, "create: code %d, existing %s", test.code, test.existing_id);
@@ -1006,6 +1037,7 @@ orchestrator_store_test (bool verbose)
 
     /* a second request, failed; both are unfinished until then */
     orchestrator_request_t *failing = orchestrator_request_new (NULL, NULL, "cust-2", NULL, "hello", NULL, far);
+    orchestrator_request_set_context (failing, context); /* without a key too */
     assert (orchestrator_store_create (store, failing, s_test_answer, &test, &err) == 0);
     s_test_wait (loop, &test, 1);
     assert (orchestrator_store_unfinished (store, 1000, s_test_answer, &test, &err) == 0);
@@ -1024,6 +1056,7 @@ orchestrator_store_test (bool verbose)
     s_test_wait (loop, &test, 1);
     assert (test.loaded && orchestrator_request_state (test.loaded) == REQUEST_FAILED);
     assert (streq (orchestrator_request_error (test.loaded), "the test failed it"));
+    assert (json_equal ((json_t *) orchestrator_request_context (test.loaded), context));
     orchestrator_request_destroy (&test.loaded);
 
     /* corked, the five checkpoints go together; one written twice is left as it was */
@@ -1074,6 +1107,8 @@ orchestrator_store_test (bool verbose)
     assert (orchestrator_request_state (test.loaded) == REQUEST_DONE);
     assert (streq (orchestrator_request_text (test.loaded), "Where is my card?"));
     assert (streq (orchestrator_request_user_id (test.loaded), "cust-1"));
+    assert (json_equal ((json_t *) orchestrator_request_context (test.loaded), context));
+    json_decref (context);
     for (int stage = 0; stage < REQUEST_STAGES; stage++) {
         size_t size, loaded_size;
         const uint8_t *bytes = orchestrator_request_result_bytes (request, stage, &size);

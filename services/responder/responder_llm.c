@@ -193,15 +193,23 @@ s_fallback_model (const responder_llm_t *self)
 }
 
 char *
-responder_llm_write (const responder_llm_t *self, cv_llm_t *llm, const json_t *context, const char *user_id,
-                     const char *text, uint64_t deadline_ms, size_t max_bytes, cv_budget_t *budget,
-                     responder_llm_outcome_t *outcome, responder_steps_t *steps)
+responder_llm_write (const responder_llm_t *self, cv_llm_t *llm, const json_t *context,
+                     const Conveyor__V1__RespondRequest *request, uint64_t deadline_ms, size_t max_bytes,
+                     cv_budget_t *budget, responder_llm_outcome_t *outcome, responder_steps_t *steps)
 {
-    assert (self && llm && context && text && budget && outcome && steps);
+    assert (self && llm && context && request && budget && outcome && steps);
     memset (outcome, 0, sizeof *outcome);
+    const char *user_id = request->user_id;
     char *facts = s_facts (self, context);
-    cv_llm_message_t messages[] = {{CV_LLM_SYSTEM, self->instructions}, {CV_LLM_SYSTEM, facts}, {CV_LLM_USER, text}};
-    uint64_t worst = cv_llm_worst_cost (llm, messages, 3);
+    /* instructions, facts, the conversation so far, the text: validated, at most CV_CONTEXT_TURNS_MAX turns */
+    cv_llm_message_t messages[CV_CONTEXT_TURNS_MAX + 3] = {{CV_LLM_SYSTEM, self->instructions}, {CV_LLM_SYSTEM, facts}};
+    size_t count = 2;
+    for (size_t i = 0; i < request->n_context && i < CV_CONTEXT_TURNS_MAX; i++)
+        messages[count++] = (cv_llm_message_t){
+            request->context[i]->role == CONVEYOR__V1__TURN__ROLE__ASSISTANT ? CV_LLM_ASSISTANT : CV_LLM_USER,
+            request->context[i]->content};
+    messages[count++] = (cv_llm_message_t){CV_LLM_USER, request->text};
+    uint64_t worst = cv_llm_worst_cost (llm, messages, count);
     if (!cv_budget_reserve (budget, worst)) {
         char worst_text[CV_BUDGET_TEXT_BYTES], left_text[CV_BUDGET_TEXT_BYTES];
         cv_budget_format (worst, worst_text);
@@ -219,7 +227,7 @@ responder_llm_write (const responder_llm_t *self, cv_llm_t *llm, const json_t *c
     cv_error_t err;
     outcome->asked = true;
     /* The facts are the customer's: an answer from the cache is this customer's own, never another's. */
-    int rc = cv_llm_chat_for (llm, messages, 3, user_id, until, &reply, &err);
+    int rc = cv_llm_chat_for (llm, messages, count, user_id, until, &reply, &err);
     (void) cv_budget_settle (budget, worst, reply.cost_micros);
     outcome->prompt_tokens = (uint64_t) reply.prompt_tokens;
     outcome->completion_tokens = (uint64_t) reply.completion_tokens;
@@ -230,7 +238,7 @@ responder_llm_write (const responder_llm_t *self, cv_llm_t *llm, const json_t *c
     else if (!(clean = responder_guard_clean (reply.content, max_bytes, &err))) {
         snprintf (outcome->note, sizeof outcome->note, "the LLM's reply was refused by the guardrails: %s",
                   err.message);
-        (void) cv_llm_forget (llm, messages, 3, user_id); /* not to be served again for the TTL */
+        (void) cv_llm_forget (llm, messages, count, user_id); /* not to be served again for the TTL */
     }
     outcome->cached = reply.cached;
     free (facts);

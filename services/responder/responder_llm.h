@@ -14,10 +14,12 @@
    With the `llm:` section (cv_llm.h) or the LLM settings giving an endpoint and a model, a request
    whose decision.rule, decision.outcome or intent.name is in `for` gets its reply from the LLM;
    a request that stopped early, or whose decision has actions, never does (its reply must say
-   exactly what happened: the templates for it do). The LLM gets three messages: the instructions
-   (system), the facts (system: a JSON object of the intent's name, the decision's outcome and
-   reason, and the value at each visible path that has one, nothing else of the customer's data),
-   and the customer's text alone (user), never spliced into instructions.
+   exactly what happened: the templates for it do). The LLM gets the instructions (system), the
+   facts (system: a JSON object of the intent's name, the decision's outcome and reason, and the
+   value at each visible path that has one, nothing else of the customer's data), the conversation
+   before the text when the request has one (its context: each turn the user's or the assistant's
+   message, as the client sent it), and the customer's text alone (user): what the customer and the
+   client wrote is never spliced into instructions.
 
    The call reserves its worst case from the request's budget first and is not made when that
    does not fit; what it cost is in the spend either way. Its answer must pass the output
@@ -33,6 +35,7 @@
 
 #include "cv_budget.h"
 #include "cv_config.h"
+#include "cv_envelope.h"
 #include "cv_error.h"
 #include "cv_llm.h"
 #include "cv_log.h"
@@ -70,16 +73,17 @@ typedef struct {
     char note[256]; /* why there is no reply, for the log */
 } responder_llm_outcome_t;
 
-/* Asks llm to write the reply to user_id's text with context's facts, giving up at deadline_ms,
+/* Asks llm to write the reply to request's text (its user's, after its context's turns) with
+   context's facts, giving up at deadline_ms,
    paid from budget; with the `llm:` section's answer cache (cache_ttl_ms), the same facts and text
    within the TTL are answered from it for this user only, at no cost, and a cached answer the
    guardrails refuse is dropped from it. Returns the reply, cleaned by the guardrails and at most max_bytes, malloc'd;
    or NULL with outcome->note saying why (over budget, the call failed, the guardrails refused it). The rungs it tried
    are added to steps: the main model (LLM), and the fallback model (LLM_FALLBACK) where it was asked, each with why it
    did not answer. */
-char *responder_llm_write (const responder_llm_t *self, cv_llm_t *llm, const json_t *context, const char *user_id,
-                           const char *text, uint64_t deadline_ms, size_t max_bytes, cv_budget_t *budget,
-                           responder_llm_outcome_t *outcome, responder_steps_t *steps);
+char *responder_llm_write (const responder_llm_t *self, cv_llm_t *llm, const json_t *context,
+                           const Conveyor__V1__RespondRequest *request, uint64_t deadline_ms, size_t max_bytes,
+                           cv_budget_t *budget, responder_llm_outcome_t *outcome, responder_steps_t *steps);
 
 void responder_llm_test (bool verbose);
 

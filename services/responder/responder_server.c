@@ -98,15 +98,15 @@ s_llm_reply (responder_server_logic_t *self, const Conveyor__V1__RespondRequest 
         return false;
     if (flagged && !responder_llm_writes_flagged (self->shared->llm)) {
         char why[160];
-        snprintf (why, sizeof why, "not asked: the customer's text holds a known injection phrasing (%s)", flagged);
+        snprintf (why, sizeof why, "not asked: the customer's words hold a known injection phrasing (%s)", flagged);
         responder_steps_add (steps, CONVEYOR__V1__REPLY_STEP__RUNG__LLM, responder_llm_model (self->shared->llm), why);
         return false;
     }
     cv_budget_t budget;
     cv_budget_from_wire (&budget, envelope->budget);
     responder_llm_outcome_t outcome;
-    char *text = responder_llm_write (self->shared->llm, self->llm, context, request->user_id, request->text,
-                                      envelope->deadline_ms, CV_REPLY_MAX_BYTES, &budget, &outcome, steps);
+    char *text = responder_llm_write (self->shared->llm, self->llm, context, request, envelope->deadline_ms,
+                                      CV_REPLY_MAX_BYTES, &budget, &outcome, steps);
     Conveyor__V1__Reply *body = cv_envelope_set_reply (reply, arena);
     if (outcome.asked || outcome.over_budget) {
         body->spend = cv_envelope_spend_new (arena);
@@ -125,7 +125,28 @@ s_llm_reply (responder_server_logic_t *self, const Conveyor__V1__RespondRequest 
     return true;
 }
 
-/* The kinds of injection phrasing the customer's text holds, on the reply. */
+/* The kinds of injection phrasing in the customer's text or in the conversation before it (the
+   client wrote its turns, the assistant's too), each once, into out; returns how many. */
+static size_t
+s_scan_input (const cv_injection_t *injection, const Conveyor__V1__RespondRequest *request,
+              const char *out[CV_INJECTION_KINDS])
+{
+    size_t count = cv_injection_scan (injection, request->text, out);
+    for (size_t turn = 0; turn < request->n_context; turn++) {
+        const char *found[CV_INJECTION_KINDS];
+        size_t found_count = cv_injection_scan (injection, request->context[turn]->content, found);
+        for (size_t i = 0; i < found_count; i++) {
+            size_t known = 0;
+            while (known < count && out[known] != found[i])
+                known++;
+            if (known == count)
+                out[count++] = found[i];
+        }
+    }
+    return count;
+}
+
+/* The kinds of injection phrasing the customer's words hold, on the reply. */
 static void
 s_note_flags (Conveyor__V1__Reply *reply, const char *const *flags, size_t count, cv_arena_t *arena)
 {
@@ -156,13 +177,14 @@ s_respond (responder_server_logic_t *self, const cv_envelope_t *envelope, cv_are
     if (request->failed_stage && *request->failed_stage)
         json_object_set_new (context, "failed_stage", json_string (request->failed_stage));
     const char *flags[CV_INJECTION_KINDS];
-    size_t flag_count = cv_injection_scan (self->shared->injection, request->text, flags);
+    size_t flag_count = s_scan_input (self->shared->injection, request, flags);
     char flagged[CV_INJECTION_KINDS * CV_NAME_MAX_BYTES] = "";
     for (size_t i = 0; i < flag_count; i++)
         snprintf (flagged + strlen (flagged), sizeof flagged - strlen (flagged), "%s%s", i ? ", " : "", flags[i]);
     if (flag_count)
         cv_log_event (self->log, CV_LOG_WARN, request_id, trace_id,
-                      "the customer's text holds known prompt-injection phrasings: %s", flagged);
+                      "the customer's text or the conversation before it holds known prompt-injection phrasings: %s",
+                      flagged);
     responder_steps_t steps = {0};
     if (s_llm_reply (self, request, context, flag_count ? flagged : NULL, envelope, arena, reply, &steps)) {
         json_decref (context);

@@ -152,6 +152,15 @@ e2e_start_bankapi() {
     e2e_wait 30 "the bank API" curl -sf "$CONVEYOR_BANKAPI_URL/healthz"
 }
 
+# e2e_start_fake_llm [flags]: the stand-in LLM server (tests/fakes/fake_llm.h) on a free port;
+# E2E_LLM_URL is its base URL (".../v1"), E2E_LLM_URL%/v1 its /_fake/ controls' root.
+e2e_start_fake_llm() {
+    "$CONVEYOR_BIN/fake-llm" --port 0 "$@" >"$E2E_DIR/fake-llm.out" 2>>"$E2E_DIR/fake-llm.log" &
+    E2E_PIDS[fake-llm]=$!
+    e2e_wait 10 "the stand-in LLM" test -s "$E2E_DIR/fake-llm.out"
+    E2E_LLM_URL=$(head -1 "$E2E_DIR/fake-llm.out")
+}
+
 e2e_start_stack() {
     e2e_start_bankapi
     e2e_start_orchestrator
