@@ -25,11 +25,14 @@
 #include "cv_budget.h"
 #include "cv_buffer.h"
 #include "cv_http.h"
+#include "cv_json_schema.h"
 #include "cv_llm_breakers.h"
 #include "cv_llm_cache.h"
 #include "cv_settings.h"
 
 #define EXCERPT_BYTES 160 /* of a server's error text, in an error message */
+/* what OpenAI allows in a response_format's schema name */
+#define SCHEMA_NAME_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
 
 /* What one attempt means for the rest of the call. */
 typedef enum {
@@ -57,7 +60,10 @@ struct _cv_llm_t {
     CURLM *multi;           /* runs curl's transfers, and keeps their connections alive between calls */
     s_route_t routes[2];    /* the main model's, then the fallback's */
     int route_count;
-    cv_llm_cache_t *cache; /* the process's for the main endpoint; NULL when cache_ttl_ms is 0 */
+    cv_llm_cache_t *cache;   /* the process's for the main endpoint; NULL when cache_ttl_ms is 0 */
+    json_t *response_format; /* cv_llm_set_json_schema's, with the schema answers must match; NULL: config's */
+    const json_t *schema;    /* ...inside it */
+    char schema_name[CV_LLM_NAME_MAX];
     char curl_error[CURL_ERROR_SIZE];
     cv_llm_clock_fn *clock; /* deadlines and breakers: the epoch's */
     void *clock_arg;
@@ -328,6 +334,7 @@ cv_llm_destroy (cv_llm_t **self_p)
     }
     cv_llm_cache_release (&self->cache);
     cv_buffer_release (&self->body);
+    json_decref (self->response_format);
     free (self);
     *self_p = NULL;
 }
@@ -346,6 +353,38 @@ cv_llm_set_cache_clock (cv_llm_t *self, cv_llm_clock_fn *clock, void *arg)
     assert (self && clock);
     self->cache_clock = clock;
     self->cache_clock_arg = arg;
+}
+
+int
+cv_llm_set_json_schema (cv_llm_t *self, const char *name, const json_t *schema, cv_error_t *err)
+{
+    assert (self && name && schema);
+    size_t length = strlen (name);
+    if (length == 0 || length >= sizeof self->schema_name || strspn (name, SCHEMA_NAME_CHARS) != length)
+        return cv_error_set (err, CV_ERR_INVALID, "name", "llm: the schema's name must be 1..%zu characters of %s",
+                             sizeof self->schema_name - 1, SCHEMA_NAME_CHARS);
+    if (cv_json_schema_check (schema, err))
+        return -1;
+    json_decref (self->response_format);
+    self->response_format = cv_llm_json_schema_format (name, schema);
+    self->schema = json_object_get (json_object_get (self->response_format, "json_schema"), "schema");
+    snprintf (self->schema_name, sizeof self->schema_name, "%s", name);
+    return 0;
+}
+
+/* Whether reply's content is JSON that matches the client's schema, when it has one: 0, or -1
+   with err (MALFORMED) saying where it does not. */
+static int
+s_check_schema (const cv_llm_t *self, const cv_llm_reply_t *reply, cv_error_t *err)
+{
+    if (!self->schema)
+        return 0;
+    json_t *content = cv_llm_json_content (reply, err);
+    int rc = content ? cv_json_schema_validate (self->schema, content, err) : -1;
+    json_decref (content);
+    if (rc)
+        cv_error_prefix (err, "the answer does not match the schema %s", self->schema_name);
+    return rc;
 }
 
 void
@@ -587,6 +626,11 @@ s_attempt (cv_llm_t *self, s_route_t *route, const char *body, uint64_t left, cv
     curl_easy_getinfo (self->curl, CURLINFO_RESPONSE_CODE, &status);
     if (status >= 200 && status < 300) {
         int rc = cv_llm_json_answer (&self->prices, self->body.data, self->body.size, reply, err);
+        if (rc == 0 && s_check_schema (self, reply, err)) {
+            free (reply->content); /* an answer the caller asked for in another shape is no answer */
+            reply->content = NULL;
+            rc = -1;
+        }
         s_record (self, route, rc == 0);
         return rc == 0 ? S_OK : S_NEXT_MODEL;
     }
@@ -673,7 +717,7 @@ s_chat (cv_llm_t *self, const cv_llm_message_t *messages, size_t count, const ch
         s_route_t *route = &self->routes[index];
         char *own = NULL;
         if (index > 0 && strcmp (route->model, self->routes[0].model) != 0) {
-            own = cv_llm_json_request (&self->config, route->model, messages, count, err);
+            own = cv_llm_json_request (&self->config, route->model, messages, count, self->response_format, err);
             if (!own)
                 return -1;
         }
@@ -767,7 +811,7 @@ s_cacheable (const cv_llm_t *self, const cv_llm_reply_t *reply)
 {
     if (reply->fallback || strcmp (reply->finish_reason, "stop") != 0 || !reply->content || !reply->content[0])
         return false;
-    if (!self->config.json_object)
+    if (!self->config.json_object && !self->schema)
         return true;
     cv_error_t ignored;
     json_t *object = cv_llm_json_content (reply, &ignored);
@@ -808,7 +852,8 @@ cv_llm_chat_for (cv_llm_t *self, const cv_llm_message_t *messages, size_t count,
     uint64_t started = s_now (self);
     s_count (&self->calls, 1);
     /* The main model's request, built once: the cache's key and the first attempts' body. */
-    char *body = cv_llm_json_request (&self->config, self->routes[0].model, messages, count, err);
+    char *body =
+        cv_llm_json_request (&self->config, self->routes[0].model, messages, count, self->response_format, err);
     if (!body) {
         s_count (&self->failures, 1);
         return -1;
@@ -856,7 +901,8 @@ cv_llm_forget (cv_llm_t *self, const cv_llm_message_t *messages, size_t count, c
     if (!self->cache || !s_scoped (cache_scope))
         return false;
     cv_error_t ignored;
-    char *body = cv_llm_json_request (&self->config, self->routes[0].model, messages, count, &ignored);
+    char *body =
+        cv_llm_json_request (&self->config, self->routes[0].model, messages, count, self->response_format, &ignored);
     if (!body)
         return false; /* never sent, so never stored */
     size_t key_size;

@@ -191,6 +191,16 @@ void cv_llm_set_clock (cv_llm_t *self, cv_llm_clock_fn *clock, void *arg);
    or a test's, which moves entries past their TTL without sleeping). */
 void cv_llm_set_cache_clock (cv_llm_t *self, cv_llm_clock_fn *clock, void *arg);
 
+/* Structured output: from now on every request asks for content that matches schema (borrowed,
+   copied; JSON Schema's structured-output subset, cv_json_schema.h), under name (1..63 of
+   [A-Za-z0-9_-]), as OpenAI's response_format {"type": "json_schema", ..., "strict": true},
+   instead of the configured format; and an answer whose content is not JSON matching it is
+   malformed (MALFORMED, saying where it does not match): counted against the model's breaker, not
+   returned, not cached, the fallback asked when there is one, as for any malformed answer. A
+   server that ignores response_format therefore cannot hand the caller a shape it did not ask
+   for. -1 with err (INVALID) for a bad name or a schema the validator cannot enforce in full. */
+int cv_llm_set_json_schema (cv_llm_t *self, const char *name, const json_t *schema, cv_error_t *err) CV_MUST_CHECK;
+
 /* Seeds the backoff's jitter (default: from the time and the address), for repeatable tests. */
 void cv_llm_set_seed (cv_llm_t *self, uint64_t seed);
 

@@ -51,7 +51,7 @@ cv_llm_reply_reset (cv_llm_reply_t *reply)
 
 char *
 cv_llm_json_request (const cv_llm_config_t *config, const char *model, const cv_llm_message_t *messages, size_t count,
-                     cv_error_t *err)
+                     const json_t *response_format, cv_error_t *err)
 {
     json_t *list = json_array ();
     for (size_t i = 0; i < count; i++) {
@@ -68,12 +68,22 @@ cv_llm_json_request (const cv_llm_config_t *config, const char *model, const cv_
     json_t *request = json_pack ("{s:s, s:o, s:f, s:I}", "model", model, "messages", list, "temperature",
                                  config->temperature, "max_tokens", (json_int_t) config->max_tokens);
     assert (request);
-    if (config->json_object)
+    if (response_format)
+        json_object_set_new (request, "response_format", json_deep_copy (response_format));
+    else if (config->json_object)
         json_object_set_new (request, "response_format", json_pack ("{s:s}", "type", "json_object"));
     char *text = json_dumps (request, JSON_COMPACT | JSON_REAL_PRECISION (6));
     json_decref (request);
     assert (text);
     return text;
+}
+
+json_t *
+cv_llm_json_schema_format (const char *name, const json_t *schema)
+{
+    assert (name && schema);
+    return json_pack ("{s:s, s:{s:s, s:O, s:b}}", "type", "json_schema", "json_schema", "name", name, "schema", schema,
+                      "strict", true);
 }
 
 /* A short, log-safe excerpt of text: printable ASCII, others as '?'. */
@@ -238,7 +248,7 @@ cv_llm_json_test (bool verbose)
 
     /* The request body. */
     cv_llm_message_t messages[] = {{CV_LLM_SYSTEM, "Answer in JSON."}, {CV_LLM_USER, "caf\xc3\xa9?"}};
-    char *body = cv_llm_json_request (&config, "m", messages, 2, &err);
+    char *body = cv_llm_json_request (&config, "m", messages, 2, NULL, &err);
     json_t *sent = json_loads (body, 0, NULL);
     free (body);
     json_t *expected =
@@ -249,8 +259,21 @@ cv_llm_json_test (bool verbose)
     json_decref (sent);
     json_decref (expected);
     cv_llm_message_t broken[] = {{CV_LLM_USER, "\xff\xfe"}};
-    assert (!cv_llm_json_request (&config, "m", broken, 1, &err));
+    assert (!cv_llm_json_request (&config, "m", broken, 1, NULL, &err));
     assert (err.code == CV_ERR_INVALID && strstr (err.message, "UTF-8"));
+    /* ...and with a schema, whose response_format replaces JSON mode's */
+    json_t *schema = json_pack ("{s:s, s:{s:{s:s}}}", "type", "object", "properties", "intent", "type", "string");
+    json_t *format = cv_llm_json_schema_format ("intent", schema);
+    body = cv_llm_json_request (&config, "m", messages, 2, format, &err);
+    sent = json_loads (body, 0, NULL);
+    free (body);
+    json_t *asked = json_object_get (sent, "response_format");
+    assert (strcmp (json_string_value (json_object_get (asked, "type")), "json_schema") == 0);
+    assert (json_equal (json_object_get (json_object_get (asked, "json_schema"), "schema"), schema));
+    assert (json_is_true (json_object_get (json_object_get (asked, "json_schema"), "strict")));
+    json_decref (sent);
+    json_decref (format);
+    json_decref (schema);
 
     /* Prices in micros, and what tokens cost at them: a part of a micro is a whole one. */
     cv_llm_prices_t prices = cv_llm_prices_of (&config);

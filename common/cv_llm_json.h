@@ -64,10 +64,15 @@ typedef struct {
 void cv_llm_reply_reset (cv_llm_reply_t *reply);
 
 /* The request body (owned) asking model for a completion of count messages, with config's
-   temperature, max_tokens and response format; NULL with err (INVALID) when a message is not
-   valid UTF-8. */
+   temperature and max_tokens, and response_format (borrowed) as the request's when given, else
+   config's ({"type": "json_object"} in JSON mode, none for text); NULL with err (INVALID) when a
+   message is not valid UTF-8. */
 char *cv_llm_json_request (const cv_llm_config_t *config, const char *model, const cv_llm_message_t *messages,
-                           size_t count, cv_error_t *err) CV_MUST_CHECK;
+                           size_t count, const json_t *response_format, cv_error_t *err) CV_MUST_CHECK;
+
+/* The response_format asking for content that matches schema (borrowed, cv_json_schema_check'ed):
+   {"type": "json_schema", "json_schema": {"name", "schema", "strict": true}}. A new reference. */
+json_t *cv_llm_json_schema_format (const char *name, const json_t *schema);
 
 /* Reads a 2xx body of size bytes into reply (content owned by it), strictly, with its cost at
    prices when usage gives both token counts (else 0, has_usage false: the caller knows the

@@ -33,6 +33,8 @@ struct _intent_knowledge_t {
     size_t candidates;
     long llm_timeout_ms;
     bool has_llm;
+    bool llm_json_mode;         /* llm_output: json_object, for a server without JSON-schema output */
+    json_t *llm_schema;         /* when has_llm and not llm_json_mode: {"intent": one of the labels} */
     cv_llm_config_t llm_config; /* when has_llm: each classifier makes its own client */
     char *llm_system;           /* the LLM's instructions, listing the labels */
     cv_log_t *log;              /* borrowed, may be NULL */
@@ -49,7 +51,8 @@ struct _intent_classifier_t {
     cv_log_t *log;           /* borrowed, may be NULL */
 };
 
-static const char *const s_classifier_keys[] = {"model", "threshold", "candidates", "llm_timeout_ms", NULL};
+static const char *const s_classifier_keys[] = {"model",          "threshold",  "candidates",
+                                                "llm_timeout_ms", "llm_output", NULL};
 
 static uint64_t
 s_now_ms (void)
@@ -57,6 +60,17 @@ s_now_ms (void)
     struct timeval now;
     gettimeofday (&now, NULL);
     return (uint64_t) now.tv_sec * 1000 + (uint64_t) now.tv_usec / 1000;
+}
+
+/* The shape of the LLM's answer: {"intent": one of the model's labels}, nothing else. */
+static json_t *
+s_llm_schema (const intent_model_t *model)
+{
+    json_t *labels = json_array ();
+    for (size_t i = 0; i < intent_model_label_count (model); i++)
+        json_array_append_new (labels, json_string (intent_model_label (model, i)));
+    return json_pack ("{s:s, s:{s:{s:s, s:o}}, s:[s], s:b}", "type", "object", "properties", "intent", "type", "string",
+                      "enum", labels, "required", "intent", "additionalProperties", false);
 }
 
 /* The LLM's instructions: choose one label, answer in JSON. */
@@ -97,9 +111,14 @@ s_load_section (intent_knowledge_t *self, cv_config_t *agent, const char *model_
         if (cv_config_int (agent, section, "candidates", "classifier", 1, INTENT_MODEL_TOP_MAX, &candidates, err)
             || cv_config_int (agent, section, "llm_timeout_ms", "classifier", 1, 600000, &timeout, err))
             return -1;
-        const char *threshold = NULL;
-        if (cv_config_string (agent, section, "threshold", "classifier", false, &threshold, err))
+        const char *threshold = NULL, *output = NULL;
+        if (cv_config_string (agent, section, "threshold", "classifier", false, &threshold, err)
+            || cv_config_string (agent, section, "llm_output", "classifier", false, &output, err))
             return -1;
+        if (output && strcmp (output, "schema") != 0 && strcmp (output, "json_object") != 0)
+            return cv_config_fail (agent, cv_node_get (section, "llm_output"), "classifier.llm_output", err,
+                                   "must be schema or json_object, not %.40s", output);
+        self->llm_json_mode = output && strcmp (output, "json_object") == 0;
         if (threshold && strcmp (threshold, "model") != 0) {
             char *end;
             double value = strtod (threshold, &end);
@@ -134,6 +153,8 @@ s_load_llm (intent_knowledge_t *self, cv_config_t *agent, const cv_settings_t *s
     config->json_object = true;
     self->has_llm = true;
     self->llm_system = s_llm_system (self->model);
+    if (!self->llm_json_mode)
+        self->llm_schema = s_llm_schema (self->model);
     return 0;
 }
 
@@ -168,6 +189,7 @@ intent_knowledge_destroy (intent_knowledge_t **self_p)
     intent_slots_destroy (&self->slots);
     intent_model_destroy (&self->model);
     free (self->llm_system);
+    json_decref (self->llm_schema);
     free (self);
     *self_p = NULL;
 }
@@ -187,7 +209,9 @@ intent_classifier_new_from (const intent_knowledge_t *knowledge, cv_log_t *log, 
         intent_classifier_destroy (&self);
         return NULL;
     }
-    if (knowledge->has_llm && !(self->llm = cv_llm_new (&knowledge->llm_config, log, err)))
+    if (knowledge->has_llm
+        && (!(self->llm = cv_llm_new (&knowledge->llm_config, log, err))
+            || (knowledge->llm_schema && cv_llm_set_json_schema (self->llm, "intent", knowledge->llm_schema, err))))
         intent_classifier_destroy (&self);
     return self;
 }
@@ -514,6 +538,11 @@ s_test_budget (const char *path, const char *guess)
     cv_error_t err;
     intent_classifier_t *classifier = s_test_classifier (path, section, &err);
     assert (classifier && intent_classifier_has_llm (classifier));
+    /* the answer's shape asked for: one of the model's labels, nothing else */
+    const json_t *schema = classifier->knowledge->llm_schema;
+    const json_t *labels = json_object_get (json_object_get (json_object_get (schema, "properties"), "intent"), "enum");
+    assert (json_array_size (labels) == intent_model_label_count (classifier->knowledge->model));
+    assert (json_is_false (json_object_get (schema, "additionalProperties")));
     intent_result_t result;
     uint64_t deadline = s_now_ms () + 5000;
 
@@ -668,6 +697,16 @@ intent_classifier_test (bool verbose)
     assert (strstr (err.message, "/nonexistent/intent.model"));
     assert (!s_test_classifier (path, "llm: {base_url: 'http://127.0.0.1:1/v1', model: m}\n", &err));
     assert (strstr (err.message, "no classifier model"));
+    assert (!s_test_classifier (path, "classifier: {model: MODEL, llm_output: yaml}\n", &err));
+    assert (strstr (err.message, "classifier.llm_output: must be schema or json_object"));
+    /* JSON mode alone, for a server without JSON-schema output */
+    intent_classifier_t *json_mode = s_test_classifier (
+        path,
+        "classifier: {model: MODEL, llm_output: json_object}\nllm: {base_url: 'http://127.0.0.1:1/v1', model: m}\n",
+        &err);
+    cv_assert_that (json_mode && intent_classifier_has_llm (json_mode) && !json_mode->knowledge->llm_schema, "%s",
+                    json_mode ? "a schema" : err.message);
+    intent_classifier_destroy (&json_mode);
     if (verbose)
         printf ("intent_classifier: ok\n");
 }

@@ -4,8 +4,10 @@
      2. the trained model (intent_model), when its calibrated confidence reaches the threshold
                                                                     -> method MODEL
      3. below the threshold, the LLM when one is configured: asked to choose one of the model's
-        labels given the text and the model's best candidates, its JSON answer checked against
-        the label list                                              -> method LLM
+        labels given the text and the model's best candidates, for an answer in the shape of a
+        JSON schema ({"intent": one of the labels}, cv_llm_set_json_schema), which cv_llm
+        enforces on what comes back, and checked against the label list again
+                                                                    -> method LLM
      4. otherwise (no LLM, or it failed, timed out, answered off the list or did not fit the
         request's budget): the model's best guess, marked low_confidence -> method FALLBACK
    Without a model (an agent file with no `classifier` section) text that no rule matches is
@@ -27,6 +29,8 @@
        threshold: model                      # or 0..1; `model` takes the one chosen at training
        candidates: 5                         # the model's best labels kept and shown to the LLM
        llm_timeout_ms: 2000                  # the LLM's share of a request's time, at most
+       llm_output: schema                    # or json_object: JSON mode alone, for a server
+                                             # that does not take a JSON schema
    and optionally `llm:` (see cv_llm.h).
 
    Threads: what is loaded from the agent file (the compiled rules and slot patterns, the model,

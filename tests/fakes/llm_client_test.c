@@ -715,6 +715,70 @@ s_test_json (s_test_t *test, s_client_t *client)
     assert (client->err.code == CV_ERR_MALFORMED && strstr (client->err.message, "not JSON"));
 }
 
+/* Structured output: a JSON schema in the request (response_format json_schema, strict), and an
+   answer that does not match it is malformed: not returned, counted against the breaker, the
+   fallback asked; one that matches is the answer, fenced or not. A schema the validator cannot
+   enforce, or a bad name, is refused when set. */
+static void
+s_test_json_schema (s_test_t *test, s_client_t *client)
+{
+    snprintf (client->config.fallback_model, sizeof client->config.fallback_model, "big");
+    client->config.max_retries = 0;
+    s_connect (test, client);
+    json_t *schema = json_loads ("{\"type\": \"object\", \"required\": [\"intent\"], \"additionalProperties\": false,"
+                                 " \"properties\": {\"intent\": {\"enum\": [\"card_arrival\", \"request_refund\"]}}}",
+                                 0, NULL);
+    assert (cv_llm_set_json_schema (client->llm, "intent", schema, &client->err) == 0);
+
+    fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "{\"intent\": \"card_arrival\"}"});
+    assert (s_ask (test, client, 5000) == 0 && !client->reply.fallback);
+    json_t *record = fake_llm_request (test->fake, 0);
+    json_t *format = json_object_get (json_object_get (record, "body"), "response_format");
+    assert (strcmp (json_string_value (json_object_get (format, "type")), "json_schema") == 0);
+    json_t *asked = json_object_get (format, "json_schema");
+    assert (strcmp (json_string_value (json_object_get (asked, "name")), "intent") == 0);
+    assert (json_equal (json_object_get (asked, "schema"), schema) && json_is_true (json_object_get (asked, "strict")));
+    json_decref (record);
+
+    /* off the schema: the fallback is asked, and its answer, fenced, matches */
+    fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "{\"intent\": \"buy_bitcoin\"}"});
+    fake_llm_push (test->fake,
+                   &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "```json\n{\"intent\": \"request_refund\"}\n```"});
+    assert (s_ask (test, client, 5000) == 0 && client->reply.fallback);
+    cv_assert_that (strstr (client->reply.main_failure, "does not match the schema intent")
+                        && strstr (client->reply.main_failure, "$.intent: \"buy_bitcoin\" is not one of the 2"),
+                    "main failure: %s", client->reply.main_failure);
+
+    /* neither matches: MALFORMED, no content, both stories told */
+    fake_llm_push (test->fake,
+                   &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "{\"intent\": \"card_arrival\", \"x\": 1}"});
+    fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "card_arrival"});
+    assert (s_ask (test, client, 5000) == -1);
+    cv_assert_that (client->err.code == CV_ERR_MALFORMED && !client->reply.content, "%s", client->err.message);
+    assert (strstr (client->reply.main_failure, "$: x is not one of its properties"));
+    assert (strstr (client->reply.fallback_failure, "not JSON"));
+
+    /* mismatches count against the breaker: three in a row opened it */
+    cv_llm_destroy (&client->llm);
+    uint64_t now;
+    client->config.fallback_model[0] = '\0';
+    s_connect_breaking (test, client, 2, &now);
+    assert (cv_llm_set_json_schema (client->llm, "intent", schema, &client->err) == 0);
+    fake_llm_set_default (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "{}"});
+    assert (s_ask (test, client, 5000) == -1 && s_ask (test, client, 5000) == -1);
+    assert (s_ask (test, client, 5000) == -1 && strstr (client->err.message, "circuit open"));
+    assert (fake_llm_request_count (test->fake) == 2);
+
+    /* refused when set */
+    json_t *pattern = json_loads ("{\"type\": \"string\", \"pattern\": \"^a\"}", 0, NULL);
+    assert (cv_llm_set_json_schema (client->llm, "intent", pattern, &client->err) == -1);
+    assert (client->err.code == CV_ERR_INVALID && strstr (client->err.message, "pattern is not supported"));
+    assert (cv_llm_set_json_schema (client->llm, "the intent", schema, &client->err) == -1);
+    assert (strstr (client->err.message, "schema's name"));
+    json_decref (pattern);
+    json_decref (schema);
+}
+
 /* One cacheable call with messages (count of them) for scope at now, deadline 5 s on, into
    client's reply and error. */
 static int
@@ -1316,6 +1380,7 @@ llm_client_test (bool verbose)
     s_run (&test, s_test_fallback_while_open);
     s_run (&test, s_test_fallback_endpoint);
     s_run (&test, s_test_json);
+    s_run (&test, s_test_json_schema);
     s_run (&test, s_test_cache);
     s_run (&test, s_test_cache_failures);
     s_run (&test, s_test_cache_shared);

@@ -127,9 +127,17 @@ s_llm_scenarios (cv_log_t *log, cv_settings_t *settings)
     char *messages = json_dumps (json_object_get (sent, "messages"), JSON_COMPACT);
     assert (strstr (messages, vague) && strstr (messages, "card_arrival") && strstr (messages, "Most likely"));
     free (messages);
+    /* ...asked for in the shape of a JSON schema: {"intent": one of the 77 labels} */
+    json_t *format = json_object_get (json_object_get (sent, "body"), "response_format");
+    json_t *schema = json_object_get (json_object_get (format, "json_schema"), "schema");
+    assert (streq (json_string_value (json_object_get (format, "type")), "json_schema"));
+    assert (
+        json_array_size (json_object_get (json_object_get (json_object_get (schema, "properties"), "intent"), "enum"))
+        == 77);
     json_decref (sent);
 
-    /* an answer off the list, one that is not JSON, and a server error: the model's guess */
+    /* an answer off the list (it does not match the schema), one that is not JSON, and a server
+       error: the model's guess */
     fake_llm_push (fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "{\"intent\": \"buy_bitcoin\"}"});
     intent = s_intent_of (harness, vague, 5000, &reply);
     assert (intent->method == CONVEYOR__V1__INTENT__METHOD__FALLBACK && intent->low_confidence);
