@@ -372,6 +372,16 @@ cv_llm_set_json_schema (cv_llm_t *self, const char *name, const json_t *schema, 
     return 0;
 }
 
+/* Whether the answer just read is server-sent events: asked for (stream: true), and sent as such;
+   a server that ignores "stream" answers one JSON completion instead. */
+static bool
+s_streamed (const cv_llm_t *self)
+{
+    char *type = NULL;
+    curl_easy_getinfo (self->curl, CURLINFO_CONTENT_TYPE, &type);
+    return self->config.stream && type && strncasecmp (type, "text/event-stream", 17) == 0;
+}
+
 /* Whether reply's content is JSON that matches the client's schema, when it has one: 0, or -1
    with err (MALFORMED) saying where it does not. */
 static int
@@ -625,7 +635,9 @@ s_attempt (cv_llm_t *self, s_route_t *route, const char *body, uint64_t left, cv
     long status = 0;
     curl_easy_getinfo (self->curl, CURLINFO_RESPONSE_CODE, &status);
     if (status >= 200 && status < 300) {
-        int rc = cv_llm_json_answer (&self->prices, self->body.data, self->body.size, reply, err);
+        int rc = s_streamed (self)
+                     ? cv_llm_json_stream_answer (&self->prices, self->body.data, self->body.size, reply, err)
+                     : cv_llm_json_answer (&self->prices, self->body.data, self->body.size, reply, err);
         if (rc == 0 && s_check_schema (self, reply, err)) {
             free (reply->content); /* an answer the caller asked for in another shape is no answer */
             reply->content = NULL;

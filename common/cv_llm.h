@@ -74,6 +74,7 @@
        max_tokens: 256                       # 1..1000000
        temperature: 0                        # 0..2
        response_format: text                 # or json_object
+       stream: false                         # true: the answer as server-sent events (see below)
        price_prompt_per_1k: 0                # cost units per 1,000 prompt tokens, 0..1000000
        price_completion_per_1k: 0            # and per 1,000 completion tokens
        max_response_bytes: 1048576           # 1024..67108864
@@ -81,6 +82,17 @@
        cache_max_entries: 1024               # answers kept at most, 1..1000000
        cache_max_bytes: 4194304              # their keys' and contents' bytes, 1024..1073741824
    With no base URL or no model there is no LLM (cv_llm_config_enabled is false), the default.
+
+   Streaming (stream: true): the request asks for server-sent events ("stream": true, with
+   "stream_options": {"include_usage": true} for the tokens), and the answer is read from them
+   (cv_llm_json_stream_answer): the deltas' content in order, the finish reason and the usage of
+   the last chunks, up to "data: [DONE]". A stream that ends before it (a proxy or a server that
+   dropped the stream part way) is malformed, as is an error event inside it: what came before is
+   not an answer. A server that ignores the request and sends one JSON completion is read as one.
+   The whole stream is within max_response_bytes. The call still returns once, with the whole
+   answer: what streaming buys is a first byte as soon as the model starts (which
+   first_byte_timeout_ms then measures) and a connection that a proxy's idle timeout does not cut
+   during a long answer.
 
    Connections: the client keeps one libcurl handle and runs it on a multi handle of its own, whose
    connections (one per endpoint) stay open between calls; the stats count the connections opened,

@@ -135,6 +135,7 @@ cv_llm_config_load (cv_llm_config_t *config, const cv_config_t *file, cv_node_t 
                                        "max_tokens",
                                        "temperature",
                                        "response_format",
+                                       "stream",
                                        "price_prompt_per_1k",
                                        "price_completion_per_1k",
                                        "max_response_bytes",
@@ -184,6 +185,16 @@ cv_llm_config_load (cv_llm_config_t *config, const cv_config_t *file, cv_node_t 
             return cv_config_fail (file, cv_node_get (map, "response_format"), full, err,
                                    "must be text or json_object, not %s", format);
         config->json_object = strcmp (format, "json_object") == 0;
+    }
+    const char *stream = NULL;
+    if (cv_config_string (file, map, "stream", path, false, &stream, err))
+        return -1;
+    if (stream) {
+        s_path (full, sizeof full, path, "stream");
+        if (strcmp (stream, "true") != 0 && strcmp (stream, "false") != 0)
+            return cv_config_fail (file, cv_node_get (map, "stream"), full, err, "must be true or false, not %s",
+                                   stream);
+        config->stream = strcmp (stream, "true") == 0;
     }
     if (config->backoff_max_ms < config->backoff_base_ms) {
         s_path (full, sizeof full, path, "backoff_max_ms");
@@ -323,14 +334,14 @@ s_describe (const cv_llm_config_t *config, char *out, size_t size)
         out, size,
         "llm: base_url=%s model=%s api_key_env=%s fallback=%s%s%s%s%s timeout_ms=%ld first_byte_timeout_ms=%ld "
         "connect_timeout_ms=%ld max_retries=%ld backoff_ms=%ld..%ld breaker=%ld/%ldms max_tokens=%ld temperature=%g "
-        "response_format=%s price_per_1k=%g/%g max_response_bytes=%ld cache=%s",
+        "response_format=%s stream=%s price_per_1k=%g/%g max_response_bytes=%ld cache=%s",
         url, config->model, config->api_key_env[0] ? config->api_key_env : "(none)", fallback,
         config->fallback_model[0] ? " model=" : "", config->fallback_model,
         config->fallback_api_key_env[0] ? " api_key_env=" : "", config->fallback_api_key_env, config->timeout_ms,
         config->first_byte_timeout_ms, config->connect_timeout_ms, config->max_retries, config->backoff_base_ms,
         config->backoff_max_ms, config->breaker_threshold, config->breaker_cooldown_ms, config->max_tokens,
-        config->temperature, config->json_object ? "json_object" : "text", config->price_prompt_per_1k,
-        config->price_completion_per_1k, config->max_response_bytes, cache);
+        config->temperature, config->json_object ? "json_object" : "text", config->stream ? "true" : "false",
+        config->price_prompt_per_1k, config->price_completion_per_1k, config->max_response_bytes, cache);
 }
 
 void
@@ -367,6 +378,7 @@ cv_llm_config_test (bool verbose)
                        "  first_byte_timeout_ms: 400\n"
                        "  temperature: 0.2\n"
                        "  response_format: json_object\n"
+                       "  stream: true\n"
                        "  price_prompt_per_1k: 0.5\n"
                        "  price_completion_per_1k: 1.5\n"
                        "  cache_ttl_ms: 60000\n"
@@ -400,7 +412,7 @@ cv_llm_config_test (bool verbose)
     assert (!cv_llm_config_problem (&same) && !cv_llm_config_has_fallback (&same));
     assert (strcmp (config.api_key_env, "CV_LLM_TEST_KEY") == 0);
     assert (config.timeout_ms == 1500 && config.first_byte_timeout_ms == 400 && config.connect_timeout_ms == 2000);
-    assert (config.temperature == 0.2 && config.json_object);
+    assert (config.temperature == 0.2 && config.json_object && config.stream);
     assert (config.price_completion_per_1k == 1.5);
     assert (config.cache_ttl_ms == 60000 && config.cache_max_entries == 1024 && config.cache_max_bytes == 65536);
 
@@ -421,6 +433,7 @@ cv_llm_config_test (bool verbose)
          "agent.yaml:2: llm.fallback_api_key_env: must be an environment variable name"},
         {"llm:\n  api_key_env: 'my key'\n", "agent.yaml:2: llm.api_key_env: must be an environment variable name"},
         {"llm:\n  response_format: yaml\n", "agent.yaml:2: llm.response_format: must be text or json_object, not yaml"},
+        {"llm:\n  stream: sometimes\n", "agent.yaml:2: llm.stream: must be true or false, not sometimes"},
         {"llm:\n  backoff_base_ms: 500\n  backoff_max_ms: 100\n",
          "agent.yaml:3: llm.backoff_max_ms: must not be below backoff_base_ms (500)"},
         {"llm:\n  model: [a, b]\n", "agent.yaml:2: llm.model: must be a string"},

@@ -36,6 +36,7 @@ typedef struct {
     long max_tokens;
     double temperature;
     bool json_object; /* response_format: {"type": "json_object"} */
+    bool stream;      /* ask for the answer as server-sent events, and read it from them */
     double price_prompt_per_1k;
     double price_completion_per_1k;
     long max_response_bytes;

@@ -4,12 +4,14 @@
 
 #include <assert.h>
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cv_alloc.h"
 #include "cv_budget.h"
+#include "cv_buffer.h"
 
 const char *
 cv_llm_role_name (cv_llm_role_t role)
@@ -68,6 +70,10 @@ cv_llm_json_request (const cv_llm_config_t *config, const char *model, const cv_
     json_t *request = json_pack ("{s:s, s:o, s:f, s:I}", "model", model, "messages", list, "temperature",
                                  config->temperature, "max_tokens", (json_int_t) config->max_tokens);
     assert (request);
+    if (config->stream) {
+        json_object_set_new (request, "stream", json_true ());
+        json_object_set_new (request, "stream_options", json_pack ("{s:b}", "include_usage", true));
+    }
     if (response_format)
         json_object_set_new (request, "response_format", json_deep_copy (response_format));
     else if (config->json_object)
@@ -193,6 +199,123 @@ cv_llm_json_answer (const cv_llm_prices_t *prices, const char *body, size_t size
     return rc;
 }
 
+/* A streamed answer as it is read: what its chunks said so far. */
+typedef struct {
+    cv_buffer_t content;
+    char finish_reason[32];
+    long prompt_tokens, completion_tokens;
+    bool prompt_given, completion_given;
+    bool done; /* "data: [DONE]" came */
+    size_t events;
+} s_stream_t;
+
+/* One event's data (size bytes, NUL-terminated) into stream. */
+static int
+s_stream_event (s_stream_t *stream, const char *data, size_t size, cv_error_t *err)
+{
+    stream->events++;
+    if (strcmp (data, "[DONE]") == 0) {
+        stream->done = true;
+        return 0;
+    }
+    json_error_t error;
+    json_t *chunk = json_loadb (data, size, JSON_REJECT_DUPLICATES, &error);
+    int rc = 0;
+    json_t *failure = json_object_get (chunk, "error");
+    json_t *choices = json_object_get (chunk, "choices");
+    json_t *first = json_array_get (choices, 0);
+    json_t *content = json_object_get (json_object_get (first, "delta"), "content");
+    json_t *finish = json_object_get (first, "finish_reason");
+    json_t *usage = json_object_get (chunk, "usage");
+    if (!json_is_object (chunk)) {
+        char excerpt[64];
+        s_excerpt (data, size, excerpt, sizeof excerpt);
+        rc = cv_error_set (err, CV_ERR_MALFORMED, "body", "the stream's event %zu is not a JSON object (%s): \"%s\"",
+                           stream->events, chunk ? "another JSON value" : error.text, excerpt);
+    } else if (failure) {
+        char detail[160];
+        cv_llm_json_error_detail (data, size, detail, sizeof detail);
+        rc = cv_error_set (err, CV_ERR_MALFORMED, "error", "the stream broke off with an error: %s", detail);
+    } else if (choices && !json_is_array (choices))
+        rc = cv_error_set (err, CV_ERR_MALFORMED, "choices", "the stream's event %zu has choices that are no list",
+                           stream->events);
+    else if (content && !json_is_string (content) && !json_is_null (content))
+        rc = cv_error_set (err, CV_ERR_MALFORMED, "choices[0].delta.content",
+                           "the stream's event %zu has content that is not a string", stream->events);
+    else if (usage && !json_is_null (usage) && !json_is_object (usage))
+        rc = cv_error_set (err, CV_ERR_MALFORMED, "usage", "the stream's usage is not an object");
+    else if (json_is_object (usage)
+             && (s_token_count (usage, "prompt_tokens", &stream->prompt_tokens, &stream->prompt_given, err)
+                 || s_token_count (usage, "completion_tokens", &stream->completion_tokens, &stream->completion_given,
+                                   err)))
+        rc = -1;
+    else {
+        if (json_is_string (content)
+            && !cv_buffer_append (&stream->content, json_string_value (content), json_string_length (content),
+                                  SIZE_MAX))
+            rc = cv_error_set (err, CV_ERR_MALFORMED, "body", "the stream's content does not fit in memory");
+        if (json_is_string (finish))
+            snprintf (stream->finish_reason, sizeof stream->finish_reason, "%s", json_string_value (finish));
+    }
+    json_decref (chunk);
+    return rc;
+}
+
+int
+cv_llm_json_stream_answer (const cv_llm_prices_t *prices, const char *body, size_t size, cv_llm_reply_t *reply,
+                           cv_error_t *err)
+{
+    assert (prices && reply);
+    s_stream_t stream = {0};
+    cv_buffer_t data = {0}; /* the event being read: its data lines, joined by LF */
+    bool has_data = false;
+    int rc = 0;
+    size_t at = 0;
+    while (rc == 0 && !stream.done && at <= size) {
+        /* the next line, ended by LF, CRLF, CR or the end of the body */
+        size_t end = at;
+        while (end < size && body[end] != '\n' && body[end] != '\r')
+            end++;
+        const char *line = body + at;
+        size_t length = end - at;
+        bool last = end == size;
+        at = end + (end < size && body[end] == '\r' && end + 1 < size && body[end + 1] == '\n' ? 2 : 1);
+        if (length == 0) { /* a blank line ends an event */
+            if (has_data)
+                rc = s_stream_event (&stream, data.data, data.size, err);
+            cv_buffer_clear (&data);
+            has_data = false;
+        } else if (length >= 5 && memcmp (line, "data:", 5) == 0) {
+            size_t skip = length > 5 && line[5] == ' ' ? 6 : 5;
+            if ((has_data && !cv_buffer_append (&data, "\n", 1, SIZE_MAX))
+                || !cv_buffer_append (&data, line + skip, length - skip, SIZE_MAX))
+                rc = cv_error_set (err, CV_ERR_MALFORMED, "body", "the stream's event does not fit in memory");
+            has_data = true;
+        } /* a comment (":..."), or a field this reader has no use for (event, id, retry) */
+        if (last && rc == 0 && has_data) /* the body ended inside an event: take what it said */
+            rc = s_stream_event (&stream, data.data, data.size, err);
+        if (last)
+            break;
+    }
+    if (rc == 0 && !stream.done)
+        rc = cv_error_set (err, CV_ERR_MALFORMED, "body",
+                           "the stream ended after %zu events, before data: [DONE]: the answer is incomplete",
+                           stream.events);
+    if (rc == 0) {
+        reply->content = cv_strndup (stream.content.data ? stream.content.data : "", stream.content.size);
+        reply->prompt_tokens = stream.prompt_tokens;
+        reply->completion_tokens = stream.completion_tokens;
+        reply->has_usage = stream.prompt_given && stream.completion_given;
+        reply->cost_micros = reply->has_usage ? cv_llm_prices_cost (prices, (uint64_t) stream.prompt_tokens,
+                                                                    (uint64_t) stream.completion_tokens)
+                                              : 0;
+        snprintf (reply->finish_reason, sizeof reply->finish_reason, "%s", stream.finish_reason);
+    }
+    cv_buffer_release (&data);
+    cv_buffer_release (&stream.content);
+    return rc;
+}
+
 json_t *
 cv_llm_json_content (const cv_llm_reply_t *reply, cv_error_t *err)
 {
@@ -233,6 +356,55 @@ cv_llm_json_content (const cv_llm_reply_t *reply, cv_error_t *err)
 
 /* ---------------------------------------------------------------------------------------------
    Self-test */
+
+/* A streamed answer: its deltas in order, its finish reason and usage, through LF, CRLF and CR
+   line ends, comments, other fields, a data line without its space and one split over two. */
+static void
+s_test_stream (const cv_llm_prices_t *prices)
+{
+    cv_error_t err;
+    cv_llm_reply_t reply;
+    memset (&reply, 0, sizeof reply);
+    const char *stream =
+        ": keep-alive\n\n"
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n"
+        "event: message\r\nid: 2\r\ndata: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Your card \"}}]}\r\n\r\n"
+        "data:{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"is on \\u00e9 way.\"}}]}\r\r"
+        "data: {\"choices\":[{\"index\":0,\"delta\":\n"
+        "data: {},\"finish_reason\":\"stop\"}]}\n\n"
+        "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1000,\"completion_tokens\":500}}\n\n"
+        "data: [DONE]\n\n";
+    cv_assert_that (cv_llm_json_stream_answer (prices, stream, strlen (stream), &reply, &err) == 0, "%s", err.message);
+    assert (strcmp (reply.content, "Your card is on \xc3\xa9 way.") == 0);
+    assert (strcmp (reply.finish_reason, "stop") == 0 && reply.has_usage && reply.prompt_tokens == 1000);
+    assert (reply.cost_micros == 4000000);
+    cv_llm_reply_reset (&reply);
+    /* [DONE] as the body's last line, without its blank line; no usage: the cost is unknown */
+    const char *bare =
+        "data: {\"choices\":[{\"delta\":{\"content\":\"ok\"},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]";
+    assert (cv_llm_json_stream_answer (prices, bare, strlen (bare), &reply, &err) == 0);
+    assert (strcmp (reply.content, "ok") == 0 && !reply.has_usage && reply.cost_micros == 0);
+    cv_llm_reply_reset (&reply);
+
+    struct {
+        const char *body;
+        const char *says;
+    } broken[] = {
+        {"data: {\"choices\":[{\"delta\":{\"content\":\"Your card\"}}]}\n\n", "before data: [DONE]"},
+        {"", "after 0 events, before data: [DONE]"},
+        {"data: not json\n\ndata: [DONE]\n\n", "event 1 is not a JSON object"},
+        {"data: {\"error\":{\"message\":\"overloaded\"}}\n\n", "broke off with an error: overloaded"},
+        {"data: {\"choices\":[{\"delta\":{\"content\":7}}]}\n\ndata: [DONE]\n\n", "content that is not a string"},
+        {"data: {\"choices\":{}}\n\ndata: [DONE]\n\n", "choices that are no list"},
+        {"data: {\"choices\":[],\"usage\":{\"prompt_tokens\":-1}}\n\ndata: [DONE]\n\n", "not a whole number"},
+    };
+    for (size_t i = 0; i < sizeof broken / sizeof *broken; i++) {
+        int rc = cv_llm_json_stream_answer (prices, broken[i].body, strlen (broken[i].body), &reply, &err);
+        cv_assert_that (rc == -1 && err.code == CV_ERR_MALFORMED && strstr (err.message, broken[i].says)
+                            && !reply.content,
+                        "%s: %s", broken[i].body, rc ? err.message : "accepted");
+    }
+}
 
 void
 cv_llm_json_test (bool verbose)
@@ -381,6 +553,7 @@ cv_llm_json_test (bool verbose)
     }
     /* No content at all, as after a failed call. */
     assert (!cv_llm_json_content (&reply, &err));
+    s_test_stream (&prices);
     if (verbose)
         printf ("cv_llm_json: ok\n");
 }

@@ -81,6 +81,17 @@ json_t *cv_llm_json_schema_format (const char *name, const json_t *schema);
 int cv_llm_json_answer (const cv_llm_prices_t *prices, const char *body, size_t size, cv_llm_reply_t *reply,
                         cv_error_t *err) CV_MUST_CHECK;
 
+/* Reads a 2xx body of server-sent events (a streamed chat completion, size bytes) into reply, as
+   cv_llm_json_answer reads one JSON completion: the content is the first choice's delta contents
+   in order ("" when none came), the finish reason the last one given, the tokens the usage of
+   the chunk that has one. -1 with err (MALFORMED) and reply untouched when an event's data is not
+   a JSON object, an event is an error ({"error": ...}, its message said), a chunk's content or
+   usage is not of its type, or the stream ends before "data: [DONE]". Lines are ended by LF, CRLF
+   or CR; comments (":...") and fields other than data are skipped; an event's data lines are
+   joined by LF, as the format says. */
+int cv_llm_json_stream_answer (const cv_llm_prices_t *prices, const char *body, size_t size, cv_llm_reply_t *reply,
+                               cv_error_t *err) CV_MUST_CHECK;
+
 /* What a failed answer's body says, log-safe, in out (out_size bytes): OpenAI's
    {"error": {"message": ...}} and its cousins, or the start of the raw body. */
 void cv_llm_json_error_detail (const char *body, size_t size, char *out, size_t out_size);

@@ -73,12 +73,33 @@ s_record (fake_llm_t *self, struct MHD_Connection *connection, const char *metho
         fprintf (stderr, "fake-llm: %s %s -> %s\n", method, url, mode ? mode : "-");
 }
 
-static enum MHD_Result
-s_completion (fake_llm_t *self, struct MHD_Connection *connection, json_t *request, const fake_llm_step_t *step,
-              const char *content)
+/* The body of an answer with content, as the request wants it (malloc'd): one JSON completion, or
+   server-sent events (complete false: cut off part way); *type its Content-Type. */
+static char *
+s_answer_text (fake_llm_t *self, json_t *request, const fake_llm_step_t *step, const char *content, bool complete,
+               const char **type)
 {
     unsigned long serial = atomic_fetch_add (&self->served, 1) + 1;
-    return fake_llm_reply_json (connection, 200, fake_llm_reply_completion (request, step, content, serial));
+    json_t *completion = fake_llm_reply_completion (request, step, content, serial);
+    bool stream = fake_llm_reply_wants_stream (request);
+    char *text = stream ? fake_llm_reply_events (request, completion, complete) : json_dumps (completion, JSON_COMPACT);
+    json_decref (completion);
+    assert (text);
+    *type = stream ? "text/event-stream" : "application/json";
+    return text;
+}
+
+static enum MHD_Result
+s_completion (fake_llm_t *self, struct MHD_Connection *connection, json_t *request, const fake_llm_step_t *step,
+              const char *content, bool complete)
+{
+    const char *type;
+    char *text = s_answer_text (self, request, step, content, complete, &type);
+    struct MHD_Response *response = MHD_create_response_from_buffer (strlen (text), text, MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header (response, "Content-Type", type);
+    enum MHD_Result result = MHD_queue_response (connection, 200, response);
+    MHD_destroy_response (response);
+    return result;
 }
 
 /* A slow_body answer's body, held back: the status line and headers go at once, and the first
@@ -111,11 +132,8 @@ s_late_body_read (void *cls, uint64_t position, char *buffer, size_t max)
 static enum MHD_Result
 s_late_completion (fake_llm_t *self, struct MHD_Connection *connection, json_t *request, const fake_llm_step_t *step)
 {
-    unsigned long serial = atomic_fetch_add (&self->served, 1) + 1;
-    json_t *answer = fake_llm_reply_completion (request, step, step->text ? step->text : "ok", serial);
-    char *text = json_dumps (answer, JSON_COMPACT);
-    json_decref (answer);
-    assert (text);
+    const char *type;
+    char *text = s_answer_text (self, request, step, step->text ? step->text : "ok", true, &type);
     size_t size = strlen (text);
     s_late_body_t *late = cv_malloc (sizeof *late + size);
     *late = (s_late_body_t){.stop = self->stop, .connection = connection, .delay_ms = step->delay_ms, .size = size};
@@ -123,7 +141,7 @@ s_late_completion (fake_llm_t *self, struct MHD_Connection *connection, json_t *
     free (text);
     /* The size is known, so MHD sends Content-Length with the headers, before it asks for the body. */
     struct MHD_Response *response = MHD_create_response_from_callback (size, 4096, s_late_body_read, late, free);
-    MHD_add_response_header (response, "Content-Type", "application/json");
+    MHD_add_response_header (response, "Content-Type", type);
     enum MHD_Result result = MHD_queue_response (connection, 200, response);
     MHD_destroy_response (response);
     return result;
@@ -140,9 +158,13 @@ s_chat (fake_llm_t *self, struct MHD_Connection *connection, json_t *request, co
         if (step->status && step->status != 200)
             return fake_llm_reply_send (connection, step->status, step->text ? step->text : FAKE_LLM_FAILURE_BODY,
                                         step->retry_after, step->retry_after_ms);
-        return s_completion (self, connection, request, step, step->text ? step->text : "ok");
+        return s_completion (self, connection, request, step, step->text ? step->text : "ok", true);
     case FAKE_LLM_OK:
-        return s_completion (self, connection, request, step, step->text ? step->text : "ok");
+        return s_completion (self, connection, request, step, step->text ? step->text : "ok", true);
+    case FAKE_LLM_STREAM_CUT:
+        if (!fake_llm_reply_wants_stream (request))
+            return MHD_NO;
+        return s_completion (self, connection, request, step, step->text ? step->text : "ok", false);
     case FAKE_LLM_SLOW_BODY:
         return s_late_completion (self, connection, request, step);
     case FAKE_LLM_STATUS:
@@ -158,7 +180,7 @@ s_chat (fake_llm_t *self, struct MHD_Connection *connection, json_t *request, co
         return MHD_NO;
     case FAKE_LLM_INTENT: {
         char *content = fake_llm_script_intent (self->script, json_object_get (request, "messages"));
-        enum MHD_Result result = s_completion (self, connection, request, step, content);
+        enum MHD_Result result = s_completion (self, connection, request, step, content, true);
         free (content);
         return result;
     }

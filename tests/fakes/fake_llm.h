@@ -22,6 +22,13 @@
      intent     200, content {"intent": "LABEL"}: the label of the first keyword
                 (fake_llm_add_intent, in order, case-insensitive) found in the last user message,
                 or "unknown"
+     stream_cut a streamed answer that stops part way: the first half of ok's events, then the end
+                of the body, with no finish reason and no "data: [DONE]" (a proxy that cut the
+                stream); to a request that did not ask for a stream, as close
+   A request with "stream": true is answered (ok, slow, slow_body, intent) as OpenAI streams:
+   text/event-stream, a chunk with the assistant's role, the content in chunks of a few bytes
+   (never inside a UTF-8 character), a chunk with finish_reason "stop", a chunk with the usage
+   when "stream_options": {"include_usage": true} asks (and the step has one), "data: [DONE]".
    A chat request whose body is not JSON with a messages list gets 400, as from a real server,
    and takes no step. Other paths get 404. Every request but the /_fake/ ones is recorded.
 
@@ -31,8 +38,8 @@
      POST /_fake/intents   {"keyword": "label", ...}, added in order
      GET  /_fake/requests  the recorded requests, a JSON list
      POST /_fake/reset     empties the queue, the records and the intents; default back to ok
-   A step as JSON: {"mode": "ok|slow|slow_body|status|malformed|hang|close|intent", "content" or "body": TEXT,
-   "status": N, "delay_ms": N, "retry_after": "TEXT", "retry_after_ms": N, "prompt_tokens": N,
+   A step as JSON: {"mode": "ok|slow|slow_body|status|malformed|hang|close|intent|stream_cut", "content" or "body":
+   TEXT, "status": N, "delay_ms": N, "retry_after": "TEXT", "retry_after_ms": N, "prompt_tokens": N,
    "completion_tokens": N, "usage": false}.
 
    Stopping (fake_llm_destroy) wakes every waiting answer, hanging ones included, and returns
@@ -55,7 +62,8 @@ typedef enum {
     FAKE_LLM_HANG,
     FAKE_LLM_CLOSE,
     FAKE_LLM_INTENT,
-    FAKE_LLM_SLOW_BODY
+    FAKE_LLM_SLOW_BODY,
+    FAKE_LLM_STREAM_CUT
 } fake_llm_mode_t;
 
 /* One scripted answer; strings are copied by fake_llm_push. Zero fields take the defaults. */

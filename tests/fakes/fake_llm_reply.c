@@ -51,6 +51,80 @@ s_estimate_tokens (size_t bytes)
     return (int) ((bytes + 3) / 4);
 }
 
+bool
+fake_llm_reply_wants_stream (const json_t *request)
+{
+    return json_is_true (json_object_get (request, "stream"));
+}
+
+/* Bytes a content chunk holds at most: a few, as a model's tokens come. */
+#define CHUNK_BYTES 6
+
+/* One event: "data: " and chunk (taken) as compact JSON, and the blank line. */
+static void
+s_event (FILE *out, json_t *chunk)
+{
+    char *text = json_dumps (chunk, JSON_COMPACT);
+    json_decref (chunk);
+    assert (text);
+    fprintf (out, "data: %s\n\n", text);
+    free (text);
+}
+
+/* A chunk of the stream: the completion's id, model and time, with choices (taken) and usage
+   (borrowed, NULL: none). */
+static json_t *
+s_chunk (const json_t *completion, json_t *choices, const json_t *usage)
+{
+    json_t *chunk = json_pack ("{s:O?, s:s, s:O?, s:O?, s:o}", "id", json_object_get (completion, "id"), "object",
+                               "chat.completion.chunk", "created", json_object_get (completion, "created"), "model",
+                               json_object_get (completion, "model"), "choices", choices);
+    assert (chunk);
+    if (usage)
+        json_object_set (chunk, "usage", (json_t *) usage);
+    return chunk;
+}
+
+char *
+fake_llm_reply_events (const json_t *request, const json_t *completion, bool complete)
+{
+    const json_t *message = json_object_get (json_array_get (json_object_get (completion, "choices"), 0), "message");
+    const char *content = json_string_value (json_object_get (message, "content"));
+    size_t size = strlen (content);
+    /* the chunks' ends: every CHUNK_BYTES bytes, moved back to a character's first byte */
+    size_t ends[size / CHUNK_BYTES + 2], count = 0;
+    for (size_t at = 0; at < size;) {
+        size_t end = at + CHUNK_BYTES < size ? at + CHUNK_BYTES : size;
+        while (end < size && ((unsigned char) content[end] & 0xC0) == 0x80) /* a character is at most 4 bytes */
+            end--;
+        ends[count++] = end;
+        at = end;
+    }
+    char *text = NULL;
+    size_t text_size = 0;
+    FILE *out = open_memstream (&text, &text_size);
+    s_event (out, s_chunk (completion,
+                           json_pack ("[{s:i, s:{s:s, s:s}, s:n}]", "index", 0, "delta", "role", "assistant", "content",
+                                      "", "finish_reason"),
+                           NULL));
+    size_t sent = complete ? count : count / 2;
+    for (size_t i = 0, at = 0; i < sent; at = ends[i++])
+        s_event (out, s_chunk (completion,
+                               json_pack ("[{s:i, s:{s:s#}, s:n}]", "index", 0, "delta", "content", content + at,
+                                          (int) (ends[i] - at), "finish_reason"),
+                               NULL));
+    if (complete) {
+        s_event (out, s_chunk (completion,
+                               json_pack ("[{s:i, s:{}, s:s}]", "index", 0, "delta", "finish_reason", "stop"), NULL));
+        const json_t *usage = json_object_get (completion, "usage");
+        if (usage && json_is_true (json_object_get (json_object_get (request, "stream_options"), "include_usage")))
+            s_event (out, s_chunk (completion, json_array (), usage));
+        fputs ("data: [DONE]\n\n", out);
+    }
+    fclose (out);
+    return text;
+}
+
 json_t *
 fake_llm_reply_completion (json_t *request, const fake_llm_step_t *step, const char *content, unsigned long serial)
 {

@@ -4,6 +4,7 @@
 #ifndef FAKE_LLM_REPLY_H
 #define FAKE_LLM_REPLY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <jansson.h>
@@ -30,5 +31,14 @@ enum MHD_Result fake_llm_reply_error (struct MHD_Connection *connection, unsigne
    estimated from the texts when both are 0; none with no_usage). */
 json_t *fake_llm_reply_completion (json_t *request, const fake_llm_step_t *step, const char *content,
                                    unsigned long serial);
+
+/* Whether request (a chat request's JSON) asks for a streamed answer ("stream": true). */
+bool fake_llm_reply_wants_stream (const json_t *request);
+
+/* completion (a fake_llm_reply_completion's, borrowed) as server-sent events (malloc'd): a chunk
+   with the role, the content in chunks of a few bytes, one with the finish reason, one with the
+   usage when request's stream_options ask for it, and "data: [DONE]"; with complete false only
+   the first half of the content's chunks, and nothing after them. */
+char *fake_llm_reply_events (const json_t *request, const json_t *completion, bool complete);
 
 #endif

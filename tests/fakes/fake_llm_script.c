@@ -32,7 +32,8 @@ struct _fake_llm_script_t {
     s_intent_t *intents;
 };
 
-static const char *const s_mode_names[] = {"ok", "slow", "status", "malformed", "hang", "close", "intent", "slow_body"};
+static const char *const s_mode_names[] = {"ok",    "slow",   "status",    "malformed", "hang",
+                                           "close", "intent", "slow_body", "stream_cut"};
 #define MODE_COUNT (sizeof s_mode_names / sizeof s_mode_names[0])
 
 /* ---------------------------------------------------------------------------------------------
@@ -89,7 +90,8 @@ s_step_from_json (json_t *object, fake_llm_step_t *step, char *error, size_t siz
     while (mode && index < MODE_COUNT && strcmp (mode, s_mode_names[index]) != 0)
         index++;
     if (!mode || index == MODE_COUNT) {
-        snprintf (error, size, "mode must be one of ok, slow, slow_body, status, malformed, hang, close, intent");
+        snprintf (error, size,
+                  "mode must be one of ok, slow, slow_body, status, malformed, hang, close, intent, stream_cut");
         return -1;
     }
     step->mode = (fake_llm_mode_t) index;

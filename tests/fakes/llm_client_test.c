@@ -779,6 +779,55 @@ s_test_json_schema (s_test_t *test, s_client_t *client)
     json_decref (schema);
 }
 
+/* Streaming (stream: true): the request asks for events with the usage, and the answer is put
+   together from them, tokens and cost included; a stream cut short is malformed and the fallback
+   answers; a server that ignores "stream" is read as one completion; a schema still holds. */
+static void
+s_test_stream (s_test_t *test, s_client_t *client)
+{
+    client->config.stream = true;
+    client->config.max_retries = 0;
+    snprintf (client->config.fallback_model, sizeof client->config.fallback_model, "big");
+    s_connect (test, client);
+    const char *long_text = "Your new card is on its way: it should arrive by Friday \xe2\x80\x94 \xf0\x9f\x92\xb3.";
+    fake_llm_push (
+        test->fake,
+        &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = long_text, .prompt_tokens = 1000, .completion_tokens = 2000});
+    assert (s_ask (test, client, 5000) == 0);
+    assert (strcmp (client->reply.content, long_text) == 0 && strcmp (client->reply.finish_reason, "stop") == 0);
+    assert (client->reply.has_usage && client->reply.prompt_tokens == 1000 && client->reply.completion_tokens == 2000);
+    assert (client->reply.cost_micros == 3500000); /* 1,000 at 0.5 and 2,000 at 1.5 a thousand */
+    json_t *record = fake_llm_request (test->fake, 0);
+    json_t *body = json_object_get (record, "body");
+    assert (json_is_true (json_object_get (body, "stream")));
+    assert (json_is_true (json_object_get (json_object_get (body, "stream_options"), "include_usage")));
+    json_decref (record);
+
+    /* cut short: not an answer; the fallback's is */
+    fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_STREAM_CUT, .text = long_text});
+    fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "from big"});
+    assert (s_ask (test, client, 5000) == 0 && client->reply.fallback
+            && strcmp (client->reply.content, "from big") == 0);
+    cv_assert_that (strstr (client->reply.main_failure, "before data: [DONE]"), "%s", client->reply.main_failure);
+
+    /* a server that answers one JSON completion all the same */
+    fake_llm_push (test->fake,
+                   &(fake_llm_step_t){.mode = FAKE_LLM_MALFORMED,
+                                      .text = "{\"choices\": [{\"message\": {\"role\": \"assistant\", \"content\": "
+                                              "\"whole\"}, \"finish_reason\": \"stop\"}]}"});
+    assert (s_ask (test, client, 5000) == 0 && !client->reply.fallback && strcmp (client->reply.content, "whole") == 0);
+
+    /* streamed, and held to a schema */
+    json_t *schema = json_loads ("{\"type\": \"object\", \"required\": [\"intent\"]}", 0, NULL);
+    assert (cv_llm_set_json_schema (client->llm, "intent", schema, &client->err) == 0);
+    json_decref (schema);
+    fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "{\"intent\": \"card_arrival\"}"});
+    assert (s_ask (test, client, 5000) == 0 && strcmp (client->reply.content, "{\"intent\": \"card_arrival\"}") == 0);
+    fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "{}"});
+    fake_llm_push (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "{}"});
+    assert (s_ask (test, client, 5000) == -1 && strstr (client->err.message, "the required intent is missing"));
+}
+
 /* One cacheable call with messages (count of them) for scope at now, deadline 5 s on, into
    client's reply and error. */
 static int
@@ -1381,6 +1430,7 @@ llm_client_test (bool verbose)
     s_run (&test, s_test_fallback_endpoint);
     s_run (&test, s_test_json);
     s_run (&test, s_test_json_schema);
+    s_run (&test, s_test_stream);
     s_run (&test, s_test_cache);
     s_run (&test, s_test_cache_failures);
     s_run (&test, s_test_cache_shared);
