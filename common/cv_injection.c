@@ -1,18 +1,12 @@
 /* Known prompt-injection phrasings in a customer's text (cv_injection.h). */
-#define PCRE2_CODE_UNIT_WIDTH 8
 #include "cv_injection.h"
 
 #include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
-#include <pcre2.h>
-
 #include "cv_alloc.h"
-
-/* Bounds a match's work: the patterns are simple, the texts at most a few kB. */
-#define S_MATCH_LIMIT 100000
-#define S_DEPTH_LIMIT 1000
+#include "cv_pcre.h"
 
 /* "\s+" between words: white space of any kind and length counts as one. */
 static const struct {
@@ -53,30 +47,18 @@ cv_injection_t *
 cv_injection_new (cv_error_t *err)
 {
     cv_injection_t *self = cv_calloc (1, sizeof *self);
-    self->context = pcre2_match_context_create (NULL);
+    self->context = cv_pcre_context_new ();
     if (!self->context) {
         cv_error_set (err, CV_ERR_INTERNAL, NULL, "out of memory");
         cv_injection_destroy (&self);
         return NULL;
     }
-    pcre2_set_match_limit (self->context, S_MATCH_LIMIT);
-    pcre2_set_depth_limit (self->context, S_DEPTH_LIMIT);
-    for (size_t i = 0; i < CV_INJECTION_KINDS; i++) {
-        int code = 0;
-        PCRE2_SIZE offset = 0;
-        self->codes[i] =
-            pcre2_compile ((PCRE2_SPTR) s_kinds[i].pattern, PCRE2_ZERO_TERMINATED,
-                           PCRE2_UTF | PCRE2_UCP | PCRE2_CASELESS | PCRE2_NEVER_BACKSLASH_C, &code, &offset, NULL);
-        if (!self->codes[i]) {
-            PCRE2_UCHAR message[256];
-            pcre2_get_error_message (code, message, sizeof message);
-            cv_error_set (err, CV_ERR_INTERNAL, NULL, "the %s phrasings do not compile: %s at offset %zu",
-                          s_kinds[i].name, (const char *) message, (size_t) offset);
+    for (size_t i = 0; i < CV_INJECTION_KINDS; i++)
+        if (!(self->codes[i] =
+                  cv_pcre_compile (s_kinds[i].pattern, CV_PCRE_OPTIONS | PCRE2_CASELESS, s_kinds[i].name, err))) {
             cv_injection_destroy (&self);
             return NULL;
         }
-        (void) pcre2_jit_compile (self->codes[i], PCRE2_JIT_COMPLETE); /* else the interpreter runs it */
-    }
     return self;
 }
 

@@ -177,6 +177,34 @@ responder_guard_clean (const char *text, size_t max_bytes, cv_error_t *err)
     return clean;
 }
 
+int
+responder_guard_personal (const cv_personal_t *personal, const char *reply, const char *known, cv_error_t *err)
+{
+    assert (personal && reply && known);
+    cv_personal_match_t found[16];
+    long count = cv_personal_find (personal, reply, found, sizeof found / sizeof *found);
+    if (count < 0)
+        return cv_error_set (err, CV_ERR_INVALID, "reply.text", "reply could not be scanned for personal data");
+    if (count > (long) (sizeof found / sizeof *found))
+        return cv_error_set (err, CV_ERR_INVALID, "reply.text", "reply holds %ld pieces of personal data", count);
+    /* known in each normal form: e-mail addresses lowercased, numbers without their separators */
+    char *known_forms[2] = {cv_personal_normal (CV_PERSONAL_EMAIL, known, strlen (known)),
+                            cv_personal_normal (CV_PERSONAL_PHONE, known, strlen (known))};
+    int rc = 0;
+    for (long i = 0; i < count && rc == 0; i++) {
+        char *value = cv_personal_normal (found[i].kind, reply + found[i].start, found[i].end - found[i].start);
+        if (!strstr (known_forms[found[i].kind == CV_PERSONAL_EMAIL ? 0 : 1], value))
+            rc = cv_error_set (err, CV_ERR_INVALID, "reply.text",
+                               "reply contains personal data (%s) that its facts do not hold: another customer's, or "
+                               "made up",
+                               cv_personal_kind_name (found[i].kind));
+        free (value);
+    }
+    free (known_forms[0]);
+    free (known_forms[1]);
+    return rc;
+}
+
 /*  --------------------------------------------------------------------------
     Self-test */
 
@@ -207,6 +235,26 @@ s_expect_refused (const char *text, const char *reason)
 void
 responder_guard_test (bool verbose)
 {
+    /* personal data an LLM's reply shows must be in what it was given */
+    cv_error_t err;
+    cv_personal_t *personal = cv_personal_new (&err);
+    assert (personal);
+    const char *known =
+        "Facts: {\"email\": \"Alex@Example.com\", \"iban\": \"IE29AIBK93115212345678\"}\nMy number is +353 1 234 5678";
+    assert (responder_guard_personal (personal, "We wrote to alex@example.com about IE29 AIBK 9311 5212 3456 78.",
+                                      known, &err)
+            == 0);
+    assert (responder_guard_personal (personal, "We will call you on +353 (1) 234-5678.", known, &err) == 0);
+    assert (responder_guard_personal (personal, "Your card ending 4417 arrives on 2026-03-15.", known, &err) == 0);
+    const char *leaks[] = {"Write to sam.jones@example.com.", "Sam's IBAN is GB33 BUKB 2020 1555 5555 55.",
+                           "Call +44 20 7946 0958.", "The card 4417 1234 5678 9113 is blocked."};
+    const char *kinds[] = {"(email)", "(iban)", "(phone)", "(card)"};
+    for (size_t i = 0; i < 4; i++)
+        cv_assert_that (responder_guard_personal (personal, leaks[i], known, &err) == -1
+                            && strstr (err.message, kinds[i]) && strcmp (err.field, "reply.text") == 0,
+                        "%s", leaks[i]);
+    cv_personal_destroy (&personal);
+
     /* whitespace: folded YAML and database values */
     s_expect_clean ("Hello there.", 100, "Hello there.");
     s_expect_clean ("  Your card ending\n4417 is\t\tfrozen.  \n", 100, "Your card ending 4417 is frozen.");
@@ -231,7 +279,6 @@ responder_guard_test (bool verbose)
     for (size_t i = 0; i < big; i += 2)
         memcpy (long_text + i, "\xc3\xa9", 2);
     long_text[big] = '\0';
-    cv_error_t err;
     char *clean = responder_guard_clean (long_text, 8001, &err);
     assert (clean && strlen (clean) == 8000);
     assert (cv_utf8_valid (clean, strlen (clean)));

@@ -14,12 +14,21 @@
 #include <stddef.h>
 
 #include "cv_error.h"
+#include "cv_personal.h"
 
 /* Returns a cleaned copy of text that may be sent, malloc'd for the caller to free, at most
    max_bytes long; or NULL with err (INVALID, field "reply.text") saying why text must not leave:
    it is not valid UTF-8, nothing is left once whitespace is collapsed, or it holds a marker of
    internal data (the message names the marker). */
 char *responder_guard_clean (const char *text, size_t max_bytes, cv_error_t *err) CV_MUST_CHECK;
+
+/* Whether an LLM's reply shows only the personal data (cv_personal: e-mail addresses, phone
+   numbers, IBANs, card numbers) that known (what it was given: the visible facts, the customer's
+   words) holds, compared in their normal forms: 0, or -1 with err (INVALID, field "reply.text")
+   naming the kind of the first that known does not hold. Such a value is another customer's, or
+   made up: either way it must not reach this customer. A reply too costly to scan is refused. */
+int responder_guard_personal (const cv_personal_t *personal, const char *reply, const char *known,
+                              cv_error_t *err) CV_MUST_CHECK;
 
 void responder_guard_test (bool verbose);
 

@@ -21,7 +21,8 @@ struct _responder_llm_t {
     char **names;   /* `for`, NULL-terminated */
     char **visible; /* context paths, NULL-terminated */
     char *instructions;
-    bool writes_flagged; /* flagged_input: llm */
+    bool writes_flagged;     /* flagged_input: llm */
+    cv_personal_t *personal; /* the personal data a reply may show only when it was given it */
 };
 
 static char **
@@ -51,6 +52,7 @@ responder_llm_destroy (responder_llm_t **self_p)
     s_free_list (self->names);
     s_free_list (self->visible);
     free (self->instructions);
+    cv_personal_destroy (&self->personal);
     free (self);
     *self_p = NULL;
 }
@@ -113,6 +115,10 @@ responder_llm_load (cv_config_t *agent, const cv_settings_t *settings, cv_log_t 
         return 0;
     }
     self->llm.json_object = false; /* a reply is text */
+    if (!(self->personal = cv_personal_new (err))) {
+        responder_llm_destroy (&self);
+        return -1;
+    }
     if (log)
         cv_llm_config_log (&self->llm, log); /* the effective LLM settings, the key's value never */
     *out = self;
@@ -185,6 +191,23 @@ s_facts (const responder_llm_t *self, const json_t *context)
     return message;
 }
 
+/* Whether reply shows personal data that none of the count messages it was given (the facts, the
+   conversation, the customer's text) holds: -1 with err then, else 0. */
+static int
+s_shows_unknown_personal_data (const responder_llm_t *self, const char *reply, const cv_llm_message_t *given,
+                               size_t count, cv_error_t *err)
+{
+    char *known = NULL;
+    size_t size = 0;
+    FILE *out = open_memstream (&known, &size);
+    for (size_t i = 0; i < count; i++)
+        fprintf (out, "%s\n", given[i].content);
+    fclose (out);
+    int rc = responder_guard_personal (self->personal, reply, known, err);
+    free (known);
+    return rc;
+}
+
 /* The fallback model's name: its own, or the main one's at the fallback endpoint. */
 static const char *
 s_fallback_model (const responder_llm_t *self)
@@ -235,9 +258,12 @@ responder_llm_write (const responder_llm_t *self, cv_llm_t *llm, const json_t *c
     char *clean = NULL;
     if (rc)
         snprintf (outcome->note, sizeof outcome->note, "the LLM failed: %s", err.message);
-    else if (!(clean = responder_guard_clean (reply.content, max_bytes, &err))) {
+    else if (!(clean = responder_guard_clean (reply.content, max_bytes, &err))
+             || s_shows_unknown_personal_data (self, clean, messages + 1, count - 1, &err)) {
         snprintf (outcome->note, sizeof outcome->note, "the LLM's reply was refused by the guardrails: %s",
                   err.message);
+        free (clean);
+        clean = NULL;
         (void) cv_llm_forget (llm, messages, count, user_id); /* not to be served again for the TTL */
     }
     outcome->cached = reply.cached;

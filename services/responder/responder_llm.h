@@ -23,8 +23,9 @@
 
    The call reserves its worst case from the request's budget first and is not made when that
    does not fit; what it cost is in the spend either way. Its answer must pass the output
-   guardrails (responder_guard.h); a call that fails, times out or is refused leaves the reply to
-   the templates. */
+   guardrails (responder_guard.h), and show no personal data (an e-mail address, a phone number,
+   an IBAN, a card number) that the messages it was given do not hold (responder_guard_personal); a call that fails,
+   times out or is refused leaves the reply to the templates. */
 #ifndef RESPONDER_LLM_H
 #define RESPONDER_LLM_H
 

@@ -513,10 +513,17 @@ s_llm_scenarios (cv_log_t *log)
     /* a reply the guardrails refuse, a failed call: the template */
     fake_llm_push (fake, &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "Your card 4417123456789012 is fine."});
     s_expect_reply_to (harness, request, "kb_answer", kb_template);
+    /* personal data the facts do not hold: another customer's, or made up */
+    fake_llm_push (fake,
+                   &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "Sam can help: write to sam.jones@example.com."});
+    s_expect_reply_to (harness, request, "kb_answer", kb_template);
+    fake_llm_push (fake,
+                   &(fake_llm_step_t){.mode = FAKE_LLM_OK, .text = "Pay into GB33 BUKB 2020 1555 5555 55 today."});
+    s_expect_reply_to (harness, request, "kb_answer", kb_template);
     fake_llm_push (fake, &(fake_llm_step_t){.mode = FAKE_LLM_STATUS, .status = 400});
     fake_llm_push (fake, &(fake_llm_step_t){.mode = FAKE_LLM_STATUS, .status = 400}); /* and the fallback's */
     s_expect_reply_to (harness, request, "kb_answer", kb_template);
-    assert (fake_llm_request_count (fake) == 4);
+    assert (fake_llm_request_count (fake) == 6);
 
     /* no room in the budget: not asked, and the spend says why */
     Conveyor__V1__Budget empty = CONVEYOR__V1__BUDGET__INIT;
@@ -524,7 +531,7 @@ s_llm_scenarios (cv_log_t *log)
     reply = s_send (harness, request);
     assert (streq (reply->reply->template_, "kb_answer") && reply->reply->spend && reply->reply->spend->over_budget);
     cv_envelope_destroy (&reply);
-    assert (fake_llm_request_count (fake) == 4);
+    assert (fake_llm_request_count (fake) == 6);
     cv_arena_destroy (&arena);
 
     /* a policy the agent file keeps for its template */
@@ -533,7 +540,7 @@ s_llm_scenarios (cv_log_t *log)
               " \"delivery_tracking\": \"CP482913374IE\"}]}",
               s_profile);
     s_expect_reply (harness, "card_arrival", rows, "card_on_its_way", "answer", "card_on_its_way", "CP482913374IE");
-    assert (fake_llm_request_count (fake) == 4);
+    assert (fake_llm_request_count (fake) == 6);
 
     s_flagged_input (harness, fake);
     s_conversation (harness, fake);
