@@ -15,6 +15,7 @@
 #include "cv_alloc.h"
 #include "cv_http.h"
 #include "cv_llm_config.h"
+#include "cv_metrics_http.h"
 
 static const cv_setting_t s_standard[] = {
     {"broker-endpoint", CV_SETTING_STRING, "tcp://127.0.0.1:5555", 0, 0, "the orchestrator's broker to connect to"},
@@ -25,6 +26,8 @@ static const cv_setting_t s_standard[] = {
     {"liveness", CV_SETTING_INT, "3", 1, 100, "missed heartbeats before reconnecting to the broker"},
     {"agent-file", CV_SETTING_STRING, "deploy/config/bank-agent.yaml", 0, 0, "the agent's YAML file"},
     {"verbose", CV_SETTING_BOOL, "false", 0, 0, "log debug events"},
+    {"metrics-listen", CV_SETTING_STRING, "", 0, 0,
+     "where to serve /metrics, HOST:PORT (e.g. 0.0.0.0:9101; port 0 picks one); empty: not served"},
 };
 #define STANDARD_COUNT (sizeof s_standard / sizeof s_standard[0])
 #define CONTROL_ENDPOINT 1
@@ -159,11 +162,15 @@ cv_launcher_run (const cv_launcher_spec_t *spec, int argc, char **argv)
 
     rc = 1;
     cv_config_t *agent = NULL;
+    const char *listen = cv_settings_string (settings, "metrics-listen");
+    cv_metrics_http_t *metrics = NULL;
     /* on this thread, before the worker's exist (cv_http_global_init says why) */
     if (spec->http_client && cv_http_global_init (&err))
         cv_log_error (log, "%s", err.message);
     else if (!(agent = cv_config_load (cv_settings_string (settings, "agent-file"), &err)))
         cv_log_error (log, "cannot load the agent file: %s", err.message);
+    else if (listen && *listen && !(metrics = cv_metrics_http_new (listen, cv_metrics_process (), log, &err)))
+        cv_log_error (log, "cannot serve metrics: %s", err.message);
     else {
         cv_launcher_args_t args = {.agent = agent, .settings = settings};
         cv_worker_config_t config = cv_launcher_worker_config (spec, &args, log);
@@ -194,8 +201,9 @@ cv_launcher_run (const cv_launcher_spec_t *spec, int argc, char **argv)
 #endif
             rc = s_wait (&worker, log);
         }
-        cv_config_destroy (&agent);
     }
+    cv_metrics_http_destroy (&metrics);
+    cv_config_destroy (&agent);
     cv_log_destroy (&log);
     cv_settings_destroy (&settings);
     free (table);

@@ -18,6 +18,8 @@
      --liveness          CONVEYOR_LIVENESS          3
      --agent-file        CONVEYOR_AGENT_FILE        deploy/config/bank-agent.yaml
      --verbose           CONVEYOR_VERBOSE           false
+     --metrics-listen    CONVEYOR_METRICS_LISTEN    none: where GET /metrics answers (cv_metrics_http),
+                                                    HOST:PORT
      --llm-base-url      CONVEYOR_LLM_BASE_URL      none (the agent file's llm.base_url)
      --llm-model         CONVEYOR_LLM_MODEL         none (the agent file's llm.model)
                                                     (cv_llm_config_settings; a service that uses

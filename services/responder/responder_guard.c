@@ -19,16 +19,29 @@
 typedef struct {
     const char *marker;
     const char *what;
+    const char *rule; /* the rule's name, for the counts */
 } marker_t;
 
 static const marker_t s_markers[] = {
-    {"{{", "a template placeholder"},         {"}}", "a template placeholder"},    {"Traceback", "a stack trace"},
-    {"Stack trace", "a stack trace"},         {"stack trace", "a stack trace"},    {"Exception", "an exception"},
-    {"Segmentation fault", "a crash report"}, {"core dumped", "a crash report"},   {"SQLSTATE", "a database error"},
-    {"ERROR:", "an error message"},           {"FATAL:", "an error message"},      {"PANIC:", "an error message"},
-    {"postgresql://", "a connection URL"},    {"postgres://", "a connection URL"}, {"message_id", "an envelope field"},
-    {"request_id", "an envelope field"},      {"trace_id", "an envelope field"},   {"span_id", "an envelope field"},
-    {"deadline_ms", "an envelope field"},
+    {"{{", "a template placeholder", "placeholder"},
+    {"}}", "a template placeholder", "placeholder"},
+    {"Traceback", "a stack trace", "stack_trace"},
+    {"Stack trace", "a stack trace", "stack_trace"},
+    {"stack trace", "a stack trace", "stack_trace"},
+    {"Exception", "an exception", "exception"},
+    {"Segmentation fault", "a crash report", "crash_report"},
+    {"core dumped", "a crash report", "crash_report"},
+    {"SQLSTATE", "a database error", "database_error"},
+    {"ERROR:", "an error message", "error_message"},
+    {"FATAL:", "an error message", "error_message"},
+    {"PANIC:", "an error message", "error_message"},
+    {"postgresql://", "a connection URL", "connection_url"},
+    {"postgres://", "a connection URL", "connection_url"},
+    {"message_id", "an envelope field", "envelope_field"},
+    {"request_id", "an envelope field", "envelope_field"},
+    {"trace_id", "an envelope field", "envelope_field"},
+    {"span_id", "an envelope field", "envelope_field"},
+    {"deadline_ms", "an envelope field", "envelope_field"},
 };
 
 /* ASCII whitespace and every other control character count as space. */
@@ -139,39 +152,44 @@ s_internal_id (const char *text)
 }
 
 char *
-responder_guard_clean (const char *text, size_t max_bytes, cv_error_t *err)
+responder_guard_clean (const char *text, size_t max_bytes, const char **rule, cv_error_t *err)
 {
     assert (text);
     assert (max_bytes > 0);
+    const char *broken = NULL; /* the rule that refuses it */
+    char *clean = NULL;
     if (!cv_utf8_valid (text, strlen (text))) {
         cv_error_set (err, CV_ERR_INVALID, "reply.text", "reply is not valid UTF-8");
-        return NULL;
-    }
-    char *clean = s_collapse (text);
-    if (!*clean) {
-        free (clean);
+        broken = "invalid_utf8";
+    } else if (!*(clean = s_collapse (text))) {
         cv_error_set (err, CV_ERR_INVALID, "reply.text", "reply is empty");
-        return NULL;
+        broken = "empty";
     }
-    for (size_t i = 0; i < sizeof s_markers / sizeof s_markers[0]; i++)
+    for (size_t i = 0; !broken && i < sizeof s_markers / sizeof s_markers[0]; i++)
         if (strstr (clean, s_markers[i].marker)) {
             cv_error_set (err, CV_ERR_INVALID, "reply.text", "reply contains \"%s\", %s", s_markers[i].marker,
                           s_markers[i].what);
-            free (clean);
-            return NULL;
+            broken = s_markers[i].rule;
         }
-    const char *why = s_long_number (clean)   ? "a card or account number: only its last four digits may show"
-                      : s_internal_id (clean) ? "an internal identifier"
-                                              : NULL;
-    if (why) {
-        cv_error_set (err, CV_ERR_INVALID, "reply.text", "reply contains %s", why);
-        free (clean);
-        return NULL;
+    if (!broken && s_long_number (clean)) {
+        cv_error_set (err, CV_ERR_INVALID, "reply.text",
+                      "reply contains a card or account number: only its last four digits may show");
+        broken = "card_number";
+    } else if (!broken && s_internal_id (clean)) {
+        cv_error_set (err, CV_ERR_INVALID, "reply.text", "reply contains an internal identifier");
+        broken = "internal_id";
     }
-    s_cut (clean, max_bytes);
-    if (!*clean) {
+    if (!broken) {
+        s_cut (clean, max_bytes);
+        if (!*clean) {
+            cv_error_set (err, CV_ERR_INVALID, "reply.text", "reply is empty once cut to %zu bytes", max_bytes);
+            broken = "empty";
+        }
+    }
+    if (rule)
+        *rule = broken;
+    if (broken) {
         free (clean);
-        cv_error_set (err, CV_ERR_INVALID, "reply.text", "reply is empty once cut to %zu bytes", max_bytes);
         return NULL;
     }
     return clean;
@@ -212,7 +230,7 @@ static void
 s_expect_clean (const char *text, size_t max_bytes, const char *expected)
 {
     cv_error_t err;
-    char *clean = responder_guard_clean (text, max_bytes, &err);
+    char *clean = responder_guard_clean (text, max_bytes, NULL, &err);
     cv_assert_that (!(!clean || strcmp (clean, expected) != 0),
                     "responder_guard: '%s' (max %zu) gave '%s', expected '%s'%s%s", text, max_bytes,
                     clean ? clean : "(refused)", expected, clean ? "" : ": ", clean ? "" : err.message);
@@ -224,12 +242,25 @@ static void
 s_expect_refused (const char *text, const char *reason)
 {
     cv_error_t err;
-    char *clean = responder_guard_clean (text, 8000, &err);
+    const char *rule = NULL;
+    char *clean = responder_guard_clean (text, 8000, &rule, &err);
     cv_assert_that (!(clean || !strstr (err.message, reason)),
                     "responder_guard: '%s' gave '%s', expected a refusal with '%s'", text, clean ? clean : err.message,
                     reason);
-    assert (err.code == CV_ERR_INVALID);
+    assert (err.code == CV_ERR_INVALID && rule);
     assert (strcmp (err.field, "reply.text") == 0);
+}
+
+/* text is refused by the rule of that name, and a clean one names none. */
+static void
+s_expect_rule (const char *text, const char *rule)
+{
+    cv_error_t err;
+    const char *broken = "not set";
+    char *clean = responder_guard_clean (text, 8000, &broken, &err);
+    cv_assert_that (rule ? !clean && broken && strcmp (broken, rule) == 0 : clean && !broken, "'%s': rule %s", text,
+                    broken ? broken : "none");
+    free (clean);
 }
 
 void
@@ -279,17 +310,24 @@ responder_guard_test (bool verbose)
     for (size_t i = 0; i < big; i += 2)
         memcpy (long_text + i, "\xc3\xa9", 2);
     long_text[big] = '\0';
-    char *clean = responder_guard_clean (long_text, 8001, &err);
+    char *clean = responder_guard_clean (long_text, 8001, NULL, &err);
     assert (clean && strlen (clean) == 8000);
     assert (cv_utf8_valid (clean, strlen (clean)));
     free (clean);
     free (long_text);
 
     /* nothing to send */
+    s_expect_rule ("Your card is on its way.", NULL);
+    s_expect_rule ("", "empty");
+    s_expect_rule ("caf\xc3", "invalid_utf8");
+    s_expect_rule ("Hello {{name}}", "placeholder");
+    s_expect_rule ("SQLSTATE 42P01", "database_error");
+    s_expect_rule ("Your card 4417123456789012", "card_number");
+    s_expect_rule ("request r-19d91be3d13fd13b425a8", "internal_id");
     s_expect_refused ("", "empty");
     s_expect_refused (" \n\t ", "empty");
     s_expect_refused ("caf\xc3", "UTF-8");
-    clean = responder_guard_clean ("\xf0\x9f\x92\xb3 card", 3, &err); /* not one whole character fits */
+    clean = responder_guard_clean ("\xf0\x9f\x92\xb3 card", 3, NULL, &err); /* not one whole character fits */
     assert (!clean && strstr (err.message, "empty once cut to 3 bytes"));
 
     /* internal fields and failures' insides */

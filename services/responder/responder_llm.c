@@ -256,15 +256,21 @@ responder_llm_write (const responder_llm_t *self, cv_llm_t *llm, const json_t *c
     outcome->completion_tokens = (uint64_t) reply.completion_tokens;
     outcome->cost_micros = reply.cost_micros;
     char *clean = NULL;
+    const char *refused_by = NULL; /* the guardrail rule that refused the answer */
     if (rc)
         snprintf (outcome->note, sizeof outcome->note, "the LLM failed: %s", err.message);
-    else if (!(clean = responder_guard_clean (reply.content, max_bytes, &err))
-             || s_shows_unknown_personal_data (self, clean, messages + 1, count - 1, &err)) {
-        snprintf (outcome->note, sizeof outcome->note, "the LLM's reply was refused by the guardrails: %s",
-                  err.message);
-        free (clean);
-        clean = NULL;
-        (void) cv_llm_forget (llm, messages, count, user_id); /* not to be served again for the TTL */
+    else {
+        clean = responder_guard_clean (reply.content, max_bytes, &refused_by, &err);
+        if (clean && s_shows_unknown_personal_data (self, clean, messages + 1, count - 1, &err)) {
+            refused_by = RESPONDER_GUARD_PERSONAL_DATA;
+            free (clean);
+            clean = NULL;
+        }
+        if (!clean) {
+            snprintf (outcome->note, sizeof outcome->note, "the LLM's reply was refused by the guardrails: %s",
+                      err.message);
+            (void) cv_llm_forget (llm, messages, count, user_id); /* not to be served again for the TTL */
+        }
     }
     outcome->cached = reply.cached;
     free (facts);
@@ -280,6 +286,8 @@ responder_llm_write (const responder_llm_t *self, cv_llm_t *llm, const json_t *c
                              : rc && reply.fallback_failure[0] ? reply.fallback_failure
                              : rc                              ? err.message
                                                                : outcome->note);
+    if (refused_by)
+        responder_steps_refused_by (steps, refused_by);
     cv_llm_reply_reset (&reply);
     return clean;
 }

@@ -11,6 +11,7 @@
 
 #include "cv_context.h"
 #include "cv_injection.h"
+#include "cv_metrics.h"
 #include "cv_msgpack.h"
 #include "responder_llm.h"
 #include "responder_templates.h"
@@ -20,6 +21,10 @@ typedef struct {
     responder_templates_t *templates;
     responder_llm_t *llm;      /* NULL: every reply is a template's */
     cv_injection_t *injection; /* the known injection phrasings */
+    /* the counts, in the process's registry (cv_metrics) */
+    cv_metric_family_t *steps;      /* conveyor_reply_steps_total{rung, outcome} */
+    cv_metric_family_t *rejections; /* conveyor_guardrail_rejections_total{rule, rung} */
+    cv_metric_family_t *flags;      /* conveyor_input_flags_total{kind} */
 } responder_shared_t;
 
 /* One handler thread's logic: the shared parts, and its own LLM client. */
@@ -56,7 +61,31 @@ responder_server_shared_new (void *shared_args, cv_log_t *log, cv_error_t *err)
         responder_server_shared_destroy (&doomed);
         return NULL;
     }
+    cv_metrics_t *metrics = cv_metrics_process ();
+    shared->steps = cv_metrics_counter (metrics, "conveyor_reply_steps_total",
+                                        "Rungs of the reply's ladder tried, by rung and whether it answered or was "
+                                        "skipped.",
+                                        "rung,outcome");
+    shared->rejections = cv_metrics_counter (metrics, "conveyor_guardrail_rejections_total",
+                                             "Replies the output guardrails refused, by rule and rung.", "rule,rung");
+    shared->flags = cv_metrics_counter (metrics, "conveyor_input_flags_total",
+                                        "Requests whose customer's words hold a known prompt-injection phrasing, by "
+                                        "kind.",
+                                        "kind");
     return shared;
+}
+
+/* The reply's rungs and what the guardrails refused, counted. */
+static void
+s_count_steps (const responder_shared_t *shared, const responder_steps_t *steps)
+{
+    for (size_t i = 0; i < steps->count; i++) {
+        const responder_step_t *step = &steps->steps[i];
+        const char *rung = cv_context_rung_name (step->rung);
+        cv_metric_add (cv_metric_with (shared->steps, rung, step->skipped[0] ? "skipped" : "answered"), 1);
+        if (step->refused_by)
+            cv_metric_add (cv_metric_with (shared->rejections, step->refused_by, rung), 1);
+    }
 }
 
 void
@@ -181,6 +210,8 @@ s_respond (responder_server_logic_t *self, const cv_envelope_t *envelope, cv_are
     char flagged[CV_INJECTION_KINDS * CV_NAME_MAX_BYTES] = "";
     for (size_t i = 0; i < flag_count; i++)
         snprintf (flagged + strlen (flagged), sizeof flagged - strlen (flagged), "%s%s", i ? ", " : "", flags[i]);
+    for (size_t i = 0; i < flag_count; i++)
+        cv_metric_add (cv_metric_with (self->shared->flags, flags[i]), 1);
     if (flag_count)
         cv_log_event (self->log, CV_LOG_WARN, request_id, trace_id,
                       "the customer's text or the conversation before it holds known prompt-injection phrasings: %s",
@@ -188,6 +219,7 @@ s_respond (responder_server_logic_t *self, const cv_envelope_t *envelope, cv_are
     responder_steps_t steps = {0};
     if (s_llm_reply (self, request, context, flag_count ? flagged : NULL, envelope, arena, reply, &steps)) {
         json_decref (context);
+        s_count_steps (self->shared, &steps);
         responder_steps_to_reply (&steps, arena, reply->reply);
         s_note_flags (reply->reply, flags, flag_count, arena);
         return 0;
@@ -203,6 +235,7 @@ s_respond (responder_server_logic_t *self, const cv_envelope_t *envelope, cv_are
                                     : cv_envelope_set_reply (reply, arena);
     body->text = cv_arena_adopt (arena, text, strlen (text) + 1);
     body->template_ = cv_arena_strdup (arena, used);
+    s_count_steps (self->shared, &steps);
     responder_steps_to_reply (&steps, arena, body);
     s_note_flags (body, flags, flag_count, arena);
     if (cv_envelope_reply_escalated (body))

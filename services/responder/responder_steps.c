@@ -27,6 +27,14 @@ responder_steps_add (responder_steps_t *self, Conveyor__V1__ReplyStep__Rung rung
     step->rung = rung;
     s_copy (step->name, sizeof step->name, name);
     s_copy (step->skipped, sizeof step->skipped, skipped);
+    step->refused_by = NULL;
+}
+
+void
+responder_steps_refused_by (responder_steps_t *self, const char *rule)
+{
+    assert (self && self->count > 0 && rule);
+    self->steps[self->count - 1].refused_by = rule;
 }
 
 void

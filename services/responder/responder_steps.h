@@ -15,6 +15,7 @@ typedef struct {
     Conveyor__V1__ReplyStep__Rung rung;
     char name[CV_STEP_NAME_MAX_BYTES + 1];
     char skipped[CV_DETAIL_MAX_BYTES + 1]; /* "" for the rung that answered */
+    const char *refused_by;                /* the guardrail rule that refused its text (static); NULL: none */
 } responder_step_t;
 
 typedef struct {
@@ -27,6 +28,9 @@ typedef struct {
    CV_REPLY_STEPS_MAX rungs the last is replaced, so the one that answered is always kept. */
 void responder_steps_add (responder_steps_t *self, Conveyor__V1__ReplyStep__Rung rung, const char *name,
                           const char *skipped);
+
+/* The last rung added was refused by the output guardrails' rule (a static name, responder_guard.h). */
+void responder_steps_refused_by (responder_steps_t *self, const char *rule);
 
 /* Puts the steps into reply, in arena. */
 void responder_steps_to_reply (const responder_steps_t *self, cv_arena_t *arena, Conveyor__V1__Reply *reply);

@@ -76,7 +76,7 @@ s_check_template (cv_config_t *agent, cv_node_t *value, const char *name, const 
                                "request renders");
     /* Fixed text the guardrails refuse would make the template useless on every request. */
     char *fixed = s_fixed_text (text);
-    char *clean = responder_guard_clean (fixed, strlen (fixed) + 1, &inner);
+    char *clean = responder_guard_clean (fixed, strlen (fixed) + 1, NULL, &inner);
     free (fixed);
     if (!clean)
         return cv_config_fail (agent, value, path, err, "the output guardrails would refuse it: %s", inner.message);
@@ -265,13 +265,14 @@ responder_templates_render (const responder_templates_t *self, const json_t *con
             continue;
         cv_error_t err;
         char *clean = NULL;
+        const char *refused_by = NULL;
         int index = s_find (self, name);
         if (index < 0)
             cv_error_set (&err, CV_ERR_INVALID, NULL, "no such template");
         else {
             char *raw = cv_template_render (self->texts[index], context, &err);
             if (raw) {
-                clean = responder_guard_clean (raw, CV_REPLY_MAX_BYTES, &err);
+                clean = responder_guard_clean (raw, CV_REPLY_MAX_BYTES, &refused_by, &err);
                 if (!clean && err.code != CV_ERR_INTERNAL)
                     cv_log_event (log, CV_LOG_WARN, request_id, trace_id,
                                   "template %s: rendered reply refused by the output guardrails: %s", name,
@@ -279,8 +280,11 @@ responder_templates_render (const responder_templates_t *self, const json_t *con
                 free (raw);
             }
         }
-        if (steps && index >= 0) /* a template that is not there is no rung tried */
+        if (steps && index >= 0) { /* a template that is not there is no rung tried */
             responder_steps_add (steps, rung_steps[rung], name, clean ? NULL : err.message);
+            if (refused_by)
+                responder_steps_refused_by (steps, refused_by);
+        }
         if (clean) {
             *used = self->names[index];
             if (cv_log_verbose (log))
