@@ -7,6 +7,7 @@
 
 #include "cv_alloc.h"
 #include "cv_mdp.h"
+#include "orchestrator_metrics.h"
 
 typedef struct {
     char *key; /* routing id, hex, for the registry */
@@ -127,6 +128,7 @@ s_requeue (orchestrator_broker_t *self, job_t *job, const char *why)
     job->message_id[0] = '\0'; /* a late reply to the old attempt no longer matches */
     cv_log_event (self->config.log, CV_LOG_WARN, job->envelope->request_id, job->envelope->trace_id,
                   "%s attempt %u failed: %s", job->service, job->attempt, why);
+    cv_metric_add (cv_metric_with (orchestrator_metrics ()->retries, job->service), 1);
     job->attempt++;
     job->not_before = zclock_mono () + s_backoff (self, job->attempt);
 }
@@ -149,6 +151,7 @@ s_send_job (orchestrator_broker_t *self, job_t *job, worker_t *worker)
     snprintf (job->message_id, sizeof job->message_id, "%s.%u", job->job_id, job->attempt);
     job->envelope->message_id = job->message_id;
     job->envelope->attempt = job->attempt;
+    cv_metric_add (cv_metric_with (orchestrator_metrics ()->dispatches, job->service), 1);
     size_t size;
     uint8_t *packed = cv_envelope_pack (job->envelope, &size);
     zmsg_t *msg = cv_mdp_with_body (CV_MDP_REQUEST, packed, size);
@@ -339,8 +342,10 @@ s_tick (zloop_t *loop, int timer_id, void *arg)
             worker->heartbeat_at = now + self->config.heartbeat_ms;
         }
     }
-    for (worker_t *worker = zlistx_first (dead); worker; worker = zlistx_next (dead))
+    for (worker_t *worker = zlistx_first (dead); worker; worker = zlistx_next (dead)) {
+        cv_metric_add (cv_metric_with (orchestrator_metrics ()->workers_lost, worker->service), 1);
         s_worker_remove (self, worker, "missed heartbeats");
+    }
     zlistx_destroy (&dead);
     s_dispatch (self);
     return 0;

@@ -1,4 +1,5 @@
 /* The requests in flight and their life cycle: stages through the broker, writes through the store. */
+#include "orchestrator_metrics.h"
 #include "orchestrator_flights.h"
 
 #include <assert.h>
@@ -176,6 +177,7 @@ s_finish (flight_t *flight)
     orchestrator_request_t *request = flight->request;
     double total_ms = (double) (zclock_usecs () - flight->started_us) / 1000.0;
     orchestrator_request_set_total_ms (request, total_ms);
+    orchestrator_metrics_request_ended (request, total_ms / 1000.0);
     if (orchestrator_request_state (request) == REQUEST_FAILED)
         cv_log_event (self->log, CV_LOG_WARN, s_id (flight), orchestrator_request_trace_id (request),
                       "request failed: %s", orchestrator_request_error (request));

@@ -7,9 +7,11 @@
 #include <microhttpd.h>
 
 #include "cv_alloc.h"
+#include "cv_metrics_http.h"
 #include "cv_probe.h"
 #include "orchestrator_api.h"
 #include "orchestrator_chat.h"
+#include "orchestrator_metrics.h"
 
 /* Starts a request for submission, or answers why not now. */
 static void
@@ -114,6 +116,27 @@ s_get_request (orchestrator_routes_t *self, orchestrator_exchange_t *exchange, c
         orchestrator_http_answer_unavailable (exchange, "store_unavailable", "%s", err.message);
 }
 
+/* GET /metrics: the process's series and the orchestrator's, its gauges read now (on the loop's
+   thread, which owns what they count). */
+static void
+s_metrics (orchestrator_routes_t *self, orchestrator_exchange_t *exchange)
+{
+    const orchestrator_metrics_t *metrics = orchestrator_metrics ();
+    for (const char *const *service = cv_worker_services; *service; service++) {
+        cv_metric_set (cv_metric_with (metrics->workers, *service),
+                       (double) orchestrator_broker_workers (self->broker, *service));
+        cv_metric_set (cv_metric_with (metrics->queue_depth, *service),
+                       (double) orchestrator_broker_queued (self->broker, *service));
+    }
+    cv_metric_set (cv_metric_with (metrics->in_flight), (double) orchestrator_flights_size (self->flights));
+    char *text = NULL;
+    size_t size = 0;
+    FILE *out = open_memstream (&text, &size);
+    cv_metrics_http_write (cv_metrics_process (), out);
+    fclose (out);
+    orchestrator_http_answer_text (exchange, MHD_HTTP_OK, CV_METRICS_CONTENT_TYPE, text);
+}
+
 /* A readiness check waiting for the store's answer, with the workers counted when it was asked. */
 typedef struct {
     orchestrator_exchange_t *exchange;
@@ -180,6 +203,8 @@ orchestrator_routes_handle (void *arg, orchestrator_exchange_t *exchange, const 
         orchestrator_http_answer (exchange, MHD_HTTP_OK, json_pack ("{s:s}", "status", "ok"));
     else if (streq (path, "/readyz") && get)
         s_readyz (self, exchange);
+    else if (streq (path, "/metrics") && get)
+        s_metrics (self, exchange);
     else if (streq (path, "/v1/requests") && post)
         s_post_request (self, exchange, body);
     else if (streq (path, "/v1/chat/completions") && post)
@@ -195,9 +220,10 @@ orchestrator_routes_handle (void *arg, orchestrator_exchange_t *exchange, const 
         orchestrator_approvals_list (self->approvals, exchange);
     else if (streq (path, "/v1/tools/test") && post)
         orchestrator_toolcheck_start (self->toolcheck, exchange, body);
-    else if (streq (path, "/healthz") || streq (path, "/readyz") || streq (path, "/v1/requests")
-             || streq (path, "/v1/tools/test") || streq (path, "/v1/approvals") || streq (path, "/v1/chat/completions")
-             || streq (path, "/v1/models") || strncmp (path, prefix, strlen (prefix)) == 0)
+    else if (streq (path, "/healthz") || streq (path, "/readyz") || streq (path, "/metrics")
+             || streq (path, "/v1/requests") || streq (path, "/v1/tools/test") || streq (path, "/v1/approvals")
+             || streq (path, "/v1/chat/completions") || streq (path, "/v1/models")
+             || strncmp (path, prefix, strlen (prefix)) == 0)
         orchestrator_http_answer_error (exchange, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
                                         "%s is not allowed on %s", method, path);
     else

@@ -4,7 +4,9 @@
 #   - each answers GET /metrics in Prometheus' text format, which `promtool check metrics` passes,
 #     with the process's own series;
 #   - the responder's counts match what was sent: the template rung answered each request, the
-#     flagged text is counted by its kind.
+#     flagged text is counted by its kind;
+#   - the orchestrator's, on its API port, counts the requests by intent, method and status, times
+#     their stages, and shows the broker's dispatches and workers.
 source "$(dirname "$0")/lib.sh"
 command -v promtool >/dev/null || e2e_fail "promtool is needed (deploy/local/bootstrap installs Debian's prometheus)"
 e2e_setup metrics
@@ -43,6 +45,20 @@ value() { awk -v series="$1" 'index($0, series " ") == 1 { print $2; found = 1 }
 [[ $(value 'conveyor_input_flags_total{kind="ignore_instructions"}') == 1 ]] ||
     e2e_fail "one flagged text: $(grep conveyor_input_flags_total "$E2E_DIR/responder.metrics")"
 e2e_ok "the responder's counts match what was sent"
+
+# The orchestrator's, on its API port: the requests by intent, method and status, their stages'
+# times, what the broker sent, the workers it has.
+curl -sS -o "$E2E_DIR/orchestrator.metrics" "$E2E_API/metrics" || e2e_fail "the orchestrator has no /metrics"
+promtool check metrics <"$E2E_DIR/orchestrator.metrics" >"$E2E_DIR/orchestrator.lint" 2>&1 ||
+    e2e_fail "orchestrator: promtool check metrics: $(cat "$E2E_DIR/orchestrator.lint")"
+sum() { awk -v prefix="$1" 'index($0, prefix) == 1 { total += $NF } END { print total + 0 }' "$E2E_DIR/orchestrator.metrics"; }
+[[ $(sum 'conveyor_requests_total{') == 3 && $(sum 'conveyor_requests_total{intent="lost_or_stolen_card",method="rule",status="done"}') == 1 ]] ||
+    e2e_fail "three requests, one lost card by its rule: $(grep '^conveyor_requests_total' "$E2E_DIR/orchestrator.metrics")"
+[[ $(sum 'conveyor_stage_duration_seconds_count{stage="intent"}') == 3 && $(sum 'conveyor_stage_duration_seconds_count{stage="respond"}') == 3 ]] ||
+    e2e_fail "each request's stages timed: $(grep '^conveyor_stage_duration_seconds_count' "$E2E_DIR/orchestrator.metrics")"
+[[ $(sum 'conveyor_dispatches_total{service="intent"}') == 3 && $(sum 'conveyor_workers{service="responder"}') == 1 ]] ||
+    e2e_fail "dispatches and workers: $(grep -E '^conveyor_(dispatches_total|workers)' "$E2E_DIR/orchestrator.metrics")"
+e2e_ok "the orchestrator's /metrics passes promtool check metrics and counts what it ran"
 
 # A port that is taken: the worker does not start, and says why.
 if "$CONVEYOR_BIN/conveyor-responder" --instance responder-2 --control-endpoint 'tcp://127.0.0.1:*' \
