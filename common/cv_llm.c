@@ -28,6 +28,7 @@
 #include "cv_json_schema.h"
 #include "cv_llm_breakers.h"
 #include "cv_llm_cache.h"
+#include "cv_metrics.h"
 #include "cv_settings.h"
 
 #define EXCERPT_BYTES 160 /* of a server's error text, in an error message */
@@ -90,6 +91,68 @@ struct _cv_llm_t {
     _Atomic uint64_t cache_hits;
     _Atomic uint64_t cache_misses;
 };
+
+/* ---------------------------------------------------------------------------------------------
+   Metrics, the process's (cv_metrics): every client's calls, tokens, cost, cache and breakers */
+
+static struct {
+    cv_metric_family_t *calls;    /* conveyor_llm_calls_total{model, outcome} */
+    cv_metric_family_t *tokens;   /* conveyor_llm_tokens_total{model, kind} */
+    cv_metric_family_t *cost;     /* conveyor_llm_cost_total{model} */
+    cv_metric_family_t *cache;    /* conveyor_cache_lookups_total{tier, result} */
+    cv_metric_family_t *breakers; /* conveyor_llm_breaker_state{endpoint, model} */
+} s_metrics;
+static pthread_once_t s_metrics_once = PTHREAD_ONCE_INIT;
+
+static void
+s_metrics_make (void)
+{
+    cv_metrics_t *registry = cv_metrics_process ();
+    s_metrics.calls = cv_metrics_counter (registry, "conveyor_llm_calls_total",
+                                          "LLM calls, by the model that answered (the main one for a call that "
+                                          "failed or came from the cache) and outcome: answered, cached, failed.",
+                                          "model,outcome");
+    s_metrics.tokens =
+        cv_metrics_counter (registry, "conveyor_llm_tokens_total",
+                            "Tokens the LLM answers used, by model and kind: prompt, completion.", "model,kind");
+    s_metrics.cost = cv_metrics_counter (registry, "conveyor_llm_cost_total",
+                                         "What the LLM answers cost, in the agent's cost units, by model.", "model");
+    s_metrics.cache =
+        cv_metrics_counter (registry, "conveyor_cache_lookups_total",
+                            "Cache lookups, by tier (llm: the answer cache) and result: hit, miss.", "tier,result");
+    s_metrics.breakers =
+        cv_metrics_gauge (registry, "conveyor_llm_breaker_state",
+                          "An LLM endpoint and model's circuit: 0 closed, 1 half-open, 2 open.", "endpoint,model");
+}
+
+static void
+s_metrics_call (const char *model, const char *outcome, const cv_llm_reply_t *reply)
+{
+    pthread_once (&s_metrics_once, s_metrics_make);
+    cv_metric_add (cv_metric_with (s_metrics.calls, model, outcome), 1);
+    if (reply) {
+        cv_metric_add (cv_metric_with (s_metrics.tokens, model, "prompt"), (double) reply->prompt_tokens);
+        cv_metric_add (cv_metric_with (s_metrics.tokens, model, "completion"), (double) reply->completion_tokens);
+        cv_metric_add (cv_metric_with (s_metrics.cost, model), (double) reply->cost_micros / 1e6);
+    }
+}
+
+static void
+s_metrics_cache (bool hit)
+{
+    pthread_once (&s_metrics_once, s_metrics_make);
+    cv_metric_add (cv_metric_with (s_metrics.cache, "llm", hit ? "hit" : "miss"), 1);
+}
+
+static void
+s_metrics_breaker (const s_route_t *route, cv_breaker_state_t state)
+{
+    pthread_once (&s_metrics_once, s_metrics_make);
+    cv_metric_set (cv_metric_with (s_metrics.breakers, route->endpoint, route->model), state == CV_BREAKER_OPEN ? 2
+                                                                                       : state == CV_BREAKER_HALF_OPEN
+                                                                                           ? 1
+                                                                                           : 0);
+}
 
 /* ---------------------------------------------------------------------------------------------
    The client */
@@ -482,6 +545,7 @@ s_record (cv_llm_t *self, s_route_t *route, bool healthy)
     cv_breaker_stats_t stats;
     cv_breaker_state_t before = cv_breaker_report (route->breaker, !healthy, s_now (self), &stats);
     cv_breaker_state_t after = stats.state;
+    s_metrics_breaker (route, after);
     if (before == after || !self->log)
         return;
     if (after == CV_BREAKER_OPEN)
@@ -868,6 +932,7 @@ cv_llm_chat_for (cv_llm_t *self, const cv_llm_message_t *messages, size_t count,
         cv_llm_json_request (&self->config, self->routes[0].model, messages, count, self->response_format, err);
     if (!body) {
         s_count (&self->failures, 1);
+        s_metrics_call (self->routes[0].model, "failed", NULL);
         return -1;
     }
     uint8_t *key = NULL;
@@ -877,14 +942,18 @@ cv_llm_chat_for (cv_llm_t *self, const cv_llm_message_t *messages, size_t count,
     if (key && s_cache_lookup_reply (self, key, key_size, reply)) {
         /* Nothing was sent, so nothing was spent: no tokens, no cost, no attempt. */
         s_count (&self->cache_hits, 1);
+        s_metrics_cache (true);
+        s_metrics_call (self->routes[0].model, "cached", NULL);
         free (key);
         free (body);
         uint64_t now = s_now (self);
         reply->latency_ms = now > started ? now - started : 0;
         return 0;
     }
-    if (key)
+    if (key) {
         s_count (&self->cache_misses, 1);
+        s_metrics_cache (false);
+    }
     int rc = s_chat (self, messages, count, body, deadline_ms, reply, err);
     free (body);
     uint64_t now = s_now (self);
@@ -892,6 +961,7 @@ cv_llm_chat_for (cv_llm_t *self, const cv_llm_message_t *messages, size_t count,
     if (rc) {
         free (key);
         s_count (&self->failures, 1);
+        s_metrics_call (self->routes[0].model, "failed", NULL);
         return -1;
     }
     if (key && s_cacheable (self, reply))
@@ -902,6 +972,7 @@ cv_llm_chat_for (cv_llm_t *self, const cv_llm_message_t *messages, size_t count,
     s_count (&self->prompt_tokens, (uint64_t) reply->prompt_tokens);
     s_count (&self->completion_tokens, (uint64_t) reply->completion_tokens);
     s_count (&self->cost_micros, reply->cost_micros);
+    s_metrics_call (reply->model, "answered", reply);
     return 0;
 }
 

@@ -18,6 +18,7 @@
 #include "cv_llm.h"
 #include "cv_llm_breakers.h"
 #include "cv_llm_cache.h"
+#include "cv_metrics.h"
 #include "fake_llm.h"
 
 #define KEY_VARIABLE "CV_LLM_CLIENT_TEST_KEY"
@@ -713,6 +714,56 @@ s_test_json (s_test_t *test, s_client_t *client)
     assert (s_ask (test, client, 5000) == 0);
     assert (!cv_llm_json_content (&client->reply, &client->err));
     assert (client->err.code == CV_ERR_MALFORMED && strstr (client->err.message, "not JSON"));
+}
+
+/* The process's value of one of the LLM client's series (cv_metrics). */
+static double
+s_metric (const char *name, bool gauge, const char *labels, const char *first, const char *second)
+{
+    cv_metrics_t *registry = cv_metrics_process ();
+    cv_metric_family_t *family =
+        gauge ? cv_metrics_gauge (registry, name, "-", labels) : cv_metrics_counter (registry, name, "-", labels);
+    return cv_metric_value (cv_metric_with (family, first, second));
+}
+
+static int s_ask_for (s_test_t *test, s_client_t *client, cv_llm_t *llm, const cv_llm_message_t *messages, size_t count,
+                      const char *scope, uint64_t now);
+
+/* The calls counted in the process's metrics: answered with their tokens and cost, failed, from
+   the cache; the breaker's state as a gauge, open after its failures. */
+static void
+s_test_metrics (s_test_t *test, s_client_t *client)
+{
+    client->config.cache_ttl_ms = 60000;
+    uint64_t now;
+    s_connect_breaking (test, client, 2, &now);
+    const char *calls = "conveyor_llm_calls_total", *tokens = "conveyor_llm_tokens_total";
+    double answered = s_metric (calls, false, "model,outcome", "small", "answered"),
+           failed = s_metric (calls, false, "model,outcome", "small", "failed"),
+           cached = s_metric (calls, false, "model,outcome", "small", "cached"),
+           prompt = s_metric (tokens, false, "model,kind", "small", "prompt"),
+           cost = cv_metric_value (cv_metric_with (
+               cv_metrics_counter (cv_metrics_process (), "conveyor_llm_cost_total", "-", "model"), "small")),
+           hits = s_metric ("conveyor_cache_lookups_total", false, "tier,result", "llm", "hit");
+    fake_llm_push (test->fake, &(fake_llm_step_t){
+                                   .mode = FAKE_LLM_OK, .text = "ok", .prompt_tokens = 1000, .completion_tokens = 0});
+    assert (s_ask_for (test, client, client->llm, s_messages, 2, "cust-1", now) == 0);
+    assert (s_ask_for (test, client, client->llm, s_messages, 2, "cust-1", now) == 0 && client->reply.cached);
+    assert (s_metric (calls, false, "model,outcome", "small", "answered") == answered + 1);
+    assert (s_metric (calls, false, "model,outcome", "small", "cached") == cached + 1);
+    assert (s_metric (tokens, false, "model,kind", "small", "prompt") == prompt + 1000);
+    double cost_now = cv_metric_value (
+        cv_metric_with (cv_metrics_counter (cv_metrics_process (), "conveyor_llm_cost_total", "-", "model"), "small"));
+    assert (cost_now > cost + 0.49 && cost_now < cost + 0.51); /* 1,000 prompt tokens at 0.5 a thousand */
+    assert (s_metric ("conveyor_cache_lookups_total", false, "tier,result", "llm", "hit") == hits + 1);
+
+    fake_llm_set_default (test->fake, &(fake_llm_step_t){.mode = FAKE_LLM_STATUS, .status = 503});
+    char endpoint[CV_LLM_URL_MAX + 32];
+    snprintf (endpoint, sizeof endpoint, "%s/chat/completions", client->config.base_url);
+    assert (s_ask (test, client, 5000) == -1 && s_ask (test, client, 5000) == -1);
+    assert (s_metric (calls, false, "model,outcome", "small", "failed") == failed + 2);
+    cv_assert_that (s_metric ("conveyor_llm_breaker_state", true, "endpoint,model", endpoint, "small") == 2,
+                    "the breaker of %s is not open in the metrics", endpoint);
 }
 
 /* Structured output: a JSON schema in the request (response_format json_schema, strict), and an
@@ -1431,6 +1482,7 @@ llm_client_test (bool verbose)
     s_run (&test, s_test_json);
     s_run (&test, s_test_json_schema);
     s_run (&test, s_test_stream);
+    s_run (&test, s_test_metrics);
     s_run (&test, s_test_cache);
     s_run (&test, s_test_cache_failures);
     s_run (&test, s_test_cache_shared);
