@@ -2,6 +2,7 @@
 #include "gatherer_call.h"
 
 #include <assert.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,8 @@
 #include "cv_backoff_config.h"
 #include "cv_budget.h"
 #include "cv_template.h"
+#include "cv_context.h"
+#include "cv_metrics.h"
 
 /* A cached value: rows and dropped, then the rows' msgpack. */
 #define CACHED_HEADER_BYTES (2 * sizeof (uint64_t))
@@ -112,10 +115,52 @@ s_to_cache (gatherer_call_t *self, const gatherer_result_t *result, uint64_t now
     free (value);
 }
 
+/* The process's tool metrics (cv_metrics). */
+static struct {
+    cv_metric_family_t *calls;    /* conveyor_tool_calls_total{tool, status} */
+    cv_metric_family_t *seconds;  /* conveyor_tool_duration_seconds{tool} */
+    cv_metric_family_t *breakers; /* conveyor_tool_breaker_state{tool} */
+    cv_metric_family_t *cache;    /* conveyor_cache_lookups_total{tier, result} */
+} s_metrics;
+static pthread_once_t s_metrics_once = PTHREAD_ONCE_INIT;
+
+static void
+s_metrics_make (void)
+{
+    cv_metrics_t *registry = cv_metrics_process ();
+    s_metrics.calls = cv_metrics_counter (registry, "conveyor_tool_calls_total",
+                                          "Tool calls ended, by tool and status (ok, failed, timed_out, "
+                                          "over_budget...), cached ones included.",
+                                          "tool,status");
+    s_metrics.seconds = cv_metrics_histogram (registry, "conveyor_tool_duration_seconds",
+                                              "Tool calls' time, retries included, for those that ran.", "tool",
+                                              cv_metrics_latency_buckets, cv_metrics_latency_bucket_count);
+    s_metrics.breakers = cv_metrics_gauge (registry, "conveyor_tool_breaker_state",
+                                           "A tool's circuit: 0 closed, 1 half-open, 2 open.", "tool");
+    s_metrics.cache =
+        cv_metrics_counter (registry, "conveyor_cache_lookups_total",
+                            "Cache lookups, by tier (tool: the gatherer's results) and result.", "tier,result");
+}
+
+static void
+s_count_call (const gatherer_call_t *self)
+{
+    pthread_once (&s_metrics_once, s_metrics_make);
+    const gatherer_result_t *result = self->result;
+    const char *tool = self->tool->name;
+    cv_metric_add (cv_metric_with (s_metrics.calls, tool, cv_context_tool_status_name (result->status)), 1);
+    if (self->key)
+        cv_metric_add (cv_metric_with (s_metrics.cache, "tool", result->cached ? "hit" : "miss"), 1);
+    if (result->attempts > 0)
+        cv_metric_observe (cv_metric_with (s_metrics.seconds, tool),
+                           (double) (result->finished_us - result->started_us) / 1e6);
+}
+
 /* The call is over: the caller hears of it, and the call goes. */
 static void
 s_finish (gatherer_call_t *self)
 {
+    s_count_call (self);
     gatherer_call_done_fn *done = self->done;
     void *arg = self->arg;
     free (self->key);
@@ -235,6 +280,10 @@ s_tell_breaker (gatherer_call_t *self, bool failed, uint64_t now_ms)
 {
     cv_breaker_stats_t after;
     cv_breaker_state_t before = cv_breaker_report (self->breaker, failed, now_ms, &after);
+    pthread_once (&s_metrics_once, s_metrics_make);
+    cv_metric_set (cv_metric_with (s_metrics.breakers, self->tool->name), after.state == CV_BREAKER_OPEN        ? 2
+                                                                          : after.state == CV_BREAKER_HALF_OPEN ? 1
+                                                                                                                : 0);
     if (after.state == before || !self->env->log)
         return;
     if (after.state == CV_BREAKER_OPEN)

@@ -4,7 +4,7 @@
 #   - each answers GET /metrics in Prometheus' text format, which `promtool check metrics` passes,
 #     with the process's own series;
 #   - the responder's counts match what was sent: the template rung answered each request, the
-#     flagged text is counted by its kind;
+#     flagged text is counted by its kind; the gatherer counts its tool calls by tool and status;
 #   - the orchestrator's, on its API port, counts the requests by intent, method and status, times
 #     their stages, and shows the broker's dispatches and workers.
 source "$(dirname "$0")/lib.sh"
@@ -45,6 +45,14 @@ value() { awk -v series="$1" 'index($0, series " ") == 1 { print $2; found = 1 }
 [[ $(value 'conveyor_input_flags_total{kind="ignore_instructions"}') == 1 ]] ||
     e2e_fail "one flagged text: $(grep conveyor_input_flags_total "$E2E_DIR/responder.metrics")"
 e2e_ok "the responder's counts match what was sent"
+# The gatherer's: each tool call by tool and status, the time of those that ran.
+tools_ok=$(awk 'index($0, "conveyor_tool_calls_total{") == 1 && /status="ok"/ { total += $NF } END { print total + 0 }' \
+    "$E2E_DIR/gatherer.metrics")
+timed=$(awk 'index($0, "conveyor_tool_duration_seconds_count{") == 1 { total += $NF } END { print total + 0 }' \
+    "$E2E_DIR/gatherer.metrics")
+((tools_ok >= 3 && timed >= 1)) ||
+    e2e_fail "the gatherer's tool calls: $(grep -E '^conveyor_tool_(calls_total|duration_seconds_count)' "$E2E_DIR/gatherer.metrics")"
+e2e_ok "the gatherer counts its tool calls ($tools_ok ok) and times them"
 
 # The orchestrator's, on its API port: the requests by intent, method and status, their stages'
 # times, what the broker sent, the workers it has.
