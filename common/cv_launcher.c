@@ -26,12 +26,27 @@ static const cv_setting_t s_standard[] = {
     {"liveness", CV_SETTING_INT, "3", 1, 100, "missed heartbeats before reconnecting to the broker"},
     {"agent-file", CV_SETTING_STRING, "deploy/config/bank-agent.yaml", 0, 0, "the agent's YAML file"},
     {"verbose", CV_SETTING_BOOL, "false", 0, 0, "log debug events"},
+    {"log-personal-data", CV_SETTING_BOOL, "false", 0, 0,
+     "write e-mail addresses, phone numbers, IBANs and card numbers into the log as they are (default: as [email]...)"},
     {"metrics-listen", CV_SETTING_STRING, "", 0, 0,
      "where to serve /metrics, HOST:PORT (e.g. 0.0.0.0:9101; port 0 picks one); empty: not served"},
 };
 #define STANDARD_COUNT (sizeof s_standard / sizeof s_standard[0])
 #define CONTROL_ENDPOINT 1
 #define CAPACITY 3
+
+/* The service's log, its personal data redacted unless log-personal-data (when the settings have
+   it) says to keep it; a log that cannot redact says so and keeps nothing back. */
+static cv_log_t *
+s_log_new (const char *service, const char *instance, const cv_settings_t *settings)
+{
+    cv_log_t *log = cv_log_new (service, instance, cv_settings_bool (settings, "verbose"));
+    bool keep = cv_settings_has (settings, "log-personal-data") && cv_settings_bool (settings, "log-personal-data");
+    cv_error_t err;
+    if (!keep && cv_log_redact (log, &err))
+        cv_log_warn (log, "personal data is not redacted from this log: %s", err.message);
+    return log;
+}
 
 uint32_t
 cv_launcher_cpus (void)
@@ -157,7 +172,7 @@ cv_launcher_run (const cv_launcher_spec_t *spec, int argc, char **argv)
         host[sizeof host - 1] = '\0';
         snprintf (instance, sizeof instance, "%s-%s-%d", spec->service, host, (int) getpid ());
     }
-    cv_log_t *log = cv_log_new (spec->service, instance, cv_settings_bool (settings, "verbose"));
+    cv_log_t *log = s_log_new (spec->service, instance, settings);
     cv_settings_log (settings, log);
 
     rc = 1;
@@ -230,8 +245,7 @@ cv_launcher_serve (const cv_launcher_service_t *spec, int argc, char **argv)
             fprintf (stderr, "%s: %s\n", program, err.message);
             rc = 1;
         } else {
-            cv_log_t *log = cv_log_new (spec->service, cv_settings_string (settings, "instance"),
-                                        cv_settings_bool (settings, "verbose"));
+            cv_log_t *log = s_log_new (spec->service, cv_settings_string (settings, "instance"), settings);
             cv_settings_log (settings, log);
             zactor_t *actor = spec->start (config, log, &err);
             if (actor)

@@ -20,6 +20,10 @@
      --verbose           CONVEYOR_VERBOSE           false
      --metrics-listen    CONVEYOR_METRICS_LISTEN    none: where GET /metrics answers (cv_metrics_http),
                                                     HOST:PORT
+     --log-personal-data CONVEYOR_LOG_PERSONAL_DATA false: e-mail addresses, phone numbers, IBANs and
+                                                    card numbers in log messages are written as
+                                                    [email], [phone], [iban], [card] (cv_log_redact);
+                                                    the orchestrator has the setting too
      --llm-base-url      CONVEYOR_LLM_BASE_URL      none (the agent file's llm.base_url)
      --llm-model         CONVEYOR_LLM_MODEL         none (the agent file's llm.model)
                                                     (cv_llm_config_settings; a service that uses

@@ -12,12 +12,15 @@
 #include <jansson.h>
 
 #include "cv_alloc.h"
+#include "cv_personal.h"
+#include "cv_utf8.h"
 
 struct _cv_log_t {
     char *service;
     char *instance;
     bool verbose;
     FILE *out;
+    cv_personal_t *personal; /* redacts messages; NULL: they are written as they are */
 };
 
 static const char *s_level_names[] = {"debug", "info", "warn", "error"};
@@ -45,6 +48,7 @@ cv_log_destroy (cv_log_t **self_p)
         return;
     free (self->service);
     free (self->instance);
+    cv_personal_destroy (&self->personal);
     free (self);
     *self_p = NULL;
 }
@@ -65,6 +69,15 @@ const char *
 cv_log_instance (const cv_log_t *self)
 {
     return self->instance;
+}
+
+int
+cv_log_redact (cv_log_t *self, cv_error_t *err)
+{
+    assert (self);
+    if (!self->personal && !(self->personal = cv_personal_new (err)))
+        return -1;
+    return 0;
 }
 
 void
@@ -98,7 +111,13 @@ cv_log_event (cv_log_t *self, cv_log_level_t level, const char *request_id, cons
     if (trace_id && *trace_id)
         json_object_set_new (event, "trace_id", json_string (trace_id));
     /* A message cut inside a UTF-8 sequence would be rejected: fall back to a lossless-enough form. */
-    json_t *text = json_string (message);
+    json_t *text = NULL;
+    if (self->personal && cv_utf8_valid (message, strlen (message))) {
+        char *redacted = cv_personal_redact (self->personal, message);
+        text = json_string (redacted);
+        free (redacted);
+    } else if (!self->personal)
+        text = json_string (message);
     if (!text)
         text = json_string ("(message not valid UTF-8)");
     json_object_set_new (event, "msg", text);
@@ -134,6 +153,21 @@ cv_log_test (bool verbose)
     assert (strcmp (json_string_value (json_object_get (event, "request_id")), "r-1") == 0);
     assert (strcmp (json_string_value (json_object_get (event, "level")), "info") == 0);
     assert (strchr (buffer, '\n') == buffer + size - 1);
+    json_decref (event);
+    free (buffer);
+
+    /* redacted: the personal data in a message is written as its kind */
+    cv_error_t err;
+    assert (cv_log_redact (log, &err) == 0);
+    buffer = NULL;
+    log->out = open_memstream (&buffer, &size);
+    cv_log_event (log, CV_LOG_WARN, NULL, NULL, "customer wrote %s", "my card 4417 1234 5678 9113, mail a@b.example");
+    fclose (log->out);
+    log->out = stderr;
+    event = json_loads (buffer, 0, &error);
+    cv_assert_that (
+        strcmp (json_string_value (json_object_get (event, "msg")), "customer wrote my card [card], mail [email]") == 0,
+        "%s", buffer);
     json_decref (event);
     free (buffer);
 

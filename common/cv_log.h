@@ -5,6 +5,7 @@
 #include <stdbool.h>
 
 #include "cv_assert.h"
+#include "cv_error.h"
 
 typedef struct _cv_log_t cv_log_t;
 
@@ -17,6 +18,11 @@ void cv_log_destroy (cv_log_t **self_p);
 bool cv_log_verbose (const cv_log_t *self);
 const char *cv_log_service (const cv_log_t *self);
 const char *cv_log_instance (const cv_log_t *self);
+
+/* From now on, the personal data in messages (cv_personal: e-mail addresses, phone numbers,
+   IBANs, card numbers) is written as its kind ("[email]"); every service's log does this unless
+   --log-personal-data says otherwise (cv_launcher). -1 with err when the patterns cannot be made. */
+int cv_log_redact (cv_log_t *self, cv_error_t *err) CV_MUST_CHECK;
 
 /* Logs one event. request_id and trace_id may be NULL or "" when the event belongs to no request.
    The message is formatted printf-style and escaped for JSON. */

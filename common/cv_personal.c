@@ -20,7 +20,8 @@ static const struct {
     [CV_PERSONAL_PHONE] = {"phone", "(?<![\\w+])(?:\\+|00)[1-9](?:[ .()-]{0,2}[0-9]){7,14}(?![0-9])"},
     /* a country's two letters, two check digits, then 11 to 30 letters and digits, maybe in groups */
     [CV_PERSONAL_IBAN] = {"iban", "\\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}\\b"},
-    [CV_PERSONAL_CARD] = {"card", "(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])"},
+    /* a word of its own: the digits inside a hexadecimal id are no card number */
+    [CV_PERSONAL_CARD] = {"card", "(?<![0-9A-Za-z])[0-9](?:[ -]?[0-9]){12,18}(?![0-9A-Za-z])"},
 };
 
 struct _cv_personal_t {
@@ -111,6 +112,34 @@ done:
 }
 
 char *
+cv_personal_redact (const cv_personal_t *self, const char *text)
+{
+    assert (self && text);
+    cv_personal_match_t found[32];
+    long count = cv_personal_find (self, text, found, sizeof found / sizeof *found);
+    if (count < 0 || count > (long) (sizeof found / sizeof *found))
+        return cv_strdup ("[text withheld: it could not be scanned for personal data]");
+    /* the matches in the order of their places */
+    for (long i = 1; i < count; i++)
+        for (long j = i; j > 0 && found[j].start < found[j - 1].start; j--) {
+            cv_personal_match_t swap = found[j];
+            found[j] = found[j - 1];
+            found[j - 1] = swap;
+        }
+    char *out = NULL;
+    size_t size = 0, at = 0;
+    FILE *stream = open_memstream (&out, &size);
+    for (long i = 0; i < count; i++) {
+        fwrite (text + at, 1, found[i].start - at, stream);
+        fprintf (stream, "[%s]", s_kinds[found[i].kind].name);
+        at = found[i].end;
+    }
+    fputs (text + at, stream);
+    fclose (stream);
+    return out;
+}
+
+char *
 cv_personal_normal (cv_personal_kind_t kind, const char *text, size_t size)
 {
     char *normal = cv_malloc (size + 1);
@@ -162,6 +191,14 @@ cv_personal_test (bool verbose)
               " reference TR-2026-0042, 1 EUR = 1.0842 USD, +20% on 100 items, call 1800 123 456.",
               "");
     s_expect (personal, "", "");
+    s_expect (personal, "request r-4417123456789012345ab and trace 0af76519161234567890123dd", "");
+    char *redacted = cv_personal_redact (personal, "Mail alex@example.com, pay IE29 AIBK 9311 5212 3456 78, card "
+                                                   "4417 1234 5678 9113, call +353 1 234 5678.");
+    cv_assert_that (strcmp (redacted, "Mail [email], pay [iban], card [card], call [phone].") == 0, "%s", redacted);
+    free (redacted);
+    redacted = cv_personal_redact (personal, "nothing here");
+    assert (strcmp (redacted, "nothing here") == 0);
+    free (redacted);
     /* the normal forms that compare */
     char *a = cv_personal_normal (CV_PERSONAL_IBAN, "ie29 aibk 9311", 14);
     assert (strcmp (a, "IE29AIBK9311") == 0);

@@ -41,6 +41,11 @@ void cv_personal_destroy (cv_personal_t **self_p);
    out of memory): a caller must then treat it as holding personal data. */
 long cv_personal_find (const cv_personal_t *self, const char *text, cv_personal_match_t *out, size_t max);
 
+/* text (valid UTF-8) with each piece of personal data in it replaced by its kind in brackets
+   ("[email]", "[phone]", "[iban]", "[card]"), malloc'd; a text that cannot be scanned is
+   withheld whole. */
+char *cv_personal_redact (const cv_personal_t *self, const char *text);
+
 /* The normal form of size bytes of text as kind compares: for an e-mail address lowercased, for
    a number its letters uppercased and its spaces, dots, dashes and brackets left out (an IBAN
    written in groups of four is the IBAN). Malloc'd. */

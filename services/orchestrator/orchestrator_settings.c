@@ -70,6 +70,10 @@ static const cv_setting_field_t s_fields[] = {
      AT (chat_user_header, const char *)},
     /* the launcher's: the log's debug events */
     {{"verbose", CV_SETTING_BOOL, "false", 0, 0, "log debug events"}, CV_SETTING_UNBOUND},
+    {{"log-personal-data", CV_SETTING_BOOL, "false", 0, 0,
+      "write e-mail addresses, phone numbers, IBANs and card numbers into the log as they are (default: as "
+      "[email]...)"},
+     CV_SETTING_UNBOUND},
 };
 
 static int

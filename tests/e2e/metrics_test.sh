@@ -6,7 +6,8 @@
 #   - the responder's counts match what was sent: the template rung answered each request, the
 #     flagged text is counted by its kind; the gatherer counts its tool calls by tool and status;
 #   - the orchestrator's, on its API port, counts the requests by intent, method and status, times
-#     their stages, and shows the broker's dispatches and workers.
+#     their stages, and shows the broker's dispatches and workers;
+#   - personal data in a log message is written as its kind unless --log-personal-data true.
 source "$(dirname "$0")/lib.sh"
 command -v promtool >/dev/null || e2e_fail "promtool is needed (deploy/local/bootstrap installs Debian's prometheus)"
 e2e_setup metrics
@@ -76,3 +77,15 @@ fi
 grep -q "cannot serve metrics: cannot listen on 127.0.0.1:${METRICS[responder]}" "$E2E_DIR/responder-2.log" ||
     e2e_fail "no log line says why: $(cat "$E2E_DIR/responder-2.log")"
 e2e_ok "a worker whose metrics port is taken does not start, and says why"
+
+# The log keeps personal data out by default (--log-personal-data false): a value written into a
+# log message, here a mistyped setting, shows as its kind; with the flag, as it is.
+"$CONVEYOR_BIN/conveyor-responder" --instance responder-3 --metrics-listen 'ops@bank.example:1' \
+    >"$E2E_DIR/responder-3.log" 2>&1 && e2e_fail "a responder started with a bad metrics-listen"
+grep -q 'host \[email\] is not' "$E2E_DIR/responder-3.log" && ! grep -q 'ops@bank.example' "$E2E_DIR/responder-3.log" ||
+    e2e_fail "the e-mail address was not redacted: $(cat "$E2E_DIR/responder-3.log")"
+"$CONVEYOR_BIN/conveyor-responder" --instance responder-3 --metrics-listen 'ops@bank.example:1' \
+    --log-personal-data true >"$E2E_DIR/responder-3.log" 2>&1 && e2e_fail "a responder started with a bad metrics-listen"
+grep -q 'host ops@bank.example is not' "$E2E_DIR/responder-3.log" ||
+    e2e_fail "--log-personal-data true did not keep it: $(cat "$E2E_DIR/responder-3.log")"
+e2e_ok "personal data in a log message is redacted unless --log-personal-data true"
