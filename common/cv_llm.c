@@ -49,6 +49,7 @@ typedef struct {
     char model[CV_LLM_NAME_MAX];
     char label[CV_LLM_NAME_MAX + CV_LLM_URL_MAX + 8]; /* the model, and where when not the main endpoint */
     char endpoint[CV_LLM_URL_MAX + 32];               /* .../chat/completions */
+    char shown[CV_LLM_URL_MAX + 32];                  /* the endpoint, any password in it masked: for metrics */
     struct curl_slist *headers;                       /* the key's among them */
     cv_breaker_t *breaker;                            /* the process's for endpoint and model */
 } s_route_t;
@@ -148,10 +149,10 @@ static void
 s_metrics_breaker (const s_route_t *route, cv_breaker_state_t state)
 {
     pthread_once (&s_metrics_once, s_metrics_make);
-    cv_metric_set (cv_metric_with (s_metrics.breakers, route->endpoint, route->model), state == CV_BREAKER_OPEN ? 2
-                                                                                       : state == CV_BREAKER_HALF_OPEN
-                                                                                           ? 1
-                                                                                           : 0);
+    cv_metric_set (cv_metric_with (s_metrics.breakers, route->shown, route->model), state == CV_BREAKER_OPEN ? 2
+                                                                                    : state == CV_BREAKER_HALF_OPEN
+                                                                                        ? 1
+                                                                                        : 0);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -266,6 +267,7 @@ s_route_init (cv_llm_t *self, const char *base_url, const char *model, const cha
     while (length && base_url[length - 1] == '/')
         length--;
     snprintf (route->endpoint, sizeof route->endpoint, "%.*s/chat/completions", (int) length, base_url);
+    cv_settings_mask (route->endpoint, route->shown, sizeof route->shown);
     snprintf (route->model, sizeof route->model, "%s", model);
     if (cv_llm_config_same_url (base_url, self->config.base_url))
         snprintf (route->label, sizeof route->label, "%s", model);

@@ -205,7 +205,8 @@ typedef struct {
     char finish_reason[32];
     long prompt_tokens, completion_tokens;
     bool prompt_given, completion_given;
-    bool done; /* "data: [DONE]" came */
+    bool done;    /* "data: [DONE]" came */
+    bool choices; /* a chunk had a choice */
     size_t events;
 } s_stream_t;
 
@@ -256,6 +257,7 @@ s_stream_event (s_stream_t *stream, const char *data, size_t size, cv_error_t *e
             rc = cv_error_set (err, CV_ERR_MALFORMED, "body", "the stream's content does not fit in memory");
         if (json_is_string (finish))
             snprintf (stream->finish_reason, sizeof stream->finish_reason, "%s", json_string_value (finish));
+        stream->choices |= json_is_object (first);
     }
     json_decref (chunk);
     return rc;
@@ -301,6 +303,8 @@ cv_llm_json_stream_answer (const cv_llm_prices_t *prices, const char *body, size
         rc = cv_error_set (err, CV_ERR_MALFORMED, "body",
                            "the stream ended after %zu events, before data: [DONE]: the answer is incomplete",
                            stream.events);
+    else if (rc == 0 && !stream.choices)
+        rc = cv_error_set (err, CV_ERR_MALFORMED, "choices", "the stream has no choices");
     if (rc == 0) {
         reply->content = cv_strndup (stream.content.data ? stream.content.data : "", stream.content.size);
         reply->prompt_tokens = stream.prompt_tokens;
@@ -392,6 +396,7 @@ s_test_stream (const cv_llm_prices_t *prices)
     } broken[] = {
         {"data: {\"choices\":[{\"delta\":{\"content\":\"Your card\"}}]}\n\n", "before data: [DONE]"},
         {"", "after 0 events, before data: [DONE]"},
+        {"data: [DONE]\n\n", "no choices"},
         {"data: not json\n\ndata: [DONE]\n\n", "event 1 is not a JSON object"},
         {"data: {\"error\":{\"message\":\"overloaded\"}}\n\n", "broke off with an error: overloaded"},
         {"data: {\"choices\":[{\"delta\":{\"content\":7}}]}\n\ndata: [DONE]\n\n", "content that is not a string"},

@@ -209,6 +209,7 @@ s_family (cv_metrics_t *self, s_type_t type, const char *name, const char *help,
     for (size_t i = 1; i < bound_count; i++)
         cv_assert_that (bounds[i] > bounds[i - 1], "cv_metrics: %s's buckets do not increase", name);
     cv_metric_family_t *family = cv_calloc (1, sizeof *family);
+    pthread_mutex_init (&family->mutex, NULL);
     family->type = type;
     cv_assert_that (s_split_labels (family, labels), "cv_metrics: %s's labels \"%s\" are not label names", name,
                     labels);
@@ -227,7 +228,6 @@ s_family (cv_metrics_t *self, s_type_t type, const char *name, const char *help,
         }
     family->name = cv_strdup (name);
     family->help = cv_strdup (help);
-    pthread_mutex_init (&family->mutex, NULL);
     family->table = zhashx_new ();
     if (family->label_count == 0) { /* its one series shows from the start, at 0 */
         family->series = cv_malloc (sizeof *family->series);

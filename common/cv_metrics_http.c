@@ -169,7 +169,7 @@ cv_metrics_http_new (const char *listen, cv_metrics_t *metrics, cv_log_t *log, c
     address.sin_port = htons ((uint16_t) port);
     cv_metrics_http_t *self = cv_calloc (1, sizeof *self);
     self->metrics = metrics;
-    self->daemon = MHD_start_daemon (MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, s_access, self,
+    self->daemon = MHD_start_daemon (MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, s_access, self,
                                      MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, log, MHD_OPTION_SOCK_ADDR, &address,
                                      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 10, MHD_OPTION_CONNECTION_LIMIT,
                                      (unsigned) 64, MHD_OPTION_END);

@@ -88,8 +88,11 @@ cv_personal_find (const cv_personal_t *self, const char *text, cv_personal_match
     if (!match)
         return -1;
     char *subject = cv_pcre_subject (text, size);
-    for (size_t kind = 0; kind < CV_PERSONAL_KINDS; kind++)
-        for (size_t from = 0; from <= size;) {
+    /* the longer forms first: the groups of an IBAN or a card number may look like a phone number */
+    static const cv_personal_kind_t order[CV_PERSONAL_KINDS] = {CV_PERSONAL_EMAIL, CV_PERSONAL_IBAN, CV_PERSONAL_CARD,
+                                                                CV_PERSONAL_PHONE};
+    for (size_t k = 0; k < CV_PERSONAL_KINDS; k++)
+        for (size_t from = 0, kind = order[k]; from <= size;) {
             int rc = pcre2_match (self->codes[kind], (PCRE2_SPTR) subject, size, from, 0, match, self->context);
             if (rc == PCRE2_ERROR_NOMATCH)
                 break;
@@ -191,6 +194,8 @@ cv_personal_test (bool verbose)
               " reference TR-2026-0042, 1 EUR = 1.0842 USD, +20% on 100 items, call 1800 123 456.",
               "");
     s_expect (personal, "", "");
+    s_expect (personal, "IBAN DE89 3704 0044 0532 0130 00 and card 4417 0012 3456 7890",
+              "iban:DE89 3704 0044 0532 0130 00,card:4417 0012 3456 7890");
     s_expect (personal, "request r-4417123456789012345ab and trace 0af76519161234567890123dd", "");
     char *redacted = cv_personal_redact (personal, "Mail alex@example.com, pay IE29 AIBK 9311 5212 3456 78, card "
                                                    "4417 1234 5678 9113, call +353 1 234 5678.");

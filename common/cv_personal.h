@@ -35,7 +35,8 @@ cv_personal_t *cv_personal_new (cv_error_t *err) CV_MUST_CHECK;
 void cv_personal_destroy (cv_personal_t **self_p);
 
 /* The personal data in text (valid UTF-8, NUL-terminated), at most max of it in out, in the
-   order of the kinds and then of their places, a value within one found before left out (the
+   order of the kinds searched (e-mail addresses, IBANs, card numbers, phone numbers) and then of
+   their places, a value within one found before left out (the
    digits of an IBAN are not also a card number); returns how many were found (only the first
    max are in out, and only those are compared for overlaps). -1 when text could not be scanned (too costly to match,
    out of memory): a caller must then treat it as holding personal data. */

@@ -203,7 +203,7 @@ orchestrator_routes_handle (void *arg, orchestrator_exchange_t *exchange, const 
         orchestrator_http_answer (exchange, MHD_HTTP_OK, json_pack ("{s:s}", "status", "ok"));
     else if (streq (path, "/readyz") && get)
         s_readyz (self, exchange);
-    else if (streq (path, "/metrics") && get)
+    else if (streq (path, "/metrics") && (get || streq (method, "HEAD")))
         s_metrics (self, exchange);
     else if (streq (path, "/v1/requests") && post)
         s_post_request (self, exchange, body);

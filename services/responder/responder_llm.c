@@ -191,8 +191,8 @@ s_facts (const responder_llm_t *self, const json_t *context)
     return message;
 }
 
-/* Whether reply shows personal data that none of the count messages it was given (the facts, the
-   conversation, the customer's text) holds: -1 with err then, else 0. */
+/* Whether reply shows personal data that none of the count messages it was given (the agent's
+   instructions, the facts, the conversation, the customer's text) holds: -1 with err then, else 0. */
 static int
 s_shows_unknown_personal_data (const responder_llm_t *self, const char *reply, const cv_llm_message_t *given,
                                size_t count, cv_error_t *err)
@@ -261,7 +261,7 @@ responder_llm_write (const responder_llm_t *self, cv_llm_t *llm, const json_t *c
         snprintf (outcome->note, sizeof outcome->note, "the LLM failed: %s", err.message);
     else {
         clean = responder_guard_clean (reply.content, max_bytes, &refused_by, &err);
-        if (clean && s_shows_unknown_personal_data (self, clean, messages + 1, count - 1, &err)) {
+        if (clean && s_shows_unknown_personal_data (self, clean, messages, count, &err)) {
             refused_by = RESPONDER_GUARD_PERSONAL_DATA;
             free (clean);
             clean = NULL;
