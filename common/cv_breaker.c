@@ -308,6 +308,12 @@ cv_breaker_state_name (cv_breaker_state_t state)
     return "unknown";
 }
 
+double
+cv_breaker_state_number (cv_breaker_state_t state)
+{
+    return state == CV_BREAKER_OPEN ? 2 : state == CV_BREAKER_HALF_OPEN ? 1 : 0;
+}
+
 const char *
 cv_breaker_cause_name (cv_breaker_cause_t cause)
 {

@@ -93,6 +93,8 @@ cv_breaker_state_t cv_breaker_report (cv_breaker_t *self, bool failed, uint64_t 
 cv_breaker_state_t cv_breaker_state (const cv_breaker_t *self);
 /* "closed", "open" or "half-open", for logs and metrics. */
 const char *cv_breaker_state_name (cv_breaker_state_t state);
+/* The state as a breaker gauge shows it: 0 closed, 1 half-open, 2 open. */
+double cv_breaker_state_number (cv_breaker_state_t state);
 /* "never", "consecutive", "rate" or "trial", for logs. */
 const char *cv_breaker_cause_name (cv_breaker_cause_t cause);
 

@@ -118,9 +118,7 @@ s_metrics_make (void)
                             "Tokens the LLM answers used, by model and kind: prompt, completion.", "model,kind");
     s_metrics.cost = cv_metrics_counter (registry, "conveyor_llm_cost_total",
                                          "What the LLM answers cost, in the agent's cost units, by model.", "model");
-    s_metrics.cache =
-        cv_metrics_counter (registry, "conveyor_cache_lookups_total",
-                            "Cache lookups, by tier (llm: the answer cache) and result: hit, miss.", "tier,result");
+    s_metrics.cache = cv_metrics_cache_lookups (registry);
     s_metrics.breakers =
         cv_metrics_gauge (registry, "conveyor_llm_breaker_state",
                           "An LLM endpoint and model's circuit: 0 closed, 1 half-open, 2 open.", "endpoint,model");
@@ -149,10 +147,7 @@ static void
 s_metrics_breaker (const s_route_t *route, cv_breaker_state_t state)
 {
     pthread_once (&s_metrics_once, s_metrics_make);
-    cv_metric_set (cv_metric_with (s_metrics.breakers, route->shown, route->model), state == CV_BREAKER_OPEN ? 2
-                                                                                    : state == CV_BREAKER_HALF_OPEN
-                                                                                        ? 1
-                                                                                        : 0);
+    cv_metric_set (cv_metric_with (s_metrics.breakers, route->shown, route->model), cv_breaker_state_number (state));
 }
 
 /* ---------------------------------------------------------------------------------------------

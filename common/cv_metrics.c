@@ -55,7 +55,6 @@ struct _cv_metric_t {
     char *values[CV_METRICS_MAX_LABELS];
     s_double_t value;                                     /* a counter's or a gauge's; a histogram's sum */
     _Atomic uint64_t buckets[CV_METRICS_MAX_BUCKETS + 1]; /* a histogram's, not cumulative; +Inf last */
-    _Atomic uint64_t count;                               /* a histogram's observations */
 };
 
 struct _cv_metric_family_t {
@@ -259,6 +258,15 @@ cv_metrics_histogram (cv_metrics_t *self, const char *name, const char *help, co
     return s_family (self, S_HISTOGRAM, name, help, labels, bounds, count);
 }
 
+cv_metric_family_t *
+cv_metrics_cache_lookups (cv_metrics_t *self)
+{
+    return cv_metrics_counter (self, "conveyor_cache_lookups_total",
+                               "Cache lookups, by tier (llm: the LLM client's answers, tool: the gatherer's results) "
+                               "and result: hit, miss.",
+                               "tier,result");
+}
+
 cv_metric_t *
 cv_metric_with (cv_metric_family_t *family, ...)
 {
@@ -320,16 +328,18 @@ cv_metric_observe (cv_metric_t *self, double value)
         bucket++;
     atomic_fetch_add_explicit (&self->buckets[bucket], 1, memory_order_relaxed);
     s_add (&self->value, value);
-    atomic_fetch_add_explicit (&self->count, 1, memory_order_relaxed);
 }
 
 double
 cv_metric_value (const cv_metric_t *self)
 {
     assert (self);
-    if (self->family->type == S_HISTOGRAM)
-        return (double) atomic_load_explicit ((_Atomic uint64_t *) &self->count, memory_order_relaxed);
-    return s_load (&self->value);
+    if (self->family->type != S_HISTOGRAM)
+        return s_load (&self->value);
+    uint64_t count = 0; /* the observations: every bucket's, as the rendered _count */
+    for (size_t i = 0; i <= self->family->bound_count; i++)
+        count += atomic_load_explicit ((_Atomic uint64_t *) &self->buckets[i], memory_order_relaxed);
+    return (double) count;
 }
 
 /*  --------------------------------------------------------------------------

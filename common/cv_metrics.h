@@ -48,6 +48,10 @@ cv_metric_family_t *cv_metrics_gauge (cv_metrics_t *self, const char *name, cons
 cv_metric_family_t *cv_metrics_histogram (cv_metrics_t *self, const char *name, const char *help, const char *labels,
                                           const double *bounds, size_t count);
 
+/* conveyor_cache_lookups_total{tier, result}: every cache's hits and misses, tier naming the cache
+   (llm: the LLM client's answers; tool: the gatherer's results), one family for all of them. */
+cv_metric_family_t *cv_metrics_cache_lookups (cv_metrics_t *self);
+
 /* Buckets for latencies in seconds, 100 µs to 10 s. */
 extern const double cv_metrics_latency_buckets[];
 extern const size_t cv_metrics_latency_bucket_count;

@@ -137,9 +137,7 @@ s_metrics_make (void)
                                               cv_metrics_latency_buckets, cv_metrics_latency_bucket_count);
     s_metrics.breakers = cv_metrics_gauge (registry, "conveyor_tool_breaker_state",
                                            "A tool's circuit: 0 closed, 1 half-open, 2 open.", "tool");
-    s_metrics.cache =
-        cv_metrics_counter (registry, "conveyor_cache_lookups_total",
-                            "Cache lookups, by tier (tool: the gatherer's results) and result.", "tier,result");
+    s_metrics.cache = cv_metrics_cache_lookups (registry);
 }
 
 static void
@@ -281,9 +279,7 @@ s_tell_breaker (gatherer_call_t *self, bool failed, uint64_t now_ms)
     cv_breaker_stats_t after;
     cv_breaker_state_t before = cv_breaker_report (self->breaker, failed, now_ms, &after);
     pthread_once (&s_metrics_once, s_metrics_make);
-    cv_metric_set (cv_metric_with (s_metrics.breakers, self->tool->name), after.state == CV_BREAKER_OPEN        ? 2
-                                                                          : after.state == CV_BREAKER_HALF_OPEN ? 1
-                                                                                                                : 0);
+    cv_metric_set (cv_metric_with (s_metrics.breakers, self->tool->name), cv_breaker_state_number (after.state));
     if (after.state == before || !self->env->log)
         return;
     if (after.state == CV_BREAKER_OPEN)
