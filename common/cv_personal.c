@@ -20,8 +20,9 @@ static const struct {
     [CV_PERSONAL_PHONE] = {"phone", "(?<![\\w+])(?:\\+|00)[1-9](?:[ .()-]{0,2}[0-9]){7,14}(?![0-9])"},
     /* a country's two letters, two check digits, then 11 to 30 letters and digits, maybe in groups */
     [CV_PERSONAL_IBAN] = {"iban", "\\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}\\b"},
-    /* a word of its own: the digits inside a hexadecimal id are no card number */
-    [CV_PERSONAL_CARD] = {"card", "(?<![0-9A-Za-z])[0-9](?:[ -]?[0-9]){12,18}(?![0-9A-Za-z])"},
+    /* a word of its own (the digits inside a hexadecimal id are no card number), never from 0 (no
+       card number starts so; an international 00 does) */
+    [CV_PERSONAL_CARD] = {"card", "(?<![0-9A-Za-z])[1-9](?:[ -]?[0-9]){12,18}(?![0-9A-Za-z])"},
 };
 
 struct _cv_personal_t {
@@ -155,6 +156,10 @@ cv_personal_normal (cv_personal_kind_t kind, const char *text, size_t size)
             normal[used++] = (char) toupper (c);
     }
     normal[used] = '\0';
+    if (kind == CV_PERSONAL_PHONE && strncmp (normal, "00", 2) == 0) { /* 00 is the international prefix, + */
+        memmove (normal + 1, normal + 2, used - 1);
+        normal[0] = '+';
+    }
     return normal;
 }
 
@@ -209,6 +214,9 @@ cv_personal_test (bool verbose)
     assert (strcmp (a, "IE29AIBK9311") == 0);
     free (a);
     a = cv_personal_normal (CV_PERSONAL_PHONE, "+353 (1) 234-5678", 17);
+    assert (strcmp (a, "+35312345678") == 0);
+    free (a);
+    a = cv_personal_normal (CV_PERSONAL_PHONE, "00353 1 234 5678", 16);
     assert (strcmp (a, "+35312345678") == 0);
     free (a);
     a = cv_personal_normal (CV_PERSONAL_EMAIL, "Alex@Example.COM", 16);

@@ -49,7 +49,7 @@ char *cv_personal_redact (const cv_personal_t *self, const char *text);
 
 /* The normal form of size bytes of text as kind compares: for an e-mail address lowercased, for
    a number its letters uppercased and its spaces, dots, dashes and brackets left out (an IBAN
-   written in groups of four is the IBAN). Malloc'd. */
+   written in groups of four is the IBAN), and a phone number's 00 prefix written +. Malloc'd. */
 char *cv_personal_normal (cv_personal_kind_t kind, const char *text, size_t size);
 
 void cv_personal_test (bool verbose);

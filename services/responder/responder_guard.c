@@ -205,21 +205,29 @@ responder_guard_personal (const cv_personal_t *personal, const char *reply, cons
         return cv_error_set (err, CV_ERR_INVALID, "reply.text", "reply could not be scanned for personal data");
     if (count > (long) (sizeof found / sizeof *found))
         return cv_error_set (err, CV_ERR_INVALID, "reply.text", "reply holds %ld pieces of personal data", count);
-    /* known in each normal form: e-mail addresses lowercased, numbers without their separators */
-    char *known_forms[2] = {cv_personal_normal (CV_PERSONAL_EMAIL, known, strlen (known)),
-                            cv_personal_normal (CV_PERSONAL_PHONE, known, strlen (known))};
+    /* what known holds, each in its normal form: a reply's value must be one of them exactly */
+    cv_personal_match_t given[64];
+    long given_count = cv_personal_find (personal, known, given, sizeof given / sizeof *given);
+    if (given_count > (long) (sizeof given / sizeof *given))
+        given_count = (long) (sizeof given / sizeof *given); /* the first ones; a value past them is refused */
+    char *forms[sizeof given / sizeof *given];
+    for (long i = 0; i < given_count; i++)
+        forms[i] = cv_personal_normal (given[i].kind, known + given[i].start, given[i].end - given[i].start);
     int rc = 0;
     for (long i = 0; i < count && rc == 0; i++) {
         char *value = cv_personal_normal (found[i].kind, reply + found[i].start, found[i].end - found[i].start);
-        if (!strstr (known_forms[found[i].kind == CV_PERSONAL_EMAIL ? 0 : 1], value))
+        bool held = false;
+        for (long j = 0; j < given_count && !held; j++)
+            held = strcmp (forms[j], value) == 0;
+        if (!held)
             rc = cv_error_set (err, CV_ERR_INVALID, "reply.text",
                                "reply contains personal data (%s) that its facts do not hold: another customer's, or "
                                "made up",
                                cv_personal_kind_name (found[i].kind));
         free (value);
     }
-    free (known_forms[0]);
-    free (known_forms[1]);
+    for (long i = 0; i < given_count; i++)
+        free (forms[i]);
     return rc;
 }
 
@@ -277,6 +285,10 @@ responder_guard_test (bool verbose)
             == 0);
     assert (responder_guard_personal (personal, "We will call you on +353 (1) 234-5678.", known, &err) == 0);
     assert (responder_guard_personal (personal, "Your card ending 4417 arrives on 2026-03-15.", known, &err) == 0);
+    /* a value must be one the facts hold, whole: not part of another */
+    const char *longer = "Facts: {\"email\": \"ann.lee@example.com\"}\nCall me on 00353 1 234 5678.";
+    assert (responder_guard_personal (personal, "We will call +353 1 234 5678.", longer, &err) == 0);
+    assert (responder_guard_personal (personal, "Write to lee@example.com.", longer, &err) == -1);
     const char *leaks[] = {"Write to sam.jones@example.com.", "Sam's IBAN is GB33 BUKB 2020 1555 5555 55.",
                            "Call +44 20 7946 0958.", "The card 4417 1234 5678 9113 is blocked."};
     const char *kinds[] = {"(email)", "(iban)", "(phone)", "(card)"};

@@ -27,10 +27,10 @@ char *responder_guard_clean (const char *text, size_t max_bytes, const char **ru
 
 /* Whether an LLM's reply shows only the personal data (cv_personal: e-mail addresses, phone
    numbers, IBANs, card numbers) that known (what it was given: the visible facts, the customer's
-   words) holds, compared in their normal forms: 0, or -1 with err (INVALID, field "reply.text")
-   naming the kind of the first that known does not hold. Such a value is another customer's, or
-   made up: either way it must not reach this customer. A reply too costly to scan is refused.
-   The rule's name, for the counts, is RESPONDER_GUARD_PERSONAL_DATA. */
+   words) holds, each equal in its normal form to one that cv_personal finds in known: 0, or -1 with err (INVALID, field
+   "reply.text") naming the kind of the first that known does not hold. Such a value is another customer's, or made up:
+   either way it must not reach this customer. A reply too costly to scan is refused. The rule's name, for the counts,
+   is RESPONDER_GUARD_PERSONAL_DATA. */
 #define RESPONDER_GUARD_PERSONAL_DATA "personal_data"
 int responder_guard_personal (const cv_personal_t *personal, const char *reply, const char *known,
                               cv_error_t *err) CV_MUST_CHECK;
