@@ -330,6 +330,26 @@ s_replay_checkpoint (orchestrator_request_t *request, const cv_pg_result_t *rows
     return 0;
 }
 
+/* Whether a stored context is what orchestrator_api_context makes: a list of at most
+   CV_CONTEXT_TURNS_MAX {"role": "user" or "assistant", "content": text} (the row may have been
+   written by another hand: the responder must never be sent a turn without them). */
+static bool
+s_context_valid (const json_t *turns)
+{
+    if (!json_is_array (turns) || json_array_size (turns) > CV_CONTEXT_TURNS_MAX)
+        return false;
+    size_t i;
+    json_t *turn;
+    json_array_foreach (turns, i, turn) {
+        const char *role = json_string_value (json_object_get (turn, "role"));
+        const char *content = json_string_value (json_object_get (turn, "content"));
+        if (!role || (!streq (role, "user") && !streq (role, "assistant")) || !content || !*content
+            || strlen (content) > CV_REPLY_MAX_BYTES)
+            return false;
+    }
+    return true;
+}
+
 static orchestrator_request_t *
 s_rebuild (const cv_pg_result_t *rows, const char *id, cv_error_t *err)
 {
@@ -352,13 +372,14 @@ s_rebuild (const cv_pg_result_t *rows, const char *id, cv_error_t *err)
     orchestrator_request_note_lost_attempts (request, (uint32_t) cv_pg_result_int (rows, 0, LOAD_LOST_ATTEMPTS));
     const char *context = cv_pg_result_text (rows, 0, LOAD_CONTEXT);
     if (*context) {
-        json_error_t error;
-        json_t *turns = json_loads (context, 0, &error);
-        if (!json_is_array (turns)) {
+        json_t *turns = json_loads (context, 0, NULL);
+        if (!s_context_valid (turns)) {
             json_decref (turns);
             orchestrator_request_destroy (&request);
-            cv_error_set (err, CV_ERR_INTERNAL, "context", "request %s: its stored context is not an array: %s", id,
-                          error.text);
+            cv_error_set (err, CV_ERR_INTERNAL, "context",
+                          "request %s: its stored context is not a list of at most %d user and assistant turns with "
+                          "text",
+                          id, CV_CONTEXT_TURNS_MAX);
             return NULL;
         }
         orchestrator_request_set_context (request, turns);
@@ -1058,6 +1079,21 @@ orchestrator_store_test (bool verbose)
     assert (streq (orchestrator_request_error (test.loaded), "the test failed it"));
     assert (json_equal ((json_t *) orchestrator_request_context (test.loaded), context));
     orchestrator_request_destroy (&test.loaded);
+    /* a context some other hand stored without a role: refused on load, not sent on */
+    {
+        char update[256];
+        snprintf (update, sizeof update, "UPDATE requests SET context = '[{\"content\": \"hi\"}]' WHERE id = '%s'",
+                  orchestrator_request_id (failing));
+        cv_pg_t *writer = cv_pg_new (database_url, "orchestrator_store_test", &err);
+        assert (writer);
+        cv_pg_result_t *updated = cv_pg_exec (writer, update, 0, NULL, &err);
+        cv_assert_that (updated, "%s", err.message);
+        cv_pg_result_destroy (&updated);
+        cv_pg_destroy (&writer);
+        assert (orchestrator_store_load (store, orchestrator_request_id (failing), s_test_answer, &test, &err) == 0);
+        s_test_wait (loop, &test, 1);
+        cv_assert_that (!test.loaded && test.code == CV_ERR_INTERNAL, "a bad context loaded (code %d)", test.code);
+    }
 
     /* corked, the five checkpoints go together; one written twice is left as it was */
     /* queued also counts the statements a connection still being set up is preparing */
