@@ -267,6 +267,15 @@ cv_metrics_cache_lookups (cv_metrics_t *self)
                                "tier,result");
 }
 
+cv_metric_family_t *
+cv_metrics_messages_rejected (cv_metrics_t *self)
+{
+    return cv_metrics_counter (self, "conveyor_messages_rejected_total",
+                               "Envelopes refused for not unpacking or not passing the schema's validation, by the "
+                               "error code they were refused with.",
+                               "code");
+}
+
 cv_metric_t *
 cv_metric_with (cv_metric_family_t *family, ...)
 {

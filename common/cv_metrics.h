@@ -52,6 +52,10 @@ cv_metric_family_t *cv_metrics_histogram (cv_metrics_t *self, const char *name, 
    (llm: the LLM client's answers; tool: the gatherer's results), one family for all of them. */
 cv_metric_family_t *cv_metrics_cache_lookups (cv_metrics_t *self);
 
+/* conveyor_messages_rejected_total{code}: envelopes refused because they did not unpack or did not
+   pass the schema's validation, by the error code they were refused with (INVALID, ...). */
+cv_metric_family_t *cv_metrics_messages_rejected (cv_metrics_t *self);
+
 /* Buckets for latencies in seconds, 100 µs to 10 s. */
 extern const double cv_metrics_latency_buckets[];
 extern const size_t cv_metrics_latency_bucket_count;

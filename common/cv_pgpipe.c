@@ -41,6 +41,7 @@ struct _cv_pgpipe_t {
     size_t queued;          /* runs queued and in flight */
     bool corked;            /* runs wait in the queue even when the connection is idle */
     uint64_t commits, committed_runs, connections;
+    int64_t sent_us; /* when the transaction in flight was sent (zclock_usecs) */
     char last_error[ERROR_BYTES];
 };
 
@@ -248,6 +249,7 @@ s_send_batch (cv_pgpipe_t *self)
         }
         self->reading = self->flight.first;
         self->state = PIPE_BUSY;
+        self->sent_us = zclock_usecs ();
     }
     if (!PQpipelineSync (self->conn)) {
         char line[ERROR_BYTES];
@@ -256,6 +258,19 @@ s_send_batch (cv_pgpipe_t *self)
     }
     s_timer_arm (self, self->config.timeout_ms, s_deadline_passed);
     s_flush (self);
+}
+
+/* A committed transaction's runs and time, in the metrics the caller gave. */
+static void
+s_count_commit (const cv_pgpipe_t *self, const cv_pgrun_t *flight)
+{
+    size_t runs = 0;
+    for (const cv_pgrun_t *run = flight; run; run = run->next)
+        runs++;
+    if (self->config.transaction_runs)
+        cv_metric_observe (self->config.transaction_runs, (double) runs);
+    if (self->config.commit_seconds)
+        cv_metric_observe (self->config.commit_seconds, (double) (zclock_usecs () - self->sent_us) / 1e6);
 }
 
 /* The transaction in flight reached its Sync: committed when no run failed. Hands each run its
@@ -302,6 +317,7 @@ s_transaction_ended (cv_pgpipe_t *self)
     /* Runs queued by the callbacks wait until all are called, then go together. */
     if (!failed) {
         self->commits++;
+        s_count_commit (self, flight);
         while (flight) {
             cv_pgrun_t *next = flight->next;
             self->committed_runs++;
@@ -620,6 +636,12 @@ cv_pgpipe_test (bool verbose)
     assert (cv_pg_run (pg, "DROP TABLE IF EXISTS cv_pgpipe_test", 0, NULL, &err) == 0);
     assert (cv_pg_run (pg, "CREATE TABLE cv_pgpipe_test (id int PRIMARY KEY)", 0, NULL, &err) == 0);
 
+    cv_metrics_t *metrics = cv_metrics_new ();
+    static const double batch_bounds[] = {1, 8, 64};
+    cv_metric_t *transaction_runs =
+        cv_metric_with (cv_metrics_histogram (metrics, "test_transaction_runs", "Runs.", NULL, batch_bounds, 3));
+    cv_metric_t *commit_seconds = cv_metric_with (cv_metrics_histogram (
+        metrics, "test_commit_seconds", "Commits.", NULL, cv_metrics_latency_buckets, cv_metrics_latency_bucket_count));
     cv_pgpipe_config_t config = {.url = url,
                                  .application_name = application,
                                  .statements = statements,
@@ -627,7 +649,9 @@ cv_pgpipe_test (bool verbose)
                                  .timeout_ms = 2000,
                                  .max_batch = 64,
                                  .max_queued = 100,
-                                 .log = log};
+                                 .log = log,
+                                 .transaction_runs = transaction_runs,
+                                 .commit_seconds = commit_seconds};
     cv_pgpipe_t *pipe = cv_pgpipe_new (loop, &config);
     assert (cv_pgpipe_up (pipe));
 
@@ -656,6 +680,9 @@ cv_pgpipe_test (bool verbose)
     cv_pgpipe_counts (pipe, &commits, &runs);
     assert (runs - runs_before == 20);
     assert (commits - commits_before == 2); /* the first alone, the other 19 in one transaction */
+    /* every committed transaction is counted in both histograms */
+    assert (cv_metric_value (transaction_runs) == (double) commits);
+    assert (cv_metric_value (commit_seconds) == (double) commits);
     for (int i = 0; i < 20; i++)
         assert (!inserts[i].failed && atoi (inserts[i].value) == i);
 
@@ -789,6 +816,7 @@ cv_pgpipe_test (bool verbose)
     assert (cv_pg_run (pg, "DROP TABLE cv_pgpipe_test", 0, NULL, &err) == 0);
     cv_pg_destroy (&pg);
     zloop_destroy (&loop);
+    cv_metrics_destroy (&metrics);
     cv_log_destroy (&log);
     free (url);
 }

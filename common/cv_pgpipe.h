@@ -30,6 +30,7 @@
 
 #include "cv_error.h"
 #include "cv_log.h"
+#include "cv_metrics.h"
 #include "cv_pg.h"
 
 typedef struct _cv_pgpipe_t cv_pgpipe_t;
@@ -50,6 +51,10 @@ typedef struct {
     size_t max_batch;  /* runs per transaction */
     size_t max_queued; /* runs waiting or in flight; beyond, run refuses */
     cv_log_t *log;     /* borrowed */
+    /* Optional histogram series (borrowed): each committed transaction's runs, and its time from
+       being sent to its commit, in seconds. */
+    cv_metric_t *transaction_runs;
+    cv_metric_t *commit_seconds;
 } cv_pgpipe_config_t;
 
 /* result is the run's result (borrowed, valid during the call; read it with cv_pg_result_*) and err NULL, or result

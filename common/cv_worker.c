@@ -8,6 +8,7 @@
 
 #include "cv_actor.h"
 #include "cv_alloc.h"
+#include "cv_metrics.h"
 #include "cv_worker_handler.h"
 
 /* Where a request came from, so its reply goes back the same way. */
@@ -661,8 +662,11 @@ s_test_on_loop (cv_log_t *log)
     }
     cv_envelope_t *reply = s_test_request (router, &peer, "fail", false);
     s_test_expect_error (&reply, CV_ERR_UNAVAILABLE);
+    cv_metric_t *malformed = cv_metric_with (cv_metrics_messages_rejected (cv_metrics_process ()), "MALFORMED");
+    double malformed_before = cv_metric_value (malformed);
     reply = s_test_request_raw (router, &peer, s_test_malformed, sizeof s_test_malformed - 1);
     s_test_expect_error (&reply, CV_ERR_MALFORMED);
+    assert (cv_metric_value (malformed) == malformed_before + 1); /* counted by its code */
     reply = s_test_probe (worker);
     cv_assert_that (reply->probe_result->ok, "the probe failed: %s", reply->probe_result->detail);
     cv_envelope_destroy (&reply);

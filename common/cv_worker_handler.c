@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "cv_actor.h"
+#include "cv_metrics.h"
 #include "cv_alloc.h"
 
 struct _cv_worker_call_t {
@@ -61,6 +62,8 @@ s_call_new (const cv_worker_config_t *config, zsock_t *pipe, char **origin_p, zf
                       request ? request->trace_id : NULL, "rejected %s message: %s (field %s)",
                       cv_error_code_name (err.code), err.message, *err.field ? err.field : "-");
         cv_envelope_set_error (call->reply, call->arena, &err);
+        cv_metric_add (
+            cv_metric_with (cv_metrics_messages_rejected (cv_metrics_process ()), cv_error_code_name (err.code)), 1);
     } else
         call->probe = call->request->body_case == CONVEYOR__V1__ENVELOPE__BODY_PROBE;
     return call;

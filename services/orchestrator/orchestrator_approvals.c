@@ -10,6 +10,7 @@
 
 #include "cv_alloc.h"
 #include "cv_envelope.h"
+#include "orchestrator_metrics.h"
 
 #define APPROVALS_LISTED 100 /* at most, per GET */
 #define EXPIRED_PER_ROUND 16
@@ -22,6 +23,7 @@ struct _orchestrator_approvals_t {
     cv_log_t *log;
     int timer;
     bool listing;              /* an expiry round is asking for what expired */
+    bool counting;             /* ...and how many wait, for the metrics */
     size_t expiring_decisions; /* ...and its decisions not answered yet: no new round until none */
 };
 
@@ -244,12 +246,27 @@ s_expired (void *owner, orchestrator_store_answer_t *answer)
     }
 }
 
+static void
+s_counted (void *owner, orchestrator_store_answer_t *answer)
+{
+    orchestrator_approvals_t *self = owner;
+    self->counting = false;
+    if (answer->err)
+        return; /* the gauges keep their last figures until the store answers again */
+    const orchestrator_metrics_t *metrics = orchestrator_metrics ();
+    cv_metric_set (cv_metric_with (metrics->approvals_pending), (double) answer->pending);
+    cv_metric_set (cv_metric_with (metrics->approvals_oldest_seconds), answer->oldest_waiting_s);
+}
+
 static int
 s_expiry_timer (zloop_t *loop, int timer_id, void *arg)
 {
     (void) loop, (void) timer_id;
     orchestrator_approvals_t *self = arg;
     cv_error_t err;
+    if (!self->counting && orchestrator_store_available (self->store)
+        && orchestrator_store_pending (self->store, s_counted, self, &err) == 0)
+        self->counting = true;
     /* one round at a time, so that no request is listed again while its decision is recorded */
     if (!self->listing && self->expiring_decisions == 0 && orchestrator_store_available (self->store)
         && orchestrator_store_expired (self->store, self->config.expiry_s, EXPIRED_PER_ROUND, s_expired, self, &err)

@@ -225,6 +225,8 @@ s_handle_reply (orchestrator_broker_t *self, worker_t *worker, zframe_t *body)
     cv_envelope_t *reply = cv_envelope_unpack (zframe_data (body), zframe_size (body), &err);
     if (!reply) {
         cv_log_warn (self->config.log, "dropped a reply from %s: %s", worker->instance, err.message);
+        cv_metric_add (
+            cv_metric_with (cv_metrics_messages_rejected (cv_metrics_process ()), cv_error_code_name (err.code)), 1);
         return;
     }
     job_t *job = NULL;

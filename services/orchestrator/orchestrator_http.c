@@ -16,6 +16,7 @@
 #include <microhttpd.h>
 
 #include "cv_alloc.h"
+#include "orchestrator_metrics.h"
 
 #define MAX_HEADERS 4
 
@@ -320,6 +321,9 @@ orchestrator_http_answer (orchestrator_exchange_t *exchange, unsigned status, js
         shape (exchange->shape_arg, exchange, status, document);
         return;
     }
+    if (status >= 400)
+        orchestrator_metrics_api_error (
+            status, json_string_value (json_object_get (json_object_get (document, "error"), "code")));
     char *text = json_dumps (document, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION (6));
     json_decref (document);
     size_t length = text ? strlen (text) : 0;

@@ -2,6 +2,7 @@
 #include "orchestrator_metrics.h"
 
 #include <pthread.h>
+#include <stdio.h>
 
 #include "cv_context.h"
 
@@ -31,6 +32,22 @@ s_make (void)
     s_metrics.queue_depth =
         cv_metrics_gauge (registry, "conveyor_queue_depth", "Stages waiting for a worker.", "service");
     s_metrics.in_flight = cv_metrics_gauge (registry, "conveyor_requests_in_flight", "Requests being run.", NULL);
+    s_metrics.api_errors =
+        cv_metrics_counter (registry, "conveyor_api_errors_total",
+                            "API answers of 400 and over, by HTTP status and error code.", "status,code");
+    static const double batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
+    s_metrics.store_batch = cv_metrics_histogram (registry, "conveyor_store_batch_size",
+                                                  "Operations (checkpoints, request rows, look-ups) per committed "
+                                                  "store transaction.",
+                                                  NULL, batch_bounds, sizeof batch_bounds / sizeof *batch_bounds);
+    s_metrics.store_commit_seconds = cv_metrics_histogram (
+        registry, "conveyor_store_commit_duration_seconds", "Store transactions' time from being sent to their commit.",
+        NULL, cv_metrics_latency_buckets, cv_metrics_latency_bucket_count);
+    s_metrics.approvals_pending =
+        cv_metrics_gauge (registry, "conveyor_approvals_pending", "Requests waiting for a person's decision.", NULL);
+    s_metrics.approvals_oldest_seconds =
+        cv_metrics_gauge (registry, "conveyor_approvals_oldest_age_seconds",
+                          "How long the oldest request waiting for a person has waited (0 when none waits).", NULL);
 }
 
 const orchestrator_metrics_t *
@@ -55,4 +72,12 @@ orchestrator_metrics_request_ended (const orchestrator_request_t *request, doubl
             cv_metric_observe (
                 cv_metric_with (metrics->stage_seconds, orchestrator_request_stage_name ((orchestrator_state_t) stage)),
                 (double) orchestrator_request_stage_us (request, stage) / 1e6);
+}
+
+void
+orchestrator_metrics_api_error (unsigned status, const char *code)
+{
+    char text[16];
+    snprintf (text, sizeof text, "%u", status);
+    cv_metric_add (cv_metric_with (orchestrator_metrics ()->api_errors, text, code && *code ? code : "none"), 1);
 }

@@ -11,6 +11,7 @@
 #include "cv_assert.h"
 #include "cv_budget.h"
 #include "cv_context.h"
+#include "cv_metrics.h"
 #include "cv_msgpack.h"
 #include "cv_probe.h"
 
@@ -767,8 +768,10 @@ orchestrator_request_accept (orchestrator_request_t *self, cv_envelope_t **reply
         if (reply->body_case == CONVEYOR__V1__ENVELOPE__BODY_ERROR)
             rc = cv_error_set (err, (cv_error_code_t) reply->error->code, reply->error->field, "%s worker: %s",
                                cv_worker_services[stage], reply->error->message);
-        else
-            rc = cv_envelope_validate (reply, CV_BODY (s_awaited[stage]), 0, err);
+        else if ((rc = cv_envelope_validate (reply, CV_BODY (s_awaited[stage]), 0, err)))
+            cv_metric_add (
+                cv_metric_with (cv_metrics_messages_rejected (cv_metrics_process ()), cv_error_code_name (err->code)),
+                1);
         if (rc == 0 && stage == REQUEST_EXECUTE)
             rc = s_check_performed (s_decision (self), reply->action_results, err);
         if (rc == 0) {

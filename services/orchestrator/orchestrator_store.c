@@ -13,6 +13,7 @@
 #include "cv_msgpack.h"
 #include "cv_pg.h"
 #include "cv_pgpipe.h"
+#include "orchestrator_metrics.h"
 
 /* The statements, prepared on every connection; the enum indexes s_statements. */
 enum {
@@ -27,6 +28,7 @@ enum {
     SQL_DECIDE,
     SQL_APPROVALS,
     SQL_EXPIRED,
+    SQL_PENDING,
     SQL_COUNT
 };
 
@@ -166,6 +168,11 @@ static const cv_pgpipe_statement_t s_statements[SQL_COUNT] = {
                      " AND finished_at < now() - make_interval(secs => $1::double precision)"
                      " ORDER BY finished_at LIMIT $2::bigint",
                      2, false},
+    /* How many wait for a person, and the oldest's wait in seconds (0 when none). */
+    [SQL_PENDING] = {"pending_approvals",
+                     "SELECT count(*), coalesce(extract(epoch FROM now() - min(finished_at)), 0)::double precision"
+                     " FROM requests WHERE status = 'pending_approval'",
+                     0, false},
 };
 
 /* The columns of SQL_LOAD. */
@@ -234,7 +241,9 @@ orchestrator_store_new (zloop_t *loop, const orchestrator_store_config_t *config
                                    .timeout_ms = config->timeout_ms,
                                    .max_batch = 256,
                                    .max_queued = config->max_queued ? config->max_queued : 4096,
-                                   .log = config->log};
+                                   .log = config->log,
+                                   .transaction_runs = cv_metric_with (orchestrator_metrics ()->store_batch),
+                                   .commit_seconds = cv_metric_with (orchestrator_metrics ()->store_commit_seconds)};
         self->pipes[i] = cv_pgpipe_new (loop, &pipe);
     }
     return self;
@@ -461,6 +470,10 @@ s_done (void *arg, const cv_pg_result_t *result, const cv_error_t *err)
                            "params", params ? params : json_object (), "user_id", cv_pg_result_text (result, i, 4),
                            "waiting_since", cv_pg_result_text (result, i, 5)));
         }
+        break;
+    case SQL_PENDING:
+        answer.pending = strtoull (cv_pg_result_text (result, 0, 0), NULL, 10);
+        answer.oldest_waiting_s = strtod (cv_pg_result_text (result, 0, 1), NULL);
         break;
     case SQL_EXPIRED:
     case SQL_UNFINISHED: {
@@ -693,6 +706,12 @@ orchestrator_store_expired (orchestrator_store_t *self, int older_than_s, size_t
 }
 
 int
+orchestrator_store_pending (orchestrator_store_t *self, orchestrator_store_fn *fn, void *owner, cv_error_t *err)
+{
+    return s_run (self->pipes[0], s_operation_new (self, SQL_PENDING, fn, owner), NULL, NULL, NULL, err);
+}
+
+int
 orchestrator_store_ping (orchestrator_store_t *self, orchestrator_store_fn *fn, void *owner, cv_error_t *err)
 {
     if (!orchestrator_store_available (self))
@@ -764,6 +783,8 @@ typedef struct {
     char listed[4096]; /* approvals', as JSON */
     char ids[8][64];   /* unfinished's ids */
     size_t id_count;
+    uint64_t pending; /* pending's */
+    double oldest_waiting_s;
     zsock_t *wake; /* tells the loop an answer came */
 } s_test_t;
 
@@ -782,6 +803,8 @@ s_test_answer (void *owner, orchestrator_store_answer_t *answer)
     }
     snprintf (test->approval, sizeof test->approval, "%s", answer->approval ? answer->approval : "");
     test->made = answer->made;
+    test->pending = answer->pending;
+    test->oldest_waiting_s = answer->oldest_waiting_s;
     test->listed[0] = '\0';
     if (answer->approvals) {
         char *text = json_dumps (answer->approvals, JSON_COMPACT);
@@ -932,6 +955,11 @@ s_test_approvals (orchestrator_store_t *store, zloop_t *loop, s_test_t *test)
     s_test_wait (loop, test, 1);
     assert (test->loaded && streq (orchestrator_request_status (test->loaded), "pending_approval"));
     orchestrator_request_destroy (&test->loaded);
+    /* counted among those waiting (other tests' requests may wait in the same database too) */
+    assert (orchestrator_store_pending (store, s_test_answer, test, &err) == 0);
+    s_test_wait (loop, test, 1);
+    cv_assert_that (test->code == 0 && test->pending >= 1 && test->oldest_waiting_s >= 0, "pending: %" PRIu64 " %g",
+                    test->pending, test->oldest_waiting_s);
 
     /* approved: the follow-up is made once */
     char follow_up[64];

@@ -53,6 +53,8 @@ typedef struct {
                                         earlier one did) */
     json_t *approvals;               /* approvals: [{request_id, action_id, kind, params,
                                         user_id, waiting_since}], borrowed */
+    uint64_t pending;                /* pending: requests waiting for a person */
+    double oldest_waiting_s;         /* pending: the oldest's wait, 0 when none waits */
 } orchestrator_store_answer_t;
 
 /* Called once per operation, from the loop, never from inside the call that queued it. For load,
@@ -109,6 +111,10 @@ int orchestrator_store_approvals (orchestrator_store_t *self, size_t limit, orch
 /* The ids of at most limit requests that have waited for a person over older_than_s seconds. */
 int orchestrator_store_expired (orchestrator_store_t *self, int older_than_s, size_t limit, orchestrator_store_fn *fn,
                                 void *owner, cv_error_t *err) CV_MUST_CHECK;
+
+/* How many requests wait for a person, and how long the oldest has waited. */
+int orchestrator_store_pending (orchestrator_store_t *self, orchestrator_store_fn *fn, void *owner,
+                                cv_error_t *err) CV_MUST_CHECK;
 
 /* Runs SELECT 1 on the first connection; refused at once when any connection is down. */
 int orchestrator_store_ping (orchestrator_store_t *self, orchestrator_store_fn *fn, void *owner,

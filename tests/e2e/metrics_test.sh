@@ -25,6 +25,7 @@ for text in 'I lost my card' 'Where is my new card? It still hasnt arrived' \
     e2e_expect "a request" "$(e2e_ask cust-1 "$text")" '.status == "done"'
 done
 e2e_ok "three requests answered"
+[[ $(e2e_post '{"user_id": "cust-1", "text": ') == 400* ]] || e2e_fail "a body that is not JSON was not refused"
 
 for service in "${!METRICS[@]}"; do
     url=http://127.0.0.1:${METRICS[$service]}/metrics
@@ -67,6 +68,12 @@ sum() { awk -v prefix="$1" 'index($0, prefix) == 1 { total += $NF } END { print 
     e2e_fail "each request's stages timed: $(grep '^conveyor_stage_duration_seconds_count' "$E2E_DIR/orchestrator.metrics")"
 [[ $(sum 'conveyor_dispatches_total{service="intent"}') == 3 && $(sum 'conveyor_workers{service="responder"}') == 1 ]] ||
     e2e_fail "dispatches and workers: $(grep -E '^conveyor_(dispatches_total|workers)' "$E2E_DIR/orchestrator.metrics")"
+[[ $(sum 'conveyor_api_errors_total{status="400",code="invalid_json"}') == 1 ]] ||
+    e2e_fail "the refused body counted: $(grep '^conveyor_api_errors_total' "$E2E_DIR/orchestrator.metrics")"
+(($(sum 'conveyor_store_batch_size_count') >= 3 && $(sum 'conveyor_store_commit_duration_seconds_count') >= 3)) ||
+    e2e_fail "store commits: $(grep -E '^conveyor_store_(batch_size|commit_duration_seconds)_count' "$E2E_DIR/orchestrator.metrics")"
+grep -qE '^conveyor_approvals_pending [0-9]' "$E2E_DIR/orchestrator.metrics" ||
+    e2e_fail "no conveyor_approvals_pending: $(grep conveyor_approvals "$E2E_DIR/orchestrator.metrics")"
 e2e_ok "the orchestrator's /metrics passes promtool check metrics and counts what it ran"
 
 # A port that is taken: the worker does not start, and says why.
