@@ -318,6 +318,7 @@ cv_llm_new (const cv_llm_config_t *config, cv_log_t *log, cv_error_t *err)
         return NULL;
     }
 
+    pthread_once (&s_metrics_once, s_metrics_make); /* the families show from the start */
     cv_llm_t *self = cv_calloc (1, sizeof *self);
     self->config = *config;
     self->prices = cv_llm_prices_of (config);

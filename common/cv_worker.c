@@ -311,6 +311,7 @@ cv_worker_start (const cv_worker_config_t *config, cv_error_t *err)
     assert (config->broker_endpoint && config->instance && config->log);
     assert (config->capacity >= 1 && config->capacity <= CV_MDP_MAX_CAPACITY);
     assert (config->heartbeat_ms > 0 && config->liveness > 0);
+    (void) cv_metrics_messages_rejected (cv_metrics_process ()); /* its family shows from the start */
     return cv_actor_start (s_worker_actor, (void *) config, err);
 }
 

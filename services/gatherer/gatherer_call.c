@@ -140,6 +140,15 @@ s_metrics_make (void)
     s_metrics.cache = cv_metrics_cache_lookups (registry);
 }
 
+void
+gatherer_call_metrics_start (const gatherer_tools_t *tools)
+{
+    pthread_once (&s_metrics_once, s_metrics_make);
+    for (size_t i = 0; i < gatherer_tools_count (tools); i++)
+        cv_metric_set (cv_metric_with (s_metrics.breakers, gatherer_tools_tool (tools, i)->name),
+                       cv_breaker_state_number (CV_BREAKER_CLOSED));
+}
+
 static void
 s_count_call (const gatherer_call_t *self)
 {

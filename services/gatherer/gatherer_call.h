@@ -83,6 +83,10 @@ void gatherer_call_forget (gatherer_call_t *call);
 /* Whether an attempt's result is a failure of what the tool calls (for the breaker and retries). */
 bool gatherer_call_dependency_failed (const gatherer_result_t *attempt);
 
+/* Makes the tool metrics' families and shows each of tools' breakers closed, so that a scrape
+   shows them before any call. */
+void gatherer_call_metrics_start (const gatherer_tools_t *tools);
+
 void gatherer_call_test (bool verbose);
 
 #endif

@@ -77,6 +77,7 @@ gatherer_server_shared_new (void *shared_args, cv_log_t *log, cv_error_t *err)
         cv_breaker_set_rate (self->breakers[i], resilience->breaker_min_calls, resilience->breaker_window_ms,
                              resilience->breaker_percent);
     }
+    gatherer_call_metrics_start (tools);
     self->url = cv_strdup (url);
     self->connections = (size_t) cv_settings_int (args->settings, "database-connections");
     cv_log_debug (log, "%zu tools, the largest plan runs %zu at once; %zu connections per event loop",

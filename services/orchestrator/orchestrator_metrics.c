@@ -35,6 +35,7 @@ s_make (void)
     s_metrics.api_errors =
         cv_metrics_counter (registry, "conveyor_api_errors_total",
                             "API answers of 400 and over, by HTTP status and error code.", "status,code");
+    (void) cv_metrics_messages_rejected (registry); /* the broker's and the stages' refusals */
     static const double batch_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
     s_metrics.store_batch = cv_metrics_histogram (registry, "conveyor_store_batch_size",
                                                   "Operations (checkpoints, request rows, look-ups) per committed "
