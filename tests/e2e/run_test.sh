@@ -15,7 +15,7 @@ run_and_stop() {
     export CONVEYOR_RUN_DIR=$E2E_DIR/var CONVEYOR_DEMO_CUSTOMERS=20
     export CONVEYOR_HTTP_PORT=$(e2e_free_port) CONVEYOR_PG_PORT=$(e2e_free_port)
     export CONVEYOR_BROKER_PORT=$(e2e_free_port) CONVEYOR_CONTROL_PORT_BASE=$(e2e_free_port)
-    export CONVEYOR_BANKAPI_PORT=$(e2e_free_port)
+    export CONVEYOR_BANKAPI_PORT=$(e2e_free_port) CONVEYOR_METRICS_PORT_BASE=$(e2e_free_port)
     setsid make -s -f "$E2E_DIR/Makefile" run >"$log" 2>&1 &
     local make_pid=$!
     # Serving: the stack is ready and the script's three sample requests are done.
@@ -27,6 +27,12 @@ run_and_stop() {
     e2e_wait 120 "make run to serve" serving
     [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$CONVEYOR_HTTP_PORT/healthz") == 200 ]] ||
         e2e_fail "make run serves, but not on its port"
+    # the responder, fourth of the workers, shows its metrics on the fourth port (once it has
+    # replied: a second run finds the first one's requests done before its own are)
+    responder_metrics() {
+        curl -sS "http://127.0.0.1:$((CONVEYOR_METRICS_PORT_BASE + 3))/metrics" | grep -q '^conveyor_reply_steps_total{'
+    }
+    e2e_wait 30 "make run's responder to show its reply steps on port $((CONVEYOR_METRICS_PORT_BASE + 3))" responder_metrics
     # the gatherer reads the bank as its read-only role: while it answers a request, its sessions
     # (named after its instance) are there, and every one of them is conveyor_gatherer's
     gatherer_as_its_role() {
