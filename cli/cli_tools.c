@@ -12,10 +12,10 @@
 #include <jansson.h>
 
 #include "cli_command.h"
+#include "cli_http.h"
 #include "cv_alloc.h"
 
 #define COMMAND "tools test"
-#define MAX_ANSWER_BYTES (16 * 1024 * 1024)
 
 static const cv_setting_t s_settings[] = {
     {"url", CV_SETTING_STRING, "http://127.0.0.1:8080", 0, 0,
@@ -82,55 +82,6 @@ s_words (words_t *words, int argc, char **argv)
             words->words[words->count++] = argv[i];
     }
     return 0;
-}
-
-static size_t
-s_collect (char *data, size_t size, size_t count, void *arg)
-{
-    zchunk_t *answer = arg;
-    size_t bytes = size * count;
-    if (zchunk_size (answer) + bytes > MAX_ANSWER_BYTES)
-        return 0;
-    zchunk_extend (answer, data, bytes);
-    return bytes;
-}
-
-/* POSTs request to url; the answer's status in *status and its body, or NULL after saying why. */
-static json_t *
-s_post (const char *url, const char *request, long timeout_ms, long *status)
-{
-    CURL *curl = curl_easy_init ();
-    if (!curl) {
-        cli_command_fail (COMMAND, "cannot initialise libcurl");
-        return NULL;
-    }
-    zchunk_t *answer = zchunk_new (NULL, 0);
-    struct curl_slist *headers = curl_slist_append (NULL, "Content-Type: application/json");
-    char error[CURL_ERROR_SIZE] = "";
-    curl_easy_setopt (curl, CURLOPT_URL, url);
-    curl_easy_setopt (curl, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt (curl, CURLOPT_POSTFIELDS, request);
-    curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, timeout_ms);
-    curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_collect);
-    curl_easy_setopt (curl, CURLOPT_WRITEDATA, answer);
-    curl_easy_setopt (curl, CURLOPT_ERRORBUFFER, error);
-    CURLcode rc = curl_easy_perform (curl);
-    json_t *document = NULL;
-    if (rc != CURLE_OK)
-        cli_command_fail (COMMAND, "cannot reach %s: %s", url, *error ? error : curl_easy_strerror (rc));
-    else {
-        curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, status);
-        json_error_t json_error;
-        document = json_loadb ((const char *) zchunk_data (answer), zchunk_size (answer), 0, &json_error);
-        if (!document)
-            cli_command_fail (COMMAND, "%s answered %ld with something that is not JSON: %s", url, *status,
-                              json_error.text);
-    }
-    curl_slist_free_all (headers);
-    curl_easy_cleanup (curl);
-    zchunk_destroy (&answer);
-    return document;
 }
 
 static const char *
@@ -216,12 +167,9 @@ s_test (cv_settings_t *settings, const char *intent, json_t *slots)
         json_object_set_new (request, "text", json_string (text));
     char *body = json_dumps (request, JSON_COMPACT);
     json_decref (request);
-    size_t length = strlen (url);
-    while (length > 0 && url[length - 1] == '/')
-        length--;
-    char *endpoint = zsys_sprintf ("%.*s/v1/tools/test", (int) length, url);
+    char *endpoint = cli_http_endpoint (url, "/v1/tools/test");
     long status = 0;
-    json_t *document = s_post (endpoint, body, cv_settings_int (settings, "timeout-ms"), &status);
+    json_t *document = cli_http_json (COMMAND, endpoint, body, cv_settings_int (settings, "timeout-ms"), &status);
     free (body);
     int rc = status ? CLI_EXIT_FAILED : CLI_EXIT_USAGE; /* an answer that is not JSON, or none */
     if (document && status != 200) {

@@ -9,6 +9,7 @@
 #include "cli_probe.h"
 #include "cli_seed.h"
 #include "cli_tools.h"
+#include "cli_trace.h"
 #include "cli_eval.h"
 #include "cli_train.h"
 
@@ -16,7 +17,7 @@ static const cli_command_t s_commands[] = {
     {"probe", CLI_PROBE_SUMMARY, cli_probe_run}, {"migrate", CLI_MIGRATE_SUMMARY, cli_migrate_run},
     {"seed", CLI_SEED_SUMMARY, cli_seed_run},    {"train", CLI_TRAIN_SUMMARY, cli_train_run},
     {"eval", CLI_EVAL_SUMMARY, cli_eval_run},    {"bench", CLI_BENCH_SUMMARY, cli_bench_run},
-    {"tools", CLI_TOOLS_SUMMARY, cli_tools_run},
+    {"tools", CLI_TOOLS_SUMMARY, cli_tools_run}, {"trace", CLI_TRACE_SUMMARY, cli_trace_run},
 };
 #define COMMAND_COUNT (sizeof s_commands / sizeof s_commands[0])
 
@@ -25,7 +26,7 @@ s_usage (FILE *out)
 {
     fprintf (out, "usage: conveyor COMMAND [options]\n"
                   "Operates a conveyor deployment: probes its services, migrates and seeds its database,\n"
-                  "trains its intent model, loads its HTTP API, tests an intent's tools.\n\n"
+                  "trains its intent model, loads its HTTP API, tests an intent's tools, draws a request's trace.\n\n"
                   "commands:\n");
     for (size_t i = 0; i < COMMAND_COUNT; i++)
         fprintf (out, "  %-9s %s\n", s_commands[i].name, s_commands[i].summary);

@@ -116,6 +116,26 @@ s_check_hex (const char *value, const char *field, size_t digits, cv_error_t *er
     return 0;
 }
 
+/* A reply's spans: at most CV_SPANS_MAX, each with its ids, a name and a status word. */
+static int
+s_check_spans (const cv_envelope_t *self, cv_error_t *err)
+{
+    if (self->n_spans > CV_SPANS_MAX)
+        return cv_error_set (err, CV_ERR_INVALID, "spans", "%zu spans, over the limit of %d", self->n_spans,
+                             CV_SPANS_MAX);
+    for (size_t i = 0; i < self->n_spans; i++) {
+        const Conveyor__V1__Span *span = self->spans[i];
+        if (!span->span_id || !*span->span_id || !span->parent_span_id || !*span->parent_span_id)
+            return cv_error_set (err, CV_ERR_INVALID, "spans.span_id", "a span needs its id and its parent's");
+        if (s_check_hex (span->span_id, "spans.span_id", 16, err)
+            || s_check_hex (span->parent_span_id, "spans.parent_span_id", 16, err)
+            || s_check_text (span->name, "spans.name", CV_STEP_NAME_MAX_BYTES, true, err)
+            || s_check_name (span->status, "spans.status", true, err))
+            return -1;
+    }
+    return 0;
+}
+
 static int
 s_check_msgpack (ProtobufCBinaryData data, const char *field, cv_error_t *err)
 {
@@ -497,7 +517,8 @@ cv_envelope_validate (const cv_envelope_t *self, uint32_t accepted, uint64_t now
                              cv_envelope_body_name (self->body_case));
     if (s_check_name (self->message_id, "message_id", true, err)
         || s_check_name (self->request_id, "request_id", s_is_request (self->body_case), err)
-        || s_check_hex (self->trace_id, "trace_id", 32, err) || s_check_hex (self->span_id, "span_id", 16, err))
+        || s_check_hex (self->trace_id, "trace_id", 32, err) || s_check_hex (self->span_id, "span_id", 16, err)
+        || s_check_spans (self, err))
         return -1;
     if (s_is_request (self->body_case)) {
         if (self->deadline_ms == 0)

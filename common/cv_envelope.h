@@ -31,6 +31,8 @@
 #define CV_CONTEXT_TURNS_MAX 16    /* the earlier turns of a conversation a request carries */
 #define CV_CONTEXT_MAX_BYTES 16000 /* ...their contents' bytes, each turn's at most CV_REPLY_MAX_BYTES */
 
+#define CV_SPANS_MAX 64 /* a reply's spans */
+
 #define CV_DECISION_LOG_MAX_BYTES (64 * 1024) /* a Decision's log, packed */
 
 typedef Conveyor__V1__Envelope cv_envelope_t;

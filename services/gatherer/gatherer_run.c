@@ -8,6 +8,7 @@
 
 #include "cv_alloc.h"
 #include "cv_context.h"
+#include "cv_trace.h"
 #include "cv_msgpack.h"
 #include "cv_template.h"
 #include "cv_utf8.h"
@@ -124,6 +125,13 @@ s_set_evidence (gatherer_run_t *self)
             cv_log_event (self->log, CV_LOG_WARN, request->request_id, request->trace_id, "tool %s %s in %u us: %s",
                           tool->tool, cv_context_tool_status_name (tool->status), tool->elapsed_us, tool->error);
         evidence->results[i] = tool;
+        char name[CV_NAME_MAX_BYTES + 8];
+        snprintf (name, sizeof name, "tool %s", tool->tool);
+        const char *outcome = tool->cached         ? "cached"
+                              : tool->breaker_open ? "breaker_open"
+                                                   : cv_context_tool_status_name (tool->status);
+        (void) cv_trace_add (cv_worker_call_reply (self->call), arena, request->span_id, name, result->started_us,
+                             result->finished_us, outcome, tool->status != CONVEYOR__V1__TOOL_RESULT__STATUS__OK);
         gatherer_result_reset (result);
     }
 }

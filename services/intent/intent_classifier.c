@@ -13,6 +13,8 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <czmq.h>
+
 #include "cv_alloc.h"
 #include "cv_assert.h"
 #include "cv_llm.h"
@@ -341,7 +343,12 @@ s_ask_llm (intent_classifier_t *self, const char *text, const intent_prediction_
     memset (&reply, 0, sizeof reply);
     cv_error_t err;
     const char *label = NULL;
+    result->llm_asked = true;
+    result->llm_started_us = zclock_usecs ();
     int rc = cv_llm_chat (self->llm, messages, 2, until, &reply, &err);
+    result->llm_finished_us = zclock_usecs ();
+    snprintf (result->llm_model, sizeof result->llm_model, "%s",
+              reply.model[0] ? reply.model : knowledge->llm_config.model);
     bool within = cv_budget_settle (budget, worst, reply.cost_micros);
     result->spend.prompt_tokens = (uint64_t) reply.prompt_tokens;
     result->spend.completion_tokens = (uint64_t) reply.completion_tokens;
@@ -364,6 +371,7 @@ s_ask_llm (intent_classifier_t *self, const char *text, const intent_prediction_
         }
         json_decref (answer);
     }
+    result->llm_status = rc ? "failed" : label ? "answered" : "refused";
     if (!within) {
         char cost_text[CV_BUDGET_TEXT_BYTES], worst_text[CV_BUDGET_TEXT_BYTES];
         cv_budget_format (reply.cost_micros, cost_text);

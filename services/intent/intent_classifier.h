@@ -79,6 +79,13 @@ typedef struct {
         uint64_t cost_micros; /* cv_llm_reply_t's */
         bool over_budget;     /* the call's worst case did not fit: not asked */
     } spend;
+    /* The LLM call, when one was made, for its span: its time (zclock_usecs), the model that
+       answered (the main one when none did) and its outcome: answered, refused (the answer named
+       no intent of the agent's), failed. */
+    bool llm_asked;
+    int64_t llm_started_us, llm_finished_us;
+    char llm_model[CV_STEP_NAME_MAX_BYTES];
+    const char *llm_status;
 } intent_result_t;
 
 /* Loads the agent file's `intents`, `classifier` and `llm` sections, and the model; model_path,

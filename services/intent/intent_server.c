@@ -12,6 +12,7 @@
 #include "cv_alloc.h"
 #include "cv_launcher.h"
 #include "cv_msgpack.h"
+#include "cv_trace.h"
 #include "intent_classifier.h"
 
 /* One handler thread's logic; the knowledge its classifier reads is the worker's. */
@@ -77,7 +78,8 @@ intent_server_logic_destroy (void **logic_p)
    err. Relative dates are read in UTC. */
 static int
 s_classify (intent_server_logic_t *self, const char *text, uint64_t deadline_ms, cv_budget_t *budget,
-            const char *request_id, Conveyor__V1__Intent *intent, cv_arena_t *arena, cv_error_t *err)
+            const char *request_id, cv_envelope_t *reply, const char *parent_span_id, Conveyor__V1__Intent *intent,
+            cv_arena_t *arena, cv_error_t *err)
 {
     time_t now = time (NULL);
     struct tm today;
@@ -88,6 +90,12 @@ s_classify (intent_server_logic_t *self, const char *text, uint64_t deadline_ms,
         return -1;
     if (result.llm_note[0])
         cv_log_event (self->log, CV_LOG_INFO, request_id, NULL, "below the model's threshold, LLM %s", result.llm_note);
+    if (result.llm_asked && reply) {
+        char name[CV_STEP_NAME_MAX_BYTES + 8];
+        snprintf (name, sizeof name, "llm %s", result.llm_model);
+        (void) cv_trace_add (reply, arena, parent_span_id, name, result.llm_started_us, result.llm_finished_us,
+                             result.llm_status, strcmp (result.llm_status, "failed") == 0);
+    }
     size_t size = 0;
     uint8_t *packed = cv_msgpack_pack (result.slots, &size, err);
     if (!packed) {
@@ -133,8 +141,8 @@ intent_server_handle (void *logic, const cv_envelope_t *request, cv_arena_t *are
     Conveyor__V1__Intent *intent = cv_envelope_set_intent (reply, arena);
     cv_budget_t budget; /* what the request may still spend: this stage's to use */
     cv_budget_from_wire (&budget, request->budget);
-    if (s_classify (self, request->intent_request->text, request->deadline_ms, &budget, request->request_id, intent,
-                    arena, err)) {
+    if (s_classify (self, request->intent_request->text, request->deadline_ms, &budget, request->request_id, reply,
+                    request->span_id, intent, arena, err)) {
         if (err && strcmp (err->field, "text") == 0)
             snprintf (err->field, sizeof err->field, "intent_request.text");
         return -1;
@@ -151,7 +159,7 @@ intent_server_check (void *logic, cv_arena_t *arena, cv_error_t *err)
     cv_envelope_t *envelope = cv_envelope_new (arena, "", "", 0, 1);
     Conveyor__V1__Intent *intent = cv_envelope_set_intent (envelope, arena);
     /* No LLM for the probe: its deadline is now, so the check measures this worker alone. */
-    if (s_classify (self, self->check_text, 1, NULL, "", intent, arena, err)) {
+    if (s_classify (self, self->check_text, 1, NULL, "", NULL, NULL, intent, arena, err)) {
         cv_error_prefix (err, "canned request '%s'", self->check_text);
         return -1;
     }

@@ -262,6 +262,7 @@ s_send_stage (flight_t *flight)
     char job_id[CV_NAME_MAX_BYTES + 1];
     snprintf (job_id, sizeof job_id, "%s.%s", s_id (flight), orchestrator_request_stage_name (state));
     flight->stage_started_us = zclock_usecs ();
+    orchestrator_request_set_stage_started_unix_us (request, (int) state, cv_trace_wall_us (flight->stage_started_us));
     /* The envelope borrows earlier results; the broker packs it before they could change. */
     orchestrator_broker_submit (flight->flights->broker, orchestrator_request_service (state), job_id, &arena, envelope,
                                 orchestrator_request_attempts_allowed (request), s_job_done, flight);

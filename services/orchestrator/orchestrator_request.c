@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <czmq.h>
+
 #include "cv_alloc.h"
 #include "cv_assert.h"
 #include "cv_budget.h"
@@ -32,6 +34,10 @@ struct _orchestrator_request_t {
     int64_t stage_us[REQUEST_STAGES];
     char *checkpoint_at[REQUEST_STAGES]; /* noted checkpoints, for the document */
     double total_ms;
+    /* the trace: when it arrived, the span it arrived under, when each stage was first sent */
+    uint64_t created_unix_us;
+    char parent_span_id[CV_SPAN_ID_BYTES];
+    uint64_t stage_started_unix_us[REQUEST_STAGES];
     /* approvals: a follow-up's parent and what was decided, and a request's own follow-up */
     char *parent_id;
     orchestrator_approval_t approval;
@@ -95,6 +101,7 @@ orchestrator_request_new (const char *id, const char *trace_id, const char *user
     self->deadline_ms = deadline_ms;
     self->state = REQUEST_INTENT;
     self->total_ms = NAN;
+    self->created_unix_us = cv_trace_wall_us (zclock_usecs ());
     return self;
 }
 
@@ -470,6 +477,9 @@ orchestrator_request_stage_envelope (orchestrator_request_t *self, cv_arena_t *a
     if (self->state < REQUEST_RESPOND && deadline_ms > self->reply_reserve_ms)
         deadline_ms -= self->reply_reserve_ms;
     cv_envelope_t *envelope = cv_envelope_new (arena, self->id, self->trace_id, deadline_ms, 1);
+    char span[CV_SPAN_ID_BYTES]; /* the stage's: its workers' spans are its children */
+    orchestrator_request_stage_span_id (self, (int) self->state, span);
+    envelope->span_id = cv_arena_strdup (arena, span);
     if (self->limits.budgeted) {
         orchestrator_spend_t spend;
         orchestrator_request_spend (self, &spend);
@@ -815,6 +825,62 @@ void
 orchestrator_request_set_total_ms (orchestrator_request_t *self, double total_ms)
 {
     self->total_ms = total_ms;
+}
+
+double
+orchestrator_request_total_ms (const orchestrator_request_t *self)
+{
+    return self->total_ms;
+}
+
+uint64_t
+orchestrator_request_created_unix_us (const orchestrator_request_t *self)
+{
+    return self->created_unix_us;
+}
+
+void
+orchestrator_request_set_created_unix_us (orchestrator_request_t *self, uint64_t unix_us)
+{
+    self->created_unix_us = unix_us;
+}
+
+const char *
+orchestrator_request_parent_span_id (const orchestrator_request_t *self)
+{
+    return self->parent_span_id;
+}
+
+void
+orchestrator_request_set_parent_span_id (orchestrator_request_t *self, const char *parent_span_id)
+{
+    snprintf (self->parent_span_id, sizeof self->parent_span_id, "%s", parent_span_id ? parent_span_id : "");
+}
+
+uint64_t
+orchestrator_request_stage_started_unix_us (const orchestrator_request_t *self, int stage)
+{
+    return stage >= 0 && stage < REQUEST_STAGES ? self->stage_started_unix_us[stage] : 0;
+}
+
+void
+orchestrator_request_set_stage_started_unix_us (orchestrator_request_t *self, int stage, uint64_t unix_us)
+{
+    assert (stage >= 0 && stage < REQUEST_STAGES);
+    self->stage_started_unix_us[stage] = unix_us;
+}
+
+void
+orchestrator_request_span_id (const orchestrator_request_t *self, char out[CV_SPAN_ID_BYTES])
+{
+    cv_trace_span_id_of (self->id, "request", out);
+}
+
+void
+orchestrator_request_stage_span_id (const orchestrator_request_t *self, int stage, char out[CV_SPAN_ID_BYTES])
+{
+    assert (stage >= 0 && stage < REQUEST_STAGES);
+    cv_trace_span_id_of (self->id, s_stage_names[stage], out);
 }
 
 static double

@@ -50,6 +50,7 @@
 #include "cv_arena.h"
 #include "cv_envelope.h"
 #include "cv_error.h"
+#include "cv_trace.h"
 
 typedef enum {
     REQUEST_INTENT,
@@ -221,6 +222,22 @@ int orchestrator_request_checkpoint_count (const orchestrator_request_t *self);
 void orchestrator_request_note_checkpoint (orchestrator_request_t *self, int stage, const char *at);
 /* Sets the total time in ms, from creation to the final state. */
 void orchestrator_request_set_total_ms (orchestrator_request_t *self, double total_ms);
+/* The total time in ms; NaN until the request has ended. */
+double orchestrator_request_total_ms (const orchestrator_request_t *self);
+
+/* Its trace (common/cv_trace.h): when it arrived (wall clock, µs since the epoch; set at
+   orchestrator_request_new, or from the store), the span it arrived under (a traceparent's
+   parent id; "" when none), and when each stage was first sent to a worker (0: not known). The
+   span ids are derived from the request's id: its own ("request") and each stage's (its name),
+   which is the span_id of the stage's envelopes. */
+uint64_t orchestrator_request_created_unix_us (const orchestrator_request_t *self);
+void orchestrator_request_set_created_unix_us (orchestrator_request_t *self, uint64_t unix_us);
+const char *orchestrator_request_parent_span_id (const orchestrator_request_t *self);
+void orchestrator_request_set_parent_span_id (orchestrator_request_t *self, const char *parent_span_id);
+uint64_t orchestrator_request_stage_started_unix_us (const orchestrator_request_t *self, int stage);
+void orchestrator_request_set_stage_started_unix_us (orchestrator_request_t *self, int stage, uint64_t unix_us);
+void orchestrator_request_span_id (const orchestrator_request_t *self, char out[CV_SPAN_ID_BYTES]);
+void orchestrator_request_stage_span_id (const orchestrator_request_t *self, int stage, char out[CV_SPAN_ID_BYTES]);
 
 /* The API document: request_id, status, intent, evidence, decision (each action with what the
    executor answered: status, reason, replayed, result), reply, timings_ms, parent_id and

@@ -12,6 +12,7 @@
 #include "orchestrator_api.h"
 #include "orchestrator_chat.h"
 #include "orchestrator_metrics.h"
+#include "orchestrator_trace.h"
 
 /* Starts a request for submission, or answers why not now. */
 static void
@@ -33,9 +34,15 @@ s_submit (orchestrator_routes_t *self, orchestrator_exchange_t *exchange, const 
         orchestrator_http_answer_unavailable (exchange, "store_unavailable", "%s", message);
         return;
     }
+    /* a W3C traceparent puts the request in the caller's trace, under the caller's span */
+    char trace_id[CV_TRACE_ID_BYTES], parent_span_id[CV_SPAN_ID_BYTES];
+    bool traced =
+        cv_trace_parent_parse (orchestrator_http_header (exchange, "traceparent"), trace_id, parent_span_id) == 0;
     orchestrator_request_t *request = orchestrator_request_new (
-        NULL, NULL, submission->user_id, submission->session_id, submission->text, submission->idempotency_key,
-        (uint64_t) zclock_time () + (uint64_t) self->request_timeout_ms);
+        NULL, traced ? trace_id : NULL, submission->user_id, submission->session_id, submission->text,
+        submission->idempotency_key, (uint64_t) zclock_time () + (uint64_t) self->request_timeout_ms);
+    if (traced)
+        orchestrator_request_set_parent_span_id (request, parent_span_id);
     /* a submission may lower the configured budget, never raise it */
     orchestrator_limits_t limits = self->limits;
     if (submission->has_budget && (!limits.budgeted || submission->budget_micros < limits.budget_micros)) {
@@ -105,14 +112,36 @@ s_request_loaded (void *owner, orchestrator_store_answer_t *answer)
 }
 
 static void
-s_get_request (orchestrator_routes_t *self, orchestrator_exchange_t *exchange, const char *id)
+s_trace_loaded (void *owner, orchestrator_store_answer_t *answer)
 {
+    orchestrator_exchange_t *exchange = owner;
+    if (answer->request)
+        orchestrator_http_answer (exchange, MHD_HTTP_OK,
+                                  orchestrator_trace_document (answer->request, cv_trace_wall_us (zclock_usecs ())));
+    else
+        s_request_loaded (owner, answer);
+}
+
+/* GET /v1/requests/{id}, and /v1/requests/{id}/trace: its spans (orchestrator_trace.h). */
+static void
+s_get_request (orchestrator_routes_t *self, orchestrator_exchange_t *exchange, const char *path)
+{
+    char id[CV_NAME_MAX_BYTES + 1];
+    const char *slash = strchr (path, '/');
+    bool trace = slash && streq (slash, "/trace");
+    size_t length = slash ? (size_t) (slash - path) : strlen (path);
+    if ((slash && !trace) || length > CV_NAME_MAX_BYTES) {
+        orchestrator_http_answer_error (exchange, MHD_HTTP_NOT_FOUND, "not_found", "no route /v1/requests/%s", path);
+        return;
+    }
+    memcpy (id, path, length);
+    id[length] = '\0';
     if (!cv_name_valid (id)) {
         orchestrator_http_answer_error (exchange, MHD_HTTP_NOT_FOUND, "not_found", "no request %s", id);
         return;
     }
     cv_error_t err;
-    if (orchestrator_store_load (self->store, id, s_request_loaded, exchange, &err))
+    if (orchestrator_store_load (self->store, id, trace ? s_trace_loaded : s_request_loaded, exchange, &err))
         orchestrator_http_answer_unavailable (exchange, "store_unavailable", "%s", err.message);
 }
 

@@ -36,26 +36,27 @@ static const cv_pgpipe_statement_t s_statements[SQL_COUNT] = {
     /* A request without an idempotency key: nothing to look for. One row, as SQL_CREATE_KEYED's. */
     [SQL_CREATE] = {"create_request",
                     "INSERT INTO requests (id, user_id, session_id, text, status, deadline_ms, trace_id,"
-                    " budget_micros, max_attempts, context)"
+                    " budget_micros, max_attempts, context, created_at, parent_span_id)"
                     " VALUES ($1, $2, NULLIF($3, ''), $4, 'running', $5::bigint, $6, NULLIF($7, '')::bigint, $8::int,"
-                    " NULLIF($9, '')::jsonb)"
+                    " NULLIF($9, '')::jsonb, to_timestamp($10::double precision / 1e6), NULLIF($11, ''))"
                     " RETURNING id, true",
-                    9, false},
+                    11, false},
     /* One row: the id and whether this statement recorded it (false: the idempotency key's first
        request). No row: a concurrent request with the same key is not committed yet. */
     [SQL_CREATE_KEYED] =
         {"create_keyed_request",
          "WITH recorded AS ("
          "  INSERT INTO requests (id, user_id, session_id, text, status, idempotency_key, deadline_ms,"
-         "   trace_id, budget_micros, max_attempts, context)"
+         "   trace_id, budget_micros, max_attempts, context, created_at, parent_span_id)"
          "  VALUES ($1, $2, NULLIF($3, ''), $4, 'running', NULLIF($5, ''), $6::bigint, $7,"
-         "   NULLIF($8, '')::bigint, $9::int, NULLIF($10, '')::jsonb)"
+         "   NULLIF($8, '')::bigint, $9::int, NULLIF($10, '')::jsonb, to_timestamp($11::double precision / 1e6),"
+         "   NULLIF($12, ''))"
          "  ON CONFLICT (user_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
          "  RETURNING id)"
          " SELECT id, true FROM recorded"
          " UNION ALL SELECT id, false FROM requests"
          "  WHERE user_id = $2 AND idempotency_key = NULLIF($5, '') AND NOT EXISTS (SELECT FROM recorded)",
-         10, false},
+         12, false},
     /* A checkpoint; with the decide stage's the decision's actions, recorded ($6), and with the
        execute stage's what became of them ($7), once: a performed action's row is final. The
        request's row is left alone. */
@@ -72,20 +73,23 @@ static const cv_pgpipe_statement_t s_statements[SQL_COUNT] = {
                         "  FROM jsonb_array_elements(NULLIF($7, '')::jsonb) p"
                         "  WHERE actions.request_id = $1 AND actions.action_id = p->>'id'"
                         "   AND actions.status = 'recorded' RETURNING 1)"
-                        " INSERT INTO checkpoints (request_id, seq, stage, body, elapsed_us, attempts)"
-                        " VALUES ($1, $2::int, $3, $4::bytea, $5::bigint, $8::int) ON CONFLICT DO NOTHING",
-                        8, false},
+                        " INSERT INTO checkpoints (request_id, seq, stage, body, elapsed_us, attempts, started_at)"
+                        " VALUES ($1, $2::int, $3, $4::bytea, $5::bigint, $8::int,"
+                        "  to_timestamp(NULLIF($9, '')::double precision / 1e6)) ON CONFLICT DO NOTHING",
+                        9, false},
     /* The last checkpoint, and the request done with it ($6: done, pending_approval, over_budget,
        out_of_attempts or stage_failed, whose stage's error is $9). */
-    [SQL_LAST_CHECKPOINT] = {"last_checkpoint",
-                             "WITH checkpoint AS ("
-                             "  INSERT INTO checkpoints (request_id, seq, stage, body, elapsed_us, attempts)"
-                             "  VALUES ($1, $2::int, $3, $4::bytea, $5::bigint, $7::int) ON CONFLICT DO NOTHING"
-                             "  RETURNING 1)"
-                             " UPDATE requests SET status = $6, lost_attempts = $8::int, error = NULLIF($9, ''),"
-                             "  updated_at = now(), finished_at = now()"
-                             " WHERE id = $1 AND status = 'running'",
-                             9, false},
+    [SQL_LAST_CHECKPOINT] =
+        {"last_checkpoint",
+         "WITH checkpoint AS ("
+         "  INSERT INTO checkpoints (request_id, seq, stage, body, elapsed_us, attempts, started_at)"
+         "  VALUES ($1, $2::int, $3, $4::bytea, $5::bigint, $7::int,"
+         "   to_timestamp(NULLIF($10, '')::double precision / 1e6)) ON CONFLICT DO NOTHING"
+         "  RETURNING 1)"
+         " UPDATE requests SET status = $6, lost_attempts = $8::int, error = NULLIF($9, ''),"
+         "  updated_at = now(), finished_at = now()"
+         " WHERE id = $1 AND status = 'running'",
+         10, false},
     [SQL_FAIL] = {"fail_request",
                   "UPDATE requests SET status = 'failed', error = $2, lost_attempts = $3::int, finished_at = now(),"
                   " updated_at = now() WHERE id = $1",
@@ -105,7 +109,9 @@ static const cv_pgpipe_statement_t s_statements[SQL_COUNT] = {
                   " coalesce((SELECT to_char(f.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
                   "  FROM requests f WHERE f.parent_id = r.id), ''),"
                   " coalesce(r.budget_micros::text, ''), r.max_attempts::text, r.lost_attempts::text,"
-                  " coalesce(r.context::text, '')"
+                  " coalesce(r.context::text, ''), coalesce(r.parent_span_id, ''),"
+                  " round(extract(epoch FROM r.created_at) * 1e6)::bigint::text,"
+                  " round(extract(epoch FROM c.started_at) * 1e6)::bigint::text"
                   " FROM requests r LEFT JOIN checkpoints c ON c.request_id = r.id"
                   " WHERE r.id = $1 ORDER BY c.seq",
                   1, true},
@@ -137,9 +143,9 @@ static const cv_pgpipe_statement_t s_statements[SQL_COUNT] = {
                     "  WHERE id = $1 AND EXISTS (SELECT FROM parent) RETURNING 1),"
                     " follow_up AS ("
                     "  INSERT INTO requests (id, user_id, session_id, text, status, deadline_ms, trace_id,"
-                    "   parent_id, approval, approver, budget_micros, max_attempts, context)"
+                    "   parent_id, approval, approver, budget_micros, max_attempts, context, parent_span_id)"
                     "  SELECT $2, user_id, session_id, text, 'running', $5::bigint, trace_id, id, $3, $4,"
-                    "   budget_micros, max_attempts, context"
+                    "   budget_micros, max_attempts, context, $6"
                     "  FROM parent RETURNING id, approval),"
                     " copied AS ("
                     "  INSERT INTO checkpoints (request_id, seq, stage, body, elapsed_us, attempts)"
@@ -153,7 +159,7 @@ static const cv_pgpipe_statement_t s_statements[SQL_COUNT] = {
                     " UNION ALL SELECT id, approval, false FROM requests"
                     "  WHERE parent_id = $1 AND NOT EXISTS (SELECT FROM follow_up)"
                     " UNION ALL SELECT '', '', false WHERE NOT EXISTS (SELECT FROM requests WHERE id = $1)",
-                    5, false},
+                    6, false},
     /* What waits for a person, oldest first. */
     [SQL_APPROVALS] = {"approvals",
                        "SELECT a.request_id, a.action_id, a.kind, a.params::text, r.user_id,"
@@ -202,7 +208,10 @@ enum {
     LOAD_BUDGET,
     LOAD_MAX_ATTEMPTS,
     LOAD_LOST_ATTEMPTS,
-    LOAD_CONTEXT
+    LOAD_CONTEXT,
+    LOAD_PARENT_SPAN_ID,
+    LOAD_CREATED_US,
+    LOAD_STARTED_US
 };
 
 struct _orchestrator_store_t {
@@ -326,6 +335,9 @@ s_replay_checkpoint (orchestrator_request_t *request, const cv_pg_result_t *rows
     if (seq != (int) orchestrator_request_state (request) + 1)
         return cv_error_set (err, CV_ERR_INTERNAL, "seq", "request %s: checkpoint %d out of order",
                              orchestrator_request_id (request), seq);
+    if (!cv_pg_result_is_null (rows, row, LOAD_STARTED_US)) /* the stage as it was first sent */
+        orchestrator_request_set_stage_started_unix_us (request, seq - 1,
+                                                        (uint64_t) cv_pg_result_int (rows, row, LOAD_STARTED_US));
     size_t size;
     const uint8_t *body = cv_pg_result_bytes (rows, row, LOAD_BODY, &size);
     cv_envelope_t *result = cv_envelope_unpack (body, size, err);
@@ -379,6 +391,8 @@ s_rebuild (const cv_pg_result_t *rows, const char *id, cv_error_t *err)
                                     .max_attempts = (uint32_t) cv_pg_result_int (rows, 0, LOAD_MAX_ATTEMPTS)};
     orchestrator_request_set_limits (request, &limits);
     orchestrator_request_note_lost_attempts (request, (uint32_t) cv_pg_result_int (rows, 0, LOAD_LOST_ATTEMPTS));
+    orchestrator_request_set_created_unix_us (request, (uint64_t) cv_pg_result_int (rows, 0, LOAD_CREATED_US));
+    orchestrator_request_set_parent_span_id (request, cv_pg_result_text (rows, 0, LOAD_PARENT_SPAN_ID));
     const char *context = cv_pg_result_text (rows, 0, LOAD_CONTEXT);
     if (*context) {
         json_t *turns = json_loads (context, 0, NULL);
@@ -529,6 +543,8 @@ orchestrator_store_create (orchestrator_store_t *self, const orchestrator_reques
     if (limits->budgeted)
         snprintf (budget, sizeof budget, "%llu", (unsigned long long) limits->budget_micros);
     snprintf (max_attempts, sizeof max_attempts, "%u", limits->max_attempts);
+    char created[24];
+    snprintf (created, sizeof created, "%llu", (unsigned long long) orchestrator_request_created_unix_us (request));
     const char *key = orchestrator_request_idempotency_key (request);
     char *context = orchestrator_request_context (request)
                         ? json_dumps (orchestrator_request_context (request), JSON_COMPACT)
@@ -542,8 +558,11 @@ orchestrator_store_create (orchestrator_store_t *self, const orchestrator_reques
                            orchestrator_request_trace_id (request),
                            budget,
                            max_attempts,
-                           context ? context : ""};
-    const char *plain[] = {keyed[0], keyed[1], keyed[2], keyed[3], deadline, keyed[6], budget, max_attempts, keyed[9]};
+                           context ? context : "",
+                           created,
+                           orchestrator_request_parent_span_id (request)};
+    const char *plain[] = {keyed[0], keyed[1],     keyed[2], keyed[3], deadline, keyed[6],
+                           budget,   max_attempts, keyed[9], created,  keyed[11]};
     int statement = *key ? SQL_CREATE_KEYED : SQL_CREATE;
     int rc = s_run (s_pipe_of (self, orchestrator_request_id (request)), s_operation_new (self, statement, fn, owner),
                     *key ? keyed : plain, NULL, NULL, err);
@@ -605,14 +624,19 @@ orchestrator_store_checkpoint (orchestrator_store_t *self, const orchestrator_re
     snprintf (elapsed, sizeof elapsed, "%lld", (long long) orchestrator_request_stage_us (request, stage));
     snprintf (attempts, sizeof attempts, "%u", orchestrator_request_stage_attempts (request, stage));
     snprintf (lost, sizeof lost, "%u", orchestrator_request_lost_attempts (request));
+    char started[24] = ""; /* "": not known (NULL) */
+    if (orchestrator_request_stage_started_unix_us (request, stage))
+        snprintf (started, sizeof started, "%llu",
+                  (unsigned long long) orchestrator_request_stage_started_unix_us (request, stage));
     const cv_envelope_t *result = orchestrator_request_result (request, stage);
     char *actions = s_actions_json (stage == REQUEST_DECIDE ? result->decision : NULL);
     char *performed = s_performed_json (stage == REQUEST_EXECUTE ? result->action_results : NULL);
     /* The row changes only with the last one, whenever it is written: a failure is written by
        orchestrator_store_fail, after the checkpoints. */
     bool last = stage == REQUEST_STAGES - 1;
-    /* $1..$5 alike; then SQL_CHECKPOINT's actions, outcomes and attempts, or SQL_LAST_CHECKPOINT's
-       status, attempts, the lost attempts and the error of a stage that failed */
+    /* $1..$5 alike; then SQL_CHECKPOINT's actions, outcomes, attempts and the stage's start, or
+       SQL_LAST_CHECKPOINT's status, attempts, the lost attempts, the error of a stage that failed
+       and the stage's start */
     const char *stage_error = orchestrator_request_failed_stage (request) ? orchestrator_request_error (request) : "";
     const char *values[] = {orchestrator_request_id (request),
                             seq,
@@ -626,9 +650,10 @@ orchestrator_store_checkpoint (orchestrator_store_t *self, const orchestrator_re
                             : performed ? performed
                                         : "",
                             last ? lost : attempts,
-                            stage_error};
-    int lengths[] = {0, 0, 0, (int) size, 0, 0, 0, 0, 0};
-    int formats[] = {0, 0, 0, 1, 0, 0, 0, 0, 0};
+                            last ? stage_error : started,
+                            started};
+    int lengths[] = {0, 0, 0, (int) size, 0, 0, 0, 0, 0, 0};
+    int formats[] = {0, 0, 0, 1, 0, 0, 0, 0, 0, 0};
     int statement = last ? SQL_LAST_CHECKPOINT : SQL_CHECKPOINT;
     int rc = s_run (s_pipe_of (self, orchestrator_request_id (request)), s_operation_new (self, statement, fn, owner),
                     values, lengths, formats, err);
@@ -677,8 +702,10 @@ orchestrator_store_decide (orchestrator_store_t *self, const char *parent_id, co
     assert (approval != REQUEST_APPROVAL_NONE);
     char deadline[24];
     snprintf (deadline, sizeof deadline, "%llu", (unsigned long long) deadline_ms);
+    char parent_span[CV_SPAN_ID_BYTES]; /* the follow-up's span is a child of its parent's */
+    cv_trace_span_id_of (parent_id, "request", parent_span);
     const char *values[] = {parent_id, follow_up_id, approval == REQUEST_APPROVAL_APPROVED ? "approved" : "rejected",
-                            approver, deadline};
+                            approver,  deadline,     parent_span};
     operation_t *operation = s_operation_new (self, SQL_DECIDE, fn, owner);
     snprintf (operation->id, sizeof operation->id, "%s", parent_id);
     return s_run (s_pipe_of (self, parent_id), operation, values, NULL, NULL, err);

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <czmq.h>
+
 #include "cv_alloc.h"
 #include "cv_assert.h"
 #include "cv_envelope.h"
@@ -249,8 +251,11 @@ responder_llm_write (const responder_llm_t *self, cv_llm_t *llm, const json_t *c
     memset (&reply, 0, sizeof reply);
     cv_error_t err;
     outcome->asked = true;
+    outcome->started_us = zclock_usecs ();
     /* The facts are the customer's: an answer from the cache is this customer's own, never another's. */
     int rc = cv_llm_chat_for (llm, messages, count, user_id, until, &reply, &err);
+    outcome->finished_us = zclock_usecs ();
+    snprintf (outcome->model, sizeof outcome->model, "%s", reply.model[0] ? reply.model : self->llm.model);
     (void) cv_budget_settle (budget, worst, reply.cost_micros);
     outcome->prompt_tokens = (uint64_t) reply.prompt_tokens;
     outcome->completion_tokens = (uint64_t) reply.completion_tokens;
@@ -273,6 +278,7 @@ responder_llm_write (const responder_llm_t *self, cv_llm_t *llm, const json_t *c
         }
     }
     outcome->cached = reply.cached;
+    outcome->status = rc ? "failed" : !clean ? "refused" : reply.cached ? "cached" : "answered";
     free (facts);
     /* The rungs: the main model, and the fallback where it was tried, each with its own error. */
     if (reply.main_failure[0])

@@ -72,6 +72,11 @@ typedef struct {
     uint64_t cost_micros;
     bool cached;    /* the answer came from the cache: nothing was sent */
     char note[256]; /* why there is no reply, for the log */
+    /* when asked, for its span: the call's time (zclock_usecs), the model that answered (the main
+       one when none did), and its outcome: answered, cached, refused (by the guardrails), failed */
+    int64_t started_us, finished_us;
+    char model[CV_STEP_NAME_MAX_BYTES];
+    const char *status;
 } responder_llm_outcome_t;
 
 /* Asks llm to write the reply to request's text (its user's, after its context's turns) with

@@ -265,6 +265,16 @@ s_dag_traffic (const char *url)
     }
     assert (strstr (results[1]->error, "waited for sleepy (input evidence.sleepy.0.x)"));
     assert (strstr (results[2]->error, "waited for after_sleepy (input evidence.after_sleepy.0.x)"));
+    /* a span for each tool, in the reply, children of the request's span, failed as it ended */
+    assert (reply->n_spans == 3);
+    for (size_t i = 0; i < 3; i++) {
+        const Conveyor__V1__Span *span = reply->spans[i];
+        char name[80];
+        snprintf (name, sizeof name, "tool %s", results[i]->tool);
+        cv_assert_that (streq (span->name, name) && streq (span->status, "timed_out") && span->error, "span %s %s",
+                        span->name, span->status);
+        assert (streq (span->parent_span_id, reply->spans[0]->parent_span_id) && strlen (span->parent_span_id) == 16);
+    }
     cv_envelope_destroy (&reply);
     gtest_stop (&gatherer);
 }

@@ -100,6 +100,8 @@ gtest_gather (gtest_t *self, const char *user, const char *text, const char *int
     assert (reply);
     assert (streq (reply->message_id, request->message_id));
     assert (streq (reply->request_id, request->request_id));
+    for (size_t i = 0; i < reply->n_spans; i++) /* the tools' spans are children of the request's */
+        assert (streq (reply->spans[i]->parent_span_id, request->span_id));
     cv_arena_destroy (&arena);
     return reply;
 }

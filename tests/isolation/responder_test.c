@@ -518,6 +518,11 @@ s_llm_scenarios (cv_log_t *log)
                         && streq (reply->reply->text, "Hi Alex, tap Cards, then Freeze."),
                     "the LLM's reply: %s (%s)", reply->reply->text, reply->reply->template_);
     assert (reply->reply->spend && reply->reply->spend->completion_tokens > 0 && !reply->reply->spend->over_budget);
+    /* the call's span, a child of the request's */
+    cv_assert_that (reply->n_spans == 1 && strncmp (reply->spans[0]->name, "llm ", 4) == 0
+                        && streq (reply->spans[0]->status, "answered") && !reply->spans[0]->error
+                        && streq (reply->spans[0]->parent_span_id, request->span_id),
+                    "the LLM call's span: %zu %s", reply->n_spans, reply->n_spans ? reply->spans[0]->name : "");
     cv_envelope_destroy (&reply);
     assert (fake_llm_request_count (fake) == 1);
     json_t *sent = fake_llm_request (fake, 0);
