@@ -178,6 +178,8 @@ s_finish (flight_t *flight)
     double total_ms = (double) (zclock_usecs () - flight->started_us) / 1000.0;
     orchestrator_request_set_total_ms (request, total_ms);
     orchestrator_metrics_request_ended (request, total_ms / 1000.0);
+    if (self->config.exporter)
+        orchestrator_otlp_export (self->config.exporter, request);
     if (orchestrator_request_state (request) == REQUEST_FAILED)
         cv_log_event (self->log, CV_LOG_WARN, s_id (flight), orchestrator_request_trace_id (request),
                       "request failed: %s", orchestrator_request_error (request));

@@ -47,6 +47,7 @@
 #include "cv_log.h"
 #include "orchestrator_broker.h"
 #include "orchestrator_http.h"
+#include "orchestrator_otlp.h"
 #include "orchestrator_request.h"
 #include "orchestrator_store.h"
 
@@ -64,9 +65,10 @@ typedef struct _orchestrator_flights_t orchestrator_flights_t;
 
 typedef struct {
     orchestrator_durability_t durability;
-    int request_timeout_ms; /* a resumed request's fresh deadline */
-    int reply_reserve_ms;   /* kept from each request's deadline for its reply, at most half its time */
-    int retry_ms;           /* how often parked requests look for the store; default 250 */
+    int request_timeout_ms;        /* a resumed request's fresh deadline */
+    int reply_reserve_ms;          /* kept from each request's deadline for its reply, at most half its time */
+    int retry_ms;                  /* how often parked requests look for the store; default 250 */
+    orchestrator_otlp_t *exporter; /* ended requests' traces go to it; NULL: nowhere (borrowed) */
 } orchestrator_flights_config_t;
 
 /* broker, store and log are borrowed and must outlive the flights. */

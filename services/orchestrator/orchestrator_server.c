@@ -13,6 +13,7 @@
 #include "cv_probe.h"
 #include "orchestrator_broker.h"
 #include "orchestrator_flights.h"
+#include "orchestrator_otlp.h"
 #include "orchestrator_http.h"
 #include "orchestrator_routes.h"
 #include "orchestrator_store.h"
@@ -40,6 +41,7 @@ struct _server_t {
     orchestrator_toolcheck_t *toolcheck;
     orchestrator_routes_t routes;
     orchestrator_approvals_t *approvals;
+    orchestrator_otlp_t *otlp; /* NULL: traces are not exported */
     orchestrator_http_t *http;
     cv_probe_endpoint_t *control;
     probe_t probe;
@@ -298,9 +300,17 @@ s_server_init (server_t *self, cv_error_t *err)
                                          .log = self->log};
     self->store = orchestrator_store_new (self->loop, &store);
 
+    if (config->otlp_url && *config->otlp_url) {
+        orchestrator_otlp_config_t otlp = {.url = config->otlp_url, .instance = config->instance};
+        self->otlp = orchestrator_otlp_new (self->loop, &otlp, self->log, err);
+        if (!self->otlp)
+            return -1;
+        cv_log_info (self->log, "exporting traces to %s", config->otlp_url);
+    }
     orchestrator_flights_config_t flights = {.durability = config->durability,
                                              .request_timeout_ms = config->request_timeout_ms,
-                                             .reply_reserve_ms = config->reply_reserve_ms};
+                                             .reply_reserve_ms = config->reply_reserve_ms,
+                                             .exporter = self->otlp};
     self->flights = orchestrator_flights_new (self->loop, &flights, self->broker, self->store, self->log);
     self->toolcheck = orchestrator_toolcheck_new (self->broker, config->request_timeout_ms, self->log);
     orchestrator_approvals_config_t approvals = {.operator_token = config->operator_token,
@@ -361,6 +371,7 @@ s_server_actor (zsock_t *pipe, void *args)
         orchestrator_flights_stop (self->flights);
     orchestrator_http_destroy (&self->http);
     orchestrator_flights_destroy (&self->flights);
+    orchestrator_otlp_destroy (&self->otlp);
     orchestrator_toolcheck_destroy (&self->toolcheck);
     orchestrator_approvals_destroy (&self->approvals);
     cv_envelope_destroy (&self->probe.asked);

@@ -47,6 +47,7 @@ typedef struct {
     orchestrator_limits_t limits; /* every new request's: --budget, --request-attempts */
     const char *chat_model;       /* the agent's name on the OpenAI-compatible routes; NULL: the default */
     const char *chat_user_header; /* where their user id is when the body has none; NULL or "": nowhere */
+    const char *otlp_url;         /* where ended requests' traces are exported (orchestrator_otlp.h); NULL or "": not */
     cv_log_t *log;                /* borrowed */
 } orchestrator_config_t;
 

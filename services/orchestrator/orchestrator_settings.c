@@ -68,6 +68,10 @@ static const cv_setting_field_t s_fields[] = {
     {{"chat-user-header", CV_SETTING_STRING, "X-User-Id", 0, 0,
       "the header with the customer's id for a chat completion without `user` (empty: none)"},
      AT (chat_user_header, const char *)},
+    {{"otlp-url", CV_SETTING_STRING, "", 0, 0,
+      "an OpenTelemetry collector's OTLP/HTTP traces URL (e.g. http://127.0.0.1:4318/v1/traces): each ended "
+      "request's trace is exported to it as JSON (empty: none)"},
+     AT (otlp_url, const char *)},
     /* the launcher's: the log's debug events */
     {{"verbose", CV_SETTING_BOOL, "false", 0, 0, "log debug events"}, CV_SETTING_UNBOUND},
     {{"log-personal-data", CV_SETTING_BOOL, "false", 0, 0,

@@ -5,12 +5,15 @@
 #     gatherer's tool calls and the responder's LLM call under their stages;
 #   - `conveyor trace ID` prints the waterfall: every stage with the request document's timings,
 #     and a last line whose parts add up to the total;
+#   - the orchestrator (--otlp-url) exports each ended request's trace as OTLP/HTTP JSON to a
+#     collector (the stand-in LLM server takes POST /v1/traces), with the same parent/child
+#     structure; a collector that is away is counted and logged, and requests are still answered;
 #   - a malformed traceparent starts a trace of its own; an unknown id fails with exit status 1.
 source "$(dirname "$0")/lib.sh"
 e2e_setup trace
 e2e_start_bankapi
 e2e_start_fake_llm --default '{"mode": "ok", "content": "You can link it under Cards in the app."}'
-e2e_start_orchestrator
+e2e_start_orchestrator --otlp-url "$E2E_LLM_URL/traces"
 for service in intent gatherer decision executor; do
     e2e_start_worker "$service" "$service-1"
 done
@@ -64,6 +67,44 @@ awk -v t="$total" -v s="$stages" -v o="$own" -v l="$lines" \
     awk -v t="$total" -v d="$(jq '.timings_ms.total' <<<"$document")" 'BEGIN { exit !(t - d < 0.002 && d - t < 0.002) }' ||
     e2e_fail "the waterfall's total $total is not the document's"
 e2e_ok "conveyor trace draws every stage, tool and LLM call, and its times add up to the total"
+
+# The export: the collector got the request's spans, in OTLP's shape, with the same tree.
+exported() {
+    curl -sS "${E2E_LLM_URL%/v1}/_fake/requests" |
+        jq -e --arg t "$caller_trace" --argjson n "$(jq '.spans | length' <<<"$trace")" \
+            '[.[] | select(.path == "/v1/traces") | .body.resourceSpans[].scopeSpans[].spans[] | select(.traceId == $t)]
+             | length == $n'
+}
+e2e_wait 10 "the trace to reach the collector" exported
+otlp=$(curl -sS "${E2E_LLM_URL%/v1}/_fake/requests" |
+    jq -c --arg t "$caller_trace" '[.[] | select(.path == "/v1/traces") | .body.resourceSpans[]
+        | select(any(.resource.attributes[]; .key == "service.name" and .value.stringValue == "conveyor"))
+        | .scopeSpans[].spans[] | select(.traceId == $t)]')
+e2e_expect "the exported spans" "$otlp" "
+  (map(select(.name == \"request\")) | length == 1 and .[0].parentSpanId == \"$caller_span\" and .[0].kind == 2) and
+  (map(select(.name == \"request\"))[0].spanId) as \$root |
+  (map(select(.name == \"gather\"))[0].spanId) as \$gather |
+  (map(select(.name == \"respond\"))[0].spanId) as \$respond |
+  ([.[] | select(.name == (\"intent\", \"gather\", \"decide\", \"respond\"))] | length == 4 and all(.parentSpanId == \$root)) and
+  ([.[] | select(.name | startswith(\"tool \"))] | length > 0 and all(.parentSpanId == \$gather)) and
+  ([.[] | select(.name == \"llm stand-in\")] | length == 1 and .[0].parentSpanId == \$respond) and
+  all(.[]; (.endTimeUnixNano | tonumber) >= (.startTimeUnixNano | tonumber))"
+[[ $(jq -r "[.spans[].span_id] | sort | join(\" \")" <<<"$trace") == $(jq -r '[.[].spanId] | sort | join(" ")' <<<"$otlp") ]] ||
+    e2e_fail "the exported spans are not the stored trace's"
+sent=$(curl -sS "$E2E_API/metrics" | awk '$1 == "conveyor_trace_exports_total{outcome=\"sent\"}" { print $2 }')
+[[ ${sent:-0} -ge 1 ]] || e2e_fail "no export counted as sent: ${sent:-none}"
+e2e_ok "the trace is exported as OTLP/HTTP JSON with the same parent/child structure"
+
+# A collector that is away: the request is answered all the same, the failure counted and logged.
+e2e_kill fake-llm
+e2e_expect "a request while the collector is away" "$(e2e_ask cust-1 'I lost my card')" '.status == "done"'
+failed_export() {
+    [[ $(curl -sS "$E2E_API/metrics" | awk '$1 == "conveyor_trace_exports_total{outcome=\"failed\"}" { print $2 }') -ge 1 ]]
+}
+e2e_wait 10 "the failed export to be counted" failed_export
+grep -q "traces not exported to $E2E_LLM_URL/traces" "$E2E_DIR/orchestrator.log" ||
+    e2e_fail "no log line says the export failed"
+e2e_ok "a collector that is away costs no request: the failed export is counted and logged"
 
 answer=$(curl -sS -X POST "$E2E_API/v1/requests" -H "traceparent: 00-not-a-trace-01" \
     -d '{"user_id": "cust-1", "text": "I lost my card"}')

@@ -31,6 +31,7 @@
 
 #define MAX_BODY (4 * 1024 * 1024)
 #define CHAT_PATH "/v1/chat/completions"
+#define TRACES_PATH "/v1/traces" /* an OTLP/HTTP collector's: the stand-in takes traces too */
 #define CONTROL_PREFIX "/_fake/"
 
 /* A request's body, as it arrives. */
@@ -263,7 +264,9 @@ s_access (void *cls, struct MHD_Connection *connection, const char *url, const c
     const fake_llm_step_t *step = taken ? fake_llm_taken_step (taken) : NULL;
     s_record (self, connection, method, url, upload, request, step);
     enum MHD_Result result;
-    if (strcmp (url, CHAT_PATH) != 0)
+    if (strcmp (url, TRACES_PATH) == 0 && strcmp (method, "POST") == 0) /* the collector's: recorded, taken */
+        result = fake_llm_reply_json (connection, 200, json_object ()); /* OTLP: {} is a full success */
+    else if (strcmp (url, CHAT_PATH) != 0)
         result = fake_llm_reply_error (connection, 404, "not_found", "no such path");
     else if (!is_chat)
         result = fake_llm_reply_error (connection, 405, "invalid_request_error", "use POST");

@@ -30,7 +30,9 @@
    (never inside a UTF-8 character), a chunk with finish_reason "stop", a chunk with the usage
    when "stream_options": {"include_usage": true} asks (and the step has one), "data: [DONE]".
    A chat request whose body is not JSON with a messages list gets 400, as from a real server,
-   and takes no step. Other paths get 404. Every request but the /_fake/ ones is recorded.
+   and takes no step. POST /v1/traces is taken as an OpenTelemetry collector takes OTLP/HTTP
+   traces (200, {}), so that a test can see what an exporter sent. Other paths get 404. Every
+   request but the /_fake/ ones is recorded.
 
    Over HTTP (for shell tests of the binary), on the same port:
      POST /_fake/steps     a step or a list of steps, as JSON, queued
