@@ -75,3 +75,42 @@ cli_command_seconds_since (int64_t started_us)
 {
     return (double) (zclock_usecs () - started_us) / 1e6;
 }
+
+int
+cli_command_since (const char *command, cv_pg_t *pg, const char *since, char *out, size_t size, bool *usage)
+{
+    *usage = true;
+    if (!since || !*since) {
+        cli_command_fail (command, "--since is required: a duration back from now (30m, 24h, 7d) or a date and time");
+        return -1;
+    }
+    /* a number and a unit: a duration back from now */
+    char *end = NULL;
+    unsigned long long amount = strtoull (since, &end, 10);
+    static const struct {
+        char unit;
+        const char *name;
+    } units[] = {{'s', "seconds"}, {'m', "minutes"}, {'h', "hours"}, {'d', "days"}};
+    char interval[64] = "";
+    if (end != since && end && end[0] && !end[1] && since[0] >= '0' && since[0] <= '9')
+        for (size_t i = 0; i < sizeof units / sizeof *units; i++)
+            if (*end == units[i].unit)
+                snprintf (interval, sizeof interval, "%llu %s", amount, units[i].name);
+    cv_error_t err;
+    const char *params[] = {*interval ? interval : since};
+    cv_pg_result_t *result = cv_pg_exec (
+        pg, *interval ? "SELECT (now() - $1::interval)::text" : "SELECT $1::timestamptz::text", 1, params, &err);
+    if (!result) {
+        if (err.code == CV_ERR_UNAVAILABLE) {
+            *usage = false;
+            cli_command_fail (command, "%s", err.message);
+        } else
+            cli_command_fail (
+                command, "--since '%s' is neither a duration (30m, 24h, 7d) nor a date and time (2026-12-01T08:00Z)",
+                since);
+        return -1;
+    }
+    snprintf (out, size, "%s", cv_pg_result_text (result, 0, 0));
+    cv_pg_result_destroy (&result);
+    return 0;
+}

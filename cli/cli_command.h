@@ -48,6 +48,12 @@ void cli_command_fail (const char *command, const char *format, ...) __attribute
 /* Connects to the database at url for command; NULL after printing why not (one line). */
 cv_pg_t *cli_command_connect (const char *command, const char *url) CV_MUST_CHECK;
 
+/* A --since value read by the database into a timestamp (text, into out): a duration back from
+   now (90s, 30m, 24h, 7d) or a date and time PostgreSQL reads (2026-12-01, 2026-12-01T08:00Z).
+   -1 after saying why (a usage error) or the database failed (*usage false). */
+int cli_command_since (const char *command, cv_pg_t *pg, const char *since, char *out, size_t size,
+                       bool *usage) CV_MUST_CHECK;
+
 /* Seconds elapsed since started_us (zclock_usecs), for "took 0.42 s". */
 double cli_command_seconds_since (int64_t started_us);
 

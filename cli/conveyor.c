@@ -5,6 +5,8 @@
 
 #include "cli_bench.h"
 #include "cli_command.h"
+#include "cli_costs.h"
+#include "cli_decisions.h"
 #include "cli_migrate.h"
 #include "cli_probe.h"
 #include "cli_seed.h"
@@ -18,6 +20,7 @@ static const cli_command_t s_commands[] = {
     {"seed", CLI_SEED_SUMMARY, cli_seed_run},    {"train", CLI_TRAIN_SUMMARY, cli_train_run},
     {"eval", CLI_EVAL_SUMMARY, cli_eval_run},    {"bench", CLI_BENCH_SUMMARY, cli_bench_run},
     {"tools", CLI_TOOLS_SUMMARY, cli_tools_run}, {"trace", CLI_TRACE_SUMMARY, cli_trace_run},
+    {"costs", CLI_COSTS_SUMMARY, cli_costs_run}, {"decisions", CLI_DECISIONS_SUMMARY, cli_decisions_run},
 };
 #define COMMAND_COUNT (sizeof s_commands / sizeof s_commands[0])
 
@@ -26,7 +29,8 @@ s_usage (FILE *out)
 {
     fprintf (out, "usage: conveyor COMMAND [options]\n"
                   "Operates a conveyor deployment: probes its services, migrates and seeds its database,\n"
-                  "trains its intent model, loads its HTTP API, tests an intent's tools, draws a request's trace.\n\n"
+                  "trains its intent model, loads its HTTP API, tests an intent's tools, draws a request's trace,\n"
+                  "adds up what requests cost and shows why each went as it did.\n\n"
                   "commands:\n");
     for (size_t i = 0; i < COMMAND_COUNT; i++)
         fprintf (out, "  %-9s %s\n", s_commands[i].name, s_commands[i].summary);

@@ -83,17 +83,49 @@ cv_log_redact (cv_log_t *self, cv_error_t *err)
     return 0;
 }
 
-void
-cv_log_event (cv_log_t *self, cv_log_level_t level, const char *request_id, const char *trace_id, const char *format,
-              ...)
+/* A copy of value whose strings (keys too) are redacted. */
+static json_t *
+s_redacted (const cv_log_t *self, const json_t *value)
+{
+    if (json_is_string (value)) {
+        const char *text = json_string_value (value);
+        if (!cv_utf8_valid (text, strlen (text)))
+            return json_string ("(not valid UTF-8)");
+        char *redacted = cv_personal_redact (self->personal, text);
+        json_t *copy = json_string (redacted);
+        free (redacted);
+        return copy;
+    }
+    if (json_is_array (value)) {
+        json_t *copy = json_array ();
+        size_t index;
+        json_t *item;
+        json_array_foreach ((json_t *) value, index, item)
+            json_array_append_new (copy, s_redacted (self, item));
+        return copy;
+    }
+    if (json_is_object (value)) {
+        json_t *copy = json_object ();
+        const char *key;
+        json_t *item;
+        json_object_foreach ((json_t *) value, key, item) {
+            char *redacted = cv_personal_redact (self->personal, key);
+            json_object_set_new (copy, redacted, s_redacted (self, item));
+            free (redacted);
+        }
+        return copy;
+    }
+    return json_deep_copy (value);
+}
+
+static void
+s_emit (cv_log_t *self, cv_log_level_t level, const char *request_id, const char *trace_id, const char *key,
+        const json_t *value, const char *format, va_list args)
 {
     if (!self || (level == CV_LOG_DEBUG && !self->verbose))
         return;
     /* The whole message, redacted, then cut: a number the cut went through would not be found. */
-    va_list args;
-    va_start (args, format);
     char *message = cv_vasprintf (format, args);
-    va_end (args);
     bool valid = cv_utf8_valid (message, strlen (message));
     if (valid && self->personal) {
         char *redacted = cv_personal_redact (self->personal, message);
@@ -122,6 +154,8 @@ cv_log_event (cv_log_t *self, cv_log_level_t level, const char *request_id, cons
     if (trace_id && *trace_id)
         json_object_set_new (event, "trace_id", json_string (trace_id));
     json_object_set_new (event, "msg", json_string (valid ? message : "(message not valid UTF-8)"));
+    if (key && value && !json_object_get (event, key))
+        json_object_set_new (event, key, self->personal ? s_redacted (self, value) : json_deep_copy (value));
     free (message);
     char *line = json_dumps (event, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref (event);
@@ -129,6 +163,27 @@ cv_log_event (cv_log_t *self, cv_log_level_t level, const char *request_id, cons
         fprintf (self->out, "%s\n", line);
         free (line);
     }
+}
+
+void
+cv_log_event (cv_log_t *self, cv_log_level_t level, const char *request_id, const char *trace_id, const char *format,
+              ...)
+{
+    va_list args;
+    va_start (args, format);
+    s_emit (self, level, request_id, trace_id, NULL, NULL, format, args);
+    va_end (args);
+}
+
+void
+cv_log_record (cv_log_t *self, cv_log_level_t level, const char *request_id, const char *trace_id, const char *key,
+               const json_t *value, const char *format, ...)
+{
+    assert (key && value);
+    va_list args;
+    va_start (args, format);
+    s_emit (self, level, request_id, trace_id, key, value, format, args);
+    va_end (args);
 }
 
 void
@@ -181,6 +236,32 @@ cv_log_test (bool verbose)
     cv_assert_that (cut && strlen (cut) <= LOG_MESSAGE_MAX_BYTES && strstr (cut, "[card]") && !strstr (cut, "4417"),
                     "%s", cut ? cut : buffer);
     json_decref (event);
+    free (buffer);
+
+    /* a record beside the message: its strings redacted too, the event's own keys kept */
+    buffer = NULL;
+    log->out = open_memstream (&buffer, &size);
+    json_t *record = json_pack ("{s:s, s:[s, i], s:{s:s}}", "outcome", "refund", "values", "to a@b.example", 3,
+                                "params", "a@b.example", "4417 1234 5678 9113");
+    cv_log_record (log, CV_LOG_INFO, "r-2", NULL, "decision", record, "decided %s", "refund");
+    cv_log_record (log, CV_LOG_INFO, "r-2", NULL, "msg", record, "a record under the message's key is left out");
+    fclose (log->out);
+    log->out = stderr;
+    event = json_loads (buffer, JSON_DISABLE_EOF_CHECK, &error);
+    json_t *logged = json_object_get (event, "decision");
+    cv_assert_that (
+        logged && strcmp (json_string_value (json_object_get (logged, "outcome")), "refund") == 0
+            && strcmp (json_string_value (json_array_get (json_object_get (logged, "values"), 0)), "to [email]") == 0
+            && json_integer_value (json_array_get (json_object_get (logged, "values"), 1)) == 3
+            && strcmp (json_string_value (json_object_get (json_object_get (logged, "params"), "[email]")), "[card]")
+                   == 0,
+        "%s", buffer);
+    assert (strstr (json_string_value (json_object_get (event, "msg")), "decided refund"));
+    json_decref (event);
+    event = json_loads (strchr (buffer, '\n') + 1, 0, &error);
+    assert (event && json_is_string (json_object_get (event, "msg")));
+    json_decref (event);
+    json_decref (record);
     free (buffer);
 
     cv_log_destroy (&log);

@@ -4,6 +4,8 @@
 
 #include <stdbool.h>
 
+#include <jansson.h>
+
 #include "cv_assert.h"
 #include "cv_error.h"
 
@@ -28,6 +30,13 @@ int cv_log_redact (cv_log_t *self, cv_error_t *err) CV_MUST_CHECK;
    The message is formatted printf-style and escaped for JSON. */
 void cv_log_event (cv_log_t *self, cv_log_level_t level, const char *request_id, const char *trace_id,
                    const char *format, ...) __attribute__ ((format (printf, 5, 6)));
+
+/* Logs one event with a JSON value beside its message, under key (not one of the event's own:
+   ts, level, service, instance, request_id, trace_id, msg): a record for a machine to read, as
+   the orchestrator's decision log is. Its strings are redacted as the message is. value is
+   borrowed. */
+void cv_log_record (cv_log_t *self, cv_log_level_t level, const char *request_id, const char *trace_id, const char *key,
+                    const json_t *value, const char *format, ...) __attribute__ ((format (printf, 7, 8)));
 
 #define cv_log_debug(log, ...)                                                                                         \
     do {                                                                                                               \

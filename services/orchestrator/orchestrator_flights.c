@@ -180,12 +180,15 @@ s_finish (flight_t *flight)
     orchestrator_metrics_request_ended (request, total_ms / 1000.0);
     if (self->config.exporter)
         orchestrator_otlp_export (self->config.exporter, request);
+    /* the decision log: one line a request, its record beside the message */
+    json_t *record = orchestrator_request_record (request);
     if (orchestrator_request_state (request) == REQUEST_FAILED)
-        cv_log_event (self->log, CV_LOG_WARN, s_id (flight), orchestrator_request_trace_id (request),
-                      "request failed: %s", orchestrator_request_error (request));
-    else if (cv_log_verbose (self->log))
-        cv_log_event (self->log, CV_LOG_DEBUG, s_id (flight), orchestrator_request_trace_id (request),
-                      "request done in %.1f ms", total_ms);
+        cv_log_record (self->log, CV_LOG_WARN, s_id (flight), orchestrator_request_trace_id (request), "decision",
+                       record, "request failed in %.1f ms: %s", total_ms, orchestrator_request_error (request));
+    else
+        cv_log_record (self->log, CV_LOG_INFO, s_id (flight), orchestrator_request_trace_id (request), "decision",
+                       record, "request %s in %.1f ms", orchestrator_request_status (request), total_ms);
+    json_decref (record);
     s_answer_all (flight->waiters, s_final_status (flight), orchestrator_request_to_json (request, false), false);
     s_set_phase (flight, PHASE_GONE);
 }

@@ -1080,6 +1080,64 @@ orchestrator_request_to_json (const orchestrator_request_t *self, bool with_chec
     return document;
 }
 
+/* A stage's spend on its LLM calls (spend NULL: none), as the record's cost.stages has it. */
+static json_t *
+s_stage_llm_spend (const Conveyor__V1__Spend *spend)
+{
+    double cost = s_units (spend ? spend->cost_micros : 0);
+    return json_pack ("{s:f, s:f, s:f, s:I, s:I}", "total", cost, "llm", cost, "tools", 0.0, "prompt_tokens",
+                      (json_int_t) (spend ? spend->prompt_tokens : 0), "completion_tokens",
+                      (json_int_t) (spend ? spend->completion_tokens : 0));
+}
+
+json_t *
+orchestrator_request_record (const orchestrator_request_t *self)
+{
+    json_t *document = orchestrator_request_to_json (self, false);
+    json_t *record = json_object ();
+    static const char *const kept[] = {"status",      "parent_id",  "approval", "intent",  "decision",
+                                       "input_flags", "cost",       "attempts", "stopped", "failed_stage",
+                                       "error",       "timings_ms", NULL};
+    for (const char *const *key = kept; *key; key++)
+        if (json_object_get (document, *key))
+            json_object_set (record, *key, json_object_get (document, *key));
+    json_object_del (json_object_get (record, "intent"), "candidates");
+    json_t *tools = json_object_get (json_object_get (document, "evidence"), "tools");
+    if (tools)
+        json_object_set (record, "tools", tools);
+    json_t *reply = json_object_get (document, "reply");
+    if (reply) {
+        json_t *kept_reply = json_pack ("{s:O}", "template", json_object_get (reply, "template"));
+        if (json_object_get (reply, "steps"))
+            json_object_set (kept_reply, "steps", json_object_get (reply, "steps"));
+        json_object_set (kept_reply, "escalated", json_object_get (reply, "escalated"));
+        json_object_set_new (record, "reply", kept_reply);
+    }
+    /* each stage's own spend: the intent's and the reply's LLM calls, the tools of the gather stage */
+    json_t *stages = json_object ();
+    const cv_envelope_t *intent = self->results[REQUEST_INTENT], *gather = self->results[REQUEST_GATHER],
+                        *respond = self->results[REQUEST_RESPOND];
+    if (intent)
+        json_object_set_new (stages, "intent", s_stage_llm_spend (intent->intent->spend));
+    if (gather) {
+        uint64_t micros = 0;
+        for (size_t i = 0; i < gather->evidence->n_results; i++)
+            micros = cv_budget_add (micros, gather->evidence->results[i]->cost_micros);
+        json_object_set_new (stages, "gather",
+                             json_pack ("{s:f, s:f, s:f, s:i, s:i}", "total", s_units (micros), "llm", 0.0, "tools",
+                                        s_units (micros), "prompt_tokens", 0, "completion_tokens", 0));
+    }
+    if (respond)
+        json_object_set_new (stages, "respond", s_stage_llm_spend (respond->reply->spend));
+    json_t *cost = json_object_get (record, "cost");
+    if (cost)
+        json_object_set_new (cost, "stages", stages);
+    else
+        json_decref (stages);
+    json_decref (document);
+    return record;
+}
+
 /*  --------------------------------------------------------------------------
     Self-test: requests walked through their stages with hand-made worker replies: one whose
     decision has an action (five stages), one whose decision has none (execute skipped), and the

@@ -245,6 +245,17 @@ void orchestrator_request_stage_span_id (const orchestrator_request_t *self, int
    with_checkpoints the checkpoints noted. A new reference. */
 json_t *orchestrator_request_to_json (const orchestrator_request_t *self, bool with_checkpoints);
 
+/* The decision record: why the request went as it did and what it cost, without the customer's
+   words or the tools' rows, for the decision log (a JSON line in the orchestrator's log), the
+   store (requests.record) and `conveyor decisions` / `conveyor costs`: the document's status,
+   parent_id and approval, intent (without candidates), decision (outcome, rule, reason, log,
+   actions with what became of them), tools (the evidence's summary), reply {template, steps,
+   escalated}, cost (with stages: each stage's {total, llm, tools, prompt_tokens,
+   completion_tokens}, in cost units: the intent's and the reply's LLM calls, the gather stage's
+   tools), attempts, stopped, failed_stage, error and timings_ms.
+   A new reference. */
+json_t *orchestrator_request_record (const orchestrator_request_t *self);
+
 void orchestrator_request_test (bool verbose);
 
 #endif

@@ -87,13 +87,13 @@ static const cv_pgpipe_statement_t s_statements[SQL_COUNT] = {
          "   to_timestamp(NULLIF($10, '')::double precision / 1e6)) ON CONFLICT DO NOTHING"
          "  RETURNING 1)"
          " UPDATE requests SET status = $6, lost_attempts = $8::int, error = NULLIF($9, ''),"
-         "  updated_at = now(), finished_at = now()"
+         "  record = $11::jsonb, updated_at = now(), finished_at = now()"
          " WHERE id = $1 AND status = 'running'",
-         10, false},
+         11, false},
     [SQL_FAIL] = {"fail_request",
-                  "UPDATE requests SET status = 'failed', error = $2, lost_attempts = $3::int, finished_at = now(),"
-                  " updated_at = now() WHERE id = $1",
-                  3, false},
+                  "UPDATE requests SET status = 'failed', error = $2, lost_attempts = $3::int, record = $4::jsonb,"
+                  " finished_at = now(), updated_at = now() WHERE id = $1",
+                  4, false},
     /* The request's row repeated on each of its checkpoints (one row with NULL checkpoint columns
        when it has none); binary results, so every column but the body is cast to text. */
     [SQL_LOAD] = {"load_request",
@@ -612,6 +612,16 @@ s_performed_json (const Conveyor__V1__ActionResults *performed)
     return text;
 }
 
+/* The request's decision record as JSON text, for requests.record. */
+static char *
+s_record_json (const orchestrator_request_t *request)
+{
+    json_t *record = orchestrator_request_record (request);
+    char *text = json_dumps (record, JSON_COMPACT);
+    json_decref (record);
+    return text;
+}
+
 int
 orchestrator_store_checkpoint (orchestrator_store_t *self, const orchestrator_request_t *request, int stage,
                                orchestrator_store_fn *fn, void *owner, cv_error_t *err)
@@ -634,6 +644,7 @@ orchestrator_store_checkpoint (orchestrator_store_t *self, const orchestrator_re
     /* The row changes only with the last one, whenever it is written: a failure is written by
        orchestrator_store_fail, after the checkpoints. */
     bool last = stage == REQUEST_STAGES - 1;
+    char *record = last ? s_record_json (request) : NULL;
     /* $1..$5 alike; then SQL_CHECKPOINT's actions, outcomes, attempts and the stage's start, or
        SQL_LAST_CHECKPOINT's status, attempts, the lost attempts, the error of a stage that failed
        and the stage's start */
@@ -651,14 +662,16 @@ orchestrator_store_checkpoint (orchestrator_store_t *self, const orchestrator_re
                                         : "",
                             last ? lost : attempts,
                             last ? stage_error : started,
-                            started};
-    int lengths[] = {0, 0, 0, (int) size, 0, 0, 0, 0, 0, 0};
-    int formats[] = {0, 0, 0, 1, 0, 0, 0, 0, 0, 0};
+                            started,
+                            record ? record : ""};
+    int lengths[] = {0, 0, 0, (int) size, 0, 0, 0, 0, 0, 0, 0};
+    int formats[] = {0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0};
     int statement = last ? SQL_LAST_CHECKPOINT : SQL_CHECKPOINT;
     int rc = s_run (s_pipe_of (self, orchestrator_request_id (request)), s_operation_new (self, statement, fn, owner),
                     values, lengths, formats, err);
     free (actions);
     free (performed);
+    free (record);
     return rc;
 }
 
@@ -669,9 +682,12 @@ orchestrator_store_fail (orchestrator_store_t *self, const orchestrator_request_
     const char *error = orchestrator_request_error (request);
     char lost[16];
     snprintf (lost, sizeof lost, "%u", orchestrator_request_lost_attempts (request));
-    const char *values[] = {orchestrator_request_id (request), error ? error : "failed", lost};
-    return s_run (s_pipe_of (self, orchestrator_request_id (request)), s_operation_new (self, SQL_FAIL, fn, owner),
-                  values, NULL, NULL, err);
+    char *record = s_record_json (request);
+    const char *values[] = {orchestrator_request_id (request), error ? error : "failed", lost, record};
+    int rc = s_run (s_pipe_of (self, orchestrator_request_id (request)), s_operation_new (self, SQL_FAIL, fn, owner),
+                    values, NULL, NULL, err);
+    free (record);
+    return rc;
 }
 
 int
