@@ -45,8 +45,10 @@ typedef struct {
     cv_cache_t *cache;
     cv_backoff_rng_t rng;
     gatherer_call_env_t env;
-    zlistx_t *runs;                 /* gatherer_run_t, in flight */
-    gatherer_tool_t check;          /* the probe's canned statement */
+    zlistx_t *runs;            /* gatherer_run_t, in flight */
+    gatherer_tool_t check;     /* the probe's canned statement, without a knowledge base */
+    const gatherer_tool_t *kb; /* ...or the agent's first kb_search tool, run on check_context */
+    json_t *check_context;
     cv_worker_call_t *checking;     /* the probe in flight (one at a time), or NULL */
     gatherer_sql_call_t *check_sql; /* its statement */
     gatherer_result_t check_result;
@@ -135,6 +137,13 @@ gatherer_server_logic_new (const void *shared, zloop_t *loop, cv_log_t *log, cv_
                                     .query = "SELECT 1 AS ok",
                                     .timeout_ms = GATHERER_CHECK_TIMEOUT_MS,
                                     .max_rows = 1};
+    /* a semantic check where the agent has a knowledge base: its search, through the gatherer's
+       own pool and role, for a canned text */
+    for (size_t i = 0; i < gatherer_tools_count (self->shared->tools) && !self->kb; i++)
+        if (gatherer_tools_tool (self->shared->tools, i)->kind == GATHERER_TOOL_KB_SEARCH)
+            self->kb = gatherer_tools_tool (self->shared->tools, i);
+    self->check_context = json_pack ("{s:s, s:s, s:{s:s, s:f, s:s}}", "user_id", "probe", "text", GATHERER_CHECK_TEXT,
+                                     "intent", "name", "", "confidence", 1.0, "method", "rule");
     self->log = log;
     return self;
 }
@@ -153,6 +162,7 @@ gatherer_server_logic_destroy (void **logic_p)
     if (self->check_sql)
         gatherer_sql_forget (self->check_sql);
     gatherer_result_reset (&self->check_result);
+    json_decref (self->check_context);
     cv_http_destroy (&self->http);
     cv_pgpool_destroy (&self->pool);
     cv_cache_destroy (&self->cache);
@@ -211,7 +221,10 @@ s_checked (void *arg)
     self->check_sql = NULL;
     cv_error_t err;
     int rc = 0;
-    if (result->status != CONVEYOR__V1__TOOL_RESULT__STATUS__OK || result->rows != 1)
+    if (self->kb && result->status != CONVEYOR__V1__TOOL_RESULT__STATUS__OK)
+        rc = cv_error_set (&err, CV_ERR_UNAVAILABLE, NULL, "canned %s search %s: %s", self->kb->name,
+                           cv_context_tool_status_name (result->status), result->error);
+    else if (!self->kb && (result->status != CONVEYOR__V1__TOOL_RESULT__STATUS__OK || result->rows != 1))
         rc = cv_error_set (&err, CV_ERR_UNAVAILABLE, NULL, "postgresql check %s: %s",
                            cv_context_tool_status_name (result->status), result->error);
     gatherer_result_reset (result);
@@ -225,7 +238,11 @@ gatherer_server_check_begin (void *logic, cv_worker_call_t *call)
     assert (self && call);
     assert (!self->checking); /* the control endpoint takes one probe at a time */
     self->checking = call;
-    self->check_sql = gatherer_sql_start (self->pool, &self->check, NULL, 0, &self->check_result, s_checked, self);
+    int64_t until = zclock_usecs () + (int64_t) GATHERER_CHECK_TIMEOUT_MS * 1000;
+    self->check_sql =
+        self->kb ? gatherer_sql_start (self->pool, self->kb, self->check_context, until, &self->check_result, s_checked,
+                                       self)
+                 : gatherer_sql_start (self->pool, &self->check, NULL, 0, &self->check_result, s_checked, self);
 }
 
 /* What conveyor-gatherer's main.c runs and its tests start. */

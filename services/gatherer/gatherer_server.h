@@ -18,8 +18,10 @@
      --database-url          CONVEYOR_DATABASE_URL          postgresql://conveyor@127.0.0.1:55432/conveyor
      --database-connections  CONVEYOR_DATABASE_CONNECTIONS  8
 
-   The probe's canned check runs `SELECT 1` through the same pool and path as the tools, so it
-   fails while PostgreSQL is unreachable. */
+   The probe's canned check runs the agent's first kb_search tool for GATHERER_CHECK_TEXT, through
+   the same pool, role and path as the tools, and wants it OK (any number of rows): it fails while
+   PostgreSQL is unreachable, and when the knowledge base's tables or the gatherer's grants on
+   them are not what the tool reads. An agent without a knowledge base gets `SELECT 1`. */
 #ifndef GATHERER_SERVER_H
 #define GATHERER_SERVER_H
 
@@ -32,6 +34,7 @@
 #define GATHERER_DEFAULT_CONTROL_ENDPOINT "tcp://127.0.0.1:5562"
 #define GATHERER_DEFAULT_DATABASE_URL "postgresql://conveyor@127.0.0.1:55432/conveyor"
 #define GATHERER_CHECK_TIMEOUT_MS 1000
+#define GATHERER_CHECK_TEXT "card"
 #define GATHERER_CAPACITY_PER_CPU 64
 #define GATHERER_CAPACITY_MAX 512
 #define GATHERER_HANDLERS 1

@@ -4,7 +4,9 @@
    never do: write the bank's tables, read conveyor's own. Each forbidden tool fails with the
    database's reason in the Evidence; the others, in the same plans, go on working. The session's
    read-only setting and the role's grants are two walls: a tool that takes the session out of
-   read-only mode still meets the second. Run from the source folder (ctest does). */
+   read-only mode still meets the second. The probe's canned check, the knowledge base's search,
+   passes as this role and fails as one that may not read the knowledge base. Run from the source
+   folder (ctest does). */
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,8 +121,20 @@ main (void)
     s_expect_ok (reply, "profile");
     s_expect_ok (reply, "answers");
     cv_envelope_destroy (&reply);
+    gtest_expect_probe (gatherer, true, "canned check passed");
     gtest_stop (&gatherer);
     free (url);
+
+    /* the probe's canned check is the knowledge base's search as the gatherer's role: a gatherer
+       connected as a role that may not read it (the executor's) is up but not ok, and says why */
+    char *fixture = harness_pg_fixture_url ();
+    char *executor = harness_pg_fixture_executor_url (fixture);
+    gatherer = gtest_start_pooled (executor, s_agent, "1");
+    gtest_expect_probe (gatherer, false, "canned answers search failed");
+    gtest_expect_probe (gatherer, false, "permission denied for table kb_articles");
+    gtest_stop (&gatherer);
+    free (executor);
+    free (fixture);
     printf ("gatherer role isolation: ok\n");
     return 0;
 }

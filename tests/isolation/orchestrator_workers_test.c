@@ -172,6 +172,18 @@ s_test_probes (const otest_run_t *run)
     otest_expect_streq ("probe instance", result->instance, test->instance);
     result = otest_probe (test, "orchestrator");
     assert (result->ok);
+    /* its canned check is the store's own look-up of a request: a schema it does not expect
+       fails it, and saying why */
+    cv_error_t err;
+    assert (cv_pg_run (test->pg, "ALTER TABLE requests RENAME TO requests_away", 0, NULL, &err) == 0);
+    result = otest_probe (test, "orchestrator");
+    bool failed = !result->ok && strstr (result->detail, "requests");
+    char detail[CV_DETAIL_MAX_BYTES];
+    snprintf (detail, sizeof detail, "%s", result->detail);
+    assert (cv_pg_run (test->pg, "ALTER TABLE requests_away RENAME TO requests", 0, NULL, &err) == 0);
+    cv_assert_that (failed, "the probe with the requests table away: %s", detail);
+    result = otest_probe (test, "orchestrator");
+    assert (result->ok);
 
     result = otest_probe (test, "gatherer");
     assert (result->ok && gatherer->probes == 1);
