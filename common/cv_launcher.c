@@ -15,7 +15,9 @@
 #include "cv_alloc.h"
 #include "cv_http.h"
 #include "cv_llm_config.h"
+#include "cv_metrics.h"
 #include "cv_metrics_http.h"
+#include "cv_trace.h"
 
 static const cv_setting_t s_standard[] = {
     {"broker-endpoint", CV_SETTING_STRING, "tcp://127.0.0.1:5555", 0, 0, "the orchestrator's broker to connect to"},
@@ -30,13 +32,16 @@ static const cv_setting_t s_standard[] = {
      "write e-mail addresses, phone numbers, IBANs and card numbers into the log as they are (default: as [email]...)"},
     {"metrics-listen", CV_SETTING_STRING, "", 0, 0,
      "where to serve /metrics, HOST:PORT (e.g. 0.0.0.0:9101; port 0 picks one); empty: not served"},
+    {"telemetry", CV_SETTING_BOOL, "true", 0, 0,
+     "record metrics and make spans (false: neither, to measure what they cost; /metrics then shows zeros)"},
 };
 #define STANDARD_COUNT (sizeof s_standard / sizeof s_standard[0])
 #define CONTROL_ENDPOINT 1
 #define CAPACITY 3
 
 /* The service's log, its personal data redacted unless log-personal-data (when the settings have
-   it) says to keep it; a log that cannot redact says so and keeps nothing back. */
+   it) says to keep it; a log that cannot redact says so and keeps nothing back. With telemetry
+   false (when the settings have it), the process records no metrics and makes no spans. */
 static cv_log_t *
 s_log_new (const char *service, const char *instance, const cv_settings_t *settings)
 {
@@ -45,6 +50,11 @@ s_log_new (const char *service, const char *instance, const cv_settings_t *setti
     cv_error_t err;
     if (!keep && cv_log_redact (log, &err))
         cv_log_warn (log, "personal data is not redacted from this log: %s", err.message);
+    if (cv_settings_has (settings, "telemetry") && !cv_settings_bool (settings, "telemetry")) {
+        cv_metrics_set_recording (false);
+        cv_trace_set_recording (false);
+        cv_log_warn (log, "telemetry off: no metrics are recorded and no spans are made");
+    }
     return log;
 }
 

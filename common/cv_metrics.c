@@ -312,11 +312,21 @@ cv_metric_with (cv_metric_family_t *family, ...)
     return series;
 }
 
+static atomic_bool s_recording = true;
+
+void
+cv_metrics_set_recording (bool on)
+{
+    atomic_store (&s_recording, on);
+}
+
 void
 cv_metric_add (cv_metric_t *self, double amount)
 {
     assert (self && self->family->type != S_HISTOGRAM);
     assert (self->family->type == S_GAUGE || amount >= 0);
+    if (!atomic_load_explicit (&s_recording, memory_order_relaxed))
+        return;
     s_add (&self->value, amount);
 }
 
@@ -324,6 +334,8 @@ void
 cv_metric_set (cv_metric_t *self, double value)
 {
     assert (self && self->family->type == S_GAUGE);
+    if (!atomic_load_explicit (&s_recording, memory_order_relaxed))
+        return;
     s_store (&self->value, value);
 }
 
@@ -331,6 +343,8 @@ void
 cv_metric_observe (cv_metric_t *self, double value)
 {
     assert (self && self->family->type == S_HISTOGRAM);
+    if (!atomic_load_explicit (&s_recording, memory_order_relaxed))
+        return;
     const cv_metric_family_t *family = self->family;
     size_t bucket = 0;
     while (bucket < family->bound_count && value > family->bounds[bucket])
@@ -481,6 +495,19 @@ s_adder (void *arg)
 void
 cv_metrics_test (bool verbose)
 {
+    /* recording off: nothing changes, and it counts again once on */
+    {
+        cv_metrics_t *off = cv_metrics_new ();
+        cv_metric_t *counted = cv_metric_with (cv_metrics_counter (off, "test_off_total", "Off.", NULL));
+        cv_metrics_set_recording (false);
+        cv_metric_add (counted, 1);
+        cv_metrics_set_recording (true);
+        assert (cv_metric_value (counted) == 0);
+        cv_metric_add (counted, 1);
+        assert (cv_metric_value (counted) == 1);
+        cv_metrics_destroy (&off);
+    }
+
     cv_metrics_t *metrics = cv_metrics_new ();
     cv_metric_family_t *steps = cv_metrics_counter (metrics, "conveyor_reply_steps_total",
                                                     "Rungs of the reply's ladder tried.", "rung,outcome");

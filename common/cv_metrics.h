@@ -64,6 +64,10 @@ extern const size_t cv_metrics_latency_bucket_count;
    UTF-8 text), made on first use. Never NULL. */
 cv_metric_t *cv_metric_with (cv_metric_family_t *family, ...);
 
+/* Whether the process records at all (default on): off, every add, set and observe does nothing,
+   so that what recording costs can be measured (a service's --telemetry false). */
+void cv_metrics_set_recording (bool on);
+
 /* A counter's or a gauge's series goes up by amount (a counter's must not be negative). */
 void cv_metric_add (cv_metric_t *self, double amount);
 /* A gauge's series is value. */

@@ -72,6 +72,14 @@ s_index (const cv_settings_t *self, const char *name)
     return -1;
 }
 
+/* A boolean's word: true, false, 1, 0. */
+static bool
+s_bool_word (const char *word)
+{
+    return strcmp (word, "true") == 0 || strcmp (word, "false") == 0 || strcmp (word, "1") == 0
+           || strcmp (word, "0") == 0;
+}
+
 static int
 s_check (const cv_setting_t *setting, const char *value, const char *source, cv_error_t *err)
 {
@@ -137,6 +145,8 @@ cv_settings_load (cv_settings_t *self, int argc, char **argv, cv_error_t *err)
         const char *value;
         if (inline_value)
             value = inline_value + 1;
+        else if (setting->type == CV_SETTING_BOOL && arg + 1 < argc && s_bool_word (argv[arg + 1]))
+            value = argv[++arg]; /* --flag false is false, not --flag and a stray word */
         else if (setting->type == CV_SETTING_BOOL)
             value = "true";
         else if (arg + 1 < argc)
@@ -342,6 +352,15 @@ cv_settings_test (bool verbose)
     assert (cv_settings_has (settings, "capacity") && !cv_settings_has (settings, "capacityy"));
     assert (cv_settings_positional_count (settings) == 1);
     assert (strcmp (cv_settings_positional (settings, 0), "extra") == 0);
+    cv_settings_destroy (&settings);
+
+    /* a boolean takes the word after it when that word is one: --verbose false is false */
+    char *spelled[] = {"test", "--verbose", "false", "extra", NULL};
+    settings = cv_settings_new ("test", "A test.", table, 4);
+    assert (cv_settings_load (settings, 4, spelled, &err) == 0);
+    assert (!cv_settings_bool (settings, "verbose"));
+    assert (cv_settings_positional_count (settings) == 1
+            && strcmp (cv_settings_positional (settings, 0), "extra") == 0);
     cv_settings_destroy (&settings);
 
     char *flag_wins[] = {"test", "--capacity", "9", NULL};

@@ -2,6 +2,7 @@
 #include "cv_trace.h"
 
 #include <assert.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,12 +13,21 @@
 #include "cv_assert.h"
 #include "cv_utf8.h"
 
+static atomic_bool s_recording = true;
+
+void
+cv_trace_set_recording (bool on)
+{
+    atomic_store (&s_recording, on);
+}
+
 Conveyor__V1__Span *
 cv_trace_add (cv_envelope_t *reply, cv_arena_t *arena, const char *parent_span_id, const char *name, int64_t started_us,
               int64_t finished_us, const char *status, bool error)
 {
     assert (reply && arena && name && status);
-    if (reply->n_spans >= CV_SPANS_MAX || !parent_span_id || !*parent_span_id)
+    if (reply->n_spans >= CV_SPANS_MAX || !parent_span_id || !*parent_span_id
+        || !atomic_load_explicit (&s_recording, memory_order_relaxed))
         return NULL;
     if (reply->n_spans % 8 == 0) { /* room for eight more */
         Conveyor__V1__Span **spans = cv_arena_alloc (arena, (reply->n_spans + 8) * sizeof *spans);

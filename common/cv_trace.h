@@ -40,6 +40,10 @@ Conveyor__V1__Span *cv_trace_add (cv_envelope_t *reply, cv_arena_t *arena, const
    zeros. */
 void cv_trace_span_id_of (const char *request_id, const char *part, char out[CV_SPAN_ID_BYTES]);
 
+/* Whether the process makes spans at all (default on): off, cv_trace_add adds none (a service's
+   --telemetry false). */
+void cv_trace_set_recording (bool on);
+
 /* The wall-clock time, in microseconds since the Unix epoch, of the monotonic instant mono_us
    (zclock_usecs), as of now. */
 uint64_t cv_trace_wall_us (int64_t mono_us);

@@ -96,3 +96,20 @@ grep -q 'host \[email\] is not' "$E2E_DIR/responder-3.log" && ! grep -q 'ops@ban
 grep -q 'host ops@bank.example is not' "$E2E_DIR/responder-3.log" ||
     e2e_fail "--log-personal-data true did not keep it: $(cat "$E2E_DIR/responder-3.log")"
 e2e_ok "personal data in a log message is redacted unless --log-personal-data true"
+
+# --telemetry false: the worker answers, records nothing and adds no spans to its replies.
+e2e_kill responder-1
+quiet_port=$(e2e_free_port)
+e2e_start_worker responder responder-4 --metrics-listen "127.0.0.1:$quiet_port" --telemetry false
+e2e_wait_ready
+answer=$(e2e_ask cust-1 'I lost my card')
+e2e_expect "a request to a responder without telemetry" "$answer" '.status == "done"'
+id=$(jq -r .request_id <<<"$answer")
+e2e_expect "its trace" "$(curl -sS "$E2E_API/v1/requests/$id/trace")" \
+    '[.spans[] | select(.name == "respond")] | length == 1'
+curl -sS "http://127.0.0.1:$quiet_port/metrics" >"$E2E_DIR/quiet.metrics"
+grep -q '^# TYPE conveyor_reply_steps_total counter' "$E2E_DIR/quiet.metrics" &&
+    awk 'index($0, "conveyor_reply_steps_total{") == 1 && $NF != 0 { found = 1 } END { exit found }' "$E2E_DIR/quiet.metrics" ||
+    e2e_fail "a responder with --telemetry false counted: $(grep conveyor_reply_steps "$E2E_DIR/quiet.metrics")"
+grep -q 'telemetry off' "$E2E_DIR/responder-4.log" || e2e_fail "no log line says telemetry is off"
+e2e_ok "--telemetry false: the worker serves and records nothing"
