@@ -26,13 +26,14 @@ static const char s_summary[] =
     "Prints the decision log of the requests that arrived since --since, the latest first: for\n"
     "each, its intent and how it was found (rule, model, llm, fallback) with its confidence, its\n"
     "tools and their outcomes, the decision's outcome, the rule that took it and why, its actions\n"
-    "and what became of them (and who approved them), the reply's template and what it cost.\n"
+    "and what became of them (and, for a follow-up, the person's decision), the reply's template\n"
+    "and what it cost.\n"
     "--intent and --outcome keep only the requests of that intent or decision outcome. --json\n"
     "prints each record as one JSON line: {\"request_id\", \"created_at\", \"user_id\", \"status\",\n"
     "\"intent\", \"tools\", \"decision\" (with the policies tried and the values read, \"log\"), \"reply\",\n"
     "\"cost\", ...}. Requests still running, and those that ended before migration 0014, have no\n"
-    "record. Exit status: 0 when printed (even nothing); 1 when the database cannot be reached or\n"
-    "the query fails; 2 on a usage error.";
+    "record. Exit status: 0 when printed (even nothing); 1 when the database cannot be reached, the\n"
+    "query fails or a record cannot be read (the others are still printed); 2 on a usage error.";
 
 static const char *
 s_text (const json_t *object, const char *key)
@@ -75,15 +76,16 @@ s_print (const char *id, const char *at, const char *user, const json_t *record)
         const json_t *actions = json_object_get (decision, "actions");
         if (json_array_size (actions)) {
             printf ("  actions  ");
-            json_array_foreach ((json_t *) actions, index, item) {
+            json_array_foreach ((json_t *) actions, index, item)
                 printf ("%s %s %s", index ? "," : "", s_text (item, "kind"),
                         *s_text (item, "status") ? s_text (item, "status") : "recorded");
-                if (*s_text (item, "approver"))
-                    printf (" (by %s)", s_text (item, "approver"));
-            }
             printf ("\n");
         }
     }
+    const json_t *approval = json_object_get (record, "approval"); /* a follow-up's: a person decided */
+    if (approval)
+        printf ("  approval  %s by %s, after request %s\n", s_text (approval, "decision"),
+                s_text (approval, "approver"), s_text (record, "parent_id"));
     const json_t *reply = json_object_get (record, "reply");
     if (reply)
         printf ("  reply     %s%s\n", s_text (reply, "template"),
@@ -115,6 +117,7 @@ s_decisions (cv_pg_t *pg, const char *since, const char *intent, const char *out
         cli_command_fail (COMMAND, "%s", err.message);
         return CLI_EXIT_FAILED;
     }
+    int rc = CLI_EXIT_OK;
     for (int row = 0; row < cv_pg_result_rows (result); row++) {
         json_error_t parse;
         json_t *record = json_loads (cv_pg_result_text (result, row, 3), 0, &parse);
@@ -122,6 +125,7 @@ s_decisions (cv_pg_t *pg, const char *since, const char *intent, const char *out
             cli_command_fail (COMMAND, "request %s: its record is not a JSON object: %s",
                               cv_pg_result_text (result, row, 0), parse.text);
             json_decref (record);
+            rc = CLI_EXIT_FAILED; /* the others are still listed */
             continue;
         }
         if (as_json) {
@@ -139,7 +143,7 @@ s_decisions (cv_pg_t *pg, const char *since, const char *intent, const char *out
         json_decref (record);
     }
     cv_pg_result_destroy (&result);
-    return CLI_EXIT_OK;
+    return rc;
 }
 
 int

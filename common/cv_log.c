@@ -83,7 +83,8 @@ cv_log_redact (cv_log_t *self, cv_error_t *err)
     return 0;
 }
 
-/* A copy of value whose strings (keys too) are redacted. */
+/* A copy of value whose strings (keys too) and integers are redacted; an integer that holds
+   personal data becomes its redacted text. */
 static json_t *
 s_redacted (const cv_log_t *self, const json_t *value)
 {
@@ -93,6 +94,14 @@ s_redacted (const cv_log_t *self, const json_t *value)
             return json_string ("(not valid UTF-8)");
         char *redacted = cv_personal_redact (self->personal, text);
         json_t *copy = json_string (redacted);
+        free (redacted);
+        return copy;
+    }
+    if (json_is_integer (value)) { /* a card or phone number kept as a number */
+        char text[32];
+        snprintf (text, sizeof text, "%lld", (long long) json_integer_value (value));
+        char *redacted = cv_personal_redact (self->personal, text);
+        json_t *copy = strcmp (redacted, text) == 0 ? json_deep_copy (value) : json_string (redacted);
         free (redacted);
         return copy;
     }
@@ -241,8 +250,9 @@ cv_log_test (bool verbose)
     /* a record beside the message: its strings redacted too, the event's own keys kept */
     buffer = NULL;
     log->out = open_memstream (&buffer, &size);
-    json_t *record = json_pack ("{s:s, s:[s, i], s:{s:s}}", "outcome", "refund", "values", "to a@b.example", 3,
-                                "params", "a@b.example", "4417 1234 5678 9113");
+    json_t *record =
+        json_pack ("{s:s, s:[s, i], s:{s:s}, s:I}", "outcome", "refund", "values", "to a@b.example", 3, "params",
+                   "a@b.example", "4417 1234 5678 9113", "card", (json_int_t) 4417123456789113LL);
     cv_log_record (log, CV_LOG_INFO, "r-2", NULL, "decision", record, "decided %s", "refund");
     cv_log_record (log, CV_LOG_INFO, "r-2", NULL, "msg", record, "a record under the message's key is left out");
     fclose (log->out);
@@ -257,6 +267,9 @@ cv_log_test (bool verbose)
                    == 0,
         "%s", buffer);
     assert (strstr (json_string_value (json_object_get (event, "msg")), "decided refund"));
+    cv_assert_that (json_is_string (json_object_get (logged, "card"))
+                        && !strstr (json_string_value (json_object_get (logged, "card")), "4417"),
+                    "a card number as a number: %s", buffer);
     json_decref (event);
     event = json_loads (strchr (buffer, '\n') + 1, 0, &error);
     assert (event && json_is_string (json_object_get (event, "msg")));

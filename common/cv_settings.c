@@ -93,7 +93,7 @@ s_check (const cv_setting_t *setting, const char *value, const char *source, cv_
             return cv_error_set (err, CV_ERR_INVALID, setting->name, "%s: %ld is outside %ld..%ld", source, number,
                                  setting->min, setting->max);
     } else if (setting->type == CV_SETTING_BOOL) {
-        if (strcmp (value, "true") && strcmp (value, "false") && strcmp (value, "1") && strcmp (value, "0"))
+        if (!s_bool_word (value))
             return cv_error_set (err, CV_ERR_INVALID, setting->name, "%s: %s is not true or false", source, value);
     }
     return 0;

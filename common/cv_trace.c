@@ -22,6 +22,22 @@ cv_trace_set_recording (bool on)
 }
 
 Conveyor__V1__Span *
+cv_trace_add_llm (cv_envelope_t *reply, cv_arena_t *arena, const char *parent_span_id, const char *model,
+                  int64_t started_us, int64_t finished_us, const char *status)
+{
+    char name[CV_STEP_NAME_MAX_BYTES + 8];
+    snprintf (name, sizeof name, "llm %s", model);
+    return cv_trace_add (reply, arena, parent_span_id, name, started_us, finished_us, status,
+                         strcmp (status, "failed") == 0);
+}
+
+bool
+cv_trace_recording (void)
+{
+    return atomic_load (&s_recording);
+}
+
+Conveyor__V1__Span *
 cv_trace_add (cv_envelope_t *reply, cv_arena_t *arena, const char *parent_span_id, const char *name, int64_t started_us,
               int64_t finished_us, const char *status, bool error)
 {
@@ -169,6 +185,10 @@ cv_trace_test (bool verbose)
     assert (copy && copy->n_spans == 2 && strcmp (copy->spans[0]->name, "tool fx_rate") == 0);
     cv_envelope_destroy (&copy);
     free (packed);
+    /* an LLM call's span: named after its model, failed when its outcome is */
+    Conveyor__V1__Span *llm =
+        cv_trace_add_llm (reply, arena, request->span_id, "small", started, started + 5, "failed");
+    assert (llm && strcmp (llm->name, "llm small") == 0 && llm->error && strcmp (llm->status, "failed") == 0);
     /* at most CV_SPANS_MAX: the next is left out; no parent, no span */
     while (reply->n_spans < CV_SPANS_MAX)
         assert (cv_trace_add (reply, arena, request->span_id, "llm m", started, started + 1, "answered", false));

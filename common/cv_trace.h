@@ -35,6 +35,10 @@
 Conveyor__V1__Span *cv_trace_add (cv_envelope_t *reply, cv_arena_t *arena, const char *parent_span_id, const char *name,
                                   int64_t started_us, int64_t finished_us, const char *status, bool error);
 
+/* The span of an LLM call, "llm MODEL", with its outcome's word; failed when status is "failed". */
+Conveyor__V1__Span *cv_trace_add_llm (cv_envelope_t *reply, cv_arena_t *arena, const char *parent_span_id,
+                                      const char *model, int64_t started_us, int64_t finished_us, const char *status);
+
 /* A span id derived from a request's id and a part of its work ("request", a stage's name): the
    same names give the same id, so the orchestrator's spans need no id stored. FNV-1a, never all
    zeros. */
@@ -43,6 +47,7 @@ void cv_trace_span_id_of (const char *request_id, const char *part, char out[CV_
 /* Whether the process makes spans at all (default on): off, cv_trace_add adds none (a service's
    --telemetry false). */
 void cv_trace_set_recording (bool on);
+bool cv_trace_recording (void);
 
 /* The wall-clock time, in microseconds since the Unix epoch, of the monotonic instant mono_us
    (zclock_usecs), as of now. */

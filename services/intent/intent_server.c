@@ -90,12 +90,9 @@ s_classify (intent_server_logic_t *self, const char *text, uint64_t deadline_ms,
         return -1;
     if (result.llm_note[0])
         cv_log_event (self->log, CV_LOG_INFO, request_id, NULL, "below the model's threshold, LLM %s", result.llm_note);
-    if (result.llm_asked && reply) {
-        char name[CV_STEP_NAME_MAX_BYTES + 8];
-        snprintf (name, sizeof name, "llm %s", result.llm_model);
-        (void) cv_trace_add (reply, arena, parent_span_id, name, result.llm_started_us, result.llm_finished_us,
-                             result.llm_status, strcmp (result.llm_status, "failed") == 0);
-    }
+    if (result.llm_asked && reply)
+        (void) cv_trace_add_llm (reply, arena, parent_span_id, result.llm_model, result.llm_started_us,
+                                 result.llm_finished_us, result.llm_status);
     size_t size = 0;
     uint8_t *packed = cv_msgpack_pack (result.slots, &size, err);
     if (!packed) {

@@ -130,7 +130,7 @@ s_send (orchestrator_otlp_t *self)
         json_array_remove (self->pending, 0);
         requests++;
     }
-    self->first_pending_us = zclock_usecs ();
+    /* those left waiting are at least as old as first_pending_us says: it stands */
     json_t *resource = json_pack ("{s:[o]}", "attributes", s_attribute ("service.name", self->service));
     if (self->instance)
         json_array_append_new (json_object_get (resource, "attributes"),

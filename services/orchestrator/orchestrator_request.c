@@ -1080,14 +1080,33 @@ orchestrator_request_to_json (const orchestrator_request_t *self, bool with_chec
     return document;
 }
 
-/* A stage's spend on its LLM calls (spend NULL: none), as the record's cost.stages has it. */
+/* A spend in the record's shape: {total, llm, tools, prompt_tokens, completion_tokens}. */
 static json_t *
-s_stage_llm_spend (const Conveyor__V1__Spend *spend)
+s_spend_json (uint64_t llm_micros, uint64_t tool_micros, uint64_t prompt_tokens, uint64_t completion_tokens)
 {
-    double cost = s_units (spend ? spend->cost_micros : 0);
-    return json_pack ("{s:f, s:f, s:f, s:I, s:I}", "total", cost, "llm", cost, "tools", 0.0, "prompt_tokens",
-                      (json_int_t) (spend ? spend->prompt_tokens : 0), "completion_tokens",
-                      (json_int_t) (spend ? spend->completion_tokens : 0));
+    return json_pack ("{s:f, s:f, s:f, s:I, s:I}", "total", s_units (cv_budget_add (llm_micros, tool_micros)), "llm",
+                      s_units (llm_micros), "tools", s_units (tool_micros), "prompt_tokens", (json_int_t) prompt_tokens,
+                      "completion_tokens", (json_int_t) completion_tokens);
+}
+
+/* What stage spent itself: its LLM call (intent, respond) or its tools (gather). */
+static void
+s_stage_spend (const orchestrator_request_t *self, int stage, orchestrator_spend_t *spend)
+{
+    *spend = (orchestrator_spend_t){0};
+    const cv_envelope_t *result = self->results[stage];
+    const Conveyor__V1__Spend *llm = !result                    ? NULL
+                                     : stage == REQUEST_INTENT  ? result->intent->spend
+                                     : stage == REQUEST_RESPOND ? result->reply->spend
+                                                                : NULL;
+    if (llm) {
+        spend->llm_micros = llm->cost_micros;
+        spend->prompt_tokens = llm->prompt_tokens;
+        spend->completion_tokens = llm->completion_tokens;
+    }
+    for (size_t i = 0; result && stage == REQUEST_GATHER && i < result->evidence->n_results; i++)
+        spend->tool_micros = cv_budget_add (spend->tool_micros, result->evidence->results[i]->cost_micros);
+    spend->micros = cv_budget_add (spend->llm_micros, spend->tool_micros);
 }
 
 json_t *
@@ -1095,9 +1114,8 @@ orchestrator_request_record (const orchestrator_request_t *self)
 {
     json_t *document = orchestrator_request_to_json (self, false);
     json_t *record = json_object ();
-    static const char *const kept[] = {"status",      "parent_id",  "approval", "intent",  "decision",
-                                       "input_flags", "cost",       "attempts", "stopped", "failed_stage",
-                                       "error",       "timings_ms", NULL};
+    static const char *const kept[] = {"status",   "parent_id", "approval",     "intent", "decision",   "input_flags",
+                                       "attempts", "stopped",   "failed_stage", "error",  "timings_ms", NULL};
     for (const char *const *key = kept; *key; key++)
         if (json_object_get (document, *key))
             json_object_set (record, *key, json_object_get (document, *key));
@@ -1113,27 +1131,27 @@ orchestrator_request_record (const orchestrator_request_t *self)
         json_object_set (kept_reply, "escalated", json_object_get (reply, "escalated"));
         json_object_set_new (record, "reply", kept_reply);
     }
-    /* each stage's own spend: the intent's and the reply's LLM calls, the tools of the gather stage */
+    /* what the request spent itself, by stage: a follow-up's first stages are its parent's (copied,
+       never sent by it: no start), and counted with the parent */
     json_t *stages = json_object ();
-    const cv_envelope_t *intent = self->results[REQUEST_INTENT], *gather = self->results[REQUEST_GATHER],
-                        *respond = self->results[REQUEST_RESPOND];
-    if (intent)
-        json_object_set_new (stages, "intent", s_stage_llm_spend (intent->intent->spend));
-    if (gather) {
-        uint64_t micros = 0;
-        for (size_t i = 0; i < gather->evidence->n_results; i++)
-            micros = cv_budget_add (micros, gather->evidence->results[i]->cost_micros);
-        json_object_set_new (stages, "gather",
-                             json_pack ("{s:f, s:f, s:f, s:i, s:i}", "total", s_units (micros), "llm", 0.0, "tools",
-                                        s_units (micros), "prompt_tokens", 0, "completion_tokens", 0));
+    orchestrator_spend_t own = {0};
+    for (int stage = 0; stage < REQUEST_STAGES; stage++) {
+        if (!self->results[stage] || stage == REQUEST_DECIDE || stage == REQUEST_EXECUTE
+            || (self->parent_id && !self->stage_started_unix_us[stage]))
+            continue;
+        orchestrator_spend_t spend;
+        s_stage_spend (self, stage, &spend);
+        json_object_set_new (
+            stages, s_stage_names[stage],
+            s_spend_json (spend.llm_micros, spend.tool_micros, spend.prompt_tokens, spend.completion_tokens));
+        own.llm_micros = cv_budget_add (own.llm_micros, spend.llm_micros);
+        own.tool_micros = cv_budget_add (own.tool_micros, spend.tool_micros);
+        own.prompt_tokens = cv_budget_add (own.prompt_tokens, spend.prompt_tokens);
+        own.completion_tokens = cv_budget_add (own.completion_tokens, spend.completion_tokens);
     }
-    if (respond)
-        json_object_set_new (stages, "respond", s_stage_llm_spend (respond->reply->spend));
-    json_t *cost = json_object_get (record, "cost");
-    if (cost)
-        json_object_set_new (cost, "stages", stages);
-    else
-        json_decref (stages);
+    json_t *cost = s_spend_json (own.llm_micros, own.tool_micros, own.prompt_tokens, own.completion_tokens);
+    json_object_set_new (cost, "stages", stages);
+    json_object_set_new (record, "cost", cost);
     json_decref (document);
     return record;
 }

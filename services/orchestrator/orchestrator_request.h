@@ -245,15 +245,17 @@ void orchestrator_request_stage_span_id (const orchestrator_request_t *self, int
    with_checkpoints the checkpoints noted. A new reference. */
 json_t *orchestrator_request_to_json (const orchestrator_request_t *self, bool with_checkpoints);
 
-/* The decision record: why the request went as it did and what it cost, without the customer's
-   words or the tools' rows, for the decision log (a JSON line in the orchestrator's log), the
-   store (requests.record) and `conveyor decisions` / `conveyor costs`: the document's status,
-   parent_id and approval, intent (without candidates), decision (outcome, rule, reason, log,
-   actions with what became of them), tools (the evidence's summary), reply {template, steps,
-   escalated}, cost (with stages: each stage's {total, llm, tools, prompt_tokens,
-   completion_tokens}, in cost units: the intent's and the reply's LLM calls, the gather stage's
-   tools), attempts, stopped, failed_stage, error and timings_ms.
-   A new reference. */
+/* The decision record: why the request went as it did and what it cost, for the decision log (a
+   JSON line in the orchestrator's log, redacted as every line is), the store (requests.record)
+   and `conveyor decisions` / `conveyor costs`: the document's status, parent_id and approval,
+   intent (with its slots, without candidates), decision (outcome, rule, reason, the log of the
+   policies tried with the values its checks read, actions with their parameters and what became
+   of them), tools (the evidence's summary), reply {template, steps, escalated}, cost ({total,
+   llm, tools, prompt_tokens, completion_tokens} in cost units, and the same for each stage that
+   spent: the intent's and the reply's LLM calls, the gather stage's tools; a follow-up counts
+   only the stages it ran, its parent's are counted with the parent), attempts, stopped,
+   failed_stage, error and timings_ms. Not in it: the customer's text and the conversation, the
+   tools' rows, the reply's text. A new reference. */
 json_t *orchestrator_request_record (const orchestrator_request_t *self);
 
 void orchestrator_request_test (bool verbose);

@@ -309,7 +309,9 @@ s_server_init (server_t *self, cv_error_t *err)
                                          .log = self->log};
     self->store = orchestrator_store_new (self->loop, &store);
 
-    if (config->otlp_url && *config->otlp_url) {
+    if (config->otlp_url && *config->otlp_url && !cv_trace_recording ())
+        cv_log_warn (self->log, "telemetry off: traces are not exported to %s", config->otlp_url);
+    else if (config->otlp_url && *config->otlp_url) {
         orchestrator_otlp_config_t otlp = {.url = config->otlp_url, .instance = config->instance};
         self->otlp = orchestrator_otlp_new (self->loop, &otlp, self->log, err);
         if (!self->otlp)

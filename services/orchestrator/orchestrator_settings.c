@@ -75,7 +75,8 @@ static const cv_setting_field_t s_fields[] = {
     /* the launcher's: the log's debug events */
     {{"verbose", CV_SETTING_BOOL, "false", 0, 0, "log debug events"}, CV_SETTING_UNBOUND},
     {{"telemetry", CV_SETTING_BOOL, "true", 0, 0,
-      "record metrics and make spans (false: neither, to measure what they cost; /metrics then shows zeros)"},
+      "record metrics and make spans, export traces (false: none of them, to measure what they cost; a request's "
+      "stages are still timed in the store)"},
      CV_SETTING_UNBOUND},
     {{"log-personal-data", CV_SETTING_BOOL, "false", 0, 0,
       "write e-mail addresses, phone numbers, IBANs and card numbers into the log as they are (default: as "

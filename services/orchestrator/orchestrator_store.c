@@ -87,13 +87,13 @@ static const cv_pgpipe_statement_t s_statements[SQL_COUNT] = {
          "   to_timestamp(NULLIF($10, '')::double precision / 1e6)) ON CONFLICT DO NOTHING"
          "  RETURNING 1)"
          " UPDATE requests SET status = $6, lost_attempts = $8::int, error = NULLIF($9, ''),"
-         "  record = $11::jsonb, updated_at = now(), finished_at = now()"
+         "  record = $11::jsonb, updated_at = now(), finished_at = to_timestamp($12::double precision / 1e6)"
          " WHERE id = $1 AND status = 'running'",
-         11, false},
+         12, false},
     [SQL_FAIL] = {"fail_request",
                   "UPDATE requests SET status = 'failed', error = $2, lost_attempts = $3::int, record = $4::jsonb,"
-                  " finished_at = now(), updated_at = now() WHERE id = $1",
-                  4, false},
+                  " finished_at = to_timestamp($5::double precision / 1e6), updated_at = now() WHERE id = $1",
+                  5, false},
     /* The request's row repeated on each of its checkpoints (one row with NULL checkpoint columns
        when it has none); binary results, so every column but the body is cast to text. */
     [SQL_LOAD] = {"load_request",
@@ -645,6 +645,8 @@ orchestrator_store_checkpoint (orchestrator_store_t *self, const orchestrator_re
        orchestrator_store_fail, after the checkpoints. */
     bool last = stage == REQUEST_STAGES - 1;
     char *record = last ? s_record_json (request) : NULL;
+    char finished[24]; /* on the clock created_at was read on, the orchestrator's */
+    snprintf (finished, sizeof finished, "%llu", (unsigned long long) cv_trace_wall_us (zclock_usecs ()));
     /* $1..$5 alike; then SQL_CHECKPOINT's actions, outcomes, attempts and the stage's start, or
        SQL_LAST_CHECKPOINT's status, attempts, the lost attempts, the error of a stage that failed
        and the stage's start */
@@ -663,9 +665,10 @@ orchestrator_store_checkpoint (orchestrator_store_t *self, const orchestrator_re
                             last ? lost : attempts,
                             last ? stage_error : started,
                             started,
-                            record ? record : ""};
-    int lengths[] = {0, 0, 0, (int) size, 0, 0, 0, 0, 0, 0, 0};
-    int formats[] = {0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0};
+                            record ? record : "",
+                            finished};
+    int lengths[] = {0, 0, 0, (int) size, 0, 0, 0, 0, 0, 0, 0, 0};
+    int formats[] = {0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0};
     int statement = last ? SQL_LAST_CHECKPOINT : SQL_CHECKPOINT;
     int rc = s_run (s_pipe_of (self, orchestrator_request_id (request)), s_operation_new (self, statement, fn, owner),
                     values, lengths, formats, err);
@@ -683,7 +686,9 @@ orchestrator_store_fail (orchestrator_store_t *self, const orchestrator_request_
     char lost[16];
     snprintf (lost, sizeof lost, "%u", orchestrator_request_lost_attempts (request));
     char *record = s_record_json (request);
-    const char *values[] = {orchestrator_request_id (request), error ? error : "failed", lost, record};
+    char finished[24];
+    snprintf (finished, sizeof finished, "%llu", (unsigned long long) cv_trace_wall_us (zclock_usecs ()));
+    const char *values[] = {orchestrator_request_id (request), error ? error : "failed", lost, record, finished};
     int rc = s_run (s_pipe_of (self, orchestrator_request_id (request)), s_operation_new (self, SQL_FAIL, fn, owner),
                     values, NULL, NULL, err);
     free (record);

@@ -54,9 +54,9 @@ orchestrator_trace_document (const orchestrator_request_t *request, uint64_t now
     const char *status = orchestrator_request_status (request);
     uint64_t created = orchestrator_request_created_unix_us (request);
     double total_ms = orchestrator_request_total_ms (request);
-    uint64_t duration = !isnan (total_ms) && total_ms >= 0 ? (uint64_t) llround (total_ms * 1000)
-                        : now_unix_us > created            ? now_unix_us - created
-                                                           : 0;
+    uint64_t duration = !isnan (total_ms)       ? (total_ms > 0 ? (uint64_t) llround (total_ms * 1000) : 0)
+                        : now_unix_us > created ? now_unix_us - created
+                                                : 0; /* ended: its total; running: until now */
     char root[CV_SPAN_ID_BYTES];
     orchestrator_request_span_id (request, root);
     json_t *spans = json_array ();

@@ -138,12 +138,9 @@ s_llm_reply (responder_server_logic_t *self, const Conveyor__V1__RespondRequest 
     char *text = responder_llm_write (self->shared->llm, self->llm, context, request, envelope->deadline_ms,
                                       CV_REPLY_MAX_BYTES, &budget, &outcome, steps);
     Conveyor__V1__Reply *body = cv_envelope_set_reply (reply, arena);
-    if (outcome.asked) {
-        char name[CV_STEP_NAME_MAX_BYTES + 8];
-        snprintf (name, sizeof name, "llm %s", outcome.model);
-        (void) cv_trace_add (reply, arena, envelope->span_id, name, outcome.started_us, outcome.finished_us,
-                             outcome.status, strcmp (outcome.status, "failed") == 0);
-    }
+    if (outcome.asked)
+        (void) cv_trace_add_llm (reply, arena, envelope->span_id, outcome.model, outcome.started_us,
+                                 outcome.finished_us, outcome.status);
     if (outcome.asked || outcome.over_budget) {
         body->spend = cv_envelope_spend_new (arena);
         body->spend->prompt_tokens = outcome.prompt_tokens;
