@@ -114,3 +114,17 @@ cli_command_since (const char *command, cv_pg_t *pg, const char *since, char *ou
     cv_pg_result_destroy (&result);
     return 0;
 }
+
+cv_pg_t *
+cli_command_connect_since (const char *command, const cv_settings_t *settings, char *since, size_t size, int *exit_code)
+{
+    cv_pg_t *pg = cli_command_connect (command, cv_settings_string (settings, "database-url"));
+    bool usage;
+    if (!pg)
+        *exit_code = CLI_EXIT_FAILED;
+    else if (cli_command_since (command, pg, cv_settings_string (settings, "since"), since, size, &usage)) {
+        *exit_code = usage ? CLI_EXIT_USAGE : CLI_EXIT_FAILED;
+        cv_pg_destroy (&pg);
+    }
+    return pg;
+}

@@ -54,6 +54,12 @@ cv_pg_t *cli_command_connect (const char *command, const char *url) CV_MUST_CHEC
 int cli_command_since (const char *command, cv_pg_t *pg, const char *since, char *out, size_t size,
                        bool *usage) CV_MUST_CHECK;
 
+/* For the commands that read the requests since a time: connects to the database-url setting's
+   database and reads the since setting (cli_command_since) into since. NULL with *exit_code
+   CLI_EXIT_FAILED (the database) or CLI_EXIT_USAGE (--since) after saying why. */
+cv_pg_t *cli_command_connect_since (const char *command, const cv_settings_t *settings, char *since, size_t size,
+                                    int *exit_code) CV_MUST_CHECK;
+
 /* Seconds elapsed since started_us (zclock_usecs), for "took 0.42 s". */
 double cli_command_seconds_since (int64_t started_us);
 

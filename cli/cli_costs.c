@@ -117,14 +117,9 @@ cli_costs_run (int argc, char **argv)
     else if (group == sizeof s_groups / sizeof *s_groups)
         cli_command_fail (COMMAND, "--by must be user, intent, stage or request, not '%s'", by);
     else {
-        cv_pg_t *pg = cli_command_connect (COMMAND, cv_settings_string (settings, "database-url"));
         char since[64];
-        bool usage;
-        if (!pg)
-            rc = CLI_EXIT_FAILED;
-        else if (cli_command_since (COMMAND, pg, cv_settings_string (settings, "since"), since, sizeof since, &usage))
-            rc = usage ? CLI_EXIT_USAGE : CLI_EXIT_FAILED;
-        else
+        cv_pg_t *pg = cli_command_connect_since (COMMAND, settings, since, sizeof since, &rc);
+        if (pg)
             rc = s_costs (pg, since, group, cv_settings_int (settings, "limit"), cv_settings_bool (settings, "json"));
         cv_pg_destroy (&pg);
     }

@@ -158,14 +158,9 @@ cli_decisions_run (int argc, char **argv)
     if (cv_settings_positional_count (settings) > 0)
         cli_command_fail (COMMAND, "takes no arguments, got '%s' (see --help)", cv_settings_positional (settings, 0));
     else {
-        cv_pg_t *pg = cli_command_connect (COMMAND, cv_settings_string (settings, "database-url"));
         char since[64];
-        bool usage;
-        if (!pg)
-            rc = CLI_EXIT_FAILED;
-        else if (cli_command_since (COMMAND, pg, cv_settings_string (settings, "since"), since, sizeof since, &usage))
-            rc = usage ? CLI_EXIT_USAGE : CLI_EXIT_FAILED;
-        else {
+        cv_pg_t *pg = cli_command_connect_since (COMMAND, settings, since, sizeof since, &rc);
+        if (pg) {
             const char *intent = cv_settings_string (settings, "intent"),
                        *outcome = cv_settings_string (settings, "outcome");
             rc = s_decisions (pg, since, intent ? intent : "", outcome ? outcome : "",
